@@ -1,0 +1,192 @@
+// One client stream: header -> unauthed -> authed -> closed.
+// The pre-auth gate lives here and only here: before login, only iq
+// requests in jabber:iq:register and jabber:iq:auth are served; everything
+// else waits in the bounded PreAuthQueue. Stanzas are handled one at a time,
+// in arrival order, on a promise chain.
+import type { YakConfig } from '../config/types.js';
+import type { SessionManager } from '../jsm/session-manager.js';
+import type { Session, SessionTransport } from '../jsm/sessions.js';
+import type { Logger } from '../log.js';
+import type { Connection } from '../net/connection.js';
+import type { Element } from '../xml/element.js';
+import { StreamParseError, StreamParser } from '../xml/stream-parser.js';
+import { checkHeader, legacyFeatures, serverHeader } from './header.js';
+import { PreAuthQueue } from './pre-auth-queue.js';
+import { streamError, type StreamErrorKind } from './stream-errors.js';
+
+const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
+
+/** What every stream shares: config, the session manager, the live stream ids. */
+export interface C2sContext {
+  config: YakConfig;
+  jsm: SessionManager;
+  log: Logger;
+  newStreamId(): string;
+  releaseStreamId(id: string): void;
+}
+
+type State = 'header' | 'unauthed' | 'authed' | 'closed';
+
+export class C2sStream implements SessionTransport {
+  private state: State = 'header';
+  readonly streamId: string;
+  private host: string | undefined;
+  private headerSent = false;
+  private readonly parser: StreamParser;
+  private readonly queue: PreAuthQueue;
+  private chain: Promise<void> = Promise.resolve();
+  private session: Session | undefined;
+  private authTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+
+  constructor(
+    private readonly conn: Connection,
+    private readonly ctx: C2sContext,
+  ) {
+    const limits = ctx.config.c2s.limits;
+    this.streamId = ctx.newStreamId();
+    this.log = ctx.log.child({ stream: this.streamId, address: conn.address });
+    this.queue = new PreAuthQueue(limits.queueStanzas, limits.queueBytes);
+    this.parser = new StreamParser(
+      {
+        header: (attrs, name) => this.onHeader(name, attrs),
+        stanza: (el, size) => this.onStanza(el, size),
+        end: () => this.close(),
+        error: (err) => this.onParseError(err),
+      },
+      { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth },
+    );
+    conn.attach({ text: (t) => this.parser.write(t), closed: () => this.onClosed() });
+    const authtime = ctx.config.c2s.authtime;
+    if (authtime > 0) {
+      this.authTimer = setTimeout(() => this.close('connection-timeout'), authtime * 1000);
+      this.authTimer.unref();
+    }
+    this.log.info('connected');
+  }
+
+  get address(): string {
+    return this.conn.address;
+  }
+
+  /** Resolves when every stanza received so far has been handled. */
+  get idle(): Promise<void> {
+    return this.chain;
+  }
+
+  send(stanza: Element): void {
+    if (this.state !== 'closed') this.conn.write(stanza.toString());
+  }
+
+  /** Ends the stream: optional error, then </stream:stream>, then the socket. */
+  close(error?: StreamErrorKind): void {
+    if (this.state === 'closed') return;
+    if (error) {
+      this.sendHeader(this.host ?? this.ctx.config.hosts[0]!, false);
+      this.log.info({ error }, 'stream error');
+    }
+    this.state = 'closed';
+    this.parser.stop();
+    this.conn.end((error ? streamError(error).toString() : '') + (this.headerSent ? '</stream:stream>' : ''));
+    this.cleanup();
+  }
+
+  private sendHeader(from: string, modern: boolean): void {
+    if (this.headerSent) return;
+    this.headerSent = true;
+    this.conn.write(serverHeader(this.streamId, from, modern));
+  }
+
+  private onHeader(name: string, attrs: Record<string, string>): void {
+    const { config, jsm } = this.ctx;
+    const check = checkHeader(name, attrs, config.hosts, config.c2s.aliases);
+    if (check.error || !check.host) {
+      // The client still gets a header first, so it can read the error.
+      this.sendHeader(attrs.to?.trim() || config.hosts[0]!, check.modern);
+      return this.close(check.error ?? 'host-unknown');
+    }
+    this.host = check.host;
+    this.sendHeader(check.host, check.modern);
+    if (check.modern) this.conn.write(legacyFeatures(jsm.registrationEnabled));
+    this.state = 'unauthed';
+  }
+
+  private onParseError(err: StreamParseError): void {
+    this.log.info({ reason: err.message }, 'bad xml');
+    const kind: StreamErrorKind =
+      err.kind === 'too-big'
+        ? 'stanza-too-big'
+        : err.kind === 'too-deep'
+          ? 'stanza-too-deep'
+          : err.kind === 'restricted'
+            ? 'restricted-xml'
+            : 'not-well-formed';
+    this.close(kind);
+  }
+
+  private onStanza(el: Element, size: number): void {
+    if (this.state === 'authed') {
+      const session = this.session!;
+      this.enqueue(() => this.ctx.jsm.fromSession(session, el));
+      return;
+    }
+    if (this.state !== 'unauthed') return;
+    const query = el.name === 'iq' ? el.elements[0] : undefined;
+    const type = el.attrs.type;
+    if (query && PRE_SESSION_NS.has(query.attrs.xmlns ?? '') && (type === 'get' || type === 'set')) {
+      this.enqueue(() => this.preSession(el, query));
+      return;
+    }
+    if (!this.queue.push(el, size)) this.close('queue-full');
+  }
+
+  private enqueue(task: () => Promise<void>): void {
+    this.chain = this.chain.then(task).catch((err: unknown) => {
+      this.log.error({ err }, 'stanza handling failed');
+      this.close('internal-server-error');
+    });
+  }
+
+  private async preSession(iq: Element, query: Element): Promise<void> {
+    if (this.state !== 'unauthed') {
+      // Logged in meanwhile (pipelined requests): now it is a session stanza.
+      if (this.state === 'authed') await this.ctx.jsm.fromSession(this.session!, iq);
+      return;
+    }
+    const client = { streamId: this.streamId, host: this.host!, address: this.conn.address };
+    const result = await this.ctx.jsm.preSession(client, iq, query);
+    if (this.state !== 'unauthed') return;
+    if (!result.login) return this.send(result.reply);
+    await this.startSession(result.login.user, result.login.resource, result.reply);
+  }
+
+  private async startSession(user: string, resource: string, reply: Element): Promise<void> {
+    const { jsm, config } = this.ctx;
+    this.session = await jsm.openSession(this.host!, user, resource, this);
+    this.state = 'authed';
+    clearTimeout(this.authTimer);
+    this.parser.limits = { stanzaBytes: config.c2s.limits.stanzaBytes, depth: config.c2s.limits.depth };
+    this.send(reply);
+    for (const stanza of this.queue.drain()) await jsm.fromSession(this.session, stanza);
+  }
+
+  private onClosed(): void {
+    if (this.state !== 'closed') {
+      this.state = 'closed';
+      this.parser.stop();
+      this.log.info('disconnected');
+    }
+    this.cleanup();
+  }
+
+  private cleanup(): void {
+    clearTimeout(this.authTimer);
+    this.queue.drain();
+    const session = this.session;
+    this.session = undefined;
+    if (session) {
+      this.chain = this.chain.then(() => this.ctx.jsm.endSession(session));
+    }
+    this.ctx.releaseStreamId(this.streamId);
+  }
+}

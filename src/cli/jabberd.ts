@@ -1,0 +1,80 @@
+#!/usr/bin/env node
+// The daemon: jabberd -c jabber.xml [-s spool] [-h host] [-D] [--check]
+import { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { ConfigError, type YakConfig } from '../config/types.js';
+import { createLogger } from '../log.js';
+import { StartupError, YakServer } from '../server.js';
+import { PidfileError } from '../util/pidfile.js';
+
+const program = new Command('jabberd')
+  .description('Yak, a Jabber server compatible with jabberd 1.4')
+  .option('-c, --config <file>', 'configuration file', 'jabber.xml')
+  .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">)')
+  .option('-h, --host <name>', 'host name (replaces <jabberd:cmdline flag="h">)')
+  .option('-D, --debug', 'debug logging')
+  .option('--check', 'validate the configuration, print what would run, and exit')
+  .helpOption('--help', 'display help');
+program.parse();
+const opts = program.opts<{ config: string; spool?: string; host?: string; debug?: boolean; check?: boolean }>();
+
+function describe(config: YakConfig): string {
+  const listen = config.c2s.listen.map((l) => `${l.address ?? '*'}:${l.port}`).join(', ');
+  return [
+    `config:   ${config.file}`,
+    `hosts:    ${config.hosts.join(', ')}`,
+    `listen:   ${listen}`,
+    `spool:    ${config.spool}`,
+    `modules:  ${config.jsm.modules.join(' ')}`,
+    `register: ${config.jsm.register ? 'on' : 'off'}`,
+    ...(config.ignored.length ? [`ignored:  ${config.ignored.join('; ')}`] : []),
+  ].join('\n');
+}
+
+async function main(): Promise<number> {
+  let config: YakConfig;
+  try {
+    config = loadConfig(opts.config, { spool: opts.spool, host: opts.host });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jabberd: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  if (opts.check) {
+    process.stdout.write(describe(config) + '\n');
+    return 0;
+  }
+  const log = createLogger({ debug: opts.debug, file: config.log.file });
+  let server: YakServer;
+  try {
+    server = await YakServer.start(config, { log });
+  } catch (err) {
+    if (err instanceof StartupError || err instanceof PidfileError) {
+      process.stderr.write(`jabberd: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ signal }, 'shutting down');
+      server.stop().then(resolve, resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  log.flush();
+  return 0;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`jabberd: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,109 @@
+// <service id='c2s'> with <pthcsock xmlns='jabber:config:pth-csock'>: the
+// client listeners and the per-connection protections.
+import type { Element } from '../xml/element.js';
+import { ConfigError, type AliasConfig, type C2sLimits, type KarmaConfig, type ListenAddress, type YakConfig } from './types.js';
+import { INT_MAX, SECONDS_MAX, intChild, intValue, listenAddress, portAttr, prepareHost, tag, textOf } from './values.js';
+
+export const PTHCSOCK_NS = 'jabber:config:pth-csock';
+
+/** 1.4 let <io> carry <karma> and <rate> for every listener; c2s's own win. */
+export interface IoDefaults {
+  karma: Element | undefined;
+  rate: Element | undefined;
+}
+
+export function readC2s(service: Element, hosts: string[], io: IoDefaults): YakConfig['c2s'] {
+  const cfg = service.getChildByNs(PTHCSOCK_NS) ?? service.getChild('pthcsock');
+  if (!cfg) throw new ConfigError(`${tag(service)}: no <pthcsock xmlns='${PTHCSOCK_NS}'> section`);
+
+  const listen = cfg.getChildren('ip').map((e) => listener(e, 5222));
+  const ssl = cfg.getChildren('ssl').map((e) => listener(e, 5223));
+  // 1.4's pthsock listened on 5222, all addresses, when given neither.
+  if (listen.length === 0 && ssl.length === 0) listen.push({ port: 5222, address: undefined });
+
+  return {
+    listen,
+    ssl,
+    aliases: readAliases(cfg, hosts),
+    // Empty <authtime/> (the 1.4 default config) means no limit.
+    authtime: intChild(cfg, 'authtime', 0, SECONDS_MAX, 0),
+    karma: readKarma(cfg.getChild('karma') ?? io.karma),
+    rate: readRate(cfg.getChild('rate') ?? io.rate),
+    limits: readLimits(cfg.getChild('limits')),
+  };
+}
+
+function listener(el: Element, defaultPort: number): ListenAddress {
+  return { port: portAttr(el, defaultPort), address: listenAddress(el) };
+}
+
+function readAliases(cfg: Element, hosts: string[]): AliasConfig[] {
+  const aliases: AliasConfig[] = [];
+  for (const a of cfg.getChildren('alias')) {
+    const where = tag(a);
+    const toRaw = a.attr('to');
+    if (toRaw === undefined) throw new ConfigError(`${where}: missing to attribute (the host to map to)`);
+    const to = prepareHost(toRaw, where);
+    // An alias to a host nobody serves would only fail later, per connection.
+    if (!hosts.includes(to)) throw new ConfigError(`${where}: '${to}' is not a <host> of the sessions service`);
+    const fromText = textOf(a);
+    const from = fromText === '' ? undefined : prepareHost(fromText, where);
+    if (aliases.some((x) => x.from === from)) {
+      throw new ConfigError(`${where}: ${from === undefined ? 'a second default alias' : `'${from}' is aliased twice`}`);
+    }
+    aliases.push({ to, from });
+  }
+  return aliases;
+}
+
+/**
+ * Missing children take the 1.4 defaults. dec 0 means "never recover
+ * karma", which 1.4 treated as karma switched off; we do the same by
+ * returning undefined.
+ */
+function readKarma(k: Element | undefined): KarmaConfig | undefined {
+  if (!k) return undefined;
+  const karma: KarmaConfig = {
+    init: intChild(k, 'init', 0, INT_MAX, 10),
+    max: intChild(k, 'max', 0, INT_MAX, 10),
+    inc: intChild(k, 'inc', 0, INT_MAX, 1),
+    dec: intChild(k, 'dec', 0, INT_MAX, 1),
+    // The penalty is what karma drops to when the budget is overrun: negative by design.
+    penalty: intChild(k, 'penalty', -INT_MAX, INT_MAX, -5),
+    restore: intChild(k, 'restore', 0, INT_MAX, 10),
+  };
+  if (karma.dec === 0) return undefined;
+  // A zero budget would block every read forever: surely a typo.
+  if (karma.max === 0) throw new ConfigError(`${tag(k)}<max>: max must be at least 1 while karma is on (dec > 0)`);
+  return karma;
+}
+
+/** <rate points='5' time='25'/>: missing attributes take the 1.4 values; 0 switches it off. */
+function readRate(r: Element | undefined): { points: number; time: number } | undefined {
+  if (!r) return undefined;
+  const points = intValue(r.attr('points'), tag(r), 'points', 0, INT_MAX, 5);
+  const time = intValue(r.attr('time'), tag(r), 'time', 0, SECONDS_MAX, 25);
+  return points === 0 || time === 0 ? undefined : { points, time };
+}
+
+/** Yak extension: parser and pre-auth queue bounds (SPEC sections 1 and 2). */
+function readLimits(l: Element | undefined): C2sLimits {
+  const limits: C2sLimits = {
+    preAuthStanzaBytes: 65536,
+    stanzaBytes: 262144,
+    depth: 32,
+    queueStanzas: 32,
+    queueBytes: 65536,
+  };
+  if (!l) return limits;
+  limits.preAuthStanzaBytes = intChild(l, 'preauthstanza', 1, INT_MAX, limits.preAuthStanzaBytes);
+  limits.stanzaBytes = intChild(l, 'stanza', 1, INT_MAX, limits.stanzaBytes);
+  // Depth 1 is the stream itself, so a stanza needs at least 2.
+  limits.depth = intChild(l, 'depth', 2, 10000, limits.depth);
+  const q = l.getChild('queue');
+  if (q) {
+    limits.queueStanzas = intValue(q.attr('stanzas'), tag(q), 'stanzas', 0, INT_MAX, limits.queueStanzas);
+    limits.queueBytes = intValue(q.attr('bytes'), tag(q), 'bytes', 0, INT_MAX, limits.queueBytes);
+  }
+  return limits;
+}

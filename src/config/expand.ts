@@ -1,0 +1,107 @@
+// The two jabberd preprocessor elements, applied to the whole tree before
+// anything is read: <jabberd:cmdline flag='X'>default</jabberd:cmdline> and
+// <jabberd:include>file.xml</jabberd:include>. Doing it first means every
+// reader sees plain text and plain elements wherever the admin used them.
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Element, Node } from '../xml/element.js';
+import { parseXml } from '../xml/parse.js';
+import { ConfigError } from './types.js';
+
+/** Values given on the command line, by flag letter (-s spool, -h host). */
+export type CmdlineValues = Partial<Record<string, string>>;
+
+/** Deeper than this is almost surely a loop through different spellings of one path. */
+export const MAX_INCLUDE_DEPTH = 8;
+
+interface ExpandContext {
+  cmdline: CmdlineValues;
+  /** Folder of the file being expanded; includes are relative to it. */
+  dir: string;
+  /** Absolute paths of the files being expanded, outermost first (loop detection). */
+  chain: string[];
+}
+
+/** Reads and parses one config file, turning every failure into a ConfigError naming the file. */
+export function parseConfigText(text: string, file: string): Element {
+  try {
+    // Editors on some systems save a byte order mark; it is not an error in a config file.
+    const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+    return parseXml(body, { allowComments: true, stripWhitespace: true, fileName: file });
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    // saxes already prefixes most messages with the file name; avoid saying it twice.
+    throw new ConfigError(msg.startsWith(file) ? msg : `${file}: ${msg}`);
+  }
+}
+
+export function readConfigFile(file: string, where = 'config file'): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    throw new ConfigError(`${where} ${file}: cannot read (${code})`);
+  }
+}
+
+/** Expands cmdline and include elements in place under `root` (which came from `file`). */
+export function expandTree(root: Element, file: string, cmdline: CmdlineValues): void {
+  expandChildren(root, { cmdline, dir: dirname(file), chain: [file] });
+}
+
+function expandChildren(parent: Element, ctx: ExpandContext): void {
+  const out: Node[] = [];
+  for (const child of parent.children) {
+    if (typeof child === 'string') {
+      out.push(child);
+    } else if (child.name === 'jabberd:cmdline') {
+      out.push(...cmdlineValue(child, ctx));
+    } else if (child.name === 'jabberd:include') {
+      out.push(...include(child, parent, ctx));
+    } else {
+      expandChildren(child, ctx);
+      out.push(child);
+    }
+  }
+  parent.children = mergeText(out);
+}
+
+/** The command-line value for the flag, else the element's own content (the default). */
+function cmdlineValue(el: Element, ctx: ExpandContext): Node[] {
+  const flag = el.attr('flag');
+  const given = flag === undefined ? undefined : ctx.cmdline[flag];
+  if (given !== undefined) return [given];
+  expandChildren(el, ctx);
+  return el.children;
+}
+
+function include(el: Element, parent: Element, ctx: ExpandContext): Node[] {
+  // The file name itself may come from the command line.
+  expandChildren(el, ctx);
+  const name = el.text().trim();
+  if (name === '') throw new ConfigError('<jabberd:include>: empty file name');
+  const file = resolve(ctx.dir, name);
+  if (ctx.chain.includes(file)) {
+    throw new ConfigError(`<jabberd:include>${name}</jabberd:include>: include loop (${[...ctx.chain, file].join(' -> ')})`);
+  }
+  if (ctx.chain.length > MAX_INCLUDE_DEPTH) {
+    throw new ConfigError(`<jabberd:include>${name}</jabberd:include>: includes nested more than ${MAX_INCLUDE_DEPTH} levels deep`);
+  }
+  const root = parseConfigText(readConfigFile(file, `<jabberd:include>${name}</jabberd:include>:`), file);
+  expandChildren(root, { cmdline: ctx.cmdline, dir: dirname(file), chain: [...ctx.chain, file] });
+  // As in 1.4: when the included root has the same name as the element the
+  // include sits in (a <jsm> file included inside <jsm>), its children are
+  // spliced in; otherwise the root element itself is inserted.
+  return root.name === parent.name ? root.children : [root];
+}
+
+/** Joins adjacent text nodes so Element.text() callers see one string, e.g. "./" + cmdline value. */
+function mergeText(nodes: Node[]): Node[] {
+  const out: Node[] = [];
+  for (const n of nodes) {
+    const last = out[out.length - 1];
+    if (typeof n === 'string' && typeof last === 'string') out[out.length - 1] = last + n;
+    else out.push(n);
+  }
+  return out;
+}

@@ -1,0 +1,194 @@
+// jabber.xml -> YakConfig, in one validation pass. A real jabberd 1.4
+// jabber.xml must load: what Yak provides is read and checked strictly,
+// everything else (s2s, dnsrv, conference, other xdb backends, ...) is noted
+// in `ignored` for one startup line, never an error.
+import { resolve } from 'node:path';
+import type { Element } from '../xml/element.js';
+import { readC2s, PTHCSOCK_NS, type IoDefaults } from './c2s.js';
+import { expandTree, parseConfigText, readConfigFile, type CmdlineValues } from './expand.js';
+import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
+import { ConfigError, type YakConfig } from './types.js';
+import { resolvePath, tag, textOf } from './values.js';
+
+export { ConfigError } from './types.js';
+export type { YakConfig } from './types.js';
+
+/** Command-line values that replace <jabberd:cmdline flag='s'> / flag='h'. */
+export interface ConfigOverrides {
+  spool?: string;
+  host?: string;
+}
+
+export const XDB_FILE_NS = 'jabber:config:xdb_file';
+
+export function loadConfig(file: string, overrides: ConfigOverrides = {}): YakConfig {
+  const abs = resolve(file);
+  return parseConfig(readConfigFile(abs), abs, overrides);
+}
+
+/** Like loadConfig but with the text in hand (tests); includes are still read relative to `file`. */
+export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): YakConfig {
+  const abs = resolve(file);
+  const root = parseConfigText(text, abs);
+  if (root.name !== 'jabber') throw new ConfigError(`${abs}: the root element must be <jabber>, not <${root.name}>`);
+  const cmdline: CmdlineValues = { s: overrides.spool, h: overrides.host };
+  expandTree(root, abs, cmdline);
+  return readRoot(root, abs);
+}
+
+function readRoot(root: Element, file: string): YakConfig {
+  const ignored: string[] = [];
+  let sessionsEl: Element | undefined;
+  let c2sEl: Element | undefined;
+  let xdbEl: Element | undefined;
+  let ioEl: Element | undefined;
+  let pidfile: string | undefined;
+  const logs: Element[] = [];
+
+  // First sort the sections; c2s needs the hosts and the <io> defaults, so
+  // the readers run afterwards whatever the order in the file.
+  for (const el of root.elements) {
+    switch (el.name) {
+      case 'service': {
+        const kind = serviceKind(el);
+        if (kind === 'sessions') sessionsEl = once(sessionsEl, el, 'a second session manager service');
+        else if (kind === 'c2s') c2sEl = once(c2sEl, el, 'a second c2s service');
+        else ignored.push(describe('service', el));
+        break;
+      }
+      case 'xdb':
+        if (isXdbFile(el)) xdbEl = once(xdbEl, el, 'a second xdb_file section (Yak keeps one spool)');
+        else ignored.push(describe('xdb', el));
+        break;
+      case 'log':
+        logs.push(el);
+        break;
+      case 'io':
+        ioEl = once(ioEl, el, 'a second <io> section');
+        break;
+      case 'pidfile': {
+        const p = textOf(el);
+        pidfile = p === '' ? undefined : resolvePath(p);
+        break;
+      }
+      default:
+        ignored.push(`<${el.name}>`);
+    }
+  }
+
+  if (!sessionsEl) {
+    throw new ConfigError(`${file}: no session manager (<service id='sessions'> with <jsm xmlns='${JSM_NS}'> and <load main='jsm'>)`);
+  }
+  // Without c2s nobody can connect; refusing is clearer than a silent server.
+  if (!c2sEl) throw new ConfigError(`${file}: no c2s service (<service id='c2s'> with <pthcsock xmlns='${PTHCSOCK_NS}'>)`);
+  if (!xdbEl) throw new ConfigError(`${file}: no xdb_file section (<xdb id='xdb'> with <xdb_file xmlns='${XDB_FILE_NS}'><spool>)`);
+
+  const sessions: SessionsConfig = readSessions(sessionsEl);
+  const io = readIo(ioEl, ignored);
+  const c2s = readC2s(c2sEl, sessions.hosts, io.defaults);
+  checkTlsKeys(c2sEl, c2s.ssl, io.tlsKeys);
+
+  return {
+    file,
+    hosts: sessions.hosts,
+    jsm: sessions.jsm,
+    c2s,
+    spool: readSpool(xdbEl),
+    tlsKeys: io.tlsKeys,
+    pidfile,
+    log: readLogs(logs, ignored),
+    ignored,
+  };
+}
+
+function once(current: Element | undefined, el: Element, what: string): Element {
+  if (current) throw new ConfigError(`${tag(el)}: ${what}; the first is ${tag(current)}`);
+  return el;
+}
+
+/**
+ * A service is recognised by what it loads, as jabberd did, with the
+ * conventional ids as a fallback so that a half-written section gets a
+ * precise error instead of being silently ignored.
+ */
+function serviceKind(el: Element): 'sessions' | 'c2s' | 'other' {
+  const loads = el.getChildren('load');
+  if (loads.some((l) => l.attr('main') === 'jsm') || el.getChildByNs(JSM_NS)) return 'sessions';
+  if (loads.some((l) => l.getChild('pthsock_client')) || el.getChildByNs(PTHCSOCK_NS)) return 'c2s';
+  if (el.attr('id') === 'sessions') return 'sessions';
+  if (el.attr('id') === 'c2s') return 'c2s';
+  return 'other';
+}
+
+function isXdbFile(el: Element): boolean {
+  return el.getChildren('load').some((l) => l.getChild('xdb_file')) || el.getChildByNs(XDB_FILE_NS) !== undefined;
+}
+
+/** "service s2s (dialback)": the id plus what it would have loaded or connected to. */
+function describe(kind: string, el: Element): string {
+  const what = el.getChildren('load').flatMap((l) => l.elements.map((m) => m.name));
+  for (const n of ['accept', 'connect', 'exec']) if (el.getChild(n)) what.push(n);
+  const id = el.attr('id') ?? '(no id)';
+  return what.length > 0 ? `${kind} ${id} (${what.join(', ')})` : `${kind} ${id}`;
+}
+
+function readSpool(xdb: Element): string {
+  const cfg = xdb.getChildByNs(XDB_FILE_NS) ?? xdb.getChild('xdb_file');
+  const spool = textOf(cfg?.getChild('spool'));
+  if (spool === '') throw new ConfigError(`${tag(xdb)}: no <xdb_file xmlns='${XDB_FILE_NS}'><spool>DIR</spool> (where user data lives)`);
+  return resolvePath(spool);
+}
+
+function readIo(io: Element | undefined, ignored: string[]): { defaults: IoDefaults; tlsKeys: Map<string, string> } {
+  const tlsKeys = new Map<string, string>();
+  if (!io) return { defaults: { karma: undefined, rate: undefined }, tlsKeys };
+  for (const el of io.elements) {
+    if (el.name === 'ssl') {
+      for (const key of el.getChildren('key')) {
+        // A key without ip (or ip='*') serves any address, as in later 1.4.x.
+        const ip = key.attr('ip')?.trim() || '*';
+        const pem = textOf(key);
+        if (pem === '') throw new ConfigError(`${tag(key)}: empty file name (a PEM file with key and certificate)`);
+        if (tlsKeys.has(ip)) throw new ConfigError(`${tag(key)}: a second key for ${ip}`);
+        tlsKeys.set(ip, resolvePath(pem));
+      }
+    } else if (el.name === 'allow' || el.name === 'deny') {
+      ignored.push(`io <${el.name}> (IP access lists are not supported; use a firewall)`);
+    } else if (el.name !== 'karma' && el.name !== 'rate') {
+      ignored.push(`io <${el.name}>`);
+    }
+  }
+  return { defaults: { karma: io.getChild('karma'), rate: io.getChild('rate') }, tlsKeys };
+}
+
+/** A direct-TLS listener without a key could only fail at bind time; say so now. */
+function checkTlsKeys(c2s: Element, ssl: YakConfig['c2s']['ssl'], keys: Map<string, string>): void {
+  for (const l of ssl) {
+    if (keys.has(l.address ?? '*') || keys.has('*')) continue;
+    const listener = l.address === undefined ? `<ssl port='${l.port}'/>` : `<ssl port='${l.port}'>${l.address}</ssl>`;
+    throw new ConfigError(
+      `${tag(c2s)}${listener}: no <io><ssl><key ip='${l.address ?? '*'}'>file.pem</key></ssl></io> for this address`,
+    );
+  }
+}
+
+/**
+ * Yak has one log (pino): the first <file> found is its file, any <stderr/>
+ * also sends it to stderr. Formats, log types and further files are 1.4
+ * specifics we note and skip.
+ */
+function readLogs(logs: Element[], ignored: string[]): YakConfig['log'] {
+  const log: YakConfig['log'] = { file: undefined, stderr: false };
+  for (const l of logs) {
+    const id = l.attr('id') ?? '(no id)';
+    for (const f of l.getChildren('file')) {
+      const name = textOf(f);
+      if (name === '') continue;
+      if (log.file === undefined) log.file = resolvePath(name);
+      else ignored.push(`log ${id} file ${name} (only the first <file> is used)`);
+    }
+    if (l.getChild('stderr')) log.stderr = true;
+    if (l.getChild('syslog')) ignored.push(`log ${id} <syslog>`);
+  }
+  return log;
+}

@@ -1,0 +1,97 @@
+// <service id='sessions'>: the virtual hosts, the <jsm> options and the
+// <load main='jsm'> module list.
+import { Element } from '../xml/element.js';
+import { ConfigError, type RegisterConfig, type WelcomeConfig, type YakConfig } from './types.js';
+import { intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
+
+export const JSM_NS = 'jabber:config:jsm';
+
+export interface SessionsConfig {
+  hosts: string[];
+  jsm: YakConfig['jsm'];
+}
+
+export function readSessions(service: Element): SessionsConfig {
+  const where = tag(service);
+  const hosts: string[] = [];
+  for (const h of service.getChildren('host')) {
+    const host = prepareHost(h.text(), `${where}<host>`);
+    // Duplicates are harmless (e.g. <host><jabberd:cmdline flag='h'>localhost</...></host>
+    // next to <host>localhost</host> when -h is not given): keep one.
+    if (!hosts.includes(host)) hosts.push(host);
+  }
+  if (hosts.length === 0) throw new ConfigError(`${where}: no <host> (the virtual host names to serve)`);
+
+  // 1.4 found its options by namespace, whatever the element was called.
+  const raw = service.getChildByNs(JSM_NS) ?? service.getChild('jsm') ?? new Element('jsm', { xmlns: JSM_NS });
+  return {
+    hosts,
+    jsm: {
+      modules: readModules(service),
+      register: readRegister(raw.getChild('register')),
+      welcome: readWelcome(raw.getChild('welcome')),
+      admin: readAdmin(raw.getChild('admin')),
+      vcard: raw.getChild('vCard'),
+      browse: raw.getChild('browse')?.elements ?? [],
+      zerokSequences: readSequences(raw.getChild('mod_auth_0k')),
+      nounregister: raw.getChild('nounregister') !== undefined,
+      raw,
+    },
+  };
+}
+
+/**
+ * Module names in <load main='jsm'> order. The element named by `main`
+ * (<jsm>./jsm/jsm.so</jsm>) is the session manager itself, not a module;
+ * the .so paths are meaningless to Yak and ignored. Unknown names are kept:
+ * the module registry decides whether it can run them.
+ */
+function readModules(service: Element): string[] {
+  const load = service.getChildren('load').find((l) => l.attr('main') !== undefined);
+  if (!load) throw new ConfigError(`${tag(service)}: no <load main='jsm'> (the list of session manager modules)`);
+  const main = load.attr('main');
+  const modules: string[] = [];
+  for (const m of load.elements) {
+    if (m.name === main) continue;
+    if (modules.includes(m.name)) throw new ConfigError(`${tag(load)}: module <${m.name}> is listed twice`);
+    modules.push(m.name);
+  }
+  return modules;
+}
+
+function readRegister(reg: Element | undefined): RegisterConfig | undefined {
+  if (!reg) return undefined;
+  const require = reg.attr('require');
+  if (require !== undefined && require !== 'all') {
+    throw new ConfigError(`${tag(reg)}: require must be 'all' (or absent), got '${require}'`);
+  }
+  return { notify: yesNo(reg, 'notify'), requireAll: require === 'all', fields: reg.elements };
+}
+
+function readWelcome(w: Element | undefined): WelcomeConfig | undefined {
+  if (!w) return undefined;
+  // Keep inner spacing of the body as written; only trim the ends.
+  return { subject: textOf(w.getChild('subject')), body: textOf(w.getChild('body')) };
+}
+
+function readAdmin(admin: Element | undefined): { read: string[]; write: string[] } {
+  const read: string[] = [];
+  const write: string[] = [];
+  if (!admin) return { read, write };
+  const add = (list: string[], jid: string): void => {
+    if (!list.includes(jid)) list.push(jid);
+  };
+  for (const e of admin.elements) {
+    if (e.name !== 'read' && e.name !== 'write') continue; // e.g. <reply>, read by mod_admin itself
+    const jid = prepareBareJid(e.text(), `<admin><${e.name}>`);
+    // Write access implies read access, as in 1.4's mod_admin.
+    add(read, jid);
+    if (e.name === 'write') add(write, jid);
+  }
+  return { read, write };
+}
+
+function readSequences(zerok: Element | undefined): number {
+  if (!zerok) return 500;
+  return intChild(zerok, 'sequences', 1, 100000, 500);
+}

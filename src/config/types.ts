@@ -1,0 +1,97 @@
+// The typed view of jabber.xml that the rest of Yak reads. Produced by
+// loadConfig() (load.ts) in one validation pass; nothing else parses the file.
+import type { Element } from '../xml/element.js';
+
+export interface ListenAddress {
+  port: number;
+  /** undefined = all addresses (an empty <ip/> in 1.4) */
+  address: string | undefined;
+}
+
+export interface KarmaConfig {
+  init: number;
+  max: number;
+  inc: number;
+  dec: number;
+  penalty: number;
+  restore: number;
+}
+
+export interface AliasConfig {
+  /** The host name the connection is mapped to. */
+  to: string;
+  /** The name the client used; undefined for the default alias (<alias to='yak'/>). */
+  from: string | undefined;
+}
+
+export interface RegisterConfig {
+  notify: boolean;
+  /** <register require='all'>: every listed field is mandatory (Yak extension). */
+  requireAll: boolean;
+  /** The children of <register> in order (instructions, name, email, ...), as given. */
+  fields: Element[];
+}
+
+export interface WelcomeConfig {
+  subject: string;
+  body: string;
+}
+
+export interface C2sLimits {
+  /** Largest stanza before login, bytes. Default 65536. */
+  preAuthStanzaBytes: number;
+  /** Largest stanza after login, bytes. Default 262144. */
+  stanzaBytes: number;
+  /** Deepest element nesting inside the stream (stream = depth 1). Default 32. */
+  depth: number;
+  /** Pre-auth queue bounds. Defaults 32 stanzas, 65536 bytes. */
+  queueStanzas: number;
+  queueBytes: number;
+}
+
+export interface YakConfig {
+  /** The file it was loaded from (absolute), for messages and includes. */
+  file: string;
+  /** Virtual hosts served by the session manager, prepared (lowercase). */
+  hosts: string[];
+  jsm: {
+    /** Module names from <load main='jsm'>, in order (mod_register, mod_auth_plain, ...). */
+    modules: string[];
+    register: RegisterConfig | undefined;
+    welcome: WelcomeConfig | undefined;
+    /** Admin JIDs (bare, prepared): read may see `who`, write also gets registration notices. */
+    admin: { read: string[]; write: string[] };
+    /** <vCard> (server vCard), as given. */
+    vcard: Element | undefined;
+    /** <browse> children (services listed by mod_browse/mod_agents), as given. */
+    browse: Element[];
+    /** <mod_auth_0k><sequences>N</sequences> (default 500). */
+    zerokSequences: number;
+    nounregister: boolean;
+    /** The whole <jsm> element, for module-specific options read by the modules themselves. */
+    raw: Element;
+  };
+  c2s: {
+    listen: ListenAddress[];
+    ssl: ListenAddress[];
+    aliases: AliasConfig[];
+    /** Seconds; 0 = no limit. */
+    authtime: number;
+    /** undefined = no karma (no <karma> element, or dec 0). */
+    karma: KarmaConfig | undefined;
+    /** <rate points time/>: connections per address; undefined = none. */
+    rate: { points: number; time: number } | undefined;
+    limits: C2sLimits;
+  };
+  /** Spool root folder (absolute). */
+  spool: string;
+  /** <io><ssl><key ip='ADDRESS'>file.pem</key>: address -> absolute PEM path. */
+  tlsKeys: Map<string, string>;
+  pidfile: string | undefined;
+  /** Destinations for Yak's own log lines, from <log> sections. */
+  log: { file: string | undefined; stderr: boolean };
+  /** Services and sections found but not provided by Yak (s2s, dnsrv, ...), for one startup line. */
+  ignored: string[];
+}
+
+export class ConfigError extends Error {}

@@ -1,0 +1,132 @@
+// Small validators shared by the config readers. Every failure is a
+// ConfigError that names the element (as the admin wrote it) and the problem,
+// because the admin has to find the line in a file that may be hundreds of
+// lines long and full of commented-out sections.
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import type { Element } from '../xml/element.js';
+import { ConfigError } from './types.js';
+
+/** The largest value any numeric option may take (a C int in 1.4). */
+export const INT_MAX = 2147483647;
+/**
+ * Options in seconds end up in setTimeout, which overflows above 2^31-1 ms;
+ * capping them here turns a silent "fires at once" into a startup error.
+ */
+export const SECONDS_MAX = Math.floor(INT_MAX / 1000);
+
+/** `<name attr='v'>` as the admin wrote it (xmlns left out: it adds noise, not location). */
+export function tag(el: Element): string {
+  let s = '<' + el.name;
+  for (const [k, v] of Object.entries(el.attrs)) if (k !== 'xmlns') s += ` ${k}='${v}'`;
+  return s + '>';
+}
+
+/** Trimmed direct text; the parser already dropped whitespace-only nodes and comments. */
+export function textOf(el: Element | undefined): string {
+  return el ? el.text().trim() : '';
+}
+
+/**
+ * An integer option. Empty or missing means "use the default", as 1.4's
+ * j_atoi(value, default) did; anything else must be a plain decimal integer
+ * in range (1.4 silently read "abc" as 0, which hid typos).
+ */
+export function intValue(
+  raw: string | undefined,
+  where: string,
+  what: string,
+  min: number,
+  max: number,
+  dflt: number,
+): number {
+  const s = raw?.trim() ?? '';
+  if (s === '') return dflt;
+  const n = /^[+-]?\d{1,10}$/.test(s) ? Number(s) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${where}: ${what} must be an integer ${min}..${max}, got '${s}'`);
+  }
+  return n;
+}
+
+/** The text of a child element as an integer option. */
+export function intChild(parent: Element, name: string, min: number, max: number, dflt: number): number {
+  const child = parent.getChild(name);
+  if (!child) return dflt;
+  return intValue(child.text(), `${tag(parent)}<${name}>`, name, min, max, dflt);
+}
+
+/** A port attribute; 0 is allowed because tests bind ephemeral ports. */
+export function portAttr(el: Element, dflt: number): number {
+  return intValue(el.attr('port'), tag(el), 'port', 0, 65535, dflt);
+}
+
+/** A listener address: empty = all addresses (undefined); otherwise a literal IP, as 1.4 required. */
+export function listenAddress(el: Element): string | undefined {
+  const s = textOf(el);
+  if (s === '') return undefined;
+  if (isIP(s) === 0) throw new ConfigError(`${tag(el)}${s}</${el.name}>: '${s}' is not an IP address`);
+  return s;
+}
+
+/** yes/no attributes; absent = no. Anything else is refused rather than guessed. */
+export function yesNo(el: Element, attr: string): boolean {
+  const v = el.attr(attr);
+  if (v === undefined) return false;
+  const s = v.trim().toLowerCase();
+  if (s === 'yes' || s === 'true' || s === '1') return true;
+  if (s === 'no' || s === 'false' || s === '0' || s === '') return false;
+  throw new ConfigError(`${tag(el)}: ${attr} must be 'yes' or 'no', got '${v}'`);
+}
+
+// Characters that can never appear in a domain part: whitespace, controls,
+// and the JID/XML delimiters. Not full nameprep, but it refuses everything
+// that could confuse routing or the spool layout (<spool>/<host>/...).
+const BAD_DOMAIN = /[\s\p{Cc}@/\\<>'"&:]/u;
+
+/**
+ * Prepares a host name the way JIDs are compared: trimmed and lowercased.
+ * IPv6 literals are not accepted as host names (the ':' would be ambiguous
+ * in file names); 1.4 configs never used them.
+ */
+export function prepareHost(raw: string, where: string): string {
+  const h = raw.trim().toLowerCase();
+  if (h === '') throw new ConfigError(`${where}: empty host name`);
+  if (Buffer.byteLength(h) > 1023 || BAD_DOMAIN.test(h) || h.startsWith('.') || h.endsWith('.') || h.includes('..')) {
+    throw new ConfigError(`${where}: invalid host name '${raw.trim()}'`);
+  }
+  return h;
+}
+
+// Same set SPEC section 6 refuses in usernames.
+const BAD_NODE = /[\s\p{Cc}"&'/:<>@]/u;
+
+/** A bare JID (user@host or host), prepared; a resource is dropped since admin rights are per account. */
+export function prepareBareJid(raw: string, where: string): string {
+  const s = raw.trim();
+  if (s === '') throw new ConfigError(`${where}: empty JID`);
+  const bad = (): ConfigError => new ConfigError(`${where}: invalid JID '${s}'`);
+  const slash = s.indexOf('/');
+  const bare = slash >= 0 ? s.slice(0, slash) : s;
+  const at = bare.indexOf('@');
+  const node = at < 0 ? undefined : bare.slice(0, at).normalize('NFKC').toLowerCase();
+  if (node !== undefined && (node === '' || Buffer.byteLength(node) > 1023 || BAD_NODE.test(node))) throw bad();
+  let domain: string;
+  try {
+    domain = prepareHost(bare.slice(at + 1), where);
+  } catch {
+    throw bad();
+  }
+  return node === undefined ? domain : node + '@' + domain;
+}
+
+/**
+ * Paths in jabber.xml (spool, pidfile, log files, TLS keys) are resolved
+ * against the process's current directory, exactly as jabberd 1.4 did (it
+ * simply open()ed them), so a 1.4 start script run from the same folder
+ * finds the same files. Only <jabberd:include> is relative to the including
+ * file (see expand.ts).
+ */
+export function resolvePath(p: string): string {
+  return resolve(p);
+}

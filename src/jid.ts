@@ -1,0 +1,142 @@
+// JIDs: splitting (RFC 3920 section 3) and preparation of each part.
+//
+// We do not ship the stringprep tables; NFKC plus an explicit refusal list
+// gives the properties that matter here: one canonical spelling per name
+// (case-insensitive, compatibility forms folded) and nothing invisible,
+// ambiguous or unsafe in a file name or an XML document.
+
+/** RFC 3920: each part of a JID is at most 1023 bytes of UTF-8. */
+export const MAX_PART_BYTES = 1023;
+
+// Characters no part may contain: C0/DEL/C1 controls (Cc), lone surrogates
+// (Cs, unencodable in UTF-8) and noncharacters (not allowed in XML).
+const BAD_ANYWHERE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
+
+// Usernames and hosts additionally refuse every kind of space, invisible
+// format characters (bidi overrides, zero-width joiners: spoofing), private
+// use and unassigned code points. Unassigned ones are refused, as stringprep
+// does for stored strings, because their normalization may change once
+// Unicode assigns them, which would make a stored name unreachable.
+const BAD_IN_NAMES = /[\s\p{White_Space}\p{Z}\p{Cf}\p{Co}\p{Cn}]/u;
+
+/** SPEC section 6: `" & ' / : < > @` are refused in usernames. */
+const BAD_NODE_ASCII = /["&'/:<>@]/;
+
+// Host names: ASCII limited to what a DNS name or an IP literal
+// (`[::1]`) uses; non-ASCII (IDN) letters are allowed.
+const BAD_HOST_ASCII = /[\x00-\x7f]/;
+const GOOD_HOST_ASCII = /[a-z0-9._:[\]-]/;
+
+function tooLong(s: string): boolean {
+  // Cheap test first: a UTF-16 unit never takes more than 3 UTF-8 bytes.
+  return s.length * 3 > MAX_PART_BYTES && Buffer.byteLength(s, 'utf8') > MAX_PART_BYTES;
+}
+
+/** Lowercase and compatibility-fold; NFKC again since lowercasing can denormalize. */
+function fold(s: string): string {
+  return s.normalize('NFKC').toLowerCase().normalize('NFKC');
+}
+
+/** Prepares a username (node); undefined when it is not acceptable. */
+export function nodeprep(s: string): string | undefined {
+  const n = fold(s);
+  if (n === '' || tooLong(n)) return undefined;
+  if (BAD_ANYWHERE.test(n) || BAD_IN_NAMES.test(n) || BAD_NODE_ASCII.test(n)) return undefined;
+  return n;
+}
+
+/** Prepares a resource: normalized, case kept, spaces allowed. */
+export function resourceprep(s: string): string | undefined {
+  const r = s.normalize('NFKC');
+  if (r === '' || tooLong(r) || BAD_ANYWHERE.test(r)) return undefined;
+  return r;
+}
+
+/** Prepares a host name; undefined when it is not acceptable. */
+export function nameprep(s: string): string | undefined {
+  const h = fold(s);
+  if (h === '' || tooLong(h)) return undefined;
+  if (BAD_ANYWHERE.test(h) || BAD_IN_NAMES.test(h)) return undefined;
+  for (const ch of h) if (BAD_HOST_ASCII.test(ch) && !GOOD_HOST_ASCII.test(ch)) return undefined;
+  return h;
+}
+
+export class Jid {
+  readonly user?: string;
+  readonly host: string;
+  readonly resource?: string;
+
+  /**
+   * The parts must already be prepared. Untrusted input goes through
+   * parseJid or makeJid instead.
+   */
+  constructor(user: string | undefined, host: string, resource?: string) {
+    this.user = user;
+    this.host = host;
+    this.resource = resource;
+  }
+
+  static parse(s: string): Jid | undefined {
+    return parseJid(s);
+  }
+
+  /** user@host, or host for a server JID. */
+  get bare(): string {
+    return this.user === undefined ? this.host : this.user + '@' + this.host;
+  }
+
+  toString(): string {
+    return this.resource === undefined ? this.bare : this.bare + '/' + this.resource;
+  }
+
+  /**
+   * The same bare JID with another resource (prepared here), or none.
+   * Throws a RangeError when `resource` is not a valid resource.
+   */
+  withResource(resource?: string): Jid {
+    if (resource === undefined) return this.bareJid();
+    const r = resourceprep(resource);
+    if (r === undefined) throw new RangeError('invalid resource');
+    return new Jid(this.user, this.host, r);
+  }
+
+  bareJid(): Jid {
+    return this.resource === undefined ? this : new Jid(this.user, this.host);
+  }
+
+  equals(other: Jid): boolean {
+    return this.user === other.user && this.host === other.host && this.resource === other.resource;
+  }
+}
+
+/** Prepares each given part; undefined when any of them is invalid. */
+export function makeJid(user: string | undefined, host: string, resource?: string): Jid | undefined {
+  const h = nameprep(host);
+  if (h === undefined) return undefined;
+  let u: string | undefined;
+  if (user !== undefined) {
+    u = nodeprep(user);
+    if (u === undefined) return undefined;
+  }
+  let r: string | undefined;
+  if (resource !== undefined) {
+    r = resourceprep(resource);
+    if (r === undefined) return undefined;
+  }
+  return new Jid(u, h, r);
+}
+
+/**
+ * Splits as RFC 3920 says: the resource is everything after the first '/'
+ * (it may contain '/' and '@'); the user is what precedes an '@' found
+ * before that '/'. Empty parts ("@host", "host/", "user@") are invalid.
+ */
+export function parseJid(s: string): Jid | undefined {
+  const slash = s.indexOf('/');
+  const head = slash < 0 ? s : s.slice(0, slash);
+  const resource = slash < 0 ? undefined : s.slice(slash + 1);
+  const at = head.indexOf('@');
+  const user = at < 0 ? undefined : head.slice(0, at);
+  const host = at < 0 ? head : head.slice(at + 1);
+  return makeJid(user, host, resource);
+}

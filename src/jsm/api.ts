@@ -1,0 +1,124 @@
+// The typed surface between the session manager and its modules, after
+// jabberd 1.4's JSM event chains: a module registers handlers for named
+// phases in setup(); handlers run in <load> order (or by priority) and each
+// either handles the stanza or passes it on.
+import type { YakConfig } from '../config/types.js';
+import type { Jid } from '../jid.js';
+import type { Logger } from '../log.js';
+import type { Element } from '../xml/element.js';
+import type { Xdb } from '../xdb/xdb.js';
+import type { Session, SessionRegistry } from './sessions.js';
+
+/** 'handled' or a reply element stops the chain; 'pass' (or nothing) goes on. */
+export type Outcome = 'handled' | 'pass' | Element | undefined | void;
+
+/** What modules may know about a client connection. */
+export interface ClientInfo {
+  streamId: string;
+  host: string;
+  address: string;
+}
+
+/** A pre-session jabber:iq:auth request, with the user's records read once. */
+export interface AuthRequest {
+  client: ClientInfo;
+  iq: Element;
+  query: Element;
+  /** Prepared username. */
+  user: string;
+  /** Everything stored for the user (one spool read, usually from the cache). */
+  records: Map<string, Element>;
+}
+
+/** A jabber:iq:register request, before a session (session undefined) or inside one. */
+export interface RegisterRequest {
+  client: ClientInfo;
+  iq: Element;
+  query: Element;
+  host: string;
+  session: Session | undefined;
+}
+
+/** A password the server now knows, for every auth module to store its way. */
+export interface PasswordEvent {
+  host: string;
+  user: string;
+  password: string;
+  /** The user's current records, when known (lets 0k decide whether to regenerate). */
+  records?: Map<string, Element>;
+}
+
+export interface UserEvent {
+  host: string;
+  user: string;
+}
+
+export interface UserCreatedEvent extends UserEvent {
+  /** The registration record as stored (fields other than username/password). */
+  fields: Element;
+}
+
+/** A stanza on its way to a local entity. */
+export interface Delivery {
+  stanza: Element;
+  to: Jid;
+  from: Jid;
+  /** The sending session, when the stanza came from a local client. */
+  sender: Session | undefined;
+}
+
+export interface PhaseHandlers {
+  /** Pre-session auth get: add this module's marker(s) to `reply` (the query). */
+  'auth-get': (req: AuthRequest, reply: Element) => void;
+  /** Pre-session auth set: 'handled' = credentials accepted; throw 401 for wrong ones; 'pass' = not mine. */
+  'auth-set': (req: AuthRequest) => Promise<Outcome> | Outcome;
+  /** Registration get/set (before or inside a session). Policy modules hook in front with a higher priority. */
+  register: (req: RegisterRequest) => Promise<Outcome> | Outcome;
+  /** Returns the records this module stores for a new password (null deletes one). */
+  password: (ev: PasswordEvent) => Record<string, Element | null>;
+  /** A successful login with the plaintext password (0k regenerates a spent chain). */
+  'password-learned': (ev: PasswordEvent) => Promise<void> | void;
+  'user-created': (ev: UserCreatedEvent) => Promise<void> | void;
+  'user-removed': (ev: UserEvent) => Promise<void> | void;
+  /** A stanza from a session, before routing (roster and presence work here). */
+  'session-out': (stanza: Element, session: Session) => Promise<Outcome> | Outcome;
+  /** A stanza addressed to a local host (or host/resource). */
+  server: (d: Delivery) => Promise<Outcome> | Outcome;
+  /** A stanza addressed to a local user, before it reaches a session. */
+  deliver: (d: Delivery) => Promise<Outcome> | Outcome;
+  /** A stanza for a local user that no session takes. */
+  offline: (d: Delivery) => Promise<Outcome> | Outcome;
+  'session-start': (session: Session) => Promise<void> | void;
+  'session-end': (session: Session) => Promise<void> | void;
+}
+
+export type Phase = keyof PhaseHandlers;
+export type NotificationPhase = 'user-created' | 'user-removed' | 'password-learned';
+
+export interface ModuleApi {
+  readonly config: YakConfig;
+  readonly xdb: Xdb;
+  readonly log: Logger;
+  readonly sessions: SessionRegistry;
+  /** Names of the loaded modules, in <load> order. */
+  readonly loaded: readonly string[];
+  /** Registers a handler; a higher priority runs earlier (default 0, then <load> order). */
+  on<P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: { priority?: number }): void;
+  /** Routes a stanza with `from` and `to` set, as the server would route it from a client. */
+  deliver(stanza: Element): Promise<void>;
+  isLocalHost(host: string): boolean;
+  /**
+   * The records to store for a new password: every loaded auth module's,
+   * merged, over an empty jabber:iq:auth existence flag.
+   */
+  passwordRecords(ev: PasswordEvent): Record<string, Element | null>;
+  /** Runs every handler of a notification phase. */
+  notify<P extends NotificationPhase>(phase: P, ev: Parameters<PhaseHandlers[P]>[0]): Promise<void>;
+  /** Deletes the user's spool file, ends its sessions, fires 'user-removed'. */
+  removeUser(host: string, user: string): Promise<void>;
+}
+
+export interface JsmModule {
+  name: string;
+  setup(api: ModuleApi): void;
+}

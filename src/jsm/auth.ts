@@ -1,0 +1,75 @@
+// Pre-session jabber:iq:auth (SPEC section 5): the core part that every
+// auth module shares. It validates the request, reads the user's records
+// once, and lets the loaded auth modules answer the get (each adds its
+// marker) or accept the set. The modules never see a missing user.
+import { nodeprep, resourceprep } from '../jid.js';
+import { Element } from '../xml/element.js';
+import { NS_AUTH } from '../xdb/xdb.js';
+import type { AuthRequest, ClientInfo } from './api.js';
+import type { PhaseChains } from './phase-chains.js';
+import { stanzaError } from './stanza-errors.js';
+import type { Xdb } from '../xdb/xdb.js';
+
+export interface AuthSuccess {
+  user: string;
+  resource: string;
+}
+
+/** The prepared username of a query (406 when missing or invalid). */
+export function usernameOf(query: Element): string {
+  const raw = query.getChildText('username')?.trim() ?? '';
+  const user = raw === '' ? undefined : nodeprep(raw);
+  if (!user) throw stanzaError('not-acceptable');
+  return user;
+}
+
+/** The get: username, each module's marker in <load> order, then <resource/>. */
+export async function authGet(
+  chains: PhaseChains,
+  xdb: Xdb,
+  client: ClientInfo,
+  iq: Element,
+  query: Element,
+): Promise<Element> {
+  const user = usernameOf(query);
+  const records = await xdb.getAll(client.host, user);
+  if (!records.has(NS_AUTH)) throw stanzaError('not-authorized');
+  const reply = new Element('query', { xmlns: NS_AUTH }, [new Element('username', {}, [user])]);
+  const req: AuthRequest = { client, iq, query, user, records };
+  for (const h of chains.handlers('auth-get')) h(req, reply);
+  reply.children.push(new Element('resource'));
+  return reply;
+}
+
+/** Which credential element the client used, for the log line. */
+export function methodOf(query: Element): string {
+  if (query.getChild('digest')) return 'digest';
+  if (query.getChild('hash')) return '0k';
+  if (query.getChild('password')) return 'plain';
+  return 'none';
+}
+
+/**
+ * The set: returns the prepared user and resource when a module accepted the
+ * credentials; throws a StanzaError otherwise (406 bad request, 401 refused).
+ * An unknown user goes through the same path as a wrong password, so the
+ * reply does not tell which it was.
+ */
+export async function authSet(
+  chains: PhaseChains,
+  xdb: Xdb,
+  client: ClientInfo,
+  iq: Element,
+  query: Element,
+): Promise<AuthSuccess> {
+  const user = usernameOf(query);
+  const rawResource = query.getChildText('resource')?.trim() ?? '';
+  const resource = rawResource === '' ? undefined : resourceprep(rawResource);
+  if (!resource) throw stanzaError('not-acceptable');
+  const records = await xdb.getAll(client.host, user);
+  if (!records.has(NS_AUTH)) throw stanzaError('not-authorized');
+  const req: AuthRequest = { client, iq, query, user, records };
+  const out = await chains.first('auth-set', req);
+  if (out === 'pass') throw stanzaError('not-authorized');
+  return { user, resource };
+}

@@ -1,0 +1,124 @@
+// jabber:iq:register (SPEC sections 3 and 4): account creation before a
+// session; field updates, password change and removal inside one.
+import { randomBytes } from 'node:crypto';
+import { nodeprep } from '../../jid.js';
+import { Element } from '../../xml/element.js';
+import { NS_LAST, NS_REGISTER } from '../../xdb/xdb.js';
+import { legacyStamp, unixTime } from '../../util/time.js';
+import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
+import { iqResult } from '../iq.js';
+import { stanzaError } from '../stanza-errors.js';
+import { notifyAdmins, sendWelcome } from './registration-messages.js';
+
+/** The fields a client may fill in: the <register> children other than <instructions>. */
+function fieldNames(api: ModuleApi): string[] {
+  return (api.config.jsm.register?.fields ?? []).map((f) => f.name).filter((n) => n !== 'instructions');
+}
+
+/** The registration record: only the configured fields the client sent, never username/password. */
+function registrationRecord(api: ModuleApi, query: Element): Element {
+  const record = new Element('query', { xmlns: NS_REGISTER });
+  for (const name of fieldNames(api)) {
+    const field = query.getChild(name);
+    if (field) record.children.push(new Element(name, {}, [field.text()]));
+  }
+  return record;
+}
+
+function requiredText(query: Element, name: string): string {
+  const text = query.getChildText(name);
+  if (text === undefined || text === '') throw stanzaError('not-acceptable');
+  return text;
+}
+
+async function createAccount(api: ModuleApi, req: RegisterRequest): Promise<Element> {
+  const { query, host } = req;
+  if (query.getChild('remove')) throw stanzaError('not-allowed');
+  const user = nodeprep(requiredText(query, 'username').trim());
+  if (!user) throw stanzaError('not-acceptable');
+  const password = requiredText(query, 'password');
+  const config = api.config.jsm.register!;
+  if (config.requireAll) {
+    for (const name of fieldNames(api)) if (!query.getChildText(name)) throw stanzaError('not-acceptable');
+  }
+  const fields = registrationRecord(api, query);
+  const stored = fields.clone();
+  stored.children.push(new Element('x', { xmlns: 'jabber:x:delay', stamp: legacyStamp() }, ['registered']));
+  const records: Record<string, Element> = {
+    [NS_REGISTER]: stored,
+    [NS_LAST]: new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, ['Registered']),
+  };
+  for (const [ns, rec] of Object.entries(api.passwordRecords({ host, user, password }))) {
+    if (rec) records[ns] = rec;
+  }
+  if (!(await api.xdb.create(host, user, records))) throw stanzaError('conflict', 'Username Not Available');
+  api.log.info({ user, host, address: req.client.address }, 'registered');
+  await api.notify('user-created', { host, user, fields });
+  if (config.notify) notifyAdmins(api, host, user, fields);
+  sendWelcome(api, host, user);
+  return new Element('iq', { type: 'result', id: req.iq.attrs.id });
+}
+
+function preSessionForm(api: ModuleApi, req: RegisterRequest): Element {
+  const query = new Element('query', { xmlns: NS_REGISTER });
+  for (const f of api.config.jsm.register!.fields) query.children.push(f.clone());
+  query.children.push(new Element('username'), new Element('password'));
+  return new Element('iq', { type: 'result', id: req.iq.attrs.id }, [query]);
+}
+
+async function ownForm(api: ModuleApi, req: RegisterRequest): Promise<Element> {
+  const s = req.session!;
+  const current = await api.xdb.get(s.host, s.user, NS_REGISTER);
+  const query = new Element('query', { xmlns: NS_REGISTER }, [new Element('password')]);
+  for (const f of api.config.jsm.register!.fields) {
+    const value = f.name === 'instructions' ? undefined : current?.getChildText(f.name);
+    query.children.push(value === undefined ? f.clone() : new Element(f.name, {}, [value]));
+  }
+  query.children.push(new Element('key', {}, [randomBytes(20).toString('hex')]), new Element('registered'));
+  return iqResult(req.iq, query);
+}
+
+async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Element | 'handled'> {
+  const { query, iq } = req;
+  const s = req.session!;
+  const username = query.getChildText('username')?.trim();
+  // A session only ever changes its own account.
+  if (username && nodeprep(username) !== s.user) throw stanzaError('not-allowed');
+  if (query.getChild('remove')) {
+    if (api.config.jsm.nounregister) throw stanzaError('not-allowed');
+    s.send(iqResult(iq));
+    api.log.info({ user: s.user, host: s.host }, 'unregistered');
+    await api.removeUser(s.host, s.user);
+    return 'handled';
+  }
+  const changes: Record<string, Element | null> = {};
+  const password = query.getChildText('password');
+  if (password !== undefined) {
+    if (password === '') throw stanzaError('not-acceptable');
+    Object.assign(changes, api.passwordRecords({ host: s.host, user: s.user, password }));
+  }
+  const fields = registrationRecord(api, query);
+  if (fields.elements.length > 0) {
+    const current = (await api.xdb.get(s.host, s.user, NS_REGISTER)) ?? new Element('query', { xmlns: NS_REGISTER });
+    for (const f of fields.elements) {
+      current.removeChildren(f.name);
+      current.children.push(f);
+    }
+    changes[NS_REGISTER] = current;
+  }
+  if (Object.keys(changes).length > 0) await api.xdb.set(s.host, s.user, changes);
+  if (password !== undefined) api.log.info({ user: s.user, host: s.host }, 'password changed');
+  return iqResult(iq);
+}
+
+export const modRegister: JsmModule = {
+  name: 'mod_register',
+  setup(api) {
+    api.on('register', async (req) => {
+      const type = req.iq.attrs.type;
+      if (type !== 'get' && type !== 'set') throw stanzaError('bad-request');
+      if (!req.session) return type === 'get' ? preSessionForm(api, req) : createAccount(api, req);
+      return type === 'get' ? ownForm(api, req) : updateAccount(api, req);
+    });
+  },
+};

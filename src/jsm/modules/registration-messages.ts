@@ -1,0 +1,30 @@
+// The messages a registration sends: the notice to admins (<register
+// notify='yes'>) and the <welcome> message to the new user. Both go through
+// the normal delivery path, so an offline recipient gets them at login.
+import { Element } from '../../xml/element.js';
+import type { ModuleApi } from '../api.js';
+
+function message(from: string, to: string, subject: string, body: string): Element {
+  return new Element('message', { to, from }, [
+    new Element('subject', {}, [subject]),
+    new Element('body', {}, [body]),
+  ]);
+}
+
+function send(api: ModuleApi, stanza: Element): void {
+  api.deliver(stanza).catch((err: unknown) => api.log.error({ err, to: stanza.attrs.to }, 'delivery failed'));
+}
+
+/** Every admin JID (read and write) learns the new user and its fields, never the password. */
+export function notifyAdmins(api: ModuleApi, host: string, user: string, fields: Element): void {
+  const admins = new Set([...api.config.jsm.admin.read, ...api.config.jsm.admin.write]);
+  if (admins.size === 0) return;
+  const lines = [`Registration has been completed for user ${user}@${host}.`];
+  for (const f of fields.elements) lines.push(`${f.name}: ${f.text()}`);
+  for (const admin of admins) send(api, message(host, admin, 'Registration Notice', lines.join('\n')));
+}
+
+export function sendWelcome(api: ModuleApi, host: string, user: string): void {
+  const w = api.config.jsm.welcome;
+  if (w) send(api, message(host, `${user}@${host}`, w.subject, w.body));
+}

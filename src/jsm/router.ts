@@ -1,0 +1,100 @@
+// Delivery of a stanza whose `from` and `to` are set (SPEC section 8):
+// to a host -> 'server' phase; to a user -> 'deliver' phase, then the
+// user's session(s), then the 'offline' phase. Anything unhandled gets an
+// error reply, except errors themselves (no loops) and presence.
+import { parseJid, type Jid } from '../jid.js';
+import type { Logger } from '../log.js';
+import type { Element } from '../xml/element.js';
+import type { Xdb } from '../xdb/xdb.js';
+import type { Delivery, Outcome } from './api.js';
+import type { PhaseChains } from './phase-chains.js';
+import type { Session, SessionRegistry } from './sessions.js';
+import { errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
+
+export interface RouterDeps {
+  chains: PhaseChains;
+  sessions: SessionRegistry;
+  xdb: Xdb;
+  log: Logger;
+  isLocalHost(host: string): boolean;
+}
+
+export class Router {
+  constructor(private readonly deps: RouterDeps) {}
+
+  async route(stanza: Element, sender?: Session): Promise<void> {
+    const to = parseJid(stanza.attrs.to ?? '');
+    const from = parseJid(stanza.attrs.from ?? '');
+    if (!to || !from) return this.bounce(stanza, 'jid-malformed');
+    // COMPAT: no server-to-server; 1.4 would have tried dialback here.
+    if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found');
+    const d: Delivery = { stanza, to, from, sender };
+    try {
+      if (to.user === undefined) {
+        const out = await this.deps.chains.first('server', d);
+        if (await this.settle(out, stanza)) return;
+        return this.bounce(stanza, 'service-unavailable');
+      }
+      const out = await this.deps.chains.first('deliver', d);
+      if (await this.settle(out, stanza)) return;
+      await this.toUser(d);
+    } catch (err) {
+      await this.fail(stanza, err);
+    }
+  }
+
+  /** Sends an error reply unless the stanza is itself an error. */
+  async bounce(stanza: Element, condition: StanzaCondition | StanzaError): Promise<void> {
+    if (stanza.attrs.type === 'error') return;
+    // Presence is never answered with an error: it would tell a stranger about us.
+    if (stanza.name === 'presence') return;
+    const err = condition instanceof StanzaError ? condition : stanzaError(condition);
+    const reply = errorReply(stanza, err);
+    if (!reply.attrs.to) return;
+    await this.route(reply);
+  }
+
+  /** Turns a handler failure into an error reply: StanzaError as is, anything else 500 and a log line. */
+  async fail(stanza: Element, err: unknown): Promise<void> {
+    if (err instanceof StanzaError) return this.bounce(stanza, err);
+    this.deps.log.error({ err, stanza: stanza.name, to: stanza.attrs.to }, 'handler failed');
+    return this.bounce(stanza, 'internal-server-error');
+  }
+
+  /** True when a handler took the stanza; a reply element is routed back. */
+  private async settle(out: Outcome, stanza: Element): Promise<boolean> {
+    if (out === 'pass' || out === undefined) return false;
+    if (out !== 'handled') {
+      out.attrs.from ??= stanza.attrs.to;
+      out.attrs.to ??= stanza.attrs.from;
+      await this.route(out);
+    }
+    return true;
+  }
+
+  private async toUser(d: Delivery): Promise<void> {
+    const { stanza, to } = d;
+    const bare = to.bare;
+    if (to.resource !== undefined) {
+      const exact = this.deps.sessions.find(bare, to.resource);
+      if (exact && !exact.ended) return exact.send(stanza);
+    }
+    if (stanza.name === 'message') {
+      const best = this.deps.sessions.best(bare);
+      if (best) return best.send(stanza);
+      const out = await this.deps.chains.first('offline', d);
+      if (await this.settle(out, stanza)) return;
+      return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
+    }
+    if (stanza.name === 'presence') {
+      // Presence to a bare JID (or a gone resource) reaches every available session.
+      if (to.resource === undefined) for (const s of this.deps.sessions.of(bare)) if (s.available) s.send(stanza);
+      return;
+    }
+    return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
+  }
+
+  private userExists(to: Jid): Promise<boolean> {
+    return this.deps.xdb.exists(to.host, to.user!);
+  }
+}

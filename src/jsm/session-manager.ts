@@ -1,0 +1,249 @@
+// The session manager (jabberd's JSM): loads the modules named in <load>,
+// serves the two pre-session namespaces, owns the sessions and hands
+// stanzas from sessions to the router.
+import type { YakConfig } from '../config/types.js';
+import { makeJid, parseJid } from '../jid.js';
+import type { Logger } from '../log.js';
+import { Element } from '../xml/element.js';
+import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
+import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase } from './api.js';
+import { authGet, authSet, methodOf, usernameOf } from './auth.js';
+import { PhaseChains } from './phase-chains.js';
+import { Router } from './router.js';
+import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
+import { errorReply, StanzaError, stanzaError } from './stanza-errors.js';
+
+/** The result of a pre-session request: the reply, and the new session after a login. */
+export interface PreSessionResult {
+  reply: Element;
+  login?: { user: string; resource: string };
+}
+
+export class SessionManager {
+  readonly chains = new PhaseChains();
+  readonly sessions = new SessionRegistry();
+  readonly router: Router;
+  readonly loaded: string[] = [];
+  private readonly hosts: Set<string>;
+  readonly registrationEnabled: boolean;
+
+  constructor(
+    readonly config: YakConfig,
+    readonly xdb: Xdb,
+    readonly log: Logger,
+    available: ReadonlyMap<string, JsmModule>,
+  ) {
+    this.hosts = new Set(config.hosts);
+    this.router = new Router({
+      chains: this.chains,
+      sessions: this.sessions,
+      xdb,
+      log,
+      isLocalHost: (h) => this.hosts.has(h),
+    });
+    for (const name of config.jsm.modules) {
+      const mod = available.get(name);
+      if (!mod) {
+        log.warn({ module: name }, 'module named in <load> is not provided by Yak; ignored');
+        continue;
+      }
+      mod.setup(this.apiFor(name));
+      this.loaded.push(name);
+    }
+    this.registrationEnabled = config.jsm.register !== undefined && this.loaded.includes('mod_register');
+  }
+
+  private apiFor(module: string): ModuleApi {
+    return {
+      config: this.config,
+      xdb: this.xdb,
+      log: this.log.child({ module }),
+      sessions: this.sessions,
+      loaded: this.loaded,
+      on: <P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: { priority?: number }) =>
+        this.chains.add(phase, module, handler, opts?.priority ?? 0),
+      deliver: (stanza: Element) => this.router.route(stanza),
+      removeUser: (host: string, user: string) => this.removeUser(host, user),
+      passwordRecords: (ev) => this.passwordRecords(ev),
+      notify: (phase, ev) => this.chains.all(phase, ...([ev] as unknown as Parameters<PhaseHandlers[typeof phase]>)),
+      isLocalHost: (h: string) => this.hosts.has(h),
+    };
+  }
+
+  isLocalHost(host: string): boolean {
+    return this.hosts.has(host);
+  }
+
+  passwordRecords(ev: PasswordEvent): Record<string, Element | null> {
+    // Without mod_auth_plain the existence flag is an empty jabber:iq:auth record.
+    const records: Record<string, Element | null> = { [NS_AUTH]: new Element('password', { xmlns: NS_AUTH }) };
+    for (const h of this.chains.handlers('password')) Object.assign(records, h(ev));
+    return records;
+  }
+
+  /**
+   * Serves an iq before a session exists. Only jabber:iq:register and
+   * jabber:iq:auth get here (the c2s gate queues everything else). Replies
+   * carry no to/from and keep the client's id.
+   */
+  async preSession(client: ClientInfo, iq: Element, query: Element): Promise<PreSessionResult> {
+    const ns = query.attrs.xmlns;
+    try {
+      if (ns === NS_REGISTER) {
+        const reply = (await this.register(client, iq, query, undefined))!;
+        delete reply.attrs.to;
+        delete reply.attrs.from;
+        return { reply };
+      }
+      return await this.auth(client, iq, query);
+    } catch (err) {
+      return { reply: this.errorFor(iq, err) };
+    }
+  }
+
+  private errorFor(iq: Element, err: unknown): Element {
+    if (!(err instanceof StanzaError)) {
+      this.log.error({ err }, 'pre-session handler failed');
+      err = stanzaError('internal-server-error');
+    }
+    const reply = errorReply(iq, err as StanzaError);
+    delete reply.attrs.to;
+    delete reply.attrs.from;
+    return reply;
+  }
+
+  /**
+   * Registration before or inside a session; 501 whenever it is disabled
+   * (Yak precedence). Undefined when a module answered by itself (removal).
+   */
+  async register(
+    client: ClientInfo,
+    iq: Element,
+    query: Element,
+    session: Session | undefined,
+  ): Promise<Element | undefined> {
+    if (!this.registrationEnabled) throw stanzaError('feature-not-implemented');
+    const out = await this.chains.first('register', { client, iq, query, host: client.host, session });
+    if (out === 'handled' && session) return undefined;
+    if (!(out instanceof Element)) throw stanzaError('feature-not-implemented');
+    return out;
+  }
+
+  private async auth(client: ClientInfo, iq: Element, query: Element): Promise<PreSessionResult> {
+    const type = iq.attrs.type;
+    if (type === 'get') {
+      const q = await authGet(this.chains, this.xdb, client, iq, query);
+      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }, [q]) };
+    }
+    if (type !== 'set') throw stanzaError('bad-request');
+    const method = methodOf(query);
+    try {
+      const ok = await authSet(this.chains, this.xdb, client, iq, query);
+      this.log.info({ user: ok.user, host: client.host, address: client.address, method }, 'login ok');
+      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: ok };
+    } catch (err) {
+      if (err instanceof StanzaError && err.code === 401) {
+        let user: string | undefined;
+        try {
+          user = usernameOf(query);
+        } catch {
+          user = undefined;
+        }
+        this.log.warn({ user, host: client.host, address: client.address, method }, 'login failed');
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Opens a session for a logged-in connection. Another session with the
+   * same resource is replaced: it gets unavailable presence and a conflict
+   * stream error first.
+   */
+  async openSession(host: string, user: string, resource: string, transport: SessionTransport): Promise<Session> {
+    const jid = makeJid(user, host, resource)!;
+    const old = this.sessions.find(jid.bare, resource);
+    if (old) {
+      old.send(
+        new Element('presence', { type: 'unavailable', to: old.jid.toString(), from: old.jid.toString() }, [
+          new Element('status', {}, ['Replaced by new connection']),
+        ]),
+      );
+      await this.endSession(old);
+      old.transport.close('conflict');
+    }
+    const session = new Session(jid, transport);
+    this.sessions.add(session);
+    await this.chains.all('session-start', session);
+    return session;
+  }
+
+  async endSession(session: Session): Promise<void> {
+    if (session.ended) return;
+    try {
+      await this.chains.all('session-end', session);
+    } catch (err) {
+      this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
+    }
+    session.ended = true;
+    this.sessions.remove(session);
+  }
+
+  /**
+   * A stanza from a session: `from` is always stamped with the session's full
+   * JID (a client cannot forge it), no `to` means the user's own account.
+   */
+  async fromSession(session: Session, stanza: Element): Promise<void> {
+    if (session.ended) return;
+    stanza.attrs.from = session.jid.toString();
+    try {
+      if (stanza.attrs.to !== undefined && !parseJid(stanza.attrs.to)) {
+        return await this.router.bounce(stanza, 'jid-malformed');
+      }
+      const query = stanza.name === 'iq' ? stanza.getChildByNs(NS_REGISTER) : undefined;
+      if (query && this.isOwnAccountOrHost(stanza, session)) {
+        // Answered straight to the session: the iq may have no `to` to route a reply by.
+        try {
+          const reply = await this.register(this.clientOf(session), stanza, query, session);
+          if (reply) session.send(reply);
+        } catch (err) {
+          if (!(err instanceof StanzaError)) throw err;
+          session.send(errorReply(stanza, err));
+        }
+        return;
+      }
+      const out = await this.chains.first('session-out', stanza, session);
+      if (out === 'handled') return;
+      if (out instanceof Element) return session.send(out);
+      if (stanza.attrs.to === undefined) {
+        // Presence without `to` is a broadcast; with nobody to handle it there is nobody to tell.
+        if (stanza.name === 'presence') return;
+        stanza.attrs.to = session.jid.bare;
+      }
+      await this.router.route(stanza, session);
+    } catch (err) {
+      await this.router.fail(stanza, err);
+    }
+  }
+
+  private isOwnAccountOrHost(stanza: Element, session: Session): boolean {
+    const to = stanza.attrs.to;
+    if (to === undefined) return true;
+    const jid = parseJid(to);
+    return jid !== undefined && jid.resource === undefined && (jid.bare === session.host || jid.bare === session.jid.bare);
+  }
+
+  private clientOf(session: Session): ClientInfo {
+    return { streamId: '', host: session.host, address: session.transport.address };
+  }
+
+  /** Removes every trace of a user: sessions end, the spool file goes. */
+  async removeUser(host: string, user: string): Promise<void> {
+    await this.xdb.remove(host, user);
+    for (const s of this.sessions.of(`${user}@${host}`)) {
+      await this.endSession(s);
+      s.transport.close('account-removed');
+    }
+    await this.chains.all('user-removed', { host, user });
+  }
+}

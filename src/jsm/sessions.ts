@@ -1,0 +1,104 @@
+// Live sessions, indexed by bare JID. A session is one logged-in resource.
+import type { Jid } from '../jid.js';
+import type { Element } from '../xml/element.js';
+import type { StreamErrorKind } from '../c2s/stream-errors.js';
+
+/** What a session needs from the connection that carries it. */
+export interface SessionTransport {
+  send(stanza: Element): void;
+  /** Ends the stream with this error (or a plain close) and drops the connection. */
+  close(error?: StreamErrorKind): void;
+  readonly address: string;
+}
+
+let nextSerial = 0;
+
+export class Session {
+  readonly started = Date.now();
+  /** Orders sessions for "newest on ties" without trusting the clock. */
+  readonly serial = ++nextSerial;
+  /** Last presence the client broadcast (undefined = never sent one). */
+  presence: Element | undefined;
+  priority = 0;
+  /** Sent available presence and has not gone unavailable since. */
+  available = false;
+  /** Fetched its roster at least once: gets roster pushes. */
+  rosterInterested = false;
+  /** Set once the session is ending, so nothing is routed to it any more. */
+  ended = false;
+  /** Per-module state, keyed by module name. */
+  readonly data = new Map<string, unknown>();
+
+  constructor(
+    readonly jid: Jid,
+    readonly transport: SessionTransport,
+  ) {}
+
+  get user(): string {
+    return this.jid.user!;
+  }
+
+  get host(): string {
+    return this.jid.host;
+  }
+
+  get resource(): string {
+    return this.jid.resource!;
+  }
+
+  send(stanza: Element): void {
+    if (!this.ended) this.transport.send(stanza);
+  }
+}
+
+export class SessionRegistry {
+  private readonly byBare = new Map<string, Session[]>();
+
+  add(s: Session): void {
+    const list = this.byBare.get(s.jid.bare);
+    if (list) list.push(s);
+    else this.byBare.set(s.jid.bare, [s]);
+  }
+
+  remove(s: Session): void {
+    const list = this.byBare.get(s.jid.bare);
+    if (!list) return;
+    const i = list.indexOf(s);
+    if (i >= 0) list.splice(i, 1);
+    if (list.length === 0) this.byBare.delete(s.jid.bare);
+  }
+
+  /** All live sessions of a bare JID (a copy, safe to iterate while changing). */
+  of(bare: string): Session[] {
+    return [...(this.byBare.get(bare) ?? [])];
+  }
+
+  find(bare: string, resource: string): Session | undefined {
+    return this.byBare.get(bare)?.find((s) => s.resource === resource);
+  }
+
+  /**
+   * The session a bare-JID message goes to: highest non-negative priority
+   * among available sessions, newest on ties; undefined when none qualifies.
+   */
+  best(bare: string): Session | undefined {
+    let best: Session | undefined;
+    for (const s of this.byBare.get(bare) ?? []) {
+      if (!s.available || s.priority < 0 || s.ended) continue;
+      if (!best || s.priority > best.priority || (s.priority === best.priority && s.serial > best.serial)) best = s;
+    }
+    return best;
+  }
+
+  all(): Session[] {
+    const out: Session[] = [];
+    for (const list of this.byBare.values()) out.push(...list);
+    return out;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const list of this.byBare.values()) n += list.length;
+    return n;
+  }
+}

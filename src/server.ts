@@ -1,0 +1,150 @@
+// Assembles a running Yak: spool store, session manager, c2s listeners.
+// start() refuses to run on anything it cannot serve (unwritable spool,
+// port in use, live pidfile) with a message that names the problem;
+// stop() shuts down in the order clients notice least.
+import { constants as fsc, promises as fs } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import type { YakConfig } from './config/types.js';
+import { C2sStream, type C2sContext } from './c2s/c2s-stream.js';
+import { hostDirName } from './xdb/file-names.js';
+import { SessionManager } from './jsm/session-manager.js';
+import { MODULES } from './jsm/modules/index.js';
+import type { Logger } from './log.js';
+import { Connection } from './net/connection.js';
+import { randomHex } from './util/hash.js';
+import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
+import { acquirePidfile, releasePidfile } from './util/pidfile.js';
+
+export class StartupError extends Error {}
+
+export interface ServerOptions {
+  log: Logger;
+  /** fsync spool writes (default true; never turned off outside tests of unrelated things). */
+  fsync?: boolean;
+}
+
+export class YakServer {
+  readonly xdb: SpoolStore;
+  readonly jsm: SessionManager;
+  private readonly servers: net.Server[] = [];
+  private readonly streams = new Set<C2sStream>();
+  private readonly streamIds = new Set<string>();
+  private readonly log: Logger;
+  private stopping: Promise<void> | undefined;
+  private readonly context: C2sContext;
+
+  private constructor(
+    readonly config: YakConfig,
+    opts: ServerOptions,
+  ) {
+    this.log = opts.log;
+    this.xdb = new SpoolStore(config.spool, { log: opts.log, fsync: opts.fsync ?? true });
+    this.jsm = new SessionManager(config, this.xdb, opts.log, MODULES);
+    this.context = {
+      config,
+      jsm: this.jsm,
+      log: opts.log,
+      newStreamId: () => this.newStreamId(),
+      releaseStreamId: (id) => this.streamIds.delete(id),
+    };
+  }
+
+  /** Random (CSPRNG) 8-hex-digit ids, unique among live streams. */
+  private newStreamId(): string {
+    let id: string;
+    do id = randomHex(4);
+    while (this.streamIds.has(id));
+    this.streamIds.add(id);
+    return id;
+  }
+
+  static async start(config: YakConfig, opts: ServerOptions): Promise<YakServer> {
+    const server = new YakServer(config, opts);
+    if (config.pidfile) await acquirePidfile(config.pidfile);
+    try {
+      await server.prepareSpool();
+      for (const addr of config.c2s.listen) await server.listen(addr.port, addr.address);
+    } catch (err) {
+      await server.closeListeners();
+      if (config.pidfile) await releasePidfile(config.pidfile);
+      throw err;
+    }
+    for (const ignored of config.ignored) server.log.info({ section: ignored }, 'not provided by Yak; ignored');
+    server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool }, 'started');
+    return server;
+  }
+
+  /** The ports actually bound (port 0 in the config means any free port). */
+  get ports(): number[] {
+    return this.servers.map((s) => (s.address() as net.AddressInfo).port);
+  }
+
+  private async prepareSpool(): Promise<void> {
+    for (const host of this.config.hosts) {
+      const dir = path.join(this.config.spool, hostDirName(host));
+      try {
+        await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+        await fs.access(dir, fsc.W_OK | fsc.R_OK | fsc.X_OK);
+      } catch (err) {
+        throw new StartupError(`<spool>${this.config.spool}</spool>: cannot use ${dir}: ${(err as Error).message}`);
+      }
+    }
+    const leftovers = await cleanTempFiles(this.config.spool);
+    for (const file of leftovers) this.log.warn({ file }, 'removed temp file left by a crash');
+  }
+
+  private listen(port: number, address: string | undefined): Promise<void> {
+    const server = net.createServer((socket) => this.accept(socket));
+    return new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        const where = `<ip port='${port}'>${address ?? ''}</ip>`;
+        reject(new StartupError(`${where}: cannot listen: ${err.code === 'EADDRINUSE' ? 'port in use' : err.message}`));
+      });
+      server.listen({ port, host: address }, () => {
+        server.removeAllListeners('error');
+        server.on('error', (err) => this.log.error({ err }, 'listener error'));
+        this.servers.push(server);
+        const bound = server.address() as net.AddressInfo;
+        this.log.info({ address: bound.address, port: bound.port }, 'listening');
+        resolve();
+      });
+    });
+  }
+
+  private accept(socket: net.Socket): void {
+    if (this.stopping) {
+      socket.destroy();
+      return;
+    }
+    const stream = new C2sStream(new Connection(socket), this.context);
+    this.streams.add(stream);
+    socket.once('close', () => this.streams.delete(stream));
+  }
+
+  private async closeListeners(): Promise<void> {
+    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close every stream with
+   * </stream:stream>, let stanzas in hand finish, flush the spool.
+   */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      const listenersClosed = this.closeListeners();
+      const streams = [...this.streams];
+      for (const s of streams) s.close();
+      await Promise.race([Promise.all(streams.map((s) => s.idle)), delay(5000)]);
+      await this.xdb.flush();
+      await listenersClosed;
+      if (this.config.pidfile) await releasePidfile(this.config.pidfile);
+      this.log.info('stopped');
+    })();
+    return this.stopping;
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref());
+}

@@ -1,0 +1,33 @@
+// The hashes of jabber:iq:auth (XEP-0078) and the zero-knowledge scheme.
+import { createHash, randomBytes } from 'node:crypto';
+
+export function sha1hex(s: string): string {
+  return createHash('sha1').update(s, 'utf8').digest('hex');
+}
+
+/** Digest auth: sha1hex(stream id + password). */
+export function digestFor(streamId: string, password: string): string {
+  return sha1hex(streamId + password);
+}
+
+/** Zero-knowledge h0 = sha1hex(sha1hex(password) + token). */
+export function zerokSeed(password: string, token: string): string {
+  return sha1hex(sha1hex(password) + token);
+}
+
+/** sha1hex applied `times` times to a 40-char hex string. */
+export function zerokIterate(hash: string, times: number): string {
+  let h = hash;
+  for (let i = 0; i < times; i++) h = sha1hex(h);
+  return h;
+}
+
+/** The hash a client sends when the server announces `sequence`. */
+export function zerokHash(password: string, token: string, sequence: number): string {
+  return zerokIterate(zerokSeed(password, token), sequence);
+}
+
+/** n random bytes as uppercase hex (stream ids, 0k tokens, keys). */
+export function randomHex(bytes: number): string {
+  return randomBytes(bytes).toString('hex').toUpperCase();
+}

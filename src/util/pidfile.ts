@@ -1,0 +1,41 @@
+// <pidfile>: refuse to start while it names a live process; remove it on exit.
+import { promises as fs } from 'node:fs';
+
+export class PidfileError extends Error {}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to someone else.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export async function acquirePidfile(file: string): Promise<void> {
+  let text: string | undefined;
+  try {
+    text = await fs.readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PidfileError(`<pidfile>${file}</pidfile>: ${(err as Error).message}`);
+  }
+  const pid = Number(text?.trim());
+  if (text !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+    throw new PidfileError(`<pidfile>${file}</pidfile>: another server is running (pid ${pid})`);
+  }
+  try {
+    await fs.writeFile(file, `${process.pid}\n`, { mode: 0o644 });
+  } catch (err) {
+    throw new PidfileError(`<pidfile>${file}</pidfile>: cannot write: ${(err as Error).message}`);
+  }
+}
+
+export async function releasePidfile(file: string): Promise<void> {
+  try {
+    const text = await fs.readFile(file, 'utf8');
+    if (Number(text.trim()) === process.pid) await fs.unlink(file);
+  } catch {
+    // Already gone: nothing to release.
+  }
+}

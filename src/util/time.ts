@@ -1,0 +1,14 @@
+// Time formats of the legacy protocols.
+
+/** jabber:x:delay / jabber:iq:time stamp: YYYYMMDDTHH:MM:SS in UTC. */
+export function legacyStamp(date: Date = new Date()): string {
+  const p = (n: number): string => String(n).padStart(2, '0');
+  return (
+    `${date.getUTCFullYear()}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}` +
+    `T${p(date.getUTCHours())}:${p(date.getUTCMinutes())}:${p(date.getUTCSeconds())}`
+  );
+}
+
+export function unixTime(date: Date = new Date()): number {
+  return Math.floor(date.getTime() / 1000);
+}

@@ -1,0 +1,102 @@
+// Usernames and host names -> file names inside the spool.
+//
+// Plain names made of [a-z0-9._+-] map to themselves (`dj` -> `dj.xml`),
+// exactly as jabberd 1.4 named its spool files. Every other character, a
+// leading '.', and '%' itself become `%XX` (uppercase hex of the UTF-8
+// bytes). So a file name never holds '/', NUL or a leading dot (no '.',
+// '..' or hidden files), is the same on case-insensitive file systems, and
+// maps back to exactly one name.
+import { createHash } from 'node:crypto';
+
+const PLAIN = /^[a-z0-9_+-][a-z0-9._+-]*$/;
+const SAFE_CHAR = /^[a-z0-9._+-]$/;
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * File names must stay under NAME_MAX (255 bytes on common file systems)
+ * even with the temp-file decoration the store adds, while a username may
+ * be up to 1023 bytes (3069 characters once encoded).
+ */
+const MAX_FILE_NAME = 200;
+const LONG_PREFIX = 120;
+const LONG_NAME = /^[^~]*~[0-9a-f]{64}\.xml$/;
+
+function encode(name: string): string {
+  if (name === '') throw new Error('empty name has no file name');
+  if (PLAIN.test(name)) return name;
+  // A lone surrogate would encode as U+FFFD and break the one-to-one mapping.
+  if (LONE_SURROGATE.test(name)) throw new Error('name is not well-formed Unicode');
+  let out = '';
+  for (const ch of name) {
+    if (SAFE_CHAR.test(ch) && !(out === '' && ch === '.')) {
+      out += ch;
+    } else {
+      for (const b of Buffer.from(ch, 'utf8')) out += '%' + b.toString(16).toUpperCase().padStart(2, '0');
+    }
+  }
+  return out;
+}
+
+/** Inverse of encode, undefined unless `s` is exactly what encode produces. */
+function decode(s: string): string | undefined {
+  if (s === '') return undefined;
+  if (PLAIN.test(s)) return s;
+  const bytes: number[] = [];
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x25 /* % */) {
+      const hex = s.slice(i + 1, i + 3);
+      if (!/^[0-9A-F]{2}$/.test(hex)) return undefined;
+      bytes.push(parseInt(hex, 16));
+      i += 2;
+    } else if (c < 0x80) {
+      bytes.push(c);
+    } else {
+      return undefined;
+    }
+  }
+  let name: string;
+  try {
+    name = new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(bytes));
+  } catch {
+    return undefined;
+  }
+  // Refuse non-canonical spellings (`%61` for 'a', lowercase hex, ...), so
+  // two files can never claim the same user.
+  return encode(name) === s ? name : undefined;
+}
+
+/**
+ * The spool file name of a prepared username. Names too long for the file
+ * system get `<encoded prefix>~<sha256 hex>.xml` instead; such a name
+ * cannot be mapped back (see isLongUserFileName), so the store records the
+ * username inside the file.
+ */
+export function userFileName(user: string): string {
+  const enc = encode(user);
+  if (enc.length + 4 <= MAX_FILE_NAME) return enc + '.xml';
+  let cut = LONG_PREFIX;
+  // Do not split a %XX triplet.
+  const pct = enc.lastIndexOf('%', cut - 1);
+  if (pct >= 0 && pct > cut - 3) cut = pct;
+  const hash = createHash('sha256').update(user, 'utf8').digest('hex');
+  return enc.slice(0, cut) + '~' + hash + '.xml';
+}
+
+/** The username of a spool file, or undefined for temp, foreign or long-name files. */
+export function userFromFileName(file: string): string | undefined {
+  if (!file.endsWith('.xml')) return undefined;
+  const name = decode(file.slice(0, -4));
+  if (name === undefined || userFileName(name) !== file) return undefined;
+  return name;
+}
+
+/** True for the hashed file names userFileName gives to very long usernames. */
+export function isLongUserFileName(file: string): boolean {
+  return LONG_NAME.test(file);
+}
+
+/** The folder name of a host: same encoding (`localhost` stays `localhost`). */
+export function hostDirName(host: string): string {
+  return encode(host);
+}

@@ -1,0 +1,355 @@
+// The spool-file store: jabberd 1.4's xdb_file layout, written durably.
+//
+//   <root>/<host>/<user>.xml = <xdb><REC xmlns='NS' xdbns='NS'>...</REC>...</xdb>
+//
+// Every operation on one user runs in that user's queue (a promise chain),
+// so a read-modify-write never interleaves with another one. Parsed files
+// are kept in an LRU cache that is only ever set from what was read from
+// disk or after a write reached disk: it never runs ahead of the files.
+import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { silentLogger, type Logger } from '../log.js';
+import { Element, escapeAttr } from '../xml/element.js';
+import { parseXml } from '../xml/parse.js';
+import { NS_AUTH, type Xdb } from './xdb.js';
+import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from './file-names.js';
+
+export interface SpoolStoreOptions {
+  log?: Logger;
+  /** Parsed user files kept in memory (LRU); 0 disables the cache. */
+  cacheUsers?: number;
+  /** fsync files and folders on write (default true; tests may turn it off). */
+  fsync?: boolean;
+}
+
+/** One parsed spool file. Treated as immutable once built. */
+interface UserDoc {
+  /** xdbns -> record, stored without the xdbns attribute, in file order. */
+  records: Map<string, Element>;
+  /** Children with neither xdbns nor xmlns: unreachable, but written back as found. */
+  extras: Element[];
+}
+
+interface UserFile {
+  user: string;
+  dir: string;
+  file: string;
+  path: string;
+  /** Hashed file name: the username is kept in a `user` attribute of <xdb>. */
+  long: boolean;
+}
+
+// `.dj.xml.1234.7.tmp`: the leading dot keeps it from ever being a user file.
+const TEMP_FILE = /^\..+\.\d+\.\d+\.tmp$/;
+
+const noop = (): void => {};
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+/** A copy of `rec` without the on-disk marker. */
+function intake(rec: Element): Element {
+  const copy = rec.clone();
+  delete copy.attrs.xdbns;
+  return copy;
+}
+
+function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root: Element } {
+  let root: Element;
+  try {
+    root = parseXml(text, { fileName: path });
+  } catch (err) {
+    throw new Error(`spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
+  }
+  if (root.name !== 'xdb') throw new Error(`spool file ${path}: root element is <${root.name}>, not <xdb>`);
+  const doc: UserDoc = { records: new Map(), extras: [] };
+  for (const child of root.elements) {
+    const ns = child.attrs.xdbns ?? child.attrs.xmlns;
+    if (ns === undefined) {
+      doc.extras.push(child);
+    } else if (doc.records.has(ns)) {
+      // 1.4 served the first one too; the others could never be read.
+      log.warn({ file: path, ns }, 'spool file has a duplicate namespace; keeping the first record');
+    } else {
+      delete child.attrs.xdbns;
+      doc.records.set(ns, child);
+    }
+  }
+  return { doc, root };
+}
+
+function serialize(doc: UserDoc, longUser: string | undefined): string {
+  let s = longUser === undefined ? '<xdb>' : "<xdb user='" + escapeAttr(longUser) + "'>";
+  for (const [ns, rec] of doc.records) {
+    // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
+    s += new Element(rec.name, { ...rec.attrs, xdbns: ns }, rec.children).toString();
+  }
+  for (const e of doc.extras) s += e.toString();
+  return s + '</xdb>';
+}
+
+/** fsync a folder so a rename or unlink in it survives a crash. */
+async function syncDir(dir: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    // Platforms that cannot open or sync folders: nothing more to do there.
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'ENOTSUP', 'EBADF'].includes(errCode(err) ?? '')) throw err;
+  } finally {
+    await fh?.close();
+  }
+}
+
+export class SpoolStore implements Xdb {
+  private readonly log: Logger;
+  private readonly cacheLimit: number;
+  private readonly fsync: boolean;
+  private readonly cache = new Map<string, UserDoc | null>();
+  /** Tail of each user's queue; never rejects. Keyed by file path. */
+  private readonly queues = new Map<string, Promise<void>>();
+  private readonly knownDirs = new Set<string>();
+  private tempCounter = 0;
+
+  constructor(
+    readonly root: string,
+    opts: SpoolStoreOptions = {},
+  ) {
+    this.log = opts.log ?? silentLogger;
+    this.cacheLimit = opts.cacheUsers ?? 10_000;
+    this.fsync = opts.fsync ?? true;
+  }
+
+  get(host: string, user: string, ns: string): Promise<Element | undefined> {
+    return this.withUser(host, user, async (f) => (await this.load(f))?.records.get(ns)?.clone());
+  }
+
+  getAll(host: string, user: string): Promise<Map<string, Element>> {
+    return this.withUser(host, user, async (f) => {
+      const out = new Map<string, Element>();
+      const doc = await this.load(f);
+      if (doc) for (const [ns, rec] of doc.records) out.set(ns, rec.clone());
+      return out;
+    });
+  }
+
+  set(host: string, user: string, records: Record<string, Element | null>): Promise<void> {
+    return this.withUser(host, user, async (f) => {
+      const doc = await this.load(f);
+      const next = new Map(doc?.records);
+      let changed = false;
+      for (const [ns, rec] of Object.entries(records)) {
+        if (rec !== null) next.set(ns, intake(rec));
+        else if (!next.delete(ns)) continue;
+        changed = true;
+      }
+      if (changed) await this.commit(f, { records: next, extras: doc?.extras ?? [] });
+    });
+  }
+
+  update(
+    host: string,
+    user: string,
+    ns: string,
+    fn: (current: Element | undefined) => Element | null | undefined,
+  ): Promise<Element | undefined> {
+    return this.withUser(host, user, async (f) => {
+      const doc = await this.load(f);
+      const current = doc?.records.get(ns);
+      const result = fn(current?.clone());
+      if (result === undefined) return current?.clone();
+      const next = new Map(doc?.records);
+      if (result === null) {
+        if (!next.delete(ns)) return undefined;
+      } else {
+        next.set(ns, intake(result));
+      }
+      await this.commit(f, { records: next, extras: doc?.extras ?? [] });
+      return next.get(ns)?.clone();
+    });
+  }
+
+  create(host: string, user: string, records: Record<string, Element>): Promise<boolean> {
+    return this.withUser(host, user, async (f) => {
+      const doc = await this.load(f);
+      if (doc?.records.has(NS_AUTH)) return false;
+      // A new user starts from a clean file: leftovers of a file without an
+      // auth record (never written by Yak itself) must not leak to the new owner.
+      const next = new Map<string, Element>();
+      for (const [ns, rec] of Object.entries(records)) next.set(ns, intake(rec));
+      // The auth record is the existence flag; without it the name would stay free.
+      if (!next.has(NS_AUTH)) next.set(NS_AUTH, new Element('password', { xmlns: NS_AUTH }));
+      await this.commit(f, { records: next, extras: [] });
+      return true;
+    });
+  }
+
+  exists(host: string, user: string): Promise<boolean> {
+    return this.withUser(host, user, async (f) => (await this.load(f))?.records.has(NS_AUTH) ?? false);
+  }
+
+  remove(host: string, user: string): Promise<void> {
+    return this.withUser(host, user, async (f) => {
+      try {
+        await unlink(f.path);
+      } catch (err) {
+        if (errCode(err) !== 'ENOENT') throw err;
+        this.remember(f.path, null);
+        return;
+      }
+      // Gone from view now, whatever the folder sync below says.
+      this.remember(f.path, null);
+      if (this.fsync) await syncDir(f.dir);
+    });
+  }
+
+  async list(host: string): Promise<string[]> {
+    const dir = join(this.root, hostDirName(host));
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return [];
+      throw err;
+    }
+    const users: string[] = [];
+    for (const name of names) {
+      const user = userFromFileName(name) ?? (isLongUserFileName(name) ? await this.longFileUser(dir, name) : undefined);
+      if (user !== undefined) users.push(user);
+    }
+    return users.sort();
+  }
+
+  async flush(): Promise<void> {
+    // Every queue tail covers all the work accepted on that user so far.
+    await Promise.all([...this.queues.values()]);
+  }
+
+  /** Runs `fn` after everything queued earlier for this user. */
+  private async withUser<T>(host: string, user: string, fn: (f: UserFile) => Promise<T>): Promise<T> {
+    // Nothing is awaited before the queue is joined, so calls keep their order.
+    const dir = join(this.root, hostDirName(host));
+    const file = userFileName(user);
+    const f: UserFile = { user, dir, file, path: join(dir, file), long: isLongUserFileName(file) };
+    const prev = this.queues.get(f.path);
+    const run = prev ? prev.then(() => fn(f)) : fn(f);
+    const tail = run.then(noop, noop);
+    this.queues.set(f.path, tail);
+    void tail.then(() => {
+      if (this.queues.get(f.path) === tail) this.queues.delete(f.path);
+    });
+    return run;
+  }
+
+  /** The user's parsed file (null when there is none), from cache or disk. */
+  private async load(f: UserFile): Promise<UserDoc | null> {
+    const cached = this.cache.get(f.path);
+    if (cached !== undefined) {
+      this.remember(f.path, cached);
+      return cached;
+    }
+    let text: string;
+    try {
+      text = await readFile(f.path, 'utf8');
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') throw err;
+      this.remember(f.path, null);
+      return null;
+    }
+    const { doc } = parseDoc(text, f.path, this.log);
+    this.remember(f.path, doc);
+    return doc;
+  }
+
+  /** Writes the whole file durably, then (only then) caches it. */
+  private async commit(f: UserFile, doc: UserDoc): Promise<void> {
+    const data = serialize(doc, f.long ? f.user : undefined);
+    await this.ensureDir(f.dir);
+    const temp = join(f.dir, `.${f.file}.${process.pid}.${++this.tempCounter}.tmp`);
+    let renamed = false;
+    try {
+      const fh = await open(temp, 'wx', 0o600);
+      try {
+        await fh.writeFile(data, 'utf8');
+        if (this.fsync) await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(temp, f.path);
+      renamed = true;
+      if (this.fsync) await syncDir(f.dir);
+    } catch (err) {
+      if (renamed) {
+        // The new file is in place but maybe not durable: let the next read decide.
+        this.cache.delete(f.path);
+      } else {
+        await unlink(temp).catch(noop);
+        if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') this.knownDirs.delete(f.dir);
+      }
+      throw err;
+    }
+    this.remember(f.path, doc);
+  }
+
+  private async ensureDir(dir: string): Promise<void> {
+    if (this.knownDirs.has(dir)) return;
+    const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+    if (made !== undefined && this.fsync) {
+      // Make every new folder's entry durable in its parent.
+      for (let d = dir; dirname(d) !== d; d = dirname(d)) {
+        await syncDir(dirname(d));
+        if (d === made) break;
+      }
+    }
+    this.knownDirs.add(dir);
+  }
+
+  private remember(path: string, doc: UserDoc | null): void {
+    if (this.cacheLimit <= 0) return;
+    this.cache.delete(path);
+    this.cache.set(path, doc);
+    if (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
+  }
+
+  /** The username recorded in a long-name file, if it really belongs there. */
+  private async longFileUser(dir: string, name: string): Promise<string | undefined> {
+    const path = join(dir, name);
+    try {
+      const { root } = parseDoc(await readFile(path, 'utf8'), path, this.log);
+      const user = root.attrs.user;
+      if (user !== undefined && user !== '' && userFileName(user) === name) return user;
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return undefined;
+      this.log.warn({ file: path, err: (err as Error).message }, 'spool file skipped in user list');
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Deletes temp files a crash left in the host folders under `root` and
+ * returns their paths. Call at startup, before any store writes.
+ */
+export async function cleanTempFiles(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  let hosts;
+  try {
+    hosts = await readdir(root, { withFileTypes: true });
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return removed;
+    throw err;
+  }
+  for (const host of hosts) {
+    if (!host.isDirectory()) continue;
+    const dir = join(root, host.name);
+    for (const entry of await readdir(dir, { withFileTypes: true })) {
+      if (!entry.isFile() || !TEMP_FILE.test(entry.name)) continue;
+      const path = join(dir, entry.name);
+      await unlink(path);
+      removed.push(path);
+    }
+  }
+  return removed;
+}

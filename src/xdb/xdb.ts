@@ -1,0 +1,52 @@
+// The storage interface. Everything above it speaks namespaces and users;
+// only the implementation (spool-store.ts) knows about files.
+import type { Element } from '../xml/element.js';
+
+/** Namespaces of the records the server itself keeps (SPEC section 6). */
+export const NS_AUTH = 'jabber:iq:auth';
+export const NS_AUTH_0K = 'jabber:iq:auth:0k';
+export const NS_REGISTER = 'jabber:iq:register';
+export const NS_ROSTER = 'jabber:iq:roster';
+export const NS_OFFLINE = 'jabber:x:offline';
+export const NS_LAST = 'jabber:iq:last';
+export const NS_VCARD = 'vcard-temp';
+
+/**
+ * Records are plain elements without the on-disk `xdbns` marker; the store
+ * adds it on write and strips it on read. Every element handed out is a copy
+ * the caller may change freely. `user` is an already prepared (nodeprep'd)
+ * username and `host` a configured host name.
+ */
+export interface Xdb {
+  /** The record stored for `ns`, or undefined. */
+  get(host: string, user: string, ns: string): Promise<Element | undefined>;
+  /** All records of a user (ns -> record); empty map when the user has no file. */
+  getAll(host: string, user: string): Promise<Map<string, Element>>;
+  /** Replaces (element) or deletes (null) the records of several namespaces in one durable write. */
+  set(host: string, user: string, records: Record<string, Element | null>): Promise<void>;
+  /**
+   * Read-modify-write of one record under the user's lock: `fn` gets a copy
+   * of the current record and returns the new one, null to delete it, or
+   * undefined to leave the file untouched. Resolves to what is now stored.
+   */
+  update(
+    host: string,
+    user: string,
+    ns: string,
+    fn: (current: Element | undefined) => Element | null | undefined,
+  ): Promise<Element | undefined>;
+  /**
+   * Creates the user with these records iff no `jabber:iq:auth` record
+   * exists yet (the existence flag). False when the name is taken. Two
+   * concurrent calls for one name: exactly one gets true.
+   */
+  create(host: string, user: string, records: Record<string, Element>): Promise<boolean>;
+  /** A user exists iff its jabber:iq:auth record exists. */
+  exists(host: string, user: string): Promise<boolean>;
+  /** Deletes everything stored for the user (the whole file). */
+  remove(host: string, user: string): Promise<void>;
+  /** Prepared usernames that have a spool file under this host. */
+  list(host: string): Promise<string[]>;
+  /** Resolves when every write accepted so far is on disk. */
+  flush(): Promise<void>;
+}

@@ -1,0 +1,140 @@
+// One small element type for stanzas, config and spool records alike.
+// Namespaces are kept the jabberd way: `xmlns` is an ordinary attribute and
+// a child without its own `xmlns` belongs to its parent's namespace. That is
+// all the protocol needs and it keeps the per-stanza path cheap.
+
+export type Node = Element | string;
+
+export function escapeText(s: string): string {
+  return s.replace(/[&<>'"]/g, escapeChar);
+}
+
+// Same set as text: 1.4 escaped all five everywhere, and so do we.
+export const escapeAttr = escapeText;
+
+function escapeChar(c: string): string {
+  switch (c) {
+    case '&': return '&amp;';
+    case '<': return '&lt;';
+    case '>': return '&gt;';
+    case "'": return '&apos;';
+    default: return '&quot;';
+  }
+}
+
+export class Element {
+  name: string;
+  attrs: Record<string, string>;
+  children: Node[];
+
+  constructor(name: string, attrs: Record<string, string | undefined> = {}, children: Node[] = []) {
+    this.name = name;
+    this.attrs = {};
+    for (const [k, v] of Object.entries(attrs)) if (v !== undefined) this.attrs[k] = v;
+    this.children = children;
+  }
+
+  attr(name: string): string | undefined {
+    return this.attrs[name];
+  }
+
+  /** Sets (or with undefined, removes) an attribute; returns this for chaining. */
+  setAttr(name: string, value: string | undefined): this {
+    if (value === undefined) delete this.attrs[name];
+    else this.attrs[name] = value;
+    return this;
+  }
+
+  get xmlns(): string | undefined {
+    return this.attrs.xmlns;
+  }
+
+  /** Child elements, skipping text. */
+  get elements(): Element[] {
+    const out: Element[] = [];
+    for (const c of this.children) if (typeof c !== 'string') out.push(c);
+    return out;
+  }
+
+  /** First child element with this name (and, when given, this xmlns attribute). */
+  getChild(name: string, xmlns?: string): Element | undefined {
+    for (const c of this.children) {
+      if (typeof c !== 'string' && c.name === name && (xmlns === undefined || c.attrs.xmlns === xmlns)) return c;
+    }
+    return undefined;
+  }
+
+  getChildren(name: string, xmlns?: string): Element[] {
+    return this.elements.filter((c) => c.name === name && (xmlns === undefined || c.attrs.xmlns === xmlns));
+  }
+
+  /** First child element in the given namespace, whatever its name (an iq's query). */
+  getChildByNs(xmlns: string): Element | undefined {
+    for (const c of this.children) if (typeof c !== 'string' && c.attrs.xmlns === xmlns) return c;
+    return undefined;
+  }
+
+  /** The direct text content, concatenated. */
+  text(): string {
+    let s = '';
+    for (const c of this.children) if (typeof c === 'string') s += c;
+    return s;
+  }
+
+  getChildText(name: string, xmlns?: string): string | undefined {
+    return this.getChild(name, xmlns)?.text();
+  }
+
+  /** Appends a new child element and returns the child (builder style). */
+  c(name: string, attrs: Record<string, string | undefined> = {}): Element {
+    const child = new Element(name, attrs);
+    this.children.push(child);
+    return child;
+  }
+
+  /** Appends text and returns this. */
+  t(text: string): this {
+    if (text !== '') this.children.push(text);
+    return this;
+  }
+
+  append(...nodes: Node[]): this {
+    this.children.push(...nodes);
+    return this;
+  }
+
+  removeChild(child: Element): boolean {
+    const i = this.children.indexOf(child);
+    if (i < 0) return false;
+    this.children.splice(i, 1);
+    return true;
+  }
+
+  removeChildren(name: string, xmlns?: string): void {
+    this.children = this.children.filter(
+      (c) => typeof c === 'string' || c.name !== name || (xmlns !== undefined && c.attrs.xmlns !== xmlns),
+    );
+  }
+
+  clone(): Element {
+    return new Element(
+      this.name,
+      { ...this.attrs },
+      this.children.map((c) => (typeof c === 'string' ? c : c.clone())),
+    );
+  }
+
+  toString(): string {
+    let s = '<' + this.name;
+    for (const k in this.attrs) s += ' ' + k + "='" + escapeAttr(this.attrs[k]!) + "'";
+    if (this.children.length === 0) return s + '/>';
+    s += '>';
+    for (const c of this.children) s += typeof c === 'string' ? escapeText(c) : c.toString();
+    return s + '</' + this.name + '>';
+  }
+}
+
+/** Shorthand builder: el('iq', {type: 'result'}, child, 'text'). */
+export function el(name: string, attrs: Record<string, string | undefined> = {}, ...children: Node[]): Element {
+  return new Element(name, attrs, children);
+}

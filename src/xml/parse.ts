@@ -1,0 +1,54 @@
+// Whole-document parsing (config files, spool files) into Element trees.
+import { SaxesParser } from 'saxes';
+import { Element } from './element.js';
+
+export interface ParseOptions {
+  /** Config files carry comments; spool files and stanzas must not. */
+  allowComments?: boolean;
+  /** Drop text that is only whitespace (pretty-printed config). */
+  stripWhitespace?: boolean;
+  /** Used in error messages. */
+  fileName?: string;
+}
+
+export class XmlParseError extends Error {}
+
+export function parseXml(text: string, opts: ParseOptions = {}): Element {
+  const parser = new SaxesParser({ xmlns: false, fileName: opts.fileName });
+  const stack: Element[] = [];
+  let root: Element | undefined;
+  let failure: string | undefined;
+  const fail = (msg: string): void => {
+    failure ??= msg;
+  };
+  parser.on('error', (err) => fail(err.message));
+  parser.on('doctype', () => fail(at(parser, 'DOCTYPE is not allowed', opts)));
+  parser.on('processinginstruction', () => fail(at(parser, 'processing instructions are not allowed', opts)));
+  if (!opts.allowComments) parser.on('comment', () => fail(at(parser, 'comments are not allowed', opts)));
+  parser.on('opentag', (tag) => {
+    const e = new Element(tag.name, tag.attributes as Record<string, string>);
+    const parent = stack[stack.length - 1];
+    if (parent) parent.children.push(e);
+    else root = e;
+    stack.push(e);
+  });
+  parser.on('closetag', () => {
+    stack.pop();
+  });
+  const onText = (t: string): void => {
+    const parent = stack[stack.length - 1];
+    if (!parent) return;
+    if (opts.stripWhitespace && t.trim() === '') return;
+    parent.children.push(t);
+  };
+  parser.on('text', onText);
+  parser.on('cdata', onText);
+  parser.write(text).close();
+  if (failure !== undefined) throw new XmlParseError(failure);
+  if (!root) throw new XmlParseError(`${opts.fileName ?? 'document'}: no root element`);
+  return root;
+}
+
+function at(parser: SaxesParser, msg: string, opts: ParseOptions): string {
+  return `${opts.fileName ?? 'document'}:${parser.line}:${parser.column}: ${msg}`;
+}

@@ -1,0 +1,135 @@
+// Streaming parser for one XML stream (client or server side): turns text
+// chunks into a header event, one event per complete top-level stanza, and
+// an end event. Enforces the restricted-XML rules of SPEC section 1: no
+// DOCTYPE, no processing instructions after the declaration, no comments,
+// bounded stanza size and nesting depth.
+import { SaxesParser } from 'saxes';
+import { Element } from './element.js';
+
+export interface StreamLimits {
+  /** Largest stanza in characters (text positions), checked as it grows. */
+  stanzaBytes: number;
+  /** Deepest nesting, counting the stream element as depth 1. */
+  depth: number;
+}
+
+export interface StreamHandlers {
+  header(attrs: Record<string, string>, name: string): void;
+  stanza(el: Element, size: number): void;
+  end(): void;
+  /** Any violation; the parser stops after the first one. */
+  error(reason: StreamParseError): void;
+}
+
+export type StreamParseErrorKind = 'xml' | 'restricted' | 'too-big' | 'too-deep';
+
+export class StreamParseError extends Error {
+  constructor(
+    readonly kind: StreamParseErrorKind,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class StreamParser {
+  private readonly sax = new SaxesParser({ xmlns: false, position: true });
+  private readonly stack: Element[] = [];
+  private depth = 0;
+  private stanzaStart = 0;
+  private failed = false;
+  limits: StreamLimits;
+
+  constructor(
+    private readonly handlers: StreamHandlers,
+    limits: StreamLimits,
+  ) {
+    this.limits = limits;
+    const sax = this.sax;
+    sax.on('error', (err) => this.fail(new StreamParseError('xml', err.message)));
+    sax.on('doctype', () => this.fail(new StreamParseError('restricted', 'DOCTYPE is not allowed')));
+    sax.on('processinginstruction', () =>
+      this.fail(new StreamParseError('restricted', 'processing instructions are not allowed')),
+    );
+    sax.on('comment', () => this.fail(new StreamParseError('restricted', 'comments are not allowed')));
+    sax.on('opentag', (tag) => this.onOpen(tag.name, tag.attributes as Record<string, string>));
+    sax.on('closetag', () => this.onClose());
+    sax.on('text', (t) => this.onText(t));
+    sax.on('cdata', (t) => this.onText(t));
+  }
+
+  get hasFailed(): boolean {
+    return this.failed;
+  }
+
+  /** Ignore everything from now on (the connection is going away). */
+  stop(): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.silence();
+  }
+
+  /** Feeds decoded text. Safe to call after a failure (ignored). */
+  write(chunk: string): void {
+    if (this.failed) return;
+    this.sax.write(chunk);
+    if (!this.failed && this.depth >= 2) this.checkSize();
+  }
+
+  private fail(err: StreamParseError): void {
+    if (this.failed) return;
+    this.failed = true;
+    this.silence();
+    this.handlers.error(err);
+  }
+
+  /** Stops saxes from calling us again for the rest of the chunk. */
+  private silence(): void {
+    for (const ev of ['opentag', 'closetag', 'text', 'cdata', 'doctype', 'comment', 'processinginstruction'] as const) {
+      this.sax.off(ev);
+    }
+    this.sax.on('error', () => {});
+  }
+
+  private checkSize(): void {
+    if (this.sax.position - this.stanzaStart > this.limits.stanzaBytes) {
+      this.fail(new StreamParseError('too-big', `stanza larger than ${this.limits.stanzaBytes} bytes`));
+    }
+  }
+
+  private onOpen(name: string, attrs: Record<string, string>): void {
+    this.depth++;
+    if (this.depth === 1) {
+      this.handlers.header(attrs, name);
+      return;
+    }
+    if (this.depth > this.limits.depth) {
+      this.fail(new StreamParseError('too-deep', `nesting deeper than ${this.limits.depth}`));
+      return;
+    }
+    const e = new Element(name, attrs);
+    if (this.depth === 2) this.stanzaStart = this.sax.position - 1;
+    else {
+      this.stack[this.stack.length - 1]!.children.push(e);
+      this.checkSize();
+    }
+    this.stack.push(e);
+  }
+
+  private onClose(): void {
+    this.depth--;
+    if (this.depth === 0) {
+      this.handlers.end();
+      return;
+    }
+    const e = this.stack.pop()!;
+    if (this.depth === 1) this.handlers.stanza(e, this.sax.position - this.stanzaStart);
+  }
+
+  private onText(t: string): void {
+    // Text directly inside the stream (whitespace keepalives) is dropped.
+    if (this.depth < 2) return;
+    this.stack[this.stack.length - 1]!.children.push(t);
+    this.checkSize();
+  }
+}

@@ -1,0 +1,476 @@
+// jabber.xml loading: the bundled config, a full 1.4-style file, the
+// preprocessor elements, and every refusal naming its element.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadConfig, parseConfig, ConfigError } from '../src/config/load.js';
+
+const BUNDLED = fileURLToPath(new URL('../../config/jabber.xml', import.meta.url));
+const BOOK = fileURLToPath(new URL('../../test/fixtures/book-jabber.xml', import.meta.url));
+const EXAMPLE = fileURLToPath(new URL('../../jabber.xml.example', import.meta.url));
+
+const CLASSIC_MODULES = [
+  'mod_echo', 'mod_roster', 'mod_time', 'mod_vcard', 'mod_last', 'mod_version', 'mod_announce',
+  'mod_agents', 'mod_browse', 'mod_admin', 'mod_filter', 'mod_offline', 'mod_presence',
+  'mod_auth_plain', 'mod_auth_digest', 'mod_auth_0k', 'mod_log', 'mod_register', 'mod_xml',
+];
+
+interface Parts {
+  host?: string;
+  jsm?: string;
+  load?: string;
+  pthcsock?: string;
+  xdb?: string;
+  extra?: string;
+}
+
+/** A small valid config; each part can be replaced to test one thing. */
+function minimal(p: Parts = {}): string {
+  return `<?xml version='1.0'?>
+<jabber>
+  <!-- a comment the parser drops -->
+  <service id='sessions'>
+    ${p.host ?? '<host>localhost</host>'}
+    <jsm xmlns='jabber:config:jsm'>${p.jsm ?? ''}</jsm>
+    ${p.load ?? "<load main='jsm'><jsm>./jsm/jsm.so</jsm><mod_register>./jsm/jsm.so</mod_register><mod_auth_plain>x</mod_auth_plain></load>"}
+  </service>
+  <service id='c2s'>
+    <load><pthsock_client>./pthsock/pthsock_client.so</pthsock_client></load>
+    <pthcsock xmlns='jabber:config:pth-csock'>${p.pthcsock ?? "<ip port='5222'>127.0.0.1</ip>"}</pthcsock>
+  </service>
+  ${p.xdb ?? "<xdb id='xdb'><load><xdb_file>x.so</xdb_file></load><xdb_file xmlns='jabber:config:xdb_file'><spool>./spool</spool></xdb_file></xdb>"}
+  ${p.extra ?? ''}
+</jabber>`;
+}
+
+const FILE = join(tmpdir(), 'yak-config-test', 'jabber.xml');
+
+function parse(p: Parts = {}, overrides = {}) {
+  return parseConfig(minimal(p), FILE, overrides);
+}
+
+/** Asserts a ConfigError whose message contains every given fragment (the element and the problem). */
+function refuses(fn: () => unknown, ...fragments: string[]): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+    for (const f of fragments) assert.ok(err.message.includes(f), `message ${JSON.stringify(err.message)} lacks ${JSON.stringify(f)}`);
+    return true;
+  });
+}
+
+describe('bundled config/jabber.xml', () => {
+  const cfg = loadConfig(BUNDLED);
+
+  test('sessions: host, modules in 1.4 order, jsm options', () => {
+    assert.equal(cfg.file, BUNDLED);
+    assert.deepEqual(cfg.hosts, ['localhost']);
+    assert.deepEqual(cfg.jsm.modules, CLASSIC_MODULES);
+    assert.equal(cfg.jsm.register?.notify, true);
+    assert.equal(cfg.jsm.register?.requireAll, false);
+    assert.deepEqual(cfg.jsm.register?.fields.map((f) => f.name), ['instructions', 'name', 'email']);
+    assert.equal(
+      cfg.jsm.register?.fields[0]?.text(),
+      'Choose a username and password to register with this server.',
+    );
+    assert.equal(cfg.jsm.welcome?.subject, 'Welcome!');
+    assert.ok(cfg.jsm.welcome?.body);
+    assert.deepEqual(cfg.jsm.admin, { read: [], write: [] });
+    assert.equal(cfg.jsm.vcard?.name, 'vCard');
+    assert.deepEqual(cfg.jsm.browse, []);
+    assert.equal(cfg.jsm.zerokSequences, 500);
+    assert.equal(cfg.jsm.nounregister, false);
+    assert.equal(cfg.jsm.raw.attr('xmlns'), 'jabber:config:jsm');
+  });
+
+  test('c2s, spool, log', () => {
+    assert.deepEqual(cfg.c2s.listen, [{ port: 5222, address: '127.0.0.1' }]);
+    assert.deepEqual(cfg.c2s.ssl, []);
+    assert.deepEqual(cfg.c2s.aliases, []);
+    assert.equal(cfg.c2s.authtime, 120);
+    assert.deepEqual(cfg.c2s.karma, { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 });
+    assert.equal(cfg.c2s.rate, undefined, 'rate is commented out in the bundled config');
+    assert.deepEqual(cfg.c2s.limits, {
+      preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
+    });
+    assert.equal(cfg.spool, resolve('./spool'));
+    assert.equal(cfg.tlsKeys.size, 0);
+    assert.equal(cfg.pidfile, undefined);
+    assert.deepEqual(cfg.log, { file: undefined, stderr: true });
+    assert.deepEqual(cfg.ignored, []);
+  });
+
+  test('-s and -h replace the cmdline defaults', () => {
+    const o = loadConfig(BUNDLED, { spool: '/var/spool/yak', host: 'Chat.Example.ORG' });
+    assert.equal(o.spool, '/var/spool/yak');
+    assert.deepEqual(o.hosts, ['chat.example.org']);
+  });
+});
+
+describe('book-style 1.4 jabber.xml', () => {
+  const cfg = loadConfig(BOOK);
+
+  test('what Yak provides is read', () => {
+    assert.deepEqual(cfg.hosts, ['localhost']);
+    assert.deepEqual(cfg.jsm.modules, CLASSIC_MODULES);
+    assert.deepEqual(cfg.jsm.admin.read, ['support@localhost', 'admin@localhost']);
+    assert.deepEqual(cfg.jsm.admin.write, ['admin@localhost']);
+    assert.equal(cfg.jsm.zerokSequences, 400);
+    assert.deepEqual(cfg.jsm.browse.map((b) => b.attr('jid')), ['conference.localhost', 'jud.localhost', 'aim.localhost']);
+    assert.ok(cfg.jsm.raw.getChild('filter'), 'module options stay in raw');
+    assert.equal(cfg.jsm.raw.getChildText('update'), 'localhost', 'cmdline expanded inside jsm too');
+    assert.deepEqual(cfg.c2s.listen, [{ port: 5222, address: undefined }]);
+    assert.equal(cfg.c2s.authtime, 0);
+    // c2s has its own karma, which wins over the io default...
+    assert.deepEqual(cfg.c2s.karma, { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 });
+    // ...and no rate of its own, so the io one applies.
+    assert.deepEqual(cfg.c2s.rate, { points: 5, time: 25 });
+    assert.equal(cfg.spool, resolve('./spool'));
+    assert.equal(cfg.pidfile, resolve('./jabber.pid'));
+    assert.deepEqual(cfg.log, { file: resolve('error.log'), stderr: true });
+  });
+
+  test('services Yak does not provide are listed as ignored', () => {
+    for (const s of [
+      'service dnsrv (dnsrv)',
+      'service s2s (dialback)',
+      'service conference (conference)',
+      'service jud (jud)',
+      'service aim-linker (accept)',
+    ]) {
+      assert.ok(cfg.ignored.includes(s), `${s} in ${JSON.stringify(cfg.ignored)}`);
+    }
+    assert.ok(cfg.ignored.some((s) => s.startsWith('log rlogger') && s.includes('record.log')));
+  });
+
+  test('a module commented out is off', () => {
+    const text = readFileSync(BOOK, 'utf8').replace(
+      '<mod_auth_plain>./jsm/jsm.so</mod_auth_plain>',
+      '<!-- <mod_auth_plain>./jsm/jsm.so</mod_auth_plain> -->',
+    );
+    const c = parseConfig(text, BOOK);
+    assert.ok(!c.jsm.modules.includes('mod_auth_plain'));
+    assert.deepEqual(c.jsm.modules, CLASSIC_MODULES.filter((m) => m !== 'mod_auth_plain'));
+  });
+});
+
+test('jabber.xml.example loads', () => {
+  const cfg = loadConfig(EXAMPLE);
+  assert.deepEqual(cfg.hosts, ['localhost', 'example.org']);
+  assert.equal(cfg.jsm.register?.requireAll, true);
+  assert.equal(cfg.jsm.nounregister, true);
+  assert.deepEqual(cfg.c2s.ssl, [{ port: 5223, address: '192.0.2.10' }]);
+  assert.equal(cfg.tlsKeys.get('192.0.2.10'), '/etc/yak/server.pem');
+  assert.deepEqual(cfg.log, { file: resolve('yak.log'), stderr: true });
+});
+
+describe('sessions', () => {
+  test('module order follows <load>, main library excluded, unknown names kept', () => {
+    const c = parse({
+      load: "<load main='jsm'><mod_xml/><jsm>./jsm/jsm.so</jsm><mod_roster/><mod_custom>x</mod_custom><mod_echo/></load>",
+    });
+    assert.deepEqual(c.jsm.modules, ['mod_xml', 'mod_roster', 'mod_custom', 'mod_echo']);
+  });
+
+  test('hosts are trimmed, lowercased and deduplicated', () => {
+    const c = parse({ host: '<host> LocalHost </host><host>Example.org</host><host>localhost</host>' });
+    assert.deepEqual(c.hosts, ['localhost', 'example.org']);
+  });
+
+  test('register, welcome, admin, nounregister, sequences', () => {
+    const c = parse({
+      jsm: `<register notify='no' require='all'><instructions>Hi</instructions><email/></register>
+        <welcome><subject>Hello</subject><body>Enjoy</body></welcome>
+        <admin><write>Boss@LocalHost/Home</write><read>help@localhost</read><read>boss@localhost</read></admin>
+        <nounregister/><mod_auth_0k><sequences>42</sequences></mod_auth_0k>`,
+    });
+    assert.equal(c.jsm.register?.notify, false);
+    assert.equal(c.jsm.register?.requireAll, true);
+    assert.deepEqual(c.jsm.register?.fields.map((f) => f.name), ['instructions', 'email']);
+    assert.deepEqual(c.jsm.welcome, { subject: 'Hello', body: 'Enjoy' });
+    assert.deepEqual(c.jsm.admin, { read: ['boss@localhost', 'help@localhost'], write: ['boss@localhost'] });
+    assert.equal(c.jsm.nounregister, true);
+    assert.equal(c.jsm.zerokSequences, 42);
+  });
+
+  test('no <register> means registration config undefined', () => {
+    assert.equal(parse().jsm.register, undefined);
+    assert.equal(parse().jsm.welcome, undefined);
+  });
+});
+
+describe('jabberd:cmdline', () => {
+  const parts: Parts = {
+    host: "<host><jabberd:cmdline flag='h'>localhost</jabberd:cmdline></host>",
+    xdb: "<xdb id='xdb'><xdb_file xmlns='jabber:config:xdb_file'><spool><jabberd:cmdline flag='s'>./spool</jabberd:cmdline></spool></xdb_file></xdb>",
+  };
+
+  test('without overrides: the element text', () => {
+    const c = parse(parts);
+    assert.deepEqual(c.hosts, ['localhost']);
+    assert.equal(c.spool, resolve('./spool'));
+  });
+
+  test('with overrides: the command-line values', () => {
+    const c = parse(parts, { spool: 'data/spool', host: 'yak' });
+    assert.deepEqual(c.hosts, ['yak']);
+    assert.equal(c.spool, resolve('data/spool'));
+  });
+
+  test('only the matching flag is replaced', () => {
+    const c = parse(parts, { host: 'yak' });
+    assert.equal(c.spool, resolve('./spool'));
+  });
+});
+
+describe('jabberd:include', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yak-include-'));
+  const write = (name: string, text: string): string => {
+    const f = join(dir, name);
+    writeFileSync(f, text);
+    return f;
+  };
+
+  test('a file with another root is inserted; a same-named root is merged', () => {
+    write('c2s.xml', `<service id='c2s'><pthcsock xmlns='jabber:config:pth-csock'><ip port='5999'/>
+      <jabberd:include>sub/limits.xml</jabberd:include></pthcsock></service>`);
+    mkdirSync(join(dir, 'sub'), { recursive: true });
+    // Relative to the including file (c2s.xml), not the top config.
+    write('sub/limits.xml', '<limits><depth>9</depth></limits>');
+    write('jsm-extra.xml', "<jsm xmlns='jabber:config:jsm'><register><name/></register><nounregister/></jsm>");
+    const main = write(
+      'main.xml',
+      minimal({ jsm: '<jabberd:include>jsm-extra.xml</jabberd:include>', extra: '<jabberd:include>c2s.xml</jabberd:include>' })
+        .replace(/<service id='c2s'>[\s\S]*?<\/service>/, ''),
+    );
+    const c = loadConfig(main);
+    assert.deepEqual(c.c2s.listen, [{ port: 5999, address: undefined }]);
+    assert.equal(c.c2s.limits.depth, 9);
+    assert.deepEqual(c.jsm.register?.fields.map((f) => f.name), ['name']);
+    assert.equal(c.jsm.nounregister, true);
+  });
+
+  test('include loops are refused', () => {
+    write('a.xml', '<x><jabberd:include>b.xml</jabberd:include></x>');
+    write('b.xml', '<y><jabberd:include>a.xml</jabberd:include></y>');
+    const main = write('loop.xml', minimal({ extra: '<jabberd:include>a.xml</jabberd:include>' }));
+    refuses(() => loadConfig(main), '<jabberd:include>', 'include loop');
+  });
+
+  test('a file including itself is a loop', () => {
+    const main = join(dir, 'self.xml');
+    write('self.xml', minimal({ extra: '<jabberd:include>self.xml</jabberd:include>' }));
+    refuses(() => loadConfig(main), 'include loop');
+  });
+
+  test('more than 8 levels are refused', () => {
+    for (let i = 0; i < 12; i++) write(`deep${i}.xml`, `<d${i}><jabberd:include>deep${i + 1}.xml</jabberd:include></d${i}>`);
+    write('deep12.xml', '<end/>');
+    const main = write('deep.xml', minimal({ extra: '<jabberd:include>deep0.xml</jabberd:include>' }));
+    refuses(() => loadConfig(main), '<jabberd:include>', 'more than 8 levels');
+  });
+
+  test('8 levels are fine', () => {
+    for (let i = 0; i < 7; i++) write(`ok${i}.xml`, `<o${i}><jabberd:include>ok${i + 1}.xml</jabberd:include></o${i}>`);
+    write('ok7.xml', '<end/>');
+    const main = write('ok.xml', minimal({ extra: '<jabberd:include>ok0.xml</jabberd:include>' }));
+    assert.ok(loadConfig(main).ignored.includes('<o0>'));
+  });
+
+  test('a missing or malformed included file names the include', () => {
+    const main = write('missing.xml', minimal({ extra: '<jabberd:include>nope.xml</jabberd:include>' }));
+    refuses(() => loadConfig(main), '<jabberd:include>nope.xml</jabberd:include>', 'cannot read');
+    write('bad.xml', '<a><b></a>');
+    const main2 = write('bad-main.xml', minimal({ extra: '<jabberd:include>bad.xml</jabberd:include>' }));
+    refuses(() => loadConfig(main2), join(dir, 'bad.xml'));
+  });
+});
+
+describe('c2s', () => {
+  test('listeners: several ip, empty = all addresses, default ports', () => {
+    const c = parse({
+      pthcsock: "<ip port='5222'>127.0.0.1</ip><ip>::1</ip><ip port='0'/><ssl>127.0.0.1</ssl>",
+      extra: "<io><ssl><key ip='127.0.0.1'>key.pem</key></ssl></io>",
+    });
+    assert.deepEqual(c.c2s.listen, [
+      { port: 5222, address: '127.0.0.1' },
+      { port: 5222, address: '::1' },
+      { port: 0, address: undefined },
+    ]);
+    assert.deepEqual(c.c2s.ssl, [{ port: 5223, address: '127.0.0.1' }]);
+    assert.equal(c.tlsKeys.get('127.0.0.1'), resolve('key.pem'));
+  });
+
+  test('neither ip nor ssl: 5222 on all addresses, as 1.4', () => {
+    assert.deepEqual(parse({ pthcsock: '<authtime/>' }).c2s.listen, [{ port: 5222, address: undefined }]);
+  });
+
+  test('aliases: default and named', () => {
+    const c = parse({
+      host: '<host>yak</host><host>other</host>',
+      pthcsock: "<alias to='Yak'/><alias to='other'>Chat.Example.org</alias>",
+    });
+    assert.deepEqual(c.c2s.aliases, [
+      { to: 'yak', from: undefined },
+      { to: 'other', from: 'chat.example.org' },
+    ]);
+  });
+
+  test('karma: dec 0 switches it off; missing children take defaults; io default', () => {
+    assert.equal(parse({ pthcsock: '<karma><dec>0</dec></karma>' }).c2s.karma, undefined);
+    assert.equal(parse().c2s.karma, undefined, 'no <karma> anywhere');
+    assert.deepEqual(parse({ pthcsock: '<karma><init>3</init></karma>' }).c2s.karma, {
+      init: 3, max: 10, inc: 1, dec: 1, penalty: -5, restore: 10,
+    });
+    const io = parse({ extra: '<io><karma><max>64</max></karma><rate points="3"/></io>' });
+    assert.equal(io.c2s.karma?.max, 64);
+    assert.deepEqual(io.c2s.rate, { points: 3, time: 25 });
+  });
+
+  test('rate: 0 switches it off', () => {
+    assert.equal(parse({ pthcsock: "<rate points='0' time='25'/>" }).c2s.rate, undefined);
+    assert.deepEqual(parse({ pthcsock: "<rate points='5' time='25'/>" }).c2s.rate, { points: 5, time: 25 });
+  });
+
+  test('authtime: empty and 0 mean no limit', () => {
+    assert.equal(parse({ pthcsock: '<authtime/>' }).c2s.authtime, 0);
+    assert.equal(parse({ pthcsock: '<authtime>0</authtime>' }).c2s.authtime, 0);
+    assert.equal(parse({ pthcsock: '<authtime> 30 </authtime>' }).c2s.authtime, 30);
+  });
+
+  test('limits: defaults and overrides', () => {
+    assert.deepEqual(parse().c2s.limits, {
+      preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
+    });
+    const c = parse({
+      pthcsock: "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/></limits>",
+    });
+    assert.deepEqual(c.c2s.limits, {
+      preAuthStanzaBytes: 1000, stanzaBytes: 262144, depth: 10, queueStanzas: 32, queueBytes: 2000,
+    });
+  });
+});
+
+test('other sections and top-level elements are ignored, not errors', () => {
+  const c = parse({
+    extra: `<xdb id='sql'><load><xdb_sql>x.so</xdb_sql></load></xdb>
+      <service id='ext'><host>t.localhost</host><connect><ip>1.2.3.4</ip></connect></service>
+      <log id='sys'><syslog>local0</syslog></log>
+      <io><allow><ip>127.0.0.1</ip></allow></io>
+      <debug/>`,
+  });
+  assert.ok(c.ignored.includes('xdb sql (xdb_sql)'));
+  assert.ok(c.ignored.includes('service ext (connect)'));
+  assert.ok(c.ignored.includes('log sys <syslog>'));
+  assert.ok(c.ignored.some((s) => s.startsWith('io <allow>')));
+  assert.ok(c.ignored.includes('<debug>'));
+  assert.deepEqual(c.log, { file: undefined, stderr: false });
+});
+
+describe('refusals name the element and the problem', () => {
+  test('missing file', () => {
+    refuses(() => loadConfig('/nonexistent/yak/jabber.xml'), '/nonexistent/yak/jabber.xml', 'cannot read', 'ENOENT');
+  });
+
+  test('malformed XML names the file', () => {
+    refuses(() => parseConfig('<jabber><service></jabber>', FILE), FILE);
+    refuses(() => parseConfig('', FILE), FILE);
+  });
+
+  test('root must be <jabber>', () => {
+    refuses(() => parseConfig('<config/>', FILE), '<jabber>', '<config>');
+  });
+
+  test('bad port', () => {
+    refuses(() => parse({ pthcsock: "<ip port='abc'/>" }), "<ip port='abc'>: port must be an integer 0..65535");
+    refuses(() => parse({ pthcsock: "<ip port='70000'/>" }), "<ip port='70000'>", 'port');
+    refuses(() => parse({ pthcsock: "<ip port='-1'/>" }), "<ip port='-1'>", 'port');
+  });
+
+  test('bad address', () => {
+    refuses(() => parse({ pthcsock: '<ip>localhost</ip>' }), '<ip>', "'localhost' is not an IP address");
+  });
+
+  test('bad numbers', () => {
+    refuses(() => parse({ pthcsock: '<authtime>soon</authtime>' }), '<authtime>', "'soon'");
+    refuses(() => parse({ pthcsock: '<authtime>1.5</authtime>' }), '<authtime>', "'1.5'");
+    refuses(() => parse({ pthcsock: '<karma><init>-1</init></karma>' }), '<init>', "'-1'");
+    refuses(() => parse({ pthcsock: "<rate points='x'/>" }), '<rate', 'points');
+    refuses(() => parse({ pthcsock: '<limits><depth>1</depth></limits>' }), '<depth>', 'depth');
+    refuses(() => parse({ pthcsock: "<limits><queue stanzas='many'/></limits>" }), '<queue', 'stanzas');
+  });
+
+  test('bad sequences', () => {
+    refuses(() => parse({ jsm: '<mod_auth_0k><sequences>0</sequences></mod_auth_0k>' }), '<sequences>', '1..100000');
+    refuses(() => parse({ jsm: '<mod_auth_0k><sequences>many</sequences></mod_auth_0k>' }), '<sequences>', "'many'");
+    refuses(() => parse({ jsm: '<mod_auth_0k><sequences>100001</sequences></mod_auth_0k>' }), '<sequences>');
+  });
+
+  test('duplicate module', () => {
+    refuses(
+      () => parse({ load: "<load main='jsm'><jsm/><mod_roster/><mod_echo/><mod_roster/></load>" }),
+      "<load main='jsm'>", '<mod_roster>', 'twice',
+    );
+  });
+
+  test('no module list', () => {
+    refuses(() => parse({ load: '' }), "<service id='sessions'>", "<load main='jsm'>");
+  });
+
+  test('no sessions service', () => {
+    const text = minimal().replace(/<service id='sessions'>[\s\S]*?<\/service>/, '');
+    refuses(() => parseConfig(text, FILE), "<service id='sessions'>", 'no session manager');
+  });
+
+  test('no c2s service', () => {
+    const text = minimal().replace(/<service id='c2s'>[\s\S]*?<\/service>/, '');
+    refuses(() => parseConfig(text, FILE), "<service id='c2s'>", 'no c2s');
+  });
+
+  test('no spool', () => {
+    refuses(() => parse({ xdb: "<xdb id='xdb'><load><xdb_file/></load></xdb>" }), "<xdb id='xdb'>", '<spool>');
+    refuses(
+      () => parse({ xdb: "<xdb id='xdb'><xdb_file xmlns='jabber:config:xdb_file'><spool> </spool></xdb_file></xdb>" }),
+      '<spool>',
+    );
+    refuses(() => parse({ xdb: '' }), 'no xdb_file');
+  });
+
+  test('invalid or missing host', () => {
+    refuses(() => parse({ host: '<host>bad host</host>' }), '<host>', "invalid host name 'bad host'");
+    refuses(() => parse({ host: '<host>a@b</host>' }), '<host>', 'invalid host name');
+    refuses(() => parse({ host: '<host/>' }), '<host>', 'empty host name');
+    refuses(() => parse({ host: '' }), "<service id='sessions'>", 'no <host>');
+    refuses(() => parse({ host: "<host><jabberd:cmdline flag='h'>localhost</jabberd:cmdline></host>" }, { host: ' ' }), '<host>', 'empty');
+  });
+
+  test('invalid admin JID', () => {
+    refuses(() => parse({ jsm: '<admin><read>a b@localhost</read></admin>' }), '<read>', 'invalid JID');
+    refuses(() => parse({ jsm: '<admin><write/></admin>' }), '<write>', 'empty JID');
+  });
+
+  test('bad register attributes', () => {
+    refuses(() => parse({ jsm: "<register require='some'/>" }), '<register', 'require');
+    refuses(() => parse({ jsm: "<register notify='maybe'/>" }), '<register', 'notify');
+  });
+
+  test('bad aliases', () => {
+    refuses(() => parse({ pthcsock: "<alias to='elsewhere'/>" }), "<alias to='elsewhere'>", 'not a <host>');
+    refuses(() => parse({ pthcsock: '<alias>x</alias>' }), '<alias>', 'missing to');
+    refuses(() => parse({ pthcsock: "<alias to='localhost'/><alias to='localhost'/>" }), '<alias', 'second default alias');
+  });
+
+  test('a TLS listener needs a key', () => {
+    refuses(() => parse({ pthcsock: "<ssl port='5223'>127.0.0.1</ssl>" }), "<ssl port='5223'>127.0.0.1</ssl>", '<key');
+    // A wildcard key serves any address.
+    const c = parse({ pthcsock: '<ssl/>', extra: '<io><ssl><key>all.pem</key></ssl></io>' });
+    assert.equal(c.tlsKeys.get('*'), resolve('all.pem'));
+  });
+
+  test('two session managers', () => {
+    const text = minimal({ extra: "<service id='jsm2'><load main='jsm'><jsm/></load></service>" });
+    refuses(() => parseConfig(text, FILE), "<service id='jsm2'>", 'second session manager');
+  });
+});

@@ -1,0 +1,85 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from '../src/xdb/file-names.js';
+import { nodeprep } from '../src/jid.js';
+
+test('plain ASCII names map to name.xml as in jabberd 1.4', () => {
+  for (const n of ['dj', 'leslie', 'joseph.adams', 'a_b', 'a-b', 'a+b', '007', 'x.', 'a..b', 'foo.xml']) {
+    assert.equal(userFileName(n), n + '.xml');
+    assert.equal(userFromFileName(n + '.xml'), n);
+  }
+  assert.equal(hostDirName('localhost'), 'localhost');
+  assert.equal(hostDirName('jabber.example.org'), 'jabber.example.org');
+});
+
+test('unsafe names are percent-encoded and round-trip', () => {
+  const expected: [string, string][] = [
+    ['.', '%2E.xml'],
+    ['..', '%2E..xml'],
+    ['.hidden', '%2Ehidden.xml'],
+    ['%', '%25.xml'],
+    ['100%', '100%25.xml'],
+    ['%2e', '%252e.xml'],
+    ['é', '%C3%A9.xml'],
+    ['日本', '%E6%97%A5%E6%9C%AC.xml'],
+    ['😀', '%F0%9F%98%80.xml'],
+    ['Upper', '%55pper.xml'], // never produced by nodeprep, but still one-to-one
+    ['a/b', 'a%2Fb.xml'],
+    ['a\u0000b', 'a%00b.xml'],
+    ['a\\b', 'a%5Cb.xml'],
+    ['~', '%7E.xml'],
+  ];
+  for (const [name, file] of expected) {
+    assert.equal(userFileName(name), file, name);
+    assert.equal(userFromFileName(file), name, file);
+  }
+  assert.equal(hostDirName('[::1]'), '%5B%3A%3A1%5D');
+  assert.equal(hostDirName('..'), '%2E.');
+});
+
+test('no name ever yields a path separator, NUL or a dot file', () => {
+  const samples = ['.', '..', '...', '/', '\\', '/..', '../x', 'a/../../etc/passwd', '\u0000', '%2F', ':', 'C:',
+    'a\u2215b', '\uff0f', ' ', 'é/é'];
+  for (let cp = 0; cp < 0x3000; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue;
+    samples.push(String.fromCodePoint(cp), 'a' + String.fromCodePoint(cp));
+  }
+  for (const s of samples) {
+    for (const f of [userFileName(s), hostDirName(s)]) {
+      assert.ok(!f.includes('/') && !f.includes('\\') && !f.includes('\u0000'), JSON.stringify(s));
+      assert.ok(!f.startsWith('.'), JSON.stringify(s));
+      assert.match(f, /^[A-Za-z0-9._+%-]+$/);
+    }
+    assert.equal(userFromFileName(userFileName(s)), s);
+  }
+});
+
+test('foreign and non-canonical file names are not users', () => {
+  for (const f of ['dj', 'dj.XML', '.xml', '.dj.xml.123.4.tmp', '.dj.xml', '%2e.xml', '%61.xml', '%.xml',
+    '%4.xml', '%C3.xml', '%FF.xml', 'DJ.xml', 'a b.xml', 'é.xml', 'dj.xml~', '%2E', 'a%2fb.xml']) {
+    assert.equal(userFromFileName(f), undefined, f);
+  }
+});
+
+test('empty names and lone surrogates are refused', () => {
+  assert.throws(() => userFileName(''));
+  assert.throws(() => hostDirName(''));
+  assert.throws(() => userFileName('a\ud800'));
+});
+
+test('names too long for the file system get a hashed file name', () => {
+  // Longest legal usernames: 1023 bytes, ASCII or multibyte.
+  for (const n of ['a'.repeat(1023), 'é'.repeat(511), '日'.repeat(341), 'a'.repeat(197)]) {
+    assert.equal(nodeprep(n), n);
+    const f = userFileName(n);
+    assert.ok(Buffer.byteLength(f) <= 200, `${f.length}`);
+    assert.ok(isLongUserFileName(f));
+    assert.equal(userFromFileName(f), undefined);
+    assert.ok(!f.includes('/') && !f.startsWith('.'));
+  }
+  assert.equal(userFileName('a'.repeat(196)), 'a'.repeat(196) + '.xml');
+  assert.ok(!isLongUserFileName(userFileName('a'.repeat(196))));
+  // Distinct names, distinct files, even with a shared prefix; no %XX split.
+  assert.notEqual(userFileName('é'.repeat(300) + 'a'), userFileName('é'.repeat(300) + 'b'));
+  assert.match(userFileName('é'.repeat(300)), /^(%C3%A9)+~[0-9a-f]{64}\.xml$/);
+});

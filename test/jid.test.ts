@@ -1,0 +1,124 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Jid, makeJid, nameprep, nodeprep, parseJid, resourceprep } from '../src/jid.js';
+
+test('nodeprep folds case and compatibility forms', () => {
+  assert.equal(nodeprep('DJ'), 'dj');
+  assert.equal(nodeprep('Leslie.Hawke'), 'leslie.hawke');
+  assert.equal(nodeprep('ＤＪ'), 'dj'); // fullwidth letters
+  assert.equal(nodeprep('ﬁsh'), 'fish'); // ligature
+  assert.equal(nodeprep('Ǆ'), 'dž'); // NFKC then lowercase
+  assert.equal(nodeprep('ÉCOLE'), 'école');
+  assert.equal(nodeprep('e\u0301cole'), 'école'); // combining accent composes
+  assert.equal(nodeprep('ΣΊΣΥΦΟΣ'), 'σίσυφος');
+  assert.equal(nodeprep('日本'), '日本');
+  assert.equal(nodeprep('a_b-c+d.e'), 'a_b-c+d.e');
+});
+
+test('nodeprep refuses every forbidden character', () => {
+  for (const c of ['"', '&', "'", '/', ':', '<', '>', '@']) {
+    assert.equal(nodeprep(`a${c}b`), undefined, JSON.stringify(c));
+  }
+  // Fullwidth forms that NFKC maps onto forbidden ones.
+  for (const c of ['＠', '／', '：', '＜', '＞', '＆', '＂', '＇']) {
+    assert.equal(nodeprep(`a${c}b`), undefined, c);
+  }
+  const spaces = [' ', '\t', '\n', '\r', '\v', '\f', '\u00a0', '\u1680', '\u2000', '\u2003', '\u200a',
+    '\u2028', '\u2029', '\u202f', '\u205f', '\u3000'];
+  for (const c of spaces) assert.equal(nodeprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
+  const controls = ['\u0000', '\u0001', '\u001f', '\u007f', '\u0080', '\u0085', '\u009f'];
+  for (const c of controls) assert.equal(nodeprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
+  const others = ['\ufffe', '\uffff', '\ufdd0', '\u{1fffe}', '\ue000', '\u{f0000}', '\ud800', '\udc00',
+    '\u200b', '\u200d', '\u202e', '\ufeff'];
+  for (const c of others) assert.equal(nodeprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
+  assert.equal(nodeprep(''), undefined);
+});
+
+test('nodeprep length limit is 1023 UTF-8 bytes', () => {
+  assert.equal(nodeprep('a'.repeat(1023)), 'a'.repeat(1023));
+  assert.equal(nodeprep('a'.repeat(1024)), undefined);
+  // é is 2 bytes: 511 of them + 1 = 1023 bytes.
+  assert.equal(nodeprep('é'.repeat(511) + 'a'), 'é'.repeat(511) + 'a');
+  assert.equal(nodeprep('é'.repeat(512)), undefined);
+  // 日 is 3 bytes: 341 = 1023 bytes.
+  assert.equal(nodeprep('日'.repeat(341)), '日'.repeat(341));
+  assert.equal(nodeprep('日'.repeat(341) + 'a'), undefined);
+  // 4-byte characters (a surrogate pair each in JS).
+  assert.equal(nodeprep('😀'.repeat(255) + 'abc'), '😀'.repeat(255) + 'abc');
+  assert.equal(nodeprep('😀'.repeat(256)), undefined);
+  // The limit applies after folding: 'ﬃ' (3 bytes) becomes 'ffi' (3 bytes), ㎒ (3) becomes 'mhz'.
+  assert.equal(nodeprep('㎒'.repeat(341)), 'mhz'.repeat(341));
+});
+
+test('resourceprep keeps case and spaces, refuses controls', () => {
+  assert.equal(resourceprep('Work'), 'Work');
+  assert.equal(resourceprep('My Laptop/2 @home'), 'My Laptop/2 @home');
+  assert.equal(resourceprep('Ｗork'), 'Work');
+  assert.equal(resourceprep(''), undefined);
+  assert.equal(resourceprep('a\u0000'), undefined);
+  assert.equal(resourceprep('a\nb'), undefined);
+  assert.equal(resourceprep('a\u007f'), undefined);
+  assert.equal(resourceprep('a\u0085'), undefined);
+  assert.equal(resourceprep('a'.repeat(1023))?.length, 1023);
+  assert.equal(resourceprep('a'.repeat(1024)), undefined);
+});
+
+test('nameprep lowercases hosts and refuses unsafe characters', () => {
+  assert.equal(nameprep('Yak'), 'yak');
+  assert.equal(nameprep('Jabber.Example.ORG'), 'jabber.example.org');
+  assert.equal(nameprep('ｌｏｃａｌｈｏｓｔ'), 'localhost');
+  assert.equal(nameprep('bücher.example'), 'bücher.example');
+  assert.equal(nameprep('[::1]'), '[::1]');
+  for (const c of ['/', '@', '<', '>', "'", '"', '&', ' ', '\t', '\\', '\u0000', '\u00a0', '%', '?', '#', '*']) {
+    assert.equal(nameprep(`a${c}b`), undefined, JSON.stringify(c));
+  }
+  assert.equal(nameprep(''), undefined);
+  assert.equal(nameprep('a'.repeat(1024)), undefined);
+});
+
+test('parseJid splits per RFC 3920', () => {
+  const cases: [string, string | undefined, string, string | undefined][] = [
+    ['yak', undefined, 'yak', undefined],
+    ['dj@yak', 'dj', 'yak', undefined],
+    ['DJ@Yak/Work', 'dj', 'yak', 'Work'],
+    ['yak/announce/online', undefined, 'yak', 'announce/online'],
+    ['dj@yak/a@b/c', 'dj', 'yak', 'a@b/c'], // '@' after the first '/' is resource
+    ['yak/dj@home', undefined, 'yak', 'dj@home'],
+    ['ＤＪ@ｙａｋ/Ｗ', 'dj', 'yak', 'W'],
+  ];
+  for (const [s, user, host, resource] of cases) {
+    const j = parseJid(s);
+    assert.ok(j, s);
+    assert.equal(j.user, user, s);
+    assert.equal(j.host, host, s);
+    assert.equal(j.resource, resource, s);
+  }
+  for (const bad of ['', '@yak', 'dj@', 'dj@/r', 'yak/', 'dj@yak/', '/r', 'a@b@yak', 'a b@yak', 'dj@ya k', 'dj@yak/\u0000']) {
+    assert.equal(parseJid(bad), undefined, JSON.stringify(bad));
+  }
+  assert.equal(Jid.parse('dj@yak')?.bare, 'dj@yak');
+});
+
+test('Jid methods', () => {
+  const j = parseJid('DJ@yak/Work')!;
+  assert.equal(j.bare, 'dj@yak');
+  assert.equal(j.toString(), 'dj@yak/Work');
+  assert.equal(`${j}`, 'dj@yak/Work');
+  assert.equal(j.bareJid().toString(), 'dj@yak');
+  assert.equal(j.bareJid().resource, undefined);
+  assert.equal(j.withResource('Home').toString(), 'dj@yak/Home');
+  assert.equal(j.withResource().toString(), 'dj@yak');
+  assert.equal(j.withResource('Ｈome').resource, 'Home');
+  assert.throws(() => j.withResource(''), RangeError);
+  assert.ok(j.equals(parseJid('dj@YAK/Work')!));
+  assert.ok(!j.equals(parseJid('dj@yak/work')!));
+  assert.ok(!j.equals(j.bareJid()));
+  const host = parseJid('yak')!;
+  assert.equal(host.bare, 'yak');
+  assert.equal(host.user, undefined);
+  assert.equal(makeJid(undefined, 'Yak', 'echo')?.toString(), 'yak/echo');
+  assert.equal(makeJid('Leslie', 'yak')?.toString(), 'leslie@yak');
+  assert.equal(makeJid('a/b', 'yak'), undefined);
+  assert.equal(makeJid('a', 'y k'), undefined);
+  assert.equal(makeJid('a', 'yak', ''), undefined);
+});

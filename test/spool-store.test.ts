@@ -1,0 +1,338 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cleanTempFiles, SpoolStore } from '../src/xdb/spool-store.js';
+import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from '../src/xdb/xdb.js';
+import { el, Element } from '../src/xml/element.js';
+import { parseXml } from '../src/xml/parse.js';
+import { zerokHash } from '../src/util/hash.js';
+
+const FIXTURE = fileURLToPath(new URL('../../test/fixtures/spool14/localhost/dj.xml', import.meta.url));
+
+async function tempRoot(): Promise<string> {
+  return mkdtemp(join(tmpdir(), 'yak-spool-'));
+}
+
+const pw = (s: string): Element => el('password', { xmlns: NS_AUTH }, s);
+
+/** Structural form: attribute order and whitespace-only text do not matter. */
+function canon(e: Element): unknown {
+  return {
+    name: e.name,
+    attrs: Object.fromEntries(Object.entries(e.attrs).sort(([a], [b]) => (a < b ? -1 : 1))),
+    children: e.children.filter((c) => typeof c !== 'string' || c.trim() !== '').map((c) => (typeof c === 'string' ? c : canon(c))),
+  };
+}
+
+test('set, get, update, exists, list and remove', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  assert.equal(await store.exists('localhost', 'dj'), false);
+  assert.equal(await store.get('localhost', 'dj', NS_AUTH), undefined);
+  assert.deepEqual(await store.list('localhost'), []);
+
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('secret'), [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }, el('name', {}, 'DJ')) });
+  assert.equal(await store.exists('localhost', 'dj'), true);
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.toString(), "<password xmlns='jabber:iq:auth'>secret</password>");
+  const file = join(root, 'localhost', 'dj.xml');
+  assert.equal(
+    await readFile(file, 'utf8'),
+    "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>secret</password>" +
+      "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>DJ</name></query></xdb>",
+  );
+  assert.equal((await stat(file)).mode & 0o777, 0o600);
+  assert.equal((await stat(join(root, 'localhost'))).mode & 0o777, 0o700);
+
+  // Replacing keeps the record's place; null deletes; a missing ns is a no-op.
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('other'), [NS_LAST]: null, [NS_REGISTER]: null });
+  assert.equal(await readFile(file, 'utf8'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>other</password></xdb>");
+
+  const updated = await store.update('localhost', 'dj', NS_OFFLINE, (cur) => {
+    assert.equal(cur, undefined);
+    return el('foo', { xmlns: NS_OFFLINE }, el('message', { to: 'dj@localhost' }, el('body', {}, 'hi')));
+  });
+  assert.equal(updated?.toString(), "<foo xmlns='jabber:x:offline'><message to='dj@localhost'><body>hi</body></message></foo>");
+  const appended = await store.update('localhost', 'dj', NS_OFFLINE, (cur) => cur!.append(el('message', {}, 'two')));
+  assert.equal(appended?.elements.length, 2);
+  assert.equal(await store.update('localhost', 'dj', NS_OFFLINE, () => null), undefined);
+  assert.equal(await store.get('localhost', 'dj', NS_OFFLINE), undefined);
+
+  const all = await store.getAll('localhost', 'dj');
+  assert.deepEqual([...all.keys()], [NS_AUTH]);
+
+  await store.set('localhost', 'leslie', { [NS_AUTH]: pw('x') });
+  await store.set('otherhost', 'joe', { [NS_AUTH]: pw('x') });
+  assert.deepEqual(await store.list('localhost'), ['dj', 'leslie']);
+  assert.deepEqual(await store.list('otherhost'), ['joe']);
+  assert.deepEqual(await store.list('nohost'), []);
+
+  await store.remove('localhost', 'dj');
+  await store.remove('localhost', 'dj'); // removing nothing is fine
+  assert.equal(await store.exists('localhost', 'dj'), false);
+  assert.deepEqual(await store.getAll('localhost', 'dj'), new Map());
+  assert.deepEqual(await readdir(join(root, 'localhost')), ['leslie.xml']);
+  // The name is free again at once.
+  assert.equal(await store.create('localhost', 'dj', { [NS_AUTH]: pw('new') }), true);
+
+  // A fresh store (no cache) sees the same data.
+  const again = new SpoolStore(root);
+  assert.equal((await again.get('localhost', 'dj', NS_AUTH))?.text(), 'new');
+  await rm(root, { recursive: true });
+});
+
+test('update leaves the file alone when fn returns undefined or throws', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => undefined), undefined);
+  assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => null), undefined);
+  await store.set('localhost', 'ghost', { [NS_LAST]: null });
+  await assert.rejects(readdir(join(root, 'localhost')), { code: 'ENOENT' }); // no empty files made
+
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+  const kept = await store.update('localhost', 'dj', NS_AUTH, (cur) => {
+    cur!.children = ['mutated'];
+    return undefined;
+  });
+  assert.equal(kept?.text(), 'secret');
+  await assert.rejects(
+    store.update('localhost', 'dj', NS_AUTH, () => {
+      throw new Error('boom');
+    }),
+    /boom/,
+  );
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'secret');
+  await rm(root, { recursive: true });
+});
+
+test('records are stripped of xdbns and never alias the cache', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  const rec = el('query', { xmlns: NS_ROSTER, xdbns: NS_ROSTER }, el('item', { jid: 'a@b' }));
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('s'), [NS_ROSTER]: rec });
+  rec.children.push(el('item', { jid: 'c@d' }));
+  rec.attrs.extra = '1';
+
+  const got = (await store.get('localhost', 'dj', NS_ROSTER))!;
+  assert.equal(got.toString(), "<query xmlns='jabber:iq:roster'><item jid='a@b'/></query>");
+  got.children.push(el('item', { jid: 'e@f' }));
+  (got.children[0] as Element).attrs.jid = 'changed';
+  assert.equal((await store.get('localhost', 'dj', NS_ROSTER))!.toString(), "<query xmlns='jabber:iq:roster'><item jid='a@b'/></query>");
+
+  const all = await store.getAll('localhost', 'dj');
+  all.get(NS_AUTH)!.children = ['x'];
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))!.text(), 's');
+
+  // What update's fn returns is copied too.
+  let kept: Element | undefined;
+  await store.update('localhost', 'dj', NS_LAST, () => (kept = el('query', { xmlns: NS_LAST, last: '1' })));
+  kept!.attrs.last = '2';
+  assert.equal((await store.get('localhost', 'dj', NS_LAST))!.attr('last'), '1');
+  const onDisk = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
+  assert.ok(onDisk.includes("<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='a@b'/></query>"), onDisk);
+  await rm(root, { recursive: true });
+});
+
+test('reads a jabberd 1.4 spool file unchanged', async () => {
+  const before = await readFile(FIXTURE, 'utf8');
+  const root = await tempRoot();
+  await mkdir(join(root, 'localhost'));
+  await copyFile(FIXTURE, join(root, 'localhost', 'dj.xml'));
+  const store = new SpoolStore(root);
+
+  assert.equal(await store.exists('localhost', 'dj'), true);
+  assert.deepEqual(await store.list('localhost'), ['dj']);
+  const all = await store.getAll('localhost', 'dj');
+  assert.deepEqual([...all.keys()].sort(), [NS_AUTH, NS_AUTH_0K, NS_LAST, NS_REGISTER, NS_ROSTER].sort());
+  for (const rec of all.values()) assert.equal(rec.attr('xdbns'), undefined);
+
+  assert.deepEqual(canon(all.get(NS_AUTH)!), canon(pw('secret')));
+  const zerok = all.get(NS_AUTH_0K)!;
+  assert.equal(zerok.name, 'zerok');
+  assert.equal(zerok.getChildText('hash'), zerokHash('secret', '3C5A1B2F', 498));
+  assert.equal(zerok.getChildText('token'), '3C5A1B2F');
+  assert.equal(zerok.getChildText('sequence'), '498');
+  const reg = all.get(NS_REGISTER)!;
+  assert.equal(reg.getChildText('name'), 'DJ Adams');
+  assert.equal(reg.getChildText('email'), 'dj@yak');
+  assert.match(reg.getChild('x', 'jabber:x:delay')!.attr('stamp')!, /^\d{8}T\d\d:\d\d:\d\d$/);
+  const items = all.get(NS_ROSTER)!.getChildren('item');
+  assert.equal(items.length, 1);
+  assert.equal(items[0]!.attr('jid'), 'sabine@localhost');
+  assert.equal(items[0]!.attr('subscription'), 'both');
+  assert.equal(all.get(NS_LAST)!.text(), 'Logged out');
+
+  // Rewriting keeps every record (structurally) and a fresh store reads it back.
+  await store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
+  const rewritten = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
+  assert.ok(rewritten.startsWith("<xdb><query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'>"), rewritten);
+  const reread = await new SpoolStore(root).getAll('localhost', 'dj');
+  for (const ns of [NS_AUTH, NS_AUTH_0K, NS_REGISTER, NS_ROSTER]) assert.deepEqual(canon(reread.get(ns)!), canon(all.get(ns)!));
+  assert.equal(reread.get(NS_LAST)!.attr('last'), '1');
+  assert.equal(await readFile(FIXTURE, 'utf8'), before);
+  await rm(root, { recursive: true });
+});
+
+test('accepts declarations, whitespace, double quotes and files without xdbns', async () => {
+  const root = await tempRoot();
+  await mkdir(join(root, 'localhost'));
+  await writeFile(
+    join(root, 'localhost', 'dj.xml'),
+    '\uFEFF<?xml version="1.0" encoding="UTF-8"?>\n<xdb>\n  <password xmlns="jabber:iq:auth">secret</password>\n' +
+      "  <vCard xdbns='vcard-temp' xmlns='vcard-temp'>\n    <FN>DJ</FN>\n  </vCard>\n  <orphan>kept</orphan>\n</xdb>\n",
+  );
+  const store = new SpoolStore(root);
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'secret');
+  assert.equal((await store.get('localhost', 'dj', 'vcard-temp'))?.getChildText('FN'), 'DJ');
+  await store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '5' }) });
+  const text = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
+  assert.ok(text.startsWith("<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>secret</password>"), text);
+  assert.ok(text.includes('<orphan>kept</orphan>'), 'children without a namespace are written back');
+  await rm(root, { recursive: true });
+});
+
+test('20 concurrent creates of one name: exactly one wins', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  const results = await Promise.all(
+    Array.from({ length: 20 }, (_, i) => store.create('localhost', 'leslie', { [NS_AUTH]: pw(`p${i}`) })),
+  );
+  assert.equal(results.filter(Boolean).length, 1);
+  const winner = results.indexOf(true);
+  assert.equal((await new SpoolStore(root).get('localhost', 'leslie', NS_AUTH))?.text(), `p${winner}`);
+  // Different users in parallel all succeed.
+  const many = await Promise.all(Array.from({ length: 30 }, (_, i) => store.create('localhost', `u${i}`, { [NS_AUTH]: pw('x') })));
+  assert.ok(many.every(Boolean));
+  assert.equal((await store.list('localhost')).length, 31);
+  assert.deepEqual((await readdir(join(root, 'localhost'))).filter((f) => f.endsWith('.tmp')), []);
+  await rm(root, { recursive: true });
+});
+
+test('create starts a clean file and always writes the existence flag', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  await store.set('localhost', 'old', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }) });
+  assert.equal(await store.exists('localhost', 'old'), false);
+  assert.equal(await store.create('localhost', 'old', { [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }) }), true);
+  assert.deepEqual([...(await store.getAll('localhost', 'old')).keys()], [NS_REGISTER, NS_AUTH]);
+  assert.equal(await store.exists('localhost', 'old'), true);
+  assert.equal(await store.create('localhost', 'old', { [NS_AUTH]: pw('x') }), false);
+  await rm(root, { recursive: true });
+});
+
+test('cache: no disk reads for cached users, LRU bound, missing users invalidated', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root, { cacheUsers: 2 });
+  assert.equal(await store.exists('localhost', 'a'), false); // cached as "no user"
+  await store.set('localhost', 'a', { [NS_AUTH]: pw('a') });
+  assert.equal(await store.exists('localhost', 'a'), true);
+  // Deleting the file behind the store's back: the cached copy is served.
+  await unlink(join(root, 'localhost', 'a.xml'));
+  assert.equal((await store.get('localhost', 'a', NS_AUTH))?.text(), 'a');
+  // Two more users push 'a' out of the cache; now the disk says it is gone.
+  await store.set('localhost', 'b', { [NS_AUTH]: pw('b') });
+  await store.set('localhost', 'c', { [NS_AUTH]: pw('c') });
+  assert.equal(await store.get('localhost', 'a', NS_AUTH), undefined);
+
+  const uncached = new SpoolStore(root, { cacheUsers: 0 });
+  await unlink(join(root, 'localhost', 'b.xml'));
+  assert.equal(await uncached.exists('localhost', 'b'), false);
+  await rm(root, { recursive: true });
+});
+
+test('a failed write rejects and keeps the old state', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
+  const file = join(root, 'localhost', 'dj.xml');
+
+  // rename() over a directory fails, even for root.
+  await unlink(file);
+  await mkdir(file);
+  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }), { code: 'EISDIR' });
+  await assert.rejects(store.update('localhost', 'dj', NS_AUTH, () => pw('new')));
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
+  assert.deepEqual((await readdir(join(root, 'localhost'))).filter((f) => f.endsWith('.tmp')), []);
+  await rm(file, { recursive: true });
+
+  // The host folder replaced by a regular file: nothing can be created in it.
+  await rm(join(root, 'localhost'), { recursive: true });
+  await writeFile(join(root, 'localhost'), 'not a folder');
+  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }));
+  await assert.rejects(store.create('localhost', 'fresh', { [NS_AUTH]: pw('x') }));
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
+
+  // Once the folder is back, writes work again.
+  await unlink(join(root, 'localhost'));
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('new') });
+  assert.equal((await new SpoolStore(root).get('localhost', 'dj', NS_AUTH))?.text(), 'new');
+  await rm(root, { recursive: true });
+});
+
+test('an unparsable spool file rejects with its name and is never overwritten', async () => {
+  const root = await tempRoot();
+  await mkdir(join(root, 'localhost'));
+  const file = join(root, 'localhost', 'broken.xml');
+  const garbage = "<xdb><password xmlns='jabber:iq:auth'>sec";
+  await writeFile(file, garbage);
+  await writeFile(join(root, 'localhost', 'wrong.xml'), '<notxdb/>');
+  const store = new SpoolStore(root);
+  const named = (e: unknown): boolean => e instanceof Error && e.message.includes(file);
+  await assert.rejects(store.get('localhost', 'broken', NS_AUTH), named);
+  await assert.rejects(store.getAll('localhost', 'broken'), named);
+  await assert.rejects(store.exists('localhost', 'broken'), named);
+  await assert.rejects(store.set('localhost', 'broken', { [NS_AUTH]: pw('x') }), named);
+  await assert.rejects(store.update('localhost', 'broken', NS_AUTH, () => pw('x')), named);
+  await assert.rejects(store.create('localhost', 'broken', { [NS_AUTH]: pw('x') }), named);
+  await assert.rejects(store.exists('localhost', 'wrong'), /wrong\.xml/);
+  assert.equal(await readFile(file, 'utf8'), garbage);
+  await rm(root, { recursive: true });
+});
+
+test('flush waits for pending writes', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root, { fsync: false });
+  const pending = Array.from({ length: 10 }, (_, i) => store.set('localhost', `u${i % 3}`, { [NS_LAST]: el('query', { xmlns: NS_LAST, last: `${i}` }) }));
+  await store.flush();
+  for (let u = 0; u < 3; u++) {
+    const last = Math.max(...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].filter((i) => i % 3 === u));
+    const doc = parseXml(await readFile(join(root, 'localhost', `u${u}.xml`), 'utf8'));
+    assert.equal(doc.elements[0]!.attr('last'), `${last}`);
+  }
+  await Promise.all(pending);
+  await rm(root, { recursive: true });
+});
+
+test('unusual and very long usernames stay inside the host folder', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  const names = ['..', '.', '%', 'é', 'a'.repeat(1023), '日'.repeat(341)];
+  for (const n of names) assert.equal(await store.create('localhost', n, { [NS_AUTH]: pw(n.slice(0, 3)) }), true);
+  assert.deepEqual(await store.list('localhost'), [...names].sort());
+  assert.deepEqual(await readdir(root), ['localhost']);
+  const fresh = new SpoolStore(root);
+  for (const n of names) assert.equal((await fresh.get('localhost', n, NS_AUTH))?.text(), n.slice(0, 3));
+  assert.equal(await fresh.create('localhost', 'a'.repeat(1023), { [NS_AUTH]: pw('x') }), false);
+  await assert.rejects(store.get('localhost', '', NS_AUTH));
+  await rm(root, { recursive: true });
+});
+
+test('cleanTempFiles removes crash leftovers only', async () => {
+  const root = await tempRoot();
+  assert.deepEqual(await cleanTempFiles(join(root, 'missing')), []);
+  const store = new SpoolStore(root);
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('x') });
+  const leftover = join(root, 'localhost', '.dj.xml.4242.7.tmp');
+  const other = join(root, 'other.host', '.leslie.xml.1.1.tmp');
+  await writeFile(leftover, '<xdb><password');
+  await mkdir(join(root, 'other.host'));
+  await writeFile(other, '');
+  await writeFile(join(root, 'localhost', 'notes.txt'), 'keep');
+  const removed = await cleanTempFiles(root);
+  assert.deepEqual(removed.sort(), [leftover, other].sort());
+  assert.deepEqual((await readdir(join(root, 'localhost'))).sort(), ['dj.xml', 'notes.txt']);
+  assert.deepEqual(await store.list('localhost'), ['dj']);
+  await rm(root, { recursive: true });
+});
