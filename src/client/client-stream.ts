@@ -20,12 +20,25 @@ export interface ConnectOptions {
   timeout?: number;
 }
 
-export class StreamClosedError extends Error {}
+/** The stream ended; carries the server's <stream:error> when it sent one first. */
+export class StreamClosedError extends Error {
+  constructor(
+    message: string,
+    readonly streamError?: Element,
+  ) {
+    super(streamError ? `${message}: ${streamErrorText(streamError)}` : message);
+  }
+}
+
+/** No reply (or no matching stanza) arrived in time; the stream stays open. */
+export class ReplyTimeoutError extends Error {}
 
 /** Events: 'stanza' (Element), 'stream-error' (Element), 'close'. */
 export class ClientStream extends EventEmitter {
   /** The server's header attributes once received. */
   header: Record<string, string> | undefined;
+  /** The <stream:error> the server sent, if any (the stream ends right after it). */
+  streamError: Element | undefined;
   private readonly inbox: Element[] = [];
   private waiters: { match: (e: Element) => boolean; resolve: (e: Element) => void; reject: (err: Error) => void }[] = [];
   private closedFlag = false;
@@ -89,7 +102,7 @@ export class ClientStream extends EventEmitter {
       });
       stream.once('close', () => {
         clearTimeout(timer);
-        reject(new StreamClosedError('stream closed before the server header'));
+        reject(new StreamClosedError('stream closed before the server header', stream.streamError));
       });
     });
   }
@@ -114,7 +127,7 @@ export class ClientStream extends EventEmitter {
   next(match: (e: Element) => boolean = () => true, timeout = 5000): Promise<Element> {
     const i = this.inbox.findIndex(match);
     if (i >= 0) return Promise.resolve(this.inbox.splice(i, 1)[0]!);
-    if (this.closedFlag) return Promise.reject(new StreamClosedError('stream closed'));
+    if (this.closedFlag) return Promise.reject(new StreamClosedError('stream closed', this.streamError));
     return new Promise((resolve, reject) => {
       const waiter = {
         match,
@@ -129,7 +142,7 @@ export class ClientStream extends EventEmitter {
       };
       const timer = setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        reject(new Error(`no matching stanza within ${timeout} ms`));
+        reject(new ReplyTimeoutError(`no matching stanza within ${timeout} ms`));
       }, timeout);
       this.waiters.push(waiter);
     });
@@ -164,7 +177,10 @@ export class ClientStream extends EventEmitter {
   }
 
   private onStanza(el: Element): void {
-    if (el.name === 'stream:error') this.emit('stream-error', el);
+    if (el.name === 'stream:error') {
+      this.streamError = el;
+      this.emit('stream-error', el);
+    }
     this.emit('stanza', el);
     const w = this.waiters.find((x) => x.match(el));
     if (w) {
@@ -176,10 +192,22 @@ export class ClientStream extends EventEmitter {
   private onClose(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
-    for (const w of this.waiters) w.reject(new StreamClosedError('stream closed'));
+    for (const w of this.waiters) w.reject(new StreamClosedError('stream closed', this.streamError));
     this.waiters = [];
     this.emit('close');
   }
+}
+
+/**
+ * A stream error for people: the 1.4 text, then the RFC 6120 condition in
+ * parentheses when present ("Unknown Host (host-unknown)").
+ */
+export function streamErrorText(error: Element): string {
+  const condition = error.elements.find((e) => e.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-streams' && e.name !== 'text');
+  const rfcText = error.getChild('text', 'urn:ietf:params:xml:ns:xmpp-streams')?.text().trim();
+  const text = error.text().trim() || rfcText || '';
+  if (!condition) return text || 'stream error';
+  return text ? `${text} (${condition.name})` : condition.name;
 }
 
 export function openingHeader(domain: string, extra: Record<string, string> = {}): string {

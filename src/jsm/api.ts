@@ -90,10 +90,12 @@ export interface PhaseHandlers {
   offline: (d: Delivery) => Promise<Outcome> | Outcome;
   'session-start': (session: Session) => Promise<void> | void;
   'session-end': (session: Session) => Promise<void> | void;
+  /** A session's first available presence (offline messages, pending requests, motd). */
+  'session-available': (session: Session) => Promise<void> | void;
 }
 
 export type Phase = keyof PhaseHandlers;
-export type NotificationPhase = 'user-created' | 'user-removed' | 'password-learned';
+export type NotificationPhase = 'user-created' | 'user-removed' | 'password-learned' | 'session-available';
 
 export interface ModuleApi {
   readonly config: YakConfig;

@@ -2,14 +2,39 @@
 // <user jid='dj@yak' name='DJ Adams'/>, the name taken from registration.
 import { Element } from '../../xml/element.js';
 import { NS_REGISTER } from '../../xdb/xdb.js';
-import type { JsmModule } from '../api.js';
+import type { JsmModule, ModuleApi } from '../api.js';
 import { iqResult } from '../iq.js';
 
 export const NS_BROWSE = 'jabber:iq:browse';
 
+/** The host's browse entry: the server itself, the configured services and what it speaks. */
+function serverBrowse(api: ModuleApi, host: string): Element {
+  const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
+  const entry = new Element('service', { xmlns: NS_BROWSE, jid: host, name, type: 'jabber' });
+  for (const child of api.config.jsm.browse) entry.children.push(child.clone());
+  for (const ns of SERVER_NAMESPACES) entry.c('ns').t(ns);
+  return entry;
+}
+
+const SERVER_NAMESPACES = [
+  'jabber:iq:auth',
+  'jabber:iq:register',
+  'jabber:iq:browse',
+  'jabber:iq:agents',
+  'jabber:iq:time',
+  'jabber:iq:version',
+  'jabber:iq:last',
+  'vcard-temp',
+];
+
 export const modBrowse: JsmModule = {
   name: 'mod_browse',
   setup(api) {
+    api.on('server', ({ stanza, to }) => {
+      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
+      if (!stanza.getChild('query', NS_BROWSE)) return 'pass';
+      return iqResult(stanza, serverBrowse(api, to.host));
+    });
     api.on('deliver', async ({ stanza, to }) => {
       if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
       if (!stanza.getChild('query', NS_BROWSE)) return 'pass';

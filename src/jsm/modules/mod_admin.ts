@@ -1,0 +1,44 @@
+// jabber:iq:admin <who/> lists the online sessions for <admin> JIDs, and a
+// message to the bare host is forwarded to every admin (1.4 behaviour).
+import { Element } from '../../xml/element.js';
+import type { JsmModule } from '../api.js';
+import { iqResult } from '../iq.js';
+import { stanzaError } from '../stanza-errors.js';
+import { allAdmins, canRead } from './admins.js';
+
+const NS_ADMIN = 'jabber:iq:admin';
+
+export const modAdmin: JsmModule = {
+  name: 'mod_admin',
+  setup(api) {
+    api.on('server', async ({ stanza, to, from }) => {
+      if (to.resource !== undefined) return 'pass';
+      if (stanza.name === 'message') {
+        if (stanza.attrs.type === 'error') return 'handled';
+        const admins = allAdmins(api);
+        if (admins.length === 0) return 'pass';
+        for (const admin of admins) {
+          await api.deliver(new Element('message', { ...stanza.attrs, to: admin, from: from.toString() }, stanza.children));
+        }
+        return 'handled';
+      }
+      const query = stanza.name === 'iq' ? stanza.getChild('query', NS_ADMIN) : undefined;
+      if (!query) return 'pass';
+      if (!canRead(api, from)) throw stanzaError('forbidden');
+      if (stanza.attrs.type !== 'get' || !query.getChild('who')) throw stanzaError('bad-request');
+      const who = new Element('who');
+      const now = Date.now();
+      for (const s of api.sessions.all()) {
+        if (s.host !== to.host) continue;
+        who.children.push(
+          new Element('presence', { from: s.jid.toString(), type: s.available ? undefined : 'unavailable' }, [
+            ...(s.presence ? s.presence.clone().children : []),
+            // How long the session has been up, in seconds.
+            new Element('x', { xmlns: 'jabber:x:time', seconds: String(Math.floor((now - s.started) / 1000)) }),
+          ]),
+        );
+      }
+      return iqResult(stanza, new Element('query', { xmlns: NS_ADMIN }, [who]));
+    });
+  },
+};

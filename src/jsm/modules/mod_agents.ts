@@ -1,0 +1,54 @@
+// jabber:iq:agents (the pre-browse service list) from the jsm <browse>
+// section, and jabber:iq:agent describing the server itself.
+import { Element } from '../../xml/element.js';
+import type { JsmModule } from '../api.js';
+import { iqResult } from '../iq.js';
+
+const NS_AGENTS = 'jabber:iq:agents';
+const NS_AGENT = 'jabber:iq:agent';
+
+/** A browse <ns> turns into the agents flag element 1.4 used. */
+const FLAG_FOR_NS: Record<string, string> = {
+  'jabber:iq:register': 'register',
+  'jabber:iq:search': 'search',
+  'jabber:iq:gateway': 'transport',
+  'jabber:iq:conference': 'groupchat',
+};
+
+function agentFor(service: Element): Element {
+  const agent = new Element('agent', { jid: service.attrs.jid });
+  agent.c('name').t(service.attrs.name ?? '');
+  agent.c('service').t(service.attrs.type ?? service.name);
+  if (service.name === 'conference') agent.c('groupchat');
+  for (const ns of service.getChildren('ns')) {
+    const flag = FLAG_FOR_NS[ns.text().trim()];
+    if (flag && !agent.getChild(flag)) agent.c(flag);
+  }
+  return agent;
+}
+
+export const modAgents: JsmModule = {
+  name: 'mod_agents',
+  setup(api) {
+    api.on('server', ({ stanza, to }) => {
+      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
+      if (stanza.getChild('query', NS_AGENTS)) {
+        const services = api.config.jsm.browse.filter((e) => e.attrs.jid);
+        return iqResult(stanza, new Element('query', { xmlns: NS_AGENTS }, services.map(agentFor)));
+      }
+      if (stanza.getChild('query', NS_AGENT)) {
+        const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
+        return iqResult(
+          stanza,
+          new Element('query', { xmlns: NS_AGENT }, [
+            new Element('name', {}, [name]),
+            new Element('url', {}, [api.config.jsm.vcard?.getChildText('URL') ?? '']),
+            new Element('service', {}, ['jabber']),
+            ...(api.loaded.includes('mod_register') && api.config.jsm.register ? [new Element('register')] : []),
+          ]),
+        );
+      }
+      return 'pass';
+    });
+  },
+};

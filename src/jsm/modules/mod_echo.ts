@@ -1,0 +1,13 @@
+// host/echo: every message sent there comes straight back (a ping for humans).
+import { Element } from '../../xml/element.js';
+import type { JsmModule } from '../api.js';
+
+export const modEcho: JsmModule = {
+  name: 'mod_echo',
+  setup(api) {
+    api.on('server', ({ stanza, to }) => {
+      if (stanza.name !== 'message' || to.resource !== 'echo' || stanza.attrs.type === 'error') return 'pass';
+      return new Element('message', { ...stanza.attrs, to: stanza.attrs.from, from: stanza.attrs.to }, stanza.children);
+    });
+  },
+};

@@ -1,0 +1,37 @@
+// jabber:iq:last (SPEC section 8): a user's last logout and its status,
+// kept at every session end; the host answers with its uptime.
+import { Element } from '../../xml/element.js';
+import { NS_LAST } from '../../xdb/xdb.js';
+import { unixTime } from '../../util/time.js';
+import type { JsmModule } from '../api.js';
+import { iqResult } from '../iq.js';
+import { stanzaError } from '../stanza-errors.js';
+import { isTrusted } from './trust.js';
+
+export const modLast: JsmModule = {
+  name: 'mod_last',
+  setup(api) {
+    const started = unixTime();
+    api.on('deliver', async ({ stanza, to, from }) => {
+      if (stanza.name !== 'iq' || !stanza.getChild('query', NS_LAST) || to.resource !== undefined) return 'pass';
+      if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
+      if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');
+      if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
+      const record = await api.xdb.get(to.host, to.user!, NS_LAST);
+      const last = Number(record?.attrs.last);
+      if (!record || !Number.isFinite(last)) throw stanzaError('item-not-found');
+      const seconds = String(Math.max(0, unixTime() - last));
+      return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
+    });
+    api.on('server', ({ stanza, to }) => {
+      if (stanza.name !== 'iq' || !stanza.getChild('query', NS_LAST) || to.resource !== undefined) return 'pass';
+      if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
+      return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds: String(unixTime() - started) }));
+    });
+    api.on('session-end', async (s) => {
+      const status = s.presence?.getChildText('status') ?? 'Logged out';
+      const record = new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, [status]);
+      await api.xdb.set(s.host, s.user, { [NS_LAST]: record });
+    });
+  },
+};

@@ -1,0 +1,105 @@
+// Offline storage (SPEC section 8): messages for a user with no available
+// session are stored, stamped, and delivered in order at the next first
+// available presence. jabber:x:expire and jabber:x:event (offline) are
+// honored; a per-user cap refuses more with an error, never silently.
+import { Element } from '../../xml/element.js';
+import { NS_OFFLINE } from '../../xdb/xdb.js';
+import { legacyStamp, unixTime } from '../../util/time.js';
+import type { Delivery, JsmModule, ModuleApi } from '../api.js';
+import type { Session } from '../sessions.js';
+import { stanzaError } from '../stanza-errors.js';
+
+const NS_DELAY = 'jabber:x:delay';
+const NS_EXPIRE = 'jabber:x:expire';
+const NS_EVENT = 'jabber:x:event';
+export const DEFAULT_OFFLINE_LIMIT = 1000;
+
+/** <mod_offline><limit>N</limit></mod_offline> in the jsm config (Yak extension). */
+function limitOf(api: ModuleApi): number {
+  const text = api.config.jsm.raw.getChild('mod_offline')?.getChildText('limit')?.trim();
+  const n = text ? Number(text) : DEFAULT_OFFLINE_LIMIT;
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_OFFLINE_LIMIT;
+}
+
+function storable(m: Element): boolean {
+  const type = m.attrs.type ?? 'normal';
+  return type === 'normal' || type === 'chat' || type === 'error';
+}
+
+async function store(api: ModuleApi, d: Delivery, limit: number): Promise<void> {
+  const { stanza, to } = d;
+  const m = stanza.clone();
+  m.children.push(new Element('x', { xmlns: NS_DELAY, from: to.bare, stamp: legacyStamp() }, ['Offline Storage']));
+  const expire = m.getChild('x', NS_EXPIRE);
+  if (expire) expire.attrs.stored = String(unixTime());
+  let full = false;
+  await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
+    const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
+    if (box.getChildren('message').length >= limit) {
+      full = true;
+      return undefined;
+    }
+    box.children.push(m);
+    return box;
+  });
+  if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
+  // jabber:x:event: the sender asked to hear that the message went offline.
+  const event = stanza.getChild('x', NS_EVENT);
+  if (event?.getChild('offline') && stanza.attrs.id && stanza.attrs.type !== 'error') {
+    await api.deliver(
+      new Element('message', { from: to.bare, to: stanza.attrs.from }, [
+        new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
+      ]),
+    );
+  }
+}
+
+/** Drops expired messages and tells the rest how much time they have left. */
+function stillValid(m: Element, now: number): boolean {
+  const x = m.getChild('x', NS_EXPIRE);
+  if (!x) return true;
+  const seconds = Number(x.attrs.seconds);
+  const stored = Number(x.attrs.stored);
+  if (!Number.isFinite(seconds) || !Number.isFinite(stored)) return true;
+  const left = seconds - (now - stored);
+  if (left <= 0) return false;
+  x.attrs.seconds = String(left);
+  delete x.attrs.stored;
+  return true;
+}
+
+async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
+  // Messages go to sessions with a non-negative priority only (1.4 rule).
+  if (s.priority < 0) return;
+  let taken: Element | undefined;
+  // Removed before sending: a crash in between loses nothing twice, and a
+  // message arriving meanwhile goes to the live session instead.
+  await api.xdb.update(s.host, s.user, NS_OFFLINE, (cur) => {
+    taken = cur;
+    return cur ? null : undefined;
+  });
+  if (!taken) return;
+  const now = unixTime();
+  for (const m of taken.getChildren('message')) {
+    if (!stillValid(m, now)) continue;
+    m.attrs.to = s.jid.toString();
+    s.send(m);
+  }
+}
+
+export const modOffline: JsmModule = {
+  name: 'mod_offline',
+  setup(api) {
+    const limit = limitOf(api);
+    api.on('offline', async (d) => {
+      if (d.stanza.name !== 'message') return 'pass';
+      // Headlines are news of the moment: nobody wants them later (RFC 3921 2.1.1).
+      if (d.stanza.attrs.type === 'headline') return 'handled';
+      if (!storable(d.stanza)) return 'pass';
+      if (!(await api.xdb.exists(d.to.host, d.to.user!))) return 'pass';
+      await store(api, d, limit);
+      return 'handled';
+    });
+    api.on('session-available', (s) => deliverStored(api, s));
+  },
+};

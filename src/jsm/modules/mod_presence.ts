@@ -1,0 +1,134 @@
+// Presence (SPEC section 8): initial presence probes the user's contacts
+// and broadcasts to subscribers, updates and unavailable go to subscribers
+// and to whoever got directed presence, invisible presence receives but
+// never broadcasts, and probes are answered only for trusted contacts.
+import { parseJid } from '../../jid.js';
+import { Element } from '../../xml/element.js';
+import type { Delivery, JsmModule, ModuleApi } from '../api.js';
+import { findItem, hasFrom, hasTo, readRoster, visibleSessions } from '../roster.js';
+import type { Session } from '../sessions.js';
+
+/** Full JIDs that got directed presence from a session: they must hear when it goes. */
+function directedOf(s: Session): Set<string> {
+  let set = s.data.get('directed') as Set<string> | undefined;
+  if (!set) {
+    set = new Set();
+    s.data.set('directed', set);
+  }
+  return set;
+}
+
+function priorityOf(p: Element): number {
+  const n = Number.parseInt(p.getChildText('priority') ?? '0', 10);
+  return Number.isFinite(n) ? Math.max(-128, Math.min(127, n)) : 0;
+}
+
+function copyTo(p: Element, from: string, to: string): Element {
+  return new Element('presence', { ...p.attrs, from, to }, p.children);
+}
+
+/** Sends `p` from the session to every subscriber (from/both) and to the user's other sessions. */
+async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable<string> = []): Promise<void> {
+  const from = s.jid.toString();
+  const roster = await readRoster(api.xdb, s.host, s.user);
+  const targets = new Set<string>(extra);
+  for (const item of roster.getChildren('item')) if (hasFrom(item) && item.attrs.jid) targets.add(item.attrs.jid);
+  for (const to of targets) await api.deliver(copyTo(p, from, to));
+  for (const other of api.sessions.of(s.jid.bare)) {
+    if (other !== s && other.available) other.send(copyTo(p, from, other.jid.toString()));
+  }
+}
+
+/** First available presence: learn the contacts' presence (answered locally), then the rest. */
+async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
+  const roster = await readRoster(api.xdb, s.host, s.user);
+  for (const item of roster.getChildren('item')) {
+    if (!hasTo(item) || !item.attrs.jid) continue;
+    await api.deliver(new Element('presence', { type: 'probe', from: s.jid.toString(), to: item.attrs.jid }));
+  }
+  // The user's own other resources.
+  for (const other of visibleSessions(api, s.jid.bare)) {
+    if (other !== s && other.presence) s.send(copyTo(other.presence, other.jid.toString(), s.jid.toString()));
+  }
+}
+
+async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
+  const type = stanza.attrs.type;
+  const p = new Element('presence', { ...stanza.attrs }, stanza.children);
+  delete p.attrs.to;
+  delete p.attrs.from;
+  if (type === 'unavailable') {
+    const wasAvailable = s.available;
+    s.available = false;
+    s.presence = p;
+    if (wasAvailable && !s.data.get('invisible')) await broadcast(api, s, p, directedOf(s));
+    directedOf(s).clear();
+    return;
+  }
+  if (type === 'invisible') {
+    // COMPAT: 1.4 invisible presence: messages are routed here, nobody sees us.
+    const first = !s.available;
+    if (!s.data.get('invisible') && s.available) await broadcast(api, s, new Element('presence', { type: 'unavailable' }));
+    s.data.set('invisible', true);
+    s.available = true;
+    s.priority = priorityOf(p);
+    if (first) await arrive(api, s);
+    return;
+  }
+  if (type !== undefined && type !== 'available') return;
+  const first = !s.available;
+  s.available = true;
+  s.data.delete('invisible');
+  s.presence = p;
+  s.priority = priorityOf(p);
+  await broadcast(api, s, p);
+  if (first) await arrive(api, s);
+}
+
+async function arrive(api: ModuleApi, s: Session): Promise<void> {
+  await probeContacts(api, s);
+  await api.notify('session-available', s);
+}
+
+/** A probe is answered with each visible session's presence, only for trusted contacts. */
+async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
+  const { to, from } = d;
+  const bare = to.bare;
+  let trusted = from.bare === bare;
+  if (!trusted) trusted = hasFrom(findItem(await readRoster(api.xdb, to.host, to.user!), from.bare));
+  if (!trusted) return 'handled';
+  for (const s of visibleSessions(api, bare)) {
+    if (s.presence) await api.deliver(copyTo(s.presence, s.jid.toString(), from.toString()));
+  }
+  return 'handled';
+}
+
+export const modPresence: JsmModule = {
+  name: 'mod_presence',
+  setup(api) {
+    api.on('session-out', async (stanza, s) => {
+      if (stanza.name !== 'presence') return 'pass';
+      if (stanza.attrs.to === undefined) {
+        await ownPresence(api, stanza, s);
+        return 'handled';
+      }
+      const to = parseJid(stanza.attrs.to);
+      const type = stanza.attrs.type;
+      if (to && (type === undefined || type === 'available')) directedOf(s).add(to.toString());
+      if (to && type === 'unavailable') directedOf(s).delete(to.toString());
+      return 'pass';
+    });
+    api.on('deliver', (d) => {
+      if (d.stanza.name !== 'presence' || d.stanza.attrs.type !== 'probe') return 'pass';
+      return answerProbe(api, d);
+    });
+    api.on('session-end', async (s) => {
+      if (!s.available) return;
+      const p = new Element('presence', { type: 'unavailable' });
+      const status = s.presence?.attrs.type === 'unavailable' ? s.presence.getChildText('status') : undefined;
+      if (status) p.c('status').t(status);
+      s.available = false;
+      if (!s.data.get('invisible')) await broadcast(api, s, p, directedOf(s));
+    });
+  },
+};

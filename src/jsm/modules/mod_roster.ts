@@ -1,0 +1,203 @@
+// jabber:iq:roster and the subscription workflow (SPEC section 8):
+// get/set/remove with pushes, and the subscribe / subscribed / unsubscribe
+// / unsubscribed presence exchanges changing both users' items.
+import { parseJid } from '../../jid.js';
+import { Element } from '../../xml/element.js';
+import { NS_ROSTER } from '../../xdb/xdb.js';
+import type { Delivery, JsmModule, ModuleApi } from '../api.js';
+import { iqResult } from '../iq.js';
+import {
+  changeItem,
+  hasFrom,
+  hasTo,
+  pushItem,
+  pushRemoval,
+  readRoster,
+  subscriptionOf,
+  visibleRoster,
+  visibleSessions,
+  visiblyChanged,
+  withFrom,
+  withTo,
+} from '../roster.js';
+import type { Session } from '../sessions.js';
+import { stanzaError } from '../stanza-errors.js';
+
+const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
+
+function isOwnRosterIq(stanza: Element, session: Session): Element | undefined {
+  if (stanza.name !== 'iq') return undefined;
+  const to = stanza.attrs.to;
+  if (to !== undefined && parseJid(to)?.toString() !== session.jid.bare) return undefined;
+  return stanza.getChild('query', NS_ROSTER);
+}
+
+async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<Element> {
+  s.rosterInterested = true;
+  const roster = await readRoster(api.xdb, s.host, s.user);
+  return iqResult(iq, visibleRoster(roster));
+}
+
+/** A client may set name and groups only; subscription and ask stay the server's. */
+async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session): Promise<Element> {
+  const items = query.getChildren('item');
+  if (items.length !== 1) throw stanzaError('bad-request');
+  const given = items[0]!;
+  const contact = parseJid(given.attrs.jid ?? '');
+  if (!contact || contact.resource !== undefined || contact.bare === s.jid.bare) throw stanzaError('bad-request');
+  const jid = contact.bare;
+  if (given.attrs.subscription === 'remove') {
+    await removeItem(api, s, jid);
+    return iqResult(iq);
+  }
+  const { item } = await changeItem(api.xdb, s.host, s.user, jid, (cur) => {
+    const next = new Element('item', { ...cur.attrs, name: given.attrs.name });
+    delete next.attrs.hidden;
+    for (const g of given.getChildren('group')) next.c('group').t(g.text());
+    return next;
+  });
+  if (item) pushItem(api, s.host, s.user, item);
+  return iqResult(iq);
+}
+
+/** Removing an item also cancels both directions of the subscription (RFC 3921 8.6). */
+async function removeItem(api: ModuleApi, s: Session, jid: string): Promise<void> {
+  const { before } = await changeItem(api.xdb, s.host, s.user, jid, () => null);
+  if (!before) return;
+  const from = s.jid.bare;
+  if (hasTo(before) || before.attrs.ask === 'subscribe') {
+    await api.deliver(new Element('presence', { type: 'unsubscribe', to: jid, from }));
+  }
+  if (hasFrom(before) || before.attrs.subscribe !== undefined) {
+    await api.deliver(new Element('presence', { type: 'unsubscribed', to: jid, from }));
+  }
+  pushRemoval(api, s.host, s.user, jid);
+}
+
+/** The user sends a subscription presence: their own item changes, then it goes out. */
+async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
+  const contact = parseJid(stanza.attrs.to!);
+  if (!contact) throw stanzaError('jid-malformed');
+  const jid = contact.bare;
+  const type = stanza.attrs.type!;
+  const { item, before } = await changeItem(api.xdb, s.host, s.user, jid, (cur, existed) => {
+    const sub = subscriptionOf(cur);
+    if (type === 'subscribe') {
+      if (hasTo(cur)) return cur;
+      cur.attrs.ask = 'subscribe';
+      delete cur.attrs.hidden;
+    } else if (type === 'subscribed') {
+      if (cur.attrs.subscribe === undefined) return existed ? cur : null;
+      cur.attrs.subscription = withFrom(sub, true);
+      delete cur.attrs.subscribe;
+      delete cur.attrs.hidden;
+    } else if (type === 'unsubscribe') {
+      if (!existed) return null;
+      cur.attrs.subscription = withTo(sub, false);
+      delete cur.attrs.ask;
+    } else {
+      if (!existed) return null;
+      cur.attrs.subscription = withFrom(sub, false);
+      delete cur.attrs.subscribe;
+    }
+    return cur;
+  });
+  if (item && visiblyChanged(before, item)) pushItem(api, s.host, s.user, item);
+  // Subscription presence always carries the bare JID.
+  const out = new Element('presence', { ...stanza.attrs, from: s.jid.bare, to: jid }, stanza.children);
+  await api.deliver(out);
+  if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) {
+    // The new subscriber sees us at once.
+    for (const own of visibleSessions(api, s.jid.bare)) {
+      if (own.presence) await api.deliver(new Element('presence', { ...own.presence.attrs, from: own.jid.toString(), to: jid }, own.presence.children));
+    }
+  }
+  if (type === 'unsubscribed' && hasFrom(before)) {
+    for (const own of visibleSessions(api, s.jid.bare)) {
+      await api.deliver(new Element('presence', { type: 'unavailable', from: own.jid.toString(), to: jid }));
+    }
+  }
+}
+
+/** A subscription presence arrives for a local user: their item changes, then their sessions see it. */
+async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
+  const { stanza, to, from } = d;
+  const host = to.host;
+  const user = to.user!;
+  const jid = from.bare;
+  const type = stanza.attrs.type!;
+  if (!(await api.xdb.exists(host, user))) return 'handled';
+  let deliver = true;
+  const { item, before } = await changeItem(api.xdb, host, user, jid, (cur, existed) => {
+    const sub = subscriptionOf(cur);
+    if (type === 'subscribe') {
+      if (hasFrom(cur)) {
+        deliver = false;
+        return cur;
+      }
+      cur.attrs.subscribe = stanza.getChildText('status') ?? '';
+      if (!existed) cur.attrs.hidden = '';
+    } else if (type === 'subscribed') {
+      if (cur.attrs.ask !== 'subscribe') {
+        deliver = false;
+        return existed ? cur : null;
+      }
+      cur.attrs.subscription = withTo(sub, true);
+      delete cur.attrs.ask;
+    } else if (type === 'unsubscribe') {
+      if (!existed) return null;
+      cur.attrs.subscription = withFrom(sub, false);
+      delete cur.attrs.subscribe;
+    } else {
+      if (!existed) return null;
+      if (!hasTo(cur) && cur.attrs.ask !== 'subscribe') deliver = false;
+      cur.attrs.subscription = withTo(sub, false);
+      delete cur.attrs.ask;
+    }
+    return cur;
+  });
+  if (type === 'subscribe' && !deliver) {
+    // Already subscribed: answer for the user (RFC 3921 9.2).
+    await api.deliver(new Element('presence', { type: 'subscribed', from: `${user}@${host}`, to: jid }));
+    return 'handled';
+  }
+  if (item && visiblyChanged(before, item)) pushItem(api, host, user, item);
+  if (!deliver) return 'handled';
+  const out = new Element('presence', { ...stanza.attrs, to: `${user}@${host}` }, stanza.children);
+  for (const s of api.sessions.of(`${user}@${host}`)) if (s.available) s.send(out);
+  return 'handled';
+}
+
+/** Pending requests are shown again at each login (their first available presence). */
+async function resendPending(api: ModuleApi, s: Session): Promise<void> {
+  const roster = await readRoster(api.xdb, s.host, s.user);
+  for (const item of roster.getChildren('item')) {
+    if (item.attrs.subscribe === undefined) continue;
+    const p = new Element('presence', { type: 'subscribe', from: item.attrs.jid, to: s.jid.bare });
+    if (item.attrs.subscribe) p.c('status').t(item.attrs.subscribe);
+    s.send(p);
+  }
+}
+
+export const modRoster: JsmModule = {
+  name: 'mod_roster',
+  setup(api) {
+    api.on('session-out', async (stanza, s) => {
+      if (stanza.name === 'presence') {
+        if (stanza.attrs.to === undefined || !SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '')) return 'pass';
+        await outbound(api, stanza, s);
+        return 'handled';
+      }
+      const query = isOwnRosterIq(stanza, s);
+      if (!query) return 'pass';
+      if (stanza.attrs.type === 'get') return rosterGet(api, stanza, s);
+      if (stanza.attrs.type === 'set') return rosterSet(api, stanza, query, s);
+      return 'handled';
+    });
+    api.on('deliver', (d) => {
+      if (d.stanza.name !== 'presence' || !SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
+      return inbound(api, d);
+    });
+    api.on('session-available', (s) => resendPending(api, s));
+  },
+};

@@ -1,0 +1,47 @@
+// jabber:iq:private (SPEC section 8): a user stores and fetches XML under
+// namespaces of their own choosing, one record per namespace, flagged
+// j_private_flag='1' so it can never be mistaken for the server's records.
+import { Element } from '../../xml/element.js';
+import type { JsmModule } from '../api.js';
+import { iqResult } from '../iq.js';
+import { stanzaError } from '../stanza-errors.js';
+
+const NS_PRIVATE = 'jabber:iq:private';
+const FLAG = 'j_private_flag';
+
+/** Namespaces the server keeps its own records under are never private (1.4 refused jabber:*). */
+function reserved(ns: string): boolean {
+  return ns.startsWith('jabber:') || ns === 'vcard-temp' || ns === NS_PRIVATE;
+}
+
+export const modXml: JsmModule = {
+  name: 'mod_xml',
+  setup(api) {
+    api.on('deliver', async ({ stanza, to, from }) => {
+      const query = stanza.name === 'iq' ? stanza.getChild('query', NS_PRIVATE) : undefined;
+      if (!query || to.resource !== undefined) return 'pass';
+      if (from.bare !== to.bare) throw stanzaError('forbidden');
+      const type = stanza.attrs.type;
+      const items = query.elements;
+      if (items.length === 0 || items.some((e) => !e.attrs.xmlns || reserved(e.attrs.xmlns))) {
+        throw stanzaError('not-acceptable');
+      }
+      if (type === 'set') {
+        const records: Record<string, Element> = {};
+        for (const e of items) records[e.attrs.xmlns!] = new Element(e.name, { ...e.attrs, [FLAG]: '1' }, e.children);
+        await api.xdb.set(to.host, to.user!, records);
+        return iqResult(stanza);
+      }
+      if (type !== 'get') return 'pass';
+      const reply = new Element('query', { xmlns: NS_PRIVATE });
+      for (const e of items) {
+        const stored = await api.xdb.get(to.host, to.user!, e.attrs.xmlns!);
+        if (stored?.attrs[FLAG] === '1') {
+          delete stored.attrs[FLAG];
+          reply.children.push(stored);
+        } else reply.children.push(e);
+      }
+      return iqResult(stanza, reply);
+    });
+  },
+};

@@ -1,0 +1,127 @@
+// The roster as stored (SPEC section 6, jabber:iq:roster) and the
+// subscription state machine of RFC 3921 section 9, shared by mod_roster
+// and mod_presence. Pending inbound requests live on the item as a
+// `subscribe` attribute (the request's status text); an item that exists
+// only because of such a request is `hidden` from the user's roster.
+import { Element } from '../xml/element.js';
+import { NS_ROSTER, type Xdb } from '../xdb/xdb.js';
+import type { ModuleApi } from './api.js';
+import type { Session } from './sessions.js';
+
+export type Subscription = 'none' | 'to' | 'from' | 'both';
+
+export function subscriptionOf(item: Element | undefined): Subscription {
+  const s = item?.attrs.subscription;
+  return s === 'to' || s === 'from' || s === 'both' ? s : 'none';
+}
+
+/** The contact's presence reaches the user. */
+export function hasTo(item: Element | undefined): boolean {
+  const s = subscriptionOf(item);
+  return s === 'to' || s === 'both';
+}
+
+/** The user's presence reaches the contact. */
+export function hasFrom(item: Element | undefined): boolean {
+  const s = subscriptionOf(item);
+  return s === 'from' || s === 'both';
+}
+
+export function withTo(s: Subscription, on: boolean): Subscription {
+  const from = s === 'from' || s === 'both';
+  return on ? (from ? 'both' : 'to') : from ? 'from' : 'none';
+}
+
+export function withFrom(s: Subscription, on: boolean): Subscription {
+  const to = s === 'to' || s === 'both';
+  return on ? (to ? 'both' : 'from') : to ? 'to' : 'none';
+}
+
+export async function readRoster(xdb: Xdb, host: string, user: string): Promise<Element> {
+  return (await xdb.get(host, user, NS_ROSTER)) ?? new Element('query', { xmlns: NS_ROSTER });
+}
+
+export function findItem(roster: Element, jid: string): Element | undefined {
+  return roster.elements.find((i) => i.name === 'item' && i.attrs.jid === jid);
+}
+
+/** The item as the client sees it: no hidden items, no pending-request bookkeeping. */
+export function visibleItem(item: Element): Element {
+  const out = item.clone();
+  delete out.attrs.subscribe;
+  delete out.attrs.hidden;
+  return out;
+}
+
+export function visibleRoster(roster: Element): Element {
+  const q = new Element('query', { xmlns: NS_ROSTER });
+  for (const i of roster.elements) if (i.name === 'item' && i.attrs.hidden === undefined) q.children.push(visibleItem(i));
+  return q;
+}
+
+/**
+ * Changes one item under the user's lock. `fn` gets the item (a fresh one
+ * with subscription none when absent) and returns it, or null to delete it.
+ * Resolves to the item after the change (undefined when deleted) and
+ * whether anything changed.
+ */
+export async function changeItem(
+  xdb: Xdb,
+  host: string,
+  user: string,
+  jid: string,
+  fn: (item: Element, existed: boolean) => Element | null,
+): Promise<{ item: Element | undefined; before: Element | undefined }> {
+  let after: Element | undefined;
+  let before: Element | undefined;
+  await xdb.update(host, user, NS_ROSTER, (current) => {
+    const roster = current ?? new Element('query', { xmlns: NS_ROSTER });
+    const old = findItem(roster, jid);
+    before = old?.clone();
+    const next = fn(old?.clone() ?? new Element('item', { jid, subscription: 'none' }), old !== undefined);
+    if (next === null) {
+      if (!old) return undefined;
+      roster.removeChild(old);
+      return roster;
+    }
+    if (old && next.toString() === old.toString()) {
+      after = next;
+      return undefined;
+    }
+    if (old) roster.children[roster.children.indexOf(old)] = next;
+    else roster.children.push(next);
+    after = next;
+    return roster;
+  });
+  return { item: after, before };
+}
+
+/** True when the client would see a difference between the two versions of an item. */
+export function visiblyChanged(before: Element | undefined, after: Element | undefined): boolean {
+  if (!after) return before !== undefined && before.attrs.hidden === undefined;
+  if (!before || before.attrs.hidden !== undefined) return after.attrs.hidden === undefined;
+  return visibleItem(before).toString() !== visibleItem(after).toString();
+}
+
+/** Sends a roster push (no id, as 1.4 did) to every session of the user that fetched its roster. */
+export function pushItem(api: ModuleApi, host: string, user: string, item: Element): void {
+  if (item.attrs.hidden !== undefined) return;
+  for (const s of api.sessions.of(`${user}@${host}`)) {
+    if (!s.rosterInterested) continue;
+    s.send(
+      new Element('iq', { type: 'set', to: s.jid.toString() }, [
+        new Element('query', { xmlns: NS_ROSTER }, [visibleItem(item)]),
+      ]),
+    );
+  }
+}
+
+/** A removal push: the item with subscription='remove'. */
+export function pushRemoval(api: ModuleApi, host: string, user: string, jid: string): void {
+  pushItem(api, host, user, new Element('item', { jid, subscription: 'remove' }));
+}
+
+/** The sessions whose presence is broadcast (available and not invisible). */
+export function visibleSessions(api: ModuleApi, bare: string): Session[] {
+  return api.sessions.of(bare).filter((s) => s.available && !s.data.get('invisible'));
+}

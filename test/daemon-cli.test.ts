@@ -1,0 +1,171 @@
+// The jabberd command line as an admin meets it (SPEC section 7): it
+// refuses to start, with a message naming the element or file and the
+// problem, on a missing or malformed config, an invalid port, an unusable
+// spool, a port in use or a pidfile naming a live process; --check prints
+// what would run; SIGTERM ends every stream with </stream:stream> and exits 0.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ClientStream } from '../src/client/client-stream.js';
+import { bundledConfigText, runJabberd, startDaemon, type Daemon, type RunResult } from './helpers/daemon.js';
+import { authIq, registerIq } from './helpers/yak.js';
+
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'yak-cli-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function configFile(name: string, text: string): Promise<string> {
+  const file = path.join(dir, name);
+  await writeFile(file, text);
+  return file;
+}
+
+/** The bundled config with a <pidfile> added at the end. */
+function withPidfile(pidfile: string): string {
+  const text = bundledConfigText();
+  const end = text.lastIndexOf('</jabber>');
+  return `${text.slice(0, end)}<pidfile>${pidfile}</pidfile>\n</jabber>\n`;
+}
+
+/** A refusal: non-zero exit, one `jabberd:` line naming what is wrong, no stack trace. */
+function assertRefused(run: RunResult, ...mentions: string[]): void {
+  assert.equal(run.signal, null, `jabberd must exit by itself; stderr:\n${run.stderr}`);
+  assert.notEqual(run.code, 0, `jabberd must exit non-zero; stderr:\n${run.stderr}`);
+  const message = run.stderr.split('\n').find((l) => l.startsWith('jabberd: '));
+  assert.ok(message, `stderr must carry a 'jabberd: ' message:\n${run.stderr}`);
+  for (const m of mentions) assert.ok(message.includes(m), `the message must mention ${JSON.stringify(m)}: ${message}`);
+  assert.doesNotMatch(run.stderr, /^\s+at /m, 'a refusal is a message, not a stack trace');
+}
+
+describe('jabberd refuses to start', () => {
+  test('on a missing config file, naming the file', async () => {
+    const missing = path.join(dir, 'no-such-jabber.xml');
+    assertRefused(await runJabberd(['-c', missing, '-s', path.join(dir, 'spool')]), missing, 'cannot read');
+  });
+
+  test('on a config that is not well-formed XML, naming the file, the line and the element', async () => {
+    const file = await configFile('truncated.xml', "<jabber>\n  <service id='sessions'>\n    <host>localhost</host>\n");
+    assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]), file, 'service');
+  });
+
+  test('on a config without the xdb_file section, naming the missing element', async () => {
+    const text = bundledConfigText().replace(/<xdb id='xdb'>[\s\S]*?<\/xdb>/, '');
+    assert.doesNotMatch(text, /<xdb_file /, 'the edit must have removed the section');
+    const file = await configFile('no-xdb.xml', text);
+    assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]), file, '<xdb_file');
+  });
+
+  test('on an invalid port, naming the element and the value', async () => {
+    for (const port of ['99999', '-1', 'abc']) {
+      const file = await configFile(`port-${port}.xml`, bundledConfigText().replace("port='0'", `port='${port}'`));
+      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]), `<ip port='${port}'>`, 'port must be');
+    }
+  });
+
+  test('on a spool it cannot create (a path below a regular file), naming <spool>', async () => {
+    const plainFile = path.join(dir, 'plain-file');
+    await writeFile(plainFile, 'not a folder\n');
+    const spool = path.join(plainFile, 'spool');
+    const file = await configFile('spool.xml', bundledConfigText());
+    assertRefused(await runJabberd(['-c', file, '-s', spool]), `<spool>${spool}</spool>`);
+  });
+
+  test('on a port in use, naming the listener', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (blocker.address() as net.AddressInfo).port;
+      const file = await configFile('busy.xml', bundledConfigText(port));
+      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]), `<ip port='${port}'>`, 'port in use');
+    } finally {
+      await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    }
+  });
+
+  test('on a pidfile naming a live process, and leaves that pidfile alone', async () => {
+    const pidfile = path.join(dir, 'live.pid');
+    // This test process is alive for sure.
+    await writeFile(pidfile, `${process.pid}\n`);
+    const file = await configFile('live-pid.xml', withPidfile(pidfile));
+    assertRefused(
+      await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]),
+      `<pidfile>${pidfile}</pidfile>`,
+      String(process.pid),
+    );
+    assert.equal(await readFile(pidfile, 'utf8'), `${process.pid}\n`);
+  });
+});
+
+describe('jabberd starts', () => {
+  test('over a stale pidfile, writes its own pid, and removes it on SIGTERM', async () => {
+    // A process that has exited: its pid names nobody (barring a prompt reuse).
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const pidfile = path.join(dir, 'stale.pid');
+    await writeFile(pidfile, `${dead}\n`);
+    const daemon = await startDaemon({ configText: withPidfile(pidfile) });
+    try {
+      assert.equal((await readFile(pidfile, 'utf8')).trim(), String(daemon.child.pid));
+      assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+      assert.equal(existsSync(pidfile), false, 'the pidfile must be removed on exit');
+    } finally {
+      await daemon.dispose();
+    }
+  });
+
+  test('--check prints hosts and modules and exits 0 without listening', async () => {
+    const file = await configFile('check.xml', bundledConfigText());
+    const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);
+    assert.deepEqual([run.code, run.signal], [0, null], run.stderr);
+    assert.match(run.stdout, /^hosts:\s+localhost$/m);
+    const modules = /^modules:\s+(.*)$/m.exec(run.stdout)?.[1]?.split(' ') ?? [];
+    for (const m of ['mod_register', 'mod_auth_plain', 'mod_auth_digest', 'mod_auth_0k']) {
+      assert.ok(modules.includes(m), `--check must list ${m}: ${run.stdout}`);
+    }
+    assert.doesNotMatch(run.stderr, /"listening"/);
+  });
+});
+
+describe('SIGTERM', () => {
+  let daemon: Daemon;
+  const clients: ClientStream[] = [];
+  before(async () => {
+    daemon = await startDaemon();
+  });
+  after(async () => {
+    for (const c of clients) c.socket.destroy();
+    await daemon?.dispose();
+  });
+
+  test('ends every stream with </stream:stream>, then the process exits 0', async () => {
+    const connect = async (): Promise<ClientStream> => {
+      const c = await ClientStream.connect({ port: daemon.port, domain: 'localhost' });
+      clients.push(c);
+      return c;
+    };
+    const session = await connect();
+    assert.equal((await session.request(registerIq('termy', 'secret'))).attrs.type, 'result');
+    assert.equal((await session.request(authIq('termy', 'Work', { password: 'secret' }))).attrs.type, 'result');
+    const unauthed = await connect();
+    for (const c of [session, unauthed]) c.keepRaw = true;
+
+    assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+    for (const c of [session, unauthed]) {
+      await c.whenClosed();
+      assert.ok(c.received.endsWith('</stream:stream>'), `the client must get </stream:stream> last: ${c.received}`);
+    }
+    assert.ok(
+      daemon.logLines().some((l) => l.msg === 'stopped'),
+      `the daemon must log that it stopped:\n${daemon.stderr()}`,
+    );
+  });
+});
