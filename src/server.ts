@@ -15,6 +15,8 @@ import { Connection } from './net/connection.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
+import { AdminOps } from './admin/admin-ops.js';
+import { ControlSocket } from './admin/control-socket.js';
 
 export class StartupError extends Error {}
 
@@ -33,6 +35,7 @@ export class YakServer {
   private readonly log: Logger;
   private stopping: Promise<void> | undefined;
   private readonly context: C2sContext;
+  private control: ControlSocket | undefined;
 
   private constructor(
     readonly config: YakConfig,
@@ -64,9 +67,13 @@ export class YakServer {
     if (config.pidfile) await acquirePidfile(config.pidfile);
     try {
       await server.prepareSpool();
+      server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => {
+        throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
+      });
       for (const addr of config.c2s.listen) await server.listen(addr.port, addr.address);
     } catch (err) {
       await server.closeListeners();
+      await server.control?.close();
       if (config.pidfile) await releasePidfile(config.pidfile);
       throw err;
     }
@@ -136,6 +143,7 @@ export class YakServer {
       const streams = [...this.streams];
       for (const s of streams) s.close();
       await Promise.race([Promise.all(streams.map((s) => s.idle)), delay(5000)]);
+      await this.control?.close();
       await this.xdb.flush();
       await listenersClosed;
       if (this.config.pidfile) await releasePidfile(this.config.pidfile);

@@ -3,8 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { nodeprep } from '../../jid.js';
 import { Element } from '../../xml/element.js';
-import { NS_LAST, NS_REGISTER } from '../../xdb/xdb.js';
-import { legacyStamp, unixTime } from '../../util/time.js';
+import { NS_REGISTER } from '../../xdb/xdb.js';
+import { newAccountRecords } from '../accounts.js';
 import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
 import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
@@ -42,15 +42,7 @@ async function createAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
     for (const name of fieldNames(api)) if (!query.getChildText(name)) throw stanzaError('not-acceptable');
   }
   const fields = registrationRecord(api, query);
-  const stored = fields.clone();
-  stored.children.push(new Element('x', { xmlns: 'jabber:x:delay', stamp: legacyStamp() }, ['registered']));
-  const records: Record<string, Element> = {
-    [NS_REGISTER]: stored,
-    [NS_LAST]: new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, ['Registered']),
-  };
-  for (const [ns, rec] of Object.entries(api.passwordRecords({ host, user, password }))) {
-    if (rec) records[ns] = rec;
-  }
+  const records = newAccountRecords((ev) => api.passwordRecords(ev), host, user, password, fields);
   if (!(await api.xdb.create(host, user, records))) throw stanzaError('conflict', 'Username Not Available');
   api.log.info({ user, host, address: req.client.address }, 'registered');
   await api.notify('user-created', { host, user, fields });

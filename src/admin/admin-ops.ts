@@ -1,0 +1,128 @@
+// What jabberctl can do to the spool. The same code runs inside the server
+// (behind the control socket, so it shares the server's locks and cache)
+// and, when no server is running, inside jabberctl itself.
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseJid } from '../jid.js';
+import { newAccountRecords } from '../jsm/accounts.js';
+import type { SessionManager } from '../jsm/session-manager.js';
+import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from '../xdb/xdb.js';
+import { hostDirName } from '../xdb/file-names.js';
+import { parseXml } from '../xml/parse.js';
+
+/** A refusal jabberctl prints as is (exit 1). */
+export class AdminError extends Error {}
+
+export interface UserInfo {
+  jid: string;
+  fields: Record<string, string>;
+  plaintextStored: boolean;
+  zerok: { sequence: number } | null;
+  /** Unix time and status of the last logout (or registration). */
+  last: { time: number; status: string } | null;
+  rosterItems: number;
+  offlineMessages: number;
+  online: string[];
+}
+
+export interface CheckReport {
+  files: number;
+  bad: { file: string; reason: string }[];
+}
+
+export class AdminOps {
+  constructor(private readonly jsm: SessionManager) {}
+
+  private account(jid: string): { host: string; user: string } {
+    const parsed = parseJid(jid);
+    if (!parsed || parsed.user === undefined || parsed.resource !== undefined) {
+      throw new AdminError(`'${jid}' is not a USER@HOST address`);
+    }
+    if (!this.jsm.isLocalHost(parsed.host)) throw new AdminError(`host '${parsed.host}' is not served by this configuration`);
+    return { host: parsed.host, user: parsed.user };
+  }
+
+  private async existing(jid: string): Promise<{ host: string; user: string }> {
+    const a = this.account(jid);
+    if (!(await this.jsm.xdb.exists(a.host, a.user))) throw new AdminError(`no such user: ${a.user}@${a.host}`);
+    return a;
+  }
+
+  async adduser(jid: string, password: string): Promise<string> {
+    if (password === '') throw new AdminError('the password must not be empty');
+    const { host, user } = this.account(jid);
+    const records = newAccountRecords((ev) => this.jsm.passwordRecords(ev), host, user, password);
+    if (!(await this.jsm.xdb.create(host, user, records))) throw new AdminError(`user ${user}@${host} exists already`);
+    this.jsm.log.info({ user, host, by: 'jabberctl' }, 'registered');
+    return `${user}@${host}`;
+  }
+
+  async passwd(jid: string, password: string): Promise<string> {
+    if (password === '') throw new AdminError('the password must not be empty');
+    const { host, user } = await this.existing(jid);
+    await this.jsm.xdb.set(host, user, this.jsm.passwordRecords({ host, user, password }));
+    this.jsm.log.info({ user, host, by: 'jabberctl' }, 'password changed');
+    return `${user}@${host}`;
+  }
+
+  async deluser(jid: string): Promise<string> {
+    const { host, user } = await this.existing(jid);
+    await this.jsm.removeUser(host, user);
+    this.jsm.log.info({ user, host, by: 'jabberctl' }, 'unregistered');
+    return `${user}@${host}`;
+  }
+
+  async list(host: string): Promise<string[]> {
+    const h = host.trim().toLowerCase();
+    if (!this.jsm.isLocalHost(h)) throw new AdminError(`host '${host}' is not served by this configuration`);
+    const users = await this.jsm.xdb.list(h);
+    const out: string[] = [];
+    for (const u of users) if (await this.jsm.xdb.exists(h, u).catch(() => false)) out.push(u);
+    return out.sort();
+  }
+
+  async show(jid: string): Promise<UserInfo> {
+    const { host, user } = await this.existing(jid);
+    const records = await this.jsm.xdb.getAll(host, user);
+    const fields: Record<string, string> = {};
+    for (const f of records.get(NS_REGISTER)?.elements ?? []) if (f.name !== 'x') fields[f.name] = f.text();
+    const zerok = records.get(NS_AUTH_0K);
+    const last = records.get(NS_LAST);
+    const bare = `${user}@${host}`;
+    return {
+      jid: bare,
+      fields,
+      plaintextStored: (records.get(NS_AUTH)?.text() ?? '') !== '',
+      zerok: zerok ? { sequence: Number(zerok.getChildText('sequence')) } : null,
+      last: last ? { time: Number(last.attrs.last), status: last.text() } : null,
+      rosterItems: records.get(NS_ROSTER)?.getChildren('item').length ?? 0,
+      offlineMessages: records.get(NS_OFFLINE)?.getChildren('message').length ?? 0,
+      online: this.jsm.sessions.of(bare).map((s) => s.resource),
+    };
+  }
+
+  /** Parses every file under every host folder, reporting the ones that fail. */
+  async check(): Promise<CheckReport> {
+    const report: CheckReport = { files: 0, bad: [] };
+    for (const host of this.jsm.config.hosts) {
+      const dir = path.join(this.jsm.config.spool, hostDirName(host));
+      let names: string[];
+      try {
+        names = await readdir(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names.filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
+        const file = path.join(dir, name);
+        report.files++;
+        try {
+          const root = parseXml(await readFile(file, 'utf8'), { fileName: file });
+          if (root.name !== 'xdb') throw new Error(`root element is <${root.name}>, not <xdb>`);
+        } catch (err) {
+          report.bad.push({ file, reason: (err as Error).message });
+        }
+      }
+    }
+    return report;
+  }
+}

@@ -1,0 +1,124 @@
+// The server's control socket: jabberctl sends one JSON request per line
+// and gets one JSON reply per line. It lives in the spool folder (mode
+// 0600, owner only), so whoever may touch the spool may use it, and
+// nobody else. Running the operations here, in the server, means they
+// share its per-user locks and cache: no lost or torn writes, and the
+// next login sees the change.
+import { chmod, unlink } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type { Logger } from '../log.js';
+import { AdminError, type AdminOps } from './admin-ops.js';
+
+export const CONTROL_SOCKET_NAME = '.jabberctl.sock';
+
+export function controlSocketPath(spool: string): string {
+  return path.join(spool, CONTROL_SOCKET_NAME);
+}
+
+export interface ControlRequest {
+  cmd: 'adduser' | 'passwd' | 'deluser' | 'list' | 'show' | 'check';
+  args: string[];
+}
+
+export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
+
+/** Runs one request against `ops`; refusals become { ok: false }. */
+export async function runControl(ops: AdminOps, req: ControlRequest): Promise<ControlReply> {
+  const [a = '', b = ''] = req.args ?? [];
+  try {
+    switch (req.cmd) {
+      case 'adduser':
+        return { ok: true, result: await ops.adduser(a, b) };
+      case 'passwd':
+        return { ok: true, result: await ops.passwd(a, b) };
+      case 'deluser':
+        return { ok: true, result: await ops.deluser(a) };
+      case 'list':
+        return { ok: true, result: await ops.list(a) };
+      case 'show':
+        return { ok: true, result: await ops.show(a) };
+      case 'check':
+        return { ok: true, result: await ops.check() };
+      default:
+        return { ok: false, error: `unknown command '${String(req.cmd)}'` };
+    }
+  } catch (err) {
+    if (err instanceof AdminError) return { ok: false, error: err.message };
+    throw err;
+  }
+}
+
+/** True when a live server answers on the socket. */
+export function socketIsLive(file: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(file);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+export class ControlSocket {
+  private constructor(
+    private readonly server: net.Server,
+    readonly file: string,
+  ) {}
+
+  /** Listens on the spool's socket; refuses when another live server owns it. */
+  static async open(spool: string, ops: AdminOps, log: Logger): Promise<ControlSocket> {
+    const file = controlSocketPath(spool);
+    if (await socketIsLive(file)) throw new Error(`${file}: another server is using this spool`);
+    await unlink(file).catch(() => undefined);
+    const server = net.createServer((conn) => serve(conn, ops, log));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(file, () => resolve());
+    });
+    await chmod(file, 0o600);
+    return new ControlSocket(server, file);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((r) => this.server.close(() => r()));
+    await unlink(this.file).catch(() => undefined);
+  }
+}
+
+function serve(conn: net.Socket, ops: AdminOps, log: Logger): void {
+  let buffer = '';
+  // One request at a time per connection, so replies come back in order.
+  let chain: Promise<void> = Promise.resolve();
+  conn.setEncoding('utf8');
+  conn.on('error', () => conn.destroy());
+  conn.on('data', (chunk: string) => {
+    buffer += chunk;
+    if (buffer.length > 1 << 20) return conn.destroy();
+    let nl: number;
+    while ((nl = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, nl);
+      buffer = buffer.slice(nl + 1);
+      chain = chain.then(async () => {
+        const reply = await handle(line);
+        if (!conn.destroyed) conn.write(JSON.stringify(reply) + '\n');
+      });
+    }
+  });
+
+  async function handle(line: string): Promise<ControlReply> {
+    let req: ControlRequest;
+    try {
+      req = JSON.parse(line) as ControlRequest;
+    } catch {
+      return { ok: false, error: 'malformed request' };
+    }
+    try {
+      return await runControl(ops, req);
+    } catch (err) {
+      log.error({ err, cmd: req.cmd }, 'control request failed');
+      return { ok: false, error: `internal error: ${(err as Error).message}` };
+    }
+  }
+}

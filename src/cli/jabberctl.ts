@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// jabberctl: account administration on the spool of a configuration.
+// With the server running it talks to the server's control socket (so the
+// server's locks and cache see every change); otherwise it opens the spool
+// itself. Exit status: 0 done, 1 refused (no such user, bad spool file...),
+// 2 usage or configuration errors.
+import { readFile } from 'node:fs/promises';
+import net from 'node:net';
+import { Command } from 'commander';
+import { AdminOps, type CheckReport, type UserInfo } from '../admin/admin-ops.js';
+import { controlSocketPath, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
+import { loadConfig } from '../config/load.js';
+import { ConfigError, type YakConfig } from '../config/types.js';
+import { SessionManager } from '../jsm/session-manager.js';
+import { MODULES } from '../jsm/modules/index.js';
+import { silentLogger } from '../log.js';
+import { SpoolStore } from '../xdb/spool-store.js';
+import { readSecret } from './read-secret.js';
+
+class UsageError extends Error {}
+
+/** Sends the request to a running server; undefined when none is listening. */
+function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply | undefined> {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(controlSocketPath(config.spool));
+    let buf = '';
+    sock.setEncoding('utf8');
+    sock.once('connect', () => sock.write(JSON.stringify(req) + '\n'));
+    sock.on('data', (d: string) => {
+      buf += d;
+      const nl = buf.indexOf('\n');
+      if (nl < 0) return;
+      sock.destroy();
+      resolve(JSON.parse(buf.slice(0, nl)) as ControlReply);
+    });
+    sock.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
+      else reject(err);
+    });
+  });
+}
+
+/** No server: run the same operations here, on the spool directly. */
+async function locally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
+  const xdb = new SpoolStore(config.spool, { log: silentLogger });
+  const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
+  const reply = await runControl(ops, req);
+  await xdb.flush();
+  return reply;
+}
+
+async function run(config: YakConfig, req: ControlRequest): Promise<unknown> {
+  const reply = (await viaServer(config, req)) ?? (await locally(config, req));
+  if (!reply.ok) {
+    process.stderr.write(`jabberctl: ${reply.error}\n`);
+    process.exit(1);
+  }
+  return reply.result;
+}
+
+async function password(opts: { passwordFile?: string }): Promise<string> {
+  if (opts.passwordFile) {
+    const text = await readFile(opts.passwordFile, 'utf8').catch((err: Error) => {
+      throw new UsageError(`cannot read ${opts.passwordFile}: ${err.message}`);
+    });
+    return text.split(/\r?\n/)[0] ?? '';
+  }
+  return readSecret('Password: ');
+}
+
+function printUser(u: UserInfo): void {
+  const lines = [`jid: ${u.jid}`];
+  for (const [k, v] of Object.entries(u.fields)) lines.push(`${k}: ${v}`);
+  lines.push(`plaintext password stored: ${u.plaintextStored ? 'yes' : 'no'}`);
+  lines.push(`zero-knowledge: ${u.zerok ? `sequence ${u.zerok.sequence}` : 'none'}`);
+  lines.push(`last: ${u.last ? `${new Date(u.last.time * 1000).toISOString()} (${u.last.status})` : 'never'}`);
+  lines.push(`roster items: ${u.rosterItems}`, `offline messages: ${u.offlineMessages}`);
+  lines.push(`online: ${u.online.length ? u.online.join(', ') : 'no'}`);
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+const program = new Command('jabberctl')
+  .description('administer the accounts of a Yak (jabberd 1.4) spool')
+  .option('-c, --config <file>', 'configuration file', 'jabber.xml')
+  .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">)')
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+
+function configOf(): YakConfig {
+  const o = program.opts<{ config: string; spool?: string }>();
+  try {
+    return loadConfig(o.config, { spool: o.spool });
+  } catch (err) {
+    if (err instanceof ConfigError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+program
+  .command('adduser <jid>')
+  .description('create USER@HOST (password from a prompt without echo, or --password-file)')
+  .option('--password-file <file>', 'read the password from the first line of FILE')
+  .action(async (jid: string, o: { passwordFile?: string }) => {
+    const config = configOf();
+    console.log(`added ${String(await run(config, { cmd: 'adduser', args: [jid, await password(o)] }))}`);
+  });
+
+program
+  .command('passwd <jid>')
+  .description("change USER@HOST's password (every auth module re-stores it)")
+  .option('--password-file <file>', 'read the password from the first line of FILE')
+  .action(async (jid: string, o: { passwordFile?: string }) => {
+    const config = configOf();
+    console.log(`password changed for ${String(await run(config, { cmd: 'passwd', args: [jid, await password(o)] }))}`);
+  });
+
+program
+  .command('deluser <jid>')
+  .description('remove USER@HOST and everything stored for it; its sessions end')
+  .action(async (jid: string) => {
+    console.log(`removed ${String(await run(configOf(), { cmd: 'deluser', args: [jid] }))}`);
+  });
+
+program
+  .command('list <host>')
+  .description('list the users of HOST, one per line')
+  .action(async (host: string) => {
+    const users = (await run(configOf(), { cmd: 'list', args: [host] })) as string[];
+    if (users.length) process.stdout.write(users.join('\n') + '\n');
+  });
+
+program
+  .command('show <jid>')
+  .description('registration fields, stored auth data, last logout (never the password)')
+  .action(async (jid: string) => {
+    printUser((await run(configOf(), { cmd: 'show', args: [jid] })) as UserInfo);
+  });
+
+program
+  .command('check')
+  .description('parse every spool file; report the ones that fail')
+  .action(async () => {
+    const report = (await run(configOf(), { cmd: 'check', args: [] })) as CheckReport;
+    for (const b of report.bad) console.log(`BAD ${b.file}: ${b.reason}`);
+    console.log(`${report.files} files checked, ${report.bad.length} bad`);
+    if (report.bad.length) process.exitCode = 1;
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`jabberctl: ${(err as Error).message}\n`);
+  process.exit(err instanceof UsageError ? 2 : 1);
+});

@@ -1,0 +1,25 @@
+// What a new account stores, whoever creates it (mod_register over the
+// wire, jabberctl adduser from the shell): the auth modules' password
+// records, the registration record stamped with jabber:x:delay, and
+// jabber:iq:last 'Registered'.
+import { Element } from '../xml/element.js';
+import { NS_LAST, NS_REGISTER } from '../xdb/xdb.js';
+import { legacyStamp, unixTime } from '../util/time.js';
+import type { PasswordEvent } from './api.js';
+
+export function newAccountRecords(
+  passwordRecords: (ev: PasswordEvent) => Record<string, Element | null>,
+  host: string,
+  user: string,
+  password: string,
+  fields: Element = new Element('query', { xmlns: NS_REGISTER }),
+): Record<string, Element> {
+  const registration = fields.clone();
+  registration.children.push(new Element('x', { xmlns: 'jabber:x:delay', stamp: legacyStamp() }, ['registered']));
+  const records: Record<string, Element> = {
+    [NS_REGISTER]: registration,
+    [NS_LAST]: new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, ['Registered']),
+  };
+  for (const [ns, rec] of Object.entries(passwordRecords({ host, user, password }))) if (rec) records[ns] = rec;
+  return records;
+}

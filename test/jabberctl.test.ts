@@ -1,0 +1,157 @@
+// jabberctl as a child process: offline on a bare spool, and against a
+// running server (through its control socket) while users log in.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
+
+const JABBERCTL = fileURLToPath(new URL('../src/cli/jabberctl.js', import.meta.url));
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function jabberctl(spool: string, args: string[], input?: string): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(
+      process.execPath,
+      [JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, ...args],
+      { timeout: 20_000 },
+      (err, stdout, stderr) => {
+        const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
+        resolve({ code, stdout, stderr });
+      },
+    );
+    child.stdin!.end(input ?? '');
+  });
+}
+
+async function tempDir(): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), 'yak-ctl-'));
+}
+
+describe('jabberctl without a running server', () => {
+  let dir: string;
+  let spool: string;
+  before(async () => {
+    dir = await tempDir();
+    spool = path.join(dir, 'spool');
+    await writeFile(path.join(dir, 'pw'), 'spinach\n');
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('adduser, list, show, passwd, deluser on the spool directly', async () => {
+    let r = await jabberctl(spool, ['adduser', 'Joseph@localhost', '--password-file', path.join(dir, 'pw')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'added joseph@localhost\n');
+    r = await jabberctl(spool, ['adduser', 'joseph@localhost', '--password-file', path.join(dir, 'pw')]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /exists already/);
+    r = await jabberctl(spool, ['adduser', 'dj@localhost'], 'secret\n');
+    assert.equal(r.code, 0, r.stderr);
+    r = await jabberctl(spool, ['list', 'localhost']);
+    assert.equal(r.stdout, 'dj\njoseph\n');
+    r = await jabberctl(spool, ['show', 'joseph@localhost']);
+    assert.equal(r.code, 0);
+    assert.match(r.stdout, /^jid: joseph@localhost$/m);
+    assert.match(r.stdout, /^plaintext password stored: yes$/m);
+    assert.match(r.stdout, /^zero-knowledge: sequence 500$/m);
+    assert.doesNotMatch(r.stdout, /spinach/);
+    const file = await readFile(path.join(spool, 'localhost', 'joseph.xml'), 'utf8');
+    assert.match(file, /<password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>spinach<\/password>/);
+    r = await jabberctl(spool, ['passwd', 'joseph@localhost'], 'turnip\n');
+    assert.equal(r.stdout, 'password changed for joseph@localhost\n');
+    assert.match(await readFile(path.join(spool, 'localhost', 'joseph.xml'), 'utf8'), />turnip</);
+    r = await jabberctl(spool, ['deluser', 'joseph@localhost']);
+    assert.equal(r.code, 0);
+    r = await jabberctl(spool, ['list', 'localhost']);
+    assert.equal(r.stdout, 'dj\n');
+  });
+
+  test('refusals: unknown user, unknown host, bad address, empty password, usage', async () => {
+    assert.equal((await jabberctl(spool, ['show', 'nobody@localhost'])).code, 1);
+    assert.equal((await jabberctl(spool, ['deluser', 'nobody@localhost'])).code, 1);
+    assert.equal((await jabberctl(spool, ['list', 'elsewhere.org'])).code, 1);
+    assert.equal((await jabberctl(spool, ['show', 'not an address'])).code, 1);
+    const empty = await jabberctl(spool, ['adduser', 'x@localhost'], '\n');
+    assert.equal(empty.code, 1);
+    assert.match(empty.stderr, /password must not be empty/);
+    assert.equal((await jabberctl(spool, ['frobnicate'])).code, 2);
+    assert.equal((await jabberctl(spool, [])).code, 2);
+  });
+
+  test('check reports every unparsable spool file with its reason', async () => {
+    let r = await jabberctl(spool, ['check']);
+    assert.equal(r.code, 0, r.stdout);
+    await writeFile(path.join(spool, 'localhost', 'torn.xml'), "<xdb><query xmlns='jabber:iq:roster'");
+    r = await jabberctl(spool, ['check']);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^BAD .*torn\.xml: /m);
+    assert.match(r.stdout, /files checked, 1 bad$/m);
+    await rm(path.join(spool, 'localhost', 'torn.xml'));
+  });
+});
+
+describe('jabberctl while the server runs', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak();
+  });
+  after(() => yak.stop());
+
+  test('a user added by jabberctl can log in at once; passwd takes effect on the next login', async () => {
+    let r = await jabberctl(yak.spool, ['adduser', 'carol@localhost'], 'first\n');
+    assert.equal(r.code, 0, r.stderr);
+    (await loginUser(yak, 'carol', 'first')).socket.destroy();
+    r = await jabberctl(yak.spool, ['passwd', 'carol@localhost'], 'second\n');
+    assert.equal(r.code, 0, r.stderr);
+    const c = await yak.connect();
+    const old = await c.request(authIq('carol', 'x', { password: 'first' }));
+    assert.equal(old.attrs.type, 'error');
+    const ok = await c.request(authIq('carol', 'x', { password: 'second' }));
+    assert.equal(ok.attrs.type, 'result');
+    r = await jabberctl(yak.spool, ['show', 'carol@localhost']);
+    assert.match(r.stdout, /^online: x$/m);
+  });
+
+  test('deluser ends the user’s session and frees the name', async () => {
+    await registerUser(yak, 'dave', 'pw');
+    const session = await loginUser(yak, 'dave', 'pw');
+    const r = await jabberctl(yak.spool, ['deluser', 'dave@localhost']);
+    assert.equal(r.code, 0, r.stderr);
+    await session.whenClosed();
+    assert.equal((await jabberctl(yak.spool, ['list', 'localhost'])).stdout.includes('dave\n'), false);
+    await registerUser(yak, 'dave', 'again');
+  });
+
+  test('changes made while users keep logging in are never lost', async () => {
+    await registerUser(yak, 'erin', 'pw');
+    let stop = false;
+    const logins = (async () => {
+      let n = 0;
+      while (!stop) {
+        const c = await yak.connect();
+        const reply = await c.request(authIq('erin', `r${n++}`, { password: 'pw' }));
+        assert.equal(reply.attrs.type, 'result');
+        c.socket.destroy();
+      }
+      return n;
+    })();
+    for (let i = 0; i < 5; i++) {
+      const r = await jabberctl(yak.spool, ['adduser', `bulk${i}@localhost`], `pw${i}\n`);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    stop = true;
+    assert.ok((await logins) > 0);
+    const list = (await jabberctl(yak.spool, ['list', 'localhost'])).stdout.split('\n');
+    for (let i = 0; i < 5; i++) assert.ok(list.includes(`bulk${i}`), `bulk${i} missing`);
+    for (let i = 0; i < 5; i++) (await loginUser(yak, `bulk${i}`, `pw${i}`)).socket.destroy();
+    assert.equal((await jabberctl(yak.spool, ['check'])).code, 0);
+  });
+});
