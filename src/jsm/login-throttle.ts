@@ -1,0 +1,104 @@
+// Slows password guessing (SPEC section 5): failed logins are counted per
+// username and per source address, and each key gets a growing wait before
+// its next attempt is even looked at. A right password still gets in once
+// the wait has passed. Unknown usernames are counted the same way, so the
+// timing of a 401 says nothing about whether the user exists.
+export interface LoginThrottleConfig {
+  /** Failures allowed without any wait. */
+  free: number;
+  /** Wait after the first counted failure, doubled per further failure (ms). */
+  baseMs: number;
+  /** Longest wait (ms). */
+  maxMs: number;
+  /** A key's failures are forgotten this long after its last failure (ms). */
+  forgetMs: number;
+  /** Addresses (exact) that are never slowed. */
+  exempt: string[];
+}
+
+export const DEFAULT_LOGIN_THROTTLE: LoginThrottleConfig = {
+  free: 3,
+  baseMs: 100,
+  maxMs: 1000,
+  forgetMs: 15 * 60 * 1000,
+  exempt: [],
+};
+
+interface KeyState {
+  failures: number;
+  /** No attempt for this key is looked at before this time. */
+  notBefore: number;
+  lastFailure: number;
+}
+
+export class LoginThrottle {
+  private readonly keys = new Map<string, KeyState>();
+
+  constructor(
+    readonly cfg: LoginThrottleConfig = DEFAULT_LOGIN_THROTTLE,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  private keysFor(user: string, address: string): string[] {
+    return this.cfg.exempt.includes(address) ? [] : [`u:${user}`, `a:${address}`];
+  }
+
+  private state(key: string): KeyState | undefined {
+    const s = this.keys.get(key);
+    if (s && this.now() - s.lastFailure > this.cfg.forgetMs) {
+      this.keys.delete(key);
+      return undefined;
+    }
+    return s;
+  }
+
+  /** Milliseconds the next attempt for (user, address) must wait. */
+  waitFor(user: string, address: string): number {
+    let until = 0;
+    for (const k of this.keysFor(user, address)) until = Math.max(until, this.state(k)?.notBefore ?? 0);
+    return Math.max(0, until - this.now());
+  }
+
+  /**
+   * Waits as long as waitFor says, then takes the next slot of every key
+   * already being slowed, so many connections guessing at once are spaced
+   * out like one connection guessing in a row.
+   */
+  async gate(user: string, address: string): Promise<void> {
+    for (let ms = this.waitFor(user, address); ms > 0; ms = this.waitFor(user, address)) {
+      await new Promise((r) => setTimeout(r, ms));
+    }
+    const t = this.now();
+    for (const k of this.keysFor(user, address)) {
+      const s = this.state(k);
+      if (s && s.failures > this.cfg.free) s.notBefore = t + this.delay(s.failures);
+    }
+  }
+
+  private delay(failures: number): number {
+    const counted = failures - this.cfg.free;
+    return counted > 0 ? Math.min(this.cfg.maxMs, this.cfg.baseMs * 2 ** Math.min(counted - 1, 30)) : 0;
+  }
+
+  failed(user: string, address: string): void {
+    const t = this.now();
+    for (const k of this.keysFor(user, address)) {
+      const s = this.state(k) ?? { failures: 0, notBefore: 0, lastFailure: t };
+      s.failures++;
+      s.lastFailure = t;
+      const wait = this.delay(s.failures);
+      if (wait > 0) s.notBefore = Math.max(s.notBefore, t + wait);
+      this.keys.set(k, s);
+    }
+  }
+
+  /** A success clears the user's count (not the address's: one good account must not launder guesses). */
+  succeeded(user: string): void {
+    this.keys.delete(`u:${user}`);
+  }
+
+  /** Drops forgotten keys (called now and then, so the map stays small). */
+  prune(): void {
+    for (const k of [...this.keys.keys()]) this.state(k);
+  }
+}

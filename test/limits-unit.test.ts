@@ -1,0 +1,95 @@
+// Unit tests for the pure limiters: karma, per-address connection limits,
+// and the failed-login throttle (all with fake clocks).
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { Karma } from '../src/net/karma.js';
+import { AddressLimits } from '../src/net/address-limits.js';
+import { LoginThrottle } from '../src/jsm/login-throttle.js';
+
+describe('Karma', () => {
+  const cfg = { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 };
+
+  test('a connection within karma x 100 bytes per heartbeat is never paused', () => {
+    const k = new Karma(cfg);
+    for (let beat = 0; beat < 20; beat++) {
+      assert.equal(k.read(500), false);
+      assert.equal(k.read(500), false);
+      k.heartbeat();
+    }
+    assert.equal(k.karma, 10);
+  });
+
+  test('a flood drains karma to the penalty and pauses; heartbeats restore it', () => {
+    const k = new Karma(cfg);
+    let paused = false;
+    for (let i = 0; i < 100 && !paused; i++) paused = k.read(1000);
+    assert.equal(paused, true);
+    assert.equal(k.karma, -6);
+    assert.equal(k.read(1), true, 'still paused');
+    let beats = 0;
+    while (!k.heartbeat()) beats++;
+    assert.equal(beats, 5, 'six heartbeats from -6 back to 0');
+    assert.equal(k.karma, 10, 'jumps to restore');
+    assert.equal(k.paused, false);
+  });
+});
+
+describe('AddressLimits', () => {
+  test('<rate points time>: per address, within the window', () => {
+    let now = 0;
+    const l = new AddressLimits({ rate: { points: 2, time: 10 }, perAddress: 0, total: 0 }, () => now);
+    assert.equal(l.admit('a'), undefined);
+    assert.equal(l.admit('a'), undefined);
+    assert.equal(l.admit('a'), 'rate');
+    assert.equal(l.admit('b'), undefined, 'another address is not affected');
+    now = 10_001;
+    assert.equal(l.admit('a'), undefined, 'window passed');
+  });
+
+  test('open connections per address and in total', () => {
+    const l = new AddressLimits({ rate: undefined, perAddress: 2, total: 3 });
+    assert.equal(l.admit('a'), undefined);
+    assert.equal(l.admit('a'), undefined);
+    assert.equal(l.admit('a'), 'per-address');
+    assert.equal(l.admit('b'), undefined);
+    assert.equal(l.admit('c'), 'total');
+    l.release('a');
+    assert.equal(l.admit('c'), undefined);
+  });
+});
+
+describe('LoginThrottle', () => {
+  const cfg = { free: 3, baseMs: 100, maxMs: 1000, forgetMs: 60_000, exempt: ['10.0.0.9'] };
+
+  test('free failures, then doubling waits up to the cap, per user and per address', () => {
+    let now = 0;
+    const t = new LoginThrottle(cfg, () => now);
+    for (let i = 0; i < 3; i++) t.failed('dj', '1.2.3.4');
+    assert.equal(t.waitFor('dj', '1.2.3.4'), 0);
+    t.failed('dj', '1.2.3.4');
+    assert.equal(t.waitFor('dj', '1.2.3.4'), 100);
+    assert.equal(t.waitFor('dj', '5.6.7.8'), 100, 'the user is slowed from any address');
+    assert.equal(t.waitFor('other', '1.2.3.4'), 100, 'the address is slowed for any user');
+    assert.equal(t.waitFor('other', '5.6.7.8'), 0);
+    now = 100;
+    t.failed('dj', '1.2.3.4');
+    assert.equal(t.waitFor('dj', '1.2.3.4'), 200);
+    for (let i = 0; i < 10; i++) t.failed('dj', '1.2.3.4');
+    assert.ok(t.waitFor('dj', '1.2.3.4') <= 1000);
+    now += 1000;
+    assert.equal(t.waitFor('dj', '1.2.3.4'), 0, 'a right password gets looked at after the wait');
+  });
+
+  test('success clears the user, failures are forgotten, exempt addresses are never slowed', () => {
+    let now = 0;
+    const t = new LoginThrottle(cfg, () => now);
+    for (let i = 0; i < 6; i++) t.failed('dj', '1.2.3.4');
+    t.succeeded('dj');
+    assert.ok(t.waitFor('dj', '5.6.7.8') === 0);
+    assert.ok(t.waitFor('x', '1.2.3.4') > 0, 'the address keeps its count');
+    now = 61_001;
+    assert.equal(t.waitFor('x', '1.2.3.4'), 0);
+    for (let i = 0; i < 10; i++) t.failed('y', '10.0.0.9');
+    assert.equal(t.waitFor('z', '10.0.0.9'), 0);
+  });
+});
