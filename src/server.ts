@@ -12,6 +12,7 @@ import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
 import type { Logger } from './log.js';
 import { Connection } from './net/connection.js';
+import { ListenError, loadTlsOptions, openListener, type ListenSpec } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
@@ -30,6 +31,7 @@ export class YakServer {
   readonly xdb: SpoolStore;
   readonly jsm: SessionManager;
   private readonly servers: net.Server[] = [];
+  private readonly tlsServers = new Map<net.Server, boolean>();
   private readonly streams = new Set<C2sStream>();
   private readonly streamIds = new Set<string>();
   private readonly log: Logger;
@@ -70,8 +72,9 @@ export class YakServer {
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => {
         throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
       });
-      for (const addr of config.c2s.listen) await server.listen(addr.port, addr.address);
+      for (const spec of server.listenSpecs()) await server.listen(spec);
     } catch (err) {
+      if (err instanceof ListenError) err = new StartupError(err.message);
       await server.closeListeners();
       await server.control?.close();
       if (config.pidfile) await releasePidfile(config.pidfile);
@@ -82,9 +85,14 @@ export class YakServer {
     return server;
   }
 
-  /** The ports actually bound (port 0 in the config means any free port). */
+  /** The plain ports actually bound (port 0 in the config means any free port). */
   get ports(): number[] {
-    return this.servers.map((s) => (s.address() as net.AddressInfo).port);
+    return this.servers.filter((s) => !this.tlsServers.get(s)).map((s) => (s.address() as net.AddressInfo).port);
+  }
+
+  /** The direct-TLS ports actually bound. */
+  get tlsPorts(): number[] {
+    return this.servers.filter((s) => this.tlsServers.get(s)).map((s) => (s.address() as net.AddressInfo).port);
   }
 
   private async prepareSpool(): Promise<void> {
@@ -101,22 +109,29 @@ export class YakServer {
     for (const file of leftovers) this.log.warn({ file }, 'removed temp file left by a crash');
   }
 
-  private listen(port: number, address: string | undefined): Promise<void> {
-    const server = net.createServer((socket) => this.accept(socket));
-    return new Promise((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => {
-        const where = `<ip port='${port}'>${address ?? ''}</ip>`;
-        reject(new StartupError(`${where}: cannot listen: ${err.code === 'EADDRINUSE' ? 'port in use' : err.message}`));
-      });
-      server.listen({ port, host: address }, () => {
-        server.removeAllListeners('error');
-        server.on('error', (err) => this.log.error({ err }, 'listener error'));
-        this.servers.push(server);
-        const bound = server.address() as net.AddressInfo;
-        this.log.info({ address: bound.address, port: bound.port }, 'listening');
-        resolve();
-      });
-    });
+  /** Plain listeners first, then TLS, each named as the config names it. */
+  private listenSpecs(): ListenSpec[] {
+    const { c2s, tlsKeys } = this.config;
+    const specs: ListenSpec[] = c2s.listen.map((l) => ({
+      ...l,
+      where: `<ip port='${l.port}'>${l.address ?? ''}</ip>`,
+    }));
+    for (const l of c2s.ssl) {
+      const where = `<ssl port='${l.port}'>${l.address ?? ''}</ssl>`;
+      const pem = tlsKeys.get(l.address ?? '*') ?? tlsKeys.get('*');
+      if (!pem) throw new StartupError(`${where}: no <io><ssl><key> for this address`);
+      specs.push({ ...l, where, tls: loadTlsOptions(pem, `<key ip='${l.address ?? '*'}'>`) });
+    }
+    return specs;
+  }
+
+  private async listen(spec: ListenSpec): Promise<void> {
+    const server = await openListener(spec, (socket) => this.accept(socket));
+    server.on('error', (err) => this.log.error({ err }, 'listener error'));
+    this.servers.push(server);
+    this.tlsServers.set(server, spec.tls !== undefined);
+    const bound = server.address() as net.AddressInfo;
+    this.log.info({ address: bound.address, port: bound.port, tls: spec.tls !== undefined }, 'listening');
   }
 
   private accept(socket: net.Socket): void {

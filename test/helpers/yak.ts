@@ -43,7 +43,10 @@ export async function startYak(opts: TestYakOptions = {}): Promise<TestYak> {
   config.c2s.listen = [{ port: 0, address: '127.0.0.1' }];
   config.pidfile = undefined;
   opts.tweak?.(config);
-  const server = await YakServer.start(config, { log: silentLogger });
+  const server = await YakServer.start(config, { log: silentLogger }).catch(async (err: unknown) => {
+    if (ownSpool) await rm(spool, { recursive: true, force: true });
+    throw err;
+  });
   const port = server.ports[0]!;
   const host = config.hosts[0]!;
   const clients: ClientStream[] = [];

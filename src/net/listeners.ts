@@ -1,0 +1,53 @@
+// Opening the client listeners: plain TCP (5222) and direct TLS (5223),
+// which behave identically once the TLS tunnel is up (SPEC section 1).
+import { readFileSync } from 'node:fs';
+import net from 'node:net';
+import tls from 'node:tls';
+
+export class ListenError extends Error {}
+
+/**
+ * The 1.4 way: one PEM file holding the private key and the certificate
+ * chain, from <io><ssl><key ip='ADDRESS'>file.pem</key></ssl></io>.
+ */
+export function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
+  let pem: string;
+  try {
+    pem = readFileSync(pemFile, 'utf8');
+  } catch (err) {
+    throw new ListenError(`${where}: cannot read ${pemFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new ListenError(`${where}: ${pemFile} holds no private key`);
+  if (!/-----BEGIN CERTIFICATE-----/.test(pem)) throw new ListenError(`${where}: ${pemFile} holds no certificate`);
+  try {
+    tls.createSecureContext({ key: pem, cert: pem });
+  } catch (err) {
+    throw new ListenError(`${where}: ${pemFile} is not a usable key and certificate: ${(err as Error).message}`);
+  }
+  return { key: pem, cert: pem };
+}
+
+export interface ListenSpec {
+  port: number;
+  address: string | undefined;
+  /** Present for a direct-TLS listener. */
+  tls?: tls.TlsOptions;
+  /** How the config names it, for error messages. */
+  where: string;
+}
+
+/** Opens one listener; rejects with a message naming the config element. */
+export function openListener(spec: ListenSpec, onSocket: (s: net.Socket) => void): Promise<net.Server> {
+  const server = spec.tls
+    ? tls.createServer({ ...spec.tls, handshakeTimeout: 30_000 }, onSocket)
+    : net.createServer(onSocket);
+  return new Promise((resolve, reject) => {
+    server.once('error', (err: NodeJS.ErrnoException) => {
+      reject(new ListenError(`${spec.where}: cannot listen: ${err.code === 'EADDRINUSE' ? 'port in use' : err.message}`));
+    });
+    server.listen({ port: spec.port, host: spec.address }, () => {
+      server.removeAllListeners('error');
+      resolve(server);
+    });
+  });
+}
