@@ -94,8 +94,19 @@ function readLimits(l: Element | undefined): C2sLimits {
     depth: 32,
     queueStanzas: 32,
     queueBytes: 65536,
+    connectionsPerAddress: 1000,
+    connectionsTotal: 0,
+    outputBytes: 1 << 20,
+    idleSeconds: 0,
   };
   if (!l) return limits;
+  const c = l.getChild('connections');
+  if (c) {
+    limits.connectionsPerAddress = intValue(c.attr('perip'), tag(c), 'perip', 0, INT_MAX, limits.connectionsPerAddress);
+    limits.connectionsTotal = intValue(c.attr('total'), tag(c), 'total', 0, INT_MAX, limits.connectionsTotal);
+  }
+  limits.outputBytes = intChild(l, 'outbuffer', 1024, INT_MAX, limits.outputBytes);
+  limits.idleSeconds = intChild(l, 'idle', 0, SECONDS_MAX, limits.idleSeconds);
   limits.preAuthStanzaBytes = intChild(l, 'preauthstanza', 1, INT_MAX, limits.preAuthStanzaBytes);
   limits.stanzaBytes = intChild(l, 'stanza', 1, INT_MAX, limits.stanzaBytes);
   // Depth 1 is the stream itself, so a stanza needs at least 2.

@@ -2,6 +2,7 @@
 // <load main='jsm'> module list.
 import { Element } from '../xml/element.js';
 import { ConfigError, type RegisterConfig, type WelcomeConfig, type YakConfig } from './types.js';
+import { readLoginThrottle, readRegisterPolicy } from './policy.js';
 import { intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
 
 export const JSM_NS = 'jabber:config:jsm';
@@ -35,6 +36,8 @@ export function readSessions(service: Element): SessionsConfig {
       browse: raw.getChild('browse')?.elements ?? [],
       zerokSequences: readSequences(raw.getChild('mod_auth_0k')),
       nounregister: raw.getChild('nounregister') !== undefined,
+      registerPolicy: readRegisterPolicy(raw.getChild('register_policy')),
+      loginThrottle: readLoginThrottle(raw.getChild('login_throttle')),
       raw,
     },
   };

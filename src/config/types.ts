@@ -47,6 +47,35 @@ export interface C2sLimits {
   /** Pre-auth queue bounds. Defaults 32 stanzas, 65536 bytes. */
   queueStanzas: number;
   queueBytes: number;
+  /** Connections open at once from one address; 0 = no cap. Default 1000. */
+  connectionsPerAddress: number;
+  /** Connections open at once in total; 0 = no cap. Default 0. */
+  connectionsTotal: number;
+  /** Bytes waiting to be sent to one client before it is cut off. Default 1 MiB. */
+  outputBytes: number;
+  /** Seconds an authenticated connection may stay silent; 0 = forever. Default 0. */
+  idleSeconds: number;
+}
+
+/** Yak's registration policy (<register_policy> in the jsm config). */
+export interface RegisterPolicyConfig {
+  /** At most `max` registrations per `period` seconds from one address; max 0 = no limit. */
+  rate: { max: number; period: number };
+  /** Addresses exempt from the rate (default: loopback). */
+  allow: string[];
+  /** Usernames nobody may register (built-in list plus config). */
+  reserved: string[];
+  /** Shortest acceptable password in characters; 0 = any. */
+  minPassword: number;
+}
+
+/** Failed-login slowing (<login_throttle> in the jsm config). */
+export interface LoginThrottleSettings {
+  free: number;
+  baseMs: number;
+  maxMs: number;
+  forgetMs: number;
+  exempt: string[];
 }
 
 export interface YakConfig {
@@ -68,6 +97,8 @@ export interface YakConfig {
     /** <mod_auth_0k><sequences>N</sequences> (default 500). */
     zerokSequences: number;
     nounregister: boolean;
+    registerPolicy: RegisterPolicyConfig;
+    loginThrottle: LoginThrottleSettings;
     /** The whole <jsm> element, for module-specific options read by the modules themselves. */
     raw: Element;
   };

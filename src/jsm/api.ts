@@ -56,6 +56,8 @@ export interface UserEvent {
 export interface UserCreatedEvent extends UserEvent {
   /** The registration record as stored (fields other than username/password). */
   fields: Element;
+  /** The client's address, when created over the wire. */
+  address?: string;
 }
 
 /** A stanza on its way to a local entity. */

@@ -9,7 +9,8 @@ import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase } from './api.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
 import { PhaseChains } from './phase-chains.js';
-import { Router } from './router.js';
+import { REGISTER_POLICIES } from './modules/register-policies.js';
+import { answerable, Router } from './router.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
 import { errorReply, StanzaError, stanzaError } from './stanza-errors.js';
 
@@ -51,6 +52,8 @@ export class SessionManager {
       this.loaded.push(name);
     }
     this.registrationEnabled = config.jsm.register !== undefined && this.loaded.includes('mod_register');
+    // Registration policies guard mod_register wherever it is loaded (they run first by priority).
+    if (this.loaded.includes('mod_register')) for (const p of REGISTER_POLICIES) p.setup(this.apiFor(p.name));
   }
 
   private apiFor(module: string): ModuleApi {
@@ -136,6 +139,9 @@ export class SessionManager {
       return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }, [q]) };
     }
     if (type !== 'set') throw stanzaError('bad-request');
+    // COMPAT: 1.4's pthsock_client gave an auth set without an id this one,
+    // and its replies (result or error) carry it back.
+    iq.attrs.id ??= 'pthsock_client_auth_ID';
     const method = methodOf(query);
     try {
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
@@ -180,13 +186,16 @@ export class SessionManager {
 
   async endSession(session: Session): Promise<void> {
     if (session.ended) return;
+    // Out of routing before the handlers run: they write to the spool and
+    // broadcast, which takes a while, and a message arriving meanwhile must
+    // go to another session or to offline storage, not to a closed stream.
+    session.ended = true;
+    this.sessions.remove(session);
     try {
       await this.chains.all('session-end', session);
     } catch (err) {
       this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
     }
-    session.ended = true;
-    this.sessions.remove(session);
   }
 
   /**
@@ -198,7 +207,12 @@ export class SessionManager {
     stanza.attrs.from = session.jid.toString();
     try {
       if (stanza.attrs.to !== undefined && !parseJid(stanza.attrs.to)) {
-        return await this.router.bounce(stanza, 'jid-malformed');
+        // Straight back to the session: a reply from an address that does
+        // not parse could not be routed (it was lost), so it carries none.
+        if (!answerable(stanza)) return;
+        const reply = errorReply(stanza, stanzaError('jid-malformed'));
+        delete reply.attrs.from;
+        return session.send(reply);
       }
       const query = stanza.name === 'iq' ? stanza.getChildByNs(NS_REGISTER) : undefined;
       if (query && this.isOwnAccountOrHost(stanza, session)) {
@@ -239,11 +253,13 @@ export class SessionManager {
 
   /** Removes every trace of a user: sessions end, the spool file goes. */
   async removeUser(host: string, user: string): Promise<void> {
-    await this.xdb.remove(host, user);
+    // Sessions end before the file goes: session-end handlers write to the
+    // spool (mod_last's logout record) and would bring the file back.
     for (const s of this.sessions.of(`${user}@${host}`)) {
       await this.endSession(s);
       s.transport.close('account-removed');
     }
+    await this.xdb.remove(host, user);
     await this.chains.all('user-removed', { host, user });
   }
 }

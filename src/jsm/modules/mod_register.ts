@@ -45,7 +45,7 @@ async function createAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
   const records = newAccountRecords((ev) => api.passwordRecords(ev), host, user, password, fields);
   if (!(await api.xdb.create(host, user, records))) throw stanzaError('conflict', 'Username Not Available');
   api.log.info({ user, host, address: req.client.address }, 'registered');
-  await api.notify('user-created', { host, user, fields });
+  await api.notify('user-created', { host, user, fields, address: req.client.address });
   if (config.notify) notifyAdmins(api, host, user, fields);
   sendWelcome(api, host, user);
   return new Element('iq', { type: 'result', id: req.iq.attrs.id });

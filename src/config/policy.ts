@@ -1,0 +1,49 @@
+// Yak's protections in the jsm config: <register_policy> (who may register
+// how often, reserved names, password length) and <login_throttle> (how
+// failed logins are slowed). Both are on with sane defaults when absent.
+import type { Element } from '../xml/element.js';
+import type { LoginThrottleSettings, RegisterPolicyConfig } from './types.js';
+import { INT_MAX, SECONDS_MAX, intChild, intValue, tag, textOf } from './values.js';
+
+/** Loopback: local scripts and benchmarks are never throttled by default. */
+export const LOOPBACK = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
+
+/** Names that would let a stranger pose as the server's staff. */
+export const BUILTIN_RESERVED = ['admin', 'root', 'postmaster', 'hostmaster', 'webmaster', 'abuse'];
+
+export function readRegisterPolicy(p: Element | undefined): RegisterPolicyConfig {
+  const policy: RegisterPolicyConfig = {
+    rate: { max: 5, period: 600 },
+    allow: [...LOOPBACK],
+    reserved: [...BUILTIN_RESERVED],
+    minPassword: 0,
+  };
+  if (!p) return policy;
+  const rate = p.getChild('rate');
+  if (rate) {
+    policy.rate = {
+      max: intValue(rate.attr('max'), tag(rate), 'max', 0, INT_MAX, policy.rate.max),
+      period: intValue(rate.attr('period'), tag(rate), 'period', 1, SECONDS_MAX, policy.rate.period),
+    };
+  }
+  const allow = p.getChildren('allow').map((a) => textOf(a));
+  if (allow.length > 0) policy.allow = allow.filter((a) => a !== '');
+  for (const r of p.getChildren('reserved')) {
+    const name = textOf(r).toLowerCase();
+    if (name && !policy.reserved.includes(name)) policy.reserved.push(name);
+  }
+  policy.minPassword = intChild(p, 'minpassword', 0, 1023, 0);
+  return policy;
+}
+
+export function readLoginThrottle(t: Element | undefined): LoginThrottleSettings {
+  const s: LoginThrottleSettings = { free: 3, baseMs: 100, maxMs: 1000, forgetMs: 15 * 60 * 1000, exempt: [] };
+  if (!t) return s;
+  const where = tag(t);
+  s.free = intValue(t.attr('free'), where, 'free', 0, INT_MAX, s.free);
+  s.baseMs = intValue(t.attr('base'), where, 'base (ms)', 0, 600_000, s.baseMs);
+  s.maxMs = intValue(t.attr('max'), where, 'max (ms)', 0, 3_600_000, s.maxMs);
+  s.forgetMs = intValue(t.attr('forget'), where, 'forget (seconds)', 1, SECONDS_MAX, s.forgetMs / 1000) * 1000;
+  s.exempt = t.getChildren('exempt').map((e) => textOf(e)).filter((e) => e !== '');
+  return s;
+}

@@ -1,0 +1,86 @@
+// Registration policy (Yak): small modules hooked in front of mod_register
+// that can only say no. They run whenever mod_register does; each is
+// configured (or switched off) in <register_policy>, see config/policy.ts.
+import { nodeprep } from '../../jid.js';
+import type { JsmModule, RegisterRequest } from '../api.js';
+import { stanzaError } from '../stanza-errors.js';
+
+/** Runs before mod_register, whatever the <load> order. */
+const BEFORE_REGISTER = { priority: 100 };
+
+/** An account-creating request: a set before a session, not a removal. */
+function creates(req: RegisterRequest): boolean {
+  return !req.session && req.iq.attrs.type === 'set' && !req.query.getChild('remove');
+}
+
+/** At most N new accounts per period from one address (loopback exempt by default). */
+export const registerRateLimit: JsmModule = {
+  name: 'register_rate_limit',
+  setup(api) {
+    const { rate, allow } = api.config.jsm.registerPolicy;
+    if (rate.max === 0) return;
+    const recent = new Map<string, number[]>();
+    const fresh = (address: string, now: number): number[] =>
+      (recent.get(address) ?? []).filter((t) => now - t < rate.period * 1000);
+    api.on(
+      'register',
+      (req) => {
+        if (!creates(req) || allow.includes(req.client.address)) return 'pass';
+        if (fresh(req.client.address, Date.now()).length >= rate.max) {
+          api.log.warn({ address: req.client.address }, 'registration refused: rate limit');
+          throw stanzaError('resource-constraint', 'Too many registrations from your address; try again later');
+        }
+        return 'pass';
+      },
+      BEFORE_REGISTER,
+    );
+    api.on('user-created', (ev) => {
+      if (!ev.address || allow.includes(ev.address)) return;
+      const now = Date.now();
+      recent.set(ev.address, [...fresh(ev.address, now), now]);
+      // Keep the map small: drop addresses whose window has passed.
+      if (recent.size > 10_000) for (const [a] of recent) if (fresh(a, now).length === 0) recent.delete(a);
+    });
+  },
+};
+
+/** Names that would let a stranger pose as staff (and the config's own list). */
+export const registerReservedNames: JsmModule = {
+  name: 'register_reserved_names',
+  setup(api) {
+    const reserved = new Set(api.config.jsm.registerPolicy.reserved.map((n) => nodeprep(n) ?? n));
+    api.on(
+      'register',
+      (req) => {
+        if (!creates(req)) return 'pass';
+        const user = nodeprep(req.query.getChildText('username')?.trim() ?? '');
+        if (user !== undefined && reserved.has(user)) throw stanzaError('conflict', 'Username Not Available');
+        return 'pass';
+      },
+      BEFORE_REGISTER,
+    );
+  },
+};
+
+/** A minimum password length, for new accounts and password changes alike. */
+export const registerPasswordLength: JsmModule = {
+  name: 'register_password_length',
+  setup(api) {
+    const min = api.config.jsm.registerPolicy.minPassword;
+    if (min === 0) return;
+    api.on(
+      'register',
+      (req) => {
+        if (req.iq.attrs.type !== 'set') return 'pass';
+        const password = req.query.getChildText('password');
+        if (password !== undefined && password !== '' && [...password].length < min) {
+          throw stanzaError('not-acceptable', `Password too short: use at least ${min} characters`);
+        }
+        return 'pass';
+      },
+      BEFORE_REGISTER,
+    );
+  },
+};
+
+export const REGISTER_POLICIES: readonly JsmModule[] = [registerRateLimit, registerReservedNames, registerPasswordLength];
