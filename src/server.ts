@@ -12,6 +12,9 @@ import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
 import type { Logger } from './log.js';
 import { Connection } from './net/connection.js';
+import { AddressLimits } from './net/address-limits.js';
+import { KARMA_HEARTBEAT_MS } from './net/karma.js';
+import { refuseConnection } from './c2s/refuse.js';
 import { ListenError, loadTlsOptions, openListener, type ListenSpec } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
@@ -38,6 +41,10 @@ export class YakServer {
   private stopping: Promise<void> | undefined;
   private readonly context: C2sContext;
   private control: ControlSocket | undefined;
+  private readonly limits: AddressLimits;
+  /** Connections under karma, for the shared heartbeat. */
+  private readonly karmaConnections = new Set<Connection>();
+  private readonly timers: NodeJS.Timeout[] = [];
 
   private constructor(
     readonly config: YakConfig,
@@ -46,6 +53,8 @@ export class YakServer {
     this.log = opts.log;
     this.xdb = new SpoolStore(config.spool, { log: opts.log, fsync: opts.fsync ?? true });
     this.jsm = new SessionManager(config, this.xdb, opts.log, MODULES);
+    const l = config.c2s.limits;
+    this.limits = new AddressLimits({ rate: config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal });
     this.context = {
       config,
       jsm: this.jsm,
@@ -80,9 +89,23 @@ export class YakServer {
       if (config.pidfile) await releasePidfile(config.pidfile);
       throw err;
     }
+    server.startTimers();
     for (const ignored of config.ignored) server.log.info({ section: ignored }, 'not provided by Yak; ignored');
     server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool }, 'started');
     return server;
+  }
+
+  /** One karma heartbeat for every connection, and a minute's housekeeping. */
+  private startTimers(): void {
+    const beat = setInterval(() => {
+      for (const c of this.karmaConnections) c.heartbeat();
+    }, KARMA_HEARTBEAT_MS);
+    const prune = setInterval(() => {
+      this.limits.prune();
+      this.jsm.throttle.prune();
+    }, 60_000);
+    for (const t of [beat, prune]) t.unref();
+    this.timers.push(beat, prune);
   }
 
   /** The plain ports actually bound (port 0 in the config means any free port). */
@@ -139,9 +162,26 @@ export class YakServer {
       socket.destroy();
       return;
     }
-    const stream = new C2sStream(new Connection(socket), this.context);
+    const address = socket.remoteAddress ?? 'unknown';
+    const refusal = this.limits.admit(address);
+    if (refusal) {
+      this.log.warn({ address, limit: refusal }, 'connection refused');
+      refuseConnection(socket, this.streamIds, this.config.hosts[0]!);
+      return;
+    }
+    const conn = new Connection(socket, {
+      karma: this.config.c2s.karma,
+      outputBytes: this.config.c2s.limits.outputBytes,
+      onOverflow: () => this.log.warn({ address }, 'client stopped reading; send buffer full, disconnected'),
+    });
+    const stream = new C2sStream(conn, this.context);
     this.streams.add(stream);
-    socket.once('close', () => this.streams.delete(stream));
+    if (this.config.c2s.karma) this.karmaConnections.add(conn);
+    socket.once('close', () => {
+      this.streams.delete(stream);
+      this.karmaConnections.delete(conn);
+      this.limits.release(address);
+    });
   }
 
   private async closeListeners(): Promise<void> {
@@ -154,6 +194,7 @@ export class YakServer {
    */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
+      for (const t of this.timers) clearInterval(t);
       const listenersClosed = this.closeListeners();
       const streams = [...this.streams];
       for (const s of streams) s.close();

@@ -94,6 +94,7 @@ describe('bundled config/jabber.xml', () => {
     assert.equal(cfg.c2s.rate, undefined, 'rate is commented out in the bundled config');
     assert.deepEqual(cfg.c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
+      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0,
     });
     assert.equal(cfg.spool, resolve('./spool'));
     assert.equal(cfg.tlsKeys.size, 0);
@@ -343,13 +344,48 @@ describe('c2s', () => {
   test('limits: defaults and overrides', () => {
     assert.deepEqual(parse().c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
+      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0,
     });
     const c = parse({
-      pthcsock: "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/></limits>",
+      pthcsock:
+        "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/>" +
+        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle></limits>",
     });
     assert.deepEqual(c.c2s.limits, {
       preAuthStanzaBytes: 1000, stanzaBytes: 262144, depth: 10, queueStanzas: 32, queueBytes: 2000,
+      connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300,
     });
+    refuses(() => parse({ pthcsock: "<limits><connections perip='-1'/></limits>" }), '<connections', 'perip');
+    refuses(() => parse({ pthcsock: '<limits><outbuffer>10</outbuffer></limits>' }), '<outbuffer>');
+  });
+});
+
+describe('jsm protections (Yak)', () => {
+  test('register_policy: defaults, overrides, reserved names added to the built-in list', () => {
+    const d = parse().jsm.registerPolicy;
+    assert.deepEqual(d.rate, { max: 5, period: 600 });
+    assert.ok(d.allow.includes('127.0.0.1') && d.allow.includes('::1'));
+    assert.ok(['admin', 'root', 'postmaster', 'hostmaster', 'webmaster', 'abuse'].every((n) => d.reserved.includes(n)));
+    assert.equal(d.minPassword, 0);
+    const c = parse({
+      jsm:
+        "<register_policy><rate max='2' period='60'/><allow>10.1.1.1</allow>" +
+        '<reserved>Support</reserved><minpassword>8</minpassword></register_policy>',
+    }).jsm.registerPolicy;
+    assert.deepEqual(c.rate, { max: 2, period: 60 });
+    assert.deepEqual(c.allow, ['10.1.1.1']);
+    assert.ok(c.reserved.includes('support') && c.reserved.includes('admin'));
+    assert.equal(c.minPassword, 8);
+    refuses(() => parse({ jsm: "<register_policy><rate max='x'/></register_policy>" }), '<rate', 'max');
+  });
+
+  test('login_throttle: defaults and overrides', () => {
+    assert.deepEqual(parse().jsm.loginThrottle, { free: 3, baseMs: 100, maxMs: 1000, forgetMs: 900_000, exempt: [] });
+    const t = parse({
+      jsm: "<login_throttle free='5' base='50' max='2000' forget='60'><exempt>10.0.0.1</exempt></login_throttle>",
+    }).jsm.loginThrottle;
+    assert.deepEqual(t, { free: 5, baseMs: 50, maxMs: 2000, forgetMs: 60_000, exempt: ['10.0.0.1'] });
+    refuses(() => parse({ jsm: "<login_throttle max='-5'/>" }), '<login_throttle', 'max');
   });
 });
 

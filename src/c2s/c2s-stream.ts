@@ -162,12 +162,21 @@ export class C2sStream implements SessionTransport {
 
   private async startSession(user: string, resource: string, reply: Element): Promise<void> {
     const { jsm, config } = this.ctx;
-    this.session = await jsm.openSession(this.host!, user, resource, this);
+    const session = await jsm.openSession(this.host!, user, resource, this);
+    if (this.state !== 'unauthed') {
+      // Closed while the session was opening: cleanup() found no session to end.
+      await jsm.endSession(session);
+      return;
+    }
+    this.session = session;
     this.state = 'authed';
     clearTimeout(this.authTimer);
-    this.parser.limits = { stanzaBytes: config.c2s.limits.stanzaBytes, depth: config.c2s.limits.depth };
+    const limits = config.c2s.limits;
+    this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth };
+    if (limits.idleSeconds > 0) this.conn.setIdleTimeout(limits.idleSeconds * 1000, () => this.close('idle-timeout'));
     this.send(reply);
-    for (const stanza of this.queue.drain()) await jsm.fromSession(this.session, stanza);
+    // `session`, not this.session: a close while these run clears the field.
+    for (const stanza of this.queue.drain()) await jsm.fromSession(session, stanza);
   }
 
   private onClosed(): void {

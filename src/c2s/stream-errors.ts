@@ -14,6 +14,7 @@ export const STREAM_ERRORS = {
   'stanza-too-big': 'Stanza Too Large',
   'stanza-too-deep': 'Stanza Nested Too Deeply',
   'queue-full': 'Too Many Packets Before Authentication',
+  'connection-limit': 'Too Many Connections',
   conflict: 'Disconnected',
   'account-removed': 'Disconnected',
   'connection-timeout': 'Timeout waiting for authentication',
@@ -30,6 +31,7 @@ const CONDITION: Partial<Record<StreamErrorKind, string>> = {
   'stanza-too-big': 'policy-violation',
   'stanza-too-deep': 'policy-violation',
   'queue-full': 'policy-violation',
+  'connection-limit': 'policy-violation',
   'account-removed': 'not-authorized',
   'idle-timeout': 'connection-timeout',
 };

@@ -3,26 +3,15 @@
 // its next attempt is even looked at. A right password still gets in once
 // the wait has passed. Unknown usernames are counted the same way, so the
 // timing of a 401 says nothing about whether the user exists.
-export interface LoginThrottleConfig {
-  /** Failures allowed without any wait. */
-  free: number;
-  /** Wait after the first counted failure, doubled per further failure (ms). */
-  baseMs: number;
-  /** Longest wait (ms). */
-  maxMs: number;
-  /** A key's failures are forgotten this long after its last failure (ms). */
-  forgetMs: number;
-  /** Addresses (exact) that are never slowed. */
-  exempt: string[];
-}
+import type { LoginThrottleSettings } from '../config/types.js';
 
-export const DEFAULT_LOGIN_THROTTLE: LoginThrottleConfig = {
-  free: 3,
-  baseMs: 100,
-  maxMs: 1000,
-  forgetMs: 15 * 60 * 1000,
-  exempt: [],
-};
+/**
+ * free: failures allowed without any wait; baseMs: the wait after the first
+ * counted failure, doubled per further failure up to maxMs; forgetMs: a
+ * key's failures are forgotten this long after its last; exempt: addresses
+ * never slowed. Defaults and config: config/policy.ts.
+ */
+export type LoginThrottleConfig = LoginThrottleSettings;
 
 interface KeyState {
   failures: number;
@@ -35,7 +24,7 @@ export class LoginThrottle {
   private readonly keys = new Map<string, KeyState>();
 
   constructor(
-    readonly cfg: LoginThrottleConfig = DEFAULT_LOGIN_THROTTLE,
+    readonly cfg: LoginThrottleConfig,
     private readonly now: () => number = Date.now,
   ) {}
 

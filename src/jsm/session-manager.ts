@@ -8,6 +8,7 @@ import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase } from './api.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
+import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
@@ -27,6 +28,8 @@ export class SessionManager {
   readonly loaded: string[] = [];
   private readonly hosts: Set<string>;
   readonly registrationEnabled: boolean;
+  /** Slows password guessing; shared by every connection. */
+  readonly throttle: LoginThrottle;
 
   constructor(
     readonly config: YakConfig,
@@ -35,6 +38,7 @@ export class SessionManager {
     available: ReadonlyMap<string, JsmModule>,
   ) {
     this.hosts = new Set(config.hosts);
+    this.throttle = new LoginThrottle(config.jsm.loginThrottle);
     this.router = new Router({
       chains: this.chains,
       sessions: this.sessions,
@@ -143,18 +147,17 @@ export class SessionManager {
     // and its replies (result or error) carry it back.
     iq.attrs.id ??= 'pthsock_client_auth_ID';
     const method = methodOf(query);
+    // 406 for a missing username comes before any waiting.
+    const user = usernameOf(query);
+    await this.throttle.gate(user, client.address);
     try {
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
+      this.throttle.succeeded(ok.user);
       this.log.info({ user: ok.user, host: client.host, address: client.address, method }, 'login ok');
       return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: ok };
     } catch (err) {
       if (err instanceof StanzaError && err.code === 401) {
-        let user: string | undefined;
-        try {
-          user = usernameOf(query);
-        } catch {
-          user = undefined;
-        }
+        this.throttle.failed(user, client.address);
         this.log.warn({ user, host: client.host, address: client.address, method }, 'login failed');
       }
       throw err;
@@ -236,6 +239,9 @@ export class SessionManager {
       }
       await this.router.route(stanza, session);
     } catch (err) {
+      // A stanza without `to` was for the user's own account: its error
+      // comes from there (a reply without `from` could not be routed back).
+      stanza.attrs.to ??= session.jid.bare;
       await this.router.fail(stanza, err);
     }
   }
