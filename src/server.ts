@@ -36,6 +36,7 @@ export class YakServer {
   private readonly servers: net.Server[] = [];
   private readonly tlsServers = new Map<net.Server, boolean>();
   private readonly streams = new Set<C2sStream>();
+  private readonly sockets = new Set<net.Socket>();
   private readonly streamIds = new Set<string>();
   private readonly log: Logger;
   private stopping: Promise<void> | undefined;
@@ -176,9 +177,11 @@ export class YakServer {
     });
     const stream = new C2sStream(conn, this.context);
     this.streams.add(stream);
+    this.sockets.add(socket);
     if (this.config.c2s.karma) this.karmaConnections.add(conn);
     socket.once('close', () => {
       this.streams.delete(stream);
+      this.sockets.delete(socket);
       this.karmaConnections.delete(conn);
       this.limits.release(address);
     });
@@ -198,17 +201,19 @@ export class YakServer {
       const listenersClosed = this.closeListeners();
       const streams = [...this.streams];
       for (const s of streams) s.close();
-      await Promise.race([Promise.all(streams.map((s) => s.idle)), delay(5000)]);
+      // Bounded: a stanza stuck in a handler must not hold the shutdown forever.
+      let timer: NodeJS.Timeout | undefined;
+      const limit = new Promise<void>((r) => (timer = setTimeout(r, 5000)));
+      await Promise.race([Promise.all(streams.map((s) => s.idle)), limit]);
+      clearTimeout(timer);
       await this.control?.close();
       await this.xdb.flush();
+      // Peers that did not answer our </stream:stream> are not waited for.
+      for (const s of this.sockets) s.destroy();
       await listenersClosed;
       if (this.config.pidfile) await releasePidfile(this.config.pidfile);
       this.log.info('stopped');
     })();
     return this.stopping;
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref());
 }

@@ -2,6 +2,7 @@
 // "Crash and concurrency tests for storage"; SPEC section 3, 409 row).
 // Every connection has its header answered before the first request goes
 // out, so the twenty requests really are in the server at the same time.
+// Also a login racing its own connection's close: no session may outlive it.
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,7 +11,7 @@ import type { ClientStream } from '../src/client/client-stream.js';
 import { NS_AUTH } from '../src/xdb/xdb.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
-import { authIq, registerIq, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 
 const CONNECTIONS = 20;
 
@@ -52,7 +53,7 @@ async function storedPassword(yak: TestYak, user: string): Promise<string | unde
   return root.elements.find((e) => e.attrs.xdbns === NS_AUTH)?.text();
 }
 
-describe('one username registered from 20 connections at once', () => {
+describe('racing connections', { timeout: 25_000 }, () => {
   let yak: TestYak;
   before(async () => {
     yak = await startYak();
@@ -61,7 +62,7 @@ describe('one username registered from 20 connections at once', () => {
     await yak?.stop();
   });
 
-  test('exactly one result, 19 errors 409, and the password is the winner’s', async () => {
+  test('one username from 20 connections at once: one result, 19 errors 409, the winner’s password', async () => {
     const replies = await race(yak, Array(CONNECTIONS).fill('race'));
     const winner = onlyOneWinner(replies);
     const loser = (winner + 1) % CONNECTIONS;
@@ -87,5 +88,23 @@ describe('one username registered from 20 connections at once', () => {
   test('after the race the name stays taken', async () => {
     const [again] = await race(yak, ['race']);
     assert.equal(errorCode(again!), '409', `a later registration must get 409: ${again}`);
+  });
+
+  test('a login that replaces a session, from a connection that closes at once, leaves no session', async () => {
+    // Replacing a session ends the old one first, which writes to the spool
+    // (last logout); the new connection is gone before that write is done.
+    await registerUser(yak, 'ghost', 'secret');
+    for (let round = 0; round < 5; round++) {
+      const first = await loginUser(yak, 'ghost', 'secret', 'Here');
+      const second = await yak.connect();
+      second.send(authIq('ghost', 'Here', { password: 'secret' }));
+      second.socket.end();
+      await Promise.all([first.whenClosed(), second.whenClosed()]);
+      // Let the server finish what the two connections started.
+      await yak.server.xdb.flush();
+      await new Promise((r) => setImmediate(r));
+      const left = yak.server.jsm.sessions.of(`ghost@${yak.host}`);
+      assert.deepEqual(left.map((x) => x.jid.toString()), [], `round ${round}: no session may outlive its connection`);
+    }
   });
 });

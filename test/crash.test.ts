@@ -125,6 +125,8 @@ describe('kill -9 during a registration storm', { timeout: 25_000 }, () => {
 
     const failures = await loginAll(second.port, [...result.acked]);
     assert.deepEqual(failures, [], 'every acknowledged user must log in after the restart');
+    // Logins and logouts write too (last activity, offline delivery): let them finish.
+    assert.deepEqual(await second.stop(), { code: 0, signal: null }, second.stderr());
 
     const hostDir = path.join(spool, HOST);
     const files = await readdir(hostDir);

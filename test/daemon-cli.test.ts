@@ -47,7 +47,7 @@ function assertRefused(run: RunResult, ...mentions: string[]): void {
   assert.doesNotMatch(run.stderr, /^\s+at /m, 'a refusal is a message, not a stack trace');
 }
 
-describe('jabberd refuses to start', () => {
+describe('jabberd refuses to start', { timeout: 25_000 }, () => {
   test('on a missing config file, naming the file', async () => {
     const missing = path.join(dir, 'no-such-jabber.xml');
     assertRefused(await runJabberd(['-c', missing, '-s', path.join(dir, 'spool')]), missing, 'cannot read');
@@ -68,7 +68,8 @@ describe('jabberd refuses to start', () => {
   test('on an invalid port, naming the element and the value', async () => {
     for (const port of ['99999', '-1', 'abc']) {
       const file = await configFile(`port-${port}.xml`, bundledConfigText().replace("port='0'", `port='${port}'`));
-      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]), `<ip port='${port}'>`, 'port must be');
+      const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]);
+      assertRefused(run, `<ip port='${port}'>`, 'port must be');
     }
   });
 
@@ -86,7 +87,8 @@ describe('jabberd refuses to start', () => {
     try {
       const port = (blocker.address() as net.AddressInfo).port;
       const file = await configFile('busy.xml', bundledConfigText(port));
-      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]), `<ip port='${port}'>`, 'port in use');
+      const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]);
+      assertRefused(run, `<ip port='${port}'>`, 'port in use');
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
@@ -106,7 +108,7 @@ describe('jabberd refuses to start', () => {
   });
 });
 
-describe('jabberd starts', () => {
+describe('jabberd starts', { timeout: 25_000 }, () => {
   test('over a stale pidfile, writes its own pid, and removes it on SIGTERM', async () => {
     // A process that has exited: its pid names nobody (barring a prompt reuse).
     const dead = spawnSync(process.execPath, ['-e', '']).pid;
@@ -135,7 +137,7 @@ describe('jabberd starts', () => {
   });
 });
 
-describe('SIGTERM', () => {
+describe('SIGTERM', { timeout: 25_000 }, () => {
   let daemon: Daemon;
   const clients: ClientStream[] = [];
   before(async () => {

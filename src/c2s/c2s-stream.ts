@@ -51,12 +51,17 @@ export class C2sStream implements SessionTransport {
       {
         header: (attrs, name) => this.onHeader(name, attrs),
         stanza: (el, size) => this.onStanza(el, size),
-        end: () => this.close(),
+        // Requests sent just before </stream:stream> are still answered.
+        end: () => this.enqueue(async () => this.close()),
         error: (err) => this.onParseError(err),
       },
       { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth },
     );
-    conn.attach({ text: (t) => this.parser.write(t), closed: () => this.onClosed() });
+    conn.attach({
+      text: (t) => this.parser.write(t),
+      badEncoding: () => this.onParseError(new StreamParseError('xml', 'invalid UTF-8')),
+      closed: () => this.onClosed(),
+    });
     const authtime = ctx.config.c2s.authtime;
     if (authtime > 0) {
       this.authTimer = setTimeout(() => this.close('connection-timeout'), authtime * 1000);

@@ -11,6 +11,8 @@ export function refuseConnection(socket: Socket, liveIds: ReadonlySet<string>, h
   do id = randomHex(4);
   while (liveIds.has(id));
   socket.on('error', () => socket.destroy());
+  // Read and drop whatever comes, so the peer's close is seen and the socket goes.
+  socket.resume();
   socket.end(serverHeader(id, host, false) + streamError('connection-limit').toString() + '</stream:stream>');
   setTimeout(() => socket.destroy(), 5000).unref();
 }

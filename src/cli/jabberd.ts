@@ -47,6 +47,13 @@ async function main(): Promise<number> {
     return 0;
   }
   const log = createLogger({ debug: opts.debug, file: config.log.file });
+  // Handlers go in before anything listens: a signal that comes while the
+  // server starts must end in the same clean stop (pidfile removed), not in
+  // the default sudden death. Signal handlers do not keep the process alive.
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   let server: YakServer;
   try {
     server = await YakServer.start(config, { log });
@@ -57,14 +64,9 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string): void => {
-      log.info({ signal }, 'shutting down');
-      server.stop().then(resolve, resolve);
-    };
-    process.once('SIGTERM', () => stop('SIGTERM'));
-    process.once('SIGINT', () => stop('SIGINT'));
-  });
+  const signal = await signalled;
+  log.info({ signal }, 'shutting down');
+  await server.stop().catch((err: unknown) => log.error({ err }, 'shutdown failed'));
   log.flush();
   return 0;
 }

@@ -18,6 +18,12 @@ export interface ConnectOptions {
   headerAttrs?: Record<string, string>;
   /** Milliseconds to wait for the connection and the server header. */
   timeout?: number;
+  /**
+   * Called with the new stream before any byte arrives, to add listeners
+   * that must not miss what comes with the server's header (features, or
+   * the stream error refusing an unknown host).
+   */
+  setup?: (stream: ClientStream) => void;
 }
 
 /** The stream ended; carries the server's <stream:error> when it sent one first. */
@@ -84,6 +90,7 @@ export class ClientStream extends EventEmitter {
         ? tls.connect({ host, port, rejectUnauthorized: false, ...(typeof opts.tls === 'object' ? opts.tls : {}) })
         : net.connect({ host, port });
       const stream = new ClientStream(socket);
+      opts.setup?.(stream);
       const timer = setTimeout(() => {
         socket.destroy();
         reject(new Error(`no stream header from ${host}:${port} within ${timeout} ms`));

@@ -43,11 +43,9 @@ export class Router {
     }
   }
 
-  /** Sends an error reply unless the stanza is itself an error. */
+  /** Sends an error reply unless the stanza is one that is never answered. */
   async bounce(stanza: Element, condition: StanzaCondition | StanzaError): Promise<void> {
-    if (stanza.attrs.type === 'error') return;
-    // Presence is never answered with an error: it would tell a stranger about us.
-    if (stanza.name === 'presence') return;
+    if (!answerable(stanza)) return;
     const err = condition instanceof StanzaError ? condition : stanzaError(condition);
     const reply = errorReply(stanza, err);
     if (!reply.attrs.to) return;
@@ -97,4 +95,16 @@ export class Router {
   private userExists(to: Jid): Promise<boolean> {
     return this.deps.xdb.exists(to.host, to.user!);
   }
+}
+
+/**
+ * Whether a stanza may get an error reply. Errors never (no loops), nor iq
+ * results (RFC 6120 8.2.3: a response is not answered), nor presence: an
+ * error would tell a stranger about us.
+ */
+export function answerable(stanza: Element): boolean {
+  const type = stanza.attrs.type;
+  if (type === 'error') return false;
+  if (stanza.name === 'iq' && type === 'result') return false;
+  return stanza.name !== 'presence';
 }

@@ -217,7 +217,8 @@ export class SessionManager {
         delete reply.attrs.from;
         return session.send(reply);
       }
-      const query = stanza.name === 'iq' ? stanza.getChildByNs(NS_REGISTER) : undefined;
+      const request = stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set');
+      const query = request ? stanza.getChildByNs(NS_REGISTER) : undefined;
       if (query && this.isOwnAccountOrHost(stanza, session)) {
         // Answered straight to the session: the iq may have no `to` to route a reply by.
         try {

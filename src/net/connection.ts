@@ -5,12 +5,16 @@
 // (a client that stops reading is cut off instead of growing our memory),
 // and an optional idle timeout.
 import type { Socket } from 'node:net';
-import { StringDecoder } from 'node:string_decoder';
 import type { KarmaConfig } from '../config/types.js';
 import { Karma } from './karma.js';
 
+/** Karma hands read bytes to the parser in pieces this big. */
+const KARMA_SLICE = 256;
+
 export interface ConnectionHandlers {
   text(chunk: string): void;
+  /** The bytes are not UTF-8 (SPEC section 1: UTF-8 only). Nothing more is read. */
+  badEncoding(): void;
   /** The socket is gone (peer closed, error, or we ended it). Called once. */
   closed(): void;
 }
@@ -24,10 +28,14 @@ export interface ConnectionOptions {
 }
 
 export class Connection {
-  private readonly decoder = new StringDecoder('utf8');
+  // Fatal: bad bytes end the stream instead of turning silently into U+FFFD.
+  private readonly decoder = new TextDecoder('utf-8', { fatal: true });
+  private badBytes = false;
   private handlers: ConnectionHandlers | undefined;
   private gone = false;
   private readonly karma: Karma | undefined;
+  /** Bytes read but held back by karma, oldest first. */
+  private held: Buffer[] = [];
   readonly address: string;
 
   constructor(
@@ -55,15 +63,53 @@ export class Connection {
     return this.karma?.paused ?? false;
   }
 
+  /** Decodes across reads (a character split between two reads arrives whole). */
+  private deliver(buf: Buffer): void {
+    if (this.badBytes) return;
+    let text: string;
+    try {
+      text = this.decoder.decode(buf, { stream: true });
+    } catch {
+      this.badBytes = true;
+      this.handlers?.badEncoding();
+      return;
+    }
+    this.handlers?.text(text);
+  }
+
   private onData(buf: Buffer): void {
-    // The chunk already read is still handled; only further reads wait.
-    if (this.karma?.read(buf.length)) this.socket.pause();
-    this.handlers?.text(this.decoder.write(buf));
+    if (!this.karma) {
+      this.deliver(buf);
+      return;
+    }
+    this.held.push(buf);
+    this.release();
+  }
+
+  /**
+   * Hands held bytes to the parser in small slices while karma allows, so a
+   * big read cannot slip past the budget in one piece; the rest waits for
+   * the next heartbeat, with the socket paused meanwhile.
+   */
+  private release(): void {
+    const karma = this.karma!;
+    while (this.held.length > 0 && !karma.paused && !this.gone) {
+      const buf = this.held[0]!;
+      const slice = buf.subarray(0, KARMA_SLICE);
+      if (slice.length === buf.length) this.held.shift();
+      else this.held[0] = buf.subarray(KARMA_SLICE);
+      karma.read(slice.length);
+      this.deliver(slice);
+    }
+    if (this.held.length > 0 || karma.paused) this.socket.pause();
+    else if (this.isOpen) this.socket.resume();
   }
 
   /** The 2-second karma heartbeat (driven by the server for all connections at once). */
   heartbeat(): void {
-    if (this.karma?.heartbeat() && this.isOpen) this.socket.resume();
+    if (!this.karma) return;
+    this.karma.heartbeat();
+    if (this.isOpen) this.release();
   }
 
   write(text: string): void {
@@ -87,6 +133,9 @@ export class Connection {
     if (!this.isOpen) return;
     if (text !== undefined) this.socket.end(text);
     else this.socket.end();
+    // Nothing more is parsed; reading on lets the peer's close be seen even under karma.
+    this.held = [];
+    this.socket.resume();
     // A peer that never reads must not keep the socket forever.
     setTimeout(() => this.socket.destroy(), 5000).unref();
   }

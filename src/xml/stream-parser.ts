@@ -37,6 +37,8 @@ export class StreamParser {
   private readonly stack: Element[] = [];
   private depth = 0;
   private stanzaStart = 0;
+  /** Characters fed so far: saxes's `position` is only right inside its event handlers. */
+  private fed = 0;
   private failed = false;
   limits: StreamLimits;
 
@@ -73,7 +75,11 @@ export class StreamParser {
   write(chunk: string): void {
     if (this.failed) return;
     this.sax.write(chunk);
-    if (!this.failed && this.depth >= 2) this.checkSize();
+    this.fed += chunk.length;
+    // Also between events: a start tag (or the text before one) that never
+    // ends is buffered by saxes and must be bounded like a stanza. (After
+    // write() returns, saxes's `position` counts the last chunk twice.)
+    if (!this.failed) this.checkSize(this.fed);
   }
 
   private fail(err: StreamParseError): void {
@@ -91,8 +97,8 @@ export class StreamParser {
     this.sax.on('error', () => {});
   }
 
-  private checkSize(): void {
-    if (this.sax.position - this.stanzaStart > this.limits.stanzaBytes) {
+  private checkSize(position = this.sax.position): void {
+    if (position - this.stanzaStart > this.limits.stanzaBytes) {
       this.fail(new StreamParseError('too-big', `stanza larger than ${this.limits.stanzaBytes} bytes`));
     }
   }
@@ -100,6 +106,7 @@ export class StreamParser {
   private onOpen(name: string, attrs: Record<string, string>): void {
     this.depth++;
     if (this.depth === 1) {
+      this.stanzaStart = this.sax.position;
       this.handlers.header(attrs, name);
       return;
     }
@@ -108,11 +115,8 @@ export class StreamParser {
       return;
     }
     const e = new Element(name, attrs);
-    if (this.depth === 2) this.stanzaStart = this.sax.position - 1;
-    else {
-      this.stack[this.stack.length - 1]!.children.push(e);
-      this.checkSize();
-    }
+    if (this.depth > 2) this.stack[this.stack.length - 1]!.children.push(e);
+    this.checkSize();
     this.stack.push(e);
   }
 
@@ -123,12 +127,25 @@ export class StreamParser {
       return;
     }
     const e = this.stack.pop()!;
-    if (this.depth === 1) this.handlers.stanza(e, this.sax.position - this.stanzaStart);
+    if (this.depth === 1) {
+      // Its end tags are counted too: a stanza is either whole and within the bound, or refused.
+      this.checkSize();
+      if (this.failed) return;
+      const size = this.sax.position - this.stanzaStart;
+      // The next stanza starts right after this one's end tag.
+      this.stanzaStart = this.sax.position;
+      this.handlers.stanza(e, size);
+    }
   }
 
   private onText(t: string): void {
     // Text directly inside the stream (whitespace keepalives) is dropped.
-    if (this.depth < 2) return;
+    // saxes reports it once it has read the '<' that follows: the next
+    // stanza starts at that '<'.
+    if (this.depth < 2) {
+      this.stanzaStart = this.sax.position - 1;
+      return;
+    }
     this.stack[this.stack.length - 1]!.children.push(t);
     this.checkSize();
   }

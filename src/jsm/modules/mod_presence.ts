@@ -39,6 +39,21 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
   }
 }
 
+/**
+ * The session goes unavailable: `p` goes to whoever could see it, its
+ * subscribers and own resources when it broadcast, and every target of its
+ * directed presence in any case (RFC 3921 5.1.4), even when it never
+ * broadcast or was invisible.
+ */
+async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
+  const directed = directedOf(s);
+  const wasVisible = s.available && !s.data.get('invisible');
+  s.available = false;
+  if (wasVisible) await broadcast(api, s, p, directed);
+  else for (const to of directed) await api.deliver(copyTo(p, s.jid.toString(), to));
+  directed.clear();
+}
+
 /** First available presence: learn the contacts' presence (answered locally), then the rest. */
 async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
   const roster = await readRoster(api.xdb, s.host, s.user);
@@ -58,11 +73,8 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
   delete p.attrs.to;
   delete p.attrs.from;
   if (type === 'unavailable') {
-    const wasAvailable = s.available;
-    s.available = false;
     s.presence = p;
-    if (wasAvailable && !s.data.get('invisible')) await broadcast(api, s, p, directedOf(s));
-    directedOf(s).clear();
+    await leave(api, s, p);
     return;
   }
   if (type === 'invisible') {
@@ -123,12 +135,11 @@ export const modPresence: JsmModule = {
       return answerProbe(api, d);
     });
     api.on('session-end', async (s) => {
-      if (!s.available) return;
+      if (!s.available && directedOf(s).size === 0) return;
       const p = new Element('presence', { type: 'unavailable' });
       const status = s.presence?.attrs.type === 'unavailable' ? s.presence.getChildText('status') : undefined;
       if (status) p.c('status').t(status);
-      s.available = false;
-      if (!s.data.get('invisible')) await broadcast(api, s, p, directedOf(s));
+      await leave(api, s, p);
     });
   },
 };

@@ -46,8 +46,10 @@ async function createAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
   if (!(await api.xdb.create(host, user, records))) throw stanzaError('conflict', 'Username Not Available');
   api.log.info({ user, host, address: req.client.address }, 'registered');
   await api.notify('user-created', { host, user, fields, address: req.client.address });
-  if (config.notify) notifyAdmins(api, host, user, fields);
-  sendWelcome(api, host, user);
+  // Delivered (or stored) before the reply: a client that logs in right
+  // after registering finds its welcome waiting, not still on its way.
+  if (config.notify) await notifyAdmins(api, host, user, fields);
+  await sendWelcome(api, host, user);
   return new Element('iq', { type: 'result', id: req.iq.attrs.id });
 }
 

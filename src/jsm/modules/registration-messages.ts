@@ -1,6 +1,8 @@
 // The messages a registration sends: the notice to admins (<register
 // notify='yes'>) and the <welcome> message to the new user. Both go through
 // the normal delivery path, so an offline recipient gets them at login.
+// They resolve once delivered or stored, and never reject: a failed
+// delivery is logged and must not fail the registration itself.
 import { Element } from '../../xml/element.js';
 import type { ModuleApi } from '../api.js';
 
@@ -11,20 +13,20 @@ function message(from: string, to: string, subject: string, body: string): Eleme
   ]);
 }
 
-function send(api: ModuleApi, stanza: Element): void {
-  api.deliver(stanza).catch((err: unknown) => api.log.error({ err, to: stanza.attrs.to }, 'delivery failed'));
+function send(api: ModuleApi, stanza: Element): Promise<void> {
+  return api.deliver(stanza).catch((err: unknown) => api.log.error({ err, to: stanza.attrs.to }, 'delivery failed'));
 }
 
 /** Every admin JID (read and write) learns the new user and its fields, never the password. */
-export function notifyAdmins(api: ModuleApi, host: string, user: string, fields: Element): void {
+export async function notifyAdmins(api: ModuleApi, host: string, user: string, fields: Element): Promise<void> {
   const admins = new Set([...api.config.jsm.admin.read, ...api.config.jsm.admin.write]);
   if (admins.size === 0) return;
   const lines = [`Registration has been completed for user ${user}@${host}.`];
   for (const f of fields.elements) lines.push(`${f.name}: ${f.text()}`);
-  for (const admin of admins) send(api, message(host, admin, 'Registration Notice', lines.join('\n')));
+  for (const admin of admins) await send(api, message(host, admin, 'Registration Notice', lines.join('\n')));
 }
 
-export function sendWelcome(api: ModuleApi, host: string, user: string): void {
+export async function sendWelcome(api: ModuleApi, host: string, user: string): Promise<void> {
   const w = api.config.jsm.welcome;
-  if (w) send(api, message(host, `${user}@${host}`, w.subject, w.body));
+  if (w) await send(api, message(host, `${user}@${host}`, w.subject, w.body));
 }

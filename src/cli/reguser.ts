@@ -1,0 +1,300 @@
+#!/usr/bin/env node
+// reguser (book example 7-5, SPEC section 9): ask a Jabber server which
+// registration fields it wants, or create accounts.
+//
+//   reguser yak:5222                       -> [Enquiry] Fields: username password email name
+//   reguser yak username=joseph password=spinach 'name=Joseph Adams' email=joseph@yak
+//                                          -> [Attempt] (joseph) Successful registration
+//   reguser yak --file users.txt           -> one [Attempt] line per account, then [Summary]
+//
+// Exit status: 0 success, 1 a registration was refused (or a list line was
+// skipped), 2 usage, connection or protocol trouble.
+import { readFileSync } from 'node:fs';
+import { Command, CommanderError } from 'commander';
+import { ClientStream, ReplyTimeoutError, StreamClosedError, streamErrorText } from '../client/client-stream.js';
+import { IqError } from '../client/iq.js';
+import { register, registrationForm } from '../client/register.js';
+import { FieldError, parseFieldPairs, parseUserList, UserListError, type UserListEntry } from '../client/user-list.js';
+
+const EXIT_OK = 0;
+const EXIT_REFUSED = 1;
+const EXIT_TROUBLE = 2;
+/** Registrations in flight on the connection during a --file run. */
+const WINDOW = 16;
+/** Longest a single timer may run (setTimeout's limit); see batch(). */
+const NO_REQUEST_TIMEOUT = 2 ** 31 - 1;
+
+interface Options {
+  domain?: string;
+  tls?: boolean;
+  file?: string;
+  timeout: string;
+}
+
+interface Target {
+  host: string;
+  port: number;
+  /** host:port as the user wrote the host, for messages. */
+  display: string;
+}
+
+/** Trouble that ends the run with a message on stderr and exit status 2. */
+class Trouble extends Error {}
+
+const program = new Command('reguser')
+  .description('Query a Jabber server for its registration fields, or register accounts (jabber:iq:register)')
+  .usage('[options] host[:port] [field=value ...]')
+  .argument('[server]', 'Jabber server, host[:port]; port 5222 by default (5223 with --tls)')
+  .argument('[fields...]', "field=value pairs; without any, list the server's fields")
+  .option('--domain <name>', 'Jabber host name for the stream header when it differs from the TCP host')
+  .option('--tls', 'connect with TLS (the old port 5223 style)')
+  .option('--file <file>', 'register every account listed in FILE over one connection')
+  .option('--timeout <seconds>', 'how long to wait for a silent server (longer than a karma pause)', '30')
+  .addHelpText(
+    'after',
+    `
+Examples:
+  $ reguser yak:5222
+  [Enquiry] Fields: username password email name
+  $ reguser yak username=joseph password=spinach 'name=Joseph Adams' email=joseph@yak
+  [Attempt] (joseph) Successful registration
+  $ reguser yak --file users.txt
+
+FILE holds one account per line, either as field=value words (quoted as in
+a shell; blank lines and lines starting with # are ignored) or as CSV with a
+header line naming the fields (username,password,name,email).`,
+  )
+  .exitOverride();
+
+/** The target, or undefined when `server` is not host[:port]. */
+function parseTarget(server: string, tls: boolean): Target | undefined {
+  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(server) ?? /^([^:]+)(?::(\d+))?$/.exec(server);
+  // An IPv6 address without brackets has several colons and no port.
+  const host = m ? m[1]! : server;
+  const portText = m?.[2];
+  const port = portText === undefined ? (tls ? 5223 : 5222) : Number(portText);
+  if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  const shown = m && server.startsWith('[') ? `[${host}]` : host;
+  return { host, port, display: `${shown}:${port}` };
+}
+
+/**
+ * The enquiry line lists username and password first (the fields every
+ * server requires), then the others in alphabetical order. The book's
+ * script read the fields into a Perl hash, so its order was whatever the
+ * hash gave; sorting makes our line stable whichever order a server lists
+ * its fields in, and for the book's <register><name/><email/></register>
+ * it prints the book's line exactly: "username password email name".
+ */
+function enquiryOrder(fields: readonly string[]): string[] {
+  const first = ['username', 'password'].filter((f) => fields.includes(f));
+  const rest = fields.filter((f) => !first.includes(f)).sort();
+  return [...first, ...rest];
+}
+
+function attemptLine(user: string, err?: IqError): string {
+  return `[Attempt] (${user}) ${err ? `Error: ${err.display}` : 'Successful registration'}`;
+}
+
+function say(line: string): void {
+  process.stdout.write(line + '\n');
+}
+
+/** Stream-level failures become Trouble with a message naming the server. */
+function troubleFrom(err: unknown, target: Target, timeoutMs: number): unknown {
+  if (err instanceof StreamClosedError) {
+    return new Trouble(
+      err.streamError
+        ? `Jabber server at ${target.display} ended the stream: ${streamErrorText(err.streamError)}`
+        : `connection to Jabber server at ${target.display} lost`,
+    );
+  }
+  if (err instanceof ReplyTimeoutError) {
+    return new Trouble(`no reply from Jabber server at ${target.display} within ${timeoutMs / 1000} s`);
+  }
+  return err;
+}
+
+async function enquiry(stream: ClientStream, timeout: number): Promise<number> {
+  try {
+    const form = await registrationForm(stream, { timeout });
+    say(`[Enquiry] Fields: ${enquiryOrder(form.fields).join(' ')}`);
+    return EXIT_OK;
+  } catch (err) {
+    if (!(err instanceof IqError)) throw err;
+    say(`[Enquiry] Error: ${err.display}`);
+    return EXIT_REFUSED;
+  }
+}
+
+async function attempt(stream: ClientStream, fields: [string, string][], timeout: number): Promise<number> {
+  const user = fields.find(([n]) => n === 'username')![1];
+  try {
+    await register(stream, fields, { timeout });
+    say(attemptLine(user));
+    return EXIT_OK;
+  } catch (err) {
+    if (!(err instanceof IqError)) throw err;
+    say(attemptLine(user, err));
+    return EXIT_REFUSED;
+  }
+}
+
+type Outcome = { kind: 'ok' | 'refused' | 'skipped'; line: string } | { kind: 'trouble'; err: unknown };
+
+/**
+ * Registers every account of the list over this one connection, keeping a
+ * few requests in flight (the server answers them in order) and printing
+ * the outcomes in list order. A server with karma pauses reading for a
+ * while once a connection has sent too much (1.4's classic values: about
+ * 12 s), so the timeout here is for silence: the batch gives up only when
+ * requests are waiting and nothing at all arrived for `timeout` ms.
+ */
+async function batch(stream: ClientStream, entries: UserListEntry[], timeout: number): Promise<number> {
+  const counts = { ok: 0, refused: 0, skipped: 0 };
+  const inFlight: Promise<Outcome>[] = [];
+  let trouble: unknown;
+  let silence: NodeJS.Timeout | undefined;
+  const watch = (): void => {
+    clearTimeout(silence);
+    silence = setTimeout(() => {
+      trouble ??= new ReplyTimeoutError(`silent for ${timeout} ms`);
+      stream.socket.destroy();
+    }, timeout);
+  };
+  stream.on('stanza', watch);
+  watch();
+  const settle = async (): Promise<void> => {
+    const out = await inFlight.shift()!;
+    if (out.kind === 'trouble') {
+      trouble ??= out.err;
+      return;
+    }
+    if (trouble !== undefined) return;
+    counts[out.kind]++;
+    say(out.line);
+  };
+  try {
+    for (const entry of entries) {
+      if (trouble !== undefined) break;
+      if (entry.kind === 'broken') {
+        inFlight.push(Promise.resolve({ kind: 'skipped', line: `[Skipped] (line ${entry.line}) ${entry.reason}` }));
+      } else {
+        inFlight.push(
+          // The silence watchdog above is the real limit; this one only has to be longer.
+          register(stream, entry.fields, { timeout: NO_REQUEST_TIMEOUT }).then(
+            (): Outcome => ({ kind: 'ok', line: attemptLine(entry.username) }),
+            (err: unknown): Outcome =>
+              err instanceof IqError
+                ? { kind: 'refused', line: attemptLine(entry.username, err) }
+                : { kind: 'trouble', err },
+          ),
+        );
+      }
+      while (inFlight.length >= WINDOW) await settle();
+    }
+    while (inFlight.length > 0) await settle();
+  } finally {
+    clearTimeout(silence);
+    stream.off('stanza', watch);
+  }
+  const done = counts.ok + counts.refused + counts.skipped;
+  say(`[Summary] ${counts.ok} registered, ${counts.refused} failed, ${counts.skipped} skipped`);
+  if (trouble !== undefined) {
+    if (trouble instanceof StreamClosedError || trouble instanceof ReplyTimeoutError) {
+      process.stderr.write(`reguser: stopped after ${done} of ${entries.length} lines\n`);
+    }
+    throw trouble;
+  }
+  return counts.refused + counts.skipped > 0 ? EXIT_REFUSED : EXIT_OK;
+}
+
+function readList(file: string): UserListEntry[] {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new Trouble(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  try {
+    return parseUserList(text).entries;
+  } catch (err) {
+    if (err instanceof UserListError) throw new Trouble(`${file}: ${err.message}`);
+    throw err;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length <= 2) {
+    program.outputHelp({ error: true });
+    return EXIT_TROUBLE;
+  }
+  try {
+    program.parse(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_TROUBLE;
+    throw err;
+  }
+  const opts = program.opts<Options>();
+  const [server, words = []] = program.processedArgs as [string | undefined, string[] | undefined];
+  const usage = (message: string): number => {
+    process.stderr.write(`reguser: ${message}\n(reguser --help for usage)\n`);
+    return EXIT_TROUBLE;
+  };
+  if (server === undefined) return usage('no server given');
+  const seconds = Number(opts.timeout);
+  if (!(seconds > 0)) return usage(`--timeout must be a positive number of seconds, not "${opts.timeout}"`);
+  const timeout = seconds * 1000;
+  const target = parseTarget(server, !!opts.tls);
+  if (!target) return usage(`"${server}" is not host[:port]`);
+  if (opts.file !== undefined && words.length > 0) return usage('give either field=value pairs or --file, not both');
+  let fields: [string, string][] | undefined;
+  if (words.length > 0) {
+    try {
+      fields = parseFieldPairs(words);
+    } catch (err) {
+      if (err instanceof FieldError) return usage(err.message);
+      throw err;
+    }
+  }
+
+  try {
+    const entries = opts.file === undefined ? undefined : readList(opts.file);
+    let stream: ClientStream;
+    try {
+      stream = await ClientStream.connect({
+        host: target.host,
+        port: target.port,
+        domain: opts.domain ?? target.host,
+        tls: !!opts.tls,
+        timeout,
+      });
+    } catch {
+      process.stderr.write(`Cannot reach Jabber server at ${target.display}\n`);
+      return EXIT_TROUBLE;
+    }
+    try {
+      if (entries) return await batch(stream, entries, timeout);
+      if (fields) return await attempt(stream, fields, timeout);
+      return await enquiry(stream, timeout);
+    } catch (err) {
+      throw troubleFrom(err, target, timeout);
+    } finally {
+      await stream.close();
+    }
+  } catch (err) {
+    if (!(err instanceof Trouble)) throw err;
+    process.stderr.write(`reguser: ${err.message}\n`);
+    return EXIT_TROUBLE;
+  }
+}
+
+main(process.argv).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`reguser: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = EXIT_TROUBLE;
+  },
+);

@@ -1,0 +1,323 @@
+// SPEC section 5: jabber:iq:auth get and set with plain, digest and 0k
+// credentials, the error table, the 0k chain's life, a config without
+// mod_auth_plain, and a second login on the same resource.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { ClientStream } from '../src/client/client-stream.js';
+import { digestFor, zerokHash } from '../src/util/hash.js';
+import type { Element } from '../src/xml/element.js';
+import { parseXml } from '../src/xml/parse.js';
+import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { assertStreamErrorElement, clientHeader, errorReplyXml, noLoginThrottle, prng, RawClient, readSpool } from './helpers/transcript.js';
+
+type Cred = { password?: string; digest?: string; hash?: string };
+
+const authGet = (user: string | undefined, id = 'g'): Element =>
+  parseXml(`<iq type='get' id='${id}'><query xmlns='jabber:iq:auth'>${user === undefined ? '' : `<username>${user}</username>`}</query></iq>`);
+
+/** The markers the server announces for `user` (the query's children after <username>). */
+async function announced(yak: TestYak, user: string): Promise<Element> {
+  const c = await yak.connect();
+  try {
+    const reply = await c.request(authGet(user));
+    assert.equal(reply.attrs.type, 'result', reply.toString());
+    return reply.elements[0]!;
+  } finally {
+    c.socket.destroy();
+  }
+}
+
+/** One login attempt on a fresh connection; the reply type ('result' or 'error' with code). */
+async function attempt(yak: TestYak, user: string, cred: Cred | ((c: ClientStream) => Cred)): Promise<string> {
+  const c = await yak.connect();
+  try {
+    const reply = await c.request(authIq(user, 'Try', typeof cred === 'function' ? cred(c) : cred));
+    return reply.attrs.type === 'result' ? 'result' : `error ${reply.getChild('error')?.attrs.code}`;
+  } finally {
+    c.socket.destroy();
+  }
+}
+
+async function tokenOf(yak: TestYak, user: string): Promise<string> {
+  return (await readSpool(yak.spool, yak.host, user))!.records.get('jabber:iq:auth:0k')!.getChildText('token')!;
+}
+
+describe('jabber:iq:auth with the bundled config', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: noLoginThrottle });
+    await registerUser(yak, 'dj', 'secret');
+  });
+  after(() => yak.stop());
+
+  test('get: username, each marker in <load> order, <resource/> last', async () => {
+    const c = await yak.connect();
+    const token = await tokenOf(yak, 'dj');
+    const query = `<query xmlns='jabber:iq:auth'><username>dj</username><password/><digest/><sequence>499</sequence><token>${token}</token><resource/></query>`;
+    assertXml(await c.request(authGet('dj', 'auth_1')), `<iq type='result' id='auth_1'>${query}</iq>`);
+    c.sendRaw("<iq type='get'><query xmlns='jabber:iq:auth'><username>dj</username></query></iq>");
+    assertXml(await c.next(), `<iq type='result'>${query}</iq>`);
+    await c.close();
+  });
+
+  test('error table: 406 without username or resource, 401 for unknown users and bad credentials', async () => {
+    const c = await yak.connect();
+    const cases: [string, string, number, string][] = [
+      ['get', '', 406, 'modify'],
+      ['get', '<username/>', 406, 'modify'],
+      ['get', '<username>nobody</username>', 401, 'auth'],
+      ['set', '<password>secret</password><resource>Work</resource>', 406, 'modify'],
+      ['set', '<username>dj</username><password>secret</password>', 406, 'modify'],
+      ['set', '<username>dj</username><password>secret</password><resource/>', 406, 'modify'],
+      ['set', '<username>nobody</username><password>secret</password><resource>Work</resource>', 401, 'auth'],
+      ['set', '<username>dj</username><password>Secret</password><resource>Work</resource>', 401, 'auth'],
+      ['set', '<username>dj</username><password/><resource>Work</resource>', 401, 'auth'],
+      ['set', '<username>dj</username><resource>Work</resource>', 401, 'auth'],
+      ['set', `<username>dj</username><digest>${'0'.repeat(40)}</digest><resource>Work</resource>`, 401, 'auth'],
+      ['set', `<username>dj</username><hash>${'0'.repeat(40)}</hash><resource>Work</resource>`, 401, 'auth'],
+    ];
+    for (const [type, inside, code, errType] of cases) {
+      const query = `<query xmlns='jabber:iq:auth'>${inside}</query>`;
+      const reply = await c.request(parseXml(`<iq type='${type}' id='e'>${query}</iq>`));
+      assertXml(reply, errorReplyXml(" id='e'", query, code, errType));
+    }
+    // Still not logged in: a login works on the same connection.
+    assertXml(await c.request(authIq('dj', 'Work', { password: 'secret' }, 'ok')), "<iq type='result' id='ok'/>");
+    await c.close();
+  });
+
+  test('plain: the result echoes the id, or pthsock_client_auth_ID; the session exists', async () => {
+    const c = await yak.connect();
+    c.sendRaw(authIq('DJ', 'Plain', { password: 'wrong' }).toString().replace(" id='auth'", ''));
+    const refused = await c.next();
+    assert.equal(refused.attrs.id, 'pthsock_client_auth_ID');
+    assert.equal(refused.getChild('error')?.attrs.code, '401');
+    c.sendRaw(authIq('DJ', 'Plain', { password: 'secret' }).toString().replace(" id='auth'", ''));
+    assertXml(await c.next(), "<iq type='result' id='pthsock_client_auth_ID'/>");
+    const mine = await c.request(parseXml("<iq type='get' id='me' to='localhost'><query xmlns='jabber:iq:register'/></iq>"));
+    assert.equal(mine.attrs.to, 'dj@localhost/Plain');
+    await c.close();
+  });
+
+  test('digest: sha1(stream id + password), any case; another stream id is refused', async () => {
+    assert.equal(digestFor('3EE948B0', 'Calli0pe'), '48fc78be9ec8f86d8ce1c39c320c97c21d62334d');
+    assert.equal(await attempt(yak, 'dj', (c) => ({ digest: digestFor(c.streamId, 'secret') })), 'result');
+    assert.equal(await attempt(yak, 'dj', (c) => ({ digest: digestFor(c.streamId, 'secret').toUpperCase() })), 'result');
+    assert.equal(await attempt(yak, 'dj', (c) => ({ digest: digestFor(c.streamId, 'Secret') })), 'error 401');
+    const other = await yak.connect();
+    assert.equal(await attempt(yak, 'dj', { digest: digestFor(other.streamId, 'secret') }), 'error 401');
+    other.socket.destroy();
+  });
+
+  test('0k: sequence N-1 announced, each hash accepted once, the sequence goes down', async () => {
+    await registerUser(yak, 'zk', 'spinach');
+    const token = await tokenOf(yak, 'zk');
+    assert.equal((await announced(yak, 'zk')).getChildText('sequence'), '499');
+    assert.equal(await attempt(yak, 'zk', { hash: zerokHash('wrong', token, 499) }), 'error 401');
+    const h499 = zerokHash('spinach', token, 499);
+    assert.equal(await attempt(yak, 'zk', { hash: h499 }), 'result');
+    assert.equal(await attempt(yak, 'zk', { hash: h499 }), 'error 401');
+    const next = await announced(yak, 'zk');
+    assert.equal(next.getChildText('sequence'), '498');
+    assert.equal(next.getChildText('token'), token);
+    assert.equal(await attempt(yak, 'zk', { hash: zerokHash('spinach', token, 498).toUpperCase() }), 'result');
+    const stored = (await readSpool(yak.spool, yak.host, 'zk'))!.records.get('jabber:iq:auth:0k')!;
+    assert.equal(stored.getChildText('sequence'), '498');
+    assert.equal(stored.getChildText('hash'), zerokHash('spinach', token, 498));
+  });
+
+  test("same user and resource again: the old stream gets 'Replaced by new connection', then Disconnected", async () => {
+    const old = await loginUser(yak, 'dj', 'secret', 'Work');
+    old.keepRaw = true;
+    const other = await loginUser(yak, 'dj', 'secret', 'Home');
+    const fresh = await yak.connect();
+    assertXml(await fresh.request(authIq('dj', 'Work', { password: 'secret' }, 'again')), "<iq type='result' id='again'/>");
+    const first = await old.next((e) => e.name !== 'presence' || e.attrs.type === 'unavailable');
+    assertXml(first, "<presence type='unavailable' to='dj@localhost/Work' from='*'><status>Replaced by new connection</status></presence>");
+    assertStreamErrorElement(await old.next(), 'Disconnected', 'conflict');
+    await old.whenClosed();
+    assert.ok(old.received.endsWith('</stream:stream>'), old.received);
+    const mine = await fresh.request(parseXml("<iq type='get' id='me' to='localhost'><query xmlns='jabber:iq:register'/></iq>"));
+    assert.equal(mine.attrs.to, 'dj@localhost/Work');
+    assert.equal(other.closed, false, 'another resource is not touched');
+    await fresh.close();
+    await other.close();
+  });
+});
+
+test('0k: a spent chain is no longer offered, and a plain login regenerates it', async () => {
+  const yak = await startYak({
+    tweak: (cfg) => {
+      noLoginThrottle(cfg);
+      cfg.jsm.zerokSequences = 2;
+    },
+  });
+  try {
+    await registerUser(yak, 'spent', 'pw');
+    const token = await tokenOf(yak, 'spent');
+    assertXml(await announced(yak, 'spent'), `<query xmlns='jabber:iq:auth'><username>spent</username><password/><digest/><sequence>1</sequence><token>${token}</token><resource/></query>`);
+    assert.equal(await attempt(yak, 'spent', { hash: zerokHash('pw', token, 1) }), 'result');
+    assert.equal((await announced(yak, 'spent')).getChildText('sequence'), '0');
+    assert.equal(await attempt(yak, 'spent', { hash: zerokHash('pw', token, 0) }), 'result');
+    assertXml(await announced(yak, 'spent'), "<query xmlns='jabber:iq:auth'><username>spent</username><password/><digest/><resource/></query>");
+    // Nothing left to prove with: even the last hash again is refused.
+    assert.equal(await attempt(yak, 'spent', { hash: zerokHash('pw', token, 0) }), 'error 401');
+    assert.equal(await attempt(yak, 'spent', { password: 'pw' }), 'result');
+    const renewed = await announced(yak, 'spent');
+    assert.equal(renewed.getChildText('sequence'), '1');
+    assert.equal(await attempt(yak, 'spent', { hash: zerokHash('pw', renewed.getChildText('token')!, 1) }), 'result');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('markers follow the <load> order', async () => {
+  const yak = await startYak({
+    tweak: (cfg) => {
+      const mods = cfg.jsm.modules.filter((m) => m !== 'mod_auth_0k');
+      mods.splice(mods.indexOf('mod_auth_plain'), 0, 'mod_auth_0k');
+      cfg.jsm.modules = mods;
+    },
+  });
+  try {
+    await registerUser(yak, 'order', 'pw');
+    assertXml(await announced(yak, 'order'), "<query xmlns='jabber:iq:auth'><username>order</username><sequence>499</sequence><token>*</token><password/><digest/><resource/></query>");
+  } finally {
+    await yak.stop();
+  }
+});
+
+describe('without mod_auth_plain', () => {
+  const PASSWORD = 'Plaintext-Never-Stored';
+  let spool: string;
+  let yak: TestYak;
+  before(async () => {
+    spool = await mkdtemp(path.join(os.tmpdir(), 'yak-noplain-'));
+    const text = readFileSync(BUNDLED_CONFIG, 'utf8');
+    const configText = text.split('\n').filter((l) => !l.includes('<mod_auth_plain>')).join('\n');
+    assert.notEqual(configText, text);
+    yak = await startYak({ configText, spool, tweak: noLoginThrottle });
+    await registerUser(yak, 'np', PASSWORD);
+  });
+  after(async () => {
+    await yak.stop();
+    await rm(spool, { recursive: true, force: true });
+  });
+
+  test('no <password/> nor <digest/> offered; plaintext and digest refused; 0k works', async () => {
+    const token = await tokenOf(yak, 'np');
+    assertXml(await announced(yak, 'np'), `<query xmlns='jabber:iq:auth'><username>np</username><sequence>499</sequence><token>${token}</token><resource/></query>`);
+    assert.equal(await attempt(yak, 'np', { password: PASSWORD }), 'error 401');
+    assert.equal(await attempt(yak, 'np', (c) => ({ digest: digestFor(c.streamId, PASSWORD) })), 'error 401');
+    assert.equal(await attempt(yak, 'np', { hash: zerokHash(PASSWORD, token, 499) }), 'result');
+  });
+
+  test('the plaintext is stored nowhere, also after a password change', async () => {
+    const check = async (secret: string): Promise<void> => {
+      const file = (await readSpool(spool, yak.host, 'np'))!;
+      assertXml(file.records.get('jabber:iq:auth')!, "<password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'/>");
+      assert.ok(!file.text.includes(secret), file.text);
+    };
+    await check(PASSWORD);
+    const c = await yak.connect();
+    const token = await tokenOf(yak, 'np');
+    const seq = Number((await announced(yak, 'np')).getChildText('sequence'));
+    assert.equal((await c.request(authIq('np', 'Work', { hash: zerokHash(PASSWORD, token, seq) }))).attrs.type, 'result');
+    const change = "<iq type='set' id='pw' to='localhost'><query xmlns='jabber:iq:register'><password>Changed-Never-Stored</password></query></iq>";
+    assert.equal((await c.request(parseXml(change))).attrs.type, 'result');
+    await c.close();
+    await check('Changed-Never-Stored');
+    const renewed = await tokenOf(yak, 'np');
+    assert.equal(await attempt(yak, 'np', { hash: zerokHash('Changed-Never-Stored', renewed, 499) }), 'result');
+  });
+});
+
+test('digest is not offered when no plaintext is stored (mod_auth_plain loaded later)', async () => {
+  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-noplain-'));
+  try {
+    const text = readFileSync(BUNDLED_CONFIG, 'utf8').replace(/^.*<mod_auth_plain>.*$/m, '');
+    const first = await startYak({ configText: text, spool });
+    await registerUser(first, 'zeroonly', 'pw');
+    await first.stop();
+    const yak = await startYak({ spool, tweak: noLoginThrottle });
+    try {
+      const token = await tokenOf(yak, 'zeroonly');
+      assertXml(await announced(yak, 'zeroonly'), `<query xmlns='jabber:iq:auth'><username>zeroonly</username><password/><sequence>499</sequence><token>${token}</token><resource/></query>`);
+      assert.equal(await attempt(yak, 'zeroonly', { password: 'pw' }), 'error 401');
+      assert.equal(await attempt(yak, 'zeroonly', (c) => ({ digest: digestFor(c.streamId, 'pw') })), 'error 401');
+      assert.equal(await attempt(yak, 'zeroonly', { hash: zerokHash('pw', token, 499) }), 'result');
+    } finally {
+      await yak.stop();
+    }
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+});
+
+// The book's exchanges of sections 3 and 5 as data: one list per
+// connection. A send or an expected reply may depend on the stream id and
+// the previous reply (digest, 0k).
+interface Ctx {
+  streamId: string;
+  last: Element | undefined;
+}
+type Text = string | ((ctx: Ctx) => string);
+
+function bookTranscript(user: string, name: string): { send: Text; recv: Text }[][] {
+  const form = `<instructions>Choose a username and password to register with this server.</instructions><name/><email/><username/><password/>`;
+  const get = { send: `<iq type='get' id='auth_1'><query xmlns='jabber:iq:auth'><username>${user}</username></query></iq>`, recv: `<iq type='result' id='auth_1'><query xmlns='jabber:iq:auth'><username>${user}</username><password/><digest/><sequence>499</sequence><token>*</token><resource/></query></iq>` };
+  const set = (cred: Text): Text => (ctx) =>
+    `<iq type='set' id='auth_2'><query xmlns='jabber:iq:auth'><username>${user}</username>${typeof cred === 'string' ? cred : cred(ctx)}<resource>Work</resource></query></iq>`;
+  const ok = "<iq type='result' id='auth_2'/>";
+  return [
+    [
+      { send: "<iq type='get' id='reg_1'><query xmlns='jabber:iq:register'/></iq>", recv: `<iq type='result' id='reg_1'><query xmlns='jabber:iq:register'>${form}</query></iq>` },
+      { send: `<iq type='set' id='reg_2'><query xmlns='jabber:iq:register'><username>${user}</username><password>sécret</password><email>lel@plevna.com</email><name>${name}</name></query></iq>`, recv: "<iq type='result' id='reg_2'/>" },
+    ],
+    [get, { send: set('<password>sécret</password>'), recv: ok }],
+    [get, { send: set(({ streamId }) => `<digest>${digestFor(streamId, 'sécret')}</digest>`), recv: ok }],
+    [
+      get,
+      { send: set(({ last }) => `<hash>${zerokHash('sécret', last!.elements[0]!.getChildText('token')!, 499)}</hash>`), recv: ok },
+      {
+        send: "<iq type='get' id='reg_3' to='localhost'><query xmlns='jabber:iq:register'/></iq>",
+        recv: `<iq type='result' id='reg_3' from='localhost' to='${user}@localhost/Work'><query xmlns='jabber:iq:register'><password/><instructions>*</instructions><name>${name}</name><email>lel@plevna.com</email><key>*</key><registered/></query></iq>`,
+      },
+    ],
+  ];
+}
+
+test('the book exchanges of sections 3 and 5 with their bytes split at random points', async () => {
+  const yak = await startYak();
+  try {
+    for (const seed of [1, 2, 3, 5, 8, 13, 21, 34]) {
+      const rand = prng(seed);
+      const user = `lëslie☃${seed}`;
+      try {
+        for (const exchanges of bookTranscript(user, 'Léslie Hâwke 𝄞')) {
+          const c = await RawClient.connect(yak.port);
+          try {
+            await c.writeSplit(clientHeader('localhost'), rand);
+            const ctx: Ctx = { streamId: (await c.serverHeader()).id!, last: undefined };
+            for (const { send, recv } of exchanges) {
+              await c.writeSplit(typeof send === 'string' ? send : send(ctx), rand);
+              ctx.last = await c.next();
+              assertXml(ctx.last, typeof recv === 'string' ? recv : recv(ctx));
+            }
+          } finally {
+            c.destroy();
+          }
+        }
+      } catch (err) {
+        throw new Error(`seed ${seed}: ${(err as Error).message}`, { cause: err });
+      }
+    }
+  } finally {
+    await yak.stop();
+  }
+});

@@ -1,0 +1,236 @@
+// The protections of SPEC sections 2, 5 and 7 seen from outside: karma,
+// connection limits, failed-login slowing, registration policy, the send
+// buffer bound and a full disk. Loopback only, bounded in time.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { ClientStream } from '../src/client/client-stream.js';
+import { Element } from '../src/xml/element.js';
+import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+
+function timeIq(id: string): Element {
+  return new Element('iq', { type: 'get', id, to: 'localhost' }, [new Element('query', { xmlns: 'jabber:iq:time' })]);
+}
+
+function errorCode(reply: Element): string | undefined {
+  return reply.getChild('error')?.attrs.code;
+}
+
+describe('karma', () => {
+  let yak: TestYak;
+  before(async () => {
+    // The 1.4 values: 1,000 bytes per 2-second heartbeat.
+    yak = await startYak({ tweak: (c) => (c.c2s.karma = { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 }) });
+    await registerUser(yak, 'flood', 'pw');
+    await registerUser(yak, 'calm', 'pw');
+  });
+  after(() => yak.stop());
+
+  test('a flooding client is slowed to its budget while another logs in normally', async () => {
+    const flooder = await loginUser(yak, 'flood', 'pw');
+    let answered = 0;
+    flooder.on('stanza', (e: Element) => {
+      if (e.name === 'iq' && e.attrs.id?.startsWith('f')) answered++;
+    });
+    // About 40 KB at once: forty heartbeats' worth of budget.
+    for (let i = 0; i < 400; i += 50) {
+      flooder.sendRaw(Array.from({ length: 50 }, (_, j) => timeIq(`f${i + j}`).toString()).join(''));
+    }
+    const calm = await yak.connect();
+    const login = await calm.request(authIq('calm', 'desk', { password: 'pw' }));
+    assert.equal(login.attrs.type, 'result');
+    const time = await calm.request(timeIq('c1'));
+    assert.equal(time.attrs.type, 'result');
+    assert.ok(answered < 400, `the flood was not slowed: ${answered} of 400 answered before a fresh login finished`);
+    assert.equal(flooder.closed, false, 'karma pauses reading; it does not drop the connection');
+  });
+});
+
+describe('connection limits', () => {
+  test('<rate points time> refuses the extra connection with a policy-violation stream error', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.rate = { points: 2, time: 60 }) });
+    try {
+      await yak.connect();
+      await yak.connect();
+      const refused = await ClientStream.connect({ port: yak.port, domain: 'localhost' });
+      const err = await refused.next((e) => e.name === 'stream:error');
+      assert.equal(err.text(), 'Too Many Connections');
+      assert.ok(err.getChild('policy-violation', 'urn:ietf:params:xml:ns:xmpp-streams'));
+      await refused.whenClosed();
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('connections per address are capped; a closed one frees its place', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.limits.connectionsPerAddress = 2) });
+    try {
+      const a = await yak.connect();
+      await yak.connect();
+      const refused = await ClientStream.connect({ port: yak.port, domain: 'localhost' });
+      await refused.next((e) => e.name === 'stream:error');
+      await a.close();
+      const again = await yak.connect();
+      assert.equal(again.closed, false);
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('failed logins', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak();
+    await registerUser(yak, 'dj', 'secret');
+  });
+  after(() => yak.stop());
+
+  test('30 wrong passwords are slowed with the default settings; the right one still works', async () => {
+    const c = await yak.connect();
+    const latencies: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const t0 = performance.now();
+      const reply = await c.request(authIq('dj', 'guess', { password: `wrong${i}` }, `g${i}`), 10_000);
+      latencies.push(performance.now() - t0);
+      assert.equal(errorCode(reply), '401');
+    }
+    assert.ok(latencies[29]! > latencies[0]! + 500, `not slowed: first ${latencies[0]} ms, last ${latencies[29]} ms`);
+    const ok = await c.request(authIq('dj', 'right', { password: 'secret' }), 10_000);
+    assert.equal(ok.attrs.type, 'result');
+  });
+
+  test('an unknown user is answered like a wrong password', async () => {
+    const c = await yak.connect();
+    const reply = await c.request(authIq('nobody', 'x', { password: 'pw' }), 10_000);
+    assert.equal(errorCode(reply), '401');
+  });
+});
+
+describe('registration policy', () => {
+  test('a burst beyond the per-address limit is refused with a clear error', async () => {
+    // Loopback is exempt by default; this server exempts nobody.
+    const yak = await startYak({
+      tweak: (c) => {
+        c.jsm.registerPolicy.allow = [];
+        c.jsm.registerPolicy.rate = { max: 3, period: 600 };
+      },
+    });
+    try {
+      const c = await yak.connect();
+      const codes: (string | undefined)[] = [];
+      for (let i = 0; i < 5; i++) codes.push(errorCode(await c.request(registerIq(`burst${i}`, 'pw', {}, `b${i}`))));
+      assert.deepEqual(codes, [undefined, undefined, undefined, '500', '500']);
+      const refused = await c.request(registerIq('burst9', 'pw', {}, 'b9'));
+      assert.equal(refused.getChild('error')?.attrs.type, 'wait');
+      assert.match(refused.getChild('error')!.text(), /try again later/);
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('reserved names and short passwords are refused', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.jsm.registerPolicy.reserved.push('support');
+        c.jsm.registerPolicy.minPassword = 6;
+      },
+    });
+    try {
+      const c = await yak.connect();
+      for (const name of ['admin', 'Root', 'postmaster', 'hostmaster', 'webmaster', 'abuse', 'support']) {
+        assert.equal(errorCode(await c.request(registerIq(name, 'longenough'))), '409', name);
+      }
+      const short = await c.request(registerIq('shorty', 'abc'));
+      assert.equal(errorCode(short), '406');
+      assert.match(short.getChild('error')!.text(), /at least 6 characters/);
+      assert.equal(errorCode(await c.request(registerIq('shorty', 'abcdef'))), undefined);
+      // A password change inside a session obeys the same rule.
+      const s = await loginUser(yak, 'shorty', 'abcdef');
+      const change = await s.request(
+        new Element('iq', { type: 'set', to: 'localhost' }, [
+          new Element('query', { xmlns: 'jabber:iq:register' }, [new Element('password', {}, ['abc'])]),
+        ]),
+      );
+      assert.equal(errorCode(change), '406');
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('a client that stops reading', () => {
+  test('is cut off once its send buffer is full, and the server goes on', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.c2s.limits.outputBytes = 64 * 1024;
+        // The sender's 2.4 MB would take an hour under 1.4 karma.
+        c.c2s.karma = undefined;
+      },
+    });
+    try {
+      await registerUser(yak, 'reader', 'pw');
+      await registerUser(yak, 'sender', 'pw');
+      const sender = await loginUser(yak, 'sender', 'pw');
+      const message = (i: number, size: number): Element =>
+        new Element('message', { to: 'reader@localhost', id: `m${i}` }, [new Element('body', {}, ['x'.repeat(size)])]);
+      // 1.6 MB waits offline for the reader...
+      for (let i = 0; i < 40; i++) sender.send(message(i, 40_000));
+      assert.equal((await sender.request(timeIq('stored'), 30_000)).attrs.type, 'result');
+      const reader = await loginUser(yak, 'reader', 'pw');
+      reader.socket.pause();
+      reader.sendRaw('<presence/>');
+      // ...and more keeps coming while it never reads, more than the
+      // kernel's socket buffers hold (bounded: at most 64 MB).
+      const online = (): boolean => yak.server.jsm.sessions.of('reader@localhost').length > 0;
+      for (let i = 0; i < 1600 && online(); i++) {
+        sender.send(message(100 + i, 40_000));
+        if (i % 20 === 19) await sender.request(timeIq(`s${i}`), 30_000);
+      }
+      assert.equal(online(), false, 'the reader was never cut off');
+      // The client sees the end once it reads what the kernel still holds.
+      reader.socket.resume();
+      await reader.whenClosed();
+      const fresh = await loginUser(yak, 'sender', 'pw', 'again');
+      assert.equal((await fresh.request(timeIq('alive'))).attrs.type, 'result');
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('a full disk', () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'yak-full-'));
+    // A tiny tmpfs of our own (CI runs as root, as this project's machines do).
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', dir]);
+  });
+  after(async () => {
+    execFileSync('umount', [dir]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('registration gets 500, logins go on, and it works again when space returns', async () => {
+    const yak = await startYak({ spool: path.join(dir, 'spool') });
+    try {
+      await registerUser(yak, 'early', 'pw');
+      const filler = path.join(dir, 'filler');
+      // Fill what is left; the write stops with ENOSPC.
+      await writeFile(filler, Buffer.alloc(1024 * 1024)).catch(() => undefined);
+      const c = await yak.connect();
+      const full = await c.request(registerIq('late', 'pw'));
+      assert.equal(errorCode(full), '500');
+      const login = await c.request(authIq('early', 'x', { password: 'pw' }));
+      assert.equal(login.attrs.type, 'result', 'an existing user still logs in');
+      await rm(filler);
+      await registerUser(yak, 'late', 'pw');
+      (await loginUser(yak, 'late', 'pw')).socket.destroy();
+    } finally {
+      await yak.stop();
+    }
+  });
+});

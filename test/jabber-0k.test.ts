@@ -1,0 +1,67 @@
+// jabber-0k as a child process (book example 7-4, SPEC section 5), and its
+// output used for a real 0k login.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { authOffer } from '../src/client/auth.js';
+import { authIq, registerUser, startYak } from './helpers/yak.js';
+
+const ZEROK = fileURLToPath(new URL('../src/cli/jabber-0k.js', import.meta.url));
+
+function jabber0k(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [ZEROK, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(input ?? '');
+  });
+}
+
+describe('jabber-0k', () => {
+  test('the book vector: -p secret -t ABCDE -s 400', async () => {
+    const r = await jabber0k(['-p', 'secret', '-t', 'ABCDE', '-s', '400']);
+    assert.equal(r.stdout, '01945b9b2c3207c4cce5dc99e50605779f570077\n');
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+  });
+
+  test('long options, and the password from standard input with -p -', async () => {
+    const r = await jabber0k(['--password', '-', '--token', 'ABCDE', '--sequence', '400'], 'secret\n');
+    assert.equal(r.stdout, '01945b9b2c3207c4cce5dc99e50605779f570077\n');
+    assert.equal(r.code, 0);
+  });
+
+  test('a missing option is a usage error (exit 2)', async () => {
+    const r = await jabber0k(['-p', 'secret', '-t', 'ABCDE']);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /--sequence/);
+  });
+
+  test('a sequence that is not a whole number is a usage error', async () => {
+    const r = await jabber0k(['-p', 'secret', '-t', 'ABCDE', '-s', '4x']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /sequence must be a whole number/);
+  });
+
+  test('its hash logs in to a real server', async () => {
+    const yak = await startYak();
+    try {
+      await registerUser(yak, 'zk', 'secret');
+      const c = await yak.connect();
+      const offer = await authOffer(c, 'zk');
+      const r = await jabber0k(['-p', 'secret', '-t', offer.token!, '-s', String(offer.sequence)]);
+      assert.equal(r.code, 0);
+      const reply = await c.request(authIq('zk', 'Work', { hash: r.stdout.trim() }));
+      assert.equal(reply.attrs.type, 'result');
+      await c.close();
+    } finally {
+      await yak.stop();
+    }
+  });
+});

@@ -1,0 +1,583 @@
+// SPEC section 8, the smaller session-manager modules with their 1.4
+// reply formats: mod_vcard, mod_last, mod_time, mod_version, mod_browse,
+// mod_xml (jabber:iq:private), mod_echo, mod_announce, mod_admin,
+// mod_agents, mod_log; and the <welcome> and registration notice messages,
+// which travel the real delivery path (offline storage included).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { ClientStream } from '../src/client/client-stream.js';
+import { loadConfig } from '../src/config/load.js';
+import type { YakConfig } from '../src/config/types.js';
+import { YakServer } from '../src/server.js';
+import { YAK_VERSION } from '../src/version.js';
+import type { Element } from '../src/xml/element.js';
+import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import {
+  closeAll,
+  login,
+  newUser,
+  noKarma,
+  onlineUser,
+  PASSWORD,
+  plain,
+  sessionEnded,
+  spoolRecords,
+  STAMP,
+  subscribeBoth,
+  xml,
+  type Client,
+} from './helpers/session.js';
+
+const isMessage = (e: Element): boolean => e.name === 'message';
+
+describe('modules answering queries', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({
+      tweak: (c) => {
+        plain(c);
+        c.jsm.browse = [
+          xml(
+            "<service type='jud' jid='users.example.org' name='User Directory'>" +
+              '<ns>jabber:iq:search</ns><ns>jabber:iq:register</ns></service>',
+          ),
+          xml("<conference type='public' jid='conference.example.org' name='Chat Rooms'/>"),
+        ];
+      },
+    });
+  });
+  after(() => yak.stop());
+
+  describe('mod_vcard', () => {
+    test('own set and get, others get, nobody else sets, stored as vcard-temp', async () => {
+      const a = await newUser(yak, 'vc1');
+      const b = await newUser(yak, 'vc2');
+      try {
+        const card = "<vCard xmlns='vcard-temp'><FN>Vera Card</FN><NICKNAME>vc</NICKNAME><EMAIL><USERID>v@example.org</USERID></EMAIL></vCard>";
+        assertXml(await a.request(`<iq type='set' id='v1'>${card}</iq>`), "<iq type='result' id='v1' to='vc1@localhost/Work' from='vc1@localhost'/>");
+        assertXml(await a.request("<iq type='get' id='v2'><vCard xmlns='vcard-temp'/></iq>"), `<iq type='result' id='v2' to='vc1@localhost/Work' from='vc1@localhost'>${card}</iq>`);
+        assertXml(
+          await b.request("<iq type='get' id='v3' to='vc1@localhost'><vCard xmlns='vcard-temp'/></iq>"),
+          `<iq type='result' id='v3' to='vc2@localhost/Work' from='vc1@localhost'>${card}</iq>`,
+        );
+        assertXml(
+          await b.request("<iq type='set' id='v4' to='vc1@localhost'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard></iq>"),
+          "<iq type='error' id='v4' to='vc2@localhost/Work' from='vc1@localhost'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard>" +
+            "<error code='403' type='auth'>Forbidden</error></iq>",
+        );
+        // A user who never set one has an empty card.
+        assertXml(
+          await a.request("<iq type='get' id='v5' to='vc2@localhost'><vCard xmlns='vcard-temp'/></iq>"),
+          "<iq type='result' id='v5' to='vc1@localhost/Work' from='vc2@localhost'><vCard xmlns='vcard-temp'/></iq>",
+        );
+        assertXml(
+          await a.request("<iq type='get' id='v6' to='nobody@localhost'><vCard xmlns='vcard-temp'/></iq>"),
+          "<iq type='error' id='v6' to='vc1@localhost/Work' from='nobody@localhost'><vCard xmlns='vcard-temp'/>" +
+            "<error code='404' type='cancel'>Not Found</error></iq>",
+        );
+        assertXml((await spoolRecords(yak, 'vc1'))!.get('vcard-temp')!, card);
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('the host answers with the server vCard from the config', async () => {
+      const a = await newUser(yak, 'vc3');
+      try {
+        assertXml(
+          await a.request("<iq type='get' id='sv' to='localhost'><vCard xmlns='vcard-temp'/></iq>"),
+          "<iq type='result' id='sv' to='vc3@localhost/Work' from='localhost'><vCard xmlns='vcard-temp'>" +
+            '<FN>Yak Jabber Server</FN><DESC>A Jabber server speaking jabberd 1.4.</DESC><URL>http://localhost/</URL></vCard></iq>',
+        );
+      } finally {
+        await a.close();
+      }
+    });
+  });
+
+  describe('mod_last', () => {
+    test('after logout: the time and the final status, for trusted contacts only', async () => {
+      const a = await onlineUser(yak, 'last1');
+      const b = await onlineUser(yak, 'last2');
+      const stranger = await onlineUser(yak, 'last3');
+      try {
+        await subscribeBoth(a, b);
+        const ended = sessionEnded(yak, a.full);
+        a.send("<presence type='unavailable'><status>Gone home</status></presence>");
+        await a.close();
+        await ended;
+        const reply = await b.request("<iq type='get' id='l1' to='last1@localhost'><query xmlns='jabber:iq:last'/></iq>");
+        assertXml(reply, "<iq type='result' id='l1' to='last2@localhost/Work' from='last1@localhost'><query xmlns='jabber:iq:last' seconds='*'>Gone home</query></iq>");
+        assert.match(reply.getChild('query')!.attrs.seconds!, /^\d+$/);
+        assertXml(
+          await stranger.request("<iq type='get' id='l2' to='last1@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+          "<iq type='error' id='l2' to='last3@localhost/Work' from='last1@localhost'><query xmlns='jabber:iq:last'/>" +
+            "<error code='403' type='auth'>Forbidden</error></iq>",
+        );
+        assertXml(
+          await stranger.request("<iq type='get' id='l3' to='nobody@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+          "<iq type='error' id='l3' to='last3@localhost/Work' from='nobody@localhost'><query xmlns='jabber:iq:last'/>" +
+            "<error code='404' type='cancel'>Not Found</error></iq>",
+        );
+        // Stored in the 1.4 layout.
+        assertXml((await spoolRecords(yak, 'last1'))!.get('jabber:iq:last')!, "<query xmlns='jabber:iq:last' last='*'>Gone home</query>");
+      } finally {
+        await closeAll(a, b, stranger);
+      }
+    });
+
+    test('a dropped connection keeps the status of the last presence', async () => {
+      const a = await onlineUser(yak, 'last4');
+      try {
+        await a.presence('<presence><show>xa</show><status>Working</status></presence>');
+        const ended = sessionEnded(yak, a.full);
+        await a.drop();
+        await ended;
+        const again = await login(yak, 'last4', 'Other');
+        try {
+          assertXml(
+            await again.request("<iq type='get' id='l4' to='last4@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+            "<iq type='result' id='l4' to='last4@localhost/Other' from='last4@localhost'><query xmlns='jabber:iq:last' seconds='*'>Working</query></iq>",
+          );
+        } finally {
+          await again.close();
+        }
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('before any logout: Registered; the host answers with its uptime', async () => {
+      const a = await newUser(yak, 'last5');
+      try {
+        assertXml(
+          await a.request("<iq type='get' id='l5' to='last5@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+          "<iq type='result' id='l5' to='last5@localhost/Work' from='last5@localhost'><query xmlns='jabber:iq:last' seconds='*'>Registered</query></iq>",
+        );
+        const up = await a.request("<iq type='get' id='l6' to='localhost'><query xmlns='jabber:iq:last'/></iq>");
+        assertXml(up, "<iq type='result' id='l6' to='last5@localhost/Work' from='localhost'><query xmlns='jabber:iq:last' seconds='*'/></iq>");
+        assert.match(up.getChild('query')!.attrs.seconds!, /^\d+$/);
+      } finally {
+        await a.close();
+      }
+    });
+  });
+
+  test('mod_time: utc stamp, zone, display', async () => {
+    const a = await newUser(yak, 'time1');
+    try {
+      const reply = await a.request("<iq type='get' id='t1' to='localhost'><query xmlns='jabber:iq:time'/></iq>");
+      assertXml(
+        reply,
+        "<iq type='result' id='t1' to='time1@localhost/Work' from='localhost'><query xmlns='jabber:iq:time'>" +
+          '<utc>*</utc><tz>UTC</tz><display>*</display></query></iq>',
+      );
+      assert.match(reply.getChild('query')!.getChildText('utc')!, STAMP);
+      assert.ok(!Number.isNaN(Date.parse(reply.getChild('query')!.getChildText('display')!)));
+    } finally {
+      await a.close();
+    }
+  });
+
+  test('mod_version: name, version, os', async () => {
+    const a = await newUser(yak, 'ver1');
+    try {
+      const reply = await a.request("<iq type='get' id='ver' to='localhost'><query xmlns='jabber:iq:version'/></iq>");
+      assertXml(
+        reply,
+        "<iq type='result' id='ver' to='ver1@localhost/Work' from='localhost'><query xmlns='jabber:iq:version'>" +
+          `<name>Yak</name><version>${YAK_VERSION}</version><os>*</os></query></iq>`,
+      );
+      assert.notEqual(reply.getChild('query')!.getChildText('os'), '');
+    } finally {
+      await a.close();
+    }
+  });
+
+  describe('mod_browse', () => {
+    test('the host: the server, the configured services, what it speaks', async () => {
+      const a = await newUser(yak, 'br1');
+      try {
+        const namespaces = [
+          'jabber:iq:auth',
+          'jabber:iq:register',
+          'jabber:iq:browse',
+          'jabber:iq:agents',
+          'jabber:iq:time',
+          'jabber:iq:version',
+          'jabber:iq:last',
+          'vcard-temp',
+        ];
+        assertXml(
+          await a.request("<iq type='get' id='b1' to='localhost'><query xmlns='jabber:iq:browse'/></iq>"),
+          "<iq type='result' id='b1' to='br1@localhost/Work' from='localhost'>" +
+            "<service xmlns='jabber:iq:browse' jid='localhost' name='Yak Jabber Server' type='jabber'>" +
+            "<service type='jud' jid='users.example.org' name='User Directory'><ns>jabber:iq:search</ns><ns>jabber:iq:register</ns></service>" +
+            "<conference type='public' jid='conference.example.org' name='Chat Rooms'/>" +
+            namespaces.map((n) => `<ns>${n}</ns>`).join('') +
+            '</service></iq>',
+        );
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('a user: the bare JID and the name given at registration', async () => {
+      await registerUser(yak, 'br2', PASSWORD, { name: 'Bro Wser', email: 'b@example.org' });
+      const a = await newUser(yak, 'br3');
+      try {
+        assertXml(
+          await a.request("<iq type='get' id='b2' to='br2@localhost'><query xmlns='jabber:iq:browse'/></iq>"),
+          "<iq type='result' id='b2' to='br3@localhost/Work' from='br2@localhost'><user xmlns='jabber:iq:browse' jid='br2@localhost' name='Bro Wser'/></iq>",
+        );
+        assertXml(
+          await a.request("<iq type='get' id='b3' to='br3@localhost'><query xmlns='jabber:iq:browse'/></iq>"),
+          "<iq type='result' id='b3' to='br3@localhost/Work' from='br3@localhost'><user xmlns='jabber:iq:browse' jid='br3@localhost'/></iq>",
+        );
+        assertXml(
+          await a.request("<iq type='get' id='b4' to='nobody@localhost'><query xmlns='jabber:iq:browse'/></iq>"),
+          "<iq type='error' id='b4' to='br3@localhost/Work' from='nobody@localhost'><query xmlns='jabber:iq:browse'/>" +
+            "<error code='404' type='cancel'>Not Found</error></iq>",
+        );
+      } finally {
+        await a.close();
+      }
+    });
+  });
+
+  test('mod_agents: the <browse> services as agents, and the server itself', async () => {
+    const a = await newUser(yak, 'ag1');
+    try {
+      assertXml(
+        await a.request("<iq type='get' id='a1' to='localhost'><query xmlns='jabber:iq:agents'/></iq>"),
+        "<iq type='result' id='a1' to='ag1@localhost/Work' from='localhost'><query xmlns='jabber:iq:agents'>" +
+          "<agent jid='users.example.org'><name>User Directory</name><service>jud</service><search/><register/></agent>" +
+          "<agent jid='conference.example.org'><name>Chat Rooms</name><service>public</service><groupchat/></agent>" +
+          '</query></iq>',
+      );
+      assertXml(
+        await a.request("<iq type='get' id='a2' to='localhost'><query xmlns='jabber:iq:agent'/></iq>"),
+        "<iq type='result' id='a2' to='ag1@localhost/Work' from='localhost'><query xmlns='jabber:iq:agent'>" +
+          '<name>Yak Jabber Server</name><url>http://localhost/</url><service>jabber</service><register/></query></iq>',
+      );
+    } finally {
+      await a.close();
+    }
+  });
+
+  describe('mod_xml (jabber:iq:private)', () => {
+    test('round trip, kept per namespace and flagged on disk', async () => {
+      const a = await newUser(yak, 'priv1');
+      try {
+        const prefs = "<prefs xmlns='yak:test:prefs'><color>blue</color><size>12</size></prefs>";
+        assertXml(
+          await a.request(`<iq type='set' id='p1'><query xmlns='jabber:iq:private'>${prefs}</query></iq>`),
+          "<iq type='result' id='p1' to='priv1@localhost/Work' from='priv1@localhost'/>",
+        );
+        assertXml(
+          await a.request("<iq type='get' id='p2'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'/></query></iq>"),
+          `<iq type='result' id='p2' to='priv1@localhost/Work' from='priv1@localhost'><query xmlns='jabber:iq:private'>${prefs}</query></iq>`,
+        );
+        // Nothing stored under a namespace: the empty element comes back.
+        assertXml(
+          await a.request("<iq type='get' id='p3'><query xmlns='jabber:iq:private'><notes xmlns='yak:test:notes'/></query></iq>"),
+          "<iq type='result' id='p3' to='priv1@localhost/Work' from='priv1@localhost'><query xmlns='jabber:iq:private'><notes xmlns='yak:test:notes'/></query></iq>",
+        );
+        // A second set replaces.
+        await a.request("<iq type='set'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'><color>red</color></prefs></query></iq>");
+        assertXml(
+          (await a.request("<iq type='get'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'/></query></iq>")).getChild('query')!,
+          "<query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'><color>red</color></prefs></query>",
+        );
+        assertXml(
+          (await spoolRecords(yak, 'priv1'))!.get('yak:test:prefs')!,
+          "<prefs xmlns='yak:test:prefs' j_private_flag='1'><color>red</color></prefs>",
+        );
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('private to its owner, and never over the server’s own records', async () => {
+      const a = await newUser(yak, 'priv2');
+      const b = await newUser(yak, 'priv3');
+      try {
+        await a.request("<iq type='set'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'><secret/></prefs></query></iq>");
+        assertXml(
+          await b.request("<iq type='get' id='p4' to='priv2@localhost'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'/></query></iq>"),
+          "<iq type='error' id='p4' to='priv3@localhost/Work' from='priv2@localhost'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'/></query>" +
+            "<error code='403' type='auth'>Forbidden</error></iq>",
+        );
+        for (const ns of ['jabber:iq:roster', 'jabber:iq:auth', 'vcard-temp']) {
+          assertXml(
+            await a.request(`<iq type='set' id='r'><query xmlns='jabber:iq:private'><query xmlns='${ns}'><x/></query></query></iq>`),
+            `<iq type='error' id='r' to='priv2@localhost/Work' from='priv2@localhost'><query xmlns='jabber:iq:private'><query xmlns='${ns}'><x/></query></query>` +
+              "<error code='406' type='modify'>Not Acceptable</error></iq>",
+          );
+        }
+        // The password record is untouched: the user still logs in.
+        await (await login(yak, 'priv2', 'Again')).close();
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+  });
+
+  test('mod_echo: host/echo sends a message straight back; errors are not echoed', async () => {
+    const a = await newUser(yak, 'echo1');
+    try {
+      a.send("<message to='localhost/echo' id='e1' type='chat'><body>ping</body></message>");
+      assertXml(await a.next(isMessage), "<message to='echo1@localhost/Work' from='localhost/echo' id='e1' type='chat'><body>ping</body></message>");
+      a.send("<message to='localhost/echo' id='e2' type='error'><body>x</body></message>");
+      await a.nothing(isMessage, [], 'an error was echoed');
+    } finally {
+      await a.close();
+    }
+  });
+});
+
+describe('administration: announce, admin, welcome, registration notices', () => {
+  let yak: TestYak;
+  // boss may write (announce, who), helper may only read (who).
+  before(async () => {
+    yak = await startYak({
+      tweak: (c: YakConfig) => {
+        noKarma(c);
+        c.jsm.admin.write = ['boss@localhost'];
+        c.jsm.admin.read = ['helper@localhost'];
+      },
+    });
+    // Registered first, before anyone else, then their notices so far are cleared.
+    for (const user of ['boss', 'helper']) {
+      const c = await newUser(yak, user);
+      await c.presence();
+      await c.clear();
+      await c.close();
+    }
+  });
+  after(() => yak.stop());
+
+  /** An admin online, with every message stored for it so far already taken. */
+  async function admin(user: 'boss' | 'helper', resource = 'Work'): Promise<Client> {
+    const c = await login(yak, user, resource);
+    await c.presence();
+    await c.clear();
+    return c;
+  }
+
+  test('<welcome>: the new user finds it stored, stamped, at the first login', async () => {
+    await registerUser(yak, 'newbie', PASSWORD);
+    const c = await login(yak, 'newbie');
+    try {
+      c.send('<presence/>');
+      const welcome = await c.next(isMessage);
+      assertXml(
+        welcome,
+        "<message to='newbie@localhost/Work' from='localhost'><subject>Welcome!</subject>" +
+          '<body>Welcome to this Jabber server. We hope you enjoy it.</body>' +
+          "<x xmlns='jabber:x:delay' from='newbie@localhost' stamp='*'>Offline Storage</x></message>",
+      );
+      assert.match(welcome.getChild('x', 'jabber:x:delay')!.attrs.stamp!, STAMP);
+      await c.nothing(isMessage, [], 'more than the welcome');
+    } finally {
+      await c.close();
+    }
+  });
+
+  test('registration notices: an online admin gets it at once, an offline one at login; never the password', async () => {
+    const boss = await admin('boss');
+    try {
+      await registerUser(yak, 'fresh', 'hunter2-secret', { name: 'Fresh Face', email: 'fresh@example.org' });
+      const notice = await boss.next(isMessage);
+      assertXml(notice, "<message to='boss@localhost' from='localhost'><subject>Registration Notice</subject><body>*</body></message>");
+      const body = notice.getChildText('body')!;
+      assert.match(body, /fresh@localhost/);
+      assert.match(body, /Fresh Face/);
+      assert.match(body, /fresh@example\.org/);
+      assert.doesNotMatch(body, /hunter2/);
+
+      const helper = await login(yak, 'helper');
+      try {
+        helper.send('<presence/>');
+        const stored = await helper.next((e) => isMessage(e) && /fresh@localhost/.test(e.getChildText('body') ?? ''));
+        assertXml(
+          stored,
+          "<message to='helper@localhost/Work' from='localhost'><subject>Registration Notice</subject><body>*</body>" +
+            "<x xmlns='jabber:x:delay' from='helper@localhost' stamp='*'>Offline Storage</x></message>",
+        );
+        assert.equal(stored.getChildText('body'), body);
+      } finally {
+        await helper.close();
+      }
+    } finally {
+      await boss.close();
+    }
+  });
+
+  describe('mod_announce', () => {
+    test('announce/online reaches every available session; refused to non-admins', async () => {
+      const boss = await admin('boss');
+      const u1 = await onlineUser(yak, 'ann1');
+      const u2 = await onlineUser(yak, 'ann2');
+      const quiet = await newUser(yak, 'ann3');
+      try {
+        await u1.clear();
+        await u2.clear();
+        boss.send("<message to='localhost/announce/online' id='a1'><subject>Note</subject><body>Maintenance at five</body></message>");
+        for (const c of [boss, u1, u2]) {
+          assertXml(
+            // (Admins also get registration notices meanwhile.)
+            await c.next((e) => isMessage(e) && e.getChildText('subject') !== 'Registration Notice'),
+            `<message to='${c.full}' from='localhost'><subject>Note</subject><body>Maintenance at five</body></message>`,
+          );
+        }
+        await quiet.nothing(isMessage, [boss], 'a session without presence got the announcement');
+
+        const helper = await admin('helper');
+        try {
+          for (const who of [u1, helper]) {
+            who.send("<message to='localhost/announce/online' id='a2'><body>me too</body></message>");
+            assertXml(
+              await who.next((e) => isMessage(e) && e.attrs.id === 'a2'),
+              `<message to='${who.full}' from='localhost/announce/online' id='a2' type='error'><body>me too</body>` +
+                "<error code='403' type='auth'>Forbidden</error></message>",
+            );
+          }
+          await u2.nothing(isMessage, [u1, helper], 'a refused announcement went out');
+        } finally {
+          await helper.close();
+        }
+      } finally {
+        await closeAll(boss, u1, u2, quiet);
+      }
+    });
+
+    test('announce/motd: online now, and at each later login until deleted', async () => {
+      const boss = await admin('boss');
+      const online = await onlineUser(yak, 'motd1');
+      await registerUser(yak, 'motd2', PASSWORD);
+      try {
+        await online.clear();
+        boss.send("<message to='localhost/announce/motd'><subject>MOTD</subject><body>Be nice</body></message>");
+        const motd = "<subject>MOTD</subject><body>Be nice</body></message>";
+        assertXml(await online.next(isMessage), `<message to='motd1@localhost/Work' from='localhost'>${motd}`);
+        await boss.clear();
+
+        const later = await login(yak, 'motd2');
+        try {
+          later.send('<presence/>');
+          assertXml(await later.next((e) => isMessage(e) && e.getChildText('subject') === 'MOTD'), `<message to='motd2@localhost/Work' from='localhost'>${motd}`);
+        } finally {
+          await later.close();
+        }
+
+        boss.send("<message to='localhost/announce/motd/delete'/>");
+        await boss.sync();
+        const after = await login(yak, 'motd2', 'Again');
+        try {
+          await after.presence();
+          await after.nothing(isMessage, [], 'a deleted motd was shown');
+        } finally {
+          await after.close();
+        }
+      } finally {
+        await closeAll(boss, online);
+      }
+    });
+  });
+
+  describe('mod_admin', () => {
+    test('who lists the online sessions for read and write admins; refused to others', async () => {
+      const u = await onlineUser(yak, 'who1');
+      const helper = await admin('helper');
+      try {
+        await u.presence('<presence><show>away</show><status>lunch</status></presence>');
+        const reply = await helper.request("<iq type='get' id='w1' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
+        // The envelope exactly; then the entries, since the server has other sessions too.
+        const envelope = reply.clone();
+        const who = reply.getChild('query')?.getChild('who');
+        assert.ok(who, reply.toString());
+        envelope.getChild('query')!.getChild('who')!.children = [];
+        assertXml(envelope, "<iq type='result' id='w1' to='helper@localhost/Work' from='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
+        const entry = who.elements.find((p) => p.attrs.from === 'who1@localhost/Work');
+        assert.ok(entry, `who1 missing from ${who.toString()}`);
+        assertXml(entry, "<presence from='who1@localhost/Work'><show>away</show><status>lunch</status><x xmlns='jabber:x:time' seconds='*'/></presence>");
+        assert.ok(who.elements.some((p) => p.attrs.from === 'helper@localhost/Work'));
+        assert.ok(who.elements.every((p) => p.name === 'presence'));
+
+        assertXml(
+          await u.request("<iq type='get' id='w2' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>"),
+          "<iq type='error' id='w2' to='who1@localhost/Work' from='localhost'><query xmlns='jabber:iq:admin'><who/></query>" +
+            "<error code='403' type='auth'>Forbidden</error></iq>",
+        );
+      } finally {
+        await closeAll(u, helper);
+      }
+    });
+
+    test('a message to the bare host goes to every admin', async () => {
+      const boss = await admin('boss');
+      const helper = await admin('helper');
+      const u = await onlineUser(yak, 'help1');
+      try {
+        u.send("<message to='localhost' id='h1'><subject>Help</subject><body>I lost my password</body></message>");
+        for (const a of [boss, helper]) {
+          assertXml(
+            await a.next((e) => isMessage(e) && e.attrs.id === 'h1'),
+            `<message to='${a.bare}' from='help1@localhost/Work' id='h1'><subject>Help</subject><body>I lost my password</body></message>`,
+          );
+        }
+        await u.nothing((e) => isMessage(e) && e.attrs.id === 'h1', [], 'the sender got an answer');
+      } finally {
+        await closeAll(boss, helper, u);
+      }
+    });
+  });
+});
+
+describe('mod_log', () => {
+  test('one line per session end, with the JID', async () => {
+    // A server of our own, to hear what it logs (startYak's is silent).
+    const lines: Record<string, unknown>[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+        done();
+      },
+    });
+    const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-log-'));
+    const config = loadConfig(BUNDLED_CONFIG, { spool });
+    config.c2s.listen = [{ port: 0, address: '127.0.0.1' }];
+    config.pidfile = undefined;
+    plain(config);
+    const server = await YakServer.start(config, { log: pino({ level: 'info' }, sink) });
+    const ended = new Promise<void>((resolve) => {
+      // Runs after every other session-end handler, mod_log's included.
+      server.jsm.chains.add('session-end', 'test-session-ended', () => resolve(), -1000);
+    });
+    try {
+      const port = server.ports[0]!;
+      const reg = await ClientStream.connect({ port, domain: 'localhost' });
+      assert.equal((await reg.request(registerIq('logme', PASSWORD))).attrs.type, 'result');
+      await reg.close();
+      const c = await ClientStream.connect({ port, domain: 'localhost' });
+      assert.equal((await c.request(authIq('logme', 'Work', { password: PASSWORD }))).attrs.type, 'result');
+      await c.close();
+      await ended;
+      const line = lines.find((l) => l.msg === 'session ended');
+      assert.ok(line, `no 'session ended' line in ${JSON.stringify(lines.map((l) => l.msg))}`);
+      assert.equal(line.jid, 'logme@localhost/Work');
+      assert.equal(line.module, 'mod_log');
+      assert.equal(typeof line.seconds, 'number');
+    } finally {
+      await server.stop();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,379 @@
+// SPEC section 8, mod_offline: a message for a user with no available
+// session is stored with a jabber:x:delay stamp, delivered in order at the
+// first available presence, then removed (also across a server restart);
+// jabber:x:expire and the jabber:x:event offline notice are honoured; a
+// per-user cap refuses more with an error to the sender, never silently;
+// and a message arriving while the recipient's session is closing is
+// stored, not lost.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { hostDirName, userFileName } from '../src/xdb/file-names.js';
+import type { YakConfig } from '../src/config/types.js';
+import type { Element } from '../src/xml/element.js';
+import { startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { closeAll, login, newUser, onlineUser, plain, spoolRecords, STAMP, xml, type Client } from './helpers/session.js';
+
+const NS_OFFLINE = 'jabber:x:offline';
+const isMessage = (e: Element): boolean => e.name === 'message';
+const delay = (user: string): string => `<x xmlns='jabber:x:delay' from='${user}@localhost' stamp='*'>Offline Storage</x>`;
+
+/** Registers `user` and leaves it offline. */
+async function offlineUser(yak: TestYak, user: string): Promise<void> {
+  await (await newUser(yak, user)).close();
+}
+
+/** The next `n` messages, in arrival order. */
+async function messages(c: Client, n: number): Promise<Element[]> {
+  const out: Element[] = [];
+  for (let i = 0; i < n; i++) out.push(await c.next(isMessage));
+  return out;
+}
+
+function withLimit(limit: number): (c: YakConfig) => void {
+  return (c) => {
+    plain(c);
+    c.jsm.raw.children.push(xml(`<mod_offline><limit>${limit}</limit></mod_offline>`));
+  };
+}
+
+describe('mod_offline', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: plain });
+  });
+  after(() => yak.stop());
+
+  test('stored with a stamp, delivered in order at the first available presence, then removed', async () => {
+    await offlineUser(yak, 'box1');
+    const sender = await onlineUser(yak, 'box2');
+    try {
+      sender.send("<message to='box1@localhost' id='m1'><body>first</body></message>");
+      sender.send("<message to='box1@localhost' id='m2' type='chat'><body>second</body><thread>t1</thread></message>");
+      sender.send("<message to='box1@localhost/Work' id='m3'><subject>third</subject><body>3</body></message>");
+      sender.send("<message to='box1@localhost' id='m4' type='error'><body>x</body><error code='404'>Not Found</error></message>");
+      await sender.nothing(isMessage, [], 'the sender got an answer');
+
+      // On disk, in the 1.4 layout (SPEC section 6).
+      const box = (await spoolRecords(yak, 'box1'))!.get(NS_OFFLINE)!;
+      assert.equal(box.name, 'foo');
+      assert.deepEqual(
+        box.getChildren('message').map((m) => m.attrs.id),
+        ['m1', 'm2', 'm3', 'm4'],
+      );
+
+      const work = await login(yak, 'box1');
+      try {
+        await work.nothing(isMessage, [], 'stored messages came before presence');
+        work.send('<presence/>');
+        const got = await messages(work, 4);
+        assertXml(got[0]!, `<message to='box1@localhost/Work' id='m1' from='box2@localhost/Work'><body>first</body>${delay('box1')}</message>`);
+        assertXml(
+          got[1]!,
+          `<message to='box1@localhost/Work' id='m2' type='chat' from='box2@localhost/Work'><body>second</body><thread>t1</thread>${delay('box1')}</message>`,
+        );
+        assertXml(
+          got[2]!,
+          `<message to='box1@localhost/Work' id='m3' from='box2@localhost/Work'><subject>third</subject><body>3</body>${delay('box1')}</message>`,
+        );
+        assertXml(
+          got[3]!,
+          `<message to='box1@localhost/Work' id='m4' type='error' from='box2@localhost/Work'><body>x</body><error code='404'>Not Found</error>${delay('box1')}</message>`,
+        );
+        for (const m of got) assert.match(m.getChild('x', 'jabber:x:delay')!.attrs.stamp!, STAMP);
+        assert.equal((await spoolRecords(yak, 'box1'))!.get(NS_OFFLINE), undefined, 'delivered messages stayed on disk');
+
+        // Another resource coming online gets nothing: they were delivered once.
+        const home = await login(yak, 'box1', 'Home');
+        try {
+          await home.presence();
+          await home.nothing(isMessage, [], 'stored messages delivered twice');
+        } finally {
+          await home.close();
+        }
+      } finally {
+        await work.close();
+      }
+    } finally {
+      await sender.close();
+    }
+  });
+
+  test('headlines are dropped, groupchat refused with 503, unknown users 404', async () => {
+    await offlineUser(yak, 'types1');
+    const sender = await onlineUser(yak, 'types2');
+    try {
+      sender.send("<message to='types1@localhost' type='headline' id='h1'><body>news</body></message>");
+      await sender.nothing(isMessage, [], 'a headline was answered');
+      sender.send("<message to='types1@localhost' type='groupchat' id='g1'><body>room</body></message>");
+      assertXml(
+        await sender.next(isMessage),
+        "<message to='types2@localhost/Work' from='types1@localhost' type='error' id='g1'><body>room</body>" +
+          "<error code='503' type='cancel'>Service Unavailable</error></message>",
+      );
+      const c = await login(yak, 'types1');
+      try {
+        await c.presence();
+        await c.nothing(isMessage, [], 'a headline or groupchat message was stored');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await sender.close();
+    }
+  });
+
+  test('jabber:x:event: the sender who asked hears that the message went offline', async () => {
+    await offlineUser(yak, 'ev1');
+    const sender = await onlineUser(yak, 'ev2');
+    try {
+      sender.send("<message to='ev1@localhost' id='e1'><body>hi</body><x xmlns='jabber:x:event'><offline/><delivered/></x></message>");
+      assertXml(
+        await sender.next(isMessage),
+        "<message from='ev1@localhost' to='ev2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>e1</id></x></message>",
+      );
+      // Not asked for: no notice.
+      sender.send("<message to='ev1@localhost' id='e2'><body>plain</body><x xmlns='jabber:x:event'><composing/></x></message>");
+      sender.send("<message to='ev1@localhost' id='e3'><body>plain</body></message>");
+      await sender.nothing(isMessage, [], 'an offline notice nobody asked for');
+
+      const c = await login(yak, 'ev1');
+      try {
+        c.send('<presence/>');
+        const got = await messages(c, 3);
+        assertXml(
+          got[0]!,
+          "<message to='ev1@localhost/Work' id='e1' from='ev2@localhost/Work'><body>hi</body>" +
+            `<x xmlns='jabber:x:event'><offline/><delivered/></x>${delay('ev1')}</message>`,
+        );
+        assert.deepEqual(got.map((m) => m.attrs.id), ['e1', 'e2', 'e3']);
+        // Online now: the message is delivered, so no offline notice.
+        sender.send("<message to='ev1@localhost' id='e4'><body>now</body><x xmlns='jabber:x:event'><offline/></x></message>");
+        await c.next(isMessage);
+        await sender.nothing(isMessage, [], 'an offline notice for a delivered message');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await sender.close();
+    }
+  });
+
+  test('a message arriving while the recipient’s session is closing is stored, not lost', async () => {
+    const recipient = await onlineUser(yak, 'closing1');
+    const sender = await onlineUser(yak, 'closing2');
+    // Hold the recipient's session in its session-end phase (first in the
+    // chain) while the messages arrive, as a slow spool write would.
+    let held!: () => void;
+    const holding = new Promise<void>((r) => (held = r));
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    yak.server.jsm.chains.add(
+      'session-end',
+      'test-hold',
+      async (s) => {
+        if (s.user !== 'closing1') return;
+        held();
+        await released;
+      },
+      1000,
+    );
+    try {
+      await recipient.drop();
+      await holding;
+      sender.send("<message to='closing1@localhost' id='c1'><body>bare</body></message>");
+      sender.send("<message to='closing1@localhost/Work' id='c2'><body>full</body></message>");
+      await sender.sync();
+      release();
+      await sender.nothing(isMessage, [], 'the sender got an answer');
+      const again = await login(yak, 'closing1');
+      try {
+        again.send('<presence/>');
+        const got = await messages(again, 2);
+        assertXml(got[0]!, `<message to='closing1@localhost/Work' id='c1' from='closing2@localhost/Work'><body>bare</body>${delay('closing1')}</message>`);
+        assertXml(got[1]!, `<message to='closing1@localhost/Work' id='c2' from='closing2@localhost/Work'><body>full</body>${delay('closing1')}</message>`);
+      } finally {
+        await again.close();
+      }
+    } finally {
+      release();
+      await sender.close();
+    }
+  });
+});
+
+describe('mod_offline across restarts', () => {
+  let spool: string;
+  before(async () => {
+    spool = await mkdtemp(path.join(os.tmpdir(), 'yak-offline-'));
+  });
+  after(() => rm(spool, { recursive: true, force: true }));
+
+  /** Runs `fn` against a server on the shared spool, stopping it whatever happens. */
+  async function withServer(fn: (yak: TestYak) => Promise<void>): Promise<void> {
+    const yak = await startYak({ spool, tweak: plain });
+    try {
+      await fn(yak);
+    } finally {
+      await yak.stop();
+    }
+  }
+
+  test('stored messages survive a restart and are delivered once, not again after the next one', async () => {
+    await withServer(async (yak) => {
+      await offlineUser(yak, 'rs1');
+      const sender = await onlineUser(yak, 'rs2');
+      try {
+        sender.send("<message to='rs1@localhost' id='r1'><body>before restart 1</body></message>");
+        sender.send("<message to='rs1@localhost' id='r2'><body>before restart 2</body></message>");
+        await sender.sync();
+      } finally {
+        await sender.close();
+      }
+    });
+    await withServer(async (yak) => {
+      const c = await login(yak, 'rs1');
+      try {
+        c.send('<presence/>');
+        const got = await messages(c, 2);
+        assertXml(got[0]!, `<message to='rs1@localhost/Work' id='r1' from='rs2@localhost/Work'><body>before restart 1</body>${delay('rs1')}</message>`);
+        assertXml(got[1]!, `<message to='rs1@localhost/Work' id='r2' from='rs2@localhost/Work'><body>before restart 2</body>${delay('rs1')}</message>`);
+      } finally {
+        await c.close();
+      }
+    });
+    await withServer(async (yak) => {
+      const c = await login(yak, 'rs1');
+      try {
+        await c.presence();
+        await c.nothing(isMessage, [], 'messages delivered again after a restart');
+      } finally {
+        await c.close();
+      }
+    });
+  });
+
+  test('jabber:x:expire: an expired message is dropped, the others get the time they have left', async () => {
+    await withServer(async (yak) => {
+      await offlineUser(yak, 'exp1');
+      const sender = await onlineUser(yak, 'exp2');
+      try {
+        sender.send("<message to='exp1@localhost' id='x1'><body>short</body><x xmlns='jabber:x:expire' seconds='60'/></message>");
+        sender.send("<message to='exp1@localhost' id='x2'><body>long</body><x xmlns='jabber:x:expire' seconds='3600'/></message>");
+        sender.send("<message to='exp1@localhost' id='x3'><body>forever</body></message>");
+        await sender.sync();
+      } finally {
+        await sender.close();
+      }
+    });
+    // Two minutes pass, as far as the spool can tell: the short one is past its time.
+    const file = path.join(spool, hostDirName('localhost'), userFileName('exp1'));
+    const text = await readFile(file, 'utf8');
+    const past = Math.floor(Date.now() / 1000) - 120;
+    const edited = text.replace(/stored='\d+'/g, `stored='${past}'`);
+    assert.equal(edited.match(/stored='/g)?.length, 2, `expected two expire records in ${text}`);
+    await writeFile(file, edited);
+
+    await withServer(async (yak) => {
+      const c = await login(yak, 'exp1');
+      try {
+        c.send('<presence/>');
+        const got = await messages(c, 2);
+        assertXml(
+          got[0]!,
+          `<message to='exp1@localhost/Work' id='x2' from='exp2@localhost/Work'><body>long</body><x xmlns='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
+        );
+        const left = Number(got[0]!.getChild('x', 'jabber:x:expire')!.attrs.seconds);
+        assert.ok(left > 0 && left <= 3600 - 120, `seconds left: ${left}`);
+        assert.equal(got[1]!.attrs.id, 'x3');
+        await c.nothing(isMessage, [], 'an expired message was delivered');
+      } finally {
+        await c.close();
+      }
+    });
+  });
+});
+
+describe('mod_offline limit', () => {
+  test('beyond <mod_offline><limit>, the sender gets an error; nothing is dropped silently', async () => {
+    const yak = await startYak({ tweak: withLimit(3) });
+    try {
+      await offlineUser(yak, 'cap1');
+      const sender = await onlineUser(yak, 'cap2');
+      try {
+        for (let i = 1; i <= 5; i++) sender.send(`<message to='cap1@localhost' id='c${i}'><body>${i}</body></message>`);
+        for (const i of [4, 5]) {
+          assertXml(
+            await sender.next((e) => e.attrs.id === `c${i}`),
+            `<message to='cap2@localhost/Work' from='cap1@localhost' id='c${i}' type='error'><body>${i}</body>` +
+              "<error code='503' type='cancel'>*</error></message>",
+          );
+        }
+        await sender.nothing(isMessage, [], 'more errors than refused messages');
+        const c = await login(yak, 'cap1');
+        try {
+          c.send('<presence/>');
+          assert.deepEqual((await messages(c, 3)).map((m) => m.attrs.id), ['c1', 'c2', 'c3']);
+          await c.nothing(isMessage, [], 'a refused message was stored');
+        } finally {
+          await c.close();
+        }
+        // Delivered messages free the box.
+        sender.send("<message to='cap1@localhost' id='c6'><body>6</body></message>");
+        await sender.nothing(isMessage, [], 'an emptied box refused a message');
+      } finally {
+        await sender.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('the default limit is 1,000 messages', async () => {
+    // Storing a thousand messages one by one takes a thousand durable
+    // writes; the spool is the interface, so the full box is written there.
+    const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-offline-'));
+    try {
+      let yak = await startYak({ spool, tweak: plain });
+      try {
+        await offlineUser(yak, 'full1');
+        await offlineUser(yak, 'full2');
+      } finally {
+        await yak.stop();
+      }
+      for (const [user, count] of [['full1', 1000], ['full2', 999]] as const) {
+        const file = path.join(spool, hostDirName('localhost'), userFileName(user));
+        const stored = Array.from(
+          { length: count },
+          (_, i) => `<message to='${user}@localhost' from='x@localhost/r' id='s${i}'><body>${i}</body></message>`,
+        ).join('');
+        const text = await readFile(file, 'utf8');
+        await writeFile(file, text.replace('</xdb>', `<foo xmlns='${NS_OFFLINE}' xdbns='${NS_OFFLINE}'>${stored}</foo></xdb>`));
+      }
+      yak = await startYak({ spool, tweak: plain });
+      try {
+        const sender = await onlineUser(yak, 'full3');
+        try {
+          sender.send("<message to='full1@localhost' id='over'><body>one too many</body></message>");
+          assertXml(
+            await sender.next(isMessage),
+            "<message to='full3@localhost/Work' from='full1@localhost' id='over' type='error'><body>one too many</body>" +
+              "<error code='503' type='cancel'>*</error></message>",
+          );
+          sender.send("<message to='full2@localhost' id='last'><body>just fits</body></message>");
+          await sender.nothing(isMessage, [], 'the thousandth message was refused');
+          assert.equal((await spoolRecords(yak, 'full2'))!.get(NS_OFFLINE)!.getChildren('message').length, 1000);
+        } finally {
+          await sender.close();
+        }
+      } finally {
+        await yak.stop();
+      }
+    } finally {
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+});

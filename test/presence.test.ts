@@ -1,0 +1,282 @@
+// SPEC section 8, mod_presence: initial presence (probes to contacts,
+// broadcast to subscribers), updates, directed and invisible presence,
+// unavailable broadcast whenever a session ends (presence, logout,
+// disconnect, replaced, account removed), and probes answered only for
+// trusted contacts. A stranger never sees anything.
+import { after, before, describe, test } from 'node:test';
+import { startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { closeAll, login, newUser, onlineUser, plain, receiveAll, subscribeBoth, type Client } from './helpers/session.js';
+
+const isPresence = (e: { name: string }): boolean => e.name === 'presence';
+
+describe('mod_presence', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: plain });
+  });
+  after(() => yak.stop());
+
+  /** a and b subscribed both ways, c a stranger; all three available. */
+  async function trio(prefix: string): Promise<{ a: Client; b: Client; c: Client }> {
+    const a = await onlineUser(yak, `${prefix}a`);
+    const b = await onlineUser(yak, `${prefix}b`);
+    const c = await onlineUser(yak, `${prefix}c`);
+    await subscribeBoth(a, b);
+    return { a, b, c };
+  }
+
+  test('initial presence: broadcast to subscribers, contacts probed, own resources told, strangers not', async () => {
+    const { a, b, c } = await trio('init');
+    const home = await login(yak, 'inita', 'Home');
+    try {
+      await home.presence('<presence><status>at home</status></presence>');
+      await a.close();
+      // Once both heard that Work went, its session has ended.
+      await b.next("<presence type='unavailable' from='inita@localhost/Work' to='initb@localhost'/>");
+      await home.next("<presence type='unavailable' from='inita@localhost/Work' to='inita@localhost/Home'/>");
+      await b.presence('<presence><show>away</show><status>out</status></presence>');
+      await home.clear();
+      await b.clear();
+
+      const work = await login(yak, 'inita', 'Work');
+      try {
+        work.send('<presence><status>hello</status><priority>1</priority></presence>');
+        await receiveAll(work, [
+          // The probe of b answered with b's current presence.
+          "<presence from='initb@localhost/Work' to='inita@localhost/Work'><show>away</show><status>out</status></presence>",
+          // The user's other available resource.
+          "<presence from='inita@localhost/Home' to='inita@localhost/Work'><status>at home</status></presence>",
+        ]);
+        assertXml(
+          await b.next(isPresence),
+          "<presence from='inita@localhost/Work' to='initb@localhost'><status>hello</status><priority>1</priority></presence>",
+        );
+        assertXml(
+          await home.next(isPresence),
+          "<presence from='inita@localhost/Work' to='inita@localhost/Home'><status>hello</status><priority>1</priority></presence>",
+        );
+        await c.nothing(isPresence, [work], 'a stranger saw the presence');
+        await b.nothing(isPresence, [], 'b got more than one presence');
+      } finally {
+        await work.close();
+      }
+    } finally {
+      await closeAll(a, b, c, home);
+    }
+  });
+
+  test('an update reaches subscribers only', async () => {
+    const { a, b, c } = await trio('upd');
+    try {
+      a.send('<presence><show>dnd</show><status>busy</status></presence>');
+      assertXml(
+        await b.next(isPresence),
+        "<presence from='upda@localhost/Work' to='updb@localhost'><show>dnd</show><status>busy</status></presence>",
+      );
+      await c.nothing(isPresence, [a], 'a stranger saw the update');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
+  test('directed presence reaches its target, which also hears when the sender goes', async () => {
+    const { a, b, c } = await trio('dir');
+    const d = await onlineUser(yak, 'dird');
+    try {
+      a.send("<presence to='dirc@localhost'><status>psst</status></presence>");
+      assertXml(await c.next(isPresence), "<presence to='dirc@localhost' from='dira@localhost/Work'><status>psst</status></presence>");
+      await b.nothing(isPresence, [a], 'a subscriber saw directed presence');
+      // Directed unavailable takes the target off the list.
+      a.send("<presence to='dird@localhost'/>");
+      await d.next(isPresence);
+      a.send("<presence type='unavailable' to='dird@localhost'/>");
+      assertXml(await d.next(isPresence), "<presence type='unavailable' to='dird@localhost' from='dira@localhost/Work'/>");
+
+      await a.close();
+      assertXml(await c.next(isPresence), "<presence type='unavailable' from='dira@localhost/Work' to='dirc@localhost'/>");
+      assertXml(await b.next(isPresence), "<presence type='unavailable' from='dira@localhost/Work' to='dirb@localhost'/>");
+      await d.nothing(isPresence, [], 'a target that got directed unavailable heard again');
+    } finally {
+      await closeAll(a, b, c, d);
+    }
+  });
+
+  test('directed presence without a broadcast, or while invisible: the target still hears the end', async () => {
+    const sender = await newUser(yak, 'dironly1');
+    const hidden = await onlineUser(yak, 'dironly2');
+    const target = await onlineUser(yak, 'dironly3');
+    try {
+      // Never sent broadcast presence, only directed.
+      sender.send("<presence to='dironly3@localhost'><show>chat</show></presence>");
+      await target.next(isPresence);
+      await sender.drop();
+      assertXml(await target.next(isPresence), "<presence type='unavailable' from='dironly1@localhost/Work' to='dironly3@localhost'/>");
+
+      // Invisible, then directed presence: ending it with unavailable presence tells the target.
+      await hidden.presence("<presence type='invisible'/>");
+      hidden.send("<presence to='dironly3@localhost'/>");
+      await target.next(isPresence);
+      hidden.send("<presence type='unavailable'><status>off</status></presence>");
+      assertXml(
+        await target.next(isPresence),
+        "<presence type='unavailable' from='dironly2@localhost/Work' to='dironly3@localhost'><status>off</status></presence>",
+      );
+      await hidden.close();
+      await target.nothing(isPresence, [], 'told twice');
+    } finally {
+      await closeAll(sender, hidden, target);
+    }
+  });
+
+  test('invisible: seen by nobody, probes unanswered, messages still delivered', async () => {
+    const { a, b, c } = await trio('inv');
+    try {
+      a.send("<presence type='invisible'/>");
+      assertXml(await b.next(isPresence), "<presence type='unavailable' from='inva@localhost/Work' to='invb@localhost'/>");
+      // A new resource of b probes a: no answer while a is invisible.
+      const bHome = await login(yak, 'invb', 'Home');
+      try {
+        await bHome.presence();
+        await bHome.nothing((e) => isPresence(e) && e.attrs.from?.startsWith('inva@') === true, [], 'an invisible user was seen');
+      } finally {
+        await bHome.close();
+      }
+      await b.clear();
+      c.send("<message to='inva@localhost' id='i1'><body>are you there?</body></message>");
+      assertXml(
+        await a.next((e) => e.name === 'message'),
+        "<message to='inva@localhost' id='i1' from='invc@localhost/Work'><body>are you there?</body></message>",
+      );
+      // Going visible again is an ordinary available presence.
+      a.send('<presence><show>chat</show></presence>');
+      assertXml(await b.next(isPresence), "<presence from='inva@localhost/Work' to='invb@localhost'><show>chat</show></presence>");
+      await c.nothing(isPresence, [a], 'a stranger saw presence');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
+  test('invisible from the start: the user sees contacts, and leaving tells nobody', async () => {
+    const { a, b, c } = await trio('invs');
+    try {
+      await a.close();
+      await b.next("<presence type='unavailable' from='invsa@localhost/Work' to='invsb@localhost'/>");
+      const again = await login(yak, 'invsa');
+      again.send("<presence type='invisible'/>");
+      assertXml(await again.next(isPresence), "<presence from='invsb@localhost/Work' to='invsa@localhost/Work'/>");
+      await b.nothing(isPresence, [again], 'an invisible login was seen');
+      await again.close();
+      await b.nothing(isPresence, [], 'an invisible logout was seen');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
+  describe('unavailable when a session ends, for any reason', () => {
+    test('unavailable presence with a status, then the logout adds nothing', async () => {
+      const { a, b, c } = await trio('ua');
+      try {
+        a.send("<presence type='unavailable'><status>gone fishing</status></presence>");
+        assertXml(
+          await b.next(isPresence),
+          "<presence type='unavailable' from='uaa@localhost/Work' to='uab@localhost'><status>gone fishing</status></presence>",
+        );
+        await a.close();
+        await b.nothing(isPresence, [], 'a second unavailable');
+        await c.nothing(isPresence, [], 'a stranger saw the unavailable');
+      } finally {
+        await closeAll(a, b, c);
+      }
+    });
+
+    test('logout (</stream:stream>)', async () => {
+      const { a, b, c } = await trio('lo');
+      try {
+        await a.close();
+        assertXml(await b.next(isPresence), "<presence type='unavailable' from='loa@localhost/Work' to='lob@localhost'/>");
+        await c.nothing(isPresence, [], 'a stranger saw the unavailable');
+      } finally {
+        await closeAll(a, b, c);
+      }
+    });
+
+    test('disconnect without a word', async () => {
+      const { a, b, c } = await trio('dc');
+      try {
+        await a.drop();
+        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dca@localhost/Work' to='dcb@localhost'/>");
+        await c.nothing(isPresence, [], 'a stranger saw the unavailable');
+      } finally {
+        await closeAll(a, b, c);
+      }
+    });
+
+    test('replaced by a new login of the same resource', async () => {
+      const { a, b, c } = await trio('rep');
+      try {
+        const replacement = await login(yak, 'repa');
+        try {
+          assertXml(
+            await a.next(isPresence),
+            "<presence type='unavailable' from='repa@localhost/Work' to='repa@localhost/Work'><status>Replaced by new connection</status></presence>",
+          );
+          await a.stream.whenClosed();
+          assertXml(await b.next(isPresence), "<presence type='unavailable' from='repa@localhost/Work' to='repb@localhost'/>");
+          await replacement.presence();
+          assertXml(await b.next(isPresence), "<presence from='repa@localhost/Work' to='repb@localhost'/>");
+          await c.nothing(isPresence, [], 'a stranger saw presence');
+        } finally {
+          await replacement.close();
+        }
+      } finally {
+        await closeAll(a, b, c);
+      }
+    });
+
+    test('the account removed', async () => {
+      const { a, b, c } = await trio('del');
+      try {
+        await a.request("<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>");
+        await a.stream.whenClosed();
+        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dela@localhost/Work' to='delb@localhost'/>");
+        await c.nothing(isPresence, [], 'a stranger saw the unavailable');
+      } finally {
+        await closeAll(a, b, c);
+      }
+    });
+  });
+
+  describe('probes', () => {
+    test('answered for a subscriber, not for a stranger nor for a contact a only watches', async () => {
+      const { a, b, c } = await trio('pr');
+      // d lets a see d ('to' on a's side): d may not see a.
+      const d = await onlineUser(yak, 'prd');
+      try {
+        a.send("<presence type='subscribe' to='prd@localhost'/>");
+        await a.sync();
+        d.send("<presence type='subscribed' to='pra@localhost'/>");
+        await d.sync();
+        await a.clear();
+        await d.clear();
+        await a.presence('<presence><status>here</status></presence>');
+        await b.clear();
+
+        b.send("<presence type='probe' to='pra@localhost'/>");
+        assertXml(await b.next(isPresence), "<presence from='pra@localhost/Work' to='prb@localhost/Work'><status>here</status></presence>");
+        c.send("<presence type='probe' to='pra@localhost'/>");
+        await c.nothing(isPresence, [c], 'a stranger’s probe was answered');
+        d.send("<presence type='probe' to='pra@localhost'/>");
+        await d.nothing(isPresence, [d], 'a probe from a contact without from/both was answered');
+
+        // Unavailable: nothing to answer even for a subscriber.
+        await a.presence("<presence type='unavailable'/>");
+        await b.clear();
+        b.send("<presence type='probe' to='pra@localhost'/>");
+        await b.nothing(isPresence, [], 'an unavailable user’s probe was answered');
+      } finally {
+        await closeAll(a, b, c, d);
+      }
+    });
+  });
+});

@@ -1,0 +1,324 @@
+// SPEC sections 3 and 4: jabber:iq:register before login (the book's
+// exchanges, the whole error table, Yak's precedence) and inside a session
+// (form, password change, field update, removal), checked on the wire and
+// in the spool file.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import type { ClientStream } from '../src/client/client-stream.js';
+import { zerokIterate, zerokSeed } from '../src/util/hash.js';
+import { Element } from '../src/xml/element.js';
+import { parseXml } from '../src/xml/parse.js';
+import { authIq, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { errorReplyXml, fixtureSpool, noLoginThrottle, NS_STREAMS, readSpool } from './helpers/transcript.js';
+
+const INSTRUCTIONS = '<instructions>Choose a username and password to register with this server.</instructions>';
+const FORM = `<query xmlns='jabber:iq:register'>${INSTRUCTIONS}<name/><email/><username/><password/></query>`;
+const LESLIE = { email: 'lel@plevna.com', name: 'Leslie Hawke' };
+
+/** Sends raw XML as an iq and returns the reply with that id. */
+function ask(c: ClientStream, xml: string): Promise<Element> {
+  return c.request(parseXml(xml));
+}
+
+const regSet = (id: string, inside: string, to = ''): string =>
+  `<iq type='set' id='${id}'${to}><query xmlns='jabber:iq:register'>${inside}</query></iq>`;
+
+/** A register set for `user` with password 'pw', id `r-USER`. */
+function plainReg(user: string): Element {
+  return parseXml(regSet(`r-${user}`, `<username>${user}</username><password>pw</password>`));
+}
+
+/** A set is refused with this code and type, echoing the query. */
+async function refusedSet(c: ClientStream, inside: string, code: number, type: string, text = '*'): Promise<void> {
+  const query = `<query xmlns='jabber:iq:register'>${inside}</query>`;
+  assertXml(await ask(c, regSet('bad', inside)), errorReplyXml(" id='bad'", query, code, type, text));
+}
+
+async function authResult(yak: TestYak, user: string, cred: { password?: string; hash?: string }): Promise<string> {
+  const c = await yak.connect();
+  try {
+    return (await c.request(authIq(user, 'Check', cred))).attrs.type!;
+  } finally {
+    c.socket.destroy();
+  }
+}
+
+describe('registration before login', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak();
+  });
+  after(() => yak.stop());
+
+  test('get: the form, config children in order, then username and password', async () => {
+    const c = await yak.connect();
+    assertXml(await ask(c, "<iq type='get' id='reg1'><query xmlns='jabber:iq:register'/></iq>"), `<iq type='result' id='reg1'>${FORM}</iq>`);
+    // The book's get has no id; neither has the reply.
+    c.sendRaw("<iq type='get'><query xmlns='jabber:iq:register'/></iq>");
+    assertXml(await c.next(), `<iq type='result'>${FORM}</iq>`);
+    await c.close();
+  });
+
+  test('set (no get first) creates the account and the spool records', async () => {
+    const c = await yak.connect();
+    const before = Math.floor(Date.now() / 1000);
+    const reply = await ask(
+      c,
+      regSet('reg2', '<username>leslie</username><password>secret</password><email>lel@plevna.com</email><name>Leslie Hawke</name>'),
+    );
+    assertXml(reply, "<iq type='result' id='reg2'/>");
+    const spool = (await readSpool(yak.spool, yak.host, 'leslie'))!;
+    assert.ok(spool, 'no spool file');
+    const reg = spool.records.get('jabber:iq:register')!;
+    assert.deepEqual(reg.elements.map((e) => e.name).sort(), ['email', 'name', 'x']);
+    assert.equal(reg.getChildText('name'), 'Leslie Hawke');
+    assert.equal(reg.getChildText('email'), 'lel@plevna.com');
+    assertXml(reg.getChild('x')!, "<x xmlns='jabber:x:delay' stamp='*'>registered</x>");
+    assert.match(reg.getChild('x')!.attrs.stamp!, /^\d{8}T\d\d:\d\d:\d\d$/);
+    assertXml(spool.records.get('jabber:iq:last')!, "<query xmlns='jabber:iq:last' xdbns='jabber:iq:last' last='*'>Registered</query>");
+    const last = Number(spool.records.get('jabber:iq:last')!.attrs.last);
+    assert.ok(last >= before && last <= Math.ceil(Date.now() / 1000), `last=${last}`);
+    assertXml(spool.records.get('jabber:iq:auth')!, "<password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>secret</password>");
+    const zerok = spool.records.get('jabber:iq:auth:0k')!;
+    assertXml(zerok, "<zerok xmlns='jabber:iq:auth:0k' xdbns='jabber:iq:auth:0k'><hash>*</hash><token>*</token><sequence>500</sequence></zerok>");
+    const token = zerok.getChildText('token')!;
+    assert.match(token, /^[0-9A-F]{8}$/);
+    assert.equal(zerok.getChildText('hash'), zerokIterate(zerokSeed('secret', token), 500));
+    await c.close();
+  });
+
+  test('406: username or password missing, empty or invalid', async () => {
+    const c = await yak.connect();
+    const bad = ['a b', 'a\tb', 'a@b', 'a/b', 'a:b', 'a&apos;b', 'a&quot;b', 'a&amp;b', 'a&lt;b', 'a&gt;b', ' ', 'x'.repeat(1024), 'é'.repeat(512)];
+    for (const name of bad) await refusedSet(c, `<username>${name}</username><password>pw</password>`, 406, 'modify');
+    await refusedSet(c, '<password>pw</password>', 406, 'modify');
+    await refusedSet(c, '<username>nopass</username>', 406, 'modify');
+    await refusedSet(c, '<username/><password>pw</password>', 406, 'modify');
+    await refusedSet(c, '<username>nopass</username><password/>', 406, 'modify');
+    await refusedSet(c, '', 406, 'modify');
+    assert.equal(await readSpool(yak.spool, yak.host, 'nopass'), undefined);
+    // 1023 bytes is still a name.
+    assertXml(await ask(c, regSet('long', `<username>${'x'.repeat(1023)}</username><password>pw</password>`)), "<iq type='result' id='long'/>");
+    await c.close();
+  });
+
+  test("409 'Username Not Available', case-insensitively", async () => {
+    await registerUser(yak, 'joseph', 'spinach');
+    const c = await yak.connect();
+    for (const name of ['joseph', 'JOSEPH', 'Joseph']) {
+      await refusedSet(c, `<username>${name}</username><password>other</password>`, 409, 'cancel', 'Username Not Available');
+    }
+    await c.close();
+    assert.equal(await authResult(yak, 'joseph', { password: 'spinach' }), 'result');
+  });
+
+  test('unknown fields are ignored, never stored, never an error', async () => {
+    const c = await yak.connect();
+    const inside = '<username>extra</username><password>pw</password><resource>Home</resource><key>abc</key><foo>bar</foo><name>Ex</name>';
+    assertXml(await ask(c, regSet('x', inside)), "<iq type='result' id='x'/>");
+    await c.close();
+    const spool = (await readSpool(yak.spool, yak.host, 'extra'))!;
+    const names = new Set<string>();
+    const walk = (e: Element): void => e.elements.forEach((x) => (names.add(x.name), walk(x)));
+    spool.records.forEach(walk);
+    for (const n of ['resource', 'key', 'foo', 'username']) assert.ok(!names.has(n), `<${n}> stored: ${spool.text}`);
+    assert.ok(!spool.text.includes('Home') && !spool.text.includes('bar'), spool.text);
+    assert.equal(spool.records.get('jabber:iq:register')!.getChildText('name'), 'Ex');
+  });
+
+  test('after registering, the connection may register again, then log in', async () => {
+    const c = await yak.connect();
+    assertXml(await c.request(plainReg('first')), "<iq type='result' id='r-first'/>");
+    assertXml(await c.request(plainReg('second')), "<iq type='result' id='r-second'/>");
+    assertXml(await c.request(authIq('first', 'Work', { password: 'pw' }, 'a1')), "<iq type='result' id='a1'/>");
+    await c.close();
+    assert.equal(await authResult(yak, 'second', { password: 'pw' }), 'result');
+  });
+});
+
+describe('registration disabled: 501 for everything (Yak precedence)', () => {
+  const variants: [string, (cfg: TestYak['config']) => void][] = [
+    ['no <register>', (cfg) => (cfg.jsm.register = undefined)],
+    ['no mod_register', (cfg) => (cfg.jsm.modules = cfg.jsm.modules.filter((m) => m !== 'mod_register'))],
+  ];
+  for (const [name, tweak] of variants) {
+    test(name, async () => {
+      const spool = await fixtureSpool();
+      const yak = await startYak({ spool, tweak });
+      try {
+        const c = await yak.connect({ headerAttrs: { version: '1.0' } });
+        // Not advertised either.
+        assertXml(await c.next(), "<stream:features><auth xmlns='http://jabber.org/features/iq-auth'/></stream:features>");
+        const get = "<iq type='get' id='g'><query xmlns='jabber:iq:register'/></iq>";
+        assertXml(await ask(c, get), errorReplyXml(" id='g'", "<query xmlns='jabber:iq:register'/>", 501, 'cancel'));
+        await refusedSet(c, '<username>newbie</username><password>pw</password>', 501, 'cancel');
+        // An existing name (dj) and an invalid request say nothing more than 501.
+        await refusedSet(c, '<username>dj</username><password>pw</password>', 501, 'cancel');
+        await refusedSet(c, '<username>DJ</username>', 501, 'cancel');
+        await refusedSet(c, '<username>a b</username><password>pw</password>', 501, 'cancel');
+        // Inside a session too.
+        assertXml(await c.request(authIq('dj', 'Work', { password: 'secret' }, 'in')), "<iq type='result' id='in'/>");
+        const inSession = "<iq type='get' id='s' to='localhost'><query xmlns='jabber:iq:register'/></iq>";
+        const reply = await ask(c, inSession);
+        assertXml(reply, `<iq type='error' id='s' from='localhost' to='dj@localhost/Work'><query xmlns='jabber:iq:register'/><error code='501' type='cancel'>*</error></iq>`);
+        assert.equal(await readSpool(spool, yak.host, 'newbie'), undefined);
+      } finally {
+        await yak.stop();
+        await rm(spool, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
+test("<register require='all'>: every listed field is mandatory", async () => {
+  const yak = await startYak({ tweak: (cfg) => (cfg.jsm.register!.requireAll = true) });
+  try {
+    const c = await yak.connect();
+    await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name>', 406, 'modify');
+    await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name><email/>', 406, 'modify');
+    assertXml(await ask(c, regSet('ok', '<username>strict</username><password>pw</password><name>S</name><email>s@x</email>')), "<iq type='result' id='ok'/>");
+    await c.close();
+  } finally {
+    await yak.stop();
+  }
+});
+
+describe('registration inside a session', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: noLoginThrottle });
+  });
+  after(() => yak.stop());
+
+  test('get: password, config children with current values, key, registered', async () => {
+    await registerUser(yak, 'leslie', 'secret', LESLIE);
+    const c = await loginUser(yak, 'leslie', 'secret');
+    const values = `<password/>${INSTRUCTIONS}<name>Leslie Hawke</name><email>lel@plevna.com</email><key>*</key><registered/>`;
+    for (const to of [" to='localhost'", '']) {
+      const reply = await ask(c, `<iq type='get' id='g'${to}><query xmlns='jabber:iq:register'/></iq>`);
+      const from = to === '' ? '' : " from='localhost'";
+      assertXml(reply, `<iq type='result' id='g'${from} to='leslie@localhost/Work'><query xmlns='jabber:iq:register'>${values}</query></iq>`);
+      assert.match(reply.elements[0]!.getChildText('key')!, /^[0-9a-f]{40}$/);
+    }
+    await c.close();
+  });
+
+  test('password change: the old password is refused at once, the 0k chain is regenerated', async () => {
+    await registerUser(yak, 'dj', 'secret');
+    const oldToken = (await readSpool(yak.spool, yak.host, 'dj'))!.records.get('jabber:iq:auth:0k')!.getChildText('token')!;
+    const c = await loginUser(yak, 'dj', 'secret');
+    const reply = await ask(c, regSet('pass_4', '<password>newsecret</password>', " to='localhost'"));
+    assertXml(reply, "<iq type='result' id='pass_4' from='localhost' to='dj@localhost/Work'/>");
+    assert.equal(await authResult(yak, 'dj', { password: 'secret' }), 'error');
+    assert.equal(await authResult(yak, 'dj', { hash: zerokIterate(zerokSeed('secret', oldToken), 499) }), 'error');
+    assert.equal(await authResult(yak, 'dj', { password: 'newsecret' }), 'result');
+    const spool = (await readSpool(yak.spool, yak.host, 'dj'))!;
+    assert.equal(spool.records.get('jabber:iq:auth')!.text(), 'newsecret');
+    const zerok = spool.records.get('jabber:iq:auth:0k')!;
+    const token = zerok.getChildText('token')!;
+    assert.notEqual(token, oldToken);
+    assert.equal(zerok.getChildText('sequence'), '500');
+    assert.equal(zerok.getChildText('hash'), zerokIterate(zerokSeed('newsecret', token), 500));
+    assert.equal(await authResult(yak, 'dj', { hash: zerokIterate(zerokSeed('newsecret', token), 499) }), 'result');
+    await c.close();
+  });
+
+  test('field update keeps the other fields and the password', async () => {
+    await registerUser(yak, 'fields', 'pw', { name: 'Old Name', email: 'old@x' });
+    const c = await loginUser(yak, 'fields', 'pw');
+    assertXml(await ask(c, regSet('u', '<email>new@x</email>')), "<iq type='result' id='u' to='fields@localhost/Work'/>");
+    const reg = (await readSpool(yak.spool, yak.host, 'fields'))!.records.get('jabber:iq:register')!;
+    assert.equal(reg.getChildText('email'), 'new@x');
+    assert.equal(reg.getChildText('name'), 'Old Name');
+    assert.equal(await authResult(yak, 'fields', { password: 'pw' }), 'result');
+    await c.close();
+  });
+
+  test('<remove/>: result, every session closed, spool file gone, name free at once', async () => {
+    await registerUser(yak, 'gone', 'pw', { name: 'Gone' });
+    const work = await loginUser(yak, 'gone', 'pw', 'Work');
+    const home = await loginUser(yak, 'gone', 'pw', 'Home');
+    work.keepRaw = home.keepRaw = true;
+    const reply = await ask(work, regSet('rm', '<remove/>', " to='localhost'"));
+    assertXml(reply, "<iq type='result' id='rm' from='localhost' to='gone@localhost/Work'/>");
+    for (const c of [work, home]) {
+      const err = await c.next((e) => e.name === 'stream:error');
+      assert.notEqual(err.text(), '');
+      assert.equal(err.elements.length, 1);
+      assert.equal(err.elements[0]!.attrs.xmlns, NS_STREAMS);
+      await c.whenClosed();
+      assert.ok(c.received.endsWith('</stream:stream>'), c.received);
+    }
+    assert.equal(await readSpool(yak.spool, yak.host, 'gone'), undefined);
+    assert.equal(await authResult(yak, 'gone', { password: 'pw' }), 'error');
+    await registerUser(yak, 'gone', 'again');
+    assert.equal(await authResult(yak, 'gone', { password: 'again' }), 'result');
+    assert.equal((await readSpool(yak.spool, yak.host, 'gone'))!.records.get('jabber:iq:register')!.getChildText('name'), undefined);
+  });
+
+  test('a session cannot create another user', async () => {
+    await registerUser(yak, 'owner', 'pw');
+    const c = await loginUser(yak, 'owner', 'pw');
+    const inside = '<username>intruder</username><password>pw</password>';
+    for (const to of ['', " to='localhost'"]) {
+      const reply = await ask(c, regSet('new', inside, to));
+      assert.equal(reply.attrs.type, 'error');
+      assert.equal(reply.getChild('error')?.attrs.code, '405');
+    }
+    const toUser = await ask(c, regSet('new', inside, " to='intruder@localhost'"));
+    assert.equal(toUser.attrs.type, 'error');
+    assert.equal(await readSpool(yak.spool, yak.host, 'intruder'), undefined);
+    assert.equal(await authResult(yak, 'intruder', { password: 'pw' }), 'error');
+    await c.close();
+  });
+});
+
+test('<nounregister/>: <remove/> gets 405 and nothing is deleted', async () => {
+  const yak = await startYak({ tweak: (cfg) => (cfg.jsm.nounregister = true) });
+  try {
+    await registerUser(yak, 'stays', 'pw');
+    const c = await loginUser(yak, 'stays', 'pw');
+    const reply = await ask(c, regSet('rm', '<remove/>', " to='localhost'"));
+    assertXml(reply, errorReplyXml(" id='rm' from='localhost' to='stays@localhost/Work'", "<query xmlns='jabber:iq:register'><remove/></query>", 405, 'cancel'));
+    assert.ok(await readSpool(yak.spool, yak.host, 'stays'));
+    assert.equal(await authResult(yak, 'stays', { password: 'pw' }), 'result');
+    await c.close();
+  } finally {
+    await yak.stop();
+  }
+});
+
+test("notify='yes' tells each admin (never the password); <welcome> waits offline for the new user", async () => {
+  const yak = await startYak({
+    tweak: (cfg) => {
+      noLoginThrottle(cfg);
+      cfg.jsm.admin.write = ['boss@localhost'];
+    },
+  });
+  try {
+    await registerUser(yak, 'boss', 'boss-pw');
+    const boss = await loginUser(yak, 'boss', 'boss-pw');
+    boss.sendRaw('<presence/>');
+    await registerUser(yak, 'leslie', 'Never-In-A-Notice', LESLIE);
+    const notice = await boss.next((e) => e.name === 'message' && (e.getChildText('body') ?? '').includes('leslie@localhost'));
+    assertXml(notice, "<message from='localhost' to='boss@localhost'><subject>Registration Notice</subject><body>*</body></message>");
+    const body = notice.getChildText('body')!;
+    for (const field of ['Leslie Hawke', 'lel@plevna.com']) assert.ok(body.includes(field), body);
+    assert.ok(!notice.toString().includes('Never-In-A-Notice'), notice.toString());
+    await boss.close();
+
+    const leslie = await loginUser(yak, 'leslie', 'Never-In-A-Notice');
+    leslie.sendRaw('<presence/>');
+    const welcome = await leslie.next((e) => e.name === 'message');
+    assertXml(
+      welcome,
+      "<message from='localhost' to='*'><subject>Welcome!</subject><body>Welcome to this Jabber server. We hope you enjoy it.</body>" +
+        "<x xmlns='jabber:x:delay' from='*' stamp='*'>Offline Storage</x></message>",
+    );
+    await leslie.close();
+  } finally {
+    await yak.stop();
+  }
+});

@@ -1,0 +1,422 @@
+// reguser as a child process against a real server (SPEC section 9, book
+// example 7-5). The book's host is `yak`; the tool connects to 127.0.0.1 and
+// names `yak` in the stream header with --domain, which leaves every output
+// line of the book unchanged.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { IqError } from '../src/client/iq.js';
+import { login } from '../src/client/auth.js';
+import { parseXml } from '../src/xml/parse.js';
+import { registerUser, startYak, type TestYak } from './helpers/yak.js';
+
+const REGUSER = fileURLToPath(new URL('../src/cli/reguser.js', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function reguser(args: string[], timeout = 60_000): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [REGUSER, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** A port nothing listens on (bound, then released). */
+async function freePort(): Promise<number> {
+  const srv = net.createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as net.AddressInfo).port;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** Whether `user` can log in on `yak` with `password`. */
+async function canLogIn(yak: TestYak, user: string, password: string): Promise<boolean> {
+  const c = await yak.connect();
+  try {
+    await login(c, { username: user, password, resource: 'Check' });
+    return true;
+  } catch (err) {
+    if (err instanceof IqError && err.code === 401) return false;
+    throw err;
+  } finally {
+    await c.close();
+  }
+}
+
+/** A TCP forwarder in front of the server that counts client connections. */
+async function forwarder(port: number): Promise<{ port: number; connections: () => number; close: () => Promise<void> }> {
+  let count = 0;
+  const sockets = new Set<net.Socket>();
+  const server = net.createServer((client) => {
+    count++;
+    const upstream = net.connect({ host: '127.0.0.1', port });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('error', () => {
+        client.destroy();
+        upstream.destroy();
+      });
+      s.on('close', () => sockets.delete(s));
+    }
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as net.AddressInfo).port,
+    connections: () => count,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// A self-signed P-256 key and certificate (CN=yak) for the server's TLS listener.
+const TEST_PEM = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgsm3vw0wfIkqn7rDE
+dwWD/VBa+0QoKuvEzxy03fslPsChRANCAARdhJ6qGl3YkRItHInFjdUIGIS2pSYq
+yEHMDkkWjAr6vkum4IOyefCx0KWdYYL+MRsY9ml4AHg7lHY9m0sRrvO4
+-----END PRIVATE KEY-----
+-----BEGIN CERTIFICATE-----
+MIIBczCCARmgAwIBAgIUZ3Gg8h/lsVxtCceHNqG8p58xjaQwCgYIKoZIzj0EAwIw
+DjEMMAoGA1UEAwwDeWFrMCAXDTI2MTEyODE3MTQ1NloYDzIxMjYxMTA0MTcxNDU2
+WjAOMQwwCgYDVQQDDAN5YWswWTATBgcqhkjOPQIBBggqhkjOPQMBBwNCAARdhJ6q
+Gl3YkRItHInFjdUIGIS2pSYqyEHMDkkWjAr6vkum4IOyefCx0KWdYYL+MRsY9ml4
+AHg7lHY9m0sRrvO4o1MwUTAdBgNVHQ4EFgQUOSM6uYarCS3IuvG1Cqv1TDk8DWsw
+HwYDVR0jBBgwFoAUOSM6uYarCS3IuvG1Cqv1TDk8DWswDwYDVR0TAQH/BAUwAwEB
+/zAKBggqhkjOPQQDAgNIADBFAiEA6c+4Rn33Gh61VU9OSM4XmohPhkBItaWT3pvE
+1Ws5zY4CICZZjdEh2QO59uoGDA7hVBystxByvbPmQ2XUfhgnVvzV
+-----END CERTIFICATE-----
+`;
+
+/** Runs `task` over `items` with at most `limit` at once. */
+async function eachLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) await task(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: limit }, worker));
+}
+
+// Karma (when the server enforces it) would throttle a 1,000-user batch on one
+// connection to the classic 1.4 rate; these tests are about the tool.
+const yakHost = (c: { hosts: string[]; c2s: { karma: unknown } }): void => {
+  c.hosts = ['yak'];
+  c.c2s.karma = undefined;
+};
+
+describe('reguser, the book transcript (example 7-5)', () => {
+  let yak: TestYak;
+  let server: string;
+  let pemDir: string;
+  before(async () => {
+    pemDir = await mkdtemp(path.join(os.tmpdir(), 'reguser-tls-'));
+    const pem = path.join(pemDir, 'yak.pem');
+    await writeFile(pem, TEST_PEM);
+    yak = await startYak({
+      tweak: (c) => {
+        yakHost(c);
+        c.c2s.ssl = [{ port: 0, address: '127.0.0.1' }];
+        c.tlsKeys = new Map([['127.0.0.1', pem]]);
+      },
+    });
+    server = `127.0.0.1:${yak.port}`;
+    // dj is already registered in the book's story.
+    await registerUser(yak, 'dj', 'secret', { name: 'DJ Adams', email: 'dj@yak' });
+  });
+  after(async () => {
+    await yak.stop();
+    await rm(pemDir, { recursive: true, force: true });
+  });
+
+  test('reguser yak:5222 lists the fields', async () => {
+    const r = await reguser([server, '--domain', 'yak']);
+    assert.equal(r.stdout, '[Enquiry] Fields: username password email name\n');
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+  });
+
+  test('reguser yak username=joseph ... registers joseph', async () => {
+    const r = await reguser([
+      '--domain',
+      'yak',
+      server,
+      'username=joseph',
+      'password=spinach',
+      'name=Joseph Adams',
+      'email=joseph@yak',
+    ]);
+    assert.equal(r.stdout, '[Attempt] (joseph) Successful registration\n');
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 0);
+    assert.equal(await canLogIn(yak, 'joseph', 'spinach'), true);
+    const record = parseXml(await readFile(path.join(yak.spool, 'yak', 'joseph.xml'), 'utf8'));
+    const query = record.getChild('query', 'jabber:iq:register')!;
+    assert.equal(query.getChildText('name'), 'Joseph Adams');
+    assert.equal(query.getChildText('email'), 'joseph@yak');
+  });
+
+  test('reguser yak username=dj ... is refused with 409', async () => {
+    const r = await reguser([server, '--domain', 'yak', 'username=dj', 'password=secret', 'name=DJ Adams', 'email=dj@yak']);
+    assert.equal(r.stdout, '[Attempt] (dj) Error: 409 (Username Not Available)\n');
+    assert.equal(r.stderr, '');
+    assert.equal(r.code, 1);
+  });
+
+  test('values keep spaces and = signs', async () => {
+    const r = await reguser([server, '--domain', 'yak', 'username=eq', 'password=a=b c', 'name=x=y']);
+    assert.equal(r.stdout, '[Attempt] (eq) Successful registration\n');
+    assert.equal(r.code, 0);
+    assert.equal(await canLogIn(yak, 'eq', 'a=b c'), true);
+  });
+
+  test('a missing username is a usage error, and nothing is sent', async () => {
+    const r = await reguser([server, '--domain', 'yak', 'password=x', 'name=nobody']);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /username missing/);
+  });
+
+  test('a word without = is a usage error', async () => {
+    const r = await reguser([server, '--domain', 'yak', 'username=w', 'password']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /no '=' in "password"/);
+    assert.equal(await canLogIn(yak, 'w', ''), false);
+  });
+
+  test('an unknown Jabber host is reported with the stream error', async () => {
+    const r = await reguser([server, '--domain', 'elsewhere.example']);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^reguser: Jabber server at 127\.0\.0\.1:\d+ ended the stream: Unknown Host \(host-unknown\)\n$/);
+  });
+
+  test('--tls connects to the TLS listener (port 5223 style)', async () => {
+    const tlsPort = yak.server.tlsPorts[0]!;
+    const r = await reguser(['--tls', `127.0.0.1:${tlsPort}`, '--domain', 'yak', 'username=secure', 'password=tls']);
+    assert.equal(r.stdout, '[Attempt] (secure) Successful registration\n');
+    assert.equal(r.code, 0);
+    assert.equal(await canLogIn(yak, 'secure', 'tls'), true);
+  });
+
+  test('--tls against a plain listener cannot reach it', async () => {
+    const r = await reguser(['--tls', server, '--domain', 'yak', '--timeout', '5']);
+    assert.equal(r.stderr, `Cannot reach Jabber server at ${server}\n`);
+    assert.equal(r.code, 2);
+  });
+});
+
+describe('reguser, usage and unreachable servers', () => {
+  test('no arguments prints the usage text and exits 2', async () => {
+    const r = await reguser([]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^Usage: reguser \[options\] host\[:port\] \[field=value \.\.\.\]/);
+    assert.match(r.stderr, /--file <file>/);
+  });
+
+  test('an unreachable port: Cannot reach Jabber server at HOST:PORT', async () => {
+    const port = await freePort();
+    const enquiry = await reguser([`127.0.0.1:${port}`]);
+    assert.equal(enquiry.stderr, `Cannot reach Jabber server at 127.0.0.1:${port}\n`);
+    assert.equal(enquiry.stdout, '');
+    assert.equal(enquiry.code, 2);
+    const attempt = await reguser([`127.0.0.1:${port}`, 'username=joseph', 'password=spinach']);
+    assert.equal(attempt.stderr, `Cannot reach Jabber server at 127.0.0.1:${port}\n`);
+    assert.equal(attempt.code, 2);
+  });
+
+  test('a bad port is a usage error', async () => {
+    const r = await reguser(['127.0.0.1:99999']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /"127\.0\.0\.1:99999" is not host\[:port\]/);
+  });
+
+  test('the Jabber host defaults to the host given (reguser localhost:PORT)', async () => {
+    const yak = await startYak();
+    try {
+      const r = await reguser([`localhost:${yak.port}`]);
+      assert.equal(r.stdout, '[Enquiry] Fields: username password email name\n');
+      assert.equal(r.code, 0);
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('registration switched off: the enquiry reports 501 and exits 1', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.jsm.register = undefined;
+      },
+    });
+    try {
+      const r = await reguser([`127.0.0.1:${yak.port}`, '--domain', yak.host]);
+      assert.equal(r.stdout, '[Enquiry] Error: 501 (Not Implemented)\n');
+      assert.equal(r.code, 1);
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('reguser --file', () => {
+  let yak: TestYak;
+  let dir: string;
+  before(async () => {
+    yak = await startYak({ tweak: yakHost });
+    dir = await mkdtemp(path.join(os.tmpdir(), 'reguser-batch-'));
+  });
+  after(async () => {
+    await yak.stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const BROKEN: Record<number, { line: string; report: string }> = {
+    250: { line: 'username=broken250 password', report: `[Skipped] (line 250) no '=' in "password"` },
+    700: { line: "username=broken700 password=x 'name=Never Closed", report: '[Skipped] (line 700) unterminated single quote' },
+  };
+  const userOf = (n: number): string => `user${String(n).padStart(4, '0')}`;
+  const passwordOf = (n: number): string => `pw=${n} secret`;
+
+  test('1,000 lines over one connection: 998 registered, two broken lines skipped', async () => {
+    const lines: string[] = [];
+    const expected: string[] = [];
+    for (let n = 1; n <= 1000; n++) {
+      const broken = BROKEN[n];
+      if (broken) {
+        lines.push(broken.line);
+        expected.push(broken.report);
+        continue;
+      }
+      // Alternate the quoting styles a person would use.
+      lines.push(
+        n % 2
+          ? `username=${userOf(n)} 'password=${passwordOf(n)}' 'name=User ${n}' email=${userOf(n)}@yak`
+          : `username=${userOf(n)} "password=${passwordOf(n)}" name=User\\ ${n}`,
+      );
+      expected.push(`[Attempt] (${userOf(n)}) Successful registration`);
+    }
+    expected.push('[Summary] 998 registered, 0 failed, 2 skipped');
+    const file = path.join(dir, 'users.txt');
+    await writeFile(file, lines.join('\n') + '\n');
+
+    const front = await forwarder(yak.port);
+    let r: Run;
+    try {
+      r = await reguser([`127.0.0.1:${front.port}`, '--domain', 'yak', '--file', file], 120_000);
+      assert.equal(front.connections(), 1, 'one connection for the whole batch');
+    } finally {
+      await front.close();
+    }
+    assert.equal(r.stderr, '');
+    assert.deepEqual(r.stdout.split('\n'), [...expected, '']);
+    assert.equal(r.code, 1, 'skipped lines make the exit status 1');
+
+    const files = await readdir(path.join(yak.spool, 'yak'));
+    assert.equal(files.length, 998);
+    const good = Array.from({ length: 1000 }, (_, i) => i + 1).filter((n) => !BROKEN[n]);
+    const failed: string[] = [];
+    await eachLimited(good, 16, async (n) => {
+      if (!(await canLogIn(yak, userOf(n), passwordOf(n)))) failed.push(userOf(n));
+    });
+    assert.deepEqual(failed, []);
+    assert.equal(await canLogIn(yak, 'broken250', ''), false);
+  });
+
+  test('CSV with a header; a refused user and a broken row do not stop the batch', async () => {
+    await registerUser(yak, 'taken', 'x');
+    const file = path.join(dir, 'users.csv');
+    await writeFile(
+      file,
+      [
+        'username,password,name,email',
+        'csv1,one,"Adams, Joseph",csv1@yak',
+        'taken,two,Someone,',
+        'csv3,three',
+        'csv4,"say ""hi""",,csv4@yak',
+        '',
+      ].join('\r\n'),
+    );
+    const r = await reguser([`127.0.0.1:${yak.port}`, '--domain', 'yak', '--file', file]);
+    assert.deepEqual(r.stdout.split('\n'), [
+      '[Attempt] (csv1) Successful registration',
+      '[Attempt] (taken) Error: 409 (Username Not Available)',
+      '[Skipped] (line 4) 2 values for 4 columns',
+      '[Attempt] (csv4) Successful registration',
+      '[Summary] 2 registered, 1 failed, 1 skipped',
+      '',
+    ]);
+    assert.equal(r.code, 1);
+    assert.equal(await canLogIn(yak, 'csv4', 'say "hi"'), true);
+    const record = parseXml(await readFile(path.join(yak.spool, 'yak', 'csv1.xml'), 'utf8'));
+    assert.equal(record.getChild('query', 'jabber:iq:register')!.getChildText('name'), 'Adams, Joseph');
+  });
+
+  test('a clean list exits 0', async () => {
+    const file = path.join(dir, 'clean.txt');
+    await writeFile(file, '# two more\nusername=clean1 password=a\n\nusername=clean2 password=b\n');
+    const r = await reguser([`127.0.0.1:${yak.port}`, '--domain', 'yak', '--file', file]);
+    assert.deepEqual(r.stdout.split('\n'), [
+      '[Attempt] (clean1) Successful registration',
+      '[Attempt] (clean2) Successful registration',
+      '[Summary] 2 registered, 0 failed, 0 skipped',
+      '',
+    ]);
+    assert.equal(r.code, 0);
+  });
+
+  test('a CSV header without a password column is refused before connecting', async () => {
+    const file = path.join(dir, 'nopass.csv');
+    await writeFile(file, 'username,name\nnopass,No Pass\n');
+    const r = await reguser([`127.0.0.1:${yak.port}`, '--domain', 'yak', '--file', file]);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /CSV header has no password column/);
+    assert.equal(await canLogIn(yak, 'nopass', 'x'), false);
+  });
+
+  test('karma pauses on the server do not break a batch', async () => {
+    // The classic 1.4 karma, with the penalty shortened to one heartbeat so the
+    // test stays quick: ~35 registrations in, reading pauses, then resumes.
+    const slow = await startYak({
+      tweak: (c) => {
+        c.hosts = ['yak'];
+        c.c2s.karma = { init: 10, max: 10, inc: 1, dec: 1, penalty: -1, restore: 10 };
+      },
+    });
+    try {
+      const file = path.join(dir, 'karma.txt');
+      const users = Array.from({ length: 60 }, (_, i) => `k${i}`);
+      await writeFile(file, users.map((u) => `username=${u} password=pw-${u} 'name=Karma ${u}' email=${u}@yak`).join('\n'));
+      const r = await reguser([`127.0.0.1:${slow.port}`, '--domain', 'yak', '--file', file, '--timeout', '10']);
+      assert.equal(r.stderr, '');
+      assert.deepEqual(r.stdout.trimEnd().split('\n').at(-1), '[Summary] 60 registered, 0 failed, 0 skipped');
+      assert.equal(r.code, 0);
+      assert.equal(await canLogIn(slow, 'k59', 'pw-k59'), true);
+    } finally {
+      await slow.stop();
+    }
+  });
+
+  test('a missing file is reported with exit status 2', async () => {
+    const r = await reguser([`127.0.0.1:${yak.port}`, '--file', path.join(dir, 'absent.txt')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /cannot read .*absent\.txt: ENOENT/);
+  });
+});

@@ -1,0 +1,379 @@
+// SPEC section 8, mod_roster: jabber:iq:roster get/set/remove with pushes
+// (no id, to every resource that fetched the roster), the subscription
+// states none/to/from/both with ask, the subscribe / subscribed /
+// unsubscribe / unsubscribed exchanges changing both rosters, pending
+// requests kept and shown again at each login, and a client never setting
+// subscription or ask itself.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import {
+  closeAll,
+  login,
+  newUser,
+  NS_ROSTER,
+  onlineUser,
+  plain,
+  receiveAll,
+  spoolRecords,
+  subscribeBoth,
+  type Client,
+} from './helpers/session.js';
+
+const push = (to: string, item: string): string =>
+  `<iq type='set' to='${to}'><query xmlns='${NS_ROSTER}'>${item}</query></iq>`;
+
+/** Exactly these stanzas (in any order) and nothing more, once `senders` are handled. */
+async function expectExactly(c: Client, patterns: string[], senders: Client[] = []): Promise<void> {
+  await receiveAll(c, patterns);
+  await c.nothing(() => true, senders, `${c.full} got more than expected`);
+}
+
+async function assertRoster(c: Client, items: string): Promise<void> {
+  assertXml(await c.roster(), `<query xmlns='${NS_ROSTER}'>${items}</query>`);
+}
+
+describe('mod_roster', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: plain });
+  });
+  after(() => yak.stop());
+
+  test('get: an empty roster', async () => {
+    const a = await newUser(yak, 'empty1');
+    try {
+      assertXml(
+        await a.request(`<iq type='get' id='r1'><query xmlns='${NS_ROSTER}'/></iq>`),
+        `<iq type='result' id='r1' to='empty1@localhost/Work'><query xmlns='${NS_ROSTER}'/></iq>`,
+      );
+    } finally {
+      await a.close();
+    }
+  });
+
+  test('set: a result, a push to every resource that fetched the roster, none to the others', async () => {
+    const work = await newUser(yak, 'set1');
+    const home = await login(yak, 'set1', 'Home');
+    const phone = await login(yak, 'set1', 'Phone');
+    try {
+      await work.roster();
+      await home.roster();
+      const item = "<item jid='set2@localhost' name='Bob' subscription='none'><group>Friends</group><group>Chess</group></item>";
+      assertXml(
+        await work.request(
+          `<iq type='set' id='s1'><query xmlns='${NS_ROSTER}'><item jid='set2@localhost' name='Bob'>` +
+            '<group>Friends</group><group>Chess</group></item></query></iq>',
+        ),
+        "<iq type='result' id='s1' to='set1@localhost/Work'/>",
+      );
+      await expectExactly(work, [push('set1@localhost/Work', item)]);
+      await expectExactly(home, [push('set1@localhost/Home', item)], [work]);
+      await phone.nothing(() => true, [work], 'a resource that never fetched the roster got a push');
+      await assertRoster(phone, item);
+
+      // A second set replaces name and groups.
+      await work.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='set2@localhost' name='Bobby'/></query></iq>`);
+      const renamed = "<item jid='set2@localhost' name='Bobby' subscription='none'/>";
+      await expectExactly(home, [push('set1@localhost/Home', renamed)], [work]);
+      await assertRoster(home, renamed);
+    } finally {
+      await closeAll(work, home, phone);
+    }
+  });
+
+  test('set: subscription and ask given by the client are ignored', async () => {
+    const a = await newUser(yak, 'forge1');
+    const b = await newUser(yak, 'forge2');
+    try {
+      await a.roster();
+      await a.request(
+        `<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='forge2@localhost' subscription='both' ask='subscribe'/></query></iq>`,
+      );
+      await expectExactly(a, [push('forge1@localhost/Work', "<item jid='forge2@localhost' subscription='none'/>")]);
+      await assertRoster(a, "<item jid='forge2@localhost' subscription='none'/>");
+      // Nothing was asked of the contact.
+      await b.nothing(() => true, [a], 'the contact heard of a forged subscription');
+
+      // On a real subscription, a set keeps the server's state.
+      await a.presence();
+      await b.presence();
+      await subscribeBoth(a, b);
+      await a.request(
+        `<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='forge2@localhost' name='B' subscription='none' ask='unsubscribe'/></query></iq>`,
+      );
+      await assertRoster(a, "<item jid='forge2@localhost' name='B' subscription='both'/>");
+      await assertRoster(b, "<item jid='forge1@localhost' subscription='both'/>");
+    } finally {
+      await closeAll(a, b);
+    }
+  });
+
+  test('set: malformed requests get 400 and change nothing', async () => {
+    const a = await newUser(yak, 'bad1');
+    try {
+      const cases = [
+        "<item jid='x@localhost'/><item jid='y@localhost'/>",
+        "<item jid='bad1@localhost'/>",
+        "<item name='no jid'/>",
+        "<item jid='x@localhost/Resource'/>",
+        '',
+      ];
+      for (const [i, items] of cases.entries()) {
+        assertXml(
+          await a.request(`<iq type='set' id='b${i}'><query xmlns='${NS_ROSTER}'>${items}</query></iq>`),
+          `<iq type='error' id='b${i}' to='bad1@localhost/Work' from='bad1@localhost'><query xmlns='${NS_ROSTER}'>${items}</query>` +
+            "<error code='400' type='modify'>Bad Request</error></iq>",
+        );
+      }
+      await assertRoster(a, '');
+    } finally {
+      await a.close();
+    }
+  });
+
+  test('remove: a result, a removal push, and the item is gone', async () => {
+    const work = await newUser(yak, 'rm1');
+    const home = await login(yak, 'rm1', 'Home');
+    try {
+      await work.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='rm2@localhost' name='R'/></query></iq>`);
+      await home.roster();
+      assertXml(
+        await work.request(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='rm2@localhost' subscription='remove'/></query></iq>`),
+        "<iq type='result' id='rm' to='rm1@localhost/Work'/>",
+      );
+      await expectExactly(home, [push('rm1@localhost/Home', "<item jid='rm2@localhost' subscription='remove'/>")], [work]);
+      await assertRoster(home, '');
+      // Removing what is not there is fine, and pushes nothing.
+      assertXml(
+        await work.request(`<iq type='set' id='rm2'><query xmlns='${NS_ROSTER}'><item jid='rm2@localhost' subscription='remove'/></query></iq>`),
+        "<iq type='result' id='rm2' to='rm1@localhost/Work'/>",
+      );
+      await home.nothing(() => true, [work], 'a removal of nothing was pushed');
+    } finally {
+      await closeAll(work, home);
+    }
+  });
+
+  describe('subscriptions', () => {
+    test('the full handshake: each step changes both rosters, and both end at both', async () => {
+      const a = await onlineUser(yak, 'hs1');
+      const aHome = await login(yak, 'hs1', 'Home');
+      const b = await onlineUser(yak, 'hs2');
+      try {
+        await a.roster();
+        await aHome.roster();
+        await b.roster();
+
+        // 1. a asks b.
+        a.send("<presence type='subscribe' to='hs2@localhost'><status>hi b</status></presence>");
+        await expectExactly(a, [push('hs1@localhost/Work', "<item jid='hs2@localhost' subscription='none' ask='subscribe'/>")]);
+        await expectExactly(aHome, [push('hs1@localhost/Home', "<item jid='hs2@localhost' subscription='none' ask='subscribe'/>")]);
+        // The request reaches b; a pending request is not a roster item yet.
+        await expectExactly(b, ["<presence type='subscribe' to='hs2@localhost' from='hs1@localhost'><status>hi b</status></presence>"]);
+        await assertRoster(b, '');
+
+        // 2. b approves: b has a 'from' item, a a 'to' item, and a sees b at once.
+        b.send("<presence type='subscribed' to='hs1@localhost'/>");
+        await expectExactly(b, [push('hs2@localhost/Work', "<item jid='hs1@localhost' subscription='from'/>")]);
+        await expectExactly(a, [
+          "<presence type='subscribed' to='hs1@localhost' from='hs2@localhost'/>",
+          push('hs1@localhost/Work', "<item jid='hs2@localhost' subscription='to'/>"),
+          "<presence from='hs2@localhost/Work' to='hs1@localhost'/>",
+        ]);
+        await receiveAll(aHome, [push('hs1@localhost/Home', "<item jid='hs2@localhost' subscription='to'/>")]);
+        await aHome.clear();
+
+        // 3. b asks a.
+        b.send("<presence type='subscribe' to='hs1@localhost'/>");
+        await expectExactly(b, [push('hs2@localhost/Work', "<item jid='hs1@localhost' subscription='from' ask='subscribe'/>")]);
+        await expectExactly(a, ["<presence type='subscribe' to='hs1@localhost' from='hs2@localhost'/>"]);
+
+        // 4. a approves: both.
+        a.send("<presence type='subscribed' to='hs2@localhost'/>");
+        await expectExactly(a, [push('hs1@localhost/Work', "<item jid='hs2@localhost' subscription='both'/>")]);
+        await expectExactly(b, [
+          "<presence type='subscribed' to='hs2@localhost' from='hs1@localhost'/>",
+          push('hs2@localhost/Work', "<item jid='hs1@localhost' subscription='both'/>"),
+          "<presence from='hs1@localhost/Work' to='hs2@localhost'/>",
+        ]);
+
+        await assertRoster(a, "<item jid='hs2@localhost' subscription='both'/>");
+        await assertRoster(b, "<item jid='hs1@localhost' subscription='both'/>");
+        // On disk too, with no bookkeeping left over (SPEC section 6).
+        assertXml((await spoolRecords(yak, 'hs1'))!.get(NS_ROSTER)!, `<query xmlns='${NS_ROSTER}'><item jid='hs2@localhost' subscription='both'/></query>`);
+        assertXml((await spoolRecords(yak, 'hs2'))!.get(NS_ROSTER)!, `<query xmlns='${NS_ROSTER}'><item jid='hs1@localhost' subscription='both'/></query>`);
+      } finally {
+        await closeAll(a, aHome, b);
+      }
+    });
+
+    test('unsubscribe and unsubscribed take both rosters back to none', async () => {
+      const a = await onlineUser(yak, 'un1');
+      const b = await onlineUser(yak, 'un2');
+      try {
+        await a.roster();
+        await b.roster();
+        await subscribeBoth(a, b);
+
+        // a stops seeing b: a keeps 'from', b keeps 'to'.
+        a.send("<presence type='unsubscribe' to='un2@localhost'/>");
+        await receiveAll(a, [push('un1@localhost/Work', "<item jid='un2@localhost' subscription='from'/>")]);
+        await receiveAll(b, [
+          "<presence type='unsubscribe' to='un2@localhost' from='un1@localhost'/>",
+          push('un2@localhost/Work', "<item jid='un1@localhost' subscription='to'/>"),
+        ]);
+        await assertRoster(a, "<item jid='un2@localhost' subscription='from'/>");
+        await assertRoster(b, "<item jid='un1@localhost' subscription='to'/>");
+
+        // a stops b seeing a: none on both sides, and b hears that a is gone.
+        a.send("<presence type='unsubscribed' to='un2@localhost'/>");
+        await receiveAll(a, [push('un1@localhost/Work', "<item jid='un2@localhost' subscription='none'/>")]);
+        await receiveAll(b, [
+          "<presence type='unsubscribed' to='un2@localhost' from='un1@localhost'/>",
+          push('un2@localhost/Work', "<item jid='un1@localhost' subscription='none'/>"),
+          "<presence type='unavailable' from='un1@localhost/Work' to='un2@localhost'/>",
+        ]);
+        await assertRoster(a, "<item jid='un2@localhost' subscription='none'/>");
+        await assertRoster(b, "<item jid='un1@localhost' subscription='none'/>");
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('a refused request: the asker loses the ask, the refuser keeps nothing', async () => {
+      const a = await onlineUser(yak, 'deny1');
+      const b = await onlineUser(yak, 'deny2');
+      try {
+        await a.roster();
+        await b.roster();
+        a.send("<presence type='subscribe' to='deny2@localhost'/>");
+        await receiveAll(b, ["<presence type='subscribe' to='deny2@localhost' from='deny1@localhost'/>"]);
+        b.send("<presence type='unsubscribed' to='deny1@localhost'/>");
+        await receiveAll(a, [
+          push('deny1@localhost/Work', "<item jid='deny2@localhost' subscription='none' ask='subscribe'/>"),
+          "<presence type='unsubscribed' to='deny1@localhost' from='deny2@localhost'/>",
+          push('deny1@localhost/Work', "<item jid='deny2@localhost' subscription='none'/>"),
+        ]);
+        await b.nothing(() => true, [], 'the refuser got a push');
+        await assertRoster(a, "<item jid='deny2@localhost' subscription='none'/>");
+        await assertRoster(b, '');
+        // Refused means forgotten: the next login does not show it again.
+        await b.close();
+        const again = await login(yak, 'deny2');
+        try {
+          await again.presence();
+          await again.nothing((e) => e.name === 'presence' && e.attrs.type === 'subscribe', [], 'a refused request came back');
+        } finally {
+          await again.close();
+        }
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('a pending request is kept and shown again at every login until answered', async () => {
+      const asker = await onlineUser(yak, 'pend1');
+      await newUser(yak, 'pend2').then((c) => c.close());
+      try {
+        asker.send("<presence type='subscribe' to='pend2@localhost'><status>let me in</status></presence>");
+        await asker.sync();
+        const request = "<presence type='subscribe' from='pend1@localhost' to='pend2@localhost'><status>let me in</status></presence>";
+        for (let login_ = 0; login_ < 2; login_++) {
+          const c = await login(yak, 'pend2');
+          try {
+            await c.nothing(() => true, [], 'the request came before any presence');
+            // Not a roster item while pending.
+            await assertRoster(c, '');
+            c.send('<presence/>');
+            assertXml(await c.next((e) => e.name === 'presence'), request);
+          } finally {
+            await c.close();
+          }
+        }
+        const c = await login(yak, 'pend2');
+        try {
+          await c.presence();
+          await c.clear();
+          c.send("<presence type='subscribed' to='pend1@localhost'/>");
+          await c.sync();
+        } finally {
+          await c.close();
+        }
+        const last = await login(yak, 'pend2');
+        try {
+          await last.presence();
+          await last.nothing((e) => e.name === 'presence' && e.attrs.type === 'subscribe', [], 'an answered request came back');
+          await assertRoster(last, "<item jid='pend1@localhost' subscription='from'/>");
+        } finally {
+          await last.close();
+        }
+        assertXml(await asker.next("<presence type='subscribed' from='pend2@localhost' to='pend1@localhost'/>"), "<presence type='subscribed' from='pend2@localhost' to='pend1@localhost'/>");
+        assert.equal((await asker.item('pend2@localhost'))?.attrs.subscription, 'to');
+      } finally {
+        await asker.close();
+      }
+    });
+
+    test('a pending request from a contact already on the roster is kept and shown again too', async () => {
+      const owner = await newUser(yak, 'pendk1');
+      const asker = await onlineUser(yak, 'pendk2');
+      try {
+        await owner.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='pendk2@localhost' name='Known'/></query></iq>`);
+        await owner.close();
+        asker.send("<presence type='subscribe' to='pendk1@localhost'/>");
+        await asker.sync();
+        const again = await login(yak, 'pendk1');
+        try {
+          // The pending request adds nothing the client can see to the item.
+          await assertRoster(again, "<item jid='pendk2@localhost' name='Known' subscription='none'/>");
+          again.send('<presence/>');
+          assertXml(await again.next((e) => e.name === 'presence'), "<presence type='subscribe' from='pendk2@localhost' to='pendk1@localhost'/>");
+        } finally {
+          await again.close();
+        }
+      } finally {
+        await asker.close();
+      }
+    });
+
+    test('asking again when already subscribed bothers nobody and changes nothing', async () => {
+      const a = await onlineUser(yak, 'again1');
+      const b = await onlineUser(yak, 'again2');
+      try {
+        await a.roster();
+        await b.roster();
+        await subscribeBoth(a, b);
+        a.send("<presence type='subscribe' to='again2@localhost'/>");
+        // RFC 3921 9.2/9.3: b's server answers 'subscribed' for b, and a's server drops that answer.
+        await b.nothing(() => true, [a], 'the contact was asked again');
+        await a.nothing(() => true, [], 'the asker got something');
+        await assertRoster(a, "<item jid='again2@localhost' subscription='both'/>");
+        await assertRoster(b, "<item jid='again1@localhost' subscription='both'/>");
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('removing an item cancels both directions on the contact’s roster too', async () => {
+      const a = await onlineUser(yak, 'rmsub1');
+      const b = await onlineUser(yak, 'rmsub2');
+      try {
+        await a.roster();
+        await b.roster();
+        await subscribeBoth(a, b);
+        await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='rmsub2@localhost' subscription='remove'/></query></iq>`);
+        await receiveAll(a, [push('rmsub1@localhost/Work', "<item jid='rmsub2@localhost' subscription='remove'/>")]);
+        await receiveAll(b, [
+          "<presence type='unsubscribe' to='rmsub2@localhost' from='rmsub1@localhost'/>",
+          "<presence type='unsubscribed' to='rmsub2@localhost' from='rmsub1@localhost'/>",
+        ]);
+        await assertRoster(a, '');
+        await assertRoster(b, "<item jid='rmsub1@localhost' subscription='none'/>");
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+  });
+});

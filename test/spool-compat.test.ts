@@ -1,0 +1,98 @@
+// SPEC sections 5 and 6 against a spool folder written by jabberd 1.4
+// (test/fixtures/spool14): dj logs in by plain, digest and 0k, and the file
+// Yak rewrites keeps every record and can be read again.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rm } from 'node:fs/promises';
+import { digestFor, zerokHash } from '../src/util/hash.js';
+import type { Element } from '../src/xml/element.js';
+import { parseXml } from '../src/xml/parse.js';
+import { authIq, startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { fixtureSpool, readSpool } from './helpers/transcript.js';
+
+const TOKEN = '3C5A1B2F';
+
+async function login(yak: TestYak, cred: { password?: string; digest?: string; hash?: string } | 'digest'): Promise<Element> {
+  const c = await yak.connect();
+  try {
+    return await c.request(authIq('dj', 'Compat', cred === 'digest' ? { digest: digestFor(c.streamId, 'secret') } : cred));
+  } finally {
+    await c.close();
+  }
+}
+
+async function announced(yak: TestYak): Promise<Element> {
+  const c = await yak.connect();
+  try {
+    return await c.request(parseXml("<iq type='get' id='g'><query xmlns='jabber:iq:auth'><username>dj</username></query></iq>"));
+  } finally {
+    await c.close();
+  }
+}
+
+describe('a 1.4 spool folder', () => {
+  let spool: string;
+  let yak: TestYak;
+  before(async () => {
+    spool = await fixtureSpool();
+    yak = await startYak({ spool });
+  });
+  after(async () => {
+    await yak.stop();
+    await rm(spool, { recursive: true, force: true });
+  });
+
+  test('get announces the stored chain (498 stored, 497 announced)', async () => {
+    assertXml(
+      await announced(yak),
+      `<iq type='result' id='g'><query xmlns='jabber:iq:auth'><username>dj</username><password/><digest/><sequence>497</sequence><token>${TOKEN}</token><resource/></query></iq>`,
+    );
+  });
+
+  test('plain and digest logins', async () => {
+    assertXml(await login(yak, { password: 'secret' }), "<iq type='result' id='auth'/>");
+    assert.equal((await login(yak, { password: 'Secret' })).getChild('error')?.attrs.code, '401');
+    assertXml(await login(yak, 'digest'), "<iq type='result' id='auth'/>");
+  });
+
+  test('0k login with the 1.4 token; the same hash cannot be used twice', async () => {
+    const hash = zerokHash('secret', TOKEN, 497);
+    assertXml(await login(yak, { hash }), "<iq type='result' id='auth'/>");
+    assert.equal((await login(yak, { hash })).getChild('error')?.attrs.code, '401');
+  });
+
+  test('the rewritten file keeps every record and reads again after a restart', async () => {
+    const file = (await readSpool(spool, yak.host, 'dj'))!;
+    assertXml(
+      file.records.get('jabber:iq:roster')!,
+      "<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='sabine@localhost' name='Sabine' subscription='both'><group>Friends</group></item></query>",
+    );
+    assertXml(
+      file.records.get('jabber:iq:register')!,
+      "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>DJ Adams</name><email>dj@yak</email><x xmlns='jabber:x:delay' stamp='20020307T14:21:08'>registered</x></query>",
+    );
+    assertXml(file.records.get('jabber:iq:auth')!, "<password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>secret</password>");
+    assertXml(
+      file.records.get('jabber:iq:auth:0k')!,
+      `<zerok xmlns='jabber:iq:auth:0k' xdbns='jabber:iq:auth:0k'><hash>${zerokHash('secret', TOKEN, 497)}</hash><token>${TOKEN}</token><sequence>497</sequence></zerok>`,
+    );
+    assert.ok(file.records.has('jabber:iq:last'));
+    // Nothing beyond 1.4's xdb_file format: every record on one <xdb>, still parseable by a plain XML parser.
+    assert.equal(parseXml(file.text).name, 'xdb');
+
+    await yak.stop();
+    yak = await startYak({ spool });
+    assert.equal((await announced(yak)).elements[0]!.getChildText('sequence'), '496');
+    assertXml(await login(yak, { hash: zerokHash('secret', TOKEN, 496) }), "<iq type='result' id='auth'/>");
+    assertXml(await login(yak, { password: 'secret' }), "<iq type='result' id='auth'/>");
+  });
+
+  test("mod_browse names the user from the 1.4 registration record", async () => {
+    const c = await yak.connect();
+    assert.equal((await c.request(authIq('dj', 'Browse', { password: 'secret' }))).attrs.type, 'result');
+    const reply = await c.request(parseXml("<iq type='get' id='b' to='dj@localhost'><query xmlns='jabber:iq:browse'/></iq>"));
+    assertXml(reply, "<iq type='result' id='b' from='dj@localhost' to='dj@localhost/Browse'><user xmlns='jabber:iq:browse' jid='dj@localhost' name='DJ Adams'/></iq>");
+    await c.close();
+  });
+});

@@ -1,0 +1,294 @@
+// SPEC section 1 (and the stream-level bounds of section 2): the header
+// exchange byte by byte, and every stream error with its 1.4 text and RFC
+// condition, followed by </stream:stream> and the socket closing.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import {
+  assertServerHeader,
+  assertStreamError,
+  clientHeader,
+  RawClient,
+  readSpool,
+} from './helpers/transcript.js';
+
+const FORM_GET = (id: string, inside = ''): string =>
+  `<iq type='get' id='${id}'><query xmlns='jabber:iq:register'>${inside}</query></iq>`;
+
+/** A register get padded to exactly `size` characters (ASCII, so bytes too). */
+function paddedGet(id: string, size: number): string {
+  const bare = FORM_GET(id, '<pad></pad>');
+  return FORM_GET(id, `<pad>${'x'.repeat(size - bare.length)}</pad>`);
+}
+
+/** Opens a raw stream to the host and waits for the server's header. */
+async function open(yak: TestYak, to = yak.host, extra: Record<string, string> = {}): Promise<RawClient> {
+  const c = await RawClient.connect(yak.port);
+  c.write(clientHeader(to, extra));
+  await c.serverHeader();
+  return c;
+}
+
+/** A raw stream logged in as `user` (registered first). */
+async function openSession(yak: TestYak, user: string): Promise<RawClient> {
+  await registerUser(yak, user, 'secret');
+  const c = await open(yak);
+  c.write(authIq(user, 'Work', { password: 'secret' }, 'login').toString());
+  assertXml(await c.next(), "<iq type='result' id='login'/>");
+  return c;
+}
+
+describe('stream header exchange', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak();
+  });
+  after(() => yak.stop());
+
+  test('a header without version gets exactly the 1.4 answer and no features', async () => {
+    const c = await open(yak);
+    try {
+      const header = assertServerHeader(c.text, 'localhost');
+      assert.equal(c.text, header, 'nothing follows the header until the client speaks');
+      c.write(FORM_GET('f1'));
+      // The first stanza is the reply: no <stream:features> came before it.
+      assert.equal((await c.next()).name, 'iq');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test("version='1.0' gets version='1.0' and the iq-auth/iq-register features", async () => {
+    const c = await open(yak, 'localhost', { version: '1.0' });
+    try {
+      assertServerHeader(c.text, 'localhost', true);
+      assertXml(
+        await c.next(),
+        "<stream:features><auth xmlns='http://jabber.org/features/iq-auth'/>" +
+          "<register xmlns='http://jabber.org/features/iq-register'/></stream:features>",
+      );
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test('the declaration is optional; the id is random per connection and ignores the client id', async () => {
+    const ids = new Set<string>();
+    for (let i = 0; i < 6; i++) {
+      const c = await RawClient.connect(yak.port);
+      try {
+        c.write(clientHeader('localhost', { id: 'DEADBEEF', 'xml:lang': 'en', foo: 'bar' }, i % 2 === 0));
+        await c.serverHeader();
+        assertServerHeader(c.text, 'localhost');
+        ids.add(c.header!.id!);
+      } finally {
+        c.destroy();
+      }
+    }
+    assert.equal(ids.size, 6, `ids repeat: ${[...ids]}`);
+    assert.ok(!ids.has('DEADBEEF'));
+  });
+
+  test('</stream:stream> is answered with </stream:stream> and the connection closes', async () => {
+    const c = await open(yak);
+    c.write('</stream:stream>');
+    await c.whenClosed();
+    const header = assertServerHeader(c.text, 'localhost');
+    assert.equal(c.text, header + '</stream:stream>');
+  });
+
+  test('UTF-8 characters split across TCP writes still parse', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      // Every byte its own write: each multi-byte character arrives in pieces.
+      await c.writeBytewise(clientHeader('localhost'));
+      await c.writeBytewise("<iq type='get' id='ü☃𝄞'><query xmlns='jabber:iq:register'/></iq>");
+      assert.equal((await c.next()).attrs.id, 'ü☃𝄞');
+      const name = 'Lé ☃ 𝄞 Ωmega';
+      const set =
+        "<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>splitter</username>" +
+        `<password>sécret</password><name>${name}</name></query></iq>`;
+      await c.writeBytewise(set);
+      assertXml(await c.next(), "<iq type='result' id='r'/>");
+      const spool = await readSpool(yak.spool, yak.host, 'splitter');
+      assert.equal(spool?.records.get('jabber:iq:register')?.getChildText('name'), name);
+      assert.equal(spool?.records.get('jabber:iq:auth')?.text(), 'sécret');
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
+describe('stream errors', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: (cfg) => (cfg.c2s.karma = undefined) });
+  });
+  after(() => yak.stop());
+
+  /** Sends `bytes` on a fresh connection and expects this stream error. */
+  async function refused(bytes: string, text: string, condition: string): Promise<void> {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(bytes);
+      await assertStreamError(c, text, condition);
+    } finally {
+      c.destroy();
+    }
+  }
+
+  const H = clientHeader('localhost');
+  const cases: [string, string, string, string][] = [
+    ['wrong default namespace', clientHeader('localhost', { xmlns: 'jabber:server' }), 'Invalid Namespace', 'invalid-namespace'],
+    ['wrong stream namespace', clientHeader('localhost', { 'xmlns:stream': 'http://example.com/streams' }), 'Invalid Stream Namespace', 'invalid-namespace'],
+    ['root element not stream', "<stream:foo to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", 'Invalid Stream Namespace', 'invalid-namespace'],
+    ['missing to', clientHeader(undefined), 'Did not specify a valid to argument', 'improper-addressing'],
+    ['empty to', clientHeader(' '), 'Did not specify a valid to argument', 'improper-addressing'],
+    ['unknown host', clientHeader('elsewhere.example.org'), '*', 'host-unknown'],
+    ['invalid XML in a stanza', H + "<iq type='get'><</iq>", 'Invalid XML', 'not-well-formed'],
+    ['mismatched end tag', H + '<message><body>x</message>', 'Invalid XML', 'not-well-formed'],
+    ['undefined entity', H + '<message><body>&nbsp;</body></message>', 'Invalid XML', 'not-well-formed'],
+    ['text before the header', 'hello', 'Invalid XML', 'not-well-formed'],
+    ['DOCTYPE', "<?xml version='1.0'?><!DOCTYPE stream:stream>" + H.slice(21), 'Invalid XML', 'restricted-xml'],
+    ['entity declaration', "<?xml version='1.0'?><!DOCTYPE s [<!ENTITY a 'b'>]>" + H.slice(21), 'Invalid XML', 'restricted-xml'],
+    ['processing instruction in the stream', H + "<?foo bar?>", 'Invalid XML', 'restricted-xml'],
+    ['processing instruction before the header', "<?foo bar?>" + H, 'Invalid XML', 'restricted-xml'],
+    ['comment in the stream', H + '<!-- hello -->', 'Invalid XML', 'restricted-xml'],
+    ['comment inside a stanza', H + '<message><!-- x --></message>', 'Invalid XML', 'restricted-xml'],
+    ['comment before the header', "<?xml version='1.0'?><!-- hello -->" + H.slice(21), 'Invalid XML', 'restricted-xml'],
+  ];
+  for (const [name, bytes, text, condition] of cases) {
+    test(`${name}: ${condition}`, () => refused(bytes, text, condition));
+  }
+
+  test('bytes that are not UTF-8 end the stream: Invalid XML', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(H);
+      // 0xC3 starts a two-byte character; 0x28 '(' cannot continue it.
+      c.write(Buffer.from([0x3c, 0x6d, 0x3e, 0xc3, 0x28, 0x3c, 0x2f, 0x6d, 0x3e]));
+      await assertStreamError(c, 'Invalid XML', 'not-well-formed');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test('a stanza of 64 KiB is accepted before login, one character more is not', async () => {
+    const c = await open(yak);
+    try {
+      c.write(paddedGet('max', 65536));
+      assert.equal((await c.next()).attrs.id, 'max');
+    } finally {
+      c.destroy();
+    }
+    await refused(H + paddedGet('over', 65537), '*', 'policy-violation');
+  });
+
+  test('the size bound counts the stanza start tag too', async () => {
+    // A huge attribute on the stanza element itself, never closed: must not be buffered forever.
+    await refused(H + `<message to='${'x'.repeat(70000)}'`, '*', 'policy-violation');
+    await refused(H + `<iq type='get' id='${'x'.repeat(70000)}'><query xmlns='jabber:iq:register'/></iq>`, '*', 'policy-violation');
+  });
+
+  test('after login the larger limit (256 KiB) applies', async () => {
+    const c = await openSession(yak, 'bigstanza');
+    try {
+      const inSession = (id: string, n: number): string =>
+        `<iq type='get' id='${id}' to='localhost'><query xmlns='jabber:iq:register'><pad>${'y'.repeat(n)}</pad></query></iq>`;
+      c.write(inSession('big', 200000));
+      assert.equal((await c.next()).attrs.id, 'big');
+      c.write(inSession('huge', 270000));
+      await assertStreamError(c, '*', 'policy-violation');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test('nesting: depth 32 (the stream counts as 1) is accepted, 33 is refused', async () => {
+    // stream 1, iq 2, query 3, then k levels of <a>.
+    const nested = (k: number): string => '<a>'.repeat(k) + '</a>'.repeat(k);
+    const c = await open(yak);
+    try {
+      c.write(FORM_GET('deep', nested(29)));
+      assert.equal((await c.next()).attrs.id, 'deep');
+    } finally {
+      c.destroy();
+    }
+    await refused(H + FORM_GET('deeper', nested(30)), '*', 'policy-violation');
+  });
+
+  test('pre-auth queue: 32 stanzas wait, the 33rd ends the stream', async () => {
+    const c = await open(yak);
+    try {
+      const msg = (i: number): string => `<message to='nobody@localhost'><body>${i}</body></message>`;
+      for (let i = 1; i <= 32; i++) c.write(msg(i));
+      c.write(FORM_GET('alive'));
+      assert.equal((await c.next()).attrs.id, 'alive');
+      c.write(msg(33));
+      await assertStreamError(c, '*', 'policy-violation');
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test('pre-auth queue: more than 64 KiB in total ends the stream', async () => {
+    const c = await open(yak);
+    try {
+      const msg = `<message to='nobody@localhost'><body>${'z'.repeat(40000)}</body></message>`;
+      c.write(msg);
+      c.write(FORM_GET('alive'));
+      assert.equal((await c.next()).attrs.id, 'alive');
+      c.write(msg);
+      await assertStreamError(c, '*', 'policy-violation');
+    } finally {
+      c.destroy();
+    }
+  });
+});
+
+describe('stream: <alias> and <authtime>', () => {
+  test('default alias: any name is served as the aliased host', async () => {
+    const yak = await startYak({ tweak: (cfg) => (cfg.c2s.aliases = [{ to: 'localhost', from: undefined }]) });
+    try {
+      const c = await open(yak, 'chat.example.org');
+      assertServerHeader(c.text, 'localhost');
+      c.write(FORM_GET('f'));
+      assert.equal((await c.next()).attrs.type, 'result');
+      c.destroy();
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('named alias maps one name (case-insensitively); other names stay unknown', async () => {
+    const yak = await startYak({ tweak: (cfg) => (cfg.c2s.aliases = [{ to: 'localhost', from: 'chat.example.org' }]) });
+    try {
+      for (const to of ['chat.example.org', 'Chat.Example.ORG', 'localhost']) {
+        const c = await open(yak, to);
+        assertServerHeader(c.text, 'localhost');
+        c.destroy();
+      }
+      const c = await RawClient.connect(yak.port);
+      c.write(clientHeader('other.example.org'));
+      await assertStreamError(c, '*', 'host-unknown');
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test("authtime: 'Timeout waiting for authentication'; a logged-in stream stays", async () => {
+    const yak = await startYak({ tweak: (cfg) => (cfg.c2s.authtime = 1) });
+    try {
+      // Logged in before the idle one even connects, so its timer would fire first.
+      const session = await openSession(yak, 'quick');
+      const idle = await open(yak);
+      await assertStreamError(idle, 'Timeout waiting for authentication', 'connection-timeout');
+      session.write(`<iq type='get' id='still' to='localhost'><query xmlns='jabber:iq:register'/></iq>`);
+      assert.equal((await session.next()).attrs.id, 'still');
+      session.destroy();
+    } finally {
+      await yak.stop();
+    }
+  });
+});
