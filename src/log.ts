@@ -11,12 +11,19 @@ export interface LogOptions {
   level?: string;
 }
 
-export function createLogger(opts: LogOptions = {}): Logger {
+export interface LogHandle {
+  log: Logger;
+  /** Reopens the log file (after logrotate moved it); a no-op on stderr. */
+  reopen(): void;
+}
+
+export function createLogger(opts: LogOptions = {}): LogHandle {
   const level = opts.level ?? (opts.debug ? 'debug' : 'info');
-  const dest: DestinationStream = opts.file
+  const dest = opts.file
     ? pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false })
     : pino.destination({ fd: 2, sync: false });
-  return pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, dest);
+  const log = pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, dest as DestinationStream);
+  return { log, reopen: () => (opts.file ? dest.reopen() : undefined) };
 }
 
 /** A logger that drops everything (unit tests, library use). */

@@ -6,6 +6,7 @@ import { constants as fsc, promises as fs } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 import type { YakConfig } from './config/types.js';
+import { applyReload, type ReloadResult } from './config/reload.js';
 import { C2sStream, type C2sContext } from './c2s/c2s-stream.js';
 import { hostDirName } from './xdb/file-names.js';
 import { SessionManager } from './jsm/session-manager.js';
@@ -94,6 +95,19 @@ export class YakServer {
     for (const ignored of config.ignored) server.log.info({ section: ignored }, 'not provided by Yak; ignored');
     server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool }, 'started');
     return server;
+  }
+
+  /**
+   * SIGHUP: takes what can change safely from a freshly loaded config
+   * (see config/reload.ts) and says what needs a restart.
+   */
+  reload(fresh: YakConfig): ReloadResult {
+    const result = applyReload(this.config, fresh);
+    const l = this.config.c2s.limits;
+    this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal };
+    this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
+    this.log.info(result, 'configuration reloaded');
+    return result;
   }
 
   /** One karma heartbeat for every connection, and a minute's housekeeping. */

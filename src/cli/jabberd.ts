@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     process.stdout.write(describe(config) + '\n');
     return 0;
   }
-  const log = createLogger({ debug: opts.debug, file: config.log.file });
+  const { log, reopen } = createLogger({ debug: opts.debug, file: config.log.file });
   // Handlers go in before anything listens: a signal that comes while the
   // server starts must end in the same clean stop (pidfile removed), not in
   // the default sudden death. Signal handlers do not keep the process alive.
@@ -64,6 +64,15 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  process.on('SIGHUP', () => {
+    reopen();
+    try {
+      server.reload(loadConfig(opts.config, { spool: opts.spool, host: opts.host }));
+    } catch (err) {
+      // A broken file on disk must not take a running server down.
+      log.error({ err: (err as Error).message }, 'configuration not reloaded');
+    }
+  });
   const signal = await signalled;
   log.info({ signal }, 'shutting down');
   await server.stop().catch((err: unknown) => log.error({ err }, 'shutdown failed'));

@@ -24,7 +24,8 @@ export class LoginThrottle {
   private readonly keys = new Map<string, KeyState>();
 
   constructor(
-    readonly cfg: LoginThrottleConfig,
+    /** Replaced on SIGHUP; counts already kept stay. */
+    public cfg: LoginThrottleConfig,
     private readonly now: () => number = Date.now,
   ) {}
 

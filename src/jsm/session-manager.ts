@@ -27,7 +27,6 @@ export class SessionManager {
   readonly router: Router;
   readonly loaded: string[] = [];
   private readonly hosts: Set<string>;
-  readonly registrationEnabled: boolean;
   /** Slows password guessing; shared by every connection. */
   readonly throttle: LoginThrottle;
 
@@ -55,7 +54,6 @@ export class SessionManager {
       mod.setup(this.apiFor(name));
       this.loaded.push(name);
     }
-    this.registrationEnabled = config.jsm.register !== undefined && this.loaded.includes('mod_register');
     // Registration policies guard mod_register wherever it is loaded (they run first by priority).
     if (this.loaded.includes('mod_register')) for (const p of REGISTER_POLICIES) p.setup(this.apiFor(p.name));
   }
@@ -79,6 +77,11 @@ export class SessionManager {
 
   isLocalHost(host: string): boolean {
     return this.hosts.has(host);
+  }
+
+  /** Registration is on iff <register> exists and mod_register is loaded (read live: SIGHUP). */
+  get registrationEnabled(): boolean {
+    return this.config.jsm.register !== undefined && this.loaded.includes('mod_register');
   }
 
   passwordRecords(ev: PasswordEvent): Record<string, Element | null> {

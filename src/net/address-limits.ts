@@ -18,7 +18,8 @@ export class AddressLimits {
   private readonly recent = new Map<string, number[]>();
 
   constructor(
-    private readonly cfg: AddressLimitsConfig,
+    /** Replaced on SIGHUP; open counts and rate history stay. */
+    public cfg: AddressLimitsConfig,
     private readonly now: () => number = Date.now,
   ) {}
 

@@ -2,6 +2,7 @@
 // that can only say no. They run whenever mod_register does; each is
 // configured (or switched off) in <register_policy>, see config/policy.ts.
 import { nodeprep } from '../../jid.js';
+import type { RegisterPolicyConfig } from '../../config/types.js';
 import type { JsmModule, RegisterRequest } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 
@@ -17,15 +18,16 @@ function creates(req: RegisterRequest): boolean {
 export const registerRateLimit: JsmModule = {
   name: 'register_rate_limit',
   setup(api) {
-    const { rate, allow } = api.config.jsm.registerPolicy;
-    if (rate.max === 0) return;
+    // Read at each use: SIGHUP may change the policy.
+    const policy = (): RegisterPolicyConfig => api.config.jsm.registerPolicy;
     const recent = new Map<string, number[]>();
     const fresh = (address: string, now: number): number[] =>
-      (recent.get(address) ?? []).filter((t) => now - t < rate.period * 1000);
+      (recent.get(address) ?? []).filter((t) => now - t < policy().rate.period * 1000);
     api.on(
       'register',
       (req) => {
-        if (!creates(req) || allow.includes(req.client.address)) return 'pass';
+        const { rate, allow } = policy();
+        if (rate.max === 0 || !creates(req) || allow.includes(req.client.address)) return 'pass';
         if (fresh(req.client.address, Date.now()).length >= rate.max) {
           api.log.warn({ address: req.client.address }, 'registration refused: rate limit');
           throw stanzaError('resource-constraint', 'Too many registrations from your address; try again later');
@@ -35,7 +37,8 @@ export const registerRateLimit: JsmModule = {
       BEFORE_REGISTER,
     );
     api.on('user-created', (ev) => {
-      if (!ev.address || allow.includes(ev.address)) return;
+      const { rate, allow } = policy();
+      if (rate.max === 0 || !ev.address || allow.includes(ev.address)) return;
       const now = Date.now();
       recent.set(ev.address, [...fresh(ev.address, now), now]);
       // Keep the map small: drop addresses whose window has passed.
@@ -48,13 +51,13 @@ export const registerRateLimit: JsmModule = {
 export const registerReservedNames: JsmModule = {
   name: 'register_reserved_names',
   setup(api) {
-    const reserved = new Set(api.config.jsm.registerPolicy.reserved.map((n) => nodeprep(n) ?? n));
     api.on(
       'register',
       (req) => {
         if (!creates(req)) return 'pass';
+        const reserved = api.config.jsm.registerPolicy.reserved.map((n) => nodeprep(n) ?? n);
         const user = nodeprep(req.query.getChildText('username')?.trim() ?? '');
-        if (user !== undefined && reserved.has(user)) throw stanzaError('conflict', 'Username Not Available');
+        if (user !== undefined && reserved.includes(user)) throw stanzaError('conflict', 'Username Not Available');
         return 'pass';
       },
       BEFORE_REGISTER,
@@ -66,12 +69,11 @@ export const registerReservedNames: JsmModule = {
 export const registerPasswordLength: JsmModule = {
   name: 'register_password_length',
   setup(api) {
-    const min = api.config.jsm.registerPolicy.minPassword;
-    if (min === 0) return;
     api.on(
       'register',
       (req) => {
-        if (req.iq.attrs.type !== 'set') return 'pass';
+        const min = api.config.jsm.registerPolicy.minPassword;
+        if (min === 0 || req.iq.attrs.type !== 'set') return 'pass';
         const password = req.query.getChildText('password');
         if (password !== undefined && password !== '' && [...password].length < min) {
           throw stanzaError('not-acceptable', `Password too short: use at least ${min} characters`);

@@ -1,0 +1,62 @@
+// SIGHUP: what a running server takes from a re-read jabber.xml. Only
+// settings that are read at the moment of use can change safely; hosts,
+// listeners, TLS keys, the spool, the module list and the module-specific
+// options read at startup (0k sequences, offline limit) need a restart.
+import type { YakConfig } from './types.js';
+
+export interface ReloadResult {
+  /** Sections taken from the new file. */
+  applied: string[];
+  /** Sections that differ but need a restart; the old values stay. */
+  needsRestart: string[];
+}
+
+const same = (a: unknown, b: unknown): boolean =>
+  JSON.stringify(a, (_k, v: unknown) => (v instanceof Map ? [...v] : v)) ===
+  JSON.stringify(b, (_k, v: unknown) => (v instanceof Map ? [...v] : v));
+
+/** <register> as comparable data (its fields are elements). */
+function registerView(r: YakConfig['jsm']['register']): unknown {
+  return r && { notify: r.notify, requireAll: r.requireAll, fields: r.fields.map(String) };
+}
+
+/** Copies the reloadable parts of `fresh` into `live` (the object every part of the server reads). */
+export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
+  const needsRestart: string[] = [];
+  const fixed: [string, unknown, unknown][] = [
+    ['hosts', live.hosts, fresh.hosts],
+    ['listeners (<ip>)', live.c2s.listen, fresh.c2s.listen],
+    ['TLS listeners (<ssl>)', live.c2s.ssl, fresh.c2s.ssl],
+    ['TLS keys', live.tlsKeys, fresh.tlsKeys],
+    ['spool', live.spool, fresh.spool],
+    ['modules (<load>)', live.jsm.modules, fresh.jsm.modules],
+    ['<mod_auth_0k>', live.jsm.zerokSequences, fresh.jsm.zerokSequences],
+    ['<mod_offline>', live.jsm.raw.getChild('mod_offline')?.toString(), fresh.jsm.raw.getChild('mod_offline')?.toString()],
+    ['pidfile', live.pidfile, fresh.pidfile],
+  ];
+  for (const [name, a, b] of fixed) if (!same(a, b)) needsRestart.push(name);
+
+  const applied: string[] = [];
+  const take = <T>(name: string, a: T, b: T, set: (v: T) => void): void => {
+    if (same(a, b)) return;
+    set(b);
+    applied.push(name);
+  };
+  const c = live.c2s;
+  const j = live.jsm;
+  take('<alias>', c.aliases, fresh.c2s.aliases, (v) => (c.aliases = v));
+  take('<authtime>', c.authtime, fresh.c2s.authtime, (v) => (c.authtime = v));
+  take('<karma>', c.karma, fresh.c2s.karma, (v) => (c.karma = v));
+  take('<rate>', c.rate, fresh.c2s.rate, (v) => (c.rate = v));
+  take('<limits>', c.limits, fresh.c2s.limits, (v) => (c.limits = v));
+  take('<register>', registerView(j.register), registerView(fresh.jsm.register), () => (j.register = fresh.jsm.register));
+  take('<welcome>', j.welcome, fresh.jsm.welcome, (v) => (j.welcome = v));
+  take('<admin>', j.admin, fresh.jsm.admin, (v) => (j.admin = v));
+  take('<vCard>', j.vcard?.toString(), fresh.jsm.vcard?.toString(), () => (j.vcard = fresh.jsm.vcard));
+  take('<browse>', j.browse.map(String), fresh.jsm.browse.map(String), () => (j.browse = fresh.jsm.browse));
+  take('<nounregister>', j.nounregister, fresh.jsm.nounregister, (v) => (j.nounregister = v));
+  take('<register_policy>', j.registerPolicy, fresh.jsm.registerPolicy, (v) => (j.registerPolicy = v));
+  take('<login_throttle>', j.loginThrottle, fresh.jsm.loginThrottle, (v) => (j.loginThrottle = v));
+  take('<log>', live.log, fresh.log, (v) => (live.log = v));
+  return { applied, needsRestart };
+}

@@ -1,0 +1,68 @@
+// SIGHUP: the parts of jabber.xml that can change on a running server do,
+// the others are reported as needing a restart, and a broken file changes
+// nothing.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, test } from 'node:test';
+import { ClientStream } from '../src/client/client-stream.js';
+import { parseConfig } from '../src/config/load.js';
+import { applyReload } from '../src/config/reload.js';
+import { bundledConfigText, startDaemon } from './helpers/daemon.js';
+import { BUNDLED_CONFIG, registerIq } from './helpers/yak.js';
+
+const base = bundledConfigText();
+const load = (text: string) => parseConfig(text, BUNDLED_CONFIG, { spool: '/tmp/yak-reload-unused' });
+
+describe('applyReload', () => {
+  test('takes welcome, policy and limits; refuses hosts and modules until a restart', () => {
+    const live = load(base);
+    const fresh = load(
+      base
+        .replace('<subject>Welcome!</subject>', '<subject>Hello again</subject>')
+        .replace('<host><jabberd:cmdline', '<host>other.example</host><host><jabberd:cmdline')
+        .replace('<mod_xml>./jsm/jsm.so</mod_xml>', '')
+        .replace('<authtime>120</authtime>', '<authtime>30</authtime>')
+        .replace('</jsm>', "<register_policy><reserved>support</reserved></register_policy></jsm>"),
+    );
+    const result = applyReload(live, fresh);
+    assert.deepEqual(result.needsRestart.sort(), ['hosts', 'modules (<load>)']);
+    assert.ok(result.applied.includes('<welcome>') && result.applied.includes('<authtime>') && result.applied.includes('<register_policy>'));
+    assert.equal(live.jsm.welcome?.subject, 'Hello again');
+    assert.equal(live.c2s.authtime, 30);
+    assert.ok(live.jsm.registerPolicy.reserved.includes('support'));
+    assert.deepEqual(live.hosts, ['localhost'], 'hosts stay as they were');
+    assert.ok(live.jsm.modules.includes('mod_xml'), 'modules stay as they were');
+  });
+
+  test('an identical file applies nothing', () => {
+    assert.deepEqual(applyReload(load(base), load(base)), { applied: [], needsRestart: [] });
+  });
+});
+
+describe('SIGHUP on the daemon', () => {
+  test('a reserved name added to the file is refused after SIGHUP; a broken file keeps the server as it was', async () => {
+    const d = await startDaemon();
+    try {
+      const configFile = path.join(d.dir, 'jabber.xml');
+      const register = async (user: string): Promise<string | undefined> => {
+        const c = await ClientStream.connect({ port: d.port, domain: 'localhost' });
+        const reply = await c.request(registerIq(user, 'pw'));
+        c.socket.destroy();
+        return reply.getChild('error')?.attrs.code;
+      };
+      assert.equal(await register('helpdesk'), undefined);
+      await writeFile(configFile, base.replace('</jsm>', '<register_policy><reserved>support</reserved></register_policy></jsm>'));
+      d.child.kill('SIGHUP');
+      await d.waitForLog((l) => l.msg === 'configuration reloaded');
+      assert.equal(await register('support'), '409');
+      await writeFile(configFile, '<jabber><broken');
+      d.child.kill('SIGHUP');
+      await d.waitForLog((l) => l.msg === 'configuration not reloaded');
+      assert.equal(await register('support2'), undefined, 'still serving with the last good config');
+      assert.equal((await d.stop()).code, 0);
+    } finally {
+      await d.dispose();
+    }
+  });
+});
