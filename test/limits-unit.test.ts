@@ -92,4 +92,17 @@ describe('LoginThrottle', () => {
     for (let i = 0; i < 10; i++) t.failed('y', '10.0.0.9');
     assert.equal(t.waitFor('z', '10.0.0.9'), 0);
   });
+
+  test('waiting attempts take slots of the address only, and a gone client takes none', async () => {
+    const t = new LoginThrottle({ ...cfg, baseMs: 5, maxMs: 20 });
+    for (let i = 0; i < 5; i++) t.failed('dj', '1.2.3.4');
+    const userWait = t.waitFor('dj', '9.9.9.9');
+    assert.ok(userWait > 0 && userWait <= 20);
+    // Many attempts from 1.2.3.4 pass the gate one slot after another...
+    assert.equal(await t.gate('dj', '1.2.3.4'), true);
+    assert.ok(t.waitFor('x', '1.2.3.4') > 0, 'the address slot is taken');
+    // ...but they never push the user's own key further out.
+    assert.ok(t.waitFor('dj', '9.9.9.9') <= 20);
+    assert.equal(await t.gate('dj', '1.2.3.4', () => false), false, 'gone while waiting');
+  });
 });

@@ -158,7 +158,12 @@ export class C2sStream implements SessionTransport {
       if (this.state === 'authed') await this.ctx.jsm.fromSession(this.session!, iq);
       return;
     }
-    const client = { streamId: this.streamId, host: this.host!, address: this.conn.address };
+    const client = {
+      streamId: this.streamId,
+      host: this.host!,
+      address: this.conn.address,
+      alive: () => this.state !== 'closed',
+    };
     const result = await this.ctx.jsm.preSession(client, iq, query);
     if (this.state !== 'unauthed') return;
     if (!result.login) return this.send(result.reply);

@@ -17,6 +17,8 @@ export interface ClientInfo {
   streamId: string;
   host: string;
   address: string;
+  /** False once the connection is gone (long waits check it). */
+  alive?: () => boolean;
 }
 
 /** A pre-session jabber:iq:auth request, with the user's records read once. */

@@ -50,19 +50,22 @@ export class LoginThrottle {
   }
 
   /**
-   * Waits as long as waitFor says, then takes the next slot of every key
-   * already being slowed, so many connections guessing at once are spaced
-   * out like one connection guessing in a row.
+   * Waits as long as waitFor says. Then, when the address is already being
+   * slowed, takes its next slot, so many connections from one address
+   * guessing at once are spaced out like one connection guessing in a row.
+   * The user's own key takes no slots: strangers elsewhere could otherwise
+   * queue up enough of them to lock the real user out. False when the
+   * client went away meanwhile (the attempt is dropped, no slot taken).
    */
-  async gate(user: string, address: string): Promise<void> {
+  async gate(user: string, address: string, alive: () => boolean = () => true): Promise<boolean> {
     for (let ms = this.waitFor(user, address); ms > 0; ms = this.waitFor(user, address)) {
       await new Promise((r) => setTimeout(r, ms));
+      if (!alive()) return false;
     }
     const t = this.now();
-    for (const k of this.keysFor(user, address)) {
-      const s = this.state(k);
-      if (s && s.failures > this.cfg.free) s.notBefore = t + this.delay(s.failures);
-    }
+    const s = this.cfg.exempt.includes(address) ? undefined : this.state(`a:${address}`);
+    if (s && s.failures > this.cfg.free) s.notBefore = t + this.delay(s.failures);
+    return true;
   }
 
   private delay(failures: number): number {

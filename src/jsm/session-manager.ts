@@ -152,7 +152,9 @@ export class SessionManager {
     const method = methodOf(query);
     // 406 for a missing username comes before any waiting.
     const user = usernameOf(query);
-    await this.throttle.gate(user, client.address);
+    if (!(await this.throttle.gate(user, client.address, () => client.alive?.() ?? true))) {
+      throw stanzaError('not-authorized');
+    }
     try {
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
       this.throttle.succeeded(ok.user);
