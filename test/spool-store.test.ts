@@ -336,3 +336,35 @@ test('cleanTempFiles removes crash leftovers only', async () => {
   assert.deepEqual(await store.list('localhost'), ['dj']);
   await rm(root, { recursive: true });
 });
+
+test('setSoon: visible at once, on disk after flush, folded into the next durable write, never for a missing user', async () => {
+  const root = await tempRoot();
+  try {
+    const store = new SpoolStore(root);
+    const file = join(root, 'localhost', 'dj.xml');
+    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+    const last = (t: string): Element => el('query', { xmlns: NS_LAST, last: t }, 'Logged out');
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('100') });
+    assert.equal((await store.get('localhost', 'dj', NS_LAST))?.attrs.last, '100');
+    assert.doesNotMatch(await readFile(file, 'utf8'), /jabber:iq:last/, 'not written yet');
+    await store.flush();
+    assert.match(await readFile(file, 'utf8'), /last='100'/);
+
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('200') });
+    await store.set('localhost', 'dj', { [NS_AUTH]: pw('changed') });
+    const text = await readFile(file, 'utf8');
+    assert.match(text, /last='200'/, 'a durable write takes the deferred change along');
+    assert.match(text, />changed</);
+
+    await store.setSoon('localhost', 'ghost', { [NS_LAST]: last('300') });
+    await store.flush();
+    await assert.rejects(stat(join(root, 'localhost', 'ghost.xml')), /ENOENT/);
+
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('400') });
+    await store.remove('localhost', 'dj');
+    await store.flush();
+    await assert.rejects(stat(file), /ENOENT/, 'a removed user is not brought back');
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});

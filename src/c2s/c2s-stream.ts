@@ -37,7 +37,8 @@ export class C2sStream implements SessionTransport {
   private chain: Promise<void> = Promise.resolve();
   private session: Session | undefined;
   private authTimer: NodeJS.Timeout | undefined;
-  private readonly log: Logger;
+  private readonly opened = Date.now();
+  private loggedClose = false;
 
   constructor(
     private readonly conn: Connection,
@@ -45,7 +46,6 @@ export class C2sStream implements SessionTransport {
   ) {
     const limits = ctx.config.c2s.limits;
     this.streamId = ctx.newStreamId();
-    this.log = ctx.log.child({ stream: this.streamId, address: conn.address });
     this.queue = new PreAuthQueue(limits.queueStanzas, limits.queueBytes);
     this.parser = new StreamParser(
       {
@@ -67,7 +67,6 @@ export class C2sStream implements SessionTransport {
       this.authTimer = setTimeout(() => this.close('connection-timeout'), authtime * 1000);
       this.authTimer.unref();
     }
-    this.log.info('connected');
   }
 
   get address(): string {
@@ -88,7 +87,7 @@ export class C2sStream implements SessionTransport {
     if (this.state === 'closed') return;
     if (error) {
       this.sendHeader(this.host ?? this.ctx.config.hosts[0]!, false);
-      this.log.info({ error }, 'stream error');
+      this.logAt('info', { error }, 'stream error');
     }
     this.state = 'closed';
     this.parser.stop();
@@ -117,7 +116,7 @@ export class C2sStream implements SessionTransport {
   }
 
   private onParseError(err: StreamParseError): void {
-    this.log.info({ reason: err.message }, 'bad xml');
+    this.logAt('info', { reason: err.message }, 'bad xml');
     const kind: StreamErrorKind =
       err.kind === 'too-big'
         ? 'stanza-too-big'
@@ -147,7 +146,7 @@ export class C2sStream implements SessionTransport {
 
   private enqueue(task: () => Promise<void>): void {
     this.chain = this.chain.then(task).catch((err: unknown) => {
-      this.log.error({ err }, 'stanza handling failed');
+      this.logAt('error', { err }, 'stanza handling failed');
       this.close('internal-server-error');
     });
   }
@@ -193,12 +192,22 @@ export class C2sStream implements SessionTransport {
     if (this.state !== 'closed') {
       this.state = 'closed';
       this.parser.stop();
-      this.log.info('disconnected');
     }
     this.cleanup();
   }
 
+  /** Log lines carry the stream id and address (no child logger: it would cost per connection). */
+  private logAt(level: 'info' | 'error', fields: Record<string, unknown>, msg: string): void {
+    this.ctx.log[level]({ stream: this.streamId, address: this.conn.address, ...fields }, msg);
+  }
+
   private cleanup(): void {
+    if (!this.loggedClose) {
+      // The one line per connection: who, how long, as whom.
+      this.loggedClose = true;
+      const seconds = Math.round((Date.now() - this.opened) / 1000);
+      this.logAt('info', { user: this.session?.jid.toString(), seconds }, 'connection closed');
+    }
     clearTimeout(this.authTimer);
     this.queue.drain();
     const session = this.session;

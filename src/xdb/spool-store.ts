@@ -12,6 +12,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { parseXml } from '../xml/parse.js';
 import { NS_AUTH, type Xdb } from './xdb.js';
+import { DirSyncer, syncDirNow } from './dir-sync.js';
 import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from './file-names.js';
 
 export interface SpoolStoreOptions {
@@ -89,19 +90,8 @@ function serialize(doc: UserDoc, longUser: string | undefined): string {
   return s + '</xdb>';
 }
 
-/** fsync a folder so a rename or unlink in it survives a crash. */
-async function syncDir(dir: string): Promise<void> {
-  let fh;
-  try {
-    fh = await open(dir, 'r');
-    await fh.sync();
-  } catch (err) {
-    // Platforms that cannot open or sync folders: nothing more to do there.
-    if (!['EISDIR', 'EINVAL', 'EPERM', 'ENOTSUP', 'EBADF'].includes(errCode(err) ?? '')) throw err;
-  } finally {
-    await fh?.close();
-  }
-}
+/** How long setSoon() changes may wait before they are written. */
+const SOON_MS = 2000;
 
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
@@ -112,6 +102,10 @@ export class SpoolStore implements Xdb {
   private readonly queues = new Map<string, Promise<void>>();
   private readonly knownDirs = new Set<string>();
   private tempCounter = 0;
+  private readonly dirSync = new DirSyncer();
+  /** Users changed by setSoon() and not written yet: their latest document. */
+  private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
+  private soonTimer: NodeJS.Timeout | undefined;
 
   constructor(
     readonly root: string,
@@ -147,6 +141,40 @@ export class SpoolStore implements Xdb {
       }
       if (changed) await this.commit(f, { records: next, extras: doc?.extras ?? [] });
     });
+  }
+
+  setSoon(host: string, user: string, records: Record<string, Element>): Promise<void> {
+    return this.withUser(host, user, async (f) => {
+      const doc = await this.load(f);
+      // Only for users that exist: a late logout record must not bring a removed user back.
+      if (!doc?.records.has(NS_AUTH)) return;
+      const next = new Map(doc.records);
+      for (const [ns, rec] of Object.entries(records)) next.set(ns, intake(rec));
+      const changed: UserDoc = { records: next, extras: doc.extras };
+      this.dirty.set(f.path, { f, doc: changed });
+      this.remember(f.path, changed);
+      this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
+    });
+  }
+
+  /** Writes every setSoon() change durably (each user under its lock). */
+  private async writeDirty(): Promise<void> {
+    clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
+    const paths = [...this.dirty.keys()];
+    await Promise.all(
+      paths.map((path) =>
+        this.withFile(this.dirty.get(path)!.f, async () => {
+          // A durable write since then may have taken it along already.
+          const entry = this.dirty.get(path);
+          if (!entry) return;
+          await this.commit(entry.f, entry.doc).catch((err: unknown) => {
+            this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
+            this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
+          });
+        }),
+      ),
+    );
   }
 
   update(
@@ -192,6 +220,7 @@ export class SpoolStore implements Xdb {
 
   remove(host: string, user: string): Promise<void> {
     return this.withUser(host, user, async (f) => {
+      this.dirty.delete(f.path);
       try {
         await unlink(f.path);
       } catch (err) {
@@ -201,7 +230,7 @@ export class SpoolStore implements Xdb {
       }
       // Gone from view now, whatever the folder sync below says.
       this.remember(f.path, null);
-      if (this.fsync) await syncDir(f.dir);
+      if (this.fsync) await this.dirSync.sync(f.dir);
     });
   }
 
@@ -223,16 +252,20 @@ export class SpoolStore implements Xdb {
   }
 
   async flush(): Promise<void> {
+    await this.writeDirty();
     // Every queue tail covers all the work accepted on that user so far.
     await Promise.all([...this.queues.values()]);
   }
 
   /** Runs `fn` after everything queued earlier for this user. */
   private async withUser<T>(host: string, user: string, fn: (f: UserFile) => Promise<T>): Promise<T> {
-    // Nothing is awaited before the queue is joined, so calls keep their order.
     const dir = join(this.root, hostDirName(host));
     const file = userFileName(user);
-    const f: UserFile = { user, dir, file, path: join(dir, file), long: isLongUserFileName(file) };
+    return this.withFile({ user, dir, file, path: join(dir, file), long: isLongUserFileName(file) }, fn);
+  }
+
+  private async withFile<T>(f: UserFile, fn: (f: UserFile) => Promise<T>): Promise<T> {
+    // Nothing is awaited before the queue is joined, so calls keep their order.
     const prev = this.queues.get(f.path);
     const run = prev ? prev.then(() => fn(f)) : fn(f);
     const tail = run.then(noop, noop);
@@ -245,6 +278,8 @@ export class SpoolStore implements Xdb {
 
   /** The user's parsed file (null when there is none), from cache or disk. */
   private async load(f: UserFile): Promise<UserDoc | null> {
+    const pending = this.dirty.get(f.path);
+    if (pending) return pending.doc;
     const cached = this.cache.get(f.path);
     if (cached !== undefined) {
       this.remember(f.path, cached);
@@ -279,7 +314,7 @@ export class SpoolStore implements Xdb {
       }
       await rename(temp, f.path);
       renamed = true;
-      if (this.fsync) await syncDir(f.dir);
+      if (this.fsync) await this.dirSync.sync(f.dir);
     } catch (err) {
       if (renamed) {
         // The new file is in place but maybe not durable: let the next read decide.
@@ -290,6 +325,8 @@ export class SpoolStore implements Xdb {
       }
       throw err;
     }
+    // The document written is the latest, deferred changes included.
+    this.dirty.delete(f.path);
     this.remember(f.path, doc);
   }
 
@@ -299,7 +336,7 @@ export class SpoolStore implements Xdb {
     if (made !== undefined && this.fsync) {
       // Make every new folder's entry durable in its parent.
       for (let d = dir; dirname(d) !== d; d = dirname(d)) {
-        await syncDir(dirname(d));
+        await syncDirNow(dirname(d));
         if (d === made) break;
       }
     }

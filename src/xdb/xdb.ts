@@ -25,6 +25,13 @@ export interface Xdb {
   /** Replaces (element) or deletes (null) the records of several namespaces in one durable write. */
   set(host: string, user: string, records: Record<string, Element | null>): Promise<void>;
   /**
+   * Like set(), for data no client was promised (a logout time): visible to
+   * reads at once, written durably within a couple of seconds (and by
+   * flush()), many changes to one user coalesced into one write. Ignored for
+   * a user that does not exist.
+   */
+  setSoon(host: string, user: string, records: Record<string, Element>): Promise<void>;
+  /**
    * Read-modify-write of one record under the user's lock: `fn` gets a copy
    * of the current record and returns the new one, null to delete it, or
    * undefined to leave the file untouched. Resolves to what is now stored.

@@ -132,7 +132,7 @@ export class Client {
     return reply.getChild('query', NS_ROSTER)!;
   }
 
-  /** The item for `jid` in this user's roster, as a string, or undefined. */
+  /** The item for `jid` in this user's roster, or undefined. */
   async item(jid: string): Promise<Element | undefined> {
     return (await this.roster()).getChildren('item').find((i) => i.attrs.jid === jid);
   }
@@ -201,11 +201,16 @@ export async function receiveAll(c: Client, patterns: string[]): Promise<Element
   return out;
 }
 
-/** The user's spool file as stored on disk: namespace -> record (xdbns removed), or undefined. */
-export async function spoolRecords(yak: TestYak, user: string, spool = yak.spool): Promise<Map<string, Element> | undefined> {
+/**
+ * The user's spool file as stored on disk: namespace -> record (xdbns
+ * removed), or undefined. The server's pending writes are flushed first
+ * (some records, like the logout time, are written a little later).
+ */
+export async function spoolRecords(yak: TestYak, user: string): Promise<Map<string, Element> | undefined> {
+  await yak.server.xdb.flush();
   let text: string;
   try {
-    text = await readFile(path.join(spool, hostDirName(yak.host), userFileName(user)), 'utf8');
+    text = await readFile(path.join(yak.spool, hostDirName(yak.host), userFileName(user)), 'utf8');
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
