@@ -174,6 +174,23 @@ describe('stream errors', () => {
     }
   });
 
+  test('a real U+FFFD split between two reads is accepted', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(H);
+      const iq = Buffer.from("<iq type='get' id='ff'><query xmlns='jabber:iq:auth'><username>a\uFFFDb</username></query></iq>");
+      const cut = iq.indexOf(Buffer.from('\uFFFD')) + 2;
+      c.write(iq.subarray(0, cut));
+      await new Promise((r) => setTimeout(r, 50));
+      c.write(iq.subarray(cut));
+      const reply = await c.next();
+      assert.equal(reply.attrs.id, 'ff', `answered, not a stream error: ${reply.toString()}`);
+      assert.equal(reply.getChild('error')?.attrs.code, '401');
+    } finally {
+      c.destroy();
+    }
+  });
+
   test('a stanza of 64 KiB is accepted before login, one character more is not', async () => {
     const c = await open(yak);
     try {

@@ -213,6 +213,9 @@ export class C2sStream implements SessionTransport {
     const session = this.session;
     this.session = undefined;
     if (session) {
+      // Out of routing now: what arrives for it goes elsewhere or offline.
+      // What it sent before closing is still handled, then the session ends.
+      this.ctx.jsm.sessions.remove(session);
       this.chain = this.chain.then(() => this.ctx.jsm.endSession(session));
     }
     this.ctx.releaseStreamId(this.streamId);
