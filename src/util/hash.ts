@@ -27,7 +27,20 @@ export function zerokHash(password: string, token: string, sequence: number): st
   return zerokIterate(zerokSeed(password, token), sequence);
 }
 
-/** n random bytes as uppercase hex (stream ids, 0k tokens, keys). */
+// Random bytes are drawn from the CSPRNG 4 KiB at a time: one call per
+// stream id cost more than the rest of the header exchange.
+const POOL_SIZE = 4096;
+let pool = Buffer.alloc(0);
+let poolAt = 0;
+
+/** n random bytes (from the CSPRNG) as uppercase hex (stream ids, 0k tokens, keys). */
 export function randomHex(bytes: number): string {
-  return randomBytes(bytes).toString('hex').toUpperCase();
+  if (bytes > POOL_SIZE) return randomBytes(bytes).toString('hex').toUpperCase();
+  if (poolAt + bytes > pool.length) {
+    pool = randomBytes(POOL_SIZE);
+    poolAt = 0;
+  }
+  const out = pool.toString('hex', poolAt, poolAt + bytes).toUpperCase();
+  poolAt += bytes;
+  return out;
 }
