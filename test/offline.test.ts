@@ -102,6 +102,29 @@ describe('mod_offline', () => {
     }
   });
 
+  test('a session with a negative priority gets stored messages once its priority rises to 0 or more', async () => {
+    await offlineUser(yak, 'neg1');
+    const sender = await onlineUser(yak, 'neg2');
+    try {
+      sender.send("<message to='neg1@localhost' id='n1'><body>waiting</body></message>");
+      await sender.nothing(isMessage, [], 'the sender got an answer');
+      const low = await login(yak, 'neg1');
+      try {
+        low.send('<presence><priority>-1</priority></presence>');
+        await low.nothing(isMessage, [], 'delivered to a negative priority');
+        low.send('<presence><priority>1</priority></presence>');
+        const [m] = await messages(low, 1);
+        assert.equal(m!.attrs.id, 'n1');
+        low.send('<presence><priority>2</priority></presence>');
+        await low.nothing(isMessage, [], 'delivered twice');
+      } finally {
+        await low.close();
+      }
+    } finally {
+      await sender.close();
+    }
+  });
+
   test('headlines are dropped, groupchat refused with 503, unknown users 404', async () => {
     await offlineUser(yak, 'types1');
     const sender = await onlineUser(yak, 'types2');

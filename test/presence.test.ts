@@ -66,6 +66,21 @@ describe('mod_presence', () => {
     }
   });
 
+  test('a cancelled subscription: whoever no longer sees the other gets its unavailable presence', async () => {
+    const { a, b, c } = await trio('cancel');
+    try {
+      // a stops letting b see it (RFC 3921 8.2.1)...
+      a.send("<presence type='unsubscribed' to='cancelb@localhost'/>");
+      await b.next("<presence type='unavailable' from='cancela@localhost/Work' to='cancelb@localhost'/>");
+      // ...then stops watching b (8.4): b's sessions say goodbye to a.
+      a.send("<presence type='unsubscribe' to='cancelb@localhost'/>");
+      await a.next("<presence type='unavailable' from='cancelb@localhost/Work' to='cancela@localhost'/>");
+      await c.nothing(isPresence, [a, b], 'a stranger heard about it');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
   test('an update reaches subscribers only', async () => {
     const { a, b, c } = await trio('upd');
     try {

@@ -96,10 +96,20 @@ export interface PhaseHandlers {
   'session-end': (session: Session) => Promise<void> | void;
   /** A session's first available presence (offline messages, pending requests, motd). */
   'session-available': (session: Session) => Promise<void> | void;
+  /**
+   * The session can now take messages for the bare JID: its first available
+   * presence with priority >= 0, or its priority rising from below 0.
+   */
+  'session-deliverable': (session: Session) => Promise<void> | void;
 }
 
 export type Phase = keyof PhaseHandlers;
-export type NotificationPhase = 'user-created' | 'user-removed' | 'password-learned' | 'session-available';
+export type NotificationPhase =
+  | 'user-created'
+  | 'user-removed'
+  | 'password-learned'
+  | 'session-available'
+  | 'session-deliverable';
 
 export interface ModuleApi {
   readonly config: YakConfig;

@@ -69,8 +69,7 @@ function stillValid(m: Element, now: number): boolean {
 }
 
 async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
-  // Messages go to sessions with a non-negative priority only (1.4 rule).
-  if (s.priority < 0) return;
+  // Called only once the priority is non-negative (1.4 rule), see mod_presence.
   let taken: Element | undefined;
   // Removed before sending: a crash in between loses nothing twice, and a
   // message arriving meanwhile goes to the live session instead.
@@ -100,6 +99,6 @@ export const modOffline: JsmModule = {
       await store(api, d, limit);
       return 'handled';
     });
-    api.on('session-available', (s) => deliverStored(api, s));
+    api.on('session-deliverable', (s) => deliverStored(api, s));
   },
 };

@@ -82,19 +82,28 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
     const first = !s.available;
     if (!s.data.get('invisible') && s.available) await broadcast(api, s, new Element('presence', { type: 'unavailable' }));
     s.data.set('invisible', true);
+    const wasDeliverable = !first && s.priority >= 0;
     s.available = true;
     s.priority = priorityOf(p);
     if (first) await arrive(api, s);
+    await maybeDeliverable(api, s, wasDeliverable);
     return;
   }
   if (type !== undefined && type !== 'available') return;
   const first = !s.available;
+  const wasDeliverable = !first && s.priority >= 0;
   s.available = true;
   s.data.delete('invisible');
   s.presence = p;
   s.priority = priorityOf(p);
   await broadcast(api, s, p);
   if (first) await arrive(api, s);
+  await maybeDeliverable(api, s, wasDeliverable);
+}
+
+/** Tells the modules when the session starts taking bare-JID messages (offline delivery). */
+async function maybeDeliverable(api: ModuleApi, s: Session, was: boolean): Promise<void> {
+  if (!was && s.available && s.priority >= 0) await api.notify('session-deliverable', s);
 }
 
 async function arrive(api: ModuleApi, s: Session): Promise<void> {

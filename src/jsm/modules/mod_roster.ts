@@ -112,10 +112,12 @@ async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<vo
       if (own.presence) await api.deliver(new Element('presence', { ...own.presence.attrs, from: own.jid.toString(), to: jid }, own.presence.children));
     }
   }
-  if (type === 'unsubscribed' && hasFrom(before)) {
-    for (const own of visibleSessions(api, s.jid.bare)) {
-      await api.deliver(new Element('presence', { type: 'unavailable', from: own.jid.toString(), to: jid }));
-    }
+}
+
+/** `viewer` no longer sees `owner`: each visible session of the owner says goodbye (RFC 3921 8.2.1, 8.4). */
+async function hideFrom(api: ModuleApi, owner: string, viewer: string): Promise<void> {
+  for (const s of visibleSessions(api, owner)) {
+    await api.deliver(new Element('presence', { type: 'unavailable', from: s.jid.toString(), to: viewer }));
   }
 }
 
@@ -162,6 +164,11 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
     return 'handled';
   }
   if (item && visiblyChanged(before, item)) pushItem(api, host, user, item);
+  // Every cancelled subscription comes through here (locally delivered), so
+  // the goodbye presence is sent once, whichever side cancelled.
+  const bare = `${user}@${host}`;
+  if (type === 'unsubscribe' && hasFrom(before) && !hasFrom(item)) await hideFrom(api, bare, jid);
+  if (type === 'unsubscribed' && hasTo(before) && !hasTo(item)) await hideFrom(api, jid, bare);
   if (!deliver) return 'handled';
   const out = new Element('presence', { ...stanza.attrs, to: `${user}@${host}` }, stanza.children);
   for (const s of api.sessions.of(`${user}@${host}`)) if (s.available) s.send(out);
