@@ -1,5 +1,6 @@
 // The hashes of jabber:iq:auth (XEP-0078) and the zero-knowledge scheme.
 import { createHash, randomBytes } from 'node:crypto';
+import { sha1HexIterate } from './sha1-chain.js';
 
 export function sha1hex(s: string): string {
   return createHash('sha1').update(s, 'utf8').digest('hex');
@@ -15,8 +16,11 @@ export function zerokSeed(password: string, token: string): string {
   return sha1hex(sha1hex(password) + token);
 }
 
-/** sha1hex applied `times` times to a 40-char hex string. */
+/** sha1hex applied `times` times to a 40-char hex string (SPEC: in lowercase). */
 export function zerokIterate(hash: string, times: number): string {
+  const lower = hash.toLowerCase();
+  // The fast path needs 40 hex digits; anything else takes the plain route.
+  if (/^[0-9a-f]{40}$/.test(lower)) return sha1HexIterate(lower, times);
   let h = hash;
   for (let i = 0; i < times; i++) h = sha1hex(h);
   return h;
