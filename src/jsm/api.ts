@@ -28,7 +28,7 @@ export interface AuthRequest {
   query: Element;
   /** Prepared username. */
   user: string;
-  /** Everything stored for the user (one spool read, usually from the cache). */
+  /** The user's jabber:iq:auth and jabber:iq:auth:0k records (one spool read, usually from the cache). */
   records: Map<string, Element>;
 }
 

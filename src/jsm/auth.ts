@@ -4,16 +4,18 @@
 // marker) or accept the set. The modules never see a missing user.
 import { nodeprep, resourceprep } from '../jid.js';
 import { Element } from '../xml/element.js';
-import { NS_AUTH } from '../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_0K, type Xdb } from '../xdb/xdb.js';
 import type { AuthRequest, ClientInfo } from './api.js';
 import type { PhaseChains } from './phase-chains.js';
 import { stanzaError } from './stanza-errors.js';
-import type { Xdb } from '../xdb/xdb.js';
 
 export interface AuthSuccess {
   user: string;
   resource: string;
 }
+
+/** What the auth modules look at: the password (existence flag) and the 0k chain. */
+const AUTH_RECORDS = [NS_AUTH, NS_AUTH_0K] as const;
 
 /** The prepared username of a query (406 when missing or invalid). */
 export function usernameOf(query: Element): string {
@@ -32,7 +34,7 @@ export async function authGet(
   query: Element,
 ): Promise<Element> {
   const user = usernameOf(query);
-  const records = await xdb.getAll(client.host, user);
+  const records = await xdb.getSome(client.host, user, AUTH_RECORDS);
   if (!records.has(NS_AUTH)) throw stanzaError('not-authorized');
   const reply = new Element('query', { xmlns: NS_AUTH }, [new Element('username', {}, [user])]);
   const req: AuthRequest = { client, iq, query, user, records };
@@ -66,7 +68,7 @@ export async function authSet(
   const rawResource = query.getChildText('resource')?.trim() ?? '';
   const resource = rawResource === '' ? undefined : resourceprep(rawResource);
   if (!resource) throw stanzaError('not-acceptable');
-  const records = await xdb.getAll(client.host, user);
+  const records = await xdb.getSome(client.host, user, AUTH_RECORDS);
   if (!records.has(NS_AUTH)) throw stanzaError('not-authorized');
   const req: AuthRequest = { client, iq, query, user, records };
   const out = await chains.first('auth-set', req);

@@ -129,6 +129,18 @@ export class SpoolStore implements Xdb {
     });
   }
 
+  getSome(host: string, user: string, namespaces: readonly string[]): Promise<Map<string, Element>> {
+    return this.withUser(host, user, async (f) => {
+      const out = new Map<string, Element>();
+      const doc = await this.load(f);
+      for (const ns of namespaces) {
+        const rec = doc?.records.get(ns);
+        if (rec) out.set(ns, rec.clone());
+      }
+      return out;
+    });
+  }
+
   set(host: string, user: string, records: Record<string, Element | null>): Promise<void> {
     return this.withUser(host, user, async (f) => {
       const doc = await this.load(f);

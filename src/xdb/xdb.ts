@@ -22,6 +22,8 @@ export interface Xdb {
   get(host: string, user: string, ns: string): Promise<Element | undefined>;
   /** All records of a user (ns -> record); empty map when the user has no file. */
   getAll(host: string, user: string): Promise<Map<string, Element>>;
+  /** Only these records (the ones present), in one read: logins need two of perhaps many. */
+  getSome(host: string, user: string, namespaces: readonly string[]): Promise<Map<string, Element>>;
   /** Replaces (element) or deletes (null) the records of several namespaces in one durable write. */
   set(host: string, user: string, records: Record<string, Element | null>): Promise<void>;
   /**
