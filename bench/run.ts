@@ -1,0 +1,260 @@
+#!/usr/bin/env node
+// npm run bench -- [--scenarios a,b] [--runs N] [--duration S] [--quick]
+//                  [--peers prosody,ejabberd] [--no-write] ...
+//
+// Starts a fresh server per scenario run (pinned to CPU 0; the generator,
+// this process, to CPU 1), runs each scenario `runs` times against Yak and
+// the peers asked for, prints a table and rewrites bench/RESULTS.md.
+import { Command, InvalidArgumentError } from 'commander';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { SCENARIOS, UnsupportedError, type ScenarioName } from './meter.js';
+import { DEFAULT_OPTIONS, QUICK_OPTIONS, type ScenarioOptions } from './options.js';
+import { canPin, fileLimit, machineInfo, pinSelf, raiseFileLimit, waitQuiet } from './proc.js';
+import { markdownReport, textReport, type Cell, type Report } from './report.js';
+import { isScenario, runScenario } from './scenarios.js';
+import { killAllNow, type RunningServer } from './server-process.js';
+import { fmt } from './stats.js';
+import { formatSelfTime, topSelfTime } from './profile-summary.js';
+import { BENCH_DIR, PEERS, ROOT, TARGETS, ensurePeersInstalled, yakTarget } from './targets.js';
+
+const SERVER_CPU = 0;
+const GENERATOR_CPU = 1;
+/** Before each run, wait at most this long for other work on the machine to end. */
+const QUIET_WAIT_MS = 30_000;
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
+  return n;
+}
+
+function positiveNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+}
+
+function list(v: string): string[] {
+  return v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+const program = new Command('bench')
+  .description('Load generator for Yak (and, with --peers, Prosody and ejabberd), all on 127.0.0.1')
+  .option('--scenarios <list>', `comma-separated, from: ${SCENARIOS.join(', ')}`, list)
+  .option('--runs <n>', 'runs per scenario and server (default 3; --quick: 1)', positiveInt)
+  .option('--duration <seconds>', 'timed window per run (default 5; --quick: 2)', positiveNumber)
+  .option('--warmup <seconds>', 'load before the timed window (default 1; --quick: 0.5)', positiveNumber)
+  .option('--concurrency <n>', 'register/login: connections in flight (default 32)', positiveInt)
+  .option('--pool <n>', 'login-*: pre-registered users (default 512)', positiveInt)
+  .option('--sessions <n>', 'idle: sessions to hold (default 10000; --quick: 2000)', positiveInt)
+  .option('--pairs <n>', 'message: session pairs (default 50)', positiveInt)
+  .option('--window <n>', 'message: messages in flight per direction (default 5)', positiveInt)
+  .option('--mixed-sessions <n>', 'mixed: sessions (default 200; --quick: 100)', positiveInt)
+  .option(
+    '--peers <list>',
+    'also measure these: prosody, ejabberd (Debian packages, installed with apt-get when missing), null (a calibration floor: bench/null-server.ts)',
+    list,
+  )
+  .option('--no-yak', 'measure only the peers')
+  .option('--quick', 'one short run per scenario, smaller pools')
+  .option('--no-write', 'do not rewrite bench/RESULTS.md')
+  .option('--results <file>', 'where to write the markdown report', path.join(BENCH_DIR, 'RESULTS.md'))
+  .option('--json <file>', 'also write every run as JSON')
+  .option('--no-pin', 'do not pin server and generator to separate CPUs')
+  .option('--jabberd <file>', 'the Yak daemon to measure (default: this tree\'s dist/src/cli/jabberd.js)')
+  .option('--profile <dir>', 'run the Yak daemon under node --cpu-prof, write its profiles to DIR and print the top self-time functions')
+  .option('--keep', 'keep each server run\'s temp folder (config, data, logs)')
+  .helpOption('--help', 'display help');
+program.parse();
+
+interface Cli {
+  scenarios?: string[];
+  runs?: number;
+  duration?: number;
+  warmup?: number;
+  concurrency?: number;
+  pool?: number;
+  sessions?: number;
+  pairs?: number;
+  window?: number;
+  mixedSessions?: number;
+  peers?: string[];
+  yak: boolean;
+  quick?: boolean;
+  write: boolean;
+  results: string;
+  json?: string;
+  pin: boolean;
+  keep?: boolean;
+  jabberd?: string;
+  profile?: string;
+}
+const cli = program.opts<Cli>();
+
+function log(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}
+
+function scenarioOptions(): ScenarioOptions {
+  const o: ScenarioOptions = { ...DEFAULT_OPTIONS, ...(cli.quick ? QUICK_OPTIONS : {}) };
+  if (cli.duration !== undefined) o.durationMs = cli.duration * 1000;
+  if (cli.warmup !== undefined) o.warmupMs = cli.warmup * 1000;
+  if (cli.concurrency !== undefined) o.concurrency = cli.concurrency;
+  if (cli.pool !== undefined) o.pool = cli.pool;
+  if (cli.sessions !== undefined) o.sessions = cli.sessions;
+  if (cli.pairs !== undefined) o.pairs = cli.pairs;
+  if (cli.window !== undefined) o.window = cli.window;
+  if (cli.mixedSessions !== undefined) o.mixedSessions = cli.mixedSessions;
+  return o;
+}
+
+async function main(): Promise<number> {
+  const started = new Date();
+  const t0 = performance.now();
+  const scenarios = (cli.scenarios ?? [...SCENARIOS]) as string[];
+  const unknown = scenarios.filter((s) => !isScenario(s));
+  if (unknown.length) {
+    log(`bench: unknown scenario ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
+    return 2;
+  }
+  const peers = cli.peers ?? [];
+  const badPeers = peers.filter((p) => !PEERS.includes(p));
+  if (badPeers.length) {
+    log(`bench: unknown peer ${badPeers.join(', ')} (known: ${PEERS.join(', ')})`);
+    return 2;
+  }
+  if (cli.jabberd) TARGETS.yak = yakTarget(path.resolve(cli.jabberd));
+  const opts = scenarioOptions();
+  const runs = cli.runs ?? (cli.quick ? 1 : 3);
+
+  // Every connection is a file on both ends; idle holds `sessions` of them.
+  const limit = raiseFileLimit(Math.max(4096, opts.sessions + opts.setupConcurrency + 1024));
+  if (limit < opts.sessions + opts.setupConcurrency + 256) {
+    log(`bench: open files limit is ${limit}; idle with ${opts.sessions} sessions will fail (raise ulimit -n or use --sessions)`);
+  }
+  let pinning = 'off (--no-pin)';
+  let serverCpu: number | undefined;
+  if (cli.pin) {
+    if (canPin() && pinSelf(GENERATOR_CPU)) {
+      serverCpu = SERVER_CPU;
+      pinning = `server on CPU ${SERVER_CPU}, generator on CPU ${GENERATOR_CPU} (taskset)`;
+    } else {
+      pinning = 'off (needs taskset and 2 CPUs)';
+      log(`bench: CPU pinning ${pinning}`);
+    }
+  }
+
+  const skippedPeers: Record<string, string> = {};
+  if (peers.length) {
+    for (const [p, why] of ensurePeersInstalled(peers, log)) {
+      skippedPeers[p] = why;
+      log(`bench: ${p} will not be run: ${why}`);
+    }
+  }
+  const targets = [...(cli.yak ? ['yak'] : []), ...peers.filter((p) => !(p in skippedPeers))];
+  const versions: Record<string, string> = {};
+  const versionLabel: Record<string, string> = {
+    yak: 'Yak',
+    prosody: 'Prosody (Debian package)',
+    ejabberd: 'ejabberd (Debian package)',
+    null: 'null (calibration server)',
+  };
+  for (const t of targets) versions[versionLabel[t] ?? t] = TARGETS[t]!.version();
+
+  const cells: Cell[] = [];
+  for (const scenario of scenarios as ScenarioName[]) {
+    for (const target of targets) {
+      const cell: Cell = { target, scenario, runs: [], failures: [] };
+      cells.push(cell);
+      for (let i = 1; i <= runs && !cell.unsupported; i++) {
+        const label = `[${target}] ${scenario} run ${i}/${runs}`;
+        let server: RunningServer | undefined;
+        const busy = await waitQuiet(QUIET_WAIT_MS);
+        if (busy >= 0.15) log(`${label}: the machine is busy (${fmt(busy * 100, 2)}% of a core used by others); running anyway`);
+        try {
+          const profileDir = cli.profile && target === 'yak' ? path.resolve(cli.profile, `${scenario}-run${i}`) : undefined;
+          if (profileDir) mkdirSync(profileDir, { recursive: true });
+          const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined;
+          server = await TARGETS[target]!.start({ cpu: serverCpu, keep: cli.keep, nodeArgs });
+          const s = server;
+          const result = await runScenario(scenario, { name: target, port: s.port, domain: s.domain, pids: () => s.pids() }, opts);
+          cell.runs.push(result);
+          const mem = result.rssKiBPerSession !== undefined ? `, ${fmt(result.rssKiBPerSession)} KiB/session` : '';
+          log(
+            `${label}: ${fmt(result.rate)}/s, p50 ${fmt(result.p50Ms)} ms, p99 ${fmt(result.p99Ms)} ms, ` +
+              `server ${fmt(result.serverCpuUsPerOp)} us/op (${fmt(result.serverCpuUtil * 100, 2)}% CPU), ` +
+              `generator ${fmt(result.genCpuUtil * 100, 2)}% CPU, rest of the machine ${fmt(result.otherCpuUtil * 100, 2)}% CPU, ${result.errors} errors${mem}`,
+          );
+        } catch (err) {
+          if (err instanceof UnsupportedError) {
+            cell.unsupported = err.message;
+            log(`${label}: not supported: ${err.message}`);
+          } else {
+            const msg = (err as Error).message ?? String(err);
+            cell.failures.push(msg);
+            log(`${label}: failed: ${msg}`);
+          }
+        } finally {
+          await server?.stop();
+        }
+        if (cli.profile && target === 'yak') {
+          const dir = path.resolve(cli.profile, `${scenario}-run${i}`);
+          for (const f of existsSync(dir) ? readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')) : []) {
+            log(`${label}: profile ${path.join(dir, f)}\n${formatSelfTime(topSelfTime(path.join(dir, f), 15, ROOT))}`);
+          }
+        }
+      }
+    }
+  }
+
+  const report: Report = {
+    started,
+    seconds: (performance.now() - t0) / 1000,
+    command: `npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
+    machine: machineInfo(),
+    pinning,
+    fileLimit: fileLimit().soft,
+    versions,
+    options: opts,
+    runsPerScenario: runs,
+    targets,
+    scenarios: scenarios as ScenarioName[],
+    cells,
+    skippedPeers,
+  };
+  process.stdout.write(`${textReport(report)}\n`);
+  if (cli.write) {
+    writeFileSync(cli.results, markdownReport(report));
+    log(`bench: wrote ${cli.results}`);
+  }
+  if (cli.json) {
+    writeFileSync(cli.json, JSON.stringify(report, null, 2));
+    log(`bench: wrote ${cli.json}`);
+  }
+  return 0;
+}
+
+// Whatever happens, no server started here outlives the harness.
+process.on('exit', killAllNow);
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(sig, () => {
+    log(`bench: ${sig}, stopping the servers`);
+    killAllNow();
+    process.exit(130);
+  });
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    log(`bench: ${(err as Error).stack ?? String(err)}`);
+    killAllNow();
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,190 @@
+// Starting and stopping a server under test as a child process: a fresh
+// temp folder per run, a free loopback port, "ready" meaning the port
+// accepts connections, and a stop that ends the whole process tree the
+// harness started (SIGTERM, then SIGKILL), nothing else.
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { openSync, closeSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { sleep } from './meter.js';
+import { pinnedCommand, processTree } from './proc.js';
+
+export interface RunningServer {
+  name: string;
+  port: number;
+  domain: string;
+  /** The run's temp folder (config, data, logs). */
+  dir: string;
+  /** The server's processes now (the started process and its descendants). */
+  pids(): number[];
+  /** Ends every process of the server and removes the temp folder. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  /** CPU to pin the server to (undefined: no pinning). */
+  cpu?: number;
+  /** Keep the temp folder after stop (for looking at logs). */
+  keep?: boolean;
+  /** Yak only: extra node options for the daemon (e.g. --cpu-prof). */
+  nodeArgs?: string[];
+}
+
+export interface ServerTarget {
+  /** 'yak', 'prosody', 'ejabberd'. */
+  name: string;
+  /** Version string for the report. */
+  version(): string;
+  start(opts: StartOptions): Promise<RunningServer>;
+}
+
+/** A port that was free on 127.0.0.1 a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export async function tempDir(prefix: string): Promise<string> {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+function portAnswers(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    const done = (ok: boolean): void => {
+      s.destroy();
+      resolve(ok);
+    };
+    s.setTimeout(1000, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function tail(file: string, chars = 2000): string {
+  try {
+    const t = readFileSync(file, 'utf8');
+    return t.length > chars ? `...${t.slice(-chars)}` : t;
+  } catch {
+    return '';
+  }
+}
+
+const running = new Set<RunningServer>();
+
+/**
+ * Last resort when the harness itself is ending abnormally (signal,
+ * uncaught error): SIGKILL every process of every server still running.
+ * Synchronous, for process 'exit' handlers.
+ */
+export function killAllNow(): void {
+  for (const s of running) {
+    for (const p of s.pids()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+  }
+  running.clear();
+}
+
+export interface LaunchSpec {
+  name: string;
+  command: string;
+  args: string[];
+  cpu?: number;
+  dir: string;
+  port: number;
+  domain: string;
+  /** How long the server may take to listen. */
+  readyTimeoutMs: number;
+  spawnOptions?: Pick<SpawnOptions, 'uid' | 'gid' | 'env'>;
+  /** Files whose end is shown when the server fails to start. */
+  logFiles?: string[];
+  keep?: boolean;
+}
+
+/** Spawns the server (stdout and stderr to DIR/console.log) and waits until its port answers. */
+export async function launch(spec: LaunchSpec): Promise<RunningServer> {
+  const consoleLog = path.join(spec.dir, 'console.log');
+  const fd = openSync(consoleLog, 'a');
+  const [cmd, args] = pinnedCommand(spec.cpu, spec.command, spec.args);
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, args, { cwd: spec.dir, stdio: ['ignore', fd, fd], ...spec.spawnOptions });
+  } finally {
+    closeSync(fd);
+  }
+  let exited = false;
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
+  const rootPid = child.pid;
+  // The tree is remembered as it grows, so stop() still finds processes
+  // whose parent has already gone.
+  const known = new Set<number>(rootPid ? [rootPid] : []);
+  const pids = (): number[] => {
+    if (rootPid === undefined) return [];
+    for (const p of processTree(rootPid)) known.add(p);
+    return [...known].filter(alive);
+  };
+  const stop = async (): Promise<void> => {
+    running.delete(server);
+    const all = pids();
+    for (const p of all) {
+      try {
+        process.kill(p, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
+    }
+    const until = performance.now() + 15_000;
+    while (performance.now() < until && (!exited || pids().length > 0)) await sleep(100);
+    for (const p of pids()) {
+      try {
+        process.kill(p, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+    }
+    if (!exited) await Promise.race([exit, sleep(5000)]);
+    if (!spec.keep) await rm(spec.dir, { recursive: true, force: true });
+  };
+  const server: RunningServer = { name: spec.name, port: spec.port, domain: spec.domain, dir: spec.dir, pids, stop };
+  running.add(server);
+  const until = performance.now() + spec.readyTimeoutMs;
+  for (;;) {
+    if (spawnError || exited) {
+      const logs = [consoleLog, ...(spec.logFiles ?? [])].map((f) => tail(f)).filter(Boolean).join('\n');
+      await stop();
+      throw new Error(`${spec.name} did not start (${spawnError?.message ?? `exited with code ${child.exitCode}`})${logs ? `:\n${logs}` : ''}`);
+    }
+    pids();
+    if (await portAnswers(spec.port)) return server;
+    if (performance.now() > until) {
+      const logs = [consoleLog, ...(spec.logFiles ?? [])].map((f) => tail(f)).filter(Boolean).join('\n');
+      await stop();
+      throw new Error(`${spec.name} did not listen on 127.0.0.1:${spec.port} within ${spec.readyTimeoutMs} ms${logs ? `:\n${logs}` : ''}`);
+    }
+    await sleep(100);
+  }
+}
