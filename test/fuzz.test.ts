@@ -25,6 +25,7 @@ import { YakServer } from '../src/server.js';
 import { parseXml } from '../src/xml/parse.js';
 import { StreamParser } from '../src/xml/stream-parser.js';
 import { BUNDLED_CONFIG, authIq, registerIq } from './helpers/yak.js';
+import { prng } from './helpers/transcript.js';
 
 // 60 s in CI (CI=true), 5 s on a developer's machine; YAK_FUZZ_SECONDS overrides both.
 const FUZZ_MS = Number(process.env.YAK_FUZZ_SECONDS ?? (process.env.CI ? 60 : 5)) * 1000;
@@ -33,18 +34,6 @@ const PARALLEL = 24;
 const CONNECTION_MS = 1000;
 const SEED = Number(process.env.YAK_FUZZ_SEED ?? 0x5eed1a4);
 const HOST = 'localhost';
-
-/** mulberry32: small, fast, good enough to drive mutations. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   readonly next: () => number;

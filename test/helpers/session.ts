@@ -9,15 +9,13 @@
 // X caused has been written to every socket; and once a receiver has the
 // reply to its own iq, everything written to it before has been parsed.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { ClientStream, ReplyTimeoutError } from '../../src/client/client-stream.js';
 import type { YakConfig } from '../../src/config/types.js';
 import { Element } from '../../src/xml/element.js';
 import { parseXml } from '../../src/xml/parse.js';
-import { hostDirName, userFileName } from '../../src/xdb/file-names.js';
 import { authIq, registerUser, type TestYak } from './yak.js';
 import { matchesXml } from './xml-assert.js';
+import { readSpool } from './transcript.js';
 
 export const PASSWORD = 'secret';
 export const NS_ROSTER = 'jabber:iq:roster';
@@ -208,18 +206,10 @@ export async function receiveAll(c: Client, patterns: string[]): Promise<Element
  */
 export async function spoolRecords(yak: TestYak, user: string): Promise<Map<string, Element> | undefined> {
   await yak.server.xdb.flush();
-  let text: string;
-  try {
-    text = await readFile(path.join(yak.spool, hostDirName(yak.host), userFileName(user)), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  const root = parseXml(text);
-  assert.equal(root.name, 'xdb');
+  const file = await readSpool(yak.spool, yak.host, user);
+  if (!file) return undefined;
   const records = new Map<string, Element>();
-  for (const r of root.elements) {
-    const ns = r.attrs.xdbns!;
+  for (const [ns, r] of file.records) {
     const clean = r.clone();
     delete clean.attrs.xdbns;
     records.set(ns, clean);
