@@ -1,25 +1,16 @@
 // jabber-0k as a child process (book example 7-4, SPEC section 5), and its
 // output used for a real 0k login.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { authOffer } from '../src/client/auth.js';
 import { authIq, registerUser, startYak } from './helpers/yak.js';
+import { runTool, type ToolRun } from './helpers/run-tool.js';
 
 const ZEROK = fileURLToPath(new URL('../src/cli/jabber-0k.js', import.meta.url));
 
-function jabber0k(args: string[], input?: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [ZEROK, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: 30_000 });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(input ?? '');
-  });
+function jabber0k(args: string[], input?: string): Promise<ToolRun> {
+  return runTool(ZEROK, args, { input });
 }
 
 describe('jabber-0k', () => {

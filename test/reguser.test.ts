@@ -3,7 +3,6 @@
 // names `yak` in the stream header with --domain, which leaves every output
 // line of the book unchanged.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -14,6 +13,7 @@ import { IqError } from '../src/client/iq.js';
 import { login } from '../src/client/auth.js';
 import { parseXml } from '../src/xml/parse.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { runTool } from './helpers/run-tool.js';
 
 const REGUSER = fileURLToPath(new URL('../src/cli/reguser.js', import.meta.url));
 
@@ -24,15 +24,7 @@ interface Run {
 }
 
 function reguser(args: string[], timeout = 60_000): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [REGUSER, ...args], { stdio: ['ignore', 'pipe', 'pipe'], timeout });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
+  return runTool(REGUSER, args, { timeout });
 }
 
 /** A port nothing listens on (bound, then released). */
