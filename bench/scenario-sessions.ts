@@ -334,7 +334,7 @@ export async function runMixed(ep: Endpoint, opts: ScenarioOptions): Promise<Sce
             ep,
             [
               () => authGet(user),
-              (c) => authSet(user, useDigest ? { digest: digest(c.streamId, passwordFor(user)) } : { password: passwordFor(user) }, 'mixlogin'),
+              (c) => authSet(user, useDigest ? { digest: digest(c.streamId, passwordFor(user)) } : { password: passwordFor(user) }, `ml${s.iqCounter++}`),
             ],
             (err) => complete(s, 'login', err),
           );
