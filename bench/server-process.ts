@@ -3,7 +3,7 @@
 // accepts connections, and a stop that ends the whole process tree the
 // harness started (SIGTERM, then SIGKILL), nothing else.
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { openSync, closeSync, readFileSync } from 'node:fs';
+import { openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -88,6 +88,7 @@ function tail(file: string, chars = 2000): string {
 }
 
 const running = new Set<RunningServer>();
+const keepDirs = new WeakSet<RunningServer>();
 
 /**
  * Last resort when the harness itself is ending abnormally (signal,
@@ -103,6 +104,7 @@ export function killAllNow(): void {
         // Already gone.
       }
     }
+    if (!keepDirs.has(s)) rmSync(s.dir, { recursive: true, force: true });
   }
   running.clear();
 }
@@ -171,6 +173,7 @@ export async function launch(spec: LaunchSpec): Promise<RunningServer> {
   };
   const server: RunningServer = { name: spec.name, port: spec.port, domain: spec.domain, dir: spec.dir, pids, stop };
   running.add(server);
+  if (spec.keep) keepDirs.add(server);
   const until = performance.now() + spec.readyTimeoutMs;
   for (;;) {
     if (spawnError || exited) {

@@ -43,7 +43,8 @@ export function yakTarget(jabberd: string = JABBERD): ServerTarget {
       const pkgFile = path.join(root, 'package.json');
       const pkg = existsSync(pkgFile) ? (JSON.parse(readFileSync(pkgFile, 'utf8')) as { version: string }) : { version: '?' };
       const commit = run('git', ['-C', root, 'rev-parse', '--short', 'HEAD']);
-      const dirty = run('git', ['-C', root, 'status', '--porcelain', '--untracked-files=no']);
+      // Only changes to what the daemon is built from count, not to bench/ or the tests.
+      const dirty = run('git', ['-C', root, 'status', '--porcelain', '--', 'src', 'package.json', 'package-lock.json', 'tsconfig.json']);
       const where = jabberd === JABBERD ? '' : `, ${jabberd}`;
       return `${pkg.version}${commit ? ` (commit ${commit}${dirty ? ' plus uncommitted changes' : ''}${where})` : where ? ` (${jabberd})` : ''}`;
     },
