@@ -185,6 +185,7 @@ export class YakServer {
       return;
     }
     const conn = new Connection(socket, {
+      address,
       karma: this.config.c2s.karma,
       outputBytes: this.config.c2s.limits.outputBytes,
       onOverflow: () => this.log.warn({ address }, 'client stopped reading; send buffer full, disconnected'),

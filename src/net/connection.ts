@@ -40,6 +40,8 @@ export interface ConnectionOptions {
   outputBytes: number;
   /** Told once when the send buffer overflowed (for a log line). */
   onOverflow?: () => void;
+  /** The peer's address, when the caller already read it (each read is a getpeername call). */
+  address?: string;
 }
 
 export class Connection {
@@ -59,7 +61,7 @@ export class Connection {
     readonly socket: Socket,
     private readonly opts: ConnectionOptions,
   ) {
-    this.address = socket.remoteAddress ?? 'unknown';
+    this.address = opts.address ?? socket.remoteAddress ?? 'unknown';
     this.karma = opts.karma ? new Karma(opts.karma) : undefined;
     socket.setNoDelay(true);
     socket.on('data', (buf: Buffer) => this.onData(buf));
