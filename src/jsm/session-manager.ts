@@ -266,12 +266,16 @@ export class SessionManager {
   /** Removes every trace of a user: sessions end, the spool file goes. */
   async removeUser(host: string, user: string): Promise<void> {
     // Sessions end before the file goes: session-end handlers write to the
-    // spool (mod_last's logout record) and would bring the file back.
-    for (const s of this.sessions.of(`${user}@${host}`)) {
-      await this.endSession(s);
-      s.transport.close('account-removed');
+    // spool (mod_last's logout record) and would bring the file back. The
+    // streams close only after the file is gone, so a client that sees its
+    // stream end can count on the account being gone too.
+    const sessions = this.sessions.of(`${user}@${host}`);
+    for (const s of sessions) await this.endSession(s);
+    try {
+      await this.xdb.remove(host, user);
+      await this.chains.all('user-removed', { host, user });
+    } finally {
+      for (const s of sessions) s.transport.close('account-removed');
     }
-    await this.xdb.remove(host, user);
-    await this.chains.all('user-removed', { host, user });
   }
 }
