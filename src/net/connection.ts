@@ -23,6 +23,20 @@ function countBytes(buf: Buffer, seq: Buffer): number {
   return n;
 }
 
+/** Connections with queued output, flushed together once per event-loop turn. */
+let flushQueue: Connection[] = [];
+
+function scheduleFlush(conn: Connection): void {
+  if (flushQueue.length === 0) setImmediate(flushAll);
+  flushQueue.push(conn);
+}
+
+function flushAll(): void {
+  const conns = flushQueue;
+  flushQueue = [];
+  for (const c of conns) c.flush();
+}
+
 /** Karma hands read bytes to the parser in pieces this big. */
 const KARMA_SLICE = 256;
 
@@ -55,6 +69,8 @@ export class Connection {
   private readonly karma: Karma | undefined;
   /** Bytes read but held back by karma, oldest first. */
   private held: Buffer[] = [];
+  /** Text written during this turn of the event loop, not yet given to the socket. */
+  private out = '';
   readonly address: string;
 
   constructor(
@@ -135,13 +151,27 @@ export class Connection {
     if (this.isOpen) this.release();
   }
 
+  /**
+   * Queues text for the socket. What a connection is sent during one turn
+   * of the event loop goes out in one write after the turn's reads were all
+   * handled: one syscall instead of one per stanza (socket writes were the
+   * biggest cost when routing messages).
+   */
   write(text: string): void {
     if (!this.isOpen) return;
-    this.socket.write(text);
-    if (this.socket.writableLength > this.opts.outputBytes) {
+    if (this.out === '') scheduleFlush(this);
+    this.out += text;
+    if (this.out.length + this.socket.writableLength > this.opts.outputBytes) {
       this.opts.onOverflow?.();
-      this.socket.destroy();
+      this.destroy();
     }
+  }
+
+  /** @internal Hands the queued text to the socket (see write()). */
+  flush(): void {
+    const text = this.out;
+    this.out = '';
+    if (text !== '' && this.isOpen) this.socket.write(text);
   }
 
   /** Closes the socket when nothing was read or written for `ms` (0 = never). */
@@ -154,7 +184,9 @@ export class Connection {
   /** Flushes what was written, then closes. */
   end(text?: string): void {
     if (!this.isOpen) return;
-    if (text !== undefined) this.socket.end(text);
+    const out = this.out + (text ?? '');
+    this.out = '';
+    if (out !== '') this.socket.end(out);
     else this.socket.end();
     // Nothing more is parsed; reading on lets the peer's close be seen even under karma.
     this.held = [];
@@ -164,6 +196,7 @@ export class Connection {
   }
 
   destroy(): void {
+    this.out = '';
     this.socket.destroy();
   }
 
