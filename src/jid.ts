@@ -126,12 +126,31 @@ export function makeJid(user: string | undefined, host: string, resource?: strin
   return new Jid(u, h, r);
 }
 
+// Traffic names the same few addresses over and over (every message to a
+// contact carries its JID), and preparing one is the costly part (Unicode
+// normalization twice, several scans). Jid objects are immutable, so one
+// parse serves every repeat. Bounded in entries and entry size (at most
+// about 2.5 MB of keys): when full, it starts over.
+const PARSED_LIMIT = 10_000;
+const PARSED_MAX_LENGTH = 256;
+let parsed = new Map<string, Jid | null>();
+
 /**
  * Splits as RFC 3920 says: the resource is everything after the first '/'
  * (it may contain '/' and '@'); the user is what precedes an '@' found
  * before that '/'. Empty parts ("@host", "host/", "user@") are invalid.
  */
 export function parseJid(s: string): Jid | undefined {
+  const known = parsed.get(s);
+  if (known !== undefined) return known ?? undefined;
+  const jid = splitAndPrepare(s);
+  if (s.length > PARSED_MAX_LENGTH) return jid;
+  if (parsed.size >= PARSED_LIMIT) parsed = new Map();
+  parsed.set(s, jid ?? null);
+  return jid;
+}
+
+function splitAndPrepare(s: string): Jid | undefined {
   const slash = s.indexOf('/');
   const head = slash < 0 ? s : s.slice(0, slash);
   const resource = slash < 0 ? undefined : s.slice(slash + 1);
