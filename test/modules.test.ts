@@ -559,7 +559,7 @@ describe('mod_log', () => {
     const server = await YakServer.start(config, { log: pino({ level: 'info' }, sink) });
     const ended = new Promise<void>((resolve) => {
       // Runs after every other session-end handler, mod_log's included.
-      server.jsm.chains.add('session-end', 'test-session-ended', () => resolve(), -1000);
+      server.jsm.chains.add('session-end', 'test-session-ended', () => resolve(), { priority: -1000 });
     });
     try {
       const port = server.ports[0]!;

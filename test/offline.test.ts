@@ -202,7 +202,7 @@ describe('mod_offline', () => {
         held();
         await released;
       },
-      1000,
+      { priority: 1000 },
     );
     try {
       await recipient.drop();

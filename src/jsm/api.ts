@@ -7,6 +7,7 @@ import type { Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
 import type { Xdb } from '../xdb/xdb.js';
+import type { HandlerOptions } from './phase-chains.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
 /** 'handled' or a reply element stops the chain; 'pass' (or nothing) goes on. */
@@ -118,8 +119,12 @@ export interface ModuleApi {
   readonly sessions: SessionRegistry;
   /** Names of the loaded modules, in <load> order. */
   readonly loaded: readonly string[];
-  /** Registers a handler; a higher priority runs earlier (default 0, then <load> order). */
-  on<P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: { priority?: number }): void;
+  /**
+   * Registers a handler; a higher priority runs earlier (default 0, then
+   * <load> order). In a stanza phase, `stanzas` limits it to those stanza
+   * names (a handler for iq queries is then never called for messages).
+   */
+  on<P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions): void;
   /** Routes a stanza with `from` and `to` set, as the server would route it from a client. */
   deliver(stanza: Element): Promise<void>;
   isLocalHost(host: string): boolean;

@@ -31,11 +31,11 @@ export class Router {
     const d: Delivery = { stanza, to, from, sender };
     try {
       if (to.user === undefined) {
-        const out = await this.deps.chains.first('server', d);
+        const out = await this.deps.chains.firstFor('server', stanza.name, d);
         if (await this.settle(out, stanza)) return;
         return this.bounce(stanza, 'service-unavailable');
       }
-      const out = await this.deps.chains.first('deliver', d);
+      const out = await this.deps.chains.firstFor('deliver', stanza.name, d);
       if (await this.settle(out, stanza)) return;
       await this.toUser(d);
     } catch (err) {
@@ -80,7 +80,7 @@ export class Router {
     if (stanza.name === 'message') {
       const best = this.deps.sessions.best(bare);
       if (best) return best.send(stanza);
-      const out = await this.deps.chains.first('offline', d);
+      const out = await this.deps.chains.firstFor('offline', stanza.name, d);
       if (await this.settle(out, stanza)) return;
       return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
     }

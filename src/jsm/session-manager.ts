@@ -9,7 +9,7 @@ import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase } from './api.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
 import { LoginThrottle } from './login-throttle.js';
-import { PhaseChains } from './phase-chains.js';
+import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
@@ -65,8 +65,8 @@ export class SessionManager {
       log: this.log.child({ module }),
       sessions: this.sessions,
       loaded: this.loaded,
-      on: <P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: { priority?: number }) =>
-        this.chains.add(phase, module, handler, opts?.priority ?? 0),
+      on: <P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions) =>
+        this.chains.add(phase, module, handler, opts),
       deliver: (stanza: Element) => this.router.route(stanza),
       removeUser: (host: string, user: string) => this.removeUser(host, user),
       passwordRecords: (ev) => this.passwordRecords(ev),
@@ -235,7 +235,7 @@ export class SessionManager {
         }
         return;
       }
-      const out = await this.chains.first('session-out', stanza, session);
+      const out = await this.chains.firstFor('session-out', stanza.name, stanza, session);
       if (out === 'handled') return;
       if (out instanceof Element) return session.send(out);
       if (stanza.attrs.to === undefined) {

@@ -234,7 +234,7 @@ export function sessionEnded(yak: TestYak, full: string): Promise<void> {
       (s) => {
         if (s.jid.toString() === full) resolve();
       },
-      -1000,
+      { priority: -1000 },
     );
   });
 }

@@ -42,6 +42,6 @@ export const modBrowse: JsmModule = {
       if (!(await api.xdb.exists(to.host, to.user!))) return 'pass';
       const name = reg?.getChildText('name');
       return iqResult(stanza, new Element('user', { xmlns: NS_BROWSE, jid: to.bare, name }));
-    });
+    }, { stanzas: ['iq'] });
   },
 };

@@ -22,7 +22,7 @@ export const modLast: JsmModule = {
       if (!record || !Number.isFinite(last)) throw stanzaError('item-not-found');
       const seconds = String(Math.max(0, unixTime() - last));
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
-    });
+    }, { stanzas: ['iq'] });
     api.on('server', ({ stanza, to }) => {
       if (stanza.name !== 'iq' || !stanza.getChild('query', NS_LAST) || to.resource !== undefined) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');

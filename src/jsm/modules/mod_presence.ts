@@ -138,11 +138,11 @@ export const modPresence: JsmModule = {
       if (to && (type === undefined || type === 'available')) directedOf(s).add(to.toString());
       if (to && type === 'unavailable') directedOf(s).delete(to.toString());
       return 'pass';
-    });
+    }, { stanzas: ['presence'] });
     api.on('deliver', (d) => {
       if (d.stanza.name !== 'presence' || d.stanza.attrs.type !== 'probe') return 'pass';
       return answerProbe(api, d);
-    });
+    }, { stanzas: ['presence'] });
     api.on('session-end', async (s) => {
       if (!s.available && directedOf(s).size === 0) return;
       const p = new Element('presence', { type: 'unavailable' });

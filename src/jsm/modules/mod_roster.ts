@@ -200,11 +200,11 @@ export const modRoster: JsmModule = {
       if (stanza.attrs.type === 'get') return rosterGet(api, stanza, s);
       if (stanza.attrs.type === 'set') return rosterSet(api, stanza, query, s);
       return 'handled';
-    });
+    }, { stanzas: ['presence', 'iq'] });
     api.on('deliver', (d) => {
       if (d.stanza.name !== 'presence' || !SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
       return inbound(api, d);
-    });
+    }, { stanzas: ['presence'] });
     api.on('session-available', (s) => resendPending(api, s));
   },
 };

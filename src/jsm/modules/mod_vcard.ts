@@ -27,7 +27,7 @@ export const modVcard: JsmModule = {
       if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');
       const stored = await api.xdb.get(to.host, to.user!, NS_VCARD);
       return iqResult(stanza, stored ?? new Element('vCard', { xmlns: NS_VCARD }));
-    });
+    }, { stanzas: ['iq'] });
     api.on('server', ({ stanza, to }) => {
       if (!vcardOf(stanza) || to.resource !== undefined || stanza.attrs.type !== 'get') return 'pass';
       const card = api.config.jsm.vcard;

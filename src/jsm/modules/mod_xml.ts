@@ -42,6 +42,6 @@ export const modXml: JsmModule = {
         } else reply.children.push(e);
       }
       return iqResult(stanza, reply);
-    });
+    }, { stanzas: ['iq'] });
   },
 };
