@@ -80,13 +80,18 @@ export class Jid {
     return parseJid(s);
   }
 
+  // Built once: a session's JID is stamped on everything it sends and
+  // looked up for everything it receives.
+  private bareText: string | undefined;
+  private fullText: string | undefined;
+
   /** user@host, or host for a server JID. */
   get bare(): string {
-    return this.user === undefined ? this.host : this.user + '@' + this.host;
+    return (this.bareText ??= this.user === undefined ? this.host : this.user + '@' + this.host);
   }
 
   toString(): string {
-    return this.resource === undefined ? this.bare : this.bare + '/' + this.resource;
+    return (this.fullText ??= this.resource === undefined ? this.bare : this.bare + '/' + this.resource);
   }
 
   /**

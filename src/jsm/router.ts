@@ -24,7 +24,8 @@ export class Router {
 
   async route(stanza: Element, sender?: Session): Promise<void> {
     const to = parseJid(stanza.attrs.to ?? '');
-    const from = parseJid(stanza.attrs.from ?? '');
+    // From a session, `from` is the session's own JID (stamped by fromSession): no need to parse it again.
+    const from = sender !== undefined && stanza.attrs.from === sender.jid.toString() ? sender.jid : parseJid(stanza.attrs.from ?? '');
     if (!to || !from) return this.bounce(stanza, 'jid-malformed');
     // COMPAT: no server-to-server; 1.4 would have tried dialback here.
     if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found');

@@ -29,8 +29,15 @@ export class Element {
 
   constructor(name: string, attrs: Record<string, string | undefined> = {}, children: Node[] = []) {
     this.name = name;
-    this.attrs = {};
-    for (const [k, v] of Object.entries(attrs)) if (v !== undefined) this.attrs[k] = v;
+    // Always a fresh plain object: saxes hands over prototype-less
+    // dictionaries, which V8 reads slowly, and callers' objects stay theirs.
+    // (for-in, not Object.entries: no array per element on the parse path.)
+    const own: Record<string, string> = {};
+    for (const k in attrs) {
+      const v = attrs[k];
+      if (v !== undefined) own[k] = v;
+    }
+    this.attrs = own;
     this.children = children;
   }
 
