@@ -92,12 +92,22 @@ function serialize(doc: UserDoc, longUser: string | undefined): string {
 
 /** How long setSoon() changes may wait before they are written. */
 const SOON_MS = 2000;
+/** Users whose file location is remembered before the memo starts over. */
+const FILE_NAMES_REMEMBERED = 20_000;
+/**
+ * Write-behind files written at once. libuv has four threads for all file
+ * work: a flush of hundreds of users at full width would queue every
+ * acknowledged write (a registration, a roster change) behind it.
+ */
+const SOON_PARALLEL = 2;
 
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
   private readonly fsync: boolean;
   private readonly cache = new Map<string, UserDoc | null>();
+  /** host/user -> where the file is. */
+  private readonly files = new Map<string, UserFile>();
   /** Tail of each user's queue; never rejects. Keyed by file path. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly knownDirs = new Set<string>();
@@ -106,6 +116,8 @@ export class SpoolStore implements Xdb {
   /** Users changed by setSoon() and not written yet: their latest document. */
   private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
   private soonTimer: NodeJS.Timeout | undefined;
+  /** The write-behind flush running now, if any. */
+  private flushing: Promise<void> | undefined;
 
   constructor(
     readonly root: string,
@@ -116,23 +128,28 @@ export class SpoolStore implements Xdb {
     this.fsync = opts.fsync ?? true;
   }
 
+  // Reads answer from memory when they can, without waiting behind writes
+  // to the same user: a write in flight is not acknowledged yet, so seeing
+  // the state before it is correct, and the cache takes the new state before
+  // the write's promise resolves. (A write-behind flush of many users used to
+  // hold logins back by up to a second this way.) Reads that need the disk
+  // join the user's queue, so an old file is never cached over a newer write.
+
   get(host: string, user: string, ns: string): Promise<Element | undefined> {
-    return this.withUser(host, user, async (f) => (await this.load(f))?.records.get(ns)?.clone());
+    return this.read(host, user, (doc) => doc?.records.get(ns)?.clone());
   }
 
   getAll(host: string, user: string): Promise<Map<string, Element>> {
-    return this.withUser(host, user, async (f) => {
+    return this.read(host, user, (doc) => {
       const out = new Map<string, Element>();
-      const doc = await this.load(f);
       if (doc) for (const [ns, rec] of doc.records) out.set(ns, rec.clone());
       return out;
     });
   }
 
   getSome(host: string, user: string, namespaces: readonly string[]): Promise<Map<string, Element>> {
-    return this.withUser(host, user, async (f) => {
+    return this.read(host, user, (doc) => {
       const out = new Map<string, Element>();
-      const doc = await this.load(f);
       for (const ns of namespaces) {
         const rec = doc?.records.get(ns);
         if (rec) out.set(ns, rec.clone());
@@ -169,24 +186,34 @@ export class SpoolStore implements Xdb {
     });
   }
 
-  /** Writes every setSoon() change durably (each user under its lock). */
+  /** Writes every setSoon() change durably (each user under its lock, a few users at a time). */
   private async writeDirty(): Promise<void> {
     clearTimeout(this.soonTimer);
     this.soonTimer = undefined;
+    // One flush at a time: a slow one must not be joined by the next at full width.
+    while (this.flushing) await this.flushing;
     const paths = [...this.dirty.keys()];
-    await Promise.all(
-      paths.map((path) =>
-        this.withFile(this.dirty.get(path)!.f, async () => {
+    const next = async (): Promise<void> => {
+      for (let path = paths.pop(); path !== undefined; path = paths.pop()) {
+        const entry = this.dirty.get(path);
+        if (!entry) continue;
+        await this.withFile(entry.f, async () => {
           // A durable write since then may have taken it along already.
-          const entry = this.dirty.get(path);
-          if (!entry) return;
-          await this.commit(entry.f, entry.doc).catch((err: unknown) => {
+          const latest = this.dirty.get(path);
+          if (!latest) return;
+          await this.commit(latest.f, latest.doc).catch((err: unknown) => {
             this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
             this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
           });
-        }),
-      ),
-    );
+        });
+      }
+    };
+    this.flushing = Promise.all(Array.from({ length: SOON_PARALLEL }, next)).then(noop);
+    try {
+      await this.flushing;
+    } finally {
+      this.flushing = undefined;
+    }
   }
 
   update(
@@ -227,7 +254,7 @@ export class SpoolStore implements Xdb {
   }
 
   exists(host: string, user: string): Promise<boolean> {
-    return this.withUser(host, user, async (f) => (await this.load(f))?.records.has(NS_AUTH) ?? false);
+    return this.read(host, user, (doc) => doc?.records.has(NS_AUTH) ?? false);
   }
 
   remove(host: string, user: string): Promise<void> {
@@ -269,11 +296,36 @@ export class SpoolStore implements Xdb {
     await Promise.all([...this.queues.values()]);
   }
 
+  /** `pick` applied to the user's document: from memory at once, else read under the user's queue. */
+  private read<T>(host: string, user: string, pick: (doc: UserDoc | null) => T): Promise<T> {
+    let f: UserFile;
+    try {
+      f = this.fileOf(host, user);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    const doc = this.inMemory(f);
+    if (doc !== undefined) return Promise.resolve(pick(doc));
+    return this.withFile(f, async () => pick(await this.load(f)));
+  }
+
   /** Runs `fn` after everything queued earlier for this user. */
   private async withUser<T>(host: string, user: string, fn: (f: UserFile) => Promise<T>): Promise<T> {
+    // async: a name with no file name rejects instead of throwing at the caller.
+    return this.withFile(this.fileOf(host, user), fn);
+  }
+
+  /** Where a user's file lives (remembered: path building showed in login profiles). */
+  private fileOf(host: string, user: string): UserFile {
+    const key = host + '/' + user;
+    let f = this.files.get(key);
+    if (f) return f;
     const dir = join(this.root, hostDirName(host));
     const file = userFileName(user);
-    return this.withFile({ user, dir, file, path: join(dir, file), long: isLongUserFileName(file) }, fn);
+    f = { user, dir, file, path: join(dir, file), long: isLongUserFileName(file) };
+    if (this.files.size >= FILE_NAMES_REMEMBERED) this.files.clear();
+    this.files.set(key, f);
+    return f;
   }
 
   private async withFile<T>(f: UserFile, fn: (f: UserFile) => Promise<T>): Promise<T> {
@@ -288,15 +340,19 @@ export class SpoolStore implements Xdb {
     return run;
   }
 
-  /** The user's parsed file (null when there is none), from cache or disk. */
-  private async load(f: UserFile): Promise<UserDoc | null> {
+  /** The user's document if memory has it (write-behind changes first); undefined when only the disk knows. */
+  private inMemory(f: UserFile): UserDoc | null | undefined {
     const pending = this.dirty.get(f.path);
     if (pending) return pending.doc;
     const cached = this.cache.get(f.path);
-    if (cached !== undefined) {
-      this.remember(f.path, cached);
-      return cached;
-    }
+    if (cached !== undefined) this.remember(f.path, cached);
+    return cached;
+  }
+
+  /** The user's parsed file (null when there is none), from memory or disk. */
+  private async load(f: UserFile): Promise<UserDoc | null> {
+    const known = this.inMemory(f);
+    if (known !== undefined) return known;
     let text: string;
     try {
       text = await readFile(f.path, 'utf8');
