@@ -36,8 +36,11 @@ export class Router {
         if (await this.settle(out, stanza)) return;
         return this.bounce(stanza, 'service-unavailable');
       }
-      const out = await this.deps.chains.firstFor('deliver', stanza.name, d);
-      if (await this.settle(out, stanza)) return;
+      // Awaited only when a handler went async: a chat message passes every
+      // handler at once, and each await costs a trip through the microtask queue.
+      let out = this.deps.chains.firstFor('deliver', stanza.name, d);
+      if (out instanceof Promise) out = await out;
+      if (out !== 'pass' && out !== undefined && (await this.settle(out, stanza))) return;
       await this.toUser(d);
     } catch (err) {
       await this.fail(stanza, err);

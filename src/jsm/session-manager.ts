@@ -235,7 +235,8 @@ export class SessionManager {
         }
         return;
       }
-      const out = await this.chains.firstFor('session-out', stanza.name, stanza, session);
+      let out = this.chains.firstFor('session-out', stanza.name, stanza, session);
+      if (out instanceof Promise) out = await out;
       if (out === 'handled') return;
       if (out instanceof Element) return session.send(out);
       if (stanza.attrs.to === undefined) {

@@ -5,8 +5,12 @@
 
 export type Node = Element | string;
 
+const SPECIAL = /[&<>'"]/;
+const SPECIALS = /[&<>'"]/g;
+
 export function escapeText(s: string): string {
-  return s.replace(/[&<>'"]/g, escapeChar);
+  // Most text has nothing to escape: a test is about three times cheaper than replace().
+  return SPECIAL.test(s) ? s.replace(SPECIALS, escapeChar) : s;
 }
 
 // Same set as text: 1.4 escaped all five everywhere, and so do we.
