@@ -368,26 +368,3 @@ test('setSoon: visible at once, on disk after flush, folded into the next durabl
     await rm(root, { recursive: true, force: true });
   }
 });
-
-test('a cached read does not wait behind a write to the same user, and sees it once acknowledged', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
-  const order: string[] = [];
-  const write = store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }).then(() => order.push('write'));
-  const read = store.get('localhost', 'dj', NS_AUTH).then((r) => {
-    order.push('read');
-    return r?.text();
-  });
-  // The write is not acknowledged yet, so the read answers with the state before it.
-  assert.equal(await read, 'old');
-  await write;
-  assert.deepEqual(order, ['read', 'write']);
-  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'new');
-  // A user only the disk knows is read in turn, after the writes queued before it.
-  const fresh = new SpoolStore(root);
-  const rewrite = fresh.set('localhost', 'dj', { [NS_AUTH]: pw('newer') });
-  assert.equal((await fresh.get('localhost', 'dj', NS_AUTH))?.text(), 'newer');
-  await rewrite;
-  await rm(root, { recursive: true, force: true });
-});

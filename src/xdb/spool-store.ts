@@ -121,13 +121,6 @@ export class SpoolStore implements Xdb {
     this.fsync = opts.fsync ?? true;
   }
 
-  // Reads answer from memory when they can, without waiting behind writes
-  // to the same user: a write in flight is not acknowledged yet, so seeing
-  // the state before it is correct, and the cache takes the new state before
-  // the write's promise resolves. (A write-behind flush of many users used to
-  // hold logins back by up to a second this way.) Reads that need the disk
-  // join the user's queue, so an old file is never cached over a newer write.
-
   get(host: string, user: string, ns: string): Promise<Element | undefined> {
     return this.read(host, user, (doc) => doc?.records.get(ns)?.clone());
   }
@@ -283,17 +276,14 @@ export class SpoolStore implements Xdb {
     await Promise.all([...this.queues.values()]);
   }
 
-  /** `pick` applied to the user's document: from memory at once, else read under the user's queue. */
+  /**
+   * `pick` applied to the user's document, in turn after the writes queued
+   * before it. (Answering cached reads at once, past the writes, was tried:
+   * logins then ran on during write-behind flushes, competing with the file
+   * threads for the one core, and the benchmark lost a quarter of its rate.)
+   */
   private read<T>(host: string, user: string, pick: (doc: UserDoc | null) => T): Promise<T> {
-    let f: UserFile;
-    try {
-      f = this.fileOf(host, user);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-    const doc = this.inMemory(f);
-    if (doc !== undefined) return Promise.resolve(pick(doc));
-    return this.withFile(f, async () => pick(await this.load(f)));
+    return this.withUser(host, user, async (f) => pick(await this.load(f)));
   }
 
   /** Runs `fn` after everything queued earlier for this user. */
@@ -327,19 +317,15 @@ export class SpoolStore implements Xdb {
     return run;
   }
 
-  /** The user's document if memory has it (write-behind changes first); undefined when only the disk knows. */
-  private inMemory(f: UserFile): UserDoc | null | undefined {
+  /** The user's parsed file (null when there is none), from memory or disk. */
+  private async load(f: UserFile): Promise<UserDoc | null> {
     const pending = this.dirty.get(f.path);
     if (pending) return pending.doc;
     const cached = this.cache.get(f.path);
-    if (cached !== undefined) this.remember(f.path, cached);
-    return cached;
-  }
-
-  /** The user's parsed file (null when there is none), from memory or disk. */
-  private async load(f: UserFile): Promise<UserDoc | null> {
-    const known = this.inMemory(f);
-    if (known !== undefined) return known;
+    if (cached !== undefined) {
+      this.remember(f.path, cached);
+      return cached;
+    }
     let text: string;
     try {
       text = await readFile(f.path, 'utf8');
