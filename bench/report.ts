@@ -169,10 +169,14 @@ function targetRows(r: Report): string[][] {
   const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : 'not met');
   for (const sc of ['login-digest', 'login-plain'] as const) {
     const s = get('yak', sc);
+    const ej = get('ejabberd', sc);
     rows.push([
-      `${sc}: >= 5,000 logins/s or <= 200 us server CPU per login`,
-      s ? `${fmt(s.rate.median)} logins/s, ${fmt(s.cpuUs.median)} us/login` : '-',
-      verdict(s && (s.rate.median >= 5000 || s.cpuUs.median <= 200)),
+      `${sc}: >= 3.5x ejabberd in the same run, and >= 5,000 logins/s or <= 200 us server CPU per login`,
+      s
+        ? `${fmt(s.rate.median)} logins/s, ${fmt(s.cpuUs.median)} us/login` +
+          (ej ? `; ${ratio(s.rate.median, ej.rate.median)} ejabberd's ${fmt(ej.rate.median)}` : '')
+        : '-',
+      verdict(s && (!ej || s.rate.median >= 3.5 * ej.rate.median) && (s.rate.median >= 5000 || s.cpuUs.median <= 200)),
     ]);
   }
   const zk = get('yak', 'login-0k');
@@ -191,11 +195,18 @@ function targetRows(r: Report): string[][] {
     verdict(idle ? idle.kibPerSession.median <= 8 && r.options.sessions >= 10_000 : undefined) +
       (idle && r.options.sessions < 10_000 ? ' (fewer sessions than the target names)' : ''),
   ]);
+  // The issue asks for 3x ejabberd in the same run ("about 80,000" was its
+  // author's estimate from a faster ejabberd measurement); without ejabberd
+  // in the run, that estimate is the bar.
   const msg = get('yak', 'message');
+  const ejMsg = get('ejabberd', 'message');
   rows.push([
-    'message: >= ~80,000 msgs/s, p99 <= 20 ms',
-    msg ? `${fmt(msg.rate.median)} msgs/s, p99 ${fmt(msg.p99.median)} ms` : '-',
-    verdict(msg && msg.rate.median >= 80_000 && msg.p99.median <= 20),
+    'message: >= 3x ejabberd\'s msgs/s in the same run (about 80,000 without ejabberd), p99 <= 20 ms',
+    msg
+      ? `${fmt(msg.rate.median)} msgs/s, p99 ${fmt(msg.p99.median)} ms` +
+        (ejMsg ? `; ${ratio(msg.rate.median, ejMsg.rate.median)} ejabberd's ${fmt(ejMsg.rate.median)}` : '')
+      : '-',
+    verdict(msg && msg.p99.median <= 20 && (ejMsg ? msg.rate.median >= 3 * ejMsg.rate.median : msg.rate.median >= 80_000)),
   ]);
   const mx = get('yak', 'mixed');
   const ej = get('ejabberd', 'mixed');
