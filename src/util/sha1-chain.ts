@@ -52,8 +52,9 @@ export function sha1HexIterate(hex: string, times: number): string {
     let d = 0x10325476;
     let e = 0xc3d2e1f0 | 0;
     let temp: number;
-    // Four loops of 20 rounds, one per round function: no branch inside a
-    // round (about twice as fast as choosing the function per round).
+    // Four loops of 20 rounds, one per round function, so no round branches
+    // on which function it uses: 15-45% faster than one loop choosing per
+    // round (alternating runs of both). The repetition is the point.
     for (let t = 0; t < 20; t++) {
       temp = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + e + 0x5a827999 + W[t]!) | 0;
       e = d;
