@@ -4,6 +4,7 @@
 // is then never called for the others, so a chat message does not walk
 // past every iq module on its way.
 import type { Outcome, Phase, PhaseHandlers } from './api.js';
+import type { Element } from '../xml/element.js';
 
 export interface HandlerOptions {
   priority?: number;
@@ -23,7 +24,8 @@ type AnyHandler = (...args: unknown[]) => Outcome | Promise<Outcome>;
 /** Only these names get a remembered list; anything else is filtered per call. */
 const COMMON_STANZAS = new Set(['message', 'presence', 'iq']);
 
-function decided(out: Outcome): boolean {
+/** True when a handler took the stanza (anything but 'pass' or nothing). */
+export function decided(out: Outcome): out is 'handled' | Element {
   return out !== undefined && out !== 'pass';
 }
 

@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
 import type { Xdb } from '../xdb/xdb.js';
 import type { Delivery, Outcome } from './api.js';
-import type { PhaseChains } from './phase-chains.js';
+import { decided, type PhaseChains } from './phase-chains.js';
 import type { Session, SessionRegistry } from './sessions.js';
 import { errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
 
@@ -40,7 +40,7 @@ export class Router {
       // handler at once, and each await costs a trip through the microtask queue.
       let out = this.deps.chains.firstFor('deliver', stanza.name, d);
       if (out instanceof Promise) out = await out;
-      if (out !== 'pass' && out !== undefined && (await this.settle(out, stanza))) return;
+      if (decided(out) && (await this.settle(out, stanza))) return;
       await this.toUser(d);
     } catch (err) {
       await this.fail(stanza, err);
@@ -65,7 +65,7 @@ export class Router {
 
   /** True when a handler took the stanza; a reply element is routed back. */
   private async settle(out: Outcome, stanza: Element): Promise<boolean> {
-    if (out === 'pass' || out === undefined) return false;
+    if (!decided(out)) return false;
     if (out !== 'handled') {
       out.attrs.from ??= stanza.attrs.to;
       out.attrs.to ??= stanza.attrs.from;

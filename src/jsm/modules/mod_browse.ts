@@ -36,7 +36,7 @@ export const modBrowse: JsmModule = {
       return iqResult(stanza, serverBrowse(api, to.host));
     });
     api.on('deliver', async ({ stanza, to }) => {
-      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
+      if (stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
       if (!stanza.getChild('query', NS_BROWSE)) return 'pass';
       const reg = await api.xdb.get(to.host, to.user!, NS_REGISTER);
       if (!(await api.xdb.exists(to.host, to.user!))) return 'pass';

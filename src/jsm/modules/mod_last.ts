@@ -13,7 +13,7 @@ export const modLast: JsmModule = {
   setup(api) {
     const started = unixTime();
     api.on('deliver', async ({ stanza, to, from }) => {
-      if (stanza.name !== 'iq' || !stanza.getChild('query', NS_LAST) || to.resource !== undefined) return 'pass';
+      if (!stanza.getChild('query', NS_LAST) || to.resource !== undefined) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');
       if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');

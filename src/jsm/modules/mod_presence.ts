@@ -128,7 +128,6 @@ export const modPresence: JsmModule = {
   name: 'mod_presence',
   setup(api) {
     api.on('session-out', async (stanza, s) => {
-      if (stanza.name !== 'presence') return 'pass';
       if (stanza.attrs.to === undefined) {
         await ownPresence(api, stanza, s);
         return 'handled';
@@ -140,7 +139,7 @@ export const modPresence: JsmModule = {
       return 'pass';
     }, { stanzas: ['presence'] });
     api.on('deliver', (d) => {
-      if (d.stanza.name !== 'presence' || d.stanza.attrs.type !== 'probe') return 'pass';
+      if (d.stanza.attrs.type !== 'probe') return 'pass';
       return answerProbe(api, d);
     }, { stanzas: ['presence'] });
     api.on('session-end', async (s) => {

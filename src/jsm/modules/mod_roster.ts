@@ -202,7 +202,7 @@ export const modRoster: JsmModule = {
       return 'handled';
     }, { stanzas: ['presence', 'iq'] });
     api.on('deliver', (d) => {
-      if (d.stanza.name !== 'presence' || !SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
+      if (!SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
       return inbound(api, d);
     }, { stanzas: ['presence'] });
     api.on('session-available', (s) => resendPending(api, s));

@@ -18,7 +18,7 @@ export const modXml: JsmModule = {
   name: 'mod_xml',
   setup(api) {
     api.on('deliver', async ({ stanza, to, from }) => {
-      const query = stanza.name === 'iq' ? stanza.getChild('query', NS_PRIVATE) : undefined;
+      const query = stanza.getChild('query', NS_PRIVATE);
       if (!query || to.resource !== undefined) return 'pass';
       if (from.bare !== to.bare) throw stanzaError('forbidden');
       const type = stanza.attrs.type;
