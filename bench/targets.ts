@@ -13,10 +13,11 @@ export const BENCH_DIR = path.join(ROOT, 'bench');
 export const JABBERD = path.join(ROOT, 'dist', 'src', 'cli', 'jabberd.js');
 export const DOMAIN = 'localhost';
 
-function fill(template: string, values: Record<string, string | number>): string {
-  let out = template;
+/** Writes `dest` from a template under bench/, with each @NAME@ replaced by values[NAME]. */
+function writeFromTemplate(dest: string, template: string, values: Record<string, string | number>): void {
+  let out = readFileSync(path.join(BENCH_DIR, template), 'utf8');
   for (const [k, v] of Object.entries(values)) out = out.split(`@${k}@`).join(String(v));
-  return out;
+  writeFileSync(dest, out);
 }
 
 function run(cmd: string, args: string[]): string | undefined {
@@ -54,10 +55,7 @@ export function yakTarget(jabberd: string = JABBERD): ServerTarget {
       const port = await freePort();
       const config = path.join(dir, 'jabber.xml');
       const log = path.join(dir, 'yak.log');
-      writeFileSync(
-        config,
-        fill(readFileSync(path.join(BENCH_DIR, 'yak-bench.xml'), 'utf8'), { PORT: port, SPOOL: path.join(dir, 'spool'), LOG: log }),
-      );
+      writeFromTemplate(config, 'yak-bench.xml', { PORT: port, SPOOL: path.join(dir, 'spool'), LOG: log });
       return launch({
         name: 'yak',
         command: process.execPath,
@@ -134,7 +132,7 @@ export const prosody: ServerTarget = {
     const dir = await tempDir('prosody-bench-');
     const port = await freePort();
     const config = path.join(dir, 'prosody.cfg.lua');
-    writeFileSync(config, fill(readFileSync(path.join(BENCH_DIR, 'peers', 'prosody.cfg.lua'), 'utf8'), { PORT: port, DATA: dir }));
+    writeFromTemplate(config, 'peers/prosody.cfg.lua', { PORT: port, DATA: dir });
     return launch({
       name: 'prosody',
       command: 'prosody',
@@ -174,11 +172,8 @@ export const ejabberd: ServerTarget = {
     let distPort = await freePort();
     while (distPort === port) distPort = await freePort();
     for (const sub of ['db', 'log']) mkdirSync(path.join(dir, sub));
-    writeFileSync(path.join(dir, 'ejabberd.yml'), fill(readFileSync(path.join(BENCH_DIR, 'peers', 'ejabberd.yml'), 'utf8'), { PORT: port, DATA: dir }));
-    writeFileSync(
-      path.join(dir, 'ejabberdctl.cfg'),
-      fill(readFileSync(path.join(BENCH_DIR, 'peers', 'ejabberdctl.cfg'), 'utf8'), { DIST_PORT: distPort, DATA: dir }),
-    );
+    writeFromTemplate(path.join(dir, 'ejabberd.yml'), 'peers/ejabberd.yml', { PORT: port, DATA: dir });
+    writeFromTemplate(path.join(dir, 'ejabberdctl.cfg'), 'peers/ejabberdctl.cfg', { DIST_PORT: distPort, DATA: dir });
     if (existsSync('/etc/ejabberd/inetrc')) copyFileSync('/etc/ejabberd/inetrc', path.join(dir, 'inetrc'));
     else writeFileSync(path.join(dir, 'inetrc'), '{lookup,["file","native"]}.\n');
     // ejabberdctl switches to its own user with su when started as root,

@@ -95,7 +95,6 @@ const SOON_MS = 2000;
 /** Users whose file location is remembered before the memo starts over. */
 const FILE_NAMES_REMEMBERED = 20_000;
 
-
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
