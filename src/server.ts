@@ -80,9 +80,11 @@ export class YakServer {
     if (config.pidfile) await acquirePidfile(config.pidfile);
     try {
       await server.prepareSpool();
+      // Before any recovery: a spool another server is using must be left alone.
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => {
         throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
       });
+      await server.recoverSpool();
       for (const spec of server.listenSpecs()) await server.listen(spec);
     } catch (err) {
       if (err instanceof ListenError) err = new StartupError(err.message);
@@ -142,6 +144,16 @@ export class YakServer {
       } catch (err) {
         throw new StartupError(`<spool>${this.config.spool}</spool>: cannot use ${dir}: ${(err as Error).message}`);
       }
+    }
+  }
+
+  /** Finishes what a crash interrupted: replays the journal, removes temp files of older versions. */
+  private async recoverSpool(): Promise<void> {
+    const replay = await this.xdb.open().catch((err: Error) => {
+      throw new StartupError(`<spool>${this.config.spool}</spool>: ${err.message}`);
+    });
+    if (replay.generations > 0) {
+      this.log.warn({ generations: replay.generations, files: replay.files.length }, 'replayed the spool journal left by a crash');
     }
     const leftovers = await cleanTempFiles(this.config.spool);
     for (const file of leftovers) this.log.warn({ file }, 'removed temp file left by a crash');

@@ -236,38 +236,50 @@ test('cache: no disk reads for cached users, LRU bound, missing users invalidate
   await store.set('localhost', 'c', { [NS_AUTH]: pw('c') });
   assert.equal(await store.get('localhost', 'a', NS_AUTH), undefined);
 
+  await store.flush(); // a second store on the spool must not find a live journal
   const uncached = new SpoolStore(root, { cacheUsers: 0 });
   await unlink(join(root, 'localhost', 'b.xml'));
   assert.equal(await uncached.exists('localhost', 'b'), false);
   await rm(root, { recursive: true });
 });
 
-test('a failed write rejects and keeps the old state', async () => {
+test('a change the journal cannot take rejects and keeps the old state', async () => {
   const root = await tempRoot();
   const store = new SpoolStore(root);
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
-  const file = join(root, 'localhost', 'dj.xml');
+  await store.flush();
+  // Something that is not a file where the next journal generation goes.
+  await mkdir(join(root, '.yak-journal.2'));
+  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }), { code: 'EISDIR' });
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
+  assert.match(await readFile(join(root, 'localhost', 'dj.xml'), 'utf8'), />old</);
+  // The next change goes to a fresh generation; the stranger is left alone.
+  await store.update('localhost', 'dj', NS_AUTH, () => pw('new'));
+  await store.flush();
+  assert.deepEqual((await readdir(root)).sort(), ['.yak-journal.2', 'localhost']);
+  assert.equal((await new SpoolStore(root).get('localhost', 'dj', NS_AUTH))?.text(), 'new');
+  await rm(root, { recursive: true });
+});
 
-  // rename() over a directory fails, even for root.
+test('a file that cannot be written: the journal keeps the change until it can', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root, { cacheUsers: 1 });
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
+  const file = join(root, 'localhost', 'dj.xml');
   await unlink(file);
   await mkdir(file);
-  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }), { code: 'EISDIR' });
-  await assert.rejects(store.update('localhost', 'dj', NS_AUTH, () => pw('new')));
-  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
-  assert.deepEqual((await readdir(join(root, 'localhost'))).filter((f) => f.endsWith('.tmp')), []);
-  await rm(file, { recursive: true });
-
-  // The host folder replaced by a regular file: nothing can be created in it.
-  await rm(join(root, 'localhost'), { recursive: true });
-  await writeFile(join(root, 'localhost'), 'not a folder');
-  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }));
-  await assert.rejects(store.create('localhost', 'fresh', { [NS_AUTH]: pw('x') }));
-  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
-
-  // Once the folder is back, writes work again.
-  await unlink(join(root, 'localhost'));
+  // Durable in the journal, so acknowledged; reads see it although the file
+  // is stuck, even once another user has pushed dj out of the cache.
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('new') });
-  assert.equal((await new SpoolStore(root).get('localhost', 'dj', NS_AUTH))?.text(), 'new');
+  await store.set('localhost', 'other', { [NS_AUTH]: pw('other') });
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'new');
+  await assert.rejects(store.flush(), { code: 'EISDIR' });
+  assert.ok((await readdir(root)).includes('.yak-journal.1'), 'the journal must stay while a file is not written');
+  // Once the way is clear, the checkpoint writes the file and drops the journal.
+  await rm(file, { recursive: true });
+  await store.flush();
+  assert.match(await readFile(file, 'utf8'), />new</);
+  assert.deepEqual(await readdir(root), ['localhost']);
   await rm(root, { recursive: true });
 });
 
@@ -311,6 +323,7 @@ test('unusual and very long usernames stay inside the host folder', async () => 
   const names = ['..', '.', '%', 'é', 'a'.repeat(1023), '日'.repeat(341)];
   for (const n of names) assert.equal(await store.create('localhost', n, { [NS_AUTH]: pw(n.slice(0, 3)) }), true);
   assert.deepEqual(await store.list('localhost'), [...names].sort());
+  await store.flush();
   assert.deepEqual(await readdir(root), ['localhost']);
   const fresh = new SpoolStore(root);
   for (const n of names) assert.equal((await fresh.get('localhost', n, NS_AUTH))?.text(), n.slice(0, 3));

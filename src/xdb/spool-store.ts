@@ -3,24 +3,29 @@
 //   <root>/<host>/<user>.xml = <xdb><REC xmlns='NS' xdbns='NS'>...</REC>...</xdb>
 //
 // Every operation on one user runs in that user's queue (a promise chain),
-// so a read-modify-write never interleaves with another one. Parsed files
-// are kept in an LRU cache that is only ever set from what was read from
-// disk or after a write reached disk: it never runs ahead of the files.
-import { mkdir, open, readFile, readdir, rename, unlink } from 'node:fs/promises';
+// so a read-modify-write never interleaves with another one. A change is
+// durable once it is in the journal (journal.ts), which then rewrites the
+// file in place. Parsed files are kept in an LRU cache that is only ever
+// set from what was read from disk or after a change became durable: it
+// never runs ahead of what a restart would find.
+import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { parseXml } from '../xml/parse.js';
 import { NS_AUTH, type Xdb } from './xdb.js';
-import { DirSyncer, syncDirNow } from './dir-sync.js';
+import { syncDir } from './dir-sync.js';
+import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from './file-names.js';
 
 export interface SpoolStoreOptions {
   log?: Logger;
   /** Parsed user files kept in memory (LRU); 0 disables the cache. */
   cacheUsers?: number;
-  /** fsync files and folders on write (default true; tests may turn it off). */
+  /** Journal and fsync every change (default true; tests may turn it off). */
   fsync?: boolean;
+  /** A journal generation with entries is checkpointed after this long. */
+  checkpointMs?: number;
 }
 
 /** One parsed spool file. Treated as immutable once built. */
@@ -31,16 +36,15 @@ interface UserDoc {
   extras: Element[];
 }
 
-interface UserFile {
+interface UserFile extends SpoolTarget {
   user: string;
-  dir: string;
   file: string;
-  path: string;
   /** Hashed file name: the username is kept in a `user` attribute of <xdb>. */
   long: boolean;
 }
 
-// `.dj.xml.1234.7.tmp`: the leading dot keeps it from ever being a user file.
+// `.dj.xml.1234.7.tmp`, written by Yak before the journal: the leading dot
+// keeps it from ever being a user file.
 const TEMP_FILE = /^\..+\.\d+\.\d+\.tmp$/;
 
 const noop = (): void => {};
@@ -105,8 +109,10 @@ export class SpoolStore implements Xdb {
   /** Tail of each user's queue; never rejects. Keyed by file path. */
   private readonly queues = new Map<string, Promise<void>>();
   private readonly knownDirs = new Set<string>();
-  private tempCounter = 0;
-  private readonly dirSync = new DirSyncer();
+  private readonly journal: Journal;
+  private replay: Promise<ReplayReport> | undefined;
+  /** Until the replay has succeeded, what every operation waits for first (rejected if it failed). */
+  private gate: Promise<unknown> | undefined;
   /** Users changed by setSoon() and not written yet: their latest document. */
   private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
   private soonTimer: NodeJS.Timeout | undefined;
@@ -118,6 +124,28 @@ export class SpoolStore implements Xdb {
     this.log = opts.log ?? silentLogger;
     this.cacheLimit = opts.cacheUsers ?? 10_000;
     this.fsync = opts.fsync ?? true;
+    this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs });
+  }
+
+  /**
+   * Replays what a crash left in the journal. Runs by itself before the
+   * first operation; the server calls it at startup to report it.
+   */
+  open(): Promise<ReplayReport> {
+    if (!this.replay) {
+      this.replay = this.journal.open();
+      const gate: Promise<unknown> = this.replay.then(() => {
+        if (this.gate === gate) this.gate = undefined;
+      });
+      gate.catch(noop);
+      this.gate = gate;
+    }
+    return this.replay;
+  }
+
+  /** fdatasyncs of the journal so far (group commit makes them fewer than writes). */
+  get journalCommits(): number {
+    return this.journal.commits;
   }
 
   get(host: string, user: string, ns: string): Promise<Element | undefined> {
@@ -238,21 +266,14 @@ export class SpoolStore implements Xdb {
 
   remove(host: string, user: string): Promise<void> {
     return this.withUser(host, user, async (f) => {
+      await this.journal.write(f, null);
       this.dirty.delete(f.path);
-      try {
-        await unlink(f.path);
-      } catch (err) {
-        if (errCode(err) !== 'ENOENT') throw err;
-        this.remember(f.path, null);
-        return;
-      }
-      // Gone from view now, whatever the folder sync below says.
       this.remember(f.path, null);
-      if (this.fsync) await this.dirSync.sync(f.dir);
     });
   }
 
   async list(host: string): Promise<string[]> {
+    await this.open();
     const dir = join(this.root, hostDirName(host));
     let names: string[];
     try {
@@ -269,10 +290,13 @@ export class SpoolStore implements Xdb {
     return users.sort();
   }
 
+  /** Everything accepted so far written, the spool files synced, the journal emptied. */
   async flush(): Promise<void> {
+    await this.open();
     await this.writeDirty();
     // Every queue tail covers all the work accepted on that user so far.
     await Promise.all([...this.queues.values()]);
+    await this.journal.checkpoint();
   }
 
   /**
@@ -296,17 +320,19 @@ export class SpoolStore implements Xdb {
     const key = host + '/' + user;
     let f = this.files.get(key);
     if (f) return f;
-    const dir = join(this.root, hostDirName(host));
+    const dirName = hostDirName(host);
+    const dir = join(this.root, dirName);
     const file = userFileName(user);
-    f = { user, dir, file, path: join(dir, file), long: isLongUserFileName(file) };
+    f = { user, dir, file, path: join(dir, file), rel: dirName + '/' + file, long: isLongUserFileName(file) };
     if (this.files.size >= FILE_NAMES_REMEMBERED) this.files.clear();
     this.files.set(key, f);
     return f;
   }
 
   private async withFile<T>(f: UserFile, fn: (f: UserFile) => Promise<T>): Promise<T> {
+    if (!this.replay) void this.open();
     // Nothing is awaited before the queue is joined, so calls keep their order.
-    const prev = this.queues.get(f.path);
+    const prev = this.queues.get(f.path) ?? this.gate;
     const run = prev ? prev.then(() => fn(f)) : fn(f);
     const tail = run.then(noop, noop);
     this.queues.set(f.path, tail);
@@ -320,6 +346,8 @@ export class SpoolStore implements Xdb {
   private async load(f: UserFile): Promise<UserDoc | null> {
     const pending = this.dirty.get(f.path);
     if (pending) return pending.doc;
+    const journaled = this.journal.pending(f.path);
+    if (journaled !== undefined) return journaled === null ? null : parseDoc(journaled, f.path, this.log).doc;
     const cached = this.cache.get(f.path);
     if (cached !== undefined) {
       this.remember(f.path, cached);
@@ -338,33 +366,11 @@ export class SpoolStore implements Xdb {
     return doc;
   }
 
-  /** Writes the whole file durably, then (only then) caches it. */
+  /** Makes the change durable (journal) and writes the file, then (only then) caches it. */
   private async commit(f: UserFile, doc: UserDoc): Promise<void> {
     const data = serialize(doc, f.long ? f.user : undefined);
     await this.ensureDir(f.dir);
-    const temp = join(f.dir, `.${f.file}.${process.pid}.${++this.tempCounter}.tmp`);
-    let renamed = false;
-    try {
-      const fh = await open(temp, 'wx', 0o600);
-      try {
-        await fh.writeFile(data, 'utf8');
-        if (this.fsync) await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await rename(temp, f.path);
-      renamed = true;
-      if (this.fsync) await this.dirSync.sync(f.dir);
-    } catch (err) {
-      if (renamed) {
-        // The new file is in place but maybe not durable: let the next read decide.
-        this.cache.delete(f.path);
-      } else {
-        await unlink(temp).catch(noop);
-        if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') this.knownDirs.delete(f.dir);
-      }
-      throw err;
-    }
+    await this.journal.write(f, data);
     // The document written is the latest, deferred changes included.
     this.dirty.delete(f.path);
     this.remember(f.path, doc);
@@ -376,7 +382,7 @@ export class SpoolStore implements Xdb {
     if (made !== undefined && this.fsync) {
       // Make every new folder's entry durable in its parent.
       for (let d = dir; dirname(d) !== d; d = dirname(d)) {
-        await syncDirNow(dirname(d));
+        await syncDir(dirname(d));
         if (d === made) break;
       }
     }

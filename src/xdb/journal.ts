@@ -1,0 +1,474 @@
+// The write-ahead journal that makes in-place spool writes crash-safe.
+//
+// A change is acknowledged once its whole new file (or its deletion) is in
+// the journal and fdatasync'd; only then is the spool file rewritten in
+// place, without an fsync of its own. Changes arriving while an append is
+// on its way to disk go out together in the next one (group commit), so a
+// burst of changes costs one fdatasync, not two fsyncs and a new inode each
+// (creating an inode alone cost ~1 ms of kernel CPU on the benchmark VM).
+//
+// The journal is a series of generation files `<spool>/.yak-journal.N`.
+// A checkpoint retires the current generation, waits for its file writes,
+// fdatasyncs those files and their folders, and only then deletes it, one
+// generation at a time, oldest first. After a crash, open() replays every
+// generation left (the latest state of each file wins), so a file torn by
+// the crash is rewritten before anything reads it.
+//
+// Entry: `W <bytes> <sha1> <host-folder>/<file>\n<bytes of the file>\n`, or
+// `D 0 <sha1> <host-folder>/<file>\n\n` for a deletion; the SHA-1 covers
+// the header fields and the content, so a torn tail is recognized and
+// ignored (it was never acknowledged).
+import { createHash } from 'node:crypto';
+import { constants } from 'node:fs';
+import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../log.js';
+import { syncDir } from './dir-sync.js';
+
+const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
+/** One path segment as the store names host folders and user files. */
+const SEGMENT = /^[^/\\\0.][^/\\\0]*$/;
+/** Files fdatasync'd at once during a checkpoint: leaves libuv threads for logins. */
+const CHECKPOINT_SYNCS = 2;
+const SIZES_REMEMBERED = 20_000;
+
+export interface JournalOptions {
+  log: Logger;
+  /** false: no journal, plain in-place writes (tests of unrelated things only). */
+  durable: boolean;
+  /** A generation this large is retired and checkpointed. */
+  maxBytes?: number;
+  /** A generation with entries is checkpointed after this long. */
+  checkpointMs?: number;
+}
+
+/** Where a spool file lives: absolute path, folder, and path under the spool. */
+export interface SpoolTarget {
+  path: string;
+  dir: string;
+  rel: string;
+}
+
+interface Generation {
+  n: number;
+  file: string;
+  opened: Promise<FileHandle>;
+  bytes: number;
+  /** Entries assigned to it whose append or file write is not finished. */
+  busy: number;
+  whenIdle: (() => void) | undefined;
+  files: Set<string>;
+  dirs: Set<string>;
+}
+
+interface Waiting {
+  target: SpoolTarget;
+  entry: Buffer;
+  resolve: (gen: Generation) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface ReplayReport {
+  generations: number;
+  files: string[];
+  /** Bytes ignored at the end of a generation: an append the crash cut short. */
+  tornBytes: number;
+}
+
+const noop = (): void => {};
+
+function errCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function digest(head: string, body: Buffer): string {
+  return createHash('sha1').update(head).update(body).digest('hex');
+}
+
+/** One journal entry: `data` becomes the content of the file at `rel` (null deletes it). */
+export function encodeEntry(rel: string, data: string | null): Buffer {
+  const body = data === null ? Buffer.alloc(0) : Buffer.from(data, 'utf8');
+  const op = data === null ? 'D' : 'W';
+  const head = `${op} ${body.length} ${rel}\n`;
+  const line = `${op} ${body.length} ${digest(head, body)} ${rel}\n`;
+  return Buffer.concat([Buffer.from(line, 'utf8'), body, Buffer.from('\n')]);
+}
+
+interface DecodedEntry {
+  rel: string;
+  data: string | null;
+}
+
+/** The entries of one generation, up to the first one that is not whole. */
+function decodeGeneration(buf: Buffer): { entries: DecodedEntry[]; used: number } {
+  const entries: DecodedEntry[] = [];
+  let at = 0;
+  while (at < buf.length) {
+    const nl = buf.indexOf(0x0a, at);
+    if (nl < 0) break;
+    const m = /^([WD]) (0|[1-9][0-9]{0,11}) ([0-9a-f]{40}) (.+)$/.exec(buf.toString('utf8', at, nl));
+    if (!m) break;
+    const [, op, len, sum, rel] = m as unknown as [string, string, string, string, string];
+    const size = Number(len);
+    const end = nl + 1 + size;
+    if (end >= buf.length || buf[end] !== 0x0a) break;
+    const body = buf.subarray(nl + 1, end);
+    if (digest(`${op} ${size} ${rel}\n`, body) !== sum) break;
+    entries.push({ rel, data: op === 'D' ? null : body.toString('utf8') });
+    at = end + 1;
+  }
+  return { entries, used: at };
+}
+
+async function writeAll(fh: FileHandle, buf: Buffer, position: number | null): Promise<void> {
+  for (let done = 0; done < buf.length; ) {
+    const { bytesWritten } = await fh.write(buf, done, buf.length - done, position === null ? null : position + done);
+    done += bytesWritten;
+  }
+}
+
+/**
+ * Rewrites the file in place (no new inode), creating it if needed, and
+ * returns its new size. `size` is what the file held before, if known:
+ * ftruncate, which cost more than the write in measurements, is only done
+ * when the file shrinks.
+ */
+async function writeInPlace(path: string, data: string, sync: boolean, size?: number): Promise<number> {
+  const fh = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+  try {
+    const buf = Buffer.from(data, 'utf8');
+    const before = size ?? (await fh.stat()).size;
+    await writeAll(fh, buf, 0);
+    if (before > buf.length) await fh.truncate(buf.length);
+    if (sync) await fh.datasync();
+    return buf.length;
+  } finally {
+    await fh.close();
+  }
+}
+
+async function unlinkIfThere(path: string): Promise<void> {
+  await unlink(path).catch((err: unknown) => {
+    if (errCode(err) !== 'ENOENT') throw err;
+  });
+}
+
+async function datasyncIfThere(path: string): Promise<void> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return; // deleted since: its folder sync covers it
+    throw err;
+  }
+  try {
+    await fh.datasync();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Runs `fn` over `items`, at most `width` at a time. */
+async function eachLimited<T>(items: Iterable<T>, width: number, fn: (item: T) => Promise<void>): Promise<void> {
+  const it = items[Symbol.iterator]();
+  const lane = async (): Promise<void> => {
+    for (let r = it.next(); !r.done; r = it.next()) await fn(r.value);
+  };
+  await Promise.all(Array.from({ length: width }, lane));
+}
+
+export class Journal {
+  private readonly log: Logger;
+  private readonly durable: boolean;
+  private readonly maxBytes: number;
+  private readonly checkpointMs: number;
+  private nextGeneration = 1;
+  private current: Generation | undefined;
+  /** Retired generations not yet deleted, oldest first. */
+  private readonly retired: Generation[] = [];
+  private waiting: Waiting[] = [];
+  private appending = false;
+  private checkpoints: Promise<void> = Promise.resolve();
+  private timer: NodeJS.Timeout | undefined;
+  /** Per-file chains: a retry never overtakes or undoes a newer write. */
+  private readonly fileChains = new Map<string, Promise<void>>();
+  /** Files whose in-place write failed: their journaled content, null = deleted. */
+  private readonly unwritten = new Map<string, { target: SpoolTarget; data: string | null }>();
+  private appends = 0;
+  /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
+  private readonly sizes = new Map<string, number>();
+
+  constructor(
+    private readonly root: string,
+    opts: JournalOptions,
+  ) {
+    this.log = opts.log;
+    this.durable = opts.durable;
+    this.maxBytes = opts.maxBytes ?? 16 << 20;
+    this.checkpointMs = opts.checkpointMs ?? 10_000;
+  }
+
+  /** fdatasyncs of the journal so far: fewer than writes when group commit works. */
+  get commits(): number {
+    return this.appends;
+  }
+
+  /**
+   * Replays the generations a crash left: the latest content of each file
+   * is written and synced, deletions are done, then the generations are
+   * removed. Call once, before the first write or read.
+   */
+  async open(): Promise<ReplayReport> {
+    const report: ReplayReport = { generations: 0, files: [], tornBytes: 0 };
+    let names: string[];
+    try {
+      names = (await readdir(this.root, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return report;
+      throw err;
+    }
+    const gens = names
+      .map((name) => ({ name, n: Number(GENERATION_FILE.exec(name)?.[1] ?? NaN) }))
+      .filter((g) => Number.isSafeInteger(g.n))
+      .sort((a, b) => a.n - b.n);
+    if (gens.length === 0) return report;
+    const latest = new Map<string, string | null>();
+    for (const g of gens) {
+      const buf = await readFile(join(this.root, g.name));
+      const { entries, used } = decodeGeneration(buf);
+      if (used < buf.length) {
+        report.tornBytes += buf.length - used;
+        this.log.warn({ file: join(this.root, g.name), ignoredBytes: buf.length - used }, 'journal ends in an incomplete entry; ignored');
+      }
+      for (const e of entries) {
+        const parts = e.rel.split('/');
+        if (parts.length !== 2 || !parts.every((p) => SEGMENT.test(p))) {
+          throw new Error(`journal ${join(this.root, g.name)} names ${JSON.stringify(e.rel)}, which is not a spool file`);
+        }
+        latest.delete(e.rel); // keep replay order = order of the last change
+        latest.set(e.rel, e.data);
+      }
+    }
+    const dirs = new Set<string>();
+    for (const [rel, data] of latest) {
+      const [dirName] = rel.split('/') as [string];
+      const dir = join(this.root, dirName);
+      const path = join(this.root, rel);
+      if (data === null) {
+        await unlinkIfThere(path);
+      } else {
+        await mkdir(dir, { recursive: true, mode: 0o700 });
+        await writeInPlace(path, data, this.durable);
+      }
+      dirs.add(dir);
+      report.files.push(path);
+    }
+    if (this.durable) for (const dir of dirs) await syncDir(dir);
+    for (const g of gens) await unlink(join(this.root, g.name));
+    if (this.durable) await syncDir(this.root);
+    report.generations = gens.length;
+    this.nextGeneration = gens[gens.length - 1]!.n + 1;
+    return report;
+  }
+
+  /**
+   * Makes `data` the content of the spool file (null: deletes it). Resolves
+   * once the change is durable and the file is written; rejects, with
+   * nothing changed, if the journal cannot take it.
+   */
+  async write(target: SpoolTarget, data: string | null): Promise<void> {
+    if (!this.durable) {
+      await this.onFile(target.path, () => this.apply(target, data));
+      return;
+    }
+    const gen = await this.append(target, data);
+    try {
+      await this.onFile(target.path, async () => {
+        try {
+          await this.apply(target, data);
+          this.unwritten.delete(target.path);
+        } catch (err) {
+          // Durable in the journal already: reads take it from here, and
+          // the checkpoint retries the file before dropping the journal.
+          this.unwritten.set(target.path, { target, data });
+          this.log.error({ err, file: target.path }, 'spool file write failed; the journal keeps the change');
+        }
+      });
+    } finally {
+      this.release(gen, 1);
+    }
+  }
+
+  /**
+   * The content a failed in-place write left only in the journal: a string,
+   * null for a deleted file, undefined when the file on disk is current.
+   */
+  pending(path: string): string | null | undefined {
+    return this.unwritten.get(path)?.data;
+  }
+
+  /**
+   * Retires the current generation and deletes every retired one whose
+   * files are durable. Resolves when that is done (or rejects, keeping the
+   * journal, if a file cannot be written or synced).
+   */
+  checkpoint(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    if (this.current) {
+      this.retired.push(this.current);
+      this.current = undefined;
+    }
+    const run = this.checkpoints.then(() => this.dropRetired());
+    this.checkpoints = run.catch(noop);
+    return run;
+  }
+
+  private checkpointSoon(ms: number): void {
+    if (this.timer && ms > 0) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.checkpoint().catch((err: unknown) => {
+        this.log.error({ err }, 'journal checkpoint failed; will retry');
+        this.checkpointSoon(this.checkpointMs);
+      });
+    }, ms).unref();
+  }
+
+  private async apply(target: SpoolTarget, data: string | null): Promise<void> {
+    const { path } = target;
+    const size = this.sizes.get(path);
+    // Unknown until this write has succeeded (a failed one may leave anything).
+    this.sizes.delete(path);
+    if (data === null) return unlinkIfThere(path);
+    let written: number;
+    try {
+      written = await writeInPlace(path, data, false, size);
+    } catch (err) {
+      if (errCode(err) !== 'ENOENT') throw err;
+      // The host folder went away under us: put it back (the checkpoint syncs it).
+      await mkdir(target.dir, { recursive: true, mode: 0o700 });
+      written = await writeInPlace(path, data, false);
+    }
+    if (this.sizes.size >= SIZES_REMEMBERED) this.sizes.clear();
+    this.sizes.set(path, written);
+  }
+
+  private onFile(path: string, fn: () => Promise<void>): Promise<void> {
+    const prev = this.fileChains.get(path);
+    const run = prev ? prev.then(fn) : fn();
+    const tail = run.then(noop, noop);
+    this.fileChains.set(path, tail);
+    void tail.then(() => {
+      if (this.fileChains.get(path) === tail) this.fileChains.delete(path);
+    });
+    return run;
+  }
+
+  private append(target: SpoolTarget, data: string | null): Promise<Generation> {
+    const entry = encodeEntry(target.rel, data);
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ target, entry, resolve, reject });
+      if (!this.appending) void this.appendLoop();
+    });
+  }
+
+  /** One append and one fdatasync for everything that waited meanwhile. */
+  private async appendLoop(): Promise<void> {
+    this.appending = true;
+    while (this.waiting.length > 0) {
+      const batch = this.waiting;
+      this.waiting = [];
+      // Counted before any await, so a checkpoint waits for this batch.
+      const gen = (this.current ??= this.startGeneration());
+      gen.busy += batch.length;
+      for (const w of batch) {
+        gen.files.add(w.target.path);
+        gen.dirs.add(w.target.dir);
+      }
+      try {
+        const fh = await gen.opened;
+        const buf = batch.length === 1 ? batch[0]!.entry : Buffer.concat(batch.map((w) => w.entry));
+        await writeAll(fh, buf, null);
+        await fh.datasync();
+        this.appends++;
+        gen.bytes += buf.length;
+        if (gen.bytes >= this.maxBytes) this.checkpointSoon(0);
+        else this.checkpointSoon(this.checkpointMs);
+        for (const w of batch) w.resolve(gen);
+      } catch (err) {
+        this.log.error({ err, file: gen.file }, 'journal append failed');
+        // Nothing is appended after a failed append: a replay stops at its
+        // torn tail, and what follows belongs to a later generation.
+        if (this.current === gen) {
+          this.retired.push(gen);
+          this.current = undefined;
+        }
+        this.release(gen, batch.length);
+        for (const w of batch) w.reject(err);
+      }
+    }
+    this.appending = false;
+  }
+
+  private startGeneration(): Generation {
+    const n = this.nextGeneration++;
+    const file = join(this.root, `.yak-journal.${n}`);
+    const gen: Generation = {
+      n,
+      file,
+      opened: (async () => {
+        await mkdir(this.root, { recursive: true, mode: 0o700 });
+        const fh = await open(file, 'a', 0o600);
+        // The new name must survive a crash with the entries in it.
+        await syncDir(this.root);
+        return fh;
+      })(),
+      bytes: 0,
+      busy: 0,
+      whenIdle: undefined,
+      files: new Set(),
+      dirs: new Set(),
+    };
+    gen.opened.catch(noop);
+    return gen;
+  }
+
+  private release(gen: Generation, count: number): void {
+    gen.busy -= count;
+    if (gen.busy === 0) gen.whenIdle?.();
+  }
+
+  private async dropRetired(): Promise<void> {
+    while (this.retired.length > 0) {
+      const gen = this.retired[0]!;
+      if (gen.busy > 0) await new Promise<void>((resolve) => (gen.whenIdle = resolve));
+      await this.retryUnwritten();
+      await eachLimited(gen.files, CHECKPOINT_SYNCS, datasyncIfThere);
+      for (const dir of gen.dirs) await syncDir(dir);
+      // A generation that never opened is not ours to delete (whatever has its name).
+      const fh = await gen.opened.catch(() => undefined);
+      if (fh) {
+        await fh.close();
+        await syncDir(this.root); // host folders made since: durable before their journal goes
+        await unlinkIfThere(gen.file);
+        // Gone for good before a newer generation goes: replaying an old one
+        // after a newer one was dropped would bring old data back.
+        await syncDir(this.root);
+      }
+      this.retired.shift();
+    }
+  }
+
+  private async retryUnwritten(): Promise<void> {
+    for (const [path, { target }] of [...this.unwritten]) {
+      await this.onFile(path, async () => {
+        const entry = this.unwritten.get(path);
+        if (!entry) return; // a newer write got through meanwhile
+        await this.apply(target, entry.data);
+        this.unwritten.delete(path);
+        this.log.info({ file: path }, 'spool file written from the journal');
+      });
+    }
+  }
+}

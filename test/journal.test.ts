@@ -1,0 +1,126 @@
+// The spool journal (src/xdb/journal.ts): group commit, checkpoints, and
+// the replay that repairs what a crash left. Crash states are built by hand
+// here, entry by entry; test/spool-crash.test.ts kills a real writer.
+import assert from 'node:assert/strict';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { silentLogger } from '../src/log.js';
+import { encodeEntry, Journal } from '../src/xdb/journal.js';
+import { SpoolStore } from '../src/xdb/spool-store.js';
+import { NS_AUTH, NS_LAST } from '../src/xdb/xdb.js';
+import { el } from '../src/xml/element.js';
+
+const tempRoot = (): Promise<string> => mkdtemp(join(tmpdir(), 'yak-journal-'));
+const journal = (root: string): Journal => new Journal(root, { log: silentLogger, durable: true });
+const doc = (text: string): string => `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>${text}</password></xdb>`;
+
+async function listing(dir: string): Promise<string[]> {
+  return (await readdir(dir)).sort();
+}
+
+test('changes arriving together share one fdatasync; a checkpoint leaves only the files', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  const users = Array.from({ length: 200 }, (_, i) => `u${i}`);
+  await Promise.all(users.map((u) => store.create('localhost', u, { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, u) })));
+  assert.ok(store.journalCommits >= 1, 'the changes went through the journal');
+  assert.ok(store.journalCommits < users.length / 2, `${store.journalCommits} journal commits for ${users.length} changes`);
+  // Acknowledged means written, too: the files are there before any checkpoint.
+  assert.equal(await readFile(join(root, 'localhost', 'u7.xml'), 'utf8'), doc('u7'));
+  assert.ok((await listing(root)).includes('.yak-journal.1'));
+  await store.flush();
+  assert.deepEqual(await listing(root), ['localhost']);
+  assert.equal((await listing(join(root, 'localhost'))).length, users.length);
+  await rm(root, { recursive: true });
+});
+
+test('a file is rewritten in place, keeping its inode, and shrinks when its content does', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  const file = join(root, 'localhost', 'dj.xml');
+  await store.create('localhost', 'dj', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'x'.repeat(5000)) });
+  const { ino } = await stat(file);
+  await store.set('localhost', 'dj', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'short') });
+  assert.equal((await stat(file)).ino, ino);
+  assert.equal(await readFile(file, 'utf8'), doc('short'));
+  await store.flush();
+  await rm(root, { recursive: true });
+});
+
+test('replay: the latest content of each file wins, deletions are done, a torn tail is ignored', async () => {
+  const root = await tempRoot();
+  const host = join(root, 'localhost');
+  await mkdir(host);
+  // What a crash may leave: a torn rewrite, a file never created, a file whose deletion was journaled.
+  await writeFile(join(host, 'a.xml'), "<xdb><password xmlns='jab");
+  await writeFile(join(host, 'c.xml'), doc('c'));
+  await writeFile(join(host, 'keep.xml'), doc('keep'));
+  await writeFile(
+    join(root, '.yak-journal.3'),
+    Buffer.concat([encodeEntry('localhost/a.xml', doc('a1')), encodeEntry('localhost/b.xml', doc('b')), encodeEntry('localhost/c.xml', null)]),
+  );
+  const torn = encodeEntry('localhost/b.xml', doc('never acknowledged'));
+  await writeFile(
+    join(root, '.yak-journal.4'),
+    Buffer.concat([encodeEntry('localhost/a.xml', doc('a2')), torn.subarray(0, torn.length - 9)]),
+  );
+
+  const j = journal(root);
+  const report = await j.open();
+  assert.equal(report.generations, 2);
+  assert.equal(report.tornBytes, torn.length - 9);
+  assert.deepEqual(report.files.sort(), ['a.xml', 'b.xml', 'c.xml'].map((f) => join(host, f)));
+  assert.equal(await readFile(join(host, 'a.xml'), 'utf8'), doc('a2'));
+  assert.equal(await readFile(join(host, 'b.xml'), 'utf8'), doc('b'));
+  assert.equal(await readFile(join(host, 'keep.xml'), 'utf8'), doc('keep'));
+  assert.deepEqual(await listing(host), ['a.xml', 'b.xml', 'keep.xml']);
+  assert.deepEqual(await listing(root), ['localhost']);
+
+  // New entries go to a generation after the replayed ones, never mixing with them.
+  await j.write({ path: join(host, 'd.xml'), dir: host, rel: 'localhost/d.xml' }, doc('d'));
+  assert.deepEqual(await listing(root), ['.yak-journal.5', 'localhost']);
+  await j.checkpoint();
+  assert.deepEqual(await listing(root), ['localhost']);
+  await rm(root, { recursive: true });
+});
+
+test('replay stops at an entry whose checksum fails', async () => {
+  const root = await tempRoot();
+  const first = encodeEntry('localhost/a.xml', doc('a'));
+  const second = encodeEntry('localhost/b.xml', doc('b'));
+  second[second.length - 12] ^= 0x01; // one bit flipped in the content
+  const third = encodeEntry('localhost/c.xml', doc('c'));
+  await writeFile(join(root, '.yak-journal.1'), Buffer.concat([first, second, third]));
+  const report = await journal(root).open();
+  assert.equal(report.tornBytes, second.length + third.length);
+  assert.deepEqual(await listing(join(root, 'localhost')), ['a.xml']);
+  await rm(root, { recursive: true });
+});
+
+test('a journal naming a path outside the spool is refused, and nothing is written', async () => {
+  for (const rel of ['../escape.xml', 'localhost/../../escape.xml', 'a/b/c.xml', '/etc/passwd', 'localhost/.hidden.xml', 'localhost']) {
+    const root = await tempRoot();
+    await writeFile(join(root, '.yak-journal.1'), Buffer.concat([encodeEntry('localhost/ok.xml', doc('ok')), encodeEntry(rel, doc('evil'))]));
+    await assert.rejects(journal(root).open(), /is not a spool file/, rel);
+    assert.deepEqual(await listing(root), ['.yak-journal.1'], rel);
+    // The store refuses to serve on top of it rather than ignore it.
+    await assert.rejects(new SpoolStore(root).get('localhost', 'ok', NS_AUTH), /is not a spool file/);
+    await rm(root, { recursive: true });
+  }
+});
+
+test('a store on a spool a crash left replays before its first read', async () => {
+  const root = await tempRoot();
+  const last = el('query', { xmlns: NS_LAST, last: '42' });
+  await writeFile(
+    join(root, '.yak-journal.1'),
+    encodeEntry('localhost/dj.xml', `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>${last.toString().replace('<query', "<query xdbns='jabber:iq:last'")}</xdb>`),
+  );
+  const store = new SpoolStore(root);
+  assert.equal((await store.get('localhost', 'dj', NS_LAST))?.attr('last'), '42');
+  assert.deepEqual(await store.list('localhost'), ['dj']);
+  assert.deepEqual(await listing(root), ['localhost']);
+  await rm(root, { recursive: true });
+});
