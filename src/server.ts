@@ -234,11 +234,19 @@ export class YakServer {
       await Promise.race([Promise.all(streams.map((s) => s.idle)), limit]);
       clearTimeout(timer);
       await this.control?.close();
-      await this.xdb.flush();
+      // A spool that cannot be written now (disk full) keeps its changes in
+      // the journal for the next start; the rest of the shutdown goes on.
+      const flushed = await this.xdb.close().then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       // Peers that did not answer our </stream:stream> are not waited for.
       for (const s of this.sockets) s.destroy();
       await listenersClosed;
       if (this.config.pidfile) await releasePidfile(this.config.pidfile);
+      if (flushed !== undefined) {
+        throw new Error(`spool files not all written (${(flushed as Error).message}); the journal keeps the changes and the next start replays them`, { cause: flushed });
+      }
       this.log.info('stopped');
     })();
     return this.stopping;

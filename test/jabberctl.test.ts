@@ -2,11 +2,12 @@
 // running server (through its control socket) while users log in.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { encodeEntry } from '../src/xdb/journal.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 
 const JABBERCTL = fileURLToPath(new URL('../src/cli/jabberctl.js', import.meta.url));
@@ -95,6 +96,18 @@ describe('jabberctl without a running server', () => {
     assert.match(r.stdout, /^BAD .*torn\.xml: /m);
     assert.match(r.stdout, /files checked, 1 bad$/m);
     await rm(path.join(spool, 'localhost', 'torn.xml'));
+  });
+
+  test('after a crash it replays the journal first: the torn file is whole again and the journal gone', async () => {
+    const file = path.join(spool, 'localhost', 'dj.xml');
+    const whole = await readFile(file, 'utf8');
+    // What a kill during an in-place rewrite leaves: the change in the journal, the file cut short.
+    await writeFile(path.join(spool, '.yak-journal.7'), encodeEntry('localhost/dj.xml', whole));
+    await writeFile(file, whole.slice(0, 40));
+    const r = await jabberctl(spool, ['check']);
+    assert.equal(r.code, 0, r.stdout);
+    assert.equal(await readFile(file, 'utf8'), whole);
+    assert.deepEqual((await readdir(spool)).filter((f) => f.startsWith('.yak-journal')), []);
   });
 });
 

@@ -104,6 +104,7 @@ export class AdminOps {
   /** Parses every file under every host folder, reporting the ones that fail. */
   async check(): Promise<CheckReport> {
     const report: CheckReport = { files: 0, bad: [] };
+    await this.jsm.xdb.open(); // a crash's journal first: it repairs torn files
     for (const host of this.jsm.config.hosts) {
       const dir = path.join(this.jsm.config.spool, hostDirName(host));
       let names: string[];

@@ -45,7 +45,7 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
   const xdb = new SpoolStore(config.spool, { log: silentLogger });
   const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
   const reply = await runControl(ops, req);
-  await xdb.flush();
+  await xdb.close();
   return reply;
 }
 

@@ -75,9 +75,15 @@ async function main(): Promise<number> {
   });
   const signal = await signalled;
   log.info({ signal }, 'shutting down');
-  await server.stop().catch((err: unknown) => log.error({ err }, 'shutdown failed'));
+  const stopped = await server.stop().then(
+    () => true,
+    (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      return false;
+    },
+  );
   log.flush();
-  return 0;
+  return stopped ? 0 : 1;
 }
 
 main().then(

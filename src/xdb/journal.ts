@@ -324,6 +324,19 @@ export class Journal {
     return run;
   }
 
+  /**
+   * Lets go of the journal files, deleted or not: call after a checkpoint
+   * (one that failed leaves its generations for the next start to replay).
+   */
+  async close(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const gens = this.current ? [...this.retired, this.current] : [...this.retired];
+    this.retired.length = 0;
+    this.current = undefined;
+    for (const gen of gens) await (await gen.opened.catch(() => undefined))?.close();
+  }
+
   private checkpointSoon(ms: number): void {
     if (this.timer && ms > 0) return;
     clearTimeout(this.timer);

@@ -299,6 +299,15 @@ export class SpoolStore implements Xdb {
     await this.journal.checkpoint();
   }
 
+  /** flush(), then lets go of the journal's files even if it failed (a stopping server). */
+  async close(): Promise<void> {
+    try {
+      await this.flush();
+    } finally {
+      await this.journal.close();
+    }
+  }
+
   /**
    * `pick` applied to the user's document, in turn after the writes queued
    * before it. (Answering cached reads at once, past the writes, was tried:

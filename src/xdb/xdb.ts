@@ -18,6 +18,12 @@ export const NS_VCARD = 'vcard-temp';
  * username and `host` a configured host name.
  */
 export interface Xdb {
+  /**
+   * Resolves once the store can serve: whatever a crash left half done is
+   * finished. Every other method waits for it by itself; call it to read
+   * the spool behind the store's back (jabberctl check).
+   */
+  open(): Promise<unknown>;
   /** The record stored for `ns`, or undefined. */
   get(host: string, user: string, ns: string): Promise<Element | undefined>;
   /** All records of a user (ns -> record); empty map when the user has no file. */
