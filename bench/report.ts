@@ -3,6 +3,7 @@
 import type { ScenarioName, ScenarioResult } from './meter.js';
 import type { ScenarioOptions } from './options.js';
 import type { MachineInfo } from './proc.js';
+import type { FsFloor } from './fs-floor.js';
 import { fmt, fmtSpread, spread, type Spread } from './stats.js';
 
 /** Everything measured for one server and one scenario. */
@@ -23,6 +24,8 @@ export interface Report {
   machine: MachineInfo;
   pinning: string;
   fileLimit: number;
+  /** Measured at the start of the run; undefined if the probe failed. */
+  fsFloor?: FsFloor;
   versions: Record<string, string>;
   options: ScenarioOptions;
   runsPerScenario: number;
@@ -298,6 +301,14 @@ function describeOptions(o: ScenarioOptions, runs: number): string[] {
   ];
 }
 
+function fsFloorLine(f: FsFloor): string {
+  return (
+    `- file system (measured at the start, on the server's core, in ${f.dir}): ${fmt(f.createUs, 3)} us of CPU to create a ` +
+    `700-byte file, ${fmt(f.rewriteUs, 3)} us to rewrite one in place; so register, which creates a spool file per user, ` +
+    `cannot pass about ${fmt(1e6 / f.createUs, 3)}/s here on file creation alone`
+  );
+}
+
 /** bench/RESULTS.md. */
 export function markdownReport(r: Report): string {
   const m = r.machine;
@@ -331,6 +342,7 @@ export function markdownReport(r: Report): string {
     `- OS: ${m.os}, kernel ${m.kernel}; Node ${m.node}`,
     `- CPU pinning: ${r.pinning}`,
     `- open files limit: ${r.fileLimit}`,
+    ...(r.fsFloor ? [fsFloorLine(r.fsFloor)] : []),
     ...Object.entries(r.versions).map(([k, v]) => `- ${k}: ${v}`),
     '',
     '## Settings',

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SCENARIOS, UnsupportedError, type ScenarioName } from './meter.js';
 import { DEFAULT_OPTIONS, QUICK_OPTIONS, type ScenarioOptions } from './options.js';
+import { measureFsFloor } from './fs-floor.js';
 import { canPin, fileLimit, machineInfo, pinSelf, raiseFileLimit, waitQuiet } from './proc.js';
 import { markdownReport, textReport, type Cell, type Report } from './report.js';
 import { isScenario, runScenario } from './scenarios.js';
@@ -148,6 +149,11 @@ async function main(): Promise<number> {
     }
   }
 
+  const fsFloor = measureFsFloor(serverCpu);
+  if (fsFloor) {
+    log(`bench: file system here: ${Math.round(fsFloor.createUs)} us of CPU to create a file, ${Math.round(fsFloor.rewriteUs)} us to rewrite one in place`);
+  }
+
   const skippedPeers: Record<string, string> = {};
   if (peers.length) {
     for (const [p, why] of ensurePeersInstalled(peers, log)) {
@@ -218,6 +224,7 @@ async function main(): Promise<number> {
     machine: machineInfo(),
     pinning,
     fileLimit: fileLimit().soft,
+    fsFloor,
     versions,
     options: opts,
     runsPerScenario: runs,
