@@ -201,8 +201,7 @@ export class SpoolStore implements Xdb {
 
   /**
    * Writes every setSoon() change durably, each user under its lock, all at
-   * once: the file system then commits many of the fsyncs together (two at
-   * a time cost a quarter more CPU per login in the benchmark).
+   * once: the journal then takes them in a few appends (group commit).
    */
   private async writeDirty(): Promise<void> {
     clearTimeout(this.soonTimer);
@@ -421,8 +420,9 @@ export class SpoolStore implements Xdb {
 }
 
 /**
- * Deletes temp files a crash left in the host folders under `root` and
- * returns their paths. Call at startup, before any store writes.
+ * Deletes temp files a crash of a Yak before the journal left in the host
+ * folders under `root` and returns their paths. Call at startup, before
+ * any store writes.
  */
 export async function cleanTempFiles(root: string): Promise<string[]> {
   const removed: string[] = [];
