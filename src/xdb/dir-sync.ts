@@ -1,9 +1,6 @@
 // Folder fsyncs: what makes a new, renamed or deleted name survive a crash.
 import { open } from 'node:fs/promises';
-
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
+import { errCode } from '../util/err-code.js';
 
 /** fsync a folder so a rename or unlink in it survives a crash. */
 export async function syncDir(dir: string): Promise<void> {

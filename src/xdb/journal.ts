@@ -24,6 +24,7 @@ import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
+import { errCode } from '../util/err-code.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
 /** One path segment as the store names host folders and user files. */
@@ -77,9 +78,6 @@ export interface ReplayReport {
 
 const noop = (): void => {};
 
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 function digest(head: string, body: Buffer): string {
   return createHash('sha1').update(head).update(body).digest('hex');

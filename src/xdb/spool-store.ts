@@ -17,6 +17,7 @@ import { NS_AUTH, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from './file-names.js';
+import { errCode } from '../util/err-code.js';
 
 export interface SpoolStoreOptions {
   log?: Logger;
@@ -49,9 +50,6 @@ const TEMP_FILE = /^\..+\.\d+\.\d+\.tmp$/;
 
 const noop = (): void => {};
 
-function errCode(err: unknown): string | undefined {
-  return (err as NodeJS.ErrnoException | undefined)?.code;
-}
 
 /** A copy of `rec` without the on-disk marker. */
 function intake(rec: Element): Element {
