@@ -4,7 +4,8 @@
 // that got a result is recorded. After SIGKILL and a restart on the same
 // spool: every acknowledged user logs in, every spool file parses and
 // belongs to a user we tried to register, with that user's password, and
-// no temp file is left over to be mistaken for a user.
+// no temp file is left over to be mistaken for a user. The restart must
+// have replayed the journal the kill left (src/xdb/journal.ts).
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
@@ -120,8 +121,9 @@ describe('kill -9 during a registration storm', { timeout: 25_000 }, () => {
 
     const second = await startDaemon({ configText: stormConfig(), spool });
     daemons.push(second);
-    const cleaned = second.logLines().filter((l) => l.msg === 'removed temp file left by a crash');
-    t.diagnostic(`${cleaned.length} temp files removed at restart`);
+    const replayed = second.logLines().find((l) => l.msg === 'replayed the spool journal left by a crash');
+    assert.ok(replayed, 'the restart must replay the journal the kill left');
+    t.diagnostic(`restart replayed ${JSON.stringify(replayed.files)} files from ${JSON.stringify(replayed.generations)} journal generations`);
 
     const failures = await loginAll(second.port, [...result.acked]);
     assert.deepEqual(failures, [], 'every acknowledged user must log in after the restart');
