@@ -352,12 +352,17 @@ export class SpoolStore implements Xdb {
   private async load(f: UserFile): Promise<UserDoc | null> {
     const pending = this.dirty.get(f.path);
     if (pending) return pending.doc;
-    const journaled = this.journal.pending(f.path);
-    if (journaled !== undefined) return journaled === null ? null : parseDoc(journaled, f.path, this.log).doc;
+    // The cache is never behind the journal: every change is remembered once journaled.
     const cached = this.cache.get(f.path);
     if (cached !== undefined) {
       this.remember(f.path, cached);
       return cached;
+    }
+    const journaled = this.journal.pending(f.path);
+    if (journaled !== undefined) {
+      const doc = journaled === null ? null : parseDoc(journaled, f.path, this.log).doc;
+      this.remember(f.path, doc);
+      return doc;
     }
     let text: string;
     try {
