@@ -7,8 +7,9 @@ import { parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from '../xdb/xdb.js';
-import { hostDirName } from '../xdb/file-names.js';
+import { hostDirName, userFromFileName } from '../xdb/file-names.js';
 import { parseXml } from '../xml/parse.js';
+import { errCode } from '../util/err-code.js';
 
 /** A refusal jabberctl prints as is (exit 1). */
 export class AdminError extends Error {}
@@ -116,14 +117,29 @@ export class AdminOps {
       for (const name of names.filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
         const file = path.join(dir, name);
         report.files++;
-        try {
-          const root = parseXml(await readFile(file, 'utf8'), { fileName: file });
-          if (root.name !== 'xdb') throw new Error(`root element is <${root.name}>, not <xdb>`);
-        } catch (err) {
-          report.bad.push({ file, reason: (err as Error).message });
+        let reason = await unparsable(file);
+        const user = userFromFileName(name);
+        if (reason !== undefined && user !== undefined) {
+          // A running server rewrites files in place: look again once the
+          // user's writes in flight are done, before calling it bad.
+          await this.jsm.xdb.exists(host, user).catch(() => undefined);
+          reason = await unparsable(file);
         }
+        if (reason !== undefined) report.bad.push({ file, reason });
       }
     }
     return report;
+  }
+}
+
+/** Why a spool file does not parse as an <xdb> document; undefined when it does or is gone. */
+async function unparsable(file: string): Promise<string | undefined> {
+  try {
+    const root = parseXml(await readFile(file, 'utf8'), { fileName: file });
+    if (root.name !== 'xdb') return `root element is <${root.name}>, not <xdb>`;
+    return undefined;
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return undefined; // deleted since the listing
+    return (err as Error).message;
   }
 }
