@@ -250,7 +250,7 @@ test('a change the journal cannot take rejects and keeps the old state', async (
   await store.flush();
   // Something that is not a file where the next journal generation goes.
   await mkdir(join(root, '.yak-journal.2'));
-  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }), { code: 'EISDIR' });
+  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('new') }), { code: 'EEXIST' });
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
   assert.match(await readFile(join(root, 'localhost', 'dj.xml'), 'utf8'), />old</);
   // The next change goes to a fresh generation; the stranger is left alone.

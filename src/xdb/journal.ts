@@ -5,7 +5,7 @@
 // place, without an fsync of its own. Changes arriving while an append is
 // on its way to disk go out together in the next one (group commit), so a
 // burst of changes costs one fdatasync, not two fsyncs and a new inode each
-// (creating an inode alone cost ~1 ms of kernel CPU on the benchmark VM).
+// (creating an inode alone cost up to ~1 ms of kernel CPU on the benchmark VM).
 //
 // The journal is a series of generation files `<spool>/.yak-journal.N`.
 // A checkpoint retires the current generation, waits for its file writes,
@@ -430,7 +430,8 @@ export class Journal {
       file,
       opened: (async () => {
         await mkdir(this.root, { recursive: true, mode: 0o700 });
-        const fh = await open(file, 'a', 0o600);
+        // Exclusive: whatever already has this name is not ours to append to.
+        const fh = await open(file, 'wx', 0o600);
         // The new name must survive a crash with the entries in it.
         await syncDir(this.root);
         return fh;
