@@ -25,12 +25,14 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { errCode } from '../util/err-code.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
 /** One path segment as the store names host folders and user files. */
 const SEGMENT = /^[^/\\\0.][^/\\\0]*$/;
 /** Files fdatasync'd at once during a checkpoint: leaves libuv threads for logins. */
 const CHECKPOINT_SYNCS = 2;
+/** Files whose size is remembered before that memo starts over. */
 const SIZES_REMEMBERED = 20_000;
 
 export interface JournalOptions {
@@ -51,7 +53,6 @@ export interface SpoolTarget {
 }
 
 interface Generation {
-  n: number;
   file: string;
   opened: Promise<FileHandle>;
   bytes: number;
@@ -77,7 +78,6 @@ export interface ReplayReport {
 }
 
 const noop = (): void => {};
-
 
 function digest(head: string, body: Buffer): string {
   return createHash('sha1').update(head).update(body).digest('hex');
@@ -188,8 +188,8 @@ export class Journal {
   private appending = false;
   private checkpoints: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
-  /** Per-file chains: a retry never overtakes or undoes a newer write. */
-  private readonly fileChains = new Map<string, Promise<void>>();
+  /** File writes one at a time per file: a retry never overtakes or undoes a newer write. */
+  private readonly fileWrites = new KeyedQueue();
   /** Files whose in-place write failed: their journaled content, null = deleted. */
   private readonly unwritten = new Map<string, { target: SpoolTarget; data: string | null }>();
   private appends = 0;
@@ -276,12 +276,12 @@ export class Journal {
    */
   async write(target: SpoolTarget, data: string | null): Promise<void> {
     if (!this.durable) {
-      await this.onFile(target.path, () => this.apply(target, data));
+      await this.fileWrites.run(target.path, () => this.apply(target, data));
       return;
     }
     const gen = await this.append(target, data);
     try {
-      await this.onFile(target.path, async () => {
+      await this.fileWrites.run(target.path, async () => {
         try {
           await this.apply(target, data);
           this.unwritten.delete(target.path);
@@ -365,17 +365,6 @@ export class Journal {
     this.sizes.set(path, written);
   }
 
-  private onFile(path: string, fn: () => Promise<void>): Promise<void> {
-    const prev = this.fileChains.get(path);
-    const run = prev ? prev.then(fn) : fn();
-    const tail = run.then(noop, noop);
-    this.fileChains.set(path, tail);
-    void tail.then(() => {
-      if (this.fileChains.get(path) === tail) this.fileChains.delete(path);
-    });
-    return run;
-  }
-
   private append(target: SpoolTarget, data: string | null): Promise<Generation> {
     const entry = encodeEntry(target.rel, data);
     return new Promise((resolve, reject) => {
@@ -426,7 +415,6 @@ export class Journal {
     const n = this.nextGeneration++;
     const file = join(this.root, `.yak-journal.${n}`);
     const gen: Generation = {
-      n,
       file,
       opened: (async () => {
         await mkdir(this.root, { recursive: true, mode: 0o700 });
@@ -474,7 +462,7 @@ export class Journal {
 
   private async retryUnwritten(): Promise<void> {
     for (const [path, { target }] of [...this.unwritten]) {
-      await this.onFile(path, async () => {
+      await this.fileWrites.run(path, async () => {
         const entry = this.unwritten.get(path);
         if (!entry) return; // a newer write got through meanwhile
         await this.apply(target, entry.data);

@@ -18,6 +18,7 @@ import { syncDir } from './dir-sync.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 
 export interface SpoolStoreOptions {
   log?: Logger;
@@ -49,7 +50,6 @@ interface UserFile extends SpoolTarget {
 const TEMP_FILE = /^\..+\.\d+\.\d+\.tmp$/;
 
 const noop = (): void => {};
-
 
 /** A copy of `rec` without the on-disk marker. */
 function intake(rec: Element): Element {
@@ -104,8 +104,8 @@ export class SpoolStore implements Xdb {
   private readonly cache = new Map<string, UserDoc | null>();
   /** host/user -> where the file is. */
   private readonly files = new Map<string, UserFile>();
-  /** Tail of each user's queue; never rejects. Keyed by file path. */
-  private readonly queues = new Map<string, Promise<void>>();
+  /** Each user's operations, one at a time; keyed by file path. */
+  private readonly queues = new KeyedQueue();
   private readonly knownDirs = new Set<string>();
   private readonly journal: Journal;
   private replay: Promise<ReplayReport> | undefined;
@@ -291,8 +291,7 @@ export class SpoolStore implements Xdb {
   async flush(): Promise<void> {
     await this.open();
     await this.writeDirty();
-    // Every queue tail covers all the work accepted on that user so far.
-    await Promise.all([...this.queues.values()]);
+    await this.queues.idle();
     await this.journal.checkpoint();
   }
 
@@ -335,17 +334,9 @@ export class SpoolStore implements Xdb {
     return f;
   }
 
-  private async withFile<T>(f: UserFile, fn: (f: UserFile) => Promise<T>): Promise<T> {
+  private withFile<T>(f: UserFile, fn: (f: UserFile) => Promise<T>): Promise<T> {
     if (!this.replay) void this.open();
-    // Nothing is awaited before the queue is joined, so calls keep their order.
-    const prev = this.queues.get(f.path) ?? this.gate;
-    const run = prev ? prev.then(() => fn(f)) : fn(f);
-    const tail = run.then(noop, noop);
-    this.queues.set(f.path, tail);
-    void tail.then(() => {
-      if (this.queues.get(f.path) === tail) this.queues.delete(f.path);
-    });
-    return run;
+    return this.queues.run(f.path, () => fn(f), this.gate);
   }
 
   /** The user's parsed file (null when there is none), from memory or disk. */
