@@ -1,5 +1,6 @@
 // <pidfile>: refuse to start while it names a live process; remove it on exit.
 import { promises as fs } from 'node:fs';
+import { errCode } from './err-code.js';
 
 export class PidfileError extends Error {}
 
@@ -9,7 +10,7 @@ function alive(pid: number): boolean {
     return true;
   } catch (err) {
     // EPERM: the process exists but belongs to someone else.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return errCode(err) === 'EPERM';
   }
 }
 
@@ -18,7 +19,7 @@ export async function acquirePidfile(file: string): Promise<void> {
   try {
     text = await fs.readFile(file, 'utf8');
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PidfileError(`<pidfile>${file}</pidfile>: ${(err as Error).message}`);
+    if (errCode(err) !== 'ENOENT') throw new PidfileError(`<pidfile>${file}</pidfile>: ${(err as Error).message}`);
   }
   const pid = Number(text?.trim());
   if (text !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
