@@ -4,10 +4,11 @@
 // for anything that makes one per operation (register: a spool file per
 // user), and on some VMs it alone costs a millisecond.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pinnedCommand } from './proc.js';
+import { removeWhenBenchEnds } from './server-process.js';
 
 export interface FsFloor {
   /** CPU microseconds (all threads, kernel included) per new 700-byte file. */
@@ -42,6 +43,6 @@ export function measureFsFloor(cpu: number | undefined, files = 3000): FsFloor |
     if (r.status !== 0) return undefined;
     return { ...(JSON.parse(r.stdout) as { createUs: number; rewriteUs: number }), dir: os.tmpdir() };
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    removeWhenBenchEnds(dir);
   }
 }
