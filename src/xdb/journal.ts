@@ -26,9 +26,10 @@
 // the header fields and the content, so a torn tail is recognized and
 // ignored (it was never acknowledged).
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fstatSync, ftruncateSync, fdatasyncSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { errCode } from '../util/err-code.js';
@@ -165,18 +166,21 @@ async function unlinkIfThere(path: string): Promise<void> {
   });
 }
 
+const fdatasyncOnPool = promisify(fdatasync);
+
+/** Only the fdatasync waits for the disk, so only it goes to the thread pool. */
 async function datasyncIfThere(path: string): Promise<void> {
-  let fh;
+  let fd: number;
   try {
-    fh = await open(path, 'r');
+    fd = openSync(path, 'r');
   } catch (err) {
     if (errCode(err) === 'ENOENT') return; // deleted since: its folder sync covers it
     throw err;
   }
   try {
-    await fh.datasync();
+    await fdatasyncOnPool(fd);
   } finally {
-    await fh.close();
+    closeSync(fd);
   }
 }
 
