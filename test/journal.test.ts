@@ -36,6 +36,41 @@ test('changes arriving together share one fdatasync; a checkpoint leaves only th
   await rm(root, { recursive: true });
 });
 
+test('a change reaching an idle journal goes out at once; one arriving during an append waits a moment for company', async (t) => {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(dir);
+  const j = journal(root);
+  await j.open();
+  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  const journaled = async (): Promise<string> => readFile(join(root, '.yak-journal.1'), 'utf8');
+
+  // Idle: no timer stands between the change and the disk (the mocked clock never moves here).
+  await j.write(target('a.xml'), doc('a1'));
+  assert.equal(j.commits, 1);
+
+  // a2 starts an append; b arrives while it is on its way and must wait for the gather timer.
+  const a2 = j.write(target('a.xml'), doc('a2'));
+  let bDone = false;
+  const b = j.write(target('b.xml'), doc('b')).then(() => (bDone = true));
+  await a2;
+  for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(bDone, false);
+  assert.equal(j.commits, 2);
+  assert.ok(!(await journaled()).includes('localhost/b.xml'), 'b was appended before the gather timer fired');
+
+  t.mock.timers.tick(3);
+  await b;
+  assert.equal(j.commits, 3);
+  assert.ok((await journaled()).includes('localhost/b.xml'));
+  assert.equal(await readFile(join(dir, 'b.xml'), 'utf8'), doc('b'));
+  t.mock.timers.reset();
+  await j.checkpoint();
+  await j.close();
+  await rm(root, { recursive: true });
+});
+
 test('a file is rewritten in place, keeping its inode, and shrinks when its content does', async () => {
   const root = await tempRoot();
   const store = new SpoolStore(root);

@@ -39,6 +39,15 @@ const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
 const SEGMENT = /^[^/\\\0.][^/\\\0]*$/;
 /** Files fdatasync'd at once during a checkpoint: leaves libuv threads for logins. */
 const CHECKPOINT_SYNCS = 2;
+/**
+ * Under sustained load (changes arrived while the last append was on its
+ * way to disk) the next append waits this long for more to join it. An
+ * fdatasync cost ~150 us of kernel CPU on the benchmark VM and batches
+ * stayed at one or two changes without the wait; with it a 0k login, one
+ * durable change, cost 724 instead of 893 us (interleaved runs, medians of
+ * 4). A change reaching an idle journal goes out at once.
+ */
+const GATHER_MS = 3;
 /** Files whose size is remembered before that memo starts over. */
 const SIZES_REMEMBERED = 20_000;
 
@@ -390,10 +399,13 @@ export class Journal {
     });
   }
 
-  /** One append and one fdatasync for everything that waited meanwhile. */
+  /** One append and one fdatasync for everything that waited meanwhile (after the first, GATHER_MS more). */
   private async appendLoop(): Promise<void> {
     this.appending = true;
+    let idle = true;
     while (this.waiting.length > 0) {
+      if (!idle) await new Promise((resolve) => setTimeout(resolve, GATHER_MS));
+      idle = false;
       const batch = this.waiting;
       this.waiting = [];
       // Counted before any await, so a checkpoint waits for this batch.
