@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pinnedCommand } from './proc.js';
-import { removeWhenBenchEnds } from './server-process.js';
+import { discardTempDir } from './server-process.js';
 
 export interface FsFloor {
   /** CPU microseconds (all threads, kernel included) per new 700-byte file. */
@@ -43,6 +43,6 @@ export function measureFsFloor(cpu: number | undefined, files = 3000): FsFloor |
     if (r.status !== 0) return undefined;
     return { ...(JSON.parse(r.stdout) as { createUs: number; rewriteUs: number }), dir: os.tmpdir() };
   } finally {
-    removeWhenBenchEnds(dir);
+    discardTempDir(dir);
   }
 }

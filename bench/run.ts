@@ -14,7 +14,7 @@ import { measureFsFloor } from './fs-floor.js';
 import { canPin, fileLimit, machineInfo, pinSelf, raiseFileLimit, waitQuiet } from './proc.js';
 import { markdownReport, textReport, type Cell, type Report } from './report.js';
 import { isScenario, runScenario } from './scenarios.js';
-import { killAllNow, type RunningServer } from './server-process.js';
+import { deferTempDirRemoval, killAllNow, type RunningServer } from './server-process.js';
 import { fmt } from './stats.js';
 import { formatSelfTime, topSelfTime } from './profile-summary.js';
 import { BENCH_DIR, PEERS, ROOT, TARGETS, ensurePeersInstalled, yakTarget } from './targets.js';
@@ -114,6 +114,7 @@ function scenarioOptions(): ScenarioOptions {
 }
 
 async function main(): Promise<number> {
+  deferTempDirRemoval(); // see server-process.ts: one run's cleanup must not slow the next run's file creation
   const started = new Date();
   const t0 = performance.now();
   const scenarios = (cli.scenarios ?? [...SCENARIOS]) as string[];

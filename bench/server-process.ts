@@ -56,19 +56,28 @@ export async function tempDir(prefix: string): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), prefix));
 }
 
-// Temp folders are removed when the whole bench ends, not after each run:
-// on ext4 without a journal (this VM's root) the inode allocator skips
-// inodes freed in the last 60-300 s, looking each one up, so a run that
-// deleted thousands of spool files made the next run's file creation cost
-// ~1 ms of kernel CPU instead of ~50 us (perf: recently_deleted in
-// ext4_create), whichever server that next run measured.
+// The bench removes its temp folders when it ends, not after each run: on
+// ext4 without a journal (this VM's root) the inode allocator skips inodes
+// freed in the last 60-300 s, looking each one up, so a run that deleted
+// thousands of spool files made the next run's file creation cost ~1 ms of
+// kernel CPU instead of ~50 us (perf: recently_deleted in ext4_create),
+// whichever server that next run measured. Other users of this module (the
+// smoke test) have their folders removed at once.
 const removeAtEnd: string[] = [];
+let deferRemoval = false;
 
-export function removeWhenBenchEnds(dir: string): void {
-  removeAtEnd.push(dir);
+/** From now on, discarded temp folders wait for removeTempDirsNow(). */
+export function deferTempDirRemoval(): void {
+  deferRemoval = true;
 }
 
-/** Removes every folder handed to removeWhenBenchEnds(). Synchronous, for 'exit' handlers. */
+/** Removes `dir`, now or (after deferTempDirRemoval()) when the bench ends. */
+export function discardTempDir(dir: string): void {
+  if (deferRemoval) removeAtEnd.push(dir);
+  else rmSync(dir, { recursive: true, force: true });
+}
+
+/** Removes every folder whose removal was deferred. Synchronous, for 'exit' handlers. */
 export function removeTempDirsNow(): void {
   for (const dir of removeAtEnd.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
@@ -121,7 +130,7 @@ export function killAllNow(): void {
         // Already gone.
       }
     }
-    if (!keepDirs.has(s)) removeWhenBenchEnds(s.dir);
+    if (!keepDirs.has(s)) discardTempDir(s.dir);
   }
   running.clear();
   removeTempDirsNow();
@@ -187,7 +196,7 @@ export async function launch(spec: LaunchSpec): Promise<RunningServer> {
       }
     }
     if (!exited) await Promise.race([exit, sleep(5000)]);
-    if (!spec.keep) removeWhenBenchEnds(spec.dir);
+    if (!spec.keep) discardTempDir(spec.dir);
   };
   const server: RunningServer = { name: spec.name, port: spec.port, domain: spec.domain, dir: spec.dir, pids, stop };
   running.add(server);

@@ -3,6 +3,7 @@
 // the way `npm run bench` starts it, through the harness's own API. Only
 // "it ran, did something and nothing failed" is asserted: no timings.
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { SMOKE_OPTIONS } from '../bench/options.js';
 import { SCENARIOS, runScenario, type Endpoint } from '../bench/scenarios.js';
@@ -19,6 +20,8 @@ describe('bench harness smoke', () => {
   });
   after(async () => {
     await server?.stop();
+    // Outside a bench run, a stopped server's temp folder goes at once.
+    if (server) assert.equal(existsSync(server.dir), false, `${server.dir} was left behind`);
   });
 
   for (const scenario of SCENARIOS) {
