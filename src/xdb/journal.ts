@@ -161,18 +161,13 @@ function writeInPlace(path: string, data: string, sync: boolean, size?: number):
   }
 }
 
-function unlinkIfThereSync(path: string): void {
+/** A name removal, like the writes it goes with, is a synchronous system call. */
+function unlinkIfThere(path: string): void {
   try {
     unlinkSync(path);
   } catch (err) {
     if (errCode(err) !== 'ENOENT') throw err;
   }
-}
-
-async function unlinkIfThere(path: string): Promise<void> {
-  await unlink(path).catch((err: unknown) => {
-    if (errCode(err) !== 'ENOENT') throw err;
-  });
 }
 
 const fdatasyncOnPool = promisify(fdatasync);
@@ -282,7 +277,7 @@ export class Journal {
       const dir = join(this.root, dirName);
       const path = join(this.root, rel);
       if (data === null) {
-        await unlinkIfThere(path);
+        unlinkIfThere(path);
       } else {
         await mkdir(dir, { recursive: true, mode: 0o700 });
         writeInPlace(path, data, this.durable);
@@ -377,7 +372,7 @@ export class Journal {
     const size = this.sizes.get(path);
     // Unknown until this write has succeeded (a failed one may leave anything).
     this.sizes.delete(path);
-    if (data === null) return unlinkIfThereSync(path);
+    if (data === null) return unlinkIfThere(path);
     let written: number;
     try {
       written = writeInPlace(path, data, false, size);
@@ -480,7 +475,7 @@ export class Journal {
       if (fh) {
         await fh.close();
         await syncDir(this.root); // host folders made since: durable before their journal goes
-        await unlinkIfThere(gen.file);
+        unlinkIfThere(gen.file);
         // Gone for good before a newer generation goes: replaying an old one
         // after a newer one was dropped would bring old data back.
         await syncDir(this.root);
