@@ -1,0 +1,106 @@
+// The benchmark report's table of issue 5's targets, from hand-made
+// results: the verdicts, and the null server's column, which must call a
+// target out of reach only when the do-nothing server itself misses it.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import type { ScenarioName, ScenarioResult } from '../bench/meter.js';
+import { DEFAULT_OPTIONS } from '../bench/options.js';
+import { textReport, type Cell, type Report } from '../bench/report.js';
+
+function run(scenario: ScenarioName, rate: number, cpuUs: number, extra: Partial<ScenarioResult> = {}): ScenarioResult {
+  return {
+    scenario,
+    ops: rate * 10,
+    errors: 0,
+    seconds: 10,
+    rate,
+    p50Ms: 2,
+    p99Ms: 10,
+    serverCpuSec: (rate * 10 * cpuUs) / 1e6,
+    serverCpuUsPerOp: cpuUs,
+    serverCpuUtil: 0.99,
+    genCpuUtil: 0.5,
+    otherCpuUtil: 0,
+    errorSamples: [],
+    notes: [],
+    ...extra,
+  };
+}
+
+function cell(target: string, scenario: ScenarioName, rate: number, cpuUs: number, extra?: Partial<ScenarioResult>): Cell {
+  return { target, scenario, runs: [run(scenario, rate, cpuUs, extra)], failures: [] };
+}
+
+function report(targets: string[], cells: Cell[], createUs?: number): Report {
+  return {
+    started: new Date(0),
+    seconds: 1,
+    command: 'npm run bench',
+    machine: { cpu: 'test', cores: 2, memory: '1 GiB', kernel: 'k', os: 'o', node: 'v20' },
+    pinning: 'none',
+    fileLimit: 1024,
+    fsFloor: createUs === undefined ? undefined : { createUs, rewriteUs: 50, dir: '/tmp' },
+    versions: {},
+    options: DEFAULT_OPTIONS,
+    runsPerScenario: 1,
+    targets,
+    scenarios: [...new Set(cells.map((c) => c.scenario))],
+    cells,
+    skippedPeers: {},
+  };
+}
+
+/** The row of the targets table whose first column starts with `name`, split into cells. */
+function targetRow(text: string, name: string): string {
+  const section = text.slice(text.indexOf('Issue 5 targets'));
+  const line = section.split('\n').find((l) => l.startsWith(name));
+  assert.ok(line, `no row for ${name} in:\n${section}`);
+  return line;
+}
+
+describe('bench report: issue 5 targets', () => {
+  test('login: 3.5x ejabberd and <= 200 us decide the verdict', () => {
+    const met = textReport(report(['yak', 'ejabberd'], [cell('yak', 'login-digest', 5000, 190), cell('ejabberd', 'login-digest', 1000, 900)]));
+    assert.match(targetRow(met, 'login-digest'), /5,000 logins\/s, 190 us\/login; 5.00x ejabberd's 1,000\s+met$/);
+    const notMet = textReport(report(['yak', 'ejabberd'], [cell('yak', 'login-digest', 3000, 190), cell('ejabberd', 'login-digest', 1000, 900)]));
+    assert.match(targetRow(notMet, 'login-digest'), /3.00x ejabberd's 1,000\s+not met$/);
+  });
+
+  test('without the null server there is no floor column', () => {
+    const text = textReport(report(['yak'], [cell('yak', 'login-plain', 2000, 500)]));
+    assert.doesNotMatch(text, /null server, same run/);
+  });
+
+  test('the null server column marks what even it misses as out of reach', () => {
+    const text = textReport(
+      report(
+        ['yak', 'ejabberd', 'null'],
+        [
+          cell('yak', 'login-plain', 1800, 540),
+          cell('ejabberd', 'login-plain', 1000, 900),
+          cell('null', 'login-plain', 3000, 250),
+          cell('yak', 'message', 60000, 17),
+          cell('ejabberd', 'message', 10000, 90),
+          cell('null', 'message', 200000, 4),
+        ],
+      ),
+    );
+    assert.match(text, /null server, same run \(the floor for Node\)/);
+    assert.match(targetRow(text, 'login-plain'), /not met\s+3,000 logins\/s, 250 us\/login; 3.00x ejabberd's 1,000: out of reach for a Node server here$/);
+    // The null server meets the message target: no "out of reach" there.
+    assert.match(targetRow(text, 'message'), /met\s+200,000 msgs\/s, p99 10.0 ms; 20.0x ejabberd's 10,000$/);
+  });
+
+  test("register's floor adds the file system's cost of creating the user's file", () => {
+    const text = textReport(report(['yak', 'null'], [cell('yak', 'register', 800, 1200), cell('null', 'register', 4000, 200)], 300));
+    // 200 us of sockets + 300 us to create the file: at most 2,000/s.
+    assert.match(targetRow(text, 'register'), /not met\s+2,000\/s, 500 us\/registration$/);
+    const slowDisk = textReport(report(['yak', 'null'], [cell('yak', 'register', 800, 1200), cell('null', 'register', 4000, 200)], 800));
+    assert.match(targetRow(slowDisk, 'register'), /1,000\/s, 1,000 us\/registration: out of reach for a Node server here$/);
+  });
+
+  test('idle and 0k have no floor (the null server holds no state and has no 0k)', () => {
+    const text = textReport(report(['yak', 'null'], [cell('yak', 'idle', 1000, 500, { rssKiBPerSession: 6 }), cell('null', 'idle', 3000, 200, { rssKiBPerSession: 1 })]));
+    assert.match(targetRow(text, 'idle'), /6.00 KiB\/session at 10,000 sessions\s+met\s+-$/);
+  });
+});
