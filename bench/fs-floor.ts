@@ -15,6 +15,13 @@ export interface FsFloor {
   createUs: number;
   /** The same per in-place rewrite of an existing file. */
   rewriteUs: number;
+  /**
+   * The same per new file written and fdatasync'd: what a server that keeps
+   * each user in a file of its own pays, at the least, to make a new user
+   * durable (Yak's journal batches the sync of the change, but the user's
+   * file must itself reach the disk before the journal can let it go).
+   */
+  durableUs: number;
   dir: string;
 }
 
@@ -22,18 +29,20 @@ export interface FsFloor {
 // calls, as Yak's journal makes them (src/xdb/journal.ts), so the figure is
 // the file system's cost without trips to libuv's thread pool.
 const PROBE = `
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
 const [dir, n] = [process.argv[1], Number(process.argv[2])];
 const data = Buffer.alloc(700, 120);
-function timed(fn) {
+function timed(fn, count = n) {
   const c0 = process.cpuUsage();
-  for (let i = 0; i < n; i++) fn(i);
+  for (let i = 0; i < count; i++) fn(i);
   const c = process.cpuUsage(c0);
-  return (c.user + c.system) / n;
+  return (c.user + c.system) / count;
 }
 const createUs = timed((k) => { const fd = openSync(dir + '/f' + k, 'wx', 0o600); writeSync(fd, data); closeSync(fd); });
 const rewriteUs = timed((k) => { const fd = openSync(dir + '/f' + k, 'r+'); writeSync(fd, data, 0, data.length, 0); closeSync(fd); });
-process.stdout.write(JSON.stringify({ createUs, rewriteUs }));
+// Fewer of these: each waits for the disk.
+const durableUs = timed((k) => { const fd = openSync(dir + '/d' + k, 'wx', 0o600); writeSync(fd, data); fdatasyncSync(fd); closeSync(fd); }, Math.min(n, 500));
+process.stdout.write(JSON.stringify({ createUs, rewriteUs, durableUs }));
 `;
 
 export function measureFsFloor(cpu: number | undefined, files = 3000): FsFloor | undefined {
@@ -42,7 +51,7 @@ export function measureFsFloor(cpu: number | undefined, files = 3000): FsFloor |
     const [cmd, args] = pinnedCommand(cpu, process.execPath, ['--input-type=module', '-e', PROBE, dir, String(files)]);
     const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
     if (r.status !== 0) return undefined;
-    return { ...(JSON.parse(r.stdout) as { createUs: number; rewriteUs: number }), dir: os.tmpdir() };
+    return { ...(JSON.parse(r.stdout) as { createUs: number; rewriteUs: number; durableUs: number }), dir: os.tmpdir() };
   } finally {
     discardTempDir(dir);
   }

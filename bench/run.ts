@@ -152,7 +152,10 @@ async function main(): Promise<number> {
 
   const fsFloor = measureFsFloor(serverCpu);
   if (fsFloor) {
-    log(`bench: file system here: ${Math.round(fsFloor.createUs)} us of CPU to create a file, ${Math.round(fsFloor.rewriteUs)} us to rewrite one in place`);
+    log(
+      `bench: file system here: ${Math.round(fsFloor.createUs)} us of CPU to create a file, ${Math.round(fsFloor.durableUs)} us to create and fdatasync one, ` +
+        `${Math.round(fsFloor.rewriteUs)} us to rewrite one in place`,
+    );
   }
 
   const skippedPeers: Record<string, string> = {};
