@@ -30,7 +30,11 @@ test('the fast chain equals repeated createHash for any input and count', () => 
   }
   const h0 = zerokSeed('pässwörd', 'TOKEN123');
   assert.equal(sha1HexIterate(h0, 500), slow(h0, 500));
+  assert.equal(sha1HexIterate(h0, 1000), slow(h0, 1000));
+  assert.equal(sha1HexIterate(h0, 0), h0);
   assert.throws(() => sha1HexIterate('ABC', 1), RangeError);
+  assert.throws(() => sha1HexIterate(h0, -1), RangeError);
+  assert.throws(() => sha1HexIterate(h0, 1.5), RangeError);
   // SPEC: the chain works on the lowercase hex string, whatever case it came in.
   assert.equal(zerokIterate(h0.toUpperCase(), 3), slow(h0, 3));
 });
