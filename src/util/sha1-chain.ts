@@ -17,16 +17,18 @@
 // padding of a 40-byte message.
 import { FunctionCode, moduleWith } from './wasm-code.js';
 
-// Memory: the 16-word message schedule (a ring), the hex table, the result.
-const SCHEDULE = 0;
+// Memory: the first ten words of the first block, the hex table, the result.
+const START = 0;
 const HEX_TABLE = 64; // 256 entries of 2 bytes: a byte's two ASCII hex digits as (high << 8) | low
 const RESULT = HEX_TABLE + 512; // h0..h4
 
-// Locals: 0 is the parameter (steps left), then the state and scratch.
+// Locals: 0 is the parameter (steps left), then the state, the digest and
+// the 16-word message schedule (a ring).
 const STEPS = 0;
 const STATE = [1, 2, 3, 4, 5];
-const W = 6;
-const DIGEST = [7, 8, 9, 10, 11];
+const DIGEST = [6, 7, 8, 9, 10];
+const SCHEDULE = 11;
+const LOCALS = 10 + 16;
 
 const IV = [0x67452301, 0xefcdab89 | 0, 0x98badcfe | 0, 0x10325476, 0xc3d2e1f0 | 0];
 const K = [0x5a827999, 0x6ed9eba1, 0x8f1bbcdc | 0, 0xca62c1d6 | 0];
@@ -40,15 +42,14 @@ function pushWord(f: FunctionCode, t: number): boolean {
     const k = known(t);
     if (k === 0) return false;
     if (k !== undefined) f.const(k);
-    else f.const(0).load(SCHEDULE + 4 * t);
+    else f.get(SCHEDULE + t);
     return true;
   }
   // w[t] = rotl(w[t-3] ^ w[t-8] ^ w[t-14] ^ w[t-16], 1), kept in the ring for later words.
-  f.const(0); // the address for the store below
   const ring = (i: number): void => {
     const k = known(i);
     if (k !== undefined) f.const(k);
-    else f.const(0).load(SCHEDULE + 4 * (i & 15));
+    else f.get(SCHEDULE + (i & 15));
   };
   ring(t - 3);
   ring(t - 8);
@@ -56,7 +57,7 @@ function pushWord(f: FunctionCode, t: number): boolean {
   ring(t - 14);
   f.op('i32.xor');
   ring(t - 16);
-  f.op('i32.xor').const(1).op('i32.rotl').tee(W).store(SCHEDULE + 4 * (t & 15)).get(W);
+  f.op('i32.xor').const(1).op('i32.rotl').tee(SCHEDULE + (t & 15));
   return true;
 }
 
@@ -89,21 +90,20 @@ function digestToWords(f: FunctionCode): void {
     f.const(1).op('i32.shl').load16u(HEX_TABLE);
   };
   DIGEST.forEach((h, i) => {
-    f.const(0);
     hexOfByte(24, h);
     f.const(16).op('i32.shl');
     hexOfByte(16, h);
-    f.op('i32.or').store(SCHEDULE + 8 * i);
-    f.const(0);
+    f.op('i32.or').set(SCHEDULE + 2 * i);
     hexOfByte(8, h);
     f.const(16).op('i32.shl');
     hexOfByte(0, h);
-    f.op('i32.or').store(SCHEDULE + 8 * i + 4);
+    f.op('i32.or').set(SCHEDULE + 2 * i + 1);
   });
 }
 
 function build(): { run: (steps: number) => void; memory: ArrayBuffer } {
   const f = new FunctionCode();
+  for (let i = 0; i < 10; i++) f.const(0).load(START + 4 * i).set(SCHEDULE + i);
   f.doWhile(
     () => {
       compress(f);
@@ -112,7 +112,7 @@ function build(): { run: (steps: number) => void; memory: ArrayBuffer } {
     () => f.get(STEPS).const(1).op('i32.sub').tee(STEPS),
   );
   DIGEST.forEach((h, i) => f.const(0).get(h).store(RESULT + 4 * i));
-  const instance = moduleWith({ name: 'chain', params: 1, locals: 11, code: f }, 'memory');
+  const instance = moduleWith({ name: 'chain', params: 1, locals: LOCALS, code: f }, 'memory');
   const exports = instance.exports as { chain: (steps: number) => void; memory: WebAssembly.Memory };
   return { run: exports.chain, memory: exports.memory.buffer };
 }
@@ -132,7 +132,7 @@ export function sha1HexIterate(hex: string, times: number): string {
   if (times === 0) return hex;
   for (let i = 0; i < 10; i++) {
     const at = i * 4;
-    words[SCHEDULE / 4 + i] = (hex.charCodeAt(at) << 24) | (hex.charCodeAt(at + 1) << 16) | (hex.charCodeAt(at + 2) << 8) | hex.charCodeAt(at + 3);
+    words[START / 4 + i] = (hex.charCodeAt(at) << 24) | (hex.charCodeAt(at + 1) << 16) | (hex.charCodeAt(at + 2) << 8) | hex.charCodeAt(at + 3);
   }
   chain.run(times);
   let out = '';
