@@ -23,6 +23,8 @@ const SERVER_CPU = 0;
 const GENERATOR_CPU = 1;
 /** Before each run, wait at most this long for other work on the machine to end. */
 const QUIET_WAIT_MS = 30_000;
+/** The servers --profile can run under node --cpu-prof: the Node ones (the null floor shows what Yak adds). */
+const PROFILED = new Set(['yak', 'null']);
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -67,7 +69,7 @@ const program = new Command('bench')
   .option('--json <file>', 'also write every run as JSON')
   .option('--no-pin', 'do not pin server and generator to separate CPUs')
   .option('--jabberd <file>', 'the Yak daemon to measure (default: this tree\'s dist/src/cli/jabberd.js)')
-  .option('--profile <dir>', 'run the Yak daemon under node --cpu-prof, write its profiles to DIR and print the top self-time functions')
+  .option('--profile <dir>', 'run the Node servers (Yak, and null when among the peers) under node --cpu-prof, write their profiles to DIR and print the top self-time functions')
   .option('--keep', 'keep each server run\'s temp folder (config, data, logs)')
   .helpOption('--help', 'display help');
 program.parse();
@@ -186,7 +188,7 @@ async function main(): Promise<number> {
         const busy = await waitQuiet(QUIET_WAIT_MS);
         if (busy >= 0.15) log(`${label}: the machine is busy (${fmt(busy * 100, 2)}% of a core used by others); running anyway`);
         try {
-          const profileDir = cli.profile && target === 'yak' ? path.resolve(cli.profile, `${scenario}-run${i}`) : undefined;
+          const profileDir = cli.profile && PROFILED.has(target) ? path.resolve(cli.profile, `${target}-${scenario}-run${i}`) : undefined;
           if (profileDir) mkdirSync(profileDir, { recursive: true });
           const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined;
           server = await TARGETS[target]!.start({ cpu: serverCpu, keep: cli.keep, nodeArgs });
@@ -211,8 +213,8 @@ async function main(): Promise<number> {
         } finally {
           await server?.stop();
         }
-        if (cli.profile && target === 'yak') {
-          const dir = path.resolve(cli.profile, `${scenario}-run${i}`);
+        if (cli.profile && PROFILED.has(target)) {
+          const dir = path.resolve(cli.profile, `${target}-${scenario}-run${i}`);
           for (const f of existsSync(dir) ? readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')) : []) {
             log(`${label}: profile ${path.join(dir, f)}\n${formatSelfTime(topSelfTime(path.join(dir, f), 15, ROOT))}`);
           }

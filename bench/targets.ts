@@ -215,7 +215,7 @@ export const nullServer: ServerTarget = {
     return launch({
       name: 'null',
       command: process.execPath,
-      args: [path.join(ROOT, 'dist', 'bench', 'null-server.js'), String(port)],
+      args: [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist', 'bench', 'null-server.js'), String(port)],
       cpu: opts.cpu,
       dir,
       port,
