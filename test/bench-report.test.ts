@@ -91,6 +91,27 @@ describe('bench report: issue 5 targets', () => {
     assert.match(targetRow(text, 'message'), /met\s+200,000 msgs\/s, p99 10.0 ms; 20.0x ejabberd's 10,000$/);
   });
 
+  test('a saturated generator caps the rate, so CPU per op decides the ratio to ejabberd', () => {
+    const saturatedNull = { genCpuUtil: 0.95 };
+    const text = textReport(
+      report(
+        ['yak', 'ejabberd', 'null'],
+        [
+          cell('yak', 'login-plain', 1800, 540),
+          cell('ejabberd', 'login-plain', 1500, 600),
+          // 3.2x ejabberd's rate, but 160 us is under 600 / 3.5: within reach.
+          cell('null', 'login-plain', 4800, 160, saturatedNull),
+          cell('yak', 'mixed', 9000, 100),
+          cell('ejabberd', 'mixed', 5000, 200),
+          // 3x the rate and only 1/3 of the CPU: 4x is out of reach even here.
+          cell('null', 'mixed', 15000, 66, saturatedNull),
+        ],
+      ),
+    );
+    assert.match(targetRow(text, 'login-plain'), /not met\s+4,800 logins\/s, 160 us\/login; 3.20x ejabberd's 1,500 \(generator saturated; CPU per op 0.267x\)$/);
+    assert.match(targetRow(text, 'mixed'), /15,000 vs 5,000 ops\/s \(3.00x\); CPU per op 0.330x; generator saturated: out of reach for a Node server here$/);
+  });
+
   test("register's floor is the null server's, which stores nothing", () => {
     const text = textReport(report(['yak', 'null'], [cell('yak', 'register', 800, 1200), cell('null', 'register', 4000, 200)], 300));
     assert.match(targetRow(text, 'register'), /not met\s+4,000\/s, 200 us\/registration; it stores nothing$/);
