@@ -1,6 +1,7 @@
 // The hashes of SPEC section 5 against their test vectors, and the fast
 // SHA-1 chain against node's own SHA-1.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { test } from 'node:test';
 import { digestFor, randomHex, sha1hex, zerokHash, zerokIterate, zerokSeed } from '../src/util/hash.js';
@@ -37,6 +38,16 @@ test('the fast chain equals repeated createHash for any input and count', () => 
   assert.throws(() => sha1HexIterate(h0, 1.5), RangeError);
   // SPEC: the chain works on the lowercase hex string, whatever case it came in.
   assert.equal(zerokIterate(h0.toUpperCase(), 3), slow(h0, 3));
+});
+
+test('without WebAssembly (node --jitless) the chain falls back to createHash, same results', () => {
+  const h0 = zerokSeed('secret', 'ABCDE');
+  const moduleUrl = new URL('../src/util/sha1-chain.js', import.meta.url).href;
+  const script = `import { sha1HexIterate } from ${JSON.stringify(moduleUrl)};
+    process.stdout.write(String(typeof WebAssembly) + ' ' + sha1HexIterate(${JSON.stringify(h0)}, 400));`;
+  const out = execFileSync(process.execPath, ['--jitless', '--no-warnings', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  // The book's vector: sequence 400 of password "secret", token ABCDE.
+  assert.equal(out, 'undefined 01945b9b2c3207c4cce5dc99e50605779f570077');
 });
 
 test('randomHex: uppercase hex of the asked length, different every time', () => {

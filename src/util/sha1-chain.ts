@@ -15,6 +15,7 @@
 // are the block's first ten big-endian words (two bytes of digest make one
 // word of four ASCII digits, looked up in a table), followed by the fixed
 // padding of a 40-byte message.
+import { createHash } from 'node:crypto';
 import { FunctionCode, moduleWith } from './wasm-code.js';
 
 // Memory: the first ten words of the first block, the hex table, the result.
@@ -117,11 +118,21 @@ function build(): { run: (steps: number) => void; memory: ArrayBuffer } {
   return { run: exports.chain, memory: exports.memory.buffer };
 }
 
-const chain = build();
-const words = new Int32Array(chain.memory);
-const table = new Uint16Array(chain.memory, HEX_TABLE, 256);
-const digit = (n: number): number => (n < 10 ? 48 + n : 87 + n);
-for (let b = 0; b < 256; b++) table[b] = (digit(b >> 4) << 8) | digit(b & 15);
+/**
+ * The chain and its memory as words, or undefined where this Node runs
+ * without WebAssembly (`node --jitless`): there createHash does the steps,
+ * slowly but with the same result.
+ */
+function setUp(): { run: (steps: number) => void; words: Int32Array } | undefined {
+  if (typeof WebAssembly !== 'object') return undefined;
+  const { run, memory } = build();
+  const table = new Uint16Array(memory, HEX_TABLE, 256);
+  const digit = (n: number): number => (n < 10 ? 48 + n : 87 + n);
+  for (let b = 0; b < 256; b++) table[b] = (digit(b >> 4) << 8) | digit(b & 15);
+  return { run, words: new Int32Array(memory) };
+}
+
+const chain = setUp();
 
 const HEX = /^[0-9a-f]{40}$/;
 
@@ -130,6 +141,12 @@ export function sha1HexIterate(hex: string, times: number): string {
   if (!HEX.test(hex)) throw new RangeError('expected 40 lowercase hex digits');
   if (!Number.isInteger(times) || times < 0 || times > 0x7fffffff) throw new RangeError('expected a count from 0 to 2^31-1');
   if (times === 0) return hex;
+  if (!chain) {
+    let h = hex;
+    for (let i = 0; i < times; i++) h = createHash('sha1').update(h).digest('hex');
+    return h;
+  }
+  const { words } = chain;
   for (let i = 0; i < 10; i++) {
     const at = i * 4;
     words[START / 4 + i] = (hex.charCodeAt(at) << 24) | (hex.charCodeAt(at + 1) << 16) | (hex.charCodeAt(at + 2) << 8) | hex.charCodeAt(at + 3);
