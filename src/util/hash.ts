@@ -1,6 +1,6 @@
 // The hashes of jabber:iq:auth (XEP-0078) and the zero-knowledge scheme.
 import { createHash, randomBytes } from 'node:crypto';
-import { sha1HexIterate } from './sha1-chain.js';
+import { sha1HexIterate, sha1HexRepeat } from './sha1-chain.js';
 
 export function sha1hex(s: string): string {
   return createHash('sha1').update(s, 'utf8').digest('hex');
@@ -21,9 +21,7 @@ export function zerokIterate(hash: string, times: number): string {
   const lower = hash.toLowerCase();
   // The fast path needs 40 hex digits; anything else takes the plain route.
   if (/^[0-9a-f]{40}$/.test(lower)) return sha1HexIterate(lower, times);
-  let h = hash;
-  for (let i = 0; i < times; i++) h = sha1hex(h);
-  return h;
+  return sha1HexRepeat(hash, times);
 }
 
 /** The hash a client sends when the server announces `sequence`. */

@@ -39,19 +39,18 @@ const PADDING = [0x80000000 | 0, 0, 0, 0, 0, 320];
 /** Leaves message word `t` (0-79) of the current block on the stack, or nothing when it is a known zero. */
 function pushWord(f: FunctionCode, t: number): boolean {
   const known = (i: number): number | undefined => (i >= 10 && i < 16 ? PADDING[i - 10] : undefined);
-  if (t < 16) {
-    const k = known(t);
-    if (k === 0) return false;
-    if (k !== undefined) f.const(k);
-    else f.get(SCHEDULE + t);
-    return true;
-  }
-  // w[t] = rotl(w[t-3] ^ w[t-8] ^ w[t-14] ^ w[t-16], 1), kept in the ring for later words.
+  // Word i from the ring (for i < 16, the slot is i itself) or, for the padding, as a constant.
   const ring = (i: number): void => {
     const k = known(i);
     if (k !== undefined) f.const(k);
     else f.get(SCHEDULE + (i & 15));
   };
+  if (t < 16) {
+    if (known(t) === 0) return false;
+    ring(t);
+    return true;
+  }
+  // w[t] = rotl(w[t-3] ^ w[t-8] ^ w[t-14] ^ w[t-16], 1), kept in the ring for later words.
   ring(t - 3);
   ring(t - 8);
   f.op('i32.xor');
@@ -120,8 +119,8 @@ function build(): { run: (steps: number) => void; memory: ArrayBuffer } {
 
 /**
  * The chain and its memory as words, or undefined where this Node runs
- * without WebAssembly (`node --jitless`): there createHash does the steps,
- * slowly but with the same result.
+ * without WebAssembly (`node --jitless`): there sha1HexRepeat does the
+ * steps, slowly but with the same result.
  */
 function setUp(): { run: (steps: number) => void; words: Int32Array } | undefined {
   if (typeof WebAssembly !== 'object') return undefined;
@@ -136,16 +135,19 @@ const chain = setUp();
 
 const HEX = /^[0-9a-f]{40}$/;
 
+/** sha1hex applied `times` times to any string, one createHash a step: the plain route. */
+export function sha1HexRepeat(s: string, times: number): string {
+  let h = s;
+  for (let i = 0; i < times; i++) h = createHash('sha1').update(h, 'utf8').digest('hex');
+  return h;
+}
+
 /** sha1hex applied `times` times to `hex` (40 lowercase hex digits). */
 export function sha1HexIterate(hex: string, times: number): string {
   if (!HEX.test(hex)) throw new RangeError('expected 40 lowercase hex digits');
   if (!Number.isInteger(times) || times < 0 || times > 0x7fffffff) throw new RangeError('expected a count from 0 to 2^31-1');
   if (times === 0) return hex;
-  if (!chain) {
-    let h = hex;
-    for (let i = 0; i < times; i++) h = createHash('sha1').update(h).digest('hex');
-    return h;
-  }
+  if (!chain) return sha1HexRepeat(hex, times);
   const { words } = chain;
   for (let i = 0; i < 10; i++) {
     const at = i * 4;

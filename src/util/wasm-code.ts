@@ -62,56 +62,54 @@ function signedLeb(n: number): number[] {
 export class FunctionCode {
   private readonly code: number[] = [];
 
-  op(name: SimpleOp): this {
-    this.code.push(OPCODES[name]);
+  private emit(...bytes: number[]): this {
+    this.code.push(...bytes);
     return this;
+  }
+
+  op(name: SimpleOp): this {
+    return this.emit(OPCODES[name]);
   }
 
   const(value: number): this {
-    this.code.push(OPCODES['i32.const'], ...signedLeb(value));
-    return this;
+    return this.emit(OPCODES['i32.const'], ...signedLeb(value));
   }
 
   get(local: number): this {
-    this.code.push(OPCODES['local.get'], ...unsignedLeb(local));
-    return this;
+    return this.emit(OPCODES['local.get'], ...unsignedLeb(local));
   }
 
   set(local: number): this {
-    this.code.push(OPCODES['local.set'], ...unsignedLeb(local));
-    return this;
+    return this.emit(OPCODES['local.set'], ...unsignedLeb(local));
   }
 
   tee(local: number): this {
-    this.code.push(OPCODES['local.tee'], ...unsignedLeb(local));
-    return this;
+    return this.emit(OPCODES['local.tee'], ...unsignedLeb(local));
   }
+
+  // Memory instructions carry the alignment (log2 of bytes) and an offset.
 
   /** i32.load of the 4-byte-aligned word at the address on the stack + offset. */
   load(offset: number): this {
-    this.code.push(OPCODES['i32.load'], 2, ...unsignedLeb(offset));
-    return this;
+    return this.emit(OPCODES['i32.load'], 2, ...unsignedLeb(offset));
   }
 
   /** i32.load16_u of the 2-byte-aligned value at the address on the stack + offset. */
   load16u(offset: number): this {
-    this.code.push(OPCODES['i32.load16_u'], 1, ...unsignedLeb(offset));
-    return this;
+    return this.emit(OPCODES['i32.load16_u'], 1, ...unsignedLeb(offset));
   }
 
   /** i32.store of the value on the stack to the address under it + offset. */
   store(offset: number): this {
-    this.code.push(OPCODES['i32.store'], 2, ...unsignedLeb(offset));
-    return this;
+    return this.emit(OPCODES['i32.store'], 2, ...unsignedLeb(offset));
   }
 
   /** A loop: `body` runs, then again while what `again` leaves on the stack is not zero. */
   doWhile(body: () => void, again: () => void): this {
-    this.code.push(OPCODES.loop, EMPTY_BLOCK);
+    this.emit(OPCODES.loop, EMPTY_BLOCK);
     body();
     again();
-    this.code.push(OPCODES.br_if, 0, OPCODES.end);
-    return this;
+    return this.emit(OPCODES.br_if, 0, OPCODES.end);
   }
 
   bytes(): number[] {
