@@ -18,7 +18,7 @@ export const CLK_TCK = ((): number => {
 
 interface StatFields {
   ppid: number;
-  /** utime + stime, seconds. */
+  /** utime + stime + cutime + cstime, seconds. */
   cpu: number;
 }
 
@@ -31,8 +31,11 @@ function readStat(pid: number): StatFields | undefined {
   }
   // The command name (field 2) is in parentheses and may hold spaces.
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15.
-  return { ppid: Number(rest[1]), cpu: (Number(rest[11]) + Number(rest[12])) / CLK_TCK };
+  // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15, and
+  // cutime 16, cstime 17: children it has waited for, such as the `sync`
+  // Yak's checkpoints run, which are part of what the server costs.
+  const ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
+  return { ppid: Number(rest[1]), cpu: ticks / CLK_TCK };
 }
 
 /** `root` and every live descendant of it. */

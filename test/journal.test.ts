@@ -2,12 +2,12 @@
 // the replay that repairs what a crash left. Crash states are built by hand
 // here, entry by entry; test/spool-crash.test.ts kills a real writer.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { silentLogger } from '../src/log.js';
-import { encodeEntry, Journal } from '../src/xdb/journal.js';
+import { encodeEntry, Journal, type JournalOptions } from '../src/xdb/journal.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
 import { NS_AUTH, NS_LAST } from '../src/xdb/xdb.js';
 import { el } from '../src/xml/element.js';
@@ -157,5 +157,34 @@ test('a store on a spool a crash left replays before its first read', async () =
   assert.equal((await store.get('localhost', 'dj', NS_LAST))?.attr('last'), '42');
   assert.deepEqual(await store.list('localhost'), ['dj']);
   assert.deepEqual(await listing(root), ['localhost']);
+  await rm(root, { recursive: true });
+});
+
+/** One journaled change to localhost/<user>.xml, then a checkpoint; returns how it synced. */
+async function writeAndCheckpoint(root: string, syncFs: JournalOptions['syncFs']): Promise<Journal['checkpointSync']> {
+  const j = new Journal(root, { log: silentLogger, durable: true, syncFs });
+  await j.open();
+  const dir = join(root, 'localhost');
+  await mkdir(dir, { recursive: true });
+  await j.write({ path: join(dir, 'cp.xml'), dir, rel: 'localhost/cp.xml' }, doc('cp'));
+  assert.ok((await listing(root)).includes('.yak-journal.1'));
+  await j.checkpoint();
+  await j.close();
+  assert.deepEqual(await listing(root), ['localhost'], 'the checkpoint deleted the generation');
+  assert.equal(await readFile(join(dir, 'cp.xml'), 'utf8'), doc('cp'));
+  return j.checkpointSync;
+}
+
+test('a checkpoint makes its files durable with one syncfs where the machine has it, else file by file', async () => {
+  const linux = { platform: 'linux', release: '6.1.0' } as const;
+  const root = await tempRoot();
+  assert.equal(await writeAndCheckpoint(join(root, 'a'), linux), 'syncfs');
+  assert.equal(await writeAndCheckpoint(join(root, 'b'), false), 'fdatasync');
+  assert.equal(await writeAndCheckpoint(join(root, 'c'), { ...linux, command: '/bin/false' }), 'fdatasync');
+  // A sync that passed the probe but fails at the checkpoint: the files are synced one by one.
+  const flaky = join(root, 'flaky-sync');
+  await writeFile(flaky, '#!/bin/sh\n[ -e "$0.ran" ] && exit 1\ntouch "$0.ran"\n');
+  await chmod(flaky, 0o755);
+  assert.equal(await writeAndCheckpoint(join(root, 'd'), { ...linux, command: flaky }), 'fdatasync');
   await rm(root, { recursive: true });
 });

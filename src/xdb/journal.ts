@@ -16,8 +16,9 @@
 //
 // The journal is a series of generation files `<spool>/.yak-journal.N`.
 // A checkpoint retires the current generation, waits for its file writes,
-// fdatasyncs those files and their folders, and only then deletes it, one
-// generation at a time, oldest first. After a crash, open() replays every
+// makes those files and their folders durable (one syncfs per file system
+// where the machine can, see syncfs.ts; else an fdatasync per file and
+// folder), and only then deletes it, one generation at a time, oldest first. After a crash, open() replays every
 // generation left (the latest state of each file wins), so a file torn by
 // the crash is rewritten before anything reads it.
 //
@@ -32,6 +33,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
+import { probeSyncFs, type FileSystemSync, type SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
@@ -59,7 +61,12 @@ export interface JournalOptions {
   maxBytes?: number;
   /** A generation with entries is checkpointed after this long. */
   checkpointMs?: number;
+  /** How checkpoints find syncfs (tests); false: always one fdatasync per file. */
+  syncFs?: SyncFsOptions | false;
 }
+
+/** How the last checkpoint made its files durable. */
+export type CheckpointSync = 'syncfs' | 'fdatasync';
 
 /** Where a spool file lives: absolute path, folder, and path under the spool. */
 export interface SpoolTarget {
@@ -219,6 +226,10 @@ export class Journal {
   private appends = 0;
   /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
   private readonly sizes = new Map<string, number>();
+  private readonly syncFsOptions: SyncFsOptions | false;
+  /** Probed at the first checkpoint. */
+  private syncFs: Promise<FileSystemSync | undefined> | undefined;
+  private lastSync: CheckpointSync | undefined;
 
   constructor(
     private readonly root: string,
@@ -228,6 +239,12 @@ export class Journal {
     this.durable = opts.durable;
     this.maxBytes = opts.maxBytes ?? 16 << 20;
     this.checkpointMs = opts.checkpointMs ?? 10_000;
+    this.syncFsOptions = opts.syncFs ?? {};
+  }
+
+  /** How the last checkpoint made its files durable (undefined before the first). */
+  get checkpointSync(): CheckpointSync | undefined {
+    return this.lastSync;
   }
 
   /** fdatasyncs of the journal so far: fewer than writes when group commit works. */
@@ -468,13 +485,15 @@ export class Journal {
       const gen = this.retired[0]!;
       if (gen.busy > 0) await new Promise<void>((resolve) => (gen.whenIdle = resolve));
       this.retryUnwritten();
-      await eachLimited(gen.files, CHECKPOINT_SYNCS, datasyncIfThere);
-      for (const dir of gen.dirs) await syncDir(dir);
+      await this.makeDurable(gen);
       // A generation that never opened is not ours to delete (whatever has its name).
       const fh = await gen.opened.catch(() => undefined);
       if (fh) {
         await fh.close();
-        await syncDir(this.root); // host folders made since: durable before their journal goes
+        // Host folders made since: durable before their journal goes. This
+        // fsync also flushes the device's cache once more: syncfs on ext4
+        // without a journal flushes it before its last metadata writes end.
+        await syncDir(this.root);
         unlinkIfThere(gen.file);
         // Gone for good before a newer generation goes: replaying an old one
         // after a newer one was dropped would bring old data back.
@@ -482,6 +501,26 @@ export class Journal {
       }
       this.retired.shift();
     }
+  }
+
+  /** The files and folders `gen` covered, on disk to stay. */
+  private async makeDurable(gen: Generation): Promise<void> {
+    if (this.syncFsOptions !== false) {
+      const syncFs = await (this.syncFs ??= probeSyncFs(this.root, this.syncFsOptions));
+      if (syncFs) {
+        try {
+          if (gen.dirs.size > 0) await syncFs([...gen.dirs]);
+          this.lastSync = 'syncfs';
+          return;
+        } catch (err) {
+          // fdatasync says, file by file, whether the data is on disk.
+          this.log.warn({ err }, 'syncfs failed at a checkpoint; syncing each file instead');
+        }
+      }
+    }
+    await eachLimited(gen.files, CHECKPOINT_SYNCS, datasyncIfThere);
+    for (const dir of gen.dirs) await syncDir(dir);
+    this.lastSync = 'fdatasync';
   }
 
   private retryUnwritten(): void {
