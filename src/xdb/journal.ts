@@ -506,7 +506,7 @@ export class Journal {
   /** The files and folders `gen` covered, on disk to stay. */
   private async makeDurable(gen: Generation): Promise<void> {
     if (this.syncFsOptions !== false) {
-      const syncFs = await (this.syncFs ??= probeSyncFs(this.root, this.syncFsOptions));
+      const syncFs = await (this.syncFs ??= this.findSyncFs(this.syncFsOptions));
       if (syncFs) {
         try {
           if (gen.dirs.size > 0) await syncFs([...gen.dirs]);
@@ -521,6 +521,13 @@ export class Journal {
     await eachLimited(gen.files, CHECKPOINT_SYNCS, datasyncIfThere);
     for (const dir of gen.dirs) await syncDir(dir);
     this.lastSync = 'fdatasync';
+  }
+
+  private async findSyncFs(opts: SyncFsOptions): Promise<FileSystemSync | undefined> {
+    const syncFs = await probeSyncFs(this.root, opts);
+    if (syncFs) this.log.info('journal checkpoints flush the file system with sync -f (syncfs)');
+    else this.log.info('journal checkpoints sync each file: no syncfs to trust here');
+    return syncFs;
   }
 
   private retryUnwritten(): void {
