@@ -4,7 +4,7 @@
 // for anything that makes one per operation (register: a spool file per
 // user), and on some VMs it alone costs a millisecond.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { pinnedCommand } from './proc.js';
@@ -23,6 +23,51 @@ export interface FsFloor {
    */
   durableUs: number;
   dir: string;
+  /** The folder's file system, e.g. "ext4 without a journal" (Linux; undefined where unknown). */
+  fileSystem?: string;
+}
+
+/** One /proc/self/mountinfo line: mount point, device number, type. */
+interface Mount {
+  point: string;
+  device: string;
+  type: string;
+}
+
+function mounts(): Mount[] {
+  const unescape = (s: string): string => s.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((line) => line.includes(' - '))
+    .map((line) => {
+      const [before, after] = line.split(' - ') as [string, string];
+      const f = before.split(' ');
+      return { point: unescape(f[4]!), device: f[2]!, type: after.split(' ')[0]! };
+    });
+}
+
+/**
+ * What file system `dir` is on. For ext3/ext4, whether it has a journal
+ * matters here: without one, the kernel skips inodes freed in the last
+ * minutes when it allocates (see the README), so creating files costs
+ * several times more after many deletions.
+ */
+export function describeFileSystem(dir: string): string | undefined {
+  try {
+    const real = realpathSync(dir);
+    const within = (p: string): boolean => p === '/' || real === p || real.startsWith(p + '/');
+    const mount = mounts()
+      .filter((m) => within(m.point))
+      .sort((a, b) => b.point.length - a.point.length)[0];
+    if (!mount) return undefined;
+    if (mount.type !== 'ext3' && mount.type !== 'ext4') return mount.type;
+    // jbd2 lists each journal as <block device>-<inode>.
+    const bdev = path.basename(readlinkSync(`/sys/dev/block/${mount.device}`));
+    const journaled = existsSync('/proc/fs/jbd2') && readdirSync('/proc/fs/jbd2').some((n) => n.startsWith(`${bdev}-`));
+    return `${mount.type} ${journaled ? 'with' : 'without'} a journal`;
+  } catch {
+    return undefined;
+  }
 }
 
 // Run in a child so that only this work is on the clock. Synchronous
@@ -51,7 +96,8 @@ export function measureFsFloor(cpu: number | undefined, files = 3000): FsFloor |
     const [cmd, args] = pinnedCommand(cpu, process.execPath, ['--input-type=module', '-e', PROBE, dir, String(files)]);
     const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 120_000 });
     if (r.status !== 0) return undefined;
-    return { ...(JSON.parse(r.stdout) as { createUs: number; rewriteUs: number; durableUs: number }), dir: os.tmpdir() };
+    const costs = JSON.parse(r.stdout) as { createUs: number; rewriteUs: number; durableUs: number };
+    return { ...costs, dir: os.tmpdir(), fileSystem: describeFileSystem(os.tmpdir()) };
   } finally {
     discardTempDir(dir);
   }

@@ -409,7 +409,7 @@ function describeOptions(o: ScenarioOptions, runs: number): string[] {
 
 function fsFloorLine(f: FsFloor): string {
   return (
-    `- file system (measured at the start, on the server's core, in ${f.dir}): ${fmt(f.createUs, 3)} us of CPU to create a ` +
+    `- file system (measured at the start, on the server's core, in ${f.dir}${f.fileSystem ? `, ${f.fileSystem}` : ''}): ${fmt(f.createUs, 3)} us of CPU to create a ` +
     `700-byte file, ${fmt(f.durableUs, 3)} us to create one and fdatasync it, ${fmt(f.rewriteUs, 3)} us to rewrite one in place ` +
     `(register makes a spool file per user durable; in the spool's own folders a new file may cost more or less, see the README)`
   );

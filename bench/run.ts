@@ -155,7 +155,7 @@ async function main(): Promise<number> {
   const fsFloor = measureFsFloor(serverCpu);
   if (fsFloor) {
     log(
-      `bench: file system here: ${Math.round(fsFloor.createUs)} us of CPU to create a file, ${Math.round(fsFloor.durableUs)} us to create and fdatasync one, ` +
+      `bench: file system here (${fsFloor.fileSystem ?? 'type unknown'}): ${Math.round(fsFloor.createUs)} us of CPU to create a file, ${Math.round(fsFloor.durableUs)} us to create and fdatasync one, ` +
         `${Math.round(fsFloor.rewriteUs)} us to rewrite one in place`,
     );
   }

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ScenarioName, ScenarioResult } from '../bench/meter.js';
 import { DEFAULT_OPTIONS } from '../bench/options.js';
-import { textReport, type Cell, type Report } from '../bench/report.js';
+import { markdownReport, textReport, type Cell, type Report } from '../bench/report.js';
 
 function run(scenario: ScenarioName, rate: number, cpuUs: number, extra: Partial<ScenarioResult> = {}): ScenarioResult {
   return {
@@ -39,7 +39,7 @@ function report(targets: string[], cells: Cell[], durableUs?: number): Report {
     machine: { cpu: 'test', cores: 2, memory: '1 GiB', kernel: 'k', os: 'o', node: 'v20' },
     pinning: 'none',
     fileLimit: 1024,
-    fsFloor: durableUs === undefined ? undefined : { createUs: durableUs / 2, rewriteUs: 50, durableUs, dir: '/tmp' },
+    fsFloor: durableUs === undefined ? undefined : { createUs: durableUs / 2, rewriteUs: 50, durableUs, dir: '/tmp', fileSystem: 'ext4 without a journal' },
     versions: {},
     options: DEFAULT_OPTIONS,
     runsPerScenario: 1,
@@ -115,6 +115,7 @@ describe('bench report: issue 5 targets', () => {
   test("register's floor is the null server's, which stores nothing", () => {
     const text = textReport(report(['yak', 'null'], [cell('yak', 'register', 800, 1200), cell('null', 'register', 4000, 200)], 300));
     assert.match(targetRow(text, 'register'), /not met\s+4,000\/s, 200 us\/registration; it stores nothing$/);
+    assert.match(markdownReport(report(['yak'], [cell('yak', 'register', 800, 1200)], 300)), /in \/tmp, ext4 without a journal\): 150 us of CPU to create/);
     const slow = textReport(report(['yak', 'null'], [cell('yak', 'register', 800, 1200), cell('null', 'register', 1500, 600)]));
     assert.match(targetRow(slow, 'register'), /1,500\/s, 600 us\/registration: out of reach for a Node server here; it stores nothing$/);
   });
