@@ -18,9 +18,10 @@
 // A checkpoint retires the current generation, waits for its file writes,
 // makes those files and their folders durable (one syncfs per file system
 // where the machine can, see syncfs.ts; else an fdatasync per file and
-// folder), and only then deletes it, one generation at a time, oldest first. After a crash, open() replays every
-// generation left (the latest state of each file wins), so a file torn by
-// the crash is rewritten before anything reads it.
+// folder), and only then deletes it, one generation at a time, oldest
+// first. After a crash, open() replays every generation left (the latest
+// state of each file wins), so a file torn by the crash is rewritten
+// before anything reads it.
 //
 // Entry: `W <bytes> <sha1> <host-folder>/<file>\n<bytes of the file>\n`, or
 // `D 0 <sha1> <host-folder>/<file>\n\n` for a deletion; the SHA-1 covers
