@@ -56,9 +56,10 @@ export function describeFileSystem(dir: string): string | undefined {
   try {
     const real = realpathSync(dir);
     const within = (p: string): boolean => p === '/' || real === p || real.startsWith(p + '/');
-    const mount = mounts()
-      .filter((m) => within(m.point))
-      .sort((a, b) => b.point.length - a.point.length)[0];
+    // The deepest mount point over `dir`; of two at the same point, the
+    // later one (mounted over the first) is the one in use.
+    let mount: Mount | undefined;
+    for (const m of mounts()) if (within(m.point) && (!mount || m.point.length >= mount.point.length)) mount = m;
     if (!mount) return undefined;
     if (mount.type !== 'ext3' && mount.type !== 'ext4') return mount.type;
     // jbd2 lists each journal as <block device>-<inode>.
