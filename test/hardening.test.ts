@@ -3,7 +3,7 @@
 // buffer bound and a full disk. Loopback only, bounded in time.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -202,6 +202,16 @@ describe('a client that stops reading', () => {
   });
 });
 
+/** Every path under `dir`, with its size, sorted. */
+async function listingOf(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const name of await readdir(dir, { recursive: true })) {
+    const st = await stat(path.join(dir, name));
+    out.push(`${name} ${st.isFile() ? st.size : 'dir'}`);
+  }
+  return out.sort();
+}
+
 describe('a full disk', () => {
   let dir: string;
   before(async () => {
@@ -244,7 +254,12 @@ describe('a full disk', () => {
     } finally {
       if (!stopped) await yak.stop();
     }
+    const leftBehind = await listingOf(spool);
     await rm(filler);
+    // A server whose stop failed writes nothing more, even once there is
+    // room again (its logout records used to be retried every 2 s).
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    assert.deepEqual(await listingOf(spool), leftBehind);
     // The next start replays the journal: every acknowledged user is there.
     const again = await startYak({ spool });
     try {

@@ -188,3 +188,14 @@ test('a checkpoint makes its files durable with one syncfs where the machine has
   assert.equal(await writeAndCheckpoint(join(root, 'd'), { ...linux, command: flaky }), 'fdatasync');
   await rm(root, { recursive: true });
 });
+
+test('a closed journal takes no more changes: its spool may belong to another server by now', async () => {
+  const root = await tempRoot();
+  const j = new Journal(root, { log: silentLogger, durable: true });
+  await j.open();
+  await j.close();
+  const dir = join(root, 'localhost');
+  await assert.rejects(j.write({ path: join(dir, 'late.xml'), dir, rel: 'localhost/late.xml' }, doc('late')), /journal is closed/);
+  assert.deepEqual(await listing(root), []);
+  await rm(root, { recursive: true });
+});

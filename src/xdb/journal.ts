@@ -218,6 +218,8 @@ export class Journal {
   private appending = false;
   private checkpoints: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
+  /** After close(): nothing is appended or checkpointed any more. */
+  private closed = false;
   /**
    * Files whose in-place write failed: their journaled content, null =
    * deleted. File writes are synchronous, so a retry never interleaves
@@ -365,6 +367,7 @@ export class Journal {
    * (one that failed leaves its generations for the next start to replay).
    */
   async close(): Promise<void> {
+    this.closed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     const gens = this.current ? [...this.retired, this.current] : [...this.retired];
@@ -374,6 +377,7 @@ export class Journal {
   }
 
   private checkpointSoon(ms: number): void {
+    if (this.closed) return;
     if (this.timer && ms > 0) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -405,6 +409,8 @@ export class Journal {
   }
 
   private append(target: SpoolTarget, data: string | null): Promise<Generation> {
+    // A closed journal's spool may belong to another server by now.
+    if (this.closed) return Promise.reject(new Error('the spool journal is closed'));
     const entry = encodeEntry(target.rel, data);
     return new Promise((resolve, reject) => {
       this.waiting.push({ target, entry, resolve, reject });

@@ -115,6 +115,8 @@ export class SpoolStore implements Xdb {
   /** Users changed by setSoon() and not written yet: their latest document. */
   private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
   private soonTimer: NodeJS.Timeout | undefined;
+  /** After close(), even a failed one: no more writes, retries included. */
+  private closed = false;
 
   constructor(
     readonly root: string,
@@ -194,7 +196,7 @@ export class SpoolStore implements Xdb {
       const changed: UserDoc = { records: next, extras: doc.extras };
       this.dirty.set(f.path, { f, doc: changed });
       this.remember(f.path, changed);
-      this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
+      if (!this.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
     });
   }
 
@@ -214,7 +216,7 @@ export class SpoolStore implements Xdb {
           if (!entry) return;
           await this.commit(entry.f, entry.doc).catch((err: unknown) => {
             this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
-            this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
+            if (!this.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
           });
         }),
       ),
@@ -301,6 +303,11 @@ export class SpoolStore implements Xdb {
     try {
       await this.flush();
     } finally {
+      // A write that failed during the flush armed a retry: the journal
+      // keeps that change for the next start, which may already be running.
+      this.closed = true;
+      clearTimeout(this.soonTimer);
+      this.soonTimer = undefined;
       await this.journal.close();
     }
   }
