@@ -1,8 +1,8 @@
 // jabber.xml loading: the bundled config, a full 1.4-style file, the
 // preprocessor elements, and every refusal naming its element.
-import { test, describe } from 'node:test';
+import { after, test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -228,6 +228,7 @@ describe('jabberd:cmdline', () => {
 
 describe('jabberd:include', () => {
   const dir = mkdtempSync(join(tmpdir(), 'yak-include-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   const write = (name: string, text: string): string => {
     const f = join(dir, name);
     writeFileSync(f, text);
