@@ -185,10 +185,10 @@ async function main(): Promise<number> {
       for (let i = 1; i <= runs && !cell.unsupported; i++) {
         const label = `[${target}] ${scenario} run ${i}/${runs}`;
         let server: RunningServer | undefined;
+        const profileDir = cli.profile && PROFILED.has(target) ? path.resolve(cli.profile, `${target}-${scenario}-run${i}`) : undefined;
         const busy = await waitQuiet(QUIET_WAIT_MS);
         if (busy >= 0.15) log(`${label}: the machine is busy (${fmt(busy * 100, 2)}% of a core used by others); running anyway`);
         try {
-          const profileDir = cli.profile && PROFILED.has(target) ? path.resolve(cli.profile, `${target}-${scenario}-run${i}`) : undefined;
           if (profileDir) mkdirSync(profileDir, { recursive: true });
           const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined;
           server = await TARGETS[target]!.start({ cpu: serverCpu, keep: cli.keep, nodeArgs });
@@ -213,10 +213,9 @@ async function main(): Promise<number> {
         } finally {
           await server?.stop();
         }
-        if (cli.profile && PROFILED.has(target)) {
-          const dir = path.resolve(cli.profile, `${target}-${scenario}-run${i}`);
-          for (const f of existsSync(dir) ? readdirSync(dir).filter((x) => x.endsWith('.cpuprofile')) : []) {
-            log(`${label}: profile ${path.join(dir, f)}\n${formatSelfTime(topSelfTime(path.join(dir, f), 15, ROOT))}`);
+        if (profileDir) {
+          for (const f of existsSync(profileDir) ? readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile')) : []) {
+            log(`${label}: profile ${path.join(profileDir, f)}\n${formatSelfTime(topSelfTime(path.join(profileDir, f), 15, ROOT))}`);
           }
         }
       }

@@ -196,8 +196,13 @@ export class SpoolStore implements Xdb {
       const changed: UserDoc = { records: next, extras: doc.extras };
       this.dirty.set(f.path, { f, doc: changed });
       this.remember(f.path, changed);
-      if (!this.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
+      this.writeSoon();
     });
+  }
+
+  /** writeDirty() within SOON_MS, unless one is due already or the store is closed. */
+  private writeSoon(): void {
+    if (!this.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
   }
 
   /**
@@ -216,7 +221,7 @@ export class SpoolStore implements Xdb {
           if (!entry) return;
           await this.commit(entry.f, entry.doc).catch((err: unknown) => {
             this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
-            if (!this.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
+            this.writeSoon();
           });
         }),
       ),
