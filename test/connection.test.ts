@@ -1,10 +1,13 @@
 // Connection's output: what one turn of the event loop writes to a client
-// leaves in one socket write, in order, and nothing is lost at end().
+// leaves in one socket write, in order, and nothing is lost at end(). And
+// a connection that has closed is not kept in memory.
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
 import { after, before, test } from 'node:test';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import v8 from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Connection } from '../src/net/connection.js';
 
 let server: Server;
@@ -71,4 +74,31 @@ test('more queued output than the bound cuts the client off', async () => {
   assert.equal(overflowed, 1);
   assert.equal(conn.isOpen, false);
   await once(client, 'close');
+});
+
+/** V8's collector, for checking what is still reachable (the flag must be set before a context asks for gc). */
+function collector(): () => void {
+  v8.setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+}
+
+test('a connection ended by the server and closed by the peer can be collected at once', async () => {
+  const gc = collector();
+  // Built in an inner function, so that nothing in this test holds the connection.
+  const ended = async (): Promise<{ ref: WeakRef<Connection>; closed: Promise<unknown> }> => {
+    const { conn, client } = await pair();
+    const closed = once(conn.socket, 'close');
+    conn.end('</stream:stream>');
+    await once(client, 'end');
+    client.end();
+    return { ref: new WeakRef(conn), closed };
+  };
+  const { ref, closed } = await ended();
+  await closed;
+  // The end() grace timer (5 s) must not keep it: well before then it is gone.
+  for (let i = 0; i < 20 && ref.deref() !== undefined; i++) {
+    await sleep(50);
+    gc();
+  }
+  assert.equal(ref.deref(), undefined, 'the closed connection is still reachable');
 });

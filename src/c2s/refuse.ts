@@ -2,6 +2,7 @@
 // and a policy-violation stream error at once, instead of a silent close,
 // so the client can tell the user why.
 import type { Socket } from 'node:net';
+import { destroyLater } from '../net/destroy-later.js';
 import { randomHex } from '../util/hash.js';
 import { serverHeader } from './header.js';
 import { streamError } from './stream-errors.js';
@@ -14,5 +15,5 @@ export function refuseConnection(socket: Socket, liveIds: ReadonlySet<string>, h
   // Read and drop whatever comes, so the peer's close is seen and the socket goes.
   socket.resume();
   socket.end(serverHeader(id, host, false) + streamError('connection-limit').toString() + '</stream:stream>');
-  setTimeout(() => socket.destroy(), 5000).unref();
+  destroyLater(socket);
 }

@@ -7,6 +7,7 @@
 import type { Socket } from 'node:net';
 import { StringDecoder } from 'node:string_decoder';
 import type { KarmaConfig } from '../config/types.js';
+import { destroyLater } from './destroy-later.js';
 import { Karma } from './karma.js';
 
 const REPLACEMENT_BYTES = Buffer.from('\uFFFD', 'utf8');
@@ -191,8 +192,7 @@ export class Connection {
     // Nothing more is parsed; reading on lets the peer's close be seen even under karma.
     this.held = [];
     this.socket.resume();
-    // A peer that never reads must not keep the socket forever.
-    setTimeout(() => this.socket.destroy(), 5000).unref();
+    destroyLater(this.socket);
   }
 
   destroy(): void {
