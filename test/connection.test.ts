@@ -9,6 +9,7 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import v8 from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Connection } from '../src/net/connection.js';
+import { destroyLater } from '../src/net/destroy-later.js';
 
 let server: Server;
 const accepted: Socket[] = [];
@@ -101,4 +102,25 @@ test('a connection ended by the server and closed by the peer can be collected a
     gc();
   }
   assert.equal(ref.deref(), undefined, 'the closed connection is still reachable');
+});
+
+test('an ended socket whose peer never closes its side is destroyed after the grace period', async () => {
+  const port = (server.address() as { port: number }).port;
+  // Half-open allowed: the client takes the server's FIN and keeps its own side open.
+  const client = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  client.on('data', () => {});
+  while (accepted.length === 0) await nextTurn();
+  const socket = accepted.shift()!;
+  try {
+    const closed = once(socket, 'close');
+    socket.end('</stream:stream>');
+    await once(client, 'end');
+    const started = performance.now();
+    destroyLater(socket, 100);
+    await Promise.race([closed, sleep(3000, undefined, { ref: false }).then(() => assert.fail('still open 3 s later'))]);
+    assert.ok(performance.now() - started >= 90, 'not before the grace period');
+  } finally {
+    client.destroy();
+    socket.destroy();
+  }
 });
