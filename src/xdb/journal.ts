@@ -219,7 +219,7 @@ export class Journal {
   private checkpoints: Promise<void> = Promise.resolve();
   private timer: NodeJS.Timeout | undefined;
   /** After close(): nothing is appended or checkpointed any more. */
-  private closed = false;
+  private isClosed = false;
   /**
    * Files whose in-place write failed: their journaled content, null =
    * deleted. File writes are synchronous, so a retry never interleaves
@@ -243,6 +243,11 @@ export class Journal {
     this.maxBytes = opts.maxBytes ?? 16 << 20;
     this.checkpointMs = opts.checkpointMs ?? 10_000;
     this.syncFsOptions = opts.syncFs ?? {};
+  }
+
+  /** True from the start of close() on. */
+  get closed(): boolean {
+    return this.isClosed;
   }
 
   /** How the last checkpoint made its files durable (undefined before the first). */
@@ -367,7 +372,7 @@ export class Journal {
    * (one that failed leaves its generations for the next start to replay).
    */
   async close(): Promise<void> {
-    this.closed = true;
+    this.isClosed = true;
     clearTimeout(this.timer);
     this.timer = undefined;
     const gens = this.current ? [...this.retired, this.current] : [...this.retired];
@@ -377,7 +382,7 @@ export class Journal {
   }
 
   private checkpointSoon(ms: number): void {
-    if (this.closed) return;
+    if (this.isClosed) return;
     if (this.timer && ms > 0) return;
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
@@ -410,7 +415,7 @@ export class Journal {
 
   private append(target: SpoolTarget, data: string | null): Promise<Generation> {
     // A closed journal's spool may belong to another server by now.
-    if (this.closed) return Promise.reject(new Error('the spool journal is closed'));
+    if (this.isClosed) return Promise.reject(new Error('the spool journal is closed'));
     const entry = encodeEntry(target.rel, data);
     return new Promise((resolve, reject) => {
       this.waiting.push({ target, entry, resolve, reject });

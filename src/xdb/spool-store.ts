@@ -115,8 +115,6 @@ export class SpoolStore implements Xdb {
   /** Users changed by setSoon() and not written yet: their latest document. */
   private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
   private soonTimer: NodeJS.Timeout | undefined;
-  /** After close(), even a failed one: no more writes, retries included. */
-  private closed = false;
 
   constructor(
     readonly root: string,
@@ -200,9 +198,13 @@ export class SpoolStore implements Xdb {
     });
   }
 
-  /** writeDirty() within SOON_MS, unless one is due already or the store is closed. */
+  /**
+   * writeDirty() within SOON_MS, unless one is due already or the store is
+   * closed (its journal closed, even by a failed close(): no more writes,
+   * retries included).
+   */
   private writeSoon(): void {
-    if (!this.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
+    if (!this.journal.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
   }
 
   /**
@@ -310,7 +312,6 @@ export class SpoolStore implements Xdb {
     } finally {
       // A write that failed during the flush armed a retry: the journal
       // keeps that change for the next start, which may already be running.
-      this.closed = true;
       clearTimeout(this.soonTimer);
       this.soonTimer = undefined;
       await this.journal.close();
