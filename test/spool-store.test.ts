@@ -381,3 +381,21 @@ test('setSoon: visible at once, on disk after flush, folded into the next durabl
     await rm(root, { recursive: true, force: true });
   }
 });
+
+test('a closed store arms no write timer for a late setSoon (a failed stop would retry it every 2 s)', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  try {
+    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+    await store.close();
+    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+    const before = timers();
+    // A session ending after the stop: its logout record stays in memory.
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
+    assert.equal(timers(), before, 'a write timer was armed on a closed store');
+  } finally {
+    // Clears a timer the assertion caught, so a failure cannot hang the file.
+    await store.close().catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  }
+});
