@@ -191,6 +191,26 @@ describe('stream errors', () => {
     }
   });
 
+  test('a real U+FFFD arriving one byte per read is accepted', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(H);
+      const iq = Buffer.from("<iq type='get' id='f3'><query xmlns='jabber:iq:auth'><username>a\uFFFDb</username></query></iq>");
+      const at = iq.indexOf(Buffer.from('\uFFFD'));
+      c.write(iq.subarray(0, at + 1));
+      for (const b of [at + 1, at + 2]) {
+        await new Promise((r) => setTimeout(r, 50));
+        c.write(iq.subarray(b, b + 1));
+      }
+      await new Promise((r) => setTimeout(r, 50));
+      c.write(iq.subarray(at + 3));
+      const reply = await c.next();
+      assert.equal(reply.attrs.id, 'f3', `answered, not a stream error: ${reply.toString()}`);
+    } finally {
+      c.destroy();
+    }
+  });
+
   test('a stanza of 64 KiB is accepted before login, one character more is not', async () => {
     const c = await open(yak);
     try {

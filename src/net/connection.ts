@@ -64,7 +64,13 @@ export class Connection {
   // lighter per connection than a TextDecoder; bad bytes are caught below.
   private readonly decoder = new StringDecoder('utf8');
   private badBytes = false;
-  private tail: Buffer = Buffer.alloc(0);
+  /**
+   * The last two bytes read (-1: none yet), the previous reads' included:
+   * numbers, not a Buffer, because copying them out of every read cost
+   * more than decoding a short stanza.
+   */
+  private last1 = -1;
+  private last2 = -1;
   private handlers: ConnectionHandlers | undefined;
   private gone = false;
   private readonly karma: Karma | undefined;
@@ -105,16 +111,32 @@ export class Connection {
     const text = this.decoder.write(buf);
     // Bad bytes come out as U+FFFD; a real U+FFFD arrives as EF BF BD. More
     // replacement characters than those bytes means the input was not UTF-8.
-    // (A real one split between reads: count across the previous read's last two bytes.)
-    const seen = text.includes('\uFFFD') ? countBytes(Buffer.concat([this.tail, buf]), REPLACEMENT_BYTES) : 0;
-    // A copy: a view would keep the whole read buffer alive for an idle connection.
-    this.tail = Buffer.from(buf.subarray(Math.max(0, buf.length - 2)));
-    if (text.includes('\uFFFD') && countChar(text, '\uFFFD') > seen) {
+    // (A real one split between reads: count across the last two bytes before this read.)
+    const hasReplacement = text.includes('\uFFFD');
+    const seen = hasReplacement ? countBytes(this.withLastBytes(buf), REPLACEMENT_BYTES) : 0;
+    this.rememberLastBytes(buf);
+    if (hasReplacement && countChar(text, '\uFFFD') > seen) {
       this.badBytes = true;
       this.handlers?.badEncoding();
       return;
     }
     this.handlers?.text(text);
+  }
+
+  /** `buf` after the last two bytes read before it. */
+  private withLastBytes(buf: Buffer): Buffer {
+    const before = [this.last2, this.last1].filter((b) => b >= 0);
+    return Buffer.concat([Buffer.from(before), buf]);
+  }
+
+  private rememberLastBytes(buf: Buffer): void {
+    if (buf.length >= 2) {
+      this.last2 = buf[buf.length - 2]!;
+      this.last1 = buf[buf.length - 1]!;
+    } else if (buf.length === 1) {
+      this.last2 = this.last1;
+      this.last1 = buf[0]!;
+    }
   }
 
   private onData(buf: Buffer): void {
