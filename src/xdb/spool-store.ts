@@ -103,8 +103,12 @@ export class SpoolStore implements Xdb {
   private readonly cacheLimit: number;
   private readonly fsync: boolean;
   private readonly cache = new Map<string, UserDoc | null>();
-  /** host/user -> where the file is. */
-  private readonly files = new Map<string, UserFile>();
+  /**
+   * host -> user -> where the file is. Two lookups cost less than one on a
+   * joined key, which is a new string to build and hash on every call.
+   */
+  private readonly files = new Map<string, Map<string, UserFile>>();
+  private filesRemembered = 0;
   /** Each user's operations, one at a time; keyed by file path. */
   private readonly queues = new KeyedQueue();
   private readonly knownDirs = new Set<string>();
@@ -336,15 +340,21 @@ export class SpoolStore implements Xdb {
 
   /** Where a user's file lives (remembered: path building showed in login profiles). */
   private fileOf(host: string, user: string): UserFile {
-    const key = host + '/' + user;
-    let f = this.files.get(key);
+    let byUser = this.files.get(host);
+    let f = byUser?.get(user);
     if (f) return f;
     const dirName = hostDirName(host);
     const dir = join(this.root, dirName);
     const file = userFileName(user);
     f = { user, dir, file, path: join(dir, file), rel: dirName + '/' + file, long: isLongUserFileName(file) };
-    if (this.files.size >= FILE_NAMES_REMEMBERED) this.files.clear();
-    this.files.set(key, f);
+    if (this.filesRemembered >= FILE_NAMES_REMEMBERED) {
+      this.files.clear();
+      this.filesRemembered = 0;
+      byUser = undefined;
+    }
+    if (!byUser) this.files.set(host, (byUser = new Map()));
+    byUser.set(user, f);
+    this.filesRemembered++;
     return f;
   }
 
