@@ -1,6 +1,6 @@
 // Tasks serialized per key: those for one key run one after another, in
 // the order they were queued; those for different keys run side by side.
-const noop = (): void => {};
+import { noop } from './noop.js';
 
 export class KeyedQueue {
   /** Tail of each key's queue; never rejects. Gone once the key is idle. */

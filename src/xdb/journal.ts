@@ -36,6 +36,7 @@ import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { probeSyncFs, type FileSystemSync, type SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
+import { noop } from '../util/noop.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
 /** One path segment as the store names host folders and user files. */
@@ -100,8 +101,6 @@ export interface ReplayReport {
   /** Bytes ignored at the end of a generation: an append the crash cut short. */
   tornBytes: number;
 }
-
-const noop = (): void => {};
 
 function digest(head: string, body: Buffer): string {
   return createHash('sha1').update(head).update(body).digest('hex');

@@ -20,6 +20,7 @@ import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
+import { noop } from '../util/noop.js';
 
 export interface SpoolStoreOptions {
   log?: Logger;
@@ -49,8 +50,6 @@ interface UserFile extends SpoolTarget {
 // `.dj.xml.1234.7.tmp`, written by Yak before the journal: the leading dot
 // keeps it from ever being a user file.
 const TEMP_FILE = /^\..+\.\d+\.\d+\.tmp$/;
-
-const noop = (): void => {};
 
 /** A copy of `rec` without the on-disk marker. */
 function intake(rec: Element): Element {
