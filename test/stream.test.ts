@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
+import type { Element } from '../src/xml/element.js';
 import {
   assertServerHeader,
   assertStreamError,
@@ -174,41 +175,40 @@ describe('stream errors', () => {
     }
   });
 
-  test('a real U+FFFD split between two reads is accepted', async () => {
+  /**
+   * An auth get whose username holds a real U+FFFD (EF BF BD), sent in
+   * pieces cut at `cuts` (offsets from the character's first byte), with a
+   * pause between them so each piece is a read of its own. Returns the reply.
+   */
+  async function sendWithRealReplacementChar(id: string, cuts: number[]): Promise<Element> {
     const c = await RawClient.connect(yak.port);
     try {
       c.write(H);
-      const iq = Buffer.from("<iq type='get' id='ff'><query xmlns='jabber:iq:auth'><username>a\uFFFDb</username></query></iq>");
-      const cut = iq.indexOf(Buffer.from('\uFFFD')) + 2;
-      c.write(iq.subarray(0, cut));
-      await new Promise((r) => setTimeout(r, 50));
-      c.write(iq.subarray(cut));
-      const reply = await c.next();
-      assert.equal(reply.attrs.id, 'ff', `answered, not a stream error: ${reply.toString()}`);
-      assert.equal(reply.getChild('error')?.attrs.code, '401');
+      const iq = Buffer.from(`<iq type='get' id='${id}'><query xmlns='jabber:iq:auth'><username>a\uFFFDb</username></query></iq>`);
+      const at = iq.indexOf(Buffer.from('\uFFFD'));
+      let from = 0;
+      for (const cut of cuts) {
+        c.write(iq.subarray(from, at + cut));
+        from = at + cut;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      c.write(iq.subarray(from));
+      return await c.next();
     } finally {
       c.destroy();
     }
+  }
+
+  test('a real U+FFFD split between two reads is accepted', async () => {
+    const reply = await sendWithRealReplacementChar('ff', [2]);
+    assert.equal(reply.attrs.id, 'ff', `answered, not a stream error: ${reply.toString()}`);
+    assert.equal(reply.getChild('error')?.attrs.code, '401');
   });
 
   test('a real U+FFFD arriving one byte per read is accepted', async () => {
-    const c = await RawClient.connect(yak.port);
-    try {
-      c.write(H);
-      const iq = Buffer.from("<iq type='get' id='f3'><query xmlns='jabber:iq:auth'><username>a\uFFFDb</username></query></iq>");
-      const at = iq.indexOf(Buffer.from('\uFFFD'));
-      c.write(iq.subarray(0, at + 1));
-      for (const b of [at + 1, at + 2]) {
-        await new Promise((r) => setTimeout(r, 50));
-        c.write(iq.subarray(b, b + 1));
-      }
-      await new Promise((r) => setTimeout(r, 50));
-      c.write(iq.subarray(at + 3));
-      const reply = await c.next();
-      assert.equal(reply.attrs.id, 'f3', `answered, not a stream error: ${reply.toString()}`);
-    } finally {
-      c.destroy();
-    }
+    const reply = await sendWithRealReplacementChar('f3', [1, 2, 3]);
+    assert.equal(reply.attrs.id, 'f3', `answered, not a stream error: ${reply.toString()}`);
+    assert.equal(reply.getChild('error')?.attrs.code, '401');
   });
 
   test('a stanza of 64 KiB is accepted before login, one character more is not', async () => {
