@@ -317,6 +317,32 @@ test('flush waits for pending writes', async () => {
   await rm(root, { recursive: true });
 });
 
+test('list() never misses a long-name user whose file is being rewritten', async () => {
+  // A long name's owner is read from inside its file. A rewrite that
+  // shrinks the file writes the new bytes, then truncates: a read from the
+  // thread pool landing in between got junk after </xdb> and skipped the user.
+  const root = await tempRoot();
+  const store = new SpoolStore(root, { fsync: false });
+  const user = 'l'.repeat(300);
+  assert.equal(await store.create('localhost', user, { [NS_AUTH]: pw('x') }), true);
+  const status = (n: number): Record<string, Element> => ({ [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 's'.repeat(n)) });
+  let stop = false;
+  const writer = (async () => {
+    for (let i = 0; !stop; i++) {
+      await store.set('localhost', user, status(i % 2 === 0 ? 3000 : 10));
+      if (i % 16 === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+  })();
+  try {
+    for (let k = 0; k < 300; k++) assert.deepEqual(await store.list('localhost'), [user], `listing ${k}`);
+  } finally {
+    stop = true;
+    await writer;
+  }
+  await store.close();
+  await rm(root, { recursive: true });
+});
+
 test('unusual and very long usernames stay inside the host folder', async () => {
   const root = await tempRoot();
   const store = new SpoolStore(root);

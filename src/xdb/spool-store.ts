@@ -8,7 +8,7 @@
 // file in place. Parsed files are kept in an LRU cache that is only ever
 // set from what was read from disk or after a change became durable: it
 // never runs ahead of what a restart would find.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
@@ -294,7 +294,7 @@ export class SpoolStore implements Xdb {
     }
     const users: string[] = [];
     for (const name of names) {
-      const user = userFromFileName(name) ?? (isLongUserFileName(name) ? await this.longFileUser(dir, name) : undefined);
+      const user = userFromFileName(name) ?? (isLongUserFileName(name) ? this.longFileUser(dir, name) : undefined);
       if (user !== undefined) users.push(user);
     }
     return users.sort();
@@ -430,11 +430,16 @@ export class SpoolStore implements Xdb {
     if (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
   }
 
-  /** The username recorded in a long-name file, if it really belongs there. */
-  private async longFileUser(dir: string, name: string): Promise<string | undefined> {
+  /**
+   * The username recorded in a long-name file, if it really belongs there.
+   * Read synchronously, like every rewrite (journal.ts): a read on the
+   * thread pool could land between a shrinking rewrite's write and its
+   * truncation, see junk after </xdb> and leave the user out of the list.
+   */
+  private longFileUser(dir: string, name: string): string | undefined {
     const path = join(dir, name);
     try {
-      const { root } = parseDoc(await readFile(path, 'utf8'), path, this.log);
+      const { root } = parseDoc(readFileSync(path, 'utf8'), path, this.log);
       const user = root.attrs.user;
       if (user !== undefined && user !== '' && userFileName(user) === name) return user;
     } catch (err) {
