@@ -121,6 +121,25 @@ test('replay: the latest content of each file wins, deletions are done, a torn t
   await rm(root, { recursive: true });
 });
 
+test('replay makes its files durable like a checkpoint: one syncfs where the machine has it, else file by file', async () => {
+  const linux = { platform: 'linux', release: '6.1.0' } as const;
+  for (const [syncFs, expected] of [[linux, 'syncfs'], [false, 'fdatasync']] as const) {
+    const root = await tempRoot();
+    await mkdir(join(root, 'localhost'));
+    await writeFile(join(root, 'localhost', 'a.xml'), "<xdb><password xmlns='jab");
+    await writeFile(join(root, '.yak-journal.1'), Buffer.concat([encodeEntry('localhost/a.xml', doc('a')), encodeEntry('otherhost/b.xml', doc('b'))]));
+    const j = new Journal(root, { log: silentLogger, durable: true, syncFs });
+    const report = await j.open();
+    assert.equal(j.checkpointSync, expected);
+    assert.deepEqual(report.files, [join(root, 'localhost', 'a.xml'), join(root, 'otherhost', 'b.xml')]);
+    assert.equal(await readFile(join(root, 'localhost', 'a.xml'), 'utf8'), doc('a'));
+    assert.equal(await readFile(join(root, 'otherhost', 'b.xml'), 'utf8'), doc('b'));
+    assert.deepEqual(await listing(root), ['localhost', 'otherhost']);
+    await j.close();
+    await rm(root, { recursive: true });
+  }
+});
+
 test('replay stops at an entry whose checksum fails', async () => {
   const root = await tempRoot();
   const first = encodeEntry('localhost/a.xml', doc('a'));

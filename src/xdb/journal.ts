@@ -28,7 +28,7 @@
 // the header fields and the content, so a torn tail is recognized and
 // ignored (it was never acknowledged).
 import { createHash } from 'node:crypto';
-import { closeSync, constants, fdatasync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fdatasync, fstatSync, ftruncateSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -67,7 +67,7 @@ export interface JournalOptions {
   syncFs?: SyncFsOptions | false;
 }
 
-/** How the last checkpoint made its files durable. */
+/** How the last checkpoint or replay made its files durable. */
 export type CheckpointSync = 'syncfs' | 'fdatasync';
 
 /** Where a spool file lives: absolute path, folder, and path under the spool. */
@@ -152,16 +152,15 @@ function writeAllSync(fd: number, buf: Buffer, position: number | null): void {
  * Rewrites the file in place (no new inode), creating it if needed, and
  * returns its new size. `size` is what the file held before, if known:
  * ftruncate, which cost more than the write in measurements, is only done
- * when the file shrinks. `sync` (replay at startup only) also fdatasyncs it.
+ * when the file shrinks.
  */
-function writeInPlace(path: string, data: string, sync: boolean, size?: number): number {
+function writeInPlace(path: string, data: string, size?: number): number {
   const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
   try {
     const buf = Buffer.from(data, 'utf8');
     const before = size ?? fstatSync(fd).size;
     writeAllSync(fd, buf, 0);
     if (before > buf.length) ftruncateSync(fd, buf.length);
-    if (sync) fdatasyncSync(fd);
     return buf.length;
   } finally {
     closeSync(fd);
@@ -249,7 +248,7 @@ export class Journal {
     return this.isClosed;
   }
 
-  /** How the last checkpoint made its files durable (undefined before the first). */
+  /** How the last checkpoint or replay made its files durable (undefined before the first). */
   get checkpointSync(): CheckpointSync | undefined {
     return this.lastSync;
   }
@@ -295,7 +294,11 @@ export class Journal {
         latest.set(e.rel, e.data);
       }
     }
-    const dirs = new Set<string>();
+    // Written like a checkpoint's files, then made durable the same way:
+    // one syncfs where it can be trusted, not an fdatasync per file (3,000
+    // rewritten files took 2.0-2.4 s that way here, 0.25 s this way).
+    const replayed = { files: new Set<string>(), dirs: new Set<string>() };
+    const made = new Set<string>();
     for (const [rel, data] of latest) {
       const [dirName] = rel.split('/') as [string];
       const dir = join(this.root, dirName);
@@ -303,13 +306,19 @@ export class Journal {
       if (data === null) {
         unlinkIfThere(path);
       } else {
-        await mkdir(dir, { recursive: true, mode: 0o700 });
-        writeInPlace(path, data, this.durable);
+        if (!made.has(dir)) await mkdir(dir, { recursive: true, mode: 0o700 });
+        made.add(dir);
+        writeInPlace(path, data);
+        replayed.files.add(path);
       }
-      dirs.add(dir);
+      replayed.dirs.add(dir);
       report.files.push(path);
     }
-    if (this.durable) for (const dir of dirs) await syncDir(dir);
+    if (this.durable) {
+      await this.makeDurable(replayed);
+      // Host folders the replay made: durable before the journal goes.
+      await syncDir(this.root);
+    }
     for (const g of gens) await unlink(join(this.root, g.name));
     if (this.durable) await syncDir(this.root);
     report.generations = gens.length;
@@ -401,12 +410,12 @@ export class Journal {
     if (data === null) return unlinkIfThere(path);
     let written: number;
     try {
-      written = writeInPlace(path, data, false, size);
+      written = writeInPlace(path, data, size);
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;
       // The host folder went away under us: put it back (the checkpoint syncs it).
       mkdirSync(target.dir, { recursive: true, mode: 0o700 });
-      written = writeInPlace(path, data, false);
+      written = writeInPlace(path, data);
     }
     if (this.sizes.size >= SIZES_REMEMBERED) this.sizes.clear();
     this.sizes.set(path, written);
@@ -517,8 +526,8 @@ export class Journal {
     }
   }
 
-  /** The files and folders `gen` covered, on disk to stay. */
-  private async makeDurable(gen: Generation): Promise<void> {
+  /** The files and folders `gen` (or a replay) covered, on disk to stay. */
+  private async makeDurable(gen: Pick<Generation, 'files' | 'dirs'>): Promise<void> {
     if (this.syncFsOptions !== false) {
       const syncFs = await (this.syncFs ??= this.findSyncFs(this.syncFsOptions));
       if (syncFs) {
