@@ -22,6 +22,7 @@ import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
 import { AdminOps } from './admin/admin-ops.js';
 import { ControlSocket } from './admin/control-socket.js';
+import { lockSpool, type SpoolLock } from './xdb/spool-lock.js';
 
 export class StartupError extends Error {}
 
@@ -43,6 +44,8 @@ export class YakServer {
   private stopping: Promise<void> | undefined;
   private readonly context: C2sContext;
   private control: ControlSocket | undefined;
+  /** Held from before the journal replay until the store is closed. */
+  private spoolLock: SpoolLock | undefined;
   private readonly limits: AddressLimits;
   /** Connections under karma, for the shared heartbeat. */
   private readonly karmaConnections = new Set<Connection>();
@@ -80,7 +83,10 @@ export class YakServer {
     if (config.pidfile) await acquirePidfile(config.pidfile);
     try {
       await server.prepareSpool();
-      // Before any recovery: a spool another server is using must be left alone.
+      // Before any recovery: a spool another process is using must be left alone.
+      server.spoolLock = await lockSpool(config.spool).catch((err: Error) => {
+        throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
+      });
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => {
         throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
       });
@@ -90,6 +96,7 @@ export class YakServer {
       if (err instanceof ListenError) err = new StartupError(err.message);
       await server.closeListeners();
       await server.control?.close();
+      await server.spoolLock?.release();
       if (config.pidfile) await releasePidfile(config.pidfile);
       throw err;
     }
@@ -243,6 +250,7 @@ export class YakServer {
       // Peers that did not answer our </stream:stream> are not waited for.
       for (const s of this.sockets) s.destroy();
       await listenersClosed;
+      await this.spoolLock?.release();
       if (this.config.pidfile) await releasePidfile(this.config.pidfile);
       if (flushed !== undefined) {
         throw new Error(`spool files not all written (${(flushed as Error).message}); the journal keeps the changes and the next start replays them`, { cause: flushed });

@@ -1,7 +1,8 @@
 // The jabberd command line as an admin meets it (SPEC section 7): it
 // refuses to start, with a message naming the element or file and the
 // problem, on a missing or malformed config, an invalid port, an unusable
-// spool, a port in use or a pidfile naming a live process; --check prints
+// spool, a spool another process holds, a port in use or a pidfile naming
+// a live process; --check prints
 // what would run; SIGTERM ends every stream with </stream:stream> and exits 0.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,7 @@ import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { bundledConfigText, runJabberd, startDaemon, type Daemon, type RunResult } from './helpers/daemon.js';
 import { authIq, registerIq } from './helpers/yak.js';
+import { lockSpool } from '../src/xdb/spool-lock.js';
 
 let dir: string;
 
@@ -79,6 +81,20 @@ describe('jabberd refuses to start', { timeout: 25_000 }, () => {
     const spool = path.join(plainFile, 'spool');
     const file = await configFile('spool.xml', bundledConfigText());
     assertRefused(await runJabberd(['-c', file, '-s', spool]), `<spool>${spool}</spool>`);
+  });
+
+  test('on a spool another process holds, naming <spool>, and leaves its files alone', async () => {
+    // What a second server, or jabberctl, starting at the same moment finds.
+    const spool = path.join(dir, 'held-spool');
+    const lock = await lockSpool(spool);
+    try {
+      await writeFile(path.join(spool, '.yak-journal.1'), 'not replayed while held');
+      const file = await configFile('held.xml', bundledConfigText());
+      assertRefused(await runJabberd(['-c', file, '-s', spool]), `<spool>${spool}</spool>`, 'another Yak');
+      assert.equal(await readFile(path.join(spool, '.yak-journal.1'), 'utf8'), 'not replayed while held');
+    } finally {
+      await lock.release();
+    }
   });
 
   test('on a port in use, naming the listener', async () => {

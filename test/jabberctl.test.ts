@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal.js';
+import { lockSpool } from '../src/xdb/spool-lock.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 
 const JABBERCTL = fileURLToPath(new URL('../src/cli/jabberctl.js', import.meta.url));
@@ -85,6 +86,18 @@ describe('jabberctl without a running server', () => {
     assert.match(empty.stderr, /password must not be empty/);
     assert.equal((await jabberctl(spool, ['frobnicate'])).code, 2);
     assert.equal((await jabberctl(spool, [])).code, 2);
+  });
+
+  test('refuses, changing nothing, while another process holds the spool (a server starting)', async () => {
+    const lock = await lockSpool(spool);
+    try {
+      const r = await jabberctl(spool, ['adduser', 'held@localhost'], 'pw\n');
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^jabberctl: another Yak \(a server, or jabberctl\) is using this spool$/m);
+    } finally {
+      await lock.release();
+    }
+    assert.equal((await jabberctl(spool, ['list', 'localhost'])).stdout.includes('held\n'), false);
   });
 
   test('check reports every unparsable spool file with its reason', async () => {

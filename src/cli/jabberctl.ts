@@ -15,6 +15,7 @@ import { SessionManager } from '../jsm/session-manager.js';
 import { MODULES } from '../jsm/modules/index.js';
 import { silentLogger } from '../log.js';
 import { SpoolStore } from '../xdb/spool-store.js';
+import { lockSpool } from '../xdb/spool-lock.js';
 import { readSecret } from './read-secret.js';
 
 class UsageError extends Error {}
@@ -40,13 +41,22 @@ function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply
   });
 }
 
-/** No server: run the same operations here, on the spool directly. */
+/**
+ * No server: run the same operations here, on the spool directly, holding
+ * its lock (a server starting meanwhile, or another jabberctl, is refused,
+ * and so are we while one of them holds it).
+ */
 async function locally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
-  const xdb = new SpoolStore(config.spool, { log: silentLogger });
-  const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
-  const reply = await runControl(ops, req);
-  await xdb.close();
-  return reply;
+  const lock = await lockSpool(config.spool);
+  try {
+    const xdb = new SpoolStore(config.spool, { log: silentLogger });
+    const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
+    const reply = await runControl(ops, req);
+    await xdb.close();
+    return reply;
+  } finally {
+    await lock.release();
+  }
 }
 
 async function run(config: YakConfig, req: ControlRequest): Promise<unknown> {
