@@ -3,72 +3,81 @@
 // on the spool itself: two stores on one spool would replay each other's
 // journal and interleave rewrites of the same file.
 //
-// The lock is a Linux abstract unix socket. Binding a name that a live
-// process holds fails at once (EADDRINUSE), and the kernel frees the name
-// when its process ends, however it ends: a crash leaves nothing stale, so
-// there is no check-then-remove for two starting processes to race on
-// (the control socket's file alone had that window). The name is a random
-// id kept in the spool (SPOOL/.yak-lock-id, mode 0600): only who can read
-// the spool can learn it, so nobody else can squat it to keep Yak from
-// starting. Abstract names belong to a network namespace: processes in
-// separate namespaces (containers) sharing a spool do not see each
-// other's lock. Other systems have no abstract sockets and get no lock.
-import { randomBytes } from 'node:crypto';
-import { link, mkdir, readFile, unlink, writeFile } from 'node:fs/promises';
-import net from 'node:net';
+// The lock is flock(2) on SPOOL/.yak-lock. Taking it fails (after a
+// second's wait) while another process holds it, and the kernel frees it
+// when its holder ends, however it ends: a crash leaves nothing stale, so
+// there is no check-then-remove for two starting processes to race on (the
+// control socket's file alone had that window). The file is in the spool,
+// so only who may write the spool can take the lock and keep Yak from
+// starting. Node has no flock binding: util-linux's flock(1) takes the
+// lock and hands it to a `cat` reading a pipe from this process. When this
+// process ends, even by SIGKILL, the pipe closes, cat exits, the lock is free.
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { errCode } from '../util/err-code.js';
 
-export const LOCK_ID_FILE = '.yak-lock-id';
-const ID = /^[0-9a-f]{32}$/;
+export const LOCK_FILE = '.yak-lock';
+/**
+ * How long a taker waits for a holder to let go. A holder that just died
+ * frees the lock a moment later, when its helper sees the pipe close: a
+ * server restarted at once after a crash must not be refused for that.
+ */
+const WAIT_S = 1;
+/** flock's exit status when another process still holds the lock (EX_TEMPFAIL). */
+const BUSY = 75;
+/** The shell's exit status for a command it cannot find (no flock here). */
+const NOT_FOUND = 127;
+const LOCKED = 'locked\n';
+/** Run by /bin/sh with the lock file as $0. */
+const HELPER = `trap '' TERM INT HUP; exec flock --exclusive --wait ${WAIT_S} --conflict-exit-code ${BUSY} "$0" /bin/sh -c 'echo locked; exec cat'`;
 
 /** The spool is held by another live process. */
 export class SpoolBusyError extends Error {}
 
 export interface SpoolLock {
+  /** False where no flock(1) could be run: nothing is locked. */
+  readonly held: boolean;
   release(): Promise<void>;
-}
-
-/** The spool's lock id, made (atomically: whole, or someone else's) if there is none yet. */
-async function lockId(spool: string): Promise<string> {
-  const file = path.join(spool, LOCK_ID_FILE);
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const id = (await readFile(file, 'utf8')).trim();
-      if (ID.test(id)) return id;
-      throw new Error(`${file} does not hold a lock id; remove it while no Yak runs on this spool`);
-    } catch (err) {
-      if (errCode(err) !== 'ENOENT' || attempt > 0) throw err;
-    }
-    // Written under a name of its own, then linked: the id file appears
-    // whole or not at all, and of two racing processes exactly one link wins.
-    const temp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
-    await writeFile(temp, randomBytes(16).toString('hex') + '\n', { mode: 0o600 });
-    try {
-      await link(temp, file);
-    } catch (err) {
-      if (errCode(err) !== 'EEXIST') throw err;
-    } finally {
-      await unlink(temp);
-    }
-  }
 }
 
 /** Holds the spool for this process; throws SpoolBusyError when another one does. */
 export async function lockSpool(spool: string): Promise<SpoolLock> {
-  if (process.platform !== 'linux') return { release: async () => undefined };
   await mkdir(spool, { recursive: true, mode: 0o700 });
-  const id = await lockId(spool);
-  // Nothing is served: a connection (from anyone who learnt the id) is dropped.
-  const holder = net.createServer((conn) => conn.destroy());
-  await new Promise<void>((resolve, reject) => {
-    holder.once('error', (err) => {
-      if (errCode(err) === 'EADDRINUSE') reject(new SpoolBusyError('another Yak (a server, or jabberctl) is using this spool'));
-      else reject(err);
+  const file = path.join(spool, LOCK_FILE);
+  // Made here, owner only, rather than by flock with the umask's mode.
+  await writeFile(file, '', { flag: 'a', mode: 0o600 });
+  // The helper ignores the signals a terminal or a service manager sends
+  // the whole group at a stop (ignored signals stay ignored across exec):
+  // it must hold the lock until this process has finished its shutdown.
+  const child = spawn('/bin/sh', ['-c', HELPER, file], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const outcome = await new Promise<'locked' | 'missing' | Error>((resolve) => {
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      if (out === LOCKED) resolve('locked');
     });
-    holder.listen({ path: `\0yak-spool-${id}` }, resolve);
+    child.once('error', (err) => resolve(errCode(err) === 'ENOENT' ? 'missing' : err));
+    child.once('exit', (code) => {
+      if (code === BUSY) resolve(new SpoolBusyError('another Yak (a server, or jabberctl) is using this spool'));
+      else if (code === NOT_FOUND) resolve('missing');
+      else resolve(new Error(`cannot lock ${file}: ${stderr.trim() || `flock exited with ${code}`}`));
+    });
   });
-  // The lock alone must not keep a finished process alive.
-  holder.unref();
-  return { release: () => new Promise<void>((resolve) => holder.close(() => resolve())) };
+  if (outcome === 'missing') return { held: false, release: async () => undefined };
+  if (outcome instanceof Error) throw outcome;
+  // The holder must not keep a finished process alive; release() ends it.
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref(): void }).unref();
+  child.unref();
+  return {
+    held: true,
+    release: async () => {
+      child.ref(); // the wait for its exit must keep this process alive
+      child.stdin.end();
+      await exited;
+    },
+  };
 }
