@@ -9,6 +9,8 @@ import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from
 import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { zerokHash } from '../src/util/hash.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/spool14/localhost/dj.xml', import.meta.url));
 
@@ -404,6 +406,31 @@ test('setSoon: visible at once, on disk after flush, folded into the next durabl
     await store.flush();
     await assert.rejects(stat(file), /ENOENT/, 'a removed user is not brought back');
   } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+});
+
+test('a stop that cannot write deferred changes says they are lost', async () => {
+  const root = await tempRoot();
+  const lines: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
+      done();
+    },
+  });
+  const store = new SpoolStore(root, { log: pino({ level: 'info' }, sink) });
+  try {
+    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+    await store.flush(); // the first generation is gone; the next one cannot be made:
+    await mkdir(join(root, '.yak-journal.2'));
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
+    await store.close();
+    const lost = lines.find((l) => l.level === 50 && String(l.msg).includes('could not be written before the stop'));
+    assert.ok(lost, JSON.stringify(lines));
+    assert.equal(lost.users, 1);
+  } finally {
+    await store.close().catch(() => undefined);
     await rm(root, { recursive: true, force: true });
   }
 });

@@ -317,6 +317,8 @@ export class SpoolStore implements Xdb {
       // keeps that change for the next start, which may already be running.
       clearTimeout(this.soonTimer);
       this.soonTimer = undefined;
+      // What never reached the journal is not kept: say so, not "will retry".
+      if (this.dirty.size > 0) this.log.error({ users: this.dirty.size }, 'deferred spool changes (such as logout times) could not be written before the stop; they are lost');
       await this.journal.close();
     }
   }
