@@ -87,7 +87,7 @@ export class YakServer {
       server.spoolLock = await lockSpool(config.spool).catch((err: Error) => {
         throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
       });
-      if (!server.spoolLock.held) opts.log.warn({ spool: config.spool }, 'no flock(1) here: the spool is not locked against a second Yak');
+      if (!server.spoolLock.held) opts.log.warn({ spool: config.spool, why: server.spoolLock.why }, 'the spool is not locked against a second Yak');
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => {
         throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
       });

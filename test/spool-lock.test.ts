@@ -2,7 +2,7 @@
 // spool, and nothing stale when a holder dies.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -73,14 +73,22 @@ test('the lock outlives a SIGTERM to the whole group while its holder shuts down
   await rm(root, { recursive: true });
 });
 
-test('without flock(1) the lock says it holds nothing', async () => {
+test('where flock cannot lock (missing, or a file system without locks) nothing is locked, and why is said', async () => {
   const root = await tempRoot();
+  const bin = join(root, 'bin');
+  await mkdir(bin);
   const path = process.env.PATH;
-  process.env.PATH = root; // no flock in there
   try {
-    const lock = await lockSpool(root);
-    assert.equal(lock.held, false);
-    await lock.release();
+    process.env.PATH = bin; // no flock in there
+    const missing = await lockSpool(join(root, 'a'));
+    assert.equal(missing.held, false);
+    assert.equal(missing.why, 'no flock(1) here');
+    await missing.release();
+    // What flock says on an NFS mount without a lock daemon.
+    await writeFile(join(bin, 'flock'), '#!/bin/sh\necho "flock: $6: No locks available" >&2\nexit 1\n', { mode: 0o755 });
+    const unlockable = await lockSpool(join(root, 'b'));
+    assert.equal(unlockable.held, false);
+    assert.match(unlockable.why ?? '', /^flock failed: flock: .*\.yak-lock: No locks available$/);
   } finally {
     process.env.PATH = path;
   }

@@ -15,7 +15,6 @@
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { errCode } from '../util/err-code.js';
 
 export const LOCK_FILE = '.yak-lock';
 /**
@@ -36,8 +35,10 @@ const HELPER = `trap '' TERM INT HUP; exec flock --exclusive --wait ${WAIT_S} --
 export class SpoolBusyError extends Error {}
 
 export interface SpoolLock {
-  /** False where no flock(1) could be run: nothing is locked. */
+  /** False where flock could not lock (see `why`): nothing is locked. */
   readonly held: boolean;
+  /** Why nothing is locked, when it is not. */
+  readonly why?: string;
   release(): Promise<void>;
 }
 
@@ -53,21 +54,24 @@ export async function lockSpool(spool: string): Promise<SpoolLock> {
   const child = spawn('/bin/sh', ['-c', HELPER, file], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const outcome = await new Promise<'locked' | 'missing' | Error>((resolve) => {
+  // 'locked', a SpoolBusyError, or why flock could not lock at all.
+  const outcome = await new Promise<'locked' | SpoolBusyError | string>((resolve) => {
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       if (out === LOCKED) resolve('locked');
     });
-    child.once('error', (err) => resolve(errCode(err) === 'ENOENT' ? 'missing' : err));
+    child.once('error', (err) => resolve(`cannot run /bin/sh: ${err.message}`));
     child.once('exit', (code) => {
       if (code === BUSY) resolve(new SpoolBusyError('another Yak (a server, or jabberctl) is using this spool'));
-      else if (code === NOT_FOUND) resolve('missing');
-      else resolve(new Error(`cannot lock ${file}: ${stderr.trim() || `flock exited with ${code}`}`));
+      else if (code === NOT_FOUND) resolve('no flock(1) here');
+      else resolve(`flock failed: ${stderr.trim() || `exit status ${code}`}`);
     });
   });
-  if (outcome === 'missing') return { held: false, release: async () => undefined };
-  if (outcome instanceof Error) throw outcome;
+  if (outcome instanceof SpoolBusyError) throw outcome;
+  // A file system without locks (some network ones) must not keep the
+  // spool from being used: the caller says that nothing is locked.
+  if (outcome !== 'locked') return { held: false, why: outcome, release: async () => undefined };
   // The holder must not keep a finished process alive; release() ends it.
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref(): void }).unref();
