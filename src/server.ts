@@ -88,6 +88,7 @@ export class YakServer {
         throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
       });
       if (!server.spoolLock.held) opts.log.warn({ spool: config.spool, why: server.spoolLock.why }, 'the spool is not locked against a second Yak');
+      void server.spoolLock.lost.then(() => opts.log.error({ spool: config.spool }, 'the spool lock was lost (its flock helper ended); a second Yak could now start on this spool'));
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => {
         throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
       });

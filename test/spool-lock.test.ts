@@ -2,6 +2,7 @@
 // spool, and nothing stale when a holder dies.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +13,22 @@ import { LOCK_FILE, lockSpool, SpoolBusyError, type SpoolLock } from '../src/xdb
 
 const LOCK_MODULE = fileURLToPath(new URL('../src/xdb/spool-lock.js', import.meta.url));
 const tempRoot = (): Promise<string> => mkdtemp(join(tmpdir(), 'yak-lock-'));
+
+/** Pids of the processes whose command line and parent pid pass `match` (from /proc). */
+function processes(match: (cmd: string, ppid: number) => boolean): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ').trim();
+      const ppid = Number(readFileSync(`/proc/${d}/stat`, 'utf8').replace(/^.*\) /s, '').split(' ')[1]);
+      if (match(cmd, ppid)) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
 
 test('a second holder is refused until the first lets go; other spools are not affected', async () => {
   const root = await tempRoot();
@@ -28,6 +45,25 @@ test('a second holder is refused until the first lets go; other spools are not a
   assert.equal(await readFile(join(a, LOCK_FILE), 'utf8'), '');
   assert.equal((await stat(join(a, LOCK_FILE))).mode & 0o777, 0o600);
   assert.deepEqual(await readdir(a), [LOCK_FILE]);
+  await rm(root, { recursive: true });
+});
+
+test('a lock whose helper is killed says it is lost, and release() still returns', async () => {
+  const root = await tempRoot();
+  const lock = await lockSpool(root);
+  let lost = false;
+  void lock.lost.then(() => (lost = true));
+  const [flock, ...others] = processes((cmd) => cmd.startsWith('flock ') && cmd.includes(root));
+  assert.equal(others.length, 0, `one flock helper for ${root}`);
+  // Its cat holds the lock with it; once cat is gone, flock ends too.
+  const [cat] = processes((_cmd, ppid) => ppid === flock);
+  process.kill(cat!, 'SIGKILL');
+  // The helper does not keep a process alive: a timer does, meanwhile.
+  await Promise.race([lock.lost, sleep(5000)]);
+  assert.equal(lost, true);
+  await lock.release();
+  const next = await lockSpool(root);
+  await next.release();
   await rm(root, { recursive: true });
 });
 

@@ -39,8 +39,12 @@ export interface SpoolLock {
   readonly held: boolean;
   /** Why nothing is locked, when it is not. */
   readonly why?: string;
+  /** Settles if the lock goes before release() (its helper was killed). */
+  readonly lost: Promise<void>;
   release(): Promise<void>;
 }
+
+const never = new Promise<void>(() => undefined);
 
 /** Holds the spool for this process; throws SpoolBusyError when another one does. */
 export async function lockSpool(spool: string): Promise<SpoolLock> {
@@ -71,14 +75,19 @@ export async function lockSpool(spool: string): Promise<SpoolLock> {
   if (outcome instanceof SpoolBusyError) throw outcome;
   // A file system without locks (some network ones) must not keep the
   // spool from being used: the caller says that nothing is locked.
-  if (outcome !== 'locked') return { held: false, why: outcome, release: async () => undefined };
-  // The holder must not keep a finished process alive; release() ends it.
+  if (outcome !== 'locked') return { held: false, why: outcome, lost: never, release: async () => undefined };
+  let releasing = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  // A helper killed meanwhile closed its end: ending ours must not throw.
+  child.stdin.on('error', () => undefined);
+  // The holder must not keep a finished process alive; release() ends it.
   for (const s of [child.stdin, child.stdout, child.stderr]) (s as unknown as { unref(): void }).unref();
   child.unref();
   return {
     held: true,
+    lost: exited.then(() => (releasing ? never : undefined)),
     release: async () => {
+      releasing = true;
       child.ref(); // the wait for its exit must keep this process alive
       child.stdin.end();
       await exited;
