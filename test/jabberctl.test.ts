@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { startDaemon } from './helpers/daemon.js';
 
 const JABBERCTL = fileURLToPath(new URL('../src/cli/jabberctl.js', import.meta.url));
 
@@ -179,5 +180,28 @@ describe('jabberctl while the server runs', () => {
     for (let i = 0; i < 5; i++) assert.ok(list.includes(`bulk${i}`), `bulk${i} missing`);
     for (let i = 0; i < 5; i++) (await loginUser(yak, `bulk${i}`, `pw${i}`)).socket.destroy();
     assert.equal((await jabberctl(yak.spool, ['check'])).code, 0);
+  });
+});
+
+describe('a spool path too long for a Unix socket address', { timeout: 25_000 }, () => {
+  test('the server makes its control socket in the spool, nowhere else, and jabberctl reaches it', async () => {
+    const base = await mkdtemp(path.join(os.tmpdir(), 'yak-deep-'));
+    const parent = path.join(base, 'x'.repeat(60));
+    const spool = path.join(parent, 'y'.repeat(60), 'spool');
+    assert.ok(Buffer.byteLength(path.join(spool, '.jabberctl.sock')) > 107);
+    const daemon = await startDaemon({ spool });
+    try {
+      // The daemon holds the spool's lock: only through its socket can this succeed.
+      const r = await jabberctl(spool, ['adduser', 'deep@localhost'], 'pw\n');
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal((await jabberctl(spool, ['list', 'localhost'])).stdout, 'deep\n');
+      assert.ok((await readdir(spool)).includes('.jabberctl.sock'));
+      // No socket under a name cut short in a folder above the spool.
+      assert.deepEqual(await readdir(parent), ['y'.repeat(60)]);
+      assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+    } finally {
+      await daemon.dispose();
+      await rm(base, { recursive: true, force: true });
+    }
   });
 });

@@ -9,6 +9,7 @@ import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../log.js';
 import { AdminError, type AdminOps } from './admin-ops.js';
+import { withSocketAddress } from './socket-address.js';
 
 export const CONTROL_SOCKET_NAME = '.jabberctl.sock';
 
@@ -51,14 +52,18 @@ export async function runControl(ops: AdminOps, req: ControlRequest): Promise<Co
 
 /** True when a live server answers on the socket. */
 export function socketIsLive(file: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect(file);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
+  return withSocketAddress(
+    file,
+    (address) =>
+      new Promise((resolve) => {
+        const s = net.connect(address);
+        s.once('connect', () => {
+          s.destroy();
+          resolve(true);
+        });
+        s.once('error', () => resolve(false));
+      }),
+  );
 }
 
 export class ControlSocket {
@@ -73,12 +78,22 @@ export class ControlSocket {
     if (await socketIsLive(file)) throw new Error(`${file}: another server is using this spool`);
     await unlink(file).catch(() => undefined);
     const server = net.createServer((conn) => serve(conn, ops, log));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(file, () => resolve());
+    await withSocketAddress(
+      file,
+      (address) =>
+        new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(address, () => resolve());
+        }),
+    );
+    const control = new ControlSocket(server, file);
+    // A socket that is not the owner's alone must not stay (nor keep a
+    // failed start's process alive).
+    await chmod(file, 0o600).catch(async (err: unknown) => {
+      await control.close();
+      throw err;
     });
-    await chmod(file, 0o600);
-    return new ControlSocket(server, file);
+    return control;
   }
 
   async close(): Promise<void> {

@@ -9,6 +9,7 @@ import net from 'node:net';
 import { Command } from 'commander';
 import { AdminOps, type CheckReport, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
+import { withSocketAddress } from '../admin/socket-address.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
 import { SessionManager } from '../jsm/session-manager.js';
@@ -17,13 +18,23 @@ import { silentLogger } from '../log.js';
 import { SpoolStore } from '../xdb/spool-store.js';
 import { lockSpool } from '../xdb/spool-lock.js';
 import { readSecret } from './read-secret.js';
+import { errCode } from '../util/err-code.js';
 
 class UsageError extends Error {}
 
 /** Sends the request to a running server; undefined when none is listening. */
 function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply | undefined> {
+  return withSocketAddress(controlSocketPath(config.spool), (address) => ask(address, req)).catch((err: unknown) => {
+    // A long spool path is reached through its folder: no folder, no server.
+    if (errCode(err) === 'ENOENT') return undefined;
+    throw err;
+  });
+}
+
+/** One request, and its reply, over the socket at `address`. */
+function ask(address: string, req: ControlRequest): Promise<ControlReply | undefined> {
   return new Promise((resolve, reject) => {
-    const sock = net.connect(controlSocketPath(config.spool));
+    const sock = net.connect(address);
     let buf = '';
     sock.setEncoding('utf8');
     sock.once('connect', () => sock.write(JSON.stringify(req) + '\n'));
