@@ -84,14 +84,10 @@ export class YakServer {
     try {
       await server.prepareSpool();
       // Before any recovery: a spool another process is using must be left alone.
-      server.spoolLock = await lockSpool(config.spool).catch((err: Error) => {
-        throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
-      });
+      server.spoolLock = await lockSpool(config.spool).catch((err: Error) => server.spoolFailure(err));
       if (!server.spoolLock.held) opts.log.warn({ spool: config.spool, why: server.spoolLock.why }, 'the spool is not locked against a second Yak');
       void server.spoolLock.lost.then(() => opts.log.error({ spool: config.spool }, 'the spool lock was lost (its flock helper ended); a second Yak could now start on this spool'));
-      server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => {
-        throw new StartupError(`<spool>${config.spool}</spool>: ${err.message}`);
-      });
+      server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => server.spoolFailure(err));
       await server.recoverSpool();
       for (const spec of server.listenSpecs()) await server.listen(spec);
     } catch (err) {
@@ -156,11 +152,14 @@ export class YakServer {
     }
   }
 
+  /** A startup step on the spool failed: the message names the <spool>. */
+  private spoolFailure(err: Error): never {
+    throw new StartupError(`<spool>${this.config.spool}</spool>: ${err.message}`);
+  }
+
   /** Finishes what a crash interrupted: replays the journal, removes temp files of older versions. */
   private async recoverSpool(): Promise<void> {
-    const replay = await this.xdb.open().catch((err: Error) => {
-      throw new StartupError(`<spool>${this.config.spool}</spool>: ${err.message}`);
-    });
+    const replay = await this.xdb.open().catch((err: Error) => this.spoolFailure(err));
     if (replay.generations > 0) {
       this.log.warn({ generations: replay.generations, files: replay.files.length }, 'replayed the spool journal left by a crash');
     }
