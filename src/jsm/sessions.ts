@@ -73,6 +73,11 @@ export class SessionRegistry {
     return [...(this.byBare.get(bare) ?? [])];
   }
 
+  /** Whether the bare JID has any session (available or not). */
+  has(bare: string): boolean {
+    return this.byBare.has(bare);
+  }
+
   find(bare: string, resource: string): Session | undefined {
     return this.byBare.get(bare)?.find((s) => s.resource === resource);
   }

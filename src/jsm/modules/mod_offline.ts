@@ -15,18 +15,19 @@ const NS_EVENT = 'jabber:x:event';
 export const DEFAULT_OFFLINE_LIMIT = 1000;
 
 /** <mod_offline><limit>N</limit></mod_offline> in the jsm config (Yak extension). */
-function limitOf(api: ModuleApi): number {
+export function offlineLimit(api: ModuleApi): number {
   const text = api.config.jsm.raw.getChild('mod_offline')?.getChildText('limit')?.trim();
   const n = text ? Number(text) : DEFAULT_OFFLINE_LIMIT;
   return Number.isInteger(n) && n > 0 ? n : DEFAULT_OFFLINE_LIMIT;
 }
 
-function storable(m: Element): boolean {
+export function storable(m: Element): boolean {
   const type = m.attrs.type ?? 'normal';
   return type === 'normal' || type === 'chat' || type === 'error';
 }
 
-async function store(api: ModuleApi, d: Delivery, limit: number): Promise<void> {
+/** Stores a message for later (stamped); throws 503 'Offline Storage Full' over the limit. mod_filter's <offline/> uses it too. */
+export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): Promise<void> {
   const { stanza, to } = d;
   const m = stanza.clone();
   m.children.push(new Element('x', { xmlns: NS_DELAY, from: to.bare, stamp: legacyStamp() }, ['Offline Storage']));
@@ -89,14 +90,14 @@ async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
 export const modOffline: JsmModule = {
   name: 'mod_offline',
   setup(api) {
-    const limit = limitOf(api);
+    const limit = offlineLimit(api);
     api.on('offline', async (d) => {
       if (d.stanza.name !== 'message') return 'pass';
       // Headlines are news of the moment: nobody wants them later (RFC 3921 2.1.1).
       if (d.stanza.attrs.type === 'headline') return 'handled';
       if (!storable(d.stanza)) return 'pass';
       if (!(await api.xdb.exists(d.to.host, d.to.user!))) return 'pass';
-      await store(api, d, limit);
+      await storeOffline(api, d, limit);
       return 'handled';
     });
     api.on('session-deliverable', (s) => deliverStored(api, s));
