@@ -1,7 +1,8 @@
 // SIGHUP: what a running server takes from a re-read jabber.xml. Only
 // settings that are read at the moment of use can change safely; hosts,
 // listeners, TLS keys, the spool, the module list and the module-specific
-// options read at startup (0k sequences, offline limit) need a restart.
+// options read at startup (0k sequences, offline limit, filter rules) need a
+// restart.
 import type { YakConfig } from './types.js';
 
 export interface ReloadResult {
@@ -32,6 +33,7 @@ export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
     ['modules (<load>)', live.jsm.modules, fresh.jsm.modules],
     ['<mod_auth_0k>', live.jsm.zerokSequences, fresh.jsm.zerokSequences],
     ['<mod_offline>', live.jsm.raw.getChild('mod_offline')?.toString(), fresh.jsm.raw.getChild('mod_offline')?.toString()],
+    ['<filter>', live.jsm.raw.getChild('filter')?.toString(), fresh.jsm.raw.getChild('filter')?.toString()],
     ['pidfile', live.pidfile, fresh.pidfile],
   ];
   for (const [name, a, b] of fixed) if (!same(a, b)) needsRestart.push(name);

@@ -8,6 +8,7 @@ import { modAuthDigest } from './mod_auth_digest.js';
 import { modAuthPlain } from './mod_auth_plain.js';
 import { modBrowse } from './mod_browse.js';
 import { modEcho } from './mod_echo.js';
+import { modFilter } from './mod_filter.js';
 import { modLast } from './mod_last.js';
 import { modLog } from './mod_log.js';
 import { modOffline } from './mod_offline.js';
@@ -38,6 +39,7 @@ export const MODULES: ReadonlyMap<string, JsmModule> = new Map(
     modAnnounce,
     modAdmin,
     modAgents,
+    modFilter,
     modLog,
   ].map((m) => [m.name, m]),
 );

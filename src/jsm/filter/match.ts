@@ -1,0 +1,73 @@
+// Whether a jabber:iq:filter rule matches a stanza. Each kind of condition
+// in a rule must hold; several of one kind match if any one does (1.4 ran
+// them through one shared flag, which let a failing <unavailable/> after a
+// matching <from> still fire the rule).
+import type { Jid } from '../../jid.js';
+import type { Element } from '../../xml/element.js';
+import { findItem } from '../roster.js';
+import type { ConditionName, FilterRule } from './rules.js';
+
+/** What the conditions look at, gathered once per stanza. */
+export interface StanzaFacts {
+  stanza: Element;
+  /** The address the stanza was sent to (prepared). */
+  to: Jid;
+  from: Jid;
+  /** No session of the user takes a message for the bare JID. */
+  unavailable: boolean;
+  /** The <show> of the session the stanza is for, if any. */
+  show: string | undefined;
+  /** The user's roster; only read when a rule asks (see needsRoster). */
+  roster: Element | undefined;
+}
+
+/** Whether the rule can apply to this kind of stanza at all. */
+export function appliesTo(rule: FilterRule, stanza: Element): boolean {
+  return stanza.name === 'iq' ? rule.forIq : rule.forMessage;
+}
+
+export function needsRoster(rule: FilterRule): boolean {
+  return rule.conditions.has('roster') || rule.conditions.has('group');
+}
+
+const sameText = (a: string | undefined, b: string): boolean =>
+  a !== undefined && b !== '' && a.trim().toLowerCase() === b.toLowerCase();
+
+function holds(name: ConditionName, texts: string[], rule: FilterRule, f: StanzaFacts): boolean {
+  const { stanza, to, from } = f;
+  switch (name) {
+    case 'unavailable':
+      return f.unavailable;
+    case 'from':
+      return rule.from.includes(from.bare);
+    case 'resource':
+      return texts.some((t) => sameText(to.resource, t));
+    case 'subject':
+    case 'body':
+      return texts.some((t) => sameText(stanza.getChildText(name), t));
+    case 'show':
+      return f.show !== undefined && texts.includes(f.show);
+    case 'type':
+      return texts.includes(stanza.attrs.type ?? 'normal');
+    case 'ns': {
+      const ns = stanza.elements[0]?.attrs.xmlns;
+      return ns !== undefined && texts.includes(ns);
+    }
+    case 'roster':
+      return rosterItem(f) !== undefined;
+    case 'group':
+      return rosterItem(f)?.getChildren('group').some((g) => texts.includes(g.text())) ?? false;
+  }
+}
+
+/** The sender's item in the user's roster, as the user sees it (hidden items are bookkeeping of requests). */
+function rosterItem(f: StanzaFacts): Element | undefined {
+  const item = f.roster && findItem(f.roster, f.from.bare);
+  return item?.attrs.hidden === undefined ? item : undefined;
+}
+
+/** True when every kind of condition in the rule holds (a rule without conditions matches everything). */
+export function matches(rule: FilterRule, f: StanzaFacts): boolean {
+  for (const [name, texts] of rule.conditions) if (!holds(name, texts, rule, f)) return false;
+  return true;
+}

@@ -1,0 +1,170 @@
+// jabber:iq:filter (SPEC section 8, jabberd 1.4's mod_filter): rules a user
+// stores on the server for the messages and iq requests that reach them,
+// online or not: reply, bounce, retype, forward or store offline. The
+// conditions, actions and wire forms are 1.4's; src/jsm/filter/ says where
+// Yak does better, and the README has the whole behaviour.
+import { Element } from '../../xml/element.js';
+import { NS_AUTH } from '../../xdb/xdb.js';
+import type { Delivery, JsmModule, ModuleApi, Outcome } from '../api.js';
+import { iqResult, isRequest } from '../iq.js';
+import { readRoster } from '../roster.js';
+import { answerable } from '../router.js';
+import { errorReply, stanzaError } from '../stanza-errors.js';
+import { filterConfig, TRUSTED_RULES } from '../filter/config.js';
+import { autoReply, cameBack, forwardCopies } from '../filter/envelope.js';
+import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
+import { NS_FILTER, parseRule, parseRules, type FilterRule } from '../filter/rules.js';
+import { offlineLimit, storable, storeOffline } from './mod_offline.js';
+
+const NS_EVENT = 'jabber:x:event';
+// Ahead of the modules that answer requests to a user themselves (vCard,
+// last, browse), whatever the <load> order: 1.4 ran the filter on delivery,
+// before those modules' offline-phase handlers saw a request to a bare JID.
+const BEFORE_USER_MODULES = 10;
+const NONE: readonly FilterRule[] = Object.freeze([]);
+
+/** A user's rules, or null when there is no such user (nothing to filter for). */
+type UserRules = readonly FilterRule[] | null;
+
+export const modFilter: JsmModule = {
+  name: 'mod_filter',
+  setup(api) {
+    const { policy, defaults } = filterConfig(api.config.jsm.raw.getChild('filter'), (msg) => api.log.warn(msg));
+    const limit = offlineLimit(api);
+    // Rules of users who have a session, so that a chat message to them costs
+    // a map lookup, not a spool read; dropped when their last session ends.
+    const online = new Map<string, UserRules | Promise<UserRules>>();
+
+    async function load(host: string, user: string): Promise<UserRules> {
+      const records = await api.xdb.getSome(host, user, [NS_AUTH, NS_FILTER]);
+      if (!records.has(NS_AUTH)) return null;
+      const query = records.get(NS_FILTER);
+      if (!query) return NONE;
+      const rules: FilterRule[] = [];
+      for (const rule of query.getChildren('rule')) {
+        try {
+          rules.push(parseRule(rule, TRUSTED_RULES));
+        } catch (err) {
+          // Stored by 1.4, or edited by hand: the other rules still work.
+          api.log.warn({ user, host, err: (err as Error).message }, 'stored filter rule skipped');
+        }
+      }
+      return rules;
+    }
+
+    function rulesOf(d: Delivery): UserRules | Promise<UserRules> {
+      const bare = d.to.bare;
+      const known = online.get(bare);
+      if (known !== undefined) return known;
+      const loading = load(d.to.host, d.to.user!);
+      if (api.sessions.has(bare)) {
+        online.set(bare, loading);
+        const settle = (v: UserRules | undefined): void => {
+          if (online.get(bare) !== loading) return; // a set or the last logout came first
+          if (v === undefined || !api.sessions.has(bare)) online.delete(bare);
+          else online.set(bare, v);
+        };
+        loading.then(settle, () => settle(undefined));
+      }
+      return loading;
+    }
+
+    async function getOrSet(d: Delivery, query: Element): Promise<Outcome> {
+      const { stanza, to, from } = d;
+      if (from.bare !== to.bare) throw stanzaError('forbidden');
+      if (stanza.attrs.type === 'get') {
+        const stored = await api.xdb.get(to.host, to.user!, NS_FILTER);
+        return iqResult(stanza, new Element('query', { xmlns: NS_FILTER }, stored?.children ?? []));
+      }
+      const rules = parseRules(query, policy);
+      const record = rules.length > 0 ? new Element('query', { xmlns: NS_FILTER }, query.children) : null;
+      await api.xdb.set(to.host, to.user!, { [NS_FILTER]: record });
+      if (api.sessions.has(to.bare)) online.set(to.bare, rules);
+      return iqResult(stanza);
+    }
+
+    function factsOf(d: Delivery, roster: Element | undefined): StanzaFacts {
+      const bare = d.to.bare;
+      const best = api.sessions.best(bare);
+      const session = (d.to.resource !== undefined ? api.sessions.find(bare, d.to.resource) : undefined) ?? best;
+      const show = session?.presence?.getChildText('show')?.trim() || undefined;
+      return { stanza: d.stanza, to: d.to, from: d.from, unavailable: best === undefined, show, roster };
+    }
+
+    /** Runs the rule's actions (1.4's fixed order); true when one took effect, so the stanza is consumed. */
+    async function act(rule: FilterRule, d: Delivery): Promise<boolean> {
+      const { stanza, to, from } = d;
+      const message = stanza.name === 'message';
+      let acted = false;
+      if (rule.reply !== undefined && message && stanza.attrs.type !== 'error') {
+        if (cameBack(stanza, to)) api.log.info({ user: to.bare, from: from.toString() }, 'filter reply skipped: the message came back round');
+        else {
+          await api.deliver(autoReply(stanza, rule.reply, to, from));
+          acted = true;
+        }
+      }
+      if (rule.error && answerable(stanza)) {
+        await api.deliver(errorReply(stanza, rule.error));
+        acted = true;
+      }
+      if (rule.settype !== undefined && message) {
+        stanza.setAttr('type', rule.settype || undefined);
+        acted = true;
+      }
+      if (rule.forward.length > 0 && message) {
+        if (cameBack(stanza, to)) api.log.info({ user: to.bare, from: from.toString() }, 'filter forward skipped: the message came back round');
+        else {
+          for (const copy of forwardCopies(stanza, rule.forward, to, from)) await api.deliver(copy);
+          acted = true;
+        }
+      }
+      if (rule.offline && message) {
+        // Event notices, headlines and groupchat are of the moment: dropped, as mod_offline does.
+        const notice = stanza.getChild('x', NS_EVENT)?.getChild('id') !== undefined;
+        if (!notice && storable(stanza)) await storeOffline(api, d, limit);
+        acted = true;
+      }
+      return acted;
+    }
+
+    async function walk(d: Delivery, own: readonly FilterRule[]): Promise<Outcome> {
+      const rules = [...own, ...defaults].filter((r) => appliesTo(r, d.stanza));
+      if (rules.length === 0) return 'pass';
+      const roster = rules.some(needsRoster) ? await readRoster(api.xdb, d.to.host, d.to.user!) : undefined;
+      const facts = factsOf(d, roster);
+      for (const rule of rules) {
+        if (!matches(rule, facts)) continue;
+        const acted = await act(rule, d);
+        if (rule.continue) continue;
+        return acted ? 'handled' : 'pass';
+      }
+      return 'pass';
+    }
+
+    const filter = (d: Delivery, rules: UserRules): Outcome | Promise<Outcome> =>
+      rules === null || (rules.length === 0 && defaults.length === 0) ? 'pass' : walk(d, rules);
+
+    api.on(
+      'deliver',
+      (d) => {
+        const { stanza } = d;
+        if (stanza.name === 'iq') {
+          if (!isRequest(stanza)) return 'pass';
+          const query = stanza.getChild('query', NS_FILTER);
+          if (query && d.to.resource === undefined) return getOrSet(d, query);
+          // The user's own requests to their account (roster, private, ...) are theirs to make.
+          if (d.from.bare === d.to.bare) return 'pass';
+        }
+        const rules = rulesOf(d);
+        return rules instanceof Promise ? rules.then((r) => filter(d, r)) : filter(d, rules);
+      },
+      { stanzas: ['message', 'iq'], priority: BEFORE_USER_MODULES },
+    );
+    api.on('session-end', (s) => {
+      if (!api.sessions.has(s.jid.bare)) online.delete(s.jid.bare);
+    });
+    api.on('user-removed', ({ host, user }) => {
+      online.delete(`${user}@${host}`);
+    });
+  },
+};

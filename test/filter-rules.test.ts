@@ -1,0 +1,203 @@
+// Unit tests for mod_filter's pure parts: the checks a rule set must pass
+// (406 texts), the <filter> config, matching, and the reply/forward
+// stanzas with their jabber:x:envelope trail. test/filter.test.ts runs the
+// module end to end.
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseJid, type Jid } from '../src/jid.js';
+import { filterConfig, TRUSTED_RULES } from '../src/jsm/filter/config.js';
+import { autoReply, cameBack, forwardCopies } from '../src/jsm/filter/envelope.js';
+import { appliesTo, matches, type StanzaFacts } from '../src/jsm/filter/match.js';
+import { parseRule, parseRules, type FilterPolicy } from '../src/jsm/filter/rules.js';
+import { StanzaError } from '../src/jsm/stanza-errors.js';
+import type { Element } from '../src/xml/element.js';
+import { parseXml } from '../src/xml/parse.js';
+import { assertXml } from './helpers/xml-assert.js';
+
+const jid = (s: string): Jid => parseJid(s)!;
+const rule = (inner: string) => parseRule(parseXml(`<rule>${inner}</rule>`), TRUSTED_RULES);
+
+/** The 406 text a set of these rules gets, or undefined when it passes. */
+function refusal(rules: string, policy: FilterPolicy = { ...TRUSTED_RULES, maxSize: 100 }): string | undefined {
+  try {
+    parseRules(parseXml(`<query xmlns='jabber:iq:filter'>${rules}</query>`), policy);
+    return undefined;
+  } catch (err) {
+    assert.ok(err instanceof StanzaError);
+    assert.equal(err.code, 406);
+    return err.text;
+  }
+}
+
+describe('filter rule checks', () => {
+  test('every condition and action Yak knows passes, in any order', () => {
+    const all =
+      "<rule name='x'><error/><ns>jabber:iq:version</ns></rule>" +
+      "<rule><forward>a@localhost</forward><unavailable/><from>B@LocalHost/x</from><resource>Work</resource><subject>s</subject>" +
+      '<body>b</body><show>dnd</show><type>chat</type><roster/><group>Friends</group>' +
+      "<offline/><reply>away</reply><continue/><settype>normal</settype><error code='406'>no</error></rule>";
+    assert.equal(refusal(all), undefined);
+  });
+
+  test('refusals carry 1.4 texts where 1.4 had one', () => {
+    const cases: [string, string][] = [
+      ['<rule/><item/>', 'Invalid rule, check rule size and tags'],
+      ['<rule><colour>red</colour></rule>', "tag type 'colour' can not be used on this server"],
+      ['<rule><ns>jabber:iq:last</ns><reply>x</reply></rule>', 'ns tag cannot be used this way'],
+      ['<rule><ns>jabber:iq:last</ns><offline/></rule>', 'ns tag cannot be used this way'],
+      ['<rule><from>@@</from></rule>', 'invalid JID in <from>'],
+      ['<rule><forward></forward></rule>', 'invalid JID in <forward>'],
+      ['<rule><settype>error</settype></rule>', 'settype must be normal, chat, groupchat or headline'],
+      ['<rule><show>busy</show></rule>', 'show must be away, chat, dnd or xa'],
+      ["<rule><error code='999'/></rule>", "unknown error code '999'"],
+      ["<rule><error code='4o4'/></rule>", "unknown error code '4o4'"],
+    ];
+    for (const [rules, text] of cases) assert.equal(refusal(rules), text, rules);
+  });
+
+  test('max_size is the most rules accepted (1.4 took one fewer)', () => {
+    const policy = { ...TRUSTED_RULES, maxSize: 2 };
+    assert.equal(refusal('<rule/><rule/>', policy), undefined);
+    assert.equal(refusal('<rule/><rule/><rule/>', policy), 'Invalid rule, check rule size and tags');
+  });
+
+  test('the allow lists: a condition must be among the conditions, an action among the actions', () => {
+    const policy: FilterPolicy = { maxSize: 10, conditions: new Set(['from']), actions: new Set(['error', 'reply']) };
+    assert.equal(refusal('<rule><from>a@localhost</from><reply>no</reply></rule>', policy), undefined);
+    assert.equal(refusal('<rule><body>x</body></rule>', policy), "tag type 'body' can not be used on this server");
+    assert.equal(refusal('<rule><offline/></rule>', policy), "tag type 'offline' can not be used on this server");
+  });
+
+  test('an error action defaults to 503 and keeps its own text', () => {
+    assert.deepEqual([rule('<error/>').error!.code, rule('<error/>').error!.text], [503, 'Service Unavailable']);
+    assert.deepEqual([rule("<error code='403'>Go away</error>").error!.code, rule("<error code='403'>Go away</error>").error!.text], [403, 'Go away']);
+  });
+
+  test('iq or message: ns rules are for iq; reply, offline, settype, forward, subject, body, type are for messages', () => {
+    const iq = parseXml("<iq type='get'><query xmlns='jabber:iq:version'/></iq>");
+    const msg = parseXml('<message><body>hi</body></message>');
+    assert.deepEqual([appliesTo(rule('<ns>jabber:iq:version</ns><error/>'), iq), appliesTo(rule('<ns>jabber:iq:version</ns><error/>'), msg)], [true, false]);
+    assert.deepEqual([appliesTo(rule('<from>a@localhost</from><error/>'), iq), appliesTo(rule('<from>a@localhost</from><error/>'), msg)], [true, true]);
+    for (const r of ['<reply>x</reply>', '<offline/>', '<settype>chat</settype>', '<forward>a@localhost</forward>', '<body>x</body><error/>', '<type>chat</type>']) {
+      assert.equal(appliesTo(rule(r), iq), false, r);
+      assert.equal(appliesTo(rule(r), msg), true, r);
+    }
+  });
+});
+
+describe('filter config', () => {
+  const warnings: string[] = [];
+  const warn = (m: string): void => void warnings.push(m);
+
+  test('no <filter> section: everything allowed, max_size 100, no defaults', () => {
+    const c = filterConfig(undefined, warn);
+    assert.deepEqual([c.policy.maxSize, c.policy.conditions, c.policy.actions, c.defaults.length], [100, undefined, undefined, 0]);
+  });
+
+  test('the 1.4 section is read; bad values and rules are reported and skipped', () => {
+    warnings.length = 0;
+    const c = filterConfig(
+      parseXml(
+        '<filter><default><rule><unavailable/><offline/></rule><rule><settype>bogus</settype></rule><junk/></default>' +
+          '<max_size>ten</max_size><allow><conditions><from/><weather/></conditions><actions><reply/></actions></allow></filter>',
+      ),
+      warn,
+    );
+    assert.equal(c.policy.maxSize, 100);
+    assert.deepEqual([...c.policy.conditions!], ['from', 'weather']);
+    assert.deepEqual([...c.policy.actions!], ['reply']);
+    assert.equal(c.defaults.length, 1);
+    assert.equal(c.defaults[0]!.offline, true);
+    assert.deepEqual(warnings.sort(), [
+      "<filter><allow>: 'weather' is not a condition or action Yak provides; ignored",
+      '<filter><default>: a rule is skipped: 406 settype must be normal, chat, groupchat or headline',
+      '<filter><default>: a rule is skipped: <junk> is not a <rule>',
+      '<filter><max_size>ten</max_size> is not a positive whole number; using 100',
+    ]);
+  });
+});
+
+describe('filter matching', () => {
+  const facts = (stanza: string, extra: Partial<StanzaFacts> = {}): StanzaFacts => {
+    const e = parseXml(stanza);
+    return { stanza: e, to: jid(e.attrs.to!), from: jid(e.attrs.from!), unavailable: false, show: undefined, roster: undefined, ...extra };
+  };
+  const msg = "<message to='u@localhost/Work' from='Friend@LOCALHOST/home' type='chat'><subject>Lunch</subject><body>Are you in?</body></message>";
+
+  test('each condition', () => {
+    const roster = parseXml(
+      "<query xmlns='jabber:iq:roster'><item jid='friend@localhost' subscription='both'><group>Pals</group></item><item jid='stranger@localhost' hidden=''/></query>",
+    );
+    const f = facts(msg, { roster, show: 'dnd' });
+    const yes = [
+      '<from>friend@localhost</from>',
+      '<from>nobody@localhost</from><from>FRIEND@localhost/other</from>',
+      '<resource>work</resource>',
+      '<subject>LUNCH</subject>',
+      '<body>are you in?</body>',
+      '<show>dnd</show>',
+      '<type>chat</type>',
+      '<roster/>',
+      '<group>Pals</group>',
+      '',
+    ];
+    const no = ['<from>nobody@localhost</from>', '<resource>Home</resource>', '<body>you</body>', '<show>away</show>', '<type>normal</type>', '<group>pals</group>', '<unavailable/>'];
+    for (const r of yes) assert.equal(matches(rule(r), f), true, r);
+    for (const r of no) assert.equal(matches(rule(r), f), false, r);
+    assert.equal(matches(rule('<unavailable/>'), { ...f, unavailable: true }), true);
+    assert.equal(matches(rule('<type>normal</type>'), facts("<message to='u@localhost' from='a@localhost'/>")), true, 'no type is normal');
+    assert.equal(matches(rule('<resource>work</resource>'), facts("<message to='u@localhost' from='a@localhost'/>")), false, 'bare JID');
+    const hidden = facts("<message to='u@localhost' from='stranger@localhost'/>", { roster });
+    assert.equal(matches(rule('<roster/>'), hidden), false, 'a pending request is not a roster entry');
+  });
+
+  test('all kinds must hold: a later failing condition stops the rule (1.4 let it fire)', () => {
+    const f = facts(msg);
+    assert.equal(matches(rule('<from>friend@localhost</from><unavailable/>'), f), false);
+    assert.equal(matches(rule('<from>friend@localhost</from><type>chat</type>'), f), true);
+  });
+
+  test('ns looks at the iq payload', () => {
+    const f = facts("<iq type='get' to='u@localhost/Work' from='a@localhost/x'><query xmlns='jabber:iq:version'/></iq>");
+    assert.equal(matches(rule('<ns>jabber:iq:version</ns>'), f), true);
+    assert.equal(matches(rule('<ns>jabber:iq:last</ns>'), f), false);
+  });
+});
+
+describe('filter reply and forward stanzas', () => {
+  const original = (): Element =>
+    parseXml(
+      "<message to='u@localhost/Work' from='a@localhost/home' type='chat' id='m1'><thread>t</thread><subject>s</subject><body>hi</body>" +
+        "<x xmlns='jabber:x:envelope'><forwardedby jid='z@localhost'/><from jid='a@localhost'/></x><html xmlns='http://jabber.org/protocol/xhtml-im'/></message>",
+    );
+  const to = jid('u@localhost/Work');
+  const from = jid('a@localhost/home');
+
+  test('a reply keeps type, subject and thread, and extends the trail', () => {
+    assertXml(
+      autoReply(original(), 'Gone fishing', to, from),
+      "<message to='a@localhost/home' from='u@localhost/Work' type='chat'><subject>s</subject><thread>t</thread><body>Gone fishing</body>" +
+        "<x xmlns='jabber:x:envelope'><forwardedby jid='z@localhost'/><from jid='a@localhost'/><forwardedby jid='u@localhost/Work'/><from jid='u@localhost/Work'/><to jid='a@localhost/home'/></x></message>",
+    );
+    assert.equal(autoReply(original(), '', to, from).getChild('body'), undefined, 'empty text: no body');
+  });
+
+  test('forwarded copies keep the message and list every target', () => {
+    const copies = forwardCopies(original(), [jid('b@localhost'), jid('c@localhost/desk')], to, from);
+    assert.equal(copies.length, 2);
+    const trail =
+      "<x xmlns='jabber:x:envelope'><forwardedby jid='z@localhost'/><from jid='a@localhost'/>" +
+      "<forwardedby jid='u@localhost/Work'/><from jid='a@localhost/home'/><cc jid='b@localhost'/><cc jid='c@localhost/desk'/></x>";
+    assertXml(
+      copies[1]!,
+      "<message to='c@localhost/desk' from='u@localhost/Work' type='chat' id='m1'><thread>t</thread><subject>s</subject><body>hi</body>" +
+        `<html xmlns='http://jabber.org/protocol/xhtml-im'/>${trail}</message>`,
+    );
+  });
+
+  test('cameBack: a forwardedby naming the user, by bare JID', () => {
+    assert.equal(cameBack(original(), jid('z@localhost/any')), true);
+    assert.equal(cameBack(original(), to), false);
+    assert.equal(cameBack(autoReply(original(), 'x', to, from), jid('u@localhost')), true);
+  });
+});
