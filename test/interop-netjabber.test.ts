@@ -4,7 +4,8 @@
 // which picks the method from what jabber:iq:auth offers: zero-knowledge
 // when offered, else digest. Both are checked from both ends: the script
 // reports what Net::Jabber chose, the daemon's `login ok` line what it
-// accepted.
+// accepted. A second script drives Net::Jabber's own jabber:iq:filter
+// objects (written for jabberd 1.x) against mod_filter.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -12,6 +13,7 @@ import { after, describe, test } from 'node:test';
 import { bundledConfigText, startDaemon, type Daemon, type LogLine } from './helpers/daemon.js';
 
 const SCRIPT = fileURLToPath(new URL('../../test/interop/netjabber-register-login.pl', import.meta.url));
+const FILTER_SCRIPT = fileURLToPath(new URL('../../test/interop/netjabber-filter.pl', import.meta.url));
 const INSTALL_HINT =
   'Net::Jabber is not installed: install libnet-jabber-perl (apt-get install libnet-jabber-perl), as .ci/run does';
 
@@ -79,6 +81,31 @@ describe('Net::Jabber registers and logs in', { timeout: 60_000 }, () => {
     daemons.push(daemon);
     const login = await registerAndLogin(daemon, 'perlzerok', 'zerok');
     assert.equal(login.method, '0k', `the server must have accepted a 0k hash: ${JSON.stringify(login)}`);
+    assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+  });
+});
+
+describe('Net::Jabber sets a filter rule', { timeout: 60_000 }, () => {
+  let daemon: Daemon | undefined;
+  after(async () => {
+    await daemon?.dispose();
+  });
+
+  test('built with its filter objects, read back with GetRules, and answering for the user', async () => {
+    await requireNetJabber();
+    daemon = await startDaemon();
+    const run = await perl([FILTER_SCRIPT, String(daemon.port)]);
+    const transcript = `script output:\n${run.stdout}${run.stderr}\ndaemon log:\n${daemon.stderr()}`;
+    assert.equal(run.code, 0, `the Net::Jabber script must succeed\n${transcript}`);
+    for (const line of [
+      'rule stored',
+      'rule read back: from filterother@localhost, reply Out fishing',
+      'auto-reply received: Out fishing',
+      "old-draft rule refused: tag type 'drop' can not be used on this server",
+      'OK',
+    ]) {
+      assert.ok(run.stdout.split('\n').includes(line), `Net::Jabber must report: ${line}\n${transcript}`);
+    }
     assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
   });
 });
