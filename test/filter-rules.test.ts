@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseJid, type Jid } from '../src/jid.js';
 import { filterConfig, TRUSTED_RULES } from '../src/jsm/filter/config.js';
-import { autoReply, cameBack, forwardCopies } from '../src/jsm/filter/envelope.js';
+import { autoReply, cameBack, forwardCopies, mayPassOn } from '../src/jsm/filter/envelope.js';
 import { appliesTo, matches, type StanzaFacts } from '../src/jsm/filter/match.js';
 import { parseRule, parseRules, type FilterPolicy } from '../src/jsm/filter/rules.js';
 import { StanzaError } from '../src/jsm/stanza-errors.js';
@@ -53,6 +53,13 @@ describe('filter rule checks', () => {
       ["<rule><error code='4o4'/></rule>", "unknown error code '4o4'"],
     ];
     for (const [rules, text] of cases) assert.equal(refusal(rules), text, rules);
+  });
+
+  test('at most 5 forward targets in all rules together', () => {
+    const forwards = (n: number): string => Array.from({ length: n }, (_, i) => `<rule><forward>f${i}@localhost</forward><continue/></rule>`).join('');
+    assert.equal(refusal(forwards(5)), undefined);
+    assert.equal(refusal(forwards(6)), 'at most 5 forward targets in all rules');
+    assert.equal(refusal('<rule>' + '<forward>a@localhost</forward>'.repeat(6) + '</rule>'), 'at most 5 forward targets in all rules');
   });
 
   test('max_size is the most rules accepted (1.4 took one fewer)', () => {
@@ -199,5 +206,15 @@ describe('filter reply and forward stanzas', () => {
     assert.equal(cameBack(original(), jid('z@localhost/any')), true);
     assert.equal(cameBack(original(), to), false);
     assert.equal(cameBack(autoReply(original(), 'x', to, from), jid('u@localhost')), true);
+  });
+
+  test('mayPassOn: not back round, and fewer than three forwarders so far', () => {
+    let m = original(); // one forwarder: z
+    assert.equal(mayPassOn(m, to), true);
+    assert.equal(mayPassOn(m, jid('z@localhost')), false);
+    m = forwardCopies(m, [jid('v@localhost')], jid('y@localhost'), from)[0]!; // z, y
+    assert.equal(mayPassOn(m, to), true);
+    m = forwardCopies(m, [jid('u@localhost')], jid('v@localhost'), from)[0]!; // z, y, v
+    assert.equal(mayPassOn(m, to), false);
   });
 });

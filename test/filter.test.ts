@@ -692,13 +692,31 @@ describe('mod_filter: actions', () => {
     const s = await onlineUser(yak, 'rep5');
     try {
       await setRules(u, '<rule><reply/></rule>');
-      s.send("<message to='rep4@localhost' id='e1' type='headline'><body>news</body></message>");
+      s.send("<message to='rep4@localhost' id='e1'><body>news</body></message>");
       assertXml(
         await s.next(isMessage),
-        "<message to='rep5@localhost/Work' from='rep4@localhost' type='headline'>" +
+        "<message to='rep5@localhost/Work' from='rep4@localhost'>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='rep4@localhost'/><from jid='rep4@localhost'/><to jid='rep5@localhost/Work'/></x></message>",
       );
       await u.nothing(isMessage, [s], 'a replied message was delivered');
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
+  test('no automatic reply to headlines, groupchat or a server: those messages are delivered', async () => {
+    const u = await onlineUser(yak, 'rep6');
+    const s = await onlineUser(yak, 'rep7');
+    try {
+      await setRules(u, '<rule><reply>Away</reply></rule>');
+      for (const type of ['headline', 'groupchat']) {
+        s.send(`<message to='rep6@localhost/Work' id='${type}' type='${type}'><body>news</body></message>`);
+        assertXml(await u.next(isMessage), `<message to='rep6@localhost/Work' id='${type}' type='${type}' from='rep7@localhost/Work'><body>news</body></message>`);
+      }
+      // The host's echo service sends the message back from localhost/echo: no user part, no reply to it.
+      u.send("<message to='localhost/echo' id='echo'><body>ping</body></message>");
+      assertXml(await u.next(isMessage), "<message to='rep6@localhost/Work' from='localhost/echo' id='echo'><body>ping</body></message>");
+      await s.nothing(isMessage, [u], 'an automatic reply was sent');
     } finally {
       await closeAll(u, s);
     }
@@ -1003,6 +1021,28 @@ describe('mod_filter: loops', () => {
       await c.nothing(isMessage, [], 'the sender got an answer');
     } finally {
       await closeAll(a, b, c);
+    }
+  });
+
+  test('a chain of forwards stops after three: the fourth user keeps the message', async () => {
+    const users = await Promise.all(['hop1', 'hop2', 'hop3', 'hop4', 'hop5'].map((n) => onlineUser(yak, n)));
+    const sender = await onlineUser(yak, 'hop0');
+    try {
+      // hop1 -> hop2 -> hop3 -> hop4 (-> hop5, not taken: three forwarders already).
+      for (let i = 0; i < 4; i++) await setRules(users[i]!, `<rule><forward>hop${i + 2}@localhost</forward></rule>`);
+      sender.send("<message to='hop1@localhost' id='h1'><body>pass it on</body></message>");
+      const got = await users[3]!.next(isMessage);
+      assertXml(
+        got,
+        "<message to='hop4@localhost' from='hop3@localhost' id='h1'><body>pass it on</body><x xmlns='jabber:x:envelope'>" +
+          "<forwardedby jid='hop1@localhost'/><from jid='hop0@localhost/Work'/><cc jid='hop2@localhost'/>" +
+          "<forwardedby jid='hop2@localhost'/><from jid='hop1@localhost'/><cc jid='hop3@localhost'/>" +
+          "<forwardedby jid='hop3@localhost'/><from jid='hop2@localhost'/><cc jid='hop4@localhost'/></x></message>",
+      );
+      await users[4]!.nothing(isMessage, [sender, ...users.slice(0, 4)], 'the fourth forward was made');
+      for (const u of users.slice(0, 3)) await u.nothing(isMessage, [], 'a forwarding user kept the message');
+    } finally {
+      await closeAll(sender, ...users);
     }
   });
 

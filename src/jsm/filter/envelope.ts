@@ -7,10 +7,25 @@ import { Element } from '../../xml/element.js';
 
 export const NS_ENVELOPE = 'jabber:x:envelope';
 
+/**
+ * Filters a message may pass through on forwards and replies. With at most
+ * MAX_FORWARD_TARGETS (rules.ts) per user, one message makes at most
+ * 5 + 25 + 125 copies however many users forward to each other.
+ */
+export const MAX_FORWARD_HOPS = 3;
+
+function forwarders(stanza: Element): Element[] {
+  return stanza.getChild('x', NS_ENVELOPE)?.getChildren('forwardedby') ?? [];
+}
+
 /** True when the stanza already passed this user's filter: a <forwardedby> names them. */
 export function cameBack(stanza: Element, user: Jid): boolean {
-  const envelope = stanza.getChild('x', NS_ENVELOPE);
-  return envelope?.getChildren('forwardedby').some((f) => parseJid(f.attrs.jid ?? '')?.bare === user.bare) ?? false;
+  return forwarders(stanza).some((f) => parseJid(f.attrs.jid ?? '')?.bare === user.bare);
+}
+
+/** Whether `user`'s filter may forward or answer the stanza: it has not been round already, nor too far. */
+export function mayPassOn(stanza: Element, user: Jid): boolean {
+  return forwarders(stanza).length < MAX_FORWARD_HOPS && !cameBack(stanza, user);
 }
 
 /** The stanza's envelope entries (copies), then `added`. */

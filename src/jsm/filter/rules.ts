@@ -49,6 +49,12 @@ export interface FilterPolicy {
 }
 
 export const DEFAULT_MAX_SIZE = 100;
+/**
+ * Forward targets in one user's rules together. Every message to the user
+ * makes a copy per target, and the targets may forward again (see
+ * MAX_FORWARD_HOPS in envelope.ts): 1.4 set no bound on either.
+ */
+export const MAX_FORWARD_TARGETS = 5;
 
 const refuse = (text: string): StanzaError => stanzaError('not-acceptable', text);
 const INVALID_RULE = 'Invalid rule, check rule size and tags';
@@ -142,5 +148,9 @@ export function parseRules(query: Element, policy: FilterPolicy): FilterRule[] {
   const children = query.elements;
   // 1.4 accepted max_size - 1 rules (it counted down to zero before storing).
   if (children.length > policy.maxSize || children.some((e) => e.name !== 'rule')) throw refuse(INVALID_RULE);
-  return children.map((rule) => parseRule(rule, policy));
+  const rules = children.map((rule) => parseRule(rule, policy));
+  if (rules.reduce((n, r) => n + r.forward.length, 0) > MAX_FORWARD_TARGETS) {
+    throw refuse(`at most ${MAX_FORWARD_TARGETS} forward targets in all rules`);
+  }
+  return rules;
 }

@@ -11,7 +11,7 @@ import { readRoster } from '../roster.js';
 import { answerable } from '../router.js';
 import { errorReply, stanzaError } from '../stanza-errors.js';
 import { filterConfig, TRUSTED_RULES } from '../filter/config.js';
-import { autoReply, cameBack, forwardCopies } from '../filter/envelope.js';
+import { autoReply, forwardCopies, mayPassOn } from '../filter/envelope.js';
 import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
 import { NS_FILTER, parseRule, parseRules, type FilterRule } from '../filter/rules.js';
 import { offlineLimit, storable, storeOffline } from './mod_offline.js';
@@ -22,6 +22,20 @@ const NS_EVENT = 'jabber:x:event';
 // before those modules' offline-phase handlers saw a request to a bare JID.
 const BEFORE_USER_MODULES = 10;
 const NONE: readonly FilterRule[] = Object.freeze([]);
+
+/**
+ * Why a message gets no automatic reply, or undefined when it may: errors
+ * (two responders would ping-pong), groupchat and headlines (nobody to
+ * answer), servers and services (a reply to the host goes to every admin),
+ * and a message that came back round or went too far.
+ */
+function noAutoReply(stanza: Element, d: Delivery): string | undefined {
+  const type = stanza.attrs.type;
+  if (type === 'error' || type === 'groupchat' || type === 'headline') return `a ${type} message`;
+  if (d.from.user === undefined) return 'the sender is a server or service';
+  if (!mayPassOn(stanza, d.to)) return 'it came back round, or has been forwarded too often';
+  return undefined;
+}
 
 /** A user's rules, or null when there is no such user (nothing to filter for). */
 type UserRules = readonly FilterRule[] | null;
@@ -95,24 +109,29 @@ export const modFilter: JsmModule = {
     async function act(rule: FilterRule, d: Delivery): Promise<boolean> {
       const { stanza, to, from } = d;
       const message = stanza.name === 'message';
+      const skipped = (action: string, why: string): void => api.log.info({ user: to.bare, from: from.toString(), action }, `filter ${action} skipped: ${why}`);
       let acted = false;
-      if (rule.reply !== undefined && message && stanza.attrs.type !== 'error') {
-        if (cameBack(stanza, to)) api.log.info({ user: to.bare, from: from.toString() }, 'filter reply skipped: the message came back round');
+      if (rule.reply !== undefined && message) {
+        const why = noAutoReply(stanza, d);
+        if (why) skipped('reply', why);
         else {
           await api.deliver(autoReply(stanza, rule.reply, to, from));
           acted = true;
         }
       }
       if (rule.error && answerable(stanza)) {
-        await api.deliver(errorReply(stanza, rule.error));
-        acted = true;
+        if (from.user === undefined) skipped('error', 'the sender is a server or service');
+        else {
+          await api.deliver(errorReply(stanza, rule.error));
+          acted = true;
+        }
       }
       if (rule.settype !== undefined && message) {
         stanza.setAttr('type', rule.settype || undefined);
         acted = true;
       }
       if (rule.forward.length > 0 && message) {
-        if (cameBack(stanza, to)) api.log.info({ user: to.bare, from: from.toString() }, 'filter forward skipped: the message came back round');
+        if (!mayPassOn(stanza, to)) skipped('forward', 'it came back round, or has been forwarded too often');
         else {
           for (const copy of forwardCopies(stanza, rule.forward, to, from)) await api.deliver(copy);
           acted = true;
