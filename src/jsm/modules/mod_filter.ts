@@ -109,7 +109,9 @@ export const modFilter: JsmModule = {
     async function act(rule: FilterRule, d: Delivery): Promise<boolean> {
       const { stanza, to, from } = d;
       const message = stanza.name === 'message';
-      const skipped = (action: string, why: string): void => api.log.info({ user: to.bare, from: from.toString(), action }, `filter ${action} skipped: ${why}`);
+      // Debug only: a sender can cause these at will (a forged envelope, a headline flood).
+      const skipped = (action: string, why: string): void =>
+        api.log.debug({ user: to.bare, from: from.toString(), action }, `filter ${action} skipped: ${why}`);
       let acted = false;
       if (rule.reply !== undefined && message) {
         const why = noAutoReply(stanza, d);
