@@ -1,13 +1,14 @@
 // SPEC sections 5 and 6 against a spool folder written by jabberd 1.4
 // (test/fixtures/spool14): dj logs in by plain, digest and 0k, and the file
-// Yak rewrites keeps every record and can be read again.
+// Yak rewrites keeps every record and can be read again; dj's 1.4 filter
+// rules still answer for him.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm } from 'node:fs/promises';
 import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
-import { authIq, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { fixtureSpool, readSpool } from './helpers/transcript.js';
 
@@ -94,5 +95,24 @@ describe('a 1.4 spool folder', () => {
     const reply = await c.request(parseXml("<iq type='get' id='b' to='dj@localhost'><query xmlns='jabber:iq:browse'/></iq>"));
     assertXml(reply, "<iq type='result' id='b' from='dj@localhost' to='dj@localhost/Browse'><user xmlns='jabber:iq:browse' jid='dj@localhost' name='DJ Adams'/></iq>");
     await c.close();
+  });
+
+  test("dj's 1.4 filter rules: the reply rule answers, the rule 1.4 alone accepted is skipped", async () => {
+    await registerUser(yak, 'sabine', 'pw');
+    const c = await yak.connect();
+    try {
+      assert.equal((await c.request(authIq('sabine', 'Home', { password: 'pw' }))).attrs.type, 'result');
+      c.send(parseXml("<message to='dj@localhost' id='m1'><body>Fancy a walk?</body></message>"));
+      assertXml(
+        await c.next((e) => e.name === 'message'),
+        "<message to='sabine@localhost/Home' from='dj@localhost'><body>Gone fishing</body>" +
+          "<x xmlns='jabber:x:envelope'><forwardedby jid='dj@localhost'/><from jid='dj@localhost'/><to jid='sabine@localhost/Home'/></x></message>",
+      );
+    } finally {
+      await c.close();
+    }
+    // Stored for dj by the same rule's <offline/>.
+    const file = (await readSpool(spool, yak.host, 'dj'))!;
+    assert.deepEqual(file.records.get('jabber:x:offline')?.getChildren('message').map((m) => m.getChildText('body')), ['Fancy a walk?']);
   });
 });
