@@ -81,6 +81,11 @@ describe('bundled config/jabber.xml', () => {
     assert.equal(cfg.jsm.vcard?.name, 'vCard');
     assert.deepEqual(cfg.jsm.browse, []);
     assert.equal(cfg.jsm.zerokSequences, 500);
+    assert.equal(cfg.jsm.offlineLimit, 1000);
+    assert.equal(cfg.jsm.filter.policy.maxSize, 100);
+    assert.equal(cfg.jsm.filter.policy.conditions?.size, 10);
+    assert.equal(cfg.jsm.filter.policy.actions?.size, 6);
+    assert.deepEqual(cfg.jsm.filter.defaults, []);
     assert.equal(cfg.jsm.nounregister, false);
     assert.equal(cfg.jsm.raw.attr('xmlns'), 'jabber:config:jsm');
   });
@@ -185,7 +190,7 @@ describe('sessions', () => {
       jsm: `<register notify='no' require='all'><instructions>Hi</instructions><email/></register>
         <welcome><subject>Hello</subject><body>Enjoy</body></welcome>
         <admin><write>Boss@LocalHost/Home</write><read>help@localhost</read><read>boss@localhost</read></admin>
-        <nounregister/><mod_auth_0k><sequences>42</sequences></mod_auth_0k>`,
+        <nounregister/><mod_auth_0k><sequences>42</sequences></mod_auth_0k><mod_offline><limit>7</limit></mod_offline>`,
     });
     assert.equal(c.jsm.register?.notify, false);
     assert.equal(c.jsm.register?.requireAll, true);
@@ -194,6 +199,7 @@ describe('sessions', () => {
     assert.deepEqual(c.jsm.admin, { read: ['boss@localhost', 'help@localhost'], write: ['boss@localhost'] });
     assert.equal(c.jsm.nounregister, true);
     assert.equal(c.jsm.zerokSequences, 42);
+    assert.equal(c.jsm.offlineLimit, 7);
   });
 
   test('no <register> means registration config undefined', () => {
@@ -443,6 +449,12 @@ describe('refusals name the element and the problem', () => {
     refuses(() => parse({ jsm: '<mod_auth_0k><sequences>0</sequences></mod_auth_0k>' }), '<sequences>', '1..100000');
     refuses(() => parse({ jsm: '<mod_auth_0k><sequences>many</sequences></mod_auth_0k>' }), '<sequences>', "'many'");
     refuses(() => parse({ jsm: '<mod_auth_0k><sequences>100001</sequences></mod_auth_0k>' }), '<sequences>');
+  });
+
+  test('bad offline limit, bad <filter> (test/filter-rules.test.ts has the rest)', () => {
+    refuses(() => parse({ jsm: '<mod_offline><limit>0</limit></mod_offline>' }), '<mod_offline><limit>', "'0'");
+    refuses(() => parse({ jsm: '<mod_offline><limit>lots</limit></mod_offline>' }), '<mod_offline><limit>', "'lots'");
+    refuses(() => parse({ jsm: '<filter><max_size>-1</max_size></filter>' }), '<filter><max_size>', "'-1'");
   });
 
   test('duplicate module', () => {

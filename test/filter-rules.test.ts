@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseJid, type Jid } from '../src/jid.js';
-import { filterConfig, TRUSTED_RULES } from '../src/jsm/filter/config.js';
+import { readFilter } from '../src/config/filter.js';
+import { ConfigError } from '../src/config/types.js';
 import { autoReply, cameBack, forwardCopies, mayPassOn } from '../src/jsm/filter/envelope.js';
 import { appliesTo, matches, type StanzaFacts } from '../src/jsm/filter/match.js';
-import { parseRule, parseRules, type FilterPolicy } from '../src/jsm/filter/rules.js';
+import { parseRule, parseRules, TRUSTED_RULES, type FilterPolicy } from '../src/jsm/filter/rules.js';
 import { StanzaError } from '../src/jsm/stanza-errors.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
@@ -93,34 +94,49 @@ describe('filter rule checks', () => {
 });
 
 describe('filter config', () => {
-  const warnings: string[] = [];
-  const warn = (m: string): void => void warnings.push(m);
+  const section = (inner: string): Element => parseXml(`<filter>${inner}</filter>`);
 
-  test('no <filter> section: everything allowed, max_size 100, no defaults', () => {
-    const c = filterConfig(undefined, warn);
-    assert.deepEqual([c.policy.maxSize, c.policy.conditions, c.policy.actions, c.defaults.length], [100, undefined, undefined, 0]);
+  test('no <filter> section, or one without <allow>: everything allowed, max_size 100, no defaults', () => {
+    for (const c of [readFilter(undefined), readFilter(section('<default/>'))]) {
+      assert.deepEqual([c.policy.maxSize, c.policy.conditions, c.policy.actions, c.defaults.length], [100, undefined, undefined, 0]);
+    }
   });
 
-  test('the 1.4 section is read; bad values and rules are reported and skipped', () => {
-    warnings.length = 0;
-    const c = filterConfig(
-      parseXml(
-        '<filter><default><rule><unavailable/><offline/></rule><rule><settype>bogus</settype></rule><junk/></default>' +
-          '<max_size>ten</max_size><allow><conditions><from/><weather/></conditions><actions><reply/></actions></allow></filter>',
+  test("the 1.4 section is read: max_size, the allow lists, the default rules", () => {
+    const c = readFilter(
+      section(
+        '<default><rule><unavailable/><offline/></rule></default><max_size>7</max_size>' +
+          '<allow><conditions><from/><unavailable/></conditions><actions><reply/></actions></allow>',
       ),
-      warn,
     );
-    assert.equal(c.policy.maxSize, 100);
-    assert.deepEqual([...c.policy.conditions!], ['from', 'weather']);
+    assert.equal(c.policy.maxSize, 7);
+    assert.deepEqual([...c.policy.conditions!], ['from', 'unavailable']);
     assert.deepEqual([...c.policy.actions!], ['reply']);
     assert.equal(c.defaults.length, 1);
     assert.equal(c.defaults[0]!.offline, true);
-    assert.deepEqual(warnings.sort(), [
-      "<filter><allow>: 'weather' is not a condition or action Yak provides; ignored",
-      '<filter><default>: a rule is skipped: 406 settype must be normal, chat, groupchat or headline',
-      '<filter><default>: a rule is skipped: <junk> is not a <rule>',
-      '<filter><max_size>ten</max_size> is not a positive whole number; using 100',
-    ]);
+  });
+
+  test('a mistake stops startup with the element and the problem', () => {
+    const cases: [string, string][] = [
+      ['<max_size>ten</max_size>', "<filter><max_size>: max_size must be an integer 1..2147483647, got 'ten'"],
+      ['<max_size>0</max_size>', "<filter><max_size>: max_size must be an integer 1..2147483647, got '0'"],
+      ['<allow><conditions><weather/></conditions></allow>', '<filter><allow><conditions>: <weather/> is not one of Yak\'s: <ns/> <unavailable/>'],
+      ['<allow><actions><drop/></actions></allow>', '<filter><allow><actions>: <drop/> is not one of Yak\'s: <error/>'],
+      ['<default><junk/></default>', '<filter><default>: <junk> is not a <rule>'],
+      ['<default><rule/><rule><settype>bogus</settype></rule></default>', '<filter><default>: rule 2: settype must be normal, chat, groupchat or headline'],
+      [
+        '<default><rule><forward>a@localhost</forward><forward>b@localhost</forward><forward>c@localhost</forward></rule>' +
+          '<rule><forward>d@localhost</forward><forward>e@localhost</forward><forward>f@localhost</forward></rule></default>',
+        '<filter><default>: at most 5 <forward> targets in all rules',
+      ],
+    ];
+    for (const [inner, message] of cases) {
+      assert.throws(
+        () => readFilter(section(inner)),
+        (err: unknown) => err instanceof ConfigError && err.message.startsWith(message),
+        inner,
+      );
+    }
   });
 });
 

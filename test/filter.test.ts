@@ -16,6 +16,9 @@ import path from 'node:path';
 import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
 import { startYak, registerUser, type TestYak } from './helpers/yak.js';
+import { bundledConfigText } from './helpers/daemon.js';
+import { readFilter } from '../src/config/filter.js';
+import { ConfigError } from '../src/config/types.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
   closeAll,
@@ -39,15 +42,15 @@ const isMessage = (e: Element): boolean => e.name === 'message';
 const isIq = (e: Element): boolean => e.name === 'iq';
 
 /**
- * Config tweak: the usual plain() session setup, the bundled <filter>
- * section (if any) removed, and `section` (a whole <filter> element) put in
- * its place; `more` changes the config further.
+ * Config tweak: the usual plain() session setup, and the <filter> settings
+ * read from `section` (a whole <filter> element; undefined: as if the
+ * config had none) instead of the bundled ones; `more` changes the config
+ * further.
  */
 function withFilter(section?: string, more?: (c: YakConfig) => void): (c: YakConfig) => void {
   return (c) => {
     plain(c);
-    c.jsm.raw.children = c.jsm.raw.children.filter((n) => typeof n === 'string' || n.name !== 'filter');
-    if (section !== undefined) c.jsm.raw.children.push(xml(section));
+    c.jsm.filter = readFilter(section === undefined ? undefined : xml(section));
     more?.(c);
   };
 }
@@ -273,44 +276,15 @@ describe('mod_filter: the checks a set must pass', () => {
   });
 });
 
-describe('mod_filter: a lenient <filter> section', () => {
-  test('no <allow>, a bad <max_size>, a bad <default> rule: everything allowed, 100 rules, the bad default skipped', async () => {
-    const yak = await startYak({
-      tweak: withFilter(
-        '<filter><max_size>lots</max_size><default>' +
-          // Would answer every message with an error if it were not skipped.
-          "<rule><error code='999'/></rule>" +
-          "<rule><body>spam</body><error code='403'>No spam</error></rule>" +
-          '</default></filter>',
-      ),
-    });
-    try {
-      const u = await onlineUser(yak, 'len1');
-      const s = await onlineUser(yak, 'len2');
-      try {
-        const rule = (i: number): string => `<rule><resource>r${i}</resource><unavailable/><reply>x</reply><continue/></rule>`;
-        const hundred = Array.from({ length: 100 }, (_, i) => rule(i)).join('');
-        await setRules(u, hundred);
-        assertXml(
-          await u.request(`<iq type='set' id='big'><query xmlns='${NS_FILTER}'>${hundred}${rule(100)}</query></iq>`),
-          `<iq type='error' id='big' to='len1@localhost/Work' from='len1@localhost'><query xmlns='${NS_FILTER}'>${hundred}${rule(100)}</query>` +
-            "<error code='406' type='modify'>Invalid rule, check rule size and tags</error></iq>",
-        );
-        await setRules(u, '');
-
-        s.send("<message to='len1@localhost' id='ok'><body>hello</body></message>");
-        assertXml(await u.next(isMessage), "<message to='len1@localhost' id='ok' from='len2@localhost/Work'><body>hello</body></message>");
-        s.send("<message to='len1@localhost' id='sp'><body>spam</body></message>");
-        assertXml(
-          await s.next(isMessage),
-          bounced("to='len2@localhost/Work' from='len1@localhost' id='sp'", '<body>spam</body>', "<error code='403' type='auth'>No spam</error>"),
-        );
-        await u.nothing(isMessage, [s], 'a refused message was delivered');
-      } finally {
-        await closeAll(u, s);
-      }
-    } finally {
-      await yak.stop();
+describe('mod_filter: the <filter> section', () => {
+  test('a mistake in it stops startup, naming the element and the problem', async () => {
+    const text = bundledConfigText();
+    for (const [from, to, message] of [
+      ['<max_size>100</max_size>', '<max_size>lots</max_size>', "<filter><max_size>: max_size must be an integer 1..2147483647, got 'lots'"],
+      ['<default/>', "<default><rule><error code='999'/></rule></default>", "<filter><default>: rule 1: unknown error code '999'"],
+    ] as const) {
+      assert.ok(text.includes(from), `the bundled config no longer has ${from}`);
+      await assert.rejects(startYak({ configText: text.replace(from, to) }), (err: unknown) => err instanceof ConfigError && err.message === message);
     }
   });
 });
@@ -650,7 +624,7 @@ describe('mod_filter: actions', () => {
   let yak: TestYak;
   before(async () => {
     yak = await startYak({
-      tweak: withFilter(undefined, (c) => c.jsm.raw.children.push(xml('<mod_offline><limit>1</limit></mod_offline>'))),
+      tweak: withFilter(undefined, (c) => (c.jsm.offlineLimit = 1)),
     });
   });
   after(() => yak.stop());
@@ -1021,6 +995,43 @@ describe('mod_filter: loops', () => {
       await c.nothing(isMessage, [], 'the sender got an answer');
     } finally {
       await closeAll(a, b, c);
+    }
+  });
+
+  test('a retyping forward that comes back round is delivered retyped, not lost', async () => {
+    const a = await onlineUser(yak, 'ret1');
+    const b = await onlineUser(yak, 'ret2');
+    const c = await onlineUser(yak, 'ret3');
+    try {
+      await setRules(a, '<rule><forward>ret2@localhost</forward><settype>chat</settype></rule>');
+      await setRules(b, '<rule><forward>ret1@localhost</forward></rule>');
+      c.send("<message to='ret1@localhost' id='r1'><body>twice round</body></message>");
+      // ret1 retypes and forwards to ret2, ret2 forwards back: ret1's forward
+      // is skipped, and the message stays with ret1 instead of vanishing.
+      assertXml(
+        await a.next(isMessage),
+        "<message to='ret1@localhost' from='ret2@localhost' id='r1' type='chat'><body>twice round</body>" +
+          "<x xmlns='jabber:x:envelope'><forwardedby jid='ret1@localhost'/><from jid='ret3@localhost/Work'/><cc jid='ret2@localhost'/>" +
+          "<forwardedby jid='ret2@localhost'/><from jid='ret1@localhost'/><cc jid='ret1@localhost'/></x></message>",
+      );
+      await a.nothing(isMessage, [b, c], 'the message came round more than once');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
+  test('rules stored past the set checks (by 1.4) still forward one message at most 5 times', async () => {
+    await offlineUser(yak, 'fan0');
+    const targets = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => onlineUser(yak, `fan${i}`)));
+    const sender = await onlineUser(yak, 'fan7');
+    try {
+      const forwards = [1, 2, 3, 4, 5, 6].map((i) => `<forward>fan${i}@localhost</forward>`).join('');
+      await yak.server.jsm.xdb.set('localhost', 'fan0', { [NS_FILTER]: xml(`<query xmlns='${NS_FILTER}'><rule>${forwards}</rule></query>`) });
+      sender.send("<message to='fan0@localhost' id='f1'><body>to all</body></message>");
+      for (const t of targets.slice(0, 5)) assert.equal((await t.next(isMessage)).attrs.id, 'f1');
+      await targets[5]!.nothing(isMessage, [sender, ...targets.slice(0, 5)], 'a sixth copy was sent');
+    } finally {
+      await closeAll(sender, ...targets);
     }
   });
 

@@ -36,7 +36,7 @@ async function messages(c: Client, n: number): Promise<Element[]> {
 function withLimit(limit: number): (c: YakConfig) => void {
   return (c) => {
     plain(c);
-    c.jsm.raw.children.push(xml(`<mod_offline><limit>${limit}</limit></mod_offline>`));
+    c.jsm.offlineLimit = limit;
   };
 }
 

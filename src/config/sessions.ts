@@ -3,7 +3,10 @@
 import { Element } from '../xml/element.js';
 import { ConfigError, type RegisterConfig, type WelcomeConfig, type YakConfig } from './types.js';
 import { readLoginThrottle, readRegisterPolicy } from './policy.js';
-import { intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
+import { readFilter } from './filter.js';
+import { INT_MAX, intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
+
+export const DEFAULT_OFFLINE_LIMIT = 1000;
 
 export const JSM_NS = 'jabber:config:jsm';
 
@@ -35,6 +38,8 @@ export function readSessions(service: Element): SessionsConfig {
       vcard: raw.getChild('vCard'),
       browse: raw.getChild('browse')?.elements ?? [],
       zerokSequences: readSequences(raw.getChild('mod_auth_0k')),
+      offlineLimit: readOfflineLimit(raw.getChild('mod_offline')),
+      filter: readFilter(raw.getChild('filter')),
       nounregister: raw.getChild('nounregister') !== undefined,
       registerPolicy: readRegisterPolicy(raw.getChild('register_policy')),
       loginThrottle: readLoginThrottle(raw.getChild('login_throttle')),
@@ -92,6 +97,11 @@ function readAdmin(admin: Element | undefined): { read: string[]; write: string[
     if (e.name === 'write') add(write, jid);
   }
   return { read, write };
+}
+
+/** <mod_offline><limit>N</limit></mod_offline> (Yak): messages kept per user. */
+function readOfflineLimit(offline: Element | undefined): number {
+  return offline ? intChild(offline, 'limit', 1, INT_MAX, DEFAULT_OFFLINE_LIMIT) : DEFAULT_OFFLINE_LIMIT;
 }
 
 function readSequences(zerok: Element | undefined): number {

@@ -1,6 +1,7 @@
 // The typed view of jabber.xml that the rest of Yak reads. Produced by
 // loadConfig() (load.ts) in one validation pass; nothing else parses the file.
 import type { Element } from '../xml/element.js';
+import type { FilterConfig } from './filter.js';
 
 export interface ListenAddress {
   port: number;
@@ -88,7 +89,7 @@ export interface YakConfig {
     modules: string[];
     register: RegisterConfig | undefined;
     welcome: WelcomeConfig | undefined;
-    /** Admin JIDs (bare, prepared): read may see `who`, write also gets registration notices. */
+    /** Admin JIDs (bare, prepared): both may see `who` and get registration notices; write may also announce. */
     admin: { read: string[]; write: string[] };
     /** <vCard> (server vCard), as given. */
     vcard: Element | undefined;
@@ -96,6 +97,10 @@ export interface YakConfig {
     browse: Element[];
     /** <mod_auth_0k><sequences>N</sequences> (default 500). */
     zerokSequences: number;
+    /** <mod_offline><limit>N</limit></mod_offline> (Yak; default 1000): messages kept per user. */
+    offlineLimit: number;
+    /** <filter> (mod_filter): what users' rules may hold, and the server's default rules. */
+    filter: FilterConfig;
     nounregister: boolean;
     registerPolicy: RegisterPolicyConfig;
     loginThrottle: LoginThrottleSettings;

@@ -49,6 +49,9 @@ export interface FilterPolicy {
 }
 
 export const DEFAULT_MAX_SIZE = 100;
+
+/** Everything Yak knows, no count limit: for rules already stored and for the admin's <default> ones. */
+export const TRUSTED_RULES: FilterPolicy = { maxSize: Infinity, conditions: undefined, actions: undefined };
 /**
  * Forward targets in one user's rules together. Every message to the user
  * makes a copy per target, and the targets may forward again (see

@@ -10,11 +10,10 @@ import { iqResult, isRequest } from '../iq.js';
 import { readRoster } from '../roster.js';
 import { answerable } from '../router.js';
 import { errorReply, stanzaError } from '../stanza-errors.js';
-import { filterConfig, TRUSTED_RULES } from '../filter/config.js';
 import { autoReply, forwardCopies, mayPassOn } from '../filter/envelope.js';
 import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
-import { NS_FILTER, parseRule, parseRules, type FilterRule } from '../filter/rules.js';
-import { offlineLimit, storable, storeOffline } from './mod_offline.js';
+import { MAX_FORWARD_TARGETS, NS_FILTER, parseRule, parseRules, TRUSTED_RULES, type FilterRule } from '../filter/rules.js';
+import { storable, storeOffline } from './mod_offline.js';
 
 const NS_EVENT = 'jabber:x:event';
 // Ahead of the modules that answer requests to a user themselves (vCard,
@@ -43,8 +42,8 @@ type UserRules = readonly FilterRule[] | null;
 export const modFilter: JsmModule = {
   name: 'mod_filter',
   setup(api) {
-    const { policy, defaults } = filterConfig(api.config.jsm.raw.getChild('filter'), (msg) => api.log.warn(msg));
-    const limit = offlineLimit(api);
+    const { policy, defaults } = api.config.jsm.filter;
+    const limit = api.config.jsm.offlineLimit;
     // Rules of users who have a session, so that a chat message to them costs
     // a map lookup, not a spool read; dropped when their last session ends.
     const online = new Map<string, UserRules | Promise<UserRules>>();
@@ -105,47 +104,61 @@ export const modFilter: JsmModule = {
       return { stanza: d.stanza, to: d.to, from: d.from, unavailable: best === undefined, show, roster };
     }
 
-    /** Runs the rule's actions (1.4's fixed order); true when one took effect, so the stanza is consumed. */
-    async function act(rule: FilterRule, d: Delivery): Promise<boolean> {
+    /**
+     * Runs the rule's actions, in 1.4's fixed order. True when the stanza is
+     * consumed: it went somewhere (bounced with an error, forwarded, stored
+     * offline), or it was answered or retyped (1.4 dropped it then) and no
+     * reply or forward was skipped for a loop or a limit. Otherwise it is
+     * delivered as usual, so that nothing is lost to a loop.
+     */
+    async function act(rule: FilterRule, d: Delivery, budget: { forwards: number }): Promise<boolean> {
       const { stanza, to, from } = d;
       const message = stanza.name === 'message';
+      let disposed = false;
+      let took = false;
+      let held = false;
       // Debug only: a sender can cause these at will (a forged envelope, a headline flood).
-      const skipped = (action: string, why: string): void =>
+      const skip = (action: string, why: string): void => {
+        held = true;
         api.log.debug({ user: to.bare, from: from.toString(), action }, `filter ${action} skipped: ${why}`);
-      let acted = false;
+      };
       if (rule.reply !== undefined && message) {
         const why = noAutoReply(stanza, d);
-        if (why) skipped('reply', why);
+        if (why) skip('reply', why);
         else {
           await api.deliver(autoReply(stanza, rule.reply, to, from));
-          acted = true;
+          took = true;
         }
       }
       if (rule.error && answerable(stanza)) {
-        if (from.user === undefined) skipped('error', 'the sender is a server or service');
+        if (from.user === undefined) skip('error', 'the sender is a server or service');
         else {
           await api.deliver(errorReply(stanza, rule.error));
-          acted = true;
+          disposed = true;
         }
       }
       if (rule.settype !== undefined && message) {
         stanza.setAttr('type', rule.settype || undefined);
-        acted = true;
+        took = true;
       }
       if (rule.forward.length > 0 && message) {
-        if (!mayPassOn(stanza, to)) skipped('forward', 'it came back round, or has been forwarded too often');
-        else {
-          for (const copy of forwardCopies(stanza, rule.forward, to, from)) await api.deliver(copy);
-          acted = true;
+        // The set checks bound a user's targets; this bounds rules stored by 1.4 and <default> ones too.
+        const targets = rule.forward.slice(0, budget.forwards);
+        if (targets.length < rule.forward.length) skip('forward', `more than ${MAX_FORWARD_TARGETS} targets for one message`);
+        if (!mayPassOn(stanza, to)) skip('forward', 'it came back round, or has been forwarded too often');
+        else if (targets.length > 0) {
+          budget.forwards -= targets.length;
+          for (const copy of forwardCopies(stanza, targets, to, from)) await api.deliver(copy);
+          disposed = true;
         }
       }
       if (rule.offline && message) {
         // Event notices, headlines and groupchat are of the moment: dropped, as mod_offline does.
         const notice = stanza.getChild('x', NS_EVENT)?.getChild('id') !== undefined;
         if (!notice && storable(stanza)) await storeOffline(api, d, limit);
-        acted = true;
+        disposed = true;
       }
-      return acted;
+      return disposed || (took && !held);
     }
 
     async function walk(d: Delivery, own: readonly FilterRule[]): Promise<Outcome> {
@@ -153,11 +166,12 @@ export const modFilter: JsmModule = {
       if (rules.length === 0) return 'pass';
       const roster = rules.some(needsRoster) ? await readRoster(api.xdb, d.to.host, d.to.user!) : undefined;
       const facts = factsOf(d, roster);
+      const budget = { forwards: MAX_FORWARD_TARGETS };
       for (const rule of rules) {
         if (!matches(rule, facts)) continue;
-        const acted = await act(rule, d);
+        const consumed = await act(rule, d, budget);
         if (rule.continue) continue;
-        return acted ? 'handled' : 'pass';
+        return consumed ? 'handled' : 'pass';
       }
       return 'pass';
     }

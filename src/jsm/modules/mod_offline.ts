@@ -12,14 +12,6 @@ import { stanzaError } from '../stanza-errors.js';
 const NS_DELAY = 'jabber:x:delay';
 const NS_EXPIRE = 'jabber:x:expire';
 const NS_EVENT = 'jabber:x:event';
-export const DEFAULT_OFFLINE_LIMIT = 1000;
-
-/** <mod_offline><limit>N</limit></mod_offline> in the jsm config (Yak extension). */
-export function offlineLimit(api: ModuleApi): number {
-  const text = api.config.jsm.raw.getChild('mod_offline')?.getChildText('limit')?.trim();
-  const n = text ? Number(text) : DEFAULT_OFFLINE_LIMIT;
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_OFFLINE_LIMIT;
-}
 
 export function storable(m: Element): boolean {
   const type = m.attrs.type ?? 'normal';
@@ -90,7 +82,7 @@ async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
 export const modOffline: JsmModule = {
   name: 'mod_offline',
   setup(api) {
-    const limit = offlineLimit(api);
+    const limit = api.config.jsm.offlineLimit;
     api.on('offline', async (d) => {
       if (d.stanza.name !== 'message') return 'pass';
       // Headlines are news of the moment: nobody wants them later (RFC 3921 2.1.1).

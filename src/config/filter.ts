@@ -1,0 +1,65 @@
+// <filter> in the jsm config (jabberd 1.4's names, for mod_filter): the
+// most rules a user may store, the conditions and actions users may use,
+// and server-wide rules tried after every user's own. Read with the rest of
+// the config, so that a mistake stops startup (and `jabberd --check`)
+// instead of surfacing when the first user sets a rule.
+import type { Element } from '../xml/element.js';
+import {
+  ACTIONS,
+  CONDITIONS,
+  DEFAULT_MAX_SIZE,
+  MAX_FORWARD_TARGETS,
+  parseRule,
+  TRUSTED_RULES,
+  type FilterPolicy,
+  type FilterRule,
+} from '../jsm/filter/rules.js';
+import { ConfigError } from './types.js';
+import { INT_MAX, intChild, tag } from './values.js';
+
+export interface FilterConfig {
+  /** What a user's rule set must pass. */
+  policy: FilterPolicy;
+  /** <default> rules, after every user's own. */
+  defaults: FilterRule[];
+}
+
+function allowed(list: Element | undefined, known: readonly string[], where: string): ReadonlySet<string> {
+  const names = new Set(list?.elements.map((e) => e.name) ?? []);
+  for (const n of names) {
+    if (!known.includes(n)) throw new ConfigError(`${where}: <${n}/> is not one of Yak's: ${known.map((k) => `<${k}/>`).join(' ')}`);
+  }
+  return names;
+}
+
+function readDefaults(section: Element | undefined): FilterRule[] {
+  const list = section?.getChild('default');
+  if (!list) return [];
+  const where = `<filter>${tag(list)}`;
+  const rules = list.elements.map((rule, i) => {
+    if (rule.name !== 'rule') throw new ConfigError(`${where}: <${rule.name}> is not a <rule>`);
+    try {
+      return parseRule(rule, TRUSTED_RULES);
+    } catch (err) {
+      throw new ConfigError(`${where}: rule ${i + 1}: ${(err as Error & { text?: string }).text ?? (err as Error).message}`);
+    }
+  });
+  if (rules.reduce((n, r) => n + r.forward.length, 0) > MAX_FORWARD_TARGETS) {
+    throw new ConfigError(`${where}: at most ${MAX_FORWARD_TARGETS} <forward> targets in all rules`);
+  }
+  return rules;
+}
+
+/** Reads the section; undefined (no section) means 1.4's max_size and every condition and action allowed. */
+export function readFilter(section: Element | undefined): FilterConfig {
+  // Without an allow list everything Yak knows is allowed (1.4 refused every rule).
+  const allow = section?.getChild('allow');
+  return {
+    policy: {
+      maxSize: section ? intChild(section, 'max_size', 1, INT_MAX, DEFAULT_MAX_SIZE) : DEFAULT_MAX_SIZE,
+      conditions: allow && allowed(allow.getChild('conditions'), CONDITIONS, '<filter><allow><conditions>'),
+      actions: allow && allowed(allow.getChild('actions'), ACTIONS, '<filter><allow><actions>'),
+    },
+    defaults: readDefaults(section),
+  };
+}
