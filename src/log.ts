@@ -7,6 +7,8 @@ export interface LogOptions {
   debug?: boolean;
   /** A file to append to; stderr when undefined. */
   file?: string;
+  /** With `file`: stderr gets every line too (1.4's <log> with both <file> and <stderr/>). */
+  stderr?: boolean;
   /** Tests pass 'silent'. */
   level?: string;
 }
@@ -21,18 +23,21 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
   const level = opts.level ?? (opts.debug ? 'debug' : 'info');
   // Lines are gathered into 4 KiB writes (one write per log line costs a
   // thread-pool trip each) and flushed at least every 200 ms.
-  const dest = opts.file
-    ? pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false, minLength: 4096 })
-    : pino.destination({ fd: 2, sync: false, minLength: 4096 });
+  const toStderr = (): ReturnType<typeof pino.destination> => pino.destination({ fd: 2, sync: false, minLength: 4096 });
+  const file = opts.file ? pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false, minLength: 4096 }) : undefined;
+  const dests = file ? (opts.stderr ? [file, toStderr()] : [file]) : [toStderr()];
   setInterval(() => {
-    try {
-      dest.flush();
-    } catch {
-      // Not open yet, or a write in flight: the next tick flushes.
+    for (const dest of dests) {
+      try {
+        dest.flush();
+      } catch {
+        // Not open yet, or a write in flight: the next tick flushes.
+      }
     }
   }, 200).unref();
-  const log = pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, dest as DestinationStream);
-  return { log, reopen: () => (opts.file ? dest.reopen() : undefined) };
+  const out: DestinationStream = dests.length === 1 ? dests[0]! : pino.multistream(dests.map((stream) => ({ stream, level: 'trace' as const })));
+  const log = pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, out);
+  return { log, reopen: () => file?.reopen() };
 }
 
 /** A logger that drops everything (unit tests, library use). */

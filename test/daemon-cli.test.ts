@@ -187,3 +187,38 @@ describe('SIGTERM', { timeout: 25_000 }, () => {
     );
   });
 });
+
+describe('<log> with <file> and <stderr/> (the book\'s jabber.xml has both)', () => {
+  let daemon: Daemon | undefined;
+  after(async () => {
+    await daemon?.dispose();
+  });
+
+  test('every line goes to both; a failed login names user, address and method, never the password', async () => {
+    const text = bundledConfigText()
+      .replace('<stderr/>', '<file>yak.log</file><stderr/>')
+      .replace('</jabber>', "<service id='dnsrv'><host/><load><resolver>./dnsrv/dnsrv.so</resolver></load></service>\n</jabber>");
+    daemon = await startDaemon({ configText: text });
+    const c = await ClientStream.connect({ port: daemon.port, domain: 'localhost' });
+    try {
+      assert.equal((await c.request(registerIq('logme', 'right'))).attrs.type, 'result');
+      assert.equal((await c.request(authIq('logme', 'Work', { password: 'wrong' }))).getChild('error')?.attrs.code, '401');
+    } finally {
+      c.socket.destroy();
+    }
+    const failed = await daemon.waitForLog((l) => l.msg === 'login failed');
+    assert.deepEqual([failed.user, failed.host, failed.address, failed.method], ['logme', 'localhost', '127.0.0.1', 'plain']);
+    assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+
+    const fileLines = (await readFile(path.join(daemon.dir, 'yak.log'), 'utf8')).trim().split('\n');
+    const stderrLines = daemon.stderr().trim().split('\n').filter((l) => l.startsWith('{'));
+    assert.deepEqual(fileLines, stderrLines, 'the file and stderr must get the same lines');
+    const msgs = fileLines.map((l) => JSON.parse(l) as { msg: string; section?: string });
+    for (const msg of ['listening', 'login failed', 'stopped']) assert.ok(msgs.some((m) => m.msg === msg), `no '${msg}' line:\n${fileLines.join('\n')}`);
+    assert.ok(
+      msgs.some((m) => m.msg === 'not provided by Yak; ignored' && m.section?.includes('dnsrv')),
+      `the startup must say that dnsrv is ignored:\n${fileLines.join('\n')}`,
+    );
+    assert.doesNotMatch(fileLines.join('\n'), /wrong|right/, 'a password reached the log');
+  });
+});

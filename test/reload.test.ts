@@ -35,6 +35,18 @@ describe('applyReload', () => {
     assert.ok(live.jsm.modules.includes('mod_xml'), 'modules stay as they were');
   });
 
+  test('<log>, <filter> and <mod_offline> need a restart (the log file stays open; modules read theirs at startup)', () => {
+    const live = load(base);
+    const fresh = load(
+      base
+        .replace('<stderr/>', '<file>elsewhere.log</file>')
+        .replace('<max_size>100</max_size>', '<max_size>5</max_size>')
+        .replace('</jsm>', '<mod_offline><limit>5</limit></mod_offline></jsm>'),
+    );
+    assert.deepEqual(applyReload(live, fresh), { applied: [], needsRestart: ['<mod_offline>', '<filter>', '<log>'] });
+    assert.deepEqual([live.log.file, live.jsm.filter.policy.maxSize, live.jsm.offlineLimit], [undefined, 100, 1000]);
+  });
+
   test('an identical file applies nothing', () => {
     assert.deepEqual(applyReload(load(base), load(base)), { applied: [], needsRestart: [] });
   });

@@ -46,7 +46,7 @@ async function main(): Promise<number> {
     process.stdout.write(describe(config) + '\n');
     return 0;
   }
-  const { log, reopen } = createLogger({ debug: opts.debug, file: config.log.file });
+  const { log, reopen } = createLogger({ debug: opts.debug, file: config.log.file, stderr: config.log.stderr });
   // Handlers go in before anything listens: a signal that comes while the
   // server starts must end in the same clean stop (pidfile removed), not in
   // the default sudden death. Signal handlers do not keep the process alive.

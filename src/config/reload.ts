@@ -35,6 +35,8 @@ export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
     ['<mod_offline>', live.jsm.raw.getChild('mod_offline')?.toString(), fresh.jsm.raw.getChild('mod_offline')?.toString()],
     ['<filter>', live.jsm.raw.getChild('filter')?.toString(), fresh.jsm.raw.getChild('filter')?.toString()],
     ['pidfile', live.pidfile, fresh.pidfile],
+    // The log file is opened once; SIGHUP reopens the same name (logrotate).
+    ['<log>', live.log, fresh.log],
   ];
   for (const [name, a, b] of fixed) if (!same(a, b)) needsRestart.push(name);
 
@@ -59,6 +61,5 @@ export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
   take('<nounregister>', j.nounregister, fresh.jsm.nounregister, (v) => (j.nounregister = v));
   take('<register_policy>', j.registerPolicy, fresh.jsm.registerPolicy, (v) => (j.registerPolicy = v));
   take('<login_throttle>', j.loginThrottle, fresh.jsm.loginThrottle, (v) => (j.loginThrottle = v));
-  take('<log>', live.log, fresh.log, (v) => (live.log = v));
   return { applied, needsRestart };
 }
