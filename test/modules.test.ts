@@ -8,8 +8,6 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { ClientStream } from '../src/client/client-stream.js';
 import { loadConfig } from '../src/config/load.js';
 import type { YakConfig } from '../src/config/types.js';
@@ -18,6 +16,7 @@ import { YAK_VERSION } from '../src/version.js';
 import type { Element } from '../src/xml/element.js';
 import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
+import { captureLog } from './helpers/log-capture.js';
 import {
   closeAll,
   login,
@@ -544,19 +543,13 @@ describe('administration: announce, admin, welcome, registration notices', () =>
 describe('mod_log', () => {
   test('one line per session end, with the JID', async () => {
     // A server of our own, to hear what it logs (startYak's is silent).
-    const lines: Record<string, unknown>[] = [];
-    const sink = new Writable({
-      write(chunk: Buffer, _enc, done) {
-        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-        done();
-      },
-    });
+    const { log, lines } = captureLog();
     const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-log-'));
     const config = loadConfig(BUNDLED_CONFIG, { spool });
     config.c2s.listen = [{ port: 0, address: '127.0.0.1' }];
     config.pidfile = undefined;
     plain(config);
-    const server = await YakServer.start(config, { log: pino({ level: 'info' }, sink) });
+    const server = await YakServer.start(config, { log });
     const ended = new Promise<void>((resolve) => {
       // Runs after every other session-end handler, mod_log's included.
       server.jsm.chains.add('session-end', 'test-session-ended', () => resolve(), { priority: -1000 });

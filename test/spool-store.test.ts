@@ -9,8 +9,7 @@ import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from
 import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { zerokHash } from '../src/util/hash.js';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
+import { captureLog } from './helpers/log-capture.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/spool14/localhost/dj.xml', import.meta.url));
 
@@ -412,14 +411,8 @@ test('setSoon: visible at once, on disk after flush, folded into the next durabl
 
 test('a stop that cannot write deferred changes says they are lost', async () => {
   const root = await tempRoot();
-  const lines: Record<string, unknown>[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l) as Record<string, unknown>);
-      done();
-    },
-  });
-  const store = new SpoolStore(root, { log: pino({ level: 'info' }, sink) });
+  const { log, lines } = captureLog();
+  const store = new SpoolStore(root, { log });
   try {
     await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
     await store.flush(); // the first generation is gone; the next one cannot be made:

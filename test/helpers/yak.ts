@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { loadConfig, parseConfig } from '../../src/config/load.js';
 import type { YakConfig } from '../../src/config/types.js';
 import { ClientStream, type ConnectOptions } from '../../src/client/client-stream.js';
-import { silentLogger } from '../../src/log.js';
+import { silentLogger, type Logger } from '../../src/log.js';
 import { YakServer } from '../../src/server.js';
 import { Element } from '../../src/xml/element.js';
 
@@ -21,6 +21,8 @@ export interface TestYakOptions {
   tweak?: (config: YakConfig) => void;
   /** Use this spool folder (kept on stop) instead of a fresh temporary one. */
   spool?: string;
+  /** Where the server logs (default: nowhere); see helpers/log-capture.ts. */
+  log?: Logger;
 }
 
 export interface TestYak {
@@ -43,7 +45,7 @@ export async function startYak(opts: TestYakOptions = {}): Promise<TestYak> {
   config.c2s.listen = [{ port: 0, address: '127.0.0.1' }];
   config.pidfile = undefined;
   opts.tweak?.(config);
-  const server = await YakServer.start(config, { log: silentLogger }).catch(async (err: unknown) => {
+  const server = await YakServer.start(config, { log: opts.log ?? silentLogger }).catch(async (err: unknown) => {
     if (ownSpool) await rm(spool, { recursive: true, force: true });
     throw err;
   });
