@@ -1,6 +1,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from '../src/xdb/file-names.js';
+import {
+  hostDirName,
+  isLongUserFileName,
+  legacyUserFileName,
+  userFileName,
+  userFromFileName,
+  userFromLegacyFileName,
+} from '../src/xdb/file-names.js';
 import { nodeprep } from '../src/jid.js';
 
 test('plain ASCII names map to name.xml as in jabberd 1.4', () => {
@@ -82,4 +89,19 @@ test('names too long for the file system get a hashed file name', () => {
   // Distinct names, distinct files, even with a shared prefix; no %XX split.
   assert.notEqual(userFileName('é'.repeat(300) + 'a'), userFileName('é'.repeat(300) + 'b'));
   assert.match(userFileName('é'.repeat(300)), /^(%C3%A9)+~[0-9a-f]{64}\.xml$/);
+});
+
+test("1.4's own file names for names Yak encodes: the name itself, where that is safe and unambiguous", () => {
+  for (const n of ['joe!x', 'jos\u00e9', '\u65e5\u672c', 'a=b', 'x~y']) {
+    assert.equal(nodeprep(n), n);
+    assert.equal(legacyUserFileName(n), `${n}.xml`, n);
+    assert.equal(userFromLegacyFileName(`${n}.xml`), n, n);
+    assert.notEqual(userFileName(n), `${n}.xml`, 'Yak names these differently');
+  }
+  // Yak's name already is 1.4's; a dot file, '%', '/', NUL or an oversized name never was one.
+  for (const n of ['dj', 'a.b', '.hidden!', 'a%41', 'a/b', 'a\0b', '\u00e9'.repeat(130)]) assert.equal(legacyUserFileName(n), undefined, n);
+  // Only prepared names: 1.4 stored them lowercase too.
+  assert.equal(userFromLegacyFileName('Joe!x.xml'), undefined);
+  assert.equal(userFromLegacyFileName('dj.xml'), undefined, "Yak's own names are read by userFromFileName");
+  assert.equal(userFromLegacyFileName('joe!x.txt'), undefined);
 });

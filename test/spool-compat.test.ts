@@ -1,15 +1,18 @@
 // SPEC sections 5 and 6 against a spool folder written by jabberd 1.4
 // (test/fixtures/spool14): dj logs in by plain, digest and 0k, and the file
 // Yak rewrites keeps every record and can be read again; dj's 1.4 filter
-// rules still answer for him.
+// rules still answer for him; users 1.4 filed under their own names (josé,
+// joe!x), which Yak would percent-encode, are found and kept there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
 import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
-import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
+import { captureLog } from './helpers/log-capture.js';
 import { fixtureSpool, readSpool } from './helpers/transcript.js';
 
 const TOKEN = '3C5A1B2F';
@@ -35,9 +38,10 @@ async function announced(yak: TestYak): Promise<Element> {
 describe('a 1.4 spool folder', () => {
   let spool: string;
   let yak: TestYak;
+  const { log, lines } = captureLog('warn');
   before(async () => {
     spool = await fixtureSpool();
-    yak = await startYak({ spool });
+    yak = await startYak({ spool, log });
   });
   after(async () => {
     await yak.stop();
@@ -83,7 +87,7 @@ describe('a 1.4 spool folder', () => {
     assert.equal(parseXml(file.text).name, 'xdb');
 
     await yak.stop();
-    yak = await startYak({ spool });
+    yak = await startYak({ spool, log });
     assert.equal((await announced(yak)).elements[0]!.getChildText('sequence'), '496');
     assertXml(await login(yak, { hash: zerokHash('secret', TOKEN, 496) }), "<iq type='result' id='auth'/>");
     assertXml(await login(yak, { password: 'secret' }), "<iq type='result' id='auth'/>");
@@ -111,8 +115,37 @@ describe('a 1.4 spool folder', () => {
     } finally {
       await c.close();
     }
+    // dj's second rule is the ns+reply+settype form only 1.4 accepted: skipped, and said so.
+    assert.deepEqual(
+      lines.filter((l) => l.msg === 'stored filter rule skipped').map((l) => [l.user, l.err]),
+      [['dj', '406 ns tag cannot be used this way']],
+    );
     // Stored for dj by the same rule's <offline/>.
     const file = (await readSpool(spool, yak.host, 'dj'))!;
     assert.deepEqual(file.records.get('jabber:x:offline')?.getChildren('message').map((m) => m.getChildText('body')), ['Fancy a walk?']);
+  });
+
+  test('users 1.4 filed under their own names log in, cannot be taken again, and stay in their files', async () => {
+    for (const [user, password] of [['jos\u00e9', 'ol\u00e9'], ['joe!x', 'bang']]) {
+      const c = await yak.connect();
+      try {
+        assertXml(await c.request(authIq(user, 'Home', { password })), "<iq type='result' id='auth'/>");
+      } finally {
+        await c.close();
+      }
+      const again = await yak.connect();
+      try {
+        const reply = await again.request(registerIq(user, 'other'));
+        assert.equal(reply.getChild('error')?.attrs.code, '409', `${user} registered twice: ${reply.toString()}`);
+      } finally {
+        await again.close();
+      }
+    }
+    // The plain login stored a 0k chain: in 1.4's file, not in a new one.
+    const folder = path.join(spool, 'localhost');
+    assert.match(await readFile(path.join(folder, 'jos\u00e9.xml'), 'utf8'), /xdbns='jabber:iq:auth:0k'/);
+    const files = await readdir(folder);
+    assert.ok(files.includes('jos\u00e9.xml') && files.includes('joe!x.xml'), files.join(' '));
+    assert.deepEqual(files.filter((f) => f.includes('%')), [], 'a second file was made for a 1.4 user');
   });
 });

@@ -176,6 +176,28 @@ test('reads a jabberd 1.4 spool file unchanged', async () => {
   await rm(root, { recursive: true });
 });
 
+test("a 1.4 file under the user's own name is read, written and listed in place; Yak's own file wins when both exist", async () => {
+  const root = await tempRoot();
+  const folder = join(root, 'localhost');
+  await mkdir(folder);
+  await writeFile(join(folder, 'jos\u00e9.xml'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>old</password></xdb>");
+  await writeFile(join(folder, 'joe%21x.xml'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>yak</password></xdb>");
+  await writeFile(join(folder, 'joe!x.xml'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>1.4</password></xdb>");
+  const store = new SpoolStore(root);
+  try {
+    assert.equal((await store.get('localhost', 'jos\u00e9', NS_AUTH))?.text(), 'old');
+    await store.set('localhost', 'jos\u00e9', { [NS_AUTH]: pw('new') });
+    assert.match(await readFile(join(folder, 'jos\u00e9.xml'), 'utf8'), />new</);
+    assert.equal((await store.get('localhost', 'joe!x', NS_AUTH))?.text(), 'yak');
+    assert.equal(await store.create('localhost', 'jos\u00e9', { [NS_AUTH]: pw('x') }), false);
+    assert.deepEqual(await store.list('localhost'), ['joe!x', 'jos\u00e9']);
+    assert.deepEqual((await readdir(folder)).filter((f) => f.endsWith('.xml')).sort(), ['joe!x.xml', 'joe%21x.xml', 'jos\u00e9.xml']);
+  } finally {
+    await store.close();
+    await rm(root, { recursive: true });
+  }
+});
+
 test('accepts declarations, whitespace, double quotes and files without xdbns', async () => {
   const root = await tempRoot();
   await mkdir(join(root, 'localhost'));

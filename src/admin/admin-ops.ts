@@ -7,7 +7,7 @@ import { parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from '../xdb/xdb.js';
-import { hostDirName, userFromFileName } from '../xdb/file-names.js';
+import { hostDirName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseXml } from '../xml/parse.js';
 import { errCode } from '../util/err-code.js';
 
@@ -118,7 +118,7 @@ export class AdminOps {
         const file = path.join(dir, name);
         report.files++;
         let reason = await unparsable(file);
-        const user = userFromFileName(name);
+        const user = userFromFileName(name) ?? userFromLegacyFileName(name);
         if (reason !== undefined && user !== undefined) {
           // A running server rewrites files in place: look again once the
           // user's writes in flight are done, before calling it bad.

@@ -7,6 +7,7 @@
 // '..' or hidden files), is the same on case-insensitive file systems, and
 // maps back to exactly one name.
 import { createHash } from 'node:crypto';
+import { nodeprep } from '../jid.js';
 
 const PLAIN = /^[a-z0-9_+-][a-z0-9._+-]*$/;
 const SAFE_CHAR = /^[a-z0-9._+-]$/;
@@ -89,6 +90,28 @@ export function userFromFileName(file: string): string | undefined {
   const name = decode(file.slice(0, -4));
   if (name === undefined || userFileName(name) !== file) return undefined;
   return name;
+}
+
+/**
+ * The file name jabberd 1.4 gave a user whose name Yak percent-encodes
+ * (`joe!x`, `josé`): the name itself, as its UTF-8 bytes. Undefined when
+ * that is Yak's own name for the user, or when the name could not have been
+ * 1.4's (or could be mistaken for one of Yak's): a leading dot, '%', '/',
+ * a hashed long name, or over 255 bytes. The store looks there when Yak's
+ * own file is missing, so a 1.4 spool folder reads unchanged.
+ */
+export function legacyUserFileName(user: string): string | undefined {
+  const file = user + '.xml';
+  if (file === userFileName(user) || LONE_SURROGATE.test(user)) return undefined;
+  if (user.startsWith('.') || /[%\/\0]/.test(user) || LONG_NAME.test(file) || Buffer.byteLength(file) > 255) return undefined;
+  return file;
+}
+
+/** The username of a 1.4 file that legacyUserFileName() would name (a prepared username), if `file` is one. */
+export function userFromLegacyFileName(file: string): string | undefined {
+  if (!file.endsWith('.xml')) return undefined;
+  const user = file.slice(0, -4);
+  return user !== '' && nodeprep(user) === user && legacyUserFileName(user) === file ? user : undefined;
 }
 
 /** True for the hashed file names userFileName gives to very long usernames. */

@@ -8,7 +8,7 @@
 // file in place. Parsed files are kept in an LRU cache that is only ever
 // set from what was read from disk or after a change became durable: it
 // never runs ahead of what a restart would find.
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
@@ -17,7 +17,7 @@ import { parseXml } from '../xml/parse.js';
 import { NS_AUTH, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
-import { hostDirName, isLongUserFileName, userFileName, userFromFileName } from './file-names.js';
+import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
@@ -292,12 +292,14 @@ export class SpoolStore implements Xdb {
       if (errCode(err) === 'ENOENT') return [];
       throw err;
     }
-    const users: string[] = [];
+    // A Set: a user may have both Yak's file and 1.4's (fileOf() uses Yak's).
+    const users = new Set<string>();
     for (const name of names) {
-      const user = userFromFileName(name) ?? (isLongUserFileName(name) ? this.longFileUser(dir, name) : undefined);
-      if (user !== undefined) users.push(user);
+      const user =
+        userFromFileName(name) ?? (isLongUserFileName(name) ? this.longFileUser(dir, name) : userFromLegacyFileName(name));
+      if (user !== undefined) users.add(user);
     }
-    return users.sort();
+    return [...users].sort();
   }
 
   /** Everything accepted so far written, the spool files synced, the journal emptied. */
@@ -346,7 +348,11 @@ export class SpoolStore implements Xdb {
     if (f) return f;
     const dirName = hostDirName(host);
     const dir = join(this.root, dirName);
-    const file = userFileName(user);
+    let file = userFileName(user);
+    // A name Yak percent-encodes may have a file from 1.4 under the name
+    // itself (`josé.xml`): used as it is, unless Yak's own file exists.
+    const legacy = legacyUserFileName(user);
+    if (legacy !== undefined && !existsSync(join(dir, file)) && existsSync(join(dir, legacy))) file = legacy;
     f = { user, dir, file, path: join(dir, file), rel: dirName + '/' + file, long: isLongUserFileName(file) };
     if (this.filesRemembered >= FILE_NAMES_REMEMBERED) {
       this.files.clear();
