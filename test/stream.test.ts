@@ -298,6 +298,24 @@ describe('stream: <alias> and <authtime>', () => {
     }
   });
 
+  test('default alias overrides even another served host (1.4 order); a named alias comes first', async () => {
+    const yak = await startYak({
+      tweak: (cfg) => {
+        cfg.hosts = ['localhost', 'other.example'];
+        cfg.c2s.aliases = [{ to: 'localhost', from: undefined }, { to: 'other.example', from: 'chat.example.org' }];
+      },
+    });
+    try {
+      for (const [to, host] of [['other.example', 'localhost'], ['anything.example', 'localhost'], ['chat.example.org', 'other.example']]) {
+        const c = await open(yak, to!);
+        assertServerHeader(c.text, host!);
+        c.destroy();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('named alias maps one name (case-insensitively); other names stay unknown', async () => {
     const yak = await startYak({ tweak: (cfg) => (cfg.c2s.aliases = [{ to: 'localhost', from: 'chat.example.org' }]) });
     try {

@@ -18,15 +18,18 @@ export interface HeaderCheck {
 
 /**
  * Maps the client's `to` to a served host: a named alias first, then the
- * host itself, then the default alias (<alias to='yak'/>) for any other name.
+ * default alias (<alias to='yak'/>), which overrides any other name, served
+ * hosts included (SPEC section 1; 1.4 looked up the name, then "default"),
+ * then the host itself.
  */
 export function resolveHost(to: string, hosts: readonly string[], aliases: readonly AliasConfig[]): string | undefined {
   const name = nameprep(to);
   if (name === undefined) return undefined;
   const named = aliases.find((a) => a.from !== undefined && nameprep(a.from) === name);
   if (named) return named.to;
-  if (hosts.includes(name)) return name;
-  return aliases.find((a) => a.from === undefined)?.to;
+  const fallback = aliases.find((a) => a.from === undefined);
+  if (fallback) return fallback.to;
+  return hosts.includes(name) ? name : undefined;
 }
 
 export function checkHeader(
