@@ -39,13 +39,17 @@ export interface TestYak {
 export async function startYak(opts: TestYakOptions = {}): Promise<TestYak> {
   const ownSpool = opts.spool === undefined;
   const spool = opts.spool ?? (await mkdtemp(path.join(os.tmpdir(), 'yak-test-')));
-  const config = opts.configText
-    ? parseConfig(opts.configText, BUNDLED_CONFIG, { spool })
-    : loadConfig(BUNDLED_CONFIG, { spool });
-  config.c2s.listen = [{ port: 0, address: '127.0.0.1' }];
-  config.pidfile = undefined;
-  opts.tweak?.(config);
-  const server = await YakServer.start(config, { log: opts.log ?? silentLogger }).catch(async (err: unknown) => {
+  // A config that does not load, or a server that does not start, leaves no temp folder behind.
+  const start = async (): Promise<{ config: YakConfig; server: YakServer }> => {
+    const config = opts.configText
+      ? parseConfig(opts.configText, BUNDLED_CONFIG, { spool })
+      : loadConfig(BUNDLED_CONFIG, { spool });
+    config.c2s.listen = [{ port: 0, address: '127.0.0.1' }];
+    config.pidfile = undefined;
+    opts.tweak?.(config);
+    return { config, server: await YakServer.start(config, { log: opts.log ?? silentLogger }) };
+  };
+  const { config, server } = await start().catch(async (err: unknown) => {
     if (ownSpool) await rm(spool, { recursive: true, force: true });
     throw err;
   });
