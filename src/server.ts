@@ -16,7 +16,7 @@ import { Connection } from './net/connection.js';
 import { AddressLimits } from './net/address-limits.js';
 import { KARMA_HEARTBEAT_MS } from './net/karma.js';
 import { refuseConnection } from './c2s/refuse.js';
-import { ListenError, loadTlsOptions, openListener, type ListenSpec } from './net/listeners.js';
+import { ListenError, listenSpecs, openListener, type ListenSpec } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
@@ -89,7 +89,7 @@ export class YakServer {
       void server.spoolLock.lost.then(() => opts.log.error({ spool: config.spool }, 'the spool lock was lost (its flock helper ended); a second Yak could now start on this spool'));
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => server.spoolFailure(err));
       await server.recoverSpool();
-      for (const spec of server.listenSpecs()) await server.listen(spec);
+      for (const spec of listenSpecs(config)) await server.listen(spec);
     } catch (err) {
       if (err instanceof ListenError) err = new StartupError(err.message);
       await server.closeListeners();
@@ -165,22 +165,6 @@ export class YakServer {
     }
     const leftovers = await cleanTempFiles(this.config.spool);
     for (const file of leftovers) this.log.warn({ file }, 'removed temp file left by a crash');
-  }
-
-  /** Plain listeners first, then TLS, each named as the config names it. */
-  private listenSpecs(): ListenSpec[] {
-    const { c2s, tlsKeys } = this.config;
-    const specs: ListenSpec[] = c2s.listen.map((l) => ({
-      ...l,
-      where: `<ip port='${l.port}'>${l.address ?? ''}</ip>`,
-    }));
-    for (const l of c2s.ssl) {
-      const where = `<ssl port='${l.port}'>${l.address ?? ''}</ssl>`;
-      const pem = tlsKeys.get(l.address ?? '*') ?? tlsKeys.get('*');
-      if (!pem) throw new StartupError(`${where}: no <io><ssl><key> for this address`);
-      specs.push({ ...l, where, tls: loadTlsOptions(pem, `<key ip='${l.address ?? '*'}'>`) });
-    }
-    return specs;
   }
 
   private async listen(spec: ListenSpec): Promise<void> {

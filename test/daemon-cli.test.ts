@@ -151,6 +151,21 @@ describe('jabberd starts', { timeout: 25_000 }, () => {
     }
     assert.doesNotMatch(run.stderr, /"listening"/);
   });
+
+  test('--check reads the TLS key of each <ssl> listener, as a start would, and names a bad one', async () => {
+    const notAKey = path.join(dir, 'not-a-key.pem');
+    await writeFile(notAKey, 'just text\n');
+    const file = await configFile(
+      'check-tls.xml',
+      bundledConfigText()
+        .replace("<ip port='0'>127.0.0.1</ip>", "<ip port='0'>127.0.0.1</ip><ssl port='0'>127.0.0.1</ssl>")
+        .replace('</jabber>', `<io><ssl><key ip='127.0.0.1'>${notAKey}</key></ssl></io>\n</jabber>`),
+    );
+    const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);
+    assert.deepEqual([run.code, run.signal], [1, null], run.stdout);
+    assert.equal(run.stderr.trim(), `jabberd: <key ip='127.0.0.1'>: ${notAKey} holds no private key`);
+    assert.equal(run.stdout, '');
+  });
 });
 
 describe('SIGTERM', { timeout: 25_000 }, () => {

@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
 import { createLogger } from '../log.js';
+import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
 
@@ -19,11 +20,12 @@ program.parse();
 const opts = program.opts<{ config: string; spool?: string; host?: string; debug?: boolean; check?: boolean }>();
 
 function describe(config: YakConfig): string {
-  const listen = config.c2s.listen.map((l) => `${l.address ?? '*'}:${l.port}`).join(', ');
+  const where = (l: { address: string | undefined; port: number }): string => `${l.address ?? '*'}:${l.port}`;
   return [
     `config:   ${config.file}`,
     `hosts:    ${config.hosts.join(', ')}`,
-    `listen:   ${listen}`,
+    `listen:   ${config.c2s.listen.map(where).join(', ')}`,
+    ...(config.c2s.ssl.length ? [`tls:      ${config.c2s.ssl.map(where).join(', ')}`] : []),
     `spool:    ${config.spool}`,
     `modules:  ${config.jsm.modules.join(' ')}`,
     `register: ${config.jsm.register ? 'on' : 'off'}`,
@@ -43,6 +45,14 @@ async function main(): Promise<number> {
     throw err;
   }
   if (opts.check) {
+    try {
+      // Reads and tries the TLS keys, as a start would.
+      listenSpecs(config);
+    } catch (err) {
+      if (!(err instanceof ListenError)) throw err;
+      process.stderr.write(`jabberd: ${err.message}\n`);
+      return 1;
+    }
     process.stdout.write(describe(config) + '\n');
     return 0;
   }

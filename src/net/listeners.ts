@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
+import type { YakConfig } from '../config/types.js';
 
 export class ListenError extends Error {}
 
@@ -34,6 +35,22 @@ export interface ListenSpec {
   tls?: tls.TlsOptions;
   /** How the config names it, for error messages. */
   where: string;
+}
+
+/**
+ * Plain listeners first, then TLS, each named as the config names it; the
+ * TLS keys are read and tried here (jabberd --check uses this too).
+ */
+export function listenSpecs(config: Pick<YakConfig, 'c2s' | 'tlsKeys'>): ListenSpec[] {
+  const { c2s, tlsKeys } = config;
+  const specs: ListenSpec[] = c2s.listen.map((l) => ({ ...l, where: `<ip port='${l.port}'>${l.address ?? ''}</ip>` }));
+  for (const l of c2s.ssl) {
+    const where = `<ssl port='${l.port}'>${l.address ?? ''}</ssl>`;
+    const pem = tlsKeys.get(l.address ?? '*') ?? tlsKeys.get('*');
+    if (!pem) throw new ListenError(`${where}: no <io><ssl><key> for this address`);
+    specs.push({ ...l, where, tls: loadTlsOptions(pem, `<key ip='${l.address ?? '*'}'>`) });
+  }
+  return specs;
 }
 
 /** Opens one listener; rejects with a message naming the config element. */
