@@ -17,7 +17,7 @@ const CONDITION_NAMES: ReadonlySet<string> = new Set(CONDITIONS);
 const ACTION_NAMES: ReadonlySet<string> = new Set(ACTIONS);
 
 /** Conditions only a message can meet; a rule with one never applies to an iq. */
-export const MESSAGE_ONLY_CONDITIONS: readonly ConditionName[] = ['subject', 'body', 'type'];
+const MESSAGE_ONLY_CONDITIONS: readonly ConditionName[] = ['subject', 'body', 'type'];
 
 const SETTYPES: ReadonlySet<string> = new Set(['', 'normal', 'chat', 'groupchat', 'headline']);
 const SHOWS: ReadonlySet<string> = new Set(['away', 'chat', 'dnd', 'xa']);
@@ -34,7 +34,7 @@ export interface FilterRule {
   forward: Jid[];
   offline: boolean;
   continue: boolean;
-  /** Whether the rule can apply to an iq (see MESSAGE_ONLY_*). */
+  /** Whether the rule can apply to an iq: only <error> and <continue> act on one, and no message-only condition. */
   forIq: boolean;
   /** Whether the rule can apply to a message (a rule with <ns> cannot). */
   forMessage: boolean;
@@ -52,6 +52,7 @@ export const DEFAULT_MAX_SIZE = 100;
 
 /** Everything Yak knows, no count limit: for rules already stored and for the admin's <default> ones. */
 export const TRUSTED_RULES: FilterPolicy = { maxSize: Infinity, conditions: undefined, actions: undefined };
+
 /**
  * Forward targets in one user's rules together. Every message to the user
  * makes a copy per target, and the targets may forward again (see
