@@ -80,6 +80,10 @@ const TRANSCRIPTS: readonly string[] = [
     "<iq type='get' to='localhost' id='ag'><query xmlns='jabber:iq:agents'/></iq>" +
     "<iq type='get' to='localhost' id='ad'><query xmlns='jabber:iq:admin'><who/></query></iq>" +
     "<iq type='set' id='f'><query xmlns='jabber:iq:filter'><rule><body>x</body><drop/></rule></query></iq>" +
+    "<iq type='set' id='f2'><query xmlns='jabber:iq:filter'><rule name='away'><unavailable/><reply>Away</reply><offline/></rule>" +
+    "<rule><from>fz1@localhost</from><forward>fz2@localhost</forward><settype>chat</settype><continue/></rule>" +
+    "<rule><ns>jabber:iq:version</ns><error code='403'/></rule><rule><roster/><group>G</group></rule></query></iq>" +
+    "<message to='fz1@localhost'><body>through a filter</body><x xmlns='jabber:x:envelope'><forwardedby jid='fz1@localhost'/></x></message>" +
     "<message to='localhost/announce/online'><body>hello all</body></message>" +
     "<iq type='get' id='rg' to='localhost'><query xmlns='jabber:iq:register'/></iq>" +
     "<iq type='set' id='pw' to='localhost'><query xmlns='jabber:iq:register'><password>secret</password><name>New</name></query></iq>" +
