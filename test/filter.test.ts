@@ -1078,6 +1078,24 @@ describe('mod_filter: loops', () => {
     }
   });
 
+  test('an error is never retyped, so a retype-then-bounce rule set cannot send it back and forth', async () => {
+    const u = await onlineUser(yak, 'pong1');
+    try {
+      // The fuzz test found this: a message to oneself is bounced; the bounce
+      // comes from the bare JID, which the first rule matches, so it was
+      // retyped to chat, bounced again, and so on, with no I/O in between.
+      await setRules(u, "<rule><from>pong1@localhost</from><settype>chat</settype><continue/></rule><rule><error code='403'/></rule>");
+      u.send("<message to='pong1@localhost' id='me'><body>to myself</body></message>");
+      assertXml(
+        await u.next(isMessage),
+        "<message to='pong1@localhost/Work' from='pong1@localhost' id='me' type='error'><body>to myself</body><error code='403' type='auth'>Forbidden</error></message>",
+      );
+      await u.nothing(isMessage, [], 'the bounce came back again');
+    } finally {
+      await u.close();
+    }
+  });
+
   test('a message of type error gets no reply and no error: it is delivered', async () => {
     const u = await onlineUser(yak, 'eloop1');
     const s = await onlineUser(yak, 'eloop2');

@@ -21,6 +21,14 @@ const NS_EVENT = 'jabber:x:event';
 // before those modules' offline-phase handlers saw a request to a bare JID.
 const BEFORE_USER_MODULES = 10;
 const NONE: readonly FilterRule[] = Object.freeze([]);
+/**
+ * How many filters in a row may answer or forward what a filter sent. The
+ * rules already stop loops (trails, errors never answered or retyped);
+ * this stops one that a rule combination nobody foresaw would make, before
+ * it runs without end: such a chain routes without waiting on anything, so
+ * it would starve every other connection.
+ */
+const MAX_CASCADE = 10;
 
 /**
  * Why a message gets no automatic reply, or undefined when it may: errors
@@ -47,6 +55,8 @@ export const modFilter: JsmModule = {
     // Rules of users who have a session, so that a chat message to them costs
     // a map lookup, not a spool read; dropped when their last session ends.
     const online = new Map<string, UserRules | Promise<UserRules>>();
+    // What a filter sent -> how many filters in a row made it (see MAX_CASCADE).
+    const cascade = new WeakMap<Element, number>();
 
     async function load(host: string, user: string): Promise<UserRules> {
       const records = await api.xdb.getSome(host, user, [NS_AUTH, NS_FILTER]);
@@ -113,6 +123,11 @@ export const modFilter: JsmModule = {
      */
     async function act(rule: FilterRule, d: Delivery, budget: { forwards: number }): Promise<boolean> {
       const { stanza, to, from } = d;
+      const depth = (cascade.get(stanza) ?? 0) + 1;
+      const send = (out: Element): Promise<void> => {
+        cascade.set(out, depth);
+        return api.deliver(out);
+      };
       const message = stanza.name === 'message';
       let disposed = false;
       let took = false;
@@ -126,18 +141,20 @@ export const modFilter: JsmModule = {
         const why = noAutoReply(stanza, d);
         if (why) skip('reply', why);
         else {
-          await api.deliver(autoReply(stanza, rule.reply, to, from));
+          await send(autoReply(stanza, rule.reply, to, from));
           took = true;
         }
       }
       if (rule.error && answerable(stanza)) {
         if (from.user === undefined) skip('error', 'the sender is a server or service');
         else {
-          await api.deliver(errorReply(stanza, rule.error));
+          await send(errorReply(stanza, rule.error));
           disposed = true;
         }
       }
-      if (rule.settype !== undefined && message) {
+      // An error stays an error: retyped, it could be answered, and two rules
+      // (retype, then bounce) would send it back and forth without end.
+      if (rule.settype !== undefined && message && stanza.attrs.type !== 'error') {
         stanza.setAttr('type', rule.settype || undefined);
         took = true;
       }
@@ -148,7 +165,7 @@ export const modFilter: JsmModule = {
         if (!mayPassOn(stanza, to)) skip('forward', 'it came back round, or has been forwarded too often');
         else if (targets.length > 0) {
           budget.forwards -= targets.length;
-          for (const copy of forwardCopies(stanza, targets, to, from)) await api.deliver(copy);
+          for (const copy of forwardCopies(stanza, targets, to, from)) await send(copy);
           disposed = true;
         }
       }
@@ -164,6 +181,10 @@ export const modFilter: JsmModule = {
     async function walk(d: Delivery, own: readonly FilterRule[]): Promise<Outcome> {
       const rules = [...own, ...defaults].filter((r) => appliesTo(r, d.stanza));
       if (rules.length === 0) return 'pass';
+      if ((cascade.get(d.stanza) ?? 0) >= MAX_CASCADE) {
+        api.log.warn({ user: d.to.bare, from: d.from.toString() }, 'filter rules not applied: too many filters in a row answered or forwarded this');
+        return 'pass';
+      }
       const roster = rules.some(needsRoster) ? await readRoster(api.xdb, d.to.host, d.to.user!) : undefined;
       const facts = factsOf(d, roster);
       const budget = { forwards: MAX_FORWARD_TARGETS };
