@@ -10,10 +10,12 @@ import {
   DEFAULT_MAX_SIZE,
   MAX_FORWARD_TARGETS,
   parseRule,
+  tooManyForwardTargets,
   TRUSTED_RULES,
   type FilterPolicy,
   type FilterRule,
 } from '../jsm/filter/rules.js';
+import { StanzaError } from '../jsm/stanza-errors.js';
 import { ConfigError } from './types.js';
 import { INT_MAX, intChild, tag } from './values.js';
 
@@ -41,12 +43,11 @@ function readDefaults(section: Element | undefined): FilterRule[] {
     try {
       return parseRule(rule, TRUSTED_RULES);
     } catch (err) {
-      throw new ConfigError(`${where}: rule ${i + 1}: ${(err as Error & { text?: string }).text ?? (err as Error).message}`);
+      // A user would read the 406 text; the admin gets the same words.
+      throw new ConfigError(`${where}: rule ${i + 1}: ${err instanceof StanzaError ? err.text : (err as Error).message}`);
     }
   });
-  if (rules.reduce((n, r) => n + r.forward.length, 0) > MAX_FORWARD_TARGETS) {
-    throw new ConfigError(`${where}: at most ${MAX_FORWARD_TARGETS} <forward> targets in all rules`);
-  }
+  if (tooManyForwardTargets(rules)) throw new ConfigError(`${where}: at most ${MAX_FORWARD_TARGETS} <forward> targets in all rules`);
   return rules;
 }
 

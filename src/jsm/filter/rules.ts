@@ -153,8 +153,11 @@ export function parseRules(query: Element, policy: FilterPolicy): FilterRule[] {
   // 1.4 accepted max_size - 1 rules (it counted down to zero before storing).
   if (children.length > policy.maxSize || children.some((e) => e.name !== 'rule')) throw refuse(INVALID_RULE);
   const rules = children.map((rule) => parseRule(rule, policy));
-  if (rules.reduce((n, r) => n + r.forward.length, 0) > MAX_FORWARD_TARGETS) {
-    throw refuse(`at most ${MAX_FORWARD_TARGETS} forward targets in all rules`);
-  }
+  if (tooManyForwardTargets(rules)) throw refuse(`at most ${MAX_FORWARD_TARGETS} forward targets in all rules`);
   return rules;
+}
+
+/** Whether the rules together forward one message to more than MAX_FORWARD_TARGETS. */
+export function tooManyForwardTargets(rules: readonly FilterRule[]): boolean {
+  return rules.reduce((n, r) => n + r.forward.length, 0) > MAX_FORWARD_TARGETS;
 }
