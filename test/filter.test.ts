@@ -15,18 +15,19 @@ import os from 'node:os';
 import path from 'node:path';
 import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
-import { startYak, registerUser, type TestYak } from './helpers/yak.js';
+import { startYak, type TestYak } from './helpers/yak.js';
 import { bundledConfigText } from './helpers/daemon.js';
 import { readFilter } from '../src/config/filter.js';
 import { ConfigError } from '../src/config/types.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
   closeAll,
+  isMessage,
   login,
   newUser,
   NS_ROSTER,
+  offlineUser,
   onlineUser,
-  PASSWORD,
   plain,
   sessionEnded,
   spoolRecords,
@@ -38,7 +39,6 @@ import {
 
 const NS_FILTER = 'jabber:iq:filter';
 const NS_OFFLINE = 'jabber:x:offline';
-const isMessage = (e: Element): boolean => e.name === 'message';
 const isIq = (e: Element): boolean => e.name === 'iq';
 
 /**
@@ -70,11 +70,6 @@ async function assertRules(c: Client, rules: string): Promise<void> {
     await c.request(`<iq type='get' id='fget'><query xmlns='${NS_FILTER}'/></iq>`),
     `<iq type='result' id='fget' to='${c.full}' from='${c.bare}'>${query}</iq>`,
   );
-}
-
-/** Registers `user` and leaves it with no session. */
-async function offlineUser(yak: TestYak, user: string): Promise<void> {
-  await registerUser(yak, user, PASSWORD);
 }
 
 /** Adds `jid` to the user's roster, in `groups`. */
@@ -1238,7 +1233,7 @@ describe('mod_filter across a restart', () => {
     const rules = "<rule name='keep'><from>rs2@localhost</from><error code='403'>Still no</error></rule>";
     await withServer(async (yak) => {
       const u = await newUser(yak, 'rs1');
-      await registerUser(yak, 'rs2', PASSWORD);
+      await offlineUser(yak, 'rs2');
       try {
         await setRules(u, rules);
       } finally {

@@ -19,6 +19,7 @@ import { assertXml } from './helpers/xml-assert.js';
 import { captureLog } from './helpers/log-capture.js';
 import {
   closeAll,
+  isMessage,
   login,
   newUser,
   noKarma,
@@ -33,7 +34,6 @@ import {
   type Client,
 } from './helpers/session.js';
 
-const isMessage = (e: Element): boolean => e.name === 'message';
 
 describe('modules answering queries', () => {
   let yak: TestYak;

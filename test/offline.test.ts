@@ -15,16 +15,10 @@ import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, login, newUser, onlineUser, plain, spoolRecords, STAMP, xml, type Client } from './helpers/session.js';
+import { closeAll, isMessage, login, offlineUser, onlineUser, plain, spoolRecords, STAMP, xml, type Client } from './helpers/session.js';
 
 const NS_OFFLINE = 'jabber:x:offline';
-const isMessage = (e: Element): boolean => e.name === 'message';
 const delay = (user: string): string => `<x xmlns='jabber:x:delay' from='${user}@localhost' stamp='*'>Offline Storage</x>`;
-
-/** Registers `user` and leaves it offline. */
-async function offlineUser(yak: TestYak, user: string): Promise<void> {
-  await (await newUser(yak, user)).close();
-}
 
 /** The next `n` messages, in arrival order. */
 async function messages(c: Client, n: number): Promise<Element[]> {

@@ -21,6 +21,8 @@ export const PASSWORD = 'secret';
 export const NS_ROSTER = 'jabber:iq:roster';
 export const STAMP = /^\d{8}T\d\d:\d\d:\d\d$/;
 
+export const isMessage = (e: Element): boolean => e.name === 'message';
+
 /** Config tweak: no <welcome>, so a new account finds no message waiting at its first login. */
 export function noWelcome(c: YakConfig): void {
   c.jsm.welcome = undefined;
@@ -164,6 +166,11 @@ export async function newUser(
 ): Promise<Client> {
   await registerUser(yak, user, PASSWORD, fields);
   return login(yak, user, resource);
+}
+
+/** Registers `user` and leaves it with no session. */
+export async function offlineUser(yak: TestYak, user: string): Promise<void> {
+  await registerUser(yak, user, PASSWORD);
 }
 
 /** Registers `user` and logs in with available presence. */
