@@ -47,6 +47,13 @@ describe('applyReload', () => {
     assert.deepEqual([live.log.file, live.jsm.filter.policy.maxSize, live.jsm.offlineLimit], [undefined, 100, 1000]);
   });
 
+  test('<mod_offline> laid out differently, same limit: nothing to restart for', () => {
+    const withLimit = (xml: string): string => base.replace('</jsm>', `${xml}</jsm>`);
+    const live = load(withLimit('<mod_offline><limit>5</limit></mod_offline>'));
+    const fresh = load(withLimit('<mod_offline>\n  <limit> 5 </limit>\n</mod_offline>'));
+    assert.deepEqual(applyReload(live, fresh), { applied: [], needsRestart: [] });
+  });
+
   test('an identical file applies nothing', () => {
     assert.deepEqual(applyReload(load(base), load(base)), { applied: [], needsRestart: [] });
   });

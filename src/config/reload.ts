@@ -32,7 +32,8 @@ export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
     ['spool', live.spool, fresh.spool],
     ['modules (<load>)', live.jsm.modules, fresh.jsm.modules],
     ['<mod_auth_0k>', live.jsm.zerokSequences, fresh.jsm.zerokSequences],
-    ['<mod_offline>', live.jsm.raw.getChild('mod_offline')?.toString(), fresh.jsm.raw.getChild('mod_offline')?.toString()],
+    ['<mod_offline>', live.jsm.offlineLimit, fresh.jsm.offlineLimit],
+    // Raw XML: the typed form holds Sets, which the comparison cannot see into.
     ['<filter>', live.jsm.raw.getChild('filter')?.toString(), fresh.jsm.raw.getChild('filter')?.toString()],
     ['pidfile', live.pidfile, fresh.pidfile],
     // The log file is opened once; SIGHUP reopens the same name (logrotate).

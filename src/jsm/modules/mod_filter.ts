@@ -13,9 +13,8 @@ import { errorReply, stanzaError } from '../stanza-errors.js';
 import { autoReply, forwardCopies, mayPassOn } from '../filter/envelope.js';
 import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
 import { MAX_FORWARD_TARGETS, NS_FILTER, parseRule, parseRules, TRUSTED_RULES, type FilterRule } from '../filter/rules.js';
-import { storable, storeOffline } from './mod_offline.js';
+import { NS_EVENT, storable, storeOffline } from './mod_offline.js';
 
-const NS_EVENT = 'jabber:x:event';
 // Ahead of the modules that answer requests to a user themselves (vCard,
 // last, browse), whatever the <load> order: 1.4 ran the filter on delivery,
 // before those modules' offline-phase handlers saw a request to a bare JID.

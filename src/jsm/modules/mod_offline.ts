@@ -11,7 +11,7 @@ import { stanzaError } from '../stanza-errors.js';
 
 const NS_DELAY = 'jabber:x:delay';
 const NS_EXPIRE = 'jabber:x:expire';
-const NS_EVENT = 'jabber:x:event';
+export const NS_EVENT = 'jabber:x:event';
 
 export function storable(m: Element): boolean {
   const type = m.attrs.type ?? 'normal';
