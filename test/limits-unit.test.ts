@@ -64,20 +64,32 @@ describe('LoginThrottle', () => {
   test('free failures, then doubling waits up to the cap, per user and per address', () => {
     let now = 0;
     const t = new LoginThrottle(cfg, () => now);
-    for (let i = 0; i < 3; i++) t.failed('dj', '1.2.3.4');
-    assert.equal(t.waitFor('dj', '1.2.3.4'), 0);
+    for (let i = 0; i < 2; i++) t.failed('dj', '1.2.3.4');
+    assert.equal(t.waitFor('dj', '1.2.3.4'), 0, 'the third attempt is not slowed');
     t.failed('dj', '1.2.3.4');
-    assert.equal(t.waitFor('dj', '1.2.3.4'), 100);
+    assert.equal(t.waitFor('dj', '1.2.3.4'), 100, 'after three failures (free=3) the next attempt waits');
     assert.equal(t.waitFor('dj', '5.6.7.8'), 100, 'the user is slowed from any address');
     assert.equal(t.waitFor('other', '1.2.3.4'), 100, 'the address is slowed for any user');
     assert.equal(t.waitFor('other', '5.6.7.8'), 0);
     now = 100;
     t.failed('dj', '1.2.3.4');
     assert.equal(t.waitFor('dj', '1.2.3.4'), 200);
+    now = 300;
+    t.failed('dj', '1.2.3.4');
+    assert.equal(t.waitFor('dj', '1.2.3.4'), 400);
     for (let i = 0; i < 10; i++) t.failed('dj', '1.2.3.4');
     assert.ok(t.waitFor('dj', '1.2.3.4') <= 1000);
     now += 1000;
     assert.equal(t.waitFor('dj', '1.2.3.4'), 0, 'a right password gets looked at after the wait');
+  });
+
+  test('free=0 and free=1 both slow the attempt after the first failure, by baseMs', () => {
+    for (const free of [0, 1]) {
+      const t = new LoginThrottle({ ...cfg, free }, () => 0);
+      assert.equal(t.waitFor('dj', '1.2.3.4'), 0);
+      t.failed('dj', '1.2.3.4');
+      assert.equal(t.waitFor('dj', '1.2.3.4'), 100, `free=${free}`);
+    }
   });
 
   test('success clears the user, failures are forgotten, exempt addresses are never slowed', () => {
@@ -98,7 +110,7 @@ describe('LoginThrottle', () => {
     // reads after waking must not depend on how loaded the machine is.
     let now = 0;
     const t = new LoginThrottle({ ...cfg, baseMs: 5, maxMs: 20 }, () => now);
-    for (let i = 0; i < 5; i++) t.failed('dj', '1.2.3.4');
+    for (let i = 0; i < 4; i++) t.failed('dj', '1.2.3.4');
     const userWait = t.waitFor('dj', '9.9.9.9');
     assert.ok(userWait > 0 && userWait <= 20);
     // Many attempts from 1.2.3.4 pass the gate one slot after another...

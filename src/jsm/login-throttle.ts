@@ -6,8 +6,8 @@
 import type { LoginThrottleSettings } from '../config/types.js';
 
 /**
- * free: failures allowed without any wait; baseMs: the wait after the first
- * counted failure, doubled per further failure up to maxMs; forgetMs: a
+ * free: failed attempts that are not slowed (the attempt after them waits
+ * baseMs); baseMs doubles per further failure up to maxMs; forgetMs: a
  * key's failures are forgotten this long after its last; exempt: addresses
  * never slowed. Defaults and config: config/policy.ts.
  */
@@ -64,13 +64,19 @@ export class LoginThrottle {
     }
     const t = this.now();
     const s = this.cfg.exempt.includes(address) ? undefined : this.state(`a:${address}`);
-    if (s && s.failures > this.cfg.free) s.notBefore = t + this.delay(s.failures);
+    const slot = s ? this.delay(s.failures) : 0;
+    if (slot > 0) s!.notBefore = t + slot;
     return true;
   }
 
+  /**
+   * The wait before the next attempt of a key with this many failures:
+   * none while within `free`, then baseMs, doubling. (free 0 and 1 both
+   * slow the attempt after the first failure: nothing comes before it.)
+   */
   private delay(failures: number): number {
-    const counted = failures - this.cfg.free;
-    return counted > 0 ? Math.min(this.cfg.maxMs, this.cfg.baseMs * 2 ** Math.min(counted - 1, 30)) : 0;
+    const over = failures - Math.max(this.cfg.free, 1);
+    return over >= 0 ? Math.min(this.cfg.maxMs, this.cfg.baseMs * 2 ** Math.min(over, 30)) : 0;
   }
 
   failed(user: string, address: string): void {
