@@ -12,6 +12,7 @@ import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { captureLog } from './helpers/log-capture.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { assertStreamErrorElement, clientHeader, errorReplyXml, noLoginThrottle, prng, RawClient, readSpool } from './helpers/transcript.js';
 
@@ -317,6 +318,42 @@ test('the book exchanges of sections 3 and 5 with their bytes split at random po
         throw new Error(`seed ${seed}: ${(err as Error).message}`, { cause: err });
       }
     }
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('-D: a debug line per stanza in and out, with its envelope and never a password, digest or 0k hash', async () => {
+  const { log, lines } = captureLog('debug');
+  const yak = await startYak({ log, tweak: noLoginThrottle });
+  try {
+    await registerUser(yak, 'dbg', 'pw-in-register');
+    assert.equal(await attempt(yak, 'dbg', { password: 'pw-in-plain' }), 'error 401');
+    const digest = (c: ClientStream): Cred => ({ digest: digestFor(c.streamId, 'pw-in-register') });
+    assert.equal(await attempt(yak, 'dbg', digest), 'result');
+    const token = await tokenOf(yak, 'dbg');
+    const hash = zerokHash('pw-in-register', token, 499);
+    assert.equal(await attempt(yak, 'dbg', { hash }), 'result');
+    const traced = lines.filter((l) => l.msg === 'stanza in' || l.msg === 'stanza out');
+    const sets = traced.filter((l) => l.dir === 'in' && l.stanza === 'iq' && l.type === 'set' && l.ns === 'jabber:iq:auth');
+    assert.equal(sets.length, 3, JSON.stringify(traced));
+    assert.ok(traced.some((l) => l.dir === 'out' && l.type === 'result' && l.id === 'auth'), 'the result of a login is traced');
+    assert.ok(traced.every((l) => typeof l.stream === 'string'));
+    const all = JSON.stringify(lines);
+    for (const secret of ['pw-in-register', 'pw-in-plain', hash, token]) assert.ok(!all.includes(secret), `${secret} was logged`);
+    assert.ok(!/[0-9a-f]{40}/.test(all), 'something like a digest or hash was logged');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('without -D no stanza is traced', async () => {
+  const { log, lines } = captureLog('info');
+  const yak = await startYak({ log });
+  try {
+    await registerUser(yak, 'nodbg', 'secret');
+    assert.ok(lines.length > 0, 'the server logged nothing at all');
+    assert.ok(!lines.some((l) => l.msg === 'stanza in' || l.msg === 'stanza out'));
   } finally {
     await yak.stop();
   }

@@ -50,12 +50,15 @@ export class C2sStream implements SessionTransport {
   private authTimer: NodeJS.Timeout | undefined;
   private readonly opened = Date.now();
   private loggedClose = false;
+  /** -D: a line per stanza in and out (the level cannot change while running). */
+  private readonly traced: boolean;
 
   constructor(
     private readonly conn: Connection,
     private readonly ctx: C2sContext,
   ) {
     const limits = ctx.config.c2s.limits;
+    this.traced = ctx.log.isLevelEnabled('debug');
     this.streamId = ctx.newStreamId();
     this.queue = new PreAuthQueue(limits.queueStanzas, limits.queueBytes);
     this.parser = new StreamParser(
@@ -90,7 +93,19 @@ export class C2sStream implements SessionTransport {
   }
 
   send(stanza: Element): void {
-    if (this.state !== 'closed') this.conn.write(stanza.toString());
+    if (this.state === 'closed') return;
+    if (this.traced) this.trace('out', stanza);
+    this.conn.write(stanza.toString());
+  }
+
+  /**
+   * The envelope of a stanza at debug level: never its content, which may
+   * hold a password, a digest or a 0k hash.
+   */
+  private trace(dir: 'in' | 'out', el: Element): void {
+    const { type, id, from, to } = el.attrs;
+    const ns = el.name === 'iq' ? el.elements[0]?.attrs.xmlns : undefined;
+    this.ctx.log.debug({ stream: this.streamId, dir, stanza: el.name, type, id, from, to, ns }, `stanza ${dir}`);
   }
 
   /** Ends the stream: optional error, then </stream:stream>, then the socket. */
@@ -140,6 +155,7 @@ export class C2sStream implements SessionTransport {
   }
 
   private onStanza(el: Element, size: number): void {
+    if (this.traced) this.trace('in', el);
     if (this.state === 'authed') {
       const session = this.session!;
       this.enqueue(() => this.ctx.jsm.fromSession(session, el));
