@@ -147,6 +147,17 @@ describe('jabberctl while the server runs', () => {
     assert.match(r.stdout, /^online: x$/m);
   });
 
+  test('a user file that does not parse: the same message as without a server, not an internal error', async () => {
+    await writeFile(path.join(yak.spool, 'localhost', 'mangled.xml'), "<xdb><query xmlns='jabber:iq:roster'");
+    try {
+      const r = await jabberctl(yak.spool, ['show', 'mangled@localhost']);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^jabberctl: spool file \S*mangled\.xml cannot be parsed: /);
+    } finally {
+      await rm(path.join(yak.spool, 'localhost', 'mangled.xml'));
+    }
+  });
+
   test('deluser ends the user’s session and frees the name', async () => {
     await registerUser(yak, 'dave', 'pw');
     const session = await loginUser(yak, 'dave', 'pw');

@@ -133,7 +133,7 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger): void {
       return await runControl(ops, req);
     } catch (err) {
       log.error({ err, cmd: req.cmd }, 'control request failed');
-      return { ok: false, error: `internal error: ${(err as Error).message}` };
+      return { ok: false, error: (err as Error).message };
     }
   }
 }
