@@ -19,8 +19,10 @@ export function readSecret(prompt: string): Promise<string> {
     });
   }
   return new Promise((resolve) => {
-    process.stderr.write(prompt);
+    // Echo off before the prompt shows: a key typed the moment it appears
+    // must not reach the screen.
     input.setRawMode(true);
+    process.stderr.write(prompt);
     input.resume();
     input.setEncoding('utf8');
     let secret = '';
