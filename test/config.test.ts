@@ -172,6 +172,16 @@ test('jabber.xml.example loads', () => {
   assert.deepEqual(cfg.log, { file: resolve('yak.log'), stderr: true });
 });
 
+test("jabber.xml.example's Yak extensions show their defaults", () => {
+  const example = loadConfig(EXAMPLE);
+  const bare = parse();
+  assert.deepEqual(example.jsm.registerPolicy, bare.jsm.registerPolicy);
+  assert.deepEqual(example.jsm.loginThrottle, bare.jsm.loginThrottle);
+  assert.deepEqual(example.c2s.limits, bare.c2s.limits);
+  assert.equal(example.jsm.offlineLimit, bare.jsm.offlineLimit);
+  assert.equal(example.jsm.zerokSequences, bare.jsm.zerokSequences);
+});
+
 describe('sessions', () => {
   test('module order follows <load>, main library excluded, unknown names kept', () => {
     const c = parse({
