@@ -284,6 +284,20 @@ test('a change the journal cannot take rejects and keeps the old state', async (
   await rm(root, { recursive: true });
 });
 
+test('a record holding a character XML 1.0 does not allow is refused; the file stays as it was and parses', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
+  for (const bad of ['a\u0001b', 'nul\0', 'lone \ud800 half', '\uffff']) {
+    await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw(bad) }), /a character XML 1.0 does not allow/);
+  }
+  await store.flush();
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
+  const text = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
+  assert.equal(parseXml(text).getChildText('password'), 'old');
+  await rm(root, { recursive: true });
+});
+
 test('a file that cannot be written: the journal keeps the change until it can', async () => {
   const root = await tempRoot();
   const store = new SpoolStore(root, { cacheUsers: 1 });

@@ -13,6 +13,7 @@ import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
+import { hasNonXmlChar } from '../xml/chars.js';
 import { parseXml } from '../xml/parse.js';
 import { NS_AUTH, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
@@ -411,6 +412,8 @@ export class SpoolStore implements Xdb {
   /** Makes the change durable (journal) and writes the file, then (only then) caches it. */
   private async commit(f: UserFile, doc: UserDoc): Promise<void> {
     const data = serialize(doc, f.long ? f.user : undefined);
+    // The last guard: a file that would not parse is never written (the parsers refuse such text already).
+    if (hasNonXmlChar(data)) throw new Error(`refused to write ${f.path}: a character XML 1.0 does not allow`);
     await this.ensureDir(f.dir);
     await this.journal.write(f, data);
     // The document written is the latest, deferred changes included.

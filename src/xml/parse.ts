@@ -14,7 +14,8 @@ export interface ParseOptions {
 export class XmlParseError extends Error {}
 
 export function parseXml(text: string, opts: ParseOptions = {}): Element {
-  const parser = new SaxesParser({ xmlns: false, fileName: opts.fileName });
+  // XML 1.0 whatever the declaration says (see stream-parser.ts).
+  const parser = new SaxesParser({ xmlns: false, fileName: opts.fileName, forceXMLVersion: true, defaultXMLVersion: '1.0' });
   const stack: Element[] = [];
   let root: Element | undefined;
   let failure: string | undefined;

@@ -40,9 +40,11 @@ export class StreamParseError extends Error {
  * three stay own properties; the others are prototype methods saxes calls
  * with the parser as `this`.
  */
-class RestrictedSax extends SaxesParser<{ xmlns: false; position: true }> {
+class RestrictedSax extends SaxesParser<{ xmlns: false; position: true; forceXMLVersion: true; defaultXMLVersion: '1.0' }> {
   constructor(readonly owner: StreamParser) {
-    super({ xmlns: false, position: true });
+    // XML 1.0 whatever the declaration says: 1.1 would let character
+    // references such as &#x1; through, which no 1.0 stream or spool file may hold.
+    super({ xmlns: false, position: true, forceXMLVersion: true, defaultXMLVersion: '1.0' });
     this.on('text', (t) => owner.onText(t));
     this.on('closetag', () => owner.onClose());
     this.on('error', (err) => owner.fail(new StreamParseError('xml', err.message)));

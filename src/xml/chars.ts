@@ -1,0 +1,10 @@
+// Characters XML 1.0 does not allow anywhere in a document: C0 controls
+// other than tab, newline and carriage return, U+FFFE and U+FFFF, and lone
+// surrogate halves (which UTF-8 cannot even encode). A string holding one
+// can never be written into a stanza or a spool file that still parses.
+const NOT_XML_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF\p{Cs}]/u;
+
+/** True when `s` holds a character that no XML 1.0 document may contain. */
+export function hasNonXmlChar(s: string): boolean {
+  return NOT_XML_CHAR.test(s);
+}
