@@ -3,6 +3,7 @@
 // buffer bound and a full disk. Loopback only, bounded in time.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import net from 'node:net';
 import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -107,6 +108,35 @@ describe('failed logins', () => {
     const c = await yak.connect();
     const reply = await c.request(authIq('nobody', 'x', { password: 'pw' }), 10_000);
     assert.equal(errorCode(reply), '401');
+  });
+});
+
+describe('a client that sends faster than it is answered', () => {
+  test('reading pauses while 64 stanzas are in hand, so requests pile up in the client, not in the server', async () => {
+    // Every attempt after the first waits 1 s: 5,000 pipelined failed logins take hours to answer.
+    const yak = await startYak({
+      tweak: (c) => {
+        c.c2s.karma = undefined;
+        c.jsm.loginThrottle = { free: 0, baseMs: 1000, maxMs: 1000, forgetMs: 60_000, exempt: [] };
+      },
+    });
+    const sock = net.connect(yak.port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve, reject) => sock.once('connect', resolve).once('error', reject));
+      sock.write("<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>");
+      const attempt = (i: number): string =>
+        `<iq type='set' id='p${i}'><query xmlns='jabber:iq:auth'><username>nobody</username><password>guess${i}</password><resource>r</resource></query></iq>`;
+      const total = 5000;
+      sock.write(Array.from({ length: total }, (_, i) => attempt(i)).join(''));
+      // Long enough for the server to parse all of it, were it reading on.
+      await new Promise((r) => setTimeout(r, 1500));
+      const [inHand] = yak.server.stanzasInHand;
+      // 64, plus what one read (at most 64 KiB, about 500 of these) brought at once.
+      assert.ok(inHand !== undefined && inHand >= 64 && inHand < 1000, `stanzas in hand: ${inHand} of ${total}`);
+    } finally {
+      sock.destroy();
+      await yak.stop();
+    }
   });
 });
 

@@ -16,6 +16,17 @@ describe('routing', () => {
   });
   after(() => yak.stop());
 
+  test("a stanza that repeats xmlns='jabber:client' is routed, without the attribute", async () => {
+    const a = await onlineUser(yak, 'nsa');
+    const b = await onlineUser(yak, 'nsb');
+    try {
+      a.send("<message xmlns='jabber:client' to='nsb@localhost/Work' id='n1'><body>hi</body></message>");
+      assertXml(await b.next((e) => e.name === 'message'), "<message to='nsb@localhost/Work' id='n1' from='nsa@localhost/Work'><body>hi</body></message>");
+    } finally {
+      await closeAll(a, b);
+    }
+  });
+
   test('a full JID reaches exactly that resource, with the sender stamped as from', async () => {
     const work = await onlineUser(yak, 'full1');
     const home = await login(yak, 'full1', 'Home');

@@ -158,6 +158,13 @@ describe('stream errors', () => {
     ['comment in the stream', H + '<!-- hello -->', 'Invalid XML', 'restricted-xml'],
     ['comment inside a stanza', H + '<message><!-- x --></message>', 'Invalid XML', 'restricted-xml'],
     ['comment before the header', "<?xml version='1.0'?><!-- hello -->" + H.slice(21), 'Invalid XML', 'restricted-xml'],
+    // XML 1.1 would allow &#x1;: parsed as 1.0 whatever the declaration, it never reaches a spool file.
+    ['a control character in an XML 1.1 stream', "<?xml version='1.1'?>" + H.slice(21) + "<message to='a@localhost'><body>x&#x1;y</body></message>", 'Invalid XML', 'not-well-formed'],
+    ['ESC in an XML 1.1 stream', "<?xml version='1.1'?>" + H.slice(21) + "<iq type='get' id='r'><query xmlns='jabber:iq:register'><name>&#x1b;[31m</name></query></iq>", 'Invalid XML', 'not-well-formed'],
+    // Only message, presence and iq are stanzas: anything else would be routed into someone's stream as it is.
+    ['a <stream:error> sent as a stanza', H + "<stream:error to='a@localhost/r'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", 'Unsupported Stanza Type', 'unsupported-stanza-type'],
+    ['a prefixed stanza', H + "<c:message xmlns:c='jabber:client' to='a@localhost'><body>x</body></c:message>", 'Unsupported Stanza Type', 'unsupported-stanza-type'],
+    ['a stanza in jabber:server', H + "<message xmlns='jabber:server' to='a@localhost'><body>x</body></message>", 'Invalid Namespace', 'invalid-namespace'],
   ];
   for (const [name, bytes, text, condition] of cases) {
     test(`${name}: ${condition}`, () => refused(bytes, text, condition));

@@ -15,6 +15,15 @@ import { PreAuthQueue } from './pre-auth-queue.js';
 import { streamError, type StreamErrorKind } from './stream-errors.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
+/**
+ * Stanzas in hand (received, not yet handled) above which reading pauses; it
+ * resumes at half. Bounds what one connection can pile up (requests the
+ * failed-login throttle holds back, a flood of writes) whether or not karma
+ * is on; the pre-login queue bounds the rest.
+ */
+const MAX_IN_HAND = 64;
+/** What a client may send: anything else (a <stream:error>, a prefixed name) would be routed to someone's stream as is. */
+const STANZAS = new Set(['message', 'presence', 'iq']);
 
 /** Runs a task now; a synchronous throw becomes a rejection, as in a promise chain. */
 function start(task: () => Promise<void>): Promise<void> {
@@ -87,6 +96,11 @@ export class C2sStream implements SessionTransport {
     return this.conn.address;
   }
 
+  /** Stanzas received and not yet handled. */
+  get inHand(): number {
+    return this.inFlight;
+  }
+
   /** Resolves when every stanza received so far has been handled. */
   get idle(): Promise<void> {
     return this.chain;
@@ -156,6 +170,14 @@ export class C2sStream implements SessionTransport {
 
   private onStanza(el: Element, size: number): void {
     if (this.traced) this.trace('in', el);
+    if (!STANZAS.has(el.name)) return this.close('unsupported-stanza-type');
+    const ns = el.attrs.xmlns;
+    if (ns !== undefined) {
+      // The stream's own namespace said again is harmless; another one
+      // (jabber:server) would reach the recipient's stream with it.
+      if (ns !== 'jabber:client') return this.close('invalid-namespace');
+      delete el.attrs.xmlns;
+    }
     if (this.state === 'authed') {
       const session = this.session!;
       this.enqueue(() => this.ctx.jsm.fromSession(session, el));
@@ -175,17 +197,21 @@ export class C2sStream implements SessionTransport {
     // With nothing in flight the task starts at once instead of one
     // microtask later: most stanzas arrive on an idle stream.
     this.inFlight++;
+    if (this.inFlight === MAX_IN_HAND) this.conn.setBacklogged(true);
     const run = this.inFlight === 1 ? start(task) : this.chain.then(task);
     this.chain = run.then(
-      () => {
-        this.inFlight--;
-      },
+      () => this.taskDone(),
       (err: unknown) => {
-        this.inFlight--;
+        this.taskDone();
         this.logAt('error', { err }, 'stanza handling failed');
         this.close('internal-server-error');
       },
     );
+  }
+
+  private taskDone(): void {
+    this.inFlight--;
+    if (this.inFlight === MAX_IN_HAND / 2) this.conn.setBacklogged(false);
   }
 
   private async preSession(iq: Element, query: Element): Promise<void> {

@@ -6,6 +6,7 @@ const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
 
 export const STREAM_ERRORS = {
   'invalid-namespace': 'Invalid Namespace',
+  'unsupported-stanza-type': 'Unsupported Stanza Type',
   'invalid-stream-namespace': 'Invalid Stream Namespace',
   'improper-addressing': 'Did not specify a valid to argument',
   'host-unknown': 'Unknown Host',

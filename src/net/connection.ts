@@ -78,6 +78,8 @@ export class Connection {
   private held: Buffer[] = [];
   /** Text written during this turn of the event loop, not yet given to the socket. */
   private out = '';
+  /** Reading is paused because too much of what was read is still being handled (see setBacklogged). */
+  private backlogged = false;
   readonly address: string;
 
   constructor(
@@ -163,8 +165,23 @@ export class Connection {
       karma.read(slice.length);
       this.deliver(slice);
     }
-    if (this.held.length > 0 || karma.paused) this.socket.pause();
+    this.pauseOrResume();
+  }
+
+  private pauseOrResume(): void {
+    if (this.held.length > 0 || this.karma?.paused || this.backlogged) this.socket.pause();
     else if (this.isOpen) this.socket.resume();
+  }
+
+  /**
+   * Stops reading while the stream has too much in hand (and goes on when
+   * it has caught up): what a client sends faster than it is handled then
+   * waits in the kernel's buffers and its own, not in this process.
+   */
+  setBacklogged(on: boolean): void {
+    if (this.backlogged === on) return;
+    this.backlogged = on;
+    this.pauseOrResume();
   }
 
   /** The 2-second karma heartbeat (driven by the server for all connections at once). */
