@@ -2,7 +2,7 @@
 // running server (through its control socket) while users log in.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -87,6 +87,40 @@ describe('jabberctl without a running server', () => {
     assert.match(empty.stderr, /password must not be empty/);
     assert.equal((await jabberctl(spool, ['frobnicate'])).code, 2);
     assert.equal((await jabberctl(spool, [])).code, 2);
+  });
+
+  test('passwords that could not be stored are refused, and nothing is created', async () => {
+    const cases: [string, Buffer, RegExp][] = [
+      ['nul', Buffer.from('nul\0x\n'), /control character/],
+      ['latin1', Buffer.from([0x70, 0xe9, 0x0a]), /is not UTF-8 text/],
+      ['huge', Buffer.from('x'.repeat(2_000_000) + '\n'), /longer than 1023 characters/],
+    ];
+    for (const [user, bytes, why] of cases) {
+      const file = path.join(dir, `pw-${user}`);
+      await writeFile(file, bytes);
+      const r = await jabberctl(spool, ['adduser', `${user}@localhost`, '--password-file', file]);
+      assert.equal(r.code, 1, `${user}: ${r.stderr}`);
+      assert.match(r.stderr, why);
+      assert.equal((await jabberctl(spool, ['show', `${user}@localhost`])).code, 1, `${user} was created`);
+    }
+  });
+
+  test('show prints control characters in stored fields as escapes, never raw', async () => {
+    const file = path.join(spool, 'localhost', 'term.xml');
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(
+      file,
+      "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>" +
+        "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>a\u0085b\u009b31m</name></query></xdb>",
+    );
+    try {
+      const r = await jabberctl(spool, ['show', 'term@localhost']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout, /^name: a\\u\{85\}b\\u\{9b\}31m$/m);
+      assert.ok(!/[\u0080-\u009f]/.test(r.stdout));
+    } finally {
+      await rm(file);
+    }
   });
 
   test('refuses, changing nothing, while another process holds the spool (a server starting)', async () => {

@@ -10,9 +10,20 @@ import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from
 import { hostDirName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseXml } from '../xml/parse.js';
 import { errCode } from '../util/err-code.js';
+import { hasNonXmlChar } from '../xml/chars.js';
 
 /** A refusal jabberctl prints as is (exit 1). */
 export class AdminError extends Error {}
+
+/** The longest password jabberctl takes: far more than anyone types, far less than a request may hold. */
+const MAX_PASSWORD = 1023;
+
+export function checkPassword(password: string): void {
+  if (password === '') throw new AdminError('the password must not be empty');
+  if (password.length > MAX_PASSWORD) throw new AdminError(`the password is longer than ${MAX_PASSWORD} characters`);
+  // A NUL or another control character could never be stored in an XML file.
+  if (hasNonXmlChar(password)) throw new AdminError('the password holds a control character (NUL, ...) that cannot be stored');
+}
 
 export interface UserInfo {
   jid: string;
@@ -50,7 +61,7 @@ export class AdminOps {
   }
 
   async adduser(jid: string, password: string): Promise<string> {
-    if (password === '') throw new AdminError('the password must not be empty');
+    checkPassword(password);
     const { host, user } = this.account(jid);
     const records = newAccountRecords((ev) => this.jsm.passwordRecords(ev), host, user, password);
     if (!(await this.jsm.xdb.create(host, user, records))) throw new AdminError(`user ${user}@${host} exists already`);
@@ -59,7 +70,7 @@ export class AdminOps {
   }
 
   async passwd(jid: string, password: string): Promise<string> {
-    if (password === '') throw new AdminError('the password must not be empty');
+    checkPassword(password);
     const { host, user } = await this.existing(jid);
     await this.jsm.xdb.set(host, user, this.jsm.passwordRecords({ host, user, password }));
     this.jsm.log.info({ user, host, by: 'jabberctl' }, 'password changed');

@@ -7,7 +7,7 @@
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { Command } from 'commander';
-import { AdminOps, type CheckReport, type UserInfo } from '../admin/admin-ops.js';
+import { AdminError, AdminOps, checkPassword, type CheckReport, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
 import { withSocketAddress } from '../admin/socket-address.js';
 import { loadConfig } from '../config/load.js';
@@ -80,13 +80,29 @@ async function run(config: YakConfig, req: ControlRequest): Promise<unknown> {
 }
 
 async function password(opts: { passwordFile?: string }): Promise<string> {
+  let secret: string;
   if (opts.passwordFile) {
-    const text = await readFile(opts.passwordFile, 'utf8').catch((err: Error) => {
+    const bytes = await readFile(opts.passwordFile).catch((err: Error) => {
       throw new UsageError(`cannot read ${opts.passwordFile}: ${err.message}`);
     });
-    return text.split(/\r?\n/)[0] ?? '';
+    let text: string;
+    try {
+      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    } catch {
+      throw new AdminError(`${opts.passwordFile} is not UTF-8 text`);
+    }
+    secret = text.split(/\r?\n/)[0] ?? '';
+  } else {
+    secret = await readSecret('Password: ');
   }
-  return readSecret('Password: ');
+  // Checked here too: a password too big for the control socket would only show as a dropped connection.
+  checkPassword(secret);
+  return secret;
+}
+
+/** Control characters shown as \u{..}: a name someone registered must not drive the admin's terminal. */
+function printable(s: string): string {
+  return s.replace(/\p{Cc}/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
 function printUser(u: UserInfo): void {
@@ -97,7 +113,7 @@ function printUser(u: UserInfo): void {
   lines.push(`last: ${u.last ? `${new Date(u.last.time * 1000).toISOString()} (${u.last.status})` : 'never'}`);
   lines.push(`roster items: ${u.rosterItems}`, `offline messages: ${u.offlineMessages}`);
   lines.push(`online: ${u.online.length ? u.online.join(', ') : 'no'}`);
-  process.stdout.write(lines.join('\n') + '\n');
+  process.stdout.write(lines.map(printable).join('\n') + '\n');
 }
 
 const program = new Command('jabberctl')
