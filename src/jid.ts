@@ -17,7 +17,19 @@ const BAD_ANYWHERE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
 // use and unassigned code points. Unassigned ones are refused, as stringprep
 // does for stored strings, because their normalization may change once
 // Unicode assigns them, which would make a stored name unreachable.
-const BAD_IN_NAMES = /[\s\p{White_Space}\p{Z}\p{Cf}\p{Co}\p{Cn}]/u;
+// Default-ignorable characters (combining grapheme joiner, variation
+// selectors, Hangul fillers) are refused too: stringprep maps most of them
+// to nothing, so `admin` followed by one would be a second, identical-looking
+// name beside `admin`.
+const BAD_IN_NAMES = /[\s\p{White_Space}\p{Z}\p{Cf}\p{Co}\p{Cn}\p{Default_Ignorable_Code_Point}]/u;
+
+/**
+ * Where stringprep's case folding (RFC 3454 table B.2) goes beyond
+ * toLowerCase() for letters NFKC leaves alone: ß and ẞ fold to ss, final
+ * sigma to σ. So `straße` and `strasse` are one name, as in 1.4 with libidn.
+ */
+const FULL_FOLD: Record<string, string> = { ß: 'ss', ς: 'σ' };
+const NEEDS_FULL_FOLD = /[ßς]/g;
 
 /** SPEC section 6: `" & ' / : < > @` are refused in usernames. */
 const BAD_NODE_ASCII = /["&'/:<>@]/;
@@ -34,7 +46,7 @@ function tooLong(s: string): boolean {
 
 /** Lowercase and compatibility-fold; NFKC again since lowercasing can denormalize. */
 function fold(s: string): string {
-  return s.normalize('NFKC').toLowerCase().normalize('NFKC');
+  return s.normalize('NFKC').toLowerCase().replace(NEEDS_FULL_FOLD, (c) => FULL_FOLD[c]!).normalize('NFKC');
 }
 
 /** Prepares a username (node); undefined when it is not acceptable. */

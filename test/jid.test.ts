@@ -10,7 +10,11 @@ test('nodeprep folds case and compatibility forms', () => {
   assert.equal(nodeprep('Ǆ'), 'dž'); // NFKC then lowercase
   assert.equal(nodeprep('ÉCOLE'), 'école');
   assert.equal(nodeprep('e\u0301cole'), 'école'); // combining accent composes
-  assert.equal(nodeprep('ΣΊΣΥΦΟΣ'), 'σίσυφος');
+  assert.equal(nodeprep('ΣΊΣΥΦΟΣ'), 'σίσυφοσ'); // final sigma folds to σ (B.2)
+  assert.equal(nodeprep('ὀδυσσεύς'), nodeprep('ὀδυσσεύσ'));
+  assert.equal(nodeprep('Straße'), 'strasse');
+  assert.equal(nodeprep('STRAẞE'), 'strasse');
+  assert.equal(nodeprep('ß'), 'ss');
   assert.equal(nodeprep('日本'), '日本');
   assert.equal(nodeprep('a_b-c+d.e'), 'a_b-c+d.e');
 });
@@ -29,7 +33,9 @@ test('nodeprep refuses every forbidden character', () => {
   const controls = ['\u0000', '\u0001', '\u001f', '\u007f', '\u0080', '\u0085', '\u009f'];
   for (const c of controls) assert.equal(nodeprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
   const others = ['\ufffe', '\uffff', '\ufdd0', '\u{1fffe}', '\ue000', '\u{f0000}', '\ud800', '\udc00',
-    '\u200b', '\u200d', '\u202e', '\ufeff'];
+    '\u200b', '\u200d', '\u202e', '\ufeff',
+    // default-ignorable: combining grapheme joiner, variation selectors, Mongolian FVS, Hangul fillers
+    '\u034f', '\ufe00', '\ufe0f', '\u180b', '\u115f', '\u3164', '\uffa0', '\u{e0100}'];
   for (const c of others) assert.equal(nodeprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
   assert.equal(nodeprep(''), undefined);
 });
