@@ -112,6 +112,17 @@ export class C2sStream implements SessionTransport {
     this.conn.write(stanza.toString());
   }
 
+  /** See SessionTransport.writable. */
+  get writable(): boolean {
+    return this.state !== 'closed' && this.conn.writable;
+  }
+
+  /** See SessionTransport.whenWritable. */
+  async whenWritable(): Promise<boolean> {
+    if (this.state === 'closed') return false;
+    return (await this.conn.whenWritable()) && this.writable;
+  }
+
   /**
    * The envelope of a stanza at debug level: never its content, which may
    * hold a password, a digest or a 0k hash.

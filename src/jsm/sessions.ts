@@ -9,6 +9,15 @@ export interface SessionTransport {
   /** Ends the stream with this error (or a plain close) and drops the connection. */
   close(error?: StreamErrorKind): void;
   readonly address: string;
+  /** True while what is sent now still reaches the connection (not closed or closing). */
+  readonly writable: boolean;
+  /**
+   * Resolves true once the connection's queued output is low enough for
+   * another batch (see sendBudget in paced.ts), false if the stream closed.
+   * Whoever sends many stanzas at once waits here between batches, so a
+   * client that reads is never cut off for a full send buffer.
+   */
+  whenWritable(): Promise<boolean>;
 }
 
 let nextSerial = 0;
@@ -48,6 +57,17 @@ export class Session {
 
   send(stanza: Element): void {
     if (!this.ended) this.transport.send(stanza);
+  }
+
+  /** True while send() still hands stanzas to an open connection. */
+  get writable(): boolean {
+    return !this.ended && this.transport.writable;
+  }
+
+  /** See SessionTransport.whenWritable; false once the session ended. */
+  async whenWritable(): Promise<boolean> {
+    if (this.ended) return false;
+    return (await this.transport.whenWritable()) && !this.ended;
   }
 }
 

@@ -214,6 +214,48 @@ export class Connection {
     if (text !== '' && this.isOpen) this.socket.write(text);
   }
 
+  /** True while text written now would still go out (open, and not ending). */
+  get writable(): boolean {
+    return this.isOpen && !this.socket.writableEnded;
+  }
+
+  /**
+   * Resolves true once what waits to be sent (text queued this turn plus
+   * the socket's buffer) is at most `fraction` of the output cap, false
+   * once the connection is gone or ending. For a sender of many stanzas
+   * (a stored backlog): sending in batches and waiting here in between
+   * keeps a client that reads under the cap write() enforces.
+   */
+  whenWritable(fraction = 0.25): Promise<boolean> {
+    const room = this.opts.outputBytes * fraction;
+    const socket = this.socket;
+    return new Promise((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      let immediate: NodeJS.Immediate | undefined;
+      const finish = (ok: boolean): void => {
+        clearTimeout(timer);
+        if (immediate) clearImmediate(immediate);
+        socket.off('drain', check);
+        socket.off('close', check);
+        resolve(ok);
+      };
+      const check = (): void => {
+        timer = undefined;
+        immediate = undefined;
+        if (!this.writable) return finish(false);
+        if (this.out.length + socket.writableLength <= room) return finish(true);
+        // Queued text reaches the socket after this turn (flushAll); the
+        // socket says 'drain' only after a write() that returned false,
+        // otherwise look again a little later.
+        if (this.out !== '') immediate = setImmediate(check);
+        else if (!socket.writableNeedDrain) timer = setTimeout(check, 10);
+      };
+      socket.on('drain', check);
+      socket.on('close', check);
+      check();
+    });
+  }
+
   /** Closes the socket when nothing was read or written for `ms` (0 = never). */
   setIdleTimeout(ms: number, onIdle: () => void): void {
     this.socket.setTimeout(ms);

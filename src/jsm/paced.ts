@@ -1,0 +1,62 @@
+// Sending a long run of stanzas to one session (a stored offline backlog,
+// pending subscription requests shown again at login) without overflowing
+// its connection's send buffer (<limits><outbuffer>): in batches of at most
+// sendBudget() characters, waiting for the connection to drain
+// (Session.whenWritable) between batches. Sending it all at once cut off a
+// client that was reading, as if it had stopped, and what had been taken
+// out of the spool for it was lost.
+import type { YakConfig } from '../config/types.js';
+import type { Logger } from '../log.js';
+import type { Session } from './sessions.js';
+
+/**
+ * The most serialized text one batch holds (a batch always holds at least
+ * one stanza): 256 KiB, and at most half the <outbuffer> cap, since
+ * whenWritable lets the next batch go once a quarter of it is left queued.
+ */
+export function sendBudget(config: YakConfig): number {
+  return Math.max(1, Math.min(256 * 1024, Math.floor(config.c2s.limits.outputBytes / 2)));
+}
+
+/**
+ * Sends in batches: `batch` sends one and says whether more is left. The
+ * first batch is awaited (a short run goes out in one go, as before, ahead
+ * of what the client's next stanza causes); the rest is sent in the
+ * background, a batch each time the connection can take more while
+ * `keepGoing()` holds, so the session's own stanzas are not held up
+ * meanwhile and a client that stops reading holds up only this. One run
+ * per session and `key` at a time: a second call while one runs does
+ * nothing (the running one goes on).
+ */
+export async function sendPaced(
+  s: Session,
+  key: string,
+  log: Logger,
+  batch: () => Promise<boolean>,
+  keepGoing: () => boolean = () => true,
+): Promise<void> {
+  if (s.data.has(key)) return;
+  s.data.set(key, true);
+  let more: boolean;
+  try {
+    more = await batch();
+  } catch (err) {
+    s.data.delete(key);
+    throw err;
+  }
+  if (!more) {
+    s.data.delete(key);
+    return;
+  }
+  void (async () => {
+    try {
+      // No await between the last check and the delete below: a new call
+      // either finds this run going on or starts its own.
+      while ((await s.whenWritable()) && keepGoing() && (await batch()));
+    } catch (err) {
+      log.error({ err, jid: s.jid.toString(), what: key }, 'paced delivery failed');
+    } finally {
+      s.data.delete(key);
+    }
+  })();
+}
