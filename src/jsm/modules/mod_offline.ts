@@ -8,6 +8,7 @@ import { legacyStamp, unixTime } from '../../util/time.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
+import { sendBudget, sendPaced } from '../paced.js';
 
 const NS_DELAY = 'jabber:x:delay';
 const NS_EXPIRE = 'jabber:x:expire';
@@ -61,22 +62,64 @@ function stillValid(m: Element, now: number): boolean {
   return true;
 }
 
-async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
-  // Called only once the priority is non-negative (1.4 rule), see mod_presence.
-  let taken: Element | undefined;
-  // Removed before sending: a crash in between loses nothing twice, and a
-  // message arriving meanwhile goes to the live session instead.
+/**
+ * Sends stored messages from the front of the box, up to `budget`
+ * characters (at least one message), and removes them; resolves whether
+ * any are left. The messages are handed to the connection inside the
+ * update, under the user's lock, and removed by the write that follows:
+ * nothing leaves the spool before it went to the connection, a session
+ * that is closing takes nothing, and a write that fails leaves them stored
+ * (sent twice rather than lost).
+ */
+async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise<boolean> {
+  let more = false;
   await api.xdb.update(s.host, s.user, NS_OFFLINE, (cur) => {
-    taken = cur;
-    return cur ? null : undefined;
+    more = false;
+    if (!cur || !s.writable) return undefined;
+    const now = unixTime();
+    const taken = new Set<unknown>();
+    let used = 0;
+    for (const m of cur.getChildren('message')) {
+      if (used >= budget) {
+        more = true;
+        break;
+      }
+      taken.add(m);
+      // Expired ones are dropped, as before.
+      if (!stillValid(m, now)) continue;
+      m.attrs.to = s.jid.toString();
+      used += m.toString().length;
+      s.send(m);
+    }
+    if (taken.size === 0) return undefined;
+    if (!more) return null;
+    cur.children = cur.children.filter((c) => !taken.has(c));
+    return cur;
   });
-  if (!taken) return;
-  const now = unixTime();
-  for (const m of taken.getChildren('message')) {
-    if (!stillValid(m, now)) continue;
-    m.attrs.to = s.jid.toString();
-    s.send(m);
-  }
+  return more;
+}
+
+/**
+ * Called only once the priority is non-negative (1.4 rule), see
+ * mod_presence. The backlog goes out in batches (paced.ts), oldest first;
+ * what is not sent yet stays stored, so a client that disconnects gets the
+ * rest at its next login. Messages arriving meanwhile go to the live
+ * session at once and may overtake the older stored ones still waiting,
+ * as they did when the whole backlog was sent at once (it too was behind
+ * whatever the client had queued); a message stored meanwhile (the session
+ * not taking messages) goes to the end of the box, after the older ones.
+ * Delivery stops when the session stops taking bare-JID messages (gone
+ * unavailable or negative priority) and starts again when it takes them.
+ */
+async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
+  const budget = sendBudget(api.config);
+  await sendPaced(
+    s,
+    'offline-delivery',
+    api.log,
+    () => deliverBatch(api, s, budget),
+    () => s.available && s.priority >= 0,
+  );
 }
 
 export const modOffline: JsmModule = {
