@@ -61,7 +61,8 @@ export function visibleRoster(roster: Element): Element {
 
 /**
  * Changes one item under the user's lock. `fn` gets the item (a fresh one
- * with subscription none when absent) and returns it, or null to delete it.
+ * with subscription none when absent) and returns it, or null to delete it;
+ * it may look at the whole roster as stored (not to be changed).
  * Resolves to the item after the change (undefined when deleted) and
  * whether anything changed.
  */
@@ -70,7 +71,7 @@ export async function changeItem(
   host: string,
   user: string,
   jid: string,
-  fn: (item: Element, existed: boolean) => Element | null,
+  fn: (item: Element, existed: boolean, roster: Element) => Element | null,
 ): Promise<{ item: Element | undefined; before: Element | undefined }> {
   let after: Element | undefined;
   let before: Element | undefined;
@@ -78,7 +79,7 @@ export async function changeItem(
     const roster = current ?? new Element('query', { xmlns: NS_ROSTER });
     const old = findItem(roster, jid);
     before = old?.clone();
-    const next = fn(old?.clone() ?? new Element('item', { jid, subscription: 'none' }), old !== undefined);
+    const next = fn(old?.clone() ?? new Element('item', { jid, subscription: 'none' }), old !== undefined, roster);
     if (next === null) {
       if (!old) return undefined;
       roster.removeChild(old);
@@ -94,6 +95,13 @@ export async function changeItem(
     return roster;
   });
   return { item: after, before };
+}
+
+/** Pending inbound subscription requests kept for the user (items with `subscribe`). */
+export function pendingCount(roster: Element): number {
+  let n = 0;
+  for (const i of roster.elements) if (i.name === 'item' && i.attrs.subscribe !== undefined) n++;
+  return n;
 }
 
 /** True when the client would see a difference between the two versions of an item. */

@@ -10,6 +10,7 @@ import {
   changeItem,
   hasFrom,
   hasTo,
+  pendingCount,
   pushItem,
   pushRemoval,
   readRoster,
@@ -22,8 +23,28 @@ import {
 } from '../roster.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
+import { sendBudget, sendPaced } from '../paced.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
+
+/**
+ * Bounds on what strangers can make us keep: a pending request is stored
+ * (and shown again at every login) with at most this much of its <status>,
+ * and a user keeps at most this many pending requests. 1.4 had neither;
+ * without them, requests with huge statuses cut the user off at every
+ * login, and they are hidden items the user cannot remove.
+ */
+export const MAX_PENDING_STATUS = 1000;
+export const MAX_PENDING_REQUESTS = 1000;
+
+/** The first MAX_PENDING_STATUS characters (a surrogate pair is not split). */
+function truncateStatus(text: string): string {
+  if (text.length <= MAX_PENDING_STATUS) return text;
+  let end = MAX_PENDING_STATUS;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end--;
+  return text.slice(0, end);
+}
 
 function isOwnRosterIq(stanza: Element, session: Session): Element | undefined {
   if (stanza.name !== 'iq') return undefined;
@@ -130,14 +151,20 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const type = stanza.attrs.type!;
   if (!(await api.xdb.exists(host, user))) return 'handled';
   let deliver = true;
-  const { item, before } = await changeItem(api.xdb, host, user, jid, (cur, existed) => {
+  let tooMany = false;
+  const { item, before } = await changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
     const sub = subscriptionOf(cur);
     if (type === 'subscribe') {
       if (hasFrom(cur)) {
         deliver = false;
         return cur;
       }
-      cur.attrs.subscribe = stanza.getChildText('status') ?? '';
+      if (cur.attrs.subscribe === undefined && pendingCount(roster) >= MAX_PENDING_REQUESTS) {
+        // A repeated request from someone already pending still replaces its status.
+        tooMany = true;
+        return existed ? cur : null;
+      }
+      cur.attrs.subscribe = truncateStatus(stanza.getChildText('status') ?? '');
       if (!existed) cur.attrs.hidden = '';
     } else if (type === 'subscribed') {
       if (cur.attrs.ask !== 'subscribe') {
@@ -158,6 +185,17 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
     }
     return cur;
   });
+  if (tooMany) {
+    // Refused as 1.4's js_bounce refused a subscription request: an
+    // unsubscribed presence with the reason as status (the sender's client
+    // shows it, its server clears the ask), not silently dropped.
+    await api.deliver(
+      new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [
+        new Element('status', {}, ['Too many pending subscription requests']),
+      ]),
+    );
+    return 'handled';
+  }
   if (type === 'subscribe' && !deliver) {
     // Already subscribed: answer for the user (RFC 3921 9.2).
     await api.deliver(new Element('presence', { type: 'subscribed', from: `${user}@${host}`, to: jid }));
@@ -175,15 +213,33 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   return 'handled';
 }
 
-/** Pending requests are shown again at each login (their first available presence). */
+/**
+ * Pending requests are shown again at each login (their first available
+ * presence), paced (paced.ts) so that many of them cannot overflow the
+ * connection's send buffer. Each batch reads the roster afresh, so a
+ * request answered meanwhile is not shown again.
+ */
 async function resendPending(api: ModuleApi, s: Session): Promise<void> {
-  const roster = await readRoster(api.xdb, s.host, s.user);
-  for (const item of roster.getChildren('item')) {
-    if (item.attrs.subscribe === undefined) continue;
-    const p = new Element('presence', { type: 'subscribe', from: item.attrs.jid, to: s.jid.bare });
-    if (item.attrs.subscribe) p.c('status').t(item.attrs.subscribe);
-    s.send(p);
-  }
+  const budget = sendBudget(api.config);
+  const shown = new Set<string>();
+  const batch = async (): Promise<boolean> => {
+    const roster = await readRoster(api.xdb, s.host, s.user);
+    if (!s.writable) return false;
+    let used = 0;
+    for (const item of roster.getChildren('item')) {
+      const jid = item.attrs.jid;
+      if (item.attrs.subscribe === undefined || jid === undefined || shown.has(jid)) continue;
+      if (used >= budget) return true;
+      shown.add(jid);
+      const p = new Element('presence', { type: 'subscribe', from: jid, to: s.jid.bare });
+      // Truncated again: requests stored before the bound had none.
+      if (item.attrs.subscribe) p.c('status').t(truncateStatus(item.attrs.subscribe));
+      used += p.toString().length;
+      s.send(p);
+    }
+    return false;
+  };
+  await sendPaced(s, 'pending-subscriptions', api.log, batch, () => s.available);
 }
 
 export const modRoster: JsmModule = {
