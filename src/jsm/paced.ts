@@ -11,7 +11,7 @@ import type { Session } from './sessions.js';
 
 /**
  * The most serialized text one batch holds (a batch always holds at least
- * one stanza): 256 KiB, and at most half the <outbuffer> cap, since
+ * one stanza, however big): 256 KiB, and at most half the <outbuffer> cap, since
  * whenWritable lets the next batch go once a quarter of it is left queued.
  */
 export function sendBudget(config: YakConfig): number {

@@ -80,16 +80,22 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
     const taken = new Set<unknown>();
     let used = 0;
     for (const m of cur.getChildren('message')) {
-      if (used >= budget) {
+      // A copy: one left stored keeps its expiry bookkeeping as it was.
+      const out = m.clone();
+      // Expired ones are dropped, as before.
+      if (!stillValid(out, now)) {
+        taken.add(m);
+        continue;
+      }
+      out.attrs.to = s.jid.toString();
+      const size = out.toString().length;
+      if (used > 0 && used + size > budget) {
         more = true;
         break;
       }
       taken.add(m);
-      // Expired ones are dropped, as before.
-      if (!stillValid(m, now)) continue;
-      m.attrs.to = s.jid.toString();
-      used += m.toString().length;
-      s.send(m);
+      used += size;
+      s.send(out);
     }
     if (taken.size === 0) return undefined;
     if (!more) return null;

@@ -229,12 +229,13 @@ async function resendPending(api: ModuleApi, s: Session): Promise<void> {
     for (const item of roster.getChildren('item')) {
       const jid = item.attrs.jid;
       if (item.attrs.subscribe === undefined || jid === undefined || shown.has(jid)) continue;
-      if (used >= budget) return true;
-      shown.add(jid);
       const p = new Element('presence', { type: 'subscribe', from: jid, to: s.jid.bare });
       // Truncated again: requests stored before the bound had none.
       if (item.attrs.subscribe) p.c('status').t(truncateStatus(item.attrs.subscribe));
-      used += p.toString().length;
+      const size = p.toString().length;
+      if (used > 0 && used + size > budget) return true;
+      shown.add(jid);
+      used += size;
       s.send(p);
     }
     return false;
