@@ -1,11 +1,11 @@
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanTempFiles, SpoolStore } from '../src/xdb/spool-store.js';
-import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from '../src/xdb/xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, UserFileFullError } from '../src/xdb/xdb.js';
 import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { zerokHash } from '../src/util/hash.js';
@@ -480,4 +480,145 @@ test('a closed store arms no write timer for a late setSoon (a failed stop would
     await store.close().catch(() => undefined);
     await rm(root, { recursive: true, force: true });
   }
+});
+
+describe('the size cap on one user file', () => {
+  const CAP = 4096;
+  const blob = (chars: number): Element => el('blob', { xmlns: 'x:blob' }, 'b'.repeat(chars));
+  const box = (n: number, chars: number): Element =>
+    el('foo', { xmlns: NS_OFFLINE }, ...Array.from({ length: n }, (_, i) => el('message', { id: `m${i}` }, 'm'.repeat(chars))));
+
+  test('is 1 MiB by default', () => {
+    assert.equal(DEFAULT_MAX_FILE_BYTES, 1024 * 1024);
+  });
+
+  test('a change beyond it is refused: nothing written, nothing cached, nothing journaled', async () => {
+    const root = await tempRoot();
+    try {
+      const { log, lines } = captureLog();
+      const store = new SpoolStore(root, { maxFileBytes: CAP, log });
+      const file = join(root, 'localhost', 'dj.xml');
+      await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+      await store.set('localhost', 'dj', { 'x:blob': blob(2000) });
+      await store.flush();
+      const before = await readFile(file, 'utf8');
+
+      await assert.rejects(store.set('localhost', 'dj', { 'x:other': blob(3000) }), (err: unknown) => {
+        assert.ok(err instanceof UserFileFullError);
+        assert.equal(err.user, 'dj');
+        assert.equal(err.max, CAP);
+        assert.ok(err.bytes > CAP, String(err.bytes));
+        assert.match(err.message, /over the cap of 4096 bytes/);
+        return true;
+      });
+      await assert.rejects(store.update('localhost', 'dj', NS_OFFLINE, () => box(1, 5000)), UserFileFullError);
+      await assert.rejects(store.create('localhost', 'big', { 'x:blob': blob(5000) }), UserFileFullError);
+      // Nothing changed, in memory or on disk, and the journal holds nothing.
+      assert.equal(await store.get('localhost', 'dj', 'x:other'), undefined);
+      assert.equal(await store.get('localhost', 'dj', NS_OFFLINE), undefined);
+      assert.equal(await store.exists('localhost', 'big'), false);
+      assert.equal(await readFile(file, 'utf8'), before);
+      await assert.rejects(stat(join(root, 'localhost', 'big.xml')), /ENOENT/);
+      assert.deepEqual(await readdir(root), ['localhost'], 'no journal generation for a refused change');
+      assert.equal((await new SpoolStore(root).get('localhost', 'dj', 'x:other')), undefined);
+      // One warning per file, not one per refusal (an attacker sends many).
+      assert.equal(lines.filter((l) => String(l.msg).includes('exceed its size cap')).length, 2);
+
+      // Up to the cap is fine.
+      await store.set('localhost', 'dj', { 'x:other': blob(1000) });
+      await store.flush();
+      assert.ok((await stat(file)).size <= CAP);
+      await store.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test('a file already over the cap (1.4, or a lowered cap) can be changed without growing, made smaller, and removed', async () => {
+    const root = await tempRoot();
+    try {
+      const file = join(root, 'localhost', 'dj.xml');
+      const fill = async (): Promise<number> => {
+        const uncapped = new SpoolStore(root, { maxFileBytes: 0 });
+        await uncapped.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+        await uncapped.update('localhost', 'dj', NS_OFFLINE, () => box(10, 1000));
+        await uncapped.close();
+        return (await stat(file)).size;
+      };
+      const size = await fill();
+      assert.ok(size > CAP, String(size));
+
+      const store = new SpoolStore(root, { maxFileBytes: CAP });
+      // Growing it further is refused...
+      await assert.rejects(store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) }), UserFileFullError);
+      assert.equal((await stat(file)).size, size);
+      // ...a change of the same size is not (a password of the same length)...
+      await store.set('localhost', 'dj', { [NS_AUTH]: pw('secreT') });
+      // ...and neither is one that shrinks it, though it stays over the cap.
+      await store.update('localhost', 'dj', NS_OFFLINE, (cur) => {
+        cur!.children.splice(0, 2);
+        return cur!;
+      });
+      await store.flush();
+      const smaller = (await stat(file)).size;
+      assert.ok(smaller < size && smaller > CAP, `${smaller}`);
+      assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'secreT');
+      // Taking the messages (a login) empties it; then it may grow again, up to the cap.
+      await store.update('localhost', 'dj', NS_OFFLINE, () => null);
+      await store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) });
+      await store.close();
+
+      // An over-cap file can always be removed (unregistration, jabberctl deluser).
+      await fill();
+      const capped = new SpoolStore(root, { maxFileBytes: CAP });
+      assert.equal(await capped.exists('localhost', 'dj'), true);
+      await capped.remove('localhost', 'dj');
+      await capped.flush();
+      await assert.rejects(stat(file), /ENOENT/);
+      assert.equal(await capped.exists('localhost', 'dj'), false);
+      await capped.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  test('setSoon never fails later for the cap: a change that would grow the file beyond it is dropped with a warning', async () => {
+    const root = await tempRoot();
+    try {
+      const { log, lines } = captureLog();
+      const store = new SpoolStore(root, { maxFileBytes: CAP, log });
+      const file = join(root, 'localhost', 'dj.xml');
+      await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+      const last = (t: string, status: string): Element => el('query', { xmlns: NS_LAST, last: t }, status);
+      // A logout status is the user's own text: it may be large.
+      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('100', 's'.repeat(5000)) });
+      assert.equal(await store.get('localhost', 'dj', NS_LAST), undefined, 'the dropped change is not visible either');
+      assert.ok(lines.some((l) => l.level === 40 && String(l.msg).includes('deferred spool change dropped')), JSON.stringify(lines));
+      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('200', 'Logged out') });
+      await store.flush();
+      assert.match(await readFile(file, 'utf8'), /last='200'/);
+      assert.ok(!lines.some((l) => l.level === 50), 'no failed write: ' + JSON.stringify(lines));
+      await store.close();
+
+      // A file over the cap still gets a new logout time over its old one (no growth)...
+      const big = new SpoolStore(root, { maxFileBytes: 0 });
+      await big.update('localhost', 'dj', NS_OFFLINE, () => box(5, 1000));
+      await big.close();
+      const capped = new SpoolStore(root, { maxFileBytes: CAP, log });
+      await capped.setSoon('localhost', 'dj', { [NS_LAST]: last('300', 'Logged out') });
+      await capped.flush();
+      assert.match(await readFile(file, 'utf8'), /last='300'/);
+      // ...and the next durable write that does not grow it takes the deferred change along.
+      await capped.setSoon('localhost', 'dj', { [NS_LAST]: last('400', 'Logged out') });
+      await capped.update('localhost', 'dj', NS_OFFLINE, (cur) => {
+        cur!.children.splice(0, 1);
+        return cur!;
+      });
+      assert.match(await readFile(file, 'utf8'), /last='400'/);
+      await capped.close();
+      assert.ok(!lines.some((l) => l.level === 50), 'no failed write: ' + JSON.stringify(lines));
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
 });

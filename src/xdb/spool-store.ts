@@ -15,7 +15,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { parseXml } from '../xml/parse.js';
-import { NS_AUTH, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, UserFileFullError, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
@@ -31,6 +31,12 @@ export interface SpoolStoreOptions {
   fsync?: boolean;
   /** A journal generation with entries is checkpointed after this long. */
   checkpointMs?: number;
+  /**
+   * Largest size of one user's file in bytes (UTF-8, as written); 0 = no
+   * cap. Default DEFAULT_MAX_FILE_BYTES. Every change rewrites and journals
+   * the whole file, so this bounds what one change can cost; see commit().
+   */
+  maxFileBytes?: number;
 }
 
 /** One parsed spool file. Treated as immutable once built. */
@@ -39,7 +45,12 @@ interface UserDoc {
   records: Map<string, Element>;
   /** Children with neither xdbns nor xmlns: unreachable, but written back as found. */
   extras: Element[];
+  /** Size of the file this document is (or will be, for a deferred change), in bytes. */
+  bytes: number;
 }
+
+/** A document being built by a change, before its size is known. */
+type Draft = Omit<UserDoc, 'bytes'>;
 
 interface UserFile extends SpoolTarget {
   user: string;
@@ -67,7 +78,7 @@ function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root
     throw new Error(`spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
   }
   if (root.name !== 'xdb') throw new Error(`spool file ${path}: root element is <${root.name}>, not <xdb>`);
-  const doc: UserDoc = { records: new Map(), extras: [] };
+  const doc: UserDoc = { records: new Map(), extras: [], bytes: Buffer.byteLength(text) };
   for (const child of root.elements) {
     const ns = child.attrs.xdbns ?? child.attrs.xmlns;
     if (ns === undefined) {
@@ -83,12 +94,15 @@ function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root
   return { doc, root };
 }
 
-function serialize(doc: UserDoc, longUser: string | undefined): string {
+/** One record as it is written in the file. */
+function serializeRecord(ns: string, rec: Element): string {
+  // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
+  return new Element(rec.name, { ...rec.attrs, xdbns: ns }, rec.children).toString();
+}
+
+function serialize(doc: Draft, longUser: string | undefined): string {
   let s = longUser === undefined ? '<xdb>' : "<xdb user='" + escapeAttr(longUser) + "'>";
-  for (const [ns, rec] of doc.records) {
-    // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
-    s += new Element(rec.name, { ...rec.attrs, xdbns: ns }, rec.children).toString();
-  }
+  for (const [ns, rec] of doc.records) s += serializeRecord(ns, rec);
   for (const e of doc.extras) s += e.toString();
   return s + '</xdb>';
 }
@@ -101,6 +115,10 @@ const FILE_NAMES_REMEMBERED = 20_000;
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
+  /** Cap on one user's file in bytes; 0 = none. */
+  private readonly maxFileBytes: number;
+  /** Files a change was refused for since their last write: logged once each, not once per refusal. */
+  private readonly fullWarned = new Set<string>();
   private readonly fsync: boolean;
   private readonly cache = new Map<string, UserDoc | null>();
   /**
@@ -127,6 +145,7 @@ export class SpoolStore implements Xdb {
     this.log = opts.log ?? silentLogger;
     this.cacheLimit = opts.cacheUsers ?? 10_000;
     this.fsync = opts.fsync ?? true;
+    this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs });
   }
 
@@ -184,7 +203,7 @@ export class SpoolStore implements Xdb {
         else if (!next.delete(ns)) continue;
         changed = true;
       }
-      if (changed) await this.commit(f, { records: next, extras: doc?.extras ?? [] });
+      if (changed) await this.commit(f, { records: next, extras: doc?.extras ?? [] }, doc);
     });
   }
 
@@ -194,8 +213,29 @@ export class SpoolStore implements Xdb {
       // Only for users that exist: a late logout record must not bring a removed user back.
       if (!doc?.records.has(NS_AUTH)) return;
       const next = new Map(doc.records);
-      for (const [ns, rec] of Object.entries(records)) next.set(ns, intake(rec));
-      const changed: UserDoc = { records: next, extras: doc.extras };
+      // The file's new size without serializing all of it (a logout must
+      // not cost a rewrite's CPU): records are written one after another,
+      // so only the ones replaced count.
+      let bytes = doc.bytes;
+      for (const [ns, rec] of Object.entries(records)) {
+        const old = doc.records.get(ns);
+        if (old) bytes -= Buffer.byteLength(serializeRecord(ns, old));
+        const copy = intake(rec);
+        bytes += Buffer.byteLength(serializeRecord(ns, copy));
+        next.set(ns, copy);
+      }
+      // Refused like any change, but nobody is waiting for this one to
+      // report an error to, and a deferred write that failed would be
+      // retried every 2 s forever: a change that would grow the file beyond
+      // the cap is dropped here, once, with a warning. (The logout time is
+      // small, but its status text is the user's own and may be large; a
+      // change that does not grow the file, such as a new logout time over
+      // the old one, is kept even for a file already over the cap.)
+      if (this.overCap(bytes, doc.bytes)) {
+        this.log.warn({ file: f.path, bytes, max: this.maxFileBytes, namespaces: Object.keys(records) }, 'deferred spool change dropped: the user file would exceed its size cap');
+        return;
+      }
+      const changed: UserDoc = { records: next, extras: doc.extras, bytes };
       this.dirty.set(f.path, { f, doc: changed });
       this.remember(f.path, changed);
       this.writeSoon();
@@ -225,7 +265,8 @@ export class SpoolStore implements Xdb {
           // A durable write since then may have taken it along already.
           const entry = this.dirty.get(path);
           if (!entry) return;
-          await this.commit(entry.f, entry.doc).catch((err: unknown) => {
+          // Checked against the cap when setSoon() took it: not again here.
+          await this.commit(entry.f, entry.doc, undefined).catch((err: unknown) => {
             this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
             this.writeSoon();
           });
@@ -251,7 +292,7 @@ export class SpoolStore implements Xdb {
       } else {
         next.set(ns, intake(result));
       }
-      await this.commit(f, { records: next, extras: doc?.extras ?? [] });
+      await this.commit(f, { records: next, extras: doc?.extras ?? [] }, doc);
       return next.get(ns)?.clone();
     });
   }
@@ -266,7 +307,7 @@ export class SpoolStore implements Xdb {
       for (const [ns, rec] of Object.entries(records)) next.set(ns, intake(rec));
       // The auth record is the existence flag; without it the name would stay free.
       if (!next.has(NS_AUTH)) next.set(NS_AUTH, new Element('password', { xmlns: NS_AUTH }));
-      await this.commit(f, { records: next, extras: [] });
+      await this.commit(f, { records: next, extras: [] }, doc);
       return true;
     });
   }
@@ -279,6 +320,7 @@ export class SpoolStore implements Xdb {
     return this.withUser(host, user, async (f) => {
       await this.journal.write(f, null);
       this.dirty.delete(f.path);
+      this.fullWarned.delete(f.path);
       this.remember(f.path, null);
     });
   }
@@ -409,16 +451,42 @@ export class SpoolStore implements Xdb {
     return doc;
   }
 
-  /** Makes the change durable (journal) and writes the file, then (only then) caches it. */
-  private async commit(f: UserFile, doc: UserDoc): Promise<void> {
-    const data = serialize(doc, f.long ? f.user : undefined);
+  /**
+   * Makes the change durable (journal) and writes the file, then (only
+   * then) caches it. `before` is the document the change was made to
+   * (null: no file), or undefined for a change checked already: the one
+   * place the size cap is enforced. A refused change rejects with
+   * UserFileFullError before anything is written or cached.
+   */
+  private async commit(f: UserFile, draft: Draft, before: UserDoc | null | undefined): Promise<void> {
+    const data = serialize(draft, f.long ? f.user : undefined);
     // The last guard: a file that would not parse is never written (the parsers refuse such text already).
     if (hasNonXmlChar(data)) throw new Error(`refused to write ${f.path}: a character XML 1.0 does not allow`);
+    const bytes = Buffer.byteLength(data);
+    if (before !== undefined && this.overCap(bytes, before?.bytes ?? 0)) {
+      if (!this.fullWarned.has(f.path)) {
+        this.fullWarned.add(f.path);
+        this.log.warn({ file: f.path, bytes, max: this.maxFileBytes }, 'change refused: the user file would exceed its size cap');
+      }
+      throw new UserFileFullError(f.user, bytes, this.maxFileBytes);
+    }
+    const doc: UserDoc = { records: draft.records, extras: draft.extras, bytes };
     await this.ensureDir(f.dir);
     await this.journal.write(f, data);
     // The document written is the latest, deferred changes included.
     this.dirty.delete(f.path);
+    this.fullWarned.delete(f.path);
     this.remember(f.path, doc);
+  }
+
+  /**
+   * True when a change to `bytes` must be refused: over the cap and larger
+   * than the file is now. A change that does not grow the file is always
+   * accepted, so a file over the cap (made by 1.4, or before the cap was
+   * lowered) can still be edited down, and used meanwhile.
+   */
+  private overCap(bytes: number, current: number): boolean {
+    return this.maxFileBytes > 0 && bytes > this.maxFileBytes && bytes > current;
   }
 
   private async ensureDir(dir: string): Promise<void> {

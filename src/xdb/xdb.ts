@@ -11,6 +11,27 @@ export const NS_OFFLINE = 'jabber:x:offline';
 export const NS_LAST = 'jabber:iq:last';
 export const NS_VCARD = 'vcard-temp';
 
+/** Default cap on one user's spool file, in bytes (1 MiB); see SpoolStoreOptions.maxFileBytes. */
+export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
+
+/**
+ * A change refused because it would grow the user's file beyond the cap.
+ * Nothing was changed or written. Callers map it to what their client
+ * should see (mod_offline: 503 Offline Storage Full; anything else an iq
+ * error, see stanza-errors.ts asStanzaError()).
+ */
+export class UserFileFullError extends Error {
+  constructor(
+    readonly user: string,
+    /** The file's size after the change, in bytes. */
+    readonly bytes: number,
+    /** The cap it would exceed, in bytes. */
+    readonly max: number,
+  ) {
+    super(`the change would make ${user}'s spool file ${bytes} bytes, over the cap of ${max} bytes (<maxfilesize>)`);
+  }
+}
+
 /**
  * Records are plain elements without the on-disk `xdbns` marker; the store
  * adds it on write and strips it on read. Every element handed out is a copy
@@ -30,13 +51,19 @@ export interface Xdb {
   getAll(host: string, user: string): Promise<Map<string, Element>>;
   /** Only these records (the ones present), in one read: logins need two of perhaps many. */
   getSome(host: string, user: string, namespaces: readonly string[]): Promise<Map<string, Element>>;
-  /** Replaces (element) or deletes (null) the records of several namespaces in one durable write. */
+  /**
+   * Replaces (element) or deletes (null) the records of several namespaces in one durable write.
+   * Every change (set, update, create) rejects with UserFileFullError when
+   * it would grow the file beyond the store's cap; one that does not grow
+   * the file is always accepted, and remove() always is.
+   */
   set(host: string, user: string, records: Record<string, Element | null>): Promise<void>;
   /**
    * Like set(), for data no client was promised (a logout time): visible to
    * reads at once, written durably within a couple of seconds (and by
    * flush()), many changes to one user coalesced into one write. Ignored for
-   * a user that does not exist.
+   * a user that does not exist, and (with a warning in the log) when it
+   * would grow the file beyond the cap: never rejects for that reason.
    */
   setSoon(host: string, user: string, records: Record<string, Element>): Promise<void>;
   /**
