@@ -56,7 +56,7 @@ export class YakServer {
     opts: ServerOptions,
   ) {
     this.log = opts.log;
-    this.xdb = new SpoolStore(config.spool, { log: opts.log, fsync: opts.fsync ?? true });
+    this.xdb = new SpoolStore(config.spool, { log: opts.log, fsync: opts.fsync ?? true, maxFileBytes: config.maxFileBytes });
     this.jsm = new SessionManager(config, this.xdb, opts.log, MODULES);
     const l = config.c2s.limits;
     this.limits = new AddressLimits({ rate: config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal });

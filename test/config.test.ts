@@ -180,6 +180,7 @@ test("jabber.xml.example's Yak extensions show their defaults", () => {
   assert.deepEqual(example.c2s.limits, bare.c2s.limits);
   assert.equal(example.jsm.offlineLimit, bare.jsm.offlineLimit);
   assert.equal(example.jsm.zerokSequences, bare.jsm.zerokSequences);
+  assert.equal(example.maxFileBytes, bare.maxFileBytes);
 });
 
 describe('sessions', () => {
@@ -495,6 +496,21 @@ describe('refusals name the element and the problem', () => {
       '<spool>',
     );
     refuses(() => parse({ xdb: '' }), 'no xdb_file');
+  });
+
+  test('xdb_file <maxfilesize> (Yak): the cap on one user file, 1 MiB by default, 0 = none', () => {
+    const xdb = (inner: string): Parts => ({
+      xdb: `<xdb id='xdb'><xdb_file xmlns='jabber:config:xdb_file'><spool>./spool</spool>${inner}</xdb_file></xdb>`,
+    });
+    assert.equal(parse().maxFileBytes, 1048576);
+    assert.equal(parse(xdb('<maxfilesize/>')).maxFileBytes, 1048576);
+    assert.equal(parse(xdb('<maxfilesize> 4194304 </maxfilesize>')).maxFileBytes, 4194304);
+    assert.equal(parse(xdb('<maxfilesize>65536</maxfilesize>')).maxFileBytes, 65536);
+    assert.equal(parse(xdb('<maxfilesize>0</maxfilesize>')).maxFileBytes, 0);
+    refuses(() => parse(xdb('<maxfilesize>1M</maxfilesize>')), '<maxfilesize>', "integer 0..2147483647, got '1M'");
+    refuses(() => parse(xdb('<maxfilesize>-1</maxfilesize>')), '<maxfilesize>', "got '-1'");
+    refuses(() => parse(xdb('<maxfilesize>99999999999</maxfilesize>')), '<maxfilesize>');
+    refuses(() => parse(xdb('<maxfilesize>1000</maxfilesize>')), '<maxfilesize>', "0 (no cap) or at least 65536 bytes, got '1000'");
   });
 
   test('invalid or missing host', () => {

@@ -60,7 +60,7 @@ function ask(address: string, req: ControlRequest): Promise<ControlReply | undef
 async function locally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
   const lock = await lockSpool(config.spool);
   try {
-    const xdb = new SpoolStore(config.spool, { log: silentLogger });
+    const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes });
     const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
     const reply = await runControl(ops, req);
     await xdb.close();

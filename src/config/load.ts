@@ -8,7 +8,8 @@ import { readC2s, PTHCSOCK_NS, type IoDefaults } from './c2s.js';
 import { expandTree, parseConfigText, readConfigFile, type CmdlineValues } from './expand.js';
 import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
 import { ConfigError, type YakConfig } from './types.js';
-import { resolvePath, tag, textOf } from './values.js';
+import { INT_MAX, intValue, resolvePath, tag, textOf } from './values.js';
+import { DEFAULT_MAX_FILE_BYTES } from '../xdb/xdb.js';
 
 export { ConfigError } from './types.js';
 export type { YakConfig } from './types.js';
@@ -94,6 +95,7 @@ function readRoot(root: Element, file: string): YakConfig {
     jsm: sessions.jsm,
     c2s,
     spool: readSpool(xdbEl),
+    maxFileBytes: readMaxFileBytes(xdbEl),
     tlsKeys: io.tlsKeys,
     pidfile,
     log: readLogs(logs, ignored),
@@ -137,6 +139,26 @@ function readSpool(xdb: Element): string {
   const spool = textOf(cfg?.getChild('spool'));
   if (spool === '') throw new ConfigError(`${tag(xdb)}: no <xdb_file xmlns='${XDB_FILE_NS}'><spool>DIR</spool> (where user data lives)`);
   return resolvePath(spool);
+}
+
+/**
+ * The smallest cap accepted besides 0: a registration brings up to a
+ * pre-login stanza (65,536 characters by default) of fields, and a cap
+ * below that could refuse accounts the server otherwise accepts.
+ */
+export const MAX_FILE_BYTES_MIN = 65536;
+
+/** <xdb_file><maxfilesize>BYTES</maxfilesize> (Yak): the cap on one user's file; 0 = none. */
+function readMaxFileBytes(xdb: Element): number {
+  const cfg = xdb.getChildByNs(XDB_FILE_NS) ?? xdb.getChild('xdb_file');
+  const el = cfg?.getChild('maxfilesize');
+  if (!cfg || !el) return DEFAULT_MAX_FILE_BYTES;
+  const where = `${tag(cfg)}<maxfilesize>`;
+  const n = intValue(el.text(), where, 'maxfilesize', 0, INT_MAX, DEFAULT_MAX_FILE_BYTES);
+  if (n !== 0 && n < MAX_FILE_BYTES_MIN) {
+    throw new ConfigError(`${where}: maxfilesize must be 0 (no cap) or at least ${MAX_FILE_BYTES_MIN} bytes, got '${n}'`);
+  }
+  return n;
 }
 
 function readIo(io: Element | undefined, ignored: string[]): { defaults: IoDefaults; tlsKeys: Map<string, string> } {

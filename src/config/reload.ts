@@ -1,6 +1,6 @@
 // SIGHUP: what a running server takes from a re-read jabber.xml. Only
 // settings that are read at the moment of use can change safely; hosts,
-// listeners, TLS keys, the spool, the module list and the module-specific
+// listeners, TLS keys, the spool (and its file size cap), the module list and the module-specific
 // options read at startup (0k sequences, offline limit, filter rules) need a
 // restart.
 import type { YakConfig } from './types.js';
@@ -30,6 +30,7 @@ export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
     ['TLS listeners (<ssl>)', live.c2s.ssl, fresh.c2s.ssl],
     ['TLS keys', live.tlsKeys, fresh.tlsKeys],
     ['spool', live.spool, fresh.spool],
+    ['<maxfilesize>', live.maxFileBytes, fresh.maxFileBytes],
     ['modules (<load>)', live.jsm.modules, fresh.jsm.modules],
     ['<mod_auth_0k>', live.jsm.zerokSequences, fresh.jsm.zerokSequences],
     ['<mod_offline>', live.jsm.offlineLimit, fresh.jsm.offlineLimit],

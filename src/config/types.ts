@@ -121,6 +121,12 @@ export interface YakConfig {
   };
   /** Spool root folder (absolute). */
   spool: string;
+  /**
+   * <xdb_file><maxfilesize> (Yak; default 1 MiB): largest size of one
+   * user's spool file in bytes, 0 = no cap. A change that would grow a file
+   * beyond it is refused (see SpoolStore).
+   */
+  maxFileBytes: number;
   /** <io><ssl><key ip='ADDRESS'>file.pem</key>: address -> absolute PEM path. */
   tlsKeys: Map<string, string>;
   pidfile: string | undefined;
