@@ -5,7 +5,7 @@
 // which travel the real delivery path (offline storage included).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ClientStream } from '../src/client/client-stream.js';
@@ -13,6 +13,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { YakConfig } from '../src/config/types.js';
 import { YakServer } from '../src/server.js';
 import { YAK_VERSION } from '../src/version.js';
+import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Element } from '../src/xml/element.js';
 import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -324,6 +325,47 @@ describe('modules answering queries', () => {
         await (await login(yak, 'priv2', 'Again')).close();
       } finally {
         await closeAll(a, b);
+      }
+    });
+
+    test("a set that would take the user's file over <maxfilesize> is refused with 500 Account Storage Full; the session goes on", async () => {
+      const cap = 8192;
+      const small = await startYak({
+        tweak: (c) => {
+          plain(c);
+          c.maxFileBytes = cap;
+        },
+      });
+      const a = await newUser(small, 'privcap');
+      try {
+        const record = (ns: string, chars: number): string => `<notes xmlns='${ns}'>${'n'.repeat(chars)}</notes>`;
+        const set = (id: string, inner: string): string => `<iq type='set' id='${id}'><query xmlns='jabber:iq:private'>${inner}</query></iq>`;
+        assertXml(await a.request(set('f1', record('yak:test:one', 5000))), "<iq type='result' id='f1' to='privcap@localhost/Work' from='privcap@localhost'/>");
+        assertXml(
+          await a.request(set('f2', record('yak:test:two', 5000))),
+          `<iq type='error' id='f2' to='privcap@localhost/Work' from='privcap@localhost'><query xmlns='jabber:iq:private'>${record('yak:test:two', 5000)}</query>` +
+            "<error code='500' type='wait'>Account Storage Full</error></iq>",
+        );
+        // Nothing of it was stored, on disk or in memory.
+        const records = (await spoolRecords(small, 'privcap'))!;
+        assert.equal(records.has('yak:test:two'), false);
+        assert.ok(records.has('yak:test:one'));
+        assert.equal((await stat(path.join(small.spool, hostDirName('localhost'), userFileName('privcap')))).size <= cap, true);
+        assertXml(
+          (await a.request("<iq type='get'><query xmlns='jabber:iq:private'><notes xmlns='yak:test:two'/></query></iq>")).getChild('query')!,
+          "<query xmlns='jabber:iq:private'><notes xmlns='yak:test:two'/></query>",
+        );
+        // A vCard that does not fit either: the same error.
+        const vcard = await a.request(`<iq type='set' id='v1'><vCard xmlns='vcard-temp'><DESC>${'d'.repeat(5000)}</DESC></vCard></iq>`);
+        assert.equal(vcard.attrs.type, 'error', vcard.toString());
+        assertXml(vcard.getChild('error')!, "<error code='500' type='wait'>Account Storage Full</error>");
+        // Making room (a smaller record in place of the large one) lets the second in.
+        assertXml(await a.request(set('f3', record('yak:test:one', 10))), "<iq type='result' id='f3' to='privcap@localhost/Work' from='privcap@localhost'/>");
+        assertXml(await a.request(set('f4', record('yak:test:two', 5000))), "<iq type='result' id='f4' to='privcap@localhost/Work' from='privcap@localhost'/>");
+        await a.sync();
+      } finally {
+        await a.close();
+        await small.stop();
       }
     });
   });

@@ -7,7 +7,7 @@
 // stored, not lost.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
@@ -341,6 +341,61 @@ describe('mod_offline limit', () => {
         // Delivered messages free the box.
         sender.send("<message to='cap1@localhost' id='c6'><body>6</body></message>");
         await sender.nothing(isMessage, [], 'an emptied box refused a message');
+      } finally {
+        await sender.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test("a message that would take the recipient's file over <maxfilesize> gets 503 Offline Storage Full", async () => {
+    const cap = 8192;
+    const yak = await startYak({
+      tweak: (c) => {
+        plain(c);
+        c.maxFileBytes = cap;
+      },
+    });
+    try {
+      await offlineUser(yak, 'big1');
+      const sender = await onlineUser(yak, 'big2');
+      const file = path.join(yak.spool, hostDirName('localhost'), userFileName('big1'));
+      try {
+        // Far below the message count limit: the bytes are what runs out.
+        const body = 'x'.repeat(1500);
+        const stored: string[] = [];
+        for (let i = 1; i <= 8; i++) {
+          sender.send(`<message to='big1@localhost' id='b${i}'><body>${body}</body></message>`);
+          await sender.sync();
+          const refused = await sender.next((e) => e.attrs.id === `b${i}`, 1).catch(() => undefined);
+          if (!refused) {
+            assert.equal(stored.length, i - 1, `b${i} was stored after a refusal`);
+            stored.push(`b${i}`);
+            continue;
+          }
+          assertXml(
+            refused,
+            `<message to='big2@localhost/Work' from='big1@localhost' id='b${i}' type='error'><body>${body}</body>` +
+              "<error code='503' type='cancel'>Offline Storage Full</error></message>",
+          );
+        }
+        assert.ok(stored.length >= 2 && stored.length < 8, String(stored));
+        await yak.server.xdb.flush();
+        assert.ok((await stat(file)).size <= cap, 'the file grew beyond the cap');
+        // The sender's stream is fine (no stream error), and the recipient gets what was stored.
+        await sender.sync();
+        const c = await login(yak, 'big1');
+        try {
+          c.send('<presence/>');
+          assert.deepEqual((await messages(c, stored.length)).map((m) => m.attrs.id), stored);
+          await c.nothing(isMessage, [], 'a refused message was stored');
+        } finally {
+          await c.close();
+        }
+        // Delivered messages free the file.
+        sender.send(`<message to='big1@localhost' id='again'><body>${body}</body></message>`);
+        await sender.nothing(isMessage, [], 'an emptied file refused a message');
       } finally {
         await sender.close();
       }

@@ -378,3 +378,37 @@ describe('mod_roster', () => {
     });
   });
 });
+
+describe("mod_roster and the cap on the user's file", () => {
+  test("a set that would take the file over <maxfilesize> gets 500 Account Storage Full, no push, and the roster is unchanged", async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        plain(c);
+        c.maxFileBytes = 8192;
+      },
+    });
+    const a = await newUser(yak, 'rcap1');
+    try {
+      await a.roster();
+      const item = (n: number): string => `<item jid='friend${n}@localhost' name='${'n'.repeat(3000)}'/>`;
+      for (const n of [1, 2]) {
+        assert.equal((await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'>${item(n)}</query></iq>`)).attrs.type, 'result');
+      }
+      await a.clear();
+      const refused = await a.request(`<iq type='set' id='big'><query xmlns='${NS_ROSTER}'>${item(3)}</query></iq>`);
+      assertXml(
+        refused,
+        `<iq type='error' id='big' to='rcap1@localhost/Work' from='rcap1@localhost'><query xmlns='${NS_ROSTER}'>${item(3)}</query>` +
+          "<error code='500' type='wait'>Account Storage Full</error></iq>",
+      );
+      await a.nothing(() => true, [], 'a push for a refused item');
+      const jids = (await a.roster()).getChildren('item').map((i) => i.attrs.jid);
+      assert.deepEqual(jids, ['friend1@localhost', 'friend2@localhost']);
+      assert.equal((await spoolRecords(yak, 'rcap1'))!.get(NS_ROSTER)!.getChildren('item').length, 2);
+    } finally {
+      await a.close();
+      await yak.stop();
+    }
+  });
+});
+

@@ -10,6 +10,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { AdminError, type AdminOps } from './admin-ops.js';
 import { withSocketAddress } from './socket-address.js';
+import { UserFileFullError } from '../xdb/xdb.js';
 
 export const CONTROL_SOCKET_NAME = '.jabberctl.sock';
 
@@ -45,7 +46,7 @@ export async function runControl(ops: AdminOps, req: ControlRequest): Promise<Co
         return { ok: false, error: `unknown command '${String(req.cmd)}'` };
     }
   } catch (err) {
-    if (err instanceof AdminError) return { ok: false, error: err.message };
+    if (err instanceof AdminError || err instanceof UserFileFullError) return { ok: false, error: err.message };
     throw err;
   }
 }

@@ -9,7 +9,7 @@ import type { Xdb } from '../xdb/xdb.js';
 import type { Delivery, Outcome } from './api.js';
 import { decided, type PhaseChains } from './phase-chains.js';
 import type { Session, SessionRegistry } from './sessions.js';
-import { errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
+import { asStanzaError, errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
 
 export interface RouterDeps {
   chains: PhaseChains;
@@ -56,9 +56,10 @@ export class Router {
     await this.route(reply);
   }
 
-  /** Turns a handler failure into an error reply: StanzaError as is, anything else 500 and a log line. */
+  /** Turns a handler failure into an error reply: a StanzaError (or a refusal asStanzaError() knows) as is, anything else 500 and a log line. */
   async fail(stanza: Element, err: unknown): Promise<void> {
-    if (err instanceof StanzaError) return this.bounce(stanza, err);
+    const known = asStanzaError(err);
+    if (known) return this.bounce(stanza, known);
     this.deps.log.error({ err, stanza: stanza.name, to: stanza.attrs.to }, 'handler failed');
     return this.bounce(stanza, 'internal-server-error');
   }

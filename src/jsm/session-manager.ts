@@ -13,7 +13,7 @@ import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
-import { errorReply, StanzaError, stanzaError } from './stanza-errors.js';
+import { asStanzaError, errorReply, StanzaError, stanzaError } from './stanza-errors.js';
 
 /** The result of a pre-session request: the reply, and the new session after a login. */
 export interface PreSessionResult {
@@ -112,11 +112,12 @@ export class SessionManager {
   }
 
   private errorFor(iq: Element, err: unknown): Element {
-    if (!(err instanceof StanzaError)) {
+    let known = asStanzaError(err);
+    if (!known) {
       this.log.error({ err }, 'pre-session handler failed');
-      err = stanzaError('internal-server-error');
+      known = stanzaError('internal-server-error');
     }
-    const reply = errorReply(iq, err as StanzaError);
+    const reply = errorReply(iq, known);
     delete reply.attrs.to;
     delete reply.attrs.from;
     return reply;
@@ -230,8 +231,9 @@ export class SessionManager {
           const reply = await this.register(this.clientOf(session), stanza, query, session);
           if (reply) session.send(reply);
         } catch (err) {
-          if (!(err instanceof StanzaError)) throw err;
-          session.send(errorReply(stanza, err));
+          const known = asStanzaError(err);
+          if (!known) throw err;
+          session.send(errorReply(stanza, known));
         }
         return;
       }

@@ -2,6 +2,7 @@
 // read) plus the XEP-0086 type. Modules throw stanzaError('not-acceptable');
 // only errorReply() formats error XML.
 import { Element } from '../xml/element.js';
+import { UserFileFullError } from '../xdb/xdb.js';
 
 export type ErrorType = 'auth' | 'cancel' | 'modify' | 'wait';
 
@@ -58,6 +59,21 @@ export class StanzaError extends Error {
 
 export function stanzaError(condition: StanzaCondition, text?: string): StanzaError {
   return new StanzaError(condition, text);
+}
+
+/** What a client reads when a change would make the account's spool file too large. */
+export const STORAGE_FULL_TEXT = 'Account Storage Full';
+
+/**
+ * The StanzaError a handler failure stands for, or undefined for an
+ * unexpected one (a bug, a disk error: 500 and a log line). A change the
+ * store refused for the size cap is the client's to fix, not a server
+ * fault: resource-constraint (legacy 500, type wait) with a readable text.
+ */
+export function asStanzaError(err: unknown): StanzaError | undefined {
+  if (err instanceof StanzaError) return err;
+  if (err instanceof UserFileFullError) return stanzaError('resource-constraint', STORAGE_FULL_TEXT);
+  return undefined;
 }
 
 /**

@@ -3,7 +3,7 @@
 // available presence. jabber:x:expire and jabber:x:event (offline) are
 // honored; a per-user cap refuses more with an error, never silently.
 import { Element } from '../../xml/element.js';
-import { NS_OFFLINE } from '../../xdb/xdb.js';
+import { NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
 import { legacyStamp, unixTime } from '../../util/time.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
@@ -19,7 +19,12 @@ export function storable(m: Element): boolean {
   return type === 'normal' || type === 'chat' || type === 'error';
 }
 
-/** Stores a message for later (stamped); throws 503 'Offline Storage Full' over the limit. mod_filter's <offline/> uses it too. */
+/**
+ * Stores a message for later (stamped); throws 503 'Offline Storage Full'
+ * over the limit, or when the message would make the recipient's spool file
+ * larger than its cap (the sender cannot tell the two apart, nor needs to).
+ * mod_filter's <offline/> uses it too.
+ */
 export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): Promise<void> {
   const { stanza, to } = d;
   const m = stanza.clone();
@@ -27,15 +32,20 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   const expire = m.getChild('x', NS_EXPIRE);
   if (expire) expire.attrs.stored = String(unixTime());
   let full = false;
-  await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
-    const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
-    if (box.getChildren('message').length >= limit) {
-      full = true;
-      return undefined;
-    }
-    box.children.push(m);
-    return box;
-  });
+  try {
+    await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
+      const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
+      if (box.getChildren('message').length >= limit) {
+        full = true;
+        return undefined;
+      }
+      box.children.push(m);
+      return box;
+    });
+  } catch (err) {
+    if (!(err instanceof UserFileFullError)) throw err;
+    full = true;
+  }
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
   // jabber:x:event: the sender asked to hear that the message went offline.
   const event = stanza.getChild('x', NS_EVENT);
