@@ -166,9 +166,9 @@ describe('paced delivery to a session (outbuffer 64 KiB)', () => {
     }
   });
 
-  /** A thousand pending requests (about 1.1 MB shown at login), as mod_roster stores them. */
+  /** A thousand pending requests (about 1 MB shown at login, under the 1 MiB file cap), as mod_roster stores them. */
   async function plantPending(user: string): Promise<void> {
-    const status = 'p'.repeat(1000);
+    const status = 'p'.repeat(900);
     await yak.server.xdb.update(yak.host, user, NS_ROSTER, () => {
       const q = new Element('query', { xmlns: NS_ROSTER });
       for (let i = 0; i < 1000; i++) q.children.push(new Element('item', { jid: `s${i}@localhost`, subscription: 'none', hidden: '', subscribe: status }));
@@ -218,6 +218,27 @@ describe('paced delivery to a session (outbuffer 64 KiB)', () => {
       await victim.sync();
     } finally {
       await closeAll(victim);
+    }
+  });
+
+  test("a request the user's file has no room for (<maxfilesize>) is refused with unsubscribed, and nothing is stored", async () => {
+    const small = await startYak({ tweak: (c) => ((c.maxFileBytes = 65536), plain(c)) });
+    try {
+      await offlineUser(small, 'fullv');
+      await small.server.xdb.set(small.host, 'fullv', { 'yak:test:filler': new Element('filler', { xmlns: 'yak:test:filler' }, ['f'.repeat(64_000)]) });
+      const stranger = await onlineUser(small, 'fulls');
+      try {
+        stranger.send(`<presence type='subscribe' to='fullv@localhost'><status>${'s'.repeat(900)}</status></presence>`);
+        assertXml(
+          await stranger.next((e) => e.name === 'presence'),
+          "<presence type='unsubscribed' from='fullv@localhost' to='fulls@localhost'><status>The user's storage is full</status></presence>",
+        );
+        assert.equal(await small.server.xdb.get(small.host, 'fullv', NS_ROSTER), undefined);
+      } finally {
+        await closeAll(stranger);
+      }
+    } finally {
+      await small.stop();
     }
   });
 });

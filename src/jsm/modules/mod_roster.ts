@@ -3,7 +3,7 @@
 // / unsubscribed presence exchanges changing both users' items.
 import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
-import { NS_ROSTER } from '../../xdb/xdb.js';
+import { NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { iqResult } from '../iq.js';
 import {
@@ -151,8 +151,8 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const type = stanza.attrs.type!;
   if (!(await api.xdb.exists(host, user))) return 'handled';
   let deliver = true;
-  let tooMany = false;
-  const { item, before } = await changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
+  let tooMany: string | undefined;
+  const change = changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
     const sub = subscriptionOf(cur);
     if (type === 'subscribe') {
       if (hasFrom(cur)) {
@@ -161,7 +161,7 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
       }
       if (cur.attrs.subscribe === undefined && pendingCount(roster) >= MAX_PENDING_REQUESTS) {
         // A repeated request from someone already pending still replaces its status.
-        tooMany = true;
+        tooMany = 'Too many pending subscription requests';
         return existed ? cur : null;
       }
       cur.attrs.subscribe = truncateStatus(stanza.getChildText('status') ?? '');
@@ -184,18 +184,23 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
       delete cur.attrs.ask;
     }
     return cur;
+  }).catch((err: unknown) => {
+    // A request the user's file has no room for (<maxfilesize>) is refused like one too many.
+    if (!(err instanceof UserFileFullError) || type !== 'subscribe') throw err;
+    tooMany = "The user's storage is full";
+    return undefined;
   });
-  if (tooMany) {
+  const changed = await change;
+  if (tooMany !== undefined || !changed) {
     // Refused as 1.4's js_bounce refused a subscription request: an
     // unsubscribed presence with the reason as status (the sender's client
     // shows it, its server clears the ask), not silently dropped.
     await api.deliver(
-      new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [
-        new Element('status', {}, ['Too many pending subscription requests']),
-      ]),
+      new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [new Element('status', {}, [tooMany ?? ''])]),
     );
     return 'handled';
   }
+  const { item, before } = changed;
   if (type === 'subscribe' && !deliver) {
     // Already subscribed: answer for the user (RFC 3921 9.2).
     await api.deliver(new Element('presence', { type: 'subscribed', from: `${user}@${host}`, to: jid }));
