@@ -207,8 +207,8 @@ describe('a client that stops reading', () => {
       const sender = await loginUser(yak, 'sender', 'pw');
       const message = (i: number, size: number): Element =>
         new Element('message', { to: 'reader@localhost', id: `m${i}` }, [new Element('body', {}, ['x'.repeat(size)])]);
-      // 1.6 MB waits offline for the reader...
-      for (let i = 0; i < 40; i++) sender.send(message(i, 40_000));
+      // 800 KB waits offline for the reader (under its 1 MiB <maxfilesize>)...
+      for (let i = 0; i < 20; i++) sender.send(message(i, 40_000));
       assert.equal((await sender.request(timeIq('stored'), 30_000)).attrs.type, 'result');
       const reader = await loginUser(yak, 'reader', 'pw');
       reader.socket.pause();
