@@ -130,6 +130,14 @@ export class YakServer {
     this.timers.push(beat, prune);
   }
 
+  /**
+   * Connections counted against <limits><connections> (and <rate>) as open,
+   * from `address` or in total. Read-only; for tests and checks.
+   */
+  openConnections(address?: string): number {
+    return this.limits.openCount(address);
+  }
+
   /** The plain ports actually bound (port 0 in the config means any free port). */
   /** Per open client stream, the stanzas it received and has not handled yet (monitoring, tests). */
   get stanzasInHand(): number[] {

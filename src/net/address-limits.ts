@@ -52,6 +52,11 @@ export class AddressLimits {
     if (this.openTotal > 0) this.openTotal--;
   }
 
+  /** Connections counted as open from `address`, or in total without one (read-only, for tests and checks). */
+  openCount(address?: string): number {
+    return address === undefined ? this.openTotal : (this.open.get(address) ?? 0);
+  }
+
   /** Forgets rate history older than the window (called now and then, so the map stays small). */
   prune(): void {
     if (!this.cfg.rate) return;
