@@ -4,6 +4,7 @@
 // stop() shuts down in the order clients notice least.
 import { constants as fsc, promises as fs } from 'node:fs';
 import net from 'node:net';
+import type tls from 'node:tls';
 import path from 'node:path';
 import type { YakConfig } from './config/types.js';
 import { applyReload, type ReloadResult } from './config/reload.js';
@@ -16,7 +17,7 @@ import { Connection } from './net/connection.js';
 import { AddressLimits } from './net/address-limits.js';
 import { KARMA_HEARTBEAT_MS } from './net/karma.js';
 import { refuseConnection } from './c2s/refuse.js';
-import { ListenError, listenSpecs, openListener, type ListenSpec } from './net/listeners.js';
+import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
@@ -50,6 +51,8 @@ export class YakServer {
   /** Connections under karma, for the shared heartbeat. */
   private readonly karmaConnections = new Set<Connection>();
   private readonly timers: NodeJS.Timeout[] = [];
+  /** Direct-TLS connections admitted but not yet through their handshake, by socketKey(). */
+  private readonly handshaking = new Map<string, { raw: net.Socket; address: string; deadline: NodeJS.Timeout }>();
 
   private constructor(
     readonly config: YakConfig,
@@ -132,7 +135,8 @@ export class YakServer {
 
   /**
    * Connections counted against <limits><connections> (and <rate>) as open,
-   * from `address` or in total. Read-only; for tests and checks.
+   * from `address` or in total: plain ones and direct-TLS ones, handshake
+   * done or not. Read-only; for tests and checks.
    */
   openConnections(address?: string): number {
     return this.limits.openCount(address);
@@ -181,7 +185,8 @@ export class YakServer {
   }
 
   private async listen(spec: ListenSpec): Promise<void> {
-    const server = await openListener(spec, (socket) => this.accept(socket));
+    const handshaker = spec.tls ? tlsHandshaker(spec.tls, (socket) => this.secured(socket)) : undefined;
+    const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
     server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.servers.push(server);
     this.tlsServers.set(server, spec.tls !== undefined);
@@ -189,7 +194,13 @@ export class YakServer {
     this.log.info({ address: bound.address, port: bound.port, tls: spec.tls !== undefined }, 'listening');
   }
 
-  private accept(socket: net.Socket): void {
+  /**
+   * A new TCP connection, plain or direct TLS (`handshaker` given): counted
+   * against the limits here, before any TLS work, and released when this
+   * socket closes, once, whatever became of it (refused handshake, deadline,
+   * logout, reset).
+   */
+  private accept(socket: net.Socket, handshaker: tls.Server | undefined): void {
     if (this.stopping) {
       socket.destroy();
       return;
@@ -198,9 +209,53 @@ export class YakServer {
     const refusal = this.limits.admit(address);
     if (refusal) {
       this.log.warn({ address, limit: refusal }, 'connection refused');
-      refuseConnection(socket, this.streamIds, this.config.hosts[0]!);
+      // A TLS client could not read a stream error sent in the clear, and
+      // sending one inside TLS would cost the handshake the limit is there
+      // to spare: the connection is just closed.
+      if (handshaker) socket.destroy();
+      else refuseConnection(socket, this.streamIds, this.config.hosts[0]!);
       return;
     }
+    this.sockets.add(socket);
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.limits.release(address);
+    });
+    if (handshaker) this.handshake(socket, address, handshaker);
+    else this.startStream(socket, address);
+  }
+
+  /** Starts the TLS handshake of an admitted connection, under a deadline (see tlsHandshakeMs). */
+  private handshake(raw: net.Socket, address: string, handshaker: tls.Server): void {
+    const key = socketKey(raw);
+    raw.on('error', () => raw.destroy());
+    const deadline = setTimeout(() => raw.destroy(), tlsHandshakeMs(this.config.c2s.authtime));
+    this.handshaking.set(key, { raw, address, deadline });
+    raw.once('close', () => {
+      clearTimeout(deadline);
+      if (this.handshaking.get(key)?.raw === raw) this.handshaking.delete(key);
+    });
+    handshaker.emit('connection', raw);
+  }
+
+  /**
+   * The handshake is done. The TLS socket is matched to its raw socket by
+   * addresses and ports (unique among open connections; tls.Server gives no
+   * public link); one not found is already gone.
+   */
+  private secured(socket: tls.TLSSocket): void {
+    const entry = this.handshaking.get(socketKey(socket));
+    if (!entry || this.stopping) {
+      socket.destroy();
+      return;
+    }
+    this.handshaking.delete(socketKey(socket));
+    clearTimeout(entry.deadline);
+    this.startStream(socket, entry.address);
+  }
+
+  /** A c2s stream on an admitted socket (the raw one, or the TLS one over it). */
+  private startStream(socket: net.Socket, address: string): void {
     const conn = new Connection(socket, {
       address,
       karma: this.config.c2s.karma,
@@ -215,7 +270,6 @@ export class YakServer {
       this.streams.delete(stream);
       this.sockets.delete(socket);
       this.karmaConnections.delete(conn);
-      this.limits.release(address);
     });
   }
 
@@ -257,4 +311,9 @@ export class YakServer {
     })();
     return this.stopping;
   }
+}
+
+/** A connection's local and remote address and port: unique among open connections. */
+function socketKey(s: net.Socket): string {
+  return `${s.localAddress}|${s.localPort}|${s.remoteAddress}|${s.remotePort}`;
 }

@@ -1,13 +1,16 @@
 // Direct TLS on the <ssl> listener: the same stream inside the tunnel,
-// with our client library and with `openssl s_client`; clear startup
-// errors for a missing or unusable key file.
+// with our client library and with `openssl s_client`; connections counted
+// against the limits from TCP accept, before any handshake, and a deadline
+// on the handshake; clear startup errors for a missing or unusable key file.
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
+import { captureLog } from './helpers/log-capture.js';
 import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 
 let dir: string;
@@ -25,10 +28,11 @@ function makePem(into: string): string {
   return both;
 }
 
-function withTls(file: string) {
+function withTls(file: string, more?: (c: TestYak['config']) => void) {
   return (c: TestYak['config']): void => {
     c.c2s.ssl = [{ port: 0, address: '127.0.0.1' }];
     c.tlsKeys = new Map([['127.0.0.1', file]]);
+    more?.(c);
   };
 }
 
@@ -91,6 +95,161 @@ describe('direct TLS listener', () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+/** The raw connections a test opened, closed from our side before the server stops. */
+const raw: net.Socket[] = [];
+
+/** A raw TCP connection that never says anything (no ClientHello), open. */
+function silentConnection(port: number): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1' }, () => resolve(s));
+    raw.push(s);
+    s.on('error', () => s.destroy());
+    s.once('close', () => reject(new Error('closed before connecting')));
+  });
+}
+
+/** Milliseconds until `s` is closed by the server, or a rejection after `ms`. */
+function closedWithin(s: net.Socket, ms: number): Promise<number> {
+  const t0 = Date.now();
+  return new Promise((resolve, reject) => {
+    if (s.destroyed) return resolve(0);
+    const timer = setTimeout(() => reject(new Error(`still open after ${ms} ms`)), ms);
+    s.resume();
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve(Date.now() - t0);
+    });
+  });
+}
+
+/** Waits (bounded) until the server counts `n` open connections. */
+async function counted(yak: TestYak, n: number, address?: string): Promise<void> {
+  const until = Date.now() + 3000;
+  while (yak.server.openConnections(address) !== n) {
+    if (Date.now() > until) assert.fail(`open connections: ${yak.server.openConnections(address)}, expected ${n}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/**
+ * Stops the server with the test's raw connections closed first (without
+ * the fix a pending handshake held stop() forever). Whether stop() waits
+ * for those is checked on its own below.
+ */
+async function stopAfterRaw(yak: TestYak): Promise<void> {
+  for (const s of raw.splice(0)) s.destroy();
+  await yak.stop();
+}
+
+describe('direct TLS and the connection limits', () => {
+  test('connections that never start the handshake count against perip from accept; plain ones too; closing them frees the places', async () => {
+    const { log, lines } = captureLog();
+    const yak = await startYak({ log, tweak: withTls(pem, (c) => (c.c2s.limits.connectionsPerAddress = 3)) });
+    const tlsPort = yak.server.tlsPorts[0]!;
+    try {
+      const held = [await silentConnection(tlsPort), await silentConnection(tlsPort), await silentConnection(tlsPort)];
+      await counted(yak, 3, '127.0.0.1');
+      // The fourth, TLS or plain, is over the limit: closed at once, not after a handshake timeout.
+      const fourth = await silentConnection(tlsPort);
+      await closedWithin(fourth, 2000);
+      const plain = await ClientStream.connect({ port: yak.port, domain: 'localhost' });
+      const err = await plain.next((e) => e.name === 'stream:error');
+      assert.equal(err.text(), 'Too Many Connections');
+      await plain.whenClosed();
+      const refusals = lines.filter((l) => l.msg === 'connection refused');
+      assert.equal(refusals.length, 2);
+      for (const r of refusals) assert.deepEqual([r.address, r.limit], ['127.0.0.1', 'per-address']);
+      await counted(yak, 3, '127.0.0.1');
+
+      for (const s of held) s.destroy();
+      await counted(yak, 0);
+      const c = await ClientStream.connect({ port: tlsPort, domain: 'localhost', tls: true });
+      const p = await ClientStream.connect({ port: yak.port, domain: 'localhost' });
+      assert.equal(c.closed || p.closed, false);
+      await counted(yak, 2, '127.0.0.1');
+      await c.close();
+      await p.close();
+      await counted(yak, 0);
+    } finally {
+      await stopAfterRaw(yak);
+    }
+  });
+
+  test('<rate> counts direct-TLS connections at accept too', async () => {
+    const yak = await startYak({ tweak: withTls(pem, (c) => (c.c2s.rate = { points: 2, time: 60 })) });
+    const tlsPort = yak.server.tlsPorts[0]!;
+    try {
+      const a = await silentConnection(tlsPort);
+      const b = await silentConnection(tlsPort);
+      await counted(yak, 2);
+      await closedWithin(await silentConnection(tlsPort), 2000);
+      a.destroy();
+      b.destroy();
+      await counted(yak, 0);
+    } finally {
+      await stopAfterRaw(yak);
+    }
+  });
+
+  test('a connection that never finishes its handshake is dropped at the deadline (<authtime> when shorter), even when it trickles bytes', async () => {
+    const yak = await startYak({ tweak: withTls(pem, (c) => (c.c2s.authtime = 1)) });
+    const tlsPort = yak.server.tlsPorts[0]!;
+    try {
+      const silent = await silentConnection(tlsPort);
+      // The start of a TLS record, one byte every 200 ms: activity that an idle timer would take for progress.
+      const trickler = await silentConnection(tlsPort);
+      const record = Buffer.from([0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03]);
+      let i = 0;
+      const drip = setInterval(() => trickler.writable && trickler.write(record.subarray(i, ++i)), 200);
+      try {
+        const [silentMs, tricklerMs] = await Promise.all([closedWithin(silent, 4000), closedWithin(trickler, 4000)]);
+        assert.ok(silentMs > 500 && tricklerMs > 500, `dropped too early: ${silentMs} ms, ${tricklerMs} ms`);
+      } finally {
+        clearInterval(drip);
+      }
+      await counted(yak, 0);
+      // A real client still gets in, and keeps its stream past the deadline.
+      const c = await ClientStream.connect({ port: tlsPort, domain: 'localhost', tls: true });
+      await new Promise((r) => setTimeout(r, 700));
+      assert.equal(c.closed, false);
+      await c.close();
+      await counted(yak, 0);
+    } finally {
+      await stopAfterRaw(yak);
+    }
+  });
+
+  test('failed handshakes and finished sessions all give their places back', async () => {
+    const yak = await startYak({ tweak: withTls(pem) });
+    const tlsPort = yak.server.tlsPorts[0]!;
+    try {
+      const garbage = await Promise.all(Array.from({ length: 5 }, () => silentConnection(tlsPort)));
+      for (const s of garbage) s.write("<stream:stream to='localhost'>");
+      await Promise.all(garbage.map((s) => closedWithin(s, 3000)));
+      const sessions = await Promise.all(Array.from({ length: 5 }, () => ClientStream.connect({ port: tlsPort, domain: 'localhost', tls: true })));
+      const reset = await silentConnection(tlsPort);
+      await counted(yak, 6);
+      reset.resetAndDestroy();
+      await Promise.all(sessions.map((c) => c.close()));
+      await counted(yak, 0);
+    } finally {
+      await stopAfterRaw(yak);
+    }
+  });
+
+  test('stop() closes a connection still in its handshake instead of waiting for it', async () => {
+    const yak = await startYak({ tweak: withTls(pem) });
+    const pending = await silentConnection(yak.server.tlsPorts[0]!);
+    await new Promise((r) => setTimeout(r, 100));
+    const stopped = yak.stop();
+    const inTime = await Promise.race([stopped.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 8000))]);
+    pending.destroy();
+    await stopped;
+    assert.ok(inTime, 'stop() waited for a pending handshake');
+    assert.equal(yak.server.openConnections(), 0);
   });
 });
 

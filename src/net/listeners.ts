@@ -53,11 +53,49 @@ export function listenSpecs(config: Pick<YakConfig, 'c2s' | 'tlsKeys'>): ListenS
   return specs;
 }
 
-/** Opens one listener; rejects with a message naming the config element. */
+/**
+ * The longest a direct-TLS connection may take from TCP accept to a finished
+ * handshake. A handshake is two or three round trips and some key work:
+ * well under a few seconds even on a slow mobile or satellite link, so 20 s
+ * leaves room for a loaded server without letting a client that never sends
+ * a ClientHello hold its slot (and a file descriptor) for long. Node's own
+ * handshakeTimeout is not relied on: it is an inactivity timer, which a
+ * client dribbling a byte now and then keeps from firing, and on its own it
+ * only reports (tlsClientError) without closing anything (seen on Node 20:
+ * the 30 s it was set to left silent connections open for good). This one
+ * is a deadline from accept.
+ */
+export const TLS_HANDSHAKE_MAX_MS = 20_000;
+
+/**
+ * The handshake deadline for the current config: <authtime> when shorter,
+ * since it already says how long an unauthenticated connection may stay,
+ * and one still in its handshake is that (<authtime> restarts after it).
+ */
+export function tlsHandshakeMs(authtimeSeconds: number): number {
+  return authtimeSeconds > 0 ? Math.min(authtimeSeconds * 1000, TLS_HANDSHAKE_MAX_MS) : TLS_HANDSHAKE_MAX_MS;
+}
+
+/**
+ * The TLS side of a direct-TLS listener: a tls.Server that never listens.
+ * The listener itself is plain TCP (openListener), so a connection is
+ * counted against the limits, and refused, at accept, before any handshake
+ * work; an admitted one is handed over with emit('connection', socket) (the
+ * documented way to inject a connection) and comes back to `onSecure` once
+ * its handshake is done. A failed handshake ends in a destroyed socket.
+ */
+export function tlsHandshaker(options: tls.TlsOptions, onSecure: (socket: tls.TLSSocket) => void): tls.Server {
+  const server = tls.createServer(options, onSecure);
+  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  return server;
+}
+
+/**
+ * Opens one listener, always plain TCP (a TLS one hands its admitted
+ * sockets to a tlsHandshaker); rejects with a message naming the config element.
+ */
 export function openListener(spec: ListenSpec, onSocket: (s: net.Socket) => void): Promise<net.Server> {
-  const server = spec.tls
-    ? tls.createServer({ ...spec.tls, handshakeTimeout: 30_000 }, onSocket)
-    : net.createServer(onSocket);
+  const server = net.createServer(onSocket);
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new ListenError(`${spec.where}: cannot listen: ${err.code === 'EADDRINUSE' ? 'port in use' : err.message}`));
