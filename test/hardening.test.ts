@@ -199,6 +199,10 @@ describe('a client that stops reading', () => {
         c.c2s.limits.outputBytes = 64 * 1024;
         // The sender's 2.4 MB would take an hour under 1.4 karma.
         c.c2s.karma = undefined;
+        // What reaches the reader once it is cut off goes offline: with the
+        // file cap, the sender would get it back in bounces of 40 KB, more
+        // than its own 64 KiB send buffer (not what this test is about).
+        c.maxFileBytes = 0;
       },
     });
     try {
@@ -207,8 +211,8 @@ describe('a client that stops reading', () => {
       const sender = await loginUser(yak, 'sender', 'pw');
       const message = (i: number, size: number): Element =>
         new Element('message', { to: 'reader@localhost', id: `m${i}` }, [new Element('body', {}, ['x'.repeat(size)])]);
-      // 800 KB waits offline for the reader (under its 1 MiB <maxfilesize>)...
-      for (let i = 0; i < 20; i++) sender.send(message(i, 40_000));
+      // 1.6 MB waits offline for the reader...
+      for (let i = 0; i < 40; i++) sender.send(message(i, 40_000));
       assert.equal((await sender.request(timeIq('stored'), 30_000)).attrs.type, 'result');
       const reader = await loginUser(yak, 'reader', 'pw');
       reader.socket.pause();
