@@ -16,7 +16,7 @@
 // header; without it the header says to='127.0.0.1', a host Yak does not
 // serve (the last test).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -24,6 +24,7 @@ import { after, before, describe, test } from 'node:test';
 import { captureLog, type CapturedLog } from './helpers/log-capture.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
+import { makeTestKey } from './helpers/tls-key.js';
 import { closeAll, login, noWelcome, spoolRecords, STAMP, type Client } from './helpers/session.js';
 
 const INSTALL_HINT = 'sendxmpp is not installed: install sendxmpp (apt-get install sendxmpp), as .ci/run does';
@@ -84,17 +85,6 @@ async function logLine(log: CapturedLog, match: (l: Record<string, unknown>) => 
   }
 }
 
-/** A throwaway self-signed key and certificate (CN=localhost); returns [key+cert PEM for Yak, cert for sendxmpp -a]. */
-function makePem(into: string): [string, string] {
-  const key = path.join(into, 'key.pem');
-  const cert = path.join(into, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], {
-    stdio: 'ignore',
-  });
-  const both = path.join(into, 'yak.pem');
-  execFileSync('sh', ['-c', `cat '${key}' '${cert}' > '${both}'`]);
-  return [both, cert];
-}
 
 describe('sendxmpp sends messages through Yak', { timeout: 60_000 }, () => {
   let yak: TestYak;
@@ -104,7 +94,7 @@ describe('sendxmpp sends messages through Yak', { timeout: 60_000 }, () => {
 
   before(async () => {
     home = await mkdtemp(path.join(os.tmpdir(), 'yak-sendxmpp-'));
-    const [pem, cert] = makePem(home);
+    const { pem, cert } = makeTestKey(home);
     caCert = cert;
     log = captureLog();
     // No welcome message, so a receiver's first login finds only what sendxmpp left.

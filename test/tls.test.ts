@@ -3,7 +3,7 @@
 // against the limits from TCP accept, before any handshake, and a deadline
 // on the handshake; clear startup errors for a missing or unusable key file.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -11,22 +11,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { captureLog } from './helpers/log-capture.js';
+import { makeTestKey } from './helpers/tls-key.js';
 import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 
 let dir: string;
 let pem: string;
 
-/** A throwaway self-signed key and certificate in one PEM file, as 1.4 wanted it. */
-function makePem(into: string): string {
-  const key = path.join(into, 'key.pem');
-  const cert = path.join(into, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost'], {
-    stdio: 'ignore',
-  });
-  const both = path.join(into, 'yak.pem');
-  execFileSync('sh', ['-c', `cat '${key}' '${cert}' > '${both}'`]);
-  return both;
-}
 
 function withTls(file: string, more?: (c: TestYak['config']) => void) {
   return (c: TestYak['config']): void => {
@@ -38,7 +28,7 @@ function withTls(file: string, more?: (c: TestYak['config']) => void) {
 
 before(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), 'yak-tls-'));
-  pem = makePem(dir);
+  pem = makeTestKey(dir).pem;
 });
 after(() => rm(dir, { recursive: true, force: true }));
 
