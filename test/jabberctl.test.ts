@@ -138,11 +138,15 @@ describe('jabberctl without a running server', () => {
   test('check reports every unparsable spool file with its reason', async () => {
     let r = await jabberctl(spool, ['check']);
     assert.equal(r.code, 0, r.stdout);
+    await mkdir(path.join(spool, 'localhost'), { recursive: true });
     await writeFile(path.join(spool, 'localhost', 'torn.xml'), "<xdb><query xmlns='jabber:iq:roster'");
     r = await jabberctl(spool, ['check']);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^BAD .*torn\.xml: /m);
     assert.match(r.stdout, /files checked, 1 bad$/m);
+    r = await jabberctl(spool, ['list', 'localhost']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^torn$/m, 'a user whose file does not parse still holds the name');
     await rm(path.join(spool, 'localhost', 'torn.xml'));
   });
 
