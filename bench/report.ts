@@ -398,7 +398,7 @@ export function textReport(r: Report): string {
 
 function describeOptions(o: ScenarioOptions, runs: number): string[] {
   return [
-    `runs per scenario: ${runs} (each on a freshly started server with an empty data folder); timed window ${o.durationMs / 1000} s after ${o.warmupMs / 1000} s of warmup`,
+    `runs per scenario: ${runs} (each on a freshly started server with an empty data folder), in rounds: run 1 of every scenario on every server, then run 2, and so on; timed window ${o.durationMs / 1000} s after ${o.warmupMs / 1000} s of warmup`,
     `register, login-*: ${o.concurrency} connections in flight; login pool ${o.pool} users (registered untimed, split between the connections)`,
     `idle: ${o.sessions.toLocaleString('en-US')} sessions opened ${o.setupConcurrency} at a time, memory read ${o.settleMs / 1000} s after the last`,
     `message: ${o.pairs} pairs, ${o.window} messages in flight per direction`,

@@ -4,7 +4,8 @@
 //
 // Starts a fresh server per scenario run (pinned to CPU 0; the generator,
 // this process, to CPU 1), runs each scenario `runs` times against Yak and
-// the peers asked for, prints a table and rewrites bench/RESULTS.md.
+// the peers asked for, in rounds (every scenario and server once per
+// round), prints a table and rewrites bench/RESULTS.md.
 import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -177,46 +178,53 @@ async function main(): Promise<number> {
   };
   for (const t of targets) versions[versionLabel[t] ?? t] = TARGETS[t]!.version();
 
+  // Rounds: run i of every scenario on every server comes before run i+1
+  // of any. This shared machine drifts by up to 1.8x within minutes (nine
+  // back-to-back 0k runs here went 325, 416, 424, 428, 590, 553, 445, 444,
+  // 417 us per login); run in blocks, a ratio between two cells measured
+  // minutes apart (Yak/peer, 0k/digest) took that drift for a difference.
+  // Interleaved, every cell's median comes from the same stretches of time.
   const cells: Cell[] = [];
   for (const scenario of scenarios as ScenarioName[]) {
-    for (const target of targets) {
-      const cell: Cell = { target, scenario, runs: [], failures: [] };
-      cells.push(cell);
-      for (let i = 1; i <= runs && !cell.unsupported; i++) {
-        const label = `[${target}] ${scenario} run ${i}/${runs}`;
-        let server: RunningServer | undefined;
-        const profileDir = cli.profile && PROFILED.has(target) ? path.resolve(cli.profile, `${target}-${scenario}-run${i}`) : undefined;
-        const busy = await waitQuiet(QUIET_WAIT_MS);
-        if (busy >= 0.15) log(`${label}: the machine is busy (${fmt(busy * 100, 2)}% of a core used by others); running anyway`);
-        try {
-          if (profileDir) mkdirSync(profileDir, { recursive: true });
-          const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined;
-          server = await TARGETS[target]!.start({ cpu: serverCpu, keep: cli.keep, nodeArgs });
-          const s = server;
-          const result = await runScenario(scenario, { name: target, port: s.port, domain: s.domain, pids: () => s.pids() }, opts);
-          cell.runs.push(result);
-          const mem = result.rssKiBPerSession !== undefined ? `, ${fmt(result.rssKiBPerSession)} KiB/session` : '';
-          log(
-            `${label}: ${fmt(result.rate)}/s, p50 ${fmt(result.p50Ms)} ms, p99 ${fmt(result.p99Ms)} ms, ` +
-              `server ${fmt(result.serverCpuUsPerOp)} us/op (${fmt(result.serverCpuUtil * 100, 2)}% CPU), ` +
-              `generator ${fmt(result.genCpuUtil * 100, 2)}% CPU, rest of the machine ${fmt(result.otherCpuUtil * 100, 2)}% CPU, ${result.errors} errors${mem}`,
-          );
-        } catch (err) {
-          if (err instanceof UnsupportedError) {
-            cell.unsupported = err.message;
-            log(`${label}: not supported: ${err.message}`);
-          } else {
-            const msg = (err as Error).message ?? String(err);
-            cell.failures.push(msg);
-            log(`${label}: failed: ${msg}`);
-          }
-        } finally {
-          await server?.stop();
+    for (const target of targets) cells.push({ target, scenario, runs: [], failures: [] });
+  }
+  for (let i = 1; i <= runs; i++) {
+    for (const cell of cells) {
+      if (cell.unsupported) continue;
+      const { target, scenario } = cell;
+      const label = `[${target}] ${scenario} run ${i}/${runs}`;
+      let server: RunningServer | undefined;
+      const profileDir = cli.profile && PROFILED.has(target) ? path.resolve(cli.profile, `${target}-${scenario}-run${i}`) : undefined;
+      const busy = await waitQuiet(QUIET_WAIT_MS);
+      if (busy >= 0.15) log(`${label}: the machine is busy (${fmt(busy * 100, 2)}% of a core used by others); running anyway`);
+      try {
+        if (profileDir) mkdirSync(profileDir, { recursive: true });
+        const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined;
+        server = await TARGETS[target]!.start({ cpu: serverCpu, keep: cli.keep, nodeArgs });
+        const s = server;
+        const result = await runScenario(scenario, { name: target, port: s.port, domain: s.domain, pids: () => s.pids() }, opts);
+        cell.runs.push(result);
+        const mem = result.rssKiBPerSession !== undefined ? `, ${fmt(result.rssKiBPerSession)} KiB/session` : '';
+        log(
+          `${label}: ${fmt(result.rate)}/s, p50 ${fmt(result.p50Ms)} ms, p99 ${fmt(result.p99Ms)} ms, ` +
+            `server ${fmt(result.serverCpuUsPerOp)} us/op (${fmt(result.serverCpuUtil * 100, 2)}% CPU), ` +
+            `generator ${fmt(result.genCpuUtil * 100, 2)}% CPU, rest of the machine ${fmt(result.otherCpuUtil * 100, 2)}% CPU, ${result.errors} errors${mem}`,
+        );
+      } catch (err) {
+        if (err instanceof UnsupportedError) {
+          cell.unsupported = err.message;
+          log(`${label}: not supported: ${err.message}`);
+        } else {
+          const msg = (err as Error).message ?? String(err);
+          cell.failures.push(msg);
+          log(`${label}: failed: ${msg}`);
         }
-        if (profileDir) {
-          for (const f of existsSync(profileDir) ? readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile')) : []) {
-            log(`${label}: profile ${path.join(profileDir, f)}\n${formatSelfTime(topSelfTime(path.join(profileDir, f), 15, ROOT))}`);
-          }
+      } finally {
+        await server?.stop();
+      }
+      if (profileDir) {
+        for (const f of existsSync(profileDir) ? readdirSync(profileDir).filter((x) => x.endsWith('.cpuprofile')) : []) {
+          log(`${label}: profile ${path.join(profileDir, f)}\n${formatSelfTime(topSelfTime(path.join(profileDir, f), 15, ROOT))}`);
         }
       }
     }
