@@ -21,10 +21,13 @@ export interface LogHandle {
 
 export function createLogger(opts: LogOptions = {}): LogHandle {
   const level = opts.level ?? (opts.debug ? 'debug' : 'info');
-  // Lines are gathered into 4 KiB writes (one write per log line costs a
-  // thread-pool trip each) and flushed at least every 200 ms.
+  // Lines are gathered into 4 KiB writes and flushed at least every 200 ms.
+  // A file gets them as synchronous writes, like the spool's page-cache
+  // writes: a 4 KiB write cost 5-7 us of CPU here that way, against 47-55
+  // us as a thread-pool trip. stderr stays asynchronous: it may be a pipe
+  // whose reader is slow, and the server must not wait for it.
   const toStderr = (): ReturnType<typeof pino.destination> => pino.destination({ fd: 2, sync: false, minLength: 4096 });
-  const file = opts.file ? pino.destination({ dest: opts.file, append: true, mkdir: true, sync: false, minLength: 4096 }) : undefined;
+  const file = opts.file ? pino.destination({ dest: opts.file, append: true, mkdir: true, sync: true, minLength: 4096 }) : undefined;
   const dests = file ? (opts.stderr ? [file, toStderr()] : [file]) : [toStderr()];
   setInterval(() => {
     for (const dest of dests) {
@@ -35,6 +38,18 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
       }
     }
   }, 200).unref();
+  // pino writes out what is gathered at exit only for asynchronous
+  // destinations; the file's last lines (under 4 KiB) are written here,
+  // whatever ends the process.
+  if (file) {
+    process.once('exit', () => {
+      try {
+        file.flushSync();
+      } catch {
+        // A disk that fails now must not change how the process ends.
+      }
+    });
+  }
   const out: DestinationStream = dests.length === 1 ? dests[0]! : pino.multistream(dests.map((stream) => ({ stream, level: 'trace' as const })));
   const log = pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, out);
   return { log, reopen: () => file?.reopen() };
