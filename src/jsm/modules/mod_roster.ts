@@ -151,7 +151,8 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const type = stanza.attrs.type!;
   if (!(await api.xdb.exists(host, user))) return 'handled';
   let deliver = true;
-  let tooMany: string | undefined;
+  // Why a subscription request is refused, if it is (set inside the update).
+  const refusal: { reason?: string } = {};
   const change = changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
     const sub = subscriptionOf(cur);
     if (type === 'subscribe') {
@@ -161,7 +162,7 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
       }
       if (cur.attrs.subscribe === undefined && pendingCount(roster) >= MAX_PENDING_REQUESTS) {
         // A repeated request from someone already pending still replaces its status.
-        tooMany = 'Too many pending subscription requests';
+        refusal.reason = 'Too many pending subscription requests';
         return existed ? cur : null;
       }
       cur.attrs.subscribe = truncateStatus(stanza.getChildText('status') ?? '');
@@ -187,19 +188,18 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   }).catch((err: unknown) => {
     // A request the user's file has no room for (<maxfilesize>) is refused like one too many.
     if (!(err instanceof UserFileFullError) || type !== 'subscribe') throw err;
-    tooMany = "The user's storage is full";
     return undefined;
   });
-  const changed = await change;
-  if (tooMany !== undefined || !changed) {
-    // Refused as 1.4's js_bounce refused a subscription request: an
-    // unsubscribed presence with the reason as status (the sender's client
-    // shows it, its server clears the ask), not silently dropped.
-    await api.deliver(
-      new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [new Element('status', {}, [tooMany ?? ''])]),
-    );
+  // Refused as 1.4's js_bounce refused a subscription request: an
+  // unsubscribed presence with the reason as status (the sender's client
+  // shows it, its server clears the ask), not silently dropped.
+  const refuse = async (reason: string): Promise<'handled'> => {
+    await api.deliver(new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [new Element('status', {}, [reason])]));
     return 'handled';
-  }
+  };
+  const changed = await change;
+  if (!changed) return refuse("The user's storage is full");
+  if (refusal.reason !== undefined) return refuse(refusal.reason);
   const { item, before } = changed;
   if (type === 'subscribe' && !deliver) {
     // Already subscribed: answer for the user (RFC 3921 9.2).
