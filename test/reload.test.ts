@@ -1,8 +1,8 @@
 // SIGHUP: the parts of jabber.xml that can change on a running server do,
 // the others are reported as needing a restart, and a broken file changes
-// nothing.
+// nothing. The log file is reopened under its name (logrotate).
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
@@ -80,6 +80,40 @@ describe('SIGHUP on the daemon', () => {
       await d.waitForLog((l) => l.msg === 'configuration not reloaded');
       assert.equal(await register('support2'), undefined, 'still serving with the last good config');
       assert.equal((await d.stop()).code, 0);
+    } finally {
+      await d.dispose();
+    }
+  });
+});
+
+describe('SIGHUP reopens the log file (logrotate)', () => {
+  test('after the file is moved away, later lines go to a new file of the same name; none are lost', async () => {
+    const d = await startDaemon({ configText: base.replace('<stderr/>', '<file>yak.log</file><stderr/>') });
+    try {
+      const logFile = path.join(d.dir, 'yak.log');
+      const register = async (user: string): Promise<void> => {
+        const c = await ClientStream.connect({ port: d.port, domain: 'localhost' });
+        assert.equal((await c.request(registerIq(user, 'pw'))).attrs.type, 'result');
+        c.socket.destroy();
+        await d.waitForLog((l) => l.msg === 'registered' && l.user === user);
+      };
+      const fileText = (file: string): Promise<string> => readFile(file, 'utf8').catch(() => '');
+      await register('rotated1');
+      // Lines reach the file in batches: wait for this one before moving the file.
+      for (let i = 0; i < 100 && !(await fileText(logFile)).includes('"rotated1"'); i++) await new Promise((r) => setTimeout(r, 50));
+      await rename(logFile, `${logFile}.1`);
+      d.child.kill('SIGHUP');
+      await d.waitForLog((l) => l.msg === 'configuration reloaded');
+      await register('rotated2');
+      assert.equal((await d.stop()).code, 0);
+
+      const old = await fileText(`${logFile}.1`);
+      const fresh = await fileText(logFile);
+      assert.match(old, /"rotated1"/);
+      assert.doesNotMatch(old, /"rotated2"/, 'a line after SIGHUP went to the moved file');
+      assert.match(fresh, /"rotated2"/, `the reopened file must get the later lines:\n${fresh}`);
+      assert.match(fresh, /"msg":"stopped"/, 'the last line, written at exit, must be in the reopened file');
+      assert.doesNotMatch(fresh, /"rotated1"/);
     } finally {
       await d.dispose();
     }
