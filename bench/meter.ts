@@ -25,6 +25,12 @@ export interface ScenarioResult {
   serverCpuSec: number;
   /** serverCpuSec per operation, microseconds. */
   serverCpuUsPerOp: number;
+  /**
+   * The kernel's part of serverCpuUsPerOp (system time: sockets, files):
+   * what the server's own code can only reduce by asking less of the kernel.
+   * Absent in reports written before it was measured.
+   */
+  serverSysUsPerOp?: number;
   /** serverCpuSec / seconds (1 = one core busy all the time). */
   serverCpuUtil: number;
   /** Generator CPU seconds / seconds, for all its threads. */
@@ -60,8 +66,8 @@ export class Meter {
   private readonly reasons = new Map<string, number>();
   private t0 = 0;
   private t1 = 0;
-  private srv0 = 0;
-  private srv1 = 0;
+  private srv0 = { total: 0, sys: 0 };
+  private srv1 = { total: 0, sys: 0 };
   private gen0 = 0;
   private gen1 = 0;
   private all0 = 0;
@@ -131,7 +137,8 @@ export class Meter {
     this.stopSweeping();
     const seconds = Math.max(1e-9, (this.t1 - this.t0) / 1000);
     const [p50, p99] = this.latencies.percentiles([50, 99]);
-    const serverCpuSec = Math.max(0, this.srv1 - this.srv0);
+    const serverCpuSec = Math.max(0, this.srv1.total - this.srv0.total);
+    const serverSysSec = Math.max(0, this.srv1.sys - this.srv0.sys);
     return {
       scenario: this.scenario,
       ops: this.ops,
@@ -142,6 +149,7 @@ export class Meter {
       p99Ms: p99!,
       serverCpuSec,
       serverCpuUsPerOp: this.ops > 0 ? (serverCpuSec / this.ops) * 1e6 : NaN,
+      serverSysUsPerOp: this.ops > 0 ? (serverSysSec / this.ops) * 1e6 : NaN,
       serverCpuUtil: serverCpuSec / seconds,
       genCpuUtil: (this.gen1 - this.gen0) / seconds,
       otherCpuUtil: Math.max(0, this.all1 - this.all0 - serverCpuSec - (this.gen1 - this.gen0)) / seconds,

@@ -20,6 +20,8 @@ interface StatFields {
   ppid: number;
   /** utime + stime + cutime + cstime, seconds. */
   cpu: number;
+  /** stime + cstime: the part spent in the kernel, seconds. */
+  sys: number;
 }
 
 function readStat(pid: number): StatFields | undefined {
@@ -34,8 +36,9 @@ function readStat(pid: number): StatFields | undefined {
   // rest[0] is field 3 (state): ppid is field 4, utime 14, stime 15, and
   // cutime 16, cstime 17: children it has waited for, such as the `sync`
   // Yak's checkpoints run, which are part of what the server costs.
-  const ticks = Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
-  return { ppid: Number(rest[1]), cpu: ticks / CLK_TCK };
+  const user = Number(rest[11]) + Number(rest[13]);
+  const sys = Number(rest[12]) + Number(rest[14]);
+  return { ppid: Number(rest[1]), cpu: (user + sys) / CLK_TCK, sys: sys / CLK_TCK };
 }
 
 /** `root` and every live descendant of it. */
@@ -66,11 +69,16 @@ export function processTree(root: number): number[] {
   return out;
 }
 
-/** CPU seconds (user + system) used so far by these processes together. */
-export function cpuSeconds(pids: readonly number[]): number {
+/** CPU seconds used so far by these processes together: all (user + system), and system alone. */
+export function cpuSeconds(pids: readonly number[]): { total: number; sys: number } {
   let total = 0;
-  for (const pid of pids) total += readStat(pid)?.cpu ?? 0;
-  return total;
+  let sys = 0;
+  for (const pid of pids) {
+    const st = readStat(pid);
+    total += st?.cpu ?? 0;
+    sys += st?.sys ?? 0;
+  }
+  return { total, sys };
 }
 
 /** Resident set size in KiB of these processes together (VmRSS from /proc/PID/status). */

@@ -46,6 +46,7 @@ export interface Summary {
   p50: Spread;
   p99: Spread;
   cpuUs: Spread;
+  sysUs: Spread;
   cpuUtil: Spread;
   genUtil: Spread;
   errors: number;
@@ -60,6 +61,7 @@ export function summarize(runs: ScenarioResult[]): Summary {
     p50: s((r) => r.p50Ms),
     p99: s((r) => r.p99Ms),
     cpuUs: s((r) => r.serverCpuUsPerOp),
+    sysUs: s((r) => r.serverSysUsPerOp),
     cpuUtil: s((r) => r.serverCpuUtil * 100),
     genUtil: s((r) => r.genCpuUtil * 100),
     errors: runs.reduce((a, r) => a + r.errors, 0),
@@ -93,7 +95,7 @@ function textTable(header: string[], rows: string[][]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
 
-const MAIN_HEADER = ['scenario', 'server', 'rate (median, min-max)', 'p50 ms', 'p99 ms', 'server CPU us/op', 'server CPU %', 'gen CPU %', 'errors', 'KiB/session'];
+const MAIN_HEADER = ['scenario', 'server', 'rate (median, min-max)', 'p50 ms', 'p99 ms', 'server CPU us/op', 'of it kernel', 'server CPU %', 'gen CPU %', 'errors', 'KiB/session'];
 
 function mainRows(r: Report): string[][] {
   const rows: string[][] = [];
@@ -102,11 +104,11 @@ function mainRows(r: Report): string[][] {
       const c = cellOf(r, target, scenario);
       if (!c) continue;
       if (c.unsupported) {
-        rows.push([scenario, target, `not supported: ${c.unsupported}`, '', '', '', '', '', '', '']);
+        rows.push([scenario, target, `not supported: ${c.unsupported}`, '', '', '', '', '', '', '', '']);
         continue;
       }
       if (c.runs.length === 0) {
-        rows.push([scenario, target, `failed: ${c.failures[0] ?? 'no run completed'}`.slice(0, 160), '', '', '', '', '', '', '']);
+        rows.push([scenario, target, `failed: ${c.failures[0] ?? 'no run completed'}`.slice(0, 160), '', '', '', '', '', '', '', '']);
         continue;
       }
       const s = summarize(c.runs);
@@ -118,6 +120,7 @@ function mainRows(r: Report): string[][] {
         fmtSpread(s.p50, 2),
         fmtSpread(s.p99, 2),
         fmtSpread(s.cpuUs),
+        Number.isNaN(s.sysUs.median) ? '' : fmt(s.sysUs.median),
         fmtSpread(s.cpuUtil, 2),
         gen,
         String(s.errors) + (c.failures.length ? ` (+${c.failures.length} failed runs)` : ''),
@@ -467,6 +470,7 @@ export function markdownReport(r: Report): string {
       'message: messages delivered to the partner session. mixed: operations of any kind completed.',
     '- **p50 / p99**: latency of one operation in ms (login and register: from connect to the last reply; message: from send to delivery; mixed: roster reply, delivery of the message or presence to the neighbour, or the login).',
     '- **server CPU us/op**: user + system CPU of the server\'s processes (from /proc/PID/stat) in the window, divided by the operations. The fair comparison when the generator, not the server, limits the rate.',
+    "- **of it kernel**: the median system time in server CPU us/op (from stime in /proc/PID/stat): the kernel's work for the server's sockets and files. The rest is the server's own code; for the null server, nearly all of it is kernel.",
     '- **server CPU % / gen CPU %**: share of one core used by the server and by the load generator in the window. A server near 100% is the bottleneck; a generator near 100% (marked saturated) means the rate is only a floor.',
     '- **KiB/session** (idle): growth of the server\'s resident memory (VmRSS from /proc/PID/status) from before the sessions were opened to after they settled, divided by the sessions held.',
     '- **errors**: failed operations (error replies, timeouts, dropped connections) over all runs; a correct run has none.',

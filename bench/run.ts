@@ -207,7 +207,7 @@ async function main(): Promise<number> {
         const mem = result.rssKiBPerSession !== undefined ? `, ${fmt(result.rssKiBPerSession)} KiB/session` : '';
         log(
           `${label}: ${fmt(result.rate)}/s, p50 ${fmt(result.p50Ms)} ms, p99 ${fmt(result.p99Ms)} ms, ` +
-            `server ${fmt(result.serverCpuUsPerOp)} us/op (${fmt(result.serverCpuUtil * 100, 2)}% CPU), ` +
+            `server ${fmt(result.serverCpuUsPerOp)} us/op (kernel ${fmt(result.serverSysUsPerOp ?? NaN)}; ${fmt(result.serverCpuUtil * 100, 2)}% CPU), ` +
             `generator ${fmt(result.genCpuUtil * 100, 2)}% CPU, rest of the machine ${fmt(result.otherCpuUtil * 100, 2)}% CPU, ${result.errors} errors${mem}`,
         );
       } catch (err) {

@@ -125,3 +125,18 @@ describe('bench report: issue 5 targets', () => {
     assert.match(targetRow(text, 'idle'), /6.00 KiB\/session at 10,000 sessions\s+met\s+-$/);
   });
 });
+
+describe('bench report: the main table', () => {
+  test("'of it kernel' gives the median system time per operation, empty for reports written before it was measured", () => {
+    const text = textReport(
+      report(['yak', 'null'], [cell('yak', 'login-digest', 3000, 300, { serverSysUsPerOp: 117 }), cell('null', 'login-digest', 5000, 130)]),
+    );
+    const header = text.split('\n').find((l) => l.startsWith('scenario'))!;
+    const col = header.indexOf('of it kernel');
+    assert.ok(col > header.indexOf('server CPU us/op'), header);
+    const row = (target: string): string => text.split('\n').find((l) => l.startsWith('login-digest') && l.includes(` ${target} `))!;
+    assert.equal(row('yak').slice(col).split(/\s{2,}/)[0], '117');
+    assert.equal(row('null').slice(col).split(/\s{2,}/)[0], '');
+  });
+});
+
