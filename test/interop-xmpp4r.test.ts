@@ -1,0 +1,230 @@
+// Interop with xmpp4r (Ruby, Debian ruby-xmpp4r), a client library we did
+// not write (DESIGN.md, "Tests we like"). test/interop/xmpp4r_client.rb
+// drives xmpp4r's own code against an in-process Yak: in-band registration
+// and its 409, non-SASL login with a wrong password (401), plain and digest,
+// the Roster helper, an offline message delivered with jabber:x:delay, a
+// subscription both ways with a user of our own client, a chat message each
+// way, and the Vcard helper. The script reports each step on a line of its
+// own; our client checks the stanzas it got and what the server kept.
+//
+// xmpp4r needs no workaround: it sends version='1.0', reads Yak's stream
+// features (iq-auth and iq-register, no SASL mechanisms) and so takes its
+// non-SASL path, as it would with jabberd 1.4's header without a version.
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { captureLog, type CapturedLog } from './helpers/log-capture.js';
+import { startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { closeAll, isMessage, login, NS_ROSTER, onlineUser, plain, STAMP, type Client } from './helpers/session.js';
+import type { Element } from '../src/xml/element.js';
+
+const SCRIPT = fileURLToPath(new URL('../../test/interop/xmpp4r_client.rb', import.meta.url));
+const INSTALL_HINT = 'xmpp4r is not installed: install ruby-xmpp4r (apt-get install ruby-xmpp4r), as .ci/run does';
+const USER = 'rubyalice';
+const PASSWORD = 'Calli0pe';
+// How long our side waits for each thing the script makes happen.
+const STEP_MS = 10_000;
+
+function probe(command: string, args: string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(command, args, { timeout: 15_000, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
+      resolve({ code, stderr: stderr + (err && typeof err.code !== 'number' ? err.message : '') });
+    });
+  });
+}
+
+/**
+ * The first Ruby that loads xmpp4r: $YAK_RUBY, then Debian's own
+ * /usr/bin/ruby (an rbenv or rvm ruby first on PATH does not see Debian's
+ * gems), then ruby. Fails, never skips, when none does.
+ */
+async function rubyWithXmpp4r(): Promise<string> {
+  const candidates = [process.env.YAK_RUBY, '/usr/bin/ruby', 'ruby'].filter((r): r is string => !!r);
+  const tried: string[] = [];
+  for (const ruby of candidates) {
+    const p = await probe(ruby, ['-e', 'require "xmpp4r"']);
+    if (p.code === 0) return ruby;
+    tried.push(`${ruby}: ${p.stderr.trim().split('\n')[0] || `exit ${p.code}`}`);
+  }
+  assert.fail(`${INSTALL_HINT}\n${tried.join('\n')}`);
+}
+
+/** The Ruby script as a child whose output lines can be awaited one by one. */
+class Script {
+  private readonly child: ChildProcessWithoutNullStreams;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<number | null>;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(ruby: string, args: string[], timeout: number) {
+    this.child = spawn(ruby, [SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child.stdout.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
+    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
+    this.child.stdin.on('error', () => undefined); // gone already: its exit status tells
+    this.timer = setTimeout(() => {
+      this.stderr += `\n(killed: still running after ${timeout} ms)`;
+      this.child.kill('SIGKILL');
+    }, timeout);
+    this.exited = new Promise<number | null>((resolve) => {
+      this.child.once('error', (err) => {
+        this.stderr += `\n${err.message}`;
+        resolve(null);
+      });
+      this.child.once('close', (code) => resolve(code));
+    }).finally(() => clearTimeout(this.timer));
+  }
+
+  get lines(): string[] {
+    return this.stdout.split('\n');
+  }
+
+  transcript(log: CapturedLog): string {
+    const server = log.lines.map((l) => JSON.stringify(l)).join('\n');
+    return `xmpp4r script stdout:\n${this.stdout}\nstderr:\n${this.stderr}\nserver log:\n${server}`;
+  }
+
+  /** What `step` resolves to; fails with the script's output if the script ends first or `step` fails. */
+  async during<T>(what: string, step: Promise<T>, log: CapturedLog): Promise<T> {
+    const done = step.then((value) => ({ value }));
+    const ended = this.exited.then((code) => ({ code }));
+    let first: { value: T } | { code: number | null };
+    try {
+      first = await Promise.race([done, ended]);
+    } catch (err) {
+      assert.fail(`waiting for ${what}: ${err instanceof Error ? err.message : String(err)}\n${this.transcript(log)}`);
+    }
+    if ('code' in first) assert.fail(`the script ended (exit ${first.code}) before ${what}\n${this.transcript(log)}`);
+    return first.value;
+  }
+
+  /** Resolves once the script has printed `line`. */
+  async line(line: string, log: CapturedLog): Promise<void> {
+    const seen = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (this.lines.includes(line)) {
+          this.child.stdout.off('data', check);
+          resolve();
+        }
+      };
+      this.child.stdout.on('data', check);
+      check();
+    });
+    await this.during(`the line "${line}"`, seen, log);
+  }
+
+  tell(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  kill(): void {
+    this.child.kill('SIGKILL');
+  }
+}
+
+describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { timeout: 60_000 }, () => {
+  let yak: TestYak;
+  let log: CapturedLog;
+  let peer: Client | undefined;
+  let check: Client | undefined;
+  let script: Script | undefined;
+
+  before(async () => {
+    log = captureLog();
+    // No welcome message (the stored message xmpp4r gets is our client's),
+    // no karma (bandwidth is not what this test is about).
+    yak = await startYak({ log: log.log, tweak: plain });
+  });
+  after(async () => {
+    script?.kill();
+    await closeAll(peer, check);
+    await yak.stop();
+  });
+
+  test('against our own client', async () => {
+    const ruby = await rubyWithXmpp4r();
+    peer = await onlineUser(yak, 'yakpeer');
+    const alice = `${USER}@${yak.host}`;
+    const aliceFull = `${alice}/xmpp4r`;
+
+    script = new Script(ruby, [String(yak.port), yak.host, USER, PASSWORD, peer.bare], 30_000);
+    const s = script;
+    const next = (what: string, match: string | ((e: Element) => boolean)): Promise<Element> =>
+      s.during(what, peer!.next(match, STEP_MS), log);
+
+    // Registered, refused twice, logged in with plain: now the offline message.
+    await s.line('WAITING offline', log);
+    peer.send(`<message to='${alice}' type='chat'><body>Left while you were out</body></message>`);
+    await peer.sync();
+    s.tell('go');
+
+    // xmpp4r's Roster helper: a roster set, then the subscription request.
+    const ask = await next('the subscription request', (e) => e.name === 'presence' && e.attrs.type === 'subscribe');
+    assertXml(ask, `<presence type='subscribe' to='${peer.bare}' from='${alice}'/>`);
+    peer.send(`<presence type='subscribed' to='${alice}'/>`);
+    peer.send(`<presence type='subscribe' to='${alice}'/>`);
+
+    // Accepted by xmpp4r's subscription request callback.
+    const accepted = await next('the subscription answer', (e) => e.name === 'presence' && e.attrs.type === 'subscribed');
+    assertXml(accepted, `<presence type='subscribed' to='${peer.bare}' from='${alice}'/>`);
+
+    const chat = await next('the chat message', isMessage);
+    assertXml(chat, `<message to='${peer.bare}' type='chat' from='${aliceFull}'><body>Hello from xmpp4r</body></message>`);
+    peer.send(`<message to='${aliceFull}' type='chat'><body>Hello from Yak</body></message>`);
+
+    const code = await s.exited;
+    const transcript = s.transcript(log);
+    assert.equal(code, 0, `the xmpp4r script must succeed\n${transcript}`);
+    const lines = s.lines;
+    const expected = [
+      `REGISTERED ${USER}`,
+      'CONFLICT 409 Username Not Available',
+      'AUTH digest wrong-password 401 Unauthorized',
+      'AUTH client-auth wrong-password ClientAuthenticationFailure',
+      'AUTH plain ok',
+      'WAITING offline',
+      'AUTH digest ok',
+      'ROSTER 0 items',
+      `ACCEPTED ${peer.bare}`,
+      `SUBSCRIPTION ${peer.bare} both`,
+      `PRESENCE ${peer.full} available`,
+      `RECEIVED from=${peer.full} type=chat body=Hello from Yak`,
+      'VCARD FN=Alice Ruby NICKNAME=rubyist',
+      'OK',
+    ];
+    for (const line of expected) assert.ok(lines.includes(line), `xmpp4r must report: ${line}\n${transcript}`);
+    const offline = lines.find((l) => l.startsWith('OFFLINE '));
+    assert.ok(offline, `xmpp4r must report the offline message\n${transcript}`);
+    const m = /^OFFLINE from=(\S+) type=(\S+) delay-from=(\S+) stamp=(\S+) text=(.*) body=(.*)$/.exec(offline);
+    assert.ok(m, offline);
+    assert.deepEqual(
+      { from: m[1], type: m[2], delayFrom: m[3], text: m[5], body: m[6] },
+      { from: peer.full, type: 'chat', delayFrom: alice, text: 'Offline Storage', body: 'Left while you were out' },
+    );
+    assert.match(m[4]!, STAMP);
+
+    // What the server saw: the methods xmpp4r used, from its side.
+    const logins = log.lines.filter((l) => l.user === USER && (l.msg === 'login ok' || l.msg === 'login failed'));
+    assert.deepEqual(
+      logins.map((l) => `${String(l.msg)} ${String(l.method)}`),
+      ['login failed digest', 'login failed digest', 'login ok plain', 'login ok digest'],
+      transcript,
+    );
+
+    // What the server kept, seen by our own client.
+    assertXml(await peer.roster(), `<query xmlns='${NS_ROSTER}'><item jid='${alice}' subscription='both'/></query>`);
+    check = await login(yak, USER, 'Check', PASSWORD);
+    assertXml(
+      await check.roster(),
+      `<query xmlns='${NS_ROSTER}'><item jid='${peer.bare}' name='Yak Peer' subscription='both'/></query>`,
+    );
+    const card = await peer.request(`<iq type='get' to='${alice}'><vCard xmlns='vcard-temp'/></iq>`);
+    assertXml(
+      card,
+      `<iq type='result' id='*' from='${alice}' to='${peer.full}'><vCard xmlns='vcard-temp'><FN>Alice Ruby</FN><NICKNAME>rubyist</NICKNAME></vCard></iq>`,
+    );
+  });
+});
