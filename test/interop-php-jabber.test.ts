@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { captureLog, type CapturedLog } from './helpers/log-capture.js';
+import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js';
 import { authIq, BUNDLED_CONFIG, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { closeAll, login, plain, spoolRecords, type Client } from './helpers/session.js';
@@ -130,16 +130,6 @@ function configWithout(...modules: string[]): string {
 /** The resource SendAuth() makes up when none is set: "Class.Jabber.PHP " and an md5 (a space in a resource is fine). */
 const RESOURCE = 'Class\\.Jabber\\.PHP [0-9a-f]{32}';
 
-/** The first captured log line matching, waiting up to `timeout` ms. */
-async function logLine(log: CapturedLog, match: (l: Record<string, unknown>) => boolean, timeout = 5_000): Promise<Record<string, unknown>> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const found = log.lines.find(match);
-    if (found) return found;
-    if (Date.now() > end) assert.fail(`no matching log line within ${timeout} ms:\n${log.lines.map((l) => JSON.stringify(l)).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The auth reply type for a login by our own client with a plain password. */
 async function authReply(yak: TestYak, user: string, password: string): Promise<string | undefined> {

@@ -21,7 +21,7 @@ import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { captureLog, type CapturedLog } from './helpers/log-capture.js';
+import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { makeTestKey } from './helpers/tls-key.js';
@@ -74,16 +74,6 @@ async function requireSendxmpp(): Promise<void> {
   assert.ok(probe.code === 0 && /sendxmpp version/.test(probe.stderr), `${INSTALL_HINT}\n${probe.stderr}`);
 }
 
-/** The first captured log line matching, waiting up to `timeout` ms. */
-async function logLine(log: CapturedLog, match: (l: Record<string, unknown>) => boolean, timeout = 5_000): Promise<Record<string, unknown>> {
-  const end = Date.now() + timeout;
-  for (;;) {
-    const found = log.lines.find(match);
-    if (found) return found;
-    if (Date.now() > end) assert.fail(`no matching log line within ${timeout} ms:\n${log.lines.map((l) => JSON.stringify(l)).join('\n')}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 
 describe('sendxmpp sends messages through Yak', { timeout: 60_000 }, () => {

@@ -1,6 +1,7 @@
 // A pino logger whose JSON lines the test can read back (startYak's own
 // logger is silent): for asserting that something was logged, and that
 // nothing secret was.
+import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { Logger } from '../../src/log.js';
@@ -20,4 +21,19 @@ export function captureLog(level = 'info'): CapturedLog {
     },
   });
   return { log: pino({ level }, sink), lines };
+}
+
+/** The first captured line matching, waiting up to `timeout` ms for it. */
+export async function logLine(
+  log: CapturedLog,
+  match: (l: Record<string, unknown>) => boolean,
+  timeout = 5_000,
+): Promise<Record<string, unknown>> {
+  const end = Date.now() + timeout;
+  for (;;) {
+    const found = log.lines.find(match);
+    if (found) return found;
+    if (Date.now() > end) assert.fail(`no matching log line within ${timeout} ms:\n${log.lines.map((l) => JSON.stringify(l)).join('\n')}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
