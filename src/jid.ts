@@ -63,9 +63,12 @@ export function nodeprep(s: string): string | undefined {
   return n;
 }
 
+/** ASCII from space to tilde: NFKC leaves it as it is. */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 /** Prepares a resource: normalized, case kept, spaces allowed. */
 export function resourceprep(s: string): string | undefined {
-  const r = s.normalize('NFKC');
+  const r = PRINTABLE_ASCII.test(s) ? s : s.normalize('NFKC');
   if (r === '' || tooLong(r) || BAD_ANYWHERE.test(r)) return undefined;
   return r;
 }
