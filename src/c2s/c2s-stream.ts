@@ -106,10 +106,10 @@ export class C2sStream implements SessionTransport {
     return this.chain;
   }
 
-  send(stanza: Element): void {
+  send(stanza: Element, text?: string): void {
     if (this.state === 'closed') return;
     if (this.traced) this.trace('out', stanza);
-    this.conn.write(stanza.toString());
+    this.conn.write(text ?? stanza.toString());
   }
 
   /** See SessionTransport.writable. */

@@ -5,7 +5,8 @@ import type { StreamErrorKind } from '../c2s/stream-errors.js';
 
 /** What a session needs from the connection that carries it. */
 export interface SessionTransport {
-  send(stanza: Element): void;
+  /** `text`: the stanza already serialized, by a sender that had to measure it. */
+  send(stanza: Element, text?: string): void;
   /** Ends the stream with this error (or a plain close) and drops the connection. */
   close(error?: StreamErrorKind): void;
   readonly address: string;
@@ -55,8 +56,8 @@ export class Session {
     return this.jid.resource!;
   }
 
-  send(stanza: Element): void {
-    if (!this.ended) this.transport.send(stanza);
+  send(stanza: Element, text?: string): void {
+    if (!this.ended) this.transport.send(stanza, text);
   }
 
   /** True while send() still hands stanzas to an open connection. */

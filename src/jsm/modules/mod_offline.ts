@@ -98,14 +98,15 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
         continue;
       }
       out.attrs.to = s.jid.toString();
-      const size = out.toString().length;
+      const text = out.toString();
+      const size = text.length;
       if (used > 0 && used + size > budget) {
         more = true;
         break;
       }
       taken.add(m);
       used += size;
-      s.send(out);
+      s.send(out, text);
     }
     if (taken.size === 0) return undefined;
     if (!more) return null;

@@ -237,11 +237,11 @@ async function resendPending(api: ModuleApi, s: Session): Promise<void> {
       const p = new Element('presence', { type: 'subscribe', from: jid, to: s.jid.bare });
       // Truncated again: requests stored before the bound had none.
       if (item.attrs.subscribe) p.c('status').t(truncateStatus(item.attrs.subscribe));
-      const size = p.toString().length;
-      if (used > 0 && used + size > budget) return true;
+      const text = p.toString();
+      if (used > 0 && used + text.length > budget) return true;
       shown.add(jid);
-      used += size;
-      s.send(p);
+      used += text.length;
+      s.send(p, text);
     }
     return false;
   };
