@@ -582,6 +582,32 @@ describe('the size cap on one user file', () => {
     }
   });
 
+  test('setSoon counts a replaced record exactly, also one it measured itself: a file may reach the cap, not pass it', async () => {
+    const root = await tempRoot();
+    try {
+      const store = new SpoolStore(root, { maxFileBytes: CAP, log: captureLog().log });
+      const file = join(root, 'localhost', 'dj.xml');
+      await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+      const last = (status: string): Element => el('query', { xmlns: NS_LAST, last: '100' }, status);
+      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('a') });
+      await store.flush();
+      const room = CAP - (await stat(file)).size;
+      const status = async (): Promise<string | undefined> => (await store.get('localhost', 'dj', NS_LAST))?.text();
+      // Replaces the record read from the file, then twice one setSoon made.
+      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('b'.repeat(1 + room)) });
+      assert.equal((await status())?.length, 1 + room, 'exactly at the cap: kept');
+      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('c'.repeat(1 + room)) });
+      assert.equal((await status())?.[0], 'c', 'the same size again: kept');
+      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('d'.repeat(2 + room)) });
+      assert.equal((await status())?.[0], 'c', 'one byte over the cap: dropped');
+      await store.flush();
+      assert.equal((await stat(file)).size, CAP);
+      await store.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   test('setSoon never fails later for the cap: a change that would grow the file beyond it is dropped with a warning', async () => {
     const root = await tempRoot();
     try {

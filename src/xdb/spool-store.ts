@@ -94,6 +94,9 @@ function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root
   return { doc, root };
 }
 
+/** Sizes of records setSoon() measured (records are never changed in place once stored). */
+const recordBytes = new WeakMap<Element, number>();
+
 /** One record as it is written in the file. */
 function serializeRecord(ns: string, rec: Element): string {
   // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
@@ -219,9 +222,12 @@ export class SpoolStore implements Xdb {
       let bytes = doc.bytes;
       for (const [ns, rec] of Object.entries(records)) {
         const old = doc.records.get(ns);
-        if (old) bytes -= Buffer.byteLength(serializeRecord(ns, old));
+        if (old) bytes -= recordBytes.get(old) ?? Buffer.byteLength(serializeRecord(ns, old));
         const copy = intake(rec);
-        bytes += Buffer.byteLength(serializeRecord(ns, copy));
+        const size = Buffer.byteLength(serializeRecord(ns, copy));
+        // The next logout replaces this record: its size is known then.
+        recordBytes.set(copy, size);
+        bytes += size;
         next.set(ns, copy);
       }
       // Refused like any change, but nobody is waiting for this one to
