@@ -584,8 +584,8 @@ describe('the size cap on one user file', () => {
 
   test('setSoon counts a replaced record exactly, also one it measured itself: a file may reach the cap, not pass it', async () => {
     const root = await tempRoot();
+    const store = new SpoolStore(root, { maxFileBytes: CAP, log: captureLog().log });
     try {
-      const store = new SpoolStore(root, { maxFileBytes: CAP, log: captureLog().log });
       const file = join(root, 'localhost', 'dj.xml');
       await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
       const last = (status: string): Element => el('query', { xmlns: NS_LAST, last: '100' }, status);
@@ -602,8 +602,9 @@ describe('the size cap on one user file', () => {
       assert.equal((await status())?.[0], 'c', 'one byte over the cap: dropped');
       await store.flush();
       assert.equal((await stat(file)).size, CAP);
-      await store.close();
     } finally {
+      // Closed even when an assertion failed: its deferred write would recreate the folder.
+      await store.close();
       await rm(root, { recursive: true, force: true });
     }
   });
