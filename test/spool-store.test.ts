@@ -10,6 +10,7 @@ import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { zerokHash } from '../src/util/hash.js';
 import { captureLog } from './helpers/log-capture.js';
+import type { Logger } from '../src/log.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/spool14/localhost/dj.xml', import.meta.url));
 
@@ -488,6 +489,13 @@ describe('the size cap on one user file', () => {
   const box = (n: number, chars: number): Element =>
     el('foo', { xmlns: NS_OFFLINE }, ...Array.from({ length: n }, (_, i) => el('message', { id: `m${i}` }, 'm'.repeat(chars))));
 
+  /** A store capped at CAP holding the user dj, and dj's file. */
+  async function cappedDj(root: string, log: Logger): Promise<{ store: SpoolStore; file: string }> {
+    const store = new SpoolStore(root, { maxFileBytes: CAP, log });
+    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+    return { store, file: join(root, 'localhost', 'dj.xml') };
+  }
+
   test('is 1 MiB by default', () => {
     assert.equal(DEFAULT_MAX_FILE_BYTES, 1024 * 1024);
   });
@@ -496,9 +504,7 @@ describe('the size cap on one user file', () => {
     const root = await tempRoot();
     try {
       const { log, lines } = captureLog();
-      const store = new SpoolStore(root, { maxFileBytes: CAP, log });
-      const file = join(root, 'localhost', 'dj.xml');
-      await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+      const { store, file } = await cappedDj(root, log);
       await store.set('localhost', 'dj', { 'x:blob': blob(2000) });
       await store.flush();
       const before = await readFile(file, 'utf8');
@@ -584,10 +590,8 @@ describe('the size cap on one user file', () => {
 
   test('setSoon counts a replaced record exactly, also one it measured itself: a file may reach the cap, not pass it', async () => {
     const root = await tempRoot();
-    const store = new SpoolStore(root, { maxFileBytes: CAP, log: captureLog().log });
+    const { store, file } = await cappedDj(root, captureLog().log);
     try {
-      const file = join(root, 'localhost', 'dj.xml');
-      await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
       const last = (status: string): Element => el('query', { xmlns: NS_LAST, last: '100' }, status);
       await store.setSoon('localhost', 'dj', { [NS_LAST]: last('a') });
       await store.flush();
@@ -613,9 +617,7 @@ describe('the size cap on one user file', () => {
     const root = await tempRoot();
     try {
       const { log, lines } = captureLog();
-      const store = new SpoolStore(root, { maxFileBytes: CAP, log });
-      const file = join(root, 'localhost', 'dj.xml');
-      await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+      const { store, file } = await cappedDj(root, log);
       const last = (t: string, status: string): Element => el('query', { xmlns: NS_LAST, last: t }, status);
       // A logout status is the user's own text: it may be large.
       await store.setSoon('localhost', 'dj', { [NS_LAST]: last('100', 's'.repeat(5000)) });
