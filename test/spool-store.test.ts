@@ -1,10 +1,10 @@
-import { describe, test } from 'node:test';
+import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cleanTempFiles, SpoolStore } from '../src/xdb/spool-store.js';
+import { cleanTempFiles, SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, UserFileFullError } from '../src/xdb/xdb.js';
 import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
@@ -14,8 +14,32 @@ import type { Logger } from '../src/log.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/spool14/localhost/dj.xml', import.meta.url));
 
-async function tempRoot(): Promise<string> {
-  return mkdtemp(join(tmpdir(), 'yak-spool-'));
+interface ScratchSpool {
+  root: string;
+  /** A store on root, closed after the test. */
+  open(opts?: SpoolStoreOptions): SpoolStore;
+}
+
+/**
+ * A temporary spool folder for one test, removed after it whether it
+ * passed or not. The stores open() makes are closed first: one left open
+ * could recreate the folder with its deferred write (2 s later) after the
+ * removal.
+ */
+async function scratch(t: TestContext): Promise<ScratchSpool> {
+  const root = await mkdtemp(join(tmpdir(), 'yak-spool-'));
+  const stores: SpoolStore[] = [];
+  t.after(async () => {
+    // A store the test closed, or one made to fail, may reject here.
+    for (const store of stores) await store.close().catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  });
+  const open = (opts?: SpoolStoreOptions): SpoolStore => {
+    const store = new SpoolStore(root, opts);
+    stores.push(store);
+    return store;
+  };
+  return { root, open };
 }
 
 const pw = (s: string): Element => el('password', { xmlns: NS_AUTH }, s);
@@ -29,9 +53,9 @@ function canon(e: Element): unknown {
   };
 }
 
-test('set, get, update, exists, list and remove', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('set, get, update, exists, list and remove', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   assert.equal(await store.exists('localhost', 'dj'), false);
   assert.equal(await store.get('localhost', 'dj', NS_AUTH), undefined);
   assert.deepEqual(await store.list('localhost'), []);
@@ -80,14 +104,13 @@ test('set, get, update, exists, list and remove', async () => {
   assert.equal(await store.create('localhost', 'dj', { [NS_AUTH]: pw('new') }), true);
 
   // A fresh store (no cache) sees the same data.
-  const again = new SpoolStore(root);
+  const again = open();
   assert.equal((await again.get('localhost', 'dj', NS_AUTH))?.text(), 'new');
-  await rm(root, { recursive: true });
 });
 
-test('update leaves the file alone when fn returns undefined or throws', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('update leaves the file alone when fn returns undefined or throws', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => undefined), undefined);
   assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => null), undefined);
   await store.set('localhost', 'ghost', { [NS_LAST]: null });
@@ -106,12 +129,11 @@ test('update leaves the file alone when fn returns undefined or throws', async (
     /boom/,
   );
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'secret');
-  await rm(root, { recursive: true });
 });
 
-test('records are stripped of xdbns and never alias the cache', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('records are stripped of xdbns and never alias the cache', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   const rec = el('query', { xmlns: NS_ROSTER, xdbns: NS_ROSTER }, el('item', { jid: 'a@b' }));
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('s'), [NS_ROSTER]: rec });
   rec.children.push(el('item', { jid: 'c@d' }));
@@ -134,15 +156,14 @@ test('records are stripped of xdbns and never alias the cache', async () => {
   assert.equal((await store.get('localhost', 'dj', NS_LAST))!.attr('last'), '1');
   const onDisk = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
   assert.ok(onDisk.includes("<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='a@b'/></query>"), onDisk);
-  await rm(root, { recursive: true });
 });
 
-test('reads a jabberd 1.4 spool file unchanged', async () => {
+test('reads a jabberd 1.4 spool file unchanged', async (t) => {
   const before = await readFile(FIXTURE, 'utf8');
-  const root = await tempRoot();
+  const { root, open } = await scratch(t);
   await mkdir(join(root, 'localhost'));
   await copyFile(FIXTURE, join(root, 'localhost', 'dj.xml'));
-  const store = new SpoolStore(root);
+  const store = open();
 
   assert.equal(await store.exists('localhost', 'dj'), true);
   assert.deepEqual(await store.list('localhost'), ['dj']);
@@ -170,85 +191,76 @@ test('reads a jabberd 1.4 spool file unchanged', async () => {
   await store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
   const rewritten = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
   assert.ok(rewritten.startsWith("<xdb><query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'>"), rewritten);
-  const reread = await new SpoolStore(root).getAll('localhost', 'dj');
+  const reread = await open().getAll('localhost', 'dj');
   for (const ns of [NS_AUTH, NS_AUTH_0K, NS_REGISTER, NS_ROSTER]) assert.deepEqual(canon(reread.get(ns)!), canon(all.get(ns)!));
   assert.equal(reread.get(NS_LAST)!.attr('last'), '1');
   assert.equal(await readFile(FIXTURE, 'utf8'), before);
-  await rm(root, { recursive: true });
 });
 
-test("a 1.4 file under the user's own name is read, written and listed in place; Yak's own file wins when both exist", async () => {
-  const root = await tempRoot();
+test("a 1.4 file under the user's own name is read, written and listed in place; Yak's own file wins when both exist", async (t) => {
+  const { root, open } = await scratch(t);
   const folder = join(root, 'localhost');
   await mkdir(folder);
   await writeFile(join(folder, 'jos\u00e9.xml'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>old</password></xdb>");
   await writeFile(join(folder, 'joe%21x.xml'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>yak</password></xdb>");
   await writeFile(join(folder, 'joe!x.xml'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>1.4</password></xdb>");
-  const store = new SpoolStore(root);
-  try {
-    assert.equal((await store.get('localhost', 'jos\u00e9', NS_AUTH))?.text(), 'old');
-    await store.set('localhost', 'jos\u00e9', { [NS_AUTH]: pw('new') });
-    assert.match(await readFile(join(folder, 'jos\u00e9.xml'), 'utf8'), />new</);
-    assert.equal((await store.get('localhost', 'joe!x', NS_AUTH))?.text(), 'yak');
-    assert.equal(await store.create('localhost', 'jos\u00e9', { [NS_AUTH]: pw('x') }), false);
-    assert.deepEqual(await store.list('localhost'), ['joe!x', 'jos\u00e9']);
-    assert.deepEqual((await readdir(folder)).filter((f) => f.endsWith('.xml')).sort(), ['joe!x.xml', 'joe%21x.xml', 'jos\u00e9.xml']);
-  } finally {
-    await store.close();
-    await rm(root, { recursive: true });
-  }
+  const store = open();
+  assert.equal((await store.get('localhost', 'jos\u00e9', NS_AUTH))?.text(), 'old');
+  await store.set('localhost', 'jos\u00e9', { [NS_AUTH]: pw('new') });
+  assert.match(await readFile(join(folder, 'jos\u00e9.xml'), 'utf8'), />new</);
+  assert.equal((await store.get('localhost', 'joe!x', NS_AUTH))?.text(), 'yak');
+  assert.equal(await store.create('localhost', 'jos\u00e9', { [NS_AUTH]: pw('x') }), false);
+  assert.deepEqual(await store.list('localhost'), ['joe!x', 'jos\u00e9']);
+  assert.deepEqual((await readdir(folder)).filter((f) => f.endsWith('.xml')).sort(), ['joe!x.xml', 'joe%21x.xml', 'jos\u00e9.xml']);
 });
 
-test('accepts declarations, whitespace, double quotes and files without xdbns', async () => {
-  const root = await tempRoot();
+test('accepts declarations, whitespace, double quotes and files without xdbns', async (t) => {
+  const { root, open } = await scratch(t);
   await mkdir(join(root, 'localhost'));
   await writeFile(
     join(root, 'localhost', 'dj.xml'),
     '\uFEFF<?xml version="1.0" encoding="UTF-8"?>\n<xdb>\n  <password xmlns="jabber:iq:auth">secret</password>\n' +
       "  <vCard xdbns='vcard-temp' xmlns='vcard-temp'>\n    <FN>DJ</FN>\n  </vCard>\n  <orphan>kept</orphan>\n</xdb>\n",
   );
-  const store = new SpoolStore(root);
+  const store = open();
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'secret');
   assert.equal((await store.get('localhost', 'dj', 'vcard-temp'))?.getChildText('FN'), 'DJ');
   await store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '5' }) });
   const text = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
   assert.ok(text.startsWith("<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>secret</password>"), text);
   assert.ok(text.includes('<orphan>kept</orphan>'), 'children without a namespace are written back');
-  await rm(root, { recursive: true });
 });
 
-test('20 concurrent creates of one name: exactly one wins', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('20 concurrent creates of one name: exactly one wins', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   const results = await Promise.all(
     Array.from({ length: 20 }, (_, i) => store.create('localhost', 'leslie', { [NS_AUTH]: pw(`p${i}`) })),
   );
   assert.equal(results.filter(Boolean).length, 1);
   const winner = results.indexOf(true);
-  assert.equal((await new SpoolStore(root).get('localhost', 'leslie', NS_AUTH))?.text(), `p${winner}`);
+  assert.equal((await open().get('localhost', 'leslie', NS_AUTH))?.text(), `p${winner}`);
   // Different users in parallel all succeed.
   const many = await Promise.all(Array.from({ length: 30 }, (_, i) => store.create('localhost', `u${i}`, { [NS_AUTH]: pw('x') })));
   assert.ok(many.every(Boolean));
   assert.equal((await store.list('localhost')).length, 31);
   assert.deepEqual((await readdir(join(root, 'localhost'))).filter((f) => f.endsWith('.tmp')), []);
-  await rm(root, { recursive: true });
 });
 
-test('create starts a clean file and always writes the existence flag', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('create starts a clean file and always writes the existence flag', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   await store.set('localhost', 'old', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }) });
   assert.equal(await store.exists('localhost', 'old'), false);
   assert.equal(await store.create('localhost', 'old', { [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }) }), true);
   assert.deepEqual([...(await store.getAll('localhost', 'old')).keys()], [NS_REGISTER, NS_AUTH]);
   assert.equal(await store.exists('localhost', 'old'), true);
   assert.equal(await store.create('localhost', 'old', { [NS_AUTH]: pw('x') }), false);
-  await rm(root, { recursive: true });
 });
 
-test('cache: no disk reads for cached users, LRU bound, missing users invalidated', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root, { cacheUsers: 2 });
+test('cache: no disk reads for cached users, LRU bound, missing users invalidated', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open({ cacheUsers: 2 });
   assert.equal(await store.exists('localhost', 'a'), false); // cached as "no user"
   await store.set('localhost', 'a', { [NS_AUTH]: pw('a') });
   assert.equal(await store.exists('localhost', 'a'), true);
@@ -261,15 +273,14 @@ test('cache: no disk reads for cached users, LRU bound, missing users invalidate
   assert.equal(await store.get('localhost', 'a', NS_AUTH), undefined);
 
   await store.flush(); // a second store on the spool must not find a live journal
-  const uncached = new SpoolStore(root, { cacheUsers: 0 });
+  const uncached = open({ cacheUsers: 0 });
   await unlink(join(root, 'localhost', 'b.xml'));
   assert.equal(await uncached.exists('localhost', 'b'), false);
-  await rm(root, { recursive: true });
 });
 
-test('a change the journal cannot take rejects and keeps the old state', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('a change the journal cannot take rejects and keeps the old state', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
   await store.flush();
   // Something that is not a file where the next journal generation goes.
@@ -281,13 +292,12 @@ test('a change the journal cannot take rejects and keeps the old state', async (
   await store.update('localhost', 'dj', NS_AUTH, () => pw('new'));
   await store.flush();
   assert.deepEqual((await readdir(root)).sort(), ['.yak-journal.2', 'localhost']);
-  assert.equal((await new SpoolStore(root).get('localhost', 'dj', NS_AUTH))?.text(), 'new');
-  await rm(root, { recursive: true });
+  assert.equal((await open().get('localhost', 'dj', NS_AUTH))?.text(), 'new');
 });
 
-test('a record holding a character XML 1.0 does not allow is refused; the file stays as it was and parses', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('a record holding a character XML 1.0 does not allow is refused; the file stays as it was and parses', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
   for (const bad of ['a\u0001b', 'nul\0', 'lone \ud800 half', '\uffff']) {
     await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw(bad) }), /a character XML 1.0 does not allow/);
@@ -296,12 +306,11 @@ test('a record holding a character XML 1.0 does not allow is refused; the file s
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'old');
   const text = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
   assert.equal(parseXml(text).getChildText('password'), 'old');
-  await rm(root, { recursive: true });
 });
 
-test('a file that cannot be written: the journal keeps the change until it can', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root, { cacheUsers: 1 });
+test('a file that cannot be written: the journal keeps the change until it can', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open({ cacheUsers: 1 });
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
   const file = join(root, 'localhost', 'dj.xml');
   await unlink(file);
@@ -318,17 +327,16 @@ test('a file that cannot be written: the journal keeps the change until it can',
   await store.flush();
   assert.match(await readFile(file, 'utf8'), />new</);
   assert.deepEqual(await readdir(root), ['localhost']);
-  await rm(root, { recursive: true });
 });
 
-test('an unparsable spool file rejects with its name and is never overwritten', async () => {
-  const root = await tempRoot();
+test('an unparsable spool file rejects with its name and is never overwritten', async (t) => {
+  const { root, open } = await scratch(t);
   await mkdir(join(root, 'localhost'));
   const file = join(root, 'localhost', 'broken.xml');
   const garbage = "<xdb><password xmlns='jabber:iq:auth'>sec";
   await writeFile(file, garbage);
   await writeFile(join(root, 'localhost', 'wrong.xml'), '<notxdb/>');
-  const store = new SpoolStore(root);
+  const store = open();
   const named = (e: unknown): boolean => e instanceof Error && e.message.includes(file);
   await assert.rejects(store.get('localhost', 'broken', NS_AUTH), named);
   await assert.rejects(store.getAll('localhost', 'broken'), named);
@@ -338,12 +346,11 @@ test('an unparsable spool file rejects with its name and is never overwritten', 
   await assert.rejects(store.create('localhost', 'broken', { [NS_AUTH]: pw('x') }), named);
   await assert.rejects(store.exists('localhost', 'wrong'), /wrong\.xml/);
   assert.equal(await readFile(file, 'utf8'), garbage);
-  await rm(root, { recursive: true });
 });
 
-test('flush waits for pending writes', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root, { fsync: false });
+test('flush waits for pending writes', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open({ fsync: false });
   const pending = Array.from({ length: 10 }, (_, i) => store.set('localhost', `u${i % 3}`, { [NS_LAST]: el('query', { xmlns: NS_LAST, last: `${i}` }) }));
   await store.flush();
   for (let u = 0; u < 3; u++) {
@@ -352,15 +359,14 @@ test('flush waits for pending writes', async () => {
     assert.equal(doc.elements[0]!.attr('last'), `${last}`);
   }
   await Promise.all(pending);
-  await rm(root, { recursive: true });
 });
 
-test('list() never misses a long-name user whose file is being rewritten', async () => {
+test('list() never misses a long-name user whose file is being rewritten', async (t) => {
   // A long name's owner is read from inside its file. A rewrite that
   // shrinks the file writes the new bytes, then truncates: a read from the
   // thread pool landing in between got junk after </xdb> and skipped the user.
-  const root = await tempRoot();
-  const store = new SpoolStore(root, { fsync: false });
+  const { root, open } = await scratch(t);
+  const store = open({ fsync: false });
   const user = 'l'.repeat(300);
   assert.equal(await store.create('localhost', user, { [NS_AUTH]: pw('x') }), true);
   const status = (n: number): Record<string, Element> => ({ [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 's'.repeat(n)) });
@@ -378,28 +384,26 @@ test('list() never misses a long-name user whose file is being rewritten', async
     await writer;
   }
   await store.close();
-  await rm(root, { recursive: true });
 });
 
-test('unusual and very long usernames stay inside the host folder', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
+test('unusual and very long usernames stay inside the host folder', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
   const names = ['..', '.', '%', 'é', 'a'.repeat(1023), '日'.repeat(341)];
   for (const n of names) assert.equal(await store.create('localhost', n, { [NS_AUTH]: pw(n.slice(0, 3)) }), true);
   assert.deepEqual(await store.list('localhost'), [...names].sort());
   await store.flush();
   assert.deepEqual(await readdir(root), ['localhost']);
-  const fresh = new SpoolStore(root);
+  const fresh = open();
   for (const n of names) assert.equal((await fresh.get('localhost', n, NS_AUTH))?.text(), n.slice(0, 3));
   assert.equal(await fresh.create('localhost', 'a'.repeat(1023), { [NS_AUTH]: pw('x') }), false);
   await assert.rejects(store.get('localhost', '', NS_AUTH));
-  await rm(root, { recursive: true });
 });
 
-test('cleanTempFiles removes crash leftovers only', async () => {
-  const root = await tempRoot();
+test('cleanTempFiles removes crash leftovers only', async (t) => {
+  const { root, open } = await scratch(t);
   assert.deepEqual(await cleanTempFiles(join(root, 'missing')), []);
-  const store = new SpoolStore(root);
+  const store = open();
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('x') });
   const leftover = join(root, 'localhost', '.dj.xml.4242.7.tmp');
   const other = join(root, 'other.host', '.leslie.xml.1.1.tmp');
@@ -411,76 +415,60 @@ test('cleanTempFiles removes crash leftovers only', async () => {
   assert.deepEqual(removed.sort(), [leftover, other].sort());
   assert.deepEqual((await readdir(join(root, 'localhost'))).sort(), ['dj.xml', 'notes.txt']);
   assert.deepEqual(await store.list('localhost'), ['dj']);
-  await rm(root, { recursive: true });
 });
 
-test('setSoon: visible at once, on disk after flush, folded into the next durable write, never for a missing user', async () => {
-  const root = await tempRoot();
-  try {
-    const store = new SpoolStore(root);
-    const file = join(root, 'localhost', 'dj.xml');
-    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
-    const last = (t: string): Element => el('query', { xmlns: NS_LAST, last: t }, 'Logged out');
-    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('100') });
-    assert.equal((await store.get('localhost', 'dj', NS_LAST))?.attrs.last, '100');
-    assert.doesNotMatch(await readFile(file, 'utf8'), /jabber:iq:last/, 'not written yet');
-    await store.flush();
-    assert.match(await readFile(file, 'utf8'), /last='100'/);
+test('setSoon: visible at once, on disk after flush, folded into the next durable write, never for a missing user', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
+  const file = join(root, 'localhost', 'dj.xml');
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+  const last = (t: string): Element => el('query', { xmlns: NS_LAST, last: t }, 'Logged out');
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: last('100') });
+  assert.equal((await store.get('localhost', 'dj', NS_LAST))?.attrs.last, '100');
+  assert.doesNotMatch(await readFile(file, 'utf8'), /jabber:iq:last/, 'not written yet');
+  await store.flush();
+  assert.match(await readFile(file, 'utf8'), /last='100'/);
 
-    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('200') });
-    await store.set('localhost', 'dj', { [NS_AUTH]: pw('changed') });
-    const text = await readFile(file, 'utf8');
-    assert.match(text, /last='200'/, 'a durable write takes the deferred change along');
-    assert.match(text, />changed</);
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: last('200') });
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('changed') });
+  const text = await readFile(file, 'utf8');
+  assert.match(text, /last='200'/, 'a durable write takes the deferred change along');
+  assert.match(text, />changed</);
 
-    await store.setSoon('localhost', 'ghost', { [NS_LAST]: last('300') });
-    await store.flush();
-    await assert.rejects(stat(join(root, 'localhost', 'ghost.xml')), /ENOENT/);
+  await store.setSoon('localhost', 'ghost', { [NS_LAST]: last('300') });
+  await store.flush();
+  await assert.rejects(stat(join(root, 'localhost', 'ghost.xml')), /ENOENT/);
 
-    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('400') });
-    await store.remove('localhost', 'dj');
-    await store.flush();
-    await assert.rejects(stat(file), /ENOENT/, 'a removed user is not brought back');
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: last('400') });
+  await store.remove('localhost', 'dj');
+  await store.flush();
+  await assert.rejects(stat(file), /ENOENT/, 'a removed user is not brought back');
 });
 
-test('a stop that cannot write deferred changes says they are lost', async () => {
-  const root = await tempRoot();
+test('a stop that cannot write deferred changes says they are lost', async (t) => {
+  const { root, open } = await scratch(t);
   const { log, lines } = captureLog();
-  const store = new SpoolStore(root, { log });
-  try {
-    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
-    await store.flush(); // the first generation is gone; the next one cannot be made:
-    await mkdir(join(root, '.yak-journal.2'));
-    await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
-    await store.close();
-    const lost = lines.find((l) => l.level === 50 && String(l.msg).includes('could not be written before the stop'));
-    assert.ok(lost, JSON.stringify(lines));
-    assert.equal(lost.users, 1);
-  } finally {
-    await store.close().catch(() => undefined);
-    await rm(root, { recursive: true, force: true });
-  }
+  const store = open({ log });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+  await store.flush(); // the first generation is gone; the next one cannot be made:
+  await mkdir(join(root, '.yak-journal.2'));
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
+  await store.close();
+  const lost = lines.find((l) => l.level === 50 && String(l.msg).includes('could not be written before the stop'));
+  assert.ok(lost, JSON.stringify(lines));
+  assert.equal(lost.users, 1);
 });
 
-test('a closed store arms no write timer for a late setSoon (a failed stop would retry it every 2 s)', async () => {
-  const root = await tempRoot();
-  const store = new SpoolStore(root);
-  try {
-    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
-    await store.close();
-    const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-    const before = timers();
-    // A session ending after the stop: its logout record stays in memory.
-    await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
-    assert.equal(timers(), before, 'a write timer was armed on a closed store');
-  } finally {
-    // Clears a timer the assertion caught, so a failure cannot hang the file.
-    await store.close().catch(() => undefined);
-    await rm(root, { recursive: true, force: true });
-  }
+test('a closed store arms no write timer for a late setSoon (a failed stop would retry it every 2 s)', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+  await store.close();
+  const timers = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  // A session ending after the stop: its logout record stays in memory.
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
+  assert.equal(timers(), before, 'a write timer was armed on a closed store');
 });
 
 describe('the size cap on one user file', () => {
@@ -490,8 +478,8 @@ describe('the size cap on one user file', () => {
     el('foo', { xmlns: NS_OFFLINE }, ...Array.from({ length: n }, (_, i) => el('message', { id: `m${i}` }, 'm'.repeat(chars))));
 
   /** A store capped at CAP holding the user dj, and dj's file. */
-  async function cappedDj(root: string, log: Logger): Promise<{ store: SpoolStore; file: string }> {
-    const store = new SpoolStore(root, { maxFileBytes: CAP, log });
+  async function cappedDj({ root, open }: ScratchSpool, log: Logger): Promise<{ store: SpoolStore; file: string }> {
+    const store = open({ maxFileBytes: CAP, log });
     await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
     return { store, file: join(root, 'localhost', 'dj.xml') };
   }
@@ -500,154 +488,136 @@ describe('the size cap on one user file', () => {
     assert.equal(DEFAULT_MAX_FILE_BYTES, 1024 * 1024);
   });
 
-  test('a change beyond it is refused: nothing written, nothing cached, nothing journaled', async () => {
-    const root = await tempRoot();
-    try {
-      const { log, lines } = captureLog();
-      const { store, file } = await cappedDj(root, log);
-      await store.set('localhost', 'dj', { 'x:blob': blob(2000) });
-      await store.flush();
-      const before = await readFile(file, 'utf8');
+  test('a change beyond it is refused: nothing written, nothing cached, nothing journaled', async (t) => {
+    const { root, open } = await scratch(t);
+    const { log, lines } = captureLog();
+    const { store, file } = await cappedDj({ root, open }, log);
+    await store.set('localhost', 'dj', { 'x:blob': blob(2000) });
+    await store.flush();
+    const before = await readFile(file, 'utf8');
 
-      await assert.rejects(store.set('localhost', 'dj', { 'x:other': blob(3000) }), (err: unknown) => {
-        assert.ok(err instanceof UserFileFullError);
-        assert.equal(err.user, 'dj');
-        assert.equal(err.max, CAP);
-        assert.ok(err.bytes > CAP, String(err.bytes));
-        assert.match(err.message, /over the cap of 4096 bytes/);
-        return true;
-      });
-      await assert.rejects(store.update('localhost', 'dj', NS_OFFLINE, () => box(1, 5000)), UserFileFullError);
-      await assert.rejects(store.create('localhost', 'big', { 'x:blob': blob(5000) }), UserFileFullError);
-      // Nothing changed, in memory or on disk, and the journal holds nothing.
-      assert.equal(await store.get('localhost', 'dj', 'x:other'), undefined);
-      assert.equal(await store.get('localhost', 'dj', NS_OFFLINE), undefined);
-      assert.equal(await store.exists('localhost', 'big'), false);
-      assert.equal(await readFile(file, 'utf8'), before);
-      await assert.rejects(stat(join(root, 'localhost', 'big.xml')), /ENOENT/);
-      assert.deepEqual(await readdir(root), ['localhost'], 'no journal generation for a refused change');
-      assert.equal((await new SpoolStore(root).get('localhost', 'dj', 'x:other')), undefined);
-      // One warning per file, not one per refusal (an attacker sends many).
-      assert.equal(lines.filter((l) => String(l.msg).includes('exceed its size cap')).length, 2);
+    await assert.rejects(store.set('localhost', 'dj', { 'x:other': blob(3000) }), (err: unknown) => {
+      assert.ok(err instanceof UserFileFullError);
+      assert.equal(err.user, 'dj');
+      assert.equal(err.max, CAP);
+      assert.ok(err.bytes > CAP, String(err.bytes));
+      assert.match(err.message, /over the cap of 4096 bytes/);
+      return true;
+    });
+    await assert.rejects(store.update('localhost', 'dj', NS_OFFLINE, () => box(1, 5000)), UserFileFullError);
+    await assert.rejects(store.create('localhost', 'big', { 'x:blob': blob(5000) }), UserFileFullError);
+    // Nothing changed, in memory or on disk, and the journal holds nothing.
+    assert.equal(await store.get('localhost', 'dj', 'x:other'), undefined);
+    assert.equal(await store.get('localhost', 'dj', NS_OFFLINE), undefined);
+    assert.equal(await store.exists('localhost', 'big'), false);
+    assert.equal(await readFile(file, 'utf8'), before);
+    await assert.rejects(stat(join(root, 'localhost', 'big.xml')), /ENOENT/);
+    assert.deepEqual(await readdir(root), ['localhost'], 'no journal generation for a refused change');
+    assert.equal((await open().get('localhost', 'dj', 'x:other')), undefined);
+    // One warning per file, not one per refusal (an attacker sends many).
+    assert.equal(lines.filter((l) => String(l.msg).includes('exceed its size cap')).length, 2);
 
-      // Up to the cap is fine.
-      await store.set('localhost', 'dj', { 'x:other': blob(1000) });
-      await store.flush();
-      assert.ok((await stat(file)).size <= CAP);
-      await store.close();
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    // Up to the cap is fine.
+    await store.set('localhost', 'dj', { 'x:other': blob(1000) });
+    await store.flush();
+    assert.ok((await stat(file)).size <= CAP);
+    await store.close();
   });
 
-  test('a file already over the cap (1.4, or a lowered cap) can be changed without growing, made smaller, and removed', async () => {
-    const root = await tempRoot();
-    try {
-      const file = join(root, 'localhost', 'dj.xml');
-      const fill = async (): Promise<number> => {
-        const uncapped = new SpoolStore(root, { maxFileBytes: 0 });
-        await uncapped.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
-        await uncapped.update('localhost', 'dj', NS_OFFLINE, () => box(10, 1000));
-        await uncapped.close();
-        return (await stat(file)).size;
-      };
-      const size = await fill();
-      assert.ok(size > CAP, String(size));
+  test('a file already over the cap (1.4, or a lowered cap) can be changed without growing, made smaller, and removed', async (t) => {
+    const { root, open } = await scratch(t);
+    const file = join(root, 'localhost', 'dj.xml');
+    const fill = async (): Promise<number> => {
+      const uncapped = open({ maxFileBytes: 0 });
+      await uncapped.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+      await uncapped.update('localhost', 'dj', NS_OFFLINE, () => box(10, 1000));
+      await uncapped.close();
+      return (await stat(file)).size;
+    };
+    const size = await fill();
+    assert.ok(size > CAP, String(size));
 
-      const store = new SpoolStore(root, { maxFileBytes: CAP });
-      // Growing it further is refused...
-      await assert.rejects(store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) }), UserFileFullError);
-      assert.equal((await stat(file)).size, size);
-      // ...a change of the same size is not (a password of the same length)...
-      await store.set('localhost', 'dj', { [NS_AUTH]: pw('secreT') });
-      // ...and neither is one that shrinks it, though it stays over the cap.
-      await store.update('localhost', 'dj', NS_OFFLINE, (cur) => {
-        cur!.children.splice(0, 2);
-        return cur!;
-      });
-      await store.flush();
-      const smaller = (await stat(file)).size;
-      assert.ok(smaller < size && smaller > CAP, `${smaller}`);
-      assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'secreT');
-      // Taking the messages (a login) empties it; then it may grow again, up to the cap.
-      await store.update('localhost', 'dj', NS_OFFLINE, () => null);
-      await store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) });
-      await store.close();
+    const store = open({ maxFileBytes: CAP });
+    // Growing it further is refused...
+    await assert.rejects(store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) }), UserFileFullError);
+    assert.equal((await stat(file)).size, size);
+    // ...a change of the same size is not (a password of the same length)...
+    await store.set('localhost', 'dj', { [NS_AUTH]: pw('secreT') });
+    // ...and neither is one that shrinks it, though it stays over the cap.
+    await store.update('localhost', 'dj', NS_OFFLINE, (cur) => {
+      cur!.children.splice(0, 2);
+      return cur!;
+    });
+    await store.flush();
+    const smaller = (await stat(file)).size;
+    assert.ok(smaller < size && smaller > CAP, `${smaller}`);
+    assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'secreT');
+    // Taking the messages (a login) empties it; then it may grow again, up to the cap.
+    await store.update('localhost', 'dj', NS_OFFLINE, () => null);
+    await store.set('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) });
+    await store.close();
 
-      // An over-cap file can always be removed (unregistration, jabberctl deluser).
-      await fill();
-      const capped = new SpoolStore(root, { maxFileBytes: CAP });
-      assert.equal(await capped.exists('localhost', 'dj'), true);
-      await capped.remove('localhost', 'dj');
-      await capped.flush();
-      await assert.rejects(stat(file), /ENOENT/);
-      assert.equal(await capped.exists('localhost', 'dj'), false);
-      await capped.close();
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    // An over-cap file can always be removed (unregistration, jabberctl deluser).
+    await fill();
+    const capped = open({ maxFileBytes: CAP });
+    assert.equal(await capped.exists('localhost', 'dj'), true);
+    await capped.remove('localhost', 'dj');
+    await capped.flush();
+    await assert.rejects(stat(file), /ENOENT/);
+    assert.equal(await capped.exists('localhost', 'dj'), false);
+    await capped.close();
   });
 
-  test('setSoon counts a replaced record exactly, also one it measured itself: a file may reach the cap, not pass it', async () => {
-    const root = await tempRoot();
-    const { store, file } = await cappedDj(root, captureLog().log);
-    try {
-      const last = (status: string): Element => el('query', { xmlns: NS_LAST, last: '100' }, status);
-      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('a') });
-      await store.flush();
-      const room = CAP - (await stat(file)).size;
-      const status = async (): Promise<string | undefined> => (await store.get('localhost', 'dj', NS_LAST))?.text();
-      // Replaces the record read from the file, then twice one setSoon made.
-      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('b'.repeat(1 + room)) });
-      assert.equal((await status())?.length, 1 + room, 'exactly at the cap: kept');
-      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('c'.repeat(1 + room)) });
-      assert.equal((await status())?.[0], 'c', 'the same size again: kept');
-      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('d'.repeat(2 + room)) });
-      assert.equal((await status())?.[0], 'c', 'one byte over the cap: dropped');
-      await store.flush();
-      assert.equal((await stat(file)).size, CAP);
-    } finally {
-      // Closed even when an assertion failed: its deferred write would recreate the folder.
-      await store.close();
-      await rm(root, { recursive: true, force: true });
-    }
+  test('setSoon counts a replaced record exactly, also one it measured itself: a file may reach the cap, not pass it', async (t) => {
+    const { root, open } = await scratch(t);
+    const { store, file } = await cappedDj({ root, open }, captureLog().log);
+    const last = (status: string): Element => el('query', { xmlns: NS_LAST, last: '100' }, status);
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('a') });
+    await store.flush();
+    const room = CAP - (await stat(file)).size;
+    const status = async (): Promise<string | undefined> => (await store.get('localhost', 'dj', NS_LAST))?.text();
+    // Replaces the record read from the file, then twice one setSoon made.
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('b'.repeat(1 + room)) });
+    assert.equal((await status())?.length, 1 + room, 'exactly at the cap: kept');
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('c'.repeat(1 + room)) });
+    assert.equal((await status())?.[0], 'c', 'the same size again: kept');
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('d'.repeat(2 + room)) });
+    assert.equal((await status())?.[0], 'c', 'one byte over the cap: dropped');
+    await store.flush();
+    assert.equal((await stat(file)).size, CAP);
   });
 
-  test('setSoon never fails later for the cap: a change that would grow the file beyond it is dropped with a warning', async () => {
-    const root = await tempRoot();
-    try {
-      const { log, lines } = captureLog();
-      const { store, file } = await cappedDj(root, log);
-      const last = (t: string, status: string): Element => el('query', { xmlns: NS_LAST, last: t }, status);
-      // A logout status is the user's own text: it may be large.
-      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('100', 's'.repeat(5000)) });
-      assert.equal(await store.get('localhost', 'dj', NS_LAST), undefined, 'the dropped change is not visible either');
-      assert.ok(lines.some((l) => l.level === 40 && String(l.msg).includes('deferred spool change dropped')), JSON.stringify(lines));
-      await store.setSoon('localhost', 'dj', { [NS_LAST]: last('200', 'Logged out') });
-      await store.flush();
-      assert.match(await readFile(file, 'utf8'), /last='200'/);
-      assert.ok(!lines.some((l) => l.level === 50), 'no failed write: ' + JSON.stringify(lines));
-      await store.close();
+  test('setSoon never fails later for the cap: a change that would grow the file beyond it is dropped with a warning', async (t) => {
+    const { root, open } = await scratch(t);
+    const { log, lines } = captureLog();
+    const { store, file } = await cappedDj({ root, open }, log);
+    const last = (t: string, status: string): Element => el('query', { xmlns: NS_LAST, last: t }, status);
+    // A logout status is the user's own text: it may be large.
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('100', 's'.repeat(5000)) });
+    assert.equal(await store.get('localhost', 'dj', NS_LAST), undefined, 'the dropped change is not visible either');
+    assert.ok(lines.some((l) => l.level === 40 && String(l.msg).includes('deferred spool change dropped')), JSON.stringify(lines));
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: last('200', 'Logged out') });
+    await store.flush();
+    assert.match(await readFile(file, 'utf8'), /last='200'/);
+    assert.ok(!lines.some((l) => l.level === 50), 'no failed write: ' + JSON.stringify(lines));
+    await store.close();
 
-      // A file over the cap still gets a new logout time over its old one (no growth)...
-      const big = new SpoolStore(root, { maxFileBytes: 0 });
-      await big.update('localhost', 'dj', NS_OFFLINE, () => box(5, 1000));
-      await big.close();
-      const capped = new SpoolStore(root, { maxFileBytes: CAP, log });
-      await capped.setSoon('localhost', 'dj', { [NS_LAST]: last('300', 'Logged out') });
-      await capped.flush();
-      assert.match(await readFile(file, 'utf8'), /last='300'/);
-      // ...and the next durable write that does not grow it takes the deferred change along.
-      await capped.setSoon('localhost', 'dj', { [NS_LAST]: last('400', 'Logged out') });
-      await capped.update('localhost', 'dj', NS_OFFLINE, (cur) => {
-        cur!.children.splice(0, 1);
-        return cur!;
-      });
-      assert.match(await readFile(file, 'utf8'), /last='400'/);
-      await capped.close();
-      assert.ok(!lines.some((l) => l.level === 50), 'no failed write: ' + JSON.stringify(lines));
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
+    // A file over the cap still gets a new logout time over its old one (no growth)...
+    const big = open({ maxFileBytes: 0 });
+    await big.update('localhost', 'dj', NS_OFFLINE, () => box(5, 1000));
+    await big.close();
+    const capped = open({ maxFileBytes: CAP, log });
+    await capped.setSoon('localhost', 'dj', { [NS_LAST]: last('300', 'Logged out') });
+    await capped.flush();
+    assert.match(await readFile(file, 'utf8'), /last='300'/);
+    // ...and the next durable write that does not grow it takes the deferred change along.
+    await capped.setSoon('localhost', 'dj', { [NS_LAST]: last('400', 'Logged out') });
+    await capped.update('localhost', 'dj', NS_OFFLINE, (cur) => {
+      cur!.children.splice(0, 1);
+      return cur!;
+    });
+    assert.match(await readFile(file, 'utf8'), /last='400'/);
+    await capped.close();
+    assert.ok(!lines.some((l) => l.level === 50), 'no failed write: ' + JSON.stringify(lines));
   });
 });
