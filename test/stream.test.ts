@@ -170,6 +170,14 @@ describe('stream errors', () => {
     test(`${name}: ${condition}`, () => refused(bytes, text, condition));
   }
 
+  test('a request ended by the wrong end tag is refused before it is acted on', async () => {
+    const register = (name: string): string =>
+      `<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>${name}</username><password>pw</password></query>`;
+    await refused(H + register('badclose1') + '</message>', 'Invalid XML', 'not-well-formed');
+    await refused(H + register('badclose2') + '</stream:stream>', 'Invalid XML', 'not-well-formed');
+    for (const name of ['badclose1', 'badclose2']) assert.equal(await yak.server.xdb.exists('localhost', name), false, `${name} was registered`);
+  });
+
   test('bytes that are not UTF-8 end the stream: Invalid XML', async () => {
     const c = await RawClient.connect(yak.port);
     try {

@@ -71,6 +71,30 @@ const handlers: Record<string, (this: RestrictedSax, arg: never) => void> = {
 };
 Object.assign(RestrictedSax.prototype, handlers);
 
+// saxes reports a wrong end tag only after it has handed the element it
+// closes to the close handler (closeTag pops, calls the handler, then
+// fails), so a stanza ended by `</message>` where `</iq>` belonged would
+// reach the server before the stream error. What closeTag completes is held
+// by the StreamParser until it returns without a failure.
+type CloseTag = { closeTag(): void };
+const saxCloseTag = (SaxesParser.prototype as unknown as CloseTag).closeTag;
+(RestrictedSax.prototype as unknown as CloseTag).closeTag = function (this: RestrictedSax): void {
+  this.owner.closeTagStarts();
+  saxCloseTag.call(this);
+  this.owner.closeTagEnded();
+};
+
+/** XML's white space: what a client sends between stanzas as a keepalive. */
+const WHITESPACE_ONLY = /^[ \t\r\n]*$/;
+
+function whitespaceFrom(text: string, start: number): boolean {
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c !== 0x20 && c !== 0x09 && c !== 0x0d && c !== 0x0a) return false;
+  }
+  return true;
+}
+
 export class StreamParser {
   private readonly sax = new RestrictedSax(this);
   private readonly stack: Element[] = [];
@@ -79,6 +103,14 @@ export class StreamParser {
   /** Characters fed so far: saxes's `position` is only right inside its event handlers. */
   private fed = 0;
   private failed = false;
+  /** Inside saxes's closeTag: what completes waits in `held` (see closeTag above). */
+  private closing = false;
+  private held: (() => void) | undefined;
+  /**
+   * Everything since the last element ended (or the header) was white space:
+   * saxes is between tags, only buffering text the stream drops anyway.
+   */
+  private betweenStanzas = false;
   limits: StreamLimits;
 
   constructor(
@@ -102,8 +134,16 @@ export class StreamParser {
   /** Feeds decoded text. Safe to call after a failure (ignored). */
   write(chunk: string): void {
     if (this.failed) return;
+    // Keepalives are not fed to saxes at all: buffered until the next '<',
+    // they would count toward that stanza's size, and an idle client that
+    // sends a space now and then would in time be cut off for it.
+    if (this.betweenStanzas && WHITESPACE_ONLY.test(chunk)) return;
+    this.betweenStanzas = false;
     this.sax.write(chunk);
     this.fed += chunk.length;
+    // Still between tags only if nothing but white space followed the last
+    // end tag in this chunk (a '<' after it starts a tag with no event yet).
+    if (this.betweenStanzas) this.betweenStanzas = whitespaceFrom(chunk, chunk.length - (this.fed - this.stanzaStart));
     // Also between events: a start tag (or the text before one) that never
     // ends is buffered by saxes and must be bounded like a stanza. (After
     // write() returns, saxes's `position` counts the last chunk twice.)
@@ -118,6 +158,25 @@ export class StreamParser {
     this.handlers.error(err);
   }
 
+  /** @internal saxes's closeTag begins (see its override above). */
+  closeTagStarts(): void {
+    this.closing = true;
+  }
+
+  /** @internal saxes's closeTag returned: what it completed counts now, unless it failed. */
+  closeTagEnded(): void {
+    this.closing = false;
+    const held = this.held;
+    this.held = undefined;
+    if (held && !this.failed) held();
+  }
+
+  /** Runs `emit` now, or once saxes's closeTag has returned without a failure. */
+  private complete(emit: () => void): void {
+    if (this.closing) this.held = emit;
+    else emit();
+  }
+
   private checkSize(position = this.sax.position): void {
     if (position - this.stanzaStart > this.limits.stanzaBytes) {
       this.fail(new StreamParseError('too-big', `stanza larger than ${this.limits.stanzaBytes} bytes`));
@@ -129,7 +188,11 @@ export class StreamParser {
     if (this.failed) return;
     this.depth++;
     if (this.depth === 1) {
+      // A header is bounded like a stanza, also when it came in one read.
+      this.checkSize();
+      if (this.failed) return;
       this.stanzaStart = this.sax.position;
+      this.betweenStanzas = true;
       this.handlers.header(attrs, name);
       return;
     }
@@ -148,7 +211,7 @@ export class StreamParser {
     if (this.failed) return;
     this.depth--;
     if (this.depth === 0) {
-      this.handlers.end();
+      this.complete(() => this.handlers.end());
       return;
     }
     const e = this.stack.pop()!;
@@ -159,7 +222,8 @@ export class StreamParser {
       const size = this.sax.position - this.stanzaStart;
       // The next stanza starts right after this one's end tag.
       this.stanzaStart = this.sax.position;
-      this.handlers.stanza(e, size);
+      this.betweenStanzas = true;
+      this.complete(() => this.handlers.stanza(e, size));
     }
   }
 
