@@ -214,6 +214,23 @@ test("a 1.4 file under the user's own name is read, written and listed in place;
   assert.deepEqual((await readdir(folder)).filter((f) => f.endsWith('.xml')).sort(), ['joe!x.xml', 'joe%21x.xml', 'jos\u00e9.xml']);
 });
 
+test('tab, line feed and carriage return come back as they were stored, in attributes and in text', async (t) => {
+  const { root, open } = await scratch(t);
+  const odd = 'a\nb\tc\rd\r\ne';
+  const record = el('query', { xmlns: NS_ROSTER }, el('item', { jid: 'x@y', name: odd }, el('group', {}, odd)));
+  await open().set('localhost', 'dj', { [NS_AUTH]: pw(odd), [NS_ROSTER]: record });
+  // Written as character references where a parser would not give them back...
+  const text = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
+  assert.match(text, /name='a&#10;b&#9;c&#13;d&#13;&#10;e'/);
+  assert.match(text, /<group>a\nb\tc&#13;d&#13;\ne<\/group>/);
+  // ...so that a fresh store (no cache) reads the very same values.
+  const again = open();
+  assert.equal((await again.get('localhost', 'dj', NS_AUTH))?.text(), odd);
+  const item = (await again.get('localhost', 'dj', NS_ROSTER))!.getChild('item')!;
+  assert.equal(item.attrs.name, odd);
+  assert.equal(item.getChildText('group'), odd);
+});
+
 test('accepts declarations, whitespace, double quotes and files without xdbns', async (t) => {
   const { root, open } = await scratch(t);
   await mkdir(join(root, 'localhost'));

@@ -5,16 +5,24 @@
 
 export type Node = Element | string;
 
-const SPECIAL = /[&<>'"]/;
-const SPECIALS = /[&<>'"]/g;
+// 1.4 escaped the five markup characters everywhere, and so do we. Beyond
+// them, what a parser would not give back as it was: a carriage return in
+// text (line ends are read as a line feed), and tab, line feed and carriage
+// return in an attribute (each is read as a space). Written as references
+// they survive a spool file's rewrite or a trip through a client's parser.
+const TEXT_SPECIAL = /[&<>'"\r]/;
+const TEXT_SPECIALS = /[&<>'"\r]/g;
+const ATTR_SPECIAL = /[&<>'"\t\n\r]/;
+const ATTR_SPECIALS = /[&<>'"\t\n\r]/g;
 
 export function escapeText(s: string): string {
   // Most text has nothing to escape: a test is about three times cheaper than replace().
-  return SPECIAL.test(s) ? s.replace(SPECIALS, escapeChar) : s;
+  return TEXT_SPECIAL.test(s) ? s.replace(TEXT_SPECIALS, escapeChar) : s;
 }
 
-// Same set as text: 1.4 escaped all five everywhere, and so do we.
-export const escapeAttr = escapeText;
+export function escapeAttr(s: string): string {
+  return ATTR_SPECIAL.test(s) ? s.replace(ATTR_SPECIALS, escapeChar) : s;
+}
 
 function escapeChar(c: string): string {
   switch (c) {
@@ -22,7 +30,10 @@ function escapeChar(c: string): string {
     case '<': return '&lt;';
     case '>': return '&gt;';
     case "'": return '&apos;';
-    default: return '&quot;';
+    case '"': return '&quot;';
+    case '\t': return '&#9;';
+    case '\n': return '&#10;';
+    default: return '&#13;';
   }
 }
 
