@@ -10,6 +10,7 @@ import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
   closeAll,
+  xml,
   login,
   newUser,
   NS_ROSTER,
@@ -259,6 +260,8 @@ describe('mod_roster', () => {
         await b.nothing(() => true, [], 'the refuser got a push');
         await assertRoster(a, "<item jid='deny2@localhost' subscription='none'/>");
         await assertRoster(b, '');
+        // Not even a hidden item is left in the file.
+        assertXml((await spoolRecords(yak, 'deny2'))!.get(NS_ROSTER)!, `<query xmlns='${NS_ROSTER}'/>`);
         // Refused means forgotten: the next login does not show it again.
         await b.close();
         const again = await login(yak, 'deny2');
@@ -354,6 +357,104 @@ describe('mod_roster', () => {
         await assertRoster(b, "<item jid='again1@localhost' subscription='both'/>");
       } finally {
         await closeAll(a, b);
+      }
+    });
+
+    test('a withdrawn request leaves nothing behind: no item, not shown again', async () => {
+      const a = await onlineUser(yak, 'wd1');
+      const b = await newUser(yak, 'wd2');
+      try {
+        await b.close();
+        a.send("<presence type='subscribe' to='wd2@localhost'/>");
+        await a.sync();
+        a.send("<presence type='unsubscribe' to='wd2@localhost'/>");
+        await a.sync();
+        assertXml((await spoolRecords(yak, 'wd2'))!.get(NS_ROSTER)!, `<query xmlns='${NS_ROSTER}'/>`);
+        const again = await login(yak, 'wd2');
+        try {
+          await again.presence();
+          await again.nothing((e) => e.name === 'presence' && e.attrs.type === 'subscribe', [], 'a withdrawn request came back');
+        } finally {
+          await again.close();
+        }
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('subscription presence to oneself changes nothing; an item for oneself left by an older version can be removed', async () => {
+      const a = await onlineUser(yak, 'self1');
+      try {
+        await a.roster();
+        for (const type of ['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']) a.send(`<presence type='${type}' to='self1@localhost'/>`);
+        await a.nothing(() => true, [], 'a subscription to oneself was answered');
+        await assertRoster(a, '');
+        assert.equal((await spoolRecords(yak, 'self1'))!.get(NS_ROSTER), undefined);
+        // Setting one's own JID is still refused...
+        const refused = await a.request(`<iq type='set' id='own'><query xmlns='${NS_ROSTER}'><item jid='self1@localhost' name='me'/></query></iq>`);
+        assert.equal(refused.getChild('error')?.attrs.code, '400', refused.toString());
+        // ...but such an item, once stored, can go.
+        await yak.server.xdb.set(yak.host, 'self1', {
+          [NS_ROSTER]: xml(`<query xmlns='${NS_ROSTER}'><item jid='self1@localhost' subscription='both'/></query>`),
+        });
+        const removed = await a.request(`<iq type='set' id='rmown'><query xmlns='${NS_ROSTER}'><item jid='self1@localhost' subscription='remove'/></query></iq>`);
+        assert.equal(removed.attrs.type, 'result', removed.toString());
+        await receiveAll(a, [push('self1@localhost/Work', "<item jid='self1@localhost' subscription='remove'/>")]);
+        await a.nothing(() => true, [], 'removing the own item sent more');
+        await assertRoster(a, '');
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('a request to a user that does not exist is refused, and the asker loses the ask', async () => {
+      const a = await onlineUser(yak, 'ghostask1');
+      try {
+        await a.roster();
+        a.send("<presence type='subscribe' to='nobody-here@localhost'/>");
+        await receiveAll(a, [
+          push('ghostask1@localhost/Work', "<item jid='nobody-here@localhost' subscription='none' ask='subscribe'/>"),
+          "<presence type='unsubscribed' from='nobody-here@localhost' to='ghostask1@localhost'><status>Not Found</status></presence>",
+          push('ghostask1@localhost/Work', "<item jid='nobody-here@localhost' subscription='none'/>"),
+        ]);
+        await assertRoster(a, "<item jid='nobody-here@localhost' subscription='none'/>");
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('removing an account cancels its contacts’ subscriptions: whoever registers the name next inherits none', async () => {
+      const a = await onlineUser(yak, 'gone1');
+      const b = await onlineUser(yak, 'gone2');
+      const c = await onlineUser(yak, 'gone3');
+      let heir: Client | undefined;
+      try {
+        await b.roster();
+        await c.roster();
+        await subscribeBoth(a, b);
+        // c's request to a is still pending when a goes.
+        c.send("<presence type='subscribe' to='gone1@localhost'/>");
+        await c.sync();
+        await c.clear();
+        await a.request("<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>");
+        await a.stream.whenClosed();
+        await receiveAll(b, [
+          "<presence type='unavailable' from='gone1@localhost/Work' to='gone2@localhost'/>",
+          "<presence type='unsubscribe' from='gone1@localhost' to='gone2@localhost'/>",
+          "<presence type='unsubscribed' from='gone1@localhost' to='gone2@localhost'/>",
+        ]);
+        await assertRoster(b, "<item jid='gone1@localhost' subscription='none'/>");
+        await receiveAll(c, ["<presence type='unsubscribed' from='gone1@localhost' to='gone3@localhost'/>"]);
+        await assertRoster(c, "<item jid='gone1@localhost' subscription='none'/>");
+
+        heir = await newUser(yak, 'gone1');
+        await assertRoster(heir, '');
+        await heir.presence();
+        heir.send("<presence type='probe' to='gone2@localhost'/>");
+        b.send("<presence><status>in a meeting</status></presence>");
+        await heir.nothing((e) => e.name === 'presence', [b], 'the new owner of the name saw a presence');
+      } finally {
+        await closeAll(a, b, c, heir);
       }
     });
 

@@ -276,10 +276,15 @@ describe('routing', () => {
       await bob.nothing(() => true, [], 'an error or result was answered');
     });
 
-    test('presence to an unknown user draws no error', async () => {
+    test('presence to an unknown user draws no error; a subscription request to one is refused', async () => {
       bob.send("<presence to='nobody@localhost'/>");
-      bob.send("<presence type='subscribe' to='nobody@localhost'/>");
       await bob.nothing((e) => e.name === 'presence' || e.attrs.type === 'error', [], 'presence was answered');
+      // As 1.4's js_bounce did: the asker's client shows why, its roster loses the ask (roster.test).
+      bob.send("<presence type='subscribe' to='nobody@localhost'/>");
+      assertXml(
+        await bob.next((e) => e.name === 'presence'),
+        "<presence type='unsubscribed' from='nobody@localhost' to='errbob@localhost'><status>Not Found</status></presence>",
+      );
     });
   });
 

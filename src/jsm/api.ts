@@ -56,6 +56,11 @@ export interface UserEvent {
   user: string;
 }
 
+export interface UserRemovedEvent extends UserEvent {
+  /** What the user's file held just before it was deleted (mod_roster tells the contacts). */
+  records: Map<string, Element>;
+}
+
 export interface UserCreatedEvent extends UserEvent {
   /** The registration record as stored (fields other than username/password). */
   fields: Element;
@@ -84,7 +89,7 @@ export interface PhaseHandlers {
   /** A successful login with the plaintext password (0k regenerates a spent chain). */
   'password-learned': (ev: PasswordEvent) => Promise<void> | void;
   'user-created': (ev: UserCreatedEvent) => Promise<void> | void;
-  'user-removed': (ev: UserEvent) => Promise<void> | void;
+  'user-removed': (ev: UserRemovedEvent) => Promise<void> | void;
   /** A stanza from a session, before routing (roster and presence work here). */
   'session-out': (stanza: Element, session: Session) => Promise<Outcome> | Outcome;
   /** A stanza addressed to a local host (or host/resource). */

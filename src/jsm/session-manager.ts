@@ -275,8 +275,9 @@ export class SessionManager {
     const sessions = this.sessions.of(`${user}@${host}`);
     for (const s of sessions) await this.endSession(s);
     try {
+      const records = await this.xdb.getAll(host, user);
       await this.xdb.remove(host, user);
-      await this.chains.all('user-removed', { host, user });
+      await this.chains.all('user-removed', { host, user, records });
     } finally {
       for (const s of sessions) s.transport.close('account-removed');
     }

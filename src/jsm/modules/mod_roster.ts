@@ -65,8 +65,10 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
   if (items.length !== 1) throw stanzaError('bad-request');
   const given = items[0]!;
   const contact = parseJid(given.attrs.jid ?? '');
-  if (!contact || contact.resource !== undefined || contact.bare === s.jid.bare) throw stanzaError('bad-request');
+  if (!contact || contact.resource !== undefined) throw stanzaError('bad-request');
   const jid = contact.bare;
+  // Never one's own JID, but an item for it that older versions let in can be removed.
+  if (jid === s.jid.bare && given.attrs.subscription !== 'remove') throw stanzaError('bad-request');
   if (given.attrs.subscription === 'remove') {
     await removeItem(api, s, jid);
     return iqResult(iq);
@@ -85,14 +87,25 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
 async function removeItem(api: ModuleApi, s: Session, jid: string): Promise<void> {
   const { before } = await changeItem(api.xdb, s.host, s.user, jid, () => null);
   if (!before) return;
-  const from = s.jid.bare;
-  if (hasTo(before) || before.attrs.ask === 'subscribe') {
-    await api.deliver(new Element('presence', { type: 'unsubscribe', to: jid, from }));
-  }
-  if (hasFrom(before) || before.attrs.subscribe !== undefined) {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', to: jid, from }));
-  }
+  await cancelSubscriptions(api, s.jid.bare, before);
   pushRemoval(api, s.host, s.user, jid);
+}
+
+/**
+ * Tells the contact of a removed item that every subscription and request
+ * between them is over, so that its own item changes too: 'unsubscribe'
+ * for what the owner had or asked, 'unsubscribed' for what the contact
+ * had or asked.
+ */
+async function cancelSubscriptions(api: ModuleApi, owner: string, item: Element): Promise<void> {
+  const to = item.attrs.jid;
+  if (to === undefined) return;
+  if (hasTo(item) || item.attrs.ask === 'subscribe') {
+    await api.deliver(new Element('presence', { type: 'unsubscribe', to, from: owner }));
+  }
+  if (hasFrom(item) || item.attrs.subscribe !== undefined) {
+    await api.deliver(new Element('presence', { type: 'unsubscribed', to, from: owner }));
+  }
 }
 
 /** The user sends a subscription presence: their own item changes, then it goes out. */
@@ -100,6 +113,8 @@ async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<vo
   const contact = parseJid(stanza.attrs.to!);
   if (!contact) throw stanzaError('jid-malformed');
   const jid = contact.bare;
+  // One's own presence needs no subscription (1.4 skipped these too).
+  if (jid === s.jid.bare) return;
   const type = stanza.attrs.type!;
   const { item, before } = await changeItem(api.xdb, s.host, s.user, jid, (cur, existed) => {
     const sub = subscriptionOf(cur);
@@ -117,7 +132,8 @@ async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<vo
       cur.attrs.subscription = withTo(sub, false);
       delete cur.attrs.ask;
     } else {
-      if (!existed) return null;
+      // A denied request leaves nothing behind when it was all the item held.
+      if (!existed || cur.attrs.hidden !== undefined) return null;
       cur.attrs.subscription = withFrom(sub, false);
       delete cur.attrs.subscribe;
     }
@@ -149,7 +165,16 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const user = to.user!;
   const jid = from.bare;
   const type = stanza.attrs.type!;
-  if (!(await api.xdb.exists(host, user))) return 'handled';
+  // From oneself: not a subscription (see outbound).
+  if (jid === `${user}@${host}`) return 'handled';
+  // Refused as 1.4's js_bounce refused a subscription request: an
+  // unsubscribed presence with the reason as status (the sender's client
+  // shows it, its server clears the ask), not silently dropped.
+  const refuse = async (reason: string): Promise<'handled'> => {
+    await api.deliver(new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [new Element('status', {}, [reason])]));
+    return 'handled';
+  };
+  if (!(await api.xdb.exists(host, user))) return type === 'subscribe' ? refuse('Not Found') : 'handled';
   let deliver = true;
   // Why a subscription request is refused, if it is (set inside the update).
   const refusal: { reason?: string } = {};
@@ -175,7 +200,8 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
       cur.attrs.subscription = withTo(sub, true);
       delete cur.attrs.ask;
     } else if (type === 'unsubscribe') {
-      if (!existed) return null;
+      // A withdrawn request leaves nothing behind when it was all the item held.
+      if (!existed || cur.attrs.hidden !== undefined) return null;
       cur.attrs.subscription = withFrom(sub, false);
       delete cur.attrs.subscribe;
     } else {
@@ -190,13 +216,6 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
     if (!(err instanceof UserFileFullError) || type !== 'subscribe') throw err;
     return undefined;
   });
-  // Refused as 1.4's js_bounce refused a subscription request: an
-  // unsubscribed presence with the reason as status (the sender's client
-  // shows it, its server clears the ask), not silently dropped.
-  const refuse = async (reason: string): Promise<'handled'> => {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [new Element('status', {}, [reason])]));
-    return 'handled';
-  };
   const changed = await change;
   if (!changed) return refuse("The user's storage is full");
   if (refusal.reason !== undefined) return refuse(refusal.reason);
@@ -268,5 +287,10 @@ export const modRoster: JsmModule = {
       return inbound(api, d);
     }, { stanzas: ['presence'] });
     api.on('session-available', (s) => resendPending(api, s));
+    // A removed account's contacts keep no subscription to a name the next
+    // owner would inherit (nor a request from it).
+    api.on('user-removed', async ({ host, user, records }) => {
+      for (const item of records.get(NS_ROSTER)?.getChildren('item') ?? []) await cancelSubscriptions(api, `${user}@${host}`, item);
+    });
   },
 };
