@@ -138,8 +138,36 @@ describe('mod_offline', () => {
       } finally {
         await c.close();
       }
+      // A headline for nobody is bounced like any other message.
+      sender.send("<message to='nobody-at-all@localhost' type='headline' id='h2'><body>news</body></message>");
+      assertXml(
+        await sender.next(isMessage),
+        "<message to='types2@localhost/Work' from='nobody-at-all@localhost' type='error' id='h2'><body>news</body>" +
+          "<error code='404' type='cancel'>Not Found</error></message>",
+      );
     } finally {
       await sender.close();
+    }
+  });
+
+  test('jabber:x:expire without a usable number of seconds: kept, and delivered without our bookkeeping', async () => {
+    await offlineUser(yak, 'badexp1');
+    const sender = await onlineUser(yak, 'badexp2');
+    try {
+      sender.send("<message to='badexp1@localhost' id='e1'><body>when?</body><x xmlns='jabber:x:expire' seconds='abc'/></message>");
+      await sender.sync();
+    } finally {
+      await sender.close();
+    }
+    const c = await login(yak, 'badexp1');
+    try {
+      c.send('<presence/>');
+      assertXml(
+        await c.next(isMessage),
+        `<message to='badexp1@localhost/Work' id='e1' from='badexp2@localhost/Work'><body>when?</body><x xmlns='jabber:x:expire' seconds='abc'/>${delay('badexp1')}</message>`,
+      );
+    } finally {
+      await c.close();
     }
   });
 

@@ -63,12 +63,13 @@ function stillValid(m: Element, now: number): boolean {
   const x = m.getChild('x', NS_EXPIRE);
   if (!x) return true;
   const seconds = Number(x.attrs.seconds);
+  // Our own bookkeeping, never shown to the recipient, also when seconds is not a number.
   const stored = Number(x.attrs.stored);
+  delete x.attrs.stored;
   if (!Number.isFinite(seconds) || !Number.isFinite(stored)) return true;
   const left = seconds - (now - stored);
   if (left <= 0) return false;
   x.attrs.seconds = String(left);
-  delete x.attrs.stored;
   return true;
 }
 
@@ -145,8 +146,9 @@ export const modOffline: JsmModule = {
     const limit = api.config.jsm.offlineLimit;
     api.on('offline', async (d) => {
       if (d.stanza.name !== 'message') return 'pass';
-      // Headlines are news of the moment: nobody wants them later (RFC 3921 2.1.1).
-      if (d.stanza.attrs.type === 'headline') return 'handled';
+      // Headlines are news of the moment: nobody wants them later (RFC 3921
+      // 2.1.1). One for a user that does not exist is bounced like any message.
+      if (d.stanza.attrs.type === 'headline') return (await api.xdb.exists(d.to.host, d.to.user!)) ? 'handled' : 'pass';
       if (!storable(d.stanza)) return 'pass';
       if (!(await api.xdb.exists(d.to.host, d.to.user!))) return 'pass';
       await storeOffline(api, d, limit);
