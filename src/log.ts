@@ -27,7 +27,7 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
   // us as a thread-pool trip. stderr stays asynchronous: it may be a pipe
   // whose reader is slow, and the server must not wait for it.
   const toStderr = (): ReturnType<typeof pino.destination> => pino.destination({ fd: 2, sync: false, minLength: 4096 });
-  const file = opts.file ? pino.destination({ dest: opts.file, append: true, mkdir: true, sync: true, minLength: 4096 }) : undefined;
+  const file = opts.file ? fileDestination(opts.file) : undefined;
   const dests = file ? (opts.stderr ? [file, toStderr()] : [file]) : [toStderr()];
   setInterval(() => {
     for (const dest of dests) {
@@ -53,6 +53,33 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
   const out: DestinationStream = dests.length === 1 ? dests[0]! : pino.multistream(dests.map((stream) => ({ stream, level: 'trace' as const })));
   const log = pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, out);
   return { log, reopen: () => file?.reopen() };
+}
+
+/**
+ * Lines that wait while the log file cannot be written (a full disk) are
+ * kept up to this much, then dropped until a write succeeds again: the
+ * server's memory is not the log's overflow.
+ */
+const LOG_BACKLOG_BYTES = 1024 * 1024;
+
+/**
+ * The log file, which never takes the server down: a write that fails (a
+ * full or broken disk) or a reopen that fails (SIGHUP after logrotate) is
+ * said once on stderr, and logging goes on as soon as the file can take it.
+ * (pino re-throws a destination's errors as an unhandled 'error' event.)
+ */
+function fileDestination(path: string): ReturnType<typeof pino.destination> {
+  const dest = pino.destination({ dest: path, append: true, mkdir: true, sync: true, minLength: 4096, maxLength: LOG_BACKLOG_BYTES });
+  let failing: string | undefined;
+  dest.on('error', (err: NodeJS.ErrnoException) => {
+    const code = err.code ?? err.message;
+    if (failing === code) return;
+    failing = code;
+    const waiting = err.syscall === 'write' ? '; lines wait in memory (up to 1 MiB) until it can be written' : '';
+    process.stderr.write(`jabberd: log file ${path}: ${err.message}${waiting}\n`);
+  });
+  dest.on('write', () => (failing = undefined));
+  return dest;
 }
 
 /** A logger that drops everything (unit tests, library use). */

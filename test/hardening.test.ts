@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
 import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { bundledConfigText, startDaemon } from './helpers/daemon.js';
 
 function timeIq(id: string): Element {
   return new Element('iq', { type: 'get', id, to: 'localhost' }, [new Element('query', { xmlns: 'jabber:iq:time' })]);
@@ -307,6 +308,39 @@ describe('a full disk', () => {
       await registerUser(again, 'after', 'pw');
     } finally {
       await again.stop();
+    }
+  });
+
+  test('a log file on a full disk: said once on stderr, the server serves on, the lines are written once there is room', async () => {
+    const logFile = path.join(dir, 'log', 'yak.log');
+    const filler = path.join(dir, 'log-filler');
+    const d = await startDaemon({ configText: bundledConfigText().replace('<stderr/>', `<file>${logFile}</file><stderr/>`) });
+    try {
+      const registerMany = async (prefix: string): Promise<void> => {
+        // Each registration and each closed connection is a log line: 60 of
+        // each are more than one 4 KiB write. (One connection each: karma
+        // would slow a single one down.)
+        for (let i = 0; i < 60; i++) {
+          const c = await ClientStream.connect({ port: d.port, domain: 'localhost' });
+          assert.equal((await c.request(registerIq(`${prefix}${i}`, 'pw'))).attrs.type, 'result');
+          c.socket.destroy();
+        }
+      };
+      await writeFile(filler, Buffer.alloc(1024 * 1024)).catch(() => undefined);
+      await registerMany('fulllog');
+      // The 200 ms flush has met the full disk by now, whatever the batches did.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const said = d.stderr().split('\n').filter((l) => l.startsWith(`jabberd: log file ${logFile}: ENOSPC`));
+      assert.equal(said.length, 1, `stderr:\n${d.stderr()}`);
+      await rm(filler);
+      await registerMany('roomlog');
+      assert.equal((await d.stop()).code, 0);
+      const text = await readFile(logFile, 'utf8');
+      for (const user of ['fulllog0', 'fulllog59', 'roomlog59']) assert.ok(text.includes(`"user":"${user}"`), `${user} missing from the log`);
+      assert.match(text, /"msg":"stopped"/);
+    } finally {
+      await d.dispose();
+      await rm(filler, { force: true });
     }
   });
 });

@@ -2,12 +2,15 @@
 // the others are reported as needing a restart, and a broken file changes
 // nothing. The log file is reopened under its name (logrotate).
 import assert from 'node:assert/strict';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { parseConfig } from '../src/config/load.js';
 import { applyReload } from '../src/config/reload.js';
+import { LOCK_FILE } from '../src/xdb/spool-lock.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
 import { BUNDLED_CONFIG, registerIq } from './helpers/yak.js';
 
@@ -80,6 +83,66 @@ describe('SIGHUP on the daemon', () => {
       await d.waitForLog((l) => l.msg === 'configuration not reloaded');
       assert.equal(await register('support2'), undefined, 'still serving with the last good config');
       assert.equal((await d.stop()).code, 0);
+    } finally {
+      await d.dispose();
+    }
+  });
+});
+
+/**
+ * Sends SIGHUP to a daemon that is starting: once it has taken the spool
+ * lock (the server's first step, long after its signal handlers go in) and
+ * before, or about when, it listens.
+ */
+async function hangUpWhileStarting(child: ChildProcess, spool: string): Promise<void> {
+  for (let i = 0; i < 5000; i++) {
+    if (await stat(path.join(spool, LOCK_FILE)).then(() => true, () => false)) {
+      child.kill('SIGHUP');
+      return;
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  throw new Error('the daemon never took the spool lock');
+}
+
+describe('SIGHUP at an awkward moment', () => {
+  test('while the server starts: noted, not fatal', async () => {
+    const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-hup-'));
+    let hungUp: Promise<void> | undefined;
+    const d = await startDaemon({ spool, onSpawn: (child) => (hungUp = hangUpWhileStarting(child, spool)) }).catch(async (err: unknown) => {
+      await rm(spool, { recursive: true, force: true });
+      throw err;
+    });
+    try {
+      await hungUp;
+      // Early enough, it finds nothing to reload; later, it reloads.
+      await d.waitForLog((l) => l.msg === 'SIGHUP while starting: nothing to reload yet' || l.msg === 'configuration reloaded');
+      const c = await ClientStream.connect({ port: d.port, domain: 'localhost' });
+      assert.equal((await c.request(registerIq('afterhup', 'pw'))).attrs.type, 'result');
+      c.socket.destroy();
+      assert.equal((await d.stop()).code, 0);
+    } finally {
+      await d.dispose();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
+  test('when the log file cannot be reopened: said in the old file, which goes on; the server serves on', async () => {
+    const d = await startDaemon({ configText: base.replace('<stderr/>', '<file>logs/yak.log</file><stderr/>') });
+    try {
+      // Rotated away, and a file now stands where the log folder was.
+      await rename(path.join(d.dir, 'logs'), path.join(d.dir, 'logs.1'));
+      await writeFile(path.join(d.dir, 'logs'), 'not a folder');
+      d.child.kill('SIGHUP');
+      await d.waitForLog((l) => l.msg === 'log file not reopened');
+      await d.waitForLog((l) => l.msg === 'configuration reloaded');
+      const c = await ClientStream.connect({ port: d.port, domain: 'localhost' });
+      assert.equal((await c.request(registerIq('keptlog', 'pw'))).attrs.type, 'result');
+      c.socket.destroy();
+      await d.waitForLog((l) => l.msg === 'registered' && l.user === 'keptlog');
+      assert.equal((await d.stop()).code, 0);
+      const old = await readFile(path.join(d.dir, 'logs.1', 'yak.log'), 'utf8');
+      for (const line of ['"log file not reopened"', '"keptlog"', '"msg":"stopped"']) assert.ok(old.includes(line), `${line} missing from the old file:\n${old}`);
     } finally {
       await d.dispose();
     }

@@ -60,6 +60,11 @@ async function main(): Promise<number> {
   // Handlers go in before anything listens: a signal that comes while the
   // server starts must end in the same clean stop (pidfile removed), not in
   // the default sudden death. Signal handlers do not keep the process alive.
+  // SIGHUP too (its default is death): one that comes while the server
+  // starts, a logrotate at the wrong moment, finds the file just loaded
+  // current and the log file just opened.
+  let hangup = (): void => log.info('SIGHUP while starting: nothing to reload yet');
+  process.on('SIGHUP', () => hangup());
   const signalled = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));
@@ -74,15 +79,20 @@ async function main(): Promise<number> {
     }
     throw err;
   }
-  process.on('SIGHUP', () => {
-    reopen();
+  hangup = () => {
+    try {
+      reopen();
+    } catch (err) {
+      // Lines go on to the file already open (the one logrotate moved).
+      log.error({ err: (err as Error).message, file: config.log.file }, 'log file not reopened');
+    }
     try {
       server.reload(loadConfig(opts.config, { spool: opts.spool, host: opts.host }));
     } catch (err) {
       // A broken file on disk must not take a running server down.
       log.error({ err: (err as Error).message }, 'configuration not reloaded');
     }
-  });
+  };
   const signal = await signalled;
   log.info({ signal }, 'shutting down');
   const stopped = await server.stop().then(

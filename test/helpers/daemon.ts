@@ -34,6 +34,8 @@ export interface DaemonOptions {
   args?: string[];
   /** Milliseconds to wait for the 'listening' line. */
   timeout?: number;
+  /** Called with the process as soon as it is spawned, before it listens. */
+  onSpawn?: (child: ChildProcess) => void;
 }
 
 export interface Exit {
@@ -96,6 +98,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = watchExit(child);
+  opts.onSpawn?.(child);
   let stderr = '';
   const listeners = new Set<() => void>();
   child.stderr!.setEncoding('utf8');
