@@ -196,6 +196,17 @@ describe('sessions', () => {
     assert.deepEqual(c.hosts, ['localhost', 'example.org']);
   });
 
+  test('hosts and admin JIDs are prepared as JIDs are (nameprep, nodeprep), or no client could name them', () => {
+    const c = parse({
+      host: '<host>Straße.de</host><host>ＬＯＣＡＬ</host>',
+      jsm: '<admin><write>Straße@Straße.de</write><read>ＢＯＳＳ@local</read></admin>',
+    });
+    assert.deepEqual(c.hosts, ['strasse.de', 'local']);
+    assert.deepEqual(c.jsm.admin, { read: ['strasse@strasse.de', 'boss@local'], write: ['strasse@strasse.de'] });
+    assert.throws(() => parse({ host: '<host>a\u200bb</host>' }), /invalid host name/);
+    assert.throws(() => parse({ jsm: '<admin><read>a\u200bb@localhost</read></admin>' }), /invalid JID/);
+  });
+
   test('register, welcome, admin, nounregister, sequences', () => {
     const c = parse({
       jsm: `<register notify='no' require='all'><instructions>Hi</instructions><email/></register>

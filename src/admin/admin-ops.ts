@@ -3,7 +3,7 @@
 // and, when no server is running, inside jabberctl itself.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { parseJid } from '../jid.js';
+import { nameprep, parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from '../xdb/xdb.js';
@@ -85,8 +85,8 @@ export class AdminOps {
   }
 
   async list(host: string): Promise<string[]> {
-    const h = host.trim().toLowerCase();
-    if (!this.jsm.isLocalHost(h)) throw new AdminError(`host '${host}' is not served by this configuration`);
+    const h = nameprep(host.trim());
+    if (h === undefined || !this.jsm.isLocalHost(h)) throw new AdminError(`host '${host}' is not served by this configuration`);
     const users = await this.jsm.xdb.list(h);
     const out: string[] = [];
     // A file that does not parse still holds its name (`check` says what is wrong with it).
@@ -123,7 +123,10 @@ export class AdminOps {
       let names: string[];
       try {
         names = await readdir(dir);
-      } catch {
+      } catch (err) {
+        // No folder yet: a host nobody registered on. Any other failure
+        // (a file in its place, no permission) is no clean bill of health.
+        if (errCode(err) !== 'ENOENT') report.bad.push({ file: dir, reason: `cannot list the folder: ${(err as Error).message}` });
         continue;
       }
       for (const name of names.filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {

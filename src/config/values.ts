@@ -5,6 +5,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Element } from '../xml/element.js';
+import { nameprep, nodeprep } from '../jid.js';
 import { ConfigError } from './types.js';
 
 /** The largest value any numeric option may take (a C int in 1.4). */
@@ -79,27 +80,26 @@ export function yesNo(el: Element, attr: string): boolean {
   throw new ConfigError(`${tag(el)}: ${attr} must be 'yes' or 'no', got '${v}'`);
 }
 
-// Characters that can never appear in a domain part: whitespace, controls,
-// and the JID/XML delimiters. Not full nameprep, but it refuses everything
-// that could confuse routing or the spool layout (<spool>/<host>/...).
+// Beyond what nameprep refuses, what a served host name may not hold
+// either: the JID/XML delimiters and anything that could confuse routing
+// or the spool layout (<spool>/<host>/...).
 const BAD_DOMAIN = /[\s\p{Cc}@/\\<>'"&:]/u;
 
 /**
- * Prepares a host name the way JIDs are compared: trimmed and lowercased.
- * IPv6 literals are not accepted as host names (the ':' would be ambiguous
- * in file names); 1.4 configs never used them.
+ * Prepares a host name the way JIDs are compared (nameprep). IPv6 literals
+ * are not accepted as host names (the ':' would be ambiguous in file
+ * names); 1.4 configs never used them.
  */
 export function prepareHost(raw: string, where: string): string {
-  const h = raw.trim().toLowerCase();
-  if (h === '') throw new ConfigError(`${where}: empty host name`);
-  if (Buffer.byteLength(h) > 1023 || BAD_DOMAIN.test(h) || h.startsWith('.') || h.endsWith('.') || h.includes('..')) {
+  if (raw.trim() === '') throw new ConfigError(`${where}: empty host name`);
+  // Prepared as the domain of every JID is (nameprep: `straße.de` is
+  // `strasse.de`), or a client could never name the host it serves.
+  const h = nameprep(raw.trim());
+  if (h === undefined || BAD_DOMAIN.test(h) || h.startsWith('.') || h.endsWith('.') || h.includes('..')) {
     throw new ConfigError(`${where}: invalid host name '${raw.trim()}'`);
   }
   return h;
 }
-
-// Same set SPEC section 6 refuses in usernames.
-const BAD_NODE = /[\s\p{Cc}"&'/:<>@]/u;
 
 /** A bare JID (user@host or host), prepared; a resource is dropped since admin rights are per account. */
 export function prepareBareJid(raw: string, where: string): string {
@@ -109,8 +109,9 @@ export function prepareBareJid(raw: string, where: string): string {
   const slash = s.indexOf('/');
   const bare = slash >= 0 ? s.slice(0, slash) : s;
   const at = bare.indexOf('@');
-  const node = at < 0 ? undefined : bare.slice(0, at).normalize('NFKC').toLowerCase();
-  if (node !== undefined && (node === '' || Buffer.byteLength(node) > 1023 || BAD_NODE.test(node))) throw bad();
+  // nodeprep, as for a user logging in: `straße@host` names the user `strasse`.
+  const node = at < 0 ? undefined : nodeprep(bare.slice(0, at));
+  if (node === undefined && at >= 0) throw bad();
   let domain: string;
   try {
     domain = prepareHost(bare.slice(at + 1), where);
