@@ -9,7 +9,7 @@ import { runTool, type ToolRun } from './helpers/run-tool.js';
 
 const ZEROK = fileURLToPath(new URL('../src/cli/jabber-0k.js', import.meta.url));
 
-function jabber0k(args: string[], input?: string): Promise<ToolRun> {
+function jabber0k(args: string[], input?: string | Buffer): Promise<ToolRun> {
   return runTool(ZEROK, args, { input });
 }
 
@@ -25,6 +25,20 @@ describe('jabber-0k', () => {
     const r = await jabber0k(['--password', '-', '--token', 'ABCDE', '--sequence', '400'], 'secret\n');
     assert.equal(r.stdout, '01945b9b2c3207c4cce5dc99e50605779f570077\n');
     assert.equal(r.code, 0);
+  });
+
+  test('-p - reads UTF-8 only, without a byte-order mark, and never an empty password', async () => {
+    const book = '01945b9b2c3207c4cce5dc99e50605779f570077\n';
+    assert.equal((await jabber0k(['-p', '-', '-t', 'ABCDE', '-s', '400'], '\uFEFFsecret\r\n')).stdout, book);
+    const latin1 = await jabber0k(['-p', '-', '-t', 'ABCDE', '-s', '400'], Buffer.from([0xff, 0x73, 0x0a]));
+    assert.equal(latin1.code, 2);
+    assert.equal(latin1.stdout, '');
+    assert.match(latin1.stderr, /^jabber-0k: standard input is not UTF-8 text$/m);
+    for (const [args, input] of [[['-p', '-'], ''], [['-p', ''], undefined]] as const) {
+      const empty = await jabber0k([...args, '-t', 'ABCDE', '-s', '400'], input);
+      assert.equal(empty.code, 2);
+      assert.match(empty.stderr, /^jabber-0k: the password must not be empty$/m);
+    }
   });
 
   test('a missing option is a usage error (exit 2)', async () => {

@@ -20,7 +20,7 @@ interface Run {
   stderr: string;
 }
 
-function jabberctl(spool: string, args: string[], input?: string): Promise<Run> {
+function jabberctl(spool: string, args: string[], input?: string | Buffer): Promise<Run> {
   return new Promise((resolve) => {
     const child = execFile(
       process.execPath,
@@ -102,6 +102,22 @@ describe('jabberctl without a running server', () => {
       assert.equal(r.code, 1, `${user}: ${r.stderr}`);
       assert.match(r.stderr, why);
       assert.equal((await jabberctl(spool, ['show', `${user}@localhost`])).code, 1, `${user} was created`);
+      // The same bytes through a pipe: the same refusal, never a U+FFFD stored instead.
+      const piped = await jabberctl(spool, ['adduser', `${user}@localhost`], bytes);
+      assert.equal(piped.code, 1, `${user} (piped): ${piped.stderr}`);
+      assert.match(piped.stderr, user === 'latin1' ? /standard input is not UTF-8 text/ : why);
+      assert.equal((await jabberctl(spool, ['show', `${user}@localhost`])).code, 1, `${user} was created from a pipe`);
+    }
+  });
+
+  test('a byte-order mark before the password is not part of it, from a file or a pipe', async () => {
+    const file = path.join(dir, 'pw-bom');
+    await writeFile(file, '\uFEFFspinach\r\nsecond line\n');
+    assert.equal((await jabberctl(spool, ['adduser', 'bomfile@localhost', '--password-file', file])).code, 0);
+    assert.equal((await jabberctl(spool, ['adduser', 'bompipe@localhost'], '\uFEFFspinach\n')).code, 0);
+    for (const user of ['bomfile', 'bompipe']) {
+      const text = await readFile(path.join(spool, 'localhost', `${user}.xml`), 'utf8');
+      assert.match(text, /<password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>spinach<\/password>/, `${user}: ${text}`);
     }
   });
 
@@ -148,6 +164,19 @@ describe('jabberctl without a running server', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^torn$/m, 'a user whose file does not parse still holds the name');
     await rm(path.join(spool, 'localhost', 'torn.xml'));
+  });
+
+  test('check reports a host folder it cannot list, never a clean spool', async () => {
+    const other = await mkdtemp(path.join(os.tmpdir(), 'yak-ctl-'));
+    try {
+      await writeFile(path.join(other, 'localhost'), 'a file where the host folder belongs');
+      const r = await jabberctl(other, ['check']);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stdout, /^BAD .*localhost: cannot list the folder: ENOTDIR/m);
+      assert.match(r.stdout, /0 files checked, 1 bad$/m);
+    } finally {
+      await rm(other, { recursive: true, force: true });
+    }
   });
 
   test('after a crash it replays the journal first: the torn file is whole again and the journal gone', async () => {

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { zerokHash } from '../util/hash.js';
+import { firstLineOf, NotUtf8Error } from './read-secret.js';
 
 const USAGE_EXIT = 2;
 
@@ -38,7 +39,16 @@ function main(argv: string[]): number {
   const token = opts.token.trim();
   if (token === '') return fail('token must not be empty');
   let password = opts.password;
-  if (password === '-') password = (readFileSync(0, 'utf8').split(/\r?\n/)[0] ?? '');
+  if (password === '-') {
+    try {
+      password = firstLineOf(readFileSync(0), 'standard input');
+    } catch (err) {
+      if (err instanceof NotUtf8Error) return fail(err.message);
+      throw err;
+    }
+  }
+  // No account has one (registration refuses it); a hash of it is a mistake.
+  if (password === '') return fail('the password must not be empty');
   process.stdout.write(zerokHash(password, token, sequence) + '\n');
   return 0;
 }

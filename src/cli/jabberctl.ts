@@ -17,7 +17,7 @@ import { MODULES } from '../jsm/modules/index.js';
 import { silentLogger } from '../log.js';
 import { SpoolStore } from '../xdb/spool-store.js';
 import { lockSpool } from '../xdb/spool-lock.js';
-import { readSecret } from './read-secret.js';
+import { firstLineOf, NotUtf8Error, readSecret } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
 
 class UsageError extends Error {}
@@ -81,19 +81,18 @@ async function run(config: YakConfig, req: ControlRequest): Promise<unknown> {
 
 async function password(opts: { passwordFile?: string }): Promise<string> {
   let secret: string;
-  if (opts.passwordFile) {
-    const bytes = await readFile(opts.passwordFile).catch((err: Error) => {
-      throw new UsageError(`cannot read ${opts.passwordFile}: ${err.message}`);
-    });
-    let text: string;
-    try {
-      text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-    } catch {
-      throw new AdminError(`${opts.passwordFile} is not UTF-8 text`);
+  try {
+    if (opts.passwordFile) {
+      const bytes = await readFile(opts.passwordFile).catch((err: Error) => {
+        throw new UsageError(`cannot read ${opts.passwordFile}: ${err.message}`);
+      });
+      secret = firstLineOf(bytes, opts.passwordFile);
+    } else {
+      secret = await readSecret('Password: ');
     }
-    secret = text.split(/\r?\n/)[0] ?? '';
-  } else {
-    secret = await readSecret('Password: ');
+  } catch (err) {
+    if (err instanceof NotUtf8Error) throw new AdminError(err.message);
+    throw err;
   }
   // Checked here too: a password too big for the control socket would only show as a dropped connection.
   checkPassword(secret);

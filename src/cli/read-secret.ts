@@ -1,23 +1,81 @@
-// Reads a password without echo from a terminal, or one line from a pipe.
-import { createInterface } from 'node:readline';
+// Reads a password without echo from a terminal, or the first line of a
+// pipe or file: the same text whichever way it comes.
+
+/** The password's bytes are not UTF-8 (the README: a password must be). */
+export class NotUtf8Error extends Error {}
+
+/**
+ * The first line of what a password file or pipe holds, without its line
+ * end: UTF-8 only (a stray byte is refused, not turned into U+FFFD), and a
+ * byte-order mark, which editors put first, is not part of the password.
+ */
+export function firstLineOf(bytes: Uint8Array, source: string): string {
+  let text: string;
+  try {
+    // fatal: refuse bad bytes; the default ignoreBOM: false drops a leading BOM.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new NotUtf8Error(`${source} is not UTF-8 text`);
+  }
+  return text.split(/\r?\n/)[0] ?? '';
+}
+
+export interface Typed {
+  secret: string;
+  /** Enter or ^D ended the line; ^C interrupted it. */
+  end?: 'enter' | 'interrupt';
+}
+
+/**
+ * What typing `keys` at the prompt does to `secret`. Backspace and DEL take
+ * away the last character, a whole one: an emoji is two UTF-16 units.
+ */
+export function typed(secret: string, keys: string): Typed {
+  for (const ch of keys) {
+    if (ch === '\r' || ch === '\n' || ch === '\u0004') return { secret, end: 'enter' };
+    if (ch === '\u0003') return { secret, end: 'interrupt' };
+    if (ch === '\u007f' || ch === '\b') secret = secret.slice(0, secret.length - lastCharLength(secret));
+    else secret += ch;
+  }
+  return { secret };
+}
+
+function lastCharLength(s: string): number {
+  if (s.length < 2) return s.length;
+  const low = s.charCodeAt(s.length - 1);
+  const high = s.charCodeAt(s.length - 2);
+  return low >= 0xdc00 && low <= 0xdfff && high >= 0xd800 && high <= 0xdbff ? 2 : 1;
+}
+
+/** The first line of a pipe, read only as far as its end (the writer may not close it). */
+function firstLineOfPipe(input: NodeJS.ReadStream): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const finish = (): void => {
+      input.off('data', onData);
+      input.off('end', finish);
+      input.pause();
+      const bytes = Buffer.concat(chunks);
+      const eol = bytes.indexOf(0x0a);
+      try {
+        resolve(firstLineOf(eol < 0 ? bytes : bytes.subarray(0, eol), 'standard input'));
+      } catch (err) {
+        reject(err);
+      }
+    };
+    const onData = (chunk: Buffer): void => {
+      chunks.push(chunk);
+      if (chunk.includes(0x0a)) finish();
+    };
+    input.on('data', onData);
+    input.once('end', finish);
+  });
+}
 
 export function readSecret(prompt: string): Promise<string> {
   const input = process.stdin;
-  if (!input.isTTY) {
-    // A pipe (`echo pw | jabberctl adduser ...`): the first line.
-    return new Promise((resolve) => {
-      const rl = createInterface({ input });
-      let done = false;
-      rl.once('line', (line) => {
-        done = true;
-        rl.close();
-        resolve(line);
-      });
-      rl.once('close', () => {
-        if (!done) resolve('');
-      });
-    });
-  }
+  // A pipe (`echo pw | jabberctl adduser ...`): the first line.
+  if (!input.isTTY) return firstLineOfPipe(input);
   return new Promise((resolve) => {
     // Echo off before the prompt shows: a key typed the moment it appears
     // must not reach the screen.
@@ -27,22 +85,15 @@ export function readSecret(prompt: string): Promise<string> {
     input.setEncoding('utf8');
     let secret = '';
     const onData = (chunk: string): void => {
-      for (const ch of chunk) {
-        if (ch === '\r' || ch === '\n' || ch === '\u0004') {
-          input.setRawMode(false);
-          input.pause();
-          input.off('data', onData);
-          process.stderr.write('\n');
-          return resolve(secret);
-        }
-        if (ch === '\u0003') {
-          input.setRawMode(false);
-          process.stderr.write('\n');
-          process.exit(130);
-        }
-        if (ch === '\u007f' || ch === '\b') secret = secret.slice(0, -1);
-        else secret += ch;
-      }
+      const now = typed(secret, chunk);
+      secret = now.secret;
+      if (now.end === undefined) return;
+      input.setRawMode(false);
+      process.stderr.write('\n');
+      if (now.end === 'interrupt') process.exit(130);
+      input.pause();
+      input.off('data', onData);
+      resolve(secret);
     };
     input.on('data', onData);
   });

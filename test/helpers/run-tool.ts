@@ -13,7 +13,7 @@ export function toolPath(name: string): string {
   return fileURLToPath(new URL(`../../src/cli/${name}.js`, import.meta.url));
 }
 
-export function runTool(script: string, args: string[], opts: { input?: string; timeout?: number } = {}): Promise<ToolRun> {
+export function runTool(script: string, args: string[], opts: { input?: string | Buffer; timeout?: number } = {}): Promise<ToolRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [script, ...args], { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeout ?? 30_000 });
     let stdout = '';
