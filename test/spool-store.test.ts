@@ -214,6 +214,15 @@ test("a 1.4 file under the user's own name is read, written and listed in place;
   assert.deepEqual((await readdir(folder)).filter((f) => f.endsWith('.xml')).sort(), ['joe!x.xml', 'joe%21x.xml', 'jos\u00e9.xml']);
 });
 
+test('list() names only files a user could have: not those that decode to a name nodeprep would change or refuse', async (t) => {
+  const { root, open } = await scratch(t);
+  const folder = join(root, 'localhost');
+  await mkdir(folder);
+  const doc = "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>";
+  for (const f of ['dj', 'jos%C3%A9', 'x%41', 'x%2F', 'x%20y', 'x%40y', 'x%1B%5B31mred']) await writeFile(join(folder, `${f}.xml`), doc);
+  assert.deepEqual(await open().list('localhost'), ['dj', 'jos\u00e9']);
+});
+
 test('tab, line feed and carriage return come back as they were stored, in attributes and in text', async (t) => {
   const { root, open } = await scratch(t);
   const odd = 'a\nb\tc\rd\r\ne';

@@ -161,7 +161,7 @@ program
   .description('list the users of HOST, one per line')
   .action(async (host: string) => {
     const users = (await run(configOf(), { cmd: 'list', args: [host] })) as string[];
-    if (users.length) process.stdout.write(users.join('\n') + '\n');
+    if (users.length) process.stdout.write(users.map(printable).join('\n') + '\n');
   });
 
 program

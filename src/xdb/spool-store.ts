@@ -11,6 +11,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { nodeprep } from '../jid.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
@@ -346,7 +347,9 @@ export class SpoolStore implements Xdb {
     for (const name of names) {
       const user =
         userFromFileName(name) ?? (isLongUserFileName(name) ? this.longFileUser(dir, name) : userFromLegacyFileName(name));
-      if (user !== undefined) users.add(user);
+      // Only names a user could have: `x%41.xml` decodes to `xA`, which
+      // nodeprep would make `xa`; `x%2F.xml` to `x/`, which it refuses.
+      if (user !== undefined && nodeprep(user) === user) users.add(user);
     }
     return [...users].sort();
   }
