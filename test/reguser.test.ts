@@ -192,6 +192,12 @@ describe('reguser, the book transcript (example 7-5)', () => {
     assert.equal(await canLogIn(yak, 'w', ''), false);
   });
 
+  test('a control character in a value is a usage error, and nothing is sent', async () => {
+    const r = await reguser([server, '--domain', 'yak', 'username=ctl', 'password=x\u0001y']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /password holds a character XML does not allow/);
+  });
+
   test('an unknown Jabber host is reported with the stream error', async () => {
     const r = await reguser([server, '--domain', 'elsewhere.example']);
     assert.equal(r.code, 2);
@@ -235,10 +241,20 @@ describe('reguser, usage and unreachable servers', () => {
   });
 
   test('a bad port is a usage error', async () => {
-    const r = await reguser(['127.0.0.1:99999']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /"127\.0\.0\.1:99999" is not host\[:port\]/);
+    for (const target of ['127.0.0.1:99999', 'localhost:abc', 'host:port']) {
+      const r = await reguser([target]);
+      assert.equal(r.code, 2, target);
+      assert.ok(r.stderr.includes(`"${target}" is not host[:port]`), r.stderr);
+    }
   });
+
+  test('a --timeout beyond what a timer can wait is a usage error', async () => {
+    const r = await reguser(['127.0.0.1', '--timeout', '1e9']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--timeout must be at most 2147483 seconds/);
+    assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
+  });
+
 
   test('the Jabber host defaults to the host given (reguser localhost:PORT)', async () => {
     const yak = await startYak();
@@ -342,6 +358,9 @@ describe('reguser --file', () => {
         'taken,two,Someone,',
         'csv3,three',
         'csv4,"say ""hi""",,csv4@yak',
+        // A control character would end the stream, and the batch with it.
+        'csv6,a\u0001b,,',
+        'csv7,seven,,',
         '',
       ].join('\r\n'),
     );
@@ -351,7 +370,9 @@ describe('reguser --file', () => {
       '[Attempt] (taken) Error: 409 (Username Not Available)',
       '[Skipped] (line 4) 2 values for 4 columns',
       '[Attempt] (csv4) Successful registration',
-      '[Summary] 2 registered, 1 failed, 1 skipped',
+      '[Skipped] (line 6) password holds a character XML does not allow (a control character)',
+      '[Attempt] (csv7) Successful registration',
+      '[Summary] 3 registered, 1 failed, 2 skipped',
       '',
     ]);
     assert.equal(r.code, 1);

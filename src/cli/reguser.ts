@@ -69,7 +69,9 @@ header line naming the fields (username,password,name,email).`,
 /** The target, or undefined when `server` is not host[:port]. */
 function parseTarget(server: string, tls: boolean): Target | undefined {
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(server) ?? /^([^:]+)(?::(\d+))?$/.exec(server);
-  // An IPv6 address without brackets has several colons and no port.
+  // An IPv6 address without brackets has several colons and no port; one
+  // colon and no number after it (`host:port`, `localhost:abc`) is a typo.
+  if (!m && (server.match(/:/g)?.length ?? 0) < 2) return undefined;
   const host = m ? m[1]! : server;
   const portText = m?.[2];
   const port = portText === undefined ? (tls ? 5223 : 5222) : Number(portText);
@@ -244,6 +246,7 @@ async function main(argv: string[]): Promise<number> {
   if (server === undefined) return usage('no server given');
   const seconds = Number(opts.timeout);
   if (!(seconds > 0)) return usage(`--timeout must be a positive number of seconds, not "${opts.timeout}"`);
+  if (seconds * 1000 > NO_REQUEST_TIMEOUT) return usage(`--timeout must be at most ${Math.floor(NO_REQUEST_TIMEOUT / 1000)} seconds`);
   const timeout = seconds * 1000;
   const target = parseTarget(server, !!opts.tls);
   if (!target) return usage(`"${server}" is not host[:port]`);

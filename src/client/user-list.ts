@@ -10,6 +10,7 @@
 // field=value line always has an '=', a CSV header (field names) never does.
 // A line that cannot be used becomes a BrokenLine with its number and the
 // reason; it never stops the rest of the list.
+import { hasNonXmlChar } from '../xml/chars.js';
 
 /** An account to create: field name/value pairs in the order given. */
 export interface UserRecord {
@@ -103,9 +104,12 @@ export function parseFieldPairs(words: readonly string[]): [string, string][] {
 
 function checkFields(pairs: readonly (readonly [string, string])[]): void {
   const seen = new Set<string>();
-  for (const [name] of pairs) {
+  for (const [name, value] of pairs) {
     if (!FIELD_NAME.test(name)) throw new FieldError(`"${name}" is not a field name`);
     if (seen.has(name)) throw new FieldError(`${name} given twice`);
+    // Sent as it is, such a value would end the stream (Invalid XML), and
+    // with it the registrations of every line after this one.
+    if (hasNonXmlChar(value)) throw new FieldError(`${name} holds a character XML does not allow (a control character)`);
     seen.add(name);
   }
   for (const name of REQUIRED) {
