@@ -4,13 +4,14 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
-import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { runTool, toolPath } from './helpers/run-tool.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
 
 function timeIq(id: string): Element {
@@ -308,6 +309,30 @@ describe('a full disk', () => {
       await registerUser(again, 'after', 'pw');
     } finally {
       await again.stop();
+    }
+  });
+
+  test('jabberctl on a full disk: a change the journal took is reported done, with a word about the file', async () => {
+    const spool = path.join(dir, 'ctl-spool');
+    const filler = path.join(dir, 'ctl-filler');
+    const jabberctl = (args: string[]) => runTool(toolPath('jabberctl'), ['-c', BUNDLED_CONFIG, '-s', spool, ...args], { input: 'pw\n' });
+    try {
+      assert.equal((await jabberctl(['adduser', 'ctl1@localhost'])).code, 0);
+      // Room for one page: the journal's entry, not the user's new file.
+      const { bavail, bsize } = await statfs(dir);
+      await writeFile(filler, Buffer.alloc(Math.max(0, bavail * bsize - bsize)));
+      const r = await jabberctl(['adduser', 'ctl2@localhost']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'added ctl2@localhost\n');
+      assert.match(r.stderr, /^jabberctl: spool files not all written \(ENOSPC.*the journal keeps the changes and the next start replays them$/m);
+      await rm(filler);
+      // The next run replays the journal: the account is whole.
+      const shown = await jabberctl(['show', 'ctl2@localhost']);
+      assert.equal(shown.code, 0, shown.stderr);
+      assert.equal(shown.stderr, '');
+    } finally {
+      await rm(filler, { force: true });
+      await rm(spool, { recursive: true, force: true });
     }
   });
 

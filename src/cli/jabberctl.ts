@@ -63,7 +63,11 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
     const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes });
     const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
     const reply = await runControl(ops, req);
-    await xdb.close();
+    // A change the journal took is durable even when its file cannot be
+    // written yet (a full disk): done, and said, not reported as failed.
+    await xdb.close().catch((err: unknown) => {
+      process.stderr.write(`jabberctl: spool files not all written (${(err as Error).message}); the journal keeps the changes and the next start replays them\n`);
+    });
     return reply;
   } finally {
     await lock.release();
