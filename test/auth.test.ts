@@ -11,6 +11,7 @@ import type { ClientStream } from '../src/client/client-stream.js';
 import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
+import { methodOf } from '../src/jsm/auth.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { captureLog } from './helpers/log-capture.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -357,4 +358,12 @@ test('without -D no stanza is traced', async () => {
   } finally {
     await yak.stop();
   }
+});
+
+test('the log names every credential a login sent: the module that decided depends on the <load> order', () => {
+  const query = (inner: string): Element => parseXml(`<query xmlns='jabber:iq:auth'><username>u</username>${inner}</query>`);
+  assert.equal(methodOf(query('<password>p</password>')), 'plain');
+  assert.equal(methodOf(query('<digest>d</digest><password>p</password>')), 'plain+digest');
+  assert.equal(methodOf(query('<hash>h</hash>')), '0k');
+  assert.equal(methodOf(query('<resource>r</resource>')), 'none');
 });

@@ -43,13 +43,21 @@ export async function authGet(
   return reply;
 }
 
-/** Which credential element the client used, for the log line. */
+/**
+ * Which credential elements the client sent, for the log line: one method,
+ * or several joined by '+' (which of them decided depends on the <load>
+ * order, so naming just one could name the wrong one).
+ */
 export function methodOf(query: Element): string {
-  if (query.getChild('digest')) return 'digest';
-  if (query.getChild('hash')) return '0k';
-  if (query.getChild('password')) return 'plain';
-  return 'none';
+  const given = CREDENTIALS.filter(([element]) => query.getChild(element)).map(([, method]) => method);
+  return given.length === 0 ? 'none' : given.join('+');
 }
+
+const CREDENTIALS: [element: string, method: string][] = [
+  ['password', 'plain'],
+  ['digest', 'digest'],
+  ['hash', '0k'],
+];
 
 /**
  * The set: returns the prepared user and resource when a module accepted the
