@@ -309,6 +309,12 @@ describe('jabberd:include', () => {
     assert.ok(loadConfig(main).ignored.includes('<o0>'));
   });
 
+  test('a device is refused, not read forever', () => {
+    const main = write('device.xml', minimal({ extra: '<jabberd:include>/dev/zero</jabberd:include>' }));
+    refuses(() => loadConfig(main), '<jabberd:include>/dev/zero</jabberd:include>', 'a device, not a file');
+    refuses(() => loadConfig('/dev/zero'), '/dev/zero', 'a device, not a file');
+  });
+
   test('a missing or malformed included file names the include', () => {
     const main = write('missing.xml', minimal({ extra: '<jabberd:include>nope.xml</jabberd:include>' }));
     refuses(() => loadConfig(main), '<jabberd:include>nope.xml</jabberd:include>', 'cannot read');

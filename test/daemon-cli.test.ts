@@ -152,6 +152,21 @@ describe('jabberd starts', { timeout: 25_000 }, () => {
     assert.doesNotMatch(run.stderr, /"listening"/);
   });
 
+  test('--check names a module in <load> that Yak does not provide (a typo would otherwise show only in the log)', async () => {
+    const file = await configFile('check-unknown.xml', bundledConfigText().replace('<mod_echo>', '<mod_rostr>./jsm/jsm.so</mod_rostr><mod_echo>'));
+    const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);
+    assert.deepEqual([run.code, run.signal], [0, null], run.stderr);
+    assert.match(run.stdout, /^unknown:\s+mod_rostr \(named in <load>, not provided by Yak: ignored\)$/m);
+    assert.doesNotMatch(/^modules:.*$/m.exec(run.stdout)?.[0] ?? '', /mod_rostr/);
+  });
+
+  test('a log file that cannot be opened stops the start with one line naming it', async () => {
+    const file = await configFile('log-folder.xml', bundledConfigText().replace('<stderr/>', `<file>${dir}</file>`));
+    const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]);
+    assert.deepEqual([run.code, run.signal], [1, null], run.stderr);
+    assert.equal(run.stderr.trim(), `jabberd: <log><file>${dir}</file>: cannot open: EISDIR: illegal operation on a directory, open '${dir}'`);
+  });
+
   test('--check reads the TLS key of each <ssl> listener, as a start would, and names a bad one', async () => {
     const notAKey = path.join(dir, 'not-a-key.pem');
     await writeFile(notAKey, 'just text\n');

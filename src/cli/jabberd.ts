@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
 import { createLogger } from '../log.js';
+import { MODULES } from '../jsm/modules/index.js';
 import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
@@ -27,10 +28,16 @@ function describe(config: YakConfig): string {
     `listen:   ${config.c2s.listen.map(where).join(', ')}`,
     ...(config.c2s.ssl.length ? [`tls:      ${config.c2s.ssl.map(where).join(', ')}`] : []),
     `spool:    ${config.spool}`,
-    `modules:  ${config.jsm.modules.join(' ')}`,
+    `modules:  ${config.jsm.modules.filter((m) => MODULES.has(m)).join(' ')}`,
+    // A typo in <load> would otherwise show only in the running server's log.
+    ...unknownModules(config).map((m) => `unknown:  ${m} (named in <load>, not provided by Yak: ignored)`),
     `register: ${config.jsm.register ? 'on' : 'off'}`,
     ...(config.ignored.length ? [`ignored:  ${config.ignored.join('; ')}`] : []),
   ].join('\n');
+}
+
+function unknownModules(config: YakConfig): string[] {
+  return config.jsm.modules.filter((m) => !MODULES.has(m));
 }
 
 async function main(): Promise<number> {
@@ -56,7 +63,15 @@ async function main(): Promise<number> {
     process.stdout.write(describe(config) + '\n');
     return 0;
   }
-  const { log, reopen } = createLogger({ debug: opts.debug, file: config.log.file, stderr: config.log.stderr });
+  let logging: ReturnType<typeof createLogger>;
+  try {
+    logging = createLogger({ debug: opts.debug, file: config.log.file, stderr: config.log.stderr });
+  } catch (err) {
+    // A folder, or a place the daemon may not write: one line, no stack.
+    process.stderr.write(`jabberd: <log><file>${config.log.file ?? ''}</file>: cannot open: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const { log, reopen } = logging;
   // Handlers go in before anything listens: a signal that comes while the
   // server starts must end in the same clean stop (pidfile removed), not in
   // the default sudden death. Signal handlers do not keep the process alive.

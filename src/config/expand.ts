@@ -2,7 +2,7 @@
 // anything is read: <jabberd:cmdline flag='X'>default</jabberd:cmdline> and
 // <jabberd:include>file.xml</jabberd:include>. Doing it first means every
 // reader sees plain text and plain elements wherever the admin used them.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Element, Node } from '../xml/element.js';
 import { parseXml } from '../xml/parse.js';
@@ -37,8 +37,13 @@ export function parseConfigText(text: string, file: string): Element {
 
 export function readConfigFile(file: string, where = 'config file'): string {
   try {
+    // A device never ends (/dev/zero, /dev/urandom): reading one would hang.
+    // A pipe does end (jabberd -c <(make-config)), so only devices are refused.
+    const st = statSync(file);
+    if (st.isCharacterDevice() || st.isBlockDevice()) throw new ConfigError(`${where} ${file}: a device, not a file`);
     return readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
     throw new ConfigError(`${where} ${file}: cannot read (${code})`);
   }
