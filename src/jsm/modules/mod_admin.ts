@@ -1,12 +1,18 @@
 // jabber:iq:admin <who/> lists the online sessions for <admin> JIDs, and a
 // message to the bare host is forwarded to every admin (1.4 behaviour).
 import { Element } from '../../xml/element.js';
-import type { JsmModule } from '../api.js';
+import type { JsmModule, ModuleApi } from '../api.js';
+import { parseJid } from '../../jid.js';
 import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { allAdmins, canRead } from './admins.js';
 
 const NS_ADMIN = 'jabber:iq:admin';
+
+async function adminExists(api: ModuleApi, admin: string): Promise<boolean> {
+  const jid = parseJid(admin);
+  return jid?.user !== undefined && api.isLocalHost(jid.host) && api.xdb.exists(jid.host, jid.user);
+}
 
 export const modAdmin: JsmModule = {
   name: 'mod_admin',
@@ -15,7 +21,10 @@ export const modAdmin: JsmModule = {
       if (to.resource !== undefined) return 'pass';
       if (stanza.name === 'message') {
         if (stanza.attrs.type === 'error') return 'handled';
-        const admins = allAdmins(api);
+        // Only admins with an account: the bounce of one without would tell
+        // the sender who the admins are.
+        const admins = [];
+        for (const admin of allAdmins(api)) if (await adminExists(api, admin)) admins.push(admin);
         if (admins.length === 0) return 'pass';
         for (const admin of admins) {
           await api.deliver(new Element('message', { ...stanza.attrs, to: admin, from: from.toString() }, stanza.children));
