@@ -1,6 +1,6 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -353,6 +353,22 @@ test('a file that cannot be written: the journal keeps the change until it can',
   await store.flush();
   assert.match(await readFile(file, 'utf8'), />new</);
   assert.deepEqual(await readdir(root), ['localhost']);
+});
+
+test('a user file that is a symbolic link is never written through', async (t) => {
+  const { root, open } = await scratch(t);
+  // Somewhere else entirely, which happens to parse as a user file.
+  const outside = join(root, 'outside.xml');
+  const theirs = "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>theirs</password></xdb>";
+  await writeFile(outside, theirs);
+  await mkdir(join(root, 'localhost'));
+  const file = join(root, 'localhost', 'evil.xml');
+  await symlink(outside, file);
+  const store = open();
+  await store.set('localhost', 'evil', { [NS_AUTH]: pw('new') });
+  await assert.rejects(store.flush(), { code: 'ELOOP' });
+  assert.equal(await readFile(outside, 'utf8'), theirs);
+  assert.ok((await readdir(root)).includes('.yak-journal.1'), 'the journal keeps the change');
 });
 
 test('an unparsable spool file rejects with its name and is never overwritten', async (t) => {

@@ -155,7 +155,10 @@ function writeAllSync(fd: number, buf: Buffer, position: number | null): void {
  * when the file shrinks.
  */
 function writeInPlace(path: string, data: string, size?: number): number {
-  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT, 0o600);
+  // Never through a symbolic link: a user file that is one (planted in the
+  // spool, or on shared storage) would have us write wherever it points.
+  // The write fails (ELOOP) and the journal keeps the change.
+  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   try {
     const buf = Buffer.from(data, 'utf8');
     const before = size ?? fstatSync(fd).size;
