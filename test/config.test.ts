@@ -254,6 +254,31 @@ describe('jabberd:cmdline', () => {
   });
 });
 
+describe('file encodings', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'yak-encoding-'));
+  after(() => rmSync(dir, { recursive: true, force: true }));
+  const welcome = "<welcome><subject>Ol\u00e1 Jos\u00e9</subject><body>x</body></welcome>";
+  const write = (name: string, bytes: Buffer): string => {
+    const f = join(dir, name);
+    writeFileSync(f, bytes);
+    return f;
+  };
+
+  test("ISO-8859-1, when the XML declaration says so, as 1.4's expat read it", () => {
+    const text = minimal({ jsm: welcome }).replace("<?xml version='1.0'?>", "<?xml version='1.0' encoding='ISO-8859-1'?>");
+    assert.equal(loadConfig(write('latin1.xml', Buffer.from(text, 'latin1'))).jsm.welcome?.subject, 'Ol\u00e1 Jos\u00e9');
+  });
+
+  test('UTF-8 otherwise, a byte-order mark allowed; other bytes are refused, not turned into U+FFFD', () => {
+    const text = minimal({ jsm: welcome });
+    assert.equal(loadConfig(write('bom.xml', Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)]))).jsm.welcome?.subject, 'Ol\u00e1 Jos\u00e9');
+    refuses(() => loadConfig(write('undeclared.xml', Buffer.from(text, 'latin1'))), 'undeclared.xml', 'not UTF-8 text');
+    refuses(() => loadConfig(write('utf16.xml', Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]))), 'UTF-16 is not supported');
+    const koi = text.replace("<?xml version='1.0'?>", '<?xml version="1.0" encoding="KOI8-R"?>');
+    refuses(() => loadConfig(write('koi8.xml', Buffer.from(koi))), "encoding 'koi8-r' is not supported");
+  });
+});
+
 describe('jabberd:include', () => {
   const dir = mkdtempSync(join(tmpdir(), 'yak-include-'));
   after(() => rmSync(dir, { recursive: true, force: true }));

@@ -35,13 +35,43 @@ export function parseConfigText(text: string, file: string): Element {
   }
 }
 
+/** The encoding an XML declaration names, lowercased; undefined without one. */
+const DECLARED_ENCODING = /^(?:\xEF\xBB\xBF)?<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;
+
+/**
+ * A config file's text: UTF-8, unless its XML declaration names ISO-8859-1
+ * or US-ASCII, which 1.4's expat read too (a jabber.xml of that era may
+ * hold Latin-1 names in its vCard or welcome text). Bytes that are not what
+ * the file says it holds are refused, never turned into U+FFFD.
+ */
+function decodeConfig(bytes: Buffer, what: string): string {
+  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
+    throw new ConfigError(`${what}: UTF-16 is not supported; save it as UTF-8`);
+  }
+  const declared = DECLARED_ENCODING.exec(bytes.subarray(0, 256).toString('latin1'))?.[1]?.toLowerCase();
+  if (declared === 'iso-8859-1' || declared === 'latin1') return bytes.toString('latin1');
+  if (declared === 'us-ascii' || declared === 'ascii') {
+    if (bytes.some((b) => b > 0x7f)) throw new ConfigError(`${what}: not US-ASCII, as its XML declaration says`);
+    return bytes.toString('latin1');
+  }
+  if (declared !== undefined && declared !== 'utf-8' && declared !== 'utf8') {
+    throw new ConfigError(`${what}: encoding '${declared}' is not supported (UTF-8 or ISO-8859-1)`);
+  }
+  try {
+    // fatal: refuse bad bytes; a leading byte-order mark is dropped.
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new ConfigError(`${what}: not UTF-8 text (an XML declaration with encoding='ISO-8859-1' reads Latin-1)`);
+  }
+}
+
 export function readConfigFile(file: string, where = 'config file'): string {
   try {
     // A device never ends (/dev/zero, /dev/urandom): reading one would hang.
     // A pipe does end (jabberd -c <(make-config)), so only devices are refused.
     const st = statSync(file);
     if (st.isCharacterDevice() || st.isBlockDevice()) throw new ConfigError(`${where} ${file}: a device, not a file`);
-    return readFileSync(file, 'utf8');
+    return decodeConfig(readFileSync(file), `${where} ${file}`);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
