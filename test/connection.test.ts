@@ -37,7 +37,7 @@ async function pair(outputBytes = 1 << 20, onOverflow?: () => void): Promise<{ c
     return write(chunk);
   }) as typeof socket.write;
   const conn = new Connection(socket, { karma: undefined, outputBytes, onOverflow });
-  conn.attach({ text: () => {}, badEncoding: () => {}, closed: () => {} });
+  conn.attach({ text: () => {}, badEncoding: () => {}, ended: () => {}, closed: () => {} });
   return { conn, writes, client, received: () => text };
 }
 

@@ -170,6 +170,23 @@ describe('stream errors', () => {
     test(`${name}: ${condition}`, () => refused(bytes, text, condition));
   }
 
+  test('a client that half-closes after its requests (`... | nc`) still gets the replies, then </stream:stream>', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(
+        H +
+          "<iq type='set' id='hc1'><query xmlns='jabber:iq:register'><username>halfclose</username><password>pw</password></query></iq>" +
+          "<iq type='get' id='hc2'><query xmlns='jabber:iq:auth'><username>halfclose</username></query></iq>",
+      );
+      c.socket.end();
+      assert.deepEqual([(await c.next()).attrs.id, (await c.next()).attrs.id], ['hc1', 'hc2']);
+      await c.whenClosed();
+      assert.ok(c.text.endsWith('</stream:stream>'), c.text);
+    } finally {
+      c.socket.destroy();
+    }
+  });
+
   test('a request ended by the wrong end tag is refused before it is acted on', async () => {
     const register = (name: string): string =>
       `<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>${name}</username><password>pw</password></query>`;

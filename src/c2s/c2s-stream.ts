@@ -83,6 +83,9 @@ export class C2sStream implements SessionTransport {
     conn.attach({
       text: (t) => this.parser.write(t),
       badEncoding: () => this.onParseError(new StreamParseError('xml', 'invalid UTF-8')),
+      // A client that half-closes (`... | nc host 5222`) still gets its
+      // replies, then </stream:stream>, as for an explicit end of stream.
+      ended: () => this.enqueue(async () => this.close()),
       closed: () => this.onClosed(),
     });
     const authtime = ctx.config.c2s.authtime;

@@ -45,6 +45,11 @@ export interface ConnectionHandlers {
   text(chunk: string): void;
   /** The bytes are not UTF-8 (SPEC section 1: UTF-8 only). Nothing more is read. */
   badEncoding(): void;
+  /**
+   * The peer will send nothing more (its FIN), and everything it sent has
+   * been handed to text(). The socket can still carry replies. Called once.
+   */
+  ended(): void;
   /** The socket is gone (peer closed, error, or we ended it). Called once. */
   closed(): void;
 }
@@ -80,6 +85,9 @@ export class Connection {
   private out = '';
   /** Reading is paused because too much of what was read is still being handled (see setBacklogged). */
   private backlogged = false;
+  /** The peer's FIN came; ended() goes out once karma has released what it holds. */
+  private peerEnded = false;
+  private endReported = false;
   readonly address: string;
 
   constructor(
@@ -90,6 +98,10 @@ export class Connection {
     this.karma = opts.karma ? new Karma(opts.karma) : undefined;
     socket.setNoDelay(true);
     socket.on('data', (buf: Buffer) => this.onData(buf));
+    socket.on('end', () => {
+      this.peerEnded = true;
+      this.reportEnd();
+    });
     socket.on('error', () => socket.destroy());
     socket.on('close', () => this.onClose());
   }
@@ -166,6 +178,13 @@ export class Connection {
       this.deliver(slice);
     }
     this.pauseOrResume();
+    this.reportEnd();
+  }
+
+  private reportEnd(): void {
+    if (!this.peerEnded || this.endReported || this.held.length > 0 || this.gone) return;
+    this.endReported = true;
+    this.handlers?.ended();
   }
 
   private pauseOrResume(): void {

@@ -95,7 +95,11 @@ export function tlsHandshaker(options: tls.TlsOptions, onSecure: (socket: tls.TL
  * sockets to a tlsHandshaker); rejects with a message naming the config element.
  */
 export function openListener(spec: ListenSpec, onSocket: (s: net.Socket) => void): Promise<net.Server> {
-  const server = net.createServer(onSocket);
+  // Plain TCP is half-open: a client's FIN is its end of stream
+  // (Connection's ended()), not our cue to close before its replies are
+  // written. A direct-TLS socket keeps Node's default, closing with the
+  // peer: one still in its handshake has no stream to finish.
+  const server = net.createServer({ allowHalfOpen: spec.tls === undefined }, onSocket);
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
       reject(new ListenError(`${spec.where}: cannot listen: ${err.code === 'EADDRINUSE' ? 'port in use' : err.message}`));
