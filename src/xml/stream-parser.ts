@@ -103,9 +103,11 @@ export class StreamParser {
   /** Characters fed so far: saxes's `position` is only right inside its event handlers. */
   private fed = 0;
   private failed = false;
-  /** Inside saxes's closeTag: what completes waits in `held` (see closeTag above). */
+  /** Inside saxes's closeTag: what it completes waits here (see closeTag above). */
   private closing = false;
-  private held: (() => void) | undefined;
+  private heldStanza: Element | undefined;
+  private heldSize = 0;
+  private heldEnd = false;
   /**
    * Everything since the last element ended (or the header) was white space:
    * saxes is between tags, only buffering text the stream drops anyway.
@@ -166,15 +168,13 @@ export class StreamParser {
   /** @internal saxes's closeTag returned: what it completed counts now, unless it failed. */
   closeTagEnded(): void {
     this.closing = false;
-    const held = this.held;
-    this.held = undefined;
-    if (held && !this.failed) held();
-  }
-
-  /** Runs `emit` now, or once saxes's closeTag has returned without a failure. */
-  private complete(emit: () => void): void {
-    if (this.closing) this.held = emit;
-    else emit();
+    const stanza = this.heldStanza;
+    const end = this.heldEnd;
+    this.heldStanza = undefined;
+    this.heldEnd = false;
+    if (this.failed) return;
+    if (stanza) this.handlers.stanza(stanza, this.heldSize);
+    if (end) this.handlers.end();
   }
 
   private checkSize(position = this.sax.position): void {
@@ -211,7 +211,8 @@ export class StreamParser {
     if (this.failed) return;
     this.depth--;
     if (this.depth === 0) {
-      this.complete(() => this.handlers.end());
+      if (this.closing) this.heldEnd = true;
+      else this.handlers.end();
       return;
     }
     const e = this.stack.pop()!;
@@ -223,7 +224,12 @@ export class StreamParser {
       // The next stanza starts right after this one's end tag.
       this.stanzaStart = this.sax.position;
       this.betweenStanzas = true;
-      this.complete(() => this.handlers.stanza(e, size));
+      if (this.closing) {
+        this.heldStanza = e;
+        this.heldSize = size;
+      } else {
+        this.handlers.stanza(e, size);
+      }
     }
   }
 
