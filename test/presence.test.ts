@@ -172,6 +172,30 @@ describe('mod_presence', () => {
     }
   });
 
+  test('going invisible tells the targets of directed presence too; invisible to one target is unavailable to it', async () => {
+    const { a, b, c } = await trio('invd');
+    const d = await onlineUser(yak, 'invdd');
+    try {
+      a.send("<presence to='invdc@localhost'><status>hi stranger</status></presence>");
+      await c.next(isPresence);
+      a.send("<presence type='invisible'/>");
+      assertXml(await b.next(isPresence), "<presence type='unavailable' from='invda@localhost/Work' to='invdb@localhost'/>");
+      assertXml(await c.next(isPresence), "<presence type='unavailable' from='invda@localhost/Work' to='invdc@localhost'/>");
+      // Visible again for subscribers; directed 'invisible' to d reads as unavailable there.
+      a.send('<presence/>');
+      await b.next(isPresence);
+      a.send("<presence to='invdd@localhost'/>");
+      await d.next(isPresence);
+      a.send("<presence to='invdd@localhost' type='invisible'/>");
+      assertXml(await d.next(isPresence), "<presence to='invdd@localhost' type='unavailable' from='invda@localhost/Work'/>");
+      await a.close();
+      await c.nothing(isPresence, [], 'the stranger heard twice');
+      await d.nothing(isPresence, [], 'a target of directed invisible heard again');
+    } finally {
+      await closeAll(a, b, c, d);
+    }
+  });
+
   test('invisible from the start: the user sees contacts, and leaving tells nobody', async () => {
     const { a, b, c } = await trio('invs');
     try {

@@ -80,7 +80,12 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
   if (type === 'invisible') {
     // COMPAT: 1.4 invisible presence: messages are routed here, nobody sees us.
     const first = !s.available;
-    if (!s.data.get('invisible') && s.available) await broadcast(api, s, new Element('presence', { type: 'unavailable' }));
+    if (!s.data.get('invisible') && s.available) {
+      // Gone for everyone who could see us: targets of directed presence too.
+      const directed = directedOf(s);
+      await broadcast(api, s, new Element('presence', { type: 'unavailable' }), directed);
+      directed.clear();
+    }
     s.data.set('invisible', true);
     const wasDeliverable = !first && s.priority >= 0;
     s.available = true;
@@ -135,7 +140,12 @@ export const modPresence: JsmModule = {
       const to = parseJid(stanza.attrs.to);
       const type = stanza.attrs.type;
       if (to && (type === undefined || type === 'available')) directedOf(s).add(to.toString());
-      if (to && type === 'unavailable') directedOf(s).delete(to.toString());
+      if (to && (type === 'unavailable' || type === 'invisible')) {
+        directedOf(s).delete(to.toString());
+        // Invisible to one contact is gone for it, as 1.4 turned it into:
+        // 'invisible' is no presence type any client understands.
+        if (type === 'invisible') stanza.attrs.type = 'unavailable';
+      }
       return 'pass';
     }, { stanzas: ['presence'] });
     api.on('deliver', (d) => {
