@@ -160,6 +160,13 @@ describe('jabberd starts', { timeout: 25_000 }, () => {
     assert.doesNotMatch(/^modules:.*$/m.exec(run.stdout)?.[0] ?? '', /mod_rostr/);
   });
 
+  test('--check says registration is off when mod_register is not loaded, as the server would', async () => {
+    const file = await configFile('check-noreg.xml', bundledConfigText().replace(/<mod_register>[^<]*<\/mod_register>/, ''));
+    const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);
+    assert.deepEqual([run.code, run.signal], [0, null], run.stderr);
+    assert.match(run.stdout, /^register: off$/m);
+  });
+
   test('a log file that cannot be opened stops the start with one line naming it', async () => {
     const file = await configFile('log-folder.xml', bundledConfigText().replace('<stderr/>', `<file>${dir}</file>`));
     const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]);

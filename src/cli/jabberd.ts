@@ -31,7 +31,8 @@ function describe(config: YakConfig): string {
     `modules:  ${config.jsm.modules.filter((m) => MODULES.has(m)).join(' ')}`,
     // A typo in <load> would otherwise show only in the running server's log.
     ...unknownModules(config).map((m) => `unknown:  ${m} (named in <load>, not provided by Yak: ignored)`),
-    `register: ${config.jsm.register ? 'on' : 'off'}`,
+    // As the server decides it: <register> in the jsm config and mod_register loaded.
+    `register: ${config.jsm.register && config.jsm.modules.includes('mod_register') ? 'on' : 'off'}`,
     ...(config.ignored.length ? [`ignored:  ${config.ignored.join('; ')}`] : []),
   ].join('\n');
 }
