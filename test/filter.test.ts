@@ -682,10 +682,49 @@ describe('mod_filter: actions', () => {
         s.send(`<message to='rep6@localhost/Work' id='${type}' type='${type}'><body>news</body></message>`);
         assertXml(await u.next(isMessage), `<message to='rep6@localhost/Work' id='${type}' type='${type}' from='rep7@localhost/Work'><body>news</body></message>`);
       }
+      // An event notice (it names the message it is about) is no message to answer.
+      s.send("<message to='rep6@localhost/Work' id='ev'><x xmlns='jabber:x:event'><composing/><id>m1</id></x></message>");
+      assertXml(await u.next(isMessage), "<message to='rep6@localhost/Work' id='ev' from='rep7@localhost/Work'><x xmlns='jabber:x:event'><composing/><id>m1</id></x></message>");
       // The host's echo service sends the message back from localhost/echo: no user part, no reply to it.
       u.send("<message to='localhost/echo' id='echo'><body>ping</body></message>");
       assertXml(await u.next(isMessage), "<message to='rep6@localhost/Work' from='localhost/echo' id='echo'><body>ping</body></message>");
       await s.nothing(isMessage, [u], 'an automatic reply was sent');
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
+  test('<offline/> then <continue/>: stored once, and not delivered as usual as well', async () => {
+    const u = await onlineUser(yak, 'offc1');
+    const s = await onlineUser(yak, 'offc2');
+    try {
+      await setRules(u, '<rule><offline/><continue/></rule>');
+      s.send("<message to='offc1@localhost' id='o1'><body>once</body></message>");
+      // Stored a second time, it would meet this server's limit of one: a 503 to the sender.
+      await s.nothing(isMessage, [], 'the sender got an answer');
+      await u.nothing(isMessage, [s], 'the stored message was delivered live as well');
+      await u.close();
+      const again = await login(yak, 'offc1');
+      try {
+        again.send('<presence/>');
+        assert.equal((await again.next(isMessage)).getChildText('body'), 'once');
+        await again.nothing(isMessage, [], 'stored twice');
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
+  test('<forward> to a server or service is skipped: it would act with the user’s rights; the message is delivered as usual', async () => {
+    const u = await onlineUser(yak, 'fwsv1');
+    const s = await onlineUser(yak, 'fwsv2');
+    try {
+      await setRules(u, '<rule><forward>localhost/announce/online</forward></rule>');
+      s.send("<message to='fwsv1@localhost' id='a1'><body>to everyone?</body></message>");
+      assertXml(await u.next(isMessage), "<message to='fwsv1@localhost' id='a1' from='fwsv2@localhost/Work'><body>to everyone?</body></message>");
+      await s.nothing(isMessage, [u], 'an announcement or an answer went out');
     } finally {
       await closeAll(u, s);
     }

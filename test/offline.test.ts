@@ -125,6 +125,9 @@ describe('mod_offline', () => {
     try {
       sender.send("<message to='types1@localhost' type='headline' id='h1'><body>news</body></message>");
       await sender.nothing(isMessage, [], 'a headline was answered');
+      // An event notice is news of the moment too: not stored, not answered.
+      sender.send("<message to='types1@localhost' type='chat' id='ev1'><x xmlns='jabber:x:event'><composing/><id>m1</id></x></message>");
+      await sender.nothing(isMessage, [], 'an event notice was answered');
       sender.send("<message to='types1@localhost' type='groupchat' id='g1'><body>room</body></message>");
       assertXml(
         await sender.next(isMessage),
@@ -134,7 +137,7 @@ describe('mod_offline', () => {
       const c = await login(yak, 'types1');
       try {
         await c.presence();
-        await c.nothing(isMessage, [], 'a headline or groupchat message was stored');
+        await c.nothing(isMessage, [], 'a headline, event notice or groupchat message was stored');
       } finally {
         await c.close();
       }

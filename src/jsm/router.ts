@@ -90,7 +90,8 @@ export class Router {
       return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
     }
     if (stanza.name === 'presence') {
-      // Presence to a bare JID (or a gone resource) reaches every available session.
+      // Presence to a bare JID reaches every available session; to a
+      // resource that is not there, nobody (RFC 6121 allows dropping it).
       if (to.resource === undefined) for (const s of this.deps.sessions.of(bare)) if (s.available) s.send(stanza);
       return;
     }

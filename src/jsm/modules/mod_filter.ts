@@ -13,7 +13,7 @@ import { errorReply, stanzaError } from '../stanza-errors.js';
 import { autoReply, forwardCopies, mayPassOn } from '../filter/envelope.js';
 import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
 import { MAX_FORWARD_TARGETS, NS_FILTER, parseRule, parseRules, TRUSTED_RULES, type FilterRule } from '../filter/rules.js';
-import { NS_EVENT, storable, storeOffline } from './mod_offline.js';
+import { isEventNotice, storable, storeOffline } from './mod_offline.js';
 
 // Ahead of the modules that answer requests to a user themselves (vCard,
 // last, browse), whatever the <load> order: 1.4 ran the filter on delivery,
@@ -38,6 +38,7 @@ const MAX_CASCADE = 10;
 function noAutoReply(stanza: Element, d: Delivery): string | undefined {
   const type = stanza.attrs.type;
   if (type === 'error' || type === 'groupchat' || type === 'headline') return `a ${type} message`;
+  if (isEventNotice(stanza)) return 'an event notice';
   if (d.from.user === undefined) return 'the sender is a server or service';
   if (!mayPassOn(stanza, d.to)) return 'it came back round, or has been forwarded too often';
   return undefined;
@@ -158,9 +159,14 @@ export const modFilter: JsmModule = {
         took = true;
       }
       if (rule.forward.length > 0 && message) {
+        // A copy comes from the rule's owner: a server or service (announce,
+        // admin) would act on it with the owner's rights, for whoever wrote
+        // the message. Only users are forwarded to.
+        const users = rule.forward.filter((t) => t.user !== undefined);
+        if (users.length < rule.forward.length) skip('forward', 'a server or service is no forward target');
         // The set checks bound a user's targets; this bounds rules stored by 1.4 and <default> ones too.
-        const targets = rule.forward.slice(0, budget.forwards);
-        if (targets.length < rule.forward.length) skip('forward', `more than ${MAX_FORWARD_TARGETS} targets for one message`);
+        const targets = users.slice(0, budget.forwards);
+        if (targets.length < users.length) skip('forward', `more than ${MAX_FORWARD_TARGETS} targets for one message`);
         if (!mayPassOn(stanza, to)) skip('forward', 'it came back round, or has been forwarded too often');
         else if (targets.length > 0) {
           budget.forwards -= targets.length;
@@ -170,8 +176,7 @@ export const modFilter: JsmModule = {
       }
       if (rule.offline && message) {
         // Event notices, headlines and groupchat are of the moment: dropped, as mod_offline does.
-        const notice = stanza.getChild('x', NS_EVENT)?.getChild('id') !== undefined;
-        if (!notice && storable(stanza)) await storeOffline(api, d, limit);
+        if (!isEventNotice(stanza) && storable(stanza)) await storeOffline(api, d, limit);
         disposed = true;
       }
       return disposed || (took && !held);
@@ -187,13 +192,17 @@ export const modFilter: JsmModule = {
       const roster = rules.some(needsRoster) ? await readRoster(api.xdb, d.to.host, d.to.user!) : undefined;
       const facts = factsOf(d, roster);
       const budget = { forwards: MAX_FORWARD_TARGETS };
+      // A message a rule stored offline is never delivered as usual too, even
+      // after a <continue/>: that would store it (or show it) a second time.
+      let storedOffline = false;
       for (const rule of rules) {
         if (!matches(rule, facts)) continue;
         const consumed = await act(rule, d, budget);
+        storedOffline ||= rule.offline && d.stanza.name === 'message';
         if (rule.continue) continue;
-        return consumed ? 'handled' : 'pass';
+        return consumed || storedOffline ? 'handled' : 'pass';
       }
-      return 'pass';
+      return storedOffline ? 'handled' : 'pass';
     }
 
     const filter = (d: Delivery, rules: UserRules): Outcome | Promise<Outcome> =>

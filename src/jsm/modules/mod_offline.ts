@@ -20,6 +20,15 @@ export function storable(m: Element): boolean {
 }
 
 /**
+ * A jabber:x:event notice (composing, delivered, offline...: it carries the
+ * <id> of the message it is about), not a message: news of the moment,
+ * never stored for later nor answered (1.4's mod_offline passed on them).
+ */
+export function isEventNotice(m: Element): boolean {
+  return m.getChild('x', NS_EVENT)?.getChild('id') !== undefined;
+}
+
+/**
  * Stores a message for later (stamped); throws 503 'Offline Storage Full'
  * over the limit, or when the message would make the recipient's spool file
  * larger than its cap (the sender cannot tell the two apart, nor needs to).
@@ -146,9 +155,10 @@ export const modOffline: JsmModule = {
     const limit = api.config.jsm.offlineLimit;
     api.on('offline', async (d) => {
       if (d.stanza.name !== 'message') return 'pass';
-      // Headlines are news of the moment: nobody wants them later (RFC 3921
-      // 2.1.1). One for a user that does not exist is bounced like any message.
-      if (d.stanza.attrs.type === 'headline') return (await api.xdb.exists(d.to.host, d.to.user!)) ? 'handled' : 'pass';
+      // Headlines and event notices are news of the moment: nobody wants them
+      // later (RFC 3921 2.1.1). One for a user that does not exist is
+      // bounced like any message.
+      if (d.stanza.attrs.type === 'headline' || isEventNotice(d.stanza)) return (await api.xdb.exists(d.to.host, d.to.user!)) ? 'handled' : 'pass';
       if (!storable(d.stanza)) return 'pass';
       if (!(await api.xdb.exists(d.to.host, d.to.user!))) return 'pass';
       await storeOffline(api, d, limit);
