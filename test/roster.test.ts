@@ -6,6 +6,7 @@
 // subscription or ask itself.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Element } from '../src/xml/element.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
@@ -455,6 +456,41 @@ describe('mod_roster', () => {
         await heir.nothing((e) => e.name === 'presence', [b], 'the new owner of the name saw a presence');
       } finally {
         await closeAll(a, b, c, heir);
+      }
+    });
+
+    test('a remove and a set racing from two resources: the last push each one gets is what is stored', async () => {
+      const a = await onlineUser(yak, 'race1');
+      const b = await login(yak, 'race1', 'Home');
+      const contact = await onlineUser(yak, 'race2');
+      try {
+        await a.roster();
+        await b.roster();
+        a.send("<presence type='subscribe' to='race2@localhost'/>");
+        await a.sync();
+        await b.sync();
+        await a.clear();
+        await b.clear();
+        // The remove tells the contact before it is done; the set lands meanwhile.
+        a.send(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='race2@localhost' subscription='remove'/></query></iq>`);
+        b.send(`<iq type='set' id='nm'><query xmlns='${NS_ROSTER}'><item jid='race2@localhost' name='n0'/></query></iq>`);
+        await a.sync();
+        await b.sync();
+        const stored = (await spoolRecords(yak, 'race1'))!.get(NS_ROSTER)!.getChildren('item').find((i) => i.attrs.jid === 'race2@localhost');
+        for (const c of [a, b]) {
+          const pushes: Element[] = [];
+          for (;;) {
+            const e = await c.stream.next((x) => x.name === 'iq' && x.attrs.type === 'set', 1).catch(() => undefined);
+            if (!e) break;
+            pushes.push(e);
+          }
+          const last = pushes.at(-1)?.getChild('query', NS_ROSTER)?.getChild('item');
+          assert.ok(last, `${c.full} got no push`);
+          if (stored === undefined) assert.equal(last.attrs.subscription, 'remove', `${c.full}: ${last.toString()}`);
+          else assert.notEqual(last.attrs.subscription, 'remove', `${c.full} was told the item went, but it is stored: ${stored.toString()}`);
+        }
+      } finally {
+        await closeAll(a, b, contact);
       }
     });
 

@@ -87,8 +87,10 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
 async function removeItem(api: ModuleApi, s: Session, jid: string): Promise<void> {
   const { before } = await changeItem(api.xdb, s.host, s.user, jid, () => null);
   if (!before) return;
-  await cancelSubscriptions(api, s.jid.bare, before);
+  // Pushed at once, in the order the changes were stored: a set from
+  // another resource while the contact is told must push after this.
   pushRemoval(api, s.host, s.user, jid);
+  await cancelSubscriptions(api, s.jid.bare, before);
 }
 
 /**
