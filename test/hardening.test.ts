@@ -194,6 +194,31 @@ describe('registration policy', () => {
   });
 });
 
+describe('a client that reads, asking for much at once', () => {
+  test('gets every large reply to requests sent together: its requests wait while its output is backed up', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.karma = undefined) });
+    try {
+      await registerUser(yak, 'bulk', 'pw');
+      const c = await loginUser(yak, 'bulk', 'pw');
+      const big = 'b'.repeat(250_000);
+      const set = await c.request(
+        new Element('iq', { type: 'set', id: 'put' }, [new Element('query', { xmlns: 'jabber:iq:private' }, [new Element('big', { xmlns: 'x:big' }, [big])])]),
+      );
+      assert.equal(set.attrs.type, 'result', set.toString());
+      // Six replies of 250 KB each, 1.5 MB in all: more than the 1 MiB send buffer at once.
+      const gets = Array.from({ length: 6 }, (_, i) => `<iq type='get' id='g${i}'><query xmlns='jabber:iq:private'><big xmlns='x:big'/></query></iq>`);
+      c.sendRaw(gets.join(''));
+      for (let i = 0; i < 6; i++) {
+        const reply = await c.next((e) => e.attrs.id === `g${i}`, 10_000);
+        assert.equal(reply.getChild('query')?.getChild('big')?.text().length, big.length, `g${i}`);
+      }
+      assert.equal(c.closed, false);
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 describe('a client that stops reading', () => {
   test('is cut off once its send buffer is full, and the server goes on', async () => {
     const yak = await startYak({

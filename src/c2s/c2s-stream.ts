@@ -212,7 +212,7 @@ export class C2sStream implements SessionTransport {
     // microtask later: most stanzas arrive on an idle stream.
     this.inFlight++;
     if (this.inFlight === MAX_IN_HAND) this.conn.setBacklogged(true);
-    const run = this.inFlight === 1 ? start(task) : this.chain.then(task);
+    const run = this.inFlight === 1 && !this.conn.backedUp ? start(task) : this.chain.then(() => this.whenRoom(task));
     this.chain = run.then(
       () => this.taskDone(),
       (err: unknown) => {
@@ -221,6 +221,18 @@ export class C2sStream implements SessionTransport {
         this.close('internal-server-error');
       },
     );
+  }
+
+  /**
+   * Runs `task` once what this client was sent has mostly gone out: large
+   * replies to requests sent together (six big private-storage gets, a
+   * run of bounced messages) must not add up past <outbuffer> and cut off
+   * a client that does read. A client that does not read keeps its
+   * requests waiting here, and reading stops at MAX_IN_HAND.
+   */
+  private async whenRoom(task: () => Promise<void>): Promise<void> {
+    if (this.conn.backedUp) await this.conn.whenWritable();
+    return task();
   }
 
   private taskDone(): void {

@@ -38,6 +38,9 @@ function flushAll(): void {
   for (const c of conns) c.flush();
 }
 
+/** The share of the output cap that counts as backed up: senders of many stanzas wait below it. */
+const BACKED_UP_FRACTION = 0.25;
+
 /** Karma hands read bytes to the parser in pieces this big. */
 const KARMA_SLICE = 256;
 
@@ -233,6 +236,11 @@ export class Connection {
     if (text !== '' && this.isOpen) this.socket.write(text);
   }
 
+  /** More than a quarter of the output cap waits to be sent (see whenWritable). */
+  get backedUp(): boolean {
+    return this.out.length + this.socket.writableLength > this.opts.outputBytes * BACKED_UP_FRACTION;
+  }
+
   /** True while text written now would still go out (open, and not ending). */
   get writable(): boolean {
     return this.isOpen && !this.socket.writableEnded;
@@ -245,7 +253,7 @@ export class Connection {
    * (a stored backlog): sending in batches and waiting here in between
    * keeps a client that reads under the cap write() enforces.
    */
-  whenWritable(fraction = 0.25): Promise<boolean> {
+  whenWritable(fraction = BACKED_UP_FRACTION): Promise<boolean> {
     const room = this.opts.outputBytes * fraction;
     const socket = this.socket;
     return new Promise((resolve) => {
