@@ -286,12 +286,13 @@ export class YakServer {
       for (const t of this.timers) clearInterval(t);
       const listenersClosed = this.closeListeners();
       const streams = [...this.streams];
-      for (const s of streams) s.close();
-      // Bounded: a stanza stuck in a handler must not hold the shutdown forever.
+      // Bounded: a stanza stuck in a handler must not hold the shutdown
+      // forever; a stream still busy then is closed as it is.
       let timer: NodeJS.Timeout | undefined;
       const limit = new Promise<void>((r) => (timer = setTimeout(r, 5000)));
-      await Promise.race([Promise.all(streams.map((s) => s.idle)), limit]);
+      await Promise.race([Promise.all(streams.map((s) => s.shutdown())), limit]);
       clearTimeout(timer);
+      for (const s of streams) s.close();
       await this.control?.close();
       // A spool that cannot be written now (disk full) keeps its changes in
       // the journal for the next start; the rest of the shutdown goes on.

@@ -225,6 +225,29 @@ describe('SIGTERM', { timeout: 25_000 }, () => {
   });
 });
 
+describe('SIGTERM while requests are in hand', { timeout: 25_000 }, () => {
+  test('each is handled and answered before </stream:stream>: the client learns what was done', async () => {
+    const daemon = await startDaemon();
+    try {
+      const c = await ClientStream.connect({ port: daemon.port, domain: 'localhost' });
+      assert.equal((await c.request(registerIq('busy', 'secret'))).attrs.type, 'result');
+      assert.equal((await c.request(authIq('busy', 'Work', { password: 'secret' }))).attrs.type, 'result');
+      c.keepRaw = true;
+      // Forty durable writes in one read: most are still in hand when the stop comes.
+      const sets = Array.from({ length: 40 }, (_, i) => `<iq type='set' id='p${i}'><query xmlns='jabber:iq:private'><n xmlns='x:n'>${i}</n></query></iq>`);
+      c.sendRaw(sets.join(''));
+      await c.next((e) => e.attrs.id === 'p0');
+      assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+      await c.whenClosed();
+      const answered = [...c.received.matchAll(/<iq type='result' id='p(\d+)'/g)].map((m) => Number(m[1]));
+      assert.deepEqual(answered, Array.from({ length: 40 }, (_, i) => i), c.received.slice(-500));
+      assert.ok(c.received.endsWith('</stream:stream>'), c.received.slice(-200));
+    } finally {
+      await daemon.dispose();
+    }
+  });
+});
+
 describe('<log> with <file> and <stderr/> (the book\'s jabber.xml has both)', () => {
   let daemon: Daemon | undefined;
   after(async () => {

@@ -104,11 +104,6 @@ export class C2sStream implements SessionTransport {
     return this.inFlight;
   }
 
-  /** Resolves when every stanza received so far has been handled. */
-  get idle(): Promise<void> {
-    return this.chain;
-  }
-
   send(stanza: Element, text?: string): void {
     if (this.state === 'closed') return;
     if (this.traced) this.trace('out', stanza);
@@ -134,6 +129,18 @@ export class C2sStream implements SessionTransport {
     const { type, id, from, to } = el.attrs;
     const ns = el.name === 'iq' ? el.elements[0]?.attrs.xmlns : undefined;
     this.ctx.log.debug({ stream: this.streamId, dir, stanza: el.name, type, id, from, to, ns }, `stanza ${dir}`);
+  }
+
+  /**
+   * The server stops: nothing more is read, what is in hand is handled and
+   * answered (the client learns what was done), then </stream:stream>.
+   * Resolves once the stream's session has ended too.
+   */
+  async shutdown(): Promise<void> {
+    this.parser.stop();
+    await this.chain;
+    this.close();
+    await this.chain;
   }
 
   /** Ends the stream: optional error, then </stream:stream>, then the socket. */
