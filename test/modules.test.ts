@@ -153,6 +153,26 @@ describe('modules answering queries', () => {
       }
     });
 
+    test('a session that stayed invisible, or sent no presence, leaves the last logout as it was', async () => {
+      const a = await newUser(yak, 'last7');
+      try {
+        const registered = (await spoolRecords(yak, 'last7'))!.get('jabber:iq:last')!.toString();
+        // Invisible all along: contacts polling jabber:iq:last must not learn it was online.
+        const ended = sessionEnded(yak, a.full);
+        await a.presence("<presence type='invisible'/>");
+        await a.close();
+        await ended;
+        // No presence at all (a script that sends one message and goes).
+        const script = await login(yak, 'last7', 'Script');
+        const scriptEnded = sessionEnded(yak, script.full);
+        await script.close();
+        await scriptEnded;
+        assert.equal((await spoolRecords(yak, 'last7'))!.get('jabber:iq:last')!.toString(), registered);
+      } finally {
+        await a.close();
+      }
+    });
+
     test('before any logout: Registered; the host answers with its uptime', async () => {
       const a = await newUser(yak, 'last5');
       try {

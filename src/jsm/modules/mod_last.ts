@@ -1,5 +1,6 @@
 // jabber:iq:last (SPEC section 8): a user's last logout and its status,
-// kept at every session end; the host answers with its uptime.
+// kept at the end of every session that was seen; the host answers with
+// its uptime.
 import { Element } from '../../xml/element.js';
 import { NS_LAST } from '../../xdb/xdb.js';
 import { unixTime } from '../../util/time.js';
@@ -29,7 +30,12 @@ export const modLast: JsmModule = {
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds: String(unixTime() - started) }));
     });
     api.on('session-end', async (s) => {
-      const status = s.presence?.getChildText('status') ?? 'Logged out';
+      // Only a session that was seen (1.4: "we only track logins that were
+      // available"): the end of one that stayed invisible, or sent no
+      // presence at all, would tell contacts polling jabber:iq:last when
+      // the user was secretly online.
+      if (s.presence === undefined || s.data.get('invisible')) return;
+      const status = s.presence.getChildText('status') ?? 'Logged out';
       const record = new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, [status]);
       // Nobody was promised this record: a deferred write saves a fsync per logout.
       await api.xdb.setSoon(s.host, s.user, { [NS_LAST]: record });
