@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -223,6 +224,22 @@ describe('jabberctl while the server runs', () => {
     } finally {
       await rm(path.join(yak.spool, 'localhost', 'mangled.xml'));
     }
+  });
+
+  test('the control socket answers requests of the wrong shape as malformed, and the server serves on', async () => {
+    const ask = (line: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const sock = net.connect(path.join(yak.spool, '.jabberctl.sock'));
+        let text = '';
+        sock.setEncoding('utf8').on('data', (d: string) => (text += d));
+        sock.on('end', () => resolve(text.trim()));
+        sock.on('error', reject);
+        sock.end(line + '\n');
+      });
+    for (const line of ['null', '42', '"show"', '{}', '{"cmd":"list","args":{}}', '{"cmd":"list","args":[123]}', '{"cmd":7}']) {
+      assert.deepEqual(JSON.parse(await ask(line)), { ok: false, error: 'malformed request' }, line);
+    }
+    assert.equal((await jabberctl(yak.spool, ['list', 'localhost'])).code, 0, 'the server is gone');
   });
 
   test('deluser ends the user’s session and frees the name', async () => {

@@ -25,6 +25,13 @@ export interface ControlRequest {
 
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
 
+/** An object with a string `cmd` and, if any, an array of strings as `args`. */
+function isRequest(v: unknown): v is ControlRequest {
+  if (typeof v !== 'object' || v === null) return false;
+  const { cmd, args } = v as Record<string, unknown>;
+  return typeof cmd === 'string' && (args === undefined || (Array.isArray(args) && args.every((a) => typeof a === 'string')));
+}
+
 /** Runs one request against `ops`; refusals become { ok: false }. */
 export async function runControl(ops: AdminOps, req: ControlRequest): Promise<ControlReply> {
   const [a = '', b = ''] = req.args ?? [];
@@ -130,6 +137,8 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger): void {
     } catch {
       return { ok: false, error: 'malformed request' };
     }
+    // Whoever may open the socket can send anything: `null`, `{"args":{}}`.
+    if (!isRequest(req)) return { ok: false, error: 'malformed request' };
     try {
       return await runControl(ops, req);
     } catch (err) {
