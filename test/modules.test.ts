@@ -535,6 +535,10 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         try {
           later.send('<presence/>');
           assertXml(await later.next((e) => isMessage(e) && e.getChildText('subject') === 'MOTD'), `<message to='motd2@localhost/Work' from='localhost'>${motd}`);
+          // Once per session: unavailable and back does not show it again.
+          await later.presence("<presence type='unavailable'/>");
+          await later.presence('<presence/>');
+          await later.nothing((e) => isMessage(e) && e.getChildText('subject') === 'MOTD', [], 'the motd was shown twice in one session');
         } finally {
           await later.close();
         }

@@ -34,7 +34,11 @@ export const modAnnounce: JsmModule = {
     });
     api.on('session-available', (s) => {
       const m = motd.get(s.host);
-      if (m) s.send(new Element('message', { ...m.attrs, from: s.host, to: s.jid.toString() }, m.children));
+      // Once per session (1.4 too): going unavailable and back, or invisible
+      // and back, does not show it again, unless it has changed since.
+      if (!m || s.data.get('motd') === m) return;
+      s.data.set('motd', m);
+      s.send(new Element('message', { ...m.attrs, from: s.host, to: s.jid.toString() }, m.children));
     });
   },
 };
