@@ -123,6 +123,10 @@ describe('book-style 1.4 jabber.xml', () => {
     assert.deepEqual(cfg.jsm.modules, CLASSIC_MODULES);
     assert.deepEqual(cfg.jsm.admin.read, ['support@localhost', 'admin@localhost']);
     assert.deepEqual(cfg.jsm.admin.write, ['admin@localhost']);
+    assert.deepEqual(cfg.jsm.admin.reply, {
+      subject: 'Auto Reply',
+      body: 'This address is looked after by the administrators; your message has been passed on.',
+    });
     assert.equal(cfg.jsm.zerokSequences, 400);
     assert.deepEqual(cfg.jsm.browse.map((b) => b.attr('jid')), ['conference.localhost', 'jud.localhost', 'aim.localhost']);
     assert.ok(cfg.jsm.raw.getChild('filter'), 'module options stay in raw');

@@ -601,6 +601,17 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         }
         // Not even a 404 from an admin without an account, which would name it.
         await u.nothing((e) => isMessage(e) && e.attrs.id === 'h1', [], 'the sender got an answer');
+        // With 1.4's <admin><reply>, the sender hears back (read live, as after a SIGHUP).
+        yak.config.jsm.admin.reply = { subject: 'Auto Reply', body: 'Forwarded to the administrators.' };
+        try {
+          u.send("<message to='localhost' id='h2'><body>hello?</body></message>");
+          assertXml(
+            await u.next((e) => isMessage(e) && e.getChildText('subject') === 'Auto Reply'),
+            "<message to='help1@localhost/Work' from='localhost'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>",
+          );
+        } finally {
+          delete yak.config.jsm.admin.reply;
+        }
       } finally {
         await closeAll(boss, helper, u);
       }

@@ -82,21 +82,23 @@ function readWelcome(w: Element | undefined): WelcomeConfig | undefined {
   return { subject: textOf(w.getChild('subject')), body: textOf(w.getChild('body')) };
 }
 
-function readAdmin(admin: Element | undefined): { read: string[]; write: string[] } {
+function readAdmin(admin: Element | undefined): YakConfig['jsm']['admin'] {
   const read: string[] = [];
   const write: string[] = [];
   if (!admin) return { read, write };
+  const reply = admin.getChild('reply');
   const add = (list: string[], jid: string): void => {
     if (!list.includes(jid)) list.push(jid);
   };
   for (const e of admin.elements) {
-    if (e.name !== 'read' && e.name !== 'write') continue; // e.g. <reply>, read by mod_admin itself
+    if (e.name !== 'read' && e.name !== 'write') continue;
     const jid = prepareBareJid(e.text(), `<admin><${e.name}>`);
     // Write access implies read access, as in 1.4's mod_admin.
     add(read, jid);
     if (e.name === 'write') add(write, jid);
   }
-  return { read, write };
+  if (!reply) return { read, write };
+  return { read, write, reply: { subject: textOf(reply.getChild('subject')), body: textOf(reply.getChild('body')) } };
 }
 
 /** <mod_offline><limit>N</limit></mod_offline> (Yak): messages kept per user. */

@@ -90,7 +90,8 @@ export interface YakConfig {
     register: RegisterConfig | undefined;
     welcome: WelcomeConfig | undefined;
     /** Admin JIDs (bare, prepared): both may see `who` and get registration notices; write may also announce. */
-    admin: { read: string[]; write: string[] };
+    /** `reply`: 1.4's <admin><reply>, the answer to whoever writes to the host (absent: none). */
+    admin: { read: string[]; write: string[]; reply?: { subject: string; body: string } };
     /** <vCard> (server vCard), as given. */
     vcard: Element | undefined;
     /** <browse> children (services listed by mod_browse/mod_agents), as given. */

@@ -29,6 +29,14 @@ export const modAdmin: JsmModule = {
         for (const admin of admins) {
           await api.deliver(new Element('message', { ...stanza.attrs, to: admin, from: from.toString() }, stanza.children));
         }
+        // 1.4's <admin><reply>: the sender hears that someone will read it.
+        const reply = api.config.jsm.admin.reply;
+        if (reply && from.user !== undefined) {
+          const answer = new Element('message', { to: from.toString(), from: to.host });
+          if (reply.subject) answer.c('subject').t(reply.subject);
+          answer.c('body').t(reply.body);
+          await api.deliver(answer);
+        }
         return 'handled';
       }
       const query = stanza.name === 'iq' ? stanza.getChild('query', NS_ADMIN) : undefined;
