@@ -14,6 +14,13 @@ function creates(req: RegisterRequest): boolean {
   return !req.session && req.iq.attrs.type === 'set' && !req.query.getChild('remove');
 }
 
+/**
+ * How long a registration that passed the rate check holds its place while
+ * the account is created (a journal write: milliseconds). One that fails
+ * (a taken name) gives it back this much later at most.
+ */
+const RESERVATION_MS = 10_000;
+
 /** At most N new accounts per period from one address (loopback exempt by default). */
 export const registerRateLimit: JsmModule = {
   name: 'register_rate_limit',
@@ -21,17 +28,31 @@ export const registerRateLimit: JsmModule = {
     // Read at each use: SIGHUP may change the policy.
     const policy = (): RegisterPolicyConfig => api.config.jsm.registerPolicy;
     const recent = new Map<string, number[]>();
+    // Places taken by registrations still being created: counting only
+    // created accounts let a burst of simultaneous requests all pass.
+    const reserved = new Map<string, number[]>();
     const fresh = (address: string, now: number): number[] =>
       (recent.get(address) ?? []).filter((t) => now - t < policy().rate.period * 1000);
+    const held = (address: string, now: number): number[] => (reserved.get(address) ?? []).filter((t) => now - t < RESERVATION_MS);
+    // Keep the maps small: drop addresses whose window has passed.
+    const trim = (now: number): void => {
+      if (recent.size > 10_000) for (const [a] of recent) if (fresh(a, now).length === 0) recent.delete(a);
+      if (reserved.size > 10_000) for (const [a] of reserved) if (held(a, now).length === 0) reserved.delete(a);
+    };
     api.on(
       'register',
       (req) => {
         const { rate, allow } = policy();
-        if (rate.max === 0 || !creates(req) || allow.includes(req.client.address)) return 'pass';
-        if (fresh(req.client.address, Date.now()).length >= rate.max) {
-          api.log.warn({ address: req.client.address }, 'registration refused: rate limit');
+        const address = req.client.address;
+        if (rate.max === 0 || !creates(req) || allow.includes(address)) return 'pass';
+        const now = Date.now();
+        const holding = held(address, now);
+        if (fresh(address, now).length + holding.length >= rate.max) {
+          api.log.warn({ address }, 'registration refused: rate limit');
           throw stanzaError('resource-constraint', 'Too many registrations from your address; try again later');
         }
+        reserved.set(address, [...holding, now]);
+        trim(now);
         return 'pass';
       },
       BEFORE_REGISTER,
@@ -41,8 +62,11 @@ export const registerRateLimit: JsmModule = {
       if (rate.max === 0 || !ev.address || allow.includes(ev.address)) return;
       const now = Date.now();
       recent.set(ev.address, [...fresh(ev.address, now), now]);
-      // Keep the map small: drop addresses whose window has passed.
-      if (recent.size > 10_000) for (const [a] of recent) if (fresh(a, now).length === 0) recent.delete(a);
+      // The account exists: its place moves from reserved to recent.
+      const holding = held(ev.address, now).slice(1);
+      if (holding.length > 0) reserved.set(ev.address, holding);
+      else reserved.delete(ev.address);
+      trim(now);
     });
   },
 };
