@@ -17,6 +17,7 @@ import { Connection } from './net/connection.js';
 import { AddressLimits } from './net/address-limits.js';
 import { KARMA_HEARTBEAT_MS } from './net/karma.js';
 import { refuseConnection } from './c2s/refuse.js';
+import { peerAddress } from './net/peer-address.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
@@ -205,7 +206,7 @@ export class YakServer {
       socket.destroy();
       return;
     }
-    const address = socket.remoteAddress ?? 'unknown';
+    const address = peerAddress(socket);
     const refusal = this.limits.admit(address);
     if (refusal) {
       this.log.warn({ address, limit: refusal }, 'connection refused');

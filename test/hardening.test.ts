@@ -164,6 +164,52 @@ describe('registration policy', () => {
     }
   });
 
+  test('simultaneous requests from one address are counted as they pass, not once created', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.jsm.registerPolicy.allow = [];
+        c.jsm.registerPolicy.rate = { max: 3, period: 600 };
+        c.c2s.karma = undefined;
+      },
+    });
+    try {
+      // Twenty connections, one registration each, all sent before any is answered.
+      const clients = await Promise.all(Array.from({ length: 20 }, () => yak.connect()));
+      const replies = await Promise.all(clients.map((c, i) => c.request(registerIq(`rush${i}`, 'pw', {}, `r${i}`))));
+      assert.equal(replies.filter((r) => r.attrs.type === 'result').length, 3);
+      for (const c of clients) c.socket.destroy();
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('an IPv4 client of a listener on all addresses matches <allow> as written (not as ::ffff:a.b.c.d)', async () => {
+    // A dual-stack listener reports IPv4 clients in IPv6 form; '::ffff:127.0.0.1' stays on loopback.
+    const yak = await startYak({
+      tweak: (c) => {
+        c.c2s.listen = [{ port: 0, address: '::ffff:127.0.0.1' }];
+        c.jsm.registerPolicy.allow = ['127.0.0.2'];
+        c.jsm.registerPolicy.rate = { max: 1, period: 600 };
+      },
+    });
+    try {
+      const from = async (localAddress: string): Promise<Element> => {
+        const c = await ClientStream.connect({ host: '127.0.0.1', port: yak.port, domain: 'localhost', localAddress });
+        try {
+          return await c.request(registerIq(`mapped${Math.random().toString(36).slice(2, 8)}`, 'pw'));
+        } finally {
+          c.socket.destroy();
+        }
+      };
+      for (let i = 0; i < 3; i++) assert.equal((await from('127.0.0.2')).attrs.type, 'result', `allowed address, registration ${i}`);
+      // Any other address is still limited, and counted under its own key.
+      assert.equal((await from('127.0.0.3')).attrs.type, 'result');
+      assert.equal(errorCode(await from('127.0.0.3')), '500');
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('reserved names and short passwords are refused', async () => {
     const yak = await startYak({
       tweak: (c) => {

@@ -18,6 +18,8 @@ export interface ConnectOptions {
   headerAttrs?: Record<string, string>;
   /** Milliseconds to wait for the connection and the server header. */
   timeout?: number;
+  /** The local address to connect from, plain TCP only (a machine with several). */
+  localAddress?: string;
   /**
    * Called with the new stream before any byte arrives, to add listeners
    * that must not miss what comes with the server's header (features, or
@@ -88,7 +90,7 @@ export class ClientStream extends EventEmitter {
     return new Promise((resolve, reject) => {
       const socket = opts.tls
         ? tls.connect({ host, port, rejectUnauthorized: false, ...(typeof opts.tls === 'object' ? opts.tls : {}) })
-        : net.connect({ host, port });
+        : net.connect({ host, port, localAddress: opts.localAddress });
       const stream = new ClientStream(socket);
       opts.setup?.(stream);
       const timer = setTimeout(() => {

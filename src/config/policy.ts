@@ -6,7 +6,7 @@ import type { LoginThrottleSettings, RegisterPolicyConfig } from './types.js';
 import { INT_MAX, SECONDS_MAX, intChild, intValue, tag, textOf } from './values.js';
 
 /** Loopback: local scripts and benchmarks are never throttled by default. */
-export const LOOPBACK = ['127.0.0.1', '::1', '::ffff:127.0.0.1'];
+export const LOOPBACK = ['127.0.0.1', '::1'];
 
 /** Names that would let a stranger pose as the server's staff. */
 export const BUILTIN_RESERVED = ['admin', 'root', 'postmaster', 'hostmaster', 'webmaster', 'abuse'];
