@@ -122,4 +122,20 @@ describe('LoginThrottle', () => {
     assert.equal(t.waitFor('dj', '9.9.9.9'), 0);
     assert.equal(await t.gate('dj', '1.2.3.4', () => false), false, 'gone while waiting');
   });
+
+  test('failures that land while an attempt waits do not push it back: strangers guessing cannot lock the user out', async () => {
+    let now = 0;
+    const t = new LoginThrottle({ ...cfg, baseMs: 5, maxMs: 20 }, () => now);
+    for (let i = 0; i < 6; i++) t.failed('dj', `10.0.0.${i}`);
+    assert.equal(t.waitFor('dj', '192.0.2.1'), 20);
+    // The real user, from an address of its own, starts to wait...
+    const passed = t.gate('dj', '192.0.2.1');
+    // ...while guesses from elsewhere keep failing, each moving the user's key on.
+    now = 15;
+    t.failed('dj', '10.0.0.99');
+    assert.ok(t.waitFor('dj', '192.0.2.1') > 5);
+    now = 21; // past what the user's key said when the attempt came
+    const late = new Promise<string>((r) => setTimeout(() => r('still waiting'), 500).unref());
+    assert.equal(await Promise.race([passed, late]), true);
+  });
 });

@@ -53,17 +53,23 @@ export class LoginThrottle {
    * Waits as long as waitFor says. Then, when the address is already being
    * slowed, takes its next slot, so many connections from one address
    * guessing at once are spaced out like one connection guessing in a row.
-   * The user's own key takes no slots: strangers elsewhere could otherwise
-   * queue up enough of them to lock the real user out. False when the
-   * client went away meanwhile (the attempt is dropped, no slot taken).
+   * The user's own key neither takes slots nor moves: an attempt waits for
+   * it only as long as it said when the attempt came (at most maxMs).
+   * Failures landing meanwhile, strangers guessing from elsewhere, would
+   * otherwise push the real user's attempt back again and again, for as
+   * long as they keep guessing. False when the client went away meanwhile
+   * (the attempt is dropped, no slot taken).
    */
   async gate(user: string, address: string, alive: () => boolean = () => true): Promise<boolean> {
-    for (let ms = this.waitFor(user, address); ms > 0; ms = this.waitFor(user, address)) {
+    const exempt = this.cfg.exempt.includes(address);
+    const userReady = exempt ? 0 : (this.state(`u:${user}`)?.notBefore ?? 0);
+    const wait = (): number => Math.max(userReady - this.now(), exempt ? 0 : (this.state(`a:${address}`)?.notBefore ?? 0) - this.now(), 0);
+    for (let ms = wait(); ms > 0; ms = wait()) {
       await new Promise((r) => setTimeout(r, ms));
       if (!alive()) return false;
     }
     const t = this.now();
-    const s = this.cfg.exempt.includes(address) ? undefined : this.state(`a:${address}`);
+    const s = exempt ? undefined : this.state(`a:${address}`);
     const slot = s ? this.delay(s.failures) : 0;
     if (slot > 0) s!.notBefore = t + slot;
     return true;
