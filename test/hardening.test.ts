@@ -52,6 +52,29 @@ describe('karma', () => {
   });
 });
 
+describe('karma and the idle timeout', () => {
+  test('a client karma holds back is not idle: its request is answered, the stream stays', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        // 1.4's budget (about 5.5 KB at once), with a shorter penalty: three heartbeats, 6 s.
+        c.c2s.karma = { init: 10, max: 10, inc: 1, dec: 1, penalty: -3, restore: 10 };
+        c.c2s.limits.idleSeconds = 3;
+      },
+    });
+    try {
+      await registerUser(yak, 'slowpoke', 'pw');
+      const c = await loginUser(yak, 'slowpoke', 'pw');
+      // 6 KB: past the budget, so reading pauses for 6 s, longer than the idle timeout.
+      const card = new Element('iq', { type: 'set', id: 'vc' }, [new Element('vCard', { xmlns: 'vcard-temp' }, [new Element('DESC', {}, ['d'.repeat(6000)])])]);
+      const reply = await c.request(card, 30_000);
+      assert.equal(reply.attrs.type, 'result', reply.toString());
+      assert.equal(c.closed, false);
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 describe('connection limits', () => {
   test('<rate points time> refuses the extra connection with a policy-violation stream error', async () => {
     const yak = await startYak({ tweak: (c) => (c.c2s.rate = { points: 2, time: 60 }) });

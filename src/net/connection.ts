@@ -88,6 +88,8 @@ export class Connection {
   private out = '';
   /** Reading is paused because too much of what was read is still being handled (see setBacklogged). */
   private backlogged = false;
+  /** The idle timeout (0: none), renewed while karma holds the client back. */
+  private idleMs = 0;
   /** The peer's FIN came; ended() goes out once karma has released what it holds. */
   private peerEnded = false;
   private endReported = false;
@@ -209,6 +211,9 @@ export class Connection {
   /** The 2-second karma heartbeat (driven by the server for all connections at once). */
   heartbeat(): void {
     if (!this.karma) return;
+    // A client karma holds back is not idle: what it sent waits here, or in
+    // the kernel while reading is paused, and the socket sees no reads.
+    if (this.idleMs > 0 && this.isOpen && (this.held.length > 0 || this.karma.paused)) this.socket.setTimeout(this.idleMs);
     this.karma.heartbeat();
     if (this.isOpen) this.release();
   }
@@ -285,6 +290,7 @@ export class Connection {
 
   /** Closes the socket when nothing was read or written for `ms` (0 = never). */
   setIdleTimeout(ms: number, onIdle: () => void): void {
+    this.idleMs = ms;
     this.socket.setTimeout(ms);
     this.socket.removeAllListeners('timeout');
     if (ms > 0) this.socket.once('timeout', onIdle);
