@@ -497,6 +497,9 @@ describe('refusals name the element and the problem', () => {
     refuses(() => parse({ pthcsock: '<authtime>soon</authtime>' }), '<authtime>', "'soon'");
     refuses(() => parse({ pthcsock: '<authtime>1.5</authtime>' }), '<authtime>', "'1.5'");
     refuses(() => parse({ pthcsock: '<karma><init>-1</init></karma>' }), '<init>', "'-1'");
+    // Karma on with a budget of nothing, or no way back from a penalty, would block a client for good.
+    refuses(() => parse({ pthcsock: '<karma><max>0</max></karma>' }), '<max>', 'max must be at least 1');
+    refuses(() => parse({ pthcsock: '<karma><inc>0</inc></karma>' }), '<inc>', 'inc must be at least 1');
     refuses(() => parse({ pthcsock: "<rate points='x'/>" }), '<rate', 'points');
     refuses(() => parse({ pthcsock: '<limits><depth>1</depth></limits>' }), '<depth>', 'depth');
     refuses(() => parse({ pthcsock: "<limits><queue stanzas='many'/></limits>" }), '<queue', 'stanzas');

@@ -75,6 +75,8 @@ function readKarma(k: Element | undefined): KarmaConfig | undefined {
   if (karma.dec === 0) return undefined;
   // A zero budget would block every read forever: surely a typo.
   if (karma.max === 0) throw new ConfigError(`${tag(k)}<max>: max must be at least 1 while karma is on (dec > 0)`);
+  // Nothing would bring a penalised connection back: paused for good.
+  if (karma.inc === 0) throw new ConfigError(`${tag(k)}<inc>: inc must be at least 1 while karma is on (dec > 0)`);
   return karma;
 }
 
