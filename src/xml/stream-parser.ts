@@ -84,9 +84,7 @@ const saxCloseTag = (SaxesParser.prototype as unknown as CloseTag).closeTag;
   this.owner.closeTagEnded();
 };
 
-/** XML's white space: what a client sends between stanzas as a keepalive. */
-const WHITESPACE_ONLY = /^[ \t\r\n]*$/;
-
+/** Only XML white space from `start` on: what a client sends between stanzas as a keepalive. */
 function whitespaceFrom(text: string, start: number): boolean {
   for (let i = start; i < text.length; i++) {
     const c = text.charCodeAt(i);
@@ -139,7 +137,7 @@ export class StreamParser {
     // Keepalives are not fed to saxes at all: buffered until the next '<',
     // they would count toward that stanza's size, and an idle client that
     // sends a space now and then would in time be cut off for it.
-    if (this.betweenStanzas && WHITESPACE_ONLY.test(chunk)) return;
+    if (this.betweenStanzas && whitespaceFrom(chunk, 0)) return;
     this.betweenStanzas = false;
     this.sax.write(chunk);
     this.fed += chunk.length;
