@@ -2,6 +2,7 @@
 // The daemon: jabberd -c jabber.xml [-s spool] [-h host] [-D] [--check]
 import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
+import { registrationOffered } from '../config/sessions.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
 import { createLogger } from '../log.js';
 import { MODULES } from '../jsm/modules/index.js';
@@ -31,8 +32,7 @@ function describe(config: YakConfig): string {
     `modules:  ${config.jsm.modules.filter((m) => MODULES.has(m)).join(' ')}`,
     // A typo in <load> would otherwise show only in the running server's log.
     ...unknownModules(config).map((m) => `unknown:  ${m} (named in <load>, not provided by Yak: ignored)`),
-    // As the server decides it: <register> in the jsm config and mod_register loaded.
-    `register: ${config.jsm.register && config.jsm.modules.includes('mod_register') ? 'on' : 'off'}`,
+    `register: ${registrationOffered(config.jsm) ? 'on' : 'off'}`,
     ...(config.ignored.length ? [`ignored:  ${config.ignored.join('; ')}`] : []),
   ].join('\n');
 }

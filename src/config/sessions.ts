@@ -15,6 +15,15 @@ export interface SessionsConfig {
   jsm: YakConfig['jsm'];
 }
 
+/**
+ * SPEC section 3: registration is offered iff the jsm config has
+ * <register> and mod_register is in <load>. The server decides by it, and
+ * --check reports it.
+ */
+export function registrationOffered(jsm: Pick<YakConfig['jsm'], 'register' | 'modules'>): boolean {
+  return jsm.register !== undefined && jsm.modules.includes('mod_register');
+}
+
 export function readSessions(service: Element): SessionsConfig {
   const where = tag(service);
   const hosts: string[] = [];

@@ -2,6 +2,7 @@
 // serves the two pre-session namespaces, owns the sessions and hands
 // stanzas from sessions to the router.
 import type { YakConfig } from '../config/types.js';
+import { registrationOffered } from '../config/sessions.js';
 import { makeJid, parseJid } from '../jid.js';
 import type { Logger } from '../log.js';
 import { Element } from '../xml/element.js';
@@ -79,9 +80,9 @@ export class SessionManager {
     return this.hosts.has(host);
   }
 
-  /** Registration is on iff <register> exists and mod_register is loaded (read live: SIGHUP). */
+  /** See registrationOffered (read live: SIGHUP may add or remove <register>). */
   get registrationEnabled(): boolean {
-    return this.config.jsm.register !== undefined && this.loaded.includes('mod_register');
+    return registrationOffered(this.config.jsm);
   }
 
   passwordRecords(ev: PasswordEvent): Record<string, Element | null> {
