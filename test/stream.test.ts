@@ -143,6 +143,8 @@ describe('stream errors', () => {
   const cases: [string, string, string, string][] = [
     ['wrong default namespace', clientHeader('localhost', { xmlns: 'jabber:server' }), 'Invalid Namespace', 'invalid-namespace'],
     ['wrong stream namespace', clientHeader('localhost', { 'xmlns:stream': 'http://example.com/streams' }), 'Invalid Stream Namespace', 'invalid-namespace'],
+    // Unprefixed, the stream element makes the streams namespace the default: its stanzas would not be jabber:client.
+    ['unprefixed stream element', "<stream to='localhost' xmlns='http://etherx.jabber.org/streams'>", 'Invalid Namespace', 'invalid-namespace'],
     ['root element not stream', "<stream:foo to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", 'Invalid Stream Namespace', 'invalid-namespace'],
     ['missing to', clientHeader(undefined), 'Did not specify a valid to argument', 'improper-addressing'],
     ['empty to', clientHeader(' '), 'Did not specify a valid to argument', 'improper-addressing'],

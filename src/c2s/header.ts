@@ -45,7 +45,10 @@ export function checkHeader(
   const streamNs = prefix === undefined ? attrs.xmlns : attrs[`xmlns:${prefix}`];
   const fail = (error: StreamErrorKind): HeaderCheck => ({ host: undefined, error, modern });
   if (local !== 'stream' || streamNs !== NS_STREAM) return fail('invalid-stream-namespace');
-  if (prefix !== undefined && attrs.xmlns !== NS_CLIENT) return fail('invalid-namespace');
+  // The default namespace must be jabber:client (SPEC section 1), which an
+  // unprefixed <stream xmlns='...streams'> cannot have: its stanzas would
+  // be in the streams namespace and fail one by one.
+  if (attrs.xmlns !== NS_CLIENT) return fail('invalid-namespace');
   const to = attrs.to?.trim();
   if (!to) return fail('improper-addressing');
   const host = resolveHost(to, hosts, aliases);
