@@ -16,7 +16,7 @@ import type { Logger } from './log.js';
 import { Connection } from './net/connection.js';
 import { AddressLimits } from './net/address-limits.js';
 import { KARMA_HEARTBEAT_MS } from './net/karma.js';
-import { refuseConnection } from './c2s/refuse.js';
+import { Refusals } from './c2s/refuse.js';
 import { peerAddress } from './net/peer-address.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
@@ -49,6 +49,8 @@ export class YakServer {
   /** Held from before the journal replay until the store is closed. */
   private spoolLock: SpoolLock | undefined;
   private readonly limits: AddressLimits;
+  /** Plain connections refused at accept, closed soon whatever the peer does. */
+  private readonly refusals = new Refusals();
   /** Connections under karma, for the shared heartbeat. */
   private readonly karmaConnections = new Set<Connection>();
   private readonly timers: NodeJS.Timeout[] = [];
@@ -214,7 +216,7 @@ export class YakServer {
       // sending one inside TLS would cost the handshake the limit is there
       // to spare: the connection is just closed.
       if (handshaker) socket.destroy();
-      else refuseConnection(socket, this.streamIds, this.config.hosts[0]!);
+      else this.refusals.refuse(socket, this.streamIds, this.config.hosts[0]!);
       return;
     }
     this.sockets.add(socket);

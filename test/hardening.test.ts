@@ -91,6 +91,41 @@ describe('connection limits', () => {
     }
   });
 
+  test('refused connections that never read nor close are closed long before an ended stream\'s 5 s grace', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.limits.connectionsTotal = 1) });
+    const flood: net.Socket[] = [];
+    try {
+      await yak.connect();
+      // Each refused peer never reads and never closes; it only writes a
+      // keepalive now and then, which a closed socket answers with a reset:
+      // that is how the peer sees the close.
+      const closedAfter = (s: net.Socket): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const t0 = Date.now();
+          const keepalive = setInterval(() => s.write(' '), 100);
+          const timer = setTimeout(() => reject(new Error('still open after 4 s')), 4000);
+          s.on('error', () => s.destroy());
+          s.once('close', () => {
+            clearInterval(keepalive);
+            clearTimeout(timer);
+            resolve(Date.now() - t0);
+          });
+        });
+      const waits = [];
+      for (let i = 0; i < 10; i++) {
+        const s = net.connect({ port: yak.port, host: '127.0.0.1', allowHalfOpen: true });
+        s.pause();
+        flood.push(s);
+        await new Promise<void>((resolve, reject) => s.once('connect', resolve).once('error', reject));
+        waits.push(closedAfter(s));
+      }
+      await Promise.all(waits);
+    } finally {
+      for (const s of flood) s.destroy();
+      await yak.stop();
+    }
+  });
+
   test('connections per address are capped; a closed one frees its place', async () => {
     const yak = await startYak({ tweak: (c) => (c.c2s.limits.connectionsPerAddress = 2) });
     try {
