@@ -138,8 +138,9 @@ export class YakServer {
 
   /**
    * Connections counted against <limits><connections> (and <rate>) as open,
-   * from `address` or in total: plain ones and direct-TLS ones, handshake
-   * done or not. Read-only; for tests and checks.
+   * under `address`'s limit key (an IPv6 client's /64) or in total: plain
+   * ones and direct-TLS ones, handshake done or not. Read-only; for tests
+   * and checks.
    */
   openConnections(address?: string): number {
     return this.limits.openCount(address);

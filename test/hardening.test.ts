@@ -12,6 +12,7 @@ import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
+import { captureLog } from './helpers/log-capture.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
 
 function timeIq(id: string): Element {
@@ -122,6 +123,36 @@ describe('connection limits', () => {
       await Promise.all(waits);
     } finally {
       for (const s of flood) s.destroy();
+      await yak.stop();
+    }
+  });
+
+  test('an IPv6 client is counted under its /64 (on ::1, which needs an IPv6 loopback); the log shows its own address', async () => {
+    const { log, lines } = captureLog();
+    const yak = await startYak({
+      log,
+      tweak: (c) => {
+        c.c2s.listen = [{ port: 0, address: '::1' }];
+        c.c2s.limits.connectionsPerAddress = 2;
+      },
+    }).catch((err: NodeJS.ErrnoException) => assert.fail(`cannot listen on ::1 (no IPv6 loopback on this machine?): ${err.message}`));
+    const clients: ClientStream[] = [];
+    const connect = async (): Promise<ClientStream> => {
+      const c = await ClientStream.connect({ host: '::1', port: yak.port, domain: 'localhost' });
+      clients.push(c);
+      return c;
+    };
+    try {
+      await connect();
+      await connect();
+      assert.equal(yak.server.openConnections('::1'), 2);
+      assert.equal(yak.server.openConnections('::2'), 2, 'another address of the same /64 has the same count');
+      const refused = await connect();
+      assert.equal((await refused.next((e) => e.name === 'stream:error')).text(), 'Too Many Connections');
+      const refusal = lines.find((l) => l.msg === 'connection refused');
+      assert.deepEqual([refusal?.address, refusal?.limit], ['::1', 'per-address']);
+    } finally {
+      for (const c of clients) c.socket.destroy();
       await yak.stop();
     }
   });

@@ -1,10 +1,57 @@
 // Unit tests for the pure limiters: karma, per-address connection limits,
-// and the failed-login throttle (all with fake clocks).
+// and the failed-login throttle (all with fake clocks), and the key every
+// per-address limit counts a client under.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Karma } from '../src/net/karma.js';
 import { AddressLimits } from '../src/net/address-limits.js';
 import { LoginThrottle } from '../src/jsm/login-throttle.js';
+import { limitKey } from '../src/net/peer-address.js';
+
+describe('limitKey', () => {
+  test('an IPv4 address is its own key, mapped into IPv6 or not', () => {
+    assert.equal(limitKey('192.0.2.7'), '192.0.2.7');
+    assert.equal(limitKey('::ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(limitKey('::FFFF:192.0.2.7'), '192.0.2.7');
+    assert.equal(limitKey('0:0:0:0:0:ffff:192.0.2.7'), '192.0.2.7');
+    assert.equal(limitKey('::ffff:c000:207'), '192.0.2.7', 'mapped, written in hex');
+  });
+
+  test('an IPv6 address is keyed by its /64, whichever way it is written', () => {
+    const key = '2001:db8:1:2::/64';
+    for (const a of [
+      '2001:db8:1:2:3:4:5:6',
+      '2001:0db8:0001:0002:0000:0000:0000:0001',
+      '2001:db8:1:2::1',
+      '2001:db8:1:2::',
+      '2001:DB8:1:2:FFFF:FFFF:FFFF:FFFF',
+      '2001:db8:1:2:0:0:192.0.2.1',
+      '2001:db8:1:2::%eth0',
+    ]) {
+      assert.equal(limitKey(a), key, a);
+    }
+    assert.equal(limitKey('2001:db8::1'), '2001:db8:0:0::/64');
+    assert.equal(limitKey('2001:db8:0:0:1::'), '2001:db8:0:0::/64');
+    assert.notEqual(limitKey('2001:db8:1:3::1'), key, 'the next /64 is another client');
+    assert.equal(limitKey('::1'), '0:0:0:0::/64');
+    assert.equal(limitKey('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
+  });
+
+  test('a link-local address stays exact, zone id included: every host on a link shares its /64', () => {
+    assert.equal(limitKey('fe80::1%lo'), 'fe80:0:0:0:0:0:0:1%lo');
+    assert.equal(limitKey('fe80:0:0:0:0:0:0:1%lo'), limitKey('fe80::1%lo'));
+    assert.notEqual(limitKey('fe80::2%lo'), limitKey('fe80::1%lo'));
+    assert.notEqual(limitKey('fe80::1%eth0'), limitKey('fe80::1%lo'), 'the same address on another link is another host');
+    assert.equal(limitKey('febf::1'), 'febf:0:0:0:0:0:0:1', 'fe80::/10 all of it');
+    assert.equal(limitKey('fec0::1'), 'fec0:0:0:0::/64');
+  });
+
+  test('anything that is not an IP address is its own key', () => {
+    assert.equal(limitKey('unknown'), 'unknown');
+    assert.equal(limitKey(''), '');
+    assert.equal(limitKey('2001:db8::1::2'), '2001:db8::1::2');
+  });
+});
 
 describe('Karma', () => {
   const cfg = { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 };
@@ -56,6 +103,31 @@ describe('AddressLimits', () => {
     l.release('a');
     assert.equal(l.admit('c'), undefined);
   });
+
+  test('an IPv6 /64 counts as one address, for the open cap and for <rate>', () => {
+    const l = new AddressLimits({ rate: undefined, perAddress: 2, total: 0 });
+    assert.equal(l.admit('2001:db8:1:2::1'), undefined);
+    assert.equal(l.admit('2001:db8:1:2::2'), undefined);
+    assert.equal(l.admit('2001:db8:1:2:ffff::3'), 'per-address');
+    assert.equal(l.admit('2001:db8:1:3::1'), undefined, 'another /64 is another address');
+    assert.equal(l.openCount('2001:db8:1:2::99'), 2);
+    l.release('2001:db8:1:2::1');
+    assert.equal(l.admit('2001:db8:1:2::4'), undefined);
+    assert.equal(l.admit('::ffff:192.0.2.1'), undefined);
+    assert.equal(l.admit('192.0.2.1'), undefined);
+    assert.equal(l.admit('192.0.2.1'), 'per-address', 'mapped and plain IPv4 are one address');
+    assert.equal(l.admit('192.0.2.2'), undefined, 'IPv4 addresses stay exact');
+
+    let now = 0;
+    const r = new AddressLimits({ rate: { points: 2, time: 10 }, perAddress: 0, total: 0 }, () => now);
+    assert.equal(r.admit('2001:db8:1:2::a'), undefined);
+    assert.equal(r.admit('2001:db8:1:2::b'), undefined);
+    assert.equal(r.admit('2001:db8:1:2::c'), 'rate');
+    assert.equal(r.admit('2001:db8:1:3::c'), undefined);
+    now = 10_001;
+    r.prune();
+    assert.equal(r.admit('2001:db8:1:2::c'), undefined);
+  });
 });
 
 describe('LoginThrottle', () => {
@@ -81,6 +153,14 @@ describe('LoginThrottle', () => {
     assert.ok(t.waitFor('dj', '1.2.3.4') <= 1000);
     now += 1000;
     assert.equal(t.waitFor('dj', '1.2.3.4'), 0, 'a right password gets looked at after the wait');
+  });
+
+  test('an IPv6 /64 counts as one address; <exempt> names exact addresses', () => {
+    const t = new LoginThrottle({ ...cfg, exempt: ['2001:db8:1:2::e'] }, () => 0);
+    for (const host of ['a', 'b', 'c']) t.failed(`user${host}`, `2001:db8:1:2::${host}`);
+    assert.equal(t.waitFor('someone', '2001:db8:1:2::d'), 100, 'three failures from one /64 slow the fourth address in it');
+    assert.equal(t.waitFor('someone', '2001:db8:1:3::d'), 0, 'another /64 is not slowed');
+    assert.equal(t.waitFor('someone', '2001:db8:1:2::e'), 0, 'the exempt address is not slowed');
   });
 
   test('free=0 and free=1 both slow the attempt after the first failure, by baseMs', () => {

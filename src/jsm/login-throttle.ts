@@ -4,6 +4,7 @@
 // the wait has passed. Unknown usernames are counted the same way, so the
 // timing of a 401 says nothing about whether the user exists.
 import type { LoginThrottleSettings } from '../config/types.js';
+import { limitKey } from '../net/peer-address.js';
 
 /**
  * free: failed attempts that are not slowed (the attempt after them waits
@@ -12,6 +13,15 @@ import type { LoginThrottleSettings } from '../config/types.js';
  * never slowed. Defaults and config: config/policy.ts.
  */
 export type LoginThrottleConfig = LoginThrottleSettings;
+
+/**
+ * An address's key: its limitKey (an IPv6 client's /64), so guesses from
+ * many addresses of one network are counted together. <exempt> still
+ * names exact addresses.
+ */
+function addressKey(address: string): string {
+  return `a:${limitKey(address)}`;
+}
 
 interface KeyState {
   failures: number;
@@ -30,7 +40,7 @@ export class LoginThrottle {
   ) {}
 
   private keysFor(user: string, address: string): string[] {
-    return this.cfg.exempt.includes(address) ? [] : [`u:${user}`, `a:${address}`];
+    return this.cfg.exempt.includes(address) ? [] : [`u:${user}`, addressKey(address)];
   }
 
   private state(key: string): KeyState | undefined {
@@ -63,13 +73,13 @@ export class LoginThrottle {
   async gate(user: string, address: string, alive: () => boolean = () => true): Promise<boolean> {
     const exempt = this.cfg.exempt.includes(address);
     const userReady = exempt ? 0 : (this.state(`u:${user}`)?.notBefore ?? 0);
-    const wait = (): number => Math.max(userReady - this.now(), exempt ? 0 : (this.state(`a:${address}`)?.notBefore ?? 0) - this.now(), 0);
+    const wait = (): number => Math.max(userReady - this.now(), exempt ? 0 : (this.state(addressKey(address))?.notBefore ?? 0) - this.now(), 0);
     for (let ms = wait(); ms > 0; ms = wait()) {
       await new Promise((r) => setTimeout(r, ms));
       if (!alive()) return false;
     }
     const t = this.now();
-    const s = exempt ? undefined : this.state(`a:${address}`);
+    const s = exempt ? undefined : this.state(addressKey(address));
     const slot = s ? this.delay(s.failures) : 0;
     if (slot > 0) s!.notBefore = t + slot;
     return true;

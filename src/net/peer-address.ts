@@ -1,5 +1,5 @@
 // The client's address as limits, policies and log lines use it.
-import type { Socket } from 'node:net';
+import { isIPv4, isIPv6, type Socket } from 'node:net';
 
 /** An IPv4 address in IPv6 form, as a dual-stack listener reports its IPv4 clients. */
 const IPV4_MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
@@ -7,9 +7,51 @@ const IPV4_MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
 /**
  * The peer's address, with an IPv4 client of a listener on all addresses
  * (`::ffff:a.b.c.d`) given as `a.b.c.d`: the form an admin writes in
- * <allow> or <exempt>, and one key per client for the per-address limits.
+ * <allow> or <exempt>, and the one log lines show.
  */
 export function peerAddress(socket: Socket): string {
   const address = socket.remoteAddress ?? 'unknown';
   return IPV4_MAPPED.exec(address)?.[1] ?? address;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address without zone id (`::` and a dotted IPv4 tail expanded). */
+function ipv6Groups(address: string): number[] {
+  let text = address;
+  const tail = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (tail) {
+    const [a, b, c, d] = tail.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, tail.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, rest] = text.split('::') as [string, string | undefined];
+  const parse = (part: string | undefined): number[] => (part ? part.split(':').map((g) => parseInt(g, 16)) : []);
+  const front = parse(head);
+  if (rest === undefined) return front;
+  const back = parse(rest);
+  return [...front, ...new Array<number>(8 - front.length - back.length).fill(0), ...back];
+}
+
+/**
+ * The key a client is counted under by every per-address limit (open
+ * connections, <rate>, registrations, failed logins). IPv4 addresses are
+ * their own key, mapped ones (`::ffff:a.b.c.d`) included. An IPv6 client is
+ * keyed by its /64: one host or one home network is normally given a whole
+ * /64 and may use any address in it, so counting each address on its own
+ * would let it step around every limit. Link-local addresses (fe80::/10)
+ * stay exact, zone id included: every host on a link shares the same /64
+ * there, so that key would put a whole LAN under one limit. Anything that
+ * is not an IP address (no address known) is its own key. Log lines show
+ * the address itself, never this key.
+ */
+export function limitKey(address: string): string {
+  if (isIPv4(address)) return address;
+  const zoneAt = address.indexOf('%');
+  const bare = zoneAt >= 0 ? address.slice(0, zoneAt) : address;
+  if (!isIPv6(bare)) return address;
+  const g = ipv6Groups(bare);
+  const hex = (groups: number[]): string => groups.map((x) => x.toString(16)).join(':');
+  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
+    return [g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff].join('.');
+  }
+  if ((g[0]! & 0xffc0) === 0xfe80) return hex(g) + (zoneAt >= 0 ? address.slice(zoneAt) : '');
+  return `${hex(g.slice(0, 4))}::/64`;
 }
