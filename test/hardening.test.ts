@@ -299,6 +299,36 @@ describe('registration policy', () => {
     }
   });
 
+  test('registrations from one IPv6 /64 are counted together; <allow> names exact addresses', async () => {
+    const { log, lines } = captureLog();
+    const yak = await startYak({
+      log,
+      tweak: (c) => {
+        c.jsm.registerPolicy.allow = ['2001:db8:1:2::a'];
+        c.jsm.registerPolicy.rate = { max: 2, period: 600 };
+      },
+    });
+    try {
+      // Straight to the session manager, as a stream from each address would: loopback has one IPv6 address only.
+      const from = async (address: string, user: string): Promise<Element> => {
+        const iq = registerIq(user, 'pw');
+        return (await yak.server.jsm.preSession({ streamId: 'test', host: 'localhost', address }, iq, iq.getChild('query')!)).reply;
+      };
+      assert.equal((await from('2001:db8:1:2::1', 'six1')).attrs.type, 'result');
+      assert.equal((await from('2001:db8:1:2::2', 'six2')).attrs.type, 'result');
+      const refused = await from('2001:db8:1:2:ffff::3', 'six3');
+      assert.equal(errorCode(refused), '500', refused.toString());
+      assert.deepEqual(
+        lines.filter((l) => l.msg === 'registration refused: rate limit').map((l) => l.address),
+        ['2001:db8:1:2:ffff::3'],
+      );
+      assert.equal((await from('2001:db8:1:3::1', 'six4')).attrs.type, 'result', 'another /64');
+      assert.equal((await from('2001:db8:1:2::a', 'six5')).attrs.type, 'result', 'the allowed address');
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('reserved names and short passwords are refused', async () => {
     const yak = await startYak({
       tweak: (c) => {

@@ -3,6 +3,7 @@
 // configured (or switched off) in <register_policy>, see config/policy.ts.
 import { nodeprep } from '../../jid.js';
 import type { RegisterPolicyConfig } from '../../config/types.js';
+import { limitKey } from '../../net/peer-address.js';
 import type { JsmModule, RegisterRequest } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 
@@ -21,7 +22,11 @@ function creates(req: RegisterRequest): boolean {
  */
 const RESERVATION_MS = 10_000;
 
-/** At most N new accounts per period from one address (loopback exempt by default). */
+/**
+ * At most N new accounts per period from one address (loopback exempt by
+ * default). Counted per limitKey (an IPv6 client's /64); <allow> and the
+ * log name exact addresses.
+ */
 export const registerRateLimit: JsmModule = {
   name: 'register_rate_limit',
   setup(api) {
@@ -31,10 +36,9 @@ export const registerRateLimit: JsmModule = {
     // Places taken by registrations still being created: counting only
     // created accounts let a burst of simultaneous requests all pass.
     const reserved = new Map<string, number[]>();
-    const fresh = (address: string, now: number): number[] =>
-      (recent.get(address) ?? []).filter((t) => now - t < policy().rate.period * 1000);
-    const held = (address: string, now: number): number[] => (reserved.get(address) ?? []).filter((t) => now - t < RESERVATION_MS);
-    // Keep the maps small: drop addresses whose window has passed.
+    const fresh = (key: string, now: number): number[] => (recent.get(key) ?? []).filter((t) => now - t < policy().rate.period * 1000);
+    const held = (key: string, now: number): number[] => (reserved.get(key) ?? []).filter((t) => now - t < RESERVATION_MS);
+    // Keep the maps small: drop keys whose window has passed.
     const trim = (now: number): void => {
       if (recent.size > 10_000) for (const [a] of recent) if (fresh(a, now).length === 0) recent.delete(a);
       if (reserved.size > 10_000) for (const [a] of reserved) if (held(a, now).length === 0) reserved.delete(a);
@@ -45,13 +49,14 @@ export const registerRateLimit: JsmModule = {
         const { rate, allow } = policy();
         const address = req.client.address;
         if (rate.max === 0 || !creates(req) || allow.includes(address)) return 'pass';
+        const key = limitKey(address);
         const now = Date.now();
-        const holding = held(address, now);
-        if (fresh(address, now).length + holding.length >= rate.max) {
+        const holding = held(key, now);
+        if (fresh(key, now).length + holding.length >= rate.max) {
           api.log.warn({ address }, 'registration refused: rate limit');
           throw stanzaError('resource-constraint', 'Too many registrations from your address; try again later');
         }
-        reserved.set(address, [...holding, now]);
+        reserved.set(key, [...holding, now]);
         trim(now);
         return 'pass';
       },
@@ -60,12 +65,13 @@ export const registerRateLimit: JsmModule = {
     api.on('user-created', (ev) => {
       const { rate, allow } = policy();
       if (rate.max === 0 || !ev.address || allow.includes(ev.address)) return;
+      const key = limitKey(ev.address);
       const now = Date.now();
-      recent.set(ev.address, [...fresh(ev.address, now), now]);
+      recent.set(key, [...fresh(key, now), now]);
       // The account exists: its place moves from reserved to recent.
-      const holding = held(ev.address, now).slice(1);
-      if (holding.length > 0) reserved.set(ev.address, holding);
-      else reserved.delete(ev.address);
+      const holding = held(key, now).slice(1);
+      if (holding.length > 0) reserved.set(key, holding);
+      else reserved.delete(key);
       trim(now);
     });
   },
