@@ -9,6 +9,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import tls from 'node:tls';
 import { ClientStream } from '../src/client/client-stream.js';
 import { captureLog } from './helpers/log-capture.js';
 import { makeTestKey } from './helpers/tls-key.js';
@@ -85,6 +86,55 @@ describe('direct TLS listener', () => {
     } finally {
       child.kill();
     }
+  });
+});
+
+/** What a TLS client reads, until the server closes, after sending `text` and ending its side (close_notify, then FIN). */
+async function halfClose(port: number, text: string): Promise<string> {
+  // Half-open TCP underneath: the TLS socket takes it over, and stays readable after its own end.
+  const tcp = net.connect({ port, host: '127.0.0.1', allowHalfOpen: true });
+  const socket = tls.connect({ socket: tcp, rejectUnauthorized: false });
+  try {
+    await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+    let got = '';
+    socket.setEncoding('utf8').on('data', (d: string) => (got += d));
+    const ended = new Promise<void>((resolve, reject) => socket.once('end', resolve).once('error', reject));
+    socket.end(text);
+    await ended;
+    return got;
+  } finally {
+    socket.destroy();
+    tcp.destroy();
+  }
+}
+
+describe('a direct-TLS client that half-closes', () => {
+  let yak: TestYak;
+  let tlsPort: number;
+  before(async () => {
+    // Every failed login after the first waits 300 ms: its reply is written
+    // well after the client's end of stream has arrived.
+    yak = await startYak({
+      tweak: withTls(pem, (c) => (c.jsm.loginThrottle = { free: 0, baseMs: 300, maxMs: 300, forgetMs: 60_000, exempt: [] })),
+    });
+    tlsPort = yak.server.tlsPorts[0]!;
+  });
+  after(() => yak.stop());
+
+  const HEADER = "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
+  const guess = (id: string): string => authIq('nobody', 'r', { password: 'guess' }, id).toString();
+  const refused = (id: string): string =>
+    `<iq type='error' id='${id}'><query xmlns='jabber:iq:auth'><username>nobody</username><password>guess</password><resource>r</resource></query>` +
+    "<error code='401' type='auth'>Unauthorized</error></iq>";
+
+  test('gets the replies to what it sent, then </stream:stream>, as over TCP', async () => {
+    const got = await halfClose(tlsPort, HEADER + guess('g1') + guess('g2'));
+    assert.ok(got.endsWith(refused('g1') + refused('g2') + '</stream:stream>'), got);
+  });
+
+  test('gets them too when it sent </stream:stream> first', async () => {
+    const got = await halfClose(tlsPort, HEADER + guess('g3') + '</stream:stream>');
+    assert.ok(got.endsWith(refused('g3') + '</stream:stream>'), got);
   });
 });
 

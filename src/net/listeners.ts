@@ -83,9 +83,20 @@ export function tlsHandshakeMs(authtimeSeconds: number): number {
  * work; an admitted one is handed over with emit('connection', socket) (the
  * documented way to inject a connection) and comes back to `onSecure` once
  * its handshake is done. A failed handshake ends in a destroyed socket.
+ *
+ * Through its handshake a TLS socket closes with its peer (see
+ * openListener); once the handshake is done it is half-open, as a plain
+ * one is: the client's end (close_notify or FIN) is its end of stream,
+ * and the replies to what it sent before are still written, then
+ * </stream:stream>. Node reads allowHalfOpen when the peer's end comes,
+ * and nothing is read before onSecure attaches the stream, so no end can
+ * come before the switch.
  */
 export function tlsHandshaker(options: tls.TlsOptions, onSecure: (socket: tls.TLSSocket) => void): tls.Server {
-  const server = tls.createServer(options, onSecure);
+  const server = tls.createServer(options, (socket) => {
+    socket.allowHalfOpen = true;
+    onSecure(socket);
+  });
   server.on('tlsClientError', (_err, socket) => socket.destroy());
   return server;
 }
@@ -98,7 +109,9 @@ export function openListener(spec: ListenSpec, onSocket: (s: net.Socket) => void
   // Plain TCP is half-open: a client's FIN is its end of stream
   // (Connection's ended()), not our cue to close before its replies are
   // written. A direct-TLS socket keeps Node's default, closing with the
-  // peer: one still in its handshake has no stream to finish.
+  // peer, until its handshake is done (tlsHandshaker): one still in its
+  // handshake has no stream to finish, and half-open it would hold its
+  // place until the handshake deadline.
   const server = net.createServer({ allowHalfOpen: spec.tls === undefined }, onSocket);
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {
