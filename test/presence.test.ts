@@ -95,6 +95,46 @@ describe('mod_presence', () => {
     }
   });
 
+  test('a priority outside -128..127 is clamped, one that is no integer is 0: contacts see what routing uses', async () => {
+    const { a: work, b, c } = await trio('prio');
+    const home = await login(yak, 'prioa', 'Home');
+    const bare = (id: string): string => `<message to='prioa@localhost' id='${id}'><body>${id}</body></message>`;
+    const isMsg = (e: { name: string }): boolean => e.name === 'message';
+    try {
+      await home.presence('<presence><priority>126</priority></presence>');
+      await home.clear();
+      await b.clear();
+      work.send('<presence><priority>300</priority></presence>');
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Work' to='priob@localhost'><priority>127</priority></presence>");
+      assertXml(await home.next(isPresence), "<presence from='prioa@localhost/Work' to='prioa@localhost/Home'><priority>127</priority></presence>");
+      b.send(bare('m1'));
+      assertXml(await work.next(isMsg), `<message to='prioa@localhost' id='m1' from='priob@localhost/Work'><body>m1</body></message>`);
+
+      // Below -128: -128, so bare-JID messages go to the other resource.
+      work.send('<presence><priority>-500</priority></presence>');
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Work' to='priob@localhost'><priority>-128</priority></presence>");
+      b.send(bare('m2'));
+      await home.next((e) => isMsg(e) && e.attrs.id === 'm2');
+
+      // Not an integer: 0, whatever digits it starts with; a second <priority> is dropped.
+      work.send('<presence><priority> 3 </priority></presence>');
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Work' to='priob@localhost'><priority>3</priority></presence>");
+      home.send('<presence><priority>5abc</priority><priority>100</priority></presence>');
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><priority>0</priority></presence>");
+      b.send(bare('m3'));
+      await work.next((e) => isMsg(e) && e.attrs.id === 'm3');
+      home.send('<presence><priority>high</priority></presence>');
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><priority>0</priority></presence>");
+      await home.nothing(isMsg, [b, work], 'a bare-JID message went to the lower priority');
+
+      // Directed presence carries the same value.
+      work.send("<presence to='prioc@localhost'><priority>999</priority></presence>");
+      assertXml(await c.next(isPresence), "<presence to='prioc@localhost' from='prioa@localhost/Work'><priority>127</priority></presence>");
+    } finally {
+      await closeAll(work, b, c, home);
+    }
+  });
+
   test('directed presence reaches its target, which also hears when the sender goes', async () => {
     const { a, b, c } = await trio('dir');
     const d = await onlineUser(yak, 'dird');

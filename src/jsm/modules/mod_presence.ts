@@ -18,9 +18,31 @@ function directedOf(s: Session): Set<string> {
   return set;
 }
 
+/**
+ * The priority a presence stands for: a signed byte (RFC 3921 2.2.2.3), so
+ * an integer outside -128..127 is clamped, and anything that is not an
+ * integer (empty, "high", "1.5") counts as 0, as if none were given.
+ */
 function priorityOf(p: Element): number {
-  const n = Number.parseInt(p.getChildText('priority') ?? '0', 10);
-  return Number.isFinite(n) ? Math.max(-128, Math.min(127, n)) : 0;
+  const text = p.getChildText('priority')?.trim();
+  if (text === undefined || !/^[+-]?\d+$/.test(text)) return 0;
+  return Math.max(-128, Math.min(127, Number(text)));
+}
+
+/**
+ * Writes the priority the server goes by into the presence, so that what
+ * contacts and the user's other resources see is what routing uses (a
+ * contact shown 300 would think that session beats one at 127). Only a
+ * presence that carries a <priority> gets one; a second one is dropped.
+ */
+function normalizePriority(p: Element): number {
+  const n = priorityOf(p);
+  const first = p.getChild('priority');
+  if (first) {
+    p.children = p.children.filter((c) => typeof c === 'string' || c === first || c.name !== 'priority');
+    first.children = [String(n)];
+  }
+  return n;
 }
 
 function copyTo(p: Element, from: string, to: string): Element {
@@ -100,7 +122,7 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
   s.available = true;
   s.data.delete('invisible');
   s.presence = p;
-  s.priority = priorityOf(p);
+  s.priority = normalizePriority(p);
   await broadcast(api, s, p);
   if (first) await arrive(api, s);
   await maybeDeliverable(api, s, wasDeliverable);
@@ -139,7 +161,10 @@ export const modPresence: JsmModule = {
       }
       const to = parseJid(stanza.attrs.to);
       const type = stanza.attrs.type;
-      if (to && (type === undefined || type === 'available')) directedOf(s).add(to.toString());
+      if (to && (type === undefined || type === 'available')) {
+        directedOf(s).add(to.toString());
+        normalizePriority(stanza);
+      }
       if (to && (type === 'unavailable' || type === 'invisible')) {
         directedOf(s).delete(to.toString());
         // Invisible to one contact is gone for it, as 1.4 turned it into:
