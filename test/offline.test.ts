@@ -174,6 +174,57 @@ describe('mod_offline', () => {
     }
   });
 
+  test('jabber:x:expire: a message already expired (seconds 0 or less) is not stored, and no offline event is sent', async () => {
+    await offlineUser(yak, 'deadexp1');
+    const sender = await onlineUser(yak, 'deadexp2');
+    const expire = (id: string, seconds: string): string =>
+      `<message to='deadexp1@localhost' id='${id}'><body>${id}</body><x xmlns='jabber:x:event'><offline/></x><x xmlns='jabber:x:expire' seconds='${seconds}'/></message>`;
+    try {
+      sender.send(expire('d1', '0'));
+      sender.send(expire('d2', '-5'));
+      sender.send(expire('d3', ' 0 '));
+      sender.send(expire('d4', '-99999999999999999999999999'));
+      // Kept: time left, a number too large to run out, and values that are no whole number.
+      sender.send(expire('k1', ' 30 '));
+      sender.send(expire('k2', '99999999999999999999999999'));
+      sender.send(expire('k3', ''));
+      sender.send(expire('k4', '1.5'));
+      const kept = ['k1', 'k2', 'k3', 'k4'];
+      for (const id of kept) {
+        assertXml(await sender.next(isMessage), `<message from='deadexp1@localhost' to='deadexp2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>${id}</id></x></message>`);
+      }
+      await sender.nothing(isMessage, [], 'an expired message was answered');
+      const box = (await spoolRecords(yak, 'deadexp1'))!.get(NS_OFFLINE)!;
+      assert.deepEqual(box.getChildren('message').map((m) => m.attrs.id), kept);
+      // Bookkeeping only where there is something to count down.
+      assert.deepEqual(
+        box.getChildren('message').map((m) => m.getChild('x', 'jabber:x:expire')!.attrs.stored !== undefined),
+        [true, false, false, false],
+      );
+    } finally {
+      await sender.close();
+    }
+    const c = await login(yak, 'deadexp1');
+    try {
+      c.send('<presence/>');
+      const got = await messages(c, 4);
+      assert.deepEqual(got.map((m) => m.attrs.id), ['k1', 'k2', 'k3', 'k4']);
+      const left = Number(got[0]!.getChild('x', 'jabber:x:expire')!.attrs.seconds);
+      assert.ok(left > 0 && left <= 30, `seconds left: ${left}`);
+      assert.deepEqual(
+        got.slice(1).map((m) => m.getChild('x', 'jabber:x:expire')!.toString()),
+        [
+          "<x xmlns='jabber:x:expire' seconds='99999999999999999999999999'/>",
+          "<x xmlns='jabber:x:expire' seconds=''/>",
+          "<x xmlns='jabber:x:expire' seconds='1.5'/>",
+        ],
+      );
+      await c.nothing(isMessage, [], 'an expired message was delivered');
+    } finally {
+      await c.close();
+    }
+  });
+
   test('jabber:x:event: the sender who asked hears that the message went offline', async () => {
     await offlineUser(yak, 'ev1');
     const sender = await onlineUser(yak, 'ev2');

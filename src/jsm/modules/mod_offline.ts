@@ -29,17 +29,31 @@ export function isEventNotice(m: Element): boolean {
 }
 
 /**
+ * The seconds of a message's jabber:x:expire, or undefined when it has none
+ * or they are no whole number: such a message is kept as if it had none.
+ * Absurdly long numbers come out as +-Infinity (never / already expired).
+ */
+function expireSeconds(m: Element): number | undefined {
+  const text = m.getChild('x', NS_EXPIRE)?.attrs.seconds?.trim();
+  return text !== undefined && /^[+-]?\d+$/.test(text) ? Number(text) : undefined;
+}
+
+/**
  * Stores a message for later (stamped); throws 503 'Offline Storage Full'
  * over the limit, or when the message would make the recipient's spool file
  * larger than its cap (the sender cannot tell the two apart, nor needs to).
+ * A message that has already expired (jabber:x:expire seconds <= 0) is not
+ * stored, as in 1.4: it is dropped, with no offline event either.
  * mod_filter's <offline/> uses it too.
  */
 export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): Promise<void> {
   const { stanza, to } = d;
+  const seconds = expireSeconds(stanza);
+  if (seconds !== undefined && seconds <= 0) return;
   const m = stanza.clone();
   m.children.push(new Element('x', { xmlns: NS_DELAY, from: to.bare, stamp: legacyStamp() }, ['Offline Storage']));
-  const expire = m.getChild('x', NS_EXPIRE);
-  if (expire) expire.attrs.stored = String(unixTime());
+  // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
+  if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
   let full = false;
   try {
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
@@ -71,11 +85,11 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
 function stillValid(m: Element, now: number): boolean {
   const x = m.getChild('x', NS_EXPIRE);
   if (!x) return true;
-  const seconds = Number(x.attrs.seconds);
+  const seconds = expireSeconds(m);
   // Our own bookkeeping, never shown to the recipient, also when seconds is not a number.
   const stored = Number(x.attrs.stored);
   delete x.attrs.stored;
-  if (!Number.isFinite(seconds) || !Number.isFinite(stored)) return true;
+  if (seconds === undefined || !Number.isSafeInteger(seconds) || !Number.isFinite(stored)) return true;
   const left = seconds - (now - stored);
   if (left <= 0) return false;
   x.attrs.seconds = String(left);
