@@ -483,23 +483,31 @@ describe('administration: announce, admin, welcome, registration notices', () =>
   });
 
   describe('mod_announce', () => {
-    test('announce/online reaches every available session; refused to non-admins', async () => {
+    test('announce/online reaches every available session with priority >= 0; refused to non-admins', async () => {
       const boss = await admin('boss');
       const u1 = await onlineUser(yak, 'ann1');
       const u2 = await onlineUser(yak, 'ann2');
       const quiet = await newUser(yak, 'ann3');
+      // A negative priority asks for no messages: 1.4 skipped such sessions.
+      const away = await newUser(yak, 'ann4');
       try {
+        await away.presence('<presence><priority>-1</priority></presence>');
         await u1.clear();
         await u2.clear();
         boss.send("<message to='localhost/announce/online' id='a1'><subject>Note</subject><body>Maintenance at five</body></message>");
         for (const c of [boss, u1, u2]) {
           assertXml(
-            // (Admins also get registration notices meanwhile.)
+            // (Admins also get registration notices meanwhile.) News of the moment: no delay stamp.
             await c.next((e) => isMessage(e) && e.getChildText('subject') !== 'Registration Notice'),
             `<message to='${c.full}' from='localhost'><subject>Note</subject><body>Maintenance at five</body></message>`,
           );
         }
         await quiet.nothing(isMessage, [boss], 'a session without presence got the announcement');
+        const isNote = (e: Element): boolean => isMessage(e) && e.getChildText('subject') === 'Note';
+        await away.nothing(isNote, [], 'a session with a negative priority got the announcement');
+        // Nor does it get it later, when its priority rises (its welcome message does): it was news of the moment.
+        await away.presence('<presence><priority>1</priority></presence>');
+        await away.nothing(isNote, [], 'a missed announcement was sent later');
 
         const helper = await admin('helper');
         try {
@@ -508,7 +516,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
             assertXml(
               await who.next((e) => isMessage(e) && e.attrs.id === 'a2'),
               `<message to='${who.full}' from='localhost/announce/online' id='a2' type='error'><body>me too</body>` +
-                "<error code='403' type='auth'>Forbidden</error></message>",
+                "<error code='405' type='cancel'>Not Allowed</error></message>",
             );
           }
           await u2.nothing(isMessage, [u1, helper], 'a refused announcement went out');
@@ -516,29 +524,52 @@ describe('administration: announce, admin, welcome, registration notices', () =>
           await helper.close();
         }
       } finally {
-        await closeAll(boss, u1, u2, quiet);
+        await closeAll(boss, u1, u2, quiet, away);
       }
     });
 
-    test('announce/motd: online now, and at each later login until deleted', async () => {
+    test('announce/motd: online now, and at each later login until deleted, stamped with when it was said', async () => {
       const boss = await admin('boss');
       const online = await onlineUser(yak, 'motd1');
+      const negative = await newUser(yak, 'motd3');
       await registerUser(yak, 'motd2', PASSWORD);
+      const isMotd = (e: Element): boolean => isMessage(e) && e.getChildText('subject') === 'MOTD';
       try {
+        await negative.presence('<presence><priority>-5</priority></presence>');
         await online.clear();
         boss.send("<message to='localhost/announce/motd'><subject>MOTD</subject><body>Be nice</body></message>");
-        const motd = "<subject>MOTD</subject><body>Be nice</body></message>";
-        assertXml(await online.next(isMessage), `<message to='motd1@localhost/Work' from='localhost'>${motd}`);
+        // 1.4's jutil_delay(..., "Announced"): whoever reads it later sees when it was said.
+        const motd = "<subject>MOTD</subject><body>Be nice</body><x xmlns='jabber:x:delay' from='localhost' stamp='*'>Announced</x></message>";
+        const live = await online.next(isMessage);
+        assertXml(live, `<message to='motd1@localhost/Work' from='localhost'>${motd}`);
+        const stamp = live.getChild('x', 'jabber:x:delay')!.attrs.stamp!;
+        assert.match(stamp, STAMP);
         await boss.clear();
+        // A negative priority takes no messages: it sees the motd once it takes them, and only once.
+        await negative.nothing(isMotd, [boss], 'a session with a negative priority got the motd');
+        negative.send('<presence><priority>0</priority></presence>');
+        assertXml(await negative.next(isMotd), `<message to='motd3@localhost/Work' from='localhost'>${motd}`);
+        await negative.presence('<presence><priority>-1</priority></presence>');
+        await negative.presence('<presence><priority>2</priority></presence>');
+        await negative.nothing(isMotd, [], 'the motd was shown twice in one session');
+        // Nor again to a session that got it live.
+        await online.presence('<presence><priority>-1</priority></presence>');
+        await online.presence('<presence/>');
+        await online.nothing(isMotd, [], 'the motd was shown again to a session that got it live');
 
         const later = await login(yak, 'motd2');
         try {
+          // Not at a login with a negative priority; at the presence that makes it 0 or more.
+          await later.presence('<presence><priority>-1</priority></presence>');
+          await later.nothing(isMotd, [], 'a session with a negative priority got the motd at login');
           later.send('<presence/>');
-          assertXml(await later.next((e) => isMessage(e) && e.getChildText('subject') === 'MOTD'), `<message to='motd2@localhost/Work' from='localhost'>${motd}`);
+          const stored = await later.next(isMotd);
+          assertXml(stored, `<message to='motd2@localhost/Work' from='localhost'>${motd}`);
+          assert.equal(stored.getChild('x', 'jabber:x:delay')!.attrs.stamp, stamp);
           // Once per session: unavailable and back does not show it again.
           await later.presence("<presence type='unavailable'/>");
           await later.presence('<presence/>');
-          await later.nothing((e) => isMessage(e) && e.getChildText('subject') === 'MOTD', [], 'the motd was shown twice in one session');
+          await later.nothing(isMotd, [], 'the motd was shown twice in one session');
         } finally {
           await later.close();
         }
@@ -553,7 +584,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
           await after.close();
         }
       } finally {
-        await closeAll(boss, online);
+        await closeAll(boss, online, negative);
       }
     });
   });

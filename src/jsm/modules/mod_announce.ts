@@ -2,13 +2,33 @@
 // also keeps it as the message of the day, shown at each login until
 // announce/motd/delete. Only <admin><write> JIDs may announce.
 import { Element } from '../../xml/element.js';
+import { legacyStamp } from '../../util/time.js';
 import type { JsmModule, ModuleApi } from '../api.js';
+import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { canWrite } from './admins.js';
 
-function toEveryone(api: ModuleApi, host: string, m: Element): void {
+const NS_DELAY = 'jabber:x:delay';
+
+/**
+ * Whether a session takes announcements: available with a non-negative
+ * priority, as 1.4 (a negative priority says "no messages for me", the
+ * same rule as for bare-JID messages and offline delivery).
+ */
+function takesAnnouncements(s: Session): boolean {
+  return s.available && s.priority >= 0 && !s.ended;
+}
+
+function sendTo(s: Session, m: Element): void {
+  s.send(new Element('message', { ...m.attrs, from: s.host, to: s.jid.toString() }, m.children));
+}
+
+/** Sends `m` to every session of `host` that takes it; `each` is told who got it. */
+function toEveryone(api: ModuleApi, host: string, m: Element, each?: (s: Session) => void): void {
   for (const s of api.sessions.all()) {
-    if (s.host === host && s.available) s.send(new Element('message', { ...m.attrs, from: host, to: s.jid.toString() }, m.children));
+    if (s.host !== host || !takesAnnouncements(s)) continue;
+    sendTo(s, m);
+    each?.(s);
   }
 }
 
@@ -17,28 +37,39 @@ export const modAnnounce: JsmModule = {
   setup(api) {
     // The motd lives in memory, as in 1.4: it is an announcement, not user data.
     const motd = new Map<string, Element>();
+    /** Keeps `m` as the motd, stamped as 1.4 did: who reads it at a later login sees when it was said. */
+    const setMotd = (host: string, m: Element): Element => {
+      m.children.push(new Element('x', { xmlns: NS_DELAY, from: host, stamp: legacyStamp() }, ['Announced']));
+      motd.set(host, m);
+      return m;
+    };
     api.on('server', ({ stanza, to, from }) => {
       const r = to.resource;
       if (stanza.name !== 'message' || !r?.startsWith('announce/')) return 'pass';
       if (stanza.attrs.type === 'error') return 'handled';
-      if (!canWrite(api, from)) throw stanzaError('forbidden');
+      // 1.4 answered 405 Not Allowed (TERROR_NOTALLOWED) to anyone else.
+      if (!canWrite(api, from)) throw stanzaError('not-allowed');
       const m = new Element('message', { type: stanza.attrs.type }, stanza.children.filter((c) => typeof c !== 'string'));
       if (r === 'announce/online') toEveryone(api, to.host, m);
       else if (r === 'announce/motd') {
-        motd.set(to.host, m);
-        toEveryone(api, to.host, m);
-      } else if (r === 'announce/motd/update') motd.set(to.host, m);
+        const kept = setMotd(to.host, m);
+        // Shown once per session: one that got it now is done with it.
+        toEveryone(api, to.host, kept, (s) => s.data.set('motd', kept));
+      }
+      else if (r === 'announce/motd/update') setMotd(to.host, m);
       else if (r === 'announce/motd/delete') motd.delete(to.host);
       else throw stanzaError('item-not-found');
       return 'handled';
     });
-    api.on('session-available', (s) => {
+    // When the session starts taking messages: its first available presence
+    // with priority >= 0, or its priority rising to 0 or more.
+    api.on('session-deliverable', (s) => {
       const m = motd.get(s.host);
       // Once per session (1.4 too): going unavailable and back, or invisible
       // and back, does not show it again, unless it has changed since.
       if (!m || s.data.get('motd') === m) return;
       s.data.set('motd', m);
-      s.send(new Element('message', { ...m.attrs, from: s.host, to: s.jid.toString() }, m.children));
+      sendTo(s, m);
     });
   },
 };
