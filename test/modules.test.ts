@@ -624,10 +624,11 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       const u = await onlineUser(yak, 'help1');
       try {
         u.send("<message to='localhost' id='h1'><subject>Help</subject><body>I lost my password</body></message>");
+        // From the sender, so that a reply goes to them; 1.4's "Admin: SUBJECT (HOST)" marks it.
         for (const a of [boss, helper]) {
           assertXml(
             await a.next((e) => isMessage(e) && e.attrs.id === 'h1'),
-            `<message to='${a.bare}' from='help1@localhost/Work' id='h1'><subject>Help</subject><body>I lost my password</body></message>`,
+            `<message to='${a.bare}' from='help1@localhost/Work' id='h1'><subject>Admin: Help (localhost)</subject><body>I lost my password</body></message>`,
           );
         }
         // Not even a 404 from an admin without an account, which would name it.
@@ -635,11 +636,18 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         // With 1.4's <admin><reply>, the sender hears back (read live, as after a SIGHUP).
         yak.config.jsm.admin.reply = { subject: 'Auto Reply', body: 'Forwarded to the administrators.' };
         try {
-          u.send("<message to='localhost' id='h2'><body>hello?</body></message>");
+          u.send("<message to='localhost' id='h2' type='chat'><body>hello?</body><thread>t2</thread></message>");
           assertXml(
             await u.next((e) => isMessage(e) && e.getChildText('subject') === 'Auto Reply'),
             "<message to='help1@localhost/Work' from='localhost'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>",
           );
+          // Without a subject, the marker alone.
+          for (const a of [boss, helper]) {
+            assertXml(
+              await a.next((e) => isMessage(e) && e.attrs.id === 'h2'),
+              `<message to='${a.bare}' from='help1@localhost/Work' id='h2' type='chat'><subject>Admin: (localhost)</subject><body>hello?</body><thread>t2</thread></message>`,
+            );
+          }
         } finally {
           delete yak.config.jsm.admin.reply;
         }

@@ -1,5 +1,6 @@
 // jabber:iq:admin <who/> lists the online sessions for <admin> JIDs, and a
-// message to the bare host is forwarded to every admin (1.4 behaviour).
+// message to the bare host is forwarded to every admin (1.4 behaviour),
+// marked "Admin:" in the subject.
 import { Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { parseJid } from '../../jid.js';
@@ -14,6 +15,18 @@ async function adminExists(api: ModuleApi, admin: string): Promise<boolean> {
   return jid?.user !== undefined && api.isLocalHost(jid.host) && api.xdb.exists(jid.host, jid.user);
 }
 
+/**
+ * The copy an admin gets: from the sender, as sent (so a reply goes to
+ * them), with 1.4's subject "Admin: SUBJECT (HOST)", which tells it apart
+ * from the admin's own mail and names the host it was sent to.
+ */
+function adminCopy(stanza: Element, admin: string, from: string, host: string): Element {
+  const subject = stanza.getChildText('subject')?.trim();
+  const marked = new Element('subject', {}, [`Admin: ${subject ? `${subject} ` : ''}(${host})`]);
+  const children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'subject');
+  return new Element('message', { ...stanza.attrs, to: admin, from }, [marked, ...children]);
+}
+
 export const modAdmin: JsmModule = {
   name: 'mod_admin',
   setup(api) {
@@ -26,9 +39,7 @@ export const modAdmin: JsmModule = {
         const admins = [];
         for (const admin of allAdmins(api)) if (await adminExists(api, admin)) admins.push(admin);
         if (admins.length === 0) return 'pass';
-        for (const admin of admins) {
-          await api.deliver(new Element('message', { ...stanza.attrs, to: admin, from: from.toString() }, stanza.children));
-        }
+        for (const admin of admins) await api.deliver(adminCopy(stanza, admin, from.toString(), to.host));
         // 1.4's <admin><reply>: the sender hears that someone will read it.
         const reply = api.config.jsm.admin.reply;
         if (reply && from.user !== undefined) {
