@@ -658,6 +658,69 @@ describe('administration: announce, admin, welcome, registration notices', () =>
   });
 });
 
+describe('mod_admin: nothing about a copy for the admins comes back to the sender', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({
+      tweak: (c: YakConfig) => {
+        plain(c);
+        c.jsm.offlineLimit = 2;
+      },
+    });
+  });
+  after(() => yak.stop());
+
+  test('no 503 from a full offline store, no offline event, no answer from the admin’s filter rules', async () => {
+    // Made an admin only once registered: no registration notices fill its store.
+    const boss = await newUser(yak, 'boss');
+    const asker = await onlineUser(yak, 'asker');
+    yak.config.jsm.admin.write = ['boss@localhost'];
+    try {
+      // Rules that answer every message: a reply, then a bounce.
+      const rules = await boss.request(
+        "<iq type='set'><query xmlns='jabber:iq:filter'>" +
+          "<rule name='away'><reply>I read this on Mondays.</reply><continue/></rule>" +
+          "<rule name='bounce'><error code='404'>Gone</error></rule></query></iq>",
+      );
+      assert.equal(rules.attrs.type, 'result', rules.toString());
+      await boss.close();
+
+      asker.send("<message to='localhost' id='q1'><subject>Help</subject><body>one</body><x xmlns='jabber:x:event'><offline/></x></message>");
+      asker.send("<message to='localhost' id='q2'><body>two</body></message>");
+      // The admin's store is full now (limit 2), and a groupchat message is never stored.
+      asker.send("<message to='localhost' id='q3'><body>three</body></message>");
+      asker.send("<message to='localhost' id='q4' type='groupchat'><body>four</body></message>");
+      await asker.nothing(() => true, [], 'the sender heard back about a copy for an admin');
+
+      const again = await login(yak, 'boss');
+      try {
+        again.send('<presence/>');
+        for (const [id, subject, body, event] of [
+          ['q1', 'Admin: Help (localhost)', 'one', "<x xmlns='jabber:x:event'><offline/></x>"],
+          ['q2', 'Admin: (localhost)', 'two', ''],
+        ] as const) {
+          assertXml(
+            await again.next(isMessage),
+            `<message to='boss@localhost/Work' from='asker@localhost/Work' id='${id}'><subject>${subject}</subject><body>${body}</body>${event}` +
+              "<x xmlns='jabber:x:delay' from='boss@localhost' stamp='*'>Offline Storage</x></message>",
+          );
+        }
+        await again.nothing(isMessage, [], 'more than the two stored copies');
+        // The rules still answer a message sent to the admin directly.
+        asker.send("<message to='boss@localhost' id='d1'><body>direct</body></message>");
+        const reply = await asker.next((e) => isMessage(e) && e.attrs.type !== 'error');
+        assert.equal(reply.getChildText('body'), 'I read this on Mondays.', reply.toString());
+        const bounce = await asker.next((e) => isMessage(e) && e.attrs.type === 'error');
+        assertXml(bounce.getChild('error')!, "<error code='404' type='cancel'>Gone</error>");
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await closeAll(asker);
+    }
+  });
+});
+
 describe('mod_log', () => {
   test('one line per session end, with the JID', async () => {
     // A server of our own, to hear what it logs (startYak's is silent).

@@ -75,6 +75,19 @@ export interface Delivery {
   from: Jid;
   /** The sending session, when the stanza came from a local client. */
   sender: Session | undefined;
+  /** Routed with DeliverOptions.quiet: nothing about it may go back to `from`. */
+  quiet?: boolean;
+}
+
+export interface DeliverOptions {
+  /**
+   * Nothing about the stanza goes back to its sender: no error reply (the
+   * recipient's storage full, no such user...), no reply from a handler, no
+   * automatic answer (filter rules, offline events). For copies the server
+   * makes on its own, whose recipient the sender must not learn (messages
+   * to the host forwarded to the admins).
+   */
+  quiet?: boolean;
 }
 
 export interface PhaseHandlers {
@@ -131,7 +144,7 @@ export interface ModuleApi {
    */
   on<P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions): void;
   /** Routes a stanza with `from` and `to` set, as the server would route it from a client. */
-  deliver(stanza: Element): Promise<void>;
+  deliver(stanza: Element, opts?: DeliverOptions): Promise<void>;
   isLocalHost(host: string): boolean;
   /**
    * The records to store for a new password: every loaded auth module's,

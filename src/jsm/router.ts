@@ -1,12 +1,13 @@
 // Delivery of a stanza whose `from` and `to` are set (SPEC section 8):
 // to a host -> 'server' phase; to a user -> 'deliver' phase, then the
 // user's session(s), then the 'offline' phase. Anything unhandled gets an
-// error reply, except errors themselves (no loops) and presence.
+// error reply, except errors themselves (no loops), presence, and what a
+// module routed quietly (DeliverOptions).
 import { parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
 import type { Xdb } from '../xdb/xdb.js';
-import type { Delivery, Outcome } from './api.js';
+import type { DeliverOptions, Delivery, Outcome } from './api.js';
 import { decided, type PhaseChains } from './phase-chains.js';
 import type { Session, SessionRegistry } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
@@ -22,52 +23,61 @@ export interface RouterDeps {
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
-  async route(stanza: Element, sender?: Session): Promise<void> {
+  async route(stanza: Element, sender?: Session, opts?: DeliverOptions): Promise<void> {
+    const quiet = opts?.quiet === true;
     const to = parseJid(stanza.attrs.to ?? '');
     // From a session, `from` is the session's own JID (stamped by fromSession): no need to parse it again.
     const from = sender !== undefined && stanza.attrs.from === sender.jid.toString() ? sender.jid : parseJid(stanza.attrs.from ?? '');
-    if (!to || !from) return this.bounce(stanza, 'jid-malformed');
+    if (!to || !from) return this.bounce(stanza, 'jid-malformed', quiet);
     // COMPAT: no server-to-server; 1.4 would have tried dialback here.
-    if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found');
-    const d: Delivery = { stanza, to, from, sender };
+    if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found', quiet);
+    const d: Delivery = { stanza, to, from, sender, quiet };
     try {
       if (to.user === undefined) {
         const out = await this.deps.chains.firstFor('server', stanza.name, d);
-        if (await this.settle(out, stanza)) return;
-        return this.bounce(stanza, 'service-unavailable');
+        if (await this.settle(out, d)) return;
+        return this.bounce(stanza, 'service-unavailable', quiet);
       }
       // Awaited only when a handler went async: a chat message passes every
       // handler at once, and each await costs a trip through the microtask queue.
       let out = this.deps.chains.firstFor('deliver', stanza.name, d);
       if (out instanceof Promise) out = await out;
-      if (decided(out) && (await this.settle(out, stanza))) return;
+      if (decided(out) && (await this.settle(out, d))) return;
       await this.toUser(d);
     } catch (err) {
-      await this.fail(stanza, err);
+      await this.fail(stanza, err, quiet);
     }
   }
 
-  /** Sends an error reply unless the stanza is one that is never answered. */
-  async bounce(stanza: Element, condition: StanzaCondition | StanzaError): Promise<void> {
+  /**
+   * Sends an error reply unless the stanza is one that is never answered,
+   * or was routed quietly (see DeliverOptions): then the error goes nowhere.
+   */
+  async bounce(stanza: Element, condition: StanzaCondition | StanzaError, quiet = false): Promise<void> {
     if (!answerable(stanza)) return;
     const err = condition instanceof StanzaError ? condition : stanzaError(condition);
+    if (quiet) {
+      this.deps.log.debug({ to: stanza.attrs.to, code: err.code }, 'error not sent back: quiet delivery');
+      return;
+    }
     const reply = errorReply(stanza, err);
     if (!reply.attrs.to) return;
     await this.route(reply);
   }
 
   /** Turns a handler failure into an error reply: a StanzaError (or a refusal asStanzaError() knows) as is, anything else 500 and a log line. */
-  async fail(stanza: Element, err: unknown): Promise<void> {
+  async fail(stanza: Element, err: unknown, quiet = false): Promise<void> {
     const known = asStanzaError(err);
-    if (known) return this.bounce(stanza, known);
+    if (known) return this.bounce(stanza, known, quiet);
     this.deps.log.error({ err, stanza: stanza.name, to: stanza.attrs.to }, 'handler failed');
-    return this.bounce(stanza, 'internal-server-error');
+    return this.bounce(stanza, 'internal-server-error', quiet);
   }
 
-  /** True when a handler took the stanza; a reply element is routed back. */
-  private async settle(out: Outcome, stanza: Element): Promise<boolean> {
+  /** True when a handler took the stanza; a reply element is routed back, unless it came quietly. */
+  private async settle(out: Outcome, d: Delivery): Promise<boolean> {
     if (!decided(out)) return false;
-    if (out !== 'handled') {
+    const { stanza } = d;
+    if (out !== 'handled' && !d.quiet) {
       out.attrs.from ??= stanza.attrs.to;
       out.attrs.to ??= stanza.attrs.from;
       await this.route(out);
@@ -86,8 +96,8 @@ export class Router {
       const best = this.deps.sessions.best(bare);
       if (best) return best.send(stanza);
       const out = await this.deps.chains.firstFor('offline', stanza.name, d);
-      if (await this.settle(out, stanza)) return;
-      return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
+      if (await this.settle(out, d)) return;
+      return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
     }
     if (stanza.name === 'presence') {
       // Presence to a bare JID reaches every available session; to a
@@ -95,7 +105,7 @@ export class Router {
       if (to.resource === undefined) for (const s of this.deps.sessions.of(bare)) if (s.available) s.send(stanza);
       return;
     }
-    return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
+    return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
   }
 
   private userExists(to: Jid): Promise<boolean> {

@@ -68,7 +68,7 @@ export class SessionManager {
       loaded: this.loaded,
       on: <P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions) =>
         this.chains.add(phase, module, handler, opts),
-      deliver: (stanza: Element) => this.router.route(stanza),
+      deliver: (stanza: Element, opts) => this.router.route(stanza, undefined, opts),
       removeUser: (host: string, user: string) => this.removeUser(host, user),
       passwordRecords: (ev) => this.passwordRecords(ev),
       notify: (phase, ev) => this.chains.all(phase, ...([ev] as unknown as Parameters<PhaseHandlers[typeof phase]>)),

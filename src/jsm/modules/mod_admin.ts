@@ -1,6 +1,7 @@
 // jabber:iq:admin <who/> lists the online sessions for <admin> JIDs, and a
 // message to the bare host is forwarded to every admin (1.4 behaviour),
-// marked "Admin:" in the subject.
+// marked "Admin:" in the subject, without ever telling the sender who the
+// admins are.
 import { Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { parseJid } from '../../jid.js';
@@ -39,7 +40,10 @@ export const modAdmin: JsmModule = {
         const admins = [];
         for (const admin of allAdmins(api)) if (await adminExists(api, admin)) admins.push(admin);
         if (admins.length === 0) return 'pass';
-        for (const admin of admins) await api.deliver(adminCopy(stanza, admin, from.toString(), to.host));
+        // Quietly: nothing about a copy may come back to the sender (a 503
+        // from a full offline store, an offline event, the admin's filter
+        // rules), since it would name the admin.
+        for (const admin of admins) await api.deliver(adminCopy(stanza, admin, from.toString(), to.host), { quiet: true });
         // 1.4's <admin><reply>: the sender hears that someone will read it.
         const reply = api.config.jsm.admin.reply;
         if (reply && from.user !== undefined) {

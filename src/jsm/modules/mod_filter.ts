@@ -36,6 +36,7 @@ const MAX_CASCADE = 10;
  * and a message that came back round or went too far.
  */
 function noAutoReply(stanza: Element, d: Delivery): string | undefined {
+  if (d.quiet) return QUIET;
   const type = stanza.attrs.type;
   if (type === 'error' || type === 'groupchat' || type === 'headline') return `a ${type} message`;
   if (isEventNotice(stanza)) return 'an event notice';
@@ -43,6 +44,9 @@ function noAutoReply(stanza: Element, d: Delivery): string | undefined {
   if (!mayPassOn(stanza, d.to)) return 'it came back round, or has been forwarded too often';
   return undefined;
 }
+
+/** Why a quiet delivery (see DeliverOptions) gets no reply and no error from the rules. */
+const QUIET = 'a copy the server made, such as a message to the host for the admins: an answer would name the recipient';
 
 /** A user's rules, or null when there is no such user (nothing to filter for). */
 type UserRules = readonly FilterRule[] | null;
@@ -147,6 +151,7 @@ export const modFilter: JsmModule = {
       }
       if (rule.error && answerable(stanza)) {
         if (from.user === undefined) skip('error', 'the sender is a server or service');
+        else if (d.quiet) skip('error', QUIET);
         else {
           await send(errorReply(stanza, rule.error));
           disposed = true;

@@ -70,9 +70,10 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
     full = true;
   }
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
-  // jabber:x:event: the sender asked to hear that the message went offline.
+  // jabber:x:event: the sender asked to hear that the message went offline
+  // (not for a quiet delivery: the notice would name the recipient).
   const event = stanza.getChild('x', NS_EVENT);
-  if (event?.getChild('offline') && stanza.attrs.id && stanza.attrs.type !== 'error') {
+  if (event?.getChild('offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
     await api.deliver(
       new Element('message', { from: to.bare, to: stanza.attrs.from }, [
         new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
