@@ -6,7 +6,8 @@ export const modEcho: JsmModule = {
   name: 'mod_echo',
   setup(api) {
     api.on('server', ({ stanza, to }) => {
-      if (stanza.name !== 'message' || to.resource !== 'echo' || stanza.attrs.type === 'error') return 'pass';
+      // In any case, as 1.4 compared it (strncasecmp): whoever types Echo means it.
+      if (stanza.name !== 'message' || to.resource?.toLowerCase() !== 'echo' || stanza.attrs.type === 'error') return 'pass';
       return new Element('message', { ...stanza.attrs, to: stanza.attrs.from, from: stanza.attrs.to }, stanza.children);
     });
   },
