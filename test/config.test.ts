@@ -474,6 +474,15 @@ describe('refusals name the element and the problem', () => {
     refuses(() => loadConfig('/nonexistent/yak/jabber.xml'), '/nonexistent/yak/jabber.xml', 'cannot read', 'ENOENT');
   });
 
+  test('a folder named as the config file', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'yak-config-dir-'));
+    try {
+      refuses(() => loadConfig(folder), `config file ${folder}: a folder, not a file`);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
+  });
+
   test('malformed XML names the file', () => {
     refuses(() => parseConfig('<jabber><service></jabber>', FILE), FILE);
     refuses(() => parseConfig('', FILE), FILE);

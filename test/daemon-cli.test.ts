@@ -83,6 +83,24 @@ describe('jabberd refuses to start', { timeout: 25_000 }, () => {
     assertRefused(await runJabberd(['-c', file, '-s', spool]), `<spool>${spool}</spool>`);
   });
 
+  test('on a spool path that is a file, or runs through one, naming <spool> and the file; --check too', async () => {
+    const plainFile = path.join(dir, 'spool-file');
+    await writeFile(plainFile, 'not a folder\n');
+    const file = await configFile('spool-file.xml', bundledConfigText());
+    for (const extra of [[], ['--check']]) {
+      let run = await runJabberd(['-c', file, '-s', plainFile, ...extra]);
+      assertRefused(run, `<spool>${plainFile}</spool>: not a folder (a file is in its place)`);
+      assert.equal(run.stdout, '');
+      run = await runJabberd(['-c', file, '-s', path.join(plainFile, 'a', 'b'), ...extra]);
+      assertRefused(run, `<spool>${path.join(plainFile, 'a', 'b')}</spool>: ${plainFile} is a file, not a folder`);
+    }
+    assert.equal(await readFile(plainFile, 'utf8'), 'not a folder\n');
+  });
+
+  test('on -c naming a folder, saying so', async () => {
+    assertRefused(await runJabberd(['-c', dir, '--check']), `config file ${dir}: a folder, not a file`);
+  });
+
   test('on a spool another process holds, naming <spool>, and leaves its files alone', async () => {
     // What a second server, or jabberctl, starting at the same moment finds.
     const spool = path.join(dir, 'held-spool');

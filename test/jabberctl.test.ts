@@ -180,6 +180,30 @@ describe('jabberctl without a running server', () => {
     }
   });
 
+  test('-s naming a file, or a path through one: one clear line, exit 2, the file left alone', async () => {
+    const file = path.join(dir, 'not-a-spool');
+    await writeFile(file, 'a file where the spool belongs\n');
+    for (const args of [['list', 'localhost'], ['show', 'dj@localhost'], ['check'], ['deluser', 'dj@localhost'], ['adduser', 'x@localhost']]) {
+      let r = await jabberctl(file, args, 'pw\n');
+      assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+      assert.equal(r.stderr, `jabberctl: <spool>${file}</spool>: not a folder (a file is in its place)\n`);
+      r = await jabberctl(path.join(file, 'spool'), args, 'pw\n');
+      assert.equal(r.code, 2, `${args[0]}: ${r.stderr}`);
+      assert.equal(r.stderr, `jabberctl: <spool>${path.join(file, 'spool')}</spool>: ${file} is a file, not a folder\n`);
+    }
+    assert.equal(await readFile(file, 'utf8'), 'a file where the spool belongs\n');
+  });
+
+  test('-c naming a folder: a clear message, exit 2', async () => {
+    const r = await new Promise<Run>((resolve) => {
+      execFile(process.execPath, [JABBERCTL, '-c', dir, 'list', 'localhost'], (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr }),
+      );
+    });
+    assert.equal(r.code, 2);
+    assert.equal(r.stderr, `jabberctl: config file ${dir}: a folder, not a file\n`);
+  });
+
   test('after a crash it replays the journal first: the torn file is whole again and the journal gone', async () => {
     const file = path.join(spool, 'localhost', 'dj.xml');
     const whole = await readFile(file, 'utf8');

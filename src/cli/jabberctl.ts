@@ -19,6 +19,7 @@ import { SpoolStore } from '../xdb/spool-store.js';
 import { lockSpool } from '../xdb/spool-lock.js';
 import { firstLineOf, NotUtf8Error, readSecret } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
+import { spoolPathProblem } from './spool-path.js';
 
 class UsageError extends Error {}
 
@@ -127,12 +128,17 @@ const program = new Command('jabberctl')
 
 function configOf(): YakConfig {
   const o = program.opts<{ config: string; spool?: string }>();
+  let config: YakConfig;
   try {
-    return loadConfig(o.config, { spool: o.spool });
+    config = loadConfig(o.config, { spool: o.spool });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
   }
+  // Said here, before the socket or the lock would fail on it with a bare errno.
+  const problem = spoolPathProblem(config.spool);
+  if (problem !== undefined) throw new UsageError(problem);
+  return config;
 }
 
 program

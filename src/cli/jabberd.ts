@@ -9,6 +9,7 @@ import { MODULES } from '../jsm/modules/index.js';
 import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
+import { spoolPathProblem } from './spool-path.js';
 
 const program = new Command('jabberd')
   .description('Yak, a Jabber server compatible with jabberd 1.4')
@@ -51,6 +52,13 @@ async function main(): Promise<number> {
       return 1;
     }
     throw err;
+  }
+  // A file where the spool folder belongs: --check says so, and a start
+  // stops on it before anything listens.
+  const spoolProblem = spoolPathProblem(config.spool);
+  if (spoolProblem !== undefined) {
+    process.stderr.write(`jabberd: ${spoolProblem}\n`);
+    return 1;
   }
   if (opts.check) {
     try {

@@ -71,6 +71,7 @@ export function readConfigFile(file: string, where = 'config file'): string {
     // A pipe does end (jabberd -c <(make-config)), so only devices are refused.
     const st = statSync(file);
     if (st.isCharacterDevice() || st.isBlockDevice()) throw new ConfigError(`${where} ${file}: a device, not a file`);
+    if (st.isDirectory()) throw new ConfigError(`${where} ${file}: a folder, not a file`);
     return decodeConfig(readFileSync(file), `${where} ${file}`);
   } catch (err) {
     if (err instanceof ConfigError) throw err;
