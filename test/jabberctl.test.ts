@@ -2,7 +2,7 @@
 // running server (through its control socket) while users log in.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -38,6 +38,26 @@ function jabberctl(spool: string, args: string[], input?: string | Buffer): Prom
 
 async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'yak-ctl-'));
+}
+
+/** Every file under `root` (path -> content, inode, mtime), folders walked, `skip` left out. */
+async function snapshot(root: string, skip: (rel: string) => boolean = () => false): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
+      const r = path.join(rel, e.name);
+      if (skip(r)) continue;
+      if (e.isDirectory()) {
+        await walk(r);
+      } else {
+        const st = await stat(path.join(root, r));
+        const content = e.isFile() ? await readFile(path.join(root, r), 'utf8') : '';
+        out.set(r, `${st.ino} ${st.mtimeMs} ${st.mode.toString(8)} ${content}`);
+      }
+    }
+  };
+  await walk('');
+  return out;
 }
 
 describe('jabberctl without a running server', () => {
@@ -180,6 +200,43 @@ describe('jabberctl without a running server', () => {
     }
   });
 
+  test('deluser of a user whose file does not parse: refused, naming --force; with it that one file goes, nothing else', async () => {
+    const own = path.join(dir, 'force-spool');
+    for (const u of ['keep', 'other']) assert.equal((await jabberctl(own, ['adduser', `${u}@localhost`], 'pw\n')).code, 0);
+    const host = path.join(own, 'localhost');
+    await writeFile(path.join(host, 'broken.xml'), "<xdb><query xmlns='jabber:iq:roster'");
+    await writeFile(path.join(host, 'alien.xml'), '<config/>');
+    await writeFile(path.join(host, 'notes.txt'), 'the admin keeps notes here\n');
+    // The lock file is opened for each change; what matters is everything else.
+    const others = (rel: string): boolean => rel === '.yak-lock' || rel === path.join('localhost', 'broken.xml');
+    const before = await snapshot(own, others);
+
+    let r = await jabberctl(own, ['deluser', 'broken@localhost']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^jabberctl: spool file \S*broken\.xml cannot be parsed: .*; deluser --force removes it unread\n$/);
+    assert.equal(await readFile(path.join(host, 'broken.xml'), 'utf8'), "<xdb><query xmlns='jabber:iq:roster'");
+
+    r = await jabberctl(own, ['deluser', '--force', 'broken@localhost']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'removed broken@localhost\n');
+    assert.match(r.stderr, /^jabberctl: warning: spool file \S*broken\.xml cannot be parsed: .*; removed unread, so the contacts in its roster were not told\n$/);
+    // A file with another root element is no <xdb> either: the same way out.
+    r = await jabberctl(own, ['deluser', 'alien@localhost']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /root element is <config>, not <xdb>; deluser --force removes it unread/);
+    r = await jabberctl(own, ['deluser', 'alien@localhost', '--force']);
+    assert.equal(r.code, 0, r.stderr);
+
+    const after = await snapshot(own, others);
+    before.delete(path.join('localhost', 'alien.xml'));
+    assert.deepEqual(after, before, 'only the unparsable files may change');
+    assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, 'keep\nother\n');
+    // --force changes nothing for a user whose file parses, nor for one that is not there.
+    assert.equal((await jabberctl(own, ['deluser', '--force', 'nobody@localhost'])).code, 1);
+    assert.equal((await jabberctl(own, ['deluser', '--force', 'other@localhost'])).code, 0);
+    assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, 'keep\n');
+  });
+
   test('-s naming a file, or a path through one: one clear line, exit 2, the file left alone', async () => {
     const file = path.join(dir, 'not-a-spool');
     await writeFile(file, 'a file where the spool belongs\n');
@@ -248,6 +305,22 @@ describe('jabberctl while the server runs', () => {
     } finally {
       await rm(path.join(yak.spool, 'localhost', 'mangled.xml'));
     }
+  });
+
+  test('deluser --force removes a user whose file does not parse through the server too, and the server serves on', async () => {
+    const file = path.join(yak.spool, 'localhost', 'wrecked.xml');
+    await writeFile(file, '<xdb><password');
+    let r = await jabberctl(yak.spool, ['deluser', 'wrecked@localhost']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^jabberctl: spool file \S*wrecked\.xml cannot be parsed: .*; deluser --force removes it unread\n$/);
+    r = await jabberctl(yak.spool, ['deluser', '--force', 'wrecked@localhost']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, 'removed wrecked@localhost\n');
+    assert.match(r.stderr, /^jabberctl: warning: /);
+    assert.equal((await readdir(path.join(yak.spool, 'localhost'))).includes('wrecked.xml'), false);
+    // The name is free again.
+    await registerUser(yak, 'wrecked', 'pw');
+    (await loginUser(yak, 'wrecked', 'pw')).socket.destroy();
   });
 
   test('the control socket answers requests of the wrong shape as malformed, and the server serves on', async () => {

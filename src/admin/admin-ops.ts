@@ -6,7 +6,7 @@ import path from 'node:path';
 import { nameprep, parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
-import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER } from '../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, SpoolFileError } from '../xdb/xdb.js';
 import { hostDirName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseXml } from '../xml/parse.js';
 import { errCode } from '../util/err-code.js';
@@ -35,6 +35,12 @@ export interface UserInfo {
   rosterItems: number;
   offlineMessages: number;
   online: string[];
+}
+
+export interface DeluserResult {
+  jid: string;
+  /** Set when the user's file did not parse and was removed unread (--force): why it did not parse. */
+  unread?: string;
 }
 
 export interface CheckReport {
@@ -77,11 +83,30 @@ export class AdminOps {
     return `${user}@${host}`;
   }
 
-  async deluser(jid: string): Promise<string> {
-    const { host, user } = await this.existing(jid);
+  /**
+   * Removes the user. A file that does not parse is refused unless `force`:
+   * then it is deleted unread (that one file, nothing else), and the result
+   * says why, for the admin to know its contacts were not told.
+   */
+  async deluser(jid: string, force = false): Promise<DeluserResult> {
+    const { host, user } = this.account(jid);
+    const bare = `${user}@${host}`;
+    let exists: boolean;
+    try {
+      exists = await this.jsm.xdb.exists(host, user);
+    } catch (err) {
+      if (!(err instanceof SpoolFileError)) throw err;
+      if (!force) throw new AdminError(`${err.message}; deluser --force removes it unread`);
+      await this.jsm.xdb.remove(host, user);
+      // No records to hand on: mod_roster has no contacts to tell, others forget the name.
+      await this.jsm.chains.all('user-removed', { host, user, records: new Map() });
+      this.jsm.log.warn({ user, host, by: 'jabberctl', file: err.file }, 'unregistered; its spool file did not parse and was removed unread');
+      return { jid: bare, unread: err.message };
+    }
+    if (!exists) throw new AdminError(`no such user: ${bare}`);
     await this.jsm.removeUser(host, user);
     this.jsm.log.info({ user, host, by: 'jabberctl' }, 'unregistered');
-    return `${user}@${host}`;
+    return { jid: bare };
   }
 
   async list(host: string): Promise<string[]> {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import type { Logger } from '../log.js';
 import { AdminError, type AdminOps } from './admin-ops.js';
 import { withSocketAddress } from './socket-address.js';
-import { UserFileFullError } from '../xdb/xdb.js';
+import { SpoolFileError, UserFileFullError } from '../xdb/xdb.js';
 
 export const CONTROL_SOCKET_NAME = '.jabberctl.sock';
 
@@ -22,6 +22,9 @@ export interface ControlRequest {
   cmd: 'adduser' | 'passwd' | 'deluser' | 'list' | 'show' | 'check';
   args: string[];
 }
+
+/** The second argument of a deluser request that removes a file that does not parse. */
+export const FORCE = 'force';
 
 export type ControlReply = { ok: true; result: unknown } | { ok: false; error: string };
 
@@ -42,7 +45,7 @@ export async function runControl(ops: AdminOps, req: ControlRequest): Promise<Co
       case 'passwd':
         return { ok: true, result: await ops.passwd(a, b) };
       case 'deluser':
-        return { ok: true, result: await ops.deluser(a) };
+        return { ok: true, result: await ops.deluser(a, b === FORCE) };
       case 'list':
         return { ok: true, result: await ops.list(a) };
       case 'show':
@@ -53,7 +56,8 @@ export async function runControl(ops: AdminOps, req: ControlRequest): Promise<Co
         return { ok: false, error: `unknown command '${String(req.cmd)}'` };
     }
   } catch (err) {
-    if (err instanceof AdminError || err instanceof UserFileFullError) return { ok: false, error: err.message };
+    // A file that does not parse is the spool's state, not the server's failure.
+    if (err instanceof AdminError || err instanceof UserFileFullError || err instanceof SpoolFileError) return { ok: false, error: err.message };
     throw err;
   }
 }

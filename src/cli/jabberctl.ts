@@ -7,8 +7,8 @@
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { Command } from 'commander';
-import { AdminError, AdminOps, checkPassword, type CheckReport, type UserInfo } from '../admin/admin-ops.js';
-import { controlSocketPath, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
+import { AdminError, AdminOps, checkPassword, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
+import { controlSocketPath, FORCE, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
 import { withSocketAddress } from '../admin/socket-address.js';
 import { loadConfig } from '../config/load.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
@@ -162,8 +162,14 @@ program
 program
   .command('deluser <jid>')
   .description('remove USER@HOST and everything stored for it; its sessions end')
-  .action(async (jid: string) => {
-    console.log(`removed ${String(await run(configOf(), { cmd: 'deluser', args: [jid] }))}`);
+  .option('--force', 'also remove a user whose spool file does not parse (deleted unread)')
+  .action(async (jid: string, o: { force?: boolean }) => {
+    const args = o.force ? [jid, FORCE] : [jid];
+    const result = (await run(configOf(), { cmd: 'deluser', args })) as DeluserResult;
+    if (result.unread !== undefined) {
+      process.stderr.write(`jabberctl: warning: ${result.unread}; removed unread, so the contacts in its roster were not told\n`);
+    }
+    console.log(`removed ${printable(result.jid)}`);
   });
 
 program

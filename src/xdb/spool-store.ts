@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { parseXml } from '../xml/parse.js';
-import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, UserFileFullError, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, SpoolFileError, UserFileFullError, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
@@ -76,9 +76,9 @@ function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root
   try {
     root = parseXml(text, { fileName: path });
   } catch (err) {
-    throw new Error(`spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
+    throw new SpoolFileError(path, `spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
   }
-  if (root.name !== 'xdb') throw new Error(`spool file ${path}: root element is <${root.name}>, not <xdb>`);
+  if (root.name !== 'xdb') throw new SpoolFileError(path, `spool file ${path}: root element is <${root.name}>, not <xdb>`);
   const doc: UserDoc = { records: new Map(), extras: [], bytes: Buffer.byteLength(text) };
   for (const child of root.elements) {
     const ns = child.attrs.xdbns ?? child.attrs.xmlns;

@@ -33,6 +33,22 @@ export class UserFileFullError extends Error {
 }
 
 /**
+ * A user's spool file that is there but does not parse as an <xdb>
+ * document (torn by hand, or not Yak's): nothing of it can be read, and
+ * nothing is written over it. `deluser --force` is the way out.
+ */
+export class SpoolFileError extends Error {
+  constructor(
+    /** The file, absolute. */
+    readonly file: string,
+    message: string,
+    options?: ErrorOptions,
+  ) {
+    super(message, options);
+  }
+}
+
+/**
  * Records are plain elements without the on-disk `xdbns` marker; the store
  * adds it on write and strips it on read. Every element handed out is a copy
  * the caller may change freely. `user` is an already prepared (nodeprep'd)
