@@ -2,7 +2,8 @@
 // running server (through its control socket) while users log in.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,11 +22,24 @@ interface Run {
   stderr: string;
 }
 
-function jabberctl(spool: string, args: string[], input?: string | Buffer): Promise<Run> {
+/**
+ * Root passes every permission check; without CAP_DAC_OVERRIDE it is held
+ * to the file modes for writing like anyone else (CAP_DAC_READ_SEARCH still
+ * lets it read everything, unless `noReadOverride`).
+ */
+function asReader(noReadOverride: boolean): string[] {
+  if (process.getuid?.() !== 0) return [];
+  return ['setpriv', '--bounding-set', noReadOverride ? '-dac_override,-dac_read_search' : '-dac_override', '--'];
+}
+
+/** `readOnly`: run as one who may not write what the modes forbid; `modesOnly`: nor read (see asReader). */
+function jabberctl(spool: string, args: string[], input?: string | Buffer, opts: { readOnly?: boolean; modesOnly?: boolean } = {}): Promise<Run> {
+  const argv = [process.execPath, JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, ...args];
+  if (opts.readOnly || opts.modesOnly) argv.unshift(...asReader(opts.modesOnly ?? false));
   return new Promise((resolve) => {
     const child = execFile(
-      process.execPath,
-      [JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, ...args],
+      argv[0]!,
+      argv.slice(1),
       { timeout: 20_000 },
       (err, stdout, stderr) => {
         const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
@@ -40,10 +54,18 @@ async function tempDir(): Promise<string> {
   return mkdtemp(path.join(os.tmpdir(), 'yak-ctl-'));
 }
 
-/** Every file under `root` (path -> content, inode, mtime), folders walked, `skip` left out. */
-async function snapshot(root: string, skip: (rel: string) => boolean = () => false): Promise<Map<string, string>> {
+/**
+ * Every file under `root` (path -> inode, mtime, mode, content), `skip`
+ * left out; with `dirs`, every folder too (inode, mtime, mode: a name
+ * made or removed in it changes its mtime).
+ */
+async function snapshot(root: string, skip: (rel: string) => boolean = () => false, dirs = false): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const walk = async (rel: string): Promise<void> => {
+    if (dirs) {
+      const st = await stat(path.join(root, rel));
+      out.set(rel + '/', `${st.ino} ${st.mtimeMs} ${st.mode.toString(8)}`);
+    }
     for (const e of await readdir(path.join(root, rel), { withFileTypes: true })) {
       const r = path.join(rel, e.name);
       if (skip(r)) continue;
@@ -261,16 +283,155 @@ describe('jabberctl without a running server', () => {
     assert.equal(r.stderr, `jabberctl: config file ${dir}: a folder, not a file\n`);
   });
 
-  test('after a crash it replays the journal first: the torn file is whole again and the journal gone', async () => {
+  test('after a crash check --repair replays the journal first: the torn file is whole again and the journal gone', async () => {
     const file = path.join(spool, 'localhost', 'dj.xml');
     const whole = await readFile(file, 'utf8');
     // What a kill during an in-place rewrite leaves: the change in the journal, the file cut short.
     await writeFile(path.join(spool, '.yak-journal.7'), encodeEntry('localhost/dj.xml', whole));
     await writeFile(file, whole.slice(0, 40));
-    const r = await jabberctl(spool, ['check']);
+    const r = await jabberctl(spool, ['check', '--repair']);
     assert.equal(r.code, 0, r.stdout);
     assert.equal(await readFile(file, 'utf8'), whole);
     assert.deepEqual((await readdir(spool)).filter((f) => f.startsWith('.yak-journal')), []);
+  });
+});
+
+/** chmod a-w on everything under `root` (back with `u+w`). */
+async function setWritable(root: string, writable: boolean): Promise<void> {
+  const st = await stat(root);
+  const mode = writable ? st.mode | 0o200 : st.mode & ~0o222;
+  if (st.isDirectory()) {
+    for (const name of await readdir(root)) await setWritable(path.join(root, name), writable);
+  }
+  await chmod(root, mode & 0o7777);
+}
+
+describe('jabberctl on a spool it may only read', () => {
+  let dir: string;
+  let spool: string;
+  const host = (): string => path.join(spool, 'localhost');
+  before(async () => {
+    dir = await tempDir();
+    spool = path.join(dir, 'spool');
+    for (const u of ['dj', 'bob']) assert.equal((await jabberctl(spool, ['adduser', `${u}@localhost`], 'pw\n')).code, 0);
+    await setWritable(spool, false);
+  });
+  after(async () => {
+    await setWritable(dir, true);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  test('list, show and check work, and nothing is written, made or locked for writing', async () => {
+    const before = await snapshot(spool, () => false, true);
+    // The proof that this spool is read-only to it: a change is refused, saying why.
+    let r = await jabberctl(spool, ['adduser', 'x@localhost'], 'pw\n', { readOnly: true });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^jabberctl: <spool>\S+<\/spool>: adduser needs write access to the spool \(EACCES: /);
+    r = await jabberctl(spool, ['list', 'localhost'], '', { readOnly: true });
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'bob\ndj\n', '']);
+    r = await jabberctl(spool, ['show', 'dj@localhost'], '', { readOnly: true });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^jid: dj@localhost$/m);
+    r = await jabberctl(spool, ['check'], '', { readOnly: true });
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, '2 files checked, 0 bad\n', '']);
+    assert.deepEqual(await snapshot(spool, () => false, true), before);
+  });
+
+  test("over a crash's journal: shown as its replay will leave the spool, said on stderr, nothing replayed", async () => {
+    const dj = await readFile(path.join(host(), 'dj.xml'), 'utf8');
+    await setWritable(spool, true);
+    // dj's rewrite torn by the kill, carol made and bob removed only in the journal.
+    await writeFile(
+      path.join(spool, '.yak-journal.7'),
+      Buffer.concat([
+        encodeEntry('localhost/dj.xml', dj),
+        encodeEntry('localhost/carol.xml', dj.replace(/<query xmlns='jabber:iq:last'[^]*?<\/query>/, '')),
+        encodeEntry('localhost/bob.xml', null),
+      ]),
+    );
+    await writeFile(path.join(host(), 'dj.xml'), dj.slice(0, 40));
+    await setWritable(spool, false);
+    const before = await snapshot(spool, () => false, true);
+    const note = 'jabberctl: note: the spool journal holds changes to 3 files not yet written to them';
+
+    let r = await jabberctl(spool, ['list', 'localhost'], '', { readOnly: true });
+    assert.deepEqual([r.code, r.stdout], [0, 'carol\ndj\n']);
+    assert.ok(r.stderr.startsWith(note), r.stderr);
+    r = await jabberctl(spool, ['show', 'carol@localhost'], '', { readOnly: true });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^jid: carol@localhost$/m);
+    r = await jabberctl(spool, ['show', 'bob@localhost'], '', { readOnly: true });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^jabberctl: no such user: bob@localhost$/m);
+    // dj.xml is torn on disk, whole in the journal: not bad.
+    r = await jabberctl(spool, ['check'], '', { readOnly: true });
+    assert.deepEqual([r.code, r.stdout], [0, '2 files checked, 0 bad\n']);
+    assert.ok(r.stderr.startsWith(note), r.stderr);
+    r = await jabberctl(spool, ['check', '--repair'], '', { readOnly: true });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /check --repair needs write access/);
+    assert.deepEqual(await snapshot(spool, () => false, true), before);
+
+    // Whoever may write repairs it, and then there is nothing to say.
+    await setWritable(spool, true);
+    r = await jabberctl(spool, ['check', '--repair']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, '2 files checked, 0 bad\n', '']);
+    assert.equal(await readFile(path.join(host(), 'dj.xml'), 'utf8'), dj);
+    assert.deepEqual((await readdir(host())).sort(), ['carol.xml', 'dj.xml']);
+    assert.deepEqual((await readdir(spool)).filter((f) => f.startsWith('.yak-journal')), []);
+    await setWritable(spool, false);
+    r = await jabberctl(spool, ['list', 'localhost'], '', { readOnly: true });
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'carol\ndj\n', '']);
+  });
+
+  test('a journal it cannot read: refused, never the files as they are', async () => {
+    await setWritable(spool, true);
+    const journal = path.join(spool, '.yak-journal.9');
+    await writeFile(journal, encodeEntry('localhost/dj.xml', null));
+    await chmod(journal, 0o000);
+    await setWritable(spool, false);
+    try {
+      const r = await jabberctl(spool, ['list', 'localhost'], '', { modesOnly: true });
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^jabberctl: cannot read the spool journal \S+\.yak-journal\.9, which holds changes not yet in their files: EACCES/);
+      assert.equal(r.stdout, '');
+    } finally {
+      await setWritable(spool, true);
+      await rm(journal);
+      await setWritable(spool, false);
+    }
+  });
+
+  test("a server socket it may not use: reads go on without it, changes say why they cannot", async () => {
+    await setWritable(spool, true);
+    // What a server running as another user looks like to this one: a socket it may not write to.
+    const socket = path.join(spool, '.jabberctl.sock');
+    const server = net.createServer((c) => c.destroy());
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      await chmod(socket, 0o400);
+      await setWritable(spool, false);
+      let r = await jabberctl(spool, ['list', 'localhost'], '', { readOnly: true });
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'carol\ndj\n', '']);
+      r = await jabberctl(spool, ['passwd', 'dj@localhost'], 'new\n', { readOnly: true });
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, `jabberctl: cannot use the server's control socket ${socket}: permission denied (run jabberctl as the user the server runs as)\n`);
+    } finally {
+      await setWritable(spool, true);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await rm(socket, { force: true });
+      await setWritable(spool, false);
+    }
+  });
+
+  test('a spool that does not exist: reads say so and make nothing', async () => {
+    const missing = path.join(dir, 'no-spool');
+    for (const args of [['list', 'localhost'], ['check']]) {
+      const r = await jabberctl(missing, args);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stderr, `jabberctl: note: <spool>${missing}</spool> does not exist yet: nothing is stored there\n`);
+    }
+    assert.equal(existsSync(missing), false);
   });
 });
 

@@ -48,6 +48,30 @@ test('a second holder is refused until the first lets go; other spools are not a
   await rm(root, { recursive: true });
 });
 
+test('shared (readers): held beside each other, refused while a writer holds the spool, and never creating anything', async () => {
+  const root = await tempRoot();
+  const spool = join(root, 'spool');
+  // No spool, or no lock file in it: nothing to lock, and nothing made.
+  let reader = await lockSpool(spool, { shared: true });
+  assert.deepEqual([reader.held, reader.why], [false, `no ${LOCK_FILE} in the spool`]);
+  assert.deepEqual(await readdir(root), []);
+  await mkdir(spool);
+  reader = await lockSpool(spool, { shared: true });
+  assert.equal(reader.held, false);
+  assert.deepEqual(await readdir(spool), []);
+
+  const writer = await lockSpool(spool);
+  await assert.rejects(lockSpool(spool, { shared: true }), SpoolBusyError);
+  await writer.release();
+  const [r1, r2] = [await lockSpool(spool, { shared: true }), await lockSpool(spool, { shared: true })];
+  assert.deepEqual([r1.held, r2.held], [true, true]);
+  await assert.rejects(lockSpool(spool), SpoolBusyError);
+  await r1.release();
+  await r2.release();
+  await (await lockSpool(spool)).release();
+  await rm(root, { recursive: true });
+});
+
 test('a lock whose helper is killed says it is lost, and release() still returns', async () => {
   const root = await tempRoot();
   const lock = await lockSpool(root);

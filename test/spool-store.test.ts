@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, unlink,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { encodeEntry } from '../src/xdb/journal.js';
 import { cleanTempFiles, SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, UserFileFullError } from '../src/xdb/xdb.js';
 import { el, Element } from '../src/xml/element.js';
@@ -388,6 +389,42 @@ test('an unparsable spool file rejects with its name and is never overwritten', 
   await assert.rejects(store.create('localhost', 'broken', { [NS_AUTH]: pw('x') }), named);
   await assert.rejects(store.exists('localhost', 'wrong'), /wrong\.xml/);
   assert.equal(await readFile(file, 'utf8'), garbage);
+});
+
+test("readOnly: reads see a crash's journal as replayed, nothing is written, every change is refused", async (t) => {
+  const { root, open } = await scratch(t);
+  const writer = open();
+  await writer.create('localhost', 'dj', { [NS_AUTH]: pw('a') });
+  await writer.create('localhost', 'old', { [NS_AUTH]: pw('b') });
+  await writer.close();
+  const file = join(root, 'localhost', 'dj.xml');
+  const before = await readFile(file, 'utf8');
+  const changed = before.replace('>a<', '>c<');
+  // dj changed, new made and old removed, so far only in the journal.
+  await writeFile(
+    join(root, '.yak-journal.4'),
+    Buffer.concat([encodeEntry('localhost/dj.xml', changed), encodeEntry('localhost/new.xml', changed), encodeEntry('localhost/old.xml', null)]),
+  );
+  const listing = async (): Promise<string[]> => [...(await readdir(root)), ...(await readdir(join(root, 'localhost')))].sort();
+  const files = await listing();
+
+  const store = open({ readOnly: true });
+  const replay = await store.open();
+  assert.deepEqual([replay.generations, replay.files.length], [1, 3]);
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'c');
+  assert.equal(await store.exists('localhost', 'new'), true);
+  assert.equal(await store.exists('localhost', 'old'), false);
+  assert.deepEqual(await store.list('localhost'), ['dj', 'new']);
+  assert.deepEqual([...store.unreplayed().keys()].sort(), ['dj.xml', 'new.xml', 'old.xml'].map((f) => join(root, 'localhost', f)));
+  const refused = /the spool is open read-only/;
+  await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw('d') }), refused);
+  await assert.rejects(store.update('localhost', 'dj', NS_AUTH, () => pw('d')), refused);
+  await assert.rejects(store.create('localhost', 'fresh', { [NS_AUTH]: pw('d') }), refused);
+  await assert.rejects(store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST }) }), refused);
+  await assert.rejects(store.remove('localhost', 'dj'), refused);
+  await store.close();
+  assert.equal(await readFile(file, 'utf8'), before);
+  assert.deepEqual(await listing(), files);
 });
 
 test('flush waits for pending writes', async (t) => {

@@ -142,7 +142,10 @@ export class AdminOps {
   /** Parses every file under every host folder, reporting the ones that fail. */
   async check(): Promise<CheckReport> {
     const report: CheckReport = { files: 0, bad: [] };
-    await this.jsm.xdb.open(); // a crash's journal first: it repairs torn files
+    // A crash's journal first: it repairs torn files (a read-only store
+    // only reads it, and its content is checked in their place).
+    await this.jsm.xdb.open();
+    const journaled = this.jsm.xdb.unreplayed();
     for (const host of this.jsm.config.hosts) {
       const dir = path.join(this.jsm.config.spool, hostDirName(host));
       let names: string[];
@@ -151,19 +154,29 @@ export class AdminOps {
       } catch (err) {
         // No folder yet: a host nobody registered on. Any other failure
         // (a file in its place, no permission) is no clean bill of health.
-        if (errCode(err) !== 'ENOENT') report.bad.push({ file: dir, reason: `cannot list the folder: ${(err as Error).message}` });
-        continue;
+        if (errCode(err) !== 'ENOENT') {
+          report.bad.push({ file: dir, reason: `cannot list the folder: ${(err as Error).message}` });
+          continue;
+        }
+        names = [];
       }
-      for (const name of names.filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
+      const listed = new Set(names);
+      for (const [file, data] of journaled) {
+        if (path.dirname(file) !== dir) continue;
+        if (data === null) listed.delete(path.basename(file));
+        else listed.add(path.basename(file));
+      }
+      for (const name of [...listed].filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
         const file = path.join(dir, name);
         report.files++;
-        let reason = await unparsable(file);
+        const text = (): Promise<string> => Promise.resolve(journaled.get(file) ?? readFile(file, 'utf8'));
+        let reason = await unparsable(file, text);
         const user = userFromFileName(name) ?? userFromLegacyFileName(name);
         if (reason !== undefined && user !== undefined) {
           // A running server rewrites files in place: look again once the
           // user's writes in flight are done, before calling it bad.
           await this.jsm.xdb.exists(host, user).catch(() => undefined);
-          reason = await unparsable(file);
+          reason = await unparsable(file, text);
         }
         if (reason !== undefined) report.bad.push({ file, reason });
       }
@@ -173,9 +186,9 @@ export class AdminOps {
 }
 
 /** Why a spool file does not parse as an <xdb> document; undefined when it does or is gone. */
-async function unparsable(file: string): Promise<string | undefined> {
+async function unparsable(file: string, text: () => Promise<string>): Promise<string | undefined> {
   try {
-    const root = parseXml(await readFile(file, 'utf8'), { fileName: file });
+    const root = parseXml(await text(), { fileName: file });
     if (root.name !== 'xdb') return `root element is <${root.name}>, not <xdb>`;
     return undefined;
   } catch (err) {

@@ -2,8 +2,11 @@
 // jabberctl: account administration on the spool of a configuration.
 // With the server running it talks to the server's control socket (so the
 // server's locks and cache see every change); otherwise it opens the spool
-// itself. Exit status: 0 done, 1 refused (no such user, bad spool file...),
-// 2 usage or configuration errors.
+// itself: to change it under its lock, or, for list, show and check, only
+// to read it (read access is all they need). Exit status: 0 done, 1
+// refused (no such user, bad spool file...), 2 usage or configuration
+// errors.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { Command } from 'commander';
@@ -23,11 +26,19 @@ import { spoolPathProblem } from './spool-path.js';
 
 class UsageError extends Error {}
 
+/** Commands that only read: they need read access to the spool, nothing more. */
+const READS: ReadonlySet<ControlRequest['cmd']> = new Set(['list', 'show', 'check']);
+
+/** The server's socket exists but we may not use it (it is the server user's, mode 0600). */
+class SocketDenied extends Error {}
+
 /** Sends the request to a running server; undefined when none is listening. */
 function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply | undefined> {
-  return withSocketAddress(controlSocketPath(config.spool), (address) => ask(address, req)).catch((err: unknown) => {
+  const socket = controlSocketPath(config.spool);
+  return withSocketAddress(socket, (address) => ask(address, req)).catch((err: unknown) => {
     // A long spool path is reached through its folder: no folder, no server.
     if (errCode(err) === 'ENOENT') return undefined;
+    if (errCode(err) === 'EACCES') throw new SocketDenied(`cannot use the server's control socket ${socket}: permission denied (run jabberctl as the user the server runs as)`);
     throw err;
   });
 }
@@ -56,10 +67,16 @@ function ask(address: string, req: ControlRequest): Promise<ControlReply | undef
 /**
  * No server: run the same operations here, on the spool directly, holding
  * its lock (a server starting meanwhile, or another jabberctl, is refused,
- * and so are we while one of them holds it).
+ * and so are we while one of them holds it). The journal a crash left is
+ * replayed first.
  */
 async function locally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
-  const lock = await lockSpool(config.spool);
+  const lock = await lockSpool(config.spool).catch((err: unknown) => {
+    if (['EACCES', 'EPERM', 'EROFS'].includes(errCode(err) ?? '')) {
+      throw new Error(`<spool>${config.spool}</spool>: ${req.cmd}${req.cmd === 'check' ? ' --repair' : ''} needs write access to the spool (${(err as Error).message})`);
+    }
+    throw err;
+  });
   try {
     const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes });
     const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
@@ -75,8 +92,47 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
   }
 }
 
-async function run(config: YakConfig, req: ControlRequest): Promise<unknown> {
-  const reply = (await viaServer(config, req)) ?? (await locally(config, req));
+/**
+ * A read on the spool directly that writes nothing: no folder, lock file
+ * or journal is made, and a crash's journal is read, not replayed, its
+ * changes shown as the replay will leave them (and said so). A shared
+ * lock, where the lock file can be opened, keeps a writer out meanwhile.
+ */
+async function readLocally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
+  if (!existsSync(config.spool)) {
+    process.stderr.write(`jabberctl: note: <spool>${config.spool}</spool> does not exist yet: nothing is stored there\n`);
+  }
+  const lock = await lockSpool(config.spool, { shared: true });
+  try {
+    const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes, readOnly: true });
+    const replay = await xdb.open();
+    if (replay.files.length > 0) {
+      process.stderr.write(
+        `jabberctl: note: the spool journal holds changes to ${replay.files.length === 1 ? '1 file' : `${replay.files.length} files`} not yet written to them (after a crash, or a full disk); ` +
+          'they are shown as they will be. The next start of the server, a jabberctl change or `jabberctl check --repair` writes them\n',
+      );
+    }
+    const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
+    const reply = await runControl(ops, req);
+    await xdb.close();
+    return reply;
+  } finally {
+    await lock.release();
+  }
+}
+
+/** `repair`: a read that may write (check --repair replays the journal). */
+async function run(config: YakConfig, req: ControlRequest, opts: { repair?: boolean } = {}): Promise<unknown> {
+  const reads = READS.has(req.cmd) && !opts.repair;
+  let reply: ControlReply | undefined;
+  try {
+    reply = await viaServer(config, req);
+  } catch (err) {
+    // One who may only read the spool may not use the socket either: a
+    // read goes on without it (it changes nothing a server could mind).
+    if (!(err instanceof SocketDenied) || !reads) throw err;
+  }
+  reply ??= reads ? await readLocally(config, req) : await locally(config, req);
   if (!reply.ok) {
     process.stderr.write(`jabberctl: ${reply.error}\n`);
     process.exit(1);
@@ -190,8 +246,9 @@ program
 program
   .command('check')
   .description('parse every spool file; report the ones that fail')
-  .action(async () => {
-    const report = (await run(configOf(), { cmd: 'check', args: [] })) as CheckReport;
+  .option('--repair', 'first write what a crash left in the journal (needs write access; the server does it at start)')
+  .action(async (o: { repair?: boolean }) => {
+    const report = (await run(configOf(), { cmd: 'check', args: [] }, { repair: o.repair })) as CheckReport;
     for (const b of report.bad) console.log(`BAD ${b.file}: ${b.reason}`);
     console.log(`${report.files} files checked, ${report.bad.length} bad`);
     if (report.bad.length) process.exitCode = 1;

@@ -65,6 +65,12 @@ export interface JournalOptions {
   checkpointMs?: number;
   /** How checkpoints find syncfs (tests); false: always one fdatasync per file. */
   syncFs?: SyncFsOptions | false;
+  /**
+   * Never write (jabberctl's list, show, check): open() reads what a crash
+   * left without replaying it, and pending() answers with that content, so
+   * readers see the spool as the replay will leave it. write() rejects.
+   */
+  readOnly?: boolean;
 }
 
 /** How the last checkpoint or replay made its files durable. */
@@ -97,6 +103,7 @@ interface Waiting {
 
 export interface ReplayReport {
   generations: number;
+  /** Files the replay wrote or deleted; read-only: the files it would (see Journal.pending()). */
   files: string[];
   /** Bytes ignored at the end of a generation: an append the crash cut short. */
   tornBytes: number;
@@ -231,6 +238,7 @@ export class Journal {
   /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
   private readonly sizes = new Map<string, number>();
   private readonly syncFsOptions: SyncFsOptions | false;
+  private readonly readOnly: boolean;
   /** Probed at the first checkpoint. */
   private syncFs: Promise<FileSystemSync | undefined> | undefined;
   private lastSync: CheckpointSync | undefined;
@@ -244,6 +252,7 @@ export class Journal {
     this.maxBytes = opts.maxBytes ?? 16 << 20;
     this.checkpointMs = opts.checkpointMs ?? 10_000;
     this.syncFsOptions = opts.syncFs ?? {};
+    this.readOnly = opts.readOnly ?? false;
   }
 
   /** True from the start of close() on. */
@@ -282,7 +291,10 @@ export class Journal {
     if (gens.length === 0) return report;
     const latest = new Map<string, string | null>();
     for (const g of gens) {
-      const buf = await readFile(join(this.root, g.name));
+      const buf = await readFile(join(this.root, g.name)).catch((err: Error) => {
+        // Whoever cannot read it must not be shown the files it would change as they are.
+        throw new Error(`cannot read the spool journal ${join(this.root, g.name)}, which holds changes not yet in their files: ${err.message}`, { cause: err });
+      });
       const { entries, used } = decodeGeneration(buf);
       if (used < buf.length) {
         report.tornBytes += buf.length - used;
@@ -296,6 +308,17 @@ export class Journal {
         latest.delete(e.rel); // keep replay order = order of the last change
         latest.set(e.rel, e.data);
       }
+    }
+    report.generations = gens.length;
+    if (this.readOnly) {
+      // Nothing written: what the replay would write is served from memory.
+      for (const [rel, data] of latest) {
+        const [dirName] = rel.split('/') as [string];
+        const path = join(this.root, rel);
+        this.unwritten.set(path, { target: { path, dir: join(this.root, dirName), rel }, data });
+        report.files.push(path);
+      }
+      return report;
     }
     // Written like a checkpoint's files, then made durable the same way:
     // one syncfs where it can be trusted, not an fdatasync per file (3,000
@@ -324,7 +347,6 @@ export class Journal {
     }
     for (const g of gens) await unlink(join(this.root, g.name));
     if (this.durable) await syncDir(this.root);
-    report.generations = gens.length;
     this.nextGeneration = gens[gens.length - 1]!.n + 1;
     return report;
   }
@@ -335,6 +357,7 @@ export class Journal {
    * nothing changed, if the journal cannot take it.
    */
   async write(target: SpoolTarget, data: string | null): Promise<void> {
+    if (this.readOnly) throw new Error('the spool is open read-only');
     if (!this.durable) {
       this.apply(target, data);
       return;
@@ -361,12 +384,19 @@ export class Journal {
     return this.unwritten.get(path)?.data;
   }
 
+  /** Every file pending() answers for: path -> content (null: deleted). */
+  pendingFiles(): Map<string, string | null> {
+    return new Map([...this.unwritten].map(([path, { data }]) => [path, data]));
+  }
+
   /**
    * Retires the current generation and deletes every retired one whose
    * files are durable. Resolves when that is done (or rejects, keeping the
    * journal, if a file cannot be written or synced).
    */
   checkpoint(): Promise<void> {
+    // Read-only: nothing was appended, and the replay's files are not ours to write.
+    if (this.readOnly) return Promise.resolve();
     clearTimeout(this.timer);
     this.timer = undefined;
     if (this.current) {

@@ -9,10 +9,13 @@
 // there is no check-then-remove for two starting processes to race on (the
 // control socket's file alone had that window). The file is in the spool,
 // so only who may write the spool can take the lock and keep Yak from
-// starting. Node has no flock binding: util-linux's flock(1) takes the
+// starting. jabberctl's reads take it shared (flock -s) where the file is
+// there and they may open it: beside each other, never beside a writer,
+// and without writing anything. Node has no flock binding: util-linux's flock(1) takes the
 // lock and hands it to a `cat` reading a pipe from this process. When this
 // process ends, even by SIGKILL, the pipe closes, cat exits, the lock is free.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -29,7 +32,8 @@ const BUSY = 75;
 const NOT_FOUND = 127;
 const LOCKED = 'locked\n';
 /** Run by /bin/sh with the lock file as $0. */
-const HELPER = `trap '' TERM INT HUP; exec flock --exclusive --wait ${WAIT_S} --conflict-exit-code ${BUSY} "$0" /bin/sh -c 'echo locked; exec cat'`;
+const helper = (mode: 'exclusive' | 'shared'): string =>
+  `trap '' TERM INT HUP; exec flock --${mode} --wait ${WAIT_S} --conflict-exit-code ${BUSY} "$0" /bin/sh -c 'echo locked; exec cat'`;
 
 /** The spool is held by another live process. */
 export class SpoolBusyError extends Error {}
@@ -46,16 +50,35 @@ export interface SpoolLock {
 
 const never = new Promise<void>(() => undefined);
 
+function unlocked(why: string): SpoolLock {
+  return { held: false, why, lost: never, release: async () => undefined };
+}
+
+export interface LockOptions {
+  /**
+   * A reader's lock (jabberctl list, show, check): held beside other
+   * readers, refused while a writer holds the spool, and taken without
+   * writing anything: no folder or lock file is made, and where the lock
+   * file is missing or cannot be opened nothing is locked (`why` says so).
+   */
+  shared?: boolean;
+}
+
 /** Holds the spool for this process; throws SpoolBusyError when another one does. */
-export async function lockSpool(spool: string): Promise<SpoolLock> {
-  await mkdir(spool, { recursive: true, mode: 0o700 });
+export async function lockSpool(spool: string, opts: LockOptions = {}): Promise<SpoolLock> {
   const file = path.join(spool, LOCK_FILE);
-  // Made here, owner only, rather than by flock with the umask's mode.
-  await writeFile(file, '', { flag: 'a', mode: 0o600 });
+  if (opts.shared) {
+    if (!existsSync(file)) return unlocked(`no ${LOCK_FILE} in the spool`);
+  } else {
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    // Made here, owner only, rather than by flock with the umask's mode.
+    await writeFile(file, '', { flag: 'a', mode: 0o600 });
+  }
   // The helper ignores the signals a terminal or a service manager sends
   // the whole group at a stop (ignored signals stay ignored across exec):
   // it must hold the lock until this process has finished its shutdown.
-  const child = spawn('/bin/sh', ['-c', HELPER, file], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // (flock opens an existing file read-only: a reader needs no more.)
+  const child = spawn('/bin/sh', ['-c', helper(opts.shared ? 'shared' : 'exclusive'), file], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   // 'locked', a SpoolBusyError, or why flock could not lock at all.
@@ -75,7 +98,7 @@ export async function lockSpool(spool: string): Promise<SpoolLock> {
   if (outcome instanceof SpoolBusyError) throw outcome;
   // A file system without locks (some network ones) must not keep the
   // spool from being used: the caller says that nothing is locked.
-  if (outcome !== 'locked') return { held: false, why: outcome, lost: never, release: async () => undefined };
+  if (outcome !== 'locked') return unlocked(outcome);
   let releasing = false;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   // A helper killed meanwhile closed its end: ending ours must not throw.

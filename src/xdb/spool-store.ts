@@ -10,7 +10,7 @@
 // never runs ahead of what a restart would find.
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { nodeprep } from '../jid.js';
 import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
@@ -38,6 +38,13 @@ export interface SpoolStoreOptions {
    * the whole file, so this bounds what one change can cost; see commit().
    */
   maxFileBytes?: number;
+  /**
+   * Never write anything, not even a crash's journal: reads see the spool
+   * as its replay will leave it (see JournalOptions.readOnly); every change
+   * rejects. jabberctl's list, show and check, which may run with read
+   * access only.
+   */
+  readOnly?: boolean;
 }
 
 /** One parsed spool file. Treated as immutable once built. */
@@ -141,6 +148,7 @@ export class SpoolStore implements Xdb {
   /** Users changed by setSoon() and not written yet: their latest document. */
   private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
   private soonTimer: NodeJS.Timeout | undefined;
+  private readonly readOnly: boolean;
 
   constructor(
     readonly root: string,
@@ -150,7 +158,8 @@ export class SpoolStore implements Xdb {
     this.cacheLimit = opts.cacheUsers ?? 10_000;
     this.fsync = opts.fsync ?? true;
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
-    this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs });
+    this.readOnly = opts.readOnly ?? false;
+    this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs, readOnly: this.readOnly });
   }
 
   /**
@@ -167,6 +176,11 @@ export class SpoolStore implements Xdb {
       this.gate = gate;
     }
     return this.replay;
+  }
+
+  /** Files whose content only the journal has (path -> content, null: deleted): see Xdb.unreplayed(). */
+  unreplayed(): Map<string, string | null> {
+    return this.journal.pendingFiles();
   }
 
   /** fdatasyncs of the journal so far (group commit makes them fewer than writes). */
@@ -213,6 +227,8 @@ export class SpoolStore implements Xdb {
 
   setSoon(host: string, user: string, records: Record<string, Element>): Promise<void> {
     return this.withUser(host, user, async (f) => {
+      // Refused now: a deferred write would fail, and be retried, forever.
+      this.refuseIfReadOnly();
       const doc = await this.load(f);
       // Only for users that exist: a late logout record must not bring a removed user back.
       if (!doc?.records.has(NS_AUTH)) return;
@@ -325,6 +341,7 @@ export class SpoolStore implements Xdb {
 
   remove(host: string, user: string): Promise<void> {
     return this.withUser(host, user, async (f) => {
+      this.refuseIfReadOnly();
       await this.journal.write(f, null);
       this.dirty.delete(f.path);
       this.fullWarned.delete(f.path);
@@ -339,12 +356,20 @@ export class SpoolStore implements Xdb {
     try {
       names = await readdir(dir);
     } catch (err) {
-      if (errCode(err) === 'ENOENT') return [];
-      throw err;
+      if (errCode(err) !== 'ENOENT') throw err;
+      names = [];
+    }
+    // What the journal holds and the folder does not show yet (read-only
+    // over a crash's journal, or a write that failed): as it will be.
+    const listed = new Set(names);
+    for (const [path, data] of this.journal.pendingFiles()) {
+      if (dirname(path) !== dir) continue;
+      if (data === null) listed.delete(basename(path));
+      else listed.add(basename(path));
     }
     // A Set: a user may have both Yak's file and 1.4's (fileOf() uses Yak's).
     const users = new Set<string>();
-    for (const name of names) {
+    for (const name of listed) {
       const user =
         userFromFileName(name) ?? (isLongUserFileName(name) ? this.longFileUser(dir, name) : userFromLegacyFileName(name));
       // Only names a user could have: `x%41.xml` decodes to `xA`, which
@@ -404,7 +429,7 @@ export class SpoolStore implements Xdb {
     // A name Yak percent-encodes may have a file from 1.4 under the name
     // itself (`josé.xml`): used as it is, unless Yak's own file exists.
     const legacy = legacyUserFileName(user);
-    if (legacy !== undefined && !existsSync(join(dir, file)) && existsSync(join(dir, legacy))) file = legacy;
+    if (legacy !== undefined && !this.present(join(dir, file)) && this.present(join(dir, legacy))) file = legacy;
     f = { user, dir, file, path: join(dir, file), rel: dirName + '/' + file, long: isLongUserFileName(file) };
     if (this.filesRemembered >= FILE_NAMES_REMEMBERED) {
       this.files.clear();
@@ -415,6 +440,16 @@ export class SpoolStore implements Xdb {
     byUser.set(user, f);
     this.filesRemembered++;
     return f;
+  }
+
+  /** Whether the file is there, or will be once the journal's content for it is written. */
+  private present(path: string): boolean {
+    const journaled = this.journal.pending(path);
+    return journaled === undefined ? existsSync(path) : journaled !== null;
+  }
+
+  private refuseIfReadOnly(): void {
+    if (this.readOnly) throw new Error('the spool is open read-only');
   }
 
   private withFile<T>(f: UserFile, fn: (f: UserFile) => Promise<T>): Promise<T> {
@@ -468,6 +503,7 @@ export class SpoolStore implements Xdb {
    * UserFileFullError before anything is written or cached.
    */
   private async commit(f: UserFile, draft: Draft, before: UserDoc | null | undefined): Promise<void> {
+    this.refuseIfReadOnly();
     const data = serialize(draft, f.long ? f.user : undefined);
     // The last guard: a file that would not parse is never written (the parsers refuse such text already).
     if (hasNonXmlChar(data)) throw new Error(`refused to write ${f.path}: a character XML 1.0 does not allow`);
@@ -527,7 +563,7 @@ export class SpoolStore implements Xdb {
   private longFileUser(dir: string, name: string): string | undefined {
     const path = join(dir, name);
     try {
-      const { root } = parseDoc(readFileSync(path, 'utf8'), path, this.log);
+      const { root } = parseDoc(this.journal.pending(path) ?? readFileSync(path, 'utf8'), path, this.log);
       const user = root.attrs.user;
       if (user !== undefined && user !== '' && userFileName(user) === name) return user;
     } catch (err) {

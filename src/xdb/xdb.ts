@@ -105,6 +105,14 @@ export interface Xdb {
   remove(host: string, user: string): Promise<void>;
   /** Prepared usernames that have a spool file under this host. */
   list(host: string): Promise<string[]>;
+  /**
+   * Spool files whose content so far only the journal holds, after open():
+   * path -> that content (null: the file is to go). Every other method
+   * already answers with it; this is for reading the files behind the
+   * store's back (jabberctl check). Empty unless a file write failed, or
+   * the store was opened read-only over a journal a crash left.
+   */
+  unreplayed(): Map<string, string | null>;
   /** Resolves when every write accepted so far is on disk. */
   flush(): Promise<void>;
 }
