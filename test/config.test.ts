@@ -311,6 +311,47 @@ describe('jabberd:include', () => {
     assert.equal(c.jsm.nounregister, true);
   });
 
+  test('an error found after expansion names the file the element came from, the innermost include', () => {
+    const starts = (fn: () => unknown, file: string, rest: string): void =>
+      assert.throws(fn, (err: unknown) => {
+        assert.ok(err instanceof ConfigError);
+        assert.equal(err.message.slice(0, file.length + 2 + rest.length), `${file}: ${rest}`);
+        return true;
+      });
+    mkdirSync(join(dir, 'conf.d'), { recursive: true });
+    const c2s = write('conf.d/c2s-bad.xml', `<service id='c2s'><pthcsock xmlns='jabber:config:pth-csock'><ip port='5999'/>
+      <authtime>soon</authtime></pthcsock></service>`);
+    const noC2s = (extra: string, jsm = ''): string => minimal({ extra, jsm }).replace(/<service id='c2s'>[\s\S]*?<\/service>/, '');
+    let main = write('err-c2s.xml', noC2s('<jabberd:include>conf.d/c2s-bad.xml</jabberd:include>'));
+    starts(() => loadConfig(main), c2s, "<pthcsock><authtime>: authtime must be an integer 0..2147483, got 'soon'");
+
+    // Nested: the limits file is included by the c2s file, which the main file includes.
+    const limits = write('conf.d/limits-bad.xml', '<limits><depth>1</depth></limits>');
+    const nested = (alias: string): string =>
+      write('conf.d/c2s-nested.xml', `<service id='c2s'><pthcsock xmlns='jabber:config:pth-csock'><ip port='5999'/>
+        <jabberd:include>limits-bad.xml</jabberd:include><alias to='${alias}'/></pthcsock></service>`);
+    nested('localhost');
+    main = write('err-nested.xml', noC2s('<jabberd:include>conf.d/c2s-nested.xml</jabberd:include>'));
+    starts(() => loadConfig(main), limits, '<limits><depth>: depth must be an integer 2..10000');
+    // An error in the c2s file itself, around the include, names the c2s file.
+    nested('nowhere');
+    write('conf.d/limits-bad.xml', '<limits><depth>9</depth></limits>');
+    starts(() => loadConfig(main), join(dir, 'conf.d/c2s-nested.xml'), "<alias to='nowhere'>: 'nowhere' is not a <host>");
+
+    // A <jsm> file merged into <jsm>, and a bad JID in it.
+    const jsm = write('conf.d/jsm-bad.xml', "<jsm xmlns='jabber:config:jsm'><admin><read>a b@localhost</read></admin></jsm>");
+    main = write('err-jsm.xml', minimal({ jsm: '<jabberd:include>conf.d/jsm-bad.xml</jabberd:include>' }));
+    starts(() => loadConfig(main), jsm, "<admin><read>: invalid JID 'a b@localhost'");
+
+    // In the main file, the message is as it always was; an include written wrong names the file it is written in.
+    main = write('err-main.xml', minimal({ pthcsock: '<authtime>soon</authtime>' }));
+    refuses(() => loadConfig(main), "<pthcsock><authtime>: authtime must be an integer 0..2147483, got 'soon'");
+    assert.throws(() => loadConfig(main), (err: Error) => err.message.startsWith('<pthcsock><authtime>'));
+    const outer = write('conf.d/empty-include.xml', '<x><jabberd:include> </jabberd:include></x>');
+    main = write('err-include.xml', minimal({ extra: '<jabberd:include>conf.d/empty-include.xml</jabberd:include>' }));
+    starts(() => loadConfig(main), outer, '<jabberd:include>: empty file name');
+  });
+
   test('include loops are refused', () => {
     write('a.xml', '<x><jabberd:include>b.xml</jabberd:include></x>');
     write('b.xml', '<y><jabberd:include>a.xml</jabberd:include></y>');

@@ -2,7 +2,7 @@
 // client listeners and the per-connection protections.
 import type { Element } from '../xml/element.js';
 import { ConfigError, type AliasConfig, type C2sLimits, type KarmaConfig, type ListenAddress, type YakConfig } from './types.js';
-import { INT_MAX, SECONDS_MAX, intChild, intValue, listenAddress, portAttr, prepareHost, tag, textOf } from './values.js';
+import { INT_MAX, SECONDS_MAX, about, intChild, intValue, listenAddress, portAttr, prepareHost, tag, textOf } from './values.js';
 
 export const PTHCSOCK_NS = 'jabber:config:pth-csock';
 
@@ -14,7 +14,7 @@ export interface IoDefaults {
 
 export function readC2s(service: Element, hosts: string[], io: IoDefaults): YakConfig['c2s'] {
   const cfg = service.getChildByNs(PTHCSOCK_NS) ?? service.getChild('pthcsock');
-  if (!cfg) throw new ConfigError(`${tag(service)}: no <pthcsock xmlns='${PTHCSOCK_NS}'> section`);
+  if (!cfg) throw new ConfigError(`${tag(service)}: no <pthcsock xmlns='${PTHCSOCK_NS}'> section`, service);
 
   const listen = cfg.getChildren('ip').map((e) => listener(e, 5222));
   const ssl = cfg.getChildren('ssl').map((e) => listener(e, 5223));
@@ -40,20 +40,24 @@ function listener(el: Element, defaultPort: number): ListenAddress {
 function readAliases(cfg: Element, hosts: string[]): AliasConfig[] {
   const aliases: AliasConfig[] = [];
   for (const a of cfg.getChildren('alias')) {
-    const where = tag(a);
-    const toRaw = a.attr('to');
-    if (toRaw === undefined) throw new ConfigError(`${where}: missing to attribute (the host to map to)`);
-    const to = prepareHost(toRaw, where);
-    // An alias to a host nobody serves would only fail later, per connection.
-    if (!hosts.includes(to)) throw new ConfigError(`${where}: '${to}' is not a <host> of the sessions service`);
-    const fromText = textOf(a);
-    const from = fromText === '' ? undefined : prepareHost(fromText, where);
-    if (aliases.some((x) => x.from === from)) {
-      throw new ConfigError(`${where}: ${from === undefined ? 'a second default alias' : `'${from}' is aliased twice`}`);
-    }
-    aliases.push({ to, from });
+    aliases.push(about(a, () => readAlias(a, hosts, aliases)));
   }
   return aliases;
+}
+
+function readAlias(a: Element, hosts: string[], aliases: AliasConfig[]): AliasConfig {
+  const where = tag(a);
+  const toRaw = a.attr('to');
+  if (toRaw === undefined) throw new ConfigError(`${where}: missing to attribute (the host to map to)`);
+  const to = prepareHost(toRaw, where);
+  // An alias to a host nobody serves would only fail later, per connection.
+  if (!hosts.includes(to)) throw new ConfigError(`${where}: '${to}' is not a <host> of the sessions service`);
+  const fromText = textOf(a);
+  const from = fromText === '' ? undefined : prepareHost(fromText, where);
+  if (aliases.some((x) => x.from === from)) {
+    throw new ConfigError(`${where}: ${from === undefined ? 'a second default alias' : `'${from}' is aliased twice`}`);
+  }
+  return { to, from };
 }
 
 /**
@@ -74,17 +78,17 @@ function readKarma(k: Element | undefined): KarmaConfig | undefined {
   };
   if (karma.dec === 0) return undefined;
   // A zero budget would block every read forever: surely a typo.
-  if (karma.max === 0) throw new ConfigError(`${tag(k)}<max>: max must be at least 1 while karma is on (dec > 0)`);
+  if (karma.max === 0) throw new ConfigError(`${tag(k)}<max>: max must be at least 1 while karma is on (dec > 0)`, k.getChild('max') ?? k);
   // Nothing would bring a penalised connection back: paused for good.
-  if (karma.inc === 0) throw new ConfigError(`${tag(k)}<inc>: inc must be at least 1 while karma is on (dec > 0)`);
+  if (karma.inc === 0) throw new ConfigError(`${tag(k)}<inc>: inc must be at least 1 while karma is on (dec > 0)`, k.getChild('inc') ?? k);
   return karma;
 }
 
 /** <rate points='5' time='25'/>: missing attributes take the 1.4 values; 0 switches it off. */
 function readRate(r: Element | undefined): { points: number; time: number } | undefined {
   if (!r) return undefined;
-  const points = intValue(r.attr('points'), tag(r), 'points', 0, INT_MAX, 5);
-  const time = intValue(r.attr('time'), tag(r), 'time', 0, SECONDS_MAX, 25);
+  const points = about(r, () => intValue(r.attr('points'), tag(r), 'points', 0, INT_MAX, 5));
+  const time = about(r, () => intValue(r.attr('time'), tag(r), 'time', 0, SECONDS_MAX, 25));
   return points === 0 || time === 0 ? undefined : { points, time };
 }
 
@@ -104,8 +108,10 @@ function readLimits(l: Element | undefined): C2sLimits {
   if (!l) return limits;
   const c = l.getChild('connections');
   if (c) {
-    limits.connectionsPerAddress = intValue(c.attr('perip'), tag(c), 'perip', 0, INT_MAX, limits.connectionsPerAddress);
-    limits.connectionsTotal = intValue(c.attr('total'), tag(c), 'total', 0, INT_MAX, limits.connectionsTotal);
+    about(c, () => {
+      limits.connectionsPerAddress = intValue(c.attr('perip'), tag(c), 'perip', 0, INT_MAX, limits.connectionsPerAddress);
+      limits.connectionsTotal = intValue(c.attr('total'), tag(c), 'total', 0, INT_MAX, limits.connectionsTotal);
+    });
   }
   limits.outputBytes = intChild(l, 'outbuffer', 1024, INT_MAX, limits.outputBytes);
   limits.idleSeconds = intChild(l, 'idle', 0, SECONDS_MAX, limits.idleSeconds);
@@ -115,8 +121,10 @@ function readLimits(l: Element | undefined): C2sLimits {
   limits.depth = intChild(l, 'depth', 2, 10000, limits.depth);
   const q = l.getChild('queue');
   if (q) {
-    limits.queueStanzas = intValue(q.attr('stanzas'), tag(q), 'stanzas', 0, INT_MAX, limits.queueStanzas);
-    limits.queueBytes = intValue(q.attr('bytes'), tag(q), 'bytes', 0, INT_MAX, limits.queueBytes);
+    about(q, () => {
+      limits.queueStanzas = intValue(q.attr('stanzas'), tag(q), 'stanzas', 0, INT_MAX, limits.queueStanzas);
+      limits.queueBytes = intValue(q.attr('bytes'), tag(q), 'bytes', 0, INT_MAX, limits.queueBytes);
+    });
   }
   return limits;
 }

@@ -11,6 +11,25 @@ import { ConfigError } from './types.js';
 /** Values given on the command line, by flag letter (-s spool, -h host). */
 export type CmdlineValues = Partial<Record<string, string>>;
 
+/**
+ * The file each element read through a <jabberd:include> came from (the
+ * innermost include), so messages about it can name that file. Elements of
+ * the file loadConfig() was given have none.
+ */
+const origins = new WeakMap<Element, string>();
+
+/** The included file `el` was read from; undefined for an element of the main file. */
+export function includedFrom(el: Element): string | undefined {
+  return origins.get(el);
+}
+
+/** Marks `el` and its subtree as read from `file`, leaving what a nested include marked already. */
+function markOrigin(el: Element, file: string): void {
+  if (origins.has(el)) return;
+  origins.set(el, file);
+  for (const child of el.elements) markOrigin(child, file);
+}
+
 /** Deeper than this is almost surely a loop through different spellings of one path. */
 export const MAX_INCLUDE_DEPTH = 8;
 
@@ -115,16 +134,19 @@ function include(el: Element, parent: Element, ctx: ExpandContext): Node[] {
   // The file name itself may come from the command line.
   expandChildren(el, ctx);
   const name = el.text().trim();
-  if (name === '') throw new ConfigError('<jabberd:include>: empty file name');
+  // The file the include is written in, for every message about it.
+  const from = ctx.chain[ctx.chain.length - 1]!;
+  if (name === '') throw new ConfigError(`${from}: <jabberd:include>: empty file name`);
   const file = resolve(ctx.dir, name);
   if (ctx.chain.includes(file)) {
-    throw new ConfigError(`<jabberd:include>${name}</jabberd:include>: include loop (${[...ctx.chain, file].join(' -> ')})`);
+    throw new ConfigError(`${from}: <jabberd:include>${name}</jabberd:include>: include loop (${[...ctx.chain, file].join(' -> ')})`);
   }
   if (ctx.chain.length > MAX_INCLUDE_DEPTH) {
-    throw new ConfigError(`<jabberd:include>${name}</jabberd:include>: includes nested more than ${MAX_INCLUDE_DEPTH} levels deep`);
+    throw new ConfigError(`${from}: <jabberd:include>${name}</jabberd:include>: includes nested more than ${MAX_INCLUDE_DEPTH} levels deep`);
   }
-  const root = parseConfigText(readConfigFile(file, `<jabberd:include>${name}</jabberd:include>:`), file);
+  const root = parseConfigText(readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`), file);
   expandChildren(root, { cmdline: ctx.cmdline, dir: dirname(file), chain: [...ctx.chain, file] });
+  markOrigin(root, file);
   // As in 1.4: when the included root has the same name as the element the
   // include sits in (a <jsm> file included inside <jsm>), its children are
   // spliced in; otherwise the root element itself is inserted.

@@ -27,11 +27,10 @@ export interface FilterConfig {
 }
 
 function allowed(list: Element | undefined, known: readonly string[], where: string): ReadonlySet<string> {
-  const names = new Set(list?.elements.map((e) => e.name) ?? []);
-  for (const n of names) {
-    if (!known.includes(n)) throw new ConfigError(`${where}: <${n}/> is not one of Yak's: ${known.map((k) => `<${k}/>`).join(' ')}`);
+  for (const e of list?.elements ?? []) {
+    if (!known.includes(e.name)) throw new ConfigError(`${where}: <${e.name}/> is not one of Yak's: ${known.map((k) => `<${k}/>`).join(' ')}`, e);
   }
-  return names;
+  return new Set(list?.elements.map((e) => e.name) ?? []);
 }
 
 function readDefaults(section: Element | undefined): FilterRule[] {
@@ -39,15 +38,15 @@ function readDefaults(section: Element | undefined): FilterRule[] {
   if (!list) return [];
   const where = `<filter>${tag(list)}`;
   const rules = list.elements.map((rule, i) => {
-    if (rule.name !== 'rule') throw new ConfigError(`${where}: <${rule.name}> is not a <rule>`);
+    if (rule.name !== 'rule') throw new ConfigError(`${where}: <${rule.name}> is not a <rule>`, rule);
     try {
       return parseRule(rule, TRUSTED_RULES);
     } catch (err) {
       // A user would read the 406 text; the admin gets the same words.
-      throw new ConfigError(`${where}: rule ${i + 1}: ${err instanceof StanzaError ? err.text : (err as Error).message}`);
+      throw new ConfigError(`${where}: rule ${i + 1}: ${err instanceof StanzaError ? err.text : (err as Error).message}`, rule);
     }
   });
-  if (tooManyForwardTargets(rules)) throw new ConfigError(`${where}: at most ${MAX_FORWARD_TARGETS} <forward> targets in all rules`);
+  if (tooManyForwardTargets(rules)) throw new ConfigError(`${where}: at most ${MAX_FORWARD_TARGETS} <forward> targets in all rules`, list);
   return rules;
 }
 

@@ -5,10 +5,10 @@
 import { resolve } from 'node:path';
 import type { Element } from '../xml/element.js';
 import { readC2s, PTHCSOCK_NS, type IoDefaults } from './c2s.js';
-import { expandTree, parseConfigText, readConfigFile, type CmdlineValues } from './expand.js';
+import { expandTree, includedFrom, parseConfigText, readConfigFile, type CmdlineValues } from './expand.js';
 import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
 import { ConfigError, type YakConfig } from './types.js';
-import { INT_MAX, intValue, resolvePath, tag, textOf } from './values.js';
+import { INT_MAX, about, intValue, resolvePath, tag, textOf } from './values.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../xdb/xdb.js';
 
 export { ConfigError } from './types.js';
@@ -34,7 +34,15 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
   if (root.name !== 'jabber') throw new ConfigError(`${abs}: the root element must be <jabber>, not <${root.name}>`);
   const cmdline: CmdlineValues = { s: overrides.spool, h: overrides.host };
   expandTree(root, abs, cmdline);
-  return readRoot(root, abs);
+  try {
+    return readRoot(root, abs);
+  } catch (err) {
+    // After expansion one tree holds every file: an element read from an
+    // included one is no help to look for in the main file, so name it.
+    const from = err instanceof ConfigError && err.element ? includedFrom(err.element) : undefined;
+    if (from !== undefined) throw new ConfigError(`${from}: ${(err as ConfigError).message}`, (err as ConfigError).element);
+    throw err;
+  }
 }
 
 function readRoot(root: Element, file: string): YakConfig {
@@ -84,9 +92,11 @@ function readRoot(root: Element, file: string): YakConfig {
   if (!c2sEl) throw new ConfigError(`${file}: no c2s service (<service id='c2s'> with <pthcsock xmlns='${PTHCSOCK_NS}'>)`);
   if (!xdbEl) throw new ConfigError(`${file}: no xdb_file section (<xdb id='xdb'> with <xdb_file xmlns='${XDB_FILE_NS}'><spool>)`);
 
-  const sessions: SessionsConfig = readSessions(sessionsEl);
-  const io = readIo(ioEl, ignored);
-  const c2s = readC2s(c2sEl, sessions.hosts, io.defaults);
+  // Each reader's errors are tied to its section at least (about()), so
+  // every message can name the file it came from.
+  const sessions: SessionsConfig = about(sessionsEl, () => readSessions(sessionsEl));
+  const io = ioEl ? about(ioEl, () => readIo(ioEl, ignored)) : readIo(undefined, ignored);
+  const c2s = about(c2sEl, () => readC2s(c2sEl, sessions.hosts, io.defaults));
   checkTlsKeys(c2sEl, c2s.ssl, io.tlsKeys);
 
   return {
@@ -94,8 +104,8 @@ function readRoot(root: Element, file: string): YakConfig {
     hosts: sessions.hosts,
     jsm: sessions.jsm,
     c2s,
-    spool: readSpool(xdbEl),
-    maxFileBytes: readMaxFileBytes(xdbEl),
+    spool: about(xdbEl, () => readSpool(xdbEl)),
+    maxFileBytes: about(xdbEl, () => readMaxFileBytes(xdbEl)),
     tlsKeys: io.tlsKeys,
     pidfile,
     log: readLogs(logs, ignored),
@@ -104,7 +114,7 @@ function readRoot(root: Element, file: string): YakConfig {
 }
 
 function once(current: Element | undefined, el: Element, what: string): Element {
-  if (current) throw new ConfigError(`${tag(el)}: ${what}; the first is ${tag(current)}`);
+  if (current) throw new ConfigError(`${tag(el)}: ${what}; the first is ${tag(current)}`, el);
   return el;
 }
 
@@ -137,7 +147,9 @@ function describe(kind: string, el: Element): string {
 function readSpool(xdb: Element): string {
   const cfg = xdb.getChildByNs(XDB_FILE_NS) ?? xdb.getChild('xdb_file');
   const spool = textOf(cfg?.getChild('spool'));
-  if (spool === '') throw new ConfigError(`${tag(xdb)}: no <xdb_file xmlns='${XDB_FILE_NS}'><spool>DIR</spool> (where user data lives)`);
+  if (spool === '') {
+    throw new ConfigError(`${tag(xdb)}: no <xdb_file xmlns='${XDB_FILE_NS}'><spool>DIR</spool> (where user data lives)`, cfg?.getChild('spool') ?? cfg ?? xdb);
+  }
   return resolvePath(spool);
 }
 
@@ -154,9 +166,9 @@ function readMaxFileBytes(xdb: Element): number {
   const el = cfg?.getChild('maxfilesize');
   if (!cfg || !el) return DEFAULT_MAX_FILE_BYTES;
   const where = `${tag(cfg)}<maxfilesize>`;
-  const n = intValue(el.text(), where, 'maxfilesize', 0, INT_MAX, DEFAULT_MAX_FILE_BYTES);
+  const n = about(el, () => intValue(el.text(), where, 'maxfilesize', 0, INT_MAX, DEFAULT_MAX_FILE_BYTES));
   if (n !== 0 && n < MAX_FILE_BYTES_MIN) {
-    throw new ConfigError(`${where}: maxfilesize must be 0 (no cap) or at least ${MAX_FILE_BYTES_MIN} bytes, got '${n}'`);
+    throw new ConfigError(`${where}: maxfilesize must be 0 (no cap) or at least ${MAX_FILE_BYTES_MIN} bytes, got '${n}'`, el);
   }
   return n;
 }
@@ -170,8 +182,8 @@ function readIo(io: Element | undefined, ignored: string[]): { defaults: IoDefau
         // A key without ip (or ip='*') serves any address, as in later 1.4.x.
         const ip = key.attr('ip')?.trim() || '*';
         const pem = textOf(key);
-        if (pem === '') throw new ConfigError(`${tag(key)}: empty file name (a PEM file with key and certificate)`);
-        if (tlsKeys.has(ip)) throw new ConfigError(`${tag(key)}: a second key for ${ip}`);
+        if (pem === '') throw new ConfigError(`${tag(key)}: empty file name (a PEM file with key and certificate)`, key);
+        if (tlsKeys.has(ip)) throw new ConfigError(`${tag(key)}: a second key for ${ip}`, key);
         tlsKeys.set(ip, resolvePath(pem));
       }
     } else if (el.name === 'allow' || el.name === 'deny') {
@@ -190,6 +202,7 @@ function checkTlsKeys(c2s: Element, ssl: YakConfig['c2s']['ssl'], keys: Map<stri
     const listener = l.address === undefined ? `<ssl port='${l.port}'/>` : `<ssl port='${l.port}'>${l.address}</ssl>`;
     throw new ConfigError(
       `${tag(c2s)}${listener}: no <io><ssl><key ip='${l.address ?? '*'}'>file.pem</key></ssl></io> for this address`,
+      c2s,
     );
   }
 }

@@ -3,7 +3,7 @@
 // failed logins are slowed). Both are on with sane defaults when absent.
 import type { Element } from '../xml/element.js';
 import type { LoginThrottleSettings, RegisterPolicyConfig } from './types.js';
-import { INT_MAX, SECONDS_MAX, intChild, intValue, tag, textOf } from './values.js';
+import { INT_MAX, SECONDS_MAX, about, intChild, intValue, tag, textOf } from './values.js';
 
 /** Loopback: local scripts and benchmarks are never throttled by default. */
 export const LOOPBACK = ['127.0.0.1', '::1'];
@@ -21,10 +21,10 @@ export function readRegisterPolicy(p: Element | undefined): RegisterPolicyConfig
   if (!p) return policy;
   const rate = p.getChild('rate');
   if (rate) {
-    policy.rate = {
+    policy.rate = about(rate, () => ({
       max: intValue(rate.attr('max'), tag(rate), 'max', 0, INT_MAX, policy.rate.max),
       period: intValue(rate.attr('period'), tag(rate), 'period', 1, SECONDS_MAX, policy.rate.period),
-    };
+    }));
   }
   const allow = p.getChildren('allow').map((a) => textOf(a));
   if (allow.length > 0) policy.allow = allow.filter((a) => a !== '');
@@ -40,10 +40,12 @@ export function readLoginThrottle(t: Element | undefined): LoginThrottleSettings
   const s: LoginThrottleSettings = { free: 3, baseMs: 100, maxMs: 1000, forgetMs: 15 * 60 * 1000, exempt: [] };
   if (!t) return s;
   const where = tag(t);
-  s.free = intValue(t.attr('free'), where, 'free', 0, INT_MAX, s.free);
-  s.baseMs = intValue(t.attr('base'), where, 'base (ms)', 0, 600_000, s.baseMs);
-  s.maxMs = intValue(t.attr('max'), where, 'max (ms)', 0, 3_600_000, s.maxMs);
-  s.forgetMs = intValue(t.attr('forget'), where, 'forget (seconds)', 1, SECONDS_MAX, s.forgetMs / 1000) * 1000;
+  about(t, () => {
+    s.free = intValue(t.attr('free'), where, 'free', 0, INT_MAX, s.free);
+    s.baseMs = intValue(t.attr('base'), where, 'base (ms)', 0, 600_000, s.baseMs);
+    s.maxMs = intValue(t.attr('max'), where, 'max (ms)', 0, 3_600_000, s.maxMs);
+    s.forgetMs = intValue(t.attr('forget'), where, 'forget (seconds)', 1, SECONDS_MAX, s.forgetMs / 1000) * 1000;
+  });
   s.exempt = t.getChildren('exempt').map((e) => textOf(e)).filter((e) => e !== '');
   return s;
 }

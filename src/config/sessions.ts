@@ -4,7 +4,7 @@ import { Element } from '../xml/element.js';
 import { ConfigError, type RegisterConfig, type WelcomeConfig, type YakConfig } from './types.js';
 import { readLoginThrottle, readRegisterPolicy } from './policy.js';
 import { readFilter } from './filter.js';
-import { INT_MAX, intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
+import { INT_MAX, about, intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
 
 export const DEFAULT_OFFLINE_LIMIT = 1000;
 
@@ -28,12 +28,12 @@ export function readSessions(service: Element): SessionsConfig {
   const where = tag(service);
   const hosts: string[] = [];
   for (const h of service.getChildren('host')) {
-    const host = prepareHost(h.text(), `${where}<host>`);
+    const host = about(h, () => prepareHost(h.text(), `${where}<host>`));
     // Duplicates are harmless (e.g. <host><jabberd:cmdline flag='h'>localhost</...></host>
     // next to <host>localhost</host> when -h is not given): keep one.
     if (!hosts.includes(host)) hosts.push(host);
   }
-  if (hosts.length === 0) throw new ConfigError(`${where}: no <host> (the virtual host names to serve)`);
+  if (hosts.length === 0) throw new ConfigError(`${where}: no <host> (the virtual host names to serve)`, service);
 
   // 1.4 found its options by namespace, whatever the element was called.
   const raw = service.getChildByNs(JSM_NS) ?? service.getChild('jsm') ?? new Element('jsm', { xmlns: JSM_NS });
@@ -65,12 +65,12 @@ export function readSessions(service: Element): SessionsConfig {
  */
 function readModules(service: Element): string[] {
   const load = service.getChildren('load').find((l) => l.attr('main') !== undefined);
-  if (!load) throw new ConfigError(`${tag(service)}: no <load main='jsm'> (the list of session manager modules)`);
+  if (!load) throw new ConfigError(`${tag(service)}: no <load main='jsm'> (the list of session manager modules)`, service);
   const main = load.attr('main');
   const modules: string[] = [];
   for (const m of load.elements) {
     if (m.name === main) continue;
-    if (modules.includes(m.name)) throw new ConfigError(`${tag(load)}: module <${m.name}> is listed twice`);
+    if (modules.includes(m.name)) throw new ConfigError(`${tag(load)}: module <${m.name}> is listed twice`, m);
     modules.push(m.name);
   }
   return modules;
@@ -80,7 +80,7 @@ function readRegister(reg: Element | undefined): RegisterConfig | undefined {
   if (!reg) return undefined;
   const require = reg.attr('require');
   if (require !== undefined && require !== 'all') {
-    throw new ConfigError(`${tag(reg)}: require must be 'all' (or absent), got '${require}'`);
+    throw new ConfigError(`${tag(reg)}: require must be 'all' (or absent), got '${require}'`, reg);
   }
   return { notify: yesNo(reg, 'notify'), requireAll: require === 'all', fields: reg.elements };
 }
@@ -101,7 +101,7 @@ function readAdmin(admin: Element | undefined): YakConfig['jsm']['admin'] {
   };
   for (const e of admin.elements) {
     if (e.name !== 'read' && e.name !== 'write') continue;
-    const jid = prepareBareJid(e.text(), `<admin><${e.name}>`);
+    const jid = about(e, () => prepareBareJid(e.text(), `<admin><${e.name}>`));
     // Write access implies read access, as in 1.4's mod_admin.
     add(read, jid);
     if (e.name === 'write') add(write, jid);

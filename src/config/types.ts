@@ -137,4 +137,15 @@ export interface YakConfig {
   ignored: string[];
 }
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  /**
+   * The element the message is about, when there is one: loadConfig()
+   * names the file it was read from (the main file or an included one).
+   */
+  element?: Element;
+
+  constructor(message: string, element?: Element) {
+    super(message);
+    this.element = element;
+  }
+}

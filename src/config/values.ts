@@ -23,6 +23,20 @@ export function tag(el: Element): string {
   return s + '>';
 }
 
+/**
+ * Runs `read`, tying a ConfigError it throws about no element in particular
+ * to `el` (the innermost element known wins), so the message can name the
+ * file `el` came from.
+ */
+export function about<T>(el: Element, read: () => T): T {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof ConfigError) err.element ??= el;
+    throw err;
+  }
+}
+
 /** Trimmed direct text; the parser already dropped whitespace-only nodes and comments. */
 export function textOf(el: Element | undefined): string {
   return el ? el.text().trim() : '';
@@ -54,19 +68,19 @@ export function intValue(
 export function intChild(parent: Element, name: string, min: number, max: number, dflt: number): number {
   const child = parent.getChild(name);
   if (!child) return dflt;
-  return intValue(child.text(), `${tag(parent)}<${name}>`, name, min, max, dflt);
+  return about(child, () => intValue(child.text(), `${tag(parent)}<${name}>`, name, min, max, dflt));
 }
 
 /** A port attribute; 0 is allowed because tests bind ephemeral ports. */
 export function portAttr(el: Element, dflt: number): number {
-  return intValue(el.attr('port'), tag(el), 'port', 0, 65535, dflt);
+  return about(el, () => intValue(el.attr('port'), tag(el), 'port', 0, 65535, dflt));
 }
 
 /** A listener address: empty = all addresses (undefined); otherwise a literal IP, as 1.4 required. */
 export function listenAddress(el: Element): string | undefined {
   const s = textOf(el);
   if (s === '') return undefined;
-  if (isIP(s) === 0) throw new ConfigError(`${tag(el)}${s}</${el.name}>: '${s}' is not an IP address`);
+  if (isIP(s) === 0) throw new ConfigError(`${tag(el)}${s}</${el.name}>: '${s}' is not an IP address`, el);
   return s;
 }
 
@@ -77,7 +91,7 @@ export function yesNo(el: Element, attr: string): boolean {
   const s = v.trim().toLowerCase();
   if (s === 'yes' || s === 'true' || s === '1') return true;
   if (s === 'no' || s === 'false' || s === '0' || s === '') return false;
-  throw new ConfigError(`${tag(el)}: ${attr} must be 'yes' or 'no', got '${v}'`);
+  throw new ConfigError(`${tag(el)}: ${attr} must be 'yes' or 'no', got '${v}'`, el);
 }
 
 // Beyond what nameprep refuses, what a served host name may not hold
