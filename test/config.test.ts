@@ -106,6 +106,7 @@ describe('bundled config/jabber.xml', () => {
     assert.equal(cfg.pidfile, undefined);
     assert.deepEqual(cfg.log, { file: undefined, stderr: true });
     assert.deepEqual(cfg.ignored, []);
+    assert.deepEqual(cfg.warnings, []);
   });
 
   test('-s and -h replace the cmdline defaults', () => {
@@ -155,6 +156,10 @@ describe('book-style 1.4 jabber.xml', () => {
     assert.ok(cfg.ignored.some((s) => s.startsWith('log rlogger') && s.includes('record.log')));
   });
 
+  test('gives no warnings: what 1.4 had in the sections Yak reads passes quietly', () => {
+    assert.deepEqual(cfg.warnings, []);
+  });
+
   test('a module commented out is off', () => {
     const text = readFileSync(BOOK, 'utf8').replace(
       '<mod_auth_plain>./jsm/jsm.so</mod_auth_plain>',
@@ -174,6 +179,7 @@ test('jabber.xml.example loads', () => {
   assert.deepEqual(cfg.c2s.ssl, [{ port: 5223, address: '192.0.2.10' }]);
   assert.equal(cfg.tlsKeys.get('192.0.2.10'), '/etc/yak/server.pem');
   assert.deepEqual(cfg.log, { file: resolve('yak.log'), stderr: true });
+  assert.deepEqual(cfg.warnings, []);
 });
 
 test("jabber.xml.example's Yak extensions show their defaults", () => {
@@ -508,6 +514,53 @@ test('other sections and top-level elements are ignored, not errors', () => {
   assert.ok(c.ignored.some((s) => s.startsWith('io <allow>')));
   assert.ok(c.ignored.includes('<debug>'));
   assert.deepEqual(c.log, { file: undefined, stderr: false });
+});
+
+describe('warnings (never errors) about what Yak reads', () => {
+  test('an element Yak does not know where it reads, with the likely name; a second copy of a single one, saying which is read', () => {
+    const c = parse({
+      pthcsock: "<ip port='5222'>127.0.0.1</ip><authtime>120</authtime><authtme>30</authtme><authtime>30</authtime><heartbeat>60</heartbeat><karma><max>9</max><penalti>-1</penalti></karma>",
+      jsm: '<mod_offline><limit>5</limit></mod_offline><mod_offline><limit>7</limit></mod_offline><vcard/><update/><mod_auth_crypt/><flter/><bogus/>',
+      extra: '<log id="e"><host/><format>%s</format><fle>yak.log</fle></log><pidfile>a.pid</pidfile><pidfile>b.pid</pidfile>',
+    });
+    assert.deepEqual(c.warnings, [
+      "<jsm><mod_offline>: given 2 times; only the first is read, the others are ignored",
+      "<jsm><vcard>: not an element Yak reads here; ignored (did you mean <vCard>?)",
+      "<jsm><flter>: not an element Yak reads here; ignored (did you mean <filter>?)",
+      "<jsm><bogus>: not an element Yak reads here; ignored",
+      "<pthcsock><authtime>: given 2 times; only the first (120) is read, the others are ignored",
+      "<pthcsock><authtme>: not an element Yak reads here; ignored (did you mean <authtime>?)",
+      "<pthcsock><karma><penalti>: not an element Yak reads here; ignored (did you mean <penalty>?)",
+      "<log id='e'><fle>: not an element Yak reads here; ignored (did you mean <file>?)",
+      "<pidfile>: given 2 times; only the first (a.pid) is read, the others are ignored",
+    ]);
+    // What the warnings say is what is read.
+    assert.equal(c.c2s.authtime, 120);
+    assert.equal(c.jsm.offlineLimit, 5);
+    assert.equal(c.pidfile, resolve('a.pid'));
+    assert.equal(c.log.file, undefined);
+  });
+
+  test('two config sections in one service, and a warning from an included file names it', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'yak-lint-'));
+    try {
+      const inc = join(dir, 'limits.xml');
+      writeFileSync(inc, '<limits><stanza>1000</stanza><stanza>2000</stanza><dept>4</dept></limits>');
+      const main = join(dir, 'jabber.xml');
+      // A second <jsm> right after the first one, and <limits> from the included file.
+      writeFileSync(main, minimal({ jsm: "</jsm><jsm xmlns='jabber:config:jsm'><nounregister/>", pthcsock: '<ip/><jabberd:include>limits.xml</jabberd:include>' }));
+      const c = loadConfig(main);
+      assert.deepEqual(c.warnings, [
+        "<service id='sessions'><jsm>: given 2 times; only the first is read, the others are ignored",
+        `${inc}: <pthcsock><limits><stanza>: given 2 times; only the first (1000) is read, the others are ignored`,
+        `${inc}: <pthcsock><limits><dept>: not an element Yak reads here; ignored (did you mean <depth>?)`,
+      ]);
+      assert.equal(c.jsm.nounregister, false);
+      assert.equal(c.c2s.limits.stanzaBytes, 1000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('refusals name the element and the problem', () => {

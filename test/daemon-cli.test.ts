@@ -178,6 +178,27 @@ describe('jabberd starts', { timeout: 25_000 }, () => {
     assert.doesNotMatch(/^modules:.*$/m.exec(run.stdout)?.[0] ?? '', /mod_rostr/);
   });
 
+  test('--check and the start name a typo and a second copy in what Yak reads; the start logs each once and serves', async () => {
+    const text = bundledConfigText().replace('<authtime>120</authtime>', '<authtime>120</authtime><authtme>30</authtme><authtime>30</authtime>');
+    const warnings = [
+      '<pthcsock><authtime>: given 2 times; only the first (120) is read, the others are ignored',
+      '<pthcsock><authtme>: not an element Yak reads here; ignored (did you mean <authtime>?)',
+    ];
+    const file = await configFile('check-typo.xml', text);
+    const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);
+    assert.deepEqual([run.code, run.signal], [0, null], run.stderr);
+    assert.deepEqual(run.stdout.split('\n').filter((l) => l.startsWith('warning:')), warnings.map((w) => `warning:  ${w}`));
+    const daemon = await startDaemon({ configText: text });
+    try {
+      assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+      const logged = daemon.logLines().filter((l) => l.msg === 'configuration warning');
+      assert.deepEqual(logged.map((l) => l.warning), warnings);
+      assert.equal(logged[0]?.level, 40);
+    } finally {
+      await daemon.dispose();
+    }
+  });
+
   test('--check says registration is off when mod_register is not loaded, as the server would', async () => {
     const file = await configFile('check-noreg.xml', bundledConfigText().replace(/<mod_register>[^<]*<\/mod_register>/, ''));
     const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);

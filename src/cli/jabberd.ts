@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { registrationOffered } from '../config/sessions.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
-import { createLogger } from '../log.js';
+import { createLogger, type Logger } from '../log.js';
 import { MODULES } from '../jsm/modules/index.js';
 import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
@@ -35,7 +35,14 @@ function describe(config: YakConfig): string {
     ...unknownModules(config).map((m) => `unknown:  ${m} (named in <load>, not provided by Yak: ignored)`),
     `register: ${registrationOffered(config.jsm) ? 'on' : 'off'}`,
     ...(config.ignored.length ? [`ignored:  ${config.ignored.join('; ')}`] : []),
+    // A typo or a second copy in what Yak reads: a start goes on, and logs these once.
+    ...config.warnings.map((w) => `warning:  ${w}`),
   ].join('\n');
+}
+
+/** One log line per config warning (see lint.ts): at the start, and for each file SIGHUP reads. */
+function logWarnings(log: Logger, config: YakConfig): void {
+  for (const warning of config.warnings) log.warn({ file: config.file, warning }, 'configuration warning');
 }
 
 function unknownModules(config: YakConfig): string[] {
@@ -81,6 +88,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const { log, reopen } = logging;
+  logWarnings(log, config);
   // Handlers go in before anything listens: a signal that comes while the
   // server starts must end in the same clean stop (pidfile removed), not in
   // the default sudden death. Signal handlers do not keep the process alive.
@@ -111,7 +119,9 @@ async function main(): Promise<number> {
       log.error({ err: (err as Error).message, file: config.log.file }, 'log file not reopened');
     }
     try {
-      server.reload(loadConfig(opts.config, { spool: opts.spool, host: opts.host }));
+      const fresh = loadConfig(opts.config, { spool: opts.spool, host: opts.host });
+      logWarnings(log, fresh);
+      server.reload(fresh);
     } catch (err) {
       // A broken file on disk must not take a running server down.
       log.error({ err: (err as Error).message }, 'configuration not reloaded');

@@ -10,6 +10,7 @@ import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
 import { ConfigError, type YakConfig } from './types.js';
 import { INT_MAX, about, intValue, resolvePath, tag, textOf } from './values.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../xdb/xdb.js';
+import { IO, JSM, LOG, lintPlace, lintSections, PTHCSOCK, XDB_FILE } from './lint.js';
 
 export { ConfigError } from './types.js';
 export type { YakConfig } from './types.js';
@@ -51,7 +52,7 @@ function readRoot(root: Element, file: string): YakConfig {
   let c2sEl: Element | undefined;
   let xdbEl: Element | undefined;
   let ioEl: Element | undefined;
-  let pidfile: string | undefined;
+  const pidfiles: Element[] = [];
   const logs: Element[] = [];
 
   // First sort the sections; c2s needs the hosts and the <io> defaults, so
@@ -75,11 +76,9 @@ function readRoot(root: Element, file: string): YakConfig {
       case 'io':
         ioEl = once(ioEl, el, 'a second <io> section');
         break;
-      case 'pidfile': {
-        const p = textOf(el);
-        pidfile = p === '' ? undefined : resolvePath(p);
+      case 'pidfile':
+        pidfiles.push(el);
         break;
-      }
       default:
         ignored.push(`<${el.name}>`);
     }
@@ -94,6 +93,7 @@ function readRoot(root: Element, file: string): YakConfig {
 
   // Each reader's errors are tied to its section at least (about()), so
   // every message can name the file it came from.
+  const warnings = lint(sessionsEl, c2sEl, xdbEl, ioEl, logs, pidfiles);
   const sessions: SessionsConfig = about(sessionsEl, () => readSessions(sessionsEl));
   const io = ioEl ? about(ioEl, () => readIo(ioEl, ignored)) : readIo(undefined, ignored);
   const c2s = about(c2sEl, () => readC2s(c2sEl, sessions.hosts, io.defaults));
@@ -107,10 +107,32 @@ function readRoot(root: Element, file: string): YakConfig {
     spool: about(xdbEl, () => readSpool(xdbEl)),
     maxFileBytes: about(xdbEl, () => readMaxFileBytes(xdbEl)),
     tlsKeys: io.tlsKeys,
-    pidfile,
+    // The first, as 1.4 read it (lint() warns about the others).
+    pidfile: textOf(pidfiles[0]) === '' ? undefined : resolvePath(textOf(pidfiles[0])),
     log: readLogs(logs, ignored),
     ignored,
+    warnings,
   };
+}
+
+/** Warnings about what Yak reads: unknown elements there, second copies of single ones (see lint.ts). */
+function lint(sessions: Element, c2s: Element, xdb: Element, io: Element | undefined, logs: Element[], pidfiles: Element[]): string[] {
+  const warnings: string[] = [];
+  for (const [section, ns, name, place] of [
+    [sessions, JSM_NS, 'jsm', JSM],
+    [c2s, PTHCSOCK_NS, 'pthcsock', PTHCSOCK],
+    [xdb, XDB_FILE_NS, 'xdb_file', XDB_FILE],
+  ] as const) {
+    // The readers take the first child in the namespace, else the first by name.
+    const byNs = section.elements.filter((e) => e.attrs.xmlns === ns);
+    const copies = byNs.length > 0 ? byNs : section.getChildren(name);
+    lintSections(copies, `${tag(section)}<${name}>`, warnings);
+    if (copies[0]) lintPlace(copies[0], place, warnings);
+  }
+  if (io) lintPlace(io, IO, warnings);
+  for (const l of logs) lintPlace(l, LOG, warnings);
+  lintSections(pidfiles, '<pidfile>', warnings);
+  return warnings;
 }
 
 function once(current: Element | undefined, el: Element, what: string): Element {

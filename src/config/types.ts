@@ -135,6 +135,11 @@ export interface YakConfig {
   log: { file: string | undefined; stderr: boolean };
   /** Services and sections found but not provided by Yak (s2s, dnsrv, ...), for one startup line. */
   ignored: string[];
+  /**
+   * Elements in the sections Yak reads that it does not know (a typo?), and
+   * second copies of elements read once: for --check and the startup log.
+   */
+  warnings: string[];
 }
 
 export class ConfigError extends Error {

@@ -1,0 +1,152 @@
+// Warnings, never errors, about the parts of jabber.xml Yak reads (c2s,
+// jsm, xdb_file, log): an element it does not know there, which it would
+// otherwise skip without a word (a typo such as <authtme> switches nothing
+// on), and a second copy of an element of which only the first is read.
+// What 1.4 itself had in those places and Yak does not implement passes
+// quietly, and sections Yak does not provide are not looked into: a real
+// 1.4 file gives no warnings.
+import type { Element } from '../xml/element.js';
+import { includedFrom } from './expand.js';
+import { tag } from './values.js';
+
+/** What may stand below one element. */
+interface Place {
+  /** Children Yak reads. */
+  reads: readonly string[];
+  /** Of those, the ones read once: the first wins. */
+  once?: readonly string[];
+  /** Children 1.4 had here that Yak does not read: no warning. */
+  tolerated?: readonly string[];
+  /** Other children are not warned about at all (a place shared with 1.4 features: <io>). */
+  open?: boolean;
+  /** `mod_*` children are the options of modules Yak may not provide: no warning (the jsm). */
+  moduleOptions?: boolean;
+  /** Places further down, by child name. */
+  below?: Readonly<Record<string, Place>>;
+}
+
+const KARMA: Place = {
+  reads: ['init', 'max', 'inc', 'dec', 'penalty', 'restore'],
+  once: ['init', 'max', 'inc', 'dec', 'penalty', 'restore'],
+  tolerated: ['heartbeat'],
+};
+
+const LIMITS: Place = {
+  reads: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'stanza', 'depth', 'queue'],
+  once: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'stanza', 'depth', 'queue'],
+};
+
+export const PTHCSOCK: Place = {
+  reads: ['ip', 'ssl', 'alias', 'authtime', 'karma', 'rate', 'limits'],
+  once: ['authtime', 'karma', 'rate', 'limits'],
+  tolerated: ['heartbeat'],
+  below: { karma: KARMA, limits: LIMITS },
+};
+
+const SUBJECT_BODY: Place = { reads: ['subject', 'body'], once: ['subject', 'body'] };
+
+const JSM_READS = [
+  'register', 'welcome', 'admin', 'vCard', 'browse', 'mod_auth_0k', 'mod_offline', 'filter',
+  'nounregister', 'register_policy', 'login_throttle',
+];
+
+export const JSM: Place = {
+  reads: JSM_READS,
+  once: JSM_READS,
+  // 1.4's own options for features Yak does not have (mod_update, the JUD link, disco, ...).
+  tolerated: ['update', 'vcard2jud', 'disco', 'agents', 'presence', 'archive', 'groups'],
+  moduleOptions: true,
+  below: {
+    welcome: SUBJECT_BODY,
+    admin: { reads: ['read', 'write', 'reply'], once: ['reply'], below: { reply: SUBJECT_BODY } },
+    mod_auth_0k: { reads: ['sequences'], once: ['sequences'] },
+    mod_offline: { reads: ['limit'], once: ['limit'] },
+    filter: {
+      reads: ['default', 'max_size', 'allow'],
+      once: ['default', 'max_size', 'allow'],
+      below: { allow: { reads: ['conditions', 'actions'], once: ['conditions', 'actions'] } },
+    },
+    register_policy: { reads: ['rate', 'allow', 'reserved', 'minpassword'], once: ['rate', 'minpassword'] },
+    login_throttle: { reads: ['exempt'] },
+  },
+};
+
+export const XDB_FILE: Place = { reads: ['spool', 'maxfilesize'], once: ['spool', 'maxfilesize'], tolerated: ['timeout', 'maxfiles'] };
+
+export const LOG: Place = { reads: ['file', 'stderr'], tolerated: ['host', 'logtype', 'format', 'syslog'] };
+
+export const IO: Place = { reads: ['karma', 'rate', 'ssl'], once: ['karma', 'rate'], open: true, below: { karma: KARMA } };
+
+/** Edit distance, for "did you mean": names are short, so the plain table is cheap. */
+function distance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/** The name Yak reads that `name` is most likely a slip for, if any is close. */
+function likelyMeant(name: string, reads: readonly string[]): string | undefined {
+  const lower = name.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const r of reads) {
+    const d = distance(lower, r.toLowerCase());
+    if (d < bestDistance) [best, bestDistance] = [r, d];
+  }
+  return bestDistance <= (name.length >= 5 ? 2 : 1) ? best : undefined;
+}
+
+/** "<authtime>120</authtime>" shown short: its text when it has no children, else nothing. */
+function shown(el: Element): string {
+  if (el.elements.length > 0) return '';
+  const text = el.text().trim();
+  return text.length > 0 && text.length <= 60 ? ` (${text})` : '';
+}
+
+/** Where a message about `el` points: the included file it came from, if any, then the path. */
+function at(el: Element, path: string): string {
+  const from = includedFrom(el);
+  return from === undefined ? path : `${from}: ${path}`;
+}
+
+/** Warnings about the children of `el`, a place of the given kind, and below. */
+export function lintPlace(el: Element, place: Place, warnings: string[], path = tag(el)): void {
+  const seen = new Map<string, Element[]>();
+  for (const child of el.elements) {
+    const list = seen.get(child.name);
+    if (list) list.push(child);
+    else seen.set(child.name, [child]);
+  }
+  for (const [name, copies] of seen) {
+    const first = copies[0]!;
+    if (place.reads.includes(name)) {
+      if (copies.length > 1 && place.once?.includes(name)) {
+        warnings.push(
+          at(copies[1]!, `${path}<${name}>`) +
+            `: given ${copies.length} times; only the first${shown(first)} is read, the others are ignored`,
+        );
+      }
+      const below = place.below?.[name];
+      if (below) lintPlace(first, below, warnings, `${path}<${name}>`);
+      continue;
+    }
+    const meant = likelyMeant(name, place.reads);
+    if (meant !== undefined) {
+      warnings.push(at(first, `${path}<${name}>`) + `: not an element Yak reads here; ignored (did you mean <${meant}>?)`);
+    } else if (!place.open && !place.tolerated?.includes(name) && !(place.moduleOptions && name.startsWith('mod_'))) {
+      warnings.push(at(first, `${path}<${name}>`) + ': not an element Yak reads here; ignored');
+    }
+  }
+}
+
+/** A second copy of a section of which only the first is read (two <jsm> in one service, two <pidfile>). */
+export function lintSections(copies: Element[], what: string, warnings: string[]): void {
+  if (copies.length < 2) return;
+  warnings.push(at(copies[1]!, what) + `: given ${copies.length} times; only the first${shown(copies[0]!)} is read, the others are ignored`);
+}
