@@ -1,4 +1,6 @@
 // Structured logs (pino). One line per event that matters; never a password or hash.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
 
 export type Logger = PinoLogger;
@@ -52,7 +54,30 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
   }
   const out: DestinationStream = dests.length === 1 ? dests[0]! : pino.multistream(dests.map((stream) => ({ stream, level: 'trace' as const })));
   const log = pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, out);
-  return { log, reopen: () => file?.reopen() };
+  return {
+    log,
+    reopen: () => {
+      if (!file || !opts.file) return;
+      // A folder logrotate removed comes back 0750 too, not as pino would make it.
+      makeLogFolder(opts.file);
+      file.reopen();
+    },
+  };
+}
+
+/** A new log file's mode: the owner writes, a log-reading group (adm) may read, nobody else. */
+export const LOG_FILE_MODE = 0o640;
+/** A log folder Yak makes: the same, plus search. */
+export const LOG_FOLDER_MODE = 0o750;
+
+/**
+ * Makes the log file's folder, when missing, owner and group only: a log
+ * names users and their addresses, and pino's mkdir would leave the
+ * folders it makes open to everyone (0755). An existing folder is the
+ * admin's and left as it is.
+ */
+function makeLogFolder(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: LOG_FOLDER_MODE });
 }
 
 /**
@@ -69,7 +94,10 @@ const LOG_BACKLOG_BYTES = 1024 * 1024;
  * (pino re-throws a destination's errors as an unhandled 'error' event.)
  */
 function fileDestination(path: string): ReturnType<typeof pino.destination> {
-  const dest = pino.destination({ dest: path, append: true, mkdir: true, sync: true, minLength: 4096, maxLength: LOG_BACKLOG_BYTES });
+  makeLogFolder(path);
+  // `mode` is used whenever the file is made, at a reopen too; a file that
+  // is there keeps its own (logrotate's `create` sets one, for instance).
+  const dest = pino.destination({ dest: path, append: true, sync: true, minLength: 4096, maxLength: LOG_BACKLOG_BYTES, mode: LOG_FILE_MODE });
   let failing: string | undefined;
   dest.on('error', (err: NodeJS.ErrnoException) => {
     const code = err.code ?? err.message;
