@@ -519,7 +519,7 @@ test('other sections and top-level elements are ignored, not errors', () => {
 describe('warnings (never errors) about what Yak reads', () => {
   test('an element Yak does not know where it reads, with the likely name; a second copy of a single one, saying which is read', () => {
     const c = parse({
-      pthcsock: "<ip port='5222'>127.0.0.1</ip><authtime>120</authtime><authtme>30</authtme><authtime>30</authtime><heartbeat>60</heartbeat><karma><max>9</max><penalti>-1</penalti></karma>",
+      pthcsock: "<ip port='5222'>127.0.0.1</ip><authtime>120</authtime><authtme>30</authtme><authtime>30</authtime><heartbeat>60</heartbeat><karma><max>9</max><penalti>-1</penalti><inti>5</inti></karma><raet/>",
       jsm: '<mod_offline><limit>5</limit></mod_offline><mod_offline><limit>7</limit></mod_offline><vcard/><update/><mod_auth_crypt/><flter/><bogus/>',
       extra: '<log id="e"><host/><format>%s</format><fle>yak.log</fle></log><pidfile>a.pid</pidfile><pidfile>b.pid</pidfile>',
     });
@@ -531,6 +531,8 @@ describe('warnings (never errors) about what Yak reads', () => {
       "<pthcsock><authtime>: given 2 times; only the first (120) is read, the others are ignored",
       "<pthcsock><authtme>: not an element Yak reads here; ignored (did you mean <authtime>?)",
       "<pthcsock><karma><penalti>: not an element Yak reads here; ignored (did you mean <penalty>?)",
+      "<pthcsock><karma><inti>: not an element Yak reads here; ignored (did you mean <init>?)",
+      "<pthcsock><raet>: not an element Yak reads here; ignored (did you mean <rate>?)",
       "<log id='e'><fle>: not an element Yak reads here; ignored (did you mean <file>?)",
       "<pidfile>: given 2 times; only the first (a.pid) is read, the others are ignored",
     ]);

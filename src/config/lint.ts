@@ -77,14 +77,21 @@ export const LOG: Place = { reads: ['file', 'stderr'], tolerated: ['host', 'logt
 
 export const IO: Place = { reads: ['karma', 'rate', 'ssl'], once: ['karma', 'rate'], open: true, below: { karma: KARMA } };
 
-/** Edit distance, for "did you mean": names are short, so the plain table is cheap. */
+/**
+ * Edit distance, for "did you mean", with two letters swapped counting as
+ * one slip (`<raet>` for `<rate>`), as typing makes them: names are short,
+ * so the plain table is cheap.
+ */
 function distance(a: string, b: string): number {
+  let before: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const row = [i];
     for (let j = 1; j <= b.length; j++) {
       row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) row[j] = Math.min(row[j]!, before[j - 2]! + 1);
     }
+    before = prev;
     prev = row;
   }
   return prev[b.length]!;
