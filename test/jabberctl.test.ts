@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -259,6 +259,27 @@ describe('jabberctl without a running server', () => {
     assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, 'keep\n');
   });
 
+  test("deluser of a user who has both Yak's file and 1.4's removes both: the account cannot come back", async () => {
+    const own = path.join(dir, 'both-spool');
+    assert.equal((await jabberctl(own, ['adduser', 'zoë@localhost'], 'new\n')).code, 0);
+    assert.equal((await jabberctl(own, ['adduser', 'keep@localhost'], 'pw\n')).code, 0);
+    const host = path.join(own, 'localhost');
+    // The file 1.4 left under the name itself, beside the one Yak made.
+    await writeFile(path.join(host, 'zoë.xml'), await readFile(path.join(host, 'zo%C3%AB.xml')));
+    let r = await jabberctl(own, ['deluser', 'zoë@localhost']);
+    assert.deepEqual([r.code, r.stdout], [0, 'removed zoë@localhost\n'], r.stderr);
+    assert.deepEqual((await readdir(host)).sort(), ['keep.xml']);
+    r = await jabberctl(own, ['list', 'localhost']);
+    assert.equal(r.stdout, 'keep\n');
+    // With Yak's file broken, --force takes the 1.4 one along too.
+    assert.equal((await jabberctl(own, ['adduser', 'zoë@localhost'], 'new\n')).code, 0);
+    await writeFile(path.join(host, 'zoë.xml'), await readFile(path.join(host, 'zo%C3%AB.xml')));
+    await writeFile(path.join(host, 'zo%C3%AB.xml'), '<xdb><password');
+    r = await jabberctl(own, ['deluser', '--force', 'zoë@localhost']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual((await readdir(host)).sort(), ['keep.xml']);
+  });
+
   test('-s naming a file, or a path through one: one clear line, exit 2, the file left alone', async () => {
     const file = path.join(dir, 'not-a-spool');
     await writeFile(file, 'a file where the spool belongs\n');
@@ -271,6 +292,14 @@ describe('jabberctl without a running server', () => {
       assert.equal(r.stderr, `jabberctl: <spool>${path.join(file, 'spool')}</spool>: ${file} is a file, not a folder\n`);
     }
     assert.equal(await readFile(file, 'utf8'), 'a file where the spool belongs\n');
+    // A link whose target is gone is named as such, not met as a bare ENOENT from mkdir.
+    const link = path.join(dir, 'dangling-spool');
+    await symlink(path.join(dir, 'gone'), link);
+    for (const args of [['list', 'localhost'], ['adduser', 'x@localhost']]) {
+      const r = await jabberctl(link, args, 'pw\n');
+      assert.deepEqual([r.code, r.stderr], [2, `jabberctl: <spool>${link}</spool>: a symbolic link to ${path.join(dir, 'gone')}, which does not exist\n`]);
+    }
+    assert.equal(existsSync(path.join(dir, 'gone')), false);
   });
 
   test('-c naming a folder: a clear message, exit 2', async () => {
@@ -482,6 +511,28 @@ describe('jabberctl while the server runs', () => {
     // The name is free again.
     await registerUser(yak, 'wrecked', 'pw');
     (await loginUser(yak, 'wrecked', 'pw')).socket.destroy();
+  });
+
+  test('a reader who may not use its socket is refused while the server holds the spool, never shown the files behind it', async () => {
+    const socket = path.join(yak.spool, '.jabberctl.sock');
+    const lock = path.join(yak.spool, '.yak-lock');
+    // What a server running as another user looks like: its socket and, at worst, its lock file not ours.
+    await chmod(socket, 0o400);
+    try {
+      let r = await jabberctl(yak.spool, ['list', 'localhost'], '', { modesOnly: true });
+      assert.deepEqual([r.code, r.stdout], [1, '']);
+      assert.equal(r.stderr, 'jabberctl: a server is using this spool, and its control socket is not yours to use: run jabberctl as the user the server runs as\n');
+      await chmod(lock, 0o000);
+      r = await jabberctl(yak.spool, ['show', 'dj@localhost'], '', { modesOnly: true });
+      assert.deepEqual([r.code, r.stdout], [1, '']);
+      assert.equal(
+        r.stderr,
+        'jabberctl: cannot tell whether a server is using this spool: its control socket and .yak-lock are not yours to use; run jabberctl as the user the server runs as\n',
+      );
+    } finally {
+      await chmod(socket, 0o600);
+      await chmod(lock, 0o600);
+    }
   });
 
   test('the control socket answers requests of the wrong shape as malformed, and the server serves on', async () => {

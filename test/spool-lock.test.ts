@@ -1,7 +1,7 @@
 // The spool lock (src/xdb/spool-lock.ts): one process at a time on a
 // spool, and nothing stale when a holder dies.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { LOCK_FILE, lockSpool, SpoolBusyError, type SpoolLock } from '../src/xdb/spool-lock.js';
+import { LOCK_FILE, lockSpool, lockSpoolShared, SpoolBusyError, type SpoolLock } from '../src/xdb/spool-lock.js';
 
 const LOCK_MODULE = fileURLToPath(new URL('../src/xdb/spool-lock.js', import.meta.url));
 const tempRoot = (): Promise<string> => mkdtemp(join(tmpdir(), 'yak-lock-'));
@@ -52,23 +52,46 @@ test('shared (readers): held beside each other, refused while a writer holds the
   const root = await tempRoot();
   const spool = join(root, 'spool');
   // No spool, or no lock file in it: nothing to lock, and nothing made.
-  let reader = await lockSpool(spool, { shared: true });
+  let reader = await lockSpoolShared(spool);
   assert.deepEqual([reader.held, reader.why], [false, `no ${LOCK_FILE} in the spool`]);
   assert.deepEqual(await readdir(root), []);
   await mkdir(spool);
-  reader = await lockSpool(spool, { shared: true });
+  reader = await lockSpoolShared(spool);
   assert.equal(reader.held, false);
   assert.deepEqual(await readdir(spool), []);
 
   const writer = await lockSpool(spool);
-  await assert.rejects(lockSpool(spool, { shared: true }), SpoolBusyError);
+  await assert.rejects(lockSpoolShared(spool), SpoolBusyError);
   await writer.release();
-  const [r1, r2] = [await lockSpool(spool, { shared: true }), await lockSpool(spool, { shared: true })];
+  const [r1, r2] = [await lockSpoolShared(spool), await lockSpoolShared(spool)];
   assert.deepEqual([r1.held, r2.held], [true, true]);
   await assert.rejects(lockSpool(spool), SpoolBusyError);
   await r1.release();
   await r2.release();
   await (await lockSpool(spool)).release();
+  await rm(root, { recursive: true });
+});
+
+test('shared: a lock file that goes just before flock runs is not made again (flock is given a descriptor, not the path)', async () => {
+  const root = await tempRoot();
+  const spool = join(root, 'spool');
+  await mkdir(spool);
+  await (await lockSpool(spool)).release();
+  // A flock that finds the file gone, as a reader racing its removal would.
+  const bin = join(root, 'bin');
+  await mkdir(bin);
+  const realFlock = execFileSync('/bin/sh', ['-c', 'command -v flock'], { encoding: 'utf8' }).trim();
+  await writeFile(join(bin, 'flock'), `#!/bin/sh\nrm -f '${join(spool, LOCK_FILE)}'\nexec '${realFlock}' "$@"\n`, { mode: 0o755 });
+  const path = process.env.PATH;
+  try {
+    process.env.PATH = `${bin}:${path}`;
+    const reader = await lockSpoolShared(spool);
+    assert.equal(reader.held, true);
+    await reader.release();
+  } finally {
+    process.env.PATH = path;
+  }
+  assert.deepEqual(await readdir(spool), []);
   await rm(root, { recursive: true });
 });
 

@@ -85,8 +85,9 @@ export class AdminOps {
 
   /**
    * Removes the user. A file that does not parse is refused unless `force`:
-   * then it is deleted unread (that one file, nothing else), and the result
-   * says why, for the admin to know its contacts were not told.
+   * then it is deleted unread (that file, and a 1.4-named one beside it:
+   * nothing else), and the result says why, for the admin to know its
+   * contacts were not told.
    */
   async deluser(jid: string, force = false): Promise<DeluserResult> {
     const { host, user } = this.account(jid);

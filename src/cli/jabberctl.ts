@@ -6,7 +6,7 @@
 // to read it (read access is all they need). Exit status: 0 done, 1
 // refused (no such user, bad spool file...), 2 usage or configuration
 // errors.
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import { Command } from 'commander';
@@ -19,7 +19,7 @@ import { SessionManager } from '../jsm/session-manager.js';
 import { MODULES } from '../jsm/modules/index.js';
 import { silentLogger } from '../log.js';
 import { SpoolStore } from '../xdb/spool-store.js';
-import { lockSpool } from '../xdb/spool-lock.js';
+import { LOCK_FILE, lockSpool, lockSpoolShared, SpoolBusyError, SpoolLockDenied } from '../xdb/spool-lock.js';
 import { firstLineOf, NotUtf8Error, readSecret } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
 import { spoolPathProblem } from './spool-path.js';
@@ -38,9 +38,23 @@ function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply
   return withSocketAddress(socket, (address) => ask(address, req)).catch((err: unknown) => {
     // A long spool path is reached through its folder: no folder, no server.
     if (errCode(err) === 'ENOENT') return undefined;
-    if (errCode(err) === 'EACCES') throw new SocketDenied(`cannot use the server's control socket ${socket}: permission denied (run jabberctl as the user the server runs as)`);
+    if (errCode(err) === 'EACCES') {
+      // The socket is there and not ours to use, or the spool folder itself
+      // may not be entered (then no socket is seen: the spool's own
+      // permissions are what the local run below reports).
+      if (!isSocket(socket)) return undefined;
+      throw new SocketDenied(`cannot use the server's control socket ${socket}: permission denied (run jabberctl as the user the server runs as)`);
+    }
     throw err;
   });
+}
+
+function isSocket(file: string): boolean {
+  try {
+    return statSync(file).isSocket();
+  } catch {
+    return false;
+  }
 }
 
 /** One request, and its reply, over the socket at `address`. */
@@ -97,12 +111,27 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
  * or journal is made, and a crash's journal is read, not replayed, its
  * changes shown as the replay will leave them (and said so). A shared
  * lock, where the lock file can be opened, keeps a writer out meanwhile.
+ * `socketDenied`: the server's socket is there but not ours to use. A
+ * server may then be running as another user, and its spool is only read
+ * here if the lock says no writer holds it: read past a live server, the
+ * files lag behind its journal and a rewrite may be caught half done.
  */
-async function readLocally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
+async function readLocally(config: YakConfig, req: ControlRequest, socketDenied: boolean): Promise<ControlReply> {
   if (!existsSync(config.spool)) {
     process.stderr.write(`jabberctl: note: <spool>${config.spool}</spool> does not exist yet: nothing is stored there\n`);
   }
-  const lock = await lockSpool(config.spool, { shared: true });
+  const asServerUser = 'run jabberctl as the user the server runs as';
+  const lock = await lockSpoolShared(config.spool).catch((err: unknown) => {
+    if (err instanceof SpoolBusyError && socketDenied) {
+      throw new Error(`a server is using this spool, and its control socket is not yours to use: ${asServerUser}`);
+    }
+    if (!(err instanceof SpoolLockDenied)) throw err;
+    if (socketDenied) {
+      throw new Error(`cannot tell whether a server is using this spool: its control socket and ${LOCK_FILE} are not yours to use; ${asServerUser}`);
+    }
+    // No server answers on the socket: no writer to keep out.
+    return undefined;
+  });
   try {
     const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes, readOnly: true });
     const replay = await xdb.open();
@@ -117,7 +146,7 @@ async function readLocally(config: YakConfig, req: ControlRequest): Promise<Cont
     await xdb.close();
     return reply;
   } finally {
-    await lock.release();
+    await lock?.release();
   }
 }
 
@@ -125,14 +154,16 @@ async function readLocally(config: YakConfig, req: ControlRequest): Promise<Cont
 async function run(config: YakConfig, req: ControlRequest, opts: { repair?: boolean } = {}): Promise<unknown> {
   const reads = READS.has(req.cmd) && !opts.repair;
   let reply: ControlReply | undefined;
+  let socketDenied = false;
   try {
     reply = await viaServer(config, req);
   } catch (err) {
     // One who may only read the spool may not use the socket either: a
-    // read goes on without it (it changes nothing a server could mind).
+    // read goes on without it where no server holds the spool (readLocally).
     if (!(err instanceof SocketDenied) || !reads) throw err;
+    socketDenied = true;
   }
-  reply ??= reads ? await readLocally(config, req) : await locally(config, req);
+  reply ??= reads ? await readLocally(config, req, socketDenied) : await locally(config, req);
   if (!reply.ok) {
     process.stderr.write(`jabberctl: ${reply.error}\n`);
     process.exit(1);

@@ -1,7 +1,7 @@
 // What stands at the spool's path, checked before a tool uses it: a file
 // named by -s or <spool> would otherwise surface as a bare errno (ENOTDIR
 // from a socket connect or a mkdir) far from the option that caused it.
-import { statSync } from 'node:fs';
+import { lstatSync, readlinkSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errCode } from '../util/err-code.js';
 
@@ -16,7 +16,7 @@ export function spoolPathProblem(spool: string): string | undefined {
     return undefined;
   } catch (err) {
     const code = errCode(err);
-    if (code === 'ENOENT') return undefined;
+    if (code === 'ENOENT') return danglingLink(spool, where);
     if (code !== 'ENOTDIR') return `${where}: cannot use it: ${(err as Error).message}`;
   }
   // ENOTDIR: a file stands where a folder above the spool should be. Looked
@@ -28,4 +28,13 @@ export function spoolPathProblem(spool: string): string | undefined {
     if (st && !st.isDirectory()) return `${where}: ${p} is a file, not a folder`;
   }
   return `${where}: a part of the path is not a folder`;
+}
+
+/**
+ * Nothing at the path may still be a symbolic link whose target is gone:
+ * following it, mkdir fails with an errno far from the cause.
+ */
+function danglingLink(spool: string, where: string): string | undefined {
+  if (!lstatSync(spool, { throwIfNoEntry: false })?.isSymbolicLink()) return undefined;
+  return `${where}: a symbolic link to ${readlinkSync(spool)}, which does not exist`;
 }

@@ -9,14 +9,15 @@
 // there is no check-then-remove for two starting processes to race on (the
 // control socket's file alone had that window). The file is in the spool,
 // so only who may write the spool can take the lock and keep Yak from
-// starting. jabberctl's reads take it shared (flock -s) where the file is
-// there and they may open it: beside each other, never beside a writer,
-// and without writing anything. Node has no flock binding: util-linux's flock(1) takes the
-// lock and hands it to a `cat` reading a pipe from this process. When this
-// process ends, even by SIGKILL, the pipe closes, cat exits, the lock is free.
+// starting. jabberctl's reads take it shared where the file is there and
+// they may open it: beside each other, never beside a writer, and without
+// writing anything (lockSpoolShared). Node has no flock binding: for a
+// writer, util-linux's flock(1) takes the lock and hands it to a `cat`
+// reading a pipe from this process. When this process ends, even by
+// SIGKILL, the pipe closes, cat exits, the lock is free.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 
 export const LOCK_FILE = '.yak-lock';
@@ -32,8 +33,7 @@ const BUSY = 75;
 const NOT_FOUND = 127;
 const LOCKED = 'locked\n';
 /** Run by /bin/sh with the lock file as $0. */
-const helper = (mode: 'exclusive' | 'shared'): string =>
-  `trap '' TERM INT HUP; exec flock --${mode} --wait ${WAIT_S} --conflict-exit-code ${BUSY} "$0" /bin/sh -c 'echo locked; exec cat'`;
+const HELPER = `trap '' TERM INT HUP; exec flock --exclusive --wait ${WAIT_S} --conflict-exit-code ${BUSY} "$0" /bin/sh -c 'echo locked; exec cat'`;
 
 /** The spool is held by another live process. */
 export class SpoolBusyError extends Error {}
@@ -54,31 +54,61 @@ function unlocked(why: string): SpoolLock {
   return { held: false, why, lost: never, release: async () => undefined };
 }
 
-export interface LockOptions {
-  /**
-   * A reader's lock (jabberctl list, show, check): held beside other
-   * readers, refused while a writer holds the spool, and taken without
-   * writing anything: no folder or lock file is made, and where the lock
-   * file is missing or cannot be opened nothing is locked (`why` says so).
-   */
-  shared?: boolean;
+/** The lock file is there, but this process may not open it: a reader cannot tell whether a writer holds it. */
+export class SpoolLockDenied extends Error {}
+
+/**
+ * A reader's lock (jabberctl list, show, check): held beside other
+ * readers, refused (SpoolBusyError) while a writer holds the spool, and
+ * taken without writing or making anything. The lock file is opened here,
+ * read-only and without O_CREAT (flock(1) given a path would make it, with
+ * the umask's mode, had it gone meanwhile), and flock(1) locks that
+ * descriptor, which this process holds: the lock lasts until release() or
+ * this process's end. No lock file: nothing is locked (`why` says so); one
+ * that cannot be opened: SpoolLockDenied.
+ */
+export async function lockSpoolShared(spool: string): Promise<SpoolLock> {
+  const file = path.join(spool, LOCK_FILE);
+  let handle: FileHandle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return unlocked(`no ${LOCK_FILE} in the spool`);
+    if (code === 'EACCES' || code === 'EPERM') throw new SpoolLockDenied(`cannot open ${file}: permission denied`);
+    throw err;
+  }
+  const child = spawn('flock', ['--shared', '--wait', String(WAIT_S), '--conflict-exit-code', String(BUSY), '3'], {
+    stdio: ['ignore', 'ignore', 'pipe', handle.fd],
+  });
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const outcome = await new Promise<'locked' | SpoolBusyError | string>((resolve) => {
+    child.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ENOENT' ? 'no flock(1) here' : `cannot run flock: ${err.message}`));
+    child.once('exit', (code) => {
+      if (code === 0) resolve('locked');
+      else if (code === BUSY) resolve(new SpoolBusyError('another Yak (a server, or jabberctl) is using this spool'));
+      else resolve(`flock failed: ${stderr.trim() || `exit status ${code}`}`);
+    });
+  });
+  if (outcome !== 'locked') {
+    await handle.close();
+    if (outcome instanceof SpoolBusyError) throw outcome;
+    return unlocked(outcome);
+  }
+  return { held: true, lost: never, release: () => handle.close() };
 }
 
-/** Holds the spool for this process; throws SpoolBusyError when another one does. */
-export async function lockSpool(spool: string, opts: LockOptions = {}): Promise<SpoolLock> {
+/** Holds the spool for this process (a writer); throws SpoolBusyError when another one does. */
+export async function lockSpool(spool: string): Promise<SpoolLock> {
   const file = path.join(spool, LOCK_FILE);
-  if (opts.shared) {
-    if (!existsSync(file)) return unlocked(`no ${LOCK_FILE} in the spool`);
-  } else {
-    await mkdir(spool, { recursive: true, mode: 0o700 });
-    // Made here, owner only, rather than by flock with the umask's mode.
-    await writeFile(file, '', { flag: 'a', mode: 0o600 });
-  }
+  await mkdir(spool, { recursive: true, mode: 0o700 });
+  // Made here, owner only, rather than by flock with the umask's mode.
+  await writeFile(file, '', { flag: 'a', mode: 0o600 });
   // The helper ignores the signals a terminal or a service manager sends
   // the whole group at a stop (ignored signals stay ignored across exec):
   // it must hold the lock until this process has finished its shutdown.
-  // (flock opens an existing file read-only: a reader needs no more.)
-  const child = spawn('/bin/sh', ['-c', helper(opts.shared ? 'shared' : 'exclusive'), file], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn('/bin/sh', ['-c', HELPER, file], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   // 'locked', a SpoolBusyError, or why flock could not lock at all.

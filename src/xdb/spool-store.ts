@@ -342,11 +342,26 @@ export class SpoolStore implements Xdb {
   remove(host: string, user: string): Promise<void> {
     return this.withUser(host, user, async (f) => {
       this.refuseIfReadOnly();
-      await this.journal.write(f, null);
-      this.dirty.delete(f.path);
-      this.fullWarned.delete(f.path);
-      this.remember(f.path, null);
+      // A user may have both Yak's file and 1.4's (fileOf() uses Yak's):
+      // both go, or the account would come back from the other one.
+      for (const target of [f, ...this.otherFileOf(f)]) {
+        await this.journal.write(target, null);
+        this.dirty.delete(target.path);
+        this.fullWarned.delete(target.path);
+        this.remember(target.path, null);
+      }
+      // Neither file is there now: the name's next file is Yak's.
+      this.files.get(host)?.delete(user);
     });
+  }
+
+  /** The user's other file, when Yak's and 1.4's both exist (f is Yak's then). */
+  private otherFileOf(f: UserFile): UserFile[] {
+    const legacy = legacyUserFileName(f.user);
+    if (legacy === undefined || legacy === f.file) return [];
+    const path = join(f.dir, legacy);
+    if (!this.present(path)) return [];
+    return [{ ...f, file: legacy, path, rel: f.rel.slice(0, f.rel.length - f.file.length) + legacy, long: false }];
   }
 
   async list(host: string): Promise<string[]> {
