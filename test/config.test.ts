@@ -498,6 +498,18 @@ describe('jsm protections (Yak)', () => {
     assert.deepEqual(t, { free: 5, baseMs: 50, maxMs: 2000, forgetMs: 60_000, exempt: ['10.0.0.1'] });
     refuses(() => parse({ jsm: "<login_throttle max='-5'/>" }), '<login_throttle', 'max');
   });
+
+  test('<exempt> and <allow> addresses are taken in the form client addresses are compared in; no address is refused', () => {
+    const c = parse({
+      jsm:
+        '<login_throttle><exempt>2001:DB8::5</exempt><exempt>::ffff:10.0.0.9</exempt><exempt/></login_throttle>' +
+        '<register_policy><allow>0:0:0:0:0:0:0:1</allow></register_policy>',
+    });
+    assert.deepEqual(c.jsm.loginThrottle.exempt, ['2001:db8::5', '10.0.0.9']);
+    assert.deepEqual(c.jsm.registerPolicy.allow, ['::1']);
+    refuses(() => parse({ jsm: '<login_throttle><exempt>gateway.example.org</exempt></login_throttle>' }), '<exempt>', "'gateway.example.org' is not an IP address");
+    refuses(() => parse({ jsm: '<register_policy><allow>10.0.0.300</allow></register_policy>' }), '<allow>', "'10.0.0.300' is not an IP address");
+  });
 });
 
 test('other sections and top-level elements are ignored, not errors', () => {

@@ -6,7 +6,7 @@ import { describe, test } from 'node:test';
 import { Karma } from '../src/net/karma.js';
 import { AddressLimits } from '../src/net/address-limits.js';
 import { LoginThrottle } from '../src/jsm/login-throttle.js';
-import { limitKey } from '../src/net/peer-address.js';
+import { canonicalAddress, limitKey } from '../src/net/peer-address.js';
 
 describe('limitKey', () => {
   test('an IPv4 address is its own key, mapped into IPv6 or not', () => {
@@ -15,6 +15,10 @@ describe('limitKey', () => {
     assert.equal(limitKey('::FFFF:192.0.2.7'), '192.0.2.7');
     assert.equal(limitKey('0:0:0:0:0:ffff:192.0.2.7'), '192.0.2.7');
     assert.equal(limitKey('::ffff:c000:207'), '192.0.2.7', 'mapped, written in hex');
+    // Through a NAT64 translator (64:ff9b::/96) each IPv4 client is itself, not the translator's /64.
+    assert.equal(limitKey('64:ff9b::192.0.2.1'), '192.0.2.1');
+    assert.equal(limitKey('64:ff9b::c633:6407'), '198.51.100.7');
+    assert.equal(limitKey('64:ff9b:0:0:1::1'), '64:ff9b:0:0::/64', 'outside the /96: an IPv6 client as any other');
   });
 
   test('an IPv6 address is keyed by its /64, whichever way it is written', () => {
@@ -34,7 +38,6 @@ describe('limitKey', () => {
     assert.equal(limitKey('2001:db8:0:0:1::'), '2001:db8:0:0::/64');
     assert.notEqual(limitKey('2001:db8:1:3::1'), key, 'the next /64 is another client');
     assert.equal(limitKey('::1'), '0:0:0:0::/64');
-    assert.equal(limitKey('64:ff9b::192.0.2.1'), '64:ff9b:0:0::/64');
   });
 
   test('a link-local address stays exact, zone id included: every host on a link shares its /64', () => {
@@ -44,6 +47,17 @@ describe('limitKey', () => {
     assert.notEqual(limitKey('fe80::1%eth0'), limitKey('fe80::1%lo'), 'the same address on another link is another host');
     assert.equal(limitKey('febf::1'), 'febf:0:0:0:0:0:0:1', 'fe80::/10 all of it');
     assert.equal(limitKey('fec0::1'), 'fec0:0:0:0::/64');
+  });
+
+  test('canonicalAddress: a config entry in the form a client address is compared in', () => {
+    assert.equal(canonicalAddress('2001:DB8::5'), '2001:db8::5');
+    assert.equal(canonicalAddress('2001:0db8:0000:0000:0000:0000:0000:0005'), '2001:db8::5');
+    assert.equal(canonicalAddress('0:0:0:0:0:0:0:1'), '::1');
+    assert.equal(canonicalAddress('::ffff:10.0.0.9'), '10.0.0.9');
+    assert.equal(canonicalAddress('::FFFF:a00:9'), '10.0.0.9');
+    assert.equal(canonicalAddress('10.0.0.9'), '10.0.0.9');
+    assert.equal(canonicalAddress('FE80::1%eth0'), 'fe80::1%eth0');
+    for (const bad of ['localhost', '10.0.0.256', '10.0.0.9%eth0', '2001:db8::1::2', '']) assert.equal(canonicalAddress(bad), undefined, bad);
   });
 
   test('anything that is not an IP address is its own key', () => {

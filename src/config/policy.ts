@@ -1,8 +1,9 @@
 // Yak's protections in the jsm config: <register_policy> (who may register
 // how often, reserved names, password length) and <login_throttle> (how
 // failed logins are slowed). Both are on with sane defaults when absent.
+import { canonicalAddress } from '../net/peer-address.js';
 import type { Element } from '../xml/element.js';
-import type { LoginThrottleSettings, RegisterPolicyConfig } from './types.js';
+import { ConfigError, type LoginThrottleSettings, type RegisterPolicyConfig } from './types.js';
 import { INT_MAX, SECONDS_MAX, about, intChild, intValue, tag, textOf } from './values.js';
 
 /** Loopback: local scripts and benchmarks are never throttled by default. */
@@ -26,8 +27,8 @@ export function readRegisterPolicy(p: Element | undefined): RegisterPolicyConfig
       period: intValue(rate.attr('period'), tag(rate), 'period', 1, SECONDS_MAX, policy.rate.period),
     }));
   }
-  const allow = p.getChildren('allow').map((a) => textOf(a));
-  if (allow.length > 0) policy.allow = allow.filter((a) => a !== '');
+  const allow = addresses(p.getChildren('allow'));
+  if (p.getChildren('allow').length > 0) policy.allow = allow;
   for (const r of p.getChildren('reserved')) {
     const name = textOf(r).toLowerCase();
     if (name && !policy.reserved.includes(name)) policy.reserved.push(name);
@@ -46,6 +47,24 @@ export function readLoginThrottle(t: Element | undefined): LoginThrottleSettings
     s.maxMs = intValue(t.attr('max'), where, 'max (ms)', 0, 3_600_000, s.maxMs);
     s.forgetMs = intValue(t.attr('forget'), where, 'forget (seconds)', 1, SECONDS_MAX, s.forgetMs / 1000) * 1000;
   });
-  s.exempt = t.getChildren('exempt').map((e) => textOf(e)).filter((e) => e !== '');
+  s.exempt = addresses(t.getChildren('exempt'));
   return s;
+}
+
+/**
+ * The IP addresses of <allow> or <exempt> elements (empty ones skipped), in
+ * the form a client's address is compared in (canonicalAddress): written
+ * `2001:DB8::5`, `::ffff:10.0.0.9` or with leading zeros, an entry would
+ * otherwise never match, without a word. Anything else is refused.
+ */
+function addresses(els: Element[]): string[] {
+  const out: string[] = [];
+  for (const el of els) {
+    const text = textOf(el);
+    if (text === '') continue;
+    const address = canonicalAddress(text);
+    if (address === undefined) throw new ConfigError(`${tag(el)}: '${text}' is not an IP address`, el);
+    out.push(address);
+  }
+  return out;
 }

@@ -1,5 +1,5 @@
 // The client's address as limits, policies and log lines use it.
-import { isIPv4, isIPv6, type Socket } from 'node:net';
+import { isIPv4, isIPv6, SocketAddress, type Socket } from 'node:net';
 
 /** An IPv4 address in IPv6 form, as a dual-stack listener reports its IPv4 clients. */
 const IPV4_MAPPED = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i;
@@ -49,9 +49,27 @@ export function limitKey(address: string): string {
   if (!isIPv6(bare)) return address;
   const g = ipv6Groups(bare);
   const hex = (groups: number[]): string => groups.map((x) => x.toString(16)).join(':');
-  if (g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff) {
-    return [g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff].join('.');
-  }
+  // An IPv4 client in IPv6 form: mapped (::ffff:0:0/96), or through a
+  // NAT64 translator's well-known prefix (64:ff9b::/96, RFC 6052), where
+  // the /64 would put every IPv4 client of the translator under one key.
+  const mapped = g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff;
+  const nat64 = g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0);
+  if (mapped || nat64) return [g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff].join('.');
   if ((g[0]! & 0xffc0) === 0xfe80) return hex(g) + (zoneAt >= 0 ? address.slice(zoneAt) : '');
   return `${hex(g.slice(0, 4))}::/64`;
+}
+
+/**
+ * An address as written in the config (<allow>, <exempt>) in the form
+ * peerAddress() gives a client's, so the two compare as strings: IPv6
+ * lowercased and compressed (`2001:DB8:0::5` is `2001:db8::5`), mapped
+ * IPv4 dotted, a zone id kept. Undefined for text that is no IP address.
+ */
+export function canonicalAddress(text: string): string | undefined {
+  const zoneAt = text.indexOf('%');
+  const bare = zoneAt >= 0 ? text.slice(0, zoneAt) : text;
+  const family = isIPv4(bare) ? 'ipv4' : isIPv6(bare) ? 'ipv6' : undefined;
+  if (family === undefined || (family === 'ipv4' && zoneAt >= 0)) return undefined;
+  const canonical = new SocketAddress({ address: bare, family }).address;
+  return (IPV4_MAPPED.exec(canonical)?.[1] ?? canonical) + (zoneAt >= 0 ? text.slice(zoneAt) : '');
 }
