@@ -390,12 +390,12 @@ describe('modules answering queries', () => {
     });
   });
 
-  test('mod_echo: host/echo (in any case) sends a message straight back; errors are not echoed', async () => {
+  test('mod_echo: host/echo (in any case, and any resource starting so, as 1.4) sends a message straight back; errors are not echoed', async () => {
     const a = await newUser(yak, 'echo1');
     try {
       a.send("<message to='localhost/echo' id='e1' type='chat'><body>ping</body></message>");
       assertXml(await a.next(isMessage), "<message to='echo1@localhost/Work' from='localhost/echo' id='e1' type='chat'><body>ping</body></message>");
-      for (const resource of ['Echo', 'ECHO']) {
+      for (const resource of ['Echo', 'ECHO', 'echo2', 'Echoes', 'echo/test']) {
         a.send(`<message to='localhost/${resource}' id='e-${resource}'><body>ping</body></message>`);
         assertXml(await a.next(isMessage), `<message to='echo1@localhost/Work' from='localhost/${resource}' id='e-${resource}'><body>ping</body></message>`);
       }

@@ -174,7 +174,7 @@ describe('mod_offline', () => {
     }
   });
 
-  test('jabber:x:expire: a message already expired (seconds 0 or less) is not stored, and no offline event is sent', async () => {
+  test('jabber:x:expire: a message already expired (seconds 0 or less) is not stored: no offline event, a 503 as 1.4 bounced it', async () => {
     await offlineUser(yak, 'deadexp1');
     const sender = await onlineUser(yak, 'deadexp2');
     const expire = (id: string, seconds: string): string =>
@@ -190,6 +190,11 @@ describe('mod_offline', () => {
       sender.send(expire('k3', ''));
       sender.send(expire('k4', '1.5'));
       const kept = ['k1', 'k2', 'k3', 'k4'];
+      for (const id of ['d1', 'd2', 'd3', 'd4']) {
+        const bounce = await sender.next(isMessage);
+        assert.deepEqual([bounce.attrs.type, bounce.attrs.id, bounce.attrs.from], ['error', id, 'deadexp1@localhost'], bounce.toString());
+        assert.equal(bounce.getChild('error')?.attrs.code, '503', bounce.toString());
+      }
       for (const id of kept) {
         assertXml(await sender.next(isMessage), `<message from='deadexp1@localhost' to='deadexp2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>${id}</id></x></message>`);
       }

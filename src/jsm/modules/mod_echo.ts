@@ -6,8 +6,9 @@ export const modEcho: JsmModule = {
   name: 'mod_echo',
   setup(api) {
     api.on('server', ({ stanza, to }) => {
-      // In any case, as 1.4 compared it (strncasecmp): whoever types Echo means it.
-      if (stanza.name !== 'message' || to.resource?.toLowerCase() !== 'echo' || stanza.attrs.type === 'error') return 'pass';
+      // As 1.4 compared it (strncasecmp of four letters): any resource that
+      // starts with echo, in any case (Echo, echo/test, echo2).
+      if (stanza.name !== 'message' || to.resource?.slice(0, 4).toLowerCase() !== 'echo' || stanza.attrs.type === 'error') return 'pass';
       return new Element('message', { ...stanza.attrs, to: stanza.attrs.from, from: stanza.attrs.to }, stanza.children);
     });
   },

@@ -43,13 +43,15 @@ function expireSeconds(m: Element): number | undefined {
  * over the limit, or when the message would make the recipient's spool file
  * larger than its cap (the sender cannot tell the two apart, nor needs to).
  * A message that has already expired (jabber:x:expire seconds <= 0) is not
- * stored, as in 1.4: it is dropped, with no offline event either.
+ * stored, and no offline event is sent: the sender gets a 503, as in 1.4.
  * mod_filter's <offline/> uses it too.
  */
 export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): Promise<void> {
   const { stanza, to } = d;
   const seconds = expireSeconds(stanza);
-  if (seconds !== undefined && seconds <= 0) return;
+  // Nobody will ever read it: the sender hears so, as 1.4's offline phase
+  // bounced what mod_offline passed on (503).
+  if (seconds !== undefined && seconds <= 0) throw stanzaError('service-unavailable');
   const m = stanza.clone();
   m.children.push(new Element('x', { xmlns: NS_DELAY, from: to.bare, stamp: legacyStamp() }, ['Offline Storage']));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
