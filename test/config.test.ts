@@ -261,6 +261,15 @@ describe('jabberd:cmdline', () => {
   test('only the matching flag is replaced', () => {
     const c = parse(parts, { host: 'yak' });
     assert.equal(c.spool, resolve('./spool'));
+    assert.deepEqual(c.warnings, []);
+  });
+
+  test('without cmdline elements: -s still names the spool, -h is said to change nothing', () => {
+    // A plain <spool>./spool</spool> and <host>localhost</host>, as many 1.4 files have.
+    const c = parse({}, { spool: 'backup/spool', host: 'yak' });
+    assert.equal(c.spool, resolve('backup/spool'));
+    assert.deepEqual(c.hosts, ['localhost']);
+    assert.deepEqual(c.warnings, ["-h yak: the config has no <jabberd:cmdline flag='h'>, so it changes nothing"]);
   });
 });
 

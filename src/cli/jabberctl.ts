@@ -210,7 +210,7 @@ function printUser(u: UserInfo): void {
 const program = new Command('jabberctl')
   .description('administer the accounts of a Yak (jabberd 1.4) spool')
   .option('-c, --config <file>', 'configuration file', 'jabber.xml')
-  .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">)')
+  .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">, or <spool> without one)')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 function configOf(): YakConfig {

@@ -14,7 +14,7 @@ import { spoolPathProblem } from './spool-path.js';
 const program = new Command('jabberd')
   .description('Yak, a Jabber server compatible with jabberd 1.4')
   .option('-c, --config <file>', 'configuration file', 'jabber.xml')
-  .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">)')
+  .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">, or <spool> without one)')
   .option('-h, --host <name>', 'host name (replaces <jabberd:cmdline flag="h">)')
   .option('-D, --debug', 'debug logging')
   .option('--check', 'validate the configuration, print what would run, and exit')

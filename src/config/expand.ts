@@ -39,6 +39,8 @@ interface ExpandContext {
   dir: string;
   /** Absolute paths of the files being expanded, outermost first (loop detection). */
   chain: string[];
+  /** The flags of the cmdline elements met, given on the command line or not. */
+  flags: Set<string>;
 }
 
 /** Reads and parses one config file, turning every failure into a ConfigError naming the file. */
@@ -99,9 +101,14 @@ export function readConfigFile(file: string, where = 'config file'): string {
   }
 }
 
-/** Expands cmdline and include elements in place under `root` (which came from `file`). */
-export function expandTree(root: Element, file: string, cmdline: CmdlineValues): void {
-  expandChildren(root, { cmdline, dir: dirname(file), chain: [file] });
+/**
+ * Expands cmdline and include elements in place under `root` (which came
+ * from `file`); returns the flags the config has a cmdline element for.
+ */
+export function expandTree(root: Element, file: string, cmdline: CmdlineValues): Set<string> {
+  const flags = new Set<string>();
+  expandChildren(root, { cmdline, dir: dirname(file), chain: [file], flags });
+  return flags;
 }
 
 function expandChildren(parent: Element, ctx: ExpandContext): void {
@@ -124,6 +131,7 @@ function expandChildren(parent: Element, ctx: ExpandContext): void {
 /** The command-line value for the flag, else the element's own content (the default). */
 function cmdlineValue(el: Element, ctx: ExpandContext): Node[] {
   const flag = el.attr('flag');
+  if (flag !== undefined) ctx.flags.add(flag);
   const given = flag === undefined ? undefined : ctx.cmdline[flag];
   if (given !== undefined) return [given];
   expandChildren(el, ctx);
@@ -145,7 +153,7 @@ function include(el: Element, parent: Element, ctx: ExpandContext): Node[] {
     throw new ConfigError(`${from}: <jabberd:include>${name}</jabberd:include>: includes nested more than ${MAX_INCLUDE_DEPTH} levels deep`);
   }
   const root = parseConfigText(readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`), file);
-  expandChildren(root, { cmdline: ctx.cmdline, dir: dirname(file), chain: [...ctx.chain, file] });
+  expandChildren(root, { ...ctx, dir: dirname(file), chain: [...ctx.chain, file] });
   markOrigin(root, file);
   // As in 1.4: when the included root has the same name as the element the
   // include sits in (a <jsm> file included inside <jsm>), its children are

@@ -34,9 +34,18 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
   const root = parseConfigText(text, abs);
   if (root.name !== 'jabber') throw new ConfigError(`${abs}: the root element must be <jabber>, not <${root.name}>`);
   const cmdline: CmdlineValues = { s: overrides.spool, h: overrides.host };
-  expandTree(root, abs, cmdline);
+  const flags = expandTree(root, abs, cmdline);
   try {
-    return readRoot(root, abs);
+    const config = readRoot(root, abs);
+    // -s names the spool whatever the config says: a plain <spool>DIR</spool>
+    // (no cmdline element) must not leave a tool on another spool than the
+    // one it was told, without a word (jabberctl -s BACKUP deluser...).
+    if (overrides.spool !== undefined && !flags.has('s')) config.spool = resolvePath(overrides.spool);
+    // A host is named in many places; -h only ever filled in the cmdline one.
+    if (overrides.host !== undefined && !flags.has('h')) {
+      config.warnings.push(`-h ${overrides.host}: the config has no <jabberd:cmdline flag='h'>, so it changes nothing`);
+    }
+    return config;
   } catch (err) {
     // After expansion one tree holds every file: an element read from an
     // included one is no help to look for in the main file, so name it.
