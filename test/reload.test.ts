@@ -2,16 +2,17 @@
 // the others are reported as needing a restart, and a broken file changes
 // nothing. The log file is reopened under its name (logrotate).
 import assert from 'node:assert/strict';
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
+import { pathToFileURL } from 'node:url';
 import { ClientStream } from '../src/client/client-stream.js';
 import { parseConfig } from '../src/config/load.js';
 import { applyReload } from '../src/config/reload.js';
 import { LOCK_FILE } from '../src/xdb/spool-lock.js';
-import { bundledConfigText, startDaemon } from './helpers/daemon.js';
+import { bundledConfigText, JABBERD, startDaemon } from './helpers/daemon.js';
 import { BUNDLED_CONFIG, registerIq } from './helpers/yak.js';
 
 const base = bundledConfigText();
@@ -105,7 +106,38 @@ async function hangUpWhileStarting(child: ChildProcess, spool: string): Promise<
   throw new Error('the daemon never took the spool lock');
 }
 
+/**
+ * A preload that says, when the process first listens for SIGHUP, how many
+ * files of npm packages (pino, saxes...) are loaded by then.
+ */
+const SIGHUP_WATCH = `import { createRequire } from 'node:module';
+const req = createRequire(import.meta.url);
+const on = process.on;
+process.on = function (event, fn) {
+  if (event === 'SIGHUP') {
+    const loaded = Object.keys(req.cache).filter((k) => k.includes('/node_modules/')).length;
+    process.stdout.write('SIGHUP caught with ' + loaded + ' package files loaded\\n');
+    process.on = on;
+  }
+  return on.call(this, event, fn);
+};
+`;
+
 describe('SIGHUP at an awkward moment', () => {
+  test('while the modules load: caught before any package is, so a reload right after a start cannot kill it', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-hup-'));
+    try {
+      const preload = path.join(dir, 'watch-sighup.mjs');
+      await writeFile(preload, SIGHUP_WATCH);
+      const out = execFileSync(process.execPath, ['--import', pathToFileURL(preload).href, JABBERD, '--check', '-c', BUNDLED_CONFIG, '-s', path.join(dir, 'spool')], {
+        encoding: 'utf8',
+      });
+      assert.match(out, /^SIGHUP caught with 0 package files loaded$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test('while the server starts: noted, not fatal', async () => {
     const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-hup-'));
     let hungUp: Promise<void> | undefined;

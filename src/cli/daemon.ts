@@ -1,0 +1,154 @@
+// The daemon: jabberd -c jabber.xml [-s spool] [-h host] [-D] [--check]
+// (started through jabberd.ts, which catches SIGHUP before this loads).
+import { Command } from 'commander';
+import { loadConfig } from '../config/load.js';
+import { registrationOffered } from '../config/sessions.js';
+import { ConfigError, type YakConfig } from '../config/types.js';
+import { createLogger, type Logger } from '../log.js';
+import { MODULES } from '../jsm/modules/index.js';
+import { ListenError, listenSpecs } from '../net/listeners.js';
+import { StartupError, YakServer } from '../server.js';
+import { PidfileError } from '../util/pidfile.js';
+import { onHangup } from './hangups.js';
+import { spoolPathProblem } from './spool-path.js';
+
+const program = new Command('jabberd')
+  .description('Yak, a Jabber server compatible with jabberd 1.4')
+  .option('-c, --config <file>', 'configuration file', 'jabber.xml')
+  .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">, or <spool> without one)')
+  .option('-h, --host <name>', 'host name (replaces <jabberd:cmdline flag="h">)')
+  .option('-D, --debug', 'debug logging')
+  .option('--check', 'validate the configuration, print what would run, and exit')
+  .helpOption('--help', 'display help');
+program.parse();
+const opts = program.opts<{ config: string; spool?: string; host?: string; debug?: boolean; check?: boolean }>();
+
+function describe(config: YakConfig): string {
+  const where = (l: { address: string | undefined; port: number }): string => `${l.address ?? '*'}:${l.port}`;
+  return [
+    `config:   ${config.file}`,
+    `hosts:    ${config.hosts.join(', ')}`,
+    `listen:   ${config.c2s.listen.map(where).join(', ')}`,
+    ...(config.c2s.ssl.length ? [`tls:      ${config.c2s.ssl.map(where).join(', ')}`] : []),
+    `spool:    ${config.spool}`,
+    `modules:  ${config.jsm.modules.filter((m) => MODULES.has(m)).join(' ')}`,
+    // A typo in <load> would otherwise show only in the running server's log.
+    ...unknownModules(config).map((m) => `unknown:  ${m} (named in <load>, not provided by Yak: ignored)`),
+    `register: ${registrationOffered(config.jsm) ? 'on' : 'off'}`,
+    ...(config.ignored.length ? [`ignored:  ${config.ignored.join('; ')}`] : []),
+    // A typo or a second copy in what Yak reads: a start goes on, and logs these once.
+    ...config.warnings.map((w) => `warning:  ${w}`),
+  ].join('\n');
+}
+
+/** One log line per config warning (see lint.ts): at the start, and for each file SIGHUP reads. */
+function logWarnings(log: Logger, config: YakConfig): void {
+  for (const warning of config.warnings) log.warn({ file: config.file, warning }, 'configuration warning');
+}
+
+function unknownModules(config: YakConfig): string[] {
+  return config.jsm.modules.filter((m) => !MODULES.has(m));
+}
+
+async function main(): Promise<number> {
+  let config: YakConfig;
+  try {
+    config = loadConfig(opts.config, { spool: opts.spool, host: opts.host });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`jabberd: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  // A file where the spool folder belongs: --check says so, and a start
+  // stops on it before anything listens.
+  const spoolProblem = spoolPathProblem(config.spool);
+  if (spoolProblem !== undefined) {
+    process.stderr.write(`jabberd: ${spoolProblem}\n`);
+    return 1;
+  }
+  if (opts.check) {
+    try {
+      // Reads and tries the TLS keys, as a start would.
+      listenSpecs(config);
+    } catch (err) {
+      if (!(err instanceof ListenError)) throw err;
+      process.stderr.write(`jabberd: ${err.message}\n`);
+      return 1;
+    }
+    process.stdout.write(describe(config) + '\n');
+    return 0;
+  }
+  let logging: ReturnType<typeof createLogger>;
+  try {
+    logging = createLogger({ debug: opts.debug, file: config.log.file, stderr: config.log.stderr });
+  } catch (err) {
+    // A folder, or a place the daemon may not write: one line, no stack.
+    process.stderr.write(`jabberd: <log><file>${config.log.file ?? ''}</file>: cannot open: ${(err as Error).message}\n`);
+    return 1;
+  }
+  const { log, reopen } = logging;
+  logWarnings(log, config);
+  // Handlers go in before anything listens: a signal that comes while the
+  // server starts must end in the same clean stop (pidfile removed), not in
+  // the default sudden death. Signal handlers do not keep the process alive.
+  // SIGHUP too (its default is death): one that comes while the server
+  // starts, a logrotate at the wrong moment, finds the file just loaded
+  // current and the log file just opened.
+  const whileStarting = (): void => log.info('SIGHUP while starting: nothing to reload yet');
+  let hangup = whileStarting;
+  // Those that came while the modules loaded were caught (hangups.ts), and are said now.
+  if (onHangup(() => hangup()) > 0) whileStarting();
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  let server: YakServer;
+  try {
+    server = await YakServer.start(config, { log });
+  } catch (err) {
+    if (err instanceof StartupError || err instanceof PidfileError) {
+      process.stderr.write(`jabberd: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  hangup = () => {
+    try {
+      reopen();
+    } catch (err) {
+      // Lines go on to the file already open (the one logrotate moved).
+      log.error({ err: (err as Error).message, file: config.log.file }, 'log file not reopened');
+    }
+    try {
+      const fresh = loadConfig(opts.config, { spool: opts.spool, host: opts.host });
+      logWarnings(log, fresh);
+      server.reload(fresh);
+    } catch (err) {
+      // A broken file on disk must not take a running server down.
+      log.error({ err: (err as Error).message }, 'configuration not reloaded');
+    }
+  };
+  const signal = await signalled;
+  log.info({ signal }, 'shutting down');
+  const stopped = await server.stop().then(
+    () => true,
+    (err: unknown) => {
+      log.error({ err }, 'shutdown failed');
+      return false;
+    },
+  );
+  log.flush();
+  return stopped ? 0 : 1;
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`jabberd: ${(err as Error).stack ?? String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
