@@ -478,6 +478,10 @@ describe('a full disk', () => {
       }
       assert.equal(refused && errorCode(refused), '500', `no 500 on a full disk: ${refused?.toString()}`);
       assert.ok(acked.length > 1, 'the journal took some registrations the files could not');
+      // Each refusal leaves nothing behind: no journal file per refused batch.
+      for (let i = 0; i < 10; i++) assert.equal(errorCode(await c.request(registerIq(`more${i}`, 'pw', {}, `m${i}`))), '500');
+      const journals = (await readdir(spool)).filter((f) => f.startsWith('.yak-journal.'));
+      assert.ok(journals.length <= 2, `journal files left by refused changes: ${journals.join(' ')}`);
       // Every acknowledged user logs in while the disk is still full.
       for (const user of acked) (await loginUser(yak, user, 'pw', 'full')).socket.destroy();
       // Stopping cannot write their files: the stop says so and keeps the journal.

@@ -497,12 +497,17 @@ export class Journal {
         this.log.error({ err, file: gen.file }, 'journal append failed');
         // Nothing is appended after a failed append: a replay stops at its
         // torn tail, and what follows belongs to a later generation.
+        let discard = false;
         if (this.current === gen) {
-          this.retired.push(gen);
           this.current = undefined;
+          // One that holds nothing acknowledged goes at once: kept, every
+          // refused batch on a full disk would leave one more file behind.
+          if (gen.bytes === 0) discard = true;
+          else this.retired.push(gen);
         }
         this.release(gen, batch.length);
         for (const w of batch) w.reject(err);
+        if (discard) await this.discard(gen);
       }
     }
     this.appending = false;
@@ -529,6 +534,18 @@ export class Journal {
     };
     gen.opened.catch(noop);
     return gen;
+  }
+
+  /** Closes and deletes a generation that holds no acknowledged entry (see appendLoop). */
+  private async discard(gen: Generation): Promise<void> {
+    const fh = await gen.opened.catch(() => undefined);
+    if (!fh) return;
+    await fh.close().catch(noop);
+    try {
+      unlinkIfThere(gen.file);
+    } catch {
+      // Left behind, it is only a torn generation, which a replay reads as empty.
+    }
   }
 
   private release(gen: Generation, count: number): void {
