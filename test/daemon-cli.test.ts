@@ -206,11 +206,20 @@ describe('jabberd starts', { timeout: 25_000 }, () => {
     assert.match(run.stdout, /^register: off$/m);
   });
 
-  test('a log file that cannot be opened stops the start with one line naming it', async () => {
-    const file = await configFile('log-folder.xml', bundledConfigText().replace('<stderr/>', `<file>${dir}</file>`));
-    const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]);
-    assert.deepEqual([run.code, run.signal], [1, null], run.stderr);
-    assert.equal(run.stderr.trim(), `jabberd: <log><file>${dir}</file>: cannot open: EISDIR: illegal operation on a directory, open '${dir}'`);
+  test('a log file that cannot be opened stops the start, and --check, with one line naming it', async () => {
+    const notAFolder = path.join(dir, 'log-not-a-folder');
+    await writeFile(notAFolder, 'a file where the log folder belongs\n');
+    for (const [name, logFile, said] of [
+      ['log-folder.xml', dir, `<log><file>${dir}</file>: a folder, not a file`],
+      ['log-under-file.xml', path.join(notAFolder, 'yak.log'), `<log><file>${path.join(notAFolder, 'yak.log')}</file>: ${notAFolder} is not a folder (a file is in its place)`],
+      ['log-deeper.xml', path.join(notAFolder, 'logs', 'yak.log'), `<log><file>${path.join(notAFolder, 'logs', 'yak.log')}</file>: ${notAFolder} is a file, not a folder`],
+    ] as const) {
+      const file = await configFile(name, bundledConfigText().replace('<stderr/>', `<file>${logFile}</file>`));
+      for (const args of [[], ['--check']]) {
+        const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), ...args]);
+        assert.deepEqual([run.code, run.signal, run.stderr.trim()], [1, null, `jabberd: ${said}`], `${name} ${args.join(' ')}`);
+      }
+    }
   });
 
   test('--check reads the TLS key of each <ssl> listener, as a start would, and names a bad one', async () => {

@@ -10,7 +10,7 @@ import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
 import { onHangup } from './hangups.js';
-import { spoolPathProblem } from './spool-path.js';
+import { logFilePathProblem, spoolPathProblem } from './path-problems.js';
 
 const program = new Command('jabberd')
   .description('Yak, a Jabber server compatible with jabberd 1.4')
@@ -63,9 +63,10 @@ async function main(): Promise<number> {
   }
   // A file where the spool folder belongs: --check says so, and a start
   // stops on it before anything listens.
-  const spoolProblem = spoolPathProblem(config.spool);
-  if (spoolProblem !== undefined) {
-    process.stderr.write(`jabberd: ${spoolProblem}\n`);
+  // So does a file where the log's folder belongs.
+  const pathProblem = spoolPathProblem(config.spool) ?? (config.log.file === undefined ? undefined : logFilePathProblem(config.log.file));
+  if (pathProblem !== undefined) {
+    process.stderr.write(`jabberd: ${pathProblem}\n`);
     return 1;
   }
   if (opts.check) {

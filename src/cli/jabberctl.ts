@@ -22,7 +22,7 @@ import { SpoolStore } from '../xdb/spool-store.js';
 import { LOCK_FILE, lockSpool, lockSpoolShared, SpoolBusyError, SpoolLockDenied } from '../xdb/spool-lock.js';
 import { firstLineOf, NotUtf8Error, readSecret } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
-import { spoolPathProblem } from './spool-path.js';
+import { spoolPathProblem } from './path-problems.js';
 
 class UsageError extends Error {}
 
