@@ -9,6 +9,7 @@ import type { ClientStream } from '../src/client/client-stream.js';
 import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
+import type { Xdb } from '../src/xdb/xdb.js';
 import { authIq, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { errorReplyXml, fixtureSpool, noLoginThrottle, NS_STREAMS, readSpool } from './helpers/transcript.js';
@@ -256,6 +257,32 @@ describe('registration inside a session', () => {
     await registerUser(yak, 'gone', 'again');
     assert.equal(await authResult(yak, 'gone', { password: 'again' }), 'result');
     assert.equal((await readSpool(yak.spool, yak.host, 'gone'))!.records.get('jabber:iq:register')!.getChildText('name'), undefined);
+  });
+
+  test('<remove/>: the result goes out only once the removal is durable, so a crash after it cannot bring the account back', async () => {
+    await registerUser(yak, 'durable', 'pw');
+    const c = await loginUser(yak, 'durable', 'pw');
+    c.keepRaw = true;
+    const xdb = yak.server.xdb as Xdb;
+    const original = xdb.remove.bind(xdb);
+    // At the removal: has the client been told already? (Waits up to a second for the result to show.)
+    let toldBeforeRemoval: boolean | undefined;
+    xdb.remove = async (host, user) => {
+      if (user === 'durable') {
+        for (let waited = 0; waited < 1000 && !c.received.includes("id='rm'"); waited += 10) await new Promise((r) => setTimeout(r, 10));
+        toldBeforeRemoval = c.received.includes("id='rm'");
+      }
+      return original(host, user);
+    };
+    try {
+      const reply = await ask(c, regSet('rm', '<remove/>', " to='localhost'"));
+      assert.equal(reply.attrs.type, 'result');
+      assert.equal(toldBeforeRemoval, false, 'the result went out before the account was removed');
+      await c.whenClosed();
+    } finally {
+      xdb.remove = original;
+    }
+    assert.equal(await readSpool(yak.spool, yak.host, 'durable'), undefined);
   });
 
   test('a session cannot create another user', async () => {

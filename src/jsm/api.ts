@@ -153,8 +153,12 @@ export interface ModuleApi {
   passwordRecords(ev: PasswordEvent): Record<string, Element | null>;
   /** Runs every handler of a notification phase. */
   notify<P extends NotificationPhase>(phase: P, ev: Parameters<PhaseHandlers[P]>[0]): Promise<void>;
-  /** Deletes the user's spool file, ends its sessions, fires 'user-removed'. */
-  removeUser(host: string, user: string): Promise<void>;
+  /**
+   * Deletes the user's spool file, ends its sessions, fires 'user-removed'.
+   * `asked`: the session whose request this answers, and that iq: its
+   * result (or error) is sent once the removal is durable (or failed).
+   */
+  removeUser(host: string, user: string, asked?: { session: Session; iq: Element }): Promise<void>;
 }
 
 export interface JsmModule {

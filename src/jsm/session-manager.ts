@@ -9,6 +9,7 @@ import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase } from './api.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
+import { iqResult } from './iq.js';
 import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
@@ -69,7 +70,7 @@ export class SessionManager {
       on: <P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions) =>
         this.chains.add(phase, module, handler, opts),
       deliver: (stanza: Element, opts) => this.router.route(stanza, undefined, opts),
-      removeUser: (host: string, user: string) => this.removeUser(host, user),
+      removeUser: (host: string, user: string, asked?: { session: Session; iq: Element }) => this.removeUser(host, user, asked),
       passwordRecords: (ev) => this.passwordRecords(ev),
       notify: (phase, ev) => this.chains.all(phase, ...([ev] as unknown as Parameters<PhaseHandlers[typeof phase]>)),
       isLocalHost: (h: string) => this.hosts.has(h),
@@ -267,18 +268,30 @@ export class SessionManager {
     return { streamId: '', host: session.host, address: session.transport.address };
   }
 
-  /** Removes every trace of a user: sessions end, the spool file goes. */
-  async removeUser(host: string, user: string): Promise<void> {
+  /**
+   * Removes every trace of a user: sessions end, the spool file goes.
+   * `asked`: the session whose <remove/> this answers, and that iq: the
+   * result goes out once the removal is durable, before the stream ends.
+   */
+  async removeUser(host: string, user: string, asked?: { session: Session; iq: Element }): Promise<void> {
     // Sessions end before the file goes: session-end handlers write to the
     // spool (mod_last's logout record) and would bring the file back. The
-    // streams close only after the file is gone, so a client that sees its
-    // stream end can count on the account being gone too.
+    // result and the streams' end come only after the file is gone: a
+    // client told "removed" must not find the account again after a crash.
+    // (Its session has ended by then, so the answer goes to its transport.)
     const sessions = this.sessions.of(`${user}@${host}`);
     for (const s of sessions) await this.endSession(s);
+    let removed = false;
     try {
       const records = await this.xdb.getAll(host, user);
       await this.xdb.remove(host, user);
+      removed = true;
+      asked?.session.transport.send(iqResult(asked.iq));
       await this.chains.all('user-removed', { host, user, records });
+    } catch (err) {
+      // Not removed (a full disk): the asker hears why before its stream ends.
+      if (asked && !removed) asked.session.transport.send(errorReply(asked.iq, asStanzaError(err) ?? stanzaError('internal-server-error')));
+      throw err;
     } finally {
       for (const s of sessions) s.transport.close('account-removed');
     }

@@ -80,9 +80,9 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
   if (username && nodeprep(username) !== s.user) throw stanzaError('not-allowed');
   if (query.getChild('remove')) {
     if (api.config.jsm.nounregister) throw stanzaError('not-allowed');
-    s.send(iqResult(iq));
+    // The result goes out once the removal is durable (removeUser sends it).
+    await api.removeUser(s.host, s.user, { session: s, iq });
     api.log.info({ user: s.user, host: s.host }, 'unregistered');
-    await api.removeUser(s.host, s.user);
     return 'handled';
   }
   const changes: Record<string, Element | null> = {};
