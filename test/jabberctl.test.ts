@@ -280,6 +280,24 @@ describe('jabberctl without a running server', () => {
     assert.deepEqual((await readdir(host)).sort(), ['keep.xml']);
   });
 
+  test('a server that closes the control connection without answering: said, exit 1, never taken for done', async () => {
+    const own = path.join(dir, 'lost-answer-spool');
+    assert.equal((await jabberctl(own, ['adduser', 'dj@localhost'], 'pw\n')).code, 0);
+    // What a server killed right after taking the request looks like.
+    const socket = path.join(own, '.jabberctl.sock');
+    const server = net.createServer((c) => c.once('data', () => c.destroy()));
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      for (const args of [['passwd', 'dj@localhost'], ['deluser', 'dj@localhost'], ['list', 'localhost']]) {
+        const r = await jabberctl(own, args, 'new\n');
+        assert.deepEqual([r.code, r.stdout], [1, ''], args[0]);
+        assert.match(r.stderr, /^jabberctl: the server closed the control connection without answering \(it stopped or crashed\): a change asked for may or may not have been made/, args[0]);
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test('-s naming a file, or a path through one: one clear line, exit 2, the file left alone', async () => {
     const file = path.join(dir, 'not-a-spool');
     await writeFile(file, 'a file where the spool belongs\n');

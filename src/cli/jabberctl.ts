@@ -75,7 +75,17 @@ function ask(address: string, req: ControlRequest): Promise<ControlReply | undef
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
       else reject(err);
     });
+    // A server that dies (or stops) after taking the request closes without
+    // a word: said, never taken for success (a settled promise ignores it).
+    sock.once('close', () => reject(new LostAnswer()));
   });
+}
+
+/** The server took the request and closed without answering. */
+class LostAnswer extends Error {
+  constructor() {
+    super('the server closed the control connection without answering (it stopped or crashed): a change asked for may or may not have been made; look with show or list');
+  }
 }
 
 /**
