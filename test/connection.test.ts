@@ -124,3 +124,25 @@ test('an ended socket whose peer never closes its side is destroyed after the gr
     socket.destroy();
   }
 });
+
+test('a large read reaches the parser in pieces of about 2 KiB, characters split between them kept whole', async () => {
+  const { conn, client } = await pair();
+  try {
+    const pieces: string[] = [];
+    conn.attach({ text: (t) => pieces.push(t), badEncoding: () => assert.fail('bad encoding'), ended: () => {}, closed: () => {} });
+    // 64 KiB in one write (a loopback read takes it whole), with multi-byte characters across the boundaries.
+    const sent = 'é€'.repeat(13_107) + 'x';
+    let largestRead = 0;
+    conn.socket.on('data', (buf: Buffer) => (largestRead = Math.max(largestRead, buf.length)));
+    client.write(sent);
+    while (pieces.join('').length < sent.length) await nextTurn();
+    assert.equal(pieces.join(''), sent);
+    assert.ok(largestRead > 8192, `the reads were at most ${largestRead} bytes`);
+    // Each piece is what the parser keeps alive behind any string cut from
+    // it: 2 KiB, plus the end of a character the previous piece began.
+    const largest = Math.max(...pieces.map((p) => Buffer.byteLength(p)));
+    assert.ok(largest <= 2048 + 3, `largest piece: ${largest} bytes`);
+  } finally {
+    client.destroy();
+  }
+});

@@ -44,6 +44,9 @@ const BACKED_UP_FRACTION = 0.25;
 /** Karma hands read bytes to the parser in pieces this big. */
 const KARMA_SLICE = 256;
 
+/** Without karma, reads go to the parser in pieces at most this big (see onData). */
+const PARSE_SLICE = 2048;
+
 export interface ConnectionHandlers {
   text(chunk: string): void;
   /** The bytes are not UTF-8 (SPEC section 1: UTF-8 only). Nothing more is read. */
@@ -160,7 +163,12 @@ export class Connection {
 
   private onData(buf: Buffer): void {
     if (!this.karma) {
-      this.deliver(buf);
+      // In pieces: the parser's attribute values and texts are slices of the
+      // string it was given, and V8 keeps that whole string alive for each
+      // slice kept (a cached name, a stored record). Fed a 64 KiB read at
+      // once, every one of them held 64 KiB.
+      if (buf.length <= PARSE_SLICE) this.deliver(buf);
+      else for (let i = 0; i < buf.length && !this.badBytes; i += PARSE_SLICE) this.deliver(buf.subarray(i, i + PARSE_SLICE));
       return;
     }
     this.held.push(buf);
