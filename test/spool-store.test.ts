@@ -305,6 +305,35 @@ test('cache: no disk reads for cached users, LRU bound, missing users invalidate
   assert.equal(await uncached.exists('localhost', 'b'), false);
 });
 
+test('cache: bounded by the total size of the files it holds; a large file is never cached, and its changes are never lost', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open({ cacheBytes: 1000, cacheFileBytes: 500, fsync: false });
+  const file = (u: string): string => join(root, 'localhost', u + '.xml');
+  const pad = (n: number): Element => el('query', { xmlns: NS_REGISTER }, 'x'.repeat(n));
+  // Three files of about 400 bytes: the budget holds two.
+  for (const u of ['a', 'b', 'c']) await store.set('localhost', u, { [NS_AUTH]: pw(u), [NS_REGISTER]: pad(300) });
+  for (const u of ['a', 'b', 'c']) await unlink(file(u));
+  assert.equal(await store.exists('localhost', 'a'), false, 'the oldest file was evicted for the byte budget');
+  assert.equal(await store.exists('localhost', 'b'), true);
+  assert.equal(await store.exists('localhost', 'c'), true);
+
+  // A file over cacheFileBytes is read from disk every time, and its
+  // older (smaller) cached version is dropped, not served.
+  await store.set('localhost', 'big', { [NS_AUTH]: pw('big') });
+  await store.set('localhost', 'big', { [NS_REGISTER]: pad(600) });
+  assert.equal((await store.get('localhost', 'big', NS_REGISTER))?.text().length, 600);
+  await writeFile(file('big'), '<xdb/>');
+  assert.equal(await store.exists('localhost', 'big'), false);
+
+  // A deferred change to a large file stays in memory until it is written.
+  await store.set('localhost', 'big', { [NS_AUTH]: pw('big'), [NS_REGISTER]: pad(600) });
+  await store.setSoon('localhost', 'big', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '5' }) });
+  for (const u of ['d', 'e', 'f']) await store.set('localhost', u, { [NS_AUTH]: pw(u), [NS_REGISTER]: pad(300) });
+  assert.equal((await store.get('localhost', 'big', NS_LAST))?.attrs.last, '5');
+  await store.flush();
+  assert.match(await readFile(file('big'), 'utf8'), /last='5'/);
+});
+
 test('a change the journal cannot take rejects and keeps the old state', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();

@@ -28,6 +28,13 @@ export interface SpoolStoreOptions {
   log?: Logger;
   /** Parsed user files kept in memory (LRU); 0 disables the cache. */
   cacheUsers?: number;
+  /**
+   * Total size in bytes of the files the cache holds (their parsed form
+   * takes many times that in heap); the oldest go first beyond it.
+   */
+  cacheBytes?: number;
+  /** A file larger than this (bytes) is never cached: it is read again when needed. */
+  cacheFileBytes?: number;
   /** Journal and fsync every change (default true; tests may turn it off). */
   fsync?: boolean;
   /** A journal generation with entries is checkpointed after this long. */
@@ -122,10 +129,22 @@ function serialize(doc: Draft, longUser: string | undefined): string {
 const SOON_MS = 2000;
 /** Users whose file location is remembered before the memo starts over. */
 const FILE_NAMES_REMEMBERED = 20_000;
+/**
+ * Default cap on the cached files' total size. Parsed, a file takes up to
+ * 30 times its size in Element objects: 10,000 users of 1 MiB files would
+ * exhaust any heap, 64 MiB of files stays within a few GiB at worst.
+ */
+const CACHE_BYTES = 64 * 1024 * 1024;
+/** Default size beyond which a file is not cached: a few such files would push out hundreds of ordinary ones. */
+const CACHE_FILE_BYTES = 256 * 1024;
 
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
+  private readonly cacheByteLimit: number;
+  private readonly cacheFileLimit: number;
+  /** Sum of the cached documents' `bytes`. */
+  private cachedBytes = 0;
   /** Cap on one user's file in bytes; 0 = none. */
   private readonly maxFileBytes: number;
   /** Files a change was refused for since their last write: logged once each, not once per refusal. */
@@ -156,6 +175,8 @@ export class SpoolStore implements Xdb {
   ) {
     this.log = opts.log ?? silentLogger;
     this.cacheLimit = opts.cacheUsers ?? 10_000;
+    this.cacheByteLimit = opts.cacheBytes ?? CACHE_BYTES;
+    this.cacheFileLimit = opts.cacheFileBytes ?? CACHE_FILE_BYTES;
     this.fsync = opts.fsync ?? true;
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.readOnly = opts.readOnly ?? false;
@@ -562,11 +583,29 @@ export class SpoolStore implements Xdb {
     this.knownDirs.add(dir);
   }
 
+  /**
+   * Makes `doc` the cached document of `path`, the most recently used one.
+   * Evicting any entry is safe: the file on disk, or the journal's pending
+   * content for it, is never older than the cache (load() reads those), and
+   * a setSoon() change not written yet stays in `dirty` whatever the cache
+   * holds. A document too large to cache still drops the older entry for
+   * its path, which would be behind it.
+   */
   private remember(path: string, doc: UserDoc | null): void {
     if (this.cacheLimit <= 0) return;
-    this.cache.delete(path);
+    this.forget(path);
+    if (doc !== null && doc.bytes > this.cacheFileLimit) return;
     this.cache.set(path, doc);
-    if (this.cache.size > this.cacheLimit) this.cache.delete(this.cache.keys().next().value!);
+    this.cachedBytes += doc?.bytes ?? 0;
+    // Oldest first (Map insertion order; a hit re-inserts its entry).
+    while (this.cache.size > this.cacheLimit || this.cachedBytes > this.cacheByteLimit) this.forget(this.cache.keys().next().value!);
+  }
+
+  private forget(path: string): void {
+    const doc = this.cache.get(path);
+    if (doc === undefined) return;
+    this.cache.delete(path);
+    this.cachedBytes -= doc?.bytes ?? 0;
   }
 
   /**
