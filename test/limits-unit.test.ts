@@ -199,6 +199,31 @@ describe('LoginThrottle', () => {
     assert.equal(t.waitFor('z', '10.0.0.9'), 0);
   });
 
+  test('the keys are capped: forgotten ones go first, then the one whose last failure is oldest', () => {
+    let now = 0;
+    const t = new LoginThrottle(cfg, () => now, 4);
+    for (let i = 0; i < 4; i++) t.failed('old', '1.2.3.4'); // u:old, a:1.2.3.4
+    now = 1000;
+    for (let i = 0; i < 4; i++) t.failed('dj', '5.6.7.8'); // u:dj, a:5.6.7.8
+    assert.equal(t.size, 4);
+    // Full: old and 1.2.3.4 are forgotten by now and make room at once,
+    // without waiting for the next prune.
+    now = 60_500;
+    for (let i = 0; i < 3; i++) t.failed('x', '9.9.9.9');
+    assert.equal(t.size, 4);
+    assert.equal(t.waitFor('x', '10.1.1.1'), 100);
+    t.failed('dj', '5.6.7.8'); // dj's fifth: kept, so it waits 400 ms; it and 5.6.7.8 move to the end
+    assert.equal(t.waitFor('dj', '10.1.1.1'), 400, 'a key still in use was kept');
+    // Full with nothing forgotten: the oldest failures (x, 9.9.9.9) go, one per new key.
+    t.failed('y', '11.1.1.1');
+    assert.equal(t.size, 4);
+    assert.equal(t.waitFor('x', '10.1.1.1'), 0, 'x failed longest ago: dropped');
+    assert.equal(t.waitFor('dj', '10.1.1.1'), 400, 'dj failed later: kept');
+    assert.equal(t.waitFor('z', '5.6.7.8'), 400, '5.6.7.8 failed later: kept');
+    for (let i = 0; i < 100; i++) t.failed(`guess${i}`, `10.2.${i}.1`);
+    assert.equal(t.size, 4, 'a flood of new keys never grows the map past the cap');
+  });
+
   test('waiting attempts take slots of the address only, and a gone client takes none', async () => {
     // The clock is the test's: gate() sleeps on real timers, but what it
     // reads after waking must not depend on how loaded the machine is.

@@ -23,6 +23,23 @@ function addressKey(address: string): string {
   return `a:${limitKey(address)}`;
 }
 
+/**
+ * Keys kept at most. Each failure from a new address or for a new username
+ * adds one for forgetMs (15 min): without a cap, a flood of failures would
+ * grow the map for as long as it lasts, between prunes and past them.
+ */
+const MAX_KEYS = 100_000;
+
+/**
+ * A flat copy of `s`. A username is cut out of the socket's read, and V8
+ * may keep it (and a key built from it by concatenation) as a slice of
+ * that whole string: kept for 15 minutes, it would keep the read alive.
+ * Slicing or concatenating does not copy; decoding bytes does.
+ */
+function copyString(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
+}
+
 interface KeyState {
   failures: number;
   /** No attempt for this key is looked at before this time. */
@@ -31,13 +48,20 @@ interface KeyState {
 }
 
 export class LoginThrottle {
+  /** Oldest failure first: failed() re-inserts each key it counts. */
   private readonly keys = new Map<string, KeyState>();
 
   constructor(
     /** Replaced on SIGHUP; counts already kept stay. */
     public cfg: LoginThrottleConfig,
     private readonly now: () => number = Date.now,
+    private readonly maxKeys: number = MAX_KEYS,
   ) {}
+
+  /** Keys kept now (forgotten ones included until the next prune). */
+  get size(): number {
+    return this.keys.size;
+  }
 
   private keysFor(user: string, address: string): string[] {
     return this.cfg.exempt.includes(address) ? [] : [`u:${user}`, addressKey(address)];
@@ -103,7 +127,25 @@ export class LoginThrottle {
       s.lastFailure = t;
       const wait = this.delay(s.failures);
       if (wait > 0) s.notBefore = Math.max(s.notBefore, t + wait);
-      this.keys.set(k, s);
+      // Moved to the end, so the map stays in order of last failure.
+      this.keys.delete(k);
+      if (this.keys.size >= this.maxKeys) this.makeRoom();
+      this.keys.set(copyString(k), s);
+    }
+  }
+
+  /**
+   * Frees one place: forgotten keys first, which are all at the front (the
+   * map is in order of last failure), then the key whose last failure is
+   * oldest. Walking only the front keeps this cheap when nothing is stale.
+   * A dropped key's count starts over, but a flood needs as many failures
+   * as the cap, each throttled by its address, to push a key out.
+   */
+  private makeRoom(): void {
+    const t = this.now();
+    for (const [k, s] of this.keys) {
+      if (this.keys.size < this.maxKeys && t - s.lastFailure <= this.cfg.forgetMs) break;
+      this.keys.delete(k);
     }
   }
 
