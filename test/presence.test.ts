@@ -7,6 +7,12 @@ import { after, before, describe, test } from 'node:test';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { closeAll, login, newUser, onlineUser, plain, receiveAll, subscribeBoth, type Client } from './helpers/session.js';
+import assert from 'node:assert/strict';
+import { parseJid } from '../src/jid.js';
+import type { ModuleApi, PhaseHandlers } from '../src/jsm/api.js';
+import { modPresence } from '../src/jsm/modules/mod_presence.js';
+import type { Session } from '../src/jsm/sessions.js';
+import { parseXml } from '../src/xml/parse.js';
 
 const isPresence = (e: { name: string }): boolean => e.name === 'presence';
 
@@ -357,5 +363,51 @@ describe('mod_presence', () => {
         await closeAll(a, b, c, d);
       }
     });
+  });
+});
+
+describe('mod_presence: the directed-presence targets a session keeps', () => {
+  /**
+   * The module on a stub server serving only localhost, and one session
+   * that never sent broadcast presence (so its end reads no roster).
+   * end() returns whom the session's unavailable presence went to.
+   */
+  function stub(): { send(xml: string): Promise<void>; end(): Promise<string[]> } {
+    const handlers = new Map<string, (...args: unknown[]) => unknown>();
+    const delivered: string[] = [];
+    const api = {
+      on: (phase: string, h: (...args: unknown[]) => unknown) => handlers.set(phase, h),
+      isLocalHost: (h: string) => h === 'localhost',
+      deliver: async (stanza: { attrs: Record<string, string> }) => void delivered.push(stanza.attrs.to!),
+    } as unknown as ModuleApi;
+    modPresence.setup(api);
+    const session = { jid: parseJid('a@localhost/Work')!, data: new Map(), available: false } as unknown as Session;
+    const out = handlers.get('session-out') as PhaseHandlers['session-out'];
+    const end = handlers.get('session-end') as PhaseHandlers['session-end'];
+    return {
+      send: async (xml) => void (await out(parseXml(xml), session)),
+      end: async () => {
+        await end(session);
+        return delivered;
+      },
+    };
+  }
+
+  test('a target on a host not served here is not kept: it could never get the unavailable', async () => {
+    const s = stub();
+    await s.send("<presence to='x@remote.example/r'/>");
+    await s.send("<presence to='y@localhost/r'/>");
+    assert.deepEqual(await s.end(), ['y@localhost/r']);
+  });
+
+  test('at most 1,000 are kept: beyond, the one told longest ago is dropped', async () => {
+    const s = stub();
+    for (let i = 0; i < 1001; i++) await s.send(`<presence to='u${i}@localhost'/>`);
+    await s.send("<presence to='u1@localhost'/>"); // told again: now the newest
+    await s.send("<presence to='u1001@localhost'/>");
+    const told = await s.end();
+    assert.equal(told.length, 1000);
+    assert.ok(!told.includes('u0@localhost') && !told.includes('u2@localhost'), 'the two oldest were dropped');
+    assert.ok(told.includes('u1@localhost') && told.includes('u1001@localhost'));
   });
 });

@@ -2,7 +2,7 @@
 // and broadcasts to subscribers, updates and unavailable go to subscribers
 // and to whoever got directed presence, invisible presence receives but
 // never broadcasts, and probes are answered only for trusted contacts.
-import { parseJid } from '../../jid.js';
+import { parseJid, type Jid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { findItem, hasFrom, hasTo, readRoster, visibleSessions } from '../roster.js';
@@ -16,6 +16,28 @@ function directedOf(s: Session): Set<string> {
     s.data.set('directed', set);
   }
   return set;
+}
+
+/**
+ * Directed-presence targets kept per session: without a cap, a session
+ * naming a new JID in each presence would grow the set for as long as it
+ * lasts. Beyond it the oldest target is dropped, and a dropped target does
+ * not get the unavailable presence when the session goes (it goes on
+ * showing the session until it probes, or gets presence from it again).
+ */
+const MAX_DIRECTED = 1000;
+
+/** Notes that `to` got directed available presence from the session. */
+function rememberDirected(api: ModuleApi, s: Session, to: Jid): void {
+  // Presence to a host not served here bounces (there is no s2s): so
+  // would the unavailable, so there is nobody to tell.
+  if (!api.isLocalHost(to.host)) return;
+  const directed = directedOf(s);
+  const key = to.toString();
+  // Re-added at the end: the target told most recently is dropped last.
+  directed.delete(key);
+  if (directed.size >= MAX_DIRECTED) directed.delete(directed.values().next().value!);
+  directed.add(key);
 }
 
 /**
@@ -162,7 +184,7 @@ export const modPresence: JsmModule = {
       const to = parseJid(stanza.attrs.to);
       const type = stanza.attrs.type;
       if (to && (type === undefined || type === 'available')) {
-        directedOf(s).add(to.toString());
+        rememberDirected(api, s, to);
         normalizePriority(stanza);
       }
       if (to && (type === 'unavailable' || type === 'invisible')) {
