@@ -2,6 +2,7 @@
 // running server (through its control socket) while users log in.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -550,6 +551,20 @@ describe('jabberctl while the server runs', () => {
     } finally {
       await chmod(socket, 0o600);
       await chmod(lock, 0o600);
+    }
+  });
+
+  test('a stop does not wait for a control connection left open', async () => {
+    const own = await startYak();
+    const idle = net.connect(path.join(own.spool, '.jabberctl.sock'));
+    await once(idle, 'connect');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const stopped = await Promise.race([own.stop().then(() => true), new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 5000)))]);
+      assert.equal(stopped, true, 'the stop waited for an idle control connection');
+    } finally {
+      clearTimeout(timer);
+      idle.destroy();
     }
   });
 

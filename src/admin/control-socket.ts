@@ -78,10 +78,15 @@ export function socketIsLive(file: string): Promise<boolean> {
   );
 }
 
+/** A control connection with nothing sent for this long is closed (jabberctl sends at once). */
+const CONTROL_IDLE_MS = 60_000;
+
 export class ControlSocket {
   private constructor(
     private readonly server: net.Server,
     readonly file: string,
+    /** Open connections: close() ends them, or server.close() would wait for each. */
+    private readonly conns: Set<net.Socket>,
   ) {}
 
   /** Listens on the spool's socket; refuses when another live server owns it. */
@@ -89,7 +94,13 @@ export class ControlSocket {
     const file = controlSocketPath(spool);
     if (await socketIsLive(file)) throw new Error(`${file}: another server is using this spool`);
     await unlink(file).catch(() => undefined);
-    const server = net.createServer((conn) => serve(conn, ops, log));
+    const conns = new Set<net.Socket>();
+    const server = net.createServer((conn) => {
+      conns.add(conn);
+      conn.once('close', () => conns.delete(conn));
+      conn.setTimeout(CONTROL_IDLE_MS, () => conn.destroy());
+      serve(conn, ops, log);
+    });
     await withSocketAddress(
       file,
       (address) =>
@@ -98,7 +109,7 @@ export class ControlSocket {
           server.listen(address, () => resolve());
         }),
     );
-    const control = new ControlSocket(server, file);
+    const control = new ControlSocket(server, file, conns);
     // A socket that is not the owner's alone must not stay (nor keep a
     // failed start's process alive).
     await chmod(file, 0o600).catch(async (err: unknown) => {
@@ -109,7 +120,12 @@ export class ControlSocket {
   }
 
   async close(): Promise<void> {
-    await new Promise<void>((r) => this.server.close(() => r()));
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    // A stopping server does not wait for a jabberctl (or anyone) holding
+    // a connection open; one whose request was in hand hears nothing and
+    // says so (it may or may not have been done).
+    for (const conn of this.conns) conn.destroy();
+    await closed;
     await unlink(this.file).catch(() => undefined);
   }
 }
