@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
+import type { Xdb } from '../src/xdb/xdb.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
 import { captureLog } from './helpers/log-capture.js';
@@ -71,6 +72,43 @@ describe('karma and the idle timeout', () => {
       assert.equal(reply.attrs.type, 'result', reply.toString());
       assert.equal(c.closed, false);
     } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('the idle timeout and a busy server', () => {
+  test('a client whose stanzas are still being handled is not idle: none of them is lost', async () => {
+    // No karma: what holds the client back here is the server's own work.
+    const yak = await startYak({
+      tweak: (c) => {
+        c.c2s.karma = undefined;
+        c.c2s.limits.idleSeconds = 1;
+      },
+    });
+    const xdb = yak.server.xdb as Xdb;
+    const update = xdb.update.bind(xdb);
+    try {
+      await registerUser(yak, 'away', 'pw');
+      await registerUser(yak, 'chatty', 'pw');
+      const c = await loginUser(yak, 'chatty', 'pw');
+      c.keepRaw = true;
+      // Each store for 'away' takes 20 ms: 200 of them keep the server busy
+      // for 4 s, with nothing sent back and reading paused at 64 in hand.
+      xdb.update = (async (host: string, user: string, ns: string, fn: never) => {
+        if (user === 'away') await new Promise((r) => setTimeout(r, 20));
+        return update(host, user, ns, fn);
+      }) as typeof xdb.update;
+      const N = 200;
+      c.socket.write(Array.from({ length: N }, (_, i) => `<message to='away@localhost' id='m${i}'><body>${i}</body></message>`).join(''));
+      let stored = 0;
+      for (let waited = 0; waited < 20_000 && stored < N && !c.closed; waited += 50) {
+        await new Promise((r) => setTimeout(r, 50));
+        stored = (await xdb.get('localhost', 'away', 'jabber:x:offline'))?.getChildren('message').length ?? 0;
+      }
+      assert.equal(stored, N, `stored ${stored} of ${N} before the stream ${c.closed ? 'was closed' : 'gave up'}: ${c.received.slice(-300)}`);
+    } finally {
+      xdb.update = update;
       await yak.stop();
     }
   });

@@ -278,7 +278,16 @@ export class C2sStream implements SessionTransport {
     clearTimeout(this.authTimer);
     const limits = config.c2s.limits;
     this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth };
-    if (limits.idleSeconds > 0) this.conn.setIdleTimeout(limits.idleSeconds * 1000, () => this.close('idle-timeout'));
+    if (limits.idleSeconds > 0) {
+      const ms = limits.idleSeconds * 1000;
+      const onIdle = (): void => {
+        // Stanzas still in hand (reading paused while they are handled, no
+        // reply owed): the client is waiting on us, not idle.
+        if (this.inFlight > 0) this.conn.setIdleTimeout(ms, onIdle);
+        else this.close('idle-timeout');
+      };
+      this.conn.setIdleTimeout(ms, onIdle);
+    }
     this.send(reply);
     // `session`, not this.session: a close while these run clears the field.
     for (const stanza of this.queue.drain()) await jsm.fromSession(session, stanza);
