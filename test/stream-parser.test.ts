@@ -70,3 +70,13 @@ test('a header over the size bound is refused, also when it comes in one read', 
   assert.deepEqual(parse([big], { stanzaBytes: 150, depth: 10 }), ['error too-big']);
   assert.deepEqual(parse([HEADER], { stanzaBytes: 150, depth: 10 }), ['header']);
 });
+
+test('elements and texts in one stanza are bounded, each stanza counted afresh', () => {
+  const limits = { stanzaBytes: 100_000, depth: 10, nodes: 10 };
+  // 1 <message> + 8 <b/> + 1 text = 10: at the bound; one more <b/> is past it.
+  const at = `<message>${'<b/>'.repeat(8)}x</message>`;
+  assert.deepEqual(parse([HEADER, at, at], limits), ['header', at, at]);
+  assert.deepEqual(parse([HEADER, `<message>${'<b/>'.repeat(9)}x</message>`], limits), ['header', 'error too-big']);
+  // Without a bound, as before.
+  assert.equal(parse([HEADER, `<message>${'<b/>'.repeat(1000)}</message>`], { stanzaBytes: 100_000, depth: 10 }).length, 2);
+});

@@ -144,6 +144,8 @@ describe('stream errors', () => {
     ['wrong default namespace', clientHeader('localhost', { xmlns: 'jabber:server' }), 'Invalid Namespace', 'invalid-namespace'],
     ['wrong stream namespace', clientHeader('localhost', { 'xmlns:stream': 'http://example.com/streams' }), 'Invalid Stream Namespace', 'invalid-namespace'],
     // Unprefixed, the stream element makes the streams namespace the default: its stanzas would not be jabber:client.
+    // Before login a stanza holds at most 1,000 elements and texts: memory goes by those, not by characters.
+    ['a pre-login stanza of 1,001 elements', H + `<iq type='get' id='n'><query xmlns='jabber:iq:auth'>${'<b/>'.repeat(999)}</query></iq>`, 'Stanza Too Large', 'policy-violation'],
     ['unprefixed stream element', "<stream to='localhost' xmlns='http://etherx.jabber.org/streams'>", 'Invalid Namespace', 'invalid-namespace'],
     ['root element not stream', "<stream:foo to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", 'Invalid Stream Namespace', 'invalid-namespace'],
     ['missing to', clientHeader(undefined), 'Did not specify a valid to argument', 'improper-addressing'],

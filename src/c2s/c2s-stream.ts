@@ -22,6 +22,16 @@ const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
  * is on; the pre-login queue bounds the rest.
  */
 const MAX_IN_HAND = 64;
+
+/**
+ * Elements and text pieces one stanza may have, before and after login.
+ * The character bounds alone let a client make the server hold 30 times
+ * their size (a stanza of 16,000 `<b/>`): a login or registration needs a
+ * few dozen; a session's largest (a vCard with a photo, private storage
+ * of many bookmarks) a few thousand.
+ */
+const PRE_AUTH_NODES = 1000;
+const SESSION_NODES = 20_000;
 /** What a client may send: anything else (a <stream:error>, a prefixed name) would be routed to someone's stream as is. */
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
@@ -78,7 +88,7 @@ export class C2sStream implements SessionTransport {
         end: () => this.enqueue(async () => this.close()),
         error: (err) => this.onParseError(err),
       },
-      { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth },
+      { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth, nodes: PRE_AUTH_NODES },
     );
     conn.attach({
       text: (t) => this.parser.write(t),
@@ -277,7 +287,7 @@ export class C2sStream implements SessionTransport {
     this.state = 'authed';
     clearTimeout(this.authTimer);
     const limits = config.c2s.limits;
-    this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth };
+    this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth, nodes: SESSION_NODES };
     if (limits.idleSeconds > 0) {
       const ms = limits.idleSeconds * 1000;
       const onIdle = (): void => {

@@ -11,6 +11,12 @@ export interface StreamLimits {
   stanzaBytes: number;
   /** Deepest nesting, counting the stream element as depth 1. */
   depth: number;
+  /**
+   * Most elements and text pieces in one stanza (none: no bound). Memory
+   * goes by these, not by characters: `<b/>` is 4 characters on the wire
+   * and about 150 bytes once parsed.
+   */
+  nodes?: number;
 }
 
 export interface StreamHandlers {
@@ -97,6 +103,8 @@ export class StreamParser {
   private readonly sax = new RestrictedSax(this);
   private readonly stack: Element[] = [];
   private depth = 0;
+  /** Elements and text pieces of the stanza being parsed. */
+  private nodes = 0;
   private stanzaStart = 0;
   /** Characters fed so far: saxes's `position` is only right inside its event handlers. */
   private fed = 0;
@@ -198,6 +206,8 @@ export class StreamParser {
       this.fail(new StreamParseError('too-deep', `nesting deeper than ${this.limits.depth}`));
       return;
     }
+    if (this.depth === 2) this.nodes = 0;
+    if (!this.countNode()) return;
     const e = new Element(name, attrs);
     if (this.depth > 2) this.stack[this.stack.length - 1]!.children.push(e);
     this.checkSize();
@@ -241,7 +251,16 @@ export class StreamParser {
       this.stanzaStart = this.sax.position - 1;
       return;
     }
+    if (!this.countNode()) return;
     this.stack[this.stack.length - 1]!.children.push(t);
     this.checkSize();
+  }
+
+  /** Counts one more element or text piece in the stanza; false (and failed) past the bound. */
+  private countNode(): boolean {
+    const max = this.limits.nodes;
+    if (max === undefined || ++this.nodes <= max) return true;
+    this.fail(new StreamParseError('too-big', `more than ${max} elements and texts in one stanza`));
+    return false;
   }
 }
