@@ -270,6 +270,37 @@ describe('a client that sends faster than it is answered', () => {
   });
 });
 
+describe('a client that sends large stanzas faster than they are handled', () => {
+  test('reading also pauses once the stanzas in hand hold a mebibyte, so they cannot pile up in the server', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.karma = undefined) });
+    const xdb = yak.server.xdb as Xdb;
+    const update = xdb.update.bind(xdb);
+    try {
+      await registerUser(yak, 'slowbox', 'pw');
+      await registerUser(yak, 'bulky', 'pw');
+      const c = await loginUser(yak, 'bulky', 'pw');
+      // Each store for 'slowbox' takes half a second.
+      xdb.update = (async (host: string, user: string, ns: string, fn: never) => {
+        if (user === 'slowbox') await new Promise((r) => setTimeout(r, 500));
+        return update(host, user, ns, fn);
+      }) as typeof xdb.update;
+      // 20 messages of 200,000 characters: 4 MB, far under 64 stanzas.
+      const big = (i: number): string => `<message to='slowbox@localhost' id='b${i}'><body>${'x'.repeat(200_000)}</body></message>`;
+      for (let i = 0; i < 20; i++) c.socket.write(big(i));
+      // Long enough for the server to read all of it, were it reading on.
+      await new Promise((r) => setTimeout(r, 1500));
+      const inHand = Math.max(...yak.server.stanzasInHand);
+      const stored = (await update('localhost', 'slowbox', 'jabber:x:offline', () => undefined))?.getChildren('message').filter((m) => m.attrs.id?.startsWith('b')).length ?? 0;
+      // Past 1 MiB (the sixth) reading pauses until half is handled: read so
+      // far are those stored and those in hand, far from all 20.
+      assert.ok(inHand <= 7 && stored + inHand <= 10, `stanzas in hand: ${inHand}, stored: ${stored}, of 20`);
+    } finally {
+      xdb.update = update;
+      await yak.stop();
+    }
+  });
+});
+
 describe('registration policy', () => {
   test('a burst beyond the per-address limit is refused with a clear error', async () => {
     // Loopback is exempt by default; this server exempts nobody.

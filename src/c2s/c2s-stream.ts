@@ -24,6 +24,13 @@ const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
 const MAX_IN_HAND = 64;
 
 /**
+ * The stanzas in hand may also hold at most this many characters between
+ * them (reading pauses past it, and resumes at half): 64 stanzas of the
+ * largest size a session may send would be some 400 MB in memory.
+ */
+const MAX_IN_HAND_CHARS = 1 << 20;
+
+/**
  * Elements and text pieces one stanza may have, before and after login.
  * The character bounds alone let a client make the server hold 30 times
  * their size (a stanza of 16,000 `<b/>`): a login or registration needs a
@@ -65,6 +72,8 @@ export class C2sStream implements SessionTransport {
   private chain: Promise<void> = Promise.resolve();
   /** Tasks enqueued and not finished (the chain is settled when this is 0). */
   private inFlight = 0;
+  /** Characters of the stanzas in flight (see MAX_IN_HAND_CHARS). */
+  private inFlightChars = 0;
   private session: Session | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private readonly opened = Date.now();
@@ -211,29 +220,31 @@ export class C2sStream implements SessionTransport {
     }
     if (this.state === 'authed') {
       const session = this.session!;
-      this.enqueue(() => this.ctx.jsm.fromSession(session, el));
+      this.enqueue(() => this.ctx.jsm.fromSession(session, el), size);
       return;
     }
     if (this.state !== 'unauthed') return;
     const query = el.name === 'iq' ? el.elements[0] : undefined;
     const type = el.attrs.type;
     if (query && PRE_SESSION_NS.has(query.attrs.xmlns ?? '') && (type === 'get' || type === 'set')) {
-      this.enqueue(() => this.preSession(el, query));
+      this.enqueue(() => this.preSession(el, query), size);
       return;
     }
     if (!this.queue.push(el, size)) this.close('queue-full');
   }
 
-  private enqueue(task: () => Promise<void>): void {
+  /** `size`: the stanza's characters, for the in-hand bound (0 for our own tasks). */
+  private enqueue(task: () => Promise<void>, size = 0): void {
     // With nothing in flight the task starts at once instead of one
     // microtask later: most stanzas arrive on an idle stream.
     this.inFlight++;
-    if (this.inFlight === MAX_IN_HAND) this.conn.setBacklogged(true);
+    this.inFlightChars += size;
+    this.updateBacklog();
     const run = this.inFlight === 1 && !this.conn.backedUp ? start(task) : this.chain.then(() => this.whenRoom(task));
     this.chain = run.then(
-      () => this.taskDone(),
+      () => this.taskDone(size),
       (err: unknown) => {
-        this.taskDone();
+        this.taskDone(size);
         this.logAt('error', { err }, 'stanza handling failed');
         this.close('internal-server-error');
       },
@@ -252,9 +263,16 @@ export class C2sStream implements SessionTransport {
     return this.conn.backedUp ? this.conn.whenWritable().then(task) : task();
   }
 
-  private taskDone(): void {
+  private taskDone(size: number): void {
     this.inFlight--;
-    if (this.inFlight === MAX_IN_HAND / 2) this.conn.setBacklogged(false);
+    this.inFlightChars -= size;
+    this.updateBacklog();
+  }
+
+  /** Reading pauses at either bound of what is in hand, and goes on once both are down to half. */
+  private updateBacklog(): void {
+    if (this.inFlight >= MAX_IN_HAND || this.inFlightChars > MAX_IN_HAND_CHARS) this.conn.setBacklogged(true);
+    else if (this.inFlight <= MAX_IN_HAND / 2 && this.inFlightChars <= MAX_IN_HAND_CHARS / 2) this.conn.setBacklogged(false);
   }
 
   private async preSession(iq: Element, query: Element): Promise<void> {
