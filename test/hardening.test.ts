@@ -77,6 +77,23 @@ describe('karma and the idle timeout', () => {
   });
 });
 
+/** Makes each spool update of `user` take `ms` longer (a server kept busy by a slow disk); returns the undo. */
+function slowUpdatesOf(yak: TestYak, user: string, ms: number): () => void {
+  const xdb = yak.server.xdb as Xdb;
+  const update = xdb.update.bind(xdb);
+  xdb.update = (async (host: string, u: string, ns: string, fn: never) => {
+    if (u === user) await new Promise((r) => setTimeout(r, ms));
+    return update(host, u, ns, fn);
+  }) as typeof xdb.update;
+  return () => (xdb.update = update);
+}
+
+/** How many of `user`'s stored offline messages have an id starting with `prefix`. */
+async function storedOffline(yak: TestYak, user: string, prefix: string): Promise<number> {
+  const box = await yak.server.xdb.get('localhost', user, 'jabber:x:offline');
+  return box?.getChildren('message').filter((m) => m.attrs.id?.startsWith(prefix)).length ?? 0;
+}
+
 describe('the idle timeout and a busy server', () => {
   test('a client whose stanzas are still being handled is not idle: none of them is lost', async () => {
     // No karma: what holds the client back here is the server's own work.
@@ -86,8 +103,7 @@ describe('the idle timeout and a busy server', () => {
         c.c2s.limits.idleSeconds = 1;
       },
     });
-    const xdb = yak.server.xdb as Xdb;
-    const update = xdb.update.bind(xdb);
+    let restore = (): void => undefined;
     try {
       await registerUser(yak, 'away', 'pw');
       await registerUser(yak, 'chatty', 'pw');
@@ -95,21 +111,18 @@ describe('the idle timeout and a busy server', () => {
       c.keepRaw = true;
       // Each store for 'away' takes 20 ms: 200 of them keep the server busy
       // for 4 s, with nothing sent back and reading paused at 64 in hand.
-      xdb.update = (async (host: string, user: string, ns: string, fn: never) => {
-        if (user === 'away') await new Promise((r) => setTimeout(r, 20));
-        return update(host, user, ns, fn);
-      }) as typeof xdb.update;
+      restore = slowUpdatesOf(yak, 'away', 20);
       const N = 200;
       c.socket.write(Array.from({ length: N }, (_, i) => `<message to='away@localhost' id='m${i}'><body>${i}</body></message>`).join(''));
       let stored = 0;
       for (let waited = 0; waited < 20_000 && stored < N && !c.closed; waited += 50) {
         await new Promise((r) => setTimeout(r, 50));
         // (The welcome message the bundled config sends at registration is not one of them.)
-        stored = (await xdb.get('localhost', 'away', 'jabber:x:offline'))?.getChildren('message').filter((m) => m.attrs.id?.startsWith('m')).length ?? 0;
+        stored = await storedOffline(yak, 'away', 'm');
       }
       assert.equal(stored, N, `stored ${stored} of ${N} before the stream ${c.closed ? 'was closed' : 'gave up'}: ${c.received.slice(-300)}`);
     } finally {
-      xdb.update = update;
+      restore();
       await yak.stop();
     }
   });
@@ -273,29 +286,25 @@ describe('a client that sends faster than it is answered', () => {
 describe('a client that sends large stanzas faster than they are handled', () => {
   test('reading also pauses once the stanzas in hand hold a mebibyte, so they cannot pile up in the server', async () => {
     const yak = await startYak({ tweak: (c) => (c.c2s.karma = undefined) });
-    const xdb = yak.server.xdb as Xdb;
-    const update = xdb.update.bind(xdb);
+    let restore = (): void => undefined;
     try {
       await registerUser(yak, 'slowbox', 'pw');
       await registerUser(yak, 'bulky', 'pw');
       const c = await loginUser(yak, 'bulky', 'pw');
       // Each store for 'slowbox' takes half a second.
-      xdb.update = (async (host: string, user: string, ns: string, fn: never) => {
-        if (user === 'slowbox') await new Promise((r) => setTimeout(r, 500));
-        return update(host, user, ns, fn);
-      }) as typeof xdb.update;
+      restore = slowUpdatesOf(yak, 'slowbox', 500);
       // 20 messages of 200,000 characters: 4 MB, far under 64 stanzas.
       const big = (i: number): string => `<message to='slowbox@localhost' id='b${i}'><body>${'x'.repeat(200_000)}</body></message>`;
       for (let i = 0; i < 20; i++) c.socket.write(big(i));
       // Long enough for the server to read all of it, were it reading on.
       await new Promise((r) => setTimeout(r, 1500));
       const inHand = Math.max(...yak.server.stanzasInHand);
-      const stored = (await update('localhost', 'slowbox', 'jabber:x:offline', () => undefined))?.getChildren('message').filter((m) => m.attrs.id?.startsWith('b')).length ?? 0;
+      const stored = await storedOffline(yak, 'slowbox', 'b');
       // Past 1 MiB (the sixth) reading pauses until half is handled: read so
       // far are those stored and those in hand, far from all 20.
       assert.ok(inHand <= 7 && stored + inHand <= 10, `stanzas in hand: ${inHand}, stored: ${stored}, of 20`);
     } finally {
-      xdb.update = update;
+      restore();
       await yak.stop();
     }
   });
