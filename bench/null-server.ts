@@ -6,23 +6,39 @@
 // on this machine: a floor under any real server written in Node, and the
 // ceiling of the load generator. Never use it for anything else.
 //
-//   node dist/bench/null-server.js PORT
+// With --parse LOGFILE (`--peers floor`) it also does the least a real
+// server cannot skip: the stream goes through Yak's parser (saxes, with
+// Yak's limits) and each stanza is handled as it serializes back, the
+// password or digest is checked, the client's address is looked up, and
+// a login and a session end each write one log line (Yak's pino setup).
+// No storage, no modules, no JIDs: what that costs per login is how close
+// any server built on this parser and logger can come to the null server.
+//
+//   node dist/bench/null-server.js PORT [--parse LOGFILE]
 import net from 'node:net';
+import { createLogger, type Logger } from '../src/log.js';
+import { digestFor } from '../src/util/hash.js';
+import { StreamParser } from '../src/xml/stream-parser.js';
 
 const port = Number(process.argv[2]);
-if (!Number.isInteger(port) || port <= 0) {
-  process.stderr.write('usage: null-server.js PORT\n');
+const parseLog = process.argv[3] === '--parse' ? process.argv[4] : undefined;
+if (!Number.isInteger(port) || port <= 0 || (process.argv.length > 3 && !parseLog)) {
+  process.stderr.write('usage: null-server.js PORT [--parse LOGFILE]\n');
   process.exit(2);
 }
+/** The parsing floor's logger (undefined: the plain null server). */
+const log: Logger | undefined = parseLog ? createLogger({ file: parseLog }).log : undefined;
 
-const HEADER =
-  "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='0A1B2C3D' xmlns='jabber:client' from='localhost'>";
+const STREAM_ID = '0A1B2C3D';
+const HEADER = `<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' id='${STREAM_ID}' xmlns='jabber:client' from='localhost'>`;
 
 interface Client {
   sock: net.Socket;
   jid: string;
   bare: string;
   out: string;
+  /** The client's address (parsing floor only: what Yak keeps for its limits and logs). */
+  address?: string;
 }
 
 const passwords = new Map<string, string>();
@@ -44,7 +60,7 @@ function queue(c: Client, text: string): void {
 function flush(): void {
   flushQueued = false;
   for (const c of pendingOut) {
-    if (!c.sock.destroyed) c.sock.write(c.out, 'latin1');
+    if (!c.sock.destroyed) c.sock.write(c.out, log ? 'utf8' : 'latin1');
     c.out = '';
   }
   pendingOut.clear();
@@ -85,7 +101,7 @@ function handle(c: Client, s: string): void {
         return;
       }
       const resource = text(s, 'resource');
-      if (!passwords.has(user) || !resource) {
+      if (!passwords.has(user) || !resource || (log && !passwordMatches(s, passwords.get(user)!))) {
         queue(c, `<iq type='error' id='${id}'><error code='401'>Unauthorized</error></iq>`);
         return;
       }
@@ -95,6 +111,7 @@ function handle(c: Client, s: string): void {
       let set = byBare.get(c.bare);
       if (!set) byBare.set(c.bare, (set = new Set()));
       set.add(c);
+      log?.info({ user, host: 'localhost', address: c.address, method: s.includes('<digest>') ? 'digest' : 'plain' }, 'login ok');
       queue(c, `<iq type='result' id='${id}'/>`);
     } else if (s.includes("'jabber:iq:register'")) {
       const user = text(s, 'username');
@@ -135,13 +152,36 @@ function handle(c: Client, s: string): void {
   }
 }
 
-const server = net.createServer((sock) => {
-  sock.setNoDelay(true);
-  sock.setEncoding('latin1');
-  const c: Client = { sock, jid: '', bare: '', out: '' };
+/** The parsing floor's password check: plain, or SHA-1 of stream id and password. */
+function passwordMatches(s: string, password: string): boolean {
+  const digest = text(s, 'digest');
+  if (digest) return digestFor(STREAM_ID, password) === digest.toLowerCase();
+  return text(s, 'password') === password;
+}
+
+/** The parsing floor's reader: Yak's parser, each stanza handled as it serializes. */
+function parsed(c: Client): (data: string) => void {
+  const parser = new StreamParser(
+    {
+      header: () => queue(c, HEADER),
+      stanza: (el) => handle(c, el.toString()),
+      end: () => {
+        flush();
+        c.sock.end('</stream:stream>');
+      },
+      error: () => c.sock.destroy(),
+    },
+    { stanzaBytes: 262_144, depth: 16, nodes: 20_000 },
+  );
+  return (data) => parser.write(data);
+}
+
+/** The null server's reader: stanzas cut out of the text by their first and last tags. */
+function unparsed(c: Client): (data: string) => void {
+  const sock = c.sock;
   let buf = '';
   let header = false;
-  sock.on('data', (d: string) => {
+  return (d: string) => {
     buf += d;
     if (!header) {
       const start = buf.indexOf('<stream:stream');
@@ -169,9 +209,20 @@ const server = net.createServer((sock) => {
       handle(c, buf.slice(0, end));
       buf = buf.slice(end);
     }
-  });
+  };
+}
+
+const server = net.createServer((sock) => {
+  sock.setNoDelay(true);
+  sock.setEncoding(log ? 'utf8' : 'latin1');
+  const c: Client = { sock, jid: '', bare: '', out: '' };
+  if (log) {
+    c.address = sock.remoteAddress;
+    sock.on('data', parsed(c));
+  } else sock.on('data', unparsed(c));
   sock.on('error', () => sock.destroy());
   sock.on('close', () => {
+    if (c.jid) log?.info({ jid: c.jid }, 'session ended');
     if (c.jid && sessions.get(c.jid) === c) sessions.delete(c.jid);
     byBare.get(c.bare)?.delete(c);
     pendingOut.delete(c);

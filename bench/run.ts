@@ -24,8 +24,8 @@ const SERVER_CPU = 0;
 const GENERATOR_CPU = 1;
 /** Before each run, wait at most this long for other work on the machine to end. */
 const QUIET_WAIT_MS = 30_000;
-/** The servers --profile can run under node --cpu-prof: the Node ones (the null floor shows what Yak adds). */
-const PROFILED = new Set(['yak', 'null']);
+/** The servers --profile can run under node --cpu-prof: the Node ones (the floors show what Yak adds). */
+const PROFILED = new Set(['yak', 'null', 'floor']);
 
 function positiveInt(v: string): number {
   const n = Number(v);
@@ -60,7 +60,7 @@ const program = new Command('bench')
   .option('--mixed-sessions <n>', 'mixed: sessions (default 200; --quick: 100)', positiveInt)
   .option(
     '--peers <list>',
-    'also measure these: prosody, ejabberd (Debian packages, installed with apt-get when missing), null (a calibration floor: bench/null-server.ts)',
+    'also measure these: prosody, ejabberd (Debian packages, installed with apt-get when missing), null and floor (calibration servers: bench/null-server.ts)',
     list,
   )
   .option('--no-yak', 'measure only the peers')
@@ -70,7 +70,7 @@ const program = new Command('bench')
   .option('--json <file>', 'also write every run as JSON')
   .option('--no-pin', 'do not pin server and generator to separate CPUs')
   .option('--jabberd <file>', 'the Yak daemon to measure (default: this tree\'s dist/src/cli/jabberd.js)')
-  .option('--profile <dir>', 'run the Node servers (Yak, and null when among the peers) under node --cpu-prof, write their profiles to DIR and print the top self-time functions')
+  .option('--profile <dir>', 'run the Node servers (Yak, and null or floor when among the peers) under node --cpu-prof, write their profiles to DIR and print the top self-time functions')
   .option('--keep', 'keep each server run\'s temp folder (config, data, logs)')
   .helpOption('--help', 'display help');
 program.parse();
@@ -175,6 +175,7 @@ async function main(): Promise<number> {
     prosody: 'Prosody (Debian package)',
     ejabberd: 'ejabberd (Debian package)',
     null: 'null (calibration server)',
+    floor: 'floor (calibration server that parses)',
   };
   for (const t of targets) versions[versionLabel[t] ?? t] = TARGETS[t]!.version();
 

@@ -79,8 +79,8 @@ export const yak = yakTarget();
 /** Debian packages of the peers. */
 export const PEER_PACKAGES: Record<string, string> = { prosody: 'prosody', ejabberd: 'ejabberd' };
 
-/** What --peers accepts: the packaged peers, and 'null' (bench/null-server.ts, a calibration floor). */
-export const PEERS = [...Object.keys(PEER_PACKAGES), 'null'];
+/** What --peers accepts: the packaged peers, and the calibration floors 'null' and 'floor' (bench/null-server.ts). */
+export const PEERS = [...Object.keys(PEER_PACKAGES), 'null', 'floor'];
 
 function installed(peer: string): boolean {
   if (peer === 'prosody') return existsSync('/usr/bin/prosody');
@@ -205,25 +205,32 @@ export const ejabberd: ServerTarget = {
   },
 };
 
-/** The calibration server (see bench/null-server.ts). */
-export const nullServer: ServerTarget = {
-  name: 'null',
-  version: () => `bench/null-server.ts on Node ${process.version}`,
-  async start(opts: StartOptions): Promise<RunningServer> {
-    const dir = await tempDir('null-bench-');
-    const port = await freePort();
-    return launch({
-      name: 'null',
-      command: process.execPath,
-      args: [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist', 'bench', 'null-server.js'), String(port)],
-      cpu: opts.cpu,
-      dir,
-      port,
-      domain: DOMAIN,
-      readyTimeoutMs: 10_000,
-      keep: opts.keep,
-    });
-  },
-};
+/**
+ * The calibration servers (see bench/null-server.ts): 'null' answers
+ * without parsing; 'floor' (--parse) adds Yak's parser, the password
+ * check, the client's address and a login's two log lines.
+ */
+function calibrationServer(name: 'null' | 'floor'): ServerTarget {
+  return {
+    name,
+    version: () => `bench/null-server.ts${name === 'floor' ? ' --parse' : ''} on Node ${process.version}`,
+    async start(opts: StartOptions): Promise<RunningServer> {
+      const dir = await tempDir(`${name}-bench-`);
+      const port = await freePort();
+      const parse = name === 'floor' ? ['--parse', path.join(dir, 'floor.log')] : [];
+      return launch({
+        name,
+        command: process.execPath,
+        args: [...(opts.nodeArgs ?? []), path.join(ROOT, 'dist', 'bench', 'null-server.js'), String(port), ...parse],
+        cpu: opts.cpu,
+        dir,
+        port,
+        domain: DOMAIN,
+        readyTimeoutMs: 10_000,
+        keep: opts.keep,
+      });
+    },
+  };
+}
 
-export const TARGETS: Record<string, ServerTarget> = { yak, prosody, ejabberd, null: nullServer };
+export const TARGETS: Record<string, ServerTarget> = { yak, prosody, ejabberd, null: calibrationServer('null'), floor: calibrationServer('floor') };

@@ -91,6 +91,25 @@ describe('bench report: issue 5 targets', () => {
     assert.match(targetRow(text, 'message'), /met\s+200,000 msgs\/s, p99 10.0 ms; 20.0x ejabberd's 10,000$/);
   });
 
+  test('the parsing floor gets its own column, which says what parsing and logging alone put out of reach', () => {
+    const text = textReport(
+      report(
+        ['yak', 'ejabberd', 'null', 'floor'],
+        [
+          cell('yak', 'login-digest', 1800, 540),
+          cell('ejabberd', 'login-digest', 1000, 900),
+          cell('null', 'login-digest', 4000, 200),
+          cell('floor', 'login-digest', 2500, 300),
+        ],
+      ),
+    );
+    assert.match(text, /null server, same run \(the floor for Node\)\s+parsing floor, same run/);
+    // The null server meets the rate; the parsing floor does not.
+    assert.match(targetRow(text, 'login-digest'), /4,000 logins\/s, 200 us\/login; 4.00x ejabberd's 1,000\s+2,500 logins\/s, 300 us\/login; 2.50x ejabberd's 1,000: out of reach for a server on this parser and logger here$/);
+    const withoutFloor = textReport(report(['yak', 'null'], [cell('yak', 'login-digest', 1800, 540)]));
+    assert.doesNotMatch(withoutFloor, /parsing floor/);
+  });
+
   test('a saturated generator caps the rate, so CPU per op decides the ratio to ejabberd', () => {
     const saturatedNull = { genCpuUtil: 0.95 };
     const text = textReport(

@@ -3,12 +3,17 @@
 // the way `npm run bench` starts it, through the harness's own API. Only
 // "it ran, did something and nothing failed" is asserted: no timings.
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { SMOKE_OPTIONS } from '../bench/options.js';
 import { SCENARIOS, runScenario, type Endpoint } from '../bench/scenarios.js';
 import type { RunningServer } from '../bench/server-process.js';
-import { yak } from '../bench/targets.js';
+import { TARGETS, yak } from '../bench/targets.js';
+import { ClientStream } from '../src/client/client-stream.js';
+import { digestFor } from '../src/util/hash.js';
+import { el } from '../src/xml/element.js';
+import { registerIq } from './helpers/yak.js';
 
 describe('bench harness smoke', () => {
   let server: RunningServer;
@@ -34,4 +39,41 @@ describe('bench harness smoke', () => {
       if (scenario === 'idle') assert.ok(r.rssKiBPerSession !== undefined && Number.isFinite(r.rssKiBPerSession));
     });
   }
+});
+
+// The parsing floor (`--peers floor`) stands for the least a real server
+// does; a floor that let a wrong password in, or stopped logging, would
+// make the report's "out of reach" column claim too much.
+describe('bench harness smoke: the parsing floor', () => {
+  let server: RunningServer;
+
+  before(async () => {
+    server = await TARGETS.floor!.start({});
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  test('logs in through the parser, writes a line per login and session end, and refuses a wrong digest', async () => {
+    const ep: Endpoint = { name: 'floor', port: server.port, domain: server.domain, pids: () => server.pids() };
+    const r = await runScenario('login-digest', ep, SMOKE_OPTIONS);
+    assert.equal(r.errors, 0);
+    assert.ok(r.ops > 0, 'no login completed');
+    // The logger flushes every 200 ms.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const lines = readFileSync(path.join(server.dir, 'floor.log'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { msg: string; method?: string });
+    assert.ok(lines.filter((l) => l.msg === 'login ok' && l.method === 'digest').length >= r.ops, `fewer login lines than the ${r.ops} logins`);
+    assert.ok(lines.some((l) => l.msg === 'session ended'));
+
+    const c = await ClientStream.connect({ port: server.port, domain: server.domain });
+    try {
+      await c.request(registerIq('floored', 'right'));
+      const wrong = await c.request(el('iq', { type: 'set', id: 'a1' }, el('query', { xmlns: 'jabber:iq:auth' }, el('username', {}, 'floored'), el('digest', {}, digestFor(c.streamId, 'wrong')), el('resource', {}, 'r'))));
+      assert.equal(wrong.attrs.type, 'error');
+      const right = await c.request(el('iq', { type: 'set', id: 'a2' }, el('query', { xmlns: 'jabber:iq:auth' }, el('username', {}, 'floored'), el('digest', {}, digestFor(c.streamId, 'right')), el('resource', {}, 'r'))));
+      assert.equal(right.attrs.type, 'result');
+    } finally {
+      await c.close();
+    }
+  });
 });
