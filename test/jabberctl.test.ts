@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal.js';
+import { SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { startDaemon } from './helpers/daemon.js';
@@ -530,6 +531,29 @@ describe('jabberctl while the server runs', () => {
     // The name is free again.
     await registerUser(yak, 'wrecked', 'pw');
     (await loginUser(yak, 'wrecked', 'pw')).socket.destroy();
+  });
+
+  test('deluser --force ends the sessions of a user online when the file stopped parsing', async () => {
+    await registerUser(yak, 'shattered', 'pw');
+    const session = await loginUser(yak, 'shattered', 'pw');
+    // The server found the file unparsable. (Made so at the store's edge: a
+    // file spoiled on disk would be served from the cache filled at login.)
+    const xdb = yak.server.xdb as Xdb;
+    const exists = xdb.exists.bind(xdb);
+    xdb.exists = async (host, user) => {
+      if (user === 'shattered') throw new SpoolFileError(path.join(yak.spool, host, `${user}.xml`), 'cannot be parsed: test');
+      return exists(host, user);
+    };
+    try {
+      const r = await jabberctl(yak.spool, ['deluser', '--force', 'shattered@localhost']);
+      assert.equal(r.code, 0, r.stderr);
+    } finally {
+      xdb.exists = exists;
+    }
+    const closed = await Promise.race([session.whenClosed().then(() => true), new Promise((r) => setTimeout(r, 5000, false))]);
+    assert.equal(closed, true, 'the session was left open');
+    assert.deepEqual(yak.server.jsm.sessions.of('shattered@localhost'), []);
+    assert.equal((await readdir(path.join(yak.spool, 'localhost'))).includes('shattered.xml'), false);
   });
 
   test('a reader who may not use its socket is refused while the server holds the spool, never shown the files behind it', async () => {

@@ -285,6 +285,57 @@ describe('registration inside a session', () => {
     assert.equal(await readSpool(yak.spool, yak.host, 'durable'), undefined);
   });
 
+  test('<remove/>: a login that races the removal is refused, and no session of the removed account lives on', async () => {
+    await registerUser(yak, 'racer', 'pw');
+    const c = await loginUser(yak, 'racer', 'pw');
+    const xdb = yak.server.xdb as Xdb;
+    const original = xdb.remove.bind(xdb);
+    // The removal takes a while; meanwhile the account can still be read.
+    let late: string | undefined;
+    xdb.remove = async (host, user) => {
+      if (user === 'racer') late = await authResult(yak, 'racer', { password: 'pw' });
+      return original(host, user);
+    };
+    try {
+      assert.equal((await ask(c, regSet('rm', '<remove/>', " to='localhost'"))).attrs.type, 'result');
+    } finally {
+      xdb.remove = original;
+    }
+    assert.equal(late, 'error', 'a login during the removal was let in');
+    assert.deepEqual(yak.server.jsm.sessions.of('racer@localhost'), []);
+    assert.equal(await readSpool(yak.spool, yak.host, 'racer'), undefined);
+  });
+
+  test('<remove/>: a login whose password was read before the removal gets no session after it', async () => {
+    await registerUser(yak, 'racer2', 'pw');
+    const c = await loginUser(yak, 'racer2', 'pw');
+    const jsm = yak.server.jsm;
+    const open = jsm.openSession.bind(jsm);
+    let entered!: () => void;
+    const checked = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const removed = new Promise<void>((r) => (release = r));
+    // The second login's password is checked, then its session opens only once the account is gone.
+    jsm.openSession = async (host, user, resource, transport) => {
+      if (user === 'racer2' && resource === 'Check') {
+        entered();
+        await removed;
+      }
+      return open(host, user, resource, transport);
+    };
+    try {
+      const late = authResult(yak, 'racer2', { password: 'pw' });
+      await checked;
+      assert.equal((await ask(c, regSet('rm', '<remove/>', " to='localhost'"))).attrs.type, 'result');
+      release();
+      assert.equal(await late, 'error', 'a login checked before the removal was let in after it');
+    } finally {
+      jsm.openSession = open;
+    }
+    assert.deepEqual(jsm.sessions.of('racer2@localhost'), []);
+    assert.equal(await readSpool(yak.spool, yak.host, 'racer2'), undefined);
+  });
+
   test('a session cannot create another user', async () => {
     await registerUser(yak, 'owner', 'pw');
     const c = await loginUser(yak, 'owner', 'pw');

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Element } from '../src/xml/element.js';
+import type { Xdb } from '../src/xdb/xdb.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
@@ -456,6 +457,32 @@ describe('mod_roster', () => {
         await heir.nothing((e) => e.name === 'presence', [b], 'the new owner of the name saw a presence');
       } finally {
         await closeAll(a, b, c, heir);
+      }
+    });
+
+    test("removing an account: its contacts are told before its file goes, so a crash in between cannot leave them holding the name", async () => {
+      const a = await onlineUser(yak, 'gone4');
+      const b = await onlineUser(yak, 'gone5');
+      const xdb = yak.server.xdb as Xdb;
+      const original = xdb.remove.bind(xdb);
+      // What the contact's stored roster says about the account when its file is removed.
+      let atRemoval: string | undefined;
+      xdb.remove = async (host, user) => {
+        if (user === 'gone4') {
+          const roster = await xdb.get(host, 'gone5', NS_ROSTER);
+          atRemoval = roster?.getChildren('item').find((i) => i.attrs.jid === 'gone4@localhost')?.attrs.subscription;
+        }
+        return original(host, user);
+      };
+      try {
+        await b.roster();
+        await subscribeBoth(a, b);
+        await a.request("<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>");
+        await a.stream.whenClosed();
+        assert.equal(atRemoval, 'none', 'the contact still held a subscription when the file went');
+      } finally {
+        xdb.remove = original;
+        await closeAll(a, b);
       }
     });
 

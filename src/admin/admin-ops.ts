@@ -98,9 +98,8 @@ export class AdminOps {
     } catch (err) {
       if (!(err instanceof SpoolFileError)) throw err;
       if (!force) throw new AdminError(`${err.message}; deluser --force removes it unread`);
-      await this.jsm.xdb.remove(host, user);
-      // No records to hand on: mod_roster has no contacts to tell, others forget the name.
-      await this.jsm.chains.all('user-removed', { host, user, records: new Map() });
+      // No records to hand on: mod_roster has no contacts to tell; sessions end, others forget the name.
+      await this.jsm.removeUser(host, user, { unread: true });
       this.jsm.log.warn({ user, host, by: 'jabberctl', file: err.file }, 'unregistered; its spool file did not parse and was removed unread');
       return { jid: bare, unread: err.message };
     }

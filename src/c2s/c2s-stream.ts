@@ -290,12 +290,17 @@ export class C2sStream implements SessionTransport {
     const result = await this.ctx.jsm.preSession(client, iq, query);
     if (this.state !== 'unauthed') return;
     if (!result.login) return this.send(result.reply);
-    await this.startSession(result.login.user, result.login.resource, result.reply);
+    await this.startSession(iq, result.login.user, result.login.resource, result.reply);
   }
 
-  private async startSession(user: string, resource: string, reply: Element): Promise<void> {
+  private async startSession(iq: Element, user: string, resource: string, reply: Element): Promise<void> {
     const { jsm, config } = this.ctx;
     const session = await jsm.openSession(this.host!, user, resource, this);
+    if (!session) {
+      // The account was removed while this login was checked: as if the password had been wrong.
+      if (this.state === 'unauthed') this.send(jsm.loginRefused(iq));
+      return;
+    }
     if (this.state !== 'unauthed') {
       // Closed while the session was opening: cleanup() found no session to end.
       await jsm.endSession(session);

@@ -57,7 +57,7 @@ export interface UserEvent {
 }
 
 export interface UserRemovedEvent extends UserEvent {
-  /** What the user's file held just before it was deleted (mod_roster tells the contacts). */
+  /** What the user's file held when the removal began (mod_roster tells the contacts); empty when deleted unread. */
   records: Map<string, Element>;
 }
 
@@ -77,6 +77,19 @@ export interface Delivery {
   sender: Session | undefined;
   /** Routed with DeliverOptions.quiet: nothing about it may go back to `from`. */
   quiet?: boolean;
+}
+
+export interface RemoveOptions {
+  /**
+   * The session whose request this answers, and that iq: its result (or
+   * error) is sent once the removal is durable (or failed).
+   */
+  asked?: { session: Session; iq: Element };
+  /**
+   * The file does not parse: it is deleted unread (jabberctl deluser
+   * --force), so no records are handed on and no contact is told.
+   */
+  unread?: boolean;
 }
 
 export interface DeliverOptions {
@@ -102,6 +115,14 @@ export interface PhaseHandlers {
   /** A successful login with the plaintext password (0k regenerates a spent chain). */
   'password-learned': (ev: PasswordEvent) => Promise<void> | void;
   'user-created': (ev: UserCreatedEvent) => Promise<void> | void;
+  /**
+   * An account is going: its sessions have ended and its file is still
+   * there. Others are told here (mod_roster's contacts), so that a crash
+   * before the removal leaves the account, not a removed name that its
+   * contacts still hold and the next owner would inherit.
+   */
+  'user-removing': (ev: UserRemovedEvent) => Promise<void> | void;
+  /** An account was removed, durably: forget the name. */
   'user-removed': (ev: UserRemovedEvent) => Promise<void> | void;
   /** A stanza from a session, before routing (roster and presence work here). */
   'session-out': (stanza: Element, session: Session) => Promise<Outcome> | Outcome;
@@ -125,6 +146,7 @@ export interface PhaseHandlers {
 export type Phase = keyof PhaseHandlers;
 export type NotificationPhase =
   | 'user-created'
+  | 'user-removing'
   | 'user-removed'
   | 'password-learned'
   | 'session-available'
@@ -154,11 +176,10 @@ export interface ModuleApi {
   /** Runs every handler of a notification phase. */
   notify<P extends NotificationPhase>(phase: P, ev: Parameters<PhaseHandlers[P]>[0]): Promise<void>;
   /**
-   * Deletes the user's spool file, ends its sessions, fires 'user-removed'.
-   * `asked`: the session whose request this answers, and that iq: its
-   * result (or error) is sent once the removal is durable (or failed).
+   * Ends the user's sessions, fires 'user-removing', deletes the spool
+   * file, fires 'user-removed'. See RemoveOptions.
    */
-  removeUser(host: string, user: string, asked?: { session: Session; iq: Element }): Promise<void>;
+  removeUser(host: string, user: string, opts?: RemoveOptions): Promise<void>;
 }
 
 export interface JsmModule {

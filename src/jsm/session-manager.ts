@@ -7,7 +7,7 @@ import { makeJid, parseJid } from '../jid.js';
 import type { Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
-import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase } from './api.js';
+import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
 import { iqResult } from './iq.js';
 import { LoginThrottle } from './login-throttle.js';
@@ -29,6 +29,8 @@ export class SessionManager {
   readonly router: Router;
   readonly loaded: string[] = [];
   private readonly hosts: Set<string>;
+  /** Bare JIDs whose account removal is under way: no new session opens for them. */
+  private readonly removing = new Set<string>();
   /** Slows password guessing; shared by every connection. */
   readonly throttle: LoginThrottle;
 
@@ -70,7 +72,7 @@ export class SessionManager {
       on: <P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions) =>
         this.chains.add(phase, module, handler, opts),
       deliver: (stanza: Element, opts) => this.router.route(stanza, undefined, opts),
-      removeUser: (host: string, user: string, asked?: { session: Session; iq: Element }) => this.removeUser(host, user, asked),
+      removeUser: (host: string, user: string, opts?: RemoveOptions) => this.removeUser(host, user, opts),
       passwordRecords: (ev) => this.passwordRecords(ev),
       notify: (phase, ev) => this.chains.all(phase, ...([ev] as unknown as Parameters<PhaseHandlers[typeof phase]>)),
       isLocalHost: (h: string) => this.hosts.has(h),
@@ -111,6 +113,11 @@ export class SessionManager {
     } catch (err) {
       return { reply: this.errorFor(iq, err) };
     }
+  }
+
+  /** The reply to a login whose credentials no longer hold (the account went meanwhile): a wrong password's. */
+  loginRefused(iq: Element): Element {
+    return this.errorFor(iq, stanzaError('not-authorized'));
   }
 
   private errorFor(iq: Element, err: unknown): Element {
@@ -175,9 +182,10 @@ export class SessionManager {
   /**
    * Opens a session for a logged-in connection. Another session with the
    * same resource is replaced: it gets unavailable presence and a conflict
-   * stream error first.
+   * stream error first. Undefined when the account was removed after the
+   * login read its password.
    */
-  async openSession(host: string, user: string, resource: string, transport: SessionTransport): Promise<Session> {
+  async openSession(host: string, user: string, resource: string, transport: SessionTransport): Promise<Session | undefined> {
     const jid = makeJid(user, host, resource)!;
     const old = this.sessions.find(jid.bare, resource);
     if (old) {
@@ -189,10 +197,31 @@ export class SessionManager {
       await this.endSession(old);
       old.transport.close('conflict');
     }
+    // The login read the password a while ago; the account may have gone
+    // since. A removal under way is refused here. Once registered, the
+    // session is ended by any removal that starts; one that ended before
+    // has taken the file, which is checked last.
+    if (this.removing.has(jid.bare)) return this.removedMeanwhile(host, user);
     const session = new Session(jid, transport);
     this.sessions.add(session);
+    let exists = false;
+    try {
+      exists = await this.xdb.exists(host, user);
+    } finally {
+      if (!exists && !session.ended) {
+        // Never started: no session-end handler runs (they would write the file back).
+        session.ended = true;
+        this.sessions.remove(session);
+      }
+    }
+    if (session.ended) return this.removedMeanwhile(host, user);
     await this.chains.all('session-start', session);
     return session;
+  }
+
+  private removedMeanwhile(host: string, user: string): undefined {
+    this.log.info({ user, host }, 'login refused: the account was removed meanwhile');
+    return undefined;
   }
 
   async endSession(session: Session): Promise<void> {
@@ -269,21 +298,27 @@ export class SessionManager {
   }
 
   /**
-   * Removes every trace of a user: sessions end, the spool file goes.
-   * `asked`: the session whose <remove/> this answers, and that iq: the
-   * result goes out once the removal is durable, before the stream ends.
+   * Removes every trace of a user: sessions end, contacts are told, the
+   * spool file goes. Logins that raced it get no session (openSession).
    */
-  async removeUser(host: string, user: string, asked?: { session: Session; iq: Element }): Promise<void> {
+  async removeUser(host: string, user: string, opts: RemoveOptions = {}): Promise<void> {
+    const { asked } = opts;
+    const bare = `${user}@${host}`;
+    this.removing.add(bare);
     // Sessions end before the file goes: session-end handlers write to the
     // spool (mod_last's logout record) and would bring the file back. The
     // result and the streams' end come only after the file is gone: a
     // client told "removed" must not find the account again after a crash.
     // (Its session has ended by then, so the answer goes to its transport.)
-    const sessions = this.sessions.of(`${user}@${host}`);
-    for (const s of sessions) await this.endSession(s);
+    const sessions = this.sessions.of(bare);
     let removed = false;
     try {
-      const records = await this.xdb.getAll(host, user);
+      for (const s of sessions) await this.endSession(s);
+      const records = opts.unread ? new Map<string, Element>() : await this.xdb.getAll(host, user);
+      // Contacts are told while the file is still there: a crash in between
+      // leaves an account the user was not told is gone, never a removed
+      // name that contacts still hold (and its next owner would inherit).
+      await this.chains.all('user-removing', { host, user, records });
       await this.xdb.remove(host, user);
       removed = true;
       asked?.session.transport.send(iqResult(asked.iq));
@@ -293,6 +328,7 @@ export class SessionManager {
       if (asked && !removed) asked.session.transport.send(errorReply(asked.iq, asStanzaError(err) ?? stanzaError('internal-server-error')));
       throw err;
     } finally {
+      this.removing.delete(bare);
       for (const s of sessions) s.transport.close('account-removed');
     }
   }

@@ -81,7 +81,7 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
   if (query.getChild('remove')) {
     if (api.config.jsm.nounregister) throw stanzaError('not-allowed');
     // The result goes out once the removal is durable (removeUser sends it).
-    await api.removeUser(s.host, s.user, { session: s, iq });
+    await api.removeUser(s.host, s.user, { asked: { session: s, iq } });
     api.log.info({ user: s.user, host: s.host }, 'unregistered');
     return 'handled';
   }

@@ -290,8 +290,9 @@ export const modRoster: JsmModule = {
     }, { stanzas: ['presence'] });
     api.on('session-available', (s) => resendPending(api, s));
     // A removed account's contacts keep no subscription to a name the next
-    // owner would inherit (nor a request from it).
-    api.on('user-removed', async ({ host, user, records }) => {
+    // owner would inherit (nor a request from it). Told before the file
+    // goes (see 'user-removing').
+    api.on('user-removing', async ({ host, user, records }) => {
       for (const item of records.get(NS_ROSTER)?.getChildren('item') ?? []) await cancelSubscriptions(api, `${user}@${host}`, item);
     });
   },
