@@ -366,6 +366,26 @@ describe('mod_presence', () => {
   });
 });
 
+describe('a session-end handler that fails', () => {
+  test('does not keep the others from running: contacts still hear the session go', async () => {
+    const yak = await startYak({ tweak: plain });
+    // First in the chain, and failing, as mod_last does on a file that no longer parses.
+    yak.server.jsm.chains.add('session-end', 'test-failing', () => {
+      throw new Error('cannot be parsed');
+    }, { priority: 100 });
+    const a = await onlineUser(yak, 'enda');
+    const b = await onlineUser(yak, 'endb');
+    try {
+      await subscribeBoth(a, b);
+      await a.close();
+      await b.next("<presence type='unavailable' from='enda@localhost/Work' to='endb@localhost'/>");
+    } finally {
+      await closeAll(a, b);
+      await yak.stop();
+    }
+  });
+});
+
 describe('mod_presence: the directed-presence targets a session keeps', () => {
   /**
    * The module on a stub server serving only localhost, and one session

@@ -10,7 +10,7 @@ import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import type { Xdb } from '../src/xdb/xdb.js';
-import { authIq, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { errorReplyXml, fixtureSpool, noLoginThrottle, NS_STREAMS, readSpool } from './helpers/transcript.js';
 
@@ -306,7 +306,7 @@ describe('registration inside a session', () => {
     assert.equal(await readSpool(yak.spool, yak.host, 'racer'), undefined);
   });
 
-  test('<remove/>: a login whose password was read before the removal gets no session after it', async () => {
+  test('<remove/>: a login whose password was read before the removal gets no session after it, not even in a new account of the name', async () => {
     await registerUser(yak, 'racer2', 'pw');
     const c = await loginUser(yak, 'racer2', 'pw');
     const jsm = yak.server.jsm;
@@ -316,24 +316,129 @@ describe('registration inside a session', () => {
     let release!: () => void;
     const removed = new Promise<void>((r) => (release = r));
     // The second login's password is checked, then its session opens only once the account is gone.
-    jsm.openSession = async (host, user, resource, transport) => {
+    jsm.openSession = async (host, user, resource, transport, removals) => {
       if (user === 'racer2' && resource === 'Check') {
         entered();
         await removed;
       }
-      return open(host, user, resource, transport);
+      return open(host, user, resource, transport, removals);
     };
     try {
       const late = authResult(yak, 'racer2', { password: 'pw' });
       await checked;
       assert.equal((await ask(c, regSet('rm', '<remove/>', " to='localhost'"))).attrs.type, 'result');
+      // Someone else takes the name meanwhile: the old password must not open it.
+      await registerUser(yak, 'racer2', 'newpw');
       release();
       assert.equal(await late, 'error', 'a login checked before the removal was let in after it');
     } finally {
       jsm.openSession = open;
     }
     assert.deepEqual(jsm.sessions.of('racer2@localhost'), []);
-    assert.equal(await readSpool(yak.spool, yak.host, 'racer2'), undefined);
+  });
+
+  test('<remove/> and jabberctl deluser at once: one removal, both answered, and an account registered after it stays', async () => {
+    await registerUser(yak, 'twice', 'pw');
+    const c = await loginUser(yak, 'twice', 'pw');
+    const xdb = yak.server.xdb as Xdb;
+    const original = xdb.remove.bind(xdb);
+    let entered!: () => void;
+    const held = new Promise<void>((r) => (entered = r));
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let removals = 0;
+    // The first removal waits at the file; any other goes through at once.
+    xdb.remove = async (host, user) => {
+      if (user === 'twice' && removals++ === 0) {
+        entered();
+        await gate;
+      }
+      return original(host, user);
+    };
+    let reregistered: string | undefined;
+    try {
+      const asked = ask(c, regSet('rm', '<remove/>', " to='localhost'"));
+      await held;
+      let adminDone = false;
+      const admin = yak.server.jsm.removeUser('localhost', 'twice').then(() => (adminDone = true));
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(adminDone, false, 'the second removal did not wait for the first');
+      // Meanwhile the name is still taken.
+      const early = await yak.connect();
+      reregistered = (await early.request(registerIq('twice', 'newpw'))).attrs.type;
+      early.socket.destroy();
+      release();
+      assert.equal((await asked).attrs.type, 'result');
+      await admin;
+    } finally {
+      xdb.remove = original;
+    }
+    assert.equal(reregistered, 'error');
+    assert.equal(removals, 1, 'the account was removed twice');
+    await registerUser(yak, 'twice', 'newpw');
+    const heir = await loginUser(yak, 'twice', 'newpw');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(heir.closed, false);
+    assert.equal(await authResult(yak, 'twice', { password: 'newpw' }), 'result');
+    await heir.close();
+  });
+
+  test('<remove/>: a login for the asking resource while the removal runs is refused, and the asker still gets its answer', async () => {
+    await registerUser(yak, 'rep', 'pw');
+    const one = await loginUser(yak, 'rep', 'pw', 'One');
+    const two = await loginUser(yak, 'rep', 'pw', 'Two');
+    two.keepRaw = true;
+    // Ending One takes a while (its session-end work is slow).
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let ending!: () => void;
+    const endingOne = new Promise<void>((r) => (ending = r));
+    yak.server.jsm.chains.add('session-end', 'test-slow-end', async (s) => {
+      if (s.jid.toString() === 'rep@localhost/One') {
+        ending();
+        await gate;
+      }
+    });
+    const asked = ask(two, regSet('rm', '<remove/>', " to='localhost'"));
+    await endingOne;
+    const late = await yak.connect();
+    const reply = await late.request(authIq('rep', 'Two', { password: 'pw' }));
+    release();
+    late.socket.destroy();
+    assert.equal(reply.attrs.type, 'error', 'a login was let in during the removal');
+    assert.equal((await asked).attrs.type, 'result');
+    assert.doesNotMatch(two.received, /Replaced by new connection/);
+    await one.whenClosed();
+  });
+
+  test('<remove/> that fails (a full disk): the account stays, with no subscription its contacts no longer have', async () => {
+    await registerUser(yak, 'stuck', 'pw');
+    await registerUser(yak, 'pal', 'pw');
+    const xdb = yak.server.xdb as Xdb;
+    // A mutual subscription, as stored.
+    const item = (jid: string): Element => parseXml(`<query xmlns='jabber:iq:roster'><item jid='${jid}' subscription='both'/></query>`);
+    await xdb.set('localhost', 'stuck', { 'jabber:iq:roster': item('pal@localhost') });
+    await xdb.set('localhost', 'pal', { 'jabber:iq:roster': item('stuck@localhost') });
+    const c = await loginUser(yak, 'stuck', 'pw');
+    c.keepRaw = true;
+    const original = xdb.remove.bind(xdb);
+    xdb.remove = async (host, user) => {
+      if (user === 'stuck') throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      return original(host, user);
+    };
+    try {
+      const reply = await ask(c, regSet('rm', '<remove/>', " to='localhost'"));
+      assert.equal(reply.attrs.type, 'error');
+      await c.whenClosed();
+    } finally {
+      xdb.remove = original;
+    }
+    assert.doesNotMatch(c.received, /Disconnected/, 'told the account was removed');
+    assert.equal(await authResult(yak, 'stuck', { password: 'pw' }), 'result');
+    const sub = async (owner: string, jid: string): Promise<string | undefined> =>
+      (await xdb.get('localhost', owner, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
+    assert.equal(await sub('pal', 'stuck@localhost'), 'none');
+    assert.equal(await sub('stuck', 'pal@localhost'), 'none');
   });
 
   test('a session cannot create another user', async () => {

@@ -4,7 +4,7 @@
 // else waits in the bounded PreAuthQueue. Stanzas are handled one at a time,
 // in arrival order, on a promise chain.
 import type { YakConfig } from '../config/types.js';
-import type { SessionManager } from '../jsm/session-manager.js';
+import type { PreSessionResult, SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../net/connection.js';
@@ -290,12 +290,12 @@ export class C2sStream implements SessionTransport {
     const result = await this.ctx.jsm.preSession(client, iq, query);
     if (this.state !== 'unauthed') return;
     if (!result.login) return this.send(result.reply);
-    await this.startSession(iq, result.login.user, result.login.resource, result.reply);
+    await this.startSession(iq, result.login, result.reply);
   }
 
-  private async startSession(iq: Element, user: string, resource: string, reply: Element): Promise<void> {
+  private async startSession(iq: Element, login: NonNullable<PreSessionResult['login']>, reply: Element): Promise<void> {
     const { jsm, config } = this.ctx;
-    const session = await jsm.openSession(this.host!, user, resource, this);
+    const session = await jsm.openSession(this.host!, login.user, login.resource, this, login.removals);
     if (!session) {
       // The account was removed while this login was checked: as if the password had been wrong.
       if (this.state === 'unauthed') this.send(jsm.loginRefused(iq));

@@ -20,8 +20,22 @@ import { asStanzaError, errorReply, StanzaError, stanzaError } from './stanza-er
 /** The result of a pre-session request: the reply, and the new session after a login. */
 export interface PreSessionResult {
   reply: Element;
-  login?: { user: string; resource: string };
+  /** `removals`: the removal count when the password was read (pass it to openSession). */
+  login?: { user: string; resource: string; removals: number };
 }
+
+type Asker = NonNullable<RemoveOptions['asked']>;
+
+/** An account removal under way. */
+interface Removal {
+  /** The sessions whose request it answers: a result once removed, an error if it failed. */
+  askers: Asker[];
+  removed: boolean;
+  done: Promise<void>;
+}
+
+/** Names whose removal is remembered for logins still in flight (see removedSince). */
+const REMEMBERED_REMOVALS = 10_000;
 
 export class SessionManager {
   readonly chains = new PhaseChains();
@@ -29,8 +43,14 @@ export class SessionManager {
   readonly router: Router;
   readonly loaded: string[] = [];
   private readonly hosts: Set<string>;
-  /** Bare JIDs whose account removal is under way: no new session opens for them. */
-  private readonly removing = new Set<string>();
+  /** Account removals under way, by bare JID: at most one per name. */
+  private readonly removals = new Map<string, Removal>();
+  /** Removals started so far. A login notes it when it reads the password. */
+  private removalCount = 0;
+  /** The count each recently removed name's removal started with (the last REMEMBERED_REMOVALS). */
+  private readonly removedAt = new Map<string, number>();
+  /** A login that read its password before this count may have lost its account to a removal no longer remembered. */
+  private forgottenBefore = 0;
   /** Slows password guessing; shared by every connection. */
   readonly throttle: LoginThrottle;
 
@@ -166,10 +186,11 @@ export class SessionManager {
       throw stanzaError('not-authorized');
     }
     try {
+      const removals = this.removalCount;
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
       this.throttle.succeeded(ok.user);
       this.log.info({ user: ok.user, host: client.host, address: client.address, method }, 'login ok');
-      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: ok };
+      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { ...ok, removals } };
     } catch (err) {
       if (err instanceof StanzaError && err.code === 401) {
         this.throttle.failed(user, client.address);
@@ -182,11 +203,15 @@ export class SessionManager {
   /**
    * Opens a session for a logged-in connection. Another session with the
    * same resource is replaced: it gets unavailable presence and a conflict
-   * stream error first. Undefined when the account was removed after the
-   * login read its password.
+   * stream error first. `removals` is the count the login noted when it
+   * read the password: undefined when the account was removed since (or
+   * is being removed), whoever owns the name now.
    */
-  async openSession(host: string, user: string, resource: string, transport: SessionTransport): Promise<Session | undefined> {
+  async openSession(host: string, user: string, resource: string, transport: SessionTransport, removals: number): Promise<Session | undefined> {
     const jid = makeJid(user, host, resource)!;
+    // Before replacing anything: a session ended for a login that is then
+    // refused could be the one whose <remove/> waits for its answer.
+    if (this.removedSince(jid.bare, removals)) return this.removedMeanwhile(host, user);
     const old = this.sessions.find(jid.bare, resource);
     if (old) {
       old.send(
@@ -196,32 +221,36 @@ export class SessionManager {
       );
       await this.endSession(old);
       old.transport.close('conflict');
+      if (this.removedSince(jid.bare, removals)) return this.removedMeanwhile(host, user);
     }
-    // The login read the password a while ago; the account may have gone
-    // since. A removal under way is refused here. Once registered, the
-    // session is ended by any removal that starts; one that ended before
-    // has taken the file, which is checked last.
-    if (this.removing.has(jid.bare)) return this.removedMeanwhile(host, user);
+    // No await between the check and this: a removal that starts later finds the session and ends it.
     const session = new Session(jid, transport);
     this.sessions.add(session);
-    let exists = false;
-    try {
-      exists = await this.xdb.exists(host, user);
-    } finally {
-      if (!exists && !session.ended) {
-        // Never started: no session-end handler runs (they would write the file back).
-        session.ended = true;
-        this.sessions.remove(session);
-      }
-    }
-    if (session.ended) return this.removedMeanwhile(host, user);
     await this.chains.all('session-start', session);
     return session;
+  }
+
+  /** Whether `bare`'s account is being removed, or was after a login noted `removals`. */
+  private removedSince(bare: string, removals: number): boolean {
+    if (this.removals.has(bare) || removals < this.forgottenBefore) return true;
+    return (this.removedAt.get(bare) ?? 0) > removals;
   }
 
   private removedMeanwhile(host: string, user: string): undefined {
     this.log.info({ user, host }, 'login refused: the account was removed meanwhile');
     return undefined;
+  }
+
+  /** Counts a removal of `bare` starting now, for logins in flight (removedSince). */
+  private noteRemoval(bare: string): void {
+    const n = ++this.removalCount;
+    this.removedAt.delete(bare);
+    this.removedAt.set(bare, n);
+    if (this.removedAt.size > REMEMBERED_REMOVALS) {
+      const [oldest, at] = this.removedAt.entries().next().value!;
+      this.removedAt.delete(oldest);
+      this.forgottenBefore = at;
+    }
   }
 
   async endSession(session: Session): Promise<void> {
@@ -231,10 +260,15 @@ export class SessionManager {
     // go to another session or to offline storage, not to a closed stream.
     session.ended = true;
     this.sessions.remove(session);
-    try {
-      await this.chains.all('session-end', session);
-    } catch (err) {
-      this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
+    // Each handler runs whatever the others did: one that cannot read the
+    // user's file (deluser --force) must not keep contacts from hearing
+    // that the session went, nor its log line from being written.
+    for (const handler of this.chains.handlers('session-end')) {
+      try {
+        await handler(session);
+      } catch (err) {
+        this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
+      }
     }
   }
 
@@ -299,37 +333,56 @@ export class SessionManager {
 
   /**
    * Removes every trace of a user: sessions end, contacts are told, the
-   * spool file goes. Logins that raced it get no session (openSession).
+   * spool file goes. One removal per name at a time: a second request
+   * while one runs (the user's <remove/> and jabberctl deluser at once)
+   * gets that removal's outcome, and never removes again, which could
+   * take an account registered under the name since.
    */
-  async removeUser(host: string, user: string, opts: RemoveOptions = {}): Promise<void> {
-    const { asked } = opts;
+  removeUser(host: string, user: string, opts: RemoveOptions = {}): Promise<void> {
     const bare = `${user}@${host}`;
-    this.removing.add(bare);
+    const running = this.removals.get(bare);
+    if (running) {
+      if (opts.asked) {
+        if (running.removed) opts.asked.session.transport.send(iqResult(opts.asked.iq));
+        else running.askers.push(opts.asked);
+      }
+      return running.done;
+    }
+    const removal: Removal = { askers: opts.asked ? [opts.asked] : [], removed: false, done: Promise.resolve() };
+    this.removals.set(bare, removal);
+    removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => this.removals.delete(bare));
+    return removal.done;
+  }
+
+  private async remove(host: string, user: string, removal: Removal, unread: boolean): Promise<void> {
+    const bare = `${user}@${host}`;
+    this.noteRemoval(bare);
     // Sessions end before the file goes: session-end handlers write to the
     // spool (mod_last's logout record) and would bring the file back. The
     // result and the streams' end come only after the file is gone: a
     // client told "removed" must not find the account again after a crash.
     // (Its session has ended by then, so the answer goes to its transport.)
     const sessions = this.sessions.of(bare);
-    let removed = false;
     try {
       for (const s of sessions) await this.endSession(s);
-      const records = opts.unread ? new Map<string, Element>() : await this.xdb.getAll(host, user);
+      const records = unread ? new Map<string, Element>() : await this.xdb.getAll(host, user);
       // Contacts are told while the file is still there: a crash in between
       // leaves an account the user was not told is gone, never a removed
       // name that contacts still hold (and its next owner would inherit).
       await this.chains.all('user-removing', { host, user, records });
       await this.xdb.remove(host, user);
-      removed = true;
-      asked?.session.transport.send(iqResult(asked.iq));
+      removal.removed = true;
+      for (const a of removal.askers) a.session.transport.send(iqResult(a.iq));
       await this.chains.all('user-removed', { host, user, records });
     } catch (err) {
-      // Not removed (a full disk): the asker hears why before its stream ends.
-      if (asked && !removed) asked.session.transport.send(errorReply(asked.iq, asStanzaError(err) ?? stanzaError('internal-server-error')));
+      // Not removed (a full disk): the askers hear why before their streams end.
+      if (!removal.removed) {
+        const why = asStanzaError(err) ?? stanzaError('internal-server-error');
+        for (const a of removal.askers) a.session.transport.send(errorReply(a.iq, why));
+      }
       throw err;
     } finally {
-      this.removing.delete(bare);
-      for (const s of sessions) s.transport.close('account-removed');
+      for (const s of sessions) s.transport.close(removal.removed ? 'account-removed' : 'internal-server-error');
     }
   }
 }

@@ -99,6 +99,16 @@ async function removeItem(api: ModuleApi, s: Session, jid: string): Promise<void
  * for what the owner had or asked, 'unsubscribed' for what the contact
  * had or asked.
  */
+/** The roster with every subscription and request gone (names and groups kept). */
+function withoutSubscriptions(roster: Element): Element {
+  for (const item of roster.getChildren('item')) {
+    item.attrs.subscription = 'none';
+    delete item.attrs.ask;
+    delete item.attrs.subscribe;
+  }
+  return roster;
+}
+
 async function cancelSubscriptions(api: ModuleApi, owner: string, item: Element): Promise<void> {
   const to = item.attrs.jid;
   if (to === undefined) return;
@@ -293,7 +303,12 @@ export const modRoster: JsmModule = {
     // owner would inherit (nor a request from it). Told before the file
     // goes (see 'user-removing').
     api.on('user-removing', async ({ host, user, records }) => {
-      for (const item of records.get(NS_ROSTER)?.getChildren('item') ?? []) await cancelSubscriptions(api, `${user}@${host}`, item);
+      const items = records.get(NS_ROSTER)?.getChildren('item') ?? [];
+      for (const item of items) await cancelSubscriptions(api, `${user}@${host}`, item);
+      // The user's own side follows, so an account that outlives a failed
+      // removal (a full disk, a crash) holds no subscription its contacts
+      // no longer have.
+      if (items.length) await api.xdb.update(host, user, NS_ROSTER, (roster) => roster && withoutSubscriptions(roster));
     });
   },
 };
