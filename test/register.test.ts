@@ -337,6 +337,56 @@ describe('registration inside a session', () => {
     assert.deepEqual(jsm.sessions.of('racer2@localhost'), []);
   });
 
+  test('<remove/>: a login that read the password while the removal ran gets no session after it, nor a new account of the name', async () => {
+    await registerUser(yak, 'racer3', 'pw');
+    const c = await loginUser(yak, 'racer3', 'pw');
+    const jsm = yak.server.jsm;
+    const xdb = yak.server.xdb as Xdb;
+    const open = jsm.openSession.bind(jsm);
+    const remove = xdb.remove.bind(xdb);
+    let release!: () => void;
+    const removed = new Promise<void>((r) => (release = r));
+    let late: Promise<string> | undefined;
+    // The second login reaches openSession only once the account is gone.
+    jsm.openSession = async (host, user, resource, transport, removals) => {
+      if (user === 'racer3' && resource === 'Check') {
+        entered();
+        await removed;
+      }
+      return open(host, user, resource, transport, removals);
+    };
+    let entered!: () => void;
+    const checked = new Promise<void>((r) => (entered = r));
+    // ...and reads the password after the removal began, while the file is still there.
+    xdb.remove = async (host, user) => {
+      if (user === 'racer3' && !late) {
+        late = authResult(yak, 'racer3', { password: 'pw' });
+        await checked;
+      }
+      return remove(host, user);
+    };
+    try {
+      assert.equal((await ask(c, regSet('rm', '<remove/>', " to='localhost'"))).attrs.type, 'result');
+      await registerUser(yak, 'racer3', 'newpw');
+      release();
+      assert.equal(await late, 'error', 'a login checked during the removal was let in after it');
+    } finally {
+      jsm.openSession = open;
+      xdb.remove = remove;
+    }
+    assert.deepEqual(jsm.sessions.of('racer3@localhost'), []);
+  });
+
+  test('a zero-knowledge chain learned by a login is never written for an account removed since: no stray file', async () => {
+    await registerUser(yak, 'strayed', 'pw');
+    (await loginUser(yak, 'strayed', 'pw')).socket.destroy();
+    await yak.server.jsm.removeUser('localhost', 'strayed');
+    // What a plaintext login that read the password before the removal does last.
+    await yak.server.jsm.chains.all('password-learned', { host: 'localhost', user: 'strayed', password: 'pw', records: new Map() });
+    await yak.server.xdb.flush();
+    assert.equal(await readSpool(yak.spool, yak.host, 'strayed'), undefined);
+  });
+
   test('<remove/> and jabberctl deluser at once: one removal, both answered, and an account registered after it stays', async () => {
     await registerUser(yak, 'twice', 'pw');
     const c = await loginUser(yak, 'twice', 'pw');

@@ -45,9 +45,9 @@ export class SessionManager {
   private readonly hosts: Set<string>;
   /** Account removals under way, by bare JID: at most one per name. */
   private readonly removals = new Map<string, Removal>();
-  /** Removals started so far. A login notes it when it reads the password. */
+  /** Removals ended so far. A login notes it when it reads the password. */
   private removalCount = 0;
-  /** The count each recently removed name's removal started with (the last REMEMBERED_REMOVALS). */
+  /** The count each recently removed name's removal ended with (the last REMEMBERED_REMOVALS). */
   private readonly removedAt = new Map<string, number>();
   /** A login that read its password before this count may have lost its account to a removal no longer remembered. */
   private forgottenBefore = 0;
@@ -241,7 +241,7 @@ export class SessionManager {
     return undefined;
   }
 
-  /** Counts a removal of `bare` starting now, for logins in flight (removedSince). */
+  /** Counts a removal of `bare` ending now, for logins in flight (removedSince). */
   private noteRemoval(bare: string): void {
     const n = ++this.removalCount;
     this.removedAt.delete(bare);
@@ -350,13 +350,17 @@ export class SessionManager {
     }
     const removal: Removal = { askers: opts.asked ? [opts.asked] : [], removed: false, done: Promise.resolve() };
     this.removals.set(bare, removal);
-    removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => this.removals.delete(bare));
+    // Counted when it ends: logins in flight that read the password before
+    // then are refused (a removal that failed costs them a retry).
+    removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => {
+      this.noteRemoval(bare);
+      this.removals.delete(bare);
+    });
     return removal.done;
   }
 
   private async remove(host: string, user: string, removal: Removal, unread: boolean): Promise<void> {
     const bare = `${user}@${host}`;
-    this.noteRemoval(bare);
     // Sessions end before the file goes: session-end handlers write to the
     // spool (mod_last's logout record) and would bring the file back. The
     // result and the streams' end come only after the file is gone: a

@@ -3,7 +3,7 @@
 // which then becomes the stored hash. No plaintext is needed or stored.
 import { Element } from '../../xml/element.js';
 import { randomHex, sha1hex, zerokIterate, zerokSeed } from '../../util/hash.js';
-import { NS_AUTH_0K, UserFileFullError } from '../../xdb/xdb.js';
+import { NS_AUTH_0K } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 import { sameSecret } from './mod_auth_plain.js';
@@ -79,15 +79,12 @@ export const modAuth0k: JsmModule = {
     api.on('password', (ev) => ({ [NS_AUTH_0K]: newChain(ev.password, sequences) }));
     api.on('password-learned', async (ev) => {
       if (!needsRegeneration(readChain(ev.records?.get(NS_AUTH_0K)), sequences)) return;
-      try {
-        await api.xdb.set(ev.host, ev.user, { [NS_AUTH_0K]: newChain(ev.password, sequences) });
-      } catch (err) {
-        // A file at its size cap keeps the old chain: the plaintext login
-        // that taught us the password must still succeed, or the user could
-        // never log in to make the file smaller.
-        if (!(err instanceof UserFileFullError)) throw err;
-        api.log.warn({ user: ev.user, host: ev.host }, 'zero-knowledge chain not renewed: the user file is at its size cap');
-      }
+      // No client was promised the new chain, so it is written like a
+      // logout time: never for an account removed since the password was
+      // read (a file holding only a chain would be left behind), and
+      // dropped with a warning when the file is at its size cap, where the
+      // plaintext login that taught us the password must still succeed.
+      await api.xdb.setSoon(ev.host, ev.user, { [NS_AUTH_0K]: newChain(ev.password, sequences) });
     });
   },
 };

@@ -93,12 +93,6 @@ async function removeItem(api: ModuleApi, s: Session, jid: string): Promise<void
   await cancelSubscriptions(api, s.jid.bare, before);
 }
 
-/**
- * Tells the contact of a removed item that every subscription and request
- * between them is over, so that its own item changes too: 'unsubscribe'
- * for what the owner had or asked, 'unsubscribed' for what the contact
- * had or asked.
- */
 /** The roster with every subscription and request gone (names and groups kept). */
 function withoutSubscriptions(roster: Element): Element {
   for (const item of roster.getChildren('item')) {
@@ -109,6 +103,12 @@ function withoutSubscriptions(roster: Element): Element {
   return roster;
 }
 
+/**
+ * Tells the contact of a removed item that every subscription and request
+ * between them is over, so that its own item changes too: 'unsubscribe'
+ * for what the owner had or asked, 'unsubscribed' for what the contact
+ * had or asked.
+ */
 async function cancelSubscriptions(api: ModuleApi, owner: string, item: Element): Promise<void> {
   const to = item.attrs.jid;
   if (to === undefined) return;
