@@ -12,6 +12,7 @@ import { parseXml } from '../src/xml/parse.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
 import { errorReplyXml, fixtureSpool, noLoginThrottle, NS_STREAMS, readSpool } from './helpers/transcript.js';
 
 const INSTRUCTIONS = '<instructions>Choose a username and password to register with this server.</instructions>';
@@ -188,8 +189,9 @@ test("<register require='all'>: every listed field is mandatory", async () => {
 
 describe('registration inside a session', () => {
   let yak: TestYak;
+  const captured = captureLog();
   before(async () => {
-    yak = await startYak({ tweak: noLoginThrottle });
+    yak = await startYak({ tweak: noLoginThrottle, log: captured.log });
   });
   after(() => yak.stop());
 
@@ -302,6 +304,11 @@ describe('registration inside a session', () => {
       xdb.remove = original;
     }
     assert.equal(late, 'error', 'a login during the removal was let in');
+    // Logged like a failed login, with what an operator needs to find it.
+    const refused = await logLine(captured, (l) => l.user === 'racer' && l.msg === 'login refused: the account was removed after its password was accepted');
+    assert.equal(refused.level, 40);
+    assert.equal(refused.address, '127.0.0.1');
+    assert.equal(refused.method, 'plain');
     assert.deepEqual(yak.server.jsm.sessions.of('racer@localhost'), []);
     assert.equal(await readSpool(yak.spool, yak.host, 'racer'), undefined);
   });
@@ -385,6 +392,24 @@ describe('registration inside a session', () => {
     await yak.server.jsm.chains.all('password-learned', { host: 'localhost', user: 'strayed', password: 'pw', records: new Map() });
     await yak.server.xdb.flush();
     assert.equal(await readSpool(yak.spool, yak.host, 'strayed'), undefined);
+  });
+
+  test('a zero-knowledge chain learned by a login is never written over a password changed since the login read it', async () => {
+    await registerUser(yak, 'pc', 'old');
+    const xdb = yak.server.xdb;
+    // A chain down to its last steps: the next plain login renews it.
+    const chain = (await xdb.get('localhost', 'pc', 'jabber:iq:auth:0k'))!;
+    chain.getChild('sequence')!.children = ['3'];
+    await xdb.set('localhost', 'pc', { 'jabber:iq:auth:0k': chain });
+    // A plain login with the old password reads the records...
+    const read = await xdb.getSome('localhost', 'pc', ['jabber:iq:auth', 'jabber:iq:auth:0k']);
+    // ...then, before it renews the chain, the password changes.
+    const c = await loginUser(yak, 'pc', 'old');
+    assert.equal((await ask(c, regSet('pw', '<password>new</password>', " to='localhost'"))).attrs.type, 'result');
+    const afterChange = (await xdb.get('localhost', 'pc', 'jabber:iq:auth:0k'))!.toString();
+    await yak.server.jsm.chains.all('password-learned', { host: 'localhost', user: 'pc', password: 'old', records: read });
+    assert.equal((await xdb.get('localhost', 'pc', 'jabber:iq:auth:0k'))!.toString(), afterChange, 'a chain of the old password replaced the new one');
+    await c.close();
   });
 
   test('<remove/> and jabberctl deluser at once: one removal, both answered, and an account registered after it stays', async () => {

@@ -298,7 +298,7 @@ export class C2sStream implements SessionTransport {
     const session = await jsm.openSession(this.host!, login.user, login.resource, this, login.removals);
     if (!session) {
       // The account was removed while this login was checked: as if the password had been wrong.
-      if (this.state === 'unauthed') this.send(jsm.loginRefused(iq));
+      if (this.state === 'unauthed') this.send(jsm.loginRefused(iq, this.host!, login.user, this.conn.address));
       return;
     }
     if (this.state !== 'unauthed') {

@@ -135,8 +135,15 @@ export class SessionManager {
     }
   }
 
-  /** The reply to a login whose credentials no longer hold (the account went meanwhile): a wrong password's. */
-  loginRefused(iq: Element): Element {
+  /**
+   * The reply to a login openSession refused (its account went after the
+   * password was accepted): a wrong password's. Logged like a failed
+   * login, after the 'login ok' its password earned.
+   */
+  loginRefused(iq: Element, host: string, user: string, address: string): Element {
+    const query = iq.getChildByNs(NS_AUTH);
+    const method = query ? methodOf(query) : undefined;
+    this.log.warn({ user, host, address, method }, 'login refused: the account was removed after its password was accepted');
     return this.errorFor(iq, stanzaError('not-authorized'));
   }
 
@@ -211,7 +218,7 @@ export class SessionManager {
     const jid = makeJid(user, host, resource)!;
     // Before replacing anything: a session ended for a login that is then
     // refused could be the one whose <remove/> waits for its answer.
-    if (this.removedSince(jid.bare, removals)) return this.removedMeanwhile(host, user);
+    if (this.removedSince(jid.bare, removals)) return undefined;
     const old = this.sessions.find(jid.bare, resource);
     if (old) {
       old.send(
@@ -221,7 +228,7 @@ export class SessionManager {
       );
       await this.endSession(old);
       old.transport.close('conflict');
-      if (this.removedSince(jid.bare, removals)) return this.removedMeanwhile(host, user);
+      if (this.removedSince(jid.bare, removals)) return undefined;
     }
     // No await between the check and this: a removal that starts later finds the session and ends it.
     const session = new Session(jid, transport);
@@ -234,11 +241,6 @@ export class SessionManager {
   private removedSince(bare: string, removals: number): boolean {
     if (this.removals.has(bare) || removals < this.forgottenBefore) return true;
     return (this.removedAt.get(bare) ?? 0) > removals;
-  }
-
-  private removedMeanwhile(host: string, user: string): undefined {
-    this.log.info({ user, host }, 'login refused: the account was removed meanwhile');
-    return undefined;
   }
 
   /** Counts a removal of `bare` ending now, for logins in flight (removedSince). */

@@ -246,13 +246,15 @@ export class SpoolStore implements Xdb {
     });
   }
 
-  setSoon(host: string, user: string, records: Record<string, Element>): Promise<void> {
+  setSoon(host: string, user: string, records: Record<string, Element>, unchanged?: ReadonlyMap<string, Element | undefined>): Promise<void> {
     return this.withUser(host, user, async (f) => {
       // Refused now: a deferred write would fail, and be retried, forever.
       this.refuseIfReadOnly();
       const doc = await this.load(f);
       // Only for users that exist: a late logout record must not bring a removed user back.
       if (!doc?.records.has(NS_AUTH)) return;
+      // Nor a change made from what has changed since (a chain from a replaced password).
+      for (const [ns, was] of unchanged ?? []) if (doc.records.get(ns)?.toString() !== was?.toString()) return;
       const next = new Map(doc.records);
       // The file's new size without serializing all of it (a logout must
       // not cost a rewrite's CPU): records are written one after another,

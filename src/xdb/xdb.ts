@@ -80,8 +80,10 @@ export interface Xdb {
    * flush()), many changes to one user coalesced into one write. Ignored for
    * a user that does not exist, and (with a warning in the log) when it
    * would grow the file beyond the cap: never rejects for that reason.
+   * `unchanged`: records as the caller read them (a namespace mapped to
+   * undefined: none); ignored too if any of them was changed since.
    */
-  setSoon(host: string, user: string, records: Record<string, Element>): Promise<void>;
+  setSoon(host: string, user: string, records: Record<string, Element>, unchanged?: ReadonlyMap<string, Element | undefined>): Promise<void>;
   /**
    * Read-modify-write of one record under the user's lock: `fn` gets a copy
    * of the current record and returns the new one, null to delete it, or

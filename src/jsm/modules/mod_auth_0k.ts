@@ -3,7 +3,7 @@
 // which then becomes the stored hash. No plaintext is needed or stored.
 import { Element } from '../../xml/element.js';
 import { randomHex, sha1hex, zerokIterate, zerokSeed } from '../../util/hash.js';
-import { NS_AUTH_0K } from '../../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_0K } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 import { sameSecret } from './mod_auth_plain.js';
@@ -84,7 +84,10 @@ export const modAuth0k: JsmModule = {
       // read (a file holding only a chain would be left behind), and
       // dropped with a warning when the file is at its size cap, where the
       // plaintext login that taught us the password must still succeed.
-      await api.xdb.setSoon(ev.host, ev.user, { [NS_AUTH_0K]: newChain(ev.password, sequences) });
+      // Nor when the password or chain changed since the login read them:
+      // a password change in between would get a chain of the old password.
+      const read = new Map<string, Element | undefined>([NS_AUTH, NS_AUTH_0K].map((ns) => [ns, ev.records?.get(ns)]));
+      await api.xdb.setSoon(ev.host, ev.user, { [NS_AUTH_0K]: newChain(ev.password, sequences) }, ev.records && read);
     });
   },
 };
