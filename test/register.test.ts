@@ -20,6 +20,33 @@ const FORM = `<query xmlns='jabber:iq:register'>${INSTRUCTIONS}<name/><email/><u
 const LESLIE = { email: 'lel@plevna.com', name: 'Leslie Hawke' };
 
 /** Sends raw XML as an iq and returns the reply with that id. */
+/** A promise and the function that resolves it: for holding a race's window open. */
+function latch(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((r) => (open = r));
+  return { promise, open };
+}
+
+/**
+ * Holds `user`'s logins with resource 'Check' (authResult's) between the
+ * password check and the session: `reached` once one is there; it goes on
+ * at release(). restore() takes the hold away.
+ */
+function holdSessionOpening(yak: TestYak, user: string): { reached: Promise<void>; release(): void; restore(): void } {
+  const jsm = yak.server.jsm;
+  const open = jsm.openSession.bind(jsm);
+  const reached = latch();
+  const released = latch();
+  jsm.openSession = async (host, u, resource, transport, removals) => {
+    if (u === user && resource === 'Check') {
+      reached.open();
+      await released.promise;
+    }
+    return open(host, u, resource, transport, removals);
+  };
+  return { reached: reached.promise, release: released.open, restore: () => (jsm.openSession = open) };
+}
+
 function ask(c: ClientStream, xml: string): Promise<Element> {
   return c.request(parseXml(xml));
 }
@@ -317,29 +344,18 @@ describe('registration inside a session', () => {
     await registerUser(yak, 'racer2', 'pw');
     const c = await loginUser(yak, 'racer2', 'pw');
     const jsm = yak.server.jsm;
-    const open = jsm.openSession.bind(jsm);
-    let entered!: () => void;
-    const checked = new Promise<void>((r) => (entered = r));
-    let release!: () => void;
-    const removed = new Promise<void>((r) => (release = r));
     // The second login's password is checked, then its session opens only once the account is gone.
-    jsm.openSession = async (host, user, resource, transport, removals) => {
-      if (user === 'racer2' && resource === 'Check') {
-        entered();
-        await removed;
-      }
-      return open(host, user, resource, transport, removals);
-    };
+    const hold = holdSessionOpening(yak, 'racer2');
     try {
       const late = authResult(yak, 'racer2', { password: 'pw' });
-      await checked;
+      await hold.reached;
       assert.equal((await ask(c, regSet('rm', '<remove/>', " to='localhost'"))).attrs.type, 'result');
       // Someone else takes the name meanwhile: the old password must not open it.
       await registerUser(yak, 'racer2', 'newpw');
-      release();
+      hold.release();
       assert.equal(await late, 'error', 'a login checked before the removal was let in after it');
     } finally {
-      jsm.openSession = open;
+      hold.restore();
     }
     assert.deepEqual(jsm.sessions.of('racer2@localhost'), []);
   });
@@ -349,36 +365,25 @@ describe('registration inside a session', () => {
     const c = await loginUser(yak, 'racer3', 'pw');
     const jsm = yak.server.jsm;
     const xdb = yak.server.xdb as Xdb;
-    const open = jsm.openSession.bind(jsm);
     const remove = xdb.remove.bind(xdb);
-    let release!: () => void;
-    const removed = new Promise<void>((r) => (release = r));
     let late: Promise<string> | undefined;
-    // The second login reaches openSession only once the account is gone.
-    jsm.openSession = async (host, user, resource, transport, removals) => {
-      if (user === 'racer3' && resource === 'Check') {
-        entered();
-        await removed;
-      }
-      return open(host, user, resource, transport, removals);
-    };
-    let entered!: () => void;
-    const checked = new Promise<void>((r) => (entered = r));
+    // The second login reaches openSession only once the account is gone...
+    const hold = holdSessionOpening(yak, 'racer3');
     // ...and reads the password after the removal began, while the file is still there.
     xdb.remove = async (host, user) => {
       if (user === 'racer3' && !late) {
         late = authResult(yak, 'racer3', { password: 'pw' });
-        await checked;
+        await hold.reached;
       }
       return remove(host, user);
     };
     try {
       assert.equal((await ask(c, regSet('rm', '<remove/>', " to='localhost'"))).attrs.type, 'result');
       await registerUser(yak, 'racer3', 'newpw');
-      release();
+      hold.release();
       assert.equal(await late, 'error', 'a login checked during the removal was let in after it');
     } finally {
-      jsm.openSession = open;
+      hold.restore();
       xdb.remove = remove;
     }
     assert.deepEqual(jsm.sessions.of('racer3@localhost'), []);
@@ -417,10 +422,8 @@ describe('registration inside a session', () => {
     const c = await loginUser(yak, 'twice', 'pw');
     const xdb = yak.server.xdb as Xdb;
     const original = xdb.remove.bind(xdb);
-    let entered!: () => void;
-    const held = new Promise<void>((r) => (entered = r));
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
+    const { promise: held, open: entered } = latch();
+    const { promise: gate, open: release } = latch();
     let removals = 0;
     // The first removal waits at the file; any other goes through at once.
     xdb.remove = async (host, user) => {
@@ -464,10 +467,8 @@ describe('registration inside a session', () => {
     const two = await loginUser(yak, 'rep', 'pw', 'Two');
     two.keepRaw = true;
     // Ending One takes a while (its session-end work is slow).
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    let ending!: () => void;
-    const endingOne = new Promise<void>((r) => (ending = r));
+    const { promise: gate, open: release } = latch();
+    const { promise: endingOne, open: ending } = latch();
     yak.server.jsm.chains.add('session-end', 'test-slow-end', async (s) => {
       if (s.jid.toString() === 'rep@localhost/One') {
         ending();
