@@ -12,6 +12,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal.js';
 import { SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
+import { AdminOps } from '../src/admin/admin-ops.js';
+import { latch } from './helpers/latch.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { startDaemon } from './helpers/daemon.js';
@@ -554,6 +556,37 @@ describe('jabberctl while the server runs', () => {
     assert.equal(closed, true, 'the session was left open');
     assert.deepEqual(yak.server.jsm.sessions.of('shattered@localhost'), []);
     assert.equal((await readdir(path.join(yak.spool, 'localhost'))).includes('shattered.xml'), false);
+  });
+
+  test('passwd racing deluser: refused as no such user, and the account does not come back', async () => {
+    await registerUser(yak, 'passgone', 'pw');
+    const xdb = yak.server.xdb as Xdb;
+    const exists = xdb.exists.bind(xdb);
+    // passwd's look at the user answers, then waits until deluser is done.
+    const { promise: lookedAt, open: looked } = latch();
+    const { promise: deleted, open: release } = latch();
+    let first = true;
+    xdb.exists = async (host, user) => {
+      const there = await exists(host, user);
+      if (user === 'passgone' && first) {
+        first = false;
+        looked();
+        await deleted;
+      }
+      return there;
+    };
+    const ops = new AdminOps(yak.server.jsm);
+    try {
+      const passwd = ops.passwd('passgone@localhost', 'newpass');
+      await lookedAt;
+      await ops.deluser('passgone@localhost');
+      release();
+      await assert.rejects(passwd, /no such user: passgone@localhost/);
+    } finally {
+      xdb.exists = exists;
+    }
+    assert.equal((await readdir(path.join(yak.spool, 'localhost'))).includes('passgone.xml'), false);
+    assert.equal((await yak.connect().then((c) => c.request(authIq('passgone', 'x', { password: 'newpass' })))).attrs.type, 'error');
   });
 
   test('a reader who may not use its socket is refused while the server holds the spool, never shown the files behind it', async () => {

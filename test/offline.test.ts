@@ -11,6 +11,8 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
+import type { Xdb } from '../src/xdb/xdb.js';
+import { latch } from './helpers/latch.js';
 import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
 import { startYak, type TestYak } from './helpers/yak.js';
@@ -271,10 +273,8 @@ describe('mod_offline', () => {
     const sender = await onlineUser(yak, 'closing2');
     // Hold the recipient's session in its session-end phase (first in the
     // chain) while the messages arrive, as a slow spool write would.
-    let held!: () => void;
-    const holding = new Promise<void>((r) => (held = r));
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
+    const { promise: holding, open: held } = latch();
+    const { promise: released, open: release } = latch();
     yak.server.jsm.chains.add(
       'session-end',
       'test-hold',
@@ -533,6 +533,41 @@ describe('mod_offline limit', () => {
       }
     } finally {
       await rm(spool, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('mod_offline and an account removed meanwhile', () => {
+  test('a message stored for a user removed after the look: bounced 404, and no file is made', async () => {
+    const yak = await startYak({ tweak: plain });
+    const sender = await onlineUser(yak, 'sender9');
+    await offlineUser(yak, 'gone9');
+    const xdb = yak.server.xdb as Xdb;
+    const exists = xdb.exists.bind(xdb);
+    // Every look at gone9 answers, then waits until the account is gone.
+    const { promise: lookedAt, open: looked } = latch();
+    const { promise: removed, open: release } = latch();
+    xdb.exists = async (host, user) => {
+      const there = await exists(host, user);
+      if (user === 'gone9') {
+        looked();
+        await removed;
+      }
+      return there;
+    };
+    try {
+      sender.send("<message to='gone9@localhost' id='late'><body>hello</body></message>");
+      await lookedAt;
+      await yak.server.jsm.removeUser('localhost', 'gone9');
+      release();
+      const bounce = await sender.next(isMessage);
+      assert.equal(bounce.attrs.type, 'error', bounce.toString());
+      assert.equal(bounce.getChild('error')?.attrs.code, '404');
+      assert.equal(await spoolRecords(yak, 'gone9'), undefined);
+    } finally {
+      xdb.exists = exists;
+      await closeAll(sender);
+      await yak.stop();
     }
   });
 });

@@ -13,6 +13,7 @@ import type { Xdb } from '../src/xdb/xdb.js';
 import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
+import { latch } from './helpers/latch.js';
 import { errorReplyXml, fixtureSpool, noLoginThrottle, NS_STREAMS, readSpool } from './helpers/transcript.js';
 
 const INSTRUCTIONS = '<instructions>Choose a username and password to register with this server.</instructions>';
@@ -20,13 +21,6 @@ const FORM = `<query xmlns='jabber:iq:register'>${INSTRUCTIONS}<name/><email/><u
 const LESLIE = { email: 'lel@plevna.com', name: 'Leslie Hawke' };
 
 /** Sends raw XML as an iq and returns the reply with that id. */
-/** A promise and the function that resolves it: for holding a race's window open. */
-function latch(): { promise: Promise<void>; open: () => void } {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => (open = r));
-  return { promise, open };
-}
-
 /**
  * Holds `user`'s logins with resource 'Check' (authResult's) between the
  * password check and the session: `reached` once one is there; it goes on
@@ -253,6 +247,36 @@ describe('registration inside a session', () => {
     assert.equal(zerok.getChildText('hash'), zerokIterate(zerokSeed('newsecret', token), 500));
     assert.equal(await authResult(yak, 'dj', { hash: zerokIterate(zerokSeed('newsecret', token), 499) }), 'result');
     await c.close();
+  });
+
+  test('field updates from two resources at once: both are kept', async () => {
+    await registerUser(yak, 'twofields', 'pw', { name: 'Old Name', email: 'old@x' });
+    const a = await loginUser(yak, 'twofields', 'pw', 'A');
+    const b = await loginUser(yak, 'twofields', 'pw', 'B');
+    const xdb = yak.server.xdb as Xdb;
+    const get = xdb.get.bind(xdb);
+    // A read of the registration record waits for the other resource's (at most half a second).
+    const both = latch();
+    let reads = 0;
+    xdb.get = async (host, user, ns) => {
+      const rec = await get(host, user, ns);
+      if (user === 'twofields' && ns === 'jabber:iq:register') {
+        if (++reads === 2) both.open();
+        await Promise.race([both.promise, new Promise((r) => setTimeout(r, 500))]);
+      }
+      return rec;
+    };
+    try {
+      const replies = await Promise.all([ask(a, regSet('n', '<name>New Name</name>')), ask(b, regSet('e', '<email>new@x</email>'))]);
+      assert.deepEqual(replies.map((r) => r.attrs.type), ['result', 'result']);
+    } finally {
+      xdb.get = get;
+    }
+    const reg = (await readSpool(yak.spool, yak.host, 'twofields'))!.records.get('jabber:iq:register')!;
+    assert.equal(reg.getChildText('name'), 'New Name');
+    assert.equal(reg.getChildText('email'), 'new@x');
+    await a.close();
+    await b.close();
   });
 
   test('field update keeps the other fields and the password', async () => {

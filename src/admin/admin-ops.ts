@@ -6,7 +6,7 @@ import path from 'node:path';
 import { nameprep, parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
-import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, SpoolFileError } from '../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
 import { hostDirName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseXml } from '../xml/parse.js';
 import { errCode } from '../util/err-code.js';
@@ -78,7 +78,13 @@ export class AdminOps {
   async passwd(jid: string, password: string): Promise<string> {
     checkPassword(password);
     const { host, user } = await this.existing(jid);
-    await this.jsm.xdb.set(host, user, this.jsm.passwordRecords({ host, user, password }));
+    try {
+      // Checked again under the user's lock: a deluser in between must not bring the account back.
+      await this.jsm.xdb.set(host, user, this.jsm.passwordRecords({ host, user, password }), { existing: true });
+    } catch (err) {
+      if (err instanceof NoSuchUserError) throw new AdminError(`no such user: ${user}@${host}`);
+      throw err;
+    }
     this.jsm.log.info({ user, host, by: 'jabberctl' }, 'password changed');
     return `${user}@${host}`;
   }

@@ -2,7 +2,7 @@
 // read) plus the XEP-0086 type. Modules throw stanzaError('not-acceptable');
 // only errorReply() formats error XML.
 import { Element } from '../xml/element.js';
-import { UserFileFullError } from '../xdb/xdb.js';
+import { NoSuchUserError, UserFileFullError } from '../xdb/xdb.js';
 
 export type ErrorType = 'auth' | 'cancel' | 'modify' | 'wait';
 
@@ -73,6 +73,8 @@ export const STORAGE_FULL_TEXT = 'Account Storage Full';
 export function asStanzaError(err: unknown): StanzaError | undefined {
   if (err instanceof StanzaError) return err;
   if (err instanceof UserFileFullError) return stanzaError('resource-constraint', STORAGE_FULL_TEXT);
+  // Removed between a look and a write (Xdb WriteOptions.existing): as if never there.
+  if (err instanceof NoSuchUserError) return stanzaError('item-not-found');
   return undefined;
 }
 

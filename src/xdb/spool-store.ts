@@ -16,7 +16,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { parseXml } from '../xml/parse.js';
-import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, SpoolFileError, UserFileFullError, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, NoSuchUserError, NS_AUTH, SpoolFileError, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
@@ -138,6 +138,13 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 /** Default size beyond which a file is not cached: a few such files would push out hundreds of ordinary ones. */
 const CACHE_FILE_BYTES = 256 * 1024;
 
+/** Copies of the records, for a caller's function to read. */
+function cloned(records: ReadonlyMap<string, Element> | undefined): Map<string, Element> {
+  const out = new Map<string, Element>();
+  for (const [ns, rec] of records ?? []) out.set(ns, rec.clone());
+  return out;
+}
+
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
@@ -232,9 +239,11 @@ export class SpoolStore implements Xdb {
     });
   }
 
-  set(host: string, user: string, records: Record<string, Element | null>): Promise<void> {
+  set(host: string, user: string, records: Changes | ((current: ReadonlyMap<string, Element>) => Changes), opts: WriteOptions = {}): Promise<void> {
     return this.withUser(host, user, async (f) => {
       const doc = await this.load(f);
+      this.checkExisting(doc, user, opts);
+      if (typeof records === 'function') records = records(cloned(doc?.records));
       const next = new Map(doc?.records);
       let changed = false;
       for (const [ns, rec] of Object.entries(records)) {
@@ -326,9 +335,11 @@ export class SpoolStore implements Xdb {
     user: string,
     ns: string,
     fn: (current: Element | undefined) => Element | null | undefined,
+    opts: WriteOptions = {},
   ): Promise<Element | undefined> {
     return this.withUser(host, user, async (f) => {
       const doc = await this.load(f);
+      this.checkExisting(doc, user, opts);
       const current = doc?.records.get(ns);
       const result = fn(current?.clone());
       if (result === undefined) return current?.clone();
@@ -341,6 +352,11 @@ export class SpoolStore implements Xdb {
       await this.commit(f, { records: next, extras: doc?.extras ?? [] }, doc);
       return next.get(ns)?.clone();
     });
+  }
+
+  /** See WriteOptions.existing. */
+  private checkExisting(doc: UserDoc | null, user: string, opts: WriteOptions): void {
+    if (opts.existing && !doc?.records.has(NS_AUTH)) throw new NoSuchUserError(user);
   }
 
   create(host: string, user: string, records: Record<string, Element>): Promise<boolean> {

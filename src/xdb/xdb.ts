@@ -20,6 +20,26 @@ export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
  * should see (mod_offline: 503 Offline Storage Full; anything else an iq
  * error, see stanza-errors.ts asStanzaError()).
  */
+/**
+ * A write with `{ existing: true }` found no such user (no jabber:iq:auth
+ * record): removed after the caller looked. Nothing was written.
+ */
+export class NoSuchUserError extends Error {
+  constructor(readonly user: string) {
+    super(`no such user: ${user}`);
+  }
+}
+
+/** Options of set() and update(). */
+export interface WriteOptions {
+  /**
+   * Only for a user that exists, checked under the user's lock: a write
+   * decided on an earlier look must not make a file for a user removed
+   * since (it rejects with NoSuchUserError instead).
+   */
+  existing?: boolean;
+}
+
 export class UserFileFullError extends Error {
   constructor(
     readonly user: string,
@@ -54,6 +74,9 @@ export class SpoolFileError extends Error {
  * the caller may change freely. `user` is an already prepared (nodeprep'd)
  * username and `host` a configured host name.
  */
+/** Records to replace (an element) or delete (null), by namespace. */
+export type Changes = Record<string, Element | null>;
+
 export interface Xdb {
   /**
    * Resolves once the store can serve: whatever a crash left half done is
@@ -69,11 +92,13 @@ export interface Xdb {
   getSome(host: string, user: string, namespaces: readonly string[]): Promise<Map<string, Element>>;
   /**
    * Replaces (element) or deletes (null) the records of several namespaces in one durable write.
+   * Given a function, it computes them from the current records, under the
+   * user's lock (a read-modify-write of several records at once).
    * Every change (set, update, create) rejects with UserFileFullError when
    * it would grow the file beyond the store's cap; one that does not grow
    * the file is always accepted, and remove() always is.
    */
-  set(host: string, user: string, records: Record<string, Element | null>): Promise<void>;
+  set(host: string, user: string, records: Changes | ((current: ReadonlyMap<string, Element>) => Changes), opts?: WriteOptions): Promise<void>;
   /**
    * Like set(), for data no client was promised (a logout time): visible to
    * reads at once, written durably within a couple of seconds (and by
@@ -94,6 +119,7 @@ export interface Xdb {
     user: string,
     ns: string,
     fn: (current: Element | undefined) => Element | null | undefined,
+    opts?: WriteOptions,
   ): Promise<Element | undefined>;
   /**
    * Creates the user with these records iff no `jabber:iq:auth` record

@@ -58,15 +58,23 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
   let full = false;
   try {
-    await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
-      const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
-      if (box.getChildren('message').length >= limit) {
-        full = true;
-        return undefined;
-      }
-      box.children.push(m);
-      return box;
-    });
+    // Only into an account that still exists: one removed since the caller
+    // looked rejects (NoSuchUserError, a 404 bounce), leaving no file behind.
+    await api.xdb.update(
+      to.host,
+      to.user!,
+      NS_OFFLINE,
+      (cur) => {
+        const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
+        if (box.getChildren('message').length >= limit) {
+          full = true;
+          return undefined;
+        }
+        box.children.push(m);
+        return box;
+      },
+      { existing: true },
+    );
   } catch (err) {
     if (!(err instanceof UserFileFullError)) throw err;
     full = true;

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { nodeprep } from '../../jid.js';
 import { Element } from '../../xml/element.js';
-import { NS_REGISTER } from '../../xdb/xdb.js';
+import { NS_REGISTER, type Changes } from '../../xdb/xdb.js';
 import { newAccountRecords } from '../accounts.js';
 import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
 import { iqResult } from '../iq.js';
@@ -85,22 +85,31 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
     api.log.info({ user: s.user, host: s.host }, 'unregistered');
     return 'handled';
   }
-  const changes: Record<string, Element | null> = {};
+  const changes: Changes = {};
   const password = query.getChildText('password');
   if (password !== undefined) {
     if (password === '') throw stanzaError('not-acceptable');
     Object.assign(changes, api.passwordRecords({ host: s.host, user: s.user, password }));
   }
   const fields = registrationRecord(api, query);
-  if (fields.elements.length > 0) {
-    const current = (await api.xdb.get(s.host, s.user, NS_REGISTER)) ?? new Element('query', { xmlns: NS_REGISTER });
-    for (const f of fields.elements) {
-      current.removeChildren(f.name);
-      current.children.push(f);
-    }
-    changes[NS_REGISTER] = current;
+  if (fields.elements.length > 0 || Object.keys(changes).length > 0) {
+    // The fields merge into the record as it is when written, under the
+    // user's lock: two resources changing different fields at once keep both.
+    await api.xdb.set(
+      s.host,
+      s.user,
+      (records) => {
+        if (fields.elements.length === 0) return changes;
+        const current = records.get(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
+        for (const f of fields.elements) {
+          current.removeChildren(f.name);
+          current.children.push(f.clone());
+        }
+        return { ...changes, [NS_REGISTER]: current };
+      },
+      { existing: true },
+    );
   }
-  if (Object.keys(changes).length > 0) await api.xdb.set(s.host, s.user, changes);
   if (password !== undefined) api.log.info({ user: s.user, host: s.host }, 'password changed');
   return iqResult(iq);
 }
