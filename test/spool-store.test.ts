@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal.js';
 import { cleanTempFiles, SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
-import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, UserFileFullError } from '../src/xdb/xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, UserFileFullError } from '../src/xdb/xdb.js';
 import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { zerokHash } from '../src/util/hash.js';
@@ -551,6 +551,35 @@ test('setSoon: visible at once, on disk after flush, folded into the next durabl
   await store.remove('localhost', 'dj');
   await store.flush();
   await assert.rejects(stat(file), /ENOENT/, 'a removed user is not brought back');
+});
+
+test('set/update with existing: never a file for a missing user; set from the current records; setSoon unless changed', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
+  const ghost = join(root, 'localhost', 'ghost.xml');
+  await assert.rejects(store.set('localhost', 'ghost', { [NS_LAST]: el('query', { xmlns: NS_LAST }) }, { existing: true }), NoSuchUserError);
+  await assert.rejects(store.update('localhost', 'ghost', NS_OFFLINE, () => el('foo', { xmlns: NS_OFFLINE }), { existing: true }), NoSuchUserError);
+  await assert.rejects(stat(ghost), /ENOENT/);
+
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret'), [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }, el('name', {}, 'DJ')) });
+  // The function sees the records as they are under the lock, and its copies only.
+  await store.set('localhost', 'dj', (current) => {
+    const reg = current.get(NS_REGISTER)!;
+    reg.children.push(el('email', {}, 'dj@x'));
+    return { [NS_REGISTER]: reg };
+  }, { existing: true });
+  const reg = (await store.get('localhost', 'dj', NS_REGISTER))!;
+  assert.equal(reg.getChildText('name'), 'DJ');
+  assert.equal(reg.getChildText('email'), 'dj@x');
+
+  // setSoon with the records as read: dropped once one of them changed.
+  const read = await store.getSome('localhost', 'dj', [NS_AUTH]);
+  await store.set('localhost', 'dj', { [NS_AUTH]: pw('changed') });
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) }, new Map([[NS_AUTH, read.get(NS_AUTH)]]));
+  assert.equal(await store.get('localhost', 'dj', NS_LAST), undefined);
+  const now = await store.getSome('localhost', 'dj', [NS_AUTH]);
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '2' }) }, new Map([[NS_AUTH, now.get(NS_AUTH)]]));
+  assert.equal((await store.get('localhost', 'dj', NS_LAST))?.attrs.last, '2');
 });
 
 test('a stop that cannot write deferred changes says they are lost', async (t) => {
