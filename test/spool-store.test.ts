@@ -564,7 +564,7 @@ test('set/update with existing: never a file for a missing user; set from the cu
   await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret'), [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }, el('name', {}, 'DJ')) });
   // The function sees the records as they are under the lock, and its copies only.
   await store.set('localhost', 'dj', (current) => {
-    const reg = current.get(NS_REGISTER)!;
+    const reg = current(NS_REGISTER)!;
     reg.children.push(el('email', {}, 'dj@x'));
     return { [NS_REGISTER]: reg };
   }, { existing: true });

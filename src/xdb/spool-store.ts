@@ -138,13 +138,6 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 /** Default size beyond which a file is not cached: a few such files would push out hundreds of ordinary ones. */
 const CACHE_FILE_BYTES = 256 * 1024;
 
-/** Copies of the records, for a caller's function to read. */
-function cloned(records: ReadonlyMap<string, Element> | undefined): Map<string, Element> {
-  const out = new Map<string, Element>();
-  for (const [ns, rec] of records ?? []) out.set(ns, rec.clone());
-  return out;
-}
-
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
@@ -239,11 +232,12 @@ export class SpoolStore implements Xdb {
     });
   }
 
-  set(host: string, user: string, records: Changes | ((current: ReadonlyMap<string, Element>) => Changes), opts: WriteOptions = {}): Promise<void> {
+  set(host: string, user: string, records: Changes | ((current: (ns: string) => Element | undefined) => Changes), opts: WriteOptions = {}): Promise<void> {
     return this.withUser(host, user, async (f) => {
       const doc = await this.load(f);
       this.checkExisting(doc, user, opts);
-      if (typeof records === 'function') records = records(cloned(doc?.records));
+      // Only the records the function asks for are copied (an offline box may be large).
+      if (typeof records === 'function') records = records((ns) => doc?.records.get(ns)?.clone());
       const next = new Map(doc?.records);
       let changed = false;
       for (const [ns, rec] of Object.entries(records)) {

@@ -15,12 +15,6 @@ export const NS_VCARD = 'vcard-temp';
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 
 /**
- * A change refused because it would grow the user's file beyond the cap.
- * Nothing was changed or written. Callers map it to what their client
- * should see (mod_offline: 503 Offline Storage Full; anything else an iq
- * error, see stanza-errors.ts asStanzaError()).
- */
-/**
  * A write with `{ existing: true }` found no such user (no jabber:iq:auth
  * record): removed after the caller looked. Nothing was written.
  */
@@ -40,6 +34,12 @@ export interface WriteOptions {
   existing?: boolean;
 }
 
+/**
+ * A change refused because it would grow the user's file beyond the cap.
+ * Nothing was changed or written. Callers map it to what their client
+ * should see (mod_offline: 503 Offline Storage Full; anything else an iq
+ * error, see stanza-errors.ts asStanzaError()).
+ */
 export class UserFileFullError extends Error {
   constructor(
     readonly user: string,
@@ -68,15 +68,15 @@ export class SpoolFileError extends Error {
   }
 }
 
+/** Records to replace (an element) or delete (null), by namespace. */
+export type Changes = Record<string, Element | null>;
+
 /**
  * Records are plain elements without the on-disk `xdbns` marker; the store
  * adds it on write and strips it on read. Every element handed out is a copy
  * the caller may change freely. `user` is an already prepared (nodeprep'd)
  * username and `host` a configured host name.
  */
-/** Records to replace (an element) or delete (null), by namespace. */
-export type Changes = Record<string, Element | null>;
-
 export interface Xdb {
   /**
    * Resolves once the store can serve: whatever a crash left half done is
@@ -93,12 +93,13 @@ export interface Xdb {
   /**
    * Replaces (element) or deletes (null) the records of several namespaces in one durable write.
    * Given a function, it computes them from the current records, under the
-   * user's lock (a read-modify-write of several records at once).
+   * user's lock (a read-modify-write of several records at once): `current`
+   * gives a copy of the record now stored for a namespace.
    * Every change (set, update, create) rejects with UserFileFullError when
    * it would grow the file beyond the store's cap; one that does not grow
    * the file is always accepted, and remove() always is.
    */
-  set(host: string, user: string, records: Changes | ((current: ReadonlyMap<string, Element>) => Changes), opts?: WriteOptions): Promise<void>;
+  set(host: string, user: string, records: Changes | ((current: (ns: string) => Element | undefined) => Changes), opts?: WriteOptions): Promise<void>;
   /**
    * Like set(), for data no client was promised (a logout time): visible to
    * reads at once, written durably within a couple of seconds (and by

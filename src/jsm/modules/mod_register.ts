@@ -98,14 +98,14 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
     await api.xdb.set(
       s.host,
       s.user,
-      (records) => {
+      (current) => {
         if (fields.elements.length === 0) return changes;
-        const current = records.get(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
+        const record = current(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
         for (const f of fields.elements) {
-          current.removeChildren(f.name);
-          current.children.push(f.clone());
+          record.removeChildren(f.name);
+          record.children.push(f.clone());
         }
-        return { ...changes, [NS_REGISTER]: current };
+        return { ...changes, [NS_REGISTER]: record };
       },
       { existing: true },
     );
