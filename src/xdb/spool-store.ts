@@ -138,6 +138,11 @@ const CACHE_BYTES = 64 * 1024 * 1024;
 /** Default size beyond which a file is not cached: a few such files would push out hundreds of ordinary ones. */
 const CACHE_FILE_BYTES = 256 * 1024;
 
+/** Whether the file is an account's: its jabber:iq:auth record is the existence flag. */
+function isAccount(doc: UserDoc | null | undefined): doc is UserDoc {
+  return doc?.records.has(NS_AUTH) ?? false;
+}
+
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
@@ -255,7 +260,7 @@ export class SpoolStore implements Xdb {
       this.refuseIfReadOnly();
       const doc = await this.load(f);
       // Only for users that exist: a late logout record must not bring a removed user back.
-      if (!doc?.records.has(NS_AUTH)) return;
+      if (!isAccount(doc)) return;
       // Nor a change made from what has changed since (a chain from a replaced password).
       for (const [ns, was] of unchanged ?? []) if (doc.records.get(ns)?.toString() !== was?.toString()) return;
       const next = new Map(doc.records);
@@ -350,13 +355,13 @@ export class SpoolStore implements Xdb {
 
   /** See WriteOptions.existing. */
   private checkExisting(doc: UserDoc | null, user: string, opts: WriteOptions): void {
-    if (opts.existing && !doc?.records.has(NS_AUTH)) throw new NoSuchUserError(user);
+    if (opts.existing && !isAccount(doc)) throw new NoSuchUserError(user);
   }
 
   create(host: string, user: string, records: Record<string, Element>): Promise<boolean> {
     return this.withUser(host, user, async (f) => {
       const doc = await this.load(f);
-      if (doc?.records.has(NS_AUTH)) return false;
+      if (isAccount(doc)) return false;
       // A new user starts from a clean file: leftovers of a file without an
       // auth record (never written by Yak itself) must not leak to the new owner.
       const next = new Map<string, Element>();
@@ -369,7 +374,7 @@ export class SpoolStore implements Xdb {
   }
 
   exists(host: string, user: string): Promise<boolean> {
-    return this.read(host, user, (doc) => doc?.records.has(NS_AUTH) ?? false);
+    return this.read(host, user, isAccount);
   }
 
   remove(host: string, user: string): Promise<void> {
