@@ -86,8 +86,9 @@ export const modAuth0k: JsmModule = {
       // plaintext login that taught us the password must still succeed.
       // Nor when the password or chain changed since the login read them:
       // a password change in between would get a chain of the old password.
-      const read = new Map<string, Element | undefined>([NS_AUTH, NS_AUTH_0K].map((ns) => [ns, ev.records?.get(ns)]));
-      await api.xdb.setSoon(ev.host, ev.user, { [NS_AUTH_0K]: newChain(ev.password, sequences) }, ev.records && read);
+      const records = ev.records;
+      const read = records && new Map([NS_AUTH, NS_AUTH_0K].map((ns) => [ns, records.get(ns)]));
+      await api.xdb.setSoon(ev.host, ev.user, { [NS_AUTH_0K]: newChain(ev.password, sequences) }, read);
     });
   },
 };
