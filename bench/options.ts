@@ -1,6 +1,21 @@
 // Sizes of a scenario run. The defaults make the full default run (Yak
 // only: 7 scenarios x 3 runs) take a few minutes on the 2-core machine.
 
+/** The operations of the mixed scenario. */
+export type MixKind = 'message' | 'presence' | 'roster' | 'login';
+const MIX_KINDS: readonly MixKind[] = ['message', 'presence', 'roster', 'login'];
+
+/** Operation weights of the mixed scenario (they sum to 1). */
+export type Mix = readonly (readonly [MixKind, number])[];
+
+/** The mix the issue's mixed target is measured with. */
+export const DEFAULT_MIX: Mix = [
+  ['message', 0.4],
+  ['presence', 0.25],
+  ['roster', 0.25],
+  ['login', 0.1],
+];
+
 export interface ScenarioOptions {
   /** Timed window, ms. */
   durationMs: number;
@@ -25,6 +40,8 @@ export interface ScenarioOptions {
   window: number;
   /** mixed: sessions (in a ring of mutual subscriptions). */
   mixedSessions: number;
+  /** mixed: the operations and their weights. */
+  mix: Mix;
   /** Any single operation slower than this is an error. */
   opTimeoutMs: number;
   /** idle: wait after the last session opened before reading the server's memory. */
@@ -43,6 +60,7 @@ export const DEFAULT_OPTIONS: ScenarioOptions = {
   pairs: 50,
   window: 5,
   mixedSessions: 200,
+  mix: DEFAULT_MIX,
   opTimeoutMs: 10_000,
   settleMs: 2000,
   maxOps: 50_000_000,
@@ -72,3 +90,34 @@ export const SMOKE_OPTIONS: Partial<ScenarioOptions> = {
   opTimeoutMs: 5000,
   settleMs: 100,
 };
+
+/**
+ * `--mix message:2,login:1` -> weights that sum to 1. A kind left out is
+ * not done; a kind named twice, an unknown kind or a weight that is not a
+ * positive number is an error (thrown, with what was wrong).
+ */
+export function parseMix(text: string): Mix {
+  const seen = new Map<MixKind, number>();
+  for (const part of text.split(',')) {
+    const m = /^\s*([a-z]+)\s*:\s*([0-9]*\.?[0-9]+)\s*$/.exec(part);
+    if (!m) throw new Error(`"${part.trim()}" is not KIND:WEIGHT (such as message:2)`);
+    const kind = m[1] as MixKind;
+    if (!MIX_KINDS.includes(kind)) throw new Error(`unknown operation "${m[1]}" (known: ${MIX_KINDS.join(', ')})`);
+    if (seen.has(kind)) throw new Error(`"${kind}" is named twice`);
+    const weight = Number(m[2]);
+    if (!(weight > 0)) throw new Error(`the weight of "${kind}" must be above 0`);
+    seen.set(kind, weight);
+  }
+  const total = [...seen.values()].reduce((a, b) => a + b, 0);
+  return [...seen].map(([k, w]) => [k, w / total] as const);
+}
+
+/** True when `mix` is the issue's (the mixed target is judged only then). */
+export function isDefaultMix(mix: Mix): boolean {
+  return mix.length === DEFAULT_MIX.length && mix.every(([k, w], i) => DEFAULT_MIX[i]![0] === k && Math.abs(DEFAULT_MIX[i]![1] - w) < 1e-9);
+}
+
+/** "message 40%, presence 25%, ...": the mix as the report states it. */
+export function describeMix(mix: Mix): string {
+  return mix.map(([k, w]) => `${k === 'roster' ? 'roster get' : k} ${Number((w * 100).toFixed(1))}%`).join(', ');
+}

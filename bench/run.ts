@@ -10,7 +10,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SCENARIOS, UnsupportedError, type ScenarioName } from './meter.js';
-import { DEFAULT_OPTIONS, QUICK_OPTIONS, type ScenarioOptions } from './options.js';
+import { DEFAULT_MIX, DEFAULT_OPTIONS, QUICK_OPTIONS, parseMix, type Mix, type ScenarioOptions } from './options.js';
 import { measureFsFloor } from './fs-floor.js';
 import { canPin, fileLimit, machineInfo, pinSelf, raiseFileLimit, waitQuiet } from './proc.js';
 import { markdownReport, textReport, type Cell, type Report } from './report.js';
@@ -31,6 +31,14 @@ function positiveInt(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a positive integer');
   return n;
+}
+
+function mixOption(v: string): Mix {
+  try {
+    return parseMix(v);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }
 
 function positiveNumber(v: string): number {
@@ -58,6 +66,7 @@ const program = new Command('bench')
   .option('--pairs <n>', 'message: session pairs (default 50)', positiveInt)
   .option('--window <n>', 'message: messages in flight per direction (default 5)', positiveInt)
   .option('--mixed-sessions <n>', 'mixed: sessions (default 200; --quick: 100)', positiveInt)
+  .option('--mix <weights>', `mixed: operations and weights, to see what each kind costs (default ${DEFAULT_MIX.map(([k, w]) => `${k}:${w}`).join(',')}; the mixed target is judged only with it)`, mixOption)
   .option(
     '--peers <list>',
     'also measure these: prosody, ejabberd (Debian packages, installed with apt-get when missing), null and floor (calibration servers: bench/null-server.ts)',
@@ -86,6 +95,7 @@ interface Cli {
   pairs?: number;
   window?: number;
   mixedSessions?: number;
+  mix?: Mix;
   peers?: string[];
   yak: boolean;
   quick?: boolean;
@@ -113,6 +123,7 @@ function scenarioOptions(): ScenarioOptions {
   if (cli.pairs !== undefined) o.pairs = cli.pairs;
   if (cli.window !== undefined) o.window = cli.window;
   if (cli.mixedSessions !== undefined) o.mixedSessions = cli.mixedSessions;
+  if (cli.mix !== undefined) o.mix = cli.mix;
   return o;
 }
 

@@ -22,7 +22,7 @@ import {
   type Session,
 } from './setup.js';
 import { authGet, authSet, chat, digest, presenceTo, rosterGet } from './stanzas.js';
-import type { ScenarioOptions } from './options.js';
+import type { MixKind as Kind, ScenarioOptions } from './options.js';
 
 // ---------------------------------------------------------------- idle
 
@@ -206,15 +206,6 @@ export async function runMessage(ep: Endpoint, opts: ScenarioOptions): Promise<S
 
 // ---------------------------------------------------------------- mixed
 
-type Kind = 'message' | 'presence' | 'roster' | 'login';
-
-/** Weights of the operations in the mix (a session does one at a time). */
-export const MIX: readonly [Kind, number][] = [
-  ['message', 0.4],
-  ['presence', 0.25],
-  ['roster', 0.25],
-  ['login', 0.1],
-];
 
 interface MixSession extends Session {
   index: number;
@@ -292,7 +283,7 @@ export async function runMixed(ep: Endpoint, opts: ScenarioOptions): Promise<Sce
     if (both < 2) meter.notes.push(`ring setup: first roster has ${both} of 2 contacts with subscription both (presence operations will time out)`);
 
     const useDigest = offer.digest;
-    const byKind = new Map<Kind, Latencies>(MIX.map(([k]) => [k, new Latencies(200_000)]));
+    const byKind = new Map<Kind, Latencies>(opts.mix.map(([k]) => [k, new Latencies(200_000)]));
     const prev = (i: number): number => (i - 1 + n) % n;
     const complete = (s: MixSession, kind: Kind, err: string | undefined): void => {
       if (s.pending !== kind) return;
@@ -307,8 +298,9 @@ export async function runMixed(ep: Endpoint, opts: ScenarioOptions): Promise<Sce
     const start = (s: MixSession): void => {
       if (meter.phase === 'done' || s.dead || meter.ops + meter.errors >= opts.maxOps) return;
       let r = Math.random();
-      let kind: Kind = 'message';
-      for (const [k, w] of MIX) {
+      // The last kind also takes what rounding leaves of the weights' sum.
+      let kind: Kind = opts.mix[opts.mix.length - 1]![0];
+      for (const [k, w] of opts.mix) {
         if (r < w) {
           kind = k;
           break;

@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ScenarioName, ScenarioResult } from '../bench/meter.js';
-import { DEFAULT_OPTIONS } from '../bench/options.js';
+import { DEFAULT_OPTIONS, parseMix } from '../bench/options.js';
 import { markdownReport, textReport, type Cell, type Report } from '../bench/report.js';
 
 function run(scenario: ScenarioName, rate: number, cpuUs: number, extra: Partial<ScenarioResult> = {}): ScenarioResult {
@@ -31,7 +31,7 @@ function cell(target: string, scenario: ScenarioName, rate: number, cpuUs: numbe
   return { target, scenario, runs: [run(scenario, rate, cpuUs, extra)], failures: [] };
 }
 
-function report(targets: string[], cells: Cell[], durableUs?: number): Report {
+function report(targets: string[], cells: Cell[], durableUs?: number, options = DEFAULT_OPTIONS): Report {
   return {
     started: new Date(0),
     seconds: 1,
@@ -41,7 +41,7 @@ function report(targets: string[], cells: Cell[], durableUs?: number): Report {
     fileLimit: 1024,
     fsFloor: durableUs === undefined ? undefined : { createUs: durableUs / 2, rewriteUs: 50, durableUs, dir: '/tmp', fileSystem: 'ext4 without a journal' },
     versions: {},
-    options: DEFAULT_OPTIONS,
+    options,
     runsPerScenario: 1,
     targets,
     scenarios: [...new Set(cells.map((c) => c.scenario))],
@@ -129,6 +129,16 @@ describe('bench report: issue 5 targets', () => {
     );
     assert.match(targetRow(text, 'login-plain'), /not met\s+4,800 logins\/s, 160 us\/login; 3.20x ejabberd's 1,500 \(generator saturated; CPU per op 0.267x\)$/);
     assert.match(targetRow(text, 'mixed'), /15,000 vs 5,000 ops\/s \(3.00x\); CPU per op 0.330x; generator saturated: out of reach for a Node server here$/);
+  });
+
+  test('a run with another mix shows its mixed figures but judges no target', () => {
+    const cells = [cell('yak', 'mixed', 60000, 16), cell('ejabberd', 'mixed', 5000, 200)];
+    const presenceOnly = { ...DEFAULT_OPTIONS, mix: parseMix('presence:1') };
+    const text = textReport(report(['yak', 'ejabberd'], cells, undefined, presenceOnly));
+    assert.match(targetRow(text, 'mixed'), /60,000 ops\/s, 16.0 us\/op with another mix \(presence 100%\)\s+not measured$/);
+    assert.match(markdownReport(report(['yak', 'ejabberd'], cells, undefined, presenceOnly)), /each does one operation at a time: presence 100%/);
+    // The same figures with the issue's mix are judged.
+    assert.match(targetRow(textReport(report(['yak', 'ejabberd'], cells)), 'mixed'), /60,000 vs 5,000 ops\/s \(12.0x\); CPU per op 0.0800x\s+met$/);
   });
 
   test("register's floor is the null server's, which stores nothing", () => {
