@@ -423,6 +423,38 @@ describe('registration inside a session', () => {
     assert.equal(await readSpool(yak.spool, yak.host, 'strayed'), undefined);
   });
 
+  test('a zero-knowledge login for an account removed while its hash is checked: 401, and no file', async () => {
+    await registerUser(yak, 'zkgone', 'pw');
+    const chain = (await readSpool(yak.spool, yak.host, 'zkgone'))!.records.get('jabber:iq:auth:0k')!;
+    const hash = zerokIterate(zerokSeed('pw', chain.getChildText('token')!), 499);
+    const xdb = yak.server.xdb as Xdb;
+    const update = xdb.update.bind(xdb);
+    const reached = latch();
+    const released = latch();
+    // The hash check (a change of the chain, under the user's lock) waits until the account is gone.
+    xdb.update = async (host, user, ns, fn, opts) => {
+      if (user === 'zkgone' && ns === 'jabber:iq:auth:0k') {
+        reached.open();
+        await released.promise;
+      }
+      return update(host, user, ns, fn, opts);
+    };
+    try {
+      const c = await yak.connect();
+      const reply = c.request(authIq('zkgone', 'Check', { hash }));
+      await reached.promise;
+      await yak.server.jsm.removeUser('localhost', 'zkgone');
+      released.open();
+      const error = (await reply).getChild('error');
+      assert.equal(error?.attrs.code, '401', (await reply).toString());
+      c.socket.destroy();
+    } finally {
+      xdb.update = update;
+    }
+    await xdb.flush();
+    assert.equal(await readSpool(yak.spool, yak.host, 'zkgone'), undefined);
+  });
+
   test('a zero-knowledge chain learned by a login is never written over a password changed since the login read it', async () => {
     await registerUser(yak, 'pc', 'old');
     const xdb = yak.server.xdb;

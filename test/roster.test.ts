@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Element } from '../src/xml/element.js';
 import type { Xdb } from '../src/xdb/xdb.js';
-import { startYak, type TestYak } from './helpers/yak.js';
+import { latch } from './helpers/latch.js';
+import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
   closeAll,
@@ -421,6 +422,39 @@ describe('mod_roster', () => {
         ]);
         await assertRoster(a, "<item jid='nobody-here@localhost' subscription='none'/>");
       } finally {
+        await a.close();
+      }
+    });
+
+    test('a request to an account removed while it is handled is refused, and leaves no file behind', async () => {
+      const a = await onlineUser(yak, 'lateask1');
+      await registerUser(yak, 'lateask2', 'pw');
+      const xdb = yak.server.xdb as Xdb;
+      const original = xdb.update.bind(xdb);
+      const { promise: reached, open: reach } = latch();
+      const { promise: gate, open: release } = latch();
+      // The change to lateask2's roster waits until the account is gone.
+      xdb.update = async (host, user, ns, fn, opts) => {
+        if (user === 'lateask2' && ns === NS_ROSTER) {
+          reach();
+          await gate;
+        }
+        return original(host, user, ns, fn, opts);
+      };
+      try {
+        await a.roster();
+        a.send("<presence type='subscribe' to='lateask2@localhost'/>");
+        await reached;
+        await yak.server.jsm.removeUser('localhost', 'lateask2');
+        release();
+        await receiveAll(a, [
+          push('lateask1@localhost/Work', "<item jid='lateask2@localhost' subscription='none' ask='subscribe'/>"),
+          "<presence type='unsubscribed' from='lateask2@localhost' to='lateask1@localhost'><status>Not Found</status></presence>",
+        ]);
+        assert.equal(await spoolRecords(yak, 'lateask2'), undefined, 'a file was made for the removed account');
+        assert.equal(await xdb.exists('localhost', 'lateask2'), false);
+      } finally {
+        xdb.update = original;
         await a.close();
       }
     });

@@ -11,6 +11,9 @@ import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { zerokHash } from '../src/util/hash.js';
 import { captureLog } from './helpers/log-capture.js';
+
+/** A write whether or not the user has an account: for tests of files that have none. */
+const RAW = { existing: false } as const;
 import type { Logger } from '../src/log.js';
 
 const FIXTURE = fileURLToPath(new URL('../../test/fixtures/spool14/localhost/dj.xml', import.meta.url));
@@ -61,7 +64,7 @@ test('set, get, update, exists, list and remove', async (t) => {
   assert.equal(await store.get('localhost', 'dj', NS_AUTH), undefined);
   assert.deepEqual(await store.list('localhost'), []);
 
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('secret'), [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }, el('name', {}, 'DJ')) });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret'), [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }, el('name', {}, 'DJ')) });
   assert.equal(await store.exists('localhost', 'dj'), true);
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.toString(), "<password xmlns='jabber:iq:auth'>secret</password>");
   const file = join(root, 'localhost', 'dj.xml');
@@ -90,8 +93,8 @@ test('set, get, update, exists, list and remove', async (t) => {
   const all = await store.getAll('localhost', 'dj');
   assert.deepEqual([...all.keys()], [NS_AUTH]);
 
-  await store.set('localhost', 'leslie', { [NS_AUTH]: pw('x') });
-  await store.set('otherhost', 'joe', { [NS_AUTH]: pw('x') });
+  await store.create('localhost', 'leslie', { [NS_AUTH]: pw('x') });
+  await store.create('otherhost', 'joe', { [NS_AUTH]: pw('x') });
   assert.deepEqual(await store.list('localhost'), ['dj', 'leslie']);
   assert.deepEqual(await store.list('otherhost'), ['joe']);
   assert.deepEqual(await store.list('nohost'), []);
@@ -112,12 +115,12 @@ test('set, get, update, exists, list and remove', async (t) => {
 test('update leaves the file alone when fn returns undefined or throws', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();
-  assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => undefined), undefined);
-  assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => null), undefined);
-  await store.set('localhost', 'ghost', { [NS_LAST]: null });
+  assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => undefined, RAW), undefined);
+  assert.equal(await store.update('localhost', 'ghost', NS_LAST, () => null, RAW), undefined);
+  await store.set('localhost', 'ghost', { [NS_LAST]: null }, RAW);
   await assert.rejects(readdir(join(root, 'localhost')), { code: 'ENOENT' }); // no empty files made
 
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
   const kept = await store.update('localhost', 'dj', NS_AUTH, (cur) => {
     cur!.children = ['mutated'];
     return undefined;
@@ -136,7 +139,7 @@ test('records are stripped of xdbns and never alias the cache', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();
   const rec = el('query', { xmlns: NS_ROSTER, xdbns: NS_ROSTER }, el('item', { jid: 'a@b' }));
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('s'), [NS_ROSTER]: rec });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('s'), [NS_ROSTER]: rec });
   rec.children.push(el('item', { jid: 'c@d' }));
   rec.attrs.extra = '1';
 
@@ -228,7 +231,7 @@ test('tab, line feed and carriage return come back as they were stored, in attri
   const { root, open } = await scratch(t);
   const odd = 'a\nb\tc\rd\r\ne';
   const record = el('query', { xmlns: NS_ROSTER }, el('item', { jid: 'x@y', name: odd }, el('group', {}, odd)));
-  await open().set('localhost', 'dj', { [NS_AUTH]: pw(odd), [NS_ROSTER]: record });
+  await open().create('localhost', 'dj', { [NS_AUTH]: pw(odd), [NS_ROSTER]: record });
   // Written as character references where a parser would not give them back...
   const text = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
   assert.match(text, /name='a&#10;b&#9;c&#13;d&#13;&#10;e'/);
@@ -277,7 +280,7 @@ test('20 concurrent creates of one name: exactly one wins', async (t) => {
 test('create starts a clean file and always writes the existence flag', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();
-  await store.set('localhost', 'old', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }) });
+  await store.set('localhost', 'old', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }) }, RAW);
   assert.equal(await store.exists('localhost', 'old'), false);
   assert.equal(await store.create('localhost', 'old', { [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }) }), true);
   assert.deepEqual([...(await store.getAll('localhost', 'old')).keys()], [NS_REGISTER, NS_AUTH]);
@@ -289,14 +292,14 @@ test('cache: no disk reads for cached users, LRU bound, missing users invalidate
   const { root, open } = await scratch(t);
   const store = open({ cacheUsers: 2 });
   assert.equal(await store.exists('localhost', 'a'), false); // cached as "no user"
-  await store.set('localhost', 'a', { [NS_AUTH]: pw('a') });
+  await store.create('localhost', 'a', { [NS_AUTH]: pw('a') });
   assert.equal(await store.exists('localhost', 'a'), true);
   // Deleting the file behind the store's back: the cached copy is served.
   await unlink(join(root, 'localhost', 'a.xml'));
   assert.equal((await store.get('localhost', 'a', NS_AUTH))?.text(), 'a');
   // Two more users push 'a' out of the cache; now the disk says it is gone.
-  await store.set('localhost', 'b', { [NS_AUTH]: pw('b') });
-  await store.set('localhost', 'c', { [NS_AUTH]: pw('c') });
+  await store.create('localhost', 'b', { [NS_AUTH]: pw('b') });
+  await store.create('localhost', 'c', { [NS_AUTH]: pw('c') });
   assert.equal(await store.get('localhost', 'a', NS_AUTH), undefined);
 
   await store.flush(); // a second store on the spool must not find a live journal
@@ -311,7 +314,7 @@ test('cache: bounded by the total size of the files it holds; a large file is ne
   const file = (u: string): string => join(root, 'localhost', u + '.xml');
   const pad = (n: number): Element => el('query', { xmlns: NS_REGISTER }, 'x'.repeat(n));
   // Three files of about 400 bytes: the budget holds two.
-  for (const u of ['a', 'b', 'c']) await store.set('localhost', u, { [NS_AUTH]: pw(u), [NS_REGISTER]: pad(300) });
+  for (const u of ['a', 'b', 'c']) await store.create('localhost', u, { [NS_AUTH]: pw(u), [NS_REGISTER]: pad(300) });
   for (const u of ['a', 'b', 'c']) await unlink(file(u));
   assert.equal(await store.exists('localhost', 'a'), false, 'the oldest file was evicted for the byte budget');
   assert.equal(await store.exists('localhost', 'b'), true);
@@ -319,16 +322,16 @@ test('cache: bounded by the total size of the files it holds; a large file is ne
 
   // A file over cacheFileBytes is read from disk every time, and its
   // older (smaller) cached version is dropped, not served.
-  await store.set('localhost', 'big', { [NS_AUTH]: pw('big') });
+  await store.create('localhost', 'big', { [NS_AUTH]: pw('big') });
   await store.set('localhost', 'big', { [NS_REGISTER]: pad(600) });
   assert.equal((await store.get('localhost', 'big', NS_REGISTER))?.text().length, 600);
   await writeFile(file('big'), '<xdb/>');
   assert.equal(await store.exists('localhost', 'big'), false);
 
   // A deferred change to a large file stays in memory until it is written.
-  await store.set('localhost', 'big', { [NS_AUTH]: pw('big'), [NS_REGISTER]: pad(600) });
+  await store.set('localhost', 'big', { [NS_AUTH]: pw('big'), [NS_REGISTER]: pad(600) }, RAW);
   await store.setSoon('localhost', 'big', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '5' }) });
-  for (const u of ['d', 'e', 'f']) await store.set('localhost', u, { [NS_AUTH]: pw(u), [NS_REGISTER]: pad(300) });
+  for (const u of ['d', 'e', 'f']) await store.create('localhost', u, { [NS_AUTH]: pw(u), [NS_REGISTER]: pad(300) });
   assert.equal((await store.get('localhost', 'big', NS_LAST))?.attrs.last, '5');
   await store.flush();
   assert.match(await readFile(file('big'), 'utf8'), /last='5'/);
@@ -337,7 +340,7 @@ test('cache: bounded by the total size of the files it holds; a large file is ne
 test('a change the journal cannot take rejects and keeps the old state', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('old') });
   await store.flush();
   // Something that is not a file where the next journal generation goes.
   await mkdir(join(root, '.yak-journal.2'));
@@ -354,7 +357,7 @@ test('a change the journal cannot take rejects and keeps the old state', async (
 test('a record holding a character XML 1.0 does not allow is refused; the file stays as it was and parses', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('old') });
   for (const bad of ['a\u0001b', 'nul\0', 'lone \ud800 half', '\uffff']) {
     await assert.rejects(store.set('localhost', 'dj', { [NS_AUTH]: pw(bad) }), /a character XML 1.0 does not allow/);
   }
@@ -367,14 +370,14 @@ test('a record holding a character XML 1.0 does not allow is refused; the file s
 test('a file that cannot be written: the journal keeps the change until it can', async (t) => {
   const { root, open } = await scratch(t);
   const store = open({ cacheUsers: 1 });
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('old') });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('old') });
   const file = join(root, 'localhost', 'dj.xml');
   await unlink(file);
   await mkdir(file);
   // Durable in the journal, so acknowledged; reads see it although the file
   // is stuck, even once another user has pushed dj out of the cache.
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('new') });
-  await store.set('localhost', 'other', { [NS_AUTH]: pw('other') });
+  await store.create('localhost', 'other', { [NS_AUTH]: pw('other') });
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'new');
   await assert.rejects(store.flush(), { code: 'EISDIR' });
   assert.ok((await readdir(root)).includes('.yak-journal.1'), 'the journal must stay while a file is not written');
@@ -459,7 +462,7 @@ test("readOnly: reads see a crash's journal as replayed, nothing is written, eve
 test('flush waits for pending writes', async (t) => {
   const { root, open } = await scratch(t);
   const store = open({ fsync: false });
-  const pending = Array.from({ length: 10 }, (_, i) => store.set('localhost', `u${i % 3}`, { [NS_LAST]: el('query', { xmlns: NS_LAST, last: `${i}` }) }));
+  const pending = Array.from({ length: 10 }, (_, i) => store.set('localhost', `u${i % 3}`, { [NS_LAST]: el('query', { xmlns: NS_LAST, last: `${i}` }) }, RAW));
   await store.flush();
   for (let u = 0; u < 3; u++) {
     const last = Math.max(...[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].filter((i) => i % 3 === u));
@@ -512,7 +515,7 @@ test('cleanTempFiles removes crash leftovers only', async (t) => {
   const { root, open } = await scratch(t);
   assert.deepEqual(await cleanTempFiles(join(root, 'missing')), []);
   const store = open();
-  await store.set('localhost', 'dj', { [NS_AUTH]: pw('x') });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('x') });
   const leftover = join(root, 'localhost', '.dj.xml.4242.7.tmp');
   const other = join(root, 'other.host', '.leslie.xml.1.1.tmp');
   await writeFile(leftover, '<xdb><password');
@@ -553,13 +556,28 @@ test('setSoon: visible at once, on disk after flush, folded into the next durabl
   await assert.rejects(stat(file), /ENOENT/, 'a removed user is not brought back');
 });
 
-test('set/update with existing: never a file for a missing user; set from the current records; setSoon unless changed', async (t) => {
+test('set/update: never a file for a missing user unless asked; set from the current records; setSoon unless changed', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();
   const ghost = join(root, 'localhost', 'ghost.xml');
-  await assert.rejects(store.set('localhost', 'ghost', { [NS_LAST]: el('query', { xmlns: NS_LAST }) }, { existing: true }), NoSuchUserError);
-  await assert.rejects(store.update('localhost', 'ghost', NS_OFFLINE, () => el('foo', { xmlns: NS_OFFLINE }), { existing: true }), NoSuchUserError);
+  // By default, and with existing: true.
+  for (const opts of [undefined, { existing: true }]) {
+    await assert.rejects(store.set('localhost', 'ghost', { [NS_LAST]: el('query', { xmlns: NS_LAST }) }, opts), NoSuchUserError);
+    await assert.rejects(store.set('localhost', 'ghost', () => ({ [NS_LAST]: el('query', { xmlns: NS_LAST }) }), opts), NoSuchUserError);
+    await assert.rejects(store.update('localhost', 'ghost', NS_OFFLINE, () => el('foo', { xmlns: NS_OFFLINE }), opts), NoSuchUserError);
+    // Not even a write that would change nothing (the caller learns there is no such user).
+    await assert.rejects(store.update('localhost', 'ghost', NS_OFFLINE, () => undefined, opts), NoSuchUserError);
+  }
+  // Nor is an account made by a set() of its auth record: only create() makes one.
+  await assert.rejects(store.set('localhost', 'ghost', { [NS_AUTH]: pw('x') }), NoSuchUserError);
   await assert.rejects(stat(ghost), /ENOENT/);
+  assert.equal(await store.exists('localhost', 'ghost'), false);
+  // existing: false writes anyway (tools and tests laying out spool files).
+  await store.set('localhost', 'ghost', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '7' }) }, { existing: false });
+  await store.flush();
+  assert.match(await readFile(ghost, 'utf8'), /last='7'/);
+  assert.equal(await store.exists('localhost', 'ghost'), false);
+  await assert.rejects(store.update('localhost', 'ghost', NS_LAST, () => null), NoSuchUserError, 'a file without an account is no account');
 
   await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret'), [NS_REGISTER]: el('query', { xmlns: NS_REGISTER }, el('name', {}, 'DJ')) });
   // The function sees the records as they are under the lock, and its copies only.

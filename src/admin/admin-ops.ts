@@ -80,7 +80,7 @@ export class AdminOps {
     const { host, user } = await this.existing(jid);
     try {
       // Checked again under the user's lock: a deluser in between must not bring the account back.
-      await this.jsm.xdb.set(host, user, this.jsm.passwordRecords({ host, user, password }), { existing: true });
+      await this.jsm.xdb.set(host, user, this.jsm.passwordRecords({ host, user, password }));
     } catch (err) {
       if (err instanceof NoSuchUserError) throw new AdminError(`no such user: ${user}@${host}`);
       throw err;

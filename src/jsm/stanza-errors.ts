@@ -73,7 +73,7 @@ export const STORAGE_FULL_TEXT = 'Account Storage Full';
 export function asStanzaError(err: unknown): StanzaError | undefined {
   if (err instanceof StanzaError) return err;
   if (err instanceof UserFileFullError) return stanzaError('resource-constraint', STORAGE_FULL_TEXT);
-  // Removed between a look and a write (Xdb WriteOptions.existing): as if never there.
+  // A write for a user who is not there (Xdb WriteOptions.existing), removed since a look perhaps: as if never there.
   if (err instanceof NoSuchUserError) return stanzaError('item-not-found');
   return undefined;
 }

@@ -355,7 +355,7 @@ export class SpoolStore implements Xdb {
 
   /** See WriteOptions.existing. */
   private checkExisting(doc: UserDoc | null, user: string, opts: WriteOptions): void {
-    if (opts.existing && !isAccount(doc)) throw new NoSuchUserError(user);
+    if (opts.existing !== false && !isAccount(doc)) throw new NoSuchUserError(user);
   }
 
   create(host: string, user: string, records: Record<string, Element>): Promise<boolean> {

@@ -15,8 +15,8 @@ export const NS_VCARD = 'vcard-temp';
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 
 /**
- * A write with `{ existing: true }` found no such user (no jabber:iq:auth
- * record): removed after the caller looked. Nothing was written.
+ * A write found no such user (no jabber:iq:auth record): never there, or
+ * removed after the caller looked. Nothing was written.
  */
 export class NoSuchUserError extends Error {
   constructor(readonly user: string) {
@@ -27,9 +27,12 @@ export class NoSuchUserError extends Error {
 /** Options of set() and update(). */
 export interface WriteOptions {
   /**
-   * Only for a user that exists, checked under the user's lock: a write
-   * decided on an earlier look must not make a file for a user removed
-   * since (it rejects with NoSuchUserError instead).
+   * true (the default): only for a user that exists, checked under the
+   * user's lock. A write decided on an earlier look must not make a file
+   * for a user removed since, nor one for a name that never had an
+   * account: it rejects with NoSuchUserError instead. Accounts are made by
+   * create() alone. false: write whether or not the user exists (tools and
+   * tests that lay out spool files).
    */
   existing?: boolean;
 }

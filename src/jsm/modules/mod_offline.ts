@@ -58,8 +58,9 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
   let full = false;
   try {
-    // Only into an account that still exists: one removed since the caller
-    // looked rejects (NoSuchUserError, a 404 bounce), leaving no file behind.
+    // Only into an account that still exists (the store's default): one
+    // removed since the caller looked rejects (NoSuchUserError, a 404
+    // bounce), leaving no file behind.
     await api.xdb.update(
       to.host,
       to.user!,
@@ -73,7 +74,6 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
         box.children.push(m);
         return box;
       },
-      { existing: true },
     );
   } catch (err) {
     if (!(err instanceof UserFileFullError)) throw err;

@@ -107,7 +107,6 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
         }
         return { ...changes, [NS_REGISTER]: record };
       },
-      { existing: true },
     );
   }
   if (password !== undefined) api.log.info({ user: s.user, host: s.host }, 'password changed');

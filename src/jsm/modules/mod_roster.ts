@@ -3,7 +3,7 @@
 // / unsubscribed presence exchanges changing both users' items.
 import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
-import { NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
+import { NoSuchUserError, NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { iqResult } from '../iq.js';
 import {
@@ -186,7 +186,6 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
     await api.deliver(new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [new Element('status', {}, [reason])]));
     return 'handled';
   };
-  if (!(await api.xdb.exists(host, user))) return type === 'subscribe' ? refuse('Not Found') : 'handled';
   let deliver = true;
   // Why a subscription request is refused, if it is (set inside the update).
   const refusal: { reason?: string } = {};
@@ -224,11 +223,15 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
     }
     return cur;
   }).catch((err: unknown) => {
+    // No such user (the store writes only for accounts, checked under the
+    // user's lock, so also one removed a moment ago): nothing to change.
+    if (err instanceof NoSuchUserError) return 'no such user' as const;
     // A request the user's file has no room for (<maxfilesize>) is refused like one too many.
     if (!(err instanceof UserFileFullError) || type !== 'subscribe') throw err;
     return undefined;
   });
   const changed = await change;
+  if (changed === 'no such user') return type === 'subscribe' ? refuse('Not Found') : 'handled';
   if (!changed) return refuse("The user's storage is full");
   if (refusal.reason !== undefined) return refuse(refusal.reason);
   const { item, before } = changed;
