@@ -277,6 +277,27 @@ test('20 concurrent creates of one name: exactly one wins', async (t) => {
   assert.deepEqual((await readdir(join(root, 'localhost'))).filter((f) => f.endsWith('.tmp')), []);
 });
 
+test('a read answered from memory keeps its place among the writes: it sees those asked for before it, never one after', async (t) => {
+  const { open } = await scratch(t);
+  const store = open();
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('one') });
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'one'); // in memory now
+  const write = store.set('localhost', 'dj', { [NS_AUTH]: pw('two') });
+  const after = store.get('localhost', 'dj', NS_AUTH);
+  const some = store.getSome('localhost', 'dj', [NS_AUTH]);
+  assert.equal((await after)?.text(), 'two');
+  assert.equal((await some).get(NS_AUTH)?.text(), 'two');
+  await write;
+  const before = store.get('localhost', 'dj', NS_AUTH);
+  const next = store.set('localhost', 'dj', { [NS_AUTH]: pw('three') });
+  assert.equal((await before)?.text(), 'two');
+  await next;
+  // What a read hands out from memory is a copy.
+  const copy = (await store.get('localhost', 'dj', NS_AUTH))!;
+  copy.children = ['changed'];
+  assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'three');
+});
+
 test('create starts a clean file and always writes the existence flag', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();
