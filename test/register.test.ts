@@ -360,6 +360,8 @@ describe('registration inside a session', () => {
     assert.equal(refused.level, 40);
     assert.equal(refused.address, '127.0.0.1');
     assert.equal(refused.method, 'plain');
+    // ...and not as a login that succeeded: the one 'login ok' is the asker's own.
+    assert.equal(captured.lines.filter((l) => l.user === 'racer' && l.msg === 'login ok').length, 1);
     assert.deepEqual(yak.server.jsm.sessions.of('racer@localhost'), []);
     assert.equal(await readSpool(yak.spool, yak.host, 'racer'), undefined);
   });

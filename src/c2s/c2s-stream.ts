@@ -298,9 +298,10 @@ export class C2sStream implements SessionTransport {
     const session = await jsm.openSession(this.host!, login.user, login.resource, this, login.removals);
     if (!session) {
       // The account was removed while this login was checked: as if the password had been wrong.
-      if (this.state === 'unauthed') this.send(jsm.loginRefused(iq, this.host!, login.user, this.conn.address));
+      if (this.state === 'unauthed') this.send(jsm.loginRefused(iq, this.host!, login.user, this.conn.address, login.method));
       return;
     }
+    jsm.loginOk(this.host!, login.user, this.conn.address, login.method);
     if (this.state !== 'unauthed') {
       // Closed while the session was opening: cleanup() found no session to end.
       await jsm.endSession(session);

@@ -20,8 +20,11 @@ import { asStanzaError, errorReply, StanzaError, stanzaError } from './stanza-er
 /** The result of a pre-session request: the reply, and the new session after a login. */
 export interface PreSessionResult {
   reply: Element;
-  /** `removals`: the removal count when the password was read (pass it to openSession). */
-  login?: { user: string; resource: string; removals: number };
+  /**
+   * `removals`: the removal count when the password was read (pass it to
+   * openSession). `method`: how the password was given, for loginOk().
+   */
+  login?: { user: string; resource: string; removals: number; method: string | undefined };
 }
 
 type Asker = NonNullable<RemoveOptions['asked']>;
@@ -135,14 +138,16 @@ export class SessionManager {
     }
   }
 
+  /** The log line of a login that got its session (openSession). */
+  loginOk(host: string, user: string, address: string, method: string | undefined): void {
+    this.log.info({ user, host, address, method }, 'login ok');
+  }
+
   /**
    * The reply to a login openSession refused (its account went after the
-   * password was accepted): a wrong password's. Logged like a failed
-   * login, after the 'login ok' its password earned.
+   * password was accepted): a wrong password's. Logged like a failed login.
    */
-  loginRefused(iq: Element, host: string, user: string, address: string): Element {
-    const query = iq.getChildByNs(NS_AUTH);
-    const method = query ? methodOf(query) : undefined;
+  loginRefused(iq: Element, host: string, user: string, address: string, method: string | undefined): Element {
     this.log.warn({ user, host, address, method }, 'login refused: the account was removed after its password was accepted');
     return this.errorFor(iq, stanzaError('not-authorized'));
   }
@@ -196,8 +201,7 @@ export class SessionManager {
       const removals = this.removalCount;
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
       this.throttle.succeeded(ok.user);
-      this.log.info({ user: ok.user, host: client.host, address: client.address, method }, 'login ok');
-      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { ...ok, removals } };
+      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { ...ok, removals, method } };
     } catch (err) {
       if (err instanceof StanzaError && err.code === 401) {
         this.throttle.failed(user, client.address);
