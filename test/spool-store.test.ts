@@ -298,6 +298,30 @@ test('a read answered from memory keeps its place among the writes: it sees thos
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'three');
 });
 
+test('a change to records equal to the stored ones writes nothing, unless a deferred change waits to be made durable', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
+  const card = (): Element => el('vCard', { xmlns: 'vcard-temp' }, el('FN', {}, 'DJ'), el('NICKNAME', {}, 'dj'));
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('x'), 'vcard-temp': card() });
+  const commits = store.journalCommits;
+  assert.ok(commits >= 1);
+  // The same vCard published again (clients do at each login), by set() and by update().
+  await store.set('localhost', 'dj', { 'vcard-temp': card() });
+  await store.set('localhost', 'dj', () => ({ 'vcard-temp': card() }));
+  assert.equal((await store.update('localhost', 'dj', 'vcard-temp', () => card()))?.toString(), card().toString());
+  assert.equal(store.journalCommits, commits, 'an equal record was written again');
+  // Any difference is a change: a text, an attribute, their order, a child more.
+  await store.set('localhost', 'dj', { 'vcard-temp': el('vCard', { xmlns: 'vcard-temp' }, el('FN', {}, 'DJ'), el('NICKNAME', {}, 'DJ')) });
+  assert.equal(store.journalCommits, commits + 1);
+  await store.set('localhost', 'dj', { 'vcard-temp': card() });
+  assert.equal(store.journalCommits, commits + 2);
+  // With a logout time waiting in memory, an equal change still makes the file durable, deferred change included.
+  await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '5' }) });
+  await store.set('localhost', 'dj', { 'vcard-temp': card() });
+  assert.equal(store.journalCommits, commits + 3);
+  assert.match(await readFile(join(root, 'localhost', 'dj.xml'), 'utf8'), /last='5'/);
+});
+
 test('create starts a clean file and always writes the existence flag', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();

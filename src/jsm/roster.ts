@@ -85,7 +85,7 @@ export async function changeItem(
       roster.removeChild(old);
       return roster;
     }
-    if (old && next.toString() === old.toString()) {
+    if (old && next.equals(old)) {
       after = next;
       return undefined;
     }

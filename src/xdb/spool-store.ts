@@ -244,10 +244,14 @@ export class SpoolStore implements Xdb {
       // Only the records the function asks for are copied (an offline box may be large).
       if (typeof records === 'function') records = records((ns) => doc?.records.get(ns)?.clone());
       const next = new Map(doc?.records);
+      const durable = this.isDurable(f);
       let changed = false;
       for (const [ns, rec] of Object.entries(records)) {
-        if (rec !== null) next.set(ns, intake(rec));
-        else if (!next.delete(ns)) continue;
+        if (rec !== null) {
+          const incoming = intake(rec);
+          if (durable && next.get(ns)?.equals(incoming)) continue;
+          next.set(ns, incoming);
+        } else if (!next.delete(ns)) continue;
         changed = true;
       }
       if (changed) await this.commit(f, { records: next, extras: doc?.extras ?? [] }, doc);
@@ -346,11 +350,23 @@ export class SpoolStore implements Xdb {
       if (result === null) {
         if (!next.delete(ns)) return undefined;
       } else {
-        next.set(ns, intake(result));
+        const incoming = intake(result);
+        if (this.isDurable(f) && current?.equals(incoming)) return current.clone();
+        next.set(ns, incoming);
       }
       await this.commit(f, { records: next, extras: doc?.extras ?? [] }, doc);
       return next.get(ns)?.clone();
     });
+  }
+
+  /**
+   * Whether what load() gives for the user is on disk (in the journal at
+   * least): not while a deferred change (setSoon) waits. A change to a
+   * record equal to the one stored is skipped only then: there is nothing
+   * to make durable.
+   */
+  private isDurable(f: UserFile): boolean {
+    return !this.dirty.has(f.path);
   }
 
   /** See WriteOptions.existing. */

@@ -146,6 +146,30 @@ export class Element {
     );
   }
 
+  /**
+   * Same name, attributes (in the same order, as written) and children.
+   * Stops at the first difference, so telling a grown offline box from
+   * the stored one costs one comparison. Text split into pieces another
+   * way counts as different.
+   */
+  equals(other: Element): boolean {
+    if (this === other) return true;
+    if (this.name !== other.name || this.children.length !== other.children.length) return false;
+    const keys = Object.keys(this.attrs);
+    const otherKeys = Object.keys(other.attrs);
+    if (keys.length !== otherKeys.length) return false;
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i]!;
+      if (k !== otherKeys[i] || this.attrs[k] !== other.attrs[k]) return false;
+    }
+    for (let i = 0; i < this.children.length; i++) {
+      const a = this.children[i]!;
+      const b = other.children[i]!;
+      if (typeof a === 'string' ? a !== b : typeof b === 'string' || !a.equals(b)) return false;
+    }
+    return true;
+  }
+
   toString(): string {
     let s = '<' + this.name;
     for (const k in this.attrs) s += ' ' + k + "='" + escapeAttr(this.attrs[k]!) + "'";
