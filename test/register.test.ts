@@ -9,7 +9,7 @@ import type { ClientStream } from '../src/client/client-stream.js';
 import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
-import type { Xdb } from '../src/xdb/xdb.js';
+import { NoSuchUserError, type Xdb } from '../src/xdb/xdb.js';
 import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
@@ -423,6 +423,36 @@ describe('registration inside a session', () => {
     await yak.server.jsm.chains.all('password-learned', { host: 'localhost', user: 'strayed', password: 'pw', records: new Map() });
     await yak.server.xdb.flush();
     assert.equal(await readSpool(yak.spool, yak.host, 'strayed'), undefined);
+  });
+
+  test('a private-storage change racing the account removal leaves no file behind', async () => {
+    await registerUser(yak, 'pvgone', 'pw');
+    const c = await loginUser(yak, 'pvgone', 'pw');
+    const xdb = yak.server.xdb as Xdb;
+    const set = xdb.set.bind(xdb);
+    const reached = latch();
+    const released = latch();
+    let attempt: Promise<void> | undefined;
+    // The change waits until the account is gone.
+    xdb.set = async (host, user, records, opts) => {
+      if (user !== 'pvgone') return set(host, user, records, opts);
+      reached.open();
+      await released.promise;
+      attempt = set(host, user, records, opts);
+      return attempt;
+    };
+    try {
+      ask(c, "<iq type='set' id='pv'><query xmlns='jabber:iq:private'><x xmlns='x:y'>1</x></query></iq>").catch(() => undefined);
+      await reached.promise;
+      await yak.server.jsm.removeUser('localhost', 'pvgone');
+      released.open();
+      while (!attempt) await new Promise((r) => setImmediate(r));
+      await assert.rejects(attempt, NoSuchUserError);
+    } finally {
+      xdb.set = set;
+    }
+    await xdb.flush();
+    assert.equal(await readSpool(yak.spool, yak.host, 'pvgone'), undefined);
   });
 
   test('a zero-knowledge login for an account removed while its hash is checked: 401, and no file', async () => {
