@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { YakConfig } from './config/types.js';
 import { applyReload, type ReloadResult } from './config/reload.js';
 import { C2sStream, type C2sContext } from './c2s/c2s-stream.js';
+import { PreAuthBudget } from './c2s/pre-auth-budget.js';
 import { hostDirName } from './xdb/file-names.js';
 import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
@@ -70,6 +71,8 @@ export class YakServer {
       config,
       jsm: this.jsm,
       log: opts.log,
+      // Read at each check: a reload may change it.
+      preAuth: new PreAuthBudget(() => config.c2s.limits.preAuthMemory),
       newStreamId: () => this.newStreamId(),
       releaseStreamId: (id) => this.streamIds.delete(id),
     };

@@ -99,7 +99,7 @@ describe('bundled config/jabber.xml', () => {
     assert.equal(cfg.c2s.rate, undefined, 'rate is commented out in the bundled config');
     assert.deepEqual(cfg.c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
-      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0,
+      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
     });
     assert.equal(cfg.spool, resolve('./spool'));
     assert.equal(cfg.tlsKeys.size, 0);
@@ -464,17 +464,19 @@ describe('c2s', () => {
   test('limits: defaults and overrides', () => {
     assert.deepEqual(parse().c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
-      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0,
+      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
     });
     const c = parse({
       pthcsock:
         "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/>" +
-        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle></limits>",
+        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><preauthmemory>1000000</preauthmemory></limits>",
     });
     assert.deepEqual(c.c2s.limits, {
       preAuthStanzaBytes: 1000, stanzaBytes: 262144, depth: 10, queueStanzas: 32, queueBytes: 2000,
-      connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300,
+      connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300, preAuthMemory: 1000000,
     });
+    assert.equal(parse({ pthcsock: '<limits><preauthmemory>0</preauthmemory></limits>' }).c2s.limits.preAuthMemory, 0);
+    refuses(() => parse({ pthcsock: '<limits><preauthmemory>-5</preauthmemory></limits>' }), '<preauthmemory>');
     refuses(() => parse({ pthcsock: "<limits><connections perip='-1'/></limits>" }), '<connections', 'perip');
     refuses(() => parse({ pthcsock: '<limits><outbuffer>10</outbuffer></limits>' }), '<outbuffer>');
   });

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Karma } from '../src/net/karma.js';
 import { AddressLimits } from '../src/net/address-limits.js';
+import { PreAuthBudget, type BudgetHolder } from '../src/c2s/pre-auth-budget.js';
 import { LoginThrottle } from '../src/jsm/login-throttle.js';
 import { canonicalAddress, limitKey } from '../src/net/peer-address.js';
 
@@ -256,5 +257,74 @@ describe('LoginThrottle', () => {
     now = 21; // past what the user's key said when the attempt came
     const late = new Promise<string>((r) => setTimeout(() => r('still waiting'), 500).unref());
     assert.equal(await Promise.race([passed, late]), true);
+  });
+});
+
+describe('PreAuthBudget', () => {
+  /** A holder that releases itself when told, as a closing stream does. */
+  function holders(budget: PreAuthBudget, names: string[]): { h: Record<string, BudgetHolder>; closed: string[] } {
+    const closed: string[] = [];
+    const h: Record<string, BudgetHolder> = {};
+    for (const n of names) {
+      h[n] = {
+        overBudget: () => {
+          closed.push(n);
+          budget.release(h[n]!);
+        },
+      };
+    }
+    return { h, closed };
+  }
+
+  test('counts what each holds, a change replacing its last figure, and forgets a holder released', () => {
+    const budget = new PreAuthBudget(() => 100);
+    const { h, closed } = holders(budget, ['a', 'b']);
+    budget.set(h.a!, 40);
+    budget.set(h.b!, 30);
+    budget.set(h.a!, 60);
+    assert.equal(budget.used, 90);
+    budget.release(h.b!);
+    budget.release(h.b!);
+    assert.equal(budget.used, 60);
+    assert.deepEqual(closed, []);
+  });
+
+  test('over the budget, the largest holders go first until the rest fits, whoever reported', () => {
+    const budget = new PreAuthBudget(() => 100);
+    const { h, closed } = holders(budget, ['a', 'b', 'c', 'd']);
+    budget.set(h.a!, 45);
+    budget.set(h.b!, 30);
+    budget.set(h.c!, 20);
+    assert.deepEqual(closed, []);
+    // d's 40 makes 135: a (45) goes, and 90 fits.
+    budget.set(h.d!, 40);
+    assert.deepEqual(closed, ['a']);
+    assert.equal(budget.used, 90);
+    // b growing to 75 makes 135 again: b goes itself (75), then 60 fits.
+    budget.set(h.b!, 75);
+    assert.deepEqual(closed, ['a', 'b']);
+    assert.equal(budget.used, 60);
+  });
+
+  test('0 is no bound; the bound is read at each check, so a reload takes effect', () => {
+    let max = 0;
+    const budget = new PreAuthBudget(() => max);
+    const { h, closed } = holders(budget, ['a', 'b']);
+    budget.set(h.a!, 1_000_000);
+    budget.set(h.b!, 10);
+    assert.deepEqual(closed, []);
+    max = 500;
+    budget.set(h.b!, 20);
+    assert.deepEqual(closed, ['a']);
+    assert.equal(budget.used, 20);
+  });
+
+  test('a holder that does not release itself when told is not counted again', () => {
+    const budget = new PreAuthBudget(() => 10);
+    let told = 0;
+    const stubborn: BudgetHolder = { overBudget: () => told++ };
+    budget.set(stubborn, 50);
+    assert.equal(told, 1);
+    assert.equal(budget.used, 0);
   });
 });

@@ -11,6 +11,7 @@ import type { Connection } from '../net/connection.js';
 import type { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
+import type { BudgetHolder, PreAuthBudget } from './pre-auth-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { streamError, type StreamErrorKind } from './stream-errors.js';
 
@@ -56,13 +57,15 @@ export interface C2sContext {
   config: YakConfig;
   jsm: SessionManager;
   log: Logger;
+  /** What connections not logged in hold between them (see pre-auth-budget.ts). */
+  preAuth: PreAuthBudget;
   newStreamId(): string;
   releaseStreamId(id: string): void;
 }
 
 type State = 'header' | 'unauthed' | 'authed' | 'closed';
 
-export class C2sStream implements SessionTransport {
+export class C2sStream implements SessionTransport, BudgetHolder {
   private state: State = 'header';
   readonly streamId: string;
   private host: string | undefined;
@@ -100,7 +103,10 @@ export class C2sStream implements SessionTransport {
       { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth, nodes: PRE_AUTH_NODES },
     );
     conn.attach({
-      text: (t) => this.parser.write(t),
+      text: (t) => {
+        this.parser.write(t);
+        this.chargePreAuth();
+      },
       badEncoding: () => this.onParseError(new StreamParseError('xml', 'invalid UTF-8')),
       // A client that half-closes (`... | nc host 5222`) still gets its
       // replies, then </stream:stream>, as for an explicit end of stream.
@@ -267,6 +273,20 @@ export class C2sStream implements SessionTransport {
     this.inFlight--;
     this.inFlightChars -= size;
     this.updateBacklog();
+    this.chargePreAuth();
+  }
+
+  /** Before login: tells the shared budget what this connection holds now. */
+  private chargePreAuth(): void {
+    if (this.state === 'header' || this.state === 'unauthed') {
+      this.ctx.preAuth.set(this, this.parser.pendingChars + this.queue.size + this.inFlightChars);
+    }
+  }
+
+  /** See BudgetHolder: the connections not logged in hold too much between them, and this one the most. */
+  overBudget(): void {
+    this.logAt('warn', { limit: this.ctx.config.c2s.limits.preAuthMemory }, 'connections not logged in hold too much: closing the largest');
+    this.close('pre-auth-memory');
   }
 
   /** Reading pauses at either bound of what is in hand, and goes on once both are down to half. */
@@ -309,6 +329,7 @@ export class C2sStream implements SessionTransport {
     }
     this.session = session;
     this.state = 'authed';
+    this.ctx.preAuth.release(this);
     clearTimeout(this.authTimer);
     const limits = config.c2s.limits;
     this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth, nodes: SESSION_NODES };
@@ -336,7 +357,7 @@ export class C2sStream implements SessionTransport {
   }
 
   /** Log lines carry the stream id and address (no child logger: it would cost per connection). */
-  private logAt(level: 'info' | 'error', fields: Record<string, unknown>, msg: string): void {
+  private logAt(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
     this.ctx.log[level]({ stream: this.streamId, address: this.conn.address, ...fields }, msg);
   }
 
@@ -349,6 +370,7 @@ export class C2sStream implements SessionTransport {
     }
     clearTimeout(this.authTimer);
     this.queue.drain();
+    this.ctx.preAuth.release(this);
     const session = this.session;
     this.session = undefined;
     if (session) {

@@ -31,4 +31,9 @@ export class PreAuthQueue {
   get length(): number {
     return this.items.length;
   }
+
+  /** Characters of the stanzas waiting. */
+  get size(): number {
+    return this.bytes;
+  }
 }

@@ -104,6 +104,7 @@ function readLimits(l: Element | undefined): C2sLimits {
     connectionsTotal: 0,
     outputBytes: 1 << 20,
     idleSeconds: 0,
+    preAuthMemory: 32 * 1024 * 1024,
   };
   if (!l) return limits;
   const c = l.getChild('connections');
@@ -116,6 +117,7 @@ function readLimits(l: Element | undefined): C2sLimits {
   limits.outputBytes = intChild(l, 'outbuffer', 1024, INT_MAX, limits.outputBytes);
   limits.idleSeconds = intChild(l, 'idle', 0, SECONDS_MAX, limits.idleSeconds);
   limits.preAuthStanzaBytes = intChild(l, 'preauthstanza', 1, INT_MAX, limits.preAuthStanzaBytes);
+  limits.preAuthMemory = intChild(l, 'preauthmemory', 0, INT_MAX, limits.preAuthMemory);
   limits.stanzaBytes = intChild(l, 'stanza', 1, INT_MAX, limits.stanzaBytes);
   // Depth 1 is the stream itself, so a stanza needs at least 2.
   limits.depth = intChild(l, 'depth', 2, 10000, limits.depth);

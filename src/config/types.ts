@@ -56,6 +56,12 @@ export interface C2sLimits {
   outputBytes: number;
   /** Seconds an authenticated connection may stay silent; 0 = forever. Default 0. */
   idleSeconds: number;
+  /**
+   * Characters all connections not logged in may hold between them (the
+   * stanza being read, the pre-auth queue, requests in hand); 0 = no
+   * bound. Default 32 MiB.
+   */
+  preAuthMemory: number;
 }
 
 /** Yak's registration policy (<register_policy> in the jsm config). */

@@ -132,6 +132,11 @@ export class StreamParser {
     return this.failed;
   }
 
+  /** Characters of the stanza being read (what saxes and the elements built so far hold for it). */
+  get pendingChars(): number {
+    return this.failed ? 0 : Math.max(0, this.fed - this.stanzaStart);
+  }
+
   /** Ignore everything from now on (the connection is going away). */
   stop(): void {
     if (this.failed) return;
