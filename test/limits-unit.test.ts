@@ -20,6 +20,14 @@ describe('limitKey', () => {
     assert.equal(limitKey('64:ff9b::192.0.2.1'), '192.0.2.1');
     assert.equal(limitKey('64:ff9b::c633:6407'), '198.51.100.7');
     assert.equal(limitKey('64:ff9b:0:0:1::1'), '64:ff9b:0:0::/64', 'outside the /96: an IPv6 client as any other');
+    // Teredo (RFC 4380's example: client 192.0.2.45 behind the Teredo server 65.54.227.120):
+    // each client is its own IPv4 address, not the server's shared /64.
+    assert.equal(limitKey('2001:0000:4136:e378:8000:63bf:3fff:fdd2'), '192.0.2.45');
+    assert.equal(limitKey('2001:0:4136:e378:8000:63bf:3fff:fdd1'), '192.0.2.46');
+    // 6to4: the /48 of 2002:c000:022d:: is the one IPv4 host 192.0.2.45, whichever /64 it uses.
+    assert.equal(limitKey('2002:c000:22d::1'), '192.0.2.45');
+    assert.equal(limitKey('2002:c000:22d:ffff::1'), '192.0.2.45');
+    assert.equal(limitKey('2001:db8::1'), '2001:db8:0:0::/64', '2001:db8::/32 is not Teredo');
   });
 
   test('an IPv6 address is keyed by its /64, whichever way it is written', () => {

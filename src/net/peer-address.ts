@@ -55,6 +55,13 @@ export function limitKey(address: string): string {
   const mapped = g.slice(0, 5).every((x) => x === 0) && g[5] === 0xffff;
   const nat64 = g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0);
   if (mapped || nat64) return [g[6]! >> 8, g[6]! & 0xff, g[7]! >> 8, g[7]! & 0xff].join('.');
+  // Teredo (2001:0::/32, RFC 4380): the /64 is the Teredo server's, shared
+  // by all its clients; each client's own IPv4 address is in the last 32
+  // bits, every bit inverted.
+  if (g[0] === 0x2001 && g[1] === 0) return [(~g[6]! >> 8) & 0xff, ~g[6]! & 0xff, (~g[7]! >> 8) & 0xff, ~g[7]! & 0xff].join('.');
+  // 6to4 (2002::/16, RFC 3056): a whole /48 belongs to the one IPv4 host
+  // in bits 16-47, which could otherwise show up as 65,536 /64s.
+  if (g[0] === 0x2002) return [g[1]! >> 8, g[1]! & 0xff, g[2]! >> 8, g[2]! & 0xff].join('.');
   if ((g[0]! & 0xffc0) === 0xfe80) return hex(g) + (zoneAt >= 0 ? address.slice(zoneAt) : '');
   return `${hex(g.slice(0, 4))}::/64`;
 }
