@@ -5,6 +5,7 @@
 import { Element } from '../../xml/element.js';
 import { NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
 import { legacyStamp, unixTime } from '../../util/time.js';
+import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
@@ -34,8 +35,7 @@ export function isEventNotice(m: Element): boolean {
  * Absurdly long numbers come out as +-Infinity (never / already expired).
  */
 function expireSeconds(m: Element): number | undefined {
-  const text = m.getChild('x', NS_EXPIRE)?.attrs.seconds?.trim();
-  return text !== undefined && /^[+-]?\d+$/.test(text) ? Number(text) : undefined;
+  return wholeNumber(m.getChild('x', NS_EXPIRE)?.attrs.seconds);
 }
 
 /**

@@ -4,6 +4,7 @@
 // never broadcasts, and probes are answered only for trusted contacts.
 import { parseJid, type Jid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
+import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { findItem, hasFrom, hasTo, readRoster, visibleSessions } from '../roster.js';
 import type { Session } from '../sessions.js';
@@ -46,9 +47,8 @@ function rememberDirected(api: ModuleApi, s: Session, to: Jid): void {
  * integer (empty, "high", "1.5") counts as 0, as if none were given.
  */
 function priorityOf(p: Element): number {
-  const text = p.getChildText('priority')?.trim();
-  if (text === undefined || !/^[+-]?\d+$/.test(text)) return 0;
-  return Math.max(-128, Math.min(127, Number(text)));
+  const n = wholeNumber(p.getChildText('priority'));
+  return n === undefined ? 0 : Math.max(-128, Math.min(127, n));
 }
 
 /**
