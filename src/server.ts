@@ -122,6 +122,8 @@ export class YakServer {
     const l = this.config.c2s.limits;
     this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal };
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
+    // A lower <preauthmemory> applies at once, not at the next read.
+    this.context.preAuth.enforce();
     this.log.info(result, 'configuration reloaded');
     return result;
   }

@@ -469,14 +469,16 @@ describe('c2s', () => {
     const c = parse({
       pthcsock:
         "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/>" +
-        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><preauthmemory>1000000</preauthmemory></limits>",
+        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><preauthmemory>2000000</preauthmemory></limits>",
     });
     assert.deepEqual(c.c2s.limits, {
       preAuthStanzaBytes: 1000, stanzaBytes: 262144, depth: 10, queueStanzas: 32, queueBytes: 2000,
-      connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300, preAuthMemory: 1000000,
+      connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300, preAuthMemory: 2000000,
     });
     assert.equal(parse({ pthcsock: '<limits><preauthmemory>0</preauthmemory></limits>' }).c2s.limits.preAuthMemory, 0);
     refuses(() => parse({ pthcsock: '<limits><preauthmemory>-5</preauthmemory></limits>' }), '<preauthmemory>');
+    // Smaller than a few logins: nobody could log in.
+    refuses(() => parse({ pthcsock: '<limits><preauthmemory>100000</preauthmemory></limits>' }), '<preauthmemory>', 'at least 1048576');
     refuses(() => parse({ pthcsock: "<limits><connections perip='-1'/></limits>" }), '<connections', 'perip');
     refuses(() => parse({ pthcsock: '<limits><outbuffer>10</outbuffer></limits>' }), '<outbuffer>');
   });

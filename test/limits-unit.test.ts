@@ -269,18 +269,11 @@ describe('LoginThrottle', () => {
 });
 
 describe('PreAuthBudget', () => {
-  /** A holder that releases itself when told, as a closing stream does. */
+  /** Holders that release themselves when told, as a closing stream does; `closed` says who was told, in order. */
   function holders(budget: PreAuthBudget, names: string[]): { h: Record<string, BudgetHolder>; closed: string[] } {
     const closed: string[] = [];
     const h: Record<string, BudgetHolder> = {};
-    for (const n of names) {
-      h[n] = {
-        overBudget: () => {
-          closed.push(n);
-          budget.release(h[n]!);
-        },
-      };
-    }
+    for (const n of names) h[n] = { overBudget: () => closed.push(n) };
     return { h, closed };
   }
 
@@ -294,27 +287,33 @@ describe('PreAuthBudget', () => {
     budget.release(h.b!);
     budget.release(h.b!);
     assert.equal(budget.used, 60);
+    budget.set(h.a!, 0);
+    assert.equal(budget.used, 0);
     assert.deepEqual(closed, []);
   });
 
-  test('over the budget, the largest holders go first until the rest fits, whoever reported', () => {
+  test('over the budget, the largest holders go first until the rest is down to 90% of it, whoever reported', () => {
     const budget = new PreAuthBudget(() => 100);
-    const { h, closed } = holders(budget, ['a', 'b', 'c', 'd']);
+    const { h, closed } = holders(budget, ['a', 'b', 'c', 'd', 'e']);
     budget.set(h.a!, 45);
     budget.set(h.b!, 30);
     budget.set(h.c!, 20);
     assert.deepEqual(closed, []);
-    // d's 40 makes 135: a (45) goes, and 90 fits.
-    budget.set(h.d!, 40);
+    // d's 10 makes 105: a (45) goes, and 60 is under 90.
+    budget.set(h.d!, 10);
     assert.deepEqual(closed, ['a']);
-    assert.equal(budget.used, 90);
-    // b growing to 75 makes 135 again: b goes itself (75), then 60 fits.
+    assert.equal(budget.used, 60);
+    // b growing to 75 makes 105 again: b (75) goes itself.
     budget.set(h.b!, 75);
     assert.deepEqual(closed, ['a', 'b']);
-    assert.equal(budget.used, 60);
+    assert.equal(budget.used, 30);
+    // Over again, by e's own 71: it is the largest, and goes.
+    budget.set(h.e!, 71);
+    assert.deepEqual(closed, ['a', 'b', 'e']);
+    assert.equal(budget.used, 30);
   });
 
-  test('0 is no bound; the bound is read at each check, so a reload takes effect', () => {
+  test('0 is no bound; the bound is read at each check, and enforce() applies a lower one at once', () => {
     let max = 0;
     const budget = new PreAuthBudget(() => max);
     const { h, closed } = holders(budget, ['a', 'b']);
@@ -322,12 +321,12 @@ describe('PreAuthBudget', () => {
     budget.set(h.b!, 10);
     assert.deepEqual(closed, []);
     max = 500;
-    budget.set(h.b!, 20);
+    budget.enforce();
     assert.deepEqual(closed, ['a']);
-    assert.equal(budget.used, 20);
+    assert.equal(budget.used, 10);
   });
 
-  test('a holder that does not release itself when told is not counted again', () => {
+  test('a holder is not counted once told, even if it never releases itself', () => {
     const budget = new PreAuthBudget(() => 10);
     let told = 0;
     const stubborn: BudgetHolder = { overBudget: () => told++ };

@@ -9,7 +9,7 @@ import type { Session, SessionTransport } from '../jsm/sessions.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../net/connection.js';
 import type { Element } from '../xml/element.js';
-import { StreamParseError, StreamParser } from '../xml/stream-parser.js';
+import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import type { BudgetHolder, PreAuthBudget } from './pre-auth-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
@@ -77,6 +77,8 @@ export class C2sStream implements SessionTransport, BudgetHolder {
   private inFlight = 0;
   /** Characters of the stanzas in flight (see MAX_IN_HAND_CHARS). */
   private inFlightChars = 0;
+  /** Before login: what the stanzas in flight hold, characters and nodes weighed (see weigh()). */
+  private inFlightWeight = 0;
   private session: Session | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private readonly opened = Date.now();
@@ -95,7 +97,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     this.parser = new StreamParser(
       {
         header: (attrs, name) => this.onHeader(name, attrs),
-        stanza: (el, size) => this.onStanza(el, size),
+        stanza: (el, size, nodes) => this.onStanza(el, size, nodes),
         // Requests sent just before </stream:stream> are still answered.
         end: () => this.enqueue(async () => this.close()),
         error: (err) => this.onParseError(err),
@@ -107,6 +109,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
         this.parser.write(t);
         this.chargePreAuth();
       },
+      held: () => this.chargePreAuth(),
       badEncoding: () => this.onParseError(new StreamParseError('xml', 'invalid UTF-8')),
       // A client that half-closes (`... | nc host 5222`) still gets its
       // replies, then </stream:stream>, as for an explicit end of stream.
@@ -214,7 +217,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     this.close(kind);
   }
 
-  private onStanza(el: Element, size: number): void {
+  private onStanza(el: Element, size: number, nodes: number): void {
     if (this.traced) this.trace('in', el);
     if (!STANZAS.has(el.name)) return this.close('unsupported-stanza-type');
     const ns = el.attrs.xmlns;
@@ -233,24 +236,25 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     const query = el.name === 'iq' ? el.elements[0] : undefined;
     const type = el.attrs.type;
     if (query && PRE_SESSION_NS.has(query.attrs.xmlns ?? '') && (type === 'get' || type === 'set')) {
-      this.enqueue(() => this.preSession(el, query), size);
+      this.enqueue(() => this.preSession(el, query), size, weigh(size, nodes));
       return;
     }
-    if (!this.queue.push(el, size)) this.close('queue-full');
+    if (!this.queue.push(el, size, weigh(size, nodes))) this.close('queue-full');
   }
 
   /** `size`: the stanza's characters, for the in-hand bound (0 for our own tasks). */
-  private enqueue(task: () => Promise<void>, size = 0): void {
+  private enqueue(task: () => Promise<void>, size = 0, weight = 0): void {
     // With nothing in flight the task starts at once instead of one
     // microtask later: most stanzas arrive on an idle stream.
     this.inFlight++;
     this.inFlightChars += size;
+    this.inFlightWeight += weight;
     this.updateBacklog();
     const run = this.inFlight === 1 && !this.conn.backedUp ? start(task) : this.chain.then(() => this.whenRoom(task));
     this.chain = run.then(
-      () => this.taskDone(size),
+      () => this.taskDone(size, weight),
       (err: unknown) => {
-        this.taskDone(size);
+        this.taskDone(size, weight);
         this.logAt('error', { err }, 'stanza handling failed');
         this.close('internal-server-error');
       },
@@ -269,24 +273,39 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     return this.conn.backedUp ? this.conn.whenWritable().then(task) : task();
   }
 
-  private taskDone(size: number): void {
+  private taskDone(size: number, weight: number): void {
     this.inFlight--;
     this.inFlightChars -= size;
+    this.inFlightWeight -= weight;
     this.updateBacklog();
     this.chargePreAuth();
   }
 
-  /** Before login: tells the shared budget what this connection holds now. */
+  /**
+   * Before login: tells the shared budget what this connection holds now,
+   * the stanza being read, those queued or in hand (characters and nodes
+   * weighed), what karma holds back unread and the replies the client has
+   * not taken yet.
+   */
   private chargePreAuth(): void {
-    if (this.state === 'header' || this.state === 'unauthed') {
-      this.ctx.preAuth.set(this, this.parser.pendingChars + this.queue.size + this.inFlightChars);
-    }
+    if (this.state === 'header' || this.state === 'unauthed') this.ctx.preAuth.set(this, this.preAuthWeight());
+  }
+
+  private preAuthWeight(): number {
+    return this.parser.pendingWeight + this.queue.weight + this.inFlightWeight + this.conn.heldBytes + this.conn.pendingOutput;
   }
 
   /** See BudgetHolder: the connections not logged in hold too much between them, and this one the most. */
   overBudget(): void {
-    this.logAt('warn', { limit: this.ctx.config.c2s.limits.preAuthMemory }, 'connections not logged in hold too much: closing the largest');
+    const held = this.preAuthWeight();
+    // `total`: with this one, which the budget no longer counts.
+    this.logAt('warn', { held, total: this.ctx.preAuth.used + held, limit: this.ctx.config.c2s.limits.preAuthMemory }, 'connections not logged in hold too much: closing the largest');
+    // Replies still waiting for the client: it is not reading, and would
+    // keep all it holds (its requests in hand too) for the grace period of
+    // an ended socket. It could not read the error anyway.
+    const unread = this.conn.pendingOutput > 0;
     this.close('pre-auth-memory');
+    if (unread) this.conn.destroy();
   }
 
   /** Reading pauses at either bound of what is in hand, and goes on once both are down to half. */

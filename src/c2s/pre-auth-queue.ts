@@ -6,17 +6,23 @@ import type { Element } from '../xml/element.js';
 export class PreAuthQueue {
   private items: Element[] = [];
   private bytes = 0;
+  private weights = 0;
 
   constructor(
     private readonly maxStanzas: number,
     private readonly maxBytes: number,
   ) {}
 
-  /** False when the stanza does not fit: the caller ends the stream. */
-  push(stanza: Element, size: number): boolean {
+  /**
+   * False when the stanza does not fit: the caller ends the stream.
+   * `size`: its characters (what the bounds count); `weight`: what it is
+   * taken to hold in memory (see weigh() in stream-parser.ts).
+   */
+  push(stanza: Element, size: number, weight = size): boolean {
     if (this.items.length + 1 > this.maxStanzas || this.bytes + size > this.maxBytes) return false;
     this.items.push(stanza);
     this.bytes += size;
+    this.weights += weight;
     return true;
   }
 
@@ -25,6 +31,7 @@ export class PreAuthQueue {
     const out = this.items;
     this.items = [];
     this.bytes = 0;
+    this.weights = 0;
     return out;
   }
 
@@ -32,8 +39,8 @@ export class PreAuthQueue {
     return this.items.length;
   }
 
-  /** Characters of the stanzas waiting. */
-  get size(): number {
-    return this.bytes;
+  /** What the stanzas waiting are taken to hold in memory. */
+  get weight(): number {
+    return this.weights;
   }
 }

@@ -92,6 +92,9 @@ function readRate(r: Element | undefined): { points: number; time: number } | un
   return points === 0 || time === 0 ? undefined : { points, time };
 }
 
+/** The smallest <preauthmemory> that is not 0: 1 MiB, a few logins' worth of the largest kind. */
+const PRE_AUTH_MEMORY_MIN = 1 << 20;
+
 /** Yak extension: parser and pre-auth queue bounds (SPEC sections 1 and 2). */
 function readLimits(l: Element | undefined): C2sLimits {
   const limits: C2sLimits = {
@@ -118,6 +121,11 @@ function readLimits(l: Element | undefined): C2sLimits {
   limits.idleSeconds = intChild(l, 'idle', 0, SECONDS_MAX, limits.idleSeconds);
   limits.preAuthStanzaBytes = intChild(l, 'preauthstanza', 1, INT_MAX, limits.preAuthStanzaBytes);
   limits.preAuthMemory = intChild(l, 'preauthmemory', 0, INT_MAX, limits.preAuthMemory);
+  // Below this, a login or registration alone could go over it: nobody could log in.
+  const pm = l.getChild('preauthmemory');
+  if (pm && limits.preAuthMemory > 0 && limits.preAuthMemory < PRE_AUTH_MEMORY_MIN) {
+    throw new ConfigError(`${tag(l)}<preauthmemory>: must be 0 (no bound) or at least ${PRE_AUTH_MEMORY_MIN}`, pm);
+  }
   limits.stanzaBytes = intChild(l, 'stanza', 1, INT_MAX, limits.stanzaBytes);
   // Depth 1 is the stream itself, so a stanza needs at least 2.
   limits.depth = intChild(l, 'depth', 2, 10000, limits.depth);

@@ -57,9 +57,9 @@ export interface C2sLimits {
   /** Seconds an authenticated connection may stay silent; 0 = forever. Default 0. */
   idleSeconds: number;
   /**
-   * Characters all connections not logged in may hold between them (the
-   * stanza being read, the pre-auth queue, requests in hand); 0 = no
-   * bound. Default 32 MiB.
+   * What all connections not logged in may hold between them, weighed in
+   * bytes (see c2s/pre-auth-budget.ts); 0 = no bound, else at least 1 MiB.
+   * Default 32 MiB.
    */
   preAuthMemory: number;
 }

@@ -58,6 +58,8 @@ export interface ConnectionHandlers {
   ended(): void;
   /** The socket is gone (peer closed, error, or we ended it). Called once. */
   closed(): void;
+  /** Karma held back bytes just read (see heldBytes): for whoever counts what a connection holds. */
+  held?(): void;
 }
 
 export interface ConnectionOptions {
@@ -173,6 +175,32 @@ export class Connection {
     }
     this.held.push(buf);
     this.release();
+    if (this.held.length > 0) {
+      // What waits may be a slice of a much larger read buffer, which it
+      // would keep whole (for up to <authtime> under karma): a copy frees it.
+      for (let i = 0; i < this.held.length; i++) {
+        const b = this.held[i]!;
+        if (b.length < b.buffer.byteLength / 2) {
+          // Its own memory (Buffer.from would take a slice of the shared pool).
+          const copy = Buffer.allocUnsafeSlow(b.length);
+          b.copy(copy);
+          this.held[i] = copy;
+        }
+      }
+      this.handlers?.held?.();
+    }
+  }
+
+  /** Bytes read that karma holds back, not yet parsed. */
+  get heldBytes(): number {
+    let n = 0;
+    for (const b of this.held) n += b.length;
+    return n;
+  }
+
+  /** Bytes written that the client has not taken yet (queued this turn, or in the socket's buffer). */
+  get pendingOutput(): number {
+    return this.out.length + this.socket.writableLength;
   }
 
   /**

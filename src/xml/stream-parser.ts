@@ -12,16 +12,29 @@ export interface StreamLimits {
   /** Deepest nesting, counting the stream element as depth 1. */
   depth: number;
   /**
-   * Most elements and text pieces in one stanza (none: no bound). Memory
-   * goes by these, not by characters: `<b/>` is 4 characters on the wire
-   * and about 150 bytes once parsed.
+   * Most elements, attributes and text pieces in one stanza (none: no
+   * bound). Memory goes by these, not by characters: `<b/>` is 4
+   * characters on the wire and about 150 bytes once parsed.
    */
   nodes?: number;
 }
 
+/**
+ * Bytes of memory one parsed element, attribute or text piece is taken to
+ * cost beyond its characters, for weigh(): a `<b/>` takes about 150 bytes
+ * for its 4 characters.
+ */
+export const NODE_WEIGHT = 150;
+
+/** What a stanza of `chars` characters and `nodes` nodes is taken to hold in memory. */
+export function weigh(chars: number, nodes: number): number {
+  return chars + NODE_WEIGHT * nodes;
+}
+
 export interface StreamHandlers {
   header(attrs: Record<string, string>, name: string): void;
-  stanza(el: Element, size: number): void;
+  /** `size`: its characters; `nodes`: its elements, attributes and texts (see weigh()). */
+  stanza(el: Element, size: number, nodes: number): void;
   end(): void;
   /** Any violation; the parser stops after the first one. */
   error(reason: StreamParseError): void;
@@ -113,6 +126,7 @@ export class StreamParser {
   private closing = false;
   private heldStanza: Element | undefined;
   private heldSize = 0;
+  private heldNodes = 0;
   private heldEnd = false;
   /**
    * Everything since the last element ended (or the header) was white space:
@@ -132,9 +146,10 @@ export class StreamParser {
     return this.failed;
   }
 
-  /** Characters of the stanza being read (what saxes and the elements built so far hold for it). */
-  get pendingChars(): number {
-    return this.failed ? 0 : Math.max(0, this.fed - this.stanzaStart);
+  /** What the stanza being read holds so far, characters and nodes weighed together (see weigh()). */
+  get pendingWeight(): number {
+    if (this.failed) return 0;
+    return weigh(Math.max(0, this.fed - this.stanzaStart), this.depth >= 2 ? this.nodes : 0);
   }
 
   /** Ignore everything from now on (the connection is going away). */
@@ -184,7 +199,7 @@ export class StreamParser {
     this.heldStanza = undefined;
     this.heldEnd = false;
     if (this.failed) return;
-    if (stanza) this.handlers.stanza(stanza, this.heldSize);
+    if (stanza) this.handlers.stanza(stanza, this.heldSize, this.heldNodes);
     if (end) this.handlers.end();
   }
 
@@ -213,6 +228,12 @@ export class StreamParser {
     }
     if (this.depth === 2) this.nodes = 0;
     if (!this.countNode()) return;
+    for (const k in attrs) {
+      if (!this.countNode()) return;
+      // A value built from entities (`&amp;` after `&amp;`) is a chain of
+      // pieces, some 30 bytes each; reading a character makes it one string.
+      attrs[k]!.charCodeAt(0);
+    }
     const e = new Element(name, attrs);
     if (this.depth > 2) this.stack[this.stack.length - 1]!.children.push(e);
     this.checkSize();
@@ -240,8 +261,9 @@ export class StreamParser {
       if (this.closing) {
         this.heldStanza = e;
         this.heldSize = size;
+        this.heldNodes = this.nodes;
       } else {
-        this.handlers.stanza(e, size);
+        this.handlers.stanza(e, size, this.nodes);
       }
     }
   }
@@ -257,6 +279,8 @@ export class StreamParser {
       return;
     }
     if (!this.countNode()) return;
+    // See onOpen: text with entities in it comes as a chain of pieces.
+    t.charCodeAt(0);
     this.stack[this.stack.length - 1]!.children.push(t);
     this.checkSize();
   }
@@ -265,7 +289,7 @@ export class StreamParser {
   private countNode(): boolean {
     const max = this.limits.nodes;
     if (max === undefined || ++this.nodes <= max) return true;
-    this.fail(new StreamParseError('too-big', `more than ${max} elements and texts in one stanza`));
+    this.fail(new StreamParseError('too-big', `more than ${max} elements, attributes and texts in one stanza`));
     return false;
   }
 }
