@@ -228,13 +228,16 @@ export class StreamParser {
     }
     if (this.depth === 2) this.nodes = 0;
     if (!this.countNode()) return;
-    for (const k in attrs) {
+    const e = new Element(name, attrs);
+    // Attributes count as nodes too. (Read from the element's own copy: a
+    // plain object, which V8 walks much faster than saxes's dictionary.)
+    const own = e.attrs;
+    for (const k in own) {
       if (!this.countNode()) return;
       // A value built from entities (`&amp;` after `&amp;`) is a chain of
       // pieces, some 30 bytes each; reading a character makes it one string.
-      attrs[k]!.charCodeAt(0);
+      own[k]!.charCodeAt(0);
     }
-    const e = new Element(name, attrs);
     if (this.depth > 2) this.stack[this.stack.length - 1]!.children.push(e);
     this.checkSize();
     this.stack.push(e);
