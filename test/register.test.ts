@@ -13,7 +13,7 @@ import { NoSuchUserError, type Xdb } from '../src/xdb/xdb.js';
 import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
-import { latch } from './helpers/latch.js';
+import { holdCalls, latch } from './helpers/latch.js';
 import { errorReplyXml, fixtureSpool, noLoginThrottle, NS_STREAMS, readSpool } from './helpers/transcript.js';
 
 const INSTRUCTIONS = '<instructions>Choose a username and password to register with this server.</instructions>';
@@ -429,27 +429,17 @@ describe('registration inside a session', () => {
     await registerUser(yak, 'pvgone', 'pw');
     const c = await loginUser(yak, 'pvgone', 'pw');
     const xdb = yak.server.xdb as Xdb;
-    const set = xdb.set.bind(xdb);
-    const reached = latch();
-    const released = latch();
-    let attempt: Promise<void> | undefined;
     // The change waits until the account is gone.
-    xdb.set = async (host, user, records, opts) => {
-      if (user !== 'pvgone') return set(host, user, records, opts);
-      reached.open();
-      await released.promise;
-      attempt = set(host, user, records, opts);
-      return attempt;
-    };
+    const hold = holdCalls(xdb, 'set', (_host, user) => user === 'pvgone');
     try {
       ask(c, "<iq type='set' id='pv'><query xmlns='jabber:iq:private'><x xmlns='x:y'>1</x></query></iq>").catch(() => undefined);
-      await reached.promise;
+      await hold.reached;
       await yak.server.jsm.removeUser('localhost', 'pvgone');
-      released.open();
-      while (!attempt) await new Promise((r) => setImmediate(r));
-      await assert.rejects(attempt, NoSuchUserError);
+      hold.release();
+      while (hold.results.length === 0) await new Promise((r) => setImmediate(r));
+      await assert.rejects(hold.results[0]!, NoSuchUserError);
     } finally {
-      xdb.set = set;
+      hold.restore();
     }
     await xdb.flush();
     assert.equal(await readSpool(yak.spool, yak.host, 'pvgone'), undefined);
@@ -460,28 +450,19 @@ describe('registration inside a session', () => {
     const chain = (await readSpool(yak.spool, yak.host, 'zkgone'))!.records.get('jabber:iq:auth:0k')!;
     const hash = zerokIterate(zerokSeed('pw', chain.getChildText('token')!), 499);
     const xdb = yak.server.xdb as Xdb;
-    const update = xdb.update.bind(xdb);
-    const reached = latch();
-    const released = latch();
     // The hash check (a change of the chain, under the user's lock) waits until the account is gone.
-    xdb.update = async (host, user, ns, fn, opts) => {
-      if (user === 'zkgone' && ns === 'jabber:iq:auth:0k') {
-        reached.open();
-        await released.promise;
-      }
-      return update(host, user, ns, fn, opts);
-    };
+    const hold = holdCalls(xdb, 'update', (_host, user, ns) => user === 'zkgone' && ns === 'jabber:iq:auth:0k');
     try {
       const c = await yak.connect();
       const reply = c.request(authIq('zkgone', 'Check', { hash }));
-      await reached.promise;
+      await hold.reached;
       await yak.server.jsm.removeUser('localhost', 'zkgone');
-      released.open();
+      hold.release();
       const error = (await reply).getChild('error');
       assert.equal(error?.attrs.code, '401', (await reply).toString());
       c.socket.destroy();
     } finally {
-      xdb.update = update;
+      hold.restore();
     }
     await xdb.flush();
     assert.equal(await readSpool(yak.spool, yak.host, 'zkgone'), undefined);

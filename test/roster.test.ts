@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Element } from '../src/xml/element.js';
 import type { Xdb } from '../src/xdb/xdb.js';
-import { latch } from './helpers/latch.js';
+import { holdCalls } from './helpers/latch.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
@@ -430,23 +430,14 @@ describe('mod_roster', () => {
       const a = await onlineUser(yak, 'lateask1');
       await registerUser(yak, 'lateask2', 'pw');
       const xdb = yak.server.xdb as Xdb;
-      const original = xdb.update.bind(xdb);
-      const { promise: reached, open: reach } = latch();
-      const { promise: gate, open: release } = latch();
       // The change to lateask2's roster waits until the account is gone.
-      xdb.update = async (host, user, ns, fn, opts) => {
-        if (user === 'lateask2' && ns === NS_ROSTER) {
-          reach();
-          await gate;
-        }
-        return original(host, user, ns, fn, opts);
-      };
+      const hold = holdCalls(xdb, 'update', (_host, user, ns) => user === 'lateask2' && ns === NS_ROSTER);
       try {
         await a.roster();
         a.send("<presence type='subscribe' to='lateask2@localhost'/>");
-        await reached;
+        await hold.reached;
         await yak.server.jsm.removeUser('localhost', 'lateask2');
-        release();
+        hold.release();
         await receiveAll(a, [
           push('lateask1@localhost/Work', "<item jid='lateask2@localhost' subscription='none' ask='subscribe'/>"),
           "<presence type='unsubscribed' from='lateask2@localhost' to='lateask1@localhost'><status>Not Found</status></presence>",
@@ -454,7 +445,7 @@ describe('mod_roster', () => {
         assert.equal(await spoolRecords(yak, 'lateask2'), undefined, 'a file was made for the removed account');
         assert.equal(await xdb.exists('localhost', 'lateask2'), false);
       } finally {
-        xdb.update = original;
+        hold.restore();
         await a.close();
       }
     });
