@@ -269,67 +269,74 @@ describe('LoginThrottle', () => {
 });
 
 describe('PreAuthBudget', () => {
-  /** Holders that release themselves when told, as a closing stream does; `closed` says who was told, in order. */
-  function holders(budget: PreAuthBudget, names: string[]): { h: Record<string, BudgetHolder>; closed: string[] } {
+  /** Holders named `address:name`; `closed` says who was told to go, in order. */
+  function holders(names: string[]): { h: Record<string, BudgetHolder>; closed: string[] } {
     const closed: string[] = [];
     const h: Record<string, BudgetHolder> = {};
-    for (const n of names) h[n] = { overBudget: () => closed.push(n) };
+    for (const n of names) h[n] = { budgetKey: n.split(':')[0]!, overBudget: () => closed.push(n) };
     return { h, closed };
   }
 
   test('counts what each holds, a change replacing its last figure, and forgets a holder released', () => {
     const budget = new PreAuthBudget(() => 100);
-    const { h, closed } = holders(budget, ['a', 'b']);
-    budget.set(h.a!, 40);
-    budget.set(h.b!, 30);
-    budget.set(h.a!, 60);
+    const { h, closed } = holders(['x:a', 'x:b']);
+    budget.set(h['x:a']!, 40);
+    budget.set(h['x:b']!, 30);
+    budget.set(h['x:a']!, 60);
     assert.equal(budget.used, 90);
-    budget.release(h.b!);
-    budget.release(h.b!);
+    budget.release(h['x:b']!);
+    budget.release(h['x:b']!);
     assert.equal(budget.used, 60);
-    budget.set(h.a!, 0);
+    budget.set(h['x:a']!, 0);
     assert.equal(budget.used, 0);
     assert.deepEqual(closed, []);
   });
 
-  test('over the budget, the largest holders go first until the rest is down to 90% of it, whoever reported', () => {
+  test('over the budget, the address holding the most loses its largest first, until the rest is down to 90%', () => {
     const budget = new PreAuthBudget(() => 100);
-    const { h, closed } = holders(budget, ['a', 'b', 'c', 'd', 'e']);
-    budget.set(h.a!, 45);
-    budget.set(h.b!, 30);
-    budget.set(h.c!, 20);
+    const { h, closed } = holders(['x:a', 'x:b', 'y:c', 'z:d']);
+    // x holds 60 in two connections, y one of 30.
+    budget.set(h['x:a']!, 35);
+    budget.set(h['x:b']!, 25);
+    budget.set(h['y:c']!, 30);
     assert.deepEqual(closed, []);
-    // d's 10 makes 105: a (45) goes, and 60 is under 90.
-    budget.set(h.d!, 10);
-    assert.deepEqual(closed, ['a']);
-    assert.equal(budget.used, 60);
-    // b growing to 75 makes 105 again: b (75) goes itself.
-    budget.set(h.b!, 75);
-    assert.deepEqual(closed, ['a', 'b']);
-    assert.equal(budget.used, 30);
-    // Over again, by e's own 71: it is the largest, and goes.
-    budget.set(h.e!, 71);
-    assert.deepEqual(closed, ['a', 'b', 'e']);
-    assert.equal(budget.used, 30);
+    // z's 15 makes 105: x (60) is the heaviest address, its a (35) goes, and 70 is under 90.
+    budget.set(h['z:d']!, 15);
+    assert.deepEqual(closed, ['x:a']);
+    assert.equal(budget.used, 70);
+  });
+
+  test('a flood of small connections from one address is cut before a larger real client from another', () => {
+    const budget = new PreAuthBudget(() => 1000);
+    const names = Array.from({ length: 30 }, (_, i) => `flood:${i}`);
+    const { h, closed } = holders([...names, 'home:client']);
+    for (const n of names) budget.set(h[n]!, 30);
+    // The real client holds more than any one flood connection, and takes
+    // the sum to 1,100; but its address holds less than the flood's, so
+    // flood connections go until 900 is reached.
+    budget.set(h['home:client']!, 200);
+    assert.ok(!closed.includes('home:client'), closed.join(' '));
+    assert.equal(closed.length, 7);
+    assert.equal(budget.used, 890);
   });
 
   test('0 is no bound; the bound is read at each check, and enforce() applies a lower one at once', () => {
     let max = 0;
     const budget = new PreAuthBudget(() => max);
-    const { h, closed } = holders(budget, ['a', 'b']);
-    budget.set(h.a!, 1_000_000);
-    budget.set(h.b!, 10);
+    const { h, closed } = holders(['x:a', 'y:b']);
+    budget.set(h['x:a']!, 1_000_000);
+    budget.set(h['y:b']!, 10);
     assert.deepEqual(closed, []);
     max = 500;
     budget.enforce();
-    assert.deepEqual(closed, ['a']);
+    assert.deepEqual(closed, ['x:a']);
     assert.equal(budget.used, 10);
   });
 
   test('a holder is not counted once told, even if it never releases itself', () => {
     const budget = new PreAuthBudget(() => 10);
     let told = 0;
-    const stubborn: BudgetHolder = { overBudget: () => told++ };
+    const stubborn: BudgetHolder = { budgetKey: 'x', overBudget: () => told++ };
     budget.set(stubborn, 50);
     assert.equal(told, 1);
     assert.equal(budget.used, 0);

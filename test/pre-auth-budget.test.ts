@@ -103,7 +103,7 @@ describe('pre-login memory budget', () => {
       s.write(`<iq type='set' id='pv'><query xmlns='jabber:iq:private'><x xmlns='x:y'>${'p'.repeat(200_000)}</x></query></iq>`);
       assert.equal((await s.next()).attrs.id, 'pv');
       assert.equal(small.closed || third.closed || s.closed, false);
-      const line = captured.lines.find((l) => l.msg === 'connections not logged in hold too much: closing the largest');
+      const line = captured.lines.find((l) => l.msg === 'connections not logged in hold too much: closing the largest from the address holding the most');
       assert.ok(line, 'the closing was not logged');
       assert.equal(line.level, 40);
       assert.equal(line.limit, MIB);
@@ -187,6 +187,41 @@ describe('pre-login memory budget', () => {
       assert.ok(budget(yak).used <= MIB, `${budget(yak).used} counted`);
     } finally {
       for (const s of socks) s.destroy();
+      await yak.stop();
+    }
+  });
+
+  test('a flood from one address is cut before a real client from another, even when each of its connections holds less', async () => {
+    const yak = await startYak({ tweak: noKarma(0) });
+    const socks: net.Socket[] = [];
+    const clients: RawClient[] = [];
+    try {
+      await registerUser(yak, 'fair', 'secret');
+      // 150 connections from 127.0.0.2, each holding the start of a small stanza.
+      for (let i = 0; i < 150; i++) {
+        const s = net.connect({ host: '127.0.0.1', port: yak.port, localAddress: '127.0.0.2' });
+        s.on('error', () => undefined);
+        socks.push(s);
+        await new Promise((r) => s.once('connect', r));
+        s.write(clientHeader(yak.host) + `<message><body>${'f'.repeat(80)}`);
+      }
+      await until(() => budget(yak).used > 150 * 80, 'the flood counted');
+      await sleep(100);
+      // The budget is just what is held now: a login from 127.0.0.1 takes it over.
+      const c = await open(yak);
+      clients.push(c);
+      await sleep(100);
+      yak.config.c2s.limits.preAuthMemory = budget(yak).used + 100;
+      c.write(authIq('fair', 'Work', { password: 'secret' }, 'login').toString());
+      assertXml(await c.next(), "<iq type='result' id='login'/>");
+      assert.equal(c.closed, false);
+      // Flood connections went instead (their own address held the most).
+      const fromFlood = (): number => streams(yak).filter((st) => st.state !== 'closed' && st.conn.socket.remoteAddress === '127.0.0.2').length;
+      assert.ok(fromFlood() < 150, `${fromFlood()} flood connections still open`);
+      assert.ok(budget(yak).used <= yak.config.c2s.limits.preAuthMemory);
+    } finally {
+      for (const s of socks) s.destroy();
+      for (const c of clients) c.destroy();
       await yak.stop();
     }
   });

@@ -8,6 +8,7 @@ import type { PreSessionResult, SessionManager } from '../jsm/session-manager.js
 import type { Session, SessionTransport } from '../jsm/sessions.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../net/connection.js';
+import { limitKey } from '../net/peer-address.js';
 import type { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
@@ -85,6 +86,8 @@ export class C2sStream implements SessionTransport, BudgetHolder {
   private loggedClose = false;
   /** -D: a line per stanza in and out (the level cannot change while running). */
   private readonly traced: boolean;
+  /** See BudgetHolder: the client's address as the per-address limits count it. */
+  readonly budgetKey: string;
 
   constructor(
     private readonly conn: Connection,
@@ -92,6 +95,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
   ) {
     const limits = ctx.config.c2s.limits;
     this.traced = ctx.log.isLevelEnabled('debug');
+    this.budgetKey = limitKey(conn.address);
     this.streamId = ctx.newStreamId();
     this.queue = new PreAuthQueue(limits.queueStanzas, limits.queueBytes);
     this.parser = new StreamParser(
@@ -295,11 +299,11 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     return this.parser.pendingWeight + this.queue.weight + this.inFlightWeight + this.conn.heldBytes + this.conn.pendingOutput;
   }
 
-  /** See BudgetHolder: the connections not logged in hold too much between them, and this one the most. */
+  /** See BudgetHolder: the connections not logged in hold too much between them, and this one is the one to go. */
   overBudget(): void {
     const held = this.preAuthWeight();
     // `total`: with this one, which the budget no longer counts.
-    this.logAt('warn', { held, total: this.ctx.preAuth.used + held, limit: this.ctx.config.c2s.limits.preAuthMemory }, 'connections not logged in hold too much: closing the largest');
+    this.logAt('warn', { held, total: this.ctx.preAuth.used + held, limit: this.ctx.config.c2s.limits.preAuthMemory }, 'connections not logged in hold too much: closing the largest from the address holding the most');
     // Replies still waiting for the client: it is not reading, and would
     // keep all it holds (its requests in hand too) for the grace period of
     // an ended socket. It could not read the error anyway.

@@ -2,9 +2,14 @@
 // Each is bounded on its own (stanza size, the pre-auth queue, stanzas in
 // hand, the output buffer), but nothing bounded their sum: a flood of
 // connections from many addresses, each filling its own bounds, could take
-// any amount of memory before a single password was checked. Over the
-// budget, the connections holding the most go first: a real client holds
-// a few kilobytes before login, so the ones filling the budget are cut.
+// any amount of memory before a single password was checked.
+//
+// Over the budget, connections are closed from the address that holds the
+// most in all, its largest first. A real client holds a few kilobytes
+// before login; by address, a flood is found even when each of its
+// connections holds less than a real client's, and a client from
+// elsewhere is closed only when its own address holds more than the
+// flood's. (An address is a limitKey(): an IPv6 client's /64.)
 //
 // What a connection holds is weighed, not measured: characters, plus a
 // fixed cost per parsed node (see weigh() in stream-parser.ts), plus bytes
@@ -12,20 +17,27 @@
 
 /** A connection the budget may close. */
 export interface BudgetHolder {
+  /** The address it counts under (see limitKey()). */
+  readonly budgetKey: string;
   /** Ends the connection for the budget. It is no longer counted by then. */
   overBudget(): void;
 }
 
 /**
  * Once over the budget, connections are closed until the rest holds at
- * most this share of it: each pass over all of them then frees a tenth of
- * the budget, so a flood pays for the passes it causes.
+ * most this share of it: each pass then frees a tenth of the budget, so a
+ * flood pays for the passes it causes.
  */
 const LOW_WATER = 0.9;
 
+interface Group {
+  total: number;
+  holders: Map<BudgetHolder, number>;
+}
+
 export class PreAuthBudget {
-  /** Holders holding anything; one that reports 0 is dropped (it costs nothing to skip). */
-  private readonly held = new Map<BudgetHolder, number>();
+  /** By address: what each of its holders holds (holders at 0 are left out: they cost nothing to skip). */
+  private readonly groups = new Map<string, Group>();
   private total = 0;
 
   /** `max`: the budget, read at each check (a reload may change it); 0 = no bound. */
@@ -36,34 +48,55 @@ export class PreAuthBudget {
     return this.total;
   }
 
-  /** `holder` now holds `weight`; over the budget, the largest holders are closed. */
+  /** `holder` now holds `weight`; over the budget, holders are closed (see the top of this file). */
   set(holder: BudgetHolder, weight: number): void {
-    this.total += weight - (this.held.get(holder) ?? 0);
-    if (weight > 0) this.held.set(holder, weight);
-    else this.held.delete(holder);
+    let group = this.groups.get(holder.budgetKey);
+    const before = group?.holders.get(holder) ?? 0;
+    if (weight > 0) {
+      if (!group) this.groups.set(holder.budgetKey, (group = { total: 0, holders: new Map() }));
+      group.holders.set(holder, weight);
+      group.total += weight - before;
+      this.total += weight - before;
+    } else if (group) this.forget(group, holder);
     this.enforce();
   }
 
   /** `holder` logged in or closed: it no longer counts. */
   release(holder: BudgetHolder): void {
-    const weight = this.held.get(holder);
-    if (weight === undefined) return;
-    this.total -= weight;
-    this.held.delete(holder);
+    const group = this.groups.get(holder.budgetKey);
+    if (group) this.forget(group, holder);
   }
 
-  /** Closes the largest holders while the total is over the budget (after a reload lowered it, too). */
+  /** Closes holders while the total is over the budget (after a reload lowered it, too). */
   enforce(): void {
     const max = this.max();
     if (max <= 0 || this.total <= max) return;
     const target = max * LOW_WATER;
-    const largestFirst = [...this.held].sort((a, b) => b[1] - a[1]);
-    for (const [holder] of largestFirst) {
-      if (this.total <= target) break;
-      // Released before it is told, so a holder that reports again while
+    while (this.total > target) {
+      let heaviest: Group | undefined;
+      for (const g of this.groups.values()) if (!heaviest || g.total > heaviest.total) heaviest = g;
+      let largest: BudgetHolder | undefined;
+      let most = 0;
+      for (const [h, w] of heaviest?.holders ?? []) {
+        if (w > most) {
+          most = w;
+          largest = h;
+        }
+      }
+      if (!heaviest || !largest) return;
+      // Forgotten before it is told, so a holder that reports again while
       // it closes cannot start another pass.
-      this.release(holder);
-      holder.overBudget();
+      this.forget(heaviest, largest);
+      largest.overBudget();
     }
+  }
+
+  private forget(group: Group, holder: BudgetHolder): void {
+    const weight = group.holders.get(holder);
+    if (weight === undefined) return;
+    group.holders.delete(holder);
+    group.total -= weight;
+    this.total -= weight;
+    if (group.holders.size === 0) this.groups.delete(holder.budgetKey);
   }
 }
