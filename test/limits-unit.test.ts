@@ -320,6 +320,21 @@ describe('PreAuthBudget', () => {
     assert.equal(budget.used, 890);
   });
 
+  test('addresses holding alike lose one connection each in turn, not all of the first one', () => {
+    const budget = new PreAuthBudget(() => 50);
+    const { h, closed } = holders(['a:1', 'a:2', 'b:1', 'b:2', 'c:1', 'c:2']);
+    budget.set(h['a:1']!, 10);
+    budget.set(h['a:2']!, 10);
+    budget.set(h['b:1']!, 10);
+    budget.set(h['b:2']!, 10);
+    budget.set(h['c:1']!, 10);
+    assert.equal(closed.length, 0);
+    // 60 against 50: down to 45, one from a, then one from b.
+    budget.set(h['c:2']!, 10);
+    assert.deepEqual(closed.map((n) => n.split(':')[0]), ['a', 'b']);
+    assert.equal(budget.used, 40);
+  });
+
   test('0 is no bound; the bound is read at each check, and enforce() applies a lower one at once', () => {
     let max = 0;
     const budget = new PreAuthBudget(() => max);

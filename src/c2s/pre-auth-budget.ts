@@ -67,27 +67,34 @@ export class PreAuthBudget {
     if (group) this.forget(group, holder);
   }
 
-  /** Closes holders while the total is over the budget (after a reload lowered it, too). */
+  /**
+   * Closes holders while the total is over the budget (after a reload
+   * lowered it, too). Addresses are ranked once per round: each in turn
+   * loses its largest connection, then more of them while it still holds
+   * more than the next address, so a round costs one sort of the addresses
+   * and of each one's connections, not a scan of them all per connection
+   * closed.
+   */
   enforce(): void {
     const max = this.max();
     if (max <= 0 || this.total <= max) return;
     const target = max * LOW_WATER;
-    while (this.total > target) {
-      let heaviest: Group | undefined;
-      for (const g of this.groups.values()) if (!heaviest || g.total > heaviest.total) heaviest = g;
-      let largest: BudgetHolder | undefined;
-      let most = 0;
-      for (const [h, w] of heaviest?.holders ?? []) {
-        if (w > most) {
-          most = w;
-          largest = h;
+    while (this.total > target && this.groups.size > 0) {
+      const ranked = [...this.groups.values()].sort((a, b) => b.total - a.total);
+      for (let i = 0; i < ranked.length && this.total > target; i++) {
+        const group = ranked[i]!;
+        const next = ranked[i + 1]?.total ?? 0;
+        const largestFirst = [...group.holders].sort((a, b) => b[1] - a[1]);
+        let closed = 0;
+        for (const [holder] of largestFirst) {
+          if (this.total <= target || (closed > 0 && group.total <= next)) break;
+          // Forgotten before it is told, so a holder that reports again
+          // while it closes cannot start another round.
+          this.forget(group, holder);
+          holder.overBudget();
+          closed++;
         }
       }
-      if (!heaviest || !largest) return;
-      // Forgotten before it is told, so a holder that reports again while
-      // it closes cannot start another pass.
-      this.forget(heaviest, largest);
-      largest.overBudget();
     }
   }
 
