@@ -215,8 +215,9 @@ export class SessionManager {
    * Opens a session for a logged-in connection. Another session with the
    * same resource is replaced: it gets unavailable presence and a conflict
    * stream error first. `removals` is the count the login noted when it
-   * read the password: undefined when the account was removed since (or
-   * is being removed), whoever owns the name now.
+   * read the password. Resolves to undefined, and opens nothing, when the
+   * account was removed since (or is being removed), whoever owns the name
+   * now.
    */
   async openSession(host: string, user: string, resource: string, transport: SessionTransport, removals: number): Promise<Session | undefined> {
     const jid = makeJid(user, host, resource)!;

@@ -266,7 +266,10 @@ export class SpoolStore implements Xdb {
       // Only for users that exist: a late logout record must not bring a removed user back.
       if (!isAccount(doc)) return;
       // Nor a change made from what has changed since (a chain from a replaced password).
-      for (const [ns, was] of unchanged ?? []) if (doc.records.get(ns)?.toString() !== was?.toString()) return;
+      for (const [ns, was] of unchanged ?? []) {
+        const now = doc.records.get(ns);
+        if (now === undefined ? was !== undefined : was === undefined || !now.equals(was)) return;
+      }
       const next = new Map(doc.records);
       // The file's new size without serializing all of it (a logout must
       // not cost a rewrite's CPU): records are written one after another,

@@ -61,20 +61,15 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
     // Only into an account that still exists (the store's default): one
     // removed since the caller looked rejects (NoSuchUserError, a 404
     // bounce), leaving no file behind.
-    await api.xdb.update(
-      to.host,
-      to.user!,
-      NS_OFFLINE,
-      (cur) => {
-        const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
-        if (box.getChildren('message').length >= limit) {
-          full = true;
-          return undefined;
-        }
-        box.children.push(m);
-        return box;
-      },
-    );
+    await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
+      const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
+      if (box.getChildren('message').length >= limit) {
+        full = true;
+        return undefined;
+      }
+      box.children.push(m);
+      return box;
+    });
   } catch (err) {
     if (!(err instanceof UserFileFullError)) throw err;
     full = true;

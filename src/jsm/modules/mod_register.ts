@@ -95,19 +95,15 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
   if (fields.elements.length > 0 || Object.keys(changes).length > 0) {
     // The fields merge into the record as it is when written, under the
     // user's lock: two resources changing different fields at once keep both.
-    await api.xdb.set(
-      s.host,
-      s.user,
-      (current) => {
-        if (fields.elements.length === 0) return changes;
-        const record = current(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
-        for (const f of fields.elements) {
-          record.removeChildren(f.name);
-          record.children.push(f.clone());
-        }
-        return { ...changes, [NS_REGISTER]: record };
-      },
-    );
+    await api.xdb.set(s.host, s.user, (current) => {
+      if (fields.elements.length === 0) return changes;
+      const record = current(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
+      for (const f of fields.elements) {
+        record.removeChildren(f.name);
+        record.children.push(f.clone());
+      }
+      return { ...changes, [NS_REGISTER]: record };
+    });
   }
   if (password !== undefined) api.log.info({ user: s.user, host: s.host }, 'password changed');
   return iqResult(iq);
