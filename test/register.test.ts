@@ -10,7 +10,7 @@ import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { NoSuchUserError, type Xdb } from '../src/xdb/xdb.js';
-import { authIq, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { holdCalls, latch } from './helpers/latch.js';
@@ -433,9 +433,7 @@ describe('registration inside a session', () => {
     const hold = holdCalls(xdb, 'set', (_host, user) => user === 'pvgone');
     try {
       ask(c, "<iq type='set' id='pv'><query xmlns='jabber:iq:private'><x xmlns='x:y'>1</x></query></iq>").catch(() => undefined);
-      await hold.reached;
-      await yak.server.jsm.removeUser('localhost', 'pvgone');
-      hold.release();
+      await removeWhileHeld(yak, hold, 'pvgone');
       while (hold.results.length === 0) await new Promise((r) => setImmediate(r));
       await assert.rejects(hold.results[0]!, NoSuchUserError);
     } finally {
@@ -455,9 +453,7 @@ describe('registration inside a session', () => {
     try {
       const c = await yak.connect();
       const reply = c.request(authIq('zkgone', 'Check', { hash }));
-      await hold.reached;
-      await yak.server.jsm.removeUser('localhost', 'zkgone');
-      hold.release();
+      await removeWhileHeld(yak, hold, 'zkgone');
       const error = (await reply).getChild('error');
       assert.equal(error?.attrs.code, '401', (await reply).toString());
       c.socket.destroy();

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import type { Element } from '../src/xml/element.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { holdCalls } from './helpers/latch.js';
-import { registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
   closeAll,
@@ -435,9 +435,7 @@ describe('mod_roster', () => {
       try {
         await a.roster();
         a.send("<presence type='subscribe' to='lateask2@localhost'/>");
-        await hold.reached;
-        await yak.server.jsm.removeUser('localhost', 'lateask2');
-        hold.release();
+        await removeWhileHeld(yak, hold, 'lateask2');
         await receiveAll(a, [
           push('lateask1@localhost/Work', "<item jid='lateask2@localhost' subscription='none' ask='subscribe'/>"),
           "<presence type='unsubscribed' from='lateask2@localhost' to='lateask1@localhost'><status>Not Found</status></presence>",

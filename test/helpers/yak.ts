@@ -10,6 +10,7 @@ import { ClientStream, type ConnectOptions } from '../../src/client/client-strea
 import { silentLogger, type Logger } from '../../src/log.js';
 import { YakServer } from '../../src/server.js';
 import { Element } from '../../src/xml/element.js';
+import type { HeldCalls } from './latch.js';
 
 export const BUNDLED_CONFIG = fileURLToPath(new URL('../../../config/jabber.xml', import.meta.url));
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
@@ -109,4 +110,14 @@ export async function loginUser(yak: TestYak, user: string, password: string, re
   const reply = await c.request(authIq(user, resource, { password }));
   if (reply.attrs.type !== 'result') throw new Error(`login of ${user} failed: ${reply.toString()}`);
   return c;
+}
+
+/**
+ * The middle of a race with an account removal: once `hold` has a call
+ * for `user` waiting, removes the account, then lets the call go on.
+ */
+export async function removeWhileHeld(yak: TestYak, hold: HeldCalls, user: string): Promise<void> {
+  await hold.reached;
+  await yak.server.jsm.removeUser(yak.host, user);
+  hold.release();
 }
