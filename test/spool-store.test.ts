@@ -353,7 +353,7 @@ test('cache: no disk reads for cached users, LRU bound, missing users invalidate
   assert.equal(await uncached.exists('localhost', 'b'), false);
 });
 
-test('cache: bounded by the total size of the files it holds; a large file is never cached, and its changes are never lost', async (t) => {
+test('cache: bounded by the total size of the files it holds; a file over the per-file limit is never cached, and its changes are never lost', async (t) => {
   const { root, open } = await scratch(t);
   const store = open({ cacheBytes: 1000, cacheFileBytes: 500, fsync: false });
   const file = (u: string): string => join(root, 'localhost', u + '.xml');
@@ -380,6 +380,20 @@ test('cache: bounded by the total size of the files it holds; a large file is ne
   assert.equal((await store.get('localhost', 'big', NS_LAST))?.attrs.last, '5');
   await store.flush();
   assert.match(await readFile(file('big'), 'utf8'), /last='5'/);
+});
+
+test('cache: by default a large file is kept too, so a big roster is not parsed again at each access', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open({ fsync: false });
+  const items = Array.from({ length: 4000 }, (_, i) => el('item', { jid: `contact${i}@example.com`, name: `Contact number ${i}`, subscription: 'both' }));
+  await store.create('localhost', 'many', { [NS_AUTH]: pw('many') });
+  await store.set('localhost', 'many', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }, ...items) });
+  await store.flush();
+  const file = join(root, 'localhost', 'many.xml');
+  assert.ok((await stat(file)).size > 256 * 1024, 'the file is larger than the old per-file limit');
+  // Gone from disk behind the store's back: only a cached copy can answer.
+  await unlink(file);
+  assert.equal((await store.get('localhost', 'many', NS_ROSTER))?.getChildren('item').length, 4000);
 });
 
 test('a change the journal cannot take rejects and keeps the old state', async (t) => {

@@ -33,7 +33,11 @@ export interface SpoolStoreOptions {
    * takes many times that in heap); the oldest go first beyond it.
    */
   cacheBytes?: number;
-  /** A file larger than this (bytes) is never cached: it is read again when needed. */
+  /**
+   * A file larger than this (bytes) is never cached: it is read again when
+   * needed. Default: a sixteenth of cacheBytes (4 MiB), which keeps every
+   * file within the default <maxfilesize> cacheable.
+   */
   cacheFileBytes?: number;
   /** Journal and fsync every change (default true; tests may turn it off). */
   fsync?: boolean;
@@ -135,8 +139,15 @@ const FILE_NAMES_REMEMBERED = 20_000;
  * exhaust any heap, 64 MiB of files stays within a few GiB at worst.
  */
 const CACHE_BYTES = 64 * 1024 * 1024;
-/** Default size beyond which a file is not cached: a few such files would push out hundreds of ordinary ones. */
-const CACHE_FILE_BYTES = 256 * 1024;
+/**
+ * The share of the cache's bytes one file may take: beyond it the file is
+ * parsed again at each access. Kept small so that one file cannot empty
+ * the cache, and large enough for every file of the default
+ * <maxfilesize>: parsing a 330 KB roster (3,000 contacts) takes 30 ms,
+ * and that user's every presence, probe and roster get would pay it,
+ * while the ordinary files a big one pushes out cost little to read again.
+ */
+const CACHE_FILE_SHARE = 16;
 
 /** Whether the file is an account's: its jabber:iq:auth record is the existence flag. */
 function isAccount(doc: UserDoc | null | undefined): doc is UserDoc {
@@ -181,7 +192,7 @@ export class SpoolStore implements Xdb {
     this.log = opts.log ?? silentLogger;
     this.cacheLimit = opts.cacheUsers ?? 10_000;
     this.cacheByteLimit = opts.cacheBytes ?? CACHE_BYTES;
-    this.cacheFileLimit = opts.cacheFileBytes ?? CACHE_FILE_BYTES;
+    this.cacheFileLimit = opts.cacheFileBytes ?? Math.floor(this.cacheByteLimit / CACHE_FILE_SHARE);
     this.fsync = opts.fsync ?? true;
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.readOnly = opts.readOnly ?? false;
