@@ -396,6 +396,22 @@ test('cache: by default a large file is kept too, so a big roster is not parsed 
   assert.equal((await store.get('localhost', 'many', NS_ROSTER))?.getChildren('item').length, 4000);
 });
 
+test('peek: looks at the stored record itself, in turn after the writes queued before it', async (t) => {
+  const { open } = await scratch(t);
+  const store = open({ fsync: false });
+  await store.create('localhost', 'pk', { [NS_AUTH]: pw('pk'), [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }, el('item', { jid: 'a@b' })) });
+  const jids = (r: Element | undefined): string[] => (r?.getChildren('item') ?? []).map((i) => i.attrs.jid!);
+  const written = store.set('localhost', 'pk', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }, el('item', { jid: 'c@d' })) });
+  assert.deepEqual(await store.peek('localhost', 'pk', NS_ROSTER, jids), ['c@d']);
+  await written;
+  // No copy: get() hands out a new element each time, peek() the same one.
+  const first = await store.peek('localhost', 'pk', NS_ROSTER, (r) => r);
+  assert.equal(await store.peek('localhost', 'pk', NS_ROSTER, (r) => r), first);
+  assert.notEqual(await store.get('localhost', 'pk', NS_ROSTER), first);
+  assert.equal(await store.peek('localhost', 'pk', 'jabber:iq:none', (r) => r), undefined);
+  assert.equal(await store.peek('localhost', 'nobody', NS_ROSTER, (r) => r), undefined);
+});
+
 test('a change the journal cannot take rejects and keeps the old state', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();

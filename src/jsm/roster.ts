@@ -41,6 +41,24 @@ export async function readRoster(xdb: Xdb, host: string, user: string): Promise<
   return (await xdb.get(host, user, NS_ROSTER)) ?? new Element('query', { xmlns: NS_ROSTER });
 }
 
+/**
+ * The JIDs of the user's roster items whose subscription passes `keep`,
+ * read without copying the roster: a presence goes to each of them, and a
+ * roster may hold thousands.
+ */
+export function contactsWhere(xdb: Xdb, host: string, user: string, keep: (item: Element) => boolean): Promise<string[]> {
+  return xdb.peek(host, user, NS_ROSTER, (roster) => {
+    const jids: string[] = [];
+    for (const item of roster?.elements ?? []) if (item.name === 'item' && item.attrs.jid && keep(item)) jids.push(item.attrs.jid);
+    return jids;
+  });
+}
+
+/** Whether the user lets `jid` (a bare JID) see their presence, read without copying the roster. */
+export function letsSee(xdb: Xdb, host: string, user: string, jid: string): Promise<boolean> {
+  return xdb.peek(host, user, NS_ROSTER, (roster) => roster !== undefined && hasFrom(findItem(roster, jid)));
+}
+
 export function findItem(roster: Element, jid: string): Element | undefined {
   return roster.elements.find((i) => i.name === 'item' && i.attrs.jid === jid);
 }
@@ -53,10 +71,21 @@ export function visibleItem(item: Element): Element {
   return out;
 }
 
-export function visibleRoster(roster: Element): Element {
+/** The roster as the client sees it (a copy: nothing of `roster` is kept); undefined stands for an empty one. */
+export function visibleRoster(roster: Element | undefined): Element {
   const q = new Element('query', { xmlns: NS_ROSTER });
-  for (const i of roster.elements) if (i.name === 'item' && i.attrs.hidden === undefined) q.children.push(visibleItem(i));
+  for (const i of roster?.elements ?? []) if (i.name === 'item' && i.attrs.hidden === undefined) q.children.push(visibleItem(i));
   return q;
+}
+
+/** The subscription requests waiting for the user's answer: who asked, and the status text they sent. */
+export function pendingRequests(roster: Element | undefined): { jid: string; status: string }[] {
+  const out: { jid: string; status: string }[] = [];
+  for (const i of roster?.elements ?? []) {
+    const { jid, subscribe } = i.attrs;
+    if (i.name === 'item' && jid !== undefined && subscribe !== undefined) out.push({ jid, status: subscribe });
+  }
+  return out;
 }
 
 /**

@@ -229,6 +229,10 @@ export class SpoolStore implements Xdb {
     return this.read(host, user, (doc) => doc?.records.get(ns)?.clone());
   }
 
+  peek<T>(host: string, user: string, ns: string, pick: (record: Element | undefined) => T): Promise<T> {
+    return this.read(host, user, (doc) => pick(doc?.records.get(ns)));
+  }
+
   getAll(host: string, user: string): Promise<Map<string, Element>> {
     return this.read(host, user, (doc) => {
       const out = new Map<string, Element>();

@@ -89,6 +89,14 @@ export interface Xdb {
   open(): Promise<unknown>;
   /** The record stored for `ns`, or undefined. */
   get(host: string, user: string, ns: string): Promise<Element | undefined>;
+  /**
+   * `pick` applied to the record stored for `ns` (undefined when none), in
+   * turn like get() but without its copy: for reads that only look at a
+   * record that may be large (a trust check, the contacts a presence goes
+   * to, in a roster of thousands). `pick` runs at once and must neither
+   * change the record nor keep any part of it.
+   */
+  peek<T>(host: string, user: string, ns: string, pick: (record: Element | undefined) => T): Promise<T>;
   /** All records of a user (ns -> record); empty map when the user has no file. */
   getAll(host: string, user: string): Promise<Map<string, Element>>;
   /** Only these records (the ones present), in one read: logins need two of perhaps many. */

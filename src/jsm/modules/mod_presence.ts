@@ -6,7 +6,8 @@ import { parseJid, type Jid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
-import { findItem, hasFrom, hasTo, readRoster, visibleSessions } from '../roster.js';
+import { contactsWhere, hasFrom, hasTo, visibleSessions } from '../roster.js';
+import { isTrusted } from './trust.js';
 import type { Session } from '../sessions.js';
 
 /** Full JIDs that got directed presence from a session: they must hear when it goes. */
@@ -74,9 +75,8 @@ function copyTo(p: Element, from: string, to: string): Element {
 /** Sends `p` from the session to every subscriber (from/both) and to the user's other sessions. */
 async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable<string> = []): Promise<void> {
   const from = s.jid.toString();
-  const roster = await readRoster(api.xdb, s.host, s.user);
   const targets = new Set<string>(extra);
-  for (const item of roster.getChildren('item')) if (hasFrom(item) && item.attrs.jid) targets.add(item.attrs.jid);
+  for (const jid of await contactsWhere(api.xdb, s.host, s.user, hasFrom)) targets.add(jid);
   for (const to of targets) await api.deliver(copyTo(p, from, to));
   for (const other of api.sessions.of(s.jid.bare)) {
     if (other !== s && other.available) other.send(copyTo(p, from, other.jid.toString()));
@@ -100,10 +100,8 @@ async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
 
 /** First available presence: learn the contacts' presence (answered locally), then the rest. */
 async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
-  const roster = await readRoster(api.xdb, s.host, s.user);
-  for (const item of roster.getChildren('item')) {
-    if (!hasTo(item) || !item.attrs.jid) continue;
-    await api.deliver(new Element('presence', { type: 'probe', from: s.jid.toString(), to: item.attrs.jid }));
+  for (const jid of await contactsWhere(api.xdb, s.host, s.user, hasTo)) {
+    await api.deliver(new Element('presence', { type: 'probe', from: s.jid.toString(), to: jid }));
   }
   // The user's own other resources.
   for (const other of visibleSessions(api, s.jid.bare)) {
@@ -164,9 +162,7 @@ async function arrive(api: ModuleApi, s: Session): Promise<void> {
 async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const { to, from } = d;
   const bare = to.bare;
-  let trusted = from.bare === bare;
-  if (!trusted) trusted = hasFrom(findItem(await readRoster(api.xdb, to.host, to.user!), from.bare));
-  if (!trusted) return 'handled';
+  if (!(await isTrusted(api, to, from))) return 'handled';
   for (const s of visibleSessions(api, bare)) {
     if (s.presence) await api.deliver(copyTo(s.presence, s.jid.toString(), from.toString()));
   }

@@ -11,9 +11,9 @@ import {
   hasFrom,
   hasTo,
   pendingCount,
+  pendingRequests,
   pushItem,
   pushRemoval,
-  readRoster,
   subscriptionOf,
   visibleRoster,
   visibleSessions,
@@ -55,8 +55,8 @@ function isOwnRosterIq(stanza: Element, session: Session): Element | undefined {
 
 async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<Element> {
   s.rosterInterested = true;
-  const roster = await readRoster(api.xdb, s.host, s.user);
-  return iqResult(iq, visibleRoster(roster));
+  // Built from the stored roster itself: visibleRoster copies what it shows.
+  return iqResult(iq, await api.xdb.peek(s.host, s.user, NS_ROSTER, visibleRoster));
 }
 
 /** A client may set name and groups only; subscription and ask stay the server's. */
@@ -262,15 +262,14 @@ async function resendPending(api: ModuleApi, s: Session): Promise<void> {
   const budget = sendBudget(api.config);
   const shown = new Set<string>();
   const batch = async (): Promise<boolean> => {
-    const roster = await readRoster(api.xdb, s.host, s.user);
+    const requests = await api.xdb.peek(s.host, s.user, NS_ROSTER, pendingRequests);
     if (!s.writable) return false;
     let used = 0;
-    for (const item of roster.getChildren('item')) {
-      const jid = item.attrs.jid;
-      if (item.attrs.subscribe === undefined || jid === undefined || shown.has(jid)) continue;
+    for (const { jid, status } of requests) {
+      if (shown.has(jid)) continue;
       const p = new Element('presence', { type: 'subscribe', from: jid, to: s.jid.bare });
       // Truncated again: requests stored before the bound had none.
-      if (item.attrs.subscribe) p.c('status').t(truncateStatus(item.attrs.subscribe));
+      if (status) p.c('status').t(truncateStatus(status));
       const text = p.toString();
       if (used > 0 && used + text.length > budget) return true;
       shown.add(jid);

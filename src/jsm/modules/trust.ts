@@ -2,10 +2,9 @@
 // their presence (subscription from/both), as 1.4's js_trust did.
 import type { Jid } from '../../jid.js';
 import type { ModuleApi } from '../api.js';
-import { findItem, hasFrom, readRoster } from '../roster.js';
+import { letsSee } from '../roster.js';
 
 export async function isTrusted(api: ModuleApi, owner: Jid, requester: Jid): Promise<boolean> {
   if (owner.bare === requester.bare) return true;
-  const roster = await readRoster(api.xdb, owner.host, owner.user!);
-  return hasFrom(findItem(roster, requester.bare));
+  return letsSee(api.xdb, owner.host, owner.user!, requester.bare);
 }
