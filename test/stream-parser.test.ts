@@ -80,3 +80,16 @@ test('elements and texts in one stanza are bounded, each stanza counted afresh',
   // Without a bound, as before.
   assert.equal(parse([HEADER, `<message>${'<b/>'.repeat(1000)}</message>`], { stanzaBytes: 100_000, depth: 10 }).length, 2);
 });
+
+test("a bare '&' fails the stream at once, not at some later ';'; references cut between reads still parse", () => {
+  const iq = "<iq type='get' id='t'><query xmlns='jabber:iq:time'/></iq>";
+  assert.deepEqual(parse([HEADER, "<message><body>Tom & Jerry</body></message>" + iq]), ['header', 'error xml']);
+  assert.deepEqual(parse([HEADER, "<message><body>Tom &", ' Jerry</body></message>', iq]), ['header', 'error xml']);
+  assert.deepEqual(parse([HEADER, "<message to='a&b'/>", iq]), ['header', 'error xml']);
+  // A name that runs on and on is no reference either.
+  assert.deepEqual(parse([HEADER, '<message><body>&' + 'a'.repeat(40)]), ['header', 'error xml']);
+  assert.deepEqual(parse([HEADER, "<message><body>R&amp;B &#x", '1F600; &#0000', "65; &a", "pos;</body></message>"]), [
+    'header',
+    "<message><body>R&amp;B \u{1F600} A &apos;</body></message>",
+  ]);
+});

@@ -156,6 +156,8 @@ describe('stream errors', () => {
     ['invalid XML in a stanza', H + "<iq type='get'><</iq>", 'Invalid XML', 'not-well-formed'],
     ['mismatched end tag', H + '<message><body>x</message>', 'Invalid XML', 'not-well-formed'],
     ['undefined entity', H + '<message><body>&nbsp;</body></message>', 'Invalid XML', 'not-well-formed'],
+    // At once: saxes alone waited for a ';' and swallowed every stanza until one came.
+    ['a bare & with no ; after it', H + "<message to='a@localhost'><body>Tom & Jerry</body></message>", 'Invalid XML', 'not-well-formed'],
     ['text before the header', 'hello', 'Invalid XML', 'not-well-formed'],
     ['DOCTYPE', "<?xml version='1.0'?><!DOCTYPE stream:stream>" + H.slice(21), 'Invalid XML', 'restricted-xml'],
     ['entity declaration', "<?xml version='1.0'?><!DOCTYPE s [<!ENTITY a 'b'>]>" + H.slice(21), 'Invalid XML', 'restricted-xml'],

@@ -103,6 +103,24 @@ const saxCloseTag = (SaxesParser.prototype as unknown as CloseTag).closeTag;
   this.owner.closeTagEnded();
 };
 
+// saxes reads an entity reference up to its ';', whatever comes first: a
+// bare '&' (an old client that does not escape it) made it swallow every
+// later stanza, without a word, until some ';' or the size bound. With no
+// DTD, a reference is one of the five predefined names or a character
+// number: letters, digits and '#' only, and short (32 leaves room for
+// leading zeros). Anything else fails the stream at once, as 1.4's expat did.
+const ENTITY_SO_FAR = /^[A-Za-z0-9#]{1,32}$/;
+type EntityState = { sEntity(): void; entity: string };
+const saxEntity = (SaxesParser.prototype as unknown as EntityState).sEntity;
+(RestrictedSax.prototype as unknown as EntityState).sEntity = function (this: RestrictedSax): void {
+  saxEntity.call(this);
+  // Not empty: the chunk ended before the ';' (a complete reference resets it).
+  const sofar = (this as unknown as EntityState).entity;
+  if (sofar !== '' && !ENTITY_SO_FAR.test(sofar)) {
+    this.owner.fail(new StreamParseError('xml', "'&' that starts no entity reference (write it as &amp;)"));
+  }
+};
+
 /** Only XML white space from `start` on: what a client sends between stanzas as a keepalive. */
 function whitespaceFrom(text: string, start: number): boolean {
   for (let i = start; i < text.length; i++) {
