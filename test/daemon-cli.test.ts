@@ -273,6 +273,26 @@ describe('SIGTERM', { timeout: 25_000 }, () => {
   });
 });
 
+describe('SIGUSR1 and SIGUSR2', { timeout: 25_000 }, () => {
+  test('are ignored and logged: no debugger opens (any local user could attach), no sudden death', async () => {
+    // Port 0 for the debugger, should it open: the test never takes 9229.
+    const daemon = await startDaemon({ env: { NODE_OPTIONS: '--inspect-port=127.0.0.1:0' } });
+    try {
+      for (const signal of ['SIGUSR1', 'SIGUSR2'] as const) {
+        daemon.child.kill(signal);
+        await daemon.waitForLog((l) => l.msg?.startsWith('signal ignored') === true && l.signal === signal);
+      }
+      const c = await ClientStream.connect({ port: daemon.port, domain: 'localhost' });
+      assert.equal((await c.request(registerIq('usr', 'secret'))).attrs.type, 'result', 'still serving');
+      c.socket.destroy();
+      assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+      assert.doesNotMatch(daemon.stderr(), /Debugger listening/);
+    } finally {
+      await daemon.dispose();
+    }
+  });
+});
+
 describe('SIGTERM while requests are in hand', { timeout: 25_000 }, () => {
   test('each is handled and answered before </stream:stream>: the client learns what was done', async () => {
     const daemon = await startDaemon();

@@ -9,7 +9,7 @@ import { MODULES } from '../jsm/modules/index.js';
 import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
-import { onHangup } from './hangups.js';
+import { onHangup, onIgnoredSignal } from './hangups.js';
 import { logFilePathProblem, spoolPathProblem } from './path-problems.js';
 
 const program = new Command('jabberd')
@@ -101,6 +101,7 @@ async function main(): Promise<number> {
   let hangup = whileStarting;
   // Those that came while the modules loaded were caught (hangups.ts), and are said now.
   if (onHangup(() => hangup()) > 0) whileStarting();
+  onIgnoredSignal((signal) => log.warn({ signal }, 'signal ignored: it means nothing to this server (SIGHUP reloads, SIGTERM stops)'));
   const signalled = new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
     process.once('SIGINT', () => resolve('SIGINT'));

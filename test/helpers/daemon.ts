@@ -34,6 +34,8 @@ export interface DaemonOptions {
   args?: string[];
   /** Milliseconds to wait for the 'listening' line. */
   timeout?: number;
+  /** More environment variables for the process. */
+  env?: NodeJS.ProcessEnv;
   /** Called with the process as soon as it is spawned, before it listens. */
   onSpawn?: (child: ChildProcess) => void;
 }
@@ -95,6 +97,7 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   await writeFile(configFile, opts.configText ?? bundledConfigText());
   const child = spawn(process.execPath, [JABBERD, '-c', configFile, '-s', spool, ...(opts.args ?? [])], {
     cwd: dir,
+    env: opts.env ? { ...process.env, ...opts.env } : undefined,
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   const exited = watchExit(child);
