@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { bundledConfigText, runJabberd, startDaemon, type Daemon, type RunResult } from './helpers/daemon.js';
-import { authIq, registerIq } from './helpers/yak.js';
+import { authIq, BUNDLED_CONFIG, registerIq } from './helpers/yak.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 
 let dir: string;
@@ -349,4 +349,14 @@ describe('<log> with <file> and <stderr/> (the book\'s jabber.xml has both)', ()
     );
     assert.doesNotMatch(fileLines.join('\n'), /wrong|right/, 'a password reached the log');
   });
+});
+
+test('contrib/yak.service starts the built daemon, and marks its optional writable paths optional', async () => {
+  const repo = path.dirname(path.dirname(BUNDLED_CONFIG));
+  const unit = await readFile(path.join(repo, 'contrib', 'yak.service'), 'utf8');
+  const start = /^ExecStart=\S+ \/opt\/yak\/(\S+)/m.exec(unit);
+  assert.ok(start && existsSync(path.join(repo, start[1]!)), `ExecStart names no file of the build: ${start?.[1]}`);
+  // systemd will not start a unit whose ReadWritePaths= names a missing path, unless it starts with '-'.
+  const paths = /^ReadWritePaths=(.*)$/m.exec(unit)![1]!.split(/\s+/);
+  assert.deepEqual(paths, ['/var/lib/yak', '-/var/log/yak']);
 });
