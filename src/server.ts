@@ -40,6 +40,8 @@ export class YakServer {
   readonly jsm: SessionManager;
   private readonly servers: net.Server[] = [];
   private readonly tlsServers = new Map<net.Server, boolean>();
+  /** Each direct-TLS listener's handshaker, by its config name (ListenSpec.where), with the key it serves. */
+  private readonly handshakers = new Map<string, { handshaker: tls.Server; key: unknown }>();
   private readonly streams = new Set<C2sStream>();
   private readonly sockets = new Set<net.Socket>();
   private readonly streamIds = new Set<string>();
@@ -119,6 +121,7 @@ export class YakServer {
    */
   reload(fresh: YakConfig): ReloadResult {
     const result = applyReload(this.config, fresh);
+    if (this.reloadTlsKeys(fresh)) result.applied.push('TLS keys');
     const l = this.config.c2s.limits;
     this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal };
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
@@ -126,6 +129,36 @@ export class YakServer {
     this.context.preAuth.enforce();
     this.log.info(result, 'configuration reloaded');
     return result;
+  }
+
+  /**
+   * Reads the TLS key files again, the new config's paths for the listeners
+   * already open, and has new handshakes use a key and certificate that
+   * changed: a certificate renewed in place (certbot) needs no restart.
+   * Connections already up keep theirs. Nothing changes unless every file
+   * is usable; one that is not is logged, and the old keys stay. True when
+   * a listener got a new key.
+   */
+  private reloadTlsKeys(fresh: YakConfig): boolean {
+    if (this.handshakers.size === 0) return false;
+    let specs: ListenSpec[];
+    try {
+      specs = listenSpecs({ c2s: this.config.c2s, tlsKeys: fresh.tlsKeys });
+    } catch (err) {
+      if (!(err instanceof ListenError)) throw err;
+      this.log.error({ err: err.message }, 'TLS keys not reloaded: the old ones stay');
+      return false;
+    }
+    let changed = false;
+    for (const spec of specs) {
+      const live = this.handshakers.get(spec.where);
+      if (!live || !spec.tls || spec.tls.key === live.key) continue;
+      live.handshaker.setSecureContext(spec.tls);
+      live.key = spec.tls.key;
+      changed = true;
+    }
+    this.config.tlsKeys = fresh.tlsKeys;
+    return changed;
   }
 
   /** One karma heartbeat for every connection, and a minute's housekeeping. */
@@ -195,6 +228,7 @@ export class YakServer {
 
   private async listen(spec: ListenSpec): Promise<void> {
     const handshaker = spec.tls ? tlsHandshaker(spec.tls, (socket) => this.secured(socket)) : undefined;
+    if (handshaker) this.handshakers.set(spec.where, { handshaker, key: spec.tls!.key });
     const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
     server.on('error', (err) => this.log.error({ err }, 'listener error'));
     this.servers.push(server);

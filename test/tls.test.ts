@@ -4,13 +4,15 @@
 // on the handshake; clear startup errors for a missing or unusable key file.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import crypto from 'node:crypto';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { ClientStream } from '../src/client/client-stream.js';
+import { Element } from '../src/xml/element.js';
 import { captureLog } from './helpers/log-capture.js';
 import { makeTestKey } from './helpers/tls-key.js';
 import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
@@ -290,6 +292,73 @@ describe('direct TLS and the connection limits', () => {
     await stopped;
     assert.ok(inTime, 'stop() waited for a pending handshake');
     assert.equal(yak.server.openConnections(), 0);
+  });
+});
+
+describe('TLS keys on SIGHUP', () => {
+  /** The SHA-256 fingerprint of the certificate a new connection gets. */
+  function served(port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const s = tls.connect({ port, host: '127.0.0.1', rejectUnauthorized: false }, () => {
+        resolve(s.getPeerCertificate().fingerprint256);
+        s.destroy();
+      });
+      s.on('error', reject);
+    });
+  }
+
+  test('a key and certificate renewed in place are served to new connections; sessions already up go on', async () => {
+    const own = await mkdtemp(path.join(dir, 'renew-'));
+    const live = path.join(own, 'live.pem');
+    await copyFile(pem, live);
+    const yak = await startYak({ tweak: withTls(live) });
+    try {
+      const port = yak.server.tlsPorts[0]!;
+      await registerUser(yak, 'renew', 'secret');
+      const before = await served(port);
+      const session = await ClientStream.connect({ port, domain: 'localhost', tls: true });
+      assert.equal((await session.request(authIq('renew', 'r', { password: 'secret' }))).attrs.type, 'result');
+
+      // Nothing changed: nothing applied.
+      assert.doesNotMatch(yak.server.reload({ ...yak.server.config }).applied.join(), /TLS/);
+      // certbot's way: a new file at the same path.
+      const renewed = makeTestKey(await mkdtemp(path.join(dir, 'new-')));
+      await copyFile(renewed.pem, live);
+      const result = yak.server.reload({ ...yak.server.config });
+      assert.deepEqual(result.applied, ['TLS keys']);
+      assert.deepEqual(result.needsRestart, []);
+      const after = await served(port);
+      assert.notEqual(after, before);
+      assert.equal(after, new crypto.X509Certificate(await readFile(renewed.cert)).fingerprint256);
+      const roster = new Element('iq', { type: 'get', id: 'r2' }, [new Element('query', { xmlns: 'jabber:iq:roster' })]);
+      assert.equal((await session.request(roster)).attrs.type, 'result', 'the session already up still answers');
+      await session.close();
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('a key file that cannot be used at reload is logged, and the old key stays', async () => {
+    const own = await mkdtemp(path.join(dir, 'broken-'));
+    const live = path.join(own, 'live.pem');
+    await copyFile(pem, live);
+    const { log, lines } = captureLog();
+    const yak = await startYak({ log, tweak: withTls(live) });
+    try {
+      const port = yak.server.tlsPorts[0]!;
+      const before = await served(port);
+      await writeFile(live, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
+      assert.deepEqual(yak.server.reload({ ...yak.server.config }).applied, []);
+      assert.ok(lines.some((l) => l.msg === 'TLS keys not reloaded: the old ones stay' && /holds no certificate/.test(String(l.err))), JSON.stringify(lines.slice(-3)));
+      assert.equal(await served(port), before);
+      // A new path in the config is taken too.
+      const moved = makeTestKey(await mkdtemp(path.join(dir, 'moved-')));
+      const result = yak.server.reload({ ...yak.server.config, tlsKeys: new Map([['127.0.0.1', moved.pem]]) });
+      assert.deepEqual(result.applied, ['TLS keys']);
+      assert.equal(await served(port), new crypto.X509Certificate(await readFile(moved.cert)).fingerprint256);
+    } finally {
+      await yak.stop();
+    }
   });
 });
 

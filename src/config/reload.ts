@@ -1,6 +1,7 @@
 // SIGHUP: what a running server takes from a re-read jabber.xml. Only
-// settings that are read at the moment of use can change safely; hosts,
-// listeners, TLS keys, the spool (and its file size cap), the module list and the module-specific
+// settings that are read at the moment of use can change safely (and the
+// TLS keys, which the server itself re-reads: YakServer.reload); hosts,
+// listeners, the spool (and its file size cap), the module list and the module-specific
 // options read at startup (0k sequences, offline limit, filter rules) need a
 // restart.
 import type { YakConfig } from './types.js';
@@ -28,7 +29,6 @@ export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
     ['hosts', live.hosts, fresh.hosts],
     ['listeners (<ip>)', live.c2s.listen, fresh.c2s.listen],
     ['TLS listeners (<ssl>)', live.c2s.ssl, fresh.c2s.ssl],
-    ['TLS keys', live.tlsKeys, fresh.tlsKeys],
     ['spool', live.spool, fresh.spool],
     ['<maxfilesize>', live.maxFileBytes, fresh.maxFileBytes],
     ['modules (<load>)', live.jsm.modules, fresh.jsm.modules],
