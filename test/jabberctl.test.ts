@@ -100,6 +100,8 @@ describe('jabberctl without a running server', () => {
     let r = await jabberctl(spool, ['adduser', 'Joseph@localhost', '--password-file', path.join(dir, 'pw')]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'added joseph@localhost\n');
+    // The spool was made by this change: said, with the full path, in case it is not the server's.
+    assert.equal(r.stderr, `jabberctl: note: <spool>${spool}</spool> did not exist: made ${spool} (a relative path starts from the current folder)\n`);
     r = await jabberctl(spool, ['adduser', 'joseph@localhost', '--password-file', path.join(dir, 'pw')]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /exists already/);
@@ -122,6 +124,27 @@ describe('jabberctl without a running server', () => {
     assert.equal(r.code, 0);
     r = await jabberctl(spool, ['list', 'localhost']);
     assert.equal(r.stdout, 'dj\n');
+  });
+
+  test('-h HOST, as the server was started with, reaches that host; check covers a host folder the config does not serve', async () => {
+    const chat = ['-h', 'chat.example.org'];
+    let r = await jabberctl(spool, [...chat, 'adduser', 'hugh@chat.example.org'], 'secret\n');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((await jabberctl(spool, [...chat, 'list', 'chat.example.org'])).stdout, 'hugh\n');
+    r = await jabberctl(spool, ['list', 'chat.example.org']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /host 'chat\.example\.org' is not served by this configuration/);
+    // A torn file there is found whether or not -h is given; without it, a note says whose folder it is.
+    await writeFile(path.join(spool, 'chat.example.org', 'torn.xml'), '<xdb><torn');
+    r = await jabberctl(spool, ['check']);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^BAD .*chat\.example\.org\/torn\.xml: /m);
+    assert.match(r.stderr, /note: chat\.example\.org\/ in the spool is no host of this configuration \(checked all the same/);
+    r = await jabberctl(spool, [...chat, 'check']);
+    assert.equal(r.code, 1);
+    assert.match(r.stdout, /^BAD .*torn\.xml/m);
+    assert.match(r.stderr, /note: localhost\/ in the spool is no host/);
+    await rm(path.join(spool, 'chat.example.org'), { recursive: true });
   });
 
   test('refusals: unknown user, unknown host, bad address, empty password, usage', async () => {

@@ -46,6 +46,11 @@ export interface DeluserResult {
 export interface CheckReport {
   files: number;
   bad: { file: string; reason: string }[];
+  /**
+   * Folders of the spool that are no host of this configuration (a host
+   * given with `jabberd -h`, or one since dropped): checked all the same.
+   */
+  unserved: string[];
 }
 
 export class AdminOps {
@@ -147,47 +152,65 @@ export class AdminOps {
 
   /** Parses every file under every host folder, reporting the ones that fail. */
   async check(): Promise<CheckReport> {
-    const report: CheckReport = { files: 0, bad: [] };
+    const report: CheckReport = { files: 0, bad: [], unserved: [] };
     // A crash's journal first: it repairs torn files (a read-only store
     // only reads it, and its content is checked in their place).
     await this.jsm.xdb.open();
     const journaled = this.jsm.xdb.unreplayed();
+    const spool = this.jsm.config.spool;
+    const served = new Set<string>();
     for (const host of this.jsm.config.hosts) {
-      const dir = path.join(this.jsm.config.spool, hostDirName(host));
-      let names: string[];
-      try {
-        names = await readdir(dir);
-      } catch (err) {
-        // No folder yet: a host nobody registered on. Any other failure
-        // (a file in its place, no permission) is no clean bill of health.
-        if (errCode(err) !== 'ENOENT') {
-          report.bad.push({ file: dir, reason: `cannot list the folder: ${(err as Error).message}` });
-          continue;
-        }
-        names = [];
-      }
-      const listed = new Set(names);
-      for (const [file, data] of journaled) {
-        if (path.dirname(file) !== dir) continue;
-        if (data === null) listed.delete(path.basename(file));
-        else listed.add(path.basename(file));
-      }
-      for (const name of [...listed].filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
-        const file = path.join(dir, name);
-        report.files++;
-        const text = (): Promise<string> => Promise.resolve(journaled.get(file) ?? readFile(file, 'utf8'));
-        let reason = await unparsable(file, text);
-        const user = userFromFileName(name) ?? userFromLegacyFileName(name);
-        if (reason !== undefined && user !== undefined) {
-          // A running server rewrites files in place: look again once the
-          // user's writes in flight are done, before calling it bad.
-          await this.jsm.xdb.exists(host, user).catch(() => undefined);
-          reason = await unparsable(file, text);
-        }
-        if (reason !== undefined) report.bad.push({ file, reason });
-      }
+      served.add(hostDirName(host));
+      await this.checkFolder(path.join(spool, hostDirName(host)), host, journaled, report);
+    }
+    // Every other folder holds the files of a host too (the spool holds
+    // nothing else but dot files, and lost+found when it is a file system
+    // of its own): a clean bill of health covers them.
+    const entries = await readdir(spool, { withFileTypes: true }).catch((err: unknown) => {
+      if (errCode(err) === 'ENOENT') return [];
+      throw err;
+    });
+    for (const e of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'lost+found' && !served.has(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      report.unserved.push(e.name);
+      await this.checkFolder(path.join(spool, e.name), undefined, journaled, report);
     }
     return report;
+  }
+
+  /** Parses the user files of one host folder (`host`: served here, so its writes in flight can be waited for). */
+  private async checkFolder(dir: string, host: string | undefined, journaled: ReadonlyMap<string, string | null>, report: CheckReport): Promise<void> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      // No folder yet: a host nobody registered on. Any other failure
+      // (a file in its place, no permission) is no clean bill of health.
+      if (errCode(err) !== 'ENOENT') {
+        report.bad.push({ file: dir, reason: `cannot list the folder: ${(err as Error).message}` });
+        return;
+      }
+      names = [];
+    }
+    const listed = new Set(names);
+    for (const [file, data] of journaled) {
+      if (path.dirname(file) !== dir) continue;
+      if (data === null) listed.delete(path.basename(file));
+      else listed.add(path.basename(file));
+    }
+    for (const name of [...listed].filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
+      const file = path.join(dir, name);
+      report.files++;
+      const text = (): Promise<string> => Promise.resolve(journaled.get(file) ?? readFile(file, 'utf8'));
+      let reason = await unparsable(file, text);
+      const user = userFromFileName(name) ?? userFromLegacyFileName(name);
+      if (reason !== undefined && user !== undefined && host !== undefined) {
+        // A running server rewrites files in place: look again once the
+        // user's writes in flight are done, before calling it bad.
+        await this.jsm.xdb.exists(host, user).catch(() => undefined);
+        reason = await unparsable(file, text);
+      }
+      if (reason !== undefined) report.bad.push({ file, reason });
+    }
   }
 }
 

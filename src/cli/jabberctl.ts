@@ -9,6 +9,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import net from 'node:net';
+import path from 'node:path';
 import { Command } from 'commander';
 import { AdminError, AdminOps, checkPassword, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, FORCE, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
@@ -95,6 +96,11 @@ class LostAnswer extends Error {
  * replayed first.
  */
 async function locally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
+  // A relative <spool> (the bundled ./spool) run from another folder, or a
+  // typo in -s, would otherwise get an account the server never sees.
+  if (!existsSync(config.spool)) {
+    process.stderr.write(`jabberctl: note: <spool>${config.spool}</spool> did not exist: made ${path.resolve(config.spool)} (a relative path starts from the current folder)\n`);
+  }
   const lock = await lockSpool(config.spool).catch((err: unknown) => {
     if (['EACCES', 'EPERM', 'EROFS'].includes(errCode(err) ?? '')) {
       throw new Error(`<spool>${config.spool}</spool>: ${req.cmd}${req.cmd === 'check' ? ' --repair' : ''} needs write access to the spool (${(err as Error).message})`);
@@ -221,13 +227,15 @@ const program = new Command('jabberctl')
   .description('administer the accounts of a Yak (jabberd 1.4) spool')
   .option('-c, --config <file>', 'configuration file', 'jabber.xml')
   .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">, or <spool> without one)')
+  .option('-h, --host <name>', 'host name, as given to jabberd -h (replaces <jabberd:cmdline flag="h">)')
+  .helpOption('--help', 'display help')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 
 function configOf(): YakConfig {
-  const o = program.opts<{ config: string; spool?: string }>();
+  const o = program.opts<{ config: string; spool?: string; host?: string }>();
   let config: YakConfig;
   try {
-    config = loadConfig(o.config, { spool: o.spool });
+    config = loadConfig(o.config, { spool: o.spool, host: o.host });
   } catch (err) {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
@@ -290,6 +298,9 @@ program
   .option('--repair', 'first write what a crash left in the journal (needs write access; the server does it at start)')
   .action(async (o: { repair?: boolean }) => {
     const report = (await run(configOf(), { cmd: 'check', args: [] }, { repair: o.repair })) as CheckReport;
+    for (const dir of report.unserved) {
+      process.stderr.write(`jabberctl: note: ${dir}/ in the spool is no host of this configuration (checked all the same; give jabberctl the -h the server was started with)\n`);
+    }
     for (const b of report.bad) console.log(`BAD ${b.file}: ${b.reason}`);
     console.log(`${report.files} files checked, ${report.bad.length} bad`);
     if (report.bad.length) process.exitCode = 1;
