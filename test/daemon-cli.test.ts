@@ -16,6 +16,7 @@ import { ClientStream } from '../src/client/client-stream.js';
 import { bundledConfigText, runJabberd, startDaemon, type Daemon, type RunResult } from './helpers/daemon.js';
 import { authIq, BUNDLED_CONFIG, registerIq } from './helpers/yak.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
+import { YAK_VERSION } from '../src/version.js';
 
 let dir: string;
 
@@ -359,4 +360,86 @@ test('contrib/yak.service starts the built daemon, and marks its optional writab
   // systemd will not start a unit whose ReadWritePaths= names a missing path, unless it starts with '-'.
   const paths = /^ReadWritePaths=(.*)$/m.exec(unit)![1]!.split(/\s+/);
   assert.deepEqual(paths, ['/var/lib/yak', '-/var/log/yak']);
+});
+
+describe('jabberd -B (1.4 init scripts: jabberd -B -h HOST -c jabber.xml)', { timeout: 25_000 }, () => {
+  let dir: string;
+  before(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), 'yak-background-'));
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  function freePort(): Promise<number> {
+    return new Promise((resolve) => {
+      const probe = net.createServer().listen(0, '127.0.0.1', () => {
+        const { port } = probe.address() as net.AddressInfo;
+        probe.close(() => resolve(port));
+      });
+    });
+  }
+
+  /** Resolves once no process has the pid (it is not our child: no 'exit' event to wait for). */
+  async function gone(pid: number): Promise<void> {
+    for (;;) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  test('returns once the server listens, which goes on alone until SIGTERM', async () => {
+    const log = path.join(dir, 'yak.log');
+    const cfg = path.join(dir, 'background.xml');
+    // The log file is written in 4 KiB blocks: the port is chosen here, not read from it.
+    const port = await freePort();
+    await writeFile(cfg, bundledConfigText(port).replace('<stderr/>', `<file>${log}</file>`).replace('</jabber>', `<pidfile>${dir}/yak.pid</pidfile></jabber>`));
+    const r = await runJabberd(['-B', '-c', cfg, '-s', path.join(dir, 'spool')]);
+    assert.equal(r.code, 0, r.stderr);
+    const pid = Number(/started in the background, pid (\d+)/.exec(r.stdout)?.[1]);
+    assert.ok(pid > 0, r.stdout);
+    try {
+      assert.equal(Number(await readFile(path.join(dir, 'yak.pid'), 'utf8')), pid);
+      const c = await ClientStream.connect({ port, domain: 'localhost' });
+      assert.equal((await c.request(registerIq('bg', 'secret'))).attrs.type, 'result');
+      c.socket.destroy();
+      assert.equal(r.stderr, '', 'a log file is configured: nothing to note');
+    } finally {
+      process.kill(pid, 'SIGTERM');
+      await gone(pid);
+    }
+    assert.match(await readFile(log, 'utf8'), /"msg":"stopped"/);
+  });
+
+  test('a start that fails says why and exits non-zero, as in the foreground; a log on stderr alone is noted', async () => {
+    const cfg = path.join(dir, 'stderr-only.xml');
+    await writeFile(cfg, bundledConfigText());
+    const blocker = path.join(dir, 'a-file');
+    await writeFile(blocker, '');
+    const failed = await runJabberd(['-B', '-c', cfg, '-s', blocker]);
+    assert.equal(failed.code, 1);
+    assert.match(failed.stderr, /^jabberd: .*a-file/m);
+    const r = await runJabberd(['-c', cfg, '-B', '-s', path.join(dir, 'spool2')]);
+    assert.equal(r.code, 0, r.stderr);
+    const pid = Number(/pid (\d+)/.exec(r.stdout)?.[1]);
+    try {
+      assert.match(r.stderr, /note: running in the background with no <log><file>: its log lines go nowhere/);
+    } finally {
+      process.kill(pid, 'SIGTERM');
+      await gone(pid);
+    }
+  });
+});
+
+test('every tool prints its version with -v and --version', async () => {
+  const bin = path.join(path.dirname(path.dirname(BUNDLED_CONFIG)), 'dist', 'src', 'cli');
+  for (const tool of ['jabberd', 'jabberctl', 'reguser', 'jabber-0k']) {
+    for (const flag of ['-v', '--version']) {
+      const r = spawnSync(process.execPath, [path.join(bin, `${tool}.js`), flag], { encoding: 'utf8' });
+      assert.equal(r.status, 0, `${tool} ${flag}: ${r.stderr}`);
+      assert.equal(r.stdout, `${tool} (Yak) ${YAK_VERSION}\n`);
+    }
+  }
 });

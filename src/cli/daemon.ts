@@ -1,6 +1,8 @@
-// The daemon: jabberd -c jabber.xml [-s spool] [-h host] [-D] [--check]
-// (started through jabberd.ts, which catches SIGHUP before this loads).
+// The daemon: jabberd -c jabber.xml [-s spool] [-h host] [-D] [--check],
+// started through jabberd.ts, which catches SIGHUP before this loads (and
+// for -B starts it again in the background, without -B: background.ts).
 import { Command } from 'commander';
+import { YAK_VERSION } from '../version.js';
 import { loadConfig } from '../config/load.js';
 import { registrationOffered } from '../config/sessions.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
@@ -9,6 +11,7 @@ import { MODULES } from '../jsm/modules/index.js';
 import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
+import { readyInBackground } from './background.js';
 import { onHangup, onIgnoredSignal } from './hangups.js';
 import { logFilePathProblem, spoolPathProblem } from './path-problems.js';
 
@@ -19,6 +22,8 @@ const program = new Command('jabberd')
   .option('-h, --host <name>', 'host name (replaces <jabberd:cmdline flag="h">)')
   .option('-D, --debug', 'debug logging')
   .option('--check', 'validate the configuration, print what would run, and exit')
+  .option('-B', 'run in the background (1.4 init scripts): return once the server listens')
+  .version(`jabberd (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
   .helpOption('--help', 'display help');
 program.parse();
 const opts = program.opts<{ config: string; spool?: string; host?: string; debug?: boolean; check?: boolean }>();
@@ -116,6 +121,8 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+  // Started by jabberd -B: that command may return now.
+  readyInBackground(config.log.file === undefined);
   hangup = () => {
     try {
       reopen();

@@ -5,6 +5,7 @@
 // standard input, so it need not appear in the process list.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { YAK_VERSION } from '../version.js';
 import { zerokHash } from '../util/hash.js';
 import { firstLineOf, NotUtf8Error } from './read-secret.js';
 
@@ -16,6 +17,7 @@ const program = new Command('jabber-0k')
   .requiredOption('-t, --token <token>', 'the token the server announced')
   .requiredOption('-s, --sequence <n>', 'the sequence the server announced')
   .addHelpText('after', '\nExample:\n  $ jabber-0k -p secret -t ABCDE -s 400\n  01945b9b2c3207c4cce5dc99e50605779f570077')
+  .version(`jabber-0k (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
   .showHelpAfterError()
   .exitOverride();
 

@@ -11,6 +11,7 @@ import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Command } from 'commander';
+import { YAK_VERSION } from '../version.js';
 import { AdminError, AdminOps, checkPassword, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, FORCE, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
 import { withSocketAddress } from '../admin/socket-address.js';
@@ -228,6 +229,7 @@ const program = new Command('jabberctl')
   .option('-c, --config <file>', 'configuration file', 'jabber.xml')
   .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">, or <spool> without one)')
   .option('-h, --host <name>', 'host name, as given to jabberd -h (replaces <jabberd:cmdline flag="h">)')
+  .version(`jabberctl (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
   .helpOption('--help', 'display help')
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
 

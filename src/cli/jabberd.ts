@@ -1,8 +1,17 @@
 #!/usr/bin/env node
-// jabberd's entry point: jabberd -c jabber.xml [-s spool] [-h host] [-D] [--check].
+// jabberd's entry point: jabberd -c jabber.xml [-s spool] [-h host] [-D] [-B] [--check].
 // It catches SIGHUP first, and only then loads the daemon (daemon.ts), so
 // that a SIGHUP while the modules load cannot kill it (see hangups.ts).
+// With -B it only starts the daemon in the background (background.ts).
+import { fileURLToPath } from 'node:url';
+import { startInBackground, withoutBackground } from './background.js';
 import { catchHangupsEarly } from './hangups.js';
 
-catchHangupsEarly();
-await import('./daemon.js');
+const foreground = withoutBackground(process.argv.slice(2));
+if (foreground !== undefined && !foreground.includes('--check')) {
+  process.exitCode = await startInBackground(fileURLToPath(import.meta.url), foreground);
+} else {
+  if (foreground !== undefined) process.argv = [...process.argv.slice(0, 2), ...foreground];
+  catchHangupsEarly();
+  await import('./daemon.js');
+}

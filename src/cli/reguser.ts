@@ -11,6 +11,7 @@
 // skipped), 2 usage, connection or protocol trouble.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
+import { YAK_VERSION } from '../version.js';
 import { ClientStream, ReplyTimeoutError, StreamClosedError, streamErrorText } from '../client/client-stream.js';
 import { IqError } from '../client/iq.js';
 import { register, registrationForm } from '../client/register.js';
@@ -64,6 +65,7 @@ FILE holds one account per line, either as field=value words (quoted as in
 a shell; blank lines and lines starting with # are ignored) or as CSV with a
 header line naming the fields (username,password,name,email).`,
   )
+  .version(`reguser (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
   .exitOverride();
 
 /** The target, or undefined when `server` is not host[:port]. */
