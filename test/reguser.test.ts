@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { IqError } from '../src/client/iq.js';
 import { login } from '../src/client/auth.js';
 import { parseXml } from '../src/xml/parse.js';
+import { makeTestKey } from './helpers/tls-key.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool } from './helpers/run-tool.js';
 
@@ -211,6 +212,26 @@ describe('reguser, the book transcript (example 7-5)', () => {
     assert.equal(r.stdout, '[Attempt] (secure) Successful registration\n');
     assert.equal(r.code, 0);
     assert.equal(await canLogIn(yak, 'secure', 'tls'), true);
+  });
+
+  test('--tls --ca checks the certificate and the name: trusted, it registers; otherwise it says why and stops', async () => {
+    const tlsPort = yak.server.tlsPorts[0]!;
+    const ca = path.join(pemDir, 'yak.pem'); // self-signed: it is its own CA
+    let r = await reguser(['--tls', '--ca', ca, `127.0.0.1:${tlsPort}`, '--domain', 'yak', 'username=checked', 'password=tls']);
+    assert.equal(r.stdout, '[Attempt] (checked) Successful registration\n', r.stderr);
+    // Another name than the certificate's, or a CA that did not sign it: nothing is sent.
+    r = await reguser(['--tls', '--ca', ca, `127.0.0.1:${tlsPort}`, '--domain', 'elsewhere', 'username=named', 'password=tls']);
+    assert.match(r.stderr, /^reguser: the certificate of 127\.0\.0\.1:\d+ is not trusted \(--ca .*yak\.pem\): .*elsewhere/);
+    assert.equal(r.code, 2);
+    const other = makeTestKey(await mkdtemp(path.join(pemDir, 'other-')));
+    r = await reguser(['--tls', '--ca', other.cert, `127.0.0.1:${tlsPort}`, '--domain', 'yak', 'username=signed', 'password=tls']);
+    assert.match(r.stderr, /is not trusted/);
+    assert.equal(r.code, 2);
+    assert.equal(await canLogIn(yak, 'named', 'tls'), false);
+    assert.equal(await canLogIn(yak, 'signed', 'tls'), false);
+    // --ca without --tls, or a file that cannot be read: usage errors.
+    assert.match((await reguser(['--ca', ca, server])).stderr, /--ca checks a TLS certificate: give --tls too/);
+    assert.match((await reguser(['--tls', '--ca', path.join(pemDir, 'absent.pem'), server])).stderr, /cannot read .*absent\.pem/);
   });
 
   test('--tls against a plain listener cannot reach it', async () => {

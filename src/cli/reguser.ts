@@ -28,6 +28,7 @@ const NO_REQUEST_TIMEOUT = 2 ** 31 - 1;
 interface Options {
   domain?: string;
   tls?: boolean;
+  ca?: string;
   file?: string;
   timeout: string;
 }
@@ -48,7 +49,8 @@ const program = new Command('reguser')
   .argument('[server]', 'Jabber server, host[:port]; port 5222 by default (5223 with --tls)')
   .argument('[fields...]', "field=value pairs; without any, list the server's fields")
   .option('--domain <name>', 'Jabber host name for the stream header when it differs from the TCP host')
-  .option('--tls', 'connect with TLS (the old port 5223 style)')
+  .option('--tls', 'connect with TLS (the old port 5223 style); the certificate is not checked unless --ca is given')
+  .option('--ca <file>', "with --tls: check the server's certificate against the CA certificate(s) in FILE (PEM), and its name against the Jabber host")
   .option('--file <file>', 'register every account listed in FILE over one connection')
   .option('--timeout <seconds>', 'how long to wait for a silent server (longer than a karma pause)', '30')
   .addHelpText(
@@ -67,6 +69,12 @@ header line naming the fields (username,password,name,email).`,
   )
   .version(`reguser (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
   .exitOverride();
+
+/** A TLS connection refused for the server's certificate (untrusted, expired, another name), not for the network. */
+function isCertificateError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code);
+}
 
 /** The target, or undefined when `server` is not host[:port]. */
 function parseTarget(server: string, tls: boolean): Target | undefined {
@@ -253,6 +261,15 @@ async function main(argv: string[]): Promise<number> {
   const target = parseTarget(server, !!opts.tls);
   if (!target) return usage(`"${server}" is not host[:port]`);
   if (opts.file !== undefined && words.length > 0) return usage('give either field=value pairs or --file, not both');
+  if (opts.ca !== undefined && !opts.tls) return usage('--ca checks a TLS certificate: give --tls too');
+  let ca: Buffer | undefined;
+  if (opts.ca !== undefined) {
+    try {
+      ca = readFileSync(opts.ca);
+    } catch (err) {
+      return usage(`cannot read ${opts.ca}: ${(err as Error).message}`);
+    }
+  }
   let fields: [string, string][] | undefined;
   if (words.length > 0) {
     try {
@@ -271,11 +288,16 @@ async function main(argv: string[]): Promise<number> {
         host: target.host,
         port: target.port,
         domain: opts.domain ?? target.host,
-        tls: !!opts.tls,
+        // Without --ca, as 1.4 clients did: any certificate (self-signed ones are the rule).
+        tls: ca ? { ca, rejectUnauthorized: true, servername: opts.domain ?? target.host } : !!opts.tls,
         timeout,
       });
-    } catch {
-      process.stderr.write(`Cannot reach Jabber server at ${target.display}\n`);
+    } catch (err) {
+      if (ca && isCertificateError(err)) {
+        process.stderr.write(`reguser: the certificate of ${target.display} is not trusted (--ca ${opts.ca}): ${(err as Error).message}\n`);
+      } else {
+        process.stderr.write(`Cannot reach Jabber server at ${target.display}\n`);
+      }
       return EXIT_TROUBLE;
     }
     try {
