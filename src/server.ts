@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { YakConfig } from './config/types.js';
 import { applyReload, type ReloadResult } from './config/reload.js';
 import { C2sStream, type C2sContext } from './c2s/c2s-stream.js';
-import { PreAuthBudget } from './c2s/pre-auth-budget.js';
+import { HeldMemoryBudget } from './c2s/held-memory-budget.js';
 import { hostDirName } from './xdb/file-names.js';
 import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
@@ -74,7 +74,8 @@ export class YakServer {
       jsm: this.jsm,
       log: opts.log,
       // Read at each check: a reload may change it.
-      preAuth: new PreAuthBudget(() => config.c2s.limits.preAuthMemory),
+      preAuth: new HeldMemoryBudget(() => config.c2s.limits.preAuthMemory),
+      sessionMemory: new HeldMemoryBudget(() => config.c2s.limits.sessionMemory),
       newStreamId: () => this.newStreamId(),
       releaseStreamId: (id) => this.streamIds.delete(id),
     };
@@ -127,6 +128,7 @@ export class YakServer {
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
     // A lower <preauthmemory> applies at once, not at the next read.
     this.context.preAuth.enforce();
+    this.context.sessionMemory.enforce();
     this.log.info(result, 'configuration reloaded');
     return result;
   }

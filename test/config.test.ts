@@ -100,6 +100,7 @@ describe('bundled config/jabber.xml', () => {
     assert.deepEqual(cfg.c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
       connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
+      sessionMemory: 268435456,
     });
     assert.equal(cfg.spool, resolve('./spool'));
     assert.equal(cfg.tlsKeys.size, 0);
@@ -465,20 +466,26 @@ describe('c2s', () => {
     assert.deepEqual(parse().c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
       connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
+      sessionMemory: 268435456,
     });
     const c = parse({
       pthcsock:
         "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/>" +
-        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><preauthmemory>2000000</preauthmemory></limits>",
+        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><preauthmemory>2000000</preauthmemory>" +
+        '<sessionmemory>20000000</sessionmemory></limits>',
     });
     assert.deepEqual(c.c2s.limits, {
       preAuthStanzaBytes: 1000, stanzaBytes: 262144, depth: 10, queueStanzas: 32, queueBytes: 2000,
       connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300, preAuthMemory: 2000000,
+      sessionMemory: 20000000,
     });
     assert.equal(parse({ pthcsock: '<limits><preauthmemory>0</preauthmemory></limits>' }).c2s.limits.preAuthMemory, 0);
     refuses(() => parse({ pthcsock: '<limits><preauthmemory>-5</preauthmemory></limits>' }), '<preauthmemory>');
     // Smaller than a few logins: nobody could log in.
     refuses(() => parse({ pthcsock: '<limits><preauthmemory>100000</preauthmemory></limits>' }), '<preauthmemory>', 'at least 1048576');
+    assert.equal(parse({ pthcsock: '<limits><sessionmemory>0</sessionmemory></limits>' }).c2s.limits.sessionMemory, 0);
+    // Smaller than what one session may hold at the worst.
+    refuses(() => parse({ pthcsock: '<limits><sessionmemory>8000000</sessionmemory></limits>' }), '<sessionmemory>', 'at least 16777216');
     refuses(() => parse({ pthcsock: "<limits><connections perip='-1'/></limits>" }), '<connections', 'perip');
     refuses(() => parse({ pthcsock: '<limits><outbuffer>10</outbuffer></limits>' }), '<outbuffer>');
   });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Karma } from '../src/net/karma.js';
 import { AddressLimits } from '../src/net/address-limits.js';
-import { PreAuthBudget, type BudgetHolder } from '../src/c2s/pre-auth-budget.js';
+import { HeldMemoryBudget, type BudgetHolder } from '../src/c2s/held-memory-budget.js';
 import { LoginThrottle } from '../src/jsm/login-throttle.js';
 import { canonicalAddress, limitKey } from '../src/net/peer-address.js';
 
@@ -268,7 +268,7 @@ describe('LoginThrottle', () => {
   });
 });
 
-describe('PreAuthBudget', () => {
+describe('HeldMemoryBudget', () => {
   /** Holders named `address:name`; `closed` says who was told to go, in order. */
   function holders(names: string[]): { h: Record<string, BudgetHolder>; closed: string[] } {
     const closed: string[] = [];
@@ -278,7 +278,7 @@ describe('PreAuthBudget', () => {
   }
 
   test('counts what each holds, a change replacing its last figure, and forgets a holder released', () => {
-    const budget = new PreAuthBudget(() => 100);
+    const budget = new HeldMemoryBudget(() => 100);
     const { h, closed } = holders(['x:a', 'x:b']);
     budget.set(h['x:a']!, 40);
     budget.set(h['x:b']!, 30);
@@ -293,7 +293,7 @@ describe('PreAuthBudget', () => {
   });
 
   test('over the budget, the address holding the most loses its largest first, until the rest is down to 90%', () => {
-    const budget = new PreAuthBudget(() => 100);
+    const budget = new HeldMemoryBudget(() => 100);
     const { h, closed } = holders(['x:a', 'x:b', 'y:c', 'z:d']);
     // x holds 60 in two connections, y one of 30.
     budget.set(h['x:a']!, 35);
@@ -307,7 +307,7 @@ describe('PreAuthBudget', () => {
   });
 
   test('a flood of small connections from one address is cut before a larger real client from another', () => {
-    const budget = new PreAuthBudget(() => 1000);
+    const budget = new HeldMemoryBudget(() => 1000);
     const names = Array.from({ length: 30 }, (_, i) => `flood:${i}`);
     const { h, closed } = holders([...names, 'home:client']);
     for (const n of names) budget.set(h[n]!, 30);
@@ -321,7 +321,7 @@ describe('PreAuthBudget', () => {
   });
 
   test('addresses holding alike lose one connection each in turn, not all of the first one', () => {
-    const budget = new PreAuthBudget(() => 50);
+    const budget = new HeldMemoryBudget(() => 50);
     const { h, closed } = holders(['a:1', 'a:2', 'b:1', 'b:2', 'c:1', 'c:2']);
     budget.set(h['a:1']!, 10);
     budget.set(h['a:2']!, 10);
@@ -337,7 +337,7 @@ describe('PreAuthBudget', () => {
 
   test('0 is no bound; the bound is read at each check, and enforce() applies a lower one at once', () => {
     let max = 0;
-    const budget = new PreAuthBudget(() => max);
+    const budget = new HeldMemoryBudget(() => max);
     const { h, closed } = holders(['x:a', 'y:b']);
     budget.set(h['x:a']!, 1_000_000);
     budget.set(h['y:b']!, 10);
@@ -349,7 +349,7 @@ describe('PreAuthBudget', () => {
   });
 
   test('a holder is not counted once told, even if it never releases itself', () => {
-    const budget = new PreAuthBudget(() => 10);
+    const budget = new HeldMemoryBudget(() => 10);
     let told = 0;
     const stubborn: BudgetHolder = { budgetKey: 'x', overBudget: () => told++ };
     budget.set(stubborn, 50);

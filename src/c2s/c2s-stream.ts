@@ -12,7 +12,7 @@ import { limitKey } from '../net/peer-address.js';
 import type { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
-import type { BudgetHolder, PreAuthBudget } from './pre-auth-budget.js';
+import type { BudgetHolder, HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { streamError, type StreamErrorKind } from './stream-errors.js';
 
@@ -26,11 +26,13 @@ const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
 const MAX_IN_HAND = 64;
 
 /**
- * The stanzas in hand may also hold at most this many characters between
- * them (reading pauses past it, and resumes at half): 64 stanzas of the
- * largest size a session may send would be some 400 MB in memory.
+ * The stanzas in hand may also weigh at most this much between them
+ * (characters and nodes, see weigh(); reading pauses past it, and resumes
+ * at half): 64 stanzas of the largest size a session may send would be
+ * some 400 MB in memory, and counted in characters alone, stanzas of
+ * empty elements still took 40 times what was counted.
  */
-const MAX_IN_HAND_CHARS = 1 << 20;
+const MAX_IN_HAND_WEIGHT = 4 << 20;
 
 /**
  * Elements and text pieces one stanza may have, before and after login.
@@ -53,13 +55,15 @@ function start(task: () => Promise<void>): Promise<void> {
   }
 }
 
-/** What every stream shares: config, the session manager, the live stream ids. */
+/** What every stream shares: config, the session manager, the memory budgets, the live stream ids. */
 export interface C2sContext {
   config: YakConfig;
   jsm: SessionManager;
   log: Logger;
-  /** What connections not logged in hold between them (see pre-auth-budget.ts). */
-  preAuth: PreAuthBudget;
+  /** What connections not logged in hold between them (see held-memory-budget.ts). */
+  preAuth: HeldMemoryBudget;
+  /** What logged-in connections hold between them. */
+  sessionMemory: HeldMemoryBudget;
   newStreamId(): string;
   releaseStreamId(id: string): void;
 }
@@ -76,9 +80,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
   private chain: Promise<void> = Promise.resolve();
   /** Tasks enqueued and not finished (the chain is settled when this is 0). */
   private inFlight = 0;
-  /** Characters of the stanzas in flight (see MAX_IN_HAND_CHARS). */
-  private inFlightChars = 0;
-  /** Before login: what the stanzas in flight hold, characters and nodes weighed (see weigh()). */
+  /** What the stanzas in flight hold, characters and nodes weighed (see weigh() and MAX_IN_HAND_WEIGHT). */
   private inFlightWeight = 0;
   private session: Session | undefined;
   private authTimer: NodeJS.Timeout | undefined;
@@ -111,9 +113,10 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     conn.attach({
       text: (t) => {
         this.parser.write(t);
-        this.chargePreAuth();
+        this.chargeBudget();
       },
-      held: () => this.chargePreAuth(),
+      held: () => this.chargeBudget(),
+      outputWaiting: () => this.chargeBudget(),
       badEncoding: () => this.onParseError(new StreamParseError('xml', 'invalid UTF-8')),
       // A client that half-closes (`... | nc host 5222`) still gets its
       // replies, then </stream:stream>, as for an explicit end of stream.
@@ -233,32 +236,31 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     }
     if (this.state === 'authed') {
       const session = this.session!;
-      this.enqueue(() => this.ctx.jsm.fromSession(session, el), size);
+      this.enqueue(() => this.ctx.jsm.fromSession(session, el), weigh(size, nodes));
       return;
     }
     if (this.state !== 'unauthed') return;
     const query = el.name === 'iq' ? el.elements[0] : undefined;
     const type = el.attrs.type;
     if (query && PRE_SESSION_NS.has(query.attrs.xmlns ?? '') && (type === 'get' || type === 'set')) {
-      this.enqueue(() => this.preSession(el, query), size, weigh(size, nodes));
+      this.enqueue(() => this.preSession(el, query), weigh(size, nodes));
       return;
     }
     if (!this.queue.push(el, size, weigh(size, nodes))) this.close('queue-full');
   }
 
-  /** `size`: the stanza's characters, for the in-hand bound (0 for our own tasks). */
-  private enqueue(task: () => Promise<void>, size = 0, weight = 0): void {
+  /** `weight`: what the stanza holds, for the in-hand bound and the budgets (0 for our own tasks). */
+  private enqueue(task: () => Promise<void>, weight = 0): void {
     // With nothing in flight the task starts at once instead of one
     // microtask later: most stanzas arrive on an idle stream.
     this.inFlight++;
-    this.inFlightChars += size;
     this.inFlightWeight += weight;
     this.updateBacklog();
     const run = this.inFlight === 1 && !this.conn.backedUp ? start(task) : this.chain.then(() => this.whenRoom(task));
     this.chain = run.then(
-      () => this.taskDone(size, weight),
+      () => this.taskDone(weight),
       (err: unknown) => {
-        this.taskDone(size, weight);
+        this.taskDone(weight);
         this.logAt('error', { err }, 'stanza handling failed');
         this.close('internal-server-error');
       },
@@ -277,45 +279,50 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     return this.conn.backedUp ? this.conn.whenWritable().then(task) : task();
   }
 
-  private taskDone(size: number, weight: number): void {
+  private taskDone(weight: number): void {
     this.inFlight--;
-    this.inFlightChars -= size;
     this.inFlightWeight -= weight;
     this.updateBacklog();
-    this.chargePreAuth();
+    this.chargeBudget();
   }
 
   /**
-   * Before login: tells the shared budget what this connection holds now,
-   * the stanza being read, those queued or in hand (characters and nodes
-   * weighed), what karma holds back unread and the replies the client has
-   * not taken yet.
+   * Tells the shared budget of its kind (not logged in, or sessions) what
+   * this connection holds now: the stanza being read, those queued or in
+   * hand (characters and nodes weighed), what karma holds back unread and
+   * the replies the client has not taken yet.
    */
-  private chargePreAuth(): void {
-    if (this.state === 'header' || this.state === 'unauthed') this.ctx.preAuth.set(this, this.preAuthWeight());
+  private chargeBudget(): void {
+    if (this.state === 'authed') this.ctx.sessionMemory.set(this, this.heldWeight());
+    else if (this.state !== 'closed') this.ctx.preAuth.set(this, this.heldWeight());
   }
 
-  private preAuthWeight(): number {
+  private heldWeight(): number {
     return this.parser.pendingWeight + this.queue.weight + this.inFlightWeight + this.conn.heldBytes + this.conn.pendingOutput;
   }
 
-  /** See BudgetHolder: the connections not logged in hold too much between them, and this one is the one to go. */
+  /** See BudgetHolder: the connections of its kind hold too much between them, and this one is the one to go. */
   overBudget(): void {
-    const held = this.preAuthWeight();
+    const held = this.heldWeight();
+    const authed = this.state === 'authed';
+    const budget = authed ? this.ctx.sessionMemory : this.ctx.preAuth;
+    const limits = this.ctx.config.c2s.limits;
     // `total`: with this one, which the budget no longer counts.
-    this.logAt('warn', { held, total: this.ctx.preAuth.used + held, limit: this.ctx.config.c2s.limits.preAuthMemory }, 'connections not logged in hold too much: closing the largest from the address holding the most');
+    const fields = { held, total: budget.used + held, limit: authed ? limits.sessionMemory : limits.preAuthMemory };
+    if (authed) this.logAt('warn', { ...fields, user: this.session?.jid.toString() }, 'sessions hold too much: closing the largest from the address holding the most');
+    else this.logAt('warn', fields, 'connections not logged in hold too much: closing the largest from the address holding the most');
     // Replies still waiting for the client: it is not reading, and would
     // keep all it holds (its requests in hand too) for the grace period of
     // an ended socket. It could not read the error anyway.
     const unread = this.conn.pendingOutput > 0;
-    this.close('pre-auth-memory');
+    this.close(authed ? 'session-memory' : 'pre-auth-memory');
     if (unread) this.conn.destroy();
   }
 
   /** Reading pauses at either bound of what is in hand, and goes on once both are down to half. */
   private updateBacklog(): void {
-    if (this.inFlight >= MAX_IN_HAND || this.inFlightChars > MAX_IN_HAND_CHARS) this.conn.setBacklogged(true);
-    else if (this.inFlight <= MAX_IN_HAND / 2 && this.inFlightChars <= MAX_IN_HAND_CHARS / 2) this.conn.setBacklogged(false);
+    if (this.inFlight >= MAX_IN_HAND || this.inFlightWeight > MAX_IN_HAND_WEIGHT) this.conn.setBacklogged(true);
+    else if (this.inFlight <= MAX_IN_HAND / 2 && this.inFlightWeight <= MAX_IN_HAND_WEIGHT / 2) this.conn.setBacklogged(false);
   }
 
   private async preSession(iq: Element, query: Element): Promise<void> {
@@ -352,7 +359,9 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     }
     this.session = session;
     this.state = 'authed';
+    // From the pre-login budget to the sessions' one.
     this.ctx.preAuth.release(this);
+    this.chargeBudget();
     clearTimeout(this.authTimer);
     const limits = config.c2s.limits;
     this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth, nodes: SESSION_NODES };
@@ -394,6 +403,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     clearTimeout(this.authTimer);
     this.queue.drain();
     this.ctx.preAuth.release(this);
+    this.ctx.sessionMemory.release(this);
     const session = this.session;
     this.session = undefined;
     if (session) {

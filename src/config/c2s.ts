@@ -94,6 +94,12 @@ function readRate(r: Element | undefined): { points: number; time: number } | un
 
 /** The smallest <preauthmemory> that is not 0: 1 MiB, a few logins' worth of the largest kind. */
 const PRE_AUTH_MEMORY_MIN = 1 << 20;
+/**
+ * The smallest <sessionmemory> that is not 0: 16 MiB, what one session can
+ * hold at the worst (its stanzas in hand, one being read, the output buffer)
+ * about twice over.
+ */
+const SESSION_MEMORY_MIN = 16 << 20;
 
 /** Yak extension: parser and pre-auth queue bounds (SPEC sections 1 and 2). */
 function readLimits(l: Element | undefined): C2sLimits {
@@ -108,6 +114,7 @@ function readLimits(l: Element | undefined): C2sLimits {
     outputBytes: 1 << 20,
     idleSeconds: 0,
     preAuthMemory: 32 * 1024 * 1024,
+    sessionMemory: 256 * 1024 * 1024,
   };
   if (!l) return limits;
   const c = l.getChild('connections');
@@ -125,6 +132,11 @@ function readLimits(l: Element | undefined): C2sLimits {
   const pm = l.getChild('preauthmemory');
   if (pm && limits.preAuthMemory > 0 && limits.preAuthMemory < PRE_AUTH_MEMORY_MIN) {
     throw new ConfigError(`${tag(l)}<preauthmemory>: must be 0 (no bound) or at least ${PRE_AUTH_MEMORY_MIN}`, pm);
+  }
+  limits.sessionMemory = intChild(l, 'sessionmemory', 0, INT_MAX, limits.sessionMemory);
+  const sm = l.getChild('sessionmemory');
+  if (sm && limits.sessionMemory > 0 && limits.sessionMemory < SESSION_MEMORY_MIN) {
+    throw new ConfigError(`${tag(l)}<sessionmemory>: must be 0 (no bound) or at least ${SESSION_MEMORY_MIN}`, sm);
   }
   limits.stanzaBytes = intChild(l, 'stanza', 1, INT_MAX, limits.stanzaBytes);
   // Depth 1 is the stream itself, so a stanza needs at least 2.

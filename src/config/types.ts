@@ -58,10 +58,12 @@ export interface C2sLimits {
   idleSeconds: number;
   /**
    * What all connections not logged in may hold between them, weighed in
-   * bytes (see c2s/pre-auth-budget.ts); 0 = no bound, else at least 1 MiB.
+   * bytes (see c2s/held-memory-budget.ts); 0 = no bound, else at least 1 MiB.
    * Default 32 MiB.
    */
   preAuthMemory: number;
+  /** The same for logged-in connections (<sessionmemory>). Default 256 MiB. */
+  sessionMemory: number;
 }
 
 /** Yak's registration policy (<register_policy> in the jsm config). */

@@ -60,6 +60,12 @@ export interface ConnectionHandlers {
   closed(): void;
   /** Karma held back bytes just read (see heldBytes): for whoever counts what a connection holds. */
   held?(): void;
+  /**
+   * Output the client has not taken stays queued (see pendingOutput), or
+   * what stayed has now gone out: for whoever counts what a connection
+   * holds. Not called while the client keeps up, which is nearly always.
+   */
+  outputWaiting?(): void;
 }
 
 export interface ConnectionOptions {
@@ -113,6 +119,7 @@ export class Connection {
       this.reportEnd();
     });
     socket.on('error', () => socket.destroy());
+    socket.on('drain', () => this.handlers?.outputWaiting?.());
     socket.on('close', () => this.onClose());
   }
 
@@ -274,7 +281,10 @@ export class Connection {
   flush(): void {
     const text = this.out;
     this.out = '';
-    if (text !== '' && this.isOpen) this.socket.write(text);
+    if (text !== '' && this.isOpen) {
+      this.socket.write(text);
+      if (this.socket.writableLength > 0) this.handlers?.outputWaiting?.();
+    }
   }
 
   /** More than a quarter of the output cap waits to be sent (see whenWritable). */

@@ -1,12 +1,13 @@
-// <limits><preauthmemory>: what all connections not logged in hold between
-// them (the stanza being read, stanzas queued or in hand weighed by their
-// nodes, bytes karma holds back, replies not taken) stays under the budget;
-// beyond it the largest holders are closed. End to end, on a real socket.
+// <limits><preauthmemory> and <sessionmemory>: what all connections not
+// logged in, and all sessions, hold between them (the stanza being read,
+// stanzas queued or in hand weighed by their nodes, bytes karma holds
+// back, replies not taken) stays under each budget; beyond it the largest
+// holders are closed. End to end, on a real socket.
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../src/config/load.js';
-import type { PreAuthBudget } from '../src/c2s/pre-auth-budget.js';
+import type { HeldMemoryBudget } from '../src/c2s/held-memory-budget.js';
 import type { YakConfig } from '../src/config/types.js';
 import { captureLog } from './helpers/log-capture.js';
 import { assertStreamError, clientHeader, RawClient } from './helpers/transcript.js';
@@ -42,8 +43,8 @@ async function deaf(yak: TestYak): Promise<net.Socket> {
 }
 
 /** The server's budget (internal: what the tests weigh against). */
-function budget(yak: TestYak): PreAuthBudget {
-  return (yak.server as unknown as { context: { preAuth: PreAuthBudget } }).context.preAuth;
+function budget(yak: TestYak, which: 'preAuth' | 'sessionMemory' = 'preAuth'): HeldMemoryBudget {
+  return (yak.server as unknown as { context: Record<typeof which, HeldMemoryBudget> }).context[which];
 }
 
 /** Internal view of the server's streams: their state and socket. */
@@ -249,5 +250,67 @@ describe('pre-login memory budget', () => {
       for (const c of clients) c.destroy();
       await yak.stop();
     }
+  });
+});
+
+describe('session memory budget', () => {
+  /** A logged-in raw stream; it stops reading once `deafAfter` replies came. */
+  async function session(yak: TestYak, user: string, resource: string): Promise<RawClient> {
+    const c = await open(yak);
+    c.write(authIq(user, resource, { password: 'secret' }, 'login').toString());
+    assertXml(await c.next(), "<iq type='result' id='login'/>");
+    return c;
+  }
+
+  /** A message of 19,990 empty elements: 80,000 characters, some 3 MB once parsed. */
+  const dense = `<message to='nobody@localhost'><x xmlns='urn:x'>${'<a/>'.repeat(19_990)}</x></message>`;
+
+  test('sessions that stop reading and pile up dense stanzas are weighed by nodes, and the largest is closed over <sessionmemory>', async () => {
+    const captured = captureLog();
+    const yak = await startYak({
+      log: captured.log,
+      tweak: (cfg) => {
+        cfg.c2s.karma = undefined;
+        cfg.c2s.limits.sessionMemory = 16 * MIB;
+      },
+    });
+    const clients: RawClient[] = [];
+    try {
+      await registerUser(yak, 'hog', 'secret');
+      await registerUser(yak, 'fine', 'secret');
+      const setup = await session(yak, 'hog', 'setup');
+      clients.push(setup);
+      setup.write(`<iq type='set' id='v'><vCard xmlns='vcard-temp'><DESC>${'x'.repeat(250_000)}</DESC></vCard></iq>`);
+      assert.equal((await setup.next()).attrs.id, 'v');
+      // Each: big replies it does not take, past what the kernel's buffers
+      // hold (its output backs up, so what it sends next waits in hand),
+      // then dense stanzas until reading pauses.
+      const gets = Array.from({ length: 30 }, (_, k) => `<iq type='get' id='g${k}'><vCard xmlns='vcard-temp'/></iq>`).join('');
+      for (let i = 0; i < 4; i++) {
+        const c = await session(yak, 'hog', `r${i}`);
+        clients.push(c);
+        c.socket.pause();
+        c.write(gets);
+        c.write(dense.repeat(3));
+        await sleep(300);
+      }
+      const used = budget(yak, 'sessionMemory').used;
+      assert.ok(used <= 16 * MIB, `${used} counted against ${16 * MIB}`);
+      const line = captured.lines.find((l) => l.msg === 'sessions hold too much: closing the largest from the address holding the most');
+      assert.ok(line, 'no session was closed for the budget');
+      assert.equal(line.level, 40);
+      assert.equal(line.user, `hog@localhost/${String(line.user).split('/')[1]}`);
+      assert.ok((line.held as number) > 4 * MIB, JSON.stringify(line));
+      // A session that reads is served meanwhile.
+      const ok = await session(yak, 'fine', 'Work');
+      clients.push(ok);
+      ok.write("<iq type='get' id='t'><query xmlns='jabber:iq:roster'/></iq>");
+      assert.equal((await ok.next()).attrs.id, 't');
+      assert.equal(streams(yak).filter((st) => st.state === 'closed').length, 0, 'closed streams are forgotten');
+    } finally {
+      for (const c of clients) c.destroy();
+      await yak.stop();
+    }
+    assert.equal(budget(yak, 'sessionMemory').used, 0, 'every session released what it held');
   });
 });

@@ -1,15 +1,17 @@
-// What all connections that have not logged in may hold between them.
-// Each is bounded on its own (stanza size, the pre-auth queue, stanzas in
-// hand, the output buffer), but nothing bounded their sum: a flood of
-// connections from many addresses, each filling its own bounds, could take
-// any amount of memory before a single password was checked.
+// What a class of connections may hold between them: those not logged in
+// (<preauthmemory>) and sessions (<sessionmemory>), each with a budget of
+// its own. Each connection is bounded on its own too (stanza size and
+// nodes, the pre-auth queue, stanzas in hand, the output buffer), but
+// nothing bounded their sum: a flood of connections from many addresses,
+// each filling its own bounds, could take any amount of memory (before
+// a single password was checked, or from accounts anyone may register).
 //
 // Over the budget, connections are closed from the address that holds the
-// most in all, its largest first. A real client holds a few kilobytes
-// before login; by address, a flood is found even when each of its
-// connections holds less than a real client's, and a client from
-// elsewhere is closed only when its own address holds more than the
-// flood's. (An address is a limitKey(): an IPv6 client's /64.)
+// most in all, its largest first. A real client holds a few kilobytes; by
+// address, a flood is found even when each of its connections holds less
+// than a real client's, and a client from elsewhere is closed only when
+// its own address holds more than the flood's. (An address is a
+// limitKey(): an IPv6 client's /64.)
 //
 // What a connection holds is weighed, not measured: characters, plus a
 // fixed cost per parsed node (see weigh() in stream-parser.ts), plus bytes
@@ -35,7 +37,7 @@ interface Group {
   holders: Map<BudgetHolder, number>;
 }
 
-export class PreAuthBudget {
+export class HeldMemoryBudget {
   /** By address: what each of its holders holds (holders at 0 are left out: they cost nothing to skip). */
   private readonly groups = new Map<string, Group>();
   private total = 0;
@@ -43,7 +45,7 @@ export class PreAuthBudget {
   /** `max`: the budget, read at each check (a reload may change it); 0 = no bound. */
   constructor(private readonly max: () => number) {}
 
-  /** What connections not logged in hold, in all. */
+  /** What the connections hold, in all. */
   get used(): number {
     return this.total;
   }
@@ -61,7 +63,7 @@ export class PreAuthBudget {
     this.enforce();
   }
 
-  /** `holder` logged in or closed: it no longer counts. */
+  /** `holder` logged in (for the pre-login budget) or closed: it no longer counts. */
   release(holder: BudgetHolder): void {
     const group = this.groups.get(holder.budgetKey);
     if (group) this.forget(group, holder);
