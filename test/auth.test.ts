@@ -367,3 +367,32 @@ test('the log names every credential a login sent: the module that decided depen
   assert.equal(methodOf(query('<hash>h</hash>')), '0k');
   assert.equal(methodOf(query('<resource>r</resource>')), 'none');
 });
+
+describe('sessions per account (<limits><sessions>)', () => {
+  test('beyond the bound a login with a new resource is refused 500; the same resource still replaces its session', async () => {
+    const captured = captureLog();
+    const yak = await startYak({ log: captured.log, tweak: (c) => (c.c2s.limits.sessionsPerUser = 2) });
+    const streams: ClientStream[] = [];
+    try {
+      await registerUser(yak, 'busy', 'secret');
+      streams.push(await loginUser(yak, 'busy', 'secret', 'one'), await loginUser(yak, 'busy', 'secret', 'two'));
+      const third = await yak.connect();
+      streams.push(third);
+      const refused = await third.request(authIq('busy', 'three', { password: 'secret' }, 'a3'));
+      assertXml(refused, errorReplyXml(" id='a3'", "<query xmlns='jabber:iq:auth'><username>busy</username><password>secret</password><resource>three</resource></query>", 500, 'wait', 'Too Many Sessions'));
+      assert.equal(yak.server.jsm.sessions.of('busy@localhost').length, 2);
+      const line = captured.lines.find((l) => l.msg === 'login refused: the account has as many sessions as it may');
+      assert.deepEqual([line?.user, line?.max, line?.level], ['busy@localhost', 2, 40]);
+      // A login as 'two' replaces that session: still two.
+      streams.push(await loginUser(yak, 'busy', 'secret', 'two'));
+      assert.deepEqual(yak.server.jsm.sessions.of('busy@localhost').map((s) => s.resource).sort(), ['one', 'two']);
+      // Once one goes, a new resource may log in.
+      await streams[0]!.close();
+      for (let i = 0; i < 50 && yak.server.jsm.sessions.of('busy@localhost').length > 1; i++) await new Promise((r) => setTimeout(r, 20));
+      streams.push(await loginUser(yak, 'busy', 'secret', 'three'));
+    } finally {
+      for (const s of streams) s.socket.destroy();
+      await yak.stop();
+    }
+  });
+});

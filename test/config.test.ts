@@ -100,7 +100,7 @@ describe('bundled config/jabber.xml', () => {
     assert.deepEqual(cfg.c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
       connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
-      sessionMemory: 268435456,
+      sessionMemory: 268435456, sessionsPerUser: 100,
     });
     assert.equal(cfg.spool, resolve('./spool'));
     assert.equal(cfg.tlsKeys.size, 0);
@@ -466,18 +466,18 @@ describe('c2s', () => {
     assert.deepEqual(parse().c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
       connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
-      sessionMemory: 268435456,
+      sessionMemory: 268435456, sessionsPerUser: 100,
     });
     const c = parse({
       pthcsock:
         "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/>" +
         "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><preauthmemory>2000000</preauthmemory>" +
-        '<sessionmemory>20000000</sessionmemory></limits>',
+        '<sessionmemory>20000000</sessionmemory><sessions>5</sessions></limits>',
     });
     assert.deepEqual(c.c2s.limits, {
       preAuthStanzaBytes: 1000, stanzaBytes: 262144, depth: 10, queueStanzas: 32, queueBytes: 2000,
       connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300, preAuthMemory: 2000000,
-      sessionMemory: 20000000,
+      sessionMemory: 20000000, sessionsPerUser: 5,
     });
     assert.equal(parse({ pthcsock: '<limits><preauthmemory>0</preauthmemory></limits>' }).c2s.limits.preAuthMemory, 0);
     refuses(() => parse({ pthcsock: '<limits><preauthmemory>-5</preauthmemory></limits>' }), '<preauthmemory>');

@@ -101,6 +101,23 @@ describe('mod_presence', () => {
     }
   });
 
+  test('a presence over 16 KiB, or over 200 elements, attributes and texts, is bounced 406, neither broadcast nor kept', async () => {
+    const { a, b, c } = await trio('big');
+    try {
+      const error = "<error code='406' type='modify'>Presence Too Large</error>";
+      a.send(`<presence id='long'><status>${'x'.repeat(16 * 1024)}</status></presence>`);
+      assertXml(await a.next(isPresence), `<presence id='long' type='error'>${error}</presence>`);
+      a.send(`<presence id='dense' to='bigb@localhost'>${'<x/>'.repeat(200)}</presence>`);
+      assertXml(await a.next(isPresence), `<presence id='dense' type='error' from='bigb@localhost'>${error}</presence>`);
+      await b.nothing(isPresence, [a], 'a presence too large was passed on');
+      // What b sees on a probe is still a's last presence that was taken.
+      a.send('<presence><status>small</status></presence>');
+      assertXml(await b.next(isPresence), "<presence from='biga@localhost/Work' to='bigb@localhost'><status>small</status></presence>");
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
   test('a priority outside -128..127 is clamped, one that is no integer is 0: contacts see what routing uses', async () => {
     const { a: work, b, c } = await trio('prio');
     const home = await login(yak, 'prioa', 'Home');
@@ -363,6 +380,33 @@ describe('mod_presence', () => {
         await closeAll(a, b, c, d);
       }
     });
+  });
+});
+
+describe('mod_presence: contacts answering the login probes', () => {
+  test('more than the send buffer holds at once goes out as the client reads, and does not cut it off', async () => {
+    // A 64 KiB send buffer, and eight contacts with a 15 KB status: 120 KB of answers.
+    const yak = await startYak({ tweak: (c) => ((c.c2s.limits.outputBytes = 64 * 1024), plain(c)) });
+    const contacts: Client[] = [];
+    let user: Client | undefined;
+    try {
+      user = await onlineUser(yak, 'popular');
+      for (let i = 0; i < 8; i++) {
+        const c = await onlineUser(yak, `fan${i}`);
+        contacts.push(c);
+        await subscribeBoth(user, c);
+        await c.presence(`<presence><status>${'s'.repeat(15_000)}</status></presence>`);
+      }
+      await user.close();
+      user = await login(yak, 'popular');
+      user.send('<presence/>');
+      const from = new Set<string>();
+      while (from.size < 8) from.add(String((await user.next((e) => isPresence(e) && e.attrs.from?.startsWith('fan') === true)).attrs.from));
+      assert.equal(user.stream.closed, false);
+    } finally {
+      await closeAll(...contacts, ...(user ? [user] : []));
+      await yak.stop();
+    }
   });
 });
 

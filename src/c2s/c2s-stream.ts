@@ -4,12 +4,13 @@
 // else waits in the bounded PreAuthQueue. Stanzas are handled one at a time,
 // in arrival order, on a promise chain.
 import type { YakConfig } from '../config/types.js';
-import type { PreSessionResult, SessionManager } from '../jsm/session-manager.js';
+import { TooManySessionsError, type PreSessionResult, type SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
+import { errorReply, stanzaError } from '../jsm/stanza-errors.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../net/connection.js';
 import { limitKey } from '../net/peer-address.js';
-import type { Element } from '../xml/element.js';
+import { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import type { BudgetHolder, HeldMemoryBudget } from './held-memory-budget.js';
@@ -43,6 +44,15 @@ const MAX_IN_HAND_WEIGHT = 4 << 20;
  */
 const PRE_AUTH_NODES = 1000;
 const SESSION_NODES = 20_000;
+/**
+ * The largest presence a session may send, in characters and nodes: the
+ * server keeps each session's last one and hands it to every contact that
+ * probes, and a client's contacts' presences all come at its login at
+ * once. A status line, a priority, an avatar hash or a signature take a
+ * few hundred characters; 1.4 set no bound.
+ */
+const MAX_PRESENCE_CHARS = 16 * 1024;
+const MAX_PRESENCE_NODES = 200;
 /** What a client may send: anything else (a <stream:error>, a prefixed name) would be routed to someone's stream as is. */
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
@@ -150,6 +160,11 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     return this.state !== 'closed' && this.conn.writable;
   }
 
+  /** See SessionTransport.backedUp. */
+  get backedUp(): boolean {
+    return this.conn.backedUp;
+  }
+
   /** See SessionTransport.whenWritable. */
   async whenWritable(): Promise<boolean> {
     if (this.state === 'closed') return false;
@@ -236,6 +251,13 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     }
     if (this.state === 'authed') {
       const session = this.session!;
+      if (el.name === 'presence' && (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES)) {
+        // In turn with the stanzas before it, like any reply; without the
+        // content, which would only come back as large as it went.
+        const bounce = errorReply(new Element('presence', el.attrs), stanzaError('not-acceptable', 'Presence Too Large'));
+        this.enqueue(async () => this.send(bounce));
+        return;
+      }
       this.enqueue(() => this.ctx.jsm.fromSession(session, el), weigh(size, nodes));
       return;
     }
@@ -345,7 +367,14 @@ export class C2sStream implements SessionTransport, BudgetHolder {
 
   private async startSession(iq: Element, login: NonNullable<PreSessionResult['login']>, reply: Element): Promise<void> {
     const { jsm, config } = this.ctx;
-    const session = await jsm.openSession(this.host!, login.user, login.resource, this, login.removals);
+    let session: Session | undefined;
+    try {
+      session = await jsm.openSession(this.host!, login.user, login.resource, this, login.removals);
+    } catch (err) {
+      if (!(err instanceof TooManySessionsError)) throw err;
+      if (this.state === 'unauthed') this.send(jsm.tooManySessions(iq, err, this.conn.address));
+      return;
+    }
     if (!session) {
       // The account was removed while this login was checked: as if the password had been wrong.
       if (this.state === 'unauthed') this.send(jsm.loginRefused(iq, this.host!, login.user, this.conn.address, login.method));

@@ -115,6 +115,7 @@ function readLimits(l: Element | undefined): C2sLimits {
     idleSeconds: 0,
     preAuthMemory: 32 * 1024 * 1024,
     sessionMemory: 256 * 1024 * 1024,
+    sessionsPerUser: 100,
   };
   if (!l) return limits;
   const c = l.getChild('connections');
@@ -138,6 +139,7 @@ function readLimits(l: Element | undefined): C2sLimits {
   if (sm && limits.sessionMemory > 0 && limits.sessionMemory < SESSION_MEMORY_MIN) {
     throw new ConfigError(`${tag(l)}<sessionmemory>: must be 0 (no bound) or at least ${SESSION_MEMORY_MIN}`, sm);
   }
+  limits.sessionsPerUser = intChild(l, 'sessions', 0, INT_MAX, limits.sessionsPerUser);
   limits.stanzaBytes = intChild(l, 'stanza', 1, INT_MAX, limits.stanzaBytes);
   // Depth 1 is the stream itself, so a stanza needs at least 2.
   limits.depth = intChild(l, 'depth', 2, 10000, limits.depth);

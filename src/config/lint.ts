@@ -32,8 +32,8 @@ const KARMA: Place = {
 };
 
 const LIMITS: Place = {
-  reads: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'stanza', 'depth', 'queue'],
-  once: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'stanza', 'depth', 'queue'],
+  reads: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'sessions', 'stanza', 'depth', 'queue'],
+  once: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'sessions', 'stanza', 'depth', 'queue'],
 };
 
 export const PTHCSOCK: Place = {

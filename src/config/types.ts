@@ -64,6 +64,8 @@ export interface C2sLimits {
   preAuthMemory: number;
   /** The same for logged-in connections (<sessionmemory>). Default 256 MiB. */
   sessionMemory: number;
+  /** Sessions (resources) one account may have at once; 0 = no bound. Default 100. */
+  sessionsPerUser: number;
 }
 
 /** Yak's registration policy (<register_policy> in the jsm config). */

@@ -40,6 +40,16 @@ interface Removal {
 /** Names whose removal is remembered for logins still in flight (see removedSince). */
 const REMEMBERED_REMOVALS = 10_000;
 
+/** openSession: the account already has <limits><sessions> sessions, none with this resource. */
+export class TooManySessionsError extends Error {
+  constructor(
+    readonly bare: string,
+    readonly max: number,
+  ) {
+    super(`${bare} already has ${max} sessions`);
+  }
+}
+
 export class SessionManager {
   readonly chains = new PhaseChains();
   readonly sessions = new SessionRegistry();
@@ -147,6 +157,12 @@ export class SessionManager {
    * The reply to a login openSession refused (its account went after the
    * password was accepted): a wrong password's. Logged like a failed login.
    */
+  /** The reply to a login refused by openSession for TooManySessionsError. */
+  tooManySessions(iq: Element, err: TooManySessionsError, address: string): Element {
+    this.log.warn({ user: err.bare, address, max: err.max }, 'login refused: the account has as many sessions as it may');
+    return this.errorFor(iq, stanzaError('resource-constraint', 'Too Many Sessions'));
+  }
+
   loginRefused(iq: Element, host: string, user: string, address: string, method: string | undefined): Element {
     this.log.warn({ user, host, address, method }, 'login refused: the account was removed after its password was accepted');
     return this.errorFor(iq, stanzaError('not-authorized'));
@@ -235,6 +251,9 @@ export class SessionManager {
       old.transport.close('conflict');
       if (this.removedSince(jid.bare, removals)) return undefined;
     }
+    // Checked with no await before the add below: logins racing each other cannot all pass.
+    const max = this.config.c2s.limits.sessionsPerUser;
+    if (max > 0 && this.sessions.of(jid.bare).length >= max) throw new TooManySessionsError(jid.bare, max);
     // No await between the check and this: a removal that starts later finds the session and ends it.
     const session = new Session(jid, transport);
     this.sessions.add(session);

@@ -12,6 +12,8 @@ export interface SessionTransport {
   readonly address: string;
   /** True while what is sent now still reaches the connection (not closed or closing). */
   readonly writable: boolean;
+  /** Enough waits to be sent that a sender of many stanzas should wait (whenWritable) before more. */
+  readonly backedUp: boolean;
   /**
    * Resolves true once the connection's queued output is low enough for
    * another batch (see sendBudget in paced.ts), false if the stream closed.
@@ -63,6 +65,11 @@ export class Session {
   /** True while send() still hands stanzas to an open connection. */
   get writable(): boolean {
     return !this.ended && this.transport.writable;
+  }
+
+  /** See SessionTransport.backedUp. */
+  get backedUp(): boolean {
+    return this.transport.backedUp;
   }
 
   /** See SessionTransport.whenWritable; false once the session ended. */

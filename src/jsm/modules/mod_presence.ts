@@ -98,14 +98,23 @@ async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
   directed.clear();
 }
 
-/** First available presence: learn the contacts' presence (answered locally), then the rest. */
+/**
+ * First available presence: learn the contacts' presence (answered locally), then the rest.
+ * Local contacts answer at once, each of their sessions with its presence:
+ * for a roster of hundreds, more than the send buffer (<outbuffer>) takes,
+ * which cut off a client that was reading. So the probes go out while
+ * the client keeps up, and wait for it (as paced.ts does) when it lags.
+ */
 async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
+  const caughtUp = async (): Promise<boolean> => !s.backedUp || (await s.whenWritable());
   for (const jid of await contactsWhere(api.xdb, s.host, s.user, hasTo)) {
     await api.deliver(new Element('presence', { type: 'probe', from: s.jid.toString(), to: jid }));
+    if (!(await caughtUp())) return;
   }
   // The user's own other resources.
   for (const other of visibleSessions(api, s.jid.bare)) {
     if (other !== s && other.presence) s.send(copyTo(other.presence, other.jid.toString(), s.jid.toString()));
+    if (!(await caughtUp())) return;
   }
 }
 
