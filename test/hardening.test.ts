@@ -284,7 +284,7 @@ describe('a client that sends faster than it is answered', () => {
 });
 
 describe('a client that sends large stanzas faster than they are handled', () => {
-  test('reading also pauses once the stanzas in hand hold a mebibyte, so they cannot pile up in the server', async () => {
+  test('reading also pauses once the stanzas in hand weigh 4 MiB, so they cannot pile up in the server', async () => {
     const yak = await startYak({ tweak: (c) => (c.c2s.karma = undefined) });
     let restore = (): void => undefined;
     try {
@@ -293,16 +293,16 @@ describe('a client that sends large stanzas faster than they are handled', () =>
       const c = await loginUser(yak, 'bulky', 'pw');
       // Each store for 'slowbox' takes half a second.
       restore = slowUpdatesOf(yak, 'slowbox', 500);
-      // 20 messages of 200,000 characters: 4 MB, far under 64 stanzas.
+      // 40 messages of 200,000 characters: 8 MB, far under 64 stanzas.
       const big = (i: number): string => `<message to='slowbox@localhost' id='b${i}'><body>${'x'.repeat(200_000)}</body></message>`;
-      for (let i = 0; i < 20; i++) c.socket.write(big(i));
+      for (let i = 0; i < 40; i++) c.socket.write(big(i));
       // Long enough for the server to read all of it, were it reading on.
       await new Promise((r) => setTimeout(r, 1500));
       const inHand = Math.max(...yak.server.stanzasInHand);
       const stored = await storedOffline(yak, 'slowbox', 'b');
-      // Past 1 MiB (the sixth) reading pauses until half is handled: read so
-      // far are those stored and those in hand, far from all 20.
-      assert.ok(inHand <= 7 && stored + inHand <= 10, `stanzas in hand: ${inHand}, stored: ${stored}, of 20`);
+      // Past 4 MiB (the 21st) reading pauses until half is handled: read so
+      // far are those stored and those in hand, far from all 40.
+      assert.ok(inHand <= 22 && stored + inHand <= 26, `stanzas in hand: ${inHand}, stored: ${stored}, of 40`);
     } finally {
       restore();
       await yak.stop();
