@@ -353,19 +353,19 @@ test('cache: no disk reads for cached users, LRU bound, missing users invalidate
   assert.equal(await uncached.exists('localhost', 'b'), false);
 });
 
-test('cache: bounded by the total size of the files it holds; a file over the per-file limit is never cached, and its changes are never lost', async (t) => {
+test('cache: bounded by the total weight of the files it holds; a file over the per-file limit is never cached, and its changes are never lost', async (t) => {
   const { root, open } = await scratch(t);
-  const store = open({ cacheBytes: 1000, cacheFileBytes: 500, fsync: false });
+  const store = open({ cacheWeight: 3200, cacheFileWeight: 1700, fsync: false });
   const file = (u: string): string => join(root, 'localhost', u + '.xml');
   const pad = (n: number): Element => el('query', { xmlns: NS_REGISTER }, 'x'.repeat(n));
-  // Three files of about 400 bytes: the budget holds two.
+  // Three files of about 460 bytes and 7 nodes, weighing about 1,500 each: the budget holds two.
   for (const u of ['a', 'b', 'c']) await store.create('localhost', u, { [NS_AUTH]: pw(u), [NS_REGISTER]: pad(300) });
   for (const u of ['a', 'b', 'c']) await unlink(file(u));
   assert.equal(await store.exists('localhost', 'a'), false, 'the oldest file was evicted for the byte budget');
   assert.equal(await store.exists('localhost', 'b'), true);
   assert.equal(await store.exists('localhost', 'c'), true);
 
-  // A file over cacheFileBytes is read from disk every time, and its
+  // A file over cacheFileWeight is read from disk every time, and its
   // older (smaller) cached version is dropped, not served.
   await store.create('localhost', 'big', { [NS_AUTH]: pw('big') });
   await store.set('localhost', 'big', { [NS_REGISTER]: pad(600) });
@@ -380,6 +380,40 @@ test('cache: bounded by the total size of the files it holds; a file over the pe
   assert.equal((await store.get('localhost', 'big', NS_LAST))?.attrs.last, '5');
   await store.flush();
   assert.match(await readFile(file('big'), 'utf8'), /last='5'/);
+});
+
+test('cache: weighs a file by what it takes parsed, so a few densely packed files push out others', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open({ cacheWeight: 20_000, cacheFileWeight: 10_000, fsync: false });
+  const file = (u: string): string => join(root, 'localhost', u + '.xml');
+  // About 350 bytes of file, but 56 nodes: a weight of about 8,800 each.
+  const dense = (n: number): Element => el('query', { xmlns: 'x:dense' }, ...Array.from({ length: n }, () => el('a')));
+  const plainUsers = ['p1', 'p2', 'p3'];
+  for (const u of plainUsers) await store.create('localhost', u, { [NS_AUTH]: pw(u) });
+  for (const u of ['d1', 'd2', 'd3']) await store.create('localhost', u, { [NS_AUTH]: pw(u), 'x:dense': dense(50) });
+  let bytes = 0;
+  for (const u of [...plainUsers, 'd1', 'd2', 'd3']) {
+    bytes += (await stat(file(u))).size;
+    await unlink(file(u));
+  }
+  assert.ok(bytes < 2_000, `all six files take ${bytes} bytes, a tenth of the budget`);
+  // Only what a cached copy can answer: the three plain users and the
+  // first dense one made room for the third.
+  for (const u of [...plainUsers, 'd1']) assert.equal(await store.exists('localhost', u), false, `${u} was not evicted`);
+  for (const u of ['d2', 'd3']) assert.equal((await store.get('localhost', u, 'x:dense'))?.elements.length, 50, `${u} was evicted`);
+
+  // A file of 600 bytes that weighs 15,000 is over the per-file limit:
+  // never cached, read from disk each time. Weighed the same when it is
+  // read from disk (parsed) as when it was written (built from records).
+  await store.create('localhost', 'd4', { [NS_AUTH]: pw('d4'), 'x:dense': dense(100) });
+  assert.ok((await stat(file('d4'))).size < 1000);
+  await writeFile(file('d4'), '<xdb/>');
+  assert.equal(await store.exists('localhost', 'd4'), false, 'the dense file was cached');
+  await store.set('localhost', 'd4', { [NS_AUTH]: pw('d4'), 'x:dense': dense(100) }, RAW);
+  await store.flush();
+  assert.equal((await store.get('localhost', 'd4', 'x:dense'))?.elements.length, 100);
+  await writeFile(file('d4'), '<xdb/>');
+  assert.equal(await store.exists('localhost', 'd4'), false, 'the dense file read from disk was cached');
 });
 
 test('cache: by default a large file is kept too, so a big roster is not parsed again at each access', async (t) => {
@@ -796,6 +830,79 @@ describe('the size cap on one user file', () => {
     await assert.rejects(stat(file), /ENOENT/);
     assert.equal(await capped.exists('localhost', 'dj'), false);
     await capped.close();
+  });
+
+  test('caps the weight parsed too: a change that makes the file too dense is refused like one too large, one that does not grow it is not', async (t) => {
+    const { root, open } = await scratch(t);
+    const { log, lines } = captureLog();
+    const { store, file } = await cappedDj({ root, open }, log);
+    // CAP 4096 bytes allows a weight of 16 * 4096 = 65,536: 500 `<a/>` are
+    // 2,000 bytes, within the byte cap, but weigh 75,000.
+    const dense = (n: number): Element => el('q', { xmlns: 'x:dense' }, ...Array.from({ length: n }, () => el('a')));
+    await store.set('localhost', 'dj', { 'x:dense': dense(300) });
+    await store.flush();
+    const before = await readFile(file, 'utf8');
+    await assert.rejects(store.set('localhost', 'dj', { 'x:dense': dense(500) }), (err: unknown) => {
+      assert.ok(err instanceof UserFileFullError);
+      assert.equal(err.user, 'dj');
+      assert.equal(err.max, CAP);
+      assert.ok(err.bytes < CAP, String(err.bytes));
+      assert.ok(err.weight !== undefined && err.weight > 16 * CAP, String(err.weight));
+      assert.match(err.message, /too dense/);
+      return true;
+    });
+    await assert.rejects(store.update('localhost', 'dj', 'x:more', () => dense(200)), UserFileFullError);
+    await assert.rejects(store.create('localhost', 'new', { 'x:dense': dense(500) }), UserFileFullError);
+    // Nothing changed, in memory or on disk, and the journal holds nothing.
+    assert.equal((await store.get('localhost', 'dj', 'x:dense'))?.elements.length, 300);
+    assert.equal(await store.get('localhost', 'dj', 'x:more'), undefined);
+    assert.equal(await store.exists('localhost', 'new'), false);
+    assert.equal(await readFile(file, 'utf8'), before);
+    await assert.rejects(stat(join(root, 'localhost', 'new.xml')), /ENOENT/);
+    assert.deepEqual(await readdir(root), ['localhost'], 'no journal generation for a refused change');
+    // A deferred change that would make it too dense is dropped.
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, ...dense(200).children) });
+    assert.equal(await store.get('localhost', 'dj', NS_LAST), undefined);
+    // The same warnings as for the size: once per file for the refusals.
+    const warned = lines.filter((l) => String(l.msg).includes('exceed its size cap'));
+    assert.equal(warned.length, 3, JSON.stringify(warned));
+    assert.equal(warned.filter((l) => String(l.msg).includes('too many elements')).length, 3);
+    await store.close();
+
+    // A file already too dense (no cap when it was written)...
+    const uncapped = open({ maxFileBytes: 0 });
+    await uncapped.set('localhost', 'dj', { 'x:dense': dense(900), [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) });
+    await uncapped.close();
+    const size = (await stat(file)).size;
+    assert.ok(size < CAP, String(size));
+    const capped = open({ maxFileBytes: CAP });
+    // ...is not grown further, even by one element...
+    await assert.rejects(capped.set('localhost', 'dj', { 'x:dense': dense(901) }), UserFileFullError);
+    // ...but a change that does not grow it passes (a password of the same
+    // length), and so does one that shrinks it although it stays too dense.
+    await capped.set('localhost', 'dj', { [NS_AUTH]: pw('secreT') });
+    await capped.update('localhost', 'dj', 'x:dense', (cur) => {
+      cur!.children.splice(0, 100);
+      return cur!;
+    });
+    // A new logout time over the old one is kept, one with a status text
+    // (more nodes) is dropped.
+    await capped.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '2' }) });
+    await capped.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '3' }, 'Away') });
+    await capped.flush();
+    const now = parseXml(await readFile(file, 'utf8'));
+    assert.equal(now.getChild('q', 'x:dense')?.elements.length, 800);
+    assert.equal(now.getChildText('password', NS_AUTH), 'secreT');
+    assert.equal(now.getChild('query', NS_LAST)?.attrs.last, '2');
+    await capped.close();
+  });
+
+  test('<maxfilesize>0 caps neither size nor weight', async (t) => {
+    const { open } = await scratch(t);
+    const store = open({ maxFileBytes: 0 });
+    await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+    await store.set('localhost', 'dj', { 'x:dense': el('q', { xmlns: 'x:dense' }, ...Array.from({ length: 20_000 }, () => el('a'))) });
+    assert.equal((await store.get('localhost', 'dj', 'x:dense'))?.elements.length, 20_000);
   });
 
   test('setSoon counts a replaced record exactly, also one it measured itself: a file may reach the cap, not pass it', async (t) => {

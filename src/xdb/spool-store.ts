@@ -16,7 +16,8 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { parseXml } from '../xml/parse.js';
-import { DEFAULT_MAX_FILE_BYTES, NoSuchUserError, NS_AUTH, SpoolFileError, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
+import { weigh } from '../xml/stream-parser.js';
+import { DEFAULT_MAX_FILE_BYTES, MAX_FILE_DENSITY, NoSuchUserError, NS_AUTH, SpoolFileError, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
@@ -29,16 +30,18 @@ export interface SpoolStoreOptions {
   /** Parsed user files kept in memory (LRU); 0 disables the cache. */
   cacheUsers?: number;
   /**
-   * Total size in bytes of the files the cache holds (their parsed form
-   * takes many times that in heap); the oldest go first beyond it.
+   * Total weight of the documents the cache holds: what they take parsed,
+   * their files' bytes plus NODE_WEIGHT for each element, attribute and
+   * text piece (see weigh() in stream-parser.ts). The oldest go first
+   * beyond it. Default CACHE_WEIGHT.
    */
-  cacheBytes?: number;
+  cacheWeight?: number;
   /**
-   * A file larger than this (bytes) is never cached: it is read again when
-   * needed. Default: a sixteenth of cacheBytes (4 MiB), which keeps every
-   * file within the default <maxfilesize> cacheable.
+   * A document weighing more than this is never cached: it is read again
+   * when needed. Default: a sixteenth of cacheWeight (24 MiB), which keeps
+   * every file within the default <maxfilesize> cacheable.
    */
-  cacheFileBytes?: number;
+  cacheFileWeight?: number;
   /** Journal and fsync every change (default true; tests may turn it off). */
   fsync?: boolean;
   /** A journal generation with entries is checkpointed after this long. */
@@ -47,6 +50,7 @@ export interface SpoolStoreOptions {
    * Largest size of one user's file in bytes (UTF-8, as written); 0 = no
    * cap. Default DEFAULT_MAX_FILE_BYTES. Every change rewrites and journals
    * the whole file, so this bounds what one change can cost; see commit().
+   * It caps the file's weight parsed too, at MAX_FILE_DENSITY times this.
    */
   maxFileBytes?: number;
   /**
@@ -66,10 +70,12 @@ interface UserDoc {
   extras: Element[];
   /** Size of the file this document is (or will be, for a deferred change), in bytes. */
   bytes: number;
+  /** What it takes parsed: weigh(bytes, its nodes); see docNodes(). */
+  weight: number;
 }
 
 /** A document being built by a change, before its size is known. */
-type Draft = Omit<UserDoc, 'bytes'>;
+type Draft = Omit<UserDoc, 'bytes' | 'weight'>;
 
 interface UserFile extends SpoolTarget {
   user: string;
@@ -97,7 +103,7 @@ function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root
     throw new SpoolFileError(path, `spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
   }
   if (root.name !== 'xdb') throw new SpoolFileError(path, `spool file ${path}: root element is <${root.name}>, not <xdb>`);
-  const doc: UserDoc = { records: new Map(), extras: [], bytes: Buffer.byteLength(text) };
+  const doc: UserDoc = { records: new Map(), extras: [], bytes: Buffer.byteLength(text), weight: 0 };
   for (const child of root.elements) {
     const ns = child.attrs.xdbns ?? child.attrs.xmlns;
     if (ns === undefined) {
@@ -110,11 +116,40 @@ function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root
       doc.records.set(ns, child);
     }
   }
+  doc.weight = weigh(doc.bytes, docNodes(doc));
   return { doc, root };
 }
 
 /** Sizes of records setSoon() measured (records are never changed in place once stored). */
 const recordBytes = new WeakMap<Element, number>();
+/** Nodes of stored records and extras, counted once (they are never changed in place either). */
+const recordNodes = new WeakMap<Element, number>();
+
+/** Elements, attributes and text pieces in `e`, as weigh() counts them. */
+function countNodes(e: Element): number {
+  let n = 1;
+  for (const _ in e.attrs) n++;
+  for (const c of e.children) n += typeof c === 'string' ? 1 : countNodes(c);
+  return n;
+}
+
+/** countNodes() of a record or extra that is stored, or about to be. */
+function storedNodes(rec: Element): number {
+  let n = recordNodes.get(rec);
+  if (n === undefined) recordNodes.set(rec, (n = countNodes(rec)));
+  return n;
+}
+
+/**
+ * The nodes a document holds parsed: its records (without the xdbns
+ * marker, which is not kept in memory) and extras, plus one for itself.
+ */
+function docNodes(doc: Draft): number {
+  let n = 1;
+  for (const rec of doc.records.values()) n += storedNodes(rec);
+  for (const e of doc.extras) n += storedNodes(e);
+  return n;
+}
 
 /** One record as it is written in the file. */
 function serializeRecord(ns: string, rec: Element): string {
@@ -129,21 +164,31 @@ function serialize(doc: Draft, longUser: string | undefined): string {
   return s + '</xdb>';
 }
 
+/** What the log says a refused change would exceed, beyond the size cap itself. */
+const OVER_WHAT = { bytes: '', weight: ' (too many elements, attributes and texts for its size)' } as const;
+
 /** How long setSoon() changes may wait before they are written. */
 const SOON_MS = 2000;
 /** Users whose file location is remembered before the memo starts over. */
 const FILE_NAMES_REMEMBERED = 20_000;
 /**
- * Default cap on the cached files' total size. Parsed, a file takes up to
- * 30 times its size in Element objects: 10,000 users of 1 MiB files would
- * exhaust any heap, 64 MiB of files stays within a few GiB at worst.
+ * Default cap on the cached documents' total weight (see weigh()), which
+ * is never less than the heap they take: measured, a parsed roster or
+ * offline store takes 0.4 to 0.75 of its weight, `<a/>` after `<a/>` 0.94
+ * (filling the cache with such files grew the heap by 374 MB).
+ * Counted in file bytes, the cache used to hold 64 MiB of files: 10,000
+ * users of a few KB each, a few hundred MB parsed, but 2.3 GB for densely
+ * packed files (36 times their size). A 3.6 KB file with a 30-contact
+ * roster, a vCard, the last logout and registration data has 211 nodes
+ * and weighs 35 KB: 384 MiB still keeps 10,000 such users.
  */
-const CACHE_BYTES = 64 * 1024 * 1024;
+const CACHE_WEIGHT = 384 * 1024 * 1024;
 /**
- * The share of the cache's bytes one file may take: beyond it the file is
- * parsed again at each access. Kept small so that one file cannot empty
- * the cache, and large enough for every file of the default
- * <maxfilesize>: parsing a 330 KB roster (3,000 contacts) takes 30 ms,
+ * The share of the cache's weight one document may take: beyond it the
+ * file is parsed again at each access. Kept small so that one file cannot
+ * empty the cache, and large enough for every file of the default
+ * <maxfilesize> (24 MiB; such a file weighs 16 MiB at most, see
+ * MAX_FILE_DENSITY): parsing a 330 KB roster (3,000 contacts) takes 30 ms,
  * and that user's every presence, probe and roster get would pay it,
  * while the ordinary files a big one pushes out cost little to read again.
  */
@@ -157,12 +202,14 @@ function isAccount(doc: UserDoc | null | undefined): doc is UserDoc {
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cacheLimit: number;
-  private readonly cacheByteLimit: number;
+  private readonly cacheWeightLimit: number;
   private readonly cacheFileLimit: number;
-  /** Sum of the cached documents' `bytes`. */
-  private cachedBytes = 0;
+  /** Sum of the cached documents' `weight`. */
+  private cachedWeight = 0;
   /** Cap on one user's file in bytes; 0 = none. */
   private readonly maxFileBytes: number;
+  /** Cap on its weight parsed (MAX_FILE_DENSITY times maxFileBytes); 0 = none. */
+  private readonly maxFileWeight: number;
   /** Files a change was refused for since their last write: logged once each, not once per refusal. */
   private readonly fullWarned = new Set<string>();
   private readonly fsync: boolean;
@@ -191,10 +238,11 @@ export class SpoolStore implements Xdb {
   ) {
     this.log = opts.log ?? silentLogger;
     this.cacheLimit = opts.cacheUsers ?? 10_000;
-    this.cacheByteLimit = opts.cacheBytes ?? CACHE_BYTES;
-    this.cacheFileLimit = opts.cacheFileBytes ?? Math.floor(this.cacheByteLimit / CACHE_FILE_SHARE);
+    this.cacheWeightLimit = opts.cacheWeight ?? CACHE_WEIGHT;
+    this.cacheFileLimit = opts.cacheFileWeight ?? Math.floor(this.cacheWeightLimit / CACHE_FILE_SHARE);
     this.fsync = opts.fsync ?? true;
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
+    this.maxFileWeight = this.maxFileBytes * MAX_FILE_DENSITY;
     this.readOnly = opts.readOnly ?? false;
     this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs, readOnly: this.readOnly });
   }
@@ -286,20 +334,26 @@ export class SpoolStore implements Xdb {
         if (now === undefined ? was !== undefined : was === undefined || !now.equals(was)) return;
       }
       const next = new Map(doc.records);
-      // The file's new size without serializing all of it (a logout must
-      // not cost a rewrite's CPU): records are written one after another,
-      // so only the ones replaced count.
+      // The file's new size and weight without serializing or walking all
+      // of it (a logout must not cost a rewrite's CPU): records are written
+      // one after another, so only the ones replaced count.
       let bytes = doc.bytes;
+      let nodes = 0;
       for (const [ns, rec] of Object.entries(records)) {
         const old = doc.records.get(ns);
-        if (old) bytes -= recordBytes.get(old) ?? Buffer.byteLength(serializeRecord(ns, old));
+        if (old) {
+          bytes -= recordBytes.get(old) ?? Buffer.byteLength(serializeRecord(ns, old));
+          nodes -= storedNodes(old);
+        }
         const copy = intake(rec);
         const size = Buffer.byteLength(serializeRecord(ns, copy));
         // The next logout replaces this record: its size is known then.
         recordBytes.set(copy, size);
         bytes += size;
+        nodes += storedNodes(copy);
         next.set(ns, copy);
       }
+      const weight = doc.weight + weigh(bytes - doc.bytes, nodes);
       // Refused like any change, but nobody is waiting for this one to
       // report an error to, and a deferred write that failed would be
       // retried every 2 s forever: a change that would grow the file beyond
@@ -307,11 +361,12 @@ export class SpoolStore implements Xdb {
       // small, but its status text is the user's own and may be large; a
       // change that does not grow the file, such as a new logout time over
       // the old one, is kept even for a file already over the cap.)
-      if (this.overCap(bytes, doc.bytes)) {
-        this.log.warn({ file: f.path, bytes, max: this.maxFileBytes, namespaces: Object.keys(records) }, 'deferred spool change dropped: the user file would exceed its size cap');
+      const over = this.overCap(bytes, weight, doc);
+      if (over) {
+        this.log.warn({ file: f.path, bytes, weight, max: this.maxFileBytes, namespaces: Object.keys(records) }, 'deferred spool change dropped: the user file would exceed its size cap' + OVER_WHAT[over]);
         return;
       }
-      const changed: UserDoc = { records: next, extras: doc.extras, bytes };
+      const changed: UserDoc = { records: next, extras: doc.extras, bytes, weight };
       this.dirty.set(f.path, { f, doc: changed });
       this.remember(f.path, changed);
       this.writeSoon();
@@ -595,14 +650,17 @@ export class SpoolStore implements Xdb {
     // The last guard: a file that would not parse is never written (the parsers refuse such text already).
     if (hasNonXmlChar(data)) throw new Error(`refused to write ${f.path}: a character XML 1.0 does not allow`);
     const bytes = Buffer.byteLength(data);
-    if (before !== undefined && this.overCap(bytes, before?.bytes ?? 0)) {
+    // New records (fresh copies, see intake()) are walked here once; the others' counts are kept.
+    const weight = weigh(bytes, docNodes(draft));
+    const over = before === undefined ? undefined : this.overCap(bytes, weight, before);
+    if (over) {
       if (!this.fullWarned.has(f.path)) {
         this.fullWarned.add(f.path);
-        this.log.warn({ file: f.path, bytes, max: this.maxFileBytes }, 'change refused: the user file would exceed its size cap');
+        this.log.warn({ file: f.path, bytes, weight, max: this.maxFileBytes }, 'change refused: the user file would exceed its size cap' + OVER_WHAT[over]);
       }
-      throw new UserFileFullError(f.user, bytes, this.maxFileBytes);
+      throw new UserFileFullError(f.user, bytes, this.maxFileBytes, over === 'weight' ? weight : undefined);
     }
-    const doc: UserDoc = { records: draft.records, extras: draft.extras, bytes };
+    const doc: UserDoc = { records: draft.records, extras: draft.extras, bytes, weight };
     await this.ensureDir(f.dir);
     await this.journal.write(f, data);
     // The document written is the latest, deferred changes included.
@@ -612,13 +670,17 @@ export class SpoolStore implements Xdb {
   }
 
   /**
-   * True when a change to `bytes` must be refused: over the cap and larger
-   * than the file is now. A change that does not grow the file is always
-   * accepted, so a file over the cap (made by 1.4, or before the cap was
-   * lowered) can still be edited down, and used meanwhile.
+   * Why a change to a file of `bytes` and `weight` must be refused, if it
+   * must: over a cap, and larger than the file is now by that measure. A
+   * change that does not grow the file is always accepted, so a file over
+   * a cap (made by 1.4, or before the cap was lowered) can still be edited
+   * down, and used meanwhile. `current`: the document now (null: no file).
    */
-  private overCap(bytes: number, current: number): boolean {
-    return this.maxFileBytes > 0 && bytes > this.maxFileBytes && bytes > current;
+  private overCap(bytes: number, weight: number, current: UserDoc | null): 'bytes' | 'weight' | undefined {
+    if (this.maxFileBytes <= 0) return undefined;
+    if (bytes > this.maxFileBytes && bytes > (current?.bytes ?? 0)) return 'bytes';
+    if (weight > this.maxFileWeight && weight > (current?.weight ?? 0)) return 'weight';
+    return undefined;
   }
 
   private async ensureDir(dir: string): Promise<void> {
@@ -645,18 +707,18 @@ export class SpoolStore implements Xdb {
   private remember(path: string, doc: UserDoc | null): void {
     if (this.cacheLimit <= 0) return;
     this.forget(path);
-    if (doc !== null && doc.bytes > this.cacheFileLimit) return;
+    if (doc !== null && doc.weight > this.cacheFileLimit) return;
     this.cache.set(path, doc);
-    this.cachedBytes += doc?.bytes ?? 0;
+    this.cachedWeight += doc?.weight ?? 0;
     // Oldest first (Map insertion order; a hit re-inserts its entry).
-    while (this.cache.size > this.cacheLimit || this.cachedBytes > this.cacheByteLimit) this.forget(this.cache.keys().next().value!);
+    while (this.cache.size > this.cacheLimit || this.cachedWeight > this.cacheWeightLimit) this.forget(this.cache.keys().next().value!);
   }
 
   private forget(path: string): void {
     const doc = this.cache.get(path);
     if (doc === undefined) return;
     this.cache.delete(path);
-    this.cachedBytes -= doc?.bytes ?? 0;
+    this.cachedWeight -= doc?.weight ?? 0;
   }
 
   /**

@@ -15,6 +15,22 @@ export const NS_VCARD = 'vcard-temp';
 export const DEFAULT_MAX_FILE_BYTES = 1024 * 1024;
 
 /**
+ * How much a user's file may weigh parsed (its bytes plus NODE_WEIGHT for
+ * each element, attribute and text piece, see weigh() in stream-parser.ts),
+ * as a multiple of the byte cap. Ordinary content weighs 9 to 11 times its
+ * size (measured on 1 MiB files: a roster with names and groups 9.4, one
+ * of bare `<item jid='u1@ex.org' subscription='to'/>` 11.1, chat messages
+ * stored offline 8.8, short ones with chat states and events 10.7,
+ * subscription requests 10.1), so such a file at the byte cap is within
+ * this one too. Densely packed XML weighs up to 38 times its size (`<a/>`
+ * after `<a/>`), and is refused well before the byte cap: with the default
+ * 1 MiB, a file of `<a/>` now stops at 430 KB, which takes 16 MB of heap
+ * and about 130 ms to parse, where a 1 MiB one took 41 MB and 250 ms (a
+ * full 1 MiB roster: 7 MB and 100 ms).
+ */
+export const MAX_FILE_DENSITY = 16;
+
+/**
  * A write found no such user (no jabber:iq:auth record): never there, or
  * removed after the caller looked. Nothing was written.
  */
@@ -38,7 +54,8 @@ export interface WriteOptions {
 }
 
 /**
- * A change refused because it would grow the user's file beyond the cap.
+ * A change refused because it would grow the user's file beyond the cap:
+ * its size, or its weight parsed (MAX_FILE_DENSITY times the size cap).
  * Nothing was changed or written. Callers map it to what their client
  * should see (mod_offline: 503 Offline Storage Full; anything else an iq
  * error, see stanza-errors.ts asStanzaError()).
@@ -48,10 +65,16 @@ export class UserFileFullError extends Error {
     readonly user: string,
     /** The file's size after the change, in bytes. */
     readonly bytes: number,
-    /** The cap it would exceed, in bytes. */
+    /** The cap on its size, in bytes. */
     readonly max: number,
+    /** Set when it was the weight that went over: the file's weight after the change (see MAX_FILE_DENSITY). */
+    readonly weight?: number,
   ) {
-    super(`the change would make ${user}'s spool file ${bytes} bytes, over the cap of ${max} bytes (<maxfilesize>)`);
+    super(
+      weight === undefined
+        ? `the change would make ${user}'s spool file ${bytes} bytes, over the cap of ${max} bytes (<maxfilesize>)`
+        : `the change would make ${user}'s spool file too dense: ${bytes} bytes that weigh ${weight} parsed, over the ${max * MAX_FILE_DENSITY} allowed by its cap of ${max} bytes (<maxfilesize>)`,
+    );
   }
 }
 
@@ -107,8 +130,9 @@ export interface Xdb {
    * user's lock (a read-modify-write of several records at once): `current`
    * gives a copy of the record now stored for a namespace.
    * Every change (set, update, create) rejects with UserFileFullError when
-   * it would grow the file beyond the store's cap; one that does not grow
-   * the file is always accepted, and remove() always is.
+   * it would grow the file beyond the store's cap, in size or in weight
+   * parsed (MAX_FILE_DENSITY); one that does not grow the file is always
+   * accepted, and remove() always is.
    */
   set(host: string, user: string, records: Changes | ((current: (ns: string) => Element | undefined) => Changes), opts?: WriteOptions): Promise<void>;
   /**
