@@ -6,7 +6,10 @@
 // subscription or ask itself.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
 import type { Element } from '../src/xml/element.js';
+import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { holdCalls } from './helpers/latch.js';
 import { registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
@@ -17,6 +20,7 @@ import {
   login,
   newUser,
   NS_ROSTER,
+  offlineUser,
   onlineUser,
   plain,
   receiveAll,
@@ -599,3 +603,68 @@ describe("mod_roster and the cap on the user's file", () => {
   });
 });
 
+
+describe('mod_roster and repeated subscription requests', () => {
+  // A stranger could make the server rewrite and journal the user's whole
+  // file (up to <maxfilesize>) with each small request while one was pending.
+  test('a repeated request from a contact already pending changes nothing on disk: the request is kept as first stored', async () => {
+    const yak = await startYak({ tweak: plain });
+    try {
+      await offlineUser(yak, 'rep1');
+      const asker = await onlineUser(yak, 'rep2');
+      const file = path.join(yak.spool, hostDirName('localhost'), userFileName('rep1'));
+      const request = (status: string): string => `<presence type='subscribe' to='rep1@localhost'><status>${status}</status></presence>`;
+      const shown = (status: string): string => `<presence type='subscribe' from='rep2@localhost' to='rep1@localhost'><status>${status}</status></presence>`;
+      try {
+        asker.send(request('first'));
+        await asker.sync();
+        await yak.server.xdb.flush();
+        const text = await readFile(file, 'utf8');
+        assert.match(text, /subscribe='first'/);
+        const was = await stat(file);
+        const commits = yak.server.xdb.journalCommits;
+        for (let i = 0; i < 20; i++) asker.send(request(`again ${i}`));
+        await asker.sync();
+        await yak.server.xdb.flush();
+        assert.equal(yak.server.xdb.journalCommits, commits, 'repeated requests were written to the journal');
+        assert.equal(await readFile(file, 'utf8'), text);
+        const now = await stat(file);
+        assert.equal(now.mtimeMs, was.mtimeMs, 'the file was rewritten');
+        assert.equal(now.ino, was.ino);
+
+        // Shown at login once, with the status it was first stored with.
+        let owner = await login(yak, 'rep1');
+        owner.send('<presence/>');
+        assertXml(await owner.next((e) => e.name === 'presence'), shown('first'));
+        await owner.nothing((e) => e.name === 'presence' && e.attrs.type === 'subscribe', [], 'the request was shown twice');
+        // A session online still gets a repeat as it comes.
+        asker.send(request('still here'));
+        assertXml(await owner.next((e) => e.name === 'presence'), shown('still here'));
+        await owner.close();
+
+        // Withdrawn, then asked again: the new request is stored, with its status.
+        asker.send("<presence type='unsubscribe' to='rep1@localhost'/>");
+        asker.send(request('after cancel'));
+        await asker.sync();
+        owner = await login(yak, 'rep1');
+        try {
+          owner.send('<presence/>');
+          assertXml(await owner.next((e) => e.name === 'presence' && e.attrs.type === 'subscribe'), shown('after cancel'));
+          await owner.nothing((e) => e.name === 'presence' && e.attrs.type === 'subscribe', [], 'the request was shown twice');
+          // And approved.
+          owner.send("<presence type='subscribed' to='rep2@localhost'/>");
+          await owner.sync();
+          await asker.next("<presence type='subscribed' from='rep1@localhost' to='rep2@localhost'/>");
+          assert.equal((await asker.item('rep1@localhost'))?.attrs.subscription, 'to');
+          await assertRoster(owner, "<item jid='rep2@localhost' subscription='from'/>");
+        } finally {
+          await owner.close();
+        }
+      } finally {
+        await asker.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+});

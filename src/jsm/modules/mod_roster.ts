@@ -196,8 +196,14 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
         deliver = false;
         return cur;
       }
-      if (cur.attrs.subscribe === undefined && pendingCount(roster) >= MAX_PENDING_REQUESTS) {
-        // A repeated request from someone already pending still replaces its status.
+      // Already pending: the request is kept as first stored, status and
+      // all, and the file is not touched. Storing each repeat's status
+      // would let anyone rewrite (and journal) the user's whole file with
+      // every small stanza; the user sees the request at each login either
+      // way. A withdrawn request (unsubscribe) is gone, so one after it is
+      // stored anew. Sessions online still get the repeat below.
+      if (cur.attrs.subscribe !== undefined) return cur;
+      if (pendingCount(roster) >= MAX_PENDING_REQUESTS) {
         refusal.reason = 'Too many pending subscription requests';
         return existed ? cur : null;
       }
