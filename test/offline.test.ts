@@ -406,17 +406,24 @@ describe('mod_offline limit', () => {
     const yak = await startYak({ tweak: withLimit(3) });
     try {
       await offlineUser(yak, 'cap1');
-      const sender = await onlineUser(yak, 'cap2');
+      // One message each: a sender's share of a store for 3 is 1 (see below).
+      const senders: Client[] = [];
+      for (const n of [2, 3, 4, 5]) senders.push(await onlineUser(yak, `cap${n}`));
+      const last = senders[3]!;
       try {
-        for (let i = 1; i <= 5; i++) sender.send(`<message to='cap1@localhost' id='c${i}'><body>${i}</body></message>`);
+        for (let i = 1; i <= 3; i++) {
+          senders[i - 1]!.send(`<message to='cap1@localhost' id='c${i}'><body>${i}</body></message>`);
+          await senders[i - 1]!.nothing(isMessage, [], `c${i} was refused`);
+        }
+        for (const i of [4, 5]) last.send(`<message to='cap1@localhost' id='c${i}'><body>${i}</body></message>`);
         for (const i of [4, 5]) {
           assertXml(
-            await sender.next((e) => e.attrs.id === `c${i}`),
-            `<message to='cap2@localhost/Work' from='cap1@localhost' id='c${i}' type='error'><body>${i}</body>` +
+            await last.next((e) => e.attrs.id === `c${i}`),
+            `<message to='cap5@localhost/Work' from='cap1@localhost' id='c${i}' type='error'><body>${i}</body>` +
               "<error code='503' type='cancel'>*</error></message>",
           );
         }
-        await sender.nothing(isMessage, [], 'more errors than refused messages');
+        await last.nothing(isMessage, [], 'more errors than refused messages');
         const c = await login(yak, 'cap1');
         try {
           c.send('<presence/>');
@@ -426,10 +433,10 @@ describe('mod_offline limit', () => {
           await c.close();
         }
         // Delivered messages free the box.
-        sender.send("<message to='cap1@localhost' id='c6'><body>6</body></message>");
-        await sender.nothing(isMessage, [], 'an emptied box refused a message');
+        senders[0]!.send("<message to='cap1@localhost' id='c6'><body>6</body></message>");
+        await senders[0]!.nothing(isMessage, [], 'an emptied box refused a message');
       } finally {
-        await sender.close();
+        await closeAll(...senders);
       }
     } finally {
       await yak.stop();
@@ -446,13 +453,16 @@ describe('mod_offline limit', () => {
     });
     try {
       await offlineUser(yak, 'big1');
-      const sender = await onlineUser(yak, 'big2');
+      // One message each: a sender's share of this file is 2 KiB (see below).
+      const senders: Client[] = [];
+      for (let n = 2; n <= 9; n++) senders.push(await onlineUser(yak, `big${n}`));
       const file = path.join(yak.spool, hostDirName('localhost'), userFileName('big1'));
       try {
         // Far below the message count limit: the bytes are what runs out.
         const body = 'x'.repeat(1500);
         const stored: string[] = [];
         for (let i = 1; i <= 8; i++) {
+          const sender = senders[i - 1]!;
           sender.send(`<message to='big1@localhost' id='b${i}'><body>${body}</body></message>`);
           await sender.sync();
           const refused = await sender.next((e) => e.attrs.id === `b${i}`, 1).catch(() => undefined);
@@ -463,15 +473,15 @@ describe('mod_offline limit', () => {
           }
           assertXml(
             refused,
-            `<message to='big2@localhost/Work' from='big1@localhost' id='b${i}' type='error'><body>${body}</body>` +
+            `<message to='big${i + 1}@localhost/Work' from='big1@localhost' id='b${i}' type='error'><body>${body}</body>` +
               "<error code='503' type='cancel'>Offline Storage Full</error></message>",
           );
         }
         assert.ok(stored.length >= 2 && stored.length < 8, String(stored));
         await yak.server.xdb.flush();
         assert.ok((await stat(file)).size <= cap, 'the file grew beyond the cap');
-        // The sender's stream is fine (no stream error), and the recipient gets what was stored.
-        await sender.sync();
+        // The senders' streams are fine (no stream error), and the recipient gets what was stored.
+        for (const sender of senders) await sender.sync();
         const c = await login(yak, 'big1');
         try {
           c.send('<presence/>');
@@ -481,10 +491,11 @@ describe('mod_offline limit', () => {
           await c.close();
         }
         // Delivered messages free the file.
-        sender.send(`<message to='big1@localhost' id='again'><body>${body}</body></message>`);
-        await sender.nothing(isMessage, [], 'an emptied file refused a message');
+        const last = senders[7]!;
+        last.send(`<message to='big1@localhost' id='again'><body>${body}</body></message>`);
+        await last.nothing(isMessage, [], 'an emptied file refused a message');
       } finally {
-        await sender.close();
+        await closeAll(...senders);
       }
     } finally {
       await yak.stop();
@@ -533,6 +544,116 @@ describe('mod_offline limit', () => {
       }
     } finally {
       await rm(spool, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("mod_offline: each sender's share of the store", () => {
+  const refusal = (to: string, from: string, id: string, body: string): string =>
+    `<message to='${to}' from='${from}' id='${id}' type='error'><body>${body}</body><error code='503' type='cancel'>Offline Storage Full</error></message>`;
+
+  test('a stranger over its quarter of the messages gets 503; a friend, an admin and the server are still stored and delivered at login', async () => {
+    // A store for 12: each sender may keep 3 in it.
+    const yak = await startYak({
+      tweak: (c) => {
+        withLimit(12)(c);
+        c.jsm.admin.write = ['boss@localhost'];
+      },
+    });
+    try {
+      await offlineUser(yak, 'share1');
+      const stranger = await onlineUser(yak, 'stranger');
+      const friend = await onlineUser(yak, 'friend');
+      const boss = await onlineUser(yak, 'boss');
+      // The registration notice an admin gets.
+      await boss.clear();
+      try {
+        // The stranger tries to fill the whole store...
+        for (let i = 1; i <= 12; i++) stranger.send(`<message to='share1@localhost' id='s${i}'><body>s${i}</body></message>`);
+        await stranger.sync();
+        // ...but a friend's message is still stored,
+        friend.send("<message to='share1@localhost' id='f1'><body>f1</body></message>");
+        await friend.nothing(isMessage, [], "the friend's message was refused");
+        // and the stranger heard that all but its 3 were not.
+        for (let i = 4; i <= 12; i++) assertXml(await stranger.next(isMessage), refusal('stranger@localhost/Work', 'share1@localhost', `s${i}`, `s${i}`));
+        await stranger.nothing(isMessage, [], 'more refusals than messages over the share');
+        // Neither an admin nor the server itself is held to a share.
+        for (let i = 1; i <= 4; i++) boss.send(`<message to='share1@localhost' id='b${i}'><body>b${i}</body></message>`);
+        await boss.nothing(isMessage, [], "an admin's message was refused");
+        for (let i = 1; i <= 4; i++) await yak.server.jsm.router.route(xml(`<message from='localhost' to='share1@localhost' id='h${i}'><body>h${i}</body></message>`));
+        // The store is now full (12): its limit still holds for everyone.
+        friend.send("<message to='share1@localhost' id='f2'><body>f2</body></message>");
+        assertXml(await friend.next((e) => e.attrs.id === 'f2'), refusal('friend@localhost/Work', 'share1@localhost', 'f2', 'f2'));
+
+        const c = await login(yak, 'share1');
+        try {
+          c.send('<presence/>');
+          assert.deepEqual(
+            (await messages(c, 12)).map((m) => m.attrs.id),
+            ['s1', 's2', 's3', 'f1', 'b1', 'b2', 'b3', 'b4', 'h1', 'h2', 'h3', 'h4'],
+          );
+          await c.nothing(isMessage, [], 'a refused message was stored');
+        } finally {
+          await c.close();
+        }
+        // Delivered, they free the stranger's share too.
+        stranger.send("<message to='share1@localhost' id='s6'><body>s6</body></message>");
+        await stranger.nothing(isMessage, [], 'an emptied store refused the stranger');
+      } finally {
+        await closeAll(stranger, friend, boss);
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('by default a sender keeps at most 250 messages, and a quarter of <maxfilesize> (256 KiB) in bytes; its first message is taken whatever its size', async () => {
+    const yak = await startYak({ tweak: plain });
+    try {
+      await offlineUser(yak, 'share2');
+      await offlineUser(yak, 'share3');
+      const stranger = await onlineUser(yak, 'stranger');
+      const friend = await onlineUser(yak, 'friend');
+      try {
+        // 249 from the stranger already stored (one by one would take 249 durable writes).
+        await yak.server.xdb.update(yak.host, 'share2', NS_OFFLINE, () =>
+          xml(`<foo xmlns='${NS_OFFLINE}'>${Array.from({ length: 249 }, (_, i) => `<message to='share2@localhost' from='stranger@localhost/Old' id='p${i}'><body>${i}</body></message>`).join('')}</foo>`),
+        );
+        stranger.send("<message to='share2@localhost' id='n250'><body>250</body></message>");
+        stranger.send("<message to='share2@localhost' id='n251'><body>251</body></message>");
+        assertXml(await stranger.next(isMessage), refusal('stranger@localhost/Work', 'share2@localhost', 'n251', '251'));
+        await stranger.nothing(isMessage, [], 'the 250th message was refused');
+        friend.send("<message to='share2@localhost' id='f'><body>hello</body></message>");
+        await friend.nothing(isMessage, [], "the friend's message was refused");
+        const box = (await spoolRecords(yak, 'share2'))!.get(NS_OFFLINE)!.getChildren('message');
+        assert.equal(box.length, 251);
+        assert.deepEqual(box.slice(-2).map((m) => m.attrs.id), ['n250', 'f']);
+
+        // Bytes: four 60 KB messages fit in 256 KiB, a fifth does not.
+        const body = 'x'.repeat(60_000);
+        for (let i = 1; i <= 5; i++) stranger.send(`<message to='share3@localhost' id='k${i}'><body>${body}</body></message>`);
+        assertXml(await stranger.next(isMessage), refusal('stranger@localhost/Work', 'share3@localhost', 'k5', body));
+        await stranger.nothing(isMessage, [], 'fewer than four 60 KB messages were stored');
+        // A first message larger than the share (280,000 bytes as UTF-8) is taken; a second is not.
+        const large = '\u00e9'.repeat(140_000);
+        friend.send(`<message to='share3@localhost' id='g1'><body>${large}</body></message>`);
+        await friend.nothing(isMessage, [], "the friend's first message was refused");
+        friend.send("<message to='share3@localhost' id='g2'><body>more</body></message>");
+        assertXml(await friend.next(isMessage), refusal('friend@localhost/Work', 'share3@localhost', 'g2', 'more'));
+
+        const c = await login(yak, 'share3');
+        try {
+          c.send('<presence/>');
+          assert.deepEqual((await messages(c, 5)).map((m) => m.attrs.id), ['k1', 'k2', 'k3', 'k4', 'g1']);
+          await c.nothing(isMessage, [], 'a refused message was stored');
+        } finally {
+          await c.close();
+        }
+      } finally {
+        await closeAll(stranger, friend);
+      }
+    } finally {
+      await yak.stop();
     }
   });
 });

@@ -1,7 +1,9 @@
 // Offline storage (SPEC section 8): messages for a user with no available
 // session are stored, stamped, and delivered in order at the next first
 // available presence. jabber:x:expire and jabber:x:event (offline) are
-// honored; a per-user cap refuses more with an error, never silently.
+// honored; a per-user cap refuses more with an error, never silently, and
+// so does each sender's share of it.
+import type { Jid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
 import { legacyStamp, unixTime } from '../../util/time.js';
@@ -10,6 +12,7 @@ import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced } from '../paced.js';
+import { canRead } from './admins.js';
 
 const NS_DELAY = 'jabber:x:delay';
 const NS_EXPIRE = 'jabber:x:expire';
@@ -39,9 +42,66 @@ function expireSeconds(m: Element): number | undefined {
 }
 
 /**
+ * One sender's share of a user's offline store is 1/SENDER_SHARE of it: at
+ * most a quarter of <mod_offline><limit> messages (rounded up: 250 of the
+ * default 1,000), taking at most a quarter of <maxfilesize> bytes (256 KiB
+ * of the default 1 MiB) as stored. Without it one sender (a stranger) could
+ * fill the store, and every message from anyone else bounced until the
+ * user logged in; now it takes four. A quarter is far more than a busy
+ * contact leaves for someone away: 250 messages, about a kilobyte each on
+ * average. A sender's first message is taken whatever its size (if the
+ * file has room), so one large message is never refused for the share.
+ */
+export const SENDER_SHARE = 4;
+
+/** What one sender may hold in a user's store; bytes is Infinity with no file cap. */
+export interface SenderShare {
+  messages: number;
+  bytes: number;
+}
+
+export function senderShare(limit: number, maxFileBytes: number): SenderShare {
+  return {
+    messages: Math.ceil(limit / SENDER_SHARE),
+    bytes: maxFileBytes > 0 ? Math.floor(maxFileBytes / SENDER_SHARE) : Infinity,
+  };
+}
+
+/**
+ * Whether `stored` (the box's messages) leave `sender` (a bare JID) no room
+ * for `m` within its share. Stored messages are matched by their `from`,
+ * which the server set (a client's own JID, prepared), so plain string
+ * comparison finds them all.
+ */
+function overShare(stored: Element[], sender: string, m: Element, share: SenderShare): boolean {
+  const prefix = `${sender}/`;
+  let count = 0;
+  let bytes = 0;
+  for (const old of stored) {
+    const from = old.attrs.from;
+    if (from !== sender && !from?.startsWith(prefix)) continue;
+    if (++count >= share.messages) return true;
+    if (share.bytes !== Infinity) bytes += Buffer.byteLength(old.toString());
+  }
+  return count > 0 && bytes + Buffer.byteLength(m.toString()) > share.bytes;
+}
+
+/**
+ * Held to no share: the server itself (a JID without a user: the host, its
+ * announce/admin resources) and the <admin> JIDs. mod_announce stores
+ * nothing offline (the motd waits in memory), and mod_admin's copies of
+ * messages to the host come from their sender, so they count against that
+ * sender's share of the admin's store, as they should.
+ */
+function unlimitedSender(api: ModuleApi, from: Jid): boolean {
+  return from.user === undefined || canRead(api, from);
+}
+
+/**
  * Stores a message for later (stamped); throws 503 'Offline Storage Full'
- * over the limit, or when the message would make the recipient's spool file
- * larger than its cap (the sender cannot tell the two apart, nor needs to).
+ * over the limit, over the sender's share of it (SENDER_SHARE), or when the
+ * message would make the recipient's spool file larger than its cap (the
+ * sender cannot tell these apart, nor needs to).
  * A message that has already expired (jabber:x:expire seconds <= 0) is not
  * stored, and no offline event is sent: the sender gets a 503, as in 1.4.
  * mod_filter's <offline/> uses it too.
@@ -56,6 +116,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   m.children.push(new Element('x', { xmlns: NS_DELAY, from: to.bare, stamp: legacyStamp() }, ['Offline Storage']));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
   if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
+  const share = unlimitedSender(api, d.from) ? undefined : senderShare(limit, api.config.maxFileBytes);
   let full = false;
   try {
     // Only into an account that still exists (the store's default): one
@@ -63,7 +124,13 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
     // bounce), leaving no file behind.
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
       const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
-      if (box.getChildren('message').length >= limit) {
+      const stored = box.getChildren('message');
+      if (stored.length >= limit) {
+        full = true;
+        return undefined;
+      }
+      if (share && overShare(stored, d.from.bare, m, share)) {
+        api.log.debug({ to: to.bare, from: d.from.bare }, "offline message refused: the sender's share of the store is used up");
         full = true;
         return undefined;
       }
