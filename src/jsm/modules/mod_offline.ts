@@ -3,7 +3,6 @@
 // available presence. jabber:x:expire and jabber:x:event (offline) are
 // honored; a per-user cap refuses more with an error, never silently, and
 // so does each sender's share of it.
-import type { Jid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
 import { legacyStamp, unixTime } from '../../util/time.js';
@@ -87,14 +86,16 @@ function overShare(stored: Element[], sender: string, m: Element, share: SenderS
 }
 
 /**
- * Held to no share: the server itself (a JID without a user: the host, its
- * announce/admin resources) and the <admin> JIDs. mod_announce stores
- * nothing offline (the motd waits in memory), and mod_admin's copies of
- * messages to the host come from their sender, so they count against that
- * sender's share of the admin's store, as they should.
+ * Held to no share: the server itself (a JID without a user: the host and
+ * its resources), the <admin> JIDs, and quiet deliveries: mod_admin's
+ * copies of messages to the host, which come from their sender but are the
+ * server's own forwarding; their sender can hear of no refusal, so a share
+ * would drop them without a word, and an admin's store takes them up to
+ * its limit as before. (mod_announce stores nothing offline: the motd
+ * waits in memory for each login.)
  */
-function unlimitedSender(api: ModuleApi, from: Jid): boolean {
-  return from.user === undefined || canRead(api, from);
+function unlimitedSender(api: ModuleApi, d: Delivery): boolean {
+  return d.quiet === true || d.from.user === undefined || canRead(api, d.from);
 }
 
 /**
@@ -116,7 +117,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   m.children.push(new Element('x', { xmlns: NS_DELAY, from: to.bare, stamp: legacyStamp() }, ['Offline Storage']));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
   if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
-  const share = unlimitedSender(api, d.from) ? undefined : senderShare(limit, api.config.maxFileBytes);
+  const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
   let full = false;
   try {
     // Only into an account that still exists (the store's default): one
