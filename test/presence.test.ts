@@ -110,6 +110,11 @@ describe('mod_presence', () => {
       a.send(`<presence id='dense' to='bigb@localhost'>${'<x/>'.repeat(200)}</presence>`);
       assertXml(await a.next(isPresence), `<presence id='dense' type='error' from='bigb@localhost'>${error}</presence>`);
       await b.nothing(isPresence, [a], 'a presence too large was passed on');
+      // Sent before login too: it would be handled after it.
+      const early = await yak.connect();
+      early.sendRaw(`<presence id='early'><status>${'x'.repeat(16 * 1024)}</status></presence>`);
+      assertXml(await early.next(isPresence), `<presence id='early' type='error'>${error}</presence>`);
+      early.socket.destroy();
       // What b sees on a probe is still a's last presence that was taken.
       a.send('<presence><status>small</status></presence>');
       assertXml(await b.next(isPresence), "<presence from='biga@localhost/Work' to='bigb@localhost'><status>small</status></presence>");

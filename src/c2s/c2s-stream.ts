@@ -249,15 +249,16 @@ export class C2sStream implements SessionTransport, BudgetHolder {
       if (ns !== 'jabber:client') return this.close('invalid-namespace');
       delete el.attrs.xmlns;
     }
+    if (el.name === 'presence' && (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES)) {
+      // In turn with the stanzas before it, like any reply (one sent before
+      // login too: it would be handled after it); without the content,
+      // which would only come back as large as it went.
+      const bounce = errorReply(new Element('presence', el.attrs), stanzaError('not-acceptable', 'Presence Too Large'));
+      this.enqueue(async () => this.send(bounce));
+      return;
+    }
     if (this.state === 'authed') {
       const session = this.session!;
-      if (el.name === 'presence' && (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES)) {
-        // In turn with the stanzas before it, like any reply; without the
-        // content, which would only come back as large as it went.
-        const bounce = errorReply(new Element('presence', el.attrs), stanzaError('not-acceptable', 'Presence Too Large'));
-        this.enqueue(async () => this.send(bounce));
-        return;
-      }
       this.enqueue(() => this.ctx.jsm.fromSession(session, el), weigh(size, nodes));
       return;
     }
