@@ -21,10 +21,14 @@ test('a densely packed offline message that would make the file too dense gets 5
     },
   });
   let sender: Client | undefined;
+  let other: Client | undefined;
   let recipient: Client | undefined;
   try {
     await offlineUser(yak, 'dense1');
     sender = await onlineUser(yak, 'dense2');
+    // From another sender from here on: over its share of the store
+    // (mod_offline), dense2 would be refused whatever the file's weight.
+    other = await onlineUser(yak, 'dense3');
     const file = path.join(yak.spool, hostDirName('localhost'), userFileName('dense1'));
     // 5,000 `<a/>`: 20 KB, weighing about 770,000 once stored. The first
     // one brings the file near its weight cap (16 x 64 KiB = 1 MiB), the
@@ -37,8 +41,8 @@ test('a densely packed offline message that would make the file too dense gets 5
     await sender.nothing(isMessage, [], 'the first dense message was refused');
     assert.ok((await stat(file)).size > 20_000);
 
-    sender.send(dense('d2'));
-    const bounced = await sender.next((e) => e.attrs.id === 'd2');
+    other.send(dense('d2'));
+    const bounced = await other.next((e) => e.attrs.id === 'd2');
     assert.equal(bounced.attrs.type, 'error');
     assert.equal(bounced.attrs.from, 'dense1@localhost');
     const error = bounced.getChild('error');
@@ -49,8 +53,8 @@ test('a densely packed offline message that would make the file too dense gets 5
     assert.ok((await stat(file)).size < cap / 2, 'the file is far below <maxfilesize> in bytes');
 
     // An ordinary message still has room, and the recipient gets what was stored.
-    sender.send("<message to='dense1@localhost' id='small'><body>hello</body></message>");
-    await sender.nothing(isMessage, [], 'an ordinary message was refused');
+    other.send("<message to='dense1@localhost' id='small'><body>hello</body></message>");
+    await other.nothing(isMessage, [], 'an ordinary message was refused');
     recipient = await login(yak, 'dense1');
     recipient.send('<presence/>');
     const first = await recipient.next(isMessage);
@@ -59,7 +63,7 @@ test('a densely packed offline message that would make the file too dense gets 5
     assert.equal((await recipient.next(isMessage)).attrs.id, 'small');
     await recipient.nothing(isMessage, [], 'a refused message was stored');
   } finally {
-    await closeAll(sender, recipient);
+    await closeAll(sender, other, recipient);
     await yak.stop();
   }
 });
