@@ -14,6 +14,7 @@ import { parseXml } from '../src/xml/parse.js';
 import { methodOf } from '../src/jsm/auth.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { captureLog } from './helpers/log-capture.js';
+import { latch } from './helpers/latch.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { assertStreamErrorElement, clientHeader, errorReplyXml, noLoginThrottle, prng, RawClient, readSpool } from './helpers/transcript.js';
 
@@ -390,6 +391,39 @@ describe('sessions per account (<limits><sessions>)', () => {
       await streams[0]!.close();
       for (let i = 0; i < 50 && yak.server.jsm.sessions.of('busy@localhost').length > 1; i++) await new Promise((r) => setTimeout(r, 20));
       streams.push(await loginUser(yak, 'busy', 'secret', 'three'));
+    } finally {
+      for (const s of streams) s.socket.destroy();
+      await yak.stop();
+    }
+  });
+
+  test('a session being replaced keeps its place: a login with another resource meanwhile is the one refused', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.limits.sessionsPerUser = 2) });
+    const streams: ClientStream[] = [];
+    try {
+      await registerUser(yak, 'held', 'secret');
+      const one = await loginUser(yak, 'held', 'secret', 'one');
+      streams.push(one, await loginUser(yak, 'held', 'secret', 'two'));
+      // The old 'one' takes a while to end (its session-end handlers write
+      // the logout time, tell contacts): a login for 'three' comes meanwhile.
+      const held = latch();
+      const reached = latch();
+      yak.server.jsm.chains.add('session-end', 'test-hold', async (s) => {
+        if (s.resource !== 'one' || s.data.has('test-held')) return;
+        s.data.set('test-held', true);
+        reached.open();
+        await held.promise;
+      });
+      const again = await yak.connect();
+      streams.push(again);
+      const replacing = again.request(authIq('held', 'one', { password: 'secret' }, 'again'));
+      await reached.promise;
+      const third = await yak.connect();
+      streams.push(third);
+      assert.equal((await third.request(authIq('held', 'three', { password: 'secret' }, 'a3'))).getChild('error')?.attrs.code, '500');
+      held.open();
+      assert.equal((await replacing).attrs.type, 'result');
+      assert.deepEqual(yak.server.jsm.sessions.of('held@localhost').map((s) => s.resource).sort(), ['one', 'two']);
     } finally {
       for (const s of streams) s.socket.destroy();
       await yak.stop();

@@ -5,7 +5,7 @@
 // a live process; --check prints
 // what would run; SIGTERM ends every stream with </stream:stream> and exits 0.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -431,6 +431,24 @@ describe('jabberd -B (1.4 init scripts: jabberd -B -h HOST -c jabber.xml)', { ti
       await gone(pid);
     }
   });
+});
+
+test('a server started by jabberd -B does not die when that command is gone before it is ready (killed, or Ctrl-C)', async () => {
+  const background = path.join(path.dirname(path.dirname(BUNDLED_CONFIG)), 'dist', 'src', 'cli', 'background.js');
+  // What daemon.ts does once it listens; then it goes on serving a while.
+  const code = `const { readyInBackground } = await import(${JSON.stringify(background)});
+    process.once('disconnect', () => { readyInBackground(false); setTimeout(() => process.exit(0), 300); });`;
+  const child = spawn(process.execPath, ['--input-type=module', '-e', code], {
+    stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    env: { ...process.env, YAK_BACKGROUND_START: '1' },
+  });
+  let stderr = '';
+  child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  await new Promise((r) => setTimeout(r, 300));
+  // What the channel sees when `jabberd -B` dies while the server starts.
+  child.disconnect();
+  const exit = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+  assert.equal(exit, 0, `the server died once ready: ${stderr}`);
 });
 
 test('every tool prints its version with -v and --version', async () => {

@@ -10,6 +10,7 @@ import { loadConfig } from '../src/config/load.js';
 import type { HeldMemoryBudget } from '../src/c2s/held-memory-budget.js';
 import type { YakConfig } from '../src/config/types.js';
 import { captureLog } from './helpers/log-capture.js';
+import { closeAll, onlineUser, plain, type Client } from './helpers/session.js';
 import { assertStreamError, clientHeader, RawClient } from './helpers/transcript.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { authIq, BUNDLED_CONFIG, registerUser, startYak, type TestYak } from './helpers/yak.js';
@@ -47,10 +48,11 @@ function budget(yak: TestYak, which: 'preAuth' | 'sessionMemory' = 'preAuth'): H
   return (yak.server as unknown as { context: Record<typeof which, HeldMemoryBudget> }).context[which];
 }
 
-/** Internal view of the server's streams: their state and socket. */
+/** Internal view of the server's streams: their state, session and socket. */
 interface StreamView {
   state: string;
-  conn: { socket: net.Socket };
+  session?: { jid: { toString(): string } };
+  conn: { socket: net.Socket; pendingOutput: number };
 }
 function streams(yak: TestYak): StreamView[] {
   return [...(yak.server as unknown as { streams: Set<StreamView> }).streams];
@@ -312,5 +314,37 @@ describe('session memory budget', () => {
       await yak.stop();
     }
     assert.equal(budget(yak, 'sessionMemory').used, 0, 'every session released what it held');
+  });
+  test('output the client has taken is no longer counted, whether it went out at once or after a wait', async () => {
+    const yak = await startYak({ tweak: (c) => (plain(c), (c.c2s.rate = undefined)) });
+    let a: Client | undefined;
+    let b: Client | undefined;
+    try {
+      a = await onlineUser(yak, 'sender');
+      b = await onlineUser(yak, 'reader');
+      const reader = b.full;
+      const server = streams(yak).find((st) => st.session?.jid.toString() === reader)!.conn;
+      // Logged in and idle: the replies it read (the login's, the presence's sync) count for nothing.
+      await sleep(50);
+      assert.equal(budget(yak, 'sessionMemory').used, 0, 'replies already read are still counted');
+      // It stops reading for a while: messages fill the kernel's buffers,
+      // until the server's socket keeps some (under its high-water mark,
+      // past which 'drain' would have said when it went).
+      b.stream.socket.pause();
+      for (let i = 0; server.socket.writableLength === 0; i++) {
+        assert.ok(i < 5000, 'the kernel took everything');
+        for (let k = 0; k < 3; k++) a.send(`<message to='${b.bare}'><body>${'x'.repeat(4000)}</body></message>`);
+        await a.sync();
+        await sleep(1);
+      }
+      assert.ok(budget(yak, 'sessionMemory').used > 0, 'the output waiting was not counted');
+      // Now it reads everything it was sent.
+      b.stream.socket.resume();
+      await until(() => server.pendingOutput === 0, 'the output went out');
+      await until(() => budget(yak, 'sessionMemory').used === 0, 'nothing counted once the client took it all');
+    } finally {
+      await closeAll(a, b);
+      await yak.stop();
+    }
   });
 });

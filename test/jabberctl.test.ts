@@ -37,8 +37,8 @@ function asReader(noReadOverride: boolean): string[] {
 }
 
 /** `readOnly`: run as one who may not write what the modes forbid; `modesOnly`: nor read (see asReader). */
-function jabberctl(spool: string, args: string[], input?: string | Buffer, opts: { readOnly?: boolean; modesOnly?: boolean } = {}): Promise<Run> {
-  const argv = [process.execPath, JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, ...args];
+function jabberctl(spool: string, args: string[], input?: string | Buffer, opts: { readOnly?: boolean; modesOnly?: boolean; config?: string } = {}): Promise<Run> {
+  const argv = [process.execPath, JABBERCTL, '-c', opts.config ?? BUNDLED_CONFIG, '-s', spool, ...args];
   if (opts.readOnly || opts.modesOnly) argv.unshift(...asReader(opts.modesOnly ?? false));
   return new Promise((resolve) => {
     const child = execFile(
@@ -145,6 +145,19 @@ describe('jabberctl without a running server', () => {
     assert.match(r.stdout, /^BAD .*torn\.xml/m);
     assert.match(r.stderr, /note: localhost\/ in the spool is no host/);
     await rm(path.join(spool, 'chat.example.org'), { recursive: true });
+    // A config with no <jabberd:cmdline flag='h'>: -h changes nothing, and jabberctl says so, as jabberd does.
+    const fixed = path.join(dir, 'fixed-host.xml');
+    await writeFile(fixed, (await readFile(BUNDLED_CONFIG, 'utf8')).replace("<jabberd:cmdline flag='h'>localhost</jabberd:cmdline>", 'localhost'));
+    r = await jabberctl(spool, ['-h', 'other.example', 'list', 'localhost'], undefined, { config: fixed });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^jabberctl: warning: -h other\.example: the config has no <jabberd:cmdline flag='h'>, so it changes nothing$/m);
+  });
+
+  test('a change on a spool folder that cannot be made says why, and not that it was made', async () => {
+    // No folder can be made in /sys (EPERM, or EROFS), not even by root.
+    const r = await jabberctl('/sys/yak-test-no-spool', ['adduser', 'bob@localhost'], 'secret\n');
+    assert.notEqual(r.code, 0);
+    assert.doesNotMatch(r.stderr, /did not exist: made/);
   });
 
   test('refusals: unknown user, unknown host, bad address, empty password, usage', async () => {

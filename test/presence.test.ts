@@ -109,6 +109,9 @@ describe('mod_presence', () => {
       assertXml(await a.next(isPresence), `<presence id='long' type='error'>${error}</presence>`);
       a.send(`<presence id='dense' to='bigb@localhost'>${'<x/>'.repeat(200)}</presence>`);
       assertXml(await a.next(isPresence), `<presence id='dense' type='error' from='bigb@localhost'>${error}</presence>`);
+      // Measured as sent, too: escaped, each ' takes six characters.
+      a.stream.sendRaw(`<presence id='quoted'><status>${"'".repeat(3000)}</status></presence>`);
+      assertXml(await a.next(isPresence), `<presence id='quoted' type='error'>${error}</presence>`);
       await b.nothing(isPresence, [a], 'a presence too large was passed on');
       // Sent before login too: it would be handled after it.
       const early = await yak.connect();
@@ -389,6 +392,35 @@ describe('mod_presence', () => {
 });
 
 describe('mod_presence: contacts answering the login probes', () => {
+  test("one contact's many sessions answering one probe do not cut off a client that reads either", async () => {
+    // A 64 KiB send buffer, and one contact with 12 sessions whose status is about 15 KB as sent: 180 KB.
+    const yak = await startYak({ tweak: (c) => ((c.c2s.limits.outputBytes = 64 * 1024), plain(c)) });
+    const fans: Client[] = [];
+    let user: Client | undefined;
+    try {
+      user = await onlineUser(yak, 'watched');
+      const first = await onlineUser(yak, 'many', 'r0');
+      fans.push(first);
+      await subscribeBoth(user, first);
+      const status = `<presence><status>${"'".repeat(2500)}</status></presence>`;
+      await first.presence(status);
+      for (let i = 1; i < 12; i++) {
+        const c = await login(yak, 'many', `r${i}`);
+        fans.push(c);
+        await c.presence(status);
+      }
+      await user.close();
+      user = await login(yak, 'watched');
+      user.send('<presence/>');
+      const from = new Set<string>();
+      while (from.size < 12) from.add(String((await user.next((e) => isPresence(e) && e.attrs.from?.startsWith('many@') === true)).attrs.from));
+      assert.equal(user.stream.closed, false);
+    } finally {
+      await closeAll(...fans, ...(user ? [user] : []));
+      await yak.stop();
+    }
+  });
+
   test('more than the send buffer holds at once goes out as the client reads, and does not cut it off', async () => {
     // A 64 KiB send buffer, and eight contacts with a 15 KB status: 120 KB of answers.
     const yak = await startYak({ tweak: (c) => ((c.c2s.limits.outputBytes = 64 * 1024), plain(c)) });

@@ -53,6 +53,16 @@ const SESSION_NODES = 20_000;
  */
 const MAX_PRESENCE_CHARS = 16 * 1024;
 const MAX_PRESENCE_NODES = 200;
+/**
+ * Whether a presence is over the bounds, as received or as it will be
+ * sent: escaped, a character may take six (`'` is `&apos;`), so one that
+ * could have grown past the bound is measured serialized.
+ */
+function tooLarge(presence: Element, size: number, nodes: number): boolean {
+  if (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES) return true;
+  return size * 6 > MAX_PRESENCE_CHARS && presence.toString().length > MAX_PRESENCE_CHARS;
+}
+
 /** What a client may send: anything else (a <stream:error>, a prefixed name) would be routed to someone's stream as is. */
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
@@ -249,7 +259,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
       if (ns !== 'jabber:client') return this.close('invalid-namespace');
       delete el.attrs.xmlns;
     }
-    if (el.name === 'presence' && (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES)) {
+    if (el.name === 'presence' && tooLarge(el, size, nodes)) {
       // In turn with the stanzas before it, like any reply (one sent before
       // login too: it would be handled after it); without the content,
       // which would only come back as large as it went.

@@ -51,16 +51,22 @@ export function startInBackground(script: string, args: string[]): Promise<numbe
   });
 }
 
+/** Whether this process is a server a `jabberd -B` started (and may have left already). */
+export function startedInBackground(): boolean {
+  return process.env[BACKGROUND_ENV] === '1';
+}
+
 /**
  * Called by the server once it listens: when a `jabberd -B` started it,
- * tells that command, and stops writing to the stderr it is about to
- * leave (a broken pipe: what is lost is what 1.4 lost too).
+ * tells that command, if it is still there to hear it (it may have been
+ * killed, or stopped with Ctrl-C, while the server started).
  */
 export function readyInBackground(logsToStderrOnly: boolean): void {
-  if (process.env[BACKGROUND_ENV] !== '1' || !process.send) return;
+  if (!startedInBackground()) return;
   delete process.env[BACKGROUND_ENV];
+  if (!process.send || !process.connected) return;
   const message: ReadyMessage = { ready: true, logsToStderrOnly };
-  process.send(message, () => process.disconnect());
-  // Writes to the pipe the command no longer reads fail with EPIPE: ignored, not fatal.
-  process.stderr.on('error', () => undefined);
+  process.send(message, () => {
+    if (process.connected) process.disconnect();
+  });
 }

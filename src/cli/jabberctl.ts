@@ -97,17 +97,18 @@ class LostAnswer extends Error {
  * replayed first.
  */
 async function locally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
-  // A relative <spool> (the bundled ./spool) run from another folder, or a
-  // typo in -s, would otherwise get an account the server never sees.
-  if (!existsSync(config.spool)) {
-    process.stderr.write(`jabberctl: note: <spool>${config.spool}</spool> did not exist: made ${path.resolve(config.spool)} (a relative path starts from the current folder)\n`);
-  }
+  const existed = existsSync(config.spool);
   const lock = await lockSpool(config.spool).catch((err: unknown) => {
     if (['EACCES', 'EPERM', 'EROFS'].includes(errCode(err) ?? '')) {
       throw new Error(`<spool>${config.spool}</spool>: ${req.cmd}${req.cmd === 'check' ? ' --repair' : ''} needs write access to the spool (${(err as Error).message})`);
     }
     throw err;
   });
+  // A relative <spool> (the bundled ./spool) run from another folder, or a
+  // typo in -s, would otherwise get an account the server never sees.
+  if (!existed) {
+    process.stderr.write(`jabberctl: note: <spool>${config.spool}</spool> did not exist: made ${path.resolve(config.spool)} (a relative path starts from the current folder)\n`);
+  }
   try {
     const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes });
     const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
@@ -242,6 +243,8 @@ function configOf(): YakConfig {
     if (err instanceof ConfigError) throw new UsageError(err.message);
     throw err;
   }
+  // As jabberd says them (a -h the config has no place for, a typo in what Yak reads).
+  for (const warning of config.warnings) process.stderr.write(`jabberctl: warning: ${warning}\n`);
   // Said here, before the socket or the lock would fail on it with a bare errno.
   const problem = spoolPathProblem(config.spool);
   if (problem !== undefined) throw new UsageError(problem);

@@ -4,7 +4,7 @@
 // that a SIGHUP while the modules load cannot kill it (see hangups.ts).
 // With -B it only starts the daemon in the background (background.ts).
 import { fileURLToPath } from 'node:url';
-import { startInBackground, withoutBackground } from './background.js';
+import { startedInBackground, startInBackground, withoutBackground } from './background.js';
 import { catchHangupsEarly } from './hangups.js';
 
 const foreground = withoutBackground(process.argv.slice(2));
@@ -13,5 +13,9 @@ if (foreground !== undefined && !foreground.includes('--check')) {
 } else {
   if (foreground !== undefined) process.argv = [...process.argv.slice(0, 2), ...foreground];
   catchHangupsEarly();
+  // Its stderr is a pipe to the `jabberd -B` that started it, which leaves
+  // once it is ready (or dies before): writes then fail with EPIPE, which
+  // must not be fatal. (What is lost is what 1.4 lost too.)
+  if (startedInBackground()) process.stderr.on('error', () => undefined);
   await import('./daemon.js');
 }

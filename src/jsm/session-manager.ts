@@ -56,6 +56,8 @@ export class SessionManager {
   readonly router: Router;
   readonly loaded: string[] = [];
   private readonly hosts: Set<string>;
+  /** Sessions being replaced by a login with the same resource, by bare JID: their places are kept (see openSession). */
+  private readonly replacing = new Map<string, number>();
   /** Account removals under way, by bare JID: at most one per name. */
   private readonly removals = new Map<string, Removal>();
   /** Removals ended so far. A login notes it when it reads the password. */
@@ -241,19 +243,30 @@ export class SessionManager {
     // refused could be the one whose <remove/> waits for its answer.
     if (this.removedSince(jid.bare, removals)) return undefined;
     const old = this.sessions.find(jid.bare, resource);
+    const max = this.config.c2s.limits.sessionsPerUser;
     if (old) {
       old.send(
         new Element('presence', { type: 'unavailable', to: old.jid.toString(), from: old.jid.toString() }, [
           new Element('status', {}, ['Replaced by new connection']),
         ]),
       );
-      await this.endSession(old);
+      // The old session's place is kept for this one while it ends (it
+      // leaves the registry at once, and its end takes a while): another
+      // login meanwhile must not take it.
+      this.replacing.set(jid.bare, (this.replacing.get(jid.bare) ?? 0) + 1);
+      try {
+        await this.endSession(old);
+      } finally {
+        const n = this.replacing.get(jid.bare)! - 1;
+        if (n > 0) this.replacing.set(jid.bare, n);
+        else this.replacing.delete(jid.bare);
+      }
       old.transport.close('conflict');
       if (this.removedSince(jid.bare, removals)) return undefined;
+    } else if (max > 0 && this.sessions.of(jid.bare).length + (this.replacing.get(jid.bare) ?? 0) >= max) {
+      // Checked with no await before the add below: logins racing each other cannot all pass.
+      throw new TooManySessionsError(jid.bare, max);
     }
-    // Checked with no await before the add below: logins racing each other cannot all pass.
-    const max = this.config.c2s.limits.sessionsPerUser;
-    if (max > 0 && this.sessions.of(jid.bare).length >= max) throw new TooManySessionsError(jid.bare, max);
     // No await between the check and this: a removal that starts later finds the session and ends it.
     const session = new Session(jid, transport);
     this.sessions.add(session);

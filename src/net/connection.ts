@@ -61,9 +61,10 @@ export interface ConnectionHandlers {
   /** Karma held back bytes just read (see heldBytes): for whoever counts what a connection holds. */
   held?(): void;
   /**
-   * Output the client has not taken stays queued (see pendingOutput), or
-   * what stayed has now gone out: for whoever counts what a connection
-   * holds. Not called while the client keeps up, which is nearly always.
+   * Output the client has not taken stays queued, or output that was
+   * counted (see pendingOutput) has now gone out: for whoever counts what
+   * a connection holds. Not called while nobody counts and the client
+   * keeps up, which is nearly always.
    */
   outputWaiting?(): void;
 }
@@ -104,6 +105,10 @@ export class Connection {
   /** The peer's FIN came; ended() goes out once karma has released what it holds. */
   private peerEnded = false;
   private endReported = false;
+  /** Waiting for output that stayed queued to go out (see lagging()). */
+  private lagWatched = false;
+  /** pendingOutput was read above 0 since the output last went out: say when it has. */
+  private outputCounted = false;
   readonly address: string;
 
   constructor(
@@ -119,7 +124,6 @@ export class Connection {
       this.reportEnd();
     });
     socket.on('error', () => socket.destroy());
-    socket.on('drain', () => this.handlers?.outputWaiting?.());
     socket.on('close', () => this.onClose());
   }
 
@@ -205,9 +209,15 @@ export class Connection {
     return n;
   }
 
-  /** Bytes written that the client has not taken yet (queued this turn, or in the socket's buffer). */
+  /**
+   * Bytes written that the client has not taken yet (queued this turn, or
+   * in the socket's buffer). Whoever reads a count above 0 is told again
+   * (outputWaiting) once it has gone out.
+   */
   get pendingOutput(): number {
-    return this.out.length + this.socket.writableLength;
+    const n = this.out.length + this.socket.writableLength;
+    if (n > 0) this.outputCounted = true;
+    return n;
   }
 
   /**
@@ -283,8 +293,30 @@ export class Connection {
     this.out = '';
     if (text !== '' && this.isOpen) {
       this.socket.write(text);
-      if (this.socket.writableLength > 0) this.handlers?.outputWaiting?.();
+      if (this.socket.writableLength > 0) this.lagging();
+      else if (this.outputCounted && !this.lagWatched) this.outputGone();
     }
+  }
+
+  /**
+   * What was written stays queued: said now, and again once all of it has
+   * gone out ('drain' alone would not say so: it comes only after a write
+   * past the socket's high-water mark).
+   */
+  private lagging(): void {
+    this.handlers?.outputWaiting?.();
+    if (this.lagWatched) return;
+    this.lagWatched = true;
+    void this.whenWritable(0).then(() => {
+      this.lagWatched = false;
+      this.outputGone();
+    });
+  }
+
+  /** Output someone counted (see pendingOutput) has all gone out: they are told, once. */
+  private outputGone(): void {
+    this.outputCounted = false;
+    this.handlers?.outputWaiting?.();
   }
 
   /** More than a quarter of the output cap waits to be sent (see whenWritable). */

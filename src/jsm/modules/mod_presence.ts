@@ -106,16 +106,20 @@ async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
  * the client keeps up, and wait for it (as paced.ts does) when it lags.
  */
 async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
-  const caughtUp = async (): Promise<boolean> => !s.backedUp || (await s.whenWritable());
   for (const jid of await contactsWhere(api.xdb, s.host, s.user, hasTo)) {
     await api.deliver(new Element('presence', { type: 'probe', from: s.jid.toString(), to: jid }));
-    if (!(await caughtUp())) return;
+    if (!(await caughtUp(s))) return;
   }
   // The user's own other resources.
   for (const other of visibleSessions(api, s.jid.bare)) {
     if (other !== s && other.presence) s.send(copyTo(other.presence, other.jid.toString(), s.jid.toString()));
-    if (!(await caughtUp())) return;
+    if (!(await caughtUp(s))) return;
   }
+}
+
+/** False once `s` is gone; waits first while its client lags behind what it was sent (see probeContacts). */
+async function caughtUp(s: Session): Promise<boolean> {
+  return !s.backedUp || (await s.whenWritable());
 }
 
 async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
@@ -172,8 +176,12 @@ async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const { to, from } = d;
   const bare = to.bare;
   if (!(await isTrusted(api, to, from))) return 'handled';
+  // One answer per session of the contact, up to <limits><sessions> of
+  // them: paced like the probes themselves when the prober is local.
+  const prober = from.resource === undefined ? undefined : api.sessions.find(from.bare, from.resource);
   for (const s of visibleSessions(api, bare)) {
     if (s.presence) await api.deliver(copyTo(s.presence, s.jid.toString(), from.toString()));
+    if (prober && !(await caughtUp(prober))) break;
   }
   return 'handled';
 }
