@@ -331,7 +331,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
   }
 
   private heldWeight(): number {
-    return this.parser.pendingWeight + this.queue.weight + this.inFlightWeight + this.conn.heldBytes + this.conn.pendingOutput;
+    return this.parser.pendingWeight + this.queue.weight + this.inFlightWeight + this.conn.heldBytes + this.conn.heldOutput;
   }
 
   /** See BudgetHolder: the connections of its kind hold too much between them, and this one is the one to go. */

@@ -62,7 +62,7 @@ export interface ConnectionHandlers {
   held?(): void;
   /**
    * Output the client has not taken stays queued, or output that was
-   * counted (see pendingOutput) has now gone out: for whoever counts what
+   * counted (see heldOutput) has now gone out: for whoever counts what
    * a connection holds. Not called while nobody counts and the client
    * keeps up, which is nearly always.
    */
@@ -107,7 +107,7 @@ export class Connection {
   private endReported = false;
   /** Waiting for output that stayed queued to go out (see lagging()). */
   private lagWatched = false;
-  /** pendingOutput was read above 0 since the output last went out: say when it has. */
+  /** heldOutput was read above 0 since the output last went out: say when it has. */
   private outputCounted = false;
   readonly address: string;
 
@@ -209,13 +209,19 @@ export class Connection {
     return n;
   }
 
-  /**
-   * Bytes written that the client has not taken yet (queued this turn, or
-   * in the socket's buffer). Whoever reads a count above 0 is told again
-   * (outputWaiting) once it has gone out.
-   */
+  /** Bytes written that the client has not taken yet (queued this turn, or in the socket's buffer). */
   get pendingOutput(): number {
-    const n = this.out.length + this.socket.writableLength;
+    return this.out.length + this.socket.writableLength;
+  }
+
+  /**
+   * What the socket's buffer holds that the client has not taken, for
+   * whoever counts what a connection holds: text queued this turn goes out
+   * at its end, so only what stays after that counts. Whoever reads a count
+   * above 0 is told again (outputWaiting) once it has gone out.
+   */
+  get heldOutput(): number {
+    const n = this.socket.writableLength;
     if (n > 0) this.outputCounted = true;
     return n;
   }
@@ -313,7 +319,7 @@ export class Connection {
     });
   }
 
-  /** Output someone counted (see pendingOutput) has all gone out: they are told, once. */
+  /** Output someone counted (see heldOutput) has all gone out: they are told, once. */
   private outputGone(): void {
     this.outputCounted = false;
     this.handlers?.outputWaiting?.();
