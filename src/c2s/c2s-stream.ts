@@ -36,6 +36,14 @@ const MAX_IN_HAND = 64;
 const MAX_IN_HAND_WEIGHT = 4 << 20;
 
 /**
+ * What a session may hold without counting against <sessionmemory>: the
+ * stanza it is sending, the reply it is being sent. Counted, each stanza
+ * cost two budget updates (message routing lost 5%); uncounted, they add
+ * up to at most this much per file descriptor the server may open.
+ */
+const SESSION_UNCOUNTED = 4096;
+
+/**
  * Elements and text pieces one stanza may have, before and after login.
  * The character bounds alone let a client make the server hold 30 times
  * their size (a stanza of 16,000 `<b/>`): a login or registration needs a
@@ -102,6 +110,8 @@ export class C2sStream implements SessionTransport, BudgetHolder {
   private inFlight = 0;
   /** What the stanzas in flight hold, characters and nodes weighed (see weigh() and MAX_IN_HAND_WEIGHT). */
   private inFlightWeight = 0;
+  /** What the budget of its kind was last told this connection holds (see chargeBudget). */
+  private charged = 0;
   private session: Session | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private readonly opened = Date.now();
@@ -326,8 +336,13 @@ export class C2sStream implements SessionTransport, BudgetHolder {
    * the replies the client has not taken yet.
    */
   private chargeBudget(): void {
-    if (this.state === 'authed') this.ctx.sessionMemory.set(this, this.heldWeight());
-    else if (this.state !== 'closed') this.ctx.preAuth.set(this, this.heldWeight());
+    if (this.state === 'closed') return;
+    const authed = this.state === 'authed';
+    let weight = this.heldWeight();
+    if (authed && weight < SESSION_UNCOUNTED) weight = 0;
+    if (weight === this.charged) return;
+    this.charged = weight;
+    (authed ? this.ctx.sessionMemory : this.ctx.preAuth).set(this, weight);
   }
 
   private heldWeight(): number {
@@ -336,6 +351,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
 
   /** See BudgetHolder: the connections of its kind hold too much between them, and this one is the one to go. */
   overBudget(): void {
+    this.charged = 0;
     const held = this.heldWeight();
     const authed = this.state === 'authed';
     const budget = authed ? this.ctx.sessionMemory : this.ctx.preAuth;
@@ -401,6 +417,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     this.state = 'authed';
     // From the pre-login budget to the sessions' one.
     this.ctx.preAuth.release(this);
+    this.charged = 0;
     this.chargeBudget();
     clearTimeout(this.authTimer);
     const limits = config.c2s.limits;
