@@ -392,9 +392,30 @@ describe('mod_presence', () => {
 });
 
 describe('mod_presence: contacts answering the login probes', () => {
+  /** One send buffer of 64 KiB. */
+  const smallBuffer = (c: TestYak['config']): void => {
+    c.c2s.limits.outputBytes = 64 * 1024;
+    plain(c);
+  };
+
+  /**
+   * `user` logs in again and sends its first presence: resolves with the
+   * new session once presences from `n` sessions whose JID starts with
+   * `from` came, the client still connected.
+   */
+  async function loginAndHear(yak: TestYak, user: Client, from: string, n: number): Promise<Client> {
+    await user.close();
+    const again = await login(yak, user.user);
+    again.send('<presence/>');
+    const heard = new Set<string>();
+    while (heard.size < n) heard.add(String((await again.next((e) => isPresence(e) && e.attrs.from?.startsWith(from) === true)).attrs.from));
+    assert.equal(again.stream.closed, false);
+    return again;
+  }
+
   test("one contact's many sessions answering one probe do not cut off a client that reads either", async () => {
     // A 64 KiB send buffer, and one contact with 12 sessions whose status is about 15 KB as sent: 180 KB.
-    const yak = await startYak({ tweak: (c) => ((c.c2s.limits.outputBytes = 64 * 1024), plain(c)) });
+    const yak = await startYak({ tweak: smallBuffer });
     const fans: Client[] = [];
     let user: Client | undefined;
     try {
@@ -409,12 +430,7 @@ describe('mod_presence: contacts answering the login probes', () => {
         fans.push(c);
         await c.presence(status);
       }
-      await user.close();
-      user = await login(yak, 'watched');
-      user.send('<presence/>');
-      const from = new Set<string>();
-      while (from.size < 12) from.add(String((await user.next((e) => isPresence(e) && e.attrs.from?.startsWith('many@') === true)).attrs.from));
-      assert.equal(user.stream.closed, false);
+      user = await loginAndHear(yak, user, 'many@', 12);
     } finally {
       await closeAll(...fans, ...(user ? [user] : []));
       await yak.stop();
@@ -423,7 +439,7 @@ describe('mod_presence: contacts answering the login probes', () => {
 
   test('more than the send buffer holds at once goes out as the client reads, and does not cut it off', async () => {
     // A 64 KiB send buffer, and eight contacts with a 15 KB status: 120 KB of answers.
-    const yak = await startYak({ tweak: (c) => ((c.c2s.limits.outputBytes = 64 * 1024), plain(c)) });
+    const yak = await startYak({ tweak: smallBuffer });
     const contacts: Client[] = [];
     let user: Client | undefined;
     try {
@@ -434,12 +450,7 @@ describe('mod_presence: contacts answering the login probes', () => {
         await subscribeBoth(user, c);
         await c.presence(`<presence><status>${'s'.repeat(15_000)}</status></presence>`);
       }
-      await user.close();
-      user = await login(yak, 'popular');
-      user.send('<presence/>');
-      const from = new Set<string>();
-      while (from.size < 8) from.add(String((await user.next((e) => isPresence(e) && e.attrs.from?.startsWith('fan') === true)).attrs.from));
-      assert.equal(user.stream.closed, false);
+      user = await loginAndHear(yak, user, 'fan', 8);
     } finally {
       await closeAll(...contacts, ...(user ? [user] : []));
       await yak.stop();
