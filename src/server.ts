@@ -126,7 +126,7 @@ export class YakServer {
     const l = this.config.c2s.limits;
     this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal };
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
-    // A lower <preauthmemory> applies at once, not at the next read.
+    // A lower <preauthmemory> or <sessionmemory> applies at once, not at the next read.
     this.context.preAuth.enforce();
     this.context.sessionMemory.enforce();
     this.log.info(result, 'configuration reloaded');

@@ -155,16 +155,16 @@ export class SessionManager {
     this.log.info({ user, host, address, method }, 'login ok');
   }
 
-  /**
-   * The reply to a login openSession refused (its account went after the
-   * password was accepted): a wrong password's. Logged like a failed login.
-   */
   /** The reply to a login refused by openSession for TooManySessionsError. */
   tooManySessions(iq: Element, err: TooManySessionsError, address: string): Element {
     this.log.warn({ user: err.bare, address, max: err.max }, 'login refused: the account has as many sessions as it may');
     return this.errorFor(iq, stanzaError('resource-constraint', 'Too Many Sessions'));
   }
 
+  /**
+   * The reply to a login openSession refused (its account went after the
+   * password was accepted): a wrong password's. Logged like a failed login.
+   */
   loginRefused(iq: Element, host: string, user: string, address: string, method: string | undefined): Element {
     this.log.warn({ user, host, address, method }, 'login refused: the account was removed after its password was accepted');
     return this.errorFor(iq, stanzaError('not-authorized'));
