@@ -217,13 +217,17 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
       cur.attrs.subscription = withTo(sub, true);
       delete cur.attrs.ask;
     } else if (type === 'unsubscribe') {
+      // Nothing to cancel or withdraw (RFC 3921 9.3): not shown either, or
+      // anyone could make the user's client say they were dropped.
+      if (!hasFrom(cur) && cur.attrs.subscribe === undefined) deliver = false;
       // A withdrawn request leaves nothing behind when it was all the item held.
       if (!existed || cur.attrs.hidden !== undefined) return null;
       cur.attrs.subscription = withFrom(sub, false);
       delete cur.attrs.subscribe;
     } else {
-      if (!existed) return null;
+      // As above: a refusal of nothing asked, from anyone, is not shown.
       if (!hasTo(cur) && cur.attrs.ask !== 'subscribe') deliver = false;
+      if (!existed) return null;
       cur.attrs.subscription = withTo(sub, false);
       delete cur.attrs.ask;
     }

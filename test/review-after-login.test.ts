@@ -1,0 +1,60 @@
+// Review of the session manager after login (SPEC section 8): each test
+// here failed before the fix its commit names, and says what a user of a
+// legacy client saw.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startYak, type TestYak } from './helpers/yak.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { closeAll, NS_ROSTER, onlineUser, plain, spoolRecords, subscribeBoth } from './helpers/session.js';
+
+const isPresence = (e: { name: string }): boolean => e.name === 'presence';
+
+describe('review after login', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: plain });
+  });
+  after(() => yak.stop());
+
+  test("a stranger's unsubscribe or unsubscribed changes nothing, so it reaches no client (RFC 3921 9.3)", async () => {
+    const a = await onlineUser(yak, 'stray1');
+    const stranger = await onlineUser(yak, 'stray2');
+    const known = await onlineUser(yak, 'stray3');
+    try {
+      await a.roster();
+      // On the roster, with no subscription either way and nothing asked.
+      await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='stray3@localhost' name='K'/></query></iq>`);
+      await a.clear();
+      for (const from of [stranger, known]) {
+        for (const type of ['unsubscribe', 'unsubscribed']) from.send(`<presence type='${type}' to='stray1@localhost'/>`);
+      }
+      // A legacy client shows each as "removed you" / "refused your request".
+      await a.nothing(isPresence, [stranger, known], 'a subscription presence that changed nothing was delivered');
+      await a.nothing(() => true, [], 'something was pushed');
+      assertXml(await a.roster(), `<query xmlns='${NS_ROSTER}'><item jid='stray3@localhost' name='K' subscription='none'/></query>`);
+      // No hidden item was left for the stranger either.
+      const stored = (await spoolRecords(yak, 'stray1'))!.get(NS_ROSTER)!;
+      assert.deepEqual(stored.getChildren('item').map((i) => i.attrs.jid), ['stray3@localhost']);
+    } finally {
+      await closeAll(a, stranger, known);
+    }
+  });
+
+  test('a withdrawn request and a cancelled subscription are still delivered', async () => {
+    const a = await onlineUser(yak, 'stray4');
+    const b = await onlineUser(yak, 'stray5');
+    try {
+      b.send("<presence type='subscribe' to='stray4@localhost'/>");
+      await a.next("<presence type='subscribe' from='stray5@localhost' to='stray4@localhost'/>");
+      b.send("<presence type='unsubscribe' to='stray4@localhost'/>");
+      await a.next("<presence type='unsubscribe' from='stray5@localhost' to='stray4@localhost'/>");
+      await subscribeBoth(a, b);
+      b.send("<presence type='unsubscribe' to='stray4@localhost'/>");
+      await a.next("<presence type='unsubscribe' from='stray5@localhost' to='stray4@localhost'/>");
+      b.send("<presence type='unsubscribed' to='stray4@localhost'/>");
+      await a.next("<presence type='unsubscribed' from='stray5@localhost' to='stray4@localhost'/>");
+    } finally {
+      await closeAll(a, b);
+    }
+  });
+});
