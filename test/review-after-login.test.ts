@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, NS_ROSTER, onlineUser, plain, spoolRecords, subscribeBoth } from './helpers/session.js';
+import { closeAll, login, newUser, NS_ROSTER, onlineUser, plain, sessionEnded, spoolRecords, subscribeBoth } from './helpers/session.js';
 
 const isPresence = (e: { name: string }): boolean => e.name === 'presence';
 
@@ -55,6 +55,33 @@ describe('review after login', () => {
       await a.next("<presence type='unsubscribed' from='stray5@localhost' to='stray4@localhost'/>");
     } finally {
       await closeAll(a, b);
+    }
+  });
+
+  test('a session never seen available leaves the last logout as it was, even when it says unavailable', async () => {
+    const a = await newUser(yak, 'unseen1');
+    try {
+      await a.close();
+      const registered = (await spoolRecords(yak, 'unseen1'))!.get('jabber:iq:last')!.toString();
+      // A client that always says goodbye, here after never saying hello:
+      // contacts polling jabber:iq:last would learn it was online.
+      const bot = await login(yak, 'unseen1', 'Bot');
+      const ended = sessionEnded(yak, bot.full);
+      await bot.presence("<presence type='unavailable'><status>Logged off</status></presence>");
+      await bot.close();
+      await ended;
+      assert.equal((await spoolRecords(yak, 'unseen1'))!.get('jabber:iq:last')!.toString(), registered);
+
+      // One that was seen still records its final status.
+      const seen = await login(yak, 'unseen1', 'Seen');
+      const seenEnded = sessionEnded(yak, seen.full);
+      await seen.presence();
+      await seen.presence("<presence type='unavailable'><status>gone fishing</status></presence>");
+      await seen.close();
+      await seenEnded;
+      assert.equal((await spoolRecords(yak, 'unseen1'))!.get('jabber:iq:last')!.text(), 'gone fishing');
+    } finally {
+      await a.close();
     }
   });
 });

@@ -29,7 +29,7 @@ export class Session {
   readonly started = Date.now();
   /** Orders sessions for "newest on ties" without trusting the clock. */
   readonly serial = ++nextSerial;
-  /** Last presence the client broadcast (undefined = never sent one). */
+  /** Last presence the client broadcast (undefined = never seen: no visible available presence yet). */
   presence: Element | undefined;
   priority = 0;
   /** Sent available presence and has not gone unavailable since. */

@@ -32,7 +32,8 @@ export const modLast: JsmModule = {
     api.on('session-end', async (s) => {
       // Only a session that was seen (1.4: "we only track logins that were
       // available"): the end of one that stayed invisible, or sent no
-      // presence at all, would tell contacts polling jabber:iq:last when
+      // available presence at all (an unavailable one keeps no presence,
+      // see mod_presence), would tell contacts polling jabber:iq:last when
       // the user was secretly online.
       if (s.presence === undefined || s.data.get('invisible')) return;
       const status = s.presence.getChildText('status') ?? 'Logged out';

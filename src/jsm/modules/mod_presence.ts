@@ -128,7 +128,10 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
   delete p.attrs.to;
   delete p.attrs.from;
   if (type === 'unavailable') {
-    s.presence = p;
+    // Kept (its status is the logout's, see mod_last) only by a session
+    // that was seen: one that never was keeps none, so its end leaves the
+    // last logout as it was instead of telling contacts it was online.
+    if (s.presence) s.presence = p;
     await leave(api, s, p);
     return;
   }
