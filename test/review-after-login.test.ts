@@ -84,4 +84,39 @@ describe('review after login', () => {
       await a.close();
     }
   });
+
+  test('a request to a resource that is not connected is answered for the account, as 1.4 did (vCard, last, browse)', async () => {
+    const a = await onlineUser(yak, 'gonejid1', 'Home');
+    const b = await onlineUser(yak, 'gonejid2');
+    try {
+      await subscribeBoth(a, b);
+      await a.request("<iq type='set'><vCard xmlns='vcard-temp'><FN>Ann</FN></vCard></iq>");
+      // b asks with the JID its chat window holds, after a logged off.
+      await a.close();
+      await b.next("<presence type='unavailable' from='gonejid1@localhost/Home' to='gonejid2@localhost'/>");
+      assertXml(
+        await b.request("<iq type='get' id='v' to='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'/></iq>"),
+        "<iq type='result' id='v' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'><FN>Ann</FN></vCard></iq>",
+      );
+      assertXml(
+        await b.request("<iq type='get' id='l' to='gonejid1@localhost/Home'><query xmlns='jabber:iq:last'/></iq>"),
+        "<iq type='result' id='l' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><query xmlns='jabber:iq:last' seconds='*'>Logged out</query></iq>",
+      );
+      assertXml(
+        await b.request("<iq type='get' id='br' to='gonejid1@localhost/Home'><query xmlns='jabber:iq:browse'/></iq>"),
+        "<iq type='result' id='br' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><user xmlns='jabber:iq:browse' jid='gonejid1@localhost'/></iq>",
+      );
+      // A connected resource still gets the request itself.
+      const again = await login(yak, 'gonejid1', 'Home');
+      try {
+        const asked = again.next((e) => e.name === 'iq');
+        b.send("<iq type='get' id='v2' to='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'/></iq>");
+        assertXml(await asked, "<iq type='get' id='v2' to='gonejid1@localhost/Home' from='gonejid2@localhost/Work'><vCard xmlns='vcard-temp'/></iq>");
+      } finally {
+        await again.close();
+      }
+    } finally {
+      await closeAll(a, b);
+    }
+  });
 });

@@ -1,5 +1,7 @@
 // Small helpers for building iq replies, so modules never juggle to/from/id.
+import type { Jid } from '../jid.js';
 import { Element, type Node } from '../xml/element.js';
+import type { SessionRegistry } from './sessions.js';
 
 /** A result to `iq`: same id, to/from swapped, with the given children. */
 export function iqResult(iq: Element, ...children: Node[]): Element {
@@ -13,4 +15,16 @@ export function iqPayload(iq: Element): Element | undefined {
 
 export function isRequest(stanza: Element): boolean {
   return stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set');
+}
+
+/**
+ * Whether a request to a local user's `to` is for the account to answer
+ * (vCard, last, browse): addressed to the bare JID, or to a resource that
+ * has no session. COMPAT: 1.4 handed a stanza for a resource not connected
+ * to its offline chain, where those modules answered, so a client asking
+ * with the full JID of a chat partner who has since logged off gets the
+ * answer, not a 503. A connected resource gets the request itself.
+ */
+export function forAccount(sessions: SessionRegistry, to: Jid): boolean {
+  return to.resource === undefined || sessions.find(to.bare, to.resource) === undefined;
 }

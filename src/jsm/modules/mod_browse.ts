@@ -3,7 +3,7 @@
 import { Element } from '../../xml/element.js';
 import { NS_REGISTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
-import { iqResult } from '../iq.js';
+import { forAccount, iqResult } from '../iq.js';
 
 export const NS_BROWSE = 'jabber:iq:browse';
 
@@ -36,7 +36,7 @@ export const modBrowse: JsmModule = {
       return iqResult(stanza, serverBrowse(api, to.host));
     });
     api.on('deliver', async ({ stanza, to }) => {
-      if (stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
+      if (stanza.attrs.type !== 'get' || !forAccount(api.sessions, to)) return 'pass';
       if (!stanza.getChild('query', NS_BROWSE)) return 'pass';
       const reg = await api.xdb.get(to.host, to.user!, NS_REGISTER);
       if (!(await api.xdb.exists(to.host, to.user!))) return 'pass';

@@ -5,7 +5,7 @@ import { Element } from '../../xml/element.js';
 import { NS_LAST } from '../../xdb/xdb.js';
 import { unixTime } from '../../util/time.js';
 import type { JsmModule } from '../api.js';
-import { iqResult } from '../iq.js';
+import { forAccount, iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { isTrusted } from './trust.js';
 
@@ -14,7 +14,7 @@ export const modLast: JsmModule = {
   setup(api) {
     const started = unixTime();
     api.on('deliver', async ({ stanza, to, from }) => {
-      if (!stanza.getChild('query', NS_LAST) || to.resource !== undefined) return 'pass';
+      if (!stanza.getChild('query', NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');
       if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');

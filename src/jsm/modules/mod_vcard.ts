@@ -3,7 +3,7 @@
 import { Element } from '../../xml/element.js';
 import { NS_VCARD } from '../../xdb/xdb.js';
 import type { JsmModule } from '../api.js';
-import { iqResult } from '../iq.js';
+import { forAccount, iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 
 function vcardOf(iq: Element): Element | undefined {
@@ -15,7 +15,7 @@ export const modVcard: JsmModule = {
   setup(api) {
     api.on('deliver', async ({ stanza, to, from }) => {
       const card = vcardOf(stanza);
-      if (!card || to.resource !== undefined) return 'pass';
+      if (!card || !forAccount(api.sessions, to)) return 'pass';
       const type = stanza.attrs.type;
       if (type === 'set') {
         if (from.bare !== to.bare) throw stanzaError('forbidden');
