@@ -119,4 +119,33 @@ describe('review after login', () => {
       await closeAll(a, b);
     }
   });
+
+  test("another account's roster push to a user's resource is refused: a legacy client would take it for the server's", async () => {
+    const a = await onlineUser(yak, 'spoof1');
+    const b = await onlineUser(yak, 'spoof2');
+    try {
+      await a.roster();
+      const item = "<item jid='spoof2@localhost' name='Mom' subscription='both'/>";
+      for (const type of ['set', 'get']) {
+        assertXml(
+          await b.request(`<iq type='${type}' id='p${type}' to='spoof1@localhost/Work'><query xmlns='${NS_ROSTER}'>${item}</query></iq>`),
+          `<iq type='error' id='p${type}' to='spoof2@localhost/Work' from='spoof1@localhost/Work'><query xmlns='${NS_ROSTER}'>${item}</query>` +
+            "<error code='403' type='auth'>Forbidden</error></iq>",
+        );
+      }
+      // 1.4's pushes carry no from, so its clients never look at it.
+      await a.nothing((e) => e.name === 'iq', [b], "another account's roster push reached the client");
+      // The user's own resources still reach each other (the server's pushes are not routed at all).
+      const home = await login(yak, 'spoof1', 'Home');
+      try {
+        const got = a.next((e) => e.name === 'iq' && e.attrs.type === 'get');
+        home.send(`<iq type='get' id='own' to='spoof1@localhost/Work'><query xmlns='${NS_ROSTER}'/></iq>`);
+        assertXml(await got, `<iq type='get' id='own' to='spoof1@localhost/Work' from='spoof1@localhost/Home'><query xmlns='${NS_ROSTER}'/></iq>`);
+      } finally {
+        await home.close();
+      }
+    } finally {
+      await closeAll(a, b);
+    }
+  });
 });

@@ -5,7 +5,7 @@ import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { NoSuchUserError, NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
-import { iqResult } from '../iq.js';
+import { iqResult, isRequest } from '../iq.js';
 import {
   changeItem,
   hasFrom,
@@ -310,6 +310,14 @@ export const modRoster: JsmModule = {
       if (!SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
       return inbound(api, d);
     }, { stanzas: ['presence'] });
+    // A roster request from another account is never passed on to a
+    // client: 1.4's pushes carry no `from`, so its clients take any roster
+    // set for the server's and would show (or drop) contacts a stranger
+    // chose. Nobody else has a reason to send one.
+    api.on('deliver', ({ stanza, to, from }) => {
+      if (from.bare === to.bare || !isRequest(stanza) || !stanza.getChild('query', NS_ROSTER)) return 'pass';
+      throw stanzaError('forbidden');
+    }, { stanzas: ['iq'] });
     api.on('session-available', (s) => resendPending(api, s));
     // A removed account's contacts keep no subscription to a name the next
     // owner would inherit (nor a request from it). Told before the file
