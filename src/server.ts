@@ -20,6 +20,7 @@ import { KARMA_HEARTBEAT_MS } from './net/karma.js';
 import { Refusals } from './c2s/refuse.js';
 import { peerAddress } from './net/peer-address.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './net/listeners.js';
+import { PendingHandshake } from './net/pending-handshake.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
@@ -58,7 +59,7 @@ export class YakServer {
   private readonly karmaConnections = new Set<Connection>();
   private readonly timers: NodeJS.Timeout[] = [];
   /** Direct-TLS connections admitted but not yet through their handshake, by socketKey(). */
-  private readonly handshaking = new Map<string, { raw: net.Socket; address: string; deadline: NodeJS.Timeout }>();
+  private readonly handshaking = new Map<string, PendingHandshake>();
 
   private constructor(
     readonly config: YakConfig,
@@ -270,17 +271,23 @@ export class YakServer {
     else this.startStream(socket, address);
   }
 
-  /** Starts the TLS handshake of an admitted connection, under a deadline (see tlsHandshakeMs). */
+  /**
+   * Starts the TLS handshake of an admitted connection, under a deadline
+   * (see tlsHandshakeMs) and counted with the connections not logged in
+   * (see PendingHandshake).
+   */
   private handshake(raw: net.Socket, address: string, handshaker: tls.Server): void {
     const key = socketKey(raw);
-    raw.on('error', () => raw.destroy());
-    const deadline = setTimeout(() => raw.destroy(), tlsHandshakeMs(this.config.c2s.authtime));
-    this.handshaking.set(key, { raw, address, deadline });
-    raw.once('close', () => {
-      clearTimeout(deadline);
-      if (this.handshaking.get(key)?.raw === raw) this.handshaking.delete(key);
+    const pending = new PendingHandshake(raw, address, {
+      handshaker,
+      deadlineMs: tlsHandshakeMs(this.config.c2s.authtime),
+      budget: this.context.preAuth,
+      log: this.log,
     });
-    handshaker.emit('connection', raw);
+    this.handshaking.set(key, pending);
+    raw.once('close', () => {
+      if (this.handshaking.get(key) === pending) this.handshaking.delete(key);
+    });
   }
 
   /**
@@ -289,14 +296,15 @@ export class YakServer {
    * public link); one not found is already gone.
    */
   private secured(socket: tls.TLSSocket): void {
-    const entry = this.handshaking.get(socketKey(socket));
-    if (!entry || this.stopping) {
+    const pending = this.handshaking.get(socketKey(socket));
+    if (!pending || this.stopping) {
       socket.destroy();
       return;
     }
     this.handshaking.delete(socketKey(socket));
-    clearTimeout(entry.deadline);
-    this.startStream(socket, entry.address);
+    // From here the stream counts what it holds itself.
+    pending.done();
+    this.startStream(socket, pending.address);
   }
 
   /** A c2s stream on an admitted socket (the raw one, or the TLS one over it). */

@@ -1,0 +1,179 @@
+// An adversarial review of the connection layer: direct TLS before and
+// after its handshake, the budgets that bound what remote clients can make
+// the server hold, and SIGHUP reloads that must leave a running server
+// serving the hosts it serves.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type tls from 'node:tls';
+import { ClientStream } from '../src/client/client-stream.js';
+import { clientHelloProgress } from '../src/net/client-hello.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
+import { makeTestKey } from './helpers/tls-key.js';
+import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+
+let dir: string;
+let pem: string;
+before(async () => {
+  dir = await mkdtemp(path.join(os.tmpdir(), 'yak-review-'));
+  pem = makeTestKey(dir).pem;
+});
+after(() => rm(dir, { recursive: true, force: true }));
+
+function withTls(more?: (c: TestYak['config']) => void) {
+  return (c: TestYak['config']): void => {
+    c.c2s.ssl = [{ port: 0, address: '127.0.0.1' }];
+    c.tlsKeys = new Map([['127.0.0.1', pem]]);
+    more?.(c);
+  };
+}
+
+/** Raw connections a test opened, destroyed before its server stops. */
+const raw: net.Socket[] = [];
+
+/** A raw TCP connection from `localAddress`, open; `first` is sent at once. */
+function rawConnection(port: number, localAddress: string, first?: Buffer): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ port, host: '127.0.0.1', localAddress }, () => {
+      if (first) s.write(first);
+      resolve(s);
+    });
+    raw.push(s);
+    s.on('error', () => s.destroy());
+    s.once('close', () => reject(new Error('closed before connecting')));
+  });
+}
+
+/** Resolves once the server has closed `s`; rejects after a generous `ms` (a hang, not a timing check). */
+function closedBy(s: net.Socket, ms = 10_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (s.destroyed) return resolve();
+    const timer = setTimeout(() => reject(new Error(`still open after ${ms} ms`)), ms);
+    s.resume();
+    s.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Waits (bounded) until `ok()` holds. */
+async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!ok()) {
+    if (Date.now() > end) assert.fail(`never: ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function stopAfterRaw(yak: TestYak): Promise<void> {
+  for (const s of raw.splice(0)) s.destroy();
+  await yak.stop();
+}
+
+/**
+ * The first 9 bytes of a TLS ClientHello record whose handshake header
+ * claims a message of `length` bytes. OpenSSL allocates (and zeroes) a
+ * buffer of that size for it at once: 128 KiB for these 9 bytes.
+ */
+function helloHeader(length: number): Buffer {
+  return Buffer.from([0x16, 0x03, 0x01, 0x00, 0x04, 0x01, (length >> 16) & 0xff, (length >> 8) & 0xff, length & 0xff]);
+}
+
+describe('direct TLS: connections still in their handshake', () => {
+  test('count against <preauthmemory>: past it the address holding the most loses them, and a client elsewhere still logs in', async () => {
+    const { log, lines } = captureLog();
+    // The smallest budget there is, and no deadline soon (<authtime> 0: 20 s).
+    const yak = await startYak({ log, tweak: withTls((c) => ((c.c2s.limits.preAuthMemory = 1 << 20), (c.c2s.authtime = 0))) });
+    const port = yak.server.tlsPorts[0]!;
+    try {
+      await registerUser(yak, 'dj', 'secret');
+      // 40 handshakes that never go on, each after a ClientHello's first bytes.
+      const stuck = await Promise.all(Array.from({ length: 40 }, () => rawConnection(port, '127.0.0.2', helloHeader(1000))));
+      await until('the budget closed some of them', () => stuck.some((s) => s.destroyed));
+      await logLine({ log, lines }, (l) => l.msg === 'connections not logged in hold too much: closing the largest from the address holding the most' && l.address === '127.0.0.2');
+      assert.ok(yak.server.openConnections('127.0.0.2') < 20, `${yak.server.openConnections('127.0.0.2')} handshakes still held`);
+      const c = await ClientStream.connect({ port, domain: 'localhost', tls: { localAddress: '127.0.0.3' } as tls.ConnectionOptions });
+      assert.equal((await c.request(authIq('dj', 'tls', { password: 'secret' }))).attrs.type, 'result');
+      await c.close();
+    } finally {
+      await stopAfterRaw(yak);
+    }
+  });
+
+  test('a ClientHello claiming more than a real one ever needs is refused at once, not held until the deadline', async () => {
+    const { log, lines } = captureLog();
+    const yak = await startYak({ log, tweak: withTls((c) => (c.c2s.authtime = 0)) });
+    const port = yak.server.tlsPorts[0]!;
+    try {
+      const big = await rawConnection(port, '127.0.0.2', helloHeader(0x20100));
+      await closedBy(big);
+      await logLine({ log, lines }, (l) => l.msg === 'not a TLS handshake we take: closed' && l.address === '127.0.0.2' && /ClientHello/.test(String(l.reason)));
+      // Plain XML on the TLS port: closed at once too, with the reason logged.
+      const plain = await rawConnection(port, '127.0.0.2', Buffer.from("<stream:stream to='localhost'>"));
+      await closedBy(plain);
+      await until('both places given back', () => yak.server.openConnections() === 0);
+    } finally {
+      await stopAfterRaw(yak);
+    }
+  });
+
+  test('a ClientHello that arrives a few bytes at a time still makes a session', async () => {
+    const yak = await startYak({ tweak: withTls() });
+    const port = yak.server.tlsPorts[0]!;
+    // A proxy that passes the client's first 600 bytes on in 7-byte writes, then everything as it comes.
+    const proxy = net.createServer((inbound) => {
+      const out = net.connect({ port, host: '127.0.0.1' });
+      out.setNoDelay(true);
+      let passed = 0;
+      inbound.on('data', (d: Buffer) => {
+        for (let i = 0; i < d.length; ) {
+          const n = passed < 600 ? 7 : d.length - i;
+          out.write(d.subarray(i, i + n));
+          i += n;
+          passed += n;
+        }
+      });
+      out.pipe(inbound);
+      inbound.on('error', () => out.destroy());
+      out.on('error', () => inbound.destroy());
+      inbound.on('close', () => out.destroy());
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    try {
+      await registerUser(yak, 'slow', 'secret');
+      const c = await ClientStream.connect({ port: (proxy.address() as net.AddressInfo).port, domain: 'localhost', tls: true });
+      assert.equal((await c.request(authIq('slow', 'r', { password: 'secret' }))).attrs.type, 'result');
+      await c.close();
+    } finally {
+      proxy.close();
+      await yak.stop();
+    }
+  });
+});
+
+describe('clientHelloProgress', () => {
+  /** A handshake record carrying `body`. */
+  const record = (body: Buffer): Buffer => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, body.length >> 8, body.length & 0xff]), body]);
+  const hello = (length: number): Buffer => Buffer.concat([Buffer.from([0x01, 0, length >> 8, length & 0xff]), Buffer.alloc(length, 7)]);
+
+  test('a ClientHello in one record, or split over two, is whole once its last byte is in', () => {
+    const one = record(hello(300));
+    assert.deepEqual(clientHelloProgress(one), { done: true, bytes: one.length });
+    assert.deepEqual(clientHelloProgress(one.subarray(0, 100)), { done: false, need: one.length });
+    const msg = hello(300);
+    const two = Buffer.concat([record(msg.subarray(0, 2)), record(msg.subarray(2))]);
+    assert.deepEqual(clientHelloProgress(two.subarray(0, 7)), { done: false, need: 12 });
+    assert.deepEqual(clientHelloProgress(two), { done: true, bytes: two.length });
+  });
+
+  test('plain text, another handshake message, or a ClientHello over 16 KiB is refused from its first bytes', () => {
+    assert.ok('refused' in clientHelloProgress(Buffer.from('<')));
+    assert.ok('refused' in clientHelloProgress(record(Buffer.from([0x02, 0, 0, 1, 0]))));
+    assert.ok('refused' in clientHelloProgress(record(Buffer.from([0x01, 0, 0x40, 0x01])).subarray(0, 9)));
+    assert.ok('refused' in clientHelloProgress(Buffer.from([0x16, 0x03, 0x01, 0x40, 0x01])), 'a record over 16 KiB');
+  });
+});
