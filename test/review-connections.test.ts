@@ -8,7 +8,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type tls from 'node:tls';
+import tls from 'node:tls';
 import { ClientStream } from '../src/client/client-stream.js';
 import { clientHelloProgress } from '../src/net/client-hello.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
@@ -150,6 +150,29 @@ describe('direct TLS: connections still in their handshake', () => {
       await c.close();
     } finally {
       proxy.close();
+      await yak.stop();
+    }
+  });
+});
+
+describe('direct TLS: after the handshake', () => {
+  test('a client cannot renegotiate (a new handshake no deadline or budget covers)', async () => {
+    const yak = await startYak({ tweak: withTls() });
+    const port = yak.server.tlsPorts[0]!;
+    try {
+      await registerUser(yak, 'reneg', 'secret');
+      const c = await ClientStream.connect({ port, domain: 'localhost', tls: { maxVersion: 'TLSv1.2' } });
+      const socket = c.socket as tls.TLSSocket;
+      const outcome = await new Promise<Error | null>((resolve) => {
+        socket.once('error', resolve);
+        socket.renegotiate({ rejectUnauthorized: false }, (err) => resolve(err ?? null));
+      });
+      assert.ok(outcome instanceof Error, 'the renegotiation went through');
+      // The server goes on serving others.
+      const d = await ClientStream.connect({ port, domain: 'localhost', tls: true });
+      assert.equal((await d.request(authIq('reneg', 'r', { password: 'secret' }))).attrs.type, 'result');
+      await d.close();
+    } finally {
       await yak.stop();
     }
   });

@@ -1,5 +1,6 @@
 // Opening the client listeners: plain TCP (5222) and direct TLS (5223),
 // which behave identically once the TLS tunnel is up (SPEC section 1).
+import { constants as cryptoConstants } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -25,8 +26,18 @@ export function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
   } catch (err) {
     throw new ListenError(`${where}: ${pemFile} is not a usable key and certificate: ${(err as Error).message}`);
   }
-  return { key: pem, cert: pem };
+  return { key: pem, cert: pem, secureOptions: NO_RENEGOTIATION };
 }
+
+/**
+ * No client-initiated renegotiation (TLS 1.2; 1.3 has none): Node lets a
+ * client start three new handshakes per connection every ten minutes, each
+ * costing the server a private-key operation, and under no deadline and no
+ * budget (its ClientHello alone may make OpenSSL hold 128 KiB for as long
+ * as the session lasts). No Jabber client renegotiates; OpenSSL answers
+ * one that tries with a no_renegotiation alert.
+ */
+const NO_RENEGOTIATION = cryptoConstants.SSL_OP_NO_RENEGOTIATION;
 
 export interface ListenSpec {
   port: number;
