@@ -10,10 +10,12 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import tls from 'node:tls';
 import { ClientStream } from '../src/client/client-stream.js';
+import { parseConfig } from '../src/config/load.js';
 import { clientHelloProgress } from '../src/net/client-hello.js';
+import { bundledConfigText } from './helpers/daemon.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { makeTestKey } from './helpers/tls-key.js';
-import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, BUNDLED_CONFIG, registerUser, startYak, type TestYak } from './helpers/yak.js';
 
 let dir: string;
 let pem: string;
@@ -172,6 +174,31 @@ describe('direct TLS: after the handshake', () => {
       const d = await ClientStream.connect({ port, domain: 'localhost', tls: true });
       assert.equal((await d.request(authIq('reneg', 'r', { password: 'secret' }))).attrs.type, 'result');
       await d.close();
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('SIGHUP and hosts', () => {
+  test('an alias to a host the same reload adds (hosts need a restart) waits for the restart too: users of the served host can still log in', async () => {
+    const { log, lines } = captureLog();
+    const yak = await startYak({ log });
+    try {
+      await registerUser(yak, 'dj', 'secret');
+      // The operator adds a host and makes it the default alias.
+      const text = bundledConfigText()
+        .replace('<host><jabberd:cmdline', '<host>example.org</host><host><jabberd:cmdline')
+        .replace("<ip port='0'>127.0.0.1</ip>", "<ip port='0'>127.0.0.1</ip><alias to='example.org'/>");
+      const result = yak.server.reload(parseConfig(text, BUNDLED_CONFIG, { spool: yak.spool }));
+      assert.ok(result.needsRestart.includes('hosts'), JSON.stringify(result));
+      assert.ok(result.needsRestart.some((s) => s.startsWith('<alias>')), JSON.stringify(result));
+      assert.ok(!result.applied.includes('<alias>'), JSON.stringify(result));
+      const c = await ClientStream.connect({ port: yak.port, domain: 'localhost' });
+      assert.equal(c.header?.from, 'localhost');
+      assert.equal((await c.request(authIq('dj', 'r', { password: 'secret' }))).attrs.type, 'result');
+      await c.close();
+      assert.ok(lines.some((l) => l.msg === 'configuration reloaded'));
     } finally {
       await yak.stop();
     }

@@ -50,7 +50,12 @@ export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
   };
   const c = live.c2s;
   const j = live.jsm;
-  take('<alias>', c.aliases, fresh.c2s.aliases, (v) => (c.aliases = v));
+  // An alias names one of the file's hosts, and hosts wait for a restart:
+  // an alias to a host added in the same file would hand its clients (all
+  // of them, for a default alias) a host this server does not serve, and
+  // the users of the hosts it does could no longer log in.
+  if (fresh.c2s.aliases.every((a) => live.hosts.includes(a.to))) take('<alias>', c.aliases, fresh.c2s.aliases, (v) => (c.aliases = v));
+  else needsRestart.push('<alias> (to a host not served until a restart)');
   take('<authtime>', c.authtime, fresh.c2s.authtime, (v) => (c.authtime = v));
   take('<karma>', c.karma, fresh.c2s.karma, (v) => (c.karma = v));
   take('<rate>', c.rate, fresh.c2s.rate, (v) => (c.rate = v));
