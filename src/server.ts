@@ -122,7 +122,11 @@ export class YakServer {
    * (see config/reload.ts) and says what needs a restart.
    */
   reload(fresh: YakConfig): ReloadResult {
+    const times = (): string => `${this.config.c2s.authtime}/${this.config.c2s.limits.idleSeconds}`;
+    const timesBefore = times();
     const result = applyReload(this.config, fresh);
+    // A new <authtime> or <idle> holds for the streams already open too.
+    if (times() !== timesBefore) for (const stream of this.streams) stream.timeLimitsChanged();
     if (this.reloadTlsKeys(fresh)) result.applied.push('TLS keys');
     const l = this.config.c2s.limits;
     this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal };

@@ -205,6 +205,38 @@ describe('SIGHUP and hosts', () => {
   });
 });
 
+describe('SIGHUP and connections already open', () => {
+  test('an <authtime> set by SIGHUP reaches connections that were waiting without one (counted from when they opened)', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.authtime = 0) });
+    try {
+      const idle = await yak.connect();
+      const text = bundledConfigText().replace('<authtime>120</authtime>', '<authtime>1</authtime>');
+      assert.ok(yak.server.reload(parseConfig(text, BUNDLED_CONFIG, { spool: yak.spool })).applied.includes('<authtime>'));
+      const err = await idle.next((e) => e.name === 'stream:error', 10_000);
+      assert.equal(err.text(), 'Timeout waiting for authentication');
+      await idle.whenClosed();
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('an <idle> set by SIGHUP reaches sessions already logged in', async () => {
+    const yak = await startYak();
+    try {
+      await registerUser(yak, 'quiet', 'secret');
+      const c = await yak.connect();
+      assert.equal((await c.request(authIq('quiet', 'r', { password: 'secret' }))).attrs.type, 'result');
+      const text = bundledConfigText().replace("<ip port='0'>127.0.0.1</ip>", "<ip port='0'>127.0.0.1</ip><limits><idle>1</idle></limits>");
+      assert.ok(yak.server.reload(parseConfig(text, BUNDLED_CONFIG, { spool: yak.spool })).applied.includes('<limits>'));
+      const err = await c.next((e) => e.name === 'stream:error', 10_000);
+      assert.equal(err.text(), 'Idle Timeout');
+      await c.whenClosed();
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 describe('clientHelloProgress', () => {
   /** A handshake record carrying `body`. */
   const record = (body: Buffer): Buffer => Buffer.concat([Buffer.from([0x16, 0x03, 0x01, body.length >> 8, body.length & 0xff]), body]);

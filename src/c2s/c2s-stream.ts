@@ -153,11 +153,40 @@ export class C2sStream implements SessionTransport, BudgetHolder {
       ended: () => this.enqueue(async () => this.close()),
       closed: () => this.onClosed(),
     });
-    const authtime = ctx.config.c2s.authtime;
+    this.armAuthTimer();
+  }
+
+  /** Closes the stream <authtime> after it opened, unless it has logged in by then. */
+  private armAuthTimer(): void {
+    clearTimeout(this.authTimer);
+    const authtime = this.ctx.config.c2s.authtime;
     if (authtime > 0) {
-      this.authTimer = setTimeout(() => this.close('connection-timeout'), authtime * 1000);
+      this.authTimer = setTimeout(() => this.close('connection-timeout'), Math.max(0, this.opened + authtime * 1000 - Date.now()));
       this.authTimer.unref();
     }
+  }
+
+  /** Closes the session after <limits><idle> with nothing read or sent (never, at 0). */
+  private armIdle(): void {
+    const ms = this.ctx.config.c2s.limits.idleSeconds * 1000;
+    const onIdle = (): void => {
+      // Stanzas still in hand (reading paused while they are handled, no
+      // reply owed): the client is waiting on us, not idle.
+      if (this.inFlight > 0) this.conn.setIdleTimeout(ms, onIdle);
+      else this.close('idle-timeout');
+    };
+    this.conn.setIdleTimeout(ms, onIdle);
+  }
+
+  /**
+   * SIGHUP changed <authtime> or <limits><idle>, and the new value holds
+   * for this stream too: an operator who sets them because idle
+   * connections pile up means those already there. The time to log in
+   * counts from when the stream opened, the idle time from now.
+   */
+  timeLimitsChanged(): void {
+    if (this.state === 'header' || this.state === 'unauthed') this.armAuthTimer();
+    else if (this.state === 'authed') this.armIdle();
   }
 
   get address(): string {
@@ -422,16 +451,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     clearTimeout(this.authTimer);
     const limits = config.c2s.limits;
     this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth, nodes: SESSION_NODES };
-    if (limits.idleSeconds > 0) {
-      const ms = limits.idleSeconds * 1000;
-      const onIdle = (): void => {
-        // Stanzas still in hand (reading paused while they are handled, no
-        // reply owed): the client is waiting on us, not idle.
-        if (this.inFlight > 0) this.conn.setIdleTimeout(ms, onIdle);
-        else this.close('idle-timeout');
-      };
-      this.conn.setIdleTimeout(ms, onIdle);
-    }
+    if (limits.idleSeconds > 0) this.armIdle();
     this.send(reply);
     // `session`, not this.session: a close while these run clears the field.
     for (const stanza of this.queue.drain()) await jsm.fromSession(session, stanza);
