@@ -15,7 +15,9 @@
 //
 // What a connection holds is weighed, not measured: characters, plus a
 // fixed cost per parsed node (see weigh() in stream-parser.ts), plus bytes
-// waiting unread or unsent.
+// waiting unread or unsent. A direct-TLS connection still in its handshake
+// counts in the pre-login budget too, at what Node and OpenSSL hold for one
+// (see PendingHandshake in net/pending-handshake.ts).
 
 /** A connection the budget may close. */
 export interface BudgetHolder {
