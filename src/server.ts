@@ -21,6 +21,7 @@ import { Refusals } from './c2s/refuse.js';
 import { peerAddress } from './net/peer-address.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './net/listeners.js';
 import { PendingHandshake } from './net/pending-handshake.js';
+import { connectionTotal, openFileLimit } from './net/descriptor-limit.js';
 import { randomHex } from './util/hash.js';
 import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
@@ -69,7 +70,7 @@ export class YakServer {
     this.xdb = new SpoolStore(config.spool, { log: opts.log, fsync: opts.fsync ?? true, maxFileBytes: config.maxFileBytes });
     this.jsm = new SessionManager(config, this.xdb, opts.log, MODULES);
     const l = config.c2s.limits;
-    this.limits = new AddressLimits({ rate: config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal });
+    this.limits = new AddressLimits({ rate: config.c2s.rate, perAddress: l.connectionsPerAddress, total: connectionTotal(l.connectionsTotal, openFileLimit()) });
     this.context = {
       config,
       jsm: this.jsm,
@@ -113,7 +114,9 @@ export class YakServer {
     }
     server.startTimers();
     for (const ignored of config.ignored) server.log.info({ section: ignored }, 'not provided by Yak; ignored');
-    server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool }, 'started');
+    // The cap on open connections, which a config without <connections total> takes from the descriptor limit.
+    const maxConnections = server.limits.cfg.total || 'no cap';
+    server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool, maxConnections }, 'started');
     return server;
   }
 
@@ -129,7 +132,7 @@ export class YakServer {
     if (times() !== timesBefore) for (const stream of this.streams) stream.timeLimitsChanged();
     if (this.reloadTlsKeys(fresh)) result.applied.push('TLS keys');
     const l = this.config.c2s.limits;
-    this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: l.connectionsTotal };
+    this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: connectionTotal(l.connectionsTotal, openFileLimit()) };
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
     // A lower <preauthmemory> or <sessionmemory> applies at once, not at the next read.
     this.context.preAuth.enforce();

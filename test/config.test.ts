@@ -99,7 +99,7 @@ describe('bundled config/jabber.xml', () => {
     assert.equal(cfg.c2s.rate, undefined, 'rate is commented out in the bundled config');
     assert.deepEqual(cfg.c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
-      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
+      connectionsPerAddress: 1000, connectionsTotal: undefined, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
       sessionMemory: 268435456, sessionsPerUser: 100,
     });
     assert.equal(cfg.spool, resolve('./spool'));
@@ -465,7 +465,7 @@ describe('c2s', () => {
   test('limits: defaults and overrides', () => {
     assert.deepEqual(parse().c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
-      connectionsPerAddress: 1000, connectionsTotal: 0, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
+      connectionsPerAddress: 1000, connectionsTotal: undefined, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
       sessionMemory: 268435456, sessionsPerUser: 100,
     });
     const c = parse({

@@ -110,7 +110,7 @@ function readLimits(l: Element | undefined): C2sLimits {
     queueStanzas: 32,
     queueBytes: 65536,
     connectionsPerAddress: 1000,
-    connectionsTotal: 0,
+    connectionsTotal: undefined,
     outputBytes: 1 << 20,
     idleSeconds: 0,
     preAuthMemory: 32 * 1024 * 1024,
@@ -122,7 +122,9 @@ function readLimits(l: Element | undefined): C2sLimits {
   if (c) {
     about(c, () => {
       limits.connectionsPerAddress = intValue(c.attr('perip'), tag(c), 'perip', 0, INT_MAX, limits.connectionsPerAddress);
-      limits.connectionsTotal = intValue(c.attr('total'), tag(c), 'total', 0, INT_MAX, limits.connectionsTotal);
+      // Absent: a cap from the descriptor limit (net/descriptor-limit.ts); 0: none.
+      const total = c.attr('total');
+      if (total !== undefined) limits.connectionsTotal = intValue(total, tag(c), 'total', 0, INT_MAX, 0);
     });
   }
   limits.outputBytes = intChild(l, 'outbuffer', 1024, INT_MAX, limits.outputBytes);

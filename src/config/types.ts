@@ -50,8 +50,12 @@ export interface C2sLimits {
   queueBytes: number;
   /** Connections open at once from one address; 0 = no cap. Default 1000. */
   connectionsPerAddress: number;
-  /** Connections open at once in total; 0 = no cap. Default 0. */
-  connectionsTotal: number;
+  /**
+   * Connections open at once in total; 0 = no cap. Default (undefined):
+   * the file descriptor limit less what the files need (see
+   * net/descriptor-limit.ts).
+   */
+  connectionsTotal: number | undefined;
   /** Bytes waiting to be sent to one client before it is cut off. Default 1 MiB. */
   outputBytes: number;
   /** Seconds an authenticated connection may stay silent; 0 = forever. Default 0. */

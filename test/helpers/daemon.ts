@@ -36,6 +36,8 @@ export interface DaemonOptions {
   timeout?: number;
   /** More environment variables for the process. */
   env?: NodeJS.ProcessEnv;
+  /** A command the daemon runs under, e.g. ['prlimit', '--nofile=300', '--'] (it must exec it, keeping the pid). */
+  wrap?: string[];
   /** Called with the process as soon as it is spawned, before it listens. */
   onSpawn?: (child: ChildProcess) => void;
 }
@@ -95,7 +97,8 @@ export async function startDaemon(opts: DaemonOptions = {}): Promise<Daemon> {
   const spool = opts.spool ?? path.join(dir, 'spool');
   const configFile = path.join(dir, 'jabber.xml');
   await writeFile(configFile, opts.configText ?? bundledConfigText());
-  const child = spawn(process.execPath, [JABBERD, '-c', configFile, '-s', spool, ...(opts.args ?? [])], {
+  const command = [...(opts.wrap ?? []), process.execPath, JABBERD, '-c', configFile, '-s', spool, ...(opts.args ?? [])];
+  const child = spawn(command[0]!, command.slice(1), {
     cwd: dir,
     env: opts.env ? { ...process.env, ...opts.env } : undefined,
     stdio: ['ignore', 'ignore', 'pipe'],
