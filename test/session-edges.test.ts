@@ -1,6 +1,7 @@
-// Review of the session manager after login (SPEC section 8): each test
-// here failed before the fix its commit names, and says what a user of a
-// legacy client saw.
+// Edges of the session manager after login (SPEC section 8) that a legacy
+// client's user would see: what strangers' stanzas may reach a client,
+// what a session never seen leaves behind, and requests to a resource
+// that has gone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startYak, type TestYak } from './helpers/yak.js';
@@ -9,7 +10,7 @@ import { closeAll, login, newUser, NS_ROSTER, onlineUser, plain, sessionEnded, s
 
 const isPresence = (e: { name: string }): boolean => e.name === 'presence';
 
-describe('review after login', () => {
+describe('after login: strangers, unseen sessions, resources gone', () => {
   let yak: TestYak;
   before(async () => {
     yak = await startYak({ tweak: plain });

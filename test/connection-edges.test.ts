@@ -1,6 +1,6 @@
-// An adversarial review of the connection layer: direct TLS before and
-// after its handshake, the budgets that bound what remote clients can make
-// the server hold, and SIGHUP reloads that must leave a running server
+// Edges of the connection layer: direct TLS before and after its
+// handshake, the budgets that bound what remote clients can make the
+// server hold, and SIGHUP reloads that must leave a running server
 // serving the hosts it serves.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -20,7 +20,7 @@ import { authIq, BUNDLED_CONFIG, registerUser, startYak, type TestYak } from './
 let dir: string;
 let pem: string;
 before(async () => {
-  dir = await mkdtemp(path.join(os.tmpdir(), 'yak-review-'));
+  dir = await mkdtemp(path.join(os.tmpdir(), 'yak-conn-edges-'));
   pem = makeTestKey(dir).pem;
 });
 after(() => rm(dir, { recursive: true, force: true }));
