@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ClientStream } from '../src/client/client-stream.js';
-import { digestFor, zerokHash } from '../src/util/hash.js';
+import { digestFor, sha1hex, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { methodOf } from '../src/jsm/auth.js';
@@ -105,6 +105,8 @@ describe('jabber:iq:auth with the bundled config', () => {
     const mine = await c.request(parseXml("<iq type='get' id='me' to='localhost'><query xmlns='jabber:iq:register'/></iq>"));
     assert.equal(mine.attrs.to, 'dj@localhost/Plain');
     await c.close();
+    // Spaces around the username are trimmed, as registration trims them.
+    assert.equal(await attempt(yak, ' dj ', { password: 'secret' }), 'result');
   });
 
   test('digest: sha1(stream id + password), any case; another stream id is refused', async () => {
@@ -174,6 +176,59 @@ test('0k: a spent chain is no longer offered, and a plain login regenerates it',
     const renewed = await announced(yak, 'spent');
     assert.equal(renewed.getChildText('sequence'), '1');
     assert.equal(await attempt(yak, 'spent', { hash: zerokHash('pw', renewed.getChildText('token')!, 1) }), 'result');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('0k: a plain login regenerates the chain only once it is down to a tenth of <sequences>, not at every login', async () => {
+  const yak = await startYak({
+    tweak: (cfg) => {
+      noLoginThrottle(cfg);
+      cfg.jsm.zerokSequences = 10;
+    },
+  });
+  try {
+    await registerUser(yak, 'tenth', 'pw');
+    const token = await tokenOf(yak, 'tenth');
+    // Spend the chain down to 2 (announced 9, 8, ... 2).
+    for (let seq = 9; seq >= 2; seq--) assert.equal(await attempt(yak, 'tenth', { hash: zerokHash('pw', token, seq) }), 'result', `sequence ${seq}`);
+    // Stored 2 > 10 / 10: a plain login keeps the chain (no durable write per login).
+    assert.equal(await attempt(yak, 'tenth', { password: 'pw' }), 'result');
+    const kept = await announced(yak, 'tenth');
+    assert.equal(kept.getChildText('token'), token);
+    assert.equal(kept.getChildText('sequence'), '1');
+    // Stored 1 = 10 / 10: the next plain login renews it.
+    assert.equal(await attempt(yak, 'tenth', { hash: zerokHash('pw', token, 1) }), 'result');
+    assert.equal(await attempt(yak, 'tenth', { password: 'pw' }), 'result');
+    const renewed = await announced(yak, 'tenth');
+    assert.notEqual(renewed.getChildText('token'), token);
+    assert.equal(renewed.getChildText('sequence'), '9');
+    assert.equal(await attempt(yak, 'tenth', { hash: zerokHash('pw', renewed.getChildText('token')!, 9) }), 'result');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('0k: a stored chain is read as 1.4 may have left it: an uppercase hash verifies; one at 0 or below is neither offered nor accepted', async () => {
+  const yak = await startYak({ tweak: noLoginThrottle });
+  const chain = (hash: string, token: string, sequence: string): Element =>
+    parseXml(`<zerok xmlns='jabber:iq:auth:0k'><hash>${hash}</hash><token>${token}</token><sequence>${sequence}</sequence></zerok>`);
+  try {
+    await registerUser(yak, 'upper', 'pw');
+    await yak.server.xdb.set(yak.host, 'upper', { 'jabber:iq:auth:0k': chain(zerokHash('pw', 'ABCDE', 5).toUpperCase(), 'ABCDE', '5') });
+    assert.equal((await announced(yak, 'upper')).getChildText('sequence'), '4');
+    assert.equal(await attempt(yak, 'upper', { hash: zerokHash('pw', 'ABCDE', 4) }), 'result');
+
+    // A spent chain whose token has no letters: the seed's own preimage,
+    // sha1hex(password) + token, would hash to the stored value.
+    await registerUser(yak, 'zero', 'pw');
+    await yak.server.xdb.set(yak.host, 'zero', { 'jabber:iq:auth:0k': chain(zerokHash('pw', '12345678', 0), '12345678', '0') });
+    assert.equal(await attempt(yak, 'zero', { hash: sha1hex('pw') + '12345678' }), 'error 401');
+    assertXml(await announced(yak, 'zero'), "<query xmlns='jabber:iq:auth'><username>zero</username><password/><digest/><resource/></query>");
+    // A negative sequence (hand-edited) is no chain at all.
+    await yak.server.xdb.set(yak.host, 'zero', { 'jabber:iq:auth:0k': chain(zerokHash('pw', '12345678', 0), '12345678', '-1') });
+    assertXml(await announced(yak, 'zero'), "<query xmlns='jabber:iq:auth'><username>zero</username><password/><digest/><resource/></query>");
   } finally {
     await yak.stop();
   }
@@ -253,6 +308,10 @@ test('digest is not offered when no plaintext is stored (mod_auth_plain loaded l
       assertXml(await announced(yak, 'zeroonly'), `<query xmlns='jabber:iq:auth'><username>zeroonly</username><password/><sequence>499</sequence><token>${token}</token><resource/></query>`);
       assert.equal(await attempt(yak, 'zeroonly', { password: 'pw' }), 'error 401');
       assert.equal(await attempt(yak, 'zeroonly', (c) => ({ digest: digestFor(c.streamId, 'pw') })), 'error 401');
+      // Nor does the digest of whatever a missing plaintext could be taken for.
+      for (const guess of ['', 'undefined', 'null']) {
+        assert.equal(await attempt(yak, 'zeroonly', (c) => ({ digest: digestFor(c.streamId, guess) })), 'error 401', JSON.stringify(guess));
+      }
       assert.equal(await attempt(yak, 'zeroonly', { hash: zerokHash('pw', token, 499) }), 'result');
     } finally {
       await yak.stop();
