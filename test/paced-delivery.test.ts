@@ -151,6 +151,16 @@ describe('paced delivery to a session (outbuffer 64 KiB)', () => {
       const roster = await yak.server.xdb.get(yak.host, 'victim1', NS_ROSTER);
       const item = roster!.getChildren('item').find((i) => i.attrs.jid === 'stranger1@localhost')!;
       assert.equal(item.attrs.subscribe, 's'.repeat(1000));
+      // Cut before a character the bound would split: no lone half of a surrogate pair is stored.
+      const other = await onlineUser(yak, 'stranger1b');
+      try {
+        other.send(`<presence type='subscribe' to='victim1@localhost'><status>${'s'.repeat(999)}😀tail</status></presence>`);
+        await other.sync();
+      } finally {
+        await closeAll(other);
+      }
+      const split = (await yak.server.xdb.get(yak.host, 'victim1', NS_ROSTER))!.getChildren('item').find((i) => i.attrs.jid === 'stranger1b@localhost')!;
+      assert.equal(split.attrs.subscribe, 's'.repeat(999));
       const victim = await login(yak, 'victim1');
       try {
         victim.send('<presence/>');

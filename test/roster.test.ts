@@ -38,6 +38,11 @@ async function expectExactly(c: Client, patterns: string[], senders: Client[] = 
   await c.nothing(() => true, senders, `${c.full} got more than expected`);
 }
 
+/** Who has a request pending on this stored roster. */
+function pendingOf(records: Map<string, Element>): string[] {
+  return (records.get(NS_ROSTER)?.getChildren('item') ?? []).filter((i) => i.attrs.subscribe !== undefined).map((i) => i.attrs.jid!);
+}
+
 async function assertRoster(c: Client, items: string): Promise<void> {
   assertXml(await c.roster(), `<query xmlns='${NS_ROSTER}'>${items}</query>`);
 }
@@ -364,6 +369,83 @@ describe('mod_roster', () => {
         await assertRoster(b, "<item jid='again1@localhost' subscription='both'/>");
       } finally {
         await closeAll(a, b);
+      }
+    });
+
+    test('an approval or a cancellation about a contact not on the roster changes nothing: no item, no push, nobody sees anything', async () => {
+      const a = await onlineUser(yak, 'unasked1');
+      const b = await onlineUser(yak, 'unasked2');
+      try {
+        await a.roster();
+        await b.roster();
+        // Nobody asked: the approval grants nothing (no pre-approval, RFC 3921 9.2).
+        a.send("<presence type='subscribed' to='unasked2@localhost'/>");
+        a.send("<presence type='unsubscribe' to='unasked2@localhost'/>");
+        a.send("<presence type='unsubscribed' to='unasked2@localhost'/>");
+        await a.nothing(() => true, [], 'the sender got a push');
+        await assertRoster(a, '');
+        await assertRoster(b, '');
+        assertXml((await spoolRecords(yak, 'unasked1'))!.get(NS_ROSTER) ?? xml(`<query xmlns='${NS_ROSTER}'/>`), `<query xmlns='${NS_ROSTER}'/>`);
+        await b.clear();
+        a.send('<presence><status>still here</status></presence>');
+        await b.nothing((e) => e.name === 'presence', [a], 'an unasked approval let the contact see the sender');
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test("an unsubscribed from a contact one neither watches nor asked is dropped: the user's client is not told of a refusal", async () => {
+      const a = await onlineUser(yak, 'spurious1');
+      const b = await onlineUser(yak, 'spurious2');
+      try {
+        await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='spurious2@localhost' name='B'/></query></iq>`);
+        await a.clear();
+        b.send("<presence type='unsubscribed' to='spurious1@localhost'/>");
+        await a.nothing(() => true, [b], 'the user was told');
+        await assertRoster(a, "<item jid='spurious2@localhost' name='B' subscription='none'/>");
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('adding someone whose request is pending makes the item visible at once; the request stays to be answered', async () => {
+      const a = await onlineUser(yak, 'addask1');
+      const b = await onlineUser(yak, 'addask2');
+      try {
+        await a.roster();
+        b.send("<presence type='subscribe' to='addask1@localhost'/>");
+        await receiveAll(a, ["<presence type='subscribe' to='addask1@localhost' from='addask2@localhost'/>"]);
+        await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='addask2@localhost' name='Asker'/></query></iq>`);
+        await receiveAll(a, [push('addask1@localhost/Work', "<item jid='addask2@localhost' name='Asker' subscription='none'/>")]);
+        await assertRoster(a, "<item jid='addask2@localhost' name='Asker' subscription='none'/>");
+        a.send("<presence type='subscribed' to='addask2@localhost'/>");
+        await receiveAll(a, [push('addask1@localhost/Work', "<item jid='addask2@localhost' name='Asker' subscription='from'/>")]);
+        await receiveAll(b, ["<presence type='subscribed' to='addask2@localhost' from='addask1@localhost'/>"]);
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('removing an item whose request is still unanswered withdraws the request: the contact is not asked again at login', async () => {
+      const a = await onlineUser(yak, 'rmask1');
+      await newUser(yak, 'rmask2').then((c) => c.close());
+      try {
+        await a.roster();
+        a.send("<presence type='subscribe' to='rmask2@localhost'/>");
+        await a.sync();
+        assert.ok(pendingOf((await spoolRecords(yak, 'rmask2'))!).includes('rmask1@localhost'), 'the request was not stored');
+        const removed = await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='rmask2@localhost' subscription='remove'/></query></iq>`);
+        assert.equal(removed.attrs.type, 'result', removed.toString());
+        assertXml((await spoolRecords(yak, 'rmask2'))!.get(NS_ROSTER)!, `<query xmlns='${NS_ROSTER}'/>`);
+        const b = await login(yak, 'rmask2');
+        try {
+          await b.presence();
+          await b.nothing((e) => e.name === 'presence' && e.attrs.type === 'subscribe', [], 'a withdrawn request came back');
+        } finally {
+          await b.close();
+        }
+      } finally {
+        await a.close();
       }
     });
 
