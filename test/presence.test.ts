@@ -101,6 +101,20 @@ describe('mod_presence', () => {
     }
   });
 
+  test('a presence without to whose type is no availability (error, probe, subscribe, unknown) is no update: nothing is broadcast', async () => {
+    const { a, b, c } = await trio('odd');
+    try {
+      for (const type of ['error', 'probe', 'subscribe', 'subscribed', 'bogus']) a.send(`<presence type='${type}'><status>${type}</status></presence>`);
+      await b.nothing(isPresence, [a], 'a subscriber was sent it as an update');
+      // The presence that stands is still the last real one: a probe is answered with it.
+      b.send("<presence type='probe' to='odda@localhost'/>");
+      assertXml(await b.next(isPresence), "<presence from='odda@localhost/Work' to='oddb@localhost/Work'/>");
+      await c.nothing(isPresence, [a, b], 'a stranger saw something');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
   test('a presence over 16 KiB, or over 200 elements, attributes and texts, is bounced 406, neither broadcast nor kept', async () => {
     const { a, b, c } = await trio('big');
     try {
@@ -514,12 +528,15 @@ describe('mod_presence: the directed-presence targets a session keeps', () => {
 
   test('at most 1,000 are kept: beyond, the one told longest ago is dropped', async () => {
     const s = stub();
-    for (let i = 0; i < 1001; i++) await s.send(`<presence to='u${i}@localhost'/>`);
-    await s.send("<presence to='u1@localhost'/>"); // told again: now the newest
+    for (let i = 0; i < 1000; i++) await s.send(`<presence to='u${i}@localhost'/>`);
+    // Told again: now the newest. (Not the oldest, u0: dropping that one and
+    // adding it back would make it the newest even if a repeat were not.)
+    await s.send("<presence to='u1@localhost'/>");
+    await s.send("<presence to='u1000@localhost'/>");
     await s.send("<presence to='u1001@localhost'/>");
     const told = await s.end();
     assert.equal(told.length, 1000);
-    assert.ok(!told.includes('u0@localhost') && !told.includes('u2@localhost'), 'the two oldest were dropped');
+    assert.ok(!told.includes('u0@localhost') && !told.includes('u2@localhost'), 'the two told longest ago were dropped');
     assert.ok(told.includes('u1@localhost') && told.includes('u1001@localhost'));
   });
 });
