@@ -249,6 +249,19 @@ describe('registration inside a session', () => {
     await c.close();
   });
 
+  test('an empty password is refused 406 and changes nothing: the old password and chain still work', async () => {
+    await registerUser(yak, 'keeppw', 'secret');
+    const before = (await readSpool(yak.spool, yak.host, 'keeppw'))!;
+    const c = await loginUser(yak, 'keeppw', 'secret');
+    const reply = await ask(c, regSet('empty', '<password/>', " to='localhost'"));
+    assert.equal(reply.getChild('error')?.attrs.code, '406', reply.toString());
+    await c.close();
+    assert.equal(await authResult(yak, 'keeppw', { password: 'secret' }), 'result');
+    const after = (await readSpool(yak.spool, yak.host, 'keeppw'))!;
+    assert.equal(after.records.get('jabber:iq:auth')!.text(), 'secret');
+    assert.equal(after.records.get('jabber:iq:auth:0k')!.getChildText('token'), before.records.get('jabber:iq:auth:0k')!.getChildText('token'));
+  });
+
   test('field updates from two resources at once: both are kept', async () => {
     await registerUser(yak, 'twofields', 'pw', { name: 'Old Name', email: 'old@x' });
     const a = await loginUser(yak, 'twofields', 'pw', 'A');
