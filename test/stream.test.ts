@@ -47,16 +47,18 @@ describe('stream header exchange', () => {
   });
   after(() => yak.stop());
 
-  test('a header without version gets exactly the 1.4 answer and no features', async () => {
-    const c = await open(yak);
-    try {
-      const header = assertServerHeader(c.text, 'localhost');
-      assert.equal(c.text, header, 'nothing follows the header until the client speaks');
-      c.write(FORM_GET('f1'));
-      // The first stanza is the reply: no <stream:features> came before it.
-      assert.equal((await c.next()).name, 'iq');
-    } finally {
-      c.destroy();
+  test('a header without version, or with one below 1.0 (RFC 3920 4.4.1), gets exactly the 1.4 answer and no features', async () => {
+    for (const extra of [{}, { version: '0.9' }, { version: '' }] as Record<string, string>[]) {
+      const c = await open(yak, 'localhost', extra);
+      try {
+        const header = assertServerHeader(c.text, 'localhost');
+        assert.equal(c.text, header, 'nothing follows the header until the client speaks');
+        c.write(FORM_GET('f1'));
+        // The first stanza is the reply: no <stream:features> came before it.
+        assert.equal((await c.next()).name, 'iq', JSON.stringify(extra));
+      } finally {
+        c.destroy();
+      }
     }
   });
 
