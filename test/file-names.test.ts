@@ -89,6 +89,10 @@ test('names too long for the file system get a hashed file name', () => {
   // Distinct names, distinct files, even with a shared prefix; no %XX split.
   assert.notEqual(userFileName('é'.repeat(300) + 'a'), userFileName('é'.repeat(300) + 'b'));
   assert.match(userFileName('é'.repeat(300)), /^(%C3%A9)+~[0-9a-f]{64}\.xml$/);
+  // Whichever way the triplets fall against the cut, none is split (a character's bytes may be).
+  for (const lead of ['', 'a', 'ab']) {
+    assert.match(userFileName(lead + 'é'.repeat(300)), new RegExp(`^${lead}(%C3|%A9)+~[0-9a-f]{64}\\.xml$`), lead);
+  }
 });
 
 test("1.4's own file names for names Yak encodes: the name itself, where that is safe and unambiguous", () => {

@@ -17,6 +17,10 @@ test('nodeprep folds case and compatibility forms', () => {
   assert.equal(nodeprep('ß'), 'ss');
   assert.equal(nodeprep('日本'), '日本');
   assert.equal(nodeprep('a_b-c+d.e'), 'a_b-c+d.e');
+  // Lowercasing can leave a letter and a mark that compose only in
+  // lowercase (there is no precomposed J-caron): normalized again, J̌ and ǰ are one name.
+  assert.equal(nodeprep('J\u030c'), '\u01f0');
+  assert.equal(nodeprep('\u01f0'), '\u01f0');
 });
 
 test('nodeprep refuses every forbidden character', () => {
@@ -77,6 +81,10 @@ test('nameprep lowercases hosts and refuses unsafe characters', () => {
   assert.equal(nameprep('[::1]'), '[::1]');
   for (const c of ['/', '@', '<', '>', "'", '"', '&', ' ', '\t', '\\', '\u0000', '\u00a0', '%', '?', '#', '*']) {
     assert.equal(nameprep(`a${c}b`), undefined, JSON.stringify(c));
+  }
+  // Invisible or look-alike characters outside ASCII: spoofing, as in usernames.
+  for (const c of ['\u200b', '\u200d', '\u202e', '\u2028', '\ufeff', '\u00ad', '\ue000', '\u034f', '\ufe0f']) {
+    assert.equal(nameprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
   }
   assert.equal(nameprep(''), undefined);
   assert.equal(nameprep('a'.repeat(1024)), undefined);
