@@ -235,6 +235,16 @@ describe('sessions', () => {
     assert.equal(c.jsm.offlineLimit, 7);
   });
 
+  test("yes/no attributes: yes, true and 1 are yes; no, false, 0 and '' are no, in any case", () => {
+    for (const v of ['yes', 'YES', 'true', '1', ' yes ']) assert.equal(parse({ jsm: `<register notify='${v}'/>` }).jsm.register?.notify, true, v);
+    for (const v of ['no', 'False', '0', '']) assert.equal(parse({ jsm: `<register notify='${v}'/>` }).jsm.register?.notify, false, v);
+  });
+
+  test('numbers at the top of their range are accepted', () => {
+    assert.equal(parse({ jsm: '<mod_auth_0k><sequences>100000</sequences></mod_auth_0k>' }).jsm.zerokSequences, 100000);
+    assert.equal(parse({ pthcsock: "<ip port='65535'/>" }).c2s.listen[0]?.port, 65535);
+  });
+
   test('no <register> means registration config undefined', () => {
     assert.equal(parse().jsm.register, undefined);
     assert.equal(parse().jsm.welcome, undefined);
@@ -702,6 +712,10 @@ describe('refusals name the element and the problem', () => {
   test('invalid or missing host', () => {
     refuses(() => parse({ host: '<host>bad host</host>' }), '<host>', "invalid host name 'bad host'");
     refuses(() => parse({ host: '<host>a@b</host>' }), '<host>', 'invalid host name');
+    // A port written into the name, and names DNS could not hold.
+    for (const bad of ['localhost:5222', 'a..b', '.example.org', 'example.org.']) {
+      refuses(() => parse({ host: `<host>${bad}</host>` }), '<host>', `invalid host name '${bad}'`);
+    }
     refuses(() => parse({ host: '<host/>' }), '<host>', 'empty host name');
     refuses(() => parse({ host: '' }), "<service id='sessions'>", 'no <host>');
     refuses(() => parse({ host: "<host><jabberd:cmdline flag='h'>localhost</jabberd:cmdline></host>" }, { host: ' ' }), '<host>', 'empty');
