@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal.js';
+import { userFileName } from '../src/xdb/file-names.js';
 import { cleanTempFiles, SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, UserFileFullError } from '../src/xdb/xdb.js';
 import { el, Element } from '../src/xml/element.js';
@@ -216,6 +217,12 @@ test("a 1.4 file under the user's own name is read, written and listed in place;
   assert.equal(await store.create('localhost', 'jos\u00e9', { [NS_AUTH]: pw('x') }), false);
   assert.deepEqual(await store.list('localhost'), ['joe!x', 'jos\u00e9']);
   assert.deepEqual((await readdir(folder)).filter((f) => f.endsWith('.xml')).sort(), ['joe!x.xml', 'joe%21x.xml', 'jos\u00e9.xml']);
+  // Removing a user who has both files removes both: the 1.4 one left behind would bring the account back.
+  await store.remove('localhost', 'joe!x');
+  assert.equal(await store.exists('localhost', 'joe!x'), false);
+  await store.flush();
+  assert.deepEqual((await readdir(folder)).filter((f) => f.endsWith('.xml')).sort(), ['jos\u00e9.xml']);
+  assert.equal(await open().exists('localhost', 'joe!x'), false);
 });
 
 test('list() names only files a user could have: not those that decode to a name nodeprep would change or refuse', async (t) => {
@@ -224,6 +231,9 @@ test('list() names only files a user could have: not those that decode to a name
   await mkdir(folder);
   const doc = "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>";
   for (const f of ['dj', 'jos%C3%A9', 'x%41', 'x%2F', 'x%20y', 'x%40y', 'x%1B%5B31mred']) await writeFile(join(folder, `${f}.xml`), doc);
+  // A long name's file names its owner inside: one copied under another user's file name belongs to neither.
+  const [long, other] = ['l'.repeat(300), 'm'.repeat(300)];
+  await writeFile(join(folder, userFileName(long)), `<xdb user='${other}'><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>`);
   assert.deepEqual(await open().list('localhost'), ['dj', 'jos\u00e9']);
 });
 
