@@ -1,8 +1,10 @@
 // The spool journal (src/xdb/journal.ts): group commit, checkpoints, and
 // the replay that repairs what a crash left. Crash states are built by hand
 // here, entry by entry; test/spool-crash.test.ts kills a real writer.
+// First: it patches fdatasync before journal.ts binds it.
+import { recordSyncs, stopRecording } from './helpers/sync-spy.js';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -66,6 +68,47 @@ test('a change reaching an idle journal goes out at once; one arriving during an
   assert.ok((await journaled()).includes('localhost/b.xml'));
   assert.equal(await readFile(join(dir, 'b.xml'), 'utf8'), doc('b'));
   t.mock.timers.reset();
+  await j.checkpoint();
+  await j.close();
+  await rm(root, { recursive: true });
+});
+
+test('a change is acknowledged only once fdatasync has its entry, in a generation whose name was synced into the folder first', async () => {
+  const root = await realpath(await tempRoot());
+  const dir = join(root, 'localhost');
+  await mkdir(dir);
+  const j = journal(root);
+  await j.open();
+  const gen = join(root, '.yak-journal.1');
+  const file = join(dir, 'a.xml');
+  const events = await recordSyncs();
+  try {
+    await j.write({ path: file, dir, rel: 'localhost/a.xml' }, doc('a'));
+    const atAck = [...events];
+    const named = atAck.indexOf(`dirsync ${root}`);
+    const synced = atAck.indexOf(`datasync ${gen}`);
+    assert.ok(named >= 0 && synced > named, `at the acknowledgement: ${JSON.stringify(atAck)}`);
+
+    // The checkpoint (file by file here): the file and its folder on disk,
+    // the generation's name removed, and that removal made durable before
+    // a newer generation could go.
+    events.length = 0;
+    const cp = new Journal(root, { log: silentLogger, durable: true, syncFs: false });
+    await cp.open();
+    await cp.write({ path: file, dir, rel: 'localhost/a.xml' }, doc('b'));
+    const cpGen = join(root, '.yak-journal.2');
+    events.length = 0;
+    await cp.checkpoint();
+    const order = [`datasync ${file}`, `dirsync ${dir}`, `dirsync ${root}`, `unlink ${cpGen}`, `dirsync ${root}`];
+    let at = -1;
+    for (const e of order) {
+      at = events.indexOf(e, at + 1);
+      assert.ok(at >= 0, `${e} missing or out of order in ${JSON.stringify(events)}`);
+    }
+    await cp.close();
+  } finally {
+    stopRecording();
+  }
   await j.checkpoint();
   await j.close();
   await rm(root, { recursive: true });
@@ -138,6 +181,21 @@ test('replay makes its files durable like a checkpoint: one syncfs where the mac
     await j.close();
     await rm(root, { recursive: true });
   }
+});
+
+test('replay stops at an entry without its closing newline: one cut just before it, or one followed by a stray byte', async () => {
+  const root = await tempRoot();
+  const first = encodeEntry('localhost/a.xml', doc('a'));
+  const cut = encodeEntry('localhost/b.xml', doc('b'));
+  await writeFile(join(root, '.yak-journal.1'), Buffer.concat([first, cut.subarray(0, cut.length - 1)]));
+  const stray = Buffer.from(encodeEntry('localhost/c.xml', doc('c')));
+  stray[stray.length - 1] = 0x58; // 'X' where the newline belongs
+  const after = encodeEntry('localhost/d.xml', doc('d'));
+  await writeFile(join(root, '.yak-journal.2'), Buffer.concat([stray, after]));
+  const report = await journal(root).open();
+  assert.equal(report.tornBytes, cut.length - 1 + stray.length + after.length);
+  assert.deepEqual(await listing(join(root, 'localhost')), ['a.xml']);
+  await rm(root, { recursive: true });
 });
 
 test('replay stops at an entry whose checksum fails', async () => {
