@@ -202,6 +202,32 @@ describe('mod_presence', () => {
     }
   });
 
+  test('a target of directed presence that also sees the broadcast (a subscriber, an own resource) hears each change once', async () => {
+    const { a, b, c } = await trio('dirdup');
+    const home = await login(yak, 'dirdupa', 'Home');
+    try {
+      await home.presence();
+      await home.clear();
+      await b.clear();
+      a.send("<presence to='dirdupb@localhost/Work'><status>psst</status></presence>");
+      a.send("<presence to='dirdupa@localhost/Home'><status>psst</status></presence>");
+      await b.next(isPresence);
+      await home.next(isPresence);
+      // An update goes to subscribers and own resources: b and Home once each.
+      a.send('<presence><status>later</status></presence>');
+      assertXml(await b.next(isPresence), "<presence from='dirdupa@localhost/Work' to='dirdupb@localhost'><status>later</status></presence>");
+      assertXml(await home.next(isPresence), "<presence from='dirdupa@localhost/Work' to='dirdupa@localhost/Home'><status>later</status></presence>");
+      await a.close();
+      assertXml(await b.next(isPresence), "<presence type='unavailable' from='dirdupa@localhost/Work' to='dirdupb@localhost'/>");
+      assertXml(await home.next(isPresence), "<presence type='unavailable' from='dirdupa@localhost/Work' to='dirdupa@localhost/Home'/>");
+      await b.nothing(isPresence, [], 'a subscriber that got directed presence heard the end twice');
+      await home.nothing(isPresence, [], 'an own resource that got directed presence heard the end twice');
+      await c.nothing(isPresence, [], 'a stranger heard something');
+    } finally {
+      await closeAll(a, b, c, home);
+    }
+  });
+
   test('directed presence without a broadcast, or while invisible: the target still hears the end', async () => {
     const sender = await newUser(yak, 'dironly1');
     const hidden = await onlineUser(yak, 'dironly2');

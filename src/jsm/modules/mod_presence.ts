@@ -72,11 +72,26 @@ function copyTo(p: Element, from: string, to: string): Element {
   return new Element('presence', { ...p.attrs, from, to }, p.children);
 }
 
-/** Sends `p` from the session to every subscriber (from/both) and to the user's other sessions. */
+/**
+ * Whether presence to `bare` (a subscriber, or the user's own JID) already
+ * reaches the full JID `to`: presence to a bare JID goes to each of its
+ * available sessions, so a target of directed presence among them would
+ * otherwise get the same presence twice.
+ */
+function reachedThroughBare(api: ModuleApi, to: string, bare: ReadonlySet<string>): boolean {
+  const jid = parseJid(to);
+  if (!jid || jid.resource === undefined || !bare.has(jid.bare)) return false;
+  return api.sessions.find(jid.bare, jid.resource)?.available === true;
+}
+
+/** Sends `p` from the session to every subscriber (from/both), to `extra` full JIDs, and to the user's other sessions. */
 async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable<string> = []): Promise<void> {
   const from = s.jid.toString();
-  const targets = new Set<string>(extra);
-  for (const jid of await contactsWhere(api.xdb, s.host, s.user, hasFrom)) targets.add(jid);
+  const subscribers = await contactsWhere(api.xdb, s.host, s.user, hasFrom);
+  const bare = new Set<string>(subscribers).add(s.jid.bare);
+  const targets = new Set<string>();
+  for (const to of extra) if (!reachedThroughBare(api, to, bare)) targets.add(to);
+  for (const jid of subscribers) targets.add(jid);
   for (const to of targets) await api.deliver(copyTo(p, from, to));
   for (const other of api.sessions.of(s.jid.bare)) {
     if (other !== s && other.available) other.send(copyTo(p, from, other.jid.toString()));
