@@ -66,6 +66,25 @@ describe('before a session exists', () => {
     await sabine.close();
   });
 
+  test('requests pipelined behind the login are handled in the order sent, served namespaces or not', async () => {
+    const c = await yak.connect();
+    // One write: the login has not been answered when the rest arrives.
+    // The register get is a namespace served before login, the version
+    // and browse gets are not (they wait in the pre-login queue): after
+    // the login, all three are the session's and go in the order sent.
+    c.sendRaw(
+      authIq('dj', 'Pipe', { password: 'secret' }, 'login').toString() +
+        FORM_GET('p1', " to='localhost'") +
+        "<iq type='get' id='p2' to='localhost'><query xmlns='jabber:iq:version'/></iq>" +
+        FORM_GET('p3', " to='localhost'") +
+        browse('p4', 'sabine@localhost'),
+    );
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await nextNonPresence(c)).attrs.id!);
+    assert.deepEqual(ids, ['login', 'p1', 'p2', 'p3', 'p4']);
+    await c.close();
+  });
+
   test('replies carry no to/from and keep the id (or have none)', async () => {
     const c = await yak.connect();
     const spoof = " to='localhost' from='sabine@localhost/Work'";

@@ -318,7 +318,24 @@ export class C2sStream implements SessionTransport, BudgetHolder {
       this.enqueue(() => this.preSession(el, query), weigh(size, nodes));
       return;
     }
-    if (!this.queue.push(el, size, weigh(size, nodes))) this.close('queue-full');
+    // Behind a request still in hand (a login perhaps), the stanza waits
+    // for its turn in the chain: had it gone to the queue as it is, a
+    // login would hand it to the session before the register or auth
+    // requests sent between the two, and a client pipelining requests
+    // behind its login would get the replies out of order (SPEC section 2:
+    // processed in order). It counts against the queue's bounds at once.
+    const behind = this.inFlight > 0;
+    if (!this.queue.push(el, size, weigh(size, nodes), !behind)) return this.close('queue-full');
+    if (behind) this.enqueue(() => this.queuedTurn());
+  }
+
+  /** The turn of the first stanza queued behind a request (see onStanza). */
+  private async queuedTurn(): Promise<void> {
+    // Still before login: it waits in the queue, now for the login.
+    if (this.state === 'unauthed') return this.queue.settle();
+    // Logged in meanwhile: it is the session's, in its turn. (Closed: the queue was dropped.)
+    const stanza = this.queue.shift();
+    if (stanza && this.state === 'authed') await this.ctx.jsm.fromSession(this.session!, stanza);
   }
 
   /** `weight`: what the stanza holds, for the in-hand bound and the budgets (0 for our own tasks). */
@@ -454,7 +471,8 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     if (limits.idleSeconds > 0) this.armIdle();
     this.send(reply);
     // `session`, not this.session: a close while these run clears the field.
-    for (const stanza of this.queue.drain()) await jsm.fromSession(session, stanza);
+    // Those that came before the login; the ones behind it come in their turn (queuedTurn).
+    for (const stanza of this.queue.drainSettled()) await jsm.fromSession(session, stanza);
   }
 
   private onClosed(): void {

@@ -3,10 +3,23 @@
 // count and bytes so an unauthenticated client cannot grow our memory.
 import type { Element } from '../xml/element.js';
 
+interface Waiting {
+  stanza: Element;
+  size: number;
+  weight: number;
+}
+
 export class PreAuthQueue {
-  private items: Element[] = [];
+  private items: Waiting[] = [];
   private bytes = 0;
   private weights = 0;
+  /**
+   * How many stanzas at the head have had their turn: all of them, but
+   * for those that arrived behind a request still being handled (a login
+   * perhaps), which wait for it first (see settle()). Those are always
+   * the last ones.
+   */
+  private settled = 0;
 
   constructor(
     private readonly maxStanzas: number,
@@ -16,22 +29,52 @@ export class PreAuthQueue {
   /**
    * False when the stanza does not fit: the caller ends the stream.
    * `size`: its characters (what the bounds count); `weight`: what it is
-   * taken to hold in memory (see weigh() in stream-parser.ts).
+   * taken to hold in memory (see weigh() in stream-parser.ts). `settled`
+   * false: it arrived behind a request still in hand, and the caller
+   * calls settle() or shift() for it when its turn comes.
    */
-  push(stanza: Element, size: number, weight = size): boolean {
+  push(stanza: Element, size: number, weight = size, settled = true): boolean {
     if (this.items.length + 1 > this.maxStanzas || this.bytes + size > this.maxBytes) return false;
-    this.items.push(stanza);
+    this.items.push({ stanza, size, weight });
     this.bytes += size;
     this.weights += weight;
+    if (settled) this.settled = this.items.length;
     return true;
+  }
+
+  /** The first stanza not settled had its turn, still before login: it waits for the login now. */
+  settle(): void {
+    this.settled = Math.min(this.settled + 1, this.items.length);
+  }
+
+  /** Takes the first stanza out (its turn came after the login), or undefined when the queue is empty. */
+  shift(): Element | undefined {
+    const item = this.items.shift();
+    if (!item) return undefined;
+    this.bytes -= item.size;
+    this.weights -= item.weight;
+    this.settled = Math.max(0, this.settled - 1);
+    return item.stanza;
+  }
+
+  /** Takes out the stanzas that had their turn, in arrival order (at login: those that came before it). */
+  drainSettled(): Element[] {
+    const out = this.items.splice(0, this.settled);
+    for (const item of out) {
+      this.bytes -= item.size;
+      this.weights -= item.weight;
+    }
+    this.settled = 0;
+    return out.map((item) => item.stanza);
   }
 
   /** Empties the queue, returning its stanzas in arrival order. */
   drain(): Element[] {
-    const out = this.items;
+    const out = this.items.map((item) => item.stanza);
     this.items = [];
     this.bytes = 0;
     this.weights = 0;
+    this.settled = 0;
     return out;
   }
 
