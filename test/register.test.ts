@@ -115,12 +115,12 @@ describe('registration before login', () => {
   test('406: username or password missing, empty or invalid', async () => {
     const c = await yak.connect();
     const bad = ['a b', 'a\tb', 'a@b', 'a/b', 'a:b', 'a&apos;b', 'a&quot;b', 'a&amp;b', 'a&lt;b', 'a&gt;b', ' ', 'x'.repeat(1024), 'é'.repeat(512)];
-    for (const name of bad) await refusedSet(c, `<username>${name}</username><password>pw</password>`, 406, 'modify');
-    await refusedSet(c, '<password>pw</password>', 406, 'modify');
-    await refusedSet(c, '<username>nopass</username>', 406, 'modify');
-    await refusedSet(c, '<username/><password>pw</password>', 406, 'modify');
-    await refusedSet(c, '<username>nopass</username><password/>', 406, 'modify');
-    await refusedSet(c, '', 406, 'modify');
+    for (const name of bad) await refusedSet(c, `<username>${name}</username><password>pw</password>`, 406, 'modify', 'Not Acceptable');
+    await refusedSet(c, '<password>pw</password>', 406, 'modify', 'Not Acceptable');
+    await refusedSet(c, '<username>nopass</username>', 406, 'modify', 'Not Acceptable');
+    await refusedSet(c, '<username/><password>pw</password>', 406, 'modify', 'Not Acceptable');
+    await refusedSet(c, '<username>nopass</username><password/>', 406, 'modify', 'Not Acceptable');
+    await refusedSet(c, '', 406, 'modify', 'Not Acceptable');
     assert.equal(await readSpool(yak.spool, yak.host, 'nopass'), undefined);
     // 1023 bytes is still a name.
     assertXml(await ask(c, regSet('long', `<username>${'x'.repeat(1023)}</username><password>pw</password>`)), "<iq type='result' id='long'/>");
@@ -175,17 +175,17 @@ describe('registration disabled: 501 for everything (Yak precedence)', () => {
         // Not advertised either.
         assertXml(await c.next(), "<stream:features><auth xmlns='http://jabber.org/features/iq-auth'/></stream:features>");
         const get = "<iq type='get' id='g'><query xmlns='jabber:iq:register'/></iq>";
-        assertXml(await ask(c, get), errorReplyXml(" id='g'", "<query xmlns='jabber:iq:register'/>", 501, 'cancel'));
-        await refusedSet(c, '<username>newbie</username><password>pw</password>', 501, 'cancel');
+        assertXml(await ask(c, get), errorReplyXml(" id='g'", "<query xmlns='jabber:iq:register'/>", 501, 'cancel', 'Not Implemented'));
+        await refusedSet(c, '<username>newbie</username><password>pw</password>', 501, 'cancel', 'Not Implemented');
         // An existing name (dj) and an invalid request say nothing more than 501.
-        await refusedSet(c, '<username>dj</username><password>pw</password>', 501, 'cancel');
-        await refusedSet(c, '<username>DJ</username>', 501, 'cancel');
-        await refusedSet(c, '<username>a b</username><password>pw</password>', 501, 'cancel');
+        await refusedSet(c, '<username>dj</username><password>pw</password>', 501, 'cancel', 'Not Implemented');
+        await refusedSet(c, '<username>DJ</username>', 501, 'cancel', 'Not Implemented');
+        await refusedSet(c, '<username>a b</username><password>pw</password>', 501, 'cancel', 'Not Implemented');
         // Inside a session too.
         assertXml(await c.request(authIq('dj', 'Work', { password: 'secret' }, 'in')), "<iq type='result' id='in'/>");
         const inSession = "<iq type='get' id='s' to='localhost'><query xmlns='jabber:iq:register'/></iq>";
         const reply = await ask(c, inSession);
-        assertXml(reply, `<iq type='error' id='s' from='localhost' to='dj@localhost/Work'><query xmlns='jabber:iq:register'/><error code='501' type='cancel'>*</error></iq>`);
+        assertXml(reply, `<iq type='error' id='s' from='localhost' to='dj@localhost/Work'><query xmlns='jabber:iq:register'/><error code='501' type='cancel'>Not Implemented</error></iq>`);
         assert.equal(await readSpool(spool, yak.host, 'newbie'), undefined);
       } finally {
         await yak.stop();
@@ -199,8 +199,8 @@ test("<register require='all'>: every listed field is mandatory", async () => {
   const yak = await startYak({ tweak: (cfg) => (cfg.jsm.register!.requireAll = true) });
   try {
     const c = await yak.connect();
-    await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name>', 406, 'modify');
-    await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name><email/>', 406, 'modify');
+    await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name>', 406, 'modify', 'Not Acceptable');
+    await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name><email/>', 406, 'modify', 'Not Acceptable');
     assertXml(await ask(c, regSet('ok', '<username>strict</username><password>pw</password><name>S</name><email>s@x</email>')), "<iq type='result' id='ok'/>");
     await c.close();
   } finally {
@@ -618,7 +618,7 @@ test('<nounregister/>: <remove/> gets 405 and nothing is deleted', async () => {
     await registerUser(yak, 'stays', 'pw');
     const c = await loginUser(yak, 'stays', 'pw');
     const reply = await ask(c, regSet('rm', '<remove/>', " to='localhost'"));
-    assertXml(reply, errorReplyXml(" id='rm' from='localhost' to='stays@localhost/Work'", "<query xmlns='jabber:iq:register'><remove/></query>", 405, 'cancel'));
+    assertXml(reply, errorReplyXml(" id='rm' from='localhost' to='stays@localhost/Work'", "<query xmlns='jabber:iq:register'><remove/></query>", 405, 'cancel', 'Not Allowed'));
     assert.ok(await readSpool(yak.spool, yak.host, 'stays'));
     assert.equal(await authResult(yak, 'stays', { password: 'pw' }), 'result');
     await c.close();

@@ -154,7 +154,7 @@ describe('stream errors', () => {
     ['root element not stream', "<stream:foo to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", 'Invalid Stream Namespace', 'invalid-namespace'],
     ['missing to', clientHeader(undefined), 'Did not specify a valid to argument', 'improper-addressing'],
     ['empty to', clientHeader(' '), 'Did not specify a valid to argument', 'improper-addressing'],
-    ['unknown host', clientHeader('elsewhere.example.org'), '*', 'host-unknown'],
+    ['unknown host', clientHeader('elsewhere.example.org'), 'Unknown Host', 'host-unknown'],
     ['invalid XML in a stanza', H + "<iq type='get'><</iq>", 'Invalid XML', 'not-well-formed'],
     ['mismatched end tag', H + '<message><body>x</message>', 'Invalid XML', 'not-well-formed'],
     ['undefined entity', H + '<message><body>&nbsp;</body></message>', 'Invalid XML', 'not-well-formed'],
