@@ -234,6 +234,30 @@ test('0k: a stored chain is read as 1.4 may have left it: an uppercase hash veri
   }
 });
 
+test("0k: the book's vector end to end: stored 401 and its hash, token ABCDE; 400 announced, the book's hash logs in and is stored", async () => {
+  const yak = await startYak({ tweak: noLoginThrottle });
+  try {
+    await registerUser(yak, 'book', 'secret');
+    await yak.server.xdb.set(yak.host, 'book', {
+      'jabber:iq:auth:0k': parseXml(
+        "<zerok xmlns='jabber:iq:auth:0k'><hash>3b0bd4a08c8338d422a1a91b3f36386a2696e8ca</hash><token>ABCDE</token><sequence>401</sequence></zerok>",
+      ),
+    });
+    const query = await announced(yak, 'book');
+    assert.equal(query.getChildText('sequence'), '400');
+    assert.equal(query.getChildText('token'), 'ABCDE');
+    assert.equal(await attempt(yak, 'book', { hash: '01945b9b2c3207c4cce5dc99e50605779f570077' }), 'result');
+    const stored = (await readSpool(yak.spool, yak.host, 'book'))!.records.get('jabber:iq:auth:0k')!;
+    assertXml(
+      stored,
+      "<zerok xmlns='jabber:iq:auth:0k' xdbns='jabber:iq:auth:0k'><hash>01945b9b2c3207c4cce5dc99e50605779f570077</hash><token>ABCDE</token><sequence>400</sequence></zerok>",
+    );
+    assert.equal((await announced(yak, 'book')).getChildText('sequence'), '399');
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('markers follow the <load> order', async () => {
   const yak = await startYak({
     tweak: (cfg) => {

@@ -632,9 +632,12 @@ test("notify='yes' tells each admin (never the password); <welcome> waits offlin
     tweak: (cfg) => {
       noLoginThrottle(cfg);
       cfg.jsm.admin.write = ['boss@localhost'];
+      // SPEC 3: every JID in <admin>, <read> ones too.
+      cfg.jsm.admin.read = ['reader@localhost'];
     },
   });
   try {
+    await registerUser(yak, 'reader', 'reader-pw');
     await registerUser(yak, 'boss', 'boss-pw');
     const boss = await loginUser(yak, 'boss', 'boss-pw');
     boss.sendRaw('<presence/>');
@@ -645,6 +648,16 @@ test("notify='yes' tells each admin (never the password); <welcome> waits offlin
     for (const field of ['Leslie Hawke', 'lel@plevna.com']) assert.ok(body.includes(field), body);
     assert.ok(!notice.toString().includes('Never-In-A-Notice'), notice.toString());
     await boss.close();
+    // The <read> admin was offline: the notice waits for it.
+    const reader = await loginUser(yak, 'reader', 'reader-pw');
+    reader.sendRaw('<presence/>');
+    const stored = await reader.next((e) => e.name === 'message' && (e.getChildText('body') ?? '').includes('leslie@localhost'));
+    assertXml(
+      stored,
+      "<message from='localhost' to='reader@localhost/Work'><subject>Registration Notice</subject><body>*</body><x xmlns='jabber:x:delay' from='*' stamp='*'>Offline Storage</x></message>",
+    );
+    assert.ok(!stored.toString().includes('Never-In-A-Notice'), stored.toString());
+    await reader.close();
 
     const leslie = await loginUser(yak, 'leslie', 'Never-In-A-Notice');
     leslie.sendRaw('<presence/>');

@@ -374,13 +374,45 @@ describe('stream: <alias> and <authtime>', () => {
     }
   });
 
+  test('virtual hosts: the header names the host `to` chose (case-insensitively); accounts are per host', async () => {
+    const yak = await startYak({ tweak: (cfg) => (cfg.hosts = ['localhost', 'other.example']) });
+    try {
+      for (const [to, host] of [['other.example', 'other.example'], ['OTHER.Example', 'other.example'], ['LocalHost', 'localhost']]) {
+        const c = await open(yak, to!);
+        assertServerHeader(c.text, host!);
+        c.destroy();
+      }
+      const other = await open(yak, 'other.example');
+      other.write("<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>vh</username><password>pw</password></query></iq>");
+      assertXml(await other.next(), "<iq type='result' id='r'/>");
+      other.write(authIq('vh', 'Work', { password: 'pw' }, 'in').toString());
+      assertXml(await other.next(), "<iq type='result' id='in'/>");
+      other.write("<iq type='get' id='me' to='other.example'><query xmlns='jabber:iq:register'/></iq>");
+      assert.equal((await other.next()).attrs.to, 'vh@other.example/Work');
+      other.destroy();
+      assert.ok(await readSpool(yak.spool, 'other.example', 'vh'));
+      assert.equal(await readSpool(yak.spool, 'localhost', 'vh'), undefined);
+      const local = await open(yak, 'localhost');
+      local.write(authIq('vh', 'Work', { password: 'pw' }, 'no').toString());
+      assert.equal((await local.next()).getChild('error')?.attrs.code, '401');
+      local.destroy();
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test("authtime: 'Timeout waiting for authentication'; a logged-in stream stays", async () => {
     const yak = await startYak({ tweak: (cfg) => (cfg.c2s.authtime = 1) });
     try {
       // Logged in before the idle one even connects, so its timer would fire first.
       const session = await openSession(yak, 'quick');
       const idle = await open(yak);
+      // Registering is not logging in: the clock runs on.
+      const registering = await open(yak);
+      registering.write("<iq type='set' id='r'><query xmlns='jabber:iq:register'><username>slow</username><password>pw</password></query></iq>");
+      assertXml(await registering.next(), "<iq type='result' id='r'/>");
       await assertStreamError(idle, 'Timeout waiting for authentication', 'connection-timeout');
+      await assertStreamError(registering, 'Timeout waiting for authentication', 'connection-timeout');
       session.write(`<iq type='get' id='still' to='localhost'><query xmlns='jabber:iq:register'/></iq>`);
       assert.equal((await session.next()).attrs.id, 'still');
       session.destroy();
