@@ -112,6 +112,21 @@ describe('registration before login', () => {
     await c.close();
   });
 
+  test("the book's set has no id: the result has none either, nor has an error to such a set", async () => {
+    const c = await yak.connect();
+    c.sendRaw(
+      "<iq type='set'><query xmlns='jabber:iq:register'><username>noid</username><password>secret</password>" +
+        '<email>lel@plevna.com</email><name>Leslie Hawke</name></query></iq>',
+    );
+    assertXml(await c.next(), "<iq type='result'/>");
+    c.sendRaw("<iq type='set'><query xmlns='jabber:iq:register'><username>NoId</username><password>x</password></query></iq>");
+    assertXml(
+      await c.next(),
+      "<iq type='error'><query xmlns='jabber:iq:register'><username>NoId</username><password>x</password></query><error code='409' type='cancel'>Username Not Available</error></iq>",
+    );
+    await c.close();
+  });
+
   test('406: username or password missing, empty or invalid', async () => {
     const c = await yak.connect();
     const bad = ['a b', 'a\tb', 'a@b', 'a/b', 'a:b', 'a&apos;b', 'a&quot;b', 'a&amp;b', 'a&lt;b', 'a&gt;b', ' ', 'x'.repeat(1024), 'é'.repeat(512)];
