@@ -57,6 +57,33 @@ describe('direct TLS listener', () => {
     await wrong.close();
   });
 
+  test('stream errors end the stream inside the tunnel as over TCP: header, error, </stream:stream>, close', async () => {
+    const cases: [string, string][] = [
+      ["<stream:stream to='elsewhere.example' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", 'Unknown Host<host-unknown'],
+      ["<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'><iq><</iq>", 'Invalid XML<not-well-formed'],
+    ];
+    for (const [sent, error] of cases) {
+      const socket = tls.connect({ host: '127.0.0.1', port: tlsPort, rejectUnauthorized: false });
+      socket.setEncoding('utf8');
+      let got = '';
+      socket.on('data', (d: string) => (got += d));
+      const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+      socket.on('error', () => {});
+      await new Promise<void>((resolve) => socket.once('secureConnect', () => resolve()));
+      socket.write(sent);
+      await closed;
+      assert.match(got, /^<\?xml version='1\.0'\?><stream:stream [^>]*>/);
+      assert.ok(got.endsWith(`<stream:error>${error} xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error></stream:stream>`), got);
+    }
+  });
+
+  test('digest inside the tunnel hashes the id of the header sent in it', async () => {
+    const c = await ClientStream.connect({ port: tlsPort, domain: 'localhost', tls: true });
+    const digest = crypto.createHash('sha1').update(c.streamId + 'secret').digest('hex');
+    assert.equal((await c.request(authIq('dj', 'tlsdigest', { digest }))).attrs.type, 'result');
+    await c.close();
+  });
+
   test('openssl s_client can open a stream and log in', async () => {
     const child = spawn('openssl', ['s_client', '-connect', `127.0.0.1:${tlsPort}`, '-quiet'], { stdio: ['pipe', 'pipe', 'ignore'] });
     let out = '';
