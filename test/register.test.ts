@@ -4,7 +4,8 @@
 // in the spool file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import path from 'node:path';
 import type { ClientStream } from '../src/client/client-stream.js';
 import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
@@ -150,6 +151,25 @@ describe('registration before login', () => {
     }
     await c.close();
     assert.equal(await authResult(yak, 'joseph', { password: 'spinach' }), 'result');
+  });
+
+  test('a username is stored lowercase and Unicode-normalized: one file, named as 1.4 named it', async () => {
+    // SPEC section 6: case-insensitive (stored lowercase), Unicode-normalized;
+    // plain ASCII names map to name.xml, others are percent-encoded.
+    const c = await yak.connect();
+    assertXml(await ask(c, regSet('mixed', '<username>Leslie.HAWKE</username><password>pw</password>')), "<iq type='result' id='mixed'/>");
+    // JOSE + combining acute accent: the same name as the precomposed josé.
+    assertXml(await ask(c, regSet('nfc', '<username>JOSE\u0301</username><password>pw</password>')), "<iq type='result' id='nfc'/>");
+    await refusedSet(c, '<username>jos\u00e9</username><password>other</password>', 409, 'cancel', 'Username Not Available');
+    await c.close();
+    const files = await readdir(path.join(yak.spool, 'localhost'));
+    assert.ok(files.includes('leslie.hawke.xml'), files.join(' '));
+    assert.ok(files.includes('jos%C3%A9.xml'), files.join(' '));
+    assert.deepEqual(files.filter((f) => /[A-Z]/.test(f.replace(/%[0-9A-F]{2}/g, ''))), [], 'a file name kept capitals');
+    assert.ok((await readSpool(yak.spool, yak.host, 'leslie.hawke'))!.records.has('jabber:iq:auth'));
+    assert.equal(await authResult(yak, 'leslie.hawke', { password: 'pw' }), 'result');
+    assert.equal(await authResult(yak, 'LESLIE.hawke', { password: 'pw' }), 'result');
+    assert.equal(await authResult(yak, 'Jos\u00c9', { password: 'pw' }), 'result');
   });
 
   test('unknown fields are ignored, never stored, never an error', async () => {
