@@ -6,6 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ClientStream } from '../src/client/client-stream.js';
@@ -23,6 +24,7 @@ import {
   isMessage,
   login,
   newUser,
+  offlineUser,
   noKarma,
   onlineUser,
   PASSWORD,
@@ -756,6 +758,53 @@ describe('mod_log', () => {
     } finally {
       await server.stop();
       await rm(spool, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('a module commented out of <load> is off (SPEC section 7)', () => {
+  test('its requests and messages get 503 Service Unavailable, as when 1.4 had no module for them; the rest still run', async () => {
+    const off = ['mod_echo', 'mod_time', 'mod_vcard', 'mod_version', 'mod_offline'];
+    let configText = readFileSync(BUNDLED_CONFIG, 'utf8');
+    for (const m of off) {
+      const line = `<${m}>./jsm/jsm.so</${m}>`;
+      assert.ok(configText.includes(line), line);
+      configText = configText.replace(line, `<!-- ${line} -->`);
+    }
+    const yak = await startYak({ configText, tweak: plain });
+    try {
+      for (const m of off) assert.ok(!yak.server.jsm.loaded.includes(m), `${m} loaded`);
+      await offlineUser(yak, 'away1');
+      const a = await onlineUser(yak, 'off1');
+      try {
+        const unavailable = "<error code='503' type='cancel'>Service Unavailable</error>";
+        for (const [to, query] of [
+          ['localhost', "<query xmlns='jabber:iq:time'/>"],
+          ['localhost', "<query xmlns='jabber:iq:version'/>"],
+          ['localhost', "<vCard xmlns='vcard-temp'/>"],
+          ['away1@localhost', "<vCard xmlns='vcard-temp'/>"],
+        ] as const) {
+          assertXml(
+            await a.request(`<iq type='get' id='q' to='${to}'>${query}</iq>`),
+            `<iq type='error' id='q' to='off1@localhost/Work' from='${to}'>${query}${unavailable}</iq>`,
+          );
+        }
+        // No echo, and no offline storage: the message comes back as an error.
+        for (const to of ['localhost/echo', 'away1@localhost']) {
+          a.send(`<message to='${to}' id='m'><body>hi</body></message>`);
+          assertXml(
+            await a.next(isMessage),
+            `<message to='off1@localhost/Work' from='${to}' id='m' type='error'><body>hi</body>${unavailable}</message>`,
+          );
+        }
+        assert.equal((await spoolRecords(yak, 'away1'))!.has('jabber:x:offline'), false);
+        // A module still loaded answers as before.
+        assert.equal((await a.request("<iq type='get' id='l' to='localhost'><query xmlns='jabber:iq:last'/></iq>")).attrs.type, 'result');
+      } finally {
+        await a.close();
+      }
+    } finally {
+      await yak.stop();
     }
   });
 });
