@@ -37,6 +37,18 @@ async function freePort(): Promise<number> {
   return port;
 }
 
+/** Whether a connection to 127.0.0.1:`port` is refused (nothing listens there). */
+function refused(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(false);
+    });
+    s.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ECONNREFUSED'));
+  });
+}
+
 /** Whether `user` can log in on `yak` with `password`. */
 async function canLogIn(yak: TestYak, user: string, password: string): Promise<boolean> {
   const c = await yak.connect();
@@ -259,6 +271,24 @@ describe('reguser, usage and unreachable servers', () => {
     const attempt = await reguser([`127.0.0.1:${port}`, 'username=joseph', 'password=spinach']);
     assert.equal(attempt.stderr, `Cannot reach Jabber server at 127.0.0.1:${port}\n`);
     assert.equal(attempt.code, 2);
+  });
+
+  test('the port defaults to 5222 (5223 with --tls): the unreachable line names it', async (t) => {
+    // Only where nothing of ours or anyone else's listens there (a real
+    // server on this machine would answer instead).
+    for (const [args, port] of [
+      [['127.0.0.1'], 5222],
+      [['--tls', '127.0.0.1'], 5223],
+    ] as const) {
+      if (!(await refused(port))) {
+        t.diagnostic(`something listens on 127.0.0.1:${port}; not checked`);
+        continue;
+      }
+      const r = await reguser([...args, '--timeout', '5']);
+      assert.equal(r.stderr, `Cannot reach Jabber server at 127.0.0.1:${port}\n`);
+      assert.equal(r.stdout, '');
+      assert.equal(r.code, 2);
+    }
   });
 
   test('a bad port is a usage error', async () => {
