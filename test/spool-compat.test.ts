@@ -5,7 +5,7 @@
 // joe!x), which Yak would percent-encode, are found and kept there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
@@ -149,5 +149,68 @@ describe('a 1.4 spool folder', () => {
     const files = await readdir(folder);
     assert.ok(files.includes('jos\u00e9.xml') && files.includes('joe!x.xml'), files.join(' '));
     assert.deepEqual(files.filter((f) => f.includes('%')), [], 'a second file was made for a 1.4 user');
+  });
+});
+
+// SPEC section 6 (jabber:iq:roster) and 8 (pending requests re-sent at
+// login): 1.4's mod_roster kept an unanswered request on the item as
+// subscribe='STATUS', with hidden='' when the asker was not on the roster.
+describe('pending subscription requests as 1.4 stored them', () => {
+  let spool: string;
+  let yak: TestYak;
+  before(async () => {
+    spool = await fixtureSpool();
+    const file = path.join(spool, 'localhost', 'dj.xml');
+    const text = await readFile(file, 'utf8');
+    const pending = "<item jid='leslie@localhost' subscription='none' subscribe='Can I join?' hidden=''/>";
+    await writeFile(file, text.replace('</group></item></query>', `</group></item>${pending}</query>`));
+    yak = await startYak({ spool });
+  });
+  after(async () => {
+    await yak.stop();
+    await rm(spool, { recursive: true, force: true });
+  });
+
+  test("a request 1.4 kept is shown at login, hidden from the roster; one Yak keeps is written in 1.4's form", async () => {
+    await registerUser(yak, 'leslie', 'pw');
+    await registerUser(yak, 'piers', 'pw');
+    const dj = await yak.connect();
+    try {
+      assert.equal((await dj.request(authIq('dj', 'Home', { password: 'secret' }))).attrs.type, 'result');
+      const roster = await dj.request(parseXml("<iq type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>"));
+      assertXml(
+        roster,
+        "<iq type='result' id='r' to='dj@localhost/Home'><query xmlns='jabber:iq:roster'>" +
+          "<item jid='sabine@localhost' name='Sabine' subscription='both'><group>Friends</group></item></query></iq>",
+      );
+      dj.send(parseXml('<presence/>'));
+      assertXml(
+        await dj.next((e) => e.name === 'presence' && e.attrs.type === 'subscribe'),
+        "<presence type='subscribe' from='leslie@localhost' to='dj@localhost'><status>Can I join?</status></presence>",
+      );
+    } finally {
+      await dj.close();
+    }
+
+    // A new request (piers is on nobody's roster): 1.4's attributes, so a 1.4 server reads it back.
+    const piers = await yak.connect();
+    try {
+      assert.equal((await piers.request(authIq('piers', 'Home', { password: 'pw' }))).attrs.type, 'result');
+      piers.send(parseXml("<presence type='subscribe' to='dj@localhost'><status>Hello &amp; welcome</status></presence>"));
+      // A round trip: the request has been handled once this is answered.
+      await piers.request(parseXml("<iq type='get' id='s' to='localhost'><query xmlns='yak:test:sync'/></iq>"));
+    } finally {
+      await piers.close();
+    }
+    await yak.server.xdb.flush();
+    const items = (await readSpool(spool, yak.host, 'dj'))!.records.get('jabber:iq:roster')!.getChildren('item');
+    assert.deepEqual(
+      items.map((i) => i.toString()),
+      [
+        "<item jid='sabine@localhost' name='Sabine' subscription='both'><group>Friends</group></item>",
+        "<item jid='leslie@localhost' subscription='none' subscribe='Can I join?' hidden=''/>",
+        "<item jid='piers@localhost' subscription='none' subscribe='Hello &amp; welcome' hidden=''/>",
+      ],
+    );
   });
 });
