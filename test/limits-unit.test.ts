@@ -3,7 +3,7 @@
 // per-address limit counts a client under.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Karma } from '../src/net/karma.js';
+import { Karma, KARMA_HEARTBEAT_MS } from '../src/net/karma.js';
 import { AddressLimits } from '../src/net/address-limits.js';
 import { HeldMemoryBudget, type BudgetHolder } from '../src/c2s/held-memory-budget.js';
 import { LoginThrottle } from '../src/jsm/login-throttle.js';
@@ -78,6 +78,16 @@ describe('limitKey', () => {
 
 describe('Karma', () => {
   const cfg = { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 };
+
+  test('the heartbeat is 1.4\'s: every 2 seconds (SPEC section 7: karma x 100 bytes, refilled every 2 s)', () => {
+    assert.equal(KARMA_HEARTBEAT_MS, 2000);
+    // The budget of one heartbeat is karma x 100 bytes: init 3 reads 300 bytes, and the next one costs karma.
+    const k = new Karma({ init: 3, max: 3, inc: 1, dec: 1, penalty: -1, restore: 3 });
+    assert.equal(k.read(300), false);
+    assert.equal(k.karma, 3);
+    assert.equal(k.read(1), false);
+    assert.equal(k.karma, 2);
+  });
 
   test('a connection within karma x 100 bytes per heartbeat is never paused', () => {
     const k = new Karma(cfg);
