@@ -152,10 +152,11 @@ describe('a 1.4 spool folder', () => {
   });
 });
 
-// SPEC section 6 (jabber:iq:roster) and 8 (pending requests re-sent at
-// login): 1.4's mod_roster kept an unanswered request on the item as
-// subscribe='STATUS', with hidden='' when the asker was not on the roster.
-describe('pending subscription requests as 1.4 stored them', () => {
+// SPEC section 6 (every record of the table, as 1.4 wrote it) and 8
+// (pending requests re-sent at login): 1.4's mod_roster kept an unanswered
+// request on the item as subscribe='STATUS', with hidden='' when the asker
+// was not on the roster.
+describe('pending subscription requests, vCard, private XML, last and offline messages as 1.4 stored them', () => {
   let spool: string;
   let yak: TestYak;
   before(async () => {
@@ -163,7 +164,14 @@ describe('pending subscription requests as 1.4 stored them', () => {
     const file = path.join(spool, 'localhost', 'dj.xml');
     const text = await readFile(file, 'utf8');
     const pending = "<item jid='leslie@localhost' subscription='none' subscribe='Can I join?' hidden=''/>";
-    await writeFile(file, text.replace('</group></item></query>', `</group></item>${pending}</query>`));
+    // And the other records as 1.4's modules wrote them: a vCard, private
+    // XML (j_private_flag) and a message stored offline with its delay stamp.
+    const more =
+      "<vCard xmlns='vcard-temp' xdbns='vcard-temp'><FN>DJ Adams</FN><NICKNAME>qmacro</NICKNAME></vCard>" +
+      "<prefs xmlns='yak:test:prefs' j_private_flag='1' xdbns='yak:test:prefs'><color>green</color></prefs>" +
+      "<foo xmlns='jabber:x:offline' xdbns='jabber:x:offline'><message to='dj@localhost' from='sabine@localhost/Home' id='o1'>" +
+      "<body>While you were out</body><x xmlns='jabber:x:delay' from='dj@localhost' stamp='20020307T14:30:00'>Offline Storage</x></message></foo>";
+    await writeFile(file, text.replace('</group></item></query>', `</group></item>${pending}</query>`).replace('</xdb>', `${more}</xdb>`));
     yak = await startYak({ spool });
   });
   after(async () => {
@@ -171,7 +179,7 @@ describe('pending subscription requests as 1.4 stored them', () => {
     await rm(spool, { recursive: true, force: true });
   });
 
-  test("a request 1.4 kept is shown at login, hidden from the roster; one Yak keeps is written in 1.4's form", async () => {
+  test("served as 1.4 served them; a request 1.4 kept is shown at login, hidden from the roster; one Yak keeps is written in 1.4's form", async () => {
     await registerUser(yak, 'leslie', 'pw');
     await registerUser(yak, 'piers', 'pw');
     const dj = await yak.connect();
@@ -183,10 +191,29 @@ describe('pending subscription requests as 1.4 stored them', () => {
         "<iq type='result' id='r' to='dj@localhost/Home'><query xmlns='jabber:iq:roster'>" +
           "<item jid='sabine@localhost' name='Sabine' subscription='both'><group>Friends</group></item></query></iq>",
       );
+      // The other 1.4 records, as 1.4 served them.
+      assertXml(
+        await dj.request(parseXml("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>")),
+        "<iq type='result' id='v' to='dj@localhost/Home' from='dj@localhost'><vCard xmlns='vcard-temp'><FN>DJ Adams</FN><NICKNAME>qmacro</NICKNAME></vCard></iq>",
+      );
+      assertXml(
+        await dj.request(parseXml("<iq type='get' id='p'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'/></query></iq>")),
+        "<iq type='result' id='p' to='dj@localhost/Home' from='dj@localhost'><query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'><color>green</color></prefs></query></iq>",
+      );
+      const last = await dj.request(parseXml("<iq type='get' id='l' to='dj@localhost'><query xmlns='jabber:iq:last'/></iq>"));
+      assertXml(last, "<iq type='result' id='l' to='dj@localhost/Home' from='dj@localhost'><query xmlns='jabber:iq:last' seconds='*'>Logged out</query></iq>");
+      const seconds = Number(last.getChild('query')!.attrs.seconds);
+      const since = Math.floor(Date.now() / 1000) - 1015510868; // the 1.4 record's last='1015510868'
+      assert.ok(seconds >= since - 5 && seconds <= since + 5, `seconds=${seconds}, expected about ${since}`);
       dj.send(parseXml('<presence/>'));
       assertXml(
         await dj.next((e) => e.name === 'presence' && e.attrs.type === 'subscribe'),
         "<presence type='subscribe' from='leslie@localhost' to='dj@localhost'><status>Can I join?</status></presence>",
+      );
+      assertXml(
+        await dj.next((e) => e.name === 'message'),
+        "<message to='dj@localhost/Home' from='sabine@localhost/Home' id='o1'><body>While you were out</body>" +
+          "<x xmlns='jabber:x:delay' from='dj@localhost' stamp='20020307T14:30:00'>Offline Storage</x></message>",
       );
     } finally {
       await dj.close();
