@@ -121,6 +121,26 @@ describe('mod_offline', () => {
     }
   });
 
+  test('an invisible first presence is available too: the stored messages come (1.4 js_online took both)', async () => {
+    await offlineUser(yak, 'inv1');
+    const sender = await onlineUser(yak, 'inv2');
+    try {
+      sender.send("<message to='inv1@localhost' id='i1'><body>while you hide</body></message>");
+      await sender.nothing(isMessage, [], 'the sender got an answer');
+      const c = await login(yak, 'inv1');
+      try {
+        c.send("<presence type='invisible'/>");
+        const [m] = await messages(c, 1);
+        assertXml(m!, `<message to='inv1@localhost/Work' id='i1' from='inv2@localhost/Work'><body>while you hide</body>${delay('inv1')}</message>`);
+        assert.equal((await spoolRecords(yak, 'inv1'))!.get(NS_OFFLINE), undefined, 'delivered messages stayed on disk');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await sender.close();
+    }
+  });
+
   test('headlines are dropped, groupchat refused with 503, unknown users 404', async () => {
     await offlineUser(yak, 'types1');
     const sender = await onlineUser(yak, 'types2');
