@@ -13,12 +13,12 @@ import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { nodeprep } from '../jid.js';
 import { silentLogger, type Logger } from '../log.js';
-import { Element, escapeAttr } from '../xml/element.js';
+import { Element } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
-import { parseXml } from '../xml/parse.js';
 import { weigh } from '../xml/stream-parser.js';
-import { DEFAULT_MAX_FILE_BYTES, MAX_FILE_DENSITY, NoSuchUserError, NS_AUTH, SpoolFileError, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, MAX_FILE_DENSITY, NoSuchUserError, NS_AUTH, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
+import { docNodes, intake, isAccount, parseDoc, recordBytes, serialize, serializeRecord, storedNodes, type Draft, type UserDoc } from './user-doc.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
@@ -62,21 +62,6 @@ export interface SpoolStoreOptions {
   readOnly?: boolean;
 }
 
-/** One parsed spool file. Treated as immutable once built. */
-interface UserDoc {
-  /** xdbns -> record, stored without the xdbns attribute, in file order. */
-  records: Map<string, Element>;
-  /** Children with neither xdbns nor xmlns: unreachable, but written back as found. */
-  extras: Element[];
-  /** Size of the file this document is (or will be, for a deferred change), in bytes. */
-  bytes: number;
-  /** What it takes parsed: weigh(bytes, its nodes); see docNodes(). */
-  weight: number;
-}
-
-/** A document being built by a change, before its size is known. */
-type Draft = Omit<UserDoc, 'bytes' | 'weight'>;
-
 interface UserFile extends SpoolTarget {
   user: string;
   file: string;
@@ -87,82 +72,6 @@ interface UserFile extends SpoolTarget {
 // `.dj.xml.1234.7.tmp`, written by Yak before the journal: the leading dot
 // keeps it from ever being a user file.
 const TEMP_FILE = /^\..+\.\d+\.\d+\.tmp$/;
-
-/** A copy of `rec` without the on-disk marker. */
-function intake(rec: Element): Element {
-  const copy = rec.clone();
-  delete copy.attrs.xdbns;
-  return copy;
-}
-
-function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root: Element } {
-  let root: Element;
-  try {
-    root = parseXml(text, { fileName: path });
-  } catch (err) {
-    throw new SpoolFileError(path, `spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
-  }
-  if (root.name !== 'xdb') throw new SpoolFileError(path, `spool file ${path}: root element is <${root.name}>, not <xdb>`);
-  const doc: UserDoc = { records: new Map(), extras: [], bytes: Buffer.byteLength(text), weight: 0 };
-  for (const child of root.elements) {
-    const ns = child.attrs.xdbns ?? child.attrs.xmlns;
-    if (ns === undefined) {
-      doc.extras.push(child);
-    } else if (doc.records.has(ns)) {
-      // 1.4 served the first one too; the others could never be read.
-      log.warn({ file: path, ns }, 'spool file has a duplicate namespace; keeping the first record');
-    } else {
-      delete child.attrs.xdbns;
-      doc.records.set(ns, child);
-    }
-  }
-  doc.weight = weigh(doc.bytes, docNodes(doc));
-  return { doc, root };
-}
-
-/** Sizes of records setSoon() measured (records are never changed in place once stored). */
-const recordBytes = new WeakMap<Element, number>();
-/** Nodes of stored records and extras, counted once (they are never changed in place either). */
-const recordNodes = new WeakMap<Element, number>();
-
-/** Elements, attributes and text pieces in `e`, as weigh() counts them. */
-function countNodes(e: Element): number {
-  let n = 1;
-  for (const _ in e.attrs) n++;
-  for (const c of e.children) n += typeof c === 'string' ? 1 : countNodes(c);
-  return n;
-}
-
-/** countNodes() of a record or extra that is stored, or about to be. */
-function storedNodes(rec: Element): number {
-  let n = recordNodes.get(rec);
-  if (n === undefined) recordNodes.set(rec, (n = countNodes(rec)));
-  return n;
-}
-
-/**
- * The nodes a document holds parsed: its records (without the xdbns
- * marker, which is not kept in memory) and extras, plus one for itself.
- */
-function docNodes(doc: Draft): number {
-  let n = 1;
-  for (const rec of doc.records.values()) n += storedNodes(rec);
-  for (const e of doc.extras) n += storedNodes(e);
-  return n;
-}
-
-/** One record as it is written in the file. */
-function serializeRecord(ns: string, rec: Element): string {
-  // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
-  return new Element(rec.name, { ...rec.attrs, xdbns: ns }, rec.children).toString();
-}
-
-function serialize(doc: Draft, longUser: string | undefined): string {
-  let s = longUser === undefined ? '<xdb>' : "<xdb user='" + escapeAttr(longUser) + "'>";
-  for (const [ns, rec] of doc.records) s += serializeRecord(ns, rec);
-  for (const e of doc.extras) s += e.toString();
-  return s + '</xdb>';
-}
 
 /** What the log says a refused change would exceed, beyond the size cap itself. */
 const OVER_WHAT = { bytes: '', weight: ' (too many elements, attributes and texts for its size)' } as const;
@@ -193,11 +102,6 @@ const CACHE_WEIGHT = 384 * 1024 * 1024;
  * while the ordinary files a big one pushes out cost little to read again.
  */
 const CACHE_FILE_SHARE = 16;
-
-/** Whether the file is an account's: its jabber:iq:auth record is the existence flag. */
-function isAccount(doc: UserDoc | null | undefined): doc is UserDoc {
-  return doc?.records.has(NS_AUTH) ?? false;
-}
 
 export class SpoolStore implements Xdb {
   private readonly log: Logger;

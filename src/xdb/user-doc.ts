@@ -1,0 +1,106 @@
+// One user's spool file as the store holds it in memory (UserDoc), and
+// its conversion from and to the text on disk: xdb_file's
+// <xdb><REC xdbns='NS'>...</REC>...</xdb>, with what the parsed document
+// weighs (its bytes plus a fixed cost per node, see weigh()). Pure
+// functions; the store (spool-store.ts) decides when to read and write.
+import type { Logger } from '../log.js';
+import { Element, escapeAttr } from '../xml/element.js';
+import { parseXml } from '../xml/parse.js';
+import { weigh } from '../xml/stream-parser.js';
+import { NS_AUTH, SpoolFileError } from './xdb.js';
+
+/** One parsed spool file. Treated as immutable once built. */
+export interface UserDoc {
+  /** xdbns -> record, stored without the xdbns attribute, in file order. */
+  records: Map<string, Element>;
+  /** Children with neither xdbns nor xmlns: unreachable, but written back as found. */
+  extras: Element[];
+  /** Size of the file this document is (or will be, for a deferred change), in bytes. */
+  bytes: number;
+  /** What it takes parsed: weigh(bytes, its nodes); see docNodes(). */
+  weight: number;
+}
+
+/** A document being built by a change, before its size is known. */
+export type Draft = Omit<UserDoc, 'bytes' | 'weight'>;
+
+/** A copy of `rec` without the on-disk marker. */
+export function intake(rec: Element): Element {
+  const copy = rec.clone();
+  delete copy.attrs.xdbns;
+  return copy;
+}
+
+export function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root: Element } {
+  let root: Element;
+  try {
+    root = parseXml(text, { fileName: path });
+  } catch (err) {
+    throw new SpoolFileError(path, `spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
+  }
+  if (root.name !== 'xdb') throw new SpoolFileError(path, `spool file ${path}: root element is <${root.name}>, not <xdb>`);
+  const doc: UserDoc = { records: new Map(), extras: [], bytes: Buffer.byteLength(text), weight: 0 };
+  for (const child of root.elements) {
+    const ns = child.attrs.xdbns ?? child.attrs.xmlns;
+    if (ns === undefined) {
+      doc.extras.push(child);
+    } else if (doc.records.has(ns)) {
+      // 1.4 served the first one too; the others could never be read.
+      log.warn({ file: path, ns }, 'spool file has a duplicate namespace; keeping the first record');
+    } else {
+      delete child.attrs.xdbns;
+      doc.records.set(ns, child);
+    }
+  }
+  doc.weight = weigh(doc.bytes, docNodes(doc));
+  return { doc, root };
+}
+
+/** Sizes of records setSoon() measured (records are never changed in place once stored). */
+export const recordBytes = new WeakMap<Element, number>();
+/** Nodes of stored records and extras, counted once (they are never changed in place either). */
+export const recordNodes = new WeakMap<Element, number>();
+
+/** Elements, attributes and text pieces in `e`, as weigh() counts them. */
+export function countNodes(e: Element): number {
+  let n = 1;
+  for (const _ in e.attrs) n++;
+  for (const c of e.children) n += typeof c === 'string' ? 1 : countNodes(c);
+  return n;
+}
+
+/** countNodes() of a record or extra that is stored, or about to be. */
+export function storedNodes(rec: Element): number {
+  let n = recordNodes.get(rec);
+  if (n === undefined) recordNodes.set(rec, (n = countNodes(rec)));
+  return n;
+}
+
+/**
+ * The nodes a document holds parsed: its records (without the xdbns
+ * marker, which is not kept in memory) and extras, plus one for itself.
+ */
+export function docNodes(doc: Draft): number {
+  let n = 1;
+  for (const rec of doc.records.values()) n += storedNodes(rec);
+  for (const e of doc.extras) n += storedNodes(e);
+  return n;
+}
+
+/** One record as it is written in the file. */
+export function serializeRecord(ns: string, rec: Element): string {
+  // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
+  return new Element(rec.name, { ...rec.attrs, xdbns: ns }, rec.children).toString();
+}
+
+export function serialize(doc: Draft, longUser: string | undefined): string {
+  let s = longUser === undefined ? '<xdb>' : "<xdb user='" + escapeAttr(longUser) + "'>";
+  for (const [ns, rec] of doc.records) s += serializeRecord(ns, rec);
+  for (const e of doc.extras) s += e.toString();
+  return s + '</xdb>';
+}
+
+/** Whether the file is an account's: its jabber:iq:auth record is the existence flag. */
+export function isAccount(doc: UserDoc | null | undefined): doc is UserDoc {
+  return doc?.records.has(NS_AUTH) ?? false;
+}
