@@ -246,6 +246,18 @@ describe('reguser, the book transcript (example 7-5)', () => {
     assert.match((await reguser(['--tls', '--ca', path.join(pemDir, 'absent.pem'), server])).stderr, /cannot read .*absent\.pem/);
   });
 
+  test('--tls --ca to an address with no --domain: the one line that says why, no Node deprecation warning', async () => {
+    // The Jabber host is then the address itself. Node warns (DEP0123) when
+    // an IP address is given as the TLS server name, which cluttered the
+    // error with two lines that are not reguser's.
+    const tlsPort = yak.server.tlsPorts[0]!;
+    const ca = path.join(pemDir, 'yak.pem');
+    const r = await reguser(['--tls', '--ca', ca, `127.0.0.1:${tlsPort}`, 'username=byip', 'password=tls']);
+    assert.doesNotMatch(r.stderr, /DeprecationWarning|DEP0123/);
+    assert.match(r.stderr, /^reguser: the certificate of 127\.0\.0\.1:\d+ is not trusted \(--ca .*yak\.pem\): .*127\.0\.0\.1.*\n$/);
+    assert.equal(r.code, 2);
+  });
+
   test('--tls against a plain listener cannot reach it', async () => {
     const r = await reguser(['--tls', server, '--domain', 'yak', '--timeout', '5']);
     assert.equal(r.stderr, `Cannot reach Jabber server at ${server}\n`);
