@@ -107,7 +107,7 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
   // A relative <spool> (the bundled ./spool) run from another folder, or a
   // typo in -s, would otherwise get an account the server never sees.
   if (!existed) {
-    process.stderr.write(`jabberctl: note: <spool>${config.spool}</spool> did not exist: made ${path.resolve(config.spool)} (a relative path starts from the current folder)\n`);
+    process.stderr.write(`jabberctl: note: the spool folder ${path.resolve(config.spool)} did not exist and was made: a server using another spool will not see this change\n`);
   }
   try {
     const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes });
