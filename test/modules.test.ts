@@ -271,6 +271,24 @@ describe('modules answering queries', () => {
         await a.close();
       }
     });
+
+    test('a request in any element of the namespace, as Net::Jabber sends it: <item xmlns=jabber:iq:browse/>', async () => {
+      // 1.4 took the iq's first namespaced child whatever its name
+      // (NSCHECK on jpacket's iq); Net::Jabber's BrowseRequest names it <item>.
+      await registerUser(yak, 'br4', PASSWORD, { name: 'Item Asker', email: 'i@example.org' });
+      const a = await newUser(yak, 'br5');
+      try {
+        const server = await a.request("<iq type='get' id='b5' to='localhost'><item xmlns='jabber:iq:browse'/></iq>");
+        assert.equal(server.attrs.type, 'result', server.toString());
+        assert.equal(server.getChild('service', 'jabber:iq:browse')?.attrs.jid, 'localhost', server.toString());
+        assertXml(
+          await a.request("<iq type='get' id='b6' to='br4@localhost'><item xmlns='jabber:iq:browse'/></iq>"),
+          "<iq type='result' id='b6' to='br5@localhost/Work' from='br4@localhost'><user xmlns='jabber:iq:browse' jid='br4@localhost' name='Item Asker'/></iq>",
+        );
+      } finally {
+        await a.close();
+      }
+    });
   });
 
   test('mod_agents: the <browse> services as agents, and the server itself', async () => {

@@ -27,17 +27,26 @@ const SERVER_NAMESPACES = [
   'vcard-temp',
 ];
 
+/**
+ * The request's element in jabber:iq:browse, whatever its name: 1.4 checked
+ * only the namespace of the iq's child (NSCHECK), and Net::Jabber's
+ * BrowseRequest asks with <item xmlns='jabber:iq:browse'/>, not <query/>.
+ */
+function browseRequest(stanza: Element): Element | undefined {
+  return stanza.getChildByNs(NS_BROWSE);
+}
+
 export const modBrowse: JsmModule = {
   name: 'mod_browse',
   setup(api) {
     api.on('server', ({ stanza, to }) => {
       if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
-      if (!stanza.getChild('query', NS_BROWSE)) return 'pass';
+      if (!browseRequest(stanza)) return 'pass';
       return iqResult(stanza, serverBrowse(api, to.host));
     });
     api.on('deliver', async ({ stanza, to }) => {
       if (stanza.attrs.type !== 'get' || !forAccount(api.sessions, to)) return 'pass';
-      if (!stanza.getChild('query', NS_BROWSE)) return 'pass';
+      if (!browseRequest(stanza)) return 'pass';
       const reg = await api.xdb.get(to.host, to.user!, NS_REGISTER);
       if (!(await api.xdb.exists(to.host, to.user!))) return 'pass';
       const name = reg?.getChildText('name');
