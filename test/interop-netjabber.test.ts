@@ -7,36 +7,12 @@
 // accepted. A second script drives Net::Jabber's own jabber:iq:filter
 // objects (written for jabberd 1.x) against mod_filter.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
 import { bundledConfigText, startDaemon, type Daemon, type LogLine } from './helpers/daemon.js';
+import { interopScript, perl, requireNetJabber } from './helpers/netjabber.js';
 
-const SCRIPT = fileURLToPath(new URL('../../test/interop/netjabber-register-login.pl', import.meta.url));
-const FILTER_SCRIPT = fileURLToPath(new URL('../../test/interop/netjabber-filter.pl', import.meta.url));
-const INSTALL_HINT =
-  'Net::Jabber is not installed: install libnet-jabber-perl (apt-get install libnet-jabber-perl), as .ci/run does';
-
-interface PerlRun {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function perl(args: string[], timeout = 25_000): Promise<PerlRun> {
-  return new Promise((resolve) => {
-    execFile('perl', args, { timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr: stderr + (err && typeof err.code !== 'number' ? `\n${err.message}` : '') });
-    });
-  });
-}
-
-/** Fails (never skips) when Perl or Net::Jabber is missing: this test is part of the suite. */
-async function requireNetJabber(): Promise<void> {
-  const probe = await perl(['-MNet::Jabber', '-e', '1']);
-  assert.equal(probe.code, 0, `${INSTALL_HINT}\n${probe.stderr}`);
-}
+const SCRIPT = interopScript('netjabber-register-login.pl');
+const FILTER_SCRIPT = interopScript('netjabber-filter.pl');
 
 /** The bundled config with mod_auth_0k switched off the way an admin would: commented out. */
 function configWithout0k(): string {
