@@ -127,7 +127,6 @@ describe('mod_roster', () => {
     const a = await newUser(yak, 'bad1');
     try {
       const cases = [
-        "<item jid='x@localhost'/><item jid='y@localhost'/>",
         "<item jid='bad1@localhost'/>",
         "<item name='no jid'/>",
         "<item jid='x@localhost/Resource'/>",
@@ -143,6 +142,62 @@ describe('mod_roster', () => {
       await assertRoster(a, '');
     } finally {
       await a.close();
+    }
+  });
+
+  // 1.4's mod_roster took every <item> of a set; iksroster restores a whole
+  // backed-up roster in one set (interop-iksemel.test.ts).
+  test('set: several items in one set, as 1.4 took them: each stored and pushed in order, in one write', async () => {
+    const work = await newUser(yak, 'many1');
+    const home = await login(yak, 'many1', 'Home');
+    try {
+      await work.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='many3@localhost' name='Old'/></query></iq>`);
+      await home.roster();
+      // Counts the roster changes the set makes (each one a write of the whole file).
+      const xdb = yak.server.xdb;
+      const update = xdb.update.bind(xdb);
+      let updates = 0;
+      xdb.update = ((...args: Parameters<Xdb['update']>) => {
+        if (args[1] === 'many1' && args[2] === NS_ROSTER) updates++;
+        return update(...args);
+      }) as Xdb['update'];
+      assertXml(
+        await work.request(
+          `<iq type='set' id='m1'><query xmlns='${NS_ROSTER}'>` +
+            "<item jid='many2@localhost' name='Bob'><group>Friends</group></item>" +
+            "<item jid='many3@localhost' subscription='remove'/>" +
+            "<item jid='zed@elsewhere.example' name='Zed' subscription='both'/>" +
+            '</query></iq>',
+        ),
+        "<iq type='result' id='m1' to='many1@localhost/Work'/>",
+      );
+      xdb.update = update;
+      assert.equal(updates, 1, 'one set, one change of the stored roster');
+      await expectExactly(
+        home,
+        [
+          push('many1@localhost/Home', "<item jid='many2@localhost' name='Bob' subscription='none'><group>Friends</group></item>"),
+          push('many1@localhost/Home', "<item jid='many3@localhost' subscription='remove'/>"),
+          push('many1@localhost/Home', "<item jid='zed@elsewhere.example' name='Zed' subscription='none'/>"),
+        ],
+        [work],
+      );
+      const items = "<item jid='many2@localhost' name='Bob' subscription='none'><group>Friends</group></item>" +
+        "<item jid='zed@elsewhere.example' name='Zed' subscription='none'/>";
+      await assertRoster(home, items);
+      assertXml((await spoolRecords(yak, 'many1'))!.get(NS_ROSTER)!, `<query xmlns='${NS_ROSTER}'>${items}</query>`);
+
+      // One malformed item refuses the whole set: nothing changes.
+      const bad = "<item jid='many4@localhost'/><item jid='many1@localhost'/>";
+      assertXml(
+        await work.request(`<iq type='set' id='m2'><query xmlns='${NS_ROSTER}'>${bad}</query></iq>`),
+        `<iq type='error' id='m2' to='many1@localhost/Work' from='many1@localhost'><query xmlns='${NS_ROSTER}'>${bad}</query>` +
+          "<error code='400' type='modify'>Bad Request</error></iq>",
+      );
+      await home.nothing(() => true, [work], 'a push for a refused set');
+      await assertRoster(home, items);
+    } finally {
+      await closeAll(work, home);
     }
   });
 

@@ -88,6 +88,9 @@ export function pendingRequests(roster: Element | undefined): { jid: string; sta
   return out;
 }
 
+/** What changeItem's `fn` does to one item (see there). */
+export type ItemChange = (item: Element, existed: boolean, roster: Element) => Element | null;
+
 /**
  * Changes one item under the user's lock. `fn` gets the item (a fresh one
  * with subscription none when absent) and returns it, or null to delete it;
@@ -100,30 +103,50 @@ export async function changeItem(
   host: string,
   user: string,
   jid: string,
-  fn: (item: Element, existed: boolean, roster: Element) => Element | null,
+  fn: ItemChange,
 ): Promise<{ item: Element | undefined; before: Element | undefined }> {
-  let after: Element | undefined;
-  let before: Element | undefined;
+  return (await changeItems(xdb, host, user, [{ jid, fn }]))[0]!;
+}
+
+/**
+ * changeItem for several items, applied in order under one lock and
+ * stored in one write (a roster set may carry a whole roster): each result
+ * as changeItem's, an item changed twice showing the first change in the
+ * second's `before`.
+ */
+export async function changeItems(
+  xdb: Xdb,
+  host: string,
+  user: string,
+  changes: readonly { jid: string; fn: ItemChange }[],
+): Promise<{ item: Element | undefined; before: Element | undefined }[]> {
+  let results: { item: Element | undefined; before: Element | undefined }[] = [];
   await xdb.update(host, user, NS_ROSTER, (current) => {
+    results = [];
     const roster = current ?? new Element('query', { xmlns: NS_ROSTER });
-    const old = findItem(roster, jid);
-    before = old?.clone();
-    const next = fn(old?.clone() ?? new Element('item', { jid, subscription: 'none' }), old !== undefined, roster);
-    if (next === null) {
-      if (!old) return undefined;
-      roster.removeChild(old);
-      return roster;
+    let changed = false;
+    for (const { jid, fn } of changes) {
+      const old = findItem(roster, jid);
+      const before = old?.clone();
+      const next = fn(old?.clone() ?? new Element('item', { jid, subscription: 'none' }), old !== undefined, roster);
+      if (next === null) {
+        if (old) {
+          roster.removeChild(old);
+          changed = true;
+        }
+        results.push({ item: undefined, before });
+        continue;
+      }
+      if (!old || !next.equals(old)) {
+        if (old) roster.children[roster.children.indexOf(old)] = next;
+        else roster.children.push(next);
+        changed = true;
+      }
+      results.push({ item: next, before });
     }
-    if (old && next.equals(old)) {
-      after = next;
-      return undefined;
-    }
-    if (old) roster.children[roster.children.indexOf(old)] = next;
-    else roster.children.push(next);
-    after = next;
-    return roster;
+    return changed ? roster : undefined;
   });
-  return { item: after, before };
+  return results;
 }
 
 /** Pending inbound subscription requests kept for the user (items with `subscribe`). */

@@ -8,6 +8,7 @@ import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { iqResult, isRequest } from '../iq.js';
 import {
   changeItem,
+  changeItems,
   hasFrom,
   hasTo,
   pendingCount,
@@ -59,38 +60,57 @@ async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<Eleme
   return iqResult(iq, await api.xdb.peek(s.host, s.user, NS_ROSTER, visibleRoster));
 }
 
-/** A client may set name and groups only; subscription and ask stay the server's. */
+/**
+ * A client may set name and groups only; subscription and ask stay the
+ * server's. A set may carry several items, as 1.4's mod_roster took them
+ * (iksroster restores a whole backed-up roster in one set): they are
+ * applied in order and stored in one write, so a long list costs one
+ * rewrite of the file, not one per item. One malformed item refuses the
+ * whole set (400) and nothing changes, where 1.4 skipped it silently.
+ */
 async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session): Promise<Element> {
   const items = query.getChildren('item');
-  if (items.length !== 1) throw stanzaError('bad-request');
-  const given = items[0]!;
-  const contact = parseJid(given.attrs.jid ?? '');
-  if (!contact || contact.resource !== undefined) throw stanzaError('bad-request');
-  const jid = contact.bare;
-  // Never one's own JID, but an item for it that older versions let in can be removed.
-  if (jid === s.jid.bare && given.attrs.subscription !== 'remove') throw stanzaError('bad-request');
-  if (given.attrs.subscription === 'remove') {
-    await removeItem(api, s, jid);
-    return iqResult(iq);
-  }
-  const { item } = await changeItem(api.xdb, s.host, s.user, jid, (cur) => {
-    const next = new Element('item', { ...cur.attrs, name: given.attrs.name });
-    delete next.attrs.hidden;
-    for (const g of given.getChildren('group')) next.c('group').t(g.text());
-    return next;
+  if (items.length === 0) throw stanzaError('bad-request');
+  const wanted = items.map((given) => {
+    const contact = parseJid(given.attrs.jid ?? '');
+    if (!contact || contact.resource !== undefined) throw stanzaError('bad-request');
+    const jid = contact.bare;
+    const remove = given.attrs.subscription === 'remove';
+    // Never one's own JID, but an item for it that older versions let in can be removed.
+    if (jid === s.jid.bare && !remove) throw stanzaError('bad-request');
+    return { jid, given, remove };
   });
-  if (item) pushItem(api, s.host, s.user, item);
-  return iqResult(iq);
-}
-
-/** Removing an item also cancels both directions of the subscription (RFC 3921 8.6). */
-async function removeItem(api: ModuleApi, s: Session, jid: string): Promise<void> {
-  const { before } = await changeItem(api.xdb, s.host, s.user, jid, () => null);
-  if (!before) return;
+  const results = await changeItems(
+    api.xdb,
+    s.host,
+    s.user,
+    wanted.map(({ jid, given, remove }) => ({
+      jid,
+      fn: (cur: Element): Element | null => {
+        if (remove) return null;
+        const next = new Element('item', { ...cur.attrs, name: given.attrs.name });
+        delete next.attrs.hidden;
+        for (const g of given.getChildren('group')) next.c('group').t(g.text());
+        return next;
+      },
+    })),
+  );
   // Pushed at once, in the order the changes were stored: a set from
-  // another resource while the contact is told must push after this.
-  pushRemoval(api, s.host, s.user, jid);
-  await cancelSubscriptions(api, s.jid.bare, before);
+  // another resource while the contacts are told must push after these.
+  const removed: Element[] = [];
+  for (const [i, { jid, remove }] of wanted.entries()) {
+    const { item, before } = results[i]!;
+    if (remove) {
+      if (!before) continue;
+      pushRemoval(api, s.host, s.user, jid);
+      removed.push(before);
+    } else if (item) {
+      pushItem(api, s.host, s.user, item);
+    }
+  }
+  // Removing an item also cancels both directions of the subscription (RFC 3921 8.6).
+  for (const before of removed) await cancelSubscriptions(api, s.jid.bare, before);
+  return iqResult(iq);
 }
 
 /** The roster with every subscription and request gone (names and groups kept). */
