@@ -201,6 +201,31 @@ describe('mod_roster', () => {
     }
   });
 
+  // 1.4's mod_roster took every roster request its session sent, whatever the
+  // `to`. iksroster restores the roster result it saved, to='USER/iksroster'
+  // and all, from USER/iksroster again: a request addressed to the very
+  // resource that sends it can only mean the user's own roster.
+  test('a request addressed to the sending resource itself is one for the user\'s own roster', async () => {
+    const a = await newUser(yak, 'selfto1');
+    const other = await login(yak, 'selfto1', 'Other');
+    try {
+      assertXml(
+        await a.request(`<iq type='set' id='st1' to='selfto1@localhost/Work'><query xmlns='${NS_ROSTER}'><item jid='selfto2@localhost' name='S'/></query></iq>`),
+        "<iq type='result' id='st1' to='selfto1@localhost/Work' from='selfto1@localhost/Work'/>",
+      );
+      const item = "<item jid='selfto2@localhost' name='S' subscription='none'/>";
+      assertXml(
+        await a.request(`<iq type='get' id='st2' to='selfto1@localhost/Work'><query xmlns='${NS_ROSTER}'/></iq>`),
+        `<iq type='result' id='st2' to='selfto1@localhost/Work' from='selfto1@localhost/Work'><query xmlns='${NS_ROSTER}'>${item}</query></iq>`,
+      );
+      // Another resource of the same account is still a resource: the request goes to it.
+      a.send(`<iq type='get' id='st3' to='selfto1@localhost/Other'><query xmlns='${NS_ROSTER}'/></iq>`);
+      await other.next(`<iq type='get' id='st3' to='selfto1@localhost/Other' from='selfto1@localhost/Work'><query xmlns='${NS_ROSTER}'/></iq>`);
+    } finally {
+      await closeAll(a, other);
+    }
+  });
+
   test('remove: a result, a removal push, and the item is gone', async () => {
     const work = await newUser(yak, 'rm1');
     const home = await login(yak, 'rm1', 'Home');

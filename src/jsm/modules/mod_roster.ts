@@ -47,10 +47,21 @@ function truncateStatus(text: string): string {
   return text.slice(0, end);
 }
 
+/**
+ * A roster request for the user's own roster: no `to`, the bare JID, or the
+ * very resource that sends it. 1.4's mod_roster took every roster request
+ * its session sent, whatever the `to`; iksroster restores the roster result
+ * it saved, to='USER/iksroster' and all, from USER/iksroster again, and a
+ * request to oneself can mean nothing else. Any other `to` is routed (and a
+ * stranger's refused at delivery, below).
+ */
 function isOwnRosterIq(stanza: Element, session: Session): Element | undefined {
   if (stanza.name !== 'iq') return undefined;
   const to = stanza.attrs.to;
-  if (to !== undefined && parseJid(to)?.toString() !== session.jid.bare) return undefined;
+  if (to !== undefined) {
+    const jid = parseJid(to)?.toString();
+    if (jid !== session.jid.bare && jid !== session.jid.toString()) return undefined;
+  }
   return stanza.getChild('query', NS_ROSTER);
 }
 
