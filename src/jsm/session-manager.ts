@@ -9,7 +9,7 @@ import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
-import { iqResult } from './iq.js';
+import { iqResult, isRequest } from './iq.js';
 import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
@@ -327,8 +327,7 @@ export class SessionManager {
         delete reply.attrs.from;
         return session.send(reply);
       }
-      const request = stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set');
-      const query = request ? stanza.getChildByNs(NS_REGISTER) : undefined;
+      const query = isRequest(stanza) ? stanza.getChildByNs(NS_REGISTER) : undefined;
       if (query && this.isOwnAccountOrHost(stanza, session)) {
         // Answered straight to the session: the iq may have no `to` to route a reply by.
         try {
