@@ -194,12 +194,12 @@ export class YakServer {
     return this.limits.openCount(address);
   }
 
-  /** The plain ports actually bound (port 0 in the config means any free port). */
   /** Per open client stream, the stanzas it received and has not handled yet (monitoring, tests). */
   get stanzasInHand(): number[] {
     return [...this.streams].map((s) => s.inHand);
   }
 
+  /** The plain ports actually bound (port 0 in the config means any free port). */
   get ports(): number[] {
     return this.servers.filter((s) => !this.tlsServers.get(s)).map((s) => (s.address() as net.AddressInfo).port);
   }
