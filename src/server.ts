@@ -15,7 +15,7 @@ import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
 import type { Logger } from './log.js';
 import { Connection } from './net/connection.js';
-import { AddressLimits } from './net/address-limits.js';
+import { AddressLimits, type AddressLimitsConfig } from './net/address-limits.js';
 import { KARMA_HEARTBEAT_MS } from './net/karma.js';
 import { Refusals } from './c2s/refuse.js';
 import { peerAddress } from './net/peer-address.js';
@@ -69,8 +69,7 @@ export class YakServer {
     this.log = opts.log;
     this.xdb = new SpoolStore(config.spool, { log: opts.log, fsync: opts.fsync ?? true, maxFileBytes: config.maxFileBytes });
     this.jsm = new SessionManager(config, this.xdb, opts.log, MODULES);
-    const l = config.c2s.limits;
-    this.limits = new AddressLimits({ rate: config.c2s.rate, perAddress: l.connectionsPerAddress, total: connectionTotal(l.connectionsTotal, openFileLimit()) });
+    this.limits = new AddressLimits(addressLimitsConfig(config));
     this.context = {
       config,
       jsm: this.jsm,
@@ -131,8 +130,7 @@ export class YakServer {
     // A new <authtime> or <idle> holds for the streams already open too.
     if (times() !== timesBefore) for (const stream of this.streams) stream.timeLimitsChanged();
     if (this.reloadTlsKeys(fresh)) result.applied.push('TLS keys');
-    const l = this.config.c2s.limits;
-    this.limits.cfg = { rate: this.config.c2s.rate, perAddress: l.connectionsPerAddress, total: connectionTotal(l.connectionsTotal, openFileLimit()) };
+    this.limits.cfg = addressLimitsConfig(this.config);
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
     // A lower <preauthmemory> or <sessionmemory> applies at once, not at the next read.
     this.context.preAuth.enforce();
@@ -372,6 +370,16 @@ export class YakServer {
     })();
     return this.stopping;
   }
+}
+
+/**
+ * The connection limits of `config`: <rate>, <connections perip> and the
+ * total cap, which without <connections total> comes from the descriptor
+ * limit as /proc/self/limits gives it now (at start, and at each reload).
+ */
+function addressLimitsConfig(config: YakConfig): AddressLimitsConfig {
+  const l = config.c2s.limits;
+  return { rate: config.c2s.rate, perAddress: l.connectionsPerAddress, total: connectionTotal(l.connectionsTotal, openFileLimit()) };
 }
 
 /** A connection's local and remote address and port: unique among open connections. */
