@@ -277,9 +277,10 @@ export class YakServer {
   }
 
   /**
-   * Starts the TLS handshake of an admitted connection, under a deadline
-   * (see tlsHandshakeMs) and counted with the connections not logged in
-   * (see PendingHandshake).
+   * Takes an admitted direct-TLS connection to its handshake: its
+   * ClientHello is read and checked first, and only then handed to
+   * `handshaker`; all under a deadline (see tlsHandshakeMs) and counted
+   * with the connections not logged in (see PendingHandshake).
    */
   private handshake(raw: net.Socket, address: string, handshaker: tls.Server): void {
     const key = socketKey(raw);

@@ -91,9 +91,10 @@ export function tlsHandshakeMs(authtimeSeconds: number): number {
  * The TLS side of a direct-TLS listener: a tls.Server that never listens.
  * The listener itself is plain TCP (openListener), so a connection is
  * counted against the limits, and refused, at accept, before any handshake
- * work; an admitted one is handed over with emit('connection', socket) (the
- * documented way to inject a connection) and comes back to `onSecure` once
- * its handshake is done. A failed handshake ends in a destroyed socket.
+ * work; an admitted one whose ClientHello passed (see PendingHandshake) is
+ * handed over with emit('connection', socket) (the documented way to inject
+ * a connection) and comes back to `onSecure` once its handshake is done. A
+ * failed handshake ends in a destroyed socket.
  *
  * Through its handshake a TLS socket closes with its peer (see
  * openListener); once the handshake is done it is half-open, as a plain
