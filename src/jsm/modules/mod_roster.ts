@@ -48,14 +48,15 @@ function truncateStatus(text: string): string {
 }
 
 /**
- * A roster request for the user's own roster: no `to`, the bare JID, or the
- * very resource that sends it. 1.4's mod_roster took every roster request
+ * The <query/> of a roster iq for the user's own roster, or undefined for
+ * any other stanza. Their own: no `to`, the bare JID, or the very resource
+ * that sends it. 1.4's mod_roster took every roster request
  * its session sent, whatever the `to`; iksroster restores the roster result
  * it saved, to='USER/iksroster' and all, from USER/iksroster again, and a
  * request to oneself can mean nothing else. Any other `to` is routed (and a
  * stranger's refused at delivery, below).
  */
-function isOwnRosterIq(stanza: Element, session: Session): Element | undefined {
+function ownRosterQuery(stanza: Element, session: Session): Element | undefined {
   if (stanza.name !== 'iq') return undefined;
   const to = stanza.attrs.to;
   if (to !== undefined) {
@@ -331,7 +332,7 @@ export const modRoster: JsmModule = {
         await outbound(api, stanza, s);
         return 'handled';
       }
-      const query = isOwnRosterIq(stanza, s);
+      const query = ownRosterQuery(stanza, s);
       if (!query) return 'pass';
       if (stanza.attrs.type === 'get') return rosterGet(api, stanza, s);
       if (stanza.attrs.type === 'set') return rosterSet(api, stanza, query, s);
