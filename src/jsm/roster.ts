@@ -91,20 +91,21 @@ export function pendingRequests(roster: Element | undefined): { jid: string; sta
 /** What changeItem's `fn` does to one item (see there). */
 export type ItemChange = (item: Element, existed: boolean, roster: Element) => Element | null;
 
+/** One item after a change (undefined when deleted or never there) and before it (undefined when it was new). */
+export interface ItemChanged {
+  item: Element | undefined;
+  before: Element | undefined;
+}
+
 /**
  * Changes one item under the user's lock. `fn` gets the item (a fresh one
  * with subscription none when absent) and returns it, or null to delete it;
- * it may look at the whole roster as stored (not to be changed).
- * Resolves to the item after the change (undefined when deleted) and
- * whether anything changed.
+ * it may look at the whole roster (not to be changed): as stored, with the
+ * changes before it in the same changeItems() call already made.
+ * Resolves to the item after the change and before it, so the caller can
+ * tell whether anything changed.
  */
-export async function changeItem(
-  xdb: Xdb,
-  host: string,
-  user: string,
-  jid: string,
-  fn: ItemChange,
-): Promise<{ item: Element | undefined; before: Element | undefined }> {
+export async function changeItem(xdb: Xdb, host: string, user: string, jid: string, fn: ItemChange): Promise<ItemChanged> {
   return (await changeItems(xdb, host, user, [{ jid, fn }]))[0]!;
 }
 
@@ -119,8 +120,8 @@ export async function changeItems(
   host: string,
   user: string,
   changes: readonly { jid: string; fn: ItemChange }[],
-): Promise<{ item: Element | undefined; before: Element | undefined }[]> {
-  let results: { item: Element | undefined; before: Element | undefined }[] = [];
+): Promise<ItemChanged[]> {
+  let results: ItemChanged[] = [];
   await xdb.update(host, user, NS_ROSTER, (current) => {
     results = [];
     const roster = current ?? new Element('query', { xmlns: NS_ROSTER });
