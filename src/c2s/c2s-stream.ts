@@ -496,7 +496,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
       this.logAt('info', { user: this.session?.jid.toString(), seconds }, 'connection closed');
     }
     clearTimeout(this.authTimer);
-    this.queue.drain();
+    this.queue.clear();
     this.ctx.preAuth.release(this);
     this.ctx.sessionMemory.release(this);
     const session = this.session;

@@ -49,33 +49,34 @@ export class PreAuthQueue {
 
   /** Takes the first stanza out (its turn came after the login), or undefined when the queue is empty. */
   shift(): Element | undefined {
-    const item = this.items.shift();
-    if (!item) return undefined;
-    this.bytes -= item.size;
-    this.weights -= item.weight;
+    const [stanza] = this.take(1);
     this.settled = Math.max(0, this.settled - 1);
-    return item.stanza;
+    return stanza;
   }
 
   /** Takes out the stanzas that had their turn, in arrival order (at login: those that came before it). */
   drainSettled(): Element[] {
-    const out = this.items.splice(0, this.settled);
-    for (const item of out) {
-      this.bytes -= item.size;
-      this.weights -= item.weight;
-    }
+    const out = this.take(this.settled);
     this.settled = 0;
-    return out.map((item) => item.stanza);
+    return out;
   }
 
-  /** Empties the queue, returning its stanzas in arrival order. */
-  drain(): Element[] {
-    const out = this.items.map((item) => item.stanza);
+  /** Drops every stanza (the stream closed: none will be handled). */
+  clear(): void {
     this.items = [];
     this.bytes = 0;
     this.weights = 0;
     this.settled = 0;
-    return out;
+  }
+
+  /** The first `count` stanzas, out of the queue and its bounds, in arrival order. */
+  private take(count: number): Element[] {
+    const out = this.items.splice(0, count);
+    for (const item of out) {
+      this.bytes -= item.size;
+      this.weights -= item.weight;
+    }
+    return out.map((item) => item.stanza);
   }
 
   get length(): number {
