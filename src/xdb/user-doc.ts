@@ -1,8 +1,9 @@
 // One user's spool file as the store holds it in memory (UserDoc), and
 // its conversion from and to the text on disk: xdb_file's
 // <xdb><REC xdbns='NS'>...</REC>...</xdb>, with what the parsed document
-// weighs (its bytes plus a fixed cost per node, see weigh()). Pure
-// functions; the store (spool-store.ts) decides when to read and write.
+// weighs (its bytes plus a fixed cost per node, see weigh()). No file
+// access here (parseDoc only logs a duplicate record); the store
+// (spool-store.ts) decides when to read and write.
 import type { Logger } from '../log.js';
 import { Element, escapeAttr } from '../xml/element.js';
 import { parseXml } from '../xml/parse.js';
@@ -59,10 +60,10 @@ export function parseDoc(text: string, path: string, log: Logger): { doc: UserDo
 /** Sizes of records setSoon() measured (records are never changed in place once stored). */
 export const recordBytes = new WeakMap<Element, number>();
 /** Nodes of stored records and extras, counted once (they are never changed in place either). */
-export const recordNodes = new WeakMap<Element, number>();
+const recordNodes = new WeakMap<Element, number>();
 
 /** Elements, attributes and text pieces in `e`, as weigh() counts them. */
-export function countNodes(e: Element): number {
+function countNodes(e: Element): number {
   let n = 1;
   for (const _ in e.attrs) n++;
   for (const c of e.children) n += typeof c === 'string' ? 1 : countNodes(c);
