@@ -66,7 +66,7 @@ const MAX_PRESENCE_NODES = 200;
  * sent: escaped, a character may take six (`'` is `&apos;`), so one that
  * could have grown past the bound is measured serialized.
  */
-function tooLarge(presence: Element, size: number, nodes: number): boolean {
+function presenceTooLarge(presence: Element, size: number, nodes: number): boolean {
   if (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES) return true;
   return size * 6 > MAX_PRESENCE_CHARS && presence.toString().length > MAX_PRESENCE_CHARS;
 }
@@ -75,7 +75,7 @@ function tooLarge(presence: Element, size: number, nodes: number): boolean {
 const STANZAS = new Set(['message', 'presence', 'iq']);
 
 /** Runs a task now; a synchronous throw becomes a rejection, as in a promise chain. */
-function start(task: () => Promise<void>): Promise<void> {
+function runNow(task: () => Promise<void>): Promise<void> {
   try {
     return task();
   } catch (err) {
@@ -298,7 +298,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
       if (ns !== 'jabber:client') return this.close('invalid-namespace');
       delete el.attrs.xmlns;
     }
-    if (el.name === 'presence' && tooLarge(el, size, nodes)) {
+    if (el.name === 'presence' && presenceTooLarge(el, size, nodes)) {
       // In turn with the stanzas before it, like any reply (one sent before
       // login too: it would be handled after it); without the content,
       // which would only come back as large as it went.
@@ -345,7 +345,7 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     this.inFlight++;
     this.inFlightWeight += weight;
     this.updateBacklog();
-    const run = this.inFlight === 1 && !this.conn.backedUp ? start(task) : this.chain.then(() => this.whenRoom(task));
+    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task));
     this.chain = run.then(
       () => this.taskDone(weight),
       (err: unknown) => {
