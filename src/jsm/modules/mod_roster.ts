@@ -207,15 +207,16 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const { stanza, to, from } = d;
   const host = to.host;
   const user = to.user!;
+  const bare = `${user}@${host}`;
   const jid = from.bare;
   const type = stanza.attrs.type!;
   // From oneself: not a subscription (see outbound).
-  if (jid === `${user}@${host}`) return 'handled';
+  if (jid === bare) return 'handled';
   // Refused as 1.4's js_bounce refused a subscription request: an
   // unsubscribed presence with the reason as status (the sender's client
   // shows it, its server clears the ask), not silently dropped.
   const refuse = async (reason: string): Promise<'handled'> => {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', from: `${user}@${host}`, to: jid }, [new Element('status', {}, [reason])]));
+    await api.deliver(new Element('presence', { type: 'unsubscribed', from: bare, to: jid }, [new Element('status', {}, [reason])]));
     return 'handled';
   };
   let deliver = true;
@@ -279,18 +280,17 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const { item, before } = changed;
   if (type === 'subscribe' && !deliver) {
     // Already subscribed: answer for the user (RFC 3921 9.2).
-    await api.deliver(new Element('presence', { type: 'subscribed', from: `${user}@${host}`, to: jid }));
+    await api.deliver(new Element('presence', { type: 'subscribed', from: bare, to: jid }));
     return 'handled';
   }
   if (item && visiblyChanged(before, item)) pushItem(api, host, user, item);
   // Every cancelled subscription comes through here (locally delivered), so
   // the goodbye presence is sent once, whichever side cancelled.
-  const bare = `${user}@${host}`;
   if (type === 'unsubscribe' && hasFrom(before) && !hasFrom(item)) await hideFrom(api, bare, jid);
   if (type === 'unsubscribed' && hasTo(before) && !hasTo(item)) await hideFrom(api, jid, bare);
   if (!deliver) return 'handled';
-  const out = new Element('presence', { ...stanza.attrs, to: `${user}@${host}` }, stanza.children);
-  for (const s of api.sessions.of(`${user}@${host}`)) if (s.available) s.send(out);
+  const out = new Element('presence', { ...stanza.attrs, to: bare }, stanza.children);
+  for (const s of api.sessions.of(bare)) if (s.available) s.send(out);
   return 'handled';
 }
 
