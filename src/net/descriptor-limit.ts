@@ -8,9 +8,11 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * Descriptors kept back from clients: an eighth of the limit, at least 256.
- * They serve the spool (a descriptor per user file being written or read,
- * the journal), the log file, listeners, the control socket, and refused
+ * The cap for a limit of `openFiles` descriptors: all but those kept back
+ * from clients, an eighth of the limit and at least 256, yet never under
+ * 16 clients (a tiny limit still lets a few in). The ones kept back serve
+ * the spool (a descriptor per user file being written or read, the
+ * journal), the log file, listeners, the control socket, and refused
  * connections while their error goes out (see Refusals).
  */
 export function connectionCapFor(openFiles: number): number {
