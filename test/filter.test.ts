@@ -717,6 +717,54 @@ describe('mod_filter: actions', () => {
     }
   });
 
+  test('<offline/> in two matching rules: stored once, one offline event, and no 503 for a message that was stored', async () => {
+    const u = await onlineUser(yak, 'offc3');
+    const s = await onlineUser(yak, 'offc4');
+    try {
+      await setRules(u, '<rule><offline/><continue/></rule><rule><body>once</body><offline/></rule>');
+      s.send("<message to='offc3@localhost' id='o2'><body>once</body><x xmlns='jabber:x:event'><offline/></x></message>");
+      // The second rule stored it again: over this server's limit of one, the
+      // sender heard "Offline Storage Full" about a message that was stored.
+      assertXml(await s.next(isMessage), "<message to='offc4@localhost/Work' from='offc3@localhost'><x xmlns='jabber:x:event'><offline/><id>o2</id></x></message>");
+      await s.nothing(isMessage, [], 'more than one offline event, or a refusal of a stored message');
+      await u.nothing(isMessage, [s], 'the stored message was delivered live as well');
+      assert.deepEqual(
+        (await spoolRecords(yak, 'offc3'))!.get(NS_OFFLINE)!.getChildren('message').map((m) => m.attrs.id),
+        ['o2'],
+      );
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
+  test('<reply> and <error> in several matching rules: one answer and one bounce per message, not one per rule', async () => {
+    const u = await onlineUser(yak, 'many1');
+    const s = await onlineUser(yak, 'many2');
+    try {
+      // Up to <max_size> rules like these made one stanza send back as many.
+      await setRules(
+        u,
+        '<rule><reply>one</reply><continue/></rule><rule><reply>two</reply><continue/></rule>' +
+          "<rule><error code='403'/><continue/></rule><rule><error code='405'/></rule>",
+      );
+      s.send("<message to='many1@localhost' id='m1'><body>hello</body></message>");
+      assertXml(
+        await s.next(isMessage),
+        "<message to='many2@localhost/Work' from='many1@localhost'><body>one</body>" +
+          "<x xmlns='jabber:x:envelope'><forwardedby jid='many1@localhost'/><from jid='many1@localhost'/><to jid='many2@localhost/Work'/></x></message>",
+      );
+      assertXml(
+        await s.next(isMessage),
+        bounced("to='many2@localhost/Work' from='many1@localhost' id='m1'", '<body>hello</body>', "<error code='403' type='auth'>Forbidden</error>"),
+      );
+      await s.nothing(isMessage, [], 'more than one reply or bounce for one message');
+      // The last rule's <error/> still consumes it: it was bounced.
+      await u.nothing(isMessage, [s], 'a bounced message was delivered');
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
   test('<forward> to a server or service is skipped: it would act with the user’s rights; the message is delivered as usual', async () => {
     const u = await onlineUser(yak, 'fwsv1');
     const s = await onlineUser(yak, 'fwsv2');

@@ -45,6 +45,23 @@ function noAutoReply(stanza: Element, d: Delivery): string | undefined {
   return undefined;
 }
 
+/**
+ * What the rules have done to one stanza so far, across the rules a
+ * <continue/> chains: every matching rule acted anew before, so N rules
+ * with <reply> or <error> sent the sender N answers or N bounces of one
+ * message (up to <max_size>, 100: an amplifier for whoever can make an
+ * auto-replying user write to them), and N with <offline/> stored it N
+ * times, or answered 503 Offline Storage Full about a message that was
+ * stored (the second copy over the limit or the sender's share).
+ */
+interface WalkState {
+  /** Forward targets left (MAX_FORWARD_TARGETS per stanza). */
+  forwards: number;
+  replied: boolean;
+  bounced: boolean;
+  stored: boolean;
+}
+
 /** Why a quiet delivery (see DeliverOptions) gets no reply and no error from the rules. */
 const QUIET = 'a copy the server made, such as a message to the host for the admins: an answer would name the recipient';
 
@@ -125,7 +142,7 @@ export const modFilter: JsmModule = {
      * reply or forward was skipped for a loop or a limit. Otherwise it is
      * delivered as usual, so that nothing is lost to a loop.
      */
-    async function act(rule: FilterRule, d: Delivery, budget: { forwards: number }): Promise<boolean> {
+    async function act(rule: FilterRule, d: Delivery, budget: WalkState): Promise<boolean> {
       const { stanza, to, from } = d;
       const depth = (cascade.get(stanza) ?? 0) + 1;
       const send = (out: Element): Promise<void> => {
@@ -141,11 +158,13 @@ export const modFilter: JsmModule = {
         held = true;
         api.log.debug({ user: to.bare, from: from.toString(), action }, `filter ${action} skipped: ${why}`);
       };
+      // One answer and one bounce per stanza: a later rule's is already done.
       if (rule.reply !== undefined && message) {
         const why = noAutoReply(stanza, d);
         if (why) skip('reply', why);
         else {
-          await send(autoReply(stanza, rule.reply, to, from));
+          if (!budget.replied) await send(autoReply(stanza, rule.reply, to, from));
+          budget.replied = true;
           took = true;
         }
       }
@@ -153,7 +172,8 @@ export const modFilter: JsmModule = {
         if (from.user === undefined) skip('error', 'the sender is a server or service');
         else if (d.quiet) skip('error', QUIET);
         else {
-          await send(errorReply(stanza, rule.error));
+          if (!budget.bounced) await send(errorReply(stanza, rule.error));
+          budget.bounced = true;
           disposed = true;
         }
       }
@@ -181,7 +201,9 @@ export const modFilter: JsmModule = {
       }
       if (rule.offline && message) {
         // Event notices, headlines and groupchat are of the moment: dropped, as mod_offline does.
-        if (!isEventNotice(stanza) && storable(stanza)) await storeOffline(api, d, limit);
+        // Once per stanza, however many rules say <offline/>.
+        if (!budget.stored && !isEventNotice(stanza) && storable(stanza)) await storeOffline(api, d, limit);
+        budget.stored = true;
         disposed = true;
       }
       return disposed || (took && !held);
@@ -196,18 +218,16 @@ export const modFilter: JsmModule = {
       }
       const roster = rules.some(needsRoster) ? await readRoster(api.xdb, d.to.host, d.to.user!) : undefined;
       const facts = factsOf(d, roster);
-      const budget = { forwards: MAX_FORWARD_TARGETS };
+      const budget: WalkState = { forwards: MAX_FORWARD_TARGETS, replied: false, bounced: false, stored: false };
       // A message a rule stored offline is never delivered as usual too, even
       // after a <continue/>: that would store it (or show it) a second time.
-      let storedOffline = false;
       for (const rule of rules) {
         if (!matches(rule, facts)) continue;
         const consumed = await act(rule, d, budget);
-        storedOffline ||= rule.offline && d.stanza.name === 'message';
         if (rule.continue) continue;
-        return consumed || storedOffline ? 'handled' : 'pass';
+        return consumed || budget.stored ? 'handled' : 'pass';
       }
-      return storedOffline ? 'handled' : 'pass';
+      return budget.stored ? 'handled' : 'pass';
     }
 
     const filter = (d: Delivery, rules: UserRules): Outcome | Promise<Outcome> =>
