@@ -463,6 +463,42 @@ describe('mod_offline limit', () => {
     }
   });
 
+  test('messages past their jabber:x:expire take no room: neither the limit nor a sender’s share is used up by them', async () => {
+    // A store for 4: each sender may keep 1 in it.
+    const yak = await startYak({ tweak: withLimit(4) });
+    try {
+      await offlineUser(yak, 'cap6');
+      const bot = await onlineUser(yak, 'cap7');
+      const friend = await onlineUser(yak, 'cap8');
+      try {
+        // A full store: the bot's notice (expired a minute ago) and three others' (expired too).
+        const past = Math.floor(Date.now() / 1000) - 120;
+        const old = (from: string, id: string): string =>
+          `<message to='cap6@localhost' from='${from}' id='${id}'><body>${id}</body><x xmlns='jabber:x:expire' seconds='60' stored='${past}'/></message>`;
+        await yak.server.xdb.update(yak.host, 'cap6', NS_OFFLINE, () =>
+          xml(`<foo xmlns='${NS_OFFLINE}'>${old('cap7@localhost/Work', 'old1')}${old('a@localhost/x', 'old2')}${old('b@localhost/x', 'old3')}${old('c@localhost/x', 'old4')}</foo>`),
+        );
+        // Nobody will ever read those: the friend and the bot are still heard.
+        friend.send("<message to='cap6@localhost' id='f1'><body>still there?</body></message>");
+        await friend.nothing(isMessage, [], 'refused for messages that have expired');
+        bot.send("<message to='cap6@localhost' id='b1'><body>new notice</body></message>");
+        await bot.nothing(isMessage, [], 'refused for its share of messages that have expired');
+        const c = await login(yak, 'cap6');
+        try {
+          c.send('<presence/>');
+          assert.deepEqual((await messages(c, 2)).map((m) => m.attrs.id), ['f1', 'b1']);
+          await c.nothing(isMessage, [], 'an expired message was delivered');
+        } finally {
+          await c.close();
+        }
+      } finally {
+        await closeAll(bot, friend);
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test("a message that would take the recipient's file over <maxfilesize> gets 503 Offline Storage Full", async () => {
     const cap = 8192;
     const yak = await startYak({

@@ -125,6 +125,12 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
     // bounce), leaving no file behind.
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
       const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
+      // Messages past their expiry are dropped here too, not only at
+      // delivery: kept, they counted towards the limit and the sender's
+      // share, and a user away long enough had every sender refused (503)
+      // for messages nobody would ever read.
+      const now = unixTime();
+      box.children = box.children.filter((c) => typeof c === 'string' || c.name !== 'message' || !expired(c, now));
       const stored = box.getChildren('message');
       if (stored.length >= limit) {
         full = true;
@@ -155,16 +161,30 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   }
 }
 
+/** The seconds a stored message has left, or undefined when it does not expire (as stored; nothing is changed). */
+function secondsLeft(m: Element, now: number): number | undefined {
+  const x = m.getChild('x', NS_EXPIRE);
+  if (!x) return undefined;
+  const seconds = expireSeconds(m);
+  const stored = Number(x.attrs.stored);
+  if (seconds === undefined || !Number.isSafeInteger(seconds) || !Number.isFinite(stored)) return undefined;
+  return seconds - (now - stored);
+}
+
+/** Whether a stored message is past its jabber:x:expire: it will never be delivered. */
+function expired(m: Element, now: number): boolean {
+  const left = secondsLeft(m, now);
+  return left !== undefined && left <= 0;
+}
+
 /** Drops expired messages and tells the rest how much time they have left. */
 function stillValid(m: Element, now: number): boolean {
   const x = m.getChild('x', NS_EXPIRE);
   if (!x) return true;
-  const seconds = expireSeconds(m);
+  const left = secondsLeft(m, now);
   // Our own bookkeeping, never shown to the recipient, also when seconds is not a number.
-  const stored = Number(x.attrs.stored);
   delete x.attrs.stored;
-  if (seconds === undefined || !Number.isSafeInteger(seconds) || !Number.isFinite(stored)) return true;
-  const left = seconds - (now - stored);
+  if (left === undefined) return true;
   if (left <= 0) return false;
   x.attrs.seconds = String(left);
   return true;
