@@ -20,11 +20,11 @@
 // its Roster object forgets a contact's presence at each roster push (the
 // script reads presence from the PresenceDB).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { YAK_VERSION } from '../src/version.js';
 import type { Element } from '../src/xml/element.js';
+import { ChildScript } from './helpers/child-script.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { interopScript, requireNetJabber } from './helpers/netjabber.js';
 import { readSpool } from './helpers/transcript.js';
@@ -33,63 +33,6 @@ import { assertXml } from './helpers/xml-assert.js';
 const SCRIPT = interopScript('netjabber-session.pl');
 const HOST = 'localhost';
 const STAMP = /^(\d{4})(\d\d)(\d\d)T(\d\d):(\d\d):(\d\d)$/;
-
-/** The script as a child process whose output can be awaited line by line, and which can be told to go on. */
-class Script {
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  private readonly child;
-  private readonly timer: NodeJS.Timeout;
-
-  constructor(port: number, timeout: number) {
-    this.child = spawn('perl', [SCRIPT, String(port)], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    this.child.stdin.on('error', () => undefined); // gone already: its exit status tells
-    this.timer = setTimeout(() => {
-      this.stderr += `\n(killed: still running after ${timeout} ms)`;
-      this.child.kill('SIGKILL');
-    }, timeout);
-    this.exited = new Promise<number | null>((resolve) => {
-      this.child.once('error', (err) => {
-        this.stderr += `\n${err.message}`;
-        resolve(null);
-      });
-      this.child.once('close', (code) => resolve(code));
-    }).finally(() => clearTimeout(this.timer));
-  }
-
-  get lines(): string[] {
-    return this.stdout.split('\n').filter((l) => l !== '');
-  }
-
-  /** Resolves once the script printed `line`; rejects if it ends first. */
-  async line(line: string): Promise<void> {
-    const seen = new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (this.lines.includes(line)) {
-          this.child.stdout.off('data', check);
-          resolve();
-        }
-      };
-      this.child.stdout.on('data', check);
-      check();
-    });
-    const ended = this.exited.then((code) => {
-      throw new Error(`the script ended (exit ${code}) before printing "${line}"`);
-    });
-    await Promise.race([seen, ended]);
-  }
-
-  tell(line: string): void {
-    this.child.stdin.end(`${line}\n`);
-  }
-
-  kill(): void {
-    this.child.kill('SIGKILL');
-  }
-}
 
 /** A user's spool records by namespace, without the xdbns marks. */
 async function records(daemon: Daemon, user: string): Promise<Map<string, Element>> {
@@ -193,7 +136,7 @@ const REMOVED = [
 
 describe('Net::Jabber drives the session manager', { timeout: 90_000 }, () => {
   let daemon: Daemon | undefined;
-  let script: Script | undefined;
+  let script: ChildScript | undefined;
   after(async () => {
     script?.kill();
     await daemon?.dispose();
@@ -203,7 +146,7 @@ describe('Net::Jabber drives the session manager', { timeout: 90_000 }, () => {
     await requireNetJabber();
     daemon = await startDaemon();
     const started = Date.now();
-    const s = new Script(daemon.port, 60_000);
+    const s = new ChildScript('perl', [SCRIPT, String(daemon.port)], 60_000);
     script = s;
     const transcript = (): string => `script output:\n${s.stdout}${s.stderr}\ndaemon log:\n${daemon!.stderr()}`;
 
@@ -242,7 +185,7 @@ describe('Net::Jabber drives the session manager', { timeout: 90_000 }, () => {
     const storedStamp = delay.attrs.stamp!;
     assertStampNow(storedStamp, started, 'the stored stamp');
     assertXml(bob.get('jabber:iq:last')!, "<query xmlns='jabber:iq:last' last='*'>Gone home</query>");
-    s.tell('go');
+    s.tell('go', true);
 
     const code = await s.exited;
     assert.equal(code, 0, `the Net::Jabber script must succeed\n${transcript()}`);

@@ -11,9 +11,10 @@
 // features (iq-auth and iq-register, no SASL mechanisms) and so takes its
 // non-SASL path, as it would with jabberd 1.4's header without a version.
 import assert from 'node:assert/strict';
-import { execFile, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { ChildScript } from './helpers/child-script.js';
 import { captureLog, type CapturedLog } from './helpers/log-capture.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -52,34 +53,10 @@ async function rubyWithXmpp4r(): Promise<string> {
   assert.fail(`${INSTALL_HINT}\n${tried.join('\n')}`);
 }
 
-/** The Ruby script as a child whose output lines can be awaited one by one. */
-class Script {
-  private readonly child: ChildProcessWithoutNullStreams;
-  stdout = '';
-  stderr = '';
-  readonly exited: Promise<number | null>;
-  private readonly timer: NodeJS.Timeout;
-
+/** The Ruby script, whose failures show its output and the server's log. */
+class Script extends ChildScript {
   constructor(ruby: string, args: string[], timeout: number) {
-    this.child = spawn(ruby, [SCRIPT, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.child.stdout.setEncoding('utf8').on('data', (d: string) => (this.stdout += d));
-    this.child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d));
-    this.child.stdin.on('error', () => undefined); // gone already: its exit status tells
-    this.timer = setTimeout(() => {
-      this.stderr += `\n(killed: still running after ${timeout} ms)`;
-      this.child.kill('SIGKILL');
-    }, timeout);
-    this.exited = new Promise<number | null>((resolve) => {
-      this.child.once('error', (err) => {
-        this.stderr += `\n${err.message}`;
-        resolve(null);
-      });
-      this.child.once('close', (code) => resolve(code));
-    }).finally(() => clearTimeout(this.timer));
-  }
-
-  get lines(): string[] {
-    return this.stdout.split('\n');
+    super(ruby, [SCRIPT, ...args], timeout);
   }
 
   transcript(log: CapturedLog): string {
@@ -101,27 +78,9 @@ class Script {
     return first.value;
   }
 
-  /** Resolves once the script has printed `line`. */
-  async line(line: string, log: CapturedLog): Promise<void> {
-    const seen = new Promise<void>((resolve) => {
-      const check = (): void => {
-        if (this.lines.includes(line)) {
-          this.child.stdout.off('data', check);
-          resolve();
-        }
-      };
-      this.child.stdout.on('data', check);
-      check();
-    });
-    await this.during(`the line "${line}"`, seen, log);
-  }
-
-  tell(line: string): void {
-    this.child.stdin.write(`${line}\n`);
-  }
-
-  kill(): void {
-    this.child.kill('SIGKILL');
+  /** Resolves once the script has printed `line`; fails with its output if it ends first. */
+  async expectLine(line: string, log: CapturedLog): Promise<void> {
+    await this.during(`the line "${line}"`, this.printed(line), log);
   }
 }
 
@@ -156,7 +115,7 @@ describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { ti
       s.during(what, peer!.next(match, STEP_MS), log);
 
     // Registered, refused twice, logged in with plain: now the offline message.
-    await s.line('WAITING offline', log);
+    await s.expectLine('WAITING offline', log);
     peer.send(`<message to='${alice}' type='chat'><body>Left while you were out</body></message>`);
     await peer.sync();
     s.tell('go');
