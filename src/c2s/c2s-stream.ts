@@ -13,7 +13,7 @@ import { limitKey } from '../net/peer-address.js';
 import { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
-import type { BudgetHolder, HeldMemoryBudget } from './held-memory-budget.js';
+import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { streamError, type StreamErrorKind } from './stream-errors.js';
 
@@ -404,8 +404,8 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     const limits = this.ctx.config.c2s.limits;
     // `total`: with this one, which the budget no longer counts.
     const fields = { held, total: budget.used + held, limit: authed ? limits.sessionMemory : limits.preAuthMemory };
-    if (authed) this.logAt('warn', { ...fields, user: this.session?.jid.toString() }, 'sessions hold too much: closing the largest from the address holding the most');
-    else this.logAt('warn', fields, 'connections not logged in hold too much: closing the largest from the address holding the most');
+    if (authed) this.logAt('warn', { ...fields, user: this.session?.jid.toString() }, OVER_BUDGET_LOG.sessions);
+    else this.logAt('warn', fields, OVER_BUDGET_LOG.preAuth);
     // Replies still waiting for the client: it is not reading, and would
     // keep all it holds (its requests in hand too) for the grace period of
     // an ended socket. It could not read the error anyway.

@@ -19,6 +19,15 @@
 // counts in the pre-login budget too, at what Node and OpenSSL hold for one
 // (see PendingHandshake in net/pending-handshake.ts).
 
+/**
+ * The warning logged for a connection closed by each budget: one text per
+ * budget, whichever kind of connection (a stream, a TLS handshake) went.
+ */
+export const OVER_BUDGET_LOG = {
+  preAuth: 'connections not logged in hold too much: closing the largest from the address holding the most',
+  sessions: 'sessions hold too much: closing the largest from the address holding the most',
+} as const;
+
 /** A connection the budget may close. */
 export interface BudgetHolder {
   /** The address it counts under (see limitKey()). */

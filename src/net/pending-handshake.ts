@@ -4,7 +4,7 @@
 // client-hello.ts), then handed to the TLS side.
 import type net from 'node:net';
 import type tls from 'node:tls';
-import type { BudgetHolder, HeldMemoryBudget } from '../c2s/held-memory-budget.js';
+import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from '../c2s/held-memory-budget.js';
 import type { Logger } from '../log.js';
 import { clientHelloProgress } from './client-hello.js';
 import { limitKey } from './peer-address.js';
@@ -63,7 +63,7 @@ export class PendingHandshake implements BudgetHolder {
   overBudget(): void {
     this.ctx.log.warn(
       { address: this.address, held: HANDSHAKE_WEIGHT + this.got, handshake: true },
-      'connections not logged in hold too much: closing the largest from the address holding the most',
+      OVER_BUDGET_LOG.preAuth,
     );
     this.raw.destroy();
   }
