@@ -679,6 +679,43 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         await closeAll(boss, helper, u);
       }
     });
+
+    test('the <admin><reply> goes to a sender once in a while: a client that answers every message makes no loop', async () => {
+      const boss = await admin('boss');
+      const bot = await onlineUser(yak, 'autobot');
+      const other = await login(yak, 'autobot', 'Other');
+      await other.presence();
+      const person = await onlineUser(yak, 'person1');
+      const isReply = (e: Element): boolean => isMessage(e) && e.attrs.from === 'localhost' && e.getChildText('subject') === 'Auto Reply';
+      yak.config.jsm.admin.reply = { subject: 'Auto Reply', body: 'Forwarded to the administrators.' };
+      try {
+        bot.send("<message to='localhost' id='b1'><body>status report</body></message>");
+        const reply = await bot.next(isReply);
+        assertXml(reply, "<message to='autobot@localhost/Work' from='localhost'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
+        // The bot answers the reply, as it answers everything: the admins get
+        // it, as any message to the host, but no second reply starts a loop.
+        bot.send(`<message to='localhost' id='b2'><body>Auto: ${reply.getChildText('body')}</body></message>`);
+        assertXml(
+          await boss.next((e) => isMessage(e) && e.attrs.id === 'b2'),
+          "<message to='boss@localhost' from='autobot@localhost/Work' id='b2'><subject>Admin: (localhost)</subject><body>Auto: Forwarded to the administrators.</body></message>",
+        );
+        await bot.nothing(isReply, [], 'an answer to the reply got another reply');
+        // The sender is the account (1.4: its bare JID), whichever resource writes.
+        other.send("<message to='localhost' id='b3' type='chat'><body>me too</body></message>");
+        await boss.next((e) => isMessage(e) && e.attrs.id === 'b3');
+        await other.nothing(isReply, [], 'another resource of the sender got the reply again');
+        // Someone else still gets it.
+        person.send("<message to='localhost' id='p1'><body>hello</body></message>");
+        assertXml(await person.next(isReply), "<message to='person1@localhost/Work' from='localhost'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
+        // And an error is never answered (RFC 3920 9.3.1), nor passed to the admins.
+        person.send("<message to='localhost' id='p2' type='error'><body>hello</body><error code='503'>Service Unavailable</error></message>");
+        await person.nothing(isReply, [], 'an error message got the reply');
+        await boss.nothing((e) => isMessage(e) && e.attrs.id === 'p2', [person], 'an error message went to the admins');
+      } finally {
+        delete yak.config.jsm.admin.reply;
+        await closeAll(boss, bot, other, person);
+      }
+    });
   });
 });
 

@@ -11,6 +11,34 @@ import { allAdmins, canRead } from './admins.js';
 
 const NS_ADMIN = 'jabber:iq:admin';
 
+/**
+ * How long a sender that got the <admin><reply> gets no other. A client
+ * or bot that answers every message would answer the reply, which earned
+ * it another, and so on without end, each round a copy for every admin.
+ * 1.4 answered a JID only while it was not among the last kilobyte of JIDs
+ * answered (which, on a quiet server, meant once until a restart); a
+ * window does the same and still tells someone who writes again later.
+ */
+const REPLY_QUIET_MS = 10 * 60 * 1000;
+/** Senders remembered at most; beyond, the one answered longest ago is forgotten. */
+const MAX_REPLIED = 10_000;
+
+/**
+ * Whether `key` (a sender and the host it wrote to) may get the reply now,
+ * noting that it does. `replied` holds when each key was last answered,
+ * oldest first; what is past the window goes as it is met.
+ */
+function replyDue(replied: Map<string, number>, key: string, now: number): boolean {
+  for (const [k, at] of replied) {
+    if (now - at < REPLY_QUIET_MS) break;
+    replied.delete(k);
+  }
+  if (replied.has(key)) return false;
+  if (replied.size >= MAX_REPLIED) replied.delete(replied.keys().next().value!);
+  replied.set(key, now);
+  return true;
+}
+
 async function adminExists(api: ModuleApi, admin: string): Promise<boolean> {
   const jid = parseJid(admin);
   return jid?.user !== undefined && api.isLocalHost(jid.host) && api.xdb.exists(jid.host, jid.user);
@@ -31,6 +59,8 @@ function adminCopy(stanza: Element, admin: string, from: string, host: string): 
 export const modAdmin: JsmModule = {
   name: 'mod_admin',
   setup(api) {
+    // Sender's bare JID and host -> when it last got the reply (see REPLY_QUIET_MS).
+    const replied = new Map<string, number>();
     api.on('server', async ({ stanza, to, from }) => {
       if (to.resource !== undefined) return 'pass';
       if (stanza.name === 'message') {
@@ -44,9 +74,10 @@ export const modAdmin: JsmModule = {
         // from a full offline store, an offline event, the admin's filter
         // rules), since it would name the admin.
         for (const admin of admins) await api.deliver(adminCopy(stanza, admin, from.toString(), to.host), { quiet: true });
-        // 1.4's <admin><reply>: the sender hears that someone will read it.
+        // 1.4's <admin><reply>: the sender hears that someone will read it,
+        // once in a while (an answer to the reply gets none).
         const reply = api.config.jsm.admin.reply;
-        if (reply && from.user !== undefined) {
+        if (reply && from.user !== undefined && replyDue(replied, `${from.bare} ${to.host}`, Date.now())) {
           const answer = new Element('message', { to: from.toString(), from: to.host });
           if (reply.subject) answer.c('subject').t(reply.subject);
           answer.c('body').t(reply.body);
