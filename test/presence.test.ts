@@ -477,6 +477,41 @@ describe('mod_presence: contacts answering the login probes', () => {
     }
   });
 
+  test("a contact with many sessions approving a subscription does not cut off the new subscriber: its sessions' presences come paced", async () => {
+    // The same 12 sessions with a 15 KB status (180 KB) in a 64 KiB send buffer; one subscribed from them.
+    const yak = await startYak({ tweak: smallBuffer });
+    const granter: Client[] = [];
+    let asker: Client | undefined;
+    try {
+      asker = await onlineUser(yak, 'asker');
+      const first = await onlineUser(yak, 'granter', 'r0');
+      granter.push(first);
+      const status = `<presence><status>${"'".repeat(2500)}</status></presence>`;
+      await first.presence(status);
+      for (let i = 1; i < 12; i++) {
+        const c = await login(yak, 'granter', `r${i}`);
+        granter.push(c);
+        await c.presence(status);
+      }
+      asker.send("<presence type='subscribe' to='granter@localhost'/>");
+      await first.next((e) => isPresence(e) && e.attrs.type === 'subscribe');
+      first.send("<presence type='subscribed' to='asker@localhost'/>");
+      // RFC 3921 8.2: the new subscriber sees every session of the contact at once.
+      const heard = new Set<string>();
+      while (heard.size < 12) {
+        const p = await asker.next((e) => isPresence(e) && e.attrs.type === undefined && e.attrs.from?.startsWith('granter@') === true);
+        assertXml(p, `<presence from='${String(p.attrs.from)}' to='asker@localhost'><status>${"'".repeat(2500)}</status></presence>`);
+        heard.add(String(p.attrs.from));
+      }
+      assert.equal(asker.stream.closed, false);
+      await asker.sync();
+      assert.equal((await asker.item('granter@localhost'))?.attrs.subscription, 'to');
+    } finally {
+      await closeAll(...granter, ...(asker ? [asker] : []));
+      await yak.stop();
+    }
+  });
+
   test('more than the send buffer holds at once goes out as the client reads, and does not cut it off', async () => {
     // A 64 KiB send buffer, and eight contacts with a 15 KB status: 120 KB of answers.
     const yak = await startYak({ tweak: smallBuffer });

@@ -11,6 +11,7 @@ import {
   changeItems,
   hasFrom,
   hasTo,
+  letsSee,
   pendingCount,
   pendingRequests,
   pushItem,
@@ -187,11 +188,47 @@ async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<vo
   // Subscription presence always carries the bare JID.
   const out = new Element('presence', { ...stanza.attrs, from: s.jid.bare, to: jid }, stanza.children);
   await api.deliver(out);
-  if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) {
-    // The new subscriber sees us at once.
-    for (const own of visibleSessions(api, s.jid.bare)) {
-      if (own.presence) await api.deliver(new Element('presence', { ...own.presence.attrs, from: own.jid.toString(), to: jid }, own.presence.children));
-    }
+  if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) await showTo(api, s, jid);
+}
+
+/**
+ * The new subscriber `viewer` (a bare JID) sees each visible session of
+ * `s`'s user at once (RFC 3921 8.2): one presence per session, up to
+ * <limits><sessions> (100) of them at up to 16 KiB each, more than a send
+ * buffer (<outbuffer>, 1 MiB) takes. Sent at once, they cut off the
+ * subscriber's client however fast it read. So each available session of
+ * the viewer gets them paced (paced.ts): the first batch now, the rest in
+ * the background, so the owner's own stanzas do not wait on a stranger's
+ * reading. A session that changed its presence, went unavailable or
+ * invisible meanwhile has told the viewer itself and is skipped, and the
+ * rest stops once the viewer may no longer see the owner.
+ */
+async function showTo(api: ModuleApi, s: Session, viewer: string): Promise<void> {
+  const owner = s.jid.bare;
+  const budget = sendBudget(api.config);
+  for (const v of api.sessions.of(viewer)) {
+    if (!v.available) continue;
+    // The owner's sessions this viewer session has yet to see, with their
+    // presence now: one that logs in or changes it later broadcasts that itself.
+    const unseen = new Map(visibleSessions(api, owner).map((o) => [o, o.presence]));
+    let first = true;
+    const batch = async (): Promise<boolean> => {
+      if (!first && !(await letsSee(api.xdb, s.host, s.user, viewer))) return false;
+      first = false;
+      if (!v.writable) return false;
+      let used = 0;
+      for (const o of visibleSessions(api, owner)) {
+        if (!o.presence || o.presence !== unseen.get(o)) continue;
+        const p = new Element('presence', { ...o.presence.attrs, from: o.jid.toString(), to: viewer }, o.presence.children);
+        const text = p.toString();
+        if (used > 0 && used + text.length > budget) return true;
+        unseen.delete(o);
+        used += text.length;
+        v.send(p, text);
+      }
+      return false;
+    };
+    await sendPaced(v, `presence-of ${owner}`, api.log, batch, () => v.available);
   }
 }
 
