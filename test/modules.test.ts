@@ -533,6 +533,15 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         await away.presence('<presence><priority>1</priority></presence>');
         await away.nothing(isNote, [], 'a missed announcement was sent later');
 
+        // The resource is matched exactly, case included, as 1.4 did (strncmp; only echo was matched in any case).
+        boss.send("<message to='localhost/announce/Online' id='a3'><body>shouting</body></message>");
+        assertXml(
+          await boss.next((e) => isMessage(e) && e.attrs.id === 'a3'),
+          "<message to='boss@localhost/Work' from='localhost/announce/Online' id='a3' type='error'><body>shouting</body>" +
+            "<error code='404' type='cancel'>Not Found</error></message>",
+        );
+        await u1.nothing((e) => isMessage(e) && e.attrs.id === 'a3', [boss], 'announce/Online was taken for announce/online');
+
         const helper = await admin('helper');
         try {
           for (const who of [u1, helper]) {
