@@ -453,6 +453,20 @@ describe('mod_presence: contacts answering the login probes', () => {
     return again;
   }
 
+  /** A status of about 15 KB as sent (a ' goes out as &apos;). */
+  const BIG_STATUS = `<presence><status>${"'".repeat(2500)}</status></presence>`;
+
+  /** `first` and 11 more sessions of its user, each with BIG_STATUS (180 KB in all); each goes into `into`, for closing. */
+  async function twelveSessions(yak: TestYak, first: Client, into: Client[]): Promise<void> {
+    into.push(first);
+    await first.presence(BIG_STATUS);
+    for (let i = 1; i < 12; i++) {
+      const c = await login(yak, first.user, `r${i}`);
+      into.push(c);
+      await c.presence(BIG_STATUS);
+    }
+  }
+
   test("one contact's many sessions answering one probe do not cut off a client that reads either", async () => {
     // A 64 KiB send buffer, and one contact with 12 sessions whose status is about 15 KB as sent: 180 KB.
     const yak = await startYak({ tweak: smallBuffer });
@@ -461,15 +475,8 @@ describe('mod_presence: contacts answering the login probes', () => {
     try {
       user = await onlineUser(yak, 'watched');
       const first = await onlineUser(yak, 'many', 'r0');
-      fans.push(first);
       await subscribeBoth(user, first);
-      const status = `<presence><status>${"'".repeat(2500)}</status></presence>`;
-      await first.presence(status);
-      for (let i = 1; i < 12; i++) {
-        const c = await login(yak, 'many', `r${i}`);
-        fans.push(c);
-        await c.presence(status);
-      }
+      await twelveSessions(yak, first, fans);
       user = await loginAndHear(yak, user, 'many@', 12);
     } finally {
       await closeAll(...fans, ...(user ? [user] : []));
@@ -485,14 +492,7 @@ describe('mod_presence: contacts answering the login probes', () => {
     try {
       asker = await onlineUser(yak, 'asker');
       const first = await onlineUser(yak, 'granter', 'r0');
-      granter.push(first);
-      const status = `<presence><status>${"'".repeat(2500)}</status></presence>`;
-      await first.presence(status);
-      for (let i = 1; i < 12; i++) {
-        const c = await login(yak, 'granter', `r${i}`);
-        granter.push(c);
-        await c.presence(status);
-      }
+      await twelveSessions(yak, first, granter);
       asker.send("<presence type='subscribe' to='granter@localhost'/>");
       await first.next((e) => isPresence(e) && e.attrs.type === 'subscribe');
       first.send("<presence type='subscribed' to='asker@localhost'/>");
@@ -500,7 +500,7 @@ describe('mod_presence: contacts answering the login probes', () => {
       const heard = new Set<string>();
       while (heard.size < 12) {
         const p = await asker.next((e) => isPresence(e) && e.attrs.type === undefined && e.attrs.from?.startsWith('granter@') === true);
-        assertXml(p, `<presence from='${String(p.attrs.from)}' to='asker@localhost'><status>${"'".repeat(2500)}</status></presence>`);
+        assertXml(p, BIG_STATUS.replace('<presence>', `<presence from='${String(p.attrs.from)}' to='asker@localhost'>`));
         heard.add(String(p.attrs.from));
       }
       assert.equal(asker.stream.closed, false);
