@@ -1,5 +1,6 @@
 // Sending a long run of stanzas to one session (a stored offline backlog,
-// pending subscription requests shown again at login) without overflowing
+// pending subscription requests shown again at login, a contact's sessions'
+// presences to a new subscriber) without overflowing
 // its connection's send buffer (<limits><outbuffer>): in batches of at most
 // sendBudget() characters, waiting for the connection to drain
 // (Session.whenWritable) between batches. Sending it all at once cut off a
@@ -7,6 +8,7 @@
 // out of the spool for it was lost.
 import type { YakConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
+import type { Element } from '../xml/element.js';
 import type { Session } from './sessions.js';
 
 /**
@@ -16,6 +18,31 @@ import type { Session } from './sessions.js';
  */
 export function sendBudget(config: YakConfig): number {
   return Math.max(1, Math.min(256 * 1024, Math.floor(config.c2s.limits.outputBytes / 2)));
+}
+
+/**
+ * Sends `s` one batch: the stanza `make` gives for each item in turn (none:
+ * the item is skipped), while they fit in `budget` characters (the first
+ * always does); `sent` hears of each item sent. True when one did not fit.
+ */
+export function sendWithin<T>(
+  s: Session,
+  budget: number,
+  items: Iterable<T>,
+  make: (item: T) => Element | undefined,
+  sent: (item: T) => void,
+): boolean {
+  let used = 0;
+  for (const item of items) {
+    const stanza = make(item);
+    if (!stanza) continue;
+    const text = stanza.toString();
+    if (used > 0 && used + text.length > budget) return true;
+    sent(item);
+    used += text.length;
+    s.send(stanza, text);
+  }
+  return false;
 }
 
 /**

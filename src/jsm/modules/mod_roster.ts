@@ -25,7 +25,7 @@ import {
 } from '../roster.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
-import { sendBudget, sendPaced } from '../paced.js';
+import { sendBudget, sendPaced, sendWithin } from '../paced.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -216,17 +216,11 @@ async function showTo(api: ModuleApi, s: Session, viewer: string): Promise<void>
       if (!first && !(await letsSee(api.xdb, s.host, s.user, viewer))) return false;
       first = false;
       if (!v.writable) return false;
-      let used = 0;
-      for (const o of visibleSessions(api, owner)) {
-        if (!o.presence || o.presence !== unseen.get(o)) continue;
-        const p = new Element('presence', { ...o.presence.attrs, from: o.jid.toString(), to: viewer }, o.presence.children);
-        const text = p.toString();
-        if (used > 0 && used + text.length > budget) return true;
-        unseen.delete(o);
-        used += text.length;
-        v.send(p, text);
-      }
-      return false;
+      const presenceOf = (o: Session): Element | undefined => {
+        if (!o.presence || o.presence !== unseen.get(o)) return undefined;
+        return new Element('presence', { ...o.presence.attrs, from: o.jid.toString(), to: viewer }, o.presence.children);
+      };
+      return sendWithin(v, budget, visibleSessions(api, owner), presenceOf, (o) => unseen.delete(o));
     };
     await sendPaced(v, `presence-of ${owner}`, api.log, batch, () => v.available);
   }
@@ -343,19 +337,14 @@ async function resendPending(api: ModuleApi, s: Session): Promise<void> {
   const batch = async (): Promise<boolean> => {
     const requests = await api.xdb.peek(s.host, s.user, NS_ROSTER, pendingRequests);
     if (!s.writable) return false;
-    let used = 0;
-    for (const { jid, status } of requests) {
-      if (shown.has(jid)) continue;
+    const request = ({ jid, status }: { jid: string; status: string }): Element | undefined => {
+      if (shown.has(jid)) return undefined;
       const p = new Element('presence', { type: 'subscribe', from: jid, to: s.jid.bare });
       // Truncated again: requests stored before the bound had none.
       if (status) p.c('status').t(truncateStatus(status));
-      const text = p.toString();
-      if (used > 0 && used + text.length > budget) return true;
-      shown.add(jid);
-      used += text.length;
-      s.send(p, text);
-    }
-    return false;
+      return p;
+    };
+    return sendWithin(s, budget, requests, request, ({ jid }) => shown.add(jid));
   };
   await sendPaced(s, 'pending-subscriptions', api.log, batch, () => s.available);
 }
