@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, login, newUser, onlineUser, plain, STAMP, type Client } from './helpers/session.js';
+import { closeAll, login, newUser, onlineUser, plain, STAMP, subscribeBoth, type Client } from './helpers/session.js';
 
 describe('routing', () => {
   let yak: TestYak;
@@ -331,6 +331,35 @@ describe('routing', () => {
         );
       } finally {
         await a.close();
+      }
+    });
+
+    // 1.4's jid_new("") was NULL: an empty `to` was no `to` at all.
+    // Net::Jabber::Loudmouth writes to='' on every stanza it builds
+    // (interop-loudmouth.test.ts), its roster get among them.
+    test("an empty to is no to: the user's own roster, a presence broadcast, a note to self", async () => {
+      const a = await onlineUser(yak, 'empty1');
+      const b = await onlineUser(yak, 'empty2');
+      try {
+        await subscribeBoth(a, b);
+        await b.clear();
+        assertXml(
+          await a.request("<iq type='get' to='' id='r1'><query xmlns='jabber:iq:roster'/></iq>"),
+          "<iq type='result' id='r1' to='empty1@localhost/Work'><query xmlns='jabber:iq:roster'>" +
+            "<item jid='empty2@localhost' subscription='both'/></query></iq>",
+        );
+        a.send("<presence to=''><status>here</status></presence>");
+        assertXml(
+          await b.next((e) => e.name === 'presence'),
+          "<presence from='empty1@localhost/Work' to='empty2@localhost'><status>here</status></presence>",
+        );
+        a.send("<message to='' id='s2'><body>note to self</body></message>");
+        assertXml(
+          await a.next((e) => e.name === 'message'),
+          "<message id='s2' to='empty1@localhost' from='empty1@localhost/Work'><body>note to self</body></message>",
+        );
+      } finally {
+        await closeAll(a, b);
       }
     });
   });

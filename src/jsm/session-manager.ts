@@ -318,6 +318,9 @@ export class SessionManager {
   async fromSession(session: Session, stanza: Element): Promise<void> {
     if (session.ended) return;
     stanza.attrs.from = session.jid.toString();
+    // COMPAT: an empty `to` is no `to`, as 1.4's jid_new("") was NULL
+    // (Net::Jabber::Loudmouth puts to='' on every stanza it builds).
+    if (stanza.attrs.to === '') delete stanza.attrs.to;
     try {
       if (stanza.attrs.to !== undefined && !parseJid(stanza.attrs.to)) {
         // Straight back to the session: a reply from an address that does
