@@ -18,21 +18,13 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js';
-import { interopScript, perl } from './helpers/netjabber.js';
+import { interopScript, requirePerlModule } from './helpers/netjabber.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { closeAll, login, NS_ROSTER, plain, receiveAll, spoolRecords, type Client } from './helpers/session.js';
 
 const SCRIPT = interopScript('netjabber-bot.pl');
-const INSTALL_HINT =
-  'Net::Jabber::Bot is not installed: install libnet-jabber-bot-perl (apt-get install libnet-jabber-bot-perl), as .ci/run does';
 const PASSWORD = 'Calli0pe';
-
-/** Fails (never skips) when Net::Jabber::Bot is missing: this test is part of the suite. */
-async function requireNetJabberBot(): Promise<void> {
-  const probe = await perl(['-MNet::Jabber::Bot', '-e', '1']);
-  assert.equal(probe.code, 0, `${INSTALL_HINT}\n${probe.stderr}`);
-}
 
 /** The bot script as a running process, its stdout read line by line. */
 class Bot {
@@ -108,7 +100,7 @@ describe('a Net::Jabber::Bot bot chats through Yak', { timeout: 60_000 }, () => 
   });
 
   test('the bot logs in, shows up with its presence, echoes what it is sent, changes its status and quits', async () => {
-    await requireNetJabberBot();
+    await requirePerlModule('Net::Jabber::Bot', 'libnet-jabber-bot-perl');
     await registerUser(yak, 'nbbot', PASSWORD);
     await registerUser(yak, 'nbuser', PASSWORD);
     user = await login(yak, 'nbuser', 'Desk', PASSWORD);

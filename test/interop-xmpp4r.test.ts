@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { ChildScript } from './helpers/child-script.js';
+import { LoggedScript } from './helpers/child-script.js';
 import { captureLog, type CapturedLog } from './helpers/log-capture.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -53,43 +53,12 @@ async function rubyWithXmpp4r(): Promise<string> {
   assert.fail(`${INSTALL_HINT}\n${tried.join('\n')}`);
 }
 
-/** The Ruby script, whose failures show its output and the server's log. */
-class Script extends ChildScript {
-  constructor(ruby: string, args: string[], timeout: number) {
-    super(ruby, [SCRIPT, ...args], timeout);
-  }
-
-  transcript(log: CapturedLog): string {
-    const server = log.lines.map((l) => JSON.stringify(l)).join('\n');
-    return `xmpp4r script stdout:\n${this.stdout}\nstderr:\n${this.stderr}\nserver log:\n${server}`;
-  }
-
-  /** What `step` resolves to; fails with the script's output if the script ends first or `step` fails. */
-  async during<T>(what: string, step: Promise<T>, log: CapturedLog): Promise<T> {
-    const done = step.then((value) => ({ value }));
-    const ended = this.exited.then((code) => ({ code }));
-    let first: { value: T } | { code: number | null };
-    try {
-      first = await Promise.race([done, ended]);
-    } catch (err) {
-      assert.fail(`waiting for ${what}: ${err instanceof Error ? err.message : String(err)}\n${this.transcript(log)}`);
-    }
-    if ('code' in first) assert.fail(`the script ended (exit ${first.code}) before ${what}\n${this.transcript(log)}`);
-    return first.value;
-  }
-
-  /** Resolves once the script has printed `line`; fails with its output if it ends first. */
-  async expectLine(line: string, log: CapturedLog): Promise<void> {
-    await this.during(`the line "${line}"`, this.printed(line), log);
-  }
-}
-
 describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { timeout: 60_000 }, () => {
   let yak: TestYak;
   let log: CapturedLog;
   let peer: Client | undefined;
   let check: Client | undefined;
-  let script: Script | undefined;
+  let script: LoggedScript | undefined;
 
   before(async () => {
     log = captureLog();
@@ -109,13 +78,13 @@ describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { ti
     const alice = `${USER}@${yak.host}`;
     const aliceFull = `${alice}/xmpp4r`;
 
-    script = new Script(ruby, [String(yak.port), yak.host, USER, PASSWORD, peer.bare], 30_000);
+    script = new LoggedScript('xmpp4r script', ruby, [SCRIPT, String(yak.port), yak.host, USER, PASSWORD, peer.bare], 30_000, log);
     const s = script;
     const next = (what: string, match: string | ((e: Element) => boolean)): Promise<Element> =>
-      s.during(what, peer!.next(match, STEP_MS), log);
+      s.during(what, peer!.next(match, STEP_MS));
 
     // Registered, refused twice, logged in with plain: now the offline message.
-    await s.expectLine('WAITING offline', log);
+    await s.expectLine('WAITING offline');
     peer.send(`<message to='${alice}' type='chat'><body>Left while you were out</body></message>`);
     await peer.sync();
     s.tell('go');
@@ -135,7 +104,7 @@ describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { ti
     peer.send(`<message to='${aliceFull}' type='chat'><body>Hello from Yak</body></message>`);
 
     const code = await s.exited;
-    const transcript = s.transcript(log);
+    const transcript = s.transcript();
     assert.equal(code, 0, `the xmpp4r script must succeed\n${transcript}`);
     const lines = s.lines;
     const expected = [

@@ -1,8 +1,11 @@
 // A client script (Perl, Ruby, ...) run as a child process by an interop
 // test: what it prints is gathered and can be awaited line by line, it is
 // told to go on through its stdin, and it is killed after a timeout, which
-// its stderr then says.
+// its stderr then says. LoggedScript: one that drives an in-process Yak,
+// whose failures show the script's output and the server's log.
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { CapturedLog } from './log-capture.js';
 
 export class ChildScript {
   stdout = '';
@@ -65,5 +68,50 @@ export class ChildScript {
 
   kill(): void {
     this.child.kill('SIGKILL');
+  }
+}
+
+/** A ChildScript run against an in-process Yak whose log is captured: each failure shows both. */
+export class LoggedScript extends ChildScript {
+  constructor(
+    /** Names the script in transcripts ("xmpp4r script"). */
+    readonly label: string,
+    command: string,
+    args: string[],
+    timeout: number,
+    readonly log: CapturedLog,
+  ) {
+    super(command, args, timeout);
+  }
+
+  transcript(): string {
+    const server = this.log.lines.map((l) => JSON.stringify(l)).join('\n');
+    return `${this.label} stdout:\n${this.stdout}\nstderr:\n${this.stderr}\nserver log:\n${server}`;
+  }
+
+  /** What `step` resolves to; fails with the transcript if the script ends first or `step` fails. */
+  async during<T>(what: string, step: Promise<T>): Promise<T> {
+    const done = step.then((value) => ({ value }));
+    const ended = this.exited.then((code) => ({ code }));
+    let first: { value: T } | { code: number | null };
+    try {
+      first = await Promise.race([done, ended]);
+    } catch (err) {
+      assert.fail(`waiting for ${what}: ${err instanceof Error ? err.message : String(err)}\n${this.transcript()}`);
+    }
+    if ('code' in first) assert.fail(`the script ended (exit ${first.code}) before ${what}\n${this.transcript()}`);
+    return first.value;
+  }
+
+  /** Resolves once the script has printed `line`; fails with the transcript if it ends first. */
+  async expectLine(line: string): Promise<void> {
+    await this.during(`the line "${line}"`, this.printed(line));
+  }
+
+  /** Waits for the script to end and asserts it succeeded and printed exactly `lines`. */
+  async expectSuccess(lines: string[]): Promise<void> {
+    const code = await this.exited;
+    assert.equal(code, 0, `the ${this.label} must succeed\n${this.transcript()}`);
+    assert.deepEqual(this.lines, lines, this.transcript());
   }
 }

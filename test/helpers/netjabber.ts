@@ -1,10 +1,8 @@
-// Running the Net::Jabber (Perl) interop scripts under test/interop/.
+// Running the Perl interop scripts under test/interop/ (Net::Jabber and
+// the other Perl client libraries).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-
-const INSTALL_HINT =
-  'Net::Jabber is not installed: install libnet-jabber-perl (apt-get install libnet-jabber-perl), as .ci/run does';
 
 /** test/interop/NAME, in the source tree (the scripts are not compiled). */
 export function interopScript(name: string): string {
@@ -27,8 +25,13 @@ export function perl(args: string[], timeout = 25_000): Promise<PerlRun> {
   });
 }
 
-/** Fails (never skips) when Perl or Net::Jabber is missing: these tests are part of the suite. */
-export async function requireNetJabber(): Promise<void> {
-  const probe = await perl(['-MNet::Jabber', '-e', '1']);
-  assert.equal(probe.code, 0, `${INSTALL_HINT}\n${probe.stderr}`);
+/** Fails (never skips) when Perl or `module` (from the Debian package `debPackage`) is missing: these tests are part of the suite. */
+export async function requirePerlModule(module: string, debPackage: string): Promise<void> {
+  const probe = await perl([`-M${module}`, '-e', '1']);
+  const hint = `${module} is not installed: install ${debPackage} (apt-get install ${debPackage}), as .ci/run does`;
+  assert.equal(probe.code, 0, `${hint}\n${probe.stderr}`);
+}
+
+export function requireNetJabber(): Promise<void> {
+  return requirePerlModule('Net::Jabber', 'libnet-jabber-perl');
 }
