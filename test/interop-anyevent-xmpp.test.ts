@@ -18,13 +18,12 @@
 // and Yak refuse (406). The 409 it reports has no text: it reads the
 // XMPP <text/> element, not the 1.4 error text.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { LoggedScript } from './helpers/child-script.js';
-import { captureLog, type CapturedLog } from './helpers/log-capture.js';
+import { interopSuite } from './helpers/interop-suite.js';
 import { interopScript, requirePerlModule } from './helpers/netjabber.js';
-import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { NS_ROSTER, plain, spoolRecords } from './helpers/session.js';
+import { NS_ROSTER, spoolRecords } from './helpers/session.js';
 
 const SCRIPT = interopScript('anyevent-xmpp.pl');
 const ALICE = 'aealice';
@@ -32,27 +31,16 @@ const BOB = 'aebob';
 const PASSWORD = 'Calli0pe';
 
 describe('AnyEvent::XMPP registers, logs in both ways, subscribes and chats', { timeout: 60_000 }, () => {
-  let yak: TestYak;
-  let log: CapturedLog;
-  let script: LoggedScript | undefined;
-
-  before(async () => {
-    log = captureLog();
-    // No welcome message, no karma: neither is what this test is about.
-    yak = await startYak({ log: log.log, tweak: plain });
-  });
-  after(async () => {
-    script?.kill();
-    await yak.stop();
-  });
+  const suite = interopSuite();
 
   test('two clients of the library, one with the 1.4 header', async () => {
     await requirePerlModule('AnyEvent::XMPP', 'libanyevent-xmpp-perl');
+    const { yak, log } = suite;
     const alice = `${ALICE}@${yak.host}`;
     const bob = `${BOB}@${yak.host}`;
     const args = [SCRIPT, String(yak.port), yak.host, ALICE, BOB, PASSWORD];
     const s = new LoggedScript('AnyEvent::XMPP script', 'perl', args, 30_000, log);
-    script = s;
+    suite.script = s;
     const code = await s.exited;
     assert.equal(code, 0, `the AnyEvent::XMPP script must succeed\n${s.transcript()}`);
     assert.equal(s.stderr, '', s.transcript());

@@ -12,39 +12,27 @@
 // an empty `to` as none, as 1.4 did (routing.test.ts). Its presence here
 // reaches the peer: the user and the peer are subscribed both ways first.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { LoggedScript } from './helpers/child-script.js';
-import { captureLog, type CapturedLog } from './helpers/log-capture.js';
+import { interopSuite } from './helpers/interop-suite.js';
 import { interopScript, requirePerlModule } from './helpers/netjabber.js';
-import { registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { registerUser } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, isMessage, login, onlineUser, plain, sessionEnded, subscribeBoth, type Client } from './helpers/session.js';
+import { isMessage, login, onlineUser, sessionEnded, subscribeBoth } from './helpers/session.js';
 
 const SCRIPT = interopScript('loudmouth.pl');
 const USER = 'lmalice';
 const PASSWORD = 'Calli0pe';
 
 describe('Net::Jabber::Loudmouth logs in, reads its roster and chats', { timeout: 60_000 }, () => {
-  let yak: TestYak;
-  let log: CapturedLog;
-  let peer: Client | undefined;
-  let script: LoggedScript | undefined;
-
-  before(async () => {
-    log = captureLog();
-    // No welcome message, no karma: neither is what this test is about.
-    yak = await startYak({ log: log.log, tweak: plain });
-  });
-  after(async () => {
-    script?.kill();
-    await closeAll(peer);
-    await yak.stop();
-  });
+  const suite = interopSuite();
 
   test('against our own client', async () => {
     await requirePerlModule('Net::Jabber::Loudmouth', 'libnet-jabber-loudmouth-perl');
+    const { yak, log } = suite;
     await registerUser(yak, USER, PASSWORD);
-    peer = await onlineUser(yak, 'lmpeer');
+    const peer = await onlineUser(yak, 'lmpeer');
+    suite.clients.push(peer);
     // Subscribed both ways beforehand, so that the peer sees its presence.
     const setup = await login(yak, USER, 'Setup', PASSWORD);
     await subscribeBoth(setup, peer);
@@ -57,7 +45,7 @@ describe('Net::Jabber::Loudmouth logs in, reads its roster and chats', { timeout
     const logFrom = log.lines.length;
     const args = [SCRIPT, String(yak.port), yak.host, USER, PASSWORD, peer.bare];
     const s = new LoggedScript('Loudmouth script', 'perl', args, 30_000, log);
-    script = s;
+    suite.script = s;
     assertXml(
       await s.during('its presence', peer.next((e) => e.name === 'presence', 10_000)),
       `<presence id='*' from='${aliceFull}' to='${peer.bare}'><status>Loud and clear</status></presence>`,

@@ -14,13 +14,13 @@
 // return_to_sender does not work across sessions: the script matches
 // answers by id itself.
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { LoggedScript } from './helpers/child-script.js';
-import { captureLog, type CapturedLog } from './helpers/log-capture.js';
+import { interopSuite } from './helpers/interop-suite.js';
 import { interopScript, requirePerlModule } from './helpers/netjabber.js';
-import { registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { registerUser } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, isMessage, NS_ROSTER, onlineUser, plain, type Client } from './helpers/session.js';
+import { isMessage, NS_ROSTER, onlineUser } from './helpers/session.js';
 import type { Element } from '../src/xml/element.js';
 
 const SCRIPT = interopScript('poe-jabber-legacy.pl');
@@ -30,33 +30,21 @@ const PASSWORD = 'Calli0pe';
 const STEP_MS = 10_000;
 
 describe('POE::Component::Jabber (LEGACY) logs in, subscribes, sees presence and chats', { timeout: 60_000 }, () => {
-  let yak: TestYak;
-  let log: CapturedLog;
-  let peer: Client | undefined;
-  let script: LoggedScript | undefined;
-
-  before(async () => {
-    log = captureLog();
-    // No welcome message, no karma: neither is what this test is about.
-    yak = await startYak({ log: log.log, tweak: plain });
-  });
-  after(async () => {
-    script?.kill();
-    await closeAll(peer);
-    await yak.stop();
-  });
+  const suite = interopSuite();
 
   test('against our own client', async () => {
     await requirePerlModule('POE::Component::Jabber', 'libpoe-component-jabber-perl');
+    const { yak, log } = suite;
     await registerUser(yak, USER, PASSWORD);
-    peer = await onlineUser(yak, 'poepeer');
+    const peer = await onlineUser(yak, 'poepeer');
+    suite.clients.push(peer);
     const alice = `${USER}@${yak.host}`;
     const aliceFull = `${alice}/POE`;
 
     const args = [SCRIPT, String(yak.port), yak.host, USER, PASSWORD, peer.bare];
     const s = new LoggedScript('POE::Component::Jabber script', 'perl', args, 30_000, log);
-    script = s;
-    const next = (what: string, match: (e: Element) => boolean): Promise<Element> => s.during(what, peer!.next(match, STEP_MS));
+    suite.script = s;
+    const next = (what: string, match: (e: Element) => boolean): Promise<Element> => s.during(what, peer.next(match, STEP_MS));
     const presence = (type?: string) => (e: Element) => e.name === 'presence' && e.attrs.type === type;
 
     assertXml(

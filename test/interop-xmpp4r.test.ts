@@ -13,12 +13,11 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { LoggedScript } from './helpers/child-script.js';
-import { captureLog, type CapturedLog } from './helpers/log-capture.js';
-import { startYak, type TestYak } from './helpers/yak.js';
+import { interopSuite } from './helpers/interop-suite.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, isMessage, login, NS_ROSTER, onlineUser, plain, STAMP, type Client } from './helpers/session.js';
+import { isMessage, login, NS_ROSTER, onlineUser, STAMP } from './helpers/session.js';
 import type { Element } from '../src/xml/element.js';
 
 const SCRIPT = fileURLToPath(new URL('../../test/interop/xmpp4r_client.rb', import.meta.url));
@@ -54,34 +53,21 @@ async function rubyWithXmpp4r(): Promise<string> {
 }
 
 describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { timeout: 60_000 }, () => {
-  let yak: TestYak;
-  let log: CapturedLog;
-  let peer: Client | undefined;
-  let check: Client | undefined;
-  let script: LoggedScript | undefined;
-
-  before(async () => {
-    log = captureLog();
-    // No welcome message (the stored message xmpp4r gets is our client's),
-    // no karma (bandwidth is not what this test is about).
-    yak = await startYak({ log: log.log, tweak: plain });
-  });
-  after(async () => {
-    script?.kill();
-    await closeAll(peer, check);
-    await yak.stop();
-  });
+  // No welcome message: the stored message xmpp4r gets is our client's.
+  const suite = interopSuite();
 
   test('against our own client', async () => {
     const ruby = await rubyWithXmpp4r();
-    peer = await onlineUser(yak, 'yakpeer');
+    const { yak, log } = suite;
+    const peer = await onlineUser(yak, 'yakpeer');
+    suite.clients.push(peer);
     const alice = `${USER}@${yak.host}`;
     const aliceFull = `${alice}/xmpp4r`;
 
-    script = new LoggedScript('xmpp4r script', ruby, [SCRIPT, String(yak.port), yak.host, USER, PASSWORD, peer.bare], 30_000, log);
-    const s = script;
+    const s = new LoggedScript('xmpp4r script', ruby, [SCRIPT, String(yak.port), yak.host, USER, PASSWORD, peer.bare], 30_000, log);
+    suite.script = s;
     const next = (what: string, match: string | ((e: Element) => boolean)): Promise<Element> =>
-      s.during(what, peer!.next(match, STEP_MS));
+      s.during(what, peer.next(match, STEP_MS));
 
     // Registered, refused twice, logged in with plain: now the offline message.
     await s.expectLine('WAITING offline');
@@ -144,7 +130,8 @@ describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { ti
 
     // What the server kept, seen by our own client.
     assertXml(await peer.roster(), `<query xmlns='${NS_ROSTER}'><item jid='${alice}' subscription='both'/></query>`);
-    check = await login(yak, USER, 'Check', PASSWORD);
+    const check = await login(yak, USER, 'Check', PASSWORD);
+    suite.clients.push(check);
     assertXml(
       await check.roster(),
       `<query xmlns='${NS_ROSTER}'><item jid='${peer.bare}' name='Yak Peer' subscription='both'/></query>`,
