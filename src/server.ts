@@ -23,7 +23,8 @@ import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, 
 import { PendingHandshake } from './net/pending-handshake.js';
 import { connectionTotal, openFileLimit } from './net/descriptor-limit.js';
 import { randomHex } from './util/hash.js';
-import { cleanTempFiles, SpoolStore } from './xdb/spool-store.js';
+import { SpoolStore } from './xdb/spool-store.js';
+import { cleanTempFiles } from './xdb/temp-files.js';
 import { acquirePidfile, releasePidfile } from './util/pidfile.js';
 import { AdminOps } from './admin/admin-ops.js';
 import { ControlSocket } from './admin/control-socket.js';

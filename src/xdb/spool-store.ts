@@ -9,7 +9,7 @@
 // set from what was read from disk or after a change became durable: it
 // never runs ahead of what a restart would find.
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir, unlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { nodeprep } from '../jid.js';
 import { silentLogger, type Logger } from '../log.js';
@@ -68,10 +68,6 @@ interface UserFile extends SpoolTarget {
   /** Hashed file name: the username is kept in a `user` attribute of <xdb>. */
   long: boolean;
 }
-
-// `.dj.xml.1234.7.tmp`, written by Yak before the journal: the leading dot
-// keeps it from ever being a user file.
-const TEMP_FILE = /^\..+\.\d+\.\d+\.tmp$/;
 
 /** What the log says a refused change would exceed, beyond the size cap itself. */
 const OVER_WHAT = { bytes: '', weight: ' (too many elements, attributes and texts for its size)' } as const;
@@ -643,31 +639,4 @@ export class SpoolStore implements Xdb {
     }
     return undefined;
   }
-}
-
-/**
- * Deletes temp files a crash of a Yak before the journal left in the host
- * folders under `root` and returns their paths. Call at startup, before
- * any store writes.
- */
-export async function cleanTempFiles(root: string): Promise<string[]> {
-  const removed: string[] = [];
-  let hosts;
-  try {
-    hosts = await readdir(root, { withFileTypes: true });
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return removed;
-    throw err;
-  }
-  for (const host of hosts) {
-    if (!host.isDirectory()) continue;
-    const dir = join(root, host.name);
-    for (const entry of await readdir(dir, { withFileTypes: true })) {
-      if (!entry.isFile() || !TEMP_FILE.test(entry.name)) continue;
-      const path = join(dir, entry.name);
-      await unlink(path);
-      removed.push(path);
-    }
-  }
-  return removed;
 }
