@@ -19,6 +19,7 @@ import { weigh } from '../xml/stream-parser.js';
 import { DEFAULT_MAX_FILE_BYTES, MAX_FILE_DENSITY, NoSuchUserError, NS_AUTH, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { docNodes, intake, isAccount, parseDoc, recordBytes, serialize, serializeRecord, storedNodes, type Draft, type UserDoc } from './user-doc.js';
+import { DocCache } from './doc-cache.js';
 import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
@@ -33,7 +34,7 @@ export interface SpoolStoreOptions {
    * Total weight of the documents the cache holds: what they take parsed,
    * their files' bytes plus NODE_WEIGHT for each element, attribute and
    * text piece (see weigh() in stream-parser.ts). The oldest go first
-   * beyond it. Default CACHE_WEIGHT.
+   * beyond it. Default CACHE_WEIGHT (doc-cache.ts).
    */
   cacheWeight?: number;
   /**
@@ -76,36 +77,9 @@ const OVER_WHAT = { bytes: '', weight: ' (too many elements, attributes and text
 const SOON_MS = 2000;
 /** Users whose file location is remembered before the memo starts over. */
 const FILE_NAMES_REMEMBERED = 20_000;
-/**
- * Default cap on the cached documents' total weight (see weigh()), which
- * is never less than the heap they take: measured, a parsed roster or
- * offline store takes 0.4 to 0.75 of its weight, `<a/>` after `<a/>` 0.94
- * (filling the cache with such files grew the heap by 374 MB).
- * Counted in file bytes, the cache used to hold 64 MiB of files: 10,000
- * users of a few KB each, a few hundred MB parsed, but 2.3 GB for densely
- * packed files (36 times their size). A 3.6 KB file with a 30-contact
- * roster, a vCard, the last logout and registration data has 211 nodes
- * and weighs 35 KB: 384 MiB still keeps 10,000 such users.
- */
-const CACHE_WEIGHT = 384 * 1024 * 1024;
-/**
- * The share of the cache's weight one document may take: beyond it the
- * file is parsed again at each access. Kept small so that one file cannot
- * empty the cache, and large enough for every file of the default
- * <maxfilesize> (24 MiB; such a file weighs 16 MiB at most, see
- * MAX_FILE_DENSITY): parsing a 330 KB roster (3,000 contacts) takes 30 ms,
- * and that user's every presence, probe and roster get would pay it,
- * while the ordinary files a big one pushes out cost little to read again.
- */
-const CACHE_FILE_SHARE = 16;
 
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
-  private readonly cacheLimit: number;
-  private readonly cacheWeightLimit: number;
-  private readonly cacheFileLimit: number;
-  /** Sum of the cached documents' `weight`. */
-  private cachedWeight = 0;
   /** Cap on one user's file in bytes; 0 = none. */
   private readonly maxFileBytes: number;
   /** Cap on its weight parsed (MAX_FILE_DENSITY times maxFileBytes); 0 = none. */
@@ -113,7 +87,7 @@ export class SpoolStore implements Xdb {
   /** Files a change was refused for since their last write: logged once each, not once per refusal. */
   private readonly fullWarned = new Set<string>();
   private readonly fsync: boolean;
-  private readonly cache = new Map<string, UserDoc | null>();
+  private readonly cache: DocCache;
   /**
    * host -> user -> where the file is. Two lookups cost less than one on a
    * joined key, which is a new string to build and hash on every call.
@@ -137,9 +111,7 @@ export class SpoolStore implements Xdb {
     opts: SpoolStoreOptions = {},
   ) {
     this.log = opts.log ?? silentLogger;
-    this.cacheLimit = opts.cacheUsers ?? 10_000;
-    this.cacheWeightLimit = opts.cacheWeight ?? CACHE_WEIGHT;
-    this.cacheFileLimit = opts.cacheFileWeight ?? Math.floor(this.cacheWeightLimit / CACHE_FILE_SHARE);
+    this.cache = new DocCache({ users: opts.cacheUsers, weight: opts.cacheWeight, fileWeight: opts.cacheFileWeight });
     this.fsync = opts.fsync ?? true;
     this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
     this.maxFileWeight = this.maxFileBytes * MAX_FILE_DENSITY;
@@ -268,7 +240,7 @@ export class SpoolStore implements Xdb {
       }
       const changed: UserDoc = { records: next, extras: doc.extras, bytes, weight };
       this.dirty.set(f.path, { f, doc: changed });
-      this.remember(f.path, changed);
+      this.cache.remember(f.path, changed);
       this.writeSoon();
     });
   }
@@ -375,7 +347,7 @@ export class SpoolStore implements Xdb {
         await this.journal.write(target, null);
         this.dirty.delete(target.path);
         this.fullWarned.delete(target.path);
-        this.remember(target.path, null);
+        this.cache.remember(target.path, null);
       }
       // Neither file is there now: the name's next file is Yak's.
       this.files.get(host)?.delete(user);
@@ -506,13 +478,13 @@ export class SpoolStore implements Xdb {
     // The cache is never behind the journal: every change is remembered once journaled.
     const cached = this.cache.get(f.path);
     if (cached !== undefined) {
-      this.remember(f.path, cached);
+      this.cache.remember(f.path, cached);
       return cached;
     }
     const journaled = this.journal.pending(f.path);
     if (journaled !== undefined) {
       const doc = journaled === null ? null : parseDoc(journaled, f.path, this.log).doc;
-      this.remember(f.path, doc);
+      this.cache.remember(f.path, doc);
       return doc;
     }
     // Most misses are names without a file (a registration, a stanza for
@@ -521,7 +493,7 @@ export class SpoolStore implements Xdb {
     // cost register about a tenth of its CPU; files that exist are read off
     // the event loop.
     if (!statSync(f.path, { throwIfNoEntry: false })) {
-      this.remember(f.path, null);
+      this.cache.remember(f.path, null);
       return null;
     }
     let text: string;
@@ -529,11 +501,11 @@ export class SpoolStore implements Xdb {
       text = await readFile(f.path, 'utf8');
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;
-      this.remember(f.path, null);
+      this.cache.remember(f.path, null);
       return null;
     }
     const { doc } = parseDoc(text, f.path, this.log);
-    this.remember(f.path, doc);
+    this.cache.remember(f.path, doc);
     return doc;
   }
 
@@ -566,7 +538,7 @@ export class SpoolStore implements Xdb {
     // The document written is the latest, deferred changes included.
     this.dirty.delete(f.path);
     this.fullWarned.delete(f.path);
-    this.remember(f.path, doc);
+    this.cache.remember(f.path, doc);
   }
 
   /**
@@ -594,31 +566,6 @@ export class SpoolStore implements Xdb {
       }
     }
     this.knownDirs.add(dir);
-  }
-
-  /**
-   * Makes `doc` the cached document of `path`, the most recently used one.
-   * Evicting any entry is safe: the file on disk, or the journal's pending
-   * content for it, is never older than the cache (load() reads those), and
-   * a setSoon() change not written yet stays in `dirty` whatever the cache
-   * holds. A document too large to cache still drops the older entry for
-   * its path, which would be behind it.
-   */
-  private remember(path: string, doc: UserDoc | null): void {
-    if (this.cacheLimit <= 0) return;
-    this.forget(path);
-    if (doc !== null && doc.weight > this.cacheFileLimit) return;
-    this.cache.set(path, doc);
-    this.cachedWeight += doc?.weight ?? 0;
-    // Oldest first (Map insertion order; a hit re-inserts its entry).
-    while (this.cache.size > this.cacheLimit || this.cachedWeight > this.cacheWeightLimit) this.forget(this.cache.keys().next().value!);
-  }
-
-  private forget(path: string): void {
-    const doc = this.cache.get(path);
-    if (doc === undefined) return;
-    this.cache.delete(path);
-    this.cachedWeight -= doc?.weight ?? 0;
   }
 
   /**

@@ -1,0 +1,83 @@
+// The parsed user files the store keeps in memory: least recently used
+// first out, bounded by their count and by their total weight (see weigh()
+// in stream-parser.ts). The store only ever caches what was read from disk
+// or what became durable, so the cache never runs ahead of a restart.
+import type { UserDoc } from './user-doc.js';
+
+/**
+ * Default cap on the cached documents' total weight (see weigh()), which
+ * is never less than the heap they take: measured, a parsed roster or
+ * offline store takes 0.4 to 0.75 of its weight, `<a/>` after `<a/>` 0.94
+ * (filling the cache with such files grew the heap by 374 MB).
+ * Counted in file bytes, the cache used to hold 64 MiB of files: 10,000
+ * users of a few KB each, a few hundred MB parsed, but 2.3 GB for densely
+ * packed files (36 times their size). A 3.6 KB file with a 30-contact
+ * roster, a vCard, the last logout and registration data has 211 nodes
+ * and weighs 35 KB: 384 MiB still keeps 10,000 such users.
+ */
+const CACHE_WEIGHT = 384 * 1024 * 1024;
+/**
+ * The share of the cache's weight one document may take: beyond it the
+ * file is parsed again at each access. Kept small so that one file cannot
+ * empty the cache, and large enough for every file of the default
+ * <maxfilesize> (24 MiB; such a file weighs 16 MiB at most, see
+ * MAX_FILE_DENSITY): parsing a 330 KB roster (3,000 contacts) takes 30 ms,
+ * and that user's every presence, probe and roster get would pay it,
+ * while the ordinary files a big one pushes out cost little to read again.
+ */
+const CACHE_FILE_SHARE = 16;
+
+export interface DocCacheLimits {
+  /** Documents kept (default 10,000); 0 disables the cache. */
+  users?: number;
+  /** Their total weight (default CACHE_WEIGHT). */
+  weight?: number;
+  /** One document's weight beyond which it is never kept (default a CACHE_FILE_SHARE-th of `weight`). */
+  fileWeight?: number;
+}
+
+export class DocCache {
+  private readonly limit: number;
+  private readonly weightLimit: number;
+  private readonly fileLimit: number;
+  /** path -> document; null: no file there. */
+  private readonly docs = new Map<string, UserDoc | null>();
+  /** Sum of the cached documents' `weight`. */
+  private weight = 0;
+
+  constructor(limits: DocCacheLimits) {
+    this.limit = limits.users ?? 10_000;
+    this.weightLimit = limits.weight ?? CACHE_WEIGHT;
+    this.fileLimit = limits.fileWeight ?? Math.floor(this.weightLimit / CACHE_FILE_SHARE);
+  }
+
+  /** The cached document of `path` (null: no file), undefined when none is cached. */
+  get(path: string): UserDoc | null | undefined {
+    return this.docs.get(path);
+  }
+
+  /**
+   * Makes `doc` the cached document of `path`, the most recently used one.
+   * Evicting any entry is safe: the file on disk, or the journal's pending
+   * content for it, is never older than the cache (the store's load() reads
+   * those), and a setSoon() change not written yet stays in the store's `dirty`
+   * whatever the cache holds. A document too large to cache still drops the
+   * older entry for its path, which would be behind it.
+   */
+  remember(path: string, doc: UserDoc | null): void {
+    if (this.limit <= 0) return;
+    this.forget(path);
+    if (doc !== null && doc.weight > this.fileLimit) return;
+    this.docs.set(path, doc);
+    this.weight += doc?.weight ?? 0;
+    // Oldest first (Map insertion order; a hit re-inserts its entry).
+    while (this.docs.size > this.limit || this.weight > this.weightLimit) this.forget(this.docs.keys().next().value!);
+  }
+
+  private forget(path: string): void {
+    const doc = this.docs.get(path);
+    if (doc === undefined) return;
+    this.docs.delete(path);
+    this.weight -= doc?.weight ?? 0;
+  }
+}
