@@ -8,10 +8,9 @@
 // file in place. Parsed files are kept in an LRU cache that is only ever
 // set from what was read from disk or after a change became durable: it
 // never runs ahead of what a restart would find.
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, readFile, readdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
-import { nodeprep } from '../jid.js';
+import { statSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
@@ -20,8 +19,8 @@ import { DEFAULT_MAX_FILE_BYTES, MAX_FILE_DENSITY, NoSuchUserError, NS_AUTH, Use
 import { syncDir } from './dir-sync.js';
 import { docNodes, intake, isAccount, parseDoc, recordBytes, serialize, serializeRecord, storedNodes, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
-import { Journal, type ReplayReport, type SpoolTarget } from './journal.js';
-import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
+import { Journal, type ReplayReport } from './journal.js';
+import { UserFiles, type UserFile } from './user-files.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
@@ -63,20 +62,11 @@ export interface SpoolStoreOptions {
   readOnly?: boolean;
 }
 
-interface UserFile extends SpoolTarget {
-  user: string;
-  file: string;
-  /** Hashed file name: the username is kept in a `user` attribute of <xdb>. */
-  long: boolean;
-}
-
 /** What the log says a refused change would exceed, beyond the size cap itself. */
 const OVER_WHAT = { bytes: '', weight: ' (too many elements, attributes and texts for its size)' } as const;
 
 /** How long setSoon() changes may wait before they are written. */
 const SOON_MS = 2000;
-/** Users whose file location is remembered before the memo starts over. */
-const FILE_NAMES_REMEMBERED = 20_000;
 
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
@@ -88,12 +78,7 @@ export class SpoolStore implements Xdb {
   private readonly fullWarned = new Set<string>();
   private readonly fsync: boolean;
   private readonly cache: DocCache;
-  /**
-   * host -> user -> where the file is. Two lookups cost less than one on a
-   * joined key, which is a new string to build and hash on every call.
-   */
-  private readonly files = new Map<string, Map<string, UserFile>>();
-  private filesRemembered = 0;
+  private readonly files: UserFiles;
   /** Each user's operations, one at a time; keyed by file path. */
   private readonly queues = new KeyedQueue();
   private readonly knownDirs = new Set<string>();
@@ -117,6 +102,7 @@ export class SpoolStore implements Xdb {
     this.maxFileWeight = this.maxFileBytes * MAX_FILE_DENSITY;
     this.readOnly = opts.readOnly ?? false;
     this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs, readOnly: this.readOnly });
+    this.files = new UserFiles(root, this.journal, this.log);
   }
 
   /**
@@ -343,54 +329,20 @@ export class SpoolStore implements Xdb {
       this.refuseIfReadOnly();
       // A user may have both Yak's file and 1.4's (fileOf() uses Yak's):
       // both go, or the account would come back from the other one.
-      for (const target of [f, ...this.otherFileOf(f)]) {
+      for (const target of [f, ...this.files.otherFileOf(f)]) {
         await this.journal.write(target, null);
         this.dirty.delete(target.path);
         this.fullWarned.delete(target.path);
         this.cache.remember(target.path, null);
       }
       // Neither file is there now: the name's next file is Yak's.
-      this.files.get(host)?.delete(user);
+      this.files.forget(host, user);
     });
-  }
-
-  /** The user's other file, when Yak's and 1.4's both exist (f is Yak's then). */
-  private otherFileOf(f: UserFile): UserFile[] {
-    const legacy = legacyUserFileName(f.user);
-    if (legacy === undefined || legacy === f.file) return [];
-    const path = join(f.dir, legacy);
-    if (!this.present(path)) return [];
-    return [{ ...f, file: legacy, path, rel: f.rel.slice(0, f.rel.length - f.file.length) + legacy, long: false }];
   }
 
   async list(host: string): Promise<string[]> {
     await this.open();
-    const dir = join(this.root, hostDirName(host));
-    let names: string[];
-    try {
-      names = await readdir(dir);
-    } catch (err) {
-      if (errCode(err) !== 'ENOENT') throw err;
-      names = [];
-    }
-    // What the journal holds and the folder does not show yet (read-only
-    // over a crash's journal, or a write that failed): as it will be.
-    const listed = new Set(names);
-    for (const [path, data] of this.journal.pendingFiles()) {
-      if (dirname(path) !== dir) continue;
-      if (data === null) listed.delete(basename(path));
-      else listed.add(basename(path));
-    }
-    // A Set: a user may have both Yak's file and 1.4's (fileOf() uses Yak's).
-    const users = new Set<string>();
-    for (const name of listed) {
-      const user =
-        userFromFileName(name) ?? (isLongUserFileName(name) ? this.longFileUser(dir, name) : userFromLegacyFileName(name));
-      // Only names a user could have: `x%41.xml` decodes to `xA`, which
-      // nodeprep would make `xa`; `x%2F.xml` to `x/`, which it refuses.
-      if (user !== undefined && nodeprep(user) === user) users.add(user);
-    }
-    return [...users].sort();
+    return this.files.list(host);
   }
 
   /** Everything accepted so far written, the spool files synced, the journal emptied. */
@@ -429,38 +381,9 @@ export class SpoolStore implements Xdb {
   /** Runs `fn` after everything queued earlier for this user. */
   private async withUser<T>(host: string, user: string, fn: (f: UserFile) => Promise<T>): Promise<T> {
     // async: a name with no file name rejects instead of throwing at the caller.
-    return this.withFile(this.fileOf(host, user), fn);
+    return this.withFile(this.files.fileOf(host, user), fn);
   }
 
-  /** Where a user's file lives (remembered: path building showed in login profiles). */
-  private fileOf(host: string, user: string): UserFile {
-    let byUser = this.files.get(host);
-    let f = byUser?.get(user);
-    if (f) return f;
-    const dirName = hostDirName(host);
-    const dir = join(this.root, dirName);
-    let file = userFileName(user);
-    // A name Yak percent-encodes may have a file from 1.4 under the name
-    // itself (`josé.xml`): used as it is, unless Yak's own file exists.
-    const legacy = legacyUserFileName(user);
-    if (legacy !== undefined && !this.present(join(dir, file)) && this.present(join(dir, legacy))) file = legacy;
-    f = { user, dir, file, path: join(dir, file), rel: dirName + '/' + file, long: isLongUserFileName(file) };
-    if (this.filesRemembered >= FILE_NAMES_REMEMBERED) {
-      this.files.clear();
-      this.filesRemembered = 0;
-      byUser = undefined;
-    }
-    if (!byUser) this.files.set(host, (byUser = new Map()));
-    byUser.set(user, f);
-    this.filesRemembered++;
-    return f;
-  }
-
-  /** Whether the file is there, or will be once the journal's content for it is written. */
-  private present(path: string): boolean {
-    const journaled = this.journal.pending(path);
-    return journaled === undefined ? existsSync(path) : journaled !== null;
-  }
 
   private refuseIfReadOnly(): void {
     if (this.readOnly) throw new Error('the spool is open read-only');
@@ -566,24 +489,5 @@ export class SpoolStore implements Xdb {
       }
     }
     this.knownDirs.add(dir);
-  }
-
-  /**
-   * The username recorded in a long-name file, if it really belongs there.
-   * Read synchronously, like every rewrite (journal.ts): a read on the
-   * thread pool could land between a shrinking rewrite's write and its
-   * truncation, see junk after </xdb> and leave the user out of the list.
-   */
-  private longFileUser(dir: string, name: string): string | undefined {
-    const path = join(dir, name);
-    try {
-      const { root } = parseDoc(this.journal.pending(path) ?? readFileSync(path, 'utf8'), path, this.log);
-      const user = root.attrs.user;
-      if (user !== undefined && user !== '' && userFileName(user) === name) return user;
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return undefined;
-      this.log.warn({ file: path, err: (err as Error).message }, 'spool file skipped in user list');
-    }
-    return undefined;
   }
 }
