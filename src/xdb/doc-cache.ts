@@ -60,7 +60,7 @@ export class DocCache {
    * Makes `doc` the cached document of `path`, the most recently used one.
    * Evicting any entry is safe: the file on disk, or the journal's pending
    * content for it, is never older than the cache (the store's load() reads
-   * those), and a setSoon() change not written yet stays in the store's `dirty`
+   * those), and a setSoon() change not written yet stays in DeferredWrites
    * whatever the cache holds. A document too large to cache still drops the
    * older entry for its path, which would be behind it.
    */

@@ -21,6 +21,7 @@ import { docNodes, intake, isAccount, parseDoc, recordBytes, serialize, serializ
 import { DocCache } from './doc-cache.js';
 import { Journal, type ReplayReport } from './journal.js';
 import { UserFiles, type UserFile } from './user-files.js';
+import { DeferredWrites } from './deferred-writes.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
@@ -65,9 +66,6 @@ export interface SpoolStoreOptions {
 /** What the log says a refused change would exceed, beyond the size cap itself. */
 const OVER_WHAT = { bytes: '', weight: ' (too many elements, attributes and texts for its size)' } as const;
 
-/** How long setSoon() changes may wait before they are written. */
-const SOON_MS = 2000;
-
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   /** Cap on one user's file in bytes; 0 = none. */
@@ -86,9 +84,7 @@ export class SpoolStore implements Xdb {
   private replay: Promise<ReplayReport> | undefined;
   /** Until the replay has succeeded, what every operation waits for first (rejected if it failed). */
   private gate: Promise<unknown> | undefined;
-  /** Users changed by setSoon() and not written yet: their latest document. */
-  private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
-  private soonTimer: NodeJS.Timeout | undefined;
+  private readonly deferred: DeferredWrites;
   private readonly readOnly: boolean;
 
   constructor(
@@ -103,6 +99,8 @@ export class SpoolStore implements Xdb {
     this.readOnly = opts.readOnly ?? false;
     this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs, readOnly: this.readOnly });
     this.files = new UserFiles(root, this.journal, this.log);
+    // Checked against the cap when setSoon() took it: not again here.
+    this.deferred = new DeferredWrites(this.log, this.journal, (f, fn) => this.withFile(f, fn), (f, doc) => this.commit(f, doc, undefined));
   }
 
   /**
@@ -225,43 +223,10 @@ export class SpoolStore implements Xdb {
         return;
       }
       const changed: UserDoc = { records: next, extras: doc.extras, bytes, weight };
-      this.dirty.set(f.path, { f, doc: changed });
+      this.deferred.hold(f, changed);
       this.cache.remember(f.path, changed);
-      this.writeSoon();
+      this.deferred.writeSoon();
     });
-  }
-
-  /**
-   * writeDirty() within SOON_MS, unless one is due already or the store is
-   * closed (its journal closed, even by a failed close(): no more writes,
-   * retries included).
-   */
-  private writeSoon(): void {
-    if (!this.journal.closed) this.soonTimer ??= setTimeout(() => void this.writeDirty(), SOON_MS);
-  }
-
-  /**
-   * Writes every setSoon() change durably, each user under its lock, all at
-   * once: the journal then takes them in a few appends (group commit).
-   */
-  private async writeDirty(): Promise<void> {
-    clearTimeout(this.soonTimer);
-    this.soonTimer = undefined;
-    const paths = [...this.dirty.keys()];
-    await Promise.all(
-      paths.map((path) =>
-        this.withFile(this.dirty.get(path)!.f, async () => {
-          // A durable write since then may have taken it along already.
-          const entry = this.dirty.get(path);
-          if (!entry) return;
-          // Checked against the cap when setSoon() took it: not again here.
-          await this.commit(entry.f, entry.doc, undefined).catch((err: unknown) => {
-            this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
-            this.writeSoon();
-          });
-        }),
-      ),
-    );
   }
 
   update(
@@ -297,7 +262,7 @@ export class SpoolStore implements Xdb {
    * to make durable.
    */
   private isDurable(f: UserFile): boolean {
-    return !this.dirty.has(f.path);
+    return !this.deferred.has(f.path);
   }
 
   /** See WriteOptions.existing. */
@@ -331,7 +296,7 @@ export class SpoolStore implements Xdb {
       // both go, or the account would come back from the other one.
       for (const target of [f, ...this.files.otherFileOf(f)]) {
         await this.journal.write(target, null);
-        this.dirty.delete(target.path);
+        this.deferred.delete(target.path);
         this.fullWarned.delete(target.path);
         this.cache.remember(target.path, null);
       }
@@ -348,7 +313,7 @@ export class SpoolStore implements Xdb {
   /** Everything accepted so far written, the spool files synced, the journal emptied. */
   async flush(): Promise<void> {
     await this.open();
-    await this.writeDirty();
+    await this.deferred.writeAll();
     await this.queues.idle();
     await this.journal.checkpoint();
   }
@@ -358,12 +323,7 @@ export class SpoolStore implements Xdb {
     try {
       await this.flush();
     } finally {
-      // A write that failed during the flush armed a retry: the journal
-      // keeps that change for the next start, which may already be running.
-      clearTimeout(this.soonTimer);
-      this.soonTimer = undefined;
-      // What never reached the journal is not kept: say so, not "will retry".
-      if (this.dirty.size > 0) this.log.error({ users: this.dirty.size }, 'deferred spool changes (such as logout times) could not be written before the stop; they are lost');
+      this.deferred.stop();
       await this.journal.close();
     }
   }
@@ -396,8 +356,8 @@ export class SpoolStore implements Xdb {
 
   /** The user's parsed file (null when there is none), from memory or disk. */
   private async load(f: UserFile): Promise<UserDoc | null> {
-    const pending = this.dirty.get(f.path);
-    if (pending) return pending.doc;
+    const pending = this.deferred.doc(f.path);
+    if (pending) return pending;
     // The cache is never behind the journal: every change is remembered once journaled.
     const cached = this.cache.get(f.path);
     if (cached !== undefined) {
@@ -459,7 +419,7 @@ export class SpoolStore implements Xdb {
     await this.ensureDir(f.dir);
     await this.journal.write(f, data);
     // The document written is the latest, deferred changes included.
-    this.dirty.delete(f.path);
+    this.deferred.delete(f.path);
     this.fullWarned.delete(f.path);
     this.cache.remember(f.path, doc);
   }

@@ -1,0 +1,87 @@
+// The changes setSoon() takes (a logout's time and status): held in memory
+// and written within SOON_MS, all at once, so that a logout does not wait
+// for the disk and a burst of them costs the journal a few appends.
+import type { Logger } from '../log.js';
+import type { Journal } from './journal.js';
+import type { UserDoc } from './user-doc.js';
+import type { UserFile } from './user-files.js';
+
+/** How long setSoon() changes may wait before they are written. */
+const SOON_MS = 2000;
+
+export class DeferredWrites {
+  /** Users changed by setSoon() and not written yet: their latest document. */
+  private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
+  private soonTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly log: Logger,
+    private readonly journal: Journal,
+    /** Runs `fn` in the user's turn, after everything queued earlier for them. */
+    private readonly inTurn: (f: UserFile, fn: () => Promise<void>) => Promise<void>,
+    /** Makes a held document durable (it was checked against the size cap when held). */
+    private readonly commit: (f: UserFile, doc: UserDoc) => Promise<void>,
+  ) {}
+
+  /** The document held for the file at `path`, if a change to it waits. */
+  doc(path: string): UserDoc | undefined {
+    return this.dirty.get(path)?.doc;
+  }
+
+  /** Whether a change to the file at `path` waits to be written. */
+  has(path: string): boolean {
+    return this.dirty.has(path);
+  }
+
+  /** Holds `doc` as the user's latest document until writeAll() writes it. */
+  hold(f: UserFile, doc: UserDoc): void {
+    this.dirty.set(f.path, { f, doc });
+  }
+
+  /** Forgets what waits for `path` (a durable change took it along, or the file is gone). */
+  delete(path: string): void {
+    this.dirty.delete(path);
+  }
+
+  /**
+   * writeAll() within SOON_MS, unless one is due already or the store is
+   * closed (its journal closed, even by a failed close(): no more writes,
+   * retries included).
+   */
+  writeSoon(): void {
+    if (!this.journal.closed) this.soonTimer ??= setTimeout(() => void this.writeAll(), SOON_MS);
+  }
+
+  /**
+   * Writes every setSoon() change durably, each user under its lock, all at
+   * once: the journal then takes them in a few appends (group commit).
+   */
+  async writeAll(): Promise<void> {
+    clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
+    const paths = [...this.dirty.keys()];
+    await Promise.all(
+      paths.map((path) =>
+        this.inTurn(this.dirty.get(path)!.f, async () => {
+          // A durable write since then may have taken it along already.
+          const entry = this.dirty.get(path);
+          if (!entry) return;
+          await this.commit(entry.f, entry.doc).catch((err: unknown) => {
+            this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
+            this.writeSoon();
+          });
+        }),
+      ),
+    );
+  }
+
+  /** For a stopping store, after its last writeAll(): no retry armed, and what is still held is said to be lost. */
+  stop(): void {
+    // A write that failed during the flush armed a retry: the journal
+    // keeps that change for the next start, which may already be running.
+    clearTimeout(this.soonTimer);
+    this.soonTimer = undefined;
+    // What never reached the journal is not kept: say so, not "will retry".
+    if (this.dirty.size > 0) this.log.error({ users: this.dirty.size }, 'deferred spool changes (such as logout times) could not be written before the stop; they are lost');
+  }
+}
