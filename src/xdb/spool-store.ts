@@ -17,7 +17,7 @@ import { hasNonXmlChar } from '../xml/chars.js';
 import { weigh } from '../xml/stream-parser.js';
 import { DEFAULT_MAX_FILE_BYTES, MAX_FILE_DENSITY, NoSuchUserError, NS_AUTH, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
-import { docNodes, intake, isAccount, parseDoc, recordBytes, serialize, serializeRecord, storedNodes, type Draft, type UserDoc } from './user-doc.js';
+import { docNodes, intake, isAccount, parseDoc, serialize, withRecords, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
 import { Journal, type ReplayReport } from './journal.js';
 import { UserFiles, type UserFile } from './user-files.js';
@@ -189,27 +189,7 @@ export class SpoolStore implements Xdb {
         const now = doc.records.get(ns);
         if (now === undefined ? was !== undefined : was === undefined || !now.equals(was)) return;
       }
-      const next = new Map(doc.records);
-      // The file's new size and weight without serializing or walking all
-      // of it (a logout must not cost a rewrite's CPU): records are written
-      // one after another, so only the ones replaced count.
-      let bytes = doc.bytes;
-      let nodes = 0;
-      for (const [ns, rec] of Object.entries(records)) {
-        const old = doc.records.get(ns);
-        if (old) {
-          bytes -= recordBytes.get(old) ?? Buffer.byteLength(serializeRecord(ns, old));
-          nodes -= storedNodes(old);
-        }
-        const copy = intake(rec);
-        const size = Buffer.byteLength(serializeRecord(ns, copy));
-        // The next logout replaces this record: its size is known then.
-        recordBytes.set(copy, size);
-        bytes += size;
-        nodes += storedNodes(copy);
-        next.set(ns, copy);
-      }
-      const weight = doc.weight + weigh(bytes - doc.bytes, nodes);
+      const changed = withRecords(doc, records);
       // Refused like any change, but nobody is waiting for this one to
       // report an error to, and a deferred write that failed would be
       // retried every 2 s forever: a change that would grow the file beyond
@@ -217,12 +197,11 @@ export class SpoolStore implements Xdb {
       // small, but its status text is the user's own and may be large; a
       // change that does not grow the file, such as a new logout time over
       // the old one, is kept even for a file already over the cap.)
-      const over = this.overCap(bytes, weight, doc);
+      const over = this.overCap(changed.bytes, changed.weight, doc);
       if (over) {
-        this.log.warn({ file: f.path, bytes, weight, max: this.maxFileBytes, namespaces: Object.keys(records) }, 'deferred spool change dropped: the user file would exceed its size cap' + OVER_WHAT[over]);
+        this.log.warn({ file: f.path, bytes: changed.bytes, weight: changed.weight, max: this.maxFileBytes, namespaces: Object.keys(records) }, 'deferred spool change dropped: the user file would exceed its size cap' + OVER_WHAT[over]);
         return;
       }
-      const changed: UserDoc = { records: next, extras: doc.extras, bytes, weight };
       this.deferred.hold(f, changed);
       this.cache.remember(f.path, changed);
       this.deferred.writeSoon();

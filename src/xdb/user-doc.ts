@@ -57,8 +57,8 @@ export function parseDoc(text: string, path: string, log: Logger): { doc: UserDo
   return { doc, root };
 }
 
-/** Sizes of records setSoon() measured (records are never changed in place once stored). */
-export const recordBytes = new WeakMap<Element, number>();
+/** Sizes of records withRecords() measured (records are never changed in place once stored). */
+const recordBytes = new WeakMap<Element, number>();
 /** Nodes of stored records and extras, counted once (they are never changed in place either). */
 const recordNodes = new WeakMap<Element, number>();
 
@@ -71,7 +71,7 @@ function countNodes(e: Element): number {
 }
 
 /** countNodes() of a record or extra that is stored, or about to be. */
-export function storedNodes(rec: Element): number {
+function storedNodes(rec: Element): number {
   let n = recordNodes.get(rec);
   if (n === undefined) recordNodes.set(rec, (n = countNodes(rec)));
   return n;
@@ -89,7 +89,7 @@ export function docNodes(doc: Draft): number {
 }
 
 /** One record as it is written in the file. */
-export function serializeRecord(ns: string, rec: Element): string {
+function serializeRecord(ns: string, rec: Element): string {
   // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
   return new Element(rec.name, { ...rec.attrs, xdbns: ns }, rec.children).toString();
 }
@@ -99,6 +99,34 @@ export function serialize(doc: Draft, longUser: string | undefined): string {
   for (const [ns, rec] of doc.records) s += serializeRecord(ns, rec);
   for (const e of doc.extras) s += e.toString();
   return s + '</xdb>';
+}
+
+/**
+ * `doc` with `records` put in (copies, see intake()), its new size and
+ * weight worked out without serializing or walking all of it (a logout
+ * must not cost a rewrite's CPU): records are written one after another,
+ * so only the ones replaced count.
+ */
+export function withRecords(doc: UserDoc, records: Record<string, Element>): UserDoc {
+  const next = new Map(doc.records);
+  let bytes = doc.bytes;
+  let nodes = 0;
+  for (const [ns, rec] of Object.entries(records)) {
+    const old = doc.records.get(ns);
+    if (old) {
+      bytes -= recordBytes.get(old) ?? Buffer.byteLength(serializeRecord(ns, old));
+      nodes -= storedNodes(old);
+    }
+    const copy = intake(rec);
+    const size = Buffer.byteLength(serializeRecord(ns, copy));
+    // The next logout replaces this record: its size is known then.
+    recordBytes.set(copy, size);
+    bytes += size;
+    nodes += storedNodes(copy);
+    next.set(ns, copy);
+  }
+  const weight = doc.weight + weigh(bytes - doc.bytes, nodes);
+  return { records: next, extras: doc.extras, bytes, weight };
 }
 
 /** Whether the file is an account's: its jabber:iq:auth record is the existence flag. */
