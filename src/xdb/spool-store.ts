@@ -15,13 +15,14 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { weigh } from '../xml/stream-parser.js';
-import { DEFAULT_MAX_FILE_BYTES, MAX_FILE_DENSITY, NoSuchUserError, NS_AUTH, UserFileFullError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, NoSuchUserError, NS_AUTH, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { docNodes, intake, isAccount, parseDoc, serialize, withRecords, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
 import { Journal, type ReplayReport } from './journal.js';
 import { UserFiles, type UserFile } from './user-files.js';
 import { DeferredWrites } from './deferred-writes.js';
+import { FileSizeCap } from './size-cap.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
@@ -63,17 +64,9 @@ export interface SpoolStoreOptions {
   readOnly?: boolean;
 }
 
-/** What the log says a refused change would exceed, beyond the size cap itself. */
-const OVER_WHAT = { bytes: '', weight: ' (too many elements, attributes and texts for its size)' } as const;
-
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
-  /** Cap on one user's file in bytes; 0 = none. */
-  private readonly maxFileBytes: number;
-  /** Cap on its weight parsed (MAX_FILE_DENSITY times maxFileBytes); 0 = none. */
-  private readonly maxFileWeight: number;
-  /** Files a change was refused for since their last write: logged once each, not once per refusal. */
-  private readonly fullWarned = new Set<string>();
+  private readonly cap: FileSizeCap;
   private readonly fsync: boolean;
   private readonly cache: DocCache;
   private readonly files: UserFiles;
@@ -94,8 +87,7 @@ export class SpoolStore implements Xdb {
     this.log = opts.log ?? silentLogger;
     this.cache = new DocCache({ users: opts.cacheUsers, weight: opts.cacheWeight, fileWeight: opts.cacheFileWeight });
     this.fsync = opts.fsync ?? true;
-    this.maxFileBytes = opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES;
-    this.maxFileWeight = this.maxFileBytes * MAX_FILE_DENSITY;
+    this.cap = new FileSizeCap(opts.maxFileBytes ?? DEFAULT_MAX_FILE_BYTES, this.log);
     this.readOnly = opts.readOnly ?? false;
     this.journal = new Journal(root, { log: this.log, durable: this.fsync, checkpointMs: opts.checkpointMs, readOnly: this.readOnly });
     this.files = new UserFiles(root, this.journal, this.log);
@@ -197,9 +189,9 @@ export class SpoolStore implements Xdb {
       // small, but its status text is the user's own and may be large; a
       // change that does not grow the file, such as a new logout time over
       // the old one, is kept even for a file already over the cap.)
-      const over = this.overCap(changed.bytes, changed.weight, doc);
+      const over = this.cap.over(changed.bytes, changed.weight, doc);
       if (over) {
-        this.log.warn({ file: f.path, bytes: changed.bytes, weight: changed.weight, max: this.maxFileBytes, namespaces: Object.keys(records) }, 'deferred spool change dropped: the user file would exceed its size cap' + OVER_WHAT[over]);
+        this.cap.dropped(f, changed, over, Object.keys(records));
         return;
       }
       this.deferred.hold(f, changed);
@@ -276,7 +268,7 @@ export class SpoolStore implements Xdb {
       for (const target of [f, ...this.files.otherFileOf(f)]) {
         await this.journal.write(target, null);
         this.deferred.delete(target.path);
-        this.fullWarned.delete(target.path);
+        this.cap.written(target.path);
         this.cache.remember(target.path, null);
       }
       // Neither file is there now: the name's next file is Yak's.
@@ -386,35 +378,15 @@ export class SpoolStore implements Xdb {
     const bytes = Buffer.byteLength(data);
     // New records (fresh copies, see intake()) are walked here once; the others' counts are kept.
     const weight = weigh(bytes, docNodes(draft));
-    const over = before === undefined ? undefined : this.overCap(bytes, weight, before);
-    if (over) {
-      if (!this.fullWarned.has(f.path)) {
-        this.fullWarned.add(f.path);
-        this.log.warn({ file: f.path, bytes, weight, max: this.maxFileBytes }, 'change refused: the user file would exceed its size cap' + OVER_WHAT[over]);
-      }
-      throw new UserFileFullError(f.user, bytes, this.maxFileBytes, over === 'weight' ? weight : undefined);
-    }
+    const over = before === undefined ? undefined : this.cap.over(bytes, weight, before);
+    if (over) this.cap.refuse(f, bytes, weight, over);
     const doc: UserDoc = { records: draft.records, extras: draft.extras, bytes, weight };
     await this.ensureDir(f.dir);
     await this.journal.write(f, data);
     // The document written is the latest, deferred changes included.
     this.deferred.delete(f.path);
-    this.fullWarned.delete(f.path);
+    this.cap.written(f.path);
     this.cache.remember(f.path, doc);
-  }
-
-  /**
-   * Why a change to a file of `bytes` and `weight` must be refused, if it
-   * must: over a cap, and larger than the file is now by that measure. A
-   * change that does not grow the file is always accepted, so a file over
-   * a cap (made by 1.4, or before the cap was lowered) can still be edited
-   * down, and used meanwhile. `current`: the document now (null: no file).
-   */
-  private overCap(bytes: number, weight: number, current: UserDoc | null): 'bytes' | 'weight' | undefined {
-    if (this.maxFileBytes <= 0) return undefined;
-    if (bytes > this.maxFileBytes && bytes > (current?.bytes ?? 0)) return 'bytes';
-    if (weight > this.maxFileWeight && weight > (current?.weight ?? 0)) return 'weight';
-    return undefined;
   }
 
   private async ensureDir(dir: string): Promise<void> {
