@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { encodeEntry } from '../src/xdb/journal.js';
+import { encodeEntry } from '../src/xdb/journal-entry.js';
 import { SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
 import { latch } from './helpers/latch.js';

@@ -4,7 +4,7 @@ import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, unlink,
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeEntry } from '../src/xdb/journal.js';
+import { encodeEntry } from '../src/xdb/journal-entry.js';
 import { userFileName } from '../src/xdb/file-names.js';
 import { SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { cleanTempFiles } from '../src/xdb/temp-files.js';

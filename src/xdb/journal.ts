@@ -21,19 +21,15 @@
 // folder), and only then deletes it, one generation at a time, oldest
 // first. After a crash, open() replays every generation left (the latest
 // state of each file wins), so a file torn by the crash is rewritten
-// before anything reads it.
-//
-// Entry: `W <bytes> <sha1> <host-folder>/<file>\n<bytes of the file>\n`, or
-// `D 0 <sha1> <host-folder>/<file>\n\n` for a deletion; the SHA-1 covers
-// the header fields and the content, so a torn tail is recognized and
-// ignored (it was never acknowledged).
-import { createHash } from 'node:crypto';
+// before anything reads it. Each change is one entry (journal-entry.ts),
+// whose checksum tells a torn tail from an acknowledged change.
 import { closeSync, constants, fdatasync, fstatSync, ftruncateSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
+import { decodeGeneration, encodeEntry } from './journal-entry.js';
 import { probeSyncFs, type FileSystemSync, type SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
 import { noop } from '../util/noop.js';
@@ -107,45 +103,6 @@ export interface ReplayReport {
   files: string[];
   /** Bytes ignored at the end of a generation: an append the crash cut short. */
   tornBytes: number;
-}
-
-function digest(head: string, body: Buffer): string {
-  return createHash('sha1').update(head).update(body).digest('hex');
-}
-
-/** One journal entry: `data` becomes the content of the file at `rel` (null deletes it). */
-export function encodeEntry(rel: string, data: string | null): Buffer {
-  const body = data === null ? Buffer.alloc(0) : Buffer.from(data, 'utf8');
-  const op = data === null ? 'D' : 'W';
-  const head = `${op} ${body.length} ${rel}\n`;
-  const line = `${op} ${body.length} ${digest(head, body)} ${rel}\n`;
-  return Buffer.concat([Buffer.from(line, 'utf8'), body, Buffer.from('\n')]);
-}
-
-interface DecodedEntry {
-  rel: string;
-  data: string | null;
-}
-
-/** The entries of one generation, up to the first one that is not whole. */
-function decodeGeneration(buf: Buffer): { entries: DecodedEntry[]; used: number } {
-  const entries: DecodedEntry[] = [];
-  let at = 0;
-  while (at < buf.length) {
-    const nl = buf.indexOf(0x0a, at);
-    if (nl < 0) break;
-    const m = /^([WD]) (0|[1-9][0-9]{0,11}) ([0-9a-f]{40}) (.+)$/.exec(buf.toString('utf8', at, nl));
-    if (!m) break;
-    const [, op, len, sum, rel] = m as unknown as [string, string, string, string, string];
-    const size = Number(len);
-    const end = nl + 1 + size;
-    if (end >= buf.length || buf[end] !== 0x0a) break;
-    const body = buf.subarray(nl + 1, end);
-    if (digest(`${op} ${size} ${rel}\n`, body) !== sum) break;
-    entries.push({ rel, data: op === 'D' ? null : body.toString('utf8') });
-    at = end + 1;
-  }
-  return { entries, used: at };
 }
 
 /** All of `buf` at `position` (null: at the file's end). */
