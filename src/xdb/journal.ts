@@ -23,13 +23,13 @@
 // state of each file wins), so a file torn by the crash is rewritten
 // before anything reads it. Each change is one entry (journal-entry.ts),
 // whose checksum tells a torn tail from an acknowledged change.
-import { closeSync, constants, fdatasync, fstatSync, ftruncateSync, mkdirSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { decodeGeneration, encodeEntry } from './journal-entry.js';
+import { datasyncIfThere, fdatasyncOnPool, unlinkIfThere, writeAllSync, writeInPlace } from './file-writes.js';
 import { probeSyncFs, type FileSystemSync, type SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
 import { noop } from '../util/noop.js';
@@ -103,62 +103,6 @@ export interface ReplayReport {
   files: string[];
   /** Bytes ignored at the end of a generation: an append the crash cut short. */
   tornBytes: number;
-}
-
-/** All of `buf` at `position` (null: at the file's end). */
-function writeAllSync(fd: number, buf: Buffer, position: number | null): void {
-  for (let done = 0; done < buf.length; ) {
-    done += writeSync(fd, buf, done, buf.length - done, position === null ? null : position + done);
-  }
-}
-
-/**
- * Rewrites the file in place (no new inode), creating it if needed, and
- * returns its new size. `size` is what the file held before, if known:
- * ftruncate, which cost more than the write in measurements, is only done
- * when the file shrinks.
- */
-function writeInPlace(path: string, data: string, size?: number): number {
-  // Never through a symbolic link: a user file that is one (planted in the
-  // spool, or on shared storage) would have us write wherever it points.
-  // The write fails (ELOOP) and the journal keeps the change.
-  const fd = openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  try {
-    const buf = Buffer.from(data, 'utf8');
-    const before = size ?? fstatSync(fd).size;
-    writeAllSync(fd, buf, 0);
-    if (before > buf.length) ftruncateSync(fd, buf.length);
-    return buf.length;
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A name removal, like the writes it goes with, is a synchronous system call. */
-function unlinkIfThere(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT') throw err;
-  }
-}
-
-const fdatasyncOnPool = promisify(fdatasync);
-
-/** Only the fdatasync waits for the disk, so only it goes to the thread pool. */
-async function datasyncIfThere(path: string): Promise<void> {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    if (errCode(err) === 'ENOENT') return; // deleted since: its folder sync covers it
-    throw err;
-  }
-  try {
-    await fdatasyncOnPool(fd);
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Runs `fn` over `items`, at most `width` at a time. */
