@@ -29,16 +29,15 @@ import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { decodeGeneration, encodeEntry } from './journal-entry.js';
-import { datasyncIfThere, fdatasyncOnPool, unlinkIfThere, writeAllSync, writeInPlace } from './file-writes.js';
-import { probeSyncFs, type FileSystemSync, type SyncFsOptions } from './syncfs.js';
+import { fdatasyncOnPool, unlinkIfThere, writeAllSync, writeInPlace } from './file-writes.js';
+import { FileSetSync, type CheckpointSync } from './file-set-sync.js';
+import type { SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
 import { noop } from '../util/noop.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
 /** One path segment as the store names host folders and user files. */
 const SEGMENT = /^[^/\\\0.][^/\\\0]*$/;
-/** Files fdatasync'd at once during a checkpoint: leaves libuv threads for logins. */
-const CHECKPOINT_SYNCS = 2;
 /**
  * Under sustained load (changes arrived while the last append was on its
  * way to disk) the next append waits this long for more to join it. An
@@ -68,9 +67,6 @@ export interface JournalOptions {
    */
   readOnly?: boolean;
 }
-
-/** How the last checkpoint or replay made its files durable. */
-export type CheckpointSync = 'syncfs' | 'fdatasync';
 
 /** Where a spool file lives: absolute path, folder, and path under the spool. */
 export interface SpoolTarget {
@@ -105,15 +101,6 @@ export interface ReplayReport {
   tornBytes: number;
 }
 
-/** Runs `fn` over `items`, at most `width` at a time. */
-async function eachLimited<T>(items: Iterable<T>, width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]();
-  const lane = async (): Promise<void> => {
-    for (let r = it.next(); !r.done; r = it.next()) await fn(r.value);
-  };
-  await Promise.all(Array.from({ length: width }, lane));
-}
-
 export class Journal {
   private readonly log: Logger;
   private readonly durable: boolean;
@@ -138,11 +125,9 @@ export class Journal {
   private appends = 0;
   /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
   private readonly sizes = new Map<string, number>();
-  private readonly syncFsOptions: SyncFsOptions | false;
   private readonly readOnly: boolean;
-  /** Probed at the first checkpoint. */
-  private syncFs: Promise<FileSystemSync | undefined> | undefined;
-  private lastSync: CheckpointSync | undefined;
+  /** Makes a checkpoint's or a replay's files durable. */
+  private readonly fileSync: FileSetSync;
 
   constructor(
     private readonly root: string,
@@ -152,7 +137,7 @@ export class Journal {
     this.durable = opts.durable;
     this.maxBytes = opts.maxBytes ?? 16 << 20;
     this.checkpointMs = opts.checkpointMs ?? 10_000;
-    this.syncFsOptions = opts.syncFs ?? {};
+    this.fileSync = new FileSetSync(root, opts.syncFs ?? {}, this.log);
     this.readOnly = opts.readOnly ?? false;
   }
 
@@ -163,7 +148,7 @@ export class Journal {
 
   /** How the last checkpoint or replay made its files durable (undefined before the first). */
   get checkpointSync(): CheckpointSync | undefined {
-    return this.lastSync;
+    return this.fileSync.last;
   }
 
   /** fdatasyncs of the journal so far: fewer than writes when group commit works. */
@@ -242,7 +227,7 @@ export class Journal {
       report.files.push(path);
     }
     if (this.durable) {
-      await this.makeDurable(replayed);
+      await this.fileSync.sync(replayed);
       // Host folders the replay made: durable before the journal goes.
       await syncDir(this.root);
     }
@@ -459,7 +444,7 @@ export class Journal {
       const gen = this.retired[0]!;
       if (gen.busy > 0) await new Promise<void>((resolve) => (gen.whenIdle = resolve));
       this.retryUnwritten();
-      await this.makeDurable(gen);
+      await this.fileSync.sync(gen);
       // A generation that never opened is not ours to delete (whatever has its name).
       const fh = await gen.opened.catch(() => undefined);
       if (fh) {
@@ -475,33 +460,6 @@ export class Journal {
       }
       this.retired.shift();
     }
-  }
-
-  /** The files and folders `gen` (or a replay) covered, on disk to stay. */
-  private async makeDurable(gen: Pick<Generation, 'files' | 'dirs'>): Promise<void> {
-    if (this.syncFsOptions !== false) {
-      const syncFs = await (this.syncFs ??= this.findSyncFs(this.syncFsOptions));
-      if (syncFs) {
-        try {
-          if (gen.dirs.size > 0) await syncFs([...gen.dirs]);
-          this.lastSync = 'syncfs';
-          return;
-        } catch (err) {
-          // fdatasync says, file by file, whether the data is on disk.
-          this.log.warn({ err }, 'syncfs failed at a checkpoint; syncing each file instead');
-        }
-      }
-    }
-    await eachLimited(gen.files, CHECKPOINT_SYNCS, datasyncIfThere);
-    for (const dir of gen.dirs) await syncDir(dir);
-    this.lastSync = 'fdatasync';
-  }
-
-  private async findSyncFs(opts: SyncFsOptions): Promise<FileSystemSync | undefined> {
-    const syncFs = await probeSyncFs(this.root, opts);
-    if (syncFs) this.log.info('journal checkpoints flush the file system with sync -f (syncfs)');
-    else this.log.info('journal checkpoints sync each file: no syncfs to trust here');
-    return syncFs;
   }
 
   private retryUnwritten(): void {
