@@ -24,20 +24,18 @@
 // before anything reads it. Each change is one entry (journal-entry.ts),
 // whose checksum tells a torn tail from an acknowledged change.
 import { mkdirSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
-import { decodeGeneration, encodeEntry } from './journal-entry.js';
+import { encodeEntry } from './journal-entry.js';
+import { replayJournal } from './journal-replay.js';
 import { fdatasyncOnPool, unlinkIfThere, writeAllSync, writeInPlace } from './file-writes.js';
 import { FileSetSync, type CheckpointSync } from './file-set-sync.js';
 import type { SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
 import { noop } from '../util/noop.js';
 
-const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
-/** One path segment as the store names host folders and user files. */
-const SEGMENT = /^[^/\\\0.][^/\\\0]*$/;
 /**
  * Under sustained load (changes arrived while the last append was on its
  * way to disk) the next append waits this long for more to join it. An
@@ -162,78 +160,9 @@ export class Journal {
    * removed. Call once, before the first write or read.
    */
   async open(): Promise<ReplayReport> {
-    const report: ReplayReport = { generations: 0, files: [], tornBytes: 0 };
-    let names: string[];
-    try {
-      names = (await readdir(this.root, { withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return report;
-      throw err;
-    }
-    const gens = names
-      .map((name) => ({ name, n: Number(GENERATION_FILE.exec(name)?.[1] ?? NaN) }))
-      .filter((g) => Number.isSafeInteger(g.n))
-      .sort((a, b) => a.n - b.n);
-    if (gens.length === 0) return report;
-    const latest = new Map<string, string | null>();
-    for (const g of gens) {
-      const buf = await readFile(join(this.root, g.name)).catch((err: Error) => {
-        // Whoever cannot read it must not be shown the files it would change as they are.
-        throw new Error(`cannot read the spool journal ${join(this.root, g.name)}, which holds changes not yet in their files: ${err.message}`, { cause: err });
-      });
-      const { entries, used } = decodeGeneration(buf);
-      if (used < buf.length) {
-        report.tornBytes += buf.length - used;
-        this.log.warn({ file: join(this.root, g.name), ignoredBytes: buf.length - used }, 'journal ends in an incomplete entry; ignored');
-      }
-      for (const e of entries) {
-        const parts = e.rel.split('/');
-        if (parts.length !== 2 || !parts.every((p) => SEGMENT.test(p))) {
-          throw new Error(`journal ${join(this.root, g.name)} names ${JSON.stringify(e.rel)}, which is not a spool file`);
-        }
-        latest.delete(e.rel); // keep replay order = order of the last change
-        latest.set(e.rel, e.data);
-      }
-    }
-    report.generations = gens.length;
-    if (this.readOnly) {
-      // Nothing written: what the replay would write is served from memory.
-      for (const [rel, data] of latest) {
-        const [dirName] = rel.split('/') as [string];
-        const path = join(this.root, rel);
-        this.unwritten.set(path, { target: { path, dir: join(this.root, dirName), rel }, data });
-        report.files.push(path);
-      }
-      return report;
-    }
-    // Written like a checkpoint's files, then made durable the same way:
-    // one syncfs where it can be trusted, not an fdatasync per file (3,000
-    // rewritten files took 2.0-2.4 s that way here, 0.25 s this way).
-    const replayed = { files: new Set<string>(), dirs: new Set<string>() };
-    const made = new Set<string>();
-    for (const [rel, data] of latest) {
-      const [dirName] = rel.split('/') as [string];
-      const dir = join(this.root, dirName);
-      const path = join(this.root, rel);
-      if (data === null) {
-        unlinkIfThere(path);
-      } else {
-        if (!made.has(dir)) await mkdir(dir, { recursive: true, mode: 0o700 });
-        made.add(dir);
-        writeInPlace(path, data);
-        replayed.files.add(path);
-      }
-      replayed.dirs.add(dir);
-      report.files.push(path);
-    }
-    if (this.durable) {
-      await this.fileSync.sync(replayed);
-      // Host folders the replay made: durable before the journal goes.
-      await syncDir(this.root);
-    }
-    for (const g of gens) await unlink(join(this.root, g.name));
-    if (this.durable) await syncDir(this.root);
-    this.nextGeneration = gens[gens.length - 1]!.n + 1;
+    const { report, unwritten, nextGeneration } = await replayJournal(this.root, { log: this.log, durable: this.durable, readOnly: this.readOnly, fileSync: this.fileSync });
+    for (const u of unwritten) this.unwritten.set(u.target.path, u);
+    if (nextGeneration !== undefined) this.nextGeneration = nextGeneration;
     return report;
   }
 
