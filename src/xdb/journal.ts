@@ -17,12 +17,13 @@
 // The journal is a series of generation files `<spool>/.yak-journal.N`.
 // A checkpoint retires the current generation, waits for its file writes,
 // makes those files and their folders durable (one syncfs per file system
-// where the machine can, see syncfs.ts; else an fdatasync per file and
-// folder), and only then deletes it, one generation at a time, oldest
+// where the machine can, see file-set-sync.ts; else an fdatasync per file
+// and folder), and only then deletes it, one generation at a time, oldest
 // first. After a crash, open() replays every generation left (the latest
-// state of each file wins), so a file torn by the crash is rewritten
-// before anything reads it. Each change is one entry (journal-entry.ts),
-// whose checksum tells a torn tail from an acknowledged change.
+// state of each file wins; journal-replay.ts), so a file torn by the crash
+// is rewritten before anything reads it. Each change is one entry
+// (journal-entry.ts), whose checksum tells a torn tail from an acknowledged
+// change.
 import { mkdirSync } from 'node:fs';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';

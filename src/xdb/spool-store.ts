@@ -5,9 +5,10 @@
 // Every operation on one user runs in that user's queue (a promise chain),
 // so a read-modify-write never interleaves with another one. A change is
 // durable once it is in the journal (journal.ts), which then rewrites the
-// file in place. Parsed files are kept in an LRU cache that is only ever
-// set from what was read from disk or after a change became durable: it
-// never runs ahead of what a restart would find.
+// file in place. Parsed files are kept in an LRU cache (doc-cache.ts) that
+// is only ever set from what was read from disk or after a change became
+// durable: it never runs ahead of what a restart would find. Where a user's
+// file is: user-files.ts; setSoon()'s batching: deferred-writes.ts.
 import { statSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
