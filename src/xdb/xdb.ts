@@ -1,5 +1,6 @@
 // The storage interface. Everything above it speaks namespaces and users;
-// only the implementation (spool-store.ts) knows about files.
+// only the implementation (spool-store.ts and the files it hands parts to,
+// all in src/xdb/) knows about files.
 import type { Element } from '../xml/element.js';
 
 /** Namespaces of the records the server itself keeps (SPEC section 6). */

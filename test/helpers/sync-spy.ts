@@ -3,8 +3,9 @@
 // unlinkSync, each with the path it was about, in the order made.
 //
 // Import this module before anything that imports src/xdb/journal.ts:
-// journal.ts binds fdatasync (promisified) when it is first evaluated, so
-// the patch must be in node:fs's exports by then.
+// file-writes.ts, which the journal imports, binds fdatasync (promisified)
+// when it is first evaluated, so the patch must be in node:fs's exports by
+// then.
 import fs from 'node:fs';
 import { open } from 'node:fs/promises';
 import { syncBuiltinESMExports } from 'node:module';
