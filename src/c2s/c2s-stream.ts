@@ -15,6 +15,7 @@ import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
+import { PRE_AUTH_NODES, presenceTooLarge, SESSION_NODES, STANZAS } from './stanza-bounds.js';
 import { streamError, type StreamErrorKind } from './stream-errors.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
@@ -42,37 +43,6 @@ const MAX_IN_HAND_WEIGHT = 4 << 20;
  * up to at most this much per file descriptor the server may open.
  */
 const SESSION_UNCOUNTED = 4096;
-
-/**
- * Elements and text pieces one stanza may have, before and after login.
- * The character bounds alone let a client make the server hold 30 times
- * their size (a stanza of 16,000 `<b/>`): a login or registration needs a
- * few dozen; a session's largest (a vCard with a photo, private storage
- * of many bookmarks) a few thousand.
- */
-const PRE_AUTH_NODES = 1000;
-const SESSION_NODES = 20_000;
-/**
- * The largest presence a session may send, in characters and nodes: the
- * server keeps each session's last one and hands it to every contact that
- * probes, and a client's contacts' presences all come at its login at
- * once. A status line, a priority, an avatar hash or a signature take a
- * few hundred characters; 1.4 set no bound.
- */
-const MAX_PRESENCE_CHARS = 16 * 1024;
-const MAX_PRESENCE_NODES = 200;
-/**
- * Whether a presence is over the bounds, as received or as it will be
- * sent: escaped, a character may take six (`'` is `&apos;`), so one that
- * could have grown past the bound is measured serialized.
- */
-function presenceTooLarge(presence: Element, size: number, nodes: number): boolean {
-  if (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES) return true;
-  return size * 6 > MAX_PRESENCE_CHARS && presence.toString().length > MAX_PRESENCE_CHARS;
-}
-
-/** What a client may send: anything else (a <stream:error>, a prefixed name) would be routed to someone's stream as is. */
-const STANZAS = new Set(['message', 'presence', 'iq']);
 
 /** Runs a task now; a synchronous throw becomes a rejection, as in a promise chain. */
 function runNow(task: () => Promise<void>): Promise<void> {
