@@ -2,7 +2,7 @@
 // The pre-auth gate lives here and only here: before login, only iq
 // requests in jabber:iq:register and jabber:iq:auth are served; everything
 // else waits in the bounded PreAuthQueue. Stanzas are handled one at a time,
-// in arrival order, on a promise chain.
+// in arrival order, on a promise chain (see TaskChain).
 import type { YakConfig } from '../config/types.js';
 import { TooManySessionsError, type PreSessionResult, type SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
@@ -17,25 +17,9 @@ import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from './hel
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { PRE_AUTH_NODES, presenceTooLarge, SESSION_NODES, STANZAS } from './stanza-bounds.js';
 import { streamError, type StreamErrorKind } from './stream-errors.js';
+import { TaskChain } from './task-chain.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
-/**
- * Stanzas in hand (received, not yet handled) above which reading pauses; it
- * resumes at half. Bounds what one connection can pile up (requests the
- * failed-login throttle holds back, a flood of writes) whether or not karma
- * is on; the pre-login queue bounds the rest.
- */
-const MAX_IN_HAND = 64;
-
-/**
- * The stanzas in hand may also weigh at most this much between them
- * (characters and nodes, see weigh(); reading pauses past it, and resumes
- * at half): 64 stanzas of the largest size a session may send would be
- * some 400 MB in memory, and counted in characters alone, stanzas of
- * empty elements still took 40 times what was counted.
- */
-const MAX_IN_HAND_WEIGHT = 4 << 20;
-
 /**
  * What a session may hold without counting against <sessionmemory>: the
  * stanza it is sending, the reply it is being sent. Counted, each stanza
@@ -43,15 +27,6 @@ const MAX_IN_HAND_WEIGHT = 4 << 20;
  * up to at most this much per file descriptor the server may open.
  */
 const SESSION_UNCOUNTED = 4096;
-
-/** Runs a task now; a synchronous throw becomes a rejection, as in a promise chain. */
-function runNow(task: () => Promise<void>): Promise<void> {
-  try {
-    return task();
-  } catch (err) {
-    return Promise.reject(err);
-  }
-}
 
 /** What every stream shares: config, the session manager, the memory budgets, the live stream ids. */
 export interface C2sContext {
@@ -68,18 +43,13 @@ export interface C2sContext {
 
 type State = 'header' | 'unauthed' | 'authed' | 'closed';
 
-export class C2sStream implements SessionTransport, BudgetHolder {
+export class C2sStream extends TaskChain implements SessionTransport, BudgetHolder {
   private state: State = 'header';
   readonly streamId: string;
   private host: string | undefined;
   private headerSent = false;
   private readonly parser: StreamParser;
   private readonly queue: PreAuthQueue;
-  private chain: Promise<void> = Promise.resolve();
-  /** Tasks enqueued and not finished (the chain is settled when this is 0). */
-  private inFlight = 0;
-  /** What the stanzas in flight hold, characters and nodes weighed (see weigh() and MAX_IN_HAND_WEIGHT). */
-  private inFlightWeight = 0;
   /** What the budget of its kind was last told this connection holds (see chargeBudget). */
   private charged = 0;
   private session: Session | undefined;
@@ -92,9 +62,10 @@ export class C2sStream implements SessionTransport, BudgetHolder {
   readonly budgetKey: string;
 
   constructor(
-    private readonly conn: Connection,
+    conn: Connection,
     private readonly ctx: C2sContext,
   ) {
+    super(conn);
     const limits = ctx.config.c2s.limits;
     this.traced = ctx.log.isLevelEnabled('debug');
     this.budgetKey = limitKey(conn.address);
@@ -308,50 +279,13 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     if (stanza && this.state === 'authed') await this.ctx.jsm.fromSession(this.session!, stanza);
   }
 
-  /** `weight`: what the stanza holds, for the in-hand bound and the budgets (0 for our own tasks). */
-  private enqueue(task: () => Promise<void>, weight = 0): void {
-    // With nothing in flight the task starts at once instead of one
-    // microtask later: most stanzas arrive on an idle stream.
-    this.inFlight++;
-    this.inFlightWeight += weight;
-    this.updateBacklog();
-    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task));
-    this.chain = run.then(
-      () => this.taskDone(weight),
-      (err: unknown) => {
-        this.taskDone(weight);
-        this.logAt('error', { err }, 'stanza handling failed');
-        this.close('internal-server-error');
-      },
-    );
-  }
-
-  /**
-   * Runs `task` once what this client was sent has mostly gone out: large
-   * replies to requests sent together (six big private-storage gets, a
-   * run of bounced messages) must not add up past <outbuffer> and cut off
-   * a client that does read. A client that does not read keeps its
-   * requests waiting here, and reading stops at MAX_IN_HAND.
-   */
-  private whenRoom(task: () => Promise<void>): Promise<void> {
-    // Not an async function: most tasks find room, and run without a hop.
-    return this.conn.backedUp ? this.conn.whenWritable().then(task) : task();
-  }
-
-  private taskDone(weight: number): void {
-    this.inFlight--;
-    this.inFlightWeight -= weight;
-    this.updateBacklog();
-    this.chargeBudget();
-  }
-
   /**
    * Tells the shared budget of its kind (not logged in, or sessions) what
    * this connection holds now: the stanza being read, those queued or in
    * hand (characters and nodes weighed), what karma holds back unread and
    * the replies the client has not taken yet.
    */
-  private chargeBudget(): void {
+  protected override chargeBudget(): void {
     if (this.state === 'closed') return;
     const authed = this.state === 'authed';
     let weight = this.heldWeight();
@@ -363,6 +297,12 @@ export class C2sStream implements SessionTransport, BudgetHolder {
 
   private heldWeight(): number {
     return this.parser.pendingWeight + this.queue.weight + this.inFlightWeight + this.conn.heldBytes + this.conn.heldOutput;
+  }
+
+  /** See TaskChain. */
+  protected override taskFailed(err: unknown): void {
+    this.logAt('error', { err }, 'stanza handling failed');
+    this.close('internal-server-error');
   }
 
   /** See BudgetHolder: the connections of its kind hold too much between them, and this one is the one to go. */
@@ -382,12 +322,6 @@ export class C2sStream implements SessionTransport, BudgetHolder {
     const unread = this.conn.pendingOutput > 0;
     this.close(authed ? 'session-memory' : 'pre-auth-memory');
     if (unread) this.conn.destroy();
-  }
-
-  /** Reading pauses at either bound of what is in hand, and goes on once both are down to half. */
-  private updateBacklog(): void {
-    if (this.inFlight >= MAX_IN_HAND || this.inFlightWeight > MAX_IN_HAND_WEIGHT) this.conn.setBacklogged(true);
-    else if (this.inFlight <= MAX_IN_HAND / 2 && this.inFlightWeight <= MAX_IN_HAND_WEIGHT / 2) this.conn.setBacklogged(false);
   }
 
   private async preSession(iq: Element, query: Element): Promise<void> {

@@ -1,0 +1,92 @@
+// What a stream has in hand (stanzas received and not yet handled, and
+// its own tasks): they are handled one at a time, in arrival order, on a
+// promise chain, and reading pauses while too many of them, or too heavy
+// ones, wait. A base class of C2sStream rather than an object it holds:
+// it costs nothing more per connection, and the stream's hot path makes
+// the same calls as before.
+import type { Connection } from '../net/connection.js';
+
+/**
+ * Stanzas in hand (received, not yet handled) above which reading pauses; it
+ * resumes at half. Bounds what one connection can pile up (requests the
+ * failed-login throttle holds back, a flood of writes) whether or not karma
+ * is on; the pre-login queue bounds the rest.
+ */
+const MAX_IN_HAND = 64;
+
+/**
+ * The stanzas in hand may also weigh at most this much between them
+ * (characters and nodes, see weigh(); reading pauses past it, and resumes
+ * at half): 64 stanzas of the largest size a session may send would be
+ * some 400 MB in memory, and counted in characters alone, stanzas of
+ * empty elements still took 40 times what was counted.
+ */
+const MAX_IN_HAND_WEIGHT = 4 << 20;
+
+/** Runs a task now; a synchronous throw becomes a rejection, as in a promise chain. */
+function runNow(task: () => Promise<void>): Promise<void> {
+  try {
+    return task();
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+export abstract class TaskChain {
+  /** The tasks enqueued so far, one after the other. */
+  protected chain: Promise<void> = Promise.resolve();
+  /** Tasks enqueued and not finished (the chain is settled when this is 0). */
+  protected inFlight = 0;
+  /** What the stanzas in flight hold, characters and nodes weighed (see weigh() and MAX_IN_HAND_WEIGHT). */
+  protected inFlightWeight = 0;
+
+  constructor(protected readonly conn: Connection) {}
+
+  /** Tells the memory budget what the connection holds now: called as each task ends. */
+  protected abstract chargeBudget(): void;
+
+  /** A task threw or rejected (after its end was counted): the stream cannot go on. */
+  protected abstract taskFailed(err: unknown): void;
+
+  /** `weight`: what the stanza holds, for the in-hand bound and the budgets (0 for our own tasks). */
+  protected enqueue(task: () => Promise<void>, weight = 0): void {
+    // With nothing in flight the task starts at once instead of one
+    // microtask later: most stanzas arrive on an idle stream.
+    this.inFlight++;
+    this.inFlightWeight += weight;
+    this.updateBacklog();
+    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task));
+    this.chain = run.then(
+      () => this.taskDone(weight),
+      (err: unknown) => {
+        this.taskDone(weight);
+        this.taskFailed(err);
+      },
+    );
+  }
+
+  /**
+   * Runs `task` once what this client was sent has mostly gone out: large
+   * replies to requests sent together (six big private-storage gets, a
+   * run of bounced messages) must not add up past <outbuffer> and cut off
+   * a client that does read. A client that does not read keeps its
+   * requests waiting here, and reading stops at MAX_IN_HAND.
+   */
+  private whenRoom(task: () => Promise<void>): Promise<void> {
+    // Not an async function: most tasks find room, and run without a hop.
+    return this.conn.backedUp ? this.conn.whenWritable().then(task) : task();
+  }
+
+  private taskDone(weight: number): void {
+    this.inFlight--;
+    this.inFlightWeight -= weight;
+    this.updateBacklog();
+    this.chargeBudget();
+  }
+
+  /** Reading pauses at either bound of what is in hand, and goes on once both are down to half. */
+  private updateBacklog(): void {
+    if (this.inFlight >= MAX_IN_HAND || this.inFlightWeight > MAX_IN_HAND_WEIGHT) this.conn.setBacklogged(true);
+    else if (this.inFlight <= MAX_IN_HAND / 2 && this.inFlightWeight <= MAX_IN_HAND_WEIGHT / 2) this.conn.setBacklogged(false);
+  }
+}
