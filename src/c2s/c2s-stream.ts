@@ -16,7 +16,7 @@ import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { PRE_AUTH_NODES, presenceTooLarge, SESSION_NODES, STANZAS } from './stanza-bounds.js';
-import { streamError, type StreamErrorKind } from './stream-errors.js';
+import { PARSE_STREAM_ERRORS, streamError, type StreamErrorKind } from './stream-errors.js';
 import { TaskChain } from './task-chain.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
@@ -218,15 +218,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
 
   private onParseError(err: StreamParseError): void {
     this.logAt('info', { reason: err.message }, 'bad xml');
-    const kind: StreamErrorKind =
-      err.kind === 'too-big'
-        ? 'stanza-too-big'
-        : err.kind === 'too-deep'
-          ? 'stanza-too-deep'
-          : err.kind === 'restricted'
-            ? 'restricted-xml'
-            : 'not-well-formed';
-    this.close(kind);
+    this.close(PARSE_STREAM_ERRORS[err.kind]);
   }
 
   private onStanza(el: Element, size: number, nodes: number): void {

@@ -1,6 +1,7 @@
 // The one registry of stream errors: the 1.4 text, which old clients show,
 // followed by the RFC 6120 condition element, which new ones read.
 import { Element } from '../xml/element.js';
+import type { StreamParseErrorKind } from '../xml/stream-parser.js';
 
 const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
 
@@ -39,6 +40,14 @@ const CONDITION: Partial<Record<StreamErrorKind, string>> = {
   'connection-limit': 'policy-violation',
   'account-removed': 'not-authorized',
   'idle-timeout': 'connection-timeout',
+};
+
+/** The stream error that ends a stream whose XML could not be read, by the parser's kind of error. */
+export const PARSE_STREAM_ERRORS: Record<StreamParseErrorKind, StreamErrorKind> = {
+  'too-big': 'stanza-too-big',
+  'too-deep': 'stanza-too-deep',
+  restricted: 'restricted-xml',
+  xml: 'not-well-formed',
 };
 
 export function streamErrorCondition(kind: StreamErrorKind): string {
