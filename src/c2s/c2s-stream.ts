@@ -13,20 +13,13 @@ import { limitKey } from '../net/peer-address.js';
 import { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
-import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
+import { OVER_BUDGET_LOG, SESSION_UNCOUNTED, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { PRE_AUTH_NODES, presenceTooLarge, SESSION_NODES, STANZAS } from './stanza-bounds.js';
 import { PARSE_STREAM_ERRORS, streamError, type StreamErrorKind } from './stream-errors.js';
 import { TaskChain } from './task-chain.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
-/**
- * What a session may hold without counting against <sessionmemory>: the
- * stanza it is sending, the reply it is being sent. Counted, each stanza
- * cost two budget updates (message routing lost 5%); uncounted, they add
- * up to at most this much per file descriptor the server may open.
- */
-const SESSION_UNCOUNTED = 4096;
 
 /** What every stream shares: config, the session manager, the memory budgets, the live stream ids. */
 export interface C2sContext {

@@ -28,6 +28,14 @@ export const OVER_BUDGET_LOG = {
   sessions: 'sessions hold too much: closing the largest from the address holding the most',
 } as const;
 
+/**
+ * What a session may hold without counting against <sessionmemory>: the
+ * stanza it is sending, the reply it is being sent. Counted, each stanza
+ * cost two budget updates (message routing lost 5%); uncounted, they add
+ * up to at most this much per file descriptor the server may open.
+ */
+export const SESSION_UNCOUNTED = 4096;
+
 /** A connection the budget may close. */
 export interface BudgetHolder {
   /** The address it counts under (see limitKey()). */
