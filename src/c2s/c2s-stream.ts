@@ -16,6 +16,7 @@ import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, SESSION_UNCOUNTED, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { PRE_AUTH_NODES, presenceTooLarge, SESSION_NODES, STANZAS } from './stanza-bounds.js';
+import { traceStanza } from './stanza-trace.js';
 import { PARSE_STREAM_ERRORS, streamError, type StreamErrorKind } from './stream-errors.js';
 import { TaskChain } from './task-chain.js';
 
@@ -49,7 +50,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   private authTimer: NodeJS.Timeout | undefined;
   private readonly opened = Date.now();
   private loggedClose = false;
-  /** -D: a line per stanza in and out (the level cannot change while running). */
+  /** -D: a line per stanza in and out (see stanza-trace.ts; the level cannot change while running). */
   private readonly traced: boolean;
   /** See BudgetHolder: the client's address as the per-address limits count it. */
   readonly budgetKey: string;
@@ -134,7 +135,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
 
   send(stanza: Element, text?: string): void {
     if (this.state === 'closed') return;
-    if (this.traced) this.trace('out', stanza);
+    if (this.traced) traceStanza(this.ctx.log, this.streamId, 'out', stanza);
     this.conn.write(text ?? stanza.toString());
   }
 
@@ -152,16 +153,6 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   async whenWritable(): Promise<boolean> {
     if (this.state === 'closed') return false;
     return (await this.conn.whenWritable()) && this.writable;
-  }
-
-  /**
-   * The envelope of a stanza at debug level: never its content, which may
-   * hold a password, a digest or a 0k hash.
-   */
-  private trace(dir: 'in' | 'out', el: Element): void {
-    const { type, id, from, to } = el.attrs;
-    const ns = el.name === 'iq' ? el.elements[0]?.attrs.xmlns : undefined;
-    this.ctx.log.debug({ stream: this.streamId, dir, stanza: el.name, type, id, from, to, ns }, `stanza ${dir}`);
   }
 
   /**
@@ -215,7 +206,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   }
 
   private onStanza(el: Element, size: number, nodes: number): void {
-    if (this.traced) this.trace('in', el);
+    if (this.traced) traceStanza(this.ctx.log, this.streamId, 'in', el);
     if (!STANZAS.has(el.name)) return this.close('unsupported-stanza-type');
     const ns = el.attrs.xmlns;
     if (ns !== undefined) {
