@@ -13,6 +13,7 @@ import { iqResult, isRequest } from './iq.js';
 import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
+import { RecentRemovals } from './recent-removals.js';
 import { answerable, Router } from './router.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError } from './stanza-errors.js';
@@ -37,9 +38,6 @@ interface Removal {
   done: Promise<void>;
 }
 
-/** Names whose removal is remembered for logins still in flight (see removedSince). */
-const REMEMBERED_REMOVALS = 10_000;
-
 /** openSession: the account already has <limits><sessions> sessions, none with this resource. */
 export class TooManySessionsError extends Error {
   constructor(
@@ -60,12 +58,8 @@ export class SessionManager {
   private readonly replacing = new Map<string, number>();
   /** Account removals under way, by bare JID: at most one per name. */
   private readonly removals = new Map<string, Removal>();
-  /** Removals ended so far. A login notes it when it reads the password. */
-  private removalCount = 0;
-  /** The count each recently removed name's removal ended with (the last REMEMBERED_REMOVALS). */
-  private readonly removedAt = new Map<string, number>();
-  /** A login that read its password before this count may have lost its account to a removal no longer remembered. */
-  private forgottenBefore = 0;
+  /** Removals ended lately, numbered: a login notes their count when it reads the password. */
+  private readonly recentRemovals = new RecentRemovals();
   /** Slows password guessing; shared by every connection. */
   readonly throttle: LoginThrottle;
 
@@ -216,7 +210,7 @@ export class SessionManager {
       throw stanzaError('not-authorized');
     }
     try {
-      const removals = this.removalCount;
+      const removals = this.recentRemovals.count;
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
       this.throttle.succeeded(ok.user);
       return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { ...ok, removals, method } };
@@ -276,20 +270,7 @@ export class SessionManager {
 
   /** Whether `bare`'s account is being removed, or was after a login noted `removals`. */
   private removedSince(bare: string, removals: number): boolean {
-    if (this.removals.has(bare) || removals < this.forgottenBefore) return true;
-    return (this.removedAt.get(bare) ?? 0) > removals;
-  }
-
-  /** Counts a removal of `bare` ending now, for logins in flight (removedSince). */
-  private noteRemoval(bare: string): void {
-    const n = ++this.removalCount;
-    this.removedAt.delete(bare);
-    this.removedAt.set(bare, n);
-    if (this.removedAt.size > REMEMBERED_REMOVALS) {
-      const [oldest, at] = this.removedAt.entries().next().value!;
-      this.removedAt.delete(oldest);
-      this.forgottenBefore = at;
-    }
+    return this.removals.has(bare) || this.recentRemovals.endedSince(bare, removals);
   }
 
   async endSession(session: Session): Promise<void> {
@@ -394,7 +375,7 @@ export class SessionManager {
     // Counted when it ends: logins in flight that read the password before
     // then are refused (a removal that failed costs them a retry).
     removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => {
-      this.noteRemoval(bare);
+      this.recentRemovals.note(bare);
       this.removals.delete(bare);
     });
     return removal.done;
