@@ -3,7 +3,7 @@
 // later, and an account removed in between (perhaps registered again by
 // someone else since) must not get that session. A login notes the count
 // when it reads the password; openSession asks whether the name's removal
-// ended after it (SessionManager.removedSince).
+// ended after it (AccountRemovals.removedSince).
 
 /** Names whose removal is remembered for logins still in flight (see endedSince). */
 const REMEMBERED_REMOVALS = 10_000;

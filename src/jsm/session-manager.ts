@@ -1,6 +1,7 @@
 // The session manager (jabberd's JSM): loads the modules named in <load>,
 // serves the two pre-session namespaces, owns the sessions and hands
-// stanzas from sessions to the router.
+// stanzas from sessions to the router. Account removal is in
+// account-removals.ts.
 import type { YakConfig } from '../config/types.js';
 import { registrationOffered } from '../config/sessions.js';
 import { makeJid, parseJid } from '../jid.js';
@@ -8,12 +9,12 @@ import type { Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
+import { AccountRemovals } from './account-removals.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
-import { iqResult, isRequest } from './iq.js';
+import { isRequest } from './iq.js';
 import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
-import { RecentRemovals } from './recent-removals.js';
 import { answerable, Router } from './router.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError } from './stanza-errors.js';
@@ -26,16 +27,6 @@ export interface PreSessionResult {
    * openSession). `method`: how the password was given, for loginOk().
    */
   login?: { user: string; resource: string; removals: number; method: string | undefined };
-}
-
-type Asker = NonNullable<RemoveOptions['asked']>;
-
-/** An account removal under way. */
-interface Removal {
-  /** The sessions whose request it answers: a result once removed, an error if it failed. */
-  askers: Asker[];
-  removed: boolean;
-  done: Promise<void>;
 }
 
 /** openSession: the account already has <limits><sessions> sessions, none with this resource. */
@@ -56,10 +47,8 @@ export class SessionManager {
   private readonly hosts: Set<string>;
   /** Sessions being replaced by a login with the same resource, by bare JID: their places are kept (see openSession). */
   private readonly replacing = new Map<string, number>();
-  /** Account removals under way, by bare JID: at most one per name. */
-  private readonly removals = new Map<string, Removal>();
-  /** Removals ended lately, numbered: a login notes their count when it reads the password. */
-  private readonly recentRemovals = new RecentRemovals();
+  /** Account removals under way, and those ended lately for logins in flight. */
+  private readonly removals = new AccountRemovals(this);
   /** Slows password guessing; shared by every connection. */
   readonly throttle: LoginThrottle;
 
@@ -210,7 +199,7 @@ export class SessionManager {
       throw stanzaError('not-authorized');
     }
     try {
-      const removals = this.recentRemovals.count;
+      const removals = this.removals.count;
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
       this.throttle.succeeded(ok.user);
       return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { ...ok, removals, method } };
@@ -235,7 +224,7 @@ export class SessionManager {
     const jid = makeJid(user, host, resource)!;
     // Before replacing anything: a session ended for a login that is then
     // refused could be the one whose <remove/> waits for its answer.
-    if (this.removedSince(jid.bare, removals)) return undefined;
+    if (this.removals.removedSince(jid.bare, removals)) return undefined;
     const old = this.sessions.find(jid.bare, resource);
     const max = this.config.c2s.limits.sessionsPerUser;
     if (old) {
@@ -256,7 +245,7 @@ export class SessionManager {
         else this.replacing.delete(jid.bare);
       }
       old.transport.close('conflict');
-      if (this.removedSince(jid.bare, removals)) return undefined;
+      if (this.removals.removedSince(jid.bare, removals)) return undefined;
     } else if (max > 0 && this.sessions.of(jid.bare).length + (this.replacing.get(jid.bare) ?? 0) >= max) {
       // Checked with no await before the add below: logins racing each other cannot all pass.
       throw new TooManySessionsError(jid.bare, max);
@@ -266,11 +255,6 @@ export class SessionManager {
     this.sessions.add(session);
     await this.chains.all('session-start', session);
     return session;
-  }
-
-  /** Whether `bare`'s account is being removed, or was after a login noted `removals`. */
-  private removedSince(bare: string, removals: number): boolean {
-    return this.removals.has(bare) || this.recentRemovals.endedSince(bare, removals);
   }
 
   async endSession(session: Session): Promise<void> {
@@ -353,62 +337,8 @@ export class SessionManager {
     return { streamId: '', host: session.host, address: session.transport.address };
   }
 
-  /**
-   * Removes every trace of a user: sessions end, contacts are told, the
-   * spool file goes. One removal per name at a time: a second request
-   * while one runs (the user's <remove/> and jabberctl deluser at once)
-   * gets that removal's outcome, and never removes again, which could
-   * take an account registered under the name since.
-   */
-  removeUser(host: string, user: string, opts: RemoveOptions = {}): Promise<void> {
-    const bare = `${user}@${host}`;
-    const running = this.removals.get(bare);
-    if (running) {
-      if (opts.asked) {
-        if (running.removed) opts.asked.session.transport.send(iqResult(opts.asked.iq));
-        else running.askers.push(opts.asked);
-      }
-      return running.done;
-    }
-    const removal: Removal = { askers: opts.asked ? [opts.asked] : [], removed: false, done: Promise.resolve() };
-    this.removals.set(bare, removal);
-    // Counted when it ends: logins in flight that read the password before
-    // then are refused (a removal that failed costs them a retry).
-    removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => {
-      this.recentRemovals.note(bare);
-      this.removals.delete(bare);
-    });
-    return removal.done;
-  }
-
-  private async remove(host: string, user: string, removal: Removal, unread: boolean): Promise<void> {
-    const bare = `${user}@${host}`;
-    // Sessions end before the file goes: session-end handlers write to the
-    // spool (mod_last's logout record) and would bring the file back. The
-    // result and the streams' end come only after the file is gone: a
-    // client told "removed" must not find the account again after a crash.
-    // (Its session has ended by then, so the answer goes to its transport.)
-    const sessions = this.sessions.of(bare);
-    try {
-      for (const s of sessions) await this.endSession(s);
-      const records = unread ? new Map<string, Element>() : await this.xdb.getAll(host, user);
-      // Contacts are told while the file is still there: a crash in between
-      // leaves an account the user was not told is gone, never a removed
-      // name that contacts still hold (and its next owner would inherit).
-      await this.chains.all('user-removing', { host, user, records });
-      await this.xdb.remove(host, user);
-      removal.removed = true;
-      for (const a of removal.askers) a.session.transport.send(iqResult(a.iq));
-      await this.chains.all('user-removed', { host, user, records });
-    } catch (err) {
-      // Not removed (a full disk): the askers hear why before their streams end.
-      if (!removal.removed) {
-        const why = asStanzaError(err) ?? stanzaError('internal-server-error');
-        for (const a of removal.askers) a.session.transport.send(errorReply(a.iq, why));
-      }
-      throw err;
-    } finally {
-      for (const s of sessions) s.transport.close(removal.removed ? 'account-removed' : 'internal-server-error');
-    }
+  /** Removes every trace of a user (see AccountRemovals.removeUser). */
+  removeUser(host: string, user: string, opts?: RemoveOptions): Promise<void> {
+    return this.removals.removeUser(host, user, opts);
   }
 }

@@ -1,0 +1,98 @@
+// Account removals: every trace of a user goes (sessions end, contacts are
+// told, the spool file goes), one removal per name at a time, and logins
+// still in flight learn of it (see RecentRemovals).
+import type { Element } from '../xml/element.js';
+import type { RemoveOptions } from './api.js';
+import { iqResult } from './iq.js';
+import { RecentRemovals } from './recent-removals.js';
+import type { SessionManager } from './session-manager.js';
+import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
+
+type Asker = NonNullable<RemoveOptions['asked']>;
+
+/** An account removal under way. */
+interface Removal {
+  /** The sessions whose request it answers: a result once removed, an error if it failed. */
+  askers: Asker[];
+  removed: boolean;
+  done: Promise<void>;
+}
+
+export class AccountRemovals {
+  /** Account removals under way, by bare JID: at most one per name. */
+  private readonly removals = new Map<string, Removal>();
+  /** Removals ended lately, numbered: a login notes their count when it reads the password. */
+  private readonly recentRemovals = new RecentRemovals();
+
+  /** `jsm`: its sessions, storage and chains (one AccountRemovals per session manager). */
+  constructor(private readonly jsm: SessionManager) {}
+
+  /** Removals ended so far: what a login notes when it reads the password. */
+  get count(): number {
+    return this.recentRemovals.count;
+  }
+
+  /** Whether `bare`'s account is being removed, or was after a login noted `removals`. */
+  removedSince(bare: string, removals: number): boolean {
+    return this.removals.has(bare) || this.recentRemovals.endedSince(bare, removals);
+  }
+
+  /**
+   * Removes every trace of a user: sessions end, contacts are told, the
+   * spool file goes. One removal per name at a time: a second request
+   * while one runs (the user's <remove/> and jabberctl deluser at once)
+   * gets that removal's outcome, and never removes again, which could
+   * take an account registered under the name since.
+   */
+  removeUser(host: string, user: string, opts: RemoveOptions = {}): Promise<void> {
+    const bare = `${user}@${host}`;
+    const running = this.removals.get(bare);
+    if (running) {
+      if (opts.asked) {
+        if (running.removed) opts.asked.session.transport.send(iqResult(opts.asked.iq));
+        else running.askers.push(opts.asked);
+      }
+      return running.done;
+    }
+    const removal: Removal = { askers: opts.asked ? [opts.asked] : [], removed: false, done: Promise.resolve() };
+    this.removals.set(bare, removal);
+    // Counted when it ends: logins in flight that read the password before
+    // then are refused (a removal that failed costs them a retry).
+    removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => {
+      this.recentRemovals.note(bare);
+      this.removals.delete(bare);
+    });
+    return removal.done;
+  }
+
+  private async remove(host: string, user: string, removal: Removal, unread: boolean): Promise<void> {
+    const bare = `${user}@${host}`;
+    // Sessions end before the file goes: session-end handlers write to the
+    // spool (mod_last's logout record) and would bring the file back. The
+    // result and the streams' end come only after the file is gone: a
+    // client told "removed" must not find the account again after a crash.
+    // (Its session has ended by then, so the answer goes to its transport.)
+    const sessions = this.jsm.sessions.of(bare);
+    try {
+      for (const s of sessions) await this.jsm.endSession(s);
+      const records = unread ? new Map<string, Element>() : await this.jsm.xdb.getAll(host, user);
+      // Contacts are told while the file is still there: a crash in between
+      // leaves an account the user was not told is gone, never a removed
+      // name that contacts still hold (and its next owner would inherit).
+      await this.jsm.chains.all('user-removing', { host, user, records });
+      await this.jsm.xdb.remove(host, user);
+      removal.removed = true;
+      for (const a of removal.askers) a.session.transport.send(iqResult(a.iq));
+      await this.jsm.chains.all('user-removed', { host, user, records });
+    } catch (err) {
+      // Not removed (a full disk): the askers hear why before their streams end.
+      if (!removal.removed) {
+        const why = asStanzaError(err) ?? stanzaError('internal-server-error');
+        for (const a of removal.askers) a.session.transport.send(errorReply(a.iq, why));
+      }
+      throw err;
+    } finally {
+      for (const s of sessions) s.transport.close(removal.removed ? 'account-removed' : 'internal-server-error');
+    }
+  }
+}
