@@ -35,8 +35,22 @@ const HOST = 'localhost';
 const STAMP = /^(\d{4})(\d\d)(\d\d)T(\d\d):(\d\d):(\d\d)$/;
 
 /** A user's spool records by namespace, without the xdbns marks. */
+/**
+ * The user's records as the running daemon's file holds them. The file is
+ * rewritten in place, so a read can catch it mid-rewrite (cut short, or
+ * longer than its stat said): such a read is tried again.
+ */
 async function records(daemon: Daemon, user: string): Promise<Map<string, Element>> {
-  const file = await readSpool(daemon.spool, HOST, user);
+  let file: Awaited<ReturnType<typeof readSpool>>;
+  for (let tries = 1; ; tries++) {
+    try {
+      file = await readSpool(daemon.spool, HOST, user);
+      break;
+    } catch (err) {
+      if (tries >= 20) throw err;
+      await sleep(50);
+    }
+  }
   assert.ok(file, `no spool file for ${user}`);
   const out = new Map<string, Element>();
   for (const [ns, r] of file.records) {
