@@ -1,7 +1,7 @@
 // Edges of the connection layer: direct TLS before and after its
 // handshake, the budgets that bound what remote clients can make the
 // server hold, and SIGHUP reloads that must leave a running server
-// serving the hosts it serves.
+// serving the hosts it serves; and the stream ids live streams hold.
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
@@ -231,6 +231,60 @@ describe('SIGHUP and connections already open', () => {
       const err = await c.next((e) => e.name === 'stream:error', 10_000);
       assert.equal(err.text(), 'Idle Timeout');
       await c.whenClosed();
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('stream ids', () => {
+  /** Reads from `s` until `re` matches what came so far; the match. */
+  function readUntil(s: net.Socket, re: RegExp): Promise<RegExpMatchArray> {
+    return new Promise((resolve, reject) => {
+      let text = '';
+      const timer = setTimeout(() => reject(new Error(`no ${re} within 10 s; got ${text}`)), 10_000);
+      const onData = (d: Buffer): void => {
+        text += d.toString('utf8');
+        const m = text.match(re);
+        if (!m) return;
+        clearTimeout(timer);
+        s.off('data', onData);
+        resolve(m);
+      };
+      s.on('data', onData);
+    });
+  }
+  const HEADER = "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost'>";
+
+  test('an id freed when its stream ends is not freed again when the socket goes: a new stream given it meanwhile keeps it', async () => {
+    const yak = await startYak();
+    // What the test reaches into: the live ids, the id maker, the streams open.
+    const server = yak.server as unknown as { streamIds: Set<string>; newStreamId(): string; streams: Set<unknown> };
+    try {
+      const a = await rawConnection(yak.port, '127.0.0.1');
+      a.write(HEADER);
+      const id = (await readUntil(a, / id='([0-9A-F]{8})'/))[1]!;
+      // a ends its stream but keeps its socket open: the server frees the id now.
+      a.write('</stream:stream>');
+      await readUntil(a, /<\/stream:stream>/);
+      assert.equal(server.streamIds.has(id), false);
+      // The next id drawn happens to be the same one (1 in 2^32 at random).
+      const draw = server.newStreamId;
+      server.newStreamId = () => {
+        server.newStreamId = draw;
+        server.streamIds.add(id);
+        return id;
+      };
+      const b = await rawConnection(yak.port, '127.0.0.1');
+      b.write(HEADER);
+      assert.equal((await readUntil(b, / id='([0-9A-F]{8})'/))[1], id);
+      // Now a's socket goes.
+      a.end();
+      for (let i = 0; server.streams.size > 1; i++) {
+        assert.ok(i < 1000, 'the server did not see the first socket go');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      assert.equal(server.streamIds.has(id), true, "the second stream's id was freed with the first one's socket");
     } finally {
       await yak.stop();
     }

@@ -49,7 +49,8 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   private session: Session | undefined;
   private authTimer: NodeJS.Timeout | undefined;
   private readonly opened = Date.now();
-  private loggedClose = false;
+  /** cleanup() has run once (it runs again when the socket goes): the log line and the id are done. */
+  private cleanedUp = false;
   /** -D: a line per stanza in and out (see stanza-trace.ts; the level cannot change while running). */
   private readonly traced: boolean;
   /** See BudgetHolder: the client's address as the per-address limits count it. */
@@ -369,11 +370,14 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   }
 
   private cleanup(): void {
-    if (!this.loggedClose) {
+    if (!this.cleanedUp) {
       // The one line per connection: who, how long, as whom.
-      this.loggedClose = true;
+      this.cleanedUp = true;
       const seconds = Math.round((Date.now() - this.opened) / 1000);
       this.logAt('info', { user: this.session?.jid.toString(), seconds }, 'connection closed');
+      // Once: by the second run (the socket gone after close()) a new
+      // stream may have been given the same id, and must keep it.
+      this.ctx.releaseStreamId(this.streamId);
     }
     clearTimeout(this.authTimer);
     this.queue.clear();
@@ -387,6 +391,5 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
       this.ctx.jsm.sessions.remove(session);
       this.enqueue(() => this.ctx.jsm.endSession(session));
     }
-    this.ctx.releaseStreamId(this.streamId);
   }
 }
