@@ -1,7 +1,7 @@
 // The spool journal (src/xdb/journal.ts): group commit, checkpoints, and
 // the replay that repairs what a crash left. Crash states are built by hand
 // here, entry by entry; test/spool-crash.test.ts kills a real writer.
-// First: it patches fdatasync before journal.ts binds it.
+// First: it patches fdatasync before file-writes.ts (which journal.ts imports) binds it.
 import { recordSyncs, stopRecording } from './helpers/sync-spy.js';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
