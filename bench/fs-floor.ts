@@ -72,7 +72,7 @@ export function describeFileSystem(dir: string): string | undefined {
 }
 
 // Run in a child so that only this work is on the clock. Synchronous
-// calls, as Yak's journal makes them (src/xdb/journal.ts), so the figure is
+// calls, as Yak's journal makes them (src/xdb/file-writes.ts), so the figure is
 // the file system's cost without trips to libuv's thread pool.
 const PROBE = `
 import { closeSync, fdatasyncSync, openSync, writeSync } from 'node:fs';
