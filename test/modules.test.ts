@@ -666,13 +666,14 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         }
         // Not even a 404 from an admin without an account, which would name it.
         await u.nothing((e) => isMessage(e) && e.attrs.id === 'h1', [], 'the sender got an answer');
-        // With 1.4's <admin><reply>, the sender hears back (read live, as after a SIGHUP).
+        // With 1.4's <admin><reply>, the sender hears back (read live, as after a SIGHUP),
+        // in the same chat: 1.4 answered with the message turned round.
         yak.config.jsm.admin.reply = { subject: 'Auto Reply', body: 'Forwarded to the administrators.' };
         try {
           u.send("<message to='localhost' id='h2' type='chat'><body>hello?</body><thread>t2</thread></message>");
           assertXml(
             await u.next((e) => isMessage(e) && e.getChildText('subject') === 'Auto Reply'),
-            "<message to='help1@localhost/Work' from='localhost'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>",
+            "<message to='help1@localhost/Work' from='localhost' id='h2' type='chat'><thread>t2</thread><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>",
           );
           // Without a subject, the marker alone.
           for (const a of [boss, helper]) {
@@ -700,7 +701,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       try {
         bot.send("<message to='localhost' id='b1'><body>status report</body></message>");
         const reply = await bot.next(isReply);
-        assertXml(reply, "<message to='autobot@localhost/Work' from='localhost'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
+        assertXml(reply, "<message to='autobot@localhost/Work' from='localhost' id='b1'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
         // The bot answers the reply, as it answers everything: the admins get
         // it, as any message to the host, but no second reply starts a loop.
         bot.send(`<message to='localhost' id='b2'><body>Auto: ${reply.getChildText('body')}</body></message>`);
@@ -715,7 +716,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         await other.nothing(isReply, [], 'another resource of the sender got the reply again');
         // Someone else still gets it.
         person.send("<message to='localhost' id='p1'><body>hello</body></message>");
-        assertXml(await person.next(isReply), "<message to='person1@localhost/Work' from='localhost'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
+        assertXml(await person.next(isReply), "<message to='person1@localhost/Work' from='localhost' id='p1'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
         // And an error is never answered (RFC 3920 9.3.1), nor passed to the admins.
         person.send("<message to='localhost' id='p2' type='error'><body>hello</body><error code='503'>Service Unavailable</error></message>");
         await person.nothing(isReply, [], 'an error message got the reply');

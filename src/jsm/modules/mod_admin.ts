@@ -78,7 +78,11 @@ export const modAdmin: JsmModule = {
         // once in a while (an answer to the reply gets none).
         const reply = api.config.jsm.admin.reply;
         if (reply && from.user !== undefined && replyDue(replied, `${from.bare} ${to.host}`, Date.now())) {
-          const answer = new Element('message', { to: from.toString(), from: to.host });
+          // As 1.4 answered (the message itself, turned round): its id, type
+          // and thread stay, so a chat client shows the answer in that chat.
+          const answer = new Element('message', { to: from.toString(), from: to.host, id: stanza.attrs.id, type: stanza.attrs.type });
+          const thread = stanza.getChild('thread');
+          if (thread) answer.children.push(thread.clone());
           if (reply.subject) answer.c('subject').t(reply.subject);
           answer.c('body').t(reply.body);
           await api.deliver(answer);
