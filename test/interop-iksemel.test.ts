@@ -26,7 +26,6 @@
 // taken out of the file first, as the test does (the third test shows
 // what happens otherwise). Into the same account the file works as saved.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -36,6 +35,7 @@ import { after, before, describe, test } from 'node:test';
 import { parseXml } from '../src/xml/parse.js';
 import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js';
 import { interopScript } from './helpers/netjabber.js';
+import { runProgram, type ToolRun } from './helpers/run-tool.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { closeAll, login, NS_ROSTER, plain, receiveAll, spoolRecords, subscribeBoth, type Client } from './helpers/session.js';
@@ -47,13 +47,7 @@ const NETNS_HINT =
 const RELAY = interopScript('port5222-relay.mjs');
 const PASSWORD = 'Calli0pe';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-const show = (run: Run): string => `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
+const show = (run: ToolRun): string => `exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}`;
 
 let bridgeSocket: string;
 
@@ -63,60 +57,24 @@ let bridgeSocket: string;
  * prompt on stdin. `stopWhen`: SIGTERM once its stderr matches (a run
  * that would otherwise wait for its timeout). Killed after `timeout` ms.
  */
-function iksroster(args: string[], password: string, opts: { stopWhen?: RegExp; timeout?: number } = {}): Promise<Run> {
-  const timeout = opts.timeout ?? 20_000;
-  return new Promise((resolve) => {
-    const child = spawn(
-      'unshare',
-      ['-rn', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, RELAY, bridgeSocket, 'iksroster', ...args],
-      { stdio: ['pipe', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => {
-      stderr += d;
-      if (opts.stopWhen?.test(stderr)) child.kill('SIGTERM');
-    });
-    const timer = setTimeout(() => {
-      stderr += `\n(killed: still running after ${timeout} ms)`;
-      child.kill('SIGKILL');
-    }, timeout);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}\n${err.message}` });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined);
-    child.stdin.end(`${password}\n`);
-  });
+function iksroster(args: string[], password: string, opts: { stopWhen?: RegExp; timeout?: number } = {}): Promise<ToolRun> {
+  return runProgram(
+    'unshare',
+    ['-rn', 'sh', '-c', 'ip link set lo up && exec "$@"', 'sh', process.execPath, RELAY, bridgeSocket, 'iksroster', ...args],
+    { input: `${password}\n`, timeout: opts.timeout ?? 20_000, stopWhen: opts.stopWhen },
+  );
 }
 
 /** Fails (never skips) when iksroster, or the namespace it runs in, is missing: this test is part of the suite. */
 async function requireIksroster(): Promise<void> {
-  const version = await new Promise<Run>((resolve) => {
-    const child = spawn('iksroster', ['--version'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.once('error', (err) => resolve({ code: null, stdout, stderr: err.message }));
-    child.once('close', (code) => resolve({ code, stdout, stderr: '' }));
-  });
+  const version = await runProgram('iksroster', ['--version']);
   assert.ok(version.code === 0 && /^iksroster \(iksemel\)/.test(version.stdout), `${INSTALL_HINT}\n${show(version)}`);
-  const ns = await new Promise<Run>((resolve) => {
-    const child = spawn('unshare', ['-rn', 'sh', '-c', 'ip link set lo up'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    child.once('error', (err) => resolve({ code: null, stdout: '', stderr: err.message }));
-    child.once('close', (code) => resolve({ code, stdout: '', stderr }));
-  });
+  const ns = await runProgram('unshare', ['-rn', 'sh', '-c', 'ip link set lo up']);
   assert.equal(ns.code, 0, `${NETNS_HINT}\n${show(ns)}`);
 }
 
 /** The auth set iksroster sent, from its -l log ("SEND[...]" lines). */
-function sentAuth(run: Run): { streamId: string; auth: string } {
+function sentAuth(run: ToolRun): { streamId: string; auth: string } {
   const header = /^RECV\[<\?xml[^\]]*<stream:stream [^\]]*\bid='([0-9A-F]{8})'/m.exec(run.stderr);
   const auth = /^SEND\[(<iq type='set' id='auth'>.*?<\/iq>)\]$/m.exec(run.stderr);
   assert.ok(header && auth, `no header or auth in iksroster's log\n${show(run)}`);
@@ -168,7 +126,7 @@ describe('iksroster (iksemel) backs up and restores rosters through Yak', { time
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const transcript = (run: Run): string =>
+  const transcript = (run: ToolRun): string =>
     `${show(run)}\nserver log:\n${log.lines.map((l) => JSON.stringify(l)).join('\n')}`;
 
   test('backup (-b): iksroster logs in with a jabber:iq:auth digest and saves the roster result as received', async () => {

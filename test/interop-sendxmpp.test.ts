@@ -16,12 +16,12 @@
 // header; without it the header says to='127.0.0.1', a host Yak does not
 // serve (the last test).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js';
+import { runProgram, type ToolRun } from './helpers/run-tool.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { makeTestKey } from './helpers/tls-key.js';
@@ -31,40 +31,14 @@ const INSTALL_HINT = 'sendxmpp is not installed: install sendxmpp (apt-get insta
 const PASSWORD = 'Calli0pe';
 const NS_OFFLINE = 'jabber:x:offline';
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 let home: string;
 
 /**
  * Runs sendxmpp with `input` on stdin. HOME is a temp folder, so no
  * ~/.sendxmpprc of whoever runs the suite takes part. Killed after `timeout`.
  */
-function sendxmpp(args: string[], input: string, timeout = 15_000): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn('sendxmpp', args, { env: { ...process.env, HOME: home }, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => {
-      stderr += `\n(killed: still running after ${timeout} ms)`;
-      child.kill('SIGKILL');
-    }, timeout);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: `${stderr}\n${err.message}` });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.on('error', () => undefined); // exited before reading: the exit status tells
-    child.stdin.end(input);
-  });
+function sendxmpp(args: string[], input: string, timeout = 15_000): Promise<ToolRun> {
+  return runProgram('sendxmpp', args, { input, timeout, env: { ...process.env, HOME: home } });
 }
 
 /** Fails (never skips) when sendxmpp is missing: this test is part of the suite. */
@@ -108,7 +82,7 @@ describe('sendxmpp sends messages through Yak', { timeout: 60_000 }, () => {
     '-j', `127.0.0.1:${yak.port}`, '-o', yak.host, '-u', user, '-p', password,
   ];
 
-  const transcript = (run: Run): string =>
+  const transcript = (run: ToolRun): string =>
     `sendxmpp exit ${run.code}\nstdout:\n${run.stdout}\nstderr:\n${run.stderr}\nserver log:\n${log.lines.map((l) => JSON.stringify(l)).join('\n')}`;
 
   /** A registered receiver, logged in with available presence. */

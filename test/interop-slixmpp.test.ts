@@ -9,9 +9,9 @@
 // own requests); the script repairs those two methods and says why. Every
 // other step is slixmpp's own code.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { runProgram } from './helpers/run-tool.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { login, noKarma, NS_ROSTER } from './helpers/session.js';
@@ -19,21 +19,6 @@ import { login, noKarma, NS_ROSTER } from './helpers/session.js';
 const SCRIPT = fileURLToPath(new URL('../../test/interop/slixmpp_chat.py', import.meta.url));
 const INSTALL_HINT = 'slixmpp is not installed: install python3-slixmpp (apt-get install python3-slixmpp), as .ci/run does';
 const PASSWORD = 'Calli0pe';
-
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(command: string, args: string[], timeout: number): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(command, args, { timeout, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr: stderr + (err && typeof err.code !== 'number' ? `\n${err.message}` : '') });
-    });
-  });
-}
 
 /**
  * The first Python that imports slixmpp: $YAK_PYTHON, then Debian's own
@@ -44,7 +29,7 @@ async function pythonWithSlixmpp(): Promise<string> {
   const candidates = [process.env.YAK_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
   const tried: string[] = [];
   for (const python of candidates) {
-    const probe = await run(python, ['-c', 'import slixmpp'], 15_000);
+    const probe = await runProgram(python, ['-c', 'import slixmpp'], { timeout: 15_000 });
     if (probe.code === 0) return python;
     tried.push(`${python}: ${probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.code}`}`);
   }
@@ -64,7 +49,7 @@ describe('slixmpp clients subscribe, see each other and chat', { timeout: 60_000
     await registerUser(yak, 'slixa', PASSWORD);
     await registerUser(yak, 'slixb', PASSWORD);
 
-    const out = await run(python, [SCRIPT, String(yak.port), yak.host, 'slixa', 'slixb', PASSWORD], 30_000);
+    const out = await runProgram(python, [SCRIPT, String(yak.port), yak.host, 'slixa', 'slixb', PASSWORD], { timeout: 30_000 });
     const transcript = `exit ${out.code}\nstdout:\n${out.stdout}\nstderr:\n${out.stderr}`;
     assert.equal(out.code, 0, `the slixmpp script must succeed\n${transcript}`);
     // Yak offers digest next to plain; slixmpp prefers it.

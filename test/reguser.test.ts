@@ -14,17 +14,11 @@ import { login } from '../src/client/auth.js';
 import { parseXml } from '../src/xml/parse.js';
 import { makeTestKey } from './helpers/tls-key.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
-import { runTool } from './helpers/run-tool.js';
+import { runTool, type ToolRun } from './helpers/run-tool.js';
 
 const REGUSER = fileURLToPath(new URL('../src/cli/reguser.js', import.meta.url));
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function reguser(args: string[], timeout = 60_000): Promise<Run> {
+function reguser(args: string[], timeout = 60_000): Promise<ToolRun> {
   return runTool(REGUSER, args, { timeout });
 }
 
@@ -386,7 +380,7 @@ describe('reguser --file', () => {
     await writeFile(file, lines.join('\n') + '\n');
 
     const front = await forwarder(yak.port);
-    let r: Run;
+    let r: ToolRun;
     try {
       r = await reguser([`127.0.0.1:${front.port}`, '--domain', 'yak', '--file', file], 120_000);
       assert.equal(front.connections(), 1, 'one connection for the whole batch');
