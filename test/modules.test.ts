@@ -661,7 +661,8 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         for (const a of [boss, helper]) {
           assertXml(
             await a.next((e) => isMessage(e) && e.attrs.id === 'h1'),
-            `<message to='${a.bare}' from='help1@localhost/Work' id='h1'><subject>Admin: Help (localhost)</subject><body>I lost my password</body></message>`,
+            `<message to='${a.bare}' from='help1@localhost/Work' id='h1'><subject>Admin: Help (localhost)</subject><body>I lost my password</body>` +
+              `<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>`,
           );
         }
         // Not even a 404 from an admin without an account, which would name it.
@@ -673,13 +674,15 @@ describe('administration: announce, admin, welcome, registration notices', () =>
           u.send("<message to='localhost' id='h2' type='chat'><body>hello?</body><thread>t2</thread></message>");
           assertXml(
             await u.next((e) => isMessage(e) && e.getChildText('subject') === 'Auto Reply'),
-            "<message to='help1@localhost/Work' from='localhost' id='h2' type='chat'><thread>t2</thread><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>",
+            "<message to='help1@localhost/Work' from='localhost' id='h2' type='chat'><thread>t2</thread><subject>Auto Reply</subject><body>Forwarded to the administrators.</body>" +
+              "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
           );
           // Without a subject, the marker alone.
           for (const a of [boss, helper]) {
             assertXml(
               await a.next((e) => isMessage(e) && e.attrs.id === 'h2'),
-              `<message to='${a.bare}' from='help1@localhost/Work' id='h2' type='chat'><subject>Admin: (localhost)</subject><body>hello?</body><thread>t2</thread></message>`,
+              `<message to='${a.bare}' from='help1@localhost/Work' id='h2' type='chat'><subject>Admin: (localhost)</subject><body>hello?</body><thread>t2</thread>` +
+                `<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>`,
             );
           }
         } finally {
@@ -701,13 +704,18 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       try {
         bot.send("<message to='localhost' id='b1'><body>status report</body></message>");
         const reply = await bot.next(isReply);
-        assertXml(reply, "<message to='autobot@localhost/Work' from='localhost' id='b1'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
+        assertXml(
+          reply,
+          "<message to='autobot@localhost/Work' from='localhost' id='b1'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body>" +
+            "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
+        );
         // The bot answers the reply, as it answers everything: the admins get
         // it, as any message to the host, but no second reply starts a loop.
         bot.send(`<message to='localhost' id='b2'><body>Auto: ${reply.getChildText('body')}</body></message>`);
         assertXml(
           await boss.next((e) => isMessage(e) && e.attrs.id === 'b2'),
-          "<message to='boss@localhost' from='autobot@localhost/Work' id='b2'><subject>Admin: (localhost)</subject><body>Auto: Forwarded to the administrators.</body></message>",
+          "<message to='boss@localhost' from='autobot@localhost/Work' id='b2'><subject>Admin: (localhost)</subject><body>Auto: Forwarded to the administrators.</body>" +
+            "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
         );
         await bot.nothing(isReply, [], 'an answer to the reply got another reply');
         // The sender is the account (1.4: its bare JID), whichever resource writes.
@@ -716,7 +724,11 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         await other.nothing(isReply, [], 'another resource of the sender got the reply again');
         // Someone else still gets it.
         person.send("<message to='localhost' id='p1'><body>hello</body></message>");
-        assertXml(await person.next(isReply), "<message to='person1@localhost/Work' from='localhost' id='p1'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body></message>");
+        assertXml(
+          await person.next(isReply),
+          "<message to='person1@localhost/Work' from='localhost' id='p1'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body>" +
+            "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
+        );
         // And an error is never answered (RFC 3920 9.3.1), nor passed to the admins.
         person.send("<message to='localhost' id='p2' type='error'><body>hello</body><error code='503'>Service Unavailable</error></message>");
         await person.nothing(isReply, [], 'an error message got the reply');
@@ -724,6 +736,42 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       } finally {
         delete yak.config.jsm.admin.reply;
         await closeAll(boss, bot, other, person);
+      }
+    });
+
+    test('a message to the host with a jabber:x:delay stamp is dropped, as 1.4 dropped it: a copy sent back goes round no more', async () => {
+      const boss = await admin('boss');
+      const echo = await onlineUser(yak, 'echo1');
+      const isReply = (e: Element): boolean => isMessage(e) && e.attrs.from === 'localhost' && e.getChildText('subject') === 'Auto Reply';
+      yak.config.jsm.admin.reply = { subject: 'Auto Reply', body: 'Forwarded to the administrators.' };
+      try {
+        // The reply sent back whole, its stamp included: the admins never
+        // see it, and the sender, never answered before, gets no reply.
+        echo.send(
+          "<message to='localhost' id='e1'><subject>Auto Reply</subject><body>Forwarded to the administrators.</body>" +
+            "<x xmlns='jabber:x:delay' from='localhost' stamp='20261130T10:00:00'>admin</x></message>",
+        );
+        // An admin's copy sent back by the admin.
+        boss.send(
+          "<message to='localhost' id='e2'><subject>Admin: (localhost)</subject><body>hi</body>" +
+            "<x xmlns='jabber:x:delay' from='localhost' stamp='20261130T10:00:00'>admin</x></message>",
+        );
+        // Any stamp counts, as in 1.4: a message replayed from storage.
+        echo.send("<message to='localhost' id='e3'><body>old</body><x xmlns='jabber:x:delay' from='echo1@localhost' stamp='20261129T08:00:00'>Offline Storage</x></message>");
+        await boss.nothing((e) => isMessage(e) && ['e1', 'e2', 'e3'].includes(e.attrs.id ?? ''), [echo], 'a stamped message went to the admins');
+        await echo.nothing(isReply, [], 'a stamped message got the reply');
+        await boss.nothing(isReply, [], 'a stamped message got the reply');
+        // The same message without the stamp is forwarded and answered.
+        echo.send("<message to='localhost' id='e4'><body>new</body></message>");
+        assertXml(
+          await boss.next((e) => isMessage(e) && e.attrs.id === 'e4'),
+          "<message to='boss@localhost' from='echo1@localhost/Work' id='e4'><subject>Admin: (localhost)</subject><body>new</body>" +
+            "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
+        );
+        assert.equal((await echo.next(isReply)).attrs.id, 'e4');
+      } finally {
+        delete yak.config.jsm.admin.reply;
+        await closeAll(boss, echo);
       }
     });
   });
@@ -773,7 +821,7 @@ describe('mod_admin: nothing about a copy for the admins comes back to the sende
           assertXml(
             await again.next(isMessage),
             `<message to='boss@localhost/Work' from='asker@localhost/Work' id='${id}'><subject>${subject}</subject><body>${body}</body>${event}` +
-              "<x xmlns='jabber:x:delay' from='boss@localhost' stamp='*'>Offline Storage</x></message>",
+              "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x><x xmlns='jabber:x:delay' from='boss@localhost' stamp='*'>Offline Storage</x></message>",
           );
         }
         await again.nothing(isMessage, [], 'more than the two stored copies');

@@ -4,7 +4,8 @@
 // jabber:iq:last 'Registered'.
 import { Element } from '../xml/element.js';
 import { NS_LAST, NS_REGISTER } from '../xdb/xdb.js';
-import { legacyStamp, unixTime } from '../util/time.js';
+import { unixTime } from '../util/time.js';
+import { delayStamp } from './delay-stamp.js';
 import type { PasswordEvent } from './api.js';
 
 export function newAccountRecords(
@@ -15,7 +16,7 @@ export function newAccountRecords(
   fields: Element = new Element('query', { xmlns: NS_REGISTER }),
 ): Record<string, Element> {
   const registration = fields.clone();
-  registration.children.push(new Element('x', { xmlns: 'jabber:x:delay', stamp: legacyStamp() }, ['registered']));
+  registration.children.push(delayStamp(undefined, 'registered'));
   const records: Record<string, Element> = {
     [NS_REGISTER]: registration,
     [NS_LAST]: new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, ['Registered']),

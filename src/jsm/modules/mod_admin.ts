@@ -1,13 +1,14 @@
 // jabber:iq:admin <who/> lists the online sessions for <admin> JIDs, and a
 // message to the bare host is forwarded to every admin (1.4 behaviour),
-// marked "Admin:" in the subject, without ever telling the sender who the
-// admins are.
+// marked "Admin:" in the subject and stamped with jabber:x:delay, without
+// ever telling the sender who the admins are.
 import { Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { parseJid } from '../../jid.js';
 import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { allAdmins, canRead } from './admins.js';
+import { delayStamp, isDelayed } from '../delay-stamp.js';
 
 const NS_ADMIN = 'jabber:iq:admin';
 
@@ -47,13 +48,16 @@ async function adminExists(api: ModuleApi, admin: string): Promise<boolean> {
 /**
  * The copy an admin gets: from the sender, as sent (so a reply goes to
  * them), with 1.4's subject "Admin: SUBJECT (HOST)", which tells it apart
- * from the admin's own mail and names the host it was sent to.
+ * from the admin's own mail and names the host it was sent to, and 1.4's
+ * `<x xmlns='jabber:x:delay' from=HOST>admin</x>`: a copy that finds its
+ * way back to the host (a client or bot that sends back what it got) is
+ * dropped, not forwarded again.
  */
 function adminCopy(stanza: Element, admin: string, from: string, host: string): Element {
   const subject = stanza.getChildText('subject')?.trim();
   const marked = new Element('subject', {}, [`Admin: ${subject ? `${subject} ` : ''}(${host})`]);
   const children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'subject');
-  return new Element('message', { ...stanza.attrs, to: admin, from }, [marked, ...children]);
+  return new Element('message', { ...stanza.attrs, to: admin, from }, [marked, ...children, delayStamp(host, 'admin')]);
 }
 
 export const modAdmin: JsmModule = {
@@ -65,6 +69,10 @@ export const modAdmin: JsmModule = {
       if (to.resource !== undefined) return 'pass';
       if (stanza.name === 'message') {
         if (stanza.attrs.type === 'error') return 'handled';
+        // 1.4's "circular safety": a stamped message came round from
+        // somewhere (an admin's copy or the reply sent back, a message
+        // replayed from storage), and is dropped without a word.
+        if (isDelayed(stanza)) return 'handled';
         // Only admins with an account: the bounce of one without would tell
         // the sender who the admins are.
         const admins = [];
@@ -85,6 +93,8 @@ export const modAdmin: JsmModule = {
           if (thread) answer.children.push(thread.clone());
           if (reply.subject) answer.c('subject').t(reply.subject);
           answer.c('body').t(reply.body);
+          // Stamped as the admins' copies are, and as 1.4's was: sent back, it is dropped.
+          answer.children.push(delayStamp(to.host, 'admin'));
           await api.deliver(answer);
         }
         return 'handled';

@@ -2,13 +2,12 @@
 // also keeps it as the message of the day, shown at each login until
 // announce/motd/delete. Only <admin><write> JIDs may announce.
 import { Element } from '../../xml/element.js';
-import { legacyStamp } from '../../util/time.js';
+import { delayStamp } from '../delay-stamp.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { canWrite } from './admins.js';
 
-const NS_DELAY = 'jabber:x:delay';
 
 /**
  * Whether a session takes announcements: available with a non-negative
@@ -39,7 +38,7 @@ export const modAnnounce: JsmModule = {
     const motd = new Map<string, Element>();
     /** Keeps `m` as the motd, stamped as 1.4 did: who reads it at a later login sees when it was said. */
     const setMotd = (host: string, m: Element): Element => {
-      m.children.push(new Element('x', { xmlns: NS_DELAY, from: host, stamp: legacyStamp() }, ['Announced']));
+      m.children.push(delayStamp(host, 'Announced'));
       motd.set(host, m);
       return m;
     };

@@ -5,7 +5,8 @@
 // so does each sender's share of it.
 import { Element } from '../../xml/element.js';
 import { NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
-import { legacyStamp, unixTime } from '../../util/time.js';
+import { unixTime } from '../../util/time.js';
+import { delayStamp } from '../delay-stamp.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
@@ -13,7 +14,6 @@ import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced } from '../paced.js';
 import { canRead } from './admins.js';
 
-const NS_DELAY = 'jabber:x:delay';
 const NS_EXPIRE = 'jabber:x:expire';
 export const NS_EVENT = 'jabber:x:event';
 
@@ -114,7 +114,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   // bounced what mod_offline passed on (503).
   if (seconds !== undefined && seconds <= 0) throw stanzaError('service-unavailable');
   const m = stanza.clone();
-  m.children.push(new Element('x', { xmlns: NS_DELAY, from: to.bare, stamp: legacyStamp() }, ['Offline Storage']));
+  m.children.push(delayStamp(to.bare, 'Offline Storage'));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
   if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
   const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);

@@ -1,0 +1,17 @@
+// jabber:x:delay, the legacy timestamp 1.4 put on a message that did not
+// go straight from its sender to its reader (jutil_delay): stored offline,
+// announced earlier, copied to the admins, or a record of when.
+import { Element } from '../xml/element.js';
+import { legacyStamp } from '../util/time.js';
+
+export const NS_DELAY = 'jabber:x:delay';
+
+/** `<x xmlns='jabber:x:delay' from=FROM stamp=NOW>REASON</x>`; without `from` when undefined. */
+export function delayStamp(from: string | undefined, reason: string): Element {
+  return new Element('x', { xmlns: NS_DELAY, from, stamp: legacyStamp() }, [reason]);
+}
+
+/** Whether a stanza carries a jabber:x:delay stamp. */
+export function isDelayed(stanza: Element): boolean {
+  return stanza.getChild('x', NS_DELAY) !== undefined;
+}
