@@ -637,17 +637,70 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         assertXml(envelope, "<iq type='result' id='w1' to='helper@localhost/Work' from='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
         const entry = who.elements.find((p) => p.attrs.from === 'who1@localhost/Work');
         assert.ok(entry, `who1 missing from ${who.toString()}`);
-        assertXml(entry, "<presence from='who1@localhost/Work'><show>away</show><status>lunch</status><x xmlns='jabber:x:time' seconds='*'/></presence>");
+        // 1.4's figures: seconds up, stanzas the client sent (from) and was sent (to).
+        assertXml(entry, "<presence from='who1@localhost/Work'><show>away</show><status>lunch</status><x xmlns='jabber:mod_admin:who' timer='*' from='*' to='*'/></presence>");
+        const figures = (e: Element): number[] => ['timer', 'from', 'to'].map((a) => Number(e.getChild('x', 'jabber:mod_admin:who')!.attrs[a]));
+        const [timer, sent, got] = figures(entry);
+        assert.ok(timer === 0 || timer === 1, entry.toString());
+        assert.ok(sent! >= 2 && got! >= 2, entry.toString());
         assert.ok(who.elements.some((p) => p.attrs.from === 'helper@localhost/Work'));
         assert.ok(who.elements.every((p) => p.name === 'presence'));
 
+        // Each stanza counts once: one request and its reply, then three messages to the client.
+        await u.request("<iq type='get' to='localhost'><query xmlns='jabber:iq:version'/></iq>");
+        for (const id of ['c1', 'c2', 'c3']) helper.send(`<message to='who1@localhost/Work' id='${id}'><body>hi</body></message>`);
+        for (const id of ['c1', 'c2', 'c3']) await u.next((e) => isMessage(e) && e.attrs.id === id);
+        const again = await helper.request("<iq type='get' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
+        const later = again.getChild('query')!.getChild('who')!.elements.find((p) => p.attrs.from === 'who1@localhost/Work')!;
+        assert.deepEqual(figures(later).slice(1), [sent! + 1, got! + 4], later.toString());
+
+        // Anyone else: 1.4's 405.
         assertXml(
           await u.request("<iq type='get' id='w2' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>"),
           "<iq type='error' id='w2' to='who1@localhost/Work' from='localhost'><query xmlns='jabber:iq:admin'><who/></query>" +
-            "<error code='403' type='auth'>Forbidden</error></iq>",
+            "<error code='405' type='cancel'>Not Allowed</error></iq>",
         );
       } finally {
         await closeAll(u, helper);
+      }
+    });
+
+    test('a browse of HOST/admin lists the accounts online for admins, as 1.4 listed them; refused to others', async () => {
+      const u = await onlineUser(yak, 'brw1');
+      const shy = await newUser(yak, 'brw2');
+      const boss = await admin('boss');
+      try {
+        // brw2's only session takes no bare-JID messages (negative priority): its name alone.
+        await shy.presence('<presence><priority>-1</priority></presence>');
+        const reply = await boss.request("<iq type='get' id='a1' to='localhost/admin'><query xmlns='jabber:iq:browse'/></iq>");
+        const item = reply.getChild('item', 'jabber:iq:browse');
+        assert.ok(item, reply.toString());
+        const envelope = reply.clone();
+        envelope.getChild('item')!.children = [];
+        assertXml(
+          envelope,
+          "<iq type='result' id='a1' to='boss@localhost/Work' from='localhost/admin'>" +
+            "<item xmlns='jabber:iq:browse' jid='localhost/admin' name='Online Users (seconds, sent, received)'/></iq>",
+        );
+        const userOf = (jid: string): Element | undefined => item.elements.find((e) => e.attrs.jid === jid);
+        assert.match(userOf('brw1@localhost')?.attrs.name ?? '', /^brw1 \((0|1), [1-9]\d*, [1-9]\d*\)$/, item.toString());
+        assertXml(userOf('brw2@localhost')!, "<user jid='brw2@localhost' name='brw2'/>");
+        assert.ok(userOf('boss@localhost'), item.toString());
+        assert.ok(item.elements.every((e) => e.name === 'user'));
+        // The figures are the who figures of that session.
+        const who = await boss.request("<iq type='get' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
+        const x = who.getChild('query')!.getChild('who')!.elements.find((p) => p.attrs.from === 'brw1@localhost/Work')!.getChild('x', 'jabber:mod_admin:who')!;
+        assert.match(userOf('brw1@localhost')!.attrs.name!, new RegExp(`^brw1 \\(\\d+, ${x.attrs.to}, ${x.attrs.from}\\)$`));
+
+        assertXml(
+          await u.request("<iq type='get' id='a2' to='localhost/admin'><query xmlns='jabber:iq:browse'/></iq>"),
+          "<iq type='error' id='a2' to='brw1@localhost/Work' from='localhost/admin'><query xmlns='jabber:iq:browse'/>" +
+            "<error code='405' type='cancel'>Not Allowed</error></iq>",
+        );
+        const set = await boss.request("<iq type='set' id='a3' to='localhost/admin'><query xmlns='jabber:iq:browse'/></iq>");
+        assert.equal(set.getChild('error')?.attrs.code, '400', set.toString());
+      } finally {
+        await closeAll(u, shy, boss);
       }
     });
 

@@ -282,6 +282,7 @@ export class SessionManager {
    */
   async fromSession(session: Session, stanza: Element): Promise<void> {
     if (session.ended) return;
+    session.stanzasIn++;
     stanza.attrs.from = session.jid.toString();
     // COMPAT: an empty `to` is no `to`, as 1.4's jid_new("") was NULL
     // (Net::Jabber::Loudmouth puts to='' on every stanza it builds).

@@ -40,6 +40,9 @@ export class Session {
   ended = false;
   /** Per-module state, keyed by module name. */
   readonly data = new Map<string, unknown>();
+  /** Stanzas the client sent, and stanzas sent to it (1.4's c_in and c_out, shown to admins). */
+  stanzasIn = 0;
+  stanzasOut = 0;
 
   constructor(
     readonly jid: Jid,
@@ -59,7 +62,9 @@ export class Session {
   }
 
   send(stanza: Element, text?: string): void {
-    if (!this.ended) this.transport.send(stanza, text);
+    if (this.ended) return;
+    this.stanzasOut++;
+    this.transport.send(stanza, text);
   }
 
   /** True while send() still hands stanzas to an open connection. */

@@ -1,5 +1,5 @@
-// jabber:iq:admin <who/> lists the online sessions for <admin> JIDs, and a
-// message to the bare host is forwarded to every admin (1.4 behaviour),
+// jabber:iq:admin <who/> and jabber:iq:browse to HOST/admin list the online
+// sessions for <admin> JIDs, as 1.4 listed them, and a message to the bare host is forwarded to every admin (1.4 behaviour),
 // marked "Admin:" in the subject and stamped with jabber:x:delay, without
 // ever telling the sender who the admins are.
 import { Element } from '../../xml/element.js';
@@ -9,8 +9,12 @@ import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { allAdmins, canRead } from './admins.js';
 import { delayStamp, isDelayed } from '../delay-stamp.js';
+import { NS_BROWSE } from './mod_browse.js';
+import type { Session } from '../sessions.js';
 
 const NS_ADMIN = 'jabber:iq:admin';
+/** 1.4's per-session figures in a <who/> entry. */
+const NS_ADMIN_WHO = 'jabber:mod_admin:who';
 
 /**
  * How long a sender that got the <admin><reply> gets no other. A client
@@ -60,12 +64,62 @@ function adminCopy(stanza: Element, admin: string, from: string, host: string): 
   return new Element('message', { ...stanza.attrs, to: admin, from }, [marked, ...children, delayStamp(host, 'admin')]);
 }
 
+/** Whole seconds since the session started. */
+function upSeconds(s: Session, now: number): string {
+  return String(Math.floor((now - s.started) / 1000));
+}
+
+/**
+ * 1.4's <who/>: each session's last presence (unavailable before its first
+ * one), with `<x xmlns='jabber:mod_admin:who' timer=SECONDS from=IN to=OUT/>`,
+ * IN and OUT counting the stanzas the client sent and was sent.
+ */
+function who(api: ModuleApi, host: string): Element {
+  const list = new Element('who');
+  const now = Date.now();
+  for (const s of api.sessions.all()) {
+    if (s.host !== host) continue;
+    const from = s.jid.toString();
+    list.children.push(
+      new Element('presence', { from, type: s.available ? undefined : 'unavailable' }, [
+        ...(s.presence ? s.presence.clone().children : []),
+        new Element('x', { xmlns: NS_ADMIN_WHO, timer: upSeconds(s, now), from: String(s.stanzasIn), to: String(s.stanzasOut) }),
+      ]),
+    );
+  }
+  return list;
+}
+
+/**
+ * 1.4's browse of HOST/admin: a <user/> per account online, named
+ * "USER (SECONDS, SENT, RECEIVED)" after the session a message to the bare
+ * JID would reach, or "USER" alone when none would.
+ */
+function onlineUsers(api: ModuleApi, host: string): Element {
+  const item = new Element('item', { xmlns: NS_BROWSE, jid: `${host}/admin`, name: 'Online Users (seconds, sent, received)' });
+  const now = Date.now();
+  const users = new Set<string>();
+  for (const s of api.sessions.all()) if (s.host === host) users.add(s.jid.bare);
+  for (const bare of users) {
+    const best = api.sessions.best(bare);
+    const user = bare.slice(0, bare.indexOf('@'));
+    const name = best ? `${user} (${upSeconds(best, now)}, ${best.stanzasOut}, ${best.stanzasIn})` : user;
+    item.children.push(new Element('user', { jid: bare, name }));
+  }
+  return item;
+}
+
 export const modAdmin: JsmModule = {
   name: 'mod_admin',
   setup(api) {
     // Sender's bare JID and host -> when it last got the reply (see REPLY_QUIET_MS).
     const replied = new Map<string, number>();
     api.on('server', async ({ stanza, to, from }) => {
+      if (to.resource === 'admin' && stanza.name === 'iq' && stanza.getChildByNs(NS_BROWSE)) {
+        if (!canRead(api, from)) throw stanzaError('not-allowed');
+        if (stanza.attrs.type !== 'get') throw stanzaError('bad-request');
+        return iqResult(stanza, onlineUsers(api, to.host));
+      }
       if (to.resource !== undefined) return 'pass';
       if (stanza.name === 'message') {
         if (stanza.attrs.type === 'error') return 'handled';
@@ -101,21 +155,10 @@ export const modAdmin: JsmModule = {
       }
       const query = stanza.name === 'iq' ? stanza.getChild('query', NS_ADMIN) : undefined;
       if (!query) return 'pass';
-      if (!canRead(api, from)) throw stanzaError('forbidden');
+      // 405 for anyone else, as 1.4 answered.
+      if (!canRead(api, from)) throw stanzaError('not-allowed');
       if (stanza.attrs.type !== 'get' || !query.getChild('who')) throw stanzaError('bad-request');
-      const who = new Element('who');
-      const now = Date.now();
-      for (const s of api.sessions.all()) {
-        if (s.host !== to.host) continue;
-        who.children.push(
-          new Element('presence', { from: s.jid.toString(), type: s.available ? undefined : 'unavailable' }, [
-            ...(s.presence ? s.presence.clone().children : []),
-            // How long the session has been up, in seconds.
-            new Element('x', { xmlns: 'jabber:x:time', seconds: String(Math.floor((now - s.started) / 1000)) }),
-          ]),
-        );
-      }
-      return iqResult(stanza, new Element('query', { xmlns: NS_ADMIN }, [who]));
+      return iqResult(stanza, new Element('query', { xmlns: NS_ADMIN }, [who(api, to.host)]));
     });
   },
 };
