@@ -277,3 +277,40 @@ test('a closed journal takes no more changes: its spool may belong to another se
   assert.deepEqual(await listing(root), []);
   await rm(root, { recursive: true });
 });
+
+test('a generation that reaches its size is checkpointed at once, without waiting for the timer', async () => {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(dir);
+  // The timer would fire in an hour: only the size can start this checkpoint.
+  const j = new Journal(root, { log: silentLogger, durable: true, maxBytes: 4096, checkpointMs: 3_600_000 });
+  await j.open();
+  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  const big = doc('x'.repeat(1500));
+  const journals = async (): Promise<string[]> => (await listing(root)).filter((f) => f.startsWith('.yak-journal.'));
+  const settled = async (want: string[]): Promise<string[]> => {
+    let seen: string[] = [];
+    for (let i = 0; i < 200; i++) {
+      seen = await journals();
+      if (seen.join() === want.join()) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return seen;
+  };
+
+  // Under the size, the generation stays.
+  await j.write(target('a.xml'), big);
+  await j.write(target('b.xml'), big);
+  await new Promise((r) => setTimeout(r, 100));
+  assert.deepEqual(await journals(), ['.yak-journal.1'], 'a generation under its size was checkpointed');
+  // The third entry takes it past 4 KiB: retired and deleted, its files already written.
+  await j.write(target('c.xml'), big);
+  assert.deepEqual(await settled([]), [], 'the full generation stayed');
+  for (const f of ['a.xml', 'b.xml', 'c.xml']) assert.equal(await readFile(join(dir, f), 'utf8'), big);
+  // The next change starts the next generation.
+  await j.write(target('d.xml'), doc('d'));
+  assert.deepEqual(await journals(), ['.yak-journal.2']);
+  await j.checkpoint();
+  await j.close();
+  await rm(root, { recursive: true });
+});
