@@ -292,7 +292,9 @@ def main(port, host, alice_name, bob_name, password):
     for s in (alice, bob):
         yield s.roster()
         s.presence()
-    # Both are online before the first request, so each step is a live one.
+    # Both are logged in before the first request, but BOB's presence and
+    # ALICE's request travel on two sockets: a request that comes first is
+    # kept and shown at his first presence, so either way he is asked once.
     alice.subscribe(b)
     yield defer.gatherResults([alice.sees_deferred(b), bob.sees_deferred(a)])
 
