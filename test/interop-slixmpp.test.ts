@@ -11,30 +11,14 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import { pythonWith } from './helpers/python.js';
 import { runProgram } from './helpers/run-tool.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { login, noKarma, NS_ROSTER } from './helpers/session.js';
 
 const SCRIPT = fileURLToPath(new URL('../../test/interop/slixmpp_chat.py', import.meta.url));
-const INSTALL_HINT = 'slixmpp is not installed: install python3-slixmpp (apt-get install python3-slixmpp), as .ci/run does';
 const PASSWORD = 'Calli0pe';
-
-/**
- * The first Python that imports slixmpp: $YAK_PYTHON, then Debian's own
- * /usr/bin/python3 (a pyenv or venv python3 first on PATH does not see
- * Debian's packages), then python3. Fails, never skips, when none does.
- */
-async function pythonWithSlixmpp(): Promise<string> {
-  const candidates = [process.env.YAK_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
-  const tried: string[] = [];
-  for (const python of candidates) {
-    const probe = await runProgram(python, ['-c', 'import slixmpp'], { timeout: 15_000 });
-    if (probe.code === 0) return python;
-    tried.push(`${python}: ${probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.code}`}`);
-  }
-  assert.fail(`${INSTALL_HINT}\n${tried.join('\n')}`);
-}
 
 describe('slixmpp clients subscribe, see each other and chat', { timeout: 60_000 }, () => {
   let yak: TestYak;
@@ -45,7 +29,7 @@ describe('slixmpp clients subscribe, see each other and chat', { timeout: 60_000
   after(() => yak.stop());
 
   test('two slixmpp clients with legacy auth', async () => {
-    const python = await pythonWithSlixmpp();
+    const python = await pythonWith('slixmpp', 'slixmpp', 'python3-slixmpp');
     await registerUser(yak, 'slixa', PASSWORD);
     await registerUser(yak, 'slixb', PASSWORD);
 

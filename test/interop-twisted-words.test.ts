@@ -26,37 +26,20 @@ import { describe, test } from 'node:test';
 import { LoggedScript } from './helpers/child-script.js';
 import { interopSuite } from './helpers/interop-suite.js';
 import { interopScript } from './helpers/netjabber.js';
-import { runProgram } from './helpers/run-tool.js';
+import { pythonWith } from './helpers/python.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { NS_ROSTER, spoolRecords } from './helpers/session.js';
 
 const SCRIPT = interopScript('twisted_words.py');
-const INSTALL_HINT = 'Twisted Words is not installed: install python3-twisted (apt-get install python3-twisted), as .ci/run does';
 const ALICE = 'twalice';
 const BOB = 'twbob';
 const PASSWORD = 'Calli0pe';
-
-/**
- * The first Python that imports Twisted Words: $YAK_PYTHON, then Debian's
- * own /usr/bin/python3 (a pyenv or venv python3 first on PATH does not see
- * Debian's packages), then python3. Fails, never skips, when none does.
- */
-async function pythonWithTwisted(): Promise<string> {
-  const candidates = [process.env.YAK_PYTHON, '/usr/bin/python3', 'python3'].filter((p): p is string => !!p);
-  const tried: string[] = [];
-  for (const python of candidates) {
-    const probe = await runProgram(python, ['-c', 'import twisted.words.protocols.jabber.client'], { timeout: 15_000 });
-    if (probe.code === 0) return python;
-    tried.push(`${python}: ${probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.code}`}`);
-  }
-  assert.fail(`${INSTALL_HINT}\n${tried.join('\n')}`);
-}
 
 describe('Twisted Words registers, logs in, subscribes and chats', { timeout: 60_000 }, () => {
   const suite = interopSuite();
 
   test('two BasicAuthenticator clients and a refused third', async () => {
-    const python = await pythonWithTwisted();
+    const python = await pythonWith('twisted.words.protocols.jabber.client', 'Twisted Words', 'python3-twisted');
     const { yak, log } = suite;
     const alice = `${ALICE}@${yak.host}`;
     const bob = `${BOB}@${yak.host}`;
