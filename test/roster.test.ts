@@ -434,17 +434,25 @@ describe('mod_roster', () => {
       }
     });
 
-    test('asking again when already subscribed bothers nobody and changes nothing', async () => {
+    test("asking again when already subscribed bothers nobody and changes nothing, and shows the contact's presence again", async () => {
       const a = await onlineUser(yak, 'again1');
       const b = await onlineUser(yak, 'again2');
       try {
         await a.roster();
         await b.roster();
         await subscribeBoth(a, b);
+        await b.presence('<presence><show>dnd</show><status>busy</status></presence>');
+        await a.clear();
         a.send("<presence type='subscribe' to='again2@localhost'/>");
-        // RFC 3921 9.2/9.3: b's server answers 'subscribed' for b, and a's server drops that answer.
+        // RFC 3921 9.2/9.3: b's server answers 'subscribed' for b (1.4's
+        // "Already Subscribed"), and a's server drops that answer. As 1.4's
+        // probe did, a gets b's presence now: it may have lost it.
+        assertXml(
+          await a.next((e) => e.name === 'presence'),
+          "<presence from='again2@localhost/Work' to='again1@localhost'><show>dnd</show><status>busy</status></presence>",
+        );
         await b.nothing(() => true, [a], 'the contact was asked again');
-        await a.nothing(() => true, [], 'the asker got something');
+        await a.nothing(() => true, [], 'the asker got more');
         await assertRoster(a, "<item jid='again2@localhost' subscription='both'/>");
         await assertRoster(b, "<item jid='again1@localhost' subscription='both'/>");
       } finally {

@@ -188,12 +188,12 @@ async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<vo
   // Subscription presence always carries the bare JID.
   const out = new Element('presence', { ...stanza.attrs, from: s.jid.bare, to: jid }, stanza.children);
   await api.deliver(out);
-  if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) await showTo(api, s, jid);
+  if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) await showTo(api, s.host, s.user, jid);
 }
 
 /**
  * The new subscriber `viewer` (a bare JID) sees each visible session of
- * `s`'s user at once (RFC 3921 8.2): one presence per session, up to
+ * user@host at once (RFC 3921 8.2): one presence per session, up to
  * <limits><sessions> (100) of them at up to 16 KiB each, more than a send
  * buffer (<outbuffer>, 1 MiB) takes. Sent at once, they cut off the
  * subscriber's client however fast it read. So each available session of
@@ -203,8 +203,8 @@ async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<vo
  * invisible meanwhile has told the viewer itself and is skipped, and the
  * rest stops once the viewer may no longer see the owner.
  */
-async function showTo(api: ModuleApi, s: Session, viewer: string): Promise<void> {
-  const owner = s.jid.bare;
+async function showTo(api: ModuleApi, host: string, user: string, viewer: string): Promise<void> {
+  const owner = `${user}@${host}`;
   const budget = sendBudget(api.config);
   for (const v of api.sessions.of(viewer)) {
     if (!v.available) continue;
@@ -213,7 +213,7 @@ async function showTo(api: ModuleApi, s: Session, viewer: string): Promise<void>
     const unseen = new Map(visibleSessions(api, owner).map((o) => [o, o.presence]));
     let first = true;
     const batch = async (): Promise<boolean> => {
-      if (!first && !(await letsSee(api.xdb, s.host, s.user, viewer))) return false;
+      if (!first && !(await letsSee(api.xdb, host, user, viewer))) return false;
       first = false;
       if (!v.writable) return false;
       const presenceOf = (o: Session): Element | undefined => {
@@ -310,8 +310,12 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   if (refusal.reason !== undefined) return refuse(refusal.reason);
   const { item, before } = changed;
   if (type === 'subscribe' && !deliver) {
-    // Already subscribed: answer for the user (RFC 3921 9.2).
-    await api.deliver(new Element('presence', { type: 'subscribed', from: bare, to: jid }));
+    // Already subscribed: answered for the user (RFC 3921 9.2) as 1.4
+    // answered, with its status. The asker is re-adding a contact it lost
+    // (a new install, a client that keeps its roster locally): 1.4 probed
+    // for it, so it sees the user's presence now, not at the next change.
+    await api.deliver(new Element('presence', { type: 'subscribed', from: bare, to: jid }, [new Element('status', {}, ['Already Subscribed'])]));
+    await showTo(api, host, user, jid);
     return 'handled';
   }
   if (item && visiblyChanged(before, item)) pushItem(api, host, user, item);
