@@ -637,10 +637,11 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         assertXml(envelope, "<iq type='result' id='w1' to='helper@localhost/Work' from='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
         const entry = who.elements.find((p) => p.attrs.from === 'who1@localhost/Work');
         assert.ok(entry, `who1 missing from ${who.toString()}`);
-        // 1.4's figures: seconds up, stanzas the client sent (from) and was sent (to).
+        // 1.4's figures: seconds up, stanzas sent to the client (from, 1.4's
+        // c_in) and stanzas it sent (to, c_out): counted from the session's side.
         assertXml(entry, "<presence from='who1@localhost/Work'><show>away</show><status>lunch</status><x xmlns='jabber:mod_admin:who' timer='*' from='*' to='*'/></presence>");
         const figures = (e: Element): number[] => ['timer', 'from', 'to'].map((a) => Number(e.getChild('x', 'jabber:mod_admin:who')!.attrs[a]));
-        const [timer, sent, got] = figures(entry);
+        const [timer, got, sent] = figures(entry);
         assert.ok(timer === 0 || timer === 1, entry.toString());
         assert.ok(sent! >= 2 && got! >= 2, entry.toString());
         assert.ok(who.elements.some((p) => p.attrs.from === 'helper@localhost/Work'));
@@ -652,7 +653,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         for (const id of ['c1', 'c2', 'c3']) await u.next((e) => isMessage(e) && e.attrs.id === id);
         const again = await helper.request("<iq type='get' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
         const later = again.getChild('query')!.getChild('who')!.elements.find((p) => p.attrs.from === 'who1@localhost/Work')!;
-        assert.deepEqual(figures(later).slice(1), [sent! + 1, got! + 4], later.toString());
+        assert.deepEqual(figures(later).slice(1), [got! + 4, sent! + 1], later.toString());
 
         // Anyone else: 1.4's 405.
         assertXml(
@@ -690,6 +691,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         // The figures are the who figures of that session.
         const who = await boss.request("<iq type='get' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
         const x = who.getChild('query')!.getChild('who')!.elements.find((p) => p.attrs.from === 'brw1@localhost/Work')!.getChild('x', 'jabber:mod_admin:who')!;
+        // Sent, then received, by the client: who's `to`, then its `from`.
         assert.match(userOf('brw1@localhost')!.attrs.name!, new RegExp(`^brw1 \\(\\d+, ${x.attrs.to}, ${x.attrs.from}\\)$`));
 
         assertXml(

@@ -40,7 +40,7 @@ export class Session {
   ended = false;
   /** Per-module state, keyed by module name. */
   readonly data = new Map<string, unknown>();
-  /** Stanzas the client sent, and stanzas sent to it (1.4's c_in and c_out, shown to admins). */
+  /** Stanzas the client sent, and stanzas sent to it (1.4's c_out and c_in, shown to admins). */
   stanzasIn = 0;
   stanzasOut = 0;
 

@@ -72,7 +72,8 @@ function upSeconds(s: Session, now: number): string {
 /**
  * 1.4's <who/>: each session's last presence (unavailable before its first
  * one), with `<x xmlns='jabber:mod_admin:who' timer=SECONDS from=IN to=OUT/>`,
- * IN and OUT counting the stanzas the client sent and was sent.
+ * 1.4's c_in and c_out: IN counts the stanzas sent to the client, OUT the
+ * stanzas it sent (its sessions.c counted from the session's side).
  */
 function who(api: ModuleApi, host: string): Element {
   const list = new Element('who');
@@ -83,7 +84,7 @@ function who(api: ModuleApi, host: string): Element {
     list.children.push(
       new Element('presence', { from, type: s.available ? undefined : 'unavailable' }, [
         ...(s.presence ? s.presence.clone().children : []),
-        new Element('x', { xmlns: NS_ADMIN_WHO, timer: upSeconds(s, now), from: String(s.stanzasIn), to: String(s.stanzasOut) }),
+        new Element('x', { xmlns: NS_ADMIN_WHO, timer: upSeconds(s, now), from: String(s.stanzasOut), to: String(s.stanzasIn) }),
       ]),
     );
   }
@@ -103,7 +104,8 @@ function onlineUsers(api: ModuleApi, host: string): Element {
   for (const bare of users) {
     const best = api.sessions.best(bare);
     const user = bare.slice(0, bare.indexOf('@'));
-    const name = best ? `${user} (${upSeconds(best, now)}, ${best.stanzasOut}, ${best.stanzasIn})` : user;
+    // Sent and received by the client.
+    const name = best ? `${user} (${upSeconds(best, now)}, ${best.stanzasIn}, ${best.stanzasOut})` : user;
     item.children.push(new Element('user', { jid: bare, name }));
   }
   return item;
