@@ -161,7 +161,7 @@ describe('a Net::Jabber::Bot bot chats through Yak', { timeout: 60_000 }, () => 
     user.send("<message to='nbbot@localhost' type='chat'><body>quit</body></message>");
     await receiveAll(user, [
       "<message type='chat' to='nbuser@localhost/Desk' from='nbbot@localhost/bot'><body>bye</body></message>",
-      "<presence type='unavailable' from='nbbot@localhost/bot' to='nbuser@localhost'/>",
+      "<presence type='unavailable' from='nbbot@localhost/bot' to='nbuser@localhost'><status>Disconnected</status></presence>",
     ]);
     assert.equal(await bot.exited, 0, bot.transcript);
     assert.deepEqual(

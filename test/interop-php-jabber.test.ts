@@ -252,7 +252,7 @@ describe('Class.Jabber.PHP (libphp-jabber) against Yak', { timeout: 60_000 }, ()
       'disconnected',
       'OK',
     ]);
-    assertXml(await pal.next((e) => e.name === 'presence'), `<presence type='unavailable' from='${full}' to='yakpal@localhost'/>`);
+    assertXml(await pal.next((e) => e.name === 'presence'), `<presence type='unavailable' from='${full}' to='yakpal@localhost'><status>Disconnected</status></presence>`);
     await pal.nothing(() => true, [], 'nothing else from the PHP session');
 
     // What the server kept.

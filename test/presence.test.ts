@@ -39,8 +39,8 @@ describe('mod_presence', () => {
       await home.presence('<presence><status>at home</status></presence>');
       await a.close();
       // Once both heard that Work went, its session has ended.
-      await b.next("<presence type='unavailable' from='inita@localhost/Work' to='initb@localhost'/>");
-      await home.next("<presence type='unavailable' from='inita@localhost/Work' to='inita@localhost/Home'/>");
+      await b.next("<presence type='unavailable' from='inita@localhost/Work' to='initb@localhost'><status>Disconnected</status></presence>");
+      await home.next("<presence type='unavailable' from='inita@localhost/Work' to='inita@localhost/Home'><status>Disconnected</status></presence>");
       await b.presence('<presence><show>away</show><status>out</status></presence>');
       await home.clear();
       await b.clear();
@@ -194,8 +194,8 @@ describe('mod_presence', () => {
       assertXml(await d.next(isPresence), "<presence type='unavailable' to='dird@localhost' from='dira@localhost/Work'/>");
 
       await a.close();
-      assertXml(await c.next(isPresence), "<presence type='unavailable' from='dira@localhost/Work' to='dirc@localhost'/>");
-      assertXml(await b.next(isPresence), "<presence type='unavailable' from='dira@localhost/Work' to='dirb@localhost'/>");
+      assertXml(await c.next(isPresence), "<presence type='unavailable' from='dira@localhost/Work' to='dirc@localhost'><status>Disconnected</status></presence>");
+      assertXml(await b.next(isPresence), "<presence type='unavailable' from='dira@localhost/Work' to='dirb@localhost'><status>Disconnected</status></presence>");
       await d.nothing(isPresence, [], 'a target that got directed unavailable heard again');
     } finally {
       await closeAll(a, b, c, d);
@@ -218,8 +218,8 @@ describe('mod_presence', () => {
       assertXml(await b.next(isPresence), "<presence from='dirdupa@localhost/Work' to='dirdupb@localhost'><status>later</status></presence>");
       assertXml(await home.next(isPresence), "<presence from='dirdupa@localhost/Work' to='dirdupa@localhost/Home'><status>later</status></presence>");
       await a.close();
-      assertXml(await b.next(isPresence), "<presence type='unavailable' from='dirdupa@localhost/Work' to='dirdupb@localhost'/>");
-      assertXml(await home.next(isPresence), "<presence type='unavailable' from='dirdupa@localhost/Work' to='dirdupa@localhost/Home'/>");
+      assertXml(await b.next(isPresence), "<presence type='unavailable' from='dirdupa@localhost/Work' to='dirdupb@localhost'><status>Disconnected</status></presence>");
+      assertXml(await home.next(isPresence), "<presence type='unavailable' from='dirdupa@localhost/Work' to='dirdupa@localhost/Home'><status>Disconnected</status></presence>");
       await b.nothing(isPresence, [], 'a subscriber that got directed presence heard the end twice');
       await home.nothing(isPresence, [], 'an own resource that got directed presence heard the end twice');
       await c.nothing(isPresence, [], 'a stranger heard something');
@@ -311,7 +311,7 @@ describe('mod_presence', () => {
     const { a, b, c } = await trio('invs');
     try {
       await a.close();
-      await b.next("<presence type='unavailable' from='invsa@localhost/Work' to='invsb@localhost'/>");
+      await b.next("<presence type='unavailable' from='invsa@localhost/Work' to='invsb@localhost'><status>Disconnected</status></presence>");
       const again = await login(yak, 'invsa');
       again.send("<presence type='invisible'/>");
       assertXml(await again.next(isPresence), "<presence from='invsb@localhost/Work' to='invsa@localhost/Work'/>");
@@ -344,7 +344,7 @@ describe('mod_presence', () => {
       const { a, b, c } = await trio('lo');
       try {
         await a.close();
-        assertXml(await b.next(isPresence), "<presence type='unavailable' from='loa@localhost/Work' to='lob@localhost'/>");
+        assertXml(await b.next(isPresence), "<presence type='unavailable' from='loa@localhost/Work' to='lob@localhost'><status>Disconnected</status></presence>");
         await c.nothing(isPresence, [], 'a stranger saw the unavailable');
       } finally {
         await closeAll(a, b, c);
@@ -355,7 +355,7 @@ describe('mod_presence', () => {
       const { a, b, c } = await trio('dc');
       try {
         await a.drop();
-        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dca@localhost/Work' to='dcb@localhost'/>");
+        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dca@localhost/Work' to='dcb@localhost'><status>Disconnected</status></presence>");
         await c.nothing(isPresence, [], 'a stranger saw the unavailable');
       } finally {
         await closeAll(a, b, c);
@@ -372,7 +372,7 @@ describe('mod_presence', () => {
             "<presence type='unavailable' from='repa@localhost/Work' to='repa@localhost/Work'><status>Replaced by new connection</status></presence>",
           );
           await a.stream.whenClosed();
-          assertXml(await b.next(isPresence), "<presence type='unavailable' from='repa@localhost/Work' to='repb@localhost'/>");
+          assertXml(await b.next(isPresence), "<presence type='unavailable' from='repa@localhost/Work' to='repb@localhost'><status>Replaced by new connection</status></presence>");
           await replacement.presence();
           assertXml(await b.next(isPresence), "<presence from='repa@localhost/Work' to='repb@localhost'/>");
           await c.nothing(isPresence, [], 'a stranger saw presence');
@@ -389,7 +389,7 @@ describe('mod_presence', () => {
       try {
         await a.request("<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>");
         await a.stream.whenClosed();
-        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dela@localhost/Work' to='delb@localhost'/>");
+        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dela@localhost/Work' to='delb@localhost'><status>Disconnected</status></presence>");
         await c.nothing(isPresence, [], 'a stranger saw the unavailable');
       } finally {
         await closeAll(a, b, c);
@@ -545,7 +545,7 @@ describe('a session-end handler that fails', () => {
     try {
       await subscribeBoth(a, b);
       await a.close();
-      await b.next("<presence type='unavailable' from='enda@localhost/Work' to='endb@localhost'/>");
+      await b.next("<presence type='unavailable' from='enda@localhost/Work' to='endb@localhost'><status>Disconnected</status></presence>");
     } finally {
       await closeAll(a, b);
       await yak.stop();

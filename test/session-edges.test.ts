@@ -94,7 +94,7 @@ describe('after login: strangers, unseen sessions, resources gone', () => {
       await a.request("<iq type='set'><vCard xmlns='vcard-temp'><FN>Ann</FN></vCard></iq>");
       // b asks with the JID its chat window holds, after a logged off.
       await a.close();
-      await b.next("<presence type='unavailable' from='gonejid1@localhost/Home' to='gonejid2@localhost'/>");
+      await b.next("<presence type='unavailable' from='gonejid1@localhost/Home' to='gonejid2@localhost'><status>Disconnected</status></presence>");
       assertXml(
         await b.request("<iq type='get' id='v' to='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'/></iq>"),
         "<iq type='result' id='v' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'><FN>Ann</FN></vCard></iq>",

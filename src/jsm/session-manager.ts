@@ -39,6 +39,9 @@ export class TooManySessionsError extends Error {
   }
 }
 
+/** 1.4's reason for a session that a login with the same resource replaced. */
+const REPLACED = 'Replaced by new connection';
+
 export class SessionManager {
   readonly chains = new PhaseChains();
   readonly sessions = new SessionRegistry();
@@ -230,7 +233,7 @@ export class SessionManager {
     if (old) {
       old.send(
         new Element('presence', { type: 'unavailable', to: old.jid.toString(), from: old.jid.toString() }, [
-          new Element('status', {}, ['Replaced by new connection']),
+          new Element('status', {}, [REPLACED]),
         ]),
       );
       // The old session's place is kept for this one while it ends (it
@@ -238,7 +241,7 @@ export class SessionManager {
       // login meanwhile must not take it.
       this.replacing.set(jid.bare, (this.replacing.get(jid.bare) ?? 0) + 1);
       try {
-        await this.endSession(old);
+        await this.endSession(old, REPLACED);
       } finally {
         const n = this.replacing.get(jid.bare)! - 1;
         if (n > 0) this.replacing.set(jid.bare, n);
@@ -257,8 +260,15 @@ export class SessionManager {
     return session;
   }
 
-  async endSession(session: Session): Promise<void> {
+  /**
+   * Ends a session: out of routing at once, then every session-end handler
+   * runs. `reason` is 1.4's: the status of the unavailable presence its
+   * contacts get, and of its logout record, when the client had not said
+   * goodbye itself.
+   */
+  async endSession(session: Session, reason = 'Disconnected'): Promise<void> {
     if (session.ended) return;
+    session.endReason = reason;
     // Out of routing before the handlers run: they write to the spool and
     // broadcast, which takes a while, and a message arriving meanwhile must
     // go to another session or to offline storage, not to a closed stream.

@@ -38,6 +38,8 @@ export class Session {
   rosterInterested = false;
   /** Set once the session is ending, so nothing is routed to it any more. */
   ended = false;
+  /** Why it ended (1.4's reason: 'Disconnected', 'Replaced by new connection'), once it has. */
+  endReason: string | undefined;
   /** Per-module state, keyed by module name. */
   readonly data = new Map<string, unknown>();
   /** Stanzas the client sent, and stanzas sent to it (1.4's c_out and c_in, shown to admins). */

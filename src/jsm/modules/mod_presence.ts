@@ -233,7 +233,10 @@ export const modPresence: JsmModule = {
     api.on('session-end', async (s) => {
       if (!s.available && directedOf(s).size === 0) return;
       const p = new Element('presence', { type: 'unavailable' });
-      const status = s.presence?.attrs.type === 'unavailable' ? s.presence.getChildText('status') : undefined;
+      // The client's own goodbye, or, for a session that was still there,
+      // 1.4's reason ("Disconnected", "Replaced by new connection").
+      // (1.4 kept no presence for an invisible session: nor reason either.)
+      const status = s.presence?.attrs.type === 'unavailable' ? s.presence.getChildText('status') : s.presence && !s.data.get('invisible') ? s.endReason : undefined;
       if (status) p.c('status').t(status);
       await leave(api, s, p);
     });
