@@ -311,6 +311,42 @@ describe('modules answering queries', () => {
     }
   });
 
+  test('mod_agents: a get with no to, or to your own bare JID, is the server list from the host (1.4)', async () => {
+    // 1.4's mod_agents also sat on each session's out chain and answered
+    // to=NULL ("supid null to workaround"); js_session_from made a `to` of
+    // yourself@yourhost NULL. Agents-era clients asked that way.
+    const a = await newUser(yak, 'ag2');
+    try {
+      const list =
+        "<query xmlns='jabber:iq:agents'>" +
+        "<agent jid='users.example.org'><name>User Directory</name><service>jud</service><search/><register/></agent>" +
+        "<agent jid='conference.example.org'><name>Chat Rooms</name><service>public</service><groupchat/></agent>" +
+        '</query>';
+      assertXml(
+        await a.request("<iq type='get' id='n1'><query xmlns='jabber:iq:agents'/></iq>"),
+        `<iq type='result' id='n1' to='ag2@localhost/Work' from='localhost'>${list}</iq>`,
+      );
+      assertXml(
+        await a.request("<iq type='get' id='n2' to='AG2@localhost'><query xmlns='jabber:iq:agents'/></iq>"),
+        `<iq type='result' id='n2' to='ag2@localhost/Work' from='localhost'>${list}</iq>`,
+      );
+      assertXml(
+        await a.request("<iq type='get' id='n3'><query xmlns='jabber:iq:agent'/></iq>"),
+        "<iq type='result' id='n3' to='ag2@localhost/Work' from='localhost'><query xmlns='jabber:iq:agent'>" +
+          '<name>Yak Jabber Server</name><url>http://localhost/</url><service>jabber</service><register/></query></iq>',
+      );
+      // Someone else's bare JID is no self-flag: nobody there answers for the server.
+      await offlineUser(yak, 'ag3');
+      assertXml(
+        await a.request("<iq type='get' id='n4' to='ag3@localhost'><query xmlns='jabber:iq:agents'/></iq>"),
+        "<iq type='error' id='n4' to='ag2@localhost/Work' from='ag3@localhost'><query xmlns='jabber:iq:agents'/>" +
+          "<error code='503' type='cancel'>Service Unavailable</error></iq>",
+      );
+    } finally {
+      await a.close();
+    }
+  });
+
   describe('mod_xml (jabber:iq:private)', () => {
     test('round trip, kept per namespace and flagged on disk', async () => {
       const a = await newUser(yak, 'priv1');

@@ -1,7 +1,8 @@
 // jabber:iq:agents (the pre-browse service list) from the jsm <browse>
 // section, and jabber:iq:agent describing the server itself.
+import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
-import type { JsmModule } from '../api.js';
+import type { JsmModule, ModuleApi } from '../api.js';
 import { iqResult } from '../iq.js';
 
 const NS_AGENTS = 'jabber:iq:agents';
@@ -27,28 +28,50 @@ function agentFor(service: Element): Element {
   return agent;
 }
 
+/** The server's answer to an agents or agent get, or 'pass' for anything else. */
+function answer(api: ModuleApi, stanza: Element): Element | 'pass' {
+  if (stanza.getChild('query', NS_AGENTS)) {
+    const services = api.config.jsm.browse.filter((e) => e.attrs.jid);
+    return iqResult(stanza, new Element('query', { xmlns: NS_AGENTS }, services.map(agentFor)));
+  }
+  if (stanza.getChild('query', NS_AGENT)) {
+    const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
+    return iqResult(
+      stanza,
+      new Element('query', { xmlns: NS_AGENT }, [
+        new Element('name', {}, [name]),
+        new Element('url', {}, [api.config.jsm.vcard?.getChildText('URL') ?? '']),
+        new Element('service', {}, ['jabber']),
+        ...(api.loaded.includes('mod_register') && api.config.jsm.register ? [new Element('register')] : []),
+      ]),
+    );
+  }
+  return 'pass';
+}
+
 export const modAgents: JsmModule = {
   name: 'mod_agents',
   setup(api) {
     api.on('server', ({ stanza, to }) => {
       if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
-      if (stanza.getChild('query', NS_AGENTS)) {
-        const services = api.config.jsm.browse.filter((e) => e.attrs.jid);
-        return iqResult(stanza, new Element('query', { xmlns: NS_AGENTS }, services.map(agentFor)));
-      }
-      if (stanza.getChild('query', NS_AGENT)) {
-        const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
-        return iqResult(
-          stanza,
-          new Element('query', { xmlns: NS_AGENT }, [
-            new Element('name', {}, [name]),
-            new Element('url', {}, [api.config.jsm.vcard?.getChildText('URL') ?? '']),
-            new Element('service', {}, ['jabber']),
-            ...(api.loaded.includes('mod_register') && api.config.jsm.register ? [new Element('register')] : []),
-          ]),
-        );
-      }
-      return 'pass';
+      return answer(api, stanza);
     });
+    // COMPAT: a client's get with no `to`, or to its own bare JID (1.4's
+    // js_session_from made that no `to`), is the server's list too, from the
+    // host, as 1.4's mod_agents answered on each session's out chain ("supid
+    // null to workaround"): agents-era clients asked that way. One to the
+    // host goes on to the server phase above, with the same answer.
+    api.on('session-out', (stanza, s) => {
+      if (stanza.attrs.type !== 'get') return 'pass';
+      if (stanza.attrs.to !== undefined) {
+        const to = parseJid(stanza.attrs.to);
+        if (!to || to.resource !== undefined || to.bare !== s.jid.bare) return 'pass';
+      }
+      const reply = answer(api, stanza);
+      if (reply === 'pass') return 'pass';
+      reply.attrs.from = s.host;
+      reply.attrs.to = s.jid.toString();
+      return reply;
+    }, { stanzas: ['iq'] });
   },
 };
