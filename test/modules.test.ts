@@ -347,6 +347,27 @@ describe('modules answering queries', () => {
     }
   });
 
+  test('mod_agents: a gateway service is flagged <transport>Enter ID</transport>, as 1.4 flagged it', async () => {
+    const gw = await startYak({
+      tweak: (c) => {
+        plain(c);
+        c.jsm.browse = [xml("<service type='icq' jid='icq.example.org' name='ICQ Transport'><ns>jabber:iq:gateway</ns><ns>jabber:iq:register</ns></service>")];
+      },
+    });
+    try {
+      const a = await newUser(gw, 'ag4');
+      assertXml(
+        await a.request("<iq type='get' id='g1' to='localhost'><query xmlns='jabber:iq:agents'/></iq>"),
+        "<iq type='result' id='g1' to='ag4@localhost/Work' from='localhost'><query xmlns='jabber:iq:agents'>" +
+          "<agent jid='icq.example.org'><name>ICQ Transport</name><service>icq</service><transport>Enter ID</transport><register/></agent>" +
+          '</query></iq>',
+      );
+      await a.close();
+    } finally {
+      await gw.stop();
+    }
+  });
+
   describe('mod_xml (jabber:iq:private)', () => {
     test('round trip, kept per namespace and flagged on disk', async () => {
       const a = await newUser(yak, 'priv1');

@@ -16,6 +16,9 @@ const FLAG_FOR_NS: Record<string, string> = {
   'jabber:iq:conference': 'groupchat',
 };
 
+/** The text 1.4 put in a flag: a gateway's <transport> prompted for the legacy ID. */
+const FLAG_TEXT: Record<string, string> = { transport: 'Enter ID' };
+
 function agentFor(service: Element): Element {
   const agent = new Element('agent', { jid: service.attrs.jid });
   agent.c('name').t(service.attrs.name ?? '');
@@ -23,7 +26,10 @@ function agentFor(service: Element): Element {
   if (service.name === 'conference') agent.c('groupchat');
   for (const ns of service.getChildren('ns')) {
     const flag = FLAG_FOR_NS[ns.text().trim()];
-    if (flag && !agent.getChild(flag)) agent.c(flag);
+    if (!flag || agent.getChild(flag)) continue;
+    const text = FLAG_TEXT[flag];
+    if (text === undefined) agent.c(flag);
+    else agent.c(flag).t(text);
   }
   return agent;
 }
