@@ -202,6 +202,14 @@ describe('modules answering queries', () => {
       );
       assert.match(reply.getChild('query')!.getChildText('utc')!, STAMP);
       assert.ok(!Number.isNaN(Date.parse(reply.getChild('query')!.getChildText('display')!)));
+      // 1.4's mod_time bounced anything but a get with 405 (TERROR_NOTALLOWED), and never answered a result.
+      assertXml(
+        await a.request("<iq type='set' id='t2' to='localhost'><query xmlns='jabber:iq:time'><tz>CET</tz></query></iq>"),
+        "<iq type='error' id='t2' to='time1@localhost/Work' from='localhost'><query xmlns='jabber:iq:time'><tz>CET</tz></query>" +
+          "<error code='405' type='cancel'>Not Allowed</error></iq>",
+      );
+      a.send("<iq type='result' id='t3' to='localhost'><query xmlns='jabber:iq:time'/></iq>");
+      await a.nothing();
     } finally {
       await a.close();
     }
@@ -217,6 +225,14 @@ describe('modules answering queries', () => {
           `<name>Yak</name><version>${YAK_VERSION}</version><os>*</os></query></iq>`,
       );
       assert.notEqual(reply.getChild('query')!.getChildText('os'), '');
+      // 1.4's mod_version bounced anything but a get with 405 (TERROR_NOTALLOWED), and never answered a result.
+      assertXml(
+        await a.request("<iq type='set' id='ver2' to='localhost'><query xmlns='jabber:iq:version'><name>Evil</name></query></iq>"),
+        "<iq type='error' id='ver2' to='ver1@localhost/Work' from='localhost'><query xmlns='jabber:iq:version'><name>Evil</name></query>" +
+          "<error code='405' type='cancel'>Not Allowed</error></iq>",
+      );
+      a.send("<iq type='result' id='ver3' to='localhost'><query xmlns='jabber:iq:version'/></iq>");
+      await a.nothing();
     } finally {
       await a.close();
     }

@@ -1,8 +1,10 @@
-// jabber:iq:time to the host, in the legacy form: <utc>, <tz>, <display>.
+// jabber:iq:time to the host, in the legacy form: <utc>, <tz>, <display>;
+// a set gets 405, as in 1.4.
 import { Element } from '../../xml/element.js';
 import { legacyStamp } from '../../util/time.js';
 import type { JsmModule } from '../api.js';
 import { iqResult } from '../iq.js';
+import { stanzaError } from '../stanza-errors.js';
 
 const NS_TIME = 'jabber:iq:time';
 
@@ -10,8 +12,11 @@ export const modTime: JsmModule = {
   name: 'mod_time',
   setup(api) {
     api.on('server', ({ stanza, to }) => {
-      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
-      if (!stanza.getChild('query', NS_TIME)) return 'pass';
+      if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChild('query', NS_TIME)) return 'pass';
+      const type = stanza.attrs.type;
+      if (type === 'result' || type === 'error') return 'pass';
+      // 1.4 bounced anything but a get with TERROR_NOTALLOWED.
+      if (type !== 'get') throw stanzaError('not-allowed');
       const now = new Date();
       return iqResult(
         stanza,

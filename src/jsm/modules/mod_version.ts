@@ -1,8 +1,9 @@
-// jabber:iq:version to the host: name, version, os.
+// jabber:iq:version to the host: name, version, os; a set gets 405, as in 1.4.
 import os from 'node:os';
 import { Element } from '../../xml/element.js';
 import type { JsmModule } from '../api.js';
 import { iqResult } from '../iq.js';
+import { stanzaError } from '../stanza-errors.js';
 import { YAK_VERSION } from '../../version.js';
 
 const NS_VERSION = 'jabber:iq:version';
@@ -12,8 +13,11 @@ export const modVersion: JsmModule = {
   setup(api) {
     const osName = `${os.type()} ${os.release()}`;
     api.on('server', ({ stanza, to }) => {
-      if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
-      if (!stanza.getChild('query', NS_VERSION)) return 'pass';
+      if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChild('query', NS_VERSION)) return 'pass';
+      const type = stanza.attrs.type;
+      if (type === 'result' || type === 'error') return 'pass';
+      // 1.4 bounced anything but a get with TERROR_NOTALLOWED.
+      if (type !== 'get') throw stanzaError('not-allowed');
       return iqResult(
         stanza,
         new Element('query', { xmlns: NS_VERSION }, [
