@@ -15,6 +15,7 @@ import type { YakConfig } from '../src/config/types.js';
 import { YakServer } from '../src/server.js';
 import { YAK_VERSION } from '../src/version.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
+import { NS_LAST } from '../src/xdb/xdb.js';
 import type { Element } from '../src/xml/element.js';
 import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -187,6 +188,28 @@ describe('modules answering queries', () => {
         assert.match(up.getChild('query')!.attrs.seconds!, /^\d+$/);
       } finally {
         await a.close();
+      }
+    });
+
+    test('an account with no last record: an empty result, as 1.4 sent it; still only for the trusted', async () => {
+      // Accounts made by jabberctl adduser, or 1.4 spools, may have no
+      // jabber:iq:last record: 1.4's mod_last_reply then sent the bare
+      // result (no <query>), not an error.
+      const a = await newUser(yak, 'last8');
+      const stranger = await newUser(yak, 'last9');
+      try {
+        await yak.server.xdb.set(yak.host, 'last8', { [NS_LAST]: null });
+        assertXml(
+          await a.request("<iq type='get' id='l7' to='last8@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+          "<iq type='result' id='l7' to='last8@localhost/Work' from='last8@localhost'/>",
+        );
+        assertXml(
+          await stranger.request("<iq type='get' id='l8' to='last8@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+          "<iq type='error' id='l8' to='last9@localhost/Work' from='last8@localhost'><query xmlns='jabber:iq:last'/>" +
+            "<error code='403' type='auth'>Forbidden</error></iq>",
+        );
+      } finally {
+        await closeAll(a, stranger);
       }
     });
   });

@@ -20,7 +20,9 @@ export const modLast: JsmModule = {
       if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
       const record = await api.xdb.get(to.host, to.user!, NS_LAST);
       const last = Number(record?.attrs.last);
-      if (!record || !Number.isFinite(last)) throw stanzaError('item-not-found');
+      // COMPAT: no record (an account made by jabberctl adduser, a 1.4
+      // spool without one) is an empty result, as 1.4's mod_last_reply sent it.
+      if (!record || !Number.isFinite(last)) return iqResult(stanza);
       const seconds = String(Math.max(0, unixTime() - last));
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
     }, { stanzas: ['iq'] });
