@@ -58,7 +58,7 @@ describe('modules answering queries', () => {
   after(() => yak.stop());
 
   describe('mod_vcard', () => {
-    test('own set and get, others get, nobody else sets, stored as vcard-temp', async () => {
+    test('own set and get, others get, nobody else sets (405, as in 1.4), stored as vcard-temp', async () => {
       const a = await newUser(yak, 'vc1');
       const b = await newUser(yak, 'vc2');
       try {
@@ -72,7 +72,7 @@ describe('modules answering queries', () => {
         assertXml(
           await b.request("<iq type='set' id='v4' to='vc1@localhost'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard></iq>"),
           "<iq type='error' id='v4' to='vc2@localhost/Work' from='vc1@localhost'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard>" +
-            "<error code='403' type='auth'>Forbidden</error></iq>",
+            "<error code='405' type='cancel'>Not Allowed</error></iq>",
         );
         // A user who never set one has an empty card.
         assertXml(
@@ -85,6 +85,36 @@ describe('modules answering queries', () => {
             "<error code='404' type='cancel'>Not Found</error></iq>",
         );
         assertXml((await spoolRecords(yak, 'vc1'))!.get('vcard-temp')!, card);
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test("a get to a connected resource is answered by the server with the stored card, as 1.4's es_IN chain did", async () => {
+      const a = await onlineUser(yak, 'vc6', 'Home');
+      const b = await onlineUser(yak, 'vc7');
+      try {
+        const card = "<vCard xmlns='vcard-temp'><FN>Connie</FN></vCard>";
+        await a.request(`<iq type='set'>${card}</iq>`);
+        // b asks with the full JID its chat window holds; a is connected there.
+        assertXml(
+          await b.request("<iq type='get' id='c1' to='vc6@localhost/Home'><vCard xmlns='vcard-temp'/></iq>"),
+          `<iq type='result' id='c1' to='vc7@localhost/Work' from='vc6@localhost/Home'>${card}</iq>`,
+        );
+        // A connected user who never set one: the empty card, as for the bare JID.
+        assertXml(
+          await a.request("<iq type='get' id='c2' to='vc7@localhost/Work'><vCard xmlns='vcard-temp'/></iq>"),
+          "<iq type='result' id='c2' to='vc6@localhost/Home' from='vc7@localhost/Work'><vCard xmlns='vcard-temp'/></iq>",
+        );
+        // Nor does a set from someone else reach the client: 405, as for the bare JID.
+        assertXml(
+          await b.request("<iq type='set' id='c3' to='vc6@localhost/Home'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard></iq>"),
+          "<iq type='error' id='c3' to='vc7@localhost/Work' from='vc6@localhost/Home'><vCard xmlns='vcard-temp'><FN>Mallory</FN></vCard>" +
+            "<error code='405' type='cancel'>Not Allowed</error></iq>",
+        );
+        await a.nothing((e) => e.name === 'iq', [b], 'a vCard request reached the client');
+        await b.nothing((e) => e.name === 'iq', [a], 'a vCard request reached the client');
+        assertXml((await spoolRecords(yak, 'vc6'))!.get('vcard-temp')!, card);
       } finally {
         await closeAll(a, b);
       }

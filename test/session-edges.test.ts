@@ -107,12 +107,21 @@ describe('after login: strangers, unseen sessions, resources gone', () => {
         await b.request("<iq type='get' id='br' to='gonejid1@localhost/Home'><query xmlns='jabber:iq:browse'/></iq>"),
         "<iq type='result' id='br' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><user xmlns='jabber:iq:browse' jid='gonejid1@localhost'/></iq>",
       );
-      // A connected resource still gets the request itself.
+      // A connected resource gets last and browse requests itself, as in
+      // 1.4 (only their offline chain answered); a vCard get is still
+      // answered by the server, as 1.4's mod_vcard did on the session's chain.
       const again = await login(yak, 'gonejid1', 'Home');
       try {
-        const asked = again.next((e) => e.name === 'iq');
-        b.send("<iq type='get' id='v2' to='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'/></iq>");
-        assertXml(await asked, "<iq type='get' id='v2' to='gonejid1@localhost/Home' from='gonejid2@localhost/Work'><vCard xmlns='vcard-temp'/></iq>");
+        for (const query of ["<query xmlns='jabber:iq:last'/>", "<query xmlns='jabber:iq:browse'/>"]) {
+          const asked = again.next((e) => e.name === 'iq');
+          b.send(`<iq type='get' id='c' to='gonejid1@localhost/Home'>${query}</iq>`);
+          assertXml(await asked, `<iq type='get' id='c' to='gonejid1@localhost/Home' from='gonejid2@localhost/Work'>${query}</iq>`);
+        }
+        assertXml(
+          await b.request("<iq type='get' id='v2' to='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'/></iq>"),
+          "<iq type='result' id='v2' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><vCard xmlns='vcard-temp'><FN>Ann</FN></vCard></iq>",
+        );
+        await again.nothing((e) => e.name === 'iq', [b], 'a vCard request reached the client');
       } finally {
         await again.close();
       }

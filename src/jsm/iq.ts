@@ -14,11 +14,12 @@ export function isRequest(stanza: Element): boolean {
 
 /**
  * Whether a request to a local user's `to` is for the account to answer
- * (vCard, last, browse): addressed to the bare JID, or to a resource that
- * has no session. COMPAT: 1.4 handed a stanza for a resource not connected
- * to its offline chain, where those modules answered, so a client asking
- * with the full JID of a chat partner who has since logged off gets the
- * answer, not a 503. A connected resource gets the request itself.
+ * (last, browse): addressed to the bare JID, or to a resource that has no
+ * session. COMPAT: 1.4 handed a stanza for a resource not connected to its
+ * offline chain, where those modules answered, so a client asking with the
+ * full JID of a chat partner who has since logged off gets the answer, not
+ * a 503. A connected resource gets the request itself, as in 1.4. (vCard
+ * does not use this: 1.4 answered it on the session's chain too.)
  */
 export function forAccount(sessions: SessionRegistry, to: Jid): boolean {
   return to.resource === undefined || sessions.find(to.bare, to.resource) === undefined;
