@@ -329,7 +329,8 @@ describe('modules answering queries', () => {
         );
         assertXml(
           await a.request("<iq type='get' id='b3' to='br3@localhost'><query xmlns='jabber:iq:browse'/></iq>"),
-          "<iq type='result' id='b3' to='br3@localhost/Work' from='br3@localhost'><user xmlns='jabber:iq:browse' jid='br3@localhost'/></iq>",
+          "<iq type='result' id='b3' to='br3@localhost/Work' from='br3@localhost'><user xmlns='jabber:iq:browse' jid='br3@localhost'>" +
+            "<user type='client' jid='br3@localhost/Work'/></user></iq>",
         );
         assertXml(
           await a.request("<iq type='get' id='b4' to='nobody@localhost'><query xmlns='jabber:iq:browse'/></iq>"),
@@ -338,6 +339,56 @@ describe('modules answering queries', () => {
         );
       } finally {
         await a.close();
+      }
+    });
+
+    test("a user's connected resources for the user and its contacts, as 1.4's mod_browse_reply; a set to another user 405", async () => {
+      const home = await onlineUser(yak, 'br6', 'Home');
+      const work = await login(yak, 'br6', 'Work');
+      const pal = await onlineUser(yak, 'br7');
+      const stranger = await onlineUser(yak, 'br8');
+      try {
+        await subscribeBoth(home, pal);
+        await work.presence();
+        const ask = (c: Client, id: string, type = 'get', to = 'br6@localhost'): Promise<Element> =>
+          c.request(`<iq type='${type}' id='${id}' to='${to}'><query xmlns='jabber:iq:browse'/></iq>`);
+        const both = "<user type='client' jid='br6@localhost/Work'/><user type='client' jid='br6@localhost/Home'/>";
+        // Newest first, as 1.4's session list.
+        assertXml(
+          await ask(pal, 'r1'),
+          `<iq type='result' id='r1' to='br7@localhost/Work' from='br6@localhost'><user xmlns='jabber:iq:browse' jid='br6@localhost'>${both}</user></iq>`,
+        );
+        assertXml(
+          await ask(stranger, 'r2'),
+          "<iq type='result' id='r2' to='br8@localhost/Work' from='br6@localhost'><user xmlns='jabber:iq:browse' jid='br6@localhost'/></iq>",
+        );
+        // An invisible session is shown to the user only, never to a contact.
+        await work.presence("<presence type='invisible'/>");
+        assertXml(
+          await ask(pal, 'r3'),
+          "<iq type='result' id='r3' to='br7@localhost/Work' from='br6@localhost'><user xmlns='jabber:iq:browse' jid='br6@localhost'>" +
+            "<user type='client' jid='br6@localhost/Home'/></user></iq>",
+        );
+        assertXml(
+          await ask(home, 'r4'),
+          `<iq type='result' id='r4' to='br6@localhost/Home' from='br6@localhost'><user xmlns='jabber:iq:browse' jid='br6@localhost'>${both}</user></iq>`,
+        );
+        // A set to someone else's browse: 405, as 1.4 (bare JID or a resource not connected).
+        for (const to of ['br6@localhost', 'br6@localhost/Gone']) {
+          assertXml(
+            await ask(pal, 's1', 'set', to),
+            `<iq type='error' id='s1' to='br7@localhost/Work' from='${to}'><query xmlns='jabber:iq:browse'/>` +
+              "<error code='405' type='cancel'>Not Allowed</error></iq>",
+          );
+        }
+        // The owner's own set: 1.4 stored browse items; Yak does not.
+        assertXml(
+          await ask(home, 's2', 'set'),
+          "<iq type='error' id='s2' to='br6@localhost/Home' from='br6@localhost'><query xmlns='jabber:iq:browse'/>" +
+            "<error code='503' type='cancel'>Service Unavailable</error></iq>",
+        );
+      } finally {
+        await closeAll(home, work, pal, stranger);
       }
     });
 

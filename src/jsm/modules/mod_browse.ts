@@ -1,9 +1,13 @@
 // jabber:iq:browse for a user's bare JID: the book's
-// <user jid='dj@yak' name='DJ Adams'/>, the name taken from registration.
+// <user jid='dj@yak' name='DJ Adams'/>, the name taken from registration,
+// with the user's connected resources for whoever may see them.
 import { Element } from '../../xml/element.js';
 import { NS_REGISTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { forAccount, iqResult } from '../iq.js';
+import { stanzaError } from '../stanza-errors.js';
+import { visibleSessions } from '../roster.js';
+import { isTrusted } from './trust.js';
 
 export const NS_BROWSE = 'jabber:iq:browse';
 
@@ -44,13 +48,33 @@ export const modBrowse: JsmModule = {
       if (!browseRequest(stanza)) return 'pass';
       return iqResult(stanza, serverBrowse(api, to.host));
     });
-    api.on('deliver', async ({ stanza, to }) => {
-      if (stanza.attrs.type !== 'get' || !forAccount(api.sessions, to)) return 'pass';
+    api.on('deliver', async ({ stanza, to, from }) => {
+      const type = stanza.attrs.type;
+      if ((type !== 'get' && type !== 'set') || !forAccount(api.sessions, to)) return 'pass';
       if (!browseRequest(stanza)) return 'pass';
       const reg = await api.xdb.get(to.host, to.user!, NS_REGISTER);
       if (!(await api.xdb.exists(to.host, to.user!))) return 'pass';
+      if (type === 'set') {
+        // COMPAT: 1.4 bounced a set to someone else's browse with
+        // TERROR_NOTALLOWED. Its owner's set stored items (mod_browse_set),
+        // which Yak does not do: that passes on and ends as a 503.
+        if (from.bare === to.bare) return 'pass';
+        throw stanzaError('not-allowed');
+      }
       const name = reg?.getChildText('name');
-      return iqResult(stanza, new Element('user', { xmlns: NS_BROWSE, jid: to.bare, name }));
+      const user = new Element('user', { xmlns: NS_BROWSE, jid: to.bare, name });
+      // As 1.4's mod_browse_reply: each connected resource, newest first as
+      // 1.4 kept its list, for the user and whoever it lets see its presence
+      // (js_trust). COMPAT: a contact is shown only the sessions it could
+      // see by presence; 1.4 listed every one, so browsing told a contact
+      // about an invisible session or one that never sent presence.
+      if (await isTrusted(api, to, from)) {
+        const sessions = from.bare === to.bare ? api.sessions.of(to.bare) : visibleSessions(api, to.bare);
+        for (const s of sessions.reverse()) {
+          if (!s.ended) user.children.push(new Element('user', { type: 'client', jid: s.jid.toString() }));
+        }
+      }
+      return iqResult(stanza, user);
     }, { stanzas: ['iq'] });
   },
 };
