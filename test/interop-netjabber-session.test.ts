@@ -104,6 +104,7 @@ const QUERIES = [
   'alice vCard stored',
   'alice read the vCard of herself: fn=Alice Liddell, nickname=alice, url=http://wonderland.example/',
   'bob read the vCard of alice@localhost: fn=Alice Liddell, nickname=alice, url=http://wonderland.example/',
+  'bob read the vCard of alice@localhost/Perl: fn=Alice Liddell, nickname=alice, url=http://wonderland.example/',
   'bob read the vCard of localhost: fn=Yak Jabber Server, url=http://localhost/, desc=A Jabber server speaking jabberd 1.4.',
   // time utc= is checked apart
   'time tz=UTC',
@@ -112,7 +113,8 @@ const QUERIES = [
   'browse localhost: category=service jid=localhost name=Yak Jabber Server type=jabber ' +
     'ns=jabber:iq:auth,jabber:iq:register,jabber:iq:browse,jabber:iq:agents,jabber:iq:time,jabber:iq:version,jabber:iq:last,vcard-temp ' +
     'children=0',
-  'browse bob@localhost: category=user jid=bob@localhost name=Bob Cratchit type= ns= children=0',
+  // A contact: bob's connected resource is listed, as 1.4's mod_browse_reply listed it.
+  'browse bob@localhost: category=user jid=bob@localhost name=Bob Cratchit type= ns= children=1 user:client:bob@localhost/Perl',
   'private stored',
   'private fetched: url=http://jabber.org/ title=Jabber',
 ];

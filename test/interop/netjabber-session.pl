@@ -9,11 +9,13 @@
 #   - subscribe to each other with Subscription(type=>'subscribe' /
 #     'subscribed'), read their rosters with RosterGet and the Roster
 #     object, and see each other's presence (PresenceSend);
-#   - alice sets her vCard and reads it back, bob reads it too, and bob
-#     reads the server's (vcard-temp: Net::Jabber 2.0 has no vCard object,
-#     so the script declares one with AddNamespace, its documented way);
+#   - alice sets her vCard and reads it back, bob reads it too (at her
+#     bare JID and at her connected full JID), and bob reads the server's
+#     (vcard-temp: Net::Jabber 2.0 has no vCard object, so the script
+#     declares one with AddNamespace, its documented way);
 #   - alice asks the server for jabber:iq:time (TimeQuery), jabber:iq:version
-#     (VersionQuery) and jabber:iq:browse (BrowseRequest), and browses bob;
+#     (VersionQuery) and jabber:iq:browse (BrowseRequest), and browses bob
+#     (a contact: his connected resource is listed);
 #   - alice stores and fetches XML with jabber:iq:private (declared with
 #     AddNamespace too, as Net::Jabber has no object for it);
 #   - bob logs off with a status, alice asks jabber:iq:last of him
@@ -221,7 +223,9 @@ my $res = $alice->SendAndReceiveWithID($iq, 10);
 fail('vCard set: no reply') unless defined $res;
 fail('vCard set: ' . $res->GetXML()) unless $res->GetType() eq 'result';
 print "alice vCard stored\n";
-for my $ask (['alice', undef], ['bob', "alice\@$HOST"], ['bob', $HOST]) {
+# bob asks alice's connected full JID too (a chat window's JID): the
+# server answers it, as 1.4 did; alice's Net::Jabber would not.
+for my $ask (['alice', undef], ['bob', "alice\@$HOST"], ['bob', "alice\@$HOST/Perl"], ['bob', $HOST]) {
     my ($user, $to) = @$ask;
     $iq = Net::Jabber::IQ->new();
     $iq->SetIQ(type => 'get', defined $to ? (to => $to) : ());
@@ -251,7 +255,8 @@ for my $jid ($HOST, "bob\@$HOST") {
     my $found = ref $browse{jid} ? $browse{jid}->GetJID('full') : $browse{jid};
     print "browse $jid: category=$browse{category} jid=$found",
         ' name=', ($browse{name} // ''), ' type=', ($browse{type} // ''),
-        ' ns=', join(',', @{ $browse{ns} }), ' children=', scalar(@{ $browse{children} // [] }), "\n";
+        ' ns=', join(',', @{ $browse{ns} }), ' children=', scalar(@{ $browse{children} // [] }),
+        join('', map { my $c = ref $_->{jid} ? $_->{jid}->GetJID('full') : $_->{jid}; " $_->{category}:$_->{type}:$c" } @{ $browse{children} // [] }), "\n";
 }
 
 # --- jabber:iq:private: store, then fetch.
