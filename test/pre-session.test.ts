@@ -48,7 +48,9 @@ describe('before a session exists', () => {
     );
     assertXml(
       await nextNonPresence(c),
-      `<iq type='result' id='b2' from='dj@localhost' to='${me}'><user xmlns='jabber:iq:browse' jid='dj@localhost' name='DJ Adams'/></iq>`,
+      // Browsing yourself lists your connected resources, as in 1.4.
+      `<iq type='result' id='b2' from='dj@localhost' to='${me}'><user xmlns='jabber:iq:browse' jid='dj@localhost' name='DJ Adams'>` +
+        `<user type='client' jid='${me}'/></user></iq>`,
     );
     await c.close();
   });

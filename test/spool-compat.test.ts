@@ -97,7 +97,12 @@ describe('a 1.4 spool folder', () => {
     const c = await yak.connect();
     assert.equal((await c.request(authIq('dj', 'Browse', { password: 'secret' }))).attrs.type, 'result');
     const reply = await c.request(parseXml("<iq type='get' id='b' to='dj@localhost'><query xmlns='jabber:iq:browse'/></iq>"));
-    assertXml(reply, "<iq type='result' id='b' from='dj@localhost' to='dj@localhost/Browse'><user xmlns='jabber:iq:browse' jid='dj@localhost' name='DJ Adams'/></iq>");
+    // dj browses himself: his connected resource is listed too, as in 1.4.
+    assertXml(
+      reply,
+      "<iq type='result' id='b' from='dj@localhost' to='dj@localhost/Browse'><user xmlns='jabber:iq:browse' jid='dj@localhost' name='DJ Adams'>" +
+        "<user type='client' jid='dj@localhost/Browse'/></user></iq>",
+    );
     await c.close();
   });
 
