@@ -68,7 +68,8 @@ export const modAgents: JsmModule = {
     // null to workaround"): agents-era clients asked that way. One to the
     // host goes on to the server phase above, with the same answer.
     api.on('session-out', (stanza, s) => {
-      if (stanza.attrs.type !== 'get') return 'pass';
+      // Namespaces first: every get a session sends (roster gets) comes through here.
+      if (stanza.attrs.type !== 'get' || !(stanza.getChild('query', NS_AGENTS) || stanza.getChild('query', NS_AGENT))) return 'pass';
       if (stanza.attrs.to !== undefined) {
         const to = parseJid(stanza.attrs.to);
         if (!to || to.resource !== undefined || to.bare !== s.jid.bare) return 'pass';
