@@ -165,7 +165,7 @@ describe('modules answering queries', () => {
       }
     });
 
-    test('a dropped connection keeps the status of the last presence', async () => {
+    test("a dropped connection records 1.4's reason, not the status of the last presence", async () => {
       const a = await onlineUser(yak, 'last4');
       try {
         await a.presence('<presence><show>xa</show><status>Working</status></presence>');
@@ -176,8 +176,23 @@ describe('modules answering queries', () => {
         try {
           assertXml(
             await again.request("<iq type='get' id='l4' to='last4@localhost'><query xmlns='jabber:iq:last'/></iq>"),
-            "<iq type='result' id='l4' to='last4@localhost/Other' from='last4@localhost'><query xmlns='jabber:iq:last' seconds='*'>Working</query></iq>",
+            "<iq type='result' id='l4' to='last4@localhost/Other' from='last4@localhost'><query xmlns='jabber:iq:last' seconds='*'>Disconnected</query></iq>",
           );
+          // A goodbye without a status leaves none (1.4 stored its empty status).
+          await again.presence();
+          const ended2 = sessionEnded(yak, again.full);
+          again.send("<presence type='unavailable'/>");
+          await again.close();
+          await ended2;
+          const third = await login(yak, 'last4', 'Third');
+          try {
+            assertXml(
+              await third.request("<iq type='get' id='l4b' to='last4@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+              "<iq type='result' id='l4b' to='last4@localhost/Third' from='last4@localhost'><query xmlns='jabber:iq:last' seconds='*'/></iq>",
+            );
+          } finally {
+            await third.close();
+          }
         } finally {
           await again.close();
         }

@@ -38,7 +38,10 @@ export const modLast: JsmModule = {
       // see mod_presence), would tell contacts polling jabber:iq:last when
       // the user was secretly online.
       if (s.presence === undefined || s.data.get('invisible')) return;
-      const status = s.presence.getChildText('status') ?? 'Logged out';
+      // As 1.4 stored it: the status of the session's last presence, which
+      // for a session that did not say goodbye is its end reason
+      // ("Disconnected"), and empty when the goodbye had none.
+      const status = s.presence.attrs.type === 'unavailable' ? (s.presence.getChildText('status') ?? '') : (s.endReason ?? '');
       const record = new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, [status]);
       // Nobody was promised this record: a deferred write saves a fsync per logout.
       await api.xdb.setSoon(s.host, s.user, { [NS_LAST]: record });
