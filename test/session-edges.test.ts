@@ -101,7 +101,7 @@ describe('after login: strangers, unseen sessions, resources gone', () => {
       );
       assertXml(
         await b.request("<iq type='get' id='l' to='gonejid1@localhost/Home'><query xmlns='jabber:iq:last'/></iq>"),
-        "<iq type='result' id='l' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><query xmlns='jabber:iq:last' seconds='*'>Logged out</query></iq>",
+        "<iq type='result' id='l' to='gonejid2@localhost/Work' from='gonejid1@localhost/Home'><query xmlns='jabber:iq:last' seconds='*'>Disconnected</query></iq>",
       );
       assertXml(
         await b.request("<iq type='get' id='br' to='gonejid1@localhost/Home'><query xmlns='jabber:iq:browse'/></iq>"),
