@@ -263,9 +263,11 @@ describe('mod_roster', () => {
         a.send("<presence type='subscribe' to='hs2@localhost'><status>hi b</status></presence>");
         await expectExactly(a, [push('hs1@localhost/Work', "<item jid='hs2@localhost' subscription='none' ask='subscribe'/>")]);
         await expectExactly(aHome, [push('hs1@localhost/Home', "<item jid='hs2@localhost' subscription='none' ask='subscribe'/>")]);
-        // The request reaches b; a pending request is not a roster item yet.
+        // The request reaches b; a pending request is not a roster item yet,
+        // and, as in 1.4, it follows each roster result while it waits.
         await expectExactly(b, ["<presence type='subscribe' to='hs2@localhost' from='hs1@localhost'><status>hi b</status></presence>"]);
         await assertRoster(b, '');
+        await expectExactly(b, ["<presence type='subscribe' from='hs1@localhost' to='hs2@localhost'><status>hi b</status></presence>"]);
 
         // 2. b approves: b has a 'from' item, a a 'to' item, and a sees b at once.
         b.send("<presence type='subscribed' to='hs1@localhost'/>");

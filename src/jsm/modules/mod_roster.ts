@@ -67,10 +67,16 @@ function ownRosterQuery(stanza: Element, session: Session): Element | undefined 
   return stanza.getChild('query', NS_ROSTER);
 }
 
-async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<Element> {
+async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'handled'> {
   s.rosterInterested = true;
   // Built from the stored roster itself: visibleRoster copies what it shows.
-  return iqResult(iq, await api.xdb.peek(s.host, s.user, NS_ROSTER, visibleRoster));
+  s.send(iqResult(iq, await api.xdb.peek(s.host, s.user, NS_ROSTER, visibleRoster)));
+  // As 1.4's mod_roster_out_iq: the pending requests follow every roster
+  // result, so a tool that reads the roster and sends no presence (a
+  // script approving requests) sees them too, after the roster that
+  // names their senders.
+  await resendPending(api, s);
+  return 'handled';
 }
 
 /**
@@ -330,10 +336,11 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
 }
 
 /**
- * Pending requests are shown again at each login (their first available
- * presence), paced (paced.ts) so that many of them cannot overflow the
- * connection's send buffer. Each batch reads the roster afresh, so a
- * request answered meanwhile is not shown again.
+ * Pending requests are shown again after each roster get (as 1.4 showed
+ * them), and at the first available presence of a session that has not
+ * fetched its roster; paced (paced.ts) so that many of them cannot
+ * overflow the connection's send buffer. Each batch reads the roster
+ * afresh, so a request answered meanwhile is not shown again.
  */
 async function resendPending(api: ModuleApi, s: Session): Promise<void> {
   const budget = sendBudget(api.config);
@@ -350,7 +357,7 @@ async function resendPending(api: ModuleApi, s: Session): Promise<void> {
     };
     return sendWithin(s, budget, requests, request, ({ jid }) => shown.add(jid));
   };
-  await sendPaced(s, 'pending-subscriptions', api.log, batch, () => s.available);
+  await sendPaced(s, 'pending-subscriptions', api.log, batch, () => s.writable);
 }
 
 export const modRoster: JsmModule = {
@@ -380,7 +387,9 @@ export const modRoster: JsmModule = {
       if (from.bare === to.bare || !isRequest(stanza) || !stanza.getChild('query', NS_ROSTER)) return 'pass';
       throw stanzaError('forbidden');
     }, { stanzas: ['iq'] });
-    api.on('session-available', (s) => resendPending(api, s));
+    // A client that never reads its roster (a bot, a one-shot sender)
+    // still hears of the requests once; 1.4 showed them only after a roster get.
+    api.on('session-available', (s) => (s.rosterInterested ? undefined : resendPending(api, s)));
     // A removed account's contacts keep no subscription to a name the next
     // owner would inherit (nor a request from it). Told before the file
     // goes (see 'user-removing').
