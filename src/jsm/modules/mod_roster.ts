@@ -70,12 +70,16 @@ function ownRosterQuery(stanza: Element, session: Session): Element | undefined 
 async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'handled'> {
   s.rosterInterested = true;
   // Built from the stored roster itself: visibleRoster copies what it shows.
-  s.send(iqResult(iq, await api.xdb.peek(s.host, s.user, NS_ROSTER, visibleRoster)));
+  const { shown, pending } = await api.xdb.peek(s.host, s.user, NS_ROSTER, (roster) => ({
+    shown: visibleRoster(roster),
+    pending: roster?.elements.some((i) => i.attrs.subscribe !== undefined) === true,
+  }));
+  s.send(iqResult(iq, shown));
   // As 1.4's mod_roster_out_iq: the pending requests follow every roster
   // result, so a tool that reads the roster and sends no presence (a
   // script approving requests) sees them too, after the roster that
   // names their senders.
-  await resendPending(api, s);
+  if (pending) await resendPending(api, s);
   return 'handled';
 }
 
