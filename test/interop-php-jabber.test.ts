@@ -231,7 +231,7 @@ describe('Class.Jabber.PHP (libphp-jabber) against Yak', { timeout: 60_000 }, ()
     // Then the PHP session's presence, as SendPresence() wrote it (its
     // line breaks and tabs between the children are passed on as sent).
     const presence = await pal.next((e) => e.name === 'presence');
-    assertXml(presence, `<presence from='${full}' to='yakpal@localhost'>*<status>Writing PHP</status><show>chat</show><priority>5</priority></presence>`);
+    assertXml(presence, `<presence from='${full}' to='yakpal@localhost'>*<status>Writing PHP</status><show>chat</show><priority>5</priority><x xmlns='jabber:x:delay' from='${full}' stamp='*'/></presence>`);
     assert.equal(presence.text(), '\n\t\n\t\n\t\n');
     await printed(s, main, ['roster: yakpal@localhost subscription both, 1 item(s)']);
 

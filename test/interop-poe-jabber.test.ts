@@ -60,7 +60,7 @@ describe('POE::Component::Jabber (LEGACY) logs in, subscribes, sees presence and
     // Now subscribed to it: its presence, as it sent it.
     assertXml(
       await next('its presence', presence(undefined)),
-      `<presence from='${aliceFull}' to='${peer.bare}'><status>Polling the POE kernel</status></presence>`,
+      `<presence from='${aliceFull}' to='${peer.bare}'><status>Polling the POE kernel</status><x xmlns='jabber:x:delay' from='${aliceFull}' stamp='*'/></presence>`,
     );
     assertXml(
       await next('the chat message', isMessage),

@@ -831,7 +831,8 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         assert.ok(entry, `who1 missing from ${who.toString()}`);
         // 1.4's figures: seconds up, stanzas sent to the client (from, 1.4's
         // c_in) and stanzas it sent (to, c_out): counted from the session's side.
-        assertXml(entry, "<presence from='who1@localhost/Work'><show>away</show><status>lunch</status><x xmlns='jabber:mod_admin:who' timer='*' from='*' to='*'/></presence>");
+        assertXml(entry, "<presence from='who1@localhost/Work'><show>away</show><status>lunch</status>" +
+            "<x xmlns='jabber:x:delay' from='who1@localhost/Work' stamp='*'/><x xmlns='jabber:mod_admin:who' timer='*' from='*' to='*'/></presence>");
         const figures = (e: Element): number[] => ['timer', 'from', 'to'].map((a) => Number(e.getChild('x', 'jabber:mod_admin:who')!.attrs[a]));
         const [timer, got, sent] = figures(entry);
         assert.ok(timer === 0 || timer === 1, entry.toString());

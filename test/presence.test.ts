@@ -50,9 +50,9 @@ describe('mod_presence', () => {
         work.send('<presence><status>hello</status><priority>1</priority></presence>');
         await receiveAll(work, [
           // The probe of b answered with b's current presence.
-          "<presence from='initb@localhost/Work' to='inita@localhost/Work'><show>away</show><status>out</status></presence>",
+          "<presence from='initb@localhost/Work' to='inita@localhost/Work'><show>away</show><status>out</status><x xmlns='jabber:x:delay' from='initb@localhost/Work' stamp='*'/></presence>",
           // The user's other available resource.
-          "<presence from='inita@localhost/Home' to='inita@localhost/Work'><status>at home</status></presence>",
+          "<presence from='inita@localhost/Home' to='inita@localhost/Work'><status>at home</status><x xmlns='jabber:x:delay' from='inita@localhost/Home' stamp='*'/></presence>",
         ]);
         assertXml(
           await b.next(isPresence),
@@ -108,7 +108,7 @@ describe('mod_presence', () => {
       await b.nothing(isPresence, [a], 'a subscriber was sent it as an update');
       // The presence that stands is still the last real one: a probe is answered with it.
       b.send("<presence type='probe' to='odda@localhost'/>");
-      assertXml(await b.next(isPresence), "<presence from='odda@localhost/Work' to='oddb@localhost/Work'/>");
+      assertXml(await b.next(isPresence), "<presence from='odda@localhost/Work' to='oddb@localhost/Work'><x xmlns='jabber:x:delay' from='odda@localhost/Work' stamp='*'/></presence>");
       await c.nothing(isPresence, [a, b], 'a stranger saw something');
     } finally {
       await closeAll(a, b, c);
@@ -314,7 +314,7 @@ describe('mod_presence', () => {
       await b.next("<presence type='unavailable' from='invsa@localhost/Work' to='invsb@localhost'><status>Disconnected</status></presence>");
       const again = await login(yak, 'invsa');
       again.send("<presence type='invisible'/>");
-      assertXml(await again.next(isPresence), "<presence from='invsb@localhost/Work' to='invsa@localhost/Work'/>");
+      assertXml(await again.next(isPresence), "<presence from='invsb@localhost/Work' to='invsa@localhost/Work'><x xmlns='jabber:x:delay' from='invsb@localhost/Work' stamp='*'/></presence>");
       await b.nothing(isPresence, [again], 'an invisible login was seen');
       await again.close();
       await b.nothing(isPresence, [], 'an invisible logout was seen');
@@ -413,7 +413,7 @@ describe('mod_presence', () => {
         await b.clear();
 
         b.send("<presence type='probe' to='pra@localhost'/>");
-        assertXml(await b.next(isPresence), "<presence from='pra@localhost/Work' to='prb@localhost/Work'><status>here</status></presence>");
+        assertXml(await b.next(isPresence), "<presence from='pra@localhost/Work' to='prb@localhost/Work'><status>here</status><x xmlns='jabber:x:delay' from='pra@localhost/Work' stamp='*'/></presence>");
         c.send("<presence type='probe' to='pra@localhost'/>");
         await c.nothing(isPresence, [c], 'a stranger’s probe was answered');
         d.send("<presence type='probe' to='pra@localhost'/>");
@@ -500,7 +500,9 @@ describe('mod_presence: contacts answering the login probes', () => {
       const heard = new Set<string>();
       while (heard.size < 12) {
         const p = await asker.next((e) => isPresence(e) && e.attrs.type === undefined && e.attrs.from?.startsWith('granter@') === true);
-        assertXml(p, BIG_STATUS.replace('<presence>', `<presence from='${String(p.attrs.from)}' to='asker@localhost'>`));
+        // Each kept presence as 1.4 kept it, stamped.
+        const stamped = `<x xmlns='jabber:x:delay' from='${String(p.attrs.from)}' stamp='*'/></presence>`;
+        assertXml(p, BIG_STATUS.replace('<presence>', `<presence from='${String(p.attrs.from)}' to='asker@localhost'>`).replace('</presence>', stamped));
         heard.add(String(p.attrs.from));
       }
       assert.equal(asker.stream.closed, false);

@@ -275,7 +275,7 @@ describe('mod_roster', () => {
         await expectExactly(a, [
           "<presence type='subscribed' to='hs1@localhost' from='hs2@localhost'/>",
           push('hs1@localhost/Work', "<item jid='hs2@localhost' subscription='to'/>"),
-          "<presence from='hs2@localhost/Work' to='hs1@localhost'/>",
+          "<presence from='hs2@localhost/Work' to='hs1@localhost'><x xmlns='jabber:x:delay' from='hs2@localhost/Work' stamp='*'/></presence>",
         ]);
         await receiveAll(aHome, [push('hs1@localhost/Home', "<item jid='hs2@localhost' subscription='to'/>")]);
         await aHome.clear();
@@ -291,7 +291,7 @@ describe('mod_roster', () => {
         await expectExactly(b, [
           "<presence type='subscribed' to='hs2@localhost' from='hs1@localhost'/>",
           push('hs2@localhost/Work', "<item jid='hs1@localhost' subscription='both'/>"),
-          "<presence from='hs1@localhost/Work' to='hs2@localhost'/>",
+          "<presence from='hs1@localhost/Work' to='hs2@localhost'><x xmlns='jabber:x:delay' from='hs1@localhost/Work' stamp='*'/></presence>",
         ]);
 
         await assertRoster(a, "<item jid='hs2@localhost' subscription='both'/>");
@@ -451,7 +451,7 @@ describe('mod_roster', () => {
         // probe did, a gets b's presence now: it may have lost it.
         assertXml(
           await a.next((e) => e.name === 'presence'),
-          "<presence from='again2@localhost/Work' to='again1@localhost'><show>dnd</show><status>busy</status></presence>",
+          "<presence from='again2@localhost/Work' to='again1@localhost'><show>dnd</show><status>busy</status><x xmlns='jabber:x:delay' from='again2@localhost/Work' stamp='*'/></presence>",
         );
         await b.nothing(() => true, [a], 'the contact was asked again');
         await a.nothing(() => true, [], 'the asker got more');

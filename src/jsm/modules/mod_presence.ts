@@ -3,6 +3,7 @@
 // and to whoever got directed presence, invisible presence receives but
 // never broadcasts, and probes are answered only for trusted contacts.
 import { parseJid, type Jid } from '../../jid.js';
+import { delayStamp } from '../delay-stamp.js';
 import { Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
@@ -172,7 +173,10 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
   const wasDeliverable = !first && s.priority >= 0;
   s.available = true;
   s.data.delete('invisible');
-  s.presence = p;
+  // Kept stamped, as 1.4's mod_presence_out stamped it: whoever gets it
+  // later (a probe's answer, a new resource of the user, an admin's who)
+  // sees since when it holds. What goes out now carries no stamp.
+  s.presence = new Element('presence', p.attrs, [...p.children, delayStamp(s.jid.toString(), '')]);
   s.priority = normalizePriority(p);
   await broadcast(api, s, p);
   if (first) await arrive(api, s);
