@@ -35,10 +35,9 @@
 //   127.0.0.1:5222 in its namespace, and no resolver files opened).
 // - root writes the yes/no of its questions in bold: formatting codes are
 //   taken out of every line received.
-// - After the first `yes` it asks whether to add the contact back, and
-//   asks the same again when Yak's roster push (subscription='from', as
-//   1.4 pushed it) arrives: two questions, one `yes` answers; the other
-//   stays pending, harmless.
+// - After the first `yes` it asks twice whether to add the contact back
+//   (its own doing: it does so with no roster push from the server too);
+//   one `yes` answers, the other question stays pending, harmless.
 // - It asks the server for disco#info; Yak, like 1.4, answers 503, and
 //   BitlBee carries on.
 // - It shows the time of an incoming message only when the message is
@@ -372,8 +371,8 @@ describe('BitlBee logs in, takes a subscription, shows presence and chats', { ti
       await peer.next((e) => e.name === 'presence', 10_000),
       `<presence from='${alice}/BitlBee' to='${peer.bare}'><priority>0</priority><c xmlns='http://jabber.org/protocol/caps' node='http://bitlbee.org/xmpp/caps' ver='*'/></presence>`,
     );
-    // BitlBee asks whether to add the contact back, and once more when
-    // Yak's roster push (subscription='from') comes: two questions, alike.
+    // BitlBee asks whether to add the contact back, twice (its own doing:
+    // it does so with the server's roster pushes taken out too).
     const addBack = `The user ${peer.bare} is not in your buddy list yet. Do you want to add him/her now?`;
     await bee.expect(new RegExp(`:jabber - New request: ${escape(addBack)}$`), 'the question whether to add it back');
     await bee.expect(new RegExp(`:jabber - New request: ${escape(addBack)}$`), 'the same question again');
@@ -401,6 +400,13 @@ describe('BitlBee logs in, takes a subscription, shows presence and chats', { ti
     assertXml(sent[0]!, `<presence to='${peer.bare}' type='subscribed'/>`);
     assertXml(sent[1]!, `<iq type='set' id='*'><query xmlns='${NS_ROSTER}'><item jid='${peer.bare}'/></query></iq>`);
     assertXml(sent[2]!, `<presence to='${peer.bare}' type='subscribe'/>`);
+    // The roster pushes it got, one per change (no id, as from 1.4).
+    const pushes = consoleXml(from, 'RX').filter((x) => x.startsWith('<iq type="set"'));
+    const expectedPushes = ["subscription='from'", "subscription='from'", "subscription='from' ask='subscribe'", "subscription='both'"];
+    assert.equal(pushes.length, expectedPushes.length, bee.transcript());
+    expectedPushes.forEach((attrs, i) =>
+      assertXml(pushes[i]!, `<iq type='set' to='${alice}/BitlBee'><query xmlns='${NS_ROSTER}'><item jid='${peer.bare}' ${attrs}/></query></iq>`),
+    );
 
     // Both ways, as the server keeps it.
     await peer.sync();
