@@ -366,10 +366,12 @@ describe('BitlBee logs in, takes a subscription, shows presence and chats', { ti
     bee.command('yes');
     await bee.expect(new RegExp(`:jabber - Accepted: ${escape(asked)}$`), 'the request accepted');
     assertXml(await peer.next((e) => e.name === 'presence', 10_000), `<presence type='subscribed' to='${peer.bare}' from='${alice}'/>`);
-    // Now subscribed to BitlBee's user, the contact gets its presence at once, as from 1.4.
+    // Now subscribed to BitlBee's user, the contact gets its presence at
+    // once, as from 1.4: as kept, stamped with the time it was sent.
     assertXml(
       await peer.next((e) => e.name === 'presence', 10_000),
-      `<presence from='${alice}/BitlBee' to='${peer.bare}'><priority>0</priority><c xmlns='http://jabber.org/protocol/caps' node='http://bitlbee.org/xmpp/caps' ver='*'/></presence>`,
+      `<presence from='${alice}/BitlBee' to='${peer.bare}'><priority>0</priority><c xmlns='http://jabber.org/protocol/caps' node='http://bitlbee.org/xmpp/caps' ver='*'/>` +
+        `<x xmlns='jabber:x:delay' from='${alice}/BitlBee' stamp='*'/></presence>`,
     );
     // BitlBee asks whether to add the contact back, twice (its own doing:
     // it does so with the server's roster pushes taken out too).
@@ -431,10 +433,11 @@ describe('BitlBee logs in, takes a subscription, shows presence and chats', { ti
     await peer.presence("<presence><status>Back</status></presence>");
     await bee.expect(new RegExp(`^:${PEER}!${PEER}@${suite.yak.host} JOIN :&bitlbee$`), 'the contact joining again');
     assertXml(consoleXml(from, 'RX').at(-1)!, `<presence from='${peer.full}' to='${USER}@${suite.yak.host}'><status>Back</status></presence>`);
-    // The server answers the contact's probe with BitlBee's presence, as it was sent.
+    // The server answers the contact's probe with BitlBee's presence, as it was sent, stamped as 1.4 kept it.
     assertXml(
       await peer.next((e) => e.name === 'presence', 10_000),
-      `<presence from='${USER}@${suite.yak.host}/BitlBee' to='${peer.full}'><priority>0</priority><c xmlns='http://jabber.org/protocol/caps' node='http://bitlbee.org/xmpp/caps' ver='*'/></presence>`,
+      `<presence from='${USER}@${suite.yak.host}/BitlBee' to='${peer.full}'><priority>0</priority><c xmlns='http://jabber.org/protocol/caps' node='http://bitlbee.org/xmpp/caps' ver='*'/>` +
+        `<x xmlns='jabber:x:delay' from='${USER}@${suite.yak.host}/BitlBee' stamp='*'/></presence>`,
     );
     await peer.nothing((e) => e.name === 'presence');
   });
