@@ -6,9 +6,9 @@ import { legacyStamp } from '../util/time.js';
 
 export const NS_DELAY = 'jabber:x:delay';
 
-/** `<x xmlns='jabber:x:delay' from=FROM stamp=NOW>REASON</x>`; without `from` when undefined, empty without a reason. */
-export function delayStamp(from: string | undefined, reason: string): Element {
-  return new Element('x', { xmlns: NS_DELAY, from, stamp: legacyStamp() }, reason ? [reason] : []);
+/** `<x xmlns='jabber:x:delay' from=FROM stamp=WHEN>REASON</x>` (WHEN: now by default); without `from` when undefined, empty without a reason. */
+export function delayStamp(from: string | undefined, reason: string, when: Date = new Date()): Element {
+  return new Element('x', { xmlns: NS_DELAY, from, stamp: legacyStamp(when) }, reason ? [reason] : []);
 }
 
 /** Whether a stanza carries a jabber:x:delay stamp. */

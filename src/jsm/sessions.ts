@@ -31,6 +31,8 @@ export class Session {
   readonly serial = ++nextSerial;
   /** Last presence the client broadcast (undefined = never seen: no visible available presence yet). */
   presence: Element | undefined;
+  /** When `presence` was sent (ms since the epoch): its jabber:x:delay stamp (kept-presence.ts). */
+  presenceAt = 0;
   priority = 0;
   /** Sent available presence and has not gone unavailable since. */
   available = false;

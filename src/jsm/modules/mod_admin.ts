@@ -10,6 +10,7 @@ import { stanzaError } from '../stanza-errors.js';
 import { allAdmins, canRead } from './admins.js';
 import { delayStamp, isDelayed } from '../delay-stamp.js';
 import { NS_BROWSE } from './mod_browse.js';
+import { keptPresence } from '../kept-presence.js';
 import type { Session } from '../sessions.js';
 
 const NS_ADMIN = 'jabber:iq:admin';
@@ -83,7 +84,7 @@ function who(api: ModuleApi, host: string): Element {
     const from = s.jid.toString();
     list.children.push(
       new Element('presence', { from, type: s.available ? undefined : 'unavailable' }, [
-        ...(s.presence ? s.presence.clone().children : []),
+        ...(s.presence ? keptPresence(s, s.presence, undefined).children : []),
         new Element('x', { xmlns: NS_ADMIN_WHO, timer: upSeconds(s, now), from: String(s.stanzasOut), to: String(s.stanzasIn) }),
       ]),
     );

@@ -3,7 +3,7 @@
 // and to whoever got directed presence, invisible presence receives but
 // never broadcasts, and probes are answered only for trusted contacts.
 import { parseJid, type Jid } from '../../jid.js';
-import { delayStamp } from '../delay-stamp.js';
+import { keptPresence } from '../kept-presence.js';
 import { Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
@@ -69,10 +69,6 @@ function normalizePriority(p: Element): number {
   return n;
 }
 
-function copyTo(p: Element, from: string, to: string): Element {
-  return new Element('presence', { ...p.attrs, from, to }, p.children);
-}
-
 /**
  * Whether presence to `bare` (a subscriber, or the user's own JID) already
  * reaches the full JID `to`: presence to a bare JID goes to each of its
@@ -83,6 +79,11 @@ function reachedThroughBare(api: ModuleApi, to: string, bare: ReadonlySet<string
   const jid = parseJid(to);
   if (!jid || jid.resource === undefined || !bare.has(jid.bare)) return false;
   return api.sessions.find(jid.bare, jid.resource)?.available === true;
+}
+
+/** `p` as it goes out now, unstamped (see kept-presence.ts for the kept one). */
+function copyTo(p: Element, from: string, to: string): Element {
+  return new Element('presence', { ...p.attrs, from, to }, p.children);
 }
 
 /** Sends `p` from the session to every subscriber (from/both), to `extra` full JIDs, and to the user's other sessions. */
@@ -128,7 +129,7 @@ async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
   }
   // The user's own other resources.
   for (const other of visibleSessions(api, s.jid.bare)) {
-    if (other !== s && other.presence) s.send(copyTo(other.presence, other.jid.toString(), s.jid.toString()));
+    if (other !== s && other.presence) s.send(keptPresence(other, other.presence, s.jid.toString()));
     if (!(await caughtUp(s))) return;
   }
 }
@@ -147,7 +148,10 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
     // Kept (its status is the logout's, see mod_last) only by a session
     // that was seen: one that never was keeps none, so its end leaves the
     // last logout as it was instead of telling contacts it was online.
-    if (s.presence) s.presence = p;
+    if (s.presence) {
+      s.presence = p;
+      s.presenceAt = Date.now();
+    }
     await leave(api, s, p);
     return;
   }
@@ -173,10 +177,10 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
   const wasDeliverable = !first && s.priority >= 0;
   s.available = true;
   s.data.delete('invisible');
-  // Kept stamped, as 1.4's mod_presence_out stamped it: whoever gets it
-  // later (a probe's answer, a new resource of the user, an admin's who)
-  // sees since when it holds. What goes out now carries no stamp.
-  s.presence = new Element('presence', p.attrs, [...p.children, delayStamp(s.jid.toString(), '')]);
+  // Whoever gets it later sees since when it holds (kept-presence.ts);
+  // what goes out now carries no stamp.
+  s.presence = p;
+  s.presenceAt = Date.now();
   s.priority = normalizePriority(p);
   await broadcast(api, s, p);
   if (first) await arrive(api, s);
@@ -202,7 +206,7 @@ async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
   // them: paced like the probes themselves when the prober is local.
   const prober = from.resource === undefined ? undefined : api.sessions.find(from.bare, from.resource);
   for (const s of visibleSessions(api, bare)) {
-    if (s.presence) await api.deliver(copyTo(s.presence, s.jid.toString(), from.toString()));
+    if (s.presence) await api.deliver(keptPresence(s, s.presence, from.toString()));
     if (prober && !(await caughtUp(prober))) break;
   }
   return 'handled';

@@ -26,6 +26,7 @@ import {
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced, sendWithin } from '../paced.js';
+import { keptPresence } from '../kept-presence.js';
 
 const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
 
@@ -228,7 +229,7 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
       if (!v.writable) return false;
       const presenceOf = (o: Session): Element | undefined => {
         if (!o.presence || o.presence !== unseen.get(o)) return undefined;
-        return new Element('presence', { ...o.presence.attrs, from: o.jid.toString(), to: viewer }, o.presence.children);
+        return keptPresence(o, o.presence, viewer);
       };
       return sendWithin(v, budget, visibleSessions(api, owner), presenceOf, (o) => unseen.delete(o));
     };
