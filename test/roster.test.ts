@@ -462,6 +462,34 @@ describe('mod_roster', () => {
       }
     });
 
+    test("a request from someone who lost a subscription the contact still grants gets 1.4's 'Already Subscribed' and the contact's presence", async () => {
+      const a = await onlineUser(yak, 'lost1');
+      const b = await onlineUser(yak, 'lost2');
+      try {
+        await a.roster();
+        await b.roster();
+        await subscribeBoth(a, b);
+        await b.presence('<presence><status>here</status></presence>');
+        // a's side lost its 'to' (a spool restored from an old backup, say); b still lets a see it.
+        await yak.server.xdb.set(yak.host, 'lost1', {
+          [NS_ROSTER]: xml(`<query xmlns='${NS_ROSTER}'><item jid='lost2@localhost' subscription='from'/></query>`),
+        });
+        await a.clear();
+        a.send("<presence type='subscribe' to='lost2@localhost'/>");
+        await receiveAll(a, [
+          push('lost1@localhost/Work', "<item jid='lost2@localhost' subscription='from' ask='subscribe'/>"),
+          // b's server answers for b, with 1.4's status, and a's server takes it.
+          "<presence type='subscribed' from='lost2@localhost' to='lost1@localhost'><status>Already Subscribed</status></presence>",
+          push('lost1@localhost/Work', "<item jid='lost2@localhost' subscription='both'/>"),
+          // And a sees b again at once, as 1.4's probe showed it.
+          "<presence from='lost2@localhost/Work' to='lost1@localhost'><status>here</status><x xmlns='jabber:x:delay' from='lost2@localhost/Work' stamp='*'/></presence>",
+        ]);
+        await b.nothing(() => true, [a], 'the contact was asked again');
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
     test('an approval or a cancellation about a contact not on the roster changes nothing: no item, no push, nobody sees anything', async () => {
       const a = await onlineUser(yak, 'unasked1');
       const b = await onlineUser(yak, 'unasked2');

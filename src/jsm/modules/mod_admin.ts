@@ -1,7 +1,8 @@
 // jabber:iq:admin <who/> and jabber:iq:browse to HOST/admin list the online
-// sessions for <admin> JIDs, as 1.4 listed them, and a message to the bare host is forwarded to every admin (1.4 behaviour),
-// marked "Admin:" in the subject and stamped with jabber:x:delay, without
-// ever telling the sender who the admins are.
+// sessions for <admin> JIDs, as 1.4 listed them, and a message to the bare
+// host is forwarded to every admin (1.4 behaviour), marked "Admin:" in the
+// subject and stamped with jabber:x:delay, without ever telling the sender
+// who the admins are.
 import { Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { parseJid } from '../../jid.js';
