@@ -165,6 +165,29 @@ describe('modules answering queries', () => {
       }
     });
 
+    test("a session the server's stop ends records 1.4's 'JSM shutdown'", async () => {
+      const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-shutdown-'));
+      try {
+        const first = await startYak({ spool, tweak: plain });
+        const a = await onlineUser(first, 'stopped1');
+        await a.presence('<presence><status>Working</status></presence>');
+        await first.stop();
+        const again = await startYak({ spool, tweak: plain });
+        try {
+          const b = await login(again, 'stopped1', 'Other');
+          assertXml(
+            await b.request("<iq type='get' id='s1' to='stopped1@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+            "<iq type='result' id='s1' to='stopped1@localhost/Other' from='stopped1@localhost'><query xmlns='jabber:iq:last' seconds='*'>JSM shutdown</query></iq>",
+          );
+          await b.close();
+        } finally {
+          await again.stop();
+        }
+      } finally {
+        await rm(spool, { recursive: true, force: true });
+      }
+    });
+
     test("a dropped connection records 1.4's reason, not the status of the last presence", async () => {
       const a = await onlineUser(yak, 'last4');
       try {

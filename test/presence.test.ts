@@ -389,7 +389,8 @@ describe('mod_presence', () => {
       try {
         await a.request("<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>");
         await a.stream.whenClosed();
-        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dela@localhost/Work' to='delb@localhost'><status>Disconnected</status></presence>");
+        // 1.4's reason when it booted a removed user's sessions.
+        assertXml(await b.next(isPresence), "<presence type='unavailable' from='dela@localhost/Work' to='delb@localhost'><status>Removed</status></presence>");
         await c.nothing(isPresence, [], 'a stranger saw the unavailable');
       } finally {
         await closeAll(a, b, c);

@@ -668,7 +668,7 @@ describe('mod_roster', () => {
         await a.request("<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>");
         await a.stream.whenClosed();
         await receiveAll(b, [
-          "<presence type='unavailable' from='gone1@localhost/Work' to='gone2@localhost'><status>Disconnected</status></presence>",
+          "<presence type='unavailable' from='gone1@localhost/Work' to='gone2@localhost'><status>Removed</status></presence>",
           "<presence type='unsubscribe' from='gone1@localhost' to='gone2@localhost'/>",
           "<presence type='unsubscribed' from='gone1@localhost' to='gone2@localhost'/>",
         ]);

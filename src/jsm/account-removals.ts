@@ -74,7 +74,8 @@ export class AccountRemovals {
     // (Its session has ended by then, so the answer goes to its transport.)
     const sessions = this.jsm.sessions.of(bare);
     try {
-      for (const s of sessions) await this.jsm.endSession(s);
+      // 1.4's reason when it booted a removed user's sessions.
+      for (const s of sessions) await this.jsm.endSession(s, 'Removed');
       const records = unread ? new Map<string, Element>() : await this.jsm.xdb.getAll(host, user);
       // Contacts are told while the file is still there: a crash in between
       // leaves an account the user was not told is gone, never a removed
