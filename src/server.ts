@@ -80,6 +80,8 @@ export class YakServer {
       sessionMemory: new HeldMemoryBudget(() => config.c2s.limits.sessionMemory),
       newStreamId: () => this.newStreamId(),
       releaseStreamId: (id) => this.streamIds.delete(id),
+      // Set by stop() before any stream closes (each closes after an await).
+      stopping: () => this.stopping !== undefined,
     };
   }
 

@@ -33,6 +33,8 @@ export interface C2sContext {
   sessionMemory: HeldMemoryBudget;
   newStreamId(): string;
   releaseStreamId(id: string): void;
+  /** The server is stopping: the sessions it ends get 1.4's reason for that. */
+  stopping(): boolean;
 }
 
 type State = 'header' | 'unauthed' | 'authed' | 'closed';
@@ -54,8 +56,6 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   private readonly opened = Date.now();
   /** cleanup() has run once (it runs again when the socket goes): the log line and the id are done. */
   private cleanedUp = false;
-  /** Closed by the server's stop: its session ends with 1.4's reason for that. */
-  private shuttingDown = false;
   /** -D: a line per stanza in and out (see stanza-trace.ts; the level cannot change while running). */
   private readonly traced: boolean;
   /** See BudgetHolder: the client's address as the per-address limits count it. */
@@ -167,7 +167,6 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
    * Resolves once the stream's session has ended too.
    */
   async shutdown(): Promise<void> {
-    this.shuttingDown = true;
     this.parser.stop();
     await this.chain;
     this.close();
@@ -395,7 +394,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
       // Out of routing now: what arrives for it goes elsewhere or offline.
       // What it sent before closing is still handled, then the session ends.
       this.ctx.jsm.sessions.remove(session);
-      const reason = this.shuttingDown ? JSM_SHUTDOWN : undefined;
+      const reason = this.ctx.stopping() ? JSM_SHUTDOWN : undefined;
       this.enqueue(() => this.ctx.jsm.endSession(session, reason));
     }
   }

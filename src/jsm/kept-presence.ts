@@ -8,6 +8,19 @@ import { Element } from '../xml/element.js';
 import { delayStamp } from './delay-stamp.js';
 import type { Session } from './sessions.js';
 
+/**
+ * The status the session's presence had when it ended, as 1.4's
+ * js_session_end left it: the client's own goodbye's (undefined when it had
+ * none), or, for a session still there, the reason it ended ("Disconnected",
+ * "Replaced by new connection"...). Undefined for a session never seen, or
+ * still invisible, which 1.4 kept no presence for.
+ */
+export function endStatus(s: Session): string | undefined {
+  if (s.presence === undefined) return undefined;
+  if (s.presence.attrs.type === 'unavailable') return s.presence.getChildText('status');
+  return s.data.get('invisible') ? undefined : s.endReason;
+}
+
 /** The session's kept presence with its stamp, `from` the session and `to` as given (none when undefined). */
 export function keptPresence(s: Session, presence: Element, to: string | undefined): Element {
   const from = s.jid.toString();

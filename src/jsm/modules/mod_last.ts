@@ -7,6 +7,7 @@ import { unixTime } from '../../util/time.js';
 import type { JsmModule } from '../api.js';
 import { forAccount, iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
+import { endStatus } from '../kept-presence.js';
 import { isTrusted } from './trust.js';
 
 export const modLast: JsmModule = {
@@ -38,10 +39,9 @@ export const modLast: JsmModule = {
       // see mod_presence), would tell contacts polling jabber:iq:last when
       // the user was secretly online.
       if (s.presence === undefined || s.data.get('invisible')) return;
-      // As 1.4 stored it: the status of the session's last presence, which
-      // for a session that did not say goodbye is its end reason
-      // ("Disconnected"), and empty when the goodbye had none.
-      const status = s.presence.attrs.type === 'unavailable' ? (s.presence.getChildText('status') ?? '') : (s.endReason ?? '');
+      // As 1.4 stored it: the status of the session's presence at its end,
+      // empty when the goodbye had none.
+      const status = endStatus(s) ?? '';
       const record = new Element('query', { xmlns: NS_LAST, last: String(unixTime()) }, [status]);
       // Nobody was promised this record: a deferred write saves a fsync per logout.
       await api.xdb.setSoon(s.host, s.user, { [NS_LAST]: record });

@@ -3,7 +3,7 @@
 // and to whoever got directed presence, invisible presence receives but
 // never broadcasts, and probes are answered only for trusted contacts.
 import { parseJid, type Jid } from '../../jid.js';
-import { keptPresence } from '../kept-presence.js';
+import { endStatus, keptPresence } from '../kept-presence.js';
 import { Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
@@ -241,10 +241,7 @@ export const modPresence: JsmModule = {
     api.on('session-end', async (s) => {
       if (!s.available && directedOf(s).size === 0) return;
       const p = new Element('presence', { type: 'unavailable' });
-      // The client's own goodbye, or, for a session that was still there,
-      // 1.4's reason ("Disconnected", "Replaced by new connection").
-      // (1.4 kept no presence for an invisible session: nor reason either.)
-      const status = s.presence?.attrs.type === 'unavailable' ? s.presence.getChildText('status') : s.presence && !s.data.get('invisible') ? s.endReason : undefined;
+      const status = endStatus(s);
       if (status) p.c('status').t(status);
       await leave(api, s, p);
     });
