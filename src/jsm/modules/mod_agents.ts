@@ -68,14 +68,14 @@ export const modAgents: JsmModule = {
     // null to workaround"): agents-era clients asked that way. One to the
     // host goes on to the server phase above, with the same answer.
     api.on('session-out', (stanza, s) => {
-      // Namespaces first: every get a session sends (roster gets) comes through here.
-      if (stanza.attrs.type !== 'get' || !(stanza.getChild('query', NS_AGENTS) || stanza.getChild('query', NS_AGENT))) return 'pass';
+      // The namespaces before the address: every get a session sends (roster gets) comes through here.
+      if (stanza.attrs.type !== 'get') return 'pass';
+      const reply = answer(api, stanza);
+      if (reply === 'pass') return 'pass';
       if (stanza.attrs.to !== undefined) {
         const to = parseJid(stanza.attrs.to);
         if (!to || to.resource !== undefined || to.bare !== s.jid.bare) return 'pass';
       }
-      const reply = answer(api, stanza);
-      if (reply === 'pass') return 'pass';
       reply.attrs.from = s.host;
       reply.attrs.to = s.jid.toString();
       return reply;

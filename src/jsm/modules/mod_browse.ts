@@ -70,9 +70,7 @@ export const modBrowse: JsmModule = {
       // about an invisible session or one that never sent presence.
       if (await isTrusted(api, to, from)) {
         const sessions = from.bare === to.bare ? api.sessions.of(to.bare) : visibleSessions(api, to.bare);
-        for (const s of sessions.reverse()) {
-          if (!s.ended) user.children.push(new Element('user', { type: 'client', jid: s.jid.toString() }));
-        }
+        for (const s of sessions.reverse()) user.children.push(new Element('user', { type: 'client', jid: s.jid.toString() }));
       }
       return iqResult(stanza, user);
     }, { stanzas: ['iq'] });

@@ -73,7 +73,7 @@ async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'hand
   // Built from the stored roster itself: visibleRoster copies what it shows.
   const { shown, pending } = await api.xdb.peek(s.host, s.user, NS_ROSTER, (roster) => ({
     shown: visibleRoster(roster),
-    pending: roster?.elements.some((i) => i.attrs.subscribe !== undefined) === true,
+    pending: roster !== undefined && pendingCount(roster) > 0,
   }));
   s.send(iqResult(iq, shown));
   // As 1.4's mod_roster_out_iq: the pending requests follow every roster

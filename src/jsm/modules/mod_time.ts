@@ -13,10 +13,9 @@ export const modTime: JsmModule = {
   setup(api) {
     api.on('server', ({ stanza, to }) => {
       if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChild('query', NS_TIME)) return 'pass';
-      const type = stanza.attrs.type;
-      if (type === 'result' || type === 'error') return 'pass';
-      // 1.4 bounced anything but a get with TERROR_NOTALLOWED.
-      if (type !== 'get') throw stanzaError('not-allowed');
+      // 1.4 bounced anything but a get with TERROR_NOTALLOWED (a result or
+      // an error is never answered: see Router.bounce).
+      if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       const now = new Date();
       return iqResult(
         stanza,

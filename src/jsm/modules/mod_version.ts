@@ -14,10 +14,9 @@ export const modVersion: JsmModule = {
     const osName = `${os.type()} ${os.release()}`;
     api.on('server', ({ stanza, to }) => {
       if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChild('query', NS_VERSION)) return 'pass';
-      const type = stanza.attrs.type;
-      if (type === 'result' || type === 'error') return 'pass';
-      // 1.4 bounced anything but a get with TERROR_NOTALLOWED.
-      if (type !== 'get') throw stanzaError('not-allowed');
+      // 1.4 bounced anything but a get with TERROR_NOTALLOWED (a result or
+      // an error is never answered: see Router.bounce).
+      if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       return iqResult(
         stanza,
         new Element('query', { xmlns: NS_VERSION }, [
