@@ -21,6 +21,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LoggedScript } from './helpers/child-script.js';
 import { interopSuite } from './helpers/interop-suite.js';
+import { accountEvents } from './helpers/log-capture.js';
 import { interopScript, requirePerlModule } from './helpers/netjabber.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { NS_ROSTER, spoolRecords } from './helpers/session.js';
@@ -77,9 +78,7 @@ describe('AnyEvent::XMPP registers, logs in both ways, subscribes and chats', { 
     assert.equal(s.lines.length, 16, s.transcript());
 
     // What the server saw: two registrations, one refusal, two plaintext logins.
-    const seen = log.lines
-      .filter((l) => l.msg === 'registered' || l.msg === 'login ok' || l.msg === 'login failed')
-      .map((l) => `${String(l.msg)} ${String(l.user)}${l.method ? ` ${String(l.method)}` : ''}`);
+    const seen = accountEvents(log);
     assert.deepEqual(
       seen,
       [`registered ${ALICE}`, `login ok ${ALICE} plain`, `registered ${BOB}`, `login ok ${BOB} plain`],

@@ -25,6 +25,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { LoggedScript } from './helpers/child-script.js';
 import { interopSuite } from './helpers/interop-suite.js';
+import { accountEvents } from './helpers/log-capture.js';
 import { interopScript } from './helpers/netjabber.js';
 import { pythonWith } from './helpers/python.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -85,9 +86,7 @@ describe('Twisted Words registers, logs in, subscribes and chats', { timeout: 60
     assert.equal(s.lines.at(-1), 'OK', s.transcript());
     assert.equal(s.lines.length, 19, s.transcript());
 
-    const seen = log.lines
-      .filter((l) => l.msg === 'registered' || l.msg === 'login ok' || l.msg === 'login failed')
-      .map((l) => `${String(l.msg)} ${String(l.user)}${l.method ? ` ${String(l.method)}` : ''}`);
+    const seen = accountEvents(log);
     // What the server saw: two registrations, each followed by a digest
     // login (the library prefers it when offered), then the wrong password.
     // The unknown user's jabber:iq:auth get and the refused registration

@@ -37,3 +37,10 @@ export async function logLine(
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** The account events logged so far, in order: "registered USER", "login ok USER METHOD", "login failed USER METHOD". */
+export function accountEvents(log: CapturedLog): string[] {
+  return log.lines
+    .filter((l) => l.msg === 'registered' || l.msg === 'login ok' || l.msg === 'login failed')
+    .map((l) => `${String(l.msg)} ${String(l.user)}${l.method ? ` ${String(l.method)}` : ''}`);
+}
