@@ -1,7 +1,8 @@
-// Element.equals: what the store uses to skip a change that changes nothing.
+// Element.equals (what the store uses to skip a change that changes
+// nothing) and the attribute copies every forwarded stanza goes through.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { el } from '../src/xml/element.js';
+import { attrsWith, el } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 
 test('equal: same name, attributes in the same order, same children', () => {
@@ -32,4 +33,33 @@ test('different: any name, attribute, order, text or child', () => {
   // A text node against an element in the same place.
   assert.equal(el('a', {}, 'x').equals(el('a', {}, el('x'))), false);
   assert.equal(el('a', {}, el('x')).equals(el('a', {}, 'x')), false);
+});
+
+test("attrsWith: the attributes a spread would give, in a spread's order", () => {
+  const base = parseXml("<presence to='a@b' id='p1' type='away' from='c@d/R'/>").attrs;
+  const cases: Record<string, string | undefined>[] = [
+    { from: 'x@y/Z', to: 'u@v' },
+    { to: undefined, from: undefined },
+    { id: undefined, show: 'dnd' },
+    {},
+    { constructor: 'c', toString: 't', __proto__x: 'p' },
+  ];
+  for (const changes of cases) {
+    const spread = el('presence', { ...base, ...changes }).toString();
+    assert.equal(el('presence', attrsWith(base, changes)).toString(), spread, JSON.stringify(changes));
+  }
+  // Names that an object inherits count only when they are the element's own.
+  assert.deepEqual(attrsWith({ a: '1' }, { toString: undefined }), { a: '1' });
+  assert.deepEqual(Object.keys(attrsWith({ constructor: 'c' }, { b: '2' })), ['constructor', 'b']);
+  // The base is left as it was.
+  assert.equal(base.to, 'a@b');
+});
+
+test('setAttr: undefined removes the attribute and keeps the order of the rest', () => {
+  const e = parseXml("<item jid='a@b' ask='subscribe' name='A' subscription='none'/>");
+  const before = e.attrs;
+  e.setAttr('ask', undefined).setAttr('missing', undefined).setAttr('subscription', 'to');
+  assert.equal(e.toString(), "<item jid='a@b' name='A' subscription='to'/>");
+  assert.equal(before.ask, 'subscribe', 'a copy was made, the old attributes object is not changed');
+  assert.equal(e.clone().toString(), e.toString());
 });

@@ -219,7 +219,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
       // The stream's own namespace said again is harmless; another one
       // (jabber:server) would reach the recipient's stream with it.
       if (ns !== 'jabber:client') return this.close('invalid-namespace');
-      delete el.attrs.xmlns;
+      el.setAttr('xmlns', undefined);
     }
     if (el.name === 'presence' && presenceTooLarge(el, size, nodes)) {
       // In turn with the stanzas before it, like any reply (one sent before

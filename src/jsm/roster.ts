@@ -66,8 +66,8 @@ export function findItem(roster: Element, jid: string): Element | undefined {
 /** The item as the client sees it: no hidden items, no pending-request bookkeeping. */
 export function visibleItem(item: Element): Element {
   const out = item.clone();
-  delete out.attrs.subscribe;
-  delete out.attrs.hidden;
+  out.setAttr('subscribe', undefined);
+  out.setAttr('hidden', undefined);
   return out;
 }
 

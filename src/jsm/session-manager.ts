@@ -126,8 +126,8 @@ export class SessionManager {
     try {
       if (ns === NS_REGISTER) {
         const reply = (await this.register(client, iq, query, undefined))!;
-        delete reply.attrs.to;
-        delete reply.attrs.from;
+        reply.setAttr('to', undefined);
+        reply.setAttr('from', undefined);
         return { reply };
       }
       return await this.auth(client, iq, query);
@@ -163,8 +163,8 @@ export class SessionManager {
       known = stanzaError('internal-server-error');
     }
     const reply = errorReply(iq, known);
-    delete reply.attrs.to;
-    delete reply.attrs.from;
+    reply.setAttr('to', undefined);
+    reply.setAttr('from', undefined);
     return reply;
   }
 
@@ -205,7 +205,7 @@ export class SessionManager {
       const removals = this.removals.count;
       const ok = await authSet(this.chains, this.xdb, client, iq, query);
       this.throttle.succeeded(ok.user);
-      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { ...ok, removals, method } };
+      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { user: ok.user, resource: ok.resource, removals, method } };
     } catch (err) {
       if (err instanceof StanzaError && err.code === 401) {
         this.throttle.failed(user, client.address);
@@ -296,14 +296,14 @@ export class SessionManager {
     stanza.attrs.from = session.jid.toString();
     // COMPAT: an empty `to` is no `to`, as 1.4's jid_new("") was NULL
     // (Net::Jabber::Loudmouth puts to='' on every stanza it builds).
-    if (stanza.attrs.to === '') delete stanza.attrs.to;
+    if (stanza.attrs.to === '') stanza.setAttr('to', undefined);
     try {
       if (stanza.attrs.to !== undefined && !parseJid(stanza.attrs.to)) {
         // Straight back to the session: a reply from an address that does
         // not parse could not be routed (it was lost), so it carries none.
         if (!answerable(stanza)) return;
         const reply = errorReply(stanza, stanzaError('jid-malformed'));
-        delete reply.attrs.from;
+        reply.setAttr('from', undefined);
         return session.send(reply);
       }
       const query = isRequest(stanza) ? stanza.getChildByNs(NS_REGISTER) : undefined;

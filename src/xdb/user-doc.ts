@@ -5,7 +5,7 @@
 // access here (parseDoc only logs a duplicate record); the store
 // (spool-store.ts) decides when to read and write.
 import type { Logger } from '../log.js';
-import { Element, escapeAttr } from '../xml/element.js';
+import { attrsWith, Element, escapeAttr } from '../xml/element.js';
 import { parseXml } from '../xml/parse.js';
 import { weigh } from '../xml/stream-parser.js';
 import { NS_AUTH, SpoolFileError } from './xdb.js';
@@ -28,7 +28,7 @@ export type Draft = Omit<UserDoc, 'bytes' | 'weight'>;
 /** A copy of `rec` without the on-disk marker. */
 export function intake(rec: Element): Element {
   const copy = rec.clone();
-  delete copy.attrs.xdbns;
+  copy.setAttr('xdbns', undefined);
   return copy;
 }
 
@@ -49,7 +49,7 @@ export function parseDoc(text: string, path: string, log: Logger): { doc: UserDo
       // 1.4 served the first one too; the others could never be read.
       log.warn({ file: path, ns }, 'spool file has a duplicate namespace; keeping the first record');
     } else {
-      delete child.attrs.xdbns;
+      child.setAttr('xdbns', undefined);
       doc.records.set(ns, child);
     }
   }
@@ -91,7 +91,7 @@ export function docNodes(doc: Draft): number {
 /** One record as it is written in the file. */
 function serializeRecord(ns: string, rec: Element): string {
   // A shallow wrapper adds xdbns without copying the (possibly large) subtree.
-  return new Element(rec.name, { ...rec.attrs, xdbns: ns }, rec.children).toString();
+  return new Element(rec.name, attrsWith(rec.attrs, { xdbns: ns }), rec.children).toString();
 }
 
 export function serialize(doc: Draft, longUser: string | undefined): string {

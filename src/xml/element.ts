@@ -62,8 +62,8 @@ export class Element {
 
   /** Sets (or with undefined, removes) an attribute; returns this for chaining. */
   setAttr(name: string, value: string | undefined): this {
-    if (value === undefined) delete this.attrs[name];
-    else this.attrs[name] = value;
+    if (value !== undefined) this.attrs[name] = value;
+    else if (Object.hasOwn(this.attrs, name)) this.attrs = attrsWith(this.attrs, { [name]: undefined });
     return this;
   }
 
@@ -139,11 +139,8 @@ export class Element {
   }
 
   clone(): Element {
-    return new Element(
-      this.name,
-      { ...this.attrs },
-      this.children.map((c) => (typeof c === 'string' ? c : c.clone())),
-    );
+    // The constructor copies the attributes.
+    return new Element(this.name, this.attrs, this.children.map((c) => (typeof c === 'string' ? c : c.clone())));
   }
 
   /**
@@ -178,6 +175,29 @@ export class Element {
     for (const c of this.children) s += typeof c === 'string' ? escapeText(c) : c.toString();
     return s + '</' + this.name + '>';
   }
+}
+
+/**
+ * `base` with `changes` over it (an undefined change removes the
+ * attribute), in `base`'s order with new names at the end, as
+ * `{ ...base, ...changes }` would have them. Written out because of V8 in
+ * Node 20: a property added to an object made by a spread takes about a
+ * microsecond (a few dozen nanoseconds here), and `delete` of any but the
+ * last property turns the object into a dictionary that every later copy
+ * and serialization reads several times slower. Copying attributes with
+ * changes is on the path of every presence a contact receives.
+ */
+export function attrsWith(base: Record<string, string>, changes: Record<string, string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k in base) {
+    const v = Object.hasOwn(changes, k) ? changes[k] : base[k];
+    if (v !== undefined) out[k] = v;
+  }
+  for (const k in changes) {
+    const v = changes[k];
+    if (v !== undefined && !Object.hasOwn(base, k)) out[k] = v;
+  }
+  return out;
 }
 
 /** Shorthand builder: el('iq', {type: 'result'}, child, 'text'). */

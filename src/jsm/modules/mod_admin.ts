@@ -3,7 +3,7 @@
 // host is forwarded to every admin (1.4 behaviour), marked "Admin:" in the
 // subject and stamped with jabber:x:delay, without ever telling the sender
 // who the admins are.
-import { Element } from '../../xml/element.js';
+import { attrsWith, Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { parseJid } from '../../jid.js';
 import { iqResult } from '../iq.js';
@@ -63,7 +63,7 @@ function adminCopy(stanza: Element, admin: string, from: string, host: string): 
   const subject = stanza.getChildText('subject')?.trim();
   const marked = new Element('subject', {}, [`Admin: ${subject ? `${subject} ` : ''}(${host})`]);
   const children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'subject');
-  return new Element('message', { ...stanza.attrs, to: admin, from }, [marked, ...children, delayStamp(host, 'admin')]);
+  return new Element('message', attrsWith(stanza.attrs, { to: admin, from }), [marked, ...children, delayStamp(host, 'admin')]);
 }
 
 /** Whole seconds since the session started. */

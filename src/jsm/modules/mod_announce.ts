@@ -1,7 +1,7 @@
 // host/announce/online sends a message to everyone online; host/announce/motd
 // also keeps it as the message of the day, shown at each login until
 // announce/motd/delete. Only <admin><write> JIDs may announce.
-import { Element } from '../../xml/element.js';
+import { attrsWith, Element } from '../../xml/element.js';
 import { delayStamp } from '../delay-stamp.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
@@ -19,7 +19,7 @@ function takesAnnouncements(s: Session): boolean {
 }
 
 function sendTo(s: Session, m: Element): void {
-  s.send(new Element('message', { ...m.attrs, from: s.host, to: s.jid.toString() }, m.children));
+  s.send(new Element('message', attrsWith(m.attrs, { from: s.host, to: s.jid.toString() }), m.children));
 }
 
 /** Sends `m` to every session of `host` that takes it; `each` is told who got it. */

@@ -1,5 +1,5 @@
 // host/echo: every message sent there comes straight back (a ping for humans).
-import { Element } from '../../xml/element.js';
+import { attrsWith, Element } from '../../xml/element.js';
 import type { JsmModule } from '../api.js';
 
 export const modEcho: JsmModule = {
@@ -9,7 +9,7 @@ export const modEcho: JsmModule = {
       // As 1.4 compared it (strncasecmp of four letters): any resource that
       // starts with echo, in any case (Echo, echo/test, echo2).
       if (stanza.name !== 'message' || to.resource?.slice(0, 4).toLowerCase() !== 'echo' || stanza.attrs.type === 'error') return 'pass';
-      return new Element('message', { ...stanza.attrs, to: stanza.attrs.from, from: stanza.attrs.to }, stanza.children);
+      return new Element('message', attrsWith(stanza.attrs, { to: stanza.attrs.from, from: stanza.attrs.to }), stanza.children);
     });
   },
 };

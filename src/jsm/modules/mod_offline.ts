@@ -183,7 +183,7 @@ function stillValid(m: Element, now: number): boolean {
   if (!x) return true;
   const left = secondsLeft(m, now);
   // Our own bookkeeping, never shown to the recipient, also when seconds is not a number.
-  delete x.attrs.stored;
+  x.setAttr('stored', undefined);
   if (left === undefined) return true;
   if (left <= 0) return false;
   x.attrs.seconds = String(left);

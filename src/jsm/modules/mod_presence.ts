@@ -4,7 +4,7 @@
 // never broadcasts, and probes are answered only for trusted contacts.
 import { parseJid, type Jid } from '../../jid.js';
 import { endStatus, keptPresence } from '../kept-presence.js';
-import { Element } from '../../xml/element.js';
+import { attrsWith, Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { contactsWhere, hasFrom, hasTo, visibleSessions } from '../roster.js';
@@ -83,7 +83,7 @@ function reachedThroughBare(api: ModuleApi, to: string, bare: ReadonlySet<string
 
 /** `p` as it goes out now, unstamped (see kept-presence.ts for the kept one). */
 function copyTo(p: Element, from: string, to: string): Element {
-  return new Element('presence', { ...p.attrs, from, to }, p.children);
+  return new Element('presence', attrsWith(p.attrs, { from, to }), p.children);
 }
 
 /** Sends `p` from the session to every subscriber (from/both), to `extra` full JIDs, and to the user's other sessions. */
@@ -141,9 +141,7 @@ async function caughtUp(s: Session): Promise<boolean> {
 
 async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
   const type = stanza.attrs.type;
-  const p = new Element('presence', { ...stanza.attrs }, stanza.children);
-  delete p.attrs.to;
-  delete p.attrs.from;
+  const p = new Element('presence', attrsWith(stanza.attrs, { to: undefined, from: undefined }), stanza.children);
   if (type === 'unavailable') {
     // Kept (its status is the logout's, see mod_last) only by a session
     // that was seen: one that never was keeps none, so its end leaves the

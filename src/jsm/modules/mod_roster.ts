@@ -2,7 +2,7 @@
 // get/set/remove with pushes, and the subscribe / subscribed / unsubscribe
 // / unsubscribed presence exchanges changing both users' items.
 import { parseJid } from '../../jid.js';
-import { Element } from '../../xml/element.js';
+import { attrsWith, Element } from '../../xml/element.js';
 import { NoSuchUserError, NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { iqResult, isRequest } from '../iq.js';
@@ -112,8 +112,8 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
       jid,
       fn: (cur: Element): Element | null => {
         if (remove) return null;
-        const next = new Element('item', { ...cur.attrs, name: given.attrs.name });
-        delete next.attrs.hidden;
+        const next = new Element('item', attrsWith(cur.attrs, { name: given.attrs.name }));
+        next.setAttr('hidden', undefined);
         for (const g of given.getChildren('group')) next.c('group').t(g.text());
         return next;
       },
@@ -141,8 +141,8 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
 function withoutSubscriptions(roster: Element): Element {
   for (const item of roster.getChildren('item')) {
     item.attrs.subscription = 'none';
-    delete item.attrs.ask;
-    delete item.attrs.subscribe;
+    item.setAttr('ask', undefined);
+    item.setAttr('subscribe', undefined);
   }
   return roster;
 }
@@ -177,27 +177,27 @@ async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<vo
     if (type === 'subscribe') {
       if (hasTo(cur)) return cur;
       cur.attrs.ask = 'subscribe';
-      delete cur.attrs.hidden;
+      cur.setAttr('hidden', undefined);
     } else if (type === 'subscribed') {
       if (cur.attrs.subscribe === undefined) return existed ? cur : null;
       cur.attrs.subscription = withFrom(sub, true);
-      delete cur.attrs.subscribe;
-      delete cur.attrs.hidden;
+      cur.setAttr('subscribe', undefined);
+      cur.setAttr('hidden', undefined);
     } else if (type === 'unsubscribe') {
       if (!existed) return null;
       cur.attrs.subscription = withTo(sub, false);
-      delete cur.attrs.ask;
+      cur.setAttr('ask', undefined);
     } else {
       // A denied request leaves nothing behind when it was all the item held.
       if (!existed || cur.attrs.hidden !== undefined) return null;
       cur.attrs.subscription = withFrom(sub, false);
-      delete cur.attrs.subscribe;
+      cur.setAttr('subscribe', undefined);
     }
     return cur;
   });
   if (item && visiblyChanged(before, item)) pushItem(api, s.host, s.user, item);
   // Subscription presence always carries the bare JID.
-  const out = new Element('presence', { ...stanza.attrs, from: s.jid.bare, to: jid }, stanza.children);
+  const out = new Element('presence', attrsWith(stanza.attrs, { from: s.jid.bare, to: jid }), stanza.children);
   await api.deliver(out);
   if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) await showTo(api, s.host, s.user, jid);
 }
@@ -290,7 +290,7 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
         return existed ? cur : null;
       }
       cur.attrs.subscription = withTo(sub, true);
-      delete cur.attrs.ask;
+      cur.setAttr('ask', undefined);
     } else if (type === 'unsubscribe') {
       // Nothing to cancel or withdraw (RFC 3921 9.3): not shown either, or
       // anyone could make the user's client say they were dropped.
@@ -298,13 +298,13 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
       // A withdrawn request leaves nothing behind when it was all the item held.
       if (!existed || cur.attrs.hidden !== undefined) return null;
       cur.attrs.subscription = withFrom(sub, false);
-      delete cur.attrs.subscribe;
+      cur.setAttr('subscribe', undefined);
     } else {
       // As above: a refusal of nothing asked, from anyone, is not shown.
       if (!hasTo(cur) && cur.attrs.ask !== 'subscribe') deliver = false;
       if (!existed) return null;
       cur.attrs.subscription = withTo(sub, false);
-      delete cur.attrs.ask;
+      cur.setAttr('ask', undefined);
     }
     return cur;
   }).catch((err: unknown) => {
@@ -335,7 +335,7 @@ async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
   if (type === 'unsubscribe' && hasFrom(before) && !hasFrom(item)) await hideFrom(api, bare, jid);
   if (type === 'unsubscribed' && hasTo(before) && !hasTo(item)) await hideFrom(api, jid, bare);
   if (!deliver) return 'handled';
-  const out = new Element('presence', { ...stanza.attrs, to: bare }, stanza.children);
+  const out = new Element('presence', attrsWith(stanza.attrs, { to: bare }), stanza.children);
   for (const s of api.sessions.of(bare)) if (s.available) s.send(out);
   return 'handled';
 }

@@ -1,6 +1,6 @@
 // vcard-temp (SPEC section 8): users set and get their own vCard, anyone
 // may get another user's, and the host answers with the server vCard.
-import { Element } from '../../xml/element.js';
+import { attrsWith, Element } from '../../xml/element.js';
 import { NS_VCARD } from '../../xdb/xdb.js';
 import type { JsmModule } from '../api.js';
 import { iqResult } from '../iq.js';
@@ -24,7 +24,7 @@ export const modVcard: JsmModule = {
       const type = stanza.attrs.type;
       if (!card || (type !== 'get' && type !== 'set')) return 'pass';
       if (type === 'set' && from.bare === to.bare) {
-        const stored = new Element('vCard', { ...card.attrs, xmlns: NS_VCARD }, card.children);
+        const stored = new Element('vCard', attrsWith(card.attrs, { xmlns: NS_VCARD }), card.children);
         await api.xdb.set(to.host, to.user!, { [NS_VCARD]: stored });
         return iqResult(stanza);
       }

@@ -1,7 +1,7 @@
 // jabber:iq:private (SPEC section 8): a user stores and fetches XML under
 // namespaces of their own choosing, one record per namespace, flagged
 // j_private_flag='1' so it can never be mistaken for the server's records.
-import { Element } from '../../xml/element.js';
+import { attrsWith, Element } from '../../xml/element.js';
 import type { JsmModule } from '../api.js';
 import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
@@ -28,7 +28,7 @@ export const modXml: JsmModule = {
       }
       if (type === 'set') {
         const records: Record<string, Element> = {};
-        for (const e of items) records[e.attrs.xmlns!] = new Element(e.name, { ...e.attrs, [FLAG]: '1' }, e.children);
+        for (const e of items) records[e.attrs.xmlns!] = new Element(e.name, attrsWith(e.attrs, { [FLAG]: '1' }), e.children);
         await api.xdb.set(to.host, to.user!, records);
         return iqResult(stanza);
       }
@@ -37,7 +37,7 @@ export const modXml: JsmModule = {
       for (const e of items) {
         const stored = await api.xdb.get(to.host, to.user!, e.attrs.xmlns!);
         if (stored?.attrs[FLAG] === '1') {
-          delete stored.attrs[FLAG];
+          stored.setAttr(FLAG, undefined);
           reply.children.push(stored);
         } else reply.children.push(e);
       }
