@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { ScenarioName, ScenarioResult } from '../bench/meter.js';
 import { DEFAULT_OPTIONS, parseMix } from '../bench/options.js';
-import { markdownReport, textReport, type Cell, type Report } from '../bench/report.js';
+import type { Cell, Report } from '../bench/report-data.js';
+import { markdownReport, textReport } from '../bench/report.js';
 
 function run(scenario: ScenarioName, rate: number, cpuUs: number, extra: Partial<ScenarioResult> = {}): ScenarioResult {
   return {
