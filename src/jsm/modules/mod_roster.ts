@@ -112,8 +112,7 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
       jid,
       fn: (cur: Element): Element | null => {
         if (remove) return null;
-        const next = new Element('item', attrsWith(cur.attrs, { name: given.attrs.name }));
-        next.setAttr('hidden', undefined);
+        const next = new Element('item', attrsWith(cur.attrs, { name: given.attrs.name, hidden: undefined }));
         for (const g of given.getChildren('group')) next.c('group').t(g.text());
         return next;
       },
