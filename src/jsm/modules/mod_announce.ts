@@ -8,7 +8,6 @@ import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { canWrite } from './admins.js';
 
-
 /**
  * Whether a session takes announcements: available with a non-negative
  * priority, as 1.4 (a negative priority says "no messages for me", the
