@@ -93,6 +93,21 @@ describe('stream header exchange', () => {
     assert.ok(!ids.has('DEADBEEF'));
   });
 
+  test('a declaration naming its encoding (as libraries write it) is accepted, and the stream is read as UTF-8', async () => {
+    for (const declaration of ['<?xml version="1.0" encoding="UTF-8"?>', "<?xml version='1.0' encoding='utf-8'?>"]) {
+      const c = await RawClient.connect(yak.port);
+      try {
+        c.write(declaration + clientHeader('localhost', {}, false));
+        await c.serverHeader();
+        assertServerHeader(c.text, 'localhost');
+        c.write(FORM_GET('é☃𝄞'));
+        assert.equal((await c.next()).attrs.id, 'é☃𝄞', declaration);
+      } finally {
+        c.destroy();
+      }
+    }
+  });
+
   test('</stream:stream> is answered with </stream:stream> and the connection closes', async () => {
     const c = await open(yak);
     c.write('</stream:stream>');
@@ -270,14 +285,19 @@ describe('stream errors', () => {
     await refused(H + `<iq type='get' id='${'x'.repeat(70000)}'><query xmlns='jabber:iq:register'/></iq>`, '*', 'policy-violation');
   });
 
-  test('after login the larger limit (256 KiB) applies', async () => {
+  test('after login the larger limit applies: a stanza of 256 KiB is accepted, one character more is not', async () => {
     const c = await openSession(yak, 'bigstanza');
     try {
-      const inSession = (id: string, n: number): string =>
-        `<iq type='get' id='${id}' to='localhost'><query xmlns='jabber:iq:register'><pad>${'y'.repeat(n)}</pad></query></iq>`;
-      c.write(inSession('big', 200000));
+      // Padded to exactly `size` characters (ASCII, so bytes too), as paddedGet does before login.
+      const inSession = (id: string, size: number): string => {
+        const iq = (n: number): string =>
+          `<iq type='get' id='${id}' to='localhost'><query xmlns='jabber:iq:register'><pad>${'y'.repeat(n)}</pad></query></iq>`;
+        return iq(size - iq(0).length);
+      };
+      assert.equal(inSession('big', 262144).length, 262144);
+      c.write(inSession('big', 262144));
       assert.equal((await c.next()).attrs.id, 'big');
-      c.write(inSession('huge', 270000));
+      c.write(inSession('huge', 262145));
       await assertStreamError(c, '*', 'policy-violation');
     } finally {
       c.destroy();
