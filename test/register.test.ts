@@ -141,6 +141,13 @@ describe('registration before login', () => {
     // 1023 bytes is still a name.
     assertXml(await ask(c, regSet('long', `<username>${'x'.repeat(1023)}</username><password>pw</password>`)), "<iq type='result' id='long'/>");
     await c.close();
+    // SPEC 6: whitespace and control characters beyond ASCII too (DEL, C1 NEL, no-break and
+    // ideographic spaces). A connection of their own: more on the first would meet its karma.
+    const other = await yak.connect();
+    for (const name of ['a\u007fb', 'a\u0085b', 'a\u00a0b', 'a\u3000b']) {
+      await refusedSet(other, `<username>${name}</username><password>pw</password>`, 406, 'modify', 'Not Acceptable');
+    }
+    await other.close();
   });
 
   test("409 'Username Not Available', case-insensitively", async () => {
@@ -255,12 +262,16 @@ describe('registration inside a session', () => {
     await registerUser(yak, 'leslie', 'secret', LESLIE);
     const c = await loginUser(yak, 'leslie', 'secret');
     const values = `<password/>${INSTRUCTIONS}<name>Leslie Hawke</name><email>lel@plevna.com</email><key>*</key><registered/>`;
+    const keys = new Set<string>();
     for (const to of [" to='localhost'", '']) {
       const reply = await ask(c, `<iq type='get' id='g'${to}><query xmlns='jabber:iq:register'/></iq>`);
       const from = to === '' ? '' : " from='localhost'";
       assertXml(reply, `<iq type='result' id='g'${from} to='leslie@localhost/Work'><query xmlns='jabber:iq:register'>${values}</query></iq>`);
       assert.match(reply.elements[0]!.getChildText('key')!, /^[0-9a-f]{40}$/);
+      keys.add(reply.elements[0]!.getChildText('key')!);
     }
+    // SPEC 4: a random key, so never the same twice.
+    assert.equal(keys.size, 2, `the key repeats: ${[...keys]}`);
     await c.close();
   });
 
