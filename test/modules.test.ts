@@ -1048,6 +1048,33 @@ describe('administration: announce, admin, welcome, registration notices', () =>
   });
 });
 
+describe("registration notices need <register notify='yes'> (SPEC section 3)", () => {
+  test('without it, no admin hears of a new account: nothing to one online, nothing stored for one offline', async () => {
+    const yak = await startYak({
+      tweak: (c: YakConfig) => {
+        plain(c);
+        c.jsm.register!.notify = false;
+        c.jsm.admin.write = ['boss@localhost'];
+        c.jsm.admin.read = ['helper@localhost'];
+      },
+    });
+    try {
+      await offlineUser(yak, 'helper');
+      const boss = await onlineUser(yak, 'boss');
+      try {
+        // The notice would be delivered before the registration's result (see the notify='yes' tests).
+        await registerUser(yak, 'quiet', PASSWORD, { name: 'Quiet One' });
+        await boss.nothing(isMessage, [], 'a registration notice');
+        assert.equal((await spoolRecords(yak, 'helper'))!.has('jabber:x:offline'), false, 'a notice was stored for the offline admin');
+      } finally {
+        await boss.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 describe('mod_admin: nothing about a copy for the admins comes back to the sender', () => {
   let yak: TestYak;
   before(async () => {

@@ -56,6 +56,7 @@ describe('mod_offline', () => {
       // On disk, in the 1.4 layout (SPEC section 6).
       const box = (await spoolRecords(yak, 'box1'))!.get(NS_OFFLINE)!;
       assert.equal(box.name, 'foo');
+      assert.deepEqual(box.attrs, { xmlns: NS_OFFLINE });
       assert.deepEqual(
         box.getChildren('message').map((m) => m.attrs.id),
         ['m1', 'm2', 'm3', 'm4'],
