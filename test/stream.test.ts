@@ -331,18 +331,22 @@ describe('stream errors', () => {
     }
   });
 
-  test('pre-auth queue: more than 64 KiB in total ends the stream', async () => {
+  test('pre-auth queue: 64 KiB in total wait, one character more ends the stream', async () => {
+    // A message of exactly `size` characters (ASCII, so bytes too).
+    const msg = (size: number): string => {
+      const m = (n: number): string => `<message to='nobody@localhost'><body>${'z'.repeat(n)}</body></message>`;
+      return m(size - m(0).length);
+    };
     const c = await open(yak);
     try {
-      const msg = `<message to='nobody@localhost'><body>${'z'.repeat(40000)}</body></message>`;
-      c.write(msg);
+      c.write(msg(40000));
+      c.write(msg(65536 - 40000));
       c.write(FORM_GET('alive'));
       assert.equal((await c.next()).attrs.id, 'alive');
-      c.write(msg);
-      await assertStreamError(c, '*', 'policy-violation');
     } finally {
       c.destroy();
     }
+    await refused(H + msg(40000) + msg(65536 - 40000 + 1), '*', 'policy-violation');
   });
 });
 
