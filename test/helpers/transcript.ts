@@ -193,12 +193,14 @@ export function assertServerHeader(text: string, from: string, modern = false): 
 }
 
 /**
- * The connection ended with this stream error: the server's header, the
- * error (the 1.4 text, '*' when SPEC fixes none, and the RFC condition),
- * then </stream:stream>, then the socket closed.
+ * The connection ended with this stream error: the server's header (with
+ * the declaration), the error (the 1.4 text, '*' when SPEC fixes none, and
+ * the RFC condition), then </stream:stream>, then the socket closed.
  */
 export async function assertStreamError(c: RawClient, text: string, condition: string): Promise<void> {
   await c.whenClosed();
+  // SPEC 1: the server's header always comes with the declaration, a refused one too.
+  assert.ok(c.text.startsWith("<?xml version='1.0'?><stream:stream "), `no declaration and header first: ${c.text}`);
   assert.ok(c.text.endsWith('</stream:stream>'), `no </stream:stream> at the end of: ${c.text}`);
   const stream = parseXml(c.text);
   assert.equal(stream.name, 'stream:stream');
