@@ -1,53 +1,15 @@
-// jabber:iq:roster and the subscription workflow (SPEC section 8):
-// get/set/remove with pushes, and the subscribe / subscribed / unsubscribe
-// / unsubscribed presence exchanges changing both users' items.
+// jabber:iq:roster (SPEC section 8): get/set/remove with pushes. The
+// subscription presence exchanges are in roster-subscriptions.ts; this
+// module wires both into the session manager.
 import { parseJid } from '../../jid.js';
 import { attrsWith, Element } from '../../xml/element.js';
-import { NoSuchUserError, NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
-import type { Delivery, JsmModule, ModuleApi } from '../api.js';
+import { NS_ROSTER } from '../../xdb/xdb.js';
+import type { JsmModule, ModuleApi } from '../api.js';
 import { iqResult, isRequest } from '../iq.js';
-import {
-  changeItem,
-  changeItems,
-  hasFrom,
-  hasTo,
-  letsSee,
-  pendingCount,
-  pendingRequests,
-  pushItem,
-  pushRemoval,
-  subscriptionOf,
-  visibleRoster,
-  visibleSessions,
-  visiblyChanged,
-  withFrom,
-  withTo,
-} from '../roster.js';
+import { changeItems, pendingCount, pushItem, pushRemoval, visibleRoster } from '../roster.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
-import { sendBudget, sendPaced, sendWithin } from '../paced.js';
-import { keptPresence } from '../kept-presence.js';
-
-const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
-
-/**
- * Bounds on what strangers can make us keep: a pending request is stored
- * (and shown again at every login) with at most this much of its <status>,
- * and a user keeps at most this many pending requests. 1.4 had neither;
- * without them, requests with huge statuses cut the user off at every
- * login, and they are hidden items the user cannot remove.
- */
-export const MAX_PENDING_STATUS = 1000;
-export const MAX_PENDING_REQUESTS = 1000;
-
-/** The first MAX_PENDING_STATUS characters (a surrogate pair is not split). */
-function truncateStatus(text: string): string {
-  if (text.length <= MAX_PENDING_STATUS) return text;
-  let end = MAX_PENDING_STATUS;
-  const last = text.charCodeAt(end - 1);
-  if (last >= 0xd800 && last <= 0xdbff) end--;
-  return text.slice(0, end);
-}
+import { cancelSubscriptions, receiveSubscription, resendPending, sendSubscription, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
 
 /**
  * The <query/> of a roster iq for the user's own roster, or undefined for
@@ -146,231 +108,13 @@ function withoutSubscriptions(roster: Element): Element {
   return roster;
 }
 
-/**
- * Tells the contact of a removed item that every subscription and request
- * between them is over, so that its own item changes too: 'unsubscribe'
- * for what the owner had or asked, 'unsubscribed' for what the contact
- * had or asked.
- */
-async function cancelSubscriptions(api: ModuleApi, owner: string, item: Element): Promise<void> {
-  const to = item.attrs.jid;
-  if (to === undefined) return;
-  if (hasTo(item) || item.attrs.ask === 'subscribe') {
-    await api.deliver(new Element('presence', { type: 'unsubscribe', to, from: owner }));
-  }
-  if (hasFrom(item) || item.attrs.subscribe !== undefined) {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', to, from: owner }));
-  }
-}
-
-/** The user sends a subscription presence: their own item changes, then it goes out. */
-async function outbound(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
-  const contact = parseJid(stanza.attrs.to!);
-  if (!contact) throw stanzaError('jid-malformed');
-  const jid = contact.bare;
-  // One's own presence needs no subscription (1.4 skipped these too).
-  if (jid === s.jid.bare) return;
-  const type = stanza.attrs.type!;
-  const { item, before } = await changeItem(api.xdb, s.host, s.user, jid, (cur, existed) => {
-    const sub = subscriptionOf(cur);
-    if (type === 'subscribe') {
-      if (hasTo(cur)) return cur;
-      cur.attrs.ask = 'subscribe';
-      cur.setAttr('hidden', undefined);
-    } else if (type === 'subscribed') {
-      if (cur.attrs.subscribe === undefined) return existed ? cur : null;
-      cur.attrs.subscription = withFrom(sub, true);
-      cur.setAttr('subscribe', undefined);
-      cur.setAttr('hidden', undefined);
-    } else if (type === 'unsubscribe') {
-      if (!existed) return null;
-      cur.attrs.subscription = withTo(sub, false);
-      cur.setAttr('ask', undefined);
-    } else {
-      // A denied request leaves nothing behind when it was all the item held.
-      if (!existed || cur.attrs.hidden !== undefined) return null;
-      cur.attrs.subscription = withFrom(sub, false);
-      cur.setAttr('subscribe', undefined);
-    }
-    return cur;
-  });
-  if (item && visiblyChanged(before, item)) pushItem(api, s.host, s.user, item);
-  // Subscription presence always carries the bare JID.
-  const out = new Element('presence', attrsWith(stanza.attrs, { from: s.jid.bare, to: jid }), stanza.children);
-  await api.deliver(out);
-  if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) await showTo(api, s.host, s.user, jid);
-}
-
-/**
- * The new subscriber `viewer` (a bare JID) sees each visible session of
- * user@host at once (RFC 3921 8.2): one presence per session, up to
- * <limits><sessions> (100) of them at up to 16 KiB each, more than a send
- * buffer (<outbuffer>, 1 MiB) takes. Sent at once, they cut off the
- * subscriber's client however fast it read. So each available session of
- * the viewer gets them paced (paced.ts): the first batch now, the rest in
- * the background, so the owner's own stanzas do not wait on a stranger's
- * reading. A session that changed its presence, went unavailable or
- * invisible meanwhile has told the viewer itself and is skipped, and the
- * rest stops once the viewer may no longer see the owner.
- */
-async function showTo(api: ModuleApi, host: string, user: string, viewer: string): Promise<void> {
-  const owner = `${user}@${host}`;
-  const budget = sendBudget(api.config);
-  for (const v of api.sessions.of(viewer)) {
-    if (!v.available) continue;
-    // The owner's sessions this viewer session has yet to see, with their
-    // presence now: one that logs in or changes it later broadcasts that itself.
-    const unseen = new Map(visibleSessions(api, owner).map((o) => [o, o.presence]));
-    let first = true;
-    const batch = async (): Promise<boolean> => {
-      if (!first && !(await letsSee(api.xdb, host, user, viewer))) return false;
-      first = false;
-      if (!v.writable) return false;
-      const presenceOf = (o: Session): Element | undefined => {
-        if (!o.presence || o.presence !== unseen.get(o)) return undefined;
-        return keptPresence(o, o.presence, viewer);
-      };
-      return sendWithin(v, budget, visibleSessions(api, owner), presenceOf, (o) => unseen.delete(o));
-    };
-    await sendPaced(v, `presence-of ${owner}`, api.log, batch, () => v.available);
-  }
-}
-
-/** `viewer` no longer sees `owner`: each visible session of the owner says goodbye (RFC 3921 8.2.1, 8.4). */
-async function hideFrom(api: ModuleApi, owner: string, viewer: string): Promise<void> {
-  for (const s of visibleSessions(api, owner)) {
-    await api.deliver(new Element('presence', { type: 'unavailable', from: s.jid.toString(), to: viewer }));
-  }
-}
-
-/** A subscription presence arrives for a local user: their item changes, then their sessions see it. */
-async function inbound(api: ModuleApi, d: Delivery): Promise<'handled'> {
-  const { stanza, to, from } = d;
-  const host = to.host;
-  const user = to.user!;
-  const bare = `${user}@${host}`;
-  const jid = from.bare;
-  const type = stanza.attrs.type!;
-  // From oneself: not a subscription (see outbound).
-  if (jid === bare) return 'handled';
-  // Refused as 1.4's js_bounce refused a subscription request: an
-  // unsubscribed presence with the reason as status (the sender's client
-  // shows it, its server clears the ask), not silently dropped.
-  const refuse = async (reason: string): Promise<'handled'> => {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', from: bare, to: jid }, [new Element('status', {}, [reason])]));
-    return 'handled';
-  };
-  let deliver = true;
-  // Why a subscription request is refused, if it is (set inside the update).
-  const refusal: { reason?: string } = {};
-  const change = changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
-    const sub = subscriptionOf(cur);
-    if (type === 'subscribe') {
-      if (hasFrom(cur)) {
-        deliver = false;
-        return cur;
-      }
-      // Already pending: the request is kept as first stored, status and
-      // all, and the file is not touched. Storing each repeat's status
-      // would let anyone rewrite (and journal) the user's whole file with
-      // every small stanza; the user sees the request at each login either
-      // way. A withdrawn request (unsubscribe) is gone, so one after it is
-      // stored anew. Sessions online still get the repeat below.
-      if (cur.attrs.subscribe !== undefined) return cur;
-      if (pendingCount(roster) >= MAX_PENDING_REQUESTS) {
-        refusal.reason = 'Too many pending subscription requests';
-        return existed ? cur : null;
-      }
-      cur.attrs.subscribe = truncateStatus(stanza.getChildText('status') ?? '');
-      if (!existed) cur.attrs.hidden = '';
-    } else if (type === 'subscribed') {
-      if (cur.attrs.ask !== 'subscribe') {
-        deliver = false;
-        return existed ? cur : null;
-      }
-      cur.attrs.subscription = withTo(sub, true);
-      cur.setAttr('ask', undefined);
-    } else if (type === 'unsubscribe') {
-      // Nothing to cancel or withdraw (RFC 3921 9.3): not shown either, or
-      // anyone could make the user's client say they were dropped.
-      if (!hasFrom(cur) && cur.attrs.subscribe === undefined) deliver = false;
-      // A withdrawn request leaves nothing behind when it was all the item held.
-      if (!existed || cur.attrs.hidden !== undefined) return null;
-      cur.attrs.subscription = withFrom(sub, false);
-      cur.setAttr('subscribe', undefined);
-    } else {
-      // As above: a refusal of nothing asked, from anyone, is not shown.
-      if (!hasTo(cur) && cur.attrs.ask !== 'subscribe') deliver = false;
-      if (!existed) return null;
-      cur.attrs.subscription = withTo(sub, false);
-      cur.setAttr('ask', undefined);
-    }
-    return cur;
-  }).catch((err: unknown) => {
-    // No such user (the store writes only for accounts, checked under the
-    // user's lock, so also one removed a moment ago): nothing to change.
-    if (err instanceof NoSuchUserError) return 'no such user' as const;
-    // A request the user's file has no room for (<maxfilesize>) is refused like one too many.
-    if (!(err instanceof UserFileFullError) || type !== 'subscribe') throw err;
-    return undefined;
-  });
-  const changed = await change;
-  if (changed === 'no such user') return type === 'subscribe' ? refuse('Not Found') : 'handled';
-  if (!changed) return refuse("The user's storage is full");
-  if (refusal.reason !== undefined) return refuse(refusal.reason);
-  const { item, before } = changed;
-  if (type === 'subscribe' && !deliver) {
-    // Already subscribed: answered for the user (RFC 3921 9.2) as 1.4
-    // answered, with its status. The asker is re-adding a contact it lost
-    // (a new install, a client that keeps its roster locally): 1.4 probed
-    // for it, so it sees the user's presence now, not at the next change.
-    await api.deliver(new Element('presence', { type: 'subscribed', from: bare, to: jid }, [new Element('status', {}, ['Already Subscribed'])]));
-    await showTo(api, host, user, jid);
-    return 'handled';
-  }
-  if (item && visiblyChanged(before, item)) pushItem(api, host, user, item);
-  // Every cancelled subscription comes through here (locally delivered), so
-  // the goodbye presence is sent once, whichever side cancelled.
-  if (type === 'unsubscribe' && hasFrom(before) && !hasFrom(item)) await hideFrom(api, bare, jid);
-  if (type === 'unsubscribed' && hasTo(before) && !hasTo(item)) await hideFrom(api, jid, bare);
-  if (!deliver) return 'handled';
-  const out = new Element('presence', attrsWith(stanza.attrs, { to: bare }), stanza.children);
-  for (const s of api.sessions.of(bare)) if (s.available) s.send(out);
-  return 'handled';
-}
-
-/**
- * Pending requests are shown again after each roster get (as 1.4 showed
- * them), and at the first available presence of a session that has not
- * fetched its roster; paced (paced.ts) so that many of them cannot
- * overflow the connection's send buffer. Each batch reads the roster
- * afresh, so a request answered meanwhile is not shown again.
- */
-async function resendPending(api: ModuleApi, s: Session): Promise<void> {
-  const budget = sendBudget(api.config);
-  const shown = new Set<string>();
-  const batch = async (): Promise<boolean> => {
-    const requests = await api.xdb.peek(s.host, s.user, NS_ROSTER, pendingRequests);
-    if (!s.writable) return false;
-    const request = ({ jid, status }: { jid: string; status: string }): Element | undefined => {
-      if (shown.has(jid)) return undefined;
-      const p = new Element('presence', { type: 'subscribe', from: jid, to: s.jid.bare });
-      // Truncated again: requests stored before the bound had none.
-      if (status) p.c('status').t(truncateStatus(status));
-      return p;
-    };
-    return sendWithin(s, budget, requests, request, ({ jid }) => shown.add(jid));
-  };
-  await sendPaced(s, 'pending-subscriptions', api.log, batch, () => s.writable);
-}
-
 export const modRoster: JsmModule = {
   name: 'mod_roster',
   setup(api) {
     api.on('session-out', async (stanza, s) => {
       if (stanza.name === 'presence') {
         if (stanza.attrs.to === undefined || !SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '')) return 'pass';
-        await outbound(api, stanza, s);
+        await sendSubscription(api, stanza, s);
         return 'handled';
       }
       const query = ownRosterQuery(stanza, s);
@@ -381,7 +125,7 @@ export const modRoster: JsmModule = {
     }, { stanzas: ['presence', 'iq'] });
     api.on('deliver', (d) => {
       if (!SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
-      return inbound(api, d);
+      return receiveSubscription(api, d);
     }, { stanzas: ['presence'] });
     // A roster request from another account is never passed on to a
     // client: 1.4's pushes carry no `from`, so its clients take any roster
