@@ -194,6 +194,14 @@ test("jabber.xml.example's Yak extensions show their defaults", () => {
   assert.equal(example.maxFileBytes, bare.maxFileBytes);
 });
 
+test("jabber.xml.example writes out every <limits> child Yak reads (the README says it lists every option)", () => {
+  const text = readFileSync(EXAMPLE, 'utf8');
+  const limits = text.slice(text.indexOf('<limits>'), text.indexOf('</limits>'));
+  for (const name of ['preauthstanza', 'stanza', 'depth', 'queue', 'connections', 'outbuffer', 'idle', 'preauthmemory', 'sessionmemory', 'sessions']) {
+    assert.match(limits, new RegExp(`<${name}[ >/]`), name);
+  }
+});
+
 describe('sessions', () => {
   test('module order follows <load>, main library excluded, unknown names kept', () => {
     const c = parse({
