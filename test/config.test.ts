@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, parseConfig, ConfigError } from '../src/config/load.js';
-import { PTHCSOCK } from '../src/config/lint.js';
+import { IO, JSM, LOG, PTHCSOCK, XDB_FILE, type Place } from '../src/config/lint.js';
 
 const BUNDLED = fileURLToPath(new URL('../../config/jabber.xml', import.meta.url));
 const BOOK = fileURLToPath(new URL('../../test/fixtures/book-jabber.xml', import.meta.url));
@@ -195,14 +195,22 @@ test("jabber.xml.example's Yak extensions show their defaults", () => {
   assert.equal(example.maxFileBytes, bare.maxFileBytes);
 });
 
-test("jabber.xml.example writes out every <limits> child Yak reads (the README says it lists every option)", () => {
+test('jabber.xml.example writes out every element Yak reads (the README says it lists every option)', () => {
   const text = readFileSync(EXAMPLE, 'utf8');
+  // The config checker's places (lint.ts): what Yak reads in each section, so a new option must reach the example too.
+  const names: string[] = [];
+  const walk = (place: Place, path: string): void => {
+    for (const name of place.reads) names.push(`${path}/${name}`);
+    for (const [name, below] of Object.entries(place.below ?? {})) walk(below, `${path}/${name}`);
+  };
+  for (const [section, place] of Object.entries({ pthcsock: PTHCSOCK, jsm: JSM, xdb_file: XDB_FILE, log: LOG, io: IO })) walk(place, section);
+  assert.ok(names.length >= 40, `the checker lists only ${names.length} elements`);
+  // Each name in the section the path names (for <limits>, inside the <limits> block).
   const limits = text.slice(text.indexOf('<limits>'), text.indexOf('</limits>'));
-  // The names the config's checker knows Yak reads there, so a new limit must be added to the example too.
-  const names = PTHCSOCK.below?.limits?.reads ?? [];
-  assert.ok(names.length >= 10, `the checker lists only ${names.length} <limits> children`);
-  for (const name of names) {
-    assert.match(limits, new RegExp(`<${name}[ >/]`), name);
+  for (const path of names) {
+    const name = path.split('/').pop()!;
+    const where = path.startsWith('pthcsock/limits/') ? limits : text;
+    assert.match(where, new RegExp(`<${name}[ >/]`), path);
   }
 });
 

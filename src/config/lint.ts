@@ -10,7 +10,7 @@ import { includedFrom } from './expand.js';
 import { tag } from './values.js';
 
 /** What may stand below one element. */
-interface Place {
+export interface Place {
   /** Children Yak reads. */
   reads: readonly string[];
   /** Of those, the ones read once: the first wins. */
