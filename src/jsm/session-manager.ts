@@ -6,7 +6,7 @@ import type { YakConfig } from '../config/types.js';
 import { registrationOffered } from '../config/sessions.js';
 import { makeJid, parseJid } from '../jid.js';
 import type { Logger } from '../log.js';
-import { Element } from '../xml/element.js';
+import { attrsWith, Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
 import { AccountRemovals } from './account-removals.js';
@@ -37,6 +37,12 @@ export class TooManySessionsError extends Error {
   ) {
     super(`${bare} already has ${max} sessions`);
   }
+}
+
+/** A reply before a session exists: no to and no from (the client has no address yet), in one copy of its attributes. */
+function unaddressed(reply: Element): Element {
+  reply.attrs = attrsWith(reply.attrs, { to: undefined, from: undefined });
+  return reply;
 }
 
 /** 1.4's reason for a session that a login with the same resource replaced. */
@@ -125,10 +131,7 @@ export class SessionManager {
     const ns = query.attrs.xmlns;
     try {
       if (ns === NS_REGISTER) {
-        const reply = (await this.register(client, iq, query, undefined))!;
-        reply.setAttr('to', undefined);
-        reply.setAttr('from', undefined);
-        return { reply };
+        return { reply: unaddressed((await this.register(client, iq, query, undefined))!) };
       }
       return await this.auth(client, iq, query);
     } catch (err) {
@@ -162,10 +165,7 @@ export class SessionManager {
       this.log.error({ err }, 'pre-session handler failed');
       known = stanzaError('internal-server-error');
     }
-    const reply = errorReply(iq, known);
-    reply.setAttr('to', undefined);
-    reply.setAttr('from', undefined);
-    return reply;
+    return unaddressed(errorReply(iq, known));
   }
 
   /**
