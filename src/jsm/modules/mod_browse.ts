@@ -52,7 +52,6 @@ export const modBrowse: JsmModule = {
       const type = stanza.attrs.type;
       if ((type !== 'get' && type !== 'set') || !forAccount(api.sessions, to)) return 'pass';
       if (!browseRequest(stanza)) return 'pass';
-      const reg = await api.xdb.get(to.host, to.user!, NS_REGISTER);
       if (!(await api.xdb.exists(to.host, to.user!))) return 'pass';
       if (type === 'set') {
         // COMPAT: 1.4 bounced a set to someone else's browse with
@@ -61,6 +60,7 @@ export const modBrowse: JsmModule = {
         if (from.bare === to.bare) return 'pass';
         throw stanzaError('not-allowed');
       }
+      const reg = await api.xdb.get(to.host, to.user!, NS_REGISTER);
       const name = reg?.getChildText('name');
       const user = new Element('user', { xmlns: NS_BROWSE, jid: to.bare, name });
       // As 1.4's mod_browse_reply: each connected resource, newest first as
