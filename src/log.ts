@@ -1,7 +1,8 @@
 // Structured logs (pino). One line per event that matters; never a password or hash.
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { pino, type Logger as PinoLogger, type DestinationStream } from 'pino';
+import { pino, type Logger as PinoLogger } from 'pino';
+import { LineBatch, SINK_OPTIONS } from './log-batch.js';
 
 export type Logger = PinoLogger;
 
@@ -23,36 +24,20 @@ export interface LogHandle {
 
 export function createLogger(opts: LogOptions = {}): LogHandle {
   const level = opts.level ?? (opts.debug ? 'debug' : 'info');
-  // Lines are gathered into 4 KiB writes and flushed at least every 200 ms.
-  // A file gets them as synchronous writes, like the spool's page-cache
-  // writes: a 4 KiB write cost 5-7 us of CPU here that way, against 47-55
-  // us as a thread-pool trip. stderr stays asynchronous: it may be a pipe
-  // whose reader is slow, and the server must not wait for it.
-  const toStderr = (): ReturnType<typeof pino.destination> => pino.destination({ fd: 2, sync: false, minLength: 4096 });
+  // Lines are gathered into 4 KiB writes (log-batch.ts) and flushed at
+  // least every 200 ms. A file gets them as synchronous writes, like the
+  // spool's page-cache writes: a 4 KiB write cost 5-7 us of CPU here that
+  // way, against 47-55 us as a thread-pool trip. stderr stays
+  // asynchronous: it may be a pipe whose reader is slow, and the server
+  // must not wait for it.
+  const toStderr = (): ReturnType<typeof pino.destination> => pino.destination({ fd: 2, sync: false, ...SINK_OPTIONS });
   const file = opts.file ? fileDestination(opts.file) : undefined;
-  const dests = file ? (opts.stderr ? [file, toStderr()] : [file]) : [toStderr()];
-  setInterval(() => {
-    for (const dest of dests) {
-      try {
-        dest.flush();
-      } catch {
-        // Not open yet, or a write in flight: the next tick flushes.
-      }
-    }
-  }, 200).unref();
+  const out = new LineBatch(file ? (opts.stderr ? [file, toStderr()] : [file]) : [toStderr()]);
+  setInterval(() => out.flush(), 200).unref();
   // pino writes out what is gathered at exit only for asynchronous
-  // destinations; the file's last lines (under 4 KiB) are written here,
-  // whatever ends the process.
-  if (file) {
-    process.once('exit', () => {
-      try {
-        file.flushSync();
-      } catch {
-        // A disk that fails now must not change how the process ends.
-      }
-    });
-  }
-  const out: DestinationStream = dests.length === 1 ? dests[0]! : pino.multistream(dests.map((stream) => ({ stream, level: 'trace' as const })));
+  // destinations it made, and knows nothing of the batch: its last lines
+  // are written here, whatever ends the process.
+  process.once('exit', () => out.flushSync());
   const log = pino({ base: { name: 'yak' }, level, redact: ['password', 'digest', 'hash'] }, out);
   return {
     log,
@@ -97,7 +82,7 @@ function fileDestination(path: string): ReturnType<typeof pino.destination> {
   makeLogFolder(path);
   // `mode` is used whenever the file is made, at a reopen too; a file that
   // is there keeps its own (logrotate's `create` sets one, for instance).
-  const dest = pino.destination({ dest: path, append: true, sync: true, minLength: 4096, maxLength: LOG_BACKLOG_BYTES, mode: LOG_FILE_MODE });
+  const dest = pino.destination({ dest: path, append: true, sync: true, ...SINK_OPTIONS, maxLength: LOG_BACKLOG_BYTES, mode: LOG_FILE_MODE });
   let failing: string | undefined;
   dest.on('error', (err: NodeJS.ErrnoException) => {
     const code = err.code ?? err.message;
