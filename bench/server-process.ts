@@ -79,7 +79,14 @@ export function discardTempDir(dir: string): void {
 
 /** Removes every folder whose removal was deferred. Synchronous, for 'exit' handlers. */
 export function removeTempDirsNow(): void {
-  for (const dir of removeAtEnd.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const dir of removeAtEnd.splice(0)) {
+    try {
+      rmSync(dir, { recursive: true, force: true });
+    } catch (err) {
+      // One folder that cannot go must not keep the others.
+      process.stderr.write(`bench: could not remove ${dir}: ${(err as Error).message}\n`);
+    }
+  }
 }
 
 function portAnswers(port: number): Promise<boolean> {
@@ -95,13 +102,26 @@ function portAnswers(port: number): Promise<boolean> {
   });
 }
 
+/** Whether the process still runs: a zombie (ended, not yet reaped) has gone. */
 function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }
+}
+
+/**
+ * Waits, blocking, until these processes have gone or `ms` have passed:
+ * for 'exit' handlers, where the event loop no longer runs (so the
+ * harness's own children stay zombies, which alive() counts as gone).
+ */
+function waitGoneSync(pids: number[], ms: number): void {
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const until = performance.now() + ms;
+  while (pids.some(alive) && performance.now() < until) Atomics.wait(cell, 0, 0, 10);
 }
 
 function tail(file: string, chars = 2000): string {
@@ -122,10 +142,12 @@ const keepDirs = new WeakSet<RunningServer>();
  * remove the temp folders. Synchronous, for process 'exit' handlers.
  */
 export function killAllNow(): void {
+  const killed: number[] = [];
   for (const s of running) {
     for (const p of s.pids()) {
       try {
         process.kill(p, 'SIGKILL');
+        killed.push(p);
       } catch {
         // Already gone.
       }
@@ -133,6 +155,9 @@ export function killAllNow(): void {
     if (!keepDirs.has(s)) discardTempDir(s.dir);
   }
   running.clear();
+  // A folder removed while its server still writes into it (SIGKILL is
+  // not instant) would not come out empty, or would come back in part.
+  waitGoneSync(killed, 3000);
   removeTempDirsNow();
 }
 
@@ -177,7 +202,9 @@ export async function launch(spec: LaunchSpec): Promise<RunningServer> {
     return [...known].filter(alive);
   };
   const stop = async (): Promise<void> => {
-    running.delete(server);
+    // The server stays among the running until it has gone: a harness
+    // interrupted during the stop (ejabberd takes seconds) still kills it
+    // and removes its folder.
     const all = pids();
     for (const p of all) {
       try {
@@ -196,6 +223,7 @@ export async function launch(spec: LaunchSpec): Promise<RunningServer> {
       }
     }
     if (!exited) await Promise.race([exit, sleep(5000)]);
+    running.delete(server);
     if (!spec.keep) discardTempDir(spec.dir);
   };
   const server: RunningServer = { name: spec.name, port: spec.port, domain: spec.domain, dir: spec.dir, pids, stop };
