@@ -10,7 +10,7 @@
 import { Meter, UnsupportedError, sleep, waitFor, type ScenarioName, type ScenarioResult } from './meter.js';
 import { RawConn, STREAM_CLOSE, childText, isResult } from './raw-client.js';
 import { passwordFor, probeAuth, registerUsers, type Endpoint } from './setup.js';
-import { ZerokChain, authGet, authSet, digest, registerSet, type Credential } from './stanzas.js';
+import { ZerokChain, authGet, authSet, digest, offeredMethods, registerSet, type Credential } from './stanzas.js';
 import type { ScenarioOptions } from './options.js';
 
 /** Produces the next request from the previous reply (undefined for the first). */
@@ -177,7 +177,14 @@ export async function runLogin(ep: Endpoint, method: LoginMethod, opts: Scenario
     if (method === 'digest') return { digest: digest(conn.streamId, password) };
     const token = childText(reply, 'token');
     const seq = Number(childText(reply, 'sequence'));
-    if (token === undefined || !Number.isInteger(seq) || seq < 0) throw new Error(`0k not offered any more: ${reply.slice(0, 200)}`);
+    // A spent chain (no 0k offered): one login with the password, at which
+    // Yak makes a new chain (README: the 0k chain at a plain login). Once
+    // in <sequences> logins of a user, so a long run does not turn into
+    // errors once every chain of the pool is spent.
+    if (token === undefined || !Number.isInteger(seq) || seq < 0) {
+      if (offeredMethods(reply).plain) return { password };
+      throw new Error(`0k not offered any more: ${reply.slice(0, 200)}`);
+    }
     return { hash: chains.get(user)!.hashFor(token, seq) };
   };
   await loop(ep, meter, opts, (w, n) => {

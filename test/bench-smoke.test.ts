@@ -13,7 +13,7 @@ import { TARGETS, yak } from '../bench/targets.js';
 import { ClientStream } from '../src/client/client-stream.js';
 import { digestFor } from '../src/util/hash.js';
 import { el } from '../src/xml/element.js';
-import { registerIq } from './helpers/yak.js';
+import { registerIq, startYak } from './helpers/yak.js';
 
 describe('bench harness smoke', () => {
   let server: RunningServer;
@@ -76,4 +76,22 @@ describe('bench harness smoke: the parsing floor', () => {
       await c.close();
     }
   });
+});
+
+// A run long enough to spend every 0k chain of the pool (about 80 s at
+// Yak's defaults) used to turn into errors; now a user whose chain is
+// spent logs in once with its password, and Yak makes a new chain.
+test('login-0k goes on past the pool chains: a spent chain is renewed by a plain login, without errors', async () => {
+  const sequences = 3;
+  const yakServer = await startYak({ tweak: (cfg) => void (cfg.jsm.zerokSequences = sequences) });
+  try {
+    const ep: Endpoint = { name: 'yak', port: yakServer.port, domain: yakServer.host, pids: () => [process.pid] };
+    const r = await runScenario('login-0k', ep, SMOKE_OPTIONS);
+    assert.deepEqual(r.errorSamples, []);
+    assert.equal(r.errors, 0);
+    const chainsWorth = SMOKE_OPTIONS.pool! * sequences;
+    assert.ok(r.ops > chainsWorth, `${r.ops} logins did not spend the pool's ${chainsWorth} chain links`);
+  } finally {
+    await yakServer.stop();
+  }
 });
