@@ -17,10 +17,14 @@ import {
 const FORM_GET = (id: string, inside = ''): string =>
   `<iq type='get' id='${id}'><query xmlns='jabber:iq:register'>${inside}</query></iq>`;
 
-/** A register get padded to exactly `size` characters (ASCII, so bytes too). */
+/** `stanza(n)` with `n` chosen so that it is exactly `size` characters (ASCII, so bytes too). */
+function paddedTo(size: number, stanza: (n: number) => string): string {
+  return stanza(size - stanza(0).length);
+}
+
+/** A register get of exactly `size` characters. */
 function paddedGet(id: string, size: number): string {
-  const bare = FORM_GET(id, '<pad></pad>');
-  return FORM_GET(id, `<pad>${'x'.repeat(size - bare.length)}</pad>`);
+  return paddedTo(size, (n) => FORM_GET(id, `<pad>${'x'.repeat(n)}</pad>`));
 }
 
 /** Opens a raw stream to the host and waits for the server's header. */
@@ -288,12 +292,8 @@ describe('stream errors', () => {
   test('after login the larger limit applies: a stanza of 256 KiB is accepted, one character more is not', async () => {
     const c = await openSession(yak, 'bigstanza');
     try {
-      // Padded to exactly `size` characters (ASCII, so bytes too), as paddedGet does before login.
-      const inSession = (id: string, size: number): string => {
-        const iq = (n: number): string =>
-          `<iq type='get' id='${id}' to='localhost'><query xmlns='jabber:iq:register'><pad>${'y'.repeat(n)}</pad></query></iq>`;
-        return iq(size - iq(0).length);
-      };
+      const inSession = (id: string, size: number): string =>
+        paddedTo(size, (n) => `<iq type='get' id='${id}' to='localhost'><query xmlns='jabber:iq:register'><pad>${'y'.repeat(n)}</pad></query></iq>`);
       assert.equal(inSession('big', 262144).length, 262144);
       c.write(inSession('big', 262144));
       assert.equal((await c.next()).attrs.id, 'big');
@@ -332,11 +332,7 @@ describe('stream errors', () => {
   });
 
   test('pre-auth queue: 64 KiB in total wait, one character more ends the stream', async () => {
-    // A message of exactly `size` characters (ASCII, so bytes too).
-    const msg = (size: number): string => {
-      const m = (n: number): string => `<message to='nobody@localhost'><body>${'z'.repeat(n)}</body></message>`;
-      return m(size - m(0).length);
-    };
+    const msg = (size: number): string => paddedTo(size, (n) => `<message to='nobody@localhost'><body>${'z'.repeat(n)}</body></message>`);
     const c = await open(yak);
     try {
       c.write(msg(40000));
