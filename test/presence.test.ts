@@ -119,17 +119,19 @@ describe('mod_presence', () => {
     const { a, b, c } = await trio('big');
     try {
       const error = "<error code='406' type='modify'>Presence Too Large</error>";
-      a.send(`<presence id='long'><status>${'x'.repeat(16 * 1024)}</status></presence>`);
-      assertXml(await a.next(isPresence), `<presence id='long' type='error'>${error}</presence>`);
+      // Addressed to the session, as the session manager's errors are; a
+      // `from` the client made up is not echoed.
+      a.send(`<presence id='long' from='forged@elsewhere'><status>${'x'.repeat(16 * 1024)}</status></presence>`);
+      assertXml(await a.next(isPresence), `<presence id='long' type='error' to='biga@localhost/Work'>${error}</presence>`);
       a.send(`<presence id='dense' to='bigb@localhost'>${'<x/>'.repeat(200)}</presence>`);
-      assertXml(await a.next(isPresence), `<presence id='dense' type='error' from='bigb@localhost'>${error}</presence>`);
+      assertXml(await a.next(isPresence), `<presence id='dense' type='error' from='bigb@localhost' to='biga@localhost/Work'>${error}</presence>`);
       // Measured as sent, too: escaped, each ' takes six characters.
       a.stream.sendRaw(`<presence id='quoted'><status>${"'".repeat(3000)}</status></presence>`);
-      assertXml(await a.next(isPresence), `<presence id='quoted' type='error'>${error}</presence>`);
+      assertXml(await a.next(isPresence), `<presence id='quoted' type='error' to='biga@localhost/Work'>${error}</presence>`);
       await b.nothing(isPresence, [a], 'a presence too large was passed on');
-      // Sent before login too: it would be handled after it.
+      // Sent before login too: bounced with no address, as every reply before a session.
       const early = await yak.connect();
-      early.sendRaw(`<presence id='early'><status>${'x'.repeat(16 * 1024)}</status></presence>`);
+      early.sendRaw(`<presence id='early' to='bigb@localhost' from='forged@elsewhere'><status>${'x'.repeat(16 * 1024)}</status></presence>`);
       assertXml(await early.next(isPresence), `<presence id='early' type='error'>${error}</presence>`);
       early.socket.destroy();
       // What b sees on a probe is still a's last presence that was taken.

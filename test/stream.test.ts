@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { Element } from '../src/xml/element.js';
+import { parseXml } from '../src/xml/parse.js';
 import {
   assertServerHeader,
   assertStreamError,
@@ -213,6 +214,40 @@ describe('stream errors', () => {
       assert.ok(c.text.endsWith('</stream:stream>'), c.text);
     } finally {
       c.socket.destroy();
+    }
+  });
+
+  test('a request read in the same packet as what ends the stream is carried out and answered before the stream error', async () => {
+    // One write each, so the request and the bad bytes reach the server in
+    // one read: the registration takes effect, so the client must learn it.
+    const endings: [string, string, string][] = [
+      ['<x&>', 'Invalid XML', 'not-well-formed'],
+      ["<stream:error to='a@localhost'/>", 'Unsupported Stanza Type', 'unsupported-stanza-type'],
+      ["<message xmlns='jabber:server' to='a@localhost'/>", 'Invalid Namespace', 'invalid-namespace'],
+    ];
+    for (const [i, [ending, text, condition]] of endings.entries()) {
+      const name = `sameread${i}`;
+      const c = await RawClient.connect(yak.port);
+      try {
+        c.write(H + `<iq type='set' id='r${i}'><query xmlns='jabber:iq:register'><username>${name}</username><password>pw</password></query></iq>` + ending);
+        await assertStreamError(c, text, condition);
+        const replies = parseXml(c.text).elements;
+        assert.equal(replies.length, 2, c.text);
+        assertXml(replies[0]!, `<iq type='result' id='r${i}'/>`);
+        assert.equal(await yak.server.xdb.exists('localhost', name), true, `${name} was not registered`);
+      } finally {
+        c.destroy();
+      }
+    }
+    // After the client's </stream:stream> the stream is over: what follows is not read, and the close is the ordinary one.
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(H + "<iq type='set' id='e'><query xmlns='jabber:iq:register'><username>samereadend</username><password>pw</password></query></iq></stream:stream>x");
+      await c.whenClosed();
+      assertXml(parseXml(c.text).elements[0]!, "<iq type='result' id='e'/>");
+      assert.ok(c.text.endsWith("<iq type='result' id='e'/></stream:stream>"), c.text);
+    } finally {
+      c.destroy();
     }
   });
 

@@ -10,7 +10,7 @@ import { errorReply, stanzaError } from '../jsm/stanza-errors.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../net/connection.js';
 import { limitKey } from '../net/peer-address.js';
-import { Element } from '../xml/element.js';
+import { attrsWith, Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, SESSION_UNCOUNTED, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
@@ -206,27 +206,38 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
     this.state = 'unauthed';
   }
 
+  /**
+   * Ends the stream for what the client sent, once what it sent before is
+   * handled and answered: a request read in the same packet as the bad
+   * bytes (a registration, a login) is carried out, so its reply must
+   * reach the client before the error, as at </stream:stream>. Nothing
+   * more is read meanwhile.
+   */
+  private closeInTurn(error: StreamErrorKind): void {
+    this.parser.stop();
+    this.enqueue(async () => this.close(error));
+  }
+
   private onParseError(err: StreamParseError): void {
     this.logAt('info', { reason: err.message }, 'bad xml');
-    this.close(PARSE_STREAM_ERRORS[err.kind]);
+    this.closeInTurn(PARSE_STREAM_ERRORS[err.kind]);
   }
 
   private onStanza(el: Element, size: number, nodes: number): void {
     if (this.traced) traceStanza(this.ctx.log, this.streamId, 'in', el);
-    if (!STANZAS.has(el.name)) return this.close('unsupported-stanza-type');
+    if (!STANZAS.has(el.name)) return this.closeInTurn('unsupported-stanza-type');
     const ns = el.attrs.xmlns;
     if (ns !== undefined) {
       // The stream's own namespace said again is harmless; another one
       // (jabber:server) would reach the recipient's stream with it.
-      if (ns !== 'jabber:client') return this.close('invalid-namespace');
+      if (ns !== 'jabber:client') return this.closeInTurn('invalid-namespace');
       el.setAttr('xmlns', undefined);
     }
     if (el.name === 'presence' && presenceTooLarge(el, size, nodes)) {
-      // In turn with the stanzas before it, like any reply (one sent before
-      // login too: it would be handled after it); without the content,
-      // which would only come back as large as it went.
-      const bounce = errorReply(new Element('presence', el.attrs), stanzaError('not-acceptable', 'Presence Too Large'));
-      this.enqueue(async () => this.send(bounce));
+      // In turn with the stanzas before it, like any reply; without the
+      // content, which would only come back as large as it went.
+      const attrs = el.attrs;
+      this.enqueue(async () => this.send(this.presenceTooLargeBounce(attrs)));
       return;
     }
     if (this.state === 'authed') {
@@ -248,8 +259,21 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
     // behind its login would get the replies out of order (SPEC section 2:
     // processed in order). It counts against the queue's bounds at once.
     const behind = this.inFlight > 0;
-    if (!this.queue.push(el, size, weigh(size, nodes), !behind)) return this.close('queue-full');
+    if (!this.queue.push(el, size, weigh(size, nodes), !behind)) return this.closeInTurn('queue-full');
     if (behind) this.enqueue(() => this.queuedTurn());
+  }
+
+  /**
+   * The error for a presence over the bounds, addressed as its turn finds
+   * the stream: to the session, as the session manager's errors are (the
+   * client's own `from` is never echoed); before login, with no address at
+   * all, as every reply before a session (SPEC section 2).
+   */
+  private presenceTooLargeBounce(attrs: Record<string, string>): Element {
+    const from = this.session?.jid.toString();
+    const bounce = errorReply(new Element('presence', attrsWith(attrs, { from })), stanzaError('not-acceptable', 'Presence Too Large'));
+    if (!from) bounce.attrs = attrsWith(bounce.attrs, { to: undefined, from: undefined });
+    return bounce;
   }
 
   /** The turn of the first stanza queued behind a request (see onStanza). */
