@@ -239,14 +239,20 @@ describe('jabberctl without a running server', () => {
     assert.equal(r.code, 0, r.stdout);
     await mkdir(path.join(spool, 'localhost'), { recursive: true });
     await writeFile(path.join(spool, 'localhost', 'torn.xml'), "<xdb><query xmlns='jabber:iq:roster'");
+    // Latin-1 bytes with no declaration saying so: the server would not read it (never as U+FFFD).
+    await writeFile(path.join(spool, 'localhost', 'undeclared.xml'), Buffer.from("<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>caf\u00e9</password></xdb>", 'latin1'));
+    // Read as 1.4 read them: a declared Latin-1 file, and a comment an admin wrote.
+    await writeFile(path.join(spool, 'localhost', 'declared.xml'), Buffer.from("<?xml version='1.0' encoding='ISO-8859-1'?><xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>caf\u00e9</password></xdb>", 'latin1'));
+    await writeFile(path.join(spool, 'localhost', 'noted.xml'), "<xdb><!-- moved from the old box --><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>");
     r = await jabberctl(spool, ['check']);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^BAD .*torn\.xml: /m);
-    assert.match(r.stdout, /files checked, 1 bad$/m);
+    assert.match(r.stdout, /^BAD .*undeclared\.xml: not UTF-8 text/m);
+    assert.match(r.stdout, /files checked, 2 bad$/m);
     r = await jabberctl(spool, ['list', 'localhost']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^torn$/m, 'a user whose file does not parse still holds the name');
-    await rm(path.join(spool, 'localhost', 'torn.xml'));
+    for (const name of ['torn', 'undeclared', 'declared', 'noted']) await rm(path.join(spool, 'localhost', `${name}.xml`));
   });
 
   test('check reports a host folder it cannot list, never a clean spool', async () => {

@@ -155,6 +155,38 @@ describe('a 1.4 spool folder', () => {
     assert.ok(files.includes('jos\u00e9.xml') && files.includes('joe!x.xml'), files.join(' '));
     assert.deepEqual(files.filter((f) => f.includes('%')), [], 'a second file was made for a 1.4 user');
   });
+
+  test('a file in ISO-8859-1 as its declaration says, and one with a comment, are read as 1.4 read them; bytes that are not text are refused and left as they are', async () => {
+    const folder = path.join(spool, 'localhost');
+    const password = (user: string, text: string): string =>
+      `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>${text}</password><query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>Zo\u00eb ${user}</name></query></xdb>`;
+    await writeFile(path.join(folder, 'latin.xml'), Buffer.from(`<?xml version='1.0' encoding='ISO-8859-1'?>${password('latin', 'caf\u00e9')}`, 'latin1'));
+    await writeFile(path.join(folder, 'noted.xml'), password('noted', 'pw').replace('<xdb>', '<xdb><!-- moved from the old box -->'));
+    const garbled = Buffer.from(password('garbled', 'caf\u00e9'), 'latin1');
+    await writeFile(path.join(folder, 'garbled.xml'), garbled);
+    const attempt = async (user: string, pw: string): Promise<string | undefined> => {
+      const c = await yak.connect();
+      try {
+        return (await c.request(authIq(user, 'Home', { password: pw }))).getChild('error')?.attrs.code ?? 'result';
+      } finally {
+        await c.close();
+      }
+    };
+    assert.equal(await attempt('latin', 'caf\u00e9'), 'result');
+    assert.equal(await attempt('noted', 'pw'), 'result');
+    // Not read as U+FFFD: refused, and nothing of it is rewritten.
+    assert.equal(await attempt('garbled', 'caf\uFFFD'), '500');
+    assert.equal(await attempt('garbled', 'caf\u00e9'), '500');
+    // The logins stored a 0k chain: the files are rewritten, in UTF-8, with every character kept.
+    await yak.server.xdb.flush();
+    const latin = await readSpool(spool, 'localhost', 'latin');
+    assert.equal(latin?.records.get('jabber:iq:auth')?.text(), 'caf\u00e9');
+    assert.equal(latin?.records.get('jabber:iq:register')?.getChildText('name'), 'Zo\u00eb latin');
+    assert.match(latin!.text, /xdbns='jabber:iq:auth:0k'/);
+    assert.equal(await attempt('latin', 'caf\u00e9'), 'result');
+    assert.match((await readSpool(spool, 'localhost', 'noted'))!.text, /xdbns='jabber:iq:auth:0k'/);
+    assert.deepEqual(await readFile(path.join(folder, 'garbled.xml')), garbled);
+  });
 });
 
 // SPEC section 6 (every record of the table, as 1.4 wrote it) and 8

@@ -8,7 +8,8 @@ import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
 import { hostDirName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
-import { parseXml } from '../xml/parse.js';
+import { parseSpoolXml } from '../xdb/user-doc.js';
+import { decodeXmlFile } from '../xml/decode.js';
 import { errCode } from '../util/err-code.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 
@@ -200,7 +201,7 @@ export class AdminOps {
     for (const name of [...listed].filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
       const file = path.join(dir, name);
       report.files++;
-      const text = (): Promise<string> => Promise.resolve(journaled.get(file) ?? readFile(file, 'utf8'));
+      const text = async (): Promise<string> => journaled.get(file) ?? decodeXmlFile(await readFile(file));
       let reason = await unparsable(file, text);
       const user = userFromFileName(name) ?? userFromLegacyFileName(name);
       if (reason !== undefined && user !== undefined && host !== undefined) {
@@ -217,7 +218,7 @@ export class AdminOps {
 /** Why a spool file does not parse as an <xdb> document; undefined when it does or is gone. */
 async function unparsable(file: string, text: () => Promise<string>): Promise<string | undefined> {
   try {
-    const root = parseXml(await text(), { fileName: file });
+    const root = parseSpoolXml(await text(), file);
     if (root.name !== 'xdb') return `root element is <${root.name}>, not <xdb>`;
     return undefined;
   } catch (err) {

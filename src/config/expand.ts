@@ -5,6 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Element, Node } from '../xml/element.js';
+import { decodeXmlFile, XmlEncodingError } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
 import { ConfigError } from './types.js';
 
@@ -56,33 +57,13 @@ export function parseConfigText(text: string, file: string): Element {
   }
 }
 
-/** The encoding an XML declaration names, lowercased; undefined without one. */
-const DECLARED_ENCODING = /^(?:\xEF\xBB\xBF)?<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;
-
-/**
- * A config file's text: UTF-8, unless its XML declaration names ISO-8859-1
- * or US-ASCII, which 1.4's expat read too (a jabber.xml of that era may
- * hold Latin-1 names in its vCard or welcome text). Bytes that are not what
- * the file says it holds are refused, never turned into U+FFFD.
- */
+/** A config file's text (see decodeXmlFile); what is wrong with its bytes is a ConfigError. */
 function decodeConfig(bytes: Buffer, what: string): string {
-  if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
-    throw new ConfigError(`${what}: UTF-16 is not supported; save it as UTF-8`);
-  }
-  const declared = DECLARED_ENCODING.exec(bytes.subarray(0, 256).toString('latin1'))?.[1]?.toLowerCase();
-  if (declared === 'iso-8859-1' || declared === 'latin1') return bytes.toString('latin1');
-  if (declared === 'us-ascii' || declared === 'ascii') {
-    if (bytes.some((b) => b > 0x7f)) throw new ConfigError(`${what}: not US-ASCII, as its XML declaration says`);
-    return bytes.toString('latin1');
-  }
-  if (declared !== undefined && declared !== 'utf-8' && declared !== 'utf8') {
-    throw new ConfigError(`${what}: encoding '${declared}' is not supported (UTF-8 or ISO-8859-1)`);
-  }
   try {
-    // fatal: refuse bad bytes; a leading byte-order mark is dropped.
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
-  } catch {
-    throw new ConfigError(`${what}: not UTF-8 text (an XML declaration with encoding='ISO-8859-1' reads Latin-1)`);
+    return decodeXmlFile(bytes);
+  } catch (err) {
+    if (err instanceof XmlEncodingError) throw new ConfigError(`${what}: ${err.message}`);
+    throw err;
   }
 }
 

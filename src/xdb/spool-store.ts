@@ -18,7 +18,7 @@ import { hasNonXmlChar } from '../xml/chars.js';
 import { weigh } from '../xml/stream-parser.js';
 import { DEFAULT_MAX_FILE_BYTES, NoSuchUserError, NS_AUTH, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
-import { docNodes, intake, isAccount, parseDoc, serialize, withRecords, type Draft, type UserDoc } from './user-doc.js';
+import { docNodes, intake, isAccount, parseDoc, serialize, spoolText, withRecords, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
 import { Journal, type ReplayReport } from './journal.js';
 import { UserFiles, type UserFile } from './user-files.js';
@@ -351,15 +351,15 @@ export class SpoolStore implements Xdb {
       this.cache.remember(f.path, null);
       return null;
     }
-    let text: string;
+    let bytes: Buffer;
     try {
-      text = await readFile(f.path, 'utf8');
+      bytes = await readFile(f.path);
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;
       this.cache.remember(f.path, null);
       return null;
     }
-    const { doc } = parseDoc(text, f.path, this.log);
+    const { doc } = parseDoc(spoolText(bytes, f.path), f.path, this.log);
     this.cache.remember(f.path, doc);
     return doc;
   }

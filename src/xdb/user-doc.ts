@@ -6,6 +6,7 @@
 // (spool-store.ts) decides when to read and write.
 import type { Logger } from '../log.js';
 import { attrsWith, Element, escapeAttr } from '../xml/element.js';
+import { decodeXmlFile, XmlEncodingError } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
 import { weigh } from '../xml/stream-parser.js';
 import { NS_AUTH, SpoolFileError } from './xdb.js';
@@ -32,10 +33,33 @@ export function intake(rec: Element): Element {
   return copy;
 }
 
+/**
+ * A spool file's text from its bytes (see decodeXmlFile: UTF-8, or what its
+ * declaration names). Bytes that are not text are refused, never read as
+ * U+FFFD: the next rewrite would change a password or a name for good.
+ */
+export function spoolText(bytes: Buffer, path: string): string {
+  try {
+    return decodeXmlFile(bytes);
+  } catch (err) {
+    if (err instanceof XmlEncodingError) throw new SpoolFileError(path, `spool file ${path}: ${err.message}`);
+    throw err;
+  }
+}
+
+/**
+ * Parses a spool file's text. 1.4 read its files with expat, which skips
+ * comments: a file an admin annotated by hand still loads (the comments
+ * are not written back, as 1.4 did not keep them either).
+ */
+export function parseSpoolXml(text: string, path: string): Element {
+  return parseXml(text, { fileName: path, allowComments: true });
+}
+
 export function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root: Element } {
   let root: Element;
   try {
-    root = parseXml(text, { fileName: path });
+    root = parseSpoolXml(text, path);
   } catch (err) {
     throw new SpoolFileError(path, `spool file ${path} cannot be parsed: ${(err as Error).message}`, { cause: err });
   }

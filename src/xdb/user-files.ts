@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { nodeprep } from '../jid.js';
 import type { Logger } from '../log.js';
-import { parseDoc } from './user-doc.js';
+import { parseDoc, spoolText } from './user-doc.js';
 import type { Journal, SpoolTarget } from './journal.js';
 import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
@@ -120,7 +120,7 @@ export class UserFiles {
   private longFileUser(dir: string, name: string): string | undefined {
     const path = join(dir, name);
     try {
-      const { root } = parseDoc(this.journal.pending(path) ?? readFileSync(path, 'utf8'), path, this.log);
+      const { root } = parseDoc(this.journal.pending(path) ?? spoolText(readFileSync(path), path), path, this.log);
       const user = root.attrs.user;
       if (user !== undefined && user !== '' && userFileName(user) === name) return user;
     } catch (err) {
