@@ -421,6 +421,8 @@ describe('registration policy', () => {
       for (const name of ['admin', 'Root', 'postmaster', 'hostmaster', 'webmaster', 'abuse', 'support', ' admin ', '\tRoot']) {
         assert.equal(errorCode(await c.request(registerIq(name, 'longenough'))), '409', JSON.stringify(name));
       }
+      // A request without a password is refused as such (SPEC section 3: 406), whatever the name.
+      for (const name of ['webmaster', 'Admin']) assert.equal(errorCode(await c.request(registerIq(name, ''))), '406', name);
       const short = await c.request(registerIq('shorty', 'abc'));
       assert.equal(errorCode(short), '406');
       assert.match(short.getChild('error')!.text(), /at least 6 characters/);

@@ -243,6 +243,10 @@ test("<register require='all'>: every listed field is mandatory", async () => {
     const c = await yak.connect();
     await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name>', 406, 'modify', 'Not Acceptable');
     await refusedSet(c, '<username>strict</username><password>pw</password><name>S</name><email/>', 406, 'modify', 'Not Acceptable');
+    // A field of white space only is as good as missing.
+    await refusedSet(c, '<username>strict</username><password>pw</password><name> </name><email>\n\t</email>', 406, 'modify', 'Not Acceptable');
+    // So is a field of a reserved name's request: incomplete comes first (406, not 409).
+    await refusedSet(c, '<username>admin</username><password>pw</password><name>S</name>', 406, 'modify', 'Not Acceptable');
     assertXml(await ask(c, regSet('ok', '<username>strict</username><password>pw</password><name>S</name><email>s@x</email>')), "<iq type='result' id='ok'/>");
     await c.close();
   } finally {

@@ -31,16 +31,29 @@ function requiredText(query: Element, name: string): string {
   return text;
 }
 
-async function createAccount(api: ModuleApi, req: RegisterRequest): Promise<Element> {
-  const { query, host } = req;
-  if (query.getChild('remove')) throw stanzaError('not-allowed');
+/**
+ * What a request to create an account must hold (SPEC section 3), checked
+ * before anything else looks at it (the register policies too: a reserved
+ * name sent without a password is a 406, as for any name): the prepared
+ * username (spaces around it trimmed, as at login) and the password; with
+ * <register require='all'>, every listed field, and a field of only white
+ * space is as good as missing. Throws 406 otherwise.
+ */
+export function newAccountRequest(api: ModuleApi, query: Element): { user: string; password: string } {
   const user = nodeprep(requiredText(query, 'username').trim());
   if (!user) throw stanzaError('not-acceptable');
   const password = requiredText(query, 'password');
-  const config = api.config.jsm.register!;
-  if (config.requireAll) {
-    for (const name of fieldNames(api)) if (!query.getChildText(name)) throw stanzaError('not-acceptable');
+  if (api.config.jsm.register?.requireAll) {
+    for (const name of fieldNames(api)) if (!query.getChildText(name)?.trim()) throw stanzaError('not-acceptable');
   }
+  return { user, password };
+}
+
+async function createAccount(api: ModuleApi, req: RegisterRequest): Promise<Element> {
+  const { query, host } = req;
+  if (query.getChild('remove')) throw stanzaError('not-allowed');
+  const { user, password } = newAccountRequest(api, query);
+  const config = api.config.jsm.register!;
   const fields = registrationRecord(api, query);
   const records = newAccountRecords((ev) => api.passwordRecords(ev), host, user, password, fields);
   if (!(await api.xdb.create(host, user, records))) throw stanzaError('conflict', 'Username Not Available');

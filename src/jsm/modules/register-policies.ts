@@ -6,6 +6,7 @@ import type { RegisterPolicyConfig } from '../../config/types.js';
 import { limitKey } from '../../net/peer-address.js';
 import type { JsmModule, RegisterRequest } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
+import { newAccountRequest } from './mod_register.js';
 
 /** Runs before mod_register, whatever the <load> order. */
 const BEFORE_REGISTER = { priority: 100 };
@@ -86,8 +87,9 @@ export const registerReservedNames: JsmModule = {
       (req) => {
         if (!creates(req)) return 'pass';
         const reserved = api.config.jsm.registerPolicy.reserved.map((n) => nodeprep(n) ?? n);
-        const user = nodeprep(req.query.getChildText('username')?.trim() ?? '');
-        if (user !== undefined && reserved.includes(user)) throw stanzaError('conflict', 'Username Not Available');
+        // An incomplete request is refused as such (406), whatever its name.
+        const { user } = newAccountRequest(api, req.query);
+        if (reserved.includes(user)) throw stanzaError('conflict', 'Username Not Available');
         return 'pass';
       },
       BEFORE_REGISTER,
