@@ -63,9 +63,17 @@ export function nodeprep(s: string): string | undefined {
   return n;
 }
 
-/** Prepares a resource: normalized, case kept, spaces allowed. */
+/**
+ * Stringprep's table B.1, "commonly mapped to nothing" (soft hyphen,
+ * zero-width space and joiners, variation selectors, the byte-order mark):
+ * invisible, so `Work` and `Work` followed by one would be two resources
+ * that look alike, and one made of them alone would look empty.
+ */
+const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
+
+/** Prepares a resource: normalized, case kept, spaces allowed, table B.1 dropped. */
 export function resourceprep(s: string): string | undefined {
-  const r = PRINTABLE_ASCII.test(s) ? s : s.normalize('NFKC');
+  const r = PRINTABLE_ASCII.test(s) ? s : s.replace(MAPPED_TO_NOTHING, '').normalize('NFKC');
   if (r === '' || tooLong(r) || BAD_ANYWHERE.test(r)) return undefined;
   return r;
 }

@@ -65,6 +65,11 @@ test('resourceprep keeps case and spaces, refuses controls', () => {
   assert.equal(resourceprep('My Laptop/2 @home'), 'My Laptop/2 @home');
   assert.equal(resourceprep('Ｗork'), 'Work');
   assert.equal(resourceprep(''), undefined);
+  // Stringprep's B.1 is mapped to nothing: invisible, it would make look-alike or empty-looking resources.
+  assert.equal(resourceprep('Wo\u200Brk\uFEFF'), 'Work');
+  assert.equal(resourceprep('\u00ADHome\u2060'), 'Home');
+  assert.equal(resourceprep('\u200B'), undefined);
+  assert.equal(resourceprep('\u200C\u200D\uFE0F'), undefined);
   assert.equal(resourceprep('a\u0000'), undefined);
   assert.equal(resourceprep('a\nb'), undefined);
   assert.equal(resourceprep('a\u007f'), undefined);
