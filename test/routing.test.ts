@@ -2,7 +2,8 @@
 // bare-JID delivery to the highest non-negative priority (newest session
 // on ties), offline fallback, stanzas to the host, `from` always stamped
 // by the server, 404 for unknown users, 503 for requests nobody serves,
-// and never an answer to an error or a result.
+// 400 for an iq with no valid type, and never an answer to an error or a
+// result.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startYak, type TestYak } from './helpers/yak.js';
@@ -262,6 +263,31 @@ describe('routing', () => {
         "<message to='errbob@localhost/Work' id='b1' type='error'>" +
           "<body>bad</body><error code='400' type='modify'>Bad Request</error></message>",
       );
+    });
+
+    // RFC 3920 9.2.3: an iq is a get, set, result or error. Any other type,
+    // or none, is refused where it enters, whoever it was for: a client, a
+    // module (roster, vCard, time) or the host.
+    test('an iq whose type is missing or not get/set/result/error: 400 to the sender, nowhere else', async () => {
+      const cases: [id: string, attrs: string, payload: string, from: string][] = [
+        ['t1', "type='bogus' to='erralice@localhost/Work'", "<query xmlns='x'/>", 'erralice@localhost/Work'],
+        ['t2', "to='erralice@localhost/Work'", "<query xmlns='x'/>", 'erralice@localhost/Work'],
+        ['t3', "type='bogus'", "<query xmlns='jabber:iq:roster'/>", 'errbob@localhost'],
+        ['t4', '', "<query xmlns='jabber:iq:roster'/>", 'errbob@localhost'],
+        ['t5', "type='bogus' to='erralice@localhost'", "<vCard xmlns='vcard-temp'/>", 'erralice@localhost'],
+        ['t6', "type='bogus' to='localhost'", "<query xmlns='jabber:iq:time'/>", 'localhost'],
+        ['t7', "to='localhost'", "<query xmlns='jabber:iq:time'/>", 'localhost'],
+        ['t8', "type='GET' to='localhost'", "<query xmlns='jabber:iq:version'/>", 'localhost'],
+        ['t9', "type='' to='erralice@localhost/Work'", "<query xmlns='x'/>", 'erralice@localhost/Work'],
+      ];
+      for (const [id, attrs, payload, from] of cases) {
+        assertXml(
+          await bob.request(`<iq id='${id}' ${attrs}>${payload}</iq>`),
+          `<iq type='error' id='${id}' to='errbob@localhost/Work' from='${from}'>${payload}` +
+            "<error code='400' type='modify'>Bad Request</error></iq>",
+        );
+      }
+      await alice.nothing((e) => e.name === 'iq', [bob], 'an iq with no valid type reached a client');
     });
 
     test('errors and results are never answered, whoever they are addressed to', async () => {

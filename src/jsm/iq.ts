@@ -8,6 +8,14 @@ export function iqResult(iq: Element, ...children: Node[]): Element {
   return new Element('iq', { type: 'result', id: iq.attrs.id, to: iq.attrs.from, from: iq.attrs.to }, children);
 }
 
+/**
+ * Whether an iq's type is one of RFC 3920 9.2.3's four. Compared one by
+ * one: it runs for every iq a client sends.
+ */
+export function isIqType(type: string | undefined): boolean {
+  return type === 'get' || type === 'set' || type === 'result' || type === 'error';
+}
+
 export function isRequest(stanza: Element): boolean {
   return stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set');
 }

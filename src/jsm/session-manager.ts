@@ -11,7 +11,7 @@ import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
 import { AccountRemovals } from './account-removals.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
-import { isRequest } from './iq.js';
+import { isIqType, isRequest } from './iq.js';
 import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
@@ -304,6 +304,15 @@ export class SessionManager {
         if (!answerable(stanza)) return;
         const reply = errorReply(stanza, stanzaError('jid-malformed'));
         reply.setAttr('from', undefined);
+        return session.send(reply);
+      }
+      if (stanza.name === 'iq' && !isIqType(stanza.attrs.type)) {
+        // RFC 3920 9.2.3: refused here, once, before any module or client
+        // sees it (each chain tests get/set only: a roster query took it
+        // silently, a client got it as sent). Straight back to the
+        // session, from whom it was for: its own account when no `to`.
+        const reply = errorReply(stanza, stanzaError('bad-request'));
+        reply.attrs.from ??= session.jid.bare;
         return session.send(reply);
       }
       const query = isRequest(stanza) ? stanza.getChildByNs(NS_REGISTER) : undefined;
