@@ -230,6 +230,34 @@ describe('mod_presence', () => {
     }
   });
 
+  test('directed presence to your own bare JID: your other resource hears the end once (unavailable, invisible, dropped)', async () => {
+    for (const [i, end] of (['unavailable', 'invisible', 'drop'] as const).entries()) {
+      const user = `dirown${i}`;
+      const work = await onlineUser(yak, user);
+      const home = await login(yak, user, 'Home');
+      try {
+        await home.presence();
+        work.send(`<presence to='${user}@localhost'/>`);
+        await home.next(isPresence);
+        await work.clear();
+        await home.clear();
+        const gone = `<presence type='unavailable' from='${user}@localhost/Work' to='${user}@localhost/Home'>`;
+        if (end === 'drop') {
+          await work.drop();
+          assertXml(await home.next(isPresence), `${gone}<status>Disconnected</status></presence>`);
+          await home.nothing(isPresence, [], `${end}: the other resource heard the end twice`);
+        } else {
+          work.send(`<presence type='${end}'/>`);
+          assertXml(await home.next(isPresence), `${gone}</presence>`);
+          await home.nothing(isPresence, [work], `${end}: the other resource heard the end twice`);
+          await work.nothing(isPresence, [], `${end}: the session was told of its own going`);
+        }
+      } finally {
+        await closeAll(work, home);
+      }
+    }
+  });
+
   test('directed presence without a broadcast, or while invisible: the target still hears the end', async () => {
     const sender = await newUser(yak, 'dironly1');
     const hidden = await onlineUser(yak, 'dironly2');

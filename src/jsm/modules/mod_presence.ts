@@ -92,7 +92,10 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
   const subscribers = await contactsWhere(api.xdb, s.host, s.user, hasFrom);
   const bare = new Set<string>(subscribers).add(s.jid.bare);
   const targets = new Set<string>();
-  for (const to of extra) if (!reachedThroughBare(api, to, bare)) targets.add(to);
+  // The user's own bare JID among them is left to the loop over the
+  // sessions below: delivered as well, it reached each one twice (and,
+  // going invisible, this very session).
+  for (const to of extra) if (to !== s.jid.bare && !reachedThroughBare(api, to, bare)) targets.add(to);
   for (const jid of subscribers) targets.add(jid);
   for (const to of targets) await api.deliver(copyTo(p, from, to));
   for (const other of api.sessions.of(s.jid.bare)) {
