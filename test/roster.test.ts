@@ -414,6 +414,40 @@ describe('mod_roster', () => {
       }
     });
 
+    // RFC 3921 8.2: a request that finds no available resource is shown
+    // when the user next has one, even one that already fetched its roster.
+    test('a request that arrives between the roster get and the first presence is shown at that presence, once; those the get showed are not shown again', async () => {
+      const early = await onlineUser(yak, 'gap3');
+      const asker = await onlineUser(yak, 'gap2');
+      const withdrawn = await onlineUser(yak, 'gap4');
+      await offlineUser(yak, 'gap1');
+      try {
+        early.send("<presence type='subscribe' to='gap1@localhost'/>");
+        await early.sync();
+        const b = await login(yak, 'gap1');
+        try {
+          await assertRoster(b, '');
+          // The roster get shows the request already pending.
+          await expectExactly(b, ["<presence type='subscribe' from='gap3@localhost' to='gap1@localhost'/>"]);
+          asker.send("<presence type='subscribe' to='gap1@localhost'><status>me too</status></presence>");
+          // One asked and withdrawn meanwhile is not shown.
+          withdrawn.send("<presence type='subscribe' to='gap1@localhost'/>");
+          withdrawn.send("<presence type='unsubscribe' to='gap1@localhost'/>");
+          await b.nothing(() => true, [asker, withdrawn], 'a request reached a session with no presence');
+          b.send('<presence/>');
+          await expectExactly(b, ["<presence type='subscribe' from='gap2@localhost' to='gap1@localhost'><status>me too</status></presence>"]);
+          // Shown now: a later presence does not show it again.
+          await b.presence("<presence type='unavailable'/>");
+          await b.presence('<presence/>');
+          await b.nothing(() => true, [], 'a request shown was shown again');
+        } finally {
+          await b.close();
+        }
+      } finally {
+        await closeAll(early, asker, withdrawn);
+      }
+    });
+
     test('a pending request from a contact already on the roster is kept and shown again too', async () => {
       const owner = await newUser(yak, 'pendk1');
       const asker = await onlineUser(yak, 'pendk2');

@@ -9,7 +9,7 @@ import { iqResult, isRequest } from '../iq.js';
 import { changeItems, pendingCount, pushItem, pushRemoval, visibleRoster } from '../roster.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
-import { cancelSubscriptions, receiveSubscription, resendPending, sendSubscription, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
+import { cancelSubscriptions, receiveSubscription, resendMissed, resendPending, sendSubscription, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
 
 /**
  * The <query/> of a roster iq for the user's own roster, or undefined for
@@ -136,8 +136,9 @@ export const modRoster: JsmModule = {
       throw stanzaError('forbidden');
     }, { stanzas: ['iq'] });
     // A client that never reads its roster (a bot, a one-shot sender)
-    // still hears of the requests once; 1.4 showed them only after a roster get.
-    api.on('session-available', (s) => (s.rosterInterested ? undefined : resendPending(api, s)));
+    // still hears of the requests once; 1.4 showed them only after a roster
+    // get. One that did hears of those that came since (RFC 3921 8.2).
+    api.on('session-available', (s) => (s.rosterInterested ? resendMissed(api, s) : resendPending(api, s)));
     // A removed account's contacts keep no subscription to a name the next
     // owner would inherit (nor a request from it). Told before the file
     // goes (see 'user-removing').

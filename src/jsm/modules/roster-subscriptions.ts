@@ -236,31 +236,68 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
   if (type === 'unsubscribed' && hasTo(before) && !hasTo(item)) await hideFrom(api, jid, bare);
   if (!deliver) return 'handled';
   const out = new Element('presence', attrsWith(stanza.attrs, { to: bare }), stanza.children);
-  for (const s of api.sessions.of(bare)) if (s.available) s.send(out);
+  for (const s of api.sessions.of(bare)) {
+    if (s.available) s.send(out);
+    // Shown when it becomes available (RFC 3921 8.2). One that has not
+    // fetched its roster is shown every pending request then anyway.
+    else if (type === 'subscribe' && s.rosterInterested) missedBy(s, true)!.add(jid);
+  }
   return 'handled';
 }
 
 /**
- * Pending requests are shown again after each roster get (as 1.4 showed
- * them), and at the first available presence of a session that has not
- * fetched its roster; paced (paced.ts) so that many of them cannot
- * overflow the connection's send buffer. Each batch reads the roster
- * afresh, so a request answered meanwhile is not shown again.
+ * The senders of requests that came while the session was not available,
+ * after its roster get had shown those pending then: its next available
+ * presence shows these (resendMissed). Whatever shows a request (that, or
+ * another roster get) takes it out; one no longer pending goes at the next
+ * available presence.
  */
-export async function resendPending(api: ModuleApi, s: Session): Promise<void> {
+function missedBy(s: Session, create = false): Set<string> | undefined {
+  let set = s.data.get(MISSED) as Set<string> | undefined;
+  if (!set && create) s.data.set(MISSED, (set = new Set()));
+  return set;
+}
+const MISSED = 'missed-requests';
+
+/** See missedBy: at a session's available presence, the requests it missed, if still pending. */
+export async function resendMissed(api: ModuleApi, s: Session): Promise<void> {
+  if (missedBy(s)?.size) await resendPending(api, s, true);
+}
+
+/**
+ * Pending requests are shown again after each roster get (as 1.4 showed
+ * them), and when a session becomes available: all of them to one that has
+ * not fetched its roster, those that came since its roster get to one that
+ * has (`missedOnly`, see missedBy). Paced (paced.ts) so that many of them
+ * cannot overflow the connection's send buffer. Each batch reads the
+ * roster afresh, so a request answered meanwhile is not shown again.
+ */
+export async function resendPending(api: ModuleApi, s: Session, missedOnly = false): Promise<void> {
   const budget = sendBudget(api.config);
   const shown = new Set<string>();
   const batch = async (): Promise<boolean> => {
     const requests = await api.xdb.peek(s.host, s.user, NS_ROSTER, pendingRequests);
     if (!s.writable) return false;
+    const missed = missedBy(s);
+    if (missedOnly && missed) {
+      // Withdrawn or answered since: nothing to show, now or later.
+      const pending = new Set(requests.map((r) => r.jid));
+      for (const jid of missed) if (!pending.has(jid)) missed.delete(jid);
+    }
     const request = ({ jid, status }: { jid: string; status: string }): Element | undefined => {
-      if (shown.has(jid)) return undefined;
+      if (shown.has(jid) || (missedOnly && missed?.has(jid) !== true)) return undefined;
       const p = new Element('presence', { type: 'subscribe', from: jid, to: s.jid.bare });
       // Truncated again: requests stored before the bound had none.
       if (status) p.c('status').t(truncateStatus(status));
       return p;
     };
-    return sendWithin(s, budget, requests, request, ({ jid }) => shown.add(jid));
+    const sent = ({ jid }: { jid: string }): void => {
+      shown.add(jid);
+      missed?.delete(jid);
+    };
+    return sendWithin(s, budget, requests, request, sent);
   };
-  await sendPaced(s, 'pending-subscriptions', api.log, batch, () => s.writable);
+  // A run of missed ones has a key of its own: a roster get meanwhile must
+  // still show every request, not find that run going and do nothing.
+  await sendPaced(s, missedOnly ? 'missed-subscriptions' : 'pending-subscriptions', api.log, batch, () => s.writable);
 }
