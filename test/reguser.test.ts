@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { IqError } from '../src/client/iq.js';
 import { login } from '../src/client/auth.js';
 import { parseXml } from '../src/xml/parse.js';
+import { parseTarget } from '../src/cli/target.js';
 import { makeTestKey } from './helpers/tls-key.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, type ToolRun } from './helpers/run-tool.js';
@@ -301,6 +302,24 @@ describe('reguser, usage and unreachable servers', () => {
       assert.equal(r.code, 2, target);
       assert.ok(r.stderr.includes(`"${target}" is not host[:port]`), r.stderr);
     }
+  });
+
+  test('a bracketed IPv6 address with a bad or empty port is a usage error too, nothing is tried', async () => {
+    for (const target of ['[::1]:abc', '[::1]:', '[::1]:99999', '[::1]x', '[::1', 'a:b:c']) {
+      const r = await reguser([target, '--timeout', '5']);
+      assert.equal(r.code, 2, target);
+      assert.equal(r.stderr, `reguser: "${target}" is not host[:port]\n(reguser --help for usage)\n`);
+    }
+  });
+
+  test('an IPv6 host is shown in brackets, with the port 5222 or 5223 (--tls)', () => {
+    // Unit-tested: the messages would need a connection to ::1, and only
+    // 127.0.0.1 is ours to use.
+    assert.deepEqual(parseTarget('::1', false), { host: '::1', port: 5222, display: '[::1]:5222' });
+    assert.deepEqual(parseTarget('::1', true), { host: '::1', port: 5223, display: '[::1]:5223' });
+    assert.deepEqual(parseTarget('[::1]', true), { host: '::1', port: 5223, display: '[::1]:5223' });
+    assert.deepEqual(parseTarget('[::1]:5300', true), { host: '::1', port: 5300, display: '[::1]:5300' });
+    assert.deepEqual(parseTarget('127.0.0.1', true), { host: '127.0.0.1', port: 5223, display: '127.0.0.1:5223' });
   });
 
   test('a --timeout beyond what a timer can wait is a usage error', async () => {

@@ -18,6 +18,7 @@ import { ClientStream, ReplyTimeoutError, StreamClosedError, streamErrorText } f
 import { IqError } from '../client/iq.js';
 import { register, registrationForm } from '../client/register.js';
 import { FieldError, parseFieldPairs, parseUserList, UserListError, type UserListEntry } from '../client/user-list.js';
+import { parseTarget, type Target } from './target.js';
 
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
@@ -33,13 +34,6 @@ interface Options {
   ca?: string;
   file?: string;
   timeout: string;
-}
-
-interface Target {
-  host: string;
-  port: number;
-  /** host:port as the user wrote the host, for messages. */
-  display: string;
 }
 
 /** Trouble that ends the run with a message on stderr and exit status 2. */
@@ -76,20 +70,6 @@ header line naming the fields (username,password,name,email).`,
 function isCertificateError(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
   return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code);
-}
-
-/** The target, or undefined when `server` is not host[:port]. */
-function parseTarget(server: string, tls: boolean): Target | undefined {
-  const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(server) ?? /^([^:]+)(?::(\d+))?$/.exec(server);
-  // An IPv6 address without brackets has several colons and no port; one
-  // colon and no number after it (`host:port`, `localhost:abc`) is a typo.
-  if (!m && (server.match(/:/g)?.length ?? 0) < 2) return undefined;
-  const host = m ? m[1]! : server;
-  const portText = m?.[2];
-  const port = portText === undefined ? (tls ? 5223 : 5222) : Number(portText);
-  if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
-  const shown = m && server.startsWith('[') ? `[${host}]` : host;
-  return { host, port, display: `${shown}:${port}` };
 }
 
 /**
