@@ -1,6 +1,9 @@
 // jabber-0k as a child process (book example 7-4, SPEC section 5), and its
 // output used for a real 0k login.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import os from 'node:os';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { authOffer } from '../src/client/auth.js';
@@ -38,6 +41,19 @@ describe('jabber-0k', () => {
       const empty = await jabber0k([...args, '-t', 'ABCDE', '-s', '400'], input);
       assert.equal(empty.code, 2);
       assert.match(empty.stderr, /^jabber-0k: the password must not be empty$/m);
+    }
+  });
+
+  test('-p - with standard input that cannot be read: one line and exit 2, no stack trace', () => {
+    // `jabber-0k -p - ... < /tmp`: reading a directory fails with EISDIR.
+    const dir = openSync(os.tmpdir(), 'r');
+    try {
+      const r = spawnSync(process.execPath, [ZEROK, '-p', '-', '-t', 'ABCDE', '-s', '400'], { stdio: [dir, 'pipe', 'pipe'], encoding: 'utf8' });
+      assert.equal(r.status, 2);
+      assert.equal(r.stdout, '');
+      assert.match(r.stderr, /^jabber-0k: cannot read the password from standard input: EISDIR[^\n]*\n$/);
+    } finally {
+      closeSync(dir);
     }
   });
 

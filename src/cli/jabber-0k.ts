@@ -42,8 +42,16 @@ function main(argv: string[]): number {
   if (token === '') return fail('token must not be empty');
   let password = opts.password;
   if (password === '-') {
+    let bytes: Buffer;
     try {
-      password = firstLineOf(readFileSync(0), 'standard input');
+      bytes = readFileSync(0);
+    } catch (err) {
+      // A directory (`< /tmp`), a terminal gone away...: one line like every
+      // other mistake here, not a stack trace.
+      return fail(`cannot read the password from standard input: ${(err as Error).message}`);
+    }
+    try {
+      password = firstLineOf(bytes, 'standard input');
     } catch (err) {
       if (err instanceof NotUtf8Error) return fail(err.message);
       throw err;
