@@ -646,6 +646,15 @@ describe('refusals name the element and the problem', () => {
     refuses(() => parseConfig('', FILE), FILE);
   });
 
+  test('malformed XML names the element, the problem and where', () => {
+    // saxes alone said "unexpected close tag." and, for a tag cut off by the
+    // end of the file, named the root ("unclosed tag: jabber").
+    refuses(() => parseConfig('<jabber><a></b></jabber>', FILE), `${FILE}:1:15: </b> does not close <a>`);
+    refuses(() => parseConfig('<jabber><broken', FILE), `${FILE}:1:9: <broken> is not closed: the file ends inside its tag`);
+    refuses(() => parseConfig('<jabber>\n  <a>', FILE), `${FILE}:2:5: <a> is not closed: the file ends before </a>`);
+    refuses(() => parseConfig('<jabber/></b>', FILE), `${FILE}:1:13: </b> closes no open element`);
+  });
+
   test('root must be <jabber>', () => {
     refuses(() => parseConfig('<config/>', FILE), '<jabber>', '<config>');
   });

@@ -1,6 +1,7 @@
 // Whole-document parsing (config files, spool files) into Element trees.
 import { SaxesParser } from 'saxes';
 import { Element } from './element.js';
+import { explainParseError } from './parse-errors.js';
 
 export interface ParseOptions {
   /** Config files carry comments; spool files and stanzas must not. */
@@ -19,10 +20,11 @@ export function parseXml(text: string, opts: ParseOptions = {}): Element {
   const stack: Element[] = [];
   let root: Element | undefined;
   let failure: string | undefined;
+  let lastClosed: string | undefined;
   const fail = (msg: string): void => {
     failure ??= msg;
   };
-  parser.on('error', (err) => fail(err.message));
+  parser.on('error', (err) => fail(explainParseError(err.message, { text, position: parser.position, lastClosed })));
   parser.on('doctype', () => fail(at(parser, 'DOCTYPE is not allowed', opts)));
   parser.on('processinginstruction', () => fail(at(parser, 'processing instructions are not allowed', opts)));
   if (!opts.allowComments) parser.on('comment', () => fail(at(parser, 'comments are not allowed', opts)));
@@ -33,7 +35,8 @@ export function parseXml(text: string, opts: ParseOptions = {}): Element {
     else root = e;
     stack.push(e);
   });
-  parser.on('closetag', () => {
+  parser.on('closetag', (tag) => {
+    lastClosed = tag.name;
     stack.pop();
   });
   const onText = (t: string): void => {
