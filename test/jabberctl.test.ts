@@ -36,10 +36,22 @@ function asReader(noReadOverride: boolean): string[] {
   return ['setpriv', '--bounding-set', noReadOverride ? '-dac_override,-dac_read_search' : '-dac_override', '--'];
 }
 
-/** `readOnly`: run as one who may not write what the modes forbid; `modesOnly`: nor read (see asReader). */
-function jabberctl(spool: string, args: string[], input?: string | Buffer, opts: { readOnly?: boolean; modesOnly?: boolean; config?: string } = {}): Promise<Run> {
+/** Another user's uid and gid, no groups: the spool's owner bits do not apply to it (tests run as root). */
+const OTHER_USER = ['setpriv', '--reuid', '65534', '--regid', '65534', '--clear-groups', '--'];
+
+/**
+ * `readOnly`: run as one who may not write what the modes forbid;
+ * `modesOnly`: nor read (see asReader); `otherUser`: as uid 65534.
+ */
+function jabberctl(
+  spool: string,
+  args: string[],
+  input?: string | Buffer,
+  opts: { readOnly?: boolean; modesOnly?: boolean; otherUser?: boolean; config?: string } = {},
+): Promise<Run> {
   const argv = [process.execPath, JABBERCTL, '-c', opts.config ?? BUNDLED_CONFIG, '-s', spool, ...args];
   if (opts.readOnly || opts.modesOnly) argv.unshift(...asReader(opts.modesOnly ?? false));
+  if (opts.otherUser) argv.unshift(...OTHER_USER);
   return new Promise((resolve) => {
     const child = execFile(
       argv[0]!,
@@ -651,6 +663,25 @@ describe('jabberctl while the server runs', () => {
       await chmod(socket, 0o600);
       await chmod(lock, 0o600);
     }
+  });
+
+  test('a reader who may not even enter the spool folder is refused the same way, not given a bare errno', { skip: process.getuid?.() !== 0 && 'needs root to run as another user' }, async () => {
+    // The spool is the server user's, 0700: another user sees neither the
+    // socket nor the lock file. Once, that was taken for "no server" and
+    // the read went on until scandir failed with EACCES.
+    await chmod(yak.spool, 0o700);
+    for (const args of [['list', 'localhost'], ['show', 'dj@localhost'], ['check']]) {
+      const r = await jabberctl(yak.spool, args, '', { otherUser: true });
+      assert.deepEqual([r.code, r.stdout], [1, ''], args.join(' '));
+      assert.equal(
+        r.stderr,
+        'jabberctl: cannot tell whether a server is using this spool: its control socket and .yak-lock are not yours to use; run jabberctl as the user the server runs as\n',
+      );
+    }
+    // A change says what it lacks, as before.
+    const r = await jabberctl(yak.spool, ['adduser', 'x@localhost'], 'pw\n', { otherUser: true });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^jabberctl: <spool>\S+<\/spool>: adduser needs write access to the spool \(EACCES: /);
   });
 
   test('a stop does not wait for a control connection left open', async () => {

@@ -31,8 +31,19 @@ class UsageError extends Error {}
 /** Commands that only read: they need read access to the spool, nothing more. */
 const READS: ReadonlySet<ControlRequest['cmd']> = new Set(['list', 'show', 'check']);
 
-/** The server's socket exists but we may not use it (it is the server user's, mode 0600). */
-class SocketDenied extends Error {}
+/**
+ * The server's socket exists but we may not use it (it is the server
+ * user's, mode 0600); or, `unseen`, the spool folder may not be entered, so
+ * whether a server listens there cannot be told at all.
+ */
+class SocketDenied extends Error {
+  constructor(
+    message: string,
+    readonly unseen = false,
+  ) {
+    super(message);
+  }
+}
 
 /** Sends the request to a running server; undefined when none is listening. */
 function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply | undefined> {
@@ -42,20 +53,23 @@ function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply
     if (errCode(err) === 'ENOENT') return undefined;
     if (errCode(err) === 'EACCES') {
       // The socket is there and not ours to use, or the spool folder itself
-      // may not be entered (then no socket is seen: the spool's own
-      // permissions are what the local run below reports).
-      if (!isSocket(socket)) return undefined;
+      // may not be entered: not "no server", which would let a read go on
+      // past a live server's journal (readLocally decides).
+      const seen = isSocket(socket);
+      if (seen === false) return undefined;
+      if (seen === undefined) throw new SocketDenied(`cannot look into the spool folder for the server's control socket: permission denied`, true);
       throw new SocketDenied(`cannot use the server's control socket ${socket}: permission denied (run jabberctl as the user the server runs as)`);
     }
     throw err;
   });
 }
 
-function isSocket(file: string): boolean {
+/** Whether `file` is a socket; undefined when its folder may not be looked into. */
+function isSocket(file: string): boolean | undefined {
   try {
     return statSync(file).isSocket();
-  } catch {
-    return false;
+  } catch (err) {
+    return errCode(err) === 'EACCES' ? undefined : false;
   }
 }
 
@@ -178,7 +192,10 @@ async function run(config: YakConfig, req: ControlRequest, opts: { repair?: bool
   } catch (err) {
     // One who may only read the spool may not use the socket either: a
     // read goes on without it where no server holds the spool (readLocally).
-    if (!(err instanceof SocketDenied) || !reads) throw err;
+    if (!(err instanceof SocketDenied)) throw err;
+    // A change on a spool it cannot enter goes on to locally(), whose lock
+    // says that it needs write access.
+    if (!reads && !err.unseen) throw err;
     socketDenied = true;
   }
   reply ??= reads ? await readLocally(config, req, socketDenied) : await locally(config, req);
