@@ -4,7 +4,7 @@ import { Element } from './element.js';
 import { explainParseError } from './parse-errors.js';
 
 export interface ParseOptions {
-  /** Config files carry comments; spool files and stanzas must not. */
+  /** Config files carry comments, and spool files may (1.4's expat skipped them); stanzas must not. */
   allowComments?: boolean;
   /** Drop text that is only whitespace (pretty-printed config). */
   stripWhitespace?: boolean;
