@@ -1,7 +1,7 @@
 // jabber-0k as a child process (book example 7-4, SPEC section 5), and its
 // output used for a real 0k login.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import os from 'node:os';
 import { describe, test } from 'node:test';
@@ -22,6 +22,35 @@ describe('jabber-0k', () => {
     assert.equal(r.stdout, '01945b9b2c3207c4cce5dc99e50605779f570077\n');
     assert.equal(r.stderr, '');
     assert.equal(r.code, 0);
+  });
+
+  test('-p - on a terminal asks at a prompt that does not echo what is typed', async () => {
+    // script(1) gives the tool a terminal. The password is typed once the
+    // prompt shows: echo is off by then, so the screen must not show it.
+    const quoted = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
+    const command = [process.execPath, ZEROK, '-p', '-', '-t', 'ABCDE', '-s', '400'].map(quoted).join(' ');
+    const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let screen = '';
+    child.stdout.setEncoding('utf8');
+    const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no prompt on the terminal: ${JSON.stringify(screen)}`)), 10_000);
+        child.stdout.on('data', (d: string) => {
+          screen += d;
+          if (screen.includes('Password: ')) {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+      });
+      child.stdin.write('secret\r');
+      assert.equal(await closed, 0, screen);
+    } finally {
+      child.kill();
+    }
+    assert.match(screen, /01945b9b2c3207c4cce5dc99e50605779f570077/);
+    assert.doesNotMatch(screen, /secret/, 'the password was shown on the terminal');
   });
 
   test('long options, and the password from standard input with -p -', async () => {

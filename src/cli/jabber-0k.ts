@@ -2,12 +2,13 @@
 // jabber-0k -p PASSWORD -t TOKEN -s SEQUENCE: the zero-knowledge hash a
 // client sends when the server announces TOKEN and SEQUENCE (book example
 // 7-4, SPEC section 5). `-p -` reads the password from the first line of
-// standard input, so it need not appear in the process list.
+// standard input, so it need not appear in the process list; from a
+// terminal, at a prompt that does not echo it.
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { zerokHash } from '../util/hash.js';
-import { firstLineOf, NotUtf8Error } from './read-secret.js';
+import { firstLineOf, NotUtf8Error, readSecret } from './read-secret.js';
 
 const USAGE_EXIT = 2;
 
@@ -26,7 +27,7 @@ function fail(message: string): number {
   return USAGE_EXIT;
 }
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   try {
     program.parse(argv);
   } catch (err) {
@@ -41,7 +42,10 @@ function main(argv: string[]): number {
   const token = opts.token.trim();
   if (token === '') return fail('token must not be empty');
   let password = opts.password;
-  if (password === '-') {
+  if (password === '-' && process.stdin.isTTY) {
+    // Typed: not shown on the screen either.
+    password = await readSecret('Password: ');
+  } else if (password === '-') {
     let bytes: Buffer;
     try {
       bytes = readFileSync(0);
@@ -63,4 +67,4 @@ function main(argv: string[]): number {
   return 0;
 }
 
-process.exitCode = main(process.argv);
+process.exitCode = await main(process.argv);
