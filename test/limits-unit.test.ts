@@ -99,6 +99,27 @@ describe('Karma', () => {
     assert.equal(k.karma, 10);
   });
 
+  test('a sender over karma x 100 bytes per heartbeat on average is paused, however little over: an overrun carries into the next heartbeat', () => {
+    for (const perBeat of [1100, 1320, 1900]) {
+      const k = new Karma(cfg);
+      let pausedAt: number | undefined;
+      for (let beat = 0; beat < 30 && pausedAt === undefined; beat++) {
+        for (let i = 0; i < 10 && pausedAt === undefined; i++) if (k.read(perBeat / 10)) pausedAt = beat;
+        k.heartbeat();
+      }
+      // Forgiven at each heartbeat, anything under twice the budget went on for ever.
+      assert.notEqual(pausedAt, undefined, `${perBeat} bytes per heartbeat never paused`);
+    }
+  });
+
+  test('a burst costs karma for its size, at the karma left: 10 reads 1,000 + 900 + ... + 200 bytes, and pauses past 5,400', () => {
+    const k = new Karma(cfg);
+    assert.equal(k.read(5400), false);
+    assert.equal(k.karma, 2);
+    assert.equal(k.read(101), true);
+    assert.equal(k.karma, -6);
+  });
+
   test('a flood drains karma to the penalty and pauses; heartbeats restore it', () => {
     const k = new Karma(cfg);
     let paused = false;
