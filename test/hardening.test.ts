@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
 import type { Xdb } from '../src/xdb/xdb.js';
+import type { YakConfig } from '../src/config/types.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
 import { captureLog } from './helpers/log-capture.js';
@@ -245,6 +246,39 @@ describe('failed logins', () => {
     assert.ok(latencies[29]! > latencies[0]! + 500, `not slowed: first ${latencies[0]} ms, last ${latencies[29]} ms`);
     const ok = await c.request(authIq('dj', 'right', { password: 'secret' }), 10_000);
     assert.equal(ok.attrs.type, 'result');
+  });
+
+  test('wrong passwords sent at once on many connections are slowed like ones in a row, also for a user not in memory', async () => {
+    // A failure is known only once the user's file is read: with the read
+    // after the failed-login gate, every guess sent at once for a user not
+    // in memory (after a restart) passed it before the first had failed.
+    const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-throttle-'));
+    const throttled = (c: YakConfig): void => {
+      c.jsm.loginThrottle = { free: 3, baseMs: 3000, maxMs: 3000, forgetMs: 60_000, exempt: [] };
+    };
+    const first = await startYak({ spool, tweak: throttled });
+    await registerUser(first, 'victim', 'secret');
+    await first.stop();
+    const yak = await startYak({ spool, tweak: throttled });
+    try {
+      const clients = await Promise.all(Array.from({ length: 8 }, () => yak.connect()));
+      const replies: string[] = [];
+      clients.forEach((c, i) => {
+        c.send(authIq('victim', 'r', { password: `guess${i}` }, `g${i}`));
+        void c.next((e) => e.name === 'iq', 20_000).then((r) => replies.push(errorCode(r) ?? 'result'), () => undefined);
+      });
+      while (replies.length < 3) await new Promise((r) => setTimeout(r, 20));
+      // The rest wait baseMs (3 s) and more: well after this.
+      await new Promise((r) => setTimeout(r, 1000));
+      // The three free ones, and at most one more: the attempts woken by
+      // the one read of the file each go on by turns, and the next one's
+      // gate may come just before the last one's failure is counted.
+      assert.ok(replies.length <= 4, `${replies.length} of 8 guesses sent at once were answered at once`);
+      assert.ok(replies.every((r) => r === '401'), replies.join(' '));
+    } finally {
+      await yak.stop();
+      await rm(spool, { recursive: true, force: true });
+    }
   });
 
   test('an unknown user is answered like a wrong password', async () => {

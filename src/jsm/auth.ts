@@ -6,6 +6,7 @@ import { nodeprep, resourceprep } from '../jid.js';
 import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_AUTH_0K, type Xdb } from '../xdb/xdb.js';
 import type { AuthRequest, ClientInfo } from './api.js';
+import type { GateOutcome } from './login-throttle.js';
 import type { PhaseChains } from './phase-chains.js';
 import { stanzaError } from './stanza-errors.js';
 
@@ -71,12 +72,22 @@ export async function authSet(
   client: ClientInfo,
   iq: Element,
   query: Element,
+  gate: () => Promise<GateOutcome> = async () => 'now',
 ): Promise<AuthSuccess> {
   const user = usernameOf(query);
   const rawResource = query.getChildText('resource')?.trim() ?? '';
   const resource = rawResource === '' ? undefined : resourceprep(rawResource);
   if (!resource) throw stanzaError('not-acceptable');
-  const records = await xdb.getSome(client.host, user, AUTH_RECORDS);
+  // The file is read before the failed-login gate, not after: from the
+  // gate to the failure counted below nothing then waits on the disk, so
+  // of guesses sent at once each is counted before the next one's gate.
+  // (With the read in between, for a user not in memory every guess sent
+  // at once passed the gate before the first had failed.)
+  let records = await xdb.getSome(client.host, user, AUTH_RECORDS);
+  const passed = await gate();
+  if (passed === 'gone') throw stanzaError('not-authorized');
+  // Slowed: the password may have changed meanwhile.
+  if (passed === 'waited') records = await xdb.getSome(client.host, user, AUTH_RECORDS);
   if (!records.has(NS_AUTH)) throw stanzaError('not-authorized');
   const req: AuthRequest = { client, iq, query, user, records };
   const out = await chains.first('auth-set', req);

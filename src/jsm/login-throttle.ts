@@ -40,6 +40,9 @@ function copyString(s: string): string {
   return Buffer.from(s, 'utf8').toString('utf8');
 }
 
+/** What gate() found: the attempt went on at once, went on after a wait, or its client went away. */
+export type GateOutcome = 'now' | 'waited' | 'gone';
+
 interface KeyState {
   failures: number;
   /** No attempt for this key is looked at before this time. */
@@ -91,22 +94,24 @@ export class LoginThrottle {
    * it only as long as it said when the attempt came (at most maxMs).
    * Failures landing meanwhile, strangers guessing from elsewhere, would
    * otherwise push the real user's attempt back again and again, for as
-   * long as they keep guessing. False when the client went away meanwhile
-   * (the attempt is dropped, no slot taken).
+   * long as they keep guessing. 'gone' when the client went away meanwhile
+   * (the attempt is dropped, no slot taken); 'waited' when it was slowed.
    */
-  async gate(user: string, address: string, alive: () => boolean = () => true): Promise<boolean> {
+  async gate(user: string, address: string, alive: () => boolean = () => true): Promise<GateOutcome> {
     const exempt = this.cfg.exempt.includes(address);
     const userReady = exempt ? 0 : (this.state(`u:${user}`)?.notBefore ?? 0);
     const wait = (): number => Math.max(userReady - this.now(), exempt ? 0 : (this.state(addressKey(address))?.notBefore ?? 0) - this.now(), 0);
+    let outcome: GateOutcome = 'now';
     for (let ms = wait(); ms > 0; ms = wait()) {
       await new Promise((r) => setTimeout(r, ms));
-      if (!alive()) return false;
+      if (!alive()) return 'gone';
+      outcome = 'waited';
     }
     const t = this.now();
     const s = exempt ? undefined : this.state(addressKey(address));
     const slot = s ? this.delay(s.failures) : 0;
     if (slot > 0) s!.notBefore = t + slot;
-    return true;
+    return outcome;
   }
 
   /**

@@ -12,7 +12,7 @@ import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Ph
 import { AccountRemovals } from './account-removals.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
 import { isIqType, isRequest } from './iq.js';
-import { LoginThrottle } from './login-throttle.js';
+import { LoginThrottle, type GateOutcome } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
@@ -198,16 +198,21 @@ export class SessionManager {
     const method = methodOf(query);
     // 406 for a missing username comes before any waiting.
     const user = usernameOf(query);
-    if (!(await this.throttle.gate(user, client.address, () => client.alive?.() ?? true))) {
-      throw stanzaError('not-authorized');
-    }
+    // Called by authSet once the user's file is read (see there).
+    let gone = false;
+    const gate = async (): Promise<GateOutcome> => {
+      const outcome = await this.throttle.gate(user, client.address, () => client.alive?.() ?? true);
+      gone = outcome === 'gone';
+      return outcome;
+    };
     try {
       const removals = this.removals.count;
-      const ok = await authSet(this.chains, this.xdb, client, iq, query);
+      const ok = await authSet(this.chains, this.xdb, client, iq, query, gate);
       this.throttle.succeeded(ok.user);
       return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { user: ok.user, resource: ok.resource, removals, method } };
     } catch (err) {
-      if (err instanceof StanzaError && err.code === 401) {
+      // A client gone while it waited made no attempt: nothing to count.
+      if (err instanceof StanzaError && err.code === 401 && !gone) {
         this.throttle.failed(user, client.address);
         this.log.warn({ user, host: client.host, address: client.address, method }, 'login failed');
       }
