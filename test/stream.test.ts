@@ -15,6 +15,9 @@ import {
   readSpool,
 } from './helpers/transcript.js';
 
+/** `n` attributes a0='x' ... for a header or stanza. */
+const manyAttrs = (n: number): Record<string, string> => Object.fromEntries(Array.from({ length: n }, (_, i) => [`a${i}`, 'x']));
+
 const FORM_GET = (id: string, inside = ''): string =>
   `<iq type='get' id='${id}'><query xmlns='jabber:iq:register'>${inside}</query></iq>`;
 
@@ -170,6 +173,8 @@ describe('stream errors', () => {
     ['a pre-login stanza of 1,001 elements', H + `<iq type='get' id='n'><query xmlns='jabber:iq:auth'>${'<b/>'.repeat(999)}</query></iq>`, 'Stanza Too Large', 'policy-violation'],
     // Attributes count too: each is a string and a property once parsed.
     ['a pre-login stanza of 1,000 attributes', H + `<iq type='get' id='n'><query xmlns='jabber:iq:auth' ${Array.from({ length: 1000 }, (_, i) => `a${i}='x'`).join(' ')}/></iq>`, 'Stanza Too Large', 'policy-violation'],
+    // to, xmlns and xmlns:stream, and 998 more: a header holds at most 1,000 attributes, as a stanza before login.
+    ['a header of 1,001 attributes', clientHeader('localhost', manyAttrs(998)), 'Stanza Too Large', 'policy-violation'],
     ['unprefixed stream element', "<stream to='localhost' xmlns='http://etherx.jabber.org/streams'>", 'Invalid Namespace', 'invalid-namespace'],
     ['root element not stream', "<stream:foo to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>", 'Invalid Stream Namespace', 'invalid-namespace'],
     ['missing to', clientHeader(undefined), 'Did not specify a valid to argument', 'improper-addressing'],
@@ -214,6 +219,16 @@ describe('stream errors', () => {
       assert.ok(c.text.endsWith('</stream:stream>'), c.text);
     } finally {
       c.socket.destroy();
+    }
+  });
+
+  test('a header of 1,000 attributes is still a header', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(clientHeader('localhost', manyAttrs(997)) + FORM_GET('many'));
+      assert.equal((await c.next()).attrs.id, 'many');
+    } finally {
+      c.destroy();
     }
   });
 

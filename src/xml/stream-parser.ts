@@ -232,8 +232,12 @@ export class StreamParser {
     if (this.failed) return;
     this.depth++;
     if (this.depth === 1) {
-      // A header is bounded like a stanza, also when it came in one read.
+      // A header is bounded like a stanza, also when it came in one read,
+      // and in attributes too (a stream needs a handful; each is held as a
+      // string and a property, like a stanza's).
       this.checkSize();
+      this.nodes = 0;
+      for (const _ in attrs) if (!this.countNode()) return;
       if (this.failed) return;
       this.stanzaStart = this.sax.position;
       this.betweenStanzas = true;
