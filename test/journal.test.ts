@@ -212,6 +212,15 @@ test('replay stops at an entry whose checksum fails', async () => {
   await rm(root, { recursive: true });
 });
 
+test("replay writes a 1.4 file whose name holds a backslash: Yak writes such files in place, so its journal names them", async () => {
+  const root = await tempRoot();
+  await mkdir(join(root, 'localhost'));
+  await writeFile(join(root, '.yak-journal.1'), encodeEntry('localhost/x\\y.xml', doc('acknowledged')));
+  await journal(root).open();
+  assert.equal(await readFile(join(root, 'localhost', 'x\\y.xml'), 'utf8'), doc('acknowledged'));
+  await rm(root, { recursive: true });
+});
+
 test('a journal naming a path outside the spool is refused, and nothing is written', async () => {
   for (const rel of ['../escape.xml', 'localhost/../../escape.xml', 'a/b/c.xml', '/etc/passwd', 'localhost/.hidden.xml', 'localhost']) {
     const root = await tempRoot();

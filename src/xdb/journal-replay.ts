@@ -13,8 +13,13 @@ import type { ReplayReport, SpoolTarget } from './journal.js';
 import { errCode } from '../util/err-code.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
-/** One path segment as the store names host folders and user files. */
-const SEGMENT = /^[^/\\\0.][^/\\\0]*$/;
+/**
+ * One path segment as the store names host folders and user files: no
+ * separator, no NUL, no leading dot (`..`, hidden files). A backslash is
+ * an ordinary character on this system and in 1.4's own file names
+ * (`x\y.xml`, kept in place, see legacyUserFileName).
+ */
+const SEGMENT = /^[^/\0.][^/\0]*$/;
 
 export interface ReplayOptions {
   log: Logger;
