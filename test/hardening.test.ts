@@ -4,13 +4,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import net from 'node:net';
-import { mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
 import type { Xdb } from '../src/xdb/xdb.js';
+import { Journal } from '../src/xdb/journal.js';
+import { silentLogger } from '../src/log.js';
 import type { YakConfig } from '../src/config/types.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
@@ -621,6 +623,42 @@ describe('a full disk', () => {
       await registerUser(again, 'after', 'pw');
     } finally {
       await again.stop();
+    }
+  });
+
+  test('a batch the full disk refused comes back at no replay, not even the entries of it that fitted', async () => {
+    // Group commit: a small change and a large one wait together and go in
+    // one write; the small one's entry fits whole, the large one's does not.
+    const root = path.join(dir, 'batch-spool');
+    const filler = path.join(dir, 'batch-filler');
+    const host = path.join(root, 'localhost');
+    await mkdir(host, { recursive: true });
+    const target = (user: string): { path: string; dir: string; rel: string } => ({ path: path.join(host, `${user}.xml`), dir: host, rel: `localhost/${user}.xml` });
+    const doc = (text: string): string => `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>${text}</password></xdb>`;
+    const j = new Journal(root, { log: silentLogger, durable: true });
+    try {
+      await j.open();
+      await j.write(target('victa'), doc('acked'));
+      const { bavail, bsize } = await statfs(dir);
+      await writeFile(filler, Buffer.alloc(Math.max(0, bavail * bsize - 48 * 1024)));
+      // The first goes at once; the two behind it wait for it and go together.
+      const first = j.write(target('cc'), doc('c'.repeat(8 * 1024)));
+      const refused = [j.write(target('victa'), doc('refused')), j.write(target('bigb'), doc('b'.repeat(200 * 1024)))];
+      await first.catch(() => undefined);
+      const outcomes = await Promise.allSettled(refused);
+      assert.deepEqual(outcomes.map((o) => o.status), ['rejected', 'rejected']);
+    } finally {
+      await rm(filler, { force: true });
+    }
+    // A crash now: the next start replays what the journal holds.
+    const again = new Journal(root, { log: silentLogger, durable: true });
+    await again.open();
+    try {
+      assert.equal(await readFile(path.join(host, 'victa.xml'), 'utf8'), doc('acked'), 'a refused change came back');
+    } finally {
+      await again.close();
+      await j.close().catch(() => undefined);
+      await rm(root, { recursive: true, force: true });
     }
   });
 

@@ -311,6 +311,7 @@ export class Journal {
         for (const w of batch) w.resolve(gen);
       } catch (err) {
         this.log.error({ err, file: gen.file }, 'journal append failed');
+        await this.dropRefused(gen);
         // Nothing is appended after a failed append: a replay stops at its
         // torn tail, and what follows belongs to a later generation.
         let discard = false;
@@ -327,6 +328,24 @@ export class Journal {
       }
     }
     this.appending = false;
+  }
+
+  /**
+   * Cuts a generation back to what it held before a batch that failed: the
+   * batch is refused, so none of it may come back at a replay. A write cut
+   * short by a full disk leaves the batch's first entries whole, before the
+   * torn one, and a replay would apply those. (Cutting a file shorter needs
+   * no room. Should it fail all the same, the log says so.)
+   */
+  private async dropRefused(gen: Generation): Promise<void> {
+    const fh = await gen.opened.catch(() => undefined);
+    if (!fh) return;
+    try {
+      await fh.truncate(gen.bytes);
+      await fdatasyncOnPool(fh.fd);
+    } catch (err) {
+      this.log.error({ err, file: gen.file }, 'journal could not drop a refused batch: a replay may bring it back');
+    }
   }
 
   private startGeneration(): Generation {
