@@ -4,7 +4,7 @@
 // else waits in the bounded PreAuthQueue. Stanzas are handled one at a time,
 // in arrival order, on a promise chain (see TaskChain).
 import type { YakConfig } from '../config/types.js';
-import { TooManySessionsError, type PreSessionResult, type SessionManager } from '../jsm/session-manager.js';
+import { TooManySessionsError, unaddressed, type PreSessionResult, type SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
 import { errorReply, stanzaError } from '../jsm/stanza-errors.js';
 import type { Logger } from '../log.js';
@@ -272,8 +272,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   private presenceTooLargeBounce(attrs: Record<string, string>): Element {
     const from = this.session?.jid.toString();
     const bounce = errorReply(new Element('presence', attrsWith(attrs, { from })), stanzaError('not-acceptable', 'Presence Too Large'));
-    if (!from) bounce.attrs = attrsWith(bounce.attrs, { to: undefined, from: undefined });
-    return bounce;
+    return from ? bounce : unaddressed(bounce);
   }
 
   /** The turn of the first stanza queued behind a request (see onStanza). */

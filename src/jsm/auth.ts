@@ -64,7 +64,8 @@ const CREDENTIALS: [element: string, method: string][] = [
  * The set: returns the prepared user and resource when a module accepted the
  * credentials; throws a StanzaError otherwise (406 bad request, 401 refused).
  * An unknown user goes through the same path as a wrong password, so the
- * reply does not tell which it was.
+ * reply does not tell which it was. `gate`: the failed-login throttle's,
+ * called once the user's file is read (see below).
  */
 export async function authSet(
   chains: PhaseChains,
@@ -72,7 +73,7 @@ export async function authSet(
   client: ClientInfo,
   iq: Element,
   query: Element,
-  gate: () => Promise<GateOutcome> = async () => 'now',
+  gate: () => Promise<GateOutcome>,
 ): Promise<AuthSuccess> {
   const user = usernameOf(query);
   const rawResource = query.getChildText('resource')?.trim() ?? '';

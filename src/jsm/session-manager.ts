@@ -40,7 +40,7 @@ export class TooManySessionsError extends Error {
 }
 
 /** A reply before a session exists: no to and no from (the client has no address yet), in one copy of its attributes. */
-function unaddressed(reply: Element): Element {
+export function unaddressed(reply: Element): Element {
   reply.attrs = attrsWith(reply.attrs, { to: undefined, from: undefined });
   return reply;
 }
