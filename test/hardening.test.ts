@@ -368,6 +368,29 @@ describe('registration policy', () => {
     }
   });
 
+  test('an incomplete request is refused as such (406) and takes no place in the count', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.jsm.registerPolicy.allow = [];
+        c.jsm.registerPolicy.rate = { max: 2, period: 600 };
+      },
+    });
+    try {
+      const c = await yak.connect();
+      // No password, no name, a name nodeprep refuses: each a 406, none counted.
+      for (const [name, password] of [['half', ''], ['', 'pw'], ['a@b', 'pw'], ['half', ''], ['', 'pw']]) {
+        assert.equal(errorCode(await c.request(registerIq(name, password))), '406', JSON.stringify([name, password]));
+      }
+      assert.equal(errorCode(await c.request(registerIq('whole1', 'pw'))), undefined);
+      assert.equal(errorCode(await c.request(registerIq('whole2', 'pw'))), undefined);
+      // The limit reached, an incomplete request is still told what is wrong with it.
+      assert.equal(errorCode(await c.request(registerIq('half', ''))), '406');
+      assert.equal(errorCode(await c.request(registerIq('whole3', 'pw'))), '500');
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('simultaneous requests from one address are counted as they pass, not once created', async () => {
     const yak = await startYak({
       tweak: (c) => {

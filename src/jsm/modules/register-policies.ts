@@ -4,16 +4,23 @@
 import { nodeprep } from '../../jid.js';
 import type { RegisterPolicyConfig } from '../../config/types.js';
 import { limitKey } from '../../net/peer-address.js';
-import type { JsmModule, RegisterRequest } from '../api.js';
+import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 import { newAccountRequest } from './mod_register.js';
 
 /** Runs before mod_register, whatever the <load> order. */
 const BEFORE_REGISTER = { priority: 100 };
 
-/** An account-creating request: a set before a session, not a removal. */
-function creates(req: RegisterRequest): boolean {
-  return !req.session && req.iq.attrs.type === 'set' && !req.query.getChild('remove');
+/**
+ * The account a request asks to create (a set before a session, not a
+ * removal), or undefined for any other request. An incomplete one is
+ * refused here with mod_register's 406, before any policy counts or judges
+ * it: a request without a password is told so, whatever its name, and
+ * takes no place in the rate count.
+ */
+function newAccount(api: ModuleApi, req: RegisterRequest): { user: string } | undefined {
+  if (req.session || req.iq.attrs.type !== 'set' || req.query.getChild('remove')) return undefined;
+  return newAccountRequest(api, req.query);
 }
 
 /**
@@ -49,7 +56,7 @@ export const registerRateLimit: JsmModule = {
       (req) => {
         const { rate, allow } = policy();
         const address = req.client.address;
-        if (rate.max === 0 || !creates(req) || allow.includes(address)) return 'pass';
+        if (rate.max === 0 || allow.includes(address) || !newAccount(api, req)) return 'pass';
         const key = limitKey(address);
         const now = Date.now();
         const holding = held(key, now);
@@ -85,11 +92,10 @@ export const registerReservedNames: JsmModule = {
     api.on(
       'register',
       (req) => {
-        if (!creates(req)) return 'pass';
+        const account = newAccount(api, req);
+        if (!account) return 'pass';
         const reserved = api.config.jsm.registerPolicy.reserved.map((n) => nodeprep(n) ?? n);
-        // An incomplete request is refused as such (406), whatever its name.
-        const { user } = newAccountRequest(api, req.query);
-        if (reserved.includes(user)) throw stanzaError('conflict', 'Username Not Available');
+        if (reserved.includes(account.user)) throw stanzaError('conflict', 'Username Not Available');
         return 'pass';
       },
       BEFORE_REGISTER,
