@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Xdb } from '../src/xdb/xdb.js';
-import { latch } from './helpers/latch.js';
+import { holdCalls, latch } from './helpers/latch.js';
 import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
 import { startYak, type TestYak } from './helpers/yak.js';
@@ -744,6 +744,30 @@ describe('mod_offline and an account removed meanwhile', () => {
       assert.equal(await spoolRecords(yak, 'gone9'), undefined);
     } finally {
       xdb.exists = exists;
+      await closeAll(sender);
+      await yak.stop();
+    }
+  });
+
+  test('a message arriving while the account is being removed (its file still there): bounced 404, not stored and lost with the file', async () => {
+    const yak = await startYak({ tweak: plain });
+    const sender = await onlineUser(yak, 'sender10');
+    await offlineUser(yak, 'gone10');
+    const xdb = yak.server.xdb as Xdb;
+    // The removal waits with its sessions ended and contacts told, the file not yet deleted.
+    const hold = holdCalls(xdb, 'remove', (_host, user) => user === 'gone10');
+    try {
+      const removal = yak.server.jsm.removeUser('localhost', 'gone10');
+      await hold.reached;
+      sender.send("<message to='gone10@localhost' id='gap'><body>hello</body></message>");
+      const bounce = await sender.next(isMessage);
+      assert.equal(bounce.attrs.type, 'error', bounce.toString());
+      assert.equal(bounce.getChild('error')?.attrs.code, '404');
+      hold.release();
+      await removal;
+      assert.equal(await spoolRecords(yak, 'gone10'), undefined);
+    } finally {
+      hold.restore();
       await closeAll(sender);
       await yak.stop();
     }

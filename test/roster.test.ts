@@ -686,6 +686,31 @@ describe('mod_roster', () => {
       }
     });
 
+    test('a request arriving while the account is being removed (its file still there) is refused, not left unanswered', async () => {
+      const a = await onlineUser(yak, 'gapask1');
+      await registerUser(yak, 'gapask2', 'pw');
+      const xdb = yak.server.xdb as Xdb;
+      // The removal waits with its contacts told, the file not yet deleted.
+      const hold = holdCalls(xdb, 'remove', (_host, user) => user === 'gapask2');
+      try {
+        await a.roster();
+        const removal = yak.server.jsm.removeUser('localhost', 'gapask2');
+        await hold.reached;
+        a.send("<presence type='subscribe' to='gapask2@localhost'/>");
+        await receiveAll(a, [
+          push('gapask1@localhost/Work', "<item jid='gapask2@localhost' subscription='none' ask='subscribe'/>"),
+          "<presence type='unsubscribed' from='gapask2@localhost' to='gapask1@localhost'><status>Not Found</status></presence>",
+          push('gapask1@localhost/Work', "<item jid='gapask2@localhost' subscription='none'/>"),
+        ]);
+        hold.release();
+        await removal;
+        assert.equal(await spoolRecords(yak, 'gapask2'), undefined);
+      } finally {
+        hold.restore();
+        await a.close();
+      }
+    });
+
     test('removing an account cancels its contacts’ subscriptions: whoever registers the name next inherits none', async () => {
       const a = await onlineUser(yak, 'gone1');
       const b = await onlineUser(yak, 'gone2');

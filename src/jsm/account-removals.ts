@@ -32,9 +32,14 @@ export class AccountRemovals {
     return this.recentRemovals.count;
   }
 
+  /** Whether `bare`'s account is being removed now. */
+  underWay(bare: string): boolean {
+    return this.removals.has(bare);
+  }
+
   /** Whether `bare`'s account is being removed, or was after a login noted `removals`. */
   removedSince(bare: string, removals: number): boolean {
-    return this.removals.has(bare) || this.recentRemovals.endedSince(bare, removals);
+    return this.underWay(bare) || this.recentRemovals.endedSince(bare, removals);
   }
 
   /**

@@ -180,6 +180,14 @@ export interface ModuleApi {
    * file, fires 'user-removed'. See RemoveOptions.
    */
   removeUser(host: string, user: string, opts?: RemoveOptions): Promise<void>;
+  /**
+   * Whether the account is being removed: its sessions are ending or have
+   * ended, and its file is about to go. What others would write into it
+   * now (an offline message, a subscription request) would go with the
+   * file unseen, so such writes check this under the user's lock and are
+   * refused as for a user that does not exist.
+   */
+  removing(host: string, user: string): boolean;
 }
 
 export interface JsmModule {

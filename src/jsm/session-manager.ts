@@ -100,6 +100,7 @@ export class SessionManager {
         this.chains.add(phase, module, handler, opts),
       deliver: (stanza: Element, opts) => this.router.route(stanza, undefined, opts),
       removeUser: (host: string, user: string, opts?: RemoveOptions) => this.removeUser(host, user, opts),
+      removing: (host: string, user: string) => this.removals.underWay(`${user}@${host}`),
       passwordRecords: (ev) => this.passwordRecords(ev),
       notify: (phase, ev) => this.chains.all(phase, ...([ev] as unknown as Parameters<PhaseHandlers[typeof phase]>)),
       isLocalHost: (h: string) => this.hosts.has(h),

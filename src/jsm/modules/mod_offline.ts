@@ -4,7 +4,7 @@
 // honored; a per-user cap refuses more with an error, never silently, and
 // so does each sender's share of it.
 import { Element } from '../../xml/element.js';
-import { NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
+import { NoSuchUserError, NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
 import { unixTime } from '../../util/time.js';
 import { delayStamp } from '../delay-stamp.js';
 import { wholeNumber } from '../../util/whole-number.js';
@@ -122,8 +122,10 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   try {
     // Only into an account that still exists (the store's default): one
     // removed since the caller looked rejects (NoSuchUserError, a 404
-    // bounce), leaving no file behind.
+    // bounce), leaving no file behind. One being removed is refused the
+    // same way: stored now, the message would go with the file unread.
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
+      if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
       const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
       // Messages past their expiry are dropped here too, not only at
       // delivery: kept, they counted towards the limit and the sender's

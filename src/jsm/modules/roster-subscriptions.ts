@@ -165,6 +165,9 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
   // Why a subscription request is refused, if it is (set inside the update).
   const refusal: { reason?: string } = {};
   const change = changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
+    // An account being removed: a request stored now would go with the
+    // file, its sender left waiting for an answer that never comes.
+    if (api.removing(host, user)) throw new NoSuchUserError(user);
     const sub = subscriptionOf(cur);
     if (type === 'subscribe') {
       if (hasFrom(cur)) {
