@@ -304,8 +304,8 @@ describe('reguser, usage and unreachable servers', () => {
     }
   });
 
-  test('a bracketed IPv6 address with a bad or empty port is a usage error too, nothing is tried', async () => {
-    for (const target of ['[::1]:abc', '[::1]:', '[::1]:99999', '[::1]x', '[::1', 'a:b:c']) {
+  test('a bracketed IPv6 address with a bad or empty port is a usage error too, as are brackets around anything else; nothing is tried', async () => {
+    for (const target of ['[::1]:abc', '[::1]:', '[::1]:99999', '[::1]x', '[::1', 'a:b:c', '[localhost]:5222', '[127.0.0.1]', '[]:5222']) {
       const r = await reguser([target, '--timeout', '5']);
       assert.equal(r.code, 2, target);
       assert.equal(r.stderr, `reguser: "${target}" is not host[:port]\n(reguser --help for usage)\n`);

@@ -12,8 +12,9 @@ export interface Target {
 /**
  * The target, or undefined when `server` is not host[:port]. An IPv6
  * address takes a port only in brackets (`[::1]:5222`); once a bracket
- * opens, anything but a port after it is a typo, as `host:abc` is. Without
- * brackets, a string with colons is a host only when it is an IPv6 address.
+ * opens, anything but a port after it is a typo, as `host:abc` is, and so
+ * is anything but an IPv6 address inside. Without brackets, a string with
+ * colons is a host only when it is an IPv6 address.
  */
 export function parseTarget(server: string, tls: boolean): Target | undefined {
   const m = server.startsWith('[') ? /^\[([^\]]+)\](?::(\d+))?$/.exec(server) : /^([^:]+)(?::(\d+))?$/.exec(server);
@@ -21,7 +22,7 @@ export function parseTarget(server: string, tls: boolean): Target | undefined {
   const host = m ? m[1]! : server;
   const portText = m?.[2];
   const port = portText === undefined ? (tls ? 5223 : 5222) : Number(portText);
-  if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
+  if (host === '' || (server.startsWith('[') && isIP(host) !== 6) || !Number.isInteger(port) || port < 1 || port > 65535) return undefined;
   const shown = host.includes(':') ? `[${host}]` : host;
   return { host, port, display: `${shown}:${port}` };
 }
