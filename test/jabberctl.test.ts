@@ -1,9 +1,9 @@
 // jabberctl as a child process: offline on a bare spool, and against a
 // running server (through its control socket) while users log in.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -205,15 +205,35 @@ describe('jabberctl without a running server', () => {
     }
   });
 
-  test('a byte-order mark before the password is not part of it, from a file or a pipe', async () => {
+  test('a byte-order mark before the password is not part of it, nor a CRLF after it, from a file, a pipe or a redirect', async () => {
     const file = path.join(dir, 'pw-bom');
     await writeFile(file, '\uFEFFspinach\r\nsecond line\n');
     assert.equal((await jabberctl(spool, ['adduser', 'bomfile@localhost', '--password-file', file])).code, 0);
-    assert.equal((await jabberctl(spool, ['adduser', 'bompipe@localhost'], '\uFEFFspinach\n')).code, 0);
-    for (const user of ['bomfile', 'bompipe']) {
+    assert.equal((await jabberctl(spool, ['adduser', 'bompipe@localhost'], '\uFEFFspinach\r\nsecond line\n')).code, 0);
+    // `jabberctl adduser ... < file`: standard input is the file itself, not a pipe.
+    const input = openSync(file, 'r');
+    try {
+      const r = spawnSync(process.execPath, [JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, 'adduser', 'bomredirect@localhost'], { stdio: [input, 'pipe', 'pipe'], encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    } finally {
+      closeSync(input);
+    }
+    for (const user of ['bomfile', 'bompipe', 'bomredirect']) {
       const text = await readFile(path.join(spool, 'localhost', `${user}.xml`), 'utf8');
       assert.match(text, /<password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>spinach<\/password>/, `${user}: ${text}`);
     }
+  });
+
+  test('standard input that cannot be read (`< /tmp`): said so, exit 2, nothing created', () => {
+    const input = openSync(os.tmpdir(), 'r');
+    try {
+      const r = spawnSync(process.execPath, [JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, 'adduser', 'fromdir@localhost'], { stdio: [input, 'pipe', 'pipe'], encoding: 'utf8' });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /^jabberctl: cannot read the password from standard input: EISDIR[^\n]*\n$/);
+    } finally {
+      closeSync(input);
+    }
+    assert.equal(existsSync(path.join(spool, 'localhost', 'fromdir.xml')), false);
   });
 
   test('show prints control characters in stored fields as escapes, never raw', async () => {

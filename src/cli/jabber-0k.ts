@@ -4,11 +4,10 @@
 // 7-4, SPEC section 5). `-p -` reads the password from the first line of
 // standard input, so it need not appear in the process list; from a
 // terminal, at a prompt that does not echo it.
-import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { zerokHash } from '../util/hash.js';
-import { firstLineOf, NotUtf8Error, readSecret } from './read-secret.js';
+import { NotUtf8Error, readSecret, UnreadableInputError } from './read-secret.js';
 
 const USAGE_EXIT = 2;
 
@@ -42,22 +41,13 @@ async function main(argv: string[]): Promise<number> {
   const token = opts.token.trim();
   if (token === '') return fail('token must not be empty');
   let password = opts.password;
-  if (password === '-' && process.stdin.isTTY) {
-    // Typed: not shown on the screen either.
-    password = await readSecret('Password: ');
-  } else if (password === '-') {
-    let bytes: Buffer;
+  if (password === '-') {
+    // Typed (not shown on the screen either), or the first line of a pipe or file.
     try {
-      bytes = readFileSync(0);
+      password = await readSecret('Password: ');
     } catch (err) {
-      // A directory (`< /tmp`), a terminal gone away...: one line like every
-      // other mistake here, not a stack trace.
-      return fail(`cannot read the password from standard input: ${(err as Error).message}`);
-    }
-    try {
-      password = firstLineOf(bytes, 'standard input');
-    } catch (err) {
-      if (err instanceof NotUtf8Error) return fail(err.message);
+      // Not UTF-8, or a directory (`< /tmp`): one line like every other mistake here, not a stack trace.
+      if (err instanceof NotUtf8Error || err instanceof UnreadableInputError) return fail(err.message);
       throw err;
     }
   }

@@ -22,7 +22,7 @@ import { MODULES } from '../jsm/modules/index.js';
 import { silentLogger } from '../log.js';
 import { SpoolStore } from '../xdb/spool-store.js';
 import { LOCK_FILE, lockSpool, lockSpoolShared, SpoolBusyError, SpoolLockDenied } from '../xdb/spool-lock.js';
-import { firstLineOf, NotUtf8Error, readSecret } from './read-secret.js';
+import { firstLineOf, NotUtf8Error, readSecret, UnreadableInputError } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
 import { spoolPathProblem } from './path-problems.js';
 
@@ -219,6 +219,8 @@ async function password(opts: { passwordFile?: string }): Promise<string> {
     }
   } catch (err) {
     if (err instanceof NotUtf8Error) throw new AdminError(err.message);
+    // As an unreadable --password-file is.
+    if (err instanceof UnreadableInputError) throw new UsageError(err.message);
     throw err;
   }
   // Checked here too: a password too big for the control socket would only show as a dropped connection.

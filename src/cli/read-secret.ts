@@ -1,8 +1,12 @@
 // Reads a password without echo from a terminal, or the first line of a
 // pipe or file: the same text whichever way it comes.
+import { fstatSync, readFileSync } from 'node:fs';
 
 /** The password's bytes are not UTF-8 (the README: a password must be). */
 export class NotUtf8Error extends Error {}
+
+/** Standard input could not be read (`< /tmp`: a directory), so there is no password. */
+export class UnreadableInputError extends Error {}
 
 /**
  * The first line of what a password file or pipe holds, without its line
@@ -54,11 +58,13 @@ function firstLineOfPipe(input: NodeJS.ReadStream): Promise<string> {
     const finish = (): void => {
       input.off('data', onData);
       input.off('end', finish);
+      input.off('error', failed);
       input.pause();
       const bytes = Buffer.concat(chunks);
       const eol = bytes.indexOf(0x0a);
       try {
-        resolve(firstLineOf(eol < 0 ? bytes : bytes.subarray(0, eol), 'standard input'));
+        // With its line end: firstLineOf takes CRLF off whole (cut at LF, a CR stayed in the password).
+        resolve(firstLineOf(eol < 0 ? bytes : bytes.subarray(0, eol + 1), 'standard input'));
       } catch (err) {
         reject(err);
       }
@@ -67,15 +73,45 @@ function firstLineOfPipe(input: NodeJS.ReadStream): Promise<string> {
       chunks.push(chunk);
       if (chunk.includes(0x0a)) finish();
     };
+    // A read error is one line to the user, not an uncaught stack trace.
+    const failed = (err: Error): void => {
+      input.off('data', onData);
+      input.off('end', finish);
+      reject(new UnreadableInputError(`cannot read the password from standard input: ${err.message}`));
+    };
     input.on('data', onData);
     input.once('end', finish);
+    input.once('error', failed);
   });
 }
 
-export function readSecret(prompt: string): Promise<string> {
+/**
+ * The first line of a file (or /dev/null) given as standard input. Read
+ * whole and at once: Node's stream over such a descriptor ends quietly
+ * on a read error (`< /tmp`: EISDIR), as if the file were empty.
+ */
+function firstLineOfFile(): string {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(0);
+  } catch (err) {
+    throw new UnreadableInputError(`cannot read the password from standard input: ${(err as Error).message}`);
+  }
+  return firstLineOf(bytes, 'standard input');
+}
+
+/**
+ * A password from standard input: typed at `prompt` without echo on a
+ * terminal, else the first line of the pipe or file (`echo pw | jabberctl
+ * adduser ...`). Rejects with NotUtf8Error or UnreadableInputError.
+ */
+export async function readSecret(prompt: string): Promise<string> {
   const input = process.stdin;
-  // A pipe (`echo pw | jabberctl adduser ...`): the first line.
-  if (!input.isTTY) return firstLineOfPipe(input);
+  if (!input.isTTY) {
+    const stat = fstatSync(0);
+    // A pipe or socket is read only to its first line end: its writer may keep it open.
+    return stat.isFIFO() || stat.isSocket() ? firstLineOfPipe(input) : firstLineOfFile();
+  }
   return new Promise((resolve) => {
     // Echo off before the prompt shows: a key typed the moment it appears
     // must not reach the screen.
