@@ -554,6 +554,12 @@ describe('modules answering queries', () => {
           (await spoolRecords(yak, 'priv1'))!.get('yak:test:prefs')!,
           "<prefs xmlns='yak:test:prefs' j_private_flag='1'><color>red</color></prefs>",
         );
+        // A namespace asked for more than once comes back once: a request cannot multiply what is stored into a reply of any size.
+        const again = "<prefs xmlns='yak:test:prefs'/>".repeat(50);
+        assertXml(
+          (await a.request(`<iq type='get'><query xmlns='jabber:iq:private'>${again}<notes xmlns='yak:test:notes'/><notes xmlns='yak:test:notes'/></query></iq>`)).getChild('query')!,
+          "<query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'><color>red</color></prefs><notes xmlns='yak:test:notes'/></query>",
+        );
       } finally {
         await a.close();
       }

@@ -34,7 +34,12 @@ export const modXml: JsmModule = {
       }
       if (type !== 'get') return 'pass';
       const reply = new Element('query', { xmlns: NS_PRIVATE });
+      // Each namespace once: asked for again and again, a 200 KB record made
+      // a reply too large to build, blocking the server while it tried.
+      const asked = new Set<string>();
       for (const e of items) {
+        if (asked.has(e.attrs.xmlns!)) continue;
+        asked.add(e.attrs.xmlns!);
         const stored = await api.xdb.get(to.host, to.user!, e.attrs.xmlns!);
         if (stored?.attrs[FLAG] === '1') {
           stored.setAttr(FLAG, undefined);
