@@ -467,21 +467,25 @@ describe('registration policy', () => {
     }
   });
 
-  test('reserved names and short passwords are refused', async () => {
+  test('reserved names, the names of admin JIDs, and short passwords are refused', async () => {
     const yak = await startYak({
       tweak: (c) => {
         c.jsm.registerPolicy.reserved.push('support');
         c.jsm.registerPolicy.minPassword = 6;
+        // Whoever registered these first would read who is online, or announce to everyone.
+        c.jsm.admin = { read: ['ops@localhost', 'boss@localhost', 'staff@elsewhere.example'], write: ['boss@localhost'] };
       },
     });
     try {
       const c = await yak.connect();
       // Spaces around the name are trimmed before the account is made, so before the check too.
-      for (const name of ['admin', 'Root', 'postmaster', 'hostmaster', 'webmaster', 'abuse', 'support', ' admin ', '\tRoot']) {
+      for (const name of ['admin', 'Root', 'postmaster', 'hostmaster', 'webmaster', 'abuse', 'support', ' admin ', '\tRoot', 'ops', 'Boss']) {
         assert.equal(errorCode(await c.request(registerIq(name, 'longenough'))), '409', JSON.stringify(name));
       }
       // A request without a password is refused as such (SPEC section 3: 406), whatever the name.
       for (const name of ['webmaster', 'Admin']) assert.equal(errorCode(await c.request(registerIq(name, ''))), '406', name);
+      // An admin of another host leaves the name free here.
+      assert.equal(errorCode(await c.request(registerIq('staff', 'longenough'))), undefined);
       const short = await c.request(registerIq('shorty', 'abc'));
       assert.equal(errorCode(short), '406');
       assert.match(short.getChild('error')!.text(), /at least 6 characters/);

@@ -17,7 +17,7 @@ import { YAK_VERSION } from '../src/version.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import { NS_LAST } from '../src/xdb/xdb.js';
 import type { Element } from '../src/xml/element.js';
-import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { addUser, authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog } from './helpers/log-capture.js';
 import {
@@ -660,9 +660,11 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         c.jsm.admin.read = ['helper@localhost', 'ghost@localhost'];
       },
     });
-    // Registered first, before anyone else, then their notices so far are cleared.
+    // Made first, before anyone else, as jabberctl adduser makes them (in-band
+    // registration refuses an admin's name), then what they got so far is cleared.
     for (const user of ['boss', 'helper']) {
-      const c = await newUser(yak, user);
+      await addUser(yak, user, PASSWORD);
+      const c = await login(yak, user);
       await c.presence();
       await c.clear();
       await c.close();
@@ -1066,8 +1068,11 @@ describe("registration notices need <register notify='yes'> (SPEC section 3)", (
       },
     });
     try {
-      await offlineUser(yak, 'helper');
-      const boss = await onlineUser(yak, 'boss');
+      // Admin names are refused in-band: made as jabberctl adduser makes them.
+      await addUser(yak, 'helper', PASSWORD);
+      await addUser(yak, 'boss', PASSWORD);
+      const boss = await login(yak, 'boss');
+      await boss.presence();
       try {
         // The notice would be delivered before the registration's result (see the notify='yes' tests).
         await registerUser(yak, 'quiet', PASSWORD, { name: 'Quiet One' });

@@ -15,9 +15,9 @@ import type { Xdb } from '../src/xdb/xdb.js';
 import { holdCalls, latch } from './helpers/latch.js';
 import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
-import { startYak, type TestYak } from './helpers/yak.js';
+import { addUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, isMessage, login, offlineUser, onlineUser, plain, spoolRecords, STAMP, xml, type Client } from './helpers/session.js';
+import { closeAll, isMessage, login, offlineUser, onlineUser, PASSWORD, plain, spoolRecords, STAMP, xml, type Client } from './helpers/session.js';
 
 const NS_OFFLINE = 'jabber:x:offline';
 const delay = (user: string): string => `<x xmlns='jabber:x:delay' from='${user}@localhost' stamp='*'>Offline Storage</x>`;
@@ -621,8 +621,10 @@ describe("mod_offline: each sender's share of the store", () => {
       await offlineUser(yak, 'share1');
       const stranger = await onlineUser(yak, 'stranger');
       const friend = await onlineUser(yak, 'friend');
-      const boss = await onlineUser(yak, 'boss');
-      // The registration notice an admin gets.
+      // An admin's name is refused in-band: made as jabberctl adduser makes it.
+      await addUser(yak, 'boss', PASSWORD);
+      const boss = await login(yak, 'boss');
+      await boss.presence();
       await boss.clear();
       try {
         // The stranger tries to fill the whole store...

@@ -11,7 +11,7 @@ import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { NoSuchUserError, type Xdb } from '../src/xdb/xdb.js';
-import { authIq, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
+import { addUser, authIq, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { holdCalls, latch } from './helpers/latch.js';
@@ -686,8 +686,9 @@ test("notify='yes' tells each admin (never the password); <welcome> waits offlin
     },
   });
   try {
-    await registerUser(yak, 'reader', 'reader-pw');
-    await registerUser(yak, 'boss', 'boss-pw');
+    // Admin names are refused in-band (anyone could take them): made as jabberctl adduser makes them.
+    await addUser(yak, 'reader', 'reader-pw');
+    await addUser(yak, 'boss', 'boss-pw');
     const boss = await loginUser(yak, 'boss', 'boss-pw');
     boss.sendRaw('<presence/>');
     await registerUser(yak, 'leslie', 'Never-In-A-Notice', LESLIE);

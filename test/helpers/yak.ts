@@ -9,6 +9,7 @@ import type { YakConfig } from '../../src/config/types.js';
 import { ClientStream, type ConnectOptions } from '../../src/client/client-stream.js';
 import { silentLogger, type Logger } from '../../src/log.js';
 import { YakServer } from '../../src/server.js';
+import { AdminOps } from '../../src/admin/admin-ops.js';
 import { Element } from '../../src/xml/element.js';
 import type { HeldCalls } from './latch.js';
 
@@ -102,6 +103,15 @@ export async function registerUser(yak: TestYak, user: string, password: string,
   const reply = await c.request(registerIq(user, password, fields));
   if (reply.attrs.type !== 'result') throw new Error(`registration of ${user} failed: ${reply.toString()}`);
   await c.close();
+}
+
+/**
+ * Makes `user`'s account as `jabberctl adduser` does: the way to an
+ * account whose name in-band registration refuses (an <admin> JID's).
+ * No welcome message, no registration notice.
+ */
+export async function addUser(yak: TestYak, user: string, password: string): Promise<void> {
+  await new AdminOps(yak.server.jsm).adduser(`${user}@${yak.host}`, password);
 }
 
 /** Registers (optionally) and logs in with a plain password; returns the open session stream. */

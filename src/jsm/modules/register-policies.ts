@@ -6,6 +6,7 @@ import type { RegisterPolicyConfig } from '../../config/types.js';
 import { limitKey } from '../../net/peer-address.js';
 import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
+import { allAdmins } from './admins.js';
 import { newAccountRequest } from './mod_register.js';
 
 /** Runs before mod_register, whatever the <load> order. */
@@ -85,7 +86,12 @@ export const registerRateLimit: JsmModule = {
   },
 };
 
-/** Names that would let a stranger pose as staff (and the config's own list). */
+/**
+ * Names that would let a stranger pose as staff (and the config's own
+ * list), and the names of the host's <admin> JIDs: registered by whoever
+ * comes first, such a name would hand a stranger the admin's rights
+ * (who is online, announcements to everyone).
+ */
 export const registerReservedNames: JsmModule = {
   name: 'register_reserved_names',
   setup(api) {
@@ -95,7 +101,9 @@ export const registerReservedNames: JsmModule = {
         const account = newAccount(api, req);
         if (!account) return 'pass';
         const reserved = api.config.jsm.registerPolicy.reserved.map((n) => nodeprep(n) ?? n);
-        if (reserved.includes(account.user)) throw stanzaError('conflict', 'Username Not Available');
+        if (reserved.includes(account.user) || allAdmins(api).includes(`${account.user}@${req.host}`)) {
+          throw stanzaError('conflict', 'Username Not Available');
+        }
         return 'pass';
       },
       BEFORE_REGISTER,
