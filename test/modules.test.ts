@@ -1223,6 +1223,12 @@ describe('a module commented out of <load> is off (SPEC section 7)', () => {
         assert.equal((await spoolRecords(yak, 'away1'))!.has('jabber:x:offline'), false);
         // A module still loaded answers as before.
         assert.equal((await a.request("<iq type='get' id='l' to='localhost'><query xmlns='jabber:iq:last'/></iq>")).attrs.type, 'result');
+        // The host's browse lists only what is still served.
+        const listed = (await a.request("<iq type='get' id='b' to='localhost'><query xmlns='jabber:iq:browse'/></iq>"))
+          .getChild('service')!
+          .getChildren('ns')
+          .map((n) => n.text());
+        assert.deepEqual(listed, ['jabber:iq:auth', 'jabber:iq:register', 'jabber:iq:browse', 'jabber:iq:agents', 'jabber:iq:last']);
       } finally {
         await a.close();
       }

@@ -16,19 +16,24 @@ function serverBrowse(api: ModuleApi, host: string): Element {
   const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
   const entry = new Element('service', { xmlns: NS_BROWSE, jid: host, name, type: 'jabber' });
   for (const child of api.config.jsm.browse) entry.children.push(child.clone());
-  for (const ns of SERVER_NAMESPACES) entry.c('ns').t(ns);
+  for (const [ns, modules] of SERVER_NAMESPACES) if (modules.some((m) => api.loaded.includes(m))) entry.c('ns').t(ns);
   return entry;
 }
 
-const SERVER_NAMESPACES = [
-  'jabber:iq:auth',
-  'jabber:iq:register',
-  'jabber:iq:browse',
-  'jabber:iq:agents',
-  'jabber:iq:time',
-  'jabber:iq:version',
-  'jabber:iq:last',
-  'vcard-temp',
+/**
+ * The namespaces the host lists, each with the modules that serve it: one
+ * is listed only when one of them is loaded, so no client is pointed at
+ * a service that would answer 503.
+ */
+const SERVER_NAMESPACES: readonly (readonly [string, readonly string[]])[] = [
+  ['jabber:iq:auth', ['mod_auth_plain', 'mod_auth_digest', 'mod_auth_0k']],
+  ['jabber:iq:register', ['mod_register']],
+  ['jabber:iq:browse', ['mod_browse']],
+  ['jabber:iq:agents', ['mod_agents']],
+  ['jabber:iq:time', ['mod_time']],
+  ['jabber:iq:version', ['mod_version']],
+  ['jabber:iq:last', ['mod_last']],
+  ['vcard-temp', ['mod_vcard']],
 ];
 
 /**
