@@ -180,6 +180,25 @@ describe('filter matching', () => {
     assert.equal(matches(rule('<from>friend@localhost</from><type>chat</type>'), f), true);
   });
 
+  test('a long body is lowered once per rule, not once per text it lists', () => {
+    const body = 'x'.repeat(100_000);
+    const f = facts(`<message to='u@localhost/Work' from='a@localhost'><body>${body}</body></message>`);
+    const r = rule('<body>zz</body>'.repeat(1000));
+    // The work counted in characters lowered, not timed.
+    const lower = String.prototype.toLowerCase;
+    let lowered = 0;
+    String.prototype.toLowerCase = function (this: string): string {
+      lowered += this.length;
+      return lower.call(this);
+    };
+    try {
+      assert.equal(matches(r, f), false);
+    } finally {
+      String.prototype.toLowerCase = lower;
+    }
+    assert.ok(lowered < 2 * body.length, `${lowered} characters lowered for a ${body.length}-character body`);
+  });
+
   test('ns looks at the iq payload', () => {
     const f = facts("<iq type='get' to='u@localhost/Work' from='a@localhost/x'><query xmlns='jabber:iq:version'/></iq>");
     assert.equal(matches(rule('<ns>jabber:iq:version</ns>'), f), true);

@@ -30,8 +30,16 @@ export function needsRoster(rule: FilterRule): boolean {
   return rule.conditions.has('roster') || rule.conditions.has('group');
 }
 
-const sameText = (a: string | undefined, b: string): boolean =>
-  a !== undefined && b !== '' && a.trim().toLowerCase() === b.toLowerCase();
+/**
+ * Whether `a`, trimmed, is one of `texts` in any case. `a` is lowered
+ * once, not once per text: a rule may list thousands of bodies and a body
+ * be 250 KB, and that product of work froze the server for seconds.
+ */
+function sameAsAny(a: string | undefined, texts: string[]): boolean {
+  if (a === undefined) return false;
+  const lowered = a.trim().toLowerCase();
+  return texts.some((t) => t !== '' && lowered === t.toLowerCase());
+}
 
 function holds(name: ConditionName, texts: string[], rule: FilterRule, f: StanzaFacts): boolean {
   const { stanza, to, from } = f;
@@ -41,10 +49,10 @@ function holds(name: ConditionName, texts: string[], rule: FilterRule, f: Stanza
     case 'from':
       return rule.from.includes(from.bare);
     case 'resource':
-      return texts.some((t) => sameText(to.resource, t));
+      return sameAsAny(to.resource, texts);
     case 'subject':
     case 'body':
-      return texts.some((t) => sameText(stanza.getChildText(name), t));
+      return sameAsAny(stanza.getChildText(name), texts);
     case 'show':
       return f.show !== undefined && texts.includes(f.show);
     case 'type':
