@@ -142,7 +142,7 @@ describe('mod_offline', () => {
     }
   });
 
-  test('headlines are dropped, groupchat refused with 503, unknown users 404', async () => {
+  test('headlines are dropped, groupchat refused with 503, unknown users 404, unknown types stored as normal', async () => {
     await offlineUser(yak, 'types1');
     const sender = await onlineUser(yak, 'types2');
     try {
@@ -157,9 +157,14 @@ describe('mod_offline', () => {
         "<message to='types2@localhost/Work' from='types1@localhost' type='error' id='g1'><body>room</body>" +
           "<error code='503' type='cancel'>Service Unavailable</error></message>",
       );
+      // A type nobody defined is a normal message (RFC 3921 2.1.1), stored as 1.4 stored it.
+      sender.send("<message to='types1@localhost' type='foo' id='u1'><body>odd</body></message>");
+      sender.send("<message to='types1@localhost' type='' id='u2'><body>empty</body></message>");
+      await sender.nothing(isMessage, [], 'a message of an unknown type was refused');
       const c = await login(yak, 'types1');
       try {
         await c.presence();
+        assert.deepEqual((await messages(c, 2)).map((m) => [m.attrs.id, m.attrs.type]), [['u1', 'foo'], ['u2', '']]);
         await c.nothing(isMessage, [], 'a headline, event notice or groupchat message was stored');
       } finally {
         await c.close();

@@ -17,9 +17,14 @@ import { canRead } from './admins.js';
 const NS_EXPIRE = 'jabber:x:expire';
 export const NS_EVENT = 'jabber:x:event';
 
+/**
+ * Whether a message is kept for later: any but groupchat and headline. A
+ * type nobody defined ('' or 'foo') is a normal message, as RFC 3921
+ * 2.1.1 says and as 1.4's jpacket_subtype took it.
+ */
 export function storable(m: Element): boolean {
-  const type = m.attrs.type ?? 'normal';
-  return type === 'normal' || type === 'chat' || type === 'error';
+  const type = m.attrs.type;
+  return type !== 'groupchat' && type !== 'headline';
 }
 
 /**
