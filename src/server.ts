@@ -342,18 +342,24 @@ export class YakServer {
   /**
    * Graceful shutdown: stop accepting, close every stream with
    * </stream:stream>, let stanzas in hand finish, flush the spool.
+   * `boundMs`: how long the stanzas in hand may take (tests shorten it).
    */
-  stop(): Promise<void> {
+  stop(boundMs = STOP_BOUND_MS): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
       const listenersClosed = this.closeListeners();
       const streams = [...this.streams];
+      const finished = Promise.all(streams.map((s) => s.shutdown()));
       // Bounded: a stanza stuck in a handler must not hold the shutdown
-      // forever; a stream still busy then is closed as it is.
-      let timer: NodeJS.Timeout | undefined;
-      const limit = new Promise<void>((r) => (timer = setTimeout(r, 5000)));
-      await Promise.race([Promise.all(streams.map((s) => s.shutdown())), limit]);
-      clearTimeout(timer);
+      // forever. Past the bound, what is still waiting is dropped, and what
+      // is running (a write on its way to disk) gets as long again to end,
+      // so that the spool closes after it, not under it.
+      if (!(await settlesWithin(finished, boundMs))) {
+        const busy = streams.filter((s) => s.busy).length;
+        this.log.warn({ streams: busy, ms: boundMs }, 'stop: stanzas still in hand past the bound; those not started are dropped unanswered');
+        for (const s of streams) s.dropWaiting();
+        if (!(await settlesWithin(finished, boundMs))) this.log.warn({ ms: boundMs }, 'stop: a handler is still running; its stream is closed as it is');
+      }
       for (const s of streams) s.close();
       await this.control?.close();
       // A spool that cannot be written now (disk full) keeps its changes in
@@ -373,6 +379,20 @@ export class YakServer {
       this.log.info('stopped');
     })();
     return this.stopping;
+  }
+}
+
+/** How long a stop waits for the stanzas in hand (and again for those running past it). */
+const STOP_BOUND_MS = 5000;
+
+/** Whether `p` settles within `ms`. */
+async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
+  try {
+    return await Promise.race([p.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -7,14 +7,18 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { bundledConfigText, runJabberd, startDaemon, type Daemon, type RunResult } from './helpers/daemon.js';
-import { authIq, BUNDLED_CONFIG, registerIq } from './helpers/yak.js';
+import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak } from './helpers/yak.js';
+import { holdCalls } from './helpers/latch.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
+import { spoolRecords } from './helpers/session.js';
+import type { Xdb } from '../src/xdb/xdb.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { YAK_VERSION } from '../src/version.js';
 
@@ -313,6 +317,42 @@ describe('SIGTERM while requests are in hand', { timeout: 25_000 }, () => {
       assert.ok(c.received.endsWith('</stream:stream>'), c.received.slice(-200));
     } finally {
       await daemon.dispose();
+    }
+  });
+
+  test('past the bound, the requests not started are dropped and the one running ends: nothing runs against the closed spool, no journal is left', async () => {
+    const captured = captureLog('debug');
+    const yak = await startYak({ log: captured.log });
+    let released = false;
+    const hold = holdCalls(yak.server.xdb as Xdb, 'set', (_host, user) => user === 'stuck');
+    try {
+      await registerUser(yak, 'stuck', 'secret');
+      const c = await loginUser(yak, 'stuck', 'secret');
+      c.keepRaw = true;
+      const sets = Array.from({ length: 10 }, (_, i) => `<iq type='set' id='p${i}'><query xmlns='jabber:iq:private'><n xmlns='x:n'>${i}</n></query></iq>`);
+      c.sendRaw(sets.join(''));
+      // The first write waits in its handler, the other nine behind it.
+      await hold.reached;
+      const stopped = yak.server.stop(200);
+      await logLine(captured, (l) => typeof l.msg === 'string' && l.msg.startsWith('stop: stanzas still in hand past the bound'));
+      hold.release();
+      released = true;
+      await stopped;
+      await c.whenClosed();
+      const answered = [...c.received.matchAll(/<iq type='result' id='p(\d+)'/g)].map((m) => Number(m[1]));
+      assert.deepEqual(answered, [0], c.received.slice(-500));
+      assert.ok(c.received.endsWith('</stream:stream>'), c.received.slice(-200));
+      assert.deepEqual(
+        captured.lines.filter((l) => (l.level as number) >= 50).map((l) => l.msg),
+        [],
+        'errors logged: requests ran against the closed spool',
+      );
+      assert.deepEqual((await readdir(yak.spool)).filter((f) => f.startsWith('.yak-journal')), [], 'a journal was left, as after a crash');
+      assert.equal((await spoolRecords(yak, 'stuck'))!.get('x:n')?.text(), '0');
+    } finally {
+      if (!released) hold.release();
+      hold.restore();
+      await yak.stop();
     }
   });
 });

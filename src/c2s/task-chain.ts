@@ -39,6 +39,8 @@ export abstract class TaskChain {
   protected inFlight = 0;
   /** What the stanzas in flight hold, characters and nodes weighed (see weigh() and MAX_IN_HAND_WEIGHT). */
   protected inFlightWeight = 0;
+  /** Set by dropWaiting(): tasks not yet started never start. */
+  private dropping = false;
 
   constructor(protected readonly conn: Connection) {}
 
@@ -73,8 +75,24 @@ export abstract class TaskChain {
    * requests waiting here, and reading stops at MAX_IN_HAND.
    */
   private whenRoom(task: () => Promise<void>): Promise<void> {
+    if (this.dropping) return Promise.resolve();
     // Not an async function: most tasks find room, and run without a hop.
-    return this.conn.backedUp ? this.conn.whenWritable().then(task) : task();
+    return this.conn.backedUp ? this.conn.whenWritable().then(() => (this.dropping ? undefined : task())) : task();
+  }
+
+  /** Whether anything is in hand: a stanza or task waiting or running. */
+  get busy(): boolean {
+    return this.inFlight > 0;
+  }
+
+  /**
+   * The tasks waiting are dropped, unanswered; the one running goes on to
+   * its end. For a server stopping past its bound: requests left to run
+   * would go on after the spool closed, refused one by one with errors
+   * in the log, and each start a journal the next start took for a crash's.
+   */
+  dropWaiting(): void {
+    this.dropping = true;
   }
 
   private taskDone(weight: number): void {
