@@ -376,6 +376,21 @@ describe('jabberctl without a running server', () => {
     }
   });
 
+  test('a socket that answers something other than Yak: one line, exit 1, no stack trace', async () => {
+    const own = path.join(dir, 'garbled-spool');
+    assert.equal((await jabberctl(own, ['adduser', 'dj@localhost'], 'pw\n')).code, 0);
+    const socket = path.join(own, '.jabberctl.sock');
+    const server = net.createServer((c) => c.once('data', () => c.end('HTTP/1.0 400 Bad Request\n')));
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const r = await jabberctl(own, ['show', 'dj@localhost']);
+      assert.deepEqual([r.code, r.stdout], [1, '']);
+      assert.match(r.stderr, /^jabberctl: the control socket \S+\.jabberctl\.sock answered something that is not Yak's: is another program listening there\?[^\n]*\n$/);
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test('-s naming a file, or a path through one: one clear line, exit 2, the file left alone', async () => {
     const file = path.join(dir, 'not-a-spool');
     await writeFile(file, 'a file where the spool belongs\n');

@@ -85,7 +85,11 @@ function ask(address: string, req: ControlRequest): Promise<ControlReply | undef
       const nl = buf.indexOf('\n');
       if (nl < 0) return;
       sock.destroy();
-      resolve(JSON.parse(buf.slice(0, nl)) as ControlReply);
+      try {
+        resolve(JSON.parse(buf.slice(0, nl)) as ControlReply);
+      } catch {
+        reject(new GarbledAnswer(address));
+      }
     });
     sock.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
@@ -95,6 +99,13 @@ function ask(address: string, req: ControlRequest): Promise<ControlReply | undef
     // a word: said, never taken for success (a settled promise ignores it).
     sock.once('close', () => reject(new LostAnswer()));
   });
+}
+
+/** What answered at the socket is not Yak (another program bound the name). */
+class GarbledAnswer extends Error {
+  constructor(address: string) {
+    super(`the control socket ${address} answered something that is not Yak's: is another program listening there? Nothing was asked of the spool; a change asked for may or may not have been made by whatever it is`);
+  }
 }
 
 /** The server took the request and closed without answering. */
