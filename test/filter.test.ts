@@ -694,6 +694,39 @@ describe('mod_filter: actions', () => {
     }
   });
 
+  test('no <error> to a server or service: the echo service’s and the host’s messages are delivered, and no error goes back to them', async () => {
+    const u = await onlineUser(yak, 'errsv1');
+    // What reaches the host and its services (the server phase) as an error
+    // from this user: an error sent there is dropped without a word (mod_echo
+    // returns no error, mod_admin passes none on), so it can only be seen here.
+    // The spy stays on this describe's server; it takes nothing from anyone.
+    const errorsToServer: Element[] = [];
+    yak.server.jsm.chains.add(
+      'server',
+      'test-errors-to-server',
+      (d) => {
+        if (d.stanza.attrs.type === 'error' && d.from.bare === 'errsv1@localhost') errorsToServer.push(d.stanza);
+        return 'pass';
+      },
+      { priority: 1000, stanzas: ['message'] },
+    );
+    try {
+      await setRules(u, "<rule><error code='403'/></rule>");
+      // The echo service sends the message back from localhost/echo, and the
+      // host sends a notice of its own: neither sender has a user part.
+      u.send("<message to='localhost/echo' id='echo'><body>ping</body></message>");
+      await u.sync();
+      await yak.server.jsm.router.route(xml("<message from='localhost' to='errsv1@localhost' id='host'><body>notice</body></message>"));
+      assert.deepEqual(errorsToServer.map((e) => e.toString()), [], 'a rule bounced a message to a server or service');
+      // The rule is skipped for them, and they are delivered as usual.
+      assertXml(await u.next(isMessage), "<message to='errsv1@localhost/Work' from='localhost/echo' id='echo'><body>ping</body></message>");
+      assertXml(await u.next(isMessage), "<message from='localhost' to='errsv1@localhost' id='host'><body>notice</body></message>");
+      await u.nothing(isMessage, [], 'more than the two messages came back');
+    } finally {
+      await u.close();
+    }
+  });
+
   test('<offline/> then <continue/>: stored once, and not delivered as usual as well', async () => {
     const u = await onlineUser(yak, 'offc1');
     const s = await onlineUser(yak, 'offc2');
@@ -712,6 +745,26 @@ describe('mod_filter: actions', () => {
       } finally {
         await again.close();
       }
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
+  test('<offline/> then <continue/> into a rule without actions: stored once, and the whitelist rule does not deliver it as well', async () => {
+    const u = await onlineUser(yak, 'offc5');
+    const s = await onlineUser(yak, 'offc6');
+    try {
+      // The second rule alone would deliver the message as usual (a whitelist);
+      // after the first stored it, that would show it live as well as at the next login.
+      await setRules(u, '<rule><offline/><continue/></rule><rule><from>offc6@localhost</from></rule>');
+      s.send("<message to='offc5@localhost' id='w1'><body>kept for later</body></message>");
+      // Stored a second time, it would meet this server's limit of one: a 503 to the sender.
+      await s.nothing(isMessage, [], 'the sender got an answer');
+      await u.nothing(isMessage, [s], 'the stored message was delivered live as well');
+      assert.deepEqual(
+        (await spoolRecords(yak, 'offc5'))!.get(NS_OFFLINE)!.getChildren('message').map((m) => m.attrs.id),
+        ['w1'],
+      );
     } finally {
       await closeAll(u, s);
     }

@@ -294,6 +294,39 @@ describe('mod_offline', () => {
     }
   });
 
+  test('jabber:x:event: an error that carries an offline request is stored, and no notice goes back to its sender', async () => {
+    await offlineUser(yak, 'everr1');
+    const sender = await onlineUser(yak, 'everr2');
+    try {
+      // An error carries back the message it refuses, request for events
+      // included: that <offline/> was asked by whoever wrote the message, not
+      // by the error's sender, and an error is never answered.
+      sender.send(
+        "<message to='everr1@localhost' id='x1' type='error'><body>x</body><x xmlns='jabber:x:event'><offline/></x>" +
+          "<error code='404'>Not Found</error></message>",
+      );
+      await sender.nothing(isMessage, [], 'an error was answered with an offline notice');
+      assert.deepEqual(
+        (await spoolRecords(yak, 'everr1'))!.get(NS_OFFLINE)!.getChildren('message').map((m) => m.attrs.id),
+        ['x1'],
+      );
+      const c = await login(yak, 'everr1');
+      try {
+        c.send('<presence/>');
+        assertXml(
+          await c.next(isMessage),
+          "<message to='everr1@localhost/Work' id='x1' type='error' from='everr2@localhost/Work'><body>x</body><x xmlns='jabber:x:event'><offline/></x>" +
+            `<error code='404'>Not Found</error>${delay('everr1')}</message>`,
+        );
+        await c.nothing(isMessage, [], 'more than the stored error');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await sender.close();
+    }
+  });
+
   test('a message arriving while the recipient’s session is closing is stored, not lost', async () => {
     const recipient = await onlineUser(yak, 'closing1');
     const sender = await onlineUser(yak, 'closing2');
@@ -424,6 +457,68 @@ describe('mod_offline across restarts', () => {
         await c.close();
       }
     });
+  });
+});
+
+describe('mod_offline: a backlog delivered in batches', () => {
+  test('jabber:x:expire: a message left stored after a batch keeps its bookkeeping on disk as it was stored', async () => {
+    // A send buffer of 64 KiB: batches of at most 32 KiB, under 30 of these messages.
+    const yak = await startYak({
+      tweak: (c) => {
+        plain(c);
+        c.c2s.limits.outputBytes = 64 * 1024;
+      },
+    });
+    const xdb = yak.server.xdb as Xdb;
+    const N = 40;
+    // Stored ten minutes ago, for an hour.
+    const storedAt = Math.floor(Date.now() / 1000) - 600;
+    const planted = (i: number): string =>
+      `<message to='pace1@localhost' from='x@localhost/r' id='p${i}'><body>${'m'.repeat(1000)}</body>` +
+      `<x xmlns='jabber:x:expire' seconds='3600' stored='${storedAt}'/></message>`;
+    let batches = 0;
+    try {
+      await offlineUser(yak, 'pace1');
+      await xdb.update(yak.host, 'pace1', NS_OFFLINE, () =>
+        xml(`<foo xmlns='${NS_OFFLINE}'>${Array.from({ length: N }, (_, i) => planted(i)).join('')}</foo>`),
+      );
+      // The second batch waits while the test reads what the first left on disk.
+      const hold = holdCalls(xdb, 'update', (_host, user, ns) => user === 'pace1' && ns === NS_OFFLINE && ++batches >= 2);
+      try {
+        const c = await login(yak, 'pace1');
+        try {
+          c.send('<presence/>');
+          await hold.reached;
+          const left = (await spoolRecords(yak, 'pace1'))!.get(NS_OFFLINE)!.getChildren('message');
+          const sent = N - left.length;
+          assert.ok(sent > 0 && left.length > 0, `one batch took ${sent} of ${N}`);
+          // Exactly as planted: the batch worked out their seconds left (and
+          // their `to`) on copies. Written back changed, the one that did not
+          // fit lost its `stored` time, and with it any chance to expire.
+          left.forEach((m, j) => assertXml(m, planted(sent + j)));
+          hold.release();
+          const got = await messages(c, N);
+          assert.deepEqual(
+            got.map((m) => m.attrs.id),
+            Array.from({ length: N }, (_, i) => `p${i}`),
+          );
+          // Delivered with the time they have left, counted from when they were stored.
+          for (const m of got) {
+            const x = m.getChild('x', 'jabber:x:expire')!;
+            assert.equal(x.attrs.stored, undefined, m.toString());
+            const seconds = Number(x.attrs.seconds);
+            assert.ok(seconds > 0 && seconds <= 3600 - 600, `seconds left: ${seconds}`);
+          }
+        } finally {
+          await c.close();
+        }
+      } finally {
+        hold.release();
+        hold.restore();
+      }
+    } finally {
+      await yak.stop();
+    }
   });
 });
 
