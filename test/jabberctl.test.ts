@@ -13,6 +13,8 @@ import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
 import { SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
+import { ControlSocket } from '../src/admin/control-socket.js';
+import { silentLogger } from '../src/log.js';
 import { latch } from './helpers/latch.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
@@ -807,3 +809,50 @@ describe('a spool path too long for a Unix socket address', { timeout: 25_000 },
     }
   });
 });
+
+describe('the control socket is made where only its owner can reach it', () => {
+  test('bound in a folder of its own and moved into place: 0600 under any umask, nothing left beside it, a stale socket replaced', async () => {
+    const spool = await tempDir();
+    const file = path.join(spool, '.jabberctl.sock');
+    // What a crash may leave: something under the socket's name nobody answers on, and the binding folder.
+    await writeFile(file, '');
+    await mkdir(path.join(spool, '.jabberctl.new'));
+    const umask = process.umask(0);
+    let control: ControlSocket | undefined;
+    try {
+      const yak = await startYak({ spool: path.join(spool, 'unused') });
+      try {
+        control = await ControlSocket.open(spool, new AdminOps(yak.server.jsm), silentLogger);
+      } finally {
+        await yak.stop();
+      }
+    } finally {
+      process.umask(umask);
+    }
+    try {
+      assert.equal((await stat(file)).mode & 0o777, 0o600);
+      assert.ok((await stat(file)).isSocket());
+      assert.deepEqual((await readdir(spool)).sort(), ['.jabberctl.sock', 'unused']);
+    } finally {
+      await control?.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
+  test('a folder in the way is named as such, not taken for a server using the spool', async () => {
+    const spool = await tempDir();
+    try {
+      await mkdir(path.join(spool, '.jabberctl.sock'));
+      const yak = await startYak({ spool: path.join(spool, 'unused') });
+      try {
+        await assert.rejects(ControlSocket.open(spool, new AdminOps(yak.server.jsm), silentLogger), /a folder is in the way of the control socket/);
+      } finally {
+        await yak.stop();
+      }
+      assert.deepEqual((await readdir(spool)).sort(), ['.jabberctl.sock', 'unused']);
+    } finally {
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+});
+

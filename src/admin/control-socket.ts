@@ -4,7 +4,7 @@
 // nobody else. Running the operations here, in the server, means they
 // share its per-user locks and cache: no lost or torn writes, and the
 // next login sees the change.
-import { chmod, unlink } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rename, rm, unlink } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type { Logger } from '../log.js';
@@ -13,6 +13,14 @@ import { withSocketAddress } from './socket-address.js';
 import { SpoolFileError, UserFileFullError } from '../xdb/xdb.js';
 
 export const CONTROL_SOCKET_NAME = '.jabberctl.sock';
+
+/**
+ * The folder, mode 0700, the socket is made in before it moves to its
+ * name: bound there, under whatever umask, it is already the owner's
+ * alone when anyone can reach it (bound in the spool, another local user
+ * could connect between the bind and the chmod, and keep the connection).
+ */
+const BINDING_FOLDER = '.jabberctl.new';
 
 export function controlSocketPath(spool: string): string {
   return path.join(spool, CONTROL_SOCKET_NAME);
@@ -89,11 +97,20 @@ export class ControlSocket {
     private readonly conns: Set<net.Socket>,
   ) {}
 
-  /** Listens on the spool's socket; refuses when another live server owns it. */
+  /**
+   * Listens on the spool's socket; refuses when another live server owns
+   * it. The caller holds the spool's lock: no other server binds meanwhile.
+   */
   static async open(spool: string, ops: AdminOps, log: Logger): Promise<ControlSocket> {
     const file = controlSocketPath(spool);
     if (await socketIsLive(file)) throw new Error(`${file}: another server is using this spool`);
-    await unlink(file).catch(() => undefined);
+    const inTheWay = await lstat(file).catch(() => undefined);
+    if (inTheWay?.isDirectory()) throw new Error(`${file}: a folder is in the way of the control socket; move it elsewhere`);
+    const folder = path.join(spool, BINDING_FOLDER);
+    // One a crash left between the bind and the move.
+    await rm(folder, { recursive: true, force: true });
+    await mkdir(folder, { mode: 0o700 });
+    const bound = path.join(folder, CONTROL_SOCKET_NAME);
     const conns = new Set<net.Socket>();
     const server = net.createServer((conn) => {
       conns.add(conn);
@@ -101,21 +118,32 @@ export class ControlSocket {
       conn.setTimeout(CONTROL_IDLE_MS, () => conn.destroy());
       serve(conn, ops, log);
     });
-    await withSocketAddress(
-      file,
-      (address) =>
-        new Promise<void>((resolve, reject) => {
-          server.once('error', reject);
-          server.listen(address, () => resolve());
-        }),
-    );
-    const control = new ControlSocket(server, file, conns);
-    // A socket that is not the owner's alone must not stay (nor keep a
-    // failed start's process alive).
-    await chmod(file, 0o600).catch(async (err: unknown) => {
-      await control.close();
+    try {
+      await withSocketAddress(
+        bound,
+        (address) =>
+          new Promise<void>((resolve, reject) => {
+            server.once('error', reject);
+            server.listen(address, () => resolve());
+          }),
+      );
+    } catch (err) {
+      await rm(folder, { recursive: true, force: true });
       throw err;
-    });
+    }
+    const control = new ControlSocket(server, file, conns);
+    try {
+      await chmod(bound, 0o600);
+      // Over a stale socket (or file) of the name, in one step.
+      await rename(bound, file);
+      await rm(folder, { recursive: true, force: true });
+    } catch (err) {
+      // A socket that is not the owner's alone must not stay (nor keep a
+      // failed start's process alive).
+      await control.close();
+      await rm(folder, { recursive: true, force: true });
+      throw err;
+    }
     return control;
   }
 
