@@ -96,13 +96,20 @@ export class YakServer {
 
   static async start(config: YakConfig, opts: ServerOptions): Promise<YakServer> {
     const server = new YakServer(config, opts);
-    if (config.pidfile) await acquirePidfile(config.pidfile);
+    let pidfileTaken = false;
     try {
       await server.prepareSpool();
       // Before any recovery: a spool another process is using must be left alone.
       server.spoolLock = await lockSpool(config.spool).catch((err: Error) => server.spoolFailure(err));
       if (!server.spoolLock.held) opts.log.warn({ spool: config.spool, why: server.spoolLock.why }, 'the spool is not locked against a second Yak');
       void server.spoolLock.lost.then(() => opts.log.error({ spool: config.spool }, 'the spool lock was lost (its flock helper ended); a second Yak could now start on this spool'));
+      // Only with the spool's lock held: of two servers started together,
+      // the one refused never writes the pidfile, nor removes the one that
+      // names the server that runs (both read it before either wrote it).
+      if (config.pidfile) {
+        await acquirePidfile(config.pidfile);
+        pidfileTaken = true;
+      }
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => server.spoolFailure(err));
       await server.recoverSpool();
       for (const spec of listenSpecs(config)) await server.listen(spec);
@@ -110,8 +117,8 @@ export class YakServer {
       if (err instanceof ListenError) err = new StartupError(err.message);
       await server.closeListeners();
       await server.control?.close();
+      if (pidfileTaken) await releasePidfile(config.pidfile!);
       await server.spoolLock?.release();
-      if (config.pidfile) await releasePidfile(config.pidfile);
       throw err;
     }
     server.startTimers();

@@ -120,6 +120,24 @@ describe('jabberd refuses to start', { timeout: 25_000 }, () => {
     }
   });
 
+  test('on a spool another server holds, without touching the pidfile: the one refused neither writes nor removes it', async () => {
+    // Two servers started together both found no live pid in the pidfile;
+    // the one refused by the spool's lock then removed the file, which by
+    // then named the other, running one. Here: a stale pid, as both read it.
+    const spool = path.join(dir, 'held-spool-pid');
+    const pidfile = path.join(dir, 'shared.pid');
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    await writeFile(pidfile, `${dead}\n`);
+    const lock = await lockSpool(spool);
+    try {
+      const file = await configFile('held-pid.xml', withPidfile(pidfile));
+      assertRefused(await runJabberd(['-c', file, '-s', spool]), `<spool>${spool}</spool>`, 'another Yak');
+      assert.equal(await readFile(pidfile, 'utf8'), `${dead}\n`);
+    } finally {
+      await lock.release();
+    }
+  });
+
   test('on a port in use, naming the listener', async () => {
     const blocker = net.createServer();
     await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
