@@ -82,7 +82,8 @@ describe('SIGHUP on the daemon', () => {
       await writeFile(configFile, '<jabber><broken');
       d.child.kill('SIGHUP');
       await d.waitForLog((l) => l.msg === 'configuration not reloaded');
-      assert.equal(await register('support2'), undefined, 'still serving with the last good config');
+      assert.equal(await register('support2'), undefined, 'still serving');
+      assert.equal(await register('support'), '409', 'the last good config no longer in force');
       assert.equal((await d.stop()).code, 0);
     } finally {
       await d.dispose();
@@ -139,7 +140,9 @@ describe('SIGHUP at an awkward moment', () => {
     }
   });
 
-  test('while the server starts: noted, not fatal', async () => {
+  // Which of the two it meets depends on how far the start got: what this
+  // test holds to is that neither ends the server.
+  test('while the server starts: not fatal (noted, or a reload once the start is done)', async () => {
     const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-hup-'));
     let hungUp: Promise<void> | undefined;
     const d = await startDaemon({ spool, onSpawn: (child) => (hungUp = hangUpWhileStarting(child, spool)) }).catch(async (err: unknown) => {
