@@ -11,6 +11,7 @@ import path from 'node:path';
 import type { Element } from '../src/xml/element.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Xdb } from '../src/xdb/xdb.js';
+import { findItem } from '../src/jsm/roster.js';
 import { holdCalls } from './helpers/latch.js';
 import { registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -545,6 +546,45 @@ describe('mod_roster', () => {
         await closeAll(a, b);
       }
     });
+
+    for (const answer of ['subscribed', 'unsubscribed']) {
+      test(`an ${answer} to nothing, crossing a request on its way, does not settle it on the asker's side alone`, async () => {
+        const a = await onlineUser(yak, `cross${answer}1`);
+        const b = await onlineUser(yak, `cross${answer}2`);
+        const xdb = yak.server.xdb as Xdb;
+        // a's request waits on its way into b's roster (only its first change there is held).
+        let first = true;
+        const hold = holdCalls(xdb, 'update', (_host, user, ns) => {
+          const match = first && user === b.user && ns === NS_ROSTER;
+          if (match) first = false;
+          return match;
+        });
+        try {
+          await a.roster();
+          await b.roster();
+          a.send(`<presence type='subscribe' to='${b.user}@localhost'/>`);
+          await hold.reached;
+          // Meanwhile b answers, before it has any request from a: an answer to nothing.
+          b.send(`<presence type='${answer}' to='${a.user}@localhost'/>`);
+          await b.sync();
+          hold.release();
+          await receiveAll(b, [`<presence type='subscribe' to='${b.user}@localhost' from='${a.user}@localhost'/>`]);
+          // a still waits for b's answer, as b's roster still holds the request.
+          await a.nothing((e) => e.name === 'presence' && e.attrs.type === answer, [b], 'the answer to nothing reached the asker');
+          assertXml(
+            findItem((await spoolRecords(yak, a.user))!.get(NS_ROSTER)!, `${b.user}@localhost`)!,
+            `<item jid='${b.user}@localhost' subscription='none' ask='subscribe'/>`,
+          );
+          assertXml(
+            findItem((await spoolRecords(yak, b.user))!.get(NS_ROSTER)!, `${a.user}@localhost`)!,
+            `<item jid='${a.user}@localhost' subscription='none' subscribe='' hidden=''/>`,
+          );
+        } finally {
+          hold.restore();
+          await closeAll(a, b);
+        }
+      });
+    }
 
     test("an unsubscribed from a contact one neither watches nor asked is dropped: the user's client is not told of a refusal", async () => {
       const a = await onlineUser(yak, 'spurious1');

@@ -96,6 +96,13 @@ export async function sendSubscription(api: ModuleApi, stanza: Element, s: Sessi
     return cur;
   });
   if (item && visiblyChanged(before, item)) pushItem(api, s.host, s.user, item);
+  // An answer to nothing (no request pending, nothing to revoke) goes
+  // nowhere (RFC 3921 9.2). Routed, it could meet a request the contact
+  // sent at the same moment and settle it on the contact's side alone:
+  // the contact's roster then said 'to' (or 'none') while this user's
+  // still held the request, for good.
+  if (type === 'subscribed' && before?.attrs.subscribe === undefined) return;
+  if (type === 'unsubscribed' && before?.attrs.subscribe === undefined && !hasFrom(before)) return;
   // Subscription presence always carries the bare JID.
   const out = new Element('presence', attrsWith(stanza.attrs, { from: s.jid.bare, to: jid }), stanza.children);
   await api.deliver(out);
