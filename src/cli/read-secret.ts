@@ -6,7 +6,11 @@ import { fstatSync, readFileSync } from 'node:fs';
 export class NotUtf8Error extends Error {}
 
 /** Standard input could not be read (`< /tmp`: a directory), so there is no password. */
-export class UnreadableInputError extends Error {}
+export class UnreadableInputError extends Error {
+  constructor(cause: Error) {
+    super(`cannot read the password from standard input: ${cause.message}`);
+  }
+}
 
 /**
  * The first line of what a password file or pipe holds, without its line
@@ -77,7 +81,7 @@ function firstLineOfPipe(input: NodeJS.ReadStream): Promise<string> {
     const failed = (err: Error): void => {
       input.off('data', onData);
       input.off('end', finish);
-      reject(new UnreadableInputError(`cannot read the password from standard input: ${err.message}`));
+      reject(new UnreadableInputError(err));
     };
     input.on('data', onData);
     input.once('end', finish);
@@ -95,7 +99,7 @@ function firstLineOfFile(): string {
   try {
     bytes = readFileSync(0);
   } catch (err) {
-    throw new UnreadableInputError(`cannot read the password from standard input: ${(err as Error).message}`);
+    throw new UnreadableInputError(err as Error);
   }
   return firstLineOf(bytes, 'standard input');
 }
