@@ -12,6 +12,7 @@ import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced } from '../paced.js';
+import { RecentExpiries } from './recent-expiries.js';
 import { canRead } from './admins.js';
 
 const NS_EXPIRE = 'jabber:x:expire';
@@ -77,9 +78,11 @@ export function senderShare(limit: number, maxFileBytes: number): SenderShare {
  * which the server set (a client's own JID, prepared), so plain string
  * comparison finds them all.
  */
-function overShare(stored: Element[], sender: string, m: Element, share: SenderShare): boolean {
+function overShare(stored: Element[], sender: string, m: Element, share: SenderShare, expiredLately: number): boolean {
   const prefix = `${sender}/`;
-  let count = 0;
+  // Its messages that expired unread lately count too (see RecentExpiries).
+  let count = expiredLately;
+  if (count >= share.messages) return true;
   let bytes = 0;
   for (const old of stored) {
     const from = old.attrs.from;
@@ -101,6 +104,24 @@ function overShare(stored: Element[], sender: string, m: Element, share: SenderS
  */
 function unlimitedSender(api: ModuleApi, d: Delivery): boolean {
   return d.quiet === true || d.from.user === undefined || canRead(api, d.from);
+}
+
+/** One per server (keyed by its store), shared by mod_offline and mod_filter's <offline/>. */
+const expiriesByStore = new WeakMap<object, RecentExpiries>();
+
+function recentExpiries(api: ModuleApi): RecentExpiries {
+  let expiries = expiriesByStore.get(api.xdb);
+  if (!expiries) expiriesByStore.set(api.xdb, (expiries = new RecentExpiries()));
+  return expiries;
+}
+
+/** Notes a stored message that expired unread, under its sender's bare JID. */
+function noteExpired(expiries: RecentExpiries, recipient: string, m: Element, now: number): void {
+  const from = m.attrs.from;
+  const storedAt = Number(m.getChild('x', NS_EXPIRE)?.attrs.stored);
+  if (from === undefined || !Number.isFinite(storedAt)) return;
+  const slash = from.indexOf('/');
+  expiries.note(recipient, slash < 0 ? from : from.slice(0, slash), storedAt, now);
 }
 
 /**
@@ -135,15 +156,21 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
       // Messages past their expiry are dropped here too, not only at
       // delivery: kept, they counted towards the limit and the sender's
       // share, and a user away long enough had every sender refused (503)
-      // for messages nobody would ever read.
+      // for messages nobody would ever read. Their senders' shares still
+      // count them for a while (see RecentExpiries).
       const now = unixTime();
-      box.children = box.children.filter((c) => typeof c === 'string' || c.name !== 'message' || !expired(c, now));
+      const expiries = recentExpiries(api);
+      box.children = box.children.filter((c) => {
+        if (typeof c === 'string' || c.name !== 'message' || !expired(c, now)) return true;
+        noteExpired(expiries, to.bare, c, now);
+        return false;
+      });
       const stored = box.getChildren('message');
       if (stored.length >= limit) {
         full = true;
         return undefined;
       }
-      if (share && overShare(stored, d.from.bare, m, share)) {
+      if (share && overShare(stored, d.from.bare, m, share, expiries.count(to.bare, d.from.bare, now))) {
         api.log.debug({ to: to.bare, from: d.from.bare }, "offline message refused: the sender's share of the store is used up");
         full = true;
         return undefined;
