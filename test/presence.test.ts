@@ -337,6 +337,30 @@ describe('mod_presence', () => {
     }
   });
 
+  test('the targets kept are bounded by their bytes too: past 64 KiB of long JIDs, the one told longest ago is not told when the session goes', async () => {
+    const sender = await onlineUser(yak, 'dirbytes1');
+    // Targets with a 1,000-character resource: about 1 KB of JID each.
+    const oldest = await onlineUser(yak, 'dirbytes2', 'O'.repeat(1000));
+    const newest = await onlineUser(yak, 'dirbytes3', 'N'.repeat(1000));
+    try {
+      sender.send(`<presence to='${oldest.full}'/>`);
+      assertXml(await oldest.next(isPresence), `<presence to='${oldest.full}' from='dirbytes1@localhost/Work'/>`);
+      // Then 40 targets of 2 KB each (80 KB in all, far fewer than 1,000 of
+      // them): nobody is online there, so none of it is seen.
+      for (let i = 0; i < 40; i++) sender.send(`<presence to='${String(i).padEnd(1000, 'x')}@localhost/${'r'.repeat(1000)}'/>`);
+      sender.send(`<presence to='${newest.full}'/>`);
+      assertXml(await newest.next(isPresence), `<presence to='${newest.full}' from='dirbytes1@localhost/Work'/>`);
+      await sender.nothing(() => true, [], 'the sender got something back');
+
+      sender.send("<presence type='unavailable'/>");
+      assertXml(await newest.next(isPresence), `<presence type='unavailable' from='dirbytes1@localhost/Work' to='${newest.full}'/>`);
+      await oldest.nothing(isPresence, [sender], 'a target dropped for the byte bound was told the session went');
+      await newest.nothing(isPresence, [], 'the newest target was told twice');
+    } finally {
+      await closeAll(sender, oldest, newest);
+    }
+  });
+
   test('invisible from the start: the user sees contacts, and leaving tells nobody', async () => {
     const { a, b, c } = await trio('invs');
     try {
@@ -632,5 +656,30 @@ describe('mod_presence: the directed-presence targets a session keeps', () => {
     assert.equal(told.length, 1000);
     assert.ok(!told.includes('u0@localhost') && !told.includes('u2@localhost'), 'the two told longest ago were dropped');
     assert.ok(told.includes('u1@localhost') && told.includes('u1001@localhost'));
+  });
+
+  test('1,000 ordinary JIDs (65 bytes each) are all kept: the 64 KiB of JID text bounds only long ones', async () => {
+    const s = stub();
+    const targets: string[] = [];
+    for (let i = 0; i < 1000; i++) {
+      const jid = `contact.${String(i).padStart(4, '0')}@localhost/`;
+      targets.push(jid.padEnd(65, 'r'));
+    }
+    for (const to of targets) await s.send(`<presence to='${to}'/>`);
+    assert.deepEqual(await s.end(), targets);
+  });
+
+  test('a target taken off (directed unavailable) or a session gone unavailable frees its bytes', async () => {
+    const s = stub();
+    // 2,000 bytes each: 32 fit in 64 KiB, a 33rd would pass it.
+    const long = (i: number): string => `${String(i).padEnd(989, 'x')}@localhost/${'r'.repeat(1000)}`;
+    for (let i = 0; i < 32; i++) await s.send(`<presence to='${long(i)}'/>`);
+    await s.send(`<presence type='unavailable' to='${long(0)}'/>`);
+    await s.send(`<presence to='${long(32)}'/>`);
+    // The session goes unavailable: all 32 are told, none is kept.
+    await s.send("<presence type='unavailable'/>");
+    for (let i = 33; i < 65; i++) await s.send(`<presence to='${long(i)}'/>`);
+    const told = await s.end();
+    assert.deepEqual(told, Array.from({ length: 64 }, (_, i) => long(i + 1)));
   });
 });

@@ -11,36 +11,84 @@ import { contactsWhere, hasFrom, hasTo, visibleSessions } from '../roster.js';
 import { isTrusted } from './trust.js';
 import type { Session } from '../sessions.js';
 
-/** Full JIDs that got directed presence from a session: they must hear when it goes. */
-function directedOf(s: Session): Set<string> {
-  let set = s.data.get('directed') as Set<string> | undefined;
+/**
+ * Directed-presence targets kept per session: without a bound, a session
+ * naming a new JID in each presence would grow the set for as long as it
+ * lasts. Beyond either bound the oldest target is dropped, and a dropped
+ * target does not get the unavailable presence when the session goes (it
+ * goes on showing the session until it probes, or gets presence from it
+ * again).
+ */
+const MAX_DIRECTED = 1000;
+
+/**
+ * The JID text (UTF-8 bytes) those targets may add up to. A count alone
+ * did not bound memory: a JID may be about 3 KB (node, domain and resource
+ * up to 1,023 bytes each), so 1,000 of them held 2 to 3.6 MB per session
+ * (measured), uncounted in <sessionmemory>, and an address's 1,000
+ * connections some gigabytes. Ordinary JIDs take 30 to 60 bytes, so 1,000
+ * of them (up to 65 bytes each on average) still fit in 64 KiB: the count
+ * is the bound that matters for real clients, this one for long made-up
+ * JIDs (21 of the longest possible are kept, 32 of 2 KB).
+ */
+const MAX_DIRECTED_BYTES = 64 * 1024;
+
+/**
+ * Full JIDs that got directed presence from a session, told longest ago
+ * first, with the running total of their bytes, so that keeping both
+ * bounds costs O(1) per presence (a target is dropped at most once for all
+ * it was added): every removal, clearing included, goes through here.
+ */
+class DirectedTargets implements Iterable<string> {
+  private readonly targets = new Set<string>();
+  private bytes = 0;
+
+  get size(): number {
+    return this.targets.size;
+  }
+
+  /** Adds `to` as the newest, first dropping the oldest while a bound would be passed. */
+  add(to: string): void {
+    // Re-added at the end: the target told most recently is dropped last.
+    this.delete(to);
+    const size = Buffer.byteLength(to);
+    while (this.targets.size > 0 && (this.targets.size >= MAX_DIRECTED || this.bytes + size > MAX_DIRECTED_BYTES)) {
+      this.delete(this.targets.values().next().value!);
+    }
+    this.targets.add(to);
+    this.bytes += size;
+  }
+
+  delete(to: string): void {
+    if (this.targets.delete(to)) this.bytes -= Buffer.byteLength(to);
+  }
+
+  clear(): void {
+    this.targets.clear();
+    this.bytes = 0;
+  }
+
+  [Symbol.iterator](): Iterator<string> {
+    return this.targets.values();
+  }
+}
+
+/** The targets of the session's directed presence: they must hear when it goes. */
+function directedOf(s: Session): DirectedTargets {
+  let set = s.data.get('directed') as DirectedTargets | undefined;
   if (!set) {
-    set = new Set();
+    set = new DirectedTargets();
     s.data.set('directed', set);
   }
   return set;
 }
-
-/**
- * Directed-presence targets kept per session: without a cap, a session
- * naming a new JID in each presence would grow the set for as long as it
- * lasts. Beyond it the oldest target is dropped, and a dropped target does
- * not get the unavailable presence when the session goes (it goes on
- * showing the session until it probes, or gets presence from it again).
- */
-const MAX_DIRECTED = 1000;
 
 /** Notes that `to` got directed available presence from the session. */
 function rememberDirected(api: ModuleApi, s: Session, to: Jid): void {
   // Presence to a host not served here bounces (there is no s2s): so
   // would the unavailable, so there is nobody to tell.
   if (!api.isLocalHost(to.host)) return;
-  const directed = directedOf(s);
-  const key = to.toString();
-  // Re-added at the end: the target told most recently is dropped last.
-  directed.delete(key);
-  if (directed.size >= MAX_DIRECTED) directed.delete(directed.values().next().value!);
-  directed.add(key);
+  directedOf(s).add(to.toString());
 }
 
 /**
