@@ -101,7 +101,8 @@ export interface ItemChanged {
  * Changes one item under the user's lock. `fn` gets the item (a fresh one
  * with subscription none when absent) and returns it, or null to delete it;
  * it may look at the whole roster (not to be changed): as stored, with the
- * changes before it in the same changeItems() call already made.
+ * changes before it in the same changeItems() call already made (a removed
+ * item's place holds '' until the call ends: see ItemIndex.remove()).
  * Resolves to the item after the change and before it, so the caller can
  * tell whether anything changed.
  */
@@ -125,29 +126,117 @@ export async function changeItems(
   await xdb.update(host, user, NS_ROSTER, (current) => {
     results = [];
     const roster = current ?? new Element('query', { xmlns: NS_ROSTER });
+    const items = new ItemIndex(roster);
     let changed = false;
     for (const { jid, fn } of changes) {
-      const old = findItem(roster, jid);
+      const old = items.find(jid);
       const before = old?.clone();
       const next = fn(old?.clone() ?? new Element('item', { jid, subscription: 'none' }), old !== undefined, roster);
       if (next === null) {
         if (old) {
-          roster.removeChild(old);
+          items.remove(old);
           changed = true;
         }
         results.push({ item: undefined, before });
         continue;
       }
       if (!old || !next.equals(old)) {
-        if (old) roster.children[roster.children.indexOf(old)] = next;
-        else roster.children.push(next);
+        if (old) items.replace(old, next);
+        else items.append(next);
         changed = true;
       }
       results.push({ item: next, before });
     }
+    items.compact();
     return changed ? roster : undefined;
   });
   return results;
+}
+
+/**
+ * findItem() for a run of changes to one roster (the copy update() hands
+ * over): a set may carry thousands of items against a roster of thousands,
+ * and a scan of the roster per item (findItem, indexOf, removeChild) took
+ * 620-830 ms of CPU in one turn for a 5,000-item set against 9,800 items,
+ * even when it changed nothing. Built once and kept right through the
+ * changes, it answers as findItem() would on the roster as changed so far.
+ */
+class ItemIndex {
+  /** jid -> its items in document order: findItem() takes the first, and a roster written by hand may name a jid twice. */
+  private byJid = new Map<string, Element[]>();
+  /** Each indexed item's place in roster.children. */
+  private at = new Map<Element, number>();
+  /** Places of removed items, taken out by compact(). */
+  private removed = new Set<number>();
+
+  constructor(private readonly roster: Element) {
+    this.build();
+  }
+
+  private build(): void {
+    this.byJid.clear();
+    this.at.clear();
+    this.roster.children.forEach((c, i) => {
+      if (typeof c !== 'string') this.add(c, i);
+    });
+  }
+
+  /** Indexes the element at place `i`, the last of its jid's items so far. */
+  private add(e: Element, i: number): void {
+    const jid = keyOf(e);
+    if (jid === undefined) return;
+    this.at.set(e, i);
+    const same = this.byJid.get(jid);
+    if (same) same.push(e);
+    else this.byJid.set(jid, [e]);
+  }
+
+  find(jid: string): Element | undefined {
+    return this.byJid.get(jid)?.[0];
+  }
+
+  /**
+   * A removed item leaves '' in its place until compact(), so no place
+   * moves: '' is text, which `elements`, getChild() and toString() skip,
+   * so an ItemChange looking at the roster sees the item gone.
+   */
+  remove(old: Element): void {
+    const i = this.at.get(old)!;
+    this.roster.children[i] = '';
+    this.removed.add(i);
+    this.at.delete(old);
+    this.byJid.get(keyOf(old)!)!.shift();
+  }
+
+  replace(old: Element, next: Element): void {
+    const i = this.at.get(old)!;
+    this.roster.children[i] = next;
+    this.at.delete(old);
+    const jid = keyOf(old)!;
+    if (keyOf(next) === jid) {
+      // In old's place, before any other item with its jid.
+      this.byJid.get(jid)![0] = next;
+      this.at.set(next, i);
+    } else {
+      // An ItemChange that renamed its item (none does): where it now
+      // falls among its new jid's items takes a look at the whole roster.
+      this.build();
+    }
+  }
+
+  append(next: Element): void {
+    this.add(next, this.roster.children.push(next) - 1);
+  }
+
+  /** Takes the removed items' places out of the roster, in one pass. */
+  compact(): void {
+    if (this.removed.size) this.roster.children = this.roster.children.filter((_, i) => !this.removed.has(i));
+  }
+}
+
+/** The jid findItem() would find an element by, if any. */
+function keyOf(e: Element): string | undefined {
+  return e.name === 'item' ? e.attrs.jid : undefined;
 }
 
 /** Pending inbound subscription requests kept for the user (items with `subscribe`). */
