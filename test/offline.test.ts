@@ -564,78 +564,49 @@ describe('mod_offline limit', () => {
     }
   });
 
-  test('messages past their jabber:x:expire take no room: neither the limit nor a sender’s share is used up by them', async () => {
+  test('messages past their jabber:x:expire take no room from anyone; their sender’s share counts them for an hour after they were stored', async () => {
     // A store for 4: each sender may keep 1 in it.
     const yak = await startYak({ tweak: withLimit(4) });
     try {
       await offlineUser(yak, 'cap6');
       const bot = await onlineUser(yak, 'cap7');
       const friend = await onlineUser(yak, 'cap8');
+      const stranger = await onlineUser(yak, 'cap9');
       try {
-        // A full store: the bot's notice (stored two hours ago, expired long since) and three others' (expired too).
-        const past = Math.floor(Date.now() / 1000) - 7200;
-        const old = (from: string, id: string): string =>
-          `<message to='cap6@localhost' from='${from}' id='${id}'><body>${id}</body><x xmlns='jabber:x:expire' seconds='60' stored='${past}'/></message>`;
+        // A full store, all expired: the bot's notice and two others' stored two hours ago,
+        // and the stranger's stored half a minute ago, for ten seconds.
+        const now = Math.floor(Date.now() / 1000);
+        const old = (from: string, id: string, stored: number, seconds: number): string =>
+          `<message to='cap6@localhost' from='${from}' id='${id}'><body>${id}</body><x xmlns='jabber:x:expire' seconds='${seconds}' stored='${stored}'/></message>`;
         await yak.server.xdb.update(yak.host, 'cap6', NS_OFFLINE, () =>
-          xml(`<foo xmlns='${NS_OFFLINE}'>${old('cap7@localhost/Work', 'old1')}${old('a@localhost/x', 'old2')}${old('b@localhost/x', 'old3')}${old('c@localhost/x', 'old4')}</foo>`),
+          xml(
+            `<foo xmlns='${NS_OFFLINE}'>${old('cap7@localhost/Work', 'old1', now - 7200, 60)}${old('a@localhost/x', 'old2', now - 7200, 60)}` +
+              `${old('b@localhost/x', 'old3', now - 7200, 60)}${old('cap9@localhost/Work', 'old4', now - 30, 10)}</foo>`,
+          ),
         );
         // Nobody will ever read those: the friend and the bot are still heard.
         friend.send("<message to='cap6@localhost' id='f1'><body>still there?</body></message>");
         await friend.nothing(isMessage, [], 'refused for messages that have expired');
         bot.send("<message to='cap6@localhost' id='b1'><body>new notice</body></message>");
-        await bot.nothing(isMessage, [], 'refused for its share of messages that have expired');
+        await bot.nothing(isMessage, [], 'refused for its share of messages that expired long ago');
+        // The stranger's expired message still counts: otherwise messages that expire at once
+        // would each drop the last and rewrite the whole file, without end.
+        stranger.send("<message to='cap6@localhost' id='e1'><body>e1</body><x xmlns='jabber:x:expire' seconds='1'/></message>");
+        assertXml(
+          await stranger.next(isMessage),
+          "<message to='cap9@localhost/Work' from='cap6@localhost' id='e1' type='error'><body>e1</body><x xmlns='jabber:x:expire' seconds='1'/>" +
+            "<error code='503' type='cancel'>Offline Storage Full</error></message>",
+        );
         const c = await login(yak, 'cap6');
         try {
           c.send('<presence/>');
           assert.deepEqual((await messages(c, 2)).map((m) => m.attrs.id), ['f1', 'b1']);
-          await c.nothing(isMessage, [], 'an expired message was delivered');
-        } finally {
-          await c.close();
-        }
-      } finally {
-        await closeAll(bot, friend);
-      }
-    } finally {
-      await yak.stop();
-    }
-  });
-
-  test('a sender’s messages that expired unread within the hour still count towards its share: expiring ones cannot rewrite the file without end', async () => {
-    // A store for 4: each sender may keep 1 in it.
-    const yak = await startYak({ tweak: withLimit(4) });
-    try {
-      await offlineUser(yak, 'churn1');
-      const stranger = await onlineUser(yak, 'churn2');
-      const friend = await onlineUser(yak, 'churn3');
-      try {
-        // The stranger's message, stored half a minute ago, expired ten seconds later.
-        const stored = Math.floor(Date.now() / 1000) - 30;
-        await yak.server.xdb.update(yak.host, 'churn1', NS_OFFLINE, () =>
-          xml(
-            `<foo xmlns='${NS_OFFLINE}'><message to='churn1@localhost' from='churn2@localhost/Work' id='e0'><body>e0</body>` +
-              `<x xmlns='jabber:x:expire' seconds='10' stored='${stored}'/></message></foo>`,
-          ),
-        );
-        // Each new one would drop the expired one and rewrite the whole file; the share says no.
-        stranger.send("<message to='churn1@localhost' id='e1'><body>e1</body><x xmlns='jabber:x:expire' seconds='1'/></message>");
-        assertXml(
-          await stranger.next(isMessage),
-          "<message to='churn2@localhost/Work' from='churn1@localhost' id='e1' type='error'><body>e1</body><x xmlns='jabber:x:expire' seconds='1'/>" +
-            "<error code='503' type='cancel'>Offline Storage Full</error></message>",
-        );
-        // Nobody else is held back by them.
-        friend.send("<message to='churn1@localhost' id='f1'><body>hello</body></message>");
-        await friend.nothing(isMessage, [], 'refused for the stranger’s expired message');
-        const c = await login(yak, 'churn1');
-        try {
-          c.send('<presence/>');
-          assert.deepEqual((await messages(c, 1)).map((m) => m.attrs.id), ['f1']);
           await c.nothing(isMessage, [], 'an expired or refused message was delivered');
         } finally {
           await c.close();
         }
       } finally {
-        await closeAll(stranger, friend);
+        await closeAll(bot, friend, stranger);
       }
     } finally {
       await yak.stop();
