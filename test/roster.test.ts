@@ -1083,3 +1083,71 @@ describe('changeItems', () => {
     ]);
   });
 });
+
+describe('mod_roster serializes a roster once, not once per reader', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: plain });
+  });
+  after(() => yak.stop());
+
+  /** Runs `work`, counting the serializations of <item/> elements meanwhile (work, not time). */
+  async function itemsSerialized(work: () => Promise<void>): Promise<number> {
+    const toString = Element.prototype.toString;
+    let count = 0;
+    Element.prototype.toString = function (this: Element): string {
+      if (this.name === 'item') count++;
+      return toString.call(this);
+    };
+    try {
+      await work();
+    } finally {
+      Element.prototype.toString = toString;
+    }
+    return count;
+  }
+
+  const get = "<iq type='get'><query xmlns='jabber:iq:roster'/></iq>";
+
+  test('gets of an unchanged roster reuse its text; a change is shown at the next get', async () => {
+    const a = await newUser(yak, 'once1');
+    try {
+      await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='x1@localhost'/><item jid='x2@localhost'/><item jid='x3@localhost'/></query></iq>`);
+      let replies: Element[] = [];
+      const counted = await itemsSerialized(async () => {
+        for (let i = 0; i < 5; i++) replies.push(await a.request(get));
+      });
+      assert.equal(counted, 3, 'the roster was serialized again for a get of the same roster');
+      for (const r of replies) assert.deepEqual(r.getChild('query', NS_ROSTER)!.getChildren('item').map((i) => i.attrs.jid), ['x1@localhost', 'x2@localhost', 'x3@localhost']);
+      await a.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='x4@localhost' name='Four'/></query></iq>`);
+      replies = [await a.request(get)];
+      assertXml(
+        replies[0]!.getChild('query', NS_ROSTER)!,
+        `<query xmlns='${NS_ROSTER}'><item jid='x1@localhost' subscription='none'/><item jid='x2@localhost' subscription='none'/>` +
+          `<item jid='x3@localhost' subscription='none'/><item jid='x4@localhost' name='Four' subscription='none'/></query>`,
+      );
+    } finally {
+      await a.close();
+    }
+  });
+
+  test("a push is serialized once for all the user's sessions, each addressed to its own", async () => {
+    const sessions = [await newUser(yak, 'once2', 'One'), await login(yak, 'once2', 'Two'), await login(yak, 'once2', 'Three')];
+    const alone = await newUser(yak, 'once3');
+    try {
+      for (const c of [...sessions, alone]) await c.request(get);
+      const set = `<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='y1@localhost' name='Why'/></query></iq>`;
+      // The same set by a user with one session and by one with three: the
+      // store writes the item alike; the pushes must not add a text per session.
+      const forOne = await itemsSerialized(async () => void (await alone.request(set)));
+      const forThree = await itemsSerialized(async () => void (await sessions[0]!.request(set)));
+      assert.equal(forThree, forOne);
+      for (const c of sessions) {
+        await receiveAll(c, [push(`once2@localhost/${c.resource}`, "<item jid='y1@localhost' name='Why' subscription='none'/>")]);
+      }
+    } finally {
+      await closeAll(...sessions, alone);
+    }
+  });
+});
+

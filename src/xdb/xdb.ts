@@ -118,7 +118,9 @@ export interface Xdb {
    * turn like get() but without its copy: for reads that only look at a
    * record that may be large (a trust check, the contacts a presence goes
    * to, in a roster of thousands). `pick` runs at once and must neither
-   * change the record nor keep any part of it.
+   * change the record nor keep any part of it. A stored record is never
+   * changed in place, only replaced by a new one, so what is derived from
+   * it may be cached by its identity (a WeakMap: see visibleRosterText).
    */
   peek<T>(host: string, user: string, ns: string, pick: (record: Element | undefined) => T): Promise<T>;
   /** All records of a user (ns -> record); empty map when the user has no file. */

@@ -167,6 +167,17 @@ export class Element {
     return true;
   }
 
+  /**
+   * The start tag alone, `<name attrs>`: the head of a stanza whose content
+   * was serialized once for many (a roster for every get, a push for every
+   * session), so that it is not serialized again for each.
+   */
+  startTag(): string {
+    let s = '<' + this.name;
+    for (const k in this.attrs) s += ' ' + k + "='" + escapeAttr(this.attrs[k]!) + "'";
+    return s + '>';
+  }
+
   toString(): string {
     let s = '<' + this.name;
     for (const k in this.attrs) s += ' ' + k + "='" + escapeAttr(this.attrs[k]!) + "'";

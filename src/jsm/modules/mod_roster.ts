@@ -6,7 +6,7 @@ import { attrsWith, Element } from '../../xml/element.js';
 import { NS_ROSTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { iqResult, isRequest } from '../iq.js';
-import { changeItems, pendingCount, pushItem, pushRemoval, visibleRoster } from '../roster.js';
+import { changeItems, pendingCount, pushItem, pushRemoval, visibleRosterText } from '../roster.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { cancelSubscriptions, receiveSubscription, resendMissed, resendPending, sendSubscription, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
@@ -32,12 +32,14 @@ function ownRosterQuery(stanza: Element, session: Session): Element | undefined 
 
 async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'handled'> {
   s.rosterInterested = true;
-  // Built from the stored roster itself: visibleRoster copies what it shows.
+  // From the stored roster itself, serialized once for as long as it is stored (visibleRosterText).
   const { shown, pending } = await api.xdb.peek(s.host, s.user, NS_ROSTER, (roster) => ({
-    shown: visibleRoster(roster),
+    shown: visibleRosterText(roster),
     pending: roster !== undefined && pendingCount(roster) > 0,
   }));
-  s.send(iqResult(iq, shown));
+  // The reply's element carries an empty query: only its head is sent, with the text.
+  const reply = iqResult(iq, new Element('query', { xmlns: NS_ROSTER }));
+  s.send(reply, reply.startTag() + shown + '</iq>');
   // As 1.4's mod_roster_out_iq: the pending requests follow every roster
   // result, so a tool that reads the roster and sends no presence (a
   // script approving requests) sees them too, after the roster that
