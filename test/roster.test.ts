@@ -548,7 +548,7 @@ describe('mod_roster', () => {
     });
 
     for (const answer of ['subscribed', 'unsubscribed']) {
-      test(`an ${answer} to nothing, crossing a request on its way, does not settle it on the asker's side alone`, async () => {
+      test(`${answer === 'subscribed' ? 'a' : 'an'} ${answer} to nothing, crossing a request on its way, does not settle it on the asker's side alone`, async () => {
         const a = await onlineUser(yak, `cross${answer}1`);
         const b = await onlineUser(yak, `cross${answer}2`);
         const xdb = yak.server.xdb as Xdb;

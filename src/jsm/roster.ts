@@ -60,7 +60,7 @@ export function letsSee(xdb: Xdb, host: string, user: string, jid: string): Prom
 }
 
 export function findItem(roster: Element, jid: string): Element | undefined {
-  return roster.elements.find((i) => i.name === 'item' && i.attrs.jid === jid);
+  return roster.elements.find((i) => keyOf(i) === jid);
 }
 
 /** The item as the client sees it: no hidden items, no pending-request bookkeeping. */
@@ -71,7 +71,6 @@ export function visibleItem(item: Element): Element {
   return out;
 }
 
-/** The roster as the client sees it (a copy: nothing of `roster` is kept); undefined stands for an empty one. */
 /**
  * The roster a get shows, serialized, by stored roster record. A record is
  * never changed in the store, only replaced (see Xdb.peek), so a text
@@ -89,6 +88,7 @@ export function visibleRosterText(roster: Element | undefined): string {
   return text;
 }
 
+/** The roster as the client sees it (a copy: nothing of `roster` is kept); undefined stands for an empty one. */
 export function visibleRoster(roster: Element | undefined): Element {
   const q = new Element('query', { xmlns: NS_ROSTER });
   for (const i of roster?.elements ?? []) if (i.name === 'item' && i.attrs.hidden === undefined) q.children.push(visibleItem(i));
@@ -251,7 +251,7 @@ class ItemIndex {
   }
 }
 
-/** The jid findItem() would find an element by, if any. */
+/** The jid findItem() finds an element by, if any. */
 function keyOf(e: Element): string | undefined {
   return e.name === 'item' ? e.attrs.jid : undefined;
 }
