@@ -613,6 +613,39 @@ describe('mod_offline limit', () => {
     }
   });
 
+  test('an expired message counts once for its sender, when a store drops it: refused stores by others do not count it again', async () => {
+    // A store for 8: each sender may keep 2 in it.
+    const yak = await startYak({ tweak: withLimit(8) });
+    try {
+      await offlineUser(yak, 'twice1');
+      const stranger = await onlineUser(yak, 'twice2');
+      const friend = await onlineUser(yak, 'twice3');
+      try {
+        // The friend's message, stored half a minute ago for ten seconds, and the stranger's full share.
+        const now = Math.floor(Date.now() / 1000);
+        const msg = (from: string, id: string, x = ''): string => `<message to='twice1@localhost' from='${from}' id='${id}'><body>${id}</body>${x}</message>`;
+        await yak.server.xdb.update(yak.host, 'twice1', NS_OFFLINE, () =>
+          xml(
+            `<foo xmlns='${NS_OFFLINE}'>${msg('twice3@localhost/Work', 'f0', `<x xmlns='jabber:x:expire' seconds='10' stored='${now - 30}'/>`)}` +
+              `${msg('twice2@localhost/Work', 's0')}${msg('twice2@localhost/Work', 's1')}</foo>`,
+          ),
+        );
+        // Refused: the file is left as it was, the friend's expired message still in it.
+        for (const id of ['s2', 's3']) {
+          stranger.send(`<message to='twice1@localhost' id='${id}'><body>${id}</body></message>`);
+          assert.equal((await stranger.next(isMessage)).getChild('error')?.attrs.code, '503', id);
+        }
+        // The friend's expired message is one of its two: its next one is taken.
+        friend.send("<message to='twice1@localhost' id='f1'><body>f1</body></message>");
+        await friend.nothing(isMessage, [], 'refused: its expired message was counted more than once');
+      } finally {
+        await closeAll(stranger, friend);
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test("a message that would take the recipient's file over <maxfilesize> gets 503 Offline Storage Full", async () => {
     const cap = 8192;
     const yak = await startYak({

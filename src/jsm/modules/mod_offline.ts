@@ -3,6 +3,7 @@
 // available presence. jabber:x:expire and jabber:x:event (offline) are
 // honored; a per-user cap refuses more with an error, never silently, and
 // so does each sender's share of it.
+import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { NoSuchUserError, NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
 import { unixTime } from '../../util/time.js';
@@ -115,13 +116,16 @@ function recentExpiries(api: ModuleApi): RecentExpiries {
   return expiries;
 }
 
-/** Notes a stored message that expired unread, under its sender's bare JID. */
-function noteExpired(expiries: RecentExpiries, recipient: string, m: Element, now: number): void {
-  const from = m.attrs.from;
+/** A stored message that expired unread: its sender's bare JID and when it was stored. */
+interface Expiry {
+  sender: string;
+  storedAt: number;
+}
+
+function expiryOf(m: Element): Expiry | undefined {
+  const from = parseJid(m.attrs.from ?? '');
   const storedAt = Number(m.getChild('x', NS_EXPIRE)?.attrs.stored);
-  if (from === undefined || !Number.isFinite(storedAt)) return;
-  const slash = from.indexOf('/');
-  expiries.note(recipient, slash < 0 ? from : from.slice(0, slash), storedAt, now);
+  return from && Number.isFinite(storedAt) ? { sender: from.bare, storedAt } : undefined;
 }
 
 /**
@@ -144,6 +148,12 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
   if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
   const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
+  const expiries = recentExpiries(api);
+  const now = unixTime();
+  // The expired messages this store drops: noted once it is written. Noted
+  // before, a store refused (the file left as it was, those still in it)
+  // noted them again at each try, anyone's, and their sender lost its share.
+  let dropped: Expiry[] = [];
   let full = false;
   try {
     // Only into an account that still exists (the store's default): one
@@ -158,11 +168,11 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
       // share, and a user away long enough had every sender refused (503)
       // for messages nobody would ever read. Their senders' shares still
       // count them for a while (see RecentExpiries).
-      const now = unixTime();
-      const expiries = recentExpiries(api);
+      dropped = [];
       box.children = box.children.filter((c) => {
         if (typeof c === 'string' || c.name !== 'message' || !expired(c, now)) return true;
-        noteExpired(expiries, to.bare, c, now);
+        const expiry = expiryOf(c);
+        if (expiry) dropped.push(expiry);
         return false;
       });
       const stored = box.getChildren('message');
@@ -170,7 +180,8 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
         full = true;
         return undefined;
       }
-      if (share && overShare(stored, d.from.bare, m, share, expiries.count(to.bare, d.from.bare, now))) {
+      const ownDropped = dropped.filter((e) => e.sender === d.from.bare).map((e) => e.storedAt);
+      if (share && overShare(stored, d.from.bare, m, share, expiries.count(to.bare, d.from.bare, now, ownDropped))) {
         api.log.debug({ to: to.bare, from: d.from.bare }, "offline message refused: the sender's share of the store is used up");
         full = true;
         return undefined;
@@ -183,6 +194,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
     full = true;
   }
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
+  for (const e of dropped) expiries.note(to.bare, e.sender, e.storedAt, now);
   // jabber:x:event: the sender asked to hear that the message went offline
   // (not for a quiet delivery: the notice would name the recipient).
   const event = stanza.getChild('x', NS_EVENT);

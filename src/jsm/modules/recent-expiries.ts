@@ -20,7 +20,7 @@ export class RecentExpiries {
 
   /** Notes that `sender`'s message to `recipient`, stored at `storedAt`, expired unread. */
   note(recipient: string, sender: string, storedAt: number, now: number): void {
-    if (now - storedAt >= EXPIRED_COUNTED_SECONDS) return;
+    if (!counted(storedAt, now)) return;
     const key = `${recipient} ${sender}`;
     const times = this.recent(key, now);
     times.push(storedAt);
@@ -30,15 +30,25 @@ export class RecentExpiries {
     if (this.stored.size > MAX_PAIRS) this.stored.delete(this.stored.keys().next().value!);
   }
 
-  /** How many of `sender`'s messages to `recipient` expired unread within the hour after they were stored. */
-  count(recipient: string, sender: string, now: number): number {
+  /**
+   * How many of `sender`'s messages to `recipient` expired unread within
+   * the hour after they were stored: those noted, and of `more` (when each
+   * was stored: the ones found expired in the store being changed, noted
+   * only once that change is written) those within the hour.
+   */
+  count(recipient: string, sender: string, now: number, more: readonly number[] = []): number {
     const key = `${recipient} ${sender}`;
     const times = this.recent(key, now);
     if (times.length === 0) this.stored.delete(key);
-    return times.length;
+    return times.length + more.filter((t) => counted(t, now)).length;
   }
 
   private recent(key: string, now: number): number[] {
-    return (this.stored.get(key) ?? []).filter((t) => now - t < EXPIRED_COUNTED_SECONDS);
+    return (this.stored.get(key) ?? []).filter((t) => counted(t, now));
   }
+}
+
+/** Whether a message stored at `storedAt` that expired unread still counts at `now`. */
+function counted(storedAt: number, now: number): boolean {
+  return now - storedAt < EXPIRED_COUNTED_SECONDS;
 }
