@@ -365,7 +365,7 @@ export class YakServer {
         const busy = streams.filter((s) => s.busy).length;
         this.log.warn({ streams: busy, ms: boundMs }, 'stop: stanzas still in hand past the bound; those not started are dropped unanswered');
         for (const s of streams) s.dropWaiting();
-        if (!(await settlesWithin(finished, boundMs))) this.log.warn({ ms: boundMs }, 'stop: a handler is still running; its stream is closed as it is');
+        if (!(await settlesWithin(finished, boundMs))) this.log.warn({ ms: boundMs }, 'stop: a handler is still running (or waits on a client that does not read); its stream is closed as it is');
       }
       for (const s of streams) s.close();
       await this.control?.close();

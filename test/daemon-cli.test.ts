@@ -17,7 +17,7 @@ import { bundledConfigText, runJabberd, startDaemon, type Daemon, type RunResult
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak } from './helpers/yak.js';
 import { holdCalls } from './helpers/latch.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
-import { spoolRecords } from './helpers/session.js';
+import { spoolRecords, xml } from './helpers/session.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { YAK_VERSION } from '../src/version.js';
@@ -370,6 +370,27 @@ describe('SIGTERM while requests are in hand', { timeout: 25_000 }, () => {
     } finally {
       if (!released) hold.release();
       hold.restore();
+      await yak.stop();
+    }
+  });
+
+  test('past the bound, requests waiting on a client that does not read are dropped too: the stop does not wait for it a second time', async () => {
+    const captured = captureLog('debug');
+    const yak = await startYak({ log: captured.log, tweak: (c) => (c.c2s.karma = undefined) });
+    try {
+      await registerUser(yak, 'deaf', 'secret');
+      const c = await loginUser(yak, 'deaf', 'secret');
+      const big = 'x'.repeat(200_000);
+      assert.equal((await c.request(xml(`<iq type='set' id='big'><query xmlns='jabber:iq:private'><n xmlns='x:big'>${big}</n></query></iq>`))).attrs.type, 'result');
+      // The client stops reading and asks for the record again and again:
+      // soon each reply waits for room the client never makes.
+      c.socket.pause();
+      c.sendRaw(Array.from({ length: 120 }, (_, i) => `<iq type='get' id='g${i}'><query xmlns='jabber:iq:private'><n xmlns='x:big'/></query></iq>`).join(''));
+      await new Promise((r) => setTimeout(r, 200));
+      await yak.server.stop(300);
+      const warnings = captured.lines.filter((l) => typeof l.msg === 'string' && l.msg.startsWith('stop:')).map((l) => l.msg);
+      assert.deepEqual(warnings, ['stop: stanzas still in hand past the bound; those not started are dropped unanswered']);
+    } finally {
       await yak.stop();
     }
   });

@@ -39,8 +39,17 @@ export abstract class TaskChain {
   protected inFlight = 0;
   /** What the stanzas in flight hold, characters and nodes weighed (see weigh() and MAX_IN_HAND_WEIGHT). */
   protected inFlightWeight = 0;
-  /** Set by dropWaiting(): tasks not yet started never start. */
-  private dropping = false;
+  /** Tasks enqueued so far, numbering them. */
+  private enqueued = 0;
+  /** Tasks numbered below this, if not started by now, never start (see dropWaiting). */
+  private dropBefore = 0;
+  /**
+   * Resolves when dropWaiting() is called, so that a task waiting for room
+   * (a client that does not read) is dropped then, not when the client
+   * reads. Made by the first wait for room: most streams never wait.
+   */
+  private dropped: Promise<void> | undefined;
+  private wakeDropped: (() => void) | undefined;
 
   constructor(protected readonly conn: Connection) {}
 
@@ -57,7 +66,8 @@ export abstract class TaskChain {
     this.inFlight++;
     this.inFlightWeight += weight;
     this.updateBacklog();
-    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task));
+    const seq = this.enqueued++;
+    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task, seq));
     this.chain = run.then(
       () => this.taskDone(weight),
       (err: unknown) => {
@@ -74,10 +84,12 @@ export abstract class TaskChain {
    * a client that does read. A client that does not read keeps its
    * requests waiting here, and reading stops at MAX_IN_HAND.
    */
-  private whenRoom(task: () => Promise<void>): Promise<void> {
-    if (this.dropping) return Promise.resolve();
+  private whenRoom(task: () => Promise<void>, seq: number): Promise<void> {
+    if (seq < this.dropBefore) return Promise.resolve();
     // Not an async function: most tasks find room, and run without a hop.
-    return this.conn.backedUp ? this.conn.whenWritable().then(() => (this.dropping ? undefined : task())) : task();
+    if (!this.conn.backedUp) return task();
+    this.dropped ??= new Promise((resolve) => (this.wakeDropped = resolve));
+    return Promise.race([this.conn.whenWritable(), this.dropped]).then(() => (seq < this.dropBefore ? undefined : task()));
   }
 
   /** Whether anything is in hand: a stanza or task waiting or running. */
@@ -86,13 +98,18 @@ export abstract class TaskChain {
   }
 
   /**
-   * The tasks waiting are dropped, unanswered; the one running goes on to
-   * its end. For a server stopping past its bound: requests left to run
-   * would go on after the spool closed, refused one by one with errors
-   * in the log, and each start a journal the next start took for a crash's.
+   * The tasks waiting now are dropped, unanswered, those waiting for a
+   * client that does not read included; the one running goes on to its
+   * end, and tasks enqueued later (the session's end, when the stream
+   * closes) run as usual, room or not. For a server stopping past its
+   * bound: requests left to run would go on after the spool closed,
+   * refused one by one with errors in the log, and each start a journal
+   * the next start took for a crash's.
    */
   dropWaiting(): void {
-    this.dropping = true;
+    this.dropBefore = this.enqueued;
+    this.dropped ??= Promise.resolve();
+    this.wakeDropped?.();
   }
 
   private taskDone(weight: number): void {
