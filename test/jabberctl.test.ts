@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -819,6 +819,13 @@ describe('the control socket is made where only its owner can reach it', () => {
     await mkdir(path.join(spool, '.jabberctl.new'));
     const umask = process.umask(0);
     let control: ControlSocket | undefined;
+    // Where the socket is bound, and who may enter there, at the moment of the bind.
+    const binds: { dir: string; mode: number }[] = [];
+    const listen = net.Server.prototype.listen;
+    net.Server.prototype.listen = function (this: net.Server, ...args: unknown[]) {
+      if (typeof args[0] === 'string') binds.push({ dir: path.dirname(args[0]), mode: statSync(path.dirname(args[0])).mode & 0o777 });
+      return (listen as (...a: unknown[]) => net.Server).apply(this, args);
+    } as typeof listen;
     try {
       const yak = await startYak({ spool: path.join(spool, 'unused') });
       try {
@@ -828,8 +835,13 @@ describe('the control socket is made where only its owner can reach it', () => {
       }
     } finally {
       process.umask(umask);
+      net.Server.prototype.listen = listen;
     }
     try {
+      // Bound in a folder only the owner may enter, never in the spool itself.
+      // (The test server's own socket, in spool/unused, is left out.)
+      const bound = binds.filter((b) => b.dir === spool || path.dirname(b.dir) === spool);
+      assert.deepEqual(bound, [{ dir: path.join(spool, '.jabberctl.new'), mode: 0o700 }]);
       assert.equal((await stat(file)).mode & 0o777, 0o600);
       assert.ok((await stat(file)).isSocket());
       assert.deepEqual((await readdir(spool)).sort(), ['.jabberctl.sock', 'unused']);
