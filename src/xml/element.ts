@@ -173,18 +173,22 @@ export class Element {
    * session), so that it is not serialized again for each.
    */
   startTag(): string {
-    let s = '<' + this.name;
-    for (const k in this.attrs) s += ' ' + k + "='" + escapeAttr(this.attrs[k]!) + "'";
-    return s + '>';
+    return this.openTag() + '>';
   }
 
   toString(): string {
-    let s = '<' + this.name;
-    for (const k in this.attrs) s += ' ' + k + "='" + escapeAttr(this.attrs[k]!) + "'";
+    let s = this.openTag();
     if (this.children.length === 0) return s + '/>';
     s += '>';
     for (const c of this.children) s += typeof c === 'string' ? escapeText(c) : c.toString();
     return s + '</' + this.name + '>';
+  }
+
+  /** `<name attrs`, the start tag before its end (`>`, or `/>` for an empty element). */
+  private openTag(): string {
+    let s = '<' + this.name;
+    for (const k in this.attrs) s += ' ' + k + "='" + escapeAttr(this.attrs[k]!) + "'";
+    return s;
   }
 }
 
