@@ -25,7 +25,7 @@ import { connectionTotal, openFileLimit } from './net/descriptor-limit.js';
 import { randomHex } from './util/hash.js';
 import { SpoolStore } from './xdb/spool-store.js';
 import { cleanTempFiles } from './xdb/temp-files.js';
-import { acquirePidfile, releasePidfile } from './util/pidfile.js';
+import { acquirePidfile, refuseLivePidfile, releasePidfile } from './util/pidfile.js';
 import { AdminOps } from './admin/admin-ops.js';
 import { ControlSocket } from './admin/control-socket.js';
 import { lockSpool, type SpoolLock } from './xdb/spool-lock.js';
@@ -98,6 +98,8 @@ export class YakServer {
     const server = new YakServer(config, opts);
     let pidfileTaken = false;
     try {
+      // Refused for a live pidfile before anything is created on disk.
+      if (config.pidfile) await refuseLivePidfile(config.pidfile);
       await server.prepareSpool();
       // Before any recovery: a spool another process is using must be left alone.
       server.spoolLock = await lockSpool(config.spool).catch((err: Error) => server.spoolFailure(err));

@@ -151,17 +151,15 @@ describe('jabberd refuses to start', { timeout: 25_000 }, () => {
     }
   });
 
-  test('on a pidfile naming a live process, and leaves that pidfile alone', async () => {
+  test('on a pidfile naming a live process, and leaves that pidfile alone and the spool not created', async () => {
     const pidfile = path.join(dir, 'live.pid');
     // This test process is alive for sure.
     await writeFile(pidfile, `${process.pid}\n`);
     const file = await configFile('live-pid.xml', withPidfile(pidfile));
-    assertRefused(
-      await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]),
-      `<pidfile>${pidfile}</pidfile>`,
-      String(process.pid),
-    );
+    const spool = path.join(dir, 'live-pid-spool');
+    assertRefused(await runJabberd(['-c', file, '-s', spool]), `<pidfile>${pidfile}</pidfile>`, String(process.pid));
     assert.equal(await readFile(pidfile, 'utf8'), `${process.pid}\n`);
+    assert.equal(existsSync(spool), false, 'a server refused for its pidfile must not have created the spool');
   });
 });
 

@@ -14,7 +14,12 @@ function alive(pid: number): boolean {
   }
 }
 
-export async function acquirePidfile(file: string): Promise<void> {
+/**
+ * Refuses while the pidfile names a live process other than this one. Run
+ * first at startup, so that a server refused for it has touched nothing
+ * (not even created the spool folder); `acquirePidfile` checks again.
+ */
+export async function refuseLivePidfile(file: string): Promise<void> {
   let text: string | undefined;
   try {
     text = await fs.readFile(file, 'utf8');
@@ -25,6 +30,10 @@ export async function acquirePidfile(file: string): Promise<void> {
   if (text !== undefined && Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
     throw new PidfileError(`<pidfile>${file}</pidfile>: another server is running (pid ${pid})`);
   }
+}
+
+export async function acquirePidfile(file: string): Promise<void> {
+  await refuseLivePidfile(file);
   try {
     await fs.writeFile(file, `${process.pid}\n`, { mode: 0o644 });
   } catch (err) {
