@@ -5,7 +5,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Element, Node } from '../xml/element.js';
-import { decodeXmlFile, XmlEncodingError } from '../xml/decode.js';
+import { decodeXmlFile } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
 import { ConfigError } from './types.js';
 
@@ -57,16 +57,6 @@ export function parseConfigText(text: string, file: string): Element {
   }
 }
 
-/** A config file's text (see decodeXmlFile); what is wrong with its bytes is a ConfigError. */
-function decodeConfig(bytes: Buffer, what: string): string {
-  try {
-    return decodeXmlFile(bytes);
-  } catch (err) {
-    if (err instanceof XmlEncodingError) throw new ConfigError(`${what}: ${err.message}`);
-    throw err;
-  }
-}
-
 export function readConfigFile(file: string, where = 'config file'): string {
   try {
     // A device never ends (/dev/zero, /dev/urandom): reading one would hang.
@@ -74,7 +64,7 @@ export function readConfigFile(file: string, where = 'config file'): string {
     const st = statSync(file);
     if (st.isCharacterDevice() || st.isBlockDevice()) throw new ConfigError(`${where} ${file}: a device, not a file`);
     if (st.isDirectory()) throw new ConfigError(`${where} ${file}: a folder, not a file`);
-    return decodeConfig(readFileSync(file), `${where} ${file}`);
+    return decodeXmlFile(readFileSync(file), (why) => new ConfigError(`${where} ${file}: ${why}`));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
     const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;

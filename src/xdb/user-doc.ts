@@ -6,7 +6,7 @@
 // (spool-store.ts) decides when to read and write.
 import type { Logger } from '../log.js';
 import { attrsWith, Element, escapeAttr } from '../xml/element.js';
-import { decodeXmlFile, XmlEncodingError } from '../xml/decode.js';
+import { decodeXmlFile } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
 import { weigh } from '../xml/stream-parser.js';
 import { NS_AUTH, SpoolFileError } from './xdb.js';
@@ -39,12 +39,7 @@ export function intake(rec: Element): Element {
  * U+FFFD: the next rewrite would change a password or a name for good.
  */
 export function spoolText(bytes: Buffer, path: string): string {
-  try {
-    return decodeXmlFile(bytes);
-  } catch (err) {
-    if (err instanceof XmlEncodingError) throw new SpoolFileError(path, `spool file ${path}: ${err.message}`);
-    throw err;
-  }
+  return decodeXmlFile(bytes, (why) => new SpoolFileError(path, `spool file ${path}: ${why}`));
 }
 
 /**

@@ -12,23 +12,28 @@ export class XmlEncodingError extends Error {}
 /** The encoding an XML declaration names, lowercased; undefined without one. */
 const DECLARED_ENCODING = /^(?:\xEF\xBB\xBF)?<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;
 
-export function decodeXmlFile(bytes: Buffer): string {
+/**
+ * The file's text. What is wrong with its bytes is thrown as an
+ * XmlEncodingError, or as the error `refuse` makes of the reason, for a
+ * caller whose own error type names the file (ConfigError, SpoolFileError).
+ */
+export function decodeXmlFile(bytes: Buffer, refuse: (why: string) => Error = (why) => new XmlEncodingError(why)): string {
   if ((bytes[0] === 0xff && bytes[1] === 0xfe) || (bytes[0] === 0xfe && bytes[1] === 0xff)) {
-    throw new XmlEncodingError('UTF-16 is not supported; save it as UTF-8');
+    throw refuse('UTF-16 is not supported; save it as UTF-8');
   }
   const declared = DECLARED_ENCODING.exec(bytes.subarray(0, 256).toString('latin1'))?.[1]?.toLowerCase();
   if (declared === 'iso-8859-1' || declared === 'latin1') return bytes.toString('latin1');
   if (declared === 'us-ascii' || declared === 'ascii') {
-    if (bytes.some((b) => b > 0x7f)) throw new XmlEncodingError('not US-ASCII, as its XML declaration says');
+    if (bytes.some((b) => b > 0x7f)) throw refuse('not US-ASCII, as its XML declaration says');
     return bytes.toString('latin1');
   }
   if (declared !== undefined && declared !== 'utf-8' && declared !== 'utf8') {
-    throw new XmlEncodingError(`encoding '${declared}' is not supported (UTF-8 or ISO-8859-1)`);
+    throw refuse(`encoding '${declared}' is not supported (UTF-8 or ISO-8859-1)`);
   }
   try {
     // fatal: refuse bad bytes; a leading byte-order mark is dropped.
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    throw new XmlEncodingError("not UTF-8 text (an XML declaration with encoding='ISO-8859-1' reads Latin-1)");
+    throw refuse("not UTF-8 text (an XML declaration with encoding='ISO-8859-1' reads Latin-1)");
   }
 }
