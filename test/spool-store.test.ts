@@ -272,6 +272,24 @@ test('accepts declarations, whitespace, double quotes and files without xdbns', 
   assert.ok(text.includes('<orphan>kept</orphan>'), 'children without a namespace are written back');
 });
 
+test('a record whose namespace came before is kept unread, and written back as it was', async (t) => {
+  const { root, open } = await scratch(t);
+  await mkdir(join(root, 'localhost'));
+  const first = "<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='a@localhost' subscription='both'/></query>";
+  const second = "<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='b@localhost' subscription='to'/></query>";
+  await writeFile(join(root, 'localhost', 'dj.xml'), `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>${first}${second}</xdb>`);
+  const { log, lines } = captureLog('warn');
+  const store = open({ log });
+  assert.equal((await store.get('localhost', 'dj', NS_ROSTER))?.getChild('item')?.attrs.jid, 'a@localhost');
+  assert.ok(lines.some((l) => l.ns === NS_ROSTER && /duplicate namespace/.test(String(l.msg))), 'the duplicate is logged');
+  await store.set('localhost', 'dj', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }, el('item', { jid: 'c@localhost', subscription: 'none' })) });
+  const text = await readFile(join(root, 'localhost', 'dj.xml'), 'utf8');
+  assert.ok(text.includes(second), `the second record must be written back as it was: ${text}`);
+  assert.ok(!text.includes('a@localhost'), `the first record is the one replaced: ${text}`);
+  // A fresh store serves the record written, not the one kept.
+  assert.equal((await open().get('localhost', 'dj', NS_ROSTER))?.getChild('item')?.attrs.jid, 'c@localhost');
+});
+
 test('20 concurrent creates of one name: exactly one wins', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();

@@ -15,7 +15,10 @@ import { NS_AUTH, SpoolFileError } from './xdb.js';
 export interface UserDoc {
   /** xdbns -> record, stored without the xdbns attribute, in file order. */
   records: Map<string, Element>;
-  /** Children with neither xdbns nor xmlns: unreachable, but written back as found. */
+  /**
+   * Children with neither xdbns nor xmlns, and records after the first of
+   * their namespace: unreachable, but written back as found.
+   */
   extras: Element[];
   /** Size of the file this document is (or will be, for a deferred change), in bytes. */
   bytes: number;
@@ -65,8 +68,13 @@ export function parseDoc(text: string, path: string, log: Logger): { doc: UserDo
     if (ns === undefined) {
       doc.extras.push(child);
     } else if (doc.records.has(ns)) {
-      // 1.4 served the first one too; the others could never be read.
-      log.warn({ file: path, ns }, 'spool file has a duplicate namespace; keeping the first record');
+      // 1.4 served the first one too. The others are kept as they are,
+      // written back untouched like children without a namespace: the
+      // file's owner or admin may want what they hold, and a rewrite must
+      // not lose it (1.4 kept them as well, and served the next one once
+      // the first was replaced; Yak serves only the record it writes).
+      log.warn({ file: path, ns }, 'spool file has a duplicate namespace; serving the first record, keeping the others unread');
+      doc.extras.push(child);
     } else {
       child.setAttr('xdbns', undefined);
       doc.records.set(ns, child);
