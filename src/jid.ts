@@ -26,10 +26,28 @@ const BAD_IN_NAMES = /[\s\p{White_Space}\p{Z}\p{Cf}\p{Co}\p{Cn}\p{Default_Ignora
 /**
  * Where stringprep's case folding (RFC 3454 table B.2) goes beyond
  * toLowerCase() for letters NFKC leaves alone: ß and ẞ fold to ss, final
- * sigma to σ. So `straße` and `strasse` are one name, as in 1.4 with libidn.
+ * sigma to σ, the Greek iota subscript (U+0345, in ᾳ, ῷ and the rest
+ * once decomposed) to ι, and the old Cyrillic letter variants ᲀ-ᲈ to the
+ * letters they are variants of. So `straße` and `strasse` are one name,
+ * and `ᾳ` and `αι`, as in 1.4 with libidn.
  */
-const FULL_FOLD: Record<string, string> = { ß: 'ss', ς: 'σ' };
-const NEEDS_FULL_FOLD = /[ßς]/g;
+const FULL_FOLD: Record<string, string> = {
+  ß: 'ss',
+  ς: 'σ',
+  '\u0345': 'ι',
+  '\u1C80': 'в',
+  '\u1C81': 'д',
+  '\u1C82': 'о',
+  '\u1C83': 'с',
+  '\u1C84': 'т',
+  '\u1C85': 'т',
+  '\u1C86': 'ъ',
+  '\u1C87': 'ѣ',
+  '\u1C88': 'ꙋ',
+};
+const NEEDS_FULL_FOLD = /[ßς\u0345\u1C80-\u1C88]/g;
+/** Letters that hold U+0345 only once decomposed (Greek Extended); fold() looks at NFD then. */
+const HIDES_IOTA_SUBSCRIPT = /[\u1F80-\u1FFF]/;
 
 /** SPEC section 6: `" & ' / : < > @` are refused in usernames. */
 const BAD_NODE_ASCII = /["&'/:<>@]/;
@@ -52,7 +70,9 @@ function fold(s: string): string {
   // Nearly every name is plain ASCII; the two normalizations were a login's
   // biggest cost in this file (4 us in a benchmark profile).
   if (PRINTABLE_ASCII.test(s)) return s.toLowerCase();
-  return s.normalize('NFKC').toLowerCase().replace(NEEDS_FULL_FOLD, (c) => FULL_FOLD[c]!).normalize('NFKC');
+  let t = s.normalize('NFKC').toLowerCase();
+  if (HIDES_IOTA_SUBSCRIPT.test(t)) t = t.normalize('NFD');
+  return t.replace(NEEDS_FULL_FOLD, (c) => FULL_FOLD[c]!).normalize('NFKC');
 }
 
 /** Prepares a username (node); undefined when it is not acceptable. */

@@ -289,6 +289,30 @@ describe('jabberctl without a running server', () => {
     for (const name of ['torn', 'undeclared', 'declared', 'noted']) await rm(path.join(spool, 'localhost', `${name}.xml`));
   });
 
+  test("check notes files no login can reach, with the user their name is for; they are not bad", async () => {
+    const dir = path.join(spool, 'localhost');
+    await mkdir(dir, { recursive: true });
+    const doc = "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>";
+    // Copied in by hand under a name 1.4 never wrote (it lowercased names).
+    await writeFile(path.join(dir, 'Sabine.xml'), doc);
+    // Made by an earlier Yak for ᾳ, which is now prepared as αι.
+    await writeFile(path.join(dir, '%E1%BE%B3.xml'), doc);
+    // 1.4's file for josé beside Yak's own: the store reads Yak's.
+    await writeFile(path.join(dir, 'jos\u00e9.xml'), doc);
+    await writeFile(path.join(dir, 'jos%C3%A9.xml'), doc);
+    try {
+      const r = await jabberctl(spool, ['check']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stdout, /files checked, 0 bad, 3 no user's$/m);
+      assert.match(r.stderr, /^jabberctl: note: \S+\/Sabine\.xml is no user's file \(its name is for the user 'sabine', whose file is sabine\.xml\); nobody can log in to it$/m);
+      assert.match(r.stderr, /^jabberctl: note: \S+\/%E1%BE%B3\.xml is no user's file \(its name is for the user 'αι', whose file is %CE%B1%CE%B9\.xml\)/m);
+      assert.match(r.stderr, /^jabberctl: note: \S+\/jos\u00e9\.xml is no user's file \(its name is for the user 'jos\u00e9', whose file is jos%C3%A9\.xml\)/m);
+      assert.doesNotMatch(r.stderr, /jos%C3%A9\.xml is no user's/, "Yak's own file is reached");
+    } finally {
+      for (const f of ['Sabine.xml', '%E1%BE%B3.xml', 'jos\u00e9.xml', 'jos%C3%A9.xml']) await rm(path.join(dir, f));
+    }
+  });
+
   test('check reports a host folder it cannot list, never a clean spool', async () => {
     const other = await mkdtemp(path.join(os.tmpdir(), 'yak-ctl-'));
     try {

@@ -21,6 +21,29 @@ test('nodeprep folds case and compatibility forms', () => {
   // lowercase (there is no precomposed J-caron): normalized again, J̌ and ǰ are one name.
   assert.equal(nodeprep('J\u030c'), '\u01f0');
   assert.equal(nodeprep('\u01f0'), '\u01f0');
+  // The Greek iota subscript folds to ι (B.2), written precomposed, in
+  // capitals (prosgegrammeni), or as the combining mark: one name each.
+  assert.equal(nodeprep('ᾳ'), 'αι');
+  assert.equal(nodeprep('ᾼ'), 'αι');
+  assert.equal(nodeprep('\u03b1\u0345'), 'αι');
+  assert.equal(nodeprep('ᾈδης'), 'ἀιδησ');
+  assert.equal(nodeprep('ᾷ'), 'ᾶι');
+  // Old Cyrillic letter variants fold to the letter (B.2).
+  assert.equal(nodeprep('\u1c80\u1c82'), 'во');
+});
+
+test('nodeprep folds as full Unicode case folding does, beyond what toLowerCase() covers', () => {
+  // Every letter of the Greek Extended block (ᾀ-ῼ): its fold, that is
+  // the fold of its decomposition with U+0345 made ι, is also the fold of
+  // its uppercase, and prepared once is prepared for good.
+  for (let cp = 0x1f00; cp <= 0x1fff; cp++) {
+    const c = String.fromCodePoint(cp);
+    const n = nodeprep(c);
+    if (n === undefined) continue;
+    assert.doesNotMatch(n, /\u0345/, `U+${cp.toString(16)}`);
+    assert.equal(nodeprep(n), n, `U+${cp.toString(16)}`);
+    assert.equal(nodeprep(c.toUpperCase()), n, `U+${cp.toString(16)} and its uppercase`);
+  }
 });
 
 test('nodeprep refuses every forbidden character', () => {

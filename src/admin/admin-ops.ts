@@ -3,11 +3,11 @@
 // and, when no server is running, inside jabberctl itself.
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { nameprep, parseJid } from '../jid.js';
+import { nameprep, nodeprep, parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
-import { hostDirName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
+import { hostDirName, isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseSpoolXml } from '../xdb/user-doc.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { errCode } from '../util/err-code.js';
@@ -52,6 +52,12 @@ export interface CheckReport {
    * given with `jabberd -h`, or one since dropped): checked all the same.
    */
   unserved: string[];
+  /**
+   * Files no user can reach: their name is no prepared username's (copied
+   * in by hand, or made for a name whose preparation has changed since),
+   * with the file the user their name prepares to would have.
+   */
+  unreachable: { file: string; owner?: { user: string; file: string } }[];
 }
 
 export class AdminOps {
@@ -153,7 +159,7 @@ export class AdminOps {
 
   /** Parses every file under every host folder, reporting the ones that fail. */
   async check(): Promise<CheckReport> {
-    const report: CheckReport = { files: 0, bad: [], unserved: [] };
+    const report: CheckReport = { files: 0, bad: [], unserved: [], unreachable: [] };
     // A crash's journal first: it repairs torn files (a read-only store
     // only reads it, and its content is checked in their place).
     await this.jsm.xdb.open();
@@ -211,8 +217,39 @@ export class AdminOps {
         reason = await unparsable(file, text);
       }
       if (reason !== undefined) report.bad.push({ file, reason });
+      else if (!reachable(name, listed)) report.unreachable.push({ file, owner: ownerOf(name) });
     }
   }
+}
+
+/**
+ * Whether a login can reach the file `name` of a host folder: Yak's name
+ * for a prepared username, or 1.4's for one whose Yak file is not there
+ * (the store reads Yak's when both are). Long-name files say whose they
+ * are inside; the store checks that when it lists them.
+ */
+function reachable(name: string, listed: ReadonlySet<string>): boolean {
+  if (isLongUserFileName(name)) return true;
+  const yak = userFromFileName(name);
+  if (yak !== undefined) return nodeprep(yak) === yak;
+  const legacy = userFromLegacyFileName(name);
+  return legacy !== undefined && !listed.has(userFileName(legacy));
+}
+
+/**
+ * The user a file no user reaches was meant for, by its name (Yak's
+ * percent-encoding, or 1.4's name itself), prepared as a login would, and
+ * that user's own file name.
+ */
+function ownerOf(name: string): { user: string; file: string } | undefined {
+  let raw: string;
+  try {
+    raw = decodeURIComponent(name.slice(0, -4));
+  } catch {
+    raw = name.slice(0, -4);
+  }
+  const user = nodeprep(raw);
+  return user === undefined ? undefined : { user, file: userFileName(user) };
 }
 
 /** Why a spool file does not parse as an <xdb> document; undefined when it does or is gone. */

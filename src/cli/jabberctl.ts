@@ -336,8 +336,13 @@ program
     for (const dir of report.unserved) {
       process.stderr.write(`jabberctl: note: ${dir}/ in the spool is no host of this configuration (checked all the same; give jabberctl the -h the server was started with)\n`);
     }
+    for (const u of report.unreachable) {
+      const owner = u.owner ? `its name is for the user '${u.owner.user}', whose file is ${u.owner.file}` : 'its name is no username';
+      process.stderr.write(`jabberctl: note: ${u.file} is no user's file (${owner}); nobody can log in to it\n`);
+    }
     for (const b of report.bad) console.log(`BAD ${b.file}: ${b.reason}`);
-    console.log(`${report.files} files checked, ${report.bad.length} bad`);
+    const unreachable = report.unreachable.length ? `, ${report.unreachable.length} no user's` : '';
+    console.log(`${report.files} files checked, ${report.bad.length} bad${unreachable}`);
     if (report.bad.length) process.exitCode = 1;
   });
 
