@@ -270,30 +270,6 @@ export function visiblyChanged(before: Element | undefined, after: Element | und
   return visibleItem(before).toString() !== visibleItem(after).toString();
 }
 
-/** Sends a roster push (no id, as 1.4 did) to every session of the user that fetched its roster. */
-export function pushItem(api: ModuleApi, host: string, user: string, item: Element): void {
-  if (item.attrs.hidden !== undefined) return;
-  // Made and serialized once for all the user's sessions: a set of
-  // thousands of items to a user with many sessions made as many pushes
-  // as both multiplied.
-  let query: Element | undefined;
-  let queryText = '';
-  for (const s of api.sessions.of(`${user}@${host}`)) {
-    if (!s.rosterInterested) continue;
-    if (!query) {
-      query = new Element('query', { xmlns: NS_ROSTER }, [visibleItem(item)]);
-      queryText = query.toString();
-    }
-    const push = new Element('iq', { type: 'set', to: s.jid.toString() }, [query]);
-    s.send(push, push.startTag() + queryText + '</iq>');
-  }
-}
-
-/** A removal push: the item with subscription='remove'. */
-export function pushRemoval(api: ModuleApi, host: string, user: string, jid: string): void {
-  pushItem(api, host, user, new Element('item', { jid, subscription: 'remove' }));
-}
-
 /** The sessions whose presence is broadcast (available and not invisible). */
 export function visibleSessions(api: ModuleApi, bare: string): Session[] {
   return api.sessions.of(bare).filter((s) => s.available && !s.data.get('invisible'));

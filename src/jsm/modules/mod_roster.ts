@@ -6,7 +6,8 @@ import { attrsWith, Element } from '../../xml/element.js';
 import { NS_ROSTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { iqResult, isRequest } from '../iq.js';
-import { changeItems, pendingCount, pushItem, pushRemoval, visibleRosterText } from '../roster.js';
+import { changeItems, pendingCount, visibleRosterText } from '../roster.js';
+import { pushItem, pushRemoval } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { cancelSubscriptions, receiveSubscription, resendMissed, resendPending, sendSubscription, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
@@ -82,19 +83,22 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
       },
     })),
   );
-  // Pushed at once, in the order the changes were stored: a set from
+  // Queued at once, in the order the changes were stored: a set from
   // another resource while the contacts are told must push after these.
+  // The result follows the last push, as when they were all sent at once.
   const removed: Element[] = [];
+  let pushed: Promise<void> | undefined;
   for (const [i, { jid, remove }] of wanted.entries()) {
     const { item, before } = results[i]!;
     if (remove) {
       if (!before) continue;
-      pushRemoval(api, s.host, s.user, jid);
+      pushed = pushRemoval(api, s.host, s.user, jid);
       removed.push(before);
     } else if (item) {
-      pushItem(api, s.host, s.user, item);
+      pushed = pushItem(api, s.host, s.user, item);
     }
   }
+  await pushed;
   // Removing an item also cancels both directions of the subscription (RFC 3921 8.6).
   for (const before of removed) await cancelSubscriptions(api, s.jid.bare, before);
   return iqResult(iq);

@@ -15,13 +15,13 @@ import {
   letsSee,
   pendingCount,
   pendingRequests,
-  pushItem,
   subscriptionOf,
   visibleSessions,
   visiblyChanged,
   withFrom,
   withTo,
 } from '../roster.js';
+import { pushItem } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 
@@ -95,7 +95,7 @@ export async function sendSubscription(api: ModuleApi, stanza: Element, s: Sessi
     }
     return cur;
   });
-  if (item && visiblyChanged(before, item)) pushItem(api, s.host, s.user, item);
+  if (item && visiblyChanged(before, item)) await pushItem(api, s.host, s.user, item);
   // An answer to nothing (no request pending, nothing to revoke) goes
   // nowhere (RFC 3921 9.2). Routed, it could meet a request the contact
   // sent at the same moment and settle it on the contact's side alone:
@@ -239,7 +239,7 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
     await showTo(api, host, user, jid);
     return 'handled';
   }
-  if (item && visiblyChanged(before, item)) pushItem(api, host, user, item);
+  if (item && visiblyChanged(before, item)) await pushItem(api, host, user, item);
   // Every cancelled subscription comes through here (locally delivered), so
   // the goodbye presence is sent once, whichever side cancelled.
   if (type === 'unsubscribe' && hasFrom(before) && !hasFrom(item)) await hideFrom(api, bare, jid);
