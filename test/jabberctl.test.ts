@@ -745,6 +745,31 @@ describe('jabberctl while the server runs', () => {
     assert.match(r.stderr, /^jabberctl: <spool>\S+<\/spool>: adduser needs write access to the spool \(EACCES: /);
   });
 
+  test("a crash's journal naming a file that cannot be written: the server starts, serves the change, and check names the file", async () => {
+    const spool = await tempDir();
+    try {
+      const host = path.join(spool, 'localhost');
+      await mkdir(host);
+      // A folder where dj's file belongs (as root, a file root owns or a
+      // symbolic link would be one the server may not write either).
+      await mkdir(path.join(host, 'dj.xml'));
+      const file = "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>";
+      await writeFile(path.join(spool, '.yak-journal.4'), encodeEntry('localhost/dj.xml', file));
+      const own = await startYak({ spool });
+      try {
+        (await loginUser(own, 'dj', 'pw')).socket.destroy();
+        const r = await jabberctl(spool, ['check']);
+        assert.equal(r.code, 1, r.stdout + r.stderr);
+        assert.match(r.stdout, /^BAD \S+\/localhost\/dj\.xml: cannot be written \(EISDIR: .*\); its latest changes are only in the spool journal until it can$/m);
+      } finally {
+        await own.stop().catch(() => undefined);
+      }
+      assert.ok((await readdir(spool)).some((f) => f.startsWith('.yak-journal.')), 'the journal keeps the change');
+    } finally {
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test('a stop does not wait for a control connection left open', async () => {
     const own = await startYak();
     const idle = net.connect(path.join(own.spool, '.jabberctl.sock'));

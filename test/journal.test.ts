@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { silentLogger } from '../src/log.js';
-import { Journal, type JournalOptions } from '../src/xdb/journal.js';
+import { Journal, UnwrittenFilesError, type JournalOptions } from '../src/xdb/journal.js';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
 import { NS_AUTH, NS_LAST } from '../src/xdb/xdb.js';
@@ -320,6 +320,69 @@ test('a generation that reaches its size is checkpointed at once, without waitin
   await j.write(target('d.xml'), doc('d'));
   assert.deepEqual(await journals(), ['.yak-journal.2']);
   await j.checkpoint();
+  await j.close();
+  await rm(root, { recursive: true });
+});
+
+test('files that cannot be written are carried in one generation; none comes back older after a crash, and the start never stops for them', async () => {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(dir);
+  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  const journals = async (): Promise<string[]> => (await listing(root)).filter((f) => f.startsWith('.yak-journal.'));
+  // x and y are folders where their files belong: every write to them fails.
+  await mkdir(join(dir, 'x.xml'));
+  await mkdir(join(dir, 'y.xml'));
+  const j = journal(root);
+  await j.open();
+  await j.write(target('x.xml'), doc('x1'));
+  await j.write(target('y.xml'), doc('y1'));
+  await j.write(target('q.xml'), doc('q1'));
+  await assert.rejects(j.checkpoint(), UnwrittenFilesError);
+  assert.deepEqual(await journals(), ['.yak-journal.1']);
+
+  // x can be written again; its next change is, while y still cannot.
+  await rm(join(dir, 'x.xml'), { recursive: true });
+  await j.write(target('x.xml'), doc('x2'));
+  await j.write(target('q.xml'), doc('q2'));
+  await assert.rejects(j.checkpoint(), (err) => err instanceof UnwrittenFilesError && err.files.length === 1 && err.files[0]!.path === join(dir, 'y.xml'));
+  assert.deepEqual(await journals(), ['.yak-journal.2'], 'the carried generation moved on; the one before is gone');
+  await j.close();
+
+  // A crash now: the replay must leave x as x2 (the carried generation
+  // named it with x1 before), q as q2, and y served from the journal.
+  await writeFile(join(dir, 'x.xml'), 'torn');
+  const again = journal(root);
+  const report = await again.open();
+  assert.equal(report.generations, 1);
+  assert.equal(await readFile(join(dir, 'x.xml'), 'utf8'), doc('x2'));
+  assert.equal(await readFile(join(dir, 'q.xml'), 'utf8'), doc('q2'));
+  assert.equal(again.pending(join(dir, 'y.xml')), doc('y1'));
+  assert.deepEqual(await journals(), ['.yak-journal.3'], 'y is carried into a generation after the replayed one');
+
+  // Once y can be written, the next checkpoint writes it and the journal goes.
+  await rm(join(dir, 'y.xml'), { recursive: true });
+  await again.checkpoint();
+  assert.equal(await readFile(join(dir, 'y.xml'), 'utf8'), doc('y1'));
+  assert.equal(again.pending(join(dir, 'y.xml')), undefined);
+  assert.deepEqual(await journals(), []);
+  await again.close();
+  await rm(root, { recursive: true });
+});
+
+test('a file the replay could not write is tried again by the checkpoints that follow, with no change to start them', async () => {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(join(dir, 'y.xml'), { recursive: true });
+  await writeFile(join(root, '.yak-journal.1'), encodeEntry('localhost/y.xml', doc('y1')));
+  const j = new Journal(root, { log: silentLogger, durable: true, checkpointMs: 20 });
+  await j.open();
+  assert.equal(j.pending(join(dir, 'y.xml')), doc('y1'));
+  await rm(join(dir, 'y.xml'), { recursive: true });
+  for (let i = 0; i < 250 && j.pending(join(dir, 'y.xml')) !== undefined; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(await readFile(join(dir, 'y.xml'), 'utf8'), doc('y1'));
+  await j.checkpoint();
+  assert.deepEqual(await listing(root), ['localhost']);
   await j.close();
   await rm(root, { recursive: true });
 });

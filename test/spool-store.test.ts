@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
+import { UnwrittenFilesError } from '../src/xdb/journal.js';
 import { userFileName } from '../src/xdb/file-names.js';
 import { SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { cleanTempFiles } from '../src/xdb/temp-files.js';
@@ -517,14 +518,37 @@ test('a file that cannot be written: the journal keeps the change until it can',
   await store.set('localhost', 'dj', { [NS_AUTH]: pw('new') });
   await store.create('localhost', 'other', { [NS_AUTH]: pw('other') });
   assert.equal((await store.get('localhost', 'dj', NS_AUTH))?.text(), 'new');
-  await assert.rejects(store.flush(), { code: 'EISDIR' });
-  assert.ok((await readdir(root)).includes('.yak-journal.1'), 'the journal must stay while a file is not written');
+  await assert.rejects(store.flush(), unwritten(file, 'EISDIR'));
+  const journals = async (): Promise<string[]> => (await readdir(root)).filter((f) => f.startsWith('.yak-journal'));
+  assert.deepEqual(await journals(), ['.yak-journal.1'], 'the journal must stay while a file is not written');
+  // Other users' changes go on; checkpoints still drop their generations,
+  // keeping one that carries dj's change, so the journal does not grow.
+  for (let i = 0; i < 3; i++) {
+    await store.set('localhost', 'other', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: String(i) }) });
+    await assert.rejects(store.flush(), unwritten(file, 'EISDIR'));
+  }
+  assert.equal((await journals()).length, 1, `one generation carries the change: ${await journals()}`);
+  // A restart replays it without stopping (the file is still in the way) and serves it.
+  await store.close().catch(() => undefined);
+  const again = open({ cacheUsers: 1 });
+  assert.equal((await again.get('localhost', 'dj', NS_AUTH))?.text(), 'new');
+  assert.equal((await again.get('localhost', 'other', NS_LAST))?.attrs.last, '2');
   // Once the way is clear, the checkpoint writes the file and drops the journal.
   await rm(file, { recursive: true });
-  await store.flush();
+  await again.flush();
   assert.match(await readFile(file, 'utf8'), />new</);
   assert.deepEqual(await readdir(root), ['localhost']);
 });
+
+/** An UnwrittenFilesError naming `file`, with the system's error code in its reason. */
+function unwritten(file: string, code: string): (err: unknown) => boolean {
+  return (err) => {
+    assert.ok(err instanceof UnwrittenFilesError, String(err));
+    assert.deepEqual(err.files.map((f) => f.path), [file]);
+    assert.match(err.files[0]!.why, new RegExp(code));
+    return true;
+  };
+}
 
 test('a user file that is a symbolic link is never written through', async (t) => {
   const { root, open } = await scratch(t);
@@ -537,7 +561,7 @@ test('a user file that is a symbolic link is never written through', async (t) =
   await symlink(outside, file);
   const store = open();
   await store.set('localhost', 'evil', { [NS_AUTH]: pw('new') });
-  await assert.rejects(store.flush(), { code: 'ELOOP' });
+  await assert.rejects(store.flush(), unwritten(file, 'ELOOP'));
   assert.equal(await readFile(outside, 'utf8'), theirs);
   assert.ok((await readdir(root)).includes('.yak-journal.1'), 'the journal keeps the change');
 });

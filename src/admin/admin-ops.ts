@@ -181,6 +181,10 @@ export class AdminOps {
       report.unserved.push(e.name);
       await this.checkFolder(path.join(spool, e.name), undefined, journaled, report);
     }
+    // Parsed above as the journal holds them, but not in their files.
+    for (const { path: file, why } of this.jsm.xdb.unwritable()) {
+      report.bad.push({ file, reason: `cannot be written (${why}); its latest changes are only in the spool journal until it can` });
+    }
     return report;
   }
 

@@ -1,15 +1,19 @@
 // Replaying the generations a crash left (Journal.open()): the latest
 // content of each file is written and synced, deletions are done, then the
 // generations are removed. Read-only, nothing is written: the content is
-// handed back for the journal to serve from memory.
+// handed back for the journal to serve from memory. A file that cannot be
+// written (a file root owns, a symbolic link) does not stop the start: its
+// content is carried into a new generation of its own, served from memory
+// and tried again at each checkpoint.
 import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import type { FileSetSync } from './file-set-sync.js';
 import { unlinkIfThere, writeInPlace } from './file-writes.js';
-import { decodeGeneration } from './journal-entry.js';
-import type { ReplayReport, SpoolTarget } from './journal.js';
+import { CARRY_SUFFIX, writeNewGeneration } from './generation-file.js';
+import { decodeGeneration, encodeEntry } from './journal-entry.js';
+import type { Carried, ReplayReport, SpoolTarget, Unwritten } from './journal.js';
 import { errCode } from '../util/err-code.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
@@ -33,8 +37,13 @@ export interface ReplayOptions {
 
 export interface Replayed {
   report: ReplayReport;
-  /** Read-only: each file's content the replay would have written (null: deleted). */
-  unwritten: { target: SpoolTarget; data: string | null }[];
+  /**
+   * Read-only: each file's content the replay would have written (null:
+   * deleted); else the files it could not write, with why.
+   */
+  unwritten: Unwritten[];
+  /** The generation that now holds the files the replay could not write. */
+  carried?: Carried;
   /** The number the next generation takes, once the replayed ones are deleted. */
   nextGeneration?: number;
 }
@@ -53,6 +62,10 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     .map((name) => ({ name, n: Number(GENERATION_FILE.exec(name)?.[1] ?? NaN) }))
     .filter((g) => Number.isSafeInteger(g.n))
     .sort((a, b) => a.n - b.n);
+  // What a crash left of a carried generation being replaced (the old one is whole beside it).
+  if (!opts.readOnly) {
+    for (const name of names) if (GENERATION_FILE.test(name.slice(0, -CARRY_SUFFIX.length)) && name.endsWith(CARRY_SUFFIX)) unlinkIfThere(join(root, name));
+  }
   if (gens.length === 0) return replay;
   const latest = new Map<string, string | null>();
   for (const g of gens) {
@@ -94,13 +107,20 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     const [dirName] = rel.split('/') as [string];
     const dir = join(root, dirName);
     const path = join(root, rel);
-    if (data === null) {
-      unlinkIfThere(path);
-    } else {
-      if (!made.has(dir)) await mkdir(dir, { recursive: true, mode: 0o700 });
-      made.add(dir);
-      writeInPlace(path, data);
-      replayed.files.add(path);
+    try {
+      if (data === null) {
+        unlinkIfThere(path);
+      } else {
+        if (!made.has(dir)) await mkdir(dir, { recursive: true, mode: 0o700 });
+        made.add(dir);
+        writeInPlace(path, data);
+        replayed.files.add(path);
+      }
+    } catch (err) {
+      const why = (err as Error).message;
+      opts.log.error({ err, file: path }, 'spool file cannot be written; the journal keeps its change');
+      replay.unwritten.push({ target: { path, dir, rel }, data, why });
+      continue;
     }
     replayed.dirs.add(dir);
     report.files.push(path);
@@ -110,8 +130,17 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     // Host folders the replay made: durable before the journal goes.
     await syncDir(root);
   }
+  let next = gens[gens.length - 1]!.n + 1;
+  if (replay.unwritten.length > 0) {
+    // After every replayed generation, so its content is the latest for
+    // those files whatever is deleted below, and before any new change.
+    const file = join(root, `.yak-journal.${next++}`);
+    await writeNewGeneration(file, Buffer.concat(replay.unwritten.map((u) => encodeEntry(u.target.rel, u.data))));
+    replay.carried = { file, entries: new Map(replay.unwritten.map((u) => [u.target.path, u])) };
+  }
+  // Oldest first: a crash in between replays what is left, its latest content each file already has.
   for (const g of gens) await unlink(join(root, g.name));
   if (opts.durable) await syncDir(root);
-  replay.nextGeneration = gens[gens.length - 1]!.n + 1;
+  replay.nextGeneration = next;
   return replay;
 }

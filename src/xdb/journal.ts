@@ -31,6 +31,7 @@ import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { encodeEntry } from './journal-entry.js';
 import { replayJournal } from './journal-replay.js';
+import { replaceGeneration } from './generation-file.js';
 import { fdatasyncOnPool, unlinkIfThere, writeAllSync, writeInPlace } from './file-writes.js';
 import { FileSetSync, type CheckpointSync } from './file-set-sync.js';
 import type { SyncFsOptions } from './syncfs.js';
@@ -92,6 +93,36 @@ interface Waiting {
   reject: (err: unknown) => void;
 }
 
+/**
+ * Spool files the journal could not write (a file root owns, a symbolic
+ * link, a folder in its way): their changes are kept in the journal, and
+ * served from memory, until the file can be written.
+ */
+export class UnwrittenFilesError extends Error {
+  constructor(readonly files: { path: string; why: string }[]) {
+    const first = files[0]!;
+    super(`${files.length} spool file${files.length === 1 ? '' : 's'} cannot be written (${first.path}: ${first.why}${files.length > 1 ? ', ...' : ''}); the journal keeps their changes`);
+  }
+}
+
+/** A file the journal holds content for that is not (yet) in the file. */
+export interface Unwritten {
+  target: SpoolTarget;
+  data: string | null;
+  /** Why the last write failed (none: read-only, the replay was not tried). */
+  why?: string;
+}
+
+/**
+ * The generation kept for files that cannot be written (see carryInto()):
+ * its file, and for each path in it the content it holds, which is kept
+ * as the file's latest known content while it exists.
+ */
+export interface Carried {
+  file: string;
+  entries: Map<string, Unwritten>;
+}
+
 export interface ReplayReport {
   generations: number;
   /** Files the replay wrote or deleted; read-only: the files it would (see Journal.pending()). */
@@ -120,7 +151,9 @@ export class Journal {
    * deleted. File writes are synchronous, so a retry never interleaves
    * with a newer write, and a newer write that succeeds removes the entry.
    */
-  private readonly unwritten = new Map<string, { target: SpoolTarget; data: string | null }>();
+  private readonly unwritten = new Map<string, Unwritten>();
+  /** Kept while some file cannot be written; see carryInto(). */
+  private carried: Carried | undefined;
   private appends = 0;
   /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
   private readonly sizes = new Map<string, number>();
@@ -161,9 +194,12 @@ export class Journal {
    * removed. Call once, before the first write or read.
    */
   async open(): Promise<ReplayReport> {
-    const { report, unwritten, nextGeneration } = await replayJournal(this.root, { log: this.log, durable: this.durable, readOnly: this.readOnly, fileSync: this.fileSync });
+    const { report, unwritten, carried, nextGeneration } = await replayJournal(this.root, { log: this.log, durable: this.durable, readOnly: this.readOnly, fileSync: this.fileSync });
     for (const u of unwritten) this.unwritten.set(u.target.path, u);
+    this.carried = carried;
     if (nextGeneration !== undefined) this.nextGeneration = nextGeneration;
+    // Files the replay could not write are tried again, changes or not.
+    if (carried) this.checkpointSoon(this.checkpointMs);
     return report;
   }
 
@@ -185,7 +221,7 @@ export class Journal {
     } catch (err) {
       // Durable in the journal already: reads take it from here, and
       // the checkpoint retries the file before dropping the journal.
-      this.unwritten.set(target.path, { target, data });
+      this.unwritten.set(target.path, { target, data, why: (err as Error).message });
       this.log.error({ err, file: target.path }, 'spool file write failed; the journal keeps the change');
     } finally {
       this.release(gen, 1);
@@ -203,6 +239,11 @@ export class Journal {
   /** Every file pending() answers for: path -> content (null: deleted). */
   pendingFiles(): Map<string, string | null> {
     return new Map([...this.unwritten].map(([path, { data }]) => [path, data]));
+  }
+
+  /** Files a write was tried for and failed, with why: their changes are only in the journal. */
+  failedFiles(): { path: string; why: string }[] {
+    return [...this.unwritten].filter(([, u]) => u.why !== undefined).map(([path, u]) => ({ path, why: u.why! }));
   }
 
   /**
@@ -244,7 +285,9 @@ export class Journal {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => {
       this.checkpoint().catch((err: unknown) => {
-        this.log.error({ err }, 'journal checkpoint failed; will retry');
+        // The carried generation keeps what cannot be written (logged as such); it is tried again.
+        if (err instanceof UnwrittenFilesError) this.log.error({ files: err.files }, 'spool files still cannot be written; the journal keeps their changes and tries again');
+        else this.log.error({ err }, 'journal checkpoint failed; will retry');
         this.checkpointSoon(this.checkpointMs);
       });
     }, ms).unref();
@@ -256,7 +299,10 @@ export class Journal {
     const size = this.sizes.get(path);
     // Unknown until this write has succeeded (a failed one may leave anything).
     this.sizes.delete(path);
-    if (data === null) return unlinkIfThere(path);
+    if (data === null) {
+      unlinkIfThere(path);
+      return this.carriedNow(target, null);
+    }
     let written: number;
     try {
       written = writeInPlace(path, data, size);
@@ -268,6 +314,12 @@ export class Journal {
     }
     if (this.sizes.size >= SIZES_REMEMBERED) this.sizes.clear();
     this.sizes.set(path, written);
+    this.carriedNow(target, data);
+  }
+
+  /** A file the carried generation names now holds `data`: that is what it must say, should it be rewritten. */
+  private carriedNow(target: SpoolTarget, data: string | null): void {
+    if (this.carried?.entries.has(target.path)) this.carried.entries.set(target.path, { target, data });
   }
 
   private append(target: SpoolTarget, data: string | null): Promise<Generation> {
@@ -392,30 +444,90 @@ export class Journal {
     while (this.retired.length > 0) {
       const gen = this.retired[0]!;
       if (gen.busy > 0) await new Promise<void>((resolve) => (gen.whenIdle = resolve));
-      this.retryUnwritten();
-      await this.fileSync.sync(gen);
-      // A generation that never opened is not ours to delete (whatever has its name).
-      const fh = await gen.opened.catch(() => undefined);
-      if (fh) {
-        await fh.close();
-        // Host folders made since: durable before their journal goes. This
-        // fsync also flushes the device's cache once more: syncfs on ext4
-        // without a journal flushes it before its last metadata writes end.
-        await syncDir(this.root);
-        unlinkIfThere(gen.file);
-        // Gone for good before a newer generation goes: replaying an old one
-        // after a newer one was dropped would bring old data back.
-        await syncDir(this.root);
-      }
+      await this.settle(gen);
       this.retired.shift();
+    }
+    // Nothing retired since: the files that could not be written are tried again.
+    if (this.carried) await this.settle(undefined);
+    const failed = this.failedFiles();
+    if (failed.length > 0) throw new UnwrittenFilesError(failed);
+  }
+
+  /**
+   * Makes `gen`'s files durable, with those written again from the
+   * journal, and deletes it; while some file still cannot be written, `gen`
+   * is cut down to what those need instead (carryInto()), so one such file
+   * never keeps every later generation, and the journal, from going.
+   */
+  private async settle(gen: Generation | undefined): Promise<void> {
+    const retried = this.retryUnwritten();
+    const files = new Set([...(gen?.files ?? []), ...retried.map((t) => t.path)]);
+    const dirs = new Set([...(gen?.dirs ?? []), ...retried.map((t) => t.dir)]);
+    if (files.size > 0) await this.fileSync.sync({ files, dirs });
+    // A generation that never opened is not ours to delete (whatever has its name).
+    const fh = gen && (await gen.opened.catch(() => undefined));
+    if (fh) await fh.close();
+    if (this.unwritten.size > 0) {
+      if (fh) await this.carryInto(gen!.file);
+      return;
+    }
+    // Every file is written and durable. Oldest first: the carried
+    // generation, then this one.
+    if (this.carried) {
+      await syncDir(this.root);
+      unlinkIfThere(this.carried.file);
+      this.carried = undefined;
+      await syncDir(this.root);
+    }
+    if (fh) {
+      // Host folders made since: durable before their journal goes. This
+      // fsync also flushes the device's cache once more: syncfs on ext4
+      // without a journal flushes it before its last metadata writes end.
+      await syncDir(this.root);
+      unlinkIfThere(gen!.file);
+      // Gone for good before a newer generation goes: replaying an old one
+      // after a newer one was dropped would bring old data back.
+      await syncDir(this.root);
     }
   }
 
-  private retryUnwritten(): void {
-    for (const [path, { target, data }] of [...this.unwritten]) {
-      this.apply(target, data);
+  /**
+   * Replaces the generation `file` (all its other files durable now) by one
+   * that holds only the files that cannot be written, and those the
+   * carried generation before it named, each with its latest content; then
+   * deletes that earlier one. Under `file`'s own number its entries replay
+   * after every older generation's and before every newer one's, so no
+   * file comes back older than it was (the earlier carried generation's
+   * files are in it again, with what they hold now, for that reason).
+   */
+  private async carryInto(file: string): Promise<void> {
+    const entries = new Map(this.carried?.entries);
+    for (const [path, u] of this.unwritten) entries.set(path, u);
+    const content = Buffer.concat([...entries.values()].map((u) => encodeEntry(u.target.rel, u.data)));
+    await replaceGeneration(file, content);
+    const earlier = this.carried?.file;
+    this.carried = { file, entries };
+    if (earlier !== undefined && earlier !== file) {
+      unlinkIfThere(earlier);
+      await syncDir(this.root);
+    }
+    this.log.warn({ generation: file, files: [...this.unwritten.keys()] }, 'spool files that cannot be written: their changes are kept in the journal');
+  }
+
+  /** Writes again what the journal holds for files whose write failed; returns those now written. */
+  private retryUnwritten(): SpoolTarget[] {
+    const written: SpoolTarget[] = [];
+    for (const [path, u] of [...this.unwritten]) {
+      try {
+        this.apply(u.target, u.data);
+      } catch (err) {
+        u.why = (err as Error).message;
+        continue;
+      }
       this.unwritten.delete(path);
+      written.push(u.target);
       this.log.info({ file: path }, 'spool file written from the journal');
     }
+    return written;
   }
 }

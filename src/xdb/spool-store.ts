@@ -117,6 +117,11 @@ export class SpoolStore implements Xdb {
     return this.journal.pendingFiles();
   }
 
+  /** See Xdb.unwritable(). */
+  unwritable(): { path: string; why: string }[] {
+    return this.journal.failedFiles();
+  }
+
   /** fdatasyncs of the journal so far (group commit makes them fewer than writes). */
   get journalCommits(): number {
     return this.journal.commits;

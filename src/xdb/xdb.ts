@@ -180,6 +180,12 @@ export interface Xdb {
    * the store was opened read-only over a journal a crash left.
    */
   unreplayed(): Map<string, string | null>;
+  /**
+   * The spool files a write was tried for and failed (a folder or a
+   * symbolic link in the way, a file the server may not write), with why:
+   * their latest changes are only in the journal until they can be written.
+   */
+  unwritable(): { path: string; why: string }[];
   /** Resolves when every write accepted so far is on disk. */
   flush(): Promise<void>;
 }
