@@ -58,6 +58,22 @@ describe('modules answering queries', () => {
   after(() => yak.stop());
 
   describe('mod_vcard', () => {
+    test('a prefix declared on the request is declared again where the stored card uses it, so the card read alone is well-formed', async () => {
+      const a = await newUser(yak, 'vcns');
+      try {
+        assertXml(
+          await a.request("<iq type='set' id='n1' xmlns:x='urn:example:x'><vCard xmlns='vcard-temp'><FN>N</FN><x:photo x:kind='cat'/></vCard></iq>"),
+          "<iq type='result' id='n1' to='vcns@localhost/Work' from='vcns@localhost'/>",
+        );
+        assertXml(
+          await a.request("<iq type='get' id='n2'><vCard xmlns='vcard-temp'/></iq>"),
+          "<iq type='result' id='n2' to='vcns@localhost/Work' from='vcns@localhost'><vCard xmlns='vcard-temp'><FN>N</FN><x:photo x:kind='cat' xmlns:x='urn:example:x'/></vCard></iq>",
+        );
+      } finally {
+        await closeAll(a);
+      }
+    });
+
     test('own set and get, others get, nobody else sets (405, as in 1.4), stored as vcard-temp', async () => {
       const a = await newUser(yak, 'vc1');
       const b = await newUser(yak, 'vc2');

@@ -8,7 +8,7 @@ import { StreamParser, type StreamLimits } from '../src/xml/stream-parser.js';
 const HEADER = "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
 
 /** Feeds `chunks` one write each; returns the events in order. */
-function parse(chunks: string[], limits: StreamLimits = { stanzaBytes: 10_000, depth: 10 }): string[] {
+function parse(chunks: string[], limits: StreamLimits = { stanzaBytes: 10_000, depth: 10 }, declareWhereUsed = true): string[] {
   const events: string[] = [];
   const parser = new StreamParser(
     {
@@ -18,6 +18,7 @@ function parse(chunks: string[], limits: StreamLimits = { stanzaBytes: 10_000, d
       error: (err) => events.push(`error ${err.kind}`),
     },
     limits,
+    declareWhereUsed,
   );
   for (const c of chunks) parser.write(c);
   return events;
@@ -92,4 +93,48 @@ test("a bare '&' fails the stream at once, not at some later ';'; references cut
     'header',
     "<message><body>R&amp;B \u{1F600} A &apos;</body></message>",
   ]);
+});
+
+test('names must be namespace-well-formed: an unbound or reserved prefix ends the stream before the stanza is handed on', () => {
+  const bad = [
+    "<message to='a@localhost'><body>hi</body><x:y/></message>", // unbound element prefix
+    "<message to='a@localhost'><body foo:bar='1'>hi</body></message>", // unbound attribute prefix
+    "<iq type='set' id='r'><q:query xmlns='jabber:iq:register'/></iq>", // unbound, on a request
+    "<message xmlns:p=''><p:x/></message>", // a prefix bound to no namespace
+    "<message xmlns:a='u:1' xmlns:b='u:1'><x a:z='1' b:z='2'/></message>", // one attribute twice once expanded
+    "<message><a:b:c xmlns:a='u:1'/></message>", // two colons
+    "<message xmlns:xmlns='u:1'/>", // the xmlns prefix declared
+    "<message><xmlns:x/></message>", // ...or used
+    "<message xmlns:xml='u:1'/>", // xml bound elsewhere
+    "<message xmlns:x='http://www.w3.org/XML/1998/namespace'/>", // the XML namespace under another prefix
+    "<message><:x/></message>", // an empty prefix
+  ];
+  for (const stanza of bad) assert.deepEqual(parse([HEADER, "<presence id='before'/>" + stanza]), ['header', "<presence id='before'/>", 'error xml'], stanza);
+});
+
+test('a declaration holds inside its element only', () => {
+  assert.deepEqual(parse([HEADER, "<message xmlns:x='u:1'><x:y/></message><message><x:y/></message>"]), [
+    'header',
+    "<message xmlns:x='u:1'><x:y xmlns:x='u:1'/></message>",
+    'error xml',
+  ]);
+});
+
+test('an element that uses a prefix declared above it gets the declaration too, so any part of a stanza can be handed on alone', () => {
+  const events = parse([
+    HEADER,
+    "<iq type='set' id='v' xmlns:x='u:1'><vCard xmlns='vcard-temp'><x:y x:a='1' xml:lang='en'><x:z/></x:y></vCard></iq>",
+    "<message xmlns:x='u:1'><x:y xmlns:x='u:2'/></message>",
+    '<message><stream:error/></message>',
+  ]);
+  assert.deepEqual(events, [
+    'header',
+    "<iq type='set' id='v' xmlns:x='u:1'><vCard xmlns='vcard-temp'><x:y x:a='1' xml:lang='en' xmlns:x='u:1'><x:z xmlns:x='u:1'/></x:y></vCard></iq>",
+    // Its own declaration wins over the one above it.
+    "<message xmlns:x='u:1'><x:y xmlns:x='u:2'/></message>",
+    // The header's own declaration is in scope too.
+    "<message><stream:error xmlns:stream='http://etherx.jabber.org/streams'/></message>",
+  ]);
+  // A client's parser checks, but hands on what it is sent as it is.
+  assert.deepEqual(parse([HEADER, "<message xmlns:x='u:1'><x:y/></message>"], undefined, false), ['header', "<message xmlns:x='u:1'><x:y/></message>"]);
 });

@@ -56,7 +56,7 @@ describe('stream header exchange', () => {
   after(() => yak.stop());
 
   test('a header without version, or with one below 1.0 (RFC 3920 4.4.1), gets exactly the 1.4 answer and no features', async () => {
-    for (const extra of [{}, { version: '0.9' }, { version: '' }] as Record<string, string>[]) {
+    for (const extra of [{}, { version: '0.9' }, { version: '' }, { version: '1' }, { version: 'one' }] as Record<string, string>[]) {
       const c = await open(yak, 'localhost', extra);
       try {
         const header = assertServerHeader(c.text, 'localhost');
@@ -70,17 +70,19 @@ describe('stream header exchange', () => {
     }
   });
 
-  test("version='1.0' gets version='1.0' and the iq-auth/iq-register features", async () => {
-    const c = await open(yak, 'localhost', { version: '1.0' });
-    try {
-      assertServerHeader(c.text, 'localhost', true);
-      assertXml(
-        await c.next(),
-        "<stream:features><auth xmlns='http://jabber.org/features/iq-auth'/>" +
-          "<register xmlns='http://jabber.org/features/iq-register'/></stream:features>",
-      );
-    } finally {
-      c.destroy();
+  test("version='1.0', or a later one (RFC 3920 4.4.1: the lower of the two), gets version='1.0' and the iq-auth/iq-register features", async () => {
+    for (const version of ['1.0', '1.1', '2.0', '1.10', '01.0']) {
+      const c = await open(yak, 'localhost', { version });
+      try {
+        assertServerHeader(c.text, 'localhost', true);
+        assertXml(
+          await c.next(),
+          "<stream:features><auth xmlns='http://jabber.org/features/iq-auth'/>" +
+            "<register xmlns='http://jabber.org/features/iq-register'/></stream:features>",
+        );
+      } finally {
+        c.destroy();
+      }
     }
   });
 
@@ -186,6 +188,10 @@ describe('stream errors', () => {
     // At once: saxes alone waited for a ';' and swallowed every stanza until one came.
     ['a bare & with no ; after it', H + "<message to='a@localhost'><body>Tom & Jerry</body></message>", 'Invalid XML', 'not-well-formed'],
     ['text before the header', 'hello', 'Invalid XML', 'not-well-formed'],
+    // Forwarded, it made every namespace-aware client that read it drop its connection.
+    ['an unbound prefix in a message', H + "<message to='a@localhost' type='chat'><body>hi</body><x:y/></message>", 'Invalid XML', 'not-well-formed'],
+    ['an unbound prefix on an attribute', H + "<message to='a@localhost'><body foo:bar='1'>hi</body></message>", 'Invalid XML', 'not-well-formed'],
+    ['a prefix bound to no namespace', H + "<message to='a@localhost' xmlns:p=''><p:x/></message>", 'Invalid XML', 'not-well-formed'],
     ['DOCTYPE', "<?xml version='1.0'?><!DOCTYPE stream:stream>" + H.slice(21), 'Invalid XML', 'restricted-xml'],
     ['entity declaration', "<?xml version='1.0'?><!DOCTYPE s [<!ENTITY a 'b'>]>" + H.slice(21), 'Invalid XML', 'restricted-xml'],
     ['processing instruction in the stream', H + "<?foo bar?>", 'Invalid XML', 'restricted-xml'],

@@ -80,6 +80,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
         error: (err) => this.onParseError(err),
       },
       { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth, nodes: PRE_AUTH_NODES },
+      true,
     );
     conn.attach({
       text: (t) => {

@@ -2,9 +2,11 @@
 // chunks into a header event, one event per complete top-level stanza, and
 // an end event. Enforces the restricted-XML rules of SPEC section 1: no
 // DOCTYPE, no processing instructions after the declaration, no comments,
-// bounded stanza size and nesting depth.
+// bounded stanza size and nesting depth; and namespace well-formedness
+// (namespace-scope.ts).
 import { SaxesParser } from 'saxes';
 import { Element } from './element.js';
+import { NamespaceScope } from './namespace-scope.js';
 
 export interface StreamLimits {
   /** Largest stanza in characters (text positions), checked as it grows. */
@@ -133,6 +135,8 @@ function whitespaceFrom(text: string, start: number): boolean {
 export class StreamParser {
   private readonly sax = new RestrictedSax(this);
   private readonly stack: Element[] = [];
+  /** Prefix declarations in scope; only elements that declare or use a prefix touch it. */
+  private readonly namespaces = new NamespaceScope();
   private depth = 0;
   /** Elements and text pieces of the stanza being parsed. */
   private nodes = 0;
@@ -153,9 +157,15 @@ export class StreamParser {
   private betweenStanzas = false;
   limits: StreamLimits;
 
+  /**
+   * `declareWhereUsed`: every element that uses a prefix declared above it
+   * gets that declaration too (a server, which hands on parts of stanzas:
+   * see namespace-scope.ts). A client reads what it is sent as it is.
+   */
   constructor(
     private readonly handlers: StreamHandlers,
     limits: StreamLimits,
+    private readonly declareWhereUsed = false,
   ) {
     this.limits = limits;
   }
@@ -241,6 +251,11 @@ export class StreamParser {
       if (this.failed) return;
       this.stanzaStart = this.sax.position;
       this.betweenStanzas = true;
+      // Its declarations (xmlns:stream) hold for the stanzas; the header
+      // itself is checked by its reader, with 1.4's own error texts.
+      const declarations: Record<string, string> = {};
+      for (const k in attrs) if (k.startsWith('xmlns:')) declarations[k] = attrs[k]!;
+      this.namespaces.enter(1, '', declarations);
       this.handlers.header(attrs, name);
       return;
     }
@@ -254,11 +269,21 @@ export class StreamParser {
     // Attributes count as nodes too. (Read from the element's own copy: a
     // plain object, which V8 walks much faster than saxes's dictionary.)
     const own = e.attrs;
+    let prefixed = name.includes(':');
     for (const k in own) {
       if (!this.countNode()) return;
       // A value built from entities (`&amp;` after `&amp;`) is a chain of
       // pieces, some 30 bytes each; reading a character makes it one string.
       own[k]!.charCodeAt(0);
+      if (!prefixed && k.includes(':')) prefixed = true;
+    }
+    // Names without a colon need no look at the scope (nearly every stanza).
+    if (prefixed) {
+      const why = this.namespaces.enter(this.depth, name, own, this.declareWhereUsed);
+      if (why !== undefined) {
+        this.fail(new StreamParseError('xml', why));
+        return;
+      }
     }
     if (this.depth > 2) this.stack[this.stack.length - 1]!.children.push(e);
     this.checkSize();
@@ -268,6 +293,7 @@ export class StreamParser {
   /** @internal */
   onClose(): void {
     if (this.failed) return;
+    if (this.namespaces.active) this.namespaces.leave(this.depth);
     this.depth--;
     if (this.depth === 0) {
       if (this.closing) this.heldEnd = true;
