@@ -32,13 +32,24 @@ export function resolveHost(to: string, hosts: readonly string[], aliases: reado
   return hosts.includes(name) ? name : undefined;
 }
 
+/**
+ * Whether a header's `version` asks for XMPP 1.0 or later: RFC 3920 4.4.1
+ * answers with the lower of the two versions, so 1.1 or 2.0 gets 1.0 and
+ * its features. Major and minor are separate integers ("1.10" is after
+ * "1.9", leading zeros ignored); anything else is no version, as for 1.4.
+ */
+function atLeastXmpp10(version: string | undefined): boolean {
+  const m = version === undefined ? null : /^(\d+)\.\d+$/.exec(version);
+  return m !== null && Number(m[1]) >= 1;
+}
+
 export function checkHeader(
   name: string,
   attrs: Record<string, string>,
   hosts: readonly string[],
   aliases: readonly AliasConfig[],
 ): HeaderCheck {
-  const modern = attrs.version === '1.0';
+  const modern = atLeastXmpp10(attrs.version);
   const colon = name.indexOf(':');
   const prefix = colon < 0 ? undefined : name.slice(0, colon);
   const local = colon < 0 ? name : name.slice(colon + 1);
