@@ -477,6 +477,30 @@ describe('stream: <alias> and <authtime>', () => {
     }
   });
 
+  test('authtime: a login in hand when the time runs out is answered, and keeps its stream once it succeeds', async () => {
+    // One free failure, then 2 s before the next attempt: the right password,
+    // sent well before the 1 s limit, is still being handled when it passes.
+    const yak = await startYak({
+      tweak: (cfg) => {
+        cfg.c2s.authtime = 1;
+        cfg.jsm.loginThrottle = { ...cfg.jsm.loginThrottle, free: 1, baseMs: 2000, maxMs: 2000, exempt: [] };
+      },
+    });
+    try {
+      await registerUser(yak, 'late', 'pw');
+      const c = await open(yak);
+      c.write(authIq('late', 'Work', { password: 'wrong' }, 'a1').toString());
+      assert.equal((await c.next()).getChild('error')?.attrs.code, '401');
+      c.write(authIq('late', 'Work', { password: 'pw' }, 'a2').toString());
+      assertXml(await c.next(), "<iq type='result' id='a2'/>");
+      c.write("<iq type='get' id='after' to='localhost'><query xmlns='jabber:iq:version'/></iq>");
+      assert.equal((await c.next()).attrs.id, 'after', 'the stream that logged in stays');
+      c.destroy();
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test("authtime: 'Timeout waiting for authentication'; a logged-in stream stays", async () => {
     const yak = await startYak({ tweak: (cfg) => (cfg.c2s.authtime = 1) });
     try {

@@ -103,7 +103,14 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
     clearTimeout(this.authTimer);
     const authtime = this.ctx.config.c2s.authtime;
     if (authtime > 0) {
-      this.authTimer = setTimeout(() => this.close('connection-timeout'), Math.max(0, this.opened + authtime * 1000 - Date.now()));
+      // In turn, after what the client sent before the time ran out: a
+      // registration or login in hand is carried out and answered (closed at
+      // once, an account could be made without its client being told), and
+      // a login that succeeds keeps its stream.
+      const timeUp = (): void => this.enqueue(async () => {
+        if (this.state === 'header' || this.state === 'unauthed') this.close('connection-timeout');
+      });
+      this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - Date.now()));
       this.authTimer.unref();
     }
   }
