@@ -425,6 +425,16 @@ describe('jabberd:include', () => {
     assert.ok(loadConfig(main).ignored.includes('<o0>'));
   });
 
+  test('an included file counts as deep as where it is included', () => {
+    // 97 levels in the file, inside <jabber><x><y> (the include's parent): 100 in all.
+    write('deep-ok.xml', '<n>'.repeat(97) + '</n>'.repeat(97));
+    const ok = write('deep-ok-main.xml', minimal({ extra: '<x><y><jabberd:include>deep-ok.xml</jabberd:include></y></x>' }));
+    assert.ok(loadConfig(ok).ignored.includes('<x>'));
+    const deep = write('deep-include.xml', '<n>'.repeat(98) + '</n>'.repeat(98));
+    const main = write('deep-include-main.xml', minimal({ extra: '<x><y><jabberd:include>deep-include.xml</jabberd:include></y></x>' }));
+    refuses(() => loadConfig(main), `${deep}:1:`, '<n> (inside <n><n><n>...) is nested more than 100 elements deep, counting the 3');
+  });
+
   test('a device is refused, not read forever', () => {
     const main = write('device.xml', minimal({ extra: '<jabberd:include>/dev/zero</jabberd:include>' }));
     refuses(() => loadConfig(main), '<jabberd:include>/dev/zero</jabberd:include>', 'a device, not a file');
@@ -653,6 +663,17 @@ describe('refusals name the element and the problem', () => {
     refuses(() => parseConfig('<jabber><broken', FILE), `${FILE}:1:9: <broken> is not closed: the file ends inside its tag`);
     refuses(() => parseConfig('<jabber>\n  <a>', FILE), `${FILE}:2:5: <a> is not closed: the file ends before </a>`);
     refuses(() => parseConfig('<jabber/></b>', FILE), `${FILE}:1:13: </b> closes no open element`);
+  });
+
+  test('elements nested more than 100 deep, named where the nesting goes too deep, before any reader recurses', () => {
+    // Thousands of levels overflowed the stack in the readers: a RangeError with a stack trace.
+    const nested = (n: number): string => '<x>'.repeat(n) + '</x>'.repeat(n);
+    refuses(() => parse({ jsm: nested(5000) }), `${FILE}:`, '<x> (inside <jabber><service><jsm>...) is nested more than 100 elements deep');
+    // <jabber><service><jsm> and 97 more make 100: accepted (a real jabber.xml needs about 7).
+    assert.deepEqual(parse({ jsm: nested(97) }).warnings, ['<jsm><x>: not an element Yak reads here; ignored']);
+    refuses(() => parse({ jsm: nested(98) }), 'nested more than 100');
+    // Through a <jabberd:cmdline> default too.
+    refuses(() => parse({ host: `<host><jabberd:cmdline flag='h'>${nested(200)}</jabberd:cmdline></host>` }), 'nested more than 100');
   });
 
   test('root must be <jabber>', () => {

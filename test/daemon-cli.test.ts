@@ -102,6 +102,13 @@ describe('jabberd refuses to start', { timeout: 25_000 }, () => {
     assert.equal(await readFile(plainFile, 'utf8'), 'not a folder\n');
   });
 
+  test('on a config nested thousands of elements deep, in one line naming the file and the element (the stack overflowed)', async () => {
+    const file = await configFile('deep.xml', bundledConfigText().replace('<browse/>', '<x>'.repeat(5000) + '</x>'.repeat(5000)));
+    for (const extra of [[], ['--check']]) {
+      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), ...extra]), `${file}:`, '<x>', 'nested more than 100 elements deep');
+    }
+  });
+
   test('on -c naming a folder, saying so', async () => {
     assertRefused(await runJabberd(['-c', dir, '--check']), `config file ${dir}: a folder, not a file`);
   });

@@ -439,6 +439,14 @@ describe('jabberctl without a running server', () => {
     assert.equal(existsSync(path.join(dir, 'gone')), false);
   });
 
+  test('a config nested thousands of elements deep: the config error, exit 2 (it was a stack overflow, exit 1)', async () => {
+    const config = path.join(dir, 'deep.xml');
+    await writeFile(config, (await readFile(BUNDLED_CONFIG, 'utf8')).replace('<browse/>', '<x>'.repeat(5000) + '</x>'.repeat(5000)));
+    const r = await jabberctl(path.join(dir, 'deep-spool'), ['list', 'localhost'], '', { config });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, new RegExp(`^jabberctl: ${config}:\\d+:\\d+: <x> \\(inside <jabber><service><jsm>\\.\\.\\.\\) is nested more than 100 elements deep\n$`));
+  });
+
   test('-c naming a folder: a clear message, exit 2', async () => {
     const r = await new Promise<Run>((resolve) => {
       execFile(process.execPath, [JABBERCTL, '-c', dir, 'list', 'localhost'], (err, stdout, stderr) =>

@@ -34,6 +34,17 @@ function markOrigin(el: Element, file: string): void {
 /** Deeper than this is almost surely a loop through different spellings of one path. */
 export const MAX_INCLUDE_DEPTH = 8;
 
+/**
+ * The deepest element nesting a config may have, <jabber> counting 1,
+ * included files counted where they are included. A real jabber.xml needs
+ * about 7 (<jabber><service><jsm><filter><default><rule><offline/>, or a
+ * <browse> entry's <ns>); 100 leaves room for anything a section Yak does
+ * not read might hold. Every reader of the tree (expansion, the readers,
+ * a SIGHUP's comparison) recurses once per level: thousands of levels
+ * overflowed the stack, a crash with a stack trace instead of a message.
+ */
+export const MAX_CONFIG_DEPTH = 100;
+
 interface ExpandContext {
   cmdline: CmdlineValues;
   /** Folder of the file being expanded; includes are relative to it. */
@@ -44,12 +55,15 @@ interface ExpandContext {
   flags: Set<string>;
 }
 
-/** Reads and parses one config file, turning every failure into a ConfigError naming the file. */
-export function parseConfigText(text: string, file: string): Element {
+/**
+ * Reads and parses one config file, turning every failure into a ConfigError
+ * naming the file. `depthAbove`: the elements an included file sits inside.
+ */
+export function parseConfigText(text: string, file: string, depthAbove = 0): Element {
   try {
     // Editors on some systems save a byte order mark; it is not an error in a config file.
     const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
-    return parseXml(body, { allowComments: true, stripWhitespace: true, fileName: file });
+    return parseXml(body, { allowComments: true, stripWhitespace: true, fileName: file, maxDepth: MAX_CONFIG_DEPTH, depthAbove });
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
     // saxes already prefixes most messages with the file name; avoid saying it twice.
@@ -78,21 +92,22 @@ export function readConfigFile(file: string, where = 'config file'): string {
  */
 export function expandTree(root: Element, file: string, cmdline: CmdlineValues): Set<string> {
   const flags = new Set<string>();
-  expandChildren(root, { cmdline, dir: dirname(file), chain: [file], flags });
+  expandChildren(root, { cmdline, dir: dirname(file), chain: [file], flags }, 1);
   return flags;
 }
 
-function expandChildren(parent: Element, ctx: ExpandContext): void {
+/** `depth`: that of `parent`, the root's being 1 (parsing bounded it: see MAX_CONFIG_DEPTH). */
+function expandChildren(parent: Element, ctx: ExpandContext, depth: number): void {
   const out: Node[] = [];
   for (const child of parent.children) {
     if (typeof child === 'string') {
       out.push(child);
     } else if (child.name === 'jabberd:cmdline') {
-      out.push(...cmdlineValue(child, ctx));
+      out.push(...cmdlineValue(child, ctx, depth + 1));
     } else if (child.name === 'jabberd:include') {
-      out.push(...include(child, parent, ctx));
+      out.push(...include(child, parent, ctx, depth + 1));
     } else {
-      expandChildren(child, ctx);
+      expandChildren(child, ctx, depth + 1);
       out.push(child);
     }
   }
@@ -100,18 +115,18 @@ function expandChildren(parent: Element, ctx: ExpandContext): void {
 }
 
 /** The command-line value for the flag, else the element's own content (the default). */
-function cmdlineValue(el: Element, ctx: ExpandContext): Node[] {
+function cmdlineValue(el: Element, ctx: ExpandContext, depth: number): Node[] {
   const flag = el.attr('flag');
   if (flag !== undefined) ctx.flags.add(flag);
   const given = flag === undefined ? undefined : ctx.cmdline[flag];
   if (given !== undefined) return [given];
-  expandChildren(el, ctx);
+  expandChildren(el, ctx, depth);
   return el.children;
 }
 
-function include(el: Element, parent: Element, ctx: ExpandContext): Node[] {
+function include(el: Element, parent: Element, ctx: ExpandContext, depth: number): Node[] {
   // The file name itself may come from the command line.
-  expandChildren(el, ctx);
+  expandChildren(el, ctx, depth);
   const name = el.text().trim();
   // The file the include is written in, for every message about it.
   const from = ctx.chain[ctx.chain.length - 1]!;
@@ -123,8 +138,11 @@ function include(el: Element, parent: Element, ctx: ExpandContext): Node[] {
   if (ctx.chain.length > MAX_INCLUDE_DEPTH) {
     throw new ConfigError(`${from}: <jabberd:include>${name}</jabberd:include>: includes nested more than ${MAX_INCLUDE_DEPTH} levels deep`);
   }
-  const root = parseConfigText(readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`), file);
-  expandChildren(root, { ...ctx, dir: dirname(file), chain: [...ctx.chain, file] });
+  // The included root takes the include's place, so the elements around
+  // the include count toward the file's depth (one too many when the root
+  // is spliced into a same-named parent: a bound, not an exact count).
+  const root = parseConfigText(readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`), file, depth - 1);
+  expandChildren(root, { ...ctx, dir: dirname(file), chain: [...ctx.chain, file] }, depth);
   markOrigin(root, file);
   // As in 1.4: when the included root has the same name as the element the
   // include sits in (a <jsm> file included inside <jsm>), its children are

@@ -10,6 +10,14 @@ export interface ParseOptions {
   stripWhitespace?: boolean;
   /** Used in error messages. */
   fileName?: string;
+  /**
+   * The deepest element nesting accepted, the root counting 1: deeper is a
+   * parse error naming the element. Without it any depth is read; the tree
+   * is built without recursion, but its readers recurse.
+   */
+  maxDepth?: number;
+  /** Elements the document's root will sit inside (a config file read through an include), counted toward maxDepth. */
+  depthAbove?: number;
 }
 
 export class XmlParseError extends Error {}
@@ -28,7 +36,18 @@ export function parseXml(text: string, opts: ParseOptions = {}): Element {
   parser.on('doctype', () => fail(at(parser, 'DOCTYPE is not allowed', opts)));
   parser.on('processinginstruction', () => fail(at(parser, 'processing instructions are not allowed', opts)));
   if (!opts.allowComments) parser.on('comment', () => fail(at(parser, 'comments are not allowed', opts)));
+  const depthAbove = opts.depthAbove ?? 0;
+  // Once failed, the tree is thrown away: building the rest (a deep one
+  // may be millions of elements) would only cost memory.
   parser.on('opentag', (tag) => {
+    if (failure !== undefined) return;
+    if (opts.maxDepth !== undefined && depthAbove + stack.length + 1 > opts.maxDepth) {
+      // The outermost ones say where it is when the file is one long line.
+      const inside = stack.slice(0, 3).map((e) => `<${e.name}>`).join('');
+      const around = depthAbove > 0 ? `, counting the ${depthAbove} the document sits inside` : '';
+      fail(at(parser, `<${tag.name}> (inside ${inside}...) is nested more than ${opts.maxDepth} elements deep${around}`, opts));
+      return;
+    }
     const e = new Element(tag.name, tag.attributes as Record<string, string>);
     const parent = stack[stack.length - 1];
     if (parent) parent.children.push(e);
@@ -36,12 +55,13 @@ export function parseXml(text: string, opts: ParseOptions = {}): Element {
     stack.push(e);
   });
   parser.on('closetag', (tag) => {
+    if (failure !== undefined) return;
     lastClosed = tag.name;
     stack.pop();
   });
   const onText = (t: string): void => {
     const parent = stack[stack.length - 1];
-    if (!parent) return;
+    if (!parent || failure !== undefined) return;
     if (opts.stripWhitespace && t.trim() === '') return;
     parent.children.push(t);
   };
