@@ -21,6 +21,7 @@ import { spoolRecords, xml } from './helpers/session.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { YAK_VERSION } from '../src/version.js';
+import { withoutBackground } from '../src/cli/background.js';
 
 let dir: string;
 
@@ -498,6 +499,21 @@ describe('jabberd -B (1.4 init scripts: jabberd -B -h HOST -c jabber.xml)', { ti
       await gone(pid);
     }
     assert.match(await readFile(log, 'utf8'), /"msg":"stopped"/);
+  });
+
+  test('-B is found in a group of flags, as 1.4 took it (-DB, -Bc FILE), and the server gets the group without it', () => {
+    assert.deepEqual(withoutBackground(['-B', '-c', 'x.xml']), ['-c', 'x.xml']);
+    assert.deepEqual(withoutBackground(['-DB', '-c', 'x.xml']), ['-D', '-c', 'x.xml']);
+    assert.deepEqual(withoutBackground(['-Bc', 'x.xml']), ['-c', 'x.xml']);
+    assert.deepEqual(withoutBackground(['-BDc', 'x.xml', '-hB']), ['-Dc', 'x.xml', '-hB']);
+    assert.deepEqual(withoutBackground(['-BB']), []);
+    // As commander reads them: what follows an option that takes a value is
+    // that value (a file named "B" or "-B"), and -- ends the options.
+    for (const args of [['-cB'], ['-c', '-B'], ['-Dc', '-B'], ['--config', '-B'], ['--spool=-B'], ['--', '-B'], ['-D', '-c', 'x.xml']]) {
+      assert.equal(withoutBackground(args), undefined, args.join(' '));
+    }
+    // An unknown flag is left for commander to refuse, -B after it too.
+    assert.equal(withoutBackground(['-DxB']), undefined);
   });
 
   test('a start that fails says why and exits non-zero, as in the foreground; a log on stderr alone is noted', async () => {

@@ -18,9 +18,53 @@ interface ReadyMessage {
   logsToStderrOnly: boolean;
 }
 
-/** The arguments without -B, or undefined when -B is not among them. */
+/** jabberd's short options that take a value (daemon.ts): -c FILE, -s DIR, -h HOST. */
+const SHORT_WITH_VALUE = new Set(['c', 's', 'h']);
+/** Its short options that take none, which may share one argument (-DB). */
+const SHORT_FLAGS = new Set(['B', 'D', 'v']);
+/** Its long options that take a value as the next argument. */
+const LONG_WITH_VALUE = new Set(['--config', '--spool', '--host']);
+
+/**
+ * The arguments without -B, or undefined when -B is not among them. The
+ * arguments are read as commander reads them in daemon.ts, since 1.4 took
+ * -B in a group too (-DB, -Bc FILE): in a group, flags are taken until one
+ * that takes a value, whose value is the rest of the group, or the next
+ * argument when the group ends with it (-c -B names a file "-B"). What it
+ * does not know (-x, -DxB) is left for commander to refuse.
+ */
 export function withoutBackground(args: readonly string[]): string[] | undefined {
-  return args.includes('-B') ? args.filter((a) => a !== '-B') : undefined;
+  let background = false;
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    let valueNext = LONG_WITH_VALUE.has(arg);
+    if (/^-[^-]/.test(arg)) {
+      let kept = '-';
+      for (let j = 1; j < arg.length; j++) {
+        const c = arg[j]!;
+        if (c === 'B') {
+          background = true;
+          continue;
+        }
+        kept += c;
+        if (SHORT_FLAGS.has(c)) continue;
+        if (SHORT_WITH_VALUE.has(c) && j === arg.length - 1) valueNext = true;
+        kept += arg.slice(j + 1);
+        break;
+      }
+      // A group that was all -B is gone; -DB leaves -D, -Bc leaves -c.
+      if (kept !== '-') out.push(kept);
+    } else {
+      out.push(arg);
+    }
+    if (valueNext && i + 1 < args.length) out.push(args[++i]!);
+  }
+  return background ? out : undefined;
 }
 
 /** Starts `script args` detached and resolves with the exit status for this command. */
