@@ -465,6 +465,35 @@ describe('c2s', () => {
     assert.equal(c.tlsKeys.get('127.0.0.1'), resolve('key.pem'));
   });
 
+  test('two listeners on one address and port, plain or TLS, are refused naming both (the start said "port in use" against its own)', () => {
+    const both = (a: string, b: string): string => `${a} and ${b}: both listen on`;
+    refuses(
+      () => parse({ pthcsock: "<ip port='5222'>127.0.0.1</ip><ip port='5222'>127.0.0.1</ip>" }),
+      both("<ip port='5222'>127.0.0.1</ip>", "<ip port='5222'>127.0.0.1</ip>"), '127.0.0.1, port 5222', 'one listener',
+    );
+    // One on all addresses takes the port on every address.
+    refuses(
+      () => parse({ pthcsock: "<ip port='5222'/><ip port='5222'>127.0.0.1</ip>" }),
+      both("<ip port='5222'/>", "<ip port='5222'>127.0.0.1</ip>"), '127.0.0.1, port 5222 (an empty <ip/> is all addresses)',
+    );
+    refuses(() => parse({ pthcsock: '<ip>::1</ip><ip>::</ip>' }), both('<ip>::1</ip>', '<ip>::</ip>'), '::1, port 5222 (:: is all addresses)');
+    refuses(() => parse({ pthcsock: '<ip>0.0.0.0</ip><ip>127.0.0.1</ip>' }), '127.0.0.1, port 5222 (0.0.0.0 is all IPv4 addresses)');
+    // Written differently, the same address.
+    refuses(() => parse({ pthcsock: '<ip>::ffff:127.0.0.1</ip><ip>127.0.0.1</ip>' }), 'both listen on 127.0.0.1, port 5222');
+    refuses(() => parse({ pthcsock: "<ip port='5222'>::1</ip><ip port='05222'>0:0::1</ip>" }), 'both listen on ::1, port 5222');
+    // A plain and a TLS listener clash as well, default ports included (5222, 5223).
+    const key = "<io><ssl><key>k.pem</key></ssl></io>";
+    refuses(() => parse({ pthcsock: "<ip port='5223'/><ssl/>", extra: key }), both("<ip port='5223'/>", '<ssl/>'), 'all addresses, port 5223');
+    refuses(() => parse({ pthcsock: "<ssl port='5222'>127.0.0.1</ssl><ip/>", extra: key }), both('<ip/>', "<ssl port='5222'>127.0.0.1</ssl>"));
+    refuses(() => parse({ pthcsock: "<ssl>127.0.0.1</ssl><ssl port='5223'/>", extra: key }), both('<ssl>127.0.0.1</ssl>', "<ssl port='5223'/>"));
+    // What can listen side by side: other ports, other addresses, IPv4 and IPv6, port 0 (a free port each).
+    const c = parse({
+      pthcsock: "<ip>127.0.0.1</ip><ip>::1</ip><ip port='5225'>0.0.0.0</ip><ip port='5225'>::1</ip><ip port='5223'>127.0.0.1</ip><ssl port='5224'/><ip port='0'/><ip port='0'/>",
+      extra: key,
+    });
+    assert.deepEqual([c.c2s.listen.length, c.c2s.ssl.length], [7, 1]);
+  });
+
   test('neither ip nor ssl: 5222 on all addresses, as 1.4', () => {
     assert.deepEqual(parse({ pthcsock: '<authtime/>' }).c2s.listen, [{ port: 5222, address: undefined }]);
   });

@@ -1,6 +1,8 @@
 // <service id='c2s'> with <pthcsock xmlns='jabber:config:pth-csock'>: the
 // client listeners and the per-connection protections.
+import { isIPv4 } from 'node:net';
 import type { Element } from '../xml/element.js';
+import { canonicalAddress } from '../net/peer-address.js';
 import { ConfigError, type AliasConfig, type C2sLimits, type KarmaConfig, type ListenAddress, type YakConfig } from './types.js';
 import { INT_MAX, SECONDS_MAX, about, intChild, intValue, listenAddress, portAttr, prepareHost, tag, textOf } from './values.js';
 
@@ -16,8 +18,11 @@ export function readC2s(service: Element, hosts: string[], io: IoDefaults): YakC
   const cfg = service.getChildByNs(PTHCSOCK_NS) ?? service.getChild('pthcsock');
   if (!cfg) throw new ConfigError(`${tag(service)}: no <pthcsock xmlns='${PTHCSOCK_NS}'> section`, service);
 
-  const listen = cfg.getChildren('ip').map((e) => listener(e, 5222));
-  const ssl = cfg.getChildren('ssl').map((e) => listener(e, 5223));
+  const ips = cfg.getChildren('ip');
+  const ssls = cfg.getChildren('ssl');
+  const listen = ips.map((e) => listener(e, 5222));
+  const ssl = ssls.map((e) => listener(e, 5223));
+  checkOverlaps([...ips, ...ssls], [...listen, ...ssl]);
   // 1.4's pthsock listened on 5222, all addresses, when given neither.
   if (listen.length === 0 && ssl.length === 0) listen.push({ port: 5222, address: undefined });
 
@@ -35,6 +40,53 @@ export function readC2s(service: Element, hosts: string[], io: IoDefaults): YakC
 
 function listener(el: Element, defaultPort: number): ListenAddress {
   return { port: portAttr(el, defaultPort), address: listenAddress(el) };
+}
+
+/**
+ * Two listeners, plain or TLS, on one address and port: the second could
+ * only fail at the start, as "port in use" against Yak's own first one.
+ * A listener on all addresses (empty, or '::', which Node binds for both
+ * IPv4 and IPv6) takes the port on every address, '0.0.0.0' on every IPv4
+ * one. Port 0 asks for a free port, a different one each time.
+ */
+function checkOverlaps(els: Element[], listeners: ListenAddress[]): void {
+  for (let i = 1; i < listeners.length; i++) {
+    for (let j = 0; j < i; j++) {
+      const [a, b] = [listeners[j]!, listeners[i]!];
+      if (a.port !== b.port || a.port === 0) continue;
+      const clash = overlap({ address: a.address, name: els[j]!.name }, { address: b.address, name: els[i]!.name });
+      if (clash === undefined) continue;
+      throw new ConfigError(
+        `${written(els[j]!)} and ${written(els[i]!)}: both listen on ${clash.on}, port ${a.port}${clash.note}; an address and port can have one listener`,
+        els[i],
+      );
+    }
+  }
+}
+
+/**
+ * Where two listen addresses meet, in words (and why, when one is a
+ * wildcard), or undefined when they do not. `name`: its element's.
+ */
+function overlap(a: { address: string | undefined; name: string }, b: typeof a): { on: string; note: string } | undefined {
+  const [x, y] = [a, b].map(({ address }) => (address === undefined ? ANY : canonicalAddress(address)));
+  if (x === undefined || y === undefined) return undefined;
+  if (x === y) return { on: x === ANY ? 'all addresses' : x, note: '' };
+  for (const [wild, other, side] of [[x, y, a], [y, x, b]] as const) {
+    const shown = side.address ?? `an empty <${side.name}/>`;
+    if (wild === ANY) return { on: other, note: ` (${shown} is all addresses)` };
+    if (wild === ANY_IPV4 && isIPv4(other)) return { on: other, note: ` (${shown} is all IPv4 addresses)` };
+  }
+  return undefined;
+}
+
+const ANY = '::';
+const ANY_IPV4 = '0.0.0.0';
+
+/** A listener element as the admin wrote it: `<ip port='5222'>127.0.0.1</ip>`, `<ip port='5222'/>`. */
+function written(el: Element): string {
+  const text = textOf(el);
+  return text === '' ? tag(el).replace(/>$/, '/>') : `${tag(el)}${text}</${el.name}>`;
 }
 
 function readAliases(cfg: Element, hosts: string[]): AliasConfig[] {
