@@ -666,6 +666,19 @@ describe('warnings (never errors) about what Yak reads', () => {
   });
 });
 
+test("a second <load main='jsm'> is a warning naming the modules only it lists (1.4 started a second session manager from it)", () => {
+  const load = "<load main='jsm'><jsm>x</jsm><mod_echo>x</mod_echo><mod_time>x</mod_time></load>";
+  let c = parse({ load: load + "<load main='jsm'><jsm>x</jsm><mod_time>x</mod_time><mod_xml>x</mod_xml></load><load main='jsm'><mod_last/></load>" });
+  assert.deepEqual(c.warnings, [
+    "<service id='sessions'><load main='jsm'>: given 3 times; only the first is read, the others are ignored (not loaded: mod_xml, mod_last)",
+  ]);
+  assert.deepEqual(c.jsm.modules, ['mod_echo', 'mod_time']);
+  c = parse({ load: load + "<load main='jsm'><jsm>x</jsm><mod_echo>x</mod_echo></load>" });
+  assert.deepEqual(c.warnings, ["<service id='sessions'><load main='jsm'>: given 2 times; only the first is read, the others are ignored"]);
+  // One <load main='jsm'> beside a plain <load> (what the c2s and xdb sections have): nothing to say.
+  assert.deepEqual(parse({ load: load + '<load><other>x.so</other></load>' }).warnings, []);
+});
+
 describe('refusals name the element and the problem', () => {
   test('missing file', () => {
     refuses(() => loadConfig('/nonexistent/yak/jabber.xml'), '/nonexistent/yak/jabber.xml', 'cannot read', 'ENOENT');

@@ -157,3 +157,24 @@ export function lintSections(copies: Element[], what: string, warnings: string[]
   if (copies.length < 2) return;
   warnings.push(at(copies[1]!, what) + `: given ${copies.length} times; only the first${shown(copies[0]!)} is read, the others are ignored`);
 }
+
+/**
+ * A second <load main='...'> in the sessions service. 1.4 ran each <load>
+ * on its own (its loader calls the main function once per <load>): a second
+ * one started a second session manager with its own modules, never more
+ * modules for the first. Yak runs one session manager, with the modules of
+ * the first, and names those only the others list.
+ */
+export function lintLoads(service: Element, warnings: string[]): void {
+  // The ones readModules() takes the first of.
+  const loads = service.getChildren('load').filter((l) => l.attr('main') !== undefined);
+  if (loads.length < 2) return;
+  const modules = (l: Element): string[] => l.elements.filter((m) => m.name !== l.attr('main')).map((m) => m.name);
+  const read = new Set(modules(loads[0]!));
+  const dropped = [...new Set(loads.slice(1).flatMap(modules))].filter((m) => !read.has(m));
+  warnings.push(
+    at(loads[1]!, `${tag(service)}${tag(loads[1]!)}`) +
+      `: given ${loads.length} times; only the first is read, the others are ignored` +
+      (dropped.length > 0 ? ` (not loaded: ${dropped.join(', ')})` : ''),
+  );
+}

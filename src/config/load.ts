@@ -10,7 +10,7 @@ import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
 import { ConfigError, type YakConfig } from './types.js';
 import { INT_MAX, about, intValue, resolvePath, tag, textOf } from './values.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../xdb/xdb.js';
-import { IO, JSM, LOG, lintPlace, lintSections, PTHCSOCK, XDB_FILE } from './lint.js';
+import { IO, JSM, LOG, lintLoads, lintPlace, lintSections, PTHCSOCK, XDB_FILE } from './lint.js';
 
 export { ConfigError } from './types.js';
 export type { YakConfig } from './types.js';
@@ -138,6 +138,7 @@ function lint(sessions: Element, c2s: Element, xdb: Element, io: Element | undef
     lintSections(copies, `${tag(section)}<${name}>`, warnings);
     if (copies[0]) lintPlace(copies[0], place, warnings);
   }
+  lintLoads(sessions, warnings);
   if (io) lintPlace(io, IO, warnings);
   for (const l of logs) lintPlace(l, LOG, warnings);
   lintSections(pidfiles, '<pidfile>', warnings);
