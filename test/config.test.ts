@@ -732,6 +732,16 @@ describe('refusals name the element and the problem', () => {
     refuses(() => parse({ pthcsock: '<ip>localhost</ip>' }), '<ip>', "'localhost' is not an IP address");
   });
 
+  test("numbers with leading zeros are read by value, as 1.4's atoi read them", () => {
+    // The digit count used to be limited to 10: '00000000010' was refused as out of range.
+    const c = parse({ pthcsock: "<ip port='046501'/><authtime>0000000000000000000120</authtime><karma><init>00000000010</init></karma>" });
+    assert.deepEqual(c.c2s.listen, [{ port: 46501, address: undefined }]);
+    assert.equal(c.c2s.authtime, 120);
+    assert.equal(c.c2s.karma?.init, 10);
+    refuses(() => parse({ pthcsock: '<karma><init>000002147483648</init></karma>' }), "init must be an integer 0..2147483647, got '000002147483648'");
+    refuses(() => parse({ pthcsock: '<karma><init>99999999999999999999</init></karma>' }), 'init must be an integer 0..2147483647');
+  });
+
   test('bad numbers', () => {
     refuses(() => parse({ pthcsock: '<authtime>soon</authtime>' }), '<authtime>', "'soon'");
     refuses(() => parse({ pthcsock: '<authtime>1.5</authtime>' }), '<authtime>', "'1.5'");

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import type { Element } from '../xml/element.js';
 import { nameprep, nodeprep } from '../jid.js';
 import { ConfigError } from './types.js';
+import { wholeNumber } from '../util/whole-number.js';
 
 /** The largest value any numeric option may take (a C int in 1.4). */
 export const INT_MAX = 2147483647;
@@ -45,7 +46,8 @@ export function textOf(el: Element | undefined): string {
 /**
  * An integer option. Empty or missing means "use the default", as 1.4's
  * j_atoi(value, default) did; anything else must be a plain decimal integer
- * in range (1.4 silently read "abc" as 0, which hid typos).
+ * in range (1.4 silently read "abc" as 0, which hid typos). Leading zeros
+ * mean what they meant to atoi: '010' is 10, whatever the number of digits.
  */
 export function intValue(
   raw: string | undefined,
@@ -57,8 +59,9 @@ export function intValue(
 ): number {
   const s = raw?.trim() ?? '';
   if (s === '') return dflt;
-  const n = /^[+-]?\d{1,10}$/.test(s) ? Number(s) : NaN;
-  if (!Number.isInteger(n) || n < min || n > max) {
+  // A value a double cannot hold exactly (above 2^53) is far above any max: refused.
+  const n = wholeNumber(s);
+  if (n === undefined || n < min || n > max) {
     throw new ConfigError(`${where}: ${what} must be an integer ${min}..${max}, got '${s}'`);
   }
   return n;
