@@ -378,7 +378,7 @@ describe('jabberd:include', () => {
         <jabberd:include>limits-bad.xml</jabberd:include><alias to='${alias}'/></pthcsock></service>`);
     nested('localhost');
     main = write('err-nested.xml', noC2s('<jabberd:include>conf.d/c2s-nested.xml</jabberd:include>'));
-    starts(() => loadConfig(main), limits, '<limits><depth>: depth must be an integer 2..10000');
+    starts(() => loadConfig(main), limits, '<limits><depth>: depth must be an integer 2..1000');
     // An error in the c2s file itself, around the include, names the c2s file.
     nested('nowhere');
     write('conf.d/limits-bad.xml', '<limits><depth>9</depth></limits>');
@@ -751,6 +751,8 @@ describe('refusals name the element and the problem', () => {
     refuses(() => parse({ pthcsock: '<karma><inc>0</inc></karma>' }), '<inc>', 'inc must be at least 1');
     refuses(() => parse({ pthcsock: "<rate points='x'/>" }), '<rate', 'points');
     refuses(() => parse({ pthcsock: '<limits><depth>1</depth></limits>' }), '<depth>', 'depth');
+    // Deeper stanzas would overflow the stack of every reader that recurses.
+    refuses(() => parse({ pthcsock: '<limits><depth>1001</depth></limits>' }), '<depth>', '2..1000');
     refuses(() => parse({ pthcsock: "<limits><queue stanzas='many'/></limits>" }), '<queue', 'stanzas');
   });
 

@@ -566,6 +566,17 @@ test('a user file that is a symbolic link is never written through', async (t) =
   assert.ok((await readdir(root)).includes('.yak-journal.1'), 'the journal keeps the change');
 });
 
+test('a file nested thousands deep (made by hand) is a file that does not parse, not a crash', async (t) => {
+  const { root, open } = await scratch(t);
+  await mkdir(join(root, 'localhost'));
+  const file = join(root, 'localhost', 'deep.xml');
+  const deep = `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password><query xmlns='jabber:iq:private' xdbns='jabber:iq:private'>${'<a>'.repeat(20_000)}${'</a>'.repeat(20_000)}</query></xdb>`;
+  await writeFile(file, deep);
+  const store = open();
+  await assert.rejects(store.getAll('localhost', 'deep'), (err) => err instanceof Error && err.message.includes(file) && /nested more than 1100/.test(err.message));
+  assert.equal(await readFile(file, 'utf8'), deep);
+});
+
 test('an unparsable spool file rejects with its name and is never overwritten', async (t) => {
   const { root, open } = await scratch(t);
   await mkdir(join(root, 'localhost'));

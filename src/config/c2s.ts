@@ -89,6 +89,9 @@ function written(el: Element): string {
   return text === '' ? tag(el).replace(/>$/, '/>') : `${tag(el)}${text}</${el.name}>`;
 }
 
+/** The deepest nesting `<limits><depth>` may allow (the stream counting 1). */
+export const MAX_STANZA_DEPTH = 1000;
+
 function readAliases(cfg: Element, hosts: string[]): AliasConfig[] {
   const aliases: AliasConfig[] = [];
   for (const a of cfg.getChildren('alias')) {
@@ -196,7 +199,10 @@ function readLimits(l: Element | undefined): C2sLimits {
   limits.sessionsPerUser = intChild(l, 'sessions', 0, INT_MAX, limits.sessionsPerUser);
   limits.stanzaBytes = intChild(l, 'stanza', 1, INT_MAX, limits.stanzaBytes);
   // Depth 1 is the stream itself, so a stanza needs at least 2.
-  limits.depth = intChild(l, 'depth', 2, 10000, limits.depth);
+  // At most 1,000: every reader of a stanza (serializing, copying, the
+  // filter rules) recurses once per level, and a few thousand levels
+  // overflowed the stack.
+  limits.depth = intChild(l, 'depth', 2, MAX_STANZA_DEPTH, limits.depth);
   const q = l.getChild('queue');
   if (q) {
     about(q, () => {

@@ -51,8 +51,16 @@ export function spoolText(bytes: Buffer, path: string): string {
  * are not written back, as 1.4 did not keep them either).
  */
 export function parseSpoolXml(text: string, path: string): Element {
-  return parseXml(text, { fileName: path, allowComments: true });
+  return parseXml(text, { fileName: path, allowComments: true, maxDepth: MAX_SPOOL_DEPTH });
 }
+
+/**
+ * The deepest nesting a spool file may have: what the deepest stanza Yak
+ * takes (MAX_STANZA_DEPTH) needs once stored, and some. A file nested
+ * thousands deep (made by hand) overflowed the stack of the code that
+ * reads it, a crash; it is now a file that does not parse, named as such.
+ */
+export const MAX_SPOOL_DEPTH = 1100;
 
 export function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root: Element } {
   let root: Element;
