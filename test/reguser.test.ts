@@ -506,4 +506,9 @@ describe('reguser --file', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /cannot read .*absent\.txt: ENOENT/);
   });
+
+  test('a device as the file is refused with exit status 2, not read until memory runs out', async () => {
+    const r = await reguser([`127.0.0.1:${yak.port}`, '--file', '/dev/zero']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', 'reguser: cannot read /dev/zero: a device, not a file\n']);
+  });
 });

@@ -9,7 +9,7 @@
 //
 // Exit status: 0 success, 1 a registration was refused (or a list line was
 // skipped), 2 usage, connection or protocol trouble.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
 import { Command, CommanderError } from 'commander';
@@ -19,6 +19,7 @@ import { IqError } from '../client/iq.js';
 import { register, registrationForm } from '../client/register.js';
 import { FieldError, parseFieldPairs, parseUserList, UserListError, type UserListEntry } from '../client/user-list.js';
 import { parseTarget, type Target } from './target.js';
+import { notAFile } from '../util/not-a-file.js';
 
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
@@ -206,8 +207,13 @@ async function batch(stream: ClientStream, entries: UserListEntry[], timeout: nu
 function readList(file: string): UserListEntry[] {
   let text: string;
   try {
+    // A device never ends (/dev/zero): read whole, it would fill memory. A
+    // pipe (--file <(make-list)) does end, and is read.
+    const problem = notAFile(statSync(file));
+    if (problem !== undefined) throw new Trouble(`cannot read ${file}: ${problem}`);
     text = readFileSync(file, 'utf8');
   } catch (err) {
+    if (err instanceof Trouble) throw err;
     throw new Trouble(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
   try {

@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import type { Element, Node } from '../xml/element.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
+import { notAFile } from '../util/not-a-file.js';
 import { ConfigError } from './types.js';
 
 /** Values given on the command line, by flag letter (-s spool, -h host). */
@@ -73,11 +74,10 @@ export function parseConfigText(text: string, file: string, depthAbove = 0): Ele
 
 export function readConfigFile(file: string, where = 'config file'): string {
   try {
-    // A device never ends (/dev/zero, /dev/urandom): reading one would hang.
-    // A pipe does end (jabberd -c <(make-config)), so only devices are refused.
-    const st = statSync(file);
-    if (st.isCharacterDevice() || st.isBlockDevice()) throw new ConfigError(`${where} ${file}: a device, not a file`);
-    if (st.isDirectory()) throw new ConfigError(`${where} ${file}: a folder, not a file`);
+    // A device never ends (/dev/zero): reading one would hang. A pipe does
+    // end (jabberd -c <(make-config)), and is read.
+    const problem = notAFile(statSync(file));
+    if (problem !== undefined) throw new ConfigError(`${where} ${file}: ${problem}`);
     return decodeXmlFile(readFileSync(file), (why) => new ConfigError(`${where} ${file}: ${why}`));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
