@@ -86,6 +86,19 @@ describe('jabber-0k', () => {
     }
   });
 
+  test('-p - reads no further than a password goes: standard input without a line end is refused, exit 2', () => {
+    // `jabber-0k -p - ... < /dev/zero`: it never ends.
+    const zero = openSync('/dev/zero', 'r');
+    try {
+      const r = spawnSync(process.execPath, [ZEROK, '-p', '-', '-t', 'ABCDE', '-s', '400'], { stdio: [zero, 'pipe', 'pipe'], encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 2, r.stderr);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr, 'jabber-0k: the password is longer than 262144 characters\n');
+    } finally {
+      closeSync(zero);
+    }
+  });
+
   test('a missing option is a usage error (exit 2)', async () => {
     const r = await jabber0k(['-p', 'secret', '-t', 'ABCDE']);
     assert.equal(r.code, 2);

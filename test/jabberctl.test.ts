@@ -1,10 +1,10 @@
 // jabberctl as a child process: offline on a bare spool, and against a
 // running server (through its control socket) while users log in.
 import assert from 'node:assert/strict';
-import { execFile, spawnSync } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { closeSync, existsSync, openSync, statSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -64,8 +64,25 @@ function jabberctl(
         resolve({ code, stdout, stderr });
       },
     );
+    // jabberctl stops reading at the end of the password's line, and may exit before all of it is written.
+    child.stdin!.on('error', () => undefined);
     child.stdin!.end(input ?? '');
   });
+}
+
+/**
+ * jabberctl with `written` on standard input, a pipe kept open: a writer
+ * that never closes it, as an endless one never would.
+ */
+function jabberctlOpenStdin(spool: string, args: string[], written: string | Buffer): Promise<Run> {
+  const child = spawn(process.execPath, [JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, ...args], { timeout: 20_000 });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  child.stdin.on('error', () => undefined);
+  child.stdin.write(written);
+  return new Promise((resolve) => child.once('close', (code) => resolve({ code: code ?? 1, stdout, stderr })));
 }
 
 async function tempDir(): Promise<string> {
@@ -236,6 +253,51 @@ describe('jabberctl without a running server', () => {
       closeSync(input);
     }
     assert.equal(existsSync(path.join(spool, 'localhost', 'fromdir.xml')), false);
+  });
+
+  test('a device as --password-file is refused (exit 2): it would never end; nothing created', async () => {
+    for (const device of ['/dev/zero', '/dev/urandom']) {
+      const r = await jabberctl(spool, ['adduser', 'device@localhost', '--password-file', device]);
+      assert.deepEqual([r.code, r.stdout], [2, ''], r.stderr);
+      assert.equal(r.stderr, `jabberctl: cannot read ${device}: a device, not a file\n`);
+    }
+    assert.equal(existsSync(path.join(spool, 'localhost', 'device.xml')), false);
+  });
+
+  test('a --password-file pipe is read to its first line end, its writer may keep it open', async () => {
+    // A named pipe, as `--password-file <(pass show dj)` is an unnamed one.
+    const fifo = path.join(dir, 'pw-fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const run = jabberctl(spool, ['adduser', 'fifo@localhost', '--password-file', fifo]);
+    // Opening to write waits for jabberctl to open it to read.
+    const writer = await open(fifo, 'w');
+    try {
+      await writer.write('spinach\n');
+      const r = await run;
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout, 'added fifo@localhost\n');
+    } finally {
+      await writer.close();
+    }
+    const text = await readFile(path.join(spool, 'localhost', 'fifo.xml'), 'utf8');
+    assert.match(text, />spinach<\/password>/);
+  });
+
+  test('standard input without a line end in sight is read no further than a password goes: too long (exit 1), nothing created', async () => {
+    // `jabberctl passwd ... < /dev/zero`: a device that never ends.
+    const zero = openSync('/dev/zero', 'r');
+    try {
+      const r = spawnSync(process.execPath, [JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, 'adduser', 'zero@localhost'], { stdio: [zero, 'pipe', 'pipe'], encoding: 'utf8', timeout: 20_000 });
+      assert.equal(r.status, 1, r.stderr);
+      assert.equal(r.stderr, 'jabberctl: the password is longer than 1023 characters\n');
+    } finally {
+      closeSync(zero);
+    }
+    // A pipe whose writer sends no line end and keeps it open.
+    const r = await jabberctlOpenStdin(spool, ['adduser', 'endless@localhost'], 'x'.repeat(64 * 1024));
+    assert.equal(r.code, 1, r.stderr);
+    assert.equal(r.stderr, 'jabberctl: the password is longer than 1023 characters\n');
+    for (const user of ['zero', 'endless']) assert.equal(existsSync(path.join(spool, 'localhost', `${user}.xml`)), false, user);
   });
 
   test('show prints control characters in stored fields as escapes, never raw', async () => {

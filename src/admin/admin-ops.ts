@@ -17,7 +17,7 @@ import { hasNonXmlChar } from '../xml/chars.js';
 export class AdminError extends Error {}
 
 /** The longest password jabberctl takes: far more than anyone types, far less than a request may hold. */
-const MAX_PASSWORD = 1023;
+export const MAX_PASSWORD = 1023;
 
 export function checkPassword(password: string): void {
   if (password === '') throw new AdminError('the password must not be empty');

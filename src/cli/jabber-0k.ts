@@ -7,9 +7,15 @@
 import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { zerokHash } from '../util/hash.js';
-import { NotUtf8Error, readSecret, UnreadableInputError } from './read-secret.js';
+import { NotUtf8Error, readSecret, TooLongError, UnreadableInputError } from './read-secret.js';
 
 const USAGE_EXIT = 2;
+/**
+ * The longest password `-p -` reads: as many characters as the largest
+ * stanza Yak takes by default (262144 bytes) could carry, so the password
+ * of any account fits; reading stops there, as standard input may never end.
+ */
+const MAX_PASSWORD = 262_144;
 
 const program = new Command('jabber-0k')
   .description('Print the jabber:iq:auth zero-knowledge hash for a password, token and sequence')
@@ -44,10 +50,10 @@ async function main(argv: string[]): Promise<number> {
   if (password === '-') {
     // Typed (not shown on the screen either), or the first line of a pipe or file.
     try {
-      password = await readSecret('Password: ');
+      password = await readSecret('Password: ', MAX_PASSWORD);
     } catch (err) {
-      // Not UTF-8, or a directory (`< /tmp`): one line like every other mistake here, not a stack trace.
-      if (err instanceof NotUtf8Error || err instanceof UnreadableInputError) return fail(err.message);
+      // Not UTF-8, too long, or a directory (`< /tmp`): one line like every other mistake here, not a stack trace.
+      if (err instanceof NotUtf8Error || err instanceof TooLongError || err instanceof UnreadableInputError) return fail(err.message);
       throw err;
     }
   }

@@ -7,12 +7,11 @@
 // refused (no such user, bad spool file...), 2 usage or configuration
 // errors.
 import { existsSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { Command } from 'commander';
 import { YAK_VERSION } from '../version.js';
-import { AdminError, AdminOps, checkPassword, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
+import { AdminError, AdminOps, checkPassword, MAX_PASSWORD, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, FORCE, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
 import { withSocketAddress } from '../admin/socket-address.js';
 import { loadConfig } from '../config/load.js';
@@ -22,7 +21,7 @@ import { MODULES } from '../jsm/modules/index.js';
 import { silentLogger } from '../log.js';
 import { SpoolStore } from '../xdb/spool-store.js';
 import { LOCK_FILE, lockSpool, lockSpoolShared, SpoolBusyError, SpoolLockDenied } from '../xdb/spool-lock.js';
-import { firstLineOf, NotUtf8Error, readSecret, UnreadableInputError } from './read-secret.js';
+import { NotUtf8Error, readSecret, readSecretFile, TooLongError, UnreadableFileError, UnreadableInputError } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
 import { spoolPathProblem } from './path-problems.js';
 
@@ -220,18 +219,12 @@ async function run(config: YakConfig, req: ControlRequest, opts: { repair?: bool
 async function password(opts: { passwordFile?: string }): Promise<string> {
   let secret: string;
   try {
-    if (opts.passwordFile) {
-      const bytes = await readFile(opts.passwordFile).catch((err: Error) => {
-        throw new UsageError(`cannot read ${opts.passwordFile}: ${err.message}`);
-      });
-      secret = firstLineOf(bytes, opts.passwordFile);
-    } else {
-      secret = await readSecret('Password: ');
-    }
+    // Read no further than the longest password: a device or a pipe may never end.
+    secret = opts.passwordFile ? await readSecretFile(opts.passwordFile, MAX_PASSWORD) : await readSecret('Password: ', MAX_PASSWORD);
   } catch (err) {
-    if (err instanceof NotUtf8Error) throw new AdminError(err.message);
-    // As an unreadable --password-file is.
-    if (err instanceof UnreadableInputError) throw new UsageError(err.message);
+    if (err instanceof NotUtf8Error || err instanceof TooLongError) throw new AdminError(err.message);
+    // Standard input as an unreadable --password-file is.
+    if (err instanceof UnreadableInputError || err instanceof UnreadableFileError) throw new UsageError(err.message);
     throw err;
   }
   // Checked here too: a password too big for the control socket would only show as a dropped connection.
