@@ -464,6 +464,29 @@ describe('jabberctl without a running server', () => {
     }
   });
 
+  test('a server that takes the request and never answers (stopped, hung) is waited for only --timeout: said, exit 1', async () => {
+    const own = path.join(dir, 'no-answer-spool');
+    assert.equal((await jabberctl(own, ['adduser', 'dj@localhost'], 'pw\n')).code, 0);
+    // What a server stopped with SIGSTOP looks like: the connection is taken, nothing comes back.
+    const socket = path.join(own, '.jabberctl.sock');
+    const held = new Set<net.Socket>();
+    const server = net.createServer((c) => held.add(c));
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const read = await jabberctl(own, ['--timeout', '0.5', 'list', 'localhost']);
+      assert.deepEqual([read.code, read.stdout], [1, '']);
+      assert.equal(read.stderr, `jabberctl: no answer from the server on ${socket} within 0.5 s (is it stopped, or hung?)\n`);
+      const change = await jabberctl(own, ['passwd', 'dj@localhost', '--timeout', '0.5'], 'new\n');
+      assert.deepEqual([change.code, change.stdout], [1, '']);
+      assert.match(change.stderr, /^jabberctl: no answer from the server on \S+ within 0\.5 s \(is it stopped, or hung\?\): a change asked for may or may not have been made; look with show or list once it answers\n$/);
+      // A --timeout that is no positive number of seconds is a usage error.
+      for (const bad of ['0', '-1', 'soon', '3000000']) assert.equal((await jabberctl(own, ['--timeout', bad, 'list', 'localhost'])).code, 2, bad);
+    } finally {
+      for (const c of held) c.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test('a socket that answers something other than Yak: one line, exit 1, no stack trace', async () => {
     const own = path.join(dir, 'garbled-spool');
     assert.equal((await jabberctl(own, ['adduser', 'dj@localhost'], 'pw\n')).code, 0);

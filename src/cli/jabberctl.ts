@@ -44,10 +44,19 @@ class SocketDenied extends Error {
   }
 }
 
+/**
+ * How long a running server's answer is waited for (--timeout): as long as
+ * the server itself keeps a silent control connection (CONTROL_IDLE_MS in
+ * control-socket.ts), so nothing it would still answer is given up on.
+ */
+let answerWaitMs = 60_000;
+/** A note on stderr after this long without an answer, so the wait is not taken for a hang. */
+const WAITING_NOTE_MS = 5_000;
+
 /** Sends the request to a running server; undefined when none is listening. */
 function viaServer(config: YakConfig, req: ControlRequest): Promise<ControlReply | undefined> {
   const socket = controlSocketPath(config.spool);
-  return withSocketAddress(socket, (address) => ask(address, req)).catch((err: unknown) => {
+  return withSocketAddress(socket, (address) => ask(address, req, answerWaitMs)).catch((err: unknown) => {
     // A long spool path is reached through its folder: no folder, no server.
     if (errCode(err) === 'ENOENT') return undefined;
     if (errCode(err) === 'EACCES') {
@@ -72,10 +81,20 @@ function isSocket(file: string): boolean | undefined {
   }
 }
 
-/** One request, and its reply, over the socket at `address`. */
-function ask(address: string, req: ControlRequest): Promise<ControlReply | undefined> {
+/** One request, and its reply, over the socket at `address`, waited for at most `waitMs`. */
+function ask(address: string, req: ControlRequest, waitMs: number): Promise<ControlReply | undefined> {
   return new Promise((resolve, reject) => {
     const sock = net.connect(address);
+    // A server that took the connection and never answers (stopped with
+    // SIGSTOP, or hung) would otherwise be waited for forever.
+    const note =
+      waitMs > WAITING_NOTE_MS
+        ? setTimeout(() => process.stderr.write(`jabberctl: waiting for the server to answer on ${address} (giving up after ${waitMs / 1000} s)\n`), WAITING_NOTE_MS)
+        : undefined;
+    const limit = setTimeout(() => {
+      reject(new NoAnswer(address, waitMs, READS.has(req.cmd)));
+      sock.destroy();
+    }, waitMs);
     let buf = '';
     sock.setEncoding('utf8');
     sock.once('connect', () => sock.write(JSON.stringify(req) + '\n'));
@@ -96,8 +115,20 @@ function ask(address: string, req: ControlRequest): Promise<ControlReply | undef
     });
     // A server that dies (or stops) after taking the request closes without
     // a word: said, never taken for success (a settled promise ignores it).
-    sock.once('close', () => reject(new LostAnswer()));
+    sock.once('close', () => {
+      clearTimeout(note);
+      clearTimeout(limit);
+      reject(new LostAnswer());
+    });
   });
+}
+
+/** The server took the request and did not answer in time. */
+class NoAnswer extends Error {
+  constructor(address: string, waitMs: number, read: boolean) {
+    const change = read ? '' : ': a change asked for may or may not have been made; look with show or list once it answers';
+    super(`no answer from the server on ${address} within ${waitMs / 1000} s (is it stopped, or hung?)${change}`);
+  }
 }
 
 /** What answered at the socket is not Yak (another program bound the name). */
@@ -253,9 +284,18 @@ const program = new Command('jabberctl')
   .option('-c, --config <file>', 'configuration file', 'jabber.xml')
   .option('-s, --spool <dir>', 'spool folder (replaces <jabberd:cmdline flag="s">, or <spool> without one)')
   .option('-h, --host <name>', 'host name, as given to jabberd -h (replaces <jabberd:cmdline flag="h">)')
+  .option('--timeout <seconds>', 'how long to wait for a running server to answer', '60')
   .version(`jabberctl (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
   .helpOption('--help', 'display help')
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2));
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  .hook('preAction', () => {
+    // Checked before any command reads a password or touches the spool.
+    const given = program.opts<{ timeout: string }>().timeout;
+    const seconds = Number(given);
+    // setTimeout's limit: a longer one would fire at once.
+    if (!(seconds > 0 && seconds <= 2_147_483)) throw new UsageError(`--timeout must be a positive number of seconds, at most 2147483, not "${given}"`);
+    answerWaitMs = seconds * 1000;
+  });
 
 function configOf(): YakConfig {
   const o = program.opts<{ config: string; spool?: string; host?: string }>();
