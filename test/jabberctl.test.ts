@@ -117,6 +117,42 @@ async function snapshot(root: string, skip: (rel: string) => boolean = () => fal
   return out;
 }
 
+/**
+ * A user file whose jabber:iq:last record has `attr` (`last='abc'`, or ''
+ * for none), and what show says of its last logout.
+ */
+const LAST_RECORDS: [string, string][] = [
+  ['', 'unknown time'],
+  ["last='abc'", "unknown time, stored as 'abc'"],
+  ["last='1e20'", "unknown time, stored as '1e20'"],
+  ["last='99999999999999'", "unknown time, stored as '99999999999999'"],
+  [`last='${'9'.repeat(60)}'`, `unknown time, stored as '${'9'.repeat(40)}...'`],
+  ["last='1000000000'", '2001-09-09T01:46:40.000Z'],
+];
+
+function lastRecordFile(attr: string): string {
+  return (
+    "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>" +
+    "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>Gone Away</name></query>" +
+    `<query xmlns='jabber:iq:last' xdbns='jabber:iq:last' ${attr}>Gone</query></xdb>`
+  );
+}
+
+/** show of each LAST_RECORDS user in `spool`: every field, the time said to be unknown where there is none. */
+async function showsLastRecords(spool: string): Promise<void> {
+  for (const [i, [attr, time]] of LAST_RECORDS.entries()) {
+    const file = path.join(spool, 'localhost', `last${i}.xml`);
+    await writeFile(file, lastRecordFile(attr));
+    const r = await jabberctl(spool, ['show', `last${i}@localhost`]);
+    await rm(file);
+    assert.deepEqual([r.code, r.stderr], [0, ''], attr);
+    assert.match(r.stdout, /^name: Gone Away$/m, attr);
+    assert.match(r.stdout, /^plaintext password stored: yes$/m, attr);
+    assert.match(r.stdout, new RegExp(`^last: ${time.replace(/[.()]/g, '\\$&')} \\(Gone\\)$`, 'm'), attr);
+    assert.match(r.stdout, /^online: no$/m, attr);
+  }
+}
+
 describe('jabberctl without a running server', () => {
   let dir: string;
   let spool: string;
@@ -316,6 +352,11 @@ describe('jabberctl without a running server', () => {
     } finally {
       await rm(file);
     }
+  });
+
+  test('show of a user whose last-logout record holds no usable time: every other field, and the time said to be unknown', async () => {
+    await mkdir(path.join(spool, 'localhost'), { recursive: true });
+    await showsLastRecords(spool);
   });
 
   test('refuses, changing nothing, while another process holds the spool (a server starting)', async () => {
@@ -714,6 +755,10 @@ describe('jabberctl while the server runs', () => {
     assert.equal(ok.attrs.type, 'result');
     r = await jabberctl(yak.spool, ['show', 'carol@localhost']);
     assert.match(r.stdout, /^online: x$/m);
+  });
+
+  test('show through the server of a last-logout record with no usable time: the same as without a server', async () => {
+    await showsLastRecords(yak.spool);
   });
 
   test('a user file that does not parse: the same message as without a server, not an internal error', async () => {

@@ -12,6 +12,7 @@ import { parseSpoolXml } from '../xdb/user-doc.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { errCode } from '../util/err-code.js';
 import { hasNonXmlChar } from '../xml/chars.js';
+import type { Element } from '../xml/element.js';
 
 /** A refusal jabberctl prints as is (exit 1). */
 export class AdminError extends Error {}
@@ -31,11 +32,28 @@ export interface UserInfo {
   fields: Record<string, string>;
   plaintextStored: boolean;
   zerok: { sequence: number } | null;
-  /** Unix time and status of the last logout (or registration). */
-  last: { time: number; status: string } | null;
+  /**
+   * Unix time and status of the last logout (or registration). `time` is
+   * null when the record holds none a date can be made of (no `last`
+   * attribute, `abc`, a time past the year 275760); `stored` is then the
+   * attribute as it is, if there is one.
+   */
+  last: { time: number | null; stored?: string; status: string } | null;
   rosterItems: number;
   offlineMessages: number;
   online: string[];
+}
+
+/**
+ * The jabber:iq:last record as show reports it. A hand-edited or damaged
+ * one may hold no usable time: the rest of show must not be lost for it.
+ */
+function lastLogout(record: Element): NonNullable<UserInfo['last']> {
+  const stored = record.attrs.last;
+  const time = stored === undefined || stored.trim() === '' ? NaN : Number(stored);
+  // new Date() takes at most 8.64e15 ms either side of 1970.
+  if (Number.isNaN(new Date(time * 1000).getTime())) return { time: null, stored, status: record.text() };
+  return { time, status: record.text() };
 }
 
 export interface DeluserResult {
@@ -150,7 +168,7 @@ export class AdminOps {
       fields,
       plaintextStored: (records.get(NS_AUTH)?.text() ?? '') !== '',
       zerok: zerok ? { sequence: Number(zerok.getChildText('sequence')) } : null,
-      last: last ? { time: Number(last.attrs.last), status: last.text() } : null,
+      last: last ? lastLogout(last) : null,
       rosterItems: records.get(NS_ROSTER)?.getChildren('item').length ?? 0,
       offlineMessages: records.get(NS_OFFLINE)?.getChildren('message').length ?? 0,
       online: this.jsm.sessions.of(bare).map((s) => s.resource),

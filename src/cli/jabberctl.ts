@@ -268,12 +268,26 @@ function printable(s: string): string {
   return s.replace(/\p{Cc}/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
+/**
+ * The last logout's time, or that it is unknown and what the record holds
+ * instead (a server before this check sends an unusable time as is, or as
+ * null).
+ */
+function lastTime(last: NonNullable<UserInfo['last']>): string {
+  const date = new Date((last.time ?? NaN) * 1000);
+  if (!Number.isNaN(date.getTime())) return date.toISOString();
+  const stored = last.stored ?? (last.time === null ? undefined : String(last.time));
+  if (stored === undefined) return 'unknown time';
+  // An attribute may be long: enough of it to recognise.
+  return `unknown time, stored as '${stored.length > 40 ? `${stored.slice(0, 40)}...` : stored}'`;
+}
+
 function printUser(u: UserInfo): void {
   const lines = [`jid: ${u.jid}`];
   for (const [k, v] of Object.entries(u.fields)) lines.push(`${k}: ${v}`);
   lines.push(`plaintext password stored: ${u.plaintextStored ? 'yes' : 'no'}`);
   lines.push(`zero-knowledge: ${u.zerok ? `sequence ${u.zerok.sequence}` : 'none'}`);
-  lines.push(`last: ${u.last ? `${new Date(u.last.time * 1000).toISOString()} (${u.last.status})` : 'never'}`);
+  lines.push(`last: ${u.last ? `${lastTime(u.last)} (${u.last.status})` : 'never'}`);
   lines.push(`roster items: ${u.rosterItems}`, `offline messages: ${u.offlineMessages}`);
   lines.push(`online: ${u.online.length ? u.online.join(', ') : 'no'}`);
   process.stdout.write(lines.map(printable).join('\n') + '\n');
