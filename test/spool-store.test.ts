@@ -291,6 +291,18 @@ test('a record whose namespace came before is kept unread, and written back as i
   assert.equal((await open().get('localhost', 'dj', NS_ROSTER))?.getChild('item')?.attrs.jid, 'c@localhost');
 });
 
+test('flush() writes a setSoon() made just before it, also for a user whose file was not read yet', async (t) => {
+  const { root, open } = await scratch(t);
+  const first = open();
+  await first.create('localhost', 'dj', { [NS_AUTH]: pw('x') });
+  await first.close();
+  const store = open(); // nothing cached: the setSoon waits for the file to be read
+  const soon = store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '12345' }, 'bye') });
+  await store.flush();
+  assert.match(await readFile(join(root, 'localhost', 'dj.xml'), 'utf8'), /last='12345'/);
+  await soon;
+});
+
 test('20 concurrent creates of one name: exactly one wins', async (t) => {
   const { root, open } = await scratch(t);
   const store = open();

@@ -290,6 +290,9 @@ export class SpoolStore implements Xdb {
   /** Everything accepted so far written, the spool files synced, the journal emptied. */
   async flush(): Promise<void> {
     await this.open();
+    // A setSoon() still in its user's queue (its file being read) is held
+    // only once it runs: writeAll() must come after it.
+    await this.queues.idle();
     await this.deferred.writeAll();
     await this.queues.idle();
     await this.journal.checkpoint();
