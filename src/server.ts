@@ -119,7 +119,7 @@ export class YakServer {
       if (err instanceof ListenError) err = new StartupError(err.message);
       await server.closeListeners();
       await server.control?.close();
-      if (pidfileTaken) await releasePidfile(config.pidfile!);
+      if (pidfileTaken) await releasePidfile(config.pidfile!, opts.log);
       await server.spoolLock?.release();
       throw err;
     }
@@ -381,7 +381,7 @@ export class YakServer {
       for (const s of this.sockets) s.destroy();
       await listenersClosed;
       await this.spoolLock?.release();
-      if (this.config.pidfile) await releasePidfile(this.config.pidfile);
+      if (this.config.pidfile) await releasePidfile(this.config.pidfile, this.log);
       if (flushed !== undefined) {
         throw new Error(`spool files not all written (${(flushed as Error).message}); the journal keeps the changes and the next start replays them`, { cause: flushed });
       }

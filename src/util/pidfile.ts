@@ -1,6 +1,7 @@
 // <pidfile>: refuse to start while it names a live process; remove it on exit.
 import { promises as fs } from 'node:fs';
 import { errCode } from './err-code.js';
+import type { Logger } from '../log.js';
 
 export class PidfileError extends Error {}
 
@@ -41,11 +42,16 @@ export async function acquirePidfile(file: string): Promise<void> {
   }
 }
 
-export async function releasePidfile(file: string): Promise<void> {
+/**
+ * Removes the pidfile if it still names this process. One already gone is
+ * fine; one that cannot be read or removed (its folder made read-only) is
+ * logged, since the next start will find it and must be told it is stale.
+ */
+export async function releasePidfile(file: string, log: Logger): Promise<void> {
   try {
     const text = await fs.readFile(file, 'utf8');
     if (Number(text.trim()) === process.pid) await fs.unlink(file);
-  } catch {
-    // Already gone: nothing to release.
+  } catch (err) {
+    if (errCode(err) !== 'ENOENT') log.warn({ pidfile: file, err: (err as Error).message }, 'the pidfile could not be removed');
   }
 }
