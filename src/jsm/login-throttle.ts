@@ -79,7 +79,11 @@ export class LoginThrottle {
     return s;
   }
 
-  /** Milliseconds the next attempt for (user, address) must wait. */
+  /**
+   * Milliseconds an attempt for (user, address) arriving now would wait at
+   * first: the later of the two keys' times. (An inspection for tests and
+   * tools; gate() keeps to the user's time as it was when the attempt came.)
+   */
   waitFor(user: string, address: string): number {
     let until = 0;
     for (const k of this.keysFor(user, address)) until = Math.max(until, this.state(k)?.notBefore ?? 0);
@@ -87,7 +91,9 @@ export class LoginThrottle {
   }
 
   /**
-   * Waits as long as waitFor says. Then, when the address is already being
+   * Waits until both keys let the attempt through: the user's time as it
+   * stood when the attempt came, and the address's as it is now (it moves,
+   * see below). Then, when the address is already being
    * slowed, takes its next slot, so many connections from one address
    * guessing at once are spaced out like one connection guessing in a row.
    * The user's own key neither takes slots nor moves: an attempt waits for
