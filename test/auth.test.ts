@@ -11,10 +11,11 @@ import type { ClientStream } from '../src/client/client-stream.js';
 import { digestFor, sha1hex, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
+import { NS_LAST, type Xdb } from '../src/xdb/xdb.js';
 import { methodOf } from '../src/jsm/auth.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { captureLog } from './helpers/log-capture.js';
-import { latch } from './helpers/latch.js';
+import { holdCalls, latch } from './helpers/latch.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { assertStreamErrorElement, clientHeader, errorReplyXml, noLoginThrottle, prng, RawClient, readSpool } from './helpers/transcript.js';
 
@@ -152,6 +153,54 @@ describe('jabber:iq:auth with the bundled config', () => {
     assert.equal(other.closed, false, 'another resource is not touched');
     await fresh.close();
     await other.close();
+  });
+
+  test('logins with one resource at once: each replaces the one before it, and only the newest keeps a session', async () => {
+    await registerUser(yak, 'twin', 'secret');
+    const bare = 'twin@localhost';
+    const a = await loginUser(yak, 'twin', 'secret', 'Same');
+    // An available session takes a while to end (its logout time is
+    // written), out of the registry all along: that is the window.
+    a.send(parseXml('<presence/>'));
+    await a.request(parseXml("<iq type='get' id='v' to='localhost'><query xmlns='jabber:iq:version'/></iq>"));
+    const jsm = yak.server.jsm;
+    const hold = holdCalls(yak.server.xdb as Xdb, 'setSoon', (_host, user, records) => user === 'twin' && NS_LAST in records);
+    const open = jsm.openSession;
+    const secondLogin = latch();
+    let logins = 0;
+    jsm.openSession = (...args) => {
+      const opening = open.apply(jsm, args);
+      if (args[1] === 'twin' && ++logins === 2) secondLogin.open();
+      return opening;
+    };
+    try {
+      const b = await yak.connect();
+      const c = await yak.connect();
+      b.send(authIq('twin', 'Same', { password: 'secret' }, 'b'));
+      await hold.reached; // b's login is ending a's session
+      const cLogin = c.request(authIq('twin', 'Same', { password: 'secret' }, 'c'));
+      await secondLogin.promise; // c's login asks for its session while a's still ends
+      hold.release();
+      assertXml(await cLogin, "<iq type='result' id='c'/>");
+      // The newest wins: b's session, opened once a's had ended, is replaced by c's in turn.
+      for (const [name, old] of [['a', a], ['b', b]] as const) {
+        const gone = await old.next((e) => e.name === 'presence' && e.attrs.type === 'unavailable').catch(() => {
+          assert.fail(`${name}'s session was not replaced; sessions: ${jsm.sessions.of(bare).map((s) => s.jid.toString()).join(', ')}`);
+        });
+        assertXml(gone, "<presence type='unavailable' to='twin@localhost/Same' from='twin@localhost/Same'><status>Replaced by new connection</status></presence>");
+        await old.whenClosed();
+        assertStreamErrorElement(old.streamError!, 'Disconnected', 'conflict');
+      }
+      assert.deepEqual(jsm.sessions.of(bare).map((s) => s.jid.toString()), [`${bare}/Same`]);
+      // Replies to the full JID reach the one session left.
+      const version = await c.request(parseXml("<iq type='get' id='v2' to='localhost'><query xmlns='jabber:iq:version'/></iq>"));
+      assert.deepEqual([version.attrs.type, version.attrs.to], ['result', `${bare}/Same`]);
+      await c.close();
+    } finally {
+      jsm.openSession = open;
+      hold.restore();
+      hold.release();
+    }
   });
 });
 

@@ -4,7 +4,7 @@
 // account-removals.ts.
 import type { YakConfig } from '../config/types.js';
 import { registrationOffered } from '../config/sessions.js';
-import { makeJid, parseJid } from '../jid.js';
+import { makeJid, parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import { attrsWith, Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
@@ -18,6 +18,7 @@ import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError } from './stanza-errors.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 
 /** The result of a pre-session request: the reply, and the new session after a login. */
 export interface PreSessionResult {
@@ -56,6 +57,11 @@ export class SessionManager {
   private readonly hosts: Set<string>;
   /** Sessions being replaced by a login with the same resource, by bare JID: their places are kept (see openSession). */
   private readonly replacing = new Map<string, number>();
+  /**
+   * Logins opening a session, one at a time per full JID, in the order
+   * they came (see openSession).
+   */
+  private readonly opening = new KeyedQueue();
   /** Account removals under way, and those ended lately for logins in flight. */
   private readonly removals = new AccountRemovals(this);
   /** Slows password guessing; shared by every connection. */
@@ -228,9 +234,20 @@ export class SessionManager {
    * read the password. Resolves to undefined, and opens nothing, when the
    * account was removed since (or is being removed), whoever owns the name
    * now.
+   *
+   * Logins with one full JID open their sessions one after another, in the
+   * order they came, so the newest wins and each earlier one is replaced in
+   * turn: while a replaced session ends it is out of the registry, and a
+   * login finding the place empty then would add a second session with the
+   * same full JID, one that replies meant for it never reach.
    */
-  async openSession(host: string, user: string, resource: string, transport: SessionTransport, removals: number): Promise<Session | undefined> {
+  openSession(host: string, user: string, resource: string, transport: SessionTransport, removals: number): Promise<Session | undefined> {
     const jid = makeJid(user, host, resource)!;
+    return this.opening.run(jid.toString(), () => this.openInTurn(jid, transport, removals));
+  }
+
+  private async openInTurn(jid: Jid, transport: SessionTransport, removals: number): Promise<Session | undefined> {
+    const resource = jid.resource!;
     // Before replacing anything: a session ended for a login that is then
     // refused could be the one whose <remove/> waits for its answer.
     if (this.removals.removedSince(jid.bare, removals)) return undefined;
@@ -243,8 +260,9 @@ export class SessionManager {
         ]),
       );
       // The old session's place is kept for this one while it ends (it
-      // leaves the registry at once, and its end takes a while): another
-      // login meanwhile must not take it.
+      // leaves the registry at once, and its end takes a while): a login
+      // with another resource meanwhile must not take it. (One with this
+      // resource waits for its turn, see openSession.)
       this.replacing.set(jid.bare, (this.replacing.get(jid.bare) ?? 0) + 1);
       try {
         await this.endSession(old, REPLACED);
