@@ -91,10 +91,26 @@ export function nodeprep(s: string): string | undefined {
  */
 const MAPPED_TO_NOTHING = /[\u00AD\u034F\u1806\u180B-\u180D\u200B-\u200D\u2060\uFE00-\uFE0F\uFEFF]/g;
 
-/** Prepares a resource: normalized, case kept, spaces allowed, table B.1 dropped. */
+/**
+ * What RFC 3920's resourceprep prohibits (stringprep tables C.1.2 to C.9),
+ * as it is left after table B.1 and NFKC, and what else would be invisible:
+ * format characters (Cf: bidi marks and overrides, invisible operators,
+ * language tags, interlinear annotation), the other default-ignorable
+ * characters (Hangul fillers, which show nothing), private use (Co), the
+ * line and paragraph separators and every other space but the ASCII one
+ * (`[^\P{Zs} ]`: a space separator that is not U+0020), U+FFF9-FFFD and
+ * the ideographic description characters. Otherwise a resource is any
+ * text (emoji, accents, any script), unassigned code points included,
+ * unlike a username: it is shown, never a file name.
+ */
+const BAD_IN_RESOURCES =
+  /[\p{Cf}\p{Co}\p{Default_Ignorable_Code_Point}\p{Zl}\p{Zp}\uFFF9-\uFFFD\u2FF0-\u2FFB]|[^\P{Zs} ]/u;
+
+/** Prepares a resource: normalized, case kept, ASCII spaces allowed, table B.1 dropped, anything invisible refused. */
 export function resourceprep(s: string): string | undefined {
-  const r = PRINTABLE_ASCII.test(s) ? s : s.replace(MAPPED_TO_NOTHING, '').normalize('NFKC');
-  if (r === '' || tooLong(r) || BAD_ANYWHERE.test(r)) return undefined;
+  if (PRINTABLE_ASCII.test(s)) return s === '' || tooLong(s) ? undefined : s;
+  const r = s.replace(MAPPED_TO_NOTHING, '').normalize('NFKC');
+  if (r === '' || tooLong(r) || BAD_ANYWHERE.test(r) || BAD_IN_RESOURCES.test(r)) return undefined;
   return r;
 }
 

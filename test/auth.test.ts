@@ -69,7 +69,7 @@ describe('jabber:iq:auth with the bundled config', () => {
     await c.close();
   });
 
-  test('error table: 406 without username or resource, 401 for unknown users and bad credentials', async () => {
+  test('error table: 406 without username or resource (or one that looks empty), 401 for unknown users and bad credentials', async () => {
     const c = await yak.connect();
     const cases: [string, string, number, string][] = [
       ['get', '', 406, 'modify'],
@@ -78,6 +78,9 @@ describe('jabber:iq:auth with the bundled config', () => {
       ['set', '<password>secret</password><resource>Work</resource>', 406, 'modify'],
       ['set', '<username>dj</username><password>secret</password>', 406, 'modify'],
       ['set', '<username>dj</username><password>secret</password><resource/>', 406, 'modify'],
+      // A resource of invisible characters only (a bidi mark, a Hangul filler) would look empty.
+      ['set', '<username>dj</username><password>secret</password><resource>&#x200E;</resource>', 406, 'modify'],
+      ['set', '<username>dj</username><password>secret</password><resource>&#x3164;</resource>', 406, 'modify'],
       ['set', '<username>nobody</username><password>secret</password><resource>Work</resource>', 401, 'auth'],
       ['set', '<username>dj</username><password>Secret</password><resource>Work</resource>', 401, 'auth'],
       ['set', '<username>dj</username><password/><resource>Work</resource>', 401, 'auth'],

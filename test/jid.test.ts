@@ -101,6 +101,34 @@ test('resourceprep keeps case and spaces, refuses controls', () => {
   assert.equal(resourceprep('a'.repeat(1024)), undefined);
 });
 
+test('resourceprep refuses what RFC 3920 resourceprep prohibits and anything else invisible, alone or among text', () => {
+  const hex = (c: string): string => `U+${c.codePointAt(0)!.toString(16).toUpperCase()}`;
+  const refused = [
+    // C.8 bidi marks, embeddings and overrides (after NFKC U+0340/0341 are U+0300/0301), and the Arabic letter mark
+    '\u200E', '\u200F', '\u202A', '\u202E', '\u206A', '\u206F', '\u061C',
+    // C.9 tags, which show nothing
+    '\u{E0001}', '\u{E0020}', '\u{E007F}',
+    // C.2.2 non-ASCII controls that are format characters or separators
+    '\u2061', '\u2062', '\u2063', '\u06DD', '\u070F', '\u180E', '\u2028', '\u2029', '\u{1D173}', '\u{1D17A}',
+    // C.1.2 non-ASCII spaces NFKC leaves as they are
+    '\u1680',
+    // C.3 private use, C.6, C.7
+    '\uE000', '\uF8FF', '\u{F0000}', '\u{10FFFD}', '\uFFF9', '\uFFFB', '\uFFFC', '\uFFFD', '\u2FF0', '\u2FFB',
+    // Default-ignorable: Hangul fillers (U+FFA0 is U+3164 after NFKC), Khmer inherent vowels
+    '\u3164', '\uFFA0', '\u115F', '\u1160', '\u17B4',
+  ];
+  for (const c of refused) {
+    assert.equal(resourceprep(c), undefined, `${hex(c)} alone`);
+    assert.equal(resourceprep(`Wo${c}rk`), undefined, `${hex(c)} among text`);
+  }
+  // Still any visible text, and the spaces NFKC makes ASCII ones.
+  assert.equal(resourceprep('Café Laptop'), 'Café Laptop');
+  assert.equal(resourceprep('Cafe\u0301'), 'Café');
+  assert.equal(resourceprep('日本語 한국어 Ελληνικά عربي'), '日本語 한국어 Ελληνικά عربي');
+  assert.equal(resourceprep('😀 🇫🇷 📱'), '😀 🇫🇷 📱');
+  assert.equal(resourceprep('\u00A0Home\u3000'), ' Home ');
+});
+
 test('nameprep lowercases hosts and refuses unsafe characters', () => {
   assert.equal(nameprep('Yak'), 'yak');
   assert.equal(nameprep('Jabber.Example.ORG'), 'jabber.example.org');
