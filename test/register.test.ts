@@ -588,6 +588,65 @@ describe('registration inside a session', () => {
     await heir.close();
   });
 
+  test('<remove/> from two resources at once: one removal, both answered before their streams end', async () => {
+    await registerUser(yak, 'pair', 'pw');
+    const a = await loginUser(yak, 'pair', 'pw', 'A');
+    const b = await loginUser(yak, 'pair', 'pw', 'B');
+    b.keepRaw = true;
+    const jsm = yak.server.jsm;
+    // A's removal waits at the file, every session already ended: B's
+    // <remove/> comes from an ended session.
+    const hold = holdCalls(yak.server.xdb as Xdb, 'remove', (_host, user) => user === 'pair');
+    // B's request has been taken when it joins the removal (or, on a
+    // server that drops it, once it is done with).
+    const taken = latch();
+    const { fromSession, removeUser } = jsm;
+    jsm.removeUser = (host, user, opts) => {
+      if (opts?.asked?.iq.attrs.id === 'rb') taken.open();
+      return removeUser.call(jsm, host, user, opts);
+    };
+    jsm.fromSession = (session, stanza) => {
+      const handled = fromSession.call(jsm, session, stanza);
+      if (stanza.attrs.id === 'rb') void handled.finally(taken.open);
+      return handled;
+    };
+    try {
+      const asked = ask(a, regSet('ra', '<remove/>', " to='localhost'"));
+      await hold.reached;
+      b.send(parseXml(regSet('rb', '<remove/>', " to='localhost'")));
+      await taken.promise;
+      hold.release();
+      assertXml(await asked, "<iq type='result' id='ra' from='localhost' to='pair@localhost/A'/>");
+      const answer = await b.next((e) => e.attrs.id === 'rb').catch(() => assert.fail(`B's <remove/> was not answered: ${b.received}`));
+      assertXml(answer, "<iq type='result' id='rb' from='localhost' to='pair@localhost/B'/>");
+      await b.whenClosed();
+      assertStreamErrorElement(b.streamError!, 'Disconnected', 'not-authorized');
+      assert.ok(b.received.indexOf("id='rb'") < b.received.indexOf('<stream:error>'), b.received);
+      await Promise.all(hold.results);
+      assert.equal(hold.results.length, 1, 'the account was removed twice');
+    } finally {
+      jsm.fromSession = fromSession;
+      jsm.removeUser = removeUser;
+      hold.restore();
+    }
+    assert.equal(await readSpool(yak.spool, yak.host, 'pair'), undefined);
+  });
+
+  test('<remove/> from a session its account\'s removal ended, that removal over: nothing is removed, not even an account registered since', async () => {
+    await registerUser(yak, 'late', 'pw');
+    const c = await loginUser(yak, 'late', 'pw', 'Work');
+    const jsm = yak.server.jsm;
+    const ended = jsm.sessions.find('late@localhost', 'Work')!;
+    await jsm.removeUser('localhost', 'late');
+    await c.whenClosed();
+    await registerUser(yak, 'late', 'heir');
+    // As the stanza would go on, had it waited in the ended session's queue until now.
+    const iq = parseXml(regSet('rm', '<remove/>', " to='localhost'"));
+    await jsm.fromSession(ended, iq);
+    await jsm.removeUser('localhost', 'late', { asked: { session: ended, iq } });
+    assert.equal(await authResult(yak, 'late', { password: 'heir' }), 'result');
+  });
+
   test('<remove/>: a login for the asking resource while the removal runs is refused, and the asker still gets its answer', async () => {
     await registerUser(yak, 'rep', 'pw');
     const one = await loginUser(yak, 'rep', 'pw', 'One');

@@ -10,6 +10,9 @@ import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
 
 type Asker = NonNullable<RemoveOptions['asked']>;
 
+/** 1.4's reason when it ended the sessions of a removed account. */
+export const REMOVED = 'Removed';
+
 /** An account removal under way. */
 interface Removal {
   /** The sessions whose request it answers: a result once removed, an error if it failed. */
@@ -59,6 +62,9 @@ export class AccountRemovals {
       }
       return running.done;
     }
+    // A request from a session a removal of this name ended, that removal
+    // now over, starts none: the name may be another account's by now.
+    if (opts.asked?.session.endReason === REMOVED) return Promise.resolve();
     const removal: Removal = { askers: opts.asked ? [opts.asked] : [], removed: false, done: Promise.resolve() };
     this.removals.set(bare, removal);
     // Counted when it ends: logins in flight that read the password before
@@ -79,8 +85,7 @@ export class AccountRemovals {
     // (Its session has ended by then, so the answer goes to its transport.)
     const sessions = this.jsm.sessions.of(bare);
     try {
-      // 1.4's reason when it booted a removed user's sessions.
-      for (const s of sessions) await this.jsm.endSession(s, 'Removed');
+      for (const s of sessions) await this.jsm.endSession(s, REMOVED);
       const records = unread ? new Map<string, Element>() : await this.jsm.xdb.getAll(host, user);
       // Contacts are told while the file is still there: a crash in between
       // leaves an account the user was not told is gone, never a removed

@@ -9,7 +9,7 @@ import type { Logger } from '../log.js';
 import { attrsWith, Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
-import { AccountRemovals } from './account-removals.js';
+import { AccountRemovals, REMOVED } from './account-removals.js';
 import { authGet, authSet, methodOf, usernameOf } from './auth.js';
 import { isIqType, isRequest } from './iq.js';
 import { LoginThrottle, type GateOutcome } from './login-throttle.js';
@@ -315,12 +315,12 @@ export class SessionManager {
    * JID (a client cannot forge it), no `to` means the user's own account.
    */
   async fromSession(session: Session, stanza: Element): Promise<void> {
-    if (session.ended) return;
-    session.stanzasIn++;
-    stanza.attrs.from = session.jid.toString();
     // COMPAT: an empty `to` is no `to`, as 1.4's jid_new("") was NULL
     // (Net::Jabber::Loudmouth puts to='' on every stanza it builds).
     if (stanza.attrs.to === '') stanza.setAttr('to', undefined);
+    if (session.ended && !this.joinsRemoval(session, stanza)) return;
+    session.stanzasIn++;
+    stanza.attrs.from = session.jid.toString();
     try {
       if (stanza.attrs.to !== undefined && !parseJid(stanza.attrs.to)) {
         // Straight back to the session: a reply from an address that does
@@ -368,6 +368,20 @@ export class SessionManager {
       stanza.attrs.to ??= session.jid.bare;
       await this.router.fail(stanza, err);
     }
+  }
+
+  /**
+   * Whether a stanza from an ended session still goes on: a <remove/> of
+   * its own account, sent as that account's removal (another resource's
+   * <remove/>, jabberctl deluser) was ending the session. It is one with
+   * that removal and gets its answer when it ends, as the request that
+   * started it does (the removal answers by the transport). Anything else
+   * from an ended session goes nowhere.
+   */
+  private joinsRemoval(session: Session, stanza: Element): boolean {
+    if (session.endReason !== REMOVED || stanza.name !== 'iq' || stanza.attrs.type !== 'set') return false;
+    if (!this.removals.underWay(session.jid.bare)) return false;
+    return stanza.getChildByNs(NS_REGISTER)?.getChild('remove') !== undefined && this.isOwnAccountOrHost(stanza, session);
   }
 
   private isOwnAccountOrHost(stanza: Element, session: Session): boolean {
