@@ -20,6 +20,7 @@ import { register, registrationForm } from '../client/register.js';
 import { FieldError, parseFieldPairs, parseUserList, UserListError, type UserListEntry } from '../client/user-list.js';
 import { parseTarget, type Target } from './target.js';
 import { notAFile } from '../util/not-a-file.js';
+import { errCode } from '../util/err-code.js';
 
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
@@ -69,7 +70,7 @@ header line naming the fields (username,password,name,email).`,
 
 /** A TLS connection refused for the server's certificate (untrusted, expired, another name), not for the network. */
 function isCertificateError(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException | undefined)?.code ?? '';
+  const code = errCode(err) ?? '';
   return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(code);
 }
 
@@ -214,7 +215,7 @@ function readList(file: string): UserListEntry[] {
     text = readFileSync(file, 'utf8');
   } catch (err) {
     if (err instanceof Trouble) throw err;
-    throw new Trouble(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new Trouble(`cannot read ${file}: ${errCode(err) ?? (err as Error).message}`);
   }
   try {
     return parseUserList(text).entries;

@@ -9,6 +9,7 @@ import { decodeXmlFile } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
 import { notAFile } from '../util/not-a-file.js';
 import { ConfigError } from './types.js';
+import { errCode } from '../util/err-code.js';
 
 /** Values given on the command line, by flag letter (-s spool, -h host). */
 export type CmdlineValues = Partial<Record<string, string>>;
@@ -81,7 +82,7 @@ export function readConfigFile(file: string, where = 'config file'): string {
     return decodeXmlFile(readFileSync(file), (why) => new ConfigError(`${where} ${file}: ${why}`));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+    const code = errCode(err) ?? (err as Error).message;
     throw new ConfigError(`${where} ${file}: cannot read (${code})`);
   }
 }

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { YakConfig } from '../config/types.js';
+import { errCode } from '../util/err-code.js';
 
 export class ListenError extends Error {}
 
@@ -17,7 +18,7 @@ export function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
   try {
     pem = readFileSync(pemFile, 'utf8');
   } catch (err) {
-    throw new ListenError(`${where}: cannot read ${pemFile}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw new ListenError(`${where}: cannot read ${pemFile}: ${errCode(err) ?? (err as Error).message}`);
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new ListenError(`${where}: ${pemFile} holds no private key`);
   if (!/-----BEGIN CERTIFICATE-----/.test(pem)) throw new ListenError(`${where}: ${pemFile} holds no certificate`);

@@ -19,6 +19,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
+import { errCode } from '../util/err-code.js';
 
 export const LOCK_FILE = '.yak-lock';
 /**
@@ -58,6 +59,16 @@ function unlocked(why: string): SpoolLock {
 export class SpoolLockDenied extends Error {}
 
 /**
+ * What a flock(1) (or its helper shell) that ended without the lock says
+ * by its exit status: another holder, no flock(1) here, or a failure.
+ */
+function flockFailure(code: number | null, stderr: string): SpoolBusyError | string {
+  if (code === BUSY) return new SpoolBusyError('another Yak (a server, or jabberctl) is using this spool');
+  if (code === NOT_FOUND) return 'no flock(1) here';
+  return `flock failed: ${stderr.trim() || `exit status ${code}`}`;
+}
+
+/**
  * A reader's lock (jabberctl list, show, check): held beside other
  * readers, refused (SpoolBusyError) while a writer holds the spool, and
  * taken without writing or making anything. The lock file is opened here,
@@ -73,7 +84,7 @@ export async function lockSpoolShared(spool: string): Promise<SpoolLock> {
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = errCode(err);
     if (code === 'ENOENT') return unlocked(`no ${LOCK_FILE} in the spool`);
     if (code === 'EACCES' || code === 'EPERM') throw new SpoolLockDenied(`cannot open ${file}: permission denied`);
     throw err;
@@ -84,12 +95,8 @@ export async function lockSpoolShared(spool: string): Promise<SpoolLock> {
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const outcome = await new Promise<'locked' | SpoolBusyError | string>((resolve) => {
-    child.once('error', (err: NodeJS.ErrnoException) => resolve(err.code === 'ENOENT' ? 'no flock(1) here' : `cannot run flock: ${err.message}`));
-    child.once('exit', (code) => {
-      if (code === 0) resolve('locked');
-      else if (code === BUSY) resolve(new SpoolBusyError('another Yak (a server, or jabberctl) is using this spool'));
-      else resolve(`flock failed: ${stderr.trim() || `exit status ${code}`}`);
-    });
+    child.once('error', (err) => resolve(errCode(err) === 'ENOENT' ? 'no flock(1) here' : `cannot run flock: ${err.message}`));
+    child.once('exit', (code) => resolve(code === 0 ? 'locked' : flockFailure(code, stderr)));
   });
   if (outcome !== 'locked') {
     await handle.close();
@@ -119,11 +126,7 @@ export async function lockSpool(spool: string): Promise<SpoolLock> {
       if (out === LOCKED) resolve('locked');
     });
     child.once('error', (err) => resolve(`cannot run /bin/sh: ${err.message}`));
-    child.once('exit', (code) => {
-      if (code === BUSY) resolve(new SpoolBusyError('another Yak (a server, or jabberctl) is using this spool'));
-      else if (code === NOT_FOUND) resolve('no flock(1) here');
-      else resolve(`flock failed: ${stderr.trim() || `exit status ${code}`}`);
-    });
+    child.once('exit', (code) => resolve(flockFailure(code, stderr)));
   });
   if (outcome instanceof SpoolBusyError) throw outcome;
   // A file system without locks (some network ones) must not keep the

@@ -5,6 +5,7 @@
 // delivery is logged and must not fail the registration itself.
 import { Element } from '../../xml/element.js';
 import type { ModuleApi } from '../api.js';
+import { allAdmins } from './admins.js';
 
 function message(from: string, to: string, subject: string, body: string): Element {
   return new Element('message', { to, from }, [
@@ -19,8 +20,8 @@ function send(api: ModuleApi, stanza: Element): Promise<void> {
 
 /** Every admin JID (read and write) learns the new user and its fields, never the password. */
 export async function notifyAdmins(api: ModuleApi, host: string, user: string, fields: Element): Promise<void> {
-  const admins = new Set([...api.config.jsm.admin.read, ...api.config.jsm.admin.write]);
-  if (admins.size === 0) return;
+  const admins = allAdmins(api);
+  if (admins.length === 0) return;
   const lines = [`Registration has been completed for user ${user}@${host}.`];
   for (const f of fields.elements) lines.push(`${f.name}: ${f.text()}`);
   for (const admin of admins) await send(api, message(host, admin, 'Registration Notice', lines.join('\n')));
