@@ -990,7 +990,7 @@ function changeItemsByScan(roster: Element, changes: { jid: string; fn: ItemChan
     const next = fn(old?.clone() ?? new Element('item', { jid, subscription: 'none' }), old !== undefined, roster);
     if (next === null) {
       if (old) {
-        roster.removeChild(old);
+        roster.children.splice(roster.children.indexOf(old), 1);
         changed = true;
       }
       results.push({ item: undefined, before });

@@ -88,7 +88,10 @@ test('set, get, update, exists, list and remove', async (t) => {
     return el('foo', { xmlns: NS_OFFLINE }, el('message', { to: 'dj@localhost' }, el('body', {}, 'hi')));
   });
   assert.equal(updated?.toString(), "<foo xmlns='jabber:x:offline'><message to='dj@localhost'><body>hi</body></message></foo>");
-  const appended = await store.update('localhost', 'dj', NS_OFFLINE, (cur) => cur!.append(el('message', {}, 'two')));
+  const appended = await store.update('localhost', 'dj', NS_OFFLINE, (cur) => {
+    cur!.children.push(el('message', {}, 'two'));
+    return cur!;
+  });
   assert.equal(appended?.elements.length, 2);
   assert.equal(await store.update('localhost', 'dj', NS_OFFLINE, () => null), undefined);
   assert.equal(await store.get('localhost', 'dj', NS_OFFLINE), undefined);

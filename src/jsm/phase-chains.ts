@@ -47,10 +47,6 @@ export class PhaseChains {
     return (this.chains.get(phase) ?? []).map((e) => e.handler as PhaseHandlers[P]);
   }
 
-  has(phase: Phase): boolean {
-    return (this.chains.get(phase)?.length ?? 0) > 0;
-  }
-
   /** Runs a phase until a handler returns something other than 'pass'. */
   first<P extends Phase>(phase: P, ...args: Parameters<PhaseHandlers[P]>): Outcome | Promise<Outcome> {
     return runUntilDecided(this.handlers(phase) as AnyHandler[], args, 0);

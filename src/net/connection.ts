@@ -135,11 +135,6 @@ export class Connection {
     return !this.gone && !this.socket.destroyed;
   }
 
-  /** True while karma has reading paused. */
-  get throttled(): boolean {
-    return this.karma?.paused ?? false;
-  }
-
   /** Decodes across reads (a character split between two reads arrives whole). */
   private deliver(buf: Buffer): void {
     if (this.badBytes) return;

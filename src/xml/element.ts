@@ -120,18 +120,6 @@ export class Element {
     return this;
   }
 
-  append(...nodes: Node[]): this {
-    this.children.push(...nodes);
-    return this;
-  }
-
-  removeChild(child: Element): boolean {
-    const i = this.children.indexOf(child);
-    if (i < 0) return false;
-    this.children.splice(i, 1);
-    return true;
-  }
-
   removeChildren(name: string, xmlns?: string): void {
     this.children = this.children.filter(
       (c) => typeof c === 'string' || c.name !== name || (xmlns !== undefined && c.attrs.xmlns !== xmlns),
