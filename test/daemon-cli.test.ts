@@ -564,3 +564,13 @@ test('every tool prints its version with -v and --version', async () => {
     }
   }
 });
+
+test('jabberd -B with -v, --version or --help prints here and exits: a child in the background has nowhere to print', async () => {
+  for (const args of [['-B', '-v'], ['-DB', '-v'], ['-Bv'], ['-B', '--version']]) {
+    const r = await runJabberd(args);
+    assert.deepEqual([r.code, r.stdout], [0, `jabberd (Yak) ${YAK_VERSION}\n`], args.join(' '));
+  }
+  const help = await runJabberd(['-B', '--help']);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^Usage: jabberd/);
+});

@@ -8,7 +8,14 @@ import { startedInBackground, startInBackground, withoutBackground } from './bac
 import { catchHangupsEarly } from './hangups.js';
 
 const foreground = withoutBackground(process.argv.slice(2));
-if (foreground !== undefined && !foreground.includes('--check')) {
+/**
+ * What only prints and exits runs here, whatever -B says: a child in the
+ * background has no terminal to print to (`jabberd -B -v` printed nothing).
+ * `-v` may be grouped with the other flags that take no value (-Dv).
+ */
+const printsOnly = (args: string[]): boolean =>
+  args.some((a) => a === '--check' || a === '--help' || a === '--version' || /^-[BDv]*v[BDv]*$/.test(a));
+if (foreground !== undefined && !printsOnly(foreground)) {
   process.exitCode = await startInBackground(fileURLToPath(import.meta.url), foreground);
 } else {
   if (foreground !== undefined) process.argv = [...process.argv.slice(0, 2), ...foreground];
