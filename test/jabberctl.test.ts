@@ -164,6 +164,17 @@ describe('jabberctl without a running server', () => {
   after(() => rm(dir, { recursive: true, force: true }));
 
   test('adduser, list, show, passwd, deluser on the spool directly', async () => {
+    // Refused whatever a spool would hold: none is made for them, and no note says one was.
+    for (const [args, error] of [
+      [['adduser', 'x@nothost'], "host 'nothost' is not served by this configuration"],
+      [['adduser', 'not an address'], "'not an address' is not a USER@HOST address"],
+      [['passwd', 'Joseph@localhost'], 'no such user: joseph@localhost'],
+      [['deluser', 'joseph@localhost'], 'no such user: joseph@localhost'],
+    ] as const) {
+      const refused = await jabberctl(spool, [...args], 'pw\n');
+      assert.deepEqual([refused.code, refused.stderr], [1, `jabberctl: ${error}\n`], args.join(' '));
+      assert.equal(existsSync(spool), false, `${args.join(' ')} made the spool folder`);
+    }
     let r = await jabberctl(spool, ['adduser', 'Joseph@localhost', '--password-file', path.join(dir, 'pw')]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'added joseph@localhost\n');

@@ -78,16 +78,48 @@ export interface CheckReport {
   unreachable: { file: string; owner?: { user: string; file: string } }[];
 }
 
+/** The account a USER@HOST names, if `served` serves its host. */
+function accountOf(jid: string, served: (host: string) => boolean): { host: string; user: string } {
+  const parsed = parseJid(jid);
+  if (!parsed || parsed.user === undefined || parsed.resource !== undefined) {
+    throw new AdminError(`'${jid}' is not a USER@HOST address`);
+  }
+  if (!served(parsed.host)) throw new AdminError(`host '${parsed.host}' is not served by this configuration`);
+  return { host: parsed.host, user: parsed.user };
+}
+
+/** The prepared host name, if `served` serves it. */
+function servedHost(host: string, served: (host: string) => boolean): string {
+  const h = nameprep(host.trim());
+  if (h === undefined || !served(h)) throw new AdminError(`host '${host}' is not served by this configuration`);
+  return h;
+}
+
+/**
+ * Why a request is refused whatever the spool holds (a malformed or
+ * unserved address, a password jabberctl never takes), or undefined:
+ * checked before jabberctl makes, locks or replays anything, so a refused
+ * request leaves no spool folder behind.
+ */
+export function refusalBeforeSpool(hosts: readonly string[], cmd: string, args: readonly string[]): string | undefined {
+  const served = (h: string): boolean => hosts.includes(h);
+  const [a = '', b = ''] = args;
+  try {
+    if (cmd === 'adduser' || cmd === 'passwd') checkPassword(b);
+    if (cmd === 'adduser' || cmd === 'passwd' || cmd === 'deluser' || cmd === 'show') accountOf(a, served);
+    if (cmd === 'list') servedHost(a, served);
+  } catch (err) {
+    if (err instanceof AdminError) return err.message;
+    throw err;
+  }
+  return undefined;
+}
+
 export class AdminOps {
   constructor(private readonly jsm: SessionManager) {}
 
   private account(jid: string): { host: string; user: string } {
-    const parsed = parseJid(jid);
-    if (!parsed || parsed.user === undefined || parsed.resource !== undefined) {
-      throw new AdminError(`'${jid}' is not a USER@HOST address`);
-    }
-    if (!this.jsm.isLocalHost(parsed.host)) throw new AdminError(`host '${parsed.host}' is not served by this configuration`);
-    return { host: parsed.host, user: parsed.user };
+    return accountOf(jid, (h) => this.jsm.isLocalHost(h));
   }
 
   private async existing(jid: string): Promise<{ host: string; user: string }> {
@@ -146,8 +178,7 @@ export class AdminOps {
   }
 
   async list(host: string): Promise<string[]> {
-    const h = nameprep(host.trim());
-    if (h === undefined || !this.jsm.isLocalHost(h)) throw new AdminError(`host '${host}' is not served by this configuration`);
+    const h = servedHost(host, (h) => this.jsm.isLocalHost(h));
     const users = await this.jsm.xdb.list(h);
     const out: string[] = [];
     // A file that does not parse still holds its name (`check` says what is wrong with it).

@@ -11,7 +11,8 @@ import net from 'node:net';
 import path from 'node:path';
 import { Command } from 'commander';
 import { YAK_VERSION } from '../version.js';
-import { AdminError, AdminOps, checkPassword, MAX_PASSWORD, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
+import { parseJid } from '../jid.js';
+import { AdminError, AdminOps, checkPassword, refusalBeforeSpool, MAX_PASSWORD, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, FORCE, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
 import { withSocketAddress } from '../admin/socket-address.js';
 import { loadConfig } from '../config/load.js';
@@ -152,7 +153,14 @@ class LostAnswer extends Error {
  * replayed first.
  */
 async function locally(config: YakConfig, req: ControlRequest): Promise<ControlReply> {
+  // Refused whatever the spool holds: nothing is made or locked for it.
+  const refused = refusalBeforeSpool(config.hosts, req.cmd, req.args ?? []);
+  if (refused !== undefined) return { ok: false, error: refused };
   const existed = existsSync(config.spool);
+  // Nobody to change or remove in a spool that is not there (a typo in -s).
+  if (!existed && (req.cmd === 'passwd' || req.cmd === 'deluser')) {
+    return { ok: false, error: `no such user: ${parseJid(req.args?.[0] ?? '')!.bare}` };
+  }
   const lock = await lockSpool(config.spool).catch((err: unknown) => {
     if (['EACCES', 'EPERM', 'EROFS'].includes(errCode(err) ?? '')) {
       throw new Error(`<spool>${config.spool}</spool>: ${req.cmd}${req.cmd === 'check' ? ' --repair' : ''} needs write access to the spool (${(err as Error).message})`);
