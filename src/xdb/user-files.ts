@@ -20,6 +20,22 @@ export interface UserFile extends SpoolTarget {
   long: boolean;
 }
 
+/**
+ * The file names of folder `dir` as they will be once the journal's
+ * content is written (`journaled`: path -> content, null: deleted): what
+ * the journal holds and the folder does not show yet (read-only over a
+ * crash's journal, or a write that failed).
+ */
+export function asJournaled(names: Iterable<string>, dir: string, journaled: ReadonlyMap<string, string | null>): Set<string> {
+  const listed = new Set(names);
+  for (const [path, data] of journaled) {
+    if (dirname(path) !== dir) continue;
+    if (data === null) listed.delete(basename(path));
+    else listed.add(basename(path));
+  }
+  return listed;
+}
+
 /** Users whose file location is remembered before the memo starts over. */
 const FILE_NAMES_REMEMBERED = 20_000;
 
@@ -85,14 +101,7 @@ export class UserFiles {
       if (errCode(err) !== 'ENOENT') throw err;
       names = [];
     }
-    // What the journal holds and the folder does not show yet (read-only
-    // over a crash's journal, or a write that failed): as it will be.
-    const listed = new Set(names);
-    for (const [path, data] of this.journal.pendingFiles()) {
-      if (dirname(path) !== dir) continue;
-      if (data === null) listed.delete(basename(path));
-      else listed.add(basename(path));
-    }
+    const listed = asJournaled(names, dir, this.journal.pendingFiles());
     // A Set: a user may have both Yak's file and 1.4's (fileOf() uses Yak's).
     const users = new Set<string>();
     for (const name of listed) {

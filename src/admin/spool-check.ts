@@ -1,0 +1,134 @@
+// jabberctl check: every spool file parsed, and what is wrong said: files
+// that do not parse, folders that cannot be listed, files no login can
+// reach, and files whose changes only the journal holds. It runs where
+// AdminOps runs (in the server, or in jabberctl on the spool itself).
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { nodeprep } from '../jid.js';
+import type { SessionManager } from '../jsm/session-manager.js';
+import { hostDirName, isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
+import { parseSpoolXml } from '../xdb/user-doc.js';
+import { asJournaled } from '../xdb/user-files.js';
+import { decodeXmlFile } from '../xml/decode.js';
+import { errCode } from '../util/err-code.js';
+
+export interface CheckReport {
+  files: number;
+  bad: { file: string; reason: string }[];
+  /**
+   * Folders of the spool that are no host of this configuration (a host
+   * given with `jabberd -h`, or one since dropped): checked all the same.
+   */
+  unserved: string[];
+  /**
+   * Files no user can reach: their name is no prepared username's (copied
+   * in by hand, or made for a name whose preparation has changed since),
+   * with the file the user their name prepares to would have.
+   */
+  unreachable: { file: string; owner?: { user: string; file: string } }[];
+}
+
+/** Parses every file under every host folder, reporting the ones that fail. */
+export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
+  const report: CheckReport = { files: 0, bad: [], unserved: [], unreachable: [] };
+  // A crash's journal first: it repairs torn files (a read-only store
+  // only reads it, and its content is checked in their place).
+  await jsm.xdb.open();
+  const journaled = jsm.xdb.unreplayed();
+  const spool = jsm.config.spool;
+  const served = new Set<string>();
+  for (const host of jsm.config.hosts) {
+    served.add(hostDirName(host));
+    await checkFolder(jsm, path.join(spool, hostDirName(host)), host, journaled, report);
+  }
+  // Every other folder holds the files of a host too (the spool holds
+  // nothing else but dot files, and lost+found when it is a file system
+  // of its own): a clean bill of health covers them.
+  const entries = await readdir(spool, { withFileTypes: true }).catch((err: unknown) => {
+    if (errCode(err) === 'ENOENT') return [];
+    throw err;
+  });
+  for (const e of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'lost+found' && !served.has(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    report.unserved.push(e.name);
+    await checkFolder(jsm, path.join(spool, e.name), undefined, journaled, report);
+  }
+  // Parsed above as the journal holds them, but not in their files.
+  for (const { path: file, why } of jsm.xdb.unwritable()) {
+    report.bad.push({ file, reason: `cannot be written (${why}); its latest changes are only in the spool journal until it can` });
+  }
+  return report;
+}
+
+/** Parses the user files of one host folder (`host`: served here, so its writes in flight can be waited for). */
+async function checkFolder(jsm: SessionManager, dir: string, host: string | undefined, journaled: ReadonlyMap<string, string | null>, report: CheckReport): Promise<void> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    // No folder yet: a host nobody registered on. Any other failure
+    // (a file in its place, no permission) is no clean bill of health.
+    if (errCode(err) !== 'ENOENT') {
+      report.bad.push({ file: dir, reason: `cannot list the folder: ${(err as Error).message}` });
+      return;
+    }
+    names = [];
+  }
+  const listed = asJournaled(names, dir, journaled);
+  for (const name of [...listed].filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
+    const file = path.join(dir, name);
+    report.files++;
+    const text = async (): Promise<string> => journaled.get(file) ?? decodeXmlFile(await readFile(file));
+    let reason = await unparsable(file, text);
+    const user = userFromFileName(name) ?? userFromLegacyFileName(name);
+    if (reason !== undefined && user !== undefined && host !== undefined) {
+      // A running server rewrites files in place: look again once the
+      // user's writes in flight are done, before calling it bad.
+      await jsm.xdb.exists(host, user).catch(() => undefined);
+      reason = await unparsable(file, text);
+    }
+    if (reason !== undefined) report.bad.push({ file, reason });
+    else if (!reachable(name, listed)) report.unreachable.push({ file, owner: ownerOf(name) });
+  }
+}
+
+/**
+ * Whether a login can reach the file `name` of a host folder: Yak's name
+ * for a prepared username, or 1.4's for one whose Yak file is not there
+ * (the store reads Yak's when both are). Long-name files say whose they
+ * are inside; the store checks that when it lists them.
+ */
+function reachable(name: string, listed: ReadonlySet<string>): boolean {
+  if (isLongUserFileName(name)) return true;
+  const yak = userFromFileName(name);
+  if (yak !== undefined) return nodeprep(yak) === yak;
+  const legacy = userFromLegacyFileName(name);
+  return legacy !== undefined && !listed.has(userFileName(legacy));
+}
+
+/**
+ * The user a file no user reaches was meant for, by its name (Yak's
+ * percent-encoding, or 1.4's name itself), prepared as a login would, and
+ * that user's own file name.
+ */
+function ownerOf(name: string): { user: string; file: string } | undefined {
+  let raw: string;
+  try {
+    raw = decodeURIComponent(name.slice(0, -4));
+  } catch {
+    raw = name.slice(0, -4);
+  }
+  const user = nodeprep(raw);
+  return user === undefined ? undefined : { user, file: userFileName(user) };
+}
+
+/** Why a spool file does not parse as an <xdb> document; undefined when it does or is gone. */
+async function unparsable(file: string, text: () => Promise<string>): Promise<string | undefined> {
+  try {
+    const root = parseSpoolXml(await text(), file);
+    if (root.name !== 'xdb') return `root element is <${root.name}>, not <xdb>`;
+    return undefined;
+  } catch (err) {
+    if (errCode(err) === 'ENOENT') return undefined; // deleted since the listing
+    return (err as Error).message;
+  }
+}
