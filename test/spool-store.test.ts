@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
-import { UnwrittenFilesError } from '../src/xdb/journal.js';
+import { UnwrittenFilesError } from '../src/xdb/unwritten-files.js';
 import { userFileName } from '../src/xdb/file-names.js';
 import { SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { cleanTempFiles } from '../src/xdb/temp-files.js';

@@ -13,7 +13,8 @@ import type { FileSetSync } from './file-set-sync.js';
 import { unlinkIfThere, writeInPlace } from './file-writes.js';
 import { CARRY_SUFFIX, writeNewGeneration } from './generation-file.js';
 import { decodeGeneration, encodeEntry } from './journal-entry.js';
-import type { Carried, ReplayReport, SpoolTarget, Unwritten } from './journal.js';
+import type { ReplayReport, SpoolTarget } from './journal.js';
+import type { Carried, Unwritten } from './unwritten-files.js';
 import { errCode } from '../util/err-code.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;

@@ -32,6 +32,7 @@ import { syncDir } from './dir-sync.js';
 import { encodeEntry } from './journal-entry.js';
 import { replayJournal } from './journal-replay.js';
 import { replaceGeneration } from './generation-file.js';
+import { UnwrittenFiles, UnwrittenFilesError } from './unwritten-files.js';
 import { fdatasyncOnPool, unlinkIfThere, writeAllSync, writeInPlace } from './file-writes.js';
 import { FileSetSync, type CheckpointSync } from './file-set-sync.js';
 import type { SyncFsOptions } from './syncfs.js';
@@ -93,36 +94,6 @@ interface Waiting {
   reject: (err: unknown) => void;
 }
 
-/**
- * Spool files the journal could not write (a file root owns, a symbolic
- * link, a folder in its way): their changes are kept in the journal, and
- * served from memory, until the file can be written.
- */
-export class UnwrittenFilesError extends Error {
-  constructor(readonly files: { path: string; why: string }[]) {
-    const first = files[0]!;
-    super(`${files.length} spool file${files.length === 1 ? '' : 's'} cannot be written (${first.path}: ${first.why}${files.length > 1 ? ', ...' : ''}); the journal keeps their changes`);
-  }
-}
-
-/** A file the journal holds content for that is not (yet) in the file. */
-export interface Unwritten {
-  target: SpoolTarget;
-  data: string | null;
-  /** Why the last write failed (none: read-only, the replay was not tried). */
-  why?: string;
-}
-
-/**
- * The generation kept for files that cannot be written (see carryInto()):
- * its file, and for each path in it the content it holds, which is kept
- * as the file's latest known content while it exists.
- */
-export interface Carried {
-  file: string;
-  entries: Map<string, Unwritten>;
-}
-
 export interface ReplayReport {
   generations: number;
   /** Files the replay wrote or deleted; read-only: the files it would (see Journal.pending()). */
@@ -146,14 +117,8 @@ export class Journal {
   private timer: NodeJS.Timeout | undefined;
   /** After close(): nothing is appended or checkpointed any more. */
   private isClosed = false;
-  /**
-   * Files whose in-place write failed: their journaled content, null =
-   * deleted. File writes are synchronous, so a retry never interleaves
-   * with a newer write, and a newer write that succeeds removes the entry.
-   */
-  private readonly unwritten = new Map<string, Unwritten>();
-  /** Kept while some file cannot be written; see carryInto(). */
-  private carried: Carried | undefined;
+  /** Files whose content only the journal holds, and the generation carrying those that cannot be written. */
+  private readonly unwritten = new UnwrittenFiles();
   private appends = 0;
   /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
   private readonly sizes = new Map<string, number>();
@@ -195,8 +160,7 @@ export class Journal {
    */
   async open(): Promise<ReplayReport> {
     const { report, unwritten, carried, nextGeneration } = await replayJournal(this.root, { log: this.log, durable: this.durable, readOnly: this.readOnly, fileSync: this.fileSync });
-    for (const u of unwritten) this.unwritten.set(u.target.path, u);
-    this.carried = carried;
+    this.unwritten.load(unwritten, carried);
     if (nextGeneration !== undefined) this.nextGeneration = nextGeneration;
     // Files the replay could not write are tried again, changes or not.
     if (carried) this.checkpointSoon(this.checkpointMs);
@@ -217,11 +181,11 @@ export class Journal {
     const gen = await this.append(target, data);
     try {
       this.apply(target, data);
-      this.unwritten.delete(target.path);
+      this.unwritten.written(target, data);
     } catch (err) {
       // Durable in the journal already: reads take it from here, and
       // the checkpoint retries the file before dropping the journal.
-      this.unwritten.set(target.path, { target, data, why: (err as Error).message });
+      this.unwritten.writeFailed(target, data, (err as Error).message);
       this.log.error({ err, file: target.path }, 'spool file write failed; the journal keeps the change');
     } finally {
       this.release(gen, 1);
@@ -233,17 +197,17 @@ export class Journal {
    * null for a deleted file, undefined when the file on disk is current.
    */
   pending(path: string): string | null | undefined {
-    return this.unwritten.get(path)?.data;
+    return this.unwritten.content(path);
   }
 
   /** Every file pending() answers for: path -> content (null: deleted). */
   pendingFiles(): Map<string, string | null> {
-    return new Map([...this.unwritten].map(([path, { data }]) => [path, data]));
+    return this.unwritten.contents();
   }
 
   /** Files a write was tried for and failed, with why: their changes are only in the journal. */
   failedFiles(): { path: string; why: string }[] {
-    return [...this.unwritten].filter(([, u]) => u.why !== undefined).map(([path, u]) => ({ path, why: u.why! }));
+    return this.unwritten.failed();
   }
 
   /**
@@ -299,10 +263,7 @@ export class Journal {
     const size = this.sizes.get(path);
     // Unknown until this write has succeeded (a failed one may leave anything).
     this.sizes.delete(path);
-    if (data === null) {
-      unlinkIfThere(path);
-      return this.carriedNow(target, null);
-    }
+    if (data === null) return unlinkIfThere(path);
     let written: number;
     try {
       written = writeInPlace(path, data, size);
@@ -314,12 +275,6 @@ export class Journal {
     }
     if (this.sizes.size >= SIZES_REMEMBERED) this.sizes.clear();
     this.sizes.set(path, written);
-    this.carriedNow(target, data);
-  }
-
-  /** A file the carried generation names now holds `data`: that is what it must say, should it be rewritten. */
-  private carriedNow(target: SpoolTarget, data: string | null): void {
-    if (this.carried?.entries.has(target.path)) this.carried.entries.set(target.path, { target, data });
   }
 
   private append(target: SpoolTarget, data: string | null): Promise<Generation> {
@@ -448,7 +403,7 @@ export class Journal {
       this.retired.shift();
     }
     // Nothing retired since: the files that could not be written are tried again.
-    if (this.carried) await this.settle(undefined);
+    if (this.unwritten.carriedFile !== undefined) await this.settle(undefined);
     const failed = this.failedFiles();
     if (failed.length > 0) throw new UnwrittenFilesError(failed);
   }
@@ -460,23 +415,26 @@ export class Journal {
    * never keeps every later generation, and the journal, from going.
    */
   private async settle(gen: Generation | undefined): Promise<void> {
-    const retried = this.retryUnwritten();
+    const retried = this.unwritten.retry(
+      (u) => this.apply(u.target, u.data),
+      (file) => this.log.info({ file }, 'spool file written from the journal'),
+    );
     const files = new Set([...(gen?.files ?? []), ...retried.map((t) => t.path)]);
     const dirs = new Set([...(gen?.dirs ?? []), ...retried.map((t) => t.dir)]);
     if (files.size > 0) await this.fileSync.sync({ files, dirs });
     // A generation that never opened is not ours to delete (whatever has its name).
     const fh = gen && (await gen.opened.catch(() => undefined));
     if (fh) await fh.close();
-    if (this.unwritten.size > 0) {
+    if (this.unwritten.any) {
       if (fh) await this.carryInto(gen!.file);
       return;
     }
     // Every file is written and durable. Oldest first: the carried
     // generation, then this one.
-    if (this.carried) {
+    const carried = this.unwritten.dropCarried();
+    if (carried !== undefined) {
       await syncDir(this.root);
-      unlinkIfThere(this.carried.file);
-      this.carried = undefined;
+      unlinkIfThere(carried);
       await syncDir(this.root);
     }
     if (fh) {
@@ -501,33 +459,13 @@ export class Journal {
    * files are in it again, with what they hold now, for that reason).
    */
   private async carryInto(file: string): Promise<void> {
-    const entries = new Map(this.carried?.entries);
-    for (const [path, u] of this.unwritten) entries.set(path, u);
-    const content = Buffer.concat([...entries.values()].map((u) => encodeEntry(u.target.rel, u.data)));
+    const { content, entries } = this.unwritten.carry();
     await replaceGeneration(file, content);
-    const earlier = this.carried?.file;
-    this.carried = { file, entries };
-    if (earlier !== undefined && earlier !== file) {
+    const earlier = this.unwritten.carriedIn(file, entries);
+    if (earlier !== undefined) {
       unlinkIfThere(earlier);
       await syncDir(this.root);
     }
-    this.log.warn({ generation: file, files: [...this.unwritten.keys()] }, 'spool files that cannot be written: their changes are kept in the journal');
-  }
-
-  /** Writes again what the journal holds for files whose write failed; returns those now written. */
-  private retryUnwritten(): SpoolTarget[] {
-    const written: SpoolTarget[] = [];
-    for (const [path, u] of [...this.unwritten]) {
-      try {
-        this.apply(u.target, u.data);
-      } catch (err) {
-        u.why = (err as Error).message;
-        continue;
-      }
-      this.unwritten.delete(path);
-      written.push(u.target);
-      this.log.info({ file: path }, 'spool file written from the journal');
-    }
-    return written;
+    this.log.warn({ generation: file, files: this.unwritten.paths() }, 'spool files that cannot be written: their changes are kept in the journal');
   }
 }
