@@ -168,7 +168,12 @@ function trouble(rng: Rng): Buffer {
       return Buffer.from(rng.pick(['</stream:stream>', HEADER, '</iq>', '</query>', '<stream:stream>', '</x:y>']));
     case 14:
       return Buffer.from(
-        rng.pick(["'", '"', '=', '/>', " xmlns=''", " xmlns:foo=''", '<foo:bar>', '\0', '\u0001', '\uffff']),
+        rng.pick([
+          "'", '"', '=', '/>', " xmlns=''", " xmlns:foo=''", '<foo:bar>', '\0', '\u0001', '\uffff',
+          // Prefixes bound, unbound and misused (namespace-scope.ts).
+          " xmlns:x='u:1'", ' x:a="1"', '<x:y xmlns:x="u:1"><x:z x:a="2"/></x:y>', '<a:b:c/>', " xmlns:xml='u:1'",
+          ` ${Array.from({ length: 50 }, (_, i) => `xmlns:p${i}='u:${i}'`).join(' ')}`,
+        ]),
       );
     case 15: {
       const bytes = Buffer.alloc(1 + rng.int(64));
