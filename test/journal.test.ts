@@ -2,7 +2,7 @@
 // the replay that repairs what a crash left. Crash states are built by hand
 // here, entry by entry; test/spool-crash.test.ts kills a real writer.
 // First: it patches fdatasync before file-writes.ts (which journal.ts imports) binds it.
-import { recordSyncs, stopRecording } from './helpers/sync-spy.js';
+import { holdDatasync, recordSyncs, stopRecording } from './helpers/sync-spy.js';
 import assert from 'node:assert/strict';
 import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -385,5 +385,81 @@ test('a file the replay could not write is tried again by the checkpoints that f
   await j.checkpoint();
   assert.deepEqual(await listing(root), ['localhost']);
   await j.close();
+  await rm(root, { recursive: true });
+});
+
+test('a change written while the carried generation is on its way to disk is what the next carry says of that file', async () => {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(dir);
+  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  await mkdir(join(dir, 'y.xml')); // stuck throughout
+  await mkdir(join(dir, 'z.xml')); // stuck at first
+  const j = journal(root);
+  await j.open();
+  await j.write(target('y.xml'), doc('y1'));
+  await j.write(target('z.xml'), doc('z1'));
+  // The carried generation's fdatasync waits while z is freed and written again.
+  const held = holdDatasync((path) => path.endsWith('.carry'));
+  const first = j.checkpoint().catch((err: unknown) => err);
+  await held.reached;
+  await rm(join(dir, 'z.xml'), { recursive: true });
+  await j.write(target('z.xml'), doc('z2'));
+  held.release();
+  assert.ok((await first) instanceof UnwrittenFilesError);
+  // y is still stuck: the next checkpoint carries again, into the generation that held z2.
+  await assert.rejects(j.checkpoint(), UnwrittenFilesError);
+  await j.close();
+  // A crash: the replay must leave z as acknowledged.
+  await writeFile(join(dir, 'z.xml'), 'torn');
+  const again = journal(root);
+  await again.open();
+  assert.equal(await readFile(join(dir, 'z.xml'), 'utf8'), doc('z2'));
+  assert.equal(again.pending(join(dir, 'y.xml')), doc('y1'));
+  await again.close();
+  await rm(root, { recursive: true });
+});
+
+test('a carried generation that cannot be written leaves the earlier one in place: nothing stuck is lost', async () => {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(dir);
+  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  await mkdir(join(dir, 'y.xml'));
+  const j = journal(root);
+  await j.open();
+  await j.write(target('y.xml'), doc('y1'));
+  await assert.rejects(j.checkpoint(), UnwrittenFilesError);
+  assert.deepEqual((await listing(root)).filter((f) => f.startsWith('.yak-journal')), ['.yak-journal.1']);
+  // The next carry goes to generation 2, whose temp file a folder is in the way of.
+  await j.write(target('q.xml'), doc('q1'));
+  await mkdir(join(root, '.yak-journal.2.carry'));
+  await assert.rejects(j.checkpoint(), (err: unknown) => !(err instanceof UnwrittenFilesError));
+  await j.close();
+  await rm(join(root, '.yak-journal.2.carry'), { recursive: true });
+  // A crash now: y's change is still carried by generation 1.
+  const again = journal(root);
+  await again.open();
+  assert.equal(again.pending(join(dir, 'y.xml')), doc('y1'));
+  assert.equal(await readFile(join(dir, 'q.xml'), 'utf8'), doc('q1'));
+  await again.close();
+  await rm(root, { recursive: true });
+});
+
+test('a replay whose carried generation cannot be written deletes nothing: the next start finds every change', async () => {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(join(dir, 'y.xml'), { recursive: true });
+  await writeFile(join(root, '.yak-journal.1'), Buffer.concat([encodeEntry('localhost/y.xml', doc('y1')), encodeEntry('localhost/q.xml', doc('q1'))]));
+  // Where the replay would write the generation carrying y.
+  await mkdir(join(root, '.yak-journal.2'));
+  await assert.rejects(journal(root).open());
+  assert.ok((await listing(root)).includes('.yak-journal.1'), 'the replayed generation must stay');
+  await rm(join(root, '.yak-journal.2'), { recursive: true });
+  const again = journal(root);
+  await again.open();
+  assert.equal(again.pending(join(dir, 'y.xml')), doc('y1'));
+  assert.equal(await readFile(join(dir, 'q.xml'), 'utf8'), doc('q1'));
+  await again.close();
   await rm(root, { recursive: true });
 });

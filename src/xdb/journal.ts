@@ -459,9 +459,16 @@ export class Journal {
    * files are in it again, with what they hold now, for that reason).
    */
   private async carryInto(file: string): Promise<void> {
-    const { content, entries } = this.unwritten.carry();
-    await replaceGeneration(file, content);
-    const earlier = this.unwritten.carriedIn(file, entries);
+    const content = this.unwritten.carry();
+    try {
+      await replaceGeneration(file, content);
+    } catch (err) {
+      this.unwritten.carryFailed();
+      throw err;
+    }
+    // The earlier one goes only now: until the new one is in place, it
+    // alone holds the changes of files that were stuck before.
+    const earlier = this.unwritten.carriedIn(file);
     if (earlier !== undefined) {
       unlinkIfThere(earlier);
       await syncDir(this.root);

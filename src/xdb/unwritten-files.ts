@@ -41,6 +41,13 @@ export class UnwrittenFiles {
    */
   private readonly files = new Map<string, Unwritten>();
   private carried: Carried | undefined;
+  /**
+   * What a carried generation being written (carry() until carriedIn())
+   * will say: writes landing meanwhile must reach it too, or it would be
+   * adopted with content older than theirs, and a later carry would write
+   * that older content over the generation that holds theirs.
+   */
+  private next: Map<string, Unwritten> | undefined;
 
   /** What a replay left: files it could not write (or, read-only, did not), and the generation carrying them. */
   load(unwritten: Unwritten[], carried: Carried | undefined): void {
@@ -81,7 +88,9 @@ export class UnwrittenFiles {
   /** The file now holds `data`: nothing to serve from here for it, and that is what a carried generation must say of it. */
   written(target: SpoolTarget, data: string | null): void {
     this.files.delete(target.path);
-    if (this.carried?.entries.has(target.path)) this.carried.entries.set(target.path, { target, data });
+    for (const entries of [this.carried?.entries, this.next]) {
+      if (entries?.has(target.path)) entries.set(target.path, { target, data });
+    }
   }
 
   /** Tries `apply` again for every file not written; returns those it wrote (written() is called for them). */
@@ -106,19 +115,30 @@ export class UnwrittenFiles {
    * written, and every file the carried one named, each with its latest
    * content (the carried one's files are said again, with what they hold
    * now, so none comes back older once it is gone). Call carriedIn() once
-   * it is durable.
+   * it is durable, or carryFailed() if it could not be written.
    */
-  carry(): { content: Buffer; entries: Map<string, Unwritten> } {
+  carry(): Buffer {
     const entries = new Map(this.carried?.entries);
     for (const [path, u] of this.files) entries.set(path, u);
-    return { content: Buffer.concat([...entries.values()].map((u) => encodeEntry(u.target.rel, u.data))), entries };
+    this.next = entries;
+    return Buffer.concat([...entries.values()].map((u) => encodeEntry(u.target.rel, u.data)));
   }
 
-  /** `file` now carries `entries`; returns the generation it replaced, if another. */
-  carriedIn(file: string, entries: Map<string, Unwritten>): string | undefined {
+  /**
+   * `file` now carries what carry() wrote (with what was written since
+   * noted: it is in newer generations too); returns the generation it
+   * replaced, if another.
+   */
+  carriedIn(file: string): string | undefined {
     const earlier = this.carried?.file;
-    this.carried = { file, entries };
+    this.carried = { file, entries: this.next! };
+    this.next = undefined;
     return earlier !== file ? earlier : undefined;
+  }
+
+  /** The generation carry() made could not be written: the carried one stays as it was. */
+  carryFailed(): void {
+    this.next = undefined;
   }
 
   /** Every file is written: the carried generation (returned, to delete) is needed no more. */

@@ -24,8 +24,18 @@ const pathOf = (fd: number): string => {
 
 const fdatasync = fs.fdatasync;
 const unlinkSync = fs.unlinkSync;
+/** A held fdatasync (see holdDatasync): which files, and how it is let go. */
+let hold: { match: (path: string) => boolean; reached: () => void; released: Promise<void> } | undefined;
+
 fs.fdatasync = ((fd: number, cb: fs.NoParamCallback) => {
   if (recording) syncEvents.push(`datasync ${pathOf(fd)}`);
+  const held = hold;
+  if (held?.match(pathOf(fd))) {
+    hold = undefined;
+    held.reached();
+    void held.released.then(() => fdatasync(fd, cb));
+    return;
+  }
   return fdatasync(fd, cb);
 }) as typeof fs.fdatasync;
 fs.unlinkSync = ((path: fs.PathLike) => {
@@ -56,4 +66,17 @@ export async function recordSyncs(): Promise<string[]> {
 
 export function stopRecording(): void {
   recording = false;
+}
+
+/**
+ * Holds the next fdatasync of a file `match` accepts until release() is
+ * called: a slow disk, at a chosen moment. `reached` resolves once it is held.
+ */
+export function holdDatasync(match: (path: string) => boolean): { reached: Promise<void>; release(): void } {
+  let reached!: () => void;
+  let release!: () => void;
+  const reachedP = new Promise<void>((r) => (reached = r));
+  const released = new Promise<void>((r) => (release = r));
+  hold = { match, reached, released };
+  return { reached: reachedP, release };
 }
