@@ -108,6 +108,8 @@ test('names must be namespace-well-formed: an unbound or reserved prefix ends th
     "<message xmlns:xml='u:1'/>", // xml bound elsewhere
     "<message xmlns:x='http://www.w3.org/XML/1998/namespace'/>", // the XML namespace under another prefix
     "<message><:x/></message>", // an empty prefix
+    "<message><x xmlns='http://www.w3.org/XML/1998/namespace'/></message>", // a reserved namespace as the default
+    "<message><x xmlns='http://www.w3.org/2000/xmlns/'/></message>",
   ];
   for (const stanza of bad) assert.deepEqual(parse([HEADER, "<presence id='before'/>" + stanza]), ['header', "<presence id='before'/>", 'error xml'], stanza);
 });
@@ -137,4 +139,22 @@ test('an element that uses a prefix declared above it gets the declaration too, 
   ]);
   // A client's parser checks, but hands on what it is sent as it is.
   assert.deepEqual(parse([HEADER, "<message xmlns:x='u:1'><x:y/></message>"], undefined, false), ['header', "<message xmlns:x='u:1'><x:y/></message>"]);
+});
+
+test('the xml prefix needs no declaration, on elements too', () => {
+  const stanza = "<message><xml:foo xml:lang='en'/></message>";
+  assert.deepEqual(parse([HEADER, stanza]), ['header', stanza]);
+});
+
+test('declarations copied onto the elements that use them count toward the stanza size: one long one used thousands of times is refused', () => {
+  const uri = 'u:' + 'x'.repeat(2000);
+  const stanza = `<message xmlns:a='${uri}'>${'<a:b/>'.repeat(100)}</message>`;
+  // 2 KB sent; written out with a copy on every <a:b/>, 200 KB.
+  assert.ok(stanza.length < 10_000);
+  assert.deepEqual(parse([HEADER, stanza]), ['header', 'error too-big']);
+  // Used a few times, it fits.
+  const few = `<message xmlns:a='${uri}'>${'<a:b/>'.repeat(3)}</message>`;
+  assert.equal(parse([HEADER, few])[1]!.split(uri).length - 1, 4);
+  // A client's parser copies nothing, so nothing is counted.
+  assert.deepEqual(parse([HEADER, stanza], undefined, false), ['header', stanza]);
 });

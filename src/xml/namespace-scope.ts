@@ -15,6 +15,11 @@
 const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 const XMLNS_NS = 'http://www.w3.org/2000/xmlns/';
 
+/** Whether a namespace may not be declared at all, as a default or for a prefix other than xml (Namespaces in XML 3). */
+export function isReservedNamespace(uri: string): boolean {
+  return uri === XML_NS || uri === XMLNS_NS;
+}
+
 interface Binding {
   depth: number;
   prefix: string;
@@ -24,6 +29,12 @@ interface Binding {
 export class NamespaceScope {
   private readonly bound = new Map<string, string>();
   private readonly undo: Binding[] = [];
+  /**
+   * Characters of the declarations enter() has added, for the caller to
+   * count against its size bound: a declaration made once and used by
+   * thousands of elements is written out thousands of times.
+   */
+  added = 0;
 
   /**
    * The element at `depth` with this name and attributes opens: its
@@ -37,7 +48,7 @@ export class NamespaceScope {
     for (const key in attrs) {
       if (key === 'xmlns') {
         const uri = attrs[key]!;
-        if (uri === XML_NS || uri === XMLNS_NS) return `the default namespace may not be ${uri}`;
+        if (isReservedNamespace(uri)) return `the default namespace may not be ${uri}`;
         continue;
       }
       if (!key.startsWith('xmlns:')) continue;
@@ -66,7 +77,14 @@ export class NamespaceScope {
       if ((expanded ??= new Set()).has(full)) return `attribute '${key}' repeats another one with the same namespace and name`;
       expanded.add(full);
     }
-    if (declareWhereUsed) for (const [prefix, uri] of used) if (!declares?.has(prefix)) attrs[`xmlns:${prefix}`] = uri;
+    if (declareWhereUsed) {
+      for (const [prefix, uri] of used) {
+        if (declares?.has(prefix)) continue;
+        attrs[`xmlns:${prefix}`] = uri;
+        // ` xmlns:p='...'`, before escaping.
+        this.added += prefix.length + uri.length + 10;
+      }
+    }
     return undefined;
   }
 
@@ -96,7 +114,8 @@ export class NamespaceScope {
     if (colon === 0 || colon === qname.length - 1 || qname.indexOf(':', colon + 1) >= 0) return `${what} name '${qname}' is not a valid qualified name`;
     const prefix = qname.slice(0, colon);
     if (prefix === 'xmlns') return `${what} name '${qname}' uses the reserved prefix 'xmlns'`;
-    if (prefix === 'xml') return isElement ? `element name '${qname}' uses the reserved prefix 'xml'` : undefined;
+    // Bound to the XML namespace everywhere, nothing to declare.
+    if (prefix === 'xml') return undefined;
     const uri = this.bound.get(prefix);
     if (uri === undefined) return `unbound namespace prefix '${prefix}' in ${what} name '${qname}'`;
     used.set(prefix, uri);

@@ -6,7 +6,7 @@
 // (namespace-scope.ts).
 import { SaxesParser } from 'saxes';
 import { Element } from './element.js';
-import { NamespaceScope } from './namespace-scope.js';
+import { isReservedNamespace, NamespaceScope } from './namespace-scope.js';
 
 export interface StreamLimits {
   /** Largest stanza in characters (text positions), checked as it grows. */
@@ -232,7 +232,8 @@ export class StreamParser {
   }
 
   private checkSize(position = this.sax.position): void {
-    if (position - this.stanzaStart > this.limits.stanzaBytes) {
+    // Declarations copied onto the elements that use them count as sent (namespace-scope.ts).
+    if (position - this.stanzaStart + this.namespaces.added > this.limits.stanzaBytes) {
       this.fail(new StreamParseError('too-big', `stanza larger than ${this.limits.stanzaBytes} bytes`));
     }
   }
@@ -263,7 +264,10 @@ export class StreamParser {
       this.fail(new StreamParseError('too-deep', `nesting deeper than ${this.limits.depth}`));
       return;
     }
-    if (this.depth === 2) this.nodes = 0;
+    if (this.depth === 2) {
+      this.nodes = 0;
+      this.namespaces.added = 0;
+    }
     if (!this.countNode()) return;
     const e = new Element(name, attrs);
     // Attributes count as nodes too. (Read from the element's own copy: a
@@ -275,7 +279,8 @@ export class StreamParser {
       // A value built from entities (`&amp;` after `&amp;`) is a chain of
       // pieces, some 30 bytes each; reading a character makes it one string.
       own[k]!.charCodeAt(0);
-      if (!prefixed && k.includes(':')) prefixed = true;
+      // A default namespace may not be one of the two reserved ones either.
+      if (!prefixed && (k.includes(':') || (k === 'xmlns' && isReservedNamespace(own[k]!)))) prefixed = true;
     }
     // Names without a colon need no look at the scope (nearly every stanza).
     if (prefixed) {
@@ -305,9 +310,10 @@ export class StreamParser {
       // Its end tags are counted too: a stanza is either whole and within the bound, or refused.
       this.checkSize();
       if (this.failed) return;
-      const size = this.sax.position - this.stanzaStart;
+      const size = this.sax.position - this.stanzaStart + this.namespaces.added;
       // The next stanza starts right after this one's end tag.
       this.stanzaStart = this.sax.position;
+      this.namespaces.added = 0;
       this.betweenStanzas = true;
       if (this.closing) {
         this.heldStanza = e;
