@@ -3,7 +3,10 @@
 // condition, followed by </stream:stream> and the socket closing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
+import { once } from 'node:events';
 import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
@@ -497,6 +500,24 @@ describe('stream: <alias> and <authtime>', () => {
       assert.equal((await c.next()).attrs.id, 'after', 'the stream that logged in stays');
       c.destroy();
     } finally {
+      await yak.stop();
+    }
+  });
+
+  test('authtime: a client that does not read cannot hold its stream open past the grace with requests in hand', async () => {
+    const captured = captureLog('info');
+    const yak = await startYak({ log: captured.log, tweak: (cfg) => ((cfg.c2s.authtime = 1), (cfg.c2s.karma = undefined)) });
+    const socket = net.connect(yak.port, '127.0.0.1');
+    try {
+      await once(socket, 'connect');
+      // Never read: the replies to this many requests fill every buffer
+      // between us, and the requests still in hand wait for room.
+      socket.pause();
+      socket.write(clientHeader('localhost') + "<iq type='get' id='g'><query xmlns='jabber:iq:register'/></iq>".repeat(60_000));
+      const line = await logLine(captured, (l) => l.error === 'connection-timeout', 20_000);
+      assert.equal(line.msg, 'stream error');
+    } finally {
+      socket.destroy();
       await yak.stop();
     }
   });

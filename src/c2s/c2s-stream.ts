@@ -39,6 +39,13 @@ export interface C2sContext {
 
 type State = 'header' | 'unauthed' | 'authed' | 'closed';
 
+/**
+ * How long past <authtime> the requests in hand may still run before the
+ * stream closes all the same: far more than a login held back by the
+ * failed-login wait (1 s at most by default) takes.
+ */
+export const AUTH_GRACE_MS = 5_000;
+
 /** 1.4's reason for the sessions a stopping server ends (jsm_shutdown). */
 const JSM_SHUTDOWN = 'JSM shutdown';
 
@@ -107,9 +114,19 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
       // registration or login in hand is carried out and answered (closed at
       // once, an account could be made without its client being told), and
       // a login that succeeds keeps its stream.
-      const timeUp = (): void => this.enqueue(async () => {
-        if (this.state === 'header' || this.state === 'unauthed') this.close('connection-timeout');
-      });
+      const unauthed = (): boolean => this.state === 'header' || this.state === 'unauthed';
+      const timeUp = (): void => {
+        this.enqueue(async () => {
+          if (unauthed()) this.close('connection-timeout');
+        });
+        // What is in hand may never finish: a client that does not read
+        // holds its requests back (waiting for room in its output), and
+        // with them the close queued behind them. Past a grace it goes now.
+        this.authTimer = setTimeout(() => {
+          if (unauthed()) this.close('connection-timeout');
+        }, AUTH_GRACE_MS);
+        this.authTimer.unref();
+      };
       this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - Date.now()));
       this.authTimer.unref();
     }
