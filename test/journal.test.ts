@@ -19,6 +19,13 @@ import { el } from '../src/xml/element.js';
 const tempRoot = (): Promise<string> => mkdtemp(join(tmpdir(), 'yak-journal-'));
 const journal = (root: string): Journal => new Journal(root, { log: silentLogger, durable: true });
 const doc = (text: string): string => `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>${text}</password></xdb>`;
+/** A temporary spool with its localhost folder, and a journal target for a file in it. */
+async function hostSpool(): Promise<{ root: string; dir: string; target: (file: string) => { path: string; dir: string; rel: string } }> {
+  const root = await tempRoot();
+  const dir = join(root, 'localhost');
+  await mkdir(dir);
+  return { root, dir, target: (file) => ({ path: join(dir, file), dir, rel: `localhost/${file}` }) };
+}
 
 async function listing(dir: string): Promise<string[]> {
   return (await readdir(dir)).sort();
@@ -326,10 +333,7 @@ test('a generation that reaches its size is checkpointed at once, without waitin
 });
 
 test('files that cannot be written are carried in one generation; none comes back older after a crash, and the start never stops for them', async () => {
-  const root = await tempRoot();
-  const dir = join(root, 'localhost');
-  await mkdir(dir);
-  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  const { root, dir, target } = await hostSpool();
   const journals = async (): Promise<string[]> => (await listing(root)).filter((f) => f.startsWith('.yak-journal.'));
   // x and y are folders where their files belong: every write to them fails.
   await mkdir(join(dir, 'x.xml'));
@@ -372,9 +376,8 @@ test('files that cannot be written are carried in one generation; none comes bac
 });
 
 test('a file the replay could not write is tried again by the checkpoints that follow, with no change to start them', async () => {
-  const root = await tempRoot();
-  const dir = join(root, 'localhost');
-  await mkdir(join(dir, 'y.xml'), { recursive: true });
+  const { root, dir } = await hostSpool();
+  await mkdir(join(dir, 'y.xml'));
   await writeFile(join(root, '.yak-journal.1'), encodeEntry('localhost/y.xml', doc('y1')));
   const j = new Journal(root, { log: silentLogger, durable: true, checkpointMs: 20 });
   await j.open();
@@ -389,10 +392,7 @@ test('a file the replay could not write is tried again by the checkpoints that f
 });
 
 test('a change written while the carried generation is on its way to disk is what the next carry says of that file', async () => {
-  const root = await tempRoot();
-  const dir = join(root, 'localhost');
-  await mkdir(dir);
-  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  const { root, dir, target } = await hostSpool();
   await mkdir(join(dir, 'y.xml')); // stuck throughout
   await mkdir(join(dir, 'z.xml')); // stuck at first
   const j = journal(root);
@@ -421,10 +421,7 @@ test('a change written while the carried generation is on its way to disk is wha
 });
 
 test('a carried generation that cannot be written leaves the earlier one in place: nothing stuck is lost', async () => {
-  const root = await tempRoot();
-  const dir = join(root, 'localhost');
-  await mkdir(dir);
-  const target = (file: string) => ({ path: join(dir, file), dir, rel: `localhost/${file}` });
+  const { root, dir, target } = await hostSpool();
   await mkdir(join(dir, 'y.xml'));
   const j = journal(root);
   await j.open();
@@ -447,9 +444,8 @@ test('a carried generation that cannot be written leaves the earlier one in plac
 });
 
 test('a replay whose carried generation cannot be written deletes nothing: the next start finds every change', async () => {
-  const root = await tempRoot();
-  const dir = join(root, 'localhost');
-  await mkdir(join(dir, 'y.xml'), { recursive: true });
+  const { root, dir } = await hostSpool();
+  await mkdir(join(dir, 'y.xml'));
   await writeFile(join(root, '.yak-journal.1'), Buffer.concat([encodeEntry('localhost/y.xml', doc('y1')), encodeEntry('localhost/q.xml', doc('q1'))]));
   // Where the replay would write the generation carrying y.
   await mkdir(join(root, '.yak-journal.2'));
