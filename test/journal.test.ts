@@ -435,12 +435,7 @@ test('a carried generation that cannot be written leaves the earlier one in plac
   await j.close();
   await rm(join(root, '.yak-journal.2.carry'), { recursive: true });
   // A crash now: y's change is still carried by generation 1.
-  const again = journal(root);
-  await again.open();
-  assert.equal(again.pending(join(dir, 'y.xml')), doc('y1'));
-  assert.equal(await readFile(join(dir, 'q.xml'), 'utf8'), doc('q1'));
-  await again.close();
-  await rm(root, { recursive: true });
+  await assertStartKeeps(root, dir);
 });
 
 test('a replay whose carried generation cannot be written deletes nothing: the next start finds every change', async () => {
@@ -452,10 +447,15 @@ test('a replay whose carried generation cannot be written deletes nothing: the n
   await assert.rejects(journal(root).open());
   assert.ok((await listing(root)).includes('.yak-journal.1'), 'the replayed generation must stay');
   await rm(join(root, '.yak-journal.2'), { recursive: true });
+  await assertStartKeeps(root, dir);
+});
+
+/** A start on the spool serves y1 for y.xml (still stuck) and has q.xml written as q1; the spool is removed after. */
+async function assertStartKeeps(root: string, dir: string): Promise<void> {
   const again = journal(root);
   await again.open();
   assert.equal(again.pending(join(dir, 'y.xml')), doc('y1'));
   assert.equal(await readFile(join(dir, 'q.xml'), 'utf8'), doc('q1'));
   await again.close();
   await rm(root, { recursive: true });
-});
+}
