@@ -392,15 +392,20 @@ describe('jabberctl without a running server', () => {
     // Read as 1.4 read them: a declared Latin-1 file, and a comment an admin wrote.
     await writeFile(path.join(spool, 'localhost', 'declared.xml'), Buffer.from("<?xml version='1.0' encoding='ISO-8859-1'?><xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>caf\u00e9</password></xdb>", 'latin1'));
     await writeFile(path.join(spool, 'localhost', 'noted.xml'), "<xdb><!-- moved from the old box --><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>");
+    // A vCard stored before streams were checked for unbound prefixes; a declared one is fine.
+    const card = (inner: string): string => `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password><vCard xmlns='vcard-temp' xdbns='vcard-temp'>${inner}</vCard></xdb>`;
+    await writeFile(path.join(spool, 'localhost', 'prefixed.xml'), card('<FN>x</FN><x:y/>'));
+    await writeFile(path.join(spool, 'localhost', 'bound.xml'), card("<x:y xmlns:x='urn:x'/>"));
     r = await jabberctl(spool, ['check']);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^BAD .*torn\.xml: /m);
     assert.match(r.stdout, /^BAD .*undeclared\.xml: not UTF-8 text/m);
-    assert.match(r.stdout, /files checked, 2 bad$/m);
+    assert.match(r.stdout, /^BAD .*prefixed\.xml: holds XML that is not namespace-well-formed \(unbound namespace prefix 'x' in element name 'x:y'\)/m);
+    assert.match(r.stdout, /files checked, 3 bad$/m);
     r = await jabberctl(spool, ['list', 'localhost']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^torn$/m, 'a user whose file does not parse still holds the name');
-    for (const name of ['torn', 'undeclared', 'declared', 'noted']) await rm(path.join(spool, 'localhost', `${name}.xml`));
+    for (const name of ['torn', 'undeclared', 'declared', 'noted', 'prefixed', 'bound']) await rm(path.join(spool, 'localhost', `${name}.xml`));
   });
 
   test("check notes files no login can reach, with the user their name is for; they are not bad", async () => {

@@ -8,6 +8,8 @@ import { nodeprep } from '../jid.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { hostDirName, isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseSpoolXml } from '../xdb/user-doc.js';
+import { NamespaceScope } from '../xml/namespace-scope.js';
+import type { Element } from '../xml/element.js';
 import { asJournaled } from '../xdb/user-files.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { errCode } from '../util/err-code.js';
@@ -121,11 +123,27 @@ function ownerOf(name: string): { user: string; file: string } | undefined {
   return user === undefined ? undefined : { user, file: userFileName(user) };
 }
 
+/** Why `e` or an element in it is not namespace-well-formed, if it is not (see namespace-scope.ts). */
+function namespaceProblem(e: Element, scope: NamespaceScope, depth: number): string | undefined {
+  const why = scope.enter(depth, e.name, { ...e.attrs });
+  if (why !== undefined) return why;
+  for (const c of e.elements) {
+    const inner = namespaceProblem(c, scope, depth + 1);
+    if (inner !== undefined) return inner;
+  }
+  scope.leave(depth);
+  return undefined;
+}
+
 /** Why a spool file does not parse as an <xdb> document; undefined when it does or is gone. */
 async function unparsable(file: string, text: () => Promise<string>): Promise<string | undefined> {
   try {
     const root = parseSpoolXml(await text(), file);
     if (root.name !== 'xdb') return `root element is <${root.name}>, not <xdb>`;
+    const ns = namespaceProblem(root, new NamespaceScope(), 1);
+    // Stored before streams were checked for it (1.4, or an earlier Yak):
+    // served as it is, it makes a namespace-aware client drop its connection.
+    if (ns !== undefined) return `holds XML that is not namespace-well-formed (${ns}): a namespace-aware client that reads it drops its connection; edit the file`;
     return undefined;
   } catch (err) {
     if (errCode(err) === 'ENOENT') return undefined; // deleted since the listing
