@@ -1,6 +1,6 @@
 // Interop with Net::Jabber (Perl, Debian libnet-jabber-perl), a client
 // library we did not write (DESIGN.md, "Tests we like"). The Perl script
-// registers a new user in-band and logs in with Net::Jabber's own AuthSend,
+// registers a new user in-band, logs in with Net::Jabber's own AuthSend and removes the account,
 // which picks the method from what jabber:iq:auth offers: zero-knowledge
 // when offered, else digest. Both are checked from both ends: the script
 // reports what Net::Jabber chose, the daemon's `login ok` line what it
@@ -29,6 +29,8 @@ async function registerAndLogin(daemon: Daemon, user: string, netJabberMethod: s
   assert.match(run.stdout, new RegExp(`^registered ${user}$`, 'm'), transcript);
   const loggedIn = `logged in as ${user}@localhost/NetJabber using ${netJabberMethod}`;
   assert.ok(run.stdout.split('\n').includes(loggedIn), `Net::Jabber must report: ${loggedIn}\n${transcript}`);
+  // Answered before the stream's end, or Net::Jabber reports the removal as failed.
+  assert.match(run.stdout, new RegExp(`^removed ${user}$`, 'm'), transcript);
   assert.match(run.stdout, /^OK$/m, transcript);
   const login = await daemon.waitForLog((l) => l.msg === 'login ok' && l.user === user);
   const failed = daemon.logLines().filter((l) => l.msg === 'login failed');

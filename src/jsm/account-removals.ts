@@ -21,6 +21,14 @@ interface Removal {
   done: Promise<void>;
 }
 
+/**
+ * How long the streams of a removed account stay open after their
+ * askers' answer. Net::XMPP (Net::Jabber, the book's library) drops an
+ * answer that it reads together with the stream's end, and reported every
+ * removal as failed; 50 ms apart they come in separate reads.
+ */
+const ANSWER_FIRST_MS = 50;
+
 export class AccountRemovals {
   /** Account removals under way, by bare JID: at most one per name. */
   private readonly removals = new Map<string, Removal>();
@@ -103,6 +111,7 @@ export class AccountRemovals {
       }
       throw err;
     } finally {
+      if (removal.removed && removal.askers.length > 0) await new Promise((resolve) => setTimeout(resolve, ANSWER_FIRST_MS));
       for (const s of sessions) s.transport.close(removal.removed ? 'account-removed' : 'internal-server-error');
     }
   }

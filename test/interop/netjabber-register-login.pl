@@ -6,7 +6,8 @@
 # Connects to 127.0.0.1:PORT (stream to 'localhost'), registers USER in-band
 # (jabber:iq:register), logs in on the same stream with Net::Jabber's own
 # AuthSend (it asks jabber:iq:auth which methods are offered and picks one
-# itself), and disconnects. It prints which method Net::Jabber picked; with
+# itself), removes the account again (RegisterSend remove) and disconnects.
+# It prints which method Net::Jabber picked; with
 # EXPECTED_AUTH_TYPE (plain, digest or zerok) any other choice is a failure.
 # Exit status 0 only when every step succeeded.
 use strict;
@@ -71,7 +72,14 @@ fail('Net::Jabber did not log which auth method it used') unless defined $method
 print "logged in as $user\@localhost/NetJabber using $method\n";
 fail("expected Net::Jabber to use $expected, it used $method") if defined $expected && $method ne $expected;
 
-$client->Disconnect();
+# The account's removal, answered before the server ends the stream
+# (Net::XMPP drops an answer that comes in one read with the stream's end).
+my @rm = $client->RegisterSend(to => 'localhost', remove => 1);
+fail('removal: no answer before the stream ended') unless @rm && defined $rm[0];
+fail("removal: error $rm[0] ($rm[1])") unless $rm[0] eq 'ok';
+print "removed $user\n";
+
+eval { $client->Disconnect() };
 print "disconnected\n";
 print "OK\n";
 exit 0;
