@@ -122,6 +122,8 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
         // What is in hand may never finish: a client that does not read
         // holds its requests back (waiting for room in its output), and
         // with them the close queued behind them. Past a grace it goes now.
+        // (With nothing in hand the close has already run.)
+        if (!unauthed()) return;
         this.authTimer = setTimeout(() => {
           if (unauthed()) this.close('connection-timeout');
         }, AUTH_GRACE_MS);
