@@ -90,7 +90,7 @@ function written(el: Element): string {
 }
 
 /** The deepest nesting `<limits><depth>` may allow (the stream counting 1). */
-export const MAX_STANZA_DEPTH = 1000;
+const MAX_STANZA_DEPTH = 1000;
 
 function readAliases(cfg: Element, hosts: string[]): AliasConfig[] {
   const aliases: AliasConfig[] = [];

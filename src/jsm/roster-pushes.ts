@@ -94,7 +94,7 @@ export class RosterPushes {
 /** One pacer per server (its session registry). */
 const pacers = new WeakMap<SessionRegistry, RosterPushes>();
 
-export function rosterPushes(sessions: SessionRegistry): RosterPushes {
+function rosterPushes(sessions: SessionRegistry): RosterPushes {
   let p = pacers.get(sessions);
   if (!p) pacers.set(sessions, (p = new RosterPushes(sessions)));
   return p;

@@ -46,6 +46,14 @@ export function spoolText(bytes: Buffer, path: string): string {
 }
 
 /**
+ * The deepest nesting a spool file may have: what the deepest stanza Yak
+ * takes (MAX_STANZA_DEPTH, config/c2s.ts) needs once stored, and some. A file nested
+ * thousands deep (made by hand) overflowed the stack of the code that
+ * reads it, a crash; it is now a file that does not parse, named as such.
+ */
+const MAX_SPOOL_DEPTH = 1100;
+
+/**
  * Parses a spool file's text. 1.4 read its files with expat, which skips
  * comments: a file an admin annotated by hand still loads (the comments
  * are not written back, as 1.4 did not keep them either).
@@ -53,14 +61,6 @@ export function spoolText(bytes: Buffer, path: string): string {
 export function parseSpoolXml(text: string, path: string): Element {
   return parseXml(text, { fileName: path, allowComments: true, maxDepth: MAX_SPOOL_DEPTH });
 }
-
-/**
- * The deepest nesting a spool file may have: what the deepest stanza Yak
- * takes (MAX_STANZA_DEPTH) needs once stored, and some. A file nested
- * thousands deep (made by hand) overflowed the stack of the code that
- * reads it, a crash; it is now a file that does not parse, named as such.
- */
-export const MAX_SPOOL_DEPTH = 1100;
 
 export function parseDoc(text: string, path: string, log: Logger): { doc: UserDoc; root: Element } {
   let root: Element;
