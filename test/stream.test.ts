@@ -504,6 +504,28 @@ describe('stream: <alias> and <authtime>', () => {
     }
   });
 
+  test('authtime: a login held back longer than the 5 s grace by <login_throttle max> still gets its whole wait', async () => {
+    // One free failure, then 7 s before the next attempt (max 7 s): past
+    // authtime (1 s) and the plain grace (5 s more), within the throttle's.
+    const yak = await startYak({
+      tweak: (cfg) => {
+        cfg.c2s.authtime = 1;
+        cfg.jsm.loginThrottle = { ...cfg.jsm.loginThrottle, free: 1, baseMs: 7000, maxMs: 7000, exempt: [] };
+      },
+    });
+    try {
+      await registerUser(yak, 'slowest', 'pw');
+      const c = await open(yak);
+      c.write(authIq('slowest', 'Work', { password: 'wrong' }, 'a1').toString());
+      assert.equal((await c.next()).getChild('error')?.attrs.code, '401');
+      c.write(authIq('slowest', 'Work', { password: 'pw' }, 'a2').toString());
+      assertXml(await c.next(15_000), "<iq type='result' id='a2'/>");
+      c.destroy();
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('authtime: a client that does not read cannot hold its stream open past the grace with requests in hand', async () => {
     const captured = captureLog('info');
     const yak = await startYak({ log: captured.log, tweak: (cfg) => ((cfg.c2s.authtime = 1), (cfg.c2s.karma = undefined)) });

@@ -42,7 +42,8 @@ type State = 'header' | 'unauthed' | 'authed' | 'closed';
 /**
  * How long past <authtime> the requests in hand may still run before the
  * stream closes all the same: far more than a login held back by the
- * failed-login wait (1 s at most by default) takes.
+ * failed-login wait (1 s at most by default) takes; longer when
+ * <login_throttle max> is (its wait and a second more).
  */
 export const AUTH_GRACE_MS = 5_000;
 
@@ -124,9 +125,11 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
         // with them the close queued behind them. Past a grace it goes now.
         // (With nothing in hand the close has already run.)
         if (!unauthed()) return;
+        // A login held back by the failed-login wait gets its whole wait.
+        const grace = Math.max(AUTH_GRACE_MS, this.ctx.config.jsm.loginThrottle.maxMs + 1000);
         this.authTimer = setTimeout(() => {
           if (unauthed()) this.close('connection-timeout');
-        }, AUTH_GRACE_MS);
+        }, grace);
         this.authTimer.unref();
       };
       this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - Date.now()));
