@@ -45,7 +45,7 @@ type State = 'header' | 'unauthed' | 'authed' | 'closed';
  * failed-login wait (1 s at most by default) takes; longer when
  * <login_throttle max> is (its wait and a second more).
  */
-export const AUTH_GRACE_MS = 5_000;
+const AUTH_GRACE_MS = 5_000;
 
 /** 1.4's reason for the sessions a stopping server ends (jsm_shutdown). */
 const JSM_SHUTDOWN = 'JSM shutdown';
@@ -116,10 +116,11 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
       // once, an account could be made without its client being told), and
       // a login that succeeds keeps its stream.
       const unauthed = (): boolean => this.state === 'header' || this.state === 'unauthed';
+      const closeIfUnauthed = (): void => {
+        if (unauthed()) this.close('connection-timeout');
+      };
       const timeUp = (): void => {
-        this.enqueue(async () => {
-          if (unauthed()) this.close('connection-timeout');
-        });
+        this.enqueue(async () => closeIfUnauthed());
         // What is in hand may never finish: a client that does not read
         // holds its requests back (waiting for room in its output), and
         // with them the close queued behind them. Past a grace it goes now.
@@ -127,9 +128,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
         if (!unauthed()) return;
         // A login held back by the failed-login wait gets its whole wait.
         const grace = Math.max(AUTH_GRACE_MS, this.ctx.config.jsm.loginThrottle.maxMs + 1000);
-        this.authTimer = setTimeout(() => {
-          if (unauthed()) this.close('connection-timeout');
-        }, grace);
+        this.authTimer = setTimeout(closeIfUnauthed, grace);
         this.authTimer.unref();
       };
       this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - Date.now()));
