@@ -12,9 +12,9 @@ import { syncDir } from './dir-sync.js';
 import type { FileSetSync } from './file-set-sync.js';
 import { unlinkIfThere, writeInPlace } from './file-writes.js';
 import { CARRY_SUFFIX, writeNewGeneration } from './generation-file.js';
-import { decodeGeneration, encodeEntry } from './journal-entry.js';
+import { decodeGeneration } from './journal-entry.js';
 import type { ReplayReport, SpoolTarget } from './journal.js';
-import type { Carried, Unwritten } from './unwritten-files.js';
+import { encodeEntries, type Carried, type Unwritten } from './unwritten-files.js';
 import { errCode } from '../util/err-code.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
@@ -65,7 +65,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     .sort((a, b) => a.n - b.n);
   // What a crash left of a carried generation being replaced (the old one is whole beside it).
   if (!opts.readOnly) {
-    for (const name of names) if (GENERATION_FILE.test(name.slice(0, -CARRY_SUFFIX.length)) && name.endsWith(CARRY_SUFFIX)) unlinkIfThere(join(root, name));
+    for (const name of names) if (name.endsWith(CARRY_SUFFIX) && GENERATION_FILE.test(name.slice(0, -CARRY_SUFFIX.length))) unlinkIfThere(join(root, name));
   }
   if (gens.length === 0) return replay;
   const latest = new Map<string, string | null>();
@@ -136,7 +136,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     // After every replayed generation, so its content is the latest for
     // those files whatever is deleted below, and before any new change.
     const file = join(root, `.yak-journal.${next++}`);
-    await writeNewGeneration(file, Buffer.concat(replay.unwritten.map((u) => encodeEntry(u.target.rel, u.data))));
+    await writeNewGeneration(file, encodeEntries(replay.unwritten));
     replay.carried = { file, entries: new Map(replay.unwritten.map((u) => [u.target.path, u])) };
   }
   // Oldest first: a crash in between replays what is left, its latest content each file already has.

@@ -33,6 +33,11 @@ export class UnwrittenFilesError extends Error {
   }
 }
 
+/** The journal entries that give each file its content: a carried generation's bytes. */
+export function encodeEntries(files: Iterable<Unwritten>): Buffer {
+  return Buffer.concat([...files].map((u) => encodeEntry(u.target.rel, u.data)));
+}
+
 export class UnwrittenFiles {
   /**
    * path -> journaled content. File writes are synchronous, so a retry
@@ -121,7 +126,7 @@ export class UnwrittenFiles {
     const entries = new Map(this.carried?.entries);
     for (const [path, u] of this.files) entries.set(path, u);
     this.next = entries;
-    return Buffer.concat([...entries.values()].map((u) => encodeEntry(u.target.rel, u.data)));
+    return encodeEntries(entries.values());
   }
 
   /**
