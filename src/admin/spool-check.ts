@@ -125,7 +125,8 @@ function ownerOf(name: string): { user: string; file: string } | undefined {
 
 /** Why `e` or an element in it is not namespace-well-formed, if it is not (see namespace-scope.ts). */
 function namespaceProblem(e: Element, scope: NamespaceScope, depth: number): string | undefined {
-  const why = scope.enter(depth, e.name, { ...e.attrs });
+  // Without declareWhereUsed, enter() only reads the attributes.
+  const why = scope.enter(depth, e.name, e.attrs);
   if (why !== undefined) return why;
   for (const c of e.elements) {
     const inner = namespaceProblem(c, scope, depth + 1);
