@@ -167,6 +167,11 @@ export interface ModuleApi {
   on<P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions): void;
   /** Routes a stanza with `from` and `to` set, as the server would route it from a client. */
   deliver(stanza: Element, opts?: DeliverOptions): Promise<void>;
+  /**
+   * Hands a stanza for a local user that no session takes to the 'offline'
+   * phase (where mod_offline keeps it); resolves whether a module took it.
+   */
+  offline(d: Delivery): Promise<boolean>;
   isLocalHost(host: string): boolean;
   /**
    * The records to store for a new password: every loaded auth module's,

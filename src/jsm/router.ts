@@ -95,8 +95,7 @@ export class Router {
     if (stanza.name === 'message') {
       const best = this.deps.sessions.best(bare);
       if (best) return best.send(stanza);
-      const out = await this.deps.chains.firstFor('offline', stanza.name, d);
-      if (await this.settle(out, d)) return;
+      if (await this.offline(d)) return;
       return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
     }
     if (stanza.name === 'presence') {
@@ -106,6 +105,11 @@ export class Router {
       return;
     }
     return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
+  }
+
+  /** Hands a stanza for a local user that no session takes to the 'offline' phase; resolves whether a module took it. */
+  async offline(d: Delivery): Promise<boolean> {
+    return this.settle(await this.deps.chains.firstFor('offline', d.stanza.name, d), d);
   }
 
   private userExists(to: Jid): Promise<boolean> {

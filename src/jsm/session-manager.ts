@@ -105,6 +105,7 @@ export class SessionManager {
       on: <P extends Phase>(phase: P, handler: PhaseHandlers[P], opts?: HandlerOptions) =>
         this.chains.add(phase, module, handler, opts),
       deliver: (stanza: Element, opts) => this.router.route(stanza, undefined, opts),
+      offline: (d) => this.router.offline(d),
       removeUser: (host: string, user: string, opts?: RemoveOptions) => this.removeUser(host, user, opts),
       removing: (host: string, user: string) => this.removals.underWay(`${user}@${host}`),
       passwordRecords: (ev) => this.passwordRecords(ev),

@@ -2,7 +2,8 @@
 // session are stored, stamped, and delivered in order at the next first
 // available presence. jabber:x:expire and jabber:x:event (offline) are
 // honored; a per-user cap refuses more with an error, never silently, and
-// so does each sender's share of it.
+// so does each sender's share of it. Subscription answers that came
+// meanwhile are kept in the same box and shown with the messages.
 import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { NoSuchUserError, NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
@@ -207,6 +208,47 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   }
 }
 
+/** The subscription answers kept for later (a request waits in the roster instead, see roster-subscriptions.ts). */
+const KEPT_ANSWERS = new Set(['subscribed', 'unsubscribe', 'unsubscribed']);
+
+/**
+ * A subscription answer for a user with no available session (mod_roster
+ * hands over those that changed the roster): kept, stamped, to be shown
+ * with the stored messages, as RFC 3921 11.1 asks (at least once). 1.4 did
+ * not keep them, so a user away never heard that a contact accepted,
+ * refused or ended a subscription. Only the latest answer from each
+ * contact is kept (the roster holds its outcome anyway), so they are at
+ * most one per roster item: no limit or share is needed, and none is taken
+ * from the messages'. One the file has no room for is not kept (the
+ * roster change stands; there is nobody to tell).
+ */
+async function keepAnswer(api: ModuleApi, d: Delivery): Promise<void> {
+  const { to, from } = d;
+  const bare = to.bare;
+  const kept = d.stanza.clone();
+  kept.children.push(delayStamp(bare, 'Offline Storage'));
+  try {
+    await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
+      // Going with the file anyway.
+      if (api.removing(to.host, to.user!)) return undefined;
+      // A session that became available since the caller looked has had
+      // (or will have) its stored stanzas already: it is shown this now.
+      const live = api.sessions.of(bare).filter((s) => s.available);
+      if (live.length) {
+        for (const s of live) s.send(d.stanza);
+        return undefined;
+      }
+      const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
+      box.children = box.children.filter((c) => typeof c === 'string' || c.name !== 'presence' || parseJid(c.attrs.from ?? '')?.bare !== from.bare);
+      box.children.push(kept);
+      return box;
+    });
+  } catch (err) {
+    if (!(err instanceof UserFileFullError) && !(err instanceof NoSuchUserError)) throw err;
+    api.log.debug({ to: bare, from: from.bare, type: d.stanza.attrs.type }, 'subscription answer not kept for later: ' + (err instanceof NoSuchUserError ? 'no such user' : 'the file is full'));
+  }
+}
+
 /** The seconds a stored message has left, or undefined when it does not expire (as stored; nothing is changed). */
 function secondsLeft(m: Element, now: number): number | undefined {
   const x = m.getChild('x', NS_EXPIRE);
@@ -253,7 +295,8 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
     const now = unixTime();
     const taken = new Set<unknown>();
     let used = 0;
-    for (const m of cur.getChildren('message')) {
+    for (const m of cur.elements) {
+      if (m.name !== 'message' && m.name !== 'presence') continue;
       // A copy: one left stored keeps its expiry bookkeeping as it was.
       const out = m.clone();
       // Expired ones are dropped, as before.
@@ -261,7 +304,8 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
         taken.add(m);
         continue;
       }
-      out.attrs.to = s.jid.toString();
+      // A kept subscription answer stays addressed to the bare JID, as all subscription presence is.
+      if (m.name === 'message') out.attrs.to = s.jid.toString();
       const text = out.toString();
       const size = text.length;
       if (used > 0 && used + size > budget) {
@@ -308,6 +352,10 @@ export const modOffline: JsmModule = {
   setup(api) {
     const limit = api.config.jsm.offlineLimit;
     api.on('offline', async (d) => {
+      if (d.stanza.name === 'presence' && KEPT_ANSWERS.has(d.stanza.attrs.type ?? '')) {
+        await keepAnswer(api, d);
+        return 'handled';
+      }
       if (d.stanza.name !== 'message') return 'pass';
       // Headlines and event notices are news of the moment: nobody wants them
       // later (RFC 3921 2.1.1). One for a user that does not exist is

@@ -246,11 +246,21 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
   if (type === 'unsubscribed' && hasTo(before) && !hasTo(item)) await hideFrom(api, jid, bare);
   if (!deliver) return 'handled';
   const out = new Element('presence', attrsWith(stanza.attrs, { to: bare }), stanza.children);
+  let shown = false;
   for (const s of api.sessions.of(bare)) {
-    if (s.available) s.send(out);
+    if (s.available) {
+      s.send(out);
+      shown = true;
+    }
     // Shown when it becomes available (RFC 3921 8.2). One that has not
     // fetched its roster is shown every pending request then anyway.
     else if (type === 'subscribe' && s.rosterInterested) missedBy(s, true)!.add(jid);
+  }
+  // An answer nobody saw is kept for later (mod_offline, when loaded; RFC
+  // 3921 11.1); a request waits in the roster instead, and a withdrawn one
+  // is gone, with nothing left to tell.
+  if (!shown && type !== 'subscribe' && (type !== 'unsubscribe' || hasFrom(before))) {
+    await api.offline({ stanza: out, to: to.bareJid(), from, sender: d.sender });
   }
   return 'handled';
 }
