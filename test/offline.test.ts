@@ -122,6 +122,35 @@ describe('mod_offline', () => {
     }
   });
 
+  // Bounded: on a server that never stores the message, hold.reached never comes.
+  test('a message on its way into the store when a session becomes deliverable goes to that session, not into the store until the next login', { timeout: 10_000 }, async () => {
+    await offlineUser(yak, 'race1');
+    const sender = await onlineUser(yak, 'race2');
+    const xdb = yak.server.xdb as Xdb;
+    let first = true;
+    const hold = holdCalls(xdb, 'update', (_host, user, ns) => {
+      const match = first && user === 'race1' && ns === NS_OFFLINE;
+      if (match) first = false;
+      return match;
+    });
+    let c: Client | undefined;
+    try {
+      c = await login(yak, 'race1');
+      sender.send("<message to='race1@localhost' id='r1'><body>just in time</body></message>");
+      await hold.reached;
+      // Deliverable, and its delivery of the store (empty so far) done, before the message is written.
+      await c.presence();
+      hold.release();
+      await sender.nothing(isMessage, [], 'the sender got an answer');
+      const [m] = await messages(c, 1);
+      assertXml(m!, "<message to='race1@localhost' id='r1' from='race2@localhost/Work'><body>just in time</body></message>");
+      assert.equal((await spoolRecords(yak, 'race1'))!.get(NS_OFFLINE), undefined, 'the message stayed stored');
+    } finally {
+      hold.restore();
+      await closeAll(sender, c);
+    }
+  });
+
   test('an invisible first presence is available too: the stored messages come (1.4 js_online took both)', async () => {
     await offlineUser(yak, 'inv1');
     const sender = await onlineUser(yak, 'inv2');

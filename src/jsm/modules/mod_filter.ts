@@ -202,7 +202,7 @@ export const modFilter: JsmModule = {
       if (rule.offline && message) {
         // Event notices, headlines and groupchat are of the moment: dropped, as mod_offline does.
         // Once per stanza, however many rules say <offline/>.
-        if (!budget.stored && !isEventNotice(stanza) && storable(stanza)) await storeOffline(api, d, limit);
+        if (!budget.stored && !isEventNotice(stanza) && storable(stanza)) await storeOffline(api, d, limit, true);
         budget.stored = true;
         disposed = true;
       }

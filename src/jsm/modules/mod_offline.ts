@@ -136,9 +136,13 @@ function expiryOf(m: Element): Expiry | undefined {
  * sender cannot tell these apart, nor needs to).
  * A message that has already expired (jabber:x:expire seconds <= 0) is not
  * stored, and no offline event is sent: the sender gets a 503, as in 1.4.
- * mod_filter's <offline/> uses it too.
+ * mod_filter's <offline/> uses it too (`forLater`: stored even with a
+ * session online, as the rule says). Otherwise a session that became
+ * deliverable since the router found none takes the message instead: its
+ * delivery of the store may have run already, and the message would wait
+ * for the next login.
  */
-export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): Promise<void> {
+export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, forLater = false): Promise<void> {
   const { stanza, to } = d;
   const seconds = expireSeconds(stanza);
   // Nobody will ever read it: the sender hears so, as 1.4's offline phase
@@ -156,6 +160,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
   // noted them again at each try, anyone's, and their sender lost its share.
   let dropped: Expiry[] = [];
   let full = false;
+  let delivered = false;
   try {
     // Only into an account that still exists (the store's default): one
     // removed since the caller looked rejects (NoSuchUserError, a 404
@@ -163,6 +168,12 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
     // same way: stored now, the message would go with the file unread.
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
       if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
+      const live = forLater ? undefined : api.sessions.best(to.bare);
+      if (live) {
+        live.send(stanza);
+        delivered = true;
+        return undefined;
+      }
       const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
       // Messages past their expiry are dropped here too, not only at
       // delivery: kept, they counted towards the limit and the sender's
@@ -194,6 +205,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number): 
     if (!(err instanceof UserFileFullError)) throw err;
     full = true;
   }
+  if (delivered) return;
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
   for (const e of dropped) expiries.note(to.bare, e.sender, e.storedAt, now);
   // jabber:x:event: the sender asked to hear that the message went offline
@@ -233,7 +245,7 @@ async function keepAnswer(api: ModuleApi, d: Delivery): Promise<void> {
       if (api.removing(to.host, to.user!)) return undefined;
       // A session that became available since the caller looked has had
       // (or will have) its stored stanzas already: it is shown this now.
-      const live = api.sessions.of(bare).filter((s) => s.available);
+      const live = api.sessions.of(bare).filter((s) => s.available && !s.ended);
       if (live.length) {
         for (const s of live) s.send(d.stanza);
         return undefined;
