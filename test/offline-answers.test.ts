@@ -37,6 +37,13 @@ async function goAway(yak: TestYak, c: Client): Promise<void> {
   await ended;
 }
 
+/** `asker` asks `contact` for a subscription, then goes away before any answer. */
+async function askAndLeave(yak: TestYak, asker: Client, contact: Client): Promise<void> {
+  asker.send(`<presence type='subscribe' to='${contact.bare}'/>`);
+  await asker.sync();
+  await goAway(yak, asker);
+}
+
 /** The subscription presences the user's box holds on disk, as type/from pairs. */
 async function keptAnswers(yak: TestYak, user: string): Promise<string[]> {
   const box = (await spoolRecords(yak, user))?.get(NS_OFFLINE);
@@ -56,9 +63,7 @@ describe('subscription answers while away', () => {
     let back: Client | undefined;
     try {
       await a.roster();
-      a.send("<presence type='subscribe' to='awayok2@localhost'/>");
-      await a.sync();
-      await goAway(yak, a);
+      await askAndLeave(yak, a, b);
       b.send("<presence type='subscribed' to='awayok1@localhost'/>");
       await b.sync();
       assert.deepEqual(await keptAnswers(yak, 'awayok1'), ['subscribed awayok2@localhost']);
@@ -141,9 +146,7 @@ describe('subscription answers while away', () => {
     const b = await onlineUser(yak, 'awayorder2');
     let back: Client | undefined;
     try {
-      a.send("<presence type='subscribe' to='awayorder2@localhost'/>");
-      await a.sync();
-      await goAway(yak, a);
+      await askAndLeave(yak, a, b);
       b.send("<message to='awayorder1@localhost' id='before'><body>one moment</body></message>");
       b.send("<presence type='subscribed' to='awayorder1@localhost'/>");
       b.send("<message to='awayorder1@localhost' id='after'><body>done</body></message>");
@@ -174,9 +177,7 @@ describe('subscription answers while away', () => {
       return match;
     });
     try {
-      a.send("<presence type='subscribe' to='awayrace2@localhost'/>");
-      await a.sync();
-      await goAway(yak, a);
+      await askAndLeave(yak, a, b);
       back = await login(yak, 'awayrace1');
       b.send("<presence type='subscribed' to='awayrace1@localhost'/>");
       await hold.reached;
@@ -213,9 +214,7 @@ describe('subscription answers while away, without mod_offline', () => {
     const b = await onlineUser(yak, 'nooff2');
     let back: Client | undefined;
     try {
-      a.send("<presence type='subscribe' to='nooff2@localhost'/>");
-      await a.sync();
-      await goAway(yak, a);
+      await askAndLeave(yak, a, b);
       b.send("<presence type='subscribed' to='nooff1@localhost'/>");
       await b.sync();
       assert.equal((await spoolRecords(yak, 'nooff1'))!.get(NS_OFFLINE), undefined);
