@@ -6,10 +6,14 @@
 //   slixmpp client asks two contacts (our own raw clients) for a
 //   subscription and logs out; one approves, the other refuses; it logs in
 //   again with slixmpp and reports what the library fired and read.
+// - Net::Jabber (libnet-jabber-perl), the book's library,
+//   test/interop/netjabber-away-answers.pl: the same approval, from one
+//   Net::Jabber client to another that logs in later, through its
+//   per-type presence callbacks and its jabber:x:delay object.
 //
-// The library does not drop an answer for arriving when its roster already
+// Neither library drops an answer for arriving when its roster already
 // says so (the server changed the roster at once, so the item is 'to' or
-// 'none' before the answer is shown): it reports it to the application.
+// 'none' before the answer is shown): each reports it to the application.
 //
 // Each test reads the asker's spool file before it comes back: the answers
 // must be kept there, not shown live to a session that had not ended yet.
@@ -24,7 +28,9 @@ import { ClientStream, ReplyTimeoutError } from '../src/client/client-stream.js'
 import { NS_OFFLINE } from '../src/xdb/xdb.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
+import { ChildScript } from './helpers/child-script.js';
 import { startDaemon, type Daemon } from './helpers/daemon.js';
+import { interopScript, requireNetJabber } from './helpers/netjabber.js';
 import { pythonWith } from './helpers/python.js';
 import { runProgram } from './helpers/run-tool.js';
 import { STAMP } from './helpers/session.js';
@@ -33,6 +39,7 @@ import { authIq, registerIq } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 
 const SLIXMPP_SCRIPT = fileURLToPath(new URL('../../test/interop/slixmpp_away_answers.py', import.meta.url));
+const NETJABBER_SCRIPT = interopScript('netjabber-away-answers.pl');
 const HOST = 'localhost';
 const PASSWORD = 'Aw4yAnswers';
 
@@ -126,10 +133,12 @@ function keptAnswer(type: string, from: string, to: string): string {
 describe('kept subscription answers, as legacy client libraries take them', { timeout: 60_000 }, () => {
   let daemon: Daemon;
   const clients: ClientStream[] = [];
+  let perl: ChildScript | undefined;
   before(async () => {
     daemon = await startDaemon();
   });
   after(async () => {
+    perl?.kill();
     for (const c of clients) c.socket.destroy();
     await daemon?.dispose();
   });
@@ -222,5 +231,70 @@ describe('kept subscription answers, as legacy client libraries take them', { ti
     // slixmpp answered neither answer (a client's roster does not).
     await noSubscriptionFrom(approver, `${asker}@${HOST}`, 'slixmpp answered the approval');
     await noSubscriptionFrom(refuser, `${asker}@${HOST}`, 'slixmpp answered the refusal');
+  });
+
+  test('Net::Jabber: an approval that came while it was away, with its jabber:x:delay stamp', async () => {
+    await requireNetJabber();
+    const s = new ChildScript('perl', [NETJABBER_SCRIPT, String(daemon.port)], 30_000);
+    perl = s;
+    const transcript = (): string => `script output:\n${s.stdout}${s.stderr}\ndaemon log:\n${daemon.stderr()}`;
+    const step = async (what: Promise<unknown>): Promise<void> => {
+      try {
+        await what;
+      } catch (err) {
+        assert.fail(`${(err as Error).message}\n${transcript()}`);
+      }
+    };
+
+    await step(s.line('PAUSE away'));
+    // Its session is over (mod_log's line comes after it left routing).
+    await step(daemon.waitForLog((l) => l.msg === 'session ended' && l.jid === `njaway@${HOST}/Perl`));
+    s.tell('go');
+    await step(s.line('PAUSE answered'));
+    // Kept, not shown live (asserted after the library's view, as above).
+    const kept = await keptPresences(daemon, 'njaway', 1);
+    const stored = `kept in njaway's spool file before it came back: [${kept.join(', ')}]`;
+    s.tell('go', true);
+
+    const code = await s.exited;
+    assert.equal(code, 0, `the Net::Jabber script must succeed\n${stored}\n${transcript()}`);
+    const lines = s.lines;
+    // What Net::Jabber read is what was stored.
+    const at = lines.findIndex((l) => l.startsWith('stamp '));
+    assert.ok(at >= 0, transcript());
+    assert.equal(lines.splice(at, 1)[0], `stamp ${stampOf(kept[0])}`, `${stored}\n${transcript()}`);
+    // What Net::Jabber 2.0 does with the kept approval: its 'subscribed'
+    // presence callback is given it once, after the roster (which already
+    // says 'to') and at the available presence, addressed to the bare JID;
+    // its jabber:x:delay object reads who stored it, the text and the stamp.
+    assert.deepEqual(
+      lines,
+      [
+        'njaway registered and logged in',
+        'njyes registered and logged in',
+        'njaway roster: empty',
+        `njyes got subscribe from njaway@${HOST}`,
+        `njaway roster: njyes@${HOST} subscription=none ask=subscribe`,
+        'njaway logged off',
+        'PAUSE away',
+        `njyes roster: njaway@${HOST} subscription=from ask=`,
+        'PAUSE answered',
+        'njaway logged in',
+        `njaway roster: njyes@${HOST} subscription=to ask=`,
+        `njaway got subscribed from njyes@${HOST}`,
+        `njaway was told: type=subscribed to=njaway@${HOST}`,
+        `delay from=njaway@${HOST} text=Offline Storage`,
+        `njaway got available from njyes@${HOST}/Perl`,
+        `njaway roster: njyes@${HOST} subscription=to ask=`,
+        `njyes roster: njaway@${HOST} subscription=from ask=`,
+        'njaway was told subscribed 1 time(s)',
+        'OK',
+      ],
+      transcript(),
+    );
+    assert.equal(s.stderr, '', 'the script must not warn');
+    assertKept(kept, [keptAnswer('subscribed', 'njyes', 'njaway')], 'njaway');
+    // Shown once: nothing is left in the store.
+    assert.deepEqual(await keptPresences(daemon, 'njaway', 0), []);
   });
 });
