@@ -1,10 +1,10 @@
-// Assembles a running Yak: spool store, session manager, c2s listeners.
+// Assembles a running Yak: spool store, session manager, c2s listeners
+// (net/acceptor.ts) and the streams on what they admit.
 // start() refuses to run on anything it cannot serve (unwritable spool,
 // port in use, live pidfile) with a message that names the problem;
 // stop() shuts down in the order clients notice least.
 import { constants as fsc, promises as fs } from 'node:fs';
-import net from 'node:net';
-import type tls from 'node:tls';
+import type net from 'node:net';
 import path from 'node:path';
 import type { YakConfig } from './config/types.js';
 import { applyReload, type ReloadResult } from './config/reload.js';
@@ -14,14 +14,10 @@ import { hostDirName } from './xdb/file-names.js';
 import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
 import type { Logger } from './log.js';
+import { Acceptor } from './net/acceptor.js';
 import { Connection } from './net/connection.js';
-import { AddressLimits, type AddressLimitsConfig } from './net/address-limits.js';
 import { KARMA_HEARTBEAT_MS } from './net/karma.js';
-import { Refusals } from './c2s/refuse.js';
-import { peerAddress } from './net/peer-address.js';
-import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './net/listeners.js';
-import { PendingHandshake } from './net/pending-handshake.js';
-import { connectionTotal, openFileLimit } from './net/descriptor-limit.js';
+import { ListenError, listenSpecs } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
 import { SpoolStore } from './xdb/spool-store.js';
 import { cleanTempFiles } from './xdb/temp-files.js';
@@ -41,11 +37,10 @@ export interface ServerOptions {
 export class YakServer {
   readonly xdb: SpoolStore;
   readonly jsm: SessionManager;
-  private readonly servers: net.Server[] = [];
-  private readonly tlsServers = new Map<net.Server, boolean>();
-  /** Each direct-TLS listener's handshaker, by its config name (ListenSpec.where), with the key it serves. */
-  private readonly handshakers = new Map<string, { handshaker: tls.Server; key: unknown }>();
+  /** The listeners, and the connection limits and TLS handshakes between them and a stream. */
+  private readonly acceptor: Acceptor;
   private readonly streams = new Set<C2sStream>();
+  /** Each stream's socket (a direct-TLS stream's is the TLS one; the acceptor holds the raw one under it). */
   private readonly sockets = new Set<net.Socket>();
   private readonly streamIds = new Set<string>();
   private readonly log: Logger;
@@ -54,14 +49,9 @@ export class YakServer {
   private control: ControlSocket | undefined;
   /** Held from before the journal replay until the store is closed. */
   private spoolLock: SpoolLock | undefined;
-  private readonly limits: AddressLimits;
-  /** Plain connections refused at accept, closed soon whatever the peer does. */
-  private readonly refusals = new Refusals();
   /** Connections under karma, for the shared heartbeat. */
   private readonly karmaConnections = new Set<Connection>();
   private readonly timers: NodeJS.Timeout[] = [];
-  /** Direct-TLS connections admitted but not yet through their handshake, by socketKey(). */
-  private readonly handshaking = new Map<string, PendingHandshake>();
 
   private constructor(
     readonly config: YakConfig,
@@ -70,7 +60,6 @@ export class YakServer {
     this.log = opts.log;
     this.xdb = new SpoolStore(config.spool, { log: opts.log, fsync: opts.fsync ?? true, maxFileBytes: config.maxFileBytes });
     this.jsm = new SessionManager(config, this.xdb, opts.log, MODULES);
-    this.limits = new AddressLimits(addressLimitsConfig(config));
     this.context = {
       config,
       jsm: this.jsm,
@@ -83,6 +72,13 @@ export class YakServer {
       // Set by stop() before any stream closes (each closes after an await).
       stopping: () => this.stopping !== undefined,
     };
+    this.acceptor = new Acceptor({
+      config,
+      log: opts.log,
+      preAuth: this.context.preAuth,
+      streamIds: this.streamIds,
+      startStream: (socket, address) => this.startStream(socket, address),
+    });
   }
 
   /** Random (CSPRNG) 8-hex-digit ids, unique among live streams. */
@@ -114,10 +110,10 @@ export class YakServer {
       }
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => server.spoolFailure(err));
       await server.recoverSpool();
-      for (const spec of listenSpecs(config)) await server.listen(spec);
+      for (const spec of listenSpecs(config)) await server.acceptor.listen(spec);
     } catch (err) {
       if (err instanceof ListenError) err = new StartupError(err.message);
-      await server.closeListeners();
+      await server.acceptor.close();
       await server.control?.close();
       if (pidfileTaken) await releasePidfile(config.pidfile!, opts.log);
       await server.spoolLock?.release();
@@ -126,7 +122,7 @@ export class YakServer {
     server.startTimers();
     for (const ignored of config.ignored) server.log.info({ section: ignored }, 'not provided by Yak; ignored');
     // The cap on open connections, which a config without <connections total> takes from the descriptor limit.
-    const maxConnections = server.limits.cfg.total || 'no cap';
+    const maxConnections = server.acceptor.limits.cfg.total || 'no cap';
     server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool, maxConnections }, 'started');
     return server;
   }
@@ -141,8 +137,8 @@ export class YakServer {
     const result = applyReload(this.config, fresh);
     // A new <authtime> or <idle> holds for the streams already open too.
     if (times() !== timesBefore) for (const stream of this.streams) stream.timeLimitsChanged();
-    if (this.reloadTlsKeys(fresh)) result.applied.push('TLS keys');
-    this.limits.cfg = addressLimitsConfig(this.config);
+    if (this.acceptor.reloadTlsKeys(fresh)) result.applied.push('TLS keys');
+    this.acceptor.reloadLimits();
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;
     // A lower <preauthmemory> or <sessionmemory> applies at once, not at the next read.
     this.context.preAuth.enforce();
@@ -151,43 +147,13 @@ export class YakServer {
     return result;
   }
 
-  /**
-   * Reads the TLS key files again, the new config's paths for the listeners
-   * already open, and has new handshakes use a key and certificate that
-   * changed: a certificate renewed in place (certbot) needs no restart.
-   * Connections already up keep theirs. Nothing changes unless every file
-   * is usable; one that is not is logged, and the old keys stay. True when
-   * a listener got a new key.
-   */
-  private reloadTlsKeys(fresh: YakConfig): boolean {
-    if (this.handshakers.size === 0) return false;
-    let specs: ListenSpec[];
-    try {
-      specs = listenSpecs({ c2s: this.config.c2s, tlsKeys: fresh.tlsKeys });
-    } catch (err) {
-      if (!(err instanceof ListenError)) throw err;
-      this.log.error({ err: err.message }, 'TLS keys not reloaded: the old ones stay');
-      return false;
-    }
-    let changed = false;
-    for (const spec of specs) {
-      const live = this.handshakers.get(spec.where);
-      if (!live || !spec.tls || spec.tls.key === live.key) continue;
-      live.handshaker.setSecureContext(spec.tls);
-      live.key = spec.tls.key;
-      changed = true;
-    }
-    this.config.tlsKeys = fresh.tlsKeys;
-    return changed;
-  }
-
   /** One karma heartbeat for every connection, and a minute's housekeeping. */
   private startTimers(): void {
     const beat = setInterval(() => {
       for (const c of this.karmaConnections) c.heartbeat();
     }, KARMA_HEARTBEAT_MS);
     const prune = setInterval(() => {
-      this.limits.prune();
+      this.acceptor.limits.prune();
       this.jsm.throttle.prune();
     }, 60_000);
     for (const t of [beat, prune]) t.unref();
@@ -201,7 +167,7 @@ export class YakServer {
    * and checks.
    */
   openConnections(address?: string): number {
-    return this.limits.openCount(address);
+    return this.acceptor.limits.openCount(address);
   }
 
   /** Per open client stream, the stanzas it received and has not handled yet (monitoring, tests). */
@@ -211,12 +177,12 @@ export class YakServer {
 
   /** The plain ports actually bound (port 0 in the config means any free port). */
   get ports(): number[] {
-    return this.servers.filter((s) => !this.tlsServers.get(s)).map((s) => (s.address() as net.AddressInfo).port);
+    return this.acceptor.ports;
   }
 
   /** The direct-TLS ports actually bound. */
   get tlsPorts(): number[] {
-    return this.servers.filter((s) => this.tlsServers.get(s)).map((s) => (s.address() as net.AddressInfo).port);
+    return this.acceptor.tlsPorts;
   }
 
   private async prepareSpool(): Promise<void> {
@@ -246,85 +212,6 @@ export class YakServer {
     for (const file of leftovers) this.log.warn({ file }, 'removed temp file left by a crash');
   }
 
-  private async listen(spec: ListenSpec): Promise<void> {
-    const handshaker = spec.tls ? tlsHandshaker(spec.tls, (socket) => this.secured(socket)) : undefined;
-    if (handshaker) this.handshakers.set(spec.where, { handshaker, key: spec.tls!.key });
-    const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
-    server.on('error', (err) => this.log.error({ err }, 'listener error'));
-    this.servers.push(server);
-    this.tlsServers.set(server, spec.tls !== undefined);
-    const bound = server.address() as net.AddressInfo;
-    this.log.info({ address: bound.address, port: bound.port, tls: spec.tls !== undefined }, 'listening');
-  }
-
-  /**
-   * A new TCP connection, plain or direct TLS (`handshaker` given): counted
-   * against the limits here, before any TLS work, and released when this
-   * socket closes, once, whatever became of it (refused handshake, deadline,
-   * logout, reset).
-   */
-  private accept(socket: net.Socket, handshaker: tls.Server | undefined): void {
-    if (this.stopping) {
-      socket.destroy();
-      return;
-    }
-    const address = peerAddress(socket);
-    const refusal = this.limits.admit(address);
-    if (refusal) {
-      this.log.warn({ address, limit: refusal }, 'connection refused');
-      // A TLS client could not read a stream error sent in the clear, and
-      // sending one inside TLS would cost the handshake the limit is there
-      // to spare: the connection is just closed.
-      if (handshaker) socket.destroy();
-      else this.refusals.refuse(socket, this.streamIds, this.config.hosts[0]!);
-      return;
-    }
-    this.sockets.add(socket);
-    socket.once('close', () => {
-      this.sockets.delete(socket);
-      this.limits.release(address);
-    });
-    if (handshaker) this.handshake(socket, address, handshaker);
-    else this.startStream(socket, address);
-  }
-
-  /**
-   * Takes an admitted direct-TLS connection to its handshake: its
-   * ClientHello is read and checked first, and only then handed to
-   * `handshaker`; all under a deadline (see tlsHandshakeMs) and counted
-   * with the connections not logged in (see PendingHandshake).
-   */
-  private handshake(raw: net.Socket, address: string, handshaker: tls.Server): void {
-    const key = socketKey(raw);
-    const pending = new PendingHandshake(raw, address, {
-      handshaker,
-      deadlineMs: tlsHandshakeMs(this.config.c2s.authtime),
-      budget: this.context.preAuth,
-      log: this.log,
-    });
-    this.handshaking.set(key, pending);
-    raw.once('close', () => {
-      if (this.handshaking.get(key) === pending) this.handshaking.delete(key);
-    });
-  }
-
-  /**
-   * The handshake is done. The TLS socket is matched to its raw socket by
-   * addresses and ports (unique among open connections; tls.Server gives no
-   * public link); one not found is already gone.
-   */
-  private secured(socket: tls.TLSSocket): void {
-    const pending = this.handshaking.get(socketKey(socket));
-    if (!pending || this.stopping) {
-      socket.destroy();
-      return;
-    }
-    this.handshaking.delete(socketKey(socket));
-    // From here the stream counts what it holds itself.
-    pending.done();
-    this.startStream(socket, pending.address);
-  }
-
   /** A c2s stream on an admitted socket (the raw one, or the TLS one over it). */
   private startStream(socket: net.Socket, address: string): void {
     const conn = new Connection(socket, {
@@ -344,10 +231,6 @@ export class YakServer {
     });
   }
 
-  private async closeListeners(): Promise<void> {
-    await Promise.all(this.servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
-  }
-
   /**
    * Graceful shutdown: stop accepting, close every stream with
    * </stream:stream>, let stanzas in hand finish, flush the spool.
@@ -356,7 +239,7 @@ export class YakServer {
   stop(boundMs = STOP_BOUND_MS): Promise<void> {
     this.stopping ??= (async () => {
       for (const t of this.timers) clearInterval(t);
-      const listenersClosed = this.closeListeners();
+      const listenersClosed = this.acceptor.close();
       const streams = [...this.streams];
       const finished = Promise.all(streams.map((s) => s.shutdown()));
       // Bounded: a stanza stuck in a handler must not hold the shutdown
@@ -378,6 +261,7 @@ export class YakServer {
         (err: unknown) => err,
       );
       // Peers that did not answer our </stream:stream> are not waited for.
+      this.acceptor.destroyAll();
       for (const s of this.sockets) s.destroy();
       await listenersClosed;
       await this.spoolLock?.release();
@@ -403,19 +287,4 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
   } finally {
     clearTimeout(timer);
   }
-}
-
-/**
- * The connection limits of `config`: <rate>, <connections perip> and the
- * total cap, which without <connections total> comes from the descriptor
- * limit as /proc/self/limits gives it now (at start, and at each reload).
- */
-function addressLimitsConfig(config: YakConfig): AddressLimitsConfig {
-  const l = config.c2s.limits;
-  return { rate: config.c2s.rate, perAddress: l.connectionsPerAddress, total: connectionTotal(l.connectionsTotal, openFileLimit()) };
-}
-
-/** A connection's local and remote address and port: unique among open connections. */
-function socketKey(s: net.Socket): string {
-  return `${s.localAddress}|${s.localPort}|${s.remoteAddress}|${s.remotePort}`;
 }
