@@ -2,7 +2,8 @@
 // The pre-auth gate lives here and only here: before login, only iq
 // requests in jabber:iq:register and jabber:iq:auth are served; everything
 // else waits in the bounded PreAuthQueue. Stanzas are handled one at a time,
-// in arrival order, on a promise chain (see TaskChain).
+// in arrival order, on a promise chain (see TaskChain). The time to log in
+// and the idle time are TimeLimitedStream's.
 import type { YakConfig } from '../config/types.js';
 import { TooManySessionsError, unaddressed, type PreSessionResult, type SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
@@ -18,7 +19,7 @@ import { PreAuthQueue } from './pre-auth-queue.js';
 import { PRE_AUTH_NODES, presenceTooLarge, SESSION_NODES, STANZAS } from './stanza-bounds.js';
 import { traceStanza } from './stanza-trace.js';
 import { PARSE_STREAM_ERRORS, streamError, type StreamErrorKind } from './stream-errors.js';
-import { TaskChain } from './task-chain.js';
+import { TimeLimitedStream } from './time-limited-stream.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
 
@@ -39,18 +40,10 @@ export interface C2sContext {
 
 type State = 'header' | 'unauthed' | 'authed' | 'closed';
 
-/**
- * How long past <authtime> the requests in hand may still run before the
- * stream closes all the same: far more than a login held back by the
- * failed-login wait (1 s at most by default) takes; longer when
- * <login_throttle max> is (its wait and a second more).
- */
-const AUTH_GRACE_MS = 5_000;
-
 /** 1.4's reason for the sessions a stopping server ends (jsm_shutdown). */
 const JSM_SHUTDOWN = 'JSM shutdown';
 
-export class C2sStream extends TaskChain implements SessionTransport, BudgetHolder {
+export class C2sStream extends TimeLimitedStream implements SessionTransport, BudgetHolder {
   private state: State = 'header';
   readonly streamId: string;
   private host: string | undefined;
@@ -60,8 +53,6 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   /** What the budget of its kind was last told this connection holds (see chargeBudget). */
   private charged = 0;
   private session: Session | undefined;
-  private authTimer: NodeJS.Timeout | undefined;
-  private readonly opened = Date.now();
   /** cleanup() has run once (it runs again when the socket goes): the log line and the id are done. */
   private cleanedUp = false;
   /** -D: a line per stanza in and out (see stanza-trace.ts; the level cannot change while running). */
@@ -71,7 +62,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
 
   constructor(
     conn: Connection,
-    private readonly ctx: C2sContext,
+    protected readonly ctx: C2sContext,
   ) {
     super(conn);
     const limits = ctx.config.c2s.limits;
@@ -106,48 +97,6 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
     this.armAuthTimer();
   }
 
-  /** Closes the stream <authtime> after it opened, unless it has logged in by then. */
-  private armAuthTimer(): void {
-    clearTimeout(this.authTimer);
-    const authtime = this.ctx.config.c2s.authtime;
-    if (authtime > 0) {
-      // In turn, after what the client sent before the time ran out: a
-      // registration or login in hand is carried out and answered (closed at
-      // once, an account could be made without its client being told), and
-      // a login that succeeds keeps its stream.
-      const unauthed = (): boolean => this.state === 'header' || this.state === 'unauthed';
-      const closeIfUnauthed = (): void => {
-        if (unauthed()) this.close('connection-timeout');
-      };
-      const timeUp = (): void => {
-        this.enqueue(async () => closeIfUnauthed());
-        // What is in hand may never finish: a client that does not read
-        // holds its requests back (waiting for room in its output), and
-        // with them the close queued behind them. Past a grace it goes now.
-        // (With nothing in hand the close has already run.)
-        if (!unauthed()) return;
-        // A login held back by the failed-login wait gets its whole wait.
-        const grace = Math.max(AUTH_GRACE_MS, this.ctx.config.jsm.loginThrottle.maxMs + 1000);
-        this.authTimer = setTimeout(closeIfUnauthed, grace);
-        this.authTimer.unref();
-      };
-      this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - Date.now()));
-      this.authTimer.unref();
-    }
-  }
-
-  /** Closes the session after <limits><idle> with nothing read or sent (never, at 0). */
-  private armIdle(): void {
-    const ms = this.ctx.config.c2s.limits.idleSeconds * 1000;
-    const onIdle = (): void => {
-      // Stanzas still in hand (reading paused while they are handled, no
-      // reply owed): the client is waiting on us, not idle.
-      if (this.inFlight > 0) this.conn.setIdleTimeout(ms, onIdle);
-      else this.close('idle-timeout');
-    };
-    this.conn.setIdleTimeout(ms, onIdle);
-  }
-
   /**
    * SIGHUP changed <authtime> or <limits><idle>, and the new value holds
    * for this stream too: an operator who sets them because idle
@@ -155,8 +104,13 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
    * counts from when the stream opened, the idle time from now.
    */
   timeLimitsChanged(): void {
-    if (this.state === 'header' || this.state === 'unauthed') this.armAuthTimer();
+    if (this.unauthed) this.armAuthTimer();
     else if (this.state === 'authed') this.armIdle();
+  }
+
+  /** See TimeLimitedStream. */
+  protected override get unauthed(): boolean {
+    return this.state === 'header' || this.state === 'unauthed';
   }
 
   get address(): string {
@@ -203,7 +157,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
   }
 
   /** Ends the stream: optional error, then </stream:stream>, then the socket. */
-  close(error?: StreamErrorKind): void {
+  override close(error?: StreamErrorKind): void {
     if (this.state === 'closed') return;
     if (error) {
       this.sendHeader(this.host ?? this.ctx.config.hosts[0]!, false);
@@ -403,7 +357,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
     this.ctx.preAuth.release(this);
     this.charged = 0;
     this.chargeBudget();
-    clearTimeout(this.authTimer);
+    this.stopAuthTimer();
     const limits = config.c2s.limits;
     this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth, nodes: SESSION_NODES };
     if (limits.idleSeconds > 0) this.armIdle();
@@ -436,7 +390,7 @@ export class C2sStream extends TaskChain implements SessionTransport, BudgetHold
       // stream may have been given the same id, and must keep it.
       this.ctx.releaseStreamId(this.streamId);
     }
-    clearTimeout(this.authTimer);
+    this.stopAuthTimer();
     this.queue.clear();
     this.ctx.preAuth.release(this);
     this.ctx.sessionMemory.release(this);

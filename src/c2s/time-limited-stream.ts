@@ -1,0 +1,77 @@
+// The time limits on a client stream: <authtime> to log in, counted from
+// when the stream opened, then, once logged in, <limits><idle> with
+// nothing read or sent. A base class of C2sStream (between it and
+// TaskChain), for TaskChain's reason: it costs nothing more per
+// connection; and the close at <authtime> goes on the stream's own chain
+// of stanzas in hand, which stays closed to anyone else.
+import type { YakConfig } from '../config/types.js';
+import type { StreamErrorKind } from './stream-errors.js';
+import { TaskChain } from './task-chain.js';
+
+/**
+ * How long past <authtime> the requests in hand may still run before the
+ * stream closes all the same: far more than a login held back by the
+ * failed-login wait (1 s at most by default) takes; longer when
+ * <login_throttle max> is (its wait and a second more).
+ */
+const AUTH_GRACE_MS = 5_000;
+
+export abstract class TimeLimitedStream extends TaskChain {
+  private authTimer: NodeJS.Timeout | undefined;
+  protected readonly opened = Date.now();
+
+  /** The config, read at each arming: a reload may change <authtime> and <limits><idle>. */
+  protected abstract readonly ctx: { readonly config: YakConfig };
+
+  /** Not logged in yet (no header, or no login): <authtime> runs. */
+  protected abstract get unauthed(): boolean;
+
+  /** Ends the stream, with this stream error. */
+  abstract close(error?: StreamErrorKind): void;
+
+  /** Closes the stream <authtime> after it opened, unless it has logged in by then. */
+  protected armAuthTimer(): void {
+    clearTimeout(this.authTimer);
+    const authtime = this.ctx.config.c2s.authtime;
+    if (authtime > 0) {
+      // In turn, after what the client sent before the time ran out: a
+      // registration or login in hand is carried out and answered (closed at
+      // once, an account could be made without its client being told), and
+      // a login that succeeds keeps its stream.
+      const closeIfUnauthed = (): void => {
+        if (this.unauthed) this.close('connection-timeout');
+      };
+      const timeUp = (): void => {
+        this.enqueue(async () => closeIfUnauthed());
+        // What is in hand may never finish: a client that does not read
+        // holds its requests back (waiting for room in its output), and
+        // with them the close queued behind them. Past a grace it goes now.
+        // (With nothing in hand the close has already run.)
+        if (!this.unauthed) return;
+        // A login held back by the failed-login wait gets its whole wait.
+        const grace = Math.max(AUTH_GRACE_MS, this.ctx.config.jsm.loginThrottle.maxMs + 1000);
+        this.authTimer = setTimeout(closeIfUnauthed, grace);
+        this.authTimer.unref();
+      };
+      this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - Date.now()));
+      this.authTimer.unref();
+    }
+  }
+
+  /** Logged in, or closed: <authtime> no longer runs. */
+  protected stopAuthTimer(): void {
+    clearTimeout(this.authTimer);
+  }
+
+  /** Closes the session after <limits><idle> with nothing read or sent (never, at 0). */
+  protected armIdle(): void {
+    const ms = this.ctx.config.c2s.limits.idleSeconds * 1000;
+    const onIdle = (): void => {
+      // Stanzas still in hand (reading paused while they are handled, no
+      // reply owed): the client is waiting on us, not idle.
+      if (this.inFlight > 0) this.conn.setIdleTimeout(ms, onIdle);
+      else this.close('idle-timeout');
+    };
+    this.conn.setIdleTimeout(ms, onIdle);
+  }
+}
