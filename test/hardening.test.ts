@@ -450,7 +450,7 @@ describe('registration policy', () => {
       // Straight to the session manager, as a stream from each address would: loopback has one IPv6 address only.
       const from = async (address: string, user: string): Promise<Element> => {
         const iq = registerIq(user, 'pw');
-        return (await yak.server.jsm.preSession({ streamId: 'test', host: 'localhost', address }, iq, iq.getChild('query')!)).reply;
+        return (await yak.server.jsm.preSession.serve({ streamId: 'test', host: 'localhost', address }, iq, iq.getChild('query')!)).reply;
       };
       assert.equal((await from('2001:db8:1:2::1', 'six1')).attrs.type, 'result');
       assert.equal((await from('2001:db8:1:2::2', 'six2')).attrs.type, 'result');

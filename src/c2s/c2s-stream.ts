@@ -5,7 +5,8 @@
 // in arrival order, on a promise chain (see TaskChain). The time to log in
 // and the idle time are TimeLimitedStream's.
 import type { YakConfig } from '../config/types.js';
-import { TooManySessionsError, unaddressed, type PreSessionResult, type SessionManager } from '../jsm/session-manager.js';
+import { unaddressed, type PreSessionResult } from '../jsm/pre-session.js';
+import { TooManySessionsError, type SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
 import { errorReply, stanzaError } from '../jsm/stanza-errors.js';
 import type { Logger } from '../log.js';
@@ -324,7 +325,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       address: this.conn.address,
       alive: () => this.state !== 'closed',
     };
-    const result = await this.ctx.jsm.preSession(client, iq, query);
+    const result = await this.ctx.jsm.preSession.serve(client, iq, query);
     if (this.state !== 'unauthed') return;
     if (!result.login) return this.send(result.reply);
     await this.startSession(iq, result.login, result.reply);
@@ -337,15 +338,15 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       session = await jsm.openSession(this.host!, login.user, login.resource, this, login.removals);
     } catch (err) {
       if (!(err instanceof TooManySessionsError)) throw err;
-      if (this.state === 'unauthed') this.send(jsm.tooManySessions(iq, err, this.conn.address));
+      if (this.state === 'unauthed') this.send(jsm.preSession.tooManySessions(iq, err, this.conn.address));
       return;
     }
     if (!session) {
       // The account was removed while this login was checked: as if the password had been wrong.
-      if (this.state === 'unauthed') this.send(jsm.loginRefused(iq, this.host!, login.user, this.conn.address, login.method));
+      if (this.state === 'unauthed') this.send(jsm.preSession.loginRefused(iq, this.host!, login.user, this.conn.address, login.method));
       return;
     }
-    jsm.loginOk(this.host!, login.user, this.conn.address, login.method);
+    jsm.preSession.loginOk(this.host!, login.user, this.conn.address, login.method);
     if (this.state !== 'unauthed') {
       // Closed while the session was opening: cleanup() found no session to end.
       await jsm.endSession(session);

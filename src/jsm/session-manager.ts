@@ -1,34 +1,24 @@
 // The session manager (jabberd's JSM): loads the modules named in <load>,
-// serves the two pre-session namespaces, owns the sessions and hands
-// stanzas from sessions to the router. Account removal is in
-// account-removals.ts.
+// owns the sessions and hands stanzas from sessions to the router. The
+// two pre-session namespaces are served in pre-session.ts, account removal
+// is in account-removals.ts.
 import type { YakConfig } from '../config/types.js';
 import { registrationOffered } from '../config/sessions.js';
 import { makeJid, parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
-import { attrsWith, Element } from '../xml/element.js';
+import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
 import { AccountRemovals, REMOVED } from './account-removals.js';
-import { authGet, authSet, methodOf, usernameOf } from './auth.js';
 import { isIqType, isRequest } from './iq.js';
-import { LoginThrottle, type GateOutcome } from './login-throttle.js';
+import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
+import { PreSession } from './pre-session.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
-import { asStanzaError, errorReply, StanzaError, stanzaError } from './stanza-errors.js';
+import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
-
-/** The result of a pre-session request: the reply, and the new session after a login. */
-export interface PreSessionResult {
-  reply: Element;
-  /**
-   * `removals`: the removal count when the password was read (pass it to
-   * openSession). `method`: how the password was given, for loginOk().
-   */
-  login?: { user: string; resource: string; removals: number; method: string | undefined };
-}
 
 /** openSession: the account already has <limits><sessions> sessions, none with this resource. */
 export class TooManySessionsError extends Error {
@@ -38,12 +28,6 @@ export class TooManySessionsError extends Error {
   ) {
     super(`${bare} already has ${max} sessions`);
   }
-}
-
-/** A reply before a session exists: no to and no from (the client has no address yet), in one copy of its attributes. */
-export function unaddressed(reply: Element): Element {
-  reply.attrs = attrsWith(reply.attrs, { to: undefined, from: undefined });
-  return reply;
 }
 
 /** 1.4's reason for a session that a login with the same resource replaced. */
@@ -64,6 +48,8 @@ export class SessionManager {
   private readonly opening = new KeyedQueue();
   /** Account removals under way, and those ended lately for logins in flight. */
   private readonly removals = new AccountRemovals(this);
+  /** Register and auth requests before a session exists, and the outcome of a login. */
+  readonly preSession = new PreSession(this, this.removals);
   /** Slows password guessing; shared by every connection. */
   readonly throttle: LoginThrottle;
 
@@ -131,52 +117,6 @@ export class SessionManager {
   }
 
   /**
-   * Serves an iq before a session exists. Only jabber:iq:register and
-   * jabber:iq:auth get here (the c2s gate queues everything else). Replies
-   * carry no to/from and keep the client's id.
-   */
-  async preSession(client: ClientInfo, iq: Element, query: Element): Promise<PreSessionResult> {
-    const ns = query.attrs.xmlns;
-    try {
-      if (ns === NS_REGISTER) {
-        return { reply: unaddressed((await this.register(client, iq, query, undefined))!) };
-      }
-      return await this.auth(client, iq, query);
-    } catch (err) {
-      return { reply: this.errorFor(iq, err) };
-    }
-  }
-
-  /** The log line of a login that got its session (openSession). */
-  loginOk(host: string, user: string, address: string, method: string | undefined): void {
-    this.log.info({ user, host, address, method }, 'login ok');
-  }
-
-  /** The reply to a login refused by openSession for TooManySessionsError. */
-  tooManySessions(iq: Element, err: TooManySessionsError, address: string): Element {
-    this.log.warn({ user: err.bare, address, max: err.max }, 'login refused: the account has as many sessions as it may');
-    return this.errorFor(iq, stanzaError('resource-constraint', 'Too Many Sessions'));
-  }
-
-  /**
-   * The reply to a login openSession refused (its account went after the
-   * password was accepted): a wrong password's. Logged like a failed login.
-   */
-  loginRefused(iq: Element, host: string, user: string, address: string, method: string | undefined): Element {
-    this.log.warn({ user, host, address, method }, 'login refused: the account was removed after its password was accepted');
-    return this.errorFor(iq, stanzaError('not-authorized'));
-  }
-
-  private errorFor(iq: Element, err: unknown): Element {
-    let known = asStanzaError(err);
-    if (!known) {
-      this.log.error({ err }, 'pre-session handler failed');
-      known = stanzaError('internal-server-error');
-    }
-    return unaddressed(errorReply(iq, known));
-  }
-
-  /**
    * Registration before or inside a session; 501 whenever it is disabled
    * (Yak precedence). Undefined when a module answered by itself (removal).
    */
@@ -191,41 +131,6 @@ export class SessionManager {
     if (out === 'handled' && session) return undefined;
     if (!(out instanceof Element)) throw stanzaError('feature-not-implemented');
     return out;
-  }
-
-  private async auth(client: ClientInfo, iq: Element, query: Element): Promise<PreSessionResult> {
-    const type = iq.attrs.type;
-    if (type === 'get') {
-      const q = await authGet(this.chains, this.xdb, client, iq, query);
-      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }, [q]) };
-    }
-    if (type !== 'set') throw stanzaError('bad-request');
-    // COMPAT: 1.4's pthsock_client gave an auth set without an id this one,
-    // and its replies (result or error) carry it back.
-    iq.attrs.id ??= 'pthsock_client_auth_ID';
-    const method = methodOf(query);
-    // 406 for a missing username comes before any waiting.
-    const user = usernameOf(query);
-    // Called by authSet once the user's file is read (see there).
-    let gone = false;
-    const gate = async (): Promise<GateOutcome> => {
-      const outcome = await this.throttle.gate(user, client.address, () => client.alive?.() ?? true);
-      gone = outcome === 'gone';
-      return outcome;
-    };
-    try {
-      const removals = this.removals.count;
-      const ok = await authSet(this.chains, this.xdb, client, iq, query, gate);
-      this.throttle.succeeded(ok.user);
-      return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { user: ok.user, resource: ok.resource, removals, method } };
-    } catch (err) {
-      // A client gone while it waited made no attempt: nothing to count.
-      if (err instanceof StanzaError && err.code === 401 && !gone) {
-        this.throttle.failed(user, client.address);
-        this.log.warn({ user, host: client.host, address: client.address, method }, 'login failed');
-      }
-      throw err;
-    }
   }
 
   /**
