@@ -5,19 +5,18 @@
 // in arrival order, on a promise chain (see TaskChain). The time to log in
 // and the idle time are TimeLimitedStream's.
 import type { YakConfig } from '../config/types.js';
-import { unaddressed, type PreSessionResult } from '../jsm/pre-session.js';
+import type { PreSessionResult } from '../jsm/pre-session.js';
 import { TooManySessionsError, type SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
-import { errorReply, stanzaError } from '../jsm/stanza-errors.js';
 import type { Logger } from '../log.js';
 import type { Connection } from '../net/connection.js';
 import { limitKey } from '../net/peer-address.js';
-import { attrsWith, Element } from '../xml/element.js';
+import type { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, SESSION_UNCOUNTED, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
-import { PRE_AUTH_NODES, presenceTooLarge, SESSION_NODES, STANZAS } from './stanza-bounds.js';
+import { PRE_AUTH_NODES, presenceTooLarge, presenceTooLargeBounce, SESSION_NODES, STANZAS } from './stanza-bounds.js';
 import { traceStanza } from './stanza-trace.js';
 import { PARSE_STREAM_ERRORS, streamError, type StreamErrorKind } from './stream-errors.js';
 import { TimeLimitedStream } from './time-limited-stream.js';
@@ -219,9 +218,10 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     }
     if (el.name === 'presence' && presenceTooLarge(el, size, nodes)) {
       // In turn with the stanzas before it, like any reply; without the
-      // content, which would only come back as large as it went.
+      // content, which would only come back as large as it went. Addressed
+      // as its turn finds the stream: from the session, or before login none.
       const attrs = el.attrs;
-      this.enqueue(async () => this.send(this.presenceTooLargeBounce(attrs)));
+      this.enqueue(async () => this.send(presenceTooLargeBounce(attrs, this.session?.jid.toString())));
       return;
     }
     if (this.state === 'authed') {
@@ -245,18 +245,6 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     const behind = this.inFlight > 0;
     if (!this.queue.push(el, size, weigh(size, nodes), !behind)) return this.closeInTurn('queue-full');
     if (behind) this.enqueue(() => this.queuedTurn());
-  }
-
-  /**
-   * The error for a presence over the bounds, addressed as its turn finds
-   * the stream: to the session, as the session manager's errors are (the
-   * client's own `from` is never echoed); before login, with no address at
-   * all, as every reply before a session (SPEC section 2).
-   */
-  private presenceTooLargeBounce(attrs: Record<string, string>): Element {
-    const from = this.session?.jid.toString();
-    const bounce = errorReply(new Element('presence', attrsWith(attrs, { from })), stanzaError('not-acceptable', 'Presence Too Large'));
-    return from ? bounce : unaddressed(bounce);
   }
 
   /** The turn of the first stanza queued behind a request (see onStanza). */

@@ -1,7 +1,9 @@
 // What a client may send beyond the configured limits (<limits> sets the
 // characters and the depth): which stanzas, how many nodes one may have,
-// and how large a presence may be.
-import type { Element } from '../xml/element.js';
+// and how large a presence may be (and the error one over it gets).
+import { unaddressed } from '../jsm/pre-session.js';
+import { errorReply, stanzaError } from '../jsm/stanza-errors.js';
+import { attrsWith, Element } from '../xml/element.js';
 
 /** What a client may send: anything else (a <stream:error>, a prefixed name) would be routed to someone's stream as is. */
 export const STANZAS = new Set(['message', 'presence', 'iq']);
@@ -32,4 +34,16 @@ const MAX_PRESENCE_NODES = 200;
 export function presenceTooLarge(presence: Element, size: number, nodes: number): boolean {
   if (size > MAX_PRESENCE_CHARS || nodes > MAX_PRESENCE_NODES) return true;
   return size * 6 > MAX_PRESENCE_CHARS && presence.toString().length > MAX_PRESENCE_CHARS;
+}
+
+/**
+ * The error for a presence over the bounds, from its attributes alone,
+ * addressed as its turn finds the stream: `from`, the session's full JID,
+ * as the session manager's errors are (the client's own `from` is never
+ * echoed); before login (no `from`), with no address at all, as every
+ * reply before a session (SPEC section 2).
+ */
+export function presenceTooLargeBounce(attrs: Record<string, string>, from: string | undefined): Element {
+  const bounce = errorReply(new Element('presence', attrsWith(attrs, { from })), stanzaError('not-acceptable', 'Presence Too Large'));
+  return from ? bounce : unaddressed(bounce);
 }
