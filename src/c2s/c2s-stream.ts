@@ -388,7 +388,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     if (session) {
       // Out of routing now: what arrives for it goes elsewhere or offline.
       // What it sent before closing is still handled, then the session ends.
-      this.ctx.jsm.sessions.remove(session);
+      this.ctx.jsm.detach(session);
       const reason = this.ctx.stopping() ? JSM_SHUTDOWN : undefined;
       this.enqueue(() => this.ctx.jsm.endSession(session, reason));
     }

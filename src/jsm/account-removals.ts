@@ -91,7 +91,10 @@ export class AccountRemovals {
     // result and the streams' end come only after the file is gone: a
     // client told "removed" must not find the account again after a crash.
     // (Its session has ended by then, so the answer goes to its transport.)
-    const sessions = this.jsm.sessions.of(bare);
+    // Those whose stream closed with stanzas still in hand too: ended now,
+    // what they had left is dropped, not carried out after the contacts
+    // are told the account is gone.
+    const sessions = [...this.jsm.sessions.of(bare), ...this.jsm.leaving.of(bare)];
     try {
       for (const s of sessions) await this.jsm.endSession(s, REMOVED);
       const records = unread ? new Map<string, Element>() : await this.jsm.xdb.getAll(host, user);

@@ -16,6 +16,7 @@ import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { PreSession } from './pre-session.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
+import { LeavingSessions } from './leaving-sessions.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
 import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
@@ -46,6 +47,8 @@ export class SessionManager {
    * they came (see openSession).
    */
   private readonly opening = new KeyedQueue();
+  /** Sessions whose stream closed, with their end still to run (see detach). */
+  readonly leaving = new LeavingSessions();
   /** Account removals under way, and those ended lately for logins in flight. */
   private readonly removals = new AccountRemovals(this);
   /** Register and auth requests before a session exists, and the outcome of a login. */
@@ -154,6 +157,9 @@ export class SessionManager {
 
   private async openInTurn(jid: Jid, transport: SessionTransport, removals: number): Promise<Session | undefined> {
     const resource = jid.resource!;
+    // A session with this full JID whose stream closed ends first: its
+    // goodbye presence must not follow this one's (see LeavingSessions).
+    await this.leaving.gone(jid);
     // Before replacing anything: a session ended for a login that is then
     // refused could be the one whose <remove/> waits for its answer.
     if (this.removals.removedSince(jid.bare, removals)) return undefined;
@@ -214,6 +220,18 @@ export class SessionManager {
         this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
       }
     }
+    this.leaving.ended(session);
+  }
+
+  /**
+   * A session whose stream closed: out of routing at once, so that what
+   * arrives for it goes to another session or offline; its end
+   * (endSession) comes once what it sent before closing is handled, and
+   * until then it is leaving (see LeavingSessions).
+   */
+  detach(session: Session): void {
+    this.sessions.remove(session);
+    if (!session.ended) this.leaving.add(session);
   }
 
   /**

@@ -1,0 +1,48 @@
+// Sessions whose stream has closed but whose end has not run yet. The
+// stream takes its session out of routing at once (what arrives for it
+// goes to another session or offline), and ends it only once the stanzas
+// it sent before closing are handled (C2sStream.cleanup), which can take a
+// while: a spool write, a broadcast. Meanwhile the session is in no
+// registry, yet it still acts: its goodbye presence is still to go out,
+// and its stanzas in hand still change its roster and reach its contacts.
+// So a login with the same full JID waits for that end (or the goodbye
+// would follow the new session's presence, and its contacts would see it
+// offline while it is online), and a removal of the account ends these
+// sessions with the others (or what they still had in hand would reach
+// contacts after they were told the account is gone).
+import type { Jid } from '../jid.js';
+import type { Session } from './sessions.js';
+
+export class LeavingSessions {
+  /** By bare JID: each leaving session and what its end resolves. */
+  private readonly byBare = new Map<string, Map<Session, { ended: Promise<void>; resolve: () => void }>>();
+
+  /** The session's stream closed: it leaves once its end has run (see ended). */
+  add(s: Session): void {
+    let resolve!: () => void;
+    const ended = new Promise<void>((r) => (resolve = r));
+    let leaving = this.byBare.get(s.jid.bare);
+    if (!leaving) this.byBare.set(s.jid.bare, (leaving = new Map()));
+    leaving.set(s, { ended, resolve });
+  }
+
+  /** The session's end has run (or it never was leaving): whoever waited for it goes on. */
+  ended(s: Session): void {
+    const leaving = this.byBare.get(s.jid.bare);
+    const entry = leaving?.get(s);
+    if (!entry) return;
+    leaving!.delete(s);
+    if (leaving!.size === 0) this.byBare.delete(s.jid.bare);
+    entry.resolve();
+  }
+
+  /** The account's sessions still leaving. */
+  of(bare: string): Session[] {
+    return [...(this.byBare.get(bare)?.keys() ?? [])];
+  }
+
+  /** Resolves once no session with this full JID is leaving. */
+  async gone(jid: Jid): Promise<void> {
+    for (const [s, { ended }] of this.byBare.get(jid.bare) ?? []) if (s.resource === jid.resource) await ended;
+  }
+}
