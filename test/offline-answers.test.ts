@@ -141,6 +141,43 @@ describe('subscription answers while away', () => {
     }
   });
 
+  test('a kept answer overtaken since is dropped, not shown: a newer answer seen live, the contact removed', async () => {
+    const a = await onlineUser(yak, 'awaystale1');
+    const b = await onlineUser(yak, 'awaystale2');
+    const c = await onlineUser(yak, 'awaystale3');
+    let back: Client | undefined;
+    try {
+      await askAndLeave(yak, a, b);
+      // (a asks c too, from a session of its own that then goes.)
+      const again = await login(yak, 'awaystale1', 'Other');
+      again.send("<presence type='subscribe' to='awaystale3@localhost'/>");
+      await again.sync();
+      await goAway(yak, again);
+      b.send("<presence type='subscribed' to='awaystale1@localhost'/>");
+      c.send("<presence type='subscribed' to='awaystale1@localhost'/>");
+      await b.sync();
+      await c.sync();
+      assert.deepEqual(await keptAnswers(yak, 'awaystale1'), ['subscribed awaystale2@localhost', 'subscribed awaystale3@localhost']);
+
+      // Back with a negative priority: no stored stanzas, but answers are shown live.
+      back = await login(yak, 'awaystale1');
+      await back.presence('<presence><priority>-1</priority></presence>');
+      b.send("<presence type='unsubscribed' to='awaystale1@localhost'/>");
+      assertXml(
+        await back.next((e) => isPresence(e) && e.attrs.type === 'unsubscribed'),
+        "<presence type='unsubscribed' to='awaystale1@localhost' from='awaystale2@localhost'/>",
+      );
+      // And c is removed from the roster.
+      await back.request("<iq type='set'><query xmlns='jabber:iq:roster'><item jid='awaystale3@localhost' subscription='remove'/></query></iq>");
+      await back.clear();
+      back.send('<presence><priority>1</priority></presence>');
+      await back.nothing((e) => isPresence(e) && e.attrs.type === 'subscribed', [b, c], 'an answer overtaken since it was kept was shown');
+      assert.deepEqual(await keptAnswers(yak, 'awaystale1'), []);
+    } finally {
+      await closeAll(a, b, c, back);
+    }
+  });
+
   test('kept answers and stored messages come in the order they arrived', async () => {
     const a = await onlineUser(yak, 'awayorder1');
     const b = await onlineUser(yak, 'awayorder2');

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Element } from '../src/xml/element.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Xdb } from '../src/xdb/xdb.js';
-import { changeItems, findItem, type ItemChange, type ItemChanged } from '../src/jsm/roster.js';
+import { answerHolds, changeItems, findItem, type ItemChange, type ItemChanged } from '../src/jsm/roster.js';
 import { holdCalls } from './helpers/latch.js';
 import { registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -1005,6 +1005,32 @@ function changeItemsByScan(roster: Element, changes: { jid: string; fn: ItemChan
   }
   return { results, changed };
 }
+
+describe('answerHolds', () => {
+  test('a kept subscription answer holds only while the roster still says what it said', () => {
+    const roster = (items: string): Element => xml(`<query xmlns='${NS_ROSTER}'>${items}</query>`);
+    const answer = (type: string): Element => xml(`<presence type='${type}' from='c@localhost/Res' to='u@localhost'/>`);
+    const cases: [string, string, boolean][] = [
+      ['subscribed', "<item jid='c@localhost' subscription='to'/>", true],
+      ['subscribed', "<item jid='c@localhost' subscription='both'/>", true],
+      ['subscribed', "<item jid='c@localhost' subscription='none'/>", false],
+      ['unsubscribed', "<item jid='c@localhost' subscription='none'/>", true],
+      ['unsubscribed', "<item jid='c@localhost' subscription='from'/>", true],
+      ['unsubscribed', "<item jid='c@localhost' subscription='to'/>", false],
+      // Asked again since: the new request waits for its own answer.
+      ['unsubscribed', "<item jid='c@localhost' subscription='none' ask='subscribe'/>", false],
+      ['unsubscribe', "<item jid='c@localhost' subscription='to'/>", true],
+      ['unsubscribe', "<item jid='c@localhost' subscription='both'/>", false],
+      // Asking again since: the pending request is shown instead.
+      ['unsubscribe', "<item jid='c@localhost' subscription='none' subscribe=''/>", false],
+      // The item removed, or only a stranger's pending request left.
+      ['subscribed', "<item jid='other@localhost' subscription='to'/>", false],
+      ['unsubscribed', "<item jid='c@localhost' subscription='none' subscribe='' hidden=''/>", false],
+    ];
+    for (const [type, items, holds] of cases) assert.equal(answerHolds(roster(items), answer(type)), holds, `${type} against ${items}`);
+    assert.equal(answerHolds(undefined, answer('subscribed')), false, 'no roster at all');
+  });
+});
 
 describe('changeItems', () => {
   const named = (name: string): ItemChange => (cur) => new Element('item', { ...cur.attrs, name });

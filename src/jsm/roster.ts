@@ -3,6 +3,7 @@
 // and mod_presence. Pending inbound requests live on the item as a
 // `subscribe` attribute (the request's status text); an item that exists
 // only because of such a request is `hidden` from the user's roster.
+import { parseJid } from '../jid.js';
 import { Element } from '../xml/element.js';
 import { NS_ROSTER, type Xdb } from '../xdb/xdb.js';
 import type { ModuleApi } from './api.js';
@@ -61,6 +62,23 @@ export function letsSee(xdb: Xdb, host: string, user: string, jid: string): Prom
 
 export function findItem(roster: Element, jid: string): Element | undefined {
   return roster.elements.find((i) => keyOf(i) === jid);
+}
+
+/**
+ * Whether a subscription answer from a contact (subscribed, unsubscribed,
+ * unsubscribe) still says how things stand in the user's roster. One kept
+ * for later (mod_offline) may have been overtaken since: the item removed,
+ * a new request asked, a newer answer shown live to a session that takes
+ * no stored stanzas (a negative priority). Shown then, it would tell the
+ * user something no longer true.
+ */
+export function answerHolds(roster: Element | undefined, answer: Element): boolean {
+  const contact = parseJid(answer.attrs.from ?? '')?.bare;
+  const item = roster && contact !== undefined ? findItem(roster, contact) : undefined;
+  if (!item || item.attrs.hidden !== undefined) return false;
+  if (answer.attrs.type === 'subscribed') return hasTo(item);
+  if (answer.attrs.type === 'unsubscribed') return !hasTo(item) && item.attrs.ask !== 'subscribe';
+  return !hasFrom(item) && item.attrs.subscribe === undefined;
 }
 
 /** The item as the client sees it: no hidden items, no pending-request bookkeeping. */

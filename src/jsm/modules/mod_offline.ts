@@ -6,7 +6,8 @@
 // meanwhile are kept in the same box and shown with the messages.
 import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
-import { NoSuchUserError, NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
+import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes } from '../../xdb/xdb.js';
+import { answerHolds } from '../roster.js';
 import { unixTime } from '../../util/time.js';
 import { delayStamp } from '../delay-stamp.js';
 import { wholeNumber } from '../../util/whole-number.js';
@@ -301,9 +302,18 @@ function stillValid(m: Element, now: number): boolean {
  */
 async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise<boolean> {
   let more = false;
-  await api.xdb.update(s.host, s.user, NS_OFFLINE, (cur) => {
+  // With the roster, under the same lock, read only for a kept answer.
+  await api.xdb.set(s.host, s.user, (current): Changes => {
     more = false;
-    if (!cur || !s.writable) return undefined;
+    const cur = current(NS_OFFLINE);
+    if (!cur || !s.writable) return {};
+    let rosterRead = false;
+    let roster: Element | undefined;
+    const holds = (answer: Element): boolean => {
+      if (!rosterRead) roster = current(NS_ROSTER);
+      rosterRead = true;
+      return answerHolds(roster, answer);
+    };
     const now = unixTime();
     const taken = new Set<unknown>();
     let used = 0;
@@ -311,8 +321,8 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
       if (m.name !== 'message' && m.name !== 'presence') continue;
       // A copy: one left stored keeps its expiry bookkeeping as it was.
       const out = m.clone();
-      // Expired ones are dropped, as before.
-      if (!stillValid(out, now)) {
+      // Expired ones are dropped, as before; so is an answer overtaken since it was kept.
+      if (!stillValid(out, now) || (m.name === 'presence' && !holds(m))) {
         taken.add(m);
         continue;
       }
@@ -328,10 +338,10 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
       used += size;
       s.send(out, text);
     }
-    if (taken.size === 0) return undefined;
-    if (!more) return null;
+    if (taken.size === 0) return {};
+    if (!more) return { [NS_OFFLINE]: null };
     cur.children = cur.children.filter((c) => !taken.has(c));
-    return cur;
+    return { [NS_OFFLINE]: cur };
   });
   return more;
 }
