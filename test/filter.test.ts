@@ -15,6 +15,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
+import type { Xdb } from '../src/xdb/xdb.js';
+import { holdCalls, type HeldCalls } from './helpers/latch.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { bundledConfigText } from './helpers/daemon.js';
 import { readFilter } from '../src/config/filter.js';
@@ -29,6 +31,7 @@ import {
   offlineUser,
   onlineUser,
   plain,
+  outOfRouting,
   sessionEnded,
   spoolRecords,
   STAMP,
@@ -194,6 +197,43 @@ describe('mod_filter: the user’s rules, get and set', () => {
       await assertRules(u, hundred);
     } finally {
       await u.close();
+    }
+  });
+
+  test('a set carried out after its stream dropped is the rule set applied, also to a login before that session has ended', async () => {
+    const u = await newUser(yak, 'cached1', 'A');
+    const v = await onlineUser(yak, 'cached2');
+    const xdb = yak.server.xdb as Xdb;
+    let back: Client | undefined;
+    let held: HeldCalls | undefined;
+    let heldEnd: HeldCalls | undefined;
+    try {
+      await u.presence();
+      // Cached: the user has a session.
+      await setRules(u, "<rule name='old'><body>ping</body><reply>old rules</reply></rule>");
+      held = holdCalls(xdb, 'set', (_host, user, records) => user === 'cached1' && typeof records === 'object' && NS_FILTER in records);
+      u.send(`<iq type='set' id='fset'><query xmlns='${NS_FILTER}'><rule name='new'><body>ping</body><reply>new rules</reply></rule></query></iq>`);
+      await held.reached;
+      // Gone (a reset: out of routing at once), its set still to be carried out, its end still to run.
+      const ended = sessionEnded(yak, u.full);
+      u.stream.socket.resetAndDestroy();
+      await outOfRouting(yak, u.bare);
+      heldEnd = holdCalls(xdb, 'setSoon', (_host, user) => user === 'cached1');
+      held.release();
+      await heldEnd.reached;
+      held.restore();
+      // Another resource logs in while the old session is still ending.
+      back = await login(yak, 'cached1', 'B');
+      await back.presence();
+      heldEnd.release();
+      await ended;
+      v.send("<message to='cached1@localhost' id='m1'><body>ping</body></message>");
+      const reply = await v.next(isMessage);
+      assert.equal(reply.getChildText('body'), 'new rules', reply.toString());
+    } finally {
+      held?.restore();
+      heldEnd?.restore();
+      await closeAll(u, v, back);
     }
   });
 });

@@ -11,15 +11,9 @@ import type { Xdb } from '../src/xdb/xdb.js';
 import type { Element } from '../src/xml/element.js';
 import { holdCalls } from './helpers/latch.js';
 import { startYak, type TestYak } from './helpers/yak.js';
-import { closeAll, login, NS_ROSTER, onlineUser, plain, sessionEnded, spoolRecords, subscribeBoth, type Client } from './helpers/session.js';
+import { closeAll, login, NS_ROSTER, onlineUser, outOfRouting, plain, sessionEnded, spoolRecords, subscribeBoth, type Client } from './helpers/session.js';
 
 const isPresence = (e: { name: string }): boolean => e.name === 'presence';
-
-/** Waits (polling, bounded) until the account has no session in the registry: its stream's close has been seen. */
-async function outOfRouting(yak: TestYak, bare: string): Promise<void> {
-  for (let i = 0; i < 400 && yak.server.jsm.sessions.of(bare).length > 0; i++) await sleep(5);
-  assert.equal(yak.server.jsm.sessions.of(bare).length, 0, 'the closed stream never took its session out of routing');
-}
 
 describe('sessions whose stream closed with work in hand', () => {
   let yak: TestYak;

@@ -9,6 +9,7 @@
 // X caused has been written to every socket; and once a receiver has the
 // reply to its own iq, everything written to it before has been parsed.
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ClientStream, ReplyTimeoutError } from '../../src/client/client-stream.js';
 import type { YakConfig } from '../../src/config/types.js';
 import { Element } from '../../src/xml/element.js';
@@ -222,6 +223,12 @@ export async function spoolRecords(yak: TestYak, user: string): Promise<Map<stri
     records.set(ns, clean);
   }
   return records;
+}
+
+/** Waits (polling, bounded) until the account has no session in routing: its stream's close has been seen. */
+export async function outOfRouting(yak: TestYak, bare: string): Promise<void> {
+  for (let i = 0; i < 400 && yak.server.jsm.sessions.has(bare); i++) await sleep(5);
+  assert.equal(yak.server.jsm.sessions.has(bare), false, 'the closed stream never took its session out of routing');
 }
 
 /** Closes every client, ignoring ones already gone. */

@@ -123,7 +123,12 @@ export const modFilter: JsmModule = {
       const rules = parseRules(query, policy);
       const record = rules.length > 0 ? new Element('query', { xmlns: NS_FILTER }, query.children) : null;
       await api.xdb.set(to.host, to.user!, { [NS_FILTER]: record });
+      // Without a session now (the asker's stream closed meanwhile) the
+      // rules cached are dropped, not left as they were: a login before its
+      // session-end runs would have kept them, and the server acted on
+      // rules the user had replaced (a <forward> deleted still forwarding).
       if (api.sessions.has(to.bare)) online.set(to.bare, rules);
+      else online.delete(to.bare);
       return iqResult(stanza);
     }
 
