@@ -374,6 +374,38 @@ describe('registration inside a session', () => {
     assert.equal((await readSpool(yak.spool, yak.host, 'gone'))!.records.get('jabber:iq:register')!.getChildText('name'), undefined);
   });
 
+  test('<remove/>: a name registered again as soon as the answer is out takes messages and logins at once, while the removal still finishes', async () => {
+    await registerUser(yak, 'reborn', 'pw');
+    await registerUser(yak, 'rebornpal', 'pw');
+    const old = await loginUser(yak, 'reborn', 'pw', 'Work');
+    const pal = await loginUser(yak, 'rebornpal', 'pw', 'Work');
+    // The removal's last steps (its 'user-removed' handlers, the pause
+    // before the old streams end) wait while the new owner acts.
+    const finishing = latch();
+    const held = latch();
+    yak.server.jsm.chains.add('user-removed', 'test-hold', async ({ user }) => {
+      if (user !== 'reborn') return;
+      finishing.open();
+      await held.promise;
+    });
+    try {
+      const removed = ask(old, regSet('rm', '<remove/>', " to='localhost'"));
+      await finishing.promise;
+      assert.equal((await removed).attrs.type, 'result');
+      await registerUser(yak, 'reborn', 'new');
+      pal.send(parseXml("<message to='reborn@localhost' id='m1'><body>welcome back</body></message>"));
+      assert.equal(await authResult(yak, 'reborn', { password: 'new' }), 'result');
+      // Stored for the new owner, not bounced as for a user being removed:
+      // the registration's welcome (no id) and the message.
+      const box = (await readSpool(yak.spool, yak.host, 'reborn'))?.records.get('jabber:x:offline');
+      assert.deepEqual(box?.getChildren('message').map((m) => m.attrs.id), [undefined, 'm1']);
+    } finally {
+      held.open();
+      await old.whenClosed();
+      await pal.close();
+    }
+  });
+
   test('<remove/>: the result goes out only once the removal is durable, so a crash after it cannot bring the account back', async () => {
     await registerUser(yak, 'durable', 'pw');
     const c = await loginUser(yak, 'durable', 'pw');

@@ -6,6 +6,7 @@ import type { RemoveOptions } from './api.js';
 import { iqResult } from './iq.js';
 import { RecentRemovals } from './recent-removals.js';
 import type { SessionManager } from './session-manager.js';
+import type { Session } from './sessions.js';
 import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
 
 type Asker = NonNullable<RemoveOptions['asked']>;
@@ -34,6 +35,8 @@ export class AccountRemovals {
   private readonly removals = new Map<string, Removal>();
   /** Removals ended lately, numbered: a login notes their count when it reads the password. */
   private readonly recentRemovals = new RecentRemovals();
+  /** The removal that ended each session it ended. */
+  private readonly endedBy = new WeakMap<Session, Removal>();
 
   /** `jsm`: its sessions, storage and chains (one AccountRemovals per session manager). */
   constructor(private readonly jsm: SessionManager) {}
@@ -62,26 +65,46 @@ export class AccountRemovals {
    */
   removeUser(host: string, user: string, opts: RemoveOptions = {}): Promise<void> {
     const bare = `${user}@${host}`;
+    const asker = opts.asked;
+    // A request from a session a removal ended is that removal's, never a
+    // new one: the name may be another account's by now.
+    const endedBy = asker && this.endedBy.get(asker.session);
+    if (endedBy) {
+      if (endedBy.removed) asker.session.transport.send(iqResult(asker.iq));
+      else if (this.removals.get(bare) === endedBy) endedBy.askers.push(asker);
+      return endedBy.done;
+    }
     const running = this.removals.get(bare);
     if (running) {
-      if (opts.asked) {
-        if (running.removed) opts.asked.session.transport.send(iqResult(opts.asked.iq));
-        else running.askers.push(opts.asked);
-      }
+      if (asker) running.askers.push(asker);
       return running.done;
     }
-    // A request from a session a removal of this name ended, that removal
-    // now over, starts none: the name may be another account's by now.
-    if (opts.asked?.session.endReason === REMOVED) return Promise.resolve();
-    const removal: Removal = { askers: opts.asked ? [opts.asked] : [], removed: false, done: Promise.resolve() };
+    const removal: Removal = { askers: asker ? [asker] : [], removed: false, done: Promise.resolve() };
     this.removals.set(bare, removal);
-    // Counted when it ends: logins in flight that read the password before
-    // then are refused (a removal that failed costs them a retry).
-    removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => {
-      this.recentRemovals.note(bare);
-      this.removals.delete(bare);
-    });
+    removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => this.over(bare, removal));
     return removal.done;
+  }
+
+  /**
+   * Whether a session a removal ended may still send it a <remove/> of its
+   * own, to be answered with the removal's outcome (see removeUser).
+   */
+  answers(session: Session): boolean {
+    const by = this.endedBy.get(session);
+    return by !== undefined && (by.removed || this.removals.get(session.jid.bare) === by);
+  }
+
+  /**
+   * The removal is over for everyone but its own sessions: counted, so
+   * that logins in flight that read the password before are refused (one
+   * that failed costs them a retry), and the name is free. Called as soon
+   * as the file is gone, not after the answers' pause: an account
+   * registered under the name at once must take messages and logins.
+   */
+  private over(bare: string, removal: Removal): void {
+    if (this.removals.get(bare) !== removal) return;
+    this.recentRemovals.note(bare);
+    this.removals.delete(bare);
   }
 
   private async remove(host: string, user: string, removal: Removal, unread: boolean): Promise<void> {
@@ -95,6 +118,7 @@ export class AccountRemovals {
     // what they had left is dropped, not carried out after the contacts
     // are told the account is gone.
     const sessions = [...this.jsm.sessions.of(bare), ...this.jsm.leaving.of(bare)];
+    for (const s of sessions) this.endedBy.set(s, removal);
     try {
       for (const s of sessions) await this.jsm.endSession(s, REMOVED);
       const records = unread ? new Map<string, Element>() : await this.jsm.xdb.getAll(host, user);
@@ -104,6 +128,7 @@ export class AccountRemovals {
       await this.jsm.chains.all('user-removing', { host, user, records });
       await this.jsm.xdb.remove(host, user);
       removal.removed = true;
+      this.over(bare, removal);
       for (const a of removal.askers) a.session.transport.send(iqResult(a.iq));
       await this.jsm.chains.all('user-removed', { host, user, records });
     } catch (err) {

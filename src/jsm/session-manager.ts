@@ -304,7 +304,7 @@ export class SessionManager {
    */
   private joinsRemoval(session: Session, stanza: Element): boolean {
     if (session.endReason !== REMOVED || stanza.name !== 'iq' || stanza.attrs.type !== 'set') return false;
-    if (!this.removals.underWay(session.jid.bare)) return false;
+    if (!this.removals.answers(session)) return false;
     return stanza.getChildByNs(NS_REGISTER)?.getChild('remove') !== undefined && this.isOwnAccountOrHost(stanza, session);
   }
 
