@@ -13,7 +13,10 @@ import { parseConfig } from '../src/config/load.js';
 import { applyReload } from '../src/config/reload.js';
 import { LOCK_FILE } from '../src/xdb/spool-lock.js';
 import { bundledConfigText, JABBERD, startDaemon } from './helpers/daemon.js';
-import { BUNDLED_CONFIG, registerIq } from './helpers/yak.js';
+import type { Xdb } from '../src/xdb/xdb.js';
+import { parseXml } from '../src/xml/parse.js';
+import { holdCalls } from './helpers/latch.js';
+import { BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak } from './helpers/yak.js';
 
 const base = bundledConfigText();
 const load = (text: string) => parseConfig(text, BUNDLED_CONFIG, { spool: '/tmp/yak-reload-unused' });
@@ -60,6 +63,32 @@ describe('applyReload', () => {
 
   test('an identical file applies nothing', () => {
     assert.deepEqual(applyReload(load(base), load(base)), { applied: [], needsRestart: [] });
+  });
+});
+
+describe('SIGHUP while a request is in hand', () => {
+  test('<register> taken away while a session reads its own form: the form as configured when the request came, not 500', async () => {
+    const yak = await startYak();
+    try {
+      await registerUser(yak, 'hup', 'pw', { name: 'Hup' });
+      const c = await loginUser(yak, 'hup', 'pw');
+      const hold = holdCalls(yak.server.xdb as Xdb, 'get', (_host, user, ns) => user === 'hup' && ns === 'jabber:iq:register');
+      try {
+        const reply = c.request(parseXml("<iq type='get' id='g1' to='localhost'><query xmlns='jabber:iq:register'/></iq>"));
+        await hold.reached;
+        yak.server.reload(load(base.replace(/<register[ >][\s\S]*?<\/register>/, '')));
+        assert.equal(yak.server.config.jsm.register, undefined, 'the reload did not take <register> away');
+        hold.release();
+        const form = await reply;
+        assert.equal(form.attrs.type, 'result', form.toString());
+        assert.equal(form.getChild('query')?.getChildText('name'), 'Hup');
+      } finally {
+        hold.restore();
+        await c.close();
+      }
+    } finally {
+      await yak.stop();
+    }
   });
 });
 

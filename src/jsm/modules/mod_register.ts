@@ -75,9 +75,12 @@ function preSessionForm(api: ModuleApi, req: RegisterRequest): Element {
 
 async function ownForm(api: ModuleApi, req: RegisterRequest): Promise<Element> {
   const s = req.session!;
+  // The form as configured when the request came: a SIGHUP during the read
+  // below may take <register> away (it answered 500 then).
+  const { fields } = api.config.jsm.register!;
   const current = await api.xdb.get(s.host, s.user, NS_REGISTER);
   const query = new Element('query', { xmlns: NS_REGISTER }, [new Element('password')]);
-  for (const f of api.config.jsm.register!.fields) {
+  for (const f of fields) {
     const value = f.name === 'instructions' ? undefined : current?.getChildText(f.name);
     query.children.push(value === undefined ? f.clone() : new Element(f.name, {}, [value]));
   }
