@@ -15,11 +15,12 @@ import type { YakConfig } from '../src/config/types.js';
 import { YakServer } from '../src/server.js';
 import { YAK_VERSION } from '../src/version.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
-import { NS_LAST } from '../src/xdb/xdb.js';
+import { NS_LAST, type Xdb } from '../src/xdb/xdb.js';
 import type { Element } from '../src/xml/element.js';
 import { addUser, authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog } from './helpers/log-capture.js';
+import { holdCalls } from './helpers/latch.js';
 import {
   closeAll,
   isMessage,
@@ -643,6 +644,31 @@ describe('modules answering queries', () => {
       } finally {
         await a.close();
         await small.stop();
+      }
+    });
+
+    test('a get of two namespaces sees one set of both or the other, never half of each', async () => {
+      const a = await newUser(yak, 'privtorn', 'A');
+      const b = await login(yak, 'privtorn', 'B');
+      const set = (v: string): string =>
+        `<iq type='set' id='s${v}'><query xmlns='jabber:iq:private'><a xmlns='yak:test:one'>${v}</a><b xmlns='yak:test:two'>${v}</b></query></iq>`;
+      const xdb = yak.server.xdb as Xdb;
+      // The get's read waits (the second namespace's, were they read one by one).
+      const one = holdCalls(xdb, 'get', (_host, user, ns) => user === 'privtorn' && ns === 'yak:test:two');
+      const all = holdCalls(xdb, 'getSome', (_host, user) => user === 'privtorn');
+      try {
+        assert.equal((await a.request(set('1'))).attrs.type, 'result');
+        const reply = a.request("<iq type='get' id='g'><query xmlns='jabber:iq:private'><a xmlns='yak:test:one'/><b xmlns='yak:test:two'/></query></iq>");
+        await Promise.race([one.reached, all.reached]);
+        assert.equal((await b.request(set('2'))).attrs.type, 'result');
+        one.release();
+        all.release();
+        const got = (await reply).getChild('query', 'jabber:iq:private')!.elements.map((e) => e.text());
+        assert.ok(got[0] === got[1], `a torn read: ${got.join(' and ')}`);
+      } finally {
+        one.restore();
+        all.restore();
+        await closeAll(a, b);
       }
     });
   });
