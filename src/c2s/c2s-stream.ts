@@ -390,7 +390,10 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       // What it sent before closing is still handled, then the session ends.
       this.ctx.jsm.detach(session);
       const reason = this.ctx.stopping() ? JSM_SHUTDOWN : undefined;
-      this.enqueue(() => this.ctx.jsm.endSession(session, reason));
+      // Kept even by a stop past its bound (dropWaiting): dropped, the
+      // session would never end (no logout time, its contacts not told),
+      // and a login with its full JID would wait for that end for ever.
+      this.enqueue(() => this.ctx.jsm.endSession(session, reason), 0, true);
     }
   }
 }

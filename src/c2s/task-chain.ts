@@ -59,15 +59,19 @@ export abstract class TaskChain {
   /** A task threw or rejected (after its end was counted): the stream cannot go on. */
   protected abstract taskFailed(err: unknown): void;
 
-  /** `weight`: what the stanza holds, for the in-hand bound and the budgets (0 for our own tasks). */
-  protected enqueue(task: () => Promise<void>, weight = 0): void {
+  /**
+   * `weight`: what the stanza holds, for the in-hand bound and the budgets
+   * (0 for our own tasks). `kept`: never dropped by dropWaiting (a
+   * session's end: see C2sStream.cleanup).
+   */
+  protected enqueue(task: () => Promise<void>, weight = 0, kept = false): void {
     // With nothing in flight the task starts at once instead of one
     // microtask later: most stanzas arrive on an idle stream.
     this.inFlight++;
     this.inFlightWeight += weight;
     this.updateBacklog();
     const seq = this.enqueued++;
-    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task, seq));
+    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task, kept ? Infinity : seq));
     this.chain = run.then(
       () => this.taskDone(weight),
       (err: unknown) => {
@@ -82,7 +86,8 @@ export abstract class TaskChain {
    * replies to requests sent together (six big private-storage gets, a
    * run of bounced messages) must not add up past <outbuffer> and cut off
    * a client that does read. A client that does not read keeps its
-   * requests waiting here, and reading stops at MAX_IN_HAND.
+   * requests waiting here, and reading stops at MAX_IN_HAND. (`seq` is
+   * Infinity for a task that is never dropped.)
    */
   private whenRoom(task: () => Promise<void>, seq: number): Promise<void> {
     if (seq < this.dropBefore) return Promise.resolve();
@@ -100,8 +105,8 @@ export abstract class TaskChain {
   /**
    * The tasks waiting now are dropped, unanswered, those waiting for a
    * client that does not read included; the one running goes on to its
-   * end, and tasks enqueued later (the session's end, when the stream
-   * closes) run as usual, room or not. For a server stopping past its
+   * end, and tasks enqueued later, or kept (a session's end, whenever its
+   * stream closed), run as usual, room or not. For a server stopping past its
    * bound: requests left to run would go on after the spool closed,
    * refused one by one with errors in the log, and each start a journal
    * the next start took for a crash's.

@@ -1,0 +1,45 @@
+// TaskChain (src/c2s/task-chain.ts): a stream's tasks run one at a time in
+// the order they came; a stop past its bound (dropWaiting) drops those
+// still waiting, except a kept one (a session's end), which runs whenever
+// it was queued.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { TaskChain } from '../src/c2s/task-chain.js';
+import type { Connection } from '../src/net/connection.js';
+import { latch } from './helpers/latch.js';
+
+/** A chain on a connection that always has room. */
+class Chain extends TaskChain {
+  constructor() {
+    super({ backedUp: false, whenWritable: async () => true, setBacklogged: () => undefined } as unknown as Connection);
+  }
+  protected chargeBudget(): void {}
+  protected taskFailed(err: unknown): void {
+    throw err;
+  }
+  add(task: () => Promise<void>, kept = false): void {
+    this.enqueue(task, 0, kept);
+  }
+  settled(): Promise<void> {
+    return this.chain;
+  }
+}
+
+test('dropWaiting drops the tasks waiting, not the one running, a kept one, or one queued after it', async () => {
+  const chain = new Chain();
+  const ran: string[] = [];
+  const gate = latch();
+  chain.add(async () => {
+    await gate.promise;
+    ran.push('running');
+  });
+  chain.add(async () => void ran.push('waiting'));
+  chain.add(async () => void ran.push('kept (a session end)'), true);
+  chain.add(async () => void ran.push('waiting too'));
+  chain.dropWaiting();
+  chain.add(async () => void ran.push('queued after'));
+  gate.open();
+  await chain.settled();
+  assert.deepEqual(ran, ['running', 'kept (a session end)', 'queued after']);
+  assert.equal(chain.busy, false);
+});
