@@ -292,15 +292,15 @@ function stillValid(m: Element, now: number): boolean {
 }
 
 /**
- * Sends stored messages from the front of the box, up to `budget`
- * characters (at least one message), and removes them; resolves whether
- * any are left. The messages are handed to the connection inside the
- * update, under the user's lock, and removed by the write that follows:
- * nothing leaves the spool before it went to the connection, a session
- * that is closing takes nothing, and a write that fails leaves them stored
- * (sent twice rather than lost).
+ * Sends stored messages and kept answers (`answersOnly`: only these) from
+ * the front of the box, up to `budget` characters (at least one), and
+ * removes them; resolves whether any are left. They are handed to the
+ * connection inside the update, under the user's lock, and removed by the
+ * write that follows: nothing leaves the spool before it went to the
+ * connection, a session that is closing takes nothing, and a write that
+ * fails leaves them stored (sent twice rather than lost).
  */
-async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise<boolean> {
+async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersOnly = false): Promise<boolean> {
   let more = false;
   // With the roster, under the same lock, read only for a kept answer.
   await api.xdb.set(s.host, s.user, (current): Changes => {
@@ -318,7 +318,7 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
     const taken = new Set<unknown>();
     let used = 0;
     for (const m of cur.elements) {
-      if (m.name !== 'message' && m.name !== 'presence') continue;
+      if ((m.name !== 'message' || answersOnly) && m.name !== 'presence') continue;
       // A copy: one left stored keeps its expiry bookkeeping as it was.
       const out = m.clone();
       // Expired ones are dropped, as before; so is an answer overtaken since it was kept.
@@ -339,9 +339,9 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number): Promise
       s.send(out, text);
     }
     if (taken.size === 0) return {};
-    if (!more) return { [NS_OFFLINE]: null };
+    if (!more && !answersOnly) return { [NS_OFFLINE]: null };
     cur.children = cur.children.filter((c) => !taken.has(c));
-    return { [NS_OFFLINE]: cur };
+    return { [NS_OFFLINE]: cur.elements.length > 0 ? cur : null };
   });
   return more;
 }
@@ -369,6 +369,19 @@ async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
   );
 }
 
+/**
+ * A session available with a negative priority takes no stored messages
+ * (the 1.4 rule), but the kept answers are no messages: it is shown those
+ * at once (RFC 3921 11.1: when the user next has an available resource).
+ * Left for its priority to rise, they could come after newer answers from
+ * the same contacts, shown to it live meanwhile.
+ */
+async function deliverAnswers(api: ModuleApi, s: Session): Promise<void> {
+  if (s.priority >= 0) return;
+  const budget = sendBudget(api.config);
+  await sendPaced(s, 'offline-answers', api.log, () => deliverBatch(api, s, budget, true), () => s.available);
+}
+
 export const modOffline: JsmModule = {
   name: 'mod_offline',
   setup(api) {
@@ -388,6 +401,7 @@ export const modOffline: JsmModule = {
       await storeOffline(api, d, limit);
       return 'handled';
     });
+    api.on('session-available', (s) => deliverAnswers(api, s));
     api.on('session-deliverable', (s) => deliverStored(api, s));
   },
 };
