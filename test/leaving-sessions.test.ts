@@ -72,6 +72,30 @@ describe('sessions whose stream closed with work in hand', () => {
     });
   }
 
+  // Bounded: a login that wrongly waits for the held end would wait for ever.
+  test('a login with another resource does not wait for a leaving session', { timeout: 10_000 }, async () => {
+    const x = await onlineUser(yak, 'leaveother1');
+    let other: Client | undefined;
+    let first = true;
+    const hold = holdCalls(yak.server.xdb as Xdb, 'peek', (_host, user, ns) => {
+      const match = first && user === x.user && ns === NS_ROSTER;
+      if (match) first = false;
+      return match;
+    });
+    try {
+      await x.drop();
+      await hold.reached;
+      other = await login(yak, x.user, 'Other');
+      await other.presence();
+      // In while the old session is still leaving.
+      assert.deepEqual(yak.server.jsm.leaving.of(x.bare).map((s) => s.jid.toString()), [x.full]);
+    } finally {
+      hold.release();
+      hold.restore();
+      await closeAll(x, other);
+    }
+  });
+
   test('a removal of the account ends a session whose stream just closed: what it still had in hand is dropped, and its request reaches nobody', async () => {
     const x = await onlineUser(yak, 'leaverm1');
     const y = await onlineUser(yak, 'leaverm2');

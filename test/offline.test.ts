@@ -513,7 +513,7 @@ describe('mod_offline: a backlog delivered in batches', () => {
       );
       // The second batch waits while the test reads what the first left on disk.
       // (A batch is one set() of the box: it reads the roster with it, under the same lock, for kept answers.)
-      const hold = holdCalls(xdb, 'set', (_host, user) => user === 'pace1' && ++batches >= 2);
+      const hold = holdCalls(xdb, 'set', (_host, user, records) => user === 'pace1' && typeof records === 'function' && ++batches >= 2);
       try {
         const c = await login(yak, 'pace1');
         try {

@@ -100,7 +100,7 @@ describe('paced delivery to a session (outbuffer 64 KiB)', () => {
     let dropped!: () => void;
     const droppedNow = new Promise<void>((r) => (dropped = r));
     xdb.set = async (host, user, records, opts) => {
-      if (user === 'paced2' && ++calls === 2) {
+      if (user === 'paced2' && typeof records === 'function' && ++calls === 2) {
         const ended = sessionEnded(yak, first.full);
         await first.drop();
         await ended;
