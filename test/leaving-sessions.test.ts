@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Xdb } from '../src/xdb/xdb.js';
 import type { Element } from '../src/xml/element.js';
-import { holdCalls } from './helpers/latch.js';
+import { holdCalls, holdFirstCall } from './helpers/latch.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { closeAll, login, NS_ROSTER, onlineUser, outOfRouting, plain, sessionEnded, spoolRecords, subscribeBoth, type Client } from './helpers/session.js';
 
@@ -30,12 +30,7 @@ describe('sessions whose stream closed with work in hand', () => {
       let back: Client | undefined;
       await subscribeBoth(x, y);
       // The old session's goodbye waits on its first read of the roster (the contacts it goes to).
-      let first = true;
-      const hold = holdCalls(yak.server.xdb as Xdb, 'peek', (_host, user, ns) => {
-        const match = first && user === x.user && ns === NS_ROSTER;
-        if (match) first = false;
-        return match;
-      });
+      const hold = holdFirstCall(yak.server.xdb as Xdb, 'peek', (_host, user, ns) => user === x.user && ns === NS_ROSTER);
       try {
         if (how === 'drops its connection') await x.drop();
         else void x.close();
@@ -76,12 +71,7 @@ describe('sessions whose stream closed with work in hand', () => {
   test('a login with another resource does not wait for a leaving session', { timeout: 10_000 }, async () => {
     const x = await onlineUser(yak, 'leaveother1');
     let other: Client | undefined;
-    let first = true;
-    const hold = holdCalls(yak.server.xdb as Xdb, 'peek', (_host, user, ns) => {
-      const match = first && user === x.user && ns === NS_ROSTER;
-      if (match) first = false;
-      return match;
-    });
+    const hold = holdFirstCall(yak.server.xdb as Xdb, 'peek', (_host, user, ns) => user === x.user && ns === NS_ROSTER);
     try {
       await x.drop();
       await hold.reached;
@@ -101,12 +91,7 @@ describe('sessions whose stream closed with work in hand', () => {
     const y = await onlineUser(yak, 'leaverm2');
     const xdb = yak.server.xdb as Xdb;
     // x's roster set waits in hand; a subscription request waits behind it.
-    let first = true;
-    const held = holdCalls(xdb, 'update', (_host, user, ns) => {
-      const match = first && user === x.user && ns === NS_ROSTER;
-      if (match) first = false;
-      return match;
-    });
+    const held = holdFirstCall(xdb, 'update', (_host, user, ns) => user === x.user && ns === NS_ROSTER);
     const removing = holdCalls(xdb, 'remove', (_host, user) => user === x.user);
     try {
       x.send(`<iq type='set' id='rs'><query xmlns='${NS_ROSTER}'><item jid='other@localhost' name='Other'/></query></iq>`);

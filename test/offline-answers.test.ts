@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Xdb } from '../src/xdb/xdb.js';
-import { holdCalls } from './helpers/latch.js';
+import { holdFirstCall } from './helpers/latch.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
@@ -221,12 +221,7 @@ describe('subscription answers while away', () => {
     const b = await onlineUser(yak, 'awayrace2');
     let back: Client | undefined;
     const xdb = yak.server.xdb as Xdb;
-    let first = true;
-    const hold = holdCalls(xdb, 'update', (_host, user, ns) => {
-      const match = first && user === 'awayrace1' && ns === NS_OFFLINE;
-      if (match) first = false;
-      return match;
-    });
+    const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === 'awayrace1' && ns === NS_OFFLINE);
     try {
       await askAndLeave(yak, a, b);
       back = await login(yak, 'awayrace1');

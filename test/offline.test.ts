@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Xdb } from '../src/xdb/xdb.js';
-import { holdCalls, latch } from './helpers/latch.js';
+import { holdCalls, holdFirstCall, latch } from './helpers/latch.js';
 import type { YakConfig } from '../src/config/types.js';
 import type { Element } from '../src/xml/element.js';
 import { addUser, startYak, type TestYak } from './helpers/yak.js';
@@ -127,12 +127,7 @@ describe('mod_offline', () => {
     await offlineUser(yak, 'race1');
     const sender = await onlineUser(yak, 'race2');
     const xdb = yak.server.xdb as Xdb;
-    let first = true;
-    const hold = holdCalls(xdb, 'update', (_host, user, ns) => {
-      const match = first && user === 'race1' && ns === NS_OFFLINE;
-      if (match) first = false;
-      return match;
-    });
+    const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === 'race1' && ns === NS_OFFLINE);
     let c: Client | undefined;
     try {
       c = await login(yak, 'race1');

@@ -12,7 +12,7 @@ import { Element } from '../src/xml/element.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { answerHolds, changeItems, findItem, type ItemChange, type ItemChanged } from '../src/jsm/roster.js';
-import { holdCalls } from './helpers/latch.js';
+import { holdCalls, holdFirstCall } from './helpers/latch.js';
 import { registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import {
@@ -553,12 +553,7 @@ describe('mod_roster', () => {
         const b = await onlineUser(yak, `cross${answer}2`);
         const xdb = yak.server.xdb as Xdb;
         // a's request waits on its way into b's roster (only its first change there is held).
-        let first = true;
-        const hold = holdCalls(xdb, 'update', (_host, user, ns) => {
-          const match = first && user === b.user && ns === NS_ROSTER;
-          if (match) first = false;
-          return match;
-        });
+        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
         try {
           await a.roster();
           await b.roster();

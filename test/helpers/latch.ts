@@ -47,3 +47,18 @@ export function holdCalls<T extends object, K extends keyof T>(
   obj[method] = wrapper as T[K];
   return { reached: reached.promise, release: released.open, results, restore: () => (obj[method] = original as T[K]) };
 }
+
+/** holdCalls() for the first matching call only: later ones go on at once. */
+export function holdFirstCall<T extends object, K extends keyof T>(
+  obj: T,
+  method: K,
+  match: T[K] extends (...args: infer A) => unknown ? (...args: A) => boolean : never,
+): HeldCalls {
+  let first = true;
+  const once = (...args: unknown[]): boolean => {
+    if (!first || !(match as (...a: unknown[]) => boolean)(...args)) return false;
+    first = false;
+    return true;
+  };
+  return holdCalls(obj, method, once as typeof match);
+}

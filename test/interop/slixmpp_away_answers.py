@@ -32,8 +32,8 @@ from slixmpp.jid import JID
 
 # Importing it applies its repair of slixmpp 1.8.3's XEP-0078 plugin,
 # without which slixmpp cannot log in with jabber:iq:auth (its comments
-# say why); it runs nothing else.
-import slixmpp_chat  # noqa: F401
+# say why); it runs nothing else. Its run_scenario() runs ours.
+import slixmpp_chat
 
 STEP_TIMEOUT = 5.0
 TOTAL_TIMEOUT = 12.0
@@ -195,21 +195,7 @@ def main():
         return 2
     mode, port, host, user, password, contacts = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6:]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format='%(levelname)s %(name)s: %(message)s')
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        ok = loop.run_until_complete(asyncio.wait_for(scenario(mode, port, host, user, password, contacts), TOTAL_TIMEOUT))
-    except Exception as err:  # every failure ends the run with a reason on stdout
-        say('FAILED:', type(err).__name__, repr(err))
-        ok = False
-    finally:
-        # slixmpp leaves its stream tasks running after a disconnect.
-        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
-        for t in pending:
-            t.cancel()
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-        loop.close()
-    return 0 if ok else 1
+    return slixmpp_chat.run_scenario(scenario(mode, port, host, user, password, contacts), TOTAL_TIMEOUT)
 
 
 if __name__ == '__main__':

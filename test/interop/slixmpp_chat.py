@@ -212,10 +212,15 @@ def main():
     port, host, user_a, user_b, password = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format='%(levelname)s %(name)s: %(message)s')
     say('slixmpp', slixmpp.__version__)
+    return run_scenario(scenario(port, host, user_a, user_b, password), TOTAL_TIMEOUT)
+
+
+def run_scenario(coro, timeout):
+    """Runs a scenario coroutine to its end within `timeout` seconds: the exit status."""
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     try:
-        ok = loop.run_until_complete(asyncio.wait_for(scenario(port, host, user_a, user_b, password), TOTAL_TIMEOUT))
+        ok = loop.run_until_complete(asyncio.wait_for(coro, timeout))
     except Exception as err:  # every failure ends the run with a reason on stdout
         say('FAILED:', type(err).__name__, repr(err))
         ok = False
