@@ -18,8 +18,11 @@ export const modLast: JsmModule = {
       if (!stanza.getChild('query', NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');
-      if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
+      // Trust checked after the read, right before the answer: checked
+      // before, a cancellation during the read let the ex-contact have the
+      // logout made after it.
       const record = await api.xdb.get(to.host, to.user!, NS_LAST);
+      if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
       const last = Number(record?.attrs.last);
       // COMPAT: no record (an account made by jabberctl adduser, a 1.4
       // spool without one) is an empty result, as 1.4's mod_last_reply sent it.

@@ -179,8 +179,8 @@ async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
     if (!(await caughtUp(s))) return;
   }
   // The user's own other resources.
-  for (const other of visibleSessions(api, s.jid.bare)) {
-    if (other !== s && other.presence) s.send(keptPresence(other, other.presence, s.jid.toString()));
+  for (const { session: other, presence } of presencesNow(api, s.jid.bare)) {
+    if (other !== s && stillShows(other, presence)) s.send(keptPresence(other, presence, s.jid.toString()));
     if (!(await caughtUp(s))) return;
   }
 }
@@ -254,11 +254,34 @@ async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
   // One answer per session of the contact, up to <limits><sessions> of
   // them: paced like the probes themselves when the prober is local.
   const prober = from.resource === undefined ? undefined : api.sessions.find(from.bare, from.resource);
-  for (const s of visibleSessions(api, bare)) {
-    if (s.presence) await api.deliver(keptPresence(s, s.presence, from.toString()));
+  let waited = false;
+  for (const { session: s, presence } of presencesNow(api, bare)) {
+    // After a wait for the prober, trust may have been taken back.
+    if (waited && !(await isTrusted(api, to, from))) break;
+    if (stillShows(s, presence)) await api.deliver(keptPresence(s, presence, from.toString()));
     if (prober && !(await caughtUp(prober))) break;
+    waited = prober !== undefined;
   }
   return 'handled';
+}
+
+/**
+ * Each visible session of `bare` with its presence now: what a run paced
+ * on a slow reader (a probe's answers, a login's own resources) goes
+ * through, checking each with stillShows() when its turn comes.
+ */
+function presencesNow(api: ModuleApi, bare: string): { session: Session; presence: Element | undefined }[] {
+  return visibleSessions(api, bare).map((session) => ({ session, presence: session.presence }));
+}
+
+/**
+ * Whether `s` still shows `presence` (see presencesNow): one that changed
+ * it, went invisible or unavailable, or ended, during a wait has told
+ * whoever it was for itself, and its old presence sent after that would
+ * show it online when it is not.
+ */
+function stillShows(s: Session, presence: Element | undefined): presence is Element {
+  return presence !== undefined && s.presence === presence && s.available && !s.ended && !s.data.get('invisible');
 }
 
 export const modPresence: JsmModule = {

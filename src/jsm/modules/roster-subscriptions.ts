@@ -124,23 +124,30 @@ export async function sendSubscription(api: ModuleApi, stanza: Element, s: Sessi
 async function showTo(api: ModuleApi, host: string, user: string, viewer: string): Promise<void> {
   const owner = `${user}@${host}`;
   const budget = sendBudget(api.config);
+  const key = `presence-of ${owner}`;
+  const unseenKey = `${key} unseen`;
   for (const v of api.sessions.of(viewer)) {
     if (!v.available) continue;
     // The owner's sessions this viewer session has yet to see, with their
-    // presence now: one that logs in or changes it later broadcasts that itself.
-    const unseen = new Map(visibleSessions(api, owner).map((o) => [o, o.presence]));
-    let first = true;
+    // presence now: one that logs in or changes it later broadcasts that
+    // itself. Kept with the session, and made anew at each call: a run
+    // still going (the viewer slow to read) when the subscription was
+    // cancelled and approved again shows them all again, not only those
+    // its first approval had yet to show.
+    v.data.set(unseenKey, new Map(visibleSessions(api, owner).map((o) => [o, o.presence])));
     const batch = async (): Promise<boolean> => {
-      if (!first && !(await letsSee(api.xdb, host, user, viewer))) return false;
-      first = false;
+      // The first batch too: the approval's own delivery awaited the
+      // store, and another resource of the owner may have refused since.
+      if (!(await letsSee(api.xdb, host, user, viewer))) return false;
       if (!v.writable) return false;
+      const unseen = v.data.get(unseenKey) as Map<Session, Element | undefined>;
       const presenceOf = (o: Session): Element | undefined => {
         if (!o.presence || o.presence !== unseen.get(o)) return undefined;
         return keptPresence(o, o.presence, viewer);
       };
       return sendWithin(v, budget, visibleSessions(api, owner), presenceOf, (o) => unseen.delete(o));
     };
-    await sendPaced(v, `presence-of ${owner}`, api.log, batch, () => v.available);
+    await sendPaced(v, key, api.log, batch, () => v.available);
   }
 }
 
