@@ -39,6 +39,7 @@ export class YakServer {
   readonly jsm: SessionManager;
   /** The listeners, and the connection limits and TLS handshakes between them and a stream. */
   private readonly acceptor: Acceptor;
+  /** Client streams, open or closed with something still in hand (see startStream). */
   private readonly streams = new Set<C2sStream>();
   /** Each stream's socket (a direct-TLS stream's is the TLS one; the acceptor holds the raw one under it). */
   private readonly sockets = new Set<net.Socket>();
@@ -225,9 +226,13 @@ export class YakServer {
     this.sockets.add(socket);
     if (this.config.c2s.karma) this.karmaConnections.add(conn);
     socket.once('close', () => {
-      this.streams.delete(stream);
       this.sockets.delete(socket);
       this.karmaConnections.delete(conn);
+      // Kept until what it has in hand is done, its session's end included
+      // (a connection reset with a request in hand): a stop waits for it
+      // as for any stream, or drops what still waits past its bound. Let
+      // go at once, it went on after the spool closed.
+      void stream.settled().then(() => this.streams.delete(stream));
     });
   }
 

@@ -15,9 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { bundledConfigText, runJabberd, startDaemon, type Daemon, type RunResult } from './helpers/daemon.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak } from './helpers/yak.js';
-import { holdCalls } from './helpers/latch.js';
+import { holdCalls, latch } from './helpers/latch.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
-import { spoolRecords, xml } from './helpers/session.js';
+import { outOfRouting, spoolRecords, xml } from './helpers/session.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { YAK_VERSION } from '../src/version.js';
@@ -375,6 +375,45 @@ describe('SIGTERM while requests are in hand', { timeout: 25_000 }, () => {
       assert.equal((await spoolRecords(yak, 'stuck'))!.get('x:n')?.text(), '0');
     } finally {
       if (!released) hold.release();
+      hold.restore();
+      await yak.stop();
+    }
+  });
+
+  test('a connection reset with a request in hand is waited for like an open one: its request and its session end run before the spool closes', async () => {
+    const captured = captureLog('debug');
+    const yak = await startYak({ log: captured.log });
+    const ended: string[] = [];
+    yak.server.jsm.chains.add('session-end', 'test-watch', (s) => void ended.push(s.jid.toString()));
+    const hold = holdCalls(yak.server.xdb as Xdb, 'set', (_host, user) => user === 'reset');
+    try {
+      await registerUser(yak, 'reset', 'secret');
+      const c = await loginUser(yak, 'reset', 'secret');
+      c.sendRaw("<presence/><iq type='set' id='p0'><query xmlns='jabber:iq:private'><n xmlns='x:n'>0</n></query></iq>");
+      await hold.reached;
+      c.socket.resetAndDestroy();
+      await outOfRouting(yak, 'reset@localhost');
+      // The write in hand ends once the stop has waited its bound, or
+      // (a stop that does not wait for this stream) once it closes the spool.
+      const store = yak.server.xdb as unknown as { close(): Promise<void> };
+      const close = store.close.bind(store);
+      const closing = latch();
+      store.close = () => {
+        closing.open();
+        return close();
+      };
+      const stopped = yak.server.stop(300);
+      await Promise.race([closing.promise, logLine(captured, (l) => typeof l.msg === 'string' && l.msg.startsWith('stop: stanzas still in hand'))]);
+      hold.release();
+      await stopped;
+      assert.deepEqual(ended, ['reset@localhost/Work'], 'the stop did not wait for the session to end');
+      assert.deepEqual(
+        captured.lines.filter((l) => (l.level as number) >= 50).map((l) => l.msg),
+        [],
+        'errors logged: work ran against the closed spool',
+      );
+    } finally {
+      hold.release();
       hold.restore();
       await yak.stop();
     }

@@ -20,9 +20,6 @@ class Chain extends TaskChain {
   add(task: () => Promise<void>, kept = false): void {
     this.enqueue(task, 0, kept);
   }
-  settled(): Promise<void> {
-    return this.chain;
-  }
 }
 
 test('dropWaiting drops the tasks waiting, not the one running, a kept one, or one queued after it', async () => {
@@ -42,4 +39,25 @@ test('dropWaiting drops the tasks waiting, not the one running, a kept one, or o
   await chain.settled();
   assert.deepEqual(ran, ['running', 'kept (a session end)', 'queued after']);
   assert.equal(chain.busy, false);
+});
+
+// Bounded: a settled() that awaited the chain in a loop spun for ever here.
+test('settled() resolves once every task is done, one enqueued from inside a running task included', { timeout: 5_000 }, async () => {
+  const chain = new Chain();
+  const ran: string[] = [];
+  const gate = latch();
+  chain.add(() => {
+    // Enqueued in the first task's synchronous part (as a stream closed by a
+    // task queues its session's end): not on the chain that task is on.
+    chain.add(async () => {
+      await gate.promise;
+      ran.push('inner');
+    });
+    ran.push('outer');
+    return Promise.resolve();
+  });
+  const settled = chain.settled().then(() => ran.push('settled'));
+  setTimeout(gate.open, 10);
+  await settled;
+  assert.deepEqual(ran, ['outer', 'inner', 'settled']);
 });

@@ -5,6 +5,7 @@
 // it costs nothing more per connection, and the stream's hot path makes
 // the same calls as before.
 import type { Connection } from '../net/connection.js';
+import { deferred, type Deferred } from '../util/deferred.js';
 
 /**
  * Stanzas in hand (received, not yet handled) above which reading pauses; it
@@ -49,6 +50,8 @@ export abstract class TaskChain {
    * reads. Made by the first wait for room: most streams never wait.
    */
   private dropped: Promise<void> | undefined;
+  /** What settled() waits on, while anyone does. */
+  private idle: Deferred | undefined;
   private wakeDropped: (() => void) | undefined;
 
   constructor(protected readonly conn: Connection) {}
@@ -97,6 +100,17 @@ export abstract class TaskChain {
     return Promise.race([this.conn.whenWritable(), this.dropped]).then(() => (seq < this.dropBefore ? undefined : task()));
   }
 
+  /**
+   * Resolves once nothing is in hand, tasks enqueued meanwhile included.
+   * Told by taskDone, not found by awaiting the chain: a task enqueued
+   * from inside a running one's first synchronous part is not on it.
+   */
+  settled(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    this.idle ??= deferred();
+    return this.idle.promise;
+  }
+
   /** Whether anything is in hand: a stanza or task waiting or running. */
   get busy(): boolean {
     return this.inFlight > 0;
@@ -120,6 +134,10 @@ export abstract class TaskChain {
   private taskDone(weight: number): void {
     this.inFlight--;
     this.inFlightWeight -= weight;
+    if (this.inFlight === 0 && this.idle) {
+      this.idle.resolve();
+      this.idle = undefined;
+    }
     this.updateBacklog();
     this.chargeBudget();
   }

@@ -12,18 +12,17 @@
 // contacts after they were told the account is gone).
 import type { Jid } from '../jid.js';
 import type { Session } from './sessions.js';
+import { deferred, type Deferred } from '../util/deferred.js';
 
 export class LeavingSessions {
   /** By bare JID: each leaving session and what its end resolves. */
-  private readonly byBare = new Map<string, Map<Session, { ended: Promise<void>; resolve: () => void }>>();
+  private readonly byBare = new Map<string, Map<Session, Deferred>>();
 
   /** The session's stream closed: it leaves once its end has run (see ended). */
   add(s: Session): void {
-    let resolve!: () => void;
-    const ended = new Promise<void>((r) => (resolve = r));
     let leaving = this.byBare.get(s.jid.bare);
     if (!leaving) this.byBare.set(s.jid.bare, (leaving = new Map()));
-    leaving.set(s, { ended, resolve });
+    leaving.set(s, deferred());
   }
 
   /** The session's end has run (or it never was leaving): whoever waited for it goes on. */
@@ -43,6 +42,6 @@ export class LeavingSessions {
 
   /** Resolves once no session with this full JID is leaving. */
   async gone(jid: Jid): Promise<void> {
-    for (const [s, { ended }] of this.byBare.get(jid.bare) ?? []) if (s.resource === jid.resource) await ended;
+    for (const [s, end] of this.byBare.get(jid.bare) ?? []) if (s.resource === jid.resource) await end.promise;
   }
 }
