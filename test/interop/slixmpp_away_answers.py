@@ -116,16 +116,7 @@ class Away:
         return self.xmpp.requested_jid.bare
 
     async def wait(self, event, what):
-        done = asyncio.ensure_future(event.wait())
-        failed = asyncio.ensure_future(self.failed.wait())
-        try:
-            await asyncio.wait({done, failed}, timeout=STEP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            done.cancel()
-            failed.cancel()
-        if not event.is_set():
-            why = 'login failed' if self.failed.is_set() else 'timed out'
-            raise RuntimeError('%s: %s did not happen (%s)' % (self.bare, what, why))
+        await slixmpp_chat.wait_unless_failed(event, self.failed, self.bare, what, STEP_TIMEOUT)
 
     async def until(self, check, what):
         """Waits until check() holds, looking again after each thing slixmpp handles."""

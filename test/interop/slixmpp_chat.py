@@ -110,6 +110,20 @@ XEP_0078._handle_auth = _handle_auth
 XEP_0078.authenticate = _authenticate
 
 
+async def wait_unless_failed(event, failed, who, what, timeout):
+    """Waits for `event` until `failed` is set or `timeout` seconds pass; raises unless it came."""
+    done = asyncio.ensure_future(event.wait())
+    gave_up = asyncio.ensure_future(failed.wait())
+    try:
+        await asyncio.wait({done, gave_up}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        done.cancel()
+        gave_up.cancel()
+    if not event.is_set():
+        why = 'login failed' if failed.is_set() else 'timed out'
+        raise RuntimeError('%s: %s did not happen (%s)' % (who, what, why))
+
+
 class Peer:
     """One slixmpp client and what it has seen of the other."""
 
@@ -149,16 +163,7 @@ class Peer:
         self.xmpp.connect(('127.0.0.1', port), force_starttls=False, disable_starttls=True)
 
     async def wait(self, event, what):
-        done = asyncio.ensure_future(event.wait())
-        failed = asyncio.ensure_future(self.failed.wait())
-        try:
-            await asyncio.wait_for(asyncio.wait({done, failed}, return_when=asyncio.FIRST_COMPLETED), STEP_TIMEOUT)
-        finally:
-            done.cancel()
-            failed.cancel()
-        if not event.is_set():
-            why = 'login failed' if self.failed.is_set() else 'timed out'
-            raise RuntimeError('%s: %s did not happen (%s)' % (self.bare, what, why))
+        await wait_unless_failed(event, self.failed, self.bare, what, STEP_TIMEOUT)
 
     def subscription(self):
         return self.xmpp.client_roster[self.other]['subscription']
