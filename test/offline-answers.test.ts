@@ -192,6 +192,24 @@ describe('subscription answers while away', () => {
     }
   });
 
+  test('kept answers alone, shown to a negative priority: nothing is left of the store', async () => {
+    const a = await onlineUser(yak, 'awayonly1');
+    const b = await onlineUser(yak, 'awayonly2');
+    let back: Client | undefined;
+    try {
+      await askAndLeave(yak, a, b);
+      b.send("<presence type='subscribed' to='awayonly1@localhost'/>");
+      await b.sync();
+      back = await login(yak, 'awayonly1');
+      back.send('<presence><priority>-5</priority></presence>');
+      await back.next((e) => isPresence(e) && e.attrs.type === 'subscribed');
+      await back.sync();
+      assert.equal((await spoolRecords(yak, 'awayonly1'))!.get(NS_OFFLINE), undefined, 'an empty store was left in the file');
+    } finally {
+      await closeAll(a, b, back);
+    }
+  });
+
   test('kept answers and stored messages come in the order they arrived', async () => {
     const a = await onlineUser(yak, 'awayorder1');
     const b = await onlineUser(yak, 'awayorder2');
