@@ -292,3 +292,23 @@ export function visiblyChanged(before: Element | undefined, after: Element | und
 export function visibleSessions(api: ModuleApi, bare: string): Session[] {
   return api.sessions.of(bare).filter((s) => s.available && !s.data.get('invisible'));
 }
+
+/**
+ * Each visible session of `bare` with its presence now: what a run paced
+ * on a slow reader (a probe's answers, a login's own resources, the
+ * presences shown to a new subscriber) goes through, checking each with
+ * stillShows() when its turn comes.
+ */
+export function presencesNow(api: ModuleApi, bare: string): { session: Session; presence: Element | undefined }[] {
+  return visibleSessions(api, bare).map((session) => ({ session, presence: session.presence }));
+}
+
+/**
+ * Whether `s` still shows `presence` (see presencesNow): one that changed
+ * it, went invisible or unavailable, or ended, during a wait has told
+ * whoever it was for itself, and its old presence sent after that would
+ * show it online when it is not.
+ */
+export function stillShows(s: Session, presence: Element | undefined): presence is Element {
+  return presence !== undefined && s.presence === presence && s.available && !s.ended && !s.data.get('invisible');
+}

@@ -7,7 +7,7 @@ import { endStatus, keptPresence } from '../kept-presence.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
-import { contactsWhere, hasFrom, hasTo, visibleSessions } from '../roster.js';
+import { contactsWhere, hasFrom, hasTo, presencesNow, stillShows, visibleSessions } from '../roster.js';
 import { isTrusted } from './trust.js';
 import type { Session } from '../sessions.js';
 
@@ -263,25 +263,6 @@ async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
     waited = prober !== undefined;
   }
   return 'handled';
-}
-
-/**
- * Each visible session of `bare` with its presence now: what a run paced
- * on a slow reader (a probe's answers, a login's own resources) goes
- * through, checking each with stillShows() when its turn comes.
- */
-function presencesNow(api: ModuleApi, bare: string): { session: Session; presence: Element | undefined }[] {
-  return visibleSessions(api, bare).map((session) => ({ session, presence: session.presence }));
-}
-
-/**
- * Whether `s` still shows `presence` (see presencesNow): one that changed
- * it, went invisible or unavailable, or ended, during a wait has told
- * whoever it was for itself, and its old presence sent after that would
- * show it online when it is not.
- */
-function stillShows(s: Session, presence: Element | undefined): presence is Element {
-  return presence !== undefined && s.presence === presence && s.available && !s.ended && !s.data.get('invisible');
 }
 
 export const modPresence: JsmModule = {

@@ -15,6 +15,8 @@ import {
   letsSee,
   pendingCount,
   pendingRequests,
+  presencesNow,
+  stillShows,
   subscriptionOf,
   visibleSessions,
   visiblyChanged,
@@ -134,18 +136,16 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
     // still going (the viewer slow to read) when the subscription was
     // cancelled and approved again shows them all again, not only those
     // its first approval had yet to show.
-    v.data.set(unseenKey, new Map(visibleSessions(api, owner).map((o) => [o, o.presence])));
+    v.data.set(unseenKey, new Map(presencesNow(api, owner).map(({ session, presence }) => [session, presence])));
     const batch = async (): Promise<boolean> => {
       // The first batch too: the approval's own delivery awaited the
       // store, and another resource of the owner may have refused since.
       if (!(await letsSee(api.xdb, host, user, viewer))) return false;
       if (!v.writable) return false;
       const unseen = v.data.get(unseenKey) as Map<Session, Element | undefined>;
-      const presenceOf = (o: Session): Element | undefined => {
-        if (!o.presence || o.presence !== unseen.get(o)) return undefined;
-        return keptPresence(o, o.presence, viewer);
-      };
-      return sendWithin(v, budget, visibleSessions(api, owner), presenceOf, (o) => unseen.delete(o));
+      const presenceOf = ([o, presence]: [Session, Element | undefined]): Element | undefined =>
+        stillShows(o, presence) ? keptPresence(o, presence, viewer) : undefined;
+      return sendWithin(v, budget, unseen, presenceOf, ([o]) => unseen.delete(o));
     };
     await sendPaced(v, key, api.log, batch, () => v.available);
   }
