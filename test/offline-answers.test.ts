@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Xdb } from '../src/xdb/xdb.js';
+import type { Element } from '../src/xml/element.js';
 import { holdFirstCall } from './helpers/latch.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -24,6 +25,10 @@ import {
 
 const NS_OFFLINE = 'jabber:x:offline';
 const isPresence = (e: { name: string }): boolean => e.name === 'presence';
+const presenceOfType =
+  (type: string) =>
+  (e: Element): boolean =>
+    isPresence(e) && e.attrs.type === type;
 
 /** The subscription answer as shown later: addressed to the bare JID, with its storage stamp. */
 function kept(type: string, from: string, to: string): string {
@@ -73,10 +78,10 @@ describe('subscription answers while away', () => {
       assertXml((await back.item('awayok2@localhost'))!, "<item jid='awayok2@localhost' subscription='to'/>");
       await back.nothing(isPresence, [], 'the answer came before presence');
       back.send('<presence/>');
-      assertXml(await back.next((e) => isPresence(e) && e.attrs.type === 'subscribed'), kept('subscribed', 'awayok2', 'awayok1'));
+      assertXml(await back.next(presenceOfType('subscribed')), kept('subscribed', 'awayok2', 'awayok1'));
       // And, being subscribed now, the contact's presence.
       await back.next((e) => isPresence(e) && e.attrs.from === 'awayok2@localhost/Work');
-      await back.nothing((e) => isPresence(e) && e.attrs.type === 'subscribed', [], 'the answer was shown twice');
+      await back.nothing(presenceOfType('subscribed'), [], 'the answer was shown twice');
       assert.deepEqual(await keptAnswers(yak, 'awayok1'), []);
     } finally {
       await closeAll(a, b, back);
@@ -178,11 +183,11 @@ describe('subscription answers while away', () => {
       await b.sync();
       back = await login(yak, 'awayneg1');
       back.send('<presence><priority>-1</priority></presence>');
-      assertXml(await back.next((e) => isPresence(e) && e.attrs.type === 'subscribed'), kept('subscribed', 'awayneg2', 'awayneg1'));
+      assertXml(await back.next(presenceOfType('subscribed')), kept('subscribed', 'awayneg2', 'awayneg1'));
       await back.nothing(isMessage, [], 'a stored message went to a negative priority');
       // A newer answer, live, is not followed by the kept one.
       b.send("<presence type='unsubscribed' to='awayneg1@localhost'/>");
-      await back.next((e) => isPresence(e) && e.attrs.type === 'unsubscribed');
+      await back.next(presenceOfType('unsubscribed'));
       back.send('<presence><priority>1</priority></presence>');
       assert.equal((await back.next(isMessage)).attrs.id, 'm1');
       await back.nothing((e) => isPresence(e) && /subscribed/.test(e.attrs.type ?? ''), [b], 'an answer was shown again');
@@ -202,7 +207,7 @@ describe('subscription answers while away', () => {
       await b.sync();
       back = await login(yak, 'awayonly1');
       back.send('<presence><priority>-5</priority></presence>');
-      await back.next((e) => isPresence(e) && e.attrs.type === 'subscribed');
+      await back.next(presenceOfType('subscribed'));
       await back.sync();
       assert.equal((await spoolRecords(yak, 'awayonly1'))!.get(NS_OFFLINE), undefined, 'an empty store was left in the file');
     } finally {
@@ -250,7 +255,7 @@ describe('subscription answers while away', () => {
       hold.release();
       await b.sync();
       assertXml(
-        await back.next((e) => isPresence(e) && e.attrs.type === 'subscribed'),
+        await back.next(presenceOfType('subscribed')),
         "<presence type='subscribed' to='awayrace1@localhost' from='awayrace2@localhost'/>",
       );
       assert.deepEqual(await keptAnswers(yak, 'awayrace1'), []);
@@ -285,7 +290,7 @@ describe('subscription answers while away, without mod_offline', () => {
       back = await login(yak, 'nooff1');
       assertXml((await back.item('nooff2@localhost'))!, "<item jid='nooff2@localhost' subscription='to'/>");
       back.send('<presence/>');
-      await back.nothing((e) => isPresence(e) && e.attrs.type === 'subscribed', [b], 'an answer was kept without mod_offline');
+      await back.nothing(presenceOfType('subscribed'), [b], 'an answer was kept without mod_offline');
     } finally {
       await closeAll(a, b, back);
     }
