@@ -1,14 +1,16 @@
 // A promise and the function that resolves it: for holding a race's window
 // open in a test (a wrapped store call waits on one, the test opens it).
+import { deferred } from '../../src/util/deferred.js';
+
 export interface Latch {
   promise: Promise<void>;
   open: () => void;
 }
 
+/** src/util/deferred.ts's, named for what a test does with it. */
 export function latch(): Latch {
-  let open!: () => void;
-  const promise = new Promise<void>((r) => (open = r));
-  return { promise, open };
+  const { promise, resolve } = deferred();
+  return { promise, open: resolve };
 }
 
 /** A method held by holdCalls(). */
