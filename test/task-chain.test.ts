@@ -61,3 +61,20 @@ test('settled() resolves once every task is done, one enqueued from inside a run
   await settled;
   assert.deepEqual(ran, ['outer', 'inner', 'settled']);
 });
+
+test('a task enqueued from inside the first task of an idle chain starts only after that task ends', { timeout: 5_000 }, async () => {
+  const chain = new Chain();
+  const ran: string[] = [];
+  const gate = latch();
+  chain.add(async () => {
+    // Queued in this task's synchronous part, as a stream closed by a
+    // stanza queues its session's end: it must not start before this ends.
+    chain.add(async () => void ran.push('inner'), true);
+    ran.push('outer starts');
+    await gate.promise;
+    ran.push('outer ends');
+  });
+  setTimeout(gate.open, 10);
+  await chain.settled();
+  assert.deepEqual(ran, ['outer starts', 'outer ends', 'inner']);
+});

@@ -53,6 +53,10 @@ export abstract class TaskChain {
   /** What settled() waits on, while anyone does. */
   private idle: Deferred | undefined;
   private wakeDropped: (() => void) | undefined;
+  /** Whether a task started at once is in its synchronous part (see enqueue). */
+  private starting = false;
+  /** Tasks enqueued from inside that part, linked once it returns. */
+  private linkAfterStart: (() => void)[] | undefined;
 
   constructor(protected readonly conn: Connection) {}
 
@@ -73,8 +77,29 @@ export abstract class TaskChain {
     this.inFlight++;
     this.inFlightWeight += weight;
     this.updateBacklog();
-    const seq = this.enqueued++;
-    const run = this.inFlight === 1 && !this.conn.backedUp ? runNow(task) : this.chain.then(() => this.whenRoom(task, kept ? Infinity : seq));
+    const seq = kept ? Infinity : this.enqueued;
+    this.enqueued++;
+    if (this.starting) {
+      // The task started at once below is still in its synchronous part,
+      // and not on the chain yet: this one is linked once it is.
+      (this.linkAfterStart ??= []).push(() => this.link(this.chain.then(() => this.whenRoom(task, seq)), weight));
+    } else if (this.inFlight === 1 && !this.conn.backedUp) {
+      this.starting = true;
+      const run = runNow(task);
+      this.starting = false;
+      this.link(run, weight);
+      const later = this.linkAfterStart;
+      if (later) {
+        this.linkAfterStart = undefined;
+        for (const linkOne of later) linkOne();
+      }
+    } else {
+      this.link(this.chain.then(() => this.whenRoom(task, seq)), weight);
+    }
+  }
+
+  /** Makes `run` the chain's last link: what comes next waits for it, and its end is counted. */
+  private link(run: Promise<void>, weight: number): void {
     this.chain = run.then(
       () => this.taskDone(weight),
       (err: unknown) => {
@@ -102,8 +127,8 @@ export abstract class TaskChain {
 
   /**
    * Resolves once nothing is in hand, tasks enqueued meanwhile included.
-   * Told by taskDone, not found by awaiting the chain: a task enqueued
-   * from inside a running one's first synchronous part is not on it.
+   * Told by taskDone rather than found by awaiting the chain, which tasks
+   * enqueued meanwhile would make a loop.
    */
   settled(): Promise<void> {
     if (this.inFlight === 0) return Promise.resolve();
