@@ -6,7 +6,7 @@
 // ambiguous or unsafe in a file name or an XML document.
 
 /** RFC 3920: each part of a JID is at most 1023 bytes of UTF-8. */
-export const MAX_PART_BYTES = 1023;
+const MAX_PART_BYTES = 1023;
 
 // Characters no part may contain: C0/DEL/C1 controls (Cc), lone surrogates
 // (Cs, unencodable in UTF-8) and noncharacters (not allowed in XML).

@@ -12,7 +12,7 @@ export interface LineSink {
   flushSync(): void;
 }
 
-export const BATCH_CHARS = 4096;
+const BATCH_CHARS = 4096;
 
 /**
  * sonic-boom options for a sink behind a batch: it writes each batch at

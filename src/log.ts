@@ -51,9 +51,9 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
 }
 
 /** A new log file's mode: the owner writes, a log-reading group (adm) may read, nobody else. */
-export const LOG_FILE_MODE = 0o640;
+const LOG_FILE_MODE = 0o640;
 /** A log folder Yak makes: the same, plus search. */
-export const LOG_FOLDER_MODE = 0o750;
+const LOG_FOLDER_MODE = 0o750;
 
 /**
  * Makes the log file's folder, when missing, owner and group only: a log

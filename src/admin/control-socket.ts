@@ -12,7 +12,7 @@ import { AdminError, type AdminOps } from './admin-ops.js';
 import { withSocketAddress } from './socket-address.js';
 import { SpoolFileError, UserFileFullError } from '../xdb/xdb.js';
 
-export const CONTROL_SOCKET_NAME = '.jabberctl.sock';
+const CONTROL_SOCKET_NAME = '.jabberctl.sock';
 
 /**
  * The folder, mode 0700, the socket is made in before it moves to its
@@ -71,7 +71,7 @@ export async function runControl(ops: AdminOps, req: ControlRequest): Promise<Co
 }
 
 /** True when a live server answers on the socket. */
-export function socketIsLive(file: string): Promise<boolean> {
+function socketIsLive(file: string): Promise<boolean> {
   return withSocketAddress(
     file,
     (address) =>

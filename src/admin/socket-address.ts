@@ -8,7 +8,7 @@ import { closeSync, existsSync, openSync } from 'node:fs';
 import path from 'node:path';
 
 /** Bytes of path a Unix socket address holds (108 with its NUL). */
-export const SOCKET_PATH_MAX = 107;
+const SOCKET_PATH_MAX = 107;
 
 /**
  * Runs `use` with an address that binds or connects to `file`. Throws,

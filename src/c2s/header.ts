@@ -6,7 +6,7 @@ import { escapeAttr } from '../xml/element.js';
 import type { StreamErrorKind } from './stream-errors.js';
 
 export const NS_STREAM = 'http://etherx.jabber.org/streams';
-export const NS_CLIENT = 'jabber:client';
+const NS_CLIENT = 'jabber:client';
 
 export interface HeaderCheck {
   /** The host the connection belongs to, when the header is acceptable. */
@@ -22,7 +22,7 @@ export interface HeaderCheck {
  * hosts included (SPEC section 1; 1.4 looked up the name, then "default"),
  * then the host itself.
  */
-export function resolveHost(to: string, hosts: readonly string[], aliases: readonly AliasConfig[]): string | undefined {
+function resolveHost(to: string, hosts: readonly string[], aliases: readonly AliasConfig[]): string | undefined {
   const name = nameprep(to);
   if (name === undefined) return undefined;
   const named = aliases.find((a) => a.from !== undefined && nameprep(a.from) === name);

@@ -19,7 +19,7 @@ import { streamError } from './stream-errors.js';
  * is read, not left unread at the close, which makes the kernel reset the
  * connection and can cost the client the refusal text.
  */
-export const REFUSAL_GRACE_MS = 1000;
+const REFUSAL_GRACE_MS = 1000;
 
 /**
  * Refused sockets that may wait out the grace at once. Past this (a flood),
@@ -27,7 +27,7 @@ export const REFUSAL_GRACE_MS = 1000;
  * kernel, which still sends it: the descriptor goes at once, and only a
  * client whose data arrives after the close may miss the text.
  */
-export const MAX_LINGERING_REFUSALS = 64;
+const MAX_LINGERING_REFUSALS = 64;
 
 export class Refusals {
   private waiting = 0;

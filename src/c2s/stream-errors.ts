@@ -5,7 +5,7 @@ import type { StreamParseErrorKind } from '../xml/stream-parser.js';
 
 const NS_STREAMS = 'urn:ietf:params:xml:ns:xmpp-streams';
 
-export const STREAM_ERRORS = {
+const STREAM_ERRORS = {
   'invalid-namespace': 'Invalid Namespace',
   'unsupported-stanza-type': 'Unsupported Stanza Type',
   'invalid-stream-namespace': 'Invalid Stream Namespace',
@@ -50,7 +50,7 @@ export const PARSE_STREAM_ERRORS: Record<StreamParseErrorKind, StreamErrorKind> 
   xml: 'not-well-formed',
 };
 
-export function streamErrorCondition(kind: StreamErrorKind): string {
+function streamErrorCondition(kind: StreamErrorKind): string {
   return CONDITION[kind] ?? kind;
 }
 

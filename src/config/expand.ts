@@ -34,7 +34,7 @@ function markOrigin(el: Element, file: string): void {
 }
 
 /** Deeper than this is almost surely a loop through different spellings of one path. */
-export const MAX_INCLUDE_DEPTH = 8;
+const MAX_INCLUDE_DEPTH = 8;
 
 /**
  * The deepest element nesting a config may have, <jabber> counting 1,
@@ -45,7 +45,7 @@ export const MAX_INCLUDE_DEPTH = 8;
  * a SIGHUP's comparison) recurses once per level: thousands of levels
  * overflowed the stack, a crash with a stack trace instead of a message.
  */
-export const MAX_CONFIG_DEPTH = 100;
+const MAX_CONFIG_DEPTH = 100;
 
 interface ExpandContext {
   cmdline: CmdlineValues;

@@ -21,7 +21,7 @@ export interface ConfigOverrides {
   host?: string;
 }
 
-export const XDB_FILE_NS = 'jabber:config:xdb_file';
+const XDB_FILE_NS = 'jabber:config:xdb_file';
 
 export function loadConfig(file: string, overrides: ConfigOverrides = {}): YakConfig {
   const abs = resolve(file);
@@ -190,7 +190,7 @@ function readSpool(xdb: Element): string {
  * pre-login stanza (65,536 characters by default) of fields, and a cap
  * below that could refuse accounts the server otherwise accepts.
  */
-export const MAX_FILE_BYTES_MIN = 65536;
+const MAX_FILE_BYTES_MIN = 65536;
 
 /** <xdb_file><maxfilesize>BYTES</maxfilesize> (Yak): the cap on one user's file; 0 = none. */
 function readMaxFileBytes(xdb: Element): number {

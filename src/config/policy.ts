@@ -7,10 +7,10 @@ import { ConfigError, type LoginThrottleSettings, type RegisterPolicyConfig } fr
 import { INT_MAX, SECONDS_MAX, about, intChild, intValue, tag, textOf } from './values.js';
 
 /** Loopback: local scripts and benchmarks are never throttled by default. */
-export const LOOPBACK = ['127.0.0.1', '::1'];
+const LOOPBACK = ['127.0.0.1', '::1'];
 
 /** Names that would let a stranger pose as the server's staff. */
-export const BUILTIN_RESERVED = ['admin', 'root', 'postmaster', 'hostmaster', 'webmaster', 'abuse'];
+const BUILTIN_RESERVED = ['admin', 'root', 'postmaster', 'hostmaster', 'webmaster', 'abuse'];
 
 export function readRegisterPolicy(p: Element | undefined): RegisterPolicyConfig {
   const policy: RegisterPolicyConfig = {

@@ -6,7 +6,7 @@ import { readLoginThrottle, readRegisterPolicy } from './policy.js';
 import { readFilter } from './filter.js';
 import { INT_MAX, about, intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
 
-export const DEFAULT_OFFLINE_LIMIT = 1000;
+const DEFAULT_OFFLINE_LIMIT = 1000;
 
 export const JSM_NS = 'jabber:config:jsm';
 

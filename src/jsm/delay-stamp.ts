@@ -4,7 +4,7 @@
 import { Element } from '../xml/element.js';
 import { legacyStamp } from '../util/time.js';
 
-export const NS_DELAY = 'jabber:x:delay';
+const NS_DELAY = 'jabber:x:delay';
 
 /** `<x xmlns='jabber:x:delay' from=FROM stamp=WHEN>REASON</x>` (WHEN: now by default); without `from` when undefined, empty without a reason. */
 export function delayStamp(from: string | undefined, reason: string, when: Date = new Date()): Element {

@@ -107,7 +107,7 @@ export function visibleRosterText(roster: Element | undefined): string {
 }
 
 /** The roster as the client sees it (a copy: nothing of `roster` is kept); undefined stands for an empty one. */
-export function visibleRoster(roster: Element | undefined): Element {
+function visibleRoster(roster: Element | undefined): Element {
   const q = new Element('query', { xmlns: NS_ROSTER });
   for (const i of roster?.elements ?? []) if (i.name === 'item' && i.attrs.hidden === undefined) q.children.push(visibleItem(i));
   return q;

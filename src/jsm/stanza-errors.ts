@@ -62,7 +62,7 @@ export function stanzaError(condition: StanzaCondition, text?: string): StanzaEr
 }
 
 /** What a client reads when a change would make the account's spool file too large. */
-export const STORAGE_FULL_TEXT = 'Account Storage Full';
+const STORAGE_FULL_TEXT = 'Account Storage Full';
 
 /**
  * The StanzaError a handler failure stands for, or undefined for an

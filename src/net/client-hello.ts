@@ -12,7 +12,7 @@
  * The largest ClientHello handshake message taken: eight times the largest
  * a current client sends, and one TLS record's worth.
  */
-export const MAX_CLIENT_HELLO = 16 * 1024;
+const MAX_CLIENT_HELLO = 16 * 1024;
 
 /** TLS record header: type, version (2), length (2). */
 const RECORD_HEADER = 5;

@@ -13,7 +13,7 @@ export class ListenError extends Error {}
  * The 1.4 way: one PEM file holding the private key and the certificate
  * chain, from <io><ssl><key ip='ADDRESS'>file.pem</key></ssl></io>.
  */
-export function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
+function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
   let pem: string;
   try {
     pem = readFileSync(pemFile, 'utf8');
@@ -77,7 +77,7 @@ export function listenSpecs(config: Pick<YakConfig, 'c2s' | 'tlsKeys'>): ListenS
  * the 30 s it was set to left silent connections open for good). This one
  * is a deadline from accept.
  */
-export const TLS_HANDSHAKE_MAX_MS = 20_000;
+const TLS_HANDSHAKE_MAX_MS = 20_000;
 
 /**
  * The handshake deadline for the current config: <authtime> when shorter,

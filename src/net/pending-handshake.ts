@@ -18,7 +18,7 @@ import { limitKey } from './peer-address.js';
  * can no longer add up to any amount (the per-address limit alone let one
  * address hold 1,000 of them).
  */
-export const HANDSHAKE_WEIGHT = 64 * 1024;
+const HANDSHAKE_WEIGHT = 64 * 1024;
 
 export interface HandshakeContext {
   /** The tls.Server that does the handshake (see tlsHandshaker). */

@@ -7,7 +7,7 @@
 // or a name for good at the next rewrite.
 
 /** The file's bytes are not text in the encoding it names; the message says why. */
-export class XmlEncodingError extends Error {}
+class XmlEncodingError extends Error {}
 
 /** The encoding an XML declaration names, lowercased; undefined without one. */
 const DECLARED_ENCODING = /^(?:\xEF\xBB\xBF)?<\?xml\s[^>]*?\bencoding\s*=\s*["']([A-Za-z0-9._-]+)["']/;

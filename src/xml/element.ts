@@ -15,7 +15,7 @@ const TEXT_SPECIALS = /[&<>'"\r]/g;
 const ATTR_SPECIAL = /[&<>'"\t\n\r]/;
 const ATTR_SPECIALS = /[&<>'"\t\n\r]/g;
 
-export function escapeText(s: string): string {
+function escapeText(s: string): string {
   // Most text has nothing to escape: a test is about three times cheaper than replace().
   return TEXT_SPECIAL.test(s) ? s.replace(TEXT_SPECIALS, escapeChar) : s;
 }

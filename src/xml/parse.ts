@@ -20,7 +20,7 @@ export interface ParseOptions {
   depthAbove?: number;
 }
 
-export class XmlParseError extends Error {}
+class XmlParseError extends Error {}
 
 export function parseXml(text: string, opts: ParseOptions = {}): Element {
   // XML 1.0 whatever the declaration says (see stream-parser.ts).

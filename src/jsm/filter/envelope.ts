@@ -5,7 +5,7 @@
 import { parseJid, type Jid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 
-export const NS_ENVELOPE = 'jabber:x:envelope';
+const NS_ENVELOPE = 'jabber:x:envelope';
 
 /**
  * Filters a message may pass through on forwards and replies. With at most

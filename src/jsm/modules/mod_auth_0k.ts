@@ -32,7 +32,7 @@ function chainRecord(c: Chain): Element {
 }
 
 /** A fresh chain for a password: new token, N = <mod_auth_0k><sequences>. */
-export function newChain(password: string, sequences: number): Element {
+function newChain(password: string, sequences: number): Element {
   const token = randomHex(4);
   return chainRecord({ hash: zerokIterate(zerokSeed(password, token), sequences), token, sequence: sequences });
 }

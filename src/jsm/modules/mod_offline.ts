@@ -20,7 +20,7 @@ import { RecentExpiries } from './recent-expiries.js';
 import { canRead } from './admins.js';
 
 const NS_EXPIRE = 'jabber:x:expire';
-export const NS_EVENT = 'jabber:x:event';
+const NS_EVENT = 'jabber:x:event';
 
 /**
  * Whether a message is kept for later: any but groupchat and headline. A
@@ -61,7 +61,7 @@ function expireSeconds(m: Element): number | undefined {
  * average. A sender's first message is taken whatever its size (if the
  * file has room), so one large message is never refused for the share.
  */
-export const SENDER_SHARE = 4;
+const SENDER_SHARE = 4;
 
 /** What one sender may hold in a user's store; bytes is Infinity with no file cap. */
 export interface SenderShare {
@@ -69,7 +69,7 @@ export interface SenderShare {
   bytes: number;
 }
 
-export function senderShare(limit: number, maxFileBytes: number): SenderShare {
+function senderShare(limit: number, maxFileBytes: number): SenderShare {
   return {
     messages: Math.ceil(limit / SENDER_SHARE),
     bytes: maxFileBytes > 0 ? Math.floor(maxFileBytes / SENDER_SHARE) : Infinity,

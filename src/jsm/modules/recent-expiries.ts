@@ -9,7 +9,7 @@
 // them, which costs at most one more share's worth of writes.
 
 /** How long after it was stored an expired message still counts towards its sender's share. */
-export const EXPIRED_COUNTED_SECONDS = 3600;
+const EXPIRED_COUNTED_SECONDS = 3600;
 
 /** Recipient and sender pairs remembered at most; the least recently touched go first. */
 const MAX_PAIRS = 10_000;

@@ -36,7 +36,7 @@ const RESERVATION_MS = 10_000;
  * default). Counted per limitKey (an IPv6 client's /64); <allow> and the
  * log name exact addresses.
  */
-export const registerRateLimit: JsmModule = {
+const registerRateLimit: JsmModule = {
   name: 'register_rate_limit',
   setup(api) {
     // Read at each use: SIGHUP may change the policy.
@@ -92,7 +92,7 @@ export const registerRateLimit: JsmModule = {
  * comes first, such a name would hand a stranger the admin's rights
  * (who is online, announcements to everyone).
  */
-export const registerReservedNames: JsmModule = {
+const registerReservedNames: JsmModule = {
   name: 'register_reserved_names',
   setup(api) {
     api.on(
@@ -112,7 +112,7 @@ export const registerReservedNames: JsmModule = {
 };
 
 /** A minimum password length, for new accounts and password changes alike. */
-export const registerPasswordLength: JsmModule = {
+const registerPasswordLength: JsmModule = {
   name: 'register_password_length',
   setup(api) {
     api.on(

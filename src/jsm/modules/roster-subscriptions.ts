@@ -37,8 +37,8 @@ export const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscri
  * without them, requests with huge statuses cut the user off at every
  * login, and they are hidden items the user cannot remove.
  */
-export const MAX_PENDING_STATUS = 1000;
-export const MAX_PENDING_REQUESTS = 1000;
+const MAX_PENDING_STATUS = 1000;
+const MAX_PENDING_REQUESTS = 1000;
 
 /** The first MAX_PENDING_STATUS characters (a surrogate pair is not split). */
 function truncateStatus(text: string): string {
