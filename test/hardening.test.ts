@@ -283,6 +283,32 @@ describe('failed logins', () => {
     }
   });
 
+  test('failures are counted per account: the same name on another host is neither slowed nor able to clear them', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.hosts = ['localhost', 'other.example'];
+        c.jsm.loginThrottle = { free: 1, baseMs: 60_000, maxMs: 60_000, forgetMs: 600_000, exempt: [] };
+      },
+    });
+    try {
+      for (const domain of yak.config.hosts) {
+        const c = await yak.connect({ domain });
+        assert.equal((await c.request(registerIq('dj', `pw-${domain}`))).attrs.type, 'result');
+        await c.close();
+      }
+      // Each from an address of its own, so that only the account's count is shared.
+      const guesser = await yak.connect({ localAddress: '127.0.0.2' });
+      assert.equal(errorCode(await guesser.request(authIq('dj', 'r', { password: 'guess' }))), '401');
+      // The next attempt at dj@localhost waits a minute; dj@other.example is someone else.
+      const other = await yak.connect({ domain: 'other.example', localAddress: '127.0.0.3' });
+      assert.equal((await other.request(authIq('dj', 'r', { password: 'pw-other.example' }), 10_000)).attrs.type, 'result');
+      // And its login did not clear dj@localhost's failure.
+      assert.ok(yak.server.jsm.throttle.waitFor('dj@localhost', '127.0.0.4') > 50_000);
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('an unknown user is answered like a wrong password', async () => {
     const c = await yak.connect();
     const reply = await c.request(authIq('nobody', 'x', { password: 'pw' }), 10_000);

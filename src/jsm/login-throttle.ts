@@ -1,5 +1,6 @@
 // Slows password guessing (SPEC section 5): failed logins are counted per
-// username and per source address, and each key gets a growing wait before
+// account (the username at its host: `dj` on two hosts is two accounts)
+// and per source address, and each key gets a growing wait before
 // its next attempt is even looked at. A right password still gets in once
 // the wait has passed. Unknown usernames are counted the same way, so the
 // timing of a 401 says nothing about whether the user exists.
@@ -66,8 +67,8 @@ export class LoginThrottle {
     return this.keys.size;
   }
 
-  private keysFor(user: string, address: string): string[] {
-    return this.cfg.exempt.includes(address) ? [] : [`u:${user}`, addressKey(address)];
+  private keysFor(account: string, address: string): string[] {
+    return this.cfg.exempt.includes(address) ? [] : [`u:${account}`, addressKey(address)];
   }
 
   private state(key: string): KeyState | undefined {
@@ -80,13 +81,13 @@ export class LoginThrottle {
   }
 
   /**
-   * Milliseconds an attempt for (user, address) arriving now would wait at
+   * Milliseconds an attempt for (account, address) arriving now would wait at
    * first: the later of the two keys' times. (An inspection for tests and
    * tools; gate() keeps to the user's time as it was when the attempt came.)
    */
-  waitFor(user: string, address: string): number {
+  waitFor(account: string, address: string): number {
     let until = 0;
-    for (const k of this.keysFor(user, address)) until = Math.max(until, this.state(k)?.notBefore ?? 0);
+    for (const k of this.keysFor(account, address)) until = Math.max(until, this.state(k)?.notBefore ?? 0);
     return Math.max(0, until - this.now());
   }
 
@@ -103,9 +104,9 @@ export class LoginThrottle {
    * long as they keep guessing. 'gone' when the client went away meanwhile
    * (the attempt is dropped, no slot taken); 'waited' when it was slowed.
    */
-  async gate(user: string, address: string, alive: () => boolean = () => true): Promise<GateOutcome> {
+  async gate(account: string, address: string, alive: () => boolean = () => true): Promise<GateOutcome> {
     const exempt = this.cfg.exempt.includes(address);
-    const userReady = exempt ? 0 : (this.state(`u:${user}`)?.notBefore ?? 0);
+    const userReady = exempt ? 0 : (this.state(`u:${account}`)?.notBefore ?? 0);
     const wait = (): number => Math.max(userReady - this.now(), exempt ? 0 : (this.state(addressKey(address))?.notBefore ?? 0) - this.now(), 0);
     let outcome: GateOutcome = 'now';
     for (let ms = wait(); ms > 0; ms = wait()) {
@@ -130,9 +131,9 @@ export class LoginThrottle {
     return over >= 0 ? Math.min(this.cfg.maxMs, this.cfg.baseMs * 2 ** Math.min(over, 30)) : 0;
   }
 
-  failed(user: string, address: string): void {
+  failed(account: string, address: string): void {
     const t = this.now();
-    for (const k of this.keysFor(user, address)) {
+    for (const k of this.keysFor(account, address)) {
       const s = this.state(k) ?? { failures: 0, notBefore: 0, lastFailure: t };
       s.failures++;
       s.lastFailure = t;
@@ -161,8 +162,8 @@ export class LoginThrottle {
   }
 
   /** A success clears the user's count (not the address's: one good account must not launder guesses). */
-  succeeded(user: string): void {
-    this.keys.delete(`u:${user}`);
+  succeeded(account: string): void {
+    this.keys.delete(`u:${account}`);
   }
 
   /** Drops forgotten keys (called now and then, so the map stays small). */

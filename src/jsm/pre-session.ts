@@ -94,22 +94,24 @@ export class PreSession {
     const method = methodOf(query);
     // 406 for a missing username comes before any waiting.
     const user = usernameOf(query);
+    // Counted per account: the same name on another host is someone else.
+    const account = `${user}@${client.host}`;
     // Called by authSet once the user's file is read (see there).
     let gone = false;
     const gate = async (): Promise<GateOutcome> => {
-      const outcome = await throttle.gate(user, client.address, () => client.alive?.() ?? true);
+      const outcome = await throttle.gate(account, client.address, () => client.alive?.() ?? true);
       gone = outcome === 'gone';
       return outcome;
     };
     try {
       const removals = this.removals.count;
       const ok = await authSet(chains, xdb, client, iq, query, gate);
-      throttle.succeeded(ok.user);
+      throttle.succeeded(account);
       return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }), login: { user: ok.user, resource: ok.resource, removals, method } };
     } catch (err) {
       // A client gone while it waited made no attempt: nothing to count.
       if (err instanceof StanzaError && err.code === 401 && !gone) {
-        throttle.failed(user, client.address);
+        throttle.failed(account, client.address);
         log.warn({ user, host: client.host, address: client.address, method }, 'login failed');
       }
       throw err;
