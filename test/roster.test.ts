@@ -699,6 +699,36 @@ describe('mod_roster', () => {
       }
     });
 
+    test('a request to another domain (there is no server-to-server link) is refused, and the asker loses the ask', async () => {
+      const a = await onlineUser(yak, 'farask1');
+      try {
+        await a.roster();
+        a.send("<presence type='subscribe' to='x@remote.example'/>");
+        await receiveAll(a, [
+          push('farask1@localhost/Work', "<item jid='x@remote.example' subscription='none' ask='subscribe'/>"),
+          "<presence type='unsubscribed' from='x@remote.example' to='farask1@localhost'><status>Not Found</status></presence>",
+          push('farask1@localhost/Work', "<item jid='x@remote.example' subscription='none'/>"),
+        ]);
+        await assertRoster(a, "<item jid='x@remote.example' subscription='none'/>");
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('a request to another domain leaves an item subscribed already (a roster from 1.4) as it was', async () => {
+      const a = await onlineUser(yak, 'farask2');
+      try {
+        await yak.server.jsm.xdb.set('localhost', 'farask2', {
+          [NS_ROSTER]: xml(`<query xmlns='${NS_ROSTER}'><item jid='x@remote.example' subscription='to'/></query>`),
+        });
+        a.send("<presence type='subscribe' to='x@remote.example'/>");
+        await a.nothing(() => true, [a], 'a request to a contact one is subscribed to already was answered');
+        await assertRoster(a, "<item jid='x@remote.example' subscription='to'/>");
+      } finally {
+        await a.close();
+      }
+    });
+
     test('a request to an account removed while it is handled is refused, and leaves no file behind', async () => {
       const a = await onlineUser(yak, 'lateask1');
       await registerUser(yak, 'lateask2', 'pw');

@@ -66,6 +66,16 @@ export async function cancelSubscriptions(api: ModuleApi, owner: string, item: E
   }
 }
 
+/**
+ * A subscription request refused as 1.4's js_bounce refused one: an
+ * unsubscribed presence from the contact with the reason as status (the
+ * asker's client shows it, and the asker's item loses its ask), not
+ * silently dropped.
+ */
+function subscriptionRefusal(contact: string, asker: string, reason: string): Element {
+  return new Element('presence', { type: 'unsubscribed', from: contact, to: asker }, [new Element('status', {}, [reason])]);
+}
+
 /** The user sends a subscription presence: their own item changes, then it goes out. */
 export async function sendSubscription(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
   const contact = parseJid(stanza.attrs.to!);
@@ -105,6 +115,14 @@ export async function sendSubscription(api: ModuleApi, stanza: Element, s: Sessi
   // still held the request, for good.
   if (type === 'subscribed' && before?.attrs.subscribe === undefined) return;
   if (type === 'unsubscribed' && before?.attrs.subscribe === undefined && !hasFrom(before)) return;
+  if (!api.isLocalHost(contact.host)) {
+    // No server-to-server link: a request there is never answered, and its
+    // ask would stay on the roster for good. It is refused as one to a user
+    // that does not exist is; an item already subscribed (a roster brought
+    // from 1.4) keeps its state. The other types go nowhere.
+    if (type === 'subscribe' && item?.attrs.ask === 'subscribe') await api.deliver(subscriptionRefusal(jid, s.jid.bare, 'Not Found'));
+    return;
+  }
   // Subscription presence always carries the bare JID.
   const out = new Element('presence', attrsWith(stanza.attrs, { from: s.jid.bare, to: jid }), stanza.children);
   await api.deliver(out);
@@ -168,11 +186,8 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
   const type = stanza.attrs.type!;
   // From oneself: not a subscription (see sendSubscription).
   if (jid === bare) return 'handled';
-  // Refused as 1.4's js_bounce refused a subscription request: an
-  // unsubscribed presence with the reason as status (the sender's client
-  // shows it, its server clears the ask), not silently dropped.
   const refuse = async (reason: string): Promise<'handled'> => {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', from: bare, to: jid }, [new Element('status', {}, [reason])]));
+    await api.deliver(subscriptionRefusal(bare, jid, reason));
     return 'handled';
   };
   let deliver = true;
