@@ -10,7 +10,7 @@ import type { YakConfig } from './config/types.js';
 import { applyReload, type ReloadResult } from './config/reload.js';
 import { C2sStream, type C2sContext } from './c2s/c2s-stream.js';
 import { HeldMemoryBudget } from './c2s/held-memory-budget.js';
-import { hostDirName } from './xdb/file-names.js';
+import { hostFolderName } from './xdb/host-folders.js';
 import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
 import type { Logger } from './log.js';
@@ -188,7 +188,7 @@ export class YakServer {
 
   private async prepareSpool(): Promise<void> {
     for (const host of this.config.hosts) {
-      const dir = path.join(this.config.spool, hostDirName(host));
+      const dir = path.join(this.config.spool, hostFolderName(this.config.spool, host));
       try {
         await fs.mkdir(dir, { recursive: true, mode: 0o700 });
         await fs.access(dir, fsc.W_OK | fsc.R_OK | fsc.X_OK);

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import {
   hostDirName,
   isLongUserFileName,
+  legacyHostDirName,
   legacyUserFileName,
   userFileName,
   userFromFileName,
@@ -108,4 +109,13 @@ test("1.4's own file names for names Yak encodes: the name itself, where that is
   assert.equal(userFromLegacyFileName('Joe!x.xml'), undefined);
   assert.equal(userFromLegacyFileName('dj.xml'), undefined, "Yak's own names are read by userFromFileName");
   assert.equal(userFromLegacyFileName('joe!x.txt'), undefined);
+});
+
+test("1.4's folder name for a host Yak percent-encodes is the name itself, when it can be one", () => {
+  assert.equal(hostDirName('b\u00fccher.test'), 'b%C3%BCcher.test');
+  assert.equal(legacyHostDirName('b\u00fccher.test'), 'b\u00fccher.test');
+  // Yak's own name already, or a name 1.4's could not be (or be mistaken for Yak's).
+  for (const host of ['localhost', 'jabber.example.org', '.h\u00e9', 'h\u00e9%', 'a/\u00e9', '\u00e9'.repeat(200)]) {
+    assert.equal(legacyHostDirName(host), undefined, host);
+  }
 });

@@ -5,7 +5,7 @@
 // joe!x), which Yak would percent-encode, are found and kept there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
@@ -276,5 +276,31 @@ describe('pending subscription requests, vCard, private XML, last and offline me
         "<item jid='piers@localhost' subscription='none' subscribe='Hello &amp; welcome' hidden=''/>",
       ],
     );
+  });
+});
+
+describe("a 1.4 spool folder for a host Yak percent-encodes (an IDN host)", () => {
+  test("is read where 1.4 left it: its users log in and cannot be taken again, and no second folder is made", async () => {
+    const host = 'b\u00fccher.test';
+    const spool = await fixtureSpool();
+    // 1.4 named the host's folder after the host itself.
+    await mkdir(path.join(spool, host));
+    await rename(path.join(spool, 'localhost', 'dj.xml'), path.join(spool, host, 'dj.xml'));
+    await rm(path.join(spool, 'localhost'), { recursive: true });
+    const yak = await startYak({ spool, tweak: (c) => (c.hosts = [host]) });
+    try {
+      const c = await yak.connect({ domain: host });
+      assertXml(await c.request(authIq('dj', 'Compat', { password: 'secret' })), "<iq type='result' id='auth'/>");
+      await c.close();
+      const again = await yak.connect({ domain: host });
+      assert.equal((await again.request(registerIq('dj', 'other'))).getChild('error')?.attrs.code, '409');
+      await again.close();
+      await yak.server.xdb.flush();
+      assert.deepEqual((await readdir(spool)).filter((f) => !f.startsWith('.')), [host]);
+      assert.match(await readFile(path.join(spool, host, 'dj.xml'), 'utf8'), /xdbns='jabber:iq:auth:0k'/);
+    } finally {
+      await yak.stop();
+      await rm(spool, { recursive: true, force: true });
+    }
   });
 });

@@ -6,7 +6,8 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { nodeprep } from '../jid.js';
 import type { SessionManager } from '../jsm/session-manager.js';
-import { hostDirName, isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
+import { hostFolderName } from '../xdb/host-folders.js';
+import { isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseSpoolXml } from '../xdb/user-doc.js';
 import { NamespaceScope } from '../xml/namespace-scope.js';
 import type { Element } from '../xml/element.js';
@@ -40,8 +41,9 @@ export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
   const spool = jsm.config.spool;
   const served = new Set<string>();
   for (const host of jsm.config.hosts) {
-    served.add(hostDirName(host));
-    await checkFolder(jsm, path.join(spool, hostDirName(host)), host, journaled, report);
+    const folder = hostFolderName(spool, host);
+    served.add(folder);
+    await checkFolder(jsm, path.join(spool, folder), host, journaled, report);
   }
   // Every other folder holds the files of a host too (the spool holds
   // nothing else but dot files, and lost+found when it is a file system

@@ -123,3 +123,14 @@ export function isLongUserFileName(file: string): boolean {
 export function hostDirName(host: string): string {
   return encode(host);
 }
+
+/**
+ * The folder name jabberd 1.4 gave a host Yak percent-encodes (an IDN host,
+ * `bücher.test`): the name itself. Undefined when that is Yak's own name,
+ * or when it could not have been 1.4's (see legacyUserFileName).
+ */
+export function legacyHostDirName(host: string): string | undefined {
+  if (LONE_SURROGATE.test(host) || host === hostDirName(host)) return undefined;
+  if (host.startsWith('.') || /[%\/\0]/.test(host) || Buffer.byteLength(host) > 255) return undefined;
+  return host;
+}

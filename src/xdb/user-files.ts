@@ -10,8 +10,9 @@ import { nodeprep } from '../jid.js';
 import type { Logger } from '../log.js';
 import { parseDoc, spoolText } from './user-doc.js';
 import type { Journal, SpoolTarget } from './journal.js';
-import { hostDirName, isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
+import { isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
+import { hostFolderName } from './host-folders.js';
 
 export interface UserFile extends SpoolTarget {
   user: string;
@@ -46,6 +47,8 @@ export class UserFiles {
    */
   private readonly files = new Map<string, Map<string, UserFile>>();
   private filesRemembered = 0;
+  /** host -> its folder's name, found once (see hostFolderName). */
+  private readonly hostFolders = new Map<string, string>();
 
   constructor(
     private readonly root: string,
@@ -58,7 +61,7 @@ export class UserFiles {
     let byUser = this.files.get(host);
     let f = byUser?.get(user);
     if (f) return f;
-    const dirName = hostDirName(host);
+    const dirName = this.hostFolder(host);
     const dir = join(this.root, dirName);
     let file = userFileName(user);
     // A name Yak percent-encodes may have a file from 1.4 under the name
@@ -93,7 +96,7 @@ export class UserFiles {
 
   /** The users with a file in the host's folder, sorted. */
   async list(host: string): Promise<string[]> {
-    const dir = join(this.root, hostDirName(host));
+    const dir = join(this.root, this.hostFolder(host));
     let names: string[];
     try {
       names = await readdir(dir);
@@ -112,6 +115,13 @@ export class UserFiles {
       if (user !== undefined && nodeprep(user) === user) users.add(user);
     }
     return [...users].sort();
+  }
+
+  /** The name of the host's folder: Yak's, or 1.4's when only that one is there. */
+  private hostFolder(host: string): string {
+    let name = this.hostFolders.get(host);
+    if (name === undefined) this.hostFolders.set(host, (name = hostFolderName(this.root, host)));
+    return name;
   }
 
   /** Whether the file is there, or will be once the journal's content for it is written. */
