@@ -744,6 +744,27 @@ describe('a full disk', () => {
     }
   });
 
+  test('a server stopped while its log file cannot be written exits at once, exit 0; the lines the disk does not take are lost', { timeout: 30_000 }, async () => {
+    const logFile = path.join(dir, 'stoplog', 'yak.log');
+    const filler = path.join(dir, 'stoplog-filler');
+    const d = await startDaemon({ configText: bundledConfigText().replace('<stderr/>', `<file>${logFile}</file><stderr/>`) });
+    try {
+      const { bavail, bsize } = await statfs(dir);
+      await writeFile(filler, Buffer.alloc(bavail * bsize)).catch(() => undefined);
+      // More than the log file's last page holds: 60 lines of a closed connection.
+      for (let i = 0; i < 60; i++) (await ClientStream.connect({ port: d.port, domain: 'localhost' })).socket.destroy();
+      // The 200 ms flush has met the full disk by now.
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      assert.match(d.stderr(), /jabberd: log file .*: ENOSPC/);
+      // Its last lines ("stopped") cannot be written either: a synchronous
+      // flush that retried them for ever kept the process from exiting.
+      assert.equal((await d.stop(10_000)).code, 0);
+    } finally {
+      await d.dispose();
+      await rm(filler, { force: true });
+    }
+  });
+
   test('a log file on a full disk: said once on stderr, the server serves on, the lines are written once there is room', async () => {
     const logFile = path.join(dir, 'log', 'yak.log');
     const filler = path.join(dir, 'log-filler');
