@@ -11,6 +11,7 @@ import { applyReload, type ReloadResult } from './config/reload.js';
 import { C2sStream, type C2sContext } from './c2s/c2s-stream.js';
 import { HeldMemoryBudget } from './c2s/held-memory-budget.js';
 import { hostFolderName } from './xdb/host-folders.js';
+import { AddressLogQuota } from './net/address-log-quota.js';
 import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
 import type { Logger } from './log.js';
@@ -68,6 +69,7 @@ export class YakServer {
       // Read at each check: a reload may change it.
       preAuth: new HeldMemoryBudget(() => config.c2s.limits.preAuthMemory),
       sessionMemory: new HeldMemoryBudget(() => config.c2s.limits.sessionMemory),
+      connLog: new AddressLogQuota(opts.log),
       newStreamId: () => this.newStreamId(),
       releaseStreamId: (id) => this.streamIds.delete(id),
       // Set by stop() before any stream closes (each closes after an await).
@@ -77,6 +79,7 @@ export class YakServer {
       config,
       log: opts.log,
       preAuth: this.context.preAuth,
+      connLog: this.context.connLog,
       streamIds: this.streamIds,
       startStream: (socket, address) => this.startStream(socket, address),
     });
@@ -268,6 +271,7 @@ export class YakServer {
       // Peers that did not answer our </stream:stream> are not waited for.
       this.acceptor.destroyAll();
       for (const s of this.sockets) s.destroy();
+      this.context.connLog.endWindow();
       await listenersClosed;
       await this.spoolLock?.release();
       if (this.config.pidfile) await releasePidfile(this.config.pidfile, this.log);

@@ -16,7 +16,7 @@ import { silentLogger } from '../src/log.js';
 import type { YakConfig } from '../src/config/types.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
-import { captureLog } from './helpers/log-capture.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
 
 function timeIq(id: string): Element {
@@ -222,6 +222,46 @@ describe('connection limits', () => {
       await a.close();
       const again = await yak.connect();
       assert.equal(again.closed, false);
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('log lines a client can cause', () => {
+  test('connections that never log in are logged up to a share per address, then summed up; a session is logged whatever its address did', async () => {
+    const captured = captureLog('info');
+    const yak = await startYak({ log: captured.log });
+    await registerUser(yak, 'loglined', 'pw');
+    const from = (address: string): Record<string, unknown>[] => captured.lines.filter((l) => l.address === address);
+    try {
+      // 127.0.0.2: loopback, but not the address local tools use (that one is not counted).
+      for (let i = 0; i < 40; i++) (await yak.connect({ localAddress: '127.0.0.2' })).socket.destroy();
+      const session = await yak.connect({ localAddress: '127.0.0.2' });
+      assert.equal((await session.request(authIq('loglined', 'r', { password: 'pw' }))).attrs.type, 'result');
+      await session.close();
+      await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'loglined@localhost/r');
+      assert.equal(from('127.0.0.2').filter((l) => l.msg === 'connection closed' && l.user === undefined).length, 20);
+    } finally {
+      await yak.stop();
+    }
+    // The stop ends the window: how many were left out is said.
+    const summary = from('127.0.0.2').find((l) => l.msg === 'connection log lines left out');
+    assert.equal(summary?.leftOut, 20, JSON.stringify(summary));
+  });
+
+  test('bad XML is one line, the stream error, which quotes at most 200 characters of what the parser said', async () => {
+    const captured = captureLog('info');
+    const yak = await startYak({ log: captured.log });
+    try {
+      const c = await yak.connect();
+      c.socket.write(`<p:${'n'.repeat(5000)}/>`);
+      await c.whenClosed();
+      const line = await logLine(captured, (l) => l.msg === 'stream error');
+      assert.equal(line.error, 'not-well-formed');
+      assert.match(String(line.reason), /^bad xml: unbound namespace prefix 'p' in element name 'p:n+\.\.\.$/);
+      assert.ok(String(line.reason).length <= 220, `${String(line.reason).length} characters`);
+      assert.equal(captured.lines.filter((l) => l.msg === 'bad xml').length, 0);
     } finally {
       await yak.stop();
     }

@@ -9,6 +9,7 @@ import type { PreSessionResult } from '../jsm/pre-session.js';
 import { TooManySessionsError, type SessionManager } from '../jsm/session-manager.js';
 import type { Session, SessionTransport } from '../jsm/sessions.js';
 import type { Logger } from '../log.js';
+import type { AddressLogQuota } from '../net/address-log-quota.js';
 import type { Connection } from '../net/connection.js';
 import { limitKey } from '../net/peer-address.js';
 import type { Element } from '../xml/element.js';
@@ -23,6 +24,9 @@ import { TimeLimitedStream } from './time-limited-stream.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
 
+/** What a stream error's log line quotes of the parser's reason at most. */
+const MAX_REASON_CHARS = 200;
+
 /** What every stream shares: config, the session manager, the memory budgets, the live stream ids. */
 export interface C2sContext {
   config: YakConfig;
@@ -32,6 +36,8 @@ export interface C2sContext {
   preAuth: HeldMemoryBudget;
   /** What logged-in connections hold between them. */
   sessionMemory: HeldMemoryBudget;
+  /** Where lines about connections not logged in go, each address held to its share. */
+  connLog: AddressLogQuota;
   newStreamId(): string;
   releaseStreamId(id: string): void;
   /** The server is stopping: the sessions it ends get 1.4's reason for that. */
@@ -157,11 +163,11 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
   }
 
   /** Ends the stream: optional error, then </stream:stream>, then the socket. */
-  override close(error?: StreamErrorKind): void {
+  override close(error?: StreamErrorKind, reason?: string): void {
     if (this.state === 'closed') return;
     if (error) {
       this.sendHeader(this.host ?? this.ctx.config.hosts[0]!, false);
-      this.logAt('info', { error }, 'stream error');
+      this.logAt('info', { error, reason }, 'stream error');
     }
     this.state = 'closed';
     this.parser.stop();
@@ -196,14 +202,15 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
    * reach the client before the error, as at </stream:stream>. Nothing
    * more is read meanwhile.
    */
-  private closeInTurn(error: StreamErrorKind): void {
+  private closeInTurn(error: StreamErrorKind, reason?: string): void {
     this.parser.stop();
-    this.enqueue(async () => this.close(error));
+    this.enqueue(async () => this.close(error, reason));
   }
 
+  /** Said in the stream error's log line, cut short: it may quote a name the client sent (64 KiB long). */
   private onParseError(err: StreamParseError): void {
-    this.logAt('info', { reason: err.message }, 'bad xml');
-    this.closeInTurn(PARSE_STREAM_ERRORS[err.kind]);
+    const reason = err.message.length > MAX_REASON_CHARS ? `${err.message.slice(0, MAX_REASON_CHARS)}...` : err.message;
+    this.closeInTurn(PARSE_STREAM_ERRORS[err.kind], `bad xml: ${reason}`);
   }
 
   private onStanza(el: Element, size: number, nodes: number): void {
@@ -364,9 +371,15 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     this.cleanup();
   }
 
-  /** Log lines carry the stream id and address (no child logger: it would cost per connection). */
+  /**
+   * Log lines carry the stream id and address (no child logger: it would
+   * cost per connection). Those of a connection not logged in are held to
+   * its address's share (net/address-log-quota.ts).
+   */
   private logAt(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, msg: string): void {
-    this.ctx.log[level]({ stream: this.streamId, address: this.conn.address, ...fields }, msg);
+    const line = { stream: this.streamId, address: this.conn.address, ...fields };
+    if (level === 'error' || this.session) this.ctx.log[level](line, msg);
+    else this.ctx.connLog.write(level, this.conn.address, line, msg);
   }
 
   private cleanup(): void {

@@ -10,6 +10,7 @@ import type { HeldMemoryBudget } from '../c2s/held-memory-budget.js';
 import type { YakConfig } from '../config/types.js';
 import type { Logger } from '../log.js';
 import { AddressLimits, type AddressLimitsConfig } from './address-limits.js';
+import type { AddressLogQuota } from './address-log-quota.js';
 import { connectionTotal, openFileLimit } from './descriptor-limit.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './listeners.js';
 import { peerAddress } from './peer-address.js';
@@ -22,6 +23,8 @@ export interface AcceptorContext {
   log: Logger;
   /** What connections not logged in hold between them: a handshake counts there. */
   preAuth: HeldMemoryBudget;
+  /** Where lines about connections not logged in go, each address held to its share. */
+  connLog: AddressLogQuota;
   /** The live stream ids, which a refusal's own id must not repeat. */
   streamIds: ReadonlySet<string>;
   /** An admitted socket (the raw one, or the TLS one over it once its handshake is done) becomes a stream. */
@@ -130,7 +133,7 @@ export class Acceptor {
     const address = peerAddress(socket);
     const refusal = this.limits.admit(address);
     if (refusal) {
-      this.ctx.log.warn({ address, limit: refusal }, 'connection refused');
+      this.ctx.connLog.write('warn', address, { address, limit: refusal }, 'connection refused');
       // A TLS client could not read a stream error sent in the clear, and
       // sending one inside TLS would cost the handshake the limit is there
       // to spare: the connection is just closed.
@@ -159,7 +162,7 @@ export class Acceptor {
       handshaker,
       deadlineMs: tlsHandshakeMs(this.ctx.config.c2s.authtime),
       budget: this.ctx.preAuth,
-      log: this.ctx.log,
+      log: this.ctx.connLog,
     });
     this.handshaking.set(key, pending);
     raw.once('close', () => {

@@ -5,7 +5,7 @@
 import type net from 'node:net';
 import type tls from 'node:tls';
 import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from '../c2s/held-memory-budget.js';
-import type { Logger } from '../log.js';
+import type { AddressLogQuota } from './address-log-quota.js';
 import { clientHelloProgress } from './client-hello.js';
 import { limitKey } from './peer-address.js';
 
@@ -27,7 +27,8 @@ export interface HandshakeContext {
   deadlineMs: number;
   /** What connections not logged in hold between them. */
   budget: HeldMemoryBudget;
-  log: Logger;
+  /** Lines about a connection not logged in: each address held to its share. */
+  log: AddressLogQuota;
 }
 
 export class PendingHandshake implements BudgetHolder {
@@ -61,7 +62,9 @@ export class PendingHandshake implements BudgetHolder {
 
   /** See BudgetHolder. A TLS client could not read a stream error sent in the clear: it is closed. */
   overBudget(): void {
-    this.ctx.log.warn(
+    this.ctx.log.write(
+      'warn',
+      this.address,
       { address: this.address, held: HANDSHAKE_WEIGHT + this.got, handshake: true },
       OVER_BUDGET_LOG.preAuth,
     );
@@ -76,7 +79,7 @@ export class PendingHandshake implements BudgetHolder {
     const data = this.buf!.subarray(0, this.got);
     const progress = clientHelloProgress(data);
     if ('refused' in progress) {
-      this.ctx.log.info({ address: this.address, reason: progress.refused }, 'not a TLS handshake we take: closed');
+      this.ctx.log.write('info', this.address, { address: this.address, reason: progress.refused }, 'not a TLS handshake we take: closed');
       this.raw.destroy();
       return;
     }
