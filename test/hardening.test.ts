@@ -10,6 +10,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
+import { parseXml } from '../src/xml/parse.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { Journal } from '../src/xdb/journal.js';
 import { silentLogger } from '../src/log.js';
@@ -239,8 +240,14 @@ describe('log lines a client can cause', () => {
       for (let i = 0; i < 40; i++) (await yak.connect({ localAddress: '127.0.0.2' })).socket.destroy();
       const session = await yak.connect({ localAddress: '127.0.0.2' });
       assert.equal((await session.request(authIq('loglined', 'r', { password: 'pw' }))).attrs.type, 'result');
+      const change = "<iq type='set' id='pw'><query xmlns='jabber:iq:register'><password>pw2</password></query></iq>";
+      assert.equal((await session.request(parseXml(change))).attrs.type, 'result');
       await session.close();
-      await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'loglined@localhost/r');
+      const closed = await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'loglined@localhost/r');
+      // A login and a password change say where they came from; the login, on which stream.
+      const login = await logLine(captured, (l) => l.msg === 'login ok' && l.user === 'loglined');
+      assert.deepEqual([login.address, login.stream], ['127.0.0.2', closed.stream]);
+      assert.equal((await logLine(captured, (l) => l.msg === 'password changed')).address, '127.0.0.2');
       assert.equal(from('127.0.0.2').filter((l) => l.msg === 'connection closed' && l.user === undefined).length, 20);
     } finally {
       await yak.stop();

@@ -341,7 +341,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       if (this.state === 'unauthed') this.send(jsm.preSession.loginRefused(iq, this.host!, login.user, this.conn.address, login.method));
       return;
     }
-    jsm.preSession.loginOk(this.host!, login.user, this.conn.address, login.method);
+    jsm.preSession.loginOk(this.host!, login.user, this.conn.address, login.method, this.streamId);
     if (this.state !== 'unauthed') {
       // Closed while the session was opening: cleanup() found no session to end.
       await jsm.endSession(session);

@@ -52,8 +52,8 @@ export class PreSession {
   }
 
   /** The log line of a login that got its session (openSession). */
-  loginOk(host: string, user: string, address: string, method: string | undefined): void {
-    this.jsm.log.info({ user, host, address, method }, 'login ok');
+  loginOk(host: string, user: string, address: string, method: string | undefined, stream: string): void {
+    this.jsm.log.info({ stream, user, host, address, method }, 'login ok');
   }
 
   /** The reply to a login refused by openSession for TooManySessionsError. */

@@ -98,7 +98,7 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
     if (api.config.jsm.nounregister) throw stanzaError('not-allowed');
     // The result goes out once the removal is durable (removeUser sends it).
     await api.removeUser(s.host, s.user, { asked: { session: s, iq } });
-    api.log.info({ user: s.user, host: s.host }, 'unregistered');
+    api.log.info({ user: s.user, host: s.host, address: s.transport.address }, 'unregistered');
     return 'handled';
   }
   const changes: Changes = {};
@@ -121,7 +121,7 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
       return { ...changes, [NS_REGISTER]: record };
     });
   }
-  if (password !== undefined) api.log.info({ user: s.user, host: s.host }, 'password changed');
+  if (password !== undefined) api.log.info({ user: s.user, host: s.host, address: s.transport.address }, 'password changed');
   return iqResult(iq);
 }
 
