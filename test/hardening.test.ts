@@ -30,9 +30,10 @@ function errorCode(reply: Element): string | undefined {
 
 describe('karma', () => {
   let yak: TestYak;
+  const captured = captureLog('info');
   before(async () => {
     // The 1.4 values: 1,000 bytes per 2-second heartbeat.
-    yak = await startYak({ tweak: (c) => (c.c2s.karma = { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 }) });
+    yak = await startYak({ log: captured.log, tweak: (c) => (c.c2s.karma = { init: 10, max: 10, inc: 1, dec: 1, penalty: -6, restore: 10 }) });
     await registerUser(yak, 'flood', 'pw');
     await registerUser(yak, 'calm', 'pw');
   });
@@ -55,6 +56,9 @@ describe('karma', () => {
     assert.equal(time.attrs.type, 'result');
     assert.ok(answered < 400, `the flood was not slowed: ${answered} of 400 answered before a fresh login finished`);
     assert.equal(flooder.closed, false, 'karma pauses reading; it does not drop the connection');
+    // Said once, so that an operator can tell a held-back client from a hung server.
+    await logLine(captured, (l) => l.msg === 'karma: reading paused' && l.user === 'flood@localhost/Work');
+    assert.equal(captured.lines.filter((l) => l.msg === 'karma: reading paused').length, 1);
   });
 });
 

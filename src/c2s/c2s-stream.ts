@@ -93,6 +93,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
         this.chargeBudget();
       },
       held: () => this.chargeBudget(),
+      throttled: () => this.logAt('info', { user: this.session?.jid.toString() }, 'karma: reading paused'),
       outputWaiting: () => this.chargeBudget(),
       badEncoding: () => this.onParseError(new StreamParseError('xml', 'invalid UTF-8')),
       // A client that half-closes (`... | nc host 5222`) still gets its

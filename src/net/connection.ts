@@ -60,6 +60,8 @@ export interface ConnectionHandlers {
   closed(): void;
   /** Karma held back bytes just read (see heldBytes): for whoever counts what a connection holds. */
   held?(): void;
+  /** Karma paused reading, for the first time on this connection (said once: it may pause every heartbeat). */
+  throttled?(): void;
   /**
    * Output the client has not taken stays queued, or output that was
    * counted (see heldOutput) has now gone out: for whoever counts what
@@ -105,6 +107,7 @@ export class Connection {
   /** The peer's FIN came; ended() goes out once karma has released what it holds. */
   private peerEnded = false;
   private endReported = false;
+  private throttleReported = false;
   /** Waiting for output that stayed queued to go out (see lagging()). */
   private lagWatched = false;
   /** heldOutput was read above 0 since the output last went out: say when it has. */
@@ -235,6 +238,10 @@ export class Connection {
       else this.held[0] = buf.subarray(KARMA_SLICE);
       karma.read(slice.length);
       this.deliver(slice);
+    }
+    if (karma.paused && !this.throttleReported && !this.gone) {
+      this.throttleReported = true;
+      this.handlers?.throttled?.();
     }
     this.pauseOrResume();
     this.reportEnd();
