@@ -111,8 +111,7 @@ export function prepareHost(raw: string, where: string): string {
   if (raw.trim() === '') throw new ConfigError(`${where}: empty host name`);
   // Prepared as the domain of every JID is (nameprep: `straße.de` is
   // `strasse.de`), or a client could never name the host it serves.
-  // A final dot, which nameprep drops, is refused here: a served name is written as clients write it.
-  const h = raw.trim().endsWith('.') ? undefined : nameprep(raw.trim());
+  const h = nameprep(raw.trim());
   if (h === undefined || BAD_DOMAIN.test(h) || h.startsWith('.') || h.endsWith('.') || h.includes('..')) {
     throw new ConfigError(`${where}: invalid host name '${raw.trim()}'`);
   }
