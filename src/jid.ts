@@ -114,13 +114,9 @@ export function resourceprep(s: string): string | undefined {
   return r;
 }
 
-/**
- * Prepares a host name; undefined when it is not acceptable. A final dot
- * is dropped (RFC 6122 2.2: `example.com.` is `example.com`), one only.
- */
+/** Prepares a host name; undefined when it is not acceptable. */
 export function nameprep(s: string): string | undefined {
-  const folded = fold(s);
-  const h = folded.endsWith('.') ? folded.slice(0, -1) : folded;
+  const h = fold(s);
   if (h === '' || tooLong(h)) return undefined;
   if (BAD_ANYWHERE.test(h) || BAD_IN_NAMES.test(h)) return undefined;
   for (const ch of h) if (BAD_HOST_ASCII.test(ch) && !GOOD_HOST_ASCII.test(ch)) return undefined;

