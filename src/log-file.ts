@@ -40,8 +40,11 @@ function openLogFile(path: string): number {
 
 export class LogFile implements LineSink {
   private fd: number;
-  /** Text not written yet: what a failing disk held back, oldest first. */
-  private waiting: string[] = [];
+  /**
+   * Text not written yet: what a failing disk held back, oldest first (the
+   * rest of a batch cut short stays bytes: the cut may split a character).
+   */
+  private waiting: (string | Buffer)[] = [];
   private waitingChars = 0;
   /** Characters of lines dropped since the file last took a write. */
   private dropped = 0;
@@ -54,12 +57,15 @@ export class LogFile implements LineSink {
   }
 
   write(text: string): void {
+    // What waits goes first, and may find room now: only what is left of
+    // it counts against the bound.
+    if (this.waiting.length > 0) this.flush();
     if (this.waitingChars + text.length > LOG_BACKLOG_CHARS) {
       this.dropped += text.length;
-    } else {
-      this.waiting.push(text);
-      this.waitingChars += text.length;
+      return;
     }
+    this.waiting.push(text);
+    this.waitingChars += text.length;
     this.flush();
   }
 
@@ -67,21 +73,22 @@ export class LogFile implements LineSink {
   flush(): void {
     while (this.waiting.length > 0) {
       const text = this.waiting[0]!;
+      const bytes = typeof text === 'string' ? undefined : text;
       let written: number;
       try {
-        written = writeSync(this.fd, text);
+        written = bytes ? writeSync(this.fd, bytes) : writeSync(this.fd, text as string);
       } catch (err) {
         this.failed(err as NodeJS.ErrnoException);
         return;
       }
-      this.waitingChars -= text.length;
-      if (written === Buffer.byteLength(text)) {
+      if (written === (bytes ? bytes.length : Buffer.byteLength(text as string))) {
         this.waiting.shift();
+        this.waitingChars -= text.length;
       } else {
         // Part of it went (the disk filled up in the middle): the rest waits.
-        const rest = Buffer.from(text).subarray(written).toString();
+        const rest = (bytes ?? Buffer.from(text as string)).subarray(written);
         this.waiting[0] = rest;
-        this.waitingChars += rest.length;
+        this.waitingChars += rest.length - text.length;
       }
     }
     this.recovered();
