@@ -18,6 +18,8 @@ import type { YakConfig } from '../src/config/types.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
+import { holdCalls } from './helpers/latch.js';
+import { noKarma, onlineUser } from './helpers/session.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
 
 function timeIq(id: string): Element {
@@ -259,6 +261,27 @@ describe('log lines a client can cause', () => {
     // The stop ends the window: how many were left out is said.
     const summary = from('127.0.0.2').find((l) => l.msg === 'connection log lines left out');
     assert.equal(summary?.leftOut, 20, JSON.stringify(summary));
+  });
+
+  test('bad XML is logged at once, even when the client resets the connection before its stream is closed', async () => {
+    const captured = captureLog('info');
+    const yak = await startYak({ log: captured.log, tweak: noKarma });
+    try {
+      const a = await onlineUser(yak, 'badxmlreset');
+      // A request in hand: the stream's close for the bad XML waits behind it.
+      const held = holdCalls(yak.server.jsm.xdb, 'set', (_host, user) => user === 'badxmlreset');
+      a.send("<iq type='set' id='v1'><vCard xmlns='vcard-temp'><FN>x</FN></vCard></iq>");
+      await held.reached;
+      a.stream.socket.write('<message><body></message>');
+      await logLine(captured, (l) => l.msg === 'stream error' && String(l.reason).startsWith('bad xml:'));
+      a.stream.socket.resetAndDestroy();
+      held.release();
+      held.restore();
+      await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'badxmlreset@localhost/Work');
+      assert.equal(captured.lines.filter((l) => l.msg === 'stream error').length, 1);
+    } finally {
+      await yak.stop();
+    }
   });
 
   test('bad XML is one line, the stream error, which quotes at most 200 characters of what the parser said', async () => {

@@ -164,11 +164,11 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
   }
 
   /** Ends the stream: optional error, then </stream:stream>, then the socket. */
-  override close(error?: StreamErrorKind, reason?: string): void {
+  override close(error?: StreamErrorKind, logged = false): void {
     if (this.state === 'closed') return;
     if (error) {
       this.sendHeader(this.host ?? this.ctx.config.hosts[0]!, false);
-      this.logAt('info', { error, reason }, 'stream error');
+      if (!logged) this.logAt('info', { error }, 'stream error');
     }
     this.state = 'closed';
     this.parser.stop();
@@ -203,15 +203,22 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
    * reach the client before the error, as at </stream:stream>. Nothing
    * more is read meanwhile.
    */
-  private closeInTurn(error: StreamErrorKind, reason?: string): void {
+  private closeInTurn(error: StreamErrorKind, logged = false): void {
     this.parser.stop();
-    this.enqueue(async () => this.close(error, reason));
+    this.enqueue(async () => this.close(error, logged));
   }
 
-  /** Said in the stream error's log line, cut short: it may quote a name the client sent (64 KiB long). */
+  /**
+   * The stream error's log line is written now, with the reason: the close
+   * waits its turn, and a client that resets the connection meanwhile
+   * would leave no trace of it. The reason is cut short: it may quote a
+   * name the client sent, 64 KiB long.
+   */
   private onParseError(err: StreamParseError): void {
+    const error = PARSE_STREAM_ERRORS[err.kind];
     const reason = err.message.length > MAX_REASON_CHARS ? `${err.message.slice(0, MAX_REASON_CHARS)}...` : err.message;
-    this.closeInTurn(PARSE_STREAM_ERRORS[err.kind], `bad xml: ${reason}`);
+    this.logAt('info', { error, reason: `bad xml: ${reason}` }, 'stream error');
+    this.closeInTurn(error, true);
   }
 
   private onStanza(el: Element, size: number, nodes: number): void {
