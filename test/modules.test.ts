@@ -297,6 +297,41 @@ describe('modules answering queries', () => {
         await closeAll(a, stranger);
       }
     });
+
+    test("a stored time that is no number (blank, spaces, 'abc') is an empty result, not a logout in 1970", async () => {
+      // A hand-edited or damaged spool: Number('') is 0, which would
+      // answer that the user left some 56 years ago.
+      const a = await newUser(yak, 'last10');
+      try {
+        for (const [i, stored] of ['', ' ', 'abc'].entries()) {
+          await yak.server.jsm.xdb.set(yak.host, 'last10', {
+            [NS_LAST]: xml(`<query xmlns='jabber:iq:last' last='${stored}'>Gone</query>`),
+          });
+          assertXml(
+            await a.request(`<iq type='get' id='b${i}' to='last10@localhost'><query xmlns='jabber:iq:last'/></iq>`),
+            `<iq type='result' id='b${i}' to='last10@localhost/Work' from='last10@localhost'/>`,
+          );
+        }
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('a stored time in the future (a clock set back since) answers 0 seconds, never a negative count', async () => {
+      const a = await newUser(yak, 'last11');
+      try {
+        const later = Math.floor(Date.now() / 1000) + 3600;
+        await yak.server.jsm.xdb.set(yak.host, 'last11', {
+          [NS_LAST]: xml(`<query xmlns='jabber:iq:last' last='${later}'>Gone</query>`),
+        });
+        assertXml(
+          await a.request("<iq type='get' id='f1' to='last11@localhost'><query xmlns='jabber:iq:last'/></iq>"),
+          "<iq type='result' id='f1' to='last11@localhost/Work' from='last11@localhost'><query xmlns='jabber:iq:last' seconds='0'>Gone</query></iq>",
+        );
+      } finally {
+        await a.close();
+      }
+    });
   });
 
   test('mod_time: utc stamp, zone, display', async () => {

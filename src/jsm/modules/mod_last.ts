@@ -23,9 +23,14 @@ export const modLast: JsmModule = {
       // logout made after it.
       const record = await api.xdb.get(to.host, to.user!, NS_LAST);
       if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
-      const last = Number(record?.attrs.last);
+      // A blank time ('' or spaces, as a hand-edited or damaged spool may
+      // hold) is no time, like 'abc': Number('') is 0, which would answer
+      // that the user left in 1970.
+      const stored = record?.attrs.last;
+      const last = stored === undefined || stored.trim() === '' ? NaN : Number(stored);
       // COMPAT: no record (an account made by jabberctl adduser, a 1.4
-      // spool without one) is an empty result, as 1.4's mod_last_reply sent it.
+      // spool without one), or one without a usable time, is an empty
+      // result, as 1.4's mod_last_reply sent it.
       if (!record || !Number.isFinite(last)) return iqResult(stanza);
       const seconds = String(Math.max(0, unixTime() - last));
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
