@@ -5,7 +5,7 @@
 // which travel the real delivery path (offline storage included).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -137,6 +137,33 @@ describe('modules answering queries', () => {
       }
     });
 
+    test("a get in <vcard/> (lower case, as some 1.4-era clients send it) is answered with the stored card", async () => {
+      const a = await newUser(yak, 'vclow');
+      try {
+        const card = "<vCard xmlns='vcard-temp'><FN>Lower Case</FN></vCard>";
+        await a.request(`<iq type='set'>${card}</iq>`);
+        assertXml(
+          await a.request("<iq type='get' id='lc1' to='vclow@localhost'><vcard xmlns='vcard-temp'/></iq>"),
+          `<iq type='result' id='lc1' to='vclow@localhost/Work' from='vclow@localhost'>${card}</iq>`,
+        );
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('a get to a resource of the host is not answered with the server vCard: only the bare host has it', async () => {
+      const a = await newUser(yak, 'vchost');
+      try {
+        assertXml(
+          await a.request("<iq type='get' id='hr' to='localhost/foo'><vCard xmlns='vcard-temp'/></iq>"),
+          "<iq type='error' id='hr' to='vchost@localhost/Work' from='localhost/foo'><vCard xmlns='vcard-temp'/>" +
+            "<error code='503' type='cancel'>Service Unavailable</error></iq>",
+        );
+      } finally {
+        await a.close();
+      }
+    });
+
     test('the host answers with the server vCard from the config', async () => {
       const a = await newUser(yak, 'vc3');
       try {
@@ -261,6 +288,21 @@ describe('modules answering queries', () => {
       }
     });
 
+    test('a session that went invisible after being seen leaves the last logout as it was: its end would tell when it secretly left', async () => {
+      const a = await newUser(yak, 'last12');
+      try {
+        const registered = (await spoolRecords(yak, 'last12'))!.get('jabber:iq:last')!.toString();
+        await a.presence();
+        await a.presence("<presence type='invisible'/>");
+        const ended = sessionEnded(yak, a.full);
+        await a.close();
+        await ended;
+        assert.equal((await spoolRecords(yak, 'last12'))!.get('jabber:iq:last')!.toString(), registered);
+      } finally {
+        await a.close();
+      }
+    });
+
     test('before any logout: Registered; the host answers with its uptime', async () => {
       const a = await newUser(yak, 'last5');
       try {
@@ -353,6 +395,19 @@ describe('modules answering queries', () => {
       );
       a.send("<iq type='result' id='t3' to='localhost'><query xmlns='jabber:iq:time'/></iq>");
       await a.nothing();
+    } finally {
+      await a.close();
+    }
+  });
+
+  test('mod_time: a request to a resource of the host is not the server time to answer', async () => {
+    const a = await newUser(yak, 'time2');
+    try {
+      assertXml(
+        await a.request("<iq type='get' id='t4' to='localhost/foo'><query xmlns='jabber:iq:time'/></iq>"),
+        "<iq type='error' id='t4' to='time2@localhost/Work' from='localhost/foo'><query xmlns='jabber:iq:time'/>" +
+          "<error code='503' type='cancel'>Service Unavailable</error></iq>",
+      );
     } finally {
       await a.close();
     }
@@ -557,6 +612,19 @@ describe('modules answering queries', () => {
     }
   });
 
+  test('mod_agents: only a get is answered with the list; a set with no to is not', async () => {
+    const a = await newUser(yak, 'ag5');
+    try {
+      assertXml(
+        await a.request("<iq type='set' id='s1'><query xmlns='jabber:iq:agents'/></iq>"),
+        "<iq type='error' id='s1' to='ag5@localhost/Work' from='ag5@localhost'><query xmlns='jabber:iq:agents'/>" +
+          "<error code='503' type='cancel'>Service Unavailable</error></iq>",
+      );
+    } finally {
+      await a.close();
+    }
+  });
+
   test('mod_agents: a gateway service is flagged <transport>Enter ID</transport>, as 1.4 flagged it', async () => {
     const gw = await startYak({
       tweak: (c) => {
@@ -641,6 +709,34 @@ describe('modules answering queries', () => {
       }
     });
 
+    test('a record the user did not store (no j_private_flag, as in a 1.4 spool) is never returned: the empty element comes back', async () => {
+      const a = await newUser(yak, 'priv3');
+      try {
+        await yak.server.jsm.xdb.set(yak.host, 'priv3', { 'foo:bar': xml("<bar xmlns='foo:bar'>server secret</bar>") });
+        assertXml(
+          await a.request("<iq type='get' id='u1'><query xmlns='jabber:iq:private'><bar xmlns='foo:bar'/></query></iq>"),
+          "<iq type='result' id='u1' to='priv3@localhost/Work' from='priv3@localhost'><query xmlns='jabber:iq:private'><bar xmlns='foo:bar'/></query></iq>",
+        );
+      } finally {
+        await a.close();
+      }
+    });
+
+    test('an empty query (no namespace named) is refused with 406, get or set', async () => {
+      const a = await newUser(yak, 'priv4');
+      try {
+        for (const type of ['get', 'set']) {
+          assertXml(
+            await a.request(`<iq type='${type}' id='e'><query xmlns='jabber:iq:private'/></iq>`),
+            "<iq type='error' id='e' to='priv4@localhost/Work' from='priv4@localhost'><query xmlns='jabber:iq:private'/>" +
+              "<error code='406' type='modify'>Not Acceptable</error></iq>",
+          );
+        }
+      } finally {
+        await a.close();
+      }
+    });
+
     test("a set that would take the user's file over <maxfilesize> is refused with 500 Account Storage Full; the session goes on", async () => {
       const cap = 8192;
       const small = await startYak({
@@ -706,6 +802,21 @@ describe('modules answering queries', () => {
         await closeAll(a, b);
       }
     });
+  });
+
+  test('mod_admin: with no admin account, a message to the bare host bounces 503, as with no admin at all', async () => {
+    // The bundled config names admin@localhost and support@localhost, who have no account here.
+    const a = await newUser(yak, 'noadm1');
+    try {
+      a.send("<message to='localhost' id='h1'><body>hello</body></message>");
+      assertXml(
+        await a.next(isMessage),
+        "<message to='noadm1@localhost/Work' from='localhost' id='h1' type='error'><body>hello</body>" +
+          "<error code='503' type='cancel'>Service Unavailable</error></message>",
+      );
+    } finally {
+      await a.close();
+    }
   });
 
   test('mod_echo: host/echo (in any case, and any resource starting so, as 1.4) sends a message straight back; errors are not echoed', async () => {
@@ -859,6 +970,19 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         }
       } finally {
         await closeAll(boss, u1, u2, quiet, away);
+      }
+    });
+
+    test('an error message to announce/online, even from an admin, is dropped: it reaches nobody', async () => {
+      const boss = await admin('boss');
+      const u = await onlineUser(yak, 'ann5');
+      try {
+        await u.clear();
+        boss.send("<message to='localhost/announce/online' id='x1' type='error'><body>bounced</body><error code='404'>Not Found</error></message>");
+        await u.nothing(isMessage, [boss], 'an error message was announced');
+        await boss.nothing((e) => isMessage(e) && e.getChildText('body') === 'bounced', [], 'an error message was announced or answered');
+      } finally {
+        await closeAll(boss, u);
       }
     });
 
@@ -1160,6 +1284,45 @@ describe("registration notices need <register notify='yes'> (SPEC section 3)", (
       }
     } finally {
       await yak.stop();
+    }
+  });
+});
+
+describe('mod_admin: an admin on a host this server does not serve', () => {
+  test('gets no copy, even with a spool folder of that name: the message to the host bounces 503, as with no admin', async () => {
+    const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-foreign-admin-'));
+    try {
+      // A folder left from when the server served that host, with the admin's file in it.
+      await mkdir(path.join(spool, hostDirName('elsewhere.example')));
+      await writeFile(
+        path.join(spool, hostDirName('elsewhere.example'), userFileName('boss')),
+        "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>",
+      );
+      const yak = await startYak({
+        spool,
+        tweak: (c: YakConfig) => {
+          plain(c);
+          c.jsm.admin.write = ['boss@elsewhere.example'];
+          c.jsm.admin.read = [];
+        },
+      });
+      try {
+        const a = await newUser(yak, 'asks1');
+        try {
+          a.send("<message to='localhost' id='h1'><body>hello</body></message>");
+          assertXml(
+            await a.next(isMessage),
+            "<message to='asks1@localhost/Work' from='localhost' id='h1' type='error'><body>hello</body>" +
+              "<error code='503' type='cancel'>Service Unavailable</error></message>",
+          );
+        } finally {
+          await a.close();
+        }
+      } finally {
+        await yak.stop();
+      }
+    } finally {
+      await rm(spool, { recursive: true, force: true });
     }
   });
 });
