@@ -124,6 +124,9 @@ async function snapshot(root: string, skip: (rel: string) => boolean = () => fal
 const LAST_RECORDS: [string, string][] = [
   ['', 'unknown time'],
   ["last='abc'", "unknown time, stored as 'abc'"],
+  // Blank is no time either (Number('') is 0: not a logout in 1970).
+  ["last=''", "unknown time, stored as ''"],
+  ["last=' '", "unknown time, stored as ' '"],
   ["last='1e20'", "unknown time, stored as '1e20'"],
   ["last='99999999999999'", "unknown time, stored as '99999999999999'"],
   [`last='${'9'.repeat(60)}'`, `unknown time, stored as '${'9'.repeat(40)}...'`],
@@ -243,6 +246,10 @@ describe('jabberctl without a running server', () => {
     assert.equal((await jabberctl(spool, ['deluser', 'nobody@localhost'])).code, 1);
     assert.equal((await jabberctl(spool, ['list', 'elsewhere.org'])).code, 1);
     assert.equal((await jabberctl(spool, ['show', 'not an address'])).code, 1);
+    // An address with a resource names a session, not an account: nothing is made for its user.
+    const full = await jabberctl(spool, ['adduser', 'a@localhost/x'], 'pw\n');
+    assert.deepEqual([full.code, full.stderr], [1, "jabberctl: 'a@localhost/x' is not a USER@HOST address\n"]);
+    assert.equal((await jabberctl(spool, ['show', 'a@localhost'])).code, 1, 'a@localhost was created');
     const empty = await jabberctl(spool, ['adduser', 'x@localhost'], '\n');
     assert.equal(empty.code, 1);
     assert.match(empty.stderr, /password must not be empty/);
@@ -269,6 +276,17 @@ describe('jabberctl without a running server', () => {
       assert.match(piped.stderr, user === 'latin1' ? /standard input is not UTF-8 text/ : why);
       assert.equal((await jabberctl(spool, ['show', `${user}@localhost`])).code, 1, `${user} was created from a pipe`);
     }
+  });
+
+  test('a password of 1023 characters, the most that is stored, is taken whole; one of 1024 is refused', async () => {
+    const longest = 'p'.repeat(1023);
+    const r = await jabberctl(spool, ['adduser', 'longpw@localhost'], `${longest}\n`);
+    assert.deepEqual([r.code, r.stdout], [0, 'added longpw@localhost\n'], r.stderr);
+    assert.match(await readFile(path.join(spool, 'localhost', 'longpw.xml'), 'utf8'), new RegExp(`>${longest}</password>`));
+    const over = await jabberctl(spool, ['passwd', 'longpw@localhost'], `${longest}q\n`);
+    assert.equal(over.code, 1, over.stderr);
+    assert.match(over.stderr, /longer than 1023 characters/);
+    assert.equal((await jabberctl(spool, ['deluser', 'longpw@localhost'])).code, 0);
   });
 
   test('a byte-order mark before the password is not part of it, nor a CRLF after it, from a file, a pipe or a redirect', async () => {
@@ -396,16 +414,19 @@ describe('jabberctl without a running server', () => {
     const card = (inner: string): string => `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password><vCard xmlns='vcard-temp' xdbns='vcard-temp'>${inner}</vCard></xdb>`;
     await writeFile(path.join(spool, 'localhost', 'prefixed.xml'), card('<FN>x</FN><x:y/>'));
     await writeFile(path.join(spool, 'localhost', 'bound.xml'), card("<x:y xmlns:x='urn:x'/>"));
+    // Well-formed XML, but no user file: the server would not take it for one.
+    await writeFile(path.join(spool, 'localhost', 'rootless.xml'), "<foo/>");
     r = await jabberctl(spool, ['check']);
     assert.equal(r.code, 1);
     assert.match(r.stdout, /^BAD .*torn\.xml: /m);
     assert.match(r.stdout, /^BAD .*undeclared\.xml: not UTF-8 text/m);
     assert.match(r.stdout, /^BAD .*prefixed\.xml: holds XML that is not namespace-well-formed \(unbound namespace prefix 'x' in element name 'x:y'\)/m);
-    assert.match(r.stdout, /files checked, 3 bad$/m);
+    assert.match(r.stdout, /^BAD .*rootless\.xml: root element is <foo>, not <xdb>$/m);
+    assert.match(r.stdout, /files checked, 4 bad$/m);
     r = await jabberctl(spool, ['list', 'localhost']);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /^torn$/m, 'a user whose file does not parse still holds the name');
-    for (const name of ['torn', 'undeclared', 'declared', 'noted', 'prefixed', 'bound']) await rm(path.join(spool, 'localhost', `${name}.xml`));
+    for (const name of ['torn', 'undeclared', 'declared', 'noted', 'prefixed', 'bound', 'rootless']) await rm(path.join(spool, 'localhost', `${name}.xml`));
   });
 
   test("check notes files no login can reach, with the user their name is for; they are not bad", async () => {
@@ -537,7 +558,8 @@ describe('jabberctl without a running server', () => {
       assert.deepEqual([change.code, change.stdout], [1, '']);
       assert.match(change.stderr, /^jabberctl: no answer from the server on \S+ within 0\.5 s \(is it stopped, or hung\?\): a change asked for may or may not have been made; look with show or list once it answers\n$/);
       // A --timeout that is no positive number of seconds is a usage error.
-      for (const bad of ['0', '-1', 'soon', '3000000']) assert.equal((await jabberctl(own, ['--timeout', bad, 'list', 'localhost'])).code, 2, bad);
+      // 2147484 is one past setTimeout's limit: it would fire at once.
+      for (const bad of ['0', '-1', 'soon', '3000000', '2147484']) assert.equal((await jabberctl(own, ['--timeout', bad, 'list', 'localhost'])).code, 2, bad);
     } finally {
       for (const c of held) c.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
