@@ -106,10 +106,19 @@ describe('jabber-0k', () => {
     assert.match(r.stderr, /--sequence/);
   });
 
-  test('a sequence that is not a whole number is a usage error', async () => {
-    const r = await jabber0k(['-p', 'secret', '-t', 'ABCDE', '-s', '4x']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /sequence must be a whole number/);
+  test('a sequence that is not a whole number is a usage error, a negative one included', async () => {
+    for (const sequence of ['4x', '-5']) {
+      const r = await jabber0k(['-p', 'secret', '-t', 'ABCDE', '-s', sequence]);
+      assert.equal(r.code, 2, sequence);
+      assert.equal(r.stdout, '', sequence);
+      assert.match(r.stderr, /sequence must be a whole number/, sequence);
+    }
+  });
+
+  test('spaces around the token, as copied from a log or a spool file, are not part of it', async () => {
+    const r = await jabber0k(['-p', 'secret', '-t', ' ABCDE ', '-s', '400']);
+    assert.equal(r.stdout, '01945b9b2c3207c4cce5dc99e50605779f570077\n');
+    assert.equal(r.code, 0);
   });
 
   test('its hash logs in to a real server', async () => {
