@@ -52,6 +52,8 @@ describe('filter rule checks', () => {
       ['<rule><show>busy</show></rule>', 'show must be away, chat, dnd or xa'],
       ["<rule><error code='999'/></rule>", "unknown error code '999'"],
       ["<rule><error code='4o4'/></rule>", "unknown error code '4o4'"],
+      // Three digits, as 1.4 codes are: a leading zero makes no other code.
+      ["<rule><error code='0503'/></rule>", "unknown error code '0503'"],
     ];
     for (const [rules, text] of cases) assert.equal(refusal(rules), text, rules);
   });
@@ -172,6 +174,22 @@ describe('filter matching', () => {
     assert.equal(matches(rule('<resource>work</resource>'), facts("<message to='u@localhost' from='a@localhost'/>")), false, 'bare JID');
     const hidden = facts("<message to='u@localhost' from='stranger@localhost'/>", { roster });
     assert.equal(matches(rule('<roster/>'), hidden), false, 'a pending request is not a roster entry');
+  });
+
+  test('texts are compared trimmed, on both sides; an empty text matches nothing, an empty element included', () => {
+    const spaced = facts("<message to='u@localhost/Work' from='a@localhost'><body> hello\n</body></message>");
+    assert.equal(matches(rule('<body>hello</body>'), spaced), true, 'the body trimmed');
+    assert.equal(matches(rule('<body> Hello </body>'), spaced), true, 'the rule text trimmed');
+    const empty = facts("<message to='u@localhost/Work' from='a@localhost'><body/></message>");
+    assert.equal(matches(rule('<body/>'), empty), false, 'an empty <body/> rule matched an empty body');
+    assert.equal(matches(rule('<subject/>'), facts("<message to='u@localhost/Work' from='a@localhost'><subject>  </subject></message>")), false);
+  });
+
+  test('<show> is taken trimmed, as a client may pad it; a session with no show matches no show rule, away included', () => {
+    assert.equal(refusal('<rule><show> away </show></rule>'), undefined);
+    const f = facts(msg, { show: 'away' });
+    assert.equal(matches(rule('<show> away </show>'), f), true);
+    for (const show of ['away', 'chat', 'dnd', 'xa']) assert.equal(matches(rule(`<show>${show}</show>`), facts(msg)), false, show);
   });
 
   test('all kinds must hold: a later failing condition stops the rule (1.4 let it fire)', () => {

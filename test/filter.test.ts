@@ -148,6 +148,23 @@ describe('mod_filter: the user’s rules, get and set', () => {
     }
   });
 
+  test('a get to one of the user’s own resources goes to that resource, as any iq to a full JID; the rules are not given back', async () => {
+    const work = await onlineUser(yak, 'fres1');
+    const other = await login(yak, 'fres1', 'Other');
+    try {
+      await other.presence();
+      await setRules(work, "<rule name='r'><body>x</body><reply>y</reply></rule>");
+      work.send(`<iq type='get' id='q1' to='fres1@localhost/Other'><query xmlns='${NS_FILTER}'/></iq>`);
+      assertXml(
+        await other.next(isIq),
+        `<iq type='get' id='q1' to='fres1@localhost/Other' from='fres1@localhost/Work'><query xmlns='${NS_FILTER}'/></iq>`,
+      );
+      await work.nothing((e) => e.attrs.id === 'q1', [], 'the server answered a request for a resource');
+    } finally {
+      await closeAll(work, other);
+    }
+  });
+
   test('a get or set addressed to another user: 403, their rules untouched', async () => {
     const owner = await newUser(yak, 'own1');
     const other = await newUser(yak, 'own2');
@@ -373,6 +390,24 @@ describe('mod_filter: when a rule matches', () => {
     }
   });
 
+  test('<unavailable/>: a message to the full JID of a session with a negative priority matches, as to the bare JID', async () => {
+    const u = await newUser(yak, 'un3');
+    const s = await onlineUser(yak, 'un4');
+    try {
+      await setRules(u, '<rule><unavailable/><reply>Not here</reply></rule>');
+      await u.presence('<presence><priority>-1</priority></presence>');
+      s.send("<message to='un3@localhost/Work' id='f1'><body>hi</body></message>");
+      assertXml(
+        await s.next(isMessage),
+        "<message to='un4@localhost/Work' from='un3@localhost/Work'><body>Not here</body>" +
+          "<x xmlns='jabber:x:envelope'><forwardedby jid='un3@localhost/Work'/><from jid='un3@localhost/Work'/><to jid='un4@localhost/Work'/></x></message>",
+      );
+      await u.nothing(isMessage, [s], 'an unavailable user got the message');
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
   test('<from>: the sender’s bare JID, resource ignored, case-insensitive', async () => {
     const u = await onlineUser(yak, 'fr1');
     const s = await onlineUser(yak, 'fr2');
@@ -487,6 +522,19 @@ describe('mod_filter: when a rule matches', () => {
       await s.nothing(isMessage, [s], 'answered though no longer dnd');
     } finally {
       await closeAll(work, home, s);
+    }
+  });
+
+  test('<show>away</show> does not match a user available with no <show>: that is plain available, not away', async () => {
+    const u = await onlineUser(yak, 'show3');
+    const s = await onlineUser(yak, 'show4');
+    try {
+      await setRules(u, '<rule><show>away</show><reply>x</reply></rule>');
+      s.send("<message to='show3@localhost' id='n1'><body>hi</body></message>");
+      assertXml(await u.next(isMessage), "<message to='show3@localhost' id='n1' from='show4@localhost/Work'><body>hi</body></message>");
+      await s.nothing(isMessage, [s], 'answered as away though available');
+    } finally {
+      await closeAll(u, s);
     }
   });
 
