@@ -10,7 +10,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
+import { RecentExpiries } from '../src/jsm/modules/recent-expiries.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { holdCalls, holdFirstCall, latch } from './helpers/latch.js';
 import type { YakConfig } from '../src/config/types.js';
@@ -27,6 +29,23 @@ async function messages(c: Client, n: number): Promise<Element[]> {
   const out: Element[] = [];
   for (let i = 0; i < n; i++) out.push(await c.next(isMessage));
   return out;
+}
+
+/**
+ * Waits for the clock's next second to begin and returns it (Unix
+ * seconds): what the test does next lands within that second, so a
+ * message planted with exactly 0 seconds left still has exactly 0 when
+ * the server looks. (Should a slow machine cross into the next second,
+ * the message has less than 0 left, and the test still passes.)
+ */
+async function startOfSecond(): Promise<number> {
+  await sleep(1010 - (Date.now() % 1000));
+  return Math.floor(Date.now() / 1000);
+}
+
+/** A stored message from `from` with jabber:x:expire bookkeeping as mod_offline writes it. */
+function expiring(to: string, from: string, id: string, seconds: number, stored: number): string {
+  return `<message to='${to}@localhost' from='${from}' id='${id}'><body>${id}</body><x xmlns='jabber:x:expire' seconds='${seconds}' stored='${stored}'/></message>`;
 }
 
 function withLimit(limit: number): (c: YakConfig) => void {
@@ -392,6 +411,65 @@ describe('mod_offline', () => {
   });
 });
 
+describe('mod_offline: a message with no time left (jabber:x:expire)', () => {
+  test('one with exactly 0 seconds left is not delivered: its time is up', async () => {
+    const yak = await startYak({ tweak: plain });
+    try {
+      await offlineUser(yak, 'zero1');
+      const c = await login(yak, 'zero1');
+      try {
+        const now = await startOfSecond();
+        await yak.server.xdb.update(yak.host, 'zero1', NS_OFFLINE, () =>
+          xml(`<foo xmlns='${NS_OFFLINE}'>${expiring('zero1', 'a@localhost/x', 'gone', 60, now - 60)}<message to='zero1@localhost' from='a@localhost/x' id='kept'><body>kept</body></message></foo>`),
+        );
+        c.send('<presence/>');
+        assert.equal((await c.next(isMessage)).attrs.id, 'kept');
+        await c.nothing(isMessage, [], 'a message whose time was up was delivered');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('one with exactly 0 seconds left takes no room: a store for one message takes the next', async () => {
+    const yak = await startYak({ tweak: withLimit(1) });
+    try {
+      await offlineUser(yak, 'zero2');
+      const friend = await onlineUser(yak, 'zero3');
+      try {
+        const now = await startOfSecond();
+        await yak.server.xdb.update(yak.host, 'zero2', NS_OFFLINE, () =>
+          xml(`<foo xmlns='${NS_OFFLINE}'>${expiring('zero2', 'a@localhost/x', 'gone', 60, now - 60)}</foo>`),
+        );
+        friend.send("<message to='zero2@localhost' id='f1'><body>still there?</body></message>");
+        await friend.nothing(isMessage, [], 'refused for a message whose time was up');
+        assert.deepEqual(
+          (await spoolRecords(yak, 'zero2'))!.get(NS_OFFLINE)!.getChildren('message').map((m) => m.attrs.id),
+          ['f1'],
+        );
+      } finally {
+        await friend.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
+describe('RecentExpiries', () => {
+  test('an expired message counts for its sender for an hour after it was stored: at 3600 seconds no longer', () => {
+    const r = new RecentExpiries();
+    r.note('u@localhost', 's@localhost', 1000, 1010);
+    assert.equal(r.count('u@localhost', 's@localhost', 1000 + 3599), 1);
+    assert.equal(r.count('u@localhost', 's@localhost', 1000 + 3600), 0);
+    // The same for those found expired in the store being changed.
+    assert.equal(r.count('u@localhost', 'other@localhost', 1000 + 3599, [1000]), 1);
+    assert.equal(r.count('u@localhost', 'other@localhost', 1000 + 3600, [1000]), 0);
+  });
+});
+
 describe('mod_offline across restarts', () => {
   let spool: string;
   before(async () => {
@@ -632,6 +710,31 @@ describe('mod_offline limit', () => {
         }
       } finally {
         await closeAll(bot, friend, stranger);
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('a message that expires while stored still fills its sender’s share when the store dropping it is the sender’s own next', { timeout: 30_000 }, async () => {
+    // A store for 4: the sender may keep 1 in it.
+    const yak = await startYak({ tweak: withLimit(4) });
+    try {
+      await offlineUser(yak, 'own1');
+      const stranger = await onlineUser(yak, 'own2');
+      try {
+        stranger.send("<message to='own1@localhost' id='e1'><body>e1</body><x xmlns='jabber:x:expire' seconds='1'/></message>");
+        await stranger.nothing(isMessage, [], 'the first message was refused');
+        // Past its second: the next store drops it, and counts it for this sender.
+        await sleep(2000);
+        stranger.send("<message to='own1@localhost' id='e2'><body>e2</body></message>");
+        assertXml(
+          await stranger.next(isMessage),
+          "<message to='own2@localhost/Work' from='own1@localhost' id='e2' type='error'><body>e2</body>" +
+            "<error code='503' type='cancel'>Offline Storage Full</error></message>",
+        );
+      } finally {
+        await stranger.close();
       }
     } finally {
       await yak.stop();
