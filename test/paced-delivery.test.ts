@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { YakConfig } from '../src/config/types.js';
 import type { Xdb } from '../src/xdb/xdb.js';
+import { holdCalls } from './helpers/latch.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { startYak, type TestYak } from './helpers/yak.js';
@@ -143,6 +144,47 @@ describe('paced delivery to a session (outbuffer 64 KiB)', () => {
     }
   });
 
+  test('a negative priority stops the delivery of a backlog between batches: the rest stays stored until the priority rises', { timeout: 60_000 }, async () => {
+    const N = 300;
+    await offlineUser(yak, 'paced3');
+    await plantBacklog(yak, 'paced3', N);
+    const xdb = yak.server.xdb as Xdb;
+    let batches = 0;
+    // The second batch waits while the session goes to a negative priority.
+    const hold = holdCalls(xdb, 'set', (_host, user, records) => user === 'paced3' && typeof records === 'function' && ++batches === 2);
+    const c = await login(yak, 'paced3');
+    try {
+      c.send('<presence/>');
+      await hold.reached;
+      await c.presence('<presence><priority>-1</priority></presence>');
+      hold.release();
+      // The batch taken before the change goes out; no further one starts.
+      await hold.results[0];
+      await c.sync();
+      await c.sync();
+      assert.equal(batches, 2, 'delivery went on after the priority fell below 0');
+      const left = await storedIds(yak, 'paced3');
+      assert.ok(left.length > 0, 'the whole backlog went out to a session with a negative priority');
+      const got = await messages(c, N - left.length);
+      assert.deepEqual(
+        got.map((m) => m.attrs.id),
+        ids(0, N - left.length),
+      );
+      await c.nothing(isMessage, [], 'more than the batches taken before the priority fell');
+      assert.deepEqual(await storedIds(yak, 'paced3'), left);
+      // Back to 0: the rest follows, in order.
+      c.send('<presence><priority>0</priority></presence>');
+      assert.deepEqual(
+        (await messages(c, left.length)).map((m) => m.attrs.id),
+        left,
+      );
+    } finally {
+      hold.release();
+      hold.restore();
+      await closeAll(c);
+    }
+  });
+
   test('a subscription request’s status is stored truncated to 1,000 characters and shown so at login', async () => {
     await offlineUser(yak, 'victim1');
     const stranger = await onlineUser(yak, 'stranger1');
@@ -250,6 +292,35 @@ describe('paced delivery to a session (outbuffer 64 KiB)', () => {
       }
     } finally {
       await small.stop();
+    }
+  });
+});
+
+describe('paced delivery with a send budget smaller than one stored message', () => {
+  test('the message still goes out, alone in its batch (outbuffer 8 KiB, a 5 KB message)', { timeout: 30_000 }, async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        plain(c);
+        c.c2s.limits.outputBytes = 8 * 1024;
+      },
+    });
+    try {
+      await offlineUser(yak, 'big1');
+      await yak.server.xdb.update(yak.host, 'big1', NS_OFFLINE, () =>
+        parseXml(`<foo xmlns='${NS_OFFLINE}'><message to='big1@localhost' from='x@localhost/r' id='big'><body>${'b'.repeat(5000)}</body></message></foo>`),
+      );
+      const c = await login(yak, 'big1');
+      try {
+        c.send('<presence/>');
+        const m = await c.next(isMessage);
+        assert.equal(m.attrs.id, 'big');
+        assert.equal(m.getChildText('body')!.length, 5000);
+        await eventually(async () => (await storedIds(yak, 'big1')).length === 0, 'the delivered message stayed stored');
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await yak.stop();
     }
   });
 });
