@@ -128,6 +128,43 @@ describe('subscription answers while away', () => {
     }
   });
 
+  test('a cancellation alone (the contact stops seeing the user, nothing else) is kept and shown', async () => {
+    const c = await onlineUser(yak, 'awayun1');
+    const d = await onlineUser(yak, 'awayun2');
+    let back: Client | undefined;
+    try {
+      await subscribeBoth(c, d);
+      await goAway(yak, c);
+      d.send("<presence type='unsubscribe' to='awayun1@localhost'/>");
+      await d.sync();
+      assert.deepEqual(await keptAnswers(yak, 'awayun1'), ['unsubscribe awayun2@localhost']);
+      back = await login(yak, 'awayun1');
+      back.send('<presence/>');
+      assertXml(await back.next(presenceOfType('unsubscribe')), kept('unsubscribe', 'awayun2', 'awayun1'));
+      assert.deepEqual(await keptAnswers(yak, 'awayun1'), []);
+    } finally {
+      await closeAll(c, d, back);
+    }
+  });
+
+  test('an answer that comes while the user is logged in but has sent no presence waits for it, as for a user away', async () => {
+    const a = await onlineUser(yak, 'awaynp1');
+    const b = await onlineUser(yak, 'awaynp2');
+    let back: Client | undefined;
+    try {
+      await askAndLeave(yak, a, b);
+      back = await login(yak, 'awaynp1');
+      b.send("<presence type='subscribed' to='awaynp1@localhost'/>");
+      await b.sync();
+      await back.nothing(isPresence, [b], 'the answer went to a session that had sent no presence');
+      assert.deepEqual(await keptAnswers(yak, 'awaynp1'), ['subscribed awaynp2@localhost']);
+      back.send('<presence/>');
+      assertXml(await back.next(presenceOfType('subscribed')), kept('subscribed', 'awaynp2', 'awaynp1'));
+    } finally {
+      await closeAll(a, b, back);
+    }
+  });
+
   test('a request withdrawn while the user was away leaves nothing to show', async () => {
     const a = await onlineUser(yak, 'awaywd1');
     const b = await onlineUser(yak, 'awaywd2');
