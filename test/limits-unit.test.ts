@@ -380,6 +380,21 @@ describe('HeldMemoryBudget', () => {
     assert.equal(budget.used, 10);
   });
 
+  test('an address is forgotten with its last holder: connections from ever new addresses leave nothing behind', () => {
+    const budget = new HeldMemoryBudget(() => 100);
+    const { h } = holders(['x:a', 'y:b', 'z:c']);
+    const addresses = (): number => (budget as unknown as { groups: Map<string, unknown> }).groups.size;
+    budget.set(h['x:a']!, 10);
+    budget.release(h['x:a']!);
+    // Released by weighing nothing, too.
+    budget.set(h['y:b']!, 10);
+    budget.set(h['y:b']!, 0);
+    // And closed for the budget.
+    budget.set(h['z:c']!, 1000);
+    assert.equal(budget.used, 0);
+    assert.equal(addresses(), 0);
+  });
+
   test('a holder is not counted once told, even if it never releases itself', () => {
     const budget = new HeldMemoryBudget(() => 10);
     let told = 0;
