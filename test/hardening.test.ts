@@ -21,6 +21,7 @@ import { captureLog, logLine } from './helpers/log-capture.js';
 import { holdCalls } from './helpers/latch.js';
 import { noKarma, onlineUser } from './helpers/session.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
+import { holdCalls } from './helpers/latch.js';
 
 function timeIq(id: string): Element {
   return new Element('iq', { type: 'get', id, to: 'localhost' }, [new Element('query', { xmlns: 'jabber:iq:time' })]);
@@ -133,6 +134,37 @@ describe('the idle timeout and a busy server', () => {
       assert.equal(stored, N, `stored ${stored} of ${N} before the stream ${c.closed ? 'was closed' : 'gave up'}: ${c.received.slice(-300)}`);
     } finally {
       restore();
+      await yak.stop();
+    }
+  });
+});
+
+describe('the idle timeout and a request the server is still working on', () => {
+  test('a session waiting longer than <idle> for the answer to its request is not idle: the answer comes, the stream stays', { timeout: 30_000 }, async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.c2s.karma = undefined;
+        c.c2s.limits.idleSeconds = 1;
+      },
+    });
+    const xdb = yak.server.xdb as Xdb;
+    // The spool read of the answer waits (a slow disk) for twice the idle time.
+    const hold = holdCalls(xdb, 'get', (_host, user, ns) => user === 'patient' && ns === 'vcard-temp');
+    try {
+      await registerUser(yak, 'patient', 'pw');
+      const c = await loginUser(yak, 'patient', 'pw');
+      const reply = c.request(new Element('iq', { type: 'get', id: 'slow' }, [new Element('vCard', { xmlns: 'vcard-temp' })]), 20_000);
+      // (Rejected if the stream is closed: reported by the checks below.)
+      reply.catch(() => undefined);
+      await hold.reached;
+      await new Promise((r) => setTimeout(r, 2000));
+      assert.equal(c.closed, false, 'closed as idle while its request was in hand');
+      hold.release();
+      assert.equal((await reply).attrs.type, 'result');
+      assert.equal(c.closed, false);
+    } finally {
+      hold.release();
+      hold.restore();
       await yak.stop();
     }
   });

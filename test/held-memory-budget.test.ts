@@ -119,6 +119,33 @@ describe('pre-login memory budget', () => {
     }
   });
 
+  test('a login takes what its connection held out of the pre-login budget: that budget filling later never closes the session', async () => {
+    const yak = await startYak({ tweak: noKarma(200_000) });
+    const clients: RawClient[] = [];
+    try {
+      await registerUser(yak, 'padded', 'secret');
+      const s = await open(yak);
+      clients.push(s);
+      // A login that weighs much of the budget while it is checked (900 nodes, some 135 KB once parsed).
+      s.write(authIq('padded', 'Work', { password: 'secret' }, 'login').toString().replace('</iq>', `<pad xmlns='yak:test:pad'>${'<b/>'.repeat(900)}</pad></iq>`));
+      assertXml(await s.next(), "<iq type='result' id='login'/>");
+      assert.equal(budget(yak).used, 0, 'a session still counts in the pre-login budget');
+      // Another connection not logged in holds less than the login did; with it the sum
+      // would be over the budget, were the session still counted there.
+      const other = await open(yak);
+      clients.push(other);
+      other.write(`<message>${'<b/>'.repeat(700)}</message>`);
+      other.write(FORM_GET('other'));
+      assert.equal((await other.next()).attrs.id, 'other');
+      s.write("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>");
+      assert.equal((await s.next()).attrs.id, 'v');
+      assert.equal(s.closed || other.closed, false);
+    } finally {
+      for (const c of clients) c.destroy();
+      await yak.stop();
+    }
+  });
+
   test('stanzas are weighed by their nodes: many small elements count for what they take in memory', async () => {
     const yak = await startYak({ tweak: noKarma(2 * MIB) });
     const socks: net.Socket[] = [];
