@@ -158,6 +158,36 @@ describe('jabber:iq:auth with the bundled config', () => {
     await other.close();
   });
 
+  test('a login whose connection dropped while its password was checked does not replace the session on its resource', async () => {
+    await registerUser(yak, 'stays', 'secret');
+    const live = await loginUser(yak, 'stays', 'secret', 'Work');
+    live.keepRaw = true;
+    const sockets = (): number => (yak.server as unknown as { sockets: Set<unknown> }).sockets.size;
+    const hold = holdCalls(yak.server.xdb as Xdb, 'getSome', (_host, user) => user === 'stays');
+    try {
+      const gone = await yak.connect();
+      gone.send(authIq('stays', 'Work', { password: 'secret' }, 'late'));
+      await hold.reached;
+      const before = sockets();
+      // Reset, not ended: a connection whose reading is paused (a request in hand) hears of an end only once it reads again.
+      gone.socket.resetAndDestroy();
+      for (let i = 0; i < 500 && sockets() === before; i++) await new Promise((r) => setTimeout(r, 10));
+      assert.equal(sockets(), before - 1, 'the server never saw the connection drop');
+      hold.release();
+      await hold.results[0];
+      // The live session goes on, told nothing.
+      const reply = await live.request(parseXml("<iq type='get' id='v' to='localhost'><query xmlns='jabber:iq:version'/></iq>"));
+      assert.deepEqual([reply.attrs.type, reply.attrs.to], ['result', 'stays@localhost/Work']);
+      assert.equal(live.closed, false);
+      assert.doesNotMatch(live.received, /Replaced by new connection/);
+      assert.deepEqual(yak.server.jsm.sessions.of('stays@localhost').map((s) => s.jid.toString()), ['stays@localhost/Work']);
+    } finally {
+      hold.release();
+      hold.restore();
+      await live.close();
+    }
+  });
+
   test('logins with one resource at once: each replaces the one before it, and only the newest keeps a session', async () => {
     await registerUser(yak, 'twin', 'secret');
     const bare = 'twin@localhost';
