@@ -710,12 +710,12 @@ describe('modules answering queries', () => {
     });
 
     test('a record the user did not store (no j_private_flag, as in a 1.4 spool) is never returned: the empty element comes back', async () => {
-      const a = await newUser(yak, 'priv3');
+      const a = await newUser(yak, 'privflag');
       try {
-        await yak.server.jsm.xdb.set(yak.host, 'priv3', { 'foo:bar': xml("<bar xmlns='foo:bar'>server secret</bar>") });
+        await yak.server.jsm.xdb.set(yak.host, 'privflag', { 'foo:bar': xml("<bar xmlns='foo:bar'>server secret</bar>") });
         assertXml(
           await a.request("<iq type='get' id='u1'><query xmlns='jabber:iq:private'><bar xmlns='foo:bar'/></query></iq>"),
-          "<iq type='result' id='u1' to='priv3@localhost/Work' from='priv3@localhost'><query xmlns='jabber:iq:private'><bar xmlns='foo:bar'/></query></iq>",
+          "<iq type='result' id='u1' to='privflag@localhost/Work' from='privflag@localhost'><query xmlns='jabber:iq:private'><bar xmlns='foo:bar'/></query></iq>",
         );
       } finally {
         await a.close();
@@ -723,12 +723,12 @@ describe('modules answering queries', () => {
     });
 
     test('an empty query (no namespace named) is refused with 406, get or set', async () => {
-      const a = await newUser(yak, 'priv4');
+      const a = await newUser(yak, 'privempty');
       try {
         for (const type of ['get', 'set']) {
           assertXml(
             await a.request(`<iq type='${type}' id='e'><query xmlns='jabber:iq:private'/></iq>`),
-            "<iq type='error' id='e' to='priv4@localhost/Work' from='priv4@localhost'><query xmlns='jabber:iq:private'/>" +
+            "<iq type='error' id='e' to='privempty@localhost/Work' from='privempty@localhost'><query xmlns='jabber:iq:private'/>" +
               "<error code='406' type='modify'>Not Acceptable</error></iq>",
           );
         }
