@@ -21,7 +21,6 @@ import { captureLog, logLine } from './helpers/log-capture.js';
 import { holdCalls } from './helpers/latch.js';
 import { noKarma, onlineUser } from './helpers/session.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
-import { holdCalls } from './helpers/latch.js';
 
 function timeIq(id: string): Element {
   return new Element('iq', { type: 'get', id, to: 'localhost' }, [new Element('query', { xmlns: 'jabber:iq:time' })]);
