@@ -3,6 +3,7 @@
 // buffer bound and a full disk. Loopback only, bounded in time.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import net from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm, stat, statfs, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -310,6 +311,34 @@ describe('log lines a client can cause', () => {
       held.restore();
       await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'badxmlreset@localhost/Work');
       assert.equal(captured.lines.filter((l) => l.msg === 'stream error').length, 1);
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('bytes that are not UTF-8 after a stream has ended (for bad XML, or cleanly) log no second stream error', async () => {
+    const captured = captureLog('info');
+    const yak = await startYak({ log: captured.log });
+    try {
+      for (const ending of ['<message><body></message>', '</stream:stream>']) {
+        // Half-open allowed: after the server's end, the client may still send.
+        const socket = net.connect({ host: '127.0.0.1', port: yak.port, allowHalfOpen: true });
+        let got = '';
+        socket.on('data', (d: Buffer) => (got += d.toString('utf8')));
+        socket.on('error', () => undefined);
+        socket.write(`<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>${ending}`);
+        await once(socket, 'end');
+        assert.match(got, /<\/stream:stream>$/);
+        socket.write(Buffer.from([0xff]));
+        const id = /id='([0-9A-F]+)'/.exec(got)![1];
+        await logLine(captured, (l) => l.msg === 'connection closed' && l.stream === id);
+        socket.destroy();
+      }
+      // A turn of the timers more, for a line that should not come.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const reasons = captured.lines.filter((l) => l.msg === 'stream error').map((l) => String(l.reason));
+      assert.equal(reasons.length, 1, reasons.join('\n'));
+      assert.match(reasons[0]!, /^bad xml: .*unexpected close tag/);
     } finally {
       await yak.stop();
     }

@@ -95,7 +95,8 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       held: () => this.chargeBudget(),
       throttled: () => this.logAt('info', { user: this.session?.jid.toString() }, 'karma: reading paused'),
       outputWaiting: () => this.chargeBudget(),
-      badEncoding: () => this.onParseError(new StreamParseError('xml', 'invalid UTF-8')),
+      // Through the parser, which ignores it once stopped (bad XML before it, a close under way).
+      badEncoding: () => this.parser.fail(new StreamParseError('xml', 'invalid UTF-8')),
       // A client that half-closes (`... | nc host 5222`) still gets its
       // replies, then </stream:stream>, as for an explicit end of stream.
       ended: () => this.enqueue(async () => this.close()),
