@@ -340,12 +340,12 @@ describe('modules answering queries', () => {
       }
     });
 
-    test("a stored time that is no number (blank, spaces, 'abc') is an empty result, not a logout in 1970", async () => {
+    test("a stored time that is no whole number of seconds (blank, spaces, 'abc', negative, a fraction, hex) is an empty result, not a logout in 1970", async () => {
       // A hand-edited or damaged spool: Number('') is 0, which would
       // answer that the user left some 56 years ago.
       const a = await newUser(yak, 'last10');
       try {
-        for (const [i, stored] of ['', ' ', 'abc'].entries()) {
+        for (const [i, stored] of ['', ' ', 'abc', '-5', '1700000000.5', '0x6553F100'].entries()) {
           await yak.server.jsm.xdb.set(yak.host, 'last10', {
             [NS_LAST]: xml(`<query xmlns='jabber:iq:last' last='${stored}'>Gone</query>`),
           });
