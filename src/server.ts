@@ -191,7 +191,9 @@ export class YakServer {
 
   private async prepareSpool(): Promise<void> {
     for (const host of this.config.hosts) {
-      const dir = path.join(this.config.spool, hostFolderName(this.config.spool, host));
+      // Before the journal is read: only a folder to make is chosen here
+      // (the store chooses again with the journal counted, see UserFiles).
+      const dir = path.join(this.config.spool, hostFolderName(this.config.spool, host, new Map()));
       try {
         await fs.mkdir(dir, { recursive: true, mode: 0o700 });
         await fs.access(dir, fsc.W_OK | fsc.R_OK | fsc.X_OK);

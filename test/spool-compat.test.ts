@@ -5,11 +5,13 @@
 // joe!x), which Yak would percent-encode, are found and kept there.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
+import { hostFolderName } from '../src/xdb/host-folders.js';
 import { authIq, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog } from './helpers/log-capture.js';
@@ -280,6 +282,27 @@ describe('pending subscription requests, vCard, private XML, last and offline me
 });
 
 describe("a 1.4 spool folder for a host Yak percent-encodes (an IDN host)", () => {
+  test("is the host's folder while Yak's is missing or empty, the journal's changes counted", async () => {
+    const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-idn-'));
+    try {
+      const host = 'b\u00fccher.test';
+      assert.equal(hostFolderName(spool, host, new Map()), 'b%C3%BCcher.test');
+      await mkdir(path.join(spool, host));
+      await writeFile(path.join(spool, host, 'dj.xml'), '<xdb/>');
+      assert.equal(hostFolderName(spool, host, new Map()), host);
+      await mkdir(path.join(spool, 'b%C3%BCcher.test'));
+      assert.equal(hostFolderName(spool, host, new Map()), host);
+      // A crash's journal names a file in Yak's folder, not written yet: the
+      // folder is not empty for whoever reads the spool as it will be.
+      const journaled = new Map([[path.join(spool, 'b%C3%BCcher.test', 'newbie.xml'), '<xdb/>']]);
+      assert.equal(hostFolderName(spool, host, journaled), 'b%C3%BCcher.test');
+      await writeFile(path.join(spool, 'b%C3%BCcher.test', 'newbie.xml'), '<xdb/>');
+      assert.equal(hostFolderName(spool, host, new Map()), 'b%C3%BCcher.test');
+    } finally {
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test("is read where 1.4 left it, beside the empty folder an earlier Yak made: its users log in and cannot be taken again", async () => {
     const host = 'b\u00fccher.test';
     const spool = await fixtureSpool();

@@ -6,12 +6,11 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { nodeprep } from '../jid.js';
 import type { SessionManager } from '../jsm/session-manager.js';
-import { hostFolderName } from '../xdb/host-folders.js';
+import { asJournaled, hostFolderName } from '../xdb/host-folders.js';
 import { isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseSpoolXml } from '../xdb/user-doc.js';
 import { NamespaceScope } from '../xml/namespace-scope.js';
 import type { Element } from '../xml/element.js';
-import { asJournaled } from '../xdb/user-files.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { errCode } from '../util/err-code.js';
 
@@ -41,7 +40,7 @@ export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
   const spool = jsm.config.spool;
   const served = new Set<string>();
   for (const host of jsm.config.hosts) {
-    const folder = hostFolderName(spool, host);
+    const folder = hostFolderName(spool, host, journaled);
     served.add(folder);
     await checkFolder(jsm, path.join(spool, folder), host, journaled, report);
   }

@@ -5,36 +5,20 @@
 // crash's journal sees the spool as it will be.
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { nodeprep } from '../jid.js';
 import type { Logger } from '../log.js';
 import { parseDoc, spoolText } from './user-doc.js';
 import type { Journal, SpoolTarget } from './journal.js';
 import { isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
-import { hostFolderName } from './host-folders.js';
+import { asJournaled, hostFolderName } from './host-folders.js';
 
 export interface UserFile extends SpoolTarget {
   user: string;
   file: string;
   /** Hashed file name: the username is kept in a `user` attribute of <xdb>. */
   long: boolean;
-}
-
-/**
- * The file names of folder `dir` as they will be once the journal's
- * content is written (`journaled`: path -> content, null: deleted): what
- * the journal holds and the folder does not show yet (read-only over a
- * crash's journal, or a write that failed).
- */
-export function asJournaled(names: Iterable<string>, dir: string, journaled: ReadonlyMap<string, string | null>): Set<string> {
-  const listed = new Set(names);
-  for (const [path, data] of journaled) {
-    if (dirname(path) !== dir) continue;
-    if (data === null) listed.delete(basename(path));
-    else listed.add(basename(path));
-  }
-  return listed;
 }
 
 /** Users whose file location is remembered before the memo starts over. */
@@ -120,7 +104,7 @@ export class UserFiles {
   /** The name of the host's folder: Yak's, or 1.4's when only that one is there. */
   private hostFolder(host: string): string {
     let name = this.hostFolders.get(host);
-    if (name === undefined) this.hostFolders.set(host, (name = hostFolderName(this.root, host)));
+    if (name === undefined) this.hostFolders.set(host, (name = hostFolderName(this.root, host, this.journal.pendingFiles())));
     return name;
   }
 
