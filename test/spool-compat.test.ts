@@ -12,7 +12,8 @@ import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { hostFolderName } from '../src/xdb/host-folders.js';
-import { authIq, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { runTool, toolPath } from './helpers/run-tool.js';
+import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog } from './helpers/log-capture.js';
 import { fixtureSpool, readSpool } from './helpers/transcript.js';
@@ -298,6 +299,14 @@ describe("a 1.4 spool folder for a host Yak percent-encodes (an IDN host)", () =
       assert.equal(hostFolderName(spool, host, journaled), 'b%C3%BCcher.test');
       await writeFile(path.join(spool, 'b%C3%BCcher.test', 'newbie.xml'), '<xdb/>');
       assert.equal(hostFolderName(spool, host, new Map()), 'b%C3%BCcher.test');
+      // Both hold accounts now: check names the one no login reaches, and checks it all the same.
+      const r = await runTool(toolPath('jabberctl'), ['-c', BUNDLED_CONFIG, '-s', spool, '-h', host, 'check']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(
+        r.stderr,
+        `jabberctl: note: ${host}/ is 1.4's folder for the host ${host}, hidden by Yak's b%C3%BCcher.test/, which holds files too: nobody can log in to the accounts in it (move them into b%C3%BCcher.test/, or empty that one)\n`,
+      );
+      assert.equal(r.stdout, '2 files checked, 0 bad\n');
     } finally {
       await rm(spool, { recursive: true, force: true });
     }

@@ -6,7 +6,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { nodeprep } from '../jid.js';
 import type { SessionManager } from '../jsm/session-manager.js';
-import { asJournaled, hostFolderName } from '../xdb/host-folders.js';
+import { asJournaled, hiddenLegacyFolder, hostFolderName } from '../xdb/host-folders.js';
 import { isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseSpoolXml } from '../xdb/user-doc.js';
 import { NamespaceScope } from '../xml/namespace-scope.js';
@@ -28,11 +28,17 @@ export interface CheckReport {
    * with the file the user their name prepares to would have.
    */
   unreachable: { file: string; owner?: { user: string; file: string } }[];
+  /**
+   * 1.4's folder of a host (an IDN host, named as itself) that Yak's own
+   * folder for it hides, holding files as it does: no login reaches the
+   * accounts in 1.4's (see host-folders.ts). Checked all the same.
+   */
+  hidden: { folder: string; host: string; by: string }[];
 }
 
 /** Parses every file under every host folder, reporting the ones that fail. */
 export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
-  const report: CheckReport = { files: 0, bad: [], unserved: [], unreachable: [] };
+  const report: CheckReport = { files: 0, bad: [], unserved: [], unreachable: [], hidden: [] };
   // A crash's journal first: it repairs torn files (a read-only store
   // only reads it, and its content is checked in their place).
   await jsm.xdb.open();
@@ -43,6 +49,12 @@ export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
     const folder = hostFolderName(spool, host, journaled);
     served.add(folder);
     await checkFolder(jsm, path.join(spool, folder), host, journaled, report);
+    const legacy = hiddenLegacyFolder(spool, host, journaled);
+    if (legacy !== undefined) {
+      served.add(legacy);
+      report.hidden.push({ folder: legacy, host, by: folder });
+      await checkFolder(jsm, path.join(spool, legacy), undefined, journaled, report);
+    }
   }
   // Every other folder holds the files of a host too (the spool holds
   // nothing else but dot files, and lost+found when it is a file system

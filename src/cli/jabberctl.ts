@@ -391,6 +391,11 @@ program
     for (const dir of report.unserved) {
       process.stderr.write(`jabberctl: note: ${dir}/ in the spool is no host of this configuration (checked all the same; give jabberctl the -h the server was started with)\n`);
     }
+    for (const h of report.hidden) {
+      process.stderr.write(
+        `jabberctl: note: ${h.folder}/ is 1.4's folder for the host ${h.host}, hidden by Yak's ${h.by}/, which holds files too: nobody can log in to the accounts in it (move them into ${h.by}/, or empty that one)\n`,
+      );
+    }
     for (const u of report.unreachable) {
       const owner = u.owner ? `its name is for the user '${u.owner.user}', whose file is ${u.owner.file}` : 'its name is no username';
       process.stderr.write(`jabberctl: note: ${u.file} is no user's file (${owner}); nobody can log in to it\n`);

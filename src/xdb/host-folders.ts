@@ -20,6 +20,16 @@ export function hostFolderName(spool: string, host: string, journaled: ReadonlyM
   return own;
 }
 
+/**
+ * 1.4's folder of the host when Yak's hides it: both hold files (or will,
+ * once the journal is written), and no login reaches the accounts in 1.4's.
+ */
+export function hiddenLegacyFolder(spool: string, host: string, journaled: ReadonlyMap<string, string | null>): string | undefined {
+  const legacy = legacyHostDirName(host);
+  if (legacy === undefined || hostFolderName(spool, host, journaled) === legacy) return undefined;
+  return existsSync(join(spool, legacy)) && !isEmpty(join(spool, legacy), journaled) ? legacy : undefined;
+}
+
 /** Whether folder `dir` holds nothing, or nothing once the journal is written (a missing one holds nothing). */
 function isEmpty(dir: string, journaled: ReadonlyMap<string, string | null>): boolean {
   let names: string[];
