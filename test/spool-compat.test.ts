@@ -12,6 +12,9 @@ import { digestFor, zerokHash } from '../src/util/hash.js';
 import type { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { hostFolderName } from '../src/xdb/host-folders.js';
+import { encodeEntry } from '../src/xdb/journal-entry.js';
+import { SpoolStore } from '../src/xdb/spool-store.js';
+import { silentLogger } from '../src/log.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
 import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -283,6 +286,37 @@ describe('pending subscription requests, vCard, private XML, last and offline me
 });
 
 describe("a 1.4 spool folder for a host Yak percent-encodes (an IDN host)", () => {
+  test("with a crash's journal naming Yak's folder, the store opened first and jabberctl find and make accounts there", async () => {
+    const host = 'b\u00fccher.test';
+    const account = "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>";
+    for (const first of ['exists', 'list'] as const) {
+      const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-idn-'));
+      try {
+        await mkdir(path.join(spool, host));
+        await writeFile(path.join(spool, host, 'dj.xml'), account);
+        // An earlier Yak's empty folder, and its journal naming a new account there.
+        await mkdir(path.join(spool, 'b%C3%BCcher.test'));
+        await writeFile(path.join(spool, '.yak-journal.7'), encodeEntry('b%C3%BCcher.test/newbie.xml', account));
+        const store = new SpoolStore(spool, { log: silentLogger, fsync: false });
+        // Opened first, as the server (at start) and jabberctl (spoolReady) do.
+        await store.open();
+        if (first === 'exists') assert.equal(await store.exists(host, 'newbie'), true);
+        else assert.deepEqual(await store.list(host), ['newbie']);
+        assert.deepEqual([await store.exists(host, 'newbie'), await store.exists(host, 'dj')], [true, false], first);
+        await store.close();
+        // jabberctl working on that spool by itself puts a new account where logins find it.
+        const jabberctl = (args: string[]) => runTool(toolPath('jabberctl'), ['-c', BUNDLED_CONFIG, '-s', spool, '-h', host, ...args], { input: 'pw\n' });
+        await rm(path.join(spool, 'b%C3%BCcher.test', 'newbie.xml'));
+        await writeFile(path.join(spool, '.yak-journal.7'), encodeEntry('b%C3%BCcher.test/newbie.xml', account));
+        assert.equal((await jabberctl(['adduser', `bob@${host}`])).code, 0);
+        assert.deepEqual((await readdir(path.join(spool, 'b%C3%BCcher.test'))).sort(), ['bob.xml', 'newbie.xml']);
+        assert.equal((await jabberctl(['show', `bob@${host}`])).code, 0);
+      } finally {
+        await rm(spool, { recursive: true, force: true });
+      }
+    }
+  });
+
   test("is the host's folder while Yak's is missing or empty, the journal's changes counted", async () => {
     const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-idn-'));
     try {

@@ -100,6 +100,16 @@ export function refusalBeforeSpool(hosts: readonly string[], cmd: string, args: 
 export class AdminOps {
   constructor(private readonly jsm: SessionManager) {}
 
+  /**
+   * Resolves once a crash's journal is replayed (or read, read-only): where
+   * a user's file is, Yak's or 1.4's and in which host folder, depends on
+   * it, and the store remembers the first answer. The server's control
+   * socket takes requests while that replay still runs at startup.
+   */
+  async spoolReady(): Promise<void> {
+    await this.jsm.xdb.open();
+  }
+
   private account(jid: string): { host: string; user: string } {
     return accountOf(jid, (h) => this.jsm.isLocalHost(h));
   }

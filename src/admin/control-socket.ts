@@ -47,6 +47,7 @@ function isRequest(v: unknown): v is ControlRequest {
 export async function runControl(ops: AdminOps, req: ControlRequest): Promise<ControlReply> {
   const [a = '', b = ''] = req.args ?? [];
   try {
+    await ops.spoolReady();
     switch (req.cmd) {
       case 'adduser':
         return { ok: true, result: await ops.adduser(a, b) };

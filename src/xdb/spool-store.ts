@@ -98,7 +98,10 @@ export class SpoolStore implements Xdb {
 
   /**
    * Replays what a crash left in the journal. Runs by itself before the
-   * first operation; the server calls it at startup to report it.
+   * first operation; the server calls it at startup to report it. Whoever
+   * may find a journal should call it first: where a user's file is (Yak's
+   * name or 1.4's, and the host's folder) is looked up, and remembered,
+   * as an operation is queued, which is before that replay.
    */
   open(): Promise<ReplayReport> {
     if (!this.replay) {
