@@ -295,6 +295,34 @@ describe('stream errors', () => {
     }
   });
 
+  test('a request in the same packet before bytes that are not UTF-8 is carried out and answered first', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(H);
+      await c.serverHeader();
+      const register = "<iq type='set' id='r1'><query xmlns='jabber:iq:register'><username>utf8first</username><password>pw</password></query></iq>";
+      c.write(Buffer.concat([Buffer.from(register), Buffer.from([0xff])]));
+      await assertStreamError(c, 'Invalid XML', 'not-well-formed');
+      assert.match(c.text, /<iq type='result' id='r1'\/><stream:error>/);
+      assert.equal(await yak.server.xdb.exists('localhost', 'utf8first'), true);
+    } finally {
+      c.destroy();
+    }
+  });
+
+  test('a character cut short by the end of the stream is not UTF-8 either: Invalid XML', async () => {
+    const c = await RawClient.connect(yak.port);
+    try {
+      c.write(H);
+      await c.serverHeader();
+      // 0xC3 starts a two-byte character; the client's FIN comes instead of the second.
+      c.socket.end(Buffer.from([0xc3]));
+      await assertStreamError(c, 'Invalid XML', 'not-well-formed');
+    } finally {
+      c.destroy();
+    }
+  });
+
   /**
    * An auth get whose username holds a real U+FFFD (EF BF BD), sent in
    * pieces cut at `cuts` (offsets from the character's first byte), with a

@@ -149,6 +149,12 @@ export class Connection {
     const seen = hasReplacement ? countBytes(this.withLastBytes(buf), REPLACEMENT_BYTES) : 0;
     this.rememberLastBytes(buf);
     if (hasReplacement && countChar(text, '\uFFFD') > seen) {
+      // What came before the first bad byte is handled first (a request in
+      // the same packet is carried out and answered, then the stream
+      // error), as for bad XML. (Before a real U+FFFD preceding the bad
+      // bytes too: the stream ends either way.)
+      const before = text.slice(0, text.indexOf('\uFFFD'));
+      if (before !== '') this.handlers?.text(before);
       this.badBytes = true;
       this.handlers?.badEncoding();
       return;
@@ -250,6 +256,11 @@ export class Connection {
   private reportEnd(): void {
     if (!this.peerEnded || this.endReported || this.held.length > 0 || this.gone) return;
     this.endReported = true;
+    // The first bytes of a character the end cut short: not UTF-8 either.
+    if (!this.badBytes && this.decoder.end() !== '') {
+      this.badBytes = true;
+      this.handlers?.badEncoding();
+    }
     this.handlers?.ended();
   }
 
