@@ -345,7 +345,7 @@ describe('modules answering queries', () => {
       // answer that the user left some 56 years ago.
       const a = await newUser(yak, 'last10');
       try {
-        for (const [i, stored] of ['', ' ', 'abc', '-5', '1700000000.5', '0x6553F100'].entries()) {
+        for (const [i, stored] of ['', ' ', 'abc', '-5', '1700000000.5', '0x6553F100', '99999999999999999999'].entries()) {
           await yak.server.jsm.xdb.set(yak.host, 'last10', {
             [NS_LAST]: xml(`<query xmlns='jabber:iq:last' last='${stored}'>Gone</query>`),
           });

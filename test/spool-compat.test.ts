@@ -327,6 +327,9 @@ describe("a 1.4 spool folder for a host Yak percent-encodes (an IDN host)", () =
       assert.equal(hostFolderName(spool, host, new Map()), host);
       await mkdir(path.join(spool, 'b%C3%BCcher.test'));
       assert.equal(hostFolderName(spool, host, new Map()), host);
+      // That empty folder, an earlier Yak's, is no stranger to check.
+      const clean = await runTool(toolPath('jabberctl'), ['-c', BUNDLED_CONFIG, '-s', spool, '-h', host, 'check']);
+      assert.deepEqual([clean.code, clean.stderr, clean.stdout], [0, '', '1 files checked, 0 bad\n']);
       // A crash's journal names a file in Yak's folder, not written yet: the
       // folder is not empty for whoever reads the spool as it will be.
       const journaled = new Map([[path.join(spool, 'b%C3%BCcher.test', 'newbie.xml'), '<xdb/>']]);
@@ -338,7 +341,7 @@ describe("a 1.4 spool folder for a host Yak percent-encodes (an IDN host)", () =
       assert.equal(r.code, 0, r.stderr);
       assert.equal(
         r.stderr,
-        `jabberctl: note: ${host}/ is 1.4's folder for the host ${host}, hidden by Yak's b%C3%BCcher.test/, which holds files too: nobody can log in to the accounts in it (move them into b%C3%BCcher.test/, or empty that one)\n`,
+        `jabberctl: note: ${host}/ is 1.4's folder for the host ${host}, hidden by Yak's b%C3%BCcher.test/, which holds files too: nobody can log in to the accounts in it (move them into b%C3%BCcher.test/, or empty that one; a running server sees the change at its next start)\n`,
       );
       assert.equal(r.stdout, '2 files checked, 0 bad\n');
     } finally {

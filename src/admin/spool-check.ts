@@ -7,7 +7,7 @@ import path from 'node:path';
 import { nodeprep } from '../jid.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { asJournaled, hiddenLegacyFolder, hostFolderName } from '../xdb/host-folders.js';
-import { isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
+import { hostDirName, isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
 import { parseSpoolXml } from '../xdb/user-doc.js';
 import { NamespaceScope } from '../xml/namespace-scope.js';
 import type { Element } from '../xml/element.js';
@@ -48,6 +48,8 @@ export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
   for (const host of jsm.config.hosts) {
     const folder = hostFolderName(spool, host, journaled);
     served.add(folder);
+    // Yak's name for it too, when 1.4's is used: the empty folder an earlier Yak made.
+    served.add(hostDirName(host));
     await checkFolder(jsm, path.join(spool, folder), host, journaled, report);
     const legacy = hiddenLegacyFolder(spool, host, journaled);
     if (legacy !== undefined) {

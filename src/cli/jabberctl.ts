@@ -393,7 +393,7 @@ program
     }
     for (const h of report.hidden) {
       process.stderr.write(
-        `jabberctl: note: ${h.folder}/ is 1.4's folder for the host ${h.host}, hidden by Yak's ${h.by}/, which holds files too: nobody can log in to the accounts in it (move them into ${h.by}/, or empty that one)\n`,
+        `jabberctl: note: ${h.folder}/ is 1.4's folder for the host ${h.host}, hidden by Yak's ${h.by}/, which holds files too: nobody can log in to the accounts in it (move them into ${h.by}/, or empty that one; a running server sees the change at its next start)\n`,
       );
     }
     for (const u of report.unreachable) {

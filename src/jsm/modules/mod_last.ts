@@ -24,10 +24,11 @@ export const modLast: JsmModule = {
       const record = await api.xdb.get(to.host, to.user!, NS_LAST);
       if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
       // Only whole seconds are a time: anything else a hand-edited or
-      // damaged spool may hold ('', 'abc', '-5', '1.5', '0x10') is none.
+      // damaged spool may hold ('', 'abc', '-5', '1.5', '0x10', more digits
+      // than a double holds exactly) is none.
       // Number('') is 0, which would answer that the user left in 1970.
       const stored = record?.attrs.last?.trim();
-      const last = stored !== undefined && /^\d+$/.test(stored) ? Number(stored) : NaN;
+      const last = stored !== undefined && /^\d+$/.test(stored) && Number.isSafeInteger(Number(stored)) ? Number(stored) : NaN;
       // COMPAT: no record (an account made by jabberctl adduser, a 1.4
       // spool without one), or one without a usable time, is an empty
       // result, as 1.4's mod_last_reply sent it.
