@@ -72,23 +72,22 @@ export class LogFile implements LineSink {
   /** Writes what waits, once: on an error it waits for the next write or flush. */
   flush(): void {
     while (this.waiting.length > 0) {
-      const text = this.waiting[0]!;
-      const bytes = typeof text === 'string' ? undefined : text;
+      const chunk = this.waiting[0]!;
       let written: number;
       try {
-        written = bytes ? writeSync(this.fd, bytes) : writeSync(this.fd, text as string);
+        written = typeof chunk === 'string' ? writeSync(this.fd, chunk) : writeSync(this.fd, chunk);
       } catch (err) {
         this.failed(err as NodeJS.ErrnoException);
         return;
       }
-      if (written === (bytes ? bytes.length : Buffer.byteLength(text as string))) {
+      if (written === Buffer.byteLength(chunk)) {
         this.waiting.shift();
-        this.waitingChars -= text.length;
+        this.waitingChars -= chunk.length;
       } else {
         // Part of it went (the disk filled up in the middle): the rest waits.
-        const rest = (bytes ?? Buffer.from(text as string)).subarray(written);
+        const rest = (typeof chunk === 'string' ? Buffer.from(chunk) : chunk).subarray(written);
         this.waiting[0] = rest;
-        this.waitingChars += rest.length - text.length;
+        this.waitingChars += rest.length - chunk.length;
       }
     }
     this.recovered();

@@ -51,7 +51,7 @@ export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
     // Yak's name for it too, when 1.4's is used: the empty folder an earlier Yak made.
     served.add(hostDirName(host));
     await checkFolder(jsm, path.join(spool, folder), host, journaled, report);
-    const legacy = hiddenLegacyFolder(spool, host, journaled);
+    const legacy = hiddenLegacyFolder(spool, host, folder, journaled);
     if (legacy !== undefined) {
       served.add(legacy);
       report.hidden.push({ folder: legacy, host, by: folder });

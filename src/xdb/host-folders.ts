@@ -21,12 +21,13 @@ export function hostFolderName(spool: string, host: string, journaled: ReadonlyM
 }
 
 /**
- * 1.4's folder of the host when Yak's hides it: both hold files (or will,
- * once the journal is written), and no login reaches the accounts in 1.4's.
+ * 1.4's folder of the host when Yak's hides it (`chosen`, what
+ * hostFolderName gave, is Yak's): both hold files (or will, once the
+ * journal is written), and no login reaches the accounts in 1.4's.
  */
-export function hiddenLegacyFolder(spool: string, host: string, journaled: ReadonlyMap<string, string | null>): string | undefined {
+export function hiddenLegacyFolder(spool: string, host: string, chosen: string, journaled: ReadonlyMap<string, string | null>): string | undefined {
   const legacy = legacyHostDirName(host);
-  if (legacy === undefined || hostFolderName(spool, host, journaled) === legacy) return undefined;
+  if (legacy === undefined || chosen === legacy) return undefined;
   return existsSync(join(spool, legacy)) && !isEmpty(join(spool, legacy), journaled) ? legacy : undefined;
 }
 
@@ -57,4 +58,3 @@ export function asJournaled(names: Iterable<string>, dir: string, journaled: Rea
   }
   return listed;
 }
-

@@ -101,7 +101,7 @@ export class UserFiles {
     return [...users].sort();
   }
 
-  /** The name of the host's folder: Yak's, or 1.4's when only that one is there. */
+  /** The name of the host's folder: Yak's, or 1.4's when Yak's is missing or empty (see hostFolderName). */
   private hostFolder(host: string): string {
     let name = this.hostFolders.get(host);
     if (name === undefined) this.hostFolders.set(host, (name = hostFolderName(this.root, host, this.journal.pendingFiles())));

@@ -25,14 +25,14 @@ export const modLast: JsmModule = {
       if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
       // Only whole seconds are a time: anything else a hand-edited or
       // damaged spool may hold ('', 'abc', '-5', '1.5', '0x10', more digits
-      // than a double holds exactly) is none.
-      // Number('') is 0, which would answer that the user left in 1970.
-      const stored = record?.attrs.last?.trim();
-      const last = stored !== undefined && /^\d+$/.test(stored) && Number.isSafeInteger(Number(stored)) ? Number(stored) : NaN;
+      // than a double holds exactly) is none. (Number('') is 0, which would
+      // answer that the user left in 1970.)
+      const stored = record?.attrs.last?.trim() ?? '';
+      const last = /^\d+$/.test(stored) ? Number(stored) : NaN;
       // COMPAT: no record (an account made by jabberctl adduser, a 1.4
       // spool without one), or one without a usable time, is an empty
       // result, as 1.4's mod_last_reply sent it.
-      if (!record || !Number.isFinite(last)) return iqResult(stanza);
+      if (!record || !Number.isSafeInteger(last)) return iqResult(stanza);
       const seconds = String(Math.max(0, unixTime() - last));
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
     }, { stanzas: ['iq'] });
