@@ -20,8 +20,12 @@ const BAD_ANYWHERE = /[\p{Cc}\p{Cs}\p{Noncharacter_Code_Point}]/u;
 // Default-ignorable characters (combining grapheme joiner, variation
 // selectors, Hangul fillers) are refused too: stringprep maps most of them
 // to nothing, so `admin` followed by one would be a second, identical-looking
-// name beside `admin`.
-const BAD_IN_NAMES = /[\s\p{White_Space}\p{Z}\p{Cf}\p{Co}\p{Cn}\p{Default_Ignorable_Code_Point}]/u;
+// name beside `admin`; so is U+1806, the one character of stringprep's
+// table B.1 (mapped to nothing) that is neither. As in resources,
+// stringprep's tables C.6 and C.7 are refused: U+FFF9-FFFD (U+FFFD looks
+// like a decoding error) and the ideographic description characters.
+const BAD_IN_NAMES =
+  /[\s\p{White_Space}\p{Z}\p{Cf}\p{Co}\p{Cn}\p{Default_Ignorable_Code_Point}\u1806\uFFF9-\uFFFD\u2FF0-\u2FFB]/u;
 
 /**
  * Where stringprep's case folding (RFC 3454 table B.2) goes beyond

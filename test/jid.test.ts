@@ -62,8 +62,13 @@ test('nodeprep refuses every forbidden character', () => {
   const others = ['\ufffe', '\uffff', '\ufdd0', '\u{1fffe}', '\ue000', '\u{f0000}', '\ud800', '\udc00',
     '\u200b', '\u200d', '\u202e', '\ufeff',
     // default-ignorable: combining grapheme joiner, variation selectors, Mongolian FVS, Hangul fillers
-    '\u034f', '\ufe00', '\ufe0f', '\u180b', '\u115f', '\u3164', '\uffa0', '\u{e0100}'];
-  for (const c of others) assert.equal(nodeprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
+    '\u034f', '\ufe00', '\ufe0f', '\u180b', '\u115f', '\u3164', '\uffa0', '\u{e0100}',
+    // stringprep maps U+1806 to nothing (table B.1); tables C.6 and C.7 prohibit the rest
+    '\u1806', '\ufff9', '\ufffc', '\ufffd', '\u2ff0', '\u2ffb'];
+  for (const c of others) {
+    assert.equal(nodeprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
+    assert.equal(nodeprep(c), undefined, `U+${c.codePointAt(0)!.toString(16)} alone`);
+  }
   assert.equal(nodeprep(''), undefined);
 });
 
@@ -139,7 +144,8 @@ test('nameprep lowercases hosts and refuses unsafe characters', () => {
     assert.equal(nameprep(`a${c}b`), undefined, JSON.stringify(c));
   }
   // Invisible or look-alike characters outside ASCII: spoofing, as in usernames.
-  for (const c of ['\u200b', '\u200d', '\u202e', '\u2028', '\ufeff', '\u00ad', '\ue000', '\u034f', '\ufe0f']) {
+  for (const c of ['\u200b', '\u200d', '\u202e', '\u2028', '\ufeff', '\u00ad', '\ue000', '\u034f', '\ufe0f',
+    '\u1806', '\ufffc', '\ufffd', '\u2ff0']) {
     assert.equal(nameprep(`a${c}b`), undefined, `U+${c.codePointAt(0)!.toString(16)}`);
   }
   assert.equal(nameprep(''), undefined);
