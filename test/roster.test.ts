@@ -250,6 +250,35 @@ describe('mod_roster', () => {
     }
   });
 
+  test('remove: an item stored under a jid that no longer prepares is removed by that very jid', async () => {
+    const a = await newUser(yak, 'rmold1');
+    try {
+      // As an earlier Yak could store them (U+FFFD in a name), or 1.4 with a resource.
+      const stored = ['a\ufffdb@localhost', 'rmold2@localhost/Home'];
+      const items = stored.map((j) => `<item jid='${j}' subscription='both'/>`).join('');
+      await yak.server.xdb.set(yak.host, 'rmold1', { [NS_ROSTER]: xml(`<query xmlns='${NS_ROSTER}'>${items}</query>`) });
+      await assertRoster(a, items);
+      for (const [i, jid] of stored.entries()) {
+        assertXml(
+          await a.request(`<iq type='set' id='o${i}'><query xmlns='${NS_ROSTER}'><item jid='${jid}'/></query></iq>`),
+          `<iq type='error' id='o${i}' to='rmold1@localhost/Work' from='rmold1@localhost'><query xmlns='${NS_ROSTER}'><item jid='${jid}'/></query>` +
+            "<error code='400' type='modify'>Bad Request</error></iq>",
+        );
+      }
+      for (const [i, jid] of stored.entries()) {
+        assertXml(
+          await a.request(`<iq type='set' id='r${i}'><query xmlns='${NS_ROSTER}'><item jid='${jid}' subscription='remove'/></query></iq>`),
+          `<iq type='result' id='r${i}' to='rmold1@localhost/Work'/>`,
+        );
+        await expectExactly(a, [push('rmold1@localhost/Work', `<item jid='${jid}' subscription='remove'/>`)]);
+      }
+      await assertRoster(a, '');
+      assert.equal((await spoolRecords(yak, 'rmold1'))?.get(NS_ROSTER)?.getChildren('item').length, 0);
+    } finally {
+      await a.close();
+    }
+  });
+
   describe('subscriptions', () => {
     test('the full handshake: each step changes both rosters, and both end at both', async () => {
       const a = await onlineUser(yak, 'hs1');

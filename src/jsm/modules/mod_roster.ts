@@ -61,10 +61,17 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
   const items = query.getChildren('item');
   if (items.length === 0) throw stanzaError('bad-request');
   const wanted = items.map((given) => {
-    const contact = parseJid(given.attrs.jid ?? '');
-    if (!contact || contact.resource !== undefined) throw stanzaError('bad-request');
-    const jid = contact.bare;
+    const text = given.attrs.jid ?? '';
     const remove = given.attrs.subscription === 'remove';
+    const contact = parseJid(text);
+    if (!contact || contact.resource !== undefined) {
+      // An item stored under a jid today's preparation refuses (by 1.4, or by
+      // an earlier Yak whose rules were looser) is shown by roster gets; the
+      // user can remove it by that very jid (one no item has removes nothing).
+      if (remove && text !== '') return { jid: text, given, remove };
+      throw stanzaError('bad-request');
+    }
+    const jid = contact.bare;
     // Never one's own JID, but an item for it that older versions let in can be removed.
     if (jid === s.jid.bare && !remove) throw stanzaError('bad-request');
     return { jid, given, remove };
