@@ -258,6 +258,35 @@ describe('mod_presence', () => {
     }
   });
 
+  test("a target told at both its bare and its full JID, and the session's own full JID: each hears the end once", async () => {
+    for (const [i, end] of (['unavailable', 'drop', 'hidden'] as const).entries()) {
+      const sender = await onlineUser(yak, `dirboth${i}a`);
+      const target = await onlineUser(yak, `dirboth${i}b`);
+      const t = target.bare;
+      try {
+        // Broadcast presence, or only directed presence while invisible.
+        await sender.presence(end === 'hidden' ? "<presence type='invisible'/>" : '<presence/>');
+        for (const to of [t, `${t}/Work`, sender.full]) sender.send(`<presence to='${to}'/>`);
+        await target.next(isPresence);
+        await target.next(isPresence);
+        await sender.clear();
+        await target.clear();
+        const gone = `<presence type='unavailable' from='${sender.full}' to='${t}'>`;
+        if (end === 'drop') {
+          await sender.drop();
+          assertXml(await target.next(isPresence), `${gone}<status>Disconnected</status></presence>`);
+        } else {
+          sender.send("<presence type='unavailable'/>");
+          assertXml(await target.next(isPresence), `${gone}</presence>`);
+          await sender.nothing(isPresence, [], `${end}: the session was told of its own going`);
+        }
+        await target.nothing(isPresence, [], `${end}: the target heard the end twice`);
+      } finally {
+        await closeAll(sender, target);
+      }
+    }
+  });
+
   test('directed presence without a broadcast, or while invisible: the target still hears the end', async () => {
     const sender = await newUser(yak, 'dironly1');
     const hidden = await onlineUser(yak, 'dironly2');

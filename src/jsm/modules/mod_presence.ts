@@ -129,6 +129,21 @@ function reachedThroughBare(api: ModuleApi, to: string, bare: ReadonlySet<string
   return api.sessions.find(jid.bare, jid.resource)?.available === true;
 }
 
+/**
+ * The targets of the session's directed presence that `p` still has to go
+ * to one by one: not a full JID that presence to a bare JID in `bare`, or
+ * to a bare JID among the targets themselves, already reaches (one session
+ * told at both its bare and full JID heard it twice), and never the session
+ * itself (a leave has already marked it unavailable).
+ */
+function directedStillToTell(api: ModuleApi, s: Session, directed: Iterable<string>, bare: ReadonlySet<string>): string[] {
+  const targets = [...directed];
+  const reached = new Set(bare);
+  for (const to of targets) if (!to.includes('/')) reached.add(to);
+  const self = s.jid.toString();
+  return targets.filter((to) => to !== self && !reachedThroughBare(api, to, reached));
+}
+
 /** `p` as it goes out now, unstamped (see kept-presence.ts for the kept one). */
 function copyTo(p: Element, from: string, to: string): Element {
   return new Element('presence', attrsWith(p.attrs, { from, to }), p.children);
@@ -143,7 +158,7 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
   // The user's own bare JID among them is left to the loop over the
   // sessions below: delivered as well, it reached each one twice (and,
   // going invisible, this very session).
-  for (const to of extra) if (to !== s.jid.bare && !reachedThroughBare(api, to, bare)) targets.add(to);
+  for (const to of directedStillToTell(api, s, extra, bare)) if (to !== s.jid.bare) targets.add(to);
   for (const jid of subscribers) targets.add(jid);
   for (const to of targets) await api.deliver(copyTo(p, from, to));
   for (const other of api.sessions.of(s.jid.bare)) {
@@ -162,7 +177,7 @@ async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
   const wasVisible = s.available && !s.data.get('invisible');
   s.available = false;
   if (wasVisible) await broadcast(api, s, p, directed);
-  else for (const to of directed) await api.deliver(copyTo(p, s.jid.toString(), to));
+  else for (const to of directedStillToTell(api, s, directed, new Set())) await api.deliver(copyTo(p, s.jid.toString(), to));
   directed.clear();
 }
 
