@@ -878,6 +878,38 @@ describe('mod_filter: actions', () => {
     }
   });
 
+  test('<error/> then <continue/>: the stanza is bounced once and not delivered as well; an iq gets one answer', async () => {
+    const u = await onlineUser(yak, 'errc1');
+    const s = await onlineUser(yak, 'errc2');
+    const forbidden = "<error code='403' type='auth'>Forbidden</error>";
+    try {
+      // Alone, into a rule without actions (a whitelist), and into no further match.
+      for (const rules of [
+        "<rule><error code='403'/><continue/></rule>",
+        "<rule><error code='403'/><continue/></rule><rule><from>errc2@localhost</from></rule>",
+        "<rule><error code='403'/><continue/></rule><rule><body>never</body><reply>no</reply></rule>",
+      ]) {
+        await setRules(u, rules);
+        s.send("<iq type='get' id='q1' to='errc1@localhost/Work'><query xmlns='jabber:iq:version'/></iq>");
+        assertXml(
+          await s.next(isIq),
+          `<iq type='error' id='q1' to='errc2@localhost/Work' from='errc1@localhost/Work'><query xmlns='jabber:iq:version'/>${forbidden}</iq>`,
+        );
+        s.send("<message to='errc1@localhost' id='m1'><body>hi</body></message>");
+        assertXml(await s.next(isMessage), bounced("to='errc2@localhost/Work' from='errc1@localhost' id='m1'", '<body>hi</body>', forbidden));
+        await u.nothing(() => true, [s], `${rules}: a bounced stanza was delivered as well`);
+        await s.nothing(() => true, [], `${rules}: answered twice`);
+      }
+      // A vCard get the server answers for the user: the bounce is the only answer.
+      await setRules(u, "<rule><ns>vcard-temp</ns><error code='403'/><continue/></rule>");
+      const vcard = await s.request("<iq type='get' id='v1' to='errc1@localhost'><vCard xmlns='vcard-temp'/></iq>");
+      assertXml(vcard, `<iq type='error' id='v1' to='errc2@localhost/Work' from='errc1@localhost'><vCard xmlns='vcard-temp'/>${forbidden}</iq>`);
+      await s.nothing(() => true, [], 'the vCard was sent after the bounce');
+    } finally {
+      await closeAll(u, s);
+    }
+  });
+
   test('<reply> and <error> in several matching rules: one answer and one bounce per message, not one per rule', async () => {
     const u = await onlineUser(yak, 'many1');
     const s = await onlineUser(yak, 'many2');

@@ -224,15 +224,17 @@ export const modFilter: JsmModule = {
       const roster = rules.some(needsRoster) ? await readRoster(api.xdb, d.to.host, d.to.user!) : undefined;
       const facts = factsOf(d, roster);
       const budget: WalkState = { forwards: MAX_FORWARD_TARGETS, replied: false, bounced: false, stored: false };
-      // A message a rule stored offline is never delivered as usual too, even
-      // after a <continue/>: that would store it (or show it) a second time.
+      // A stanza a rule stored offline or bounced is never delivered as usual
+      // too, even after a <continue/>: that would store it (or show it) a
+      // second time, or answer an iq twice (the bounce, then the recipient).
+      const disposed = (): boolean => budget.stored || budget.bounced;
       for (const rule of rules) {
         if (!matches(rule, facts)) continue;
         const consumed = await act(rule, d, budget);
         if (rule.continue) continue;
-        return consumed || budget.stored ? 'handled' : 'pass';
+        return consumed || disposed() ? 'handled' : 'pass';
       }
-      return budget.stored ? 'handled' : 'pass';
+      return disposed() ? 'handled' : 'pass';
     }
 
     const filter = (d: Delivery, rules: UserRules): Outcome | Promise<Outcome> =>
