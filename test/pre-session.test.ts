@@ -104,7 +104,7 @@ describe('before a session exists', () => {
     await c.close();
   });
 
-  test('an iq in another namespace, or of another type, is not served before login', async () => {
+  test('an iq in another namespace, or a result, is not served before login', async () => {
     const c = await yak.connect();
     // Not requests, or not one of the two namespaces: all wait (and are dropped with the connection).
     c.sendRaw("<iq type='result' id='n1'><query xmlns='jabber:iq:register'/></iq>");
@@ -112,6 +112,25 @@ describe('before a session exists', () => {
     c.sendRaw("<message id='n3'><query xmlns='jabber:iq:auth'/></message>");
     c.sendRaw(FORM_GET('served'));
     assert.equal((await c.next()).attrs.id, 'served');
+    await c.close();
+  });
+
+  test('a register or auth request of no type or another type is answered 400 at once, not queued for a login', async () => {
+    const c = await yak.connect();
+    const cases = [
+      ['t1', " type='GET'", 'jabber:iq:register'],
+      ['t2', '', 'jabber:iq:register'],
+      ['t3', " type='foo'", 'jabber:iq:auth'],
+      ['t4', '', 'jabber:iq:auth'],
+    ];
+    for (const [id, type, ns] of cases) {
+      c.sendRaw(`<iq id='${id}'${type}><query xmlns='${ns}'/></iq>`);
+      assertXml(await c.next(), `<iq type='error' id='${id}'><query xmlns='${ns}'/><error code='400' type='modify'>Bad Request</error></iq>`);
+    }
+    // Nothing of them waits for a login, which still works.
+    assert.equal((await c.request(authIq('dj', 'Typed', { password: 'secret' }))).attrs.type, 'result');
+    c.sendRaw(FORM_GET('after'));
+    assert.equal((await nextNonPresence(c)).attrs.id, 'after');
     await c.close();
   });
 

@@ -248,7 +248,10 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     if (this.state !== 'unauthed') return;
     const query = el.name === 'iq' ? el.elements[0] : undefined;
     const type = el.attrs.type;
-    if (query && PRE_SESSION_NS.has(query.attrs.xmlns ?? '') && (type === 'get' || type === 'set')) {
+    // A request of another type (none, 'GET') is answered now, 400 as after
+    // login: queued, it waited for a login a client that only registers
+    // never makes. Results and errors are never answered.
+    if (query && PRE_SESSION_NS.has(query.attrs.xmlns ?? '') && type !== 'result' && type !== 'error') {
       this.enqueue(() => this.preSession(el, query), weigh(size, nodes));
       return;
     }
