@@ -26,6 +26,7 @@ import {
   plain,
   receiveAll,
   spoolRecords,
+  subscriptionArrived,
   subscribeBoth,
   type Client,
 } from './helpers/session.js';
@@ -576,8 +577,17 @@ describe('mod_roster', () => {
       }
     });
 
+    /** Both stored items of the pair, as `a's item | b's item` ('-' for none). */
+    async function pairState(a: Client, b: Client): Promise<string> {
+      const itemOf = async (owner: Client, other: Client): Promise<string> => {
+        const roster = (await spoolRecords(yak, owner.user))?.get(NS_ROSTER);
+        return (roster && findItem(roster, other.bare)?.toString()) ?? '-';
+      };
+      return `${await itemOf(a, b)} | ${await itemOf(b, a)}`;
+    }
+
     for (const answer of ['subscribed', 'unsubscribed']) {
-      test(`${answer === 'subscribed' ? 'a' : 'an'} ${answer} to nothing, crossing a request on its way, does not settle it on the asker's side alone`, async () => {
+      test(`${answer === 'subscribed' ? 'a' : 'an'} ${answer} sent while a request from that contact is on its way waits for it, then answers it: both rosters agree`, async () => {
         const a = await onlineUser(yak, `cross${answer}1`);
         const b = await onlineUser(yak, `cross${answer}2`);
         const xdb = yak.server.xdb as Xdb;
@@ -586,22 +596,28 @@ describe('mod_roster', () => {
         try {
           await a.roster();
           await b.roster();
-          a.send(`<presence type='subscribe' to='${b.user}@localhost'/>`);
+          a.send(`<presence type='subscribe' to='${b.bare}'/>`);
           await hold.reached;
-          // Meanwhile b answers, before it has any request from a: an answer to nothing.
-          b.send(`<presence type='${answer}' to='${a.user}@localhost'/>`);
-          await b.sync();
+          // Meanwhile b answers, before it has any request from a. Carried
+          // out on its own, it met a's request half stored: an answer to
+          // nothing on b's side, the request left pending there for good.
+          const spy = subscriptionArrived(xdb, b, a);
+          try {
+            b.send(`<presence type='${answer}' to='${a.bare}'/>`);
+            await spy.arrived;
+          } finally {
+            spy.restore();
+          }
           hold.release();
-          await receiveAll(b, [`<presence type='subscribe' to='${b.user}@localhost' from='${a.user}@localhost'/>`]);
-          // a still waits for b's answer, as b's roster still holds the request.
-          await a.nothing((e) => e.name === 'presence' && e.attrs.type === answer, [b], 'the answer to nothing reached the asker');
-          assertXml(
-            findItem((await spoolRecords(yak, a.user))!.get(NS_ROSTER)!, `${b.user}@localhost`)!,
-            `<item jid='${b.user}@localhost' subscription='none' ask='subscribe'/>`,
-          );
-          assertXml(
-            findItem((await spoolRecords(yak, b.user))!.get(NS_ROSTER)!, `${a.user}@localhost`)!,
-            `<item jid='${a.user}@localhost' subscription='none' subscribe='' hidden=''/>`,
+          await b.sync();
+          await a.sync();
+          await receiveAll(b, [`<presence type='subscribe' to='${b.bare}' from='${a.bare}'/>`]);
+          await receiveAll(a, [`<presence type='${answer}' to='${a.bare}' from='${b.bare}'/>`]);
+          assert.equal(
+            await pairState(a, b),
+            answer === 'subscribed'
+              ? `<item jid='${b.bare}' subscription='to'/> | <item jid='${a.bare}' subscription='from'/>`
+              : `<item jid='${b.bare}' subscription='none'/> | -`,
           );
         } finally {
           hold.restore();
@@ -609,6 +625,78 @@ describe('mod_roster', () => {
         }
       });
     }
+
+    test('a subscribe crossing an unsubscribed: carried out one after the other, the rosters agree, and a later approval holds on both sides', async () => {
+      const a = await onlineUser(yak, 'crossre1');
+      const b = await onlineUser(yak, 'crossre2');
+      const xdb = yak.server.xdb as Xdb;
+      try {
+        await a.roster();
+        await b.roster();
+        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+        await a.sync();
+        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
+        await b.sync();
+        // a already sees b and asks again (a client re-adding a contact), as b revokes.
+        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
+        try {
+          a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+          await hold.reached;
+          const spy = subscriptionArrived(xdb, b, a);
+          try {
+            b.send(`<presence type='unsubscribed' to='${a.bare}'/>`);
+            await spy.arrived;
+          } finally {
+            spy.restore();
+          }
+          hold.release();
+          await b.sync();
+          await a.sync();
+        } finally {
+          hold.restore();
+        }
+        // Interleaved, a's roster lost its 'to' and b's held a request a no longer asked.
+        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='none'/> | <item jid='${a.bare}' subscription='none'/>`);
+        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+        await a.sync();
+        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
+        await b.sync();
+        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='to'/> | <item jid='${a.bare}' subscription='from'/>`);
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
+    test('the contact removes its item as the user cancels: the user is told once that the contact is gone for it', async () => {
+      const a = await onlineUser(yak, 'crossrm1');
+      const b = await onlineUser(yak, 'crossrm2');
+      const xdb = yak.server.xdb as Xdb;
+      try {
+        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+        await a.sync();
+        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
+        await b.sync();
+        await b.presence('<presence><status>here</status></presence>');
+        await a.clear();
+        // a's unsubscribe waits on its way into b's roster while b removes its item for a.
+        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
+        try {
+          a.send(`<presence type='unsubscribe' to='${b.bare}'/>`);
+          await hold.reached;
+          await b.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='${a.bare}' subscription='remove'/></query></iq>`);
+          hold.release();
+          await a.sync();
+        } finally {
+          hold.restore();
+        }
+        // Neither side's arriving stanza found anything left to change: the goodbye came from b's removal.
+        await receiveAll(a, [`<presence type='unavailable' from='${b.full}' to='${a.bare}'/>`]);
+        await a.nothing((e) => e.name === 'presence' && e.attrs.type === 'unavailable', [b], 'told twice');
+        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='none'/> | -`);
+      } finally {
+        await closeAll(a, b);
+      }
+    });
 
     test("an unsubscribed from a contact one neither watches nor asked is dropped: the user's client is not told of a refusal", async () => {
       const a = await onlineUser(yak, 'spurious1');

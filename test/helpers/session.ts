@@ -12,8 +12,11 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ClientStream, ReplyTimeoutError } from '../../src/client/client-stream.js';
 import type { YakConfig } from '../../src/config/types.js';
+import { KeyedQueue } from '../../src/util/keyed-queue.js';
+import type { Xdb } from '../../src/xdb/xdb.js';
 import { Element } from '../../src/xml/element.js';
 import { parseXml } from '../../src/xml/parse.js';
+import { latch } from './latch.js';
 import { authIq, registerUser, type TestYak } from './yak.js';
 import { matchesXml } from './xml-assert.js';
 import { readSpool } from './transcript.js';
@@ -251,4 +254,32 @@ export function sessionEnded(yak: TestYak, full: string): Promise<void> {
       { priority: -1000 },
     );
   });
+}
+
+/**
+ * Resolves once a subscription presence that `from` sends `to` is being
+ * carried out (a change to the sender's roster starts) or waits for an
+ * earlier one between the two users (see sendSubscription): a test that
+ * holds the earlier one's window open then knows this one is inside it,
+ * whichever the build does. Installed after the hold, restored before it.
+ */
+export function subscriptionArrived(xdb: Xdb, from: Client, to: Client): { arrived: Promise<void>; restore(): void } {
+  const { promise, open } = latch();
+  const update = xdb.update;
+  xdb.update = function (this: Xdb, ...args: Parameters<Xdb['update']>) {
+    if (args[1] === from.user && args[2] === NS_ROSTER) open();
+    return update.apply(this, args);
+  } as Xdb['update'];
+  const run = KeyedQueue.prototype.run;
+  KeyedQueue.prototype.run = function <T>(this: KeyedQueue, key: string, ...rest: [() => Promise<T>, Promise<unknown>?]) {
+    if (key.split(' ').includes(from.bare) && key.split(' ').includes(to.bare)) open();
+    return run.call(this, key, ...rest) as Promise<T>;
+  };
+  return {
+    arrived: promise,
+    restore: () => {
+      xdb.update = update;
+      KeyedQueue.prototype.run = run;
+    },
+  };
 }

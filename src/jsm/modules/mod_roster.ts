@@ -2,6 +2,7 @@
 // subscription presence exchanges are in roster-subscriptions.ts; this
 // module wires both into the session manager.
 import { parseJid } from '../../jid.js';
+import { KeyedQueue } from '../../util/keyed-queue.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { NS_ROSTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
@@ -124,10 +125,11 @@ function withoutSubscriptions(roster: Element): Element {
 export const modRoster: JsmModule = {
   name: 'mod_roster',
   setup(api) {
+    const pairs = new KeyedQueue();
     api.on('session-out', async (stanza, s) => {
       if (stanza.name === 'presence') {
         if (stanza.attrs.to === undefined || !SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '')) return 'pass';
-        await sendSubscription(api, stanza, s);
+        await sendSubscription(api, stanza, s, pairs);
         return 'handled';
       }
       const query = ownRosterQuery(stanza, s);

@@ -2,7 +2,7 @@
 // subscribed / unsubscribe / unsubscribed presence exchanges that change
 // both users' roster items, the presence shown or withdrawn when a
 // subscription starts or ends, and the pending requests shown again.
-import { parseJid } from '../../jid.js';
+import { parseJid, type Jid } from '../../jid.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { NoSuchUserError, NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
 import type { Delivery, ModuleApi } from '../api.js';
@@ -26,6 +26,7 @@ import {
 import { pushItem } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
+import type { KeyedQueue } from '../../util/keyed-queue.js';
 
 /** The presence types that are subscription requests and answers. */
 export const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -64,6 +65,9 @@ export async function cancelSubscriptions(api: ModuleApi, owner: string, item: E
   if (hasFrom(item) || item.attrs.subscribe !== undefined) {
     await api.deliver(new Element('presence', { type: 'unsubscribed', to, from: owner }));
   }
+  // The contact no longer sees the owner (see hideFrom). An item for
+  // oneself (older versions let one in) hid nothing.
+  if (hasFrom(item) && to !== owner) await hideFrom(api, owner, to);
 }
 
 /**
@@ -76,13 +80,27 @@ function subscriptionRefusal(contact: string, asker: string, reason: string): El
   return new Element('presence', { type: 'unsubscribed', from: contact, to: asker }, [new Element('status', {}, [reason])]);
 }
 
-/** The user sends a subscription presence: their own item changes, then it goes out. */
-export async function sendSubscription(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
+/**
+ * The user sends a subscription presence: their own item changes, then it
+ * goes out. Between two local users, one such presence at a time for the
+ * pair (`pairs`, keyed by both bare JIDs), both rosters changed before the
+ * next starts: two sent at the same moment (a subscribe crossing an
+ * unsubscribed) otherwise each met the other's roster half changed, and
+ * left one roster saying 'from' where the other said 'none', for good.
+ */
+export async function sendSubscription(api: ModuleApi, stanza: Element, s: Session, pairs: KeyedQueue): Promise<void> {
   const contact = parseJid(stanza.attrs.to!);
   if (!contact) throw stanzaError('jid-malformed');
   const jid = contact.bare;
   // One's own presence needs no subscription (1.4 skipped these too).
   if (jid === s.jid.bare) return;
+  if (!api.isLocalHost(contact.host)) return sendNow(api, stanza, s, contact);
+  const pair = jid < s.jid.bare ? `${jid} ${s.jid.bare}` : `${s.jid.bare} ${jid}`;
+  return pairs.run(pair, () => sendNow(api, stanza, s, contact));
+}
+
+async function sendNow(api: ModuleApi, stanza: Element, s: Session, contact: Jid): Promise<void> {
+  const jid = contact.bare;
   const type = stanza.attrs.type!;
   const { item, before } = await changeItem(api.xdb, s.host, s.user, jid, (cur, existed) => {
     const sub = subscriptionOf(cur);
@@ -109,10 +127,7 @@ export async function sendSubscription(api: ModuleApi, stanza: Element, s: Sessi
   });
   if (item && visiblyChanged(before, item)) await pushItem(api, s.host, s.user, item);
   // An answer to nothing (no request pending, nothing to revoke) goes
-  // nowhere (RFC 3921 9.2). Routed, it could meet a request the contact
-  // sent at the same moment and settle it on the contact's side alone:
-  // the contact's roster then said 'to' (or 'none') while this user's
-  // still held the request, for good.
+  // nowhere (RFC 3921 9.2): the contact's side has nothing it answers.
   if (type === 'subscribed' && before?.attrs.subscribe === undefined) return;
   if (type === 'unsubscribed' && before?.attrs.subscribe === undefined && !hasFrom(before)) return;
   if (!api.isLocalHost(contact.host)) {
@@ -127,6 +142,7 @@ export async function sendSubscription(api: ModuleApi, stanza: Element, s: Sessi
   const out = new Element('presence', attrsWith(stanza.attrs, { from: s.jid.bare, to: jid }), stanza.children);
   await api.deliver(out);
   if (type === 'subscribed' && hasFrom(item) && !hasFrom(before)) await showTo(api, s.host, s.user, jid);
+  if (type === 'unsubscribed' && hasFrom(before) && !hasFrom(item)) await hideFrom(api, s.jid.bare, jid);
 }
 
 /**
@@ -169,7 +185,14 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
   }
 }
 
-/** `viewer` no longer sees `owner`: each visible session of the owner says goodbye (RFC 3921 8.2.1, 8.4). */
+/**
+ * `viewer` no longer sees `owner`: each visible session of the owner says
+ * goodbye (RFC 3921 8.2.1, 8.4). Called where the owner's item for the
+ * viewer loses 'from', in that one update of the owner's roster: an
+ * unsubscribe received, an unsubscribed sent, the item removed. So it is
+ * said once, also when both users cancel at the same moment (then neither
+ * side's arriving stanza finds anything left to change).
+ */
 async function hideFrom(api: ModuleApi, owner: string, viewer: string): Promise<void> {
   for (const s of visibleSessions(api, owner)) {
     await api.deliver(new Element('presence', { type: 'unavailable', from: s.jid.toString(), to: viewer }));
@@ -262,10 +285,7 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
     return 'handled';
   }
   if (item && visiblyChanged(before, item)) await pushItem(api, host, user, item);
-  // Every cancelled subscription comes through here (locally delivered), so
-  // the goodbye presence is sent once, whichever side cancelled.
   if (type === 'unsubscribe' && hasFrom(before) && !hasFrom(item)) await hideFrom(api, bare, jid);
-  if (type === 'unsubscribed' && hasTo(before) && !hasTo(item)) await hideFrom(api, jid, bare);
   if (!deliver) return 'handled';
   const out = new Element('presence', attrsWith(stanza.attrs, { to: bare }), stanza.children);
   let shown = false;
