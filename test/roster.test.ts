@@ -280,6 +280,40 @@ describe('mod_roster', () => {
     }
   });
 
+  test("remove: a leftover item (a full JID 1.4 stored, one's own full JID) goes, and nobody's subscription with it", async () => {
+    const a = await newUser(yak, 'leftover1');
+    const aHome = await login(yak, 'leftover1', 'Home');
+    const b = await onlineUser(yak, 'leftover2');
+    try {
+      const items =
+        "<item jid='leftover2@localhost' subscription='both'/><item jid='leftover2@localhost/Home' subscription='both'/>" +
+        "<item jid='leftover1@localhost/Home' subscription='both'/>";
+      await yak.server.xdb.set(yak.host, 'leftover1', { [NS_ROSTER]: xml(`<query xmlns='${NS_ROSTER}'>${items}</query>`) });
+      await yak.server.xdb.set(yak.host, 'leftover2', {
+        [NS_ROSTER]: xml(`<query xmlns='${NS_ROSTER}'><item jid='leftover1@localhost' subscription='both'/></query>`),
+      });
+      await a.presence();
+      await aHome.presence();
+      for (const c of [a, aHome, b]) await c.clear();
+      for (const jid of ['leftover2@localhost/Home', 'leftover1@localhost/Home']) {
+        assertXml(
+          await a.request(`<iq type='set' id='lo'><query xmlns='${NS_ROSTER}'><item jid='${jid}' subscription='remove'/></query></iq>`),
+          "<iq type='result' id='lo' to='leftover1@localhost/Work'/>",
+        );
+      }
+      await assertRoster(a, "<item jid='leftover2@localhost' subscription='both'/>");
+      assert.equal(
+        findItem((await spoolRecords(yak, 'leftover2'))!.get(NS_ROSTER)!, 'leftover1@localhost')?.toString(),
+        "<item jid='leftover1@localhost' subscription='both'/>",
+        "the contact's subscription went with the leftover",
+      );
+      await b.nothing((e) => e.name === 'presence', [a], 'the contact was told');
+      await aHome.nothing((e) => e.name === 'presence', [a], "the user's own resource was told of a going");
+    } finally {
+      await closeAll(a, aHome, b);
+    }
+  });
+
   describe('subscriptions', () => {
     test('the full handshake: each step changes both rosters, and both end at both', async () => {
       const a = await onlineUser(yak, 'hs1');
@@ -667,6 +701,45 @@ describe('mod_roster', () => {
       }
     });
 
+    test("a removal crossing the contact's request: carried out one after the other, and a later approval holds on both sides", async () => {
+      const a = await onlineUser(yak, 'crossrq1');
+      const b = await onlineUser(yak, 'crossrq2');
+      const xdb = yak.server.xdb as Xdb;
+      try {
+        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+        await a.sync();
+        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
+        await b.sync();
+        // a re-adds b (asks again) as b removes a from its roster.
+        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
+        try {
+          a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+          await hold.reached;
+          const spy = subscriptionArrived(xdb, b, a);
+          try {
+            b.send(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='${a.bare}' subscription='remove'/></query></iq>`);
+            await spy.arrived;
+          } finally {
+            spy.restore();
+          }
+          hold.release();
+          await b.sync();
+          await a.sync();
+        } finally {
+          hold.restore();
+        }
+        // Interleaved, b's roster kept a request a no longer asked, and its approval gave b 'from' alone.
+        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='none'/> | -`);
+        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+        await a.sync();
+        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
+        await b.sync();
+        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='to'/> | <item jid='${a.bare}' subscription='from'/>`);
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
     test('the contact removes its item as the user cancels: the user is told once that the contact is gone for it', async () => {
       const a = await onlineUser(yak, 'crossrm1');
       const b = await onlineUser(yak, 'crossrm2');
@@ -683,13 +756,20 @@ describe('mod_roster', () => {
         try {
           a.send(`<presence type='unsubscribe' to='${b.bare}'/>`);
           await hold.reached;
-          await b.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='${a.bare}' subscription='remove'/></query></iq>`);
+          const spy = subscriptionArrived(xdb, b, a);
+          try {
+            b.send(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='${a.bare}' subscription='remove'/></query></iq>`);
+            await spy.arrived;
+          } finally {
+            spy.restore();
+          }
           hold.release();
+          await b.sync();
           await a.sync();
         } finally {
           hold.restore();
         }
-        // Neither side's arriving stanza found anything left to change: the goodbye came from b's removal.
+        // Each side's goodbye is keyed on its own roster's change: told once, whichever went first.
         await receiveAll(a, [`<presence type='unavailable' from='${b.full}' to='${a.bare}'/>`]);
         await a.nothing((e) => e.name === 'presence' && e.attrs.type === 'unavailable', [b], 'told twice');
         assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='none'/> | -`);

@@ -257,11 +257,12 @@ export function sessionEnded(yak: TestYak, full: string): Promise<void> {
 }
 
 /**
- * Resolves once a subscription presence that `from` sends `to` is being
- * carried out (a change to the sender's roster starts) or waits for an
- * earlier one between the two users (see sendSubscription): a test that
- * holds the earlier one's window open then knows this one is inside it,
- * whichever the build does. Installed after the hold, restored before it.
+ * Resolves once a subscription change that `from` makes about `to` (a
+ * subscription presence, a roster removal) is being carried out (a change
+ * to the sender's roster starts) or waits for an earlier one between the
+ * two users (see SubscriptionPairs): a test that holds the earlier one's
+ * window open then knows this one is inside it, whichever the build does.
+ * Installed after the hold, restored before it.
  */
 export function subscriptionArrived(xdb: Xdb, from: Client, to: Client): { arrived: Promise<void>; restore(): void } {
   const { promise, open } = latch();

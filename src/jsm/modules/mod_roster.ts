@@ -2,7 +2,6 @@
 // subscription presence exchanges are in roster-subscriptions.ts; this
 // module wires both into the session manager.
 import { parseJid } from '../../jid.js';
-import { KeyedQueue } from '../../util/keyed-queue.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { NS_ROSTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
@@ -11,6 +10,7 @@ import { changeItems, pendingCount, visibleRosterText } from '../roster.js';
 import { pushItem, pushRemoval } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
+import { SubscriptionPairs } from '../subscription-pairs.js';
 import { cancelSubscriptions, receiveSubscription, resendMissed, resendPending, sendSubscription, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
 
 /**
@@ -56,9 +56,10 @@ async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'hand
  * (iksroster restores a whole backed-up roster in one set): they are
  * applied in order and stored in one write, so a long list costs one
  * rewrite of the file, not one per item. One malformed item refuses the
- * whole set (400) and nothing changes, where 1.4 skipped it silently.
+ * whole set (400) and nothing changes, where 1.4 skipped it silently;
+ * a removal by a jid that does not prepare is not malformed (below).
  */
-async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session): Promise<Element> {
+async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session, pairs: SubscriptionPairs): Promise<Element> {
   const items = query.getChildren('item');
   if (items.length === 0) throw stanzaError('bad-request');
   const wanted = items.map((given) => {
@@ -69,14 +70,28 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
       // An item stored under a jid today's preparation refuses (by 1.4, or by
       // an earlier Yak whose rules were looser) is shown by roster gets; the
       // user can remove it by that very jid (one no item has removes nothing).
-      if (remove && text !== '') return { jid: text, given, remove };
+      // It is a leftover: its subscription is nobody's (a contact's own
+      // item names the user's bare JID), so nobody is told.
+      if (remove && text !== '') return { jid: text, given, remove, leftover: true };
       throw stanzaError('bad-request');
     }
     const jid = contact.bare;
     // Never one's own JID, but an item for it that older versions let in can be removed.
     if (jid === s.jid.bare && !remove) throw stanzaError('bad-request');
-    return { jid, given, remove };
+    return { jid, given, remove, leftover: false, local: api.isLocalHost(contact.host) };
   });
+  // A removal cancels the subscription both ways: after any change between
+  // the two under way, as a subscription presence would be.
+  const contacts = wanted.filter((w) => w.remove && w.local).map((w) => w.jid);
+  return pairs.run(s.jid.bare, contacts, () => applySet(api, iq, s, wanted));
+}
+
+async function applySet(
+  api: ModuleApi,
+  iq: Element,
+  s: Session,
+  wanted: readonly { jid: string; given: Element; remove: boolean; leftover: boolean }[],
+): Promise<Element> {
   const results = await changeItems(
     api.xdb,
     s.host,
@@ -96,12 +111,12 @@ async function rosterSet(api: ModuleApi, iq: Element, query: Element, s: Session
   // The result follows the last push, as when they were all sent at once.
   const removed: Element[] = [];
   let pushed: Promise<void> | undefined;
-  for (const [i, { jid, remove }] of wanted.entries()) {
+  for (const [i, { jid, remove, leftover }] of wanted.entries()) {
     const { item, before } = results[i]!;
     if (remove) {
       if (!before) continue;
       pushed = pushRemoval(api, s.host, s.user, jid);
-      removed.push(before);
+      if (!leftover) removed.push(before);
     } else if (item) {
       pushed = pushItem(api, s.host, s.user, item);
     }
@@ -125,7 +140,7 @@ function withoutSubscriptions(roster: Element): Element {
 export const modRoster: JsmModule = {
   name: 'mod_roster',
   setup(api) {
-    const pairs = new KeyedQueue();
+    const pairs = new SubscriptionPairs();
     api.on('session-out', async (stanza, s) => {
       if (stanza.name === 'presence') {
         if (stanza.attrs.to === undefined || !SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '')) return 'pass';
@@ -135,7 +150,7 @@ export const modRoster: JsmModule = {
       const query = ownRosterQuery(stanza, s);
       if (!query) return 'pass';
       if (stanza.attrs.type === 'get') return rosterGet(api, stanza, s);
-      if (stanza.attrs.type === 'set') return rosterSet(api, stanza, query, s);
+      if (stanza.attrs.type === 'set') return rosterSet(api, stanza, query, s, pairs);
       return 'handled';
     }, { stanzas: ['presence', 'iq'] });
     api.on('deliver', (d) => {

@@ -26,7 +26,7 @@ import {
 import { pushItem } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
-import type { KeyedQueue } from '../../util/keyed-queue.js';
+import type { SubscriptionPairs } from '../subscription-pairs.js';
 
 /** The presence types that are subscription requests and answers. */
 export const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -67,7 +67,7 @@ export async function cancelSubscriptions(api: ModuleApi, owner: string, item: E
   }
   // The contact no longer sees the owner (see hideFrom). An item for
   // oneself (older versions let one in) hid nothing.
-  if (hasFrom(item) && to !== owner) await hideFrom(api, owner, to);
+  if (hasFrom(item) && parseJid(to)?.bare !== owner) await hideFrom(api, owner, to);
 }
 
 /**
@@ -82,21 +82,16 @@ function subscriptionRefusal(contact: string, asker: string, reason: string): El
 
 /**
  * The user sends a subscription presence: their own item changes, then it
- * goes out. Between two local users, one such presence at a time for the
- * pair (`pairs`, keyed by both bare JIDs), both rosters changed before the
- * next starts: two sent at the same moment (a subscribe crossing an
- * unsubscribed) otherwise each met the other's roster half changed, and
- * left one roster saying 'from' where the other said 'none', for good.
+ * goes out. To a local user, after any earlier change between the two
+ * (see SubscriptionPairs), both rosters changed before the next starts.
  */
-export async function sendSubscription(api: ModuleApi, stanza: Element, s: Session, pairs: KeyedQueue): Promise<void> {
+export async function sendSubscription(api: ModuleApi, stanza: Element, s: Session, pairs: SubscriptionPairs): Promise<void> {
   const contact = parseJid(stanza.attrs.to!);
   if (!contact) throw stanzaError('jid-malformed');
-  const jid = contact.bare;
   // One's own presence needs no subscription (1.4 skipped these too).
-  if (jid === s.jid.bare) return;
+  if (contact.bare === s.jid.bare) return;
   if (!api.isLocalHost(contact.host)) return sendNow(api, stanza, s, contact);
-  const pair = jid < s.jid.bare ? `${jid} ${s.jid.bare}` : `${s.jid.bare} ${jid}`;
-  return pairs.run(pair, () => sendNow(api, stanza, s, contact));
+  return pairs.run(s.jid.bare, [contact.bare], () => sendNow(api, stanza, s, contact));
 }
 
 async function sendNow(api: ModuleApi, stanza: Element, s: Session, contact: Jid): Promise<void> {
