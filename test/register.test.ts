@@ -223,6 +223,9 @@ describe('registration disabled: 501 for everything (Yak precedence)', () => {
         await refusedSet(c, '<username>dj</username><password>pw</password>', 501, 'cancel', 'Not Implemented');
         await refusedSet(c, '<username>DJ</username>', 501, 'cancel', 'Not Implemented');
         await refusedSet(c, '<username>a b</username><password>pw</password>', 501, 'cancel', 'Not Implemented');
+        // A request of no type is malformed before anything else, as after login.
+        const typeless = "<iq id='t'><query xmlns='jabber:iq:register'/></iq>";
+        assertXml(await ask(c, typeless), errorReplyXml(" id='t'", "<query xmlns='jabber:iq:register'/>", 400, 'modify', 'Bad Request'));
         // Inside a session too.
         assertXml(await c.request(authIq('dj', 'Work', { password: 'secret' }, 'in')), "<iq type='result' id='in'/>");
         const inSession = "<iq type='get' id='s' to='localhost'><query xmlns='jabber:iq:register'/></iq>";

@@ -41,7 +41,11 @@ export class PreSession {
    */
   async serve(client: ClientInfo, iq: Element, query: Element): Promise<PreSessionResult> {
     const ns = query.attrs.xmlns;
+    const type = iq.attrs.type;
     try {
+      // As after login: a request of no type or another is malformed,
+      // whatever serves (or does not serve) its namespace.
+      if (type !== 'get' && type !== 'set') throw stanzaError('bad-request');
       if (ns === NS_REGISTER) {
         return { reply: unaddressed((await this.jsm.register(client, iq, query, undefined))!) };
       }
