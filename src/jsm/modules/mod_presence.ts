@@ -138,6 +138,8 @@ function reachedThroughBare(api: ModuleApi, to: string, bare: ReadonlySet<string
  */
 function directedStillToTell(api: ModuleApi, s: Session, directed: Iterable<string>, bare: ReadonlySet<string>): string[] {
   const targets = [...directed];
+  // Every presence update broadcasts: no copy of the subscribers without directed presence.
+  if (targets.length === 0) return targets;
   const reached = new Set(bare);
   for (const to of targets) if (!to.includes('/')) reached.add(to);
   const self = s.jid.toString();
