@@ -778,6 +778,28 @@ describe('mod_roster', () => {
       }
     });
 
+    test("an approval keeps nothing on the new subscriber's session once its presences are shown", async () => {
+      const a = await onlineUser(yak, 'kept1');
+      const b = await onlineUser(yak, 'kept2');
+      try {
+        await b.presence('<presence><status>here</status></presence>');
+        for (let i = 0; i < 3; i++) {
+          a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+          await a.sync();
+          b.send(`<presence type='subscribed' to='${a.bare}'/>`);
+          await b.sync();
+          await a.next((e) => e.name === 'presence' && e.attrs.from === b.full && e.attrs.type === undefined);
+          b.send(`<presence type='unsubscribed' to='${a.bare}'/>`);
+          await b.sync();
+          await a.clear();
+        }
+        const viewer = yak.server.jsm.sessions.find(a.bare, a.resource)!;
+        assert.deepEqual([...viewer.data.keys()].filter((k) => k.startsWith('presence-of')), [], 'kept for the life of the session');
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
     test("an unsubscribed from a contact one neither watches nor asked is dropped: the user's client is not told of a refusal", async () => {
       const a = await onlineUser(yak, 'spurious1');
       const b = await onlineUser(yak, 'spurious2');

@@ -45,14 +45,17 @@ export abstract class TaskChain {
   /** Tasks numbered below this, if not started by now, never start (see dropWaiting). */
   private dropBefore = 0;
   /**
-   * Resolves when dropWaiting() is called, so that a task waiting for room
-   * (a client that does not read) is dropped then, not when the client
-   * reads. Made by the first wait for room: most streams never wait.
+   * Wakes each task waiting for room now, so that dropWaiting() drops it
+   * then, not when the client reads. Each leaves the set as it wakes: a
+   * promise that stayed pending for the stream's life, raced at each wait,
+   * kept every wait's reaction until the stream closed. Made by the first
+   * wait for room: most streams never wait.
    */
-  private dropped: Promise<void> | undefined;
+  private roomWaiters: Set<() => void> | undefined;
+  /** Whether dropWaiting() was called: later tasks run room or not. */
+  private dropping = false;
   /** What settled() waits on, while anyone does. */
   private idle: Deferred | undefined;
-  private wakeDropped: (() => void) | undefined;
   /** Whether a task started at once is in its synchronous part (see enqueue). */
   private starting = false;
   /** Tasks enqueued from inside that part, linked once it returns. */
@@ -120,9 +123,16 @@ export abstract class TaskChain {
   private whenRoom(task: () => Promise<void>, seq: number): Promise<void> {
     if (seq < this.dropBefore) return Promise.resolve();
     // Not an async function: most tasks find room, and run without a hop.
-    if (!this.conn.backedUp) return task();
-    this.dropped ??= new Promise((resolve) => (this.wakeDropped = resolve));
-    return Promise.race([this.conn.whenWritable(), this.dropped]).then(() => (seq < this.dropBefore ? undefined : task()));
+    if (!this.conn.backedUp || this.dropping) return task();
+    const waiters = (this.roomWaiters ??= new Set());
+    return new Promise<void>((resolve) => {
+      const wake = (): void => {
+        waiters.delete(wake);
+        resolve();
+      };
+      waiters.add(wake);
+      void this.conn.whenWritable().then(wake);
+    }).then(() => (seq < this.dropBefore ? undefined : task()));
   }
 
   /**
@@ -152,8 +162,8 @@ export abstract class TaskChain {
    */
   dropWaiting(): void {
     this.dropBefore = this.enqueued;
-    this.dropped ??= Promise.resolve();
-    this.wakeDropped?.();
+    this.dropping = true;
+    if (this.roomWaiters) for (const wake of [...this.roomWaiters]) wake();
   }
 
   private taskDone(weight: number): void {

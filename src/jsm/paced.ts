@@ -53,7 +53,9 @@ export function sendWithin<T>(
  * `keepGoing()` holds, so the session's own stanzas are not held up
  * meanwhile and a client that stops reading holds up only this. One run
  * per session and `key` at a time: a second call while one runs does
- * nothing (the running one goes on).
+ * nothing (the running one goes on). `ended` is told when the run ends,
+ * however it ends: what the caller keeps on the session for the run goes
+ * then (a session may live for months).
  */
 export async function sendPaced(
   s: Session,
@@ -61,18 +63,23 @@ export async function sendPaced(
   log: Logger,
   batch: () => Promise<boolean>,
   keepGoing: () => boolean = () => true,
+  ended?: () => void,
 ): Promise<void> {
   if (s.data.has(key)) return;
   s.data.set(key, true);
+  const end = (): void => {
+    s.data.delete(key);
+    ended?.();
+  };
   let more: boolean;
   try {
     more = await batch();
   } catch (err) {
-    s.data.delete(key);
+    end();
     throw err;
   }
   if (!more) {
-    s.data.delete(key);
+    end();
     return;
   }
   void (async () => {
@@ -83,7 +90,7 @@ export async function sendPaced(
     } catch (err) {
       log.error({ err, jid: s.jid.toString(), what: key }, 'paced delivery failed');
     } finally {
-      s.data.delete(key);
+      end();
     }
   })();
 }

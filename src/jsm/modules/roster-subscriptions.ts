@@ -161,10 +161,10 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
     if (!v.available) continue;
     // The owner's sessions this viewer session has yet to see, with their
     // presence now: one that logs in or changes it later broadcasts that
-    // itself. Kept with the session, and made anew at each call: a run
-    // still going (the viewer slow to read) when the subscription was
-    // cancelled and approved again shows them all again, not only those
-    // its first approval had yet to show.
+    // itself. Kept with the session until the run ends, and made anew at
+    // each call: a run still going (the viewer slow to read) when the
+    // subscription was cancelled and approved again shows them all again,
+    // not only those its first approval had yet to show.
     v.data.set(unseenKey, new Map(presencesNow(api, owner).map(({ session, presence }) => [session, presence])));
     const batch = async (): Promise<boolean> => {
       // The first batch too: the approval's own delivery awaited the
@@ -176,7 +176,7 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
         stillShows(o, presence) ? keptPresence(o, presence, viewer) : undefined;
       return sendWithin(v, budget, unseen, presenceOf, ([o]) => unseen.delete(o));
     };
-    await sendPaced(v, key, api.log, batch, () => v.available);
+    await sendPaced(v, key, api.log, batch, () => v.available, () => v.data.delete(unseenKey));
   }
 }
 
