@@ -21,13 +21,32 @@ export interface LogHandle {
   reopen(): void;
 }
 
+/** What stderr may hold unread before lines are dropped (see createLogger). */
+const STDERR_BACKLOG_BYTES = 1024 * 1024;
+
 export function createLogger(opts: LogOptions = {}): LogHandle {
   const level = opts.level ?? (opts.debug ? 'debug' : 'info');
   // Lines are gathered into 4 KiB writes (log-batch.ts) and flushed at
   // least every 200 ms. A file gets them as synchronous writes (log-file.ts).
   // stderr stays asynchronous: it may be a pipe whose reader is slow, and
-  // the server must not wait for it.
-  const toStderr = (): ReturnType<typeof pino.destination> => pino.destination({ fd: 2, sync: false, ...SINK_OPTIONS });
+  // the server must not wait for it. Nor may it hold every line while
+  // nobody reads (a stalled journald or container log driver, a terminal
+  // paused with Ctrl-S): as the file's backlog, 1 MiB waits, the rest is
+  // dropped and counted, and a warning says how much once stderr takes
+  // lines again.
+  let droppedChars = 0;
+  const toStderr = (): ReturnType<typeof pino.destination> => {
+    const sink = pino.destination({ fd: 2, sync: false, ...SINK_OPTIONS, maxLength: STDERR_BACKLOG_BYTES });
+    sink.on('drop', (text: string) => (droppedChars += text.length));
+    sink.on('drain', () => {
+      if (droppedChars === 0) return;
+      // Zeroed first: the warning's own write can drain again at once.
+      const characters = droppedChars;
+      droppedChars = 0;
+      log.warn({ characters }, 'log lines dropped: stderr was not read');
+    });
+    return sink;
+  };
   const file = opts.file ? new LogFile(opts.file) : undefined;
   const out = new LineBatch(file ? (opts.stderr ? [file, toStderr()] : [file]) : [toStderr()]);
   setInterval(() => out.flush(), 200).unref();

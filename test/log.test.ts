@@ -1,6 +1,9 @@
 // The log file (src/log.ts): it names users and their addresses, so the
 // folders Yak makes for it and the file itself are not open to everyone.
+// And stderr, when nobody reads it: what waits for it is bounded.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { chmodSync, mkdirSync, mkdtempSync, renameSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,4 +57,39 @@ test("an existing folder and file keep the admin's modes", () => {
   second.log.flush();
   assert.equal(mode(folder).toString(8), '755');
   assert.equal(mode(file).toString(8), '644');
+});
+
+const STDERR_CHILD = fileURLToPath(new URL('./helpers/stderr-logger.js', import.meta.url));
+
+test('lines for a stderr nobody reads wait up to 1 MiB, the rest is dropped, and a warning counts it once stderr is read again', { timeout: 60_000 }, async () => {
+  // 200,000 lines of about 130 bytes: 26 MB, all of it held before.
+  const child = spawn(process.execPath, ['--expose-gc', STDERR_CHILD, '200000'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stderr.pause();
+  try {
+    let stdout = '';
+    child.stdout.setEncoding('utf8');
+    const heap = await new Promise<number>((resolve, reject) => {
+      child.stdout.on('data', (d: string) => {
+        stdout += d;
+        const m = /^heap (\d+)$/m.exec(stdout);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', (code) => reject(new Error(`the child ended (${code}) before it wrote its lines: ${stdout}`)));
+    });
+    assert.ok(heap < 12_000_000, `the logger holds the unread lines: heap ${heap} bytes`);
+    let stderr = '';
+    // Paused by hand, a stream stays paused when a listener comes.
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d)).resume();
+    child.stdin.write('go\n');
+    assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 0);
+    const lines = stderr.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; characters?: number });
+    const warning = lines.find((l) => l.msg === 'log lines dropped: stderr was not read');
+    assert.ok(warning && warning.characters! > 20_000_000, `no count of the lines dropped: ${JSON.stringify(warning)}`);
+    assert.equal(lines.at(-1)?.msg, 'after the reader came back');
+    assert.equal(lines.filter((l) => l.msg === 'log lines dropped: stderr was not read').length, 1, 'warned more than once');
+    // What waited (about 1 MiB) went out first, whole lines only.
+    assert.ok(lines.filter((l) => l.msg === 'connection closed').length > 5_000);
+  } finally {
+    child.kill();
+  }
 });
