@@ -2,6 +2,7 @@
 import { pino, type Logger as PinoLogger } from 'pino';
 import { LineBatch, SINK_OPTIONS } from './log-batch.js';
 import { LogFile } from './log-file.js';
+import { noop } from './util/noop.js';
 
 export type Logger = PinoLogger;
 
@@ -19,10 +20,18 @@ export interface LogHandle {
   log: Logger;
   /** Reopens the log file (after logrotate moved it); a no-op on stderr. */
   reopen(): void;
+  /**
+   * The server has stopped: stderr gets a last few seconds to take what
+   * waits for it, then it is let go, so that a stderr nobody reads cannot
+   * keep the process from exiting.
+   */
+  closing(): void;
 }
 
 /** What stderr may hold unread before lines are dropped (see createLogger). */
 const STDERR_BACKLOG_BYTES = 1024 * 1024;
+/** How long a stopped server still waits for a stderr that takes nothing (see closing()). */
+const STDERR_LAST_WAIT_MS = 2000;
 
 export function createLogger(opts: LogOptions = {}): LogHandle {
   const level = opts.level ?? (opts.debug ? 'debug' : 'info');
@@ -35,9 +44,27 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
   // dropped and counted, and a warning says how much once stderr takes
   // lines again.
   let droppedChars = 0;
+  // sonic-boom retries a write stderr refuses (EAGAIN) for ever, with a
+  // timer that keeps the process alive, and at exit in a loop: until
+  // closing(), then only until this.
+  let retryUntil = Infinity;
   const toStderr = (): ReturnType<typeof pino.destination> => {
-    const sink = pino.destination({ fd: 2, sync: false, ...SINK_OPTIONS, maxLength: STDERR_BACKLOG_BYTES });
+    const sink = pino.destination({
+      fd: 2,
+      sync: false,
+      ...SINK_OPTIONS,
+      maxLength: STDERR_BACKLOG_BYTES,
+      retryEAGAIN: () => Date.now() < retryUntil,
+    });
     sink.on('drop', (text: string) => (droppedChars += text.length));
+    // A write given up after closing() (or stderr failing otherwise): what
+    // waits is lost, as nobody reads it, and nothing more is tried, at exit
+    // either (pino's own exit handler flushes too), as pino does for EPIPE.
+    sink.on('error', () => {
+      sink.write = () => true;
+      sink.flush = noop;
+      sink.flushSync = noop;
+    });
     sink.on('drain', () => {
       if (droppedChars === 0) return;
       // Zeroed first: the warning's own write can drain again at once.
@@ -58,6 +85,9 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
   return {
     log,
     reopen: () => file?.reopen(),
+    closing: () => {
+      retryUntil = Date.now() + STDERR_LAST_WAIT_MS;
+    },
   };
 }
 

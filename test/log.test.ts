@@ -93,3 +93,14 @@ test('lines for a stderr nobody reads wait up to 1 MiB, the rest is dropped, and
     child.kill();
   }
 });
+
+test('a stopped server whose stderr nobody reads still exits, the lines still waiting lost', { timeout: 30_000 }, async () => {
+  // Before, sonic-boom retried the refused writes for ever, its timer keeping the process alive.
+  const child = spawn(process.execPath, ['--expose-gc', STDERR_CHILD, '20000', 'stop'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stderr.pause();
+  try {
+    assert.equal(await new Promise((resolve) => child.once('exit', resolve)), 0);
+  } finally {
+    child.kill();
+  }
+});

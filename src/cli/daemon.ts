@@ -94,7 +94,7 @@ async function main(): Promise<number> {
     process.stderr.write(`jabberd: <log><file>${config.log.file ?? ''}</file>: cannot open: ${(err as Error).message}\n`);
     return 1;
   }
-  const { log, reopen } = logging;
+  const { log, reopen, closing } = logging;
   logWarnings(log, config);
   // Handlers go in before anything listens: a signal that comes while the
   // server starts must end in the same clean stop (pidfile removed), not in
@@ -149,6 +149,7 @@ async function main(): Promise<number> {
     },
   );
   log.flush();
+  closing();
   return stopped ? 0 : 1;
 }
 
