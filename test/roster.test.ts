@@ -280,6 +280,23 @@ describe('mod_roster', () => {
     }
   });
 
+  test('remove: one set removing thousands of contacts of this server is carried out', async () => {
+    const a = await newUser(yak, 'manyrm');
+    try {
+      const jids = Array.from({ length: 3000 }, (_, i) => `manyrm${i}@localhost`);
+      const items = (extra: string): string => jids.map((j) => `<item jid='${j}'${extra}/>`).join('');
+      await yak.server.xdb.set(yak.host, a.user, { [NS_ROSTER]: xml(`<query xmlns='${NS_ROSTER}'>${items(" subscription='both'")}</query>`) });
+      // Each pair is taken in turn (see SubscriptionPairs): taken one inside another, 3,000 overflowed the stack (500).
+      assertXml(
+        await a.request(`<iq type='set' id='all'><query xmlns='${NS_ROSTER}'>${items(" subscription='remove'")}</query></iq>`, 30_000),
+        "<iq type='result' id='all' to='manyrm@localhost/Work'/>",
+      );
+      await assertRoster(a, '');
+    } finally {
+      await a.close();
+    }
+  });
+
   test("remove: a leftover item (a full JID 1.4 stored, one's own full JID) goes, and nobody's subscription with it", async () => {
     const a = await newUser(yak, 'leftover1');
     const aHome = await login(yak, 'leftover1', 'Home');

@@ -14,11 +14,30 @@ export class SubscriptionPairs {
    * Runs `fn` once no earlier change between `user` and any of `contacts`
    * (bare JIDs of this server) is running. The pairs are taken in one
    * order for everybody, so two changes that share several never wait on
-   * each other. `fn` must not call run() itself.
+   * each other; one at a time, in a loop (a removal set may name
+   * thousands, and taking each inside the last overflowed the stack).
+   * `fn` must not call run() itself.
    */
-  run<T>(user: string, contacts: Iterable<string>, fn: () => Promise<T>): Promise<T> {
+  async run<T>(user: string, contacts: Iterable<string>, fn: () => Promise<T>): Promise<T> {
     const keys = [...new Set([...contacts].filter((c) => c !== user).map((c) => (c < user ? `${c} ${user}` : `${user} ${c}`)))].sort();
-    const take = (i: number): Promise<T> => (i === keys.length ? fn() : this.queue.run(keys[i]!, () => take(i + 1)));
-    return take(0);
+    if (keys.length === 1) return this.queue.run(keys[0]!, fn);
+    const releases: (() => void)[] = [];
+    try {
+      for (const key of keys) {
+        await new Promise<void>((taken) => {
+          void this.queue.run(
+            key,
+            () =>
+              new Promise<void>((release) => {
+                releases.push(release);
+                taken();
+              }),
+          );
+        });
+      }
+      return await fn();
+    } finally {
+      for (const release of releases) release();
+    }
   }
 }
