@@ -637,31 +637,53 @@ describe('mod_roster', () => {
       return `${await itemOf(a, b)} | ${await itemOf(b, a)}`;
     }
 
+    /** a subscribes to b and b approves: a's item says 'to', b's 'from'. */
+    async function subscribeTo(a: Client, b: Client): Promise<void> {
+      a.send(`<presence type='subscribe' to='${b.bare}'/>`);
+      await a.sync();
+      b.send(`<presence type='subscribed' to='${a.bare}'/>`);
+      await b.sync();
+    }
+
+    /**
+     * a sends `fromA`, and b sends `fromB` while a's waits on its way into
+     * b's roster (only its first change there is held): carried out on
+     * their own, the two crossed. Both are handled on return.
+     */
+    async function cross(a: Client, fromA: string, b: Client, fromB: string): Promise<void> {
+      const xdb = yak.server.xdb as Xdb;
+      const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
+      try {
+        a.send(fromA);
+        await hold.reached;
+        const spy = subscriptionArrived(xdb, b, a);
+        try {
+          b.send(fromB);
+          await spy.arrived;
+        } finally {
+          spy.restore();
+        }
+        hold.release();
+        await b.sync();
+        await a.sync();
+      } finally {
+        hold.restore();
+      }
+    }
+
+    const removal = (jid: string): string => `<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='${jid}' subscription='remove'/></query></iq>`;
+
     for (const answer of ['subscribed', 'unsubscribed']) {
       test(`${answer === 'subscribed' ? 'a' : 'an'} ${answer} sent while a request from that contact is on its way waits for it, then answers it: both rosters agree`, async () => {
         const a = await onlineUser(yak, `cross${answer}1`);
         const b = await onlineUser(yak, `cross${answer}2`);
-        const xdb = yak.server.xdb as Xdb;
-        // a's request waits on its way into b's roster (only its first change there is held).
-        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
         try {
           await a.roster();
           await b.roster();
-          a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-          await hold.reached;
-          // Meanwhile b answers, before it has any request from a. Carried
-          // out on its own, it met a's request half stored: an answer to
-          // nothing on b's side, the request left pending there for good.
-          const spy = subscriptionArrived(xdb, b, a);
-          try {
-            b.send(`<presence type='${answer}' to='${a.bare}'/>`);
-            await spy.arrived;
-          } finally {
-            spy.restore();
-          }
-          hold.release();
-          await b.sync();
-          await a.sync();
+          // b answers before it has any request from a. Carried out on its
+          // own, it met a's request half stored: an answer to nothing on b's
+          // side, the request left pending there for good.
+          await cross(a, `<presence type='subscribe' to='${b.bare}'/>`, b, `<presence type='${answer}' to='${a.bare}'/>`);
           await receiveAll(b, [`<presence type='subscribe' to='${b.bare}' from='${a.bare}'/>`]);
           await receiveAll(a, [`<presence type='${answer}' to='${a.bare}' from='${b.bare}'/>`]);
           assert.equal(
@@ -671,121 +693,40 @@ describe('mod_roster', () => {
               : `<item jid='${b.bare}' subscription='none'/> | -`,
           );
         } finally {
-          hold.restore();
           await closeAll(a, b);
         }
       });
     }
 
-    test('a subscribe crossing an unsubscribed: carried out one after the other, the rosters agree, and a later approval holds on both sides', async () => {
-      const a = await onlineUser(yak, 'crossre1');
-      const b = await onlineUser(yak, 'crossre2');
-      const xdb = yak.server.xdb as Xdb;
-      try {
-        await a.roster();
-        await b.roster();
-        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-        await a.sync();
-        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
-        await b.sync();
-        // a already sees b and asks again (a client re-adding a contact), as b revokes.
-        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
+    // a already sees b and asks again (a client re-adding a contact) as b revokes, or removes a.
+    for (const [what, name, fromB, after] of [
+      ['an unsubscribed', 'crossre', (a: Client) => `<presence type='unsubscribed' to='${a.bare}'/>`, (a: Client) => `<item jid='${a.bare}' subscription='none'/>`],
+      ['a removal', 'crossrq', (a: Client) => removal(a.bare), () => '-'],
+    ] as const) {
+      test(`a subscribe crossing ${what}: carried out one after the other, the rosters agree, and a later approval holds on both sides`, async () => {
+        const a = await onlineUser(yak, `${name}1`);
+        const b = await onlineUser(yak, `${name}2`);
         try {
-          a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-          await hold.reached;
-          const spy = subscriptionArrived(xdb, b, a);
-          try {
-            b.send(`<presence type='unsubscribed' to='${a.bare}'/>`);
-            await spy.arrived;
-          } finally {
-            spy.restore();
-          }
-          hold.release();
-          await b.sync();
-          await a.sync();
+          await subscribeTo(a, b);
+          await cross(a, `<presence type='subscribe' to='${b.bare}'/>`, b, fromB(a));
+          // Interleaved, a's roster lost its 'to' while b's held a request a no longer asked.
+          assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='none'/> | ${after(a)}`);
+          await subscribeTo(a, b);
+          assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='to'/> | <item jid='${a.bare}' subscription='from'/>`);
         } finally {
-          hold.restore();
+          await closeAll(a, b);
         }
-        // Interleaved, a's roster lost its 'to' and b's held a request a no longer asked.
-        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='none'/> | <item jid='${a.bare}' subscription='none'/>`);
-        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-        await a.sync();
-        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
-        await b.sync();
-        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='to'/> | <item jid='${a.bare}' subscription='from'/>`);
-      } finally {
-        await closeAll(a, b);
-      }
-    });
-
-    test("a removal crossing the contact's request: carried out one after the other, and a later approval holds on both sides", async () => {
-      const a = await onlineUser(yak, 'crossrq1');
-      const b = await onlineUser(yak, 'crossrq2');
-      const xdb = yak.server.xdb as Xdb;
-      try {
-        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-        await a.sync();
-        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
-        await b.sync();
-        // a re-adds b (asks again) as b removes a from its roster.
-        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
-        try {
-          a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-          await hold.reached;
-          const spy = subscriptionArrived(xdb, b, a);
-          try {
-            b.send(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='${a.bare}' subscription='remove'/></query></iq>`);
-            await spy.arrived;
-          } finally {
-            spy.restore();
-          }
-          hold.release();
-          await b.sync();
-          await a.sync();
-        } finally {
-          hold.restore();
-        }
-        // Interleaved, b's roster kept a request a no longer asked, and its approval gave b 'from' alone.
-        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='none'/> | -`);
-        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-        await a.sync();
-        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
-        await b.sync();
-        assert.equal(await pairState(a, b), `<item jid='${b.bare}' subscription='to'/> | <item jid='${a.bare}' subscription='from'/>`);
-      } finally {
-        await closeAll(a, b);
-      }
-    });
+      });
+    }
 
     test('the contact removes its item as the user cancels: the user is told once that the contact is gone for it', async () => {
       const a = await onlineUser(yak, 'crossrm1');
       const b = await onlineUser(yak, 'crossrm2');
-      const xdb = yak.server.xdb as Xdb;
       try {
-        a.send(`<presence type='subscribe' to='${b.bare}'/>`);
-        await a.sync();
-        b.send(`<presence type='subscribed' to='${a.bare}'/>`);
-        await b.sync();
+        await subscribeTo(a, b);
         await b.presence('<presence><status>here</status></presence>');
         await a.clear();
-        // a's unsubscribe waits on its way into b's roster while b removes its item for a.
-        const hold = holdFirstCall(xdb, 'update', (_host, user, ns) => user === b.user && ns === NS_ROSTER);
-        try {
-          a.send(`<presence type='unsubscribe' to='${b.bare}'/>`);
-          await hold.reached;
-          const spy = subscriptionArrived(xdb, b, a);
-          try {
-            b.send(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='${a.bare}' subscription='remove'/></query></iq>`);
-            await spy.arrived;
-          } finally {
-            spy.restore();
-          }
-          hold.release();
-          await b.sync();
-          await a.sync();
-        } finally {
-          hold.restore();
-        }
+        await cross(a, `<presence type='unsubscribe' to='${b.bare}'/>`, b, removal(a.bare));
         // Each side's goodbye is keyed on its own roster's change: told once, whichever went first.
         await receiveAll(a, [`<presence type='unavailable' from='${b.full}' to='${a.bare}'/>`]);
         await a.nothing((e) => e.name === 'presence' && e.attrs.type === 'unavailable', [b], 'told twice');
