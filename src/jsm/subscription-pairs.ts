@@ -1,6 +1,6 @@
 // Changes to a subscription between two users of this server, one at a
-// time for the pair: a subscription presence either sends, or a roster
-// removal (which cancels both directions). Each changes both users'
+// time for the pair: a subscription presence either of them sends, or a
+// roster removal (which cancels both directions). Each changes both users'
 // rosters (the sender's, then the contact's as it arrives); two at the
 // same moment otherwise each met the other's half done, and the rosters
 // could disagree for good (a request pending on one side that the other
