@@ -75,6 +75,7 @@ export class LogFile implements LineSink {
       const chunk = this.waiting[0]!;
       let written: number;
       try {
+        // Two calls: writeSync's overloads take a string or a Buffer, not a union of them.
         written = typeof chunk === 'string' ? writeSync(this.fd, chunk) : writeSync(this.fd, chunk);
       } catch (err) {
         this.failed(err as NodeJS.ErrnoException);

@@ -91,7 +91,7 @@ export class PreSession {
       const q = await authGet(chains, xdb, client, iq, query);
       return { reply: new Element('iq', { type: 'result', id: iq.attrs.id }, [q]) };
     }
-    if (type !== 'set') throw stanzaError('bad-request');
+    // A set, then: serve() answered any other type.
     // COMPAT: 1.4's pthsock_client gave an auth set without an id this one,
     // and its replies (result or error) carry it back.
     iq.attrs.id ??= 'pthsock_client_auth_ID';
