@@ -3,7 +3,10 @@
 // We do not ship the stringprep tables; NFKC plus an explicit refusal list
 // gives the properties that matter here: one canonical spelling per name
 // (case-insensitive, compatibility forms folded) and nothing invisible,
-// ambiguous or unsafe in a file name or an XML document.
+// ambiguous or unsafe in a file name or an XML document. The one table we
+// do ship is the bidi one, which no Unicode property escape can stand for.
+
+import { L_CAT, RAND_AL_CAT } from './jid-bidi-tables.js';
 
 /** RFC 3920: each part of a JID is at most 1023 bytes of UTF-8. */
 const MAX_PART_BYTES = 1023;
@@ -79,12 +82,27 @@ function fold(s: string): string {
   return t.replace(NEEDS_FULL_FOLD, (c) => FULL_FOLD[c]!).normalize('NFKC');
 }
 
+/**
+ * Stringprep's bidirectional rule (RFC 3454 section 6), part of nodeprep,
+ * nameprep and resourceprep alike: a string with a right-to-left letter
+ * (table D.1: Hebrew, Arabic, Syriac, Thaana) may have no left-to-right
+ * one (table D.2), and must begin and end with a right-to-left one.
+ * Otherwise a display reorders it, and two different names can show the
+ * same: `ab` followed by Hebrew and digits, or the digits first.
+ */
+function breaksBidiRule(s: string): boolean {
+  if (!RAND_AL_CAT.test(s)) return false;
+  if (L_CAT.test(s)) return true;
+  // Every table D.1 character is in the BMP: one UTF-16 unit each.
+  return !RAND_AL_CAT.test(s[0]!) || !RAND_AL_CAT.test(s[s.length - 1]!);
+}
+
 /** Prepares a username (node); undefined when it is not acceptable. */
 export function nodeprep(s: string): string | undefined {
   const n = fold(s);
   if (n === '' || tooLong(n)) return undefined;
   if (BAD_ANYWHERE.test(n) || BAD_IN_NAMES.test(n) || BAD_NODE_ASCII.test(n)) return undefined;
-  return n;
+  return breaksBidiRule(n) ? undefined : n;
 }
 
 /**
@@ -115,7 +133,7 @@ export function resourceprep(s: string): string | undefined {
   if (PRINTABLE_ASCII.test(s)) return s === '' || tooLong(s) ? undefined : s;
   const r = s.replace(MAPPED_TO_NOTHING, '').normalize('NFKC');
   if (r === '' || tooLong(r) || BAD_ANYWHERE.test(r) || BAD_IN_RESOURCES.test(r)) return undefined;
-  return r;
+  return breaksBidiRule(r) ? undefined : r;
 }
 
 /** Prepares a host name; undefined when it is not acceptable. */
@@ -124,7 +142,7 @@ export function nameprep(s: string): string | undefined {
   if (h === '' || tooLong(h)) return undefined;
   if (BAD_ANYWHERE.test(h) || BAD_IN_NAMES.test(h)) return undefined;
   for (const ch of h) if (BAD_HOST_ASCII.test(ch) && !GOOD_HOST_ASCII.test(ch)) return undefined;
-  return h;
+  return breaksBidiRule(h) ? undefined : h;
 }
 
 export class Jid {

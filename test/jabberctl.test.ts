@@ -442,17 +442,20 @@ describe('jabberctl without a running server', () => {
     await writeFile(path.join(dir, 'jos%C3%A9.xml'), doc);
     // Made by an earlier Yak for a name with U+FFFD, which stringprep prohibits.
     await writeFile(path.join(dir, 'a%EF%BF%BDb.xml'), doc);
+    // And for ab followed by the Hebrew letter shin: stringprep's bidi rule refuses it.
+    await writeFile(path.join(dir, 'ab%D7%A9.xml'), doc);
     try {
       const r = await jabberctl(spool, ['check']);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /files checked, 0 bad, 4 no user's$/m);
+      assert.match(r.stdout, /files checked, 0 bad, 5 no user's$/m);
       assert.match(r.stderr, /^jabberctl: note: \S+\/a%EF%BF%BDb\.xml is no user's file/m);
+      assert.match(r.stderr, /^jabberctl: note: \S+\/ab%D7%A9\.xml is no user's file/m);
       assert.match(r.stderr, /^jabberctl: note: \S+\/Sabine\.xml is no user's file \(its name is for the user 'sabine', whose file is sabine\.xml\); nobody can log in to it$/m);
       assert.match(r.stderr, /^jabberctl: note: \S+\/%E1%BE%B3\.xml is no user's file \(its name is for the user 'αι', whose file is %CE%B1%CE%B9\.xml\)/m);
       assert.match(r.stderr, /^jabberctl: note: \S+\/jos\u00e9\.xml is no user's file \(its name is for the user 'jos\u00e9', whose file is jos%C3%A9\.xml\)/m);
       assert.doesNotMatch(r.stderr, /jos%C3%A9\.xml is no user's/, "Yak's own file is reached");
     } finally {
-      for (const f of ['Sabine.xml', '%E1%BE%B3.xml', 'jos\u00e9.xml', 'jos%C3%A9.xml', 'a%EF%BF%BDb.xml']) await rm(path.join(dir, f));
+      for (const f of ['Sabine.xml', '%E1%BE%B3.xml', 'jos\u00e9.xml', 'jos%C3%A9.xml', 'a%EF%BF%BDb.xml', 'ab%D7%A9.xml']) await rm(path.join(dir, f));
     }
   });
 
