@@ -11,6 +11,7 @@ import { applyReload, type ReloadResult } from './config/reload.js';
 import { C2sStream, type C2sContext } from './c2s/c2s-stream.js';
 import { HeldMemoryBudget } from './c2s/held-memory-budget.js';
 import { hostFolderName } from './xdb/host-folders.js';
+import { hostDirName } from './xdb/file-names.js';
 import { AddressLogQuota } from './net/address-log-quota.js';
 import { SessionManager } from './jsm/session-manager.js';
 import { MODULES } from './jsm/modules/index.js';
@@ -193,8 +194,9 @@ export class YakServer {
     for (const host of this.config.hosts) {
       // Before the journal is read: only a folder to make is chosen here
       // (the store chooses again with the journal counted, see UserFiles).
-      const dir = path.join(this.config.spool, hostFolderName(this.config.spool, host, new Map()));
+      let dir = path.join(this.config.spool, hostDirName(host));
       try {
+        dir = path.join(this.config.spool, hostFolderName(this.config.spool, host, new Map()));
         await fs.mkdir(dir, { recursive: true, mode: 0o700 });
         await fs.access(dir, fsc.W_OK | fsc.R_OK | fsc.X_OK);
       } catch (err) {

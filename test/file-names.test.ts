@@ -111,6 +111,20 @@ test("1.4's own file names for names Yak encodes: the name itself, where that is
   assert.equal(userFromLegacyFileName('joe!x.txt'), undefined);
 });
 
+test('a host whose encoded name is too long for a folder name gets a hashed one; any DNS name fits as it is', () => {
+  const dns = `${'a'.repeat(63)}.${'b'.repeat(63)}.${'c'.repeat(63)}.${'d'.repeat(61)}`;
+  assert.equal(dns.length, 253);
+  assert.equal(hostDirName(dns), dns);
+  // 104 bytes of UTF-8, 302 characters percent-encoded: over NAME_MAX (255).
+  const idn = '\u65e5\u672c\u8a9e\u30c9\u30e1\u30a4\u30f3\u540d\u4f8b\u3067\u3059.'.repeat(3) + 'jp';
+  const dir = hostDirName(idn);
+  assert.match(dir, /^[%0-9A-F.]+~[0-9a-f]{64}$/);
+  assert.ok(dir.length <= 255, `${dir.length}`);
+  assert.notEqual(hostDirName(idn.replace('jp', 'jq')), dir);
+  // 1.4 named its folder after the host itself, which fits.
+  assert.equal(legacyHostDirName(idn), idn);
+});
+
 test("1.4's folder name for a host Yak percent-encodes is the name itself, when it can be one", () => {
   assert.equal(hostDirName('b\u00fccher.test'), 'b%C3%BCcher.test');
   assert.equal(legacyHostDirName('b\u00fccher.test'), 'b\u00fccher.test');

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
+import { userFileName } from '../src/xdb/file-names.js';
 import { SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
 import { ControlSocket } from '../src/admin/control-socket.js';
@@ -444,10 +445,21 @@ describe('jabberctl without a running server', () => {
     await writeFile(path.join(dir, 'a%EF%BF%BDb.xml'), doc);
     // And for ab followed by the Hebrew letter shin: stringprep's bidi rule refuses it.
     await writeFile(path.join(dir, 'ab%D7%A9.xml'), doc);
+    // Hashed long names: the user's own (reached), a copy under another
+    // hash, and one recording a user whose file it is not.
+    const long = userFileName('k'.repeat(300));
+    const otherHash = long.replace(/~[0-9a-f]{64}/, `~${'0'.repeat(64)}`);
+    const misrecorded = userFileName('j'.repeat(300));
+    const recording = (user: string): string => doc.replace('<xdb>', `<xdb user='${user}'>`);
+    await writeFile(path.join(dir, long), recording('k'.repeat(300)));
+    await writeFile(path.join(dir, otherHash), recording('k'.repeat(300)));
+    await writeFile(path.join(dir, misrecorded), recording('zzz'));
     try {
       const r = await jabberctl(spool, ['check']);
       assert.equal(r.code, 0, r.stdout + r.stderr);
-      assert.match(r.stdout, /files checked, 0 bad, 5 no user's$/m);
+      assert.match(r.stdout, /files checked, 0 bad, 7 no user's$/m);
+      for (const f of [otherHash, misrecorded]) assert.ok(r.stderr.includes(`/${f} is no user's file (its name is no username)`), f);
+      assert.ok(!r.stderr.includes(long), "the long name's own file is reached");
       assert.match(r.stderr, /^jabberctl: note: \S+\/a%EF%BF%BDb\.xml is no user's file/m);
       assert.match(r.stderr, /^jabberctl: note: \S+\/ab%D7%A9\.xml is no user's file/m);
       assert.match(r.stderr, /^jabberctl: note: \S+\/Sabine\.xml is no user's file \(its name is for the user 'sabine', whose file is sabine\.xml\); nobody can log in to it$/m);
@@ -455,7 +467,7 @@ describe('jabberctl without a running server', () => {
       assert.match(r.stderr, /^jabberctl: note: \S+\/jos\u00e9\.xml is no user's file \(its name is for the user 'jos\u00e9', whose file is jos%C3%A9\.xml\)/m);
       assert.doesNotMatch(r.stderr, /jos%C3%A9\.xml is no user's/, "Yak's own file is reached");
     } finally {
-      for (const f of ['Sabine.xml', '%E1%BE%B3.xml', 'jos\u00e9.xml', 'jos%C3%A9.xml', 'a%EF%BF%BDb.xml', 'ab%D7%A9.xml']) await rm(path.join(dir, f));
+      for (const f of ['Sabine.xml', '%E1%BE%B3.xml', 'jos\u00e9.xml', 'jos%C3%A9.xml', 'a%EF%BF%BDb.xml', 'ab%D7%A9.xml', long, otherHash, misrecorded]) await rm(path.join(dir, f));
     }
   });
 

@@ -349,6 +349,42 @@ describe("a 1.4 spool folder for a host Yak percent-encodes (an IDN host)", () =
     }
   });
 
+  test('a host whose encoded name is too long for a folder: served from a hashed folder, or from the folder 1.4 named after it', async () => {
+    // 104 bytes of UTF-8, 302 characters percent-encoded: over NAME_MAX.
+    const host = '\u65e5\u672c\u8a9e\u30c9\u30e1\u30a4\u30f3\u540d\u4f8b\u3067\u3059.'.repeat(3) + 'jp';
+    for (const legacy of [false, true]) {
+      const spool = await fixtureSpool();
+      await rm(path.join(spool, 'localhost'), { recursive: true });
+      if (legacy) {
+        await mkdir(path.join(spool, host));
+        await writeFile(path.join(spool, host, 'dj.xml'), "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>secret</password></xdb>");
+      }
+      const yak = await startYak({ spool, tweak: (c) => (c.hosts = [host]) });
+      try {
+        const c = await yak.connect({ domain: host });
+        assertXml(await c.request(registerIq('newbie', 'pw')), "<iq type='result' id='reg'/>");
+        if (legacy) assertXml(await c.request(authIq('dj', 'Compat', { password: 'secret' })), "<iq type='result' id='auth'/>");
+        await c.close();
+        await yak.server.xdb.flush();
+      } finally {
+        await yak.stop();
+      }
+      try {
+        // One folder: 1.4's, or Yak's hashed one, within a file name's 255 bytes.
+        const folders = (await readdir(spool)).filter((f) => !f.startsWith('.'));
+        assert.equal(folders.length, 1, folders.join(' '));
+        const folder = folders[0]!;
+        if (legacy) assert.equal(folder, host);
+        else assert.match(folder, /^[%0-9A-F.]+~[0-9a-f]{64}$/);
+        assert.deepEqual((await readdir(path.join(spool, folder))).sort(), legacy ? ['dj.xml', 'newbie.xml'] : ['newbie.xml']);
+        const list = await runTool(toolPath('jabberctl'), ['-c', BUNDLED_CONFIG, '-s', spool, '-h', host, 'list', host]);
+        assert.deepEqual([list.code, list.stdout], [0, legacy ? 'dj\nnewbie\n' : 'newbie\n'], list.stderr);
+      } finally {
+        await rm(spool, { recursive: true, force: true });
+      }
+    }
+  });
+
   test("is read where 1.4 left it, beside the empty folder an earlier Yak made: its users log in and cannot be taken again", async () => {
     const host = 'b\u00fccher.test';
     const spool = await fixtureSpool();

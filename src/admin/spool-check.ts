@@ -95,27 +95,30 @@ async function checkFolder(jsm: SessionManager, dir: string, host: string | unde
     const file = path.join(dir, name);
     report.files++;
     const text = async (): Promise<string> => journaled.get(file) ?? decodeXmlFile(await readFile(file));
-    let reason = await unparsable(file, text);
+    let read = await readSpoolFile(file, text);
     const user = userFromFileName(name) ?? userFromLegacyFileName(name);
-    if (reason !== undefined && user !== undefined && host !== undefined) {
+    if (read.reason !== undefined && user !== undefined && host !== undefined) {
       // A running server rewrites files in place: look again once the
       // user's writes in flight are done, before calling it bad.
       await jsm.xdb.exists(host, user).catch(() => undefined);
-      reason = await unparsable(file, text);
+      read = await readSpoolFile(file, text);
     }
-    if (reason !== undefined) report.bad.push({ file, reason });
-    else if (!reachable(name, listed)) report.unreachable.push({ file, owner: ownerOf(name) });
+    if (read.reason !== undefined) report.bad.push({ file, reason: read.reason });
+    else if (read.root !== undefined && !reachable(name, listed, read.root)) report.unreachable.push({ file, owner: ownerOf(name) });
   }
 }
 
 /**
  * Whether a login can reach the file `name` of a host folder: Yak's name
  * for a prepared username, or 1.4's for one whose Yak file is not there
- * (the store reads Yak's when both are). Long-name files say whose they
- * are inside; the store checks that when it lists them.
+ * (the store reads Yak's when both are). A long-name file (`root`, its
+ * content) is the user's it records, if its name is that user's.
  */
-function reachable(name: string, listed: ReadonlySet<string>): boolean {
-  if (isLongUserFileName(name)) return true;
+function reachable(name: string, listed: ReadonlySet<string>, root: Element): boolean {
+  if (isLongUserFileName(name)) {
+    const recorded = root.attrs.user;
+    return recorded !== undefined && nodeprep(recorded) === recorded && userFileName(recorded) === name;
+  }
   const yak = userFromFileName(name);
   if (yak !== undefined) return nodeprep(yak) === yak;
   const legacy = userFromLegacyFileName(name);
@@ -128,6 +131,8 @@ function reachable(name: string, listed: ReadonlySet<string>): boolean {
  * that user's own file name.
  */
 function ownerOf(name: string): { user: string; file: string } | undefined {
+  // A hashed long name says nothing of whose it was.
+  if (isLongUserFileName(name)) return undefined;
   let raw: string;
   try {
     raw = decodeURIComponent(name.slice(0, -4));
@@ -151,18 +156,18 @@ function namespaceProblem(e: Element, scope: NamespaceScope, depth: number): str
   return undefined;
 }
 
-/** Why a spool file does not parse as an <xdb> document; undefined when it does or is gone. */
-async function unparsable(file: string, text: () => Promise<string>): Promise<string | undefined> {
+/** A spool file's <xdb> root, or why it is not one; neither when it is gone. */
+async function readSpoolFile(file: string, text: () => Promise<string>): Promise<{ root?: Element; reason?: string }> {
   try {
     const root = parseSpoolXml(await text(), file);
-    if (root.name !== 'xdb') return `root element is <${root.name}>, not <xdb>`;
+    if (root.name !== 'xdb') return { reason: `root element is <${root.name}>, not <xdb>` };
     const ns = namespaceProblem(root, new NamespaceScope(), 1);
     // Stored before streams were checked for it (1.4, or an earlier Yak):
     // served as it is, it makes a namespace-aware client drop its connection.
-    if (ns !== undefined) return `holds XML that is not namespace-well-formed (${ns}): a namespace-aware client that reads it drops its connection; edit the file`;
-    return undefined;
+    if (ns !== undefined) return { reason: `holds XML that is not namespace-well-formed (${ns}): a namespace-aware client that reads it drops its connection; edit the file` };
+    return { root };
   } catch (err) {
-    if (errCode(err) === 'ENOENT') return undefined; // deleted since the listing
-    return (err as Error).message;
+    if (errCode(err) === 'ENOENT') return {}; // deleted since the listing
+    return { reason: (err as Error).message };
   }
 }

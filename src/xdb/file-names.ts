@@ -75,13 +75,20 @@ function decode(s: string): string | undefined {
  */
 export function userFileName(user: string): string {
   const enc = encode(user);
-  if (enc.length + 4 <= MAX_FILE_NAME) return enc + '.xml';
+  return enc.length + 4 <= MAX_FILE_NAME ? enc + '.xml' : hashedName(user, enc) + '.xml';
+}
+
+/**
+ * `<encoded prefix>~<sha256 hex of the name>`: unique (an encoded name
+ * never holds '~') and short enough for any file system.
+ */
+function hashedName(name: string, enc: string): string {
   let cut = LONG_PREFIX;
   // Do not split a %XX triplet.
   const pct = enc.lastIndexOf('%', cut - 1);
   if (pct >= 0 && pct > cut - 3) cut = pct;
-  const hash = createHash('sha256').update(user, 'utf8').digest('hex');
-  return enc.slice(0, cut) + '~' + hash + '.xml';
+  const hash = createHash('sha256').update(name, 'utf8').digest('hex');
+  return enc.slice(0, cut) + '~' + hash;
 }
 
 /** The username of a spool file, or undefined for temp, foreign or long-name files. */
@@ -119,9 +126,22 @@ export function isLongUserFileName(file: string): boolean {
   return LONG_NAME.test(file);
 }
 
-/** The folder name of a host: same encoding (`localhost` stays `localhost`). */
+/**
+ * The longest folder name a host keeps as it is: NAME_MAX. Nothing is
+ * added to a folder's name, and any DNS name (253 characters) fits.
+ */
+const MAX_FOLDER_NAME = 255;
+
+/**
+ * The folder name of a host: same encoding (`localhost` stays `localhost`).
+ * An IDN host of some 29 or more CJK characters encodes to more than a
+ * file system allows in a name: it gets the hashed form userFileName
+ * gives long usernames (the config names the host, so nothing needs to
+ * read the name back).
+ */
 export function hostDirName(host: string): string {
-  return encode(host);
+  const enc = encode(host);
+  return enc.length <= MAX_FOLDER_NAME ? enc : hashedName(host, enc);
 }
 
 /**
