@@ -142,6 +142,7 @@ export class YakServer {
     const result = applyReload(this.config, fresh);
     // A new <authtime> or <idle> holds for the streams already open too.
     if (times() !== timesBefore) for (const stream of this.streams) stream.timeLimitsChanged();
+    for (const stream of this.streams) stream.sizeLimitsChanged();
     if (this.acceptor.reloadTlsKeys(fresh)) result.applied.push('TLS keys');
     this.acceptor.reloadLimits();
     this.jsm.throttle.cfg = this.config.jsm.loginThrottle;

@@ -239,6 +239,48 @@ describe('SIGHUP and connections already open', () => {
   });
 });
 
+describe('SIGHUP and the sizes a client may send', () => {
+  const lowered = (limits: string): string => bundledConfigText().replace("<ip port='0'>127.0.0.1</ip>", `<ip port='0'>127.0.0.1</ip><limits>${limits}</limits>`);
+
+  test('a lower <stanza> or <depth> reaches sessions already logged in, at their next stanza', async () => {
+    const yak = await startYak();
+    try {
+      await registerUser(yak, 'big', 'secret');
+      await registerUser(yak, 'deep', 'secret');
+      const big = await yak.connect();
+      const deep = await yak.connect();
+      assert.equal((await big.request(authIq('big', 'r', { password: 'secret' }))).attrs.type, 'result');
+      assert.equal((await deep.request(authIq('deep', 'r', { password: 'secret' }))).attrs.type, 'result');
+      assert.ok(yak.server.reload(parseConfig(lowered('<stanza>200</stanza><depth>4</depth>'), BUNDLED_CONFIG, { spool: yak.spool })).applied.includes('<limits>'));
+      big.sendRaw(`<message to='deep@localhost/r'><body>${'x'.repeat(400)}</body></message>`);
+      assertStreamErrorElement(await big.next((e) => e.name === 'stream:error'), 'Stanza Too Large', 'policy-violation');
+      deep.sendRaw("<message to='big@localhost/r'><body><a><b><c>x</c></b></a></body></message>");
+      assertStreamErrorElement(await deep.next((e) => e.name === 'stream:error'), 'Stanza Nested Too Deeply', 'policy-violation');
+      await Promise.all([big.whenClosed(), deep.whenClosed()]);
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('a lower <preauthstanza> or <queue> reaches connections not logged in yet', async () => {
+    const yak = await startYak();
+    try {
+      const big = await yak.connect();
+      const queued = await yak.connect();
+      const text = lowered("<preauthstanza>200</preauthstanza><queue stanzas='1' bytes='65536'/>");
+      assert.ok(yak.server.reload(parseConfig(text, BUNDLED_CONFIG, { spool: yak.spool })).applied.includes('<limits>'));
+      big.sendRaw(`<message to='dj@localhost'><body>${'x'.repeat(400)}</body></message>`);
+      assertStreamErrorElement(await big.next((e) => e.name === 'stream:error'), 'Stanza Too Large', 'policy-violation');
+      // Two messages before login: the second does not fit a queue of one.
+      queued.sendRaw("<message to='dj@localhost'><body>1</body></message><message to='dj@localhost'><body>2</body></message>");
+      assertStreamErrorElement(await queued.next((e) => e.name === 'stream:error'), 'Too Many Packets Before Authentication', 'policy-violation');
+      await Promise.all([big.whenClosed(), queued.whenClosed()]);
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 describe('stream ids', () => {
   /** Reads from `s` until `re` matches what came so far; the match. */
   function readUntil(s: net.Socket, re: RegExp): Promise<RegExpMatchArray> {

@@ -113,6 +113,14 @@ describe('SIGHUP on the daemon', () => {
       await d.waitForLog((l) => l.msg === 'configuration not reloaded');
       assert.equal(await register('support2'), undefined, 'still serving');
       assert.equal(await register('support'), '409', 'the last good config no longer in force');
+      // A FIFO in the file's place, which nobody writes: refused, not read
+      // (the read would stop the whole server until someone wrote it).
+      await rm(configFile);
+      execFileSync('mkfifo', [configFile]);
+      d.child.kill('SIGHUP');
+      const refused = await d.waitForLog((l) => l.msg === 'configuration not reloaded' && /regular/.test(String(l.err)));
+      assert.match(String(refused.err), /jabber\.xml: not a regular file/);
+      assert.equal(await register('support3'), undefined, 'still serving');
       assert.equal((await d.stop()).code, 0);
     } finally {
       await d.dispose();

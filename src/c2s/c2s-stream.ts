@@ -13,7 +13,7 @@ import type { AddressLogQuota } from '../net/address-log-quota.js';
 import type { Connection } from '../net/connection.js';
 import { limitKey } from '../net/peer-address.js';
 import type { Element } from '../xml/element.js';
-import { StreamParseError, StreamParser, weigh } from '../xml/stream-parser.js';
+import { StreamParseError, StreamParser, weigh, type StreamLimits } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, SESSION_UNCOUNTED, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
@@ -84,7 +84,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
         end: () => this.enqueue(async () => this.close()),
         error: (err) => this.onParseError(err),
       },
-      { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth, nodes: PRE_AUTH_NODES },
+      this.parserLimits(),
       true,
     );
     conn.attach({
@@ -114,6 +114,26 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
   timeLimitsChanged(): void {
     if (this.unauthed) this.armAuthTimer();
     else if (this.state === 'authed') this.armIdle();
+  }
+
+  /**
+   * SIGHUP: the <limits> on what a client sends (stanza size, depth, the
+   * queue before login) are read where they are used, and a stream
+   * already open reads them at its next stanza: an operator who lowers
+   * them because of a client means the one connected now.
+   */
+  sizeLimitsChanged(): void {
+    const limits = this.ctx.config.c2s.limits;
+    this.parser.limits = this.parserLimits();
+    this.queue.setBounds(limits.queueStanzas, limits.queueBytes);
+  }
+
+  /** What the parser allows a stanza: before login, or in a session. */
+  private parserLimits(): StreamLimits {
+    const limits = this.ctx.config.c2s.limits;
+    return this.state === 'authed'
+      ? { stanzaBytes: limits.stanzaBytes, depth: limits.depth, nodes: SESSION_NODES }
+      : { stanzaBytes: limits.preAuthStanzaBytes, depth: limits.depth, nodes: PRE_AUTH_NODES };
   }
 
   /** See TimeLimitedStream. */
@@ -366,9 +386,8 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     this.charged = 0;
     this.chargeBudget();
     this.stopAuthTimer();
-    const limits = config.c2s.limits;
-    this.parser.limits = { stanzaBytes: limits.stanzaBytes, depth: limits.depth, nodes: SESSION_NODES };
-    if (limits.idleSeconds > 0) this.armIdle();
+    this.parser.limits = this.parserLimits();
+    if (config.c2s.limits.idleSeconds > 0) this.armIdle();
     this.send(reply);
     // `session`, not this.session: a close while these run clears the field.
     // Those that came before the login; the ones behind it come in their turn (queuedTurn).

@@ -22,9 +22,15 @@ export class PreAuthQueue {
   private settled = 0;
 
   constructor(
-    private readonly maxStanzas: number,
-    private readonly maxBytes: number,
+    private maxStanzas: number,
+    private maxBytes: number,
   ) {}
+
+  /** New bounds (SIGHUP): what already waits stays; a push must fit them. */
+  setBounds(maxStanzas: number, maxBytes: number): void {
+    this.maxStanzas = maxStanzas;
+    this.maxBytes = maxBytes;
+  }
 
   /**
    * False when the stanza does not fit: the caller ends the stream.

@@ -131,7 +131,7 @@ async function main(): Promise<number> {
       log.error({ err: (err as Error).message, file: config.log.file }, 'log file not reopened');
     }
     try {
-      const fresh = loadConfig(opts.config, { spool: opts.spool, host: opts.host });
+      const fresh = loadConfig(opts.config, { spool: opts.spool, host: opts.host, filesOnly: true });
       logWarnings(log, fresh);
       server.reload(fresh);
     } catch (err) {

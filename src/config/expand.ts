@@ -55,6 +55,8 @@ interface ExpandContext {
   chain: string[];
   /** The flags of the cmdline elements met, given on the command line or not. */
   flags: Set<string>;
+  /** Only regular files may be read (see readConfigFile). */
+  filesOnly: boolean;
 }
 
 /**
@@ -73,11 +75,17 @@ export function parseConfigText(text: string, file: string, depthAbove = 0): Ele
   }
 }
 
-export function readConfigFile(file: string, where = 'config file'): string {
+/**
+ * The text of a config file. `filesOnly`: a pipe is refused too, as it is
+ * for a running server's SIGHUP: the read would stop the server until
+ * something writes the pipe to its end (a FIFO nobody writes: for ever).
+ */
+export function readConfigFile(file: string, where = 'config file', filesOnly = false): string {
   try {
     // A device never ends (/dev/zero): reading one would hang. A pipe does
-    // end (jabberd -c <(make-config)), and is read.
-    const problem = notAFile(statSync(file));
+    // end (jabberd -c <(make-config)), and is read at startup.
+    const st = statSync(file);
+    const problem = notAFile(st) ?? (filesOnly && !st.isFile() ? 'not a regular file (a running server reads only files: a pipe would stop it until written to its end)' : undefined);
     if (problem !== undefined) throw new ConfigError(`${where} ${file}: ${problem}`);
     return decodeXmlFile(readFileSync(file), (why) => new ConfigError(`${where} ${file}: ${why}`));
   } catch (err) {
@@ -91,9 +99,9 @@ export function readConfigFile(file: string, where = 'config file'): string {
  * Expands cmdline and include elements in place under `root` (which came
  * from `file`); returns the flags the config has a cmdline element for.
  */
-export function expandTree(root: Element, file: string, cmdline: CmdlineValues): Set<string> {
+export function expandTree(root: Element, file: string, cmdline: CmdlineValues, filesOnly = false): Set<string> {
   const flags = new Set<string>();
-  expandChildren(root, { cmdline, dir: dirname(file), chain: [file], flags }, 1);
+  expandChildren(root, { cmdline, dir: dirname(file), chain: [file], flags, filesOnly }, 1);
   return flags;
 }
 
@@ -142,7 +150,7 @@ function include(el: Element, parent: Element, ctx: ExpandContext, depth: number
   // The included root takes the include's place, so the elements around
   // the include count toward the file's depth (one too many when the root
   // is spliced into a same-named parent: a bound, not an exact count).
-  const root = parseConfigText(readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`), file, depth - 1);
+  const root = parseConfigText(readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`, ctx.filesOnly), file, depth - 1);
   expandChildren(root, { ...ctx, dir: dirname(file), chain: [...ctx.chain, file] }, depth);
   markOrigin(root, file);
   // As in 1.4: when the included root has the same name as the element the

@@ -19,13 +19,15 @@ export type { YakConfig } from './types.js';
 export interface ConfigOverrides {
   spool?: string;
   host?: string;
+  /** A running server's SIGHUP: the file and its includes must be regular files, never pipes (see readConfigFile). */
+  filesOnly?: boolean;
 }
 
 const XDB_FILE_NS = 'jabber:config:xdb_file';
 
 export function loadConfig(file: string, overrides: ConfigOverrides = {}): YakConfig {
   const abs = resolve(file);
-  return parseConfig(readConfigFile(abs), abs, overrides);
+  return parseConfig(readConfigFile(abs, 'config file', overrides.filesOnly), abs, overrides);
 }
 
 /** Like loadConfig but with the text in hand (tests); includes are still read relative to `file`. */
@@ -34,7 +36,7 @@ export function parseConfig(text: string, file: string, overrides: ConfigOverrid
   const root = parseConfigText(text, abs);
   if (root.name !== 'jabber') throw new ConfigError(`${abs}: the root element must be <jabber>, not <${root.name}>`);
   const cmdline: CmdlineValues = { s: overrides.spool, h: overrides.host };
-  const flags = expandTree(root, abs, cmdline);
+  const flags = expandTree(root, abs, cmdline, overrides.filesOnly);
   try {
     const config = readRoot(root, abs);
     // -s names the spool whatever the config says: a plain <spool>DIR</spool>
