@@ -1229,7 +1229,7 @@ describe('mod_filter: loops', () => {
   });
   after(() => yak.stop());
 
-  test('two users forwarding to each other: the message ends with the first, delivered once, nothing lost', async () => {
+  test('two users forwarding to each other: the message ends with the second, delivered once, nothing lost', async () => {
     const a = await onlineUser(yak, 'loop1');
     const b = await onlineUser(yak, 'loop2');
     const c = await onlineUser(yak, 'loop3');
@@ -1237,23 +1237,22 @@ describe('mod_filter: loops', () => {
       await setRules(a, '<rule><forward>loop2@localhost</forward></rule>');
       await setRules(b, '<rule><forward>loop1@localhost</forward></rule>');
       c.send("<message to='loop1@localhost' id='p1'><body>round and round</body></message>");
-      // loop1 forwards to loop2, loop2 back to loop1, whose filter sees its own
-      // forwardedby: the forward is skipped and the copy delivered.
+      // loop1 forwards to loop2, whose forward back is skipped: the trail
+      // shows loop1 has had it. loop2 keeps it, delivered as usual.
       assertXml(
-        await a.next(isMessage),
-        "<message to='loop1@localhost' from='loop2@localhost' id='p1'><body>round and round</body>" +
-          "<x xmlns='jabber:x:envelope'><forwardedby jid='loop1@localhost'/><from jid='loop3@localhost/Work'/><cc jid='loop2@localhost'/>" +
-          "<forwardedby jid='loop2@localhost'/><from jid='loop1@localhost'/><cc jid='loop1@localhost'/></x></message>",
+        await b.next(isMessage),
+        "<message to='loop2@localhost' from='loop1@localhost' id='p1'><body>round and round</body>" +
+          "<x xmlns='jabber:x:envelope'><forwardedby jid='loop1@localhost'/><from jid='loop3@localhost/Work'/><cc jid='loop2@localhost'/></x></message>",
       );
-      await a.nothing(isMessage, [c], 'the message came round more than once');
-      await b.nothing(isMessage, [], 'a forwarding user got the message');
+      await b.nothing(isMessage, [c], 'the message came round more than once');
+      await a.nothing(isMessage, [], 'the message came back to the first forwarder');
       await c.nothing(isMessage, [], 'the sender got an answer');
     } finally {
       await closeAll(a, b, c);
     }
   });
 
-  test('a retyping forward that comes back round is delivered retyped, not lost', async () => {
+  test('a retyping forward whose target would send it back keeps it, retyped, not lost', async () => {
     const a = await onlineUser(yak, 'ret1');
     const b = await onlineUser(yak, 'ret2');
     const c = await onlineUser(yak, 'ret3');
@@ -1261,17 +1260,42 @@ describe('mod_filter: loops', () => {
       await setRules(a, '<rule><forward>ret2@localhost</forward><settype>chat</settype></rule>');
       await setRules(b, '<rule><forward>ret1@localhost</forward></rule>');
       c.send("<message to='ret1@localhost' id='r1'><body>twice round</body></message>");
-      // ret1 retypes and forwards to ret2, ret2 forwards back: ret1's forward
-      // is skipped, and the message stays with ret1 instead of vanishing.
+      // ret1 retypes and forwards to ret2, whose forward back is skipped:
+      // the message stays with ret2 instead of vanishing.
       assertXml(
-        await a.next(isMessage),
-        "<message to='ret1@localhost' from='ret2@localhost' id='r1' type='chat'><body>twice round</body>" +
-          "<x xmlns='jabber:x:envelope'><forwardedby jid='ret1@localhost'/><from jid='ret3@localhost/Work'/><cc jid='ret2@localhost'/>" +
-          "<forwardedby jid='ret2@localhost'/><from jid='ret1@localhost'/><cc jid='ret1@localhost'/></x></message>",
+        await b.next(isMessage),
+        "<message to='ret2@localhost' from='ret1@localhost' id='r1' type='chat'><body>twice round</body>" +
+          "<x xmlns='jabber:x:envelope'><forwardedby jid='ret1@localhost'/><from jid='ret3@localhost/Work'/><cc jid='ret2@localhost'/></x></message>",
       );
-      await a.nothing(isMessage, [b, c], 'the message came round more than once');
+      await b.nothing(isMessage, [a, c], 'the message came round more than once');
+      await a.nothing(isMessage, [], 'the message came back to the first forwarder');
     } finally {
       await closeAll(a, b, c);
+    }
+  });
+
+  test('two users who each keep a message and forward it to the other: one copy stored with each, never two', async () => {
+    for (const away of [true, false]) {
+      const [x, y, z] = away ? ['away1', 'away2', 'away3'] : ['keep1', 'keep2', 'keep3'];
+      const a = await onlineUser(yak, x);
+      const b = await onlineUser(yak, y);
+      const s = await onlineUser(yak, z);
+      try {
+        // While away (logged out), or whether or not online.
+        const when = away ? '<unavailable/>' : '';
+        await setRules(a, `<rule>${when}<forward>${y}@localhost</forward><offline/></rule>`);
+        await setRules(b, `<rule>${when}<forward>${x}@localhost</forward><offline/></rule>`);
+        if (away) await closeAll(a, b);
+        s.send(`<message to='${x}@localhost' id='k1'><body>lunch?</body></message>`);
+        await s.nothing(isMessage, away ? [] : [a, b], 'the sender got an answer');
+        const stored = async (user: string): Promise<(string | undefined)[]> =>
+          (await spoolRecords(yak, user))!.get(NS_OFFLINE)!.getChildren('message').map((m) => m.attrs.from);
+        // The original with the first; the second's copy from the first, not sent back.
+        assert.deepEqual(await stored(x), [`${z}@localhost/Work`], `${away}`);
+        assert.deepEqual(await stored(y), [`${x}@localhost`], `${away}`);
+      } finally {
+        await closeAll(...(away ? [s] : [a, b, s]));
+      }
     }
   });
 

@@ -10,7 +10,7 @@ import { iqResult, isRequest } from '../iq.js';
 import { readRoster } from '../roster.js';
 import { answerable } from '../router.js';
 import { errorReply, stanzaError } from '../stanza-errors.js';
-import { autoReply, forwardCopies, mayPassOn } from '../filter/envelope.js';
+import { autoReply, cameBack, forwardCopies, mayPassOn } from '../filter/envelope.js';
 import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
 import { MAX_FORWARD_TARGETS, NS_FILTER, parseRule, parseRules, TRUSTED_RULES, type FilterRule } from '../filter/rules.js';
 import { isEventNotice, storable, storeOffline } from './mod_offline.js';
@@ -194,9 +194,14 @@ export const modFilter: JsmModule = {
         // the message. Only users are forwarded to.
         const users = rule.forward.filter((t) => t.user !== undefined);
         if (users.length < rule.forward.length) skip('forward', 'a server or service is no forward target');
+        // A user the trail names as a forwarder has had the message: sent
+        // back, its <offline/> would store it a second time, or it would
+        // be shown twice. It stays here instead.
+        const unseen = users.filter((t) => !cameBack(stanza, t));
+        if (unseen.length < users.length) skip('forward', 'a target has forwarded it already');
         // The set checks bound a user's targets; this bounds rules stored by 1.4 and <default> ones too.
-        const targets = users.slice(0, budget.forwards);
-        if (targets.length < users.length) skip('forward', `more than ${MAX_FORWARD_TARGETS} targets for one message`);
+        const targets = unseen.slice(0, budget.forwards);
+        if (targets.length < unseen.length) skip('forward', `more than ${MAX_FORWARD_TARGETS} targets for one message`);
         if (!mayPassOn(stanza, to)) skip('forward', 'it came back round, or has been forwarded too often');
         else if (targets.length > 0) {
           budget.forwards -= targets.length;
