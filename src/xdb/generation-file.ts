@@ -9,19 +9,36 @@ import { fdatasyncOnPool, unlinkIfThere, writeAllSync } from './file-writes.js';
 /** Where replaceGeneration() writes before the rename; a crash may leave one, which the next replay removes. */
 export const CARRY_SUFFIX = '.carry';
 
-async function writeDurably(file: string, flags: string, content: Buffer): Promise<void> {
-  const fd = openSync(file, flags, 0o600);
+/**
+ * Creates `file` (never over an existing one) holding `content`, durable.
+ * When the write fails (a full disk), what it holds goes: nothing relies
+ * on a part, and on a full disk it holds space until the next start.
+ */
+async function writeDurably(file: string, content: Buffer): Promise<void> {
+  const fd = openSync(file, 'wx', 0o600);
   try {
     writeAllSync(fd, content, null);
     await fdatasyncOnPool(fd);
-  } finally {
+  } catch (err) {
     closeSync(fd);
+    discard(file);
+    throw err;
+  }
+  closeSync(fd);
+}
+
+/** Removes a part-written file; when even that fails, the next start's replay does (the error that matters is the write's). */
+function discard(file: string): void {
+  try {
+    unlinkIfThere(file);
+  } catch {
+    // Left for the replay.
   }
 }
 
 /** A generation under a new name (never over whatever has it). */
 export async function writeNewGeneration(file: string, content: Buffer): Promise<void> {
-  await writeDurably(file, 'wx', content);
+  await writeDurably(file, content);
   await syncDir(dirname(file));
 }
 
@@ -29,7 +46,12 @@ export async function writeNewGeneration(file: string, content: Buffer): Promise
 export async function replaceGeneration(file: string, content: Buffer): Promise<void> {
   const temp = file + CARRY_SUFFIX;
   unlinkIfThere(temp);
-  await writeDurably(temp, 'wx', content);
-  renameSync(temp, file);
+  await writeDurably(temp, content);
+  try {
+    renameSync(temp, file);
+  } catch (err) {
+    discard(temp);
+    throw err;
+  }
   await syncDir(dirname(file));
 }
