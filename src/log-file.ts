@@ -60,13 +60,15 @@ export class LogFile implements LineSink {
     // What waits goes first, and may find room now: only what is left of
     // it counts against the bound.
     if (this.waiting.length > 0) this.flush();
+    // Still failing: the line waits for the next try, not a second failed write now.
+    const stuck = this.waiting.length > 0;
     if (this.waitingChars + text.length > LOG_BACKLOG_CHARS) {
       this.dropped += text.length;
       return;
     }
     this.waiting.push(text);
     this.waitingChars += text.length;
-    this.flush();
+    if (!stuck) this.flush();
   }
 
   /** Writes what waits, once: on an error it waits for the next write or flush. */

@@ -35,6 +35,11 @@ function fill(name: string, leave: number): string {
   return filler;
 }
 
+/** The write system calls this process has made so far (Linux's /proc/self/io). */
+function writeCalls(): number {
+  return Number(/^syscw: (\d+)$/m.exec(readFileSync('/proc/self/io', 'utf8'))![1]);
+}
+
 /** Runs `fn` with what it writes to stderr kept, not shown. */
 function quietStderr(fn: () => void): string {
   const said: string[] = [];
@@ -67,10 +72,13 @@ test('past the 1 MiB backlog lines are dropped and counted; a line written once 
   const filler = fill('filler-backlog', 0);
   const batch = `${'b'.repeat(4095)}\n`;
   // 260 batches: the last four are past the bound.
+  const writesBefore = writeCalls();
   const said = quietStderr(() => {
     for (let i = 0; i < 260; i++) log.write(batch);
   });
   assert.match(said, /ENOSPC/);
+  // One failed write per line on a full disk, not two (a few to spare for the runtime's own).
+  assert.ok(writeCalls() - writesBefore < 260 + 20, `${writeCalls() - writesBefore} write calls`);
   rmSync(filler);
   const line = 'the first line after the disk freed\n';
   const recovered = quietStderr(() => log.write(line));
