@@ -3,7 +3,7 @@
 // against the limits from TCP accept, before any handshake, and a deadline
 // on the handshake; clear startup errors for a missing or unusable key file.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
@@ -365,7 +365,7 @@ describe('TLS keys on SIGHUP', () => {
     }
   });
 
-  test('a key file that cannot be used at reload is logged, and the old key stays', async () => {
+  test('a key file that cannot be used at reload is logged, and the old key stays', { timeout: 60_000 }, async () => {
     const own = await mkdtemp(path.join(dir, 'broken-'));
     const live = path.join(own, 'live.pem');
     await copyFile(pem, live);
@@ -377,6 +377,18 @@ describe('TLS keys on SIGHUP', () => {
       await writeFile(live, '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n');
       assert.deepEqual(yak.server.reload({ ...yak.server.config }).applied, []);
       assert.ok(lines.some((l) => l.msg === 'TLS keys not reloaded: the old ones stay' && /holds no certificate/.test(String(l.err))), JSON.stringify(lines.slice(-3)));
+      assert.equal(await served(port), before);
+      // A FIFO in its place: refused without waiting for a writer. (One
+      // writes it 3 s on, so a read that waits fails this test, not hangs it.)
+      await rm(live);
+      execFileSync('mkfifo', [live]);
+      const writer = spawn('sh', ['-c', `sleep 3; printf x > '${live}'`], { stdio: 'ignore' });
+      try {
+        assert.deepEqual(yak.server.reload({ ...yak.server.config }).applied, []);
+      } finally {
+        writer.kill('SIGKILL');
+      }
+      assert.ok(lines.some((l) => l.msg === 'TLS keys not reloaded: the old ones stay' && /live\.pem is not a regular file/.test(String(l.err))), JSON.stringify(lines.slice(-3)));
       assert.equal(await served(port), before);
       // A new path in the config is taken too.
       const moved = makeTestKey(await mkdtemp(path.join(dir, 'moved-')));
@@ -392,6 +404,10 @@ describe('TLS keys on SIGHUP', () => {
 describe('TLS startup errors', () => {
   test('a missing key file stops startup with a message naming <key>', async () => {
     await assert.rejects(startYak({ tweak: withTls(path.join(dir, 'absent.pem')) }), /<key ip='127\.0\.0\.1'>: cannot read .*absent\.pem/);
+  });
+
+  test('a device in the key file\'s place is refused, not read', { timeout: 60_000 }, async () => {
+    await assert.rejects(startYak({ tweak: withTls('/dev/zero') }), /<key ip='127\.0\.0\.1'>: \/dev\/zero is not a regular file/);
   });
 
   test('a file without a private key is refused', async () => {
