@@ -1299,6 +1299,26 @@ describe('mod_filter: loops', () => {
     }
   });
 
+  test('a forward back skipped by a rule with <continue/>, then an auto-reply: the message is still delivered', async () => {
+    const a = await onlineUser(yak, 'skip1');
+    const b = await onlineUser(yak, 'skip2');
+    const c = await onlineUser(yak, 'skip3');
+    try {
+      await setRules(a, '<rule><forward>skip2@localhost</forward></rule>');
+      await setRules(b, '<rule><forward>skip1@localhost</forward><continue/></rule><rule><reply>I am away</reply></rule>');
+      c.send("<message to='skip1@localhost' id='s1'><body>the original</body></message>");
+      // skip2's forward back is skipped; its reply goes to skip1 (who
+      // forwarded it), and the message itself stays with skip2.
+      const got = await b.next(isMessage);
+      assert.deepEqual([got.attrs.id, got.getChildText('body')], ['s1', 'the original']);
+      const reply = await a.next(isMessage);
+      assert.equal(reply.getChildText('body'), 'I am away');
+      await b.nothing(isMessage, [a, c], 'the message was delivered twice');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
   test('rules stored past the set checks (by 1.4) still forward one message at most 5 times', async () => {
     await offlineUser(yak, 'fan0');
     const targets = await Promise.all([1, 2, 3, 4, 5, 6].map((i) => onlineUser(yak, `fan${i}`)));

@@ -60,6 +60,13 @@ interface WalkState {
   replied: boolean;
   bounced: boolean;
   stored: boolean;
+  /**
+   * A reply or forward was skipped (a loop, a limit), by this rule or one
+   * before it with <continue/>: the stanza is owed a delivery, and an
+   * answer or retype later on does not consume it (a skipped forward
+   * back, then a rule's auto-reply, lost the message).
+   */
+  skipped: boolean;
 }
 
 /** Why a quiet delivery (see DeliverOptions) gets no reply and no error from the rules. */
@@ -144,7 +151,7 @@ export const modFilter: JsmModule = {
      * Runs the rule's actions, in 1.4's fixed order. True when the stanza is
      * consumed: it went somewhere (bounced with an error, forwarded, stored
      * offline), or it was answered or retyped (1.4 dropped it then) and no
-     * reply or forward was skipped for a loop or a limit. Otherwise it is
+     * reply or forward of the walk was skipped for a loop or a limit. Otherwise it is
      * delivered as usual, so that nothing is lost to a loop.
      */
     async function act(rule: FilterRule, d: Delivery, budget: WalkState): Promise<boolean> {
@@ -157,10 +164,9 @@ export const modFilter: JsmModule = {
       const message = stanza.name === 'message';
       let disposed = false;
       let took = false;
-      let held = false;
       // Debug only: a sender can cause these at will (a forged envelope, a headline flood).
       const skip = (action: string, why: string): void => {
-        held = true;
+        budget.skipped = true;
         api.log.debug({ user: to.bare, from: from.toString(), action }, `filter ${action} skipped: ${why}`);
       };
       // One answer and one bounce per stanza: a later rule's is already done.
@@ -216,7 +222,7 @@ export const modFilter: JsmModule = {
         budget.stored = true;
         disposed = true;
       }
-      return disposed || (took && !held);
+      return disposed || (took && !budget.skipped);
     }
 
     async function walk(d: Delivery, own: readonly FilterRule[]): Promise<Outcome> {
@@ -228,7 +234,7 @@ export const modFilter: JsmModule = {
       }
       const roster = rules.some(needsRoster) ? await readRoster(api.xdb, d.to.host, d.to.user!) : undefined;
       const facts = factsOf(d, roster);
-      const budget: WalkState = { forwards: MAX_FORWARD_TARGETS, replied: false, bounced: false, stored: false };
+      const budget: WalkState = { forwards: MAX_FORWARD_TARGETS, replied: false, bounced: false, stored: false, skipped: false };
       // A stanza a rule stored offline or bounced is never delivered as usual
       // too, even after a <continue/>: that would store it (or show it) a
       // second time, or answer an iq twice (the bounce, then the recipient).
