@@ -119,8 +119,9 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
   /**
    * SIGHUP: the <limits> on what a client sends (stanza size, depth, the
    * queue before login) are read where they are used, and a stream
-   * already open reads them at its next stanza: an operator who lowers
-   * them because of a client means the one connected now.
+   * already open takes them at once, for the stanza being read too: an
+   * operator who lowers them because of a client means the one connected
+   * now.
    */
   sizeLimitsChanged(): void {
     const limits = this.ctx.config.c2s.limits;
