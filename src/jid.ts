@@ -6,7 +6,7 @@
 // ambiguous or unsafe in a file name or an XML document. The one table we
 // do ship is the bidi one, which no Unicode property escape can stand for.
 
-import { L_CAT, RAND_AL_CAT } from './jid-bidi-tables.js';
+import { ENDS_RAND_AL, L_CAT, RAND_AL_CAT, STARTS_RAND_AL } from './jid-bidi-tables.js';
 
 /** RFC 3920: each part of a JID is at most 1023 bytes of UTF-8. */
 const MAX_PART_BYTES = 1023;
@@ -85,16 +85,15 @@ function fold(s: string): string {
 /**
  * Stringprep's bidirectional rule (RFC 3454 section 6), part of nodeprep,
  * nameprep and resourceprep alike: a string with a right-to-left letter
- * (table D.1: Hebrew, Arabic, Syriac, Thaana) may have no left-to-right
- * one (table D.2), and must begin and end with a right-to-left one.
- * Otherwise a display reorders it, and two different names can show the
- * same: `ab` followed by Hebrew and digits, or the digits first.
+ * (table D.1: Hebrew, Arabic, Syriac, Thaana, and the scripts Unicode
+ * added since, N'Ko or Adlam) may have no left-to-right one (table D.2),
+ * and must begin and end with a right-to-left one. Otherwise a display
+ * reorders it, and two different names can show the same: `ab` followed
+ * by Hebrew and digits, or the digits first.
  */
 function breaksBidiRule(s: string): boolean {
   if (!RAND_AL_CAT.test(s)) return false;
-  if (L_CAT.test(s)) return true;
-  // Every table D.1 character is in the BMP: one UTF-16 unit each.
-  return !RAND_AL_CAT.test(s[0]!) || !RAND_AL_CAT.test(s[s.length - 1]!);
+  return L_CAT.test(s) || !STARTS_RAND_AL.test(s) || !ENDS_RAND_AL.test(s);
 }
 
 /** Prepares a username (node); undefined when it is not acceptable. */
@@ -142,7 +141,9 @@ export function nameprep(s: string): string | undefined {
   if (h === '' || tooLong(h)) return undefined;
   if (BAD_ANYWHERE.test(h) || BAD_IN_NAMES.test(h)) return undefined;
   for (const ch of h) if (BAD_HOST_ASCII.test(ch) && !GOOD_HOST_ASCII.test(ch)) return undefined;
-  return breaksBidiRule(h) ? undefined : h;
+  // Label by label, as IDNA (RFC 3490) prepares a domain name: a Hebrew
+  // or Arabic name under `.com` is one.
+  return h.split('.').some(breaksBidiRule) ? undefined : h;
 }
 
 export class Jid {
