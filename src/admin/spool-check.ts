@@ -2,6 +2,7 @@
 // that do not parse, folders that cannot be listed, files no login can
 // reach, and files whose changes only the journal holds. It runs where
 // AdminOps runs (in the server, or in jabberctl on the spool itself).
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { nodeprep } from '../jid.js';
@@ -94,7 +95,11 @@ async function checkFolder(jsm: SessionManager, dir: string, host: string | unde
   for (const name of [...listed].filter((n) => n.endsWith('.xml') && !n.startsWith('.')).sort()) {
     const file = path.join(dir, name);
     report.files++;
-    const text = async (): Promise<string> => journaled.get(file) ?? decodeXmlFile(await readFile(file));
+    // A hashed long name gives no user whose writes to wait for (below):
+    // read at once, as the store does (user-files.ts), never from the
+    // thread pool between a running server's rewrite and its truncation.
+    const long = isLongUserFileName(name);
+    const text = async (): Promise<string> => journaled.get(file) ?? decodeXmlFile(long ? readFileSync(file) : await readFile(file));
     let read = await readSpoolFile(file, text);
     const user = userFromFileName(name) ?? userFromLegacyFileName(name);
     if (read.reason !== undefined && user !== undefined && host !== undefined) {
