@@ -124,6 +124,31 @@ describe('direct TLS: connections still in their handshake', () => {
     }
   });
 
+  test('a handshake that never finishes gets one log line with why: refused by OpenSSL, past its deadline, or closed by the client', async () => {
+    const { log, lines } = captureLog();
+    const yak = await startYak({ log, tweak: withTls((c) => (c.c2s.authtime = 1)) });
+    const port = yak.server.tlsPorts[0]!;
+    const failed = (address: string, reason: RegExp) =>
+      logLine({ log, lines }, (l) => l.msg === 'TLS handshake failed: closed' && l.address === address && reason.test(String(l.reason)));
+    try {
+      // A TLS 1.0 client: OpenSSL answers with a protocol_version alert.
+      const old = tls.connect({ port, host: '127.0.0.1', localAddress: '127.0.0.2', minVersion: 'TLSv1', maxVersion: 'TLSv1', ciphers: 'DEFAULT@SECLEVEL=0', rejectUnauthorized: false } as tls.ConnectionOptions);
+      await new Promise<void>((resolve) => old.once('error', () => resolve()).once('close', () => resolve()));
+      await failed('127.0.0.2', /PROTOCOL|VERSION/i);
+      // Silent past the deadline (<authtime> 1 s here).
+      await closedBy(await rawConnection(port, '127.0.0.3'));
+      await failed('127.0.0.3', /^not finished within 1 s$/);
+      // Opened and closed before a ClientHello.
+      (await rawConnection(port, '127.0.0.4')).destroy();
+      await failed('127.0.0.4', /^closed by the client$/);
+      // One line each.
+      await until('every place given back', () => yak.server.openConnections() === 0);
+      assert.equal(lines.filter((l) => l.msg === 'TLS handshake failed: closed').length, 3, JSON.stringify(lines.filter((l) => /TLS/.test(String(l.msg)))));
+    } finally {
+      await stopAfterRaw(yak);
+    }
+  });
+
   test('a ClientHello that arrives a few bytes at a time still makes a session', async () => {
     const yak = await startYak({ tweak: withTls() });
     const port = yak.server.tlsPorts[0]!;

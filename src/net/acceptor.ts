@@ -62,7 +62,13 @@ export class Acceptor {
   }
 
   async listen(spec: ListenSpec): Promise<void> {
-    const handshaker = spec.tls ? tlsHandshaker(spec.tls, (socket) => this.secured(socket)) : undefined;
+    const handshaker = spec.tls
+      ? tlsHandshaker(
+          spec.tls,
+          (socket) => this.secured(socket),
+          (socket, err) => this.handshaking.get(socketKey(socket))?.failed(err),
+        )
+      : undefined;
     if (handshaker) this.handshakers.set(spec.where, { handshaker, key: spec.tls!.key });
     const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
     server.on('error', (err) => this.ctx.log.error({ err }, 'listener error'));
@@ -80,6 +86,7 @@ export class Acceptor {
 
   /** Destroys every admitted socket still open (the stop: peers that did not answer are not waited for). */
   destroyAll(): void {
+    for (const p of this.handshaking.values()) p.failed(new Error('the server stopped'));
     for (const s of this.sockets) s.destroy();
   }
 
@@ -183,7 +190,7 @@ export class Acceptor {
     }
     this.handshaking.delete(socketKey(socket));
     // From here the stream counts what it holds itself.
-    pending.done();
+    pending.secured();
     this.ctx.startStream(socket, pending.address);
   }
 }

@@ -118,12 +118,19 @@ export function tlsHandshakeMs(authtimeSeconds: number): number {
  * and nothing is read before onSecure attaches the stream, so no end can
  * come before the switch.
  */
-export function tlsHandshaker(options: tls.TlsOptions, onSecure: (socket: tls.TLSSocket) => void): tls.Server {
+export function tlsHandshaker(
+  options: tls.TlsOptions,
+  onSecure: (socket: tls.TLSSocket) => void,
+  onFailure: (socket: tls.TLSSocket, err: Error) => void,
+): tls.Server {
   const server = tls.createServer(options, (socket) => {
     socket.allowHalfOpen = true;
     onSecure(socket);
   });
-  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  server.on('tlsClientError', (err, socket) => {
+    onFailure(socket, err);
+    socket.destroy();
+  });
   return server;
 }
 

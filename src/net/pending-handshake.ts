@@ -40,6 +40,13 @@ export class PendingHandshake implements BudgetHolder {
   /** Look at the bytes again once this many have come (see clientHelloProgress). */
   private need = 1;
   private readonly onData = (chunk: Buffer): void => this.read(chunk);
+  private readonly opened = Date.now();
+  /** The handshake finished: the stream takes over, and logs the connection's end. */
+  private finished = false;
+  /** Why it failed, once known: said in the one line a failed handshake gets. */
+  private why: string | undefined;
+  /** That line is written already (a refused ClientHello, the budget). */
+  private said = false;
 
   constructor(
     readonly raw: net.Socket,
@@ -47,21 +54,52 @@ export class PendingHandshake implements BudgetHolder {
     private readonly ctx: HandshakeContext,
   ) {
     this.budgetKey = limitKey(address);
-    raw.on('error', () => raw.destroy());
-    this.deadline = setTimeout(() => raw.destroy(), ctx.deadlineMs);
-    raw.once('close', () => this.done());
+    raw.on('error', (err) => {
+      this.why ??= (err as NodeJS.ErrnoException).code ?? err.message;
+      raw.destroy();
+    });
+    this.deadline = setTimeout(() => {
+      this.why ??= `not finished within ${ctx.deadlineMs / 1000} s`;
+      raw.destroy();
+    }, ctx.deadlineMs);
+    raw.once('close', () => this.closed());
     raw.on('data', this.onData);
     ctx.budget.set(this, HANDSHAKE_WEIGHT);
   }
 
-  /** The handshake is over (finished, failed, or the socket is gone): neither deadline nor budget holds it any more. */
-  done(): void {
+  /** The handshake is done: neither deadline nor budget holds it any more. */
+  secured(): void {
+    this.finished = true;
+    this.release();
+  }
+
+  /** OpenSSL refused the handshake (a protocol version, no shared cipher, the client's alert). */
+  failed(err: Error): void {
+    this.why ??= (err as NodeJS.ErrnoException).code ?? err.message;
+  }
+
+  /**
+   * The socket is gone: one line for a handshake that never finished, as a
+   * plain connection that never logs in gets (`connection closed`), held
+   * to the address's share of the log.
+   */
+  private closed(): void {
+    if (!this.finished && !this.said) {
+      const seconds = Math.round((Date.now() - this.opened) / 1000);
+      const reason = this.why ?? 'closed by the client';
+      this.ctx.log.write('info', this.address, { address: this.address, reason, seconds }, 'TLS handshake failed: closed');
+    }
+    this.release();
+  }
+
+  private release(): void {
     clearTimeout(this.deadline);
     this.ctx.budget.release(this);
   }
 
   /** See BudgetHolder. A TLS client could not read a stream error sent in the clear: it is closed. */
   overBudget(): void {
+    this.said = true;
     this.ctx.log.write(
       'warn',
       this.address,
@@ -79,6 +117,7 @@ export class PendingHandshake implements BudgetHolder {
     const data = this.buf!.subarray(0, this.got);
     const progress = clientHelloProgress(data);
     if ('refused' in progress) {
+      this.said = true;
       this.ctx.log.write('info', this.address, { address: this.address, reason: progress.refused }, 'not a TLS handshake we take: closed');
       this.raw.destroy();
       return;
