@@ -253,10 +253,14 @@ describe('reguser, the book transcript (example 7-5)', () => {
     assert.equal(r.code, 2);
   });
 
-  test('--tls against a plain listener cannot reach it', async () => {
+  test('--tls against a plain listener, or no --tls against a TLS one, cannot reach it, and says what to try', async () => {
     const r = await reguser(['--tls', server, '--domain', 'yak', '--timeout', '5']);
-    assert.equal(r.stderr, `Cannot reach Jabber server at ${server}\n`);
+    assert.equal(r.stderr, `Cannot reach Jabber server at ${server}\nreguser: it answered, but not in TLS: a plain port? (without --tls the port is 5222)\n`);
     assert.equal(r.code, 2);
+    const tlsTarget = `127.0.0.1:${yak.server.tlsPorts[0]!}`;
+    const plain = await reguser([tlsTarget, '--domain', 'yak', '--timeout', '5']);
+    assert.equal(plain.stderr, `Cannot reach Jabber server at ${tlsTarget}\nreguser: it closed the connection without a stream header: a direct-TLS port? (try --tls)\n`);
+    assert.equal(plain.code, 2);
   });
 });
 

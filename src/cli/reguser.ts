@@ -75,6 +75,22 @@ function isCertificateError(err: unknown): boolean {
 }
 
 /**
+ * When a server was reached but the connection failed as it does with TLS
+ * on a plain port or the other way round: what to try. The book's line
+ * ("Cannot reach ...") comes first all the same, for scripts that match it.
+ */
+function wrongModeHint(err: unknown, tls: boolean): string | undefined {
+  const code = errCode(err) ?? '';
+  if (tls && /WRONG_VERSION_NUMBER|PACKET_LENGTH_TOO_LONG|RECORD_LAYER/.test(code)) {
+    return 'it answered, but not in TLS: a plain port? (without --tls the port is 5222)';
+  }
+  if (!tls && ((err instanceof StreamClosedError && !err.streamError) || code === 'ECONNRESET')) {
+    return 'it closed the connection without a stream header: a direct-TLS port? (try --tls)';
+  }
+  return undefined;
+}
+
+/**
  * The enquiry line lists username and password first (the fields every
  * server requires), then the others in alphabetical order. The book's
  * script read the fields into a Perl hash, so its order was whatever the
@@ -297,6 +313,8 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`reguser: the certificate of ${target.display} is not trusted (--ca ${opts.ca}): ${(err as Error).message}\n`);
       } else {
         process.stderr.write(`Cannot reach Jabber server at ${target.display}\n`);
+        const hint = wrongModeHint(err, !!opts.tls || !!ca);
+        if (hint) process.stderr.write(`reguser: ${hint}\n`);
       }
       return EXIT_TROUBLE;
     }
