@@ -149,6 +149,23 @@ describe('direct TLS: connections still in their handshake', () => {
     }
   });
 
+  test('once its handshake is done, a TLS connection counts what its tunnel holds until it logs in', async () => {
+    const yak = await startYak({ tweak: withTls((c) => (c.c2s.karma = undefined)) });
+    const preAuth = (yak.server as unknown as { context: { preAuth: { used: number } } }).context.preAuth;
+    try {
+      await registerUser(yak, 'tunnel', 'secret');
+      const c = await ClientStream.connect({ port: yak.server.tlsPorts[0]!, domain: 'localhost', tls: true });
+      // The header is answered: the stream has begun to count, the handshake no longer does.
+      await until('the tunnel counted', () => preAuth.used >= 32 * 1024);
+      assert.ok(preAuth.used < 64 * 1024, `${preAuth.used}`);
+      assert.equal((await c.request(authIq('tunnel', 'r', { password: 'secret' }))).attrs.type, 'result');
+      await until('a session no longer counted before login', () => preAuth.used === 0);
+      await c.close();
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('a ClientHello that arrives a few bytes at a time still makes a session', async () => {
     const yak = await startYak({ tweak: withTls() });
     const port = yak.server.tlsPorts[0]!;
