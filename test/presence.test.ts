@@ -13,6 +13,7 @@ import type { ModuleApi, PhaseHandlers } from '../src/jsm/api.js';
 import { modPresence } from '../src/jsm/modules/mod_presence.js';
 import type { Session } from '../src/jsm/sessions.js';
 import { parseXml } from '../src/xml/parse.js';
+import type { Element } from '../src/xml/element.js';
 
 const isPresence = (e: { name: string }): boolean => e.name === 'presence';
 
@@ -84,6 +85,37 @@ describe('mod_presence', () => {
       await c.nothing(isPresence, [a, b], 'a stranger heard about it');
     } finally {
       await closeAll(a, b, c);
+    }
+  });
+
+  test('a presence to hundreds of subscribers is sent in batches, other work of the event loop running in between', async () => {
+    const star = await newUser(yak, 'star');
+    // 600 subscribers (offline: copies are made and routed all the same).
+    const items = Array.from({ length: 600 }, (_, i) => `<item jid='fan${i}@localhost' subscription='from'/>`).join('');
+    await yak.server.jsm.xdb.set('localhost', 'star', { 'jabber:iq:roster': parseXml(`<query xmlns='jabber:iq:roster'>${items}</query>`) });
+    // Which turn of the event loop each copy is routed in.
+    let turn = 0;
+    let counting = true;
+    const tick = (): void => {
+      turn++;
+      if (counting) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const turns = new Set<number>();
+    const router = yak.server.jsm.router as unknown as { route: (stanza: Element, ...rest: unknown[]) => unknown };
+    const route = router.route;
+    router.route = function (stanza, ...rest) {
+      if (stanza.name === 'presence' && stanza.attrs.to?.startsWith('fan')) turns.add(turn);
+      return route.call(this, stanza, ...rest);
+    };
+    try {
+      await star.presence();
+      await star.sync();
+      assert.ok(turns.size >= 3, `600 copies made in ${turns.size} turn(s)`);
+    } finally {
+      router.route = route;
+      counting = false;
+      await star.close();
     }
   });
 

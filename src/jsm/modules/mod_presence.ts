@@ -2,6 +2,7 @@
 // and broadcasts to subscribers, updates and unavailable go to subscribers
 // and to whoever got directed presence, invisible presence receives but
 // never broadcasts, and probes are answered only for trusted contacts.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseJid, type Jid } from '../../jid.js';
 import { endStatus, keptPresence } from '../kept-presence.js';
 import { attrsWith, Element } from '../../xml/element.js';
@@ -151,6 +152,9 @@ function copyTo(p: Element, from: string, to: string): Element {
   return new Element('presence', attrsWith(p.attrs, { from, to }), p.children);
 }
 
+/** Presence copies made in one turn of the event loop (see broadcast). */
+const COPIES_PER_TURN = 256;
+
 /** Sends `p` from the session to every subscriber (from/both), to `extra` full JIDs, and to the user's other sessions. */
 async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable<string> = []): Promise<void> {
   const from = s.jid.toString();
@@ -162,7 +166,15 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
   // going invisible, this very session).
   for (const to of directedStillToTell(api, s, extra, bare)) if (to !== s.jid.bare) targets.add(to);
   for (const jid of subscribers) targets.add(jid);
-  for (const to of targets) await api.deliver(copyTo(p, from, to));
+  let copies = 0;
+  for (const to of targets) {
+    await api.deliver(copyTo(p, from, to));
+    // Thousands of subscribers and a long status: the copies took the
+    // event loop for over 100 ms at once. Other clients are served
+    // between batches (a login with this full JID waits for a goodbye's
+    // end, see leaving-sessions.ts, so none overtakes it).
+    if (++copies % COPIES_PER_TURN === 0) await nextTurn();
+  }
   for (const other of api.sessions.of(s.jid.bare)) {
     if (other !== s && other.available) other.send(copyTo(p, from, other.jid.toString()));
   }
