@@ -12,7 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
-import { RecentExpiries } from '../src/jsm/modules/recent-expiries.js';
+import { RecentPairEvents } from '../src/jsm/recent-pair-events.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { holdCalls, holdFirstCall, latch } from './helpers/latch.js';
 import type { YakConfig } from '../src/config/types.js';
@@ -458,9 +458,9 @@ describe('mod_offline: a message with no time left (jabber:x:expire)', () => {
   });
 });
 
-describe('RecentExpiries', () => {
+describe('RecentPairEvents', () => {
   test('an expired message counts for its sender for an hour after it was stored: at 3600 seconds no longer', () => {
-    const r = new RecentExpiries();
+    const r = new RecentPairEvents(3600);
     r.note('u@localhost', 's@localhost', 1000, 1010);
     assert.equal(r.count('u@localhost', 's@localhost', 1000 + 3599), 1);
     assert.equal(r.count('u@localhost', 's@localhost', 1000 + 3600), 0);

@@ -1170,6 +1170,53 @@ describe('mod_roster and repeated subscription requests', () => {
   });
 });
 
+describe('mod_roster and requests withdrawn and sent again', () => {
+  // Each stores a request or forgets it: a rewrite of the user's whole file.
+  test('a contact may store 5 requests with a user in 10 minutes; the next is refused, and nothing is written for it', async () => {
+    const yak = await startYak({ tweak: plain });
+    try {
+      await offlineUser(yak, 'tog1');
+      const asker = await onlineUser(yak, 'tog2');
+      const other = await onlineUser(yak, 'tog3');
+      try {
+        for (let i = 0; i < 5; i++) {
+          asker.send("<presence type='subscribe' to='tog1@localhost'/>");
+          asker.send("<presence type='unsubscribe' to='tog1@localhost'/>");
+        }
+        await asker.sync();
+        await yak.server.xdb.flush();
+        const file = path.join(yak.spool, hostDirName('localhost'), userFileName('tog1'));
+        const text = await readFile(file, 'utf8');
+        const was = await stat(file);
+        asker.send("<presence type='subscribe' to='tog1@localhost'><status>once more</status></presence>");
+        await asker.next(
+          "<presence type='unsubscribed' from='tog1@localhost' to='tog2@localhost'><status>Too many subscription requests: try again later</status></presence>",
+        );
+        await yak.server.xdb.flush();
+        assert.equal(await readFile(file, 'utf8'), text);
+        assert.equal((await stat(file)).mtimeMs, was.mtimeMs, "the user's file was rewritten for a request refused");
+        // The refusal took back the asker's own ask.
+        assert.equal((await asker.item('tog1@localhost'))?.attrs.ask, undefined);
+        // Another contact is not held to the first one's count.
+        other.send("<presence type='subscribe' to='tog1@localhost'/>");
+        await other.nothing((e) => e.name === 'presence', [], 'a request from another contact was refused');
+        const owner = await login(yak, 'tog1');
+        try {
+          owner.send('<presence/>');
+          assert.equal((await owner.next((e) => e.name === 'presence' && e.attrs.type === 'subscribe')).attrs.from, 'tog3@localhost');
+          await owner.nothing((e) => e.name === 'presence' && e.attrs.type === 'subscribe', [], 'a refused request was shown');
+        } finally {
+          await owner.close();
+        }
+      } finally {
+        await closeAll(asker, other);
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 /** An Xdb holding one user's roster in memory, handed to update() as it is (no copy). */
 function rosterXdb(roster: Element | undefined): { xdb: Xdb; stored: () => Element | undefined } {
   const xdb = {

@@ -16,7 +16,7 @@ import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced } from '../paced.js';
-import { RecentExpiries } from './recent-expiries.js';
+import { RecentPairEvents } from '../recent-pair-events.js';
 import { canRead } from './admins.js';
 
 const NS_EXPIRE = 'jabber:x:expire';
@@ -84,7 +84,7 @@ function senderShare(limit: number, maxFileBytes: number): SenderShare {
  */
 function overShare(stored: Element[], sender: string, m: Element, share: SenderShare, expiredLately: number): boolean {
   const prefix = `${sender}/`;
-  // Its messages that expired unread lately count too (see RecentExpiries).
+  // Its messages that expired unread lately count too (see recentExpiries).
   let count = expiredLately;
   if (count >= share.messages) return true;
   let bytes = 0;
@@ -110,12 +110,19 @@ function unlimitedSender(api: ModuleApi, d: Delivery): boolean {
   return d.quiet === true || d.from.user === undefined || canRead(api, d.from);
 }
 
-/** One per server (keyed by its store), shared by mod_offline and mod_filter's <offline/>. */
-const expiriesByStore = new WeakMap<object, RecentExpiries>();
+/** How long after it was stored an expired message still counts towards its sender's share. */
+const EXPIRED_COUNTED_SECONDS = 3600;
 
-function recentExpiries(api: ModuleApi): RecentExpiries {
+/**
+ * Messages that expired unread lately, per recipient and sender (see
+ * recent-pair-events.ts). One per server (keyed by its store), shared by
+ * mod_offline and mod_filter's <offline/>.
+ */
+const expiriesByStore = new WeakMap<object, RecentPairEvents>();
+
+function recentExpiries(api: ModuleApi): RecentPairEvents {
   let expiries = expiriesByStore.get(api.xdb);
-  if (!expiries) expiriesByStore.set(api.xdb, (expiries = new RecentExpiries()));
+  if (!expiries) expiriesByStore.set(api.xdb, (expiries = new RecentPairEvents(EXPIRED_COUNTED_SECONDS)));
   return expiries;
 }
 
@@ -181,7 +188,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
       // delivery: kept, they counted towards the limit and the sender's
       // share, and a user away long enough had every sender refused (503)
       // for messages nobody would ever read. Their senders' shares still
-      // count them for a while (see RecentExpiries).
+      // count them for a while (see recentExpiries).
       dropped = [];
       box.children = box.children.filter((c) => {
         if (typeof c === 'string' || c.name !== 'message' || !expired(c, now)) return true;

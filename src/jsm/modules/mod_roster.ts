@@ -11,7 +11,8 @@ import { pushItem, pushRemoval } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { SubscriptionPairs } from '../subscription-pairs.js';
-import { cancelSubscriptions, receiveSubscription, resendMissed, resendPending, sendSubscription, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
+import { cancelSubscriptions, receiveSubscription, resendMissed, resendPending, sendSubscription, STORED_REQUESTS_SECONDS, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
+import { RecentPairEvents } from '../recent-pair-events.js';
 
 /**
  * The <query/> of a roster iq for the user's own roster, or undefined for
@@ -141,6 +142,7 @@ export const modRoster: JsmModule = {
   name: 'mod_roster',
   setup(api) {
     const pairs = new SubscriptionPairs();
+    const requests = new RecentPairEvents(STORED_REQUESTS_SECONDS);
     api.on('session-out', async (stanza, s) => {
       if (stanza.name === 'presence') {
         if (stanza.attrs.to === undefined || !SUBSCRIPTION_TYPES.has(stanza.attrs.type ?? '')) return 'pass';
@@ -155,7 +157,7 @@ export const modRoster: JsmModule = {
     }, { stanzas: ['presence', 'iq'] });
     api.on('deliver', (d) => {
       if (!SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
-      return receiveSubscription(api, d);
+      return receiveSubscription(api, d, requests);
     }, { stanzas: ['presence'] });
     // A roster request from another account is never passed on to a
     // client: 1.4's pushes carry no `from`, so its clients take any roster

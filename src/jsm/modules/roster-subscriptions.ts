@@ -27,6 +27,8 @@ import { pushItem } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import type { SubscriptionPairs } from '../subscription-pairs.js';
+import type { RecentPairEvents } from '../recent-pair-events.js';
+import { unixTime } from '../../util/time.js';
 
 /** The presence types that are subscription requests and answers. */
 export const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -194,8 +196,23 @@ async function hideFrom(api: ModuleApi, owner: string, viewer: string): Promise<
   }
 }
 
-/** A subscription presence arrives for a local user: their item changes, then their sessions see it. */
-export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<'handled'> {
+/**
+ * Requests one contact may store with one user in STORED_REQUESTS_SECONDS.
+ * A request is a rewrite of the user's whole file (journaled), and so is
+ * its withdrawal (`unsubscribe`, which forgets it): sent in turn, the two
+ * let a stranger rewrite a user's file with every small stanza, without
+ * end (6 MB/s of writes under karma from one connection, for a user with a
+ * 5,000-contact roster). Past it the request is refused as one too many.
+ */
+export const STORED_REQUESTS = 5;
+export const STORED_REQUESTS_SECONDS = 600;
+
+/**
+ * A subscription presence arrives for a local user: their item changes,
+ * then their sessions see it. `requests`: the requests each contact stored
+ * with each user lately (see STORED_REQUESTS).
+ */
+export async function receiveSubscription(api: ModuleApi, d: Delivery, requests: RecentPairEvents): Promise<'handled'> {
   const { stanza, to, from } = d;
   const host = to.host;
   const user = to.user!;
@@ -211,6 +228,9 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
   let deliver = true;
   // Why a subscription request is refused, if it is (set inside the update).
   const refusal: { reason?: string } = {};
+  const now = unixTime();
+  // A new request was stored (set inside the update).
+  let stored = false;
   const change = changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
     // An account being removed: a request stored now would go with the
     // file, its sender left waiting for an answer that never comes.
@@ -232,6 +252,11 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
         refusal.reason = 'Too many pending subscription requests';
         return existed ? cur : null;
       }
+      if (requests.count(bare, jid, now) >= STORED_REQUESTS) {
+        refusal.reason = 'Too many subscription requests: try again later';
+        return existed ? cur : null;
+      }
+      stored = true;
       cur.attrs.subscribe = truncateStatus(stanza.getChildText('status') ?? '');
       if (!existed) cur.attrs.hidden = '';
     } else if (type === 'subscribed') {
@@ -269,6 +294,7 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery): Promise<
   if (changed === 'no such user') return type === 'subscribe' ? refuse('Not Found') : 'handled';
   if (!changed) return refuse("The user's storage is full");
   if (refusal.reason !== undefined) return refuse(refusal.reason);
+  if (stored) requests.note(bare, jid, now, now);
   const { item, before } = changed;
   if (type === 'subscribe' && !deliver) {
     // Already subscribed: answered for the user (RFC 3921 9.2) as 1.4
