@@ -136,8 +136,14 @@ export function resourceprep(s: string): string | undefined {
 }
 
 /** Prepares a host name; undefined when it is not acceptable. */
+/**
+ * The ideographic full stop, which IDNA (RFC 3490 3.1) takes as a dot, as
+ * it takes U+FF0E and U+FF61 (which folding makes `.` and U+3002).
+ */
+const IDEOGRAPHIC_DOT = /\u3002/g;
+
 export function nameprep(s: string): string | undefined {
-  const h = fold(s);
+  const h = fold(s).replace(IDEOGRAPHIC_DOT, '.');
   if (h === '' || tooLong(h)) return undefined;
   if (BAD_ANYWHERE.test(h) || BAD_IN_NAMES.test(h)) return undefined;
   for (const ch of h) if (BAD_HOST_ASCII.test(ch) && !GOOD_HOST_ASCII.test(ch)) return undefined;

@@ -149,13 +149,44 @@ describe('direct TLS: connections still in their handshake', () => {
     }
   });
 
+  test('handshakes the stop cuts short are said before `stopped`, within the address\'s share of the log', async () => {
+    const { log, lines } = captureLog();
+    const yak = await startYak({ log, tweak: withTls((c) => (c.c2s.authtime = 0)) });
+    const port = yak.server.tlsPorts[0]!;
+    try {
+      // 25 from one address: 20 lines, and the other 5 counted.
+      for (let i = 0; i < 25; i++) await rawConnection(port, '127.0.0.2');
+      await until('all admitted', () => yak.server.openConnections('127.0.0.2') === 25);
+    } finally {
+      await yak.stop();
+      for (const s of raw.splice(0)) s.destroy();
+    }
+    const stopped = lines.findIndex((l) => l.msg === 'stopped');
+    const said = lines.slice(0, stopped).filter((l) => l.msg === 'TLS handshake failed: closed' && l.reason === 'the server stopped');
+    assert.equal(said.length, 20, JSON.stringify(lines.slice(-5)));
+    assert.ok(lines.slice(0, stopped).some((l) => l.address === '127.0.0.2' && l.leftOut === 5), 'the lines left out were not counted before the stop');
+  });
+
   test('once its handshake is done, a TLS connection counts what its tunnel holds until it logs in', async () => {
     const yak = await startYak({ tweak: withTls((c) => (c.c2s.karma = undefined)) });
     const preAuth = (yak.server as unknown as { context: { preAuth: { used: number } } }).context.preAuth;
     try {
       await registerUser(yak, 'tunnel', 'secret');
+      // Handshakes done, nothing sent yet: each tunnel counts all the same.
+      const idle = await Promise.all(
+        [1, 2].map(
+          () =>
+            new Promise<tls.TLSSocket>((resolve, reject) => {
+              const t = tls.connect({ port: yak.server.tlsPorts[0]!, host: '127.0.0.1', rejectUnauthorized: false }, () => resolve(t));
+              t.once('error', reject);
+            }),
+        ),
+      );
+      await until('the idle tunnels counted', () => preAuth.used === 2 * 32 * 1024);
+      for (const t of idle) t.destroy();
+      await until('closed tunnels no longer counted', () => preAuth.used === 0);
       const c = await ClientStream.connect({ port: yak.server.tlsPorts[0]!, domain: 'localhost', tls: true });
-      // The header is answered: the stream has begun to count, the handshake no longer does.
+      // The header is answered: the stream counts the tunnel and what it holds, the handshake no longer.
       await until('the tunnel counted', () => preAuth.used >= 32 * 1024);
       assert.ok(preAuth.used < 64 * 1024, `${preAuth.used}`);
       assert.equal((await c.request(authIq('tunnel', 'r', { password: 'secret' }))).attrs.type, 'result');

@@ -27,6 +27,11 @@ test('a name in one right-to-left script, with digits and marks inside, is accep
   assert.equal(nameprep(`${HEBREW}.${ARABIC}`), `${HEBREW}.${ARABIC}`);
   assert.equal(nameprep(`${ARABIC}.com`), `${ARABIC}.com`);
   assert.equal(nameprep(`example.${HEBREW}`), `example.${HEBREW}`);
+  // IDNA's other dots (RFC 3490 3.1): ideographic, fullwidth and halfwidth ideographic full stops.
+  for (const dot of ['\u3002', '\uFF0E', '\uFF61']) {
+    assert.equal(nameprep(`${ARABIC}${dot}com`), `${ARABIC}.com`, dot);
+    assert.equal(nameprep(`a${dot}b`), 'a.b', dot);
+  }
 });
 
 test('a name mixing right-to-left with left-to-right letters, or not beginning and ending right-to-left, is refused', () => {

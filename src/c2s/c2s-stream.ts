@@ -116,6 +116,8 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       closed: () => this.onClosed(),
     });
     this.armAuthTimer();
+    // A TLS tunnel holds its weight from the start, before anything is read.
+    if (this.encrypted) this.chargeBudget();
   }
 
   /**

@@ -86,7 +86,7 @@ export class Acceptor {
 
   /** Destroys every admitted socket still open (the stop: peers that did not answer are not waited for). */
   destroyAll(): void {
-    for (const p of this.handshaking.values()) p.failed(new Error('the server stopped'));
+    for (const p of this.handshaking.values()) p.stop();
     for (const s of this.sockets) s.destroy();
   }
 
@@ -185,6 +185,8 @@ export class Acceptor {
   private secured(socket: tls.TLSSocket): void {
     const pending = this.handshaking.get(socketKey(socket));
     if (!pending || this.closed) {
+      // Finished as the server stops: said as such, not as the client's close.
+      pending?.stop();
       socket.destroy();
       return;
     }

@@ -79,17 +79,32 @@ export class PendingHandshake implements BudgetHolder {
   }
 
   /**
+   * The server stops: its line is written now, within the log's window for
+   * the address (the stop ends that window before the socket's close
+   * comes), and the socket closed.
+   */
+  stop(): void {
+    this.why ??= 'the server stopped';
+    this.sayFailed();
+    this.raw.destroy();
+  }
+
+  /**
    * The socket is gone: one line for a handshake that never finished, as a
    * plain connection that never logs in gets (`connection closed`), held
    * to the address's share of the log.
    */
   private closed(): void {
-    if (!this.finished && !this.said) {
-      const seconds = Math.round((Date.now() - this.opened) / 1000);
-      const reason = this.why ?? 'closed by the client';
-      this.ctx.log.write('info', this.address, { address: this.address, reason, seconds }, 'TLS handshake failed: closed');
-    }
+    this.sayFailed();
     this.release();
+  }
+
+  private sayFailed(): void {
+    if (this.finished || this.said) return;
+    this.said = true;
+    const seconds = Math.round((Date.now() - this.opened) / 1000);
+    const reason = this.why ?? 'closed by the client';
+    this.ctx.log.write('info', this.address, { address: this.address, reason, seconds }, 'TLS handshake failed: closed');
   }
 
   private release(): void {
