@@ -135,21 +135,21 @@ export function resourceprep(s: string): string | undefined {
   return breaksBidiRule(r) ? undefined : r;
 }
 
-/** Prepares a host name; undefined when it is not acceptable. */
-/**
- * The ideographic full stop, which IDNA (RFC 3490 3.1) takes as a dot, as
- * it takes U+FF0E and U+FF61 (which folding makes `.` and U+3002).
- */
-const IDEOGRAPHIC_DOT = /\u3002/g;
+/** What separates the labels of a host name for the bidi rule (U+FF0E folds to `.`). */
+const LABEL_DOTS = /[.\u3002]/;
 
+/** Prepares a host name; undefined when it is not acceptable. */
 export function nameprep(s: string): string | undefined {
-  const h = fold(s).replace(IDEOGRAPHIC_DOT, '.');
+  const h = fold(s);
   if (h === '' || tooLong(h)) return undefined;
   if (BAD_ANYWHERE.test(h) || BAD_IN_NAMES.test(h)) return undefined;
   for (const ch of h) if (BAD_HOST_ASCII.test(ch) && !GOOD_HOST_ASCII.test(ch)) return undefined;
   // Label by label, as IDNA (RFC 3490) prepares a domain name: a Hebrew
-  // or Arabic name under `.com` is one.
-  return h.split('.').some(breaksBidiRule) ? undefined : h;
+  // or Arabic name under `.com` is one. IDNA's ideographic full stop
+  // (U+3002, and U+FF61, which folding makes it) ends a label here too,
+  // but is kept as it is, not made a `.`: a JID stored with it (by 1.4, or
+  // an earlier Yak) would otherwise name another host than it did.
+  return h.split(LABEL_DOTS).some(breaksBidiRule) ? undefined : h;
 }
 
 export class Jid {

@@ -119,6 +119,48 @@ describe('mod_presence', () => {
     }
   });
 
+  test('a subscription cancelled while a presence goes out in batches: that contact gets no copy after its unavailable', async () => {
+    const star = await newUser(yak, 'idol');
+    const fan = await onlineUser(yak, 'exfan');
+    try {
+      fan.send("<presence type='subscribe' to='idol@localhost'/>");
+      await fan.sync();
+      star.send("<presence type='subscribed' to='exfan@localhost'/>");
+      await star.sync();
+      await fan.sync();
+      // 5,000 subscribers before exfan: its copy comes in the twentieth batch, long after its cancellation is stored.
+      const roster = (await yak.server.jsm.xdb.get('localhost', 'idol', 'jabber:iq:roster'))!;
+      const fans = Array.from({ length: 5000 }, (_, i) => `<item jid='crowd${i}@localhost' subscription='from'/>`).join('');
+      const items = roster.elements.map((e) => e.toString()).join('');
+      await yak.server.jsm.xdb.set('localhost', 'idol', { 'jabber:iq:roster': parseXml(`<query xmlns='jabber:iq:roster'>${fans}${items}</query>`) });
+      await fan.clear();
+      // exfan cancels as the first batch goes out.
+      const router = yak.server.jsm.router as unknown as { route: (stanza: Element, ...rest: unknown[]) => unknown };
+      const route = router.route;
+      router.route = function (stanza, ...rest) {
+        if (stanza.name === 'presence' && stanza.attrs.to === 'crowd10@localhost') fan.send("<presence type='unsubscribe' to='idol@localhost'/>");
+        return route.call(this, stanza, ...rest);
+      };
+      try {
+        star.send('<presence><status>here</status></presence>');
+        await star.sync();
+        await fan.sync();
+      } finally {
+        router.route = route;
+      }
+      // Everything came before the barrier: a short wait ends the list.
+      const seen: string[] = [];
+      for (;;) {
+        const e = await fan.next((x) => x.name === 'presence' && x.attrs.from?.startsWith('idol@') === true, 50).catch(() => undefined);
+        if (!e) break;
+        seen.push(e.attrs.type ?? 'available');
+      }
+      assert.equal(seen.at(-1), 'unavailable', `exfan saw ${seen.join(', ')}`);
+    } finally {
+      await closeAll(star, fan);
+    }
+  });
+
   test('an update reaches subscribers only', async () => {
     const { a, b, c } = await trio('upd');
     try {

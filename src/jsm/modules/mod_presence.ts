@@ -165,15 +165,24 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
   // sessions below: delivered as well, it reached each one twice (and,
   // going invisible, this very session).
   for (const to of directedStillToTell(api, s, extra, bare)) if (to !== s.jid.bare) targets.add(to);
+  const directed = new Set(targets);
   for (const jid of subscribers) targets.add(jid);
+  // Subscribers as they are now: a subscription cancelled between batches
+  // (below) told its contact `unavailable` at once, which a copy sent
+  // after it would contradict.
+  let still: Set<string> | undefined;
   let copies = 0;
   for (const to of targets) {
+    if (still && !still.has(to) && !directed.has(to)) continue;
     await api.deliver(copyTo(p, from, to));
     // Thousands of subscribers and a long status: the copies took the
     // event loop for over 100 ms at once. Other clients are served
     // between batches (a login with this full JID waits for a goodbye's
     // end, see leaving-sessions.ts, so none overtakes it).
-    if (++copies % COPIES_PER_TURN === 0) await nextTurn();
+    if (++copies % COPIES_PER_TURN === 0) {
+      await nextTurn();
+      still = new Set(await contactsWhere(api.xdb, s.host, s.user, hasFrom));
+    }
   }
   for (const other of api.sessions.of(s.jid.bare)) {
     if (other !== s && other.available) other.send(copyTo(p, from, other.jid.toString()));
