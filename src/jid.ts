@@ -63,6 +63,7 @@ const BAD_NODE_ASCII = /["&'/:<>@]/;
 // (`[::1]`) uses; non-ASCII (IDN) letters are allowed.
 const BAD_HOST_ASCII = /[\x00-\x7f]/;
 const GOOD_HOST_ASCII = /[a-z0-9._:[\]-]/;
+const PLAIN_HOST = /^[a-z0-9._:[\]-]+$/;
 
 function tooLong(s: string): boolean {
   // Cheap test first: a UTF-16 unit never takes more than 3 UTF-8 bytes.
@@ -142,6 +143,8 @@ const LABEL_DOTS = /[.\u3002]/;
 export function nameprep(s: string): string | undefined {
   const h = fold(s);
   if (h === '' || tooLong(h)) return undefined;
+  // Nearly every host: nothing more to check (no right-to-left letter either).
+  if (PLAIN_HOST.test(h)) return h;
   if (BAD_ANYWHERE.test(h) || BAD_IN_NAMES.test(h)) return undefined;
   for (const ch of h) if (BAD_HOST_ASCII.test(ch) && !GOOD_HOST_ASCII.test(ch)) return undefined;
   // Label by label, as IDNA (RFC 3490) prepares a domain name: a Hebrew
