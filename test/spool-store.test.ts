@@ -427,6 +427,34 @@ test('cache: bounded by the total weight of the files it holds; a file over the 
   assert.match(await readFile(file('big'), 'utf8'), /last='5'/);
 });
 
+test('a heavy file that left the cache still answers reads of its light records from memory; a heavy record, and every change, read the file', async (t) => {
+  const { root, open } = await scratch(t);
+  // Never kept whole: over the per-file limit.
+  const store = open({ cacheWeight: 16 << 20, cacheFileWeight: 1 << 20, fsync: false });
+  const file = join(root, 'localhost', 'dense.xml');
+  const card = (fn: string): Element => el('vCard', { xmlns: 'vcard-temp' }, el('FN', {}, fn));
+  // 20,000 elements of private storage: about 3 MB parsed.
+  const heavy = el('query', { xmlns: 'x:dense' }, ...Array.from({ length: 20_000 }, () => el('a')));
+  await store.create('localhost', 'dense', { [NS_AUTH]: pw('dense'), 'vcard-temp': card('one'), 'x:dense': heavy });
+  const whole = await readFile(file, 'utf8');
+  // What a read of the whole file would now find: not a spool file.
+  await writeFile(file, 'not a spool file');
+  assert.equal((await store.get('localhost', 'dense', 'vcard-temp'))?.getChildText('FN'), 'one');
+  assert.equal(await store.exists('localhost', 'dense'), true);
+  assert.equal(await store.get('localhost', 'dense', NS_LAST), undefined, 'a record the file does not hold');
+  await assert.rejects(store.get('localhost', 'dense', 'x:dense'), /cannot be parsed/);
+  // A change reads the whole file, and what is kept follows it.
+  await writeFile(file, whole);
+  await store.set('localhost', 'dense', { 'vcard-temp': card('two') });
+  const changed = await readFile(file, 'utf8');
+  await writeFile(file, 'not a spool file');
+  assert.equal((await store.get('localhost', 'dense', 'vcard-temp'))?.getChildText('FN'), 'two');
+  // Removed: nothing of it answers from memory.
+  await writeFile(file, changed);
+  await store.remove('localhost', 'dense');
+  assert.equal(await store.exists('localhost', 'dense'), false, 'a removed account still answered from memory');
+});
+
 test('cache: weighs a file by what it takes parsed, so a few densely packed files push out others', async (t) => {
   const { root, open } = await scratch(t);
   const store = open({ cacheWeight: 20_000, cacheFileWeight: 10_000, fsync: false });

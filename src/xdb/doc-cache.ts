@@ -3,6 +3,7 @@
 // in stream-parser.ts). The store only ever caches what was read from disk
 // or what became durable, so the cache never runs ahead of a restart.
 import type { UserDoc } from './user-doc.js';
+import { SlimDocs } from './slim-docs.js';
 
 /**
  * Default cap on the cached documents' total weight (see weigh()), which
@@ -44,6 +45,8 @@ export class DocCache {
   private readonly docs = new Map<string, UserDoc | null>();
   /** Sum of the cached documents' `weight`. */
   private weight = 0;
+  /** The light records of heavy files, which outlive them here (see slim-docs.ts). */
+  private readonly slims = new SlimDocs();
 
   constructor(limits: DocCacheLimits) {
     this.limit = limits.users ?? 10_000;
@@ -57,6 +60,14 @@ export class DocCache {
   }
 
   /**
+   * For a read of `namespaces` only: the light records of `path`'s heavy
+   * file, when they hold all of those (see slim-docs.ts); else undefined.
+   */
+  slim(path: string, namespaces: readonly string[]): UserDoc | undefined {
+    return this.limit <= 0 ? undefined : this.slims.get(path, namespaces);
+  }
+
+  /**
    * Makes `doc` the cached document of `path`, the most recently used one.
    * Evicting any entry is safe: the file on disk, or the journal's pending
    * content for it, is never older than the cache (the store's load() reads
@@ -66,6 +77,7 @@ export class DocCache {
    */
   remember(path: string, doc: UserDoc | null): void {
     if (this.limit <= 0) return;
+    this.slims.remember(path, doc);
     this.forget(path);
     if (doc !== null && doc.weight > this.fileLimit) return;
     this.docs.set(path, doc);

@@ -131,11 +131,11 @@ export class SpoolStore implements Xdb {
   }
 
   get(host: string, user: string, ns: string): Promise<Element | undefined> {
-    return this.read(host, user, (doc) => doc?.records.get(ns)?.clone());
+    return this.read(host, user, (doc) => doc?.records.get(ns)?.clone(), [ns]);
   }
 
   peek<T>(host: string, user: string, ns: string, pick: (record: Element | undefined) => T): Promise<T> {
-    return this.read(host, user, (doc) => pick(doc?.records.get(ns)));
+    return this.read(host, user, (doc) => pick(doc?.records.get(ns)), [ns]);
   }
 
   getAll(host: string, user: string): Promise<Map<string, Element>> {
@@ -147,14 +147,19 @@ export class SpoolStore implements Xdb {
   }
 
   getSome(host: string, user: string, namespaces: readonly string[]): Promise<Map<string, Element>> {
-    return this.read(host, user, (doc) => {
-      const out = new Map<string, Element>();
-      for (const ns of namespaces) {
-        const rec = doc?.records.get(ns);
-        if (rec) out.set(ns, rec.clone());
-      }
-      return out;
-    });
+    return this.read(
+      host,
+      user,
+      (doc) => {
+        const out = new Map<string, Element>();
+        for (const ns of namespaces) {
+          const rec = doc?.records.get(ns);
+          if (rec) out.set(ns, rec.clone());
+        }
+        return out;
+      },
+      namespaces,
+    );
   }
 
   set(host: string, user: string, records: Changes | ((current: (ns: string) => Element | undefined) => Changes), opts: WriteOptions = {}): Promise<void> {
@@ -266,7 +271,7 @@ export class SpoolStore implements Xdb {
   }
 
   exists(host: string, user: string): Promise<boolean> {
-    return this.read(host, user, isAccount);
+    return this.read(host, user, isAccount, [NS_AUTH]);
   }
 
   remove(host: string, user: string): Promise<void> {
@@ -317,8 +322,9 @@ export class SpoolStore implements Xdb {
    * logins then ran on during write-behind flushes, competing with the file
    * threads for the one core, and the benchmark lost a quarter of its rate.)
    */
-  private read<T>(host: string, user: string, pick: (doc: UserDoc | null) => T): Promise<T> {
-    return this.withUser(host, user, async (f) => pick(await this.load(f)));
+  /** `namespaces`: the only records `pick` reads, when it reads no others (see load()). */
+  private read<T>(host: string, user: string, pick: (doc: UserDoc | null) => T, namespaces?: readonly string[]): Promise<T> {
+    return this.withUser(host, user, async (f) => pick(await this.load(f, namespaces)));
   }
 
   /** Runs `fn` after everything queued earlier for this user. */
@@ -337,8 +343,12 @@ export class SpoolStore implements Xdb {
     return this.queues.run(f.path, () => fn(f), this.gate);
   }
 
-  /** The user's parsed file (null when there is none), from memory or disk. */
-  private async load(f: UserFile): Promise<UserDoc | null> {
+  /**
+   * The user's parsed file (null when there is none), from memory or disk.
+   * `namespaces`: a read of those records only, which a heavy file's light
+   * records kept in memory may answer (never a change: it needs them all).
+   */
+  private async load(f: UserFile, namespaces?: readonly string[]): Promise<UserDoc | null> {
     const pending = this.deferred.doc(f.path);
     if (pending) return pending;
     // The cache is never behind the journal: every change is remembered once journaled.
@@ -347,6 +357,8 @@ export class SpoolStore implements Xdb {
       this.cache.remember(f.path, cached);
       return cached;
     }
+    const slim = namespaces && this.cache.slim(f.path, namespaces);
+    if (slim) return slim;
     const journaled = this.journal.pending(f.path);
     if (journaled !== undefined) {
       const doc = journaled === null ? null : parseDoc(journaled, f.path, this.log).doc;
