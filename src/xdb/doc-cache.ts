@@ -77,7 +77,9 @@ export class DocCache {
    */
   remember(path: string, doc: UserDoc | null): void {
     if (this.limit <= 0) return;
-    this.slims.remember(path, doc);
+    // A hit remembers the very document again: nothing to make anew.
+    if (this.docs.get(path) === doc && doc !== null) this.slims.touch(path);
+    else this.slims.remember(path, doc);
     this.forget(path);
     if (doc !== null && doc.weight > this.fileLimit) return;
     this.docs.set(path, doc);

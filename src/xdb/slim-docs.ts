@@ -24,6 +24,15 @@ const SLIM_FROM_WEIGHT = 1024 * 1024;
 const SLIM_DOC_WEIGHT = 64 * 1024;
 /** What all entries may weigh together. */
 const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
+/**
+ * Files of more records than this get no entry: each record left out is
+ * remembered by its namespace (which a read must not be answered for), and
+ * sorting thousands at every change cost a file of private storage under
+ * 25,000 namespaces several times its write.
+ */
+const SLIM_MAX_RECORDS = 256;
+/** What remembering a left-out record's namespace weighs, besides its characters. */
+const NAME_WEIGHT = 64;
 
 /** A record's weight (its characters plus a cost per node, see weigh()), counted once. */
 const recordWeights = new WeakMap<Element, number>();
@@ -54,8 +63,6 @@ function recordWeight(rec: Element): number {
 }
 
 interface Slim {
-  /** The document it was made from (a cache hit remembers the same one again). */
-  from: UserDoc;
   /** The light records: a UserDoc that holds only them. */
   doc: UserDoc;
   /** The namespaces of the records left out. */
@@ -68,33 +75,40 @@ export class SlimDocs {
   private readonly entries = new Map<string, Slim>();
   private weight = 0;
 
-  /** `doc` is now the document of `path` (null: no file): its entry is made again, or dropped. */
+  /**
+   * `doc` is now the document of `path` (null: no file): its entry is made
+   * again, or dropped. Nothing of `doc` but its light records is kept: the
+   * whole document must be free to go once the cache lets it go.
+   */
   remember(path: string, doc: UserDoc | null): void {
-    const had = this.entries.get(path);
-    if (had && had.from === doc) {
-      this.entries.delete(path);
-      this.entries.set(path, had);
-      return;
-    }
     this.forget(path);
-    if (doc === null || doc.weight <= SLIM_FROM_WEIGHT) return;
+    if (doc === null || doc.weight <= SLIM_FROM_WEIGHT || doc.records.size > SLIM_MAX_RECORDS) return;
     // Lightest first, as many as fit: the small records the reads above ask for.
     const records = [...doc.records].map(([ns, rec]) => ({ ns, rec, weight: recordWeight(rec) })).sort((a, b) => a.weight - b.weight);
-    const light = new Map<string, Element>();
+    const kept = new Map<string, Element>();
     const heavy = new Set<string>();
     let weight = 0;
     for (const r of records) {
       if (weight + r.weight <= SLIM_DOC_WEIGHT) {
-        light.set(r.ns, r.rec);
+        kept.set(r.ns, r.rec);
         weight += r.weight;
-      } else heavy.add(r.ns);
+      } else {
+        heavy.add(r.ns);
+        weight += NAME_WEIGHT + r.ns.length;
+      }
     }
-    // Only what the file holds, in its order, and nothing else of it.
-    const kept = new Map([...doc.records].filter(([ns]) => light.has(ns)));
-    const slim: Slim = { from: doc, doc: { records: kept, extras: [], bytes: doc.bytes, weight: doc.weight }, heavy, weight };
+    const slim: Slim = { doc: { records: kept, extras: [], bytes: doc.bytes, weight: doc.weight }, heavy, weight };
     this.entries.set(path, slim);
     this.weight += weight;
     while (this.weight > SLIM_TOTAL_WEIGHT) this.forget(this.entries.keys().next().value!);
+  }
+
+  /** The entry of `path` was used (a cache hit on its whole document): the last to go. */
+  touch(path: string): void {
+    const slim = this.entries.get(path);
+    if (!slim) return;
+    this.entries.delete(path);
+    this.entries.set(path, slim);
   }
 
   /**
