@@ -7,16 +7,17 @@
 // parse one such file at each request: about 70 ms of CPU each, every
 // other client held up that long (the amplification audit). Those
 // requests read small records (the roster, the vCard, the last logout,
-// the password record that says the account exists), so the records of a
-// heavy file that are light are kept here, at a small weight, and such a
-// read is answered from them. A read of a heavy record, and every change,
-// still reads the whole file.
+// the password record that says the account exists), so those records of
+// a heavy file, when light, are kept here at a small weight, and such a
+// read is answered from them. A read of any other record, and every
+// change, still reads the whole file.
 //
 // Kept in step by DocCache.remember(), which every change goes through:
 // an entry is always made from the latest document of its path.
 import type { Element } from '../xml/element.js';
 import { weigh } from '../xml/stream-parser.js';
 import type { UserDoc } from './user-doc.js';
+import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_REGISTER, NS_ROSTER, NS_VCARD } from './xdb.js';
 
 /** Files that weigh more than this leave their light records here. */
 const SLIM_FROM_WEIGHT = 1024 * 1024;
@@ -25,14 +26,19 @@ const SLIM_DOC_WEIGHT = 64 * 1024;
 /** What all entries may weigh together. */
 const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
 /**
- * Files of more records than this get no entry: each record left out is
- * remembered by its namespace (which a read must not be answered for), and
- * sorting thousands at every change cost a file of private storage under
- * 25,000 namespaces several times its write.
+ * The records a read from someone else asks for: the password records
+ * (does the account exist; a login attempt), the roster (a probe), the
+ * vCard, the last logout, the registration data (browse), the message
+ * rules (every message or request delivered to the user; mod_filter's
+ * namespace, named here as the store knows no module). Only these are kept, each when
+ * light, or remembered as absent: looking at every record of a file of
+ * thousands (private storage gives each namespace one) cost a change to
+ * such a file several times its write, and each one left out would have
+ * had to be remembered by name.
  */
-const SLIM_MAX_RECORDS = 256;
-/** What remembering a left-out record's namespace weighs, besides its characters. */
-const NAME_WEIGHT = 64;
+const KEPT = [NS_AUTH, NS_AUTH_0K, NS_ROSTER, NS_VCARD, NS_LAST, NS_REGISTER, 'jabber:iq:filter'];
+/** What an entry weighs besides its records. */
+const ENTRY_WEIGHT = 1024;
 
 /** A record's weight (its characters plus a cost per node, see weigh()), counted once. */
 const recordWeights = new WeakMap<Element, number>();
@@ -63,10 +69,10 @@ function recordWeight(rec: Element): number {
 }
 
 interface Slim {
-  /** The light records: a UserDoc that holds only them. */
+  /** The light records of KEPT: a UserDoc that holds only them. */
   doc: UserDoc;
-  /** The namespaces of the records left out. */
-  heavy: Set<string>;
+  /** The namespaces it answers for: those records, and those of KEPT the file does not hold. */
+  answers: Set<string>;
   weight: number;
 }
 
@@ -82,22 +88,23 @@ export class SlimDocs {
    */
   remember(path: string, doc: UserDoc | null): void {
     this.forget(path);
-    if (doc === null || doc.weight <= SLIM_FROM_WEIGHT || doc.records.size > SLIM_MAX_RECORDS) return;
-    // Lightest first, as many as fit: the small records the reads above ask for.
-    const records = [...doc.records].map(([ns, rec]) => ({ ns, rec, weight: recordWeight(rec) })).sort((a, b) => a.weight - b.weight);
+    if (doc === null || doc.weight <= SLIM_FROM_WEIGHT) return;
     const kept = new Map<string, Element>();
-    const heavy = new Set<string>();
-    let weight = 0;
-    for (const r of records) {
-      if (weight + r.weight <= SLIM_DOC_WEIGHT) {
-        kept.set(r.ns, r.rec);
-        weight += r.weight;
-      } else {
-        heavy.add(r.ns);
-        weight += NAME_WEIGHT + r.ns.length;
+    const answers = new Set<string>();
+    let weight = ENTRY_WEIGHT;
+    for (const ns of KEPT) {
+      const rec = doc.records.get(ns);
+      if (rec === undefined) {
+        answers.add(ns);
+        continue;
       }
+      const w = recordWeight(rec);
+      if (weight + w > SLIM_DOC_WEIGHT) continue;
+      kept.set(ns, rec);
+      answers.add(ns);
+      weight += w;
     }
-    const slim: Slim = { doc: { records: kept, extras: [], bytes: doc.bytes, weight: doc.weight }, heavy, weight };
+    const slim: Slim = { doc: { records: kept, extras: [], bytes: doc.bytes, weight: doc.weight }, answers, weight };
     this.entries.set(path, slim);
     this.weight += weight;
     while (this.weight > SLIM_TOTAL_WEIGHT) this.forget(this.entries.keys().next().value!);
@@ -112,13 +119,13 @@ export class SlimDocs {
   }
 
   /**
-   * The light records of `path`'s file as a document, when every one of
-   * `namespaces` is among them or absent from the file; else undefined
-   * (the whole file must be read).
+   * The kept records of `path`'s file as a document, when every one of
+   * `namespaces` is among them or known absent from the file; else
+   * undefined (the whole file must be read).
    */
   get(path: string, namespaces: readonly string[]): UserDoc | undefined {
     const slim = this.entries.get(path);
-    if (!slim || namespaces.some((ns) => slim.heavy.has(ns))) return undefined;
+    if (!slim || !namespaces.every((ns) => slim.answers.has(ns))) return undefined;
     this.entries.delete(path);
     this.entries.set(path, slim);
     return slim.doc;
