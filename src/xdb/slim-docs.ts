@@ -1,5 +1,5 @@
-// The light records of heavy user files, kept after the file itself has
-// left the parsed-file cache (doc-cache.ts).
+// A few light records of heavy user files, kept after the file itself
+// has left the parsed-file cache (doc-cache.ts).
 //
 // The cache holds about 24 files of the densest kind (16 MiB parsed each).
 // A stranger who filled 25 or more accounts with private storage and sent
@@ -29,12 +29,12 @@ const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
  * The records a read from someone else asks for: the password records
  * (does the account exist; a login attempt), the roster (a probe), the
  * vCard, the last logout, the registration data (browse), the message
- * rules (every message or request delivered to the user; mod_filter's
- * namespace, named here as the store knows no module). Only these are kept, each when
- * light, or remembered as absent: looking at every record of a file of
- * thousands (private storage gives each namespace one) cost a change to
- * such a file several times its write, and each one left out would have
- * had to be remembered by name.
+ * rules (read for every message or request delivered to the user;
+ * mod_filter's namespace, named here as the store knows no module).
+ * Only these are kept, each when light, or remembered as absent: looking
+ * at every record of a file of thousands (private storage gives each
+ * namespace one) cost a change to such a file several times its write,
+ * and each one left out would have had to be remembered by name.
  */
 const KEPT = [NS_AUTH, NS_AUTH_0K, NS_ROSTER, NS_VCARD, NS_LAST, NS_REGISTER, 'jabber:iq:filter'];
 /** What an entry weighs besides its records. */
