@@ -7,7 +7,7 @@ import { dirname, resolve } from 'node:path';
 import type { Element, Node } from '../xml/element.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
-import { notAFile } from '../util/not-a-file.js';
+import { notAFile, NotRegularFileError, readRegularFile } from '../util/not-a-file.js';
 import { ConfigError } from './types.js';
 import { errCode } from '../util/err-code.js';
 
@@ -82,14 +82,22 @@ export function parseConfigText(text: string, file: string, depthAbove = 0): Ele
  */
 export function readConfigFile(file: string, where = 'config file', filesOnly = false): string {
   try {
-    // A device never ends (/dev/zero): reading one would hang. A pipe does
-    // end (jabberd -c <(make-config)), and is read at startup.
-    const st = statSync(file);
-    const problem = notAFile(st) ?? (filesOnly && !st.isFile() ? 'not a regular file (a running server reads only files: a pipe would stop it until written to its end)' : undefined);
-    if (problem !== undefined) throw new ConfigError(`${where} ${file}: ${problem}`);
-    return decodeXmlFile(readFileSync(file), (why) => new ConfigError(`${where} ${file}: ${why}`));
+    let bytes: Buffer;
+    if (filesOnly) bytes = readRegularFile(file);
+    else {
+      // A device never ends (/dev/zero): reading one would hang. A pipe does
+      // end (jabberd -c <(make-config)), and is read at startup.
+      const problem = notAFile(statSync(file));
+      if (problem !== undefined) throw new ConfigError(`${where} ${file}: ${problem}`);
+      bytes = readFileSync(file);
+    }
+    return decodeXmlFile(bytes, (why) => new ConfigError(`${where} ${file}: ${why}`));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
+    if (err instanceof NotRegularFileError) {
+      const why = err.what ?? 'not a regular file (a running server reads only files: a pipe would stop it until written to its end)';
+      throw new ConfigError(`${where} ${file}: ${why}`);
+    }
     const code = errCode(err) ?? (err as Error).message;
     throw new ConfigError(`${where} ${file}: cannot read (${code})`);
   }

@@ -1,11 +1,11 @@
 // Opening the client listeners: plain TCP (5222) and direct TLS (5223),
 // which behave identically once the TLS tunnel is up (SPEC section 1).
 import { constants as cryptoConstants } from 'node:crypto';
-import { closeSync, constants as fsConstants, fstatSync, openSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { YakConfig } from '../config/types.js';
 import { errCode } from '../util/err-code.js';
+import { NotRegularFileError, readRegularFile } from '../util/not-a-file.js';
 
 export class ListenError extends Error {}
 
@@ -15,23 +15,13 @@ export class ListenError extends Error {}
  */
 function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
   let pem: string;
-  let fd: number;
   try {
-    // Opened without waiting: a FIFO in the key's place would otherwise
-    // stop the server (at a SIGHUP, every client) until someone wrote it.
-    fd = openSync(pemFile, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    // A FIFO in the key's place would stop the server (at a SIGHUP, every
+    // client) until someone wrote it; a device (/dev/zero) never ends.
+    pem = readRegularFile(pemFile).toString('utf8');
   } catch (err) {
+    if (err instanceof NotRegularFileError) throw new ListenError(`${where}: ${pemFile} is not a regular file`);
     throw new ListenError(`${where}: cannot read ${pemFile}: ${errCode(err) ?? (err as Error).message}`);
-  }
-  try {
-    // A pipe or a device (/dev/zero never ends) is no key file.
-    if (!fstatSync(fd).isFile()) throw new ListenError(`${where}: ${pemFile} is not a regular file`);
-    pem = readFileSync(fd, 'utf8');
-  } catch (err) {
-    if (err instanceof ListenError) throw err;
-    throw new ListenError(`${where}: cannot read ${pemFile}: ${errCode(err) ?? (err as Error).message}`);
-  } finally {
-    closeSync(fd);
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new ListenError(`${where}: ${pemFile} holds no private key`);
   if (!/-----BEGIN CERTIFICATE-----/.test(pem)) throw new ListenError(`${where}: ${pemFile} holds no certificate`);

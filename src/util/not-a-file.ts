@@ -2,11 +2,35 @@
 // never ends (/dev/zero, /dev/urandom), so reading it whole would hang and
 // fill memory; a folder holds no text. A pipe (`<(make-list)`) does end,
 // and is read like a file.
-import type { Stats } from 'node:fs';
+import { closeSync, constants, fstatSync, openSync, readFileSync, type Stats } from 'node:fs';
 
 /** 'a device, not a file', 'a folder, not a file', or undefined when it can be read. */
 export function notAFile(st: Stats): string | undefined {
   if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device, not a file';
   if (st.isDirectory()) return 'a folder, not a file';
   return undefined;
+}
+
+/** Thrown by readRegularFile. `what`: a device or a folder (see notAFile); undefined for a pipe or a socket. */
+export class NotRegularFileError extends Error {
+  constructor(readonly what: string | undefined) {
+    super(what ?? 'not a regular file');
+  }
+}
+
+/**
+ * The bytes of a regular file, for a running server that must not wait:
+ * opened without blocking (a FIFO nobody writes would hold open(), and
+ * the whole process, for ever), then refused (NotRegularFileError) unless
+ * it is a regular file. Other failures are the system's errors.
+ */
+export function readRegularFile(path: string): Buffer {
+  const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new NotRegularFileError(notAFile(st));
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
