@@ -75,6 +75,35 @@ describe('modules answering queries', () => {
       }
     });
 
+    test('a request is known by its namespace, whatever the element is called (1.4 checked only that); the card is stored and answered as vCard', async () => {
+      const a = await newUser(yak, 'vcname1');
+      const b = await newUser(yak, 'vcname2');
+      try {
+        assertXml(
+          await a.request("<iq type='set' id='u1'><VCARD xmlns='vcard-temp'><FN>Upper Case</FN></VCARD></iq>"),
+          "<iq type='result' id='u1' to='vcname1@localhost/Work' from='vcname1@localhost'/>",
+        );
+        assertXml(
+          await b.request("<iq type='get' id='u2' to='vcname1@localhost'><VCARD xmlns='vcard-temp'/></iq>"),
+          "<iq type='result' id='u2' to='vcname2@localhost/Work' from='vcname1@localhost'><vCard xmlns='vcard-temp'><FN>Upper Case</FN></vCard></iq>",
+        );
+        assert.equal((await spoolRecords(yak, 'vcname1'))?.get('vcard-temp')?.name, 'vCard');
+        const server = await a.request("<iq type='get' id='u3' to='localhost'><query xmlns='vcard-temp'/></iq>");
+        assert.equal(server.attrs.type, 'result', server.toString());
+        assert.ok(server.getChild('vCard', 'vcard-temp'), server.toString());
+        // The same for the other modules 1.4 matched by namespace alone.
+        for (const ns of ['jabber:iq:time', 'jabber:iq:version', 'jabber:iq:last', 'jabber:iq:agents', 'jabber:iq:agent']) {
+          const reply = await a.request(`<iq type='get' id='u4' to='localhost'><x xmlns='${ns}'/></iq>`);
+          assert.equal(reply.attrs.type, 'result', reply.toString());
+          assert.ok(reply.getChild('query', ns), reply.toString());
+        }
+        const last = await b.request("<iq type='get' id='u5' to='vcname2@localhost'><x xmlns='jabber:iq:last'/></iq>");
+        assert.equal(last.attrs.type, 'result', last.toString());
+      } finally {
+        await closeAll(a, b);
+      }
+    });
+
     test('own set and get, others get, nobody else sets (405, as in 1.4), stored as vcard-temp', async () => {
       const a = await newUser(yak, 'vc1');
       const b = await newUser(yak, 'vc2');
@@ -1125,10 +1154,64 @@ describe('administration: announce, admin, welcome, registration notices', () =>
           "<iq type='error' id='a2' to='brw1@localhost/Work' from='localhost/admin'><query xmlns='jabber:iq:browse'/>" +
             "<error code='405' type='cancel'>Not Allowed</error></iq>",
         );
-        const set = await boss.request("<iq type='set' id='a3' to='localhost/admin'><query xmlns='jabber:iq:browse'/></iq>");
-        assert.equal(set.getChild('error')?.attrs.code, '400', set.toString());
+        // A set lists nobody, as 1.4 answered it.
+        assertXml(
+          await boss.request("<iq type='set' id='a3' to='localhost/admin'><query xmlns='jabber:iq:browse'/></iq>"),
+          "<iq type='result' id='a3' to='boss@localhost/Work' from='localhost/admin'>" +
+            "<item xmlns='jabber:iq:browse' jid='localhost/admin' name='Online Users (seconds, sent, received)'/></iq>",
+        );
       } finally {
         await closeAll(u, shy, boss);
+      }
+    });
+
+    test("the host's browse shows admins where the online users are, as 1.4's did; nobody else", async () => {
+      const u = await newUser(yak, 'brw3');
+      const helper = await admin('helper');
+      try {
+        const hostBrowse = "<iq type='get' id='h1' to='localhost'><query xmlns='jabber:iq:browse'/></iq>";
+        const listed = (e: Element): string[] => e.getChild('service')!.elements.map((c) => (c.name === 'ns' ? `ns ${c.text()}` : `${c.name} ${c.attrs.jid} ${c.attrs.name}`));
+        const forAdmin = listed(await helper.request(hostBrowse));
+        assert.ok(forAdmin.includes('item localhost/admin Online Users'), forAdmin.join('\n'));
+        assert.equal(forAdmin.at(-1), 'ns jabber:iq:admin', forAdmin.join('\n'));
+        const forUser = listed(await u.request(hostBrowse));
+        assert.deepEqual(forUser, forAdmin.filter((l) => !l.includes('admin')));
+        assert.ok(forUser.length > 0);
+      } finally {
+        await closeAll(u, helper);
+      }
+    });
+
+    test('jabber:iq:admin as 1.4 answered: who by namespace, a set lists nobody, <config/> and the rest 405, results unanswered', async () => {
+      const u = await onlineUser(yak, 'who2');
+      const helper = await admin('helper');
+      const boss = await admin('boss');
+      try {
+        // Any element name in the namespace, as 1.4's NSCHECK.
+        const any = await helper.request("<iq type='get' id='w3' to='localhost'><admin xmlns='jabber:iq:admin'><who/></admin></iq>");
+        assert.ok(any.getChild('query', 'jabber:iq:admin')?.getChild('who')?.elements.some((p) => p.attrs.from === 'who2@localhost/Work'), any.toString());
+        assertXml(
+          await boss.request("<iq type='set' id='w4' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>"),
+          "<iq type='result' id='w4' to='boss@localhost/Work' from='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>",
+        );
+        for (const [c, body] of [
+          [boss, '<config/>'],
+          [helper, '<config/>'],
+          [boss, ''],
+          [boss, '<monitor/>'],
+        ] as const) {
+          assertXml(
+            await c.request(`<iq type='get' id='w5' to='localhost'><query xmlns='jabber:iq:admin'>${body}</query></iq>`),
+            `<iq type='error' id='w5' to='${c.full}' from='localhost'><query xmlns='jabber:iq:admin'>${body}</query>` +
+              "<error code='405' type='cancel'>Not Allowed</error></iq>",
+          );
+        }
+        // A result or an error is never answered.
+        boss.send("<iq type='result' id='w6' to='localhost'><query xmlns='jabber:iq:admin'><who/></query></iq>");
+        boss.send("<iq type='result' id='w7' to='localhost/admin'><query xmlns='jabber:iq:browse'/></iq>");
+        await boss.nothing(() => true, [], 'a result was answered');
+      } finally {
+        await closeAll(u, helper, boss);
       }
     });
 

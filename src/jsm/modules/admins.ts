@@ -2,6 +2,9 @@
 import type { Jid } from '../../jid.js';
 import type { ModuleApi } from '../api.js';
 
+/** mod_admin's namespace (who lists the sessions). */
+export const NS_ADMIN = 'jabber:iq:admin';
+
 export function canWrite(api: ModuleApi, who: Jid): boolean {
   return api.config.jsm.admin.write.includes(who.bare);
 }

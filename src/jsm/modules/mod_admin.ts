@@ -6,15 +6,14 @@
 import { attrsWith, Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { parseJid } from '../../jid.js';
-import { iqResult } from '../iq.js';
+import { iqResult, isRequest } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
-import { allAdmins, canRead } from './admins.js';
+import { allAdmins, canRead, NS_ADMIN } from './admins.js';
 import { delayStamp, isDelayed } from '../delay-stamp.js';
 import { NS_BROWSE } from './mod_browse.js';
 import { keptPresence } from '../kept-presence.js';
 import type { Session } from '../sessions.js';
 
-const NS_ADMIN = 'jabber:iq:admin';
 /** 1.4's per-session figures in a <who/> entry. */
 const NS_ADMIN_WHO = 'jabber:mod_admin:who';
 
@@ -98,8 +97,9 @@ function who(api: ModuleApi, host: string): Element {
  * "USER (SECONDS, SENT, RECEIVED)" after the session a message to the bare
  * JID would reach, or "USER" alone when none would.
  */
-function onlineUsers(api: ModuleApi, host: string): Element {
+function onlineUsers(api: ModuleApi, host: string, list: boolean): Element {
   const item = new Element('item', { xmlns: NS_BROWSE, jid: `${host}/admin`, name: 'Online Users (seconds, sent, received)' });
+  if (!list) return item;
   const now = Date.now();
   const users = new Set<string>();
   for (const s of api.sessions.all()) if (s.host === host) users.add(s.jid.bare);
@@ -120,9 +120,10 @@ export const modAdmin: JsmModule = {
     const replied = new Map<string, number>();
     api.on('server', async ({ stanza, to, from }) => {
       if (to.resource === 'admin' && stanza.name === 'iq' && stanza.getChildByNs(NS_BROWSE)) {
+        if (!isRequest(stanza)) return 'handled';
         if (!canRead(api, from)) throw stanzaError('not-allowed');
-        if (stanza.attrs.type !== 'get') throw stanzaError('bad-request');
-        return iqResult(stanza, onlineUsers(api, to.host));
+        // A set lists nobody, as in 1.4 (whose "kick them?" was never written).
+        return iqResult(stanza, onlineUsers(api, to.host, stanza.attrs.type === 'get'));
       }
       if (to.resource !== undefined) return 'pass';
       if (stanza.name === 'message') {
@@ -157,12 +158,22 @@ export const modAdmin: JsmModule = {
         }
         return 'handled';
       }
-      const query = stanza.name === 'iq' ? stanza.getChild('query', NS_ADMIN) : undefined;
+      // Known by its namespace, whatever the element's name, as 1.4 knew it (NSCHECK).
+      const query = stanza.name === 'iq' ? stanza.getChildByNs(NS_ADMIN) : undefined;
       if (!query) return 'pass';
+      if (!isRequest(stanza)) return 'handled';
       // 405 for anyone else, as 1.4 answered.
       if (!canRead(api, from)) throw stanzaError('not-allowed');
-      if (stanza.attrs.type !== 'get' || !query.getChild('who')) throw stanzaError('bad-request');
-      return iqResult(stanza, new Element('query', { xmlns: NS_ADMIN }, [who(api, to.host)]));
+      // A set lists nobody, as in 1.4 (see above).
+      if (query.getChild('who')) {
+        const list = stanza.attrs.type === 'get' ? who(api, to.host) : new Element('who');
+        return iqResult(stanza, new Element('query', { xmlns: NS_ADMIN }, [list]));
+      }
+      // 1.4 gave write admins the session manager's whole config for a
+      // <config/> get (its components' secrets included), and a set replaced
+      // it in memory; Yak serves neither. That, and anything else, is 405,
+      // 1.4's answer for what an admin may not do.
+      throw stanzaError('not-allowed');
     });
   },
 };

@@ -34,13 +34,17 @@ function agentFor(service: Element): Element {
   return agent;
 }
 
-/** The server's answer to an agents or agent get, or 'pass' for anything else. */
+/**
+ * The server's answer to an agents or agent get, or 'pass' for anything
+ * else. The child is known by its namespace, whatever its name, as 1.4
+ * knew it (NSCHECK).
+ */
 function answer(api: ModuleApi, stanza: Element): Element | 'pass' {
-  if (stanza.getChild('query', NS_AGENTS)) {
+  if (stanza.getChildByNs(NS_AGENTS)) {
     const services = api.config.jsm.browse.filter((e) => e.attrs.jid);
     return iqResult(stanza, new Element('query', { xmlns: NS_AGENTS }, services.map(agentFor)));
   }
-  if (stanza.getChild('query', NS_AGENT)) {
+  if (stanza.getChildByNs(NS_AGENT)) {
     const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
     return iqResult(
       stanza,

@@ -8,15 +8,24 @@ import { forAccount, iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { visibleSessions } from '../roster.js';
 import { isTrusted } from './trust.js';
+import { canRead, NS_ADMIN } from './admins.js';
+import type { Jid } from '../../jid.js';
 
 export const NS_BROWSE = 'jabber:iq:browse';
 
-/** The host's browse entry: the server itself, the configured services and what it speaks. */
-function serverBrowse(api: ModuleApi, host: string): Element {
+/**
+ * The host's browse entry: the server itself, the configured services and
+ * what it speaks. An admin who may read (and mod_admin is loaded) is also
+ * shown, as 1.4 showed them, where the online users are listed.
+ */
+function serverBrowse(api: ModuleApi, host: string, from: Jid): Element {
   const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
   const entry = new Element('service', { xmlns: NS_BROWSE, jid: host, name, type: 'jabber' });
   for (const child of api.config.jsm.browse) entry.children.push(child.clone());
+  const admin = api.loaded.includes('mod_admin') && canRead(api, from);
+  if (admin) entry.children.push(new Element('item', { jid: `${host}/admin`, name: 'Online Users' }));
   for (const [ns, modules] of SERVER_NAMESPACES) if (modules.some((m) => api.loaded.includes(m))) entry.c('ns').t(ns);
+  if (admin) entry.c('ns').t(NS_ADMIN);
   return entry;
 }
 
@@ -48,10 +57,10 @@ function browseRequest(stanza: Element): Element | undefined {
 export const modBrowse: JsmModule = {
   name: 'mod_browse',
   setup(api) {
-    api.on('server', ({ stanza, to }) => {
+    api.on('server', ({ stanza, to, from }) => {
       if (stanza.name !== 'iq' || stanza.attrs.type !== 'get' || to.resource !== undefined) return 'pass';
       if (!browseRequest(stanza)) return 'pass';
-      return iqResult(stanza, serverBrowse(api, to.host));
+      return iqResult(stanza, serverBrowse(api, to.host, from));
     });
     api.on('deliver', async ({ stanza, to, from }) => {
       const type = stanza.attrs.type;

@@ -15,7 +15,8 @@ export const modLast: JsmModule = {
   setup(api) {
     const started = unixTime();
     api.on('deliver', async ({ stanza, to, from }) => {
-      if (!stanza.getChild('query', NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
+      // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
+      if (!stanza.getChildByNs(NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');
       // Trust checked after the read, right before the answer: checked
@@ -37,7 +38,7 @@ export const modLast: JsmModule = {
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
     }, { stanzas: ['iq'] });
     api.on('server', ({ stanza, to }) => {
-      if (stanza.name !== 'iq' || !stanza.getChild('query', NS_LAST) || to.resource !== undefined) return 'pass';
+      if (stanza.name !== 'iq' || !stanza.getChildByNs(NS_LAST) || to.resource !== undefined) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds: String(unixTime() - started) }));
     });

@@ -6,8 +6,13 @@ import type { JsmModule } from '../api.js';
 import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 
+/**
+ * The request's vcard-temp element, whatever its name (`vCard`, `VCARD`,
+ * `vcard`): 1.4 checked only the namespace of the iq's child (NSCHECK).
+ * A card is stored, and answered, as `vCard`.
+ */
 function vcardOf(iq: Element): Element | undefined {
-  return iq.name === 'iq' ? (iq.getChild('vCard', NS_VCARD) ?? iq.getChild('vcard', NS_VCARD)) : undefined;
+  return iq.name === 'iq' ? iq.getChildByNs(NS_VCARD) : undefined;
 }
 
 export const modVcard: JsmModule = {

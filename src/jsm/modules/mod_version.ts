@@ -13,7 +13,8 @@ export const modVersion: JsmModule = {
   setup(api) {
     const osName = `${os.type()} ${os.release()}`;
     api.on('server', ({ stanza, to }) => {
-      if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChild('query', NS_VERSION)) return 'pass';
+      // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
+      if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChildByNs(NS_VERSION)) return 'pass';
       // 1.4 bounced anything but a get with TERROR_NOTALLOWED (a result or
       // an error is never answered: see Router.bounce).
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
