@@ -1111,3 +1111,91 @@ describe('the control socket is made where only its owner can reach it', () => {
   });
 });
 
+
+describe('the control socket under a client that does not play along', () => {
+  /** Stands in for AdminOps: counts the lists asked for, each answered after `delayMs` with `names`. */
+  function countingOps(names: string[], delayMs = 0): { ops: AdminOps; lists: () => number } {
+    let lists = 0;
+    const ops = {
+      spoolReady: async () => undefined,
+      list: async () => {
+        lists++;
+        if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+        return names;
+      },
+    } as unknown as AdminOps;
+    return { ops, lists: () => lists };
+  }
+
+  /** Resolves once `count()` has not changed for 300 ms. */
+  async function settled(count: () => number): Promise<number> {
+    for (;;) {
+      const before = count();
+      await new Promise((r) => setTimeout(r, 300));
+      if (count() === before) return before;
+    }
+  }
+
+  const LIST = JSON.stringify({ cmd: 'list', args: ['localhost'] }) + '\n';
+
+  test('requests sent without reading the replies wait in the client; none is carried out after the connection or the server is gone', { timeout: 30_000 }, async () => {
+    const spool = await tempDir();
+    // Replies of about 120 KB: a client that does not read fills the socket after a few.
+    const { ops, lists } = countingOps(Array.from({ length: 10_000 }, (_, i) => `user${i}`));
+    const control = await ControlSocket.open(spool, ops, silentLogger);
+    try {
+      const client = net.connect(path.join(spool, '.jabberctl.sock'));
+      await once(client, 'connect');
+      client.pause();
+      client.write(LIST.repeat(5_000));
+      const inHand = await settled(lists);
+      assert.ok(inHand >= 1 && inHand < 100, `${inHand} of 5,000 requests carried out for a client that reads no reply`);
+      client.destroy();
+      await control.close();
+      assert.ok((await settled(lists)) - inHand <= 1, 'requests went on after the connection and the server were gone');
+    } finally {
+      await control.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
+  test('a request that takes longer than the idle limit is answered; the silence counts only once it is', { timeout: 30_000 }, async () => {
+    const spool = await tempDir();
+    const { ops } = countingOps(['slow'], 600);
+    const control = await ControlSocket.open(spool, ops, silentLogger, 200);
+    try {
+      const client = net.connect(path.join(spool, '.jabberctl.sock'));
+      client.setEncoding('utf8');
+      let got = '';
+      client.on('data', (d: string) => (got += d));
+      const closed = once(client, 'close');
+      client.write(LIST);
+      await closed;
+      // Answered, then closed for the client's own silence.
+      assert.equal(got, JSON.stringify({ ok: true, result: ['slow'] }) + '\n');
+    } finally {
+      await control.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
+  test('a client that ends its side after its request (nc -N) still gets the reply', { timeout: 30_000 }, async () => {
+    const spool = await tempDir();
+    const { ops, lists } = countingOps(['a', 'b'], 50);
+    const control = await ControlSocket.open(spool, ops, silentLogger);
+    try {
+      const client = net.connect({ path: path.join(spool, '.jabberctl.sock'), allowHalfOpen: true });
+      client.setEncoding('utf8');
+      let got = '';
+      client.on('data', (d: string) => (got += d));
+      const closed = once(client, 'close');
+      client.end(LIST + LIST);
+      await closed;
+      assert.equal(got, (JSON.stringify({ ok: true, result: ['a', 'b'] }) + '\n').repeat(2));
+      assert.equal(lists(), 2);
+    } finally {
+      await control.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+});

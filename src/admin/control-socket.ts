@@ -87,8 +87,23 @@ function socketIsLive(file: string): Promise<boolean> {
   );
 }
 
-/** A control connection with nothing sent for this long is closed (jabberctl sends at once). */
+/**
+ * A control connection with nothing sent for this long, and no request in
+ * hand, is closed (jabberctl sends at once; a request may take longer, a
+ * check of a large spool on a slow disk).
+ */
 const CONTROL_IDLE_MS = 60_000;
+
+/** The longest request line; a longer one ends the connection. */
+const MAX_REQUEST_CHARS = 1 << 20;
+
+/**
+ * Requests read and not yet answered on one connection: past this, reading
+ * waits (jabberctl sends one). Without a bound, lines sent without reading
+ * the replies piled up as work that outlived the connection and the
+ * server's stop, and took gigabytes.
+ */
+const MAX_REQUESTS_IN_HAND = 16;
 
 export class ControlSocket {
   private constructor(
@@ -102,7 +117,7 @@ export class ControlSocket {
    * Listens on the spool's socket; refuses when another live server owns
    * it. The caller holds the spool's lock: no other server binds meanwhile.
    */
-  static async open(spool: string, ops: AdminOps, log: Logger): Promise<ControlSocket> {
+  static async open(spool: string, ops: AdminOps, log: Logger, idleMs = CONTROL_IDLE_MS): Promise<ControlSocket> {
     const file = controlSocketPath(spool);
     if (await socketIsLive(file)) throw new Error(`${file}: another server is using this spool`);
     const inTheWay = await lstat(file).catch(() => undefined);
@@ -113,11 +128,12 @@ export class ControlSocket {
     await mkdir(folder, { mode: 0o700 });
     const bound = path.join(folder, CONTROL_SOCKET_NAME);
     const conns = new Set<net.Socket>();
-    const server = net.createServer((conn) => {
+    // Half-open allowed: a client that ends its side once it has sent its
+    // request (`nc -N`, `socat`) still gets the reply.
+    const server = net.createServer({ allowHalfOpen: true }, (conn) => {
       conns.add(conn);
       conn.once('close', () => conns.delete(conn));
-      conn.setTimeout(CONTROL_IDLE_MS, () => conn.destroy());
-      serve(conn, ops, log);
+      serve(conn, ops, log, idleMs);
     });
     try {
       await withSocketAddress(
@@ -159,25 +175,57 @@ export class ControlSocket {
   }
 }
 
-function serve(conn: net.Socket, ops: AdminOps, log: Logger): void {
+function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number): void {
+  /** The start of a line not ended yet. */
   let buffer = '';
-  // One request at a time per connection, so replies come back in order.
-  let chain: Promise<void> = Promise.resolve();
+  const lines: string[] = [];
+  let busy = false;
+  let ended = false;
+  const idle = (): void => void conn.setTimeout(idleMs);
+  conn.on('timeout', () => conn.destroy());
+  idle();
   conn.setEncoding('utf8');
   conn.on('error', () => conn.destroy());
   conn.on('data', (chunk: string) => {
     buffer += chunk;
-    if (buffer.length > 1 << 20) return conn.destroy();
     let nl: number;
     while ((nl = buffer.indexOf('\n')) >= 0) {
-      const line = buffer.slice(0, nl);
+      lines.push(buffer.slice(0, nl));
       buffer = buffer.slice(nl + 1);
-      chain = chain.then(async () => {
-        const reply = await handle(line);
-        if (!conn.destroyed) conn.write(JSON.stringify(reply) + '\n');
-      });
     }
+    if (buffer.length > MAX_REQUEST_CHARS) return conn.destroy();
+    if (lines.length >= MAX_REQUESTS_IN_HAND) conn.pause();
+    void answerAll();
   });
+  conn.on('end', () => {
+    ended = true;
+    if (!busy) conn.end();
+  });
+
+  /**
+   * Answers the requests in hand one at a time, so replies come back in
+   * order, each written before the next starts (a client that does not
+   * read holds the rest up). A connection gone, or closed by the server's
+   * stop, drops what is left.
+   */
+  async function answerAll(): Promise<void> {
+    if (busy) return;
+    busy = true;
+    // The server's work is not the client's silence.
+    conn.setTimeout(0);
+    try {
+      while (lines.length > 0 && !conn.destroyed) {
+        const reply = await handle(lines.shift()!);
+        if (conn.destroyed) break;
+        if (!conn.write(JSON.stringify(reply) + '\n')) await drainedOrClosed(conn);
+        if (lines.length < MAX_REQUESTS_IN_HAND / 2 && !ended) conn.resume();
+      }
+    } finally {
+      busy = false;
+      if (ended) conn.end();
+      else if (!conn.destroyed) idle();
+    }
+  }
 
   async function handle(line: string): Promise<ControlReply> {
     let req: ControlRequest;
@@ -195,4 +243,17 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger): void {
       return { ok: false, error: (err as Error).message };
     }
   }
+}
+
+/** Resolves once `conn` takes writes again, or is gone. */
+function drainedOrClosed(conn: net.Socket): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      conn.off('drain', done);
+      conn.off('close', done);
+      resolve();
+    };
+    conn.on('drain', done);
+    conn.on('close', done);
+  });
 }
