@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, existsSync, openSync, statSync } from 'node:fs';
+import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, open, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
@@ -364,6 +364,26 @@ describe('jabberctl without a running server', () => {
     assert.equal(r.code, 1, r.stderr);
     assert.equal(r.stderr, 'jabberctl: the password is longer than 1023 characters\n');
     for (const user of ['zero', 'endless']) assert.equal(existsSync(path.join(spool, 'localhost', `${user}.xml`)), false, user);
+  });
+
+  test('a whole line on standard input from a writer that keeps the pipe open: done, and jabberctl exits without waiting for the writer', { timeout: 30_000 }, async () => {
+    // A FIFO, as a shell's `|` makes (`(echo pw; sleep 60) | jabberctl ...`).
+    const fifo = path.join(dir, 'stdin.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const child = spawn('sh', ['-c', `exec "$0" "$@" < '${fifo}'`, process.execPath, JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, 'adduser', 'keptopen@localhost'], { timeout: 20_000 });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const exited = once(child, 'close');
+    // Blocks until the child's shell opens the other end.
+    const writer = openSync(fifo, 'w');
+    try {
+      writeSync(writer, 'pw\n');
+      const [code] = (await exited) as [number | null];
+      assert.equal(code, 0, stderr);
+      assert.equal(existsSync(path.join(spool, 'localhost', 'keptopen.xml')), true);
+    } finally {
+      closeSync(writer);
+    }
   });
 
   test('show prints control characters in stored fields as escapes, never raw', async () => {

@@ -122,7 +122,9 @@ function firstLineOfPipe(input: NodeJS.ReadStream, line: FirstLine): Promise<str
       input.off('data', onData);
       input.off('end', finish);
       input.off('error', failed);
-      input.pause();
+      // Nothing more is read from it: destroyed, not paused, or the open
+      // pipe would keep the process alive until its writer closed it.
+      input.destroy();
       try {
         resolve(line.text());
       } catch (err) {
