@@ -8,8 +8,11 @@ import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { zerokHash } from '../util/hash.js';
 import { NotUtf8Error, readSecret, TooLongError, UnreadableInputError } from './read-secret.js';
+import { onStdoutFailure } from './stdout-failure.js';
 
 const USAGE_EXIT = 2;
+onStdoutFailure('jabber-0k', USAGE_EXIT);
+
 /**
  * The longest password `-p -` reads: as many characters as the largest
  * stanza Yak takes by default (262144 bytes) could carry, so the password

@@ -25,6 +25,9 @@ import { LOCK_FILE, lockSpool, lockSpoolShared, SpoolBusyError, SpoolLockDenied 
 import { NotUtf8Error, readSecret, readSecretFile, TooLongError, UnreadableFileError, UnreadableInputError } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
 import { spoolPathProblem } from './path-problems.js';
+import { onStdoutFailure } from './stdout-failure.js';
+
+onStdoutFailure('jabberctl', 1);
 
 class UsageError extends Error {}
 

@@ -6,6 +6,10 @@
 import { fileURLToPath } from 'node:url';
 import { startedInBackground, startInBackground, withoutBackground } from './background.js';
 import { catchHangupsEarly } from './hangups.js';
+import { onStdoutFailure } from './stdout-failure.js';
+
+// --check, --version, --help and -B's pid line are what it prints.
+onStdoutFailure('jabberd', 1);
 
 const foreground = withoutBackground(process.argv.slice(2));
 /**

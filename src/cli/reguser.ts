@@ -21,10 +21,13 @@ import { FieldError, parseFieldPairs, parseUserList, UserListError, type UserLis
 import { parseTarget, type Target } from './target.js';
 import { notAFile } from '../util/not-a-file.js';
 import { errCode } from '../util/err-code.js';
+import { onStdoutFailure } from './stdout-failure.js';
 
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
 const EXIT_TROUBLE = 2;
+onStdoutFailure('reguser', EXIT_TROUBLE);
+
 /** Registrations in flight on the connection during a --file run. */
 const WINDOW = 16;
 /** Longest a single timer may run (setTimeout's limit); see batch(). */
