@@ -6,7 +6,8 @@
 // tries once more. Written here rather than through sonic-boom, whose
 // synchronous flush retries a failing write for ever: a server stopped on
 // a full log disk never exited.
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { errCode } from './util/err-code.js';
 import { dirname } from 'node:path';
 import type { LineSink } from './log-batch.js';
 
@@ -32,10 +33,20 @@ function makeLogFolder(path: string): void {
   mkdirSync(dirname(path), { recursive: true, mode: LOG_FOLDER_MODE });
 }
 
-/** Opens the file for appending, made (folder too) when missing; an existing one keeps its mode. */
+/**
+ * Opens the file for appending, made (folder too) when missing; an existing
+ * one keeps its mode. Without waiting: a pipe nobody reads in its place
+ * would hold the server up (at startup, or at a SIGHUP's reopen) until
+ * someone did.
+ */
 function openLogFile(path: string): number {
   makeLogFolder(path);
-  return openSync(path, 'a', LOG_FILE_MODE);
+  try {
+    return openSync(path, constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NONBLOCK, LOG_FILE_MODE);
+  } catch (err) {
+    if (errCode(err) === 'ENXIO' && statSync(path, { throwIfNoEntry: false })?.isFIFO()) throw new Error('a pipe no process reads');
+    throw err;
+  }
 }
 
 export class LogFile implements LineSink {

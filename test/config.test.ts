@@ -644,6 +644,23 @@ describe('warnings (never errors) about what Yak reads', () => {
     assert.equal(c.log.file, undefined);
   });
 
+  test('an element inside a value is not read: a warning says what the value is then', () => {
+    const c = parse({
+      pthcsock: "<ip port='5222'>127.0.0.1</ip><authtime>1<x/>20</authtime><karma><init>1<y/>0</init></karma><limits><idle><seconds>30</seconds></idle></limits>",
+      jsm: '<welcome><subject>Hi<b>!</b></subject><body>Welcome</body></welcome><mod_offline><limit><n>5</n></limit></mod_offline>',
+    });
+    assert.deepEqual(c.warnings, [
+      '<jsm><welcome><subject>: holds an element, <b>, which is not read: the value is the text around it (Hi)',
+      '<jsm><mod_offline><limit>: holds an element, <n>, which is not read: the value is the text around it, none here, so the default',
+      '<pthcsock><authtime>: holds an element, <x>, which is not read: the value is the text around it (120)',
+      '<pthcsock><karma><init>: holds an element, <y>, which is not read: the value is the text around it (10)',
+      '<pthcsock><limits><idle>: holds an element, <seconds>, which is not read: the value is the text around it, none here, so the default',
+    ]);
+    // What the warnings say is what is read.
+    assert.equal(c.c2s.authtime, 120);
+    assert.equal(c.jsm.offlineLimit, 1000);
+  });
+
   test('two config sections in one service, and a warning from an included file names it', () => {
     const dir = mkdtempSync(join(tmpdir(), 'yak-lint-'));
     try {

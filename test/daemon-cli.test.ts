@@ -56,6 +56,37 @@ function assertRefused(run: RunResult, ...mentions: string[]): void {
 }
 
 describe('jabberd refuses to start', { timeout: 25_000 }, () => {
+  test('on a pidfile that is a pipe, or a spool or log folder to be made on /proc or sysfs: one line, never a hang, and --check agrees', async () => {
+    const fifo = path.join(dir, 'pid.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const pidfile = await configFile('fifo-pidfile.xml', withPidfile(fifo));
+    const onSys = await configFile('sys-log.xml', bundledConfigText().replace('<stderr/>', '<file>/sys/yak-test-log/yak.log</file>'));
+    for (const args of [[], ['--check']]) {
+      assertRefused(await runJabberd(['-c', pidfile, '-s', path.join(dir, 'spool'), ...args]), `<pidfile>${fifo}</pidfile>: a pipe or socket, not a file`);
+      // Node's recursive mkdir spun there for ever at full CPU.
+      assertRefused(await runJabberd(['-c', BUNDLED_CONFIG, '-s', '/proc/yak-test-spool', ...args]), '<spool>/proc/yak-test-spool</spool>: /proc is on the proc file system, where no folder can be made');
+      assertRefused(await runJabberd(['-c', onSys, '-s', path.join(dir, 'spool'), ...args]), '<log><file>/sys/yak-test-log/yak.log</file>: /sys is on the sysfs file system');
+    }
+  });
+
+  test('on a log file that is a pipe no process reads: one line, not a wait for a reader (--check cannot know who will read it)', async () => {
+    const fifo = path.join(dir, 'log.fifo');
+    assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+    const file = await configFile('fifo-log.xml', bundledConfigText().replace('<stderr/>', `<file>${fifo}</file>`));
+    assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]), `<log><file>${fifo}</file>: cannot open: a pipe no process reads`);
+    const check = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);
+    assert.equal(check.code, 0, check.stderr);
+  });
+
+  test('on a config file over 1 MiB, naming it (100 MB of elements ended in an out-of-memory abort)', async () => {
+    const text = bundledConfigText();
+    const end = text.lastIndexOf('</jabber>');
+    const file = await configFile('huge.xml', `${text.slice(0, end)}<junk>${'<a/>'.repeat(300_000)}</junk></jabber>\n`);
+    for (const args of [[], ['--check']]) {
+      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), ...args]), `config file ${file}: more than 1048576 bytes (1 MiB)`);
+    }
+  });
+
   test('on a missing config file, naming the file', async () => {
     const missing = path.join(dir, 'no-such-jabber.xml');
     assertRefused(await runJabberd(['-c', missing, '-s', path.join(dir, 'spool')]), missing, 'cannot read');

@@ -13,7 +13,7 @@ import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
 import { readyInBackground } from './background.js';
 import { onHangup, onIgnoredSignal } from './hangups.js';
-import { logFilePathProblem, spoolPathProblem } from './path-problems.js';
+import { logFilePathProblem, pidfilePathProblem, spoolPathProblem } from './path-problems.js';
 
 const program = new Command('jabberd')
   .description('Yak, a Jabber server compatible with jabberd 1.4')
@@ -68,8 +68,12 @@ async function main(): Promise<number> {
   }
   // A file where the spool folder belongs: --check says so, and a start
   // stops on it before anything listens.
-  // So does a file where the log's folder belongs.
-  const pathProblem = spoolPathProblem(config.spool) ?? (config.log.file === undefined ? undefined : logFilePathProblem(config.log.file));
+  // So does a file where the log's folder belongs, and a pipe (or a
+  // folder, a device) where the log file or the pidfile belongs.
+  const pathProblem =
+    spoolPathProblem(config.spool) ??
+    (config.log.file === undefined ? undefined : logFilePathProblem(config.log.file)) ??
+    (config.pidfile === undefined ? undefined : pidfilePathProblem(config.pidfile));
   if (pathProblem !== undefined) {
     process.stderr.write(`jabberd: ${pathProblem}\n`);
     return 1;

@@ -3,9 +3,10 @@
 // or standing where the log's folder belongs, would otherwise surface as a
 // bare errno (ENOTDIR from a socket connect, EEXIST from a mkdir) far from
 // the option that caused it.
-import { lstatSync, readlinkSync, statSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { lstatSync, readlinkSync, statfsSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { errCode } from '../util/err-code.js';
+import { notAFile } from '../util/not-a-file.js';
 
 /**
  * Why `spool` cannot be a spool folder, as `<spool>PATH</spool>: why`, or
@@ -28,6 +29,17 @@ export function logFilePathProblem(file: string): string | undefined {
 }
 
 /**
+ * Why `file` cannot be the pidfile, as `<pidfile>PATH</pidfile>: why`, or
+ * undefined when it can: something there other than a file (a pipe would
+ * hold the start up until someone wrote it; a device might never end).
+ */
+export function pidfilePathProblem(file: string): string | undefined {
+  const st = statSync(file, { throwIfNoEntry: false });
+  if (!st || st.isFile()) return undefined;
+  return `<pidfile>${file}</pidfile>: ${notAFile(st) ?? 'a pipe or socket, not a file'}`;
+}
+
+/**
  * Why `dir` cannot be (or be made as) a folder, or undefined; `subject`
  * names it in the message ('' when `where` already does).
  */
@@ -37,7 +49,7 @@ function folderPathProblem(dir: string, where: string, subject: string): string 
     return undefined;
   } catch (err) {
     const code = errCode(err);
-    if (code === 'ENOENT') return danglingLink(dir, where, subject);
+    if (code === 'ENOENT') return danglingLink(dir, where, subject) ?? pseudoFileSystem(dir, where);
     if (code !== 'ENOTDIR') return `${where}: cannot use ${dir}: ${(err as Error).message}`;
   }
   // ENOTDIR: a file stands where a folder above it should be. Looked for
@@ -58,6 +70,24 @@ function folderPathProblem(dir: string, where: string, subject: string): string 
 function danglingLink(dir: string, where: string, subject: string): string | undefined {
   if (!lstatSync(dir, { throwIfNoEntry: false })?.isSymbolicLink()) return undefined;
   return `${where}: ${subject}${subject ? 'is ' : ''}a symbolic link to ${readlinkSync(dir)}, which does not exist`;
+}
+
+/** Linux's pseudo file systems (statfs types), where no folder can be made. */
+const PSEUDO_FILE_SYSTEMS: ReadonlyMap<number, string> = new Map([
+  [0x9fa0, 'proc'],
+  [0x62656572, 'sysfs'],
+]);
+
+/**
+ * A folder to be made on /proc or sysfs: mkdir fails there with ENOENT,
+ * which Node's recursive mkdir takes for a missing parent and tries again,
+ * for ever, at full CPU: the start would hang.
+ */
+function pseudoFileSystem(dir: string, where: string): string | undefined {
+  let existing = resolve(dir);
+  while (!statSync(existing, { throwIfNoEntry: false }) && dirname(existing) !== existing) existing = dirname(existing);
+  const kind = PSEUDO_FILE_SYSTEMS.get(Number(statfsSync(existing).type));
+  return kind === undefined ? undefined : `${where}: ${existing} is on the ${kind} file system, where no folder can be made`;
 }
 
 function isFolder(path: string): boolean {

@@ -2,7 +2,7 @@
 // anything is read: <jabberd:cmdline flag='X'>default</jabberd:cmdline> and
 // <jabberd:include>file.xml</jabberd:include>. Doing it first means every
 // reader sees plain text and plain elements wherever the admin used them.
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Element, Node } from '../xml/element.js';
 import { decodeXmlFile } from '../xml/decode.js';
@@ -35,6 +35,37 @@ function markOrigin(el: Element, file: string): void {
 
 /** Deeper than this is almost surely a loop through different spellings of one path. */
 const MAX_INCLUDE_DEPTH = 8;
+
+/**
+ * The largest config file (and each included one), in bytes. A real
+ * jabber.xml is tens of kilobytes; 100 MB of elements took 5 GB to parse
+ * and ended in V8's out-of-memory abort, and a SIGHUP with one held every
+ * client up for a minute.
+ */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+function tooLarge(file: string, where: string): ConfigError {
+  return new ConfigError(`${where} ${file}: more than ${MAX_CONFIG_BYTES} bytes (1 MiB), which no config file needs`);
+}
+
+/** The bytes of `file` (a file or a pipe), refused once past MAX_CONFIG_BYTES: a pipe need not end (`<(yes)`). */
+function readAtMost(file: string, where: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const chunks: Buffer[] = [];
+    let total = 0;
+    const buf = Buffer.alloc(64 * 1024);
+    for (;;) {
+      const n = readSync(fd, buf, 0, buf.length, null);
+      if (n === 0) return Buffer.concat(chunks, total);
+      total += n;
+      if (total > MAX_CONFIG_BYTES) throw tooLarge(file, where);
+      chunks.push(Buffer.from(buf.subarray(0, n)));
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * The deepest element nesting a config may have, <jabber> counting 1,
@@ -83,13 +114,15 @@ export function parseConfigText(text: string, file: string, depthAbove = 0): Ele
 export function readConfigFile(file: string, where = 'config file', filesOnly = false): string {
   try {
     let bytes: Buffer;
-    if (filesOnly) bytes = readRegularFile(file);
-    else {
+    if (filesOnly) {
+      bytes = readRegularFile(file);
+      if (bytes.length > MAX_CONFIG_BYTES) throw tooLarge(file, where);
+    } else {
       // A device never ends (/dev/zero): reading one would hang. A pipe does
       // end (jabberd -c <(make-config)), and is read at startup.
       const problem = notAFile(statSync(file));
       if (problem !== undefined) throw new ConfigError(`${where} ${file}: ${problem}`);
-      bytes = readFileSync(file);
+      bytes = readAtMost(file, where);
     }
     return decodeXmlFile(bytes, (why) => new ConfigError(`${where} ${file}: ${why}`));
   } catch (err) {

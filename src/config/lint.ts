@@ -23,17 +23,22 @@ export interface Place {
   moduleOptions?: boolean;
   /** Places further down, by child name. */
   below?: Readonly<Record<string, Place>>;
+  /**
+   * Of the children read, those whose value is their text: an element in
+   * one is not read, and the text around it is joined (`<authtime>1<x/>20`
+   * reads 120, `<authtime><seconds>30</seconds>` nothing, so no limit).
+   */
+  values?: readonly string[];
 }
 
-const KARMA: Place = {
-  reads: ['init', 'max', 'inc', 'dec', 'penalty', 'restore'],
-  once: ['init', 'max', 'inc', 'dec', 'penalty', 'restore'],
-  tolerated: ['heartbeat'],
-};
+const KARMA_VALUES = ['init', 'max', 'inc', 'dec', 'penalty', 'restore'];
+const KARMA: Place = { reads: KARMA_VALUES, once: KARMA_VALUES, tolerated: ['heartbeat'], values: KARMA_VALUES };
 
+const LIMIT_VALUES = ['outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'sessions', 'stanza', 'depth'];
 const LIMITS: Place = {
-  reads: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'sessions', 'stanza', 'depth', 'queue'],
-  once: ['connections', 'outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'sessions', 'stanza', 'depth', 'queue'],
+  reads: ['connections', 'queue', ...LIMIT_VALUES],
+  once: ['connections', 'queue', ...LIMIT_VALUES],
+  values: LIMIT_VALUES,
 };
 
 export const PTHCSOCK: Place = {
@@ -41,9 +46,10 @@ export const PTHCSOCK: Place = {
   once: ['authtime', 'karma', 'rate', 'limits'],
   tolerated: ['heartbeat'],
   below: { karma: KARMA, limits: LIMITS },
+  values: ['ip', 'ssl', 'alias', 'authtime'],
 };
 
-const SUBJECT_BODY: Place = { reads: ['subject', 'body'], once: ['subject', 'body'] };
+const SUBJECT_BODY: Place = { reads: ['subject', 'body'], once: ['subject', 'body'], values: ['subject', 'body'] };
 
 const JSM_READS = [
   'register', 'welcome', 'admin', 'vCard', 'browse', 'mod_auth_0k', 'mod_offline', 'filter',
@@ -58,22 +64,28 @@ export const JSM: Place = {
   moduleOptions: true,
   below: {
     welcome: SUBJECT_BODY,
-    admin: { reads: ['read', 'write', 'reply'], once: ['reply'], below: { reply: SUBJECT_BODY } },
-    mod_auth_0k: { reads: ['sequences'], once: ['sequences'] },
-    mod_offline: { reads: ['limit'], once: ['limit'] },
+    admin: { reads: ['read', 'write', 'reply'], once: ['reply'], below: { reply: SUBJECT_BODY }, values: ['read', 'write'] },
+    mod_auth_0k: { reads: ['sequences'], once: ['sequences'], values: ['sequences'] },
+    mod_offline: { reads: ['limit'], once: ['limit'], values: ['limit'] },
     filter: {
       reads: ['default', 'max_size', 'allow'],
       once: ['default', 'max_size', 'allow'],
+      values: ['max_size'],
       below: { allow: { reads: ['conditions', 'actions'], once: ['conditions', 'actions'] } },
     },
-    register_policy: { reads: ['rate', 'allow', 'reserved', 'minpassword'], once: ['rate', 'minpassword'] },
+    register_policy: { reads: ['rate', 'allow', 'reserved', 'minpassword'], once: ['rate', 'minpassword'], values: ['minpassword'] },
     login_throttle: { reads: ['exempt'] },
   },
 };
 
-export const XDB_FILE: Place = { reads: ['spool', 'maxfilesize'], once: ['spool', 'maxfilesize'], tolerated: ['timeout', 'maxfiles'] };
+export const XDB_FILE: Place = {
+  reads: ['spool', 'maxfilesize'],
+  once: ['spool', 'maxfilesize'],
+  tolerated: ['timeout', 'maxfiles'],
+  values: ['spool', 'maxfilesize'],
+};
 
-export const LOG: Place = { reads: ['file', 'stderr'], tolerated: ['host', 'logtype', 'format', 'syslog'] };
+export const LOG: Place = { reads: ['file', 'stderr'], tolerated: ['host', 'logtype', 'format', 'syslog'], values: ['file'] };
 
 export const IO: Place = { reads: ['karma', 'rate', 'ssl'], once: ['karma', 'rate'], open: true, below: { karma: KARMA } };
 
@@ -141,6 +153,15 @@ export function lintPlace(el: Element, place: Place, warnings: string[], path = 
       }
       const below = place.below?.[name];
       if (below) lintPlace(first, below, warnings, `${path}<${name}>`);
+      const inside = place.values?.includes(name) ? first.elements[0] : undefined;
+      if (inside) {
+        const text = first.text().trim();
+        warnings.push(
+          at(first, `${path}<${name}>`) +
+            `: holds an element, <${inside.name}>, which is not read: the value is the text around it` +
+            (text === '' ? ', none here, so the default' : ` (${text.length <= 60 ? text : `${text.slice(0, 60)}...`})`),
+        );
+      }
       continue;
     }
     const meant = likelyMeant(name, place.reads);

@@ -1,6 +1,7 @@
 // <pidfile>: refuse to start while it names a live process; remove it on exit.
 import { promises as fs } from 'node:fs';
 import { errCode } from './err-code.js';
+import { NotRegularFileError, readRegularFile } from './not-a-file.js';
 import type { Logger } from '../log.js';
 
 export class PidfileError extends Error {}
@@ -23,8 +24,10 @@ function alive(pid: number): boolean {
 export async function refuseLivePidfile(file: string): Promise<void> {
   let text: string | undefined;
   try {
-    text = await fs.readFile(file, 'utf8');
+    // Without waiting: a pipe in its place held the start up for good.
+    text = readRegularFile(file).toString('utf8');
   } catch (err) {
+    if (err instanceof NotRegularFileError) throw new PidfileError(`<pidfile>${file}</pidfile>: ${err.what ?? 'a pipe or socket, not a file'}`);
     if (errCode(err) !== 'ENOENT') throw new PidfileError(`<pidfile>${file}</pidfile>: ${(err as Error).message}`);
   }
   const pid = Number(text?.trim());
@@ -49,7 +52,7 @@ export async function acquirePidfile(file: string): Promise<void> {
  */
 export async function releasePidfile(file: string, log: Logger): Promise<void> {
   try {
-    const text = await fs.readFile(file, 'utf8');
+    const text = readRegularFile(file).toString('utf8');
     if (Number(text.trim()) === process.pid) await fs.unlink(file);
   } catch (err) {
     if (errCode(err) !== 'ENOENT') log.warn({ pidfile: file, err: (err as Error).message }, 'the pidfile could not be removed');
