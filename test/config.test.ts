@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfig, parseConfig, ConfigError } from '../src/config/load.js';
 import { IO, JSM, LOG, PTHCSOCK, XDB_FILE, type Place } from '../src/config/lint.js';
+import { tlsKeyFor } from '../src/config/c2s.js';
 
 const BUNDLED = fileURLToPath(new URL('../../config/jabber.xml', import.meta.url));
 const BOOK = fileURLToPath(new URL('../../test/fixtures/book-jabber.xml', import.meta.url));
@@ -463,6 +464,21 @@ describe('c2s', () => {
     ]);
     assert.deepEqual(c.c2s.ssl, [{ port: 5223, address: '127.0.0.1' }]);
     assert.equal(c.tlsKeys.get('127.0.0.1'), resolve('key.pem'));
+  });
+
+  test("a TLS key's ip is compared as an address, not as text: another spelling of the listener's address finds it; a name is refused", () => {
+    const c = parse({
+      pthcsock: "<ip port='5222'>127.0.0.1</ip><ssl>::1</ssl><ssl>127.0.0.1</ssl>",
+      extra: "<io><ssl><key ip='0:0::1'>six.pem</key><key>any.pem</key></ssl></io>",
+    });
+    assert.deepEqual(tlsKeyFor(c.tlsKeys, '::1'), { pem: resolve('six.pem'), where: "<key ip='::1'>" });
+    assert.deepEqual(tlsKeyFor(c.tlsKeys, '0000:0::0001'), { pem: resolve('six.pem'), where: "<key ip='::1'>" });
+    // A key without ip serves the rest, and is named as written.
+    assert.deepEqual(tlsKeyFor(c.tlsKeys, '127.0.0.1'), { pem: resolve('any.pem'), where: '<key>' });
+    refuses(
+      () => parse({ pthcsock: '<ssl>127.0.0.1</ssl>', extra: "<io><ssl><key ip='localhost'>k.pem</key></ssl></io>" }),
+      "<key ip='localhost'>: 'localhost' is not an IP address",
+    );
   });
 
   test('two listeners on one address and port, plain or TLS, are refused naming both (the start said "port in use" against its own)', () => {

@@ -33,7 +33,7 @@ function describe(config: YakConfig): string {
   return [
     `config:   ${config.file}`,
     `hosts:    ${config.hosts.join(', ')}`,
-    `listen:   ${config.c2s.listen.map(where).join(', ')}`,
+    `listen:   ${config.c2s.listen.map(where).join(', ') || '(none: TLS only)'}`,
     ...(config.c2s.ssl.length ? [`tls:      ${config.c2s.ssl.map(where).join(', ')}`] : []),
     `spool:    ${config.spool}`,
     `modules:  ${config.jsm.modules.filter((m) => MODULES.has(m)).join(' ')}`,

@@ -8,6 +8,20 @@ import { INT_MAX, SECONDS_MAX, about, intChild, intValue, listenAddress, portAtt
 
 export const PTHCSOCK_NS = 'jabber:config:pth-csock';
 
+/**
+ * The TLS key for a listener on `address` (undefined: every address), from
+ * <io><ssl><key ip='...'> (kept under canonicalAddress, or '*' for a key
+ * without ip, which serves any address), with how the config names it.
+ * Compared canonically, so `0:0::1` is the key for a listener on `::1`.
+ */
+export function tlsKeyFor(keys: ReadonlyMap<string, string>, address: string | undefined): { pem: string; where: string } | undefined {
+  const ip = address === undefined ? '*' : (canonicalAddress(address) ?? address);
+  const pem = keys.get(ip);
+  if (pem !== undefined) return { pem, where: ip === '*' ? '<key>' : `<key ip='${ip}'>` };
+  const any = keys.get('*');
+  return any === undefined ? undefined : { pem: any, where: '<key>' };
+}
+
 /** 1.4 let <io> carry <karma> and <rate> for every listener; c2s's own win. */
 export interface IoDefaults {
   karma: Element | undefined;

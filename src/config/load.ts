@@ -4,7 +4,8 @@
 // in `ignored` for one startup line, never an error.
 import { resolve } from 'node:path';
 import type { Element } from '../xml/element.js';
-import { readC2s, PTHCSOCK_NS, type IoDefaults } from './c2s.js';
+import { readC2s, PTHCSOCK_NS, tlsKeyFor, type IoDefaults } from './c2s.js';
+import { canonicalAddress } from '../net/peer-address.js';
 import { expandTree, includedFrom, parseConfigText, readConfigFile, type CmdlineValues } from './expand.js';
 import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
 import { ConfigError, type YakConfig } from './types.js';
@@ -214,7 +215,9 @@ function readIo(io: Element | undefined, ignored: string[]): { defaults: IoDefau
     if (el.name === 'ssl') {
       for (const key of el.getChildren('key')) {
         // A key without ip (or ip='*') serves any address, as in later 1.4.x.
-        const ip = key.attr('ip')?.trim() || '*';
+        const written = key.attr('ip')?.trim() || '*';
+        const ip = written === '*' ? written : canonicalAddress(written);
+        if (ip === undefined) throw new ConfigError(`${tag(key)}: '${written}' is not an IP address`, key);
         const pem = textOf(key);
         if (pem === '') throw new ConfigError(`${tag(key)}: empty file name (a PEM file with key and certificate)`, key);
         if (tlsKeys.has(ip)) throw new ConfigError(`${tag(key)}: a second key for ${ip}`, key);
@@ -232,7 +235,7 @@ function readIo(io: Element | undefined, ignored: string[]): { defaults: IoDefau
 /** A direct-TLS listener without a key could only fail at bind time; say so now. */
 function checkTlsKeys(c2s: Element, ssl: YakConfig['c2s']['ssl'], keys: Map<string, string>): void {
   for (const l of ssl) {
-    if (keys.has(l.address ?? '*') || keys.has('*')) continue;
+    if (tlsKeyFor(keys, l.address)) continue;
     const listener = l.address === undefined ? `<ssl port='${l.port}'/>` : `<ssl port='${l.port}'>${l.address}</ssl>`;
     throw new ConfigError(
       `${tag(c2s)}${listener}: no <io><ssl><key ip='${l.address ?? '*'}'>file.pem</key></ssl></io> for this address`,

@@ -4,6 +4,7 @@ import { constants as cryptoConstants } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { YakConfig } from '../config/types.js';
+import { tlsKeyFor } from '../config/c2s.js';
 import { errCode } from '../util/err-code.js';
 import { NotRegularFileError, readRegularFile } from '../util/not-a-file.js';
 
@@ -61,9 +62,9 @@ export function listenSpecs(config: Pick<YakConfig, 'c2s' | 'tlsKeys'>): ListenS
   const specs: ListenSpec[] = c2s.listen.map((l) => ({ ...l, where: `<ip port='${l.port}'>${l.address ?? ''}</ip>` }));
   for (const l of c2s.ssl) {
     const where = `<ssl port='${l.port}'>${l.address ?? ''}</ssl>`;
-    const pem = tlsKeys.get(l.address ?? '*') ?? tlsKeys.get('*');
-    if (!pem) throw new ListenError(`${where}: no <io><ssl><key> for this address`);
-    specs.push({ ...l, where, tls: loadTlsOptions(pem, `<key ip='${l.address ?? '*'}'>`) });
+    const key = tlsKeyFor(tlsKeys, l.address);
+    if (!key) throw new ListenError(`${where}: no <io><ssl><key> for this address`);
+    specs.push({ ...l, where, tls: loadTlsOptions(key.pem, key.where) });
   }
   return specs;
 }
