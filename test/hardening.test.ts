@@ -528,6 +528,28 @@ describe('registration policy', () => {
     }
   });
 
+  test('the window is measured on a clock that only moves forward: a wall clock stepped back does not stretch it', async () => {
+    const yak = await startYak({
+      tweak: (c) => {
+        c.jsm.registerPolicy.allow = [];
+        c.jsm.registerPolicy.rate = { max: 1, period: 1 };
+      },
+    });
+    const realNow = Date.now;
+    try {
+      const c = await yak.connect();
+      assert.equal(errorCode(await c.request(registerIq('step1', 'pw'))), undefined);
+      // NTP steps the clock back an hour (a VM resumed, a boot without a clock).
+      Date.now = () => realNow() - 3_600_000;
+      assert.equal(errorCode(await c.request(registerIq('step2', 'pw'))), '500', 'the window still counts the first');
+      await new Promise((r) => setTimeout(r, 1100));
+      assert.equal(errorCode(await c.request(registerIq('step3', 'pw'))), undefined, 'a second later the address may register again');
+    } finally {
+      Date.now = realNow;
+      await yak.stop();
+    }
+  });
+
   test('an incomplete request is refused as such (406) and takes no place in the count', async () => {
     const yak = await startYak({
       tweak: (c) => {

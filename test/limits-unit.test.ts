@@ -209,6 +209,21 @@ describe('LoginThrottle', () => {
     assert.equal(t.waitFor('dj', '1.2.3.4'), 0, 'a right password gets looked at after the wait');
   });
 
+  test('waits are measured on a clock that only moves forward: a wall clock stepped back an hour does not make a login wait an hour', () => {
+    const realNow = Date.now;
+    let step = 0;
+    // The wall clock, as the throttle may read it from its start.
+    Date.now = () => realNow() + step;
+    try {
+      const t = new LoginThrottle(cfg);
+      for (let i = 0; i < 4; i++) t.failed('dj', '1.2.3.4');
+      step = -3_600_000;
+      assert.ok(t.waitFor('dj', '1.2.3.4') <= cfg.maxMs, `${t.waitFor('dj', '1.2.3.4')} ms`);
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   test('an IPv6 /64 counts as one address; <exempt> names exact addresses', () => {
     const t = new LoginThrottle({ ...cfg, exempt: ['2001:db8:1:2::e'] }, () => 0);
     for (const host of ['a', 'b', 'c']) t.failed(`user${host}`, `2001:db8:1:2::${host}`);

@@ -6,6 +6,7 @@
 // timing of a 401 says nothing about whether the user exists.
 import type { LoginThrottleSettings } from '../config/types.js';
 import { limitKey } from '../net/peer-address.js';
+import { monotonicMs } from '../util/time.js';
 
 /**
  * free: failed attempts that are not slowed (the attempt after them waits
@@ -58,7 +59,7 @@ export class LoginThrottle {
   constructor(
     /** Replaced on SIGHUP; counts already kept stay. */
     public cfg: LoginThrottleConfig,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = monotonicMs,
     private readonly maxKeys: number = MAX_KEYS,
   ) {}
 

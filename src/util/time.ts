@@ -12,3 +12,13 @@ export function legacyStamp(date: Date = new Date()): string {
 export function unixTime(date: Date = new Date()): number {
   return Math.floor(date.getTime() / 1000);
 }
+
+/**
+ * Milliseconds on a clock that only moves forward (since the process
+ * started), for waits and windows measured here: the wall clock may be
+ * stepped (NTP at boot, a VM resumed), and a step back by an hour made a
+ * login wait, or an address stay refused, an hour longer.
+ */
+export function monotonicMs(): number {
+  return performance.now();
+}

@@ -8,6 +8,7 @@ import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 import { allAdmins } from './admins.js';
 import { newAccountRequest } from './mod_register.js';
+import { monotonicMs } from '../../util/time.js';
 
 /** Runs before mod_register, whatever the <load> order. */
 const BEFORE_REGISTER = { priority: 100 };
@@ -59,7 +60,7 @@ const registerRateLimit: JsmModule = {
         const address = req.client.address;
         if (rate.max === 0 || allow.includes(address) || !newAccount(api, req)) return 'pass';
         const key = limitKey(address);
-        const now = Date.now();
+        const now = monotonicMs();
         const holding = held(key, now);
         if (fresh(key, now).length + holding.length >= rate.max) {
           api.log.warn({ address }, 'registration refused: rate limit');
@@ -75,7 +76,7 @@ const registerRateLimit: JsmModule = {
       const { rate, allow } = policy();
       if (rate.max === 0 || !ev.address || allow.includes(ev.address)) return;
       const key = limitKey(ev.address);
-      const now = Date.now();
+      const now = monotonicMs();
       recent.set(key, [...fresh(key, now), now]);
       // The account exists: its place moves from reserved to recent.
       const holding = held(key, now).slice(1);
