@@ -209,6 +209,23 @@ describe('LoginThrottle', () => {
     assert.equal(t.waitFor('dj', '1.2.3.4'), 0, 'a right password gets looked at after the wait');
   });
 
+  test('the connection rate is measured on a clock that only moves forward: a wall clock stepped back does not stretch its window', () => {
+    const realNow = Date.now;
+    let step = 0;
+    Date.now = () => realNow() + step;
+    try {
+      const l = new AddressLimits({ rate: { points: 1, time: 10 }, perAddress: 0, total: 0 });
+      assert.equal(l.admit('1.2.3.4'), undefined);
+      l.release('1.2.3.4');
+      assert.equal(l.admit('1.2.3.4'), 'rate');
+      // Ten seconds on the wall clock are not ten seconds of the window.
+      step = 10_001;
+      assert.equal(l.admit('1.2.3.4'), 'rate');
+    } finally {
+      Date.now = realNow;
+    }
+  });
+
   test('waits are measured on a clock that only moves forward: a wall clock stepped back an hour does not make a login wait an hour', () => {
     const realNow = Date.now;
     let step = 0;

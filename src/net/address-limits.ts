@@ -3,6 +3,7 @@
 // connections open at once, per address and in total. "Per address" is
 // per limitKey(): an IPv6 client's whole /64 counts as one address.
 import { limitKey } from './peer-address.js';
+import { monotonicMs } from '../util/time.js';
 export interface AddressLimitsConfig {
   /** At most `points` new connections per `time` seconds from one address. */
   rate: { points: number; time: number } | undefined;
@@ -22,7 +23,8 @@ export class AddressLimits {
   constructor(
     /** Replaced on SIGHUP; open counts and rate history stay. */
     public cfg: AddressLimitsConfig,
-    private readonly now: () => number = Date.now,
+    /** A clock that only moves forward (see monotonicMs). */
+    private readonly now: () => number = monotonicMs,
   ) {}
 
   /** Admits a new connection (and counts it) or says why not. */
