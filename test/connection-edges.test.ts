@@ -15,7 +15,7 @@ import { clientHelloProgress } from '../src/net/client-hello.js';
 import { bundledConfigText } from './helpers/daemon.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { makeTestKey } from './helpers/tls-key.js';
-import { authIq, BUNDLED_CONFIG, registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertStreamErrorElement } from './helpers/transcript.js';
 
 let dir: string;
@@ -290,6 +290,25 @@ describe('SIGHUP and connections already open', () => {
       assert.equal(err.text(), 'Timeout waiting for authentication');
       await idle.whenClosed();
     } finally {
+      await yak.stop();
+    }
+  });
+
+  test('counted on a clock that only moves forward: a wall clock stepped forward an hour closes nobody at the reload', async () => {
+    const yak = await startYak({ tweak: (c) => (c.c2s.authtime = 0) });
+    const realNow = Date.now;
+    let step = 0;
+    Date.now = () => realNow() + step;
+    try {
+      const waiting = await yak.connect();
+      step = 3_600_000;
+      const text = bundledConfigText().replace('<authtime>120</authtime>', '<authtime>60</authtime>');
+      assert.ok(yak.server.reload(parseConfig(text, BUNDLED_CONFIG, { spool: yak.spool })).applied.includes('<authtime>'));
+      // Still open a second later, and still able to log in.
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal((await waiting.request(registerIq('stepped', 'secret'))).attrs.type, 'result');
+    } finally {
+      Date.now = realNow;
       await yak.stop();
     }
   });

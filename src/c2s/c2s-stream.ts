@@ -22,6 +22,7 @@ import { PRE_AUTH_NODES, presenceTooLarge, presenceTooLargeBounce, SESSION_NODES
 import { traceStanza } from './stanza-trace.js';
 import { PARSE_STREAM_ERRORS, streamError, type StreamErrorKind } from './stream-errors.js';
 import { TimeLimitedStream } from './time-limited-stream.js';
+import { monotonicMs } from '../util/time.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
 
@@ -434,7 +435,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     if (!this.cleanedUp) {
       // The one line per connection: who, how long, as whom.
       this.cleanedUp = true;
-      const seconds = Math.round((Date.now() - this.opened) / 1000);
+      const seconds = Math.round((monotonicMs() - this.opened) / 1000);
       this.logAt('info', { user: this.session?.jid.toString(), seconds }, 'connection closed');
       // Once: by the second run (the socket gone after close()) a new
       // stream may have been given the same id, and must keep it.

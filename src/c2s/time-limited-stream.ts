@@ -7,6 +7,7 @@
 import type { YakConfig } from '../config/types.js';
 import type { StreamErrorKind } from './stream-errors.js';
 import { TaskChain } from './task-chain.js';
+import { monotonicMs } from '../util/time.js';
 
 /**
  * How long past <authtime> the requests in hand may still run before the
@@ -18,7 +19,8 @@ const AUTH_GRACE_MS = 5_000;
 
 export abstract class TimeLimitedStream extends TaskChain {
   private authTimer: NodeJS.Timeout | undefined;
-  protected readonly opened = Date.now();
+  /** When it opened, on the monotonic clock (a SIGHUP re-arms <authtime> from it). */
+  protected readonly opened = monotonicMs();
 
   /** The config, read at each arming: a reload may change <authtime> and <limits><idle>. */
   protected abstract readonly ctx: { readonly config: YakConfig };
@@ -53,7 +55,7 @@ export abstract class TimeLimitedStream extends TaskChain {
         this.authTimer = setTimeout(closeIfUnauthed, grace);
         this.authTimer.unref();
       };
-      this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - Date.now()));
+      this.authTimer = setTimeout(timeUp, Math.max(0, this.opened + authtime * 1000 - monotonicMs()));
       this.authTimer.unref();
     }
   }

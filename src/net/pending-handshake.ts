@@ -8,6 +8,7 @@ import { OVER_BUDGET_LOG, type BudgetHolder, type HeldMemoryBudget } from '../c2
 import type { AddressLogQuota } from './address-log-quota.js';
 import { clientHelloProgress } from './client-hello.js';
 import { limitKey } from './peer-address.js';
+import { monotonicMs } from '../util/time.js';
 
 /**
  * What one handshake is taken to hold besides its ClientHello: Node's and
@@ -40,7 +41,7 @@ export class PendingHandshake implements BudgetHolder {
   /** Look at the bytes again once this many have come (see clientHelloProgress). */
   private need = 1;
   private readonly onData = (chunk: Buffer): void => this.read(chunk);
-  private readonly opened = Date.now();
+  private readonly opened = monotonicMs();
   /** The handshake finished: the stream takes over, and logs the connection's end. */
   private finished = false;
   /** Why it failed, once known: said in the one line a failed handshake gets. */
@@ -102,7 +103,7 @@ export class PendingHandshake implements BudgetHolder {
   private sayFailed(): void {
     if (this.finished || this.said) return;
     this.said = true;
-    const seconds = Math.round((Date.now() - this.opened) / 1000);
+    const seconds = Math.round((monotonicMs() - this.opened) / 1000);
     const reason = this.why ?? 'closed by the client';
     this.ctx.log.write('info', this.address, { address: this.address, reason, seconds }, 'TLS handshake failed: closed');
   }
