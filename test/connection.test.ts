@@ -146,3 +146,33 @@ test('a large read reaches the parser in pieces of about 2 KiB, characters split
     client.destroy();
   }
 });
+
+test('bytes that are not UTF-8: what came before them is handed on, a real U+FFFD before them included, split across reads or not', async () => {
+  const cases: { name: string; writes: number[][]; before: string }[] = [
+    { name: 'one read', writes: [[...Buffer.from('ab\uFFFDcd'), 0xff]], before: 'ab\uFFFDcd' },
+    { name: 'a real U+FFFD split between reads', writes: [[...Buffer.from('x'), 0xef, 0xbf], [0xbd, ...Buffer.from('yz'), 0xff]], before: 'x\uFFFDyz' },
+    { name: 'after a four-byte character split three and one', writes: [[0xf0, 0x9f, 0x98], [0x80, 0xef, 0xbf, 0xbd, ...Buffer.from('q'), 0xc3, 0x28]], before: '\u{1F600}\uFFFDq' },
+    { name: 'a real U+FFFD after the bad bytes is not handed on', writes: [[...Buffer.from('ok'), 0xff, 0xef, 0xbf, 0xbd]], before: 'ok' },
+  ];
+  for (const { name, writes, before } of cases) {
+    const { conn, client } = await pair();
+    try {
+      let text = '';
+      let bad = false;
+      conn.attach({ text: (t) => (text += t), badEncoding: () => (bad = true), ended: () => {}, closed: () => {} });
+      let read = 0;
+      conn.socket.on('data', (buf: Buffer) => (read += buf.length));
+      let written = 0;
+      for (const w of writes) {
+        client.write(Buffer.from(w));
+        written += w.length;
+        // Each write its own read: the next waits until this one is in.
+        while (read < written) await nextTurn();
+      }
+      while (!bad) await nextTurn();
+      assert.equal(text, before, name);
+    } finally {
+      client.destroy();
+    }
+  }
+});

@@ -87,12 +87,13 @@ export class Connection {
   private readonly decoder = new StringDecoder('utf8');
   private badBytes = false;
   /**
-   * The last two bytes read (-1: none yet), the previous reads' included:
+   * The last three bytes read (-1: none yet), the previous reads' included:
    * numbers, not a Buffer, because copying them out of every read cost
    * more than decoding a short stanza.
    */
   private last1 = -1;
   private last2 = -1;
+  private last3 = -1;
   private handlers: ConnectionHandlers | undefined;
   private gone = false;
   private readonly karma: Karma | undefined;
@@ -147,19 +148,36 @@ export class Connection {
     // (A real one split between reads: count across the last two bytes before this read.)
     const hasReplacement = text.includes('\uFFFD');
     const seen = hasReplacement ? countBytes(this.withLastBytes(buf), REPLACEMENT_BYTES) : 0;
-    this.rememberLastBytes(buf);
     if (hasReplacement && countChar(text, '\uFFFD') > seen) {
       // What came before the first bad byte is handled first (a request in
       // the same packet is carried out and answered, then the stream
-      // error), as for bad XML. (Before a real U+FFFD preceding the bad
-      // bytes too: the stream ends either way.)
-      const before = text.slice(0, text.indexOf('\uFFFD'));
+      // error), as for bad XML.
+      const before = text.slice(0, this.firstBadReplacement(text, buf));
       if (before !== '') this.handlers?.text(before);
       this.badBytes = true;
       this.handlers?.badEncoding();
       return;
     }
+    this.rememberLastBytes(buf);
     this.handlers?.text(text);
+  }
+
+  /**
+   * Where in `text` (decoded from `buf`) the first U+FFFD that stands for
+   * bad bytes is: a real one, read as EF BF BD, may come before it. Every
+   * character before that one was decoded from its own bytes, so the
+   * UTF-8 length of the text before a U+FFFD says where its bytes are,
+   * counted from those of a character begun in the read before.
+   */
+  private firstBadReplacement(text: string, buf: Buffer): number {
+    const before = [this.last3, this.last2, this.last1].filter((b) => b >= 0);
+    const bytes = Buffer.concat([Buffer.from(before), buf]);
+    const lead = before.length - incompleteTail(before);
+    for (let i = text.indexOf('\uFFFD'); i >= 0; i = text.indexOf('\uFFFD', i + 1)) {
+      const at = lead + Buffer.byteLength(text.slice(0, i));
+      if (at < 0 || bytes[at] !== 0xef || bytes[at + 1] !== 0xbf || bytes[at + 2] !== 0xbd) return i;
+    }
+    return text.length;
   }
 
   /** `buf` after the last two bytes read before it. */
@@ -169,12 +187,16 @@ export class Connection {
   }
 
   private rememberLastBytes(buf: Buffer): void {
-    if (buf.length >= 2) {
+    if (buf.length >= 3) {
+      this.last3 = buf[buf.length - 3]!;
       this.last2 = buf[buf.length - 2]!;
       this.last1 = buf[buf.length - 1]!;
-    } else if (buf.length === 1) {
-      this.last2 = this.last1;
-      this.last1 = buf[0]!;
+    } else {
+      for (const b of buf) {
+        this.last3 = this.last2;
+        this.last2 = this.last1;
+        this.last1 = b;
+      }
     }
   }
 
@@ -416,4 +438,18 @@ export class Connection {
     this.gone = true;
     this.handlers?.closed();
   }
+}
+
+/**
+ * How many of `tail`'s last bytes are a character not ended yet: its lead
+ * byte and the continuation bytes after it, fewer than the lead asks for.
+ */
+function incompleteTail(tail: readonly number[]): number {
+  for (let k = 1; k <= tail.length; k++) {
+    const b = tail[tail.length - k]!;
+    if ((b & 0xc0) === 0x80) continue;
+    const length = b >= 0xf0 ? 4 : b >= 0xe0 ? 3 : b >= 0xc0 ? 2 : 1;
+    return length > k ? k : 0;
+  }
+  return 0;
 }
