@@ -1199,6 +1199,31 @@ describe('the control socket under a client that does not play along', () => {
     }
   });
 
+  test('a client that does not read its replies is closed after the idle time, not held open with its requests', { timeout: 30_000 }, async () => {
+    const spool = await tempDir();
+    const { ops, lists } = countingOps(Array.from({ length: 10_000 }, (_, i) => `user${i}`));
+    const control = await ControlSocket.open(spool, ops, silentLogger, 300);
+    try {
+      const client = net.connect(path.join(spool, '.jabberctl.sock'));
+      client.on('error', () => undefined);
+      await once(client, 'connect');
+      client.pause();
+      client.write(LIST.repeat(20));
+      const closed = once(client, 'close');
+      await new Promise((r) => setTimeout(r, 3000));
+      // Reading now takes what the server wrote before it gave up: not all 20.
+      let got = '';
+      client.setEncoding('utf8').on('data', (d: string) => (got += d));
+      client.resume();
+      await closed;
+      const replies = got.split('\n').filter((l) => l !== '').length;
+      assert.ok(replies < 20, `${replies} replies, ${lists()} requests run: the connection was held open`);
+    } finally {
+      await control.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test('a client that ends its side after its request (nc -N) still gets the reply', { timeout: 30_000 }, async () => {
     const spool = await tempDir();
     const { ops, lists } = countingOps(['a', 'b'], 50);

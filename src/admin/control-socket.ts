@@ -211,11 +211,13 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number): vo
   async function answerAll(): Promise<void> {
     if (busy) return;
     busy = true;
-    // The server's work is not the client's silence.
-    conn.setTimeout(0);
     try {
       while (lines.length > 0 && !conn.destroyed) {
+        // The server's work is not the client's silence; a reply the
+        // client does not read is (it is closed after the idle time).
+        conn.setTimeout(0);
         const reply = await handle(lines.shift()!);
+        idle();
         if (conn.destroyed) break;
         if (!conn.write(JSON.stringify(reply) + '\n')) await drainedOrClosed(conn);
         if (lines.length < MAX_REQUESTS_IN_HAND / 2 && !ended) conn.resume();
@@ -223,7 +225,6 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number): vo
     } finally {
       busy = false;
       if (ended) conn.end();
-      else if (!conn.destroyed) idle();
     }
   }
 
