@@ -99,6 +99,15 @@ describe('modules answering queries', () => {
         }
         const last = await b.request("<iq type='get' id='u5' to='vcname2@localhost'><x xmlns='jabber:iq:last'/></iq>");
         assert.equal(last.attrs.type, 'result', last.toString());
+        // Only the first child naming a namespace counts, as 1.4's p->iq: a later one is not the request.
+        const version = await a.request("<iq type='get' id='u6' to='localhost'><query xmlns='jabber:iq:version'/><x xmlns='jabber:iq:time'/></iq>");
+        assert.ok(version.getChild('query', 'jabber:iq:version'), version.toString());
+        const lastFirst = await b.request("<iq type='get' id='u7' to='vcname1@localhost'><query xmlns='jabber:iq:last'/><vCard xmlns='vcard-temp'/></iq>");
+        // mod_last's answer to a stranger (403), not the card.
+        assert.equal(lastFirst.getChild('error')?.attrs.code, '403', lastFirst.toString());
+        const notACard = await a.request("<iq type='set' id='u8'><query xmlns='jabber:iq:private'><n xmlns='x:n'/></query><vCard xmlns='vcard-temp'><FN>Taken Over</FN></vCard></iq>");
+        assert.equal(notACard.attrs.type, 'result', notACard.toString());
+        assert.equal((await spoolRecords(yak, 'vcname1'))?.get('vcard-temp')?.getChildText('FN'), 'Upper Case');
       } finally {
         await closeAll(a, b);
       }

@@ -16,6 +16,19 @@ export function isIqType(type: string | undefined): boolean {
   return type === 'get' || type === 'set' || type === 'result' || type === 'error';
 }
 
+/**
+ * The iq's payload when it is in `ns`: its first child that names a
+ * namespace, whatever that child is called, as 1.4 took it (jpacket's
+ * `p->iq`, which each module's NSCHECK looked at). A later child in another
+ * module's namespace does not make the iq that module's.
+ */
+export function payloadIn(stanza: Element, ns: string): Element | undefined {
+  for (const c of stanza.children) {
+    if (typeof c !== 'string' && c.attrs.xmlns !== undefined) return c.attrs.xmlns === ns ? c : undefined;
+  }
+  return undefined;
+}
+
 export function isRequest(stanza: Element): boolean {
   return stanza.name === 'iq' && (stanza.attrs.type === 'get' || stanza.attrs.type === 'set');
 }

@@ -6,7 +6,7 @@
 import { attrsWith, Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { parseJid } from '../../jid.js';
-import { iqResult, isRequest } from '../iq.js';
+import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { allAdmins, canRead, NS_ADMIN } from './admins.js';
 import { delayStamp, isDelayed } from '../delay-stamp.js';
@@ -119,7 +119,7 @@ export const modAdmin: JsmModule = {
     // Sender's bare JID and host -> when it last got the reply (see REPLY_QUIET_MS).
     const replied = new Map<string, number>();
     api.on('server', async ({ stanza, to, from }) => {
-      if (to.resource === 'admin' && stanza.name === 'iq' && stanza.getChildByNs(NS_BROWSE)) {
+      if (to.resource === 'admin' && stanza.name === 'iq' && payloadIn(stanza, NS_BROWSE)) {
         if (!isRequest(stanza)) return 'handled';
         if (!canRead(api, from)) throw stanzaError('not-allowed');
         // A set lists nobody, as in 1.4 (whose "kick them?" was never written).
@@ -159,7 +159,7 @@ export const modAdmin: JsmModule = {
         return 'handled';
       }
       // Known by its namespace, whatever the element's name, as 1.4 knew it (NSCHECK).
-      const query = stanza.name === 'iq' ? stanza.getChildByNs(NS_ADMIN) : undefined;
+      const query = stanza.name === 'iq' ? payloadIn(stanza, NS_ADMIN) : undefined;
       if (!query) return 'pass';
       if (!isRequest(stanza)) return 'handled';
       // 405 for anyone else, as 1.4 answered.

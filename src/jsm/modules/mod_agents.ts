@@ -3,7 +3,7 @@
 import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import type { JsmModule, ModuleApi } from '../api.js';
-import { iqResult } from '../iq.js';
+import { iqResult, payloadIn } from '../iq.js';
 
 const NS_AGENTS = 'jabber:iq:agents';
 const NS_AGENT = 'jabber:iq:agent';
@@ -40,11 +40,11 @@ function agentFor(service: Element): Element {
  * knew it (NSCHECK).
  */
 function answer(api: ModuleApi, stanza: Element): Element | 'pass' {
-  if (stanza.getChildByNs(NS_AGENTS)) {
+  if (payloadIn(stanza, NS_AGENTS)) {
     const services = api.config.jsm.browse.filter((e) => e.attrs.jid);
     return iqResult(stanza, new Element('query', { xmlns: NS_AGENTS }, services.map(agentFor)));
   }
-  if (stanza.getChildByNs(NS_AGENT)) {
+  if (payloadIn(stanza, NS_AGENT)) {
     const name = api.config.jsm.vcard?.getChildText('FN') ?? 'Yak Jabber Server';
     return iqResult(
       stanza,

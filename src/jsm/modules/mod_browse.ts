@@ -4,7 +4,7 @@
 import { Element } from '../../xml/element.js';
 import { NS_REGISTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
-import { forAccount, iqResult } from '../iq.js';
+import { forAccount, iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { visibleSessions } from '../roster.js';
 import { isTrusted } from './trust.js';
@@ -51,7 +51,7 @@ const SERVER_NAMESPACES: readonly (readonly [string, readonly string[]])[] = [
  * BrowseRequest asks with <item xmlns='jabber:iq:browse'/>, not <query/>.
  */
 function browseRequest(stanza: Element): Element | undefined {
-  return stanza.getChildByNs(NS_BROWSE);
+  return payloadIn(stanza, NS_BROWSE);
 }
 
 export const modBrowse: JsmModule = {

@@ -5,7 +5,7 @@ import { Element } from '../../xml/element.js';
 import { NS_LAST } from '../../xdb/xdb.js';
 import { unixTime } from '../../util/time.js';
 import type { JsmModule } from '../api.js';
-import { forAccount, iqResult } from '../iq.js';
+import { forAccount, iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { endStatus } from '../kept-presence.js';
 import { isTrusted } from './trust.js';
@@ -16,7 +16,7 @@ export const modLast: JsmModule = {
     const started = unixTime();
     api.on('deliver', async ({ stanza, to, from }) => {
       // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
-      if (!stanza.getChildByNs(NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
+      if (!payloadIn(stanza, NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');
       // Trust checked after the read, right before the answer: checked
@@ -38,7 +38,7 @@ export const modLast: JsmModule = {
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
     }, { stanzas: ['iq'] });
     api.on('server', ({ stanza, to }) => {
-      if (stanza.name !== 'iq' || !stanza.getChildByNs(NS_LAST) || to.resource !== undefined) return 'pass';
+      if (stanza.name !== 'iq' || !payloadIn(stanza, NS_LAST) || to.resource !== undefined) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds: String(unixTime() - started) }));
     });

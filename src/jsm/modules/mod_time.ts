@@ -3,7 +3,7 @@
 import { Element } from '../../xml/element.js';
 import { legacyStamp } from '../../util/time.js';
 import type { JsmModule } from '../api.js';
-import { iqResult } from '../iq.js';
+import { iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 
 const NS_TIME = 'jabber:iq:time';
@@ -13,7 +13,7 @@ export const modTime: JsmModule = {
   setup(api) {
     api.on('server', ({ stanza, to }) => {
       // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
-      if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChildByNs(NS_TIME)) return 'pass';
+      if (stanza.name !== 'iq' || to.resource !== undefined || !payloadIn(stanza, NS_TIME)) return 'pass';
       // 1.4 bounced anything but a get with TERROR_NOTALLOWED (a result or
       // an error is never answered: see Router.bounce).
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');

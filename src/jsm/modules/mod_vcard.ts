@@ -3,7 +3,7 @@
 import { attrsWith, Element } from '../../xml/element.js';
 import { NS_VCARD } from '../../xdb/xdb.js';
 import type { JsmModule } from '../api.js';
-import { iqResult } from '../iq.js';
+import { iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 
 /**
@@ -12,7 +12,7 @@ import { stanzaError } from '../stanza-errors.js';
  * A card is stored, and answered, as `vCard`.
  */
 function vcardOf(iq: Element): Element | undefined {
-  return iq.name === 'iq' ? iq.getChildByNs(NS_VCARD) : undefined;
+  return iq.name === 'iq' ? payloadIn(iq, NS_VCARD) : undefined;
 }
 
 export const modVcard: JsmModule = {

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { Element } from '../../xml/element.js';
 import type { JsmModule } from '../api.js';
-import { iqResult } from '../iq.js';
+import { iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { YAK_VERSION } from '../../version.js';
 
@@ -14,7 +14,7 @@ export const modVersion: JsmModule = {
     const osName = `${os.type()} ${os.release()}`;
     api.on('server', ({ stanza, to }) => {
       // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
-      if (stanza.name !== 'iq' || to.resource !== undefined || !stanza.getChildByNs(NS_VERSION)) return 'pass';
+      if (stanza.name !== 'iq' || to.resource !== undefined || !payloadIn(stanza, NS_VERSION)) return 'pass';
       // 1.4 bounced anything but a get with TERROR_NOTALLOWED (a result or
       // an error is never answered: see Router.bounce).
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
