@@ -675,6 +675,15 @@ describe('warnings (never errors) about what Yak reads', () => {
     // What the warnings say is what is read.
     assert.equal(c.c2s.authtime, 120);
     assert.equal(c.jsm.offlineLimit, 1000);
+    // Each copy of a value read more than once (<ip>, <read>).
+    const many = parse({
+      pthcsock: "<ip port='5222'>127.0.0.1</ip><ip port='5224'>127.0.<y/>0.1</ip>",
+      jsm: '<admin><read>a@localhost</read><read>bo<x/>ss@localhost</read></admin>',
+    });
+    assert.deepEqual(many.warnings, [
+      '<jsm><admin><read>: holds an element, <x>, which is not read: the value is the text around it (boss@localhost)',
+      '<pthcsock><ip>: holds an element, <y>, which is not read: the value is the text around it (127.0.0.1)',
+    ]);
   });
 
   test('two config sections in one service, and a warning from an included file names it', () => {

@@ -78,12 +78,25 @@ describe('jabberd refuses to start', { timeout: 25_000 }, () => {
     assert.equal(check.code, 0, check.stderr);
   });
 
-  test('on a config file over 1 MiB, naming it (100 MB of elements ended in an out-of-memory abort)', async () => {
+  test('on a config file over 1 MiB, or included files over 1 MiB in all, naming it (100 MB of elements ended in an out-of-memory abort)', async () => {
     const text = bundledConfigText();
     const end = text.lastIndexOf('</jabber>');
     const file = await configFile('huge.xml', `${text.slice(0, end)}<junk>${'<a/>'.repeat(300_000)}</junk></jabber>\n`);
+    // 600 KB, included twice: each file within the bound, the two over it.
+    await configFile('part.xml', `<junk>${'<a/>'.repeat(150_000)}</junk>`);
+    const twice = await configFile('twice.xml', `${text.slice(0, end)}<jabberd:include>part.xml</jabberd:include><jabberd:include>part.xml</jabberd:include></jabber>\n`);
     for (const args of [[], ['--check']]) {
       assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), ...args]), `config file ${file}: more than 1048576 bytes (1 MiB)`);
+      assertRefused(await runJabberd(['-c', twice, '-s', path.join(dir, 'spool'), ...args]), `${twice}: <jabberd:include>part.xml</jabberd:include>: the files included come to more than 1 MiB in all`);
+    }
+  });
+
+  test('on a pidfile whose folder it may not look into: one line, no stack trace', async () => {
+    const pidfile = path.join(dir, 'not-a-folder-pid', 'yak.pid');
+    await writeFile(path.join(dir, 'not-a-folder-pid'), 'a file where the pidfile folder belongs\n');
+    const file = await configFile('pid-under-file.xml', withPidfile(pidfile));
+    for (const args of [[], ['--check']]) {
+      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), ...args]), `<pidfile>${pidfile}</pidfile>: ENOTDIR`);
     }
   });
 

@@ -34,7 +34,13 @@ export function logFilePathProblem(file: string): string | undefined {
  * hold the start up until someone wrote it; a device might never end).
  */
 export function pidfilePathProblem(file: string): string | undefined {
-  const st = statSync(file, { throwIfNoEntry: false });
+  let st;
+  try {
+    st = statSync(file, { throwIfNoEntry: false });
+  } catch (err) {
+    // A folder on the way it may not enter, a file where a folder belongs.
+    return `<pidfile>${file}</pidfile>: ${(err as Error).message}`;
+  }
   if (!st || st.isFile()) return undefined;
   return `<pidfile>${file}</pidfile>: ${notAFile(st) ?? 'a pipe or socket, not a file'}`;
 }

@@ -88,6 +88,8 @@ interface ExpandContext {
   flags: Set<string>;
   /** Only regular files may be read (see readConfigFile). */
   filesOnly: boolean;
+  /** Characters the files still to be included may hold between them (one file may be included many times). */
+  budget: { left: number };
 }
 
 /**
@@ -142,7 +144,7 @@ export function readConfigFile(file: string, where = 'config file', filesOnly = 
  */
 export function expandTree(root: Element, file: string, cmdline: CmdlineValues, filesOnly = false): Set<string> {
   const flags = new Set<string>();
-  expandChildren(root, { cmdline, dir: dirname(file), chain: [file], flags, filesOnly }, 1);
+  expandChildren(root, { cmdline, dir: dirname(file), chain: [file], flags, filesOnly, budget: { left: MAX_CONFIG_BYTES } }, 1);
   return flags;
 }
 
@@ -191,7 +193,12 @@ function include(el: Element, parent: Element, ctx: ExpandContext, depth: number
   // The included root takes the include's place, so the elements around
   // the include count toward the file's depth (one too many when the root
   // is spliced into a same-named parent: a bound, not an exact count).
-  const root = parseConfigText(readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`, ctx.filesOnly), file, depth - 1);
+  const text = readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`, ctx.filesOnly);
+  ctx.budget.left -= text.length;
+  if (ctx.budget.left < 0) {
+    throw new ConfigError(`${from}: <jabberd:include>${name}</jabberd:include>: the files included come to more than 1 MiB in all, which no config needs`);
+  }
+  const root = parseConfigText(text, file, depth - 1);
   expandChildren(root, { ...ctx, dir: dirname(file), chain: [...ctx.chain, file] }, depth);
   markOrigin(root, file);
   // As in 1.4: when the included root has the same name as the element the

@@ -153,11 +153,14 @@ export function lintPlace(el: Element, place: Place, warnings: string[], path = 
       }
       const below = place.below?.[name];
       if (below) lintPlace(first, below, warnings, `${path}<${name}>`);
-      const inside = place.values?.includes(name) ? first.elements[0] : undefined;
-      if (inside) {
-        const text = first.text().trim();
+      // Each copy read: the first of one read once, every one of the others (<ip>, <read>).
+      const read = place.once?.includes(name) ? [first] : copies;
+      for (const copy of place.values?.includes(name) ? read : []) {
+        const inside = copy.elements[0];
+        if (!inside) continue;
+        const text = copy.text().trim();
         warnings.push(
-          at(first, `${path}<${name}>`) +
+          at(copy, `${path}<${name}>`) +
             `: holds an element, <${inside.name}>, which is not read: the value is the text around it` +
             (text === '' ? ', none here, so the default' : ` (${text.length <= 60 ? text : `${text.slice(0, 60)}...`})`),
         );
