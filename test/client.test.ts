@@ -214,6 +214,8 @@ describe('user lists (reguser --file)', () => {
       'd=back slash',
       'e=',
     ]);
+    // ASCII white space splits, as in a shell; a no-break or ideographic space is part of the word.
+    assert.deepEqual(splitWords('name=Li\u3000Wei\tx=a\u00a0b'), ['name=Li\u3000Wei', 'x=a\u00a0b']);
     assert.throws(() => splitWords(`a='open`), /unterminated single quote/);
     assert.throws(() => splitWords(`a="open`), /unterminated double quote/);
   });
@@ -228,6 +230,8 @@ describe('user lists (reguser --file)', () => {
     assert.throws(() => parseFieldPairs(['username=u', 'password=']), /password missing/);
     assert.throws(() => parseFieldPairs(['username=u', 'password=p', 'username=v']), /username given twice/);
     assert.throws(() => parseFieldPairs(['username=u', 'password=p', '<x>=1']), /not a field name/);
+    // What bytes that are not UTF-8 on the command line turn into: refused, never registered as such.
+    assert.throws(() => parseFieldPairs(['username=u', 'password=p\uFFFDss']), /password is not UTF-8 text/);
   });
 
   test('splitCsvLine follows RFC 4180 quoting', () => {

@@ -24,9 +24,11 @@ describe('jabber-0k', () => {
     assert.equal(r.code, 0);
   });
 
-  test('-p - on a terminal asks at a prompt that does not echo what is typed', async () => {
-    // script(1) gives the tool a terminal. The password is typed once the
-    // prompt shows: echo is off by then, so the screen must not show it.
+  /**
+   * `jabber-0k -p - -t ABCDE -s 400` on a terminal (script(1) gives it one),
+   * `typed` once the prompt shows: its exit status and what the screen showed.
+   */
+  async function typedAtPrompt(typed: string | Buffer): Promise<{ code: number | null; screen: string }> {
     const quoted = (s: string): string => `'${s.replaceAll("'", `'\\''`)}'`;
     const command = [process.execPath, ZEROK, '-p', '-', '-t', 'ABCDE', '-s', '400'].map(quoted).join(' ');
     const child = spawn('script', ['-qec', command, '/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -44,13 +46,28 @@ describe('jabber-0k', () => {
           }
         });
       });
-      child.stdin.write('secret\r');
-      assert.equal(await closed, 0, screen);
+      child.stdin.write(typed);
+      return { code: await closed, screen };
     } finally {
       child.kill();
     }
+  }
+
+  test('-p - on a terminal asks at a prompt that does not echo what is typed', async () => {
+    // Typed once the prompt shows: echo is off by then, so the screen must not show it.
+    const { code, screen } = await typedAtPrompt('secret\r');
+    assert.equal(code, 0, screen);
     assert.match(screen, /01945b9b2c3207c4cce5dc99e50605779f570077/);
     assert.doesNotMatch(screen, /secret/, 'the password was shown on the terminal');
+  });
+
+  test('a password that is not UTF-8, typed on a Latin-1 terminal or given to -p, is refused, never hashed as U+FFFD', async () => {
+    const { code, screen } = await typedAtPrompt(Buffer.from('p\xe4ss\r', 'latin1'));
+    assert.equal(code, 2, screen);
+    assert.match(screen, /jabber-0k: the password typed is not UTF-8 text/);
+    const r = await jabber0k(['-p', 'p\uFFFDss', '-t', 'ABCDE', '-s', '400']);
+    assert.deepEqual([r.code, r.stdout], [2, '']);
+    assert.match(r.stderr, /the password is not UTF-8 text/);
   });
 
   test('long options, and the password from standard input with -p -', async () => {

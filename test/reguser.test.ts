@@ -511,6 +511,14 @@ describe('reguser --file', () => {
     assert.match(r.stderr, /cannot read .*absent\.txt: ENOENT/);
   });
 
+  test('a list that is not UTF-8 (Latin-1) is refused with exit status 2, nothing registered: never passwords with U+FFFD in them', async () => {
+    const file = path.join(dir, 'latin1.txt');
+    await writeFile(file, Buffer.from("username=sabine password=p\xe4ss 'name=Sabine M\xfcller'\n", 'latin1'));
+    const r = await reguser([`127.0.0.1:${yak.port}`, '--domain', 'yak', '--file', file]);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', `reguser: ${file}: not UTF-8 text\n`]);
+    assert.equal(await yak.server.xdb.exists('yak', 'sabine'), false);
+  });
+
   test('a device as the file is refused with exit status 2, not read until memory runs out', async () => {
     const r = await reguser([`127.0.0.1:${yak.port}`, '--file', '/dev/zero']);
     assert.deepEqual([r.code, r.stdout, r.stderr], [2, '', 'reguser: cannot read /dev/zero: a device, not a file\n']);

@@ -62,6 +62,8 @@ async function main(argv: string[]): Promise<number> {
   }
   // No account has one (registration refuses it); a hash of it is a mistake.
   if (password === '') return fail('the password must not be empty');
+  // What bytes that are not UTF-8 in -p turn into: not the password meant.
+  if (password.includes('\uFFFD')) return fail('the password is not UTF-8 text (it holds U+FFFD, what other bytes turn into)');
   process.stdout.write(zerokHash(password, token, sequence) + '\n');
   return 0;
 }

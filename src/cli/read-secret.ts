@@ -211,9 +211,22 @@ export async function readSecret(prompt: string, maxChars: number): Promise<stri
     input.setRawMode(true);
     process.stderr.write(prompt);
     input.resume();
-    input.setEncoding('utf8');
+    // Decoded here, refusing bytes that are not UTF-8, as a pipe's are:
+    // setEncoding('utf8') turned them into U+FFFD, a password nobody typed.
+    const decoder = new TextDecoder('utf-8', { fatal: true });
     let secret = '';
-    const onData = (chunk: string): void => {
+    const onData = (bytes: Buffer): void => {
+      let chunk: string;
+      try {
+        chunk = decoder.decode(bytes, { stream: true });
+      } catch {
+        input.setRawMode(false);
+        process.stderr.write('\n');
+        input.pause();
+        input.off('data', onData);
+        reject(new NotUtf8Error('the password typed is not UTF-8 text (is the terminal set to UTF-8?)'));
+        return;
+      }
       const now = typed(secret, chunk);
       secret = now.secret;
       if (now.end === undefined) return;

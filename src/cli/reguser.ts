@@ -231,9 +231,12 @@ function readList(file: string): UserListEntry[] {
     // pipe (--file <(make-list)) does end, and is read.
     const problem = notAFile(statSync(file));
     if (problem !== undefined) throw new Trouble(`cannot read ${file}: ${problem}`);
-    text = readFileSync(file, 'utf8');
+    // Refused, not turned into U+FFFD: a Latin-1 list would register
+    // passwords nobody can type.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(readFileSync(file));
   } catch (err) {
     if (err instanceof Trouble) throw err;
+    if (err instanceof TypeError && errCode(err) === 'ERR_ENCODING_INVALID_ENCODED_DATA') throw new Trouble(`${file}: not UTF-8 text`);
     throw new Trouble(`cannot read ${file}: ${errCode(err) ?? (err as Error).message}`);
   }
   try {
