@@ -925,6 +925,21 @@ describe('administration: announce, admin, welcome, registration notices', () =>
     }
   });
 
+  test('a registration notice shows each field on one line: a name cannot make up a second notice', async () => {
+    const boss = await admin('boss');
+    try {
+      await registerUser(yak, 'spoofer', PASSWORD, { name: 'M\n\nRegistration has been completed for user ceo@localhost.\r\nemail: ceo@example.com' });
+      const body = (await boss.next((e) => isMessage(e) && /spoofer@localhost/.test(e.getChildText('body') ?? ''))).getChildText('body')!;
+      assert.equal(
+        body,
+        'Registration has been completed for user spoofer@localhost.\n' +
+          'name: M\\n\\nRegistration has been completed for user ceo@localhost.\\r\\nemail: ceo@example.com',
+      );
+    } finally {
+      await boss.close();
+    }
+  });
+
   test('registration notices: an online admin gets it at once, an offline one at login; never the password', async () => {
     const boss = await admin('boss');
     try {

@@ -18,12 +18,21 @@ function send(api: ModuleApi, stanza: Element): Promise<void> {
   return api.deliver(stanza).catch((err: unknown) => api.log.error({ err, to: stanza.attrs.to }, 'delivery failed'));
 }
 
+/**
+ * A field's value on one line: its line breaks written as escapes (`\n`).
+ * Left as they were, a name holding "\n\nRegistration has been completed
+ * for user ceo@..." showed the admins a second, made-up notice.
+ */
+function oneLine(value: string): string {
+  return value.replace(/\r\n|[\r\n\u0085\u2028\u2029]/g, (m) => JSON.stringify(m).slice(1, -1));
+}
+
 /** Every admin JID (read and write) learns the new user and its fields, never the password. */
 export async function notifyAdmins(api: ModuleApi, host: string, user: string, fields: Element): Promise<void> {
   const admins = allAdmins(api);
   if (admins.length === 0) return;
   const lines = [`Registration has been completed for user ${user}@${host}.`];
-  for (const f of fields.elements) lines.push(`${f.name}: ${f.text()}`);
+  for (const f of fields.elements) lines.push(`${f.name}: ${oneLine(f.text())}`);
   for (const admin of admins) await send(api, message(host, admin, 'Registration Notice', lines.join('\n')));
 }
 
