@@ -111,6 +111,8 @@ describe('jabber:iq:auth with the bundled config', () => {
     await c.close();
     // Spaces around the username are trimmed, as registration trims them.
     assert.equal(await attempt(yak, ' dj ', { password: 'secret' }), 'result');
+    // XML white space only: a no-break or ideographic space is part of the name, which nodeprep refuses.
+    assert.equal(await attempt(yak, '\u00a0dj\u3000', { password: 'secret' }), 'error 406');
   });
 
   test('digest: sha1(stream id + password), any case; another stream id is refused', async () => {

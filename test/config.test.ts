@@ -254,6 +254,9 @@ describe('sessions', () => {
     assert.equal(c.jsm.nounregister, true);
     assert.equal(c.jsm.zerokSequences, 42);
     assert.equal(c.jsm.offlineLimit, 7);
+    // XML white space around a value goes; a no-break space written on purpose stays.
+    const nbsp = parse({ jsm: '<welcome><subject>\n  Hi&#xA0;</subject><body>&#xA0;</body></welcome>' });
+    assert.deepEqual(nbsp.jsm.welcome, { subject: 'Hi\u00a0', body: '\u00a0' });
   });
 
   test("yes/no attributes: yes, true and 1 are yes; no, false, 0 and '' are no, in any case", () => {

@@ -491,6 +491,9 @@ describe('mod_filter: when a rule matches', () => {
         assertXml(await u.next(isMessage), `<message to='txt1@localhost' id='${id}' from='txt2@localhost/Work'>${children}</message>`);
       }
       await s.nothing(isMessage, [s], 'a message matched by a substring');
+      // Only XML white space around it is not the text: a no-break space is.
+      s.send("<message to='txt1@localhost' id='t6'><body>\u00a0hello there\ufeff</body></message>");
+      assertXml(await u.next(isMessage), "<message to='txt1@localhost' id='t6' from='txt2@localhost/Work'><body>\u00a0hello there\ufeff</body></message>");
     } finally {
       await closeAll(u, s);
     }

@@ -4,6 +4,7 @@ import type { AliasConfig } from '../config/types.js';
 import { nameprep } from '../jid.js';
 import { escapeAttr } from '../xml/element.js';
 import type { StreamErrorKind } from './stream-errors.js';
+import { trimXmlSpace } from '../xml/chars.js';
 
 export const NS_STREAM = 'http://etherx.jabber.org/streams';
 const NS_CLIENT = 'jabber:client';
@@ -60,7 +61,7 @@ export function checkHeader(
   // unprefixed <stream xmlns='...streams'> cannot have: its stanzas would
   // be in the streams namespace and fail one by one.
   if (attrs.xmlns !== NS_CLIENT) return fail('invalid-namespace');
-  const to = attrs.to?.trim();
+  const to = attrs.to === undefined ? undefined : trimXmlSpace(attrs.to);
   if (!to) return fail('improper-addressing');
   const host = resolveHost(to, hosts, aliases);
   if (!host) return fail('host-unknown');

@@ -8,6 +8,7 @@ import type { Element } from '../xml/element.js';
 import { nameprep, nodeprep } from '../jid.js';
 import { ConfigError } from './types.js';
 import { wholeNumber } from '../util/whole-number.js';
+import { trimXmlSpace } from '../xml/chars.js';
 
 /** The largest value any numeric option may take (a C int in 1.4). */
 export const INT_MAX = 2147483647;
@@ -40,7 +41,7 @@ export function about<T>(el: Element, read: () => T): T {
 
 /** Trimmed direct text; the parser already dropped whitespace-only nodes and comments. */
 export function textOf(el: Element | undefined): string {
-  return el ? el.text().trim() : '';
+  return el ? trimXmlSpace(el.text()) : '';
 }
 
 /**

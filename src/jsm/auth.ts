@@ -9,6 +9,7 @@ import type { AuthRequest, ClientInfo } from './api.js';
 import type { GateOutcome } from './login-throttle.js';
 import type { PhaseChains } from './phase-chains.js';
 import { stanzaError } from './stanza-errors.js';
+import { trimXmlSpace } from '../xml/chars.js';
 
 export interface AuthSuccess {
   user: string;
@@ -20,7 +21,7 @@ const AUTH_RECORDS = [NS_AUTH, NS_AUTH_0K] as const;
 
 /** The prepared username of a query (406 when missing or invalid). */
 export function usernameOf(query: Element): string {
-  const raw = query.getChildText('username')?.trim() ?? '';
+  const raw = trimXmlSpace(query.getChildText('username') ?? '');
   const user = raw === '' ? undefined : nodeprep(raw);
   if (!user) throw stanzaError('not-acceptable');
   return user;
@@ -76,7 +77,7 @@ export async function authSet(
   gate: () => Promise<GateOutcome>,
 ): Promise<AuthSuccess> {
   const user = usernameOf(query);
-  const rawResource = query.getChildText('resource')?.trim() ?? '';
+  const rawResource = trimXmlSpace(query.getChildText('resource') ?? '');
   const resource = rawResource === '' ? undefined : resourceprep(rawResource);
   if (!resource) throw stanzaError('not-acceptable');
   // The file is read before the failed-login gate, not after: from the

@@ -8,3 +8,16 @@ const NOT_XML_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF\p{Cs}]/u;
 export function hasNonXmlChar(s: string): boolean {
   return NOT_XML_CHAR.test(s);
 }
+
+const XML_SPACE_AROUND = /^[ \t\r\n]+|[ \t\r\n]+$/g;
+
+/**
+ * `s` without XML white space (space, tab, CR, LF: XML 1.0's S) at either
+ * end. String.prototype.trim() takes every Unicode space too: a no-break or
+ * ideographic space, or a BOM, written on purpose (`&#xA0;` in a welcome
+ * text) or refused by stringprep where it stands (`\u3000bob` registered
+ * as `bob`) went without a word.
+ */
+export function trimXmlSpace(s: string): string {
+  return s.replace(XML_SPACE_AROUND, '');
+}

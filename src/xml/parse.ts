@@ -2,6 +2,7 @@
 import { SaxesParser } from 'saxes';
 import { Element } from './element.js';
 import { explainParseError } from './parse-errors.js';
+import { trimXmlSpace } from './chars.js';
 
 export interface ParseOptions {
   /** Config files carry comments, and spool files may (1.4's expat skipped them); stanzas must not. */
@@ -62,7 +63,7 @@ export function parseXml(text: string, opts: ParseOptions = {}): Element {
   const onText = (t: string): void => {
     const parent = stack[stack.length - 1];
     if (!parent || failure !== undefined) return;
-    if (opts.stripWhitespace && t.trim() === '') return;
+    if (opts.stripWhitespace && trimXmlSpace(t) === '') return;
     parent.children.push(t);
   };
   parser.on('text', onText);

@@ -6,6 +6,7 @@ import type { Jid } from '../../jid.js';
 import type { Element } from '../../xml/element.js';
 import { findItem } from '../roster.js';
 import type { ConditionName, FilterRule } from './rules.js';
+import { trimXmlSpace } from '../../xml/chars.js';
 
 /** What the conditions look at, gathered once per stanza. */
 export interface StanzaFacts {
@@ -37,7 +38,7 @@ export function needsRoster(rule: FilterRule): boolean {
  */
 function sameAsAny(a: string | undefined, texts: string[]): boolean {
   if (a === undefined) return false;
-  const lowered = a.trim().toLowerCase();
+  const lowered = trimXmlSpace(a).toLowerCase();
   return texts.some((t) => t !== '' && lowered === t.toLowerCase());
 }
 

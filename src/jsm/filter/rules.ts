@@ -5,6 +5,7 @@
 import { parseJid, type Jid } from '../../jid.js';
 import type { Element } from '../../xml/element.js';
 import { STANZA_ERRORS, StanzaError, stanzaError, type StanzaCondition } from '../stanza-errors.js';
+import { trimXmlSpace } from '../../xml/chars.js';
 
 export const NS_FILTER = 'jabber:iq:filter';
 
@@ -104,7 +105,7 @@ export function parseRule(rule: Element, policy: FilterPolicy): FilterRule {
       ? (policy.conditions ?? CONDITION_NAMES).has(name)
       : ACTION_NAMES.has(name) && (policy.actions ?? ACTION_NAMES).has(name);
     if (!allowed) throw refuse(`tag type '${name}' can not be used on this server`);
-    const text = e.text().trim();
+    const text = trimXmlSpace(e.text());
     if (isCondition) {
       const c = name as ConditionName;
       if (c === 'from') r.from.push(jidIn(e).bare);

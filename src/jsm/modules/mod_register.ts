@@ -9,6 +9,7 @@ import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
 import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { notifyAdmins, sendWelcome } from './registration-messages.js';
+import { trimXmlSpace } from '../../xml/chars.js';
 
 /** The fields a client may fill in: the <register> children other than <instructions>. */
 function fieldNames(api: ModuleApi): string[] {
@@ -40,7 +41,7 @@ function requiredText(query: Element, name: string): string {
  * space is as good as missing. Throws 406 otherwise.
  */
 export function newAccountRequest(api: ModuleApi, query: Element): { user: string; password: string } {
-  const user = nodeprep(requiredText(query, 'username').trim());
+  const user = nodeprep(trimXmlSpace(requiredText(query, 'username')));
   if (!user) throw stanzaError('not-acceptable');
   const password = requiredText(query, 'password');
   if (api.config.jsm.register?.requireAll) {
