@@ -3,6 +3,7 @@ import { pino, type Logger as PinoLogger } from 'pino';
 import { LineBatch, SINK_OPTIONS } from './log-batch.js';
 import { LogFile } from './log-file.js';
 import { noop } from './util/noop.js';
+import { monotonicMs } from './util/time.js';
 
 export type Logger = PinoLogger;
 
@@ -54,7 +55,7 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
       sync: false,
       ...SINK_OPTIONS,
       maxLength: STDERR_BACKLOG_BYTES,
-      retryEAGAIN: () => Date.now() < retryUntil,
+      retryEAGAIN: () => monotonicMs() < retryUntil,
     });
     sink.on('drop', (text: string) => (droppedChars += text.length));
     // A write given up after closing() (or stderr failing otherwise): what
@@ -86,7 +87,7 @@ export function createLogger(opts: LogOptions = {}): LogHandle {
     log,
     reopen: () => file?.reopen(),
     closing: () => {
-      retryUntil = Date.now() + STDERR_LAST_WAIT_MS;
+      retryUntil = monotonicMs() + STDERR_LAST_WAIT_MS;
     },
   };
 }

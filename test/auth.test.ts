@@ -113,6 +113,17 @@ describe('jabber:iq:auth with the bundled config', () => {
     assert.equal(await attempt(yak, ' dj ', { password: 'secret' }), 'result');
     // XML white space only: a no-break or ideographic space is part of the name, which nodeprep refuses.
     assert.equal(await attempt(yak, '\u00a0dj\u3000', { password: 'secret' }), 'error 406');
+    // A resource prepared (NFKC makes those spaces plain ones) is trimmed again: never blank, never padded.
+    for (const [resource, outcome] of [['\u00a0', 'error 406'], ['\u3000\u3000', 'error 406'], ['Pad\u00a0', 'result']] as const) {
+      const c = await yak.connect();
+      try {
+        const reply = await c.request(authIq('dj', resource, { password: 'secret' }));
+        assert.equal(reply.attrs.type === 'result' ? 'result' : `error ${reply.getChild('error')?.attrs.code}`, outcome, JSON.stringify(resource));
+        if (outcome === 'result') assert.equal((await c.request(parseXml("<iq type='get' id='me2' to='localhost'><query xmlns='jabber:iq:register'/></iq>"))).attrs.to, 'dj@localhost/Pad');
+      } finally {
+        c.socket.destroy();
+      }
+    }
   });
 
   test('digest: sha1(stream id + password), any case; another stream id is refused', async () => {

@@ -108,6 +108,12 @@ describe('modules answering queries', () => {
         const notACard = await a.request("<iq type='set' id='u8'><query xmlns='jabber:iq:private'><n xmlns='x:n'/></query><vCard xmlns='vcard-temp'><FN>Taken Over</FN></vCard></iq>");
         assert.equal(notACard.attrs.type, 'result', notACard.toString());
         assert.equal((await spoolRecords(yak, 'vcname1'))?.get('vcard-temp')?.getChildText('FN'), 'Upper Case');
+        // The other way round: a card set with a roster query after it sets the card, not a roster item.
+        const card = await a.request("<iq type='set' id='u9'><vCard xmlns='vcard-temp'><FN>Card First</FN></vCard><query xmlns='jabber:iq:roster'><item jid='planted@example.com'/></query></iq>");
+        assert.equal(card.attrs.type, 'result', card.toString());
+        const records = await spoolRecords(yak, 'vcname1');
+        assert.equal(records?.get('vcard-temp')?.getChildText('FN'), 'Card First');
+        assert.equal(records?.get('jabber:iq:roster')?.getChildren('item').length ?? 0, 0);
       } finally {
         await closeAll(a, b);
       }
@@ -928,12 +934,12 @@ describe('administration: announce, admin, welcome, registration notices', () =>
   test('a registration notice shows each field on one line: a name cannot make up a second notice', async () => {
     const boss = await admin('boss');
     try {
-      await registerUser(yak, 'spoofer', PASSWORD, { name: 'M\n\nRegistration has been completed for user ceo@localhost.\r\nemail: ceo@example.com' });
+      await registerUser(yak, 'spoofer', PASSWORD, { name: 'M\n\nRegistration has been completed for user ceo@localhost.\r\nemail: ceo@example.com\u2028\u2029\u0085' });
       const body = (await boss.next((e) => isMessage(e) && /spoofer@localhost/.test(e.getChildText('body') ?? ''))).getChildText('body')!;
       assert.equal(
         body,
         'Registration has been completed for user spoofer@localhost.\n' +
-          'name: M\\n\\nRegistration has been completed for user ceo@localhost.\\r\\nemail: ceo@example.com',
+          'name: M\\n\\nRegistration has been completed for user ceo@localhost.\\r\\nemail: ceo@example.com\\u2028\\u2029\\u0085',
       );
     } finally {
       await boss.close();
@@ -1306,6 +1312,16 @@ describe('administration: announce, admin, welcome, registration notices', () =>
             "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
         );
         await bot.nothing(isReply, [], 'an answer to the reply got another reply');
+        // The window is not the wall clock's: stepped forward 11 minutes, it has not passed.
+        const realNow = Date.now;
+        Date.now = () => realNow() + 11 * 60_000;
+        try {
+          bot.send("<message to='localhost' id='b2b'><body>again</body></message>");
+          await boss.next((e) => isMessage(e) && e.attrs.id === 'b2b');
+          await bot.nothing(isReply, [], 'a wall clock stepped forward let the reply out again');
+        } finally {
+          Date.now = realNow;
+        }
         // The sender is the account (1.4: its bare JID), whichever resource writes.
         other.send("<message to='localhost' id='b3' type='chat'><body>me too</body></message>");
         await boss.next((e) => isMessage(e) && e.attrs.id === 'b3');

@@ -511,6 +511,17 @@ describe('reguser --file', () => {
     assert.match(r.stderr, /cannot read .*absent\.txt: ENOENT/);
   });
 
+  test('a value on the command line in bytes that are not UTF-8 (U+FFFD by then) is a usage error; a real U+FFFD in a UTF-8 list is registered', async () => {
+    const r = await reguser([`127.0.0.1:${yak.port}`, '--domain', 'yak', 'username=lossy', 'password=p\uFFFDss']);
+    assert.deepEqual([r.code, r.stdout], [2, '']);
+    assert.match(r.stderr, /password is not UTF-8 text/);
+    assert.equal(await yak.server.xdb.exists('yak', 'lossy'), false);
+    const file = path.join(dir, 'replacement.txt');
+    await writeFile(file, "username=caf password=pw 'name=Caf\uFFFD'\n");
+    const listed = await reguser([`127.0.0.1:${yak.port}`, '--domain', 'yak', '--file', file]);
+    assert.equal(listed.code, 0, listed.stdout + listed.stderr);
+  });
+
   test('a list that is not UTF-8 (Latin-1) is refused with exit status 2, nothing registered: never passwords with U+FFFD in them', async () => {
     const file = path.join(dir, 'latin1.txt');
     await writeFile(file, Buffer.from("username=sabine password=p\xe4ss 'name=Sabine M\xfcller'\n", 'latin1'));

@@ -23,6 +23,7 @@ import { traceStanza } from './stanza-trace.js';
 import { PARSE_STREAM_ERRORS, streamError, type StreamErrorKind } from './stream-errors.js';
 import { TimeLimitedStream } from './time-limited-stream.js';
 import { monotonicMs } from '../util/time.js';
+import { trimXmlSpace } from '../xml/chars.js';
 
 const PRE_SESSION_NS = new Set(['jabber:iq:register', 'jabber:iq:auth']);
 
@@ -225,7 +226,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     const check = checkHeader(name, attrs, config.hosts, config.c2s.aliases);
     if (check.error || !check.host) {
       // The client still gets a header first, so it can read the error.
-      this.sendHeader(attrs.to?.trim() || config.hosts[0]!, check.modern);
+      this.sendHeader((attrs.to === undefined ? '' : trimXmlSpace(attrs.to)) || config.hosts[0]!, check.modern);
       return this.close(check.error ?? 'host-unknown');
     }
     this.host = check.host;

@@ -111,9 +111,6 @@ function checkFields(pairs: readonly (readonly [string, string])[]): void {
     // Sent as it is, such a value would end the stream (Invalid XML), and
     // with it the registrations of every line after this one.
     if (hasNonXmlChar(value)) throw new FieldError(`${name} holds a character XML does not allow (a control character)`);
-    // What bytes that are not UTF-8 turn into on the command line: the value
-    // meant is lost, and a password registered so could never be typed.
-    if (value.includes('\uFFFD')) throw new FieldError(`${name} is not UTF-8 text (it holds U+FFFD, what other bytes turn into)`);
     seen.add(name);
   }
   for (const name of REQUIRED) {

@@ -10,6 +10,7 @@ import { parseXml } from '../xml/parse.js';
 import { notAFile, NotRegularFileError, readRegularFile } from '../util/not-a-file.js';
 import { ConfigError } from './types.js';
 import { errCode } from '../util/err-code.js';
+import { trimXmlSpace } from '../xml/chars.js';
 
 /** Values given on the command line, by flag letter (-s spool, -h host). */
 export type CmdlineValues = Partial<Record<string, string>>;
@@ -179,7 +180,7 @@ function cmdlineValue(el: Element, ctx: ExpandContext, depth: number): Node[] {
 function include(el: Element, parent: Element, ctx: ExpandContext, depth: number): Node[] {
   // The file name itself may come from the command line.
   expandChildren(el, ctx, depth);
-  const name = el.text().trim();
+  const name = trimXmlSpace(el.text());
   // The file the include is written in, for every message about it.
   const from = ctx.chain[ctx.chain.length - 1]!;
   if (name === '') throw new ConfigError(`${from}: <jabberd:include>: empty file name`);

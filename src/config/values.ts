@@ -58,7 +58,7 @@ export function intValue(
   max: number,
   dflt: number,
 ): number {
-  const s = raw?.trim() ?? '';
+  const s = trimXmlSpace(raw ?? '');
   if (s === '') return dflt;
   // A value a double cannot hold exactly (above 2^53) is far above any max: refused.
   const n = wholeNumber(s);
@@ -92,7 +92,7 @@ export function listenAddress(el: Element): string | undefined {
 export function yesNo(el: Element, attr: string): boolean {
   const v = el.attr(attr);
   if (v === undefined) return false;
-  const s = v.trim().toLowerCase();
+  const s = trimXmlSpace(v).toLowerCase();
   if (s === 'yes' || s === 'true' || s === '1') return true;
   if (s === 'no' || s === 'false' || s === '0' || s === '') return false;
   throw new ConfigError(`${tag(el)}: ${attr} must be 'yes' or 'no', got '${v}'`, el);
@@ -109,19 +109,19 @@ const BAD_DOMAIN = /[\s\p{Cc}@/\\<>'"&:]/u;
  * names); 1.4 configs never used them.
  */
 export function prepareHost(raw: string, where: string): string {
-  if (raw.trim() === '') throw new ConfigError(`${where}: empty host name`);
+  if (trimXmlSpace(raw) === '') throw new ConfigError(`${where}: empty host name`);
   // Prepared as the domain of every JID is (nameprep: `straße.de` is
   // `strasse.de`), or a client could never name the host it serves.
-  const h = nameprep(raw.trim());
+  const h = nameprep(trimXmlSpace(raw));
   if (h === undefined || BAD_DOMAIN.test(h) || h.startsWith('.') || h.endsWith('.') || h.includes('..')) {
-    throw new ConfigError(`${where}: invalid host name '${raw.trim()}'`);
+    throw new ConfigError(`${where}: invalid host name '${trimXmlSpace(raw)}'`);
   }
   return h;
 }
 
 /** A bare JID (user@host or host), prepared; a resource is dropped since admin rights are per account. */
 export function prepareBareJid(raw: string, where: string): string {
-  const s = raw.trim();
+  const s = trimXmlSpace(raw);
   if (s === '') throw new ConfigError(`${where}: empty JID`);
   const bad = (): ConfigError => new ConfigError(`${where}: invalid JID '${s}'`);
   const slash = s.indexOf('/');

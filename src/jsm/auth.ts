@@ -78,7 +78,11 @@ export async function authSet(
 ): Promise<AuthSuccess> {
   const user = usernameOf(query);
   const rawResource = trimXmlSpace(query.getChildText('resource') ?? '');
-  const resource = rawResource === '' ? undefined : resourceprep(rawResource);
+  // Trimmed again once prepared: NFKC turns a no-break or ideographic
+  // space into a plain one, and a resource of those, or one ending in one
+  // (`Work` and `Work ` look alike), must not come out blank or padded.
+  const prepared = rawResource === '' ? undefined : resourceprep(rawResource);
+  const resource = prepared === undefined ? undefined : trimXmlSpace(prepared) || undefined;
   if (!resource) throw stanzaError('not-acceptable');
   // The file is read before the failed-login gate, not after: from the
   // gate to the failure counted below nothing then waits on the disk, so

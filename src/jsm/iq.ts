@@ -20,11 +20,12 @@ export function isIqType(type: string | undefined): boolean {
  * The iq's payload when it is in `ns`: its first child that names a
  * namespace, whatever that child is called, as 1.4 took it (jpacket's
  * `p->iq`, which each module's NSCHECK looked at). A later child in another
- * module's namespace does not make the iq that module's.
+ * module's namespace does not make the iq that module's. With `name`, the
+ * child must also be called that (the roster's <query>, whose items it reads).
  */
-export function payloadIn(stanza: Element, ns: string): Element | undefined {
+export function payloadIn(stanza: Element, ns: string, name?: string): Element | undefined {
   for (const c of stanza.children) {
-    if (typeof c !== 'string' && c.attrs.xmlns !== undefined) return c.attrs.xmlns === ns ? c : undefined;
+    if (typeof c !== 'string' && c.attrs.xmlns !== undefined) return c.attrs.xmlns === ns && (name === undefined || c.name === name) ? c : undefined;
   }
   return undefined;
 }

@@ -10,7 +10,7 @@ import { Element } from '../xml/element.js';
 import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
 import { AccountRemovals, REMOVED } from './account-removals.js';
-import { isIqType, isRequest } from './iq.js';
+import { isIqType, isRequest, payloadIn } from './iq.js';
 import { LoginThrottle } from './login-throttle.js';
 import { PhaseChains, type HandlerOptions } from './phase-chains.js';
 import { PreSession } from './pre-session.js';
@@ -263,7 +263,7 @@ export class SessionManager {
         reply.attrs.from ??= session.jid.bare;
         return session.send(reply);
       }
-      const query = isRequest(stanza) ? stanza.getChildByNs(NS_REGISTER) : undefined;
+      const query = isRequest(stanza) ? payloadIn(stanza, NS_REGISTER) : undefined;
       if (query && this.isOwnAccountOrHost(stanza, session)) {
         // Answered straight to the session: the iq may have no `to` to route a reply by.
         try {
@@ -305,7 +305,7 @@ export class SessionManager {
   private joinsRemoval(session: Session, stanza: Element): boolean {
     if (session.endReason !== REMOVED || stanza.name !== 'iq' || stanza.attrs.type !== 'set') return false;
     if (!this.removals.answers(session)) return false;
-    return stanza.getChildByNs(NS_REGISTER)?.getChild('remove') !== undefined && this.isOwnAccountOrHost(stanza, session);
+    return payloadIn(stanza, NS_REGISTER)?.getChild('remove') !== undefined && this.isOwnAccountOrHost(stanza, session);
   }
 
   private isOwnAccountOrHost(stanza: Element, session: Session): boolean {

@@ -2,6 +2,7 @@
 import type { Jid } from '../jid.js';
 import type { Element } from '../xml/element.js';
 import type { StreamErrorKind } from '../c2s/stream-errors.js';
+import { monotonicMs } from '../util/time.js';
 
 /** What a session needs from the connection that carries it. */
 export interface SessionTransport {
@@ -26,7 +27,8 @@ export interface SessionTransport {
 let nextSerial = 0;
 
 export class Session {
-  readonly started = Date.now();
+  /** When it started, on the monotonic clock (for how long it has run). */
+  readonly started = monotonicMs();
   /** Orders sessions for "newest on ties" without trusting the clock. */
   readonly serial = ++nextSerial;
   /** Last presence the client broadcast (undefined = never seen: no visible available presence yet). */

@@ -9,8 +9,6 @@ export function hasNonXmlChar(s: string): boolean {
   return NOT_XML_CHAR.test(s);
 }
 
-const XML_SPACE_AROUND = /^[ \t\r\n]+|[ \t\r\n]+$/g;
-
 /**
  * `s` without XML white space (space, tab, CR, LF: XML 1.0's S) at either
  * end. String.prototype.trim() takes every Unicode space too: a no-break or
@@ -19,5 +17,16 @@ const XML_SPACE_AROUND = /^[ \t\r\n]+|[ \t\r\n]+$/g;
  * as `bob`) went without a word.
  */
 export function trimXmlSpace(s: string): string {
-  return s.replace(XML_SPACE_AROUND, '');
+  // Scanned in from both ends: a regular expression for the trailing run
+  // was tried again at every space of a run not at the end, quadratic in
+  // it (60,000 spaces in a username before login held the server 3.6 s).
+  let start = 0;
+  let end = s.length;
+  while (start < end && isXmlSpace(s.charCodeAt(start))) start++;
+  while (end > start && isXmlSpace(s.charCodeAt(end - 1))) end--;
+  return start === 0 && end === s.length ? s : s.slice(start, end);
+}
+
+function isXmlSpace(c: number): boolean {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
 }

@@ -71,15 +71,15 @@ function conditionOfCode(code: number): StanzaCondition | undefined {
 }
 
 function errorAction(e: Element): StanzaError {
-  const code = e.attrs.code?.trim();
+  const code = e.attrs.code === undefined ? undefined : trimXmlSpace(e.attrs.code);
   const condition = code === undefined ? 'service-unavailable' : conditionOfCode(/^\d{3}$/.test(code) ? Number(code) : NaN);
   if (condition === undefined) throw refuse(`unknown error code '${code}'`);
-  const text = e.text().trim();
+  const text = trimXmlSpace(e.text());
   return text ? new StanzaError(condition, text) : new StanzaError(condition);
 }
 
 function jidIn(e: Element): Jid {
-  const jid = parseJid(e.text().trim());
+  const jid = parseJid(trimXmlSpace(e.text()));
   if (!jid) throw refuse(`invalid JID in <${e.name}>`);
   return jid;
 }

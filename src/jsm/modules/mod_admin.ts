@@ -13,6 +13,7 @@ import { delayStamp, isDelayed } from '../delay-stamp.js';
 import { NS_BROWSE } from './mod_browse.js';
 import { keptPresence } from '../kept-presence.js';
 import type { Session } from '../sessions.js';
+import { monotonicMs } from '../../util/time.js';
 
 /** 1.4's per-session figures in a <who/> entry. */
 const NS_ADMIN_WHO = 'jabber:mod_admin:who';
@@ -78,7 +79,7 @@ function upSeconds(s: Session, now: number): string {
  */
 function who(api: ModuleApi, host: string): Element {
   const list = new Element('who');
-  const now = Date.now();
+  const now = monotonicMs();
   for (const s of api.sessions.all()) {
     if (s.host !== host) continue;
     const from = s.jid.toString();
@@ -100,7 +101,7 @@ function who(api: ModuleApi, host: string): Element {
 function onlineUsers(api: ModuleApi, host: string, list: boolean): Element {
   const item = new Element('item', { xmlns: NS_BROWSE, jid: `${host}/admin`, name: 'Online Users (seconds, sent, received)' });
   if (!list) return item;
-  const now = Date.now();
+  const now = monotonicMs();
   const users = new Set<string>();
   for (const s of api.sessions.all()) if (s.host === host) users.add(s.jid.bare);
   for (const bare of users) {
@@ -144,7 +145,7 @@ export const modAdmin: JsmModule = {
         // 1.4's <admin><reply>: the sender hears that someone will read it,
         // once in a while (an answer to the reply gets none).
         const reply = api.config.jsm.admin.reply;
-        if (reply && from.user !== undefined && replyDue(replied, `${from.bare} ${to.host}`, Date.now())) {
+        if (reply && from.user !== undefined && replyDue(replied, `${from.bare} ${to.host}`, monotonicMs())) {
           // As 1.4 answered (the message itself, turned round): its id, type
           // and thread stay, so a chat client shows the answer in that chat.
           const answer = new Element('message', { to: from.toString(), from: to.host, id: stanza.attrs.id, type: stanza.attrs.type });

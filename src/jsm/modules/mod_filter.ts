@@ -6,7 +6,7 @@
 import { Element } from '../../xml/element.js';
 import { NS_AUTH } from '../../xdb/xdb.js';
 import type { Delivery, JsmModule, ModuleApi, Outcome } from '../api.js';
-import { iqResult, isRequest } from '../iq.js';
+import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { readRoster } from '../roster.js';
 import { answerable } from '../router.js';
 import { errorReply, stanzaError } from '../stanza-errors.js';
@@ -14,6 +14,7 @@ import { autoReply, cameBack, forwardCopies, mayPassOn } from '../filter/envelop
 import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
 import { MAX_FORWARD_TARGETS, NS_FILTER, parseRule, parseRules, TRUSTED_RULES, type FilterRule } from '../filter/rules.js';
 import { isEventNotice, storable, storeOffline } from './mod_offline.js';
+import { trimXmlSpace } from '../../xml/chars.js';
 
 // Ahead of the modules that answer requests to a user themselves (vCard,
 // last, browse), whatever the <load> order: 1.4 ran the filter on delivery,
@@ -143,7 +144,7 @@ export const modFilter: JsmModule = {
       const bare = d.to.bare;
       const best = api.sessions.best(bare);
       const session = (d.to.resource !== undefined ? api.sessions.find(bare, d.to.resource) : undefined) ?? best;
-      const show = session?.presence?.getChildText('show')?.trim() || undefined;
+      const show = trimXmlSpace(session?.presence?.getChildText('show') ?? '') || undefined;
       return { stanza: d.stanza, to: d.to, from: d.from, unavailable: best === undefined, show, roster };
     }
 
@@ -257,7 +258,7 @@ export const modFilter: JsmModule = {
         const { stanza } = d;
         if (stanza.name === 'iq') {
           if (!isRequest(stanza)) return 'pass';
-          const query = stanza.getChild('query', NS_FILTER);
+          const query = payloadIn(stanza, NS_FILTER, 'query');
           if (query && d.to.resource === undefined) return getOrSet(d, query);
           // The user's own requests to their account (roster, private, ...) are theirs to make.
           if (d.from.bare === d.to.bare) return 'pass';

@@ -92,7 +92,7 @@ async function ownForm(api: ModuleApi, req: RegisterRequest): Promise<Element> {
 async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Element | 'handled'> {
   const { query, iq } = req;
   const s = req.session!;
-  const username = query.getChildText('username')?.trim();
+  const username = trimXmlSpace(query.getChildText('username') ?? '');
   // A session only ever changes its own account.
   if (username && nodeprep(username) !== s.user) throw stanzaError('not-allowed');
   if (query.getChild('remove')) {

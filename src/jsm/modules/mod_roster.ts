@@ -5,7 +5,7 @@ import { parseJid } from '../../jid.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { NS_ROSTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
-import { iqResult, isRequest } from '../iq.js';
+import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { changeItems, pendingCount, visibleRosterText } from '../roster.js';
 import { pushItem, pushRemoval } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
@@ -30,7 +30,7 @@ function ownRosterQuery(stanza: Element, session: Session): Element | undefined 
     const jid = parseJid(to)?.toString();
     if (jid !== session.jid.bare && jid !== session.jid.toString()) return undefined;
   }
-  return stanza.getChild('query', NS_ROSTER);
+  return payloadIn(stanza, NS_ROSTER, 'query');
 }
 
 async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'handled'> {
@@ -164,7 +164,7 @@ export const modRoster: JsmModule = {
     // set for the server's and would show (or drop) contacts a stranger
     // chose. Nobody else has a reason to send one.
     api.on('deliver', ({ stanza, to, from }) => {
-      if (from.bare === to.bare || !isRequest(stanza) || !stanza.getChild('query', NS_ROSTER)) return 'pass';
+      if (from.bare === to.bare || !isRequest(stanza) || !payloadIn(stanza, NS_ROSTER, 'query')) return 'pass';
       throw stanzaError('forbidden');
     }, { stanzas: ['iq'] });
     // A client that never reads its roster (a bot, a one-shot sender)

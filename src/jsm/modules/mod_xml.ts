@@ -3,7 +3,7 @@
 // j_private_flag='1' so it can never be mistaken for the server's records.
 import { attrsWith, Element } from '../../xml/element.js';
 import type { JsmModule } from '../api.js';
-import { iqResult } from '../iq.js';
+import { iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 
 const NS_PRIVATE = 'jabber:iq:private';
@@ -18,7 +18,7 @@ export const modXml: JsmModule = {
   name: 'mod_xml',
   setup(api) {
     api.on('deliver', async ({ stanza, to, from }) => {
-      const query = stanza.getChild('query', NS_PRIVATE);
+      const query = payloadIn(stanza, NS_PRIVATE, 'query');
       if (!query || to.resource !== undefined) return 'pass';
       if (from.bare !== to.bare) throw stanzaError('forbidden');
       const type = stanza.attrs.type;

@@ -24,8 +24,17 @@ function send(api: ModuleApi, stanza: Element): Promise<void> {
  * for user ceo@..." showed the admins a second, made-up notice.
  */
 function oneLine(value: string): string {
-  return value.replace(/\r\n|[\r\n\u0085\u2028\u2029]/g, (m) => JSON.stringify(m).slice(1, -1));
+  return value.replace(/[\r\n\u0085\u2028\u2029]/g, (m) => LINE_BREAK_ESCAPES[m]!);
 }
+
+/** Every character a client may start a new line at (Qt and Pango do at U+2028 and U+2029). */
+const LINE_BREAK_ESCAPES: Record<string, string> = {
+  '\r': '\\r',
+  '\n': '\\n',
+  '\u0085': '\\u0085',
+  '\u2028': '\\u2028',
+  '\u2029': '\\u2029',
+};
 
 /** Every admin JID (read and write) learns the new user and its fields, never the password. */
 export async function notifyAdmins(api: ModuleApi, host: string, user: string, fields: Element): Promise<void> {
