@@ -254,7 +254,11 @@ describe('sessions', () => {
     assert.equal(c.jsm.nounregister, true);
     assert.equal(c.jsm.zerokSequences, 42);
     assert.equal(c.jsm.offlineLimit, 7);
-    // XML white space around a value goes; a no-break space written on purpose stays.
+    // A no-break space pasted with a name or a yes/no value is forgiven, as ever.
+    const pasted = parse({ jsm: "<register notify='yes\u00a0'/><admin><read>support@localhost\u00a0</read></admin>" });
+    assert.equal(pasted.jsm.register?.notify, true);
+    assert.deepEqual(pasted.jsm.admin.read, ['support@localhost']);
+    // XML white space around a message's text goes; a no-break space written on purpose stays.
     const nbsp = parse({ jsm: '<welcome><subject>\n  Hi&#xA0;</subject><body>&#xA0;</body></welcome>' });
     assert.deepEqual(nbsp.jsm.welcome, { subject: 'Hi\u00a0', body: '\u00a0' });
   });

@@ -56,6 +56,22 @@ describe('mod_roster', () => {
   });
   after(() => yak.stop());
 
+  test("a roster request from another account is refused 403, never passed to the client, whatever child comes before its <query/>", async () => {
+    const victim = await onlineUser(yak, 'pushed1');
+    const evil = await onlineUser(yak, 'pusher1');
+    try {
+      for (const before of ['', "<x xmlns='jabber:x:delay' from='localhost' stamp='20260101T00:00:00'/>"]) {
+        const reply = await evil.request(
+          `<iq type='set' id='p1' to='pushed1@localhost/Work'>${before}<query xmlns='${NS_ROSTER}'><item jid='boss@localhost' name='Your Boss' subscription='both'/></query></iq>`,
+        );
+        assert.equal(reply.getChild('error')?.attrs.code, '403', reply.toString());
+      }
+      await victim.nothing((e) => e.name === 'iq', [evil], "a stranger's roster set reached the client");
+    } finally {
+      await closeAll(victim, evil);
+    }
+  });
+
   test('get: an empty roster', async () => {
     const a = await newUser(yak, 'empty1');
     try {

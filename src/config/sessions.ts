@@ -4,7 +4,7 @@ import { Element } from '../xml/element.js';
 import { ConfigError, type RegisterConfig, type WelcomeConfig, type YakConfig } from './types.js';
 import { readLoginThrottle, readRegisterPolicy } from './policy.js';
 import { readFilter } from './filter.js';
-import { INT_MAX, about, intChild, prepareBareJid, prepareHost, tag, textOf, yesNo } from './values.js';
+import { INT_MAX, about, intChild, messageTextOf, prepareBareJid, prepareHost, tag, yesNo } from './values.js';
 
 const DEFAULT_OFFLINE_LIMIT = 1000;
 
@@ -88,7 +88,7 @@ function readRegister(reg: Element | undefined): RegisterConfig | undefined {
 function readWelcome(w: Element | undefined): WelcomeConfig | undefined {
   if (!w) return undefined;
   // Keep inner spacing of the body as written; only trim the ends.
-  return { subject: textOf(w.getChild('subject')), body: textOf(w.getChild('body')) };
+  return { subject: messageTextOf(w.getChild('subject')), body: messageTextOf(w.getChild('body')) };
 }
 
 function readAdmin(admin: Element | undefined): YakConfig['jsm']['admin'] {
@@ -107,7 +107,7 @@ function readAdmin(admin: Element | undefined): YakConfig['jsm']['admin'] {
     if (e.name === 'write') add(write, jid);
   }
   if (!reply) return { read, write };
-  return { read, write, reply: { subject: textOf(reply.getChild('subject')), body: textOf(reply.getChild('body')) } };
+  return { read, write, reply: { subject: messageTextOf(reply.getChild('subject')), body: messageTextOf(reply.getChild('body')) } };
 }
 
 /** <mod_offline><limit>N</limit></mod_offline> (Yak): messages kept per user. */

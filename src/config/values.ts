@@ -41,6 +41,16 @@ export function about<T>(el: Element, read: () => T): T {
 
 /** Trimmed direct text; the parser already dropped whitespace-only nodes and comments. */
 export function textOf(el: Element | undefined): string {
+  return el ? el.text().trim() : '';
+}
+
+/**
+ * The text of a message the server sends (a welcome, an admin reply): only
+ * XML white space is taken from its ends, so a no-break space written on
+ * purpose (`&#xA0;`) stays. Names, numbers and yes/no values go through
+ * textOf, which forgives a no-break space pasted with them.
+ */
+export function messageTextOf(el: Element | undefined): string {
   return el ? trimXmlSpace(el.text()) : '';
 }
 
@@ -58,7 +68,7 @@ export function intValue(
   max: number,
   dflt: number,
 ): number {
-  const s = trimXmlSpace(raw ?? '');
+  const s = raw?.trim() ?? '';
   if (s === '') return dflt;
   // A value a double cannot hold exactly (above 2^53) is far above any max: refused.
   const n = wholeNumber(s);
@@ -92,7 +102,7 @@ export function listenAddress(el: Element): string | undefined {
 export function yesNo(el: Element, attr: string): boolean {
   const v = el.attr(attr);
   if (v === undefined) return false;
-  const s = trimXmlSpace(v).toLowerCase();
+  const s = v.trim().toLowerCase();
   if (s === 'yes' || s === 'true' || s === '1') return true;
   if (s === 'no' || s === 'false' || s === '0' || s === '') return false;
   throw new ConfigError(`${tag(el)}: ${attr} must be 'yes' or 'no', got '${v}'`, el);
@@ -109,19 +119,19 @@ const BAD_DOMAIN = /[\s\p{Cc}@/\\<>'"&:]/u;
  * names); 1.4 configs never used them.
  */
 export function prepareHost(raw: string, where: string): string {
-  if (trimXmlSpace(raw) === '') throw new ConfigError(`${where}: empty host name`);
+  if (raw.trim() === '') throw new ConfigError(`${where}: empty host name`);
   // Prepared as the domain of every JID is (nameprep: `straße.de` is
   // `strasse.de`), or a client could never name the host it serves.
-  const h = nameprep(trimXmlSpace(raw));
+  const h = nameprep(raw.trim());
   if (h === undefined || BAD_DOMAIN.test(h) || h.startsWith('.') || h.endsWith('.') || h.includes('..')) {
-    throw new ConfigError(`${where}: invalid host name '${trimXmlSpace(raw)}'`);
+    throw new ConfigError(`${where}: invalid host name '${raw.trim()}'`);
   }
   return h;
 }
 
 /** A bare JID (user@host or host), prepared; a resource is dropped since admin rights are per account. */
 export function prepareBareJid(raw: string, where: string): string {
-  const s = trimXmlSpace(raw);
+  const s = raw.trim();
   if (s === '') throw new ConfigError(`${where}: empty JID`);
   const bad = (): ConfigError => new ConfigError(`${where}: invalid JID '${s}'`);
   const slash = s.indexOf('/');

@@ -71,7 +71,7 @@ function conditionOfCode(code: number): StanzaCondition | undefined {
 }
 
 function errorAction(e: Element): StanzaError {
-  const code = e.attrs.code === undefined ? undefined : trimXmlSpace(e.attrs.code);
+  const code = e.attrs.code?.trim();
   const condition = code === undefined ? 'service-unavailable' : conditionOfCode(/^\d{3}$/.test(code) ? Number(code) : NaN);
   if (condition === undefined) throw refuse(`unknown error code '${code}'`);
   const text = trimXmlSpace(e.text());
@@ -79,7 +79,7 @@ function errorAction(e: Element): StanzaError {
 }
 
 function jidIn(e: Element): Jid {
-  const jid = parseJid(trimXmlSpace(e.text()));
+  const jid = parseJid(e.text().trim());
   if (!jid) throw refuse(`invalid JID in <${e.name}>`);
   return jid;
 }

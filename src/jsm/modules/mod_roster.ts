@@ -162,9 +162,12 @@ export const modRoster: JsmModule = {
     // A roster request from another account is never passed on to a
     // client: 1.4's pushes carry no `from`, so its clients take any roster
     // set for the server's and would show (or drop) contacts a stranger
-    // chose. Nobody else has a reason to send one.
+    // chose. Nobody else has a reason to send one. Any child counts here,
+    // not only the first namespaced one (payloadIn): xmpp4r takes the
+    // <query/> wherever it stands, so an <x/> before it must not get a
+    // stranger's set through.
     api.on('deliver', ({ stanza, to, from }) => {
-      if (from.bare === to.bare || !isRequest(stanza) || !payloadIn(stanza, NS_ROSTER, 'query')) return 'pass';
+      if (from.bare === to.bare || !isRequest(stanza) || !stanza.getChild('query', NS_ROSTER)) return 'pass';
       throw stanzaError('forbidden');
     }, { stanzas: ['iq'] });
     // A client that never reads its roster (a bot, a one-shot sender)
