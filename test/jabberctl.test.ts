@@ -131,6 +131,8 @@ const LAST_RECORDS: [string, string][] = [
   ["last='1e20'", "unknown time, stored as '1e20'"],
   ["last='99999999999999'", "unknown time, stored as '99999999999999'"],
   [`last='${'9'.repeat(60)}'`, `unknown time, stored as '${'9'.repeat(40)}...'`],
+  // Cut between characters: 40 of them, never half an emoji.
+  [`last='${'\u{1F600}'.repeat(45)}'`, `unknown time, stored as '${'\u{1F600}'.repeat(40)}...'`],
   ["last='1000000000'", '2001-09-09T01:46:40.000Z'],
 ];
 
@@ -392,12 +394,14 @@ describe('jabberctl without a running server', () => {
     await writeFile(
       file,
       "<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>" +
-        "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>a\u0085b\u009b31m</name></query></xdb>",
+        "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>a\u0085b\u009b31m</name><email>x\u202Emoc.elpmaxe@evil\u2028y</email></query></xdb>",
     );
     try {
       const r = await jabberctl(spool, ['show', 'term@localhost']);
       assert.equal(r.code, 0, r.stderr);
       assert.match(r.stdout, /^name: a\\u\{85\}b\\u\{9b\}31m$/m);
+      // Nor what reorders or breaks the line: a right-to-left override, a line separator.
+      assert.match(r.stdout, /^email: x\\u\{202e\}moc\.elpmaxe@evil\\u\{2028\}y$/m);
       assert.ok(!/[\u0080-\u009f]/.test(r.stdout));
     } finally {
       await rm(file);

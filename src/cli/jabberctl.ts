@@ -274,9 +274,15 @@ async function password(opts: { passwordFile?: string }): Promise<string> {
   return secret;
 }
 
-/** Control characters shown as \u{..}: a name someone registered must not drive the admin's terminal. */
+/**
+ * Control characters shown as \u{..}: a name someone registered must not
+ * drive the admin's terminal. So are the characters that reorder or break
+ * the text around them (bidi marks, embeddings, overrides and isolates, the
+ * line and paragraph separators): shown raw, a name could make the rest of
+ * its line read as something else.
+ */
 function printable(s: string): string {
-  return s.replace(/\p{Cc}/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+  return s.replace(/[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u2028\u2029]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
 }
 
 /**
@@ -290,7 +296,9 @@ function lastTime(last: NonNullable<UserInfo['last']>): string {
   const stored = last.stored ?? (last.time === null ? undefined : String(last.time));
   if (stored === undefined) return 'unknown time';
   // An attribute may be long: enough of it to recognise.
-  return `unknown time, stored as '${stored.length > 40 ? `${stored.slice(0, 40)}...` : stored}'`;
+  // Cut between characters, never inside a surrogate pair.
+  const chars = [...stored];
+  return `unknown time, stored as '${chars.length > 40 ? `${chars.slice(0, 40).join('')}...` : stored}'`;
 }
 
 function printUser(u: UserInfo): void {
