@@ -6,7 +6,7 @@
 import { lstatSync, readlinkSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { errCode } from '../util/err-code.js';
-import { notAFile } from '../util/not-a-file.js';
+import { notRegularFile } from '../util/not-a-file.js';
 
 /**
  * Why `spool` cannot be a spool folder, as `<spool>PATH</spool>: why`, or
@@ -41,8 +41,8 @@ export function pidfilePathProblem(file: string): string | undefined {
     // A folder on the way it may not enter, a file where a folder belongs.
     return `<pidfile>${file}</pidfile>: ${(err as Error).message}`;
   }
-  if (!st || st.isFile()) return undefined;
-  return `<pidfile>${file}</pidfile>: ${notAFile(st) ?? 'a pipe or socket, not a file'}`;
+  const why = st && notRegularFile(st);
+  return why === undefined ? undefined : `<pidfile>${file}</pidfile>: ${why}`;
 }
 
 /**

@@ -170,7 +170,7 @@ export class Connection {
    * counted from those of a character begun in the read before.
    */
   private firstBadReplacement(text: string, buf: Buffer): number {
-    const before = [this.last3, this.last2, this.last1].filter((b) => b >= 0);
+    const before = this.lastBytes(3);
     const bytes = Buffer.concat([Buffer.from(before), buf]);
     const lead = before.length - incompleteTail(before);
     for (let i = text.indexOf('\uFFFD'); i >= 0; i = text.indexOf('\uFFFD', i + 1)) {
@@ -182,8 +182,12 @@ export class Connection {
 
   /** `buf` after the last two bytes read before it. */
   private withLastBytes(buf: Buffer): Buffer {
-    const before = [this.last2, this.last1].filter((b) => b >= 0);
-    return Buffer.concat([Buffer.from(before), buf]);
+    return Buffer.concat([Buffer.from(this.lastBytes(2)), buf]);
+  }
+
+  /** The last `count` (at most 3) bytes read, oldest first: fewer before that many came. */
+  private lastBytes(count: number): number[] {
+    return [this.last3, this.last2, this.last1].slice(3 - count).filter((b) => b >= 0);
   }
 
   private rememberLastBytes(buf: Buffer): void {

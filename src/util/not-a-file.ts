@@ -11,9 +11,18 @@ export function notAFile(st: Stats): string | undefined {
   return undefined;
 }
 
+/** Why `st` is no regular file (a device, a folder, a pipe or socket), or undefined when it is one. */
+export function notRegularFile(st: Stats): string | undefined {
+  return st.isFile() ? undefined : (notAFile(st) ?? 'a pipe or socket, not a file');
+}
+
 /** Thrown by readRegularFile. `what`: a device or a folder (see notAFile); undefined for a pipe or a socket. */
 export class NotRegularFileError extends Error {
-  constructor(readonly what: string | undefined) {
+  constructor(
+    readonly what: string | undefined,
+    /** What it is instead, said (see notRegularFile). */
+    readonly why: string,
+  ) {
     super(what ?? 'not a regular file');
   }
 }
@@ -28,7 +37,8 @@ export function readRegularFile(path: string): Buffer {
   const fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new NotRegularFileError(notAFile(st));
+    const why = notRegularFile(st);
+    if (why !== undefined) throw new NotRegularFileError(notAFile(st), why);
     return readFileSync(fd);
   } finally {
     closeSync(fd);

@@ -27,7 +27,7 @@ export async function refuseLivePidfile(file: string): Promise<void> {
     // Without waiting: a pipe in its place held the start up for good.
     text = readRegularFile(file).toString('utf8');
   } catch (err) {
-    if (err instanceof NotRegularFileError) throw new PidfileError(`<pidfile>${file}</pidfile>: ${err.what ?? 'a pipe or socket, not a file'}`);
+    if (err instanceof NotRegularFileError) throw new PidfileError(`<pidfile>${file}</pidfile>: ${err.why}`);
     if (errCode(err) !== 'ENOENT') throw new PidfileError(`<pidfile>${file}</pidfile>: ${(err as Error).message}`);
   }
   const pid = Number(text?.trim());

@@ -159,7 +159,6 @@ export const modAdmin: JsmModule = {
         }
         return 'handled';
       }
-      // Known by its namespace, whatever the element's name, as 1.4 knew it (NSCHECK).
       const query = stanza.name === 'iq' ? payloadIn(stanza, NS_ADMIN) : undefined;
       if (!query) return 'pass';
       if (!isRequest(stanza)) return 'handled';

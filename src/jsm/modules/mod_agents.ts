@@ -35,9 +35,8 @@ function agentFor(service: Element): Element {
 }
 
 /**
- * The server's answer to an agents or agent get, or 'pass' for anything
- * else. The child is known by its namespace, whatever its name, as 1.4
- * knew it (NSCHECK).
+ * The server's answer to an agents or agent get (see payloadIn), or 'pass'
+ * for anything else.
  */
 function answer(api: ModuleApi, stanza: Element): Element | 'pass' {
   if (payloadIn(stanza, NS_AGENTS)) {

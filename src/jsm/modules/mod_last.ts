@@ -15,7 +15,6 @@ export const modLast: JsmModule = {
   setup(api) {
     const started = unixTime();
     api.on('deliver', async ({ stanza, to, from }) => {
-      // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
       if (!payloadIn(stanza, NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
       if (!(await api.xdb.exists(to.host, to.user!))) throw stanzaError('item-not-found');

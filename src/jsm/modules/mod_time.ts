@@ -12,7 +12,6 @@ export const modTime: JsmModule = {
   name: 'mod_time',
   setup(api) {
     api.on('server', ({ stanza, to }) => {
-      // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
       if (stanza.name !== 'iq' || to.resource !== undefined || !payloadIn(stanza, NS_TIME)) return 'pass';
       // 1.4 bounced anything but a get with TERROR_NOTALLOWED (a result or
       // an error is never answered: see Router.bounce).

@@ -13,7 +13,6 @@ export const modVersion: JsmModule = {
   setup(api) {
     const osName = `${os.type()} ${os.release()}`;
     api.on('server', ({ stanza, to }) => {
-      // The child is known by its namespace, whatever its name, as 1.4 knew it (NSCHECK).
       if (stanza.name !== 'iq' || to.resource !== undefined || !payloadIn(stanza, NS_VERSION)) return 'pass';
       // 1.4 bounced anything but a get with TERROR_NOTALLOWED (a result or
       // an error is never answered: see Router.bounce).
