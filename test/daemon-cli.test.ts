@@ -85,10 +85,25 @@ describe('jabberd refuses to start', { timeout: 25_000 }, () => {
     // 600 KB, included twice: each file within the bound, the two over it.
     await configFile('part.xml', `<junk>${'<a/>'.repeat(150_000)}</junk>`);
     const twice = await configFile('twice.xml', `${text.slice(0, end)}<jabberd:include>part.xml</jabberd:include><jabberd:include>part.xml</jabberd:include></jabber>\n`);
+    // Counted in bytes: 300,000 characters of two bytes each, included twice.
+    await configFile('wide.xml', `<junk>${'é'.repeat(300_000)}</junk>`);
+    const wide = await configFile('wide-twice.xml', `${text.slice(0, end)}<jabberd:include>wide.xml</jabberd:include><jabberd:include>wide.xml</jabberd:include></jabber>\n`);
     for (const args of [[], ['--check']]) {
       assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), ...args]), `config file ${file}: more than 1048576 bytes (1 MiB)`);
       assertRefused(await runJabberd(['-c', twice, '-s', path.join(dir, 'spool'), ...args]), `${twice}: <jabberd:include>part.xml</jabberd:include>: the files included come to more than 1 MiB in all`);
+      assertRefused(await runJabberd(['-c', wide, '-s', path.join(dir, 'spool'), ...args]), `${wide}: <jabberd:include>wide.xml</jabberd:include>: the files included come to more than 1 MiB in all`);
     }
+  });
+
+  test('on a pidfile path holding a file larger than any pidfile: refused and left as it is (a mistyped path would have been overwritten)', async () => {
+    const pidfile = path.join(dir, 'not-a-pidfile.db');
+    const content = 'x'.repeat(5000);
+    await writeFile(pidfile, content);
+    const file = await configFile('big-pidfile.xml', withPidfile(pidfile));
+    for (const args of [[], ['--check']]) {
+      assertRefused(await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), ...args]), `<pidfile>${pidfile}</pidfile>: a file of more than 4096 bytes is there, no pidfile: is the path right?`);
+    }
+    assert.equal(await readFile(pidfile, 'utf8'), content);
   });
 
   test('on a pidfile whose folder it may not look into: one line, no stack trace', async () => {

@@ -121,6 +121,14 @@ describe('SIGHUP on the daemon', () => {
       const refused = await d.waitForLog((l) => l.msg === 'configuration not reloaded' && /regular/.test(String(l.err)));
       assert.match(String(refused.err), /jabber\.xml: not a regular file/);
       assert.equal(await register('support3'), undefined, 'still serving');
+      // A huge file (3 GB, sparse) in its place: refused by its size before
+      // any of it is read (it was read whole, holding every client up).
+      await rm(configFile);
+      execFileSync('truncate', ['-s', '3G', configFile]);
+      d.child.kill('SIGHUP');
+      const tooLarge = await d.waitForLog((l) => l.msg === 'configuration not reloaded' && /bytes/.test(String(l.err)));
+      assert.match(String(tooLarge.err), /jabber\.xml: more than 1048576 bytes \(1 MiB\)/);
+      assert.equal(await register('support4'), undefined, 'still serving');
       assert.equal((await d.stop()).code, 0);
     } finally {
       await d.dispose();

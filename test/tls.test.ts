@@ -410,6 +410,16 @@ describe('TLS startup errors', () => {
     await assert.rejects(startYak({ tweak: withTls('/dev/zero') }), /<key ip='127\.0\.0\.1'>: \/dev\/zero is not a regular file/);
   });
 
+  test('a huge file in the key file\'s place is refused by its size, not read (3 GB, sparse)', { timeout: 60_000 }, async () => {
+    const huge = path.join(dir, 'huge.pem');
+    execFileSync('truncate', ['-s', '3G', huge]);
+    try {
+      await assert.rejects(startYak({ tweak: withTls(huge) }), /<key ip='127\.0\.0\.1'>: .*huge\.pem is larger than 1 MiB, which no key and certificate need/);
+    } finally {
+      await rm(huge);
+    }
+  });
+
   test('a file without a private key is refused', async () => {
     const certOnly = path.join(dir, 'cert.pem');
     await assert.rejects(startYak({ tweak: withTls(certOnly) }), /holds no private key/);

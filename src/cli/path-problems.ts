@@ -7,6 +7,7 @@ import { lstatSync, readlinkSync, statfsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { errCode } from '../util/err-code.js';
 import { notRegularFile } from '../util/not-a-file.js';
+import { MAX_PIDFILE_BYTES, notAPidfile } from '../util/pidfile.js';
 
 /**
  * Why `spool` cannot be a spool folder, as `<spool>PATH</spool>: why`, or
@@ -31,7 +32,8 @@ export function logFilePathProblem(file: string): string | undefined {
 /**
  * Why `file` cannot be the pidfile, as `<pidfile>PATH</pidfile>: why`, or
  * undefined when it can: something there other than a file (a pipe would
- * hold the start up until someone wrote it; a device might never end).
+ * hold the start up until someone wrote it; a device might never end), or
+ * a file too large to be a pidfile (which the start would overwrite).
  */
 export function pidfilePathProblem(file: string): string | undefined {
   let st;
@@ -41,8 +43,10 @@ export function pidfilePathProblem(file: string): string | undefined {
     // A folder on the way it may not enter, a file where a folder belongs.
     return `<pidfile>${file}</pidfile>: ${(err as Error).message}`;
   }
-  const why = st && notRegularFile(st);
-  return why === undefined ? undefined : `<pidfile>${file}</pidfile>: ${why}`;
+  if (st === undefined) return undefined;
+  const why = notRegularFile(st);
+  if (why !== undefined) return `<pidfile>${file}</pidfile>: ${why}`;
+  return st.size > MAX_PIDFILE_BYTES ? notAPidfile(file) : undefined;
 }
 
 /**

@@ -2,12 +2,12 @@
 // anything is read: <jabberd:cmdline flag='X'>default</jabberd:cmdline> and
 // <jabberd:include>file.xml</jabberd:include>. Doing it first means every
 // reader sees plain text and plain elements wherever the admin used them.
-import { closeSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Element, Node } from '../xml/element.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
-import { notAFile, NotRegularFileError, readRegularFile } from '../util/not-a-file.js';
+import { FileTooLargeError, notAFile, NotRegularFileError, readAtMost, readRegularFile } from '../util/not-a-file.js';
 import { ConfigError } from './types.js';
 import { errCode } from '../util/err-code.js';
 import { trimXmlSpace } from '../xml/chars.js';
@@ -49,25 +49,6 @@ function tooLarge(file: string, where: string): ConfigError {
   return new ConfigError(`${where} ${file}: more than ${MAX_CONFIG_BYTES} bytes (1 MiB), which no config file needs`);
 }
 
-/** The bytes of `file` (a file or a pipe), refused once past MAX_CONFIG_BYTES: a pipe need not end (`<(yes)`). */
-function readAtMost(file: string, where: string): Buffer {
-  const fd = openSync(file, 'r');
-  try {
-    const chunks: Buffer[] = [];
-    let total = 0;
-    const buf = Buffer.alloc(64 * 1024);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n === 0) return Buffer.concat(chunks, total);
-      total += n;
-      if (total > MAX_CONFIG_BYTES) throw tooLarge(file, where);
-      chunks.push(Buffer.from(buf.subarray(0, n)));
-    }
-  } finally {
-    closeSync(fd);
-  }
-}
-
 /**
  * The deepest element nesting a config may have, <jabber> counting 1,
  * included files counted where they are included. A real jabber.xml needs
@@ -89,7 +70,7 @@ interface ExpandContext {
   flags: Set<string>;
   /** Only regular files may be read (see readConfigFile). */
   filesOnly: boolean;
-  /** Characters the files still to be included may hold between them (one file may be included many times). */
+  /** Bytes the files still to be included may hold between them (one file may be included many times). */
   budget: { left: number };
 }
 
@@ -115,21 +96,30 @@ export function parseConfigText(text: string, file: string, depthAbove = 0): Ele
  * something writes the pipe to its end (a FIFO nobody writes: for ever).
  */
 export function readConfigFile(file: string, where = 'config file', filesOnly = false): string {
+  return decodeConfigFile(readConfigBytes(file, where, filesOnly), file, where);
+}
+
+function decodeConfigFile(bytes: Buffer, file: string, where: string): string {
+  return decodeXmlFile(bytes, (why) => new ConfigError(`${where} ${file}: ${why}`));
+}
+
+/** The bytes of a config file (see readConfigFile), at most MAX_CONFIG_BYTES. */
+function readConfigBytes(file: string, where: string, filesOnly: boolean): Buffer {
   try {
-    let bytes: Buffer;
-    if (filesOnly) {
-      bytes = readRegularFile(file);
-      if (bytes.length > MAX_CONFIG_BYTES) throw tooLarge(file, where);
-    } else {
-      // A device never ends (/dev/zero): reading one would hang. A pipe does
-      // end (jabberd -c <(make-config)), and is read at startup.
-      const problem = notAFile(statSync(file));
-      if (problem !== undefined) throw new ConfigError(`${where} ${file}: ${problem}`);
-      bytes = readAtMost(file, where);
+    if (filesOnly) return readRegularFile(file, MAX_CONFIG_BYTES);
+    // A device never ends (/dev/zero): reading one would hang. A pipe does
+    // end (jabberd -c <(make-config)), and is read at startup.
+    const problem = notAFile(statSync(file));
+    if (problem !== undefined) throw new ConfigError(`${where} ${file}: ${problem}`);
+    const fd = openSync(file, 'r');
+    try {
+      return readAtMost(fd, MAX_CONFIG_BYTES);
+    } finally {
+      closeSync(fd);
     }
-    return decodeXmlFile(bytes, (why) => new ConfigError(`${where} ${file}: ${why}`));
   } catch (err) {
     if (err instanceof ConfigError) throw err;
+    if (err instanceof FileTooLargeError) throw tooLarge(file, where);
     if (err instanceof NotRegularFileError) {
       const why = err.what ?? 'not a regular file (a running server reads only files: a pipe would stop it until written to its end)';
       throw new ConfigError(`${where} ${file}: ${why}`);
@@ -194,12 +184,13 @@ function include(el: Element, parent: Element, ctx: ExpandContext, depth: number
   // The included root takes the include's place, so the elements around
   // the include count toward the file's depth (one too many when the root
   // is spliced into a same-named parent: a bound, not an exact count).
-  const text = readConfigFile(file, `${from}: <jabberd:include>${name}</jabberd:include>:`, ctx.filesOnly);
-  ctx.budget.left -= text.length;
+  const where = `${from}: <jabberd:include>${name}</jabberd:include>:`;
+  const bytes = readConfigBytes(file, where, ctx.filesOnly);
+  ctx.budget.left -= bytes.length;
   if (ctx.budget.left < 0) {
     throw new ConfigError(`${from}: <jabberd:include>${name}</jabberd:include>: the files included come to more than 1 MiB in all, which no config needs`);
   }
-  const root = parseConfigText(text, file, depth - 1);
+  const root = parseConfigText(decodeConfigFile(bytes, file, where), file, depth - 1);
   expandChildren(root, { ...ctx, dir: dirname(file), chain: [...ctx.chain, file] }, depth);
   markOrigin(root, file);
   // As in 1.4: when the included root has the same name as the element the

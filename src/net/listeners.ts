@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import type { YakConfig } from '../config/types.js';
 import { tlsKeyFor } from '../config/c2s.js';
 import { errCode } from '../util/err-code.js';
-import { NotRegularFileError, readRegularFile } from '../util/not-a-file.js';
+import { FileTooLargeError, NotRegularFileError, readRegularFile } from '../util/not-a-file.js';
 
 export class ListenError extends Error {}
 
@@ -19,9 +19,10 @@ function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
   try {
     // A FIFO in the key's place would stop the server (at a SIGHUP, every
     // client) until someone wrote it; a device (/dev/zero) never ends.
-    pem = readRegularFile(pemFile).toString('utf8');
+    pem = readRegularFile(pemFile, MAX_PEM_BYTES).toString('utf8');
   } catch (err) {
     if (err instanceof NotRegularFileError) throw new ListenError(`${where}: ${pemFile} is not a regular file`);
+    if (err instanceof FileTooLargeError) throw new ListenError(`${where}: ${pemFile} is larger than 1 MiB, which no key and certificate need`);
     throw new ListenError(`${where}: cannot read ${pemFile}: ${errCode(err) ?? (err as Error).message}`);
   }
   if (!/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new ListenError(`${where}: ${pemFile} holds no private key`);
@@ -33,6 +34,9 @@ function loadTlsOptions(pemFile: string, where: string): tls.TlsOptions {
   }
   return { key: pem, cert: pem, secureOptions: NO_RENEGOTIATION };
 }
+
+/** A key and its certificate chain take a few kilobytes; a SIGHUP must not read a huge file put in their place. */
+const MAX_PEM_BYTES = 1 << 20;
 
 /**
  * No client-initiated renegotiation (TLS 1.2; 1.3 has none): Node lets a

@@ -1,10 +1,21 @@
 // <pidfile>: refuse to start while it names a live process; remove it on exit.
 import { promises as fs } from 'node:fs';
 import { errCode } from './err-code.js';
-import { NotRegularFileError, readRegularFile } from './not-a-file.js';
+import { FileTooLargeError, NotRegularFileError, readRegularFile } from './not-a-file.js';
 import type { Logger } from '../log.js';
 
 export class PidfileError extends Error {}
+
+/**
+ * A pidfile holds a number. A larger file at the path is something else
+ * (a path mistyped in the config), which acquirePidfile would overwrite.
+ */
+export const MAX_PIDFILE_BYTES = 4096;
+
+/** What is said of a file over MAX_PIDFILE_BYTES at the pidfile's path. */
+export function notAPidfile(file: string): string {
+  return `<pidfile>${file}</pidfile>: a file of more than ${MAX_PIDFILE_BYTES} bytes is there, no pidfile: is the path right?`;
+}
 
 function alive(pid: number): boolean {
   try {
@@ -25,9 +36,10 @@ export async function refuseLivePidfile(file: string): Promise<void> {
   let text: string | undefined;
   try {
     // Without waiting: a pipe in its place held the start up for good.
-    text = readRegularFile(file).toString('utf8');
+    text = readRegularFile(file, MAX_PIDFILE_BYTES).toString('utf8');
   } catch (err) {
     if (err instanceof NotRegularFileError) throw new PidfileError(`<pidfile>${file}</pidfile>: ${err.why}`);
+    if (err instanceof FileTooLargeError) throw new PidfileError(notAPidfile(file));
     if (errCode(err) !== 'ENOENT') throw new PidfileError(`<pidfile>${file}</pidfile>: ${(err as Error).message}`);
   }
   const pid = Number(text?.trim());
@@ -52,7 +64,7 @@ export async function acquirePidfile(file: string): Promise<void> {
  */
 export async function releasePidfile(file: string, log: Logger): Promise<void> {
   try {
-    const text = readRegularFile(file).toString('utf8');
+    const text = readRegularFile(file, MAX_PIDFILE_BYTES).toString('utf8');
     if (Number(text.trim()) === process.pid) await fs.unlink(file);
   } catch (err) {
     if (errCode(err) !== 'ENOENT') log.warn({ pidfile: file, err: (err as Error).message }, 'the pidfile could not be removed');
