@@ -440,6 +440,77 @@ describe('mod_presence', () => {
     }
   });
 
+  test('invisible to one subscriber hides the session from it until shown again (1.4): no update, probe answer or browse entry, not after its new login', async () => {
+    const { a, b, c } = await trio('invone');
+    const fromA = (e: Element): boolean => isPresence(e) && e.attrs.from?.startsWith('invonea@') === true;
+    let bHome: Client | undefined;
+    try {
+      a.send("<presence to='invoneb@localhost' type='invisible'/>");
+      assertXml(await b.next(isPresence), "<presence to='invoneb@localhost' type='unavailable' from='invonea@localhost/Work'/>");
+      await a.presence('<presence><show>away</show><status>busy</status></presence>');
+      await b.nothing(fromA, [a], 'a status update reached the subscriber it was hidden from');
+      // b's new login probes a (from its full JID): no answer.
+      bHome = await login(yak, 'invoneb', 'Home');
+      await bHome.presence();
+      await bHome.nothing(fromA, [a], 'a probe was answered');
+      const browse = await b.request("<iq type='get' to='invonea@localhost'><query xmlns='jabber:iq:browse'/></iq>");
+      assertXml(browse, "<iq type='result' id='*' to='invoneb@localhost/Work' from='invonea@localhost'><user xmlns='jabber:iq:browse' jid='invonea@localhost'/></iq>");
+      // Shown again by directed available presence: updates reach it again.
+      a.send("<presence to='invoneb@localhost'><status>back for you</status></presence>");
+      await b.next("<presence to='invoneb@localhost' from='invonea@localhost/Work'><status>back for you</status></presence>");
+      await bHome.next("<presence to='invoneb@localhost' from='invonea@localhost/Work'><status>back for you</status></presence>");
+      await a.presence('<presence><status>here</status></presence>');
+      await b.next("<presence from='invonea@localhost/Work' to='invoneb@localhost'><status>here</status></presence>");
+      await bHome.clear();
+      // Hidden again, then offline: told nothing more (it heard unavailable
+      // already), and the next available presence reaches it (1.4 forgot
+      // the hiding when the session went offline).
+      a.send("<presence to='invoneb@localhost' type='invisible'/>");
+      await b.next("<presence to='invoneb@localhost' type='unavailable' from='invonea@localhost/Work'/>");
+      await bHome.clear();
+      a.send("<presence type='unavailable'><status>gone</status></presence>");
+      await b.nothing(fromA, [a], 'the hidden-from subscriber was told a second time');
+      await a.presence('<presence><status>again</status></presence>');
+      await b.next("<presence from='invonea@localhost/Work' to='invoneb@localhost'><status>again</status></presence>");
+      await c.nothing(isPresence, [], 'a stranger heard about it');
+    } finally {
+      await closeAll(a, b, c, ...(bHome ? [bHome] : []));
+    }
+  });
+
+  test('a subscription cancelled takes back presence directed at that contact: the goodbye does not reach it later', async () => {
+    const { a, b, c } = await trio('cancdir');
+    try {
+      a.send("<presence to='cancdirb@localhost/Work'><status>for you</status></presence>");
+      await b.next("<presence to='cancdirb@localhost/Work' from='cancdira@localhost/Work'><status>for you</status></presence>");
+      a.send("<presence type='unsubscribed' to='cancdirb@localhost'/>");
+      await b.next("<presence type='unsubscribed' to='cancdirb@localhost' from='cancdira@localhost'/>");
+      await b.next("<presence type='unavailable' from='cancdira@localhost/Work' to='cancdirb@localhost'/>");
+      a.send("<presence type='unavailable'><status>secret logout</status></presence>");
+      await b.nothing(isPresence, [a], 'the cancelled contact heard the goodbye');
+      await c.nothing(isPresence, [], 'a stranger heard about it');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
+  test('an account removed: presence other sessions directed at it does not reach whoever registers the name next', async () => {
+    const c = await onlineUser(yak, 'rmdirc');
+    const old = await onlineUser(yak, 'rmdirt');
+    let next: Client | undefined;
+    try {
+      c.send("<presence to='rmdirt@localhost/Work'><status>for you</status></presence>");
+      await old.next(isPresence);
+      await old.request("<iq type='set' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>");
+      await old.stream.whenClosed();
+      next = await onlineUser(yak, 'rmdirt');
+      c.send("<presence type='unavailable'><status>leaving</status></presence>");
+      await next.nothing(isPresence, [c], 'the new owner of the name got presence meant for the old one');
+    } finally {
+      await closeAll(c, old, ...(next ? [next] : []));
+    }
+  });
+
   test('the targets kept are bounded by their bytes too: past 64 KiB of long JIDs, the one told longest ago is not told when the session goes', async () => {
     const sender = await onlineUser(yak, 'dirbytes1');
     // Targets with a 1,000-character resource: about 1 KB of JID each.

@@ -8,6 +8,7 @@ import { Element } from '../xml/element.js';
 import { NS_ROSTER, type Xdb } from '../xdb/xdb.js';
 import type { ModuleApi } from './api.js';
 import type { Session } from './sessions.js';
+import { isHiddenFrom } from './directed-presence.js';
 
 export type Subscription = 'none' | 'to' | 'from' | 'both';
 
@@ -288,9 +289,9 @@ export function visiblyChanged(before: Element | undefined, after: Element | und
   return visibleItem(before).toString() !== visibleItem(after).toString();
 }
 
-/** The sessions whose presence is broadcast (available and not invisible). */
-export function visibleSessions(api: ModuleApi, bare: string): Session[] {
-  return api.sessions.of(bare).filter((s) => s.available && !s.data.get('invisible'));
+/** The sessions whose presence is broadcast (available and not invisible), to `viewer` when given (not hidden from it by directed invisible presence). */
+export function visibleSessions(api: ModuleApi, bare: string, viewer?: string): Session[] {
+  return api.sessions.of(bare).filter((s) => s.available && !s.data.get('invisible') && (viewer === undefined || !isHiddenFrom(s, viewer)));
 }
 
 /**
@@ -299,16 +300,16 @@ export function visibleSessions(api: ModuleApi, bare: string): Session[] {
  * presences shown to a new subscriber) goes through, checking each with
  * stillShows() when its turn comes.
  */
-export function presencesNow(api: ModuleApi, bare: string): { session: Session; presence: Element | undefined }[] {
-  return visibleSessions(api, bare).map((session) => ({ session, presence: session.presence }));
+export function presencesNow(api: ModuleApi, bare: string, viewer?: string): { session: Session; presence: Element | undefined }[] {
+  return visibleSessions(api, bare, viewer).map((session) => ({ session, presence: session.presence }));
 }
 
 /**
  * Whether `s` still shows `presence` (see presencesNow): one that changed
- * it, went invisible or unavailable, or ended, during a wait has told
- * whoever it was for itself, and its old presence sent after that would
- * show it online when it is not.
+ * it, went invisible or unavailable (to `viewer` too, when given), or
+ * ended, during a wait has told whoever it was for itself, and its old
+ * presence sent after that would show it online when it is not.
  */
-export function stillShows(s: Session, presence: Element | undefined): presence is Element {
-  return presence !== undefined && s.presence === presence && s.available && !s.ended && !s.data.get('invisible');
+export function stillShows(s: Session, presence: Element | undefined, viewer?: string): presence is Element {
+  return presence !== undefined && s.presence === presence && s.available && !s.ended && !s.data.get('invisible') && (viewer === undefined || !isHiddenFrom(s, viewer));
 }

@@ -83,7 +83,7 @@ export const modBrowse: JsmModule = {
       // see by presence; 1.4 listed every one, so browsing told a contact
       // about an invisible session or one that never sent presence.
       if (await isTrusted(api, to, from)) {
-        const sessions = from.bare === to.bare ? api.sessions.of(to.bare) : visibleSessions(api, to.bare);
+        const sessions = from.bare === to.bare ? api.sessions.of(to.bare) : visibleSessions(api, to.bare, from.toString());
         for (const s of sessions.reverse()) user.children.push(new Element('user', { type: 'client', jid: s.jid.toString() }));
       }
       return iqResult(stanza, user);

@@ -2,6 +2,8 @@
 // and broadcasts to subscribers, updates and unavailable go to subscribers
 // and to whoever got directed presence, invisible presence receives but
 // never broadcasts, and probes are answered only for trusted contacts.
+// Directed invisible presence hides the session from one JID until it
+// shows itself to it again or goes offline (see directed-presence.ts).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseJid, type Jid } from '../../jid.js';
 import { endStatus, keptPresence } from '../kept-presence.js';
@@ -11,78 +13,7 @@ import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { contactsWhere, hasFrom, hasTo, presencesNow, stillShows, visibleSessions } from '../roster.js';
 import { isTrusted } from './trust.js';
 import type { Session } from '../sessions.js';
-
-/**
- * Directed-presence targets kept per session: without a bound, a session
- * naming a new JID in each presence would grow the set for as long as it
- * lasts. Beyond either bound the oldest target is dropped, and a dropped
- * target does not get the unavailable presence when the session goes (it
- * goes on showing the session until it probes, or gets presence from it
- * again).
- */
-const MAX_DIRECTED = 1000;
-
-/**
- * The JID text (UTF-8 bytes) those targets may add up to. A count alone
- * did not bound memory: a JID may be about 3 KB (node, domain and resource
- * up to 1,023 bytes each), so 1,000 of them held 2 to 3.6 MB per session
- * (measured), uncounted in <sessionmemory>, and an address's 1,000
- * connections some gigabytes. Ordinary JIDs take 30 to 60 bytes, so 1,000
- * of them (up to 65 bytes each on average) still fit in 64 KiB: the count
- * is the bound that matters for real clients, this one for long made-up
- * JIDs (21 of the longest possible are kept, 32 of 2 KB).
- */
-const MAX_DIRECTED_BYTES = 64 * 1024;
-
-/**
- * Full JIDs that got directed presence from a session, told longest ago
- * first, with the running total of their bytes, so that keeping both
- * bounds costs O(1) per presence (a target is dropped at most once for all
- * it was added): every removal, clearing included, goes through here.
- */
-class DirectedTargets implements Iterable<string> {
-  private readonly targets = new Set<string>();
-  private bytes = 0;
-
-  get size(): number {
-    return this.targets.size;
-  }
-
-  /** Adds `to` as the newest, first dropping the oldest while a bound would be passed. */
-  add(to: string): void {
-    // Re-added at the end: the target told most recently is dropped last.
-    this.delete(to);
-    const size = Buffer.byteLength(to);
-    while (this.targets.size > 0 && (this.targets.size >= MAX_DIRECTED || this.bytes + size > MAX_DIRECTED_BYTES)) {
-      this.delete(this.targets.values().next().value!);
-    }
-    this.targets.add(to);
-    this.bytes += size;
-  }
-
-  delete(to: string): void {
-    if (this.targets.delete(to)) this.bytes -= Buffer.byteLength(to);
-  }
-
-  clear(): void {
-    this.targets.clear();
-    this.bytes = 0;
-  }
-
-  [Symbol.iterator](): Iterator<string> {
-    return this.targets.values();
-  }
-}
-
-/** The targets of the session's directed presence: they must hear when it goes. */
-function directedOf(s: Session): DirectedTargets {
-  let set = s.data.get('directed') as DirectedTargets | undefined;
-  if (!set) {
-    set = new DirectedTargets();
-    s.data.set('directed', set);
-  }
-  return set;
-}
+import { directedOf, forgetAccount, hiddenOf, isHiddenFrom } from '../directed-presence.js';
 
 /** Notes that `to` got directed available presence from the session. */
 function rememberDirected(api: ModuleApi, s: Session, to: Jid): void {
@@ -174,6 +105,8 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
   let copies = 0;
   for (const to of targets) {
     if (still && !still.has(to) && !directed.has(to)) continue;
+    // Told `unavailable` when the session hid from it: nothing more, not even a goodbye.
+    if (isHiddenFrom(s, to)) continue;
     await api.deliver(copyTo(p, from, to));
     // Thousands of subscribers and a long status: the copies took the
     // event loop for over 100 ms at once. Other clients are served
@@ -202,6 +135,8 @@ async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
   if (wasVisible) await broadcast(api, s, p, directed);
   else for (const to of directedStillToTell(api, s, directed, new Set())) await api.deliver(copyTo(p, s.jid.toString(), to));
   directed.clear();
+  // Offline, it is hidden from nobody: its next available presence goes to all (as 1.4 emptied I).
+  hiddenOf(s).clear();
 }
 
 /**
@@ -250,6 +185,7 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
       const directed = directedOf(s);
       await broadcast(api, s, new Element('presence', { type: 'unavailable' }), directed);
       directed.clear();
+      hiddenOf(s).clear();
     }
     s.data.set('invisible', true);
     const wasDeliverable = !first && s.priority >= 0;
@@ -296,7 +232,7 @@ async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
   for (const { session: s, presence } of presencesNow(api, bare)) {
     // After a wait for the prober, trust may have been taken back.
     if (waited && !(await isTrusted(api, to, from))) break;
-    if (stillShows(s, presence)) await api.deliver(keptPresence(s, presence, from.toString()));
+    if (stillShows(s, presence, from.toString())) await api.deliver(keptPresence(s, presence, from.toString()));
     if (prober && !(await caughtUp(prober))) break;
     waited = prober !== undefined;
   }
@@ -315,13 +251,20 @@ export const modPresence: JsmModule = {
       const type = stanza.attrs.type;
       if (to && (type === undefined || type === 'available')) {
         rememberDirected(api, s, to);
+        hiddenOf(s).delete(to.toString());
         normalizePriority(stanza);
       }
-      if (to && (type === 'unavailable' || type === 'invisible')) {
+      if (to && type === 'unavailable') {
         directedOf(s).delete(to.toString());
+        hiddenOf(s).delete(to.toString());
+      }
+      if (to && type === 'invisible') {
+        directedOf(s).delete(to.toString());
+        // As 1.4's I list: hidden from it until shown again (see directed-presence.ts).
+        if (api.isLocalHost(to.host)) hiddenOf(s).add(to.toString());
         // Invisible to one contact is gone for it, as 1.4 turned it into:
         // 'invisible' is no presence type any client understands.
-        if (type === 'invisible') stanza.attrs.type = 'unavailable';
+        stanza.attrs.type = 'unavailable';
       }
       return 'pass';
     }, { stanzas: ['presence'] });
@@ -329,6 +272,11 @@ export const modPresence: JsmModule = {
       if (d.stanza.attrs.type !== 'probe') return 'pass';
       return answerProbe(api, d);
     }, { stanzas: ['presence'] });
+    // Whoever registers the name later inherits nothing: not the
+    // presence other sessions directed at the removed account.
+    api.on('user-removed', ({ host, user }) => {
+      for (const s of api.sessions.all()) forgetAccount(s, `${user}@${host}`);
+    });
     api.on('session-end', async (s) => {
       if (!s.available && directedOf(s).size === 0) return;
       const p = new Element('presence', { type: 'unavailable' });

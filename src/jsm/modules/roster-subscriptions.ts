@@ -25,6 +25,7 @@ import {
 } from '../roster.js';
 import { pushItem } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
+import { forgetDirectedTo } from '../directed-presence.js';
 import { stanzaError } from '../stanza-errors.js';
 import type { SubscriptionPairs } from '../subscription-pairs.js';
 import type { RecentPairEvents } from '../recent-pair-events.js';
@@ -167,7 +168,7 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
     // each call: a run still going (the viewer slow to read) when the
     // subscription was cancelled and approved again shows them all again,
     // not only those its first approval had yet to show.
-    v.data.set(unseenKey, new Map(presencesNow(api, owner).map(({ session, presence }) => [session, presence])));
+    v.data.set(unseenKey, new Map(presencesNow(api, owner, viewer).map(({ session, presence }) => [session, presence])));
     const batch = async (): Promise<boolean> => {
       // The first batch too: the approval's own delivery awaited the
       // store, and another resource of the owner may have refused since.
@@ -175,7 +176,7 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
       if (!v.writable) return false;
       const unseen = v.data.get(unseenKey) as Map<Session, Element | undefined>;
       const presenceOf = ([o, presence]: [Session, Element | undefined]): Element | undefined =>
-        stillShows(o, presence) ? keptPresence(o, presence, viewer) : undefined;
+        stillShows(o, presence, viewer) ? keptPresence(o, presence, viewer) : undefined;
       return sendWithin(v, budget, unseen, presenceOf, ([o]) => unseen.delete(o));
     };
     await sendPaced(v, key, api.log, batch, () => v.available, () => v.data.delete(unseenKey));
@@ -188,11 +189,18 @@ async function showTo(api: ModuleApi, host: string, user: string, viewer: string
  * viewer loses 'from', in that one update of the owner's roster: an
  * unsubscribe received, an unsubscribed sent, the item removed. So it is
  * said once, also when both users cancel at the same moment (then neither
- * side's arriving stanza finds anything left to change).
+ * side's arriving stanza finds anything left to change). Presence directed
+ * at the viewer is taken back with it (a session's goodbye would tell the
+ * viewer its status later), and a session hidden from the viewer has told
+ * it already.
  */
 async function hideFrom(api: ModuleApi, owner: string, viewer: string): Promise<void> {
-  for (const s of visibleSessions(api, owner)) {
-    await api.deliver(new Element('presence', { type: 'unavailable', from: s.jid.toString(), to: viewer }));
+  const visible = new Set(visibleSessions(api, owner, viewer));
+  for (const s of api.sessions.of(owner)) {
+    const directed = forgetDirectedTo(s, viewer);
+    const from = s.jid.toString();
+    if (visible.has(s)) await api.deliver(new Element('presence', { type: 'unavailable', from, to: viewer }));
+    else for (const to of directed) await api.deliver(new Element('presence', { type: 'unavailable', from, to }));
   }
 }
 
