@@ -162,6 +162,42 @@ describe('a 1.4 spool folder', () => {
     assert.deepEqual(files.filter((f) => f.includes('%')), [], 'a second file was made for a 1.4 user');
   });
 
+  test("accounts of 1.4's mod_auth_crypt (a hash, no jabber:iq:auth record): plain logins checked against it, the name not free to register, a new password replacing it", async () => {
+    const folder = path.join(spool, 'localhost');
+    const roster = "<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='dj@localhost' subscription='both'/></query>";
+    // Both forms 1.4 wrote, each of the password "secret": crypt(3)'s DES and, with <hash>SHA1</hash>, base64 SHA-1.
+    for (const [user, hash] of [['cryptdes', 'abNANd1rDfiNc'], ['cryptsha', '{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=']]) {
+      await writeFile(path.join(folder, `${user}.xml`), `<xdb><crypt xmlns='jabber:iq:auth:crypt' xdbns='jabber:iq:auth:crypt'>${hash}</crypt>${roster}</xdb>\n`);
+    }
+    const ask = async (iq: Element): Promise<Element> => {
+      const c = await yak.connect();
+      try {
+        return await c.request(iq);
+      } finally {
+        await c.close();
+      }
+    };
+    // Only plain text is offered: digest needs the password itself, 0k a chain made from it.
+    for (const user of ['cryptdes', 'cryptsha']) {
+      assertXml(await ask(parseXml(`<iq type='get' id='g'><query xmlns='jabber:iq:auth'><username>${user}</username></query></iq>`)), `<iq type='result' id='g'><query xmlns='jabber:iq:auth'><username>${user}</username><password/><resource/></query></iq>`);
+      assert.equal((await ask(registerIq(user, 'taken'))).getChild('error')?.attrs.code, '409', `${user}'s name was free to register`);
+      assert.equal((await ask(authIq(user, 'Home', { password: 'wrong' }))).getChild('error')?.attrs.code, '401');
+      assertXml(await ask(authIq(user, 'Home', { password: 'secret' })), "<iq type='result' id='auth'/>");
+      assert.match(await readFile(path.join(folder, `${user}.xml`), 'utf8'), /<item jid='dj@localhost' subscription='both'\/>/, 'the roster was lost');
+    }
+    // A new password replaces the hash (which would go on taking the old one).
+    const c = await yak.connect();
+    try {
+      assertXml(await c.request(authIq('cryptdes', 'Home', { password: 'secret' })), "<iq type='result' id='auth'/>");
+      assertXml(await c.request(parseXml("<iq type='set' id='pw'><query xmlns='jabber:iq:register'><username>cryptdes</username><password>n3w</password></query></iq>")), "<iq type='result' id='pw' to='cryptdes@localhost/Home'/>");
+    } finally {
+      await c.close();
+    }
+    assert.doesNotMatch(await readFile(path.join(folder, 'cryptdes.xml'), 'utf8'), /jabber:iq:auth:crypt/);
+    assert.equal((await ask(authIq('cryptdes', 'Home', { password: 'secret' }))).getChild('error')?.attrs.code, '401');
+    assertXml(await ask(authIq('cryptdes', 'Home', { password: 'n3w' })), "<iq type='result' id='auth'/>");
+  });
+
   test('a file in ISO-8859-1 as its declaration says, and one with a comment, are read as 1.4 read them; bytes that are not text are refused and left as they are', async () => {
     const folder = path.join(spool, 'localhost');
     const password = (user: string, text: string): string =>

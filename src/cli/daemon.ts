@@ -7,7 +7,7 @@ import { loadConfig } from '../config/load.js';
 import { registrationOffered } from '../config/sessions.js';
 import { ConfigError, type YakConfig } from '../config/types.js';
 import { createLogger, type Logger } from '../log.js';
-import { MODULES } from '../jsm/modules/index.js';
+import { MODULES, notProvided } from '../jsm/modules/index.js';
 import { ListenError, listenSpecs } from '../net/listeners.js';
 import { StartupError, YakServer } from '../server.js';
 import { PidfileError } from '../util/pidfile.js';
@@ -38,7 +38,7 @@ function describe(config: YakConfig): string {
     `spool:    ${config.spool}`,
     `modules:  ${config.jsm.modules.filter((m) => MODULES.has(m)).join(' ')}`,
     // A typo in <load> would otherwise show only in the running server's log.
-    ...unknownModules(config).map((m) => `unknown:  ${m} (named in <load>, not provided by Yak: ignored)`),
+    ...unknownModules(config).map((m) => `unknown:  ${m} (named in <load>, ${notProvided(m)})`),
     `register: ${registrationOffered(config.jsm) ? 'on' : 'off'}`,
     ...(config.ignored.length ? [`ignored:  ${config.ignored.join('; ')}`] : []),
     // A typo or a second copy in what Yak reads: a start goes on, and logs these once.

@@ -4,7 +4,7 @@
 // marker) or accept the set. The modules never see a missing user.
 import { nodeprep, resourceprep } from '../jid.js';
 import { Element } from '../xml/element.js';
-import { NS_AUTH, NS_AUTH_0K, type Xdb } from '../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, type Xdb } from '../xdb/xdb.js';
 import type { AuthRequest, ClientInfo } from './api.js';
 import type { GateOutcome } from './login-throttle.js';
 import type { PhaseChains } from './phase-chains.js';
@@ -16,8 +16,8 @@ export interface AuthSuccess {
   resource: string;
 }
 
-/** What the auth modules look at: the password (existence flag) and the 0k chain. */
-const AUTH_RECORDS = [NS_AUTH, NS_AUTH_0K] as const;
+/** What the auth modules look at: the password (existence flag), the 0k chain, and a 1.4 crypt hash. */
+const AUTH_RECORDS = [NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT] as const;
 
 /** The prepared username of a query (406 when missing or invalid). */
 export function usernameOf(query: Element): string {

@@ -7,7 +7,7 @@ import { registrationOffered } from '../config/sessions.js';
 import { makeJid, parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import { Element } from '../xml/element.js';
-import { NS_AUTH, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_CRYPT, NS_REGISTER, type Xdb } from '../xdb/xdb.js';
 import type { ClientInfo, JsmModule, ModuleApi, PasswordEvent, PhaseHandlers, Phase, RemoveOptions } from './api.js';
 import { AccountRemovals, REMOVED } from './account-removals.js';
 import { isIqType, isRequest, payloadIn } from './iq.js';
@@ -113,8 +113,9 @@ export class SessionManager {
   }
 
   passwordRecords(ev: PasswordEvent): Record<string, Element | null> {
-    // Without mod_auth_plain the existence flag is an empty jabber:iq:auth record.
-    const records: Record<string, Element | null> = { [NS_AUTH]: new Element('password', { xmlns: NS_AUTH }) };
+    // Without mod_auth_plain the existence flag is an empty jabber:iq:auth
+    // record. A 1.4 crypt hash goes: it would go on taking the old password.
+    const records: Record<string, Element | null> = { [NS_AUTH]: new Element('password', { xmlns: NS_AUTH }), [NS_AUTH_CRYPT]: null };
     for (const h of this.chains.handlers('password')) Object.assign(records, h(ev));
     return records;
   }

@@ -17,7 +17,7 @@
 import type { Element } from '../xml/element.js';
 import { weigh } from '../xml/stream-parser.js';
 import type { UserDoc } from './user-doc.js';
-import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_REGISTER, NS_ROSTER, NS_VCARD } from './xdb.js';
+import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_REGISTER, NS_ROSTER, NS_VCARD } from './xdb.js';
 
 /** Files that weigh more than this leave their light records here. */
 const SLIM_FROM_WEIGHT = 1024 * 1024;
@@ -36,7 +36,7 @@ const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
  * namespace one) cost a change to such a file several times its write,
  * and each one left out would have had to be remembered by name.
  */
-const KEPT = [NS_AUTH, NS_AUTH_0K, NS_ROSTER, NS_VCARD, NS_LAST, NS_REGISTER, 'jabber:iq:filter'];
+const KEPT = [NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_ROSTER, NS_VCARD, NS_LAST, NS_REGISTER, 'jabber:iq:filter'];
 /** What an entry weighs besides its records. */
 const ENTRY_WEIGHT = 1024;
 

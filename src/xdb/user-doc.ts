@@ -9,7 +9,7 @@ import { attrsWith, Element, escapeAttr } from '../xml/element.js';
 import { decodeXmlFile } from '../xml/decode.js';
 import { parseXml } from '../xml/parse.js';
 import { weigh } from '../xml/stream-parser.js';
-import { NS_AUTH, SpoolFileError } from './xdb.js';
+import { NS_AUTH, NS_AUTH_CRYPT, SpoolFileError } from './xdb.js';
 
 /** One parsed spool file. Treated as immutable once built. */
 export interface UserDoc {
@@ -88,6 +88,10 @@ export function parseDoc(text: string, path: string, log: Logger): { doc: UserDo
       doc.records.set(ns, child);
     }
   }
+  // An account of 1.4's mod_auth_crypt (see NS_AUTH_CRYPT) has no
+  // jabber:iq:auth record, the existence flag: without one made up here,
+  // its name was free to register, which replaced the whole file.
+  if (!doc.records.has(NS_AUTH) && doc.records.has(NS_AUTH_CRYPT)) doc.records.set(NS_AUTH, new Element('password', { xmlns: NS_AUTH }));
   doc.weight = weigh(doc.bytes, docNodes(doc));
   return { doc, root };
 }

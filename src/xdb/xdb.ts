@@ -6,6 +6,13 @@ import type { Element } from '../xml/element.js';
 /** Namespaces of the records the server itself keeps (SPEC section 6). */
 export const NS_AUTH = 'jabber:iq:auth';
 export const NS_AUTH_0K = 'jabber:iq:auth:0k';
+/**
+ * 1.4's mod_auth_crypt kept only this record, a hash of the password
+ * (`{SHA}` and base64, or crypt(3)'s DES), and no jabber:iq:auth record:
+ * read as an account all the same (see parseDoc), whose plain-text logins
+ * mod_auth_plain checks against it until the password is changed.
+ */
+export const NS_AUTH_CRYPT = 'jabber:iq:auth:crypt';
 export const NS_REGISTER = 'jabber:iq:register';
 export const NS_ROSTER = 'jabber:iq:roster';
 export const NS_OFFLINE = 'jabber:x:offline';

@@ -6,7 +6,7 @@ import { randomHex, sha1hex, zerokIterate, zerokSeed } from '../../util/hash.js'
 import { NoSuchUserError, NS_AUTH, NS_AUTH_0K } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
-import { sameSecret } from './mod_auth_plain.js';
+import { sameSecret } from '../../auth/same-secret.js';
 
 interface Chain {
   hash: string;

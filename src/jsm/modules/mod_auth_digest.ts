@@ -4,7 +4,8 @@ import { Element } from '../../xml/element.js';
 import { digestFor } from '../../util/hash.js';
 import type { JsmModule } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
-import { sameSecret, storedPassword } from './mod_auth_plain.js';
+import { storedPassword } from './mod_auth_plain.js';
+import { sameSecret } from '../../auth/same-secret.js';
 
 export const modAuthDigest: JsmModule = {
   name: 'mod_auth_digest',

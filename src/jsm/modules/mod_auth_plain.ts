@@ -1,8 +1,9 @@
 // Plaintext jabber:iq:auth (SPEC section 5). Also the only module that
 // stores the plaintext password: without it in <load>, no plaintext is kept.
-import { timingSafeEqual } from 'node:crypto';
 import { Element } from '../../xml/element.js';
-import { NS_AUTH } from '../../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_CRYPT } from '../../xdb/xdb.js';
+import { matchesCryptRecord } from '../../auth/crypt-record.js';
+import { sameSecret } from '../../auth/same-secret.js';
 import type { JsmModule } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 
@@ -12,11 +13,15 @@ export function storedPassword(records: Map<string, Element>): string | undefine
   return text ? text : undefined;
 }
 
-/** Constant-time string comparison, so the reply time says nothing about the match. */
-export function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'utf8');
-  const y = Buffer.from(b, 'utf8');
-  return x.length === y.length && timingSafeEqual(x, y);
+/**
+ * Whether `given` is the user's password: the plaintext stored, or, for an
+ * account 1.4's mod_auth_crypt made (no plaintext), its hash.
+ */
+function passwordMatches(given: string, records: Map<string, Element>): boolean {
+  const stored = storedPassword(records);
+  if (stored !== undefined) return sameSecret(given, stored);
+  const crypt = records.get(NS_AUTH_CRYPT)?.text();
+  return crypt !== undefined && matchesCryptRecord(given, crypt);
 }
 
 export const modAuthPlain: JsmModule = {
@@ -28,8 +33,7 @@ export const modAuthPlain: JsmModule = {
     api.on('auth-set', async (req) => {
       const given = req.query.getChildText('password');
       if (given === undefined) return 'pass';
-      const stored = storedPassword(req.records);
-      if (stored === undefined || !sameSecret(given, stored)) throw stanzaError('not-authorized');
+      if (!passwordMatches(given, req.records)) throw stanzaError('not-authorized');
       await api.notify('password-learned', {
         host: req.client.host,
         user: req.user,
