@@ -264,7 +264,7 @@ describe('jabberd starts', { timeout: 25_000 }, () => {
     assert.deepEqual([run.code, run.signal], [0, null], run.stderr);
     assert.match(run.stdout, /^unknown:\s+mod_rostr \(named in <load>, not provided by Yak: ignored\)$/m);
     // 1.4's crypt accounts still log in, through mod_auth_plain.
-    assert.match(run.stdout, /^unknown:\s+mod_auth_crypt \(named in <load>, not provided by Yak: ignored; mod_auth_plain checks the hashes it stored\)$/m);
+    assert.match(run.stdout, /^unknown:\s+mod_auth_crypt \(named in <load>, not provided by Yak: ignored; load mod_auth_plain in its place, which checks the hashes it stored\)$/m);
     assert.doesNotMatch(/^modules:.*$/m.exec(run.stdout)?.[0] ?? '', /mod_rostr/);
   });
 

@@ -494,6 +494,53 @@ describe('mod_presence', () => {
     }
   });
 
+  test('hidden from a bare JID, then shown to one of its full JIDs by directed presence: that full JID hears the goodbye', async () => {
+    const { a, b, c } = await trio('invshow');
+    try {
+      a.send("<presence to='invshowb@localhost' type='invisible'/>");
+      await b.next("<presence to='invshowb@localhost' type='unavailable' from='invshowa@localhost/Work'/>");
+      a.send("<presence to='invshowb@localhost/Work'><status>only you</status></presence>");
+      await b.next("<presence to='invshowb@localhost/Work' from='invshowa@localhost/Work'><status>only you</status></presence>");
+      a.send("<presence type='unavailable'><status>bye</status></presence>");
+      await b.next("<presence type='unavailable' from='invshowa@localhost/Work' to='invshowb@localhost/Work'><status>bye</status></presence>");
+      await b.nothing(isPresence, [a], 'told twice');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
+  test('a cancellation tells each target of directed presence at the contact once: a session that sent no presence too, and from an invisible session', async () => {
+    const { a, b, c } = await trio('cancfull');
+    const other = await login(yak, 'cancfullb', 'Other');
+    try {
+      a.send("<presence to='cancfullb@localhost/Other'><status>for other</status></presence>");
+      await other.next("<presence to='cancfullb@localhost/Other' from='cancfulla@localhost/Work'><status>for other</status></presence>");
+      a.send("<presence type='unsubscribed' to='cancfullb@localhost'/>");
+      await b.next("<presence type='unsubscribed' to='cancfullb@localhost' from='cancfulla@localhost'/>");
+      await b.next("<presence type='unavailable' from='cancfulla@localhost/Work' to='cancfullb@localhost'/>");
+      await other.next("<presence type='unavailable' from='cancfulla@localhost/Work' to='cancfullb@localhost/Other'/>");
+      await other.nothing(isPresence, [a], 'the session without presence was told twice');
+      await b.nothing(isPresence, [], 'b was told twice');
+    } finally {
+      await closeAll(a, b, c, other);
+    }
+    const { a: a2, b: b2, c: c2 } = await trio('cancinv');
+    try {
+      await a2.presence("<presence type='invisible'/>");
+      await b2.next("<presence type='unavailable' from='cancinva@localhost/Work' to='cancinvb@localhost'/>");
+      a2.send("<presence to='cancinvb@localhost'><status>bare</status></presence>");
+      a2.send("<presence to='cancinvb@localhost/Work'><status>full</status></presence>");
+      await b2.next("<presence to='cancinvb@localhost' from='cancinva@localhost/Work'><status>bare</status></presence>");
+      await b2.next("<presence to='cancinvb@localhost/Work' from='cancinva@localhost/Work'><status>full</status></presence>");
+      a2.send("<presence type='unsubscribed' to='cancinvb@localhost'/>");
+      await b2.next("<presence type='unsubscribed' to='cancinvb@localhost' from='cancinva@localhost'/>");
+      await b2.next("<presence type='unavailable' from='cancinva@localhost/Work' to='cancinvb@localhost'/>");
+      await b2.nothing(isPresence, [a2], 'told twice');
+    } finally {
+      await closeAll(a2, b2, c2);
+    }
+  });
+
   test('an account removed: presence other sessions directed at it does not reach whoever registers the name next', async () => {
     const c = await onlineUser(yak, 'rmdirc');
     const old = await onlineUser(yak, 'rmdirt');

@@ -4,6 +4,8 @@
 // when it goes, and the JIDs it made itself invisible to (1.4's I), who
 // see it as gone until it shows itself to them again or goes offline:
 // no status update, no answer to a probe, no session in a browse.
+import { parseJid } from '../jid.js';
+import type { ModuleApi } from './api.js';
 import type { Session } from './sessions.js';
 
 /**
@@ -127,4 +129,33 @@ export function forgetDirectedTo(s: Session, bare: string): string[] {
 export function forgetAccount(s: Session, bare: string): void {
   (s.data.get('hidden') as JidList | undefined)?.deleteAccount(bare);
   forgetDirectedTo(s, bare);
+}
+
+/**
+ * Whether presence to `bare` (a subscriber, or the user's own JID) already
+ * reaches the full JID `to`: presence to a bare JID goes to each of its
+ * available sessions, so a target of directed presence among them would
+ * otherwise get the same presence twice.
+ */
+function reachedThroughBare(api: ModuleApi, to: string, bare: ReadonlySet<string>): boolean {
+  const jid = parseJid(to);
+  if (!jid || jid.resource === undefined || !bare.has(jid.bare)) return false;
+  return api.sessions.find(jid.bare, jid.resource)?.available === true;
+}
+
+/**
+ * The targets of the session's directed presence that `p` still has to go
+ * to one by one: not a full JID that presence to a bare JID in `bare`, or
+ * to a bare JID among the targets themselves, already reaches (one session
+ * told at both its bare and full JID heard it twice), and never the session
+ * itself (a leave has already marked it unavailable).
+ */
+export function directedStillToTell(api: ModuleApi, s: Session, directed: Iterable<string>, bare: ReadonlySet<string>): string[] {
+  const targets = [...directed];
+  // Every presence update broadcasts: no copy of the subscribers without directed presence.
+  if (targets.length === 0) return targets;
+  const reached = new Set(bare);
+  for (const to of targets) if (!to.includes('/')) reached.add(to);
+  const self = s.jid.toString();
+  return targets.filter((to) => to !== self && !reachedThroughBare(api, to, reached));
 }

@@ -67,6 +67,8 @@ export async function releasePidfile(file: string, log: Logger): Promise<void> {
     const text = readRegularFile(file, MAX_PIDFILE_BYTES).toString('utf8');
     if (Number(text.trim()) === process.pid) await fs.unlink(file);
   } catch (err) {
+    // Too large to be a pidfile: not ours (put there since), left alone.
+    if (err instanceof FileTooLargeError) return;
     if (errCode(err) !== 'ENOENT') log.warn({ pidfile: file, err: (err as Error).message }, 'the pidfile could not be removed');
   }
 }

@@ -46,6 +46,6 @@ export const MODULES: ReadonlyMap<string, JsmModule> = new Map(
 
 /** What becomes of a 1.4 module Yak does not provide, said where <load> names it. */
 export function notProvided(name: string): string {
-  if (name === 'mod_auth_crypt') return 'not provided by Yak: ignored; mod_auth_plain checks the hashes it stored';
+  if (name === 'mod_auth_crypt') return 'not provided by Yak: ignored; load mod_auth_plain in its place, which checks the hashes it stored';
   return 'not provided by Yak: ignored';
 }

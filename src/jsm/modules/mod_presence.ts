@@ -13,7 +13,7 @@ import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import { contactsWhere, hasFrom, hasTo, presencesNow, stillShows, visibleSessions } from '../roster.js';
 import { isTrusted } from './trust.js';
 import type { Session } from '../sessions.js';
-import { directedOf, forgetAccount, hiddenOf, isHiddenFrom } from '../directed-presence.js';
+import { directedOf, directedStillToTell, forgetAccount, hiddenOf, isHiddenFrom } from '../directed-presence.js';
 
 /** Notes that `to` got directed available presence from the session. */
 function rememberDirected(api: ModuleApi, s: Session, to: Jid): void {
@@ -49,35 +49,6 @@ function normalizePriority(p: Element): number {
   return n;
 }
 
-/**
- * Whether presence to `bare` (a subscriber, or the user's own JID) already
- * reaches the full JID `to`: presence to a bare JID goes to each of its
- * available sessions, so a target of directed presence among them would
- * otherwise get the same presence twice.
- */
-function reachedThroughBare(api: ModuleApi, to: string, bare: ReadonlySet<string>): boolean {
-  const jid = parseJid(to);
-  if (!jid || jid.resource === undefined || !bare.has(jid.bare)) return false;
-  return api.sessions.find(jid.bare, jid.resource)?.available === true;
-}
-
-/**
- * The targets of the session's directed presence that `p` still has to go
- * to one by one: not a full JID that presence to a bare JID in `bare`, or
- * to a bare JID among the targets themselves, already reaches (one session
- * told at both its bare and full JID heard it twice), and never the session
- * itself (a leave has already marked it unavailable).
- */
-function directedStillToTell(api: ModuleApi, s: Session, directed: Iterable<string>, bare: ReadonlySet<string>): string[] {
-  const targets = [...directed];
-  // Every presence update broadcasts: no copy of the subscribers without directed presence.
-  if (targets.length === 0) return targets;
-  const reached = new Set(bare);
-  for (const to of targets) if (!to.includes('/')) reached.add(to);
-  const self = s.jid.toString();
-  return targets.filter((to) => to !== self && !reachedThroughBare(api, to, reached));
-}
-
 /** `p` as it goes out now, unstamped (see kept-presence.ts for the kept one). */
 function copyTo(p: Element, from: string, to: string): Element {
   return new Element('presence', attrsWith(p.attrs, { from, to }), p.children);
@@ -89,7 +60,10 @@ const COPIES_PER_TURN = 256;
 /** Sends `p` from the session to every subscriber (from/both), to `extra` full JIDs, and to the user's other sessions. */
 async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable<string> = []): Promise<void> {
   const from = s.jid.toString();
-  const subscribers = await contactsWhere(api.xdb, s.host, s.user, hasFrom);
+  // A subscriber the session hid from was told `unavailable` then: nothing
+  // more, not even a goodbye (nor is it counted as reaching its resources:
+  // one shown the session again since, by directed presence, is told).
+  const subscribers = (await contactsWhere(api.xdb, s.host, s.user, hasFrom)).filter((jid) => !isHiddenFrom(s, jid));
   const bare = new Set<string>(subscribers).add(s.jid.bare);
   const targets = new Set<string>();
   // The user's own bare JID among them is left to the loop over the
@@ -105,8 +79,8 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
   let copies = 0;
   for (const to of targets) {
     if (still && !still.has(to) && !directed.has(to)) continue;
-    // Told `unavailable` when the session hid from it: nothing more, not even a goodbye.
-    if (isHiddenFrom(s, to)) continue;
+    // Hidden from during a pause between batches.
+    if (!directed.has(to) && isHiddenFrom(s, to)) continue;
     await api.deliver(copyTo(p, from, to));
     // Thousands of subscribers and a long status: the copies took the
     // event loop for over 100 ms at once. Other clients are served

@@ -25,7 +25,7 @@ import {
 } from '../roster.js';
 import { pushItem } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
-import { forgetDirectedTo } from '../directed-presence.js';
+import { directedStillToTell, forgetDirectedTo } from '../directed-presence.js';
 import { stanzaError } from '../stanza-errors.js';
 import type { SubscriptionPairs } from '../subscription-pairs.js';
 import type { RecentPairEvents } from '../recent-pair-events.js';
@@ -199,8 +199,16 @@ async function hideFrom(api: ModuleApi, owner: string, viewer: string): Promise<
   for (const s of api.sessions.of(owner)) {
     const directed = forgetDirectedTo(s, viewer);
     const from = s.jid.toString();
-    if (visible.has(s)) await api.deliver(new Element('presence', { type: 'unavailable', from, to: viewer }));
-    else for (const to of directed) await api.deliver(new Element('presence', { type: 'unavailable', from, to }));
+    const told = new Set<string>();
+    if (visible.has(s)) {
+      await api.deliver(new Element('presence', { type: 'unavailable', from, to: viewer }));
+      told.add(viewer);
+    }
+    // Targets at the viewer's full JIDs the bare one did not reach (a
+    // session that sent no presence), each once.
+    for (const to of directedStillToTell(api, s, directed, told)) {
+      await api.deliver(new Element('presence', { type: 'unavailable', from, to }));
+    }
   }
 }
 
