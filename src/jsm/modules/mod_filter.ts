@@ -4,7 +4,6 @@
 // conditions, actions and wire forms are 1.4's; src/jsm/filter/ says where
 // Yak does better, and the README has the whole behaviour.
 import { Element } from '../../xml/element.js';
-import { NS_AUTH } from '../../xdb/xdb.js';
 import type { Delivery, JsmModule, ModuleApi, Outcome } from '../api.js';
 import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { readRoster } from '../roster.js';
@@ -87,11 +86,27 @@ export const modFilter: JsmModule = {
     // What a filter sent -> how many filters in a row made it (see MAX_CASCADE).
     const cascade = new WeakMap<Element, number>();
 
+    // The rules parsed from each stored record, by its identity (a stored
+    // record is never changed in place, see Xdb.peek): a user with no
+    // session has no entry in `online`, and parsing thousands of stored
+    // rules again for every message sent to them held every other client
+    // up for half a second at karma's pace.
+    const parsed = new WeakMap<Element, FilterRule[]>();
+
     async function load(host: string, user: string): Promise<UserRules> {
-      const records = await api.xdb.getSome(host, user, [NS_AUTH, NS_FILTER]);
-      if (!records.has(NS_AUTH)) return null;
-      const query = records.get(NS_FILTER);
-      if (!query) return NONE;
+      if (!(await api.xdb.exists(host, user))) return null;
+      return api.xdb.peek(host, user, NS_FILTER, (query) => {
+        if (!query) return NONE;
+        let rules = parsed.get(query);
+        if (rules === undefined) {
+          rules = storedRules(query, host, user);
+          parsed.set(query, rules);
+        }
+        return rules;
+      });
+    }
+
+    function storedRules(query: Element, host: string, user: string): FilterRule[] {
       const rules: FilterRule[] = [];
       for (const rule of query.getChildren('rule')) {
         try {
