@@ -249,10 +249,15 @@ export function parseJid(s: string): Jid | undefined {
   return jid;
 }
 
-function splitAndPrepare(s: string): Jid | undefined {
+/** The part of a JID's text before its resource: the first '/' ends it (a resource may hold more). Nothing is prepared. */
+export function barePart(s: string): string {
   const slash = s.indexOf('/');
-  const head = slash < 0 ? s : s.slice(0, slash);
-  const resource = slash < 0 ? undefined : s.slice(slash + 1);
+  return slash < 0 ? s : s.slice(0, slash);
+}
+
+function splitAndPrepare(s: string): Jid | undefined {
+  const head = barePart(s);
+  const resource = head.length === s.length ? undefined : s.slice(head.length + 1);
   const at = head.indexOf('@');
   const user = at < 0 ? undefined : head.slice(0, at);
   const host = at < 0 ? head : head.slice(at + 1);

@@ -5,7 +5,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { Element } from '../xml/element.js';
-import { nameprep, nodeprep } from '../jid.js';
+import { barePart, nameprep, nodeprep } from '../jid.js';
 import { ConfigError } from './types.js';
 import { wholeNumber } from '../util/whole-number.js';
 import { trimXmlSpace } from '../xml/chars.js';
@@ -134,8 +134,7 @@ export function prepareBareJid(raw: string, where: string): string {
   const s = raw.trim();
   if (s === '') throw new ConfigError(`${where}: empty JID`);
   const bad = (): ConfigError => new ConfigError(`${where}: invalid JID '${s}'`);
-  const slash = s.indexOf('/');
-  const bare = slash >= 0 ? s.slice(0, slash) : s;
+  const bare = barePart(s);
   const at = bare.indexOf('@');
   // nodeprep, as for a user logging in: `straße@host` names the user `strasse`.
   const node = at < 0 ? undefined : nodeprep(bare.slice(0, at));

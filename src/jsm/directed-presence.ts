@@ -4,7 +4,7 @@
 // when it goes, and the JIDs it made itself invisible to (1.4's I), who
 // see it as gone until it shows itself to them again or goes offline:
 // no status update, no answer to a probe, no session in a browse.
-import { parseJid } from '../jid.js';
+import { barePart, parseJid } from '../jid.js';
 import type { ModuleApi } from './api.js';
 import type { Session } from './sessions.js';
 
@@ -66,7 +66,7 @@ export class JidList implements Iterable<string> {
 
   /** Removes `bare` and every full JID of it; returns those removed. */
   deleteAccount(bare: string): string[] {
-    const gone = [...this.jids].filter((jid) => bareOf(jid) === bare);
+    const gone = [...this.jids].filter((jid) => barePart(jid) === bare);
     for (const jid of gone) this.delete(jid);
     return gone;
   }
@@ -79,12 +79,6 @@ export class JidList implements Iterable<string> {
   [Symbol.iterator](): Iterator<string> {
     return this.jids.values();
   }
-}
-
-/** The bare part of a JID in its string form (a resource may hold '/', the first one ends the bare part). */
-function bareOf(jid: string): string {
-  const slash = jid.indexOf('/');
-  return slash < 0 ? jid : jid.slice(0, slash);
 }
 
 function listOf(s: Session, key: string): JidList {
@@ -114,7 +108,7 @@ export function hiddenOf(s: Session): JidList {
 export function isHiddenFrom(s: Session, viewer: string): boolean {
   const hidden = s.data.get('hidden') as JidList | undefined;
   if (hidden === undefined || hidden.size === 0) return false;
-  return hidden.has(viewer) || hidden.has(bareOf(viewer));
+  return hidden.has(viewer) || hidden.has(barePart(viewer));
 }
 
 /** Removes `bare` and its full JIDs from the session's directed targets; returns those removed. */
