@@ -7,6 +7,7 @@
 // do ship is the bidi one, which no Unicode property escape can stand for.
 
 import { ENDS_RAND_AL, L_CAT, RAND_AL_CAT, STARTS_RAND_AL } from './jid-bidi-tables.js';
+import { RecentMemo } from './util/recent-memo.js';
 
 /** RFC 3920: each part of a JID is at most 1023 bytes of UTF-8. */
 const MAX_PART_BYTES = 1023;
@@ -229,10 +230,11 @@ export function makeJid(user: string | undefined, host: string, resource?: strin
 // contact carries its JID), and preparing one is the costly part (Unicode
 // normalization twice, several scans). Jid objects are immutable, so one
 // parse serves every repeat. Bounded in entries and entry size (at most
-// about 2.5 MB of keys): when full, it starts over.
+// about 2.5 MB of keys); a flood of new addresses does not push out the
+// ones in steady use (RecentMemo).
 const PARSED_LIMIT = 10_000;
 const PARSED_MAX_LENGTH = 256;
-let parsed = new Map<string, Jid | null>();
+const parsed = new RecentMemo<string, Jid | null>(PARSED_LIMIT);
 
 /**
  * Splits as RFC 3920 says: the resource is everything after the first '/'
@@ -244,7 +246,6 @@ export function parseJid(s: string): Jid | undefined {
   if (known !== undefined) return known ?? undefined;
   const jid = splitAndPrepare(s);
   if (s.length > PARSED_MAX_LENGTH) return jid;
-  if (parsed.size >= PARSED_LIMIT) parsed = new Map();
   parsed.set(s, jid ?? null);
   return jid;
 }

@@ -199,3 +199,13 @@ test('Jid methods', () => {
   assert.equal(makeJid('a', 'y k'), undefined);
   assert.equal(makeJid('a', 'yak', ''), undefined);
 });
+
+test('parseJid keeps an address in steady use while a flood of new ones passes through its memo', () => {
+  const hot = parseJid('steady@example.com/home');
+  assert.ok(hot);
+  for (let i = 0; i < 50_000; i++) {
+    assert.equal(parseJid(`flood${i}@example.com`)?.user, `flood${i}`);
+    // The same object each time: the hot address was never parsed again.
+    if (i % 1_000 === 0) assert.equal(parseJid('steady@example.com/home'), hot, `after ${i} new addresses`);
+  }
+});

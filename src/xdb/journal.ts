@@ -38,6 +38,7 @@ import { FileSetSync, type CheckpointSync } from './file-set-sync.js';
 import type { SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
 import { noop } from '../util/noop.js';
+import { RecentMemo } from '../util/recent-memo.js';
 
 /**
  * Under sustained load (changes arrived while the last append was on its
@@ -48,7 +49,7 @@ import { noop } from '../util/noop.js';
  * 4). A change reaching an idle journal goes out at once.
  */
 const GATHER_MS = 3;
-/** Files whose size is remembered before that memo starts over. */
+/** Files whose size is remembered (the ones written least lately are dropped first). */
 const SIZES_REMEMBERED = 20_000;
 
 export interface JournalOptions {
@@ -121,7 +122,7 @@ export class Journal {
   private readonly unwritten = new UnwrittenFiles();
   private appends = 0;
   /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
-  private readonly sizes = new Map<string, number>();
+  private readonly sizes = new RecentMemo<string, number>(SIZES_REMEMBERED);
   private readonly readOnly: boolean;
   /** Makes a checkpoint's or a replay's files durable. */
   private readonly fileSync: FileSetSync;
@@ -273,7 +274,6 @@ export class Journal {
       mkdirSync(target.dir, { recursive: true, mode: 0o700 });
       written = writeInPlace(path, data);
     }
-    if (this.sizes.size >= SIZES_REMEMBERED) this.sizes.clear();
     this.sizes.set(path, written);
   }
 

@@ -13,6 +13,7 @@ import type { Journal, SpoolTarget } from './journal.js';
 import { isLongUserFileName, legacyUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from './file-names.js';
 import { errCode } from '../util/err-code.js';
 import { asJournaled, hostFolderName } from './host-folders.js';
+import { RecentMemo } from '../util/recent-memo.js';
 
 export interface UserFile extends SpoolTarget {
   user: string;
@@ -21,7 +22,7 @@ export interface UserFile extends SpoolTarget {
   long: boolean;
 }
 
-/** Users whose file location is remembered before the memo starts over. */
+/** Users per host whose file location is remembered (the least lately used are dropped first). */
 const FILE_NAMES_REMEMBERED = 20_000;
 
 export class UserFiles {
@@ -29,8 +30,7 @@ export class UserFiles {
    * host -> user -> where the file is. Two lookups cost less than one on a
    * joined key, which is a new string to build and hash on every call.
    */
-  private readonly files = new Map<string, Map<string, UserFile>>();
-  private filesRemembered = 0;
+  private readonly files = new Map<string, RecentMemo<string, UserFile>>();
   /** host -> its folder's name, found once (see hostFolderName). */
   private readonly hostFolders = new Map<string, string>();
 
@@ -53,14 +53,8 @@ export class UserFiles {
     const legacy = legacyUserFileName(user);
     if (legacy !== undefined && !this.present(join(dir, file)) && this.present(join(dir, legacy))) file = legacy;
     f = { user, dir, file, path: join(dir, file), rel: dirName + '/' + file, long: isLongUserFileName(file) };
-    if (this.filesRemembered >= FILE_NAMES_REMEMBERED) {
-      this.files.clear();
-      this.filesRemembered = 0;
-      byUser = undefined;
-    }
-    if (!byUser) this.files.set(host, (byUser = new Map()));
+    if (!byUser) this.files.set(host, (byUser = new RecentMemo(FILE_NAMES_REMEMBERED)));
     byUser.set(user, f);
-    this.filesRemembered++;
     return f;
   }
 
