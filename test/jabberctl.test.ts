@@ -210,6 +210,28 @@ describe('jabberctl without a running server', () => {
     assert.equal(r.stdout, 'dj\n');
   });
 
+  test('show names the hash a 1.4 mod_auth_crypt account logs in with, and a new password drops the line', async () => {
+    await mkdir(path.join(spool, 'localhost'), { recursive: true });
+    for (const [user, hash, line] of [
+      ['cdes', 'abJnggxhB/yWI', '1.4 mod_auth_crypt hash: DES (plain logins check it; a new password replaces it)'],
+      ['csha', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=', '1.4 mod_auth_crypt hash: SHA-1 (plain logins check it; a new password replaces it)'],
+      ['cbad', 'short', '1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)'],
+    ] as const) {
+      await writeFile(path.join(spool, 'localhost', `${user}.xml`), `<xdb><crypt xmlns='jabber:iq:auth:crypt' xdbns='jabber:iq:auth:crypt'>${hash}</crypt></xdb>\n`);
+      let r = await jabberctl(spool, ['show', `${user}@localhost`]);
+      assert.deepEqual([r.code, r.stderr], [0, ''], user);
+      assert.match(r.stdout, /^plaintext password stored: no$/m, user);
+      assert.ok(r.stdout.split('\n').includes(line), r.stdout);
+      assert.doesNotMatch(r.stdout, new RegExp(hash.replace(/[{}/+=]/g, '\\$&')), 'the hash itself is not shown');
+      r = await jabberctl(spool, ['passwd', `${user}@localhost`], 'fresh\n');
+      assert.equal(r.code, 0, r.stderr);
+      r = await jabberctl(spool, ['show', `${user}@localhost`]);
+      assert.match(r.stdout, /^plaintext password stored: yes$/m, user);
+      assert.doesNotMatch(r.stdout, /mod_auth_crypt/, user);
+      await rm(path.join(spool, 'localhost', `${user}.xml`));
+    }
+  });
+
   test('-h HOST, as the server was started with, reaches that host; check covers a host folder the config does not serve', async () => {
     const chat = ['-h', 'chat.example.org'];
     let r = await jabberctl(spool, [...chat, 'adduser', 'hugh@chat.example.org'], 'secret\n');

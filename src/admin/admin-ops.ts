@@ -4,7 +4,8 @@
 import { nameprep, parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
-import { NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
+import { cryptRecordKind } from '../auth/crypt-record.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import type { Element } from '../xml/element.js';
 import { checkSpool, type CheckReport } from './spool-check.js';
@@ -28,6 +29,8 @@ export interface UserInfo {
   jid: string;
   fields: Record<string, string>;
   plaintextStored: boolean;
+  /** The hash a 1.4 mod_auth_crypt account still logs in with (see crypt-record.ts), if the file holds one. */
+  cryptHash?: 'SHA-1' | 'DES' | 'unusable';
   zerok: { sequence: number } | null;
   /**
    * Unix time and status of the last logout (or registration). `time` is
@@ -184,12 +187,14 @@ export class AdminOps {
     const fields: Record<string, string> = {};
     for (const f of records.get(NS_REGISTER)?.elements ?? []) if (f.name !== 'x') fields[f.name] = f.text();
     const zerok = records.get(NS_AUTH_0K);
+    const crypt = records.get(NS_AUTH_CRYPT);
     const last = records.get(NS_LAST);
     const bare = `${user}@${host}`;
     return {
       jid: bare,
       fields,
       plaintextStored: (records.get(NS_AUTH)?.text() ?? '') !== '',
+      cryptHash: crypt ? cryptRecordKind(crypt.text()) : undefined,
       zerok: zerok ? { sequence: Number(zerok.getChildText('sequence')) } : null,
       last: last ? lastLogout(last) : null,
       rosterItems: records.get(NS_ROSTER)?.getChildren('item').length ?? 0,

@@ -9,6 +9,13 @@ import { desCrypt } from './des-crypt.js';
 import { sameSecret } from './same-secret.js';
 import { trimXmlSpace } from '../xml/chars.js';
 
+/** What kind of hash the record holds (for jabberctl show): none that any password matches is 'unusable'. */
+export function cryptRecordKind(stored: string): 'SHA-1' | 'DES' | 'unusable' {
+  const hash = trimXmlSpace(stored);
+  if (hash.startsWith('{SHA}')) return 'SHA-1';
+  return hash.length === 13 ? 'DES' : 'unusable';
+}
+
 /** Whether `given` is the password `stored` (the record's text) was made from. */
 export function matchesCryptRecord(given: string, stored: string): boolean {
   const hash = trimXmlSpace(stored);
