@@ -9,6 +9,7 @@ import { YAK_VERSION } from '../version.js';
 import { zerokHash } from '../util/hash.js';
 import { NotUtf8Error, readSecret, TooLongError, UnreadableInputError } from './read-secret.js';
 import { onStdoutFailure } from './stdout-failure.js';
+import { lossyArgumentProblem } from './argument-text.js';
 
 const USAGE_EXIT = 2;
 onStdoutFailure('jabber-0k', USAGE_EXIT);
@@ -62,8 +63,8 @@ async function main(argv: string[]): Promise<number> {
   }
   // No account has one (registration refuses it); a hash of it is a mistake.
   if (password === '') return fail('the password must not be empty');
-  // What bytes that are not UTF-8 in -p turn into: not the password meant.
-  if (password.includes('\uFFFD')) return fail('the password is not UTF-8 text (it holds U+FFFD, what other bytes turn into)');
+  const lossy = lossyArgumentProblem('the password', password);
+  if (lossy) return fail(lossy);
   process.stdout.write(zerokHash(password, token, sequence) + '\n');
   return 0;
 }

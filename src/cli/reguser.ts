@@ -22,6 +22,7 @@ import { parseTarget, type Target } from './target.js';
 import { notAFile } from '../util/not-a-file.js';
 import { errCode } from '../util/err-code.js';
 import { onStdoutFailure } from './stdout-failure.js';
+import { lossyArgumentProblem } from './argument-text.js';
 
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
@@ -300,11 +301,11 @@ async function main(argv: string[]): Promise<number> {
       if (err instanceof FieldError) return usage(err.message);
       throw err;
     }
-    // What bytes that are not UTF-8 on the command line arrive as (Node
-    // decodes them so): the value meant is lost, and a password registered
-    // so could never be typed. (A --file list is decoded strictly instead.)
-    const lossy = fields.find(([, value]) => value.includes('\uFFFD'));
-    if (lossy) return usage(`${lossy[0]} is not UTF-8 text (it holds U+FFFD, what other bytes turn into)`);
+    // (A --file list is decoded strictly instead.)
+    for (const [name, value] of fields) {
+      const lossy = lossyArgumentProblem(name, value);
+      if (lossy) return usage(lossy);
+    }
   }
 
   try {
