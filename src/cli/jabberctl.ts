@@ -26,6 +26,7 @@ import { NotUtf8Error, readSecret, readSecretFile, TooLongError, UnreadableFileE
 import { errCode } from '../util/err-code.js';
 import { spoolPathProblem } from './path-problems.js';
 import { onStdoutFailure } from './stdout-failure.js';
+import { printable, userReport } from './user-report.js';
 
 onStdoutFailure('jabberctl', 1);
 
@@ -274,46 +275,6 @@ async function password(opts: { passwordFile?: string }): Promise<string> {
   return secret;
 }
 
-/**
- * Control characters shown as \u{..}: a name someone registered must not
- * drive the admin's terminal. So are the characters that reorder or break
- * the text around them (bidi marks, embeddings, overrides and isolates, the
- * line and paragraph separators): shown raw, a name could make the rest of
- * its line read as something else.
- */
-function printable(s: string): string {
-  return s.replace(/[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u2028\u2029]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
-}
-
-/**
- * The last logout's time, or that it is unknown and what the record holds
- * instead (a server before this check sends an unusable time as is, or as
- * null).
- */
-function lastTime(last: NonNullable<UserInfo['last']>): string {
-  const date = new Date((last.time ?? NaN) * 1000);
-  if (!Number.isNaN(date.getTime())) return date.toISOString();
-  const stored = last.stored ?? (last.time === null ? undefined : String(last.time));
-  if (stored === undefined) return 'unknown time';
-  // An attribute may be long: enough of it to recognise.
-  // Cut between characters, never inside a surrogate pair.
-  const chars = [...stored];
-  return `unknown time, stored as '${chars.length > 40 ? `${chars.slice(0, 40).join('')}...` : stored}'`;
-}
-
-function printUser(u: UserInfo): void {
-  const lines = [`jid: ${u.jid}`];
-  for (const [k, v] of Object.entries(u.fields)) lines.push(`${k}: ${v}`);
-  lines.push(`plaintext password stored: ${u.plaintextStored ? 'yes' : 'no'}`);
-  if (u.cryptHash === 'unusable') lines.push('1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)');
-  else if (u.cryptHash) lines.push(`1.4 mod_auth_crypt hash: ${u.cryptHash} (plain logins check it; a new password replaces it)`);
-  lines.push(`zero-knowledge: ${u.zerok ? `sequence ${u.zerok.sequence}` : 'none'}`);
-  lines.push(`last: ${u.last ? `${lastTime(u.last)} (${u.last.status})` : 'never'}`);
-  lines.push(`roster items: ${u.rosterItems}`, `offline messages: ${u.offlineMessages}`);
-  lines.push(`online: ${u.online.length ? u.online.join(', ') : 'no'}`);
-  process.stdout.write(lines.map(printable).join('\n') + '\n');
-}
-
 const program = new Command('jabberctl')
   .description('administer the accounts of a Yak (jabberd 1.4) spool')
   .option('-c, --config <file>', 'configuration file', 'jabber.xml')
@@ -392,7 +353,7 @@ program
   .command('show <jid>')
   .description('registration fields, stored auth data, last logout (never the password)')
   .action(async (jid: string) => {
-    printUser((await run(configOf(), { cmd: 'show', args: [jid] })) as UserInfo);
+    process.stdout.write(userReport((await run(configOf(), { cmd: 'show', args: [jid] })) as UserInfo));
   });
 
 program

@@ -1,0 +1,44 @@
+// What jabberctl prints about accounts: a registered name or a stored
+// record reaches the admin's terminal, so it is escaped first.
+import type { UserInfo } from '../admin/admin-ops.js';
+
+/**
+ * Control characters shown as \u{..}: a name someone registered must not
+ * drive the admin's terminal. So are the characters that reorder or break
+ * the text around them (bidi marks, embeddings, overrides and isolates, the
+ * line and paragraph separators): shown raw, a name could make the rest of
+ * its line read as something else.
+ */
+export function printable(s: string): string {
+  return s.replace(/[\p{Cc}\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u2028\u2029]/gu, (c) => `\\u{${c.codePointAt(0)!.toString(16)}}`);
+}
+
+/**
+ * The last logout's time, or that it is unknown and what the record holds
+ * instead (a server before this check sends an unusable time as is, or as
+ * null).
+ */
+function lastTime(last: NonNullable<UserInfo['last']>): string {
+  const date = new Date((last.time ?? NaN) * 1000);
+  if (!Number.isNaN(date.getTime())) return date.toISOString();
+  const stored = last.stored ?? (last.time === null ? undefined : String(last.time));
+  if (stored === undefined) return 'unknown time';
+  // An attribute may be long: enough of it to recognise.
+  // Cut between characters, never inside a surrogate pair.
+  const chars = [...stored];
+  return `unknown time, stored as '${chars.length > 40 ? `${chars.slice(0, 40).join('')}...` : stored}'`;
+}
+
+/** What `jabberctl show` prints about an account, one `name: value` line each, escaped (see printable). */
+export function userReport(u: UserInfo): string {
+  const lines = [`jid: ${u.jid}`];
+  for (const [k, v] of Object.entries(u.fields)) lines.push(`${k}: ${v}`);
+  lines.push(`plaintext password stored: ${u.plaintextStored ? 'yes' : 'no'}`);
+  if (u.cryptHash === 'unusable') lines.push('1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)');
+  else if (u.cryptHash) lines.push(`1.4 mod_auth_crypt hash: ${u.cryptHash} (plain logins check it; a new password replaces it)`);
+  lines.push(`zero-knowledge: ${u.zerok ? `sequence ${u.zerok.sequence}` : 'none'}`);
+  lines.push(`last: ${u.last ? `${lastTime(u.last)} (${u.last.status})` : 'never'}`);
+  lines.push(`roster items: ${u.rosterItems}`, `offline messages: ${u.offlineMessages}`);
+  lines.push(`online: ${u.online.length ? u.online.join(', ') : 'no'}`);
+  return lines.map(printable).join('\n') + '\n';
+}
