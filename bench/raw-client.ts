@@ -3,7 +3,7 @@
 // cut out of the byte stream by a small scanner that only tracks tag depth
 // (enough for what servers send: no CDATA, no comments, '>' escaped in
 // attribute values). Correctness is checked with the real parser outside
-// the timed part (see verify.ts), never on every stanza.
+// the timed part (parseXml in setup.ts), never on every stanza.
 import net from 'node:net';
 
 /** Our stream header (no version attribute: the 1.4 / legacy-auth dialect every peer also speaks). */

@@ -69,7 +69,6 @@ function randomSalt(rand: () => number): string {
 
 describe('desCrypt', () => {
   test('fixed vectors (checked against perl crypt)', () => {
-    const hex = (h: string): Buffer => Buffer.from(h, 'hex');
     // The empty password: a zero key.
     assert.equal(desCrypt(Buffer.alloc(0), 'ab'), 'abmF1QH4PEr.E');
     assert.equal(desCrypt(Buffer.alloc(0), 'Zz'), 'Zz6qI0EVQ1ir.');

@@ -283,7 +283,7 @@ describe('pre-login memory budget', () => {
 });
 
 describe('session memory budget', () => {
-  /** A logged-in raw stream; it stops reading once `deafAfter` replies came. */
+  /** A logged-in raw stream (a test that wants it deaf pauses its socket). */
   async function session(yak: TestYak, user: string, resource: string): Promise<RawClient> {
     const c = await open(yak);
     c.write(authIq(user, resource, { password: 'secret' }, 'login').toString());

@@ -24,7 +24,7 @@ test('RecentMemo: a set replaces the value in either generation, and delete remo
   memo.set('k', 'second');
   assert.equal(memo.get('k'), 'second');
   memo.set('z', 'z');
-  memo.set('w', 'w'); // the generation holding k turns old; the earlier copy was removed
+  memo.set('w', 'w'); // the generation holding k turns old, and the one with the earlier copy goes
   assert.equal(memo.get('k'), 'second');
   memo.delete('k');
   assert.equal(memo.get('k'), undefined);

@@ -368,7 +368,7 @@ test('a change to records equal to the stored ones writes nothing, unless a defe
 });
 
 test('create starts a clean file and always writes the existence flag', async (t) => {
-  const { root, open } = await scratch(t);
+  const { open } = await scratch(t);
   const store = open();
   await store.set('localhost', 'old', { [NS_ROSTER]: el('query', { xmlns: NS_ROSTER }) }, RAW);
   assert.equal(await store.exists('localhost', 'old'), false);
@@ -692,7 +692,7 @@ test('list() never misses a long-name user whose file is being rewritten', async
   // A long name's owner is read from inside its file. A rewrite that
   // shrinks the file writes the new bytes, then truncates: a read from the
   // thread pool landing in between got junk after </xdb> and skipped the user.
-  const { root, open } = await scratch(t);
+  const { open } = await scratch(t);
   const store = open({ fsync: false });
   const user = 'l'.repeat(300);
   assert.equal(await store.create('localhost', user, { [NS_AUTH]: pw('x') }), true);
@@ -831,7 +831,7 @@ test('a stop that cannot write deferred changes says they are lost', async (t) =
 });
 
 test('a closed store arms no write timer for a late setSoon (a failed stop would retry it every 2 s)', async (t) => {
-  const { root, open } = await scratch(t);
+  const { open } = await scratch(t);
   const store = open();
   await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
   await store.close();

@@ -63,7 +63,7 @@ const CREDENTIALS: [element: string, method: string][] = [
 
 /**
  * The set: returns the prepared user and resource when a module accepted the
- * credentials; throws a StanzaError otherwise (406 bad request, 401 refused).
+ * credentials; throws a StanzaError otherwise (406 not acceptable, 401 refused).
  * An unknown user goes through the same path as a wrong password, so the
  * reply does not tell which it was. `gate`: the failed-login throttle's,
  * called once the user's file is read (see below).

@@ -34,9 +34,9 @@ export class RecentMemo<K, V> {
       this.old = this.young;
       this.young = new Map();
     }
+    // A copy left in the old generation is never read (the young one is
+    // looked at first) and goes with the old generation.
     this.young.set(key, value);
-    // A stale copy in the old generation would come back if the young one is dropped first.
-    if (this.old.size > 0) this.old.delete(key);
   }
 
   delete(key: K): void {

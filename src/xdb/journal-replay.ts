@@ -13,7 +13,7 @@ import type { FileSetSync } from './file-set-sync.js';
 import { unlinkIfThere, writeInPlace } from './file-writes.js';
 import { CARRY_SUFFIX, writeNewGeneration } from './generation-file.js';
 import { decodeGeneration } from './journal-entry.js';
-import type { ReplayReport, SpoolTarget } from './journal.js';
+import type { ReplayReport } from './journal.js';
 import { encodeEntries, type Carried, type Unwritten } from './unwritten-files.js';
 import { errCode } from '../util/err-code.js';
 

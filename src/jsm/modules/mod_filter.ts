@@ -4,7 +4,7 @@
 // conditions, actions and wire forms are 1.4's; src/jsm/filter/ says where
 // Yak does better, and the README has the whole behaviour.
 import { Element } from '../../xml/element.js';
-import type { Delivery, JsmModule, ModuleApi, Outcome } from '../api.js';
+import type { Delivery, JsmModule, Outcome } from '../api.js';
 import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { readRoster } from '../roster.js';
 import { answerable } from '../router.js';

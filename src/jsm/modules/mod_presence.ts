@@ -10,7 +10,7 @@ import { endStatus, keptPresence } from '../kept-presence.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
-import { contactsWhere, hasFrom, hasTo, presencesNow, stillShows, visibleSessions } from '../roster.js';
+import { contactsWhere, hasFrom, hasTo, presencesNow, stillShows } from '../roster.js';
 import { isTrusted } from './trust.js';
 import type { Session } from '../sessions.js';
 import { directedOf, directedStillToTell, forgetAccount, hiddenOf, isHiddenFrom } from '../directed-presence.js';
