@@ -10,6 +10,7 @@ import {
   StreamClosedError,
   authOffer,
   chooseMethod,
+  connect,
   login,
   register,
   registrationForm,
@@ -42,6 +43,14 @@ describe('client library against the bundled config', () => {
     yak = await startYak();
   });
   after(() => yak.stop());
+
+  test("the library's own example: connect, register, login, close", async () => {
+    const c = await connect({ host: '127.0.0.1', port: yak.port, domain: yak.host });
+    await register(c, { username: 'example', password: 'secret', name: 'DJ Adams' });
+    const result = await login(c, { username: 'example', password: 'secret', resource: 'Work' });
+    assert.equal(result.jid, `example@${yak.host}/Work`);
+    await c.close();
+  });
 
   test('registrationForm lists the fields in server order, without instructions', async () => {
     const c = await yak.connect();
