@@ -70,4 +70,13 @@ test('output that cannot be written (a full disk): said once, and a failure stat
     code: 1,
     stderr: 'jabberd: cannot write to standard output: ENOSPC: no space left on device, write\n',
   });
+  // What commander prints itself: it used to exit at once, before the failure was heard.
+  for (const tool of ['jabberd', 'jabberctl']) {
+    for (const args of [['--version'], ['--help'], ...(tool === 'jabberctl' ? [['help', 'list']] : [])]) {
+      assert.deepEqual(await withStdoutFull([cli(tool), ...args]), {
+        code: 1,
+        stderr: `${tool}: cannot write to standard output: ENOSPC: no space left on device, write\n`,
+      }, `${tool} ${args.join(' ')}`);
+    }
+  }
 });

@@ -1,7 +1,7 @@
 // The daemon: jabberd -c jabber.xml [-s spool] [-h host] [-D] [--check],
 // started through jabberd.ts, which catches SIGHUP before this loads (and
 // for -B starts it again in the background, without -B: background.ts).
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { loadConfig } from '../config/load.js';
 import { registrationOffered } from '../config/sessions.js';
@@ -24,8 +24,22 @@ const program = new Command('jabberd')
   .option('--check', 'validate the configuration, print what would run, and exit')
   .option('-B', 'run in the background (1.4 init scripts): return once the server listens')
   .version(`jabberd (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
-  .helpOption('--help', 'display help');
-program.parse();
+  .helpOption('--help', 'display help')
+  // Thrown, not process.exit(): --help or --version written to a full disk
+  // must still be said and fail (stdout-failure.ts), which an exit at once
+  // would cut short.
+  .exitOverride();
+/** false when commander answered the command line itself (--help, --version, a usage error); the exit status is set. */
+const parsed = ((): boolean => {
+  try {
+    program.parse();
+    return true;
+  } catch (err) {
+    if (!(err instanceof CommanderError)) throw err;
+    process.exitCode = err.exitCode;
+    return false;
+  }
+})();
 const opts = program.opts<{ config: string; spool?: string; host?: string; debug?: boolean; check?: boolean }>();
 
 function describe(config: YakConfig): string {
@@ -157,12 +171,14 @@ async function main(): Promise<number> {
   return stopped ? 0 : 1;
 }
 
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`jabberd: ${(err as Error).stack ?? String(err)}\n`);
-    process.exitCode = 1;
-  },
-);
+if (parsed) {
+  main().then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`jabberd: ${(err as Error).stack ?? String(err)}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

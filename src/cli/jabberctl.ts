@@ -9,7 +9,7 @@
 import { existsSync, statSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { parseJid } from '../jid.js';
 import { AdminError, AdminOps, checkPassword, refusalBeforeSpool, MAX_PASSWORD, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
@@ -283,7 +283,9 @@ const program = new Command('jabberctl')
   .option('--timeout <seconds>', 'how long to wait for a running server to answer', '60')
   .version(`jabberctl (Yak) ${YAK_VERSION}`, '-v, --version', 'print the version')
   .helpOption('--help', 'display help')
-  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : 2))
+  // Thrown, not process.exit(): --help or --version written to a full disk
+  // must still be said and fail (stdout-failure.ts). Caught below.
+  .exitOverride()
   .hook('preAction', () => {
     // Checked before any command reads a password or touches the spool.
     const given = program.opts<{ timeout: string }>().timeout;
@@ -381,6 +383,11 @@ program
   });
 
 program.parseAsync().catch((err: unknown) => {
+  // Commander has said what it had to (help, version, or the usage error).
+  if (err instanceof CommanderError) {
+    process.exitCode = err.exitCode === 0 ? 0 : 2;
+    return;
+  }
   process.stderr.write(`jabberctl: ${(err as Error).message}\n`);
   process.exit(err instanceof UsageError ? 2 : 1);
 });
