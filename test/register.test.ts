@@ -4,14 +4,15 @@
 // in the spool file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ClientStream } from '../src/client/client-stream.js';
 import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { NoSuchUserError, type Xdb } from '../src/xdb/xdb.js';
-import { addUser, authIq, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
+import { addUser, authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
+import { AdminOps } from '../src/admin/admin-ops.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { holdCalls, latch } from './helpers/latch.js';
@@ -813,6 +814,69 @@ test("notify='yes' tells each admin (never the password); <welcome> waits offlin
         "<x xmlns='jabber:x:delay' from='*' stamp='*'>Offline Storage</x></message>",
     );
     await leslie.close();
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a <register> listing <username/> and <password/> (as a 1.4 admin might) asks for each once and never keeps the password with the fields', async () => {
+  const configText = (await readFile(BUNDLED_CONFIG, 'utf8')).replace(
+    /<register notify='yes'>[\s\S]*?<\/register>/,
+    "<register notify='yes'><instructions>Fill in</instructions><name/><username/><password/><email/><key/></register>",
+  );
+  const yak = await startYak({ configText, tweak: (cfg) => {
+    noLoginThrottle(cfg);
+    cfg.jsm.admin.read = ['boss@localhost'];
+  } });
+  try {
+    assert.deepEqual(yak.config.warnings.map((w) => w.replace(/^.*?<register>/, '<register>')), [
+      '<register><username>: in every registration form already, never a field kept with the others; ignored',
+      '<register><password>: in every registration form already, never a field kept with the others; ignored',
+      '<register><key>: in every registration form already, never a field kept with the others; ignored',
+    ]);
+    const c = await yak.connect();
+    const form = await c.request(parseXml("<iq type='get' id='f'><query xmlns='jabber:iq:register'/></iq>"));
+    assertXml(form, "<iq type='result' id='f'><query xmlns='jabber:iq:register'><instructions>Fill in</instructions><name/><email/><username/><password/></query></iq>");
+    await c.close();
+    await addUser(yak, 'boss', 'boss-pw');
+    const boss = await loginUser(yak, 'boss', 'boss-pw');
+    boss.sendRaw('<presence/>');
+    await registerUser(yak, 'newbie', 'Leak-Me-Not', { name: 'New Bie' });
+    const notice = await boss.next((e) => e.name === 'message' && (e.getChildText('body') ?? '').includes('newbie@localhost'));
+    assert.equal(notice.getChildText('body'), 'Registration has been completed for user newbie@localhost.\nname: New Bie');
+    await boss.close();
+    const newbie = await loginUser(yak, 'newbie', 'Leak-Me-Not');
+    // A password change in session: still only the auth records hold it.
+    await newbie.request(parseXml("<iq type='set' id='p'><query xmlns='jabber:iq:register'><password>Changed-Leak</password><email>n@b.ie</email></query></iq>"));
+    const own = await newbie.request(parseXml("<iq type='get' id='o'><query xmlns='jabber:iq:register'/></iq>"));
+    assertXml(
+      own,
+      "<iq type='result' id='o' to='newbie@localhost/Work'><query xmlns='jabber:iq:register'><password/><instructions>Fill in</instructions><name>New Bie</name><email>n@b.ie</email><key>*</key><registered/></query></iq>",
+    );
+    await newbie.close();
+    const stored = await readSpool(yak.spool, yak.host, 'newbie');
+    assertXml(stored!.records.get('jabber:iq:register')!, "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>New Bie</name><x xmlns='jabber:x:delay' stamp='*'>registered</x><email>n@b.ie</email></query>");
+    const shown = await new AdminOps(yak.server.jsm).show('newbie@localhost');
+    assert.deepEqual(shown.fields, { name: 'New Bie', email: 'n@b.ie' });
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a password an older Yak kept in the registration record is not shown by jabberctl show, and goes at the next change', async () => {
+  const yak = await startYak({ tweak: noLoginThrottle });
+  try {
+    await registerUser(yak, 'olden', 'pw', { name: 'Old En' });
+    await yak.server.xdb.set(yak.host, 'olden', {
+      'jabber:iq:register': parseXml("<query xmlns='jabber:iq:register'><name>Old En</name><username>olden</username><password>Kept-Here</password></query>"),
+    });
+    const ops = new AdminOps(yak.server.jsm);
+    assert.deepEqual((await ops.show('olden@localhost')).fields, { name: 'Old En' });
+    const olden = await loginUser(yak, 'olden', 'pw');
+    await olden.request(parseXml("<iq type='set' id='e'><query xmlns='jabber:iq:register'><email>o@l.d</email></query></iq>"));
+    await olden.close();
+    const stored = await readSpool(yak.spool, yak.host, 'olden');
+    assertXml(stored!.records.get('jabber:iq:register')!, "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>Old En</name><email>o@l.d</email></query>");
   } finally {
     await yak.stop();
   }

@@ -6,6 +6,7 @@ import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
 import { cryptRecordKind } from '../auth/crypt-record.js';
+import { NOT_REGISTRATION_FIELDS } from '../config/sessions.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import type { Element } from '../xml/element.js';
 import { checkSpool, type CheckReport } from './spool-check.js';
@@ -185,7 +186,10 @@ export class AdminOps {
     const { host, user } = await this.existing(jid);
     const records = await this.jsm.xdb.getAll(host, user);
     const fields: Record<string, string> = {};
-    for (const f of records.get(NS_REGISTER)?.elements ?? []) if (f.name !== 'x') fields[f.name] = f.text();
+    for (const f of records.get(NS_REGISTER)?.elements ?? []) {
+      // A password an older Yak kept here (a <register> listing <password/>) is not shown.
+      if (f.name !== 'x' && !NOT_REGISTRATION_FIELDS.has(f.name)) fields[f.name] = f.text();
+    }
     const zerok = records.get(NS_AUTH_0K);
     const crypt = records.get(NS_AUTH_CRYPT);
     const last = records.get(NS_LAST);

@@ -8,6 +8,7 @@
 import type { Element } from '../xml/element.js';
 import { includedFrom } from './expand.js';
 import { tag } from './values.js';
+import { NOT_REGISTRATION_FIELDS } from './sessions.js';
 
 /** What may stand below one element. */
 export interface Place {
@@ -19,6 +20,8 @@ export interface Place {
   tolerated?: readonly string[];
   /** Other children are not warned about at all (a place shared with 1.4 features: <io>). */
   open?: boolean;
+  /** Children that look like values here but are never read, and why (said in the warning). */
+  leftOut?: { names: ReadonlySet<string>; because: string };
   /** `mod_*` children are the options of modules Yak may not provide: no warning (the jsm). */
   moduleOptions?: boolean;
   /** Places further down, by child name. */
@@ -75,6 +78,12 @@ export const JSM: Place = {
     },
     register_policy: { reads: ['rate', 'allow', 'reserved', 'minpassword'], once: ['rate', 'minpassword'], values: ['minpassword'] },
     login_throttle: { reads: ['exempt'] },
+    // Every other child is a field of the form (name, email, ...).
+    register: {
+      reads: [],
+      open: true,
+      leftOut: { names: NOT_REGISTRATION_FIELDS, because: 'in every registration form already, never a field kept with the others' },
+    },
   },
 };
 
@@ -144,6 +153,10 @@ export function lintPlace(el: Element, place: Place, warnings: string[], path = 
   }
   for (const [name, copies] of seen) {
     const first = copies[0]!;
+    if (place.leftOut?.names.has(name)) {
+      warnings.push(at(first, `${path}<${name}>`) + `: ${place.leftOut.because}; ignored`);
+      continue;
+    }
     if (place.reads.includes(name)) {
       if (copies.length > 1 && place.once?.includes(name)) {
         warnings.push(

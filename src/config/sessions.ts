@@ -10,6 +10,15 @@ const DEFAULT_OFFLINE_LIMIT = 1000;
 
 export const JSM_NS = 'jabber:config:jsm';
 
+/**
+ * Names in <register> that are never fields of the form's own: username and
+ * password are in every form and stored apart (the password only by the
+ * auth modules, never in the registration record an admin's notice and
+ * jabberctl show print); key, registered and remove are protocol. Listed
+ * in the config they are left out (lint.ts warns).
+ */
+export const NOT_REGISTRATION_FIELDS: ReadonlySet<string> = new Set(['username', 'password', 'key', 'registered', 'remove']);
+
 export interface SessionsConfig {
   hosts: string[];
   jsm: YakConfig['jsm'];
@@ -82,7 +91,8 @@ function readRegister(reg: Element | undefined): RegisterConfig | undefined {
   if (require !== undefined && require !== 'all') {
     throw new ConfigError(`${tag(reg)}: require must be 'all' (or absent), got '${require}'`, reg);
   }
-  return { notify: yesNo(reg, 'notify'), requireAll: require === 'all', fields: reg.elements };
+  const fields = reg.elements.filter((f) => !NOT_REGISTRATION_FIELDS.has(f.name));
+  return { notify: yesNo(reg, 'notify'), requireAll: require === 'all', fields };
 }
 
 function readWelcome(w: Element | undefined): WelcomeConfig | undefined {

@@ -29,7 +29,7 @@ export interface RegisterConfig {
   notify: boolean;
   /** <register require='all'>: every listed field is mandatory (Yak extension). */
   requireAll: boolean;
-  /** The children of <register> in order (instructions, name, email, ...), as given. */
+  /** The children of <register> in order (instructions, name, email, ...), as given, but for NOT_REGISTRATION_FIELDS. */
   fields: Element[];
 }
 

@@ -10,6 +10,7 @@ import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { notifyAdmins, sendWelcome } from './registration-messages.js';
 import { trimXmlSpace } from '../../xml/chars.js';
+import { NOT_REGISTRATION_FIELDS } from '../../config/sessions.js';
 
 /** The fields a client may fill in: the <register> children other than <instructions>. */
 function fieldNames(api: ModuleApi): string[] {
@@ -115,6 +116,8 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
     await api.xdb.set(s.host, s.user, (current) => {
       if (fields.elements.length === 0) return changes;
       const record = current(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
+      // What an older Yak kept here with a <register> listing <password/>: gone at the next change.
+      for (const name of NOT_REGISTRATION_FIELDS) record.removeChildren(name);
       for (const f of fields.elements) {
         record.removeChildren(f.name);
         record.children.push(f.clone());
