@@ -754,6 +754,19 @@ describe('refusals name the element and the problem', () => {
     refuses(() => parseConfig('<jabber><broken', FILE), `${FILE}:1:9: <broken> is not closed: the file ends inside its tag`);
     refuses(() => parseConfig('<jabber>\n  <a>', FILE), `${FILE}:2:5: <a> is not closed: the file ends before </a>`);
     refuses(() => parseConfig('<jabber/></b>', FILE), `${FILE}:1:13: </b> closes no open element`);
+    // saxes named nothing for these: "document must contain a root element.",
+    // "unexpected end.", "documents may contain only one root." and the like.
+    for (const [text, message] of [
+      ['<broken', '1:1: <broken> is not closed: the file ends inside its tag'],
+      ["<broken a='1", '1:1: <broken> is not closed: the file ends inside its tag'],
+      ['\n  ', '2:2: no root element: the file holds no element'],
+      ['<jabber/><jabber/>', '1:17: a second element after </jabber>: everything must be inside the one root element'],
+      ['<jabber/>x', '1:10: text outside the root element: everything must be inside it'],
+      ['<jabber>&nbsp;</jabber>', '1:14: &nbsp; is not defined: XML has only &lt; &gt; &amp; &quot; &apos; and character references (&#...;)'],
+      ["<jabber a='1' a='2'/>", '1:21: attribute a is given twice in one tag'],
+    ]) {
+      refuses(() => parseConfig(text!, FILE), `${FILE}:${message}`);
+    }
   });
 
   test('elements nested more than 100 deep, named where the nesting goes too deep, before any reader recurses', () => {

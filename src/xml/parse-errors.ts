@@ -2,7 +2,8 @@
 // parseXml (config and spool files; the stream parser reports its own).
 // saxes says "unexpected close tag." naming neither tag, and "unclosed tag:
 // jabber" for `<jabber><broken` (the cut-off tag was never opened, so the
-// root is named); a config error must name the element (SPEC section 7).
+// root is named), or only "document must contain a root element." for
+// `<broken`; a config error must name the element (SPEC section 7).
 // saxes' "FILE:LINE:COL: " prefix is kept, or moved to where a cut-off tag
 // starts.
 
@@ -17,8 +18,13 @@ export interface ErrorContext {
 
 const REWORDED = /^(.*?)(?:unexpected close tag\.|unmatched closing tag: (.*)\.|unclosed tag: (.*))$/s;
 
+/** saxes' other messages that name nothing, with their "FILE:LINE:COL: " prefix apart. */
+const BARE = /^(.*?)(document must contain a root element\.|unexpected end\.|documents may contain only one root\.|text data outside of root node\.|undefined entity\.|duplicate attribute: (.*)\.)$/s;
+
 /** saxes' `message`, in words that name the elements when it is about one not closed right; else as it is. */
 export function explainParseError(message: string, ctx: ErrorContext): string {
+  const bare = BARE.exec(message);
+  if (bare) return explainBare(bare[1] ?? '', bare[2]!, bare[3], ctx) ?? message;
   const m = REWORDED.exec(message);
   if (!m) return message;
   const [, where = '', unmatched, unclosed] = m;
@@ -32,6 +38,24 @@ export function explainParseError(message: string, ctx: ErrorContext): string {
   const closing = closeTagEndingAt(ctx.text, ctx.position);
   if (closing === undefined || ctx.lastClosed === undefined) return message;
   return `${where}</${closing}> does not close <${ctx.lastClosed}>`;
+}
+
+/** The messages BARE matches, reworded to name what they are about (undefined: as saxes said it). */
+function explainBare(where: string, what: string, attribute: string | undefined, ctx: ErrorContext): string | undefined {
+  if (what === 'document must contain a root element.' || what === 'unexpected end.') {
+    // The file ends inside a tag before the root was complete (`<broken`, `<broken a`).
+    const cut = cutOffTag(ctx.text);
+    if (cut) return `${movedTo(where, ctx.text, cut.index)}<${cut.name}> is not closed: the file ends inside its tag`;
+    return what === 'unexpected end.' ? undefined : `${where}no root element: the file holds no element`;
+  }
+  const root = ctx.lastClosed === undefined ? 'the root element' : `</${ctx.lastClosed}>`;
+  if (what === 'documents may contain only one root.') return `${where}a second element after ${root}: everything must be inside the one root element`;
+  if (what === 'text data outside of root node.') return `${where}text outside the root element: everything must be inside it`;
+  if (attribute !== undefined) return `${where}attribute ${attribute} is given twice in one tag`;
+  // An entity reference other than XML's five: its name, from the text before where saxes stopped.
+  const amp = ctx.text.lastIndexOf('&', ctx.position - 1);
+  const ref = amp < 0 ? undefined : /^&[^\s&;<]{1,64};/.exec(ctx.text.slice(amp, ctx.position))?.[0];
+  return `${where}${ref ?? 'an entity reference'} is not defined: XML has only &lt; &gt; &amp; &quot; &apos; and character references (&#...;)`;
 }
 
 /** The name of the close tag whose `>` ends just before `end`. */
