@@ -212,17 +212,27 @@ describe('jabberctl without a running server', () => {
 
   test('show names the hash a 1.4 mod_auth_crypt account logs in with, and a new password drops the line', async () => {
     await mkdir(path.join(spool, 'localhost'), { recursive: true });
-    for (const [user, hash, line] of [
-      ['cdes', 'abJnggxhB/yWI', '1.4 mod_auth_crypt hash: DES (plain logins check it; a new password replaces it)'],
-      ['csha', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=', '1.4 mod_auth_crypt hash: SHA-1 (plain logins check it; a new password replaces it)'],
-      ['cbad', 'short', '1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)'],
-    ] as const) {
-      await writeFile(path.join(spool, 'localhost', `${user}.xml`), `<xdb><crypt xmlns='jabber:iq:auth:crypt' xdbns='jabber:iq:auth:crypt'>${hash}</crypt></xdb>\n`);
+    const checked = '(plain logins check it; a new password replaces it)';
+    const unusable = '1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)';
+    const cases: [user: string, hash: string, line: string, plaintext?: string][] = [
+      ['cdes', 'abJnggxhB/yWI', `1.4 mod_auth_crypt hash: DES ${checked}`],
+      ['csha', '{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=', `1.4 mod_auth_crypt hash: SHA-1 ${checked}`],
+      ['cbad', 'short', unusable],
+      // Locked accounts: a salt crypt(3) refuses, so no password gives these.
+      ['clocked', '*LK*abcdefghi', unusable],
+      ['cbang', '!!abcdefghijk', unusable],
+      ['cshabad', '{SHA}not-a-hash', unusable],
+      // Both: mod_auth_plain checks the plaintext, never the hash.
+      ['cboth', 'abJnggxhB/yWI', '1.4 mod_auth_crypt hash: DES (not used: the plaintext is checked; a new password removes it)', 'old-plain'],
+    ];
+    for (const [user, hash, line, plaintext] of cases) {
+      const plain = plaintext === undefined ? '' : `<password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>${plaintext}</password>`;
+      await writeFile(path.join(spool, 'localhost', `${user}.xml`), `<xdb>${plain}<crypt xmlns='jabber:iq:auth:crypt' xdbns='jabber:iq:auth:crypt'>${hash}</crypt></xdb>\n`);
       let r = await jabberctl(spool, ['show', `${user}@localhost`]);
       assert.deepEqual([r.code, r.stderr], [0, ''], user);
-      assert.match(r.stdout, /^plaintext password stored: no$/m, user);
+      assert.match(r.stdout, new RegExp(`^plaintext password stored: ${plaintext === undefined ? 'no' : 'yes'}$`, 'm'), user);
       assert.ok(r.stdout.split('\n').includes(line), r.stdout);
-      assert.doesNotMatch(r.stdout, new RegExp(hash.replace(/[{}/+=]/g, '\\$&')), 'the hash itself is not shown');
+      assert.doesNotMatch(r.stdout, new RegExp(hash.replace(/[{}/+=*!]/g, '\\$&')), 'the hash itself is not shown');
       r = await jabberctl(spool, ['passwd', `${user}@localhost`], 'fresh\n');
       assert.equal(r.code, 0, r.stderr);
       r = await jabberctl(spool, ['show', `${user}@localhost`]);

@@ -28,6 +28,12 @@ test('RecentMemo: a set replaces the value in either generation, and delete remo
   assert.equal(memo.get('k'), 'second');
   memo.delete('k');
   assert.equal(memo.get('k'), undefined);
+  // A key only the old generation holds is deleted there too.
+  memo.set('z', 'z2');
+  memo.set('v', 'v');
+  memo.set('u', 'u'); // z2 and v turn old
+  memo.delete('v');
+  assert.equal(memo.get('v'), undefined);
   memo.clear();
   assert.equal(memo.size, 0);
   assert.equal(memo.get('y'), undefined);

@@ -830,9 +830,9 @@ test('a <register> listing <username/> and <password/> (as a 1.4 admin might) as
   } });
   try {
     assert.deepEqual(yak.config.warnings.map((w) => w.replace(/^.*?<register>/, '<register>')), [
-      '<register><username>: in every registration form already, never a field kept with the others; ignored',
-      '<register><password>: in every registration form already, never a field kept with the others; ignored',
-      '<register><key>: in every registration form already, never a field kept with the others; ignored',
+      '<register><username>: asked for in every registration form already, and never kept with the fields; ignored',
+      '<register><password>: asked for in every registration form already, and never kept with the fields; ignored',
+      '<register><key>: a word of the registration protocol, not a field; ignored',
     ]);
     const c = await yak.connect();
     const form = await c.request(parseXml("<iq type='get' id='f'><query xmlns='jabber:iq:register'/></iq>"));
@@ -863,7 +863,7 @@ test('a <register> listing <username/> and <password/> (as a 1.4 admin might) as
   }
 });
 
-test('a password an older Yak kept in the registration record is not shown by jabberctl show, and goes at the next change', async () => {
+test('a password an older Yak kept in the registration record is not shown by jabberctl show, and goes at the next change of fields or password', async () => {
   const yak = await startYak({ tweak: noLoginThrottle });
   try {
     await registerUser(yak, 'olden', 'pw', { name: 'Old En' });
@@ -877,6 +877,19 @@ test('a password an older Yak kept in the registration record is not shown by ja
     await olden.close();
     const stored = await readSpool(yak.spool, yak.host, 'olden');
     assertXml(stored!.records.get('jabber:iq:register')!, "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>Old En</name><email>o@l.d</email></query>");
+    // A change of the password alone, in a session or by jabberctl passwd, drops it too.
+    const kept = parseXml("<query xmlns='jabber:iq:register'><name>Old En</name><password>Kept-Here</password></query>");
+    for (const change of ['session', 'jabberctl'] as const) {
+      await yak.server.xdb.set(yak.host, 'olden', { 'jabber:iq:register': kept.clone() });
+      if (change === 'jabberctl') await ops.passwd('olden@localhost', 'by-admin');
+      else {
+        const c = await loginUser(yak, 'olden', 'pw');
+        await c.request(parseXml("<iq type='set' id='p'><query xmlns='jabber:iq:register'><password>pw</password></query></iq>"));
+        await c.close();
+      }
+      const after = await readSpool(yak.spool, yak.host, 'olden');
+      assertXml(after!.records.get('jabber:iq:register')!, "<query xmlns='jabber:iq:register' xdbns='jabber:iq:register'><name>Old En</name></query>");
+    }
   } finally {
     await yak.stop();
   }

@@ -6,6 +6,7 @@ import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
 import { cryptRecordKind } from '../auth/crypt-record.js';
+import { withoutKeptPassword } from '../jsm/accounts.js';
 import { NOT_REGISTRATION_FIELDS } from '../config/sessions.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import type { Element } from '../xml/element.js';
@@ -138,7 +139,12 @@ export class AdminOps {
     const { host, user } = await this.existing(jid);
     try {
       // Checked again under the user's lock: a deluser in between must not bring the account back.
-      await this.jsm.xdb.set(host, user, this.jsm.passwordRecords({ host, user, password }));
+      await this.jsm.xdb.set(host, user, (current) => {
+        const changes = this.jsm.passwordRecords({ host, user, password });
+        // A password an older Yak kept with the registration fields goes too.
+        const scrubbed = withoutKeptPassword(current(NS_REGISTER));
+        return scrubbed ? { ...changes, [NS_REGISTER]: scrubbed } : changes;
+      });
     } catch (err) {
       if (err instanceof NoSuchUserError) throw new AdminError(`no such user: ${user}@${host}`);
       throw err;

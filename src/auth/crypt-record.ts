@@ -9,11 +9,16 @@ import { desCrypt } from './des-crypt.js';
 import { sameSecret } from './same-secret.js';
 import { trimXmlSpace } from '../xml/chars.js';
 
-/** What kind of hash the record holds (for jabberctl show): none that any password matches is 'unusable'. */
+/**
+ * What kind of hash the record holds (for jabberctl show): 'unusable' when
+ * no password can match it. A SHA-1 is 28 base64 characters; crypt(3)
+ * writes 13 of `./0-9A-Za-z`, and no other salt gives anything but its
+ * failure token (`*LK*...`, `!!...`: locked accounts).
+ */
 export function cryptRecordKind(stored: string): 'SHA-1' | 'DES' | 'unusable' {
   const hash = trimXmlSpace(stored);
-  if (hash.startsWith('{SHA}')) return 'SHA-1';
-  return hash.length === 13 ? 'DES' : 'unusable';
+  if (/^\{SHA\}[A-Za-z0-9+/]{27}=$/.test(hash)) return 'SHA-1';
+  return /^[./0-9A-Za-z]{13}$/.test(hash) ? 'DES' : 'unusable';
 }
 
 /** Whether `given` is the password `stored` (the record's text) was made from. */

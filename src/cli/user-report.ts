@@ -34,7 +34,9 @@ export function userReport(u: UserInfo): string {
   const lines = [`jid: ${u.jid}`];
   for (const [k, v] of Object.entries(u.fields)) lines.push(`${k}: ${v}`);
   lines.push(`plaintext password stored: ${u.plaintextStored ? 'yes' : 'no'}`);
-  if (u.cryptHash === 'unusable') lines.push('1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)');
+  // mod_auth_plain checks the hash only when no plaintext is stored.
+  if (u.cryptHash && u.plaintextStored) lines.push(`1.4 mod_auth_crypt hash: ${u.cryptHash} (not used: the plaintext is checked; a new password removes it)`);
+  else if (u.cryptHash === 'unusable') lines.push('1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)');
   else if (u.cryptHash) lines.push(`1.4 mod_auth_crypt hash: ${u.cryptHash} (plain logins check it; a new password replaces it)`);
   lines.push(`zero-knowledge: ${u.zerok ? `sequence ${u.zerok.sequence}` : 'none'}`);
   lines.push(`last: ${u.last ? `${lastTime(u.last)} (${u.last.status})` : 'never'}`);

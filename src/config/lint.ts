@@ -20,8 +20,8 @@ export interface Place {
   tolerated?: readonly string[];
   /** Other children are not warned about at all (a place shared with 1.4 features: <io>). */
   open?: boolean;
-  /** Children that look like values here but are never read, and why (said in the warning). */
-  leftOut?: { names: ReadonlySet<string>; because: string };
+  /** Children that look like values here but are never read: name -> why (said in the warning). */
+  leftOut?: ReadonlyMap<string, string>;
   /** `mod_*` children are the options of modules Yak may not provide: no warning (the jsm). */
   moduleOptions?: boolean;
   /** Places further down, by child name. */
@@ -82,7 +82,7 @@ export const JSM: Place = {
     register: {
       reads: [],
       open: true,
-      leftOut: { names: NOT_REGISTRATION_FIELDS, because: 'in every registration form already, never a field kept with the others' },
+      leftOut: NOT_REGISTRATION_FIELDS,
     },
   },
 };
@@ -153,8 +153,9 @@ export function lintPlace(el: Element, place: Place, warnings: string[], path = 
   }
   for (const [name, copies] of seen) {
     const first = copies[0]!;
-    if (place.leftOut?.names.has(name)) {
-      warnings.push(at(first, `${path}<${name}>`) + `: ${place.leftOut.because}; ignored`);
+    const leftOutBecause = place.leftOut?.get(name);
+    if (leftOutBecause !== undefined) {
+      warnings.push(at(first, `${path}<${name}>`) + `: ${leftOutBecause}; ignored`);
       continue;
     }
     if (place.reads.includes(name)) {

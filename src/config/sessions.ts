@@ -11,13 +11,21 @@ const DEFAULT_OFFLINE_LIMIT = 1000;
 export const JSM_NS = 'jabber:config:jsm';
 
 /**
- * Names in <register> that are never fields of the form's own: username and
- * password are in every form and stored apart (the password only by the
- * auth modules, never in the registration record an admin's notice and
- * jabberctl show print); key, registered and remove are protocol. Listed
- * in the config they are left out (lint.ts warns).
+ * Names in <register> that are never fields of the form's own, and why:
+ * username and password are in every form and stored apart (the password
+ * only by the auth modules, never in the registration record an admin's
+ * notice and jabberctl show print); key, registered and remove are words
+ * of the protocol. Listed in the config they are left out (lint.ts warns).
  */
-export const NOT_REGISTRATION_FIELDS: ReadonlySet<string> = new Set(['username', 'password', 'key', 'registered', 'remove']);
+const ASKED_ANYWAY = 'asked for in every registration form already, and never kept with the fields';
+const PROTOCOL = 'a word of the registration protocol, not a field';
+export const NOT_REGISTRATION_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['username', ASKED_ANYWAY],
+  ['password', ASKED_ANYWAY],
+  ['key', PROTOCOL],
+  ['registered', PROTOCOL],
+  ['remove', PROTOCOL],
+]);
 
 export interface SessionsConfig {
   hosts: string[];

@@ -7,6 +7,19 @@ import { NS_LAST, NS_REGISTER } from '../xdb/xdb.js';
 import { unixTime } from '../util/time.js';
 import { delayStamp } from './delay-stamp.js';
 import type { PasswordEvent } from './api.js';
+import { NOT_REGISTRATION_FIELDS } from '../config/sessions.js';
+
+/**
+ * The registration record without what an older Yak kept in it when
+ * <register> listed <password/> (see NOT_REGISTRATION_FIELDS): a plaintext
+ * password, maybe an old one. Undefined when the record holds none of it.
+ * `record` is the caller's own copy; it is changed.
+ */
+export function withoutKeptPassword(record: Element | undefined): Element | undefined {
+  if (!record?.elements.some((e) => NOT_REGISTRATION_FIELDS.has(e.name))) return undefined;
+  for (const name of NOT_REGISTRATION_FIELDS.keys()) record.removeChildren(name);
+  return record;
+}
 
 export function newAccountRecords(
   passwordRecords: (ev: PasswordEvent) => Record<string, Element | null>,

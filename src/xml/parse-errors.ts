@@ -71,9 +71,12 @@ function closeTagEndingAt(text: string, end: number): string | undefined {
  */
 function cutOffTag(text: string): { name: string; index: number } | undefined {
   const from = text.lastIndexOf('>') + 1;
-  const m = /^[^<]*<([^\s<>/!?]+)[^<]*$/.exec(text.slice(from));
-  if (!m) return undefined;
-  return { name: m[1]!, index: text.indexOf('<', from) };
+  // Found by index, not by one regex over the tail: that backtracked, in
+  // time growing with the square of a long tail (`<aaa...<`).
+  const index = text.indexOf('<', from);
+  if (index < 0 || text.indexOf('<', index + 1) >= 0) return undefined;
+  const name = /^<([^\s<>/!?]+)/.exec(text.slice(index, index + 1 + 1024))?.[1];
+  return name === undefined ? undefined : { name, index };
 }
 
 /** saxes' location prefix `where`, with LINE:COL changed to those of `index` in `text` (columns in characters, as saxes counts). */

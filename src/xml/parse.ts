@@ -33,7 +33,10 @@ export function parseXml(text: string, opts: ParseOptions = {}): Element {
   const fail = (msg: string): void => {
     failure ??= msg;
   };
-  parser.on('error', (err) => fail(explainParseError(err.message, { text, position: parser.position, lastClosed })));
+  // Only the first error is kept: the others are not worded at all.
+  parser.on('error', (err) => {
+    if (failure === undefined) fail(explainParseError(err.message, { text, position: parser.position, lastClosed }));
+  });
   parser.on('doctype', () => fail(at(parser, 'DOCTYPE is not allowed', opts)));
   parser.on('processinginstruction', () => fail(at(parser, 'processing instructions are not allowed', opts)));
   if (!opts.allowComments) parser.on('comment', () => fail(at(parser, 'comments are not allowed', opts)));

@@ -4,13 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { nodeprep } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { NS_REGISTER, type Changes } from '../../xdb/xdb.js';
-import { newAccountRecords } from '../accounts.js';
+import { newAccountRecords, withoutKeptPassword } from '../accounts.js';
 import type { JsmModule, ModuleApi, RegisterRequest } from '../api.js';
 import { iqResult } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
 import { notifyAdmins, sendWelcome } from './registration-messages.js';
 import { trimXmlSpace } from '../../xml/chars.js';
-import { NOT_REGISTRATION_FIELDS } from '../../config/sessions.js';
 
 /** The fields a client may fill in: the <register> children other than <instructions>. */
 function fieldNames(api: ModuleApi): string[] {
@@ -114,10 +113,10 @@ async function updateAccount(api: ModuleApi, req: RegisterRequest): Promise<Elem
     // The fields merge into the record as it is when written, under the
     // user's lock: two resources changing different fields at once keep both.
     await api.xdb.set(s.host, s.user, (current) => {
-      if (fields.elements.length === 0) return changes;
-      const record = current(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
       // What an older Yak kept here with a <register> listing <password/>: gone at the next change.
-      for (const name of NOT_REGISTRATION_FIELDS) record.removeChildren(name);
+      const scrubbed = withoutKeptPassword(current(NS_REGISTER));
+      if (fields.elements.length === 0) return scrubbed ? { ...changes, [NS_REGISTER]: scrubbed } : changes;
+      const record = scrubbed ?? current(NS_REGISTER) ?? new Element('query', { xmlns: NS_REGISTER });
       for (const f of fields.elements) {
         record.removeChildren(f.name);
         record.children.push(f.clone());
