@@ -11,8 +11,11 @@ import { NOT_REGISTRATION_FIELDS } from '../config/sessions.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import type { Element } from '../xml/element.js';
 import { checkSpool, type CheckReport } from './spool-check.js';
+import { backupSpool, BackupRefused, type BackupReport } from './spool-backup.js';
+import { errCode } from '../util/err-code.js';
 
 export type { CheckReport } from './spool-check.js';
+export type { BackupReport } from './spool-backup.js';
 
 /** A refusal jabberctl prints as is (exit 1). */
 export class AdminError extends Error {}
@@ -211,6 +214,22 @@ export class AdminOps {
       offlineMessages: records.get(NS_OFFLINE)?.getChildren('message').length ?? 0,
       online: this.jsm.sessions.of(bare).map((s) => s.resource),
     };
+  }
+
+  /** A copy of the spool as it stands now, in `dest` (an absolute path; see spool-backup.ts). */
+  async backup(dest: string): Promise<BackupReport> {
+    let report: BackupReport;
+    try {
+      report = await backupSpool(this.jsm.config.spool, dest);
+    } catch (err) {
+      if (err instanceof BackupRefused) throw new AdminError(err.message);
+      // A full disk, a folder not ours: said to the admin, not a server failure.
+      if (errCode(err) !== undefined) throw new AdminError(`backup to ${dest} failed: ${(err as Error).message}`);
+      throw err;
+    }
+    const { files, bytes, skipped } = report;
+    this.jsm.log.info({ dest: report.dest, files, bytes, skipped: skipped.length, by: 'jabberctl' }, 'spool backed up');
+    return report;
   }
 
   /** Parses every file under every host folder, reporting the ones that fail (spool-check.ts). */

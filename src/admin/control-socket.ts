@@ -27,7 +27,7 @@ export function controlSocketPath(spool: string): string {
 }
 
 export interface ControlRequest {
-  cmd: 'adduser' | 'passwd' | 'deluser' | 'list' | 'show' | 'check';
+  cmd: 'adduser' | 'passwd' | 'deluser' | 'list' | 'show' | 'check' | 'backup';
   args: string[];
 }
 
@@ -61,6 +61,8 @@ export async function runControl(ops: AdminOps, req: ControlRequest): Promise<Co
         return { ok: true, result: await ops.show(a) };
       case 'check':
         return { ok: true, result: await ops.check() };
+      case 'backup':
+        return { ok: true, result: await ops.backup(a) };
       default:
         return { ok: false, error: `unknown command '${String(req.cmd)}'` };
     }

@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { parseJid } from '../jid.js';
-import { AdminError, AdminOps, checkPassword, refusalBeforeSpool, MAX_PASSWORD, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
+import { AdminError, AdminOps, checkPassword, refusalBeforeSpool, MAX_PASSWORD, type BackupReport, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, FORCE, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
 import { withSocketAddress } from '../admin/socket-address.js';
 import { loadConfig } from '../config/load.js';
@@ -165,6 +165,7 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
   if (!existed && (req.cmd === 'passwd' || req.cmd === 'deluser')) {
     return { ok: false, error: `no such user: ${parseJid(req.args?.[0] ?? '')!.bare}` };
   }
+  if (!existed && req.cmd === 'backup') return { ok: false, error: `<spool>${config.spool}</spool> does not exist: nothing to back up` };
   const lock = await lockSpool(config.spool).catch((err: unknown) => {
     if (['EACCES', 'EPERM', 'EROFS'].includes(errCode(err) ?? '')) {
       throw new Error(`<spool>${config.spool}</spool>: ${req.cmd}${req.cmd === 'check' ? ' --repair' : ''} needs write access to the spool (${(err as Error).message})`);
@@ -356,6 +357,16 @@ program
   .description('registration fields, stored auth data, last logout (never the password)')
   .action(async (jid: string) => {
     process.stdout.write(userReport((await run(configOf(), { cmd: 'show', args: [jid] })) as UserInfo));
+  });
+
+program
+  .command('backup <folder>')
+  .description('copy the spool as it stands at one moment into FOLDER (missing or empty); a running server makes the copy')
+  .action(async (folder: string) => {
+    // Absolute: a running server resolves nothing against our folder.
+    const r = (await run(configOf(), { cmd: 'backup', args: [path.resolve(folder)] })) as BackupReport;
+    for (const name of r.skipped) process.stderr.write(`jabberctl: note: ${printable(name)} is neither a file nor a folder; not copied\n`);
+    console.log(`backed up ${r.files} files (${r.bytes} bytes) to ${printable(r.dest)}`);
   });
 
 program

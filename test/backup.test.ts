@@ -1,0 +1,160 @@
+// jabberctl backup (admin/spool-backup.ts): a copy of the spool as it stood
+// at one moment, made by the running server or, without one, by jabberctl
+// on the spool itself; a server started on the copy has every account.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseXml } from '../src/xml/parse.js';
+import { AdminOps } from '../src/admin/admin-ops.js';
+import { BUNDLED_CONFIG, loginUser, registerUser, startYak } from './helpers/yak.js';
+import { noKarma } from './helpers/session.js';
+
+const JABBERCTL = fileURLToPath(new URL('../src/cli/jabberctl.js', import.meta.url));
+
+function jabberctl(spool: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [JABBERCTL, '-c', BUNDLED_CONFIG, '-s', spool, ...args], { timeout: 30_000 }, (err, stdout, stderr) => {
+      resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** Every .xml file under `dir`, parsed: throws on one that is torn. */
+async function parseAll(dir: string): Promise<number> {
+  let n = 0;
+  for (const e of await readdir(dir, { withFileTypes: true, recursive: true })) {
+    if (!e.isFile() || !e.name.endsWith('.xml')) continue;
+    const file = path.join(e.parentPath, e.name);
+    parseXml(await readFile(file, 'utf8'), { fileName: file });
+    n++;
+  }
+  return n;
+}
+
+function rosterSet(jid: string, name: string): string {
+  return `<iq type='set'><query xmlns='jabber:iq:roster'><item jid='${jid}' name='${name}'/></query></iq>`;
+}
+
+test('backup through a running server: a copy without the lock or socket, on which a server serves every account', { timeout: 90_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
+  const yak = await startYak();
+  try {
+    await registerUser(yak, 'alice', 'pw-a');
+    await registerUser(yak, 'bob', 'pw-b');
+    const alice = await loginUser(yak, 'alice', 'pw-a');
+    await alice.request(parseXml(rosterSet('bob@localhost', 'Bobby')));
+    await alice.close();
+    const dest = path.join(dir, 'copy');
+    const r = await jabberctl(yak.spool, ['backup', dest]);
+    assert.deepEqual([r.code, r.stderr], [0, ''], r.stderr);
+    assert.match(r.stdout, new RegExp(`^backed up \\d+ files \\(\\d+ bytes\\) to ${dest.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\\n$`));
+    const names = await readdir(dest);
+    for (const own of ['.yak-lock', '.jabberctl.sock']) assert.ok(!names.includes(own), `${own} copied: ${names.join(' ')}`);
+    // A second backup into the same, now full, folder is refused.
+    const again = await jabberctl(yak.spool, ['backup', dest]);
+    assert.deepEqual([again.code, again.stderr], [1, `jabberctl: the backup folder ${dest} is not empty\n`]);
+    // Nor inside the spool.
+    const inside = await jabberctl(yak.spool, ['backup', path.join(yak.spool, 'b')]);
+    assert.equal(inside.code, 1);
+    assert.match(inside.stderr, /is inside the spool/);
+    assert.equal(existsSync(path.join(yak.spool, 'b')), false);
+
+    const check = await jabberctl(dest, ['check']);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    const restored = await startYak({ spool: dest });
+    try {
+      const a = await loginUser(restored, 'alice', 'pw-a');
+      const roster = await a.request(parseXml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"));
+      assert.equal(roster.getChild('query')?.getChild('item')?.attrs.name, 'Bobby');
+      await a.close();
+      (await loginUser(restored, 'bob', 'pw-b')).socket.destroy();
+    } finally {
+      await restored.stop();
+    }
+  } finally {
+    await yak.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('backups taken while a large file is rewritten over and over: every copy holds whole files', { timeout: 120_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
+  // Changes as fast as the server takes them: karma would hold the writer back.
+  const yak = await startYak({ tweak: noKarma });
+  try {
+    await registerUser(yak, 'busy', 'pw');
+    // A roster of 2,000 items (stored directly: sent, karma would take its time): a file of
+    // some 100 KB, rewritten whole by each change.
+    const items = Array.from({ length: 2000 }, (_, i) => `<item jid='c${i}@localhost' name='contact number ${i}' subscription='none'/>`).join('');
+    await yak.server.xdb.set(yak.host, 'busy', { 'jabber:iq:roster': parseXml(`<query xmlns='jabber:iq:roster'>${items}</query>`) });
+    const busy = await loginUser(yak, 'busy', 'pw');
+    let writing = true;
+    let changes = 0;
+    const writer = (async () => {
+      // Growing and shrinking by turns: a copy caught between a rewrite's write and its truncate would not parse.
+      while (writing) {
+        const name = changes % 2 === 0 ? 'x'.repeat(400) : 'y';
+        await busy.request(parseXml(rosterSet('c0@localhost', name)));
+        changes++;
+      }
+    })();
+    for (let i = 0; i < 8; i++) {
+      const dest = path.join(dir, `copy${i}`);
+      const r = await jabberctl(yak.spool, ['backup', dest]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.ok((await parseAll(dest)) >= 1);
+    }
+    writing = false;
+    await writer;
+    assert.ok(changes > 8, `only ${changes} changes were made during the backups`);
+    await busy.close();
+  } finally {
+    await yak.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('backup without a server: jabberctl copies the spool itself; refusals name the folder', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
+  try {
+    const spool = path.join(dir, 'spool');
+    const pw = path.join(dir, 'pw');
+    await writeFile(pw, 'secret\n');
+    assert.equal((await jabberctl(spool, ['adduser', 'carol@localhost', '--password-file', pw])).code, 0);
+    const missing = await jabberctl(path.join(dir, 'nospool'), ['backup', path.join(dir, 'x')]);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /does not exist: nothing to back up/);
+    assert.equal(existsSync(path.join(dir, 'nospool')), false);
+    await writeFile(path.join(dir, 'afile'), '');
+    const onFile = await jabberctl(spool, ['backup', path.join(dir, 'afile')]);
+    assert.deepEqual([onFile.code, onFile.stderr], [1, `jabberctl: ${path.join(dir, 'afile')} is not a folder\n`]);
+    // An empty folder is taken, and kept if the copy fails (here: it cannot, so it is filled).
+    const empty = path.join(dir, 'empty');
+    await mkdir(empty);
+    const r = await jabberctl(spool, ['backup', empty]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok((await readdir(path.join(empty, 'localhost'))).includes('carol.xml'));
+    const restored = await startYak({ spool: empty });
+    try {
+      (await loginUser(restored, 'carol', 'secret')).socket.destroy();
+    } finally {
+      await restored.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('AdminOps.backup refuses a relative folder (a server resolves nothing against the caller\'s)', async () => {
+  const yak = await startYak();
+  try {
+    await assert.rejects(new AdminOps(yak.server.jsm).backup('relative/copy'), /must be an absolute path/);
+  } finally {
+    await yak.stop();
+  }
+});
