@@ -394,6 +394,18 @@ describe('without mod_auth_plain', () => {
     assert.equal(await attempt(yak, 'np', { hash: zerokHash(PASSWORD, token, 499) }), 'result');
   });
 
+  test('a plaintext kept from before mod_auth_plain was unloaded logs in by no method: digest is neither offered nor taken', async () => {
+    await yak.server.xdb.create(yak.host, 'kept', { 'jabber:iq:auth': parseXml("<password xmlns='jabber:iq:auth'>Kept-Secret</password>") });
+    assertXml(await announced(yak, 'kept'), "<query xmlns='jabber:iq:auth'><username>kept</username><resource/></query>");
+    assert.equal(await attempt(yak, 'kept', { password: 'Kept-Secret' }), 'error 401');
+    assert.equal(await attempt(yak, 'kept', (c) => ({ digest: digestFor(c.streamId, 'Kept-Secret') })), 'error 401');
+    // --check and the start's log say why digest does nothing here.
+    assert.ok(
+      yak.config.warnings.includes('<load>: mod_auth_digest without mod_auth_plain does nothing: digest needs the plaintext password, which only mod_auth_plain stores'),
+      yak.config.warnings.join('\n'),
+    );
+  });
+
   test('the plaintext is stored nowhere, also after a password change', async () => {
     const check = async (secret: string): Promise<void> => {
       const file = (await readSpool(spool, yak.host, 'np'))!;

@@ -197,6 +197,17 @@ export function lintSections(copies: Element[], what: string, warnings: string[]
 }
 
 /**
+ * mod_auth_digest checks against the plaintext only mod_auth_plain stores:
+ * loaded without it, it offers and takes nothing (a plaintext kept from
+ * before must not go on logging in by digest).
+ */
+export function lintAuthModules(modules: readonly string[], warnings: string[]): void {
+  if (modules.includes('mod_auth_digest') && !modules.includes('mod_auth_plain')) {
+    warnings.push('<load>: mod_auth_digest without mod_auth_plain does nothing: digest needs the plaintext password, which only mod_auth_plain stores');
+  }
+}
+
+/**
  * A second <load main='...'> in the sessions service. 1.4 ran each <load>
  * on its own (its loader calls the main function once per <load>): a second
  * one started a second session manager with its own modules, never more

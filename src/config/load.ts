@@ -11,7 +11,7 @@ import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
 import { ConfigError, type YakConfig } from './types.js';
 import { INT_MAX, about, intValue, resolvePath, tag, textOf } from './values.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../xdb/xdb.js';
-import { IO, JSM, LOG, lintLoads, lintPlace, lintSections, PTHCSOCK, XDB_FILE } from './lint.js';
+import { IO, JSM, LOG, lintAuthModules, lintLoads, lintPlace, lintSections, PTHCSOCK, XDB_FILE } from './lint.js';
 
 export { ConfigError } from './types.js';
 export type { YakConfig } from './types.js';
@@ -107,6 +107,7 @@ function readRoot(root: Element, file: string): YakConfig {
   // every message can name the file it came from.
   const warnings = lint(sessionsEl, c2sEl, xdbEl, ioEl, logs, pidfiles);
   const sessions: SessionsConfig = about(sessionsEl, () => readSessions(sessionsEl));
+  lintAuthModules(sessions.jsm.modules, warnings);
   const io = ioEl ? about(ioEl, () => readIo(ioEl, ignored)) : readIo(undefined, ignored);
   const c2s = about(c2sEl, () => readC2s(c2sEl, sessions.hosts, io.defaults));
   checkTlsKeys(c2sEl, c2s.ssl, io.tlsKeys);
