@@ -205,6 +205,9 @@ describe('stream errors', () => {
     // XML 1.1 would allow &#x1;: parsed as 1.0 whatever the declaration, it never reaches a spool file.
     ['a control character in an XML 1.1 stream', "<?xml version='1.1'?>" + H.slice(21) + "<message to='a@localhost'><body>x&#x1;y</body></message>", 'Invalid XML', 'not-well-formed'],
     ['ESC in an XML 1.1 stream', "<?xml version='1.1'?>" + H.slice(21) + "<iq type='get' id='r'><query xmlns='jabber:iq:register'><name>&#x1b;[31m</name></query></iq>", 'Invalid XML', 'not-well-formed'],
+    // Read as UTF-8 whatever it says: a Latin-1 client was let in, then cut off at its first accented letter as "Invalid XML".
+    ['an XML declaration naming ISO-8859-1', "<?xml version='1.0' encoding='ISO-8859-1'?>" + H.slice(21), 'Unsupported Encoding', 'unsupported-encoding'],
+    ['an XML declaration naming UTF-16', "<?xml version='1.0' encoding='UTF-16'?>" + H.slice(21), 'Unsupported Encoding', 'unsupported-encoding'],
     // Only message, presence and iq are stanzas: anything else would be routed into someone's stream as it is.
     ['a <stream:error> sent as a stanza', H + "<stream:error to='a@localhost/r'><conflict xmlns='urn:ietf:params:xml:ns:xmpp-streams'/></stream:error>", 'Unsupported Stanza Type', 'unsupported-stanza-type'],
     ['a prefixed stanza', H + "<c:message xmlns:c='jabber:client' to='a@localhost'><body>x</body></c:message>", 'Unsupported Stanza Type', 'unsupported-stanza-type'],

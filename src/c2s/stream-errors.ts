@@ -12,6 +12,7 @@ const STREAM_ERRORS = {
   'improper-addressing': 'Did not specify a valid to argument',
   'host-unknown': 'Unknown Host',
   'not-well-formed': 'Invalid XML',
+  'unsupported-encoding': 'Unsupported Encoding',
   'restricted-xml': 'Invalid XML',
   'stanza-too-big': 'Stanza Too Large',
   'stanza-too-deep': 'Stanza Nested Too Deeply',
@@ -48,6 +49,7 @@ export const PARSE_STREAM_ERRORS: Record<StreamParseErrorKind, StreamErrorKind> 
   'too-deep': 'stanza-too-deep',
   restricted: 'restricted-xml',
   xml: 'not-well-formed',
+  encoding: 'unsupported-encoding',
 };
 
 function streamErrorCondition(kind: StreamErrorKind): string {

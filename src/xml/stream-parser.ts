@@ -42,7 +42,7 @@ export interface StreamHandlers {
   error(reason: StreamParseError): void;
 }
 
-export type StreamParseErrorKind = 'xml' | 'restricted' | 'too-big' | 'too-deep';
+export type StreamParseErrorKind = 'xml' | 'restricted' | 'too-big' | 'too-deep' | 'encoding';
 
 export class StreamParseError extends Error {
   constructor(
@@ -88,6 +88,14 @@ const handlers: Record<string, (this: RestrictedSax, arg: never) => void> = {
   },
   cdataHandler(this: RestrictedSax, t: string) {
     this.owner.onText(t);
+  },
+  // A stream is read as UTF-8 whatever its declaration says (SPEC section
+  // 1). 1.4's expat honoured a Latin-1 one: such a client would otherwise
+  // be let in and cut off at its first non-ASCII byte as "Invalid XML".
+  xmldeclHandler(this: RestrictedSax, decl: { encoding?: string }) {
+    if (decl.encoding !== undefined && !/^(utf-?8|us-ascii)$/i.test(decl.encoding)) {
+      this.owner.fail(new StreamParseError('encoding', `the XML declaration names the encoding '${decl.encoding}'; streams are UTF-8 only`));
+    }
   },
 };
 Object.assign(RestrictedSax.prototype, handlers);
