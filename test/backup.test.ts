@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,5 +156,45 @@ test('AdminOps.backup refuses a relative folder (a server resolves nothing again
     await assert.rejects(new AdminOps(yak.server.jsm).backup('relative/copy'), /must be an absolute path/);
   } finally {
     await yak.stop();
+  }
+});
+
+test('links: a backup folder reached through one into the spool is refused; a host folder on another disk is copied; a link to an empty folder is taken', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
+  try {
+    // The spool's host folder is a link to another place (another disk, say), and the spool is reached through a link too.
+    const real = path.join(dir, 'real');
+    const elsewhere = path.join(dir, 'elsewhere');
+    await mkdir(path.join(elsewhere, 'localhost'), { recursive: true });
+    await mkdir(real);
+    await symlink(path.join(elsewhere, 'localhost'), path.join(real, 'localhost'));
+    const spool = path.join(dir, 'spoollink');
+    await symlink(real, spool);
+    const pw = path.join(dir, 'pw');
+    await writeFile(pw, 'secret\n');
+    assert.equal((await jabberctl(spool, ['adduser', 'dora@localhost', '--password-file', pw])).code, 0);
+    // A link to a folder that leads into the spool, and a path into the spool through the spool's link.
+    await symlink(real, path.join(dir, 'backups'));
+    for (const into of [path.join(dir, 'backups', 'copy'), path.join(real, 'copy')]) {
+      const r = await jabberctl(spool, ['backup', into]);
+      assert.equal(r.code, 1, r.stdout);
+      assert.match(r.stderr, /is inside the spool/);
+    }
+    assert.deepEqual((await readdir(real)).sort(), ['.yak-lock', 'localhost']);
+    // A link to an empty folder is as good as the folder.
+    const empty = path.join(dir, 'empty');
+    await mkdir(empty);
+    await symlink(empty, path.join(dir, 'emptylink'));
+    const r = await jabberctl(spool, ['backup', path.join(dir, 'emptylink')]);
+    assert.deepEqual([r.code, r.stderr], [0, ''], r.stderr);
+    assert.ok((await readdir(path.join(empty, 'localhost'))).includes('dora.xml'), 'the linked host folder was copied');
+    const restored = await startYak({ spool: empty });
+    try {
+      (await loginUser(restored, 'dora', 'secret')).socket.destroy();
+    } finally {
+      await restored.stop();
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 });

@@ -11,7 +11,7 @@
 // unfinished append at a generation's end is ignored by the replay). The
 // server serves nothing while it copies. Without a server, jabberctl holds
 // the spool's lock and has replayed the journal first: a plain copy.
-import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, rmdirSync, type Stats } from 'node:fs';
+import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { datasyncIfThere, unlinkIfThere } from '../xdb/file-writes.js';
 import { syncDir } from '../xdb/dir-sync.js';
@@ -25,7 +25,7 @@ export interface BackupReport {
   dest: string;
   files: number;
   bytes: number;
-  /** Names left out that are neither files nor folders (a symbolic link, a socket), relative to the spool. */
+  /** Names left out, relative to the spool, and why (a socket, a link to nothing). */
   skipped: string[];
 }
 
@@ -35,18 +35,23 @@ export class BackupRefused extends Error {}
 /**
  * Copies `spool` to `dest` (absolute; missing or an empty folder, made
  * mode 0700), then makes the copy durable. Only the copy is synchronous.
+ * Links are followed, as the server follows them (a host folder on another
+ * disk): what they lead to is copied as files and folders.
  */
 export async function backupSpool(spool: string, dest: string): Promise<BackupReport> {
-  const root = path.resolve(spool);
   if (!path.isAbsolute(dest)) throw new BackupRefused(`the backup folder must be an absolute path, not '${dest}'`);
+  const root = realpathSync(spool);
   const target = path.resolve(dest);
-  if (target === root || target.startsWith(root + path.sep)) throw new BackupRefused(`the backup folder ${target} is inside the spool ${root}`);
+  // Compared as the disk has them: through a link, a folder inside the
+  // spool would be copied into itself, level after level.
+  const realTarget = realPathOf(target);
+  if (within(realTarget, root)) throw new BackupRefused(`the backup folder ${target} is inside the spool ${spool}`);
   const made = prepareTarget(target);
   const report: BackupReport = { dest: target, files: 0, bytes: 0, skipped: [] };
   const files: string[] = [];
   const dirs = [target];
   try {
-    copyFolder(root, target, '', report, files, dirs);
+    copyFolder(root, target, '', { report, files, dirs, realTarget, open: new Set([root]) });
   } catch (err) {
     // Nothing half made is left to be taken for a backup; a folder that was there stays.
     removeCopied(files, dirs, made ? undefined : target);
@@ -58,11 +63,32 @@ export async function backupSpool(spool: string, dest: string): Promise<BackupRe
   return report;
 }
 
-/** Makes `target` if it is missing (true), accepts an empty folder (false); refuses anything else. */
+/** Whether `p` is `folder` or inside it (both real paths). */
+function within(p: string, folder: string): boolean {
+  return p === folder || p.startsWith(folder.endsWith(path.sep) ? folder : folder + path.sep);
+}
+
+/** The real path of `p`, which may not exist yet: its nearest existing folder's, and the rest as written. */
+function realPathOf(p: string): string {
+  const rest: string[] = [];
+  let at = p;
+  for (;;) {
+    try {
+      return path.join(realpathSync(at), ...rest.reverse());
+    } catch (err) {
+      const parent = path.dirname(at);
+      if (errCode(err) !== 'ENOENT' || parent === at) throw err;
+      rest.push(path.basename(at));
+      at = parent;
+    }
+  }
+}
+
+/** Makes `target` if it is missing (true), accepts an empty folder or a link to one (false); refuses anything else. */
 function prepareTarget(target: string): boolean {
   let stats: Stats;
   try {
-    stats = lstatSync(target);
+    stats = statSync(target);
   } catch (err) {
     if (errCode(err) !== 'ENOENT') throw err;
     try {
@@ -77,34 +103,68 @@ function prepareTarget(target: string): boolean {
   return false;
 }
 
-function copyFolder(from: string, to: string, rel: string, report: BackupReport, files: string[], dirs: string[]): void {
+interface CopyState {
+  report: BackupReport;
+  files: string[];
+  dirs: string[];
+  realTarget: string;
+  /** Real paths of the folders being copied, outermost first: a link back to one of them is a loop. */
+  open: Set<string>;
+}
+
+function copyFolder(from: string, to: string, rel: string, st: CopyState): void {
   for (const name of readdirSync(from).sort()) {
     if (rel === '' && NOT_DATA.has(name)) continue;
     const source = path.join(from, name);
     const copy = path.join(to, name);
-    const stats = lstatSync(source);
+    let stats = lstatSync(source);
+    if (stats.isSymbolicLink()) {
+      try {
+        stats = statSync(source);
+      } catch {
+        st.report.skipped.push(`${rel}${name} (a link to nothing)`);
+        continue;
+      }
+    }
     if (stats.isDirectory()) {
+      const real = realpathSync(source);
+      if (within(real, st.realTarget) || st.open.has(real)) {
+        st.report.skipped.push(`${rel}${name} (a link to the backup folder or to a folder it is in)`);
+        continue;
+      }
       mkdirSync(copy, { mode: stats.mode & 0o7777 });
-      dirs.push(copy);
-      copyFolder(source, copy, rel + name + '/', report, files, dirs);
+      st.dirs.push(copy);
+      st.open.add(real);
+      copyFolder(source, copy, rel + name + '/', st);
+      st.open.delete(real);
     } else if (stats.isFile()) {
+      st.files.push(copy); // before the copy: a failed one may leave part of it
       // FICLONE: a reflink where the file system has them, else a copy. The copy keeps the mode.
-      files.push(copy); // before the copy: a failed one may leave part of it
       copyFileSync(source, copy, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-      report.files++;
-      report.bytes += stats.size;
+      st.report.files++;
+      st.report.bytes += stats.size;
     } else {
-      report.skipped.push(rel + name);
+      st.report.skipped.push(`${rel}${name} (neither a file nor a folder)`);
     }
   }
 }
 
 /** Undoes a copy that failed part way: its files, then its folders, deepest first (`keep`: one that was there before). */
 function removeCopied(files: string[], dirs: string[], keep: string | undefined): void {
-  try {
-    for (const f of files) unlinkIfThere(f);
-    for (const d of [...dirs].reverse()) if (d !== keep) rmdirSync(d);
-  } catch {
-    // Left as it is: the error that stopped the copy is the one to report.
+  // Each on its own: one that cannot be removed (the failed copy's own name, too long) does not keep the rest.
+  for (const f of files) {
+    try {
+      unlinkIfThere(f);
+    } catch {
+      // left
+    }
+  }
+  for (const d of [...dirs].reverse()) {
+    if (d === keep) continue;
+    try {
+      rmdirSync(d);
+    } catch {
+      // left
+    }
   }
 }

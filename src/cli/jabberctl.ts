@@ -97,7 +97,7 @@ function ask(address: string, req: ControlRequest, waitMs: number): Promise<Cont
         ? setTimeout(() => process.stderr.write(`jabberctl: waiting for the server to answer on ${address} (giving up after ${waitMs / 1000} s)\n`), WAITING_NOTE_MS)
         : undefined;
     const limit = setTimeout(() => {
-      reject(new NoAnswer(address, waitMs, READS.has(req.cmd)));
+      reject(new NoAnswer(address, waitMs, req.cmd));
       sock.destroy();
     }, waitMs);
     let buf = '';
@@ -130,8 +130,13 @@ function ask(address: string, req: ControlRequest, waitMs: number): Promise<Cont
 
 /** The server took the request and did not answer in time. */
 class NoAnswer extends Error {
-  constructor(address: string, waitMs: number, read: boolean) {
-    const change = read ? '' : ': a change asked for may or may not have been made; look with show or list once it answers';
+  constructor(address: string, waitMs: number, cmd: ControlRequest['cmd']) {
+    const change =
+      cmd === 'backup'
+        ? ': it may still be copying (it serves nothing meanwhile); its log line `spool backed up` says when the copy is complete'
+        : READS.has(cmd)
+          ? ''
+          : ': a change asked for may or may not have been made; look with show or list once it answers';
     super(`no answer from the server on ${address} within ${waitMs / 1000} s (is it stopped, or hung?)${change}`);
   }
 }
@@ -365,7 +370,7 @@ program
   .action(async (folder: string) => {
     // Absolute: a running server resolves nothing against our folder.
     const r = (await run(configOf(), { cmd: 'backup', args: [path.resolve(folder)] })) as BackupReport;
-    for (const name of r.skipped) process.stderr.write(`jabberctl: note: ${printable(name)} is neither a file nor a folder; not copied\n`);
+    for (const name of r.skipped) process.stderr.write(`jabberctl: note: not copied: ${printable(name)}\n`);
     console.log(`backed up ${r.files} files (${r.bytes} bytes) to ${printable(r.dest)}`);
   });
 
