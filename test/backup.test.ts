@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,6 +13,7 @@ import { parseXml } from '../src/xml/parse.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
 import { BUNDLED_CONFIG, loginUser, registerUser, startYak } from './helpers/yak.js';
 import { noKarma } from './helpers/session.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
 
 const JABBERCTL = fileURLToPath(new URL('../src/cli/jabberctl.js', import.meta.url));
 
@@ -195,6 +196,51 @@ test('links: a backup folder reached through one into the spool is refused; a ho
       await restored.stop();
     }
   } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('links inside the spool are made again in the copy, leading to the same places there; a failed backup is logged', { timeout: 60_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log });
+  try {
+    // h0..h4, each holding a file and links to the four others: followed, that was 325 files, and
+    // extra/h1 itself was left out as copied already (under extra/h0/to1).
+    const extra = path.join(yak.spool, 'extra');
+    for (let i = 0; i < 5; i++) {
+      await mkdir(path.join(extra, `h${i}`), { recursive: true });
+      await writeFile(path.join(extra, `h${i}`, 'u.xml'), '<xdb/>');
+    }
+    for (let i = 0; i < 5; i++) for (let j = 0; j < 5; j++) if (i !== j) await symlink(`../h${j}`, path.join(extra, `h${i}`, `to${j}`));
+    await symlink('..', path.join(extra, 'h0', 'up'));
+    // A folder outside the spool, reached two ways and linking to itself: copied once, the rest made links.
+    const out = path.join(dir, 'out');
+    await mkdir(out);
+    await writeFile(path.join(out, 'u.xml'), '<xdb/>');
+    await symlink('.', path.join(out, 'self'));
+    await symlink(out, path.join(extra, 'o1'));
+    await symlink(out, path.join(extra, 'o2'));
+    const ops = new AdminOps(yak.server.jsm);
+    const report = await ops.backup(path.join(dir, 'copy'));
+    // (Not readdir's recursive walk: it follows the links, round and round.)
+    for (let i = 0; i < 5; i++) {
+      const folder = path.join(dir, 'copy', 'extra', `h${i}`);
+      assert.ok((await lstat(folder)).isDirectory(), folder);
+      assert.ok((await lstat(path.join(folder, 'u.xml'))).isFile(), folder);
+    }
+    assert.deepEqual(report.skipped, []);
+    assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'h0', 'to1')), '../h1');
+    assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'h0', 'up')), '..');
+    assert.ok((await lstat(path.join(dir, 'copy', 'extra', 'o1', 'u.xml'))).isFile());
+    assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'o2')), 'o1');
+    assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'o1', 'self')), '.');
+    await assert.rejects(ops.backup(path.join(dir, 'copy')), /is not empty/);
+    const line = await logLine(captured, (l) => l.msg === 'spool backup failed');
+    assert.equal(line.dest, path.join(dir, 'copy'));
+    assert.match(String(line.reason), /is not empty/);
+  } finally {
+    await yak.stop();
     await rm(dir, { recursive: true, force: true });
   }
 });

@@ -222,6 +222,8 @@ export class AdminOps {
     try {
       report = await backupSpool(this.jsm.config.spool, dest);
     } catch (err) {
+      // Logged too: a jabberctl that stopped waiting learns nothing, and is told to look at the log.
+      this.jsm.log.warn({ dest, reason: (err as Error).message, by: 'jabberctl' }, 'spool backup failed');
       if (err instanceof BackupRefused) throw new AdminError(err.message);
       // A full disk, a folder not ours: said to the admin, not a server failure.
       if (errCode(err) !== undefined) throw new AdminError(`backup to ${dest} failed: ${(err as Error).message}`);

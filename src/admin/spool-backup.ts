@@ -11,7 +11,7 @@
 // unfinished append at a generation's end is ignored by the replay). The
 // server serves nothing while it copies. Without a server, jabberctl holds
 // the spool's lock and has replayed the journal first: a plain copy.
-import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, type Stats } from 'node:fs';
+import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { datasyncIfThere, unlinkIfThere } from '../xdb/file-writes.js';
 import { syncDir } from '../xdb/dir-sync.js';
@@ -35,8 +35,11 @@ export class BackupRefused extends Error {}
 /**
  * Copies `spool` to `dest` (absolute; missing or an empty folder, made
  * mode 0700), then makes the copy durable. Only the copy is synchronous.
- * Links are followed, as the server follows them (a host folder on another
- * disk): what they lead to is copied as files and folders.
+ * A link to a place inside the spool is made again in the copy, leading to
+ * the same place there (that place is copied where it is). A link leading
+ * out of the spool is followed, as the server follows it (a host folder on
+ * another disk): what it leads to is copied as files and folders, each
+ * folder once however many ways lead to it.
  */
 export async function backupSpool(spool: string, dest: string): Promise<BackupReport> {
   if (!path.isAbsolute(dest)) throw new BackupRefused(`the backup folder must be an absolute path, not '${dest}'`);
@@ -51,7 +54,7 @@ export async function backupSpool(spool: string, dest: string): Promise<BackupRe
   const files: string[] = [];
   const dirs = [target];
   try {
-    copyFolder(root, target, '', { report, files, dirs, realTarget, open: new Set([root]) });
+    copyFolder(root, root, target, '', { root, target, report, files, dirs, realTarget, copied: new Map() });
   } catch (err) {
     // Nothing half made is left to be taken for a backup; a folder that was there stays.
     removeCopied(files, dirs, made ? undefined : target);
@@ -104,39 +107,63 @@ function prepareTarget(target: string): boolean {
 }
 
 interface CopyState {
+  /** The spool's real path, and the copy's. */
+  root: string;
+  target: string;
   report: BackupReport;
   files: string[];
   dirs: string[];
   realTarget: string;
-  /** Real paths of the folders being copied, outermost first: a link back to one of them is a loop. */
-  open: Set<string>;
+  /**
+   * Real path -> where in the copy it went, for every folder outside the
+   * spool copied through a link: one reached again (a loop, or links
+   * crossing between folders) is not copied again, once per way to it.
+   */
+  copied: Map<string, string>;
 }
 
-function copyFolder(from: string, to: string, rel: string, st: CopyState): void {
+/** `realFrom`: the real path of `from`, carried down (asking for it at every level took time growing with the cube of the depth). */
+function copyFolder(from: string, realFrom: string, to: string, rel: string, st: CopyState): void {
   for (const name of readdirSync(from).sort()) {
     if (rel === '' && NOT_DATA.has(name)) continue;
     const source = path.join(from, name);
     const copy = path.join(to, name);
-    let stats = lstatSync(source);
-    if (stats.isSymbolicLink()) {
-      try {
+    let stats: Stats;
+    let real = path.join(realFrom, name);
+    try {
+      stats = lstatSync(source);
+      if (stats.isSymbolicLink()) {
         stats = statSync(source);
-      } catch {
-        st.report.skipped.push(`${rel}${name} (a link to nothing)`);
-        continue;
+        real = realpathSync(source);
+        if (within(real, st.root)) {
+          // Made again, relative: the copy's own place for it, wherever the copy goes.
+          st.files.push(copy);
+          symlinkSync(path.relative(to, path.join(st.target, path.relative(st.root, real))) || '.', copy);
+          continue;
+        }
       }
+    } catch (err) {
+      // Gone since the folder was listed (only outside the spool: /dev/fd through a link), or a link to nothing.
+      if (!['ENOENT', 'ELOOP', 'ENOTDIR'].includes(errCode(err) ?? '')) throw err;
+      st.report.skipped.push(`${rel}${name} (a link to nothing, or gone while copied)`);
+      continue;
     }
     if (stats.isDirectory()) {
-      const real = realpathSync(source);
-      if (within(real, st.realTarget) || st.open.has(real)) {
-        st.report.skipped.push(`${rel}${name} (a link to the backup folder or to a folder it is in)`);
+      if (within(real, st.realTarget)) {
+        st.report.skipped.push(`${rel}${name} (the backup folder itself, or inside it)`);
+        continue;
+      }
+      const already = st.copied.get(real);
+      if (already !== undefined) {
+        // A second way to a folder outside the spool: a link to where the first one put it.
+        st.files.push(copy);
+        symlinkSync(path.relative(to, already) || '.', copy);
         continue;
       }
       mkdirSync(copy, { mode: stats.mode & 0o7777 });
       st.dirs.push(copy);
-      st.open.add(real);
-      copyFolder(source, copy, rel + name + '/', st);
-      st.open.delete(real);
+      if (!within(real, st.root)) st.copied.set(real, copy);
+      copyFolder(source, real, copy, rel + name + '/', st);
     } else if (stats.isFile()) {
       st.files.push(copy); // before the copy: a failed one may leave part of it
       // FICLONE: a reflink where the file system has them, else a copy. The copy keeps the mode.
