@@ -203,7 +203,7 @@ test('links: a backup folder reached through one into the spool is refused; a ho
 test('links inside the spool are made again in the copy, leading to the same places there; a failed backup is logged', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
   const captured = captureLog();
-  const yak = await startYak({ log: captured.log });
+  const yak = await startYak({ log: captured.log, spool: path.join(dir, 'spool') });
   try {
     // h0..h4, each holding a file and links to the four others: followed, that was 325 files, and
     // extra/h1 itself was left out as copied already (under extra/h0/to1).
@@ -221,6 +221,8 @@ test('links inside the spool are made again in the copy, leading to the same pla
     await symlink('.', path.join(out, 'self'));
     await symlink(out, path.join(extra, 'o1'));
     await symlink(out, path.join(extra, 'o2'));
+    // A link out to a folder that holds the spool (and the backup folder): the spool in it is not copied a second time.
+    await symlink(dir, path.join(extra, 'parent'));
     const ops = new AdminOps(yak.server.jsm);
     const report = await ops.backup(path.join(dir, 'copy'));
     // (Not readdir's recursive walk: it follows the links, round and round.)
@@ -229,12 +231,14 @@ test('links inside the spool are made again in the copy, leading to the same pla
       assert.ok((await lstat(folder)).isDirectory(), folder);
       assert.ok((await lstat(path.join(folder, 'u.xml'))).isFile(), folder);
     }
-    assert.deepEqual(report.skipped, []);
+    assert.deepEqual(report.skipped, ['extra/parent/copy (the backup folder itself, or inside it)']);
     assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'h0', 'to1')), '../h1');
     assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'h0', 'up')), '..');
     assert.ok((await lstat(path.join(dir, 'copy', 'extra', 'o1', 'u.xml'))).isFile());
     assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'o2')), 'o1');
     assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'o1', 'self')), '.');
+    assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'parent', 'spool')), '../..');
+    assert.equal(await readlink(path.join(dir, 'copy', 'extra', 'parent', 'out')), '../o1');
     await assert.rejects(ops.backup(path.join(dir, 'copy')), /is not empty/);
     const line = await logLine(captured, (l) => l.msg === 'spool backup failed');
     assert.equal(line.dest, path.join(dir, 'copy'));

@@ -130,22 +130,26 @@ function copyFolder(from: string, realFrom: string, to: string, rel: string, st:
     const copy = path.join(to, name);
     let stats: Stats;
     let real = path.join(realFrom, name);
+    let linked = false;
     try {
       stats = lstatSync(source);
       if (stats.isSymbolicLink()) {
         stats = statSync(source);
         real = realpathSync(source);
-        if (within(real, st.root)) {
-          // Made again, relative: the copy's own place for it, wherever the copy goes.
-          st.files.push(copy);
-          symlinkSync(path.relative(to, path.join(st.target, path.relative(st.root, real))) || '.', copy);
-          continue;
-        }
+        linked = true;
       }
     } catch (err) {
       // Gone since the folder was listed (only outside the spool: /dev/fd through a link), or a link to nothing.
       if (!['ENOENT', 'ELOOP', 'ENOTDIR'].includes(errCode(err) ?? '')) throw err;
       st.report.skipped.push(`${rel}${name} (a link to nothing, or gone while copied)`);
+      continue;
+    }
+    // A way back into the spool (a link, or a folder outside it that holds
+    // the spool) is made again as a relative link: the place it leads to
+    // is copied where it is, wherever the copy goes.
+    if ((linked || !within(realFrom, st.root)) && within(real, st.root)) {
+      st.files.push(copy);
+      symlinkSync(path.relative(to, path.join(st.target, path.relative(st.root, real))) || '.', copy);
       continue;
     }
     if (stats.isDirectory()) {
