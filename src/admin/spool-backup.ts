@@ -13,8 +13,9 @@
 // the spool's lock and has replayed the journal first: a plain copy.
 import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { datasyncIfThere, unlinkIfThere } from '../xdb/file-writes.js';
-import { syncDir } from '../xdb/dir-sync.js';
+import { unlinkIfThere } from '../xdb/file-writes.js';
+import { FileSetSync } from '../xdb/file-set-sync.js';
+import { silentLogger } from '../log.js';
 import { LOCK_FILE } from '../xdb/spool-lock.js';
 import { errCode } from '../util/err-code.js';
 
@@ -60,9 +61,10 @@ export async function backupSpool(spool: string, dest: string): Promise<BackupRe
     removeCopied(files, dirs, made ? undefined : target);
     throw err;
   }
-  for (const f of files) await datasyncIfThere(f);
-  for (const d of dirs) await syncDir(d);
-  if (made) await syncDir(path.dirname(target));
+  // As a journal checkpoint makes its files durable: one syncfs for the
+  // copy's file system where there is one to trust, else file by file.
+  if (made) dirs.push(path.dirname(target));
+  await new FileSetSync(target, {}, silentLogger).sync({ files: new Set(files), dirs: new Set(dirs), fileSystems: [target] });
   return report;
 }
 

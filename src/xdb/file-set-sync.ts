@@ -16,6 +16,12 @@ export type CheckpointSync = 'syncfs' | 'fdatasync';
 export interface FileSet {
   files: Set<string>;
   dirs: Set<string>;
+  /**
+   * Folders that name every file system the set lies on, for syncfs (by
+   * default `dirs`): a backup's thousands of folders, all on one file
+   * system, would make one long command line of them.
+   */
+  fileSystems?: readonly string[];
 }
 
 /** Runs `fn` over `items`, at most `width` at a time. */
@@ -51,7 +57,8 @@ export class FileSetSync {
       const syncFs = await (this.syncFs ??= this.findSyncFs(this.syncFsOptions));
       if (syncFs) {
         try {
-          if (set.dirs.size > 0) await syncFs([...set.dirs]);
+          const fileSystems = set.fileSystems ?? [...set.dirs];
+          if (fileSystems.length > 0) await syncFs(fileSystems);
           this.lastSync = 'syncfs';
           return;
         } catch (err) {
