@@ -65,6 +65,18 @@ test('setAttr: undefined removes the attribute and keeps the order of the rest',
   assert.equal(e.clone().toString(), e.toString());
 });
 
+test('an attribute named __proto__ is an attribute like any other: parsed, set, copied and written out', () => {
+  const e = parseXml("<message __proto__='p' constructor='c'><body __proto__='b'>hi</body></message>");
+  assert.equal(e.toString(), "<message __proto__='p' constructor='c'><body __proto__='b'>hi</body></message>");
+  assert.equal(e.attr('__proto__'), 'p');
+  assert.equal(Object.getPrototypeOf(e.attrs), Object.prototype, 'the prototype is left alone');
+  assert.equal(e.clone().toString(), e.toString());
+  assert.equal(el('m', attrsWith(e.attrs, { from: 'a@b' })).toString(), "<m __proto__='p' constructor='c' from='a@b'/>");
+  assert.equal(el('m', attrsWith({ a: '1' }, JSON.parse('{"__proto__":"q"}') as Record<string, string>)).toString(), "<m a='1' __proto__='q'/>");
+  assert.equal(el('m').setAttr('__proto__', 's').toString(), "<m __proto__='s'/>");
+  assert.equal(e.setAttr('__proto__', undefined).toString(), "<message constructor='c'><body __proto__='b'>hi</body></message>");
+});
+
 test('trimXmlSpace takes only XML white space (space, tab, CR, LF) from the ends, in time linear in the input', { timeout: 20_000 }, () => {
   for (const [input, trimmed] of [
     [' a ', 'a'],

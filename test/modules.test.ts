@@ -51,7 +51,8 @@ describe('modules answering queries', () => {
             "<service type='jud' jid='users.example.org' name='User Directory'>" +
               '<ns>jabber:iq:search</ns><ns>jabber:iq:register</ns></service>',
           ),
-          xml("<conference type='public' jid='conference.example.org' name='Chat Rooms'/>"),
+          // A namespace no flag stands for, named like a property every object has: no flag.
+          xml("<conference type='public' jid='conference.example.org' name='Chat Rooms'><ns>constructor</ns></conference>"),
         ];
       },
     });
@@ -499,7 +500,7 @@ describe('modules answering queries', () => {
           "<iq type='result' id='b1' to='br1@localhost/Work' from='localhost'>" +
             "<service xmlns='jabber:iq:browse' jid='localhost' name='Yak Jabber Server' type='jabber'>" +
             "<service type='jud' jid='users.example.org' name='User Directory'><ns>jabber:iq:search</ns><ns>jabber:iq:register</ns></service>" +
-            "<conference type='public' jid='conference.example.org' name='Chat Rooms'/>" +
+            "<conference type='public' jid='conference.example.org' name='Chat Rooms'><ns>constructor</ns></conference>" +
             namespaces.map((n) => `<ns>${n}</ns>`).join('') +
             '</service></iq>',
         );
@@ -723,6 +724,13 @@ describe('modules answering queries', () => {
         assertXml(
           (await a.request(`<iq type='get'><query xmlns='jabber:iq:private'>${again}<notes xmlns='yak:test:notes'/><notes xmlns='yak:test:notes'/></query></iq>`)).getChild('query')!,
           "<query xmlns='jabber:iq:private'><prefs xmlns='yak:test:prefs'><color>red</color></prefs><notes xmlns='yak:test:notes'/></query>",
+        );
+        // Namespaces are the user's to name: one that is also a name JavaScript objects reserve is kept like any other.
+        const odd = "<a xmlns='__proto__'>one</a><b xmlns='constructor'>two</b>";
+        await a.request(`<iq type='set'><query xmlns='jabber:iq:private'>${odd}</query></iq>`);
+        assertXml(
+          (await a.request("<iq type='get'><query xmlns='jabber:iq:private'><a xmlns='__proto__'/><b xmlns='constructor'/></query></iq>")).getChild('query')!,
+          `<query xmlns='jabber:iq:private'>${odd}</query>`,
         );
       } finally {
         await a.close();

@@ -50,7 +50,7 @@ export class Element {
     const own: Record<string, string> = {};
     for (const k in attrs) {
       const v = attrs[k];
-      if (v !== undefined) own[k] = v;
+      if (v !== undefined) putAttr(own, k, v);
     }
     this.attrs = own;
     this.children = children;
@@ -62,7 +62,7 @@ export class Element {
 
   /** Sets (or with undefined, removes) an attribute; returns this for chaining. */
   setAttr(name: string, value: string | undefined): this {
-    if (value !== undefined) this.attrs[name] = value;
+    if (value !== undefined) putAttr(this.attrs, name, value);
     else if (Object.hasOwn(this.attrs, name)) this.attrs = attrsWith(this.attrs, { [name]: undefined });
     return this;
   }
@@ -181,6 +181,17 @@ export class Element {
 }
 
 /**
+ * Sets one attribute on a plain object. `__proto__` is a legal XML name,
+ * but assigned as `obj[k] = v` it would reach the prototype's setter (which
+ * ignores a string) and the attribute would be silently lost; it is made an
+ * own property instead, which every later read, copy and for-in then sees.
+ */
+function putAttr(attrs: Record<string, string>, k: string, v: string): void {
+  if (k === '__proto__') Object.defineProperty(attrs, k, { value: v, enumerable: true, writable: true, configurable: true });
+  else attrs[k] = v;
+}
+
+/**
  * `base` with `changes` over it (an undefined change removes the
  * attribute), in `base`'s order with new names at the end, as
  * `{ ...base, ...changes }` would have them. Written out because of V8 in
@@ -194,11 +205,11 @@ export function attrsWith(base: Record<string, string>, changes: Record<string, 
   const out: Record<string, string> = {};
   for (const k in base) {
     const v = Object.hasOwn(changes, k) ? changes[k] : base[k];
-    if (v !== undefined) out[k] = v;
+    if (v !== undefined) putAttr(out, k, v);
   }
   for (const k in changes) {
     const v = changes[k];
-    if (v !== undefined && !Object.hasOwn(base, k)) out[k] = v;
+    if (v !== undefined && !Object.hasOwn(base, k)) putAttr(out, k, v);
   }
   return out;
 }

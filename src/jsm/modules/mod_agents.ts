@@ -9,15 +9,15 @@ const NS_AGENTS = 'jabber:iq:agents';
 const NS_AGENT = 'jabber:iq:agent';
 
 /** A browse <ns> turns into the agents flag element 1.4 used. */
-const FLAG_FOR_NS: Record<string, string> = {
-  'jabber:iq:register': 'register',
-  'jabber:iq:search': 'search',
-  'jabber:iq:gateway': 'transport',
-  'jabber:iq:conference': 'groupchat',
-};
+const FLAG_FOR_NS = new Map([
+  ['jabber:iq:register', 'register'],
+  ['jabber:iq:search', 'search'],
+  ['jabber:iq:gateway', 'transport'],
+  ['jabber:iq:conference', 'groupchat'],
+]);
 
 /** The text 1.4 put in a flag: a gateway's <transport> prompted for the legacy ID. */
-const FLAG_TEXT: Record<string, string> = { transport: 'Enter ID' };
+const FLAG_TEXT = new Map([['transport', 'Enter ID']]);
 
 function agentFor(service: Element): Element {
   const agent = new Element('agent', { jid: service.attrs.jid });
@@ -25,9 +25,9 @@ function agentFor(service: Element): Element {
   agent.c('service').t(service.attrs.type ?? service.name);
   if (service.name === 'conference') agent.c('groupchat');
   for (const ns of service.getChildren('ns')) {
-    const flag = FLAG_FOR_NS[ns.text().trim()];
+    const flag = FLAG_FOR_NS.get(ns.text().trim());
     if (!flag || agent.getChild(flag)) continue;
-    const text = FLAG_TEXT[flag];
+    const text = FLAG_TEXT.get(flag);
     if (text === undefined) agent.c(flag);
     else agent.c(flag).t(text);
   }

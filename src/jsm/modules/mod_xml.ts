@@ -27,7 +27,9 @@ export const modXml: JsmModule = {
         throw stanzaError('not-acceptable');
       }
       if (type === 'set') {
-        const records: Record<string, Element> = {};
+        // Keyed by namespaces the user chose: without a prototype, so that
+        // `__proto__` is one more record, not a prototype swap that lost it.
+        const records: Record<string, Element> = Object.create(null);
         for (const e of items) records[e.attrs.xmlns!] = new Element(e.name, attrsWith(e.attrs, { [FLAG]: '1' }), e.children);
         await api.xdb.set(to.host, to.user!, records);
         return iqResult(stanza);
