@@ -996,12 +996,13 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         await away.presence('<presence><priority>-1</priority></presence>');
         await u1.clear();
         await u2.clear();
-        boss.send("<message to='localhost/announce/online' id='a1'><subject>Note</subject><body>Maintenance at five</body></message>");
+        // Passed on whole, as 1.4 did: its language and other attributes are part of what was said.
+        boss.send("<message to='localhost/announce/online' id='a1' xml:lang='de' xmlns:x='urn:x' x:a='1'><subject>Note</subject><body>Maintenance at five</body></message>");
         for (const c of [boss, u1, u2]) {
           assertXml(
             // (Admins also get registration notices meanwhile.) News of the moment: no delay stamp.
             await c.next((e) => isMessage(e) && e.getChildText('subject') !== 'Registration Notice'),
-            `<message to='${c.full}' from='localhost'><subject>Note</subject><body>Maintenance at five</body></message>`,
+            `<message id='a1' xml:lang='de' xmlns:x='urn:x' x:a='1' from='localhost' to='${c.full}'><subject>Note</subject><body>Maintenance at five</body></message>`,
           );
         }
         await quiet.nothing(isMessage, [boss], 'a session without presence got the announcement');
@@ -1062,18 +1063,18 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       try {
         await negative.presence('<presence><priority>-5</priority></presence>');
         await online.clear();
-        boss.send("<message to='localhost/announce/motd'><subject>MOTD</subject><body>Be nice</body></message>");
+        boss.send("<message to='localhost/announce/motd' xml:lang='en'><subject>MOTD</subject><body>Be nice</body></message>");
         // 1.4's jutil_delay(..., "Announced"): whoever reads it later sees when it was said.
         const motd = "<subject>MOTD</subject><body>Be nice</body><x xmlns='jabber:x:delay' from='localhost' stamp='*'>Announced</x></message>";
         const live = await online.next(isMessage);
-        assertXml(live, `<message to='motd1@localhost/Work' from='localhost'>${motd}`);
+        assertXml(live, `<message xml:lang='en' to='motd1@localhost/Work' from='localhost'>${motd}`);
         const stamp = live.getChild('x', 'jabber:x:delay')!.attrs.stamp!;
         assert.match(stamp, STAMP);
         await boss.clear();
         // A negative priority takes no messages: it sees the motd once it takes them, and only once.
         await negative.nothing(isMotd, [boss], 'a session with a negative priority got the motd');
         negative.send('<presence><priority>0</priority></presence>');
-        assertXml(await negative.next(isMotd), `<message to='motd3@localhost/Work' from='localhost'>${motd}`);
+        assertXml(await negative.next(isMotd), `<message xml:lang='en' to='motd3@localhost/Work' from='localhost'>${motd}`);
         await negative.presence('<presence><priority>-1</priority></presence>');
         await negative.presence('<presence><priority>2</priority></presence>');
         await negative.nothing(isMotd, [], 'the motd was shown twice in one session');
@@ -1089,7 +1090,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
           await later.nothing(isMotd, [], 'a session with a negative priority got the motd at login');
           later.send('<presence/>');
           const stored = await later.next(isMotd);
-          assertXml(stored, `<message to='motd2@localhost/Work' from='localhost'>${motd}`);
+          assertXml(stored, `<message xml:lang='en' to='motd2@localhost/Work' from='localhost'>${motd}`);
           assert.equal(stored.getChild('x', 'jabber:x:delay')!.attrs.stamp, stamp);
           // Once per session: unavailable and back does not show it again.
           await later.presence("<presence type='unavailable'/>");

@@ -47,7 +47,9 @@ export const modAnnounce: JsmModule = {
       if (stanza.attrs.type === 'error') return 'handled';
       // 1.4 answered 405 Not Allowed (TERROR_NOTALLOWED) to anyone else.
       if (!canWrite(api, from)) throw stanzaError('not-allowed');
-      const m = new Element('message', { type: stanza.attrs.type }, stanza.children.filter((c) => typeof c !== 'string'));
+      // Passed on whole, as 1.4 did: its xml:lang, id and extension
+      // attributes are part of what was said. (The addresses are each session's.)
+      const m = new Element('message', attrsWith(stanza.attrs, { to: undefined, from: undefined }), stanza.children.filter((c) => typeof c !== 'string'));
       if (r === 'announce/online') toEveryone(api, to.host, m);
       else if (r === 'announce/motd') {
         const kept = setMotd(to.host, m);
