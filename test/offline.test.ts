@@ -194,6 +194,12 @@ describe('mod_offline', () => {
       // An event notice is news of the moment too: not stored, not answered.
       sender.send("<message to='types1@localhost' type='chat' id='ev1'><x xmlns='jabber:x:event'><composing/><id>m1</id></x></message>");
       await sender.nothing(isMessage, [], 'an event notice was answered');
+      // So is a chat state with nothing else to say (XEP-0085's standalone notification, XEP-0160); one with a body is a message.
+      const state = (name: string): string => `<${name} xmlns='http://jabber.org/protocol/chatstates'/>`;
+      sender.send(`<message to='types1@localhost' type='chat' id='cs1'>${state('composing')}<thread>t1</thread></message>`);
+      sender.send(`<message to='types1@localhost' type='chat' id='cs2'>${state('gone')}</message>`);
+      sender.send(`<message to='types1@localhost' type='chat' id='cs3'>${state('active')}<body>said</body></message>`);
+      await sender.nothing(isMessage, [], 'a chat state notice was answered');
       sender.send("<message to='types1@localhost' type='groupchat' id='g1'><body>room</body></message>");
       assertXml(
         await sender.next(isMessage),
@@ -207,8 +213,8 @@ describe('mod_offline', () => {
       const c = await login(yak, 'types1');
       try {
         await c.presence();
-        assert.deepEqual((await messages(c, 2)).map((m) => [m.attrs.id, m.attrs.type]), [['u1', 'foo'], ['u2', '']]);
-        await c.nothing(isMessage, [], 'a headline, event notice or groupchat message was stored');
+        assert.deepEqual((await messages(c, 3)).map((m) => [m.attrs.id, m.attrs.type]), [['cs3', 'chat'], ['u1', 'foo'], ['u2', '']]);
+        await c.nothing(isMessage, [], 'a headline, notice or groupchat message was stored');
       } finally {
         await c.close();
       }

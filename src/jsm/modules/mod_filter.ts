@@ -12,7 +12,7 @@ import { errorReply, stanzaError } from '../stanza-errors.js';
 import { autoReply, cameBack, forwardCopies, mayPassOn } from '../filter/envelope.js';
 import { appliesTo, matches, needsRoster, type StanzaFacts } from '../filter/match.js';
 import { MAX_FORWARD_TARGETS, NS_FILTER, parseRule, parseRules, TRUSTED_RULES, type FilterRule } from '../filter/rules.js';
-import { isEventNotice, storable, storeOffline } from './mod_offline.js';
+import { isNotice, storable, storeOffline } from './mod_offline.js';
 import { trimXmlSpace } from '../../xml/chars.js';
 
 // Ahead of the modules that answer requests to a user themselves (vCard,
@@ -39,7 +39,7 @@ function noAutoReply(stanza: Element, d: Delivery): string | undefined {
   if (d.quiet) return QUIET;
   const type = stanza.attrs.type;
   if (type === 'error' || type === 'groupchat' || type === 'headline') return `a ${type} message`;
-  if (isEventNotice(stanza)) return 'an event notice';
+  if (isNotice(stanza)) return 'a notice (a message event or a chat state)';
   if (d.from.user === undefined) return 'the sender is a server or service';
   if (!mayPassOn(stanza, d.to)) return 'it came back round, or has been forwarded too often';
   return undefined;
@@ -232,9 +232,9 @@ export const modFilter: JsmModule = {
         }
       }
       if (rule.offline && message) {
-        // Event notices, headlines and groupchat are of the moment: dropped, as mod_offline does.
+        // Notices, headlines and groupchat are of the moment: dropped, as mod_offline does.
         // Once per stanza, however many rules say <offline/>.
-        if (!budget.stored && !isEventNotice(stanza) && storable(stanza)) await storeOffline(api, d, limit, true);
+        if (!budget.stored && !isNotice(stanza) && storable(stanza)) await storeOffline(api, d, limit, true);
         budget.stored = true;
         disposed = true;
       }

@@ -21,6 +21,7 @@ import { canRead } from './admins.js';
 
 const NS_EXPIRE = 'jabber:x:expire';
 const NS_EVENT = 'jabber:x:event';
+const NS_CHATSTATES = 'http://jabber.org/protocol/chatstates';
 
 /**
  * Whether a message is kept for later: any but groupchat and headline. A
@@ -37,8 +38,29 @@ export function storable(m: Element): boolean {
  * <id> of the message it is about), not a message: news of the moment,
  * never stored for later nor answered (1.4's mod_offline passed on them).
  */
-export function isEventNotice(m: Element): boolean {
+function isEventNotice(m: Element): boolean {
   return m.getChild('x', NS_EVENT)?.getChild('id') !== undefined;
+}
+
+/**
+ * A chat state with nothing else to say (XEP-0085's standalone
+ * notification: composing, paused, gone... and no body): the same news of
+ * the moment as an event notice, which XEP-0160 says not to store. Clients
+ * of today send them where older ones sent jabber:x:event.
+ */
+function isChatStateNotice(m: Element): boolean {
+  let state = false;
+  for (const c of m.children) {
+    if (typeof c === 'string') continue;
+    if (c.attrs.xmlns === NS_CHATSTATES) state = true;
+    else if (c.name !== 'thread') return false;
+  }
+  return state;
+}
+
+/** A notice about a conversation rather than a message in it: never stored for later nor answered. */
+export function isNotice(m: Element): boolean {
+  return isEventNotice(m) || isChatStateNotice(m);
 }
 
 /**
@@ -359,10 +381,10 @@ export const modOffline: JsmModule = {
         return 'handled';
       }
       if (d.stanza.name !== 'message') return 'pass';
-      // Headlines and event notices are news of the moment: nobody wants them
+      // Headlines and notices are news of the moment: nobody wants them
       // later (RFC 3921 2.1.1). One for a user that does not exist is
       // bounced like any message.
-      if (d.stanza.attrs.type === 'headline' || isEventNotice(d.stanza)) return (await api.xdb.exists(d.to.host, d.to.user!)) ? 'handled' : 'pass';
+      if (d.stanza.attrs.type === 'headline' || isNotice(d.stanza)) return (await api.xdb.exists(d.to.host, d.to.user!)) ? 'handled' : 'pass';
       if (!storable(d.stanza)) return 'pass';
       if (!(await api.xdb.exists(d.to.host, d.to.user!))) return 'pass';
       await storeOffline(api, d, limit);
