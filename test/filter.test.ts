@@ -776,6 +776,9 @@ describe('mod_filter: actions', () => {
       // An event notice (it names the message it is about) is no message to answer.
       s.send("<message to='rep6@localhost/Work' id='ev'><x xmlns='jabber:x:event'><composing/><id>m1</id></x></message>");
       assertXml(await u.next(isMessage), "<message to='rep6@localhost/Work' id='ev' from='rep7@localhost/Work'><x xmlns='jabber:x:event'><composing/><id>m1</id></x></message>");
+      // Nor is a chat state with no body.
+      s.send("<message to='rep6@localhost/Work' id='cs' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+      assertXml(await u.next(isMessage), "<message to='rep6@localhost/Work' id='cs' type='chat' from='rep7@localhost/Work'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
       // The host's echo service sends the message back from localhost/echo: no user part, no reply to it.
       u.send("<message to='localhost/echo' id='echo'><body>ping</body></message>");
       assertXml(await u.next(isMessage), "<message to='rep6@localhost/Work' from='localhost/echo' id='echo'><body>ping</body></message>");
