@@ -184,6 +184,14 @@ describe('mod_filter: the user’s rules, get and set', () => {
         await other.request(`<iq type='set' id='x3' to='OWN1@localhost'><query xmlns='${NS_FILTER}'>${rules.replace('own3', 'own2')}</query></iq>`),
         `<iq type='error' id='x3' to='own2@localhost/Work' from='OWN1@localhost'><query xmlns='${NS_FILTER}'>${rules.replace('own3', 'own2')}</query>${forbidden}</iq>`,
       );
+      // At a full JID too: the owner's client is not asked (a session the owner has, or one that is gone).
+      for (const [id, type] of [['x4', 'get'], ['x5', 'set']]) {
+        assertXml(
+          await other.request(`<iq type='${type}' id='${id}' to='own1@localhost/Work'><query xmlns='${NS_FILTER}'/></iq>`),
+          `<iq type='error' id='${id}' to='own2@localhost/Work' from='own1@localhost/Work'><query xmlns='${NS_FILTER}'/>${forbidden}</iq>`,
+        );
+      }
+      await owner.nothing((e) => e.name === 'iq', [other], "another account's filter request reached the owner's client");
       await assertRules(owner, rules);
     } finally {
       await closeAll(owner, other);

@@ -56,17 +56,35 @@ describe('mod_roster', () => {
   });
   after(() => yak.stop());
 
-  test("a roster request from another account is refused 403, never passed to the client, whatever child comes before its <query/>", async () => {
+  test("a roster iq from another account never reaches the client: a request is refused 403 whatever child comes before its <query/> and however it is written; a result or error is dropped", async () => {
     const victim = await onlineUser(yak, 'pushed1');
     const evil = await onlineUser(yak, 'pusher1');
     try {
-      for (const before of ['', "<x xmlns='jabber:x:delay' from='localhost' stamp='20260101T00:00:00'/>"]) {
-        const reply = await evil.request(
-          `<iq type='set' id='p1' to='pushed1@localhost/Work'>${before}<query xmlns='${NS_ROSTER}'><item jid='boss@localhost' name='Your Boss' subscription='both'/></query></iq>`,
-        );
-        assert.equal(reply.getChild('error')?.attrs.code, '403', reply.toString());
+      const item = "item jid='boss@localhost' name='Your Boss' subscription='both'/";
+      const queries = [
+        `<query xmlns='${NS_ROSTER}'><${item}></query>`,
+        `<x xmlns='jabber:x:delay' from='localhost' stamp='20260101T00:00:00'/><query xmlns='${NS_ROSTER}'><${item}></query>`,
+        // A namespace-aware client reads these as the same query.
+        `<r:query xmlns:r='${NS_ROSTER}'><r:${item}></r:query>`,
+        // (a prefix declared on the iq: the parser copies the declaration to where it is used)
+        `<r:query><r:${item}></r:query>`,
+        // And one that matches attributes reads this as one.
+        `<r:query xmlns:r='urn:other' xmlns='${NS_ROSTER}'><${item}></r:query>`,
+      ];
+      for (const [i, query] of queries.entries()) {
+        for (const type of ['set', 'get']) {
+          const reply = await evil.request(`<iq type='${type}' id='p${i}' to='pushed1@localhost/Work' xmlns:r='${NS_ROSTER}'>${query}</iq>`);
+          assert.equal(reply.getChild('error')?.attrs.code, '403', reply.toString());
+        }
+        // xmpp4r and Net::XMPP take roster items in a result (or an error) as they take a push, whatever its id.
+        for (const type of ['result', 'error']) evil.send(`<iq type='${type}' id='roster_1' to='pushed1@localhost/Work' xmlns:r='${NS_ROSTER}'>${query}</iq>`);
+        evil.send(`<iq type='result' id='roster_1' to='pushed1@localhost' xmlns:r='${NS_ROSTER}'>${query}</iq>`);
       }
-      await victim.nothing((e) => e.name === 'iq', [evil], "a stranger's roster set reached the client");
+      await evil.nothing((e) => e.name === 'iq', [victim], 'a result or error carrying roster items was answered');
+      await victim.nothing((e) => e.name === 'iq', [evil], "a stranger's roster iq reached the client");
+      // Other results from other accounts still go through.
+      evil.send("<iq type='result' id='v1' to='pushed1@localhost/Work'><query xmlns='jabber:iq:version'><name>x</name></query></iq>");
+      assert.equal((await victim.next((e) => e.name === 'iq')).attrs.id, 'v1');
     } finally {
       await closeAll(victim, evil);
     }

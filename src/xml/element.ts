@@ -181,6 +181,20 @@ export class Element {
 }
 
 /**
+ * Whether `e` is in namespace `ns` as a reader of any kind could take it:
+ * by its own `xmlns`, or by the prefix of its name (the stream parser gives
+ * every prefixed element its prefix's declaration, see namespace-scope.ts).
+ * For guards: `<r:query xmlns:r='jabber:iq:roster'>` is a roster query to a
+ * namespace-aware client, and `<r:query xmlns='jabber:iq:roster'>` to one
+ * that matches attributes.
+ */
+export function inNamespace(e: Element, ns: string): boolean {
+  if (e.attrs.xmlns === ns) return true;
+  const colon = e.name.indexOf(':');
+  return colon > 0 && e.attrs[`xmlns:${e.name.slice(0, colon)}`] === ns;
+}
+
+/**
  * Sets one attribute on a plain object. `__proto__` is a legal XML name,
  * but assigned as `obj[k] = v` it would reach the prototype's setter (which
  * ignores a string) and the attribute would be silently lost; it is made an

@@ -274,7 +274,8 @@ export const modFilter: JsmModule = {
         if (stanza.name === 'iq') {
           if (!isRequest(stanza)) return 'pass';
           const query = payloadIn(stanza, NS_FILTER, 'query');
-          if (query && d.to.resource === undefined) return getOrSet(d, query);
+          // Another account's request is refused at a full JID too: nobody's client is asked for a user's rules.
+          if (query && (d.to.resource === undefined || d.from.bare !== d.to.bare)) return getOrSet(d, query);
           // The user's own requests to their account (roster, private, ...) are theirs to make.
           if (d.from.bare === d.to.bare) return 'pass';
         }

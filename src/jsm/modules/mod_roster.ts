@@ -2,7 +2,7 @@
 // subscription presence exchanges are in roster-subscriptions.ts; this
 // module wires both into the session manager.
 import { parseJid } from '../../jid.js';
-import { attrsWith, Element } from '../../xml/element.js';
+import { attrsWith, Element, inNamespace } from '../../xml/element.js';
 import { NS_ROSTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { iqResult, isRequest, payloadIn } from '../iq.js';
@@ -31,6 +31,12 @@ function ownRosterQuery(stanza: Element, session: Session): Element | undefined 
     if (jid !== session.jid.bare && jid !== session.jid.toString()) return undefined;
   }
   return payloadIn(stanza, NS_ROSTER, 'query');
+}
+
+/** Whether any child of an iq is in the roster namespace, however written (see the guard in setup). */
+function carriesRosterQuery(stanza: Element): boolean {
+  for (const c of stanza.children) if (typeof c !== 'string' && inNamespace(c, NS_ROSTER)) return true;
+  return false;
 }
 
 async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'handled'> {
@@ -159,16 +165,23 @@ export const modRoster: JsmModule = {
       if (!SUBSCRIPTION_TYPES.has(d.stanza.attrs.type ?? '')) return 'pass';
       return receiveSubscription(api, d, requests);
     }, { stanzas: ['presence'] });
-    // A roster request from another account is never passed on to a
-    // client: 1.4's pushes carry no `from`, so its clients take any roster
-    // set for the server's and would show (or drop) contacts a stranger
-    // chose. Nobody else has a reason to send one. Any child counts here,
-    // not only the first namespaced one (payloadIn): xmpp4r takes the
-    // <query/> wherever it stands, so an <x/> before it must not get a
-    // stranger's set through.
-    api.on('deliver', ({ stanza, to, from }) => {
-      if (from.bare === to.bare || !isRequest(stanza) || !stanza.getChild('query', NS_ROSTER)) return 'pass';
-      throw stanzaError('forbidden');
+    // An iq carrying a roster query from another account is never passed
+    // on to a client: 1.4's pushes carry no `from`, so its clients take any
+    // roster iq for the server's and would show (or drop) contacts a
+    // stranger chose. Nobody else has a reason to send one. Whatever its
+    // type: xmpp4r and Net::XMPP take a result (or an error) carrying
+    // roster items as they take a push, without looking at the id. Any
+    // child counts here, not only the first namespaced one (payloadIn):
+    // xmpp4r takes the <query/> wherever it stands, so an <x/> before it
+    // must not get a stranger's set through; and a prefixed one too, which
+    // a namespace-aware client reads as the same query.
+    api.on('deliver', ({ stanza, to, from, sender }) => {
+      if (from.bare === to.bare || !carriesRosterQuery(stanza)) return 'pass';
+      if (isRequest(stanza)) throw stanzaError('forbidden');
+      // A client's result or error is dropped: never answered with an error
+      // (RFC 3920 9.2.3). The server's own error replies (no sending
+      // session), which carry a refused request back to its sender, pass.
+      return sender === undefined ? 'pass' : 'handled';
     }, { stanzas: ['iq'] });
     // A client that never reads its roster (a bot, a one-shot sender)
     // still hears of the requests once; 1.4 showed them only after a roster
