@@ -4,7 +4,8 @@
 // and its 409, non-SASL login with a wrong password (401), plain and digest,
 // the Roster helper, an offline message delivered with jabber:x:delay, a
 // subscription both ways with a user of our own client, a chat message each
-// way, and the Vcard helper. The script reports each step on a line of its
+// way, roster iqs forged by another account that the Roster helper would
+// take as pushes (kept from it), and the Vcard helper. The script reports each step on a line of its
 // own; our client checks the stanzas it got and what the server kept.
 //
 // xmpp4r needs no workaround: it sends version='1.0', reads Yak's stream
@@ -89,6 +90,16 @@ describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { ti
     assertXml(chat, `<message to='${peer.bare}' type='chat' from='${aliceFull}'><body>Hello from xmpp4r</body></message>`);
     peer.send(`<message to='${aliceFull}' type='chat'><body>Hello from Yak</body></message>`);
 
+    // Roster iqs from another account, each of which xmpp4r's Roster helper takes as a push whatever its id or type.
+    await s.expectLine('WAITING forged');
+    const items = (p: string): string => `<${p}item jid='forged@${yak.host}' name='Your Bank' subscription='both'/><${p}item jid='${peer.bare}' subscription='remove'/>`;
+    for (const query of [`<query xmlns='${NS_ROSTER}'>${items('')}</query>`, `<r:query xmlns:r='${NS_ROSTER}'>${items('r:')}</r:query>`]) {
+      for (const type of ['result', 'error']) peer.send(`<iq type='${type}' id='roster_1' to='${aliceFull}'>${query}</iq>`);
+      const refused = await peer.request(`<iq type='set' to='${aliceFull}'>${query}</iq>`);
+      assert.equal(refused.getChild('error')?.attrs.code, '403', refused.toString());
+    }
+    peer.send(`<message to='${aliceFull}' type='chat'><body>After the forgeries</body></message>`);
+
     const code = await s.exited;
     const transcript = s.transcript();
     assert.equal(code, 0, `the xmpp4r script must succeed\n${transcript}`);
@@ -106,6 +117,7 @@ describe('xmpp4r registers, logs in, subscribes, chats and sets its vCard', { ti
       `SUBSCRIPTION ${peer.bare} both`,
       `PRESENCE ${peer.full} available`,
       `RECEIVED from=${peer.full} type=chat body=Hello from Yak`,
+      `ROSTER-AFTER ${peer.bare}(both) then After the forgeries`,
       'VCARD FN=Alice Ruby NICKNAME=rubyist',
       'OK',
     ];

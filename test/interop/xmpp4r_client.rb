@@ -164,6 +164,15 @@ def session(port, jid, password, peer)
   reply = pop(chats, 'chat message')
   say "RECEIVED from=#{reply.from} type=#{reply.type} body=#{reply.body}"
 
+  # Roster iqs from another account (the peer's, sent now), which the
+  # helper would take as pushes: the server must keep them from us. The
+  # message that follows them shows they have all been dealt with; the
+  # helper handles each push in a thread of its own, hence the pause.
+  say 'WAITING forged'
+  after = pop(chats, 'the message sent after the forged roster iqs')
+  sleep 1
+  say "ROSTER-AFTER #{roster.items.map { |j, i| "#{j}(#{i.subscription})" }.sort.join(' ')} then #{after.body}"
+
   card = Jabber::Vcard::IqVcard.new('FN' => 'Alice Ruby', 'NICKNAME' => 'rubyist')
   vcards = Jabber::Vcard::Helper.new(client)
   vcards.set(card)
