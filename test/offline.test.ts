@@ -70,6 +70,9 @@ describe('mod_offline', () => {
       sender.send("<message to='box1@localhost' id='m2' type='chat'><body>second</body><thread>t1</thread></message>");
       sender.send("<message to='box1@localhost/Work' id='m3'><subject>third</subject><body>3</body></message>");
       sender.send("<message to='box1@localhost' id='m4' type='error'><body>x</body><error code='404'>Not Found</error></message>");
+      // A stamp of the sender's own, made to look like the server's: the server's goes before it, where readers look first.
+      const forged = "<x xmlns='jabber:x:delay' from='box1@localhost' stamp='20010101T00:00:00'>Offline Storage</x>";
+      sender.send(`<message to='box1@localhost' id='m5'>${forged}<body>fifth</body></message>`);
       await sender.nothing(isMessage, [], 'the sender got an answer');
 
       // On disk, in the 1.4 layout (SPEC section 6).
@@ -78,14 +81,14 @@ describe('mod_offline', () => {
       assert.deepEqual(box.attrs, { xmlns: NS_OFFLINE });
       assert.deepEqual(
         box.getChildren('message').map((m) => m.attrs.id),
-        ['m1', 'm2', 'm3', 'm4'],
+        ['m1', 'm2', 'm3', 'm4', 'm5'],
       );
 
       const work = await login(yak, 'box1');
       try {
         await work.nothing(isMessage, [], 'stored messages came before presence');
         work.send('<presence/>');
-        const got = await messages(work, 4);
+        const got = await messages(work, 5);
         assertXml(got[0]!, `<message to='box1@localhost/Work' id='m1' from='box2@localhost/Work'><body>first</body>${delay('box1')}</message>`);
         assertXml(
           got[1]!,
@@ -99,7 +102,9 @@ describe('mod_offline', () => {
           got[3]!,
           `<message to='box1@localhost/Work' id='m4' type='error' from='box2@localhost/Work'><body>x</body><error code='404'>Not Found</error>${delay('box1')}</message>`,
         );
+        assertXml(got[4]!, `<message to='box1@localhost/Work' id='m5' from='box2@localhost/Work'>${delay('box1')}${forged}<body>fifth</body></message>`);
         for (const m of got) assert.match(m.getChild('x', 'jabber:x:delay')!.attrs.stamp!, STAMP);
+        assert.notEqual(got[4]!.getChild('x', 'jabber:x:delay')!.attrs.stamp, '20010101T00:00:00');
         assert.equal((await spoolRecords(yak, 'box1'))!.get(NS_OFFLINE), undefined, 'delivered messages stayed on disk');
 
         // Another resource coming online gets nothing: they were delivered once.

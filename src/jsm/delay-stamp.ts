@@ -11,6 +11,20 @@ export function delayStamp(from: string | undefined, reason: string, when: Date 
   return new Element('x', { xmlns: NS_DELAY, from, stamp: legacyStamp(when) }, reason ? [reason] : []);
 }
 
+/**
+ * Adds the server's stamp to a sender's stanza kept or passed on for later:
+ * at the end, as 1.4 did, unless the sender put a jabber:x:delay of its own
+ * in, when it goes before the first of those. Readers take the first
+ * (xmpp4r's Message#x, Net::XMPP's GetX): a sender's
+ * `<x xmlns='jabber:x:delay' stamp='20010101T00:00:00'>Offline Storage</x>`
+ * would otherwise pass for the server's, and date the message years back.
+ */
+export function addStamp(stanza: Element, stamp: Element): void {
+  const first = stanza.children.findIndex((c) => typeof c !== 'string' && c.name === 'x' && c.attrs.xmlns === NS_DELAY);
+  if (first < 0) stanza.children.push(stamp);
+  else stanza.children.splice(first, 0, stamp);
+}
+
 /** Whether a stanza carries a jabber:x:delay stamp. */
 export function isDelayed(stanza: Element): boolean {
   return stanza.getChild('x', NS_DELAY) !== undefined;

@@ -5,7 +5,7 @@
 import { parseJid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
 import { NoSuchUserError, NS_OFFLINE, UserFileFullError } from '../../xdb/xdb.js';
-import { delayStamp } from '../delay-stamp.js';
+import { addStamp, delayStamp } from '../delay-stamp.js';
 import type { Delivery, ModuleApi } from '../api.js';
 
 /** The subscription answers kept for later (a request waits in the roster instead, see roster-subscriptions.ts). */
@@ -26,7 +26,7 @@ export async function keepAnswer(api: ModuleApi, d: Delivery): Promise<void> {
   const { to, from } = d;
   const bare = to.bare;
   const kept = d.stanza.clone();
-  kept.children.push(delayStamp(bare, 'Offline Storage'));
+  addStamp(kept, delayStamp(bare, 'Offline Storage'));
   try {
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
       // Going with the file anyway.

@@ -10,7 +10,7 @@ import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes
 import { answerHolds } from '../roster.js';
 import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
 import { unixTime } from '../../util/time.js';
-import { delayStamp } from '../delay-stamp.js';
+import { addStamp, delayStamp } from '../delay-stamp.js';
 import { wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
@@ -180,7 +180,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   // bounced what mod_offline passed on (503).
   if (seconds !== undefined && seconds <= 0) throw stanzaError('service-unavailable');
   const m = stanza.clone();
-  m.children.push(delayStamp(to.bare, 'Offline Storage'));
+  addStamp(m, delayStamp(to.bare, 'Offline Storage'));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
   if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
   const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
