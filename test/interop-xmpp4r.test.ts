@@ -5,8 +5,9 @@
 // the Roster helper, an offline message delivered with jabber:x:delay, a
 // subscription both ways with a user of our own client, a chat message each
 // way, roster iqs forged by another account that the Roster helper would
-// take as pushes (kept from it), and the Vcard helper. The script reports each step on a line of its
-// own; our client checks the stanzas it got and what the server kept.
+// take as pushes (kept from it), and the Vcard helper. The script reports
+// each step on a line of its own; our client checks the stanzas it got and
+// what the server kept.
 //
 // xmpp4r needs no workaround: it sends version='1.0', reads Yak's stream
 // features (iq-auth and iq-register, no SASL mechanisms) and so takes its
