@@ -1503,7 +1503,8 @@ describe('mod_admin: nothing about a copy for the admins comes back to the sende
           assertXml(
             await again.next(isMessage),
             `<message to='boss@localhost/Work' from='asker@localhost/Work' id='${id}'><subject>${subject}</subject><body>${body}</body>${event}` +
-              "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x><x xmlns='jabber:x:delay' from='boss@localhost' stamp='*'>Offline Storage</x></message>",
+              // The store's stamp goes before the one already there (see addStamp).
+              "<x xmlns='jabber:x:delay' from='boss@localhost' stamp='*'>Offline Storage</x><x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
           );
         }
         await again.nothing(isMessage, [], 'more than the two stored copies');

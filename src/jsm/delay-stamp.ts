@@ -13,10 +13,10 @@ export function delayStamp(from: string | undefined, reason: string, when: Date 
 
 /**
  * Adds the server's stamp to a sender's stanza kept or passed on for later:
- * at the end, as 1.4 did, unless the sender put a jabber:x:delay of its own
- * in, when it goes before the first of those. Readers take the first
- * (xmpp4r's Message#x, Net::XMPP's GetX): a sender's
- * `<x xmlns='jabber:x:delay' stamp='20010101T00:00:00'>Offline Storage</x>`
+ * at the end, as 1.4 did, unless a jabber:x:delay is already there (the
+ * sender's own, or the admins' copy's), when it goes before the first of
+ * those. Readers take the first (xmpp4r's Message#x, Net::XMPP's GetX): a
+ * sender's `<x xmlns='jabber:x:delay' stamp='20010101T00:00:00'>Offline Storage</x>`
  * would otherwise pass for the server's, and date the message years back.
  */
 export function addStamp(stanza: Element, stamp: Element): void {
