@@ -505,6 +505,35 @@ describe('reguser --file', () => {
     }
   });
 
+  test("the server's <authtime> ending a long batch: the rest goes over a new connection, nothing twice, nothing lost", async () => {
+    // Karma as above holds the batch back a while after ~35 registrations;
+    // an <authtime> of 1 s ends the connection meanwhile (connection-timeout),
+    // after the server answered what it had read.
+    const slow = await startYak({
+      tweak: (c) => {
+        c.hosts = ['yak'];
+        c.c2s.karma = { init: 10, max: 10, inc: 1, dec: 1, penalty: -1, restore: 10 };
+        c.c2s.authtime = 1;
+      },
+    });
+    const front = await forwarder(slow.port);
+    try {
+      const file = path.join(dir, 'authtime.txt');
+      const users = Array.from({ length: 80 }, (_, i) => `t${i}`);
+      await writeFile(file, users.map((u) => `username=${u} password=pw-${u}`).join('\n'));
+      const r = await reguser([`127.0.0.1:${front.port}`, '--domain', 'yak', '--file', file, '--timeout', '10'], 60_000);
+      assert.deepEqual(r.stdout.trimEnd().split('\n'), [...users.map((u) => `[Attempt] (${u}) Successful registration`), '[Summary] 80 registered, 0 failed, 0 skipped'], r.stderr);
+      assert.equal(r.code, 0, r.stderr);
+      const notes = r.stderr === '' ? [] : r.stderr.trimEnd().split('\n');
+      assert.ok(notes.length >= 1 && front.connections() === notes.length + 1, `${front.connections()} connections\n${r.stderr}`);
+      for (const note of notes) assert.match(note, /^reguser: the server ended the stream \(Timeout waiting for authentication \(connection-timeout\)\) after \d+ of 80 lines; going on over a new connection$/);
+      assert.equal(await canLogIn(slow, 't79', 'pw-t79'), true);
+    } finally {
+      await front.close();
+      await slow.stop();
+    }
+  });
+
   test('a missing file is reported with exit status 2', async () => {
     const r = await reguser([`127.0.0.1:${yak.port}`, '--file', path.join(dir, 'absent.txt')]);
     assert.equal(r.code, 2);

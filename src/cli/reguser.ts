@@ -166,9 +166,17 @@ type Outcome = { kind: 'ok' | 'refused' | 'skipped'; line: string } | { kind: 't
  * 12 s), so the timeout here is for silence: the batch gives up only when
  * requests are waiting and nothing at all arrived for `timeout` ms.
  */
-async function batch(stream: ClientStream, entries: UserListEntry[], timeout: number): Promise<number> {
-  const counts = { ok: 0, refused: 0, skipped: 0 };
+type Counts = { ok: number; refused: number; skipped: number };
+
+/**
+ * Sends `entries` over `stream`, WINDOW at a time, printing each outcome in
+ * the order of the list. Returns how many were settled (answered, or
+ * skipped) before any trouble, and the trouble; the ones after it were not
+ * answered. (The server answers registrations in the order it reads them.)
+ */
+async function batchOver(stream: ClientStream, entries: UserListEntry[], counts: Counts, timeout: number): Promise<{ settled: number; trouble?: unknown }> {
   const inFlight: Promise<Outcome>[] = [];
+  let settled = 0;
   let trouble: unknown;
   let silence: NodeJS.Timeout | undefined;
   const watch = (): void => {
@@ -188,6 +196,7 @@ async function batch(stream: ClientStream, entries: UserListEntry[], timeout: nu
     }
     if (trouble !== undefined) return;
     counts[out.kind]++;
+    settled++;
     say(out.line);
   };
   try {
@@ -214,10 +223,45 @@ async function batch(stream: ClientStream, entries: UserListEntry[], timeout: nu
     clearTimeout(silence);
     stream.off('stanza', watch);
   }
-  const done = counts.ok + counts.refused + counts.skipped;
+  return { settled, trouble };
+}
+
+/**
+ * Whether the server ended the stream for <authtime>: a connection that
+ * never logs in may stay only so long (120 s in the bundled config), and
+ * under karma a long list takes longer (about 3 registrations a second).
+ * The server answers what it read before closing, so what was not answered
+ * was not done, and goes again over a new connection.
+ */
+function authTimeUp(err: unknown): boolean {
+  return err instanceof StreamClosedError && err.streamError?.getChild('connection-timeout', 'urn:ietf:params:xml:ns:xmpp-streams') !== undefined;
+}
+
+async function batch(open: () => Promise<ClientStream>, first: ClientStream, entries: UserListEntry[], timeout: number): Promise<number> {
+  const counts: Counts = { ok: 0, refused: 0, skipped: 0 };
+  let done = 0;
+  let stream = first;
+  let trouble: unknown;
+  for (;;) {
+    const run = await batchOver(stream, entries.slice(done), counts, timeout);
+    done += run.settled;
+    trouble = run.trouble;
+    // A connection that got nothing done is not tried again: the limit is shorter than one registration.
+    if (!authTimeUp(trouble) || run.settled === 0 || done === entries.length) break;
+    const why = streamErrorText((trouble as StreamClosedError).streamError!);
+    process.stderr.write(`reguser: the server ended the stream (${why}) after ${done} of ${entries.length} lines; going on over a new connection\n`);
+    if (stream !== first) await stream.close();
+    try {
+      stream = await open();
+    } catch (err) {
+      trouble = err;
+      break;
+    }
+  }
+  if (stream !== first) await stream.close();
   say(`[Summary] ${counts.ok} registered, ${counts.refused} failed, ${counts.skipped} skipped`);
   if (trouble !== undefined) {
-    if (trouble instanceof StreamClosedError || trouble instanceof ReplyTimeoutError) {
+    if (trouble instanceof StreamClosedError || trouble instanceof ReplyTimeoutError || trouble instanceof Trouble) {
       process.stderr.write(`reguser: stopped after ${done} of ${entries.length} lines\n`);
     }
     throw trouble;
@@ -310,9 +354,8 @@ async function main(argv: string[]): Promise<number> {
 
   try {
     const entries = opts.file === undefined ? undefined : readList(opts.file);
-    let stream: ClientStream;
-    try {
-      stream = await ClientStream.connect({
+    const connect = (): Promise<ClientStream> =>
+      ClientStream.connect({
         host: target.host,
         port: target.port,
         domain: opts.domain ?? target.host,
@@ -320,6 +363,9 @@ async function main(argv: string[]): Promise<number> {
         tls: ca ? checkedTls(ca, opts.domain ?? target.host) : !!opts.tls,
         timeout,
       });
+    let stream: ClientStream;
+    try {
+      stream = await connect();
     } catch (err) {
       if (ca && isCertificateError(err)) {
         process.stderr.write(`reguser: the certificate of ${target.display} is not trusted (--ca ${opts.ca}): ${(err as Error).message}\n`);
@@ -331,7 +377,13 @@ async function main(argv: string[]): Promise<number> {
       return EXIT_TROUBLE;
     }
     try {
-      if (entries) return await batch(stream, entries, timeout);
+      if (entries) {
+        const again = (): Promise<ClientStream> =>
+          connect().catch((err: unknown) => {
+            throw new Trouble(`cannot reach Jabber server at ${target.display} again: ${errCode(err) ?? (err as Error).message}`);
+          });
+        return await batch(again, stream, entries, timeout);
+      }
       if (fields) return await attempt(stream, fields, timeout);
       return await enquiry(stream, timeout);
     } catch (err) {
