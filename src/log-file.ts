@@ -6,7 +6,8 @@
 // tries once more. Written here rather than through sonic-boom, whose
 // synchronous flush retries a failing write for ever: a server stopped on
 // a full log disk never exited.
-import { closeSync, constants, mkdirSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, statSync, writeSync } from 'node:fs';
+import { makeFolderSync } from './util/make-folder.js';
 import { errCode } from './util/err-code.js';
 import { dirname } from 'node:path';
 import type { LineSink } from './log-batch.js';
@@ -30,7 +31,7 @@ const LOG_BACKLOG_CHARS = 1024 * 1024;
  * admin's and left as it is.
  */
 function makeLogFolder(path: string): void {
-  mkdirSync(dirname(path), { recursive: true, mode: LOG_FOLDER_MODE });
+  makeFolderSync(dirname(path), LOG_FOLDER_MODE);
 }
 
 /**

@@ -4,6 +4,7 @@
 // port in use, live pidfile) with a message that names the problem;
 // stop() shuts down in the order clients notice least.
 import { constants as fsc, promises as fs } from 'node:fs';
+import { makeFolder } from './util/make-folder.js';
 import type net from 'node:net';
 import path from 'node:path';
 import type { YakConfig } from './config/types.js';
@@ -198,7 +199,7 @@ export class YakServer {
       let dir = path.join(this.config.spool, hostDirName(host));
       try {
         dir = path.join(this.config.spool, hostFolderName(this.config.spool, host, new Map()));
-        await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+        await makeFolder(dir, 0o700);
         await fs.access(dir, fsc.W_OK | fsc.R_OK | fsc.X_OK);
       } catch (err) {
         throw new StartupError(`<spool>${this.config.spool}</spool>: cannot use ${dir}: ${(err as Error).message}`);

@@ -5,7 +5,8 @@
 // written (a file root owns, a symbolic link) does not stop the start: its
 // content is carried into a new generation of its own, served from memory
 // and tried again at each checkpoint.
-import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { readdir, readFile, unlink } from 'node:fs/promises';
+import { makeFolder } from '../util/make-folder.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
@@ -112,7 +113,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
       if (data === null) {
         unlinkIfThere(path);
       } else {
-        if (!made.has(dir)) await mkdir(dir, { recursive: true, mode: 0o700 });
+        if (!made.has(dir)) await makeFolder(dir, 0o700);
         made.add(dir);
         writeInPlace(path, data);
         replayed.files.add(path);

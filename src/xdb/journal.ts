@@ -24,8 +24,8 @@
 // is rewritten before anything reads it. Each change is one entry
 // (journal-entry.ts), whose checksum tells a torn tail from an acknowledged
 // change.
-import { mkdirSync } from 'node:fs';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { makeFolder, makeFolderSync } from '../util/make-folder.js';
 import { join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
@@ -271,7 +271,7 @@ export class Journal {
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;
       // The host folder went away under us: put it back (the checkpoint syncs it).
-      mkdirSync(target.dir, { recursive: true, mode: 0o700 });
+      makeFolderSync(target.dir, 0o700);
       written = writeInPlace(path, data);
     }
     this.sizes.set(path, written);
@@ -361,7 +361,7 @@ export class Journal {
     const gen: Generation = {
       file,
       opened: (async () => {
-        await mkdir(this.root, { recursive: true, mode: 0o700 });
+        await makeFolder(this.root, 0o700);
         // Exclusive: whatever already has this name is not ours to append to.
         const fh = await open(file, 'wx', 0o600);
         // The new name must survive a crash with the entries in it.

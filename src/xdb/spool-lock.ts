@@ -17,7 +17,8 @@
 // SIGKILL, the pipe closes, cat exits, the lock is free.
 import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
-import { mkdir, open, writeFile, type FileHandle } from 'node:fs/promises';
+import { open, writeFile, type FileHandle } from 'node:fs/promises';
+import { makeFolder } from '../util/make-folder.js';
 import path from 'node:path';
 import { errCode } from '../util/err-code.js';
 
@@ -109,7 +110,7 @@ export async function lockSpoolShared(spool: string): Promise<SpoolLock> {
 /** Holds the spool for this process (a writer); throws SpoolBusyError when another one does. */
 export async function lockSpool(spool: string): Promise<SpoolLock> {
   const file = path.join(spool, LOCK_FILE);
-  await mkdir(spool, { recursive: true, mode: 0o700 });
+  await makeFolder(spool, 0o700);
   // Made here, owner only, rather than by flock with the umask's mode.
   await writeFile(file, '', { flag: 'a', mode: 0o600 });
   // The helper ignores the signals a terminal or a service manager sends

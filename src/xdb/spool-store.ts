@@ -10,7 +10,8 @@
 // durable: it never runs ahead of what a restart would find. Where a user's
 // file is: user-files.ts; setSoon()'s batching: deferred-writes.ts.
 import { statSync } from 'node:fs';
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { makeFolder } from '../util/make-folder.js';
 import { dirname } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 import { Element } from '../xml/element.js';
@@ -415,7 +416,7 @@ export class SpoolStore implements Xdb {
 
   private async ensureDir(dir: string): Promise<void> {
     if (this.knownDirs.has(dir)) return;
-    const made = await mkdir(dir, { recursive: true, mode: 0o700 });
+    const made = await makeFolder(dir, 0o700);
     if (made !== undefined && this.fsync) {
       // Make every new folder's entry durable in its parent.
       for (let d = dir; dirname(d) !== d; d = dirname(d)) {
