@@ -249,7 +249,7 @@ async function batch(open: () => Promise<ClientStream>, first: ClientStream, ent
     // A connection that got nothing done is not tried again: the limit is shorter than one registration.
     if (!authTimeUp(trouble) || run.settled === 0 || done === entries.length) break;
     const why = streamErrorText((trouble as StreamClosedError).streamError!);
-    process.stderr.write(`reguser: the server ended the stream (${why}) after ${done} of ${entries.length} lines; going on over a new connection\n`);
+    process.stderr.write(`reguser: the server ended the stream after ${done} of ${entries.length} lines: ${why}; going on over a new connection\n`);
     if (stream !== first) await stream.close();
     try {
       stream = await open();
