@@ -407,7 +407,7 @@ describe('BitlBee logs in, takes a subscription, shows presence and chats', { ti
     const expectedPushes = ["subscription='from'", "subscription='from'", "subscription='from' ask='subscribe'", "subscription='both'"];
     assert.equal(pushes.length, expectedPushes.length, bee.transcript());
     expectedPushes.forEach((attrs, i) =>
-      assertXml(pushes[i]!, `<iq type='set' to='${alice}/BitlBee'><query xmlns='${NS_ROSTER}'><item jid='${peer.bare}' ${attrs}/></query></iq>`),
+      assertXml(pushes[i]!, `<iq type='set' id='*' to='${alice}/BitlBee'><query xmlns='${NS_ROSTER}'><item jid='${peer.bare}' ${attrs}/></query></iq>`),
     );
 
     // Both ways, as the server keeps it.

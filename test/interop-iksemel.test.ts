@@ -205,7 +205,7 @@ describe('iksroster (iksemel) backs up and restores rosters through Yak', { time
     assert.equal(items.length, 3);
     await receiveAll(
       dave,
-      items.map((item) => `<iq type='set' to='ikdave@localhost/Desk'><query xmlns='${NS_ROSTER}'>${item}</query></iq>`),
+      items.map((item) => `<iq type='set' id='*' to='ikdave@localhost/Desk'><query xmlns='${NS_ROSTER}'>${item}</query></iq>`),
     );
     await dave.nothing(() => true, [], 'more than the three pushes');
     assertXml(await dave.roster(), `<query xmlns='${NS_ROSTER}'>${RESTORED_ITEMS}</query>`);

@@ -39,7 +39,13 @@ test('a few pushes go out at once, in the same turn', () => {
   void pushes.push('dj@localhost', el('item', { jid: 'h@localhost', hidden: '' }));
   assert.deepEqual(jidsIn(a!), ['x@localhost']);
   assert.deepEqual(jidsIn(b!), ['x@localhost'], 'a hidden item is never pushed');
-  assert.match(a![0]!, /^<iq type='set' to='dj@localhost\/r0'><query xmlns='jabber:iq:roster'><item jid='x@localhost' subscription='none'\/><\/query><\/iq>$/);
+  assert.match(a![0]!, /^<iq type='set' id='push\d+' to='dj@localhost\/r0'><query xmlns='jabber:iq:roster'><item jid='x@localhost' subscription='none'\/><\/query><\/iq>$/);
+  // Each push has an id (libpurple refuses one without): the same for every session it goes to, another for the next.
+  const idOf = (text: string): string => /^<iq type='set' id='([^']+)'/.exec(text)![1]!;
+  void pushes.push('dj@localhost', item('y@localhost'));
+  assert.equal(idOf(a![0]!), idOf(b![0]!));
+  assert.equal(idOf(a![1]!), idOf(b![1]!));
+  assert.notEqual(idOf(a![0]!), idOf(a![1]!));
 });
 
 test('thousands of pushes to many sessions are spread over turns, the other work of the loop running in between', async () => {

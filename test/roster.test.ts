@@ -32,7 +32,7 @@ import {
 } from './helpers/session.js';
 
 const push = (to: string, item: string): string =>
-  `<iq type='set' to='${to}'><query xmlns='${NS_ROSTER}'>${item}</query></iq>`;
+  `<iq type='set' id='*' to='${to}'><query xmlns='${NS_ROSTER}'>${item}</query></iq>`;
 
 /** Exactly these stanzas (in any order) and nothing more, once `senders` are handled. */
 async function expectExactly(c: Client, patterns: string[], senders: Client[] = []): Promise<void> {

@@ -26,6 +26,8 @@ export class RosterPushes {
   private readonly queues = new Map<string, Waiting[]>();
   private sentThisTurn = 0;
   private draining = false;
+  /** Numbers the pushes' ids. */
+  private pushes = 0;
 
   constructor(private readonly sessions: SessionRegistry) {}
 
@@ -53,13 +55,15 @@ export class RosterPushes {
     // Made and serialized once for all the user's sessions.
     let query: Element | undefined;
     let queryText = '';
+    let id = '';
     for (const s of this.sessions.of(bare)) {
       if (!s.rosterInterested) continue;
       if (!query) {
         query = new Element('query', { xmlns: NS_ROSTER }, [visibleItem(item)]);
         queryText = query.toString();
+        id = `push${++this.pushes}`;
       }
-      const push = new Element('iq', { type: 'set', to: s.jid.toString() }, [query]);
+      const push = new Element('iq', { type: 'set', id, to: s.jid.toString() }, [query]);
       s.send(push, push.startTag() + queryText + '</iq>');
       if (this.sentThisTurn++ === 0) setImmediate(() => (this.sentThisTurn = 0));
     }
@@ -101,8 +105,12 @@ function rosterPushes(sessions: SessionRegistry): RosterPushes {
 }
 
 /**
- * Sends a roster push (no id, as 1.4 did) to every session of the user
- * that fetched its roster; resolves once it is sent (see RosterPushes).
+ * Sends a roster push to every session of the user that fetched its
+ * roster; resolves once it is sent (see RosterPushes). With an id, which
+ * 1.4's pushes had not: every iq needs one (RFC 3920 9.2.3), and libpurple
+ * (Pidgin) answers a push without one with an error and ignores it, so its
+ * user never saw a subscription change until the next login. The client's
+ * answer to it is taken by mod_roster and goes no further.
  */
 export function pushItem(api: ModuleApi, host: string, user: string, item: Element): Promise<void> {
   return rosterPushes(api.sessions).push(`${user}@${host}`, item);
