@@ -516,7 +516,11 @@ int main(int argc, char **argv)
     purple_account_register(account);
     g_main_loop_run(loop);
 
-    purple_core_quit();
+    /* Done: the account is disconnected and every step reported. No
+     * purple_core_quit(): libpurple's own teardown was seen to die of a
+     * signal after the logout (once, in a full test run), which says
+     * nothing about the server, and nothing it would save is needed. */
     say("OK");
-    return 0;
+    fflush(stdout);
+    _exit(0);
 }
