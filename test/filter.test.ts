@@ -191,6 +191,11 @@ describe('mod_filter: the user’s rules, get and set', () => {
           `<iq type='error' id='${id}' to='own2@localhost/Work' from='own1@localhost/Work'><query xmlns='${NS_FILTER}'/>${forbidden}</iq>`,
         );
       }
+      // Whichever child is in the namespace, however written.
+      for (const [id, payload] of [['x6', `<f:query xmlns:f='${NS_FILTER}'/>`], ['x7', `<x xmlns='urn:a'/><query xmlns='${NS_FILTER}'/>`]]) {
+        const reply = await other.request(`<iq type='get' id='${id}' to='own1@localhost/Work'>${payload}</iq>`);
+        assert.equal(reply.getChild('error')?.attrs.code, '403', reply.toString());
+      }
       await owner.nothing((e) => e.name === 'iq', [other], "another account's filter request reached the owner's client");
       await assertRules(owner, rules);
     } finally {

@@ -4,7 +4,7 @@
 // directory" for a folder that was there.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm, stat, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -18,6 +18,12 @@ test('makes the missing folders and names the first it made; undefined when all 
     assert.equal(await makeFolder(path.join(dir, 'a', 'b'), 0o700), undefined);
     assert.equal(makeFolderSync(path.join(dir, 'c', 'd'), 0o700), path.join(dir, 'c'));
     assert.equal(((await stat(path.join(dir, 'c', 'd'))).mode & 0o777).toString(8), '700');
+    // A link whose target is missing: below it nothing can be made, and the error says so as Node
+    // does (ENOENT, or ENOTDIR from the asynchronous mkdir), not EEXIST for the link asked again.
+    await symlink(path.join(dir, 'nowhere', 'logs'), path.join(dir, 'dangling'));
+    for (const make of [() => makeFolder(path.join(dir, 'dangling', 'sub'), 0o700), async () => makeFolderSync(path.join(dir, 'dangling', 'sub'), 0o700)]) {
+      await assert.rejects(make, (err: NodeJS.ErrnoException) => err.code === 'ENOENT' || err.code === 'ENOTDIR');
+    }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

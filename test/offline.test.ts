@@ -73,6 +73,9 @@ describe('mod_offline', () => {
       // A stamp of the sender's own, made to look like the server's: the server's goes before it, where readers look first.
       const forged = "<x xmlns='jabber:x:delay' from='box1@localhost' stamp='20010101T00:00:00'>Offline Storage</x>";
       sender.send(`<message to='box1@localhost' id='m5'>${forged}<body>fifth</body></message>`);
+      // Written with a prefix, which namespace-aware readers take the same way.
+      const prefixed = "<d:x xmlns:d='jabber:x:delay' stamp='20010101T00:00:00'>Offline Storage</d:x>";
+      sender.send(`<message to='box1@localhost' id='m6'><body>sixth</body>${prefixed}</message>`);
       await sender.nothing(isMessage, [], 'the sender got an answer');
 
       // On disk, in the 1.4 layout (SPEC section 6).
@@ -81,14 +84,14 @@ describe('mod_offline', () => {
       assert.deepEqual(box.attrs, { xmlns: NS_OFFLINE });
       assert.deepEqual(
         box.getChildren('message').map((m) => m.attrs.id),
-        ['m1', 'm2', 'm3', 'm4', 'm5'],
+        ['m1', 'm2', 'm3', 'm4', 'm5', 'm6'],
       );
 
       const work = await login(yak, 'box1');
       try {
         await work.nothing(isMessage, [], 'stored messages came before presence');
         work.send('<presence/>');
-        const got = await messages(work, 5);
+        const got = await messages(work, 6);
         assertXml(got[0]!, `<message to='box1@localhost/Work' id='m1' from='box2@localhost/Work'><body>first</body>${delay('box1')}</message>`);
         assertXml(
           got[1]!,
@@ -103,6 +106,7 @@ describe('mod_offline', () => {
           `<message to='box1@localhost/Work' id='m4' type='error' from='box2@localhost/Work'><body>x</body><error code='404'>Not Found</error>${delay('box1')}</message>`,
         );
         assertXml(got[4]!, `<message to='box1@localhost/Work' id='m5' from='box2@localhost/Work'>${delay('box1')}${forged}<body>fifth</body></message>`);
+        assertXml(got[5]!, `<message to='box1@localhost/Work' id='m6' from='box2@localhost/Work'><body>sixth</body>${delay('box1')}${prefixed}</message>`);
         for (const m of got) assert.match(m.getChild('x', 'jabber:x:delay')!.attrs.stamp!, STAMP);
         assert.notEqual(got[4]!.getChild('x', 'jabber:x:delay')!.attrs.stamp, '20010101T00:00:00');
         assert.equal((await spoolRecords(yak, 'box1'))!.get(NS_OFFLINE), undefined, 'delivered messages stayed on disk');

@@ -1,7 +1,7 @@
 // jabber:x:delay, the legacy timestamp 1.4 put on a message that did not
 // go straight from its sender to its reader (jutil_delay): stored offline,
 // announced earlier, copied to the admins, or a record of when.
-import { Element } from '../xml/element.js';
+import { childInNamespace, Element } from '../xml/element.js';
 import { legacyStamp } from '../util/time.js';
 
 const NS_DELAY = 'jabber:x:delay';
@@ -20,7 +20,8 @@ export function delayStamp(from: string | undefined, reason: string, when: Date 
  * would otherwise pass for the server's, and date the message years back.
  */
 export function addStamp(stanza: Element, stamp: Element): void {
-  const first = stanza.children.findIndex((c) => typeof c !== 'string' && c.name === 'x' && c.attrs.xmlns === NS_DELAY);
+  // Any child in the namespace, a prefixed `<d:x xmlns:d='jabber:x:delay'>` too: namespace-aware readers take that one as well.
+  const first = childInNamespace(stanza, NS_DELAY);
   if (first < 0) stanza.children.push(stamp);
   else stanza.children.splice(first, 0, stamp);
 }

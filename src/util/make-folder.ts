@@ -4,7 +4,7 @@
 // make): on a read-only file system (EROFS), out of inodes, or full, an
 // admin read that the spool's own folder did not exist. Made again one
 // level at a time, the first folder that cannot be made says why.
-import { mkdirSync, statSync } from 'node:fs';
+import { lstatSync, mkdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { errCode } from './err-code.js';
@@ -36,7 +36,8 @@ function realReason(dir: string, mode: number, fallback: unknown): unknown {
   let missing: string | undefined;
   for (let d = resolve(dir); ; d = dirname(d)) {
     try {
-      statSync(d);
+      // lstat: a link whose target is missing is there, and mkdir below it says so (ENOENT).
+      lstatSync(d);
       break;
     } catch {
       if (dirname(d) === d) return fallback;

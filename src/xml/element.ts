@@ -194,6 +194,11 @@ export function inNamespace(e: Element, ns: string): boolean {
   return colon > 0 && e.attrs[`xmlns:${e.name.slice(0, colon)}`] === ns;
 }
 
+/** The index of the first child of `e` in namespace `ns` however written (see inNamespace), or -1. */
+export function childInNamespace(e: Element, ns: string): number {
+  return e.children.findIndex((c) => typeof c !== 'string' && inNamespace(c, ns));
+}
+
 /**
  * Sets one attribute on a plain object. `__proto__` is a legal XML name,
  * but assigned as `obj[k] = v` it would reach the prototype's setter (which

@@ -3,7 +3,7 @@
 // online or not: reply, bounce, retype, forward or store offline. The
 // conditions, actions and wire forms are 1.4's; src/jsm/filter/ says where
 // Yak does better, and the README has the whole behaviour.
-import { Element } from '../../xml/element.js';
+import { childInNamespace, Element } from '../../xml/element.js';
 import type { Delivery, JsmModule, Outcome } from '../api.js';
 import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { readRoster } from '../roster.js';
@@ -274,10 +274,12 @@ export const modFilter: JsmModule = {
         if (stanza.name === 'iq') {
           if (!isRequest(stanza)) return 'pass';
           const query = payloadIn(stanza, NS_FILTER, 'query');
-          // Another account's request is refused at a full JID too: nobody's client is asked for a user's rules.
-          if (query && (d.to.resource === undefined || d.from.bare !== d.to.bare)) return getOrSet(d, query);
+          if (query && d.to.resource === undefined) return getOrSet(d, query);
           // The user's own requests to their account (roster, private, ...) are theirs to make.
           if (d.from.bare === d.to.bare) return 'pass';
+          // Another account's is refused at a full JID too, whichever child
+          // is in the namespace and however written: nobody's client is asked for a user's rules.
+          if (childInNamespace(stanza, NS_FILTER) >= 0) throw stanzaError('forbidden');
         }
         const rules = rulesOf(d);
         return rules instanceof Promise ? rules.then((r) => filter(d, r)) : filter(d, rules);

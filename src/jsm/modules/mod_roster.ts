@@ -2,7 +2,7 @@
 // subscription presence exchanges are in roster-subscriptions.ts; this
 // module wires both into the session manager.
 import { parseJid } from '../../jid.js';
-import { attrsWith, Element, inNamespace } from '../../xml/element.js';
+import { attrsWith, childInNamespace, Element } from '../../xml/element.js';
 import { NS_ROSTER } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { iqResult, isRequest, payloadIn } from '../iq.js';
@@ -31,12 +31,6 @@ function ownRosterQuery(stanza: Element, session: Session): Element | undefined 
     if (jid !== session.jid.bare && jid !== session.jid.toString()) return undefined;
   }
   return payloadIn(stanza, NS_ROSTER, 'query');
-}
-
-/** Whether any child of an iq is in the roster namespace, however written (see the guard in setup). */
-function carriesRosterQuery(stanza: Element): boolean {
-  for (const c of stanza.children) if (typeof c !== 'string' && inNamespace(c, NS_ROSTER)) return true;
-  return false;
 }
 
 async function rosterGet(api: ModuleApi, iq: Element, s: Session): Promise<'handled'> {
@@ -176,7 +170,7 @@ export const modRoster: JsmModule = {
     // must not get a stranger's set through; and a prefixed one too, which
     // a namespace-aware client reads as the same query.
     api.on('deliver', ({ stanza, to, from, sender }) => {
-      if (from.bare === to.bare || !carriesRosterQuery(stanza)) return 'pass';
+      if (from.bare === to.bare || childInNamespace(stanza, NS_ROSTER) < 0) return 'pass';
       if (isRequest(stanza)) throw stanzaError('forbidden');
       // A client's result or error is dropped: never answered with an error
       // (RFC 3920 9.2.3). The server's own error replies (no sending
