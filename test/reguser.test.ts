@@ -15,6 +15,8 @@ import { parseXml } from '../src/xml/parse.js';
 import { parseTarget } from '../src/cli/target.js';
 import { makeTestKey } from './helpers/tls-key.js';
 import { registerUser, startYak, type TestYak } from './helpers/yak.js';
+import { holdCalls } from './helpers/latch.js';
+import type { Xdb } from '../src/xdb/xdb.js';
 import { runTool, type ToolRun } from './helpers/run-tool.js';
 
 const REGUSER = fileURLToPath(new URL('../src/cli/reguser.js', import.meta.url));
@@ -529,6 +531,45 @@ describe('reguser --file', () => {
       for (const note of notes) assert.match(note, /^reguser: the server ended the stream after \d+ of 80 lines: Timeout waiting for authentication \(connection-timeout\); going on over a new connection$/);
       assert.equal(await canLogIn(slow, 't79', 'pw-t79'), true);
     } finally {
+      await front.close();
+      await slow.stop();
+    }
+  });
+
+  test('a registration still running when the server closes past its grace: sent again, and its 409 said to be possibly its own', { timeout: 60_000 }, async () => {
+    // A slow disk: g3's account is written only after the connection is gone
+    // (<authtime> 1 s, then the server's grace for what it has in hand).
+    const slow = await startYak({
+      tweak: (c) => {
+        c.hosts = ['yak'];
+        c.c2s.karma = undefined;
+        c.c2s.authtime = 1;
+      },
+    });
+    const hold = holdCalls(slow.server.xdb as Xdb, 'create', (_host, user) => user === 'g3');
+    const front = await forwarder(slow.port);
+    try {
+      const file = path.join(dir, 'slow.txt');
+      await writeFile(file, Array.from({ length: 6 }, (_, i) => `username=g${i} password=p${i}`).join('\n'));
+      const run = reguser([`127.0.0.1:${front.port}`, '--domain', 'yak', '--file', file, '--timeout', '30'], 60_000);
+      await hold.reached;
+      while (front.connections() < 2) await new Promise((r) => setTimeout(r, 50));
+      hold.release();
+      const r = await run;
+      assert.deepEqual(
+        r.stdout.trimEnd().split('\n'),
+        [
+          ...[0, 1, 2].map((n) => `[Attempt] (g${n}) Successful registration`),
+          '[Attempt] (g3) Error: 409 (Username Not Available)',
+          ...[4, 5].map((n) => `[Attempt] (g${n}) Successful registration`),
+          '[Summary] 5 registered, 1 failed, 0 skipped',
+        ],
+        r.stderr,
+      );
+      assert.match(r.stderr, /^reguser: the server ended the stream after 3 of 6 lines: .*\nreguser: g3 was being registered when the server closed the connection, and may have been then \(try logging in\)\n$/);
+      assert.equal(await canLogIn(slow, 'g3', 'p3'), true, 'made by the first connection');
+    } finally {
+      hold.restore();
       await front.close();
       await slow.stop();
     }

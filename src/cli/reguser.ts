@@ -156,7 +156,7 @@ async function attempt(stream: ClientStream, fields: [string, string][], timeout
   }
 }
 
-type Outcome = { kind: 'ok' | 'refused' | 'skipped'; line: string } | { kind: 'trouble'; err: unknown };
+type Outcome = { kind: 'ok' | 'refused' | 'skipped'; line: string; taken?: string } | { kind: 'trouble'; err: unknown };
 
 /**
  * Registers every account of the list over this one connection, keeping a
@@ -171,12 +171,22 @@ type Counts = { ok: number; refused: number; skipped: number };
 /**
  * Sends `entries` over `stream`, WINDOW at a time, printing each outcome in
  * the order of the list. Returns how many were settled (answered, or
- * skipped) before any trouble, and the trouble; the ones after it were not
- * answered. (The server answers registrations in the order it reads them.)
+ * skipped) before any trouble, how many were sent, and the trouble; the
+ * ones after the settled were not answered. (The server answers
+ * registrations in the order it reads them.) `doubtful` names users whose
+ * registration a closed connection had in hand: a 409 for one of them may
+ * be that registration's own doing, and is said so.
  */
-async function batchOver(stream: ClientStream, entries: UserListEntry[], counts: Counts, timeout: number): Promise<{ settled: number; trouble?: unknown }> {
+async function batchOver(
+  stream: ClientStream,
+  entries: UserListEntry[],
+  counts: Counts,
+  timeout: number,
+  doubtful: ReadonlySet<string>,
+): Promise<{ settled: number; sent: number; trouble?: unknown }> {
   const inFlight: Promise<Outcome>[] = [];
   let settled = 0;
+  let sent = 0;
   let trouble: unknown;
   let silence: NodeJS.Timeout | undefined;
   const watch = (): void => {
@@ -198,10 +208,16 @@ async function batchOver(stream: ClientStream, entries: UserListEntry[], counts:
     counts[out.kind]++;
     settled++;
     say(out.line);
+    if (out.taken !== undefined && doubtful.has(out.taken)) {
+      process.stderr.write(
+        `reguser: ${out.taken} was being registered when the server closed the connection, and may have been then (try logging in)\n`,
+      );
+    }
   };
   try {
     for (const entry of entries) {
       if (trouble !== undefined) break;
+      sent++;
       if (entry.kind === 'broken') {
         inFlight.push(Promise.resolve({ kind: 'skipped', line: `[Skipped] (line ${entry.line}) ${entry.reason}` }));
       } else {
@@ -211,7 +227,7 @@ async function batchOver(stream: ClientStream, entries: UserListEntry[], counts:
             (): Outcome => ({ kind: 'ok', line: attemptLine(entry.username) }),
             (err: unknown): Outcome =>
               err instanceof IqError
-                ? { kind: 'refused', line: attemptLine(entry.username, err) }
+                ? { kind: 'refused', line: attemptLine(entry.username, err), taken: err.code === 409 ? entry.username : undefined }
                 : { kind: 'trouble', err },
           ),
         );
@@ -223,7 +239,7 @@ async function batchOver(stream: ClientStream, entries: UserListEntry[], counts:
     clearTimeout(silence);
     stream.off('stanza', watch);
   }
-  return { settled, trouble };
+  return { settled, sent, trouble };
 }
 
 /**
@@ -242,8 +258,13 @@ async function batch(open: () => Promise<ClientStream>, first: ClientStream, ent
   let done = 0;
   let stream = first;
   let trouble: unknown;
+  let doubtful = new Set<string>();
   for (;;) {
-    const run = await batchOver(stream, entries.slice(done), counts, timeout);
+    const run = await batchOver(stream, entries.slice(done), counts, timeout, doubtful);
+    // Sent and not answered: in hand when the server closed, most likely
+    // not read at all. One still running past the server's grace can end
+    // up made all the same, and its name comes back 409 when sent again.
+    doubtful = new Set(entries.slice(done + run.settled, done + run.sent).flatMap((e) => (e.kind === 'broken' ? [] : [e.username])));
     done += run.settled;
     trouble = run.trouble;
     // A connection that got nothing done is not tried again: the limit is shorter than one registration.
