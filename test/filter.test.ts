@@ -504,6 +504,18 @@ describe('mod_filter: when a rule matches', () => {
         assertXml(await u.next(isMessage), `<message to='txt1@localhost' id='${id}' from='txt2@localhost/Work'>${children}</message>`);
       }
       await s.nothing(isMessage, [s], 'a message matched by a substring');
+      // The body the recipient's client shows, however written: with a prefix, or after a <body> in another namespace.
+      for (const [id, children] of [
+        ['t7', "<b:body xmlns:b='jabber:client'>Hello There</b:body>"],
+        ['t8', "<body xmlns='urn:decoy'>harmless</body><body>Hello There</body>"],
+      ]) {
+        s.send(`<message to='txt1@localhost' id='${id}'>${children}</message>`);
+        const back = await s.next(isMessage);
+        assert.equal(back.getChild('error')?.attrs.code, '406', back.toString());
+      }
+      // And a body in another namespace alone is no body.
+      s.send("<message to='txt1@localhost' id='t9'><body xmlns='urn:decoy'>Hello There</body></message>");
+      assertXml(await u.next(isMessage), "<message to='txt1@localhost' id='t9' from='txt2@localhost/Work'><body xmlns='urn:decoy'>Hello There</body></message>");
       // Only XML white space around it is not the text: a no-break space is.
       s.send("<message to='txt1@localhost' id='t6'><body>\u00a0hello there\ufeff</body></message>");
       assertXml(await u.next(isMessage), "<message to='txt1@localhost' id='t6' from='txt2@localhost/Work'><body>\u00a0hello there\ufeff</body></message>");
@@ -632,6 +644,14 @@ describe('mod_filter: when a rule matches', () => {
         "<iq type='error' id='c1' to='ns2@localhost/Work' from='ns1@localhost'><vCard xmlns='vcard-temp'/>" +
           "<error code='403' type='auth'>Private</error></iq>",
       );
+      // However the request is written: a prefix, or the query after another child.
+      for (const [id, payload] of [
+        ['v2', "<v:query xmlns:v='jabber:iq:version'/>"],
+        ['v3', "<x xmlns='urn:x'/><query xmlns='jabber:iq:version'/>"],
+      ]) {
+        const reply = await s.request(`<iq type='get' id='${id}' to='ns1@localhost/Work'>${payload}</iq>`);
+        assert.equal(reply.getChild('error')?.attrs.code, '501', reply.toString());
+      }
       await u.nothing(isIq, [s], 'a filtered iq reached the client');
 
       // Another namespace is delivered; a message never matches an ns rule.

@@ -208,6 +208,11 @@ describe('mod_offline', () => {
       sender.send(`<message to='types1@localhost' type='chat' id='cs1'>${state('composing')}<thread>t1</thread></message>`);
       sender.send(`<message to='types1@localhost' type='chat' id='cs2'>${state('gone')}</message>`);
       sender.send(`<message to='types1@localhost' type='chat' id='cs3'>${state('active')}<body>said</body></message>`);
+      // However they are written.
+      sender.send("<message to='types1@localhost' type='chat' id='cs4'><cs:composing xmlns:cs='http://jabber.org/protocol/chatstates'/></message>");
+      sender.send("<message to='types1@localhost' type='chat' id='ev2'><e:x xmlns:e='jabber:x:event'><e:composing/><e:id>m0</e:id></e:x></message>");
+      // An event request on a message with a body is a message.
+      sender.send("<message to='types1@localhost' type='chat' id='ev3'><body>call me</body><x xmlns='jabber:x:event'><composing/><id>m0</id></x></message>");
       await sender.nothing(isMessage, [], 'a chat state notice was answered');
       sender.send("<message to='types1@localhost' type='groupchat' id='g1'><body>room</body></message>");
       assertXml(
@@ -222,7 +227,7 @@ describe('mod_offline', () => {
       const c = await login(yak, 'types1');
       try {
         await c.presence();
-        assert.deepEqual((await messages(c, 3)).map((m) => [m.attrs.id, m.attrs.type]), [['cs3', 'chat'], ['u1', 'foo'], ['u2', '']]);
+        assert.deepEqual((await messages(c, 4)).map((m) => [m.attrs.id, m.attrs.type]), [['cs3', 'chat'], ['ev3', 'chat'], ['u1', 'foo'], ['u2', '']]);
         await c.nothing(isMessage, [], 'a headline, notice or groupchat message was stored');
       } finally {
         await c.close();

@@ -42,7 +42,9 @@ describe('mod_presence', () => {
       // Once both heard that Work went, its session has ended.
       await b.next("<presence type='unavailable' from='inita@localhost/Work' to='initb@localhost'><status>Disconnected</status></presence>");
       await home.next("<presence type='unavailable' from='inita@localhost/Work' to='inita@localhost/Home'><status>Disconnected</status></presence>");
-      await b.presence('<presence><show>away</show><status>out</status></presence>');
+      // With a stamp of b's own: the server's, when it answers a probe, goes before it (readers take the first).
+      const own = "<x xmlns='jabber:x:delay' stamp='20010101T00:00:00'/>";
+      await b.presence(`<presence><show>away</show><status>out</status>${own}</presence>`);
       await home.clear();
       await b.clear();
 
@@ -51,7 +53,7 @@ describe('mod_presence', () => {
         work.send('<presence><status>hello</status><priority>1</priority></presence>');
         await receiveAll(work, [
           // The probe of b answered with b's current presence.
-          "<presence from='initb@localhost/Work' to='inita@localhost/Work'><show>away</show><status>out</status><x xmlns='jabber:x:delay' from='initb@localhost/Work' stamp='*'/></presence>",
+          `<presence from='initb@localhost/Work' to='inita@localhost/Work'><show>away</show><status>out</status><x xmlns='jabber:x:delay' from='initb@localhost/Work' stamp='*'/>${own}</presence>`,
           // The user's other available resource.
           "<presence from='inita@localhost/Home' to='inita@localhost/Work'><status>at home</status><x xmlns='jabber:x:delay' from='inita@localhost/Home' stamp='*'/></presence>",
         ]);
@@ -247,6 +249,14 @@ describe('mod_presence', () => {
       home.send('<presence><priority>high</priority></presence>');
       assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><priority>0</priority></presence>");
       await home.nothing(isMsg, [b, work], 'a bare-JID message went to the lower priority');
+
+      // However it is written: a prefixed <priority> is the priority to the contacts' clients.
+      home.send("<presence><p:priority xmlns:p='jabber:client'>-1</p:priority></presence>");
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><p:priority xmlns:p='jabber:client'>-1</p:priority></presence>");
+      b.send(bare('m4'));
+      await work.next((e) => isMsg(e) && e.attrs.id === 'm4');
+      home.send('<presence><priority>0</priority></presence>');
+      await b.next(isPresence);
 
       // Directed presence carries the same value.
       work.send("<presence to='prioc@localhost'><priority>999</priority></presence>");

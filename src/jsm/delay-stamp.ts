@@ -26,7 +26,7 @@ export function addStamp(stanza: Element, stamp: Element): void {
   else stanza.children.splice(first, 0, stamp);
 }
 
-/** Whether a stanza carries a jabber:x:delay stamp. */
+/** Whether a stanza carries a jabber:x:delay stamp, however written. */
 export function isDelayed(stanza: Element): boolean {
-  return stanza.getChild('x', NS_DELAY) !== undefined;
+  return childInNamespace(stanza, NS_DELAY) >= 0;
 }

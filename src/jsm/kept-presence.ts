@@ -5,7 +5,7 @@
 // The stamp is made when the copy is, from Session.presenceAt: kept on
 // every idle session, a stamp element would cost each a few hundred bytes.
 import { attrsWith, Element } from '../xml/element.js';
-import { delayStamp } from './delay-stamp.js';
+import { addStamp, delayStamp } from './delay-stamp.js';
 import type { Session } from './sessions.js';
 
 /**
@@ -24,5 +24,8 @@ export function endStatus(s: Session): string | undefined {
 /** The session's kept presence with its stamp, `from` the session and `to` as given (none when undefined). */
 export function keptPresence(s: Session, presence: Element, to: string | undefined): Element {
   const from = s.jid.toString();
-  return new Element('presence', attrsWith(presence.attrs, { from, to }), [...presence.children, delayStamp(from, '', new Date(s.presenceAt))]);
+  const kept = new Element('presence', attrsWith(presence.attrs, { from, to }), [...presence.children]);
+  // Before any stamp the client put in its presence, where readers look first (see addStamp).
+  addStamp(kept, delayStamp(from, '', new Date(s.presenceAt)));
+  return kept;
 }

@@ -194,6 +194,18 @@ export function inNamespace(e: Element, ns: string): boolean {
   return colon > 0 && e.attrs[`xmlns:${e.name.slice(0, colon)}`] === ns;
 }
 
+/**
+ * Whether `e`'s local name is `local` (`body` of `b:body`) and its
+ * namespace `ns`: by its prefix's declaration, else its own `xmlns`, else
+ * `inherited`, the default namespace where it stands. What a
+ * namespace-aware client reads as that element, however it is written.
+ */
+export function isNamed(e: Element, local: string, ns: string, inherited: string | undefined): boolean {
+  const colon = e.name.indexOf(':');
+  if (colon < 0) return e.name === local && (e.attrs.xmlns ?? inherited) === ns;
+  return e.name.slice(colon + 1) === local && e.attrs[`xmlns:${e.name.slice(0, colon)}`] === ns;
+}
+
 /** The index of the first child of `e` in namespace `ns` however written (see inNamespace), or -1. */
 export function childInNamespace(e: Element, ns: string): number {
   return e.children.findIndex((c) => typeof c !== 'string' && inNamespace(c, ns));

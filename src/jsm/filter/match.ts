@@ -3,7 +3,8 @@
 // them through one shared flag, which let a failing <unavailable/> after a
 // matching <from> still fire the rule).
 import type { Jid } from '../../jid.js';
-import type { Element } from '../../xml/element.js';
+import { childInNamespace, type Element } from '../../xml/element.js';
+import { clientChildText } from '../client-children.js';
 import { findItem } from '../roster.js';
 import type { ConditionName, FilterRule } from './rules.js';
 import { trimXmlSpace } from '../../xml/chars.js';
@@ -53,15 +54,16 @@ function holds(name: ConditionName, texts: string[], rule: FilterRule, f: Stanza
       return sameAsAny(to.resource, texts);
     case 'subject':
     case 'body':
-      return sameAsAny(stanza.getChildText(name), texts);
+      // The one the recipient's client shows: in jabber:client, however written.
+      return sameAsAny(clientChildText(stanza, name), texts);
     case 'show':
       return f.show !== undefined && texts.includes(f.show);
     case 'type':
       return texts.includes(stanza.attrs.type ?? 'normal');
-    case 'ns': {
-      const ns = stanza.elements[0]?.attrs.xmlns;
-      return ns !== undefined && texts.includes(ns);
-    }
+    case 'ns':
+      // Any child in the namespace, however written: a client answers the
+      // request it finds, whether or not it comes first or has a prefix.
+      return texts.some((ns) => childInNamespace(stanza, ns) >= 0);
     case 'roster':
       return rosterItem(f) !== undefined;
     case 'group':

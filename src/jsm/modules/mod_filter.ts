@@ -4,6 +4,7 @@
 // conditions, actions and wire forms are 1.4's; src/jsm/filter/ says where
 // Yak does better, and the README has the whole behaviour.
 import { childInNamespace, Element } from '../../xml/element.js';
+import { clientChildText } from '../client-children.js';
 import type { Delivery, JsmModule, Outcome } from '../api.js';
 import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { readRoster } from '../roster.js';
@@ -159,7 +160,7 @@ export const modFilter: JsmModule = {
       const bare = d.to.bare;
       const best = api.sessions.best(bare);
       const session = (d.to.resource !== undefined ? api.sessions.find(bare, d.to.resource) : undefined) ?? best;
-      const show = trimXmlSpace(session?.presence?.getChildText('show') ?? '') || undefined;
+      const show = trimXmlSpace((session?.presence && clientChildText(session.presence, 'show')) ?? '') || undefined;
       return { stanza: d.stanza, to: d.to, from: d.from, unavailable: best === undefined, show, roster };
     }
 

@@ -5,7 +5,8 @@
 // so does each sender's share of it. Subscription answers that came
 // meanwhile are kept in the same box and shown with the messages.
 import { parseJid } from '../../jid.js';
-import { Element } from '../../xml/element.js';
+import { Element, inNamespace, isNamed } from '../../xml/element.js';
+import { clientChild, isClientChild, NS_CLIENT } from '../client-children.js';
 import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes } from '../../xdb/xdb.js';
 import { answerHolds } from '../roster.js';
 import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
@@ -35,11 +36,17 @@ export function storable(m: Element): boolean {
 
 /**
  * A jabber:x:event notice (composing, delivered, offline...: it carries the
- * <id> of the message it is about), not a message: news of the moment,
- * never stored for later nor answered (1.4's mod_offline passed on them).
+ * <id> of the message it is about, and no body), not a message: news of
+ * the moment, never stored for later nor answered (1.4's mod_offline passed
+ * on them). Found however it is written, as clients read it.
  */
 function isEventNotice(m: Element): boolean {
-  return m.getChild('x', NS_EVENT)?.getChild('id') !== undefined;
+  if (clientChild(m, 'body') !== undefined) return false;
+  for (const c of m.children) {
+    if (typeof c === 'string' || !isNamed(c, 'x', NS_EVENT, NS_CLIENT)) continue;
+    if (c.children.some((id) => typeof id !== 'string' && isNamed(id, 'id', NS_EVENT, NS_EVENT))) return true;
+  }
+  return false;
 }
 
 /**
@@ -52,8 +59,8 @@ function isChatStateNotice(m: Element): boolean {
   let state = false;
   for (const c of m.children) {
     if (typeof c === 'string') continue;
-    if (c.attrs.xmlns === NS_CHATSTATES) state = true;
-    else if (c.name !== 'thread') return false;
+    if (inNamespace(c, NS_CHATSTATES)) state = true;
+    else if (!isClientChild(c, 'thread')) return false;
   }
   return state;
 }

@@ -6,6 +6,7 @@
 // shows itself to it again or goes offline (see directed-presence.ts).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseJid, type Jid } from '../../jid.js';
+import { clientChild, clientChildText, isClientChild } from '../client-children.js';
 import { endStatus, keptPresence } from '../kept-presence.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
@@ -29,7 +30,8 @@ function rememberDirected(api: ModuleApi, s: Session, to: Jid): void {
  * integer (empty, "high", "1.5") counts as 0, as if none were given.
  */
 function priorityOf(p: Element): number {
-  const n = wholeNumber(p.getChildText('priority'));
+  // However written: a prefixed <p:priority xmlns:p='jabber:client'> is the priority to the contacts' clients.
+  const n = wholeNumber(clientChildText(p, 'priority'));
   return n === undefined ? 0 : Math.max(-128, Math.min(127, n));
 }
 
@@ -41,9 +43,9 @@ function priorityOf(p: Element): number {
  */
 function normalizePriority(p: Element): number {
   const n = priorityOf(p);
-  const first = p.getChild('priority');
+  const first = clientChild(p, 'priority');
   if (first) {
-    p.children = p.children.filter((c) => typeof c === 'string' || c === first || c.name !== 'priority');
+    p.children = p.children.filter((c) => c === first || !isClientChild(c, 'priority'));
     first.children = [String(n)];
   }
   return n;
