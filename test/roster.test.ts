@@ -132,6 +132,34 @@ describe('mod_roster', () => {
     }
   });
 
+  test("a push has an id; the client's answer to it, however made, goes nowhere and is never answered", async () => {
+    const work = await newUser(yak, 'ack1');
+    const home = await login(yak, 'ack1', 'Home');
+    try {
+      await work.roster();
+      await home.roster();
+      await work.request(`<iq type='set'><query xmlns='${NS_ROSTER}'><item jid='ack2@localhost'/></query></iq>`);
+      const pushed = await home.next((e) => e.name === 'iq' && e.attrs.type === 'set');
+      const id = pushed.attrs.id!;
+      assert.match(id, /^push\d+$/);
+      await work.clear();
+      // As libstrophe and libpurple answer, as slixmpp does (the query sent back), as Class.Jabber.PHP does (an error).
+      for (const answer of [
+        `<iq type='result' id='${id}'/>`,
+        `<iq type='result' id='${id}' to='ack1@localhost'/>`,
+        `<iq type='result' id='${id}'><query xmlns='${NS_ROSTER}'/></iq>`,
+        `<iq type='error' id='${id}'><error code='501'>Not Implemented</error></iq>`,
+        `<iq type='error' id='${id}' to='localhost'><query xmlns='${NS_ROSTER}'/><error code='400'/></iq>`,
+      ]) {
+        home.send(answer);
+      }
+      await home.nothing(() => true, [work], 'an answer to a push was answered');
+      await work.nothing(() => true, [home], "an answer to a push reached the user's other resource");
+    } finally {
+      await closeAll(work, home);
+    }
+  });
+
   test('set: subscription and ask given by the client are ignored', async () => {
     const a = await newUser(yak, 'forge1');
     const b = await newUser(yak, 'forge2');

@@ -247,7 +247,9 @@ async function batchOver(
  * never logs in may stay only so long (120 s in the bundled config), and
  * under karma a long list takes longer (about 3 registrations a second).
  * The server answers what it read before closing, so what was not answered
- * was not done, and goes again over a new connection.
+ * goes again over a new connection: most likely it was not done (a
+ * registration still running past the server's grace may have been; see
+ * `doubtful` in batch()).
  */
 function authTimeUp(err: unknown): boolean {
   return err instanceof StreamClosedError && err.streamError?.getChild('connection-timeout', 'urn:ietf:params:xml:ns:xmpp-streams') !== undefined;

@@ -110,7 +110,9 @@ function rosterPushes(sessions: SessionRegistry): RosterPushes {
  * 1.4's pushes had not: every iq needs one (RFC 3920 9.2.3), and libpurple
  * (Pidgin) answers a push without one with an error and ignores it, so its
  * user never saw a subscription change until the next login. The client's
- * answer to it is taken by mod_roster and goes no further.
+ * answer (a result, or an error) goes no further: one carrying the roster
+ * query is taken by mod_roster, and the router answers no result or error
+ * (answerable() in router.ts).
  */
 export function pushItem(api: ModuleApi, host: string, user: string, item: Element): Promise<void> {
   return rosterPushes(api.sessions).push(`${user}@${host}`, item);

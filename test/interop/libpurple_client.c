@@ -26,7 +26,7 @@
  * detection, which would otherwise send discovery packets to the LAN, and
  * the D-Bus addresses point at sockets that do not exist, so that it
  * neither joins a desktop session bus (nor starts one) nor watches
- * NetworkManager.
+ * NetworkManager; GStreamer's plugin registry is kept in USERDIR too.
  *
  *  1. In-band registration with purple_account_register(): libpurple asks
  *     for the form (jabber:iq:register), our request UI fills in name and
@@ -480,6 +480,11 @@ int main(int argc, char **argv)
     g_setenv("DBUS_SESSION_BUS_ADDRESS", nobus, TRUE);
     g_setenv("DBUS_SYSTEM_BUS_ADDRESS", nobus, TRUE);
     g_free(nobus);
+    /* GStreamer, which libpurple starts for voice and video, keeps a registry
+     * of its plugins in ~/.cache: kept in USERDIR too, with the rest. */
+    char *registry = g_build_filename(userdir, "gstreamer-registry.bin", NULL);
+    g_setenv("GST_REGISTRY", registry, TRUE);
+    g_free(registry);
     purple_util_set_user_dir(userdir);
     purple_debug_set_ui_ops(&debug_ops);
     purple_core_set_ui_ops(&core_ops);
