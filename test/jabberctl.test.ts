@@ -181,6 +181,11 @@ describe('jabberctl without a running server', () => {
       assert.deepEqual([refused.code, refused.stderr], [1, `jabberctl: ${error}\n`], args.join(' '));
       assert.equal(existsSync(spool), false, `${args.join(' ')} made the spool folder`);
     }
+    // A mistyped address is said before any password is asked for (none given here).
+    for (const cmd of ['adduser', 'passwd']) {
+      const early = await jabberctl(spool, [cmd, 'not an address'], '');
+      assert.deepEqual([early.code, early.stderr], [1, "jabberctl: 'not an address' is not a USER@HOST address\n"], cmd);
+    }
     let r = await jabberctl(spool, ['adduser', 'Joseph@localhost', '--password-file', path.join(dir, 'pw')]);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'added joseph@localhost\n');

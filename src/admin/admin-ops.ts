@@ -78,6 +78,17 @@ function accountOf(jid: string, served: (host: string) => boolean): { host: stri
   return { host: parsed.host, user: parsed.user };
 }
 
+/** Why `jid` names no account of `hosts` (not USER@HOST, or a host not served here), or undefined. */
+export function accountRefusal(hosts: readonly string[], jid: string): string | undefined {
+  try {
+    accountOf(jid, (h) => hosts.includes(h));
+    return undefined;
+  } catch (err) {
+    if (err instanceof AdminError) return err.message;
+    throw err;
+  }
+}
+
 /** The prepared host name, if `served` serves it. */
 function servedHost(host: string, served: (host: string) => boolean): string {
   const h = nameprep(host.trim());
