@@ -211,6 +211,8 @@ describe('mod_offline', () => {
       // However they are written.
       sender.send("<message to='types1@localhost' type='chat' id='cs4'><cs:composing xmlns:cs='http://jabber.org/protocol/chatstates'/></message>");
       sender.send("<message to='types1@localhost' type='chat' id='ev2'><e:x xmlns:e='jabber:x:event'><e:composing/><e:id>m0</e:id></e:x></message>");
+      // An <id/> without the prefix in a prefixed <e:x> is not the event's: a request, so a message.
+      sender.send("<message to='types1@localhost' type='chat' id='ev4'><e:x xmlns:e='jabber:x:event'><e:offline/><id/></e:x></message>");
       // An event request on a message with a body is a message.
       sender.send("<message to='types1@localhost' type='chat' id='ev3'><body>call me</body><x xmlns='jabber:x:event'><composing/><id>m0</id></x></message>");
       await sender.nothing(isMessage, [], 'a chat state notice was answered');
@@ -227,7 +229,7 @@ describe('mod_offline', () => {
       const c = await login(yak, 'types1');
       try {
         await c.presence();
-        assert.deepEqual((await messages(c, 4)).map((m) => [m.attrs.id, m.attrs.type]), [['cs3', 'chat'], ['ev3', 'chat'], ['u1', 'foo'], ['u2', '']]);
+        assert.deepEqual((await messages(c, 5)).map((m) => [m.attrs.id, m.attrs.type]), [['cs3', 'chat'], ['ev4', 'chat'], ['ev3', 'chat'], ['u1', 'foo'], ['u2', '']]);
         await c.nothing(isMessage, [], 'a headline, notice or groupchat message was stored');
       } finally {
         await c.close();

@@ -250,11 +250,16 @@ describe('mod_presence', () => {
       assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><priority>0</priority></presence>");
       await home.nothing(isMsg, [b, work], 'a bare-JID message went to the lower priority');
 
-      // However it is written: a prefixed <priority> is the priority to the contacts' clients.
-      home.send("<presence><p:priority xmlns:p='jabber:client'>-1</p:priority></presence>");
-      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><p:priority xmlns:p='jabber:client'>-1</p:priority></presence>");
+      // However it is written: a prefixed <priority> is the priority to the contacts' clients, clamped too.
+      home.send("<presence><p:priority xmlns:p='jabber:client'>300</p:priority></presence>");
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><p:priority xmlns:p='jabber:client'>127</p:priority></presence>");
       b.send(bare('m4'));
-      await work.next((e) => isMsg(e) && e.attrs.id === 'm4');
+      await home.next((e) => isMsg(e) && e.attrs.id === 'm4');
+      // One in another namespace is not it, and is not passed on (some readers take the first of that name).
+      home.send("<presence><priority xmlns='urn:other'>5</priority><priority>-1</priority></presence>");
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><priority>-1</priority></presence>");
+      b.send(bare('m5'));
+      await work.next((e) => isMsg(e) && e.attrs.id === 'm5');
       home.send('<presence><priority>0</priority></presence>');
       await b.next(isPresence);
 

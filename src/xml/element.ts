@@ -201,9 +201,19 @@ export function inNamespace(e: Element, ns: string): boolean {
  * namespace-aware client reads as that element, however it is written.
  */
 export function isNamed(e: Element, local: string, ns: string, inherited: string | undefined): boolean {
+  return localName(e) === local && namespaceOf(e, inherited) === ns;
+}
+
+/** The local part of `e`'s name: `body` of `b:body`. */
+export function localName(e: Element): string {
   const colon = e.name.indexOf(':');
-  if (colon < 0) return e.name === local && (e.attrs.xmlns ?? inherited) === ns;
-  return e.name.slice(colon + 1) === local && e.attrs[`xmlns:${e.name.slice(0, colon)}`] === ns;
+  return colon < 0 ? e.name : e.name.slice(colon + 1);
+}
+
+/** The namespace `e` is in: its prefix's, else its own default (`xmlns`), else `inherited`, the one where it stands. */
+export function namespaceOf(e: Element, inherited: string | undefined): string | undefined {
+  const colon = e.name.indexOf(':');
+  return colon < 0 ? (e.attrs.xmlns ?? inherited) : e.attrs[`xmlns:${e.name.slice(0, colon)}`];
 }
 
 /** The index of the first child of `e` in namespace `ns` however written (see inNamespace), or -1. */

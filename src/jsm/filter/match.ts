@@ -4,7 +4,7 @@
 // matching <from> still fire the rule).
 import type { Jid } from '../../jid.js';
 import { childInNamespace, type Element } from '../../xml/element.js';
-import { clientChildText } from '../client-children.js';
+import { shownTexts } from '../client-children.js';
 import { findItem } from '../roster.js';
 import type { ConditionName, FilterRule } from './rules.js';
 import { trimXmlSpace } from '../../xml/chars.js';
@@ -54,8 +54,8 @@ function holds(name: ConditionName, texts: string[], rule: FilterRule, f: Stanza
       return sameAsAny(to.resource, texts);
     case 'subject':
     case 'body':
-      // The one the recipient's client shows: in jabber:client, however written.
-      return sameAsAny(clientChildText(stanza, name), texts);
+      // Any the recipient's client may show (see shownTexts).
+      return shownTexts(stanza, name).some((t) => sameAsAny(t, texts));
     case 'show':
       return f.show !== undefined && texts.includes(f.show);
     case 'type':

@@ -5,7 +5,7 @@
 // so does each sender's share of it. Subscription answers that came
 // meanwhile are kept in the same box and shown with the messages.
 import { parseJid } from '../../jid.js';
-import { Element, inNamespace, isNamed } from '../../xml/element.js';
+import { Element, isNamed, namespaceOf } from '../../xml/element.js';
 import { clientChild, isClientChild, NS_CLIENT } from '../client-children.js';
 import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes } from '../../xdb/xdb.js';
 import { answerHolds } from '../roster.js';
@@ -44,7 +44,10 @@ function isEventNotice(m: Element): boolean {
   if (clientChild(m, 'body') !== undefined) return false;
   for (const c of m.children) {
     if (typeof c === 'string' || !isNamed(c, 'x', NS_EVENT, NS_CLIENT)) continue;
-    if (c.children.some((id) => typeof id !== 'string' && isNamed(id, 'id', NS_EVENT, NS_EVENT))) return true;
+    // Its unprefixed children are in its default namespace: the event one
+    // for <x xmlns='jabber:x:event'>, the stanza's for a prefixed <e:x>.
+    const inherited = c.attrs.xmlns ?? NS_CLIENT;
+    if (c.children.some((id) => typeof id !== 'string' && isNamed(id, 'id', NS_EVENT, inherited))) return true;
   }
   return false;
 }
@@ -59,7 +62,7 @@ function isChatStateNotice(m: Element): boolean {
   let state = false;
   for (const c of m.children) {
     if (typeof c === 'string') continue;
-    if (inNamespace(c, NS_CHATSTATES)) state = true;
+    if (namespaceOf(c, NS_CLIENT) === NS_CHATSTATES) state = true;
     else if (!isClientChild(c, 'thread')) return false;
   }
   return state;

@@ -6,7 +6,7 @@
 // shows itself to it again or goes offline (see directed-presence.ts).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseJid, type Jid } from '../../jid.js';
-import { clientChild, clientChildText, isClientChild } from '../client-children.js';
+import { clientChild, clientChildText, hasLocalName } from '../client-children.js';
 import { endStatus, keptPresence } from '../kept-presence.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
@@ -45,7 +45,8 @@ function normalizePriority(p: Element): number {
   const n = priorityOf(p);
   const first = clientChild(p, 'priority');
   if (first) {
-    p.children = p.children.filter((c) => c === first || !isClientChild(c, 'priority'));
+    // Any other <priority>, in whatever namespace: some readers take the first of that name.
+    p.children = p.children.filter((c) => c === first || !hasLocalName(c, 'priority'));
     first.children = [String(n)];
   }
   return n;
