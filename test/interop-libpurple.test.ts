@@ -29,12 +29,12 @@
 // 1.4's, its tooltip said "Subscription: None" after a subscription had
 // reached both; the program reports the tooltip's line now.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
+import { buildCProgram } from './helpers/c-program.js';
 import { LoggedScript } from './helpers/child-script.js';
 import { interopSuite } from './helpers/interop-suite.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -43,7 +43,6 @@ import type { Element } from '../src/xml/element.js';
 
 const SOURCE = fileURLToPath(new URL('../../test/interop/libpurple_client.c', import.meta.url));
 const PACKAGES = 'libpurple-dev libglib2.0-dev gcc pkg-config';
-const INSTALL_HINT = `cannot build the libpurple client: install ${PACKAGES} (apt-get install ${PACKAGES}), as .ci/run does`;
 const USER = 'purplealice';
 const PASSWORD = 'Calli0pe';
 const RESOURCE = 'purple';
@@ -57,27 +56,6 @@ const CAPS =
 // How long our side waits for each thing the program makes happen.
 const STEP_MS = 10_000;
 
-function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(command, args, { timeout: 60_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr: stderr + (err && typeof err.code !== 'number' ? err.message : '') });
-    });
-  });
-}
-
-/** Compiles the client into `dir`; fails (never skips) with the install hint when it cannot. */
-async function buildClient(dir: string): Promise<string> {
-  const flags = await run('pkg-config', ['--cflags', '--libs', 'purple', 'glib-2.0']);
-  if (flags.code !== 0) {
-    assert.fail(`${INSTALL_HINT}\npkg-config --cflags --libs purple glib-2.0: ${flags.stderr.trim() || `exit ${flags.code}`}`);
-  }
-  const binary = path.join(dir, 'libpurple_client');
-  const gcc = await run('gcc', ['-Wall', '-o', binary, SOURCE, ...flags.stdout.trim().split(/\s+/)]);
-  if (gcc.code !== 0) assert.fail(`${INSTALL_HINT}\ngcc: ${gcc.stderr.trim() || `exit ${gcc.code}`}`);
-  return binary;
-}
-
 describe('libpurple registers, logs in, subscribes, chats and shows presence', { timeout: 60_000 }, () => {
   // No welcome message: the stored message libpurple gets is our client's.
   const suite = interopSuite();
@@ -88,7 +66,7 @@ describe('libpurple registers, logs in, subscribes, chats and shows presence', {
 
   test('against our own client', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'yak-libpurple-'));
-    const binary = await buildClient(dir);
+    const binary = await buildCProgram(SOURCE, dir, ['purple', 'glib-2.0'], PACKAGES);
     const userDir = path.join(dir, 'purple');
     await mkdir(userDir);
     const { yak, log } = suite;

@@ -18,12 +18,12 @@
 // libstrophe's legacy login sends the password in <password>, never a
 // digest, so the server logs plain logins.
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
+import { buildCProgram } from './helpers/c-program.js';
 import { LoggedScript } from './helpers/child-script.js';
 import { interopSuite } from './helpers/interop-suite.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -32,33 +32,11 @@ import type { Element } from '../src/xml/element.js';
 
 const SOURCE = fileURLToPath(new URL('../../test/interop/libstrophe_client.c', import.meta.url));
 const PACKAGES = 'libstrophe-dev gcc pkg-config';
-const INSTALL_HINT = `cannot build the libstrophe client: install ${PACKAGES} (apt-get install ${PACKAGES}), as .ci/run does`;
 const USER = 'strophealice';
 const PASSWORD = 'Calli0pe';
 const RESOURCE = 'strophe';
 // How long our side waits for each thing the program makes happen.
 const STEP_MS = 10_000;
-
-function run(command: string, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(command, args, { timeout: 60_000, killSignal: 'SIGKILL' }, (err, stdout, stderr) => {
-      const code = err ? (typeof err.code === 'number' ? err.code : null) : 0;
-      resolve({ code, stdout, stderr: stderr + (err && typeof err.code !== 'number' ? err.message : '') });
-    });
-  });
-}
-
-/** Compiles the client into `dir`; fails (never skips) with the install hint when it cannot. */
-async function buildClient(dir: string): Promise<string> {
-  const flags = await run('pkg-config', ['--cflags', '--libs', 'libstrophe']);
-  if (flags.code !== 0) {
-    assert.fail(`${INSTALL_HINT}\npkg-config --cflags --libs libstrophe: ${flags.stderr.trim() || `exit ${flags.code}`}`);
-  }
-  const binary = path.join(dir, 'libstrophe_client');
-  const gcc = await run('gcc', ['-Wall', '-o', binary, SOURCE, ...flags.stdout.trim().split(/\s+/)]);
-  if (gcc.code !== 0) assert.fail(`${INSTALL_HINT}\ngcc: ${gcc.stderr.trim() || `exit ${gcc.code}`}`);
-  return binary;
-}
 
 describe('libstrophe registers, logs in, subscribes, chats and reads a vCard', { timeout: 60_000 }, () => {
   // No welcome message: the stored message libstrophe gets is our client's.
@@ -70,7 +48,7 @@ describe('libstrophe registers, logs in, subscribes, chats and reads a vCard', {
 
   test('against our own client', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'yak-libstrophe-'));
-    const binary = await buildClient(dir);
+    const binary = await buildCProgram(SOURCE, dir, ['libstrophe'], PACKAGES);
     const { yak, log } = suite;
     const peer = await onlineUser(yak, 'strophepeer');
     suite.clients.push(peer);
