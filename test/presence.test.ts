@@ -260,6 +260,9 @@ describe('mod_presence', () => {
       assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'><priority>-1</priority></presence>");
       b.send(bare('m5'));
       await work.next((e) => isMsg(e) && e.attrs.id === 'm5');
+      // Alone it is dropped too: routing goes by 0 (no priority), and no reader sees 50.
+      home.send("<presence><priority xmlns='urn:other'>50</priority></presence>");
+      assertXml(await b.next(isPresence), "<presence from='prioa@localhost/Home' to='priob@localhost'/>");
       home.send('<presence><priority>0</priority></presence>');
       await b.next(isPresence);
 

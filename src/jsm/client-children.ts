@@ -4,7 +4,7 @@
 // as the body. Readers differ on a <body xmlns='urn:other'>: slixmpp skips
 // it, xmpp4r and libstrophe take the first element named body whatever its
 // namespace. What the server decides on (a filter rule, the priority it
-// routes by) must hold for every reading (see bodyTexts, mod_presence).
+// routes by) must hold for every reading (see shownTexts, mod_presence).
 import { isNamed, localName, type Element, type Node } from '../xml/element.js';
 
 export const NS_CLIENT = 'jabber:client';

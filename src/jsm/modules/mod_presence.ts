@@ -39,15 +39,16 @@ function priorityOf(p: Element): number {
  * Writes the priority the server goes by into the presence, so that what
  * contacts and the user's other resources see is what routing uses (a
  * contact shown 300 would think that session beats one at 127). Only a
- * presence that carries a <priority> gets one; a second one is dropped.
+ * presence that carries a <priority> gets one; a second one is dropped, and
+ * so is one in another namespace (some readers take the first element of
+ * that name, whatever its namespace, and would see another value).
  */
 function normalizePriority(p: Element): number {
   const n = priorityOf(p);
   const first = clientChild(p, 'priority');
-  if (first) {
-    // Any other <priority>, in whatever namespace: some readers take the first of that name.
+  if (first !== undefined || p.children.some((c) => hasLocalName(c, 'priority'))) {
     p.children = p.children.filter((c) => c === first || !hasLocalName(c, 'priority'));
-    first.children = [String(n)];
+    if (first !== undefined) first.children = [String(n)];
   }
   return n;
 }
