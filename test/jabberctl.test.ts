@@ -874,6 +874,18 @@ describe('jabberctl while the server runs', () => {
     assert.match(r.stdout, /^online: x$/m);
   });
 
+  test("through the server, the server's hosts count: adduser and passwd for a host only it serves (started with another -h, or before the config changed)", async () => {
+    const other = await startYak({ tweak: (c) => (c.hosts = ['localhost', 'chat.example.test']) });
+    try {
+      let r = await jabberctl(other.spool, ['adduser', 'hugo@chat.example.test'], 'first\n');
+      assert.deepEqual([r.code, r.stdout], [0, 'added hugo@chat.example.test\n'], r.stderr);
+      r = await jabberctl(other.spool, ['passwd', 'hugo@chat.example.test'], 'second\n');
+      assert.deepEqual([r.code, r.stdout], [0, 'password changed for hugo@chat.example.test\n'], r.stderr);
+    } finally {
+      await other.stop();
+    }
+  });
+
   test('show through the server of a last-logout record with no usable time: the same as without a server', async () => {
     await showsLastRecords(yak.spool);
   });

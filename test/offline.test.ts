@@ -212,7 +212,11 @@ describe('mod_offline', () => {
       sender.send("<message to='types1@localhost' type='chat' id='cs4'><cs:composing xmlns:cs='http://jabber.org/protocol/chatstates'/></message>");
       sender.send("<message to='types1@localhost' type='chat' id='ev2'><e:x xmlns:e='jabber:x:event'><e:composing/><e:id>m0</e:id></e:x></message>");
       // An <id/> without the prefix in a prefixed <e:x> is not the event's: a request, so a message.
-      sender.send("<message to='types1@localhost' type='chat' id='ev4'><e:x xmlns:e='jabber:x:event'><e:offline/><id/></e:x></message>");
+      sender.send("<message to='types1@localhost' type='chat' id='ev4'><e:x xmlns:e='jabber:x:event'><e:composing/><id/></e:x></message>");
+      // A body a client may show makes a notice a message, even in another namespace (xmpp4r and libstrophe show it).
+      sender.send("<message to='types1@localhost' type='chat' id='ev5'><body xmlns='urn:decoy'>call me</body><x xmlns='jabber:x:event'><composing/><id>m0</id></x></message>");
+      // And a chat state is one by its namespace, not by an xmlns beside another prefix's.
+      sender.send("<message to='types1@localhost' type='chat' id='cs5'><cs:active xmlns:cs='urn:other' xmlns='http://jabber.org/protocol/chatstates'/></message>");
       // An event request on a message with a body is a message.
       sender.send("<message to='types1@localhost' type='chat' id='ev3'><body>call me</body><x xmlns='jabber:x:event'><composing/><id>m0</id></x></message>");
       await sender.nothing(isMessage, [], 'a chat state notice was answered');
@@ -229,7 +233,10 @@ describe('mod_offline', () => {
       const c = await login(yak, 'types1');
       try {
         await c.presence();
-        assert.deepEqual((await messages(c, 5)).map((m) => [m.attrs.id, m.attrs.type]), [['cs3', 'chat'], ['ev4', 'chat'], ['ev3', 'chat'], ['u1', 'foo'], ['u2', '']]);
+        assert.deepEqual(
+          (await messages(c, 7)).map((m) => m.attrs.id),
+          ['cs3', 'ev4', 'ev5', 'cs5', 'ev3', 'u1', 'u2'],
+        );
         await c.nothing(isMessage, [], 'a headline, notice or groupchat message was stored');
       } finally {
         await c.close();
@@ -332,6 +339,12 @@ describe('mod_offline', () => {
         await sender.next(isMessage),
         "<message from='ev1@localhost' to='ev2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>e1</id></x></message>",
       );
+      // Asked for with a prefix: the same.
+      sender.send("<message to='ev1@localhost' id='e4'><body>hi</body><e:x xmlns:e='jabber:x:event'><e:offline/></e:x></message>");
+      assertXml(
+        await sender.next(isMessage),
+        "<message from='ev1@localhost' to='ev2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>e4</id></x></message>",
+      );
       // Not asked for: no notice.
       sender.send("<message to='ev1@localhost' id='e2'><body>plain</body><x xmlns='jabber:x:event'><composing/></x></message>");
       sender.send("<message to='ev1@localhost' id='e3'><body>plain</body></message>");
@@ -340,13 +353,13 @@ describe('mod_offline', () => {
       const c = await login(yak, 'ev1');
       try {
         c.send('<presence/>');
-        const got = await messages(c, 3);
+        const got = await messages(c, 4);
         assertXml(
           got[0]!,
           "<message to='ev1@localhost/Work' id='e1' from='ev2@localhost/Work'><body>hi</body>" +
             `<x xmlns='jabber:x:event'><offline/><delivered/></x>${delay('ev1')}</message>`,
         );
-        assert.deepEqual(got.map((m) => m.attrs.id), ['e1', 'e2', 'e3']);
+        assert.deepEqual(got.map((m) => m.attrs.id), ['e1', 'e4', 'e2', 'e3']);
         // Online now: the message is delivered, so no offline notice.
         sender.send("<message to='ev1@localhost' id='e4'><body>now</body><x xmlns='jabber:x:event'><offline/></x></message>");
         await c.next(isMessage);

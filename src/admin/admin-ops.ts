@@ -78,10 +78,10 @@ function accountOf(jid: string, served: (host: string) => boolean): { host: stri
   return { host: parsed.host, user: parsed.user };
 }
 
-/** Why `jid` names no account of `hosts` (not USER@HOST, or a host not served here), or undefined. */
-export function accountRefusal(hosts: readonly string[], jid: string): string | undefined {
+/** Why `jid` is no USER@HOST address at all, or undefined (whatever hosts are served). */
+export function addressFormRefusal(jid: string): string | undefined {
   try {
-    accountOf(jid, (h) => hosts.includes(h));
+    accountOf(jid, () => true);
     return undefined;
   } catch (err) {
     if (err instanceof AdminError) return err.message;

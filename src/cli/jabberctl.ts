@@ -12,7 +12,7 @@ import path from 'node:path';
 import { Command, CommanderError } from 'commander';
 import { YAK_VERSION } from '../version.js';
 import { parseJid } from '../jid.js';
-import { accountRefusal, AdminError, AdminOps, checkPassword, refusalBeforeSpool, MAX_PASSWORD, type BackupReport, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
+import { addressFormRefusal, AdminError, AdminOps, checkPassword, refusalBeforeSpool, MAX_PASSWORD, type BackupReport, type CheckReport, type DeluserResult, type UserInfo } from '../admin/admin-ops.js';
 import { controlSocketPath, FORCE, runControl, type ControlReply, type ControlRequest } from '../admin/control-socket.js';
 import { withSocketAddress } from '../admin/socket-address.js';
 import { loadConfig } from '../config/load.js';
@@ -301,9 +301,14 @@ const program = new Command('jabberctl')
     answerWaitMs = seconds * 1000;
   });
 
-/** A mistyped address is said before the password is asked for, not after it has been typed. */
-function addressFirst(config: YakConfig, jid: string): void {
-  const wrong = accountRefusal(config.hosts, jid);
+/**
+ * An address that is no USER@HOST is said before the password is asked
+ * for, not after it has been typed. (Whether its host is served is for the
+ * running server to say, whose hosts count: it may have been started with
+ * another -h.)
+ */
+function addressFirst(jid: string): void {
+  const wrong = addressFormRefusal(jid);
   if (wrong !== undefined) throw new AdminError(wrong);
 }
 
@@ -330,7 +335,7 @@ program
   .option('--password-file <file>', 'read the password from the first line of FILE')
   .action(async (jid: string, o: { passwordFile?: string }) => {
     const config = configOf();
-    addressFirst(config, jid);
+    addressFirst(jid);
     console.log(`added ${String(await run(config, { cmd: 'adduser', args: [jid, await password(o)] }))}`);
   });
 
@@ -340,7 +345,7 @@ program
   .option('--password-file <file>', 'read the password from the first line of FILE')
   .action(async (jid: string, o: { passwordFile?: string }) => {
     const config = configOf();
-    addressFirst(config, jid);
+    addressFirst(jid);
     console.log(`password changed for ${String(await run(config, { cmd: 'passwd', args: [jid, await password(o)] }))}`);
   });
 

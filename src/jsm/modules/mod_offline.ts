@@ -6,7 +6,7 @@
 // meanwhile are kept in the same box and shown with the messages.
 import { parseJid } from '../../jid.js';
 import { Element, isNamed, namespaceOf } from '../../xml/element.js';
-import { clientChild, isClientChild, NS_CLIENT } from '../client-children.js';
+import { isClientChild, NS_CLIENT, shownTexts } from '../client-children.js';
 import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes } from '../../xdb/xdb.js';
 import { answerHolds } from '../roster.js';
 import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
@@ -41,13 +41,22 @@ export function storable(m: Element): boolean {
  * on them). Found however it is written, as clients read it.
  */
 function isEventNotice(m: Element): boolean {
-  if (clientChild(m, 'body') !== undefined) return false;
-  for (const c of m.children) {
-    if (typeof c === 'string' || !isNamed(c, 'x', NS_EVENT, NS_CLIENT)) continue;
-    // Its unprefixed children are in its default namespace: the event one
-    // for <x xmlns='jabber:x:event'>, the stanza's for a prefixed <e:x>.
-    const inherited = c.attrs.xmlns ?? NS_CLIENT;
-    if (c.children.some((id) => typeof id !== 'string' && isNamed(id, 'id', NS_EVENT, inherited))) return true;
+  // A body any client may show makes it a message (see shownTexts).
+  if (shownTexts(m, 'body').length > 0) return false;
+  return eventWith(m, 'id');
+}
+
+/**
+ * Whether the message carries a jabber:x:event `<x>` holding `local` (`id`
+ * for a notice, `offline` for a request), however written: the `<x>`'s
+ * unprefixed children are in its default namespace, the event one for
+ * `<x xmlns='jabber:x:event'>`, the stanza's for a prefixed `<e:x>`.
+ */
+function eventWith(m: Element, local: string): boolean {
+  for (const x of m.children) {
+    if (typeof x === 'string' || !isNamed(x, 'x', NS_EVENT, NS_CLIENT)) continue;
+    const inherited = x.attrs.xmlns ?? NS_CLIENT;
+    if (x.children.some((c) => typeof c !== 'string' && isNamed(c, local, NS_EVENT, inherited))) return true;
   }
   return false;
 }
@@ -251,8 +260,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   for (const e of dropped) expiries.note(to.bare, e.sender, e.storedAt, now);
   // jabber:x:event: the sender asked to hear that the message went offline
   // (not for a quiet delivery: the notice would name the recipient).
-  const event = stanza.getChild('x', NS_EVENT);
-  if (event?.getChild('offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
+  if (eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
     await api.deliver(
       new Element('message', { from: to.bare, to: stanza.attrs.from }, [
         new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
