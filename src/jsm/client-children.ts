@@ -39,7 +39,7 @@ export function shownTexts(stanza: Element, local: string): string[] {
   const texts: string[] = [];
   const own = clientChild(stanza, local);
   if (own) texts.push(own.text());
-  const first = stanza.children.find((c) => hasLocalName(c, local));
-  if (first && first !== own) texts.push((first as Element).text());
+  const first = stanza.children.find((c): c is Element => hasLocalName(c, local));
+  if (first && first !== own) texts.push(first.text());
   return texts;
 }

@@ -189,9 +189,7 @@ export class Element {
  * that matches attributes.
  */
 export function inNamespace(e: Element, ns: string): boolean {
-  if (e.attrs.xmlns === ns) return true;
-  const colon = e.name.indexOf(':');
-  return colon > 0 && e.attrs[`xmlns:${e.name.slice(0, colon)}`] === ns;
+  return e.attrs.xmlns === ns || namespaceOf(e, undefined) === ns;
 }
 
 /**

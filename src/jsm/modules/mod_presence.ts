@@ -6,7 +6,7 @@
 // shows itself to it again or goes offline (see directed-presence.ts).
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parseJid, type Jid } from '../../jid.js';
-import { clientChild, clientChildText, hasLocalName } from '../client-children.js';
+import { clientChild, hasLocalName } from '../client-children.js';
 import { endStatus, keptPresence } from '../kept-presence.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { wholeNumber } from '../../util/whole-number.js';
@@ -25,14 +25,18 @@ function rememberDirected(api: ModuleApi, s: Session, to: Jid): void {
 }
 
 /**
- * The priority a presence stands for: a signed byte (RFC 3921 2.2.2.3), so
- * an integer outside -128..127 is clamped, and anything that is not an
- * integer (empty, "high", "1.5") counts as 0, as if none were given.
+ * The priority a <priority> element stands for: a signed byte (RFC 3921
+ * 2.2.2.3), so an integer outside -128..127 is clamped, and anything that
+ * is not an integer (empty, "high", "1.5"), or no element, counts as 0.
  */
-function priorityOf(p: Element): number {
-  // However written: a prefixed <p:priority xmlns:p='jabber:client'> is the priority to the contacts' clients.
-  const n = wholeNumber(clientChildText(p, 'priority'));
+function priorityValue(priority: Element | undefined): number {
+  const n = wholeNumber(priority?.text());
   return n === undefined ? 0 : Math.max(-128, Math.min(127, n));
+}
+
+/** The priority a presence stands for; a prefixed <p:priority xmlns:p='jabber:client'> counts, as the contacts' clients read it. */
+function priorityOf(p: Element): number {
+  return priorityValue(clientChild(p, 'priority'));
 }
 
 /**
@@ -44,11 +48,11 @@ function priorityOf(p: Element): number {
  * that name, whatever its namespace, and would see another value).
  */
 function normalizePriority(p: Element): number {
-  const n = priorityOf(p);
   const first = clientChild(p, 'priority');
-  if (first !== undefined || p.children.some((c) => hasLocalName(c, 'priority'))) {
+  const n = priorityValue(first);
+  if (first !== undefined) first.children = [String(n)];
+  if (p.children.some((c) => c !== first && hasLocalName(c, 'priority'))) {
     p.children = p.children.filter((c) => c === first || !hasLocalName(c, 'priority'));
-    if (first !== undefined) first.children = [String(n)];
   }
   return n;
 }
