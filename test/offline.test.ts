@@ -564,6 +564,9 @@ describe('mod_offline across restarts', () => {
         sender.send("<message to='exp1@localhost' id='x1'><body>short</body><x xmlns='jabber:x:expire' seconds='60'/></message>");
         sender.send("<message to='exp1@localhost' id='x2'><body>long</body><x xmlns='jabber:x:expire' seconds='3600'/></message>");
         sender.send("<message to='exp1@localhost' id='x3'><body>forever</body></message>");
+        // Written with a prefix, as a namespace-aware client reads it the same.
+        sender.send("<message to='exp1@localhost' id='x4'><body>short too</body><e:x xmlns:e='jabber:x:expire' seconds='60'/></message>");
+        sender.send("<message to='exp1@localhost' id='x5'><body>long too</body><e:x xmlns:e='jabber:x:expire' seconds='3600'/></message>");
         await sender.sync();
       } finally {
         await sender.close();
@@ -574,14 +577,14 @@ describe('mod_offline across restarts', () => {
     const text = await readFile(file, 'utf8');
     const past = Math.floor(Date.now() / 1000) - 120;
     const edited = text.replace(/stored='\d+'/g, `stored='${past}'`);
-    assert.equal(edited.match(/stored='/g)?.length, 2, `expected two expire records in ${text}`);
+    assert.equal(edited.match(/stored='/g)?.length, 4, `expected four expire records in ${text}`);
     await writeFile(file, edited);
 
     await withServer(async (yak) => {
       const c = await login(yak, 'exp1');
       try {
         c.send('<presence/>');
-        const got = await messages(c, 2);
+        const got = await messages(c, 3);
         assertXml(
           got[0]!,
           `<message to='exp1@localhost/Work' id='x2' from='exp2@localhost/Work'><body>long</body><x xmlns='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
@@ -589,6 +592,12 @@ describe('mod_offline across restarts', () => {
         const left = Number(got[0]!.getChild('x', 'jabber:x:expire')!.attrs.seconds);
         assert.ok(left > 0 && left <= 3600 - 120, `seconds left: ${left}`);
         assert.equal(got[1]!.attrs.id, 'x3');
+        assertXml(
+          got[2]!,
+          `<message to='exp1@localhost/Work' id='x5' from='exp2@localhost/Work'><body>long too</body><e:x xmlns:e='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
+        );
+        const leftPrefixed = Number(got[2]!.getChild('e:x')!.attrs.seconds);
+        assert.ok(leftPrefixed > 0 && leftPrefixed <= 3600 - 120, `seconds left: ${leftPrefixed}`);
         await c.nothing(isMessage, [], 'an expired message was delivered');
       } finally {
         await c.close();

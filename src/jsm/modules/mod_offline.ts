@@ -88,7 +88,17 @@ export function isNotice(m: Element): boolean {
  * Absurdly long numbers come out as +-Infinity (never / already expired).
  */
 function expireSeconds(m: Element): number | undefined {
-  return wholeNumber(m.getChild('x', NS_EXPIRE)?.attrs.seconds);
+  return wholeNumber(expireOf(m)?.attrs.seconds);
+}
+
+/**
+ * The message's jabber:x:expire `<x>`, however written: a client reads
+ * `<e:x xmlns:e='jabber:x:expire' seconds='60'/>` as the plain one, so the
+ * server keeps it no longer either (1.4 matched the `xmlns` attribute only).
+ */
+function expireOf(m: Element): Element | undefined {
+  for (const c of m.children) if (typeof c !== 'string' && isNamed(c, 'x', NS_EXPIRE, NS_CLIENT)) return c;
+  return undefined;
 }
 
 /**
@@ -175,7 +185,7 @@ interface Expiry {
 
 function expiryOf(m: Element): Expiry | undefined {
   const from = parseJid(m.attrs.from ?? '');
-  const storedAt = Number(m.getChild('x', NS_EXPIRE)?.attrs.stored);
+  const storedAt = Number(expireOf(m)?.attrs.stored);
   return from && Number.isFinite(storedAt) ? { sender: from.bare, storedAt } : undefined;
 }
 
@@ -201,7 +211,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   const m = stanza.clone();
   addStamp(m, delayStamp(to.bare, 'Offline Storage'));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
-  if (seconds !== undefined && Number.isSafeInteger(seconds)) m.getChild('x', NS_EXPIRE)!.attrs.stored = String(unixTime());
+  if (seconds !== undefined && Number.isSafeInteger(seconds)) expireOf(m)!.attrs.stored = String(unixTime());
   const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
   const expiries = recentExpiries(api);
   const now = unixTime();
@@ -271,7 +281,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
 
 /** The seconds a stored message has left, or undefined when it does not expire (as stored; nothing is changed). */
 function secondsLeft(m: Element, now: number): number | undefined {
-  const x = m.getChild('x', NS_EXPIRE);
+  const x = expireOf(m);
   if (!x) return undefined;
   const seconds = expireSeconds(m);
   const stored = Number(x.attrs.stored);
@@ -287,7 +297,7 @@ function expired(m: Element, now: number): boolean {
 
 /** Drops expired messages and tells the rest how much time they have left. */
 function stillValid(m: Element, now: number): boolean {
-  const x = m.getChild('x', NS_EXPIRE);
+  const x = expireOf(m);
   if (!x) return true;
   const left = secondsLeft(m, now);
   // Our own bookkeeping, never shown to the recipient, also when seconds is not a number.
