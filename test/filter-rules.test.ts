@@ -242,6 +242,18 @@ describe('filter reply and forward stanzas', () => {
     assert.equal(autoReply(original(), '', to, from).getChild('body'), undefined, 'empty text: no body');
   });
 
+  test("a reply takes the subject and thread however written, and not another namespace's", () => {
+    const message = parseXml(
+      "<message to='u@localhost/Work' from='a@localhost/home' type='chat'><subject xmlns='urn:decoy'>d</subject><t:thread xmlns:t='jabber:client'>t</t:thread>" +
+        "<s:subject xmlns:s='jabber:client'>s</s:subject><body>hi</body></message>",
+    );
+    assertXml(
+      autoReply(message, 'Away', to, from),
+      "<message to='a@localhost/home' from='u@localhost/Work' type='chat'><s:subject xmlns:s='jabber:client'>s</s:subject><t:thread xmlns:t='jabber:client'>t</t:thread><body>Away</body>" +
+        "<x xmlns='jabber:x:envelope'><forwardedby jid='u@localhost/Work'/><from jid='u@localhost/Work'/><to jid='a@localhost/home'/></x></message>",
+    );
+  });
+
   test('forwarded copies keep the message and list every target', () => {
     const copies = forwardCopies(original(), [jid('b@localhost'), jid('c@localhost/desk')], to, from);
     assert.equal(copies.length, 2);

@@ -231,7 +231,8 @@ describe('modules answering queries', () => {
       try {
         await subscribeBoth(a, b);
         const ended = sessionEnded(yak, a.full);
-        a.send("<presence type='unavailable'><status>Gone home</status></presence>");
+        // The status a client shows: the jabber:client one, here with a prefix after a decoy.
+        a.send("<presence type='unavailable'><status xmlns='urn:decoy'>not this</status><s:status xmlns:s='jabber:client'>Gone home</s:status></presence>");
         await a.close();
         await ended;
         const reply = await b.request("<iq type='get' id='l1' to='last1@localhost'><query xmlns='jabber:iq:last'/></iq>");
@@ -1259,7 +1260,8 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       const helper = await admin('helper');
       const u = await onlineUser(yak, 'help1');
       try {
-        u.send("<message to='localhost' id='h1'><subject>Help</subject><body>I lost my password</body></message>");
+        // The subject however written (here with a prefix) becomes the marked one.
+        u.send("<message to='localhost' id='h1'><b:subject xmlns:b='jabber:client'>Help</b:subject><body>I lost my password</body></message>");
         // From the sender, so that a reply goes to them; 1.4's "Admin: SUBJECT (HOST)" marks it.
         for (const a of [boss, helper]) {
           assertXml(
@@ -1274,17 +1276,17 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         // in the same chat: 1.4 answered with the message turned round.
         yak.config.jsm.admin.reply = { subject: 'Auto Reply', body: 'Forwarded to the administrators.' };
         try {
-          u.send("<message to='localhost' id='h2' type='chat'><body>hello?</body><thread>t2</thread></message>");
+          u.send("<message to='localhost' id='h2' type='chat'><body>hello?</body><t:thread xmlns:t='jabber:client'>t2</t:thread></message>");
           assertXml(
             await u.next((e) => isMessage(e) && e.getChildText('subject') === 'Auto Reply'),
-            "<message to='help1@localhost/Work' from='localhost' id='h2' type='chat'><thread>t2</thread><subject>Auto Reply</subject><body>Forwarded to the administrators.</body>" +
+            "<message to='help1@localhost/Work' from='localhost' id='h2' type='chat'><t:thread xmlns:t='jabber:client'>t2</t:thread><subject>Auto Reply</subject><body>Forwarded to the administrators.</body>" +
               "<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
           );
           // Without a subject, the marker alone.
           for (const a of [boss, helper]) {
             assertXml(
               await a.next((e) => isMessage(e) && e.attrs.id === 'h2'),
-              `<message to='${a.bare}' from='help1@localhost/Work' id='h2' type='chat'><subject>Admin: (localhost)</subject><body>hello?</body><thread>t2</thread>` +
+              `<message to='${a.bare}' from='help1@localhost/Work' id='h2' type='chat'><subject>Admin: (localhost)</subject><body>hello?</body><t:thread xmlns:t='jabber:client'>t2</t:thread>` +
                 `<x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>`,
             );
           }

@@ -1179,7 +1179,8 @@ describe('mod_roster and repeated subscription requests', () => {
       const request = (status: string): string => `<presence type='subscribe' to='rep1@localhost'><status>${status}</status></presence>`;
       const shown = (status: string): string => `<presence type='subscribe' from='rep2@localhost' to='rep1@localhost'><status>${status}</status></presence>`;
       try {
-        asker.send(request('first'));
+        // The status a client shows: the jabber:client one, here with a prefix after a decoy.
+        asker.send("<presence type='subscribe' to='rep1@localhost'><status xmlns='urn:decoy'>not this</status><s:status xmlns:s='jabber:client'>first</s:status></presence>");
         await asker.sync();
         await yak.server.xdb.flush();
         const text = await readFile(file, 'utf8');

@@ -7,6 +7,7 @@
 import { attrsWith, Element } from '../xml/element.js';
 import { addStamp, delayStamp } from './delay-stamp.js';
 import type { Session } from './sessions.js';
+import { clientChildText } from './client-children.js';
 
 /**
  * The status the session's presence had when it ended, as 1.4's
@@ -17,7 +18,7 @@ import type { Session } from './sessions.js';
  */
 export function endStatus(s: Session): string | undefined {
   if (s.presence === undefined) return undefined;
-  if (s.presence.attrs.type === 'unavailable') return s.presence.getChildText('status');
+  if (s.presence.attrs.type === 'unavailable') return clientChildText(s.presence, 'status');
   return s.data.get('invisible') ? undefined : s.endReason;
 }
 

@@ -4,6 +4,7 @@
 // servers on the path read the same trail).
 import { parseJid, type Jid } from '../../jid.js';
 import { Element } from '../../xml/element.js';
+import { clientChild } from '../client-children.js';
 
 const NS_ENVELOPE = 'jabber:x:envelope';
 
@@ -44,7 +45,7 @@ const entry = (name: string, jid: Jid): Element => new Element(name, { jid: jid.
 export function autoReply(message: Element, text: string, recipient: Jid, sender: Jid): Element {
   const children: Element[] = [];
   for (const name of ['subject', 'thread']) {
-    const c = message.getChild(name);
+    const c = clientChild(message, name);
     if (c) children.push(c.clone());
   }
   if (text !== '') children.push(new Element('body', {}, [text]));

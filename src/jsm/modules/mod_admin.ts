@@ -14,6 +14,7 @@ import { NS_BROWSE } from './mod_browse.js';
 import { keptPresence } from '../kept-presence.js';
 import type { Session } from '../sessions.js';
 import { monotonicMs } from '../../util/time.js';
+import { clientChild, clientChildText, isClientChild } from '../client-children.js';
 
 /** 1.4's per-session figures in a <who/> entry. */
 const NS_ADMIN_WHO = 'jabber:mod_admin:who';
@@ -60,9 +61,12 @@ async function adminExists(api: ModuleApi, admin: string): Promise<boolean> {
  * dropped, not forwarded again.
  */
 function adminCopy(stanza: Element, admin: string, from: string, host: string): Element {
-  const subject = stanza.getChildText('subject')?.trim();
+  // The subject however written (a prefixed one too), replaced by the
+  // marked one, which goes first: a reader taking the first element named
+  // subject in any namespace (xmpp4r) shows it as well.
+  const subject = clientChildText(stanza, 'subject')?.trim();
   const marked = new Element('subject', {}, [`Admin: ${subject ? `${subject} ` : ''}(${host})`]);
-  const children = stanza.children.filter((c) => typeof c === 'string' || c.name !== 'subject');
+  const children = stanza.children.filter((c) => !isClientChild(c, 'subject'));
   return new Element('message', attrsWith(stanza.attrs, { to: admin, from }), [marked, ...children, delayStamp(host, 'admin')]);
 }
 
@@ -149,7 +153,7 @@ export const modAdmin: JsmModule = {
           // As 1.4 answered (the message itself, turned round): its id, type
           // and thread stay, so a chat client shows the answer in that chat.
           const answer = new Element('message', { to: from.toString(), from: to.host, id: stanza.attrs.id, type: stanza.attrs.type });
-          const thread = stanza.getChild('thread');
+          const thread = clientChild(stanza, 'thread');
           if (thread) answer.children.push(thread.clone());
           if (reply.subject) answer.c('subject').t(reply.subject);
           answer.c('body').t(reply.body);

@@ -30,6 +30,7 @@ import { stanzaError } from '../stanza-errors.js';
 import type { SubscriptionPairs } from '../subscription-pairs.js';
 import type { RecentPairEvents } from '../recent-pair-events.js';
 import { unixTime } from '../../util/time.js';
+import { clientChildText } from '../client-children.js';
 
 /** The presence types that are subscription requests and answers. */
 export const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -273,7 +274,7 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery, requests:
         return existed ? cur : null;
       }
       stored = true;
-      cur.attrs.subscribe = truncateStatus(stanza.getChildText('status') ?? '');
+      cur.attrs.subscribe = truncateStatus(clientChildText(stanza, 'status') ?? '');
       if (!existed) cur.attrs.hidden = '';
     } else if (type === 'subscribed') {
       if (cur.attrs.ask !== 'subscribe') {
