@@ -6,7 +6,8 @@
 import { after, before, describe, test } from 'node:test';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
-import { closeAll, login, newUser, onlineUser, plain, receiveAll, subscribeBoth, type Client } from './helpers/session.js';
+import { closeAll, login, newUser, NS_ROSTER, onlineUser, plain, receiveAll, subscribeBoth, type Client } from './helpers/session.js';
+import { holdFirstCall } from './helpers/latch.js';
 import assert from 'node:assert/strict';
 import { parseJid } from '../src/jid.js';
 import type { ModuleApi, PhaseHandlers } from '../src/jsm/api.js';
@@ -825,6 +826,95 @@ describe('mod_presence: contacts answering the login probes', () => {
     } finally {
       await closeAll(...contacts, ...(user ? [user] : []));
       await yak.stop();
+    }
+  });
+});
+
+describe("mod_presence: one account's sessions racing each other", () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: plain });
+  });
+  after(() => yak.stop());
+
+  /** Everything `c` receives from now on but sync replies. */
+  function record(c: Client): Element[] {
+    const got: Element[] = [];
+    c.stream.on('stanza', (e: Element) => {
+      if (!(e.name === 'iq' && e.attrs.id?.startsWith('sync_'))) got.push(e);
+    });
+    return got;
+  }
+  const presenceFrom = (got: Element[], from: string): string[] =>
+    got.filter((e) => e.name === 'presence' && e.attrs.from === from).map((e) => e.toString());
+
+  test('a broadcast still running when a login replaces its session stops: nobody sees the session online after its goodbye', async () => {
+    const a = await onlineUser(yak, 'racer1', 'setup');
+    const b = await onlineUser(yak, 'racer2');
+    await subscribeBoth(a, b);
+    await a.close();
+    const other = await login(yak, 'racer1', 'r2');
+    await other.presence();
+    let old: Client | undefined;
+    let fresh: Client | undefined;
+    try {
+      await b.clear();
+      await other.clear();
+      const bGot = record(b);
+      const otherGot = record(other);
+      old = await login(yak, 'racer1', 'r1');
+      // The broadcast's read of the roster waits while a login takes the full JID.
+      const held = holdFirstCall(yak.server.xdb, 'peek', (_h: string, user: string, ns: string) => user === 'racer1' && ns === NS_ROSTER);
+      old.send('<presence><status>old</status></presence>');
+      await held.reached;
+      fresh = await login(yak, 'racer1', 'r1');
+      held.release();
+      held.restore();
+      await old.stream.whenClosed().catch(() => undefined);
+      await fresh.sync();
+      await b.sync();
+      await other.sync();
+      const goodbye = (to: string): string =>
+        `<presence type='unavailable' from='racer1@localhost/r1' to='${to}'><status>Replaced by new connection</status></presence>`;
+      assert.deepEqual(presenceFrom(bGot, 'racer1@localhost/r1'), [goodbye('racer2@localhost')]);
+      assert.deepEqual(presenceFrom(otherGot, 'racer1@localhost/r1'), [goodbye('racer1@localhost/r2')]);
+      await fresh.nothing((e) => e.name === 'presence', [], 'the new session, which sent no presence, got presence');
+    } finally {
+      await closeAll(fresh, other, b);
+    }
+  });
+
+  test('two sessions sending their first presence at once see each other once', async () => {
+    const x = await onlineUser(yak, 'twin1', 'x');
+    const contact = await onlineUser(yak, 'twin2');
+    await subscribeBoth(x, contact);
+    await x.close();
+    const first = await login(yak, 'twin1', 'x');
+    const second = await login(yak, 'twin1', 'y');
+    try {
+      const firstGot = record(first);
+      const secondGot = record(second);
+      // The first one's broadcast waits on its roster while the second one arrives.
+      const held = holdFirstCall(yak.server.xdb, 'peek', (_h: string, user: string, ns: string) => user === 'twin1' && ns === NS_ROSTER);
+      first.send('<presence><status>x-on</status></presence>');
+      await held.reached;
+      second.send('<presence><status>y-on</status></presence>');
+      await second.sync();
+      held.release();
+      held.restore();
+      await first.sync();
+      await second.sync();
+      await first.sync();
+      assert.equal(presenceFrom(firstGot, 'twin1@localhost/y').length, 1, presenceFrom(firstGot, 'twin1@localhost/y').join('\n'));
+      assert.equal(presenceFrom(secondGot, 'twin1@localhost/x').length, 1, presenceFrom(secondGot, 'twin1@localhost/x').join('\n'));
+      // Unavailable and back: shown its other session again, as at its first arrival.
+      await second.presence("<presence type='unavailable'/>");
+      secondGot.length = 0;
+      await second.presence('<presence><status>y-back</status></presence>');
+      await first.sync();
+      assert.equal(presenceFrom(secondGot, 'twin1@localhost/x').length, 1, presenceFrom(secondGot, 'twin1@localhost/x').join('\n'));
+    } finally {
+      await closeAll(first, second, contact);
     }
   });
 });

@@ -65,13 +65,36 @@ function copyTo(p: Element, from: string, to: string): Element {
 /** Presence copies made in one turn of the event loop (see broadcast). */
 const COPIES_PER_TURN = 256;
 
+/**
+ * What each session was last shown of its account's other sessions'
+ * presence, by session. Two sessions' first presences at once: each one's
+ * broadcast reached the other live, and each one's arrival showed it the
+ * other's kept presence too (probeContacts), so each saw the other twice.
+ */
+const shownSiblings = new WeakMap<Session, WeakMap<Session, Element>>();
+
+/** Whether `viewer` is yet to be shown `sibling`'s `presence`; notes that it now is. */
+function firstShowing(viewer: Session, sibling: Session, presence: Element): boolean {
+  let shown = shownSiblings.get(viewer);
+  if (!shown) shownSiblings.set(viewer, (shown = new WeakMap()));
+  if (shown.get(sibling) === presence) return false;
+  shown.set(sibling, presence);
+  return true;
+}
+
 /** Sends `p` from the session to every subscriber (from/both), to `extra` full JIDs, and to the user's other sessions. */
 async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable<string> = []): Promise<void> {
   const from = s.jid.toString();
+  // A session that ends meanwhile (replaced by a login with its full JID,
+  // its account removed: ended from outside its own stanzas' turn) says
+  // goodbye to all (session-end): an available presence sent after that
+  // showed it online once it was gone. A goodbye itself is told in full.
+  const stale = (): boolean => s.ended && p.attrs.type !== 'unavailable';
   // A subscriber the session hid from was told `unavailable` then: nothing
   // more, not even a goodbye (nor is it counted as reaching its resources:
   // one shown the session again since, by directed presence, is told).
   const subscribers = (await contactsWhere(api.xdb, s.host, s.user, hasFrom)).filter((jid) => !isHiddenFrom(s, jid));
+  if (stale()) return;
   const bare = new Set<string>(subscribers).add(s.jid.bare);
   const targets = new Set<string>();
   // The user's own bare JID among them is left to the loop over the
@@ -90,6 +113,7 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
     // Hidden from during a pause between batches.
     if (!directed.has(to) && isHiddenFrom(s, to)) continue;
     await api.deliver(copyTo(p, from, to));
+    if (stale()) return;
     // Thousands of subscribers and a long status: the copies took the
     // event loop for over 100 ms at once. Other clients are served
     // between batches (a login with this full JID waits for a goodbye's
@@ -97,10 +121,11 @@ async function broadcast(api: ModuleApi, s: Session, p: Element, extra: Iterable
     if (++copies % COPIES_PER_TURN === 0) {
       await nextTurn();
       still = new Set(await contactsWhere(api.xdb, s.host, s.user, hasFrom));
+      if (stale()) return;
     }
   }
   for (const other of api.sessions.of(s.jid.bare)) {
-    if (other !== s && other.available) other.send(copyTo(p, from, other.jid.toString()));
+    if (other !== s && other.available && firstShowing(other, s, p)) other.send(copyTo(p, from, other.jid.toString()));
   }
 }
 
@@ -119,6 +144,8 @@ async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
   directed.clear();
   // Offline, it is hidden from nobody: its next available presence goes to all (as 1.4 emptied I).
   hiddenOf(s).clear();
+  // Back later, it is shown its other sessions again, as a new arrival is.
+  shownSiblings.delete(s);
 }
 
 /**
@@ -135,14 +162,14 @@ async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
   }
   // The user's own other resources.
   for (const { session: other, presence } of presencesNow(api, s.jid.bare)) {
-    if (other !== s && stillShows(other, presence)) s.send(keptPresence(other, presence, s.jid.toString()));
+    if (other !== s && stillShows(other, presence) && firstShowing(s, other, presence)) s.send(keptPresence(other, presence, s.jid.toString()));
     if (!(await caughtUp(s))) return;
   }
 }
 
 /** False once `s` is gone; waits first while its client lags behind what it was sent (see probeContacts). */
 async function caughtUp(s: Session): Promise<boolean> {
-  return !s.backedUp || (await s.whenWritable());
+  return !s.ended && (!s.backedUp || (await s.whenWritable()));
 }
 
 async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
@@ -188,13 +215,15 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
   s.presenceAt = Date.now();
   s.priority = normalizePriority(p);
   await broadcast(api, s, p);
+  // Ended meanwhile: its goodbye is told; a gone session learns nothing.
+  if (s.ended) return;
   if (first) await arrive(api, s);
   await maybeDeliverable(api, s, wasDeliverable);
 }
 
 /** Tells the modules when the session starts taking bare-JID messages (offline delivery). */
 async function maybeDeliverable(api: ModuleApi, s: Session, was: boolean): Promise<void> {
-  if (!was && s.available && s.priority >= 0) await api.notify('session-deliverable', s);
+  if (!was && s.available && !s.ended && s.priority >= 0) await api.notify('session-deliverable', s);
 }
 
 async function arrive(api: ModuleApi, s: Session): Promise<void> {
