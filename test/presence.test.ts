@@ -7,14 +7,14 @@ import { after, before, describe, test } from 'node:test';
 import { startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { closeAll, login, newUser, NS_ROSTER, onlineUser, plain, receiveAll, subscribeBoth, type Client } from './helpers/session.js';
-import { holdFirstCall } from './helpers/latch.js';
+import { holdCalls, holdFirstCall } from './helpers/latch.js';
 import assert from 'node:assert/strict';
 import { parseJid } from '../src/jid.js';
 import type { ModuleApi, PhaseHandlers } from '../src/jsm/api.js';
 import { modPresence } from '../src/jsm/modules/mod_presence.js';
 import type { Session } from '../src/jsm/sessions.js';
 import { parseXml } from '../src/xml/parse.js';
-import type { Element } from '../src/xml/element.js';
+import { Element } from '../src/xml/element.js';
 
 const isPresence = (e: { name: string }): boolean => e.name === 'presence';
 
@@ -883,6 +883,80 @@ describe("mod_presence: one account's sessions racing each other", () => {
       await closeAll(fresh, other, b);
     }
   });
+
+  test('a broadcast in batches whose session is replaced between two batches stops there', async () => {
+    const a = await onlineUser(yak, 'batch1', 'setup');
+    // More subscribers than one batch of copies (256), the real contact last.
+    await yak.server.xdb.update('localhost', 'batch1', NS_ROSTER, (cur) => {
+      const q = cur ?? new Element('query', { xmlns: NS_ROSTER });
+      for (let i = 0; i < 256; i++) q.children.push(new Element('item', { jid: `fan${i}@localhost`, subscription: 'from' }));
+      return q;
+    });
+    const b = await onlineUser(yak, 'batch2');
+    await subscribeBoth(a, b);
+    await a.close();
+    let old: Client | undefined;
+    let fresh: Client | undefined;
+    try {
+      old = await login(yak, 'batch1', 'r1');
+      await old.presence('<presence><status>first</status></presence>');
+      await b.clear();
+      const bGot = record(b);
+      // The second read of the roster is the one between the batches.
+      let reads = 0;
+      const held = holdCalls(yak.server.xdb, 'peek', (_h: string, user: string, ns: string) => user === 'batch1' && ns === NS_ROSTER && ++reads === 2);
+      old.send('<presence><status>second</status></presence>');
+      await held.reached;
+      fresh = await login(yak, 'batch1', 'r1');
+      held.release();
+      held.restore();
+      await old.stream.whenClosed().catch(() => undefined);
+      await fresh.sync();
+      await b.sync();
+      assert.deepEqual(presenceFrom(bGot, 'batch1@localhost/r1'), [
+        "<presence type='unavailable' from='batch1@localhost/r1' to='batch2@localhost'><status>Replaced by new connection</status></presence>",
+      ]);
+    } finally {
+      await closeAll(fresh, b);
+    }
+  });
+
+  // Which read is held: the session's own roster for its probes (after the
+  // broadcast's read when it shows itself; none when invisible), or the
+  // contact's roster, read to see whether the probe is to be answered.
+  for (const [i, [how, first, whose, nth]] of ([
+    ['available, replaced while it probes', '<presence><status>old</status></presence>', 'own', 2],
+    ['invisible, replaced while it probes', "<presence type='invisible'/>", 'own', 1],
+    ['available, replaced while its probe is checked', '<presence><status>old</status></presence>', 'contact', 1],
+  ] as const).entries()) {
+    test(`a session replaced during its arrival (${how}): the one that took its full JID is sent no presence`, async () => {
+      const me = `prober${i}a`;
+      const user = whose === 'own' ? me : `prober${i}b`;
+      const a = await onlineUser(yak, me, 'setup');
+      const b = await onlineUser(yak, `prober${i}b`);
+      await subscribeBoth(a, b);
+      await a.close();
+      let old: Client | undefined;
+      let fresh: Client | undefined;
+      try {
+        old = await login(yak, me, 'r1');
+        let reads = 0;
+        const held = holdCalls(yak.server.xdb, 'peek', (_h: string, u: string, ns: string) => u === user && ns === NS_ROSTER && ++reads === nth);
+        old.send(first);
+        await held.reached;
+        fresh = await login(yak, me, 'r1');
+        const freshGot = record(fresh);
+        held.release();
+        held.restore();
+        await old.stream.whenClosed().catch(() => undefined);
+        await b.sync();
+        await fresh.sync();
+        assert.deepEqual(freshGot.filter((e) => e.name === 'presence').map((e) => e.toString()), []);
+      } finally {
+        await closeAll(fresh, b);
+      }
+    });
+  }
 
   test('two sessions sending their first presence at once see each other once', async () => {
     const x = await onlineUser(yak, 'twin1', 'x');

@@ -157,6 +157,9 @@ async function leave(api: ModuleApi, s: Session, p: Element): Promise<void> {
  */
 async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
   for (const jid of await contactsWhere(api.xdb, s.host, s.user, hasTo)) {
+    // Gone meanwhile (replaced): answered, a probe from its full JID would
+    // reach the session that took it, which asked for nothing.
+    if (s.ended) return;
     await api.deliver(new Element('presence', { type: 'probe', from: s.jid.toString(), to: jid }));
     if (!(await caughtUp(s))) return;
   }
@@ -169,7 +172,7 @@ async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
 
 /** False once `s` is gone; waits first while its client lags behind what it was sent (see probeContacts). */
 async function caughtUp(s: Session): Promise<boolean> {
-  return !s.ended && (!s.backedUp || (await s.whenWritable()));
+  return !s.backedUp || (await s.whenWritable());
 }
 
 async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
@@ -223,7 +226,7 @@ async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise
 
 /** Tells the modules when the session starts taking bare-JID messages (offline delivery). */
 async function maybeDeliverable(api: ModuleApi, s: Session, was: boolean): Promise<void> {
-  if (!was && s.available && !s.ended && s.priority >= 0) await api.notify('session-deliverable', s);
+  if (!was && s.available && s.priority >= 0) await api.notify('session-deliverable', s);
 }
 
 async function arrive(api: ModuleApi, s: Session): Promise<void> {
@@ -235,12 +238,16 @@ async function arrive(api: ModuleApi, s: Session): Promise<void> {
 async function answerProbe(api: ModuleApi, d: Delivery): Promise<'handled'> {
   const { to, from } = d;
   const bare = to.bare;
+  // The local session probing, found before any wait: replaced meanwhile,
+  // its answers would reach the session that took its full JID, which
+  // asked for nothing.
+  const prober = from.resource === undefined ? undefined : api.sessions.find(from.bare, from.resource);
   if (!(await isTrusted(api, to, from))) return 'handled';
   // One answer per session of the contact, up to <limits><sessions> of
   // them: paced like the probes themselves when the prober is local.
-  const prober = from.resource === undefined ? undefined : api.sessions.find(from.bare, from.resource);
   let waited = false;
   for (const { session: s, presence } of presencesNow(api, bare)) {
+    if (prober?.ended) break;
     // After a wait for the prober, trust may have been taken back.
     if (waited && !(await isTrusted(api, to, from))) break;
     if (stillShows(s, presence, from.toString())) await api.deliver(keptPresence(s, presence, from.toString()));
