@@ -284,13 +284,15 @@ describe('mod_offline', () => {
       sender.send(expire('d2', '-5'));
       sender.send(expire('d3', ' 0 '));
       sender.send(expire('d4', '-99999999999999999999999999'));
+      // One of two says it is over (the other no whole number): as 1.4, which read the plain one.
+      sender.send("<message to='deadexp1@localhost' id='d5'><body>d5</body><x xmlns='jabber:x:event'><offline/></x><e:x xmlns:e='jabber:x:expire' seconds='abc'/><x xmlns='jabber:x:expire' seconds='0'/></message>");
       // Kept: time left, a number too large to run out, and values that are no whole number.
       sender.send(expire('k1', ' 30 '));
       sender.send(expire('k2', '99999999999999999999999999'));
       sender.send(expire('k3', ''));
       sender.send(expire('k4', '1.5'));
       const kept = ['k1', 'k2', 'k3', 'k4'];
-      for (const id of ['d1', 'd2', 'd3', 'd4']) {
+      for (const id of ['d1', 'd2', 'd3', 'd4', 'd5']) {
         const bounce = await sender.next(isMessage);
         assert.deepEqual([bounce.attrs.type, bounce.attrs.id, bounce.attrs.from], ['error', id, 'deadexp1@localhost'], bounce.toString());
         assert.equal(bounce.getChild('error')?.attrs.code, '503', bounce.toString());
@@ -567,6 +569,9 @@ describe('mod_offline across restarts', () => {
         // Written with a prefix, as a namespace-aware client reads it the same.
         sender.send("<message to='exp1@localhost' id='x4'><body>short too</body><e:x xmlns:e='jabber:x:expire' seconds='60'/></message>");
         sender.send("<message to='exp1@localhost' id='x5'><body>long too</body><e:x xmlns:e='jabber:x:expire' seconds='3600'/></message>");
+        // Two of them: each reader may take another, so the shortest holds and each counts down.
+        sender.send("<message to='exp1@localhost' id='x6'><body>two</body><x xmlns='jabber:x:expire' seconds='3600'/><e:x xmlns:e='jabber:x:expire' seconds='60'/></message>");
+        sender.send("<message to='exp1@localhost' id='x7'><body>two long</body><x xmlns='jabber:x:expire' seconds='3600'/><e:x xmlns:e='jabber:x:expire' seconds='1800'/></message>");
         await sender.sync();
       } finally {
         await sender.close();
@@ -577,14 +582,14 @@ describe('mod_offline across restarts', () => {
     const text = await readFile(file, 'utf8');
     const past = Math.floor(Date.now() / 1000) - 120;
     const edited = text.replace(/stored='\d+'/g, `stored='${past}'`);
-    assert.equal(edited.match(/stored='/g)?.length, 4, `expected four expire records in ${text}`);
+    assert.equal(edited.match(/stored='/g)?.length, 8, `expected eight expire records in ${text}`);
     await writeFile(file, edited);
 
     await withServer(async (yak) => {
       const c = await login(yak, 'exp1');
       try {
         c.send('<presence/>');
-        const got = await messages(c, 3);
+        const got = await messages(c, 4);
         assertXml(
           got[0]!,
           `<message to='exp1@localhost/Work' id='x2' from='exp2@localhost/Work'><body>long</body><x xmlns='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
@@ -598,6 +603,12 @@ describe('mod_offline across restarts', () => {
         );
         const leftPrefixed = Number(got[2]!.getChild('e:x')!.attrs.seconds);
         assert.ok(leftPrefixed > 0 && leftPrefixed <= 3600 - 120, `seconds left: ${leftPrefixed}`);
+        assertXml(
+          got[3]!,
+          `<message to='exp1@localhost/Work' id='x7' from='exp2@localhost/Work'><body>two long</body><x xmlns='jabber:x:expire' seconds='*'/><e:x xmlns:e='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
+        );
+        const [plainLeft, prefixedLeft] = [Number(got[3]!.getChild('x', 'jabber:x:expire')!.attrs.seconds), Number(got[3]!.getChild('e:x')!.attrs.seconds)];
+        assert.ok(plainLeft > 1800 && plainLeft <= 3600 - 120 && prefixedLeft > 0 && prefixedLeft <= 1800 - 120, `seconds left: ${plainLeft}, ${prefixedLeft}`);
         await c.nothing(isMessage, [], 'an expired message was delivered');
       } finally {
         await c.close();
@@ -723,12 +734,13 @@ describe('mod_offline limit', () => {
         // A full store, all expired: the bot's notice and two others' stored two hours ago,
         // and the stranger's stored half a minute ago, for ten seconds.
         const now = Math.floor(Date.now() / 1000);
-        const old = (from: string, id: string, stored: number, seconds: number): string =>
-          `<message to='cap6@localhost' from='${from}' id='${id}'><body>${id}</body><x xmlns='jabber:x:expire' seconds='${seconds}' stored='${stored}'/></message>`;
+        // (The stranger's written with a prefix, as a client may send it.)
+        const old = (from: string, id: string, stored: number, seconds: number, x = 'x'): string =>
+          `<message to='cap6@localhost' from='${from}' id='${id}'><body>${id}</body><${x} xmlns${x === 'x' ? '' : `:${x.split(':')[0]}`}='jabber:x:expire' seconds='${seconds}' stored='${stored}'/></message>`;
         await yak.server.xdb.update(yak.host, 'cap6', NS_OFFLINE, () =>
           xml(
             `<foo xmlns='${NS_OFFLINE}'>${old('cap7@localhost/Work', 'old1', now - 7200, 60)}${old('a@localhost/x', 'old2', now - 7200, 60)}` +
-              `${old('b@localhost/x', 'old3', now - 7200, 60)}${old('cap9@localhost/Work', 'old4', now - 30, 10)}</foo>`,
+              `${old('b@localhost/x', 'old3', now - 7200, 60)}${old('cap9@localhost/Work', 'old4', now - 30, 10, 'e:x')}</foo>`,
           ),
         );
         // Nobody will ever read those: the friend and the bot are still heard.

@@ -83,22 +83,33 @@ export function isNotice(m: Element): boolean {
 }
 
 /**
- * The seconds of a message's jabber:x:expire, or undefined when it has none
- * or they are no whole number: such a message is kept as if it had none.
- * Absurdly long numbers come out as +-Infinity (never / already expired).
+ * The message's jabber:x:expire `<x>` elements, however written: a client
+ * reads `<e:x xmlns:e='jabber:x:expire' seconds='60'/>` as the plain one, so
+ * the server keeps it no longer either (1.4 matched the `xmlns` attribute
+ * only). With more than one, each reader may take another, so the shortest
+ * lifetime holds and each one is counted down.
  */
-function expireSeconds(m: Element): number | undefined {
-  return wholeNumber(expireOf(m)?.attrs.seconds);
+function expiresOf(m: Element): Element[] {
+  return m.elements.filter((c) => isNamed(c, 'x', NS_EXPIRE, NS_CLIENT));
 }
 
 /**
- * The message's jabber:x:expire `<x>`, however written: a client reads
- * `<e:x xmlns:e='jabber:x:expire' seconds='60'/>` as the plain one, so the
- * server keeps it no longer either (1.4 matched the `xmlns` attribute only).
+ * The seconds of an expire element, or undefined when they are no whole
+ * number: such an element is kept as if it were not there. Absurdly long
+ * numbers come out as +-Infinity (never / already expired).
  */
-function expireOf(m: Element): Element | undefined {
-  for (const c of m.children) if (typeof c !== 'string' && isNamed(c, 'x', NS_EXPIRE, NS_CLIENT)) return c;
-  return undefined;
+function secondsOf(x: Element): number | undefined {
+  return wholeNumber(x.attrs.seconds);
+}
+
+/** The shortest of the message's expire seconds (see secondsOf), or undefined when it has none. */
+function expireSeconds(m: Element): number | undefined {
+  let shortest: number | undefined;
+  for (const x of expiresOf(m)) {
+    const seconds = secondsOf(x);
+    if (seconds !== undefined && (shortest === undefined || seconds < shortest)) shortest = seconds;
+  }
+  return shortest;
 }
 
 /**
@@ -185,7 +196,7 @@ interface Expiry {
 
 function expiryOf(m: Element): Expiry | undefined {
   const from = parseJid(m.attrs.from ?? '');
-  const storedAt = Number(expireOf(m)?.attrs.stored);
+  const storedAt = Number(expiresOf(m).find((x) => x.attrs.stored !== undefined)?.attrs.stored);
   return from && Number.isFinite(storedAt) ? { sender: from.bare, storedAt } : undefined;
 }
 
@@ -211,7 +222,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   const m = stanza.clone();
   addStamp(m, delayStamp(to.bare, 'Offline Storage'));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
-  if (seconds !== undefined && Number.isSafeInteger(seconds)) expireOf(m)!.attrs.stored = String(unixTime());
+  for (const x of expiresOf(m)) if (Number.isSafeInteger(secondsOf(x))) x.attrs.stored = String(unixTime());
   const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
   const expiries = recentExpiries(api);
   const now = unixTime();
@@ -279,32 +290,32 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   }
 }
 
-/** The seconds a stored message has left, or undefined when it does not expire (as stored; nothing is changed). */
-function secondsLeft(m: Element, now: number): number | undefined {
-  const x = expireOf(m);
-  if (!x) return undefined;
-  const seconds = expireSeconds(m);
+/** The seconds a stored expire element has left, or undefined when it counts nothing down (as stored; nothing is changed). */
+function secondsLeft(x: Element, now: number): number | undefined {
+  const seconds = secondsOf(x);
   const stored = Number(x.attrs.stored);
   if (seconds === undefined || !Number.isSafeInteger(seconds) || !Number.isFinite(stored)) return undefined;
   return seconds - (now - stored);
 }
 
-/** Whether a stored message is past its jabber:x:expire: it will never be delivered. */
+/** Whether a stored message is past its jabber:x:expire (any of them): it will never be delivered. */
 function expired(m: Element, now: number): boolean {
-  const left = secondsLeft(m, now);
-  return left !== undefined && left <= 0;
+  return expiresOf(m).some((x) => {
+    const left = secondsLeft(x, now);
+    return left !== undefined && left <= 0;
+  });
 }
 
 /** Drops expired messages and tells the rest how much time they have left. */
 function stillValid(m: Element, now: number): boolean {
-  const x = expireOf(m);
-  if (!x) return true;
-  const left = secondsLeft(m, now);
-  // Our own bookkeeping, never shown to the recipient, also when seconds is not a number.
-  x.setAttr('stored', undefined);
-  if (left === undefined) return true;
-  if (left <= 0) return false;
-  x.attrs.seconds = String(left);
+  for (const x of expiresOf(m)) {
+    const left = secondsLeft(x, now);
+    // Our own bookkeeping, never shown to the recipient, also when seconds is not a number.
+    x.setAttr('stored', undefined);
+    if (left === undefined) continue;
+    if (left <= 0) return false;
+    x.attrs.seconds = String(left);
+  }
   return true;
 }
 
