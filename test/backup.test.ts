@@ -3,7 +3,7 @@
 // on the spool itself; a server started on the copy has every account.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -146,6 +146,43 @@ test('backup without a server: jabberctl copies the spool itself; refusals name 
     } finally {
       await restored.stop();
     }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a copy that fails half way (the backup disk full) leaves nothing to be taken for a backup', { timeout: 30_000 }, async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-full-'));
+  try {
+    const spool = path.join(dir, 'spool');
+    const disk = path.join(dir, 'disk');
+    await mkdir(path.join(spool, 'localhost'), { recursive: true });
+    await mkdir(disk);
+    // 320 KiB of files for a 64 KiB disk: several are copied before one fails.
+    for (let i = 0; i < 32; i++) await writeFile(path.join(spool, 'localhost', `u${i}.xml`), `<xdb>${'x'.repeat(10_000)}</xdb>\n`);
+    const module = fileURLToPath(new URL('../src/admin/spool-backup.js', import.meta.url));
+    // In a user and mount namespace of its own (util-linux's unshare), where
+    // a small tmpfs can be mounted: into a folder it makes, then into an
+    // empty one it is given, which stays (empty).
+    const script = `
+      const { backupSpool } = await import(${JSON.stringify(module)});
+      const { mkdirSync, readdirSync, existsSync } = await import('node:fs');
+      const [spool, disk] = process.argv.slice(1);
+      const out = [];
+      for (const [dest, given] of [[disk + '/new', false], [disk + '/given', true]]) {
+        if (given) mkdirSync(dest);
+        try { await backupSpool(spool, dest); out.push('copied'); } catch (err) { out.push(err.code); }
+        out.push(existsSync(dest) ? 'left:' + readdirSync(dest, { recursive: true }).length : 'removed');
+      }
+      out.push('disk:' + readdirSync(disk).join(','));
+      console.log(out.join(' '));`;
+    const run = spawnSync(
+      'unshare',
+      ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=64k tmpfs "$2" && exec "$3" --input-type=module -e "$4" "$1" "$2"', 'sh', spool, disk, process.execPath, script],
+      { encoding: 'utf8', timeout: 20_000 },
+    );
+    assert.equal(run.status, 0, `unshare (util-linux) must run it: ${run.error?.message ?? run.stderr}`);
+    assert.equal(run.stdout.trim(), 'ENOSPC removed ENOSPC left:0 disk:given');
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

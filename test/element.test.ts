@@ -1,9 +1,11 @@
 // Element.equals (what the store uses to skip a change that changes
-// nothing) and the attribute copies every forwarded stanza goes through.
+// nothing), the attribute copies every forwarded stanza goes through, the
+// namespace helpers the server's guards read a child with (however it is
+// written), and trimXmlSpace.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { trimXmlSpace } from '../src/xml/chars.js';
-import { attrsWith, el } from '../src/xml/element.js';
+import { attrsWith, childInNamespace, el, isNamed, localName, namespaceOf } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 
 test('equal: same name, attributes in the same order, same children', () => {
@@ -92,4 +94,34 @@ test('trimXmlSpace takes only XML white space (space, tab, CR, LF) from the ends
   // (60,000 in a username held the server 3.6 s; this many, many minutes).
   const long = `a${' '.repeat(1_000_000)}b`;
   assert.equal(trimXmlSpace(` ${long}\n`), long);
+});
+
+// Elements as the stream parser gives them: a prefixed one carries its
+// prefix's declaration (see namespace-scope.ts).
+test('namespaceOf, localName, isNamed: by the prefix, else the own xmlns, else where the element stands', () => {
+  const plain = el('body', {}, 'hi');
+  const own = el('body', { xmlns: 'urn:other' }, 'hi');
+  const prefixed = el('b:body', { 'xmlns:b': 'jabber:client' }, 'hi');
+  // A default xmlns on a prefixed element is not its namespace: the prefix's is.
+  const both = el('b:body', { 'xmlns:b': 'urn:other', xmlns: 'jabber:client' }, 'hi');
+  assert.deepEqual(
+    [plain, own, prefixed, both].map((e) => [namespaceOf(e, 'jabber:client'), localName(e), isNamed(e, 'body', 'jabber:client', 'jabber:client')]),
+    [
+      ['jabber:client', 'body', true],
+      ['urn:other', 'body', false],
+      ['jabber:client', 'body', true],
+      ['urn:other', 'body', false],
+    ],
+  );
+  assert.equal(namespaceOf(plain, undefined), undefined);
+  assert.equal(isNamed(el('b:subject', { 'xmlns:b': 'jabber:client' }), 'body', 'jabber:client', 'jabber:client'), false);
+});
+
+test('childInNamespace: any child in the namespace, first or not, by xmlns or by prefix', () => {
+  const ns = 'jabber:iq:roster';
+  assert.equal(childInNamespace(el('iq', {}, el('query', { xmlns: ns })), ns), 0);
+  assert.equal(childInNamespace(el('iq', {}, 'text', el('x', { xmlns: 'urn:decoy' }), el('r:query', { 'xmlns:r': ns })), ns), 2);
+  // A reader matching the xmlns attribute takes this one too, whatever its prefix says.
+  assert.equal(childInNamespace(el('iq', {}, el('r:query', { 'xmlns:r': 'urn:other', xmlns: ns })), ns), 0);
+  assert.equal(childInNamespace(el('iq', {}, el('query', { xmlns: 'urn:other' }), el('r:query', { 'xmlns:r': 'urn:other' })), ns), -1);
 });

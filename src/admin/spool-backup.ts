@@ -109,7 +109,7 @@ function prepareTarget(target: string): boolean {
 }
 
 interface CopyState {
-  /** The spool's real path, and the copy's. */
+  /** The spool's real path, and the copy's folder as given (made absolute; realTarget is its real path). */
   root: string;
   target: string;
   report: BackupReport;

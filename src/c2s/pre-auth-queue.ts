@@ -85,10 +85,6 @@ export class PreAuthQueue {
     return out.map((item) => item.stanza);
   }
 
-  get length(): number {
-    return this.items.length;
-  }
-
   /** What the stanzas waiting are taken to hold in memory. */
   get weight(): number {
     return this.weights;

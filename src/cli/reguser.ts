@@ -53,7 +53,7 @@ const program = new Command('reguser')
   .option('--domain <name>', 'Jabber host name for the stream header when it differs from the TCP host')
   .option('--tls', 'connect with TLS (the old port 5223 style); the certificate is not checked unless --ca is given')
   .option('--ca <file>', "with --tls: check the server's certificate against the CA certificate(s) in FILE (PEM), and its name against the Jabber host")
-  .option('--file <file>', 'register every account listed in FILE over one connection')
+  .option('--file <file>', 'register every account listed in FILE over one connection (a new one when the server ends it for <authtime>)')
   .option('--timeout <seconds>', 'how long to wait for a silent server (longer than a karma pause)', '30')
   .addHelpText(
     'after',
@@ -158,14 +158,7 @@ async function attempt(stream: ClientStream, fields: [string, string][], timeout
 
 type Outcome = { kind: 'ok' | 'refused' | 'skipped'; line: string; taken?: string } | { kind: 'trouble'; err: unknown };
 
-/**
- * Registers every account of the list over this one connection, keeping a
- * few requests in flight (the server answers them in order) and printing
- * the outcomes in list order. A server with karma pauses reading for a
- * while once a connection has sent too much (1.4's classic values: about
- * 12 s), so the timeout here is for silence: the batch gives up only when
- * requests are waiting and nothing at all arrived for `timeout` ms.
- */
+/** The outcomes of a list so far, over every connection it took. */
 type Counts = { ok: number; refused: number; skipped: number };
 
 /**
@@ -255,6 +248,16 @@ function authTimeUp(err: unknown): boolean {
   return err instanceof StreamClosedError && err.streamError?.getChild('connection-timeout', 'urn:ietf:params:xml:ns:xmpp-streams') !== undefined;
 }
 
+/**
+ * Registers every account of the list, keeping a few requests in flight
+ * (the server answers them in order) and printing the outcomes in list
+ * order, over `first` and, each time the server ends the stream for
+ * <authtime> (see authTimeUp), over a new connection from `open` from the
+ * first unanswered line. A server with karma pauses reading for a while
+ * once a connection has sent too much (1.4's classic values: about 12 s),
+ * so the timeout here is for silence: a connection's batch gives up only
+ * when requests are waiting and nothing at all arrived for `timeout` ms.
+ */
 async function batch(open: () => Promise<ClientStream>, first: ClientStream, entries: UserListEntry[], timeout: number): Promise<number> {
   const counts: Counts = { ok: 0, refused: 0, skipped: 0 };
   let done = 0;

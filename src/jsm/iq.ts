@@ -1,4 +1,7 @@
-// Small helpers for building iq replies, so modules never juggle to/from/id.
+// Small helpers for iqs: building replies, so modules never juggle
+// to/from/id, and finding what a request is (isRequest), which module it is
+// for (payloadIn: 1.4's rule, the first namespaced child's `xmlns`) and
+// whose account it addresses (forAccount).
 import type { Jid } from '../jid.js';
 import { Element, type Node } from '../xml/element.js';
 import type { SessionRegistry } from './sessions.js';

@@ -49,7 +49,7 @@ export class RecentMemo<K, V> {
     this.old.clear();
   }
 
-  /** Entries held (the test's view; at most the limit). */
+  /** Entries held (the test's view; at most the limit, or 2 for a limit under 2). */
   get size(): number {
     return this.young.size + this.old.size;
   }

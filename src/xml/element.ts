@@ -1,7 +1,13 @@
 // One small element type for stanzas, config and spool records alike.
-// Namespaces are kept the jabberd way: `xmlns` is an ordinary attribute and
-// a child without its own `xmlns` belongs to its parent's namespace. That is
-// all the protocol needs and it keeps the per-stanza path cheap.
+// Namespaces are kept the jabberd way: `xmlns` (and `xmlns:p`) is an
+// ordinary attribute, and a child without its own `xmlns` belongs to its
+// parent's namespace. That keeps the per-stanza path cheap, and modules find
+// their requests by the `xmlns` attribute, as 1.4's did. Where the server
+// decides something for the user's safety (the roster guard, filter rules,
+// delay stamps, priority), it reads a prefixed name too, as namespace-aware
+// clients do: see namespaceOf, inNamespace and isNamed below. Going back to
+// `attrs.xmlns` there would let `<r:query xmlns:r='jabber:iq:roster'>` past
+// the roster guard.
 
 export type Node = Element | string;
 
@@ -65,10 +71,6 @@ export class Element {
     if (value !== undefined) putAttr(this.attrs, name, value);
     else if (Object.hasOwn(this.attrs, name)) this.attrs = attrsWith(this.attrs, { [name]: undefined });
     return this;
-  }
-
-  get xmlns(): string | undefined {
-    return this.attrs.xmlns;
   }
 
   /** Child elements, skipping text. */
@@ -188,7 +190,7 @@ export class Element {
  * namespace-aware client, and `<r:query xmlns='jabber:iq:roster'>` to one
  * that matches attributes.
  */
-export function inNamespace(e: Element, ns: string): boolean {
+function inNamespace(e: Element, ns: string): boolean {
   return e.attrs.xmlns === ns || namespaceOf(e, undefined) === ns;
 }
 

@@ -178,10 +178,6 @@ export class StreamParser {
     this.limits = limits;
   }
 
-  get hasFailed(): boolean {
-    return this.failed;
-  }
-
   /** What the stanza being read holds so far, characters and nodes weighed together (see weigh()). */
   get pendingWeight(): number {
     if (this.failed) return 0;
