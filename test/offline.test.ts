@@ -775,24 +775,32 @@ describe('mod_offline limit', () => {
   test('a message that expires while stored still fills its sender’s share when the store dropping it is the sender’s own next', { timeout: 30_000 }, async () => {
     // A store for 4: the sender may keep 1 in it.
     const yak = await startYak({ tweak: withLimit(4) });
+    // The second sender puts a `stored` of its own on another expire
+    // element, dating it before the hour its expired message counts for.
+    const forged = "<x xmlns='jabber:x:expire' seconds='none' stored='1'/>";
+    const pairs = [['own1', 'own2', ''], ['own3', 'own4', forged]] as const;
+    const senders: Client[] = [];
     try {
-      await offlineUser(yak, 'own1');
-      const stranger = await onlineUser(yak, 'own2');
-      try {
-        stranger.send("<message to='own1@localhost' id='e1'><body>e1</body><x xmlns='jabber:x:expire' seconds='1'/></message>");
-        await stranger.nothing(isMessage, [], 'the first message was refused');
-        // Past its second: the next store drops it, and counts it for this sender.
-        await sleep(2000);
-        stranger.send("<message to='own1@localhost' id='e2'><body>e2</body></message>");
+      for (const [to, from] of pairs) {
+        await offlineUser(yak, to);
+        senders.push(await onlineUser(yak, from));
+      }
+      for (const [i, [to, , extra]] of pairs.entries()) {
+        senders[i]!.send(`<message to='${to}@localhost' id='e1'><body>e1</body>${extra}<x xmlns='jabber:x:expire' seconds='1'/></message>`);
+        await senders[i]!.nothing(isMessage, [], 'the first message was refused');
+      }
+      // Past its second: the next store drops it, and counts it for this sender.
+      await sleep(2000);
+      for (const [i, [to, from]] of pairs.entries()) {
+        senders[i]!.send(`<message to='${to}@localhost' id='e2'><body>e2</body></message>`);
         assertXml(
-          await stranger.next(isMessage),
-          "<message to='own2@localhost/Work' from='own1@localhost' id='e2' type='error'><body>e2</body>" +
+          await senders[i]!.next(isMessage),
+          `<message to='${from}@localhost/Work' from='${to}@localhost' id='e2' type='error'><body>e2</body>` +
             "<error code='503' type='cancel'>Offline Storage Full</error></message>",
         );
-      } finally {
-        await stranger.close();
       }
     } finally {
+      await closeAll(...senders);
       await yak.stop();
     }
   });

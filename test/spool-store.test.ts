@@ -398,6 +398,25 @@ test('cache: no disk reads for cached users, LRU bound, missing users invalidate
   assert.equal(await uncached.exists('localhost', 'b'), false);
 });
 
+test('accounts(): the names that are accounts, sorted; a file that does not parse counts; files read for it are not kept in the cache', async (t) => {
+  const { root, open } = await scratch(t);
+  const writer = open();
+  for (const u of ['c', 'a', 'b', 'd']) await writer.create('localhost', u, { [NS_AUTH]: pw(u) });
+  await writer.flush();
+  // A file without the auth record is no account; one that does not parse still holds its name.
+  await writeFile(join(root, 'localhost', 'nopass.xml'), "<xdb><query xmlns='jabber:iq:last' xdbns='jabber:iq:last' last='1'/></xdb>\n");
+  await writeFile(join(root, 'localhost', 'broken.xml'), '<xdb><password');
+  const store = open({ cacheUsers: 2 });
+  assert.equal((await store.get('localhost', 'a', NS_AUTH))?.text(), 'a');
+  assert.deepEqual(await store.accounts('localhost'), ['a', 'b', 'broken', 'c', 'd']);
+  // 'a' is still served from memory: the listing's reads pushed nothing out...
+  await unlink(join(root, 'localhost', 'a.xml'));
+  assert.equal((await store.get('localhost', 'a', NS_AUTH))?.text(), 'a');
+  // ...and kept nothing of their own: the disk is asked again.
+  await unlink(join(root, 'localhost', 'b.xml'));
+  assert.equal(await store.exists('localhost', 'b'), false);
+});
+
 test('cache: bounded by the total weight of the files it holds; a file over the per-file limit is never cached, and its changes are never lost', async (t) => {
   const { root, open } = await scratch(t);
   const store = open({ cacheWeight: 3200, cacheFileWeight: 1700, fsync: false });

@@ -195,11 +195,7 @@ export class AdminOps {
 
   async list(host: string): Promise<string[]> {
     const h = servedHost(host, (h) => this.jsm.isLocalHost(h));
-    const users = await this.jsm.xdb.list(h);
-    const out: string[] = [];
-    // A file that does not parse still holds its name (`check` says what is wrong with it).
-    for (const u of users) if (await this.jsm.xdb.exists(h, u).catch(() => true)) out.push(u);
-    return out.sort();
+    return this.jsm.xdb.accounts(h);
   }
 
   async show(jid: string): Promise<UserInfo> {

@@ -66,6 +66,9 @@ export interface SpoolStoreOptions {
   readOnly?: boolean;
 }
 
+/** Files a listing of every account reads at once (see accounts()): twice libuv's default thread pool. */
+const LISTING_READS_AT_ONCE = 8;
+
 export class SpoolStore implements Xdb {
   private readonly log: Logger;
   private readonly cap: FileSizeCap;
@@ -296,6 +299,26 @@ export class SpoolStore implements Xdb {
     return this.files.list(host);
   }
 
+  async accounts(host: string): Promise<string[]> {
+    const names = await this.list(host);
+    const found: string[] = [];
+    let next = 0;
+    // Read side by side: one after another, each file's trips to the
+    // thread pool made a listing of 100,000 accounts take minutes. A few
+    // more than the pool's threads keep it busy without making everyone
+    // else's reads wait behind a long queue.
+    const reader = async (): Promise<void> => {
+      while (next < names.length) {
+        const user = names[next++]!;
+        // A file that does not parse still holds its name (`jabberctl check` says what is wrong with it).
+        const account = await this.withUser(host, user, async (f) => isAccount(await this.load(f, [NS_AUTH], false))).catch(() => true);
+        if (account) found.push(user);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(LISTING_READS_AT_ONCE, names.length) }, reader));
+    return found.sort();
+  }
+
   /** Everything accepted so far written, the spool files synced, the journal emptied. */
   async flush(): Promise<void> {
     await this.open();
@@ -348,14 +371,17 @@ export class SpoolStore implements Xdb {
    * The user's parsed file (null when there is none), from memory or disk.
    * `namespaces`: a read of those records only, which a heavy file's light
    * records kept in memory may answer (never a change: it needs them all).
+   * `keep` false: a file read from disk is not kept in memory, nor one
+   * found there made more recent (a listing of every account, which would
+   * push the users in use out of the cache).
    */
-  private async load(f: UserFile, namespaces?: readonly string[]): Promise<UserDoc | null> {
+  private async load(f: UserFile, namespaces?: readonly string[], keep = true): Promise<UserDoc | null> {
     const pending = this.deferred.doc(f.path);
     if (pending) return pending;
     // The cache is never behind the journal: every change is remembered once journaled.
     const cached = this.cache.get(f.path);
     if (cached !== undefined) {
-      this.cache.remember(f.path, cached);
+      if (keep) this.cache.remember(f.path, cached);
       return cached;
     }
     const slim = namespaces && this.cache.slim(f.path, namespaces);
@@ -363,7 +389,7 @@ export class SpoolStore implements Xdb {
     const journaled = this.journal.pending(f.path);
     if (journaled !== undefined) {
       const doc = journaled === null ? null : parseDoc(journaled, f.path, this.log).doc;
-      this.cache.remember(f.path, doc);
+      if (keep) this.cache.remember(f.path, doc);
       return doc;
     }
     // Most misses are names without a file (a registration, a stanza for
@@ -372,7 +398,7 @@ export class SpoolStore implements Xdb {
     // cost register about a tenth of its CPU; files that exist are read off
     // the event loop.
     if (!statSync(f.path, { throwIfNoEntry: false })) {
-      this.cache.remember(f.path, null);
+      if (keep) this.cache.remember(f.path, null);
       return null;
     }
     let bytes: Buffer;
@@ -380,11 +406,11 @@ export class SpoolStore implements Xdb {
       bytes = await readFile(f.path);
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;
-      this.cache.remember(f.path, null);
+      if (keep) this.cache.remember(f.path, null);
       return null;
     }
     const { doc } = parseDoc(spoolText(bytes, f.path), f.path, this.log);
-    this.cache.remember(f.path, doc);
+    if (keep) this.cache.remember(f.path, doc);
     return doc;
   }
 

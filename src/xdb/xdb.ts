@@ -180,6 +180,12 @@ export interface Xdb {
   /** Prepared usernames that have a spool file under this host. */
   list(host: string): Promise<string[]>;
   /**
+   * The names of list() that are accounts (see exists()), sorted, for a
+   * listing of every account: files not in memory are read without being
+   * kept there. A file that does not parse counts as an account.
+   */
+  accounts(host: string): Promise<string[]>;
+  /**
    * Spool files whose content so far only the journal holds, after open():
    * path -> that content (null: the file is to go). Every other method
    * already answers with it; this is for reading the files behind the

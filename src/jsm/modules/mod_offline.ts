@@ -222,7 +222,9 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   const m = stanza.clone();
   addStamp(m, delayStamp(to.bare, 'Offline Storage'));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
-  for (const x of expiresOf(m)) if (Number.isSafeInteger(secondsOf(x))) x.attrs.stored = String(unixTime());
+  // Our own bookkeeping: a `stored` the sender put on any of them goes
+  // (on one that counts nothing down, it dated the message for expiryOf).
+  for (const x of expiresOf(m)) x.setAttr('stored', Number.isSafeInteger(secondsOf(x)) ? String(unixTime()) : undefined);
   const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
   const expiries = recentExpiries(api);
   const now = unixTime();

@@ -170,7 +170,7 @@ async function probeContacts(api: ModuleApi, s: Session): Promise<void> {
   }
 }
 
-/** False once `s` is gone; waits first while its client lags behind what it was sent (see probeContacts). */
+/** Waits while `s`'s client lags behind what it was sent (see probeContacts); false when the session ends meanwhile. (An ended session not lagging gives true: callers check `ended` themselves.) */
 async function caughtUp(s: Session): Promise<boolean> {
   return !s.backedUp || (await s.whenWritable());
 }
