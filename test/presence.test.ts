@@ -848,29 +848,48 @@ describe("mod_presence: one account's sessions racing each other", () => {
   const presenceFrom = (got: Element[], from: string): string[] =>
     got.filter((e) => e.name === 'presence' && e.attrs.from === from).map((e) => e.toString());
 
-  test('a broadcast still running when a login replaces its session stops: nobody sees the session online after its goodbye', async () => {
-    const a = await onlineUser(yak, 'racer1', 'setup');
-    const b = await onlineUser(yak, 'racer2');
+  /** `user` and `contact` subscribed both ways, `user` logged out again; the contact's session. */
+  async function subscribedContact(user: string, contact: string): Promise<Client> {
+    const a = await onlineUser(yak, user, 'setup');
+    const b = await onlineUser(yak, contact);
     await subscribeBoth(a, b);
     await a.close();
+    return b;
+  }
+
+  /**
+   * Sends `presence` on `old` and, while the `nth` read of `owner`'s roster
+   * is held, logs in again with old's full JID; the new session, once the
+   * old one's stream is closed.
+   */
+  async function replacedDuringRead(old: Client, presence: string, owner: string, nth: number): Promise<Client> {
+    let reads = 0;
+    const held = holdCalls(yak.server.xdb, 'peek', (_h: string, u: string, ns: string) => u === owner && ns === NS_ROSTER && ++reads === nth);
+    let fresh: Client;
+    try {
+      old.send(presence);
+      await held.reached;
+      fresh = await login(yak, old.user, old.resource);
+    } finally {
+      held.release();
+      held.restore();
+    }
+    await old.stream.whenClosed().catch(() => undefined);
+    return fresh;
+  }
+
+  test('a broadcast still running when a login replaces its session stops: nobody sees the session online after its goodbye', async () => {
+    const b = await subscribedContact('racer1', 'racer2');
     const other = await login(yak, 'racer1', 'r2');
     await other.presence();
-    let old: Client | undefined;
     let fresh: Client | undefined;
     try {
       await b.clear();
       await other.clear();
       const bGot = record(b);
       const otherGot = record(other);
-      old = await login(yak, 'racer1', 'r1');
       // The broadcast's read of the roster waits while a login takes the full JID.
-      const held = holdFirstCall(yak.server.xdb, 'peek', (_h: string, user: string, ns: string) => user === 'racer1' && ns === NS_ROSTER);
-      old.send('<presence><status>old</status></presence>');
-      await held.reached;
-      fresh = await login(yak, 'racer1', 'r1');
-      held.release();
-      held.restore();
-      await old.stream.whenClosed().catch(() => undefined);
+      fresh = await replacedDuringRead(await login(yak, 'racer1', 'r1'), '<presence><status>old</status></presence>', 'racer1', 1);
       await fresh.sync();
       await b.sync();
       await other.sync();
@@ -885,32 +904,24 @@ describe("mod_presence: one account's sessions racing each other", () => {
   });
 
   test('a broadcast in batches whose session is replaced between two batches stops there', async () => {
-    const a = await onlineUser(yak, 'batch1', 'setup');
+    const b = await subscribedContact('batch1', 'batch2');
     // More subscribers than one batch of copies (256), the real contact last.
     await yak.server.xdb.update('localhost', 'batch1', NS_ROSTER, (cur) => {
       const q = cur ?? new Element('query', { xmlns: NS_ROSTER });
+      const real = q.children;
+      q.children = [];
       for (let i = 0; i < 256; i++) q.children.push(new Element('item', { jid: `fan${i}@localhost`, subscription: 'from' }));
+      q.children.push(...real);
       return q;
     });
-    const b = await onlineUser(yak, 'batch2');
-    await subscribeBoth(a, b);
-    await a.close();
-    let old: Client | undefined;
     let fresh: Client | undefined;
     try {
-      old = await login(yak, 'batch1', 'r1');
+      const old = await login(yak, 'batch1', 'r1');
       await old.presence('<presence><status>first</status></presence>');
       await b.clear();
       const bGot = record(b);
       // The second read of the roster is the one between the batches.
-      let reads = 0;
-      const held = holdCalls(yak.server.xdb, 'peek', (_h: string, user: string, ns: string) => user === 'batch1' && ns === NS_ROSTER && ++reads === 2);
-      old.send('<presence><status>second</status></presence>');
-      await held.reached;
-      fresh = await login(yak, 'batch1', 'r1');
-      held.release();
-      held.restore();
-      await old.stream.whenClosed().catch(() => undefined);
+      fresh = await replacedDuringRead(old, '<presence><status>second</status></presence>', 'batch1', 2);
       await fresh.sync();
       await b.sync();
       assert.deepEqual(presenceFrom(bGot, 'batch1@localhost/r1'), [
@@ -930,28 +941,12 @@ describe("mod_presence: one account's sessions racing each other", () => {
     ['available, replaced while its probe is checked', '<presence><status>old</status></presence>', 'contact', 1],
   ] as const).entries()) {
     test(`a session replaced during its arrival (${how}): the one that took its full JID is sent no presence`, async () => {
-      const me = `prober${i}a`;
-      const user = whose === 'own' ? me : `prober${i}b`;
-      const a = await onlineUser(yak, me, 'setup');
-      const b = await onlineUser(yak, `prober${i}b`);
-      await subscribeBoth(a, b);
-      await a.close();
-      let old: Client | undefined;
+      const [me, contact] = [`prober${i}a`, `prober${i}b`];
+      const b = await subscribedContact(me, contact);
       let fresh: Client | undefined;
       try {
-        old = await login(yak, me, 'r1');
-        let reads = 0;
-        const held = holdCalls(yak.server.xdb, 'peek', (_h: string, u: string, ns: string) => u === user && ns === NS_ROSTER && ++reads === nth);
-        old.send(first);
-        await held.reached;
-        fresh = await login(yak, me, 'r1');
-        const freshGot = record(fresh);
-        held.release();
-        held.restore();
-        await old.stream.whenClosed().catch(() => undefined);
-        await b.sync();
-        await fresh.sync();
-        assert.deepEqual(freshGot.filter((e) => e.name === 'presence').map((e) => e.toString()), []);
+        fresh = await replacedDuringRead(await login(yak, me, 'r1'), first, whose === 'own' ? me : contact, nth);
+        await fresh.nothing((e) => e.name === 'presence', [b], 'the new session, which sent no presence, got presence');
       } finally {
         await closeAll(fresh, b);
       }
