@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { datasyncIfThere } from './file-writes.js';
 import { probeSyncFs, type FileSystemSync, type SyncFsOptions } from './syncfs.js';
+import { eachLimited } from '../util/each-limited.js';
 
 /** Files fdatasync'd at once during a checkpoint: leaves libuv threads for logins. */
 const CHECKPOINT_SYNCS = 2;
@@ -22,15 +23,6 @@ export interface FileSet {
    * system, would make one long command line of them.
    */
   fileSystems?: readonly string[];
-}
-
-/** Runs `fn` over `items`, at most `width` at a time. */
-async function eachLimited<T>(items: Iterable<T>, width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]();
-  const lane = async (): Promise<void> => {
-    for (let r = it.next(); !r.done; r = it.next()) await fn(r.value);
-  };
-  await Promise.all(Array.from({ length: width }, lane));
 }
 
 export class FileSetSync {

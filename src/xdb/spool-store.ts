@@ -28,6 +28,7 @@ import { FileSizeCap } from './size-cap.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
+import { eachLimited } from '../util/each-limited.js';
 
 export interface SpoolStoreOptions {
   log?: Logger;
@@ -300,22 +301,16 @@ export class SpoolStore implements Xdb {
   }
 
   async accounts(host: string): Promise<string[]> {
-    const names = await this.list(host);
     const found: string[] = [];
-    let next = 0;
     // Read side by side: one after another, each file's trips to the
     // thread pool made a listing of 100,000 accounts take minutes. A few
     // more than the pool's threads keep it busy without making everyone
     // else's reads wait behind a long queue.
-    const reader = async (): Promise<void> => {
-      while (next < names.length) {
-        const user = names[next++]!;
-        // A file that does not parse still holds its name (`jabberctl check` says what is wrong with it).
-        const account = await this.withUser(host, user, async (f) => isAccount(await this.load(f, [NS_AUTH], false))).catch(() => true);
-        if (account) found.push(user);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(LISTING_READS_AT_ONCE, names.length) }, reader));
+    await eachLimited(await this.list(host), LISTING_READS_AT_ONCE, async (user) => {
+      // A file that does not parse still holds its name (`jabberctl check` says what is wrong with it).
+      const account = await this.withUser(host, user, async (f) => isAccount(await this.load(f, [NS_AUTH], false))).catch(() => true);
+      if (account) found.push(user);
+    });
     return found.sort();
   }
 
