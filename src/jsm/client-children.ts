@@ -9,9 +9,14 @@ import { isNamed, localName, type Element, type Node } from '../xml/element.js';
 
 export const NS_CLIENT = 'jabber:client';
 
+/** Whether a child of a stanza is the element `local` in `ns`, however written (unprefixed, it stands in jabber:client). */
+export function isStanzaChild(c: Node, local: string, ns: string): c is Element {
+  return typeof c !== 'string' && isNamed(c, local, ns, NS_CLIENT);
+}
+
 /** Whether a child of a stanza is its `local` element (in jabber:client, however written). */
 export function isClientChild(c: Node, local: string): c is Element {
-  return typeof c !== 'string' && isNamed(c, local, NS_CLIENT, NS_CLIENT);
+  return isStanzaChild(c, local, NS_CLIENT);
 }
 
 /** The stanza's first `local` child, however written. */

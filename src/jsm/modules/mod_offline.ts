@@ -6,7 +6,7 @@
 // meanwhile are kept in the same box and shown with the messages.
 import { parseJid } from '../../jid.js';
 import { Element, isNamed, namespaceOf } from '../../xml/element.js';
-import { isClientChild, NS_CLIENT, shownTexts } from '../client-children.js';
+import { isClientChild, isStanzaChild, NS_CLIENT, shownTexts } from '../client-children.js';
 import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes } from '../../xdb/xdb.js';
 import { answerHolds } from '../roster.js';
 import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
@@ -54,7 +54,7 @@ function isEventNotice(m: Element): boolean {
  */
 function eventWith(m: Element, local: string): boolean {
   for (const x of m.children) {
-    if (typeof x === 'string' || !isNamed(x, 'x', NS_EVENT, NS_CLIENT)) continue;
+    if (!isStanzaChild(x, 'x', NS_EVENT)) continue;
     const inherited = x.attrs.xmlns ?? NS_CLIENT;
     if (x.children.some((c) => typeof c !== 'string' && isNamed(c, local, NS_EVENT, inherited))) return true;
   }
@@ -90,7 +90,7 @@ export function isNotice(m: Element): boolean {
  * lifetime holds and each one is counted down.
  */
 function expiresOf(m: Element): Element[] {
-  return m.elements.filter((c) => isNamed(c, 'x', NS_EXPIRE, NS_CLIENT));
+  return m.elements.filter((c) => isStanzaChild(c, 'x', NS_EXPIRE));
 }
 
 /**
