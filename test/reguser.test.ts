@@ -18,6 +18,7 @@ import { registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { holdCalls } from './helpers/latch.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { runTool, type ToolRun } from './helpers/run-tool.js';
+import { eachLimited } from '../src/util/each-limited.js';
 
 const REGUSER = fileURLToPath(new URL('../src/cli/reguser.js', import.meta.url));
 
@@ -106,15 +107,6 @@ HwYDVR0jBBgwFoAUOSM6uYarCS3IuvG1Cqv1TDk8DWswDwYDVR0TAQH/BAUwAwEB
 1Ws5zY4CICZZjdEh2QO59uoGDA7hVBystxByvbPmQ2XUfhgnVvzV
 -----END CERTIFICATE-----
 `;
-
-/** Runs `task` over `items` with at most `limit` at once. */
-async function eachLimited<T>(items: T[], limit: number, task: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await task(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: limit }, worker));
-}
 
 // Karma (when the server enforces it) would throttle a 1,000-user batch on one
 // connection to the classic 1.4 rate; these tests are about the tool.

@@ -1076,6 +1076,25 @@ describe('mod_roster', () => {
       }
     });
 
+    test('removing an account with many contacts tells several at once: their roster changes reach the disk together', async () => {
+      const xdb = yak.server.xdb;
+      const contacts = Array.from({ length: 200 }, (_, i) => `wide${i}`);
+      const roster = (jids: string[]): Element => xml(`<query xmlns='${NS_ROSTER}'>${jids.map((j) => `<item jid='${j}@localhost' subscription='both'/>`).join('')}</query>`);
+      const password = xml("<password xmlns='jabber:iq:auth'>pw</password>");
+      await xdb.create('localhost', 'widest', { 'jabber:iq:auth': password, [NS_ROSTER]: roster(contacts) });
+      for (const c of contacts) await xdb.create('localhost', c, { 'jabber:iq:auth': password, [NS_ROSTER]: roster(['widest']) });
+      const commits = xdb.journalCommits;
+      await yak.server.jsm.removeUser('localhost', 'widest');
+      for (const c of contacts) {
+        const item = (await xdb.get('localhost', c, NS_ROSTER))?.getChildren('item').find((i) => i.attrs.jid === 'widest@localhost');
+        assert.equal(item?.attrs.subscription, 'none', `${c}: ${item?.toString()}`);
+      }
+      // Each contact's item changes twice and keeps both notices for its
+      // next login: 800 changes, each its own disk flush when told one by one.
+      const flushes = xdb.journalCommits - commits;
+      assert.ok(flushes < contacts.length, `${flushes} journal flushes for ${contacts.length} contacts`);
+    });
+
     test('a remove and a set racing from two resources: the last push each one gets is what is stored', async () => {
       const a = await onlineUser(yak, 'race1');
       const b = await login(yak, 'race1', 'Home');

@@ -11,7 +11,7 @@ import { pushItem, pushRemoval } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { SubscriptionPairs } from '../subscription-pairs.js';
-import { cancelSubscriptions, receiveSubscription, resendMissed, resendPending, sendSubscription, STORED_REQUESTS_SECONDS, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
+import { cancelAll, receiveSubscription, resendMissed, resendPending, sendSubscription, STORED_REQUESTS_SECONDS, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
 import { RecentPairEvents } from '../recent-pair-events.js';
 
 /**
@@ -124,7 +124,7 @@ async function applySet(
   }
   await pushed;
   // Removing an item also cancels both directions of the subscription (RFC 3921 8.6).
-  for (const before of removed) await cancelSubscriptions(api, s.jid.bare, before);
+  await cancelAll(api, s.jid.bare, removed);
   return iqResult(iq);
 }
 
@@ -186,7 +186,7 @@ export const modRoster: JsmModule = {
     // goes (see 'user-removing').
     api.on('user-removing', async ({ host, user, records }) => {
       const items = records.get(NS_ROSTER)?.getChildren('item') ?? [];
-      for (const item of items) await cancelSubscriptions(api, `${user}@${host}`, item);
+      await cancelAll(api, `${user}@${host}`, items);
       // The user's own side follows, so an account that outlives a failed
       // removal (a full disk, a crash) holds no subscription its contacts
       // no longer have.

@@ -31,6 +31,7 @@ import type { SubscriptionPairs } from '../subscription-pairs.js';
 import type { RecentPairEvents } from '../recent-pair-events.js';
 import { unixTime } from '../../util/time.js';
 import { clientChildText } from '../client-children.js';
+import { eachLimited } from '../../util/each-limited.js';
 
 /** The presence types that are subscription requests and answers. */
 export const SUBSCRIPTION_TYPES = new Set(['subscribe', 'subscribed', 'unsubscribe', 'unsubscribed']);
@@ -72,6 +73,22 @@ export async function cancelSubscriptions(api: ModuleApi, owner: string, item: E
   // The contact no longer sees the owner (see hideFrom). An item for
   // oneself (older versions let one in) hid nothing.
   if (hasFrom(item) && parseJid(to)?.bare !== owner) await hideFrom(api, owner, to);
+}
+
+/**
+ * Contacts told at once by cancelAll: their roster changes then reach the
+ * journal together (group commit). One at a time, a removed account with
+ * 5,000 contacts waited 10,000 disk flushes in a row (14 s here).
+ */
+const CANCELLATIONS_AT_ONCE = 32;
+
+/**
+ * cancelSubscriptions for each removed item, several contacts at a time;
+ * what one contact is told keeps its order. After a failure (a full disk)
+ * no other contact is told, as when they were told one by one.
+ */
+export function cancelAll(api: ModuleApi, owner: string, items: Iterable<Element>): Promise<void> {
+  return eachLimited(items, CANCELLATIONS_AT_ONCE, (item) => cancelSubscriptions(api, owner, item));
 }
 
 /**
