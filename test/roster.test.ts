@@ -1107,12 +1107,22 @@ describe('mod_roster', () => {
         await b.sync();
         await a.clear();
         await b.clear();
-        // The remove tells the contact before it is done; the set lands meanwhile.
-        a.send(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='race2@localhost' subscription='remove'/></query></iq>`);
-        b.send(`<iq type='set' id='nm'><query xmlns='${NS_ROSTER}'><item jid='race2@localhost' name='n0'/></query></iq>`);
-        await a.sync();
-        await b.sync();
-        const stored = (await spoolRecords(yak, 'race1'))!.get(NS_ROSTER)!.getChildren('item').find((i) => i.attrs.jid === 'race2@localhost');
+        // The remove tells the contact before it is done (held there); the set lands meanwhile.
+        const hold = holdFirstCall(yak.server.xdb, 'update', (_host, user) => user === 'race2');
+        let stored: Element | undefined;
+        try {
+          a.send(`<iq type='set' id='rm'><query xmlns='${NS_ROSTER}'><item jid='race2@localhost' subscription='remove'/></query></iq>`);
+          await hold.reached;
+          assert.equal((await b.request(`<iq type='set' id='nm'><query xmlns='${NS_ROSTER}'><item jid='race2@localhost' name='n0'/></query></iq>`)).attrs.type, 'result');
+          hold.release();
+          assert.equal((await a.stream.next((e) => e.attrs.id === 'rm')).attrs.type, 'result');
+          await b.sync();
+          stored = (await spoolRecords(yak, 'race1'))!.get(NS_ROSTER)!.getChildren('item').find((i) => i.attrs.jid === 'race2@localhost');
+          assert.equal(stored?.attrs.name, 'n0', 'the set inside the window is not what is stored');
+        } finally {
+          hold.release();
+          hold.restore();
+        }
         for (const c of [a, b]) {
           const pushes: Element[] = [];
           for (;;) {
