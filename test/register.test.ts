@@ -740,6 +740,42 @@ describe('registration inside a session', () => {
     assert.equal(await sub('stuck', 'pal@localhost'), 'none');
   });
 
+  test('<remove/> that cannot tell a contact (its file cannot be written): an error, the account and its own roster stay, and removing it again tells everyone', async () => {
+    const xdb = yak.server.xdb as Xdb;
+    const pals = ['tell0', 'tell1', 'tell2', 'tell3'];
+    const roster = (jids: string[]): Element =>
+      parseXml(`<query xmlns='jabber:iq:roster'>${jids.map((j) => `<item jid='${j}@localhost' subscription='both'/>`).join('')}</query>`);
+    await registerUser(yak, 'teller', 'pw');
+    await xdb.set('localhost', 'teller', { 'jabber:iq:roster': roster(pals) });
+    for (const p of pals) {
+      await registerUser(yak, p, 'pw');
+      await xdb.set('localhost', p, { 'jabber:iq:roster': roster(['teller']) });
+    }
+    const sub = async (owner: string, jid: string): Promise<string | undefined> =>
+      (await xdb.get('localhost', owner, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
+    const original = xdb.update.bind(xdb);
+    xdb.update = ((host: string, user: string, ...rest: unknown[]) => {
+      if (user === 'tell2') return Promise.reject(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+      return (original as (...a: unknown[]) => Promise<unknown>)(host, user, ...rest);
+    }) as typeof xdb.update;
+    try {
+      const c = await loginUser(yak, 'teller', 'pw');
+      const reply = await ask(c, regSet('rm', '<remove/>', " to='localhost'"));
+      assert.equal(reply.getChild('error')?.attrs.code, '500', reply.toString());
+      await c.whenClosed();
+    } finally {
+      xdb.update = original;
+    }
+    assert.equal(await authResult(yak, 'teller', { password: 'pw' }), 'result');
+    assert.equal(await sub('tell2', 'teller@localhost'), 'both', 'the contact that could not be told');
+    for (const p of pals) assert.equal(await sub('teller', `${p}@localhost`), 'both', `the account's own item for ${p}`);
+    // Removed again, every contact is told: the name leaves nobody holding a subscription.
+    const again = await loginUser(yak, 'teller', 'pw');
+    assert.equal((await ask(again, regSet('rm2', '<remove/>', " to='localhost'"))).attrs.type, 'result');
+    for (const p of pals) assert.equal(await sub(p, 'teller@localhost'), 'none', p);
+    assert.equal(await readSpool(yak.spool, yak.host, 'teller'), undefined);
+  });
+
   test('a session cannot create another user', async () => {
     await registerUser(yak, 'owner', 'pw');
     const c = await loginUser(yak, 'owner', 'pw');

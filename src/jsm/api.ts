@@ -101,6 +101,13 @@ export interface DeliverOptions {
    * to the host forwarded to the admins).
    */
   quiet?: boolean;
+  /**
+   * A handler's failure that is no refusal (a recipient's file that cannot
+   * be read or written) is thrown to the caller, not logged and answered
+   * with 500: for the server's own changes that must not be taken as done
+   * when one of them failed (an account removal telling its contacts).
+   */
+  throwFailures?: boolean;
 }
 
 export interface PhaseHandlers {

@@ -45,6 +45,7 @@ export class Router {
       if (decided(out) && (await this.settle(out, d))) return;
       await this.toUser(d);
     } catch (err) {
+      if (opts?.throwFailures && !asStanzaError(err)) throw err;
       await this.fail(stanza, err, quiet);
     }
   }

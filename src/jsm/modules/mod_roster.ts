@@ -183,10 +183,12 @@ export const modRoster: JsmModule = {
     api.on('session-available', (s) => (s.rosterInterested ? resendMissed(api, s) : resendPending(api, s)));
     // A removed account's contacts keep no subscription to a name the next
     // owner would inherit (nor a request from it). Told before the file
-    // goes (see 'user-removing').
+    // goes (see 'user-removing'). One that cannot be told fails the
+    // removal: the account stays, its own side as it was, so that removing
+    // it again tells every contact again.
     api.on('user-removing', async ({ host, user, records }) => {
       const items = records.get(NS_ROSTER)?.getChildren('item') ?? [];
-      await cancelAll(api, `${user}@${host}`, items);
+      await cancelAll(api, `${user}@${host}`, items, { throwFailures: true });
       // The user's own side follows, so an account that outlives a failed
       // removal (a full disk, a crash) holds no subscription its contacts
       // no longer have.

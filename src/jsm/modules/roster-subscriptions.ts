@@ -5,7 +5,7 @@
 import { parseJid, type Jid } from '../../jid.js';
 import { attrsWith, Element } from '../../xml/element.js';
 import { NoSuchUserError, NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
-import type { Delivery, ModuleApi } from '../api.js';
+import type { DeliverOptions, Delivery, ModuleApi } from '../api.js';
 import { keptPresence } from '../kept-presence.js';
 import { sendBudget, sendPaced, sendWithin } from '../paced.js';
 import {
@@ -61,14 +61,14 @@ function truncateStatus(text: string): string {
  * for what the owner had or asked, 'unsubscribed' for what the contact
  * had or asked.
  */
-export async function cancelSubscriptions(api: ModuleApi, owner: string, item: Element): Promise<void> {
+async function cancelSubscriptions(api: ModuleApi, owner: string, item: Element, opts: DeliverOptions): Promise<void> {
   const to = item.attrs.jid;
   if (to === undefined) return;
   if (hasTo(item) || item.attrs.ask === 'subscribe') {
-    await api.deliver(new Element('presence', { type: 'unsubscribe', to, from: owner }));
+    await api.deliver(new Element('presence', { type: 'unsubscribe', to, from: owner }), opts);
   }
   if (hasFrom(item) || item.attrs.subscribe !== undefined) {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', to, from: owner }));
+    await api.deliver(new Element('presence', { type: 'unsubscribed', to, from: owner }), opts);
   }
   // The contact no longer sees the owner (see hideFrom). An item for
   // oneself (older versions let one in) hid nothing.
@@ -84,11 +84,13 @@ const CANCELLATIONS_AT_ONCE = 32;
 
 /**
  * cancelSubscriptions for each removed item, several contacts at a time;
- * what one contact is told keeps its order. After a failure (a full disk)
- * no other contact is told, as when they were told one by one.
+ * what one contact is told keeps its order. `opts.throwFailures`: a
+ * contact whose roster could not be changed (its file unreadable, a full
+ * disk) fails the whole, and no further contact is told; without it the
+ * failure is logged and the others are told all the same.
  */
-export function cancelAll(api: ModuleApi, owner: string, items: Iterable<Element>): Promise<void> {
-  return eachLimited(items, CANCELLATIONS_AT_ONCE, (item) => cancelSubscriptions(api, owner, item));
+export function cancelAll(api: ModuleApi, owner: string, items: Iterable<Element>, opts: DeliverOptions = {}): Promise<void> {
+  return eachLimited(items, CANCELLATIONS_AT_ONCE, (item) => cancelSubscriptions(api, owner, item, opts));
 }
 
 /**
