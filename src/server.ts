@@ -255,7 +255,9 @@ export class YakServer {
       for (const t of this.timers) clearInterval(t);
       const listenersClosed = this.acceptor.close();
       const streams = [...this.streams];
-      const finished = Promise.all(streams.map((s) => s.shutdown()));
+      // jabberctl's requests running (a deluser telling contacts, a backup)
+      // are waited for as the stanzas in hand are; no new one is taken.
+      const finished = Promise.all([...streams.map((s) => s.shutdown()), this.control?.drain()]);
       // Bounded: a stanza stuck in a handler must not hold the shutdown
       // forever. Past the bound, what is still waiting is dropped, and what
       // is running (a write on its way to disk) gets as long again to end,

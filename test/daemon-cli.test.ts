@@ -369,6 +369,42 @@ describe('SIGTERM', () => {
   });
 });
 
+describe('a second SIGTERM or SIGINT during the stop', () => {
+  for (const [first, second] of [
+    ['SIGTERM', 'SIGTERM'],
+    ['SIGINT', 'SIGINT'],
+  ] as const) {
+    test(`${first} then ${second}: logged, and the stop goes on to its end (exit 0, pidfile gone)`, EACH, async () => {
+      const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-twice-'));
+      const pidfile = path.join(dir, 'jabber.pid');
+      const daemon = await startDaemon({ configText: withPidfile(pidfile).replace(/<karma>[\s\S]*?<\/karma>/, '') });
+      const c = await ClientStream.connect({ port: daemon.port, domain: 'localhost' });
+      try {
+        assert.equal((await c.request(registerIq('twice', 'secret'))).attrs.type, 'result');
+        assert.equal((await c.request(authIq('twice', 'Work', { password: 'secret' }))).attrs.type, 'result');
+        const big = 'x'.repeat(200_000);
+        assert.equal((await c.request(xml(`<iq type='set' id='big'><query xmlns='jabber:iq:private'><n xmlns='x:big'>${big}</n></query></iq>`))).attrs.type, 'result');
+        // A client that does not read, with requests in hand: the stop waits its bound for them.
+        c.socket.pause();
+        c.sendRaw(Array.from({ length: 120 }, (_, i) => `<iq type='get' id='g${i}'><query xmlns='jabber:iq:private'><n xmlns='x:big'/></query></iq>`).join(''));
+        await new Promise((r) => setTimeout(r, 200));
+        daemon.child.kill(first);
+        await daemon.waitForLog((l) => l.msg === 'shutting down');
+        daemon.child.kill(second);
+        const again = await daemon.waitForLog((l) => l.msg === 'already stopping: the stop goes on (within its bound)');
+        assert.deepEqual([again.signal, again.stopping], [second, first]);
+        assert.deepEqual(await daemon.exited, { code: 0, signal: null });
+        assert.ok(daemon.logLines().some((l) => l.msg === 'stopped'), daemon.stderr());
+        assert.equal(existsSync(pidfile), false, 'the pidfile was left');
+      } finally {
+        c.socket.destroy();
+        await daemon.dispose();
+        await rm(dir, { recursive: true, force: true });
+      }
+    });
+  }
+});
+
 describe('SIGUSR1 and SIGUSR2', () => {
   test('are ignored and logged: no debugger opens (any local user could attach), no sudden death', EACH, async () => {
     // Port 0 for the debugger, should it open: the test never takes 9229.

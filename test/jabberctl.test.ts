@@ -16,7 +16,8 @@ import { SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
 import { ControlSocket } from '../src/admin/control-socket.js';
 import { silentLogger } from '../src/log.js';
-import { latch } from './helpers/latch.js';
+import { holdCalls, latch } from './helpers/latch.js';
+import { Element } from '../src/xml/element.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { startDaemon } from './helpers/daemon.js';
@@ -1048,6 +1049,42 @@ describe('jabberctl while the server runs', () => {
     } finally {
       clearTimeout(timer);
       idle.destroy();
+    }
+  });
+
+  test('a stop waits for the request running (a deluser telling contacts) and answers it; a request read after the stop began is refused, not carried out', async () => {
+    const own = await startYak();
+    const xdb = own.server.xdb as Xdb;
+    const item = (jid: string): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, [new Element('item', { jid, subscription: 'both' })]);
+    await registerUser(own, 'leaving', 'pw');
+    await registerUser(own, 'staying', 'pw');
+    await xdb.set('localhost', 'leaving', { 'jabber:iq:roster': item('staying@localhost') });
+    await xdb.set('localhost', 'staying', { 'jabber:iq:roster': item('leaving@localhost') });
+    const hold = holdCalls(xdb, 'update', (_host, user) => user === 'staying');
+    const other = net.connect(path.join(own.spool, '.jabberctl.sock'));
+    try {
+      await once(other, 'connect');
+      const removal = jabberctl(own.spool, ['deluser', 'leaving@localhost']);
+      await hold.reached;
+      const stopped = own.server.stop();
+      let replies = '';
+      other.setEncoding('utf8').on('data', (d: string) => (replies += d));
+      other.write(JSON.stringify({ cmd: 'adduser', args: ['late@localhost', 'pw'] }) + '\n');
+      await new Promise((r) => setTimeout(r, 100));
+      hold.release();
+      const r = await removal;
+      assert.equal(r.code, 0, r.stderr);
+      await stopped;
+      assert.deepEqual(JSON.parse(replies.trim()), { ok: false, error: 'the server is stopping: request not carried out' });
+      const spool = await readdir(path.join(own.spool, 'localhost'));
+      assert.deepEqual(spool.sort(), ['staying.xml'], 'the removal or the late request was not carried out as answered');
+      assert.match(await readFile(path.join(own.spool, 'localhost', 'staying.xml'), 'utf8'), /<item jid='leaving@localhost' subscription='none'\/>/);
+      assert.deepEqual((await readdir(own.spool)).filter((f) => f.startsWith('.yak-journal')), [], 'a journal was left');
+    } finally {
+      hold.release();
+      hold.restore();
+      other.destroy();
+      await own.stop();
     }
   });
 

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
 import { UnwrittenFilesError } from '../src/xdb/unwritten-files.js';
 import { userFileName } from '../src/xdb/file-names.js';
-import { SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
+import { SpoolClosedError, SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { cleanTempFiles } from '../src/xdb/temp-files.js';
 import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, UserFileFullError } from '../src/xdb/xdb.js';
 import { el, Element } from '../src/xml/element.js';
@@ -1083,4 +1083,22 @@ describe('the size cap on one user file', () => {
     await capped.close();
     assert.ok(!lines.some((l) => l.level === 50), 'no failed write: ' + JSON.stringify(lines));
   });
+});
+
+test('a change asked for once close() has begun is refused: none slips in after the last checkpoint to leave a journal behind', async (t) => {
+  const { root, open } = await scratch(t);
+  const store = open();
+  await store.create('localhost', 'late', { [NS_AUTH]: pw('pw') });
+  // Asked for before the close: carried out and written out.
+  const before = store.set('localhost', 'late', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }) });
+  const closing = store.close();
+  const refused = (name: string, p: Promise<unknown>): Promise<void> => assert.rejects(p, SpoolClosedError, name);
+  await refused('set', store.set('localhost', 'late', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '2' }) }));
+  await refused('update', store.update('localhost', 'late', NS_LAST, () => el('query', { xmlns: NS_LAST, last: '3' })));
+  await refused('create', store.create('localhost', 'later', { [NS_AUTH]: pw('pw') }));
+  await refused('remove', store.remove('localhost', 'late'));
+  await before;
+  await closing;
+  assert.deepEqual((await readdir(root)).filter((f) => f.startsWith('.yak-journal')), []);
+  assert.match(await readFile(join(root, 'localhost', userFileName('late')), 'utf8'), /last='1'/);
 });

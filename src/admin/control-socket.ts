@@ -107,13 +107,37 @@ const MAX_REQUEST_CHARS = 1 << 20;
  */
 const MAX_REQUESTS_IN_HAND = 16;
 
+/** What a request not yet started is answered once the server stops. */
+export const STOPPING_REPLY: ControlReply = { ok: false, error: 'the server is stopping: request not carried out' };
+
+/** What the connections of one socket share: whether the server stops, and the requests running. */
+interface ServeState {
+  stopping: boolean;
+  /** Each settles once its request is answered (or its connection gone). */
+  running: Set<Promise<void>>;
+}
+
 export class ControlSocket {
   private constructor(
     private readonly server: net.Server,
     readonly file: string,
     /** Open connections: close() ends them, or server.close() would wait for each. */
     private readonly conns: Set<net.Socket>,
+    private readonly state: ServeState,
   ) {}
+
+  /**
+   * The server stops: no new connection is taken, a request read from now
+   * on is answered STOPPING_REPLY, not carried out, and the promise settles
+   * once the requests running are answered. A request is work on the spool
+   * (a deluser telling contacts, a backup), so the stop waits for it as it
+   * waits for the stanzas in hand, within the same bound.
+   */
+  drain(): Promise<void> {
+    this.state.stopping = true;
+    this.server.close();
+    return Promise.all(this.state.running).then(() => undefined);
+  }
 
   /**
    * Listens on the spool's socket; refuses when another live server owns
@@ -130,12 +154,13 @@ export class ControlSocket {
     await mkdir(folder, { mode: 0o700 });
     const bound = path.join(folder, CONTROL_SOCKET_NAME);
     const conns = new Set<net.Socket>();
+    const state: ServeState = { stopping: false, running: new Set() };
     // Half-open allowed: a client that ends its side once it has sent its
     // request (`nc -N`, `socat`) still gets the reply.
     const server = net.createServer({ allowHalfOpen: true }, (conn) => {
       conns.add(conn);
       conn.once('close', () => conns.delete(conn));
-      serve(conn, ops, log, idleMs);
+      serve(conn, ops, log, idleMs, state);
     });
     try {
       await withSocketAddress(
@@ -150,7 +175,7 @@ export class ControlSocket {
       await rm(folder, { recursive: true, force: true });
       throw err;
     }
-    const control = new ControlSocket(server, file, conns);
+    const control = new ControlSocket(server, file, conns, state);
     try {
       await chmod(bound, 0o600);
       // Over a stale socket (or file) of the name, in one step.
@@ -167,7 +192,8 @@ export class ControlSocket {
   }
 
   async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    this.state.stopping = true;
+    const closed = new Promise<void>((r) => (this.server.listening ? this.server.close(() => r()) : r()));
     // A stopping server does not wait for a jabberctl (or anyone) holding
     // a connection open; one whose request was in hand hears nothing and
     // says so (it may or may not have been done).
@@ -177,7 +203,7 @@ export class ControlSocket {
   }
 }
 
-function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number): void {
+function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number, state: ServeState): void {
   /** The start of a line not ended yet. */
   let buffer = '';
   const lines: string[] = [];
@@ -218,10 +244,16 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number): vo
         // The server's work is not the client's silence; a reply the
         // client does not read is (it is closed after the idle time).
         conn.setTimeout(0);
-        const reply = await handle(lines.shift()!);
+        // Running (see ControlSocket.drain) until its reply is written.
+        const line = lines.shift()!;
+        const answered = state.stopping ? Promise.resolve(STOPPING_REPLY) : handle(line);
+        const written = answered.then((reply) => (conn.destroyed ? false : conn.write(JSON.stringify(reply) + '\n')));
+        const running = written.then(() => undefined);
+        state.running.add(running);
+        const flowing = await written.finally(() => state.running.delete(running));
         idle();
         if (conn.destroyed) break;
-        if (!conn.write(JSON.stringify(reply) + '\n')) await drainedOrClosed(conn);
+        if (!flowing) await drainedOrClosed(conn);
         if (lines.length < MAX_REQUESTS_IN_HAND / 2 && !ended) conn.resume();
       }
     } finally {

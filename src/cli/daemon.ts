@@ -125,9 +125,18 @@ async function main(): Promise<number> {
   // Those that came while the modules loaded were caught (hangups.ts), and are said now.
   if (onHangup(() => hangup()) > 0) whileStarting();
   onIgnoredSignal((signal) => log.warn({ signal }, 'signal ignored: it means nothing to this server (SIGHUP reloads, SIGTERM stops)'));
+  // The first stops the server; any after it (a second Ctrl-C, a `kill`
+  // sent twice) is logged and changes nothing: left to Node's default, it
+  // ended the process half way through the stop, leaving the pidfile, the
+  // control socket and a journal to replay.
+  let stopSignal: string | undefined;
   const signalled = new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
+    const stop = (signal: string): void => {
+      if (stopSignal === undefined) resolve((stopSignal = signal));
+      else log.warn({ signal, stopping: stopSignal }, 'already stopping: the stop goes on (within its bound)');
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
   });
   let server: YakServer;
   try {
