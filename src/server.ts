@@ -116,6 +116,7 @@ export class YakServer {
       }
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => server.spoolFailure(err));
       await server.recoverSpool();
+      await server.jsm.removals.resume();
       for (const spec of listenSpecs(config)) await server.acceptor.listen(spec);
     } catch (err) {
       if (err instanceof ListenError) err = new StartupError(err.message);
@@ -257,7 +258,8 @@ export class YakServer {
       const streams = [...this.streams];
       // jabberctl's requests running (a deluser telling contacts, a backup)
       // are waited for as the stanzas in hand are; no new one is taken.
-      const finished = Promise.all([...streams.map((s) => s.shutdown()), this.control?.drain()]);
+      // So are account removals (one a crash cut short, finished at start).
+      const finished = Promise.all([...streams.map((s) => s.shutdown()), this.control?.drain(), this.jsm.removals.idle()]);
       // Bounded: a stanza stuck in a handler must not hold the shutdown
       // forever. Past the bound, what is still waiting is dropped, and what
       // is running (a write on its way to disk) gets as long again to end,

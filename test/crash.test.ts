@@ -15,6 +15,9 @@ import { ClientStream } from '../src/client/client-stream.js';
 import { userFromFileName } from '../src/xdb/file-names.js';
 import { NS_AUTH } from '../src/xdb/xdb.js';
 import { parseXml } from '../src/xml/parse.js';
+import { Element } from '../src/xml/element.js';
+import { SpoolStore } from '../src/xdb/spool-store.js';
+import { eachLimited } from '../src/util/each-limited.js';
 import { bundledConfigText, startDaemon, type Daemon } from './helpers/daemon.js';
 import { authIq, registerIq } from './helpers/yak.js';
 
@@ -146,5 +149,75 @@ describe('kill -9 during a registration storm', { timeout: 25_000 }, () => {
 
     const errors = second.logLines().filter((l) => (l.level ?? 0) >= 50);
     assert.deepEqual(errors, [], 'the restarted daemon must log no errors');
+  });
+});
+
+describe('kill -9 while a removed account\'s contacts are told', { timeout: 90_000 }, () => {
+  const CONTACTS = 1500;
+  let root: string;
+  const daemons: Daemon[] = [];
+  before(async () => {
+    root = await mkdtemp(path.join(os.tmpdir(), 'yak-crash-rm-'));
+  });
+  after(async () => {
+    for (const d of daemons) await d.dispose();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  /**
+   * What `contact`'s roster says of `jid`, from its file; 'torn' for a file
+   * caught as the server rewrites it in place (a replay mends it).
+   */
+  async function subscriptionIn(spool: string, contact: string, jid: string): Promise<string | undefined> {
+    const text = await readFile(path.join(spool, HOST, `${contact}.xml`), 'utf8');
+    let doc: Element;
+    try {
+      doc = parseXml(text);
+    } catch {
+      return 'torn';
+    }
+    const roster = doc.getChildren('query').find((q) => q.attrs.xmlns === 'jabber:iq:roster');
+    return roster?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
+  }
+
+  test('the next start finishes the removal: no contact is left subscribed with the name, and the name is free', async () => {
+    const spool = path.join(root, 'spool');
+    const store = new SpoolStore(spool);
+    const both = (jids: string[]): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, jids.map((jid) => new Element('item', { jid, subscription: 'both' })));
+    const contacts = Array.from({ length: CONTACTS }, (_, i) => `c${i}`);
+    const password = (): Element => new Element('password', { xmlns: NS_AUTH }, ['pw']);
+    await store.create(HOST, 'big', { [NS_AUTH]: password(), 'jabber:iq:roster': both(contacts.map((c) => `${c}@${HOST}`)) });
+    await eachLimited(contacts, 16, async (c) => void (await store.create(HOST, c, { [NS_AUTH]: password(), 'jabber:iq:roster': both([`big@${HOST}`]) })));
+    await store.close();
+
+    const first = await startDaemon({ configText: stormConfig(), spool });
+    daemons.push(first);
+    const c = await ClientStream.connect({ port: first.port, domain: HOST });
+    assert.equal((await c.request(authIq('big', 'Work', { password: 'pw' }))).attrs.type, 'result');
+    c.send(parseXml("<iq type='set' id='rm' to='localhost'><query xmlns='jabber:iq:register'><remove/></query></iq>"));
+    // Killed as soon as the first contacts have been told.
+    for (let waited = 0; ['both', 'torn'].includes((await subscriptionIn(spool, 'c0', `big@${HOST}`))!); waited += 5) {
+      assert.ok(waited < 30_000, 'the removal never reached its contacts');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await first.kill();
+    c.socket.destroy();
+    const told = await Promise.all(contacts.map((n) => subscriptionIn(spool, n, `big@${HOST}`)));
+    assert.ok(told.includes('both'), 'every contact was told before the kill: the test proves nothing (make CONTACTS larger)');
+    assert.equal(await subscriptionIn(spool, 'big', `c0@${HOST}`), 'both', 'the account went before the kill');
+
+    const second = await startDaemon({ configText: stormConfig(), spool });
+    daemons.push(second);
+    await second.waitForLog((l) => l.msg === 'finishing an account removal that a crash or a stop cut short');
+    await second.waitForLog((l) => l.msg === 'account removed', 60_000);
+    assert.deepEqual((await readdir(path.join(spool, HOST))).filter((f) => f === 'big.xml'), []);
+    const after = await Promise.all(contacts.map((n) => subscriptionIn(spool, n, `big@${HOST}`)));
+    assert.deepEqual([...new Set(after)], ['none']);
+    const fresh = await ClientStream.connect({ port: second.port, domain: HOST });
+    try {
+      assert.equal((await fresh.request(registerIq('big', 'new'))).attrs.type, 'result', 'the name is not free');
+    } finally {
+      fresh.socket.destroy();
+    }
   });
 });

@@ -4,13 +4,14 @@
 // in the spool file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { ClientStream } from '../src/client/client-stream.js';
 import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
-import { NoSuchUserError, type Xdb } from '../src/xdb/xdb.js';
+import { NoSuchUserError, SpoolClosedError, type Xdb } from '../src/xdb/xdb.js';
 import { addUser, authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -791,6 +792,60 @@ describe('registration inside a session', () => {
     assert.equal(await authResult(yak, 'intruder', { password: 'pw' }), 'error');
     await c.close();
   });
+});
+
+test('a removal the stop cut short, its contacts half told, is finished at the next start: nobody is left subscribed with the name', { timeout: 60_000 }, async () => {
+  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
+  try {
+    const first = await startYak({ spool });
+    const xdb = first.server.xdb as Xdb;
+    const pals = ['cut0', 'cut1', 'cut2'];
+    const roster = (jids: string[]): Element =>
+      parseXml(`<query xmlns='jabber:iq:roster'>${jids.map((j) => `<item jid='${j}@localhost' subscription='both'/>`).join('')}</query>`);
+    await registerUser(first, 'cutshort', 'pw');
+    await xdb.set('localhost', 'cutshort', { 'jabber:iq:roster': roster(pals) });
+    for (const p of pals) {
+      await registerUser(first, p, 'pw');
+      await xdb.set('localhost', p, { 'jabber:iq:roster': roster(['cutshort']) });
+    }
+    // The contact cut1 is being told when the server stops: the stop waits
+    // its bound (short here), then the spool closes under the removal.
+    const hold = holdCalls(xdb, 'update', (_host, user) => user === 'cut1');
+    const store = xdb as unknown as { close(): Promise<void> };
+    const close = store.close.bind(store);
+    const closing = latch();
+    store.close = () => {
+      closing.open();
+      return close();
+    };
+    const removal = first.server.jsm.removeUser('localhost', 'cutshort');
+    await hold.reached;
+    const stopped = first.server.stop(50);
+    await closing.promise;
+    hold.release();
+    await assert.rejects(removal, SpoolClosedError);
+    await stopped;
+    hold.restore();
+    assert.ok(await readSpool(spool, 'localhost', 'cutshort'), 'the account went before its contacts were all told');
+    const second = await startYak({ spool, log: captureLog().log });
+    try {
+      for (let waited = 0; (await readSpool(spool, 'localhost', 'cutshort')) !== undefined; waited += 20) {
+        assert.ok(waited < 30_000, 'the removal was not finished at the start');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      await second.server.jsm.removals.idle();
+      for (const p of pals) {
+        const item = (await second.server.xdb.get('localhost', p, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === 'cutshort@localhost');
+        assert.equal(item?.attrs.subscription, 'none', p);
+      }
+      assert.equal(await authResult(second, 'cutshort', { password: 'pw' }), 'error');
+      assert.ok(!(await readdir(spool)).includes('.yak-removals'), 'the finished removal is still listed');
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
 });
 
 test('<nounregister/>: <remove/> gets 405 and nothing is deleted', async () => {

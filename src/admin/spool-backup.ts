@@ -11,6 +11,7 @@
 // unfinished append at a generation's end is ignored by the replay). The
 // server serves nothing while it copies. Without a server, jabberctl holds
 // the spool's lock and has replayed the journal first: a plain copy.
+import { REMOVALS_NEW } from '../xdb/removal-intents.js';
 import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { unlinkIfThere } from '../xdb/file-writes.js';
@@ -20,7 +21,7 @@ import { LOCK_FILE } from '../xdb/spool-lock.js';
 import { errCode } from '../util/err-code.js';
 
 /** What the spool's top folder holds that belongs to the running process, not to the data. */
-const NOT_DATA = new Set([LOCK_FILE, '.jabberctl.sock', '.jabberctl.new']);
+const NOT_DATA = new Set([LOCK_FILE, '.jabberctl.sock', '.jabberctl.new', REMOVALS_NEW]);
 
 export interface BackupReport {
   dest: string;

@@ -8,6 +8,8 @@ import { RecentRemovals } from './recent-removals.js';
 import type { SessionManager } from './session-manager.js';
 import type { Session } from './sessions.js';
 import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
+import { SpoolClosedError } from '../xdb/xdb.js';
+import { RemovalIntentsError } from '../xdb/removal-intents.js';
 
 type Asker = NonNullable<RemoveOptions['asked']>;
 
@@ -86,6 +88,49 @@ export class AccountRemovals {
   }
 
   /**
+   * Finishes the removals a crash or a stop cut short (Xdb.unfinishedRemovals),
+   * in the background; call at startup, before clients are let in. One
+   * whose file is gone already (the crash came after the deletion) is only
+   * forgotten: the name is free. Each is under way (see underWay) by the
+   * time this returns, so no login or registration gets in before it.
+   */
+  async resume(): Promise<void> {
+    const log = this.jsm.log;
+    const unfinished = await this.jsm.xdb.unfinishedRemovals().catch((err: unknown) => {
+      // Not Yak's writing (edited by hand): the server starts all the same.
+      if (!(err instanceof RemovalIntentsError)) throw err;
+      log.error({ err: err.message }, 'account removals a crash cut short cannot be read; none is finished');
+      return [];
+    });
+    for (const { host, user } of unfinished) {
+      const bare = `${user}@${host}`;
+      if (!this.jsm.isLocalHost(host)) {
+        log.warn({ user: bare }, 'an account removal cut short is left unfinished: its host is not served');
+        continue;
+      }
+      if (!(await this.jsm.xdb.exists(host, user))) {
+        await this.forget(host, user);
+        continue;
+      }
+      log.warn({ user: bare }, 'finishing an account removal that a crash or a stop cut short');
+      this.removeUser(host, user).then(
+        () => log.info({ user: bare }, 'account removed'),
+        (err: unknown) => log.error({ err, user: bare }, 'account removal not finished; the account stays'),
+      );
+    }
+  }
+
+  /** Resolves once every removal under way now has ended (done or failed). */
+  idle(): Promise<void> {
+    return Promise.allSettled([...this.removals.values()].map((r) => r.done)).then(() => undefined);
+  }
+
+  /** Xdb.forgetRemoval, logged when it fails: the next start then finds the account gone, or finishes it. */
+  private async forget(host: string, user: string): Promise<void> {
+    await this.jsm.xdb.forgetRemoval(host, user).catch((err: unknown) => this.jsm.log.warn({ err, user: `${user}@${host}` }, 'account removal not struck from the list of removals under way'));
+  }
+
+  /**
    * Whether a session a removal ended may still send it a <remove/> of its
    * own, to be answered with the removal's outcome (see removeUser).
    */
@@ -125,17 +170,26 @@ export class AccountRemovals {
       // Contacts are told while the file is still there: a crash in between
       // leaves an account the user was not told is gone, never a removed
       // name that contacts still hold (and its next owner would inherit).
+      // Noted first, so that a removal a crash or stop cuts short, some
+      // contacts told and the account's own roster still naming them, is
+      // finished at the next start (see resume()).
+      if (!unread) await this.jsm.xdb.noteRemoval(host, user);
       await this.jsm.chains.all('user-removing', { host, user, records });
       await this.jsm.xdb.remove(host, user);
       removal.removed = true;
       this.over(bare, removal);
       for (const a of removal.askers) a.session.transport.send(iqResult(a.iq));
+      await this.forget(host, user);
       await this.jsm.chains.all('user-removed', { host, user, records });
     } catch (err) {
       // Not removed (a full disk): the askers hear why before their streams end.
       if (!removal.removed) {
         const why = asStanzaError(err) ?? stanzaError('internal-server-error');
         for (const a of removal.askers) a.session.transport.send(errorReply(a.iq, why));
+        // Failed and said so: the account stays, as its user was told. Cut
+        // short by the stop (the spool closing under it), it is finished at
+        // the next start instead.
+        if (!(err instanceof SpoolClosedError)) await this.forget(host, user);
       }
       throw err;
     } finally {

@@ -50,7 +50,7 @@ export class SessionManager {
   /** Sessions whose stream closed, with their end still to run (see detach). */
   readonly leaving = new LeavingSessions();
   /** Account removals under way, and those ended lately for logins in flight. */
-  private readonly removals = new AccountRemovals(this);
+  readonly removals = new AccountRemovals(this);
   /** Register and auth requests before a session exists, and the outcome of a login. */
   readonly preSession = new PreSession(this, this.removals);
   /** Slows password guessing; shared by every connection. */

@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { weigh } from '../xml/stream-parser.js';
-import { DEFAULT_MAX_FILE_BYTES, NoSuchUserError, NS_AUTH, type Changes, type WriteOptions, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, NoSuchUserError, NS_AUTH, SpoolClosedError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { docNodes, intake, isAccount, parseDoc, serialize, spoolText, withRecords, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
@@ -28,6 +28,7 @@ import { FileSizeCap } from './size-cap.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
+import { RemovalIntents, type RemovalIntent } from './removal-intents.js';
 import { eachLimited } from '../util/each-limited.js';
 
 export interface SpoolStoreOptions {
@@ -67,13 +68,6 @@ export interface SpoolStoreOptions {
   readOnly?: boolean;
 }
 
-/** A change asked for once the store is closing (a stopping server). */
-export class SpoolClosedError extends Error {
-  constructor() {
-    super('the spool is closed: the server is stopping');
-  }
-}
-
 /** Files a listing of every account reads at once (see accounts()): twice libuv's default thread pool. */
 const LISTING_READS_AT_ONCE = 8;
 
@@ -94,6 +88,7 @@ export class SpoolStore implements Xdb {
   private readonly readOnly: boolean;
   /** close() has begun: every change is refused (see close()). */
   private sealed = false;
+  private readonly removals: RemovalIntents;
 
   constructor(
     readonly root: string,
@@ -108,6 +103,25 @@ export class SpoolStore implements Xdb {
     this.files = new UserFiles(root, this.journal, this.log);
     // Checked against the cap when setSoon() took it: not again here.
     this.deferred = new DeferredWrites(this.log, this.journal, (f, fn) => this.withFile(f, fn), (f, doc) => this.commit(f, doc, undefined));
+    this.removals = new RemovalIntents(root, this.fsync);
+  }
+
+  /** See Xdb.unfinishedRemovals(). */
+  unfinishedRemovals(): Promise<RemovalIntent[]> {
+    return this.removals.load();
+  }
+
+  /** See Xdb.noteRemoval(). */
+  noteRemoval(host: string, user: string): Promise<void> {
+    if (this.sealed) return Promise.reject(new SpoolClosedError());
+    if (this.readOnly) return Promise.reject(new Error('the spool is open read-only'));
+    return this.removals.note(host, user);
+  }
+
+  /** See Xdb.forgetRemoval(). Not once the store is closing: the next start finds the account gone, or finishes it. */
+  forgetRemoval(host: string, user: string): Promise<void> {
+    if (this.sealed || this.readOnly) return Promise.resolve();
+    return this.removals.forget(host, user);
   }
 
   /**
@@ -354,6 +368,7 @@ export class SpoolStore implements Xdb {
       await this.flush();
     } finally {
       this.deferred.stop();
+      await this.removals.idle();
       await this.journal.close();
     }
   }

@@ -1,6 +1,7 @@
 // The storage interface. Everything above it speaks namespaces and users;
 // only the implementation (spool-store.ts and the files it hands parts to,
 // all in src/xdb/) knows about files.
+import type { RemovalIntent } from './removal-intents.js';
 import type { Element } from '../xml/element.js';
 
 /** Namespaces of the records the server itself keeps (SPEC section 6). */
@@ -59,6 +60,13 @@ export interface WriteOptions {
    * tests that lay out spool files).
    */
   existing?: boolean;
+}
+
+/** A change asked for once the store is closing (a stopping server). */
+export class SpoolClosedError extends Error {
+  constructor() {
+    super('the spool is closed: the server is stopping');
+  }
 }
 
 /**
@@ -201,4 +209,13 @@ export interface Xdb {
   unwritable(): { path: string; why: string }[];
   /** Resolves when every write accepted so far is on disk. */
   flush(): Promise<void>;
+  /**
+   * Account removals a crash or a stop cut short (see removal-intents.ts):
+   * noted by noteRemoval() and not forgotten since. Read once, at startup.
+   */
+  unfinishedRemovals(): Promise<RemovalIntent[]>;
+  /** Notes, on disk once this resolves, that the account's removal has begun. */
+  noteRemoval(host: string, user: string): Promise<void>;
+  /** The removal is over (done, or failed and answered so): nothing to finish at the next start. */
+  forgetRemoval(host: string, user: string): Promise<void>;
 }

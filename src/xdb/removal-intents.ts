@@ -1,0 +1,102 @@
+// Account removals under way, kept in SPOOL/.yak-removals so that one a
+// crash (or a stop past its bound) cut short is finished at the next
+// start. Such a removal had told some contacts that the account is gone
+// while the account's own roster still named them as subscribed; left so,
+// the two sides disagreed for good. The file exists only while a removal
+// runs (or one is left to finish): a clean spool is plain xdb_file.
+import { open, readFile, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { errCode } from '../util/err-code.js';
+import { noop } from '../util/noop.js';
+import { syncDir } from './dir-sync.js';
+
+/** The file, in the spool's top folder. */
+export const REMOVALS_FILE = '.yak-removals';
+/** Written whole, then renamed over REMOVALS_FILE: a crash leaves one or the other. */
+export const REMOVALS_NEW = '.yak-removals.new';
+
+/** An account whose removal has begun: a configured host and a prepared username. */
+export interface RemovalIntent {
+  host: string;
+  user: string;
+}
+
+/** REMOVALS_FILE's content that is not what Yak writes (edited by hand, or cut short by a full disk). */
+export class RemovalIntentsError extends Error {}
+
+export class RemovalIntents {
+  /** By `host user`: neither a prepared username nor a host name holds a space. */
+  private readonly pending = new Map<string, RemovalIntent>();
+  /** The file's writes, one after another, each of the set as it is when it runs. */
+  private writes: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly root: string,
+    /** fdatasync the file and fsync the folder: off only in tests and benchmarks that turn the spool's off. */
+    private readonly fsync: boolean,
+  ) {}
+
+  /** Those the file names: removals a crash or stop cut short. */
+  async load(): Promise<RemovalIntent[]> {
+    let text: string;
+    try {
+      text = await readFile(path.join(this.root, REMOVALS_FILE), 'utf8');
+    } catch (err) {
+      if (errCode(err) === 'ENOENT') return [];
+      throw err;
+    }
+    let list: unknown;
+    try {
+      list = JSON.parse(text);
+    } catch {
+      list = undefined;
+    }
+    const valid = Array.isArray(list) && list.every((e) => Array.isArray(e) && e.length === 2 && e.every((s) => typeof s === 'string' && s !== ''));
+    if (!valid) throw new RemovalIntentsError(`${path.join(this.root, REMOVALS_FILE)}: not a list of account removals as Yak writes it`);
+    for (const [host, user] of list as [string, string][]) this.pending.set(`${host} ${user}`, { host, user });
+    return [...this.pending.values()];
+  }
+
+  /** On disk once this resolves: before any contact is told. */
+  note(host: string, user: string): Promise<void> {
+    this.pending.set(`${host} ${user}`, { host, user });
+    return this.save();
+  }
+
+  /** The removal is over (done, or failed and answered so): it is not finished at the next start. */
+  forget(host: string, user: string): Promise<void> {
+    if (!this.pending.delete(`${host} ${user}`)) return Promise.resolve();
+    return this.save();
+  }
+
+  /** Resolves once the writes asked for so far are done (or failed). */
+  idle(): Promise<void> {
+    return this.writes;
+  }
+
+  private save(): Promise<void> {
+    const run = this.writes.then(() => this.write());
+    this.writes = run.catch(noop);
+    return run;
+  }
+
+  private async write(): Promise<void> {
+    const file = path.join(this.root, REMOVALS_FILE);
+    if (this.pending.size === 0) {
+      await unlink(file).catch((err: unknown) => {
+        if (errCode(err) !== 'ENOENT') throw err;
+      });
+    } else {
+      const fresh = path.join(this.root, REMOVALS_NEW);
+      const fh = await open(fresh, 'w', 0o600);
+      try {
+        await fh.writeFile(JSON.stringify([...this.pending.values()].map(({ host, user }) => [host, user])) + '\n');
+        if (this.fsync) await fh.datasync();
+      } finally {
+        await fh.close();
+      }
+      await rename(fresh, file);
+    }
+    if (this.fsync) await syncDir(this.root);
+  }
+}
