@@ -44,6 +44,23 @@ function holdSessionOpening(yak: TestYak, user: string): { reached: Promise<void
   return { reached: reached.promise, release: released.open, restore: () => (jsm.openSession = open) };
 }
 
+/** `owner` and each of `contacts` registered (password pw), subscribed both ways with each other. */
+async function accountWithContacts(yak: TestYak, owner: string, contacts: string[]): Promise<void> {
+  const roster = (jids: string[]): Element =>
+    parseXml(`<query xmlns='jabber:iq:roster'>${jids.map((j) => `<item jid='${j}@localhost' subscription='both'/>`).join('')}</query>`);
+  await registerUser(yak, owner, 'pw');
+  await yak.server.xdb.set('localhost', owner, { 'jabber:iq:roster': roster(contacts) });
+  for (const c of contacts) {
+    await registerUser(yak, c, 'pw');
+    await yak.server.xdb.set('localhost', c, { 'jabber:iq:roster': roster([owner]) });
+  }
+}
+
+/** The subscription `owner`'s stored roster gives `jid`. */
+async function subscriptionIn(xdb: Xdb, owner: string, jid: string): Promise<string | undefined> {
+  return (await xdb.get('localhost', owner, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
+}
+
 function ask(c: ClientStream, xml: string): Promise<Element> {
   return c.request(parseXml(xml));
 }
@@ -735,25 +752,14 @@ describe('registration inside a session', () => {
     }
     assert.doesNotMatch(c.received, /Disconnected/, 'told the account was removed');
     assert.equal(await authResult(yak, 'stuck', { password: 'pw' }), 'result');
-    const sub = async (owner: string, jid: string): Promise<string | undefined> =>
-      (await xdb.get('localhost', owner, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
-    assert.equal(await sub('pal', 'stuck@localhost'), 'none');
-    assert.equal(await sub('stuck', 'pal@localhost'), 'none');
+    assert.equal(await subscriptionIn(xdb, 'pal', 'stuck@localhost'), 'none');
+    assert.equal(await subscriptionIn(xdb, 'stuck', 'pal@localhost'), 'none');
   });
 
   test('<remove/> that cannot tell a contact (its file cannot be written): an error, the account and its own roster stay, and removing it again tells everyone', async () => {
     const xdb = yak.server.xdb as Xdb;
     const pals = ['tell0', 'tell1', 'tell2', 'tell3'];
-    const roster = (jids: string[]): Element =>
-      parseXml(`<query xmlns='jabber:iq:roster'>${jids.map((j) => `<item jid='${j}@localhost' subscription='both'/>`).join('')}</query>`);
-    await registerUser(yak, 'teller', 'pw');
-    await xdb.set('localhost', 'teller', { 'jabber:iq:roster': roster(pals) });
-    for (const p of pals) {
-      await registerUser(yak, p, 'pw');
-      await xdb.set('localhost', p, { 'jabber:iq:roster': roster(['teller']) });
-    }
-    const sub = async (owner: string, jid: string): Promise<string | undefined> =>
-      (await xdb.get('localhost', owner, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
+    await accountWithContacts(yak, 'teller', pals);
     const original = xdb.update.bind(xdb);
     xdb.update = ((host: string, user: string, ...rest: unknown[]) => {
       if (user === 'tell2') return Promise.reject(Object.assign(new Error('i/o error'), { code: 'EIO' }));
@@ -768,12 +774,12 @@ describe('registration inside a session', () => {
       xdb.update = original;
     }
     assert.equal(await authResult(yak, 'teller', { password: 'pw' }), 'result');
-    assert.equal(await sub('tell2', 'teller@localhost'), 'both', 'the contact that could not be told');
-    for (const p of pals) assert.equal(await sub('teller', `${p}@localhost`), 'both', `the account's own item for ${p}`);
+    assert.equal(await subscriptionIn(xdb, 'tell2', 'teller@localhost'), 'both', 'the contact that could not be told');
+    for (const p of pals) assert.equal(await subscriptionIn(xdb, 'teller', `${p}@localhost`), 'both', `the account's own item for ${p}`);
     // Removed again, every contact is told: the name leaves nobody holding a subscription.
     const again = await loginUser(yak, 'teller', 'pw');
     assert.equal((await ask(again, regSet('rm2', '<remove/>', " to='localhost'"))).attrs.type, 'result');
-    for (const p of pals) assert.equal(await sub(p, 'teller@localhost'), 'none', p);
+    for (const p of pals) assert.equal(await subscriptionIn(xdb, p, 'teller@localhost'), 'none', p);
     assert.equal(await readSpool(yak.spool, yak.host, 'teller'), undefined);
   });
 
@@ -800,14 +806,7 @@ test('a removal the stop cut short, its contacts half told, is finished at the n
     const first = await startYak({ spool });
     const xdb = first.server.xdb as Xdb;
     const pals = ['cut0', 'cut1', 'cut2'];
-    const roster = (jids: string[]): Element =>
-      parseXml(`<query xmlns='jabber:iq:roster'>${jids.map((j) => `<item jid='${j}@localhost' subscription='both'/>`).join('')}</query>`);
-    await registerUser(first, 'cutshort', 'pw');
-    await xdb.set('localhost', 'cutshort', { 'jabber:iq:roster': roster(pals) });
-    for (const p of pals) {
-      await registerUser(first, p, 'pw');
-      await xdb.set('localhost', p, { 'jabber:iq:roster': roster(['cutshort']) });
-    }
+    await accountWithContacts(first, 'cutshort', pals);
     // The contact cut1 is being told when the server stops: the stop waits
     // its bound (short here), then the spool closes under the removal.
     const hold = holdCalls(xdb, 'update', (_host, user) => user === 'cut1');
@@ -834,10 +833,7 @@ test('a removal the stop cut short, its contacts half told, is finished at the n
         await new Promise((r) => setTimeout(r, 20));
       }
       await second.server.jsm.removals.idle();
-      for (const p of pals) {
-        const item = (await second.server.xdb.get('localhost', p, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === 'cutshort@localhost');
-        assert.equal(item?.attrs.subscription, 'none', p);
-      }
+      for (const p of pals) assert.equal(await subscriptionIn(second.server.xdb, p, 'cutshort@localhost'), 'none', p);
       assert.equal(await authResult(second, 'cutshort', { password: 'pw' }), 'error');
       assert.ok(!(await readdir(spool)).includes('.yak-removals'), 'the finished removal is still listed');
     } finally {
