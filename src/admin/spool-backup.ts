@@ -11,13 +11,13 @@
 // unfinished append at a generation's end is ignored by the replay). The
 // server serves nothing while it copies. Without a server, jabberctl holds
 // the spool's lock and has replayed the journal first: a plain copy.
-import { REMOVALS_NEW } from '../xdb/removal-intents.js';
 import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, symlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { unlinkIfThere } from '../xdb/file-writes.js';
 import { FileSetSync } from '../xdb/file-set-sync.js';
 import { silentLogger } from '../log.js';
 import { LOCK_FILE } from '../xdb/spool-lock.js';
+import { REMOVALS_NEW } from '../xdb/removal-intents.js';
 import { errCode } from '../util/err-code.js';
 
 /** What the spool's top folder holds that belongs to the running process, not to the data. */

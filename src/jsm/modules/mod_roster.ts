@@ -189,9 +189,10 @@ export const modRoster: JsmModule = {
     api.on('user-removing', async ({ host, user, records }) => {
       const items = records.get(NS_ROSTER)?.getChildren('item') ?? [];
       await cancelAll(api, `${user}@${host}`, items, { throwFailures: true });
-      // The user's own side follows, so an account that outlives a failed
-      // removal (a full disk, a crash) holds no subscription its contacts
-      // no longer have.
+      // The user's own side follows, once every contact is told, so an
+      // account that outlives a removal failing at its last step (a full
+      // disk as its file is deleted) holds no subscription its contacts no
+      // longer have.
       if (items.length) await api.xdb.update(host, user, NS_ROSTER, (roster) => roster && withoutSubscriptions(roster));
     });
   },
