@@ -114,9 +114,11 @@ export class YakServer {
         await acquirePidfile(config.pidfile);
         pidfileTaken = true;
       }
+      // Started before the control socket opens: its requests wait for it (AdminOps.spoolReady).
+      const resumed = server.jsm.removals.resume();
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => server.spoolFailure(err));
       await server.recoverSpool();
-      await server.jsm.removals.resume();
+      await resumed;
       for (const spec of listenSpecs(config)) await server.acceptor.listen(spec);
     } catch (err) {
       if (err instanceof ListenError) err = new StartupError(err.message);

@@ -1289,6 +1289,30 @@ describe('the control socket under a client that does not play along', () => {
     }
   });
 
+  test('a stop that waits for a request running sends its whole reply before it closes the connection, however long (a list)', { timeout: 30_000 }, async () => {
+    const spool = await tempDir();
+    const names = Array.from({ length: 100_000 }, (_, i) => `user${i}`);
+    const { ops, lists } = countingOps(names, 300);
+    const control = await ControlSocket.open(spool, ops, silentLogger);
+    try {
+      const client = net.connect(path.join(spool, '.jabberctl.sock'));
+      let got = '';
+      client.setEncoding('utf8').on('data', (d: string) => (got += d));
+      await once(client, 'connect');
+      const closed = once(client, 'close');
+      client.write(LIST);
+      while (lists() === 0) await new Promise((r) => setTimeout(r, 10));
+      // As server.stop() does: wait for the running request, then close.
+      await control.drain();
+      await control.close();
+      await closed;
+      assert.equal((JSON.parse(got) as { ok: boolean; result: string[] }).result.length, names.length);
+    } finally {
+      await control.close();
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test('a client that does not read its replies is closed after the idle time, not held open with its requests', { timeout: 30_000 }, async () => {
     const spool = await tempDir();
     const { ops, lists } = countingOps(Array.from({ length: 10_000 }, (_, i) => `user${i}`));

@@ -4,7 +4,7 @@
 // in the spool file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { ClientStream } from '../src/client/client-stream.js';
@@ -774,6 +774,8 @@ describe('registration inside a session', () => {
       xdb.update = original;
     }
     assert.equal(await authResult(yak, 'teller', { password: 'pw' }), 'result');
+    // Failed and said so: struck off, never finished at the next start.
+    assert.ok(!(await readdir(yak.spool)).includes('.yak-removals'), 'the failed removal is still listed');
     assert.equal(await subscriptionIn(xdb, 'tell2', 'teller@localhost'), 'both', 'the contact that could not be told');
     for (const p of pals) assert.equal(await subscriptionIn(xdb, 'teller', `${p}@localhost`), 'both', `the account's own item for ${p}`);
     // Removed again, every contact is told: the name leaves nobody holding a subscription.
@@ -838,6 +840,25 @@ test('a removal the stop cut short, its contacts half told, is finished at the n
       assert.ok(!(await readdir(spool)).includes('.yak-removals'), 'the finished removal is still listed');
     } finally {
       await second.stop();
+    }
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+});
+
+test('a listed removal whose account cannot be read is left listed, and the server starts all the same', async () => {
+  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
+  try {
+    await mkdir(path.join(spool, 'localhost'), { recursive: true });
+    await writeFile(path.join(spool, 'localhost', 'broken.xml'), '<xdb><broken');
+    await writeFile(path.join(spool, '.yak-removals'), '[["localhost","broken"]]\n');
+    const captured = captureLog();
+    const yak = await startYak({ spool, log: captured.log });
+    try {
+      await logLine(captured, (l) => l.msg === 'an account removal cut short is left unfinished: the account cannot be read' && l.user === 'broken@localhost');
+      assert.equal(await readFile(path.join(spool, '.yak-removals'), 'utf8'), '[["localhost","broken"]]\n');
+    } finally {
+      await yak.stop();
     }
   } finally {
     await rm(spool, { recursive: true, force: true });

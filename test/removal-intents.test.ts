@@ -2,10 +2,13 @@
 // way, on disk, for the next start to finish.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { RemovalIntents, RemovalIntentsError, REMOVALS_FILE } from '../src/xdb/removal-intents.js';
+import { RemovalIntents, RemovalIntentsError, REMOVALS_FILE, REMOVALS_NEW, REMOVALS_UNREADABLE } from '../src/xdb/removal-intents.js';
+import { SpoolStore } from '../src/xdb/spool-store.js';
+import { NS_AUTH } from '../src/xdb/xdb.js';
+import { el } from '../src/xml/element.js';
 
 async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
   const root = await mkdtemp(join(tmpdir(), 'yak-intents-'));
@@ -24,14 +27,23 @@ test('noted removals are read back by the next start, and the file goes once non
     await now.note('localhost', 'gone');
     await now.forget('localhost', 'gone');
     const next = new RemovalIntents(root, true);
-    assert.deepEqual(await next.load(), [
+    assert.deepEqual(await next.unfinished(), [
       { host: 'localhost', user: 'dj' },
       { host: 'other.example', user: 'jos%C3%A9' },
     ]);
     await next.forget('localhost', 'dj');
     await next.forget('other.example', 'jos%C3%A9');
     assert.deepEqual(await readdir(root), [], 'the file, or its temp file, was left');
-    assert.deepEqual(await new RemovalIntents(root, true).load(), []);
+    assert.deepEqual(await new RemovalIntents(root, true).unfinished(), []);
+  }));
+
+test('a removal noted by a process that never asked for the list keeps the ones listed before (jabberctl run on the spool)', () =>
+  withRoot(async (root) => {
+    await new RemovalIntents(root, false).note('localhost', 'cutshort');
+    const offline = new RemovalIntents(root, false);
+    await offline.note('localhost', 'carol');
+    await offline.forget('localhost', 'carol');
+    assert.deepEqual(await new RemovalIntents(root, false).unfinished(), [{ host: 'localhost', user: 'cutshort' }]);
   }));
 
 test('writes asked for together end with the set as it was last', () =>
@@ -39,16 +51,45 @@ test('writes asked for together end with the set as it was last', () =>
     const intents = new RemovalIntents(root, false);
     await Promise.all([intents.note('localhost', 'a'), intents.note('localhost', 'b'), intents.forget('localhost', 'a'), intents.note('localhost', 'c')]);
     await intents.idle();
-    assert.deepEqual(await new RemovalIntents(root, false).load(), [
+    assert.deepEqual(await new RemovalIntents(root, false).unfinished(), [
       { host: 'localhost', user: 'b' },
       { host: 'localhost', user: 'c' },
     ]);
   }));
 
-test('a file that is not what Yak writes is refused with its name, never half read', () =>
+test('a file that is not what Yak writes is moved aside with a message naming both, and removals go on', () =>
   withRoot(async (root) => {
     for (const text of ['', '{', '{"a":1}', '[["localhost"]]', '[["localhost", 7]]', '[["", "dj"]]', 'null']) {
       await writeFile(join(root, REMOVALS_FILE), text);
-      await assert.rejects(new RemovalIntents(root, false).load(), (err: Error) => err instanceof RemovalIntentsError && err.message.includes(REMOVALS_FILE), text);
+      await assert.rejects(
+        new RemovalIntents(root, false).unfinished(),
+        (err: Error) => err instanceof RemovalIntentsError && err.message.includes(REMOVALS_FILE) && err.message.includes(REMOVALS_UNREADABLE),
+        text,
+      );
+      assert.equal(await readFile(join(root, REMOVALS_UNREADABLE), 'utf8'), text);
+    }
+    await writeFile(join(root, REMOVALS_FILE), '{');
+    const intents = new RemovalIntents(root, false);
+    await intents.note('localhost', 'dj');
+    assert.deepEqual(await new RemovalIntents(root, false).unfinished(), [{ host: 'localhost', user: 'dj' }]);
+  }));
+
+test('a write a crash cut short before its rename leaves the list as it was, and its temp file goes', () =>
+  withRoot(async (root) => {
+    await new RemovalIntents(root, false).note('localhost', 'dj');
+    await writeFile(join(root, REMOVALS_NEW), '[["localhost","d');
+    assert.deepEqual(await new RemovalIntents(root, false).unfinished(), [{ host: 'localhost', user: 'dj' }]);
+    assert.deepEqual((await readdir(root)).sort(), [REMOVALS_FILE]);
+  }));
+
+test('an account created under a listed name strikes it off first: the next start must not remove the new account', () =>
+  withRoot(async (root) => {
+    await new RemovalIntents(root, false).note('localhost', 'alice');
+    const store = new SpoolStore(root, { fsync: false });
+    try {
+      assert.equal(await store.create('localhost', 'alice', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'new') }), true);
+      assert.deepEqual(await new RemovalIntents(root, false).unfinished(), []);
+    } finally {
+      await store.close();
     }
   }));

@@ -244,16 +244,19 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number, sta
         // The server's work is not the client's silence; a reply the
         // client does not read is (it is closed after the idle time).
         conn.setTimeout(0);
-        // Running (see ControlSocket.drain) until its reply is written.
+        // Running (see ControlSocket.drain) until its reply has left for
+        // the client: a stop closes the connection after it, and would
+        // drop what the socket still held of a long reply (a list).
         const line = lines.shift()!;
         const answered = state.stopping ? Promise.resolve(STOPPING_REPLY) : handle(line);
-        const written = answered.then((reply) => (conn.destroyed ? false : conn.write(JSON.stringify(reply) + '\n')));
-        const running = written.then(() => undefined);
+        // The client's silence counts again once the reply is out (one it does not read closes it).
+        const running = answered.then((reply) => {
+          idle();
+          return writtenOrClosed(conn, JSON.stringify(reply) + '\n');
+        });
         state.running.add(running);
-        const flowing = await written.finally(() => state.running.delete(running));
-        idle();
+        await running.finally(() => state.running.delete(running));
         if (conn.destroyed) break;
-        if (!flowing) await drainedOrClosed(conn);
         if (lines.length < MAX_REQUESTS_IN_HAND / 2 && !ended) conn.resume();
       }
     } finally {
@@ -280,15 +283,15 @@ function serve(conn: net.Socket, ops: AdminOps, log: Logger, idleMs: number, sta
   }
 }
 
-/** Resolves once `conn` takes writes again, or is gone. */
-function drainedOrClosed(conn: net.Socket): Promise<void> {
+/** Writes `text` and resolves once it has left for the peer, or `conn` is gone. */
+function writtenOrClosed(conn: net.Socket, text: string): Promise<void> {
+  if (conn.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
     const done = (): void => {
-      conn.off('drain', done);
       conn.off('close', done);
       resolve();
     };
-    conn.on('drain', done);
     conn.on('close', done);
+    conn.write(text, done);
   });
 }

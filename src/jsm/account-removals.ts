@@ -39,6 +39,8 @@ export class AccountRemovals {
   private readonly recentRemovals = new RecentRemovals();
   /** The removal that ended each session it ended. */
   private readonly endedBy = new WeakMap<Session, Removal>();
+  /** See ready(). */
+  private resuming: Promise<void> = Promise.resolve();
 
   /** `jsm`: its sessions, storage and chains (one AccountRemovals per session manager). */
   constructor(private readonly jsm: SessionManager) {}
@@ -89,15 +91,29 @@ export class AccountRemovals {
 
   /**
    * Finishes the removals a crash or a stop cut short (Xdb.unfinishedRemovals),
-   * in the background; call at startup, before clients are let in. One
-   * whose file is gone already (the crash came after the deletion) is only
-   * forgotten: the name is free. Each is under way (see underWay) by the
-   * time this returns, so no login or registration gets in before it.
+   * in the background; call at startup, before clients are let in, and
+   * before jabberctl's requests are served (see ready()). One whose file is
+   * gone already (the crash came after the deletion) is only struck off:
+   * the name is free. Each other is under way (see underWay) once this
+   * resolves. It never rejects: what cannot be read is logged, and the
+   * server starts all the same.
    */
-  async resume(): Promise<void> {
+  resume(): Promise<void> {
+    this.resuming = this.resumeNow().catch((err: unknown) => this.jsm.log.error({ err }, 'account removals a crash cut short cannot be read; none is finished'));
+    return this.resuming;
+  }
+
+  /** Resolves once resume() has put the removals it finishes under way (at once when there is none to resume). */
+  ready(): Promise<void> {
+    return this.resuming;
+  }
+
+  private async resumeNow(): Promise<void> {
     const log = this.jsm.log;
+    // A replay that fails stops the start, and says so there (recoverSpool).
+    if (!(await this.jsm.xdb.open().then(() => true, () => false))) return;
     const unfinished = await this.jsm.xdb.unfinishedRemovals().catch((err: unknown) => {
-      // Not Yak's writing (edited by hand): the server starts all the same.
+      // Not Yak's writing (edited by hand): moved aside, and the server starts all the same.
       if (!(err instanceof RemovalIntentsError)) throw err;
       log.error({ err: err.message }, 'account removals a crash cut short cannot be read; none is finished');
       return [];
@@ -108,7 +124,13 @@ export class AccountRemovals {
         log.warn({ user: bare }, 'an account removal cut short is left unfinished: its host is not served');
         continue;
       }
-      if (!(await this.jsm.xdb.exists(host, user))) {
+      // A file that cannot be read keeps the removal listed for a start that can.
+      const exists = await this.jsm.xdb.exists(host, user).catch((err: unknown) => {
+        log.error({ err, user: bare }, 'an account removal cut short is left unfinished: the account cannot be read');
+        return undefined;
+      });
+      if (exists === undefined) continue;
+      if (!exists) {
         await this.forget(host, user);
         continue;
       }

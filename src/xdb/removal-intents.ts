@@ -14,6 +14,8 @@ import { syncDir } from './dir-sync.js';
 export const REMOVALS_FILE = '.yak-removals';
 /** Written whole, then renamed over REMOVALS_FILE: a crash leaves one or the other. */
 export const REMOVALS_NEW = '.yak-removals.new';
+/** Where a REMOVALS_FILE that is not Yak's writing is moved, so that removals go on (see read()). */
+export const REMOVALS_UNREADABLE = '.yak-removals.unreadable';
 
 /** An account whose removal has begun: a configured host and a prepared username. */
 export interface RemovalIntent {
@@ -21,12 +23,14 @@ export interface RemovalIntent {
   user: string;
 }
 
-/** REMOVALS_FILE's content that is not what Yak writes (edited by hand, or cut short by a full disk). */
+/** REMOVALS_FILE held what Yak does not write (edited by hand): it was moved aside, and the message says where. */
 export class RemovalIntentsError extends Error {}
 
 export class RemovalIntents {
   /** By `host user`: neither a prepared username nor a host name holds a space. */
   private readonly pending = new Map<string, RemovalIntent>();
+  /** The file read, once, before the first change or look: a change writes the whole list, never only this process's part of it. */
+  private loaded: Promise<RemovalIntentsError | undefined> | undefined;
   /** The file's writes, one after another, each of the set as it is when it runs. */
   private writes: Promise<void> = Promise.resolve();
 
@@ -36,13 +40,50 @@ export class RemovalIntents {
     private readonly fsync: boolean,
   ) {}
 
-  /** Those the file names: removals a crash or stop cut short. */
-  async load(): Promise<RemovalIntent[]> {
+  /**
+   * Those the file names: removals a crash or stop cut short. Rejects with
+   * RemovalIntentsError when the file was not Yak's writing (it is moved
+   * to REMOVALS_UNREADABLE; the list is then empty, and removals go on).
+   */
+  async unfinished(): Promise<RemovalIntent[]> {
+    const unreadable = await this.load();
+    if (unreadable) throw unreadable;
+    return [...this.pending.values()];
+  }
+
+  /** On disk once this resolves: before any contact is told. */
+  async note(host: string, user: string): Promise<void> {
+    await this.load();
+    this.pending.set(`${host} ${user}`, { host, user });
+    return this.save();
+  }
+
+  /** The removal is over (done, failed and answered so, or the name taken by a new account): nothing to finish at the next start. */
+  async forget(host: string, user: string): Promise<void> {
+    await this.load();
+    if (!this.pending.delete(`${host} ${user}`)) return;
+    return this.save();
+  }
+
+  /** Resolves once the writes asked for so far are done (or failed). */
+  idle(): Promise<void> {
+    return this.writes;
+  }
+
+  private load(): Promise<RemovalIntentsError | undefined> {
+    this.loaded ??= this.read();
+    return this.loaded;
+  }
+
+  private async read(): Promise<RemovalIntentsError | undefined> {
+    // A write a crash cut short, before its rename: the file it was to replace holds the list.
+    await unlink(path.join(this.root, REMOVALS_NEW)).catch(noop);
+    const file = path.join(this.root, REMOVALS_FILE);
     let text: string;
     try {
-      text = await readFile(path.join(this.root, REMOVALS_FILE), 'utf8');
+      text = await readFile(file, 'utf8');
     } catch (err) {
-      if (errCode(err) === 'ENOENT') return [];
+      if (errCode(err) === 'ENOENT') return undefined;
       throw err;
     }
     let list: unknown;
@@ -52,26 +93,13 @@ export class RemovalIntents {
       list = undefined;
     }
     const valid = Array.isArray(list) && list.every((e) => Array.isArray(e) && e.length === 2 && e.every((s) => typeof s === 'string' && s !== ''));
-    if (!valid) throw new RemovalIntentsError(`${path.join(this.root, REMOVALS_FILE)}: not a list of account removals as Yak writes it`);
+    if (!valid) {
+      const aside = path.join(this.root, REMOVALS_UNREADABLE);
+      await rename(file, aside);
+      return new RemovalIntentsError(`${file}: not a list of account removals as Yak writes it; moved to ${aside}, and none of what it names is finished`);
+    }
     for (const [host, user] of list as [string, string][]) this.pending.set(`${host} ${user}`, { host, user });
-    return [...this.pending.values()];
-  }
-
-  /** On disk once this resolves: before any contact is told. */
-  note(host: string, user: string): Promise<void> {
-    this.pending.set(`${host} ${user}`, { host, user });
-    return this.save();
-  }
-
-  /** The removal is over (done, or failed and answered so): it is not finished at the next start. */
-  forget(host: string, user: string): Promise<void> {
-    if (!this.pending.delete(`${host} ${user}`)) return Promise.resolve();
-    return this.save();
-  }
-
-  /** Resolves once the writes asked for so far are done (or failed). */
-  idle(): Promise<void> {
-    return this.writes;
+    return undefined;
   }
 
   private save(): Promise<void> {

@@ -108,7 +108,7 @@ export class SpoolStore implements Xdb {
 
   /** See Xdb.unfinishedRemovals(). */
   unfinishedRemovals(): Promise<RemovalIntent[]> {
-    return this.removals.load();
+    return this.removals.unfinished();
   }
 
   /** See Xdb.noteRemoval(). */
@@ -118,9 +118,9 @@ export class SpoolStore implements Xdb {
     return this.removals.note(host, user);
   }
 
-  /** See Xdb.forgetRemoval(). Not once the store is closing: the next start finds the account gone, or finishes it. */
+  /** See Xdb.forgetRemoval(). Also once the store is closing: a removal that ended as it closed is over. */
   forgetRemoval(host: string, user: string): Promise<void> {
-    if (this.sealed || this.readOnly) return Promise.resolve();
+    if (this.readOnly) return Promise.resolve();
     return this.removals.forget(host, user);
   }
 
@@ -290,6 +290,10 @@ export class SpoolStore implements Xdb {
     return this.withUser(host, user, async (f) => {
       const doc = await this.load(f);
       if (isAccount(doc)) return false;
+      // A removal of the name still listed (it ended as a crash came, or
+      // its file went by other means) is not this account's: struck off
+      // first, or the next start would remove the new account.
+      await this.removals.forget(host, user);
       // A new user starts from a clean file: leftovers of a file without an
       // auth record (never written by Yak itself) must not leak to the new owner.
       const next = new Map<string, Element>();
