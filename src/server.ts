@@ -3,6 +3,7 @@
 // start() refuses to run on anything it cannot serve (unwritable spool,
 // port in use, live pidfile) with a message that names the problem;
 // stop() shuts down in the order clients notice least.
+import { noop } from './util/noop.js';
 import { constants as fsc, promises as fs } from 'node:fs';
 import { makeFolder } from './util/make-folder.js';
 import type net from 'node:net';
@@ -99,6 +100,8 @@ export class YakServer {
   static async start(config: YakConfig, opts: ServerOptions): Promise<YakServer> {
     const server = new YakServer(config, opts);
     let pidfileTaken = false;
+    // Removals a crash cut short may be under way: a start failing after them waits for them, and closes the spool.
+    let resumed = false;
     try {
       // Refused for a live pidfile before anything is created on disk.
       if (config.pidfile) await refuseLivePidfile(config.pidfile);
@@ -114,16 +117,19 @@ export class YakServer {
         await acquirePidfile(config.pidfile);
         pidfileTaken = true;
       }
-      // Started before the control socket opens: its requests wait for it (AdminOps.spoolReady).
-      const resumed = server.jsm.removals.resume();
       server.control = await ControlSocket.open(config.spool, new AdminOps(server.jsm), opts.log).catch((err: Error) => server.spoolFailure(err));
       await server.recoverSpool();
-      await resumed;
+      resumed = true;
+      await server.jsm.removals.resume().catch((err: Error) => server.spoolFailure(err));
       for (const spec of listenSpecs(config)) await server.acceptor.listen(spec);
     } catch (err) {
       if (err instanceof ListenError) err = new StartupError(err.message);
       await server.acceptor.close();
       await server.control?.close();
+      if (resumed) {
+        await server.jsm.removals.idle();
+        await server.xdb.close().catch(noop);
+      }
       if (pidfileTaken) await releasePidfile(config.pidfile!, opts.log);
       await server.spoolLock?.release();
       throw err;

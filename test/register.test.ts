@@ -12,6 +12,7 @@ import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { NoSuchUserError, SpoolClosedError, type Xdb } from '../src/xdb/xdb.js';
+import { SpoolStore } from '../src/xdb/spool-store.js';
 import { addUser, authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -860,6 +861,29 @@ test('a listed removal whose account cannot be read is left listed, and the serv
     } finally {
       await yak.stop();
     }
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+});
+
+test('a start that fails finishes no listed removal, and one that cannot read the list stops, naming it', async () => {
+  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
+  try {
+    const store = new SpoolStore(spool);
+    await store.create('localhost', 'alice', { 'jabber:iq:auth': parseXml("<password xmlns='jabber:iq:auth'>pw</password>") });
+    await store.close();
+    await writeFile(path.join(spool, '.yak-removals'), '[["localhost","alice"]]\n');
+    // A folder in the way of the control socket: the start is refused.
+    await mkdir(path.join(spool, '.jabberctl.sock'));
+    await assert.rejects(startYak({ spool }), /a folder is in the way of the control socket/);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(await readSpool(spool, 'localhost', 'alice'), 'a refused start removed the account');
+    assert.equal(await readFile(path.join(spool, '.yak-removals'), 'utf8'), '[["localhost","alice"]]\n');
+    await rm(path.join(spool, '.jabberctl.sock'), { recursive: true });
+    await rm(path.join(spool, '.yak-removals'));
+    await mkdir(path.join(spool, '.yak-removals'));
+    await assert.rejects(startYak({ spool }), /\.yak-removals/);
+    assert.ok(await readSpool(spool, 'localhost', 'alice'));
   } finally {
     await rm(spool, { recursive: true, force: true });
   }

@@ -2,7 +2,7 @@
 // way, on disk, for the next start to finish.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RemovalIntents, RemovalIntentsError, REMOVALS_FILE, REMOVALS_NEW, REMOVALS_UNREADABLE } from '../src/xdb/removal-intents.js';
@@ -66,12 +66,28 @@ test('a file that is not what Yak writes is moved aside with a message naming bo
         (err: Error) => err instanceof RemovalIntentsError && err.message.includes(REMOVALS_FILE) && err.message.includes(REMOVALS_UNREADABLE),
         text,
       );
-      assert.equal(await readFile(join(root, REMOVALS_UNREADABLE), 'utf8'), text);
+      assert.match((await readdir(root)).join(' '), new RegExp(REMOVALS_UNREADABLE));
     }
+    // Moved aside by a process that only changes the list (jabberctl on the spool): said, and never over one moved before.
     await writeFile(join(root, REMOVALS_FILE), '{');
-    const intents = new RemovalIntents(root, false);
+    const said: string[] = [];
+    const intents = new RemovalIntents(root, false, (err) => said.push(err.message));
     await intents.note('localhost', 'dj');
+    assert.equal(said.length, 1);
+    const aside = /moved to (\S+),/.exec(said[0]!)?.[1];
+    assert.ok(aside, said[0]);
+    assert.equal(await readFile(aside, 'utf8'), '{');
+    assert.equal(await readFile(join(root, REMOVALS_UNREADABLE), 'utf8'), '', 'the one moved aside first was overwritten');
     assert.deepEqual(await new RemovalIntents(root, false).unfinished(), [{ host: 'localhost', user: 'dj' }]);
+  }));
+
+test('a list that cannot be read at all is an error each time it is asked for, never an empty list', () =>
+  withRoot(async (root) => {
+    await mkdir(join(root, REMOVALS_FILE));
+    const intents = new RemovalIntents(root, false);
+    await assert.rejects(intents.unfinished(), (err: Error) => !(err instanceof RemovalIntentsError));
+    await assert.rejects(intents.note('localhost', 'dj'));
+    await assert.rejects(intents.forget('localhost', 'dj'));
   }));
 
 test('a write a crash cut short before its rename leaves the list as it was, and its temp file goes', () =>

@@ -127,9 +127,6 @@ export class AdminOps {
    */
   async spoolReady(): Promise<void> {
     await this.jsm.xdb.open();
-    // Nor before the removals a crash cut short are under way: an adduser
-    // of such a name first would be removed with it.
-    await this.jsm.removals.ready();
   }
 
   private account(jid: string): { host: string; user: string } {

@@ -39,8 +39,6 @@ export class AccountRemovals {
   private readonly recentRemovals = new RecentRemovals();
   /** The removal that ended each session it ended. */
   private readonly endedBy = new WeakMap<Session, Removal>();
-  /** See ready(). */
-  private resuming: Promise<void> = Promise.resolve();
 
   /** `jsm`: its sessions, storage and chains (one AccountRemovals per session manager). */
   constructor(private readonly jsm: SessionManager) {}
@@ -91,32 +89,19 @@ export class AccountRemovals {
 
   /**
    * Finishes the removals a crash or a stop cut short (Xdb.unfinishedRemovals),
-   * in the background; call at startup, before clients are let in, and
-   * before jabberctl's requests are served (see ready()). One whose file is
-   * gone already (the crash came after the deletion) is only struck off:
-   * the name is free. Each other is under way (see underWay) once this
-   * resolves. It never rejects: what cannot be read is logged, and the
-   * server starts all the same.
+   * in the background; call at startup, once the journal is replayed and
+   * before clients are let in. One whose file is gone already (the crash
+   * came after the deletion) is only struck off: the name is free. Each
+   * other is under way (see underWay) once this resolves. A list that
+   * cannot be read at all (a file the server may not read) rejects: the
+   * start fails, saying so, rather than registering names it may hold.
    */
-  resume(): Promise<void> {
-    this.resuming = this.resumeNow().catch((err: unknown) => this.jsm.log.error({ err }, 'account removals a crash cut short cannot be read; none is finished'));
-    return this.resuming;
-  }
-
-  /** Resolves once resume() has put the removals it finishes under way (at once when there is none to resume). */
-  ready(): Promise<void> {
-    return this.resuming;
-  }
-
-  private async resumeNow(): Promise<void> {
+  async resume(): Promise<void> {
     const log = this.jsm.log;
-    // A replay that fails stops the start, and says so there (recoverSpool).
-    if (!(await this.jsm.xdb.open().then(() => true, () => false))) return;
+    // One not Yak's writing is moved aside, and the store logs it.
     const unfinished = await this.jsm.xdb.unfinishedRemovals().catch((err: unknown) => {
-      // Not Yak's writing (edited by hand): moved aside, and the server starts all the same.
-      if (!(err instanceof RemovalIntentsError)) throw err;
-      log.error({ err: err.message }, 'account removals a crash cut short cannot be read; none is finished');
-      return [];
+      if (err instanceof RemovalIntentsError) return [];
+      throw err;
     });
     for (const { host, user } of unfinished) {
       const bare = `${user}@${host}`;
@@ -134,6 +119,9 @@ export class AccountRemovals {
         await this.forget(host, user);
         continue;
       }
+      // Struck off while exists() was read: the name is a new account's
+      // (jabberctl adduser, whose create() strikes it off first).
+      if (!this.jsm.xdb.removalListed(host, user)) continue;
       log.warn({ user: bare }, 'finishing an account removal that a crash or a stop cut short');
       this.removeUser(host, user).then(
         () => log.info({ user: bare }, 'account removed'),

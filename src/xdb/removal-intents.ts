@@ -4,7 +4,7 @@
 // while the account's own roster still named them as subscribed; left so,
 // the two sides disagreed for good. The file exists only while a removal
 // runs (or one is left to finish): a clean spool is plain xdb_file.
-import { open, readFile, rename, unlink } from 'node:fs/promises';
+import { lstat, open, readFile, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { errCode } from '../util/err-code.js';
 import { noop } from '../util/noop.js';
@@ -14,7 +14,7 @@ import { syncDir } from './dir-sync.js';
 export const REMOVALS_FILE = '.yak-removals';
 /** Written whole, then renamed over REMOVALS_FILE: a crash leaves one or the other. */
 export const REMOVALS_NEW = '.yak-removals.new';
-/** Where a REMOVALS_FILE that is not Yak's writing is moved, so that removals go on (see read()). */
+/** Where a REMOVALS_FILE that is not Yak's writing is moved (with a number when taken), so that removals go on (see read()). */
 export const REMOVALS_UNREADABLE = '.yak-removals.unreadable';
 
 /** An account whose removal has begun: a configured host and a prepared username. */
@@ -38,7 +38,14 @@ export class RemovalIntents {
     private readonly root: string,
     /** fdatasync the file and fsync the folder: off only in tests and benchmarks that turn the spool's off. */
     private readonly fsync: boolean,
+    /** Told when the file was moved aside (see read()), however it came to be read. */
+    private readonly movedAside: (err: RemovalIntentsError) => void = noop,
   ) {}
+
+  /** Whether a removal of the account is listed (after unfinished()): one struck off meanwhile is not. */
+  listed(host: string, user: string): boolean {
+    return this.pending.has(`${host} ${user}`);
+  }
 
   /**
    * Those the file names: removals a crash or stop cut short. Rejects with
@@ -70,8 +77,18 @@ export class RemovalIntents {
     return this.writes;
   }
 
+  /** read(), once; one that failed (a file the server may not read) is tried again next time, never taken for an empty list. */
   private load(): Promise<RemovalIntentsError | undefined> {
-    this.loaded ??= this.read();
+    this.loaded ??= this.read().then(
+      (unreadable) => {
+        if (unreadable) this.movedAside(unreadable);
+        return unreadable;
+      },
+      (err: unknown) => {
+        this.loaded = undefined;
+        throw err;
+      },
+    );
     return this.loaded;
   }
 
@@ -84,7 +101,8 @@ export class RemovalIntents {
       text = await readFile(file, 'utf8');
     } catch (err) {
       if (errCode(err) === 'ENOENT') return undefined;
-      throw err;
+      // Node names no path for some (EISDIR): the start's message must.
+      throw new Error(`${file}: cannot be read (${(err as Error).message})`, { cause: err });
     }
     let list: unknown;
     try {
@@ -94,7 +112,9 @@ export class RemovalIntents {
     }
     const valid = Array.isArray(list) && list.every((e) => Array.isArray(e) && e.length === 2 && e.every((s) => typeof s === 'string' && s !== ''));
     if (!valid) {
-      const aside = path.join(this.root, REMOVALS_UNREADABLE);
+      // Never over one moved aside before.
+      let aside = path.join(this.root, REMOVALS_UNREADABLE);
+      for (let n = 1; await exists(aside); n++) aside = path.join(this.root, `${REMOVALS_UNREADABLE}.${n}`);
       await rename(file, aside);
       return new RemovalIntentsError(`${file}: not a list of account removals as Yak writes it; moved to ${aside}, and none of what it names is finished`);
     }
@@ -127,4 +147,14 @@ export class RemovalIntents {
     }
     if (this.fsync) await syncDir(this.root);
   }
+}
+
+async function exists(file: string): Promise<boolean> {
+  return lstat(file).then(
+    () => true,
+    (err: unknown) => {
+      if (errCode(err) === 'ENOENT') return false;
+      throw err;
+    },
+  );
 }

@@ -103,7 +103,7 @@ export class SpoolStore implements Xdb {
     this.files = new UserFiles(root, this.journal, this.log);
     // Checked against the cap when setSoon() took it: not again here.
     this.deferred = new DeferredWrites(this.log, this.journal, (f, fn) => this.withFile(f, fn), (f, doc) => this.commit(f, doc, undefined));
-    this.removals = new RemovalIntents(root, this.fsync);
+    this.removals = new RemovalIntents(root, this.fsync, (err) => this.log.error({ err: err.message }, 'account removals to finish cannot be read'));
   }
 
   /** See Xdb.unfinishedRemovals(). */
@@ -116,6 +116,11 @@ export class SpoolStore implements Xdb {
     if (this.sealed) return Promise.reject(new SpoolClosedError());
     if (this.readOnly) return Promise.reject(new Error('the spool is open read-only'));
     return this.removals.note(host, user);
+  }
+
+  /** See Xdb.removalListed(). */
+  removalListed(host: string, user: string): boolean {
+    return this.removals.listed(host, user);
   }
 
   /** See Xdb.forgetRemoval(). Also once the store is closing: a removal that ended as it closed is over. */
@@ -290,6 +295,7 @@ export class SpoolStore implements Xdb {
     return this.withUser(host, user, async (f) => {
       const doc = await this.load(f);
       if (isAccount(doc)) return false;
+      this.refuseIfReadOnly();
       // A removal of the name still listed (it ended as a crash came, or
       // its file went by other means) is not this account's: struck off
       // first, or the next start would remove the new account.

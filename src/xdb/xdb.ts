@@ -214,6 +214,11 @@ export interface Xdb {
    * noted by noteRemoval() and not forgotten since. Read once, at startup.
    */
   unfinishedRemovals(): Promise<RemovalIntent[]>;
+  /**
+   * Whether a removal of the account is listed, after unfinishedRemovals():
+   * false once struck off since (by create(): the name taken by a new account).
+   */
+  removalListed(host: string, user: string): boolean;
   /** Notes, on disk once this resolves, that the account's removal has begun. */
   noteRemoval(host: string, user: string): Promise<void>;
   /** The removal is over (done, or failed and answered so): nothing to finish at the next start. */
