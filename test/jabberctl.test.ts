@@ -1038,6 +1038,20 @@ describe('jabberctl while the server runs', () => {
     }
   });
 
+  test('run on the spool, a change that finds a removals list not of Yak\'s writing says so, moving it aside', async () => {
+    const spool = await tempDir();
+    try {
+      assert.equal((await jabberctl(spool, ['adduser', 'carol@localhost'], 'pw\n')).code, 0);
+      await writeFile(path.join(spool, '.yak-removals'), '[["localhost","alice"],]');
+      const r = await jabberctl(spool, ['deluser', 'carol@localhost']);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /^jabberctl: note: \S+\/\.yak-removals: not a list of account removals as Yak writes it; moved to \S+\/\.yak-removals\.unreadable, and none of what it names is finished$/m);
+      assert.equal(await readFile(path.join(spool, '.yak-removals.unreadable'), 'utf8'), '[["localhost","alice"],]');
+    } finally {
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test('a stop does not wait for a control connection left open', async () => {
     const own = await startYak();
     const idle = net.connect(path.join(own.spool, '.jabberctl.sock'));

@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import type { ClientStream } from '../src/client/client-stream.js';
@@ -885,6 +886,51 @@ test('a start that fails finishes no listed removal, and one that cannot read th
     await assert.rejects(startYak({ spool }), /\.yak-removals/);
     assert.ok(await readSpool(spool, 'localhost', 'alice'));
   } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+});
+
+test('a name registered again while the start looks at its listed removal is the new account\'s: not removed', async () => {
+  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
+  // alice's removal is listed, her file already gone (the crash came after the deletion).
+  await writeFile(path.join(spool, '.yak-removals'), '[["localhost","alice"]]\n');
+  const exists = SpoolStore.prototype.exists;
+  const looking = latch();
+  const looked = latch();
+  SpoolStore.prototype.exists = async function (this: SpoolStore, host: string, user: string): Promise<boolean> {
+    if (user === 'alice' && SpoolStore.prototype.exists !== exists) {
+      SpoolStore.prototype.exists = exists;
+      looking.open();
+      await looked.promise;
+    }
+    return exists.call(this, host, user);
+  };
+  const captured = captureLog();
+  try {
+    const starting = startYak({ spool, log: captured.log });
+    await looking.promise;
+    // jabberctl adduser meanwhile, through the control socket already open.
+    const added = await new Promise<string>((resolve, reject) => {
+      const sock = net.connect(path.join(spool, '.jabberctl.sock'));
+      let text = '';
+      sock.setEncoding('utf8').on('data', (d: string) => (text += d));
+      sock.on('end', () => resolve(text.trim()));
+      sock.on('error', reject);
+      sock.end(JSON.stringify({ cmd: 'adduser', args: ['alice@localhost', 'new'] }) + '\n');
+    });
+    assert.equal(JSON.parse(added).ok, true, added);
+    looked.open();
+    const yak = await starting;
+    try {
+      await yak.server.jsm.removals.idle();
+      assert.equal(await authResult(yak, 'alice', { password: 'new' }), 'result', 'the new account was removed');
+      assert.ok(!captured.lines.some((l) => l.msg === 'finishing an account removal that a crash or a stop cut short'));
+    } finally {
+      await yak.stop();
+    }
+  } finally {
+    SpoolStore.prototype.exists = exists;
+    looked.open();
     await rm(spool, { recursive: true, force: true });
   }
 });

@@ -68,7 +68,7 @@ test('a file that is not what Yak writes is moved aside with a message naming bo
       );
       assert.match((await readdir(root)).join(' '), new RegExp(REMOVALS_UNREADABLE));
     }
-    // Moved aside by a process that only changes the list (jabberctl on the spool): said, and never over one moved before.
+    // Moved aside by a process that only changes the list (jabberctl on the spool): told (jabberctl says it on stderr), and never over one moved before.
     await writeFile(join(root, REMOVALS_FILE), '{');
     const said: string[] = [];
     const intents = new RemovalIntents(root, false, (err) => said.push(err.message));

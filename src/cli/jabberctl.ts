@@ -183,7 +183,11 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
     process.stderr.write(`jabberctl: note: the spool folder ${path.resolve(config.spool)} did not exist and was made: a server using another spool will not see this change\n`);
   }
   try {
-    const xdb = new SpoolStore(config.spool, { log: silentLogger, maxFileBytes: config.maxFileBytes });
+    const xdb = new SpoolStore(config.spool, {
+      log: silentLogger,
+      maxFileBytes: config.maxFileBytes,
+      removalsMovedAside: (message) => process.stderr.write(`jabberctl: note: ${message}\n`),
+    });
     const ops = new AdminOps(new SessionManager(config, xdb, silentLogger, MODULES));
     const reply = await runControl(ops, req);
     // A change the journal took is durable even when its file cannot be

@@ -66,6 +66,12 @@ export interface SpoolStoreOptions {
    * access only.
    */
   readOnly?: boolean;
+  /**
+   * Told that SPOOL/.yak-removals was not Yak's writing and was moved
+   * aside (the message names both files). Default: an error in the log;
+   * jabberctl, which logs nowhere, says it on stderr.
+   */
+  removalsMovedAside?: (message: string) => void;
 }
 
 /** Files a listing of every account reads at once (see accounts()): twice libuv's default thread pool. */
@@ -103,7 +109,8 @@ export class SpoolStore implements Xdb {
     this.files = new UserFiles(root, this.journal, this.log);
     // Checked against the cap when setSoon() took it: not again here.
     this.deferred = new DeferredWrites(this.log, this.journal, (f, fn) => this.withFile(f, fn), (f, doc) => this.commit(f, doc, undefined));
-    this.removals = new RemovalIntents(root, this.fsync, (err) => this.log.error({ err: err.message }, 'account removals to finish cannot be read'));
+    const movedAside = opts.removalsMovedAside ?? ((message: string) => this.log.error({ err: message }, 'account removals to finish cannot be read'));
+    this.removals = new RemovalIntents(root, this.fsync, (err) => movedAside(err.message));
   }
 
   /** See Xdb.unfinishedRemovals(). */
