@@ -58,6 +58,16 @@ async function accountWithContacts(yak: TestYak, owner: string, contacts: string
   }
 }
 
+/** Runs `fn` on a fresh spool folder of its own, removed after it. */
+async function withSpool(fn: (spool: string) => Promise<void>): Promise<void> {
+  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-spool-'));
+  try {
+    await fn(spool);
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+  }
+}
+
 /** The subscription `owner`'s stored roster gives `jid`. */
 async function subscriptionIn(xdb: Xdb, owner: string, jid: string): Promise<string | undefined> {
   return (await xdb.get('localhost', owner, 'jabber:iq:roster'))?.getChildren('item').find((i) => i.attrs.jid === jid)?.attrs.subscription;
@@ -804,9 +814,8 @@ describe('registration inside a session', () => {
   });
 });
 
-test('a removal the stop cut short, its contacts half told, is finished at the next start: nobody is left subscribed with the name', { timeout: 60_000 }, async () => {
-  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
-  try {
+test('a removal the stop cut short, its contacts half told, is finished at the next start: nobody is left subscribed with the name', { timeout: 60_000 }, () =>
+  withSpool(async (spool) => {
     const first = await startYak({ spool });
     const xdb = first.server.xdb as Xdb;
     const pals = ['cut0', 'cut1', 'cut2'];
@@ -843,14 +852,10 @@ test('a removal the stop cut short, its contacts half told, is finished at the n
     } finally {
       await second.stop();
     }
-  } finally {
-    await rm(spool, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a listed removal whose account cannot be read is left listed, and the server starts all the same', async () => {
-  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
-  try {
+test('a listed removal whose account cannot be read is left listed, and the server starts all the same', () =>
+  withSpool(async (spool) => {
     await mkdir(path.join(spool, 'localhost'), { recursive: true });
     await writeFile(path.join(spool, 'localhost', 'broken.xml'), '<xdb><broken');
     await writeFile(path.join(spool, '.yak-removals'), '[["localhost","broken"]]\n');
@@ -862,14 +867,10 @@ test('a listed removal whose account cannot be read is left listed, and the serv
     } finally {
       await yak.stop();
     }
-  } finally {
-    await rm(spool, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a start that fails finishes no listed removal, and one that cannot read the list stops, naming it', async () => {
-  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
-  try {
+test('a start that fails finishes no listed removal, and one that cannot read the list stops, naming it', () =>
+  withSpool(async (spool) => {
     const store = new SpoolStore(spool);
     await store.create('localhost', 'alice', { 'jabber:iq:auth': parseXml("<password xmlns='jabber:iq:auth'>pw</password>") });
     await store.close();
@@ -885,55 +886,51 @@ test('a start that fails finishes no listed removal, and one that cannot read th
     await mkdir(path.join(spool, '.yak-removals'));
     await assert.rejects(startYak({ spool }), /\.yak-removals/);
     assert.ok(await readSpool(spool, 'localhost', 'alice'));
-  } finally {
-    await rm(spool, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a name registered again while the start looks at its listed removal is the new account\'s: not removed', async () => {
-  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-cut-'));
-  // alice's removal is listed, her file already gone (the crash came after the deletion).
-  await writeFile(path.join(spool, '.yak-removals'), '[["localhost","alice"]]\n');
-  const exists = SpoolStore.prototype.exists;
-  const looking = latch();
-  const looked = latch();
-  SpoolStore.prototype.exists = async function (this: SpoolStore, host: string, user: string): Promise<boolean> {
-    if (user === 'alice' && SpoolStore.prototype.exists !== exists) {
-      SpoolStore.prototype.exists = exists;
-      looking.open();
-      await looked.promise;
-    }
-    return exists.call(this, host, user);
-  };
-  const captured = captureLog();
-  try {
-    const starting = startYak({ spool, log: captured.log });
-    await looking.promise;
-    // jabberctl adduser meanwhile, through the control socket already open.
-    const added = await new Promise<string>((resolve, reject) => {
-      const sock = net.connect(path.join(spool, '.jabberctl.sock'));
-      let text = '';
-      sock.setEncoding('utf8').on('data', (d: string) => (text += d));
-      sock.on('end', () => resolve(text.trim()));
-      sock.on('error', reject);
-      sock.end(JSON.stringify({ cmd: 'adduser', args: ['alice@localhost', 'new'] }) + '\n');
-    });
-    assert.equal(JSON.parse(added).ok, true, added);
-    looked.open();
-    const yak = await starting;
+test('a name registered again while the start looks at its listed removal is the new account\'s: not removed', () =>
+  withSpool(async (spool) => {
+    // alice's removal is listed, her file already gone (the crash came after the deletion).
+    await writeFile(path.join(spool, '.yak-removals'), '[["localhost","alice"]]\n');
+    const exists = SpoolStore.prototype.exists;
+    const looking = latch();
+    const looked = latch();
+    SpoolStore.prototype.exists = async function (this: SpoolStore, host: string, user: string): Promise<boolean> {
+      if (user === 'alice' && SpoolStore.prototype.exists !== exists) {
+        SpoolStore.prototype.exists = exists;
+        looking.open();
+        await looked.promise;
+      }
+      return exists.call(this, host, user);
+    };
+    const captured = captureLog();
     try {
-      await yak.server.jsm.removals.idle();
-      assert.equal(await authResult(yak, 'alice', { password: 'new' }), 'result', 'the new account was removed');
-      assert.ok(!captured.lines.some((l) => l.msg === 'finishing an account removal that a crash or a stop cut short'));
+      const starting = startYak({ spool, log: captured.log });
+      await looking.promise;
+      // jabberctl adduser meanwhile, through the control socket already open.
+      const added = await new Promise<string>((resolve, reject) => {
+        const sock = net.connect(path.join(spool, '.jabberctl.sock'));
+        let text = '';
+        sock.setEncoding('utf8').on('data', (d: string) => (text += d));
+        sock.on('end', () => resolve(text.trim()));
+        sock.on('error', reject);
+        sock.end(JSON.stringify({ cmd: 'adduser', args: ['alice@localhost', 'new'] }) + '\n');
+      });
+      assert.equal(JSON.parse(added).ok, true, added);
+      looked.open();
+      const yak = await starting;
+      try {
+        await yak.server.jsm.removals.idle();
+        assert.equal(await authResult(yak, 'alice', { password: 'new' }), 'result', 'the new account was removed');
+        assert.ok(!captured.lines.some((l) => l.msg === 'finishing an account removal that a crash or a stop cut short'));
+      } finally {
+        await yak.stop();
+      }
     } finally {
-      await yak.stop();
+      SpoolStore.prototype.exists = exists;
+      looked.open();
     }
-  } finally {
-    SpoolStore.prototype.exists = exists;
-    looked.open();
-    await rm(spool, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('<nounregister/>: <remove/> gets 405 and nothing is deleted', async () => {
   const yak = await startYak({ tweak: (cfg) => (cfg.jsm.nounregister = true) });
