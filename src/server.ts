@@ -3,9 +3,9 @@
 // start() refuses to run on anything it cannot serve (unwritable spool,
 // port in use, live pidfile) with a message that names the problem;
 // stop() shuts down in the order clients notice least.
-import { noop } from './util/noop.js';
 import { constants as fsc, promises as fs } from 'node:fs';
 import { makeFolder } from './util/make-folder.js';
+import { noop } from './util/noop.js';
 import type net from 'node:net';
 import path from 'node:path';
 import type { YakConfig } from './config/types.js';
