@@ -14,6 +14,7 @@ import { AdminOps } from '../src/admin/admin-ops.js';
 import { BUNDLED_CONFIG, loginUser, registerUser, startYak } from './helpers/yak.js';
 import { noKarma } from './helpers/session.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
+import { withTempDir } from './helpers/temp-dir.js';
 
 const JABBERCTL = fileURLToPath(new URL('../src/cli/jabberctl.js', import.meta.url));
 
@@ -120,9 +121,8 @@ test('backups taken while a large file is rewritten over and over: every copy ho
   }
 });
 
-test('backup without a server: jabberctl copies the spool itself; refusals name the folder', { timeout: 60_000 }, async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
-  try {
+test('backup without a server: jabberctl copies the spool itself; refusals name the folder', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-', async (dir) => {
     const spool = path.join(dir, 'spool');
     const pw = path.join(dir, 'pw');
     await writeFile(pw, 'secret\n');
@@ -146,14 +146,10 @@ test('backup without a server: jabberctl copies the spool itself; refusals name 
     } finally {
       await restored.stop();
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
-test('a copy that fails half way (the backup disk full) leaves nothing to be taken for a backup', { timeout: 30_000 }, async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-full-'));
-  try {
+test('a copy that fails half way (the backup disk full) leaves nothing to be taken for a backup', { timeout: 30_000 }, () =>
+  withTempDir('yak-backup-full-', async (dir) => {
     const spool = path.join(dir, 'spool');
     const disk = path.join(dir, 'disk');
     await mkdir(path.join(spool, 'localhost'), { recursive: true });
@@ -183,10 +179,7 @@ test('a copy that fails half way (the backup disk full) leaves nothing to be tak
     );
     assert.equal(run.status, 0, `unshare (util-linux) must run it: ${run.error?.message ?? run.stderr}`);
     assert.equal(run.stdout.trim(), 'ENOSPC removed ENOSPC left:0 disk:given');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('AdminOps.backup refuses a relative folder (a server resolves nothing against the caller\'s)', async () => {
   const yak = await startYak();
@@ -197,9 +190,8 @@ test('AdminOps.backup refuses a relative folder (a server resolves nothing again
   }
 });
 
-test('links: a backup folder reached through one into the spool is refused; a host folder on another disk is copied; a link to an empty folder is taken', { timeout: 60_000 }, async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));
-  try {
+test('links: a backup folder reached through one into the spool is refused; a host folder on another disk is copied; a link to an empty folder is taken', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-', async (dir) => {
     // The spool's host folder is a link to another place (another disk, say), and the spool is reached through a link too.
     const real = path.join(dir, 'real');
     const elsewhere = path.join(dir, 'elsewhere');
@@ -232,10 +224,7 @@ test('links: a backup folder reached through one into the spool is refused; a ho
     } finally {
       await restored.stop();
     }
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-});
+  }));
 
 test('links inside the spool are made again in the copy, leading to the same places there; a failed backup is logged', { timeout: 60_000 }, async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'yak-backup-'));

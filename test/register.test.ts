@@ -4,9 +4,8 @@
 // in the spool file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import type { ClientStream } from '../src/client/client-stream.js';
 import { zerokIterate, zerokSeed } from '../src/util/hash.js';
@@ -19,6 +18,7 @@ import { AdminOps } from '../src/admin/admin-ops.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { holdCalls, latch } from './helpers/latch.js';
+import { withTempDir } from './helpers/temp-dir.js';
 import { assertStreamErrorElement, errorReplyXml, fixtureSpool, noLoginThrottle, readSpool } from './helpers/transcript.js';
 
 const INSTRUCTIONS = '<instructions>Choose a username and password to register with this server.</instructions>';
@@ -59,14 +59,7 @@ async function accountWithContacts(yak: TestYak, owner: string, contacts: string
 }
 
 /** Runs `fn` on a fresh spool folder of its own, removed after it. */
-async function withSpool(fn: (spool: string) => Promise<void>): Promise<void> {
-  const spool = await mkdtemp(path.join(os.tmpdir(), 'yak-spool-'));
-  try {
-    await fn(spool);
-  } finally {
-    await rm(spool, { recursive: true, force: true });
-  }
-}
+const withSpool = (fn: (spool: string) => Promise<void>): Promise<void> => withTempDir('yak-spool-', fn);
 
 /** The subscription `owner`'s stored roster gives `jid`. */
 async function subscriptionIn(xdb: Xdb, owner: string, jid: string): Promise<string | undefined> {

@@ -2,22 +2,15 @@
 // way, on disk, for the next start to finish.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RemovalIntents, RemovalIntentsError, REMOVALS_FILE, REMOVALS_NEW, REMOVALS_UNREADABLE } from '../src/xdb/removal-intents.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
 import { NS_AUTH } from '../src/xdb/xdb.js';
 import { el } from '../src/xml/element.js';
+import { withTempDir } from './helpers/temp-dir.js';
 
-async function withRoot(fn: (root: string) => Promise<void>): Promise<void> {
-  const root = await mkdtemp(join(tmpdir(), 'yak-intents-'));
-  try {
-    await fn(root);
-  } finally {
-    await rm(root, { recursive: true, force: true });
-  }
-}
+const withRoot = (fn: (root: string) => Promise<void>): Promise<void> => withTempDir('yak-intents-', fn);
 
 test('noted removals are read back by the next start, and the file goes once none is left', () =>
   withRoot(async (root) => {
