@@ -492,6 +492,40 @@ describe('jabberctl without a running server', () => {
     for (const name of ['torn', 'undeclared', 'declared', 'noted', 'prefixed', 'bound', 'rootless']) await rm(path.join(spool, 'localhost', `${name}.xml`));
   });
 
+  test('check names the removals left to finish and leaves the list as it is; a list not of Yak\'s writing is bad, left in place by check and set aside by --repair', async () => {
+    const list = path.join(spool, '.yak-removals');
+    const note = (jid: string): RegExp =>
+      new RegExp(`^jabberctl: note: the removal of ${jid} has begun and is not over: it is under way, or a crash or a stop cut it short and the server's next start finishes it; until then its contacts may still list it$`, 'm');
+    await mkdir(spool, { recursive: true });
+    try {
+      await writeFile(list, '[["localhost","alice"],["localhost","bob"]]\n');
+      let r = await jabberctl(spool, ['check']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stderr, note('alice@localhost'));
+      assert.match(r.stderr, note('bob@localhost'));
+      assert.match(r.stdout, / 0 bad$/m);
+      assert.equal(await readFile(list, 'utf8'), '[["localhost","alice"],["localhost","bob"]]\n', 'check changed the list');
+      await writeFile(list, '[["localhost","alice"],]');
+      r = await jabberctl(spool, ['check']);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^BAD \S+\/\.yak-removals: not a list of account removals as Yak writes it: the next start of the server moves it aside and finishes none of what it names$/m);
+      assert.equal(await readFile(list, 'utf8'), '[["localhost","alice"],]', 'a check that only reads moved or changed the list');
+      r = await jabberctl(spool, ['check', '--repair']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stderr, /^jabberctl: note: \S+\/\.yak-removals: not a list of account removals as Yak writes it; moved to \S+\/\.yak-removals\.unreadable, and none of what it names is finished$/m);
+      const aside = /^jabberctl: note: \S+\/\.yak-removals\.unreadable is a list of account removals that was not Yak's writing, set aside: none of the removals it names was finished \(remove those accounts again with deluser if need be, then delete the file\)$/m;
+      assert.match(r.stderr, aside);
+      assert.doesNotMatch(r.stderr, /the removal of/);
+      // Said at every check until the operator deletes it.
+      r = await jabberctl(spool, ['check']);
+      assert.deepEqual([r.code, r.stderr.match(aside) !== null], [0, true], r.stderr);
+    } finally {
+      for (const f of await readdir(spool)) if (f.startsWith('.yak-removals')) await rm(path.join(spool, f), { recursive: true, force: true });
+    }
+    const r = await jabberctl(spool, ['check']);
+    assert.deepEqual([r.code, r.stderr], [0, ''], 'a spool with no list says nothing of removals');
+  });
+
   test("check notes files no login can reach, with the user their name is for; they are not bad", async () => {
     const dir = path.join(spool, 'localhost');
     await mkdir(dir, { recursive: true });
@@ -1098,6 +1132,32 @@ describe('jabberctl while the server runs', () => {
       hold.release();
       hold.restore();
       other.destroy();
+      await own.stop();
+    }
+  });
+
+  test('check through the server names a removal under way, and no longer once it is over', async () => {
+    const own = await startYak();
+    const xdb = own.server.xdb as Xdb;
+    const item = (jid: string): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, [new Element('item', { jid, subscription: 'both' })]);
+    await registerUser(own, 'leaving', 'pw');
+    await registerUser(own, 'staying', 'pw');
+    await xdb.set('localhost', 'leaving', { 'jabber:iq:roster': item('staying@localhost') });
+    await xdb.set('localhost', 'staying', { 'jabber:iq:roster': item('leaving@localhost') });
+    const hold = holdCalls(xdb, 'update', (_host, user) => user === 'staying');
+    try {
+      const removal = jabberctl(own.spool, ['deluser', 'leaving@localhost']);
+      await hold.reached;
+      let r = await jabberctl(own.spool, ['check']);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      assert.match(r.stderr, /^jabberctl: note: the removal of leaving@localhost has begun and is not over: it is under way, /m);
+      hold.release();
+      assert.equal((await removal).code, 0);
+      r = await jabberctl(own.spool, ['check']);
+      assert.deepEqual([r.code, r.stderr], [0, '']);
+    } finally {
+      hold.release();
+      hold.restore();
       await own.stop();
     }
   });

@@ -102,3 +102,20 @@ test('an account created under a listed name strikes it off first: the next star
       await store.close();
     }
   }));
+
+test('peek() reads the list and changes nothing: a file not of Yak\'s writing stays where it is; once loaded, it is the list as it stands', () =>
+  withRoot(async (root) => {
+    assert.deepEqual(await new RemovalIntents(root, false).peek(), { listed: [] });
+    await writeFile(join(root, REMOVALS_FILE), '[["localhost"]]');
+    assert.deepEqual(await new RemovalIntents(root, false).peek(), { listed: [], invalid: 'not a list of account removals as Yak writes it' });
+    assert.deepEqual(await readdir(root), [REMOVALS_FILE]);
+    await writeFile(join(root, REMOVALS_FILE), '[["localhost","dj"]]');
+    assert.deepEqual(await new RemovalIntents(root, false).peek(), { listed: [{ host: 'localhost', user: 'dj' }] });
+    const running = new RemovalIntents(root, false);
+    await running.note('localhost', 'bob');
+    await running.forget('localhost', 'dj');
+    assert.deepEqual(await running.peek(), { listed: [{ host: 'localhost', user: 'bob' }] });
+    // The spool's path runs through a file: the read fails, and says so.
+    const inFolder = new RemovalIntents(join(root, REMOVALS_FILE), false);
+    await assert.rejects(inFolder.peek(), /^Error: cannot be read \(ENOTDIR: /);
+  }));

@@ -9,6 +9,7 @@ import { nodeprep } from '../jid.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { asJournaled, hiddenLegacyFolder, hostFolderName } from '../xdb/host-folders.js';
 import { hostDirName, isLongUserFileName, userFileName, userFromFileName, userFromLegacyFileName } from '../xdb/file-names.js';
+import { REMOVALS_FILE, REMOVALS_UNREADABLE } from '../xdb/removal-intents.js';
 import { parseSpoolXml } from '../xdb/user-doc.js';
 import { NamespaceScope } from '../xml/namespace-scope.js';
 import type { Element } from '../xml/element.js';
@@ -35,11 +36,24 @@ export interface CheckReport {
    * accounts in 1.4's (see host-folders.ts). Checked all the same.
    */
   hidden: { folder: string; host: string; by: string }[];
+  /**
+   * Accounts whose removal has begun and is not over (SPOOL/.yak-removals,
+   * see removal-intents.ts), as bare JIDs: under way in a running server,
+   * or cut short by a crash or a stop and finished at the next start.
+   * Until then their contacts may still list them.
+   */
+  removals: string[];
+  /**
+   * Lists of removals that were not Yak's writing, moved aside by a start
+   * or a jabberctl change (none of what they name was finished): the
+   * operator's to read and delete.
+   */
+  removalsAside: string[];
 }
 
 /** Parses every file under every host folder, reporting the ones that fail. */
 export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
-  const report: CheckReport = { files: 0, bad: [], unserved: [], unreachable: [], hidden: [] };
+  const report: CheckReport = { files: 0, bad: [], unserved: [], unreachable: [], hidden: [], removals: [], removalsAside: [] };
   // A crash's journal first: it repairs torn files (a read-only store
   // only reads it, and its content is checked in their place).
   await jsm.xdb.open();
@@ -59,6 +73,18 @@ export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
       await checkFolder(jsm, path.join(spool, legacy), undefined, journaled, report);
     }
   }
+  // Before the listing below: a writable store moves a list that is not Yak's aside as it reads it.
+  const removalsFile = path.join(spool, REMOVALS_FILE);
+  try {
+    const removals = await jsm.xdb.listedRemovals();
+    report.removals = removals.listed.map(({ host, user }) => `${user}@${host}`);
+    if (removals.invalid !== undefined) {
+      report.bad.push({ file: removalsFile, reason: `${removals.invalid}: the next start of the server moves it aside and finishes none of what it names` });
+    }
+  } catch (err) {
+    // The server does not start on it either (server.ts).
+    report.bad.push({ file: removalsFile, reason: (err as Error).message.replace(`${removalsFile}: `, '') });
+  }
   // Every other folder holds the files of a host too (the spool holds
   // nothing else but dot files, and lost+found when it is a file system
   // of its own): a clean bill of health covers them.
@@ -66,6 +92,7 @@ export async function checkSpool(jsm: SessionManager): Promise<CheckReport> {
     if (errCode(err) === 'ENOENT') return [];
     throw err;
   });
+  report.removalsAside = entries.filter((e) => e.name.startsWith(REMOVALS_UNREADABLE)).map((e) => path.join(spool, e.name)).sort();
   for (const e of entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'lost+found' && !served.has(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     report.unserved.push(e.name);
     await checkFolder(jsm, path.join(spool, e.name), undefined, journaled, report);

@@ -405,6 +405,16 @@ program
         `jabberctl: note: ${h.folder}/ is 1.4's folder for the host ${h.host}, hidden by Yak's ${h.by}/, which holds files too: nobody can log in to the accounts in it (move them into ${h.by}/, or empty that one; a running server sees the change at its next start)\n`,
       );
     }
+    for (const jid of report.removals) {
+      process.stderr.write(
+        `jabberctl: note: the removal of ${printable(jid)} has begun and is not over: it is under way, or a crash or a stop cut it short and the server's next start finishes it; until then its contacts may still list it\n`,
+      );
+    }
+    for (const file of report.removalsAside) {
+      process.stderr.write(
+        `jabberctl: note: ${printable(file)} is a list of account removals that was not Yak's writing, set aside: none of the removals it names was finished (remove those accounts again with deluser if need be, then delete the file)\n`,
+      );
+    }
     for (const u of report.unreachable) {
       const owner = u.owner ? `its name is for the user '${u.owner.user}', whose file is ${u.owner.file}` : 'its name is no username';
       process.stderr.write(`jabberctl: note: ${u.file} is no user's file (${owner}); nobody can log in to it\n`);

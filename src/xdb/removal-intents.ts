@@ -58,6 +58,29 @@ export class RemovalIntents {
     return [...this.pending.values()];
   }
 
+  /**
+   * The list, for a look that changes nothing (jabberctl check on a spool
+   * it only reads): as loaded, or else the file as it is, one that is not
+   * Yak's writing left where it is and said so (`invalid`).
+   */
+  async peek(): Promise<{ listed: RemovalIntent[]; invalid?: string }> {
+    if (this.loaded) {
+      // One not Yak's was moved aside as it was loaded (and said so then): nothing is listed.
+      await this.loaded;
+      return { listed: [...this.pending.values()] };
+    }
+    const file = path.join(this.root, REMOVALS_FILE);
+    // Named by the caller, which reports the file.
+    const text = await readFile(file, 'utf8').catch((err: unknown) => {
+      if (errCode(err) === 'ENOENT') return undefined;
+      throw new Error(`cannot be read (${(err as Error).message})`, { cause: err });
+    });
+    if (text === undefined) return { listed: [] };
+    const list = parseList(text);
+    if (!list) return { listed: [], invalid: NOT_A_LIST };
+    return { listed: list.map(([host, user]) => ({ host, user })) };
+  }
+
   /** On disk once this resolves: before any contact is told. */
   async note(host: string, user: string): Promise<void> {
     await this.load();
@@ -104,21 +127,15 @@ export class RemovalIntents {
       // Node names no path for some (EISDIR): the start's message must.
       throw new Error(`${file}: cannot be read (${(err as Error).message})`, { cause: err });
     }
-    let list: unknown;
-    try {
-      list = JSON.parse(text);
-    } catch {
-      list = undefined;
-    }
-    const valid = Array.isArray(list) && list.every((e) => Array.isArray(e) && e.length === 2 && e.every((s) => typeof s === 'string' && s !== ''));
-    if (!valid) {
+    const list = parseList(text);
+    if (!list) {
       // Never over one moved aside before.
       let aside = path.join(this.root, REMOVALS_UNREADABLE);
       for (let n = 1; await exists(aside); n++) aside = path.join(this.root, `${REMOVALS_UNREADABLE}.${n}`);
       await rename(file, aside);
-      return new RemovalIntentsError(`${file}: not a list of account removals as Yak writes it; moved to ${aside}, and none of what it names is finished`);
+      return new RemovalIntentsError(`${file}: ${NOT_A_LIST}; moved to ${aside}, and none of what it names is finished`);
     }
-    for (const [host, user] of list as [string, string][]) this.pending.set(`${host} ${user}`, { host, user });
+    for (const [host, user] of list) this.pending.set(`${host} ${user}`, { host, user });
     return undefined;
   }
 
@@ -147,6 +164,20 @@ export class RemovalIntents {
     }
     if (this.fsync) await syncDir(this.root);
   }
+}
+
+const NOT_A_LIST = 'not a list of account removals as Yak writes it';
+
+/** The file's [host, user] pairs, or undefined when it is not Yak's writing. */
+function parseList(text: string): [string, string][] | undefined {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const valid = Array.isArray(list) && list.every((e) => Array.isArray(e) && e.length === 2 && e.every((s) => typeof s === 'string' && s !== ''));
+  return valid ? (list as [string, string][]) : undefined;
 }
 
 async function exists(file: string): Promise<boolean> {

@@ -28,7 +28,7 @@ import { FileSizeCap } from './size-cap.js';
 import { errCode } from '../util/err-code.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
-import { RemovalIntents, type RemovalIntent } from './removal-intents.js';
+import { RemovalIntents, RemovalIntentsError, type RemovalIntent } from './removal-intents.js';
 import { eachLimited } from '../util/each-limited.js';
 
 export interface SpoolStoreOptions {
@@ -116,6 +116,17 @@ export class SpoolStore implements Xdb {
   /** See Xdb.unfinishedRemovals(). */
   unfinishedRemovals(): Promise<RemovalIntent[]> {
     return this.removals.unfinished();
+  }
+
+  /** See Xdb.listedRemovals(). */
+  async listedRemovals(): Promise<{ listed: RemovalIntent[]; invalid?: string }> {
+    if (this.readOnly) return this.removals.peek();
+    // Moved aside, and told to removalsMovedAside, if it is not Yak's: the list is then empty.
+    const listed = await this.removals.unfinished().catch((err: unknown) => {
+      if (err instanceof RemovalIntentsError) return [];
+      throw err;
+    });
+    return { listed };
   }
 
   /** See Xdb.noteRemoval(). */

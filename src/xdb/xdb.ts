@@ -219,6 +219,13 @@ export interface Xdb {
    * false once struck off since (by create(): the name taken by a new account).
    */
   removalListed(host: string, user: string): boolean;
+  /**
+   * The removals listed now, for jabberctl check: under way, or left to
+   * finish at the next start. A store open read-only reads the file and
+   * changes nothing: a list that is not Yak's writing is left in place and
+   * said so (`invalid`), where the others move it aside.
+   */
+  listedRemovals(): Promise<{ listed: RemovalIntent[]; invalid?: string }>;
   /** Notes, on disk once this resolves, that the account's removal has begun. */
   noteRemoval(host: string, user: string): Promise<void>;
   /** The removal is over (done, or failed and answered so): nothing to finish at the next start. */
