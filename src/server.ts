@@ -127,7 +127,12 @@ export class YakServer {
       await server.acceptor.close();
       await server.control?.close();
       if (resumed) {
-        await server.jsm.removals.idle();
+        // Bounded as a stop bounds it: one telling many contacts must not
+        // keep the reason from the operator. The spool then closes under
+        // it, and it stays listed for the next start.
+        if (!(await settlesWithin(server.jsm.removals.idle(), STOP_BOUND_MS))) {
+          opts.log.warn({ ms: STOP_BOUND_MS }, 'start failed: an account removal it resumed is still running; the spool is closed under it, and the next start finishes it');
+        }
         await server.xdb.close().catch(noop);
       }
       if (pidfileTaken) await releasePidfile(config.pidfile!, opts.log);
@@ -274,7 +279,10 @@ export class YakServer {
       // so that the spool closes after it, not under it.
       if (!(await settlesWithin(finished, boundMs))) {
         const busy = streams.filter((s) => s.busy).length;
-        this.log.warn({ streams: busy, ms: boundMs }, 'stop: stanzas still in hand past the bound; those not started are dropped unanswered');
+        const still = { streams: busy, requests: this.control?.running ?? 0, removals: this.jsm.removals.running, ms: boundMs };
+        // Named for what holds it: with no stanza in hand, nothing is dropped.
+        if (busy > 0) this.log.warn(still, 'stop: stanzas still in hand past the bound; those not started are dropped unanswered');
+        else this.log.warn(still, 'stop: jabberctl requests or account removals still running past the bound; they get as long again');
         for (const s of streams) s.dropWaiting();
         if (!(await settlesWithin(finished, boundMs))) this.log.warn({ ms: boundMs }, 'stop: a handler is still running (or waits on a client that does not read); its stream is closed as it is');
       }

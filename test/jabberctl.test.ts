@@ -17,6 +17,7 @@ import { AdminOps } from '../src/admin/admin-ops.js';
 import { ControlSocket } from '../src/admin/control-socket.js';
 import { silentLogger } from '../src/log.js';
 import { holdCalls, latch } from './helpers/latch.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
 import { Element } from '../src/xml/element.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerUser, startYak, type TestYak } from './helpers/yak.js';
@@ -1132,6 +1133,32 @@ describe('jabberctl while the server runs', () => {
       hold.release();
       hold.restore();
       other.destroy();
+      await own.stop();
+    }
+  });
+
+  test('a stop held past its bound by a jabberctl request, not by stanzas, says so in its warning, with what it waits for', async () => {
+    const captured = captureLog();
+    const own = await startYak({ log: captured.log });
+    const xdb = own.server.xdb as Xdb;
+    const item = (jid: string): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, [new Element('item', { jid, subscription: 'both' })]);
+    await registerUser(own, 'leaving', 'pw');
+    await registerUser(own, 'staying', 'pw');
+    await xdb.set('localhost', 'leaving', { 'jabber:iq:roster': item('staying@localhost') });
+    await xdb.set('localhost', 'staying', { 'jabber:iq:roster': item('leaving@localhost') });
+    const hold = holdCalls(xdb, 'update', (_host, user) => user === 'staying');
+    try {
+      const removal = jabberctl(own.spool, ['deluser', 'leaving@localhost']);
+      await hold.reached;
+      const stopped = own.server.stop(50);
+      const line = await logLine(captured, (l) => l.level === 40 && typeof l.msg === 'string' && l.msg.startsWith('stop: '));
+      assert.deepEqual([line.msg, line.streams, line.requests, line.removals], ['stop: jabberctl requests or account removals still running past the bound; they get as long again', 0, 1, 1]);
+      hold.release();
+      assert.equal((await removal).code, 0);
+      await stopped;
+    } finally {
+      hold.release();
+      hold.restore();
       await own.stop();
     }
   });

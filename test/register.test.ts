@@ -881,6 +881,48 @@ test('a start that fails finishes no listed removal, and one that cannot read th
     assert.ok(await readSpool(spool, 'localhost', 'alice'));
   }));
 
+test('a start that fails after resuming a removal waits for it only as long as a stop would, then says why; the removal stays listed for the next start', { timeout: 60_000 }, () =>
+  withSpool(async (spool) => {
+    const first = await startYak({ spool });
+    await accountWithContacts(first, 'leaving', ['pal']);
+    await first.stop();
+    await writeFile(path.join(spool, '.yak-removals'), '[["localhost","leaving"]]\n');
+    // Telling pal never ends (as with many thousand contacts), and the port is taken.
+    const update = SpoolStore.prototype.update;
+    const told = latch();
+    const release = latch();
+    SpoolStore.prototype.update = async function (this: SpoolStore, ...args: Parameters<typeof update>) {
+      if (args[1] === 'pal') {
+        told.open();
+        await release.promise;
+      }
+      return update.apply(this, args);
+    } as typeof update;
+    const taken = net.createServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', r));
+    const port = (taken.address() as net.AddressInfo).port;
+    const captured = captureLog();
+    try {
+      const starting = startYak({ spool, log: captured.log, tweak: (cfg) => (cfg.c2s.listen = [{ port, address: '127.0.0.1' }]) });
+      await told.promise;
+      await assert.rejects(starting, /port in use/);
+      assert.ok(captured.lines.some((l) => l.msg === 'start failed: an account removal it resumed is still running; the spool is closed under it, and the next start finishes it'));
+    } finally {
+      SpoolStore.prototype.update = update;
+      release.open();
+      taken.close();
+    }
+    assert.ok(await readSpool(spool, 'localhost', 'leaving'), 'the account went before its contacts were told');
+    const second = await startYak({ spool });
+    try {
+      await second.server.jsm.removals.idle();
+      assert.equal(await readSpool(spool, 'localhost', 'leaving'), undefined, 'the next start did not finish the removal');
+      assert.equal(await subscriptionIn(second.server.xdb, 'pal', 'leaving@localhost'), 'none');
+    } finally {
+      await second.stop();
+    }
+  }));
+
 test('a name registered again while the start looks at its listed removal is the new account\'s: not removed', () =>
   withSpool(async (spool) => {
     // alice's removal is listed, her file already gone (the crash came after the deletion).

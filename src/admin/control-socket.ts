@@ -133,6 +133,11 @@ export class ControlSocket {
    * (a deluser telling contacts, a backup), so the stop waits for it as it
    * waits for the stanzas in hand, within the same bound.
    */
+  /** Requests running now (for the stop's log line). */
+  get running(): number {
+    return this.state.running.size;
+  }
+
   drain(): Promise<void> {
     this.state.stopping = true;
     this.server.close();

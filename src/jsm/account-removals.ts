@@ -48,6 +48,11 @@ export class AccountRemovals {
     return this.recentRemovals.count;
   }
 
+  /** Removals under way now (for the stop's log line). */
+  get running(): number {
+    return this.removals.size;
+  }
+
   /** Whether `bare`'s account is being removed now. */
   underWay(bare: string): boolean {
     return this.removals.has(bare);
