@@ -17,6 +17,7 @@ import { YAK_VERSION } from '../src/version.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import { NS_LAST, type Xdb } from '../src/xdb/xdb.js';
 import type { Element } from '../src/xml/element.js';
+import { stepWallClock } from './helpers/wall-clock.js';
 import { addUser, authIq, BUNDLED_CONFIG, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { captureLog } from './helpers/log-capture.js';
@@ -359,6 +360,27 @@ describe('modules answering queries', () => {
         const up = await a.request("<iq type='get' id='l6' to='localhost'><query xmlns='jabber:iq:last'/></iq>");
         assertXml(up, "<iq type='result' id='l6' to='last5@localhost/Work' from='localhost'><query xmlns='jabber:iq:last' seconds='*'/></iq>");
         assert.match(up.getChild('query')!.attrs.seconds!, /^\d+$/);
+      } finally {
+        await a.close();
+      }
+    });
+
+    test("the host's uptime is counted on a clock that only moves forward: a wall clock stepped back or forward changes nothing", async () => {
+      const a = await newUser(yak, 'last13');
+      const uptime = async (): Promise<number> =>
+        Number((await a.request("<iq type='get' id='up' to='localhost'><query xmlns='jabber:iq:last'/></iq>")).getChild('query')!.attrs.seconds);
+      try {
+        const before = await uptime();
+        for (const step of [-7_200_000, 10_800_000]) {
+          const restore = stepWallClock(step);
+          try {
+            const now = await uptime();
+            // The server has run for as long as this test file, give or take the seconds it took.
+            assert.ok(now >= before && now <= before + 60, `${step}: ${now} against ${before}`);
+          } finally {
+            restore();
+          }
+        }
       } finally {
         await a.close();
       }

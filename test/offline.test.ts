@@ -495,6 +495,35 @@ describe('mod_offline: a message with no time left (jabber:x:expire)', () => {
   });
 });
 
+describe('mod_offline: time counted down from what the sender gave, never more', () => {
+  test('stored while the wall clock was ahead (stepped back since): delivered with the seconds sent, not more; a stored time that is no number counts nothing down', async () => {
+    const yak = await startYak({ tweak: plain });
+    try {
+      await offlineUser(yak, 'ahead1');
+      const c = await login(yak, 'ahead1');
+      try {
+        const now = Math.floor(Date.now() / 1000);
+        await yak.server.xdb.update(yak.host, 'ahead1', NS_OFFLINE, () =>
+          xml(
+            `<foo xmlns='${NS_OFFLINE}'>${expiring('ahead1', 'a@localhost/x', 'ahead', 60, now + 7200)}` +
+              `<message to='ahead1@localhost' from='a@localhost/x' id='blank'><body>blank</body><x xmlns='jabber:x:expire' seconds='60' stored=''/></message></foo>`,
+          ),
+        );
+        c.send('<presence/>');
+        for (const id of ['ahead', 'blank']) {
+          const m = await c.next(isMessage);
+          assert.equal(m.attrs.id, id);
+          assert.deepEqual(m.getChild('x', 'jabber:x:expire')!.attrs, { xmlns: 'jabber:x:expire', seconds: '60' }, id);
+        }
+      } finally {
+        await c.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 describe('RecentPairEvents', () => {
   test('an expired message counts for its sender for an hour after it was stored: at 3600 seconds no longer', () => {
     const r = new RecentPairEvents(3600);

@@ -12,6 +12,7 @@ import { Element } from '../src/xml/element.js';
 import { hostDirName, userFileName } from '../src/xdb/file-names.js';
 import type { Xdb } from '../src/xdb/xdb.js';
 import { answerHolds, changeItems, findItem, type ItemChange, type ItemChanged } from '../src/jsm/roster.js';
+import { stepWallClock } from './helpers/wall-clock.js';
 import { holdCalls, holdFirstCall } from './helpers/latch.js';
 import { registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -1302,6 +1303,34 @@ describe('mod_roster and requests withdrawn and sent again', () => {
         }
       } finally {
         await closeAll(asker, other);
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+
+  test('the 10 minutes are counted on a clock that only moves forward: a wall clock stepped forward past them does not open the window early', async () => {
+    const yak = await startYak({ tweak: plain });
+    try {
+      await offlineUser(yak, 'tog4');
+      const asker = await onlineUser(yak, 'tog5');
+      try {
+        for (let i = 0; i < 5; i++) {
+          asker.send("<presence type='subscribe' to='tog4@localhost'/>");
+          asker.send("<presence type='unsubscribe' to='tog4@localhost'/>");
+        }
+        await asker.sync();
+        const restore = stepWallClock(11 * 60_000);
+        try {
+          asker.send("<presence type='subscribe' to='tog4@localhost'/>");
+          await asker.next(
+            "<presence type='unsubscribed' from='tog4@localhost' to='tog5@localhost'><status>Too many subscription requests: try again later</status></presence>",
+          );
+        } finally {
+          restore();
+        }
+      } finally {
+        await asker.close();
       }
     } finally {
       await yak.stop();

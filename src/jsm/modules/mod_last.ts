@@ -3,7 +3,7 @@
 // its uptime.
 import { Element } from '../../xml/element.js';
 import { NS_LAST } from '../../xdb/xdb.js';
-import { unixTime } from '../../util/time.js';
+import { monotonicMs, unixTime } from '../../util/time.js';
 import type { JsmModule } from '../api.js';
 import { forAccount, iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
@@ -13,7 +13,9 @@ import { isTrusted } from './trust.js';
 export const modLast: JsmModule = {
   name: 'mod_last',
   setup(api) {
-    const started = unixTime();
+    // Uptime on a clock that only moves forward: a wall clock stepped back
+    // after the start (NTP at boot) made it negative, stepped forward too long.
+    const started = monotonicMs();
     api.on('deliver', async ({ stanza, to, from }) => {
       if (!payloadIn(stanza, NS_LAST) || !forAccount(api.sessions, to)) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
@@ -39,7 +41,8 @@ export const modLast: JsmModule = {
     api.on('server', ({ stanza, to }) => {
       if (stanza.name !== 'iq' || !payloadIn(stanza, NS_LAST) || to.resource !== undefined) return 'pass';
       if (stanza.attrs.type !== 'get') throw stanzaError('not-allowed');
-      return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds: String(unixTime() - started) }));
+      const seconds = String(Math.floor((monotonicMs() - started) / 1000));
+      return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }));
     });
     api.on('session-end', async (s) => {
       // Only a session that was seen (1.4: "we only track logins that were

@@ -295,9 +295,11 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
 /** The seconds a stored expire element has left, or undefined when it counts nothing down (as stored; nothing is changed). */
 function secondsLeft(x: Element, now: number): number | undefined {
   const seconds = secondsOf(x);
-  const stored = Number(x.attrs.stored);
-  if (seconds === undefined || !Number.isSafeInteger(seconds) || !Number.isFinite(stored)) return undefined;
-  return seconds - (now - stored);
+  // Whole seconds, as written here: a hand-edited '' is no time (Number('') is 0, long expired).
+  const stored = /^\d+$/.test(x.attrs.stored ?? '') ? Number(x.attrs.stored) : NaN;
+  if (seconds === undefined || !Number.isSafeInteger(seconds) || !Number.isSafeInteger(stored)) return undefined;
+  // Never more than the sender gave: a wall clock stepped back since it was stored counts as no time gone.
+  return seconds - Math.max(0, now - stored);
 }
 
 /** Whether a stored message is past its jabber:x:expire (any of them): it will never be delivered. */

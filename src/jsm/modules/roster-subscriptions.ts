@@ -29,7 +29,7 @@ import { directedStillToTell, forgetDirectedTo } from '../directed-presence.js';
 import { stanzaError } from '../stanza-errors.js';
 import type { SubscriptionPairs } from '../subscription-pairs.js';
 import type { RecentPairEvents } from '../recent-pair-events.js';
-import { unixTime } from '../../util/time.js';
+import { monotonicMs } from '../../util/time.js';
 import { clientChildText } from '../client-children.js';
 import { eachLimited } from '../../util/each-limited.js';
 
@@ -264,7 +264,10 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery, requests:
   let deliver = true;
   // Why a subscription request is refused, if it is (set inside the update).
   const refusal: { reason?: string } = {};
-  const now = unixTime();
+  // The window of stored requests, in seconds on a clock that only moves
+  // forward: it lives in memory only, and a wall clock stepped back by
+  // hours kept a contact's requests refused for hours.
+  const now = Math.floor(monotonicMs() / 1000);
   // A new request was stored (set inside the update).
   let stored = false;
   const change = changeItem(api.xdb, host, user, jid, (cur, existed, roster) => {
