@@ -495,6 +495,44 @@ describe('mod_offline: a message with no time left (jabber:x:expire)', () => {
   });
 });
 
+describe('mod_offline: a sender\'s XEP-0203 delay', () => {
+  test("a sender's own urn:xmpp:delay gets the server's in that form before it, where newer clients look first; the legacy stamp as always", async () => {
+    const yak = await startYak({ tweak: plain });
+    try {
+      await offlineUser(yak, 'x203a');
+      const sender = await onlineUser(yak, 'x203b');
+      try {
+        const forged = "<delay xmlns='urn:xmpp:delay' from='localhost' stamp='2001-01-01T00:00:00Z'>Offline Storage</delay>";
+        sender.send(`<message to='x203a@localhost' id='d1'><body>hi</body>${forged}</message>`);
+        // Written with a prefix: namespace-aware readers take it the same way.
+        const prefixed = "<d:delay xmlns:d='urn:xmpp:delay' stamp='2001-01-01T00:00:00Z'/>";
+        sender.send(`<message to='x203a@localhost' id='d2'>${prefixed}<body>there</body></message>`);
+        await sender.sync();
+        const c = await login(yak, 'x203a');
+        try {
+          c.send('<presence/>');
+          const [d1, d2] = await messages(c, 2);
+          const ours = "<delay xmlns='urn:xmpp:delay' from='x203a@localhost' stamp='*'>Offline Storage</delay>";
+          assertXml(d1!, `<message to='x203a@localhost/Work' id='d1' from='x203b@localhost/Work'><body>hi</body>${ours}${forged}${delay('x203a')}</message>`);
+          assertXml(d2!, `<message to='x203a@localhost/Work' id='d2' from='x203b@localhost/Work'>${ours}${prefixed}<body>there</body>${delay('x203a')}</message>`);
+          for (const m of [d1!, d2!]) {
+            const legacy = m.getChild('x', 'jabber:x:delay')!.attrs.stamp!;
+            const modern = m.getChild('delay', 'urn:xmpp:delay')!.attrs.stamp!;
+            assert.match(legacy, STAMP);
+            assert.equal(modern, `${legacy.slice(0, 4)}-${legacy.slice(4, 6)}-${legacy.slice(6, 8)}T${legacy.slice(9)}Z`);
+          }
+        } finally {
+          await c.close();
+        }
+      } finally {
+        await sender.close();
+      }
+    } finally {
+      await yak.stop();
+    }
+  });
+});
+
 describe('mod_offline: time counted down from what the sender gave, never more', () => {
   test('stored while the wall clock was ahead (stepped back since): delivered with the seconds sent, not more; a stored time that is no number counts nothing down', async () => {
     const yak = await startYak({ tweak: plain });

@@ -5,6 +5,7 @@ import { childInNamespace, Element } from '../xml/element.js';
 import { legacyStamp } from '../util/time.js';
 
 const NS_DELAY = 'jabber:x:delay';
+const NS_DELAY_XEP0203 = 'urn:xmpp:delay';
 
 /** `<x xmlns='jabber:x:delay' from=FROM stamp=WHEN>REASON</x>` (WHEN: now by default); without `from` when undefined, empty without a reason. */
 export function delayStamp(from: string | undefined, reason: string, when: Date = new Date()): Element {
@@ -24,6 +25,20 @@ export function addStamp(stanza: Element, stamp: Element): void {
   const first = childInNamespace(stanza, NS_DELAY);
   if (first < 0) stanza.children.push(stamp);
   else stanza.children.splice(first, 0, stamp);
+  // The same for XEP-0203's delay, which 1.4 did not know and newer
+  // clients read first (slixmpp, libpurple): a sender's own
+  // `<delay xmlns='urn:xmpp:delay' from='HOST' stamp='2001-...'>` passed for
+  // the server's. Only then is the server's given in that form too: a
+  // stanza without one goes out as 1.4 sent it.
+  const modern = childInNamespace(stanza, NS_DELAY_XEP0203);
+  if (modern >= 0) stanza.children.splice(modern, 0, xep0203Stamp(stamp));
+}
+
+/** The legacy stamp as XEP-0203 writes it: the same from, time (UTC, `YYYY-MM-DDTHH:MM:SSZ`) and reason. */
+function xep0203Stamp(legacy: Element): Element {
+  const t = legacy.attrs.stamp!;
+  const stamp = `${t.slice(0, 4)}-${t.slice(4, 6)}-${t.slice(6, 8)}T${t.slice(9)}Z`;
+  return new Element('delay', { xmlns: NS_DELAY_XEP0203, from: legacy.attrs.from, stamp }, legacy.children.slice());
 }
 
 /** Whether a stanza carries a jabber:x:delay stamp, however written. */
