@@ -324,6 +324,13 @@ test('0k: a stored chain is read as 1.4 may have left it: an uppercase hash veri
     // A negative sequence (hand-edited) is no chain at all.
     await yak.server.xdb.set(yak.host, 'zero', { 'jabber:iq:auth:0k': chain(zerokHash('pw', '12345678', 0), '12345678', '-1') });
     assertXml(await announced(yak, 'zero'), "<query xmlns='jabber:iq:auth'><username>zero</username><password/><digest/><resource/></query>");
+    // Digits only, as the server writes them: hex (1.4's atoi read it as 0), an
+    // exponent, or more than a double holds exactly (the announced N-1 came out
+    // rounded, a chain no client could ever use) is none either.
+    for (const sequence of ['0x1F4', '5e2', '9007199254740993']) {
+      await yak.server.xdb.set(yak.host, 'zero', { 'jabber:iq:auth:0k': chain(zerokHash('pw', '12345678', 500), '12345678', sequence) });
+      assertXml(await announced(yak, 'zero'), "<query xmlns='jabber:iq:auth'><username>zero</username><password/><digest/><resource/></query>");
+    }
   } finally {
     await yak.stop();
   }

@@ -135,7 +135,13 @@ const LAST_RECORDS: [string, string][] = [
   [`last='${'9'.repeat(60)}'`, `unknown time, stored as '${'9'.repeat(40)}...'`],
   // Cut between characters: 40 of them, never half an emoji.
   [`last='${'\u{1F600}'.repeat(45)}'`, `unknown time, stored as '${'\u{1F600}'.repeat(40)}...'`],
+  // What the server answers as no time (mod_last reads digits only) is shown as none, never a date made of it.
+  ["last='0x10'", "unknown time, stored as '0x10'"],
+  ["last='1.5'", "unknown time, stored as '1.5'"],
+  ["last='-5'", "unknown time, stored as '-5'"],
+  ["last='1e9'", "unknown time, stored as '1e9'"],
   ["last='1000000000'", '2001-09-09T01:46:40.000Z'],
+  ["last=' 1000000000 '", '2001-09-09T01:46:40.000Z'],
 ];
 
 function lastRecordFile(attr: string): string {
@@ -450,6 +456,29 @@ describe('jabberctl without a running server', () => {
   test('show of a user whose last-logout record holds no usable time: every other field, and the time said to be unknown', async () => {
     await mkdir(path.join(spool, 'localhost'), { recursive: true });
     await showsLastRecords(spool);
+  });
+
+  test("show of a 0k chain whose sequence a login cannot use says so, with what the file holds, as mod_auth_0k reads it", async () => {
+    await mkdir(path.join(spool, 'localhost'), { recursive: true });
+    for (const [sequence, line] of [
+      ['499', 'sequence 499'],
+      [' 12 ', 'sequence 12'],
+      ['abc', "unusable, sequence stored as 'abc'"],
+      ['-5', "unusable, sequence stored as '-5'"],
+      ['0x1F4', "unusable, sequence stored as '0x1F4'"],
+      ['9007199254740993', "unusable, sequence stored as '9007199254740993'"],
+    ]) {
+      const file = path.join(spool, 'localhost', 'chain.xml');
+      await writeFile(
+        file,
+        `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password><zerok xmlns='jabber:iq:auth:0k' xdbns='jabber:iq:auth:0k'><hash>${'a'.repeat(40)}</hash><token>3B13A4C8</token><sequence>${sequence}</sequence></zerok></xdb>`,
+      );
+      const r = await jabberctl(spool, ['show', 'chain@localhost']);
+      await rm(file);
+      assert.deepEqual([r.code, r.stderr], [0, ''], sequence);
+      const suffix = line.startsWith('unusable') ? ' (0k logins are not offered until a plain login makes a new chain)' : '';
+      assert.match(r.stdout, new RegExp(`^zero-knowledge: ${(line + suffix).replace(/[.()]/g, '\\$&')}$`, 'm'), sequence);
+    }
   });
 
   test('refuses, changing nothing, while another process holds the spool (a server starting)', async () => {

@@ -13,6 +13,7 @@ import type { Element } from '../xml/element.js';
 import { checkSpool, type CheckReport } from './spool-check.js';
 import { backupSpool, BackupRefused, type BackupReport } from './spool-backup.js';
 import { errCode } from '../util/err-code.js';
+import { storedCount } from '../util/whole-number.js';
 
 export type { CheckReport } from './spool-check.js';
 export type { BackupReport } from './spool-backup.js';
@@ -36,7 +37,8 @@ export interface UserInfo {
   plaintextStored: boolean;
   /** The hash a 1.4 mod_auth_crypt account still logs in with (see crypt-record.ts), if the file holds one. */
   cryptHash?: 'SHA-1' | 'DES' | 'unusable';
-  zerok: { sequence: number } | null;
+  /** The 0k chain's sequence; null when it holds none a login could use (`stored`: what it holds). */
+  zerok: { sequence: number | null; stored?: string } | null;
   /**
    * Unix time and status of the last logout (or registration). `time` is
    * null when the record holds none a date can be made of (no `last`
@@ -55,10 +57,17 @@ export interface UserInfo {
  */
 function lastLogout(record: Element): NonNullable<UserInfo['last']> {
   const stored = record.attrs.last;
-  const time = stored === undefined || stored.trim() === '' ? NaN : Number(stored);
+  // As the server reads it (mod_last): what it answers as no time is shown as none.
+  const time = storedCount(stored);
   // new Date() takes at most 8.64e15 ms either side of 1970.
-  if (Number.isNaN(new Date(time * 1000).getTime())) return { time: null, stored, status: record.text() };
+  if (time === undefined || Number.isNaN(new Date(time * 1000).getTime())) return { time: null, stored, status: record.text() };
   return { time, status: record.text() };
+}
+
+/** The 0k sequence as show reports it: as mod_auth_0k reads it, and what the file holds when that is none. */
+function zerokSequence(stored: string | undefined): NonNullable<UserInfo['zerok']> {
+  const sequence = storedCount(stored);
+  return sequence === undefined ? { sequence: null, stored: stored ?? '' } : { sequence };
 }
 
 export interface DeluserResult {
@@ -215,7 +224,7 @@ export class AdminOps {
       fields,
       plaintextStored: (records.get(NS_AUTH)?.text() ?? '') !== '',
       cryptHash: crypt ? cryptRecordKind(crypt.text()) : undefined,
-      zerok: zerok ? { sequence: Number(zerok.getChildText('sequence')) } : null,
+      zerok: zerok ? zerokSequence(zerok.getChildText('sequence')) : null,
       last: last ? lastLogout(last) : null,
       rosterItems: records.get(NS_ROSTER)?.getChildren('item').length ?? 0,
       offlineMessages: records.get(NS_OFFLINE)?.getChildren('message').length ?? 0,

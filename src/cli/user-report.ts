@@ -23,10 +23,21 @@ function lastTime(last: NonNullable<UserInfo['last']>): string {
   if (!Number.isNaN(date.getTime())) return date.toISOString();
   const stored = last.stored ?? (last.time === null ? undefined : String(last.time));
   if (stored === undefined) return 'unknown time';
-  // An attribute may be long: enough of it to recognise.
-  // Cut between characters, never inside a surrogate pair.
+  return `unknown time, stored as ${quoted(stored)}`;
+}
+
+/** A value from the file, quoted: enough of a long one to recognise, cut between characters, never inside a surrogate pair. */
+function quoted(stored: string): string {
   const chars = [...stored];
-  return `unknown time, stored as '${chars.length > 40 ? `${chars.slice(0, 40).join('')}...` : stored}'`;
+  return `'${chars.length > 40 ? `${chars.slice(0, 40).join('')}...` : stored}'`;
+}
+
+/** The 0k chain's sequence, or that logins take the chain for none. */
+function zerokLine(zerok: UserInfo['zerok']): string {
+  if (!zerok) return 'none';
+  // A server before this check sent Number()'s reading (NaN as null).
+  if (zerok.sequence !== null && Number.isSafeInteger(zerok.sequence) && zerok.sequence >= 0) return `sequence ${zerok.sequence}`;
+  return `unusable, sequence stored as ${quoted(zerok.stored ?? String(zerok.sequence))} (0k logins are not offered until a plain login makes a new chain)`;
 }
 
 /** What `jabberctl show` prints about an account, one `name: value` line each, escaped (see printable). */
@@ -38,7 +49,7 @@ export function userReport(u: UserInfo): string {
   if (u.cryptHash && u.plaintextStored) lines.push(`1.4 mod_auth_crypt hash: ${u.cryptHash} (not used: the plaintext is checked; a new password removes it)`);
   else if (u.cryptHash === 'unusable') lines.push('1.4 mod_auth_crypt hash: unusable (no password matches it; set a new one)');
   else if (u.cryptHash) lines.push(`1.4 mod_auth_crypt hash: ${u.cryptHash} (plain logins check it; a new password replaces it)`);
-  lines.push(`zero-knowledge: ${u.zerok ? `sequence ${u.zerok.sequence}` : 'none'}`);
+  lines.push(`zero-knowledge: ${zerokLine(u.zerok)}`);
   lines.push(`last: ${u.last ? `${lastTime(u.last)} (${u.last.status})` : 'never'}`);
   lines.push(`roster items: ${u.rosterItems}`, `offline messages: ${u.offlineMessages}`);
   lines.push(`online: ${u.online.length ? u.online.join(', ') : 'no'}`);

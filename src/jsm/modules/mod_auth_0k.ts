@@ -7,6 +7,7 @@ import { NoSuchUserError, NS_AUTH, NS_AUTH_0K } from '../../xdb/xdb.js';
 import type { JsmModule, ModuleApi } from '../api.js';
 import { stanzaError } from '../stanza-errors.js';
 import { sameSecret } from '../../auth/same-secret.js';
+import { storedCount } from '../../util/whole-number.js';
 
 interface Chain {
   hash: string;
@@ -18,8 +19,9 @@ function readChain(record: Element | undefined): Chain | undefined {
   if (!record) return undefined;
   const hash = record.getChildText('hash')?.trim().toLowerCase();
   const token = record.getChildText('token')?.trim();
-  const sequence = Number(record.getChildText('sequence')?.trim());
-  if (!hash || !token || !Number.isInteger(sequence) || sequence < 0) return undefined;
+  // Digits only, as written here: 1.4 read '0x1F4' as 0, Number() as 500; past 2^53 the chain could never be used.
+  const sequence = storedCount(record.getChildText('sequence'));
+  if (!hash || !token || sequence === undefined) return undefined;
   return { hash, token, sequence };
 }
 

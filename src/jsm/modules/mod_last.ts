@@ -4,6 +4,7 @@
 import { Element } from '../../xml/element.js';
 import { NS_LAST } from '../../xdb/xdb.js';
 import { monotonicMs, unixTime } from '../../util/time.js';
+import { storedCount } from '../../util/whole-number.js';
 import type { JsmModule } from '../api.js';
 import { forAccount, iqResult, payloadIn } from '../iq.js';
 import { stanzaError } from '../stanza-errors.js';
@@ -25,16 +26,12 @@ export const modLast: JsmModule = {
       // logout made after it.
       const record = await api.xdb.get(to.host, to.user!, NS_LAST);
       if (!(await isTrusted(api, to, from))) throw stanzaError('forbidden');
-      // Only whole seconds are a time: anything else a hand-edited or
-      // damaged spool may hold ('', 'abc', '-5', '1.5', '0x10', more digits
-      // than a double holds exactly) is none. (Number('') is 0, which would
-      // answer that the user left in 1970.)
-      const stored = record?.attrs.last?.trim() ?? '';
-      const last = /^\d+$/.test(stored) ? Number(stored) : NaN;
+      // Only whole seconds are a time (see storedCount).
+      const last = storedCount(record?.attrs.last);
       // COMPAT: no record (an account made by jabberctl adduser, a 1.4
       // spool without one), or one without a usable time, is an empty
       // result, as 1.4's mod_last_reply sent it.
-      if (!record || !Number.isSafeInteger(last)) return iqResult(stanza);
+      if (!record || last === undefined) return iqResult(stanza);
       const seconds = String(Math.max(0, unixTime() - last));
       return iqResult(stanza, new Element('query', { xmlns: NS_LAST, seconds }, [record.text()]));
     }, { stanzas: ['iq'] });

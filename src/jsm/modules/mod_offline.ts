@@ -12,7 +12,7 @@ import { answerHolds } from '../roster.js';
 import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
 import { unixTime } from '../../util/time.js';
 import { addStamp, delayStamp } from '../delay-stamp.js';
-import { wholeNumber } from '../../util/whole-number.js';
+import { storedCount, wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
@@ -296,8 +296,8 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
 function secondsLeft(x: Element, now: number): number | undefined {
   const seconds = secondsOf(x);
   // Whole seconds, as written here: a hand-edited '' is no time (Number('') is 0, long expired).
-  const stored = /^\d+$/.test(x.attrs.stored ?? '') ? Number(x.attrs.stored) : NaN;
-  if (seconds === undefined || !Number.isSafeInteger(seconds) || !Number.isSafeInteger(stored)) return undefined;
+  const stored = storedCount(x.attrs.stored);
+  if (seconds === undefined || !Number.isSafeInteger(seconds) || stored === undefined) return undefined;
   // Never more than the sender gave: a wall clock stepped back since it was stored counts as no time gone.
   return seconds - Math.max(0, now - stored);
 }
