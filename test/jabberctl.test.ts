@@ -703,7 +703,10 @@ describe('jabberctl without a running server', () => {
       assert.match(change.stderr, /^jabberctl: no answer from the server on \S+ within 0\.5 s \(is it stopped, or hung\?\): a change asked for may or may not have been made; look with show or list once it answers\n$/);
       // A --timeout that is no positive number of seconds is a usage error.
       // 2147484 is one past setTimeout's limit: it would fire at once.
-      for (const bad of ['0', '-1', 'soon', '3000000', '2147484']) assert.equal((await jabberctl(own, ['--timeout', bad, 'list', 'localhost'])).code, 2, bad);
+      for (const bad of ['0', '-1', 'soon', '3000000', '2147484', '0x10', '+5', '1e-300', 'Infinity']) {
+        const r = await jabberctl(own, ['--timeout', bad, 'list', 'localhost']);
+        assert.deepEqual([r.code, r.stderr], [2, `jabberctl: --timeout must be a number of seconds (such as 30 or 0.5), at least 0.001 and at most 2147483, not "${bad}"\n`], bad);
+      }
     } finally {
       for (const c of held) c.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));

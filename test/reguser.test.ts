@@ -320,11 +320,13 @@ describe('reguser, usage and unreachable servers', () => {
     assert.deepEqual(parseTarget('127.0.0.1', true), { host: '127.0.0.1', port: 5223, display: '127.0.0.1:5223' });
   });
 
-  test('a --timeout beyond what a timer can wait is a usage error', async () => {
-    const r = await reguser(['127.0.0.1', '--timeout', '1e9']);
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /--timeout must be at most 2147483 seconds/);
-    assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
+  test('a --timeout beyond what a timer can wait, or not written as decimal seconds, is a usage error', async () => {
+    for (const bad of ['2147484', '1e9', '0x10', '+5', '1e-300', '0.0001', 'Infinity', '0', '']) {
+      const r = await reguser(['127.0.0.1', '--timeout', bad]);
+      assert.equal(r.code, 2, bad);
+      assert.equal(r.stderr, `reguser: --timeout must be a number of seconds (such as 30 or 0.5), at least 0.001 and at most 2147483, not "${bad}"\n(reguser --help for usage)\n`, bad);
+      assert.doesNotMatch(r.stderr, /TimeoutOverflowWarning/);
+    }
   });
 
 

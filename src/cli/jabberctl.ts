@@ -26,6 +26,7 @@ import { NotUtf8Error, readSecret, readSecretFile, TooLongError, UnreadableFileE
 import { errCode } from '../util/err-code.js';
 import { spoolPathProblem } from './path-problems.js';
 import { onStdoutFailure } from './stdout-failure.js';
+import { secondsOptionMs } from './seconds-option.js';
 import { printable, userReport } from './user-report.js';
 
 onStdoutFailure('jabberctl', 1);
@@ -299,10 +300,9 @@ const program = new Command('jabberctl')
   .hook('preAction', () => {
     // Checked before any command reads a password or touches the spool.
     const given = program.opts<{ timeout: string }>().timeout;
-    const seconds = Number(given);
-    // setTimeout's limit: a longer one would fire at once.
-    if (!(seconds > 0 && seconds <= 2_147_483)) throw new UsageError(`--timeout must be a positive number of seconds, at most 2147483, not "${given}"`);
-    answerWaitMs = seconds * 1000;
+    const ms = secondsOptionMs(given);
+    if (ms === undefined) throw new UsageError(`--timeout must be a number of seconds (such as 30 or 0.5), at least 0.001 and at most 2147483, not "${given}"`);
+    answerWaitMs = ms;
   });
 
 /**

@@ -23,6 +23,7 @@ import { notAFile } from '../util/not-a-file.js';
 import { errCode } from '../util/err-code.js';
 import { onStdoutFailure } from './stdout-failure.js';
 import { lossyArgumentProblem } from './argument-text.js';
+import { MAX_TIMER_MS, secondsOptionMs } from './seconds-option.js';
 
 const EXIT_OK = 0;
 const EXIT_REFUSED = 1;
@@ -32,7 +33,7 @@ onStdoutFailure('reguser', EXIT_TROUBLE);
 /** Registrations in flight on the connection during a --file run. */
 const WINDOW = 16;
 /** Longest a single timer may run (setTimeout's limit); see batch(). */
-const NO_REQUEST_TIMEOUT = 2 ** 31 - 1;
+const NO_REQUEST_TIMEOUT = MAX_TIMER_MS;
 
 interface Options {
   domain?: string;
@@ -347,10 +348,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT_TROUBLE;
   };
   if (server === undefined) return usage('no server given');
-  const seconds = Number(opts.timeout);
-  if (!(seconds > 0)) return usage(`--timeout must be a positive number of seconds, not "${opts.timeout}"`);
-  if (seconds * 1000 > NO_REQUEST_TIMEOUT) return usage(`--timeout must be at most ${Math.floor(NO_REQUEST_TIMEOUT / 1000)} seconds`);
-  const timeout = seconds * 1000;
+  const timeout = secondsOptionMs(opts.timeout);
+  if (timeout === undefined) return usage(`--timeout must be a number of seconds (such as 30 or 0.5), at least 0.001 and at most 2147483, not "${opts.timeout}"`);
   const target = parseTarget(server, !!opts.tls);
   if (!target) return usage(`"${server}" is not host[:port]`);
   if (opts.file !== undefined && words.length > 0) return usage('give either field=value pairs or --file, not both');
