@@ -1,6 +1,7 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, symlink, unlink, writeFile } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -1101,4 +1102,28 @@ test('a change asked for once close() has begun is refused: none slips in after 
   await closing;
   assert.deepEqual((await readdir(root)).filter((f) => f.startsWith('.yak-journal')), []);
   assert.match(await readFile(join(root, 'localhost', userFileName('late')), 'utf8'), /last='1'/);
+});
+
+test('many users read at once (everyone logging in again after a restart) hold a few descriptors, not one each', async (t) => {
+  const { root, open } = await scratch(t);
+  const users = Array.from({ length: 400 }, (_, i) => `fd${i}`);
+  await mkdir(join(root, 'localhost'));
+  // Large enough that each read takes a few trips to the thread pool.
+  const pad = `<query xmlns='jabber:iq:private' xdbns='jabber:iq:private'><x xmlns='urn:pad'>${'p'.repeat(200_000)}</x></query>`;
+  for (const u of users) await writeFile(join(root, 'localhost', userFileName(u)), `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>${pad}</xdb>`);
+  const store = open({ fsync: false });
+  await store.open();
+  const descriptors = (): number => readdirSync('/proc/self/fd').length;
+  const before = descriptors();
+  let most = before;
+  let reading = true;
+  const watch = (): void => {
+    most = Math.max(most, descriptors());
+    if (reading) setImmediate(watch);
+  };
+  watch();
+  const passwords = await Promise.all(users.map((u) => store.get('localhost', u, NS_AUTH)));
+  reading = false;
+  assert.deepEqual(new Set(passwords.map((p) => p?.text())), new Set(['pw']));
+  assert.ok(most - before <= 32, `${most - before} descriptors held at once by the reads`);
 });

@@ -30,6 +30,7 @@ import { KeyedQueue } from '../util/keyed-queue.js';
 import { noop } from '../util/noop.js';
 import { RemovalIntents, RemovalIntentsError, type RemovalIntent } from './removal-intents.js';
 import { eachLimited } from '../util/each-limited.js';
+import { Limiter } from '../util/limiter.js';
 
 export interface SpoolStoreOptions {
   log?: Logger;
@@ -74,6 +75,9 @@ export interface SpoolStoreOptions {
   removalsMovedAside?: (message: string) => void;
 }
 
+/** User files read at once, by anyone (see SpoolStore.reads): four times libuv's default thread pool, a sliver of the descriptors the connection cap keeps back. */
+const FILE_READS_AT_ONCE = 16;
+
 /** Files a listing of every account reads at once (see accounts()): twice libuv's default thread pool. */
 const LISTING_READS_AT_ONCE = 8;
 
@@ -95,6 +99,14 @@ export class SpoolStore implements Xdb {
   /** close() has begun: every change is refused (see close()). */
   private sealed = false;
   private readonly removals: RemovalIntents;
+  /**
+   * The user files being read, each holding a descriptor from its open to
+   * its close: a few at once keep the thread pool busy (it has 4 threads),
+   * and many (every client logging in again after a restart) took the
+   * descriptors the connection cap keeps back for the spool and the
+   * journal, failing logins and writes with EMFILE.
+   */
+  private readonly reads = new Limiter(FILE_READS_AT_ONCE);
 
   constructor(
     readonly root: string,
@@ -464,7 +476,7 @@ export class SpoolStore implements Xdb {
     }
     let bytes: Buffer;
     try {
-      bytes = await readFile(f.path);
+      bytes = await this.reads.run(() => readFile(f.path));
     } catch (err) {
       if (errCode(err) !== 'ENOENT') throw err;
       if (keep) this.cache.remember(f.path, null);
