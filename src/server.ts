@@ -6,6 +6,7 @@
 import { constants as fsc, promises as fs } from 'node:fs';
 import { makeFolder } from './util/make-folder.js';
 import { noop } from './util/noop.js';
+import { heapLimit } from './util/heap-share.js';
 import type net from 'node:net';
 import path from 'node:path';
 import type { YakConfig } from './config/types.js';
@@ -143,8 +144,25 @@ export class YakServer {
     for (const ignored of config.ignored) server.log.info({ section: ignored }, 'not provided by Yak; ignored');
     // The cap on open connections, which a config without <connections total> takes from the descriptor limit.
     const maxConnections = server.acceptor.limits.cfg.total || 'no cap';
-    server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool, maxConnections }, 'started');
+    const memory = server.memoryBounds();
+    server.log.info({ hosts: config.hosts, modules: server.jsm.loaded, spool: config.spool, maxConnections, memory }, 'started');
+    if (memory.bounded > memory.heap * HEAP_BOUNDED_SHARE) {
+      server.log.warn(memory, 'the memory bounds add up to more than this heap can spare: lower <preauthmemory> or <sessionmemory>, or give node a larger heap (--max-old-space-size)');
+    }
     return server;
+  }
+
+  /**
+   * What the bounded uses of memory may take, against the heap's limit
+   * (bytes): the parsed files kept (see heap-share.ts, which sizes the
+   * defaults to the heap), connections not logged in and sessions (0: no
+   * bound, counted as none).
+   */
+  private memoryBounds(): { heap: number; cache: number; preAuth: number; sessions: number; bounded: number } {
+    const { weight, slimWeight } = this.xdb.cacheLimits;
+    const { preAuthMemory, sessionMemory } = this.config.c2s.limits;
+    const cache = weight + slimWeight;
+    return { heap: heapLimit(), cache, preAuth: preAuthMemory, sessions: sessionMemory, bounded: cache + preAuthMemory + sessionMemory };
   }
 
   /**
@@ -309,6 +327,9 @@ export class YakServer {
     return this.stopping;
   }
 }
+
+/** The share of the heap the bounded uses may take together before the start warns: the rest is for connections, parsing and code. */
+const HEAP_BOUNDED_SHARE = 3 / 4;
 
 /** How long a stop waits for the stanzas in hand (and again for those running past it). */
 const STOP_BOUND_MS = 5000;

@@ -252,6 +252,37 @@ describe('jabberd starts', () => {
     }
   });
 
+  test("its memory bounds are sized to node's heap: the start logs them, and warns when configured ones leave the heap too little", EACH, async () => {
+    const MiB = 1024 * 1024;
+    const expect = (heap: number, sessions = Math.min(256 * MiB, Math.floor(heap / 16))): Record<string, number> => {
+      const cache = Math.min(384 * MiB, Math.floor(heap / 8)) + Math.min(64 * MiB, Math.floor(heap / 64));
+      const preAuth = Math.min(32 * MiB, Math.floor(heap / 64));
+      return { heap, cache, preAuth, sessions, bounded: cache + preAuth + sessions };
+    };
+    for (const [options, configText, warned] of [
+      // node's default heap on this machine, and a small one (64 MB of old space: a daemon died of the fixed bounds).
+      ['', bundledConfigText(), false],
+      ['--max-old-space-size=64', bundledConfigText(), false],
+      ['--max-old-space-size=64', bundledConfigText().replace('<authtime>', '<limits><sessionmemory>104857600</sessionmemory></limits><authtime>'), true],
+    ] as const) {
+      const daemon = await startDaemon({ configText, env: { NODE_OPTIONS: options } });
+      try {
+        const started = await daemon.waitForLog((l) => l.msg === 'started');
+        // Every line it wrote, the warning after 'started' included.
+        assert.deepEqual(await daemon.stop(), { code: 0, signal: null });
+        await daemon.waitForLog((l) => l.msg === 'stopped');
+        const memory = started.memory as Record<string, number>;
+        const configured = configText.includes('<sessionmemory>') ? 100 * MiB : undefined;
+        assert.deepEqual(memory, expect(memory.heap!, configured), options);
+        if (options) assert.ok(memory.heap! < 200 * MiB, `${memory.heap}: NODE_OPTIONS not applied`);
+        const warning = daemon.logLines().find((l) => l.level === 40 && String(l.msg).startsWith('the memory bounds add up to more than this heap can spare'));
+        assert.equal(warning !== undefined, warned, `${options} ${configured}`);
+      } finally {
+        await daemon.dispose();
+      }
+    }
+  });
+
   test('--check prints hosts and modules and exits 0 without listening', EACH, async () => {
     const file = await configFile('check.xml', bundledConfigText());
     const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool'), '--check']);

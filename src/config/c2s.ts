@@ -5,6 +5,7 @@ import type { Element } from '../xml/element.js';
 import { canonicalAddress } from '../net/peer-address.js';
 import { ConfigError, type AliasConfig, type C2sLimits, type KarmaConfig, type ListenAddress, type YakConfig } from './types.js';
 import { INT_MAX, SECONDS_MAX, about, intChild, intValue, listenAddress, portAttr, prepareHost, tag, textOf } from './values.js';
+import { heapShare } from '../util/heap-share.js';
 
 export const PTHCSOCK_NS = 'jabber:config:pth-csock';
 
@@ -170,6 +171,10 @@ const PRE_AUTH_MEMORY_MIN = 1 << 20;
  */
 const SESSION_MEMORY_MIN = 16 << 20;
 
+/** The shares of the heap connections not logged in, and sessions, may hold by default, when less than 32 and 256 MiB. */
+const PRE_AUTH_HEAP_SHARE = 1 / 64;
+const SESSION_HEAP_SHARE = 1 / 16;
+
 /** Yak extension: parser and pre-auth queue bounds (SPEC sections 1 and 2). */
 function readLimits(l: Element | undefined): C2sLimits {
   const limits: C2sLimits = {
@@ -182,8 +187,9 @@ function readLimits(l: Element | undefined): C2sLimits {
     connectionsTotal: undefined,
     outputBytes: 1 << 20,
     idleSeconds: 0,
-    preAuthMemory: 32 * 1024 * 1024,
-    sessionMemory: 256 * 1024 * 1024,
+    // Less on a small heap (see heap-share.ts).
+    preAuthMemory: heapShare(32 * 1024 * 1024, PRE_AUTH_HEAP_SHARE),
+    sessionMemory: heapShare(256 * 1024 * 1024, SESSION_HEAP_SHARE),
     sessionsPerUser: 100,
   };
   if (!l) return limits;

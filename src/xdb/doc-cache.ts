@@ -3,7 +3,8 @@
 // in stream-parser.ts). The store only ever caches what was read from disk
 // or what became durable, so the cache never runs ahead of a restart.
 import type { UserDoc } from './user-doc.js';
-import { SlimDocs } from './slim-docs.js';
+import { heapShare } from '../util/heap-share.js';
+import { SLIM_HEAP_SHARE, SLIM_TOTAL_WEIGHT, SlimDocs } from './slim-docs.js';
 
 /**
  * Default cap on the cached documents' total weight (see weigh()), which
@@ -17,6 +18,8 @@ import { SlimDocs } from './slim-docs.js';
  * and weighs 35 KB: 384 MiB still keeps 10,000 such users.
  */
 const CACHE_WEIGHT = 384 * 1024 * 1024;
+/** The share of the heap the cache may take when CACHE_WEIGHT is more (see heap-share.ts). */
+export const CACHE_HEAP_SHARE = 1 / 8;
 /**
  * The share of the cache's weight one document may take: beyond it the
  * file is parsed again at each access. Kept small so that one file cannot
@@ -31,7 +34,7 @@ const CACHE_FILE_SHARE = 16;
 export interface DocCacheLimits {
   /** Documents kept (default 10,000); 0 disables the cache. */
   users?: number;
-  /** Their total weight (default CACHE_WEIGHT). */
+  /** Their total weight (default CACHE_WEIGHT, or a CACHE_HEAP_SHARE of the heap when less). */
   weight?: number;
   /** One document's weight beyond which it is never kept (default a CACHE_FILE_SHARE-th of `weight`). */
   fileWeight?: number;
@@ -46,12 +49,18 @@ export class DocCache {
   /** Sum of the cached documents' `weight`. */
   private weight = 0;
   /** The light records of heavy files, which outlive them here (see slim-docs.ts). */
-  private readonly slims = new SlimDocs();
+  private readonly slims: SlimDocs;
 
   constructor(limits: DocCacheLimits) {
     this.limit = limits.users ?? 10_000;
-    this.weightLimit = limits.weight ?? CACHE_WEIGHT;
+    this.weightLimit = limits.weight ?? heapShare(CACHE_WEIGHT, CACHE_HEAP_SHARE);
     this.fileLimit = limits.fileWeight ?? Math.floor(this.weightLimit / CACHE_FILE_SHARE);
+    this.slims = new SlimDocs(heapShare(SLIM_TOTAL_WEIGHT, SLIM_HEAP_SHARE));
+  }
+
+  /** The cap on the documents' total weight, and on the light records kept of heavy ones (for the start's log line). */
+  get limits(): { weight: number; slimWeight: number } {
+    return { weight: this.weightLimit, slimWeight: this.slims.limit };
   }
 
   /** The cached document of `path` (null: no file), undefined when none is cached. */

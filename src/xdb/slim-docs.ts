@@ -23,8 +23,10 @@ import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_REGISTER, NS_ROSTER, NS
 const SLIM_FROM_WEIGHT = 1024 * 1024;
 /** What one file's light records may weigh together: a roster of some 200 contacts, a vCard, the rest. */
 const SLIM_DOC_WEIGHT = 64 * 1024;
-/** What all entries may weigh together. */
-const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
+/** What all entries may weigh together, by default. */
+export const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
+/** The share of the heap they may take when SLIM_TOTAL_WEIGHT is more (see heap-share.ts). */
+export const SLIM_HEAP_SHARE = 1 / 64;
 /**
  * The records a read from someone else asks for: the password records
  * (does the account exist; a login attempt), the roster (a probe), the
@@ -81,6 +83,9 @@ export class SlimDocs {
   private readonly entries = new Map<string, Slim>();
   private weight = 0;
 
+  /** `limit`: what all entries may weigh together. */
+  constructor(readonly limit = SLIM_TOTAL_WEIGHT) {}
+
   /**
    * `doc` is now the document of `path` (null: no file): its entry is made
    * again, or dropped. Nothing of `doc` but its light records is kept: the
@@ -107,7 +112,7 @@ export class SlimDocs {
     const slim: Slim = { doc: { records: kept, extras: [], bytes: doc.bytes, weight: doc.weight }, answers, weight };
     this.entries.set(path, slim);
     this.weight += weight;
-    while (this.weight > SLIM_TOTAL_WEIGHT) this.forget(this.entries.keys().next().value!);
+    while (this.weight > this.limit) this.forget(this.entries.keys().next().value!);
   }
 
   /** The entry of `path` was used (a cache hit on its whole document): the last to go. */

@@ -125,6 +125,11 @@ export class SpoolStore implements Xdb {
     this.removals = new RemovalIntents(root, this.fsync, (err) => movedAside(err.message));
   }
 
+  /** What the parsed files kept in memory may weigh (see DocCache.limits). */
+  get cacheLimits(): { weight: number; slimWeight: number } {
+    return this.cache.limits;
+  }
+
   /** See Xdb.unfinishedRemovals(). */
   unfinishedRemovals(): Promise<RemovalIntent[]> {
     return this.removals.unfinished();
