@@ -25,6 +25,7 @@ import { KARMA_HEARTBEAT_MS } from './net/karma.js';
 import { ListenError, listenSpecs } from './net/listeners.js';
 import { randomHex } from './util/hash.js';
 import { SpoolStore } from './xdb/spool-store.js';
+import { DeferredChangesLostError } from './xdb/xdb.js';
 import { cleanTempFiles } from './xdb/temp-files.js';
 import { acquirePidfile, refuseLivePidfile, releasePidfile } from './util/pidfile.js';
 import { AdminOps } from './admin/admin-ops.js';
@@ -319,6 +320,7 @@ export class YakServer {
       await listenersClosed;
       await this.spoolLock?.release();
       if (this.config.pidfile) await releasePidfile(this.config.pidfile, this.log);
+      if (flushed instanceof DeferredChangesLostError) throw flushed;
       if (flushed !== undefined) {
         throw new Error(`spool files not all written (${(flushed as Error).message}); the journal keeps the changes and the next start replays them`, { cause: flushed });
       }

@@ -870,6 +870,33 @@ describe('a full disk', () => {
     }
   });
 
+  test('logout times a full disk keeps from being written: the stop says they are lost and fails, never a clean stop', async () => {
+    const spool = path.join(dir, 'lost-spool');
+    const filler = path.join(dir, 'lost-filler');
+    const captured = captureLog();
+    const yak = await startYak({ spool, log: captured.log });
+    let stopped = false;
+    try {
+      const users = await Promise.all(['lt0', 'lt1', 'lt2'].map((u) => onlineUser(yak, u)));
+      await writeFile(filler, Buffer.alloc(1024 * 1024)).catch(() => undefined);
+      // Until the journal's last page is full too: then nothing more is taken.
+      const c = await yak.connect();
+      for (let i = 0; i < 40; i++) if ((await c.request(registerIq(`lfill${i}`, 'pw', {}, `f${i}`))).attrs.type === 'error') break;
+      for (const u of users) await u.close();
+      stopped = true;
+      // The registrations the journal took are kept for the next start, and said so too.
+      await assert.rejects(
+        yak.stop(),
+        /^Error: the deferred changes \(logout times, renewed 0k chains\) of 3 users could not be written before the stop and are lost(; spool files not all written either \(ENOSPC: .*\): the journal keeps those changes and the next start replays them)?$/,
+      );
+      assert.ok(!captured.lines.some((l) => l.msg === 'stopped'), 'a stop that lost changes said it stopped');
+    } finally {
+      if (!stopped) await yak.stop().catch(() => undefined);
+      await rm(filler, { force: true });
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test('a batch the full disk refused comes back at no replay, not even the entries of it that fitted', async () => {
     // Group commit: a small change and a large one wait together and go in
     // one write; the small one's entry fits whole, the large one's does not.

@@ -10,7 +10,7 @@ import { UnwrittenFilesError } from '../src/xdb/unwritten-files.js';
 import { userFileName } from '../src/xdb/file-names.js';
 import { SpoolStore, type SpoolStoreOptions } from '../src/xdb/spool-store.js';
 import { cleanTempFiles } from '../src/xdb/temp-files.js';
-import { DEFAULT_MAX_FILE_BYTES, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolClosedError, UserFileFullError } from '../src/xdb/xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, DeferredChangesLostError, NS_AUTH, NS_AUTH_0K, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolClosedError, UserFileFullError } from '../src/xdb/xdb.js';
 import { el, Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
 import { zerokHash } from '../src/util/hash.js';
@@ -836,7 +836,7 @@ test('set/update: never a file for a missing user unless asked; set from the cur
   assert.equal((await store.get('localhost', 'dj', NS_LAST))?.attrs.last, '2');
 });
 
-test('a stop that cannot write deferred changes says they are lost', async (t) => {
+test('a stop that cannot write deferred changes says they are lost, and the close fails: it is no clean one', async (t) => {
   const { root, open } = await scratch(t);
   const { log, lines } = captureLog();
   const store = open({ log });
@@ -844,7 +844,7 @@ test('a stop that cannot write deferred changes says they are lost', async (t) =
   await store.flush(); // the first generation is gone; the next one cannot be made:
   await mkdir(join(root, '.yak-journal.2'));
   await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
-  await store.close();
+  await assert.rejects(store.close(), (err: Error) => err instanceof DeferredChangesLostError && err.users === 1);
   const lost = lines.find((l) => l.level === 50 && String(l.msg).includes('could not be written before the stop'));
   assert.ok(lost, JSON.stringify(lines));
   assert.equal(lost.users, 1);

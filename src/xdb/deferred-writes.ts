@@ -2,17 +2,22 @@
 // and written within SOON_MS, all at once, so that a logout does not wait
 // for the disk and a burst of them costs the journal a few appends.
 import type { Logger } from '../log.js';
+import { monotonicMs } from '../util/time.js';
 import type { Journal } from './journal.js';
 import type { UserDoc } from './user-doc.js';
 import type { UserFile } from './user-files.js';
 
 /** How long setSoon() changes may wait before they are written. */
 const SOON_MS = 2000;
+/** How often failing rounds are said again. */
+const FAILING_SAID_MS = 60_000;
 
 export class DeferredWrites {
   /** Users changed by setSoon() and not written yet: their latest document. */
   private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
   private soonTimer: NodeJS.Timeout | undefined;
+  /** Rounds of writes failing since the last that did not (see failed()). */
+  private failing: { rounds: number; saidAt: number } | undefined;
 
   constructor(
     private readonly log: Logger,
@@ -60,6 +65,8 @@ export class DeferredWrites {
     clearTimeout(this.soonTimer);
     this.soonTimer = undefined;
     const paths = [...this.dirty.keys()];
+    let failed = 0;
+    let firstError: unknown;
     await Promise.all(
       paths.map((path) =>
         this.inTurn(this.dirty.get(path)!.f, async () => {
@@ -67,21 +74,47 @@ export class DeferredWrites {
           const entry = this.dirty.get(path);
           if (!entry) return;
           await this.commit(entry.f, entry.doc).catch((err: unknown) => {
-            this.log.error({ err, file: path }, 'deferred spool write failed; will retry');
-            this.writeSoon();
+            failed++;
+            firstError ??= err;
           });
         }),
       ),
     );
+    if (failed > 0) {
+      this.failed(failed, firstError);
+      this.writeSoon();
+    } else if (this.failing && paths.length > 0) {
+      this.log.info({ rounds: this.failing.rounds }, 'deferred spool writes written again');
+      this.failing = undefined;
+    }
   }
 
-  /** For a stopping store, after its last writeAll(): no retry armed, and what is still held is said to be lost. */
-  stop(): void {
+  /**
+   * Said once when rounds start failing, then at most once a minute while
+   * they go on: a line per file per round (every 2 s, a full disk) filled
+   * the log, and on the spool's own disk took what space was freed.
+   */
+  private failed(files: number, err: unknown): void {
+    const now = monotonicMs();
+    if (!this.failing) {
+      this.failing = { rounds: 1, saidAt: now };
+      this.log.error({ err, files }, `deferred spool writes (such as logout times) failed; retried every ${SOON_MS / 1000} s, said again once a minute while they fail`);
+      return;
+    }
+    this.failing.rounds++;
+    if (now - this.failing.saidAt < FAILING_SAID_MS) return;
+    this.failing.saidAt = now;
+    this.log.error({ err, files, rounds: this.failing.rounds }, 'deferred spool writes still failing');
+  }
+
+  /** For a stopping store, after its last writeAll(): no retry armed, and what is still held is said to be lost; returns how many users' changes that is. */
+  stop(): number {
     // A write that failed during the flush armed a retry: the journal
     // keeps that change for the next start, which may already be running.
     clearTimeout(this.soonTimer);
     this.soonTimer = undefined;
     // What never reached the journal is not kept: say so, not "will retry".
     if (this.dirty.size > 0) this.log.error({ users: this.dirty.size }, 'deferred spool changes (such as logout times) could not be written before the stop; they are lost');
+    return this.dirty.size;
   }
 }

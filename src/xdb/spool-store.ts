@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { weigh } from '../xml/stream-parser.js';
-import { DEFAULT_MAX_FILE_BYTES, NoSuchUserError, NS_AUTH, SpoolClosedError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, DeferredChangesLostError, NoSuchUserError, NS_AUTH, SpoolClosedError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { docNodes, intake, isAccount, parseDoc, serialize, spoolText, withRecords, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
@@ -409,13 +409,20 @@ export class SpoolStore implements Xdb {
    */
   async close(): Promise<void> {
     this.sealed = true;
+    let lost = 0;
+    let flushFailure: { err: unknown } | undefined;
     try {
       await this.flush();
+    } catch (err) {
+      flushFailure = { err };
     } finally {
-      this.deferred.stop();
+      lost = this.deferred.stop();
       await this.removals.idle();
       await this.journal.close();
     }
+    // Nobody was promised them, but a clean close means that every change made is written.
+    if (lost > 0) throw new DeferredChangesLostError(lost, flushFailure?.err);
+    if (flushFailure) throw flushFailure.err;
   }
 
   /**

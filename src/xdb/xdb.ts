@@ -63,6 +63,23 @@ export interface WriteOptions {
 }
 
 /** A change asked for once the store is closing (a stopping server). */
+/**
+ * The store closed with setSoon() changes (logout times, renewed 0k
+ * chains) it could not write (a full disk): they are lost, as they never
+ * reached the journal.
+ */
+export class DeferredChangesLostError extends Error {
+  /** `unwritten`: why spool files could not all be written either (their changes are in the journal). */
+  constructor(
+    readonly users: number,
+    unwritten?: unknown,
+  ) {
+    const lost = `the deferred changes (logout times, renewed 0k chains) of ${users} ${users === 1 ? 'user' : 'users'} could not be written before the stop and are lost`;
+    const files = unwritten === undefined ? '' : `; spool files not all written either (${(unwritten as Error).message}): the journal keeps those changes and the next start replays them`;
+    super(lost + files, { cause: unwritten });
+  }
+}
+
 export class SpoolClosedError extends Error {
   constructor() {
     super('the spool is closed: the server is stopping');

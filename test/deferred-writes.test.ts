@@ -1,0 +1,46 @@
+// DeferredWrites (src/xdb/deferred-writes.ts): held changes written in
+// rounds; what it says when rounds fail (a full disk) and when they work again.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DeferredWrites } from '../src/xdb/deferred-writes.js';
+import type { Journal } from '../src/xdb/journal.js';
+import type { UserDoc } from '../src/xdb/user-doc.js';
+import type { UserFile } from '../src/xdb/user-files.js';
+import { captureLog } from './helpers/log-capture.js';
+
+test('failing rounds are said once, then once a minute with how many rounds; a round that works again says so; what failed is kept and written then', async () => {
+  const captured = captureLog();
+  let full = true;
+  const written: string[] = [];
+  const deferred = new DeferredWrites(
+    captured.log,
+    { closed: false } as Journal,
+    (_f, fn) => fn(),
+    async (f) => {
+      if (full) throw new Error('ENOSPC: no space left on device, write');
+      written.push(f.path);
+    },
+  );
+  for (let i = 0; i < 40; i++) deferred.hold({ path: `/spool/localhost/u${i}.xml` } as UserFile, {} as UserDoc);
+  const realNow = performance.now.bind(performance);
+  let shift = 0;
+  performance.now = () => realNow() + shift;
+  const errors = (): Record<string, unknown>[] => captured.lines.filter((l) => l.level === 50);
+  try {
+    for (let round = 0; round < 15; round++) await deferred.writeAll();
+    assert.equal(errors().length, 1, 'a line per round, or per file');
+    assert.deepEqual([errors()[0]!.msg, errors()[0]!.files], ['deferred spool writes (such as logout times) failed; retried every 2 s, said again once a minute while they fail', 40]);
+    shift = 61_000;
+    await deferred.writeAll();
+    await deferred.writeAll();
+    assert.equal(errors().length, 2);
+    assert.deepEqual([errors()[1]!.msg, errors()[1]!.files, errors()[1]!.rounds], ['deferred spool writes still failing', 40, 16]);
+    full = false;
+    await deferred.writeAll();
+    assert.equal(written.length, 40, 'what failed was not kept for the next round');
+    assert.ok(captured.lines.some((l) => l.level === 30 && l.msg === 'deferred spool writes written again' && l.rounds === 17));
+  } finally {
+    performance.now = realNow;
+    deferred.stop();
+  }
+});
