@@ -2,7 +2,7 @@
 // way, on disk, for the next start to finish.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RemovalIntents, RemovalIntentsError, REMOVALS_FILE, REMOVALS_NEW, REMOVALS_UNREADABLE } from '../src/xdb/removal-intents.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
@@ -118,4 +118,14 @@ test('peek() reads the list and changes nothing: a file not of Yak\'s writing st
     // The spool's path runs through a file: the read fails, and says so.
     const inFolder = new RemovalIntents(join(root, REMOVALS_FILE), false);
     await assert.rejects(inFolder.peek(), /^Error: cannot be read \(ENOTDIR: /);
+  }));
+
+test('a write that fails (a full disk; here a folder in the way of the rename) rejects and leaves no temp file behind', () =>
+  withRoot(async (root) => {
+    const intents = new RemovalIntents(root, false);
+    await intents.note('localhost', 'dj');
+    await rm(join(root, REMOVALS_FILE));
+    await mkdir(join(root, REMOVALS_FILE, 'in-the-way'), { recursive: true });
+    await assert.rejects(intents.note('localhost', 'bob'));
+    assert.deepEqual((await readdir(root)).sort(), [REMOVALS_FILE], 'the temp file was left in the spool');
   }));

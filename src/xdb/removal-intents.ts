@@ -155,12 +155,18 @@ export class RemovalIntents {
       const fresh = path.join(this.root, REMOVALS_NEW);
       const fh = await open(fresh, 'w', 0o600);
       try {
-        await fh.writeFile(JSON.stringify([...this.pending.values()].map(({ host, user }) => [host, user])) + '\n');
-        if (this.fsync) await fh.datasync();
-      } finally {
-        await fh.close();
+        try {
+          await fh.writeFile(JSON.stringify([...this.pending.values()].map(({ host, user }) => [host, user])) + '\n');
+          if (this.fsync) await fh.datasync();
+        } finally {
+          await fh.close();
+        }
+        await rename(fresh, file);
+      } catch (err) {
+        // A full disk: the temp file goes, or a clean stop would leave it in the spool.
+        await unlink(fresh).catch(noop);
+        throw err;
       }
-      await rename(fresh, file);
     }
     if (this.fsync) await syncDir(this.root);
   }
