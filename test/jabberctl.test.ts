@@ -686,6 +686,27 @@ describe('jabberctl without a running server', () => {
     }
   });
 
+  test('a server that closes each control connection as it takes it (out of file descriptors): said in one line, exit 1, never a bare errno', async () => {
+    const own = path.join(dir, 'refusing-spool');
+    assert.equal((await jabberctl(own, ['adduser', 'dj@localhost'], 'pw\n')).code, 0);
+    const socket = path.join(own, '.jabberctl.sock');
+    const server = net.createServer((c) => c.destroy());
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      // Whether the request was written before the close (a reset, or a plain close) or after (EPIPE) is the kernel's to say.
+      for (let i = 0; i < 5; i++) {
+        const r = await jabberctl(own, ['list', 'localhost']);
+        assert.deepEqual([r.code, r.stdout], [1, '']);
+        assert.match(
+          r.stderr,
+          /^jabberctl: (the server closed the control connection on \S+ before taking the request, so nothing was carried out: it may be out of file descriptors \(its log says\); try again|the server closed the control connection without answering \(it stopped or crashed\).*)\n$/,
+        );
+      }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   test('a server that takes the request and never answers (stopped, hung) is waited for only --timeout: said, exit 1', async () => {
     const own = path.join(dir, 'no-answer-spool');
     assert.equal((await jabberctl(own, ['adduser', 'dj@localhost'], 'pw\n')).code, 0);

@@ -117,6 +117,10 @@ function ask(address: string, req: ControlRequest, waitMs: number): Promise<Cont
     });
     sock.once('error', (err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT' || err.code === 'ECONNREFUSED') resolve(undefined);
+      // Closed before the request could be written (a server out of file
+      // descriptors closes what it accepts): nothing was asked of it.
+      else if (err.code === 'EPIPE') reject(new ClosedUnasked(address));
+      else if (err.code === 'ECONNRESET') reject(new LostAnswer());
       else reject(err);
     });
     // A server that dies (or stops) after taking the request closes without
@@ -139,6 +143,13 @@ class NoAnswer extends Error {
           ? ''
           : ': a change asked for may or may not have been made; look with show or list once it answers';
     super(`no answer from the server on ${address} within ${waitMs / 1000} s (is it stopped, or hung?)${change}`);
+  }
+}
+
+/** The server closed the connection before the request reached it. */
+class ClosedUnasked extends Error {
+  constructor(address: string) {
+    super(`the server closed the control connection on ${address} before taking the request, so nothing was carried out: it may be out of file descriptors (its log says); try again`);
   }
 }
 
