@@ -254,9 +254,10 @@ describe('jabberd starts', () => {
 
   test("its memory bounds are sized to node's heap: the start logs them, and warns when configured ones leave the heap too little", EACH, async () => {
     const MiB = 1024 * 1024;
-    const expect = (heap: number, sessions = Math.min(256 * MiB, Math.floor(heap / 16))): Record<string, number> => {
+    // Never below the least that may be configured (1 and 16 MiB).
+    const expect = (heap: number, sessions = Math.max(16 * MiB, Math.min(256 * MiB, Math.floor(heap / 16)))): Record<string, number> => {
       const cache = Math.min(384 * MiB, Math.floor(heap / 8)) + Math.min(64 * MiB, Math.floor(heap / 64));
-      const preAuth = Math.min(32 * MiB, Math.floor(heap / 64));
+      const preAuth = Math.max(MiB, Math.min(32 * MiB, Math.floor(heap / 64)));
       return { heap, cache, preAuth, sessions, bounded: cache + preAuth + sessions };
     };
     for (const [options, configText, warned] of [

@@ -693,15 +693,30 @@ describe('jabberctl without a running server', () => {
     const server = net.createServer((c) => c.destroy());
     await new Promise<void>((resolve) => server.listen(socket, resolve));
     try {
-      // Whether the request was written before the close (a reset, or a plain close) or after (EPIPE) is the kernel's to say.
-      for (let i = 0; i < 5; i++) {
+      // Whether the request was written before the close (a reset: it was never read) or after (EPIPE) is the kernel's to say: the same either way.
+      for (let i = 0; i < 8; i++) {
         const r = await jabberctl(own, ['list', 'localhost']);
         assert.deepEqual([r.code, r.stdout], [1, '']);
         assert.match(
           r.stderr,
-          /^jabberctl: (the server closed the control connection on \S+ before taking the request, so nothing was carried out: it may be out of file descriptors \(its log says\); try again|the server closed the control connection without answering \(it stopped or crashed\).*)\n$/,
+          /^jabberctl: the server closed the control connection on \S+ before taking the request, so nothing was carried out: it may be out of file descriptors \(its log says\); try again\n$/,
         );
       }
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  test("check through a server started before removals were reported (an upgrade not yet restarted): its report as it is, no error", async () => {
+    const own = path.join(dir, 'older-server-spool');
+    await mkdir(own, { recursive: true });
+    const socket = path.join(own, '.jabberctl.sock');
+    const older = { files: 3, bad: [], unserved: [], unreachable: [], hidden: [] };
+    const server = net.createServer((c) => c.once('data', () => c.end(JSON.stringify({ ok: true, result: older }) + '\n')));
+    await new Promise<void>((resolve) => server.listen(socket, resolve));
+    try {
+      const r = await jabberctl(own, ['check']);
+      assert.deepEqual([r.code, r.stdout, r.stderr], [0, '3 files checked, 0 bad\n', '']);
     } finally {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
@@ -1206,9 +1221,12 @@ describe('jabberctl while the server runs', () => {
       const stopped = own.server.stop(50);
       const line = await logLine(captured, (l) => l.level === 40 && typeof l.msg === 'string' && l.msg.startsWith('stop: '));
       assert.deepEqual([line.msg, line.streams, line.requests, line.removals], ['stop: jabberctl requests or account removals still running past the bound; they get as long again', 0, 1, 1]);
-      hold.release();
-      assert.equal((await removal).code, 0);
+      // Held past the second bound too: the stop goes on without it (how the
+      // removal then ends, finished or cut short by the closed spool, is
+      // the stop tests' to say, not this one's).
       await stopped;
+      hold.release();
+      await removal;
     } finally {
       hold.release();
       hold.restore();

@@ -850,6 +850,22 @@ test('a stop that cannot write deferred changes says they are lost, and the clos
   assert.equal(lost.users, 1);
 });
 
+test('a logout record held after the stop\'s last write (a session ending past its bounds) is lost with a warning, but the close is clean: no disk refused it', async (t) => {
+  const { open } = await scratch(t);
+  const { log, lines } = captureLog();
+  const store = open({ log });
+  await store.create('localhost', 'dj', { [NS_AUTH]: pw('secret') });
+  const flush = store.flush.bind(store);
+  store.flush = async () => {
+    await flush();
+    await store.setSoon('localhost', 'dj', { [NS_LAST]: el('query', { xmlns: NS_LAST, last: '1' }, 'Logged out') });
+  };
+  await store.close();
+  const late = lines.find((l) => String(l.msg).includes("came after the stop's last write"));
+  assert.deepEqual([late?.level, late?.users], [40, 1], JSON.stringify(lines));
+  assert.ok(!lines.some((l) => l.level === 50), 'logged as a failure');
+});
+
 test('a closed store arms no write timer for a late setSoon (a failed stop would retry it every 2 s)', async (t) => {
   const { open } = await scratch(t);
   const store = open();

@@ -126,6 +126,11 @@ export class ControlSocket {
     private readonly state: ServeState,
   ) {}
 
+  /** Requests running now (for the stop's log line). */
+  get running(): number {
+    return this.state.running.size;
+  }
+
   /**
    * The server stops: no new connection is taken, a request read from now
    * on is answered STOPPING_REPLY, not carried out, and the promise settles
@@ -133,11 +138,6 @@ export class ControlSocket {
    * (a deluser telling contacts, a backup), so the stop waits for it as it
    * waits for the stanzas in hand, within the same bound.
    */
-  /** Requests running now (for the stop's log line). */
-  get running(): number {
-    return this.state.running.size;
-  }
-
   drain(): Promise<void> {
     this.state.stopping = true;
     this.server.close();

@@ -10,6 +10,7 @@ export const MAX_TIMER_MS = 2 ** 31 - 1;
 export function secondsOptionMs(given: string): number | undefined {
   const t = given.trim();
   if (!/^\d+(\.\d+)?$/.test(t)) return undefined;
-  const ms = Math.round(Number(t) * 1000);
+  // Down, so that what is refused is what the message says: below 0.001 s.
+  const ms = Math.floor(Number(t) * 1000);
   return ms >= 1 && ms <= MAX_TIMER_MS ? ms : undefined;
 }

@@ -187,9 +187,9 @@ function readLimits(l: Element | undefined): C2sLimits {
     connectionsTotal: undefined,
     outputBytes: 1 << 20,
     idleSeconds: 0,
-    // Less on a small heap (see heap-share.ts).
-    preAuthMemory: heapShare(32 * 1024 * 1024, PRE_AUTH_HEAP_SHARE),
-    sessionMemory: heapShare(256 * 1024 * 1024, SESSION_HEAP_SHARE),
+    // Less on a small heap (see heap-share.ts), never below what may be configured.
+    preAuthMemory: Math.max(PRE_AUTH_MEMORY_MIN, heapShare(32 * 1024 * 1024, PRE_AUTH_HEAP_SHARE)),
+    sessionMemory: Math.max(SESSION_MEMORY_MIN, heapShare(256 * 1024 * 1024, SESSION_HEAP_SHARE)),
     sessionsPerUser: 100,
   };
   if (!l) return limits;

@@ -14,7 +14,7 @@
 const MAX_PAIRS = 10_000;
 
 export class RecentPairEvents {
-  /** "recipient sender" -> when each event happened (Unix seconds). */
+  /** "recipient sender" -> when each event happened (seconds, on whatever clock the caller counts: Unix time for mod_offline's stored times, the monotonic clock for the requests' window). */
   private readonly times = new Map<string, number[]>();
 
   /** `windowSeconds`: how long after it happened an event still counts. */

@@ -16,6 +16,8 @@ export class DeferredWrites {
   /** Users changed by setSoon() and not written yet: their latest document. */
   private readonly dirty = new Map<string, { f: UserFile; doc: UserDoc }>();
   private soonTimer: NodeJS.Timeout | undefined;
+  /** Paths whose last write failed (a full disk): lost at a stop, unlike one merely held too late to be written. */
+  private readonly refused = new Set<string>();
   /** Rounds of writes failing since the last that did not (see failed()). */
   private failing: { rounds: number; saidAt: number } | undefined;
 
@@ -46,6 +48,7 @@ export class DeferredWrites {
   /** Forgets what waits for `path` (a durable change took it along, or the file is gone). */
   delete(path: string): void {
     this.dirty.delete(path);
+    this.refused.delete(path);
   }
 
   /**
@@ -73,18 +76,23 @@ export class DeferredWrites {
           // A durable write since then may have taken it along already.
           const entry = this.dirty.get(path);
           if (!entry) return;
-          await this.commit(entry.f, entry.doc).catch((err: unknown) => {
-            failed++;
-            firstError ??= err;
-          });
+          await this.commit(entry.f, entry.doc).then(
+            () => this.refused.delete(path),
+            (err: unknown) => {
+              this.refused.add(path);
+              failed++;
+              firstError ??= err;
+            },
+          );
         }),
       ),
     );
     if (failed > 0) {
       this.failed(failed, firstError);
       this.writeSoon();
-    } else if (this.failing && paths.length > 0) {
-      this.log.info({ rounds: this.failing.rounds }, 'deferred spool writes written again');
+    } else if (this.failing) {
+      // Nothing left to write (durable writes took the rest along): over, without a word.
+      if (paths.length > 0) this.log.info({ rounds: this.failing.rounds }, 'deferred spool writes written again');
       this.failing = undefined;
     }
   }
@@ -107,14 +115,23 @@ export class DeferredWrites {
     this.log.error({ err, files, rounds: this.failing.rounds }, 'deferred spool writes still failing');
   }
 
-  /** For a stopping store, after its last writeAll(): no retry armed, and what is still held is said to be lost; returns how many users' changes that is. */
+  /**
+   * For a stopping store, after its last writeAll(): no retry armed, and
+   * what is still held is said to be lost. Returns how many users' changes
+   * were lost because writing them failed (a full disk); those held only
+   * after the last write (a session that ended past the stop's bounds)
+   * are no failure of the store.
+   */
   stop(): number {
     // A write that failed during the flush armed a retry: the journal
     // keeps that change for the next start, which may already be running.
     clearTimeout(this.soonTimer);
     this.soonTimer = undefined;
     // What never reached the journal is not kept: say so, not "will retry".
-    if (this.dirty.size > 0) this.log.error({ users: this.dirty.size }, 'deferred spool changes (such as logout times) could not be written before the stop; they are lost');
-    return this.dirty.size;
+    const failed = [...this.dirty.keys()].filter((path) => this.refused.has(path)).length;
+    const late = this.dirty.size - failed;
+    if (failed > 0) this.log.error({ users: failed }, 'deferred spool changes (such as logout times) could not be written before the stop; they are lost');
+    if (late > 0) this.log.warn({ users: late }, 'deferred spool changes (such as logout times) came after the stop\'s last write; they are lost');
+    return failed;
   }
 }

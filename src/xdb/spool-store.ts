@@ -420,7 +420,8 @@ export class SpoolStore implements Xdb {
       await this.removals.idle();
       await this.journal.close();
     }
-    // Nobody was promised them, but a clean close means that every change made is written.
+    // Nobody was promised them, but a clean close means that every change
+    // made is written: those the disk refused make it no clean one.
     if (lost > 0) throw new DeferredChangesLostError(lost, flushFailure?.err);
     if (flushFailure) throw flushFailure.err;
   }

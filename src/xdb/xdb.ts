@@ -62,7 +62,6 @@ export interface WriteOptions {
   existing?: boolean;
 }
 
-/** A change asked for once the store is closing (a stopping server). */
 /**
  * The store closed with setSoon() changes (logout times, renewed 0k
  * chains) it could not write (a full disk): they are lost, as they never
@@ -80,6 +79,7 @@ export class DeferredChangesLostError extends Error {
   }
 }
 
+/** A change asked for once the store is closing (a stopping server). */
 export class SpoolClosedError extends Error {
   constructor() {
     super('the spool is closed: the server is stopping');
