@@ -365,6 +365,24 @@ describe('TLS keys on SIGHUP', () => {
     }
   });
 
+  test('two listeners under one name (port 0 twice on one address) both serve the renewed key', async () => {
+    const own = await mkdtemp(path.join(dir, 'twice-'));
+    const live = path.join(own, 'live.pem');
+    await copyFile(pem, live);
+    const yak = await startYak({ tweak: withTls(live, (c) => (c.c2s.ssl = [{ port: 0, address: '127.0.0.1' }, { port: 0, address: '127.0.0.1' }])) });
+    try {
+      const ports = yak.server.tlsPorts;
+      assert.equal(ports.length, 2);
+      const renewed = makeTestKey(await mkdtemp(path.join(dir, 'new-')));
+      await copyFile(renewed.pem, live);
+      assert.deepEqual(yak.server.reload({ ...yak.server.config }).applied, ['TLS keys']);
+      const expected = new crypto.X509Certificate(await readFile(renewed.cert)).fingerprint256;
+      for (const port of ports) assert.equal(await served(port), expected, `port ${port} kept the old key`);
+    } finally {
+      await yak.stop();
+    }
+  });
+
   test('a key file that cannot be used at reload is logged, and the old key stays', { timeout: 60_000 }, async () => {
     const own = await mkdtemp(path.join(dir, 'broken-'));
     const live = path.join(own, 'live.pem');

@@ -36,8 +36,13 @@ export class Acceptor {
   readonly limits: AddressLimits;
   private readonly servers: net.Server[] = [];
   private readonly tlsServers = new Map<net.Server, boolean>();
-  /** Each direct-TLS listener's handshaker, by its config name (ListenSpec.where), with the key it serves. */
-  private readonly handshakers = new Map<string, { handshaker: tls.Server; key: unknown }>();
+  /**
+   * The direct-TLS listeners' handshakers, by their config name
+   * (ListenSpec.where), with the key each serves: several under one name
+   * when the config has port-0 listeners on one address, which all take
+   * the same key.
+   */
+  private readonly handshakers = new Map<string, { handshaker: tls.Server; key: unknown }[]>();
   /** Admitted sockets still open, as accepted (for direct TLS, the raw one under the TLS socket). */
   private readonly sockets = new Set<net.Socket>();
   /** Plain connections refused at accept, closed soon whatever the peer does. */
@@ -69,7 +74,11 @@ export class Acceptor {
           (socket, err) => this.handshaking.get(socketKey(socket))?.failed(err),
         )
       : undefined;
-    if (handshaker) this.handshakers.set(spec.where, { handshaker, key: spec.tls!.key });
+    if (handshaker) {
+      const named = this.handshakers.get(spec.where) ?? [];
+      named.push({ handshaker, key: spec.tls!.key });
+      this.handshakers.set(spec.where, named);
+    }
     const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
     server.on('error', (err) => this.ctx.log.error({ err }, 'listener error'));
     this.servers.push(server);
@@ -116,11 +125,13 @@ export class Acceptor {
     }
     let changed = false;
     for (const spec of specs) {
-      const live = this.handshakers.get(spec.where);
-      if (!live || !spec.tls || spec.tls.key === live.key) continue;
-      live.handshaker.setSecureContext(spec.tls);
-      live.key = spec.tls.key;
-      changed = true;
+      if (!spec.tls) continue;
+      for (const live of this.handshakers.get(spec.where) ?? []) {
+        if (spec.tls.key === live.key) continue;
+        live.handshaker.setSecureContext(spec.tls);
+        live.key = spec.tls.key;
+        changed = true;
+      }
     }
     config.tlsKeys = fresh.tlsKeys;
     return changed;
