@@ -791,7 +791,7 @@ describe('refusals name the element and the problem', () => {
   });
 
   test('bad address', () => {
-    refuses(() => parse({ pthcsock: '<ip>localhost</ip>' }), '<ip>', "'localhost' is not an IP address");
+    refuses(() => parse({ pthcsock: '<ip>localhost</ip>' }), '<ip>', "'localhost' is not an IP address", 'not a host name');
   });
 
   test("numbers with leading zeros are read by value, as 1.4's atoi read them", () => {

@@ -219,6 +219,14 @@ describe('jabberd refuses to start', () => {
       const file = await configFile('busy.xml', bundledConfigText(port));
       const run = await runJabberd(['-c', file, '-s', path.join(dir, 'spool')]);
       assertRefused(run, `<ip port='${port}'>`, 'port in use');
+      // Logging to a file, the file says so too, after the listener opened before it.
+      const logFile = path.join(dir, 'busy.log');
+      const two = bundledConfigText(port).replace(`<ip port='${port}'>`, `<ip port='0'>127.0.0.2</ip><ip port='${port}'>`).replace('<stderr/>', `<file>${logFile}</file>`);
+      const logged = await runJabberd(['-c', await configFile('busy-log.xml', two), '-s', path.join(dir, 'spool')]);
+      assertRefused(logged, `<ip port='${port}'>`, 'port in use');
+      const lines = (await readFile(logFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; err?: string });
+      assert.deepEqual(lines.slice(-2).map((l) => l.msg), ['listening', 'start failed'], JSON.stringify(lines));
+      assert.match(lines.at(-1)!.err!, /port in use/);
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }
@@ -294,6 +302,12 @@ describe('jabberd starts', () => {
       assert.ok(modules.includes(m), `--check must list ${m}: ${run.stdout}`);
     }
     assert.doesNotMatch(run.stderr, /"listening"/);
+    assert.match(run.stdout, /^listen:\s+127\.0\.0\.1:0$/m);
+    // IPv6 addresses in brackets: `::1:5222` would read as an address.
+    const six = await configFile('check-v6.xml', bundledConfigText().replace("<ip port='0'>127.0.0.1</ip>", "<ip port='5222'>::1</ip><ip port='5222'>127.0.0.1</ip>"));
+    const v6 = await runJabberd(['-c', six, '-s', path.join(dir, 'spool'), '--check']);
+    assert.deepEqual([v6.code, v6.stderr], [0, ''], v6.stderr);
+    assert.match(v6.stdout, /^listen:\s+\[::1\]:5222, 127\.0\.0\.1:5222$/m);
   });
 
   test('--check names a module in <load> that Yak does not provide (a typo would otherwise show only in the log)', EACH, async () => {

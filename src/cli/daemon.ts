@@ -43,7 +43,8 @@ const parsed = ((): boolean => {
 const opts = program.opts<{ config: string; spool?: string; host?: string; debug?: boolean; check?: boolean }>();
 
 function describe(config: YakConfig): string {
-  const where = (l: { address: string | undefined; port: number }): string => `${l.address ?? '*'}:${l.port}`;
+  // An IPv6 address in brackets, as reguser takes it: `::1:5222` reads as an address itself.
+  const where = (l: { address: string | undefined; port: number }): string => `${l.address?.includes(':') ? `[${l.address}]` : (l.address ?? '*')}:${l.port}`;
   return [
     `config:   ${config.file}`,
     `hosts:    ${config.hosts.join(', ')}`,
@@ -144,6 +145,12 @@ async function main(): Promise<number> {
   } catch (err) {
     if (err instanceof StartupError || err instanceof PidfileError) {
       process.stderr.write(`jabberd: ${err.message}\n`);
+      // The log file may already say `listening` for a listener opened before
+      // the one that failed: whoever reads only the file learns why it stopped.
+      if (config.log.file !== undefined) {
+        log.error({ err: err.message }, 'start failed');
+        log.flush();
+      }
       return 1;
     }
     throw err;

@@ -90,11 +90,16 @@ export function portAttr(el: Element, dflt: number): number {
   return about(el, () => intValue(el.attr('port'), tag(el), 'port', 0, 65535, dflt));
 }
 
-/** A listener address: empty = all addresses (undefined); otherwise a literal IP, as 1.4 required. */
+/**
+ * A listener address: empty = all addresses (undefined); otherwise a
+ * literal IP. (1.4 also looked a host name up, once, at start; Yak does
+ * not, so that the overlap checks and the per-address keys compare
+ * addresses, and a name that resolves differently later changes nothing.)
+ */
 export function listenAddress(el: Element): string | undefined {
   const s = textOf(el);
   if (s === '') return undefined;
-  if (isIP(s) === 0) throw new ConfigError(`${tag(el)}${s}</${el.name}>: '${s}' is not an IP address`, el);
+  if (isIP(s) === 0) throw new ConfigError(`${tag(el)}${s}</${el.name}>: '${s}' is not an IP address (write the address itself, such as 127.0.0.1 or ::1, not a host name)`, el);
   return s;
 }
 
