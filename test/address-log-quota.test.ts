@@ -46,3 +46,16 @@ test('a window ends by itself, with its summary', async () => {
   const summary = lines.find((l) => l.msg === 'connection log lines left out');
   assert.deepEqual([summary?.address, summary?.leftOut, summary?.seconds], ['192.0.2.7', 3, 0.05]);
 });
+
+test('a network is named as people write it (compressed); a link-local address, counted alone, is named no network', async () => {
+  const { log, lines } = captureLog('info');
+  const quota = new AddressLogQuota(log, 1, 60_000);
+  for (const address of ['2001:db8::5', '2001:db8::6', 'fe80::1%eth0', 'fe80::1%eth0']) quota.write('info', address, { address }, 'connection closed');
+  quota.endWindow();
+  await new Promise((resolve) => setImmediate(resolve));
+  const summaries = lines.filter((l) => l.msg === 'connection log lines left out').map((l) => [l.address, l.network]);
+  assert.deepEqual(summaries, [
+    ['2001:db8::5', '2001:db8::/64'],
+    ['fe80::1%eth0', undefined],
+  ]);
+});

@@ -61,6 +61,14 @@ describe('applyReload', () => {
     assert.deepEqual(applyReload(live, fresh), { applied: [], needsRestart: [] });
   });
 
+  test('the same listeners written otherwise (another order, 0::1 for ::1) need no restart; another port or address does', () => {
+    const two = (a: string, b: string): string => base.replace("<ip port='0'>127.0.0.1</ip>", `${a}${b}`);
+    const live = load(two("<ip port='5222'>::1</ip>", "<ip port='5222'>127.0.0.1</ip>"));
+    assert.deepEqual(applyReload(live, load(two("<ip port='5222'>127.0.0.1</ip>", "<ip port='5222'>0::1</ip>"))), { applied: [], needsRestart: [] });
+    assert.deepEqual(applyReload(live, load(two("<ip port='5223'>127.0.0.1</ip>", "<ip port='5222'>::1</ip>"))).needsRestart, ['listeners (<ip>)']);
+    assert.deepEqual(applyReload(live, load(two("<ip port='5222'>127.0.0.2</ip>", "<ip port='5222'>::1</ip>"))).needsRestart, ['listeners (<ip>)']);
+  });
+
   test('an identical file applies nothing', () => {
     assert.deepEqual(applyReload(load(base), load(base)), { applied: [], needsRestart: [] });
   });

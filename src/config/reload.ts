@@ -4,7 +4,8 @@
 // listeners, the spool (and its file size cap), the module list and the module-specific
 // options read at startup (0k sequences, offline limit, filter rules) need a
 // restart.
-import type { YakConfig } from './types.js';
+import { canonicalAddress } from '../net/peer-address.js';
+import type { ListenAddress, YakConfig } from './types.js';
 
 export interface ReloadResult {
   /** Sections taken from the new file. */
@@ -22,13 +23,18 @@ function registerView(r: YakConfig['jsm']['register']): unknown {
   return r && { notify: r.notify, requireAll: r.requireAll, fields: r.fields.map(String) };
 }
 
+/** Listeners as comparable data: by address (canonical: `0::1` is `::1`) and port, in any order. */
+function listenersView(l: readonly ListenAddress[]): string[] {
+  return l.map(({ address, port }) => `${address === undefined ? '*' : (canonicalAddress(address) ?? address)} ${port}`).sort();
+}
+
 /** Copies the reloadable parts of `fresh` into `live` (the object every part of the server reads). */
 export function applyReload(live: YakConfig, fresh: YakConfig): ReloadResult {
   const needsRestart: string[] = [];
   const fixed: [string, unknown, unknown][] = [
     ['hosts', live.hosts, fresh.hosts],
-    ['listeners (<ip>)', live.c2s.listen, fresh.c2s.listen],
-    ['TLS listeners (<ssl>)', live.c2s.ssl, fresh.c2s.ssl],
+    ['listeners (<ip>)', listenersView(live.c2s.listen), listenersView(fresh.c2s.listen)],
+    ['TLS listeners (<ssl>)', listenersView(live.c2s.ssl), listenersView(fresh.c2s.ssl)],
     ['spool', live.spool, fresh.spool],
     ['<maxfilesize>', live.maxFileBytes, fresh.maxFileBytes],
     ['modules (<load>)', live.jsm.modules, fresh.jsm.modules],

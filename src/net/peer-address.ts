@@ -62,8 +62,11 @@ export function limitKey(address: string): string {
   // 6to4 (2002::/16, RFC 3056): a whole /48 belongs to the one IPv4 host
   // in bits 16-47, which could otherwise show up as 65,536 /64s.
   if (g[0] === 0x2002) return [g[1]! >> 8, g[1]! & 0xff, g[2]! >> 8, g[2]! & 0xff].join('.');
-  if ((g[0]! & 0xffc0) === 0xfe80) return hex(g) + (zoneAt >= 0 ? address.slice(zoneAt) : '');
-  return `${hex(g.slice(0, 4))}::/64`;
+  // In the form peerAddress() gives (compressed, lowercase): the key of a
+  // link-local address is that address, and a log line names a /64 as
+  // people write it (`2001:db8::/64`, not `2001:db8:0:0::/64`).
+  if ((g[0]! & 0xffc0) === 0xfe80) return canonicalAddress(hex(g))! + (zoneAt >= 0 ? address.slice(zoneAt) : '');
+  return `${canonicalAddress(`${hex(g.slice(0, 4))}::`)!}/64`;
 }
 
 /**
