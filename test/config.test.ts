@@ -667,6 +667,21 @@ describe('warnings (never errors) about what Yak reads', () => {
     assert.equal(c.log.file, undefined);
   });
 
+  test("a listener's attribute Yak does not read, and a listener written beside <pthcsock>: warned, since either leaves the server on every address", () => {
+    const c = parse({
+      pthcsock: "<ip prot='46500'>127.0.0.1</ip><ssl port='5223' adress='x'>127.0.0.1</ssl>",
+      extra: "<io><ssl><key ip='127.0.0.1'>file.pem</key></ssl></io>",
+    });
+    assert.deepEqual(c.warnings, [
+      "<pthcsock><ip>: attribute prot='46500' is not read here; ignored (did you mean port?)",
+      "<pthcsock><ssl>: attribute adress='x' is not read here; ignored",
+    ]);
+    assert.deepEqual(c.c2s.listen, [{ port: 5222, address: '127.0.0.1' }], 'what the warning says is what is read');
+    const beside = parseConfig(minimal({ pthcsock: '' }).replace('</pthcsock>', "</pthcsock><ip port='5222'>127.0.0.1</ip>"), FILE);
+    assert.deepEqual(beside.warnings, ["<service id='c2s'><ip>: outside <pthcsock>, where it is not read; ignored (move it inside <pthcsock>)"]);
+    assert.deepEqual(beside.c2s.listen, [{ port: 5222, address: undefined }]);
+  });
+
   test('an element inside a value is not read: a warning says what the value is then', () => {
     const c = parse({
       pthcsock: "<ip port='5222'>127.0.0.1</ip><authtime>1<x/>20</authtime><karma><init>1<y/>0</init></karma><limits><idle><seconds>30</seconds></idle></limits>",

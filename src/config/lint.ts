@@ -24,6 +24,8 @@ export interface Place {
   leftOut?: ReadonlyMap<string, string>;
   /** `mod_*` children are the options of modules Yak may not provide: no warning (the jsm). */
   moduleOptions?: boolean;
+  /** Attributes read on children, by child name: any other is warned about (`<ip prot='5222'>` switched nothing, and the listener went to every address's 5222). */
+  attrs?: Readonly<Record<string, readonly string[]>>;
   /** Places further down, by child name. */
   below?: Readonly<Record<string, Place>>;
   /**
@@ -46,6 +48,7 @@ const LIMITS: Place = {
 
 export const PTHCSOCK: Place = {
   reads: ['ip', 'ssl', 'alias', 'authtime', 'karma', 'rate', 'limits'],
+  attrs: { ip: ['port'], ssl: ['port'] },
   once: ['authtime', 'karma', 'rate', 'limits'],
   tolerated: ['heartbeat'],
   below: { karma: KARMA, limits: LIMITS },
@@ -167,6 +170,13 @@ export function lintPlace(el: Element, place: Place, warnings: string[], path = 
       }
       const below = place.below?.[name];
       if (below) lintPlace(first, below, warnings, `${path}<${name}>`);
+      const attrs = place.attrs?.[name];
+      for (const copy of attrs ? copies : []) {
+        for (const attr of Object.keys(copy.attrs).filter((a) => a !== 'xmlns' && !a.startsWith('xmlns:') && !attrs!.includes(a))) {
+          const meant = likelyMeant(attr, attrs!);
+          warnings.push(at(copy, `${path}<${name}>`) + `: attribute ${attr}='${copy.attrs[attr]}' is not read here; ignored` + (meant ? ` (did you mean ${meant}?)` : ''));
+        }
+      }
       // Each copy read: the first of one read once, every one of the others (<ip>, <read>).
       const read = place.once?.includes(name) ? [first] : copies;
       for (const copy of place.values?.includes(name) ? read : []) {

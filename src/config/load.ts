@@ -142,6 +142,11 @@ function lint(sessions: Element, c2s: Element, xdb: Element, io: Element | undef
     lintSections(copies, `${tag(section)}<${name}>`, warnings);
     if (copies[0]) lintPlace(copies[0], place, warnings);
   }
+  // What belongs inside <pthcsock> written beside it: never read, so a
+  // listener meant for the loopback address silently went to every one.
+  for (const stray of c2s.elements.filter((e) => e.attrs.xmlns !== PTHCSOCK_NS && PTHCSOCK.reads.includes(e.name))) {
+    warnings.push(`${tag(c2s)}<${stray.name}>: outside <pthcsock>, where it is not read; ignored (move it inside <pthcsock>)`);
+  }
   lintLoads(sessions, warnings);
   if (io) lintPlace(io, IO, warnings);
   for (const l of logs) lintPlace(l, LOG, warnings);
