@@ -486,6 +486,9 @@ describe('c2s', () => {
       () => parse({ pthcsock: '<ssl>127.0.0.1</ssl>', extra: "<io><ssl><key ip='localhost'>k.pem</key></ssl></io>" }),
       "<key ip='localhost'>: 'localhost' is not an IP address",
     );
+    // An empty listener takes every address, as one on :: does: <key ip='::'> is its key.
+    const every = parse({ pthcsock: "<ssl port='5223'/>", extra: "<io><ssl><key ip='::'>all.pem</key></ssl></io>" });
+    assert.deepEqual(tlsKeyFor(every.tlsKeys, undefined), { pem: resolve('all.pem'), where: "<key ip='::'>" });
   });
 
   test('two listeners on one address and port, plain or TLS, are refused naming both (the start said "port in use" against its own)', () => {

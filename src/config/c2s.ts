@@ -16,7 +16,8 @@ export const PTHCSOCK_NS = 'jabber:config:pth-csock';
  * Compared canonically, so `0:0::1` is the key for a listener on `::1`.
  */
 export function tlsKeyFor(keys: ReadonlyMap<string, string>, address: string | undefined): { pem: string; where: string } | undefined {
-  const ip = address === undefined ? '*' : (canonicalAddress(address) ?? address);
+  // An empty listener takes every address, as one on `::` does: `<key ip='::'>` is its key too.
+  const ip = address === undefined ? (keys.has('::') ? '::' : '*') : (canonicalAddress(address) ?? address);
   const pem = keys.get(ip);
   if (pem !== undefined) return { pem, where: ip === '*' ? '<key>' : `<key ip='${ip}'>` };
   const any = keys.get('*');
