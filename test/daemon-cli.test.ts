@@ -227,6 +227,11 @@ describe('jabberd refuses to start', () => {
       const lines = (await readFile(logFile, 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; err?: string });
       assert.deepEqual(lines.slice(-2).map((l) => l.msg), ['listening', 'start failed'], JSON.stringify(lines));
       assert.match(lines.at(-1)!.err!, /port in use/);
+      // Logging to stderr as well: said there once, as the plain line.
+      const both = await runJabberd(['-c', await configFile('busy-both.xml', two.replace(`<file>${logFile}</file>`, `<file>${logFile}</file><stderr/>`)), '-s', path.join(dir, 'spool')]);
+      assert.equal(both.code, 1);
+      assert.doesNotMatch(both.stderr, /"start failed"/);
+      assert.match(both.stderr, /^jabberd: <ip port='\d+'>127\.0\.0\.1<\/ip>: cannot listen: port in use$/m);
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));
     }

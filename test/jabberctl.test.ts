@@ -711,7 +711,8 @@ describe('jabberctl without a running server', () => {
     const own = path.join(dir, 'older-server-spool');
     await mkdir(own, { recursive: true });
     const socket = path.join(own, '.jabberctl.sock');
-    const older = { files: 3, bad: [], unserved: [], unreachable: [], hidden: [] };
+    // Of the first check's: files and bad alone (unserved, unreachable, hidden and the removals came later).
+    const older = { files: 3, bad: [] };
     const server = net.createServer((c) => c.once('data', () => c.end(JSON.stringify({ ok: true, result: older }) + '\n')));
     await new Promise<void>((resolve) => server.listen(socket, resolve));
     try {
@@ -739,7 +740,7 @@ describe('jabberctl without a running server', () => {
       assert.match(change.stderr, /^jabberctl: no answer from the server on \S+ within 0\.5 s \(is it stopped, or hung\?\): a change asked for may or may not have been made; look with show or list once it answers\n$/);
       // A --timeout that is no positive number of seconds is a usage error.
       // 2147484 is one past setTimeout's limit: it would fire at once.
-      for (const bad of ['0', '-1', 'soon', '3000000', '2147484', '0x10', '+5', '1e-300', 'Infinity']) {
+      for (const bad of ['0', '-1', 'soon', '3000000', '2147484', '0x10', '+5', '1e-300', 'Infinity', '0.0005']) {
         const r = await jabberctl(own, ['--timeout', bad, 'list', 'localhost']);
         assert.deepEqual([r.code, r.stderr], [2, `jabberctl: --timeout must be a number of seconds (such as 30 or 0.5), at least 0.001 and at most 2147483, not "${bad}"\n`], bad);
       }

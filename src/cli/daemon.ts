@@ -147,7 +147,8 @@ async function main(): Promise<number> {
       process.stderr.write(`jabberd: ${err.message}\n`);
       // The log file may already say `listening` for a listener opened before
       // the one that failed: whoever reads only the file learns why it stopped.
-      if (config.log.file !== undefined) {
+      // (Logging to stderr as well, the line above says it there already.)
+      if (config.log.file !== undefined && !config.log.stderr) {
         log.error({ err: err.message }, 'start failed');
         log.flush();
       }

@@ -408,9 +408,10 @@ program
   .description('parse every spool file; report the ones that fail')
   .option('--repair', 'first write what a crash left in the journal (needs write access; the server does it at start)')
   .action(async (o: { repair?: boolean }) => {
-    // A server started before removals were reported sends neither list.
-    type Report = Omit<CheckReport, 'removals' | 'removalsAside'> & Partial<Pick<CheckReport, 'removals' | 'removalsAside'>>;
-    const report = (await run(configOf(), { cmd: 'check', args: [] }, { repair: o.repair })) as Report;
+    // A server started before a list was added to the report sends none of it: each is read as empty.
+    type Lists = 'unserved' | 'unreachable' | 'hidden' | 'removals' | 'removalsAside';
+    const sent = (await run(configOf(), { cmd: 'check', args: [] }, { repair: o.repair })) as Omit<CheckReport, Lists> & Partial<Pick<CheckReport, Lists>>;
+    const report: CheckReport = { unserved: [], unreachable: [], hidden: [], removals: [], removalsAside: [], ...sent };
     for (const dir of report.unserved) {
       process.stderr.write(`jabberctl: note: ${dir}/ in the spool is no host of this configuration (checked all the same; give jabberctl the -h the server was started with)\n`);
     }
@@ -419,12 +420,12 @@ program
         `jabberctl: note: ${h.folder}/ is 1.4's folder for the host ${h.host}, hidden by Yak's ${h.by}/, which holds files too: nobody can log in to the accounts in it (move them into ${h.by}/, or empty that one; a running server sees the change at its next start)\n`,
       );
     }
-    for (const jid of report.removals ?? []) {
+    for (const jid of report.removals) {
       process.stderr.write(
         `jabberctl: note: the removal of ${printable(jid)} has begun and is not over: it is under way, or a crash or a stop cut it short and the server's next start finishes it; until then its contacts may still list it\n`,
       );
     }
-    for (const file of report.removalsAside ?? []) {
+    for (const file of report.removalsAside) {
       process.stderr.write(
         `jabberctl: note: ${printable(file)} is a list of account removals that was not Yak's writing, set aside: none of the removals it names was finished (remove those accounts again with deluser if need be, then delete the file)\n`,
       );

@@ -141,7 +141,7 @@ function shown(el: Element): string {
 }
 
 /** Where a message about `el` points: the included file it came from, if any, then the path. */
-function at(el: Element, path: string): string {
+export function at(el: Element, path: string): string {
   const from = includedFrom(el);
   return from === undefined ? path : `${from}: ${path}`;
 }

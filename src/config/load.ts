@@ -11,7 +11,7 @@ import { JSM_NS, readSessions, type SessionsConfig } from './sessions.js';
 import { ConfigError, type YakConfig } from './types.js';
 import { INT_MAX, about, intValue, resolvePath, tag, textOf } from './values.js';
 import { DEFAULT_MAX_FILE_BYTES } from '../xdb/xdb.js';
-import { IO, JSM, LOG, lintAuthModules, lintLoads, lintPlace, lintSections, PTHCSOCK, XDB_FILE } from './lint.js';
+import { at, IO, JSM, LOG, lintAuthModules, lintLoads, lintPlace, lintSections, PTHCSOCK, XDB_FILE } from './lint.js';
 
 export { ConfigError } from './types.js';
 export type { YakConfig } from './types.js';
@@ -145,7 +145,7 @@ function lint(sessions: Element, c2s: Element, xdb: Element, io: Element | undef
   // What belongs inside <pthcsock> written beside it: never read, so a
   // listener meant for the loopback address silently went to every one.
   for (const stray of c2s.elements.filter((e) => e.attrs.xmlns !== PTHCSOCK_NS && PTHCSOCK.reads.includes(e.name))) {
-    warnings.push(`${tag(c2s)}<${stray.name}>: outside <pthcsock>, where it is not read; ignored (move it inside <pthcsock>)`);
+    warnings.push(at(stray, `${tag(c2s)}<${stray.name}>`) + ': outside <pthcsock>, where it is not read; ignored (move it inside <pthcsock>)');
   }
   lintLoads(sessions, warnings);
   if (io) lintPlace(io, IO, warnings);
