@@ -16,7 +16,7 @@ import { SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
 import { ControlSocket } from '../src/admin/control-socket.js';
 import { silentLogger } from '../src/log.js';
-import { holdCalls, latch } from './helpers/latch.js';
+import { holdCalls, latch, type HeldCalls } from './helpers/latch.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { Element } from '../src/xml/element.js';
 import { lockSpool } from '../src/xdb/spool-lock.js';
@@ -165,6 +165,21 @@ async function showsLastRecords(spool: string): Promise<void> {
     assert.match(r.stdout, new RegExp(`^last: ${time.replace(/[.()]/g, '\\$&')} \\(Gone\\)$`, 'm'), attr);
     assert.match(r.stdout, /^online: no$/m, attr);
   }
+}
+
+/**
+ * `leaving` and `staying`, subscribed to each other, with `staying`'s
+ * roster updates held: a deluser of `leaving` stops as it tells `staying`,
+ * until the hold is released.
+ */
+async function heldRemovalPair(yak: TestYak): Promise<HeldCalls> {
+  const xdb = yak.server.xdb as Xdb;
+  const item = (jid: string): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, [new Element('item', { jid, subscription: 'both' })]);
+  await registerUser(yak, 'leaving', 'pw');
+  await registerUser(yak, 'staying', 'pw');
+  await xdb.set('localhost', 'leaving', { 'jabber:iq:roster': item('staying@localhost') });
+  await xdb.set('localhost', 'staying', { 'jabber:iq:roster': item('leaving@localhost') });
+  return holdCalls(xdb, 'update', (_host, user) => user === 'staying');
 }
 
 describe('jabberctl without a running server', () => {
@@ -1172,13 +1187,7 @@ describe('jabberctl while the server runs', () => {
 
   test('a stop waits for the request running (a deluser telling contacts) and answers it; a request read after the stop began is refused, not carried out', async () => {
     const own = await startYak();
-    const xdb = own.server.xdb as Xdb;
-    const item = (jid: string): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, [new Element('item', { jid, subscription: 'both' })]);
-    await registerUser(own, 'leaving', 'pw');
-    await registerUser(own, 'staying', 'pw');
-    await xdb.set('localhost', 'leaving', { 'jabber:iq:roster': item('staying@localhost') });
-    await xdb.set('localhost', 'staying', { 'jabber:iq:roster': item('leaving@localhost') });
-    const hold = holdCalls(xdb, 'update', (_host, user) => user === 'staying');
+    const hold = await heldRemovalPair(own);
     const other = net.connect(path.join(own.spool, '.jabberctl.sock'));
     try {
       await once(other, 'connect');
@@ -1209,13 +1218,7 @@ describe('jabberctl while the server runs', () => {
   test('a stop held past its bound by a jabberctl request, not by stanzas, says so in its warning, with what it waits for', async () => {
     const captured = captureLog();
     const own = await startYak({ log: captured.log });
-    const xdb = own.server.xdb as Xdb;
-    const item = (jid: string): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, [new Element('item', { jid, subscription: 'both' })]);
-    await registerUser(own, 'leaving', 'pw');
-    await registerUser(own, 'staying', 'pw');
-    await xdb.set('localhost', 'leaving', { 'jabber:iq:roster': item('staying@localhost') });
-    await xdb.set('localhost', 'staying', { 'jabber:iq:roster': item('leaving@localhost') });
-    const hold = holdCalls(xdb, 'update', (_host, user) => user === 'staying');
+    const hold = await heldRemovalPair(own);
     try {
       const removal = jabberctl(own.spool, ['deluser', 'leaving@localhost']);
       await hold.reached;
@@ -1237,13 +1240,7 @@ describe('jabberctl while the server runs', () => {
 
   test('check through the server names a removal under way, and no longer once it is over', async () => {
     const own = await startYak();
-    const xdb = own.server.xdb as Xdb;
-    const item = (jid: string): Element => new Element('query', { xmlns: 'jabber:iq:roster' }, [new Element('item', { jid, subscription: 'both' })]);
-    await registerUser(own, 'leaving', 'pw');
-    await registerUser(own, 'staying', 'pw');
-    await xdb.set('localhost', 'leaving', { 'jabber:iq:roster': item('staying@localhost') });
-    await xdb.set('localhost', 'staying', { 'jabber:iq:roster': item('leaving@localhost') });
-    const hold = holdCalls(xdb, 'update', (_host, user) => user === 'staying');
+    const hold = await heldRemovalPair(own);
     try {
       const removal = jabberctl(own.spool, ['deluser', 'leaving@localhost']);
       await hold.reached;
