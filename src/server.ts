@@ -5,6 +5,7 @@
 // stop() shuts down in the order clients notice least.
 import { constants as fsc, promises as fs } from 'node:fs';
 import { makeFolder } from './util/make-folder.js';
+import { errCode } from './util/err-code.js';
 import { noop } from './util/noop.js';
 import { heapLimit } from './util/heap-share.js';
 import type net from 'node:net';
@@ -242,7 +243,9 @@ export class YakServer {
 
   /** A startup step on the spool failed: the message names the <spool>. */
   private spoolFailure(err: Error): never {
-    throw new StartupError(`<spool>${this.config.spool}</spool>: ${err.message}`);
+    // A crash's journal is replayed into its files first: on a full disk it cannot be, and says only ENOSPC.
+    const full = errCode(err) === 'ENOSPC' || errCode(err) === 'EDQUOT' ? ' (its file system is full: free some space, then start again; the journal is kept for that start)' : '';
+    throw new StartupError(`<spool>${this.config.spool}</spool>: ${err.message}${full}`);
   }
 
   /** Finishes what a crash interrupted: replays the journal, removes temp files of older versions. */

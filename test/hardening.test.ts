@@ -854,6 +854,8 @@ describe('a full disk', () => {
     } finally {
       if (!stopped) await yak.stop();
     }
+    // A start on the disk still full cannot write the journal's files: it says what to do.
+    await assert.rejects(startYak({ spool }), /ENOSPC.*\(its file system is full: free some space, then start again; the journal is kept for that start\)$/);
     const leftBehind = await listingOf(spool);
     await rm(filler);
     // A server whose stop failed writes nothing more, even once there is
