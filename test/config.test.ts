@@ -672,14 +672,15 @@ describe('warnings (never errors) about what Yak reads', () => {
 
   test("a listener's attribute Yak does not read, and a listener written beside <pthcsock>: warned, since either leaves the server on every address", () => {
     const c = parse({
-      pthcsock: "<ip prot='46500'>127.0.0.1</ip><ssl port='5223' adress='x'>127.0.0.1</ssl>",
+      // Every copy looked at; a namespace declaration is no attribute of the element's.
+      pthcsock: "<ip xmlns:x='urn:x' port='5300'>127.0.0.2</ip><ip prot='46500'>127.0.0.1</ip><ssl port='5223' adress='x'>127.0.0.1</ssl>",
       extra: "<io><ssl><key ip='127.0.0.1'>file.pem</key></ssl></io>",
     });
     assert.deepEqual(c.warnings, [
       "<pthcsock><ip>: attribute prot='46500' is not read here; ignored (did you mean port?)",
       "<pthcsock><ssl>: attribute adress='x' is not read here; ignored",
     ]);
-    assert.deepEqual(c.c2s.listen, [{ port: 5222, address: '127.0.0.1' }], 'what the warning says is what is read');
+    assert.deepEqual(c.c2s.listen, [{ port: 5300, address: '127.0.0.2' }, { port: 5222, address: '127.0.0.1' }], 'what the warning says is what is read');
     const beside = parseConfig(minimal({ pthcsock: '' }).replace('</pthcsock>', "</pthcsock><ip port='5222'>127.0.0.1</ip>"), FILE);
     assert.deepEqual(beside.warnings, ["<service id='c2s'><ip>: outside <pthcsock>, where it is not read; ignored (move it inside <pthcsock>)"]);
     assert.deepEqual(beside.c2s.listen, [{ port: 5222, address: undefined }]);
@@ -716,14 +717,23 @@ describe('warnings (never errors) about what Yak reads', () => {
     try {
       const inc = join(dir, 'limits.xml');
       writeFileSync(inc, '<limits><stanza>1000</stanza><stanza>2000</stanza><dept>4</dept></limits>');
+      const stray = join(dir, 'listener.xml');
+      writeFileSync(stray, "<ip port='5222'>127.0.0.1</ip>");
       const main = join(dir, 'jabber.xml');
-      // A second <jsm> right after the first one, and <limits> from the included file.
-      writeFileSync(main, minimal({ jsm: "</jsm><jsm xmlns='jabber:config:jsm'><nounregister/>", pthcsock: '<ip/><jabberd:include>limits.xml</jabberd:include>' }));
+      // A second <jsm> right after the first one, <limits> from the included file, and a listener included beside <pthcsock>.
+      writeFileSync(
+        main,
+        minimal({ jsm: "</jsm><jsm xmlns='jabber:config:jsm'><nounregister/>", pthcsock: '<ip/><jabberd:include>limits.xml</jabberd:include>' }).replace(
+          '</pthcsock>',
+          '</pthcsock><jabberd:include>listener.xml</jabberd:include>',
+        ),
+      );
       const c = loadConfig(main);
       assert.deepEqual(c.warnings, [
         "<service id='sessions'><jsm>: given 2 times; only the first is read, the others are ignored",
         `${inc}: <pthcsock><limits><stanza>: given 2 times; only the first (1000) is read, the others are ignored`,
         `${inc}: <pthcsock><limits><dept>: not an element Yak reads here; ignored (did you mean <depth>?)`,
+        `${stray}: <service id='c2s'><ip>: outside <pthcsock>, where it is not read; ignored (move it inside <pthcsock>)`,
       ]);
       assert.equal(c.jsm.nounregister, false);
       assert.equal(c.c2s.limits.stanzaBytes, 1000);

@@ -309,10 +309,10 @@ describe('jabberd starts', () => {
     assert.doesNotMatch(run.stderr, /"listening"/);
     assert.match(run.stdout, /^listen:\s+127\.0\.0\.1:0$/m);
     // IPv6 addresses in brackets: `::1:5222` would read as an address.
-    const six = await configFile('check-v6.xml', bundledConfigText().replace("<ip port='0'>127.0.0.1</ip>", "<ip port='5222'>::1</ip><ip port='5222'>127.0.0.1</ip>"));
+    const six = await configFile('check-v6.xml', bundledConfigText().replace("<ip port='0'>127.0.0.1</ip>", "<ip port='5222'>::1</ip><ip port='5222'>127.0.0.1</ip><ip port='5222'>2001:db8:1:2:3:4:5:6</ip>"));
     const v6 = await runJabberd(['-c', six, '-s', path.join(dir, 'spool'), '--check']);
     assert.deepEqual([v6.code, v6.stderr], [0, ''], v6.stderr);
-    assert.match(v6.stdout, /^listen:\s+\[::1\]:5222, 127\.0\.0\.1:5222$/m);
+    assert.match(v6.stdout, /^listen:\s+\[::1\]:5222, 127\.0\.0\.1:5222, \[2001:db8:1:2:3:4:5:6\]:5222$/m);
   });
 
   test('--check names a module in <load> that Yak does not provide (a typo would otherwise show only in the log)', EACH, async () => {

@@ -561,9 +561,19 @@ describe('jabberctl without a running server', () => {
       const aside = /^jabberctl: note: \S+\/\.yak-removals\.unreadable is a list of account removals that was not Yak's writing, set aside: none of the removals it names was finished \(remove those accounts again with deluser if need be, then delete the file\)$/m;
       assert.match(r.stderr, aside);
       assert.doesNotMatch(r.stderr, /the removal of/);
-      // Said at every check until the operator deletes it.
+      // Said at every check until the operator deletes it; a second one set aside is said too.
       r = await jabberctl(spool, ['check']);
       assert.deepEqual([r.code, r.stderr.match(aside) !== null], [0, true], r.stderr);
+      await writeFile(list, '{}');
+      assert.equal((await jabberctl(spool, ['check', '--repair'])).code, 0);
+      r = await jabberctl(spool, ['check']);
+      assert.match(r.stderr, /^jabberctl: note: \S+\/\.yak-removals\.unreadable\.1 is a list of account removals that was not Yak's writing, set aside/m);
+      assert.match(r.stderr, aside);
+      // One the server may not read at all stops its start: never a clean bill of health.
+      await mkdir(list);
+      r = await jabberctl(spool, ['check']);
+      assert.equal(r.code, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /^BAD \S+\/\.yak-removals: cannot be read \(EISDIR: /m);
     } finally {
       for (const f of await readdir(spool)) if (f.startsWith('.yak-removals')) await rm(path.join(spool, f), { recursive: true, force: true });
     }

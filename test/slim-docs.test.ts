@@ -64,3 +64,13 @@ test("only the records a stranger's read asks for are kept: a file of thousands 
   assert.equal(slims.get('/s/many.xml', ['x:ns5']), undefined, 'a record it does not keep');
   assert.equal(slims.get('/s/many.xml', ['x:absent']), undefined, 'a namespace it knows nothing of');
 });
+
+test('the limit it is given (a share of a small heap) is what it keeps, the least recently used going first', () => {
+  // Each entry weighs 1 KiB plus its two light records: three fit under 4,000, not four.
+  const slims = new SlimDocs(4000);
+  const doc = heavyDoc(0);
+  const heavy: UserDoc = { ...doc, weight: 3_100_000 };
+  for (const name of ['a', 'b', 'c', 'd']) slims.remember(`/s/${name}.xml`, heavy);
+  assert.equal(slims.get('/s/a.xml', ['vcard-temp']), undefined, 'kept beyond its limit');
+  assert.ok(slims.get('/s/d.xml', ['vcard-temp']));
+});

@@ -37,7 +37,9 @@ function zerokLine(zerok: UserInfo['zerok']): string {
   if (!zerok) return 'none';
   // A server before this check sent Number()'s reading (NaN as null).
   if (zerok.sequence !== null && Number.isSafeInteger(zerok.sequence) && zerok.sequence >= 0) return `sequence ${zerok.sequence}`;
-  return `unusable, sequence stored as ${quoted(zerok.stored ?? String(zerok.sequence))} (0k logins are not offered until a plain login makes a new chain)`;
+  // JSON has no NaN: an older server's Number('abc') arrives as null, with nothing to quote.
+  const stored = zerok.stored ?? (zerok.sequence === null ? undefined : String(zerok.sequence));
+  return `unusable${stored === undefined ? '' : `, sequence stored as ${quoted(stored)}`} (0k logins are not offered until a plain login makes a new chain)`;
 }
 
 /** What `jabberctl show` prints about an account, one `name: value` line each, escaped (see printable). */
