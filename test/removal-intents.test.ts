@@ -117,7 +117,7 @@ test('peek() reads the list and changes nothing: a file not of Yak\'s writing st
     assert.deepEqual(await running.peek(), { listed: [{ host: 'localhost', user: 'bob' }] });
     // The spool's path runs through a file: the read fails, and says so.
     const inFolder = new RemovalIntents(join(root, REMOVALS_FILE), false);
-    await assert.rejects(inFolder.peek(), /^Error: cannot be read \(ENOTDIR: /);
+    await assert.rejects(inFolder.peek(), new RegExp(`^Error: ${join(root, REMOVALS_FILE, REMOVALS_FILE)}: cannot be read \\(ENOTDIR: `));
   }));
 
 test('a write that fails (a full disk; here a folder in the way of the rename) rejects and leaves no temp file behind', () =>

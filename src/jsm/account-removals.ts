@@ -9,7 +9,6 @@ import type { SessionManager } from './session-manager.js';
 import type { Session } from './sessions.js';
 import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
 import { SpoolClosedError } from '../xdb/xdb.js';
-import { RemovalIntentsError } from '../xdb/removal-intents.js';
 
 type Asker = NonNullable<RemoveOptions['asked']>;
 
@@ -93,7 +92,7 @@ export class AccountRemovals {
   }
 
   /**
-   * Finishes the removals a crash or a stop cut short (Xdb.unfinishedRemovals),
+   * Finishes the removals a crash or a stop cut short (Xdb.listedRemovals),
    * in the background; call at startup, once the journal is replayed and
    * before clients are let in. One whose file is gone already (the crash
    * came after the deletion) is only struck off: the name is free. Each
@@ -104,11 +103,8 @@ export class AccountRemovals {
   async resume(): Promise<void> {
     const log = this.jsm.log;
     // One not Yak's writing is moved aside, and the store logs it.
-    const unfinished = await this.jsm.xdb.unfinishedRemovals().catch((err: unknown) => {
-      if (err instanceof RemovalIntentsError) return [];
-      throw err;
-    });
-    for (const { host, user } of unfinished) {
+    const { listed } = await this.jsm.xdb.listedRemovals();
+    for (const { host, user } of listed) {
       const bare = `${user}@${host}`;
       if (!this.jsm.isLocalHost(host)) {
         log.warn({ user: bare }, 'an account removal cut short is left unfinished: its host is not served');

@@ -69,12 +69,7 @@ export class RemovalIntents {
       await this.loaded;
       return { listed: [...this.pending.values()] };
     }
-    const file = path.join(this.root, REMOVALS_FILE);
-    // Named by the caller, which reports the file.
-    const text = await readFile(file, 'utf8').catch((err: unknown) => {
-      if (errCode(err) === 'ENOENT') return undefined;
-      throw new Error(`cannot be read (${(err as Error).message})`, { cause: err });
-    });
+    const text = await this.readText();
     if (text === undefined) return { listed: [] };
     const list = parseList(text);
     if (!list) return { listed: [], invalid: NOT_A_LIST };
@@ -119,14 +114,8 @@ export class RemovalIntents {
     // A write a crash cut short, before its rename: the file it was to replace holds the list.
     await unlink(path.join(this.root, REMOVALS_NEW)).catch(noop);
     const file = path.join(this.root, REMOVALS_FILE);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if (errCode(err) === 'ENOENT') return undefined;
-      // Node names no path for some (EISDIR): the start's message must.
-      throw new Error(`${file}: cannot be read (${(err as Error).message})`, { cause: err });
-    }
+    const text = await this.readText();
+    if (text === undefined) return undefined;
     const list = parseList(text);
     if (!list) {
       // Never over one moved aside before.
@@ -137,6 +126,16 @@ export class RemovalIntents {
     }
     for (const [host, user] of list) this.pending.set(`${host} ${user}`, { host, user });
     return undefined;
+  }
+
+  /** The file's text; undefined when there is none. */
+  private async readText(): Promise<string | undefined> {
+    const file = path.join(this.root, REMOVALS_FILE);
+    return readFile(file, 'utf8').catch((err: unknown) => {
+      if (errCode(err) === 'ENOENT') return undefined;
+      // Node names no path for some (EISDIR): the start's message, and check's, must.
+      throw new Error(`${file}: cannot be read (${(err as Error).message})`, { cause: err });
+    });
   }
 
   private save(): Promise<void> {

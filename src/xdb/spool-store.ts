@@ -130,11 +130,6 @@ export class SpoolStore implements Xdb {
     return this.cache.limits;
   }
 
-  /** See Xdb.unfinishedRemovals(). */
-  unfinishedRemovals(): Promise<RemovalIntent[]> {
-    return this.removals.unfinished();
-  }
-
   /** See Xdb.listedRemovals(). */
   async listedRemovals(): Promise<{ listed: RemovalIntent[]; invalid?: string }> {
     if (this.readOnly) return this.removals.peek();

@@ -227,22 +227,20 @@ export interface Xdb {
   /** Resolves when every write accepted so far is on disk. */
   flush(): Promise<void>;
   /**
-   * Account removals a crash or a stop cut short (see removal-intents.ts):
-   * noted by noteRemoval() and not forgotten since. Read once, at startup.
+   * The account removals listed now (see removal-intents.ts): noted by
+   * noteRemoval() and not forgotten since, so under way, or cut short by a
+   * crash or a stop and left for the start to finish (AccountRemovals.resume)
+   * and for jabberctl check to name. A list that is not Yak's writing is
+   * moved aside (and said so), the list then empty; a store open read-only
+   * reads the file and changes nothing: such a list is left in place and
+   * said so (`invalid`). Rejects when the file cannot be read at all.
    */
-  unfinishedRemovals(): Promise<RemovalIntent[]>;
+  listedRemovals(): Promise<{ listed: RemovalIntent[]; invalid?: string }>;
   /**
-   * Whether a removal of the account is listed, after unfinishedRemovals():
+   * Whether a removal of the account is listed, after listedRemovals():
    * false once struck off since (by create(): the name taken by a new account).
    */
   removalListed(host: string, user: string): boolean;
-  /**
-   * The removals listed now, for jabberctl check: under way, or left to
-   * finish at the next start. A store open read-only reads the file and
-   * changes nothing: a list that is not Yak's writing is left in place and
-   * said so (`invalid`), where the others move it aside.
-   */
-  listedRemovals(): Promise<{ listed: RemovalIntent[]; invalid?: string }>;
   /** Notes, on disk once this resolves, that the account's removal has begun. */
   noteRemoval(host: string, user: string): Promise<void>;
   /** The removal is over (done, or failed and answered so): nothing to finish at the next start. */
