@@ -4,7 +4,7 @@
 // or what became durable, so the cache never runs ahead of a restart.
 import type { UserDoc } from './user-doc.js';
 import { heapShare } from '../util/heap-share.js';
-import { SLIM_HEAP_SHARE, SLIM_TOTAL_WEIGHT, SlimDocs } from './slim-docs.js';
+import { SlimDocs } from './slim-docs.js';
 
 /**
  * Default cap on the cached documents' total weight (see weigh()), which
@@ -19,7 +19,7 @@ import { SLIM_HEAP_SHARE, SLIM_TOTAL_WEIGHT, SlimDocs } from './slim-docs.js';
  */
 const CACHE_WEIGHT = 384 * 1024 * 1024;
 /** The share of the heap the cache may take when CACHE_WEIGHT is more (see heap-share.ts). */
-export const CACHE_HEAP_SHARE = 1 / 8;
+const CACHE_HEAP_SHARE = 1 / 8;
 /**
  * The share of the cache's weight one document may take: beyond it the
  * file is parsed again at each access. Kept small so that one file cannot
@@ -49,13 +49,12 @@ export class DocCache {
   /** Sum of the cached documents' `weight`. */
   private weight = 0;
   /** The light records of heavy files, which outlive them here (see slim-docs.ts). */
-  private readonly slims: SlimDocs;
+  private readonly slims = new SlimDocs();
 
   constructor(limits: DocCacheLimits) {
     this.limit = limits.users ?? 10_000;
     this.weightLimit = limits.weight ?? heapShare(CACHE_WEIGHT, CACHE_HEAP_SHARE);
     this.fileLimit = limits.fileWeight ?? Math.floor(this.weightLimit / CACHE_FILE_SHARE);
-    this.slims = new SlimDocs(heapShare(SLIM_TOTAL_WEIGHT, SLIM_HEAP_SHARE));
   }
 
   /** The cap on the documents' total weight, and on the light records kept of heavy ones (for the start's log line). */

@@ -16,6 +16,7 @@
 // an entry is always made from the latest document of its path.
 import type { Element } from '../xml/element.js';
 import { weigh } from '../xml/stream-parser.js';
+import { heapShare } from '../util/heap-share.js';
 import type { UserDoc } from './user-doc.js';
 import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_REGISTER, NS_ROSTER, NS_VCARD } from './xdb.js';
 
@@ -24,9 +25,9 @@ const SLIM_FROM_WEIGHT = 1024 * 1024;
 /** What one file's light records may weigh together: a roster of some 200 contacts, a vCard, the rest. */
 const SLIM_DOC_WEIGHT = 64 * 1024;
 /** What all entries may weigh together, by default. */
-export const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
+const SLIM_TOTAL_WEIGHT = 64 * 1024 * 1024;
 /** The share of the heap they may take when SLIM_TOTAL_WEIGHT is more (see heap-share.ts). */
-export const SLIM_HEAP_SHARE = 1 / 64;
+const SLIM_HEAP_SHARE = 1 / 64;
 /**
  * The records a read from someone else asks for: the password records
  * (does the account exist; a login attempt), the roster (a probe), the
@@ -83,8 +84,8 @@ export class SlimDocs {
   private readonly entries = new Map<string, Slim>();
   private weight = 0;
 
-  /** `limit`: what all entries may weigh together. */
-  constructor(readonly limit = SLIM_TOTAL_WEIGHT) {}
+  /** `limit`: what all entries may weigh together (by default SLIM_TOTAL_WEIGHT, or a SLIM_HEAP_SHARE of the heap when less). */
+  constructor(readonly limit = heapShare(SLIM_TOTAL_WEIGHT, SLIM_HEAP_SHARE)) {}
 
   /**
    * `doc` is now the document of `path` (null: no file): its entry is made
