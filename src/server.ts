@@ -306,6 +306,9 @@ export class YakServer {
         if (busy > 0) this.log.warn(still, 'stop: stanzas still in hand past the bound; those not started are dropped unanswered');
         else this.log.warn(still, 'stop: jabberctl requests or account removals still running past the bound; they get as long again');
         for (const s of streams) s.dropWaiting();
+        // A backup still copying is given up (the journal cannot be emptied
+        // under it), and says so to its jabberctl within the second bound.
+        this.xdb.cutJournalHolds();
         if (!(await settlesWithin(finished, boundMs))) this.log.warn({ ms: boundMs }, 'stop: a handler is still running (or waits on a client that does not read); its stream is closed as it is');
       }
       for (const s of streams) s.close();

@@ -11,6 +11,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseXml } from '../src/xml/parse.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
+import { backupSpool } from '../src/admin/spool-backup.js';
+import { SpoolStore } from '../src/xdb/spool-store.js';
+import { NS_AUTH, NS_VCARD } from '../src/xdb/xdb.js';
+import { el } from '../src/xml/element.js';
 import { BUNDLED_CONFIG, loginUser, registerUser, startYak } from './helpers/yak.js';
 import { noKarma } from './helpers/session.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
@@ -36,6 +40,22 @@ async function parseAll(dir: string): Promise<number> {
     n++;
   }
   return n;
+}
+
+/** `count` accounts written straight into `spool` (made): enough files for a copy to take a while. */
+async function fillSpool(spool: string, count: number): Promise<void> {
+  await mkdir(path.join(spool, 'localhost'), { recursive: true, mode: 0o700 });
+  for (let i = 0; i < count; i += 250) {
+    const batch = Array.from({ length: Math.min(250, count - i) }, (_, j) =>
+      writeFile(path.join(spool, 'localhost', `filler${i + j}.xml`), `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password></xdb>`, { mode: 0o600 }),
+    );
+    await Promise.all(batch);
+  }
+}
+
+/** The journal generations in a folder (a finished backup has none: they were replayed into its files). */
+async function journalsIn(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.startsWith('.yak-journal'));
 }
 
 function rosterSet(jid: string, name: string): string {
@@ -110,6 +130,7 @@ test('backups taken while a large file is rewritten over and over: every copy ho
       const r = await jabberctl(yak.spool, ['backup', dest]);
       assert.equal(r.code, 0, r.stderr);
       assert.ok((await parseAll(dest)) >= 1);
+      assert.deepEqual(await journalsIn(dest), []);
     }
     writing = false;
     await writer;
@@ -120,6 +141,83 @@ test('backups taken while a large file is rewritten over and over: every copy ho
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('a backup of a serving spool: clients are answered while it copies, and a change acknowledged meanwhile is in the copy', { timeout: 120_000 }, () =>
+  withTempDir('yak-backup-live-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 4000);
+    const yak = await startYak({ spool, tweak: noKarma });
+    try {
+      await registerUser(yak, 'alice', 'pw-a');
+      const alice = await loginUser(yak, 'alice', 'pw-a');
+      const dest = path.join(dir, 'copy');
+      const backup = new AdminOps(yak.server.jsm).backup(dest);
+      // Asked once the backup has begun: a copy made in one synchronous pass was over before this was read.
+      await alice.request(parseXml(rosterSet('bob@localhost', 'asked during the backup')));
+      const report = await backup;
+      assert.ok(report.files >= 4001, `${report.files} files copied`);
+      assert.deepEqual(await journalsIn(dest), []);
+      await alice.close();
+      const restored = await startYak({ spool: dest });
+      try {
+        const a = await loginUser(restored, 'alice', 'pw-a');
+        const roster = await a.request(parseXml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"));
+        assert.equal(roster.getChild('query')?.getChild('item')?.attrs.name, 'asked during the backup');
+        await a.close();
+      } finally {
+        await restored.stop();
+      }
+    } finally {
+      await yak.stop();
+    }
+  }));
+
+test('a file changed after it was copied, its journal checkpointed since, comes out of the backup as changed: the journal is kept until the copy has it', { timeout: 120_000 }, () =>
+  withTempDir('yak-backup-hold-', async (dir) => {
+    const root = path.join(dir, 'spool');
+    await fillSpool(root, 4000);
+    // Checkpoints as often as they can run: any generation not held goes at once.
+    const store = new SpoolStore(root, { checkpointMs: 1 });
+    await store.create('localhost', 'aaa', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'pw'), [NS_VCARD]: el('vCard', { xmlns: NS_VCARD }, 'before') });
+    await store.flush();
+    const dest = path.join(dir, 'copy');
+    const backup = backupSpool(root, dest, { hold: () => store.holdJournal() });
+    // aaa.xml sorts first: wait until the copy has it, then change it.
+    const copied = path.join(dest, 'localhost', 'aaa.xml');
+    while (!existsSync(copied)) await new Promise((r) => setImmediate(r));
+    await store.set('localhost', 'aaa', { [NS_VCARD]: el('vCard', { xmlns: NS_VCARD }, 'after') });
+    // Time for checkpoints to run (and, were the journal not held, to delete the change's generation).
+    await new Promise((r) => setTimeout(r, 50));
+    await backup;
+    assert.deepEqual(await journalsIn(dest), []);
+    const copy = new SpoolStore(dest);
+    assert.equal((await copy.get('localhost', 'aaa', NS_VCARD))?.text(), 'after');
+    await copy.close();
+    await store.close();
+    // The held generations went at the next checkpoint.
+    assert.deepEqual(await journalsIn(root), []);
+  }));
+
+test('a stop gives up a backup still copying past its bound: its jabberctl is told, and nothing of the copy is left', { timeout: 120_000 }, () =>
+  withTempDir('yak-backup-stop-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 6000);
+    const captured = captureLog();
+    const yak = await startYak({ spool, log: captured.log });
+    const dest = path.join(dir, 'copy');
+    const request = jabberctl(spool, ['backup', dest]);
+    try {
+      while (!existsSync(path.join(dest, 'localhost'))) await new Promise((r) => setTimeout(r, 1));
+      await yak.server.stop(20);
+    } finally {
+      await yak.stop();
+    }
+    const r = await request;
+    assert.deepEqual([r.code, r.stderr], [1, 'jabberctl: the server is stopping: the backup was given up, and nothing of it is kept\n']);
+    assert.equal(existsSync(dest), false);
+    const line = await logLine(captured, (l) => l.msg === 'spool backup failed');
+    assert.match(String(line.reason), /the server is stopping/);
+  }));
 
 test('backup without a server: jabberctl copies the spool itself; refusals name the folder', { timeout: 60_000 }, () =>
   withTempDir('yak-backup-', async (dir) => {

@@ -13,7 +13,7 @@ import { Journal, type JournalOptions } from '../src/xdb/journal.js';
 import { UnwrittenFilesError } from '../src/xdb/unwritten-files.js';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
-import { NS_AUTH, NS_LAST } from '../src/xdb/xdb.js';
+import { NS_AUTH, NS_LAST, SpoolClosedError } from '../src/xdb/xdb.js';
 import { el } from '../src/xml/element.js';
 
 const tempRoot = (): Promise<string> => mkdtemp(join(tmpdir(), 'yak-journal-'));
@@ -329,6 +329,52 @@ test('a generation that reaches its size is checkpointed at once, without waitin
   assert.deepEqual(await journals(), ['.yak-journal.2']);
   await j.checkpoint();
   await j.close();
+  await rm(root, { recursive: true });
+});
+
+test('a hold keeps every generation until released, one retired while an earlier one was being checkpointed too; changes go on meanwhile', async () => {
+  const { root, target } = await hostSpool();
+  // fdatasync file by file, so that a checkpoint can be caught half way (holdDatasync).
+  const j = new Journal(root, { log: silentLogger, durable: true, syncFs: false, checkpointMs: 3_600_000 });
+  await j.open();
+  const journals = async (): Promise<string[]> => (await listing(root)).filter((f) => f.startsWith('.yak-journal.'));
+  await j.write(target('a.xml'), doc('a'));
+  // A checkpoint under way when the hold is taken: it finishes with its generation.
+  const syncing = holdDatasync((p) => p.endsWith('/a.xml'));
+  const first = j.checkpoint();
+  await syncing.reached;
+  await j.write(target('b.xml'), doc('b'));
+  const release = j.holdGenerations();
+  // Retired now, and next in line for the checkpoint already running.
+  const second = j.checkpoint();
+  await j.write(target('c.xml'), doc('c'));
+  syncing.release();
+  for (let i = 0; i < 200 && (await journals()).includes('.yak-journal.1'); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.deepEqual(await journals(), ['.yak-journal.2', '.yak-journal.3']);
+  // Held: nothing more goes, however long.
+  await new Promise((r) => setTimeout(r, 50));
+  assert.deepEqual(await journals(), ['.yak-journal.2', '.yak-journal.3']);
+  assert.equal(await readFile(join(root, 'localhost', 'c.xml'), 'utf8'), doc('c'));
+  release();
+  release(); // a second call changes nothing
+  await Promise.all([first, second, j.checkpoint()]);
+  assert.deepEqual(await journals(), []);
+  await j.close();
+  await rm(root, { recursive: true });
+});
+
+test('a store closing cuts the holds on its journal: its last checkpoint does not wait for them, and no hold is taken after', { timeout: 10_000 }, async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  await store.create('localhost', 'u', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'u') });
+  const hold = store.holdJournal();
+  let cut = false;
+  hold.signal.addEventListener('abort', () => (cut = true));
+  await store.close();
+  assert.equal(cut, true);
+  assert.deepEqual(await listing(root), ['localhost']);
+  assert.throws(() => store.holdJournal(), SpoolClosedError);
+  hold.release(); // late, and harmless
   await rm(root, { recursive: true });
 });
 

@@ -4,7 +4,7 @@
 import { nameprep, parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
 import type { SessionManager } from '../jsm/session-manager.js';
-import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolFileError } from '../xdb/xdb.js';
+import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolClosedError, SpoolFileError } from '../xdb/xdb.js';
 import { cryptRecordKind } from '../auth/crypt-record.js';
 import { withoutKeptPassword } from '../jsm/accounts.js';
 import { NOT_REGISTRATION_FIELDS } from '../config/sessions.js';
@@ -236,11 +236,13 @@ export class AdminOps {
   async backup(dest: string): Promise<BackupReport> {
     let report: BackupReport;
     try {
-      report = await backupSpool(this.jsm.config.spool, dest);
+      // Taken only once the folder is accepted; a store already closing refuses it (SpoolClosedError).
+      report = await backupSpool(this.jsm.config.spool, dest, { hold: () => this.jsm.xdb.holdJournal() });
     } catch (err) {
       // Logged too: a jabberctl that stopped waiting learns nothing, and is told to look at the log.
       this.jsm.log.warn({ dest, reason: (err as Error).message, by: 'jabberctl' }, 'spool backup failed');
       if (err instanceof BackupRefused) throw new AdminError(err.message);
+      if (err instanceof SpoolClosedError) throw new AdminError('the server is stopping: backup not made');
       // A full disk, a folder not ours: said to the admin, not a server failure.
       if (errCode(err) !== undefined) throw new AdminError(`backup to ${dest} failed: ${(err as Error).message}`);
       throw err;

@@ -4,24 +4,37 @@
 // reader outside it (tar, rsync, cp) can catch a file half rewritten, and
 // by the time a slow copy ends, a checkpoint may have deleted the journal
 // generation that could have repaired it. Inside the server the copy is
-// made in one synchronous pass: every rewrite, journal append and
-// checkpoint deletion runs on the event loop, so none can land while it
-// runs, and the copy is what a crash at that moment would have left: every
-// file whole, and the journal generations a start replays (a refused or
-// unfinished append at a generation's end is ignored by the replay). The
-// server serves nothing while it copies. Without a server, jabberctl holds
-// the spool's lock and has replayed the journal first: a plain copy.
-import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, rmdirSync, statSync, symlinkSync, type Stats } from 'node:fs';
+// made while the server goes on serving: from the copy's start the
+// journal keeps every generation (Xdb.holdJournal()); the files are
+// copied; then the generations and the list of account removals under way
+// are copied in one synchronous step, during which nothing is appended or
+// rewritten; and they are replayed over the copy, as a start replays what
+// a crash left. A file the copy caught half rewritten had its change in a
+// kept generation, so the copy ends with every file whole, as the spool
+// stood at that step. Without a server, jabberctl holds the spool's lock
+// and has replayed the journal first: a plain copy.
+import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, type Stats } from 'node:fs';
+import { copyFile, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
-import { unlinkIfThere } from '../xdb/file-writes.js';
 import { FileSetSync } from '../xdb/file-set-sync.js';
+import { isGenerationName, isJournalName, replayJournal } from '../xdb/journal-replay.js';
+import type { JournalHold } from '../xdb/xdb.js';
 import { silentLogger } from '../log.js';
 import { LOCK_FILE } from '../xdb/spool-lock.js';
-import { REMOVALS_NEW } from '../xdb/removal-intents.js';
+import { REMOVALS_FILE, REMOVALS_NEW } from '../xdb/removal-intents.js';
+import { eachLimited } from '../util/each-limited.js';
 import { errCode } from '../util/err-code.js';
+import { noop } from '../util/noop.js';
 
 /** What the spool's top folder holds that belongs to the running process, not to the data. */
 const NOT_DATA = new Set([LOCK_FILE, '.jabberctl.sock', '.jabberctl.new', REMOVALS_NEW]);
+
+/**
+ * Entries of a folder handled at once. Each file copy is a trip to the
+ * thread pool (4 threads); the journal's fdatasyncs, which every change
+ * a client makes meanwhile waits for, go there too.
+ */
+const COPIES_AT_ONCE = 2;
 
 export interface BackupReport {
   dest: string;
@@ -31,19 +44,24 @@ export interface BackupReport {
   skipped: string[];
 }
 
-/** A backup refused before anything was copied (the message says why). */
+/** A backup refused, or given up part way; nothing of it is kept (the message says why). */
 export class BackupRefused extends Error {}
+
+export interface BackupOptions {
+  /** A serving spool's hold on its journal (Xdb.holdJournal()); without one, nothing may write the spool meanwhile. */
+  hold?: () => JournalHold;
+}
 
 /**
  * Copies `spool` to `dest` (absolute; missing or an empty folder, made
- * mode 0700), then makes the copy durable. Only the copy is synchronous.
- * A link to a place inside the spool is made again in the copy, leading to
- * the same place there (that place is copied where it is). A link leading
- * out of the spool is followed, as the server follows it (a host folder on
- * another disk): what it leads to is copied as files and folders, each
- * folder once however many ways lead to it.
+ * mode 0700), then makes the copy durable. A link to a place inside the
+ * spool is made again in the copy, leading to the same place there (that
+ * place is copied where it is). A link leading out of the spool is
+ * followed, as the server follows it (a host folder on another disk): what
+ * it leads to is copied as files and folders, each folder once however
+ * many ways lead to it.
  */
-export async function backupSpool(spool: string, dest: string): Promise<BackupReport> {
+export async function backupSpool(spool: string, dest: string, opts: BackupOptions = {}): Promise<BackupReport> {
   if (!path.isAbsolute(dest)) throw new BackupRefused(`the backup folder must be an absolute path, not '${dest}'`);
   const root = realpathSync(spool);
   const target = path.resolve(dest);
@@ -53,20 +71,55 @@ export async function backupSpool(spool: string, dest: string): Promise<BackupRe
   if (within(realTarget, root)) throw new BackupRefused(`the backup folder ${target} is inside the spool ${spool}`);
   const made = prepareTarget(target);
   const report: BackupReport = { dest: target, files: 0, bytes: 0, skipped: [] };
-  const files: string[] = [];
-  const dirs = [target];
+  const st: CopyState = { root, target, report, files: [], dirs: [target], realTarget, copied: new Map() };
+  let hold: JournalHold | undefined;
   try {
-    copyFolder(root, root, target, '', { root, target, report, files, dirs, realTarget, copied: new Map() });
+    hold = opts.hold?.();
+    st.signal = hold?.signal;
+    await copyFolder(root, root, target, '', st);
+    givenUpIfCut(st);
+    copyJournal(root, target, st);
+    hold?.release();
+    await replayInto(target);
   } catch (err) {
+    hold?.release();
     // Nothing half made is left to be taken for a backup; a folder that was there stays.
-    removeCopied(files, dirs, made ? undefined : target);
+    await removeCopy(target, made);
     throw err;
   }
   // As a journal checkpoint makes its files durable: one syncfs for the
   // copy's file system where there is one to trust, else file by file.
-  if (made) dirs.push(path.dirname(target));
-  await new FileSetSync(target, {}, silentLogger).sync({ files: new Set(files), dirs: new Set(dirs), fileSystems: [target] });
+  if (made) st.dirs.push(path.dirname(target));
+  await new FileSetSync(target, {}, silentLogger).sync({ files: new Set(st.files), dirs: new Set(st.dirs), fileSystems: [target] });
   return report;
+}
+
+/** Throws once the hold is cut: the server stops, and the copy could no longer be made whole. */
+function givenUpIfCut(st: CopyState): void {
+  if (st.signal?.aborted) throw new BackupRefused('the server is stopping: the backup was given up, and nothing of it is kept');
+}
+
+/**
+ * The journal's generations and the list of account removals under way,
+ * in one synchronous step: no append, rewrite or checkpoint lands in
+ * between, so they agree with each other and cover every change a file
+ * copied before may have caught half made.
+ */
+function copyJournal(root: string, target: string, st: CopyState): void {
+  for (const name of readdirSync(root).sort()) {
+    if (!isGenerationName(name) && name !== REMOVALS_FILE) continue;
+    const copy = path.join(target, name);
+    st.files.push(copy);
+    copyFileSync(path.join(root, name), copy, constants.COPYFILE_EXCL);
+  }
+}
+
+/** The copied generations written into the copy's files, as a start would, then deleted. */
+async function replayInto(target: string): Promise<void> {
+  const fileSync = new FileSetSync(target, {}, silentLogger);
+  const { unwritten } = await replayJournal(target, { log: silentLogger, durable: true, readOnly: false, fileSync });
+  const first = unwritten[0];
+  if (first) throw new BackupRefused(`cannot write ${first.target.path} in the backup: ${first.why ?? 'unknown reason'}`);
 }
 
 /** Whether `p` is `folder` or inside it (both real paths). */
@@ -114,6 +167,7 @@ interface CopyState {
   root: string;
   target: string;
   report: BackupReport;
+  /** What the copy holds, to be made durable at the end. */
   files: string[];
   dirs: string[];
   realTarget: string;
@@ -123,82 +177,88 @@ interface CopyState {
    * crossing between folders) is not copied again, once per way to it.
    */
   copied: Map<string, string>;
+  /** The journal hold's: aborted when the server stops. */
+  signal?: AbortSignal;
 }
 
-/** `realFrom`: the real path of `from`, carried down (asking for it at every level took time growing with the cube of the depth). */
-function copyFolder(from: string, realFrom: string, to: string, rel: string, st: CopyState): void {
-  for (const name of readdirSync(from).sort()) {
-    if (rel === '' && NOT_DATA.has(name)) continue;
-    const source = path.join(from, name);
-    const copy = path.join(to, name);
-    let stats: Stats;
-    let real = path.join(realFrom, name);
-    let linked = false;
-    try {
-      stats = lstatSync(source);
-      if (stats.isSymbolicLink()) {
-        stats = statSync(source);
-        real = realpathSync(source);
-        linked = true;
-      }
-    } catch (err) {
-      // Gone since the folder was listed (only outside the spool: /dev/fd through a link), or a link to nothing.
-      if (!['ENOENT', 'ELOOP', 'ENOTDIR'].includes(errCode(err) ?? '')) throw err;
-      st.report.skipped.push(`${rel}${name} (a link to nothing, or gone while copied)`);
-      continue;
+/**
+ * `realFrom`: the real path of `from`, carried down (asking for it at
+ * every level took time growing with the cube of the depth). The journal
+ * and the removals list are left for copyJournal().
+ */
+async function copyFolder(from: string, realFrom: string, to: string, rel: string, st: CopyState): Promise<void> {
+  const names = (await readdir(from)).sort().filter((name) => rel !== '' || !(NOT_DATA.has(name) || isJournalName(name) || name === REMOVALS_FILE));
+  await eachLimited(names, COPIES_AT_ONCE, (name) => copyEntry(from, realFrom, to, rel, name, st));
+}
+
+async function copyEntry(from: string, realFrom: string, to: string, rel: string, name: string, st: CopyState): Promise<void> {
+  givenUpIfCut(st);
+  const source = path.join(from, name);
+  const copy = path.join(to, name);
+  let stats: Stats;
+  let real = path.join(realFrom, name);
+  let linked = false;
+  try {
+    stats = lstatSync(source);
+    if (stats.isSymbolicLink()) {
+      linked = true;
+      stats = statSync(source);
+      real = realpathSync(source);
     }
-    // A way back into the spool (a link, or a folder outside it that holds
-    // the spool) is made again as a relative link: the place it leads to
-    // is copied where it is, wherever the copy goes.
-    if ((linked || !within(realFrom, st.root)) && within(real, st.root)) {
+  } catch (err) {
+    // A file the server deleted since its folder was listed: the deletion is in the journal, copied last.
+    if (errCode(err) === 'ENOENT' && !linked && within(realFrom, st.root)) return;
+    // A link to nothing, or gone since the folder was listed (outside the spool: /dev/fd through a link).
+    if (!['ENOENT', 'ELOOP', 'ENOTDIR'].includes(errCode(err) ?? '')) throw err;
+    st.report.skipped.push(`${rel}${name} (a link to nothing, or gone while copied)`);
+    return;
+  }
+  // A way back into the spool (a link, or a folder outside it that holds
+  // the spool) is made again as a relative link: the place it leads to
+  // is copied where it is, wherever the copy goes.
+  if ((linked || !within(realFrom, st.root)) && within(real, st.root)) {
+    symlinkSync(path.relative(to, path.join(st.target, path.relative(st.root, real))) || '.', copy);
+    st.files.push(copy);
+    return;
+  }
+  if (stats.isDirectory()) {
+    if (within(real, st.realTarget)) {
+      st.report.skipped.push(`${rel}${name} (the backup folder itself, or inside it)`);
+      return;
+    }
+    const already = st.copied.get(real);
+    if (already !== undefined) {
+      // A second way to a folder outside the spool: a link to where the first one put it.
+      symlinkSync(path.relative(to, already) || '.', copy);
       st.files.push(copy);
-      symlinkSync(path.relative(to, path.join(st.target, path.relative(st.root, real))) || '.', copy);
-      continue;
+      return;
     }
-    if (stats.isDirectory()) {
-      if (within(real, st.realTarget)) {
-        st.report.skipped.push(`${rel}${name} (the backup folder itself, or inside it)`);
-        continue;
-      }
-      const already = st.copied.get(real);
-      if (already !== undefined) {
-        // A second way to a folder outside the spool: a link to where the first one put it.
-        st.files.push(copy);
-        symlinkSync(path.relative(to, already) || '.', copy);
-        continue;
-      }
-      mkdirSync(copy, { mode: stats.mode & 0o7777 });
-      st.dirs.push(copy);
-      if (!within(real, st.root)) st.copied.set(real, copy);
-      copyFolder(source, real, copy, rel + name + '/', st);
-    } else if (stats.isFile()) {
-      st.files.push(copy); // before the copy: a failed one may leave part of it
+    mkdirSync(copy, { mode: stats.mode & 0o7777 });
+    st.dirs.push(copy);
+    if (!within(real, st.root)) st.copied.set(real, copy);
+    await copyFolder(source, real, copy, rel + name + '/', st);
+  } else if (stats.isFile()) {
+    try {
       // FICLONE: a reflink where the file system has them, else a copy. The copy keeps the mode.
-      copyFileSync(source, copy, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
-      st.report.files++;
-      st.report.bytes += stats.size;
-    } else {
-      st.report.skipped.push(`${rel}${name} (neither a file nor a folder)`);
+      await copyFile(source, copy, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE);
+    } catch (err) {
+      // Deleted by the server since (see above).
+      if (errCode(err) === 'ENOENT' && within(real, st.root)) return;
+      throw err;
     }
+    st.files.push(copy);
+    st.report.files++;
+    st.report.bytes += stats.size;
+  } else {
+    st.report.skipped.push(`${rel}${name} (neither a file nor a folder)`);
   }
 }
 
-/** Undoes a copy that failed part way: its files, then its folders, deepest first (`keep`: one that was there before). */
-function removeCopied(files: string[], dirs: string[], keep: string | undefined): void {
-  // Each on its own: one that cannot be removed (the failed copy's own name, too long) does not keep the rest.
-  for (const f of files) {
-    try {
-      unlinkIfThere(f);
-    } catch {
-      // left
-    }
+/** Undoes a copy that failed part way: what `target` holds (it was empty), and `target` itself when the backup made it. */
+async function removeCopy(target: string, made: boolean): Promise<void> {
+  // Each on its own: one that cannot be removed (a name too long) does not keep the rest.
+  for (const name of await readdir(target).catch(() => [])) {
+    await rm(path.join(target, name), { recursive: true, force: true }).catch(noop);
   }
-  for (const d of [...dirs].reverse()) {
-    if (d === keep) continue;
-    try {
-      rmdirSync(d);
-    } catch {
-      // left
-    }
-  }
+  if (made) await rmdir(target).catch(noop);
 }

@@ -19,6 +19,16 @@ import { encodeEntries, type Carried, type Unwritten } from './unwritten-files.j
 import { errCode } from '../util/err-code.js';
 
 const GENERATION_FILE = /^\.yak-journal\.([1-9][0-9]{0,15})$/;
+
+/** Whether `name`, in the spool's top folder, is a journal generation. */
+export function isGenerationName(name: string): boolean {
+  return GENERATION_FILE.test(name);
+}
+
+/** Whether `name`, in the spool's top folder, belongs to the journal: a generation, or one being replaced. */
+export function isJournalName(name: string): boolean {
+  return isGenerationName(name.endsWith(CARRY_SUFFIX) ? name.slice(0, -CARRY_SUFFIX.length) : name);
+}
 /**
  * One path segment as the store names host folders and user files: no
  * separator, no NUL, no leading dot (`..`, hidden files). A backslash is
@@ -66,7 +76,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     .sort((a, b) => a.n - b.n);
   // What a crash left of a carried generation being replaced (the old one is whole beside it).
   if (!opts.readOnly) {
-    for (const name of names) if (name.endsWith(CARRY_SUFFIX) && GENERATION_FILE.test(name.slice(0, -CARRY_SUFFIX.length))) unlinkIfThere(join(root, name));
+    for (const name of names) if (name.endsWith(CARRY_SUFFIX) && isJournalName(name)) unlinkIfThere(join(root, name));
   }
   if (gens.length === 0) return replay;
   const latest = new Map<string, string | null>();

@@ -126,6 +126,10 @@ export class Journal {
   private readonly readOnly: boolean;
   /** Makes a checkpoint's or a replay's files durable. */
   private readonly fileSync: FileSetSync;
+  /** Holds taken by holdGenerations() and not released. */
+  private holds = 0;
+  /** Checkpoints waiting for the last hold to go. */
+  private unheld: (() => void)[] = [];
 
   constructor(
     private readonly root: string,
@@ -228,6 +232,30 @@ export class Journal {
     const run = this.checkpoints.then(() => this.dropRetired());
     this.checkpoints = run.catch(noop);
     return run;
+  }
+
+  /**
+   * Keeps every generation, from now until the returned release() is
+   * called, from being deleted: checkpoints wait (one already deleting
+   * goes on: its files are written whole), appends go on. A copy of the
+   * spool's files taken meanwhile may catch a file half rewritten, but
+   * every rewrite from now on has its entry in a kept generation, so the
+   * copy is whole once the generations, taken last and at one moment, are
+   * replayed over it (a backup of a serving spool: spool-backup.ts).
+   */
+  holdGenerations(): () => void {
+    this.holds++;
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      if (--this.holds === 0) for (const go of this.unheld.splice(0)) go();
+    };
+  }
+
+  /** Resolves once no hold is left (see holdGenerations()). */
+  private async whileHeld(): Promise<void> {
+    while (this.holds > 0) await new Promise<void>((resolve) => this.unheld.push(resolve));
   }
 
   /**
@@ -399,11 +427,16 @@ export class Journal {
     while (this.retired.length > 0) {
       const gen = this.retired[0]!;
       if (gen.busy > 0) await new Promise<void>((resolve) => (gen.whenIdle = resolve));
+      // Looked at for each generation: one retired while an earlier one was settled is held too.
+      await this.whileHeld();
       await this.settle(gen);
       this.retired.shift();
     }
     // Nothing retired since: the files that could not be written are tried again.
-    if (this.unwritten.carriedFile !== undefined) await this.settle(undefined);
+    if (this.unwritten.carriedFile !== undefined) {
+      await this.whileHeld();
+      await this.settle(undefined);
+    }
     const failed = this.failedFiles();
     if (failed.length > 0) throw new UnwrittenFilesError(failed);
   }

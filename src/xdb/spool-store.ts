@@ -17,7 +17,7 @@ import { silentLogger, type Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import { weigh } from '../xml/stream-parser.js';
-import { DEFAULT_MAX_FILE_BYTES, DeferredChangesLostError, NoSuchUserError, NS_AUTH, SpoolClosedError, type Changes, type WriteOptions, type Xdb } from './xdb.js';
+import { DEFAULT_MAX_FILE_BYTES, DeferredChangesLostError, NoSuchUserError, NS_AUTH, SpoolClosedError, type Changes, type JournalHold, type WriteOptions, type Xdb } from './xdb.js';
 import { syncDir } from './dir-sync.js';
 import { docNodes, intake, isAccount, parseDoc, serialize, spoolText, withRecords, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
@@ -107,6 +107,8 @@ export class SpoolStore implements Xdb {
    * journal, failing logins and writes with EMFILE.
    */
   private readonly reads = new Limiter(FILE_READS_AT_ONCE);
+  /** Holds on the journal not released yet, each cut by its own function (see holdJournal()). */
+  private readonly holds = new Set<() => void>();
 
   constructor(
     readonly root: string,
@@ -392,6 +394,28 @@ export class SpoolStore implements Xdb {
     await this.journal.checkpoint();
   }
 
+  /** See Xdb.holdJournal(). */
+  holdJournal(): JournalHold {
+    if (this.sealed) throw new SpoolClosedError();
+    const cut = new AbortController();
+    const release = this.journal.holdGenerations();
+    const end = (): void => {
+      this.holds.delete(cutHold);
+      release();
+    };
+    const cutHold = (): void => {
+      end();
+      cut.abort(new Error('the spool is closing'));
+    };
+    this.holds.add(cutHold);
+    return { signal: cut.signal, release: end };
+  }
+
+  /** See Xdb.cutJournalHolds(). */
+  cutJournalHolds(): void {
+    for (const cutHold of [...this.holds]) cutHold();
+  }
+
   /**
    * flush(), then lets go of the journal's files even if it failed (a
    * stopping server). A change asked for once close() has begun is refused
@@ -404,6 +428,8 @@ export class SpoolStore implements Xdb {
    */
   async close(): Promise<void> {
     this.sealed = true;
+    // The last checkpoint must not wait for a backup.
+    this.cutJournalHolds();
     let lost = 0;
     let flushFailure: { err: unknown } | undefined;
     try {

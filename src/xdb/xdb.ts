@@ -127,6 +127,16 @@ export class SpoolFileError extends Error {
   }
 }
 
+/**
+ * A hold on the journal's generations (Xdb.holdJournal()). `signal` aborts
+ * when the hold is cut, the hold then released already: the store is
+ * closing, or the server stops past its bound (Xdb.cutJournalHolds()).
+ */
+export interface JournalHold {
+  readonly signal: AbortSignal;
+  release(): void;
+}
+
 /** Records to replace (an element) or delete (null), by namespace. */
 export type Changes = Record<string, Element | null>;
 
@@ -226,6 +236,18 @@ export interface Xdb {
   unwritable(): { path: string; why: string }[];
   /** Resolves when every write accepted so far is on disk. */
   flush(): Promise<void>;
+  /**
+   * Keeps every journal generation from now on until the hold is
+   * released (see Journal.holdGenerations()): what a copy of the spool's
+   * files takes meanwhile, the generations taken last and at one moment,
+   * is whole once they are replayed over it. Changes go on being
+   * accepted and written; the journal is not emptied meanwhile, so a hold
+   * is for a bounded task (a backup: spool-backup.ts). Refused
+   * (SpoolClosedError) once the store is closing.
+   */
+  holdJournal(): JournalHold;
+  /** Cuts every hold (a stopping server that will not wait for a backup any longer). */
+  cutJournalHolds(): void;
   /**
    * The account removals listed now (see removal-intents.ts): noted by
    * noteRemoval() and not forgotten since, so under way, or cut short by a
