@@ -198,6 +198,27 @@ test('a file changed after it was copied, its journal checkpointed since, comes 
     assert.deepEqual(await journalsIn(root), []);
   }));
 
+test('a folder a backup is filling is refused to another, and so is one inside it or holding it', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-twice-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 500);
+    const yak = await startYak({ spool });
+    try {
+      const ops = new AdminOps(yak.server.jsm);
+      const dest = path.join(dir, 'copy');
+      const first = ops.backup(dest);
+      for (const other of [dest, path.join(dest, 'inner'), dir]) {
+        await assert.rejects(ops.backup(other), { message: `a backup into ${dest} is under way` });
+      }
+      assert.ok((await first).files >= 500);
+      assert.equal(await parseAll(dest), 500);
+      // Once it is over, the folder is only one that is not empty.
+      await assert.rejects(ops.backup(dest), /is not empty/);
+    } finally {
+      await yak.stop();
+    }
+  }));
+
 test('a stop gives up a backup still copying past its bound: its jabberctl is told, and nothing of the copy is left', { timeout: 120_000 }, () =>
   withTempDir('yak-backup-stop-', async (dir) => {
     const spool = path.join(dir, 'spool');

@@ -36,6 +36,14 @@ const NOT_DATA = new Set([LOCK_FILE, '.jabberctl.sock', '.jabberctl.new', REMOVA
  */
 const COPIES_AT_ONCE = 2;
 
+/**
+ * The copies' folders (real paths) being filled now. A copy takes its
+ * time while the server serves, and one folder must not be taken by two
+ * backups at once: each would see it empty, and one failing would remove
+ * the other's files.
+ */
+const underWay = new Set<string>();
+
 export interface BackupReport {
   dest: string;
   files: number;
@@ -69,7 +77,20 @@ export async function backupSpool(spool: string, dest: string, opts: BackupOptio
   // spool would be copied into itself, level after level.
   const realTarget = realPathOf(target);
   if (within(realTarget, root)) throw new BackupRefused(`the backup folder ${target} is inside the spool ${spool}`);
+  for (const other of underWay) {
+    if (within(realTarget, other) || within(other, realTarget)) throw new BackupRefused(`a backup into ${other} is under way`);
+  }
   const made = prepareTarget(target);
+  underWay.add(realTarget);
+  try {
+    return await copySpool(root, target, realTarget, made, opts);
+  } finally {
+    underWay.delete(realTarget);
+  }
+}
+
+/** backupSpool()'s copy, into `target` (accepted, and its own now): the files while the server serves, then the journal, replayed into them. */
+async function copySpool(root: string, target: string, realTarget: string, made: boolean, opts: BackupOptions): Promise<BackupReport> {
   const report: BackupReport = { dest: target, files: 0, bytes: 0, skipped: [] };
   const st: CopyState = { root, target, report, files: [], dirs: [target], realTarget, copied: new Map() };
   let hold: JournalHold | undefined;
