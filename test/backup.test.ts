@@ -14,6 +14,7 @@ import { AdminOps } from '../src/admin/admin-ops.js';
 import { backupSpool } from '../src/admin/spool-backup.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
 import { NS_AUTH, NS_VCARD } from '../src/xdb/xdb.js';
+import { UNFINISHED_BACKUP } from '../src/xdb/unfinished-backup.js';
 import { el } from '../src/xml/element.js';
 import { BUNDLED_CONFIG, loginUser, registerUser, startYak } from './helpers/yak.js';
 import { noKarma } from './helpers/session.js';
@@ -219,25 +220,50 @@ test('a folder a backup is filling is refused to another, and so is one inside i
     }
   }));
 
-test('a stop gives up a backup still copying past its bound: its jabberctl is told, and nothing of the copy is left', { timeout: 120_000 }, () =>
+test('a stop gives up a backup still copying past its bound: its jabberctl is told, and the part copied is marked, so that nothing uses it as a spool', { timeout: 120_000 }, () =>
   withTempDir('yak-backup-stop-', async (dir) => {
     const spool = path.join(dir, 'spool');
-    await fillSpool(spool, 6000);
+    // A copy of 10,000 files outlasts the stop's first bound; the reply to a backup given up needs only the second.
+    await fillSpool(spool, 10_000);
     const captured = captureLog();
     const yak = await startYak({ spool, log: captured.log });
     const dest = path.join(dir, 'copy');
     const request = jabberctl(spool, ['backup', dest]);
     try {
       while (!existsSync(path.join(dest, 'localhost'))) await new Promise((r) => setTimeout(r, 1));
-      await yak.server.stop(20);
+      await yak.server.stop(100);
     } finally {
       await yak.stop();
     }
     const r = await request;
-    assert.deepEqual([r.code, r.stderr], [1, 'jabberctl: the server is stopping: the backup was given up, and nothing of it is kept\n']);
-    assert.equal(existsSync(dest), false);
-    const line = await logLine(captured, (l) => l.msg === 'spool backup failed');
-    assert.match(String(line.reason), /the server is stopping/);
+    const told = `the server is stopping: the backup was given up; ${dest} holds the part copied, marked unfinished (no server or jabberctl uses it): remove it`;
+    assert.deepEqual([r.code, r.stderr], [1, `jabberctl: ${told}\n`]);
+    assert.equal((await logLine(captured, (l) => l.msg === 'spool backup failed')).reason, told);
+    assert.ok(existsSync(path.join(dest, UNFINISHED_BACKUP)));
+    const refusal = `${dest} is a backup copy that was never finished (it holds ${UNFINISHED_BACKUP}): files and changes are missing from it; remove it, and use another backup`;
+    await assert.rejects(startYak({ spool: dest }), { message: `<spool>${dest}</spool>: ${refusal}` });
+    const check = await jabberctl(dest, ['check']);
+    assert.deepEqual([check.code, check.stderr], [1, `jabberctl: ${refusal}\n`]);
+  }));
+
+test('a backup marks its copy unfinished before the first file, and unmarks it at the end (a crash meanwhile leaves it marked)', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-mark-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 300);
+    const store = new SpoolStore(spool);
+    const dest = path.join(dir, 'copy');
+    const seen: boolean[] = [];
+    const backup = backupSpool(spool, dest, {
+      hold: () => {
+        // Taken once the mark is made: the copy's first file comes after it.
+        seen.push(existsSync(path.join(dest, UNFINISHED_BACKUP)), existsSync(path.join(dest, 'localhost')));
+        return store.holdJournal();
+      },
+    });
+    await backup;
+    assert.deepEqual(seen, [true, false]);
+    assert.equal(existsSync(path.join(dest, UNFINISHED_BACKUP)), false);
+    await store.close();
   }));
 
 test('backup without a server: jabberctl copies the spool itself; refusals name the folder', { timeout: 60_000 }, () =>

@@ -13,10 +13,12 @@
 // kept generation, so the copy ends with every file whole, as the spool
 // stood at that step. Without a server, jabberctl holds the spool's lock
 // and has replayed the journal first: a plain copy.
-import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, type Stats } from 'node:fs';
+import { constants, copyFileSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { copyFile, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FileSetSync } from '../xdb/file-set-sync.js';
+import { syncDir } from '../xdb/dir-sync.js';
+import { UNFINISHED_BACKUP } from '../xdb/unfinished-backup.js';
 import { isGenerationName, isJournalName, replayJournal } from '../xdb/journal-replay.js';
 import type { JournalHold } from '../xdb/xdb.js';
 import { silentLogger } from '../log.js';
@@ -95,6 +97,9 @@ async function copySpool(root: string, target: string, realTarget: string, made:
   const st: CopyState = { root, target, report, files: [], dirs: [target], realTarget, copied: new Map() };
   let hold: JournalHold | undefined;
   try {
+    // Made first, and durable: whatever cuts the copy short leaves it marked.
+    writeFileSync(path.join(target, UNFINISHED_BACKUP), 'made by jabberctl backup: this copy is not finished\n', { flag: 'wx', mode: 0o600 });
+    await syncDir(target);
     hold = opts.hold?.();
     st.signal = hold?.signal;
     await copyFolder(root, root, target, '', st);
@@ -104,7 +109,10 @@ async function copySpool(root: string, target: string, realTarget: string, made:
     await replayInto(target);
   } catch (err) {
     hold?.release();
-    // Nothing half made is left to be taken for a backup; a folder that was there stays.
+    // Given up by a stop, the copy stays as it is (marked): a stop does
+    // not wait for thousands of files to be removed.
+    if (err instanceof BackupGivenUp) throw new BackupRefused(`${err.message}; ${target} holds the part copied, marked unfinished (no server or jabberctl uses it): remove it`);
+    // Else nothing half made is left; a folder that was there stays.
     await removeCopy(target, made);
     throw err;
   }
@@ -112,12 +120,18 @@ async function copySpool(root: string, target: string, realTarget: string, made:
   // copy's file system where there is one to trust, else file by file.
   if (made) st.dirs.push(path.dirname(target));
   await new FileSetSync(target, {}, silentLogger).sync({ files: new Set(st.files), dirs: new Set(st.dirs), fileSystems: [target] });
+  // Only now is the copy a spool.
+  unlinkSync(path.join(target, UNFINISHED_BACKUP));
+  await syncDir(target);
   return report;
 }
 
+/** The hold was cut: the server stops. */
+class BackupGivenUp extends Error {}
+
 /** Throws once the hold is cut: the server stops, and the copy could no longer be made whole. */
 function givenUpIfCut(st: CopyState): void {
-  if (st.signal?.aborted) throw new BackupRefused('the server is stopping: the backup was given up, and nothing of it is kept');
+  if (st.signal?.aborted) throw new BackupGivenUp('the server is stopping: the backup was given up');
 }
 
 /**

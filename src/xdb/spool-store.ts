@@ -22,6 +22,7 @@ import { syncDir } from './dir-sync.js';
 import { docNodes, intake, isAccount, parseDoc, serialize, spoolText, withRecords, type Draft, type UserDoc } from './user-doc.js';
 import { DocCache } from './doc-cache.js';
 import { Journal, type ReplayReport } from './journal.js';
+import { refuseUnfinishedBackup } from './unfinished-backup.js';
 import { UserFiles, type UserFile } from './user-files.js';
 import { DeferredWrites } from './deferred-writes.js';
 import { FileSizeCap } from './size-cap.js';
@@ -170,7 +171,7 @@ export class SpoolStore implements Xdb {
    */
   open(): Promise<ReplayReport> {
     if (!this.replay) {
-      this.replay = this.journal.open();
+      this.replay = refuseUnfinishedBackup(this.root).then(() => this.journal.open());
       const gate: Promise<unknown> = this.replay.then(() => {
         if (this.gate === gate) this.gate = undefined;
       });
