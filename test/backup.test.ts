@@ -242,8 +242,11 @@ test('a stop gives up a backup still copying past its bound: its jabberctl is to
     assert.ok(existsSync(path.join(dest, UNFINISHED_BACKUP)));
     const refusal = `${dest} is a backup copy that was never finished (it holds ${UNFINISHED_BACKUP}): files and changes are missing from it; remove it, and use another backup`;
     await assert.rejects(startYak({ spool: dest }), { message: `<spool>${dest}</spool>: ${refusal}` });
-    const check = await jabberctl(dest, ['check']);
-    assert.deepEqual([check.code, check.stderr], [1, `jabberctl: ${refusal}\n`]);
+    for (const args of [['check'], ['backup', path.join(dir, 'copy2')]]) {
+      const r2 = await jabberctl(dest, args);
+      assert.deepEqual([r2.code, r2.stderr], [1, `jabberctl: ${refusal}\n`], args[0]);
+    }
+    assert.equal(existsSync(path.join(dir, 'copy2')), false);
   }));
 
 test('a backup marks its copy unfinished before the first file, and unmarks it at the end (a crash meanwhile leaves it marked)', { timeout: 60_000 }, () =>

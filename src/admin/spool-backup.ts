@@ -18,7 +18,7 @@ import { copyFile, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FileSetSync } from '../xdb/file-set-sync.js';
 import { syncDir } from '../xdb/dir-sync.js';
-import { UNFINISHED_BACKUP } from '../xdb/unfinished-backup.js';
+import { refuseUnfinishedBackup, UNFINISHED_BACKUP } from '../xdb/unfinished-backup.js';
 import { isGenerationName, isJournalName, replayJournal } from '../xdb/journal-replay.js';
 import type { JournalHold } from '../xdb/xdb.js';
 import { silentLogger } from '../log.js';
@@ -73,6 +73,10 @@ export interface BackupOptions {
  */
 export async function backupSpool(spool: string, dest: string, opts: BackupOptions = {}): Promise<BackupReport> {
   if (!path.isAbsolute(dest)) throw new BackupRefused(`the backup folder must be an absolute path, not '${dest}'`);
+  // A copy of one would look finished.
+  await refuseUnfinishedBackup(spool).catch((err: Error) => {
+    throw new BackupRefused(err.message);
+  });
   const root = realpathSync(spool);
   const target = path.resolve(dest);
   // Compared as the disk has them: through a link, a folder inside the
