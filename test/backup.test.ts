@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, truncateSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -143,7 +143,7 @@ test('backups taken while a large file is rewritten over and over: every copy ho
   }
 });
 
-test('a backup of a serving spool: clients are answered while it copies, and a change acknowledged meanwhile is in the copy', { timeout: 120_000 }, () =>
+test('a backup of a serving spool takes in a change a client made, and had acknowledged, while it copied', { timeout: 120_000 }, () =>
   withTempDir('yak-backup-live-', async (dir) => {
     const spool = path.join(dir, 'spool');
     await fillSpool(spool, 4000);
@@ -218,6 +218,49 @@ test('a folder a backup is filling is refused to another, and so is one inside i
     } finally {
       await yak.stop();
     }
+  }));
+
+test('a large file cut short while it is copied: the backup ends, the copy holding what it read (fs.copyFile looped for ever)', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-shrink-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await mkdir(path.join(spool, 'localhost'), { recursive: true });
+    const big = path.join(spool, 'localhost', 'big.xml');
+    for (let round = 0; round < 3; round++) {
+      await writeFile(big, Buffer.alloc(32 << 20, 0x20));
+      const dest = path.join(dir, `copy${round}`);
+      const copied = path.join(dest, 'localhost', 'big.xml');
+      let copying = true;
+      // Once its copy has begun, the file is cut short (as a rewrite in place that shrinks it would).
+      const cutting = (async () => {
+        while (copying && !existsSync(copied)) await new Promise((r) => setImmediate(r));
+        truncateSync(big, 1024);
+      })();
+      const report = await backupSpool(spool, dest).finally(() => (copying = false));
+      await cutting;
+      assert.equal(report.files, 1);
+      assert.equal((await lstat(copied)).size, report.bytes);
+    }
+  }));
+
+test('a file the spool cannot write (a link in its way) does not stop a backup: its change stays in the copy\'s journal, as in the spool\'s, and the report names it', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-stuck-', async (dir) => {
+    const root = path.join(dir, 'spool');
+    const first = new SpoolStore(root);
+    await first.create('localhost', 'real', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'pw') });
+    await first.close();
+    await symlink('real.xml', path.join(root, 'localhost', 'alias.xml'));
+    const store = new SpoolStore(root);
+    await store.set('localhost', 'alias', { [NS_VCARD]: el('vCard', { xmlns: NS_VCARD }, 'kept in the journal') });
+    assert.equal(store.unwritable().length, 1);
+    const dest = path.join(dir, 'copy');
+    const report = await backupSpool(root, dest, { hold: () => store.holdJournal() });
+    assert.equal(report.skipped.length, 1);
+    assert.match(report.skipped[0]!, /^localhost\/alias\.xml \(its latest content cannot be written in the copy either, .*ELOOP.*: it is kept in the copy's journal, as the spool's keeps it\)$/);
+    assert.equal((await journalsIn(dest)).length, 1);
+    const copy = new SpoolStore(dest);
+    assert.equal((await copy.get('localhost', 'alias', NS_VCARD))?.text(), 'kept in the journal');
+    await copy.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
   }));
 
 test('a stop gives up a backup still copying past its bound: its jabberctl is told, and the part copied is marked, so that nothing uses it as a spool', { timeout: 120_000 }, () =>

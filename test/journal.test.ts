@@ -13,6 +13,9 @@ import { Journal, type JournalOptions } from '../src/xdb/journal.js';
 import { UnwrittenFilesError } from '../src/xdb/unwritten-files.js';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
+import { backupSpool } from '../src/admin/spool-backup.js';
+import { replayJournal } from '../src/xdb/journal-replay.js';
+import { FileSetSync } from '../src/xdb/file-set-sync.js';
 import { NS_AUTH, NS_LAST, SpoolClosedError } from '../src/xdb/xdb.js';
 import { el } from '../src/xml/element.js';
 
@@ -349,7 +352,7 @@ test('a hold keeps every generation until released, one retired while an earlier
   const second = j.checkpoint();
   await j.write(target('c.xml'), doc('c'));
   syncing.release();
-  for (let i = 0; i < 200 && (await journals()).includes('.yak-journal.1'); i++) await new Promise((r) => setTimeout(r, 5));
+  for (let i = 0; i < 2000 && (await journals()).includes('.yak-journal.1'); i++) await new Promise((r) => setTimeout(r, 5));
   assert.deepEqual(await journals(), ['.yak-journal.2', '.yak-journal.3']);
   // Held: nothing more goes, however long.
   await new Promise((r) => setTimeout(r, 50));
@@ -375,6 +378,40 @@ test('a store closing cuts the holds on its journal: its last checkpoint does no
   assert.deepEqual(await listing(root), ['localhost']);
   assert.throws(() => store.holdJournal(), SpoolClosedError);
   hold.release(); // late, and harmless
+  await rm(root, { recursive: true });
+});
+
+test('a backup copies a generation only up to its last acknowledged entry: a batch written but not synced (or refused) stays out', async () => {
+  const root = await tempRoot();
+  const store = new SpoolStore(root);
+  await store.create('localhost', 'u', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'acknowledged') });
+  // The next append's fdatasync is held: its batch is in the generation file, and nobody was told it is done.
+  const syncing = holdDatasync((p) => p.includes('.yak-journal.'));
+  const change = store.set('localhost', 'u', { [NS_AUTH]: el('password', { xmlns: NS_AUTH }, 'not yet acknowledged') });
+  await syncing.reached;
+  const dest = join(root, '..', `${root.split('/').pop()}-copy`);
+  await backupSpool(root, dest, { hold: () => store.holdJournal() });
+  syncing.release();
+  await change;
+  const copy = new SpoolStore(dest);
+  assert.equal((await copy.get('localhost', 'u', NS_AUTH))?.text(), 'acknowledged');
+  await copy.close();
+  await store.close();
+  await rm(dest, { recursive: true });
+  await rm(root, { recursive: true });
+});
+
+test('a replay paces itself where asked: after each generation read and each file written', async () => {
+  const { root, target } = await hostSpool();
+  const gens = [
+    [encodeEntry('localhost/a.xml', doc('a1')), encodeEntry('localhost/b.xml', doc('b1'))],
+    [encodeEntry('localhost/a.xml', doc('a2')), encodeEntry('localhost/c.xml', doc('c1'))],
+  ];
+  for (const [i, entries] of gens.entries()) await writeFile(join(root, `.yak-journal.${i + 1}`), Buffer.concat(entries));
+  let paced = 0;
+  const { report } = await replayJournal(root, { log: silentLogger, durable: false, readOnly: false, fileSync: new FileSetSync(root, false, silentLogger), pace: async () => void paced++ });
+  assert.deepEqual([report.generations, report.files.length, paced], [2, 3, 5]);
+  assert.equal(await readFile(target('a.xml').path, 'utf8'), doc('a2'));
   await rm(root, { recursive: true });
 });
 

@@ -45,6 +45,8 @@ export interface ReplayOptions {
   readOnly: boolean;
   /** Makes the rewritten files durable, as a checkpoint does. */
   fileSync: FileSetSync;
+  /** Awaited after each generation read and each file written (a replay into a backup, while the server serves). */
+  pace?: () => Promise<void>;
 }
 
 export interface Replayed {
@@ -85,6 +87,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
       // Whoever cannot read it must not be shown the files it would change as they are.
       throw new Error(`cannot read the spool journal ${join(root, g.name)}, which holds changes not yet in their files: ${err.message}`, { cause: err });
     });
+    await opts.pace?.();
     const { entries, used } = decodeGeneration(buf);
     if (used < buf.length) {
       report.tornBytes += buf.length - used;
@@ -116,6 +119,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
   const replayed = { files: new Set<string>(), dirs: new Set<string>() };
   const made = new Set<string>();
   for (const [rel, data] of latest) {
+    await opts.pace?.();
     const [dirName] = rel.split('/') as [string];
     const dir = join(root, dirName);
     const path = join(root, rel);

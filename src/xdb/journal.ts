@@ -26,7 +26,7 @@
 // change.
 import { open, type FileHandle } from 'node:fs/promises';
 import { makeFolder, makeFolderSync } from '../util/make-folder.js';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import type { Logger } from '../log.js';
 import { syncDir } from './dir-sync.js';
 import { encodeEntry } from './journal-entry.js';
@@ -251,6 +251,17 @@ export class Journal {
       held = false;
       if (--this.holds === 0) for (const go of this.unheld.splice(0)) go();
     };
+  }
+
+  /**
+   * Each generation's name, with how many of its bytes hold acknowledged
+   * entries: a batch written but not yet synced (or refused, and about to
+   * be cut off) follows them. A generation not named (the carried one) is
+   * whole.
+   */
+  acknowledgedLengths(): Map<string, number> {
+    const gens = this.current ? [...this.retired, this.current] : this.retired;
+    return new Map(gens.map((g) => [basename(g.file), g.bytes]));
   }
 
   /** Resolves once no hold is left (see holdGenerations()). */

@@ -135,6 +135,8 @@ export class SpoolFileError extends Error {
 export interface JournalHold {
   readonly signal: AbortSignal;
   release(): void;
+  /** Journal.acknowledgedLengths(): how much of each generation a copy may take. */
+  acknowledged(): ReadonlyMap<string, number>;
 }
 
 /** Records to replace (an element) or delete (null), by namespace. */
