@@ -28,6 +28,7 @@ import { randomHex } from './util/hash.js';
 import { SpoolStore } from './xdb/spool-store.js';
 import { DeferredChangesLostError } from './xdb/xdb.js';
 import { cleanTempFiles } from './xdb/temp-files.js';
+import { refuseUnfinishedBackup } from './xdb/unfinished-backup.js';
 import { acquirePidfile, refuseLivePidfile, releasePidfile } from './util/pidfile.js';
 import { AdminOps } from './admin/admin-ops.js';
 import { ControlSocket } from './admin/control-socket.js';
@@ -108,6 +109,8 @@ export class YakServer {
     try {
       // Refused for a live pidfile before anything is created on disk.
       if (config.pidfile) await refuseLivePidfile(config.pidfile);
+      // Before anything is made in it (SpoolStore.open() says it again).
+      await refuseUnfinishedBackup(config.spool).catch((err: Error) => server.spoolFailure(err));
       await server.prepareSpool();
       // Before any recovery: a spool another process is using must be left alone.
       server.spoolLock = await lockSpool(config.spool).catch((err: Error) => server.spoolFailure(err));

@@ -238,6 +238,7 @@ test('a large file cut short while it is copied: the backup ends, the copy holdi
       const report = await backupSpool(spool, dest).finally(() => (copying = false));
       await cutting;
       assert.equal(report.files, 1);
+      assert.ok(report.bytes < 32 << 20, 'the file was cut short only after its copy ended');
       assert.equal((await lstat(copied)).size, report.bytes);
     }
   }));
@@ -261,6 +262,73 @@ test('a file the spool cannot write (a link in its way) does not stop a backup: 
     assert.equal((await copy.get('localhost', 'alias', NS_VCARD))?.text(), 'kept in the journal');
     await copy.close().catch(() => undefined);
     await store.close().catch(() => undefined);
+  }));
+
+test('the spool\'s generations are let go once the copy has them: a checkpoint meanwhile need not wait for the replay into the copy', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-free-', async (dir) => {
+    const root = path.join(dir, 'spool');
+    await fillSpool(root, 50);
+    const store = new SpoolStore(root);
+    await store.set('localhost', 'filler1', { [NS_VCARD]: el('vCard', { xmlns: NS_VCARD }, 'journaled') });
+    const events: string[] = [];
+    await backupSpool(root, path.join(dir, 'copy'), {
+      hold: () => {
+        const h = store.holdJournal();
+        return {
+          ...h,
+          acknowledged: () => (events.push('journal copied'), h.acknowledged()),
+          freeJournal: () => (events.push('journal let go'), h.freeJournal()),
+          release: () => (events.push('released'), h.release()),
+        };
+      },
+    });
+    assert.deepEqual(events, ['journal copied', 'journal let go', 'released']);
+    await store.close();
+  }));
+
+test('a backup disk that fills while the journal is written into the copy fails the backup, and the copy is removed', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-replay-full-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    const disk = path.join(dir, 'disk');
+    await fillSpool(spool, 2000);
+    await mkdir(disk);
+    const here = (file: string): string => JSON.stringify(fileURLToPath(new URL(file, import.meta.url)));
+    // In a mount namespace of its own with a small tmpfs for the copy (as the half-way test above):
+    // aaa.xml is copied small, then changed (its new content only in the journal), then the disk is
+    // filled up to a little more than the journal needs, so that writing the change into the copy fails.
+    const script = `
+      const { backupSpool } = await import(${here('../src/admin/spool-backup.js')});
+      const { SpoolStore } = await import(${here('../src/xdb/spool-store.js')});
+      const { el } = await import(${here('../src/xml/element.js')});
+      const { existsSync, readdirSync, statfsSync, writeFileSync } = await import('node:fs');
+      const [spool, disk] = process.argv.slice(1);
+      const store = new SpoolStore(spool);
+      await store.create('localhost', 'aaa', { 'jabber:iq:auth': el('password', { xmlns: 'jabber:iq:auth' }, 'pw') });
+      await store.flush();
+      const dest = disk + '/copy';
+      const backup = backupSpool(spool, dest, { hold: () => {
+        const h = store.holdJournal();
+        return { ...h, acknowledged: () => {
+          const { bavail, bsize } = statfsSync(disk);
+          writeFileSync(disk + '/filler', Buffer.alloc(Math.max(0, bavail * bsize - (400 << 10))));
+          return h.acknowledged();
+        } };
+      } });
+      while (!existsSync(dest + '/localhost/aaa.xml')) await new Promise((r) => setImmediate(r));
+      await store.set('localhost', 'aaa', { 'vcard-temp': el('vCard', { xmlns: 'vcard-temp' }, 'x'.repeat(300 << 10)) });
+      const out = await backup.then(() => 'copied', (err) => err.message);
+      console.log(JSON.stringify([out, readdirSync(disk).join(',')]));
+      await store.close();`;
+    const run = spawnSync(
+      'unshare',
+      ['-rm', 'sh', '-c', 'mount -t tmpfs -o size=24m tmpfs "$2" && exec "$3" --input-type=module -e "$4" "$1" "$2"', 'sh', spool, disk, process.execPath, script],
+      { encoding: 'utf8', timeout: 40_000 },
+    );
+    assert.equal(run.status, 0, `unshare (util-linux) must run it: ${run.error?.message ?? run.stderr}`);
+    const [out, left] = JSON.parse(run.stdout.trim()) as [string, string];
+    // Said by the write into aaa.xml, or by the journal the replay would carry it in: the disk is full either way.
+    assert.match(out, /ENOSPC: no space left on device/);
+    assert.equal(left, 'filler');
   }));
 
 test('a stop gives up a backup still copying past its bound: its jabberctl is told, and the part copied is marked, so that nothing uses it as a spool', { timeout: 120_000 }, () =>
@@ -290,6 +358,8 @@ test('a stop gives up a backup still copying past its bound: its jabberctl is to
       assert.deepEqual([r2.code, r2.stderr], [1, `jabberctl: ${refusal}\n`], args[0]);
     }
     assert.equal(existsSync(path.join(dir, 'copy2')), false);
+    // Refused before anything was made in it.
+    assert.ok(!(await readdir(dest)).some((n) => n === '.yak-lock' || n === '.jabberctl.sock'));
   }));
 
 test('a backup marks its copy unfinished before the first file, and unmarks it at the end (a crash meanwhile leaves it marked)', { timeout: 60_000 }, () =>

@@ -4,7 +4,7 @@
 // First: it patches fdatasync before file-writes.ts (which journal.ts imports) binds it.
 import { holdDatasync, recordSyncs, stopRecording } from './helpers/sync-spy.js';
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, readdir, realpath, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,6 +12,7 @@ import { silentLogger } from '../src/log.js';
 import { Journal, type JournalOptions } from '../src/xdb/journal.js';
 import { UnwrittenFilesError } from '../src/xdb/unwritten-files.js';
 import { encodeEntry } from '../src/xdb/journal-entry.js';
+import { CARRY_SUFFIX } from '../src/xdb/generation-file.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
 import { backupSpool } from '../src/admin/spool-backup.js';
 import { replayJournal } from '../src/xdb/journal-replay.js';
@@ -401,7 +402,26 @@ test('a backup copies a generation only up to its last acknowledged entry: a bat
   await rm(root, { recursive: true });
 });
 
-test('a replay paces itself where asked: after each generation read and each file written', async () => {
+test('a generation being replaced by the carried one is not offered cut to its old length: a backup takes it whole', async () => {
+  const { root, dir, target } = await hostSpool();
+  // A user file that is a link: never written through (O_NOFOLLOW), its change stays in the journal.
+  await symlink('elsewhere.xml', join(dir, 'stuck.xml'));
+  const j = new Journal(root, { log: silentLogger, durable: true, syncFs: false, checkpointMs: 3_600_000 });
+  await j.open();
+  await j.write(target('stuck.xml'), doc('stuck'));
+  assert.deepEqual([...j.acknowledgedLengths().keys()], ['.yak-journal.1']);
+  // The checkpoint carries it: the generation's file is replaced by one holding only that file.
+  const carrying = holdDatasync((p) => p.endsWith(CARRY_SUFFIX));
+  const checkpoint = j.checkpoint().catch((err: unknown) => err);
+  await carrying.reached;
+  assert.deepEqual([...j.acknowledgedLengths().keys()], []);
+  carrying.release();
+  assert.ok((await checkpoint) instanceof UnwrittenFilesError);
+  await j.close();
+  await rm(root, { recursive: true });
+});
+
+test('a replay paces itself where asked: before each entry taken and each file written', async () => {
   const { root, target } = await hostSpool();
   const gens = [
     [encodeEntry('localhost/a.xml', doc('a1')), encodeEntry('localhost/b.xml', doc('b1'))],
@@ -410,7 +430,7 @@ test('a replay paces itself where asked: after each generation read and each fil
   for (const [i, entries] of gens.entries()) await writeFile(join(root, `.yak-journal.${i + 1}`), Buffer.concat(entries));
   let paced = 0;
   const { report } = await replayJournal(root, { log: silentLogger, durable: false, readOnly: false, fileSync: new FileSetSync(root, false, silentLogger), pace: async () => void paced++ });
-  assert.deepEqual([report.generations, report.files.length, paced], [2, 3, 5]);
+  assert.deepEqual([report.generations, report.files.length, paced], [2, 3, 7]);
   assert.equal(await readFile(target('a.xml').path, 'utf8'), doc('a2'));
   await rm(root, { recursive: true });
 });

@@ -42,8 +42,12 @@ const NOT_DATA = new Set([LOCK_FILE, '.jabberctl.sock', '.jabberctl.new', REMOVA
  * forth (20,000 files: 11 s of CPU against 1.9, measured here).
  */
 const SLICE_MS = 3;
-/** Files larger than this are copied on the thread pool, a chunk at a time, not within one slice. */
-const LARGE_FILE = 1 << 20;
+/**
+ * Files larger than this are copied on the thread pool, a chunk at a
+ * time, not within one slice (one not in the page cache would hold the
+ * event loop for as long as the disk takes).
+ */
+const LARGE_FILE = 256 << 10;
 /** What one read takes of a file copied within a slice. */
 const chunk = Buffer.allocUnsafe(64 << 10);
 
@@ -118,6 +122,8 @@ async function copySpool(root: string, target: string, realTarget: string, made:
     await copyFolder(root, root, target, '', st);
     givenUpIfCut(st);
     copyJournal(root, target, st, hold);
+    // The copy needs the spool's generations no more; a stop can still give it up.
+    hold?.freeJournal();
     await replayInto(target, st);
     // As a journal checkpoint makes its files durable: one syncfs for the
     // copy's file system where there is one to trust, else file by file.
@@ -134,7 +140,6 @@ async function copySpool(root: string, target: string, realTarget: string, made:
     await removeCopy(target, made);
     throw err;
   } finally {
-    // Held to the end, so that a stop can still give up the replay.
     hold?.release();
   }
   return report;
@@ -180,8 +185,14 @@ async function replayInto(target: string, st: CopyState): Promise<void> {
     givenUpIfCut(st);
   };
   const { unwritten } = await replayJournal(target, { log: silentLogger, durable: true, readOnly: false, fileSync, pace });
+  // Anything else (a full disk, an I/O error) is the copy's own failure.
+  const failed = unwritten.find((u) => !IN_THE_WAY.has(u.code ?? ''));
+  if (failed) throw new BackupRefused(`cannot write ${failed.target.path} in the backup: ${failed.why ?? 'unknown reason'}`);
   for (const u of unwritten) st.report.skipped.push(`${u.target.rel} (its latest content cannot be written in the copy either, ${u.why ?? 'for an unknown reason'}: it is kept in the copy's journal, as the spool's keeps it)`);
 }
+
+/** Why a file cannot be written when a link (O_NOFOLLOW) or a folder is in its way: copied as it is in the spool, it is in the copy's way too. */
+const IN_THE_WAY = new Set(['ELOOP', 'EISDIR', 'ENOTDIR']);
 
 /**
  * Copies `source` to a new file `copy` with `mode`, reading until the
@@ -212,8 +223,8 @@ function copyNow(source: string, copy: string, mode: number, length = Infinity):
   }
 }
 
-/** copyNow() for a large file: a chunk at a time on the thread pool. */
-async function copyLarge(source: string, copy: string, mode: number): Promise<number> {
+/** copyNow() for a large file: a chunk at a time on the thread pool, `check` (a stop) before each. */
+async function copyLarge(source: string, copy: string, mode: number, check: () => void): Promise<number> {
   const from = await open(source, 'r');
   try {
     const to = await open(copy, 'wx', mode);
@@ -221,6 +232,7 @@ async function copyLarge(source: string, copy: string, mode: number): Promise<nu
       const buf = Buffer.allocUnsafe(LARGE_FILE);
       let total = 0;
       for (;;) {
+        check();
         const { bytesRead } = await from.read(buf, 0, buf.length, null);
         if (bytesRead === 0) break;
         for (let at = 0; at < bytesRead; ) at += (await to.write(buf, at, bytesRead - at)).bytesWritten;
@@ -357,7 +369,7 @@ async function copyEntry(from: string, realFrom: string, to: string, rel: string
     let bytes: number;
     try {
       const mode = stats.mode & 0o7777;
-      bytes = stats.size <= LARGE_FILE ? copyNow(source, copy, mode) : await copyLarge(source, copy, mode);
+      bytes = stats.size <= LARGE_FILE ? copyNow(source, copy, mode) : await copyLarge(source, copy, mode, () => givenUpIfCut(st));
     } catch (err) {
       // Deleted by the server since (see above).
       if (errCode(err) === 'ENOENT' && within(real, st.root) && !existsSync(source)) return;
@@ -371,11 +383,20 @@ async function copyEntry(from: string, realFrom: string, to: string, rel: string
   }
 }
 
-/** Undoes a copy that failed part way: what `target` holds (it was empty), and `target` itself when the backup made it. */
+/**
+ * Undoes a copy that failed part way: what `target` holds (it was empty),
+ * the unfinished mark last, and `target` itself when the backup made it.
+ * Cut short (a crash), or leaving something it cannot remove, it leaves
+ * the mark with the rest.
+ */
 async function removeCopy(target: string, made: boolean): Promise<void> {
+  let left = false;
   // Each on its own: one that cannot be removed (a name too long) does not keep the rest.
   for (const name of await readdir(target).catch(() => [])) {
-    await rm(path.join(target, name), { recursive: true, force: true }).catch(noop);
+    if (name === UNFINISHED_BACKUP) continue;
+    await rm(path.join(target, name), { recursive: true, force: true }).catch(() => (left = true));
   }
+  if (left) return;
+  await rm(path.join(target, UNFINISHED_BACKUP), { force: true }).catch(noop);
   if (made) await rmdir(target).catch(noop);
 }

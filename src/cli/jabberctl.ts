@@ -22,6 +22,7 @@ import { MODULES } from '../jsm/modules/index.js';
 import { silentLogger } from '../log.js';
 import { SpoolStore } from '../xdb/spool-store.js';
 import { LOCK_FILE, lockSpool, lockSpoolShared, SpoolBusyError, SpoolLockDenied } from '../xdb/spool-lock.js';
+import { refuseUnfinishedBackup } from '../xdb/unfinished-backup.js';
 import { NotUtf8Error, readSecret, readSecretFile, TooLongError, UnreadableFileError, UnreadableInputError } from './read-secret.js';
 import { errCode } from '../util/err-code.js';
 import { spoolPathProblem } from './path-problems.js';
@@ -184,6 +185,8 @@ async function locally(config: YakConfig, req: ControlRequest): Promise<ControlR
     return { ok: false, error: `no such user: ${parseJid(req.args?.[0] ?? '')!.bare}` };
   }
   if (!existed && req.cmd === 'backup') return { ok: false, error: `<spool>${config.spool}</spool> does not exist: nothing to back up` };
+  // Before the lock file is made in it.
+  await refuseUnfinishedBackup(config.spool);
   const lock = await lockSpool(config.spool).catch((err: unknown) => {
     if (['EACCES', 'EPERM', 'EROFS'].includes(errCode(err) ?? '')) {
       throw new Error(`<spool>${config.spool}</spool>: ${req.cmd}${req.cmd === 'check' ? ' --repair' : ''} needs write access to the spool (${(err as Error).message})`);

@@ -24,9 +24,12 @@ interface DecodedEntry {
   data: string | null;
 }
 
-/** The entries of one generation, up to the first one that is not whole. */
-export function decodeGeneration(buf: Buffer): { entries: DecodedEntry[]; used: number } {
-  const entries: DecodedEntry[] = [];
+/**
+ * The entries of one generation, one at a time, up to the first one that
+ * is not whole; `read.used` is then the bytes they take. One at a time: a
+ * replay while the server serves paces itself between them.
+ */
+export function* generationEntries(buf: Buffer, read: { used: number }): Generator<DecodedEntry> {
   let at = 0;
   while (at < buf.length) {
     const nl = buf.indexOf(0x0a, at);
@@ -39,8 +42,8 @@ export function decodeGeneration(buf: Buffer): { entries: DecodedEntry[]; used: 
     if (end >= buf.length || buf[end] !== 0x0a) break;
     const body = buf.subarray(nl + 1, end);
     if (digest(`${op} ${size} ${rel}\n`, body) !== sum) break;
-    entries.push({ rel, data: op === 'D' ? null : body.toString('utf8') });
     at = end + 1;
+    read.used = at;
+    yield { rel, data: op === 'D' ? null : body.toString('utf8') };
   }
-  return { entries, used: at };
 }

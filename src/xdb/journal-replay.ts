@@ -13,7 +13,7 @@ import { syncDir } from './dir-sync.js';
 import type { FileSetSync } from './file-set-sync.js';
 import { unlinkIfThere, writeInPlace } from './file-writes.js';
 import { CARRY_SUFFIX, writeNewGeneration } from './generation-file.js';
-import { decodeGeneration } from './journal-entry.js';
+import { generationEntries } from './journal-entry.js';
 import type { ReplayReport } from './journal.js';
 import { encodeEntries, type Carried, type Unwritten } from './unwritten-files.js';
 import { errCode } from '../util/err-code.js';
@@ -45,7 +45,7 @@ export interface ReplayOptions {
   readOnly: boolean;
   /** Makes the rewritten files durable, as a checkpoint does. */
   fileSync: FileSetSync;
-  /** Awaited after each generation read and each file written (a replay into a backup, while the server serves). */
+  /** Awaited before each entry taken and each file written (a replay into a backup, while the server serves). */
   pace?: () => Promise<void>;
 }
 
@@ -87,19 +87,19 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
       // Whoever cannot read it must not be shown the files it would change as they are.
       throw new Error(`cannot read the spool journal ${join(root, g.name)}, which holds changes not yet in their files: ${err.message}`, { cause: err });
     });
-    await opts.pace?.();
-    const { entries, used } = decodeGeneration(buf);
-    if (used < buf.length) {
-      report.tornBytes += buf.length - used;
-      opts.log.warn({ file: join(root, g.name), ignoredBytes: buf.length - used }, 'journal ends in an incomplete entry; ignored');
-    }
-    for (const e of entries) {
+    const read = { used: 0 };
+    for (const e of generationEntries(buf, read)) {
+      if (opts.pace) await opts.pace();
       const parts = e.rel.split('/');
       if (parts.length !== 2 || !parts.every((p) => SEGMENT.test(p))) {
         throw new Error(`journal ${join(root, g.name)} names ${JSON.stringify(e.rel)}, which is not a spool file`);
       }
       latest.delete(e.rel); // keep replay order = order of the last change
       latest.set(e.rel, e.data);
+    }
+    if (read.used < buf.length) {
+      report.tornBytes += buf.length - read.used;
+      opts.log.warn({ file: join(root, g.name), ignoredBytes: buf.length - read.used }, 'journal ends in an incomplete entry; ignored');
     }
   }
   report.generations = gens.length;
@@ -119,7 +119,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
   const replayed = { files: new Set<string>(), dirs: new Set<string>() };
   const made = new Set<string>();
   for (const [rel, data] of latest) {
-    await opts.pace?.();
+    if (opts.pace) await opts.pace();
     const [dirName] = rel.split('/') as [string];
     const dir = join(root, dirName);
     const path = join(root, rel);
@@ -135,7 +135,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     } catch (err) {
       const why = (err as Error).message;
       opts.log.error({ err, file: path }, 'spool file cannot be written; the journal keeps its change');
-      replay.unwritten.push({ target: { path, dir, rel }, data, why });
+      replay.unwritten.push({ target: { path, dir, rel }, data, why, code: errCode(err) });
       continue;
     }
     replayed.dirs.add(dir);

@@ -86,6 +86,8 @@ interface Generation {
   whenIdle: (() => void) | undefined;
   files: Set<string>;
   dirs: Set<string>;
+  /** Its file is being replaced by the carried generation (carryInto): whole, and not its `bytes` long. */
+  carried?: boolean;
 }
 
 interface Waiting {
@@ -256,12 +258,12 @@ export class Journal {
   /**
    * Each generation's name, with how many of its bytes hold acknowledged
    * entries: a batch written but not yet synced (or refused, and about to
-   * be cut off) follows them. A generation not named (the carried one) is
-   * whole.
+   * be cut off) follows them. A generation not named (the carried one, or
+   * one being replaced by it) is whole.
    */
   acknowledgedLengths(): Map<string, number> {
     const gens = this.current ? [...this.retired, this.current] : this.retired;
-    return new Map(gens.map((g) => [basename(g.file), g.bytes]));
+    return new Map(gens.filter((g) => !g.carried).map((g) => [basename(g.file), g.bytes]));
   }
 
   /** Resolves once no hold is left (see holdGenerations()). */
@@ -470,7 +472,10 @@ export class Journal {
     const fh = gen && (await gen.opened.catch(() => undefined));
     if (fh) await fh.close();
     if (this.unwritten.any) {
-      if (fh) await this.carryInto(gen!.file);
+      if (fh) {
+        gen!.carried = true;
+        await this.carryInto(gen!.file);
+      }
       return;
     }
     // Every file is written and durable. Oldest first: the carried

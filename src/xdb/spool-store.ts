@@ -409,7 +409,7 @@ export class SpoolStore implements Xdb {
       cut.abort(new Error('the spool is closing'));
     };
     this.holds.add(cutHold);
-    return { signal: cut.signal, release: end, acknowledged: () => this.journal.acknowledgedLengths() };
+    return { signal: cut.signal, freeJournal: release, release: end, acknowledged: () => this.journal.acknowledgedLengths() };
   }
 
   /** See Xdb.cutJournalHolds(). */

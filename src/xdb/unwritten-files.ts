@@ -13,6 +13,8 @@ export interface Unwritten {
   data: string | null;
   /** Why the last write failed (none: read-only, the replay was not tried). */
   why?: string;
+  /** The failed write's error code, where it had one. */
+  code?: string;
 }
 
 /**

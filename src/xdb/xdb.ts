@@ -134,6 +134,8 @@ export class SpoolFileError extends Error {
  */
 export interface JournalHold {
   readonly signal: AbortSignal;
+  /** Lets the generations go; the hold can still be cut (its signal) until release(). */
+  freeJournal(): void;
   release(): void;
   /** Journal.acknowledgedLengths(): how much of each generation a copy may take. */
   acknowledged(): ReadonlyMap<string, number>;
