@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, truncateSync } from 'node:fs';
+import { existsSync, readdirSync, truncateSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -264,25 +264,27 @@ test('a file the spool cannot write (a link in its way) does not stop a backup: 
     await store.close().catch(() => undefined);
   }));
 
-test('the spool\'s generations are let go once the copy has them: a checkpoint meanwhile need not wait for the replay into the copy', { timeout: 60_000 }, () =>
+test('the spool\'s generations are let go once the copy has them, before they are written into it; the hold is released at the end', { timeout: 60_000 }, () =>
   withTempDir('yak-backup-free-', async (dir) => {
     const root = path.join(dir, 'spool');
     await fillSpool(root, 50);
     const store = new SpoolStore(root);
     await store.set('localhost', 'filler1', { [NS_VCARD]: el('vCard', { xmlns: NS_VCARD }, 'journaled') });
     const events: string[] = [];
-    await backupSpool(root, path.join(dir, 'copy'), {
+    const dest = path.join(dir, 'copy');
+    const copiedJournal = (): boolean => readdirSync(dest).some((n) => n.startsWith('.yak-journal.'));
+    await backupSpool(root, dest, {
       hold: () => {
         const h = store.holdJournal();
         return {
           ...h,
           acknowledged: () => (events.push('journal copied'), h.acknowledged()),
-          freeJournal: () => (events.push('journal let go'), h.freeJournal()),
+          freeJournal: () => (events.push(`journal let go, ${copiedJournal() ? 'not yet' : 'already'} written into the copy`), h.freeJournal()),
           release: () => (events.push('released'), h.release()),
         };
       },
     });
-    assert.deepEqual(events, ['journal copied', 'journal let go', 'released']);
+    assert.deepEqual(events, ['journal copied', 'journal let go, not yet written into the copy', 'released']);
     await store.close();
   }));
 

@@ -111,7 +111,7 @@ export async function backupSpool(spool: string, dest: string, opts: BackupOptio
 /** backupSpool()'s copy, into `target` (accepted, and its own now): the files while the server serves, then the journal, replayed into them. */
 async function copySpool(root: string, target: string, realTarget: string, made: boolean, opts: BackupOptions): Promise<BackupReport> {
   const report: BackupReport = { dest: target, files: 0, bytes: 0, skipped: [] };
-  const st: CopyState = { root, target, report, files: [], dirs: [target], realTarget, copied: new Map(), slices: new TimeSlices(SLICE_MS) };
+  const st: CopyState = { root, target, report, files: [], dirs: [target], realTarget, copied: new Map(), slices: new TimeSlices(SLICE_MS), stuck: new Set() };
   let hold: JournalHold | undefined;
   try {
     // Made first, and durable: whatever cuts the copy short leaves it marked.
@@ -163,6 +163,7 @@ function givenUpIfCut(st: CopyState): void {
  */
 function copyJournal(root: string, target: string, st: CopyState, hold: JournalHold | undefined): void {
   const acknowledged = hold?.acknowledged();
+  st.stuck = hold?.stuck() ?? new Set();
   for (const name of readdirSync(root).sort()) {
     if (!isGenerationName(name) && name !== REMOVALS_FILE) continue;
     const copy = path.join(target, name);
@@ -174,9 +175,10 @@ function copyJournal(root: string, target: string, st: CopyState, hold: JournalH
 /**
  * The copied generations written into the copy's files, as a start
  * would, then deleted; a slice at a time. A file the spool itself cannot
- * have written (a link or a folder in its way, copied as such) cannot be
- * written in the copy either: its generation stays in the copy, carried
- * as the spool's journal carries it, and the report names it.
+ * write (a link or a folder in its way, a read-only mode, copied as
+ * such) cannot be written in the copy either: its change stays in the
+ * copy's journal, carried as the spool's journal carries it, and the
+ * report names it. Any other file that cannot be written fails the copy.
  */
 async function replayInto(target: string, st: CopyState): Promise<void> {
   const fileSync = new FileSetSync(target, {}, silentLogger);
@@ -186,13 +188,11 @@ async function replayInto(target: string, st: CopyState): Promise<void> {
   };
   const { unwritten } = await replayJournal(target, { log: silentLogger, durable: true, readOnly: false, fileSync, pace });
   // Anything else (a full disk, an I/O error) is the copy's own failure.
-  const failed = unwritten.find((u) => !IN_THE_WAY.has(u.code ?? ''));
+  const failed = unwritten.find((u) => !st.stuck.has(u.target.rel));
   if (failed) throw new BackupRefused(`cannot write ${failed.target.path} in the backup: ${failed.why ?? 'unknown reason'}`);
   for (const u of unwritten) st.report.skipped.push(`${u.target.rel} (its latest content cannot be written in the copy either, ${u.why ?? 'for an unknown reason'}: it is kept in the copy's journal, as the spool's keeps it)`);
 }
 
-/** Why a file cannot be written when a link (O_NOFOLLOW) or a folder is in its way: copied as it is in the spool, it is in the copy's way too. */
-const IN_THE_WAY = new Set(['ELOOP', 'EISDIR', 'ENOTDIR']);
 
 /**
  * Copies `source` to a new file `copy` with `mode`, reading until the
@@ -306,6 +306,8 @@ interface CopyState {
   /** The journal hold's: aborted when the server stops. */
   signal?: AbortSignal;
   slices: TimeSlices;
+  /** The spool's files that cannot be written (a link or a folder in the way, a read-only mode), as the journal was copied. */
+  stuck: ReadonlySet<string>;
 }
 
 /**
@@ -392,7 +394,11 @@ async function copyEntry(from: string, realFrom: string, to: string, rel: string
 async function removeCopy(target: string, made: boolean): Promise<void> {
   let left = false;
   // Each on its own: one that cannot be removed (a name too long) does not keep the rest.
-  for (const name of await readdir(target).catch(() => [])) {
+  const names = await readdir(target).catch(() => {
+    left = true;
+    return [];
+  });
+  for (const name of names) {
     if (name === UNFINISHED_BACKUP) continue;
     await rm(path.join(target, name), { recursive: true, force: true }).catch(() => (left = true));
   }

@@ -12,7 +12,7 @@
 import { statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { makeFolder } from '../util/make-folder.js';
-import { dirname } from 'node:path';
+import { dirname, relative } from 'node:path';
 import { silentLogger, type Logger } from '../log.js';
 import { Element } from '../xml/element.js';
 import { hasNonXmlChar } from '../xml/chars.js';
@@ -409,7 +409,13 @@ export class SpoolStore implements Xdb {
       cut.abort(new Error('the spool is closing'));
     };
     this.holds.add(cutHold);
-    return { signal: cut.signal, freeJournal: release, release: end, acknowledged: () => this.journal.acknowledgedLengths() };
+    return {
+      signal: cut.signal,
+      freeJournal: release,
+      release: end,
+      acknowledged: () => this.journal.acknowledgedLengths(),
+      stuck: () => new Set(this.journal.failedFiles().map((f) => relative(this.root, f.path))),
+    };
   }
 
   /** See Xdb.cutJournalHolds(). */

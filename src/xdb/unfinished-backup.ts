@@ -5,7 +5,6 @@
 // files, and the changes its journal was to bring.
 import { access } from 'node:fs/promises';
 import path from 'node:path';
-import { errCode } from '../util/err-code.js';
 
 export const UNFINISHED_BACKUP = '.yak-backup-unfinished';
 
@@ -13,9 +12,10 @@ export const UNFINISHED_BACKUP = '.yak-backup-unfinished';
 export async function refuseUnfinishedBackup(spool: string): Promise<void> {
   try {
     await access(path.join(spool, UNFINISHED_BACKUP));
-  } catch (err) {
-    if (errCode(err) === 'ENOENT' || errCode(err) === 'ENOTDIR') return;
-    throw err;
+  } catch {
+    // Not there; or the folder cannot be looked into, which what comes
+    // next (the lock, the replay) says in its own, clearer words.
+    return;
   }
   throw new Error(`${spool} is a backup copy that was never finished (it holds ${UNFINISHED_BACKUP}): files and changes are missing from it; remove it, and use another backup`);
 }

@@ -139,6 +139,8 @@ export interface JournalHold {
   release(): void;
   /** Journal.acknowledgedLengths(): how much of each generation a copy may take. */
   acknowledged(): ReadonlyMap<string, number>;
+  /** The spool files that cannot be written now (see unwritable()), as `host/file` under the spool. */
+  stuck(): ReadonlySet<string>;
 }
 
 /** Records to replace (an element) or delete (null), by namespace. */
