@@ -67,7 +67,7 @@ export interface BackupReport {
   skipped: string[];
 }
 
-/** A backup refused, or given up part way; nothing of it is kept (the message says why). */
+/** A backup refused, or given up part way (the message says why, and what of the copy is left). */
 export class BackupRefused extends Error {}
 
 export interface BackupOptions {
