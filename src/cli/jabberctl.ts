@@ -140,7 +140,7 @@ class NoAnswer extends Error {
   constructor(address: string, waitMs: number, cmd: ControlRequest['cmd']) {
     const change =
       cmd === 'backup'
-        ? ': it may still be copying (it serves nothing meanwhile); its log line `spool backed up` says when the copy is complete'
+        ? ': it may still be copying (the copy holds .yak-backup-unfinished until it is done); its log line `spool backed up` says when the copy is complete'
         : READS.has(cmd)
           ? ''
           : ': a change asked for may or may not have been made; look with show or list once it answers';
