@@ -111,7 +111,18 @@ export async function backupSpool(spool: string, dest: string, opts: BackupOptio
 /** backupSpool()'s copy, into `target` (accepted, and its own now): the files while the server serves, then the journal, replayed into them. */
 async function copySpool(root: string, target: string, realTarget: string, made: boolean, opts: BackupOptions): Promise<BackupReport> {
   const report: BackupReport = { dest: target, files: 0, bytes: 0, skipped: [] };
-  const st: CopyState = { root, target, report, files: [], dirs: [target], realTarget, copied: new Map(), slices: new TimeSlices(SLICE_MS), stuck: new Set() };
+  const st: CopyState = {
+    root,
+    target,
+    report,
+    files: [],
+    dirs: [target],
+    realTarget,
+    copied: new Map(),
+    slices: new TimeSlices(SLICE_MS),
+    stuck: new Set(),
+    fileSync: new FileSetSync(target, {}, silentLogger),
+  };
   let hold: JournalHold | undefined;
   try {
     // Made first, and durable: whatever cuts the copy short leaves it marked.
@@ -128,7 +139,7 @@ async function copySpool(root: string, target: string, realTarget: string, made:
     // As a journal checkpoint makes its files durable: one syncfs for the
     // copy's file system where there is one to trust, else file by file.
     if (made) st.dirs.push(path.dirname(target));
-    await new FileSetSync(target, {}, silentLogger).sync({ files: new Set(st.files), dirs: new Set(st.dirs), fileSystems: [target] });
+    await st.fileSync.sync({ files: new Set(st.files), dirs: new Set(st.dirs), fileSystems: [target] });
     // Only now is the copy a spool.
     unlinkSync(path.join(target, UNFINISHED_BACKUP));
     await syncDir(target);
@@ -181,18 +192,16 @@ function copyJournal(root: string, target: string, st: CopyState, hold: JournalH
  * report names it. Any other file that cannot be written fails the copy.
  */
 async function replayInto(target: string, st: CopyState): Promise<void> {
-  const fileSync = new FileSetSync(target, {}, silentLogger);
   const pace = async (): Promise<void> => {
     await st.slices.pace();
     givenUpIfCut(st);
   };
-  const { unwritten } = await replayJournal(target, { log: silentLogger, durable: true, readOnly: false, fileSync, pace });
+  const { unwritten } = await replayJournal(target, { log: silentLogger, durable: true, readOnly: false, fileSync: st.fileSync, pace });
   // Anything else (a full disk, an I/O error) is the copy's own failure.
   const failed = unwritten.find((u) => !st.stuck.has(u.target.rel));
   if (failed) throw new BackupRefused(`cannot write ${failed.target.path} in the backup: ${failed.why ?? 'unknown reason'}`);
   for (const u of unwritten) st.report.skipped.push(`${u.target.rel} (its latest content cannot be written in the copy either, ${u.why ?? 'for an unknown reason'}: it is kept in the copy's journal, as the spool's keeps it)`);
 }
-
 
 /**
  * Copies `source` to a new file `copy` with `mode`, reading until the
@@ -308,6 +317,8 @@ interface CopyState {
   slices: TimeSlices;
   /** The spool's files that cannot be written (a link or a folder in the way, a read-only mode), as the journal was copied. */
   stuck: ReadonlySet<string>;
+  /** Makes the copy durable: the replay's files, then the whole copy (one syncfs probe for both). */
+  fileSync: FileSetSync;
 }
 
 /**

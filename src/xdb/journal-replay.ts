@@ -135,7 +135,7 @@ export async function replayJournal(root: string, opts: ReplayOptions): Promise<
     } catch (err) {
       const why = (err as Error).message;
       opts.log.error({ err, file: path }, 'spool file cannot be written; the journal keeps its change');
-      replay.unwritten.push({ target: { path, dir, rel }, data, why, code: errCode(err) });
+      replay.unwritten.push({ target: { path, dir, rel }, data, why });
       continue;
     }
     replayed.dirs.add(dir);

@@ -13,8 +13,6 @@ export interface Unwritten {
   data: string | null;
   /** Why the last write failed (none: read-only, the replay was not tried). */
   why?: string;
-  /** The failed write's error code, where it had one. */
-  code?: string;
 }
 
 /**
