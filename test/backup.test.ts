@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, truncateSync } from 'node:fs';
+import fs, { existsSync, readdirSync, truncateSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -218,6 +219,61 @@ test('a folder a backup is filling is refused to another, and so is one inside i
     } finally {
       await yak.stop();
     }
+  }));
+
+/** Runs `fn` with fs.writeFileSync, as every ES module imports it, replaced by `replacement` (given the real one). */
+async function withWriteFileSync(replacement: (real: typeof fs.writeFileSync) => typeof fs.writeFileSync, fn: () => Promise<void>): Promise<void> {
+  const real = fs.writeFileSync;
+  fs.writeFileSync = replacement(real);
+  syncBuiltinESMExports();
+  try {
+    await fn();
+  } finally {
+    fs.writeFileSync = real;
+    syncBuiltinESMExports();
+  }
+}
+
+test('another process claiming the folder first: the backup leaves, removing nothing of the other copy', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-claimed-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 3);
+    const dest = path.join(dir, 'copy');
+    await mkdir(dest);
+    const mark = path.join(dest, UNFINISHED_BACKUP);
+    const other = path.join(dest, 'localhost', 'other.xml');
+    // The other process (another jabberctl) makes its mark in the moment
+    // between this one finding the folder empty and making its own.
+    const claimedFirst = (real: typeof fs.writeFileSync): typeof fs.writeFileSync => (file, data, opts) => {
+      if (file === mark) {
+        real(mark, 'the other backup\n');
+        fs.mkdirSync(path.dirname(other));
+        real(other, '<xdb/>');
+      }
+      real(file, data, opts);
+    };
+    await withWriteFileSync(claimedFirst, () =>
+      assert.rejects(backupSpool(spool, dest), {
+        message: `the backup folder ${dest} is not empty: it holds ${UNFINISHED_BACKUP} (a backup under way into it, or one never finished)`,
+      }),
+    );
+    assert.equal(await readFile(mark, 'utf8'), 'the other backup\n');
+    assert.equal(await readFile(other, 'utf8'), '<xdb/>');
+  }));
+
+test('a backup folder it cannot write its mark in: refused, and the folder it made is taken away', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-unwritable-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 3);
+    const dest = path.join(dir, 'copy');
+    const readOnly = (real: typeof fs.writeFileSync): typeof fs.writeFileSync => (file, data, opts) => {
+      if (file === path.join(dest, UNFINISHED_BACKUP)) throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
+      real(file, data, opts);
+    };
+    await withWriteFileSync(readOnly, () =>
+      assert.rejects(backupSpool(spool, dest), { message: `cannot write in the backup folder ${dest}: EROFS: read-only file system` }),
+    );
+    assert.equal(existsSync(dest), false);
   }));
 
 test('a large file cut short while it is copied: the backup ends, the copy holding what it read (fs.copyFile looped for ever)', { timeout: 60_000 }, () =>

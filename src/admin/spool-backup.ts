@@ -15,7 +15,7 @@
 // kept generation, so the copy ends with every file whole, as the spool
 // stood at that step. Without a server, jabberctl holds the spool's lock
 // and has replayed the journal first: a plain copy.
-import { closeSync, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, statSync, symlinkSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { closeSync, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, rmdirSync, statSync, symlinkSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { open, readdir, rm, rmdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FileSetSync } from '../xdb/file-set-sync.js';
@@ -99,7 +99,7 @@ export async function backupSpool(spool: string, dest: string, opts: BackupOptio
   for (const other of underWay) {
     if (within(realTarget, other) || within(other, realTarget)) throw new BackupRefused(`a backup into ${other} is under way`);
   }
-  const made = prepareTarget(target);
+  const made = claimTarget(target);
   underWay.add(realTarget);
   try {
     return await copySpool(root, target, realTarget, made, opts);
@@ -125,8 +125,7 @@ async function copySpool(root: string, target: string, realTarget: string, made:
   };
   let hold: JournalHold | undefined;
   try {
-    // Made first, and durable: whatever cuts the copy short leaves it marked.
-    writeFileSync(path.join(target, UNFINISHED_BACKUP), 'made by jabberctl backup: this copy is not finished\n', { flag: 'wx', mode: 0o600 });
+    // The mark, made by claimTarget(), durable before the first file: whatever cuts the copy short leaves it marked.
     await syncDir(target);
     hold = opts.hold?.();
     st.signal = hold?.signal;
@@ -278,11 +277,18 @@ function realPathOf(p: string): string {
   }
 }
 
-/** Makes `target` if it is missing (true), accepts an empty folder or a link to one (false); refuses anything else. */
-function prepareTarget(target: string): boolean {
-  let stats: Stats;
+/**
+ * Takes `target` for this backup: makes it if it is missing (true), or
+ * accepts an empty folder or a link to one (false), and puts the
+ * unfinished mark in it; refuses anything else, leaving it as it was.
+ * The mark is made exclusively before the folder is found empty: of two
+ * processes backing up into one folder at the same moment, the one that
+ * did not make it leaves without removing the other's files.
+ */
+function claimTarget(target: string): boolean {
+  let made = false;
   try {
-    stats = statSync(target);
+    if (!statSync(target).isDirectory()) throw new BackupRefused(`${target} is not a folder`);
   } catch (err) {
     if (errCode(err) !== 'ENOENT') throw err;
     try {
@@ -290,11 +296,21 @@ function prepareTarget(target: string): boolean {
     } catch (e) {
       throw new BackupRefused(`cannot make the backup folder ${target}: ${(e as Error).message}`);
     }
-    return true;
+    made = true;
   }
-  if (!stats.isDirectory()) throw new BackupRefused(`${target} is not a folder`);
-  if (readdirSync(target).length > 0) throw new BackupRefused(`the backup folder ${target} is not empty`);
-  return false;
+  const mark = path.join(target, UNFINISHED_BACKUP);
+  try {
+    writeFileSync(mark, 'made by jabberctl backup: this copy is not finished\n', { flag: 'wx', mode: 0o600 });
+  } catch (err) {
+    if (errCode(err) === 'EEXIST') throw new BackupRefused(`the backup folder ${target} is not empty: it holds ${UNFINISHED_BACKUP} (a backup under way into it, or one never finished)`);
+    if (made) rmdirSync(target);
+    throw new BackupRefused(`cannot write in the backup folder ${target}: ${(err as Error).message}`);
+  }
+  if (readdirSync(target).length > 1) {
+    unlinkSync(mark);
+    throw new BackupRefused(`the backup folder ${target} is not empty`);
+  }
+  return made;
 }
 
 interface CopyState {
