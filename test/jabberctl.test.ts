@@ -672,6 +672,32 @@ describe('jabberctl without a running server', () => {
     assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, 'keep\n');
   });
 
+  test("deluser of a user whose contact's file does not parse: refused, saying which file and the way out; both stay until it is taken", async () => {
+    const own = path.join(dir, 'contact-spool');
+    const host = path.join(own, 'localhost');
+    await mkdir(host, { recursive: true });
+    const roster = "<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='bob@localhost' subscription='both'/></query>";
+    const alice = `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>${roster}</xdb>`;
+    await writeFile(path.join(host, 'alice.xml'), alice);
+    await writeFile(path.join(host, 'bob.xml'), '<xdb><password');
+
+    let r = await jabberctl(own, ['deluser', 'alice@localhost']);
+    assert.equal(r.code, 1);
+    const bob = path.join(host, 'bob.xml');
+    assert.ok(
+      r.stderr.startsWith(`jabberctl: alice@localhost was not removed: its contacts are told first, and spool file ${bob} cannot be parsed: `),
+      r.stderr,
+    );
+    assert.ok(r.stderr.endsWith('; repair that file, or remove its user with deluser --force, then remove alice@localhost again\n'), r.stderr);
+    assert.equal(await readFile(path.join(host, 'alice.xml'), 'utf8'), alice);
+    assert.equal(await readFile(bob, 'utf8'), '<xdb><password');
+    // The way out the message gives.
+    assert.equal((await jabberctl(own, ['deluser', '--force', 'bob@localhost'])).code, 0);
+    r = await jabberctl(own, ['deluser', 'alice@localhost']);
+    assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'removed alice@localhost\n', '']);
+    assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, '');
+  });
+
   test("deluser of a user who has both Yak's file and 1.4's removes both: the account cannot come back", async () => {
     const own = path.join(dir, 'both-spool');
     assert.equal((await jabberctl(own, ['adduser', 'zoë@localhost'], 'new\n')).code, 0);

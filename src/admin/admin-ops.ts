@@ -197,7 +197,13 @@ export class AdminOps {
       return { jid: bare, unread: err.message };
     }
     if (!exists) throw new AdminError(`no such user: ${bare}`);
-    await this.jsm.removeUser(host, user);
+    try {
+      await this.jsm.removeUser(host, user);
+    } catch (err) {
+      // A contact's file: the removal tells each contact before the account goes.
+      if (!(err instanceof SpoolFileError)) throw err;
+      throw new AdminError(`${bare} was not removed: its contacts are told first, and ${err.message}; repair that file, or remove its user with deluser --force, then remove ${bare} again`);
+    }
     this.jsm.log.info({ user, host, by: 'jabberctl' }, 'unregistered');
     return { jid: bare };
   }
