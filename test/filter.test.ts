@@ -1127,7 +1127,7 @@ describe('mod_filter: actions', () => {
         const m = await again.next(isMessage);
         assertXml(
           m,
-          "<message to='off1@localhost/Work' id='m1' type='chat' from='off2@localhost/Work'><body>keep this</body>" +
+          "<message to='off1@localhost' id='m1' type='chat' from='off2@localhost/Work'><body>keep this</body>" +
             "<x xmlns='jabber:x:delay' from='off1@localhost' stamp='*'>Offline Storage</x></message>",
         );
         assert.match(m.getChild('x', 'jabber:x:delay')!.attrs.stamp!, STAMP);

@@ -152,7 +152,7 @@ describe('sendxmpp sends messages through Yak', { timeout: 60_000 }, () => {
     const msg = await rcv.next((e) => e.name === 'message');
     assertXml(
       msg,
-      `<message to='sxaway@localhost/Laptop' type='chat' from='sxcron@localhost/sendxmpp'><body>*</body><subject>df</subject>` +
+      `<message to='sxaway@localhost' type='chat' from='sxcron@localhost/sendxmpp'><body>*</body><subject>df</subject>` +
         `<x xmlns='jabber:x:delay' from='sxaway@localhost' stamp='*'>Offline Storage</x></message>`,
     );
     assert.equal(msg.getChild('body')!.text(), body);

@@ -951,7 +951,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       const welcome = await c.next(isMessage);
       assertXml(
         welcome,
-        "<message to='newbie@localhost/Work' from='localhost'><subject>Welcome!</subject>" +
+        "<message to='newbie@localhost' from='localhost'><subject>Welcome!</subject>" +
           '<body>Welcome to this Jabber server. We hope you enjoy it.</body>' +
           "<x xmlns='jabber:x:delay' from='newbie@localhost' stamp='*'>Offline Storage</x></message>",
       );
@@ -995,7 +995,7 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         const stored = await helper.next((e) => isMessage(e) && /fresh@localhost/.test(e.getChildText('body') ?? ''));
         assertXml(
           stored,
-          "<message to='helper@localhost/Work' from='localhost'><subject>Registration Notice</subject><body>*</body>" +
+          "<message to='helper@localhost' from='localhost'><subject>Registration Notice</subject><body>*</body>" +
             "<x xmlns='jabber:x:delay' from='helper@localhost' stamp='*'>Offline Storage</x></message>",
         );
         assert.equal(stored.getChildText('body'), body);
@@ -1528,7 +1528,7 @@ describe('mod_admin: nothing about a copy for the admins comes back to the sende
         ] as const) {
           assertXml(
             await again.next(isMessage),
-            `<message to='boss@localhost/Work' from='asker@localhost/Work' id='${id}'><subject>${subject}</subject><body>${body}</body>${event}` +
+            `<message to='boss@localhost' from='asker@localhost/Work' id='${id}'><subject>${subject}</subject><body>${body}</body>${event}` +
               // The store's stamp goes before the one already there (see addStamp).
               "<x xmlns='jabber:x:delay' from='boss@localhost' stamp='*'>Offline Storage</x><x xmlns='jabber:x:delay' from='localhost' stamp='*'>admin</x></message>",
           );

@@ -68,7 +68,7 @@ describe('mod_offline', () => {
     try {
       sender.send("<message to='box1@localhost' id='m1'><body>first</body></message>");
       sender.send("<message to='box1@localhost' id='m2' type='chat'><body>second</body><thread>t1</thread></message>");
-      sender.send("<message to='box1@localhost/Work' id='m3'><subject>third</subject><body>3</body></message>");
+      sender.send("<message to='box1@localhost/Gone' id='m3'><subject>third</subject><body>3</body></message>");
       sender.send("<message to='box1@localhost' id='m4' type='error'><body>x</body><error code='404'>Not Found</error></message>");
       // A stamp of the sender's own, made to look like the server's: the server's goes before it, where readers look first.
       const forged = "<x xmlns='jabber:x:delay' from='box1@localhost' stamp='20010101T00:00:00'>Offline Storage</x>";
@@ -92,21 +92,21 @@ describe('mod_offline', () => {
         await work.nothing(isMessage, [], 'stored messages came before presence');
         work.send('<presence/>');
         const got = await messages(work, 6);
-        assertXml(got[0]!, `<message to='box1@localhost/Work' id='m1' from='box2@localhost/Work'><body>first</body>${delay('box1')}</message>`);
+        assertXml(got[0]!, `<message to='box1@localhost' id='m1' from='box2@localhost/Work'><body>first</body>${delay('box1')}</message>`);
         assertXml(
           got[1]!,
-          `<message to='box1@localhost/Work' id='m2' type='chat' from='box2@localhost/Work'><body>second</body><thread>t1</thread>${delay('box1')}</message>`,
+          `<message to='box1@localhost' id='m2' type='chat' from='box2@localhost/Work'><body>second</body><thread>t1</thread>${delay('box1')}</message>`,
         );
         assertXml(
           got[2]!,
-          `<message to='box1@localhost/Work' id='m3' from='box2@localhost/Work'><subject>third</subject><body>3</body>${delay('box1')}</message>`,
+          `<message to='box1@localhost/Gone' id='m3' from='box2@localhost/Work'><subject>third</subject><body>3</body>${delay('box1')}</message>`,
         );
         assertXml(
           got[3]!,
-          `<message to='box1@localhost/Work' id='m4' type='error' from='box2@localhost/Work'><body>x</body><error code='404'>Not Found</error>${delay('box1')}</message>`,
+          `<message to='box1@localhost' id='m4' type='error' from='box2@localhost/Work'><body>x</body><error code='404'>Not Found</error>${delay('box1')}</message>`,
         );
-        assertXml(got[4]!, `<message to='box1@localhost/Work' id='m5' from='box2@localhost/Work'>${delay('box1')}${forged}<body>fifth</body></message>`);
-        assertXml(got[5]!, `<message to='box1@localhost/Work' id='m6' from='box2@localhost/Work'><body>sixth</body>${delay('box1')}${prefixed}</message>`);
+        assertXml(got[4]!, `<message to='box1@localhost' id='m5' from='box2@localhost/Work'>${delay('box1')}${forged}<body>fifth</body></message>`);
+        assertXml(got[5]!, `<message to='box1@localhost' id='m6' from='box2@localhost/Work'><body>sixth</body>${delay('box1')}${prefixed}</message>`);
         for (const m of got) assert.match(m.getChild('x', 'jabber:x:delay')!.attrs.stamp!, STAMP);
         assert.notEqual(got[4]!.getChild('x', 'jabber:x:delay')!.attrs.stamp, '20010101T00:00:00');
         assert.equal((await spoolRecords(yak, 'box1'))!.get(NS_OFFLINE), undefined, 'delivered messages stayed on disk');
@@ -184,7 +184,7 @@ describe('mod_offline', () => {
       try {
         c.send("<presence type='invisible'/>");
         const [m] = await messages(c, 1);
-        assertXml(m!, `<message to='inv1@localhost/Work' id='i1' from='inv2@localhost/Work'><body>while you hide</body>${delay('inv1')}</message>`);
+        assertXml(m!, `<message to='inv1@localhost' id='i1' from='inv2@localhost/Work'><body>while you hide</body>${delay('inv1')}</message>`);
         assert.equal((await spoolRecords(yak, 'inv1'))!.get(NS_OFFLINE), undefined, 'delivered messages stayed on disk');
       } finally {
         await c.close();
@@ -267,7 +267,7 @@ describe('mod_offline', () => {
       c.send('<presence/>');
       assertXml(
         await c.next(isMessage),
-        `<message to='badexp1@localhost/Work' id='e1' from='badexp2@localhost/Work'><body>when?</body><x xmlns='jabber:x:expire' seconds='abc'/>${delay('badexp1')}</message>`,
+        `<message to='badexp1@localhost' id='e1' from='badexp2@localhost/Work'><body>when?</body><x xmlns='jabber:x:expire' seconds='abc'/>${delay('badexp1')}</message>`,
       );
     } finally {
       await c.close();
@@ -358,7 +358,7 @@ describe('mod_offline', () => {
         const got = await messages(c, 4);
         assertXml(
           got[0]!,
-          "<message to='ev1@localhost/Work' id='e1' from='ev2@localhost/Work'><body>hi</body>" +
+          "<message to='ev1@localhost' id='e1' from='ev2@localhost/Work'><body>hi</body>" +
             `<x xmlns='jabber:x:event'><offline/><delivered/></x>${delay('ev1')}</message>`,
         );
         assert.deepEqual(got.map((m) => m.attrs.id), ['e1', 'e4', 'e2', 'e3']);
@@ -395,7 +395,7 @@ describe('mod_offline', () => {
         c.send('<presence/>');
         assertXml(
           await c.next(isMessage),
-          "<message to='everr1@localhost/Work' id='x1' type='error' from='everr2@localhost/Work'><body>x</body><x xmlns='jabber:x:event'><offline/></x>" +
+          "<message to='everr1@localhost' id='x1' type='error' from='everr2@localhost/Work'><body>x</body><x xmlns='jabber:x:event'><offline/></x>" +
             `<error code='404'>Not Found</error>${delay('everr1')}</message>`,
         );
         await c.nothing(isMessage, [], 'more than the stored error');
@@ -436,7 +436,7 @@ describe('mod_offline', () => {
       try {
         again.send('<presence/>');
         const got = await messages(again, 2);
-        assertXml(got[0]!, `<message to='closing1@localhost/Work' id='c1' from='closing2@localhost/Work'><body>bare</body>${delay('closing1')}</message>`);
+        assertXml(got[0]!, `<message to='closing1@localhost' id='c1' from='closing2@localhost/Work'><body>bare</body>${delay('closing1')}</message>`);
         assertXml(got[1]!, `<message to='closing1@localhost/Work' id='c2' from='closing2@localhost/Work'><body>full</body>${delay('closing1')}</message>`);
       } finally {
         await again.close();
@@ -513,8 +513,8 @@ describe('mod_offline: a sender\'s XEP-0203 delay', () => {
           c.send('<presence/>');
           const [d1, d2] = await messages(c, 2);
           const ours = "<delay xmlns='urn:xmpp:delay' from='x203a@localhost' stamp='*'>Offline Storage</delay>";
-          assertXml(d1!, `<message to='x203a@localhost/Work' id='d1' from='x203b@localhost/Work'><body>hi</body>${ours}${forged}${delay('x203a')}</message>`);
-          assertXml(d2!, `<message to='x203a@localhost/Work' id='d2' from='x203b@localhost/Work'>${ours}${prefixed}<body>there</body>${delay('x203a')}</message>`);
+          assertXml(d1!, `<message to='x203a@localhost' id='d1' from='x203b@localhost/Work'><body>hi</body>${ours}${forged}${delay('x203a')}</message>`);
+          assertXml(d2!, `<message to='x203a@localhost' id='d2' from='x203b@localhost/Work'>${ours}${prefixed}<body>there</body>${delay('x203a')}</message>`);
           for (const m of [d1!, d2!]) {
             const legacy = m.getChild('x', 'jabber:x:delay')!.attrs.stamp!;
             const modern = m.getChild('delay', 'urn:xmpp:delay')!.attrs.stamp!;
@@ -608,8 +608,8 @@ describe('mod_offline across restarts', () => {
       try {
         c.send('<presence/>');
         const got = await messages(c, 2);
-        assertXml(got[0]!, `<message to='rs1@localhost/Work' id='r1' from='rs2@localhost/Work'><body>before restart 1</body>${delay('rs1')}</message>`);
-        assertXml(got[1]!, `<message to='rs1@localhost/Work' id='r2' from='rs2@localhost/Work'><body>before restart 2</body>${delay('rs1')}</message>`);
+        assertXml(got[0]!, `<message to='rs1@localhost' id='r1' from='rs2@localhost/Work'><body>before restart 1</body>${delay('rs1')}</message>`);
+        assertXml(got[1]!, `<message to='rs1@localhost' id='r2' from='rs2@localhost/Work'><body>before restart 2</body>${delay('rs1')}</message>`);
       } finally {
         await c.close();
       }
@@ -659,20 +659,20 @@ describe('mod_offline across restarts', () => {
         const got = await messages(c, 4);
         assertXml(
           got[0]!,
-          `<message to='exp1@localhost/Work' id='x2' from='exp2@localhost/Work'><body>long</body><x xmlns='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
+          `<message to='exp1@localhost' id='x2' from='exp2@localhost/Work'><body>long</body><x xmlns='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
         );
         const left = Number(got[0]!.getChild('x', 'jabber:x:expire')!.attrs.seconds);
         assert.ok(left > 0 && left <= 3600 - 120, `seconds left: ${left}`);
         assert.equal(got[1]!.attrs.id, 'x3');
         assertXml(
           got[2]!,
-          `<message to='exp1@localhost/Work' id='x5' from='exp2@localhost/Work'><body>long too</body><e:x xmlns:e='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
+          `<message to='exp1@localhost' id='x5' from='exp2@localhost/Work'><body>long too</body><e:x xmlns:e='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
         );
         const leftPrefixed = Number(got[2]!.getChild('e:x')!.attrs.seconds);
         assert.ok(leftPrefixed > 0 && leftPrefixed <= 3600 - 120, `seconds left: ${leftPrefixed}`);
         assertXml(
           got[3]!,
-          `<message to='exp1@localhost/Work' id='x7' from='exp2@localhost/Work'><body>two long</body><x xmlns='jabber:x:expire' seconds='*'/><e:x xmlns:e='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
+          `<message to='exp1@localhost' id='x7' from='exp2@localhost/Work'><body>two long</body><x xmlns='jabber:x:expire' seconds='*'/><e:x xmlns:e='jabber:x:expire' seconds='*'/>${delay('exp1')}</message>`,
         );
         const [plainLeft, prefixedLeft] = [Number(got[3]!.getChild('x', 'jabber:x:expire')!.attrs.seconds), Number(got[3]!.getChild('e:x')!.attrs.seconds)];
         assert.ok(plainLeft > 1800 && plainLeft <= 3600 - 120 && prefixedLeft > 0 && prefixedLeft <= 1800 - 120, `seconds left: ${plainLeft}, ${prefixedLeft}`);

@@ -1010,7 +1010,7 @@ test("notify='yes' tells each admin (never the password); <welcome> waits offlin
     const stored = await reader.next((e) => e.name === 'message' && (e.getChildText('body') ?? '').includes('leslie@localhost'));
     assertXml(
       stored,
-      "<message from='localhost' to='reader@localhost/Work'><subject>Registration Notice</subject><body>*</body><x xmlns='jabber:x:delay' from='*' stamp='*'>Offline Storage</x></message>",
+      "<message from='localhost' to='reader@localhost'><subject>Registration Notice</subject><body>*</body><x xmlns='jabber:x:delay' from='*' stamp='*'>Offline Storage</x></message>",
     );
     assert.ok(!stored.toString().includes('Never-In-A-Notice'), stored.toString());
     await reader.close();

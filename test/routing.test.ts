@@ -128,7 +128,7 @@ describe('routing', () => {
       const stored = await silent.next((e) => e.name === 'message');
       assertXml(
         stored,
-        "<message to='neg1@localhost/Silent' id='n1' from='neg2@localhost/Work'><body>kept</body>" +
+        "<message to='neg1@localhost' id='n1' from='neg2@localhost/Work'><body>kept</body>" +
           "<x xmlns='jabber:x:delay' from='neg1@localhost' stamp='*'>Offline Storage</x></message>",
       );
       assert.match(stored.getChild('x', 'jabber:x:delay')!.attrs.stamp!, STAMP);

@@ -297,7 +297,7 @@ describe('pending subscription requests, vCard, private XML, last and offline me
       );
       assertXml(
         await dj.next((e) => e.name === 'message'),
-        "<message to='dj@localhost/Home' from='sabine@localhost/Home' id='o1'><body>While you were out</body>" +
+        "<message to='dj@localhost' from='sabine@localhost/Home' id='o1'><body>While you were out</body>" +
           "<x xmlns='jabber:x:delay' from='dj@localhost' stamp='20020307T14:30:00'>Offline Storage</x></message>",
       );
     } finally {

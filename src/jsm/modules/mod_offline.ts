@@ -358,8 +358,9 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
         taken.add(m);
         continue;
       }
-      // A kept subscription answer stays addressed to the bare JID, as all subscription presence is.
-      if (m.name === 'message') out.attrs.to = s.jid.toString();
+      // Addressed as the sender addressed it (the bare JID, or a resource
+      // since gone), as 1.4 sent a stored message and as one routed live
+      // to the bare JID arrives.
       const text = out.toString();
       const size = text.length;
       if (used > 0 && used + size > budget) {
