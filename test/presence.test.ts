@@ -178,6 +178,26 @@ describe('mod_presence', () => {
     }
   });
 
+  test('presence to your own bare JID is your presence (1.4 took such a `to` for none): contacts see it, it does not come back to you', async () => {
+    const { a, b, c } = await trio('ownto');
+    try {
+      a.send("<presence to='owntoa@localhost'><show>away</show><status>back soon</status></presence>");
+      assertXml(
+        await b.next(isPresence),
+        "<presence from='owntoa@localhost/Work' to='owntob@localhost'><show>away</show><status>back soon</status></presence>",
+      );
+      await a.nothing(isPresence, [b], 'the presence came back to its sender');
+      a.send("<presence to='OwnToA@localhost' type='unavailable'><status>gone</status></presence>");
+      assertXml(await b.next(isPresence), "<presence type='unavailable' from='owntoa@localhost/Work' to='owntob@localhost'><status>gone</status></presence>");
+      // No longer available: a message to the bare JID is stored, not delivered.
+      b.send("<message to='owntoa@localhost' id='m1'><body>later</body></message>");
+      await a.nothing((e) => e.name === 'message', [b], 'a message reached the session that had left');
+      await c.nothing(isPresence, [a], 'a stranger saw the presence');
+    } finally {
+      await closeAll(a, b, c);
+    }
+  });
+
   test('a presence without to whose type is no availability (error, probe, subscribe, unknown) is no update: nothing is broadcast', async () => {
     const { a, b, c } = await trio('odd');
     try {
@@ -323,7 +343,7 @@ describe('mod_presence', () => {
     }
   });
 
-  test('directed presence to your own bare JID: your other resource hears the end once (unavailable, invisible, dropped)', async () => {
+  test('presence to your own bare JID, then the end: your other resource hears the end once (unavailable, invisible, dropped)', async () => {
     for (const [i, end] of (['unavailable', 'invisible', 'drop'] as const).entries()) {
       const user = `dirown${i}`;
       const work = await onlineUser(yak, user);

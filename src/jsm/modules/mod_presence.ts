@@ -175,6 +175,9 @@ async function caughtUp(s: Session): Promise<boolean> {
   return !s.backedUp || (await s.whenWritable());
 }
 
+/** Presence types that, sent to one's own bare JID, are one's own presence (subscriptions and probes keep their `to`). */
+const OWN_TYPES = new Set([undefined, 'available', 'unavailable', 'invisible']);
+
 async function ownPresence(api: ModuleApi, stanza: Element, s: Session): Promise<void> {
   const type = stanza.attrs.type;
   const p = new Element('presence', attrsWith(stanza.attrs, { to: undefined, from: undefined }), stanza.children);
@@ -261,12 +264,15 @@ export const modPresence: JsmModule = {
   name: 'mod_presence',
   setup(api) {
     api.on('session-out', async (stanza, s) => {
-      if (stanza.attrs.to === undefined) {
+      const to = stanza.attrs.to === undefined ? undefined : parseJid(stanza.attrs.to);
+      const type = stanza.attrs.type;
+      // COMPAT: presence to one's own bare JID is one's presence, as 1.4's
+      // _js_session_from took such a `to` for none; as directed presence it
+      // came back to the sender alone and contacts never saw it.
+      if (stanza.attrs.to === undefined || (to && to.resource === undefined && to.bare === s.jid.bare && OWN_TYPES.has(type))) {
         await ownPresence(api, stanza, s);
         return 'handled';
       }
-      const to = parseJid(stanza.attrs.to);
-      const type = stanza.attrs.type;
       if (to && (type === undefined || type === 'available')) {
         rememberDirected(api, s, to);
         hiddenOf(s).delete(to.toString());
