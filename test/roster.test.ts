@@ -923,14 +923,14 @@ describe('mod_roster', () => {
       }
     });
 
-    test('a request to a user that does not exist is refused, and the asker loses the ask', async () => {
+    test('a request to a user that does not exist is refused (with its id, as 1.4 bounced it), and the asker loses the ask', async () => {
       const a = await onlineUser(yak, 'ghostask1');
       try {
         await a.roster();
-        a.send("<presence type='subscribe' to='nobody-here@localhost'/>");
+        a.send("<presence type='subscribe' to='nobody-here@localhost' id='s1'/>");
         await receiveAll(a, [
           push('ghostask1@localhost/Work', "<item jid='nobody-here@localhost' subscription='none' ask='subscribe'/>"),
-          "<presence type='unsubscribed' from='nobody-here@localhost' to='ghostask1@localhost'><status>Not Found</status></presence>",
+          "<presence type='unsubscribed' id='s1' from='nobody-here@localhost' to='ghostask1@localhost'><status>Not Found</status></presence>",
           push('ghostask1@localhost/Work', "<item jid='nobody-here@localhost' subscription='none'/>"),
         ]);
         await assertRoster(a, "<item jid='nobody-here@localhost' subscription='none'/>");
@@ -943,10 +943,10 @@ describe('mod_roster', () => {
       const a = await onlineUser(yak, 'farask1');
       try {
         await a.roster();
-        a.send("<presence type='subscribe' to='x@remote.example'/>");
+        a.send("<presence type='subscribe' to='x@remote.example' id='s2'/>");
         await receiveAll(a, [
           push('farask1@localhost/Work', "<item jid='x@remote.example' subscription='none' ask='subscribe'/>"),
-          "<presence type='unsubscribed' from='x@remote.example' to='farask1@localhost'><status>Not Found</status></presence>",
+          "<presence type='unsubscribed' id='s2' from='x@remote.example' to='farask1@localhost'><status>Not Found</status></presence>",
           push('farask1@localhost/Work', "<item jid='x@remote.example' subscription='none'/>"),
         ]);
         await assertRoster(a, "<item jid='x@remote.example' subscription='none'/>");

@@ -97,10 +97,11 @@ export function cancelAll(api: ModuleApi, owner: string, items: Iterable<Element
  * A subscription request refused as 1.4's js_bounce refused one: an
  * unsubscribed presence from the contact with the reason as status (the
  * asker's client shows it, and the asker's item loses its ask), not
- * silently dropped.
+ * silently dropped; with the request's id, as js_bounce turned the request
+ * itself around.
  */
-function subscriptionRefusal(contact: string, asker: string, reason: string): Element {
-  return new Element('presence', { type: 'unsubscribed', from: contact, to: asker }, [new Element('status', {}, [reason])]);
+function subscriptionRefusal(request: Element, contact: string, asker: string, reason: string): Element {
+  return new Element('presence', { type: 'unsubscribed', id: request.attrs.id, from: contact, to: asker }, [new Element('status', {}, [reason])]);
 }
 
 /**
@@ -153,7 +154,7 @@ async function sendNow(api: ModuleApi, stanza: Element, s: Session, contact: Jid
     // ask would stay on the roster for good. It is refused as one to a user
     // that does not exist is; an item already subscribed (a roster brought
     // from 1.4) keeps its state. The other types go nowhere.
-    if (type === 'subscribe' && item?.attrs.ask === 'subscribe') await api.deliver(subscriptionRefusal(jid, s.jid.bare, 'Not Found'));
+    if (type === 'subscribe' && item?.attrs.ask === 'subscribe') await api.deliver(subscriptionRefusal(stanza, jid, s.jid.bare, 'Not Found'));
     return;
   }
   // Subscription presence always carries the bare JID.
@@ -258,7 +259,7 @@ export async function receiveSubscription(api: ModuleApi, d: Delivery, requests:
   // From oneself: not a subscription (see sendSubscription).
   if (jid === bare) return 'handled';
   const refuse = async (reason: string): Promise<'handled'> => {
-    await api.deliver(subscriptionRefusal(bare, jid, reason));
+    await api.deliver(subscriptionRefusal(stanza, bare, jid, reason));
     return 'handled';
   };
   let deliver = true;
