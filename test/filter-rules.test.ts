@@ -233,10 +233,10 @@ describe('filter reply and forward stanzas', () => {
   const to = jid('u@localhost/Work');
   const from = jid('a@localhost/home');
 
-  test('a reply keeps type, subject and thread, and extends the trail', () => {
+  test('a reply keeps type, id, subject and thread, and extends the trail', () => {
     assertXml(
       autoReply(original(), 'Gone fishing', to, from),
-      "<message to='a@localhost/home' from='u@localhost/Work' type='chat'><subject>s</subject><thread>t</thread><body>Gone fishing</body>" +
+      "<message to='a@localhost/home' from='u@localhost/Work' type='chat' id='m1'><subject>s</subject><thread>t</thread><body>Gone fishing</body>" +
         "<x xmlns='jabber:x:envelope'><forwardedby jid='z@localhost'/><from jid='a@localhost'/><forwardedby jid='u@localhost/Work'/><from jid='u@localhost/Work'/><to jid='a@localhost/home'/></x></message>",
     );
     assert.equal(autoReply(original(), '', to, from).getChild('body'), undefined, 'empty text: no body');

@@ -371,15 +371,15 @@ describe('mod_filter: when a rule matches', () => {
     try {
       await setRules(u, '<rule><unavailable/><reply>Not here</reply></rule>');
       const send = (id: string): void => s.send(`<message to='un1@localhost' id='${id}'><body>hi</body></message>`);
-      const notHere =
-        "<message to='un2@localhost/Work' from='un1@localhost'><body>Not here</body>" +
+      const notHere = (id: string): string =>
+        `<message to='un2@localhost/Work' from='un1@localhost' id='${id}'><body>Not here</body>` +
         "<x xmlns='jabber:x:envelope'><forwardedby jid='un1@localhost'/><from jid='un1@localhost'/><to jid='un2@localhost/Work'/></x></message>";
 
       send('a1'); // a session, no presence
-      assertXml(await s.next(isMessage), notHere);
+      assertXml(await s.next(isMessage), notHere('a1'));
       await u.presence('<presence><priority>-1</priority></presence>');
       send('a2'); // only a negative priority
-      assertXml(await s.next(isMessage), notHere);
+      assertXml(await s.next(isMessage), notHere('a2'));
       await u.nothing(isMessage, [s], 'an unavailable user got the message');
 
       await u.presence('<presence><priority>0</priority></presence>');
@@ -389,13 +389,13 @@ describe('mod_filter: when a rule matches', () => {
 
       await u.presence("<presence type='unavailable'/>");
       send('a4'); // unavailable again
-      assertXml(await s.next(isMessage), notHere);
+      assertXml(await s.next(isMessage), notHere('a4'));
 
       const ended = sessionEnded(yak, u.full);
       await u.close();
       await ended;
       send('a5'); // no session at all
-      assertXml(await s.next(isMessage), notHere);
+      assertXml(await s.next(isMessage), notHere('a5'));
       // The answered messages were consumed, not stored.
       assert.equal((await spoolRecords(yak, 'un1'))!.get(NS_OFFLINE), undefined, 'an answered message was stored offline');
     } finally {
@@ -412,7 +412,7 @@ describe('mod_filter: when a rule matches', () => {
       s.send("<message to='un3@localhost/Work' id='f1'><body>hi</body></message>");
       assertXml(
         await s.next(isMessage),
-        "<message to='un4@localhost/Work' from='un3@localhost/Work'><body>Not here</body>" +
+        "<message to='un4@localhost/Work' from='un3@localhost/Work' id='f1'><body>Not here</body>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='un3@localhost/Work'/><from jid='un3@localhost/Work'/><to jid='un4@localhost/Work'/></x></message>",
       );
       await u.nothing(isMessage, [s], 'an unavailable user got the message');
@@ -487,7 +487,7 @@ describe('mod_filter: when a rule matches', () => {
       s.send("<message to='txt1@localhost' id='t2'><subject>URGENT</subject><body>now</body></message>");
       assertXml(
         await s.next(isMessage),
-        "<message to='txt2@localhost/Work' from='txt1@localhost'><subject>URGENT</subject><body>Calm down</body>" +
+        "<message to='txt2@localhost/Work' from='txt1@localhost' id='t2'><subject>URGENT</subject><body>Calm down</body>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='txt1@localhost'/><from jid='txt1@localhost'/><to jid='txt2@localhost/Work'/></x></message>",
       );
       await u.nothing(isMessage, [s], 'a filtered message was delivered');
@@ -532,14 +532,14 @@ describe('mod_filter: when a rule matches', () => {
       await work.presence('<presence><show>dnd</show><priority>1</priority></presence>');
       await home.presence();
       await setRules(work, '<rule><show>dnd</show><reply>Busy</reply></rule>');
-      const busy = (from: string): string =>
-        `<message to='show2@localhost/Work' from='${from}'><body>Busy</body>` +
+      const busy = (from: string, id: string): string =>
+        `<message to='show2@localhost/Work' from='${from}' id='${id}'><body>Busy</body>` +
         `<x xmlns='jabber:x:envelope'><forwardedby jid='${from}'/><from jid='${from}'/><to jid='show2@localhost/Work'/></x></message>`;
 
       s.send("<message to='show1@localhost' id='s1'><body>x</body></message>"); // goes to Work: dnd
-      assertXml(await s.next(isMessage), busy('show1@localhost'));
+      assertXml(await s.next(isMessage), busy('show1@localhost', 's1'));
       s.send("<message to='show1@localhost/Work' id='s2'><body>x</body></message>");
-      assertXml(await s.next(isMessage), busy('show1@localhost/Work'));
+      assertXml(await s.next(isMessage), busy('show1@localhost/Work', 's2'));
       s.send("<message to='show1@localhost/Home' id='s3'><body>x</body></message>"); // Home has no show
       assertXml(await home.next(isMessage), "<message to='show1@localhost/Home' id='s3' from='show2@localhost/Work'><body>x</body></message>");
       await work.nothing(isMessage, [s], 'a filtered message was delivered');
@@ -551,7 +551,7 @@ describe('mod_filter: when a rule matches', () => {
       // However the session wrote its <show>.
       await work.presence("<presence><v:show xmlns:v='jabber:client'>dnd</v:show><priority>1</priority></presence>");
       s.send("<message to='show1@localhost' id='s5'><body>x</body></message>");
-      assertXml(await s.next(isMessage), busy('show1@localhost'));
+      assertXml(await s.next(isMessage), busy('show1@localhost', 's5'));
     } finally {
       await closeAll(work, home, s);
     }
@@ -608,7 +608,7 @@ describe('mod_filter: when a rule matches', () => {
       friend.send("<message to='grp1@localhost' id='g1'><body>x</body></message>");
       assertXml(
         await friend.next(isMessage),
-        "<message to='grp2@localhost/Work' from='grp1@localhost'><body>Hi friend</body>" +
+        "<message to='grp2@localhost/Work' from='grp1@localhost' id='g1'><body>Hi friend</body>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='grp1@localhost'/><from jid='grp1@localhost'/><to jid='grp2@localhost/Work'/></x></message>",
       );
       known.send("<message to='grp1@localhost' id='g2'><body>x</body></message>");
@@ -763,7 +763,7 @@ describe('mod_filter: actions', () => {
       );
       assertXml(
         await s.next(isMessage),
-        "<message to='rep2@localhost/Work' from='rep1@localhost' type='chat'><subject>Lunch?</subject><thread>th1</thread><body>Gone fishing</body>" +
+        "<message to='rep2@localhost/Work' from='rep1@localhost' type='chat' id='r1'><subject>Lunch?</subject><thread>th1</thread><body>Gone fishing</body>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='rep1@localhost'/><from jid='rep1@localhost'/><to jid='rep2@localhost/Work'/></x></message>",
       );
       // To the full JID, carrying an envelope: its entries come first.
@@ -773,7 +773,7 @@ describe('mod_filter: actions', () => {
       );
       assertXml(
         await s.next(isMessage),
-        "<message to='rep2@localhost/Work' from='rep1@localhost/Work'><body>Gone fishing</body>" +
+        "<message to='rep2@localhost/Work' from='rep1@localhost/Work' id='r2'><body>Gone fishing</body>" +
           "<x xmlns='jabber:x:envelope'><from jid='someone@elsewhere'/><cc jid='rep3@localhost'/>" +
           "<forwardedby jid='rep1@localhost/Work'/><from jid='rep1@localhost/Work'/><to jid='rep2@localhost/Work'/></x></message>",
       );
@@ -792,7 +792,7 @@ describe('mod_filter: actions', () => {
       s.send("<message to='rep4@localhost' id='e1'><body>news</body></message>");
       assertXml(
         await s.next(isMessage),
-        "<message to='rep5@localhost/Work' from='rep4@localhost'>" +
+        "<message to='rep5@localhost/Work' from='rep4@localhost' id='e1'>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='rep4@localhost'/><from jid='rep4@localhost'/><to jid='rep5@localhost/Work'/></x></message>",
       );
       await u.nothing(isMessage, [s], 'a replied message was delivered');
@@ -966,7 +966,7 @@ describe('mod_filter: actions', () => {
       s.send("<message to='many1@localhost' id='m1'><body>hello</body></message>");
       assertXml(
         await s.next(isMessage),
-        "<message to='many2@localhost/Work' from='many1@localhost'><body>one</body>" +
+        "<message to='many2@localhost/Work' from='many1@localhost' id='m1'><body>one</body>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='many1@localhost'/><from jid='many1@localhost'/><to jid='many2@localhost/Work'/></x></message>",
       );
       assertXml(
@@ -1145,12 +1145,12 @@ describe('mod_filter: actions', () => {
     const s = await onlineUser(yak, 'cont2');
     const t = await onlineUser(yak, 'cont3');
     try {
-      const ack = (text: string): string =>
-        `<message to='cont2@localhost/Work' from='cont1@localhost'><body>${text}</body>` +
+      const ack = (text: string, id: string): string =>
+        `<message to='cont2@localhost/Work' from='cont1@localhost' id='${id}'><body>${text}</body>` +
         "<x xmlns='jabber:x:envelope'><forwardedby jid='cont1@localhost'/><from jid='cont1@localhost'/><to jid='cont2@localhost/Work'/></x></message>";
       await setRules(u, '<rule><reply>Noted</reply><continue/></rule><rule><forward>cont3@localhost</forward></rule>');
       s.send("<message to='cont1@localhost' id='c1'><body>x</body></message>");
-      assertXml(await s.next(isMessage), ack('Noted'));
+      assertXml(await s.next(isMessage), ack('Noted', 'c1'));
       assertXml(
         await t.next(isMessage),
         "<message to='cont3@localhost' from='cont1@localhost' id='c1'><body>x</body>" +
@@ -1160,7 +1160,7 @@ describe('mod_filter: actions', () => {
 
       await setRules(u, "<rule><reply>Noted</reply><continue/></rule><rule><body>never</body><error/></rule>");
       s.send("<message to='cont1@localhost' id='c2'><body>x</body></message>");
-      assertXml(await s.next(isMessage), ack('Noted'));
+      assertXml(await s.next(isMessage), ack('Noted', 'c2'));
       assertXml(await u.next(isMessage), "<message to='cont1@localhost' id='c2' from='cont2@localhost/Work'><body>x</body></message>");
       await s.nothing(isMessage, [s], 'more than the reply');
       await t.nothing(isMessage, [], 'an old rule still forwarded');
@@ -1178,7 +1178,7 @@ describe('mod_filter: actions', () => {
       s.send("<message to='ord1@localhost' id='o1'><body>x</body></message>");
       assertXml(
         await s.next(isMessage),
-        "<message to='ord2@localhost/Work' from='ord1@localhost'><body>Sorted</body>" +
+        "<message to='ord2@localhost/Work' from='ord1@localhost' id='o1'><body>Sorted</body>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='ord1@localhost'/><from jid='ord1@localhost'/><to jid='ord2@localhost/Work'/></x></message>",
       );
       assertXml(
@@ -1232,8 +1232,8 @@ describe('mod_filter: <default> rules', () => {
     try {
       const noSpam = (user: string, id: string): string =>
         bounced(`to='def4@localhost/Work' from='${user}@localhost' id='${id}'`, '<body>spam</body>', "<error code='403' type='auth'>No spam</error>");
-      const reply = (user: string, text: string): string =>
-        `<message to='def4@localhost/Work' from='${user}@localhost'><body>${text}</body>` +
+      const reply = (user: string, text: string, id: string): string =>
+        `<message to='def4@localhost/Work' from='${user}@localhost' id='${id}'><body>${text}</body>` +
         `<x xmlns='jabber:x:envelope'><forwardedby jid='${user}@localhost'/><from jid='${user}@localhost'/><to jid='def4@localhost/Work'/></x></message>`;
 
       // No rules of their own: the default applies; get shows nothing.
@@ -1248,13 +1248,13 @@ describe('mod_filter: <default> rules', () => {
       await setRules(own, mine);
       await assertRules(own, mine);
       s.send("<message to='def1@localhost' id='d3'><body>spam</body></message>");
-      assertXml(await s.next(isMessage), reply('def1', 'I like spam'));
+      assertXml(await s.next(isMessage), reply('def1', 'I like spam', 'd3'));
       await s.nothing(isMessage, [s], 'the default rule ran after a matching own rule');
 
       // ...unless it continues.
       await setRules(cont, '<rule><reply>Noted</reply><continue/></rule>');
       s.send("<message to='def3@localhost' id='d4'><body>spam</body></message>");
-      assertXml(await s.next(isMessage), reply('def3', 'Noted'));
+      assertXml(await s.next(isMessage), reply('def3', 'Noted', 'd4'));
       assertXml(await s.next(isMessage), noSpam('def3', 'd4'));
       for (const c of [own, none, cont]) await c.nothing(isMessage, [s], 'spam was delivered');
     } finally {

@@ -50,7 +50,7 @@ export function autoReply(message: Element, text: string, recipient: Jid, sender
   }
   if (text !== '') children.push(new Element('body', {}, [text]));
   children.push(envelopeWith(message, [entry('forwardedby', recipient), entry('from', recipient), entry('to', sender)]));
-  return new Element('message', { to: sender.toString(), from: recipient.toString(), type: message.attrs.type }, children);
+  return new Element('message', { to: sender.toString(), from: recipient.toString(), type: message.attrs.type, id: message.attrs.id }, children);
 }
 
 /** A copy of `message` for each target, from the user it was addressed to, the trail in its envelope. */
