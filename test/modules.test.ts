@@ -1087,8 +1087,8 @@ describe('administration: announce, admin, welcome, registration notices', () =>
         await negative.presence('<presence><priority>-5</priority></presence>');
         await online.clear();
         boss.send("<message to='localhost/announce/motd' xml:lang='en'><subject>MOTD</subject><body>Be nice</body></message>");
-        // 1.4's jutil_delay(..., "Announced"): whoever reads it later sees when it was said.
-        const motd = "<subject>MOTD</subject><body>Be nice</body><x xmlns='jabber:x:delay' from='localhost' stamp='*'>Announced</x></message>";
+        // 1.4's jutil_delay(..., "Announced"): whoever reads it later sees when it was said, from the address it was sent to.
+        const motd = "<subject>MOTD</subject><body>Be nice</body><x xmlns='jabber:x:delay' from='localhost/announce/motd' stamp='*'>Announced</x></message>";
         const live = await online.next(isMessage);
         assertXml(live, `<message xml:lang='en' to='motd1@localhost/Work' from='localhost'>${motd}`);
         const stamp = live.getChild('x', 'jabber:x:delay')!.attrs.stamp!;

@@ -35,9 +35,13 @@ export const modAnnounce: JsmModule = {
   setup(api) {
     // The motd lives in memory, as in 1.4: it is an announcement, not user data.
     const motd = new Map<string, Element>();
-    /** Keeps `m` as the motd, stamped as 1.4 did: who reads it at a later login sees when it was said. */
-    const setMotd = (host: string, m: Element): Element => {
-      m.children.push(delayStamp(host, 'Announced'));
+    /**
+     * Keeps `m` as the motd, stamped as 1.4 did: who reads it at a later
+     * login sees when it was said. 1.4's jutil_delay named the address the
+     * message was sent to (`HOST/announce/motd`) as the stamp's `from`.
+     */
+    const setMotd = (host: string, m: Element, addressed: string): Element => {
+      m.children.push(delayStamp(addressed, 'Announced'));
       motd.set(host, m);
       return m;
     };
@@ -52,11 +56,11 @@ export const modAnnounce: JsmModule = {
       const m = new Element('message', attrsWith(stanza.attrs, { to: undefined, from: undefined }), stanza.children.filter((c) => typeof c !== 'string'));
       if (r === 'announce/online') toEveryone(api, to.host, m);
       else if (r === 'announce/motd') {
-        const kept = setMotd(to.host, m);
+        const kept = setMotd(to.host, m, stanza.attrs.to!);
         // Shown once per session: one that got it now is done with it.
         toEveryone(api, to.host, kept, (s) => s.data.set('motd', kept));
       }
-      else if (r === 'announce/motd/update') setMotd(to.host, m);
+      else if (r === 'announce/motd/update') setMotd(to.host, m, stanza.attrs.to!);
       else if (r === 'announce/motd/delete') motd.delete(to.host);
       else throw stanzaError('item-not-found');
       return 'handled';
