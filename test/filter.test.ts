@@ -909,7 +909,7 @@ describe('mod_filter: actions', () => {
       s.send("<message to='offc3@localhost' id='o2'><body>once</body><x xmlns='jabber:x:event'><offline/></x></message>");
       // The second rule stored it again: over this server's limit of one, the
       // sender heard "Offline Storage Full" about a message that was stored.
-      assertXml(await s.next(isMessage), "<message to='offc4@localhost/Work' from='offc3@localhost'><x xmlns='jabber:x:event'><offline/><id>o2</id></x></message>");
+      assertXml(await s.next(isMessage), "<message to='offc4@localhost/Work' from='offc3@localhost' id='o2'><x xmlns='jabber:x:event'><offline/><id>o2</id></x></message>");
       await s.nothing(isMessage, [], 'more than one offline event, or a refusal of a stored message');
       await u.nothing(isMessage, [s], 'the stored message was delivered live as well');
       assert.deepEqual(

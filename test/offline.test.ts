@@ -298,7 +298,7 @@ describe('mod_offline', () => {
         assert.equal(bounce.getChild('error')?.attrs.code, '503', bounce.toString());
       }
       for (const id of kept) {
-        assertXml(await sender.next(isMessage), `<message from='deadexp1@localhost' to='deadexp2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>${id}</id></x></message>`);
+        assertXml(await sender.next(isMessage), `<message from='deadexp1@localhost' to='deadexp2@localhost/Work' id='${id}'><x xmlns='jabber:x:event'><offline/><id>${id}</id></x></message>`);
       }
       await sender.nothing(isMessage, [], 'an expired message was answered');
       const box = (await spoolRecords(yak, 'deadexp1'))!.get(NS_OFFLINE)!;
@@ -332,20 +332,25 @@ describe('mod_offline', () => {
     }
   });
 
-  test('jabber:x:event: the sender who asked hears that the message went offline', async () => {
+  test('jabber:x:event: the sender who asked hears that the message went offline (as 1.4 said it: from the address used, with the id and type)', async () => {
     await offlineUser(yak, 'ev1');
     const sender = await onlineUser(yak, 'ev2');
     try {
       sender.send("<message to='ev1@localhost' id='e1'><body>hi</body><x xmlns='jabber:x:event'><offline/><delivered/></x></message>");
       assertXml(
         await sender.next(isMessage),
-        "<message from='ev1@localhost' to='ev2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>e1</id></x></message>",
+        "<message from='ev1@localhost' to='ev2@localhost/Work' id='e1'><x xmlns='jabber:x:event'><offline/><id>e1</id></x></message>",
+      );
+      sender.send("<message to='ev1@localhost/Desk' id='e5' type='chat'><body>hi</body><x xmlns='jabber:x:event'><offline/></x></message>");
+      assertXml(
+        await sender.next(isMessage),
+        "<message from='ev1@localhost/Desk' to='ev2@localhost/Work' id='e5' type='chat'><x xmlns='jabber:x:event'><offline/><id>e5</id></x></message>",
       );
       // Asked for with a prefix: the same.
       sender.send("<message to='ev1@localhost' id='e4'><body>hi</body><e:x xmlns:e='jabber:x:event'><e:offline/></e:x></message>");
       assertXml(
         await sender.next(isMessage),
-        "<message from='ev1@localhost' to='ev2@localhost/Work'><x xmlns='jabber:x:event'><offline/><id>e4</id></x></message>",
+        "<message from='ev1@localhost' to='ev2@localhost/Work' id='e4'><x xmlns='jabber:x:event'><offline/><id>e4</id></x></message>",
       );
       // Not asked for: no notice.
       sender.send("<message to='ev1@localhost' id='e2'><body>plain</body><x xmlns='jabber:x:event'><composing/></x></message>");
@@ -355,13 +360,13 @@ describe('mod_offline', () => {
       const c = await login(yak, 'ev1');
       try {
         c.send('<presence/>');
-        const got = await messages(c, 4);
+        const got = await messages(c, 5);
         assertXml(
           got[0]!,
           "<message to='ev1@localhost' id='e1' from='ev2@localhost/Work'><body>hi</body>" +
             `<x xmlns='jabber:x:event'><offline/><delivered/></x>${delay('ev1')}</message>`,
         );
-        assert.deepEqual(got.map((m) => m.attrs.id), ['e1', 'e4', 'e2', 'e3']);
+        assert.deepEqual(got.map((m) => m.attrs.id), ['e1', 'e5', 'e4', 'e2', 'e3']);
         // Online now: the message is delivered, so no offline notice.
         sender.send("<message to='ev1@localhost' id='e4'><body>now</body><x xmlns='jabber:x:event'><offline/></x></message>");
         await c.next(isMessage);

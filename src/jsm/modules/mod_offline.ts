@@ -282,10 +282,13 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
   for (const e of dropped) expiries.note(to.bare, e.sender, e.storedAt, now);
   // jabber:x:event: the sender asked to hear that the message went offline
-  // (not for a quiet delivery: the notice would name the recipient).
+  // (not for a quiet delivery: the notice would name the recipient). As
+  // 1.4 made it, from the message itself turned around: from the address
+  // the sender used, with the message's id and type, so that a chat
+  // client shows it in that chat.
   if (eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
     await api.deliver(
-      new Element('message', { from: to.bare, to: stanza.attrs.from }, [
+      new Element('message', { from: stanza.attrs.to ?? to.bare, to: stanza.attrs.from, id: stanza.attrs.id, type: stanza.attrs.type }, [
         new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
       ]),
     );
