@@ -672,30 +672,47 @@ describe('jabberctl without a running server', () => {
     assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, 'keep\n');
   });
 
-  test("deluser of a user whose contact's file does not parse: refused, saying which file and the way out; both stay until it is taken", async () => {
+  test("deluser of a user whose contact's file does not parse or cannot be read: refused before anything changes, naming the contact and the way out", async () => {
     const own = path.join(dir, 'contact-spool');
     const host = path.join(own, 'localhost');
     await mkdir(host, { recursive: true });
-    const roster = "<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='bob@localhost' subscription='both'/></query>";
-    const alice = `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>${roster}</xdb>`;
+    const item = (jid: string, sub: string): string => `<item jid='${jid}' subscription='${sub}'/>`;
+    const account = (items: string): string =>
+      `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password><query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'>${items}</query></xdb>`;
+    // A readable contact listed first: it is not told either.
+    const alice = account(item('carol@localhost', 'both') + item('bob@localhost', 'both') + item('dan@localhost', 'to'));
+    const carol = account(item('alice@localhost', 'both'));
     await writeFile(path.join(host, 'alice.xml'), alice);
+    await writeFile(path.join(host, 'carol.xml'), carol);
     await writeFile(path.join(host, 'bob.xml'), '<xdb><password');
 
     let r = await jabberctl(own, ['deluser', 'alice@localhost']);
     assert.equal(r.code, 1);
     const bob = path.join(host, 'bob.xml');
     assert.ok(
-      r.stderr.startsWith(`jabberctl: alice@localhost was not removed: its contacts are told first, and spool file ${bob} cannot be parsed: `),
+      r.stderr.startsWith(`jabberctl: alice@localhost was not removed (nothing was changed): its contact bob@localhost cannot be read: spool file ${bob} cannot be parsed: `),
       r.stderr,
     );
-    assert.ok(r.stderr.endsWith('; repair that file, or remove its user with deluser --force, then remove alice@localhost again\n'), r.stderr);
-    assert.equal(await readFile(path.join(host, 'alice.xml'), 'utf8'), alice);
-    assert.equal(await readFile(bob, 'utf8'), '<xdb><password');
-    // The way out the message gives.
+    assert.ok(r.stderr.endsWith('; repair that file, or remove bob@localhost with deluser --force, then remove alice@localhost again\n'), r.stderr);
+    for (const [name, text] of [['alice', alice], ['carol', carol], ['bob', '<xdb><password']]) {
+      assert.equal(await readFile(path.join(host, `${name}.xml`), 'utf8'), text, name);
+    }
+    // The way out the message gives; then a contact's file that cannot be read at all.
     assert.equal((await jabberctl(own, ['deluser', '--force', 'bob@localhost'])).code, 0);
+    await mkdir(path.join(host, 'dan.xml'));
+    r = await jabberctl(own, ['deluser', 'alice@localhost']);
+    assert.equal(r.code, 1);
+    assert.equal(
+      r.stderr,
+      'jabberctl: alice@localhost was not removed (nothing was changed): its contact dan@localhost cannot be read: EISDIR: illegal operation on a directory, read; ' +
+        'make the spool file of dan@localhost readable, then remove alice@localhost again\n',
+    );
+    assert.equal(await readFile(path.join(host, 'carol.xml'), 'utf8'), carol);
+    await rm(path.join(host, 'dan.xml'), { recursive: true });
     r = await jabberctl(own, ['deluser', 'alice@localhost']);
     assert.deepEqual([r.code, r.stdout, r.stderr], [0, 'removed alice@localhost\n', '']);
-    assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, '');
+    assert.equal((await jabberctl(own, ['list', 'localhost'])).stdout, 'carol\n');
+    assert.match(await readFile(path.join(host, 'carol.xml'), 'utf8'), /<item jid='alice@localhost' subscription='none'\/>/);
   });
 
   test("deluser of a user who has both Yak's file and 1.4's removes both: the account cannot come back", async () => {

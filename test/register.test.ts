@@ -11,7 +11,7 @@ import type { ClientStream } from '../src/client/client-stream.js';
 import { zerokIterate, zerokSeed } from '../src/util/hash.js';
 import { Element } from '../src/xml/element.js';
 import { parseXml } from '../src/xml/parse.js';
-import { NoSuchUserError, SpoolClosedError, type Xdb } from '../src/xdb/xdb.js';
+import { NoSuchUserError, SpoolClosedError, SpoolFileError, type Xdb } from '../src/xdb/xdb.js';
 import { SpoolStore } from '../src/xdb/spool-store.js';
 import { addUser, authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import { AdminOps } from '../src/admin/admin-ops.js';
@@ -759,6 +759,40 @@ describe('registration inside a session', () => {
     assert.equal(await authResult(yak, 'stuck', { password: 'pw' }), 'result');
     assert.equal(await subscriptionIn(xdb, 'pal', 'stuck@localhost'), 'none');
     assert.equal(await subscriptionIn(xdb, 'stuck', 'pal@localhost'), 'none');
+  });
+
+  test('<remove/> with a contact whose file does not parse: refused (500) before anything changes, the session and every contact as they were', async () => {
+    const xdb = yak.server.xdb as Xdb;
+    const pals = ['unread0', 'unread1', 'unread2'];
+    await accountWithContacts(yak, 'unreader', pals);
+    const original = xdb.exists.bind(xdb);
+    xdb.exists = async (host, user) => {
+      if (user === 'unread2') throw new SpoolFileError('/spool/localhost/unread2.xml', 'spool file /spool/localhost/unread2.xml cannot be parsed: broken');
+      return original(host, user);
+    };
+    const pal = await loginUser(yak, 'unread0', 'pw');
+    const c = await loginUser(yak, 'unreader', 'pw');
+    try {
+      await pal.request(parseXml("<iq type='get' id='r0'><query xmlns='jabber:iq:roster'/></iq>"));
+      pal.keepRaw = true;
+      const reply = await ask(c, regSet('rm', '<remove/>', " to='localhost'"));
+      assert.equal(reply.getChild('error')?.attrs.code, '500', reply.toString());
+      // Still logged in, with its roster as it was.
+      const roster = await ask(c, "<iq type='get' id='r1'><query xmlns='jabber:iq:roster'/></iq>");
+      assert.equal(roster.getChild('query')?.getChildren('item').length, 3, roster.toString());
+      // A round trip: anything the contact was sent before it has come.
+      await pal.request(parseXml("<iq type='get' id='v' to='localhost'><query xmlns='jabber:iq:version'/></iq>"));
+      assert.doesNotMatch(pal.received, /<presence|type='set'/, 'a contact was told of a removal that did not happen');
+    } finally {
+      xdb.exists = original;
+      await c.close();
+      await pal.close();
+    }
+    for (const p of pals) {
+      assert.equal(await subscriptionIn(xdb, p, 'unreader@localhost'), 'both', p);
+      assert.equal(await subscriptionIn(xdb, 'unreader', `${p}@localhost`), 'both', `the account's own item for ${p}`);
+    }
+    assert.ok(!(await readdir(yak.spool)).includes('.yak-removals'), 'a refused removal was listed');
   });
 
   test('<remove/> that cannot tell a contact (its file cannot be written): an error, the account and its own roster stay, and removing it again tells everyone', async () => {

@@ -3,6 +3,7 @@
 // and, when no server is running, inside jabberctl itself.
 import { nameprep, parseJid } from '../jid.js';
 import { newAccountRecords } from '../jsm/accounts.js';
+import { ContactUnreadableError } from '../jsm/modules/roster-subscriptions.js';
 import type { SessionManager } from '../jsm/session-manager.js';
 import { NS_AUTH, NS_AUTH_0K, NS_AUTH_CRYPT, NS_LAST, NS_OFFLINE, NS_REGISTER, NS_ROSTER, NoSuchUserError, SpoolClosedError, SpoolFileError } from '../xdb/xdb.js';
 import { cryptRecordKind } from '../auth/crypt-record.js';
@@ -200,9 +201,10 @@ export class AdminOps {
     try {
       await this.jsm.removeUser(host, user);
     } catch (err) {
-      // A contact's file: the removal tells each contact before the account goes.
-      if (!(err instanceof SpoolFileError)) throw err;
-      throw new AdminError(`${bare} was not removed: its contacts are told first, and ${err.message}; repair that file, or remove its user with deluser --force, then remove ${bare} again`);
+      // Its contacts are told before the account goes, so each must be readable; nothing was changed.
+      if (!(err instanceof ContactUnreadableError)) throw err;
+      const way = err.reason instanceof SpoolFileError ? `repair that file, or remove ${err.contact} with deluser --force` : `make the spool file of ${err.contact} readable`;
+      throw new AdminError(`${bare} was not removed (nothing was changed): ${err.message}; ${way}, then remove ${bare} again`);
     }
     this.jsm.log.info({ user, host, by: 'jabberctl' }, 'unregistered');
     return { jid: bare };

@@ -165,6 +165,18 @@ export class AccountRemovals {
 
   private async remove(host: string, user: string, removal: Removal, unread: boolean): Promise<void> {
     const bare = `${user}@${host}`;
+    // What would stop the removal half way (a contact's file that cannot
+    // be read) refuses it first, with its sessions and every contact as
+    // they were.
+    if (!unread) {
+      try {
+        await this.jsm.chains.all('user-removal-check', { host, user, records: await this.jsm.xdb.getAll(host, user) });
+      } catch (err) {
+        const why = asStanzaError(err) ?? stanzaError('internal-server-error');
+        for (const a of removal.askers) a.session.transport.send(errorReply(a.iq, why));
+        throw err;
+      }
+    }
     // Sessions end before the file goes: session-end handlers write to the
     // spool (mod_last's logout record) and would bring the file back. The
     // result and the streams' end come only after the file is gone: a

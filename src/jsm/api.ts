@@ -123,6 +123,12 @@ export interface PhaseHandlers {
   'password-learned': (ev: PasswordEvent) => Promise<void> | void;
   'user-created': (ev: UserCreatedEvent) => Promise<void> | void;
   /**
+   * An account is about to go, nothing done yet: a module that could not
+   * do its part (mod_roster: a contact whose file cannot be read) throws,
+   * and the removal is refused with nothing changed.
+   */
+  'user-removal-check': (ev: UserRemovedEvent) => Promise<void> | void;
+  /**
    * An account is going: its sessions have ended and its file is still
    * there. Others are told here (mod_roster's contacts), so that a crash
    * before the removal leaves the account, not a removed name that its
@@ -153,6 +159,7 @@ export interface PhaseHandlers {
 export type Phase = keyof PhaseHandlers;
 export type NotificationPhase =
   | 'user-created'
+  | 'user-removal-check'
   | 'user-removing'
   | 'user-removed'
   | 'password-learned'

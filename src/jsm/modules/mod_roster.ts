@@ -11,7 +11,7 @@ import { pushItem, pushRemoval } from '../roster-pushes.js';
 import type { Session } from '../sessions.js';
 import { stanzaError } from '../stanza-errors.js';
 import { SubscriptionPairs } from '../subscription-pairs.js';
-import { cancelAll, receiveSubscription, resendMissed, resendPending, sendSubscription, STORED_REQUESTS_SECONDS, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
+import { cancelAll, checkContactsReadable, receiveSubscription, resendMissed, resendPending, sendSubscription, STORED_REQUESTS_SECONDS, SUBSCRIPTION_TYPES } from './roster-subscriptions.js';
 import { RecentPairEvents } from '../recent-pair-events.js';
 
 /**
@@ -186,6 +186,9 @@ export const modRoster: JsmModule = {
     // goes (see 'user-removing'). One that cannot be told fails the
     // removal: the account stays, its own side as it was, so that removing
     // it again tells every contact again.
+    api.on('user-removal-check', ({ host, user, records }) =>
+      checkContactsReadable(api, `${user}@${host}`, records.get(NS_ROSTER)?.getChildren('item') ?? []),
+    );
     api.on('user-removing', async ({ host, user, records }) => {
       const items = records.get(NS_ROSTER)?.getChildren('item') ?? [];
       await cancelAll(api, `${user}@${host}`, items, { throwFailures: true });

@@ -93,6 +93,36 @@ export function cancelAll(api: ModuleApi, owner: string, items: Iterable<Element
   return eachLimited(items, CANCELLATIONS_AT_ONCE, (item) => cancelSubscriptions(api, owner, item, opts));
 }
 
+/** A contact of an account being removed whose file cannot be read: the removal is refused before anyone is told. */
+export class ContactUnreadableError extends Error {
+  constructor(
+    /** The contact's bare JID. */
+    readonly contact: string,
+    readonly reason: unknown,
+  ) {
+    super(`its contact ${contact} cannot be read: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: reason });
+  }
+}
+
+/**
+ * Reads the file of every local contact cancelAll would tell, before it
+ * tells any: a contact whose file does not parse or cannot be read would
+ * fail the removal half way, with its sessions ended and some contacts
+ * told (see mod_roster's 'user-removing').
+ */
+export function checkContactsReadable(api: ModuleApi, owner: string, items: Iterable<Element>): Promise<void> {
+  return eachLimited(items, CANCELLATIONS_AT_ONCE, async (item) => {
+    const contact = item.attrs.jid === undefined ? undefined : parseJid(item.attrs.jid);
+    if (!contact?.user || contact.bare === owner || !api.isLocalHost(contact.host)) return;
+    if (!hasTo(item) && !hasFrom(item) && item.attrs.ask !== 'subscribe' && item.attrs.subscribe === undefined) return;
+    try {
+      await api.xdb.exists(contact.host, contact.user);
+    } catch (err) {
+      throw new ContactUnreadableError(contact.bare, err);
+    }
+  });
+}
+
 /**
  * A subscription request refused as 1.4's js_bounce refused one: an
  * unsubscribed presence from the contact with the reason as status (the
