@@ -261,6 +261,57 @@ test('another process claiming the folder first: the backup leaves, removing not
     assert.equal(await readFile(other, 'utf8'), '<xdb/>');
   }));
 
+test("a folder inside another backup's unfinished copy (another process filling it) is refused, and nothing is made in it", { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-nested-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 3);
+    const outer = path.join(dir, 'copy');
+    await mkdir(outer);
+    await writeFile(path.join(outer, UNFINISHED_BACKUP), 'the other backup\n');
+    const inner = path.join(outer, 'localhost');
+    await assert.rejects(backupSpool(spool, inner), {
+      message: `the backup folder ${inner} is inside ${outer}, a backup copy that is not finished (it holds ${UNFINISHED_BACKUP})`,
+    });
+    assert.deepEqual(await readdir(outer), [UNFINISHED_BACKUP]);
+    // Deeper too, through a folder that is not there yet.
+    await assert.rejects(backupSpool(spool, path.join(outer, 'a', 'b')), /a backup copy that is not finished/);
+  }));
+
+test('another process making the missing folder at the same moment: it is taken as found, empty, and the backup goes on', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-made-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 3);
+    const dest = path.join(dir, 'copy');
+    const real = fs.mkdirSync;
+    fs.mkdirSync = ((p: fs.PathLike, opts?: fs.MakeDirectoryOptions) => {
+      if (p === dest && !existsSync(dest)) real(dest);
+      return real(p, opts);
+    }) as typeof fs.mkdirSync;
+    syncBuiltinESMExports();
+    try {
+      assert.equal((await backupSpool(spool, dest)).files, 3);
+    } finally {
+      fs.mkdirSync = real;
+      syncBuiltinESMExports();
+    }
+    assert.equal(await parseAll(dest), 3);
+  }));
+
+test('files put in the folder as this backup marks it (another process): refused, only its own mark taken away', { timeout: 60_000 }, () =>
+  withTempDir('yak-backup-filled-', async (dir) => {
+    const spool = path.join(dir, 'spool');
+    await fillSpool(spool, 3);
+    const dest = path.join(dir, 'copy');
+    await mkdir(dest);
+    const other = path.join(dest, 'other.xml');
+    const fillsAfter = (real: typeof fs.writeFileSync): typeof fs.writeFileSync => (file, data, opts) => {
+      real(file, data, opts);
+      if (file === path.join(dest, UNFINISHED_BACKUP)) real(other, '<xdb/>');
+    };
+    await withWriteFileSync(fillsAfter, () => assert.rejects(backupSpool(spool, dest), { message: `the backup folder ${dest} is not empty` }));
+    assert.deepEqual(await readdir(dest), ['other.xml']);
+  }));
+
 test('a backup folder it cannot write its mark in: refused, and the folder it made is taken away', { timeout: 60_000 }, () =>
   withTempDir('yak-backup-unwritable-', async (dir) => {
     const spool = path.join(dir, 'spool');

@@ -99,7 +99,7 @@ export async function backupSpool(spool: string, dest: string, opts: BackupOptio
   for (const other of underWay) {
     if (within(realTarget, other) || within(other, realTarget)) throw new BackupRefused(`a backup into ${other} is under way`);
   }
-  const made = claimTarget(target);
+  const made = claimTarget(target, realTarget);
   underWay.add(realTarget);
   try {
     return await copySpool(root, target, realTarget, made, opts);
@@ -281,36 +281,87 @@ function realPathOf(p: string): string {
  * Takes `target` for this backup: makes it if it is missing (true), or
  * accepts an empty folder or a link to one (false), and puts the
  * unfinished mark in it; refuses anything else, leaving it as it was.
- * The mark is made exclusively before the folder is found empty: of two
- * processes backing up into one folder at the same moment, the one that
- * did not make it leaves without removing the other's files.
+ * The mark is made exclusively, and the folder looked at again once it is
+ * ours: of two processes backing up into one folder (or one inside the
+ * other's) at the same moment, the one that did not get it leaves without
+ * removing anything of the other's.
  */
-function claimTarget(target: string): boolean {
+function claimTarget(target: string, realTarget: string): boolean {
+  refuseInsideUnfinished(target, realTarget);
   let made = false;
   try {
-    if (!statSync(target).isDirectory()) throw new BackupRefused(`${target} is not a folder`);
-  } catch (err) {
-    if (errCode(err) !== 'ENOENT') throw err;
-    try {
-      mkdirSync(target, { mode: 0o700 });
-    } catch (e) {
-      throw new BackupRefused(`cannot make the backup folder ${target}: ${(e as Error).message}`);
-    }
+    mkdirSync(target, { mode: 0o700 });
     made = true;
+  } catch (err) {
+    // There already (or made by another backup this moment): looked at below.
+    const cannot = new BackupRefused(`cannot make the backup folder ${target}: ${(err as Error).message}`);
+    if (errCode(err) !== 'EEXIST') throw cannot;
+    let stats: Stats;
+    try {
+      stats = statSync(target);
+    } catch {
+      throw cannot; // a link to nothing
+    }
+    if (!stats.isDirectory()) throw new BackupRefused(`${target} is not a folder`);
+    refuseUnlessEmpty(target, readdirSync(target));
   }
   const mark = path.join(target, UNFINISHED_BACKUP);
   try {
     writeFileSync(mark, 'made by jabberctl backup: this copy is not finished\n', { flag: 'wx', mode: 0o600 });
   } catch (err) {
-    if (errCode(err) === 'EEXIST') throw new BackupRefused(`the backup folder ${target} is not empty: it holds ${UNFINISHED_BACKUP} (a backup under way into it, or one never finished)`);
-    if (made) rmdirSync(target);
+    if (errCode(err) === 'EEXIST') refuseUnlessEmpty(target, [UNFINISHED_BACKUP]);
+    if (made) bestEffort(() => rmdirSync(target));
     throw new BackupRefused(`cannot write in the backup folder ${target}: ${(err as Error).message}`);
   }
-  if (readdirSync(target).length > 1) {
-    unlinkSync(mark);
-    throw new BackupRefused(`the backup folder ${target} is not empty`);
+  try {
+    // Another process may have put files in it, or claimed a folder around it, meanwhile.
+    let names: string[];
+    try {
+      names = readdirSync(target);
+    } catch (err) {
+      throw new BackupRefused(`cannot list the backup folder ${target}: ${(err as Error).message}`);
+    }
+    refuseUnlessEmpty(target, names.filter((n) => n !== UNFINISHED_BACKUP));
+    refuseInsideUnfinished(target, realTarget);
+  } catch (err) {
+    // Only what this backup made goes: its mark, and the folder if it made it and it is empty.
+    bestEffort(() => unlinkSync(mark));
+    if (made) bestEffort(() => rmdirSync(target));
+    throw err;
   }
   return made;
+}
+
+/** Undoes what a refused claim made, if it can: the refusal says why, whatever is left. */
+function bestEffort(undo: () => void): void {
+  try {
+    undo();
+  } catch {
+    // Left: a mark left keeps the folder from being taken for a spool.
+  }
+}
+
+/** Refuses a backup folder holding `names`. */
+function refuseUnlessEmpty(target: string, names: string[]): void {
+  if (names.length === 0) return;
+  if (names.length === 1 && names[0] === UNFINISHED_BACKUP) {
+    throw new BackupRefused(`the backup folder ${target} is not empty: it holds ${UNFINISHED_BACKUP} (a backup under way into it, or one never finished)`);
+  }
+  throw new BackupRefused(`the backup folder ${target} is not empty`);
+}
+
+/**
+ * Refuses a backup folder inside another backup's copy, marked unfinished
+ * (another process may be filling it): its copy would meet this one's
+ * folder and fail, and remove it with its own.
+ */
+function refuseInsideUnfinished(target: string, realTarget: string): void {
+  for (let dir = path.dirname(realTarget); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, UNFINISHED_BACKUP))) {
+      throw new BackupRefused(`the backup folder ${target} is inside ${dir}, a backup copy that is not finished (it holds ${UNFINISHED_BACKUP})`);
+    }
+    if (path.dirname(dir) === dir) return;
+  }
 }
 
 interface CopyState {
