@@ -120,7 +120,7 @@ describe('a 1.4 spool folder', () => {
       c.send(parseXml("<message to='dj@localhost' id='m1'><body>Fancy a walk?</body></message>"));
       assertXml(
         await c.next((e) => e.name === 'message'),
-        "<message to='sabine@localhost/Home' from='dj@localhost'><body>Gone fishing</body>" +
+        "<message to='sabine@localhost/Home' from='dj@localhost' id='m1'><body>Gone fishing</body>" +
           "<x xmlns='jabber:x:envelope'><forwardedby jid='dj@localhost'/><from jid='dj@localhost'/><to jid='sabine@localhost/Home'/></x></message>",
       );
       // A second message: the rules dj stored are not parsed again (see below).
