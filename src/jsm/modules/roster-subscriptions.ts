@@ -4,7 +4,7 @@
 // subscription starts or ends, and the pending requests shown again.
 import { parseJid, type Jid } from '../../jid.js';
 import { attrsWith, Element } from '../../xml/element.js';
-import { NoSuchUserError, NS_ROSTER, UserFileFullError } from '../../xdb/xdb.js';
+import { NoSuchUserError, NS_ROSTER, SpoolClosedError, UserFileFullError } from '../../xdb/xdb.js';
 import type { DeliverOptions, Delivery, ModuleApi } from '../api.js';
 import { keptPresence } from '../kept-presence.js';
 import { sendBudget, sendPaced, sendWithin } from '../paced.js';
@@ -118,6 +118,8 @@ export function checkContactsReadable(api: ModuleApi, owner: string, items: Iter
     try {
       await api.xdb.exists(contact.host, contact.user);
     } catch (err) {
+      // The store closing (a stop) is no fault of the contact's.
+      if (err instanceof SpoolClosedError) throw err;
       throw new ContactUnreadableError(contact.bare, err);
     }
   });
