@@ -1086,8 +1086,8 @@ describe('administration: announce, admin, welcome, registration notices', () =>
       try {
         await negative.presence('<presence><priority>-5</priority></presence>');
         await online.clear();
-        boss.send("<message to='localhost/announce/motd' xml:lang='en'><subject>MOTD</subject><body>Be nice</body></message>");
-        // 1.4's jutil_delay(..., "Announced"): whoever reads it later sees when it was said, from the address it was sent to.
+        boss.send("<message to='LocalHost/announce/motd' xml:lang='en'><subject>MOTD</subject><body>Be nice</body></message>");
+        // 1.4's jutil_delay(..., "Announced"): whoever reads it later sees when it was said, from the address it was sent to (prepared).
         const motd = "<subject>MOTD</subject><body>Be nice</body><x xmlns='jabber:x:delay' from='localhost/announce/motd' stamp='*'>Announced</x></message>";
         const live = await online.next(isMessage);
         assertXml(live, `<message xml:lang='en' to='motd1@localhost/Work' from='localhost'>${motd}`);

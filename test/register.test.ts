@@ -795,6 +795,38 @@ describe('registration inside a session', () => {
     assert.ok(!(await readdir(yak.spool)).includes('.yak-removals'), 'a refused removal was listed');
   });
 
+  test('while a removal reads its contacts (before it may be refused), the account is not yet gone: messages are stored, logins go on', async () => {
+    const xdb = yak.server.xdb as Xdb;
+    await accountWithContacts(yak, 'pending', ['pending0', 'pending1']);
+    const original = xdb.exists.bind(xdb);
+    // Its file does not parse, found once the hold is released.
+    xdb.exists = async (host, user) => {
+      if (user === 'pending1') throw new SpoolFileError('/spool/localhost/pending1.xml', 'spool file /spool/localhost/pending1.xml cannot be parsed: broken');
+      return original(host, user);
+    };
+    const held = holdCalls(xdb, 'exists', (_host, user) => user === 'pending1');
+    await registerUser(yak, 'pendingx', 'pw');
+    const stranger = await loginUser(yak, 'pendingx', 'pw');
+    try {
+      const refused = new AdminOps(yak.server.jsm).deluser('pending@localhost');
+      await held.reached;
+      stranger.keepRaw = true;
+      stranger.send(parseXml("<message to='pending@localhost' id='w1'><body>still there?</body></message>"));
+      assert.equal(await authResult(yak, 'pending', { password: 'pw' }), 'result');
+      held.release();
+      await assert.rejects(refused, /pending@localhost was not removed \(nothing was changed\): its contact pending1@localhost cannot be read/);
+      await stranger.request(parseXml("<iq type='get' id='v' to='localhost'><query xmlns='jabber:iq:version'/></iq>"));
+      assert.doesNotMatch(stranger.received, /type='error'/, 'the message was bounced as if the account were gone');
+    } finally {
+      held.restore();
+      xdb.exists = original;
+      await stranger.close();
+    }
+    assert.equal(await authResult(yak, 'pending', { password: 'pw' }), 'result', 'a login after the refusal');
+    const box = (await xdb.get('localhost', 'pending', 'jabber:x:offline'))?.getChildren('message') ?? [];
+    assert.ok(box.some((m) => m.attrs.id === 'w1'), 'the message is not stored');
+  });
+
   test('<remove/> that cannot tell a contact (its file cannot be written): an error, the account and its own roster stay, and removing it again tells everyone', async () => {
     const xdb = yak.server.xdb as Xdb;
     const pals = ['tell0', 'tell1', 'tell2', 'tell3'];
@@ -894,6 +926,27 @@ test('a listed removal whose account cannot be read is left listed, and the serv
     } finally {
       await yak.stop();
     }
+  }));
+
+test('a listed removal refused at the next start (a contact that does not parse): struck off, and the account stays', () =>
+  withSpool(async (spool) => {
+    const host = path.join(spool, 'localhost');
+    await mkdir(host, { recursive: true });
+    const roster = (jid: string): string => `<query xmlns='jabber:iq:roster' xdbns='jabber:iq:roster'><item jid='${jid}' subscription='both'/></query>`;
+    await writeFile(path.join(host, 'own.xml'), `<xdb><password xmlns='jabber:iq:auth' xdbns='jabber:iq:auth'>pw</password>${roster('bad@localhost')}</xdb>`);
+    await writeFile(path.join(host, 'bad.xml'), '<xdb><password');
+    await writeFile(path.join(spool, '.yak-removals'), '[["localhost","own"]]\n');
+    const captured = captureLog();
+    const yak = await startYak({ spool, log: captured.log, tweak: noLoginThrottle });
+    try {
+      const line = await logLine(captured, (l) => l.msg === 'account removal not finished; the account stays' && l.user === 'own@localhost');
+      assert.match(JSON.stringify(line.err), /its contact bad@localhost cannot be read/);
+      assert.ok(!(await readdir(spool)).includes('.yak-removals'), 'the refused removal is still listed: a later start would remove an account in use');
+      assert.equal(await authResult(yak, 'own', { password: 'pw' }), 'result');
+    } finally {
+      await yak.stop();
+    }
+    assert.ok(!(await readdir(spool)).includes('.yak-removals'));
   }));
 
 test('a start that fails finishes no listed removal, and one that cannot read the list stops, naming it', () =>

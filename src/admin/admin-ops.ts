@@ -204,7 +204,8 @@ export class AdminOps {
       // Its contacts are told before the account goes, so each must be readable; nothing was changed.
       if (!(err instanceof ContactUnreadableError)) throw err;
       const way = err.reason instanceof SpoolFileError ? `repair that file, or remove ${err.contact} with deluser --force` : `make the spool file of ${err.contact} readable`;
-      throw new AdminError(`${bare} was not removed (nothing was changed): ${err.message}; ${way}, then remove ${bare} again`);
+      const why = err.reason instanceof Error ? err.reason.message : String(err.reason);
+      throw new AdminError(`${bare} was not removed (nothing was changed): ${err.message}: ${why}; ${way}, then remove ${bare} again`);
     }
     this.jsm.log.info({ user, host, by: 'jabberctl' }, 'unregistered');
     return { jid: bare };

@@ -20,6 +20,11 @@ interface Removal {
   /** The sessions whose request it answers: a result once removed, an error if it failed. */
   askers: Asker[];
   removed: boolean;
+  /**
+   * Its 'user-removal-check' is running: nothing is done yet and it may
+   * still be refused, so the account is not yet taken for gone.
+   */
+  checking: boolean;
   done: Promise<void>;
 }
 
@@ -52,9 +57,10 @@ export class AccountRemovals {
     return this.removals.size;
   }
 
-  /** Whether `bare`'s account is being removed now. */
+  /** Whether `bare`'s account is being removed now (past its check). */
   underWay(bare: string): boolean {
-    return this.removals.has(bare);
+    const removal = this.removals.get(bare);
+    return removal !== undefined && !removal.checking;
   }
 
   /** Whether `bare`'s account is being removed, or was after a login noted `removals`. */
@@ -85,7 +91,7 @@ export class AccountRemovals {
       if (asker) running.askers.push(asker);
       return running.done;
     }
-    const removal: Removal = { askers: asker ? [asker] : [], removed: false, done: Promise.resolve() };
+    const removal: Removal = { askers: asker ? [asker] : [], removed: false, checking: opts.unread !== true, done: Promise.resolve() };
     this.removals.set(bare, removal);
     removal.done = this.remove(host, user, removal, opts.unread === true).finally(() => this.over(bare, removal));
     return removal.done;
@@ -159,7 +165,8 @@ export class AccountRemovals {
    */
   private over(bare: string, removal: Removal): void {
     if (this.removals.get(bare) !== removal) return;
-    this.recentRemovals.note(bare);
+    // One refused by its check never took the account for gone.
+    if (!removal.checking) this.recentRemovals.note(bare);
     this.removals.delete(bare);
   }
 
@@ -168,14 +175,17 @@ export class AccountRemovals {
     // What would stop the removal half way (a contact's file that cannot
     // be read) refuses it first, with its sessions and every contact as
     // they were.
-    if (!unread) {
+    if (removal.checking) {
       try {
         await this.jsm.chains.all('user-removal-check', { host, user, records: await this.jsm.xdb.getAll(host, user) });
       } catch (err) {
         const why = asStanzaError(err) ?? stanzaError('internal-server-error');
         for (const a of removal.askers) a.session.transport.send(errorReply(a.iq, why));
+        // Refused and said so: one a crash had listed (resumed at start) is struck off, as a failed one is.
+        if (!(err instanceof SpoolClosedError)) await this.forget(host, user);
         throw err;
       }
+      removal.checking = false;
     }
     // Sessions end before the file goes: session-end handlers write to the
     // spool (mod_last's logout record) and would bring the file back. The

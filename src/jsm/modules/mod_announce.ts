@@ -38,7 +38,8 @@ export const modAnnounce: JsmModule = {
     /**
      * Keeps `m` as the motd, stamped as 1.4 did: who reads it at a later
      * login sees when it was said. 1.4's jutil_delay named the address the
-     * message was sent to (`HOST/announce/motd`) as the stamp's `from`.
+     * message was sent to (`HOST/announce/motd`) as the stamp's `from`;
+     * prepared here, as the host answers to any spelling of its name.
      */
     const setMotd = (host: string, m: Element, addressed: string): Element => {
       m.children.push(delayStamp(addressed, 'Announced'));
@@ -56,11 +57,11 @@ export const modAnnounce: JsmModule = {
       const m = new Element('message', attrsWith(stanza.attrs, { to: undefined, from: undefined }), stanza.children.filter((c) => typeof c !== 'string'));
       if (r === 'announce/online') toEveryone(api, to.host, m);
       else if (r === 'announce/motd') {
-        const kept = setMotd(to.host, m, stanza.attrs.to!);
+        const kept = setMotd(to.host, m, to.toString());
         // Shown once per session: one that got it now is done with it.
         toEveryone(api, to.host, kept, (s) => s.data.set('motd', kept));
       }
-      else if (r === 'announce/motd/update') setMotd(to.host, m, stanza.attrs.to!);
+      else if (r === 'announce/motd/update') setMotd(to.host, m, to.toString());
       else if (r === 'announce/motd/delete') motd.delete(to.host);
       else throw stanzaError('item-not-found');
       return 'handled';

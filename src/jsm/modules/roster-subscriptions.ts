@@ -100,7 +100,8 @@ export class ContactUnreadableError extends Error {
     readonly contact: string,
     readonly reason: unknown,
   ) {
-    super(`its contact ${contact} cannot be read: ${reason instanceof Error ? reason.message : String(reason)}`, { cause: reason });
+    // The reason's own words come with it as its cause (the log shows them once).
+    super(`its contact ${contact} cannot be read`, { cause: reason });
   }
 }
 
