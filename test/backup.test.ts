@@ -221,15 +221,19 @@ test('a folder a backup is filling is refused to another, and so is one inside i
     }
   }));
 
-/** Runs `fn` with fs.writeFileSync, as every ES module imports it, replaced by `replacement` (given the real one). */
-async function withWriteFileSync(replacement: (real: typeof fs.writeFileSync) => typeof fs.writeFileSync, fn: () => Promise<void>): Promise<void> {
-  const real = fs.writeFileSync;
-  fs.writeFileSync = replacement(real);
+/** Runs `fn` with fs[name], as every ES module imports it, replaced by `replacement` (given the real one). */
+async function withFsReplaced<K extends 'writeFileSync' | 'mkdirSync'>(
+  name: K,
+  replacement: (real: (typeof fs)[K]) => (typeof fs)[K],
+  fn: () => Promise<void>,
+): Promise<void> {
+  const real = fs[name];
+  fs[name] = replacement(real);
   syncBuiltinESMExports();
   try {
     await fn();
   } finally {
-    fs.writeFileSync = real;
+    fs[name] = real;
     syncBuiltinESMExports();
   }
 }
@@ -252,7 +256,7 @@ test('another process claiming the folder first: the backup leaves, removing not
       }
       real(file, data, opts);
     };
-    await withWriteFileSync(claimedFirst, () =>
+    await withFsReplaced('writeFileSync', claimedFirst, () =>
       assert.rejects(backupSpool(spool, dest), {
         message: `the backup folder ${dest} is not empty: it holds ${UNFINISHED_BACKUP} (a backup under way into it, or one never finished)`,
       }),
@@ -282,18 +286,14 @@ test('another process making the missing folder at the same moment: it is taken 
     const spool = path.join(dir, 'spool');
     await fillSpool(spool, 3);
     const dest = path.join(dir, 'copy');
-    const real = fs.mkdirSync;
-    fs.mkdirSync = ((p: fs.PathLike, opts?: fs.MakeDirectoryOptions) => {
-      if (p === dest && !existsSync(dest)) real(dest);
-      return real(p, opts);
-    }) as typeof fs.mkdirSync;
-    syncBuiltinESMExports();
-    try {
+    const madeFirst = (real: typeof fs.mkdirSync): typeof fs.mkdirSync =>
+      ((p: fs.PathLike, opts?: fs.MakeDirectoryOptions) => {
+        if (p === dest && !existsSync(dest)) real(dest);
+        return real(p, opts);
+      }) as typeof fs.mkdirSync;
+    await withFsReplaced('mkdirSync', madeFirst, async () => {
       assert.equal((await backupSpool(spool, dest)).files, 3);
-    } finally {
-      fs.mkdirSync = real;
-      syncBuiltinESMExports();
-    }
+    });
     assert.equal(await parseAll(dest), 3);
   }));
 
@@ -308,7 +308,7 @@ test('files put in the folder as this backup marks it (another process): refused
       real(file, data, opts);
       if (file === path.join(dest, UNFINISHED_BACKUP)) real(other, '<xdb/>');
     };
-    await withWriteFileSync(fillsAfter, () => assert.rejects(backupSpool(spool, dest), { message: `the backup folder ${dest} is not empty` }));
+    await withFsReplaced('writeFileSync', fillsAfter, () => assert.rejects(backupSpool(spool, dest), { message: `the backup folder ${dest} is not empty` }));
     assert.deepEqual(await readdir(dest), ['other.xml']);
   }));
 
@@ -321,7 +321,7 @@ test('a backup folder it cannot write its mark in: refused, and the folder it ma
       if (file === path.join(dest, UNFINISHED_BACKUP)) throw Object.assign(new Error('EROFS: read-only file system'), { code: 'EROFS' });
       real(file, data, opts);
     };
-    await withWriteFileSync(readOnly, () =>
+    await withFsReplaced('writeFileSync', readOnly, () =>
       assert.rejects(backupSpool(spool, dest), { message: `cannot write in the backup folder ${dest}: EROFS: read-only file system` }),
     );
     assert.equal(existsSync(dest), false);
