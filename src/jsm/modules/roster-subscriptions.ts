@@ -64,15 +64,21 @@ function truncateStatus(text: string): string {
 async function cancelSubscriptions(api: ModuleApi, owner: string, item: Element, opts: DeliverOptions): Promise<void> {
   const to = item.attrs.jid;
   if (to === undefined) return;
-  if (hasTo(item) || item.attrs.ask === 'subscribe') {
-    await api.deliver(new Element('presence', { type: 'unsubscribe', to, from: owner }), opts);
-  }
-  if (hasFrom(item) || item.attrs.subscribe !== undefined) {
-    await api.deliver(new Element('presence', { type: 'unsubscribed', to, from: owner }), opts);
-  }
+  if (cancelsTo(item)) await api.deliver(new Element('presence', { type: 'unsubscribe', to, from: owner }), opts);
+  if (cancelsFrom(item)) await api.deliver(new Element('presence', { type: 'unsubscribed', to, from: owner }), opts);
   // The contact no longer sees the owner (see hideFrom). An item for
   // oneself (older versions let one in) hid nothing.
   if (hasFrom(item) && parseJid(to)?.bare !== owner) await hideFrom(api, owner, to);
+}
+
+/** What the owner had or asked of the item's contact: cancelled with 'unsubscribe'. */
+function cancelsTo(item: Element): boolean {
+  return hasTo(item) || item.attrs.ask === 'subscribe';
+}
+
+/** What the contact had or asked of the owner: cancelled with 'unsubscribed'. */
+function cancelsFrom(item: Element): boolean {
+  return hasFrom(item) || item.attrs.subscribe !== undefined;
 }
 
 /**
@@ -115,7 +121,7 @@ export function checkContactsReadable(api: ModuleApi, owner: string, items: Iter
   return eachLimited(items, CANCELLATIONS_AT_ONCE, async (item) => {
     const contact = item.attrs.jid === undefined ? undefined : parseJid(item.attrs.jid);
     if (!contact?.user || contact.bare === owner || !api.isLocalHost(contact.host)) return;
-    if (!hasTo(item) && !hasFrom(item) && item.attrs.ask !== 'subscribe' && item.attrs.subscribe === undefined) return;
+    if (!cancelsTo(item) && !cancelsFrom(item)) return;
     try {
       await api.xdb.exists(contact.host, contact.user);
     } catch (err) {
