@@ -101,7 +101,7 @@ describe('bundled config/jabber.xml', () => {
     assert.equal(cfg.c2s.rate, undefined, 'rate is commented out in the bundled config');
     assert.deepEqual(cfg.c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
-      connectionsPerAddress: 1000, connectionsTotal: undefined, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
+      connectionsPerAddress: 1000, connectionsTotal: undefined, outputBytes: 1048576, idleSeconds: 0, keepaliveSeconds: 120, preAuthMemory: 33554432,
       sessionMemory: 268435456, sessionsPerUser: 100,
     });
     assert.equal(cfg.spool, resolve('./spool'));
@@ -560,18 +560,18 @@ describe('c2s', () => {
   test('limits: defaults and overrides', () => {
     assert.deepEqual(parse().c2s.limits, {
       preAuthStanzaBytes: 65536, stanzaBytes: 262144, depth: 32, queueStanzas: 32, queueBytes: 65536,
-      connectionsPerAddress: 1000, connectionsTotal: undefined, outputBytes: 1048576, idleSeconds: 0, preAuthMemory: 33554432,
+      connectionsPerAddress: 1000, connectionsTotal: undefined, outputBytes: 1048576, idleSeconds: 0, keepaliveSeconds: 120, preAuthMemory: 33554432,
       sessionMemory: 268435456, sessionsPerUser: 100,
     });
     const c = parse({
       pthcsock:
         "<limits><preauthstanza>1000</preauthstanza><depth>10</depth><queue bytes='2000'/>" +
-        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><preauthmemory>2000000</preauthmemory>" +
+        "<connections perip='5' total='100'/><outbuffer>4096</outbuffer><idle>300</idle><keepalive>30</keepalive><preauthmemory>2000000</preauthmemory>" +
         '<sessionmemory>20000000</sessionmemory><sessions>5</sessions></limits>',
     });
     assert.deepEqual(c.c2s.limits, {
       preAuthStanzaBytes: 1000, stanzaBytes: 262144, depth: 10, queueStanzas: 32, queueBytes: 2000,
-      connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300, preAuthMemory: 2000000,
+      connectionsPerAddress: 5, connectionsTotal: 100, outputBytes: 4096, idleSeconds: 300, keepaliveSeconds: 30, preAuthMemory: 2000000,
       sessionMemory: 20000000, sessionsPerUser: 5,
     });
     assert.equal(parse({ pthcsock: '<limits><preauthmemory>0</preauthmemory></limits>' }).c2s.limits.preAuthMemory, 0);
@@ -583,6 +583,11 @@ describe('c2s', () => {
     refuses(() => parse({ pthcsock: '<limits><sessionmemory>8000000</sessionmemory></limits>' }), '<sessionmemory>', 'at least 16777216');
     refuses(() => parse({ pthcsock: "<limits><connections perip='-1'/></limits>" }), '<connections', 'perip');
     refuses(() => parse({ pthcsock: '<limits><outbuffer>10</outbuffer></limits>' }), '<outbuffer>');
+    assert.equal(parse({ pthcsock: '<limits><keepalive>0</keepalive></limits>' }).c2s.limits.keepaliveSeconds, 0);
+    assert.equal(parse({ pthcsock: '<limits><keepalive>32767</keepalive></limits>' }).c2s.limits.keepaliveSeconds, 32767);
+    // Linux takes no longer TCP keepalive idle time.
+    refuses(() => parse({ pthcsock: '<limits><keepalive>32768</keepalive></limits>' }), '<keepalive>');
+    refuses(() => parse({ pthcsock: '<limits><keepalive>2m</keepalive></limits>' }), '<keepalive>');
   });
 });
 

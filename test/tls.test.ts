@@ -15,6 +15,7 @@ import { ClientStream } from '../src/client/client-stream.js';
 import { Element } from '../src/xml/element.js';
 import { captureLog } from './helpers/log-capture.js';
 import { makeTestKey } from './helpers/tls-key.js';
+import { keptAlive } from './helpers/proc-net-tcp.js';
 import { authIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 
 let dir: string;
@@ -55,6 +56,17 @@ describe('direct TLS listener', () => {
     assert.equal(refused.getChild('error')?.attrs.code, '401');
     await c.close();
     await wrong.close();
+  });
+
+  test('kept alive as a plain connection is (<keepalive>, on the TCP connection under the tunnel)', async () => {
+    const c = await ClientStream.connect({ port: tlsPort, domain: 'localhost', tls: true });
+    try {
+      const timer = await keptAlive(tlsPort, c.socket.localPort!);
+      assert.equal(timer.timer, 'keepalive');
+      assert.ok(timer.seconds! > 100 && timer.seconds! <= 120, JSON.stringify(timer));
+    } finally {
+      await c.close();
+    }
   });
 
   test('stream errors end the stream inside the tunnel as over TCP: header, error, </stream:stream>, close', async () => {

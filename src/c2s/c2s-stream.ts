@@ -437,7 +437,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       // The one line per connection: who, how long, as whom.
       this.cleanedUp = true;
       const seconds = Math.round((monotonicMs() - this.opened) / 1000);
-      this.logAt('info', { user: this.session?.jid.toString(), seconds }, 'connection closed');
+      this.logAt('info', { user: this.session?.jid.toString(), seconds, error: this.conn.failure }, 'connection closed');
       // Once: by the second run (the socket gone after close()) a new
       // stream may have been given the same id, and must keep it.
       this.ctx.releaseStreamId(this.streamId);

@@ -176,6 +176,9 @@ const SESSION_MEMORY_MIN = 16 << 20;
 const PRE_AUTH_HEAP_SHARE = 1 / 64;
 const SESSION_HEAP_SHARE = 1 / 16;
 
+/** The longest TCP keepalive idle time Linux takes (MAX_TCP_KEEPIDLE). */
+const KEEPALIVE_SECONDS_MAX = 32767;
+
 /** Yak extension: parser and pre-auth queue bounds (SPEC sections 1 and 2). */
 function readLimits(l: Element | undefined): C2sLimits {
   const limits: C2sLimits = {
@@ -188,6 +191,7 @@ function readLimits(l: Element | undefined): C2sLimits {
     connectionsTotal: undefined,
     outputBytes: 1 << 20,
     idleSeconds: 0,
+    keepaliveSeconds: 120,
     // Less on a small heap (see heap-share.ts), never below what may be configured.
     preAuthMemory: Math.max(PRE_AUTH_MEMORY_MIN, heapShare(32 * 1024 * 1024, PRE_AUTH_HEAP_SHARE)),
     sessionMemory: Math.max(SESSION_MEMORY_MIN, heapShare(256 * 1024 * 1024, SESSION_HEAP_SHARE)),
@@ -205,6 +209,7 @@ function readLimits(l: Element | undefined): C2sLimits {
   }
   limits.outputBytes = intChild(l, 'outbuffer', 1024, INT_MAX, limits.outputBytes);
   limits.idleSeconds = intChild(l, 'idle', 0, SECONDS_MAX, limits.idleSeconds);
+  limits.keepaliveSeconds = intChild(l, 'keepalive', 0, KEEPALIVE_SECONDS_MAX, limits.keepaliveSeconds);
   limits.preAuthStanzaBytes = intChild(l, 'preauthstanza', 1, INT_MAX, limits.preAuthStanzaBytes);
   limits.preAuthMemory = intChild(l, 'preauthmemory', 0, INT_MAX, limits.preAuthMemory);
   // Below this, a login or registration alone could go over it: nobody could log in.

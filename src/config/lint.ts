@@ -39,7 +39,7 @@ export interface Place {
 const KARMA_VALUES = ['init', 'max', 'inc', 'dec', 'penalty', 'restore'];
 const KARMA: Place = { reads: KARMA_VALUES, once: KARMA_VALUES, tolerated: ['heartbeat'], values: KARMA_VALUES };
 
-const LIMIT_VALUES = ['outbuffer', 'idle', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'sessions', 'stanza', 'depth'];
+const LIMIT_VALUES = ['outbuffer', 'idle', 'keepalive', 'preauthstanza', 'preauthmemory', 'sessionmemory', 'sessions', 'stanza', 'depth'];
 const LIMITS: Place = {
   reads: ['connections', 'queue', ...LIMIT_VALUES],
   once: ['connections', 'queue', ...LIMIT_VALUES],

@@ -61,6 +61,12 @@ export interface C2sLimits {
   /** Seconds an authenticated connection may stay silent; 0 = forever. Default 0. */
   idleSeconds: number;
   /**
+   * Seconds a connection may go without a packet from the client before
+   * the kernel checks that the client is still there (TCP keepalive); 0 =
+   * never. Default 120.
+   */
+  keepaliveSeconds: number;
+  /**
    * What all connections not logged in may hold between them, weighed in
    * bytes (see c2s/held-memory-budget.ts); 0 = no bound, else at least 1 MiB.
    * Default 32 MiB.

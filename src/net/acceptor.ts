@@ -99,9 +99,27 @@ export class Acceptor {
     for (const s of this.sockets) s.destroy();
   }
 
-  /** SIGHUP: the connection limits as the config says now (the open counts and rate history stay). */
+  /** SIGHUP: the connection limits as the config says now (the open counts and rate history stay), <keepalive> for open connections too. */
   reloadLimits(): void {
     this.limits.cfg = addressLimitsConfig(this.ctx.config);
+    for (const s of this.sockets) this.keepAlive(s);
+  }
+
+  /**
+   * TCP keepalive, so that a client gone without a word (its machine off,
+   * its network lost, a NAT that forgot it) is found: otherwise its session
+   * stays, shown available to its contacts, and takes their messages into a
+   * socket nobody reads, instead of offline storage. After <keepalive>
+   * seconds without a packet from the client the kernel probes it, 1 s
+   * apart, 10 times (libuv sets those two), and the socket fails with
+   * ETIMEDOUT if none is answered. A client that is there answers in the
+   * kernel, unseen by it. While replies wait unacknowledged there are no
+   * probes: the kernel's retransmission gives up instead, later.
+   * Set on the raw socket: a TLS one passes it no option.
+   */
+  private keepAlive(socket: net.Socket): void {
+    const seconds = this.ctx.config.c2s.limits.keepaliveSeconds;
+    socket.setKeepAlive(seconds > 0, seconds * 1000);
   }
 
   /**
@@ -160,6 +178,7 @@ export class Acceptor {
       return;
     }
     this.sockets.add(socket);
+    this.keepAlive(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.limits.release(address);

@@ -114,6 +114,8 @@ export class Connection {
   /** heldOutput was read above 0 since the output last went out: say when it has. */
   private outputCounted = false;
   readonly address: string;
+  /** What the socket failed with, if it did: ETIMEDOUT when keepalive found the client gone, ECONNRESET for a reset. */
+  failure: string | undefined;
 
   constructor(
     readonly socket: Socket,
@@ -127,7 +129,10 @@ export class Connection {
       this.peerEnded = true;
       this.reportEnd();
     });
-    socket.on('error', () => socket.destroy());
+    socket.on('error', (err: NodeJS.ErrnoException) => {
+      this.failure ??= err.code ?? err.message;
+      socket.destroy();
+    });
     socket.on('close', () => this.onClose());
   }
 

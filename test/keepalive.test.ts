@@ -1,0 +1,59 @@
+// TCP keepalive on client connections (<limits><keepalive>, Yak): a client
+// gone without a word (machine off, network lost) is found and its session
+// ended, so that its contacts stop seeing it and messages for it go to
+// offline storage instead of into a socket nobody reads.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadConfig } from '../src/config/load.js';
+import { keptAlive, type KeepaliveTimer } from './helpers/proc-net-tcp.js';
+import { runProgram } from './helpers/run-tool.js';
+import type { VanishReport } from './helpers/vanishing-client.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { BUNDLED_CONFIG, startYak } from './helpers/yak.js';
+
+const within = (t: KeepaliveTimer, low: number, high: number): boolean => t.timer === 'keepalive' && t.seconds! > low && t.seconds! <= high;
+
+test('every client connection is kept alive as <keepalive> says, by default after 120 s without a packet; SIGHUP changes it on open ones', async () => {
+  const yak = await startYak();
+  try {
+    assert.equal(yak.config.c2s.limits.keepaliveSeconds, 120);
+    const client = await yak.connect();
+    const first = await keptAlive(yak.port, client.socket.localPort!);
+    assert.ok(within(first, 100, 120), JSON.stringify(first));
+
+    const fresh = loadConfig(BUNDLED_CONFIG, { spool: yak.spool });
+    fresh.c2s.listen = yak.config.c2s.listen;
+    fresh.pidfile = undefined;
+    fresh.c2s.limits.keepaliveSeconds = 30;
+    assert.deepEqual(yak.server.reload(fresh).applied, ['<limits>']);
+    const shorter = await keptAlive(yak.port, client.socket.localPort!);
+    assert.ok(within(shorter, 10, 30), JSON.stringify(shorter));
+    // A connection opened after the reload takes the new time too.
+    const later = await keptAlive(yak.port, (await yak.connect()).socket.localPort!);
+    assert.ok(within(later, 10, 30), JSON.stringify(later));
+
+    fresh.c2s.limits = { ...fresh.c2s.limits, keepaliveSeconds: 0 };
+    yak.server.reload(fresh);
+    assert.deepEqual(await keptAlive(yak.port, client.socket.localPort!), { timer: 'none' });
+    assert.deepEqual(await keptAlive(yak.port, (await yak.connect()).socket.localPort!), { timer: 'none' });
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a logged-in client that vanishes without a word is found: the session ends (logged as ETIMEDOUT), and a message sent to it meanwhile waits offline', { timeout: 90_000 }, async () => {
+  const helper = new URL('./helpers/vanishing-client.js', import.meta.url).href;
+  const script = `const { vanishingClient } = await import(${JSON.stringify(helper)});
+    console.log(JSON.stringify(await vanishingClient(1)));`;
+  // In a user and network namespace of its own (util-linux's unshare), whose loopback the helper may take down.
+  const run = await runProgram('unshare', ['-rn', process.execPath, '--input-type=module', '-e', script], { timeout: 80_000 });
+  assert.equal(run.code, 0, `unshare (util-linux) and ip (iproute2) must run it: ${run.stderr}`);
+  const report = JSON.parse(run.stdout.trim()) as VanishReport;
+  assert.equal(report.closed.error, 'ETIMEDOUT', JSON.stringify(report));
+  assert.equal(report.delivered.length, 1);
+  assertXml(
+    report.delivered[0]!,
+    "<message to='ghost@localhost' id='m1' from='friend@localhost/Work'><body>still there?</body>" +
+      "<x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Offline Storage</x></message>",
+  );
+});
