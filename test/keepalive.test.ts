@@ -4,7 +4,9 @@
 // offline storage instead of into a socket nobody reads.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import net from 'node:net';
 import { loadConfig } from '../src/config/load.js';
+import { setKeepalive } from '../src/net/keepalive.js';
 import { keptAlive, type KeepaliveTimer } from './helpers/proc-net-tcp.js';
 import { runProgram } from './helpers/run-tool.js';
 import type { VanishReport } from './helpers/vanishing-client.js';
@@ -56,4 +58,36 @@ test('a logged-in client that vanishes without a word is found: the session ends
     "<message to='ghost@localhost' id='m1' from='friend@localhost/Work'><body>still there?</body>" +
       "<x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Offline Storage</x></message>",
   );
+});
+
+test('setKeepalive: on a listener, what it accepts from then on inherits it; on an open socket it changes that one', async () => {
+  const server = net.createServer();
+  assert.equal(setKeepalive(server, 40), false, 'a listener not listening yet has nothing to set it on');
+  const accepted: net.Socket[] = [];
+  server.on('connection', (s) => accepted.push(s));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const connect = async (): Promise<net.Socket> => {
+    const c = net.connect(port, '127.0.0.1');
+    await new Promise((resolve) => c.once('connect', resolve));
+    while (accepted.length === 0 || accepted.at(-1)!.remotePort !== c.localPort) await new Promise((r) => setTimeout(r, 5));
+    return c;
+  };
+  const clients: net.Socket[] = [];
+  try {
+    clients.push(await connect());
+    assert.deepEqual(await keptAlive(port, clients[0]!.localPort!), { timer: 'none' });
+    assert.equal(setKeepalive(server, 40), true);
+    clients.push(await connect());
+    assert.ok(within(await keptAlive(port, clients[1]!.localPort!), 30, 40));
+    assert.deepEqual(await keptAlive(port, clients[0]!.localPort!), { timer: 'none' }, 'one accepted before keeps what it had');
+    assert.equal(setKeepalive(accepted[0]!, 20), true);
+    assert.ok(within(await keptAlive(port, clients[0]!.localPort!), 10, 20));
+    // Off again, on a socket Node's own record says was never on.
+    assert.equal(setKeepalive(accepted[1]!, 0), true);
+    assert.deepEqual(await keptAlive(port, clients[1]!.localPort!), { timer: 'none' });
+  } finally {
+    for (const c of [...clients, ...accepted]) c.destroy();
+    await new Promise((resolve) => server.close(resolve));
+  }
 });

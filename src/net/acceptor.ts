@@ -14,6 +14,7 @@ import type { AddressLogQuota } from './address-log-quota.js';
 import { connectionTotal, openFileLimit } from './descriptor-limit.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './listeners.js';
 import { peerAddress } from './peer-address.js';
+import { setKeepalive } from './keepalive.js';
 import { PendingHandshake } from './pending-handshake.js';
 
 /** What the acceptor needs of the server. */
@@ -49,6 +50,8 @@ export class Acceptor {
   private readonly refusals = new Refusals();
   /** Direct-TLS connections admitted but not yet through their handshake, by socketKey(). */
   private readonly handshaking = new Map<string, PendingHandshake>();
+  /** A listener took no <keepalive> for the connections it accepts: each gets it at accept (see keepalive.ts). */
+  private keepaliveEach = false;
   /** close() was called: nothing more is admitted or handed on. */
   private closed = false;
 
@@ -81,6 +84,7 @@ export class Acceptor {
     }
     const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
     server.on('error', (err) => this.ctx.log.error({ err }, 'listener error'));
+    this.keepaliveEach ||= !setKeepalive(server, this.ctx.config.c2s.limits.keepaliveSeconds);
     this.servers.push(server);
     this.tlsServers.set(server, spec.tls !== undefined);
     const bound = server.address() as net.AddressInfo;
@@ -102,24 +106,9 @@ export class Acceptor {
   /** SIGHUP: the connection limits as the config says now (the open counts and rate history stay), <keepalive> for open connections too. */
   reloadLimits(): void {
     this.limits.cfg = addressLimitsConfig(this.ctx.config);
-    for (const s of this.sockets) this.keepAlive(s);
-  }
-
-  /**
-   * TCP keepalive, so that a client gone without a word (its machine off,
-   * its network lost, a NAT that forgot it) is found: otherwise its session
-   * stays, shown available to its contacts, and takes their messages into a
-   * socket nobody reads, instead of offline storage. After <keepalive>
-   * seconds without a packet from the client the kernel probes it, 1 s
-   * apart, 10 times (libuv sets those two), and the socket fails with
-   * ETIMEDOUT if none is answered. A client that is there answers in the
-   * kernel, unseen by it. While replies wait unacknowledged there are no
-   * probes: the kernel's retransmission gives up instead, later.
-   * Set on the raw socket: a TLS one passes it no option.
-   */
-  private keepAlive(socket: net.Socket): void {
     const seconds = this.ctx.config.c2s.limits.keepaliveSeconds;
-    socket.setKeepAlive(seconds > 0, seconds * 1000);
+    for (const server of this.servers) this.keepaliveEach ||= !setKeepalive(server, seconds);
+    for (const socket of this.sockets) setKeepalive(socket, seconds);
   }
 
   /**
@@ -178,7 +167,7 @@ export class Acceptor {
       return;
     }
     this.sockets.add(socket);
-    this.keepAlive(socket);
+    if (this.keepaliveEach) setKeepalive(socket, this.ctx.config.c2s.limits.keepaliveSeconds);
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.limits.release(address);
