@@ -14,7 +14,7 @@ import type { AddressLogQuota } from './address-log-quota.js';
 import { connectionTotal, openFileLimit } from './descriptor-limit.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './listeners.js';
 import { peerAddress } from './peer-address.js';
-import { setKeepalive } from './keepalive.js';
+import { setKeepalive, setNoDelay } from './socket-options.js';
 import { PendingHandshake } from './pending-handshake.js';
 
 /** What the acceptor needs of the server. */
@@ -50,8 +50,9 @@ export class Acceptor {
   private readonly refusals = new Refusals();
   /** Direct-TLS connections admitted but not yet through their handshake, by socketKey(). */
   private readonly handshaking = new Map<string, PendingHandshake>();
-  /** A listener took no <keepalive> for the connections it accepts: each gets it at accept (see keepalive.ts). */
+  /** A listener took no <keepalive>, or no TCP_NODELAY, for the connections it accepts: each gets it at accept (see socket-options.ts). */
   private keepaliveEach = false;
+  private noDelayEach = false;
   /** close() was called: nothing more is admitted or handed on. */
   private closed = false;
 
@@ -85,6 +86,7 @@ export class Acceptor {
     const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
     server.on('error', (err) => this.ctx.log.error({ err }, 'listener error'));
     this.keepaliveEach ||= !setKeepalive(server, this.ctx.config.c2s.limits.keepaliveSeconds);
+    this.noDelayEach ||= !setNoDelay(server);
     this.servers.push(server);
     this.tlsServers.set(server, spec.tls !== undefined);
     const bound = server.address() as net.AddressInfo;
@@ -168,6 +170,7 @@ export class Acceptor {
     }
     this.sockets.add(socket);
     if (this.keepaliveEach) setKeepalive(socket, this.ctx.config.c2s.limits.keepaliveSeconds);
+    if (this.noDelayEach) setNoDelay(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.limits.release(address);

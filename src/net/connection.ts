@@ -123,7 +123,6 @@ export class Connection {
   ) {
     this.address = opts.address ?? socket.remoteAddress ?? 'unknown';
     this.karma = opts.karma ? new Karma(opts.karma) : undefined;
-    socket.setNoDelay(true);
     socket.on('data', (buf: Buffer) => this.onData(buf));
     socket.on('end', () => {
       this.peerEnded = true;

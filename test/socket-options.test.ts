@@ -1,12 +1,15 @@
-// TCP keepalive on client connections (<limits><keepalive>, Yak): a client
-// gone without a word (machine off, network lost) is found and its session
+// The TCP options of client connections (src/net/socket-options.ts), set
+// on the listeners. TCP keepalive (<limits><keepalive>, Yak): a client gone
+// without a word (machine off, network lost) is found and its session
 // ended, so that its contacts stop seeing it and messages for it go to
-// offline storage instead of into a socket nobody reads.
+// offline storage instead of into a socket nobody reads. No delay: replies
+// are not held back by Nagle's algorithm.
 import assert from 'node:assert/strict';
-import { test } from 'node:test';
 import net from 'node:net';
+import { test } from 'node:test';
 import { loadConfig } from '../src/config/load.js';
-import { setKeepalive } from '../src/net/keepalive.js';
+import { setKeepalive, setNoDelay } from '../src/net/socket-options.js';
+import { tcpOptions } from './helpers/tcp-options.js';
 import { keptAlive, type KeepaliveTimer } from './helpers/proc-net-tcp.js';
 import { runProgram } from './helpers/run-tool.js';
 import type { VanishReport } from './helpers/vanishing-client.js';
@@ -43,6 +46,20 @@ test('every client connection is kept alive as <keepalive> says, by default afte
   }
 });
 
+test('the server\'s end of a client connection: no delay, and keepalive probes 1 s apart, 10 of them, as README says', async () => {
+  const yak = await startYak();
+  try {
+    const client = await yak.connect();
+    // The acceptor's own record of the sockets it admitted: the test's only way to the server's end.
+    const admitted = (yak.server as unknown as { acceptor: { sockets: Set<net.Socket> } }).acceptor.sockets;
+    const end = [...admitted].find((s) => s.remotePort === client.socket.localPort);
+    assert.ok(end, 'the acceptor holds the connection');
+    assert.deepEqual(await tcpOptions(end), { nodelay: 1, keepalive: 1, idle: 120, interval: 1, probes: 10 });
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a logged-in client that vanishes without a word is found: the session ends (logged as ETIMEDOUT), and a message sent to it meanwhile waits offline', { timeout: 90_000 }, async () => {
   const helper = new URL('./helpers/vanishing-client.js', import.meta.url).href;
   const script = `const { vanishingClient } = await import(${JSON.stringify(helper)});
@@ -60,9 +77,10 @@ test('a logged-in client that vanishes without a word is found: the session ends
   );
 });
 
-test('setKeepalive: on a listener, what it accepts from then on inherits it; on an open socket it changes that one', async () => {
+test('setKeepalive and setNoDelay: on a listener, what it accepts from then on inherits them; on an open socket they change that one', async () => {
   const server = net.createServer();
   assert.equal(setKeepalive(server, 40), false, 'a listener not listening yet has nothing to set it on');
+  assert.equal(setNoDelay(server), false);
   const accepted: net.Socket[] = [];
   server.on('connection', (s) => accepted.push(s));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -77,9 +95,15 @@ test('setKeepalive: on a listener, what it accepts from then on inherits it; on 
   try {
     clients.push(await connect());
     assert.deepEqual(await keptAlive(port, clients[0]!.localPort!), { timer: 'none' });
+    assert.equal((await tcpOptions(accepted[0]!)).nodelay, 0);
     assert.equal(setKeepalive(server, 40), true);
+    assert.equal(setNoDelay(server), true);
     clients.push(await connect());
     assert.ok(within(await keptAlive(port, clients[1]!.localPort!), 30, 40));
+    assert.deepEqual(await tcpOptions(accepted[1]!), { nodelay: 1, keepalive: 1, idle: 40, interval: 1, probes: 10 });
+    assert.equal((await tcpOptions(accepted[0]!)).nodelay, 0, 'one accepted before keeps what it had');
+    assert.equal(setNoDelay(accepted[0]!), true);
+    assert.equal((await tcpOptions(accepted[0]!)).nodelay, 1);
     assert.deepEqual(await keptAlive(port, clients[0]!.localPort!), { timer: 'none' }, 'one accepted before keeps what it had');
     assert.equal(setKeepalive(accepted[0]!, 20), true);
     assert.ok(within(await keptAlive(port, clients[0]!.localPort!), 10, 20));
