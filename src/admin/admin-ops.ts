@@ -12,7 +12,8 @@ import { NOT_REGISTRATION_FIELDS } from '../config/sessions.js';
 import { hasNonXmlChar } from '../xml/chars.js';
 import type { Element } from '../xml/element.js';
 import { checkSpool, type CheckReport } from './spool-check.js';
-import { backupSpool, BackupRefused, type BackupReport } from './spool-backup.js';
+import { BackupRefused } from './backup-target.js';
+import { backupSpool, type BackupReport } from './spool-backup.js';
 import { errCode } from '../util/err-code.js';
 import { storedCount } from '../util/whole-number.js';
 

@@ -15,8 +15,8 @@
 // kept generation, so the copy ends with every file whole, as the spool
 // stood at that step. Without a server, jabberctl holds the spool's lock
 // and has replayed the journal first: a plain copy.
-import { closeSync, existsSync, fchmodSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, realpathSync, rmdirSync, statSync, symlinkSync, unlinkSync, writeFileSync, type Stats } from 'node:fs';
-import { open, readdir, rm, rmdir } from 'node:fs/promises';
+import { existsSync, lstatSync, mkdirSync, readdirSync, realpathSync, statSync, symlinkSync, unlinkSync, type Stats } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { FileSetSync } from '../xdb/file-set-sync.js';
 import { syncDir } from '../xdb/dir-sync.js';
@@ -26,10 +26,10 @@ import type { JournalHold } from '../xdb/xdb.js';
 import { silentLogger } from '../log.js';
 import { LOCK_FILE } from '../xdb/spool-lock.js';
 import { REMOVALS_FILE, REMOVALS_NEW } from '../xdb/removal-intents.js';
-import { writeAllSync } from '../xdb/file-writes.js';
 import { TimeSlices } from '../util/time-slices.js';
 import { errCode } from '../util/err-code.js';
-import { noop } from '../util/noop.js';
+import { BackupRefused, claimTarget, realPathOf, removeCopy, within } from './backup-target.js';
+import { copyLarge, copyNow, LARGE_FILE } from './file-copy.js';
 
 /** What the spool's top folder holds that belongs to the running process, not to the data. */
 const NOT_DATA = new Set([LOCK_FILE, '.jabberctl.sock', '.jabberctl.new', REMOVALS_NEW]);
@@ -42,15 +42,6 @@ const NOT_DATA = new Set([LOCK_FILE, '.jabberctl.sock', '.jabberctl.new', REMOVA
  * forth (20,000 files: 11 s of CPU against 1.9, measured here).
  */
 const SLICE_MS = 3;
-/**
- * Files larger than this are copied on the thread pool, a chunk at a
- * time, not within one slice (one not in the page cache would hold the
- * event loop for as long as the disk takes).
- */
-const LARGE_FILE = 256 << 10;
-/** What one read takes of a file copied within a slice. */
-const chunk = Buffer.allocUnsafe(64 << 10);
-
 /**
  * The copies' folders (real paths) being filled now. A copy takes its
  * time while the server serves, and one folder must not be taken by two
@@ -66,9 +57,6 @@ export interface BackupReport {
   /** Names left out, relative to the spool, and why (a socket, a link to nothing). */
   skipped: string[];
 }
-
-/** A backup refused, or given up part way (the message says why, and what of the copy is left). */
-export class BackupRefused extends Error {}
 
 export interface BackupOptions {
   /** A serving spool's hold on its journal (Xdb.holdJournal()); without one, nothing may write the spool meanwhile. */
@@ -202,168 +190,6 @@ async function replayInto(target: string, st: CopyState): Promise<void> {
   for (const u of unwritten) st.report.skipped.push(`${u.target.rel} (its latest content cannot be written in the copy either, ${u.why ?? 'for an unknown reason'}: it is kept in the copy's journal, as the spool's keeps it)`);
 }
 
-/**
- * Copies `source` to a new file `copy` with `mode`, reading until the
- * file ends, whatever its size does meanwhile (fs.copyFile, libuv 1.46,
- * loops for ever on a file that shrinks under it). `length`: at most
- * that many bytes. Returns the bytes copied.
- */
-function copyNow(source: string, copy: string, mode: number, length = Infinity): number {
-  const from = openSync(source, 'r');
-  try {
-    const to = openSync(copy, 'wx', mode);
-    try {
-      let total = 0;
-      while (total < length) {
-        const n = readSync(from, chunk, 0, Math.min(chunk.length, length - total), null);
-        if (n === 0) break;
-        writeAllSync(to, chunk.subarray(0, n), null);
-        total += n;
-      }
-      // The mode the file has, not what the umask leaves of it.
-      fchmodSync(to, mode);
-      return total;
-    } finally {
-      closeSync(to);
-    }
-  } finally {
-    closeSync(from);
-  }
-}
-
-/** copyNow() for a large file: a chunk at a time on the thread pool, `check` (a stop) before each. */
-async function copyLarge(source: string, copy: string, mode: number, check: () => void): Promise<number> {
-  const from = await open(source, 'r');
-  try {
-    const to = await open(copy, 'wx', mode);
-    try {
-      const buf = Buffer.allocUnsafe(LARGE_FILE);
-      let total = 0;
-      for (;;) {
-        check();
-        const { bytesRead } = await from.read(buf, 0, buf.length, null);
-        if (bytesRead === 0) break;
-        for (let at = 0; at < bytesRead; ) at += (await to.write(buf, at, bytesRead - at)).bytesWritten;
-        total += bytesRead;
-      }
-      await to.chmod(mode);
-      return total;
-    } finally {
-      await to.close();
-    }
-  } finally {
-    await from.close();
-  }
-}
-
-/** Whether `p` is `folder` or inside it (both real paths). */
-function within(p: string, folder: string): boolean {
-  return p === folder || p.startsWith(folder.endsWith(path.sep) ? folder : folder + path.sep);
-}
-
-/** The real path of `p`, which may not exist yet: its nearest existing folder's, and the rest as written. */
-function realPathOf(p: string): string {
-  const rest: string[] = [];
-  let at = p;
-  for (;;) {
-    try {
-      return path.join(realpathSync(at), ...rest.reverse());
-    } catch (err) {
-      const parent = path.dirname(at);
-      if (errCode(err) !== 'ENOENT' || parent === at) throw err;
-      rest.push(path.basename(at));
-      at = parent;
-    }
-  }
-}
-
-/**
- * Takes `target` for this backup: makes it if it is missing (true), or
- * accepts an empty folder or a link to one (false), and puts the
- * unfinished mark in it; refuses anything else, leaving it as it was.
- * The mark is made exclusively, and the folder looked at again once it is
- * ours: of two processes backing up into one folder (or one inside the
- * other's) at the same moment, the one that did not get it leaves without
- * removing anything of the other's.
- */
-function claimTarget(target: string, realTarget: string): boolean {
-  refuseInsideUnfinished(target, realTarget);
-  let made = false;
-  try {
-    mkdirSync(target, { mode: 0o700 });
-    made = true;
-  } catch (err) {
-    // There already (or made by another backup this moment): looked at below.
-    const cannot = new BackupRefused(`cannot make the backup folder ${target}: ${(err as Error).message}`);
-    if (errCode(err) !== 'EEXIST') throw cannot;
-    let stats: Stats;
-    try {
-      stats = statSync(target);
-    } catch {
-      throw cannot; // a link to nothing
-    }
-    if (!stats.isDirectory()) throw new BackupRefused(`${target} is not a folder`);
-    refuseUnlessEmpty(target, readdirSync(target));
-  }
-  const mark = path.join(target, UNFINISHED_BACKUP);
-  try {
-    writeFileSync(mark, 'made by jabberctl backup: this copy is not finished\n', { flag: 'wx', mode: 0o600 });
-  } catch (err) {
-    if (errCode(err) === 'EEXIST') refuseUnlessEmpty(target, [UNFINISHED_BACKUP]);
-    if (made) bestEffort(() => rmdirSync(target));
-    throw new BackupRefused(`cannot write in the backup folder ${target}: ${(err as Error).message}`);
-  }
-  try {
-    // Another process may have put files in it, or claimed a folder around it, meanwhile.
-    let names: string[];
-    try {
-      names = readdirSync(target);
-    } catch (err) {
-      throw new BackupRefused(`cannot list the backup folder ${target}: ${(err as Error).message}`);
-    }
-    refuseUnlessEmpty(target, names.filter((n) => n !== UNFINISHED_BACKUP));
-    refuseInsideUnfinished(target, realTarget);
-  } catch (err) {
-    // Only what this backup made goes: its mark, and the folder if it made it and it is empty.
-    bestEffort(() => unlinkSync(mark));
-    if (made) bestEffort(() => rmdirSync(target));
-    throw err;
-  }
-  return made;
-}
-
-/** Undoes what a refused claim made, if it can: the refusal says why, whatever is left. */
-function bestEffort(undo: () => void): void {
-  try {
-    undo();
-  } catch {
-    // Left: a mark left keeps the folder from being taken for a spool.
-  }
-}
-
-/** Refuses a backup folder holding `names`. */
-function refuseUnlessEmpty(target: string, names: string[]): void {
-  if (names.length === 0) return;
-  if (names.length === 1 && names[0] === UNFINISHED_BACKUP) {
-    throw new BackupRefused(`the backup folder ${target} is not empty: it holds ${UNFINISHED_BACKUP} (a backup under way into it, or one never finished)`);
-  }
-  throw new BackupRefused(`the backup folder ${target} is not empty`);
-}
-
-/**
- * Refuses a backup folder inside another backup's copy, marked unfinished
- * (another process may be filling it): its copy would meet this one's
- * folder and fail, and remove it with its own.
- */
-function refuseInsideUnfinished(target: string, realTarget: string): void {
-  for (let dir = path.dirname(realTarget); ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, UNFINISHED_BACKUP))) {
-      throw new BackupRefused(`the backup folder ${target} is inside ${dir}, a backup copy that is not finished (it holds ${UNFINISHED_BACKUP})`);
-    }
-    if (path.dirname(dir) === dir) return;
-  }
-}
-
 interface CopyState {
   /** The spool's real path, and the copy's folder as given (made absolute; realTarget is its real path). */
   root: string;
@@ -461,26 +287,4 @@ async function copyEntry(from: string, realFrom: string, to: string, rel: string
   } else {
     st.report.skipped.push(`${rel}${name} (neither a file nor a folder)`);
   }
-}
-
-/**
- * Undoes a copy that failed part way: what `target` holds (it was empty),
- * the unfinished mark last, and `target` itself when the backup made it.
- * Cut short (a crash), or leaving something it cannot remove, it leaves
- * the mark with the rest.
- */
-async function removeCopy(target: string, made: boolean): Promise<void> {
-  let left = false;
-  // Each on its own: one that cannot be removed (a name too long) does not keep the rest.
-  const names = await readdir(target).catch(() => {
-    left = true;
-    return [];
-  });
-  for (const name of names) {
-    if (name === UNFINISHED_BACKUP) continue;
-    await rm(path.join(target, name), { recursive: true, force: true }).catch(() => (left = true));
-  }
-  if (left) return;
-  await rm(path.join(target, UNFINISHED_BACKUP), { force: true }).catch(noop);
-  if (made) await rmdir(target).catch(noop);
 }
