@@ -267,7 +267,7 @@ export class YakServer {
       address,
       karma: this.config.c2s.karma,
       outputBytes: this.config.c2s.limits.outputBytes,
-      onOverflow: () => this.log.warn({ address }, 'client stopped reading; send buffer full, disconnected'),
+      onOverflow: (dropped) => stream.cutOff(dropped),
     });
     const stream = new C2sStream(conn, this.context);
     this.streams.add(stream);

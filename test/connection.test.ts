@@ -23,7 +23,7 @@ before(async () => {
 after(() => server.close());
 
 /** A server-side Connection whose socket.write calls are recorded, and the client socket reading it. */
-async function pair(outputBytes = 1 << 20, onOverflow?: () => void): Promise<{ conn: Connection; writes: string[]; client: Socket; received: () => string }> {
+async function pair(outputBytes = 1 << 20, onOverflow?: (dropped: number) => void): Promise<{ conn: Connection; writes: string[]; client: Socket; received: () => string }> {
   const port = (server.address() as { port: number }).port;
   const client = connect(port, '127.0.0.1');
   let text = '';
@@ -66,15 +66,19 @@ test('end() sends what is still queued before its own text', async () => {
   client.destroy();
 });
 
-test('more queued output than the bound cuts the client off', async () => {
-  let overflowed = 0;
-  const { conn, client } = await pair(100, () => overflowed++);
+test('more queued output than the bound cuts the client off, with a reset, saying how much is dropped', async () => {
+  const dropped: number[] = [];
+  const { conn, client } = await pair(100, (n) => dropped.push(n));
+  let failure: string | undefined;
+  client.on('error', (err: NodeJS.ErrnoException) => (failure = err.code));
+  const closed = new Promise((resolve) => client.once('close', resolve));
   conn.write('x'.repeat(60));
   assert.equal(conn.isOpen, true);
   conn.write('x'.repeat(60));
-  assert.equal(overflowed, 1);
+  assert.deepEqual(dropped, [120]);
   assert.equal(conn.isOpen, false);
-  await once(client, 'close');
+  await closed;
+  assert.equal(failure, 'ECONNRESET');
 });
 
 /** V8's collector, for checking what is still reachable (the flag must be set before a context asks for gc). */

@@ -19,6 +19,7 @@ import type { YakConfig } from '../src/config/types.js';
 import { authIq, BUNDLED_CONFIG, loginUser, registerIq, registerUser, startYak, type TestYak } from './helpers/yak.js';
 import { runTool, toolPath } from './helpers/run-tool.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
+import { tcpEnd } from './helpers/proc-net-tcp.js';
 import { holdCalls } from './helpers/latch.js';
 import { noKarma, onlineUser } from './helpers/session.js';
 import { bundledConfigText, startDaemon } from './helpers/daemon.js';
@@ -749,8 +750,10 @@ describe('a client that reads, asking for much at once', () => {
 });
 
 describe('a client that stops reading', () => {
-  test('is cut off once its send buffer is full, and the server goes on', async () => {
+  test('is cut off once its send buffer is full (reset, so the kernel drops what it holds too; logged with the user and what was dropped), and the server goes on', async () => {
+    const captured = captureLog();
     const yak = await startYak({
+      log: captured.log,
       tweak: (c) => {
         c.c2s.limits.outputBytes = 64 * 1024;
         // The sender's 2.4 MB would take an hour under 1.4 karma.
@@ -771,6 +774,7 @@ describe('a client that stops reading', () => {
       for (let i = 0; i < 40; i++) sender.send(message(i, 40_000));
       assert.equal((await sender.request(timeIq('stored'), 30_000)).attrs.type, 'result');
       const reader = await loginUser(yak, 'reader', 'pw');
+      const readerPort = reader.socket.localPort!;
       reader.socket.pause();
       reader.sendRaw('<presence/>');
       // ...and more keeps coming while it never reads, more than the
@@ -781,7 +785,12 @@ describe('a client that stops reading', () => {
         if (i % 20 === 19) await sender.request(timeIq(`s${i}`), 30_000);
       }
       assert.equal(online(), false, 'the reader was never cut off');
-      // The client sees the end once it reads what the kernel still holds.
+      const cut = await logLine(captured, (l) => l.msg === 'client stopped reading; send buffer full, disconnected');
+      assert.equal(cut.user, 'reader@localhost/Work');
+      assert.ok((cut.dropped as number) > 64 * 1024, JSON.stringify(cut));
+      // Reset: the server's end is gone at once, not left to the kernel for minutes with what the reader never took.
+      for (let i = 0; i < 100 && tcpEnd(yak.port, readerPort); i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(tcpEnd(yak.port, readerPort), undefined, JSON.stringify(tcpEnd(yak.port, readerPort)));
       reader.socket.resume();
       await reader.whenClosed();
       const fresh = await loginUser(yak, 'sender', 'pw', 'again');
@@ -790,6 +799,41 @@ describe('a client that stops reading', () => {
       await yak.stop();
     }
   });
+  for (const goodbye of ['FIN', '</stream:stream>'] as const) {
+    test(`one that says goodbye (${goodbye}) while replies wait for it, then reads none of them, is closed within seconds: its session ends, later messages go offline`, { timeout: 60_000 }, async () => {
+      const captured = captureLog();
+      const yak = await startYak({ log: captured.log, tweak: noKarma });
+      try {
+        await registerUser(yak, 'reader', 'pw');
+        await registerUser(yak, 'sender', 'pw');
+        const sender = await loginUser(yak, 'sender', 'pw');
+        const reader = await loginUser(yak, 'reader', 'pw');
+        reader.sendRaw('<presence/>');
+        assert.equal((await reader.request(timeIq('ready'))).attrs.type, 'result');
+        reader.socket.pause();
+        const session = yak.server.jsm.sessions.of('reader@localhost')[0]!;
+        // Until more than a quarter of <outbuffer> waits in the server (the kernel's buffers full first), well under all of it.
+        for (let i = 0; !session.backedUp; i++) {
+          assert.ok(i < 5000, 'the reader never backed up');
+          sender.send(new Element('message', { to: 'reader@localhost', id: `m${i}` }, [new Element('body', {}, ['x'.repeat(4000)])]));
+          if (i % 10 === 9) await sender.request(timeIq(`s${i}`), 30_000);
+        }
+        if (goodbye === 'FIN') reader.socket.end();
+        else reader.sendRaw('</stream:stream>');
+        for (let i = 0; i < 300 && yak.server.jsm.sessions.of('reader@localhost').length > 0; i++) await new Promise((r) => setTimeout(r, 50));
+        assert.equal(yak.server.jsm.sessions.of('reader@localhost').length, 0, 'the session outlived its goodbye');
+        await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'reader@localhost/Work');
+        sender.send(new Element('message', { to: 'reader@localhost', id: 'after' }, [new Element('body', {}, ['later'])]));
+        assert.equal((await sender.request(timeIq('stored'))).attrs.type, 'result');
+        const back = await loginUser(yak, 'reader', 'pw', 'back');
+        back.sendRaw('<presence/>');
+        const got = await back.next((e) => e.name === 'message' && e.attrs.id === 'after');
+        assert.equal(got.getChild('x', 'jabber:x:delay')?.text(), 'Offline Storage');
+      } finally {
+        await yak.stop();
+      }
+    });
+  }
 });
 
 /** Every path under `dir`, with its size, sorted. */

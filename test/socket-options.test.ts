@@ -49,6 +49,8 @@ test('every client connection is kept alive as <keepalive> says, by default afte
 test('the server\'s end of a client connection: no delay, and keepalive probes 1 s apart, 10 of them, as README says', async () => {
   const yak = await startYak();
   try {
+    // Past the first second, when connections get the options each (Acceptor's settlingUntil): these come from the listener.
+    await new Promise((r) => setTimeout(r, 1100));
     const client = await yak.connect();
     // The acceptor's own record of the sockets it admitted: the test's only way to the server's end.
     const admitted = (yak.server as unknown as { acceptor: { sockets: Set<net.Socket> } }).acceptor.sockets;

@@ -96,7 +96,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
         header: (attrs, name) => this.onHeader(name, attrs),
         stanza: (el, size, nodes) => this.onStanza(el, size, nodes),
         // Requests sent just before </stream:stream> are still answered.
-        end: () => this.enqueue(async () => this.close()),
+        end: () => this.goodbye(),
         error: (err) => this.onParseError(err),
       },
       this.parserLimits(),
@@ -114,7 +114,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       badEncoding: () => this.parser.fail(new StreamParseError('xml', 'invalid UTF-8')),
       // A client that half-closes (`... | nc host 5222`) still gets its
       // replies, then </stream:stream>, as for an explicit end of stream.
-      ended: () => this.enqueue(async () => this.close()),
+      ended: () => this.goodbye(),
       closed: () => this.onClosed(),
     });
     this.armAuthTimer();
@@ -413,6 +413,11 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     for (const stanza of this.queue.drainSettled()) await jsm.fromSession(session, stanza);
   }
 
+  /** The connection was cut off, its client not reading: `dropped` waited for it (characters and bytes) and is lost. */
+  cutOff(dropped: number): void {
+    this.logAt('warn', { user: this.session?.jid.toString(), dropped }, 'client stopped reading; send buffer full, disconnected');
+  }
+
   private onClosed(): void {
     if (this.state !== 'closed') {
       this.state = 'closed';
@@ -443,6 +448,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
       this.ctx.releaseStreamId(this.streamId);
     }
     this.stopAuthTimer();
+    this.stopGoodbyeTimer();
     this.queue.clear();
     this.ctx.preAuth.release(this);
     this.ctx.sessionMemory.release(this);

@@ -1,6 +1,7 @@
 // The time limits on a client stream: <authtime> to log in, counted from
 // when the stream opened, then, once logged in, <limits><idle> with
-// nothing read or sent. A base class of C2sStream (between it and
+// nothing read or sent; and, once the client has said goodbye, how long
+// it may leave the replies owed to it unread. A base class of C2sStream (between it and
 // TaskChain), for TaskChain's reason: it costs nothing more per
 // connection; and the close at <authtime> goes on the stream's own chain
 // of stanzas in hand, which stays closed to anyone else.
@@ -17,8 +18,15 @@ import { monotonicMs } from '../util/time.js';
  */
 const AUTH_GRACE_MS = 5_000;
 
+/**
+ * How long a client that said goodbye may take none of the replies still
+ * owed to it before the stream closes without them.
+ */
+const GOODBYE_GRACE_MS = 5_000;
+
 export abstract class TimeLimitedStream extends TaskChain {
   private authTimer: NodeJS.Timeout | undefined;
+  private goodbyeTimer: NodeJS.Timeout | undefined;
   /** When it opened, on the monotonic clock (a SIGHUP re-arms <authtime> from it). */
   protected readonly opened = monotonicMs();
 
@@ -30,6 +38,9 @@ export abstract class TimeLimitedStream extends TaskChain {
 
   /** Ends the stream, with this stream error. */
   abstract close(error?: StreamErrorKind): void;
+
+  /** Open, and not closed by the server. */
+  abstract get writable(): boolean;
 
   /** Closes the stream <authtime> after it opened, unless it has logged in by then. */
   protected armAuthTimer(): void {
@@ -63,6 +74,40 @@ export abstract class TimeLimitedStream extends TaskChain {
   /** Logged in, or closed: <authtime> no longer runs. */
   protected stopAuthTimer(): void {
     clearTimeout(this.authTimer);
+  }
+
+  /**
+   * The client ended its side (its FIN, or </stream:stream>): the stream
+   * closes in turn, once what it sent before is handled and answered. A
+   * client that reads none of those replies for GOODBYE_GRACE_MS holds
+   * them back, and the close behind them (each waits for room in its
+   * output): its session would stay, shown available and taking messages
+   * it will never read, for as long as the connection lasted. It is
+   * closed then, and cut off with what waits for it; what it sent is
+   * still carried out.
+   */
+  protected goodbye(): void {
+    this.enqueue(async () => this.close());
+    // Closed at once (nothing was in hand): nothing to watch.
+    if (this.writable) this.watchGoodbye(Infinity);
+  }
+
+  private watchGoodbye(pendingBefore: number): void {
+    clearTimeout(this.goodbyeTimer);
+    this.goodbyeTimer = setTimeout(() => {
+      const pending = this.conn.pendingOutput;
+      if (pending === 0 || !this.conn.isOpen) return;
+      // It reads, slowly: more time.
+      if (pending < pendingBefore) return this.watchGoodbye(pending);
+      this.close();
+      this.conn.destroy();
+    }, GOODBYE_GRACE_MS);
+    this.goodbyeTimer.unref();
+  }
+
+  /** Closed: the goodbye's grace no longer runs (a timer left armed would keep the stream in memory until it fires). */
+  protected stopGoodbyeTimer(): void {
+    clearTimeout(this.goodbyeTimer);
   }
 
   /** Closes the session after <limits><idle> with nothing read or sent (never, at 0). */

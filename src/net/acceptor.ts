@@ -15,6 +15,7 @@ import { connectionTotal, openFileLimit } from './descriptor-limit.js';
 import { ListenError, listenSpecs, openListener, tlsHandshakeMs, tlsHandshaker, type ListenSpec } from './listeners.js';
 import { peerAddress } from './peer-address.js';
 import { setKeepalive, setNoDelay } from './socket-options.js';
+import { monotonicMs } from '../util/time.js';
 import { PendingHandshake } from './pending-handshake.js';
 
 /** What the acceptor needs of the server. */
@@ -31,6 +32,9 @@ export interface AcceptorContext {
   /** An admitted socket (the raw one, or the TLS one over it once its handshake is done) becomes a stream. */
   startStream(socket: net.Socket, address: string): void;
 }
+
+/** How long after a listener starts, or a SIGHUP changes <keepalive>, connections get their options each (see settlingUntil). */
+const SETTLING_MS = 1000;
 
 export class Acceptor {
   /** Counts every admitted connection until its socket closes. */
@@ -53,6 +57,15 @@ export class Acceptor {
   /** A listener took no <keepalive>, or no TCP_NODELAY, for the connections it accepts: each gets it at accept (see socket-options.ts). */
   private keepaliveEach = false;
   private noDelayEach = false;
+  /** The <keepalive> the listeners have, to leave them and the open connections alone at a SIGHUP that keeps it. */
+  private keepaliveSet: number | undefined;
+  /**
+   * Until then (monotonic ms), connections accepted get the options each
+   * too: one whose handshake the kernel finished in the moment between a
+   * listener's start, or a SIGHUP, and its options being set has the
+   * listener's options of before.
+   */
+  private settlingUntil = 0;
   /** close() was called: nothing more is admitted or handed on. */
   private closed = false;
 
@@ -85,8 +98,10 @@ export class Acceptor {
     }
     const server = await openListener(spec, (socket) => this.accept(socket, handshaker));
     server.on('error', (err) => this.ctx.log.error({ err }, 'listener error'));
-    this.keepaliveEach ||= !setKeepalive(server, this.ctx.config.c2s.limits.keepaliveSeconds);
+    this.keepaliveSet = this.ctx.config.c2s.limits.keepaliveSeconds;
+    this.keepaliveEach ||= !setKeepalive(server, this.keepaliveSet);
     this.noDelayEach ||= !setNoDelay(server);
+    this.settlingUntil = monotonicMs() + SETTLING_MS;
     this.servers.push(server);
     this.tlsServers.set(server, spec.tls !== undefined);
     const bound = server.address() as net.AddressInfo;
@@ -109,7 +124,10 @@ export class Acceptor {
   reloadLimits(): void {
     this.limits.cfg = addressLimitsConfig(this.ctx.config);
     const seconds = this.ctx.config.c2s.limits.keepaliveSeconds;
+    if (seconds === this.keepaliveSet) return;
+    this.keepaliveSet = seconds;
     for (const server of this.servers) this.keepaliveEach ||= !setKeepalive(server, seconds);
+    this.settlingUntil = monotonicMs() + SETTLING_MS;
     for (const socket of this.sockets) setKeepalive(socket, seconds);
   }
 
@@ -169,8 +187,9 @@ export class Acceptor {
       return;
     }
     this.sockets.add(socket);
-    if (this.keepaliveEach) setKeepalive(socket, this.ctx.config.c2s.limits.keepaliveSeconds);
-    if (this.noDelayEach) setNoDelay(socket);
+    const settling = monotonicMs() < this.settlingUntil;
+    if (this.keepaliveEach || settling) setKeepalive(socket, this.ctx.config.c2s.limits.keepaliveSeconds);
+    if (this.noDelayEach || settling) setNoDelay(socket);
     socket.once('close', () => {
       this.sockets.delete(socket);
       this.limits.release(address);

@@ -75,8 +75,8 @@ export interface ConnectionOptions {
   karma: KarmaConfig | undefined;
   /** Bytes allowed to wait in the send buffer before the client is cut off. */
   outputBytes: number;
-  /** Told once when the send buffer overflowed (for a log line). */
-  onOverflow?: () => void;
+  /** Told once when the send buffer overflowed (for a log line), with what waited for the client and is dropped, in characters and bytes. */
+  onOverflow?: (dropped: number) => void;
   /** The peer's address, when the caller already read it (each read is a getpeername call). */
   address?: string;
 }
@@ -114,7 +114,7 @@ export class Connection {
   /** heldOutput was read above 0 since the output last went out: say when it has. */
   private outputCounted = false;
   readonly address: string;
-  /** What the socket failed with, if it did: ETIMEDOUT when keepalive found the client gone, ECONNRESET for a reset. */
+  /** What the socket failed with, if it did: ETIMEDOUT when the client stopped answering (keepalive's probes, or the kernel's retransmissions), ECONNRESET for a reset. */
   failure: string | undefined;
 
   constructor(
@@ -330,8 +330,9 @@ export class Connection {
     if (!this.isOpen) return;
     if (this.out === '') scheduleFlush(this);
     this.out += text;
-    if (this.out.length + this.socket.writableLength > this.opts.outputBytes) {
-      this.opts.onOverflow?.();
+    const waiting = this.out.length + this.socket.writableLength;
+    if (waiting > this.opts.outputBytes) {
+      this.opts.onOverflow?.(waiting);
       this.destroy();
     }
   }
@@ -436,9 +437,20 @@ export class Connection {
     destroyLater(this.socket);
   }
 
+  /**
+   * Cuts the client off, dropping what waits for it (it does not read).
+   * With a reset: a close would leave the kernel holding what it already
+   * took, megabytes, for minutes, trying to deliver it to a client that
+   * takes nothing (or is gone). A TLS socket, whose handle is not the TCP
+   * one, is destroyed plainly.
+   */
   destroy(): void {
     this.out = '';
-    this.socket.destroy();
+    try {
+      this.socket.resetAndDestroy();
+    } catch {
+      this.socket.destroy();
+    }
   }
 
   private onClose(): void {
