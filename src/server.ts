@@ -255,7 +255,7 @@ export class YakServer {
   private async recoverSpool(): Promise<void> {
     const replay = await this.xdb.open().catch((err: Error) => this.spoolFailure(err));
     if (replay.generations > 0) {
-      this.log.warn({ generations: replay.generations, files: replay.files.length }, 'replayed the spool journal left by a crash');
+      this.log.warn({ generations: replay.generations, files: replay.files.length }, 'replayed the spool journal left by a crash, or by a stop that could not write every file');
     }
     const leftovers = await cleanTempFiles(this.config.spool);
     for (const file of leftovers) this.log.warn({ file }, 'removed temp file left by a crash');

@@ -928,6 +928,9 @@ describe('a full disk', () => {
       // Until the journal's last page is full too: then nothing more is taken.
       const c = await yak.connect();
       for (let i = 0; i < 40; i++) if ((await c.request(registerIq(`lfill${i}`, 'pw', {}, `f${i}`))).attrs.type === 'error') break;
+      // Each refused with 500; the log says the journal failed once, not once per change (then once a minute).
+      for (let i = 0; i < 3; i++) assert.equal((await c.request(registerIq(`lmore${i}`, 'pw', {}, `m${i}`))).attrs.type, 'error');
+      assert.equal(captured.lines.filter((l) => String(l.msg).startsWith('journal append')).length, 1);
       for (const u of users) await u.close();
       stopped = true;
       // The registrations the journal took are kept for the next start, and said so too.

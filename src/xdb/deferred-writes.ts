@@ -2,15 +2,13 @@
 // and written within SOON_MS, all at once, so that a logout does not wait
 // for the disk and a burst of them costs the journal a few appends.
 import type { Logger } from '../log.js';
-import { monotonicMs } from '../util/time.js';
+import { RepeatedFailure } from '../util/repeated-failure.js';
 import type { Journal } from './journal.js';
 import type { UserDoc } from './user-doc.js';
 import type { UserFile } from './user-files.js';
 
 /** How long setSoon() changes may wait before they are written. */
 const SOON_MS = 2000;
-/** How often failing rounds are said again. */
-const FAILING_SAID_MS = 60_000;
 
 export class DeferredWrites {
   /** Users changed by setSoon() and not written yet: their latest document. */
@@ -18,8 +16,8 @@ export class DeferredWrites {
   private soonTimer: NodeJS.Timeout | undefined;
   /** Paths whose last write failed (a full disk): lost at a stop, unlike one merely held too late to be written. */
   private readonly refused = new Set<string>();
-  /** Rounds of writes failing since the last that did not (see failed()). */
-  private failing: { rounds: number; saidAt: number } | undefined;
+  /** Rounds of writes failing since the last that did not. */
+  private readonly failing = new RepeatedFailure();
 
   constructor(
     private readonly log: Logger,
@@ -90,10 +88,10 @@ export class DeferredWrites {
     if (failed > 0) {
       this.failed(failed, firstError);
       this.writeSoon();
-    } else if (this.failing) {
+    } else if (this.failing.times > 0) {
       // Nothing left to write (durable writes took the rest along): over, without a word.
-      if (paths.length > 0) this.log.info({ rounds: this.failing.rounds }, 'deferred spool writes written again');
-      this.failing = undefined;
+      const rounds = this.failing.worked();
+      if (paths.length > 0) this.log.info({ rounds }, 'deferred spool writes written again');
     }
   }
 
@@ -103,16 +101,12 @@ export class DeferredWrites {
    * the log, and on the spool's own disk took what space was freed.
    */
   private failed(files: number, err: unknown): void {
-    const now = monotonicMs();
-    if (!this.failing) {
-      this.failing = { rounds: 1, saidAt: now };
+    const say = this.failing.failed();
+    if (say === 'first') {
       this.log.error({ err, files }, `deferred spool writes (such as logout times) failed; retried every ${SOON_MS / 1000} s, said again once a minute while they fail`);
-      return;
+    } else if (say === 'again') {
+      this.log.error({ err, files, rounds: this.failing.times }, 'deferred spool writes still failing');
     }
-    this.failing.rounds++;
-    if (now - this.failing.saidAt < FAILING_SAID_MS) return;
-    this.failing.saidAt = now;
-    this.log.error({ err, files, rounds: this.failing.rounds }, 'deferred spool writes still failing');
   }
 
   /**

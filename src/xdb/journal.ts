@@ -39,6 +39,7 @@ import type { SyncFsOptions } from './syncfs.js';
 import { errCode } from '../util/err-code.js';
 import { noop } from '../util/noop.js';
 import { RecentMemo } from '../util/recent-memo.js';
+import { RepeatedFailure } from '../util/repeated-failure.js';
 
 /**
  * Under sustained load (changes arrived while the last append was on its
@@ -123,6 +124,8 @@ export class Journal {
   /** Files whose content only the journal holds, and the generation carrying those that cannot be written. */
   private readonly unwritten = new UnwrittenFiles();
   private appends = 0;
+  /** Appends failing since the last that did not (see RepeatedFailure). */
+  private readonly appendFailures = new RepeatedFailure();
   /** Sizes of files this journal wrote last (bounded): saves an fstat per rewrite. */
   private readonly sizes = new RecentMemo<string, number>(SIZES_REMEMBERED);
   private readonly readOnly: boolean;
@@ -353,12 +356,18 @@ export class Journal {
         // The handle stays open: it is closed only once the generation is idle.
         await fdatasyncOnPool(fh.fd);
         this.appends++;
+        if (this.appendFailures.times > 0) this.log.info({ failures: this.appendFailures.worked() }, 'journal appends work again');
         gen.bytes += buf.length;
         if (gen.bytes >= this.maxBytes) this.checkpointSoon(0);
         else this.checkpointSoon(this.checkpointMs);
         for (const w of batch) w.resolve(gen);
       } catch (err) {
-        this.log.error({ err, file: gen.file }, 'journal append failed');
+        // Each refused change is told to its client (500); the log says it
+        // when appends start failing, then once a minute (a full disk: the
+        // deferred writes retry every 2 s, and every user's change fails).
+        const say = this.appendFailures.failed();
+        if (say === 'first') this.log.error({ err, file: gen.file }, 'journal append failed; said again once a minute while appends fail');
+        else if (say === 'again') this.log.error({ err: errCode(err) ?? String(err), file: gen.file, failures: this.appendFailures.times }, 'journal appends still failing');
         await this.dropRefused(gen);
         // Nothing is appended after a failed append: a replay stops at its
         // torn tail, and what follows belongs to a later generation.
