@@ -89,9 +89,10 @@ export abstract class TimeLimitedStream extends TaskChain {
   protected goodbye(): void {
     this.enqueue(async () => this.close());
     // Closed at once (nothing was in hand): nothing to watch.
-    if (this.writable) this.watchGoodbye(Infinity);
+    if (this.writable) this.watchGoodbye(this.conn.pendingOutput);
   }
 
+  /** Cuts the stream off unless what waits for the client, `pendingBefore` now, has shrunk within GOODBYE_GRACE_MS. */
   private watchGoodbye(pendingBefore: number): void {
     clearTimeout(this.goodbyeTimer);
     this.goodbyeTimer = setTimeout(() => {
