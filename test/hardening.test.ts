@@ -822,6 +822,9 @@ describe('a client that stops reading', () => {
         else reader.sendRaw('</stream:stream>');
         for (let i = 0; i < 300 && yak.server.jsm.sessions.of('reader@localhost').length > 0; i++) await new Promise((r) => setTimeout(r, 50));
         assert.equal(yak.server.jsm.sessions.of('reader@localhost').length, 0, 'the session outlived its goodbye');
+        const cut = await logLine(captured, (l) => l.msg === 'client ended its stream and read nothing more; cut off');
+        assert.equal(cut.user, 'reader@localhost/Work');
+        assert.ok((cut.dropped as number) > 0, JSON.stringify(cut));
         await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'reader@localhost/Work');
         sender.send(new Element('message', { to: 'reader@localhost', id: 'after' }, [new Element('body', {}, ['later'])]));
         assert.equal((await sender.request(timeIq('stored'))).attrs.type, 'result');

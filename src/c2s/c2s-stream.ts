@@ -418,6 +418,10 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     this.logAt('warn', { user: this.session?.jid.toString(), dropped }, 'client stopped reading; send buffer full, disconnected');
   }
 
+  protected goodbyeUnread(dropped: number): void {
+    this.logAt('info', { user: this.session?.jid.toString(), dropped }, 'client ended its stream and read nothing more; cut off');
+  }
+
   private onClosed(): void {
     if (this.state !== 'closed') {
       this.state = 'closed';

@@ -42,6 +42,9 @@ export abstract class TimeLimitedStream extends TaskChain {
   /** Open, and not closed by the server. */
   abstract get writable(): boolean;
 
+  /** Said when a client that ended its side is cut off: `dropped` waited for it (characters and bytes) and is lost. */
+  protected abstract goodbyeUnread(dropped: number): void;
+
   /** Closes the stream <authtime> after it opened, unless it has logged in by then. */
   protected armAuthTimer(): void {
     clearTimeout(this.authTimer);
@@ -100,6 +103,7 @@ export abstract class TimeLimitedStream extends TaskChain {
       if (pending === 0 || !this.conn.isOpen) return;
       // It reads, slowly: more time.
       if (pending < pendingBefore) return this.watchGoodbye(pending);
+      this.goodbyeUnread(pending);
       this.close();
       this.conn.destroy();
     }, GOODBYE_GRACE_MS);
