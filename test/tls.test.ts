@@ -59,6 +59,8 @@ describe('direct TLS listener', () => {
   });
 
   test('kept alive as a plain connection is (<keepalive>, on the TCP connection under the tunnel)', async () => {
+    // Past the first second after the start, when each connection gets the options itself: this one has the listener's.
+    await new Promise((r) => setTimeout(r, 1100));
     const c = await ClientStream.connect({ port: tlsPort, domain: 'localhost', tls: true });
     try {
       const timer = await keptAlive(tlsPort, c.socket.localPort!);

@@ -19,10 +19,13 @@ import { monotonicMs } from '../util/time.js';
 const AUTH_GRACE_MS = 5_000;
 
 /**
- * How long a client that said goodbye may take none of the replies still
- * owed to it before the stream closes without them.
+ * How long a client that said goodbye may make no progress through the
+ * replies still owed to it before the stream closes without them. Long:
+ * progress shows only when the kernel takes more of them, which it does
+ * once a third of its send buffer (megabytes on loopback) is free; a
+ * client reading 40 KB/s shows some within half a minute.
  */
-const GOODBYE_GRACE_MS = 5_000;
+const GOODBYE_GRACE_MS = 30_000;
 
 export abstract class TimeLimitedStream extends TaskChain {
   private authTimer: NodeJS.Timeout | undefined;
@@ -82,30 +85,36 @@ export abstract class TimeLimitedStream extends TaskChain {
   /**
    * The client ended its side (its FIN, or </stream:stream>): the stream
    * closes in turn, once what it sent before is handled and answered. A
-   * client that reads none of those replies for GOODBYE_GRACE_MS holds
-   * them back, and the close behind them (each waits for room in its
-   * output): its session would stay, shown available and taking messages
-   * it will never read, for as long as the connection lasted. It is
-   * closed then, and cut off with what waits for it; what it sent is
+   * client that takes none of those replies holds them back, and the close
+   * behind them (each waits for room in its output): its session would
+   * stay, shown available and taking messages it will never read, for as
+   * long as the connection lasted. After GOODBYE_GRACE_MS with no progress
+   * it is closed, and what still waits in the server is dropped (what the
+   * kernel took goes on to a client that reads at last); what it sent is
    * still carried out.
    */
   protected goodbye(): void {
     this.enqueue(async () => this.close());
     // Closed at once (nothing was in hand): nothing to watch.
-    if (this.writable) this.watchGoodbye(this.conn.pendingOutput);
+    if (this.writable) this.watchGoodbye(this.goodbyeProgress());
   }
 
-  /** Cuts the stream off unless what waits for the client, `pendingBefore` now, has shrunk within GOODBYE_GRACE_MS. */
-  private watchGoodbye(pendingBefore: number): void {
+  /** How far the client has got: what waits for it in the server, and what the kernel has taken of its output. */
+  private goodbyeProgress(): { pending: number; taken: number } {
+    return { pending: this.conn.pendingOutput, taken: this.conn.socket.bytesWritten };
+  }
+
+  /** Closes the stream unless the client has made progress (see goodbyeProgress) since `before`, within GOODBYE_GRACE_MS. */
+  private watchGoodbye(before: { pending: number; taken: number }): void {
     clearTimeout(this.goodbyeTimer);
     this.goodbyeTimer = setTimeout(() => {
-      const pending = this.conn.pendingOutput;
-      if (pending === 0 || !this.conn.isOpen) return;
-      // It reads, slowly: more time.
-      if (pending < pendingBefore) return this.watchGoodbye(pending);
-      this.goodbyeUnread(pending);
+      if (!this.writable) return;
+      const now = this.goodbyeProgress();
+      // Nothing waits yet (a request still in hand), or it took some: watch on.
+      if (now.pending === 0 || now.pending < before.pending || now.taken > before.taken) return this.watchGoodbye(now);
+      this.goodbyeUnread(now.pending);
       this.close();
-      this.conn.destroy();
+      this.conn.destroy(false);
     }, GOODBYE_GRACE_MS);
     this.goodbyeTimer.unref();
   }

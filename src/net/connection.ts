@@ -438,14 +438,18 @@ export class Connection {
   }
 
   /**
-   * Cuts the client off, dropping what waits for it (it does not read).
-   * With a reset: a close would leave the kernel holding what it already
-   * took, megabytes, for minutes, trying to deliver it to a client that
-   * takes nothing (or is gone). A TLS socket, whose handle is not the TCP
-   * one, is destroyed plainly.
+   * Cuts the client off, dropping what waits for it here. `reset` (a
+   * client that does not read): the kernel drops what it took too, where a
+   * close would leave it holding that, megabytes, for minutes, trying to
+   * deliver it to a client that takes nothing (or is gone). A TLS socket,
+   * whose handle is not the TCP one, is closed without.
    */
-  destroy(): void {
+  destroy(reset = true): void {
     this.out = '';
+    if (!reset) {
+      this.socket.destroy();
+      return;
+    }
     try {
       this.socket.resetAndDestroy();
     } catch {

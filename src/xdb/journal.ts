@@ -362,8 +362,9 @@ export class Journal {
         else this.checkpointSoon(this.checkpointMs);
         for (const w of batch) w.resolve(gen);
       } catch (err) {
-        // Each refused change is told to its client (500); the log says it
-        // when appends start failing, then once a minute (a full disk: the
+        // Each refused change is told to its client (500; the request's own
+        // failure is logged where it is handled); the journal says it when
+        // appends start failing, then once a minute (a full disk: the
         // deferred writes retry every 2 s, and every user's change fails).
         const say = this.appendFailures.failed();
         if (say === 'first') this.log.error({ err, file: gen.file }, 'journal append failed; said again once a minute while appends fail');
