@@ -80,6 +80,25 @@ test('a logged-in client that vanishes without a word is found: the session ends
   );
 });
 
+test('a client that vanishes while a message is on its way to it: the retransmission gives up, the session ends, and the message waits offline with the later one', { timeout: 90_000 }, async () => {
+  const helper = new URL('./helpers/vanishing-client.js', import.meta.url).href;
+  const script = `const { vanishingClient } = await import(${JSON.stringify(helper)});
+    console.log(JSON.stringify(await vanishingClient(60, true)));`;
+  const run = await runProgram('unshare', ['-rn', process.execPath, '--input-type=module', '-e', script], { timeout: 80_000 });
+  assert.equal(run.code, 0, `unshare (util-linux) and ip (iproute2) must run it: ${run.stderr}`);
+  const report = JSON.parse(run.stdout.trim()) as VanishReport;
+  // Found long before keepalive's 60 s would: by the retransmission.
+  assert.ok(report.foundAfterMs < 40_000, JSON.stringify(report));
+  assert.ok(report.closed.error !== undefined, JSON.stringify(report));
+  assert.equal(report.delivered.length, 2, JSON.stringify(report));
+  assertXml(
+    report.delivered[0]!,
+    "<message from='friend@localhost/Work' to='ghost@localhost/Work' id='m0'><body>lost on the way?</body>" +
+      "<x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Offline Storage</x></message>",
+  );
+  assertXml(report.delivered[1]!, "<message to='ghost@localhost' id='m1' from='friend@localhost/Work'><body>still there?</body><x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Offline Storage</x></message>");
+});
+
 test('setKeepalive and setNoDelay: on a listener, what it accepts from then on inherits them; on an open socket they change that one', async () => {
   const server = net.createServer();
   assert.equal(setKeepalive(server, 40), false, 'a listener not listening yet has nothing to set it on');

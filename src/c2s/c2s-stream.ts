@@ -17,6 +17,7 @@ import type { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh, type StreamLimits } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, SESSION_UNCOUNTED, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
+import { mayBeResent, MessagesInDoubt, type MessageInDoubt } from './messages-in-doubt.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { PRE_AUTH_NODES, presenceTooLarge, presenceTooLargeBounce, SESSION_NODES, STANZAS } from './stanza-bounds.js';
 import { traceStanza } from './stanza-trace.js';
@@ -79,6 +80,10 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
   readonly budgetKey: string;
   /** Direct TLS: before login it counts TLS_TUNNEL_WEIGHT more. */
   private readonly encrypted: boolean;
+  /** Messages written that the client may not have had yet (made at the first). */
+  private inDoubt: MessagesInDoubt | undefined;
+  /** Cut off while output waited for it, unread: what waited is lost. */
+  private cutUnread = false;
 
   constructor(
     conn: Connection,
@@ -104,6 +109,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     );
     conn.attach({
       text: (t) => {
+        if (this.inDoubt?.size) this.inDoubt.heard();
         this.parser.write(t);
         this.chargeBudget();
       },
@@ -171,7 +177,21 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
   send(stanza: Element, text?: string): void {
     if (this.state === 'closed') return;
     if (this.traced) traceStanza(this.ctx.log, this.streamId, 'out', stanza);
-    this.conn.write(text ?? stanza.toString());
+    const out = text ?? stanza.toString();
+    this.conn.write(out);
+    if (stanza.name === 'message' && mayBeResent(stanza)) (this.inDoubt ??= new MessagesInDoubt()).note(out);
+  }
+
+  /** See SessionTransport.lost: the connection failed before the client's goodbye, or was cut off with output unread. */
+  get lost(): boolean {
+    return this.cutUnread || (this.conn.failure !== undefined && !this.saidGoodbye);
+  }
+
+  /** See SessionTransport.takeInDoubt. */
+  takeInDoubt(): MessageInDoubt[] {
+    const messages = this.inDoubt?.take() ?? [];
+    this.inDoubt = undefined;
+    return messages;
   }
 
   /** See SessionTransport.writable. */
@@ -355,6 +375,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     // keep all it holds (its requests in hand too) for the grace period of
     // an ended socket. It could not read the error anyway.
     const unread = this.conn.pendingOutput > 0;
+    if (unread) this.cutUnread = true;
     this.close(authed ? 'session-memory' : 'pre-auth-memory');
     if (unread) this.conn.destroy();
   }
@@ -415,6 +436,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
 
   /** The connection was cut off, its client not reading: `dropped` waited for it (characters and bytes) and is lost. */
   cutOff(dropped: number): void {
+    this.cutUnread = true;
     this.logAt('warn', { user: this.session?.jid.toString(), dropped }, 'client stopped reading; send buffer full, disconnected');
   }
 

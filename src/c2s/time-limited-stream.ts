@@ -32,6 +32,8 @@ export abstract class TimeLimitedStream extends TaskChain {
   private goodbyeTimer: NodeJS.Timeout | undefined;
   /** When it opened, on the monotonic clock (a SIGHUP re-arms <authtime> from it). */
   protected readonly opened = monotonicMs();
+  /** The client ended its stream (`</stream:stream>`, or its FIN): it left on purpose. */
+  protected saidGoodbye = false;
 
   /** The config, read at each arming: a reload may change <authtime> and <limits><idle>. */
   protected abstract readonly ctx: { readonly config: YakConfig };
@@ -94,6 +96,7 @@ export abstract class TimeLimitedStream extends TaskChain {
    * still carried out.
    */
   protected goodbye(): void {
+    this.saidGoodbye = true;
     this.enqueue(async () => this.close());
     // Closed at once (nothing was in hand): nothing to watch.
     if (this.writable) this.watchGoodbye(this.goodbyeProgress());

@@ -77,6 +77,8 @@ export interface Delivery {
   sender: Session | undefined;
   /** Routed with DeliverOptions.quiet: nothing about it may go back to `from`. */
   quiet?: boolean;
+  /** Sent again (Router.again): when it first went to a session whose connection was then lost. Offline storage dates it then. */
+  sentAt?: Date;
 }
 
 export interface RemoveOptions {

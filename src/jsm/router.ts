@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
 import type { Xdb } from '../xdb/xdb.js';
 import type { DeliverOptions, Delivery, Outcome } from './api.js';
+import { addStamp, delayStamp } from './delay-stamp.js';
 import { decided, type PhaseChains } from './phase-chains.js';
 import type { Session, SessionRegistry } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
@@ -106,6 +107,31 @@ export class Router {
       return;
     }
     return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
+  }
+
+  /**
+   * A message that went to a session whose connection was then lost (see
+   * resend-in-doubt.ts), `sentAt`: to the user's best session now, stamped
+   * with when it was first sent, or else offline, dated then; as for any
+   * message to a resource that is gone, without the 'deliver' phase (the
+   * user's filter rules ran at its first delivery: run again, a rule that
+   * answers would answer twice).
+   */
+  async again(stanza: Element, sentAt: Date): Promise<void> {
+    const to = parseJid(stanza.attrs.to ?? '');
+    const from = parseJid(stanza.attrs.from ?? '');
+    if (!to?.user || !from) return;
+    try {
+      const best = this.deps.sessions.best(to.bare);
+      if (best) {
+        addStamp(stanza, delayStamp(to.bare, 'Resent', sentAt));
+        return best.send(stanza);
+      }
+      if (await this.offline({ stanza, to, from, sender: undefined, sentAt })) return;
+      return await this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
+    } catch (err) {
+      await this.fail(stanza, err);
+    }
   }
 
   /** Hands a stanza for a local user that no session takes to the 'offline' phase; resolves whether a module took it. */

@@ -17,6 +17,7 @@ import { PreSession } from './pre-session.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
 import { LeavingSessions } from './leaving-sessions.js';
+import { resendInDoubt } from './resend-in-doubt.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
 import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
@@ -219,6 +220,18 @@ export class SessionManager {
         await handler(session);
       } catch (err) {
         this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
+      }
+    }
+    // After the handlers, with the session out of routing and gone to its
+    // contacts, and before a login with its full JID may open (see
+    // LeavingSessions): that one finds them stored. A session replaced by a
+    // login with its resource is most often a client back after losing its
+    // connection without a word, the old one not yet found dead.
+    if (reason === REPLACED || session.transport.lost) {
+      try {
+        await resendInDoubt(session, this.router, this.log);
+      } catch (err) {
+        this.log.error({ err, jid: session.jid.toString() }, 'messages in doubt not sent again');
       }
     }
     this.leaving.ended(session);

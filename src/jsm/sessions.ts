@@ -2,6 +2,7 @@
 import type { Jid } from '../jid.js';
 import type { Element } from '../xml/element.js';
 import type { StreamErrorKind } from '../c2s/stream-errors.js';
+import type { MessageInDoubt } from '../c2s/messages-in-doubt.js';
 import { monotonicMs } from '../util/time.js';
 
 /** What a session needs from the connection that carries it. */
@@ -22,6 +23,14 @@ export interface SessionTransport {
    * client that reads is never cut off for a full send buffer.
    */
   whenWritable(): Promise<boolean>;
+  /**
+   * The connection was lost: it failed (a reset, a client gone without a
+   * word) before the client said goodbye, or was cut off with output unread.
+   * What was written to it lately may never have reached the client.
+   */
+  readonly lost: boolean;
+  /** The messages written that the client may not have had (see messages-in-doubt.ts), oldest first; each is given once. */
+  takeInDoubt(): MessageInDoubt[];
 }
 
 let nextSerial = 0;

@@ -6,6 +6,7 @@
 // loopback is never touched. Only exports: every file under dist/test is
 // run by the test runner, and this one must run nowhere else.
 import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { captureLog, logLine } from './log-capture.js';
 import { acknowledged } from './proc-net-tcp.js';
 import { login, offlineUser, onlineUser, plain, xml } from './session.js';
@@ -24,9 +25,16 @@ const loopback = (state: 'up' | 'down'): void => {
   execFileSync('ip', ['link', 'set', 'lo', state]);
 };
 
-/** Logs "ghost" in with <keepalive> at `seconds`, cuts it off, and reports what the server made of it. */
-export async function vanishingClient(seconds: number): Promise<VanishReport> {
+/**
+ * Logs "ghost" in with <keepalive> at `seconds`, cuts it off, and reports
+ * what the server made of it. `inFlight`: a message from "friend" is
+ * written to the vanished client, so that the kernel's retransmission ends
+ * the connection (made to give up after a few seconds in this namespace:
+ * net.ipv4.tcp_retries2 is one of its own), not keepalive.
+ */
+export async function vanishingClient(seconds: number, inFlight = false): Promise<VanishReport> {
   loopback('up');
+  if (inFlight) writeFileSync('/proc/sys/net/ipv4/tcp_retries2', '3');
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: (c) => {
       plain(c);
@@ -41,6 +49,8 @@ export async function vanishingClient(seconds: number): Promise<VanishReport> {
     await acknowledged(yak.port, ghost.stream.socket.localPort!);
     const cutAt = Date.now();
     loopback('down');
+    // As if friend had sent it: friend's own connection would be cut off too.
+    if (inFlight) await yak.server.jsm.router.route(xml("<message from='friend@localhost/Work' to='ghost@localhost/Work' id='m0'><body>lost on the way?</body></message>"));
     const closed = await logLine(
       captured,
       (l) => l.msg === 'connection closed' && l.user === 'ghost@localhost/Work',
@@ -55,8 +65,12 @@ export async function vanishingClient(seconds: number): Promise<VanishReport> {
     await friend.sync();
     const back = await login(yak, 'ghost');
     back.send(xml('<presence/>'));
-    const message = await back.next((e) => e.name === 'message');
-    return { closed, foundAfterMs, delivered: [message.toString()] };
+    const delivered: string[] = [];
+    for (;;) {
+      const message = await back.next((e) => e.name === 'message');
+      delivered.push(message.toString());
+      if (message.attrs.id === 'm1') return { closed, foundAfterMs, delivered };
+    }
   } finally {
     await yak.stop();
   }

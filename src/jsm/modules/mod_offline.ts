@@ -220,7 +220,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   // bounced what mod_offline passed on (503).
   if (seconds !== undefined && seconds <= 0) throw stanzaError('service-unavailable');
   const m = stanza.clone();
-  addStamp(m, delayStamp(to.bare, 'Offline Storage'));
+  addStamp(m, delayStamp(to.bare, 'Offline Storage', d.sentAt));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
   // Our own bookkeeping: a `stored` the sender put on any of them goes
   // (on one that counts nothing down, it dated the message for expiryOf).

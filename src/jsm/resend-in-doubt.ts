@@ -1,0 +1,40 @@
+// What a session's lost connection may not have delivered is sent again
+// when the session ends (see c2s/messages-in-doubt.ts for which messages
+// are in doubt): to another session of the user, or into offline storage
+// for the next login. Only messages to that user, from someone (the
+// server's own, a motd or an announcement, are news of the moment), and
+// no notices (composing, offline events...), which offline storage does
+// not keep either.
+import { parseJid } from '../jid.js';
+import type { Logger } from '../log.js';
+import { parseXml } from '../xml/parse.js';
+import type { Element } from '../xml/element.js';
+import { isNotice } from './modules/mod_offline.js';
+import type { Router } from './router.js';
+import type { Session } from './sessions.js';
+
+export async function resendInDoubt(session: Session, router: Router, log: Logger): Promise<void> {
+  let resent = 0;
+  for (const { text, sentAt } of session.transport.takeInDoubt()) {
+    const message = readBack(text);
+    if (!message || !worthResending(message, session)) continue;
+    await router.again(message, sentAt);
+    resent++;
+  }
+  if (resent > 0) log.info({ user: session.jid.toString(), messages: resent }, 'connection lost: messages it may not have delivered sent again');
+}
+
+/** The message as it was written (Yak's own serialization, which always parses back). */
+function readBack(text: string): Element | undefined {
+  try {
+    return parseXml(text);
+  } catch {
+    return undefined;
+  }
+}
+
+function worthResending(message: Element, session: Session): boolean {
+  const to = parseJid(message.attrs.to ?? '');
+  const from = parseJid(message.attrs.from ?? '');
+  return to?.bare === session.jid.bare && from?.user !== undefined && !isNotice(message);
+}

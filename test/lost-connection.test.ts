@@ -1,0 +1,172 @@
+// Messages written to a connection that was then lost are sent again when
+// its session ends (c2s/messages-in-doubt.ts, jsm/resend-in-doubt.ts).
+import assert from 'node:assert/strict';
+import test from 'node:test';
+import { CONFIRM_MS } from '../src/c2s/messages-in-doubt.js';
+import { captureLog, logLine } from './helpers/log-capture.js';
+import { isMessage, login, offlineUser, onlineUser, plain, STAMP, type Client } from './helpers/session.js';
+import { assertXml } from './helpers/xml-assert.js';
+import { startYak, type TestYak } from './helpers/yak.js';
+import type { Element } from '../src/xml/element.js';
+
+const lostLine = (user: string) => (l: Record<string, unknown>) =>
+  l.msg === 'connection lost: messages it may not have delivered sent again' && l.user === user;
+
+/** Logs `user` in again with presence and returns the messages that come before a barrier. */
+async function backAgain(yak: TestYak, user: string, resource = 'Work'): Promise<Element[]> {
+  const back = await login(yak, user, resource);
+  back.send('<presence/>');
+  await back.sync();
+  const got: Element[] = [];
+  for (;;) {
+    const m = await back.next(isMessage, 1).catch(() => undefined);
+    if (!m) return got;
+    got.push(m);
+  }
+}
+
+/** The stamp of a stored message, as an epoch time (jabber:x:delay's YYYYMMDDTHH:MM:SS, UTC). */
+function stampTime(m: Element): number {
+  const s = m.getChild('x', 'jabber:x:delay')!.attrs.stamp!;
+  assert.match(s, STAMP);
+  return Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(9, 11), +s.slice(12, 14), +s.slice(15, 17));
+}
+
+async function reset(c: Client): Promise<void> {
+  c.stream.socket.resetAndDestroy();
+  await c.stream.whenClosed();
+}
+
+test('a client reset after messages reached it: those written since it was last heard from (less CONFIRM_MS) wait offline, dated when first sent; the rest are not sent again', { timeout: 30_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost' id='m1'><body>one</body></message>");
+    await ghost.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    // Heard from well after m1 was written: m1 reached it.
+    await new Promise((r) => setTimeout(r, CONFIRM_MS + 200));
+    await ghost.sync();
+    const firstSent = Date.now();
+    friend.send("<message to='ghost@localhost/Work' id='m2'><body>two</body></message>");
+    friend.send("<message to='ghost@localhost' id='m3' type='chat'><body>three</body></message>");
+    friend.send("<message to='ghost@localhost' id='m4' type='headline'><body>news</body></message>");
+    friend.send("<message to='ghost@localhost' id='m5' type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/></message>");
+    await ghost.next((e) => e.name === 'message' && e.attrs.id === 'm5');
+    // Heard from again at once: m2 to m5 may still be on their way.
+    await ghost.sync();
+    await reset(ghost);
+    const closed = await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'ghost@localhost/Work');
+    assert.equal(closed.error, 'ECONNRESET');
+    assert.equal((await logLine(captured, lostLine('ghost@localhost/Work'))).messages, 2);
+
+    const got = await backAgain(yak, 'ghost');
+    assert.deepEqual(got.map((m) => m.attrs.id), ['m2', 'm3'], got.join('\n'));
+    assertXml(
+      got[0]!,
+      "<message to='ghost@localhost/Work' id='m2' from='friend@localhost/Work'><body>two</body><x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Offline Storage</x></message>",
+    );
+    for (const m of got) assert.ok(Math.abs(stampTime(m) - firstSent) < 2_000, `${m} against ${new Date(firstSent).toISOString()}`);
+    await friend.nothing(() => true, [], 'the sender hears nothing of it');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('with another session of the user available, what a reset session may not have had goes there at once, stamped Resent', async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body></message>");
+    await work.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    await reset(work);
+    assertXml(
+      await home.next(isMessage),
+      "<message to='ghost@localhost/Work' id='m1' from='friend@localhost/Work'><body>for work</body><x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Resent</x></message>",
+    );
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a session replaced by a login with its resource (a client back after losing its connection): what was written to it lately waits for the new one', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const old = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost' id='m1' type='chat'><body>are you there?</body></message>");
+    await old.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    const got = await backAgain(yak, 'ghost');
+    assert.deepEqual(got.map((m) => m.attrs.id), ['m1']);
+    assert.equal(got[0]!.getChild('x', 'jabber:x:delay')?.text(), 'Offline Storage');
+    assert.equal((await logLine(captured, lostLine('ghost@localhost/Work'))).messages, 1);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a client that says goodbye (and then resets at once), or closes its side, or is reset with nothing written to it, gets nothing sent again', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const friend = await onlineUser(yak, 'friend');
+    const polite = await onlineUser(yak, 'polite');
+    const abrupt = await onlineUser(yak, 'abrupt');
+    for (const to of ['polite', 'abrupt']) friend.send(`<message to='${to}@localhost' id='m1'><body>hi</body></message>`);
+    await polite.next(isMessage);
+    await abrupt.next(isMessage);
+    await polite.close();
+    abrupt.stream.socket.end();
+    await abrupt.stream.whenClosed();
+    // Its goodbye, then a reset at once: the server reads both together, the reset a failure.
+    const hasty = await onlineUser(yak, 'hasty');
+    friend.send("<message to='hasty@localhost' id='m1'><body>hi</body></message>");
+    await hasty.next(isMessage);
+    hasty.stream.socket.write('</stream:stream>', () => hasty.stream.socket.resetAndDestroy());
+    await hasty.stream.whenClosed();
+    const quiet = await onlineUser(yak, 'quiet');
+    await reset(quiet);
+    for (const user of ['polite', 'abrupt', 'hasty', 'quiet']) {
+      await logLine(captured, (l) => l.msg === 'connection closed' && l.user === `${user}@localhost/Work`);
+      assert.deepEqual(await backAgain(yak, user), [], user);
+    }
+    assert.equal(captured.lines.filter((l) => l.msg === 'connection lost: messages it may not have delivered sent again').length, 0);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a client cut off for not reading: the latest of what waited for it is stored for its next login, the last one it was sent included', { timeout: 30_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 64 * 1024;
+    },
+  });
+  try {
+    const reader = await onlineUser(yak, 'reader');
+    await offlineUser(yak, 'flooder');
+    const flooder = await login(yak, 'flooder');
+    reader.stream.socket.pause();
+    const body = 'x'.repeat(1000);
+    let sent = 0;
+    while (!captured.lines.some((l) => l.msg === 'client stopped reading; send buffer full, disconnected')) {
+      for (let i = 0; i < 50; i++) flooder.send(`<message to='reader@localhost' id='f${++sent}'><body>${body}</body></message>`);
+      await flooder.sync();
+    }
+    await logLine(captured, lostLine('reader@localhost/Work'));
+    const got = await backAgain(yak, 'reader');
+    assert.ok(got.length > 10 && got.length <= 100, `${got.length} stored`);
+    const ids = got.map((m) => Number(m.attrs.id!.slice(1)));
+    assert.deepEqual(ids, ids.map((_, i) => ids[0]! + i), 'the latest, in order');
+    const last = ids.at(-1)!;
+    assert.ok(last <= sent && last > sent - 50, `the last stored is f${last} of ${sent} sent: the one that overflowed, or one just before`);
+  } finally {
+    await yak.stop();
+  }
+});
