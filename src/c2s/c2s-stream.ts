@@ -13,6 +13,7 @@ import type { Logger } from '../log.js';
 import type { AddressLogQuota } from '../net/address-log-quota.js';
 import type { Connection } from '../net/connection.js';
 import { limitKey } from '../net/peer-address.js';
+import { hostRetransmissionTimeMs } from '../net/retransmission-time.js';
 import type { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh, type StreamLimits } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
@@ -187,9 +188,16 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     return this.cutUnread || (this.conn.failure !== undefined && !this.saidGoodbye);
   }
 
-  /** See SessionTransport.takeInDoubt. */
+  /**
+   * See SessionTransport.takeInDoubt. A message written longer ago than
+   * the kernel retransmits (and a minute more) reached the client's kernel
+   * if the connection still lived then, unless it is still waiting here
+   * (a client cut off unread): without that bound, a client that only
+   * listens had messages of days before sent again.
+   */
   takeInDoubt(): MessageInDoubt[] {
-    const messages = this.inDoubt?.take() ?? [];
+    const maxAge = this.cutUnread ? Infinity : hostRetransmissionTimeMs() + 60_000;
+    const messages = this.inDoubt?.take(maxAge) ?? [];
     this.inDoubt = undefined;
     return messages;
   }

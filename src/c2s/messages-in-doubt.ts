@@ -2,21 +2,20 @@
 // gives a client no way to acknowledge what it got, and the kernel takes
 // what is written long before the client has it: once a connection is lost
 // (reset, or gone without a word and found after minutes of retransmission,
-// or cut off unread), everything written to it since it was last heard from
+// or cut off unread), everything written to it since it last sent anything
 // may be lost. 1.4 lost it without a word. Yak keeps the latest of those
 // messages, bounded, and the session manager sends them again when the
-// session ends so (resend-in-doubt.ts).
+// session ends so (jsm/resend-in-doubt.ts).
 //
 // Anything the client sends shows that it was there, and its kernel
-// acknowledges what it had received by then: messages written well before
-// (CONFIRM_MS: a round trip, even on a slow mobile link) are taken as
-// received. Those written since are in doubt: sent again, a few may reach
-// the client twice, which beats losing them.
+// acknowledges what it had received by then: what was written before is
+// taken as received. (A message crossing the client's last words on the
+// way is taken as received too: keeping messages for a round trip more
+// held every message of a busy session past the young generation's
+// collections, and doubled the CPU that routing a message costs.)
 import { monotonicMs } from '../util/time.js';
 import type { Element } from '../xml/element.js';
 
-/** Written this long before the client was heard from: taken as received. */
-export const CONFIRM_MS = 5000;
 /** At most this many messages are kept per connection, the latest. */
 export const MAX_IN_DOUBT = 100;
 /** And at most this many characters of them: the latest whole messages that fit, and always the latest one. */
@@ -40,7 +39,7 @@ export interface MessageInDoubt {
 
 export class MessagesInDoubt {
   // A queue, oldest first: `texts[head..]` (written at `times[head..]`);
-  // the taken front is cut off once it is half the arrays.
+  // the dropped front is cut off once it is half the arrays.
   private texts: string[] = [];
   private times: number[] = [];
   private head = 0;
@@ -54,21 +53,26 @@ export class MessagesInDoubt {
     while (this.size > MAX_IN_DOUBT || (this.chars > MAX_IN_DOUBT_CHARS && this.size > 1)) this.dropOldest();
   }
 
-  /** The client sent something now: what was written CONFIRM_MS before reached it. */
-  heard(now = monotonicMs()): void {
-    const before = now - CONFIRM_MS;
-    while (this.size > 0 && this.times[this.head]! <= before) this.dropOldest();
-  }
-
-  /** The messages still in doubt, oldest first; the record is empty after. */
-  take(now = monotonicMs()): MessageInDoubt[] {
-    const wall = Date.now();
-    const out: MessageInDoubt[] = [];
-    for (let i = this.head; i < this.texts.length; i++) out.push({ text: this.texts[i]!, sentAt: new Date(wall - (now - this.times[i]!)) });
-    this.texts = [];
-    this.times = [];
+  /** The client sent something: what was written before reached it. */
+  heard(): void {
+    this.texts.length = 0;
+    this.times.length = 0;
     this.head = 0;
     this.chars = 0;
+  }
+
+  /**
+   * The messages still in doubt, oldest first, but none written more than
+   * `maxAgeMs` ago; the record is empty after.
+   */
+  take(maxAgeMs = Infinity, now = monotonicMs()): MessageInDoubt[] {
+    const wall = Date.now();
+    const out: MessageInDoubt[] = [];
+    for (let i = this.head; i < this.texts.length; i++) {
+      const age = now - this.times[i]!;
+      if (age <= maxAgeMs) out.push({ text: this.texts[i]!, sentAt: new Date(wall - age) });
+    }
+    this.heard();
     return out;
   }
 
