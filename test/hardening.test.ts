@@ -938,6 +938,14 @@ describe('a full disk', () => {
       // Each refused with 500; the log says the journal failed once, not once per change (then once a minute).
       for (let i = 0; i < 3; i++) assert.equal((await c.request(registerIq(`lmore${i}`, 'pw', {}, `m${i}`))).attrs.type, 'error');
       assert.equal(captured.lines.filter((l) => String(l.msg).startsWith('journal append')).length, 1);
+      // So is each refused request: once for the first, not once per request (before, a line and a stack each).
+      for (let i = 0; i < 3; i++) {
+        const reply = await users[0]!.request(`<iq type='set'><query xmlns='jabber:iq:roster'><item jid='lc${i}@localhost'/></query></iq>`);
+        assert.equal(errorCode(reply), '500');
+      }
+      const failures = captured.lines.filter((l) => /handler failed/.test(String(l.msg)));
+      assert.equal(failures.length, 1, failures.map((l) => l.msg).join('\n'));
+      assert.match(String(failures[0]!.msg), /; said again once a minute while requests fail with ENOSPC$/);
       for (const u of users) await u.close();
       stopped = true;
       // The registrations the journal took are kept for the next start, and said so too.

@@ -78,7 +78,7 @@ export class PreSession {
   private errorFor(iq: Element, err: unknown): Element {
     let known = asStanzaError(err);
     if (!known) {
-      this.jsm.log.error({ err }, 'pre-session handler failed');
+      this.jsm.failures.failed(err, {}, 'pre-session handler failed');
       known = stanzaError('internal-server-error');
     }
     return unaddressed(errorReply(iq, known));

@@ -10,6 +10,7 @@ import type { Xdb } from '../xdb/xdb.js';
 import type { DeliverOptions, Delivery, Outcome } from './api.js';
 import { addStamp, delayStamp } from './delay-stamp.js';
 import { decided, type PhaseChains } from './phase-chains.js';
+import type { RequestFailures } from './request-failures.js';
 import type { Session, SessionRegistry } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
 
@@ -18,6 +19,7 @@ export interface RouterDeps {
   sessions: SessionRegistry;
   xdb: Xdb;
   log: Logger;
+  failures: RequestFailures;
   isLocalHost(host: string): boolean;
 }
 
@@ -71,7 +73,7 @@ export class Router {
   async fail(stanza: Element, err: unknown, quiet = false): Promise<void> {
     const known = asStanzaError(err);
     if (known) return this.bounce(stanza, known, quiet);
-    this.deps.log.error({ err, stanza: stanza.name, to: stanza.attrs.to }, 'handler failed');
+    this.deps.failures.failed(err, { stanza: stanza.name, to: stanza.attrs.to }, 'handler failed');
     return this.bounce(stanza, 'internal-server-error', quiet);
   }
 

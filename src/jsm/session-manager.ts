@@ -17,6 +17,7 @@ import { PreSession } from './pre-session.js';
 import { REGISTER_POLICIES } from './modules/register-policies.js';
 import { answerable, Router } from './router.js';
 import { LeavingSessions } from './leaving-sessions.js';
+import { RequestFailures } from './request-failures.js';
 import { resendInDoubt } from './resend-in-doubt.js';
 import { Session, SessionRegistry, type SessionTransport } from './sessions.js';
 import { asStanzaError, errorReply, stanzaError } from './stanza-errors.js';
@@ -56,6 +57,8 @@ export class SessionManager {
   readonly preSession = new PreSession(this, this.removals);
   /** Slows password guessing; shared by every connection. */
   readonly throttle: LoginThrottle;
+  /** Where a request's failure is logged (those of a full disk once a minute). */
+  readonly failures: RequestFailures;
 
   constructor(
     readonly config: YakConfig,
@@ -65,11 +68,13 @@ export class SessionManager {
   ) {
     this.hosts = new Set(config.hosts);
     this.throttle = new LoginThrottle(config.jsm.loginThrottle);
+    this.failures = new RequestFailures(log);
     this.router = new Router({
       chains: this.chains,
       sessions: this.sessions,
       xdb,
       log,
+      failures: this.failures,
       isLocalHost: (h) => this.hosts.has(h),
     });
     for (const name of config.jsm.modules) {
