@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
-import { MAX_IN_DOUBT, MAX_IN_DOUBT_CHARS, mayBeResent, MessagesInDoubt } from '../src/c2s/messages-in-doubt.js';
+import { inDoubtTotalChars, MAX_IN_DOUBT, MAX_IN_DOUBT_CHARS, mayBeResent, MessagesInDoubt, TOTAL_IN_DOUBT_CHARS } from '../src/c2s/messages-in-doubt.js';
 import { retransmissionTimeMs } from '../src/net/retransmission-time.js';
 import { xml } from './helpers/session.js';
 
@@ -8,12 +8,12 @@ const texts = (r: MessagesInDoubt): string[] => r.take().map((m) => m.text);
 
 test('what the client is heard from after is taken as received; what was written since is in doubt, oldest first', () => {
   const r = new MessagesInDoubt();
-  r.note('<message id="a"/>', 1_000);
-  r.note('<message id="b"/>', 2_000);
+  r.note('<message id="a"/>', false, 1_000);
+  r.note('<message id="b"/>', false, 2_000);
   r.heard();
   assert.equal(r.size, 0);
-  r.note('<message id="c"/>', 3_000);
-  r.note('<message id="d"/>', 4_000);
+  r.note('<message id="c"/>', false, 3_000);
+  r.note('<message id="d"/>', false, 4_000);
   assert.deepEqual(texts(r), ['<message id="c"/>', '<message id="d"/>']);
   assert.equal(r.size, 0, 'take() empties it');
   assert.deepEqual(r.take(), []);
@@ -21,42 +21,43 @@ test('what the client is heard from after is taken as received; what was written
 
 test('the wall-clock time a message in doubt was sent is counted back from the monotonic clock; those older than maxAgeMs are not given', () => {
   const r = new MessagesInDoubt();
-  r.note('<message id="old"/>', 5_000);
-  r.note('<message id="new"/>', 10_000);
+  r.note('<message id="old"/>', false, 5_000);
+  r.note('<message id="new"/>', false, 10_000);
   const before = Date.now();
+  r.note('<message id="stored"/>', true, 10_000);
   const taken = r.take(60_000, 70_000);
-  assert.deepEqual(taken.map((m) => m.text), ['<message id="new"/>']);
+  assert.deepEqual(taken.map((m) => [m.text, m.stored]), [['<message id="new"/>', false], ['<message id="stored"/>', true]]);
   assert.ok(Math.abs(taken[0]!.sentAt.getTime() - (before - 60_000)) < 1_000, taken[0]!.sentAt.toISOString());
 });
 
 test('at most MAX_IN_DOUBT messages and MAX_IN_DOUBT_CHARS characters are kept, the latest; a larger one alone is kept whole', () => {
   const r = new MessagesInDoubt();
-  for (let i = 0; i < MAX_IN_DOUBT + 50; i++) r.note(`<message id="${i}"/>`, i);
+  for (let i = 0; i < MAX_IN_DOUBT + 50; i++) r.note(`<message id="${i}"/>`, false, i);
   const kept = texts(r);
   assert.equal(kept.length, MAX_IN_DOUBT);
   assert.equal(kept[0], '<message id="50"/>');
   assert.equal(kept.at(-1), `<message id="${MAX_IN_DOUBT + 49}"/>`);
 
   const big = 'x'.repeat(MAX_IN_DOUBT_CHARS / 4);
-  for (let i = 0; i < 6; i++) r.note(`${i}${big}`, i);
+  for (let i = 0; i < 6; i++) r.note(`${i}${big}`, false, i);
   assert.deepEqual(
     texts(r).map((t) => t[0]),
     ['3', '4', '5'],
     'four of them would be over the characters kept',
   );
-  r.note('small', 1);
-  r.note('y'.repeat(MAX_IN_DOUBT_CHARS * 2), 2);
+  r.note('small', false, 1);
+  r.note('y'.repeat(MAX_IN_DOUBT_CHARS * 2), false, 2);
   assert.deepEqual(texts(r).map((t) => t.length), [MAX_IN_DOUBT_CHARS * 2]);
 });
 
 test('a long run of notes keeps the latest in order; one heard in between starts it again', () => {
   const r = new MessagesInDoubt();
   for (let i = 0; i < 10_000; i++) {
-    r.note(`<message id="${i}"/>`, i);
+    r.note(`<message id="${i}"/>`, false, i);
     if (i === 9_990) r.heard();
   }
   assert.deepEqual(texts(r), Array.from({ length: 9 }, (_, k) => `<message id="${9_991 + k}"/>`));
-  for (let i = 0; i < 10_000; i++) r.note(`<message id="${i}"/>`, i);
+  for (let i = 0; i < 10_000; i++) r.note(`<message id="${i}"/>`, false, i);
   const kept = texts(r);
   assert.equal(kept.length, MAX_IN_DOUBT);
   assert.equal(kept.at(-1), '<message id="9999"/>');
@@ -74,4 +75,19 @@ test("the kernel's give-up time for tcp_retries2, as Linux counts it: 924.6 s fo
   assert.equal(retransmissionTimeMs(8), 102_200);
   assert.equal(retransmissionTimeMs(9), 204_600);
   assert.equal(retransmissionTimeMs(10), 324_600);
+});
+
+test('what all records hold is bounded by TOTAL_IN_DOUBT_CHARS (the latest message too); what they give back is no longer counted', () => {
+  const base = inDoubtTotalChars();
+  const each = MAX_IN_DOUBT_CHARS / 2;
+  const records = Array.from({ length: Math.ceil(TOTAL_IN_DOUBT_CHARS / each) + 3 }, () => new MessagesInDoubt());
+  for (const [k, r] of records.entries()) {
+    r.note(`a${k}`.padEnd(each / 2, '.'), false, 1);
+    r.note(`b${k}`.padEnd(each / 2, '.'), false, 2);
+  }
+  assert.ok(inDoubtTotalChars() - base <= TOTAL_IN_DOUBT_CHARS, String(inDoubtTotalChars() - base));
+  assert.equal(records[0]!.size, 2, 'the first ones kept theirs');
+  assert.equal(records.at(-1)!.size, 0, 'the last had no room left');
+  for (const r of records) r.heard();
+  assert.equal(inDoubtTotalChars(), base);
 });

@@ -20,6 +20,23 @@ import type { Element } from '../xml/element.js';
 export const MAX_IN_DOUBT = 100;
 /** And at most this many characters of them: the latest whole messages that fit, and always the latest one. */
 export const MAX_IN_DOUBT_CHARS = 64 * 1024;
+/**
+ * What all connections keep between them, in characters: beyond it, the
+ * one sent a message drops what it keeps, oldest first, the new message
+ * too if need be. Without it, clients that only
+ * listen (bots with no keepalives of their own) would hold up to
+ * MAX_IN_DOUBT_CHARS each, outside <sessionmemory>: gigabytes for tens of
+ * thousands of them.
+ */
+export const TOTAL_IN_DOUBT_CHARS = 32 * 1024 * 1024;
+
+/** What every record holds now (the records of all servers in this process). */
+let totalChars = 0;
+
+/** Characters all records hold (for tests: 0 once every session has ended). */
+export function inDoubtTotalChars(): number {
+  return totalChars;
+}
 
 /**
  * Whether a message written to a client is worth sending again should the
@@ -31,10 +48,18 @@ export function mayBeResent(message: Element): boolean {
   return type !== 'error' && type !== 'groupchat' && type !== 'headline';
 }
 
-/** A message in doubt: as written, and when (on the wall clock, for its jabber:x:delay stamp). */
+/**
+ * Messages offline storage hands to a session (mod_offline marks them as
+ * it sends them): sent again, they go back to the front of the store as
+ * they were, before the rest of the backlog, not after it.
+ */
+export const FROM_OFFLINE_STORE = new WeakSet<Element>();
+
+/** A message in doubt: as written, when (on the wall clock, for its jabber:x:delay stamp), and whether it came from offline storage. */
 export interface MessageInDoubt {
   text: string;
   sentAt: Date;
+  stored: boolean;
 }
 
 export class MessagesInDoubt {
@@ -42,21 +67,30 @@ export class MessagesInDoubt {
   // the dropped front is cut off once it is half the arrays.
   private texts: string[] = [];
   private times: number[] = [];
+  private stored: boolean[] = [];
   private head = 0;
   private chars = 0;
 
   /** A message was written to the client now. */
-  note(text: string, now = monotonicMs()): void {
+  note(text: string, stored = false, now = monotonicMs()): void {
     this.texts.push(text);
     this.times.push(now);
+    this.stored.push(stored);
     this.chars += text.length;
-    while (this.size > MAX_IN_DOUBT || (this.chars > MAX_IN_DOUBT_CHARS && this.size > 1)) this.dropOldest();
+    totalChars += text.length;
+    while (this.size > 0 && (this.size > MAX_IN_DOUBT || (this.chars > MAX_IN_DOUBT_CHARS && this.size > 1) || totalChars > TOTAL_IN_DOUBT_CHARS)) this.dropOldest();
   }
 
-  /** The client sent something: what was written before reached it. */
+  /**
+   * The client sent something: what was written before reached it. (The
+   * session's end takes or drops the record this way, whether or not the
+   * connection was lost: what it holds is counted in the total till then.)
+   */
   heard(): void {
+    totalChars -= this.chars;
     this.texts.length = 0;
     this.times.length = 0;
+    this.stored.length = 0;
     this.head = 0;
     this.chars = 0;
   }
@@ -70,7 +104,7 @@ export class MessagesInDoubt {
     const out: MessageInDoubt[] = [];
     for (let i = this.head; i < this.texts.length; i++) {
       const age = now - this.times[i]!;
-      if (age <= maxAgeMs) out.push({ text: this.texts[i]!, sentAt: new Date(wall - age) });
+      if (age <= maxAgeMs) out.push({ text: this.texts[i]!, sentAt: new Date(wall - age), stored: this.stored[i]! });
     }
     this.heard();
     return out;
@@ -81,12 +115,15 @@ export class MessagesInDoubt {
   }
 
   private dropOldest(): void {
-    this.chars -= this.texts[this.head]!.length;
+    const length = this.texts[this.head]!.length;
+    this.chars -= length;
+    totalChars -= length;
     this.texts[this.head] = '';
     this.head++;
     if (this.head >= 64 && this.head * 2 >= this.texts.length) {
       this.texts = this.texts.slice(this.head);
       this.times = this.times.slice(this.head);
+      this.stored = this.stored.slice(this.head);
       this.head = 0;
     }
   }

@@ -79,6 +79,8 @@ export interface Delivery {
   quiet?: boolean;
   /** Sent again (Router.again): when it first went to a session whose connection was then lost. Offline storage dates it then. */
   sentAt?: Date;
+  /** Sent again (Router.again), and it had come from offline storage: it goes back to the front of the store, as it was. */
+  putBack?: boolean;
 }
 
 export interface RemoveOptions {

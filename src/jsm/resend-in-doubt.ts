@@ -5,22 +5,30 @@
 // server's own, a motd or an announcement, are news of the moment), and
 // no notices (composing, offline events...), which offline storage does
 // not keep either.
+import type { MessageInDoubt } from '../c2s/messages-in-doubt.js';
 import { parseJid } from '../jid.js';
 import type { Logger } from '../log.js';
 import { parseXml } from '../xml/parse.js';
 import type { Element } from '../xml/element.js';
-import { isNotice } from './modules/mod_offline.js';
+import { countDown, isNotice } from './modules/mod_offline.js';
 import type { Router } from './router.js';
 import type { Session } from './sessions.js';
 
-export async function resendInDoubt(session: Session, router: Router, log: Logger): Promise<void> {
-  let resent = 0;
-  for (const { text, sentAt } of session.transport.takeInDoubt()) {
+export async function resendInDoubt(session: Session, messages: MessageInDoubt[], router: Router, log: Logger): Promise<void> {
+  const now = Date.now();
+  const again: { message: Element; sentAt: Date; stored: boolean }[] = [];
+  for (const { text, sentAt, stored } of messages) {
     const message = readBack(text);
     if (!message || !worthResending(message, session)) continue;
-    await router.again(message, sentAt);
-    resent++;
+    // Its jabber:x:expire counts from when it was first sent: one expired since is not delivered again.
+    if (!countDown(message, Math.floor((now - sentAt.getTime()) / 1000))) continue;
+    again.push({ message, sentAt, stored });
   }
+  // Those from offline storage go back to its front one by one, so the
+  // last first: they come out again in the order they went.
+  const order = [...again.filter((m) => m.stored).reverse(), ...again.filter((m) => !m.stored)];
+  let resent = 0;
+  for (const { message, sentAt, stored } of order) if (await router.again(message, sentAt, stored)) resent++;
   if (resent > 0) log.info({ user: session.jid.toString(), messages: resent }, 'connection lost: messages it may not have delivered sent again');
 }
 

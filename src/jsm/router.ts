@@ -6,7 +6,7 @@
 import { parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
-import type { Xdb } from '../xdb/xdb.js';
+import { NoSuchUserError, type Xdb } from '../xdb/xdb.js';
 import type { DeliverOptions, Delivery, Outcome } from './api.js';
 import { addStamp, delayStamp } from './delay-stamp.js';
 import { decided, type PhaseChains } from './phase-chains.js';
@@ -114,26 +114,31 @@ export class Router {
   /**
    * A message that went to a session whose connection was then lost (see
    * resend-in-doubt.ts), `sentAt`: to the user's best session now, stamped
-   * with when it was first sent, or else offline, dated then; as for any
-   * message to a resource that is gone, without the 'deliver' phase (the
-   * user's filter rules ran at its first delivery: run again, a rule that
-   * answers would answer twice).
+   * with when it was first sent, or else offline, dated then (`stored`: it
+   * came from there, and goes back to the front); as for any message to a
+   * resource that is gone, without the 'deliver' phase (the user's filter
+   * rules ran at its first delivery: run again, a rule that answers would
+   * answer twice). Resolves whether it went somewhere. An account removed
+   * meanwhile takes nothing, and its sender hears nothing of it: the
+   * message was delivered once, as far as it knew.
    */
-  async again(stanza: Element, sentAt: Date): Promise<void> {
+  async again(stanza: Element, sentAt: Date, stored: boolean): Promise<boolean> {
     const to = parseJid(stanza.attrs.to ?? '');
     const from = parseJid(stanza.attrs.from ?? '');
-    if (!to?.user || !from) return;
+    if (!to?.user || !from) return false;
     try {
       const best = this.deps.sessions.best(to.bare);
       if (best) {
         addStamp(stanza, delayStamp(to.bare, 'Resent', sentAt));
-        return best.send(stanza);
+        best.send(stanza);
+        return true;
       }
-      if (await this.offline({ stanza, to, from, sender: undefined, sentAt })) return;
-      return await this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found');
+      if (await this.offline({ stanza, to, from, sender: undefined, sentAt, putBack: stored })) return true;
+      if (await this.userExists(to)) await this.bounce(stanza, 'service-unavailable');
     } catch (err) {
-      await this.fail(stanza, err);
+      if (!(err instanceof NoSuchUserError)) await this.fail(stanza, err);
     }
+    return false;
   }
 
   /** Hands a stanza for a local user that no session takes to the 'offline' phase; resolves whether a module took it. */

@@ -232,9 +232,11 @@ export class SessionManager {
     // LeavingSessions): that one finds them stored. A session replaced by a
     // login with its resource is most often a client back after losing its
     // connection without a word, the old one not yet found dead.
-    if (reason === REPLACED || session.transport.lost) {
+    // Taken whatever the end, so that what they held is no longer counted (see TOTAL_IN_DOUBT_CHARS).
+    const inDoubt = session.transport.takeInDoubt();
+    if (inDoubt.length > 0 && (reason === REPLACED || session.transport.lost)) {
       try {
-        await resendInDoubt(session, this.router, this.log);
+        await resendInDoubt(session, inDoubt, this.router, this.log);
       } catch (err) {
         this.log.error({ err, jid: session.jid.toString() }, 'messages in doubt not sent again');
       }

@@ -49,6 +49,8 @@ const PARSE_SLICE = 2048;
 
 export interface ConnectionHandlers {
   text(chunk: string): void;
+  /** Bytes arrived from the peer, whether or not karma holds them back: it was there when it sent them. */
+  heard?(): void;
   /** The bytes are not UTF-8 (SPEC section 1: UTF-8 only). Nothing more is read. */
   badEncoding(): void;
   /**
@@ -209,6 +211,7 @@ export class Connection {
   }
 
   private onData(buf: Buffer): void {
+    this.handlers?.heard?.();
     if (!this.karma) {
       // In pieces: the parser's attribute values and texts are slices of the
       // string it was given, and V8 keeps that whole string alive for each
@@ -241,6 +244,11 @@ export class Connection {
     let n = 0;
     for (const b of this.held) n += b.length;
     return n;
+  }
+
+  /** What the socket holds that the kernel has not taken yet (not counting text queued this turn, which goes out at its end). */
+  get unsent(): number {
+    return this.socket.writableLength;
   }
 
   /** Bytes written that the client has not taken yet (queued this turn, or in the socket's buffer). */

@@ -19,6 +19,7 @@ import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced } from '../paced.js';
 import { RecentPairEvents } from '../recent-pair-events.js';
 import { canRead } from './admins.js';
+import { FROM_OFFLINE_STORE } from '../../c2s/messages-in-doubt.js';
 
 const NS_EXPIRE = 'jabber:x:expire';
 const NS_EVENT = 'jabber:x:event';
@@ -215,6 +216,7 @@ function expiryOf(m: Element): Expiry | undefined {
  */
 export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, forLater = false): Promise<void> {
   const { stanza, to } = d;
+  if (d.putBack) return putBack(api, d);
   const seconds = expireSeconds(stanza);
   // Nobody will ever read it: the sender hears so, as 1.4's offline phase
   // bounced what mod_offline passed on (503).
@@ -295,6 +297,51 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   }
 }
 
+/**
+ * A stored message that was delivered into a connection then lost (see
+ * jsm/resend-in-doubt.ts) goes back to the front of the box, as it was
+ * (stamped when first stored), unless a session that takes messages
+ * appeared meanwhile. It was in the store a moment ago: neither the limit
+ * nor its sender's share refuses it (the file's cap still does).
+ */
+async function putBack(api: ModuleApi, d: Delivery): Promise<void> {
+  const { stanza, to } = d;
+  const m = stanza.clone();
+  for (const x of expiresOf(m)) x.setAttr('stored', Number.isSafeInteger(secondsOf(x)) ? String(unixTime()) : undefined);
+  try {
+    await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
+      if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
+      const live = api.sessions.best(to.bare);
+      if (live) {
+        live.send(stanza);
+        return undefined;
+      }
+      const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
+      box.children.unshift(m);
+      return box;
+    });
+  } catch (err) {
+    if (!(err instanceof UserFileFullError)) throw err;
+    throw stanzaError('service-unavailable', 'Offline Storage Full');
+  }
+}
+
+/**
+ * Counts a message's jabber:x:expire down by `elapsed` seconds (it was
+ * first sent that long ago, see jsm/resend-in-doubt.ts): false when that
+ * expired it, which is then not to be delivered again.
+ */
+export function countDown(m: Element, elapsed: number): boolean {
+  for (const x of expiresOf(m)) {
+    const seconds = secondsOf(x);
+    if (seconds === undefined || !Number.isSafeInteger(seconds)) continue;
+    const left = seconds - elapsed;
+    if (left <= 0) return false;
+    x.attrs.seconds = String(left);
+  }
+  return true;
+}
+
 /** The seconds a stored expire element has left, or undefined when it counts nothing down (as stored; nothing is changed). */
 function secondsLeft(x: Element, now: number): number | undefined {
   const seconds = secondsOf(x);
@@ -372,6 +419,7 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
       }
       taken.add(m);
       used += size;
+      FROM_OFFLINE_STORE.add(out);
       s.send(out, text);
     }
     if (taken.size === 0) return {};
