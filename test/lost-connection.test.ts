@@ -247,3 +247,23 @@ test('a client behind (what is written to it waits in the server, its kernel ful
   assert.equal(report.resent, 25, JSON.stringify(report));
   assert.deepEqual(report.delivered, Array.from({ length: 25 }, (_, i) => `m${i + 1}`));
 });
+
+test('a message sent again goes into the store where it was first sent: before one stored after it', async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    // A negative priority takes no bare-JID messages: they are stored while the session is there.
+    await ghost.presence('<presence><priority>-1</priority></presence>');
+    friend.send("<message to='ghost@localhost/Work' id='first'><body>to the session</body></message>");
+    await ghost.next((e) => e.attrs.id === 'first');
+    await new Promise((r) => setTimeout(r, 1_100));
+    friend.send("<message to='ghost@localhost' id='later'><body>stored</body></message>");
+    await friend.sync();
+    await reset(ghost);
+    const got = await backAgain(yak, 'ghost', 2);
+    assert.deepEqual(got.map((m) => m.attrs.id), ['first', 'later']);
+  } finally {
+    await yak.stop();
+  }
+});

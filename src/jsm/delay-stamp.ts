@@ -2,7 +2,7 @@
 // go straight from its sender to its reader (jutil_delay): stored offline,
 // announced earlier, copied to the admins, or a record of when.
 import { childInNamespace, Element } from '../xml/element.js';
-import { legacyStamp } from '../util/time.js';
+import { legacyStamp, legacyStampTime } from '../util/time.js';
 
 const NS_DELAY = 'jabber:x:delay';
 const NS_DELAY_XEP0203 = 'urn:xmpp:delay';
@@ -44,4 +44,12 @@ function xep0203Stamp(legacy: Element): Element {
 /** Whether a stanza carries a jabber:x:delay stamp, however written. */
 export function isDelayed(stanza: Element): boolean {
   return childInNamespace(stanza, NS_DELAY) >= 0;
+}
+
+/** When the first jabber:x:delay stamp of a stanza says (the server's, on what the store keeps: see addStamp), in ms; undefined without one. */
+export function firstStampTime(stanza: Element): number | undefined {
+  const i = childInNamespace(stanza, NS_DELAY);
+  if (i < 0) return undefined;
+  const stamp = (stanza.children[i] as Element).attrs.stamp;
+  return stamp === undefined ? undefined : legacyStampTime(stamp);
 }

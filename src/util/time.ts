@@ -9,6 +9,14 @@ export function legacyStamp(date: Date = new Date()): string {
   );
 }
 
+/** The time a legacy stamp (legacyStamp's form) stands for, in ms since the epoch; undefined when it is not one. */
+export function legacyStampTime(stamp: string): number | undefined {
+  const m = /^(\d{4})(\d\d)(\d\d)T(\d\d):(\d\d):(\d\d)$/.exec(stamp);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
+  return Date.UTC(y, mo - 1, d, h, mi, s);
+}
+
 export function unixTime(date: Date = new Date()): number {
   return Math.floor(date.getTime() / 1000);
 }

@@ -11,7 +11,7 @@ import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes
 import { answerHolds } from '../roster.js';
 import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
 import { unixTime } from '../../util/time.js';
-import { addStamp, delayStamp } from '../delay-stamp.js';
+import { addStamp, delayStamp, firstStampTime } from '../delay-stamp.js';
 import { storedCount, wholeNumber } from '../../util/whole-number.js';
 import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
@@ -273,7 +273,10 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
         full = true;
         return undefined;
       }
-      box.children.push(m);
+      // One sent again goes where it was first sent, before what came since
+      // (stored while it was being sent again, or after its session went).
+      if (d.sentAt) box.children.splice(placeByTime(box, d.sentAt), 0, m);
+      else box.children.push(m);
       return box;
     });
   } catch (err) {
@@ -324,6 +327,22 @@ async function putBack(api: ModuleApi, d: Delivery): Promise<void> {
     if (!(err instanceof UserFileFullError)) throw err;
     throw stanzaError('service-unavailable', 'Offline Storage Full');
   }
+}
+
+/**
+ * Where a message first sent at `sentAt` goes in the box: before the first
+ * one stored later (by its stamp, in whole seconds: one stored in the same
+ * second stays before it), else at the end.
+ */
+function placeByTime(box: Element, sentAt: Date): number {
+  const second = Math.floor(sentAt.getTime() / 1000) * 1000;
+  for (let i = 0; i < box.children.length; i++) {
+    const c = box.children[i]!;
+    if (typeof c === 'string') continue;
+    const at = firstStampTime(c);
+    if (at !== undefined && at > second) return i;
+  }
+  return box.children.length;
 }
 
 /**
