@@ -7,7 +7,7 @@ import { captureLog, logLine } from './helpers/log-capture.js';
 import { isMessage, login, offlineUser, onlineUser, plain, STAMP, xml, type Client } from './helpers/session.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { BehindReport } from './helpers/behind-client.js';
-import { runProgram } from './helpers/run-tool.js';
+import { inOwnNetwork } from './helpers/own-network.js';
 import { startYak, type TestYak } from './helpers/yak.js';
 import type { Element } from '../src/xml/element.js';
 
@@ -236,13 +236,8 @@ test('what is not sent again: a message expired since it was first sent (the oth
 });
 
 test('a client behind (what is written to it waits in the server, its kernel full) that sends a keepalive, then is reset: what it never took is sent again all the same', { timeout: 60_000 }, async () => {
-  const helper = new URL('./helpers/behind-client.js', import.meta.url).href;
-  const script = `const { behindClient } = await import(${JSON.stringify(helper)});
-    console.log(JSON.stringify(await behindClient(25)));`;
-  // In a user and network namespace of its own (util-linux's unshare), whose TCP buffers the helper makes small.
-  const run = await runProgram('unshare', ['-rn', process.execPath, '--input-type=module', '-e', script], { timeout: 50_000 });
-  assert.equal(run.code, 0, `unshare (util-linux) and ip (iproute2) must run it: ${run.stderr}`);
-  const report = JSON.parse(run.stdout.trim()) as BehindReport;
+  // In a network namespace of its own, whose TCP buffers the helper makes small.
+  const report = await inOwnNetwork<BehindReport>('behind-client.js', 'behindClient', [25], 50_000);
   assert.ok(report.unsentAtKeepalive > 0, JSON.stringify(report));
   assert.equal(report.resent, 25, JSON.stringify(report));
   assert.deepEqual(report.delivered, Array.from({ length: 25 }, (_, i) => `m${i + 1}`));

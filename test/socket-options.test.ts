@@ -11,7 +11,7 @@ import { loadConfig } from '../src/config/load.js';
 import { setKeepalive, setNoDelay } from '../src/net/socket-options.js';
 import { tcpOptions } from './helpers/tcp-options.js';
 import { keptAlive, type KeepaliveTimer } from './helpers/proc-net-tcp.js';
-import { runProgram } from './helpers/run-tool.js';
+import { inOwnNetwork } from './helpers/own-network.js';
 import type { VanishReport } from './helpers/vanishing-client.js';
 import { assertXml } from './helpers/xml-assert.js';
 import { BUNDLED_CONFIG, startYak } from './helpers/yak.js';
@@ -64,13 +64,8 @@ test('the server\'s end of a client connection: no delay, and keepalive probes 1
 });
 
 test('a logged-in client that vanishes without a word is found: the session ends (logged as ETIMEDOUT), and a message sent to it meanwhile waits offline', { timeout: 90_000 }, async () => {
-  const helper = new URL('./helpers/vanishing-client.js', import.meta.url).href;
-  const script = `const { vanishingClient } = await import(${JSON.stringify(helper)});
-    console.log(JSON.stringify(await vanishingClient(1)));`;
-  // In a user and network namespace of its own (util-linux's unshare), whose loopback the helper may take down.
-  const run = await runProgram('unshare', ['-rn', process.execPath, '--input-type=module', '-e', script], { timeout: 80_000 });
-  assert.equal(run.code, 0, `unshare (util-linux) and ip (iproute2) must run it: ${run.stderr}`);
-  const report = JSON.parse(run.stdout.trim()) as VanishReport;
+  // In a network namespace of its own, whose loopback the helper may take down.
+  const report = await inOwnNetwork<VanishReport>('vanishing-client.js', 'vanishingClient', [1], 80_000);
   assert.equal(report.closed.error, 'ETIMEDOUT', JSON.stringify(report));
   assert.equal(report.delivered.length, 1);
   assertXml(
@@ -81,12 +76,7 @@ test('a logged-in client that vanishes without a word is found: the session ends
 });
 
 test('a client that vanishes while a message is on its way to it: the retransmission gives up, the session ends, and the message waits offline with the later one', { timeout: 90_000 }, async () => {
-  const helper = new URL('./helpers/vanishing-client.js', import.meta.url).href;
-  const script = `const { vanishingClient } = await import(${JSON.stringify(helper)});
-    console.log(JSON.stringify(await vanishingClient(60, true)));`;
-  const run = await runProgram('unshare', ['-rn', process.execPath, '--input-type=module', '-e', script], { timeout: 80_000 });
-  assert.equal(run.code, 0, `unshare (util-linux) and ip (iproute2) must run it: ${run.stderr}`);
-  const report = JSON.parse(run.stdout.trim()) as VanishReport;
+  const report = await inOwnNetwork<VanishReport>('vanishing-client.js', 'vanishingClient', [60, true], 80_000);
   // Found long before keepalive's 60 s would: by the retransmission.
   assert.ok(report.foundAfterMs < 40_000, JSON.stringify(report));
   assert.ok(report.closed.error !== undefined, JSON.stringify(report));
