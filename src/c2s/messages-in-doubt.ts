@@ -23,10 +23,9 @@ export const MAX_IN_DOUBT_CHARS = 64 * 1024;
 /**
  * What all connections keep between them, in characters: beyond it, the
  * one sent a message drops what it keeps, oldest first, the new message
- * too if need be. Without it, clients that only
- * listen (bots with no keepalives of their own) would hold up to
- * MAX_IN_DOUBT_CHARS each, outside <sessionmemory>: gigabytes for tens of
- * thousands of them.
+ * too if need be. Without it, clients that only listen (bots with no
+ * keepalives of their own) would hold up to MAX_IN_DOUBT_CHARS each,
+ * outside <sessionmemory>: gigabytes for tens of thousands of them.
  */
 export const TOTAL_IN_DOUBT_CHARS = 32 * 1024 * 1024;
 
