@@ -262,3 +262,37 @@ test('a message sent again goes into the store where it was first sent: before o
     await yak.stop();
   }
 });
+
+test('stored messages a reset session may not have had go to another session in their order, with their stamp from the store alone; an absurd expiry is no message to send again', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 256 * 1024;
+    },
+  });
+  try {
+    await offlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    const body = 'x'.repeat(2000);
+    for (let i = 1; i <= 40; i++) friend.send(`<message to='ghost@localhost' id='b${i}'><body>${body}</body></message>`);
+    await friend.sync();
+    const work = await login(yak, 'ghost', 'Work');
+    work.send('<presence/>');
+    await work.next(isMessage);
+    work.stream.socket.pause();
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    friend.send("<message to='ghost@localhost/Work' id='odd'><body>hi</body><x xmlns='jabber:x:expire' seconds='-100000000000000000000'/></message>");
+    await friend.sync();
+    await reset(work);
+    const resent = Number((await logLine(captured, lostLine('ghost@localhost/Work'))).messages);
+    const got: Element[] = [];
+    while (got.length < resent) got.push(await home.next(isMessage));
+    const ids = got.map((m) => Number(m.attrs.id!.slice(1)));
+    assert.deepEqual(ids, ids.map((_, i) => 41 - resent + i), `the latest, in order: ${ids.join(' ')}`);
+    for (const m of got) assert.deepEqual(m.getChildren('x').map((x) => x.text()), ['Offline Storage']);
+    await friend.nothing(() => true, [], 'nothing goes back to the sender');
+  } finally {
+    await yak.stop();
+  }
+});

@@ -197,14 +197,17 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
   }
 
   /**
-   * See SessionTransport.takeInDoubt. A message written longer ago than
-   * the kernel retransmits (and a minute more) reached the client's kernel
-   * if the connection still lived then, unless it is still waiting here
-   * (a client cut off unread): without that bound, a client that only
-   * listens had messages of days before sent again.
+   * See SessionTransport.takeInDoubt. A message written long before the
+   * kernel would have given up retransmitting it reached the client's
+   * kernel if the connection still lived then, unless it is still waiting
+   * here (a client cut off unread): without that bound, a client that only
+   * listens had messages of days before sent again. Long: twice the give-up
+   * time Linux computes, and two minutes more. The kernel only looks at it
+   * when a retransmission is due (up to two minutes late), and counts it
+   * from a longer base on links whose round trip is long.
    */
   takeInDoubt(): MessageInDoubt[] {
-    const maxAge = this.cutUnread ? Infinity : hostRetransmissionTimeMs() + 60_000;
+    const maxAge = this.cutUnread ? Infinity : 2 * hostRetransmissionTimeMs() + 120_000;
     const messages = this.inDoubt?.take(maxAge) ?? [];
     this.inDoubt = undefined;
     return messages;

@@ -79,8 +79,8 @@ export interface Delivery {
   quiet?: boolean;
   /** Sent again (Router.again): when it first went to a session whose connection was then lost. Offline storage dates it then. */
   sentAt?: Date;
-  /** Sent again (Router.again), and it had come from offline storage: it goes back to the front of the store, as it was. */
-  putBack?: boolean;
+  /** Sent again (Router.again), and it had come from offline storage: it goes back to the front of the store, as it was, at this place (the ones put back before it first). */
+  putBack?: number;
 }
 
 export interface RemoveOptions {

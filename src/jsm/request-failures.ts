@@ -2,8 +2,9 @@
 // full disk, ENOSPC; a file system remounted read-only, EROFS) fails
 // every client's change alike while its cause lasts, at karma's pace per
 // client. Each such error code is logged in full when it first fails a
-// request, then at most once a minute with how many failed since; a
-// minute without one ends the spell. (The journal says its own failure
+// request, then, at a failure a minute or more after it was last said,
+// again with how many have failed in the spell; a minute without one ends
+// the spell. (The journal says its own failure
 // the same way: repeated-failure.ts.) Anything else is a failure of its
 // own, and logged each time.
 import type { Logger } from '../log.js';

@@ -24,11 +24,14 @@ export async function resendInDoubt(session: Session, messages: MessageInDoubt[]
     if (!countDown(message, Math.floor((now - sentAt.getTime()) / 1000))) continue;
     again.push({ message, sentAt, stored });
   }
-  // Those from offline storage go back to its front one by one, so the
-  // last first: they come out again in the order they went.
-  const order = [...again.filter((m) => m.stored).reverse(), ...again.filter((m) => !m.stored)];
+  // In the order they went: those from offline storage to the store's
+  // front, each after the one put back before it.
   let resent = 0;
-  for (const { message, sentAt, stored } of order) if (await router.again(message, sentAt, stored)) resent++;
+  let putBack = 0;
+  for (const { message, sentAt, stored } of again) {
+    if (await router.again(message, sentAt, stored ? putBack : undefined)) resent++;
+    if (stored) putBack++;
+  }
   if (resent > 0) log.info({ user: session.jid.toString(), messages: resent }, 'connection lost: messages it may not have delivered sent again');
 }
 

@@ -113,32 +113,44 @@ export class Router {
 
   /**
    * A message that went to a session whose connection was then lost (see
-   * resend-in-doubt.ts), `sentAt`: to the user's best session now, stamped
-   * with when it was first sent, or else offline, dated then (`stored`: it
-   * came from there, and goes back to the front); as for any message to a
-   * resource that is gone, without the 'deliver' phase (the user's filter
-   * rules ran at its first delivery: run again, a rule that answers would
-   * answer twice). Resolves whether it went somewhere. An account removed
-   * meanwhile takes nothing, and its sender hears nothing of it: the
-   * message was delivered once, as far as it knew.
+   * resend-in-doubt.ts), `sentAt`: to the user's best session now, or else
+   * offline, dated then; `putBack` (its place): it came from the store, and
+   * goes back to its front (to a session, with its stamp from then alone).
+   * As for any message to a resource that is gone, without the 'deliver'
+   * phase (the user's filter rules ran at its first delivery: run again, a
+   * rule that answers would answer twice). Resolves whether it went
+   * somewhere. An account removed meanwhile takes nothing, and its sender
+   * hears nothing of it: the message was delivered once, as far as it knew.
    */
-  async again(stanza: Element, sentAt: Date, stored: boolean): Promise<boolean> {
+  async again(stanza: Element, sentAt: Date, putBack?: number): Promise<boolean> {
     const to = parseJid(stanza.attrs.to ?? '');
     const from = parseJid(stanza.attrs.from ?? '');
     if (!to?.user || !from) return false;
     try {
-      const best = this.deps.sessions.best(to.bare);
+      const best = await this.takerOf(to.bare);
       if (best) {
-        addStamp(stanza, delayStamp(to.bare, 'Resent', sentAt));
+        if (putBack === undefined) addStamp(stanza, delayStamp(to.bare, 'Resent', sentAt));
         best.send(stanza);
         return true;
       }
-      if (await this.offline({ stanza, to, from, sender: undefined, sentAt, putBack: stored })) return true;
+      if (await this.offline({ stanza, to, from, sender: undefined, sentAt, putBack })) return true;
       if (await this.userExists(to)) await this.bounce(stanza, 'service-unavailable');
     } catch (err) {
       if (!(err instanceof NoSuchUserError)) await this.fail(stanza, err);
     }
     return false;
+  }
+
+  /**
+   * The session a message sent again goes to, once it has room for more:
+   * sent many at once, they would cut off a session whose client reads,
+   * with a small <outbuffer>.
+   */
+  private async takerOf(bare: string): Promise<Session | undefined> {
+    const best = this.deps.sessions.best(bare);
+    if (!best?.backedUp) return best;
+    await best.whenWritable();
+    return this.deps.sessions.best(bare);
   }
 
   /** Hands a stanza for a local user that no session takes to the 'offline' phase; resolves whether a module took it. */

@@ -2,8 +2,10 @@
 // before it gives the connection up (ETIMEDOUT): net.ipv4.tcp_retries2
 // retransmissions, counted as the kernel does (tcp_model_timeout: the
 // timeout doubling from 200 ms up to 120 s, then 120 s each). With the
-// default 15, 924.6 s. A message written longer ago than that to a
-// connection that is still open reached the client's kernel.
+// default 15, 924.6 s. A message written well before that to a
+// connection still open then reached the client's kernel. (Well before:
+// the kernel looks only when a retransmission is due, and on a link with
+// a long round trip counts from a longer base.)
 import { readFileSync } from 'node:fs';
 
 const RTO_MIN_MS = 200;

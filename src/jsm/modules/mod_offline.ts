@@ -216,7 +216,7 @@ function expiryOf(m: Element): Expiry | undefined {
  */
 export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, forLater = false): Promise<void> {
   const { stanza, to } = d;
-  if (d.putBack) return putBack(api, d);
+  if (d.putBack !== undefined) return putBack(api, d, d.putBack);
   const seconds = expireSeconds(stanza);
   // Nobody will ever read it: the sender hears so, as 1.4's offline phase
   // bounced what mod_offline passed on (503).
@@ -302,12 +302,13 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
 
 /**
  * A stored message that was delivered into a connection then lost (see
- * jsm/resend-in-doubt.ts) goes back to the front of the box, as it was
- * (stamped when first stored), unless a session that takes messages
- * appeared meanwhile. It was in the store a moment ago: neither the limit
- * nor its sender's share refuses it (the file's cap still does).
+ * jsm/resend-in-doubt.ts) goes back to the front of the box, at `place`
+ * (after those put back before it), as it was (stamped when first
+ * stored), unless a session that takes messages appeared meanwhile. It was
+ * in the store a moment ago: neither the limit nor its sender's share
+ * refuses it (the file's cap still does: 503 to its sender).
  */
-async function putBack(api: ModuleApi, d: Delivery): Promise<void> {
+async function putBack(api: ModuleApi, d: Delivery, place: number): Promise<void> {
   const { stanza, to } = d;
   const m = stanza.clone();
   for (const x of expiresOf(m)) x.setAttr('stored', Number.isSafeInteger(secondsOf(x)) ? String(unixTime()) : undefined);
@@ -320,7 +321,7 @@ async function putBack(api: ModuleApi, d: Delivery): Promise<void> {
         return undefined;
       }
       const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
-      box.children.unshift(m);
+      box.children.splice(Math.min(place, box.children.length), 0, m);
       return box;
     });
   } catch (err) {
@@ -353,10 +354,11 @@ function placeByTime(box: Element, sentAt: Date): number {
 export function countDown(m: Element, elapsed: number): boolean {
   for (const x of expiresOf(m)) {
     const seconds = secondsOf(x);
-    if (seconds === undefined || !Number.isSafeInteger(seconds)) continue;
+    if (seconds === undefined) continue;
     const left = seconds - elapsed;
+    // Absurdly long numbers are +-Infinity (see secondsOf): never, or long expired.
     if (left <= 0) return false;
-    x.attrs.seconds = String(left);
+    if (Number.isSafeInteger(seconds)) x.attrs.seconds = String(left);
   }
   return true;
 }
