@@ -77,7 +77,7 @@ test("the kernel's give-up time for tcp_retries2, as Linux counts it: 924.6 s fo
   assert.equal(retransmissionTimeMs(10), 324_600);
 });
 
-test('what all records hold is bounded by TOTAL_IN_DOUBT_CHARS (the latest message too); what they give back is no longer counted', () => {
+test('what all records hold is bounded by TOTAL_IN_DOUBT_CHARS: the record that has held messages the longest drops its oldest, so the others keep theirs; what they give back is no longer counted', () => {
   const base = inDoubtTotalChars();
   const each = MAX_IN_DOUBT_CHARS / 2;
   const records = Array.from({ length: Math.ceil(TOTAL_IN_DOUBT_CHARS / each) + 3 }, () => new MessagesInDoubt());
@@ -86,8 +86,21 @@ test('what all records hold is bounded by TOTAL_IN_DOUBT_CHARS (the latest messa
     r.note(`b${k}`.padEnd(each / 2, '.'), false, 2);
   }
   assert.ok(inDoubtTotalChars() - base <= TOTAL_IN_DOUBT_CHARS, String(inDoubtTotalChars() - base));
-  assert.equal(records[0]!.size, 2, 'the first ones kept theirs');
-  assert.equal(records.at(-1)!.size, 0, 'the last had no room left');
+  assert.equal(records.at(-1)!.size, 2, 'the newest keeps all it was sent');
+  assert.equal(records[0]!.size, 0, 'the one holding the longest gave its messages up');
+  const sizes = records.map((r) => r.size);
+  assert.deepEqual(sizes, [...sizes].sort((a, b) => a - b), 'those holding the longest give way first');
+  assert.ok(sizes.filter((n) => n === 2).length >= records.length - 4, sizes.join(','));
+  // An active one goes on keeping its latest message: others give way.
+  const active = records.at(-1)!;
+  active.heard();
+  active.note('latest', false, 3);
+  assert.deepEqual(active.take().map((m) => m.text), ['latest']);
   for (const r of records) r.heard();
   assert.equal(inDoubtTotalChars(), base);
+  // Emptied records are no longer the ones that give way: a new note finds room.
+  const fresh = new MessagesInDoubt();
+  fresh.note('x', false, 4);
+  assert.equal(fresh.size, 1);
+  fresh.heard();
 });

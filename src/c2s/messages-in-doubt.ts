@@ -22,15 +22,19 @@ export const MAX_IN_DOUBT = 100;
 export const MAX_IN_DOUBT_CHARS = 64 * 1024;
 /**
  * What all connections keep between them, in characters: beyond it, the
- * one sent a message drops what it keeps, oldest first, the new message
- * too if need be. Without it, clients that only listen (bots with no
- * keepalives of their own) would hold up to MAX_IN_DOUBT_CHARS each,
- * outside <sessionmemory>: gigabytes for tens of thousands of them.
+ * record that has held messages the longest (a client that only listens,
+ * most likely) drops its oldest, until the rest fits. Without it, clients
+ * that only listen (bots with no keepalives of their own) would hold up
+ * to MAX_IN_DOUBT_CHARS each, outside <sessionmemory>: gigabytes for tens
+ * of thousands of them; and dropping from the record written to instead
+ * left every other connection nothing once they had filled it.
  */
 export const TOTAL_IN_DOUBT_CHARS = 32 * 1024 * 1024;
 
 /** What every record holds now (the records of all servers in this process). */
 let totalChars = 0;
+/** The records that hold something, in the order they came to (a Set keeps insertion order): the first has held messages the longest. */
+const holding = new Set<MessagesInDoubt>();
 
 /** Characters all records hold (for tests: 0 once every session has ended). */
 export function inDoubtTotalChars(): number {
@@ -72,12 +76,14 @@ export class MessagesInDoubt {
 
   /** A message was written to the client now. */
   note(text: string, stored = false, now = monotonicMs()): void {
+    if (this.size === 0) holding.add(this);
     this.texts.push(text);
     this.times.push(now);
     this.stored.push(stored);
     this.chars += text.length;
     totalChars += text.length;
-    while (this.size > 0 && (this.size > MAX_IN_DOUBT || (this.chars > MAX_IN_DOUBT_CHARS && this.size > 1) || totalChars > TOTAL_IN_DOUBT_CHARS)) this.dropOldest();
+    while (this.size > MAX_IN_DOUBT || (this.chars > MAX_IN_DOUBT_CHARS && this.size > 1)) this.dropOldest();
+    while (totalChars > TOTAL_IN_DOUBT_CHARS) holding.values().next().value!.dropOldest();
   }
 
   /**
@@ -86,6 +92,7 @@ export class MessagesInDoubt {
    * connection was lost: what it holds is counted in the total till then.)
    */
   heard(): void {
+    if (this.size > 0) holding.delete(this);
     totalChars -= this.chars;
     this.texts.length = 0;
     this.times.length = 0;
@@ -119,6 +126,11 @@ export class MessagesInDoubt {
     totalChars -= length;
     this.texts[this.head] = '';
     this.head++;
+    if (this.size === 0) {
+      holding.delete(this);
+      this.heard();
+      return;
+    }
     if (this.head >= 64 && this.head * 2 >= this.texts.length) {
       this.texts = this.texts.slice(this.head);
       this.times = this.times.slice(this.head);
