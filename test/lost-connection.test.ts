@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import test from 'node:test';
 import { inDoubtTotalChars } from '../src/c2s/messages-in-doubt.js';
+import { legacyStampTime } from '../src/util/time.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
 import { isMessage, login, offlineUser, onlineUser, plain, STAMP, xml, type Client } from './helpers/session.js';
 import { assertXml } from './helpers/xml-assert.js';
@@ -39,7 +40,7 @@ async function backAgain(yak: TestYak, user: string, count?: number): Promise<El
 function stampTime(m: Element): number {
   const s = m.getChild('x', 'jabber:x:delay')!.attrs.stamp!;
   assert.match(s, STAMP);
-  return Date.UTC(+s.slice(0, 4), +s.slice(4, 6) - 1, +s.slice(6, 8), +s.slice(9, 11), +s.slice(12, 14), +s.slice(15, 17));
+  return legacyStampTime(s)!;
 }
 
 async function reset(c: Client): Promise<void> {

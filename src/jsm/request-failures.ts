@@ -4,9 +4,9 @@
 // client. Each such error code is logged in full when it first fails a
 // request, then, at a failure a minute or more after it was last said,
 // again with how many have failed in the spell; a minute without one ends
-// the spell. (The journal says its own failure
-// the same way: repeated-failure.ts.) Anything else is a failure of its
-// own, and logged each time.
+// the spell. (The journal says its own failure the same way:
+// repeated-failure.ts.) Anything else is a failure of its own, and logged
+// each time.
 import type { Logger } from '../log.js';
 import { errCode } from '../util/err-code.js';
 import { RepeatedFailure } from '../util/repeated-failure.js';

@@ -16,21 +16,16 @@ import type { Session } from './sessions.js';
 
 export async function resendInDoubt(session: Session, messages: MessageInDoubt[], router: Router, log: Logger): Promise<void> {
   const now = Date.now();
-  const again: { message: Element; sentAt: Date; stored: boolean }[] = [];
+  let resent = 0;
+  // In the order they went: those from offline storage to the store's
+  // front, each after the one put back before it.
+  let putBack = 0;
   for (const { text, sentAt, stored } of messages) {
     const message = readBack(text);
     if (!message || !worthResending(message, session)) continue;
     // Its jabber:x:expire counts from when it was first sent: one expired since is not delivered again.
     if (!countDown(message, Math.floor((now - sentAt.getTime()) / 1000))) continue;
-    again.push({ message, sentAt, stored });
-  }
-  // In the order they went: those from offline storage to the store's
-  // front, each after the one put back before it.
-  let resent = 0;
-  let putBack = 0;
-  for (const { message, sentAt, stored } of again) {
-    if (await router.again(message, sentAt, stored ? putBack : undefined)) resent++;
-    if (stored) putBack++;
+    if (await router.again(message, sentAt, stored ? putBack++ : undefined)) resent++;
   }
   if (resent > 0) log.info({ user: session.jid.toString(), messages: resent }, 'connection lost: messages it may not have delivered sent again');
 }

@@ -227,12 +227,13 @@ export class SessionManager {
         this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
       }
     }
-    // After the handlers, with the session out of routing and gone to its
-    // contacts, and before a login with its full JID may open (see
-    // LeavingSessions): that one finds them stored. A session replaced by a
-    // login with its resource is most often a client back after losing its
-    // connection without a word, the old one not yet found dead.
-    // Taken whatever the end, so that what they held is no longer counted (see TOTAL_IN_DOUBT_CHARS).
+    // What a lost connection may not have delivered goes again: after the
+    // handlers, with the session out of routing and gone to its contacts,
+    // and before a login with its full JID may open (see LeavingSessions),
+    // which then finds it stored. A session replaced by a login with its
+    // resource is most often a client back after losing its connection
+    // without a word, the old one not yet found dead. Taken whatever the
+    // end, so that it is no longer counted (see TOTAL_IN_DOUBT_CHARS).
     const inDoubt = session.transport.takeInDoubt();
     if (inDoubt.length > 0 && (reason === REPLACED || session.transport.lost)) {
       try {

@@ -216,18 +216,19 @@ function expiryOf(m: Element): Expiry | undefined {
  */
 export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, forLater = false): Promise<void> {
   const { stanza, to } = d;
-  if (d.putBack !== undefined) return putBack(api, d, d.putBack);
+  // Back from a lost connection to where it was (see placeOf): stamped, and counted, when first stored.
+  const back = d.putBack !== undefined;
   const seconds = expireSeconds(stanza);
   // Nobody will ever read it: the sender hears so, as 1.4's offline phase
   // bounced what mod_offline passed on (503).
   if (seconds !== undefined && seconds <= 0) throw stanzaError('service-unavailable');
   const m = stanza.clone();
-  addStamp(m, delayStamp(to.bare, 'Offline Storage', d.sentAt));
+  if (!back) addStamp(m, delayStamp(to.bare, 'Offline Storage', d.sentAt));
   // Only a count we can do arithmetic on gets the bookkeeping; a larger one never runs out.
   // Our own bookkeeping: a `stored` the sender put on any of them goes
   // (on one that counts nothing down, it dated the message for expiryOf).
   for (const x of expiresOf(m)) x.setAttr('stored', Number.isSafeInteger(secondsOf(x)) ? String(unixTime()) : undefined);
-  const share = unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
+  const share = back || unlimitedSender(api, d) ? undefined : senderShare(limit, api.config.maxFileBytes);
   const expiries = recentExpiries(api);
   const now = unixTime();
   // The expired messages this store drops: noted once it is written. Noted
@@ -263,7 +264,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
         return false;
       });
       const stored = box.getChildren('message');
-      if (stored.length >= limit) {
+      if (!back && stored.length >= limit) {
         full = true;
         return undefined;
       }
@@ -273,10 +274,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
         full = true;
         return undefined;
       }
-      // One sent again goes where it was first sent, before what came since
-      // (stored while it was being sent again, or after its session went).
-      if (d.sentAt) box.children.splice(placeByTime(box, d.sentAt), 0, m);
-      else box.children.push(m);
+      box.children.splice(placeOf(box, d), 0, m);
       return box;
     });
   } catch (err) {
@@ -291,7 +289,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   // 1.4 made it, from the message itself turned around: from the address
   // the sender used, with the message's id and type, so that a chat
   // client shows it in that chat.
-  if (eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
+  if (!back && eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
     await api.deliver(
       new Element('message', { from: stanza.attrs.to ?? to.bare, to: stanza.attrs.from, id: stanza.attrs.id, type: stanza.attrs.type }, [
         new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
@@ -301,42 +299,20 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
 }
 
 /**
- * A stored message that was delivered into a connection then lost (see
- * jsm/resend-in-doubt.ts) goes back to the front of the box, at `place`
- * (after those put back before it), as it was (stamped when first
- * stored), unless a session that takes messages appeared meanwhile. It was
- * in the store a moment ago: neither the limit nor its sender's share
- * refuses it (the file's cap still does: 503 to its sender).
+ * Where a message goes in the box. At the end, unless it is sent again
+ * (see jsm/resend-in-doubt.ts). One that had come from the store and was
+ * delivered into a connection then lost goes back to the front, at
+ * `putBack` (after those put back before it), as it was: it was in the
+ * store a moment ago, so neither the limit nor its sender's share refuses
+ * it (the file's cap still does). Any other goes where it was first sent,
+ * before what was stored since (while it was being sent again, or after
+ * its session went): before the first one stored later, by its stamp, in
+ * whole seconds (one stored in the same second stays before it).
  */
-async function putBack(api: ModuleApi, d: Delivery, place: number): Promise<void> {
-  const { stanza, to } = d;
-  const m = stanza.clone();
-  for (const x of expiresOf(m)) x.setAttr('stored', Number.isSafeInteger(secondsOf(x)) ? String(unixTime()) : undefined);
-  try {
-    await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
-      if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
-      const live = api.sessions.best(to.bare);
-      if (live) {
-        live.send(stanza);
-        return undefined;
-      }
-      const box = cur ?? new Element('foo', { xmlns: NS_OFFLINE });
-      box.children.splice(Math.min(place, box.children.length), 0, m);
-      return box;
-    });
-  } catch (err) {
-    if (!(err instanceof UserFileFullError)) throw err;
-    throw stanzaError('service-unavailable', 'Offline Storage Full');
-  }
-}
-
-/**
- * Where a message first sent at `sentAt` goes in the box: before the first
- * one stored later (by its stamp, in whole seconds: one stored in the same
- * second stays before it), else at the end.
- */
-function placeByTime(box: Element, sentAt: Date): number {
-  const second = Math.floor(sentAt.getTime() / 1000) * 1000;
+function placeOf(box: Element, d: Delivery): number {
+  if (d.putBack !== undefined) return Math.min(d.putBack, box.children.length);
+  if (!d.sentAt) return box.children.length;
+  const second = Math.floor(d.sentAt.getTime() / 1000) * 1000;
   for (let i = 0; i < box.children.length; i++) {
     const c = box.children[i]!;
     if (typeof c === 'string') continue;
