@@ -297,3 +297,33 @@ test('stored messages a reset session may not have had go to another session in 
     await yak.stop();
   }
 });
+
+test('many messages sent again to another session wait for its room: with a small <outbuffer>, it gets them all and is not cut off', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 8 * 1024;
+    },
+  });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    const friend = await onlineUser(yak, 'friend');
+    // 30 of 1,500 characters: five times the outbuffer, within what the record keeps.
+    const body = 'x'.repeat(1500);
+    for (let i = 1; i <= 30; i++) {
+      friend.send(`<message to='ghost@localhost/Work' id='m${i}'><body>${body}</body></message>`);
+      await work.next((e) => e.name === 'message' && e.attrs.id === `m${i}`);
+    }
+    await reset(work);
+    assert.equal((await logLine(captured, lostLine('ghost@localhost/Work'))).messages, 30);
+    const got: Element[] = [];
+    while (got.length < 30) got.push(await home.next(isMessage));
+    assert.deepEqual(got.map((m) => m.attrs.id), Array.from({ length: 30 }, (_, i) => `m${i + 1}`));
+    assert.equal(captured.lines.filter((l) => l.msg === 'client stopped reading; send buffer full, disconnected').length, 0);
+    await home.sync();
+  } finally {
+    await yak.stop();
+  }
+});
