@@ -5,11 +5,11 @@ import test from 'node:test';
 import { inDoubtTotalChars } from '../src/c2s/messages-in-doubt.js';
 import { legacyStampTime } from '../src/util/time.js';
 import { captureLog, logLine } from './helpers/log-capture.js';
-import { isMessage, login, offlineUser, onlineUser, plain, STAMP, xml, type Client } from './helpers/session.js';
+import { Client, isMessage, login, offlineUser, onlineUser, PASSWORD, plain, STAMP, xml } from './helpers/session.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { BehindReport } from './helpers/behind-client.js';
 import { inOwnNetwork } from './helpers/own-network.js';
-import { startYak, type TestYak } from './helpers/yak.js';
+import { authIq, startYak, type TestYak } from './helpers/yak.js';
 import type { Element } from '../src/xml/element.js';
 
 const lostLine = (user: string) => (l: Record<string, unknown>) =>
@@ -323,6 +323,144 @@ test('many messages sent again to another session wait for its room: with a smal
     assert.deepEqual(got.map((m) => m.attrs.id), Array.from({ length: 30 }, (_, i) => `m${i + 1}`));
     assert.equal(captured.lines.filter((l) => l.msg === 'client stopped reading; send buffer full, disconnected').length, 0);
     await home.sync();
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a session closed over <sessionmemory> with output its client never read: the latest of it is stored for its next login, before what arrived while it went', { timeout: 30_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
+      plain(c);
+      // Under the 16 MiB the config allows, to reach it quickly; the outbuffer well above it, so that this bound is the one met.
+      c.c2s.limits.sessionMemory = 2 * 1024 * 1024;
+      c.c2s.limits.outputBytes = 64 * 1024 * 1024;
+    },
+  });
+  try {
+    const reader = await onlineUser(yak, 'reader');
+    await offlineUser(yak, 'flooder');
+    const flooder = await login(yak, 'flooder');
+    reader.stream.socket.pause();
+    const body = 'x'.repeat(1000);
+    let sent = 0;
+    while (!captured.lines.some((l) => l.msg === 'sessions hold too much: closing the largest from the address holding the most')) {
+      for (let i = 0; i < 50; i++) flooder.send(`<message to='reader@localhost' id='f${++sent}'><body>${body}</body></message>`);
+      await flooder.sync();
+    }
+    const resent = Number((await logLine(captured, lostLine('reader@localhost/Work'))).messages);
+    assert.ok(resent > 10 && resent <= 100, `${resent} sent again`);
+    const got = await backAgain(yak, 'reader');
+    // Those that arrived while it went (the rest of the last 50) are stored
+    // after them, though in the same second: no gap, no interleaving.
+    const ids = got.map((m) => Number(m.attrs.id!.slice(1)));
+    assert.deepEqual(ids, ids.map((_, i) => sent - ids.length + 1 + i), `the latest, in order: ${ids.join(' ')}`);
+    assert.ok(ids.length >= resent, `${ids.length} stored`);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('messages arriving while a replaced session ends wait for what it sends again: the new session gets them all in order', async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const old = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    const burst = (tag: string, n: number) => Array.from({ length: n }, (_, i) => `<message to='ghost@localhost' id='${tag}${i + 1}'><body>${tag}</body></message>`).join('');
+    friend.stream.socket.write(burst('m', 20));
+    await old.next((e) => e.name === 'message' && e.attrs.id === 'm20');
+    // The login that replaces it and more messages, at once: some reach the
+    // old session, some come while it ends, the rest once the new one is in.
+    const stream = await yak.connect();
+    const loggedIn = stream.request(authIq('ghost', 'Work', { password: PASSWORD }));
+    friend.stream.socket.write(burst('n', 70));
+    assert.equal((await loggedIn).attrs.type, 'result');
+    await friend.sync();
+    const back = new Client(yak, stream, 'ghost', 'Work');
+    back.send('<presence/>');
+    const got: string[] = [];
+    while (got.length < 90) got.push((await back.next(isMessage)).attrs.id!);
+    const expected = [...Array.from({ length: 20 }, (_, i) => `m${i + 1}`), ...Array.from({ length: 70 }, (_, i) => `n${i + 1}`)];
+    assert.deepEqual(got, expected);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test("a message to oneself sent again into the store, its offline event for a resource also gone: the session's end does not wait for itself", { timeout: 20_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    home.send("<message to='ghost@localhost/Work' id='note'><body>remember</body><x xmlns='jabber:x:event'><offline/></x></message>");
+    await work.next((e) => e.name === 'message' && e.attrs.id === 'note');
+    await reset(home);
+    await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'ghost@localhost/Home');
+    await reset(work);
+    await logLine(captured, lostLine('ghost@localhost/Work'));
+    const got = await backAgain(yak, 'ghost');
+    // (The offline event went nowhere: the store keeps no notices.)
+    assert.deepEqual(got.map((m) => m.attrs.id), ['note']);
+    assert.equal(got[0]!.getChild('body')?.text(), 'remember');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('two users lost at once, each sent again a message from the other that asked for offline events: neither end waits for the other', { timeout: 20_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const alice = await onlineUser(yak, 'alice', 'Work');
+    const bob = await onlineUser(yak, 'bob', 'Work');
+    // Sent from their other resources, gone before the two are lost: the offline events go to resources with no session.
+    const aliceHome = await login(yak, 'alice', 'Home');
+    const bobHome = await login(yak, 'bob', 'Home');
+    aliceHome.send("<message to='bob@localhost/Work' id='a1'><body>hi bob</body><x xmlns='jabber:x:event'><offline/></x></message>");
+    bobHome.send("<message to='alice@localhost/Work' id='b1'><body>hi alice</body><x xmlns='jabber:x:event'><offline/></x></message>");
+    await bob.next((e) => e.name === 'message' && e.attrs.id === 'a1');
+    await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
+    await aliceHome.close();
+    await bobHome.close();
+    await Promise.all([reset(alice), reset(bob)]);
+    await logLine(captured, lostLine('alice@localhost/Work'));
+    await logLine(captured, lostLine('bob@localhost/Work'));
+    assert.deepEqual((await backAgain(yak, 'alice')).map((m) => m.attrs.id), ['b1']);
+    assert.deepEqual((await backAgain(yak, 'bob')).map((m) => m.attrs.id), ['a1']);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('two users lost at once, each sent again a message from the other into a full store: the errors go back without either end waiting for the other', { timeout: 20_000 }, async () => {
+  const yak = await startYak({ tweak: (c) => {
+      plain(c);
+      c.jsm.offlineLimit = 1;
+    },
+  });
+  try {
+    const alice = await onlineUser(yak, 'alice', 'Work');
+    const bob = await onlineUser(yak, 'bob', 'Work');
+    const carol = await onlineUser(yak, 'carol');
+    const aliceHome = await login(yak, 'alice', 'Home');
+    const bobHome = await login(yak, 'bob', 'Home');
+    // Sent again, carol's fills each store (a write, while the other's end
+    // runs too), then the other's finds no room: its error goes back to a
+    // resource with no session, of a user whose end is under way.
+    for (const to of ['alice', 'bob']) carol.send(`<message to='${to}@localhost/Work' id='c1'><body>hi</body></message>`);
+    aliceHome.send("<message to='bob@localhost/Work' id='a1'><body>hi bob</body></message>");
+    bobHome.send("<message to='alice@localhost/Work' id='b1'><body>hi alice</body></message>");
+    await bob.next((e) => e.name === 'message' && e.attrs.id === 'a1');
+    await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
+    await aliceHome.close();
+    await bobHome.close();
+    await Promise.all([reset(alice), reset(bob)]);
+    // Both ends run to the end (a login with the same full JID waits for it).
+    assert.deepEqual((await backAgain(yak, 'alice')).map((m) => m.attrs.id), ['c1']);
+    assert.deepEqual((await backAgain(yak, 'bob')).map((m) => m.attrs.id), ['c1']);
+    await carol.nothing(() => true, [], 'carol hears nothing');
   } finally {
     await yak.stop();
   }

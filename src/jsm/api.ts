@@ -81,6 +81,8 @@ export interface Delivery {
   sentAt?: Date;
   /** Sent again (Router.again), and it had come from offline storage: it goes back to the front of the store, as it was, at this place (the ones put back before it first). */
   putBack?: number;
+  /** Routed with DeliverOptions.forResend. */
+  forResend?: boolean;
 }
 
 export interface RemoveOptions {
@@ -112,6 +114,12 @@ export interface DeliverOptions {
    * when one of them failed (an account removal telling its contacts).
    */
   throwFailures?: boolean;
+  /**
+   * Sent on the way of a message being sent again (its offline event, its
+   * error): it does not wait for what its recipient's lost sessions send
+   * again (see LeavingSessions.resendsUnderWay), which may be waiting for it.
+   */
+  forResend?: boolean;
 }
 
 export interface PhaseHandlers {

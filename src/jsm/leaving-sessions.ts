@@ -9,20 +9,34 @@
 // would follow the new session's presence, and its contacts would see it
 // offline while it is online), and a removal of the account ends these
 // sessions with the others (or what they still had in hand would reach
-// contacts after they were told the account is gone).
+// contacts after they were told the account is gone). And a message for
+// the account that no session takes waits, before going into offline
+// storage, for those whose end sends again what their lost connection may
+// not have delivered (see resendsUnderWay).
 import type { Jid } from '../jid.js';
 import type { Session } from './sessions.js';
 import { deferred, type Deferred } from '../util/deferred.js';
 
+interface Leaving extends Deferred {
+  /** Its end sends again the messages its connection may not have delivered. */
+  resends: boolean;
+}
+
 export class LeavingSessions {
   /** By bare JID: each leaving session and what its end resolves. */
-  private readonly byBare = new Map<string, Map<Session, Deferred>>();
+  private readonly byBare = new Map<string, Map<Session, Leaving>>();
 
-  /** The session's stream closed: it leaves once its end has run (see ended). */
-  add(s: Session): void {
+  /**
+   * The session's stream closed (or a login with its resource replaces
+   * it): it leaves once its end has run (see ended). `resends`: its end
+   * will send again what its connection may not have delivered.
+   */
+  add(s: Session, resends: boolean): void {
     let leaving = this.byBare.get(s.jid.bare);
     if (!leaving) this.byBare.set(s.jid.bare, (leaving = new Map()));
-    leaving.set(s, deferred());
+    const known = leaving.get(s);
+    if (known) known.resends ||= resends;
+    else leaving.set(s, { ...deferred(), resends });
   }
 
   /** The session's end has run (or it never was leaving): whoever waited for it goes on. */
@@ -38,6 +52,20 @@ export class LeavingSessions {
   /** The account's sessions still leaving. */
   of(bare: string): Session[] {
     return [...(this.byBare.get(bare)?.keys() ?? [])];
+  }
+
+  /**
+   * Resolves once no session of this account is leaving with messages to
+   * send again; undefined when none is, which is nearly always. Stored
+   * while those are still to be sent, a message would come before them in
+   * the store, which orders what is sent again by its stamps, in whole
+   * seconds (see placeOf in mod_offline).
+   */
+  resendsUnderWay(bare: string): Promise<unknown> | undefined {
+    const leaving = this.byBare.get(bare);
+    if (!leaving) return undefined;
+    const ends = [...leaving.values()].filter((l) => l.resends).map((l) => l.promise);
+    return ends.length > 0 ? Promise.all(ends) : undefined;
   }
 
   /** Resolves once no session with this full JID is leaving. */

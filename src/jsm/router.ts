@@ -21,6 +21,8 @@ export interface RouterDeps {
   log: Logger;
   failures: RequestFailures;
   isLocalHost(host: string): boolean;
+  /** See LeavingSessions.resendsUnderWay. */
+  resendsUnderWay(bare: string): Promise<unknown> | undefined;
 }
 
 export class Router {
@@ -34,7 +36,7 @@ export class Router {
     if (!to || !from) return this.bounce(stanza, 'jid-malformed', quiet);
     // COMPAT: no server-to-server; 1.4 would have tried dialback here.
     if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found', quiet);
-    const d: Delivery = { stanza, to, from, sender, quiet };
+    const d: Delivery = { stanza, to, from, sender, quiet, forResend: opts?.forResend };
     try {
       if (to.user === undefined) {
         const out = await this.deps.chains.firstFor('server', stanza.name, d);
@@ -57,7 +59,7 @@ export class Router {
    * Sends an error reply unless the stanza is one that is never answered,
    * or was routed quietly (see DeliverOptions): then the error goes nowhere.
    */
-  async bounce(stanza: Element, condition: StanzaCondition | StanzaError, quiet = false): Promise<void> {
+  async bounce(stanza: Element, condition: StanzaCondition | StanzaError, quiet = false, forResend = false): Promise<void> {
     if (!answerable(stanza)) return;
     const err = condition instanceof StanzaError ? condition : stanzaError(condition);
     if (quiet) {
@@ -66,15 +68,15 @@ export class Router {
     }
     const reply = errorReply(stanza, err);
     if (!reply.attrs.to) return;
-    await this.route(reply);
+    await this.route(reply, undefined, { forResend });
   }
 
   /** Turns a handler failure into an error reply: a StanzaError (or a refusal asStanzaError() knows) as is, anything else 500 and a log line. */
-  async fail(stanza: Element, err: unknown, quiet = false): Promise<void> {
+  async fail(stanza: Element, err: unknown, quiet = false, forResend = false): Promise<void> {
     const known = asStanzaError(err);
-    if (known) return this.bounce(stanza, known, quiet);
+    if (known) return this.bounce(stanza, known, quiet, forResend);
     this.deps.failures.failed(err, { stanza: stanza.name, to: stanza.attrs.to }, 'handler failed');
-    return this.bounce(stanza, 'internal-server-error', quiet);
+    return this.bounce(stanza, 'internal-server-error', quiet, forResend);
   }
 
   /** True when a handler took the stanza; a reply element is routed back, unless it came quietly. */
@@ -97,8 +99,15 @@ export class Router {
       if (exact && !exact.ended) return exact.send(stanza);
     }
     if (stanza.name === 'message') {
-      const best = this.deps.sessions.best(bare);
+      let best = this.deps.sessions.best(bare);
       if (best) return best.send(stanza);
+      // After what a lost session of the user is sending again, which went before it.
+      const resends = d.forResend ? undefined : this.deps.resendsUnderWay(bare);
+      if (resends) {
+        await resends;
+        best = this.deps.sessions.best(bare);
+        if (best) return best.send(stanza);
+      }
       if (await this.offline(d)) return;
       return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
     }
@@ -134,9 +143,9 @@ export class Router {
         return true;
       }
       if (await this.offline({ stanza, to, from, sender: undefined, sentAt, putBack })) return true;
-      if (await this.userExists(to)) await this.bounce(stanza, 'service-unavailable');
+      if (await this.userExists(to)) await this.bounce(stanza, 'service-unavailable', false, true);
     } catch (err) {
-      if (!(err instanceof NoSuchUserError)) await this.fail(stanza, err);
+      if (!(err instanceof NoSuchUserError)) await this.fail(stanza, err, false, true);
     }
     return false;
   }

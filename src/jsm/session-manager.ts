@@ -76,6 +76,7 @@ export class SessionManager {
       log,
       failures: this.failures,
       isLocalHost: (h) => this.hosts.has(h),
+      resendsUnderWay: (bare) => this.leaving.resendsUnderWay(bare),
     });
     for (const name of config.jsm.modules) {
       const mod = available.get(name);
@@ -183,6 +184,8 @@ export class SessionManager {
       // with another resource meanwhile must not take it. (One with this
       // resource waits for its turn, see openSession.)
       this.replacing.set(jid.bare, (this.replacing.get(jid.bare) ?? 0) + 1);
+      // Leaving until its end has sent again what it may not have delivered.
+      this.leaving.add(old, true);
       try {
         await this.endSession(old, REPLACED);
       } finally {
@@ -253,7 +256,7 @@ export class SessionManager {
    */
   detach(session: Session): void {
     this.sessions.remove(session);
-    if (!session.ended) this.leaving.add(session);
+    if (!session.ended) this.leaving.add(session, session.transport.lost);
   }
 
   /**

@@ -294,6 +294,8 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
       new Element('message', { from: stanza.attrs.to ?? to.bare, to: stanza.attrs.from, id: stanza.attrs.id, type: stanza.attrs.type }, [
         new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
       ]),
+      // For a message sent again, its sender may be a lost session's user whose resend waits for this one's.
+      { forResend: d.sentAt !== undefined },
     );
   }
 }
