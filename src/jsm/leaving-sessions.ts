@@ -11,8 +11,8 @@
 // sessions with the others (or what they still had in hand would reach
 // contacts after they were told the account is gone). And a message for
 // the account that no session takes waits, before going into offline
-// storage, for those whose end sends again what their lost connection may
-// not have delivered (see resendsUnderWay).
+// storage, for the ends under way that send again what a lost connection
+// may not have delivered (see resendsUnderWay).
 import type { Jid } from '../jid.js';
 import type { Session } from './sessions.js';
 import { deferred, type Deferred } from '../util/deferred.js';
@@ -27,11 +27,11 @@ export class LeavingSessions {
   private readonly byBare = new Map<string, Map<Session, Leaving>>();
 
   /**
-   * The session's stream closed (or a login with its resource replaces
-   * it): it leaves once its end has run (see ended). `resends`: its end
-   * will send again what its connection may not have delivered.
+   * The session's stream closed: it leaves once its end has run (see
+   * ended). `resends`: its end, under way, sends again what its connection
+   * may not have delivered (a session that had not closed leaves too).
    */
-  add(s: Session, resends: boolean): void {
+  add(s: Session, resends = false): void {
     let leaving = this.byBare.get(s.jid.bare);
     if (!leaving) this.byBare.set(s.jid.bare, (leaving = new Map()));
     const known = leaving.get(s);
@@ -55,11 +55,14 @@ export class LeavingSessions {
   }
 
   /**
-   * Resolves once no session of this account is leaving with messages to
+   * Resolves once no session of this account is ending with messages to
    * send again; undefined when none is, which is nearly always. Stored
    * while those are still to be sent, a message would come before them in
    * the store, which orders what is sent again by its stamps, in whole
-   * seconds (see placeOf in mod_offline).
+   * seconds (see placeOf in mod_offline). Marked when the end starts, not
+   * when the stream closed: the stanzas a closed session still has in hand
+   * may be messages for this very account (an error coming back), which
+   * would wait for the end that waits for them.
    */
   resendsUnderWay(bare: string): Promise<unknown> | undefined {
     const leaving = this.byBare.get(bare);

@@ -184,8 +184,6 @@ export class SessionManager {
       // with another resource meanwhile must not take it. (One with this
       // resource waits for its turn, see openSession.)
       this.replacing.set(jid.bare, (this.replacing.get(jid.bare) ?? 0) + 1);
-      // Leaving until its end has sent again what it may not have delivered.
-      this.leaving.add(old, true);
       try {
         await this.endSession(old, REPLACED);
       } finally {
@@ -220,6 +218,18 @@ export class SessionManager {
     // go to another session or to offline storage, not to a closed stream.
     session.ended = true;
     this.sessions.remove(session);
+    // What a lost connection may not have delivered goes again: after the
+    // handlers, with the session out of routing and gone to its contacts,
+    // and before a login with its full JID may open (see LeavingSessions),
+    // which then finds it stored. A session replaced by a login with its
+    // resource is most often a client back after losing its connection
+    // without a word, the old one not yet found dead. Taken whatever the
+    // end, so that it is no longer counted (see TOTAL_IN_DOUBT_CHARS).
+    const inDoubt = session.transport.takeInDoubt();
+    const resend = inDoubt.length > 0 && (reason === REPLACED || session.transport.lost);
+    // Until they have gone, a message for the user that no session takes
+    // waits, to be stored after them (see LeavingSessions.resendsUnderWay).
+    if (resend) this.leaving.add(session, true);
     // Each handler runs whatever the others did: one that cannot read the
     // user's file (deluser --force) must not keep contacts from hearing
     // that the session went, nor its log line from being written.
@@ -230,15 +240,7 @@ export class SessionManager {
         this.log.error({ err, jid: session.jid.toString() }, 'session-end handler failed');
       }
     }
-    // What a lost connection may not have delivered goes again: after the
-    // handlers, with the session out of routing and gone to its contacts,
-    // and before a login with its full JID may open (see LeavingSessions),
-    // which then finds it stored. A session replaced by a login with its
-    // resource is most often a client back after losing its connection
-    // without a word, the old one not yet found dead. Taken whatever the
-    // end, so that it is no longer counted (see TOTAL_IN_DOUBT_CHARS).
-    const inDoubt = session.transport.takeInDoubt();
-    if (inDoubt.length > 0 && (reason === REPLACED || session.transport.lost)) {
+    if (resend) {
       try {
         await resendInDoubt(session, inDoubt, this.router, this.log);
       } catch (err) {
@@ -256,7 +258,7 @@ export class SessionManager {
    */
   detach(session: Session): void {
     this.sessions.remove(session);
-    if (!session.ended) this.leaving.add(session, session.transport.lost);
+    if (!session.ended) this.leaving.add(session);
   }
 
   /**
