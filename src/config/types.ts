@@ -125,7 +125,11 @@ export interface YakConfig {
     nounregister: boolean;
     registerPolicy: RegisterPolicyConfig;
     loginThrottle: LoginThrottleSettings;
-    /** The whole <jsm> element, for module-specific options read by the modules themselves. */
+    /**
+     * The whole <jsm> element as read (reload.ts compares parts of it). A
+     * module's options are not read from here: they are typed above, read
+     * in config/sessions.ts, and known to lint.ts and reload.ts.
+     */
     raw: Element;
   };
   c2s: {

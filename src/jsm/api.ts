@@ -10,7 +10,13 @@ import type { Xdb } from '../xdb/xdb.js';
 import type { HandlerOptions } from './phase-chains.js';
 import type { Session, SessionRegistry } from './sessions.js';
 
-/** 'handled' or a reply element stops the chain; 'pass' (or nothing) goes on. */
+/**
+ * 'handled' or a reply element stops the chain; 'pass' (or nothing) goes
+ * on. A reply element is sent whatever the stanza's type: a handler checks
+ * for get/set first (a result or an error is never answered). The Router
+ * fills in a reply's missing `from` and `to` in 'server', 'deliver' and
+ * 'offline'; in 'session-out' it goes to the session as returned.
+ */
 export type Outcome = 'handled' | 'pass' | Element | undefined | void;
 
 /** What modules may know about a client connection. */
@@ -149,7 +155,14 @@ export interface PhaseHandlers {
   'user-removing': (ev: UserRemovedEvent) => Promise<void> | void;
   /** An account was removed, durably: forget the name. */
   'user-removed': (ev: UserRemovedEvent) => Promise<void> | void;
-  /** A stanza from a session, before routing (roster and presence work here). */
+  /**
+   * A stanza from a session, before routing (roster and presence work
+   * here). One with no `to` is for the user's own account: not taken here,
+   * it goes to the 'deliver' phase for the bare JID, never to 'server' (a
+   * module answering such a request as the server does it here, as
+   * mod_agents does). A StanzaError thrown here for a stanza with no `to`
+   * comes from the user's bare JID.
+   */
   'session-out': (stanza: Element, session: Session) => Promise<Outcome> | Outcome;
   /** A stanza addressed to a local host (or host/resource). */
   server: (d: Delivery) => Promise<Outcome> | Outcome;
