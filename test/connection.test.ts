@@ -180,3 +180,21 @@ test('bytes that are not UTF-8: what came before them is handed on, a real U+FFF
     }
   }
 });
+
+test('a cut-off just after an end (its shutdown under way) still closes the socket: no reset then, which Node would refuse and leave the socket open for ever', async () => {
+  const { conn, client } = await pair();
+  let closed = false;
+  conn.attach({ text: () => {}, badEncoding: () => {}, ended: () => {}, closed: () => (closed = true) });
+  let failure: string | undefined;
+  conn.socket.on('error', (e: NodeJS.ErrnoException) => (failure = e.code));
+  conn.end('<bye/>');
+  // After end()'s write went out and its shutdown started, before the shutdown is done.
+  await new Promise((r) => process.nextTick(r));
+  conn.destroy();
+  for (let i = 0; i < 100 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
+  // A socket left open that way also keeps this process from ever exiting
+  // (Node spins at exit, waiting for it): out, once the failure is reported.
+  if (!closed) setTimeout(() => process.exit(1), 2_000);
+  assert.ok(closed, `never closed (socket error ${failure})`);
+  client.destroy();
+});

@@ -450,18 +450,23 @@ export class Connection {
    * client that does not read): the kernel drops what it took too, where a
    * close would leave it holding that, megabytes, for minutes, trying to
    * deliver it to a client that takes nothing (or is gone). A TLS socket,
-   * whose handle is not the TCP one, is closed without.
+   * whose handle is not the TCP one, is closed without. So is one whose
+   * shutdown is under way (end() called, its writes all taken by the
+   * kernel, which keeps them as at any close): libuv refuses a reset then
+   * (EINVAL), and Node drops the socket without closing it: no 'close'
+   * ever, the descriptor held for good, the process unable to exit.
    */
   destroy(reset = true): void {
     this.out = '';
-    if (!reset) {
-      this.socket.destroy();
+    const socket = this.socket;
+    if (!reset || (socket.writableEnded && socket.writableLength === 0 && !socket.writableFinished)) {
+      socket.destroy();
       return;
     }
     try {
-      this.socket.resetAndDestroy();
+      socket.resetAndDestroy();
     } catch {
-      this.socket.destroy();
+      socket.destroy();
     }
   }
 
