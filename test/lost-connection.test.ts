@@ -8,6 +8,7 @@ import { captureLog, logLine } from './helpers/log-capture.js';
 import { Client, isMessage, login, offlineUser, onlineUser, PASSWORD, plain, STAMP, xml } from './helpers/session.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { BehindReport } from './helpers/behind-client.js';
+import { holdCalls } from './helpers/latch.js';
 import { inOwnNetwork } from './helpers/own-network.js';
 import { authIq, startYak, type TestYak } from './helpers/yak.js';
 import type { Element } from '../src/xml/element.js';
@@ -461,6 +462,87 @@ test('two users lost at once, each sent again a message from the other into a fu
     assert.deepEqual((await backAgain(yak, 'alice')).map((m) => m.attrs.id), ['c1']);
     assert.deepEqual((await backAgain(yak, 'bob')).map((m) => m.attrs.id), ['c1']);
     await carol.nothing(() => true, [], 'carol hears nothing');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a client that said goodbye, whose connection then fails while a request of its is still answered, gets nothing sent again', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    const read = holdCalls(yak.server.xdb, 'get', (_host, user, ns) => user === 'ghost' && ns === 'vcard-temp');
+    ghost.send("<iq type='get' id='v'><vCard xmlns='vcard-temp'/></iq>");
+    await read.reached;
+    // Its goodbye (FIN), then a reset, then a message written to it: the session still ends as one that left on purpose.
+    ghost.stream.socket.end();
+    await new Promise((r) => setTimeout(r, 100));
+    ghost.stream.socket.resetAndDestroy();
+    friend.send("<message to='ghost@localhost/Work' id='m1'><body>hi</body></message>");
+    await friend.sync();
+    read.release();
+    // Logged in again with its resource: after the old session's end has run, resend included.
+    await backAgain(yak, 'ghost');
+    assert.equal(captured.lines.filter((l) => l.msg === 'connection lost: messages it may not have delivered sent again').length, 0);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a stored message that asked for an offline event, put back after a lost connection, does not tell its sender again', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    await offlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost' id='e1'><body>hi</body><x xmlns='jabber:x:event'><offline/></x></message>");
+    assert.ok((await friend.next(isMessage)).getChild('x', 'jabber:x:event')?.getChild('offline'));
+    const ghost = await login(yak, 'ghost');
+    ghost.send('<presence/>');
+    await ghost.next(isMessage);
+    await reset(ghost);
+    await logLine(captured, lostLine('ghost@localhost/Work'));
+    await friend.nothing(() => true, [], 'the sender was told once');
+    assert.deepEqual((await backAgain(yak, 'ghost')).map((m) => m.attrs.id), ['e1']);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('without mod_offline, a message a reset session may not have had, with no session to take it, goes back to its sender (503)', async () => {
+  const yak = await startYak({ tweak: (c) => {
+      plain(c);
+      c.jsm.modules = c.jsm.modules.filter((m) => m !== 'mod_offline');
+    },
+  });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost' id='m1'><body>hi</body></message>");
+    await ghost.next(isMessage);
+    await reset(ghost);
+    const bounce = await friend.next((e) => e.name === 'message' && e.attrs.type === 'error');
+    assert.equal(bounce.attrs.id, 'm1');
+    assert.equal(bounce.getChild('error')?.attrs.code, '503');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a lost session whose only message in doubt has expired since logs no resend', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost' id='m1'><body>soon gone</body><x xmlns='jabber:x:expire' seconds='1'/></message>");
+    await ghost.next(isMessage);
+    await new Promise((r) => setTimeout(r, 2_100));
+    await reset(ghost);
+    assert.deepEqual(await backAgain(yak, 'ghost'), []);
+    assert.equal(captured.lines.filter((l) => l.msg === 'connection lost: messages it may not have delivered sent again').length, 0);
   } finally {
     await yak.stop();
   }

@@ -63,6 +63,18 @@ test('a long run of notes keeps the latest in order; one heard in between starts
   assert.equal(kept.at(-1), '<message id="9999"/>');
 });
 
+test('each message keeps its own mark of coming from offline storage, however many were dropped before it', () => {
+  const r = new MessagesInDoubt();
+  // 70 too large to keep together: each drops the one before (the record compacts past 64).
+  for (let i = 0; i < 70; i++) r.note(`<message id="old${i}">${'x'.repeat(20_000)}</message>`, false, i);
+  r.note('<message id="fromstore"/>', true, 100);
+  r.note('<message id="live"/>', false, 101);
+  assert.deepEqual(r.take().slice(-2).map((m) => [m.text, m.stored]), [
+    ['<message id="fromstore"/>', true],
+    ['<message id="live"/>', false],
+  ]);
+});
+
 test('errors, groupchat and headlines are never sent again; any other message may be', () => {
   for (const type of ['error', 'groupchat', 'headline']) assert.equal(mayBeResent(xml(`<message type='${type}'/>`)), false, type);
   for (const type of ['chat', 'normal', '', 'foo']) assert.equal(mayBeResent(xml(`<message type='${type}'/>`)), true, type);

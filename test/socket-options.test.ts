@@ -18,7 +18,7 @@ import { BUNDLED_CONFIG, startYak } from './helpers/yak.js';
 
 const within = (t: KeepaliveTimer, low: number, high: number): boolean => t.timer === 'keepalive' && t.seconds! > low && t.seconds! <= high;
 
-test('every client connection is kept alive as <keepalive> says, by default after 120 s without a packet; SIGHUP changes it on open ones', async () => {
+test('every client connection is kept alive as <keepalive> says, by default after 120 s without a packet; SIGHUP changes it on open ones, and back', async () => {
   const yak = await startYak();
   try {
     assert.equal(yak.config.c2s.limits.keepaliveSeconds, 120);
@@ -37,6 +37,13 @@ test('every client connection is kept alive as <keepalive> says, by default afte
     await new Promise((r) => setTimeout(r, 1100));
     const later = await keptAlive(yak.port, (await yak.connect()).socket.localPort!);
     assert.ok(within(later, 10, 30), JSON.stringify(later));
+
+    // And back: open connections and new ones take the old time again.
+    fresh.c2s.limits = { ...fresh.c2s.limits, keepaliveSeconds: 120 };
+    yak.server.reload(fresh);
+    assert.ok(within(await keptAlive(yak.port, client.socket.localPort!), 100, 120));
+    const back = await keptAlive(yak.port, (await yak.connect()).socket.localPort!);
+    assert.ok(within(back, 100, 120), JSON.stringify(back));
 
     fresh.c2s.limits = { ...fresh.c2s.limits, keepaliveSeconds: 0 };
     yak.server.reload(fresh);
