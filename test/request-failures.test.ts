@@ -27,3 +27,29 @@ test('a system error is logged in full the first time it fails a request, then n
   assert.equal(captured.lines[0]!.stanza, 'iq');
   assert.match(String((captured.lines[0]!.err as { message: string }).message), /ENOSPC: it failed/);
 });
+
+test('a spell of a system error: said again with its count at a failure a minute after it was last said; a minute without a failure ends it, and the next one is said in full', async (t) => {
+  let shift = 0;
+  const realNow = performance.now.bind(performance);
+  t.mock.method(performance, 'now', () => realNow() + shift);
+  const captured = captureLog();
+  const failures = new RequestFailures(captured.log);
+  const at = (seconds: number): void => {
+    shift = seconds * 1000;
+    failures.failed(systemError('ENOSPC'), {}, 'handler failed');
+  };
+  at(0);
+  at(30);
+  at(61);
+  // Quiet for more than a minute: the spell is over.
+  at(125);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(
+    captured.lines.map((l) => [l.msg, l.failures]),
+    [
+      ['handler failed; said again once a minute while requests fail with ENOSPC', undefined],
+      ['requests still failing', 3],
+      ['handler failed; said again once a minute while requests fail with ENOSPC', undefined],
+    ],
+  );
+});
