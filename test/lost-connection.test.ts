@@ -10,7 +10,7 @@ import { assertXml } from './helpers/xml-assert.js';
 import type { BehindReport } from './helpers/behind-client.js';
 import { holdCalls } from './helpers/latch.js';
 import { inOwnNetwork } from './helpers/own-network.js';
-import { authIq, startYak, type TestYak } from './helpers/yak.js';
+import { authIq, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import type { Element } from '../src/xml/element.js';
 
 const lostLine = (user: string) => (l: Record<string, unknown>) =>
@@ -543,6 +543,25 @@ test('a lost session whose only message in doubt has expired since logs no resen
     await reset(ghost);
     assert.deepEqual(await backAgain(yak, 'ghost'), []);
     assert.equal(captured.lines.filter((l) => l.msg === 'connection lost: messages it may not have delivered sent again').length, 0);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('an account removed while a message of its lost session is being put into its store: the message goes nowhere, and its sender hears nothing', { timeout: 20_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost' id='m1'><body>hi</body></message>");
+    await ghost.next(isMessage);
+    const store = holdCalls(yak.server.xdb, 'update', (_host, user, ns) => user === 'ghost' && ns === 'jabber:x:offline');
+    await reset(ghost);
+    await removeWhileHeld(yak, store, 'ghost');
+    await Promise.allSettled(store.results);
+    await friend.nothing(() => true, [], 'the sender hears nothing');
+    assert.equal(captured.lines.filter((l) => l.msg === 'handler failed').length, 0);
   } finally {
     await yak.stop();
   }
