@@ -81,6 +81,20 @@ test('more queued output than the bound cuts the client off, with a reset, sayin
   assert.equal(failure, 'ECONNRESET');
 });
 
+test("what is dropped at a cut-off counts what waited in the socket's buffer too, not only this turn's text", async () => {
+  const dropped: number[] = [];
+  const { conn, client } = await pair(64 * 1024, (n) => dropped.push(n));
+  client.on('error', () => {});
+  client.pause();
+  for (let i = 0; i < 10_000 && dropped.length === 0; i++) {
+    conn.write('x'.repeat(8 * 1024));
+    await nextTurn();
+  }
+  assert.equal(dropped.length, 1);
+  assert.ok(dropped[0]! > 64 * 1024, `${dropped[0]} dropped`);
+  client.destroy();
+});
+
 /** V8's collector, for checking what is still reachable (the flag must be set before a context asks for gc). */
 function collector(): () => void {
   v8.setFlagsFromString('--expose-gc');
