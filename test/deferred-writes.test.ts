@@ -9,7 +9,7 @@ import type { UserDoc } from '../src/xdb/user-doc.js';
 import type { UserFile } from '../src/xdb/user-files.js';
 import { captureLog } from './helpers/log-capture.js';
 
-test('failing rounds are said once, then once a minute with how many rounds; a round that works again says so; what failed is kept and written then', async () => {
+test('failing rounds are said once, then once a minute with how many rounds; a round that works again says so; what failed is kept and written then; a new spell is said in full', async () => {
   const captured = captureLog();
   let full = true;
   const written: string[] = [];
@@ -40,6 +40,12 @@ test('failing rounds are said once, then once a minute with how many rounds; a r
     await deferred.writeAll();
     assert.equal(written.length, 40, 'what failed was not kept for the next round');
     assert.ok(captured.lines.some((l) => l.level === 30 && l.msg === 'deferred spool writes written again' && l.rounds === 17));
+    // A new spell, within the minute: said in full again.
+    full = true;
+    deferred.hold({ path: '/spool/localhost/u0.xml' } as UserFile, {} as UserDoc);
+    await deferred.writeAll();
+    assert.equal(errors().length, 3);
+    assert.equal(errors()[2]!.msg, 'deferred spool writes (such as logout times) failed; retried every 2 s, said again once a minute while they fail');
   } finally {
     performance.now = realNow;
     deferred.stop();
