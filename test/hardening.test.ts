@@ -843,6 +843,41 @@ describe('a client that stops reading', () => {
   });
 });
 
+test('a client that says goodbye (FIN) while replies wait for it, then reads them after a pause of some seconds, gets them all and the end of the stream', { timeout: 60_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: noKarma });
+  try {
+    await registerUser(yak, 'sender', 'pw');
+    await registerUser(yak, 'slow', 'pw');
+    const sender = await loginUser(yak, 'sender', 'pw');
+    const reader = await loginUser(yak, 'slow', 'pw');
+    reader.sendRaw('<presence/>');
+    assert.equal((await reader.request(timeIq('ready'))).attrs.type, 'result');
+    let got = 0;
+    reader.on('stanza', (e: Element) => {
+      if (e.name === 'message') got++;
+    });
+    reader.socket.pause();
+    const session = yak.server.jsm.sessions.of('slow@localhost')[0]!;
+    let sent = 0;
+    while (!session.backedUp) {
+      assert.ok(sent < 5000, 'never backed up');
+      sender.send(new Element('message', { to: 'slow@localhost', id: `m${sent++}` }, [new Element('body', {}, ['x'.repeat(4000)])]));
+      if (sent % 10 === 0) await sender.request(timeIq(`s${sent}`), 30_000);
+    }
+    await sender.request(timeIq('all-sent'), 30_000);
+    reader.socket.end();
+    // Not reading for a while, well within the grace.
+    await new Promise((r) => setTimeout(r, 5_000));
+    reader.socket.resume();
+    await reader.whenClosed();
+    assert.equal(got, sent);
+    assert.equal(captured.lines.filter((l) => l.msg === 'client ended its stream and read nothing more; cut off').length, 0);
+  } finally {
+    await yak.stop();
+  }
+});
+
 /** Every path under `dir`, with its size, sorted. */
 async function listingOf(dir: string): Promise<string[]> {
   const out: string[] = [];
