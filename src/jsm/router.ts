@@ -36,7 +36,9 @@ export class Router {
     if (!to || !from) return this.bounce(stanza, 'jid-malformed', quiet);
     // COMPAT: no server-to-server; 1.4 would have tried dialback here.
     if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found', quiet);
-    const d: Delivery = { stanza, to, from, sender, quiet, forResend: opts?.forResend };
+    const d: Delivery = { stanza, to, from, sender, quiet };
+    // Only when set: every other delivery keeps the shape it had (a chat message's path).
+    if (opts?.forResend) d.forResend = true;
     try {
       if (to.user === undefined) {
         const out = await this.deps.chains.firstFor('server', stanza.name, d);
