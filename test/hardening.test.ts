@@ -958,6 +958,34 @@ describe('a full disk', () => {
     }
   });
 
+  test('journal appends that failed say so once they work again; failing again later is said in full', async () => {
+    const spool = path.join(dir, 'again-spool');
+    const filler = path.join(dir, 'again-filler');
+    const captured = captureLog();
+    const yak = await startYak({ spool, log: captured.log });
+    const failedLines = (): number => captured.lines.filter((l) => l.msg === 'journal append failed; said again once a minute while appends fail').length;
+    try {
+      const c = await yak.connect();
+      let n = 0;
+      const fillUntilRefused = async (): Promise<void> => {
+        await writeFile(filler, Buffer.alloc(1024 * 1024)).catch(() => undefined);
+        for (let i = 0; i < 40; i++) if ((await c.request(registerIq(`a${n++}`, 'pw', {}, `r${n}`))).attrs.type === 'error') return;
+        assert.fail('the journal took everything on a full disk');
+      };
+      await fillUntilRefused();
+      assert.equal(failedLines(), 1);
+      await rm(filler);
+      assert.equal((await c.request(registerIq(`a${n++}`, 'pw', {}, 'ok'))).attrs.type, 'result');
+      assert.ok(captured.lines.some((l) => l.msg === 'journal appends work again' && (l.failures as number) >= 1));
+      await fillUntilRefused();
+      assert.equal(failedLines(), 2, 'a new spell of failures was not said in full');
+    } finally {
+      await rm(filler, { force: true });
+      await yak.stop().catch(() => undefined);
+      await rm(spool, { recursive: true, force: true });
+    }
+  });
+
   test('logout times a full disk keeps from being written: the stop says they are lost and fails, never a clean stop', async () => {
     const spool = path.join(dir, 'lost-spool');
     const filler = path.join(dir, 'lost-filler');
