@@ -843,6 +843,26 @@ describe('a client that stops reading', () => {
   });
 });
 
+test('a client that says goodbye (FIN) behind a request answered only after the grace still gets the answer, then the end of the stream', { timeout: 90_000 }, async () => {
+  const yak = await startYak({ tweak: noKarma });
+  try {
+    await registerUser(yak, 'patient', 'pw');
+    const client = await loginUser(yak, 'patient', 'pw');
+    const read = holdCalls(yak.server.xdb, 'get', (_host, user, ns) => user === 'patient' && ns === 'vcard-temp');
+    client.send(new Element('iq', { type: 'get', id: 'slow' }, [new Element('vCard', { xmlns: 'vcard-temp' })]));
+    await read.reached;
+    client.socket.end();
+    // Longer than the grace: nothing waits for the client yet, so it is not cut off for taking nothing.
+    await new Promise((r) => setTimeout(r, 35_000));
+    read.release();
+    const answer = await client.next((e) => e.attrs.id === 'slow');
+    assert.equal(answer.attrs.type, 'result');
+    await client.whenClosed();
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a client that says goodbye (FIN) while replies wait for it, then reads them after a pause of some seconds, gets them all and the end of the stream', { timeout: 60_000 }, async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: noKarma });
