@@ -568,3 +568,20 @@ test('an account removed while a message of its lost session is being put into i
     await yak.stop();
   }
 });
+
+test("the offline event of a message sent again, for a sender whose account is gone: its 404 comes back to the lost session's user without waiting for that session's end, which waits for it", { timeout: 20_000 }, async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const alice = await onlineUser(yak, 'alice');
+    const bob = await onlineUser(yak, 'bob', 'Home');
+    bob.send("<message to='alice@localhost/Work' id='b1'><body>hi alice</body><x xmlns='jabber:x:event'><offline/></x></message>");
+    await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
+    await bob.close();
+    await yak.server.jsm.removeUser(yak.host, 'bob');
+    await reset(alice);
+    // The login waits for the old session's end: it comes. (The 404, a notice, is not stored.)
+    assert.deepEqual((await backAgain(yak, 'alice')).map((m) => m.attrs.id), ['b1']);
+  } finally {
+    await yak.stop();
+  }
+});

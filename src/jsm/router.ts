@@ -25,6 +25,17 @@ export interface RouterDeps {
   resendsUnderWay(bare: string): Promise<unknown> | undefined;
 }
 
+/** The options a stanza was routed with that bear on what goes back (a Delivery carries them too). */
+type RoutedWith = Pick<DeliverOptions, 'quiet' | 'forResend'>;
+
+/** Options for what a resend routes on its way (see DeliverOptions.forResend). */
+const FOR_RESEND: DeliverOptions = { forResend: true };
+
+/** What is routed on a delivery's behalf (an error, a handler's reply) carries of its options: forResend, which it would otherwise wait on. */
+function onward(opts: RoutedWith | undefined): DeliverOptions | undefined {
+  return opts?.forResend ? FOR_RESEND : undefined;
+}
+
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
 
@@ -33,9 +44,9 @@ export class Router {
     const to = parseJid(stanza.attrs.to ?? '');
     // From a session, `from` is the session's own JID (stamped by fromSession): no need to parse it again.
     const from = sender !== undefined && stanza.attrs.from === sender.jid.toString() ? sender.jid : parseJid(stanza.attrs.from ?? '');
-    if (!to || !from) return this.bounce(stanza, 'jid-malformed', quiet);
+    if (!to || !from) return this.bounce(stanza, 'jid-malformed', opts);
     // COMPAT: no server-to-server; 1.4 would have tried dialback here.
-    if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found', quiet);
+    if (!this.deps.isLocalHost(to.host)) return this.bounce(stanza, 'remote-server-not-found', opts);
     const d: Delivery = { stanza, to, from, sender, quiet };
     // Only when set: every other delivery keeps the shape it had (a chat message's path).
     if (opts?.forResend) d.forResend = true;
@@ -43,7 +54,7 @@ export class Router {
       if (to.user === undefined) {
         const out = await this.deps.chains.firstFor('server', stanza.name, d);
         if (await this.settle(out, d)) return;
-        return this.bounce(stanza, 'service-unavailable', quiet);
+        return this.bounce(stanza, 'service-unavailable', opts);
       }
       // Awaited only when a handler went async: a chat message passes every
       // handler at once, and each await costs a trip through the microtask queue.
@@ -53,7 +64,7 @@ export class Router {
       await this.toUser(d);
     } catch (err) {
       if (opts?.throwFailures && !asStanzaError(err)) throw err;
-      await this.fail(stanza, err, quiet);
+      await this.fail(stanza, err, opts);
     }
   }
 
@@ -61,24 +72,24 @@ export class Router {
    * Sends an error reply unless the stanza is one that is never answered,
    * or was routed quietly (see DeliverOptions): then the error goes nowhere.
    */
-  async bounce(stanza: Element, condition: StanzaCondition | StanzaError, quiet = false, forResend = false): Promise<void> {
+  async bounce(stanza: Element, condition: StanzaCondition | StanzaError, opts?: RoutedWith): Promise<void> {
     if (!answerable(stanza)) return;
     const err = condition instanceof StanzaError ? condition : stanzaError(condition);
-    if (quiet) {
+    if (opts?.quiet) {
       this.deps.log.debug({ to: stanza.attrs.to, code: err.code }, 'error not sent back: quiet delivery');
       return;
     }
     const reply = errorReply(stanza, err);
     if (!reply.attrs.to) return;
-    await this.route(reply, undefined, { forResend });
+    await this.route(reply, undefined, onward(opts));
   }
 
   /** Turns a handler failure into an error reply: a StanzaError (or a refusal asStanzaError() knows) as is, anything else 500 and a log line. */
-  async fail(stanza: Element, err: unknown, quiet = false, forResend = false): Promise<void> {
+  async fail(stanza: Element, err: unknown, opts?: RoutedWith): Promise<void> {
     const known = asStanzaError(err);
-    if (known) return this.bounce(stanza, known, quiet, forResend);
+    if (known) return this.bounce(stanza, known, opts);
     this.deps.failures.failed(err, { stanza: stanza.name, to: stanza.attrs.to }, 'handler failed');
-    return this.bounce(stanza, 'internal-server-error', quiet, forResend);
+    return this.bounce(stanza, 'internal-server-error', opts);
   }
 
   /** True when a handler took the stanza; a reply element is routed back, unless it came quietly. */
@@ -88,7 +99,7 @@ export class Router {
     if (out !== 'handled' && !d.quiet) {
       out.attrs.from ??= stanza.attrs.to;
       out.attrs.to ??= stanza.attrs.from;
-      await this.route(out);
+      await this.route(out, undefined, onward(d));
     }
     return true;
   }
@@ -111,7 +122,7 @@ export class Router {
         if (best) return best.send(stanza);
       }
       if (await this.offline(d)) return;
-      return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
+      return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d);
     }
     if (stanza.name === 'presence') {
       // Presence to a bare JID reaches every available session; to a
@@ -119,7 +130,7 @@ export class Router {
       if (to.resource === undefined) for (const s of this.deps.sessions.of(bare)) if (s.available) s.send(stanza);
       return;
     }
-    return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d.quiet);
+    return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d);
   }
 
   /**
@@ -145,9 +156,9 @@ export class Router {
         return true;
       }
       if (await this.offline({ stanza, to, from, sender: undefined, sentAt, putBack })) return true;
-      if (await this.userExists(to)) await this.bounce(stanza, 'service-unavailable', false, true);
+      if (await this.userExists(to)) await this.bounce(stanza, 'service-unavailable', FOR_RESEND);
     } catch (err) {
-      if (!(err instanceof NoSuchUserError)) await this.fail(stanza, err, false, true);
+      if (!(err instanceof NoSuchUserError)) await this.fail(stanza, err, FOR_RESEND);
     }
     return false;
   }
