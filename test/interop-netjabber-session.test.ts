@@ -29,10 +29,10 @@ import { startDaemon, type Daemon } from './helpers/daemon.js';
 import { interopScript, requireNetJabber } from './helpers/netjabber.js';
 import { readSpool } from './helpers/transcript.js';
 import { assertXml } from './helpers/xml-assert.js';
+import { legacyStampTime } from '../src/util/time.js';
 
 const SCRIPT = interopScript('netjabber-session.pl');
 const HOST = 'localhost';
-const STAMP = /^(\d{4})(\d\d)(\d\d)T(\d\d):(\d\d):(\d\d)$/;
 
 /** A user's spool records by namespace, without the xdbns marks. */
 /**
@@ -63,10 +63,9 @@ async function records(daemon: Daemon, user: string): Promise<Map<string, Elemen
 
 /** A 1.4 stamp (UTC) as milliseconds since the epoch. */
 function stampTime(stamp: string): number {
-  const m = STAMP.exec(stamp);
-  assert.ok(m, `not a YYYYMMDDTHH:MM:SS stamp: ${stamp}`);
-  const [, y, mo, d, h, mi, s] = m.map(Number) as [number, number, number, number, number, number, number];
-  return Date.UTC(y, mo - 1, d, h, mi, s);
+  const t = legacyStampTime(stamp);
+  assert.ok(t !== undefined, `not a YYYYMMDDTHH:MM:SS stamp: ${stamp}`);
+  return t;
 }
 
 /** Asserts `stamp` names a second between `from` and now. */
