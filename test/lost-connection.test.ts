@@ -46,6 +46,16 @@ function stampTime(m: Element): number {
   return legacyStampTime(s)!;
 }
 
+/** Registers ghost, with no session, and has friend (online, returned) store `count` messages of 2,000 characters for it: b1, b2, ... */
+async function backlogForGhost(yak: TestYak, count: number): Promise<Client> {
+  await offlineUser(yak, 'ghost');
+  const friend = await onlineUser(yak, 'friend');
+  const body = 'x'.repeat(2000);
+  for (let i = 1; i <= count; i++) friend.send(`<message to='ghost@localhost' id='b${i}'><body>${body}</body></message>`);
+  await friend.sync();
+  return friend;
+}
+
 async function reset(c: Client): Promise<void> {
   c.stream.socket.resetAndDestroy();
   await c.stream.whenClosed();
@@ -194,11 +204,7 @@ test('a stored backlog cut short by a reset: what went into the lost connection 
     },
   });
   try {
-    await offlineUser(yak, 'ghost');
-    const friend = await onlineUser(yak, 'friend');
-    const body = 'x'.repeat(2000);
-    for (let i = 1; i <= 20; i++) friend.send(`<message to='ghost@localhost' id='b${i}'><body>${body}</body></message>`);
-    await friend.sync();
+    await backlogForGhost(yak, 20);
     const ghost = await login(yak, 'ghost');
     ghost.send('<presence/>');
     await ghost.next(isMessage);
@@ -208,7 +214,7 @@ test('a stored backlog cut short by a reset: what went into the lost connection 
     assert.ok(resent >= 1 && resent < 20, `${resent} put back`);
     const got = await backAgain(yak, 'ghost', 20);
     assert.deepEqual(got.map((m) => m.attrs.id).join(' '), Array.from({ length: 20 }, (_, i) => `b${i + 1}`).join(' '), `${resent} put back`);
-    for (const m of got) assert.equal(m.getChildren('x').length, 1, `one stamp, as stored: ${m.toString().replace(body, '...')}`);
+    for (const m of got) assert.equal(m.getChildren('x').length, 1, `one stamp, as stored: ${m.toString().replace(/x{2000}/, '...')}`);
   } finally {
     await yak.stop();
   }
@@ -275,11 +281,7 @@ test('stored messages a reset session may not have had go to another session in 
     },
   });
   try {
-    await offlineUser(yak, 'ghost');
-    const friend = await onlineUser(yak, 'friend');
-    const body = 'x'.repeat(2000);
-    for (let i = 1; i <= 40; i++) friend.send(`<message to='ghost@localhost' id='b${i}'><body>${body}</body></message>`);
-    await friend.sync();
+    const friend = await backlogForGhost(yak, 40);
     const work = await login(yak, 'ghost', 'Work');
     work.send('<presence/>');
     await work.next(isMessage);
