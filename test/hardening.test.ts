@@ -814,13 +814,7 @@ describe('a client that stops reading', () => {
         reader.sendRaw('<presence/>');
         assert.equal((await reader.request(timeIq('ready'))).attrs.type, 'result');
         reader.socket.pause();
-        const session = yak.server.jsm.sessions.of(`${user}@localhost`)[0]!;
-        // Until more than a quarter of <outbuffer> waits in the server (the kernel's buffers full first), well under all of it.
-        for (let i = 0; !session.backedUp; i++) {
-          assert.ok(i < 5000, `${user} never backed up`);
-          sender.send(new Element('message', { to: `${user}@localhost`, id: `m${i}` }, [new Element('body', {}, ['x'.repeat(4000)])]));
-          if (i % 10 === 9) await sender.request(timeIq(`s${i}`), 30_000);
-        }
+        await backUp(yak, sender, user);
         if (goodbyes[user] === 'FIN') reader.socket.end();
         else reader.sendRaw('</stream:stream>');
       }
@@ -878,13 +872,7 @@ test('a client that says goodbye (FIN) while replies wait for it, then reads the
       if (e.name === 'message') got++;
     });
     reader.socket.pause();
-    const session = yak.server.jsm.sessions.of('slow@localhost')[0]!;
-    let sent = 0;
-    while (!session.backedUp) {
-      assert.ok(sent < 5000, 'never backed up');
-      sender.send(new Element('message', { to: 'slow@localhost', id: `m${sent++}` }, [new Element('body', {}, ['x'.repeat(4000)])]));
-      if (sent % 10 === 0) await sender.request(timeIq(`s${sent}`), 30_000);
-    }
+    const sent = await backUp(yak, sender, 'slow');
     await sender.request(timeIq('all-sent'), 30_000);
     reader.socket.end();
     // Not reading for a while, well within the grace.
@@ -897,6 +885,22 @@ test('a client that says goodbye (FIN) while replies wait for it, then reads the
     await yak.stop();
   }
 });
+
+/**
+ * Sends `user`, whose client has stopped reading, messages of 4,000
+ * characters until more than a quarter of <outbuffer> waits in the server
+ * (the kernel's buffers full first), well under all of it; returns how many.
+ */
+async function backUp(yak: TestYak, sender: ClientStream, user: string): Promise<number> {
+  const session = yak.server.jsm.sessions.of(`${user}@localhost`)[0]!;
+  let sent = 0;
+  while (!session.backedUp) {
+    assert.ok(sent < 5000, `${user} never backed up`);
+    sender.send(new Element('message', { to: `${user}@localhost`, id: `m${sent++}` }, [new Element('body', {}, ['x'.repeat(4000)])]));
+    if (sent % 10 === 0) await sender.request(timeIq(`s${sent}`), 30_000);
+  }
+  return sent;
+}
 
 /** Every path under `dir`, with its size, sorted. */
 async function listingOf(dir: string): Promise<string[]> {
