@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { inDoubtTotalChars } from '../src/c2s/messages-in-doubt.js';
 import { legacyStampTime } from '../src/util/time.js';
-import { captureLog, logLine } from './helpers/log-capture.js';
+import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js';
 import { Client, isMessage, login, offlineUser, onlineUser, PASSWORD, plain, STAMP, xml } from './helpers/session.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { BehindReport } from './helpers/behind-client.js';
@@ -16,7 +16,7 @@ import type { Element } from '../src/xml/element.js';
 const LOST = 'connection lost: messages it may not have delivered sent again';
 const lostLine = (user: string) => (l: Record<string, unknown>) => l.msg === LOST && l.user === user;
 /** How many sessions had messages sent again. */
-const resends = (captured: ReturnType<typeof captureLog>): number => captured.lines.filter((l) => l.msg === LOST).length;
+const resends = (captured: CapturedLog): number => captured.lines.filter((l) => l.msg === LOST).length;
 
 /**
  * Logs `user` in again with presence and returns the messages that come
@@ -54,6 +54,25 @@ async function backlogForGhost(yak: TestYak, count: number): Promise<Client> {
   for (let i = 1; i <= count; i++) friend.send(`<message to='ghost@localhost' id='b${i}'><body>${body}</body></message>`);
   await friend.sync();
   return friend;
+}
+
+/**
+ * Has reader (online, no longer reading) sent messages of 1,000
+ * characters, f1, f2, ..., 50 at a time, by flooder, until the log says
+ * `closed` (the server cut it off); returns how many were sent.
+ */
+async function floodUntilClosed(yak: TestYak, captured: CapturedLog, closed: string): Promise<number> {
+  const reader = await onlineUser(yak, 'reader');
+  await offlineUser(yak, 'flooder');
+  const flooder = await login(yak, 'flooder');
+  reader.stream.socket.pause();
+  const body = 'x'.repeat(1000);
+  let sent = 0;
+  while (!captured.lines.some((l) => l.msg === closed)) {
+    for (let i = 0; i < 50; i++) flooder.send(`<message to='reader@localhost' id='f${++sent}'><body>${body}</body></message>`);
+    await flooder.sync();
+  }
+  return sent;
 }
 
 async function reset(c: Client): Promise<void> {
@@ -174,16 +193,7 @@ test('a client cut off for not reading: the latest of what waited for it is stor
     },
   });
   try {
-    const reader = await onlineUser(yak, 'reader');
-    await offlineUser(yak, 'flooder');
-    const flooder = await login(yak, 'flooder');
-    reader.stream.socket.pause();
-    const body = 'x'.repeat(1000);
-    let sent = 0;
-    while (!captured.lines.some((l) => l.msg === 'client stopped reading; send buffer full, disconnected')) {
-      for (let i = 0; i < 50; i++) flooder.send(`<message to='reader@localhost' id='f${++sent}'><body>${body}</body></message>`);
-      await flooder.sync();
-    }
+    const sent = await floodUntilClosed(yak, captured, 'client stopped reading; send buffer full, disconnected');
     await logLine(captured, lostLine('reader@localhost/Work'));
     const got = await backAgain(yak, 'reader');
     assert.ok(got.length > 10 && got.length <= 100, `${got.length} stored`);
@@ -343,16 +353,7 @@ test('a session closed over <sessionmemory> with output its client never read: t
     },
   });
   try {
-    const reader = await onlineUser(yak, 'reader');
-    await offlineUser(yak, 'flooder');
-    const flooder = await login(yak, 'flooder');
-    reader.stream.socket.pause();
-    const body = 'x'.repeat(1000);
-    let sent = 0;
-    while (!captured.lines.some((l) => l.msg === 'sessions hold too much: closing the largest from the address holding the most')) {
-      for (let i = 0; i < 50; i++) flooder.send(`<message to='reader@localhost' id='f${++sent}'><body>${body}</body></message>`);
-      await flooder.sync();
-    }
+    const sent = await floodUntilClosed(yak, captured, 'sessions hold too much: closing the largest from the address holding the most');
     const resent = Number((await logLine(captured, lostLine('reader@localhost/Work'))).messages);
     assert.ok(resent > 10 && resent <= 100, `${resent} sent again`);
     const got = await backAgain(yak, 'reader');
