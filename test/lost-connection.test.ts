@@ -5,11 +5,13 @@ import test from 'node:test';
 import { inDoubtTotalChars } from '../src/c2s/messages-in-doubt.js';
 import { legacyStampTime } from '../src/util/time.js';
 import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js';
-import { Client, isMessage, login, offlineUser, onlineUser, PASSWORD, plain, STAMP, xml } from './helpers/session.js';
+import { Client, isMessage, login, offlineUser, onlineUser, PASSWORD, plain, spoolRecords, STAMP, xml } from './helpers/session.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { BehindReport } from './helpers/behind-client.js';
 import { holdCalls } from './helpers/latch.js';
 import { inOwnNetwork } from './helpers/own-network.js';
+import { leadMonotonicClock } from './helpers/monotonic-clock.js';
+import { hostRetransmissionTimeMs } from '../src/net/retransmission-time.js';
 import { authIq, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import type { Element } from '../src/xml/element.js';
 
@@ -250,6 +252,56 @@ test('what is not sent again: a message expired since it was first sent (the oth
     const seconds = Number(got[0]!.getChild('x', 'jabber:x:expire')!.attrs.seconds);
     assert.ok(seconds <= 597 && seconds >= 590, `counted down from when it was first sent: ${seconds}`);
     assert.deepEqual(await backAgain(yak, 'other'), []);
+  } finally {
+    await yak.stop();
+  }
+});
+
+/** Longer ago than the kernel would have kept retransmitting a message (c2s-stream.ts, takeInDoubt). */
+const PAST_RETRANSMISSION_MS = 2 * hostRetransmissionTimeMs() + 120_000 + 1_000;
+
+test('a message written longer ago than the kernel would have kept retransmitting it reached the client: a reset sends only the later one again', async (t) => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    const lead = leadMonotonicClock(t);
+    friend.send("<message to='ghost@localhost' id='old'><body>long ago</body></message>");
+    await ghost.next((e) => e.attrs.id === 'old');
+    lead(PAST_RETRANSMISSION_MS);
+    friend.send("<message to='ghost@localhost' id='new'><body>just now</body></message>");
+    await ghost.next((e) => e.attrs.id === 'new');
+    await reset(ghost);
+    assert.equal((await logLine(captured, lostLine('ghost@localhost/Work'))).messages, 1);
+    assert.deepEqual((await backAgain(yak, 'ghost')).map((m) => m.attrs.id), ['new']);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a client cut off for not reading has everything it was written sent again, however long ago: what waited in the server never left it', async (t) => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 16 * 1024;
+    },
+  });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    ghost.stream.socket.pause();
+    const lead = leadMonotonicClock(t);
+    friend.send("<message to='ghost@localhost' id='old'><body>long ago</body></message>");
+    await friend.sync();
+    lead(PAST_RETRANSMISSION_MS);
+    // More than <outbuffer> in one piece: the server cuts the client off at once.
+    friend.send(`<message to='ghost@localhost' id='big'><body>${'x'.repeat(20_000)}</body></message>`);
+    await logLine(captured, (l) => l.msg === 'client stopped reading; send buffer full, disconnected');
+    assert.equal((await logLine(captured, lostLine('ghost@localhost/Work'))).messages, 2);
+    // Read from the store: a login with this <outbuffer> would be cut off by the big one again.
+    const stored = (await spoolRecords(yak, 'ghost'))?.get('jabber:x:offline')?.getChildren('message');
+    assert.deepEqual(stored?.map((m) => m.attrs.id), ['old', 'big']);
   } finally {
     await yak.stop();
   }

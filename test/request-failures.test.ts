@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import test from 'node:test';
 import { RequestFailures } from '../src/jsm/request-failures.js';
 import { captureLog } from './helpers/log-capture.js';
+import { leadMonotonicClock } from './helpers/monotonic-clock.js';
 
 const systemError = (code: string): Error => Object.assign(new Error(`${code}: it failed`), { code });
 
@@ -29,13 +30,11 @@ test('a system error is logged in full the first time it fails a request, then n
 });
 
 test('a spell of a system error: said again with its count at a failure a minute after it was last said; a minute without a failure ends it, and the next one is said in full', async (t) => {
-  let shift = 0;
-  const realNow = performance.now.bind(performance);
-  t.mock.method(performance, 'now', () => realNow() + shift);
+  const lead = leadMonotonicClock(t);
   const captured = captureLog();
   const failures = new RequestFailures(captured.log);
   const at = (seconds: number): void => {
-    shift = seconds * 1000;
+    lead(seconds * 1000);
     failures.failed(systemError('ENOSPC'), {}, 'handler failed');
   };
   at(0);
