@@ -307,6 +307,31 @@ test('a client cut off for not reading has everything it was written sent again,
   }
 });
 
+test('a client karma holds back is heard when its words arrive: what came in the read that paused it, never parsed, marks what was written before as received', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
+      plain(c);
+      // 1.4's budget, with a penalty long enough to outlast the test: 30 heartbeats, 60 s.
+      c.c2s.karma = { init: 10, max: 10, inc: 1, dec: 1, penalty: -30, restore: 10 };
+    },
+  });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost' id='m1'><body>one</body></message>");
+    await ghost.next((e) => e.attrs.id === 'm1');
+    // 6 KB in one write: past the budget, so reading pauses inside it and the rest is held back unread.
+    ghost.stream.sendRaw(`<presence><status>${'s'.repeat(6000)}</status></presence><iq type='get' id='held'><query xmlns='jabber:iq:roster'/></iq>`);
+    await logLine(captured, (l) => l.msg === 'karma: reading paused' && l.user === 'ghost@localhost/Work');
+    await reset(ghost);
+    await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'ghost@localhost/Work');
+    assert.deepEqual(await backAgain(yak, 'ghost'), []);
+    assert.equal(resends(captured), 0);
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a client behind (what is written to it waits in the server, its kernel full) that sends a keepalive, then is reset: what it never took is sent again all the same', { timeout: 60_000 }, async () => {
   // In a network namespace of its own, whose TCP buffers the helper makes small.
   const report = await inOwnNetwork<BehindReport>('behind-client.js', 'behindClient', [25], 50_000);
