@@ -137,6 +137,35 @@ test('with another session of the user available, what a reset session may not h
   }
 });
 
+test('a message sent again to another session whose connection is then lost too is stored as first sent: stamped once, with its first time', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    const friend = await onlineUser(yak, 'friend');
+    const firstSent = Date.now();
+    // With the sender's own XEP-0203 delay: the server's goes before it in that form too, once.
+    friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body><delay xmlns='urn:xmpp:delay' stamp='2001-01-01T00:00:00Z'/></message>");
+    await work.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    await reset(work);
+    await home.next(isMessage);
+    // Long enough that a stamp of the second loss could not pass for one of the first sending's.
+    await new Promise((r) => setTimeout(r, 2_500));
+    await reset(home);
+    await logLine(captured, lostLine('ghost@localhost/Home'));
+    const [got] = await backAgain(yak, 'ghost', 1);
+    assertXml(
+      got!,
+      "<message to='ghost@localhost/Work' id='m1' from='friend@localhost/Work'><body>for work</body><delay xmlns='urn:xmpp:delay' from='ghost@localhost' stamp='*'>Offline Storage</delay><delay xmlns='urn:xmpp:delay' stamp='2001-01-01T00:00:00Z'/><x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Offline Storage</x></message>",
+    );
+    assert.ok(Math.abs(stampTime(got!) - firstSent) < 1_000, `${got} against ${new Date(firstSent).toISOString()}`);
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a session replaced by a login with its resource (a client back after losing its connection): what was written to it lately waits for the new one', async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });
@@ -385,6 +414,34 @@ test('stored messages a reset session may not have had go to another session in 
     assert.deepEqual(ids, ids.map((_, i) => 41 - resent + i), `the latest, in order: ${ids.join(' ')}`);
     for (const m of got) assert.deepEqual(m.getChildren('x').map((x) => x.text()), ['Offline Storage']);
     await friend.nothing(() => true, [], 'nothing goes back to the sender');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a stored message put back to another session whose connection is then lost too goes back to the store as it was, with its stamp from the store', async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    await offlineUser(yak, 'ghost');
+    const friend = await onlineUser(yak, 'friend');
+    const storedAt = Date.now();
+    friend.send("<message to='ghost@localhost' id='s1'><body>kept</body></message>");
+    await friend.sync();
+    // Long enough that the stamp of its delivery could not pass for the store's.
+    await new Promise((r) => setTimeout(r, 2_500));
+    const work = await login(yak, 'ghost', 'Work');
+    work.send('<presence/>');
+    await work.next(isMessage);
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    await reset(work);
+    await home.next(isMessage);
+    await reset(home);
+    await logLine(captured, lostLine('ghost@localhost/Home'));
+    const [got] = await backAgain(yak, 'ghost', 1);
+    assert.deepEqual(got!.getChildren('x').map((x) => x.text()), ['Offline Storage'], got!.toString());
+    assert.ok(Math.abs(stampTime(got!) - storedAt) < 1_000, `${got} against ${new Date(storedAt).toISOString()}`);
   } finally {
     await yak.stop();
   }

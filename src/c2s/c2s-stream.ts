@@ -18,7 +18,7 @@ import type { Element } from '../xml/element.js';
 import { StreamParseError, StreamParser, weigh, type StreamLimits } from '../xml/stream-parser.js';
 import { checkHeader, legacyFeatures, serverHeader } from './header.js';
 import { OVER_BUDGET_LOG, SESSION_UNCOUNTED, type BudgetHolder, type HeldMemoryBudget } from './held-memory-budget.js';
-import { FROM_OFFLINE_STORE, mayBeResent, MessagesInDoubt, type MessageInDoubt } from './messages-in-doubt.js';
+import { SENT_BEFORE, mayBeResent, MessagesInDoubt, type MessageInDoubt } from './messages-in-doubt.js';
 import { PreAuthQueue } from './pre-auth-queue.js';
 import { PRE_AUTH_NODES, presenceTooLarge, presenceTooLargeBounce, SESSION_NODES, STANZAS } from './stanza-bounds.js';
 import { traceStanza } from './stanza-trace.js';
@@ -188,7 +188,7 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     if (this.traced) traceStanza(this.ctx.log, this.streamId, 'out', stanza);
     const out = text ?? stanza.toString();
     this.conn.write(out);
-    if (stanza.name === 'message' && mayBeResent(stanza)) (this.inDoubt ??= new MessagesInDoubt()).note(out, FROM_OFFLINE_STORE.has(stanza));
+    if (stanza.name === 'message' && mayBeResent(stanza)) (this.inDoubt ??= new MessagesInDoubt()).note(out, SENT_BEFORE.get(stanza));
   }
 
   /** See SessionTransport.lost: the connection failed before the client's goodbye, or was cut off with output unread. */

@@ -52,16 +52,30 @@ export function mayBeResent(message: Element): boolean {
 }
 
 /**
- * Messages offline storage hands to a session (mod_offline marks them as
- * it sends them): sent again, they go back to the front of the store as
- * they were, before the rest of the backlog, not after it.
+ * What the server knows of a message it writes that it had sent before,
+ * marked by whoever sends it:
+ * - `'stored'`: handed over by offline storage (mod_offline). Sent again,
+ *   it goes back to the front of the store as it was, before the rest of
+ *   the backlog, not after it.
+ * - a Date: sent again after a lost connection to another session of the
+ *   user (Router.again), stamped Resent with the time it was first sent.
+ *   Lost again, it keeps that time.
  */
-export const FROM_OFFLINE_STORE = new WeakSet<Element>();
+export type SentBefore = 'stored' | Date;
+export const SENT_BEFORE = new WeakMap<Element, SentBefore>();
 
-/** A message in doubt: as written, when (on the wall clock, for its jabber:x:delay stamp), and whether it came from offline storage. */
+/**
+ * A message in doubt: as written; when it was written to this connection
+ * (on the wall clock: its jabber:x:expire counts down from then); when it
+ * was first sent, for its jabber:x:delay stamp (the same, unless it had
+ * been sent again before: `resent`); and whether it came from offline
+ * storage.
+ */
 export interface MessageInDoubt {
   text: string;
+  writtenAt: Date;
   sentAt: Date;
+  resent: boolean;
   stored: boolean;
 }
 
@@ -70,16 +84,16 @@ export class MessagesInDoubt {
   // the dropped front is cut off once it is half the arrays.
   private texts: string[] = [];
   private times: number[] = [];
-  private stored: boolean[] = [];
+  private before: (SentBefore | undefined)[] = [];
   private head = 0;
   private chars = 0;
 
   /** A message was written to the client now. */
-  note(text: string, stored = false, now = monotonicMs()): void {
+  note(text: string, before?: SentBefore, now = monotonicMs()): void {
     if (this.size === 0) holding.add(this);
     this.texts.push(text);
     this.times.push(now);
-    this.stored.push(stored);
+    this.before.push(before);
     this.chars += text.length;
     totalChars += text.length;
     while (this.size > MAX_IN_DOUBT || (this.chars > MAX_IN_DOUBT_CHARS && this.size > 1)) this.dropOldest();
@@ -96,7 +110,7 @@ export class MessagesInDoubt {
     totalChars -= this.chars;
     this.texts.length = 0;
     this.times.length = 0;
-    this.stored.length = 0;
+    this.before.length = 0;
     this.head = 0;
     this.chars = 0;
   }
@@ -110,7 +124,11 @@ export class MessagesInDoubt {
     const out: MessageInDoubt[] = [];
     for (let i = this.head; i < this.texts.length; i++) {
       const age = now - this.times[i]!;
-      if (age <= maxAgeMs) out.push({ text: this.texts[i]!, sentAt: new Date(wall - age), stored: this.stored[i]! });
+      if (age > maxAgeMs) continue;
+      const writtenAt = new Date(wall - age);
+      const before = this.before[i];
+      const resent = before instanceof Date;
+      out.push({ text: this.texts[i]!, writtenAt, sentAt: resent ? before : writtenAt, resent, stored: before === 'stored' });
     }
     this.heard();
     return out;
@@ -134,7 +152,7 @@ export class MessagesInDoubt {
     if (this.head >= 64 && this.head * 2 >= this.texts.length) {
       this.texts = this.texts.slice(this.head);
       this.times = this.times.slice(this.head);
-      this.stored = this.stored.slice(this.head);
+      this.before = this.before.slice(this.head);
       this.head = 0;
     }
   }

@@ -34,6 +34,21 @@ export function addStamp(stanza: Element, stamp: Element): void {
   if (modern >= 0) stanza.children.splice(modern, 0, xep0203Stamp(stamp));
 }
 
+/**
+ * Takes away the stamp addStamp put on a stanza: its first jabber:x:delay,
+ * and the XEP-0203 delay that says the same when there is one (addStamp
+ * added it before the sender's own). For a message the server stamped and
+ * then has to stamp again as it was.
+ */
+export function removeStamp(stanza: Element): void {
+  const i = childInNamespace(stanza, NS_DELAY);
+  if (i < 0) return;
+  const twin = xep0203Stamp(stanza.children[i] as Element);
+  stanza.children.splice(i, 1);
+  const modern = childInNamespace(stanza, NS_DELAY_XEP0203);
+  if (modern >= 0 && (stanza.children[modern] as Element).equals(twin)) stanza.children.splice(modern, 1);
+}
+
 /** The legacy stamp as XEP-0203 writes it: the same from, time (UTC, `YYYY-MM-DDTHH:MM:SSZ`) and reason. */
 function xep0203Stamp(legacy: Element): Element {
   const t = legacy.attrs.stamp!;

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { parseXml } from '../xml/parse.js';
 import type { Element } from '../xml/element.js';
 import { countDown, isNotice } from './modules/mod_offline.js';
+import { removeStamp } from './delay-stamp.js';
 import type { Router } from './router.js';
 import type { Session } from './sessions.js';
 
@@ -20,11 +21,13 @@ export async function resendInDoubt(session: Session, messages: MessageInDoubt[]
   // In the order they went: those from offline storage to the store's
   // front, each after the one put back before it.
   let putBack = 0;
-  for (const { text, sentAt, stored } of messages) {
+  for (const { text, writtenAt, sentAt, resent: before, stored } of messages) {
     const message = readBack(text);
     if (!message || !worthResending(message, session)) continue;
-    // Its jabber:x:expire counts from when it was first sent: one expired since is not delivered again.
-    if (!countDown(message, Math.floor((now - sentAt.getTime()) / 1000))) continue;
+    // Its jabber:x:expire counts down from when it was written (it was counted down to then if it had been sent again before): one expired since is not delivered again.
+    if (!countDown(message, Math.floor((now - writtenAt.getTime()) / 1000))) continue;
+    // Sent again before: it is stamped again as then, with the time it was first sent, not twice.
+    if (before) removeStamp(message);
     if (await router.again(message, sentAt, stored ? putBack++ : undefined)) resent++;
   }
   if (resent > 0) log.info({ user: session.jid.toString(), messages: resent }, 'connection lost: messages it may not have delivered sent again');

@@ -3,6 +3,7 @@
 // user's session(s), then the 'offline' phase. Anything unhandled gets an
 // error reply, except errors themselves (no loops), presence, and what a
 // module routed quietly (DeliverOptions).
+import { SENT_BEFORE } from '../c2s/messages-in-doubt.js';
 import { parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
@@ -135,8 +136,8 @@ export class Router {
 
   /**
    * A message that went to a session whose connection was then lost (see
-   * resend-in-doubt.ts), `sentAt`: to the user's best session now, or else
-   * offline, dated then; `putBack` (its place): it came from the store, and
+   * resend-in-doubt.ts), first sent at `sentAt`: to the user's best session
+   * now, or else offline, dated then; `putBack` (its place): it came from the store, and
    * goes back to its front (to a session, with its stamp from then alone).
    * As for any message to a resource that is gone, without the 'deliver'
    * phase (the user's filter rules ran at its first delivery: run again, a
@@ -152,6 +153,8 @@ export class Router {
       const best = await this.takerOf(to.bare);
       if (best) {
         if (putBack === undefined) addStamp(stanza, delayStamp(to.bare, 'Resent', sentAt));
+        // Should this session's connection be lost too, the message is sent again as now.
+        SENT_BEFORE.set(stanza, putBack === undefined ? sentAt : 'stored');
         best.send(stanza);
         return true;
       }

@@ -19,7 +19,7 @@ import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced } from '../paced.js';
 import { RecentPairEvents } from '../recent-pair-events.js';
 import { canRead } from './admins.js';
-import { FROM_OFFLINE_STORE } from '../../c2s/messages-in-doubt.js';
+import { SENT_BEFORE } from '../../c2s/messages-in-doubt.js';
 
 const NS_EXPIRE = 'jabber:x:expire';
 const NS_EVENT = 'jabber:x:event';
@@ -418,7 +418,7 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
       }
       taken.add(m);
       used += size;
-      FROM_OFFLINE_STORE.add(out);
+      SENT_BEFORE.set(out, 'stored');
       s.send(out, text);
     }
     if (taken.size === 0) return {};
