@@ -166,6 +166,31 @@ test('a message sent again to another session whose connection is then lost too 
   }
 });
 
+test('a message sent again, lost again: its jabber:x:expire counts down once for each stretch, not from its first sending twice', async (t) => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost/Work' id='m1'><body>soon</body><x xmlns='jabber:x:expire' seconds='300'/></message>");
+    await work.next((e) => e.attrs.id === 'm1');
+    // As if it had been written 100 s before the first loss.
+    leadMonotonicClock(t)(100_000);
+    await reset(work);
+    const resent = await home.next(isMessage);
+    assert.equal(resent.getChild('x', 'jabber:x:expire')!.attrs.seconds, '200');
+    await reset(home);
+    await logLine(captured, lostLine('ghost@localhost/Home'));
+    const [got] = await backAgain(yak, 'ghost', 1);
+    const seconds = Number(got!.getChild('x', 'jabber:x:expire')!.attrs.seconds);
+    assert.ok(seconds >= 195 && seconds <= 200, `counted from its writing to the second session: ${seconds}`);
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a session replaced by a login with its resource (a client back after losing its connection): what was written to it lately waits for the new one', async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });
