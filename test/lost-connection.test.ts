@@ -149,10 +149,10 @@ test('a message sent again to another session whose connection is then lost too 
     // With the sender's own XEP-0203 delay: the server's goes before it in that form too, once.
     friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body><delay xmlns='urn:xmpp:delay' stamp='2001-01-01T00:00:00Z'/></message>");
     await work.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    // Long enough that a stamp of its second writing could not pass for one of its first sending.
+    await new Promise((r) => setTimeout(r, 2_500));
     await reset(work);
     await home.next(isMessage);
-    // Long enough that a stamp of the second loss could not pass for one of the first sending's.
-    await new Promise((r) => setTimeout(r, 2_500));
     await reset(home);
     await logLine(captured, lostLine('ghost@localhost/Home'));
     const [got] = await backAgain(yak, 'ghost', 1);
