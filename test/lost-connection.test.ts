@@ -631,6 +631,38 @@ test('two users lost at once, each sent again a message from the other into a fu
   }
 });
 
+test('two users lost at once without mod_offline, each sent again a message from the other: the 503s go back without either end waiting for the other', { timeout: 20_000 }, async () => {
+  const yak = await startYak({ tweak: (c) => {
+      plain(c);
+      c.jsm.modules = c.jsm.modules.filter((m) => m !== 'mod_offline');
+    },
+  });
+  try {
+    const alice = await onlineUser(yak, 'alice', 'Work');
+    const bob = await onlineUser(yak, 'bob', 'Work');
+    const aliceHome = await login(yak, 'alice', 'Home');
+    const bobHome = await login(yak, 'bob', 'Home');
+    aliceHome.send("<message to='bob@localhost/Work' id='a1'><body>hi bob</body></message>");
+    bobHome.send("<message to='alice@localhost/Work' id='b1'><body>hi alice</body></message>");
+    await bob.next((e) => e.name === 'message' && e.attrs.id === 'a1');
+    await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
+    await aliceHome.close();
+    await bobHome.close();
+    // Each 503 goes back to a resource with no session, of a user whose end
+    // is under way: held until both ends have begun, as with a slow disk.
+    const lookups = holdCalls(yak.server.xdb, 'exists', (_host, user) => user === 'alice' || user === 'bob');
+    await Promise.all([reset(alice), reset(bob)]);
+    await lookups.reached;
+    await new Promise((r) => setTimeout(r, 300));
+    lookups.release();
+    // Both ends run to the end (a login with the same full JID waits for it).
+    assert.deepEqual(await backAgain(yak, 'alice'), []);
+    assert.deepEqual(await backAgain(yak, 'bob'), []);
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a client that said goodbye, whose connection then fails while a request of its is still answered, gets nothing sent again', async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });
