@@ -663,6 +663,30 @@ test('two users lost at once without mod_offline, each sent again a message from
   }
 });
 
+for (const [kind, rule] of [
+  ['bounce messages from the lost user', '<rule><from>alice@localhost</from><error/></rule>'],
+  ['forward everything to the lost user', '<rule><forward>alice@localhost</forward></rule>'],
+] as const) {
+  test(`a message sent again into the store asked for an offline event, and its sender's filter rules ${kind}: what the rule sends does not wait for the end that sent it`, { timeout: 20_000 }, async () => {
+    const captured = captureLog();
+    const yak = await startYak({ log: captured.log, tweak: plain });
+    try {
+      const alice = await onlineUser(yak, 'alice');
+      const bob = await onlineUser(yak, 'bob', 'Home');
+      bob.send("<message to='alice@localhost' id='b1'><body>hi alice</body><x xmlns='jabber:x:event'><offline/><id/></x></message>");
+      await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
+      assert.equal((await bob.request(`<iq type='set' id='fset'><query xmlns='jabber:iq:filter'>${rule}</query></iq>`)).attrs.type, 'result');
+      await reset(alice);
+      // The end runs to the end (a login with the same full JID waits for it).
+      const got = await backAgain(yak, 'alice');
+      assert.equal(got[0]?.attrs.id, 'b1', got.join('\n'));
+      assert.equal((await logLine(captured, lostLine('alice@localhost/Work'))).messages, 1);
+    } finally {
+      await yak.stop();
+    }
+  });
+}
+
 test('a client that said goodbye, whose connection then fails while a request of its is still answered, gets nothing sent again', async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });

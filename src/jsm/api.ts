@@ -122,10 +122,23 @@ export interface DeliverOptions {
   throwFailures?: boolean;
   /**
    * Sent on the way of a message being sent again (its offline event, its
-   * error): it does not wait for what its recipient's lost sessions send
-   * again (see LeavingSessions.resendsUnderWay), which may be waiting for it.
+   * error, and what a handler routes on their behalf: see onward()): it
+   * does not wait for what its recipient's lost sessions send again (see
+   * LeavingSessions.resendsUnderWay), which may be waiting for it.
    */
   forResend?: boolean;
+}
+
+/** Options for what a resend routes on its way. */
+export const FOR_RESEND: DeliverOptions = { forResend: true };
+
+/**
+ * The options for what is routed on a delivery's behalf (an error, a
+ * handler's reply, a filter rule's answer or forward): forResend, which
+ * it would otherwise wait on, as a session's end can wait on it.
+ */
+export function onward(d: Pick<DeliverOptions, 'forResend'> | undefined): DeliverOptions | undefined {
+  return d?.forResend ? FOR_RESEND : undefined;
 }
 
 export interface PhaseHandlers {

@@ -8,7 +8,7 @@ import { parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
 import { NoSuchUserError, type Xdb } from '../xdb/xdb.js';
-import type { DeliverOptions, Delivery, Outcome } from './api.js';
+import { FOR_RESEND, onward, type DeliverOptions, type Delivery, type Outcome } from './api.js';
 import { addStamp, delayStamp } from './delay-stamp.js';
 import { decided, type PhaseChains } from './phase-chains.js';
 import type { RequestFailures } from './request-failures.js';
@@ -28,14 +28,6 @@ export interface RouterDeps {
 
 /** The options a stanza was routed with that bear on what goes back (a Delivery carries them too). */
 type RoutedWith = Pick<DeliverOptions, 'quiet' | 'forResend'>;
-
-/** Options for what a resend routes on its way (see DeliverOptions.forResend). */
-const FOR_RESEND: DeliverOptions = { forResend: true };
-
-/** What is routed on a delivery's behalf (an error, a handler's reply) carries of its options: forResend, which it would otherwise wait on. */
-function onward(opts: RoutedWith | undefined): DeliverOptions | undefined {
-  return opts?.forResend ? FOR_RESEND : undefined;
-}
 
 export class Router {
   constructor(private readonly deps: RouterDeps) {}

@@ -5,7 +5,7 @@
 // Yak does better, and the README has the whole behaviour.
 import { childInNamespace, Element } from '../../xml/element.js';
 import { clientChildText } from '../client-children.js';
-import type { Delivery, JsmModule, Outcome } from '../api.js';
+import { onward, type Delivery, type JsmModule, type Outcome } from '../api.js';
 import { iqResult, isRequest, payloadIn } from '../iq.js';
 import { readRoster } from '../roster.js';
 import { answerable } from '../router.js';
@@ -176,7 +176,7 @@ export const modFilter: JsmModule = {
       const depth = (cascade.get(stanza) ?? 0) + 1;
       const send = (out: Element): Promise<void> => {
         cascade.set(out, depth);
-        return api.deliver(out);
+        return api.deliver(out, onward(d));
       };
       const message = stanza.name === 'message';
       let disposed = false;
