@@ -191,6 +191,30 @@ test('a message sent again, lost again: its jabber:x:expire counts down once for
   }
 });
 
+test('a message sent again on its way into the store when another session becomes available goes there, stamped Resent with when it was first sent', async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const friend = await onlineUser(yak, 'friend');
+    const firstSent = Date.now();
+    friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body></message>");
+    await work.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    // Long enough that a stamp of its second writing could not pass for one of its first sending.
+    await new Promise((r) => setTimeout(r, 2_500));
+    const store = holdCalls(yak.server.xdb, 'update', (_host, user, ns) => user === 'ghost' && ns === 'jabber:x:offline');
+    await reset(work);
+    await store.reached;
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    store.release();
+    const got = await home.next(isMessage);
+    assertXml(got, "<message to='ghost@localhost/Work' id='m1' from='friend@localhost/Work'><body>for work</body><x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Resent</x></message>");
+    assert.ok(Math.abs(stampTime(got) - firstSent) < 1_000, `${got} against ${new Date(firstSent).toISOString()}`);
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a session replaced by a login with its resource (a client back after losing its connection): what was written to it lately waits for the new one', async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });

@@ -3,14 +3,13 @@
 // user's session(s), then the 'offline' phase. Anything unhandled gets an
 // error reply, except errors themselves (no loops), presence, and what a
 // module routed quietly (DeliverOptions).
-import { SENT_BEFORE } from '../c2s/messages-in-doubt.js';
 import { parseJid, type Jid } from '../jid.js';
 import type { Logger } from '../log.js';
 import type { Element } from '../xml/element.js';
 import { NoSuchUserError, type Xdb } from '../xdb/xdb.js';
 import { FOR_RESEND, onward, type DeliverOptions, type Delivery, type Outcome } from './api.js';
-import { addStamp, delayStamp } from './delay-stamp.js';
 import { decided, type PhaseChains } from './phase-chains.js';
+import { sendAgain } from './send-again.js';
 import type { RequestFailures } from './request-failures.js';
 import type { Session, SessionRegistry } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
@@ -144,10 +143,7 @@ export class Router {
     try {
       const best = await this.takerOf(to.bare);
       if (best) {
-        if (putBack === undefined) addStamp(stanza, delayStamp(to.bare, 'Resent', sentAt));
-        // Should this session's connection be lost too, the message is sent again as now.
-        SENT_BEFORE.set(stanza, putBack === undefined ? sentAt : 'stored');
-        best.send(stanza);
+        sendAgain(best, stanza, sentAt, putBack !== undefined);
         return true;
       }
       if (await this.offline({ stanza, to, from, sender: undefined, sentAt, putBack })) return true;

@@ -20,6 +20,7 @@ import { sendBudget, sendPaced } from '../paced.js';
 import { RecentPairEvents } from '../recent-pair-events.js';
 import { canRead } from './admins.js';
 import { SENT_BEFORE } from '../../c2s/messages-in-doubt.js';
+import { sendAgain } from '../send-again.js';
 
 const NS_EXPIRE = 'jabber:x:expire';
 const NS_EVENT = 'jabber:x:event';
@@ -246,7 +247,9 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
       if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
       const live = forLater ? undefined : api.sessions.best(to.bare);
       if (live) {
-        live.send(stanza);
+        // A message sent again is stamped and marked as the Router does when it finds a session at once.
+        if (d.sentAt !== undefined) sendAgain(live, stanza, d.sentAt, back);
+        else live.send(stanza);
         delivered = true;
         return undefined;
       }
