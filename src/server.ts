@@ -33,6 +33,7 @@ import { acquirePidfile, refuseLivePidfile, releasePidfile } from './util/pidfil
 import { AdminOps } from './admin/admin-ops.js';
 import { ControlSocket } from './admin/control-socket.js';
 import { lockSpool, type SpoolLock } from './xdb/spool-lock.js';
+import { settlesWithin } from './util/settles-within.js';
 
 export class StartupError extends Error {}
 
@@ -345,13 +346,3 @@ const HEAP_BOUNDED_SHARE = 3 / 4;
 /** How long a stop waits for the stanzas in hand (and again for those running past it). */
 const STOP_BOUND_MS = 5000;
 
-/** Whether `p` settles within `ms`. */
-async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<false>((r) => (timer = setTimeout(() => r(false), ms)));
-  try {
-    return await Promise.race([p.then(() => true), late]);
-  } finally {
-    clearTimeout(timer);
-  }
-}

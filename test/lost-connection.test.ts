@@ -12,6 +12,7 @@ import { holdCalls } from './helpers/latch.js';
 import { inOwnNetwork } from './helpers/own-network.js';
 import { leadMonotonicClock } from './helpers/monotonic-clock.js';
 import { hostRetransmissionTimeMs } from '../src/net/retransmission-time.js';
+import { RESEND_ROOM_WAIT_MS } from '../src/jsm/router.js';
 import { authIq, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import type { Element } from '../src/xml/element.js';
 
@@ -521,6 +522,44 @@ test('many messages sent again to another session wait for its room: with a smal
     assert.deepEqual(got.map((m) => m.attrs.id), Array.from({ length: 30 }, (_, i) => `m${i + 1}`));
     assert.equal(captured.lines.filter((l) => l.msg === 'client stopped reading; send buffer full, disconnected').length, 0);
     await home.sync();
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a message sent again to another session that does not read waits for room a while, then goes all the same: the lost session ends, and its resource can log in again', { timeout: 60_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 64 * 1024;
+    },
+  });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body></message>");
+    await work.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    // Home stops reading until a quarter of <outbuffer> waits for it in the
+    // server (its kernel's buffers full), 10 KB at a time: never all of it.
+    home.stream.socket.pause();
+    const homeSession = yak.server.jsm.sessions.find('ghost@localhost', 'Home')!;
+    const body = 'x'.repeat(1000);
+    let sent = 0;
+    while (!homeSession.backedUp) {
+      for (let i = 0; i < 10; i++) friend.send(`<message to='ghost@localhost/Home' id='h${++sent}'><body>${body}</body></message>`);
+      await friend.sync();
+    }
+    await reset(work);
+    assert.equal((await logLine(captured, lostLine('ghost@localhost/Work'), RESEND_ROOM_WAIT_MS + 10_000)).messages, 1);
+    const back = await login(yak, 'ghost', 'Work');
+    home.stream.socket.resume();
+    const got: Element[] = [];
+    while (got.length < sent + 1) got.push(await home.next(isMessage));
+    assert.equal(got.at(-1)!.attrs.id, 'm1', 'after what waited for Home');
+    assert.equal(got.at(-1)!.getChild('x', 'jabber:x:delay')?.text(), 'Resent');
+    await back.sync();
   } finally {
     await yak.stop();
   }

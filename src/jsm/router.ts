@@ -10,6 +10,7 @@ import { NoSuchUserError, type Xdb } from '../xdb/xdb.js';
 import { FOR_RESEND, onward, type DeliverOptions, type Delivery, type Outcome } from './api.js';
 import { decided, type PhaseChains } from './phase-chains.js';
 import { sendAgain } from './send-again.js';
+import { settlesWithin } from '../util/settles-within.js';
 import type { RequestFailures } from './request-failures.js';
 import type { Session, SessionRegistry } from './sessions.js';
 import { asStanzaError, errorReply, StanzaError, stanzaError, type StanzaCondition } from './stanza-errors.js';
@@ -27,6 +28,9 @@ export interface RouterDeps {
 
 /** The options a stanza was routed with that bear on what goes back (a Delivery carries them too). */
 type RoutedWith = Pick<DeliverOptions, 'quiet' | 'forResend'>;
+
+/** How long a message sent again waits for room in the session it goes to (see takerOf). */
+export const RESEND_ROOM_WAIT_MS = 10_000;
 
 export class Router {
   constructor(private readonly deps: RouterDeps) {}
@@ -157,12 +161,16 @@ export class Router {
   /**
    * The session a message sent again goes to, once it has room for more:
    * sent many at once, they would cut off a session whose client reads,
-   * with a small <outbuffer>.
+   * with a small <outbuffer>. But not waiting for good on a client that
+   * does not read: the lost session's end, and a login with its resource,
+   * wait for this. After RESEND_ROOM_WAIT_MS it is sent all the same, as
+   * any message would be (cut off if it overflows, and then sent again
+   * from there).
    */
   private async takerOf(bare: string): Promise<Session | undefined> {
     const best = this.deps.sessions.best(bare);
     if (!best?.backedUp) return best;
-    await best.whenWritable();
+    await settlesWithin(best.whenWritable(), RESEND_ROOM_WAIT_MS);
     return this.deps.sessions.best(bare);
   }
 
