@@ -565,6 +565,28 @@ test('a message sent again to another session that does not read waits for room 
   }
 });
 
+test("a connection lost with a message of its own in hand, whose 404 comes back to its user: the 404 waits for no session's end (this one sends nothing again), and the next login gets it", { timeout: 20_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    const ghost = await onlineUser(yak, 'ghost');
+    const lookup = holdCalls(yak.server.xdb, 'exists', (_host, user) => user === 'nobody');
+    ghost.send("<message to='nobody@localhost' id='x1'><body>hi</body></message>");
+    await lookup.reached;
+    await reset(ghost);
+    // Out of routing: the 404 finds no session of ghost's.
+    await logLine(captured, (l) => l.msg === 'connection closed' && l.user === 'ghost@localhost/Work');
+    lookup.release();
+    const back = await login(yak, 'ghost');
+    back.send('<presence/>');
+    const bounce = await back.next(isMessage);
+    assert.equal(bounce.attrs.id, 'x1');
+    assert.equal(bounce.getChild('error')?.attrs.code, '404');
+  } finally {
+    await yak.stop();
+  }
+});
+
 test('a session closed over <sessionmemory> with output its client never read: the latest of it is stored for its next login, before what arrived while it went', { timeout: 30_000 }, async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: (c) => {
@@ -795,7 +817,8 @@ test('a stored message that asked for an offline event, put back after a lost co
 });
 
 test('without mod_offline, a message a reset session may not have had, with no session to take it, goes back to its sender (503)', async () => {
-  const yak = await startYak({ tweak: (c) => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: (c) => {
       plain(c);
       c.jsm.modules = c.jsm.modules.filter((m) => m !== 'mod_offline');
     },
@@ -809,6 +832,7 @@ test('without mod_offline, a message a reset session may not have had, with no s
     const bounce = await friend.next((e) => e.name === 'message' && e.attrs.type === 'error');
     assert.equal(bounce.attrs.id, 'm1');
     assert.equal(bounce.getChild('error')?.attrs.code, '503');
+    assert.equal(resends(captured), 0, 'nothing went anywhere: no resend is logged');
   } finally {
     await yak.stop();
   }

@@ -45,6 +45,14 @@ test('a message sent again before keeps the time it was first sent for its stamp
   assert.deepEqual(r.take(5_000, 20_000), [], 'written longer ago than the bound: not given, however recently first sent');
 });
 
+test("a message heard of leaves no mark behind: the next one noted is not taken for one from the store", () => {
+  const r = new MessagesInDoubt();
+  r.note('<message id="a"/>', 'stored', 1_000);
+  r.heard();
+  r.note('<message id="b"/>', undefined, 2_000);
+  assert.deepEqual(r.take(Infinity, 2_000).map((m) => [m.text, m.stored, m.resent]), [['<message id="b"/>', false, false]]);
+});
+
 test('at most MAX_IN_DOUBT messages and MAX_IN_DOUBT_CHARS characters are kept, the latest; a larger one alone is kept whole', () => {
   const r = new MessagesInDoubt();
   for (let i = 0; i < MAX_IN_DOUBT + 50; i++) r.note(`<message id="${i}"/>`, undefined, i);
