@@ -8,7 +8,7 @@ import { captureLog, logLine, type CapturedLog } from './helpers/log-capture.js'
 import { Client, isMessage, login, offlineUser, onlineUser, PASSWORD, plain, spoolRecords, STAMP, xml } from './helpers/session.js';
 import { assertXml } from './helpers/xml-assert.js';
 import type { BehindReport } from './helpers/behind-client.js';
-import { holdCalls } from './helpers/latch.js';
+import { holdCalls, holdFirstCall } from './helpers/latch.js';
 import { inOwnNetwork } from './helpers/own-network.js';
 import { leadMonotonicClock } from './helpers/monotonic-clock.js';
 import { hostRetransmissionTimeMs } from '../src/net/retransmission-time.js';
@@ -833,6 +833,35 @@ test('without mod_offline, a message a reset session may not have had, with no s
     assert.equal(bounce.attrs.id, 'm1');
     assert.equal(bounce.getChild('error')?.attrs.code, '503');
     assert.equal(resends(captured), 0, 'nothing went anywhere: no resend is logged');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('without mod_offline, a message that waited for a lost session to send again goes to a session of the user available by then, not back to its sender', async () => {
+  const yak = await startYak({ tweak: (c) => {
+      plain(c);
+      c.jsm.modules = c.jsm.modules.filter((m) => m !== 'mod_offline');
+    },
+  });
+  try {
+    const work = await onlineUser(yak, 'ghost', 'Work');
+    const friend = await onlineUser(yak, 'friend');
+    const carol = await onlineUser(yak, 'carol');
+    friend.send("<message to='ghost@localhost' id='m1'><body>hi</body></message>");
+    await work.next(isMessage);
+    // The lost session's end held in its resend (again() asks whether the account exists).
+    const lookup = holdFirstCall(yak.server.xdb, 'exists', (_host, user) => user === 'ghost');
+    await reset(work);
+    await lookup.reached;
+    carol.send("<message to='ghost@localhost' id='c1'><body>while it ends</body></message>");
+    // Time for c1 to reach the wait (had it not, it would go to Home directly: the test would pass, not fail).
+    await new Promise((r) => setTimeout(r, 300));
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence();
+    lookup.release();
+    await home.next((e) => e.attrs.id === 'c1');
+    await carol.nothing((e) => e.attrs.type === 'error', [], 'carol gets no error');
   } finally {
     await yak.stop();
   }
