@@ -15,6 +15,7 @@ import { hostRetransmissionTimeMs } from '../src/net/retransmission-time.js';
 import { RESEND_ROOM_WAIT_MS } from '../src/jsm/router.js';
 import { authIq, removeWhileHeld, startYak, type TestYak } from './helpers/yak.js';
 import type { Element } from '../src/xml/element.js';
+import type { YakConfig } from '../src/config/types.js';
 
 const LOST = 'connection lost: messages it may not have delivered sent again';
 const lostLine = (user: string) => (l: Record<string, unknown>) => l.msg === LOST && l.user === user;
@@ -78,6 +79,27 @@ async function floodUntilClosed(yak: TestYak, captured: CapturedLog, closed: str
   return sent;
 }
 
+/** The suite's config (plain) with another <outbuffer>, in bytes. */
+const withOutbuffer = (bytes: number) => (c: YakConfig): void => {
+  plain(c);
+  c.c2s.limits.outputBytes = bytes;
+};
+
+/** ghost (registered) logged in at `resource` with available presence. */
+async function availableAt(yak: TestYak, resource: string): Promise<Client> {
+  const c = await login(yak, 'ghost', resource);
+  await c.presence();
+  return c;
+}
+
+/** ghost available at Work and at Home, and friend online. */
+async function workHomeFriend(yak: TestYak): Promise<{ work: Client; home: Client; friend: Client }> {
+  const work = await onlineUser(yak, 'ghost', 'Work');
+  const home = await availableAt(yak, 'Home');
+  const friend = await onlineUser(yak, 'friend');
+  return { work, home, friend };
+}
+
 async function reset(c: Client): Promise<void> {
   c.stream.socket.resetAndDestroy();
   await c.stream.whenClosed();
@@ -122,10 +144,7 @@ test('a client reset after messages reached it: those written since it last sent
 test('with another session of the user available, what a reset session may not have had goes there at once, stamped Resent', async () => {
   const yak = await startYak({ tweak: plain });
   try {
-    const work = await onlineUser(yak, 'ghost', 'Work');
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
-    const friend = await onlineUser(yak, 'friend');
+    const { work, home, friend } = await workHomeFriend(yak);
     friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body></message>");
     await work.next((e) => e.name === 'message' && e.attrs.id === 'm1');
     await reset(work);
@@ -142,10 +161,7 @@ test('a message sent again to another session whose connection is then lost too 
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });
   try {
-    const work = await onlineUser(yak, 'ghost', 'Work');
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
-    const friend = await onlineUser(yak, 'friend');
+    const { work, home, friend } = await workHomeFriend(yak);
     const firstSent = Date.now();
     // With the sender's own XEP-0203 delay: the server's goes before it in that form too, once.
     friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body><delay xmlns='urn:xmpp:delay' stamp='2001-01-01T00:00:00Z'/></message>");
@@ -171,10 +187,7 @@ test('a message sent again, lost again: its jabber:x:expire counts down once for
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });
   try {
-    const work = await onlineUser(yak, 'ghost', 'Work');
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
-    const friend = await onlineUser(yak, 'friend');
+    const { work, home, friend } = await workHomeFriend(yak);
     friend.send("<message to='ghost@localhost/Work' id='m1'><body>soon</body><x xmlns='jabber:x:expire' seconds='300'/></message>");
     await work.next((e) => e.attrs.id === 'm1');
     // As if it had been written 100 s before the first loss.
@@ -205,8 +218,7 @@ test('a message sent again on its way into the store when another session become
     const store = holdCalls(yak.server.xdb, 'update', (_host, user, ns) => user === 'ghost' && ns === 'jabber:x:offline');
     await reset(work);
     await store.reached;
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
+    const home = await availableAt(yak, 'Home');
     store.release();
     const got = await home.next(isMessage);
     assertXml(got, "<message to='ghost@localhost/Work' id='m1' from='friend@localhost/Work'><body>for work</body><x xmlns='jabber:x:delay' from='ghost@localhost' stamp='*'>Resent</x></message>");
@@ -268,11 +280,7 @@ test('a client that says goodbye (and then resets at once), or closes its side, 
 
 test('a client cut off for not reading: the latest of what waited for it is stored for its next login, the last one it was sent included', { timeout: 30_000 }, async () => {
   const captured = captureLog();
-  const yak = await startYak({ log: captured.log, tweak: (c) => {
-      plain(c);
-      c.c2s.limits.outputBytes = 64 * 1024;
-    },
-  });
+  const yak = await startYak({ log: captured.log, tweak: withOutbuffer(64 * 1024) });
   try {
     const sent = await floodUntilClosed(yak, captured, 'client stopped reading; send buffer full, disconnected');
     await logLine(captured, lostLine('reader@localhost/Work'));
@@ -289,11 +297,7 @@ test('a client cut off for not reading: the latest of what waited for it is stor
 
 test('a stored backlog cut short by a reset: what went into the lost connection goes back to the front of the store, as it was; the next login gets them all in order', async () => {
   const captured = captureLog();
-  const yak = await startYak({ log: captured.log, tweak: (c) => {
-      plain(c);
-      c.c2s.limits.outputBytes = 16 * 1024;
-    },
-  });
+  const yak = await startYak({ log: captured.log, tweak: withOutbuffer(16 * 1024) });
   try {
     await backlogForGhost(yak, 20);
     const ghost = await login(yak, 'ghost');
@@ -361,11 +365,7 @@ test('a message written longer ago than the kernel would have kept retransmittin
 
 test('a client cut off for not reading has everything it was written sent again, however long ago: what waited in the server never left it', async (t) => {
   const captured = captureLog();
-  const yak = await startYak({ log: captured.log, tweak: (c) => {
-      plain(c);
-      c.c2s.limits.outputBytes = 16 * 1024;
-    },
-  });
+  const yak = await startYak({ log: captured.log, tweak: withOutbuffer(16 * 1024) });
   try {
     const ghost = await onlineUser(yak, 'ghost');
     const friend = await onlineUser(yak, 'friend');
@@ -441,19 +441,14 @@ test('a message sent again goes into the store where it was first sent: before o
 
 test('stored messages a reset session may not have had go to another session in their order, with their stamp from the store alone; an absurd expiry is no message to send again', async () => {
   const captured = captureLog();
-  const yak = await startYak({ log: captured.log, tweak: (c) => {
-      plain(c);
-      c.c2s.limits.outputBytes = 256 * 1024;
-    },
-  });
+  const yak = await startYak({ log: captured.log, tweak: withOutbuffer(256 * 1024) });
   try {
     const friend = await backlogForGhost(yak, 40);
     const work = await login(yak, 'ghost', 'Work');
     work.send('<presence/>');
     await work.next(isMessage);
     work.stream.socket.pause();
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
+    const home = await availableAt(yak, 'Home');
     friend.send("<message to='ghost@localhost/Work' id='odd'><body>hi</body><x xmlns='jabber:x:expire' seconds='-100000000000000000000'/></message>");
     await friend.sync();
     await reset(work);
@@ -483,8 +478,7 @@ test('a stored message put back to another session whose connection is then lost
     const work = await login(yak, 'ghost', 'Work');
     work.send('<presence/>');
     await work.next(isMessage);
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
+    const home = await availableAt(yak, 'Home');
     await reset(work);
     await home.next(isMessage);
     await reset(home);
@@ -499,16 +493,9 @@ test('a stored message put back to another session whose connection is then lost
 
 test('many messages sent again to another session wait for its room: with a small <outbuffer>, it gets them all and is not cut off', async () => {
   const captured = captureLog();
-  const yak = await startYak({ log: captured.log, tweak: (c) => {
-      plain(c);
-      c.c2s.limits.outputBytes = 8 * 1024;
-    },
-  });
+  const yak = await startYak({ log: captured.log, tweak: withOutbuffer(8 * 1024) });
   try {
-    const work = await onlineUser(yak, 'ghost', 'Work');
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
-    const friend = await onlineUser(yak, 'friend');
+    const { work, home, friend } = await workHomeFriend(yak);
     // 30 of 1,500 characters: five times the outbuffer, within what the record keeps.
     const body = 'x'.repeat(1500);
     for (let i = 1; i <= 30; i++) {
@@ -529,16 +516,9 @@ test('many messages sent again to another session wait for its room: with a smal
 
 test('a message sent again to another session that does not read waits for room a while, then goes all the same: the lost session ends, and its resource can log in again', { timeout: 60_000 }, async () => {
   const captured = captureLog();
-  const yak = await startYak({ log: captured.log, tweak: (c) => {
-      plain(c);
-      c.c2s.limits.outputBytes = 64 * 1024;
-    },
-  });
+  const yak = await startYak({ log: captured.log, tweak: withOutbuffer(64 * 1024) });
   try {
-    const work = await onlineUser(yak, 'ghost', 'Work');
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
-    const friend = await onlineUser(yak, 'friend');
+    const { work, home, friend } = await workHomeFriend(yak);
     friend.send("<message to='ghost@localhost/Work' id='m1'><body>for work</body></message>");
     await work.next((e) => e.name === 'message' && e.attrs.id === 'm1');
     // Home stops reading until a quarter of <outbuffer> waits for it in the
@@ -642,8 +622,7 @@ test("a message to oneself sent again into the store, its offline event for a re
   const yak = await startYak({ log: captured.log, tweak: plain });
   try {
     const work = await onlineUser(yak, 'ghost', 'Work');
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
+    const home = await availableAt(yak, 'Home');
     home.send("<message to='ghost@localhost/Work' id='note'><body>remember</body><x xmlns='jabber:x:event'><offline/></x></message>");
     await work.next((e) => e.name === 'message' && e.attrs.id === 'note');
     await reset(home);
@@ -857,8 +836,7 @@ test('without mod_offline, a message that waited for a lost session to send agai
     carol.send("<message to='ghost@localhost' id='c1'><body>while it ends</body></message>");
     // Time for c1 to reach the wait (had it not, it would go to Home directly: the test would pass, not fail).
     await new Promise((r) => setTimeout(r, 300));
-    const home = await login(yak, 'ghost', 'Home');
-    await home.presence();
+    const home = await availableAt(yak, 'Home');
     lookup.release();
     await home.next((e) => e.attrs.id === 'c1');
     await carol.nothing((e) => e.attrs.type === 'error', [], 'carol gets no error');
