@@ -100,6 +100,28 @@ async function workHomeFriend(yak: TestYak): Promise<{ work: Client; home: Clien
   return { work, home, friend };
 }
 
+/**
+ * alice and bob at Work, each sent a message (a1, b1) from the other's
+ * Home resource, `event` asking for an offline event; `first` runs before
+ * those two are sent. The Home resources then leave, so that what goes
+ * back to a sender finds no session of a user whose end may be under way.
+ */
+async function crossedMessages(yak: TestYak, opts: { event?: boolean; first?: () => void } = {}): Promise<{ alice: Client; bob: Client }> {
+  const alice = await onlineUser(yak, 'alice', 'Work');
+  const bob = await onlineUser(yak, 'bob', 'Work');
+  const aliceHome = await login(yak, 'alice', 'Home');
+  const bobHome = await login(yak, 'bob', 'Home');
+  opts.first?.();
+  const event = opts.event ? "<x xmlns='jabber:x:event'><offline/></x>" : '';
+  aliceHome.send(`<message to='bob@localhost/Work' id='a1'><body>hi bob</body>${event}</message>`);
+  bobHome.send(`<message to='alice@localhost/Work' id='b1'><body>hi alice</body>${event}</message>`);
+  await bob.next((e) => e.name === 'message' && e.attrs.id === 'a1');
+  await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
+  await aliceHome.close();
+  await bobHome.close();
+  return { alice, bob };
+}
+
 async function reset(c: Client): Promise<void> {
   c.stream.socket.resetAndDestroy();
   await c.stream.whenClosed();
@@ -642,17 +664,8 @@ test('two users lost at once, each sent again a message from the other that aske
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });
   try {
-    const alice = await onlineUser(yak, 'alice', 'Work');
-    const bob = await onlineUser(yak, 'bob', 'Work');
     // Sent from their other resources, gone before the two are lost: the offline events go to resources with no session.
-    const aliceHome = await login(yak, 'alice', 'Home');
-    const bobHome = await login(yak, 'bob', 'Home');
-    aliceHome.send("<message to='bob@localhost/Work' id='a1'><body>hi bob</body><x xmlns='jabber:x:event'><offline/></x></message>");
-    bobHome.send("<message to='alice@localhost/Work' id='b1'><body>hi alice</body><x xmlns='jabber:x:event'><offline/></x></message>");
-    await bob.next((e) => e.name === 'message' && e.attrs.id === 'a1');
-    await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
-    await aliceHome.close();
-    await bobHome.close();
+    const { alice, bob } = await crossedMessages(yak, { event: true });
     await Promise.all([reset(alice), reset(bob)]);
     await logLine(captured, lostLine('alice@localhost/Work'));
     await logLine(captured, lostLine('bob@localhost/Work'));
@@ -670,21 +683,15 @@ test('two users lost at once, each sent again a message from the other into a fu
     },
   });
   try {
-    const alice = await onlineUser(yak, 'alice', 'Work');
-    const bob = await onlineUser(yak, 'bob', 'Work');
     const carol = await onlineUser(yak, 'carol');
-    const aliceHome = await login(yak, 'alice', 'Home');
-    const bobHome = await login(yak, 'bob', 'Home');
     // Sent again, carol's fills each store (a write, while the other's end
     // runs too), then the other's finds no room: its error goes back to a
     // resource with no session, of a user whose end is under way.
-    for (const to of ['alice', 'bob']) carol.send(`<message to='${to}@localhost/Work' id='c1'><body>hi</body></message>`);
-    aliceHome.send("<message to='bob@localhost/Work' id='a1'><body>hi bob</body></message>");
-    bobHome.send("<message to='alice@localhost/Work' id='b1'><body>hi alice</body></message>");
-    await bob.next((e) => e.name === 'message' && e.attrs.id === 'a1');
-    await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
-    await aliceHome.close();
-    await bobHome.close();
+    const { alice, bob } = await crossedMessages(yak, {
+      first: () => {
+        for (const to of ['alice', 'bob']) carol.send(`<message to='${to}@localhost/Work' id='c1'><body>hi</body></message>`);
+      },
+    });
     await Promise.all([reset(alice), reset(bob)]);
     // Both ends run to the end (a login with the same full JID waits for it).
     assert.deepEqual((await backAgain(yak, 'alice')).map((m) => m.attrs.id), ['c1']);
@@ -702,16 +709,7 @@ test('two users lost at once without mod_offline, each sent again a message from
     },
   });
   try {
-    const alice = await onlineUser(yak, 'alice', 'Work');
-    const bob = await onlineUser(yak, 'bob', 'Work');
-    const aliceHome = await login(yak, 'alice', 'Home');
-    const bobHome = await login(yak, 'bob', 'Home');
-    aliceHome.send("<message to='bob@localhost/Work' id='a1'><body>hi bob</body></message>");
-    bobHome.send("<message to='alice@localhost/Work' id='b1'><body>hi alice</body></message>");
-    await bob.next((e) => e.name === 'message' && e.attrs.id === 'a1');
-    await alice.next((e) => e.name === 'message' && e.attrs.id === 'b1');
-    await aliceHome.close();
-    await bobHome.close();
+    const { alice, bob } = await crossedMessages(yak);
     // Each 503 goes back to a resource with no session, of a user whose end
     // is under way: held until both ends have begun, as with a slow disk.
     const lookups = holdCalls(yak.server.xdb, 'exists', (_host, user) => user === 'alice' || user === 'bob');
