@@ -33,6 +33,9 @@ type RoutedWith = Pick<DeliverOptions, 'quiet' | 'forResend'>;
 export const RESEND_ROOM_WAIT_MS = 10_000;
 
 export class Router {
+  /** Sessions a message sent again waited for in vain (see takerOf), until they make room. */
+  private readonly stalled = new WeakSet<Session>();
+
   constructor(private readonly deps: RouterDeps) {}
 
   async route(stanza: Element, sender?: Session, opts?: DeliverOptions): Promise<void> {
@@ -165,12 +168,18 @@ export class Router {
    * does not read: the lost session's end, and a login with its resource,
    * wait for this. After RESEND_ROOM_WAIT_MS it is sent all the same, as
    * any message would be (cut off if it overflows, and then sent again
-   * from there).
+   * from there), and so are the next ones until that session makes room:
+   * waiting for each in turn, a hundred messages would hold the end for
+   * a quarter of an hour.
    */
   private async takerOf(bare: string): Promise<Session | undefined> {
     const best = this.deps.sessions.best(bare);
-    if (!best?.backedUp) return best;
-    await settlesWithin(best.whenWritable(), RESEND_ROOM_WAIT_MS);
+    if (!best?.backedUp || this.stalled.has(best)) return best;
+    const room = best.whenWritable();
+    if (!(await settlesWithin(room, RESEND_ROOM_WAIT_MS))) {
+      this.stalled.add(best);
+      void room.then(() => this.stalled.delete(best));
+    }
     return this.deps.sessions.best(bare);
   }
 
