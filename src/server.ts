@@ -345,4 +345,3 @@ const HEAP_BOUNDED_SHARE = 3 / 4;
 
 /** How long a stop waits for the stanzas in hand (and again for those running past it). */
 const STOP_BOUND_MS = 5000;
-

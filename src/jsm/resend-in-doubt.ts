@@ -17,20 +17,20 @@ import type { Session } from './sessions.js';
 
 export async function resendInDoubt(session: Session, messages: MessageInDoubt[], router: Router, log: Logger): Promise<void> {
   const now = Date.now();
-  let resent = 0;
+  let went = 0;
   // In the order they went: those from offline storage to the store's
   // front, each after the one put back before it.
   let putBack = 0;
-  for (const { text, writtenAt, sentAt, resent: before, stored } of messages) {
+  for (const { text, writtenAt, sentAt, resent, stored } of messages) {
     const message = readBack(text);
     if (!message || !worthResending(message, session)) continue;
     // Its jabber:x:expire counts down from when it was written (it was counted down to then if it had been sent again before): one expired since is not delivered again.
     if (!countDown(message, Math.floor((now - writtenAt.getTime()) / 1000))) continue;
     // Sent again before: it is stamped again as then, with the time it was first sent, not twice.
-    if (before) removeStamp(message);
-    if (await router.again(message, sentAt, stored ? putBack++ : undefined)) resent++;
+    if (resent) removeStamp(message);
+    if (await router.again(message, sentAt, stored ? putBack++ : undefined)) went++;
   }
-  if (resent > 0) log.info({ user: session.jid.toString(), messages: resent }, 'connection lost: messages it may not have delivered sent again');
+  if (went > 0) log.info({ user: session.jid.toString(), messages: went }, 'connection lost: messages it may not have delivered sent again');
 }
 
 /** The message as it was written (Yak's own serialization, which always parses back). */
