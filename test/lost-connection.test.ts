@@ -642,6 +642,49 @@ test('messages arriving while a replaced session ends wait for what it sends aga
   }
 });
 
+test('two sessions of a user lost at once: a message arriving meanwhile waits for both ends to send theirs again, not only the first to finish', { timeout: 20_000 }, async () => {
+  const captured = captureLog();
+  const yak = await startYak({ log: captured.log, tweak: plain });
+  try {
+    // A negative priority takes no bare-JID messages: what each end sends
+    // again goes to the store, not to the other session.
+    await offlineUser(yak, 'ghost');
+    const work = await login(yak, 'ghost', 'Work');
+    await work.presence('<presence><priority>-1</priority></presence>');
+    const home = await login(yak, 'ghost', 'Home');
+    await home.presence('<presence><priority>-1</priority></presence>');
+    const friend = await onlineUser(yak, 'friend');
+    friend.send("<message to='ghost@localhost/Work' id='w1'><body>for work</body></message>");
+    friend.send("<message to='ghost@localhost/Home' id='h1'><body>for home</body></message>");
+    await work.next((e) => e.attrs.id === 'w1');
+    await home.next((e) => e.attrs.id === 'h1');
+    // Both ends' store writes held (the hold installed last takes the first
+    // write, the other the second): n1 arrives while both ends are under
+    // way, then the second write's end finishes while the first's still runs.
+    const isStore = (_host: string, user: string, ns: string): boolean => user === 'ghost' && ns === 'jabber:x:offline';
+    // Installed first, so innermost: counts the writes the holds let through.
+    let writes = 0;
+    holdCalls(yak.server.xdb, 'update', (host, user, ns) => (isStore(host, user, ns) && writes++, false));
+    const secondWrite = holdFirstCall(yak.server.xdb, 'update', isStore);
+    const firstWrite = holdFirstCall(yak.server.xdb, 'update', isStore);
+    await Promise.all([reset(work), reset(home)]);
+    await Promise.all([firstWrite.reached, secondWrite.reached]);
+    // friend's stream waits behind n1 meanwhile: no sync.
+    friend.send("<message to='ghost@localhost' id='n1'><body>new</body></message>");
+    await new Promise((r) => setTimeout(r, 300));
+    secondWrite.release();
+    await logLine(captured, (l) => l.msg === LOST && String(l.user).startsWith('ghost@'));
+    // Long enough for n1 to reach the store if it waited for one end only.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(writes, 1, 'n1 went into the store while an end was still sending again');
+    firstWrite.release();
+    const got = (await backAgain(yak, 'ghost', 3)).map((m) => m.attrs.id);
+    assert.equal(got[2], 'n1', got.join(' '));
+  } finally {
+    await yak.stop();
+  }
+});
+
 test("a message to oneself sent again into the store, its offline event for a resource also gone: the session's end does not wait for itself", { timeout: 20_000 }, async () => {
   const captured = captureLog();
   const yak = await startYak({ log: captured.log, tweak: plain });
