@@ -15,6 +15,7 @@
 // any server built on this parser and logger can come to the null server.
 //
 //   node dist/bench/null-server.js PORT [--parse LOGFILE]
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { createLogger, type Logger } from '../src/log.js';
 import { digestFor } from '../src/util/hash.js';
@@ -41,7 +42,12 @@ interface Client {
   address?: string;
 }
 
-const passwords = new Map<string, string>();
+// Accounts live in memory; a stop writes them to ACCOUNTS (in the working
+// folder, the run's) and a start reads them back, so that the harness can
+// restart this server on the accounts it registered, as it does a real one
+// (the idle scenario). Nothing is written while it serves.
+const ACCOUNTS = 'accounts.json';
+const passwords = new Map<string, string>(existsSync(ACCOUNTS) ? (JSON.parse(readFileSync(ACCOUNTS, 'utf8')) as [string, string][]) : []);
 const sessions = new Map<string, Client>();
 const byBare = new Map<string, Set<Client>>();
 const contacts = new Map<string, Set<string>>();
@@ -229,4 +235,7 @@ const server = net.createServer((sock) => {
   });
 });
 server.listen(port, '127.0.0.1');
-process.on('SIGTERM', () => process.exit(0));
+process.on('SIGTERM', () => {
+  writeFileSync(ACCOUNTS, JSON.stringify([...passwords]));
+  process.exit(0);
+});

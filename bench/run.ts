@@ -215,7 +215,7 @@ async function main(): Promise<number> {
         const nodeArgs = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : undefined;
         server = await TARGETS[target]!.start({ cpu: serverCpu, keep: cli.keep, nodeArgs });
         const s = server;
-        const result = await runScenario(scenario, { name: target, port: s.port, domain: s.domain, pids: () => s.pids() }, opts);
+        const result = await runScenario(scenario, { name: target, port: s.port, domain: s.domain, pids: () => s.pids(), restart: () => s.restart() }, opts);
         cell.runs.push(result);
         const mem = result.rssKiBPerSession !== undefined ? `, ${fmt(result.rssKiBPerSession)} KiB/session` : '';
         log(

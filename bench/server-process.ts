@@ -21,6 +21,8 @@ export interface RunningServer {
   pids(): number[];
   /** Ends every process of the server and removes the temp folder. */
   stop(): Promise<void>;
+  /** Ends every process of the server and starts it again on the same folder, port and data. */
+  restart(): Promise<void>;
 }
 
 export interface StartOptions {
@@ -180,33 +182,39 @@ export interface LaunchSpec {
 /** Spawns the server (stdout and stderr to DIR/console.log) and waits until its port answers. */
 export async function launch(spec: LaunchSpec): Promise<RunningServer> {
   const consoleLog = path.join(spec.dir, 'console.log');
-  const fd = openSync(consoleLog, 'a');
-  const [cmd, args] = pinnedCommand(spec.cpu, spec.command, spec.args);
+  // The process tree of the server's current start (restart() makes another).
   let child: ChildProcess;
-  try {
-    child = spawn(cmd, args, { cwd: spec.dir, stdio: ['ignore', fd, fd], ...spec.spawnOptions });
-  } finally {
-    closeSync(fd);
-  }
   let exited = false;
   let spawnError: Error | undefined;
-  child.once('error', (err) => (spawnError = err));
-  const exit = new Promise<void>((resolve) => child.once('exit', () => ((exited = true), resolve())));
-  const rootPid = child.pid;
-  // The tree is remembered as it grows, so stop() still finds processes
+  let exit: Promise<void>;
+  let rootPid: number | undefined;
+  // The tree is remembered as it grows, so ending it still finds processes
   // whose parent has already gone.
-  const known = new Set<number>(rootPid ? [rootPid] : []);
+  let known = new Set<number>();
   const pids = (): number[] => {
     if (rootPid === undefined) return [];
     for (const p of processTree(rootPid)) known.add(p);
     return [...known].filter(alive);
   };
-  const stop = async (): Promise<void> => {
-    // The server stays among the running until it has gone: a harness
-    // interrupted during the stop (ejabberd takes seconds) still kills it
-    // and removes its folder.
-    const all = pids();
-    for (const p of all) {
+  const spawnOnce = (): void => {
+    const fd = openSync(consoleLog, 'a');
+    const [cmd, args] = pinnedCommand(spec.cpu, spec.command, spec.args);
+    try {
+      child = spawn(cmd, args, { cwd: spec.dir, stdio: ['ignore', fd, fd], ...spec.spawnOptions });
+    } finally {
+      closeSync(fd);
+    }
+    exited = false;
+    spawnError = undefined;
+    const started = child;
+    started.once('error', (err) => (spawnError = err));
+    exit = new Promise<void>((resolve) => started.once('exit', () => ((exited = true), resolve())));
+    rootPid = started.pid;
+    known = new Set<number>(rootPid ? [rootPid] : []);
+  };
+  /** Ends the current process tree: SIGTERM, then SIGKILL after 15 s. */
+  const end = async (): Promise<void> => {
+    for (const p of pids()) {
       try {
         process.kill(p, 'SIGTERM');
       } catch {
@@ -223,26 +231,48 @@ export async function launch(spec: LaunchSpec): Promise<RunningServer> {
       }
     }
     if (!exited) await Promise.race([exit, sleep(5000)]);
+  };
+  const stop = async (): Promise<void> => {
+    // The server stays among the running until it has gone: a harness
+    // interrupted during the stop (ejabberd takes seconds) still kills it
+    // and removes its folder.
+    await end();
     running.delete(server);
     if (!spec.keep) discardTempDir(spec.dir);
   };
-  const server: RunningServer = { name: spec.name, port: spec.port, domain: spec.domain, dir: spec.dir, pids, stop };
+  /** The end of the console log and the server's own logs, for a failed start. */
+  const logs = (): string => {
+    const text = [consoleLog, ...(spec.logFiles ?? [])].map((f) => tail(f)).filter(Boolean).join('\n');
+    return text ? `:\n${text}` : '';
+  };
+  const ready = async (): Promise<void> => {
+    const until = performance.now() + spec.readyTimeoutMs;
+    for (;;) {
+      if (spawnError || exited) {
+        const why = spawnError?.message ?? `exited with code ${child.exitCode}`;
+        const seen = logs();
+        await stop();
+        throw new Error(`${spec.name} did not start (${why})${seen}`);
+      }
+      pids();
+      if (await portAnswers(spec.port)) return;
+      if (performance.now() > until) {
+        const seen = logs();
+        await stop();
+        throw new Error(`${spec.name} did not listen on 127.0.0.1:${spec.port} within ${spec.readyTimeoutMs} ms${seen}`);
+      }
+      await sleep(100);
+    }
+  };
+  const restart = async (): Promise<void> => {
+    await end();
+    spawnOnce();
+    await ready();
+  };
+  const server: RunningServer = { name: spec.name, port: spec.port, domain: spec.domain, dir: spec.dir, pids, stop, restart };
   running.add(server);
   if (spec.keep) keepDirs.add(server);
-  const until = performance.now() + spec.readyTimeoutMs;
-  for (;;) {
-    if (spawnError || exited) {
-      const logs = [consoleLog, ...(spec.logFiles ?? [])].map((f) => tail(f)).filter(Boolean).join('\n');
-      await stop();
-      throw new Error(`${spec.name} did not start (${spawnError?.message ?? `exited with code ${child.exitCode}`})${logs ? `:\n${logs}` : ''}`);
-    }
-    pids();
-    if (await portAnswers(spec.port)) return server;
-    if (performance.now() > until) {
-      const logs = [consoleLog, ...(spec.logFiles ?? [])].map((f) => tail(f)).filter(Boolean).join('\n');
-      await stop();
-      throw new Error(`${spec.name} did not listen on 127.0.0.1:${spec.port} within ${spec.readyTimeoutMs} ms${logs ? `:\n${logs}` : ''}`);
-    }
-    await sleep(100);
-  }
+  spawnOnce();
+  await ready();
+  return server;
 }

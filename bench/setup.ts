@@ -16,6 +16,8 @@ export interface Endpoint {
   domain: string;
   /** The server's process ids (CPU and memory are read from them). */
   pids(): number[];
+  /** Ends the server and starts it again on the same data (see runIdle). */
+  restart(): Promise<void>;
 }
 
 export function passwordFor(user: string): string {

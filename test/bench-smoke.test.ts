@@ -21,7 +21,7 @@ describe('bench harness smoke', () => {
 
   before(async () => {
     server = await yak.start({});
-    ep = { name: 'yak', port: server.port, domain: server.domain, pids: () => server.pids() };
+    ep = { name: 'yak', port: server.port, domain: server.domain, pids: () => server.pids(), restart: () => server.restart() };
   });
   after(async () => {
     await server?.stop();
@@ -31,8 +31,11 @@ describe('bench harness smoke', () => {
 
   for (const scenario of SCENARIOS) {
     test(scenario, async () => {
+      const daemon = server.pids()[0];
       const r = await runScenario(scenario, ep, SMOKE_OPTIONS);
       assert.equal(r.scenario, scenario);
+      // Idle measures a daemon started afresh on the accounts it registered.
+      if (scenario === 'idle') assert.notEqual(server.pids()[0], daemon, 'idle did not restart the server');
       assert.deepEqual(r.errorSamples, []);
       assert.equal(r.errors, 0);
       assert.ok(r.ops > 0, `${scenario} completed no operation`);
@@ -55,7 +58,7 @@ describe('bench harness smoke: the parsing floor', () => {
   });
 
   test('logs in through the parser, writes a line per login and session end, and refuses a wrong digest', async () => {
-    const ep: Endpoint = { name: 'floor', port: server.port, domain: server.domain, pids: () => server.pids() };
+    const ep: Endpoint = { name: 'floor', port: server.port, domain: server.domain, pids: () => server.pids(), restart: () => server.restart() };
     const r = await runScenario('login-digest', ep, SMOKE_OPTIONS);
     assert.equal(r.errors, 0);
     assert.ok(r.ops > 0, 'no login completed');
@@ -85,7 +88,7 @@ test('login-0k goes on past the pool chains: a spent chain is renewed by a plain
   const sequences = 3;
   const yakServer = await startYak({ tweak: (cfg) => void (cfg.jsm.zerokSequences = sequences) });
   try {
-    const ep: Endpoint = { name: 'yak', port: yakServer.port, domain: yakServer.host, pids: () => [process.pid] };
+    const ep: Endpoint = { name: 'yak', port: yakServer.port, domain: yakServer.host, pids: () => [process.pid], restart: () => assert.fail('login-0k restarts no server') };
     const r = await runScenario('login-0k', ep, SMOKE_OPTIONS);
     assert.deepEqual(r.errorSamples, []);
     assert.equal(r.errors, 0);
