@@ -14,7 +14,14 @@ interface Target {
   asks: string;
   /** `ej` is ejabberd's results in the same run (targets are relative to it). */
   measured(s: Results, ej: Results): string | undefined;
-  met(s: Results, ej: Results): boolean | undefined;
+  /**
+   * `bound`: the results are a calibration server's, a bound on what any
+   * server can do here: it meets a target when any of its measures does
+   * (its rate, or its CPU per operation), so that missing one says out of
+   * reach only when it truly is. Yak's CPU per operation stands in for its
+   * rate only when the generator saturated.
+   */
+  met(s: Results, ej: Results, bound: boolean): boolean | undefined;
   /** What a floor column adds about work the calibration servers do not do. */
   floorNote?: string;
 }
@@ -24,8 +31,8 @@ interface Target {
  * it measures, so then server CPU per operation decides instead (at most
  * 1/k of ejabberd's): the fair figure when the generator is the bottleneck.
  */
-function outpaces(x: Summary, ej: Summary, k: number): boolean {
-  return x.rate.median >= k * ej.rate.median || (saturated(x) && x.cpuUs.median * k <= ej.cpuUs.median);
+function outpaces(x: Summary, ej: Summary, k: number, bound: boolean): boolean {
+  return x.rate.median >= k * ej.rate.median || ((bound || saturated(x)) && x.cpuUs.median * k <= ej.cpuUs.median);
 }
 
 /** `; 1.37x ejabberd's 1,485` when ejabberd ran too, and CPU per op beside it when the generator saturated. */
@@ -42,10 +49,13 @@ function loginTarget(sc: 'login-digest' | 'login-plain'): Target {
       const x = s(sc);
       return x && `${fmt(x.rate.median)} logins/s, ${fmt(x.cpuUs.median)} us/login` + vsEjabberd(x, ej(sc));
     },
-    met: (s, ej) => {
+    met: (s, ej, bound) => {
       const x = s(sc);
+      if (!x) return undefined;
+      if (x.rate.median < 5000 && x.cpuUs.median > 200) return false;
+      // Without ejabberd in the run, the 3.5x is not measured.
       const e = ej(sc);
-      return x && (!e || outpaces(x, e, 3.5)) && (x.rate.median >= 5000 || x.cpuUs.median <= 200);
+      return e && outpaces(x, e, 3.5, bound);
     },
   };
 }
@@ -75,9 +85,10 @@ function issueTargets(options: ScenarioOptions): Target[] {
         const x = s('register');
         return x && `${fmt(x.rate.median)}/s, ${fmt(x.cpuUs.median)} us/registration`;
       },
-      met: (s) => {
+      // 2,000 a second is 500 us of server CPU each, for a calibration server.
+      met: (s, _ej, bound) => {
         const x = s('register');
-        return x && x.rate.median >= 2000;
+        return x && (x.rate.median >= 2000 || (bound && x.cpuUs.median <= 500));
       },
       // The start-of-run file probe is not added: its folder is not the
       // spool's, and on ext4 what a new file costs depends on where it goes
@@ -85,14 +96,15 @@ function issueTargets(options: ScenarioOptions): Target[] {
       floorNote: '; it stores nothing',
     },
     {
-      asks: 'idle: <= 8 KB per session at 10,000 sessions',
+      asks: 'idle: <= 8 KB (8,000 bytes, 7.81 KiB) per session at 10,000 sessions',
       measured: (s) => {
         const x = s('idle');
         return x && `${fmt(x.kibPerSession.median)} KiB/session at ${sessions.toLocaleString('en-US')} sessions`;
       },
+      // Fewer sessions than the target names measure something else.
       met: (s) => {
         const x = s('idle');
-        return x && x.kibPerSession.median <= 8 && sessions >= 10_000;
+        return x && sessions >= 10_000 ? x.kibPerSession.median * 1024 <= 8000 : undefined;
       },
     },
     // The issue asks for 3x ejabberd in the same run ("about 80,000" was its
@@ -104,10 +116,10 @@ function issueTargets(options: ScenarioOptions): Target[] {
         const x = s('message');
         return x && `${fmt(x.rate.median)} msgs/s, p99 ${fmt(x.p99.median)} ms` + vsEjabberd(x, ej('message'));
       },
-      met: (s, ej) => {
+      met: (s, ej, bound) => {
         const x = s('message');
         const e = ej('message');
-        return x && x.p99.median <= 20 && (e ? outpaces(x, e, 3) : x.rate.median >= 80_000);
+        return x && x.p99.median <= 20 && (e ? outpaces(x, e, 3, bound) : x.rate.median >= 80_000);
       },
     },
     {
@@ -122,9 +134,9 @@ function issueTargets(options: ScenarioOptions): Target[] {
           (saturated(x) ? '; generator saturated' : '')
         );
       },
-      met: (s, ej) => {
+      met: (s, ej, bound) => {
         const [x, e] = [s('mixed'), ej('mixed')];
-        return targetMix ? x && e && outpaces(x, e, 4) : undefined;
+        return targetMix ? x && e && outpaces(x, e, 4, bound) : undefined;
       },
     },
   ];
@@ -148,13 +160,13 @@ const FLOORS = [
 ];
 
 /**
- * A calibration server's results, a floor for Yak's. Idle memory and 0k
- * say nothing about a floor (it keeps no state worth the name and has no
- * 0k), so they are left out.
+ * A calibration server's results, a floor for Yak's; 0k is left out (it
+ * has none). Its idle memory is a connection's and, for the parsing floor,
+ * a stream parser's besides: what any server here holds per session.
  */
 function floorOf(r: Report, name: string): Results {
   const floor = resultsOf(r, name);
-  return (sc) => (sc === 'idle' || sc === 'login-0k' ? undefined : floor(sc));
+  return (sc) => (sc === 'login-0k' ? undefined : floor(sc));
 }
 
 const verdict = (ok: boolean | undefined): string => (ok === undefined ? 'not measured' : ok ? 'met' : 'not met');
@@ -173,11 +185,11 @@ export function targetTable(r: Report): { header: string[]; rows: string[][] } {
   const header = ['target', 'measured', 'verdict', ...floors.map((f) => f.header)];
   const targets = issueTargets(r.options);
   const rows = targets.map((t) => {
-    const row = [t.asks, t.measured(yak, ej) ?? '-', verdict(t.met(yak, ej))];
+    const row = [t.asks, t.measured(yak, ej) ?? '-', verdict(t.met(yak, ej, false))];
     for (const f of floors) {
       const floor = floorOf(r, f.name);
       const m = t.measured(floor, ej);
-      const ok = t.met(floor, ej);
+      const ok = t.met(floor, ej, true);
       row.push(m === undefined ? '-' : m + (ok === false ? `: ${f.beyond}` : '') + (t.floorNote ?? ''));
     }
     return row;

@@ -48,11 +48,9 @@ function positiveNumber(v: string): number {
   return n;
 }
 
+/** A comma-separated list, each name once (a scenario named twice would make two cells the report shows as one). */
 function list(v: string): string[] {
-  return v
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
+  return [...new Set(v.split(',').map((s) => s.trim()))].filter(Boolean);
 }
 
 const program = new Command('bench')
@@ -133,6 +131,10 @@ async function main(): Promise<number> {
   const started = new Date();
   const t0 = performance.now();
   const scenarios = (cli.scenarios ?? [...SCENARIOS]) as string[];
+  if (scenarios.length === 0) {
+    log(`bench: --scenarios names none (known: ${SCENARIOS.join(', ')})`);
+    return 2;
+  }
   const unknown = scenarios.filter((s) => !isScenario(s));
   if (unknown.length) {
     log(`bench: unknown scenario ${unknown.join(', ')} (known: ${SCENARIOS.join(', ')})`);
@@ -144,7 +146,14 @@ async function main(): Promise<number> {
     log(`bench: unknown peer ${badPeers.join(', ')} (known: ${PEERS.join(', ')})`);
     return 2;
   }
-  if (cli.jabberd) TARGETS.yak = yakTarget(path.resolve(cli.jabberd));
+  if (cli.jabberd) {
+    const jabberd = path.resolve(cli.jabberd);
+    if (!existsSync(jabberd)) {
+      log(`bench: --jabberd ${jabberd}: no such file`);
+      return 2;
+    }
+    TARGETS.yak = yakTarget(jabberd);
+  }
   const opts = scenarioOptions();
   const runs = cli.runs ?? (cli.quick ? 1 : 3);
 
@@ -181,6 +190,10 @@ async function main(): Promise<number> {
     }
   }
   const targets = [...(cli.yak ? ['yak'] : []), ...peers.filter((p) => !(p in skippedPeers))];
+  if (targets.length === 0) {
+    log('bench: no server to measure (--no-yak, and no peer that can run)');
+    return 2;
+  }
   const versions: Record<string, string> = {};
   const versionLabel: Record<string, string> = {
     yak: 'Yak',
@@ -260,6 +273,11 @@ async function main(): Promise<number> {
     skippedPeers,
   };
   process.stdout.write(`${textReport(report)}\n`);
+  // A run that measured nothing leaves the last report alone.
+  if (!cells.some((c) => c.runs.length > 0)) {
+    log(`bench: nothing was measured${cli.write ? `; ${cli.results} left as it was` : ''}`);
+    return 1;
+  }
   if (cli.write) {
     writeFileSync(cli.results, markdownReport(report));
     log(`bench: wrote ${cli.results}`);
@@ -268,7 +286,9 @@ async function main(): Promise<number> {
     writeFileSync(cli.json, JSON.stringify(report, null, 2));
     log(`bench: wrote ${cli.json}`);
   }
-  return 0;
+  const failed = cells.reduce((n, c) => n + c.failures.length, 0);
+  if (failed > 0) log(`bench: ${failed} run${failed === 1 ? '' : 's'} failed (see above and the report)`);
+  return failed > 0 ? 1 : 0;
 }
 
 // Whatever happens, no server started here outlives the harness.

@@ -150,9 +150,40 @@ describe('bench report: issue 5 targets', () => {
     assert.match(targetRow(slow, 'register'), /1,500\/s, 600 us\/registration: out of reach for a Node server here; it stores nothing$/);
   });
 
-  test('idle and 0k have no floor (the null server holds no state and has no 0k)', () => {
-    const text = textReport(report(['yak', 'null'], [cell('yak', 'idle', 1000, 500, { rssKiBPerSession: 6 }), cell('null', 'idle', 3000, 200, { rssKiBPerSession: 1 })]));
-    assert.match(targetRow(text, 'idle'), /6.00 KiB\/session at 10,000 sessions\s+met\s+-$/);
+  test('idle: 8 KB is 8,000 bytes; the floors have a column (a connection and a parser are per session), 0k has none', () => {
+    const text = textReport(
+      report(['yak', 'null', 'floor'], [
+        cell('yak', 'idle', 1000, 500, { rssKiBPerSession: 7.9 }),
+        cell('null', 'idle', 3000, 200, { rssKiBPerSession: 5.5 }),
+        cell('floor', 'idle', 3000, 200, { rssKiBPerSession: 9.3 }),
+        cell('yak', 'login-0k', 1000, 300),
+        cell('yak', 'login-digest', 1000, 250),
+        cell('null', 'login-digest', 5000, 90),
+      ]),
+    );
+    // 7.9 KiB is 8,090 bytes.
+    assert.match(targetRow(text, 'idle'), /7.90 KiB\/session at 10,000 sessions\s+not met\s+5.50 KiB\/session at 10,000 sessions\s+9.30 KiB\/session at 10,000 sessions: out of reach for a server on this parser and logger here$/);
+    assert.match(targetRow(text, 'login-0k'), /1.20x\)\s+met\s+-\s+-$/);
+    const fewer = textReport(report(['yak'], [cell('yak', 'idle', 1000, 500, { rssKiBPerSession: 6 })], undefined, { ...DEFAULT_OPTIONS, sessions: 500 }));
+    assert.match(targetRow(fewer, 'idle'), /6.00 KiB\/session at 500 sessions\s+not measured \(fewer sessions than the target names\)$/);
+  });
+
+  test('login without ejabberd in the run: the 3.5x is not measured, so neither is the target; missing 5,000/s and 200 us is enough to miss it', () => {
+    const fast = textReport(report(['yak'], [cell('yak', 'login-digest', 5100, 190)]));
+    assert.match(targetRow(fast, 'login-digest'), /5,100 logins\/s, 190 us\/login\s+not measured$/);
+    const slow = textReport(report(['yak'], [cell('yak', 'login-digest', 3000, 300)]));
+    assert.match(targetRow(slow, 'login-digest'), /3,000 logins\/s, 300 us\/login\s+not met$/);
+  });
+
+  test("a calibration server is out of reach only when it misses by rate and by CPU: short of 3.5x ejabberd's rate with its generator unsaturated, but within 1/3.5 of its CPU, it is not", () => {
+    const text = textReport(
+      report(['yak', 'ejabberd', 'null'], [
+        cell('yak', 'login-plain', 2000, 300),
+        cell('ejabberd', 'login-plain', 1313, 761),
+        cell('null', 'login-plain', 4372, 190, { genCpuUtil: 0.81 }),
+      ]),
+    );
+    assert.match(targetRow(text, 'login-plain'), /not met\s+4,372 logins\/s, 190 us\/login; 3.33x ejabberd's 1,313$/);
   });
 });
 
