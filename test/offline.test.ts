@@ -453,6 +453,98 @@ describe('mod_offline', () => {
   });
 });
 
+describe('mod_offline: the stored backlog before what comes after', () => {
+  let yak: TestYak;
+  before(async () => {
+    yak = await startYak({ tweak: plain });
+  });
+  after(() => yak.stop());
+
+  // Bounded: a drain never reached would hold the test.
+  test('messages arriving while a new session takes the store (to the bare JID, to its resource, asking for an offline event) come after the stored ones, and the sender hears of none as offline', { timeout: 20_000 }, async () => {
+    await offlineUser(yak, 'cu1');
+    const sender = await onlineUser(yak, 'cu2');
+    let c: Client | undefined;
+    const xdb = yak.server.xdb as Xdb;
+    // The session's delivery of the store, held: it has gone available, and takes messages.
+    const drain = holdFirstCall(xdb, 'set', (_host, user) => user === 'cu1');
+    try {
+      for (const id of ['m1', 'm2', 'm3']) sender.send(`<message to='cu1@localhost' id='${id}'><body>stored</body></message>`);
+      await sender.sync();
+      c = await login(yak, 'cu1');
+      c.send('<presence/>');
+      await drain.reached;
+      sender.send("<message to='cu1@localhost' id='n1'><body>new</body><x xmlns='jabber:x:event'><offline/></x></message>");
+      sender.send("<message to='cu1@localhost/Work' id='n2'><body>to the resource</body></message>");
+      await sender.sync();
+      drain.release();
+      assert.deepEqual((await messages(c, 5)).map((m) => m.attrs.id), ['m1', 'm2', 'm3', 'n1', 'n2']);
+      await sender.nothing(isMessage, [], 'the sender heard of a message as offline');
+      // Taken: the next one goes to the session at once.
+      sender.send("<message to='cu1@localhost' id='n3'><body>live</body></message>");
+      assertXml((await messages(c, 1))[0]!, "<message to='cu1@localhost' id='n3' from='cu2@localhost/Work'><body>live</body></message>");
+      assert.equal((await spoolRecords(yak, 'cu1'))!.get(NS_OFFLINE), undefined, 'messages stayed stored');
+    } finally {
+      drain.restore();
+      await closeAll(sender, c);
+    }
+  });
+
+  test('what is never stored reaches a session taking the store at once: a headline is not dropped, a groupchat message not refused', { timeout: 20_000 }, async () => {
+    await offlineUser(yak, 'cu3');
+    const sender = await onlineUser(yak, 'cu4');
+    let c: Client | undefined;
+    const drain = holdFirstCall(yak.server.xdb as Xdb, 'set', (_host, user) => user === 'cu3');
+    try {
+      sender.send("<message to='cu3@localhost' id='m1'><body>stored</body></message>");
+      await sender.sync();
+      c = await login(yak, 'cu3');
+      c.send('<presence/>');
+      await drain.reached;
+      sender.send("<message to='cu3@localhost' id='h1' type='headline'><body>news</body></message>");
+      sender.send("<message to='cu3@localhost' id='g1' type='groupchat'><body>room</body></message>");
+      const got = await messages(c, 2);
+      assert.deepEqual(got.map((m) => m.attrs.id), ['h1', 'g1']);
+      drain.release();
+      assert.equal((await messages(c, 1))[0]!.attrs.id, 'm1');
+      await sender.nothing(isMessage, [], 'the sender got an answer');
+    } finally {
+      drain.restore();
+      await closeAll(sender, c);
+    }
+  });
+});
+
+test('a backlog going out in batches: what arrives between two batches comes after all of it', { timeout: 30_000 }, async () => {
+  // Batches of at most 4 KiB: two of these messages each.
+  const yak = await startYak({
+    tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 8 * 1024;
+    },
+  });
+  try {
+    await offlineUser(yak, 'slow1');
+    const sender = await onlineUser(yak, 'slow2');
+    const body = 'x'.repeat(1500);
+    for (let i = 1; i <= 10; i++) sender.send(`<message to='slow1@localhost' id='m${i}'><body>${body}</body></message>`);
+    await sender.sync();
+    // The second batch held: the first has gone, the rest is still stored.
+    let batches = 0;
+    const second = holdCalls(yak.server.xdb as Xdb, 'set', (_host, user) => user === 'slow1' && ++batches === 2);
+    const c = await login(yak, 'slow1');
+    c.send('<presence/>');
+    await second.reached;
+    for (const id of ['n1', 'n2', 'n3']) sender.send(`<message to='slow1@localhost' id='${id}'><body>new</body></message>`);
+    await sender.sync();
+    second.release();
+    const got = (await messages(c, 13)).map((m) => m.attrs.id);
+    assert.deepEqual(got, [...Array.from({ length: 10 }, (_, i) => `m${i + 1}`), 'n1', 'n2', 'n3']);
+  } finally {
+    await yak.stop();
+  }
+});
+
 describe('mod_offline: a message with no time left (jabber:x:expire)', () => {
   test('one with exactly 0 seconds left is not delivered: its time is up', async () => {
     const yak = await startYak({ tweak: plain });

@@ -4,7 +4,7 @@
 // honored; a per-user cap refuses more with an error, never silently, and
 // so does each sender's share of it. Subscription answers that came
 // meanwhile are kept in the same box and shown with the messages.
-import { parseJid } from '../../jid.js';
+import { parseJid, type Jid } from '../../jid.js';
 import { Element, isNamed, namespaceOf } from '../../xml/element.js';
 import { isClientChild, isStanzaChild, NS_CLIENT, shownTexts } from '../client-children.js';
 import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes } from '../../xdb/xdb.js';
@@ -203,6 +203,15 @@ function expiryOf(m: Element): Expiry | undefined {
 }
 
 /**
+ * The session a message for `to` goes to when one takes it: the one with
+ * its resource when that one takes messages, else the user's best.
+ */
+function takerOf(api: ModuleApi, to: Jid): Session | undefined {
+  const exact = to.resource === undefined ? undefined : api.sessions.find(to.bare, to.resource);
+  return exact?.deliverable ? exact : api.sessions.best(to.bare);
+}
+
+/**
  * Stores a message for later (stamped); throws 503 'Offline Storage Full'
  * over the limit, over the sender's share of it (SENDER_SHARE), or when the
  * message would make the recipient's spool file larger than its cap (the
@@ -238,6 +247,8 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   let dropped: Expiry[] = [];
   let full = false;
   let delivered = false;
+  // A session the message is for, found under the lock: it takes it, or (taking the store's messages) it waits behind them.
+  let live: Session | undefined;
   try {
     // Only into an account that still exists (the store's default): one
     // removed since the caller looked rejects (NoSuchUserError, a 404
@@ -245,8 +256,8 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
     // same way: stored now, the message would go with the file unread.
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
       if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
-      const live = forLater ? undefined : api.sessions.best(to.bare);
-      if (live) {
+      live = forLater ? undefined : takerOf(api, to);
+      if (live && !live.storedFirst) {
         // A message sent again is stamped and marked as the Router does when it finds a session at once.
         if (d.sentAt !== undefined) sendAgain(live, stanza, d.sentAt, back);
         else live.send(stanza);
@@ -267,17 +278,22 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
         return false;
       });
       const stored = box.getChildren('message');
-      if (!back && stored.length >= limit) {
+      // Held for a session taking the store's messages: it goes in moments, whatever the limits.
+      if (!back && !live && stored.length >= limit) {
         full = true;
         return undefined;
       }
       const ownDropped = dropped.filter((e) => e.sender === d.from.bare).map((e) => e.storedAt);
-      if (share && overShare(stored, d.from.bare, m, share, expiries.count(to.bare, d.from.bare, now, ownDropped))) {
+      if (share && !live && overShare(stored, d.from.bare, m, share, expiries.count(to.bare, d.from.bare, now, ownDropped))) {
         api.log.debug({ to: to.bare, from: d.from.bare }, "offline message refused: the sender's share of the store is used up");
         full = true;
         return undefined;
       }
       box.children.splice(placeOf(box, d), 0, m);
+      // What the user's sessions that take no messages yet will take waits
+      // behind it (see Session.storedFirst); one that takes them already
+      // goes on taking them at once (one catching up has it set).
+      if (!forLater) for (const s of api.sessions.of(to.bare)) if (!s.deliverable) s.storedFirst = true;
       return box;
     });
   } catch (err) {
@@ -285,6 +301,13 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
     full = true;
   }
   if (delivered) return;
+  // No room in the file for a message held for a session: it goes there
+  // now, ahead of what is still stored, rather than back to its sender.
+  if (full && live) {
+    if (d.sentAt !== undefined) sendAgain(live, stanza, d.sentAt, back);
+    else live.send(stanza);
+    return;
+  }
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
   for (const e of dropped) expiries.note(to.bare, e.sender, e.storedAt, now);
   // jabber:x:event: the sender asked to hear that the message went offline
@@ -292,7 +315,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   // 1.4 made it, from the message itself turned around: from the address
   // the sender used, with the message's id and type, so that a chat
   // client shows it in that chat.
-  if (!back && eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
+  if (!back && !live && eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
     await api.deliver(
       new Element('message', { from: stanza.attrs.to ?? to.bare, to: stanza.attrs.from, id: stanza.attrs.id, type: stanza.attrs.type }, [
         new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
@@ -390,7 +413,12 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
   await api.xdb.set(s.host, s.user, (current): Changes => {
     more = false;
     const cur = current(NS_OFFLINE);
-    if (!cur || !s.writable) return {};
+    if (!s.writable) return {};
+    // Nothing stored: what comes for the session from now on goes to it at once.
+    if (!cur) {
+      if (!answersOnly) s.storedFirst = false;
+      return {};
+    }
     let rosterRead = false;
     let roster: Element | undefined;
     const holds = (answer: Element): boolean => {
@@ -424,6 +452,8 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
       SENT_BEFORE.set(out, 'stored');
       s.send(out, text);
     }
+    // The last of the messages gone to the session: as above, under the same lock as any store.
+    if (!more && !answersOnly) s.storedFirst = false;
     if (taken.size === 0) return {};
     if (!more && !answersOnly) return { [NS_OFFLINE]: null };
     cur.children = cur.children.filter((c) => !taken.has(c));
@@ -436,13 +466,13 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
  * Called only once the priority is non-negative (1.4 rule), see
  * mod_presence. The backlog goes out in batches (paced.ts), oldest first;
  * what is not sent yet stays stored, so a client that disconnects gets the
- * rest at its next login. Messages arriving meanwhile go to the live
- * session at once and may overtake the older stored ones still waiting,
- * as they did when the whole backlog was sent at once (it too was behind
- * whatever the client had queued); a message stored meanwhile (the session
- * not taking messages) goes to the end of the box, after the older ones.
- * Delivery stops when the session stops taking bare-JID messages (gone
- * unavailable or negative priority) and starts again when it takes them.
+ * rest at its next login. Messages arriving meanwhile for this session
+ * join the end of the box (Session.storedFirst, set until a batch leaves
+ * no message stored), so that none overtakes an older stored one: before,
+ * those arriving in the moments between the session's presence and the
+ * first batch, or between two batches, came first. Delivery stops when the
+ * session stops taking bare-JID messages (gone unavailable or negative
+ * priority) and starts again when it takes them.
  */
 async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
   const budget = sendBudget(api.config);
@@ -478,6 +508,9 @@ export const modOffline: JsmModule = {
         return 'handled';
       }
       if (d.stanza.name !== 'message') return 'pass';
+      // What is never stored, for a session taking the store's messages:
+      // the Router sends it there as it is.
+      if ((d.stanza.attrs.type === 'headline' || isNotice(d.stanza)) && takerOf(api, d.to)) return 'pass';
       // Headlines and notices are news of the moment: nobody wants them
       // later (RFC 3921 2.1.1). One for a user that does not exist is
       // bounced like any message.
