@@ -545,6 +545,68 @@ test('a backlog going out in batches: what arrives between two batches comes aft
   }
 });
 
+test('a session that ends while messages wait behind the rest of its backlog: they go to the store after it, for the next login', { timeout: 30_000 }, async () => {
+  // Batches of at most 4 KiB: two of these messages each.
+  const yak = await startYak({
+    tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 8 * 1024;
+    },
+  });
+  try {
+    await offlineUser(yak, 'slow3');
+    const sender = await onlineUser(yak, 'slow4');
+    const body = 'x'.repeat(1500);
+    for (let i = 1; i <= 6; i++) sender.send(`<message to='slow3@localhost' id='m${i}'><body>${body}</body></message>`);
+    await sender.sync();
+    let batches = 0;
+    const second = holdCalls(yak.server.xdb as Xdb, 'set', (_host, user) => user === 'slow3' && ++batches === 2);
+    const c = await login(yak, 'slow3');
+    c.send('<presence/>');
+    await second.reached;
+    sender.send("<message to='slow3@localhost' id='n1'><body>held</body></message>");
+    await sender.sync();
+    assert.deepEqual((await messages(c, 2)).map((m) => m.attrs.id), ['m1', 'm2']);
+    await c.close();
+    second.release();
+    const again = await login(yak, 'slow3');
+    again.send('<presence/>');
+    assert.deepEqual((await messages(again, 5)).map((m) => m.attrs.id), ['m3', 'm4', 'm5', 'm6', 'n1']);
+    await again.nothing(isMessage, [], 'more than the backlog');
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('messages waiting behind a backlog that does not move are held up to a batch (half the <outbuffer>): beyond it they go to the session, as any message would', { timeout: 30_000 }, async () => {
+  const yak = await startYak({
+    tweak: (c) => {
+      plain(c);
+      c.c2s.limits.outputBytes = 8 * 1024;
+    },
+  });
+  try {
+    await offlineUser(yak, 'slow5');
+    const sender = await onlineUser(yak, 'slow6');
+    const body = 'x'.repeat(1500);
+    for (let i = 1; i <= 4; i++) sender.send(`<message to='slow5@localhost' id='m${i}'><body>${body}</body></message>`);
+    await sender.sync();
+    let batches = 0;
+    const second = holdCalls(yak.server.xdb as Xdb, 'set', (_host, user) => user === 'slow5' && ++batches === 2);
+    const c = await login(yak, 'slow5');
+    c.send('<presence/>');
+    await second.reached;
+    assert.deepEqual((await messages(c, 2)).map((m) => m.attrs.id), ['m1', 'm2']);
+    // Three of these are over a batch's 4 KiB.
+    for (let i = 1; i <= 3; i++) sender.send(`<message to='slow5@localhost' id='n${i}'><body>${body}</body></message>`);
+    assert.deepEqual((await messages(c, 3)).map((m) => m.attrs.id), ['n1', 'n2', 'n3']);
+    second.release();
+    assert.deepEqual((await messages(c, 2)).map((m) => m.attrs.id), ['m3', 'm4']);
+  } finally {
+    await yak.stop();
+  }
+});
+
 describe('mod_offline: a message with no time left (jabber:x:expire)', () => {
   test('one with exactly 0 seconds left is not delivered: its time is up', async () => {
     const yak = await startYak({ tweak: plain });

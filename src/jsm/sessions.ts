@@ -53,7 +53,8 @@ export class Session {
    * messages, under the user's lock, while this session took them, a
    * message for it goes through the 'offline' phase (to the store's end,
    * behind the older ones) instead of straight to it, and comes once those
-   * have. Set again whenever a message is stored for the user. Without
+   * have. Set again, on each session of the user not taking messages yet,
+   * whenever a message is stored for the user. Without
    * mod_offline it stays set, and such a message comes to the session from
    * the Router once no module took it.
    */

@@ -13,9 +13,10 @@ import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
 import { unixTime } from '../../util/time.js';
 import { addStamp, delayStamp, firstStampTime } from '../delay-stamp.js';
 import { storedCount, wholeNumber } from '../../util/whole-number.js';
-import type { Delivery, JsmModule, ModuleApi } from '../api.js';
+import { FOR_RESEND, type Delivery, type JsmModule, type ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
-import { stanzaError } from '../stanza-errors.js';
+import { asStanzaError, errorReply, stanzaError } from '../stanza-errors.js';
+import { answerable } from '../router.js';
 import { sendBudget, sendPaced } from '../paced.js';
 import { RecentPairEvents } from '../recent-pair-events.js';
 import { canRead } from './admins.js';
@@ -211,6 +212,50 @@ function takerOf(api: ModuleApi, to: Jid): Session | undefined {
   return exact?.deliverable ? exact : api.sessions.best(to.bare);
 }
 
+/** Messages held for a session behind the store's (see holdBehindStore), with their characters. */
+interface Held {
+  deliveries: Delivery[];
+  chars: number;
+}
+
+const HELD = 'mod_offline held';
+
+/**
+ * A message for a session that is still being given the store's messages
+ * (Session.storedFirst) waits in memory, behind them, and goes once the
+ * batch that leaves the store empty has (caughtUp), under the user's lock
+ * as every store is. Written to the store instead, each such message
+ * rewrote the whole backlog's file. A client that does not read its
+ * backlog holds at most a batch's worth of them (sendBudget(): half its
+ * <outbuffer>, at most 256 KiB): beyond that they go to the connection,
+ * as any message would, which cuts the client off once it is full. A
+ * session that ends first hands them to the store (see modOffline).
+ */
+function holdBehindStore(api: ModuleApi, s: Session, d: Delivery): void {
+  let held = s.data.get(HELD) as Held | undefined;
+  if (!held) s.data.set(HELD, (held = { deliveries: [], chars: 0 }));
+  held.deliveries.push({ ...d, sender: undefined });
+  held.chars += d.stanza.toString().length;
+  if (held.chars > sendBudget(api.config)) release(s);
+}
+
+/** Sends the held messages to the session, in order. */
+function release(s: Session): void {
+  const held = s.data.get(HELD) as Held | undefined;
+  if (!held) return;
+  s.data.delete(HELD);
+  for (const d of held.deliveries) {
+    if (d.sentAt !== undefined) sendAgain(s, d.stanza, d.sentAt, false);
+    else s.send(d.stanza);
+  }
+}
+
+/** The store holds no message for the session any more: what waited behind them goes, and what comes next goes at once. */
+function caughtUp(s: Session): void {
+  s.storedFirst = false;
+  release(s);
+}
+
 /**
  * Stores a message for later (stamped); throws 503 'Offline Storage Full'
  * over the limit, over the sender's share of it (SENDER_SHARE), or when the
@@ -247,8 +292,8 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   let dropped: Expiry[] = [];
   let full = false;
   let delivered = false;
-  // A session the message is for, found under the lock: it takes it, or (taking the store's messages) it waits behind them.
-  let live: Session | undefined;
+  // Held for a session taking the store's messages, behind them (see holdBehindStore).
+  let held = false;
   try {
     // Only into an account that still exists (the store's default): one
     // removed since the caller looked rejects (NoSuchUserError, a 404
@@ -256,8 +301,15 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
     // same way: stored now, the message would go with the file unread.
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
       if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
-      live = forLater ? undefined : takerOf(api, to);
-      if (live && !live.storedFirst) {
+      const live = forLater ? undefined : takerOf(api, to);
+      // Still taking the store's messages: behind them. (One put back had
+      // been at the store's front: it goes before them, as it always did.)
+      if (live?.storedFirst && !back) {
+        holdBehindStore(api, live, d);
+        held = true;
+        return undefined;
+      }
+      if (live) {
         // A message sent again is stamped and marked as the Router does when it finds a session at once.
         if (d.sentAt !== undefined) sendAgain(live, stanza, d.sentAt, back);
         else live.send(stanza);
@@ -278,13 +330,12 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
         return false;
       });
       const stored = box.getChildren('message');
-      // Held for a session taking the store's messages: it goes in moments, whatever the limits.
-      if (!back && !live && stored.length >= limit) {
+      if (!back && stored.length >= limit) {
         full = true;
         return undefined;
       }
       const ownDropped = dropped.filter((e) => e.sender === d.from.bare).map((e) => e.storedAt);
-      if (share && !live && overShare(stored, d.from.bare, m, share, expiries.count(to.bare, d.from.bare, now, ownDropped))) {
+      if (share && overShare(stored, d.from.bare, m, share, expiries.count(to.bare, d.from.bare, now, ownDropped))) {
         api.log.debug({ to: to.bare, from: d.from.bare }, "offline message refused: the sender's share of the store is used up");
         full = true;
         return undefined;
@@ -292,7 +343,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
       box.children.splice(placeOf(box, d), 0, m);
       // What the user's sessions that take no messages yet will take waits
       // behind it (see Session.storedFirst); one that takes them already
-      // goes on taking them at once (one catching up has it set).
+      // goes on taking them at once.
       if (!forLater) for (const s of api.sessions.of(to.bare)) if (!s.deliverable) s.storedFirst = true;
       return box;
     });
@@ -300,14 +351,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
     if (!(err instanceof UserFileFullError)) throw err;
     full = true;
   }
-  if (delivered) return;
-  // No room in the file for a message held for a session: it goes there
-  // now, ahead of what is still stored, rather than back to its sender.
-  if (full && live) {
-    if (d.sentAt !== undefined) sendAgain(live, stanza, d.sentAt, back);
-    else live.send(stanza);
-    return;
-  }
+  if (delivered || held) return;
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
   for (const e of dropped) expiries.note(to.bare, e.sender, e.storedAt, now);
   // jabber:x:event: the sender asked to hear that the message went offline
@@ -315,7 +359,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   // 1.4 made it, from the message itself turned around: from the address
   // the sender used, with the message's id and type, so that a chat
   // client shows it in that chat.
-  if (!back && !live && eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
+  if (!back && eventWith(stanza, 'offline') && stanza.attrs.id && stanza.attrs.type !== 'error' && !d.quiet) {
     await api.deliver(
       new Element('message', { from: stanza.attrs.to ?? to.bare, to: stanza.attrs.from, id: stanza.attrs.id, type: stanza.attrs.type }, [
         new Element('x', { xmlns: NS_EVENT }, [new Element('offline'), new Element('id', {}, [stanza.attrs.id])]),
@@ -414,9 +458,9 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
     more = false;
     const cur = current(NS_OFFLINE);
     if (!s.writable) return {};
-    // Nothing stored: what comes for the session from now on goes to it at once.
+    // Nothing stored: what waited behind the store goes, and what comes from now on goes at once.
     if (!cur) {
-      if (!answersOnly) s.storedFirst = false;
+      if (!answersOnly) caughtUp(s);
       return {};
     }
     let rosterRead = false;
@@ -453,7 +497,7 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
       s.send(out, text);
     }
     // The last of the messages gone to the session: as above, under the same lock as any store.
-    if (!more && !answersOnly) s.storedFirst = false;
+    if (!more && !answersOnly) caughtUp(s);
     if (taken.size === 0) return {};
     if (!more && !answersOnly) return { [NS_OFFLINE]: null };
     cur.children = cur.children.filter((c) => !taken.has(c));
@@ -522,5 +566,23 @@ export const modOffline: JsmModule = {
     });
     api.on('session-available', (s) => deliverAnswers(api, s));
     api.on('session-deliverable', (s) => deliverStored(api, s));
+    // Messages held behind the store for a session that ended first go
+    // where any message for the user goes now: another session, or the
+    // store's end (its sender hears if that is full).
+    api.on('session-end', async (s) => {
+      const held = s.data.get(HELD) as Held | undefined;
+      if (!held) return;
+      s.data.delete(HELD);
+      for (const d of held.deliveries) {
+        try {
+          if (!(await api.offline(d))) api.log.warn({ to: d.to.toString() }, 'a message held for a session that ended was taken by no module');
+        } catch (err) {
+          const known = asStanzaError(err);
+          if (!known) throw err;
+          // On a resend's behalf (see onward() in api.ts): the sender may be a lost session whose end waits for this one's.
+          if (answerable(d.stanza) && !d.quiet) await api.deliver(errorReply(d.stanza, known), FOR_RESEND);
+        }
+      }
+    });
   },
 };
