@@ -51,9 +51,8 @@ export class Session {
    * What the user's store may hold comes to this session before any message
    * routed to it now: until mod_offline has found the store empty of
    * messages, under the user's lock, while this session took them, a
-   * message for it goes through the 'offline' phase (to the store's end,
-   * behind the older ones) instead of straight to it, and comes once those
-   * have. Set again, on each session of the user not taking messages yet,
+   * message for it goes through the 'offline' phase, where mod_offline
+   * holds it behind them (holdBehindStore), instead of straight to it. Set again, on each session of the user not taking messages yet,
    * whenever a message is stored for the user. Without
    * mod_offline it stays set, and such a message comes to the session from
    * the Router once no module took it.

@@ -511,8 +511,9 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
  * mod_presence. The backlog goes out in batches (paced.ts), oldest first;
  * what is not sent yet stays stored, so a client that disconnects gets the
  * rest at its next login. Messages arriving meanwhile for this session
- * join the end of the box (Session.storedFirst, set until a batch leaves
- * no message stored), so that none overtakes an older stored one: before,
+ * wait behind the box (Session.storedFirst, set until a batch leaves no
+ * message stored; holdBehindStore), so that none overtakes an older
+ * stored one: before,
  * those arriving in the moments between the session's presence and the
  * first batch, or between two batches, came first. Delivery stops when the
  * session stops taking bare-JID messages (gone unavailable or negative
