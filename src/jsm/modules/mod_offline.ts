@@ -513,11 +513,10 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
  * rest at its next login. Messages arriving meanwhile for this session
  * wait behind the box (Session.storedFirst, set until a batch leaves no
  * message stored; holdBehindStore), so that none overtakes an older
- * stored one: before,
- * those arriving in the moments between the session's presence and the
- * first batch, or between two batches, came first. Delivery stops when the
- * session stops taking bare-JID messages (gone unavailable or negative
- * priority) and starts again when it takes them.
+ * stored one: before, those arriving in the moments between the session's
+ * presence and the first batch, or between two batches, came first.
+ * Delivery stops when the session stops taking bare-JID messages (gone
+ * unavailable or negative priority) and starts again when it takes them.
  */
 async function deliverStored(api: ModuleApi, s: Session): Promise<void> {
   const budget = sendBudget(api.config);
@@ -578,10 +577,11 @@ export const modOffline: JsmModule = {
         try {
           if (!(await api.offline(d))) api.log.warn({ to: d.to.toString() }, 'a message held for a session that ended was taken by no module');
         } catch (err) {
+          // Each goes whatever befell the one before it.
           const known = asStanzaError(err);
-          if (!known) throw err;
+          if (!known) api.log.error({ err, to: d.to.toString() }, 'a message held for a session that ended could not be stored');
           // On a resend's behalf (see onward() in api.ts): the sender may be a lost session whose end waits for this one's.
-          if (answerable(d.stanza) && !d.quiet) await api.deliver(errorReply(d.stanza, known), FOR_RESEND);
+          else if (answerable(d.stanza) && !d.quiet) await api.deliver(errorReply(d.stanza, known), FOR_RESEND);
         }
       }
     });
