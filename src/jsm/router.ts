@@ -108,27 +108,19 @@ export class Router {
     const bare = to.bare;
     if (to.resource !== undefined) {
       const exact = this.deps.sessions.find(bare, to.resource);
-      if (exact && !exact.ended) {
-        if (stanza.name !== 'message' || !exact.storedFirst || !exact.deliverable) return exact.send(stanza);
-        // Taking the store's messages: behind them (see Session.storedFirst).
-        if (await this.offline(d)) return;
-        return exact.send(stanza);
-      }
+      if (exact && !exact.ended) return exact.send(stanza);
     }
     if (stanza.name === 'message') {
       let best = this.deps.sessions.best(bare);
-      if (best && !best.storedFirst) return best.send(stanza);
+      if (best) return best.send(stanza);
       // After what a lost session of the user is sending again, which went before it.
-      const resends = best || d.forResend ? undefined : this.deps.resendsUnderWay(bare);
+      const resends = d.forResend ? undefined : this.deps.resendsUnderWay(bare);
       if (resends) {
         await resends;
         best = this.deps.sessions.best(bare);
-        if (best && !best.storedFirst) return best.send(stanza);
+        if (best) return best.send(stanza);
       }
       if (await this.offline(d)) return;
-      // Not stored (news of the moment, a groupchat message, no mod_offline): a session catching up takes it as it is.
-      best = this.deps.sessions.best(bare);
-      if (best) return best.send(stanza);
       return this.bounce(stanza, (await this.userExists(to)) ? 'service-unavailable' : 'item-not-found', d);
     }
     if (stanza.name === 'presence') {
@@ -157,16 +149,11 @@ export class Router {
     if (!to?.user || !from) return false;
     try {
       const best = await this.takerOf(to.bare);
-      if (best && !best.storedFirst) {
+      if (best) {
         sendAgain(best, stanza, sentAt, putBack !== undefined);
         return true;
       }
       if (await this.offline({ stanza, to, from, sender: undefined, sentAt, putBack })) return true;
-      const catchingUp = this.deps.sessions.best(to.bare);
-      if (catchingUp) {
-        sendAgain(catchingUp, stanza, sentAt, putBack !== undefined);
-        return true;
-      }
       if (await this.userExists(to)) await this.bounce(stanza, 'service-unavailable', FOR_RESEND);
     } catch (err) {
       if (!(err instanceof NoSuchUserError)) await this.fail(stanza, err, FOR_RESEND);

@@ -47,17 +47,6 @@ export class Session {
   priority = 0;
   /** Sent available presence and has not gone unavailable since. */
   available = false;
-  /**
-   * What the user's store may hold comes to this session before any message
-   * routed to it now: until mod_offline has found the store empty of
-   * messages, under the user's lock, while this session took them, a
-   * message for it goes through the 'offline' phase, where mod_offline
-   * holds it behind them (holdBehindStore), instead of straight to it. Set again, on each session of the user not taking messages yet,
-   * whenever a message is stored for the user. Without
-   * mod_offline it stays set, and such a message comes to the session from
-   * the Router once no module took it.
-   */
-  storedFirst = true;
   /** Fetched its roster at least once: gets roster pushes. */
   rosterInterested = false;
   /** Set once the session is ending, so nothing is routed to it any more. */
@@ -74,11 +63,6 @@ export class Session {
     readonly jid: Jid,
     readonly transport: SessionTransport,
   ) {}
-
-  /** Takes bare-JID messages, and so the store's (the 1.4 rule: available, priority >= 0), and has not ended. */
-  get deliverable(): boolean {
-    return this.available && this.priority >= 0 && !this.ended;
-  }
 
   get user(): string {
     return this.jid.user!;
@@ -153,7 +137,7 @@ export class SessionRegistry {
   best(bare: string): Session | undefined {
     let best: Session | undefined;
     for (const s of this.byBare.get(bare) ?? []) {
-      if (!s.deliverable) continue;
+      if (!s.available || s.priority < 0 || s.ended) continue;
       if (!best || s.priority > best.priority || (s.priority === best.priority && s.serial > best.serial)) best = s;
     }
     return best;

@@ -4,7 +4,7 @@
 // honored; a per-user cap refuses more with an error, never silently, and
 // so does each sender's share of it. Subscription answers that came
 // meanwhile are kept in the same box and shown with the messages.
-import { parseJid, type Jid } from '../../jid.js';
+import { parseJid } from '../../jid.js';
 import { Element, isNamed, namespaceOf } from '../../xml/element.js';
 import { isClientChild, isStanzaChild, NS_CLIENT, shownTexts } from '../client-children.js';
 import { NoSuchUserError, NS_OFFLINE, NS_ROSTER, UserFileFullError, type Changes } from '../../xdb/xdb.js';
@@ -13,10 +13,9 @@ import { KEPT_ANSWERS, keepAnswer } from './kept-answers.js';
 import { unixTime } from '../../util/time.js';
 import { addStamp, delayStamp, firstStampTime } from '../delay-stamp.js';
 import { storedCount, wholeNumber } from '../../util/whole-number.js';
-import { FOR_RESEND, type Delivery, type JsmModule, type ModuleApi } from '../api.js';
+import type { Delivery, JsmModule, ModuleApi } from '../api.js';
 import type { Session } from '../sessions.js';
-import { asStanzaError, errorReply, stanzaError } from '../stanza-errors.js';
-import { answerable } from '../router.js';
+import { stanzaError } from '../stanza-errors.js';
 import { sendBudget, sendPaced } from '../paced.js';
 import { RecentPairEvents } from '../recent-pair-events.js';
 import { canRead } from './admins.js';
@@ -204,59 +203,6 @@ function expiryOf(m: Element): Expiry | undefined {
 }
 
 /**
- * The session a message for `to` goes to when one takes it: the one with
- * its resource when that one takes messages, else the user's best.
- */
-function takerOf(api: ModuleApi, to: Jid): Session | undefined {
-  const exact = to.resource === undefined ? undefined : api.sessions.find(to.bare, to.resource);
-  return exact?.deliverable ? exact : api.sessions.best(to.bare);
-}
-
-/** Messages held for a session behind the store's (see holdBehindStore), with their characters. */
-interface Held {
-  deliveries: Delivery[];
-  chars: number;
-}
-
-const HELD = 'mod_offline held';
-
-/**
- * A message for a session that is still being given the store's messages
- * (Session.storedFirst) waits in memory, behind them, and goes once the
- * batch that leaves the store empty has (caughtUp), under the user's lock
- * as every store is. Written to the store instead, each such message
- * rewrote the whole backlog's file. A client that does not read its
- * backlog holds at most a batch's worth of them (sendBudget(): half its
- * <outbuffer>, at most 256 KiB): beyond that they go to the connection,
- * as any message would, which cuts the client off once it is full. A
- * session that ends first hands them to the store (see modOffline).
- */
-function holdBehindStore(api: ModuleApi, s: Session, d: Delivery): void {
-  let held = s.data.get(HELD) as Held | undefined;
-  if (!held) s.data.set(HELD, (held = { deliveries: [], chars: 0 }));
-  held.deliveries.push({ ...d, sender: undefined });
-  held.chars += d.stanza.toString().length;
-  if (held.chars > sendBudget(api.config)) release(s);
-}
-
-/** Sends the held messages to the session, in order. */
-function release(s: Session): void {
-  const held = s.data.get(HELD) as Held | undefined;
-  if (!held) return;
-  s.data.delete(HELD);
-  for (const d of held.deliveries) {
-    if (d.sentAt !== undefined) sendAgain(s, d.stanza, d.sentAt, false);
-    else s.send(d.stanza);
-  }
-}
-
-/** The store holds no message for the session any more: what waited behind them goes, and what comes next goes at once. */
-function caughtUp(s: Session): void {
-  s.storedFirst = false;
-  release(s);
-}
-
-/**
  * Stores a message for later (stamped); throws 503 'Offline Storage Full'
  * over the limit, over the sender's share of it (SENDER_SHARE), or when the
  * message would make the recipient's spool file larger than its cap (the
@@ -292,8 +238,6 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
   let dropped: Expiry[] = [];
   let full = false;
   let delivered = false;
-  // Held for a session taking the store's messages, behind them (see holdBehindStore).
-  let held = false;
   try {
     // Only into an account that still exists (the store's default): one
     // removed since the caller looked rejects (NoSuchUserError, a 404
@@ -301,14 +245,7 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
     // same way: stored now, the message would go with the file unread.
     await api.xdb.update(to.host, to.user!, NS_OFFLINE, (cur) => {
       if (api.removing(to.host, to.user!)) throw new NoSuchUserError(to.user!);
-      const live = forLater ? undefined : takerOf(api, to);
-      // Still taking the store's messages: behind them. (One put back had
-      // been at the store's front: it goes before them, as it always did.)
-      if (live?.storedFirst && !back) {
-        holdBehindStore(api, live, d);
-        held = true;
-        return undefined;
-      }
+      const live = forLater ? undefined : api.sessions.best(to.bare);
       if (live) {
         // A message sent again is stamped and marked as the Router does when it finds a session at once.
         if (d.sentAt !== undefined) sendAgain(live, stanza, d.sentAt, back);
@@ -341,17 +278,13 @@ export async function storeOffline(api: ModuleApi, d: Delivery, limit: number, f
         return undefined;
       }
       box.children.splice(placeOf(box, d), 0, m);
-      // What the user's sessions that take no messages yet will take waits
-      // behind it (see Session.storedFirst); one that takes them already
-      // goes on taking them at once.
-      if (!forLater) for (const s of api.sessions.of(to.bare)) if (!s.deliverable) s.storedFirst = true;
       return box;
     });
   } catch (err) {
     if (!(err instanceof UserFileFullError)) throw err;
     full = true;
   }
-  if (delivered || held) return;
+  if (delivered) return;
   if (full) throw stanzaError('service-unavailable', 'Offline Storage Full');
   for (const e of dropped) expiries.note(to.bare, e.sender, e.storedAt, now);
   // jabber:x:event: the sender asked to hear that the message went offline
@@ -457,12 +390,7 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
   await api.xdb.set(s.host, s.user, (current): Changes => {
     more = false;
     const cur = current(NS_OFFLINE);
-    if (!s.writable) return {};
-    // Nothing stored: what waited behind the store goes, and what comes from now on goes at once.
-    if (!cur) {
-      if (!answersOnly) caughtUp(s);
-      return {};
-    }
+    if (!cur || !s.writable) return {};
     let rosterRead = false;
     let roster: Element | undefined;
     const holds = (answer: Element): boolean => {
@@ -496,8 +424,6 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
       SENT_BEFORE.set(out, 'stored');
       s.send(out, text);
     }
-    // The last of the messages gone to the session: as above, under the same lock as any store.
-    if (!more && !answersOnly) caughtUp(s);
     if (taken.size === 0) return {};
     if (!more && !answersOnly) return { [NS_OFFLINE]: null };
     cur.children = cur.children.filter((c) => !taken.has(c));
@@ -510,11 +436,11 @@ async function deliverBatch(api: ModuleApi, s: Session, budget: number, answersO
  * Called only once the priority is non-negative (1.4 rule), see
  * mod_presence. The backlog goes out in batches (paced.ts), oldest first;
  * what is not sent yet stays stored, so a client that disconnects gets the
- * rest at its next login. Messages arriving meanwhile for this session
- * wait behind the box (Session.storedFirst, set until a batch leaves no
- * message stored; holdBehindStore), so that none overtakes an older
- * stored one: before, those arriving in the moments between the session's
- * presence and the first batch, or between two batches, came first.
+ * rest at its next login. Messages arriving meanwhile go to the live
+ * session at once and may overtake the older stored ones still waiting,
+ * as they did when the whole backlog was sent at once (it too was behind
+ * whatever the client had queued); a message stored meanwhile (the session
+ * not taking messages) goes to the end of the box, after the older ones.
  * Delivery stops when the session stops taking bare-JID messages (gone
  * unavailable or negative priority) and starts again when it takes them.
  */
@@ -552,9 +478,6 @@ export const modOffline: JsmModule = {
         return 'handled';
       }
       if (d.stanza.name !== 'message') return 'pass';
-      // What is never stored, for a session taking the store's messages:
-      // the Router sends it there as it is.
-      if ((d.stanza.attrs.type === 'headline' || isNotice(d.stanza)) && takerOf(api, d.to)) return 'pass';
       // Headlines and notices are news of the moment: nobody wants them
       // later (RFC 3921 2.1.1). One for a user that does not exist is
       // bounced like any message.
@@ -566,24 +489,5 @@ export const modOffline: JsmModule = {
     });
     api.on('session-available', (s) => deliverAnswers(api, s));
     api.on('session-deliverable', (s) => deliverStored(api, s));
-    // Messages held behind the store for a session that ended first go
-    // where any message for the user goes now: another session, or the
-    // store's end (its sender hears if that is full).
-    api.on('session-end', async (s) => {
-      const held = s.data.get(HELD) as Held | undefined;
-      if (!held) return;
-      s.data.delete(HELD);
-      for (const d of held.deliveries) {
-        try {
-          if (!(await api.offline(d))) api.log.warn({ to: d.to.toString() }, 'a message held for a session that ended was taken by no module');
-        } catch (err) {
-          // Each goes whatever befell the one before it.
-          const known = asStanzaError(err);
-          if (!known) api.log.error({ err, to: d.to.toString() }, 'a message held for a session that ended could not be stored');
-          // On a resend's behalf (see onward() in api.ts): the sender may be a lost session whose end waits for this one's.
-          else if (answerable(d.stanza) && !d.quiet) await api.deliver(errorReply(d.stanza, known), FOR_RESEND);
-        }
-      }
-    });
   },
 };
