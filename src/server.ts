@@ -201,8 +201,19 @@ export class YakServer {
       this.acceptor.limits.prune();
       this.jsm.throttle.prune();
     }, 60_000);
-    for (const t of [beat, prune]) t.unref();
-    this.timers.push(beat, prune);
+    const rest = setInterval(() => this.restQuiet(), QUIET_SWEEP_MS);
+    for (const t of [beat, prune, rest]) t.unref();
+    this.timers.push(beat, prune, rest);
+  }
+
+  /**
+   * Lets go what quiet streams can do without (see QUIET_SWEEP_MS; tests
+   * call it to skip the wait). Returns how many streams rest after it.
+   */
+  restQuiet(): number {
+    let resting = 0;
+    for (const s of this.streams) if (s.rest()) resting++;
+    return resting;
   }
 
   /**
@@ -345,3 +356,10 @@ const HEAP_BOUNDED_SHARE = 3 / 4;
 
 /** How long a stop waits for the stanzas in hand (and again for those running past it). */
 const STOP_BOUND_MS = 5000;
+/**
+ * How often what is quiet gives up memory: a stream its client sent
+ * nothing for one to two of these lets its parser go. Most of a server's
+ * sessions are quiet most of the time; one that speaks again pays a few
+ * microseconds to make its parser anew, once per sweep at most.
+ */
+const QUIET_SWEEP_MS = 5000;

@@ -7,20 +7,26 @@ import { StreamParser, type StreamLimits } from '../src/xml/stream-parser.js';
 
 const HEADER = "<stream:stream to='localhost' xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>";
 
-/** Feeds `chunks` one write each; returns the events in order. */
-function parse(chunks: string[], limits: StreamLimits = { stanzaBytes: 10_000, depth: 10 }, declareWhereUsed = true): string[] {
+/** In parse()'s chunks: a call to rest() in place of a write, noted as 'rested' when the parser rests after it. */
+const REST = Symbol('rest');
+
+/** Feeds `chunks` one write each; returns the events in order (`messages`: an error's message, not only its kind). */
+function parse(chunks: (string | typeof REST)[], limits: StreamLimits = { stanzaBytes: 10_000, depth: 10 }, declareWhereUsed = true, messages = false): string[] {
   const events: string[] = [];
   const parser = new StreamParser(
     {
       header: () => events.push('header'),
       stanza: (el) => events.push(el.toString()),
       end: () => events.push('end'),
-      error: (err) => events.push(`error ${err.kind}`),
+      error: (err) => events.push(messages ? `error ${err.message}` : `error ${err.kind}`),
     },
     limits,
     declareWhereUsed,
   );
-  for (const c of chunks) parser.write(c);
+  for (const c of chunks) {
+    if (c !== REST) parser.write(c);
+    else if (parser.rest()) events.push('rested');
+  }
   return events;
 }
 
@@ -157,4 +163,56 @@ test('declarations copied onto the elements that use them count toward the stanz
   assert.equal(parse([HEADER, few])[1]!.split(uri).length - 1, 4);
   // A client's parser copies nothing, so nothing is counted.
   assert.deepEqual(parse([HEADER, stanza], undefined, false), ['header', stanza]);
+});
+
+test('a quiet stream rests its parser at the second call with nothing read between, and reads on as before', () => {
+  const msg = "<message to='a@localhost'><body>hi</body></message>";
+  // Written since the last call: busy, not resting; then quiet.
+  assert.deepEqual(parse([HEADER, msg, REST, REST, msg, REST, msg, REST, REST, REST, '</stream:stream>']), [
+    'header',
+    msg,
+    'rested',
+    msg,
+    msg,
+    'rested',
+    'rested',
+    'end',
+  ]);
+  // Keepalives do not wake it; a wrong end tag for the stream still fails it.
+  assert.deepEqual(parse([HEADER, REST, REST, ' \n', '\t', REST, '</foo>']), ['header', 'rested', 'rested', 'error xml']);
+  // The header's declarations hold after a rest.
+  assert.deepEqual(parse([HEADER, REST, REST, '<message><stream:error/></message>']), [
+    'header',
+    'rested',
+    "<message><stream:error xmlns:stream='http://etherx.jabber.org/streams'/></message>",
+  ]);
+});
+
+test('a parser in the middle of a stanza, a tag or a reference never rests', () => {
+  for (const [part, rest] of [
+    ['<message><body>h', 'i</body></message>'],
+    ['<message', "><body>hi</body></message>"],
+    ['<message><body>&am', 'p;</body></message>'],
+    ['<message/>junk', ''],
+  ]) {
+    const events = parse([HEADER, part!, REST, REST, REST, rest!]);
+    assert.ok(!events.includes('rested'), `${part}: ${events.join(' ')}`);
+  }
+  assert.deepEqual(parse([HEADER, '<message><body>h', REST, REST, 'i</body></message>']), ['header', '<message><body>hi</body></message>']);
+});
+
+test('after a rest, stanzas are bounded as before, keepalives not counted; error messages go on with the line', () => {
+  // Longer than the header, which the same bound holds.
+  const stanza = `<message to='a@localhost'><body>${'x'.repeat(150)}</body></message>`;
+  const at = { stanzaBytes: stanza.length, depth: 10 };
+  assert.deepEqual(parse([HEADER, stanza + ' \n', REST, REST, '  ' + stanza, REST, REST, stanza], at), ['header', stanza, 'rested', stanza, 'rested', stanza]);
+  const over = { stanzaBytes: stanza.length - 1, depth: 10 };
+  assert.deepEqual(parse([HEADER, REST, REST, stanza], over), ['header', 'rested', 'error too-big']);
+  assert.deepEqual(parse([HEADER, REST, REST, '<a><b><c/></b></a>'], { stanzaBytes: 1000, depth: 3 }), ['header', 'rested', 'error too-deep']);
+  // The same bad stanza on the third line, read with or without a rest before it.
+  const lines = [HEADER + '\n', '<message/>\n', "<message to='a' to='b'/>"];
+  const straight = parse(lines, undefined, true, true);
+  const rested = parse([lines[0]!, lines[1]!, REST, REST, lines[2]!], undefined, true, true);
+  assert.match(straight[2]!, /^error 3:\d+: /);
+  assert.deepEqual(rested, [straight[0], straight[1], 'rested', straight[2]]);
 });

@@ -161,6 +161,11 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     this.queue.setBounds(limits.queueStanzas, limits.queueBytes);
   }
 
+  /** A few seconds apart: what a quiet stream can do without goes (see StreamParser.rest()). True when resting. */
+  rest(): boolean {
+    return this.parser.rest();
+  }
+
   /** What the parser allows a stanza: before login, or in a session. */
   private parserLimits(): StreamLimits {
     const limits = this.ctx.config.c2s.limits;

@@ -140,8 +140,26 @@ function whitespaceFrom(text: string, start: number): boolean {
   return true;
 }
 
+/**
+ * What a resumed parser is fed before the client's next text: an open tag
+ * of the stream's name, which takes it back inside the stream (see rest()).
+ */
+function resumeTag(name: string): string {
+  return '<' + name + '>';
+}
+
 export class StreamParser {
-  private readonly sax = new RestrictedSax(this);
+  /** undefined while resting (see rest()); made again by the next write. */
+  private sax: RestrictedSax | undefined = new RestrictedSax(this);
+  /** The stream element's name, for a parser made anew after a rest. */
+  private rootName = '';
+  /** Text was fed since the last rest() call: the stream is not quiet. */
+  private busy = false;
+  /** Feeding the open tag that takes a new parser back inside the stream: no header event. */
+  private resuming = false;
+  /** Where the resting parser stopped, for the messages of the next one (see wake()). */
+  private line = 1;
+  private column = 0;
   private readonly stack: Element[] = [];
   /** Prefix declarations in scope; only elements that declare or use a prefix touch it. */
   private readonly namespaces = new NamespaceScope();
@@ -191,6 +209,49 @@ export class StreamParser {
     this.failed = true;
   }
 
+  /**
+   * Called now and then (a few seconds apart): a stream that was fed
+   * nothing but keepalives since the last call, and waits between stanzas,
+   * lets its saxes parser go, some 2 KB that most of a server's streams,
+   * quiet most of the time, need only now and then. The next text makes
+   * one anew. True when the parser is resting after this call.
+   */
+  rest(): boolean {
+    if (this.busy) {
+      this.busy = false;
+      return false;
+    }
+    const sax = this.sax;
+    if (sax !== undefined && this.betweenStanzas && this.depth === 1 && !this.failed && !this.closing) {
+      this.line = sax.line;
+      this.column = sax.column;
+      this.sax = undefined;
+    }
+    return this.sax === undefined;
+  }
+
+  /**
+   * A parser made anew, inside the stream: fed an open tag of the stream's
+   * name (which the stream's end tag must match), without a header event;
+   * positions count from there (only their differences are used), and the
+   * line and column saxes puts in its error messages go on from where the
+   * last one stopped.
+   */
+  private wake(): RestrictedSax {
+    const sax = new RestrictedSax(this);
+    this.sax = sax;
+    const tag = resumeTag(this.rootName);
+    this.depth = 0;
+    this.resuming = true;
+    sax.write(tag);
+    this.resuming = false;
+    sax.line = this.line;
+    sax.column = this.column;
+    this.fed = tag.length;
+    this.stanzaStart = tag.length;
+    return sax;
+  }
+
   /** Feeds decoded text. Safe to call after a failure (ignored). */
   write(chunk: string): void {
     if (this.failed) return;
@@ -199,7 +260,9 @@ export class StreamParser {
     // sends a space now and then would in time be cut off for it.
     if (this.betweenStanzas && whitespaceFrom(chunk, 0)) return;
     this.betweenStanzas = false;
-    this.sax.write(chunk);
+    this.busy = true;
+    const sax = this.sax ?? this.wake();
+    sax.write(chunk);
     this.fed += chunk.length;
     // Still between tags only if nothing but white space followed the last
     // end tag in this chunk (a '<' after it starts a tag with no event yet).
@@ -235,7 +298,7 @@ export class StreamParser {
     if (end) this.handlers.end();
   }
 
-  private checkSize(position = this.sax.position): void {
+  private checkSize(position = this.sax!.position): void {
     // Declarations copied onto the elements that use them count as sent (namespace-scope.ts).
     if (position - this.stanzaStart + this.namespaces.added > this.limits.stanzaBytes) {
       this.fail(new StreamParseError('too-big', `stanza larger than ${this.limits.stanzaBytes} bytes`));
@@ -247,6 +310,8 @@ export class StreamParser {
     if (this.failed) return;
     this.depth++;
     if (this.depth === 1) {
+      if (this.resuming) return;
+      this.rootName = name;
       // A header is bounded like a stanza, also when it came in one read,
       // and in attributes too (a stream needs a handful; each is held as a
       // string and a property, like a stanza's).
@@ -254,7 +319,7 @@ export class StreamParser {
       this.nodes = 0;
       for (const _ in attrs) if (!this.countNode()) return;
       if (this.failed) return;
-      this.stanzaStart = this.sax.position;
+      this.stanzaStart = this.sax!.position;
       this.betweenStanzas = true;
       // Its declarations (xmlns:stream) hold for the stanzas; the header
       // itself is checked by its reader, with 1.4's own error texts.
@@ -314,9 +379,10 @@ export class StreamParser {
       // Its end tags are counted too: a stanza is either whole and within the bound, or refused.
       this.checkSize();
       if (this.failed) return;
-      const size = this.sax.position - this.stanzaStart + this.namespaces.added;
+      const position = this.sax!.position;
+      const size = position - this.stanzaStart + this.namespaces.added;
       // The next stanza starts right after this one's end tag.
-      this.stanzaStart = this.sax.position;
+      this.stanzaStart = position;
       this.namespaces.added = 0;
       this.betweenStanzas = true;
       if (this.closing) {
@@ -336,7 +402,7 @@ export class StreamParser {
     // saxes reports it once it has read the '<' that follows: the next
     // stanza starts at that '<'.
     if (this.depth < 2) {
-      this.stanzaStart = this.sax.position - 1;
+      this.stanzaStart = this.sax!.position - 1;
       return;
     }
     if (!this.countNode()) return;

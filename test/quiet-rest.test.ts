@@ -1,0 +1,67 @@
+// What a quiet stream lets go (its parser, see StreamParser.rest()) and
+// makes anew when its client speaks again: end to end, the session goes
+// on as if nothing happened. The sweep runs every few seconds; the tests
+// call it themselves.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { streamErrorText } from '../src/client/client-stream.js';
+import { startYak } from './helpers/yak.js';
+import { closeAll, onlineUser, plain, subscribeBoth, xml } from './helpers/session.js';
+
+test('quiet sessions rest their parsers and read on: messages, requests, keepalives and the end of the stream', async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const alice = await onlineUser(yak, 'alice');
+    const bob = await onlineUser(yak, 'bob');
+    await subscribeBoth(alice, bob);
+    // Both have sent since the sweep before: busy at the first, resting at the second.
+    assert.equal(yak.server.restQuiet(), 0);
+    assert.equal(yak.server.restQuiet(), 2);
+    // A keepalive does not wake a parser.
+    alice.stream.socket.write(' \n');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(yak.server.restQuiet(), 2);
+    alice.send(`<message to='${bob.full}' id='m1'><body>after a rest</body></message>`);
+    const got = await bob.next((e) => e.name === 'message' && e.attrs.id === 'm1');
+    assert.equal(got.attrs.from, alice.full);
+    assert.equal(got.getChildText('body'), 'after a rest');
+    // A stanza split across reads, the parser resting before its first part.
+    yak.server.restQuiet();
+    assert.equal(yak.server.restQuiet(), 2);
+    const presence = "<presence><status>back</status></presence>";
+    bob.stream.socket.write(presence.slice(0, 12));
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(yak.server.restQuiet(), 1, 'bob, in the middle of a stanza, does not rest');
+    assert.equal(yak.server.restQuiet(), 1);
+    bob.stream.socket.write(presence.slice(12));
+    const seen = await alice.next((e) => e.name === 'presence' && e.attrs.from === bob.full);
+    assert.equal(seen.getChildText('status'), 'back');
+    await alice.sync();
+    // Bad XML after a rest is still a stream error, and the stream's end still ends it.
+    yak.server.restQuiet();
+    yak.server.restQuiet();
+    await alice.close();
+    // The end of alice's stream, read by a parser made anew, logged her out.
+    await bob.next((e) => e.name === 'presence' && e.attrs.type === 'unavailable' && e.attrs.from === alice.full);
+    bob.stream.socket.write("<message to='a' to='b'/>");
+    const error = await bob.stream.next((e) => e.name === 'stream:error');
+    assert.equal(streamErrorText(error), 'Invalid XML (not-well-formed)');
+    await closeAll(alice, bob);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('a session resting before its first stanza after login goes on too', async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const carol = await onlineUser(yak, 'carol');
+    yak.server.restQuiet();
+    assert.equal(yak.server.restQuiet(), 1);
+    const roster = await carol.request(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"));
+    assert.equal(roster.attrs.type, 'result');
+    await closeAll(carol);
+  } finally {
+    await yak.stop();
+  }
+});
