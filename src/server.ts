@@ -207,10 +207,12 @@ export class YakServer {
   }
 
   /**
-   * Lets go what quiet streams can do without (see QUIET_SWEEP_MS; tests
-   * call it to skip the wait). Returns how many streams rest after it.
+   * Lets go what quiet streams can do without, and keeps the files of
+   * users nobody asked for as text (see QUIET_SWEEP_MS; tests call it to
+   * skip the wait). Returns how many streams rest after it.
    */
   restQuiet(): number {
+    this.xdb.cool();
     let resting = 0;
     for (const s of this.streams) if (s.rest()) resting++;
     return resting;
@@ -358,8 +360,10 @@ const HEAP_BOUNDED_SHARE = 3 / 4;
 const STOP_BOUND_MS = 5000;
 /**
  * How often what is quiet gives up memory: a stream its client sent
- * nothing for one to two of these lets its parser go. Most of a server's
- * sessions are quiet most of the time; one that speaks again pays a few
- * microseconds to make its parser anew, once per sweep at most.
+ * nothing for one to two of these lets its parser go, and a user file
+ * nobody used for as long is kept as text. Most of a server's sessions
+ * are quiet most of the time; one that speaks again pays a few
+ * microseconds to make its parser anew and some tens to parse its file,
+ * once per sweep at most.
  */
 const QUIET_SWEEP_MS = 5000;

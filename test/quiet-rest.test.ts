@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { streamErrorText } from '../src/client/client-stream.js';
-import { startYak } from './helpers/yak.js';
-import { closeAll, onlineUser, plain, subscribeBoth, xml } from './helpers/session.js';
+import { authIq, startYak } from './helpers/yak.js';
+import { closeAll, login, offlineUser, onlineUser, plain, subscribeBoth, xml } from './helpers/session.js';
 
 test('quiet sessions rest their parsers and read on: messages, requests, keepalives and the end of the stream', async () => {
   const yak = await startYak({ tweak: plain });
@@ -61,6 +61,40 @@ test('a session resting before its first stanza after login goes on too', async 
     const roster = await carol.request(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"));
     assert.equal(roster.attrs.type, 'result');
     await closeAll(carol);
+  } finally {
+    await yak.stop();
+  }
+});
+
+test('users whose files are kept as text log in, get messages and change them as before', async () => {
+  const yak = await startYak({ tweak: plain });
+  try {
+    const dave = await onlineUser(yak, 'dave');
+    await offlineUser(yak, 'erin');
+    const quiet = (): void => {
+      yak.server.restQuiet();
+      yak.server.restQuiet();
+    };
+    quiet();
+    const erin = await login(yak, 'erin');
+    await erin.presence();
+    dave.send(`<message to='erin@${yak.host}' id='m2'><body>to a file kept as text</body></message>`);
+    const got = await erin.next((e) => e.name === 'message' && e.attrs.id === 'm2');
+    assert.equal(got.getChildText('body'), 'to a file kept as text');
+    const vcard = "<vCard xmlns='vcard-temp'><FN>Erin \u00c9</FN></vCard>";
+    assert.equal((await erin.request(xml(`<iq type='set'>${vcard}</iq>`))).attrs.type, 'result');
+    quiet();
+    const read = await dave.request(xml(`<iq type='get' to='erin@${yak.host}'><vCard xmlns='vcard-temp'/></iq>`));
+    assert.equal(read.getChild('vCard', 'vcard-temp')?.getChildText('FN'), 'Erin \u00c9');
+    // A wrong password is still one, a right one still logs in.
+    await closeAll(erin);
+    quiet();
+    const stream = await yak.connect();
+    const refused = await stream.request(authIq('erin', 'Home', { password: 'wrong' }));
+    assert.equal(refused.attrs.type, 'error');
+    stream.socket.destroy();
+    const again = await login(yak, 'erin', 'Home');
+    await closeAll(dave, again);
   } finally {
     await yak.stop();
   }

@@ -2,8 +2,11 @@
 // first out, bounded by their count and by their total weight (see weigh()
 // in stream-parser.ts). The store only ever caches what was read from disk
 // or what became durable, so the cache never runs ahead of a restart.
-import type { UserDoc } from './user-doc.js';
+// Files nobody used for a while are kept as text (see cool()).
+import { silentLogger } from '../log.js';
+import { docNodes, parseDoc, serialize, type UserDoc } from './user-doc.js';
 import { heapShare } from '../util/heap-share.js';
+import { weigh } from '../xml/stream-parser.js';
 import { SlimDocs } from './slim-docs.js';
 
 /**
@@ -31,6 +34,41 @@ const CACHE_HEAP_SHARE = 1 / 8;
  */
 const CACHE_FILE_SHARE = 16;
 
+/**
+ * A file nobody used since the last cool() but one: its text, parsed again
+ * at its next use. A parsed file of a few records takes some 3 KB, its
+ * text a few hundred bytes; parsing it again takes some tens of
+ * microseconds, once, when its user is heard of again.
+ */
+class ColdDoc {
+  constructor(
+    readonly text: string,
+    /** The parsed document's size and weight, kept as they were (the text is not the file: no user attribute, no comments). */
+    readonly bytes: number,
+    readonly weight: number,
+  ) {}
+
+  /** What it weighs kept: its characters, and a node for the entry. */
+  get coldWeight(): number {
+    return weigh(this.text.length, 1);
+  }
+
+  warm(path: string): UserDoc {
+    // Its duplicate records were logged when the file was read.
+    const { doc } = parseDoc(this.text, path, silentLogger);
+    doc.bytes = this.bytes;
+    doc.weight = weigh(this.bytes, docNodes(doc));
+    return doc;
+  }
+}
+
+/** Files heavier than this stay parsed when they cool: parsing one again costs more than its memory is worth (see CACHE_FILE_SHARE). */
+export const COOL_UP_TO_WEIGHT = 64 * 1024;
+/** Files one cool() makes text at most: the rest at the next (each takes a few microseconds, off every stanza's way). */
+export const COOL_AT_ONCE = 2000;
+/** The key that marks, in the cache's order, where the last cool() stopped: no path is empty. */
+const COOL_MARK = '';
+
 export interface DocCacheLimits {
   /** Documents kept (default 10,000); 0 disables the cache. */
   users?: number;
@@ -44,8 +82,10 @@ export class DocCache {
   private readonly limit: number;
   private readonly weightLimit: number;
   private readonly fileLimit: number;
-  /** path -> document; null: no file there. */
+  /** path -> document, least recently used first; null: no file there. COOL_MARK: see cool(). */
   private readonly docs = new Map<string, UserDoc | null>();
+  /** path -> the text of a file nobody used for a while (null: no file there), in the order they cooled (see cool()). */
+  private readonly cold = new Map<string, ColdDoc | null>();
   /** Sum of the cached documents' `weight`. */
   private weight = 0;
   /** The light records of heavy files, which outlive them here (see slim-docs.ts). */
@@ -64,7 +104,44 @@ export class DocCache {
 
   /** The cached document of `path` (null: no file), undefined when none is cached. */
   get(path: string): UserDoc | null | undefined {
-    return this.docs.get(path);
+    const doc = this.docs.get(path);
+    if (doc !== undefined) return doc;
+    // Parsed each time until the store remembers it as used.
+    const cold = this.cold.get(path);
+    return cold === undefined || cold === null ? cold : cold.warm(path);
+  }
+
+  /**
+   * Called now and then (a few seconds apart): the files nobody used since
+   * the call before this one are kept as text from now on. A hit or a
+   * change moves a file to the end of the order: what is older than the
+   * mark the last call left at the end went unused since.
+   */
+  cool(): void {
+    if (this.limit <= 0) return;
+    if (this.docs.has(COOL_MARK)) {
+      let made = 0;
+      // (Deleting the entry a for...of is on does not disturb the walk.)
+      for (const [path, doc] of this.docs) {
+        if (path === COOL_MARK || made === COOL_AT_ONCE) break;
+        if (doc === null) {
+          this.docs.delete(path);
+          this.cold.set(path, null);
+          continue;
+        }
+        if (doc.weight > COOL_UP_TO_WEIGHT) continue;
+        const text = serialize(doc, undefined);
+        // Built piece by piece, the text is a tree of some hundred pieces until a character is read: then one string.
+        text.charCodeAt(0);
+        const cold = new ColdDoc(text, doc.bytes, doc.weight);
+        this.docs.delete(path);
+        this.cold.set(path, cold);
+        this.weight += cold.coldWeight - doc.weight;
+        made++;
+      }
+      this.docs.delete(COOL_MARK);
+    }
+    this.docs.set(COOL_MARK, null);
   }
 
   /**
@@ -92,14 +169,26 @@ export class DocCache {
     if (doc !== null && doc.weight > this.fileLimit) return;
     this.docs.set(path, doc);
     this.weight += doc?.weight ?? 0;
-    // Oldest first (Map insertion order; a hit re-inserts its entry).
-    while (this.docs.size > this.limit || this.weight > this.weightLimit) this.forget(this.docs.keys().next().value!);
+    // Oldest first: the files kept as text in the order they cooled, then
+    // the parsed ones in Map insertion order (a hit re-inserts its entry).
+    // The mark goes too when it is the oldest: the next cool() then finds
+    // every file used since, and makes none text.
+    const marked = (): number => (this.docs.has(COOL_MARK) ? 1 : 0);
+    while (this.docs.size - marked() + this.cold.size > this.limit || this.weight > this.weightLimit) {
+      this.forget((this.cold.size > 0 ? this.cold : this.docs).keys().next().value!);
+    }
   }
 
   private forget(path: string): void {
     const doc = this.docs.get(path);
-    if (doc === undefined) return;
-    this.docs.delete(path);
-    this.weight -= doc?.weight ?? 0;
+    if (doc !== undefined) {
+      this.docs.delete(path);
+      this.weight -= doc?.weight ?? 0;
+      return;
+    }
+    const cold = this.cold.get(path);
+    if (cold === undefined) return;
+    this.cold.delete(path);
+    this.weight -= cold?.coldWeight ?? 0;
   }
 }

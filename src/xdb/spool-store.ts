@@ -133,6 +133,11 @@ export class SpoolStore implements Xdb {
     return this.cache.limits;
   }
 
+  /** A few seconds apart: files nobody used since the call before are kept as text (see DocCache.cool()). */
+  cool(): void {
+    this.cache.cool();
+  }
+
   /** See Xdb.listedRemovals(). */
   async listedRemovals(): Promise<{ listed: RemovalIntent[]; invalid?: string }> {
     if (this.readOnly) return this.removals.peek();
