@@ -62,6 +62,7 @@ const program = new Command('bench')
   .option('--concurrency <n>', 'register/login: connections in flight (default 32)', positiveInt)
   .option('--pool <n>', 'login-*: pre-registered users (default 512)', positiveInt)
   .option('--sessions <n>', 'idle: sessions to hold (default 10000; --quick: 2000)', positiveInt)
+  .option('--settle <seconds>', 'idle: quiet time after the last session opened, before the memory is read (default 60; --quick: 1, before quiet sessions have given anything back)', positiveNumber)
   .option('--pairs <n>', 'message: session pairs (default 50)', positiveInt)
   .option('--window <n>', 'message: messages in flight per direction (default 5)', positiveInt)
   .option('--mixed-sessions <n>', 'mixed: sessions (default 200; --quick: 100)', positiveInt)
@@ -91,6 +92,7 @@ interface Cli {
   concurrency?: number;
   pool?: number;
   sessions?: number;
+  settle?: number;
   pairs?: number;
   window?: number;
   mixedSessions?: number;
@@ -119,6 +121,7 @@ function scenarioOptions(): ScenarioOptions {
   if (cli.concurrency !== undefined) o.concurrency = cli.concurrency;
   if (cli.pool !== undefined) o.pool = cli.pool;
   if (cli.sessions !== undefined) o.sessions = cli.sessions;
+  if (cli.settle !== undefined) o.settleMs = cli.settle * 1000;
   if (cli.pairs !== undefined) o.pairs = cli.pairs;
   if (cli.window !== undefined) o.window = cli.window;
   if (cli.mixedSessions !== undefined) o.mixedSessions = cli.mixedSessions;
