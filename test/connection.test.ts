@@ -212,3 +212,50 @@ test('a cut-off just after an end (its shutdown under way) still closes the sock
   assert.ok(closed, `never closed (socket error ${failure})`);
   client.destroy();
 });
+
+test('a resting connection decodes on, and keeps a character whose first bytes came before the rest', async () => {
+  const { conn, client } = await pair();
+  try {
+    let text = '';
+    let bad = false;
+    conn.attach({ text: (t) => (text += t), badEncoding: () => (bad = true), ended: () => {}, closed: () => {} });
+    let read = 0;
+    conn.socket.on('data', (buf: Buffer) => (read += buf.length));
+    let written = 0;
+    const send = async (bytes: number[]): Promise<void> => {
+      client.write(Buffer.from(bytes));
+      written += bytes.length;
+      while (read < written) await nextTurn();
+    };
+    // Rests after whole characters; the next read makes a decoder anew.
+    await send([...Buffer.from('a\u00e9')]);
+    conn.rest();
+    await send([...Buffer.from('\u20acb')]);
+    // The first two bytes of a four-byte character, then a rest, then the rest of it.
+    await send([0xf0, 0x9f]);
+    conn.rest();
+    await send([0x98, 0x80]);
+    conn.rest();
+    // The first byte of an end cut short is still bad bytes at the end.
+    await send([0xc3]);
+    conn.rest();
+    client.end();
+    while (!bad) await nextTurn();
+    assert.equal(text, 'a\u00e9\u20acb\u{1F600}');
+  } finally {
+    client.destroy();
+  }
+  // An end that comes while it rests is a clean end.
+  const quiet = await pair();
+  try {
+    let ended = false;
+    quiet.conn.attach({ text: () => {}, badEncoding: () => assert.fail('bad encoding'), ended: () => (ended = true), closed: () => {} });
+    quiet.client.write('x');
+    await once(quiet.conn.socket, 'data');
+    quiet.conn.rest();
+    quiet.client.end();
+    while (!ended) await nextTurn();
+  } finally {
+    quiet.client.destroy();
+  }
+});

@@ -161,9 +161,11 @@ export class C2sStream extends TimeLimitedStream implements SessionTransport, Bu
     this.queue.setBounds(limits.queueStanzas, limits.queueBytes);
   }
 
-  /** A few seconds apart: what a quiet stream can do without goes (see StreamParser.rest()). True when resting. */
+  /** A few seconds apart: what a quiet stream can do without goes (its parser, see StreamParser.rest(), and its connection's decoder). True when resting. */
   rest(): boolean {
-    return this.parser.rest();
+    if (!this.parser.rest()) return false;
+    this.conn.rest();
+    return true;
   }
 
   /** What the parser allows a stanza: before login, or in a session. */

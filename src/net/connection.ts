@@ -86,7 +86,8 @@ export interface ConnectionOptions {
 export class Connection {
   // StringDecoder keeps a character split between reads whole and is far
   // lighter per connection than a TextDecoder; bad bytes are caught below.
-  private readonly decoder = new StringDecoder('utf8');
+  // undefined while the connection rests (see rest()): made at the next read.
+  private decoder: StringDecoder | undefined = new StringDecoder('utf8');
   private badBytes = false;
   /**
    * The last three bytes read (-1: none yet), the previous reads' included:
@@ -137,6 +138,14 @@ export class Connection {
     socket.on('close', () => this.onClose());
   }
 
+  /**
+   * The stream is quiet (see StreamParser.rest()): the UTF-8 decoder goes,
+   * unless the last read ended inside a character, whose first bytes it holds.
+   */
+  rest(): void {
+    if (this.decoder !== undefined && incompleteTail(this.lastBytes(3)) === 0) this.decoder = undefined;
+  }
+
   attach(handlers: ConnectionHandlers): void {
     this.handlers = handlers;
   }
@@ -148,7 +157,7 @@ export class Connection {
   /** Decodes across reads (a character split between two reads arrives whole). */
   private deliver(buf: Buffer): void {
     if (this.badBytes) return;
-    const text = this.decoder.write(buf);
+    const text = (this.decoder ??= new StringDecoder('utf8')).write(buf);
     // Bad bytes come out as U+FFFD; a real U+FFFD arrives as EF BF BD. More
     // replacement characters than those bytes means the input was not UTF-8.
     // (A real one split between reads: count across the last two bytes before this read.)
@@ -295,7 +304,7 @@ export class Connection {
     if (!this.peerEnded || this.endReported || this.held.length > 0 || this.gone) return;
     this.endReported = true;
     // The first bytes of a character the end cut short: not UTF-8 either.
-    if (!this.badBytes && this.decoder.end() !== '') {
+    if (!this.badBytes && this.decoder !== undefined && this.decoder.end() !== '') {
       this.badBytes = true;
       this.handlers?.badEncoding();
     }

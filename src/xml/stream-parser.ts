@@ -62,6 +62,9 @@ export class StreamParseError extends Error {
  * with the parser as `this`.
  */
 class RestrictedSax extends SaxesParser<{ xmlns: false; position: true; forceXMLVersion: true; defaultXMLVersion: '1.0' }> {
+  /** Prefix declarations in scope; only elements that declare or use a prefix touch it. Rests with the parser. */
+  readonly scope = new NamespaceScope();
+
   constructor(readonly owner: StreamParser) {
     // XML 1.0 whatever the declaration says: 1.1 would let character
     // references such as &#x1; through, which no 1.0 stream or spool file may hold.
@@ -161,8 +164,8 @@ export class StreamParser {
   private line = 1;
   private column = 0;
   private readonly stack: Element[] = [];
-  /** Prefix declarations in scope; only elements that declare or use a prefix touch it. */
-  private readonly namespaces = new NamespaceScope();
+  /** The stream header's prefix declarations, for a parser made anew (see wake()). */
+  private headerDeclarations: Record<string, string> = {};
   private depth = 0;
   /** Elements and text pieces of the stanza being parsed. */
   private nodes = 0;
@@ -196,6 +199,11 @@ export class StreamParser {
     this.limits = limits;
   }
 
+  /** Prefix declarations in scope (the parser's, see RestrictedSax; only read while it is awake). */
+  private get namespaces(): NamespaceScope {
+    return this.sax!.scope;
+  }
+
   /** What the stanza being read holds so far, characters and nodes weighed together (see weigh()). */
   get pendingWeight(): number {
     if (this.failed) return 0;
@@ -212,7 +220,7 @@ export class StreamParser {
   /**
    * Called now and then (a few seconds apart): a stream that was fed
    * nothing but keepalives since the last call, and waits between stanzas,
-   * lets its saxes parser go, some 2 KB that most of a server's streams,
+   * lets its saxes parser and namespace scope go, some 2.4 KB that most of a server's streams,
    * quiet most of the time, need only now and then. The next text makes
    * one anew. True when the parser is resting after this call.
    */
@@ -232,7 +240,8 @@ export class StreamParser {
 
   /**
    * A parser made anew, inside the stream: fed an open tag of the stream's
-   * name (which the stream's end tag must match), without a header event;
+   * name (which the stream's end tag must match), without a header event,
+   * with the header's prefix declarations in scope again;
    * positions count from there (only their differences are used), and the
    * line and column saxes puts in its error messages go on from where the
    * last one stopped.
@@ -245,6 +254,7 @@ export class StreamParser {
     this.resuming = true;
     sax.write(tag);
     this.resuming = false;
+    sax.scope.enter(1, '', this.headerDeclarations);
     sax.line = this.line;
     sax.column = this.column;
     this.fed = tag.length;
@@ -325,6 +335,7 @@ export class StreamParser {
       // itself is checked by its reader, with 1.4's own error texts.
       const declarations: Record<string, string> = {};
       for (const k in attrs) if (k.startsWith('xmlns:')) declarations[k] = attrs[k]!;
+      this.headerDeclarations = declarations;
       this.namespaces.enter(1, '', declarations);
       this.handlers.header(attrs, name);
       return;
