@@ -140,9 +140,10 @@ test('the mark takes no place among the files kept; files kept as text weigh wha
   assert.equal(again.get('/s/a.xml'), undefined, 'three parsed files do not fit where two did');
   // The mark, oldest of all once everything was used since, goes with an eviction: the next call makes nothing text.
   const marked = new DocCache({ users: 1 });
-  marked.remember('/s/a.xml', account(1));
   marked.cool();
+  marked.remember('/s/a.xml', account(1));
   marked.remember('/s/b.xml', account(2));
+  assert.equal(marked.get('/s/a.xml'), undefined);
   marked.cool();
   assert.ok(parsed(marked, '/s/b.xml'));
 });

@@ -86,6 +86,8 @@ export class DocCache {
   private readonly docs = new Map<string, UserDoc | null>();
   /** path -> the text of a file nobody used for a while (null: no file there), in the order they cooled (see cool()). */
   private readonly cold = new Map<string, ColdDoc | null>();
+  /** `docs` holds COOL_MARK (which is no file). */
+  private marked = false;
   /** Sum of the cached documents' `weight`. */
   private weight = 0;
   /** The light records of heavy files, which outlive them here (see slim-docs.ts). */
@@ -119,7 +121,7 @@ export class DocCache {
    */
   cool(): void {
     if (this.limit <= 0) return;
-    if (this.docs.has(COOL_MARK)) {
+    if (this.marked) {
       let made = 0;
       // (Deleting the entry a for...of is on does not disturb the walk.)
       for (const [path, doc] of this.docs) {
@@ -142,6 +144,7 @@ export class DocCache {
       this.docs.delete(COOL_MARK);
     }
     this.docs.set(COOL_MARK, null);
+    this.marked = true;
   }
 
   /**
@@ -173,8 +176,7 @@ export class DocCache {
     // the parsed ones in Map insertion order (a hit re-inserts its entry).
     // The mark goes too when it is the oldest: the next cool() then finds
     // every file used since, and makes none text.
-    const marked = (): number => (this.docs.has(COOL_MARK) ? 1 : 0);
-    while (this.docs.size - marked() + this.cold.size > this.limit || this.weight > this.weightLimit) {
+    while (this.docs.size - Number(this.marked) + this.cold.size > this.limit || this.weight > this.weightLimit) {
       this.forget((this.cold.size > 0 ? this.cold : this.docs).keys().next().value!);
     }
   }
@@ -184,6 +186,7 @@ export class DocCache {
     if (doc !== undefined) {
       this.docs.delete(path);
       this.weight -= doc?.weight ?? 0;
+      if (path === COOL_MARK) this.marked = false;
       return;
     }
     const cold = this.cold.get(path);
