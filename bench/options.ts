@@ -46,13 +46,14 @@ export interface ScenarioOptions {
   opTimeoutMs: number;
   /**
    * idle: wait after the last session opened before reading the server's
-   * memory. A minute: what a server holds for quiet sessions, once it
-   * has done with the burst of logins. A Node server's heap is given back
-   * by V8's memory reducer some 10 to 45 s after the last full collection,
-   * once the allocation rate is low (and never, if the process allocates
-   * nothing at all); Yak lets go of what quiet sessions hold after 5 to
-   * 10 s, and a file at a time for their users' files over 25 s more at
-   * 10,000 sessions (see QUIET_SWEEP_MS in src/server.ts).
+   * memory. Two minutes: what a server holds for quiet sessions once it
+   * is done with the burst of logins. A Node server's heap is given back
+   * by V8's memory reducer, which in Yak's runs came 33 to 55 s after the
+   * last session opened, once beyond 60 s, and which V8 forces at the
+   * latest 100 s after the last full collection (its watchdog); Yak lets
+   * go of what quiet sessions hold after 5 to 10 s, and turns their users'
+   * files to text over 25 s more at 10,000 sessions (see QUIET_SWEEP_MS in
+   * src/server.ts).
    */
   settleMs: number;
   /** Upper bound on operations started in one run (a safety net; never reached at sane speeds). */
@@ -71,7 +72,7 @@ export const DEFAULT_OPTIONS: ScenarioOptions = {
   mixedSessions: 200,
   mix: DEFAULT_MIX,
   opTimeoutMs: 10_000,
-  settleMs: 60_000,
+  settleMs: 120_000,
   maxOps: 50_000_000,
 };
 
