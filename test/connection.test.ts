@@ -41,6 +41,29 @@ async function pair(outputBytes = 1 << 20, onOverflow?: (dropped: number) => voi
   return { conn, writes, client, received: () => text };
 }
 
+/**
+ * What the peer hands to `conn`'s handlers: the text, and whether bad bytes
+ * were reported; send() writes bytes as their own read (it waits until the
+ * server has read them).
+ */
+function decoded(conn: Connection, client: Socket): { text: () => string; bad: () => boolean; send(bytes: number[]): Promise<void> } {
+  let text = '';
+  let bad = false;
+  conn.attach({ text: (t) => (text += t), badEncoding: () => (bad = true), ended: () => {}, closed: () => {} });
+  let read = 0;
+  conn.socket.on('data', (buf: Buffer) => (read += buf.length));
+  let written = 0;
+  return {
+    text: () => text,
+    bad: () => bad,
+    async send(bytes) {
+      client.write(Buffer.from(bytes));
+      written += bytes.length;
+      while (read < written) await nextTurn();
+    },
+  };
+}
+
 test('writes made in one turn go out as one socket write, in order', async () => {
   const { conn, writes, client, received } = await pair();
   conn.write('<a/>');
@@ -175,20 +198,11 @@ test('bytes that are not UTF-8: what came before them is handed on, a real U+FFF
   for (const { name, writes, before } of cases) {
     const { conn, client } = await pair();
     try {
-      let text = '';
-      let bad = false;
-      conn.attach({ text: (t) => (text += t), badEncoding: () => (bad = true), ended: () => {}, closed: () => {} });
-      let read = 0;
-      conn.socket.on('data', (buf: Buffer) => (read += buf.length));
-      let written = 0;
-      for (const w of writes) {
-        client.write(Buffer.from(w));
-        written += w.length;
-        // Each write its own read: the next waits until this one is in.
-        while (read < written) await nextTurn();
-      }
-      while (!bad) await nextTurn();
-      assert.equal(text, before, name);
+      const peer = decoded(conn, client);
+      // Each write its own read: the next waits until this one is in.
+      for (const w of writes) await peer.send(w);
+      while (!peer.bad()) await nextTurn();
+      assert.equal(peer.text(), before, name);
     } finally {
       client.destroy();
     }
@@ -216,17 +230,7 @@ test('a cut-off just after an end (its shutdown under way) still closes the sock
 test('a resting connection decodes on, and keeps a character whose first bytes came before the rest', async () => {
   const { conn, client } = await pair();
   try {
-    let text = '';
-    let bad = false;
-    conn.attach({ text: (t) => (text += t), badEncoding: () => (bad = true), ended: () => {}, closed: () => {} });
-    let read = 0;
-    conn.socket.on('data', (buf: Buffer) => (read += buf.length));
-    let written = 0;
-    const send = async (bytes: number[]): Promise<void> => {
-      client.write(Buffer.from(bytes));
-      written += bytes.length;
-      while (read < written) await nextTurn();
-    };
+    const { send, bad, text } = decoded(conn, client);
     // Rests after whole characters; the next read makes a decoder anew.
     await send([...Buffer.from('a\u00e9')]);
     conn.rest();
@@ -240,8 +244,8 @@ test('a resting connection decodes on, and keeps a character whose first bytes c
     await send([0xc3]);
     conn.rest();
     client.end();
-    while (!bad) await nextTurn();
-    assert.equal(text, 'a\u00e9\u20acb\u{1F600}');
+    while (!bad()) await nextTurn();
+    assert.equal(text(), 'a\u00e9\u20acb\u{1F600}');
   } finally {
     client.destroy();
   }
