@@ -4,7 +4,7 @@
 // or what became durable, so the cache never runs ahead of a restart.
 // Files nobody used for a while are kept as text (see cool()).
 import { silentLogger } from '../log.js';
-import { docNodes, parseDoc, serialize, type UserDoc } from './user-doc.js';
+import { parseDoc, serialize, type UserDoc } from './user-doc.js';
 import { heapShare } from '../util/heap-share.js';
 import { weigh } from '../xml/stream-parser.js';
 import { SlimDocs } from './slim-docs.js';
@@ -43,7 +43,7 @@ const CACHE_FILE_SHARE = 16;
 class ColdDoc {
   constructor(
     readonly text: string,
-    /** The parsed document's size and weight, kept as they were (the text is not the file: no user attribute, no comments). */
+    /** The parsed document's size and weight, kept as they were (the text is not the file: no user attribute, no comments; its nodes are the document's). */
     readonly bytes: number,
     readonly weight: number,
   ) {}
@@ -57,7 +57,7 @@ class ColdDoc {
     // Its duplicate records were logged when the file was read.
     const { doc } = parseDoc(this.text, path, silentLogger);
     doc.bytes = this.bytes;
-    doc.weight = weigh(this.bytes, docNodes(doc));
+    doc.weight = this.weight;
     return doc;
   }
 }

@@ -220,9 +220,9 @@ export class StreamParser {
   /**
    * Called now and then (a few seconds apart): a stream that was fed
    * nothing but keepalives since the last call, and waits between stanzas,
-   * lets its saxes parser and namespace scope go, some 2.4 KB that most of a server's streams,
-   * quiet most of the time, need only now and then. The next text makes
-   * one anew. True when the parser is resting after this call.
+   * lets its saxes parser and namespace scope go, some 2.4 KB that most of
+   * a server's streams, quiet most of the time, need only now and then.
+   * The next text makes them anew. True when resting after this call.
    */
   rest(): boolean {
     if (this.busy) {
