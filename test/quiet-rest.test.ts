@@ -1,12 +1,18 @@
 // What a quiet stream lets go (its parser, see StreamParser.rest()) and
-// makes anew when its client speaks again: end to end, the session goes
-// on as if nothing happened. The sweep runs every few seconds; the tests
-// call it themselves.
+// makes anew when its client speaks again, and users' files kept as text
+// (DocCache.cool()): end to end, sessions go on as if nothing happened.
+// The sweep runs every few seconds; the tests call it themselves.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { streamErrorText } from '../src/client/client-stream.js';
-import { authIq, startYak } from './helpers/yak.js';
+import { authIq, startYak, type TestYak } from './helpers/yak.js';
 import { closeAll, login, offlineUser, onlineUser, plain, subscribeBoth, xml } from './helpers/session.js';
+
+/** Two sweeps with nothing between: whatever was quiet before rests. Returns how many streams rest. */
+function quiet(yak: TestYak): number {
+  yak.server.restQuiet();
+  return yak.server.restQuiet();
+}
 
 test('quiet sessions rest their parsers and read on: messages, requests, keepalives and the end of the stream', async () => {
   const yak = await startYak({ tweak: plain });
@@ -26,8 +32,7 @@ test('quiet sessions rest their parsers and read on: messages, requests, keepali
     assert.equal(got.attrs.from, alice.full);
     assert.equal(got.getChildText('body'), 'after a rest');
     // A stanza split across reads, the parser resting before its first part.
-    yak.server.restQuiet();
-    assert.equal(yak.server.restQuiet(), 2);
+    assert.equal(quiet(yak), 2);
     const presence = "<presence><status>back</status></presence>";
     bob.stream.socket.write(presence.slice(0, 12));
     await new Promise((r) => setTimeout(r, 50));
@@ -38,8 +43,7 @@ test('quiet sessions rest their parsers and read on: messages, requests, keepali
     assert.equal(seen.getChildText('status'), 'back');
     await alice.sync();
     // Bad XML after a rest is still a stream error, and the stream's end still ends it.
-    yak.server.restQuiet();
-    yak.server.restQuiet();
+    quiet(yak);
     await alice.close();
     // The end of alice's stream, read by a parser made anew, logged her out.
     await bob.next((e) => e.name === 'presence' && e.attrs.type === 'unavailable' && e.attrs.from === alice.full);
@@ -56,8 +60,7 @@ test('a session resting before its first stanza after login goes on too', async 
   const yak = await startYak({ tweak: plain });
   try {
     const carol = await onlineUser(yak, 'carol');
-    yak.server.restQuiet();
-    assert.equal(yak.server.restQuiet(), 1);
+    assert.equal(quiet(yak), 1);
     const roster = await carol.request(xml("<iq type='get'><query xmlns='jabber:iq:roster'/></iq>"));
     assert.equal(roster.attrs.type, 'result');
     await closeAll(carol);
@@ -71,11 +74,7 @@ test('users whose files are kept as text log in, get messages and change them as
   try {
     const dave = await onlineUser(yak, 'dave');
     await offlineUser(yak, 'erin');
-    const quiet = (): void => {
-      yak.server.restQuiet();
-      yak.server.restQuiet();
-    };
-    quiet();
+    quiet(yak);
     const erin = await login(yak, 'erin');
     await erin.presence();
     dave.send(`<message to='erin@${yak.host}' id='m2'><body>to a file kept as text</body></message>`);
@@ -83,12 +82,12 @@ test('users whose files are kept as text log in, get messages and change them as
     assert.equal(got.getChildText('body'), 'to a file kept as text');
     const vcard = "<vCard xmlns='vcard-temp'><FN>Erin \u00c9</FN></vCard>";
     assert.equal((await erin.request(xml(`<iq type='set'>${vcard}</iq>`))).attrs.type, 'result');
-    quiet();
+    quiet(yak);
     const read = await dave.request(xml(`<iq type='get' to='erin@${yak.host}'><vCard xmlns='vcard-temp'/></iq>`));
     assert.equal(read.getChild('vCard', 'vcard-temp')?.getChildText('FN'), 'Erin \u00c9');
     // A wrong password is still one, a right one still logs in.
     await closeAll(erin);
-    quiet();
+    quiet(yak);
     const stream = await yak.connect();
     const refused = await stream.request(authIq('erin', 'Home', { password: 'wrong' }));
     assert.equal(refused.attrs.type, 'error');
